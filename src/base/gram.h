@@ -1,0 +1,68 @@
+/*
+ * Guest RAM: one host mapping that backs the guest-physical range
+ * [base, base + size). Every access from the monitor or a device goes through
+ * gram_ptr(), which checks address *and* length, so a hostile guest address
+ * can never reach host memory outside the mapping.
+ *
+ * The engine caches decoded instructions per guest-physical page. Writes that
+ * do not go through the engine's own store path (device DMA, the loader) must
+ * call gram_written() so cached code for those pages is dropped; gram_write()
+ * does both.
+ */
+#ifndef SKIFF_BASE_GRAM_H
+#define SKIFF_BASE_GRAM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GRAM_PAGE_SHIFT 12
+#define GRAM_PAGE_SIZE (1ull << GRAM_PAGE_SHIFT)
+
+struct gram {
+	uint8_t *host;           /* host address of guest-physical `base` */
+	uint64_t base;           /* first guest-physical address */
+	uint64_t size;           /* bytes, multiple of the page size */
+	uint64_t npages;
+	/* Per page: non-zero while some hart holds decoded code from it. */
+	_Atomic uint8_t *code;
+	/* Per page: bumped whenever a code page is written; decoded blocks
+	 * remember the value they were built under. */
+	_Atomic uint32_t *gen;
+	/* Bumped when a page becomes a code page: harts then drop their
+	 * cached write translations so stores to it take the checked path. */
+	_Atomic uint64_t code_epoch;
+};
+
+/* Reserve `size` bytes of guest RAM at `base` (lazily backed by the host:
+ * untouched pages cost nothing). Returns 0 or -errno. */
+int gram_init(struct gram *r, uint64_t base, uint64_t size);
+void gram_destroy(struct gram *r);
+
+/* Host pointer for [gpa, gpa+len) if the whole range lies in RAM, else NULL. */
+static inline void *gram_ptr(const struct gram *r, uint64_t gpa, uint64_t len)
+{
+	uint64_t off = gpa - r->base;
+	if (gpa < r->base || off > r->size || len > r->size - off)
+		return NULL;
+	return r->host + off;
+}
+
+static inline bool gram_contains(const struct gram *r, uint64_t gpa, uint64_t len)
+{
+	return gram_ptr(r, gpa, len) != NULL;
+}
+
+/* Note that [gpa, gpa+len) was written behind the engine's back. */
+void gram_written(struct gram *r, uint64_t gpa, uint64_t len);
+
+/* Checked copies; return 0 or -1 when the range is not RAM. */
+int gram_read(const struct gram *r, uint64_t gpa, void *dst, uint64_t len);
+int gram_write(struct gram *r, uint64_t gpa, const void *src, uint64_t len);
+
+/* Give the host back the backing of whole pages inside [gpa, gpa+len)
+ * (balloon, free page reporting); they read as zero afterwards. */
+int gram_discard(struct gram *r, uint64_t gpa, uint64_t len);
+
+#endif
