@@ -98,6 +98,11 @@ uint64_t hart_get_pc(const struct hart *h);
 void hart_set_pc(struct hart *h, uint64_t pc);
 uint32_t hart_get_fcsr(const struct hart *h);
 enum priv hart_get_priv(const struct hart *h);
+void hart_set_priv(struct hart *h, enum priv p);
+/* CSR access by number with the hart's own rules (no privilege check);
+ * 0 on success, -1 for a CSR the hart does not have. */
+int hart_csr_read(struct hart *h, unsigned csr, uint64_t *value);
+int hart_csr_write(struct hart *h, unsigned csr, uint64_t value);
 /* The stimecmp deadline in guest time ticks (SBI set_timer writes it too). */
 uint64_t hart_get_timecmp(const struct hart *h);
 void hart_set_timecmp(struct hart *h, uint64_t value);
