@@ -1,0 +1,40 @@
+/*
+ * A disk backend: the narrow interface between virtio-blk and an image file
+ * (raw or qcow2). All calls are all-or-nothing and return 0 or -errno; they
+ * may block and are made from an I/O thread, never from a vCPU thread.
+ * Offsets and lengths are in bytes; callers keep them within disk_size().
+ */
+#ifndef SKIFF_BACKEND_DISK_H
+#define SKIFF_BACKEND_DISK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+enum disk_format { DISK_FORMAT_PROBE, DISK_FORMAT_RAW, DISK_FORMAT_QCOW2 };
+
+struct disk_open_opts {
+	enum disk_format format; /* PROBE: qcow2 if the magic says so, else raw */
+	bool read_only;
+};
+
+struct disk;
+
+/* Open an image. On failure returns -errno-like code and writes a message
+ * naming the file and the problem into err. */
+int disk_open(const char *path, const struct disk_open_opts *opts,
+	      struct disk **out, char *err, size_t errlen);
+void disk_close(struct disk *d);
+
+uint64_t disk_size(const struct disk *d);
+bool disk_read_only(const struct disk *d);
+enum disk_format disk_format(const struct disk *d);
+
+int disk_preadv(struct disk *d, const struct iovec *iov, int iovcnt, uint64_t off);
+int disk_pwritev(struct disk *d, const struct iovec *iov, int iovcnt, uint64_t off);
+int disk_flush(struct disk *d);                 /* reaches stable storage */
+int disk_discard(struct disk *d, uint64_t off, uint64_t len);
+int disk_write_zeroes(struct disk *d, uint64_t off, uint64_t len);
+
+#endif
