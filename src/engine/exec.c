@@ -1,0 +1,813 @@
+/*
+ * The execute loop: runs decoded blocks with threaded dispatch (each
+ * instruction jumps straight to the next one's handler), checks for
+ * asynchronous events once per block, and leaves only for an exit.
+ *
+ * Blocks are decoded once per guest-physical address and kept in a per-hart
+ * cache (see struct block); a block records the generation of its page and
+ * is rebuilt when a write to the page bumps it. Loads and stores hit the TLB
+ * inline (one compare and one add); everything else takes the slow paths at
+ * the bottom of this file.
+ */
+#include "engine/fpu.h"
+#include "engine/hart.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* ---- the block cache ---------------------------------------------------- */
+
+#define BLOCK_BYTES (sizeof(struct block) + (ENGINE_BLOCK_MAX + 1) * sizeof(struct insn))
+
+void block_cache_flush(struct hart *h)
+{
+	memset(h->bc_table, 0, BC_TABLE_SIZE * sizeof(*h->bc_table));
+	h->bc_used = 0;
+}
+
+static void mark_code_page(struct hart *h, uint64_t pn)
+{
+	struct gram *r = h->ram;
+	if (atomic_load_explicit(&r->code[pn], memory_order_relaxed))
+		return;
+	atomic_store_explicit(&r->code[pn], 1, memory_order_relaxed);
+	/* Stores to this page must now go through the checked path: drop our
+	 * own cached write translations at once, and tell the other harts. */
+	h->code_epoch = atomic_fetch_add(&r->code_epoch, 1) + 1;
+	tlb_flush_writes(h);
+}
+
+/* Decode instructions at `host` (guest-physical `pa`) into a new block.
+ * Returns NULL when the first instruction straddles the page end. */
+static struct block *block_build(struct hart *h, uint64_t pa, const uint8_t *host,
+				 const void *const *labels, const void *end_label)
+{
+	if (h->bc_used + BLOCK_BYTES > h->bc_size)
+		block_cache_flush(h);
+	struct block *b = (struct block *)(h->bc_arena + h->bc_used);
+	uint64_t pn = (pa - h->ram->base) >> GRAM_PAGE_SHIFT;
+	mark_code_page(h, pn);
+	b->pa = pa;
+	b->gen = atomic_load_explicit(&h->ram->gen[pn], memory_order_acquire);
+
+	unsigned off = pa & 0xfff, bytes = 0, n = 0;
+	while (n < ENGINE_BLOCK_MAX && off + 2 <= GRAM_PAGE_SIZE) {
+		uint16_t lo;
+		memcpy(&lo, host + bytes, 2);
+		unsigned len = insn_length(lo);
+		if (off + len > GRAM_PAGE_SIZE)
+			break;
+		uint32_t raw = lo;
+		if (len == 4) {
+			uint16_t hi;
+			memcpy(&hi, host + bytes + 2, 2);
+			raw |= (uint32_t)hi << 16;
+		}
+		struct insn *i = &b->insn[n++];
+		decode(raw, i);
+		i->pc_off = bytes;
+		i->handler = labels[i->op];
+		bytes += len;
+		off += len;
+		if (i->flags & INSN_ENDS_BLOCK)
+			break;
+	}
+	if (n == 0)
+		return NULL;
+	b->n = n;
+	b->bytes = bytes;
+	memset(&b->insn[n], 0, sizeof(b->insn[n]));
+	b->insn[n].handler = end_label;
+	h->bc_used += (sizeof(struct block) + (n + 1) * sizeof(struct insn) + 15) & ~(size_t)15;
+	h->bc_table[(pa >> 1) & (BC_TABLE_SIZE - 1)] = b;
+	return b;
+}
+
+/* Fetch a 16-bit parcel at virtual `va` for the slow path. */
+static int fetch_parcel(struct hart *h, uint64_t va, uint16_t *out)
+{
+	uint64_t pa;
+	int cause = mmu_translate(h, va, ACCESS_EXEC, &pa);
+	if (cause)
+		return cause;
+	const uint8_t *p = gram_ptr(h->ram, pa, 2);
+	if (!p)
+		return CAUSE_FETCH_ACCESS;
+	memcpy(out, p, 2);
+	return 0;
+}
+
+/* A 32-bit instruction that straddles two pages: decoded into the hart's
+ * scratch block every time (it cannot be keyed by one page). */
+static struct block *block_straddling(struct hart *h, uint64_t pc, struct block *scratch,
+				      const void *const *labels, const void *end_label,
+				      uint64_t *fault_cause, uint64_t *fault_va)
+{
+	uint16_t lo, hi;
+	int cause = fetch_parcel(h, pc, &lo);
+	if (!cause && insn_length(lo) == 4) {
+		cause = fetch_parcel(h, pc + 2, &hi);
+		if (cause) {
+			*fault_cause = cause;
+			*fault_va = pc + 2;
+			return NULL;
+		}
+	} else {
+		hi = 0;
+	}
+	if (cause) {
+		*fault_cause = cause;
+		*fault_va = pc;
+		return NULL;
+	}
+	scratch->pa = 0;
+	scratch->n = 1;
+	decode(lo | (uint32_t)hi << 16, &scratch->insn[0]);
+	scratch->insn[0].pc_off = 0;
+	scratch->insn[0].handler = labels[scratch->insn[0].op];
+	scratch->bytes = scratch->insn[0].len;
+	memset(&scratch->insn[1], 0, sizeof(scratch->insn[1]));
+	scratch->insn[1].handler = end_label;
+	return scratch;
+}
+
+/* ---- slow paths for memory access --------------------------------------- */
+
+/* Result of a slow access: 0 done, MEM_MMIO an MMIO exit is set up in
+ * h->mmio, otherwise an exception cause (+1 so that 0 stays "done"). */
+#define MEM_MMIO (-1)
+
+static int load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val)
+{
+	uint64_t pa;
+	int cause = mmu_translate(h, va, ACCESS_READ, &pa);
+	if (cause)
+		return cause + 1;
+	if ((va & 0xfff) + size <= GRAM_PAGE_SIZE) {
+		const uint8_t *p = gram_ptr(h->ram, pa, size);
+		if (p) {
+			*val = 0;
+			memcpy(val, p, size);
+			return 0;
+		}
+		if (pa & (size - 1))
+			return CAUSE_LOAD_ACCESS + 1;
+		h->mmio.addr = pa;
+		h->mmio.write = false;
+		return MEM_MMIO;
+	}
+	/* Misaligned across a page boundary: both pages must be RAM. */
+	uint64_t pa2, va2 = (va | 0xfff) + 1;
+	cause = mmu_translate(h, va2, ACCESS_READ, &pa2);
+	if (cause)
+		return cause + 1;
+	unsigned first = GRAM_PAGE_SIZE - (va & 0xfff);
+	const uint8_t *p1 = gram_ptr(h->ram, pa, first);
+	const uint8_t *p2 = gram_ptr(h->ram, pa2, size - first);
+	if (!p1 || !p2)
+		return CAUSE_LOAD_ACCESS + 1;
+	uint8_t buf[8];
+	memcpy(buf, p1, first);
+	memcpy(buf + first, p2, size - first);
+	*val = 0;
+	memcpy(val, buf, size);
+	return 0;
+}
+
+static void ram_store(struct hart *h, uint64_t pa, uint8_t *p, const void *src, unsigned n)
+{
+	memcpy(p, src, n);
+	uint64_t pn = (pa - h->ram->base) >> GRAM_PAGE_SHIFT;
+	if (atomic_load_explicit(&h->ram->code[pn], memory_order_relaxed))
+		gram_written(h->ram, pa, n);
+}
+
+static int store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val)
+{
+	uint64_t pa;
+	int cause = mmu_translate(h, va, ACCESS_WRITE, &pa);
+	if (cause)
+		return cause + 1;
+	if ((va & 0xfff) + size <= GRAM_PAGE_SIZE) {
+		uint8_t *p = gram_ptr(h->ram, pa, size);
+		if (p) {
+			ram_store(h, pa, p, &val, size);
+			return 0;
+		}
+		if (pa & (size - 1))
+			return CAUSE_STORE_ACCESS + 1;
+		h->mmio.addr = pa;
+		h->mmio.write = true;
+		return MEM_MMIO;
+	}
+	uint64_t pa2, va2 = (va | 0xfff) + 1;
+	cause = mmu_translate(h, va2, ACCESS_WRITE, &pa2);
+	if (cause)
+		return cause + 1;
+	unsigned first = GRAM_PAGE_SIZE - (va & 0xfff);
+	uint8_t *p1 = gram_ptr(h->ram, pa, first);
+	uint8_t *p2 = gram_ptr(h->ram, pa2, size - first);
+	if (!p1 || !p2)
+		return CAUSE_STORE_ACCESS + 1;
+	uint8_t buf[8];
+	memcpy(buf, &val, 8);
+	ram_store(h, pa, p1, buf, first);
+	ram_store(h, pa2, p2, buf + first, size - first);
+	return 0;
+}
+
+/* Host pointer for an atomic access (A extension): naturally aligned, RAM
+ * only. LR needs read permission, everything else write permission. */
+static int amo_ptr(struct hart *h, uint64_t va, unsigned size, bool lr, void **out)
+{
+	if (va & (size - 1))
+		return (lr ? CAUSE_MISALIGNED_LOAD : CAUSE_MISALIGNED_STORE) + 1;
+	const struct tlb_entry *e = &(lr ? h->tlb_r : h->tlb_w)[(va >> 12) & (TLB_SIZE - 1)];
+	if (likely(e->tag == va >> 12)) {
+		*out = (void *)(e->addend + va);
+		return 0;
+	}
+	uint64_t pa;
+	int cause = mmu_translate(h, va, lr ? ACCESS_READ : ACCESS_WRITE, &pa);
+	if (cause)
+		return cause + 1;
+	void *p = gram_ptr(h->ram, pa, size);
+	if (!p)
+		return (lr ? CAUSE_LOAD_ACCESS : CAUSE_STORE_ACCESS) + 1;
+	if (!lr) {
+		/* A code page never gets a write TLB entry; invalidate now, the
+		 * write follows immediately. */
+		gram_written(h->ram, pa, size);
+	}
+	*out = p;
+	return 0;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static inline int64_t sx32(uint64_t v) { return (int64_t)(int32_t)v; }
+
+static inline uint64_t clz64(uint64_t v) { return v ? (uint64_t)__builtin_clzll(v) : 64; }
+static inline uint64_t ctz64(uint64_t v) { return v ? (uint64_t)__builtin_ctzll(v) : 64; }
+static inline uint64_t rol64(uint64_t v, unsigned s) { s &= 63; return s ? (v << s) | (v >> (64 - s)) : v; }
+static inline uint64_t ror64(uint64_t v, unsigned s) { s &= 63; return s ? (v >> s) | (v << (64 - s)) : v; }
+static inline uint32_t rol32(uint32_t v, unsigned s) { s &= 31; return s ? (v << s) | (v >> (32 - s)) : v; }
+static inline uint32_t ror32(uint32_t v, unsigned s) { s &= 31; return s ? (v >> s) | (v << (32 - s)) : v; }
+
+static uint64_t orc_b(uint64_t v)
+{
+	uint64_t r = 0;
+	for (int k = 0; k < 8; k++)
+		if ((v >> (8 * k)) & 0xff)
+			r |= 0xffull << (8 * k);
+	return r;
+}
+
+/* Apply a completed load to its destination (shared by MMIO completion). */
+static void load_writeback(struct hart *h, enum load_kind kind, unsigned rd, uint64_t v)
+{
+	switch (kind) {
+	case LK_B: h->x[rd] = (int64_t)(int8_t)v; break;
+	case LK_H: h->x[rd] = (int64_t)(int16_t)v; break;
+	case LK_W: h->x[rd] = (int64_t)(int32_t)v; break;
+	case LK_D: h->x[rd] = v; break;
+	case LK_BU: h->x[rd] = (uint8_t)v; break;
+	case LK_HU: h->x[rd] = (uint16_t)v; break;
+	case LK_WU: h->x[rd] = (uint32_t)v; break;
+	case LK_FW: h->f[rd] = fpu_box_s((uint32_t)v); h->status |= SSTATUS_FS; break;
+	case LK_FD: h->f[rd] = v; h->status |= SSTATUS_FS; break;
+	case LK_NONE: break;
+	}
+}
+
+void hart_mmio_complete(struct hart *h, uint64_t value, bool fault)
+{
+	if (fault) {
+		trap_take(h, h->mmio.write ? CAUSE_STORE_ACCESS : CAUSE_LOAD_ACCESS,
+			  h->mmio.addr, h->pc);
+		return;
+	}
+	if (!h->mmio.write)
+		load_writeback(h, h->mmio.kind, h->mmio.rd, value);
+	h->pc += h->mmio.len;
+	h->instret++;
+}
+
+void hart_run(struct hart *h, struct hart_exit *ex)
+{
+	static const void *const labels[OP_COUNT] = {
+#define OP_LABEL(name) [OP_##name] = &&L_##name,
+		OP_LIST(OP_LABEL)
+#undef OP_LABEL
+	};
+	uint64_t *const x = h->x;
+	uint64_t *const f = h->f;
+	struct block *b;
+	const struct insn *i;
+	struct {
+		struct block b;
+		struct insn slots[2];
+	} scratch;
+
+	ex->reason = EXIT_NONE;
+	timer_update(h);
+	atomic_store_explicit(&h->attention, 1, memory_order_relaxed);
+
+#define PC (h->pc + i->pc_off)
+#define RD x[i->rd]
+#define RS1 x[i->rs1]
+#define RS2 x[i->rs2]
+#define IMM ((int64_t)i->imm)
+#define NEXT do { i++; goto *i->handler; } while (0)
+#define RETIRED ((uint64_t)(i - b->insn))
+	/* Leave the block at a new pc after retiring this instruction. */
+#define JUMP(target) do { h->instret += RETIRED + 1; h->pc = (target); goto next_block; } while (0)
+#define TRAP(cause, tval) do { h->instret += RETIRED; trap_take(h, (cause), (tval), PC); goto next_block; } while (0)
+#define ILLEGAL() goto L_ILLEGAL_RUNTIME
+#define EXIT(r) do { h->instret += RETIRED; h->pc = PC; ex->reason = (r); return; } while (0)
+
+#define LOAD(type, kind_, write_dest) do {                                           \
+		uint64_t va_ = RS1 + IMM;                                               \
+		const struct tlb_entry *e_ = &h->tlb_r[(va_ >> 12) & (TLB_SIZE - 1)];  \
+		type v_;                                                                \
+		if (likely(e_->tag == va_ >> 12 && (va_ & 0xfff) <= GRAM_PAGE_SIZE - sizeof(type))) { \
+			memcpy(&v_, (const void *)(e_->addend + va_), sizeof(type));    \
+		} else {                                                                \
+			uint64_t w_;                                                    \
+			int r_ = load_slow(h, va_, sizeof(type), &w_);                  \
+			if (r_ == MEM_MMIO) {                                           \
+				h->mmio.kind = (kind_);                                  \
+				h->mmio.rd = i->rd;                                     \
+				h->mmio.len = i->len;                                   \
+				ex->mmio.addr = h->mmio.addr;                           \
+				ex->mmio.size = sizeof(type);                           \
+				ex->mmio.write = false;                                 \
+				ex->mmio.value = 0;                                     \
+				EXIT(EXIT_MMIO);                                        \
+			}                                                               \
+			if (r_)                                                         \
+				TRAP(r_ - 1, va_);                                      \
+			memcpy(&v_, &w_, sizeof(type));                                 \
+		}                                                                       \
+		write_dest;                                                             \
+	} while (0)
+
+#define STORE(type, val_expr) do {                                                      \
+		uint64_t va_ = RS1 + IMM;                                               \
+		const struct tlb_entry *e_ = &h->tlb_w[(va_ >> 12) & (TLB_SIZE - 1)];  \
+		type v_ = (type)(val_expr);                                                \
+		if (likely(e_->tag == va_ >> 12 && (va_ & 0xfff) <= GRAM_PAGE_SIZE - sizeof(type))) { \
+			memcpy((void *)(e_->addend + va_), &v_, sizeof(type));          \
+		} else {                                                                \
+			int r_ = store_slow(h, va_, sizeof(type), (uint64_t)v_);        \
+			if (r_ == MEM_MMIO) {                                           \
+				h->mmio.kind = LK_NONE;                                 \
+				h->mmio.len = i->len;                                   \
+				ex->mmio.addr = h->mmio.addr;                           \
+				ex->mmio.size = sizeof(type);                           \
+				ex->mmio.write = true;                                  \
+				ex->mmio.value = (uint64_t)v_;                          \
+				EXIT(EXIT_MMIO);                                        \
+			}                                                               \
+			if (r_)                                                         \
+				TRAP(r_ - 1, va_);                                      \
+		}                                                                       \
+	} while (0)
+
+#define FP_ON() do { if (unlikely(!(h->status & SSTATUS_FS))) ILLEGAL(); } while (0)
+#define FP_DIRTY() (h->status |= SSTATUS_FS)
+#define FP_RM(var) int var = i->rm == 7 ? (int)h->frm : i->rm; if (unlikely(var > 4)) ILLEGAL()
+#define FP_OP2(expr) do { FP_ON(); FP_RM(rm_); f[i->rd] = (expr); FP_DIRTY(); NEXT; } while (0)
+#define FP_XOP(expr) do { FP_ON(); RD = (expr); NEXT; } while (0)
+#define FP_XOP_FLAGS(expr) do { FP_ON(); RD = (expr); FP_DIRTY(); NEXT; } while (0)
+
+#define AMO(type, size, expr_new) do {                                              \
+		void *p_;                                                               \
+		int r_ = amo_ptr(h, RS1, size, false, &p_);                             \
+		if (r_)                                                                 \
+			TRAP(r_ - 1, RS1);                                              \
+		type *a_ = p_, old_ = __atomic_load_n(a_, __ATOMIC_RELAXED), new_;       \
+		type src_ = (type)RS2;                                                  \
+		do {                                                                    \
+			new_ = (expr_new);                                              \
+		} while (!__atomic_compare_exchange_n(a_, &old_, new_, true,            \
+						      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)); \
+		(void)src_;                                                             \
+		RD = size == 4 ? (uint64_t)sx32(old_) : (uint64_t)old_;                 \
+		NEXT;                                                                   \
+	} while (0)
+
+#define AMO_FETCH(type, size, builtin) do {                                        \
+		void *p_;                                                               \
+		int r_ = amo_ptr(h, RS1, size, false, &p_);                             \
+		if (r_)                                                                 \
+			TRAP(r_ - 1, RS1);                                              \
+		type old_ = builtin((type *)p_, (type)RS2, __ATOMIC_SEQ_CST);           \
+		RD = size == 4 ? (uint64_t)sx32(old_) : (uint64_t)old_;                 \
+		NEXT;                                                                   \
+	} while (0)
+
+next_block:
+	if (unlikely(--h->timer_countdown <= 0)) {
+		h->timer_countdown = TIMER_CHECK_BLOCKS;
+		timer_update(h);
+		uint64_t epoch = atomic_load_explicit(&h->ram->code_epoch, memory_order_relaxed);
+		if (epoch != h->code_epoch) {
+			h->code_epoch = epoch;
+			tlb_flush_writes(h);
+		}
+	}
+	if (unlikely(atomic_load_explicit(&h->attention, memory_order_relaxed))) {
+		atomic_store_explicit(&h->attention, 0, memory_order_relaxed);
+		if (atomic_exchange(&h->kick, 0)) {
+			ex->reason = EXIT_KICK;
+			atomic_store_explicit(&h->attention, 1, memory_order_relaxed);
+			return;
+		}
+		if (atomic_exchange(&h->want_fence_i, 0))
+			block_cache_flush(h);
+		if (atomic_exchange(&h->want_sfence, 0))
+			tlb_flush_all(h);
+		uint64_t irq = irq_deliverable(h);
+		if (irq)
+			trap_take(h, CAUSE_INTERRUPT | irq, 0, h->pc);
+	}
+	{
+		uint64_t pc = h->pc, cause = 0, fault_va = pc;
+		const struct tlb_entry *e = &h->tlb_x[(pc >> 12) & (TLB_SIZE - 1)];
+		const uint8_t *host;
+		if (likely(e->tag == pc >> 12)) {
+			host = (const uint8_t *)(e->addend + pc);
+		} else {
+			uint64_t pa;
+			cause = mmu_translate(h, pc, ACCESS_EXEC, &pa);
+			host = cause ? NULL : gram_ptr(h->ram, pa, 2);
+			if (!host) {
+				if (!cause)
+					cause = CAUSE_FETCH_ACCESS;
+				goto fetch_fault;
+			}
+		}
+		uint64_t pa = (uint64_t)(host - h->ram->host) + h->ram->base;
+		b = h->bc_table[(pa >> 1) & (BC_TABLE_SIZE - 1)];
+		if (unlikely(!b || b->pa != pa ||
+			     b->gen != atomic_load_explicit(&h->ram->gen[(pa - h->ram->base) >> GRAM_PAGE_SHIFT],
+							    memory_order_relaxed))) {
+			b = block_build(h, pa, host, labels, &&L_END);
+			if (!b)
+				b = block_straddling(h, pc, &scratch.b, labels, &&L_END, &cause, &fault_va);
+			if (!b)
+				goto fetch_fault;
+		}
+		i = b->insn;
+		goto *i->handler;
+fetch_fault:
+		/* A handler that cannot itself be fetched would trap forever. */
+		if (pc == (h->stvec & ~3ull)) {
+			ex->reason = EXIT_FATAL;
+			ex->fatal.what = "the trap handler cannot be fetched";
+			ex->fatal.pc = pc;
+			ex->fatal.cause = cause;
+			ex->fatal.tval = fault_va;
+			return;
+		}
+		trap_take(h, cause, fault_va, pc);
+		goto next_block;
+	}
+
+L_END:
+	h->instret += b->n;
+	h->pc += b->bytes;
+	goto next_block;
+
+L_ILLEGAL:
+	TRAP(CAUSE_ILLEGAL, (uint32_t)i->imm);
+L_ILLEGAL_RUNTIME:
+	TRAP(CAUSE_ILLEGAL, 0);
+
+	/* RV64I */
+L_LUI: RD = IMM; NEXT;
+L_AUIPC: RD = PC + IMM; NEXT;
+L_JAL: { uint64_t t = PC + IMM; RD = PC + i->len; JUMP(t); }
+L_JALR: { uint64_t t = (RS1 + IMM) & ~1ull; RD = PC + i->len; JUMP(t); }
+L_BEQ: JUMP(RS1 == RS2 ? PC + IMM : PC + i->len);
+L_BNE: JUMP(RS1 != RS2 ? PC + IMM : PC + i->len);
+L_BLT: JUMP((int64_t)RS1 < (int64_t)RS2 ? PC + IMM : PC + i->len);
+L_BGE: JUMP((int64_t)RS1 >= (int64_t)RS2 ? PC + IMM : PC + i->len);
+L_BLTU: JUMP(RS1 < RS2 ? PC + IMM : PC + i->len);
+L_BGEU: JUMP(RS1 >= RS2 ? PC + IMM : PC + i->len);
+L_LB: LOAD(int8_t, LK_B, RD = (int64_t)v_); NEXT;
+L_LH: LOAD(int16_t, LK_H, RD = (int64_t)v_); NEXT;
+L_LW: LOAD(int32_t, LK_W, RD = (int64_t)v_); NEXT;
+L_LD: LOAD(uint64_t, LK_D, RD = v_); NEXT;
+L_LBU: LOAD(uint8_t, LK_BU, RD = v_); NEXT;
+L_LHU: LOAD(uint16_t, LK_HU, RD = v_); NEXT;
+L_LWU: LOAD(uint32_t, LK_WU, RD = v_); NEXT;
+L_SB: STORE(uint8_t, RS2); NEXT;
+L_SH: STORE(uint16_t, RS2); NEXT;
+L_SW: STORE(uint32_t, RS2); NEXT;
+L_SD: STORE(uint64_t, RS2); NEXT;
+L_ADDI: RD = RS1 + IMM; NEXT;
+L_SLTI: RD = (int64_t)RS1 < IMM; NEXT;
+L_SLTIU: RD = RS1 < (uint64_t)IMM; NEXT;
+L_XORI: RD = RS1 ^ IMM; NEXT;
+L_ORI: RD = RS1 | IMM; NEXT;
+L_ANDI: RD = RS1 & IMM; NEXT;
+L_SLLI: RD = RS1 << (i->imm & 63); NEXT;
+L_SRLI: RD = RS1 >> (i->imm & 63); NEXT;
+L_SRAI: RD = (int64_t)RS1 >> (i->imm & 63); NEXT;
+L_ADD: RD = RS1 + RS2; NEXT;
+L_SUB: RD = RS1 - RS2; NEXT;
+L_SLL: RD = RS1 << (RS2 & 63); NEXT;
+L_SLT: RD = (int64_t)RS1 < (int64_t)RS2; NEXT;
+L_SLTU: RD = RS1 < RS2; NEXT;
+L_XOR: RD = RS1 ^ RS2; NEXT;
+L_SRL: RD = RS1 >> (RS2 & 63); NEXT;
+L_SRA: RD = (int64_t)RS1 >> (RS2 & 63); NEXT;
+L_OR: RD = RS1 | RS2; NEXT;
+L_AND: RD = RS1 & RS2; NEXT;
+L_ADDIW: RD = sx32(RS1 + IMM); NEXT;
+L_SLLIW: RD = sx32((uint32_t)RS1 << (i->imm & 31)); NEXT;
+L_SRLIW: RD = sx32((uint32_t)RS1 >> (i->imm & 31)); NEXT;
+L_SRAIW: RD = (int64_t)((int32_t)RS1 >> (i->imm & 31)); NEXT;
+L_ADDW: RD = sx32(RS1 + RS2); NEXT;
+L_SUBW: RD = sx32(RS1 - RS2); NEXT;
+L_SLLW: RD = sx32((uint32_t)RS1 << (RS2 & 31)); NEXT;
+L_SRLW: RD = sx32((uint32_t)RS1 >> (RS2 & 31)); NEXT;
+L_SRAW: RD = (int64_t)((int32_t)RS1 >> (RS2 & 31)); NEXT;
+
+	/* Fences and system */
+L_FENCE:
+	/* RVWMO to x86-TSO: only a store-to-load ordering needs a host fence. */
+	if ((i->imm & 0x10) && (i->imm & 0x02))
+		atomic_thread_fence(memory_order_seq_cst);
+	NEXT;
+L_FENCE_I:
+	block_cache_flush(h);
+	JUMP(PC + i->len);
+L_ECALL:
+	if (h->priv == PRIV_S)
+		EXIT(EXIT_SBI);
+	if (h->cfg.user_ecall_exits)
+		EXIT(EXIT_USER_ECALL);
+	TRAP(CAUSE_ECALL_U, 0);
+L_EBREAK:
+	TRAP(CAUSE_BREAKPOINT, PC);
+L_SRET:
+	if (h->priv != PRIV_S)
+		ILLEGAL();
+	h->instret += RETIRED + 1;
+	sret(h);
+	goto next_block;
+L_WFI:
+	if (h->priv != PRIV_S)
+		ILLEGAL();
+	if (hart_wakeup_pending(h))
+		JUMP(PC + i->len);
+	h->instret += RETIRED + 1;
+	h->pc = PC + i->len;
+	ex->reason = EXIT_WFI;
+	return;
+L_SFENCE_VMA:
+	if (h->priv != PRIV_S)
+		ILLEGAL();
+	if (i->rs1 == 0)
+		tlb_flush_all(h);
+	else
+		tlb_flush_va(h, RS1);
+	JUMP(PC + i->len);
+
+	/* Zicsr: every CSR instruction ends its block, so state it changes is
+	 * seen by the next block. */
+	{
+		uint64_t src, old;
+		unsigned kind;
+L_CSRRW: src = RS1; kind = 0; goto csr_common;
+L_CSRRS: src = RS1; kind = 1; goto csr_common;
+L_CSRRC: src = RS1; kind = 2; goto csr_common;
+L_CSRRWI: src = i->rs1; kind = 0; goto csr_common;
+L_CSRRSI: src = i->rs1; kind = 1; goto csr_common;
+L_CSRRCI: src = i->rs1; kind = 2; goto csr_common;
+csr_common:
+		old = 0;
+		if (!(i->flags & INSN_CSR_NO_READ) && csr_read(h, (unsigned)i->imm, &old))
+			ILLEGAL();
+		if (!(i->flags & INSN_CSR_NO_WRITE)) {
+			uint64_t nv = kind == 0 ? src : kind == 1 ? old | src : old & ~src;
+			if (csr_write(h, (unsigned)i->imm, nv))
+				ILLEGAL();
+		}
+		RD = old;
+		JUMP(PC + i->len);
+	}
+
+	/* M */
+L_MUL: RD = RS1 * RS2; NEXT;
+L_MULH: RD = (uint64_t)(((__int128)(int64_t)RS1 * (__int128)(int64_t)RS2) >> 64); NEXT;
+L_MULHSU: RD = (uint64_t)(((__int128)(int64_t)RS1 * (__int128)(unsigned __int128)RS2) >> 64); NEXT;
+L_MULHU: RD = (uint64_t)(((unsigned __int128)RS1 * (unsigned __int128)RS2) >> 64); NEXT;
+L_DIV: {
+	int64_t a = (int64_t)RS1, d = (int64_t)RS2;
+	RD = d == 0 ? ~0ull : (a == INT64_MIN && d == -1) ? (uint64_t)a : (uint64_t)(a / d);
+	NEXT;
+}
+L_DIVU: RD = RS2 == 0 ? ~0ull : RS1 / RS2; NEXT;
+L_REM: {
+	int64_t a = (int64_t)RS1, d = (int64_t)RS2;
+	RD = d == 0 ? (uint64_t)a : (a == INT64_MIN && d == -1) ? 0 : (uint64_t)(a % d);
+	NEXT;
+}
+L_REMU: RD = RS2 == 0 ? RS1 : RS1 % RS2; NEXT;
+L_MULW: RD = sx32(RS1 * RS2); NEXT;
+L_DIVW: {
+	int32_t a = (int32_t)RS1, d = (int32_t)RS2;
+	RD = d == 0 ? ~0ull : (a == INT32_MIN && d == -1) ? (uint64_t)(int64_t)a : (uint64_t)(int64_t)(a / d);
+	NEXT;
+}
+L_DIVUW: {
+	uint32_t a = (uint32_t)RS1, d = (uint32_t)RS2;
+	RD = d == 0 ? ~0ull : (uint64_t)sx32(a / d);
+	NEXT;
+}
+L_REMW: {
+	int32_t a = (int32_t)RS1, d = (int32_t)RS2;
+	RD = d == 0 ? (uint64_t)(int64_t)a : (a == INT32_MIN && d == -1) ? 0 : (uint64_t)(int64_t)(a % d);
+	NEXT;
+}
+L_REMUW: {
+	uint32_t a = (uint32_t)RS1, d = (uint32_t)RS2;
+	RD = (uint64_t)(d == 0 ? sx32(a) : sx32(a % d));
+	NEXT;
+}
+
+	/* A */
+L_LR_W: L_LR_D: {
+	unsigned size = i->op == OP_LR_W ? 4 : 8;
+	void *p;
+	int r = amo_ptr(h, RS1, size, true, &p);
+	if (r)
+		TRAP(r - 1, RS1);
+	uint64_t v = size == 4 ? (uint64_t)__atomic_load_n((uint32_t *)p, __ATOMIC_SEQ_CST)
+			       : __atomic_load_n((uint64_t *)p, __ATOMIC_SEQ_CST);
+	h->resv_valid = true;
+	h->resv_addr = RS1;
+	h->resv_val = v;
+	RD = size == 4 ? (uint64_t)sx32(v) : v;
+	NEXT;
+}
+L_SC_W: L_SC_D: {
+	unsigned size = i->op == OP_SC_W ? 4 : 8;
+	uint64_t va = RS1;
+	if (!h->resv_valid || h->resv_addr != va) {
+		h->resv_valid = false;
+		RD = 1;
+		NEXT;
+	}
+	void *p;
+	int r = amo_ptr(h, va, size, false, &p);
+	if (r)
+		TRAP(r - 1, va);
+	h->resv_valid = false;
+	bool ok;
+	if (size == 4) {
+		uint32_t expect = (uint32_t)h->resv_val;
+		ok = __atomic_compare_exchange_n((uint32_t *)p, &expect, (uint32_t)RS2, false,
+						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	} else {
+		uint64_t expect = h->resv_val;
+		ok = __atomic_compare_exchange_n((uint64_t *)p, &expect, RS2, false,
+						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	}
+	RD = !ok;
+	NEXT;
+}
+L_AMOSWAP_W: AMO_FETCH(uint32_t, 4, __atomic_exchange_n);
+L_AMOADD_W: AMO_FETCH(uint32_t, 4, __atomic_fetch_add);
+L_AMOXOR_W: AMO_FETCH(uint32_t, 4, __atomic_fetch_xor);
+L_AMOAND_W: AMO_FETCH(uint32_t, 4, __atomic_fetch_and);
+L_AMOOR_W: AMO_FETCH(uint32_t, 4, __atomic_fetch_or);
+L_AMOMIN_W: AMO(uint32_t, 4, (int32_t)old_ < (int32_t)src_ ? old_ : src_);
+L_AMOMAX_W: AMO(uint32_t, 4, (int32_t)old_ > (int32_t)src_ ? old_ : src_);
+L_AMOMINU_W: AMO(uint32_t, 4, old_ < src_ ? old_ : src_);
+L_AMOMAXU_W: AMO(uint32_t, 4, old_ > src_ ? old_ : src_);
+L_AMOSWAP_D: AMO_FETCH(uint64_t, 8, __atomic_exchange_n);
+L_AMOADD_D: AMO_FETCH(uint64_t, 8, __atomic_fetch_add);
+L_AMOXOR_D: AMO_FETCH(uint64_t, 8, __atomic_fetch_xor);
+L_AMOAND_D: AMO_FETCH(uint64_t, 8, __atomic_fetch_and);
+L_AMOOR_D: AMO_FETCH(uint64_t, 8, __atomic_fetch_or);
+L_AMOMIN_D: AMO(uint64_t, 8, (int64_t)old_ < (int64_t)src_ ? old_ : src_);
+L_AMOMAX_D: AMO(uint64_t, 8, (int64_t)old_ > (int64_t)src_ ? old_ : src_);
+L_AMOMINU_D: AMO(uint64_t, 8, old_ < src_ ? old_ : src_);
+L_AMOMAXU_D: AMO(uint64_t, 8, old_ > src_ ? old_ : src_);
+
+	/* F and D */
+L_FLW: FP_ON(); LOAD(uint32_t, LK_FW, f[i->rd] = fpu_box_s(v_)); FP_DIRTY(); NEXT;
+L_FLD: FP_ON(); LOAD(uint64_t, LK_FD, f[i->rd] = v_); FP_DIRTY(); NEXT;
+L_FSW: FP_ON(); STORE(uint32_t, f[i->rs2]); NEXT;
+L_FSD: FP_ON(); STORE(uint64_t, f[i->rs2]); NEXT;
+L_FMADD_S: FP_OP2(fpu_fma_s(f[i->rs1], f[i->rs2], f[i->rs3], FMA_MADD, rm_, &h->fflags));
+L_FMSUB_S: FP_OP2(fpu_fma_s(f[i->rs1], f[i->rs2], f[i->rs3], FMA_MSUB, rm_, &h->fflags));
+L_FNMSUB_S: FP_OP2(fpu_fma_s(f[i->rs1], f[i->rs2], f[i->rs3], FMA_NMSUB, rm_, &h->fflags));
+L_FNMADD_S: FP_OP2(fpu_fma_s(f[i->rs1], f[i->rs2], f[i->rs3], FMA_NMADD, rm_, &h->fflags));
+L_FMADD_D: FP_OP2(fpu_fma_d(f[i->rs1], f[i->rs2], f[i->rs3], FMA_MADD, rm_, &h->fflags));
+L_FMSUB_D: FP_OP2(fpu_fma_d(f[i->rs1], f[i->rs2], f[i->rs3], FMA_MSUB, rm_, &h->fflags));
+L_FNMSUB_D: FP_OP2(fpu_fma_d(f[i->rs1], f[i->rs2], f[i->rs3], FMA_NMSUB, rm_, &h->fflags));
+L_FNMADD_D: FP_OP2(fpu_fma_d(f[i->rs1], f[i->rs2], f[i->rs3], FMA_NMADD, rm_, &h->fflags));
+L_FADD_S: FP_OP2(fpu_add_s(f[i->rs1], f[i->rs2], rm_, &h->fflags));
+L_FSUB_S: FP_OP2(fpu_sub_s(f[i->rs1], f[i->rs2], rm_, &h->fflags));
+L_FMUL_S: FP_OP2(fpu_mul_s(f[i->rs1], f[i->rs2], rm_, &h->fflags));
+L_FDIV_S: FP_OP2(fpu_div_s(f[i->rs1], f[i->rs2], rm_, &h->fflags));
+L_FSQRT_S: FP_OP2(fpu_sqrt_s(f[i->rs1], rm_, &h->fflags));
+L_FADD_D: FP_OP2(fpu_add_d(f[i->rs1], f[i->rs2], rm_, &h->fflags));
+L_FSUB_D: FP_OP2(fpu_sub_d(f[i->rs1], f[i->rs2], rm_, &h->fflags));
+L_FMUL_D: FP_OP2(fpu_mul_d(f[i->rs1], f[i->rs2], rm_, &h->fflags));
+L_FDIV_D: FP_OP2(fpu_div_d(f[i->rs1], f[i->rs2], rm_, &h->fflags));
+L_FSQRT_D: FP_OP2(fpu_sqrt_d(f[i->rs1], rm_, &h->fflags));
+L_FSGNJ_S: FP_ON(); f[i->rd] = fpu_sgnj_s(f[i->rs1], f[i->rs2], 0); FP_DIRTY(); NEXT;
+L_FSGNJN_S: FP_ON(); f[i->rd] = fpu_sgnj_s(f[i->rs1], f[i->rs2], 1); FP_DIRTY(); NEXT;
+L_FSGNJX_S: FP_ON(); f[i->rd] = fpu_sgnj_s(f[i->rs1], f[i->rs2], 2); FP_DIRTY(); NEXT;
+L_FSGNJ_D: FP_ON(); f[i->rd] = fpu_sgnj_d(f[i->rs1], f[i->rs2], 0); FP_DIRTY(); NEXT;
+L_FSGNJN_D: FP_ON(); f[i->rd] = fpu_sgnj_d(f[i->rs1], f[i->rs2], 1); FP_DIRTY(); NEXT;
+L_FSGNJX_D: FP_ON(); f[i->rd] = fpu_sgnj_d(f[i->rs1], f[i->rs2], 2); FP_DIRTY(); NEXT;
+L_FMIN_S: FP_ON(); f[i->rd] = fpu_min_s(f[i->rs1], f[i->rs2], &h->fflags); FP_DIRTY(); NEXT;
+L_FMAX_S: FP_ON(); f[i->rd] = fpu_max_s(f[i->rs1], f[i->rs2], &h->fflags); FP_DIRTY(); NEXT;
+L_FMIN_D: FP_ON(); f[i->rd] = fpu_min_d(f[i->rs1], f[i->rs2], &h->fflags); FP_DIRTY(); NEXT;
+L_FMAX_D: FP_ON(); f[i->rd] = fpu_max_d(f[i->rs1], f[i->rs2], &h->fflags); FP_DIRTY(); NEXT;
+L_FCVT_W_S: { FP_ON(); FP_RM(rm); RD = fpu_s_to_int(f[i->rs1], INT_W, rm, &h->fflags); FP_DIRTY(); NEXT; }
+L_FCVT_WU_S: { FP_ON(); FP_RM(rm); RD = fpu_s_to_int(f[i->rs1], INT_WU, rm, &h->fflags); FP_DIRTY(); NEXT; }
+L_FCVT_L_S: { FP_ON(); FP_RM(rm); RD = fpu_s_to_int(f[i->rs1], INT_L, rm, &h->fflags); FP_DIRTY(); NEXT; }
+L_FCVT_LU_S: { FP_ON(); FP_RM(rm); RD = fpu_s_to_int(f[i->rs1], INT_LU, rm, &h->fflags); FP_DIRTY(); NEXT; }
+L_FCVT_W_D: { FP_ON(); FP_RM(rm); RD = fpu_d_to_int(f[i->rs1], INT_W, rm, &h->fflags); FP_DIRTY(); NEXT; }
+L_FCVT_WU_D: { FP_ON(); FP_RM(rm); RD = fpu_d_to_int(f[i->rs1], INT_WU, rm, &h->fflags); FP_DIRTY(); NEXT; }
+L_FCVT_L_D: { FP_ON(); FP_RM(rm); RD = fpu_d_to_int(f[i->rs1], INT_L, rm, &h->fflags); FP_DIRTY(); NEXT; }
+L_FCVT_LU_D: { FP_ON(); FP_RM(rm); RD = fpu_d_to_int(f[i->rs1], INT_LU, rm, &h->fflags); FP_DIRTY(); NEXT; }
+L_FCVT_S_W: FP_OP2(fpu_int_to_s(RS1, INT_W, rm_, &h->fflags));
+L_FCVT_S_WU: FP_OP2(fpu_int_to_s(RS1, INT_WU, rm_, &h->fflags));
+L_FCVT_S_L: FP_OP2(fpu_int_to_s(RS1, INT_L, rm_, &h->fflags));
+L_FCVT_S_LU: FP_OP2(fpu_int_to_s(RS1, INT_LU, rm_, &h->fflags));
+L_FCVT_D_W: FP_OP2(fpu_int_to_d(RS1, INT_W, rm_, &h->fflags));
+L_FCVT_D_WU: FP_OP2(fpu_int_to_d(RS1, INT_WU, rm_, &h->fflags));
+L_FCVT_D_L: FP_OP2(fpu_int_to_d(RS1, INT_L, rm_, &h->fflags));
+L_FCVT_D_LU: FP_OP2(fpu_int_to_d(RS1, INT_LU, rm_, &h->fflags));
+L_FCVT_S_D: FP_OP2(fpu_d_to_s(f[i->rs1], rm_, &h->fflags));
+L_FCVT_D_S: FP_OP2(((void)rm_, fpu_s_to_d(f[i->rs1], &h->fflags)));
+L_FMV_X_W: FP_XOP((uint64_t)sx32(f[i->rs1]));
+L_FMV_X_D: FP_XOP(f[i->rs1]);
+L_FMV_W_X: FP_ON(); f[i->rd] = fpu_box_s((uint32_t)RS1); FP_DIRTY(); NEXT;
+L_FMV_D_X: FP_ON(); f[i->rd] = RS1; FP_DIRTY(); NEXT;
+L_FEQ_S: FP_XOP_FLAGS(fpu_cmp_s(f[i->rs1], f[i->rs2], CMP_EQ, &h->fflags));
+L_FLT_S: FP_XOP_FLAGS(fpu_cmp_s(f[i->rs1], f[i->rs2], CMP_LT, &h->fflags));
+L_FLE_S: FP_XOP_FLAGS(fpu_cmp_s(f[i->rs1], f[i->rs2], CMP_LE, &h->fflags));
+L_FEQ_D: FP_XOP_FLAGS(fpu_cmp_d(f[i->rs1], f[i->rs2], CMP_EQ, &h->fflags));
+L_FLT_D: FP_XOP_FLAGS(fpu_cmp_d(f[i->rs1], f[i->rs2], CMP_LT, &h->fflags));
+L_FLE_D: FP_XOP_FLAGS(fpu_cmp_d(f[i->rs1], f[i->rs2], CMP_LE, &h->fflags));
+L_FCLASS_S: FP_XOP(fpu_class_s(f[i->rs1]));
+L_FCLASS_D: FP_XOP(fpu_class_d(f[i->rs1]));
+
+	/* Zba */
+L_SH1ADD: RD = (RS1 << 1) + RS2; NEXT;
+L_SH2ADD: RD = (RS1 << 2) + RS2; NEXT;
+L_SH3ADD: RD = (RS1 << 3) + RS2; NEXT;
+L_ADD_UW: RD = (uint64_t)(uint32_t)RS1 + RS2; NEXT;
+L_SH1ADD_UW: RD = ((uint64_t)(uint32_t)RS1 << 1) + RS2; NEXT;
+L_SH2ADD_UW: RD = ((uint64_t)(uint32_t)RS1 << 2) + RS2; NEXT;
+L_SH3ADD_UW: RD = ((uint64_t)(uint32_t)RS1 << 3) + RS2; NEXT;
+L_SLLI_UW: RD = (uint64_t)(uint32_t)RS1 << (i->imm & 63); NEXT;
+
+	/* Zbb */
+L_ANDN: RD = RS1 & ~RS2; NEXT;
+L_ORN: RD = RS1 | ~RS2; NEXT;
+L_XNOR: RD = ~(RS1 ^ RS2); NEXT;
+L_CLZ: RD = clz64(RS1); NEXT;
+L_CTZ: RD = ctz64(RS1); NEXT;
+L_CPOP: RD = (uint64_t)__builtin_popcountll(RS1); NEXT;
+L_CLZW: RD = (uint32_t)RS1 ? (uint64_t)__builtin_clz((uint32_t)RS1) : 32; NEXT;
+L_CTZW: RD = (uint32_t)RS1 ? (uint64_t)__builtin_ctz((uint32_t)RS1) : 32; NEXT;
+L_CPOPW: RD = (uint64_t)__builtin_popcount((uint32_t)RS1); NEXT;
+L_MAX: RD = (int64_t)RS1 > (int64_t)RS2 ? RS1 : RS2; NEXT;
+L_MAXU: RD = RS1 > RS2 ? RS1 : RS2; NEXT;
+L_MIN: RD = (int64_t)RS1 < (int64_t)RS2 ? RS1 : RS2; NEXT;
+L_MINU: RD = RS1 < RS2 ? RS1 : RS2; NEXT;
+L_SEXT_B: RD = (int64_t)(int8_t)RS1; NEXT;
+L_SEXT_H: RD = (int64_t)(int16_t)RS1; NEXT;
+L_ZEXT_H: RD = (uint16_t)RS1; NEXT;
+L_ROL: RD = rol64(RS1, RS2); NEXT;
+L_ROR: RD = ror64(RS1, RS2); NEXT;
+L_RORI: RD = ror64(RS1, i->imm); NEXT;
+L_ROLW: RD = sx32(rol32((uint32_t)RS1, RS2)); NEXT;
+L_RORW: RD = sx32(ror32((uint32_t)RS1, RS2)); NEXT;
+L_RORIW: RD = sx32(ror32((uint32_t)RS1, i->imm)); NEXT;
+L_ORC_B: RD = orc_b(RS1); NEXT;
+L_REV8: RD = __builtin_bswap64(RS1); NEXT;
+
+	/* Zbs */
+L_BCLR: RD = RS1 & ~(1ull << (RS2 & 63)); NEXT;
+L_BCLRI: RD = RS1 & ~(1ull << (i->imm & 63)); NEXT;
+L_BEXT: RD = (RS1 >> (RS2 & 63)) & 1; NEXT;
+L_BEXTI: RD = (RS1 >> (i->imm & 63)) & 1; NEXT;
+L_BINV: RD = RS1 ^ (1ull << (RS2 & 63)); NEXT;
+L_BINVI: RD = RS1 ^ (1ull << (i->imm & 63)); NEXT;
+L_BSET: RD = RS1 | (1ull << (RS2 & 63)); NEXT;
+L_BSETI: RD = RS1 | (1ull << (i->imm & 63)); NEXT;
+}

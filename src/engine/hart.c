@@ -1,0 +1,179 @@
+/*
+ * Hart lifecycle and the engine's API towards the monitor (engine.h):
+ * creation with its block cache, reset to the Linux boot state, register
+ * access, and the calls other threads use to post interrupts and requests.
+ */
+#include "engine/hart.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define DEFAULT_BLOCK_CACHE (16u << 20)
+
+struct hart *hart_create(struct gram *ram, const struct hart_config *cfg)
+{
+	struct hart *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->ram = ram;
+	h->cfg = *cfg;
+	if (!h->cfg.timebase_hz)
+		h->cfg.timebase_hz = 10000000;
+	h->bc_size = cfg->block_cache_bytes ? cfg->block_cache_bytes : DEFAULT_BLOCK_CACHE;
+	/* Lazily backed: only the part of the arena in use costs memory. */
+	void *arena = mmap(NULL, h->bc_size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	h->bc_table = calloc(BC_TABLE_SIZE, sizeof(*h->bc_table));
+	if (arena == MAP_FAILED || !h->bc_table) {
+		if (arena != MAP_FAILED)
+			munmap(arena, h->bc_size);
+		free(h->bc_table);
+		free(h);
+		return NULL;
+	}
+	h->bc_arena = arena;
+	hart_reset(h, 0, 0);
+	return h;
+}
+
+void hart_destroy(struct hart *h)
+{
+	if (!h)
+		return;
+	munmap(h->bc_arena, h->bc_size);
+	free(h->bc_table);
+	free(h);
+}
+
+void hart_reset(struct hart *h, uint64_t entry, uint64_t arg1)
+{
+	memset(h->x, 0, sizeof(h->x));
+	memset(h->f, 0, sizeof(h->f));
+	h->x[10] = h->cfg.hartid;
+	h->x[11] = arg1;
+	h->pc = entry;
+	h->priv = PRIV_S;
+	h->fflags = h->frm = 0;
+	h->status = 0;
+	h->instret = 0;
+	atomic_store(&h->mip, 0);
+	h->stip = 0;
+	h->sie = 0;
+	h->stvec = h->scounteren = h->senvcfg = h->sscratch = 0;
+	h->sepc = h->scause = h->stval = h->satp = 0;
+	h->stimecmp = ~0ull;
+	h->resv_valid = false;
+	h->timer_countdown = 1;
+	h->code_epoch = atomic_load(&h->ram->code_epoch);
+	atomic_store(&h->kick, 0);
+	atomic_store(&h->want_fence_i, 0);
+	atomic_store(&h->want_sfence, 0);
+	atomic_store(&h->attention, 1);
+	tlb_flush_all(h);
+	tlb_select(h);
+	block_cache_flush(h);
+}
+
+void hart_set_irq(struct hart *h, uint64_t bits, bool level)
+{
+	if (level)
+		atomic_fetch_or(&h->mip, bits);
+	else
+		atomic_fetch_and(&h->mip, ~bits);
+	atomic_store(&h->attention, 1);
+}
+
+void hart_kick(struct hart *h)
+{
+	atomic_store(&h->kick, 1);
+	atomic_store(&h->attention, 1);
+}
+
+void hart_request_fence_i(struct hart *h)
+{
+	atomic_store(&h->want_fence_i, 1);
+	atomic_store(&h->attention, 1);
+}
+
+void hart_request_sfence(struct hart *h)
+{
+	atomic_store(&h->want_sfence, 1);
+	atomic_store(&h->attention, 1);
+}
+
+bool hart_wakeup_pending(struct hart *h)
+{
+	timer_update(h);
+	return ((atomic_load(&h->mip) | h->stip) & h->sie) != 0;
+}
+
+uint64_t hart_get_reg(const struct hart *h, unsigned reg) { return reg < 32 ? h->x[reg] : 0; }
+
+void hart_set_reg(struct hart *h, unsigned reg, uint64_t value)
+{
+	if (reg > 0 && reg < 32)
+		h->x[reg] = value;
+}
+
+uint64_t hart_get_freg(const struct hart *h, unsigned reg) { return reg < 32 ? h->f[reg] : 0; }
+uint64_t hart_get_pc(const struct hart *h) { return h->pc; }
+void hart_set_pc(struct hart *h, uint64_t pc) { h->pc = pc; }
+uint32_t hart_get_fcsr(const struct hart *h) { return h->frm << 5 | h->fflags; }
+enum priv hart_get_priv(const struct hart *h) { return h->priv; }
+
+void hart_set_priv(struct hart *h, enum priv p)
+{
+	h->priv = p;
+	tlb_select(h);
+}
+
+int hart_csr_read(struct hart *h, unsigned csr, uint64_t *value)
+{
+	uint8_t priv = h->priv;
+	uint64_t fs = h->status & SSTATUS_FS;
+	h->priv = PRIV_S; /* the monitor may look at everything */
+	h->status |= SSTATUS_FS;
+	int r = csr_read(h, csr, value);
+	h->priv = priv;
+	h->status = (h->status & ~SSTATUS_FS) | fs;
+	return r;
+}
+
+int hart_csr_write(struct hart *h, unsigned csr, uint64_t value)
+{
+	uint8_t priv = h->priv;
+	bool fcsr = csr <= 3;
+	uint64_t fs = h->status & SSTATUS_FS;
+	h->priv = PRIV_S;
+	if (fcsr)
+		h->status |= SSTATUS_FS;
+	int r = csr_write(h, csr, value);
+	h->priv = priv;
+	if (fcsr)
+		h->status = (h->status & ~SSTATUS_FS) | fs;
+	tlb_select(h);
+	return r;
+}
+
+uint64_t hart_get_timecmp(const struct hart *h) { return h->stimecmp; }
+
+void hart_set_timecmp(struct hart *h, uint64_t value)
+{
+	h->stimecmp = value;
+	timer_update(h);
+	atomic_store(&h->attention, 1);
+}
+
+uint64_t hart_time(const struct hart *h) { return time_now(h); }
+uint64_t hart_instret(const struct hart *h) { return h->instret; }
+
+const char *exit_reason_name(enum exit_reason r)
+{
+	static const char *const names[EXIT_REASONS] = {
+		[EXIT_NONE] = "none", [EXIT_SBI] = "sbi", [EXIT_WFI] = "wfi",
+		[EXIT_MMIO] = "mmio", [EXIT_KICK] = "kick",
+		[EXIT_USER_ECALL] = "user_ecall", [EXIT_FATAL] = "fatal",
+	};
+	return r < EXIT_REASONS ? names[r] : "?";
+}

@@ -1,0 +1,168 @@
+/*
+ * Address translation: Sv39, Sv48 and Sv57 page-table walks (privileged spec
+ * 10.3 "Virtual-Address Translation Process", 10.4-10.6) with the hart
+ * setting A and D itself (Svadu semantics), and the TLB that caches a guest
+ * virtual page as a host pointer per access type.
+ *
+ * Write translations are never cached for pages that hold decoded code, so
+ * stores to code always take the slow path, which invalidates the blocks.
+ */
+#include "engine/hart.h"
+
+#include <string.h>
+
+#define PTE_V (1ull << 0)
+#define PTE_R (1ull << 1)
+#define PTE_W (1ull << 2)
+#define PTE_X (1ull << 3)
+#define PTE_U (1ull << 4)
+#define PTE_A (1ull << 6)
+#define PTE_D (1ull << 7)
+#define PTE_PPN_SHIFT 10
+#define PTE_PPN_MASK ((1ull << 44) - 1)
+/* Bits 63..54: N (Svnapot), PBMT (Svpbmt) and reserved; none implemented. */
+#define PTE_RESERVED (0x3ffull << 54)
+
+static void tlb_clear_set(struct tlb_set *s)
+{
+	memset(s, 0xff, sizeof(*s)); /* every tag TLB_INVALID */
+}
+
+void tlb_select(struct hart *h)
+{
+	int set = h->priv == PRIV_U ? TLB_U : (h->status & SSTATUS_SUM) ? TLB_S_SUM : TLB_S;
+	h->tlb_r = h->tlb[set].r;
+	h->tlb_w = h->tlb[set].w;
+	h->tlb_x = h->tlb[set].x;
+}
+
+void tlb_flush_all(struct hart *h)
+{
+	for (int i = 0; i < TLB_SETS; i++)
+		tlb_clear_set(&h->tlb[i]);
+}
+
+void tlb_flush_va(struct hart *h, uint64_t va)
+{
+	uint64_t tag = va >> 12;
+	unsigned idx = tag & (TLB_SIZE - 1);
+	for (int i = 0; i < TLB_SETS; i++) {
+		struct tlb_set *s = &h->tlb[i];
+		if (s->r[idx].tag == tag) s->r[idx].tag = TLB_INVALID;
+		if (s->w[idx].tag == tag) s->w[idx].tag = TLB_INVALID;
+		if (s->x[idx].tag == tag) s->x[idx].tag = TLB_INVALID;
+	}
+}
+
+void tlb_flush_writes(struct hart *h)
+{
+	for (int i = 0; i < TLB_SETS; i++)
+		memset(h->tlb[i].w, 0xff, sizeof(h->tlb[i].w));
+}
+
+static int fault_cause(enum access acc)
+{
+	return acc == ACCESS_EXEC ? CAUSE_FETCH_PAGE :
+	       acc == ACCESS_WRITE ? CAUSE_STORE_PAGE : CAUSE_LOAD_PAGE;
+}
+
+static int access_cause(enum access acc)
+{
+	return acc == ACCESS_EXEC ? CAUSE_FETCH_ACCESS :
+	       acc == ACCESS_WRITE ? CAUSE_STORE_ACCESS : CAUSE_LOAD_ACCESS;
+}
+
+/* Walk the page table (privileged spec 10.3.2). */
+static int walk(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
+{
+	unsigned mode = h->satp >> 60;
+	int levels = mode == 8 ? 3 : mode == 9 ? 4 : 5;
+	int vabits = 12 + 9 * levels;
+	/* Bits above the VA width must equal its top bit. */
+	if ((uint64_t)(((int64_t)va << (64 - vabits)) >> (64 - vabits)) != va)
+		return fault_cause(acc);
+
+	uint64_t base = (h->satp & PTE_PPN_MASK) << 12;
+	for (int lvl = levels - 1; lvl >= 0; lvl--) {
+		uint64_t pte_addr = base + ((va >> (12 + 9 * lvl)) & 0x1ff) * 8;
+		_Atomic uint64_t *ptep = gram_ptr(h->ram, pte_addr, 8);
+		if (!ptep || (pte_addr & 7))
+			return access_cause(acc);
+	retry:;
+		uint64_t pte = atomic_load_explicit(ptep, memory_order_acquire);
+		if (!(pte & PTE_V) || (!(pte & PTE_R) && (pte & PTE_W)) || (pte & PTE_RESERVED))
+			return fault_cause(acc);
+		uint64_t ppn = (pte >> PTE_PPN_SHIFT) & PTE_PPN_MASK;
+		if (!(pte & (PTE_R | PTE_X))) {
+			if (lvl == 0 || (pte & (PTE_A | PTE_D | PTE_U)))
+				return fault_cause(acc);
+			base = ppn << 12;
+			continue;
+		}
+		/* Leaf: permissions (10.3.1 and the SUM/MXR rules). */
+		if (h->priv == PRIV_U) {
+			if (!(pte & PTE_U))
+				return fault_cause(acc);
+		} else if (pte & PTE_U) {
+			if (acc == ACCESS_EXEC || !(h->status & SSTATUS_SUM))
+				return fault_cause(acc);
+		}
+		switch (acc) {
+		case ACCESS_EXEC:
+			if (!(pte & PTE_X))
+				return fault_cause(acc);
+			break;
+		case ACCESS_READ:
+			if (!(pte & PTE_R) && !((h->status & SSTATUS_MXR) && (pte & PTE_X)))
+				return fault_cause(acc);
+			break;
+		case ACCESS_WRITE:
+			if (!(pte & PTE_W))
+				return fault_cause(acc);
+			break;
+		}
+		uint64_t lowmask = (1ull << (9 * lvl)) - 1;
+		if (ppn & lowmask)
+			return fault_cause(acc); /* misaligned superpage */
+		uint64_t want = PTE_A | (acc == ACCESS_WRITE ? PTE_D : 0);
+		if ((pte & want) != want) {
+			if (!atomic_compare_exchange_strong(ptep, &pte, pte | want))
+				goto retry;
+			gram_written(h->ram, pte_addr, 8);
+		}
+		*pa = ((ppn | ((va >> 12) & lowmask)) << 12) | (va & 0xfff);
+		return 0;
+	}
+	return fault_cause(acc);
+}
+
+int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
+{
+	if ((h->satp >> 60) == 0) {
+		*pa = va;
+	} else {
+		int cause = walk(h, va, acc, pa);
+		if (cause)
+			return cause;
+	}
+	uint64_t page = *pa & ~0xfffull;
+	uint8_t *host = gram_ptr(h->ram, page, GRAM_PAGE_SIZE);
+	if (!host)
+		return 0; /* not RAM: the caller turns this into MMIO or a fault */
+
+	struct tlb_entry *e;
+	unsigned idx = (va >> 12) & (TLB_SIZE - 1);
+	if (acc == ACCESS_READ) {
+		e = &h->tlb_r[idx];
+	} else if (acc == ACCESS_EXEC) {
+		e = &h->tlb_x[idx];
+	} else {
+		uint64_t pn = (page - h->ram->base) >> GRAM_PAGE_SHIFT;
+		if (atomic_load_explicit(&h->ram->code[pn], memory_order_relaxed))
+			return 0;
+		e = &h->tlb_w[idx];
+	}
+	e->tag = va >> 12;
+	e->addend = (uintptr_t)host - (va & ~0xfffull);
+	return 0;
+}
