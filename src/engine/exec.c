@@ -644,7 +644,7 @@ L_REMUW: {
 	/* A */
 L_LR_W: L_LR_D: {
 	unsigned size = i->op == OP_LR_W ? 4 : 8;
-	void *p;
+	void *p = NULL;
 	int r = amo_ptr(h, RS1, size, true, &p);
 	if (r)
 		TRAP(r - 1, RS1);
@@ -664,7 +664,7 @@ L_SC_W: L_SC_D: {
 		RD = 1;
 		NEXT;
 	}
-	void *p;
+	void *p = NULL;
 	int r = amo_ptr(h, va, size, false, &p);
 	if (r)
 		TRAP(r - 1, va);

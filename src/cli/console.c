@@ -1,0 +1,170 @@
+/* The host terminal as the guest console; see console.h. */
+#include "cli/console.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define CTRL_A 0x01
+
+/* The saved terminal state must be reachable from signal handlers, so it is
+ * the one piece of process-wide state here (the terminal itself is global). */
+static struct termios saved_tty;
+static volatile sig_atomic_t tty_saved;
+static int signal_fd = -1;
+
+static void restore_tty(void)
+{
+	if (tty_saved)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+}
+
+static void on_fatal_signal(int sig)
+{
+	restore_tty();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void on_stop_signal(int sig)
+{
+	uint8_t b = (uint8_t)sig;
+	if (signal_fd >= 0 && write(signal_fd, &b, 1) < 0) {
+		/* Nothing more can be done in a handler. */
+	}
+}
+
+int console_open(struct console *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->stdin_open = true;
+	if (pipe2(c->sig_pipe, O_CLOEXEC | O_NONBLOCK))
+		return -1;
+	signal_fd = c->sig_pipe[1];
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction fa = { .sa_handler = on_fatal_signal };
+	sigemptyset(&fa.sa_mask);
+	sigaction(SIGSEGV, &fa, NULL);
+	sigaction(SIGBUS, &fa, NULL);
+	sigaction(SIGABRT, &fa, NULL);
+	sigaction(SIGILL, &fa, NULL);
+	sigaction(SIGFPE, &fa, NULL);
+
+	c->tty = isatty(STDIN_FILENO);
+	if (c->tty && tcgetattr(STDIN_FILENO, &saved_tty) == 0) {
+		tty_saved = 1;
+		atexit(restore_tty);
+		struct termios raw = saved_tty;
+		cfmakeraw(&raw);
+		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+	}
+	return 0;
+}
+
+void console_close(struct console *c)
+{
+	restore_tty();
+	tty_saved = 0;
+	signal_fd = -1;
+	close(c->sig_pipe[0]);
+	close(c->sig_pipe[1]);
+}
+
+void console_output(void *ctx, const uint8_t *buf, size_t n)
+{
+	(void)ctx;
+	while (n) {
+		ssize_t w = write(STDOUT_FILENO, buf, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return; /* the terminal went away: drop guest output */
+		buf += w;
+		n -= (size_t)w;
+	}
+}
+
+static void say(const char *s)
+{
+	console_output(NULL, (const uint8_t *)s, strlen(s));
+}
+
+static void help(void)
+{
+	say("\r\nC-a h    print this help\r\n"
+	    "C-a x    exit skiff (the guest is stopped)\r\n"
+	    "C-a C-a  send C-a to the guest\r\n");
+}
+
+/* Turn raw terminal bytes into guest bytes, acting on escapes. */
+static enum console_event filter(struct console *c, const uint8_t *in, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		uint8_t b = in[k];
+		if (c->tty && c->escape) {
+			c->escape = false;
+			if (b == 'x' || b == 'X')
+				return CONSOLE_QUIT;
+			if (b != CTRL_A) {
+				if (b == 'h' || b == 'H' || b == '?')
+					help();
+				continue;
+			}
+		} else if (c->tty && b == CTRL_A) {
+			c->escape = true;
+			continue;
+		}
+		if (c->npending < sizeof(c->pending))
+			c->pending[c->npending++] = b;
+	}
+	return CONSOLE_NONE;
+}
+
+enum console_event console_poll(struct console *c, int timeout_ms,
+				size_t (*deliver)(void *ctx, const uint8_t *buf, size_t n),
+				void *ctx)
+{
+	if (c->npending) {
+		size_t took = deliver(ctx, c->pending, c->npending);
+		memmove(c->pending, c->pending + took, c->npending - took);
+		c->npending -= took;
+		if (c->npending && timeout_ms > 10)
+			timeout_ms = 10; /* the guest's buffer is full: retry soon */
+	}
+	struct pollfd p[2] = {
+		{ .fd = c->sig_pipe[0], .events = POLLIN },
+		{ .fd = STDIN_FILENO, .events = POLLIN },
+	};
+	/* Read only when the bytes can be held. */
+	int nfds = c->stdin_open && c->npending == 0 ? 2 : 1;
+	if (poll(p, (nfds_t)nfds, timeout_ms) <= 0)
+		return CONSOLE_NONE;
+	if (p[0].revents & POLLIN)
+		return CONSOLE_SIGNAL;
+	if (nfds == 2 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+		uint8_t buf[sizeof(c->pending)];
+		ssize_t r = read(STDIN_FILENO, buf, sizeof(buf));
+		if (r <= 0) {
+			if (r == 0 || (errno != EINTR && errno != EAGAIN))
+				c->stdin_open = false; /* EOF: the guest keeps running */
+			return CONSOLE_NONE;
+		}
+		enum console_event ev = filter(c, buf, (size_t)r);
+		if (ev != CONSOLE_NONE)
+			return ev;
+		size_t took = deliver(ctx, c->pending, c->npending);
+		memmove(c->pending, c->pending + took, c->npending - took);
+		c->npending -= took;
+	}
+	return CONSOLE_NONE;
+}

@@ -1,0 +1,34 @@
+/*
+ * The `skiff` command: dispatches to its subcommands. `skiff` alone is
+ * `skiff run`, which boots the default guest.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/run.h"
+
+static const char usage[] =
+	"usage: skiff [run] [options]    boot a guest with its console here\n"
+	"       skiff --version\n"
+	"\n"
+	"See `skiff run --help` for the options.\n";
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return cmd_run(argc, argv);
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "--version")) {
+		printf("skiff %s\n", SKIFF_VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (argv[1][0] == '-')
+		return cmd_run(argc, argv);
+	fprintf(stderr, "skiff: unknown command '%s'\n%s", argv[1], usage);
+	return 64;
+}

@@ -1,0 +1,230 @@
+/*
+ * `skiff run`: one VM in the foreground with its console on the terminal.
+ * With no kernel given it boots the default guest built by
+ * guest/build-image.sh into the user's cache directory.
+ */
+#include "cli/run.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/console.h"
+#include "vmm/vm.h"
+
+#define DEFAULT_APPEND "console=ttyS0 earlycon=sbi quiet"
+
+static const char usage[] =
+	"usage: skiff run [options]\n"
+	"\n"
+	"Boot a RISC-V Linux guest with its console on this terminal. With no\n"
+	"--kernel, boots the default guest (see guest/build-image.sh).\n"
+	"\n"
+	"  --kernel IMAGE     RISC-V Linux kernel Image (uncompressed)\n"
+	"  --initrd FILE      initial ramdisk\n"
+	"  --append CMDLINE   kernel command line (default: \"" DEFAULT_APPEND "\")\n"
+	"  --cpus N           number of harts, 1 to 8 (default 1)\n"
+	"  --mem SIZE         guest memory: MiB, or with a K/M/G suffix (default 512M)\n"
+	"  --dump-dtb FILE    write the generated device tree to FILE and go on\n"
+	"  -h, --help         this text\n"
+	"\n"
+	"Console keys: C-a x quits, C-a h lists the keys, C-a C-a sends C-a.\n"
+	"Exit status: 0 when the guest powers off, 1 when it reports failure,\n"
+	"2 when it crashes, 64 for bad options.\n";
+
+/* Parse SIZE (plain number = MiB). Returns 0 on error. */
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return 0;
+	uint64_t mult = 1ull << 20;
+	if (*end) {
+		switch (*end) {
+		case 'k': case 'K': mult = 1ull << 10; break;
+		case 'm': case 'M': mult = 1ull << 20; break;
+		case 'g': case 'G': mult = 1ull << 30; break;
+		default: return 0;
+		}
+		if (end[1] && !((end[1] == 'i' || end[1] == 'B') && (!end[2] || (end[1] == 'i' && end[2] == 'B' && !end[3]))))
+			return 0;
+	}
+	if (v > UINT64_MAX / mult)
+		return 0;
+	return v * mult;
+}
+
+static char *cache_path(const char *file)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	char *p = NULL;
+	int r;
+	if (xdg && *xdg)
+		r = asprintf(&p, "%s/skiff/default/%s", xdg, file);
+	else
+		r = asprintf(&p, "%s/.cache/skiff/default/%s", home ? home : ".", file);
+	return r < 0 ? NULL : p;
+}
+
+static bool readable(const char *path)
+{
+	struct stat st;
+	return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void report_crash(struct vm *vm)
+{
+	fprintf(stderr, "\r\nskiff: the guest died on hart %u: %s\r\n"
+		"skiff:   pc 0x%016" PRIx64 ", cause %" PRIu64 ", tval 0x%" PRIx64 "\r\n",
+		vm->crash.hart, vm->crash.what ? vm->crash.what : "unknown",
+		vm->crash.pc, vm->crash.cause, vm->crash.tval);
+	uint8_t tail[1024];
+	size_t n = vm_console_tail(vm, tail, sizeof(tail));
+	/* Show the last few lines only. */
+	size_t start = n, lines = 0;
+	while (start > 0 && lines < 10)
+		if (tail[--start] == '\n')
+			lines++;
+	fprintf(stderr, "skiff: last console output:\r\n%.*s\r\n", (int)(n - start), tail + start);
+}
+
+static size_t deliver(void *ctx, const uint8_t *buf, size_t n)
+{
+	return vm_console_input(ctx, buf, n);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct vm_config cfg = { .ncpus = 1, .mem_bytes = 512ull << 20 };
+	char *default_kernel = NULL, *default_initrd = NULL;
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "append", required_argument, NULL, 'a' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "dump-dtb", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	bool append_given = false;
+	int o;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'k': cfg.kernel = optarg; break;
+		case 'i': cfg.initrd = optarg; break;
+		case 'a': cfg.append = optarg; append_given = true; break;
+		case 'c': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || end == optarg || n < 1 || n > BOARD_MAX_HARTS) {
+				fprintf(stderr, "skiff run: --cpus %s: must be a number from 1 to %d\n",
+					optarg, BOARD_MAX_HARTS);
+				return 64;
+			}
+			cfg.ncpus = (unsigned)n;
+			break;
+		}
+		case 'm':
+			cfg.mem_bytes = parse_size(optarg);
+			if (!cfg.mem_bytes) {
+				fprintf(stderr, "skiff run: --mem %s: not a size (examples: 512, 512M, 2G)\n", optarg);
+				return 64;
+			}
+			break;
+		case 'd': cfg.dump_dtb = optarg; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: fputs(usage, stderr); return 64;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "skiff run: unexpected argument '%s' (see skiff run --help)\n", argv[optind]);
+		return 64;
+	}
+	if (!cfg.kernel) {
+		default_kernel = cache_path("Image");
+		default_initrd = cache_path("initrd.cpio.gz");
+		if (!readable(default_kernel) || !readable(default_initrd)) {
+			fprintf(stderr, "skiff run: the default guest is not built yet (looked for %s).\n"
+				"skiff run: build it with guest/build-image.sh, or give --kernel IMAGE.\n",
+				default_kernel ? default_kernel : "?");
+			free(default_kernel);
+			free(default_initrd);
+			return 64;
+		}
+		cfg.kernel = default_kernel;
+		if (!cfg.initrd)
+			cfg.initrd = default_initrd;
+	}
+	if (!append_given)
+		cfg.append = DEFAULT_APPEND;
+	if (!readable(cfg.kernel)) {
+		fprintf(stderr, "skiff run: --kernel %s: no such file\n", cfg.kernel);
+		return 64;
+	}
+	if (cfg.initrd && !readable(cfg.initrd)) {
+		fprintf(stderr, "skiff run: --initrd %s: no such file\n", cfg.initrd);
+		return 64;
+	}
+	char err[512];
+	if (vm_config_check(&cfg, err, sizeof(err))) {
+		fprintf(stderr, "skiff run: %s\n", err);
+		return 64;
+	}
+
+	struct console con;
+	if (console_open(&con)) {
+		fprintf(stderr, "skiff run: cannot set up the console: %s\n", strerror(errno));
+		return 1;
+	}
+	struct vm_console vc = { .out = console_output, .ctx = &con };
+	int status = 0;
+	for (;;) {
+		struct vm *vm = vm_create(&cfg, &vc, err, sizeof(err));
+		if (!vm) {
+			console_close(&con);
+			fprintf(stderr, "skiff run: %s\n", err);
+			status = 64;
+			break;
+		}
+		if (vm_start(vm)) {
+			console_close(&con);
+			fprintf(stderr, "skiff run: cannot start the first hart\n");
+			vm_destroy(vm);
+			status = 1;
+			break;
+		}
+		while (!atomic_load(&vm->end)) {
+			enum console_event ev = console_poll(&con, 50, deliver, vm);
+			if (ev == CONSOLE_QUIT || ev == CONSOLE_SIGNAL)
+				vm_end(vm, VM_STOPPED);
+		}
+		enum vm_end why = vm_wait(vm);
+		if (why == VM_REBOOT) {
+			vm_destroy(vm);
+			continue;
+		}
+		console_close(&con);
+		if (why == VM_CRASHED) {
+			report_crash(vm);
+			status = 2;
+		} else if (why == VM_FAILED) {
+			fprintf(stderr, "skiff: the guest powered off reporting failure %u\n", vm->fail_code);
+			status = 1;
+		}
+		vm_destroy(vm);
+		break;
+	}
+	free(default_kernel);
+	free(default_initrd);
+	return status;
+}

@@ -1,0 +1,48 @@
+/*
+ * The allocator: the host resources bound to a VM. Guest RAM is reserved as
+ * one lazily backed mapping of exactly the configured size (the guest can
+ * never touch more); harts are brought up and down as vCPU threads when the
+ * guest starts and stops them (SBI HSM).
+ */
+#include "monitor/vm.h"
+
+#include <errno.h>
+
+int allocator_ram_init(struct vm *vm, uint64_t bytes)
+{
+	return gram_init(&vm->ram, BOARD_RAM_BASE, bytes);
+}
+
+int allocator_hart_start(struct vm *vm, unsigned id, uint64_t addr, uint64_t opaque)
+{
+	if (id >= vm->nharts)
+		return -EINVAL;
+	struct vcpu *v = &vm->vcpu[id];
+	int expected = HSM_STOPPED;
+	if (!atomic_compare_exchange_strong(&v->state, &expected, HSM_START_PENDING))
+		return -EALREADY;
+	/* A hart that stopped itself left its thread finishing; reap it. */
+	if (v->thread_live) {
+		pthread_join(v->thread, NULL);
+		v->thread_live = false;
+	}
+	hart_reset(v->hart, addr, opaque);
+	atomic_store(&v->state, HSM_STARTED);
+	if (pthread_create(&v->thread, NULL, vcpu_thread, v) != 0) {
+		atomic_store(&v->state, HSM_STOPPED);
+		return -EAGAIN;
+	}
+	v->thread_live = true;
+	return 0;
+}
+
+void allocator_harts_join(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nharts; i++) {
+		struct vcpu *v = &vm->vcpu[i];
+		if (v->thread_live) {
+			pthread_join(v->thread, NULL);
+			v->thread_live = false;
+		}
+	}
+}

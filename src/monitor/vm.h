@@ -1,0 +1,126 @@
+/*
+ * One virtual machine as the monitor sees it: its RAM, its harts (one host
+ * thread each), the MMIO map and the board devices. The dispatcher runs the
+ * harts, the interpreter emulates SBI and device accesses, the allocator
+ * owns RAM and the starting and stopping of vCPU threads.
+ */
+#ifndef SKIFF_MONITOR_VM_H
+#define SKIFF_MONITOR_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/gram.h"
+#include "engine/engine.h"
+#include "machine/aclint.h"
+#include "machine/board.h"
+#include "machine/bus.h"
+#include "machine/plic.h"
+#include "machine/rtc.h"
+#include "machine/syscon.h"
+#include "machine/uart.h"
+
+/* SBI HSM hart states (SBI spec, chapter "Hart State Management"). */
+enum hsm_state {
+	HSM_STARTED = 0,
+	HSM_STOPPED = 1,
+	HSM_START_PENDING = 2,
+	HSM_STOP_PENDING = 3,
+	HSM_SUSPENDED = 4,
+};
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;
+	struct hart *hart;
+	pthread_t thread;
+	bool thread_live;          /* joinable */
+	_Atomic int state;         /* enum hsm_state */
+	uint64_t start_addr, start_opaque;
+	/* WFI sleep and wakeup. */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool wake_pending;
+	/* Exits by reason (the dispatcher's counters). */
+	_Atomic uint64_t exits[EXIT_REASONS];
+	_Atomic uint64_t sbi_calls, wfi_sleeps;
+};
+
+/* Why the VM stopped. */
+enum vm_end {
+	VM_RUNNING = 0,
+	VM_POWEROFF,
+	VM_REBOOT,
+	VM_FAILED,     /* guest reported failure (syscon fail code) */
+	VM_CRASHED,    /* a hart could not go on (see vm->crash) */
+	VM_STOPPED,    /* stopped by the host */
+};
+
+struct vm_console {
+	/* Guest output (UART or SBI console). */
+	void (*out)(void *ctx, const uint8_t *buf, size_t n);
+	void *ctx;
+};
+
+#define VM_CONSOLE_TAIL 4096
+
+struct vm {
+	struct gram ram;
+	struct mmio_bus bus;
+	unsigned nharts;
+	struct vcpu vcpu[BOARD_MAX_HARTS];
+	uint64_t time_base_ns;
+
+	struct uart uart;
+	struct plic plic;
+	struct aclint aclint;
+	struct rtc rtc;
+	struct syscon syscon;
+	struct vm_console console;
+
+	/* Last console output, for the report when the guest dies. */
+	pthread_mutex_t tail_lock;
+	uint8_t tail[VM_CONSOLE_TAIL];
+	size_t tail_pos, tail_len;
+
+	/* Lifecycle: `end` is set once; waiters sleep on `state_cond`. */
+	pthread_mutex_t state_lock;
+	pthread_cond_t state_cond;
+	_Atomic int end;           /* enum vm_end */
+	_Atomic bool paused;
+	unsigned paused_harts;     /* harts parked by a pause */
+	unsigned fail_code;
+	struct {
+		unsigned hart;
+		const char *what;
+		uint64_t pc, cause, tval;
+	} crash;
+};
+
+/* dispatcher.c */
+void *vcpu_thread(void *arg);
+void vcpu_wake(struct vcpu *v);
+/* End the VM (first reason wins) and make every hart leave. */
+void vm_end(struct vm *vm, enum vm_end why);
+void vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+
+/* allocator.c */
+int allocator_ram_init(struct vm *vm, uint64_t bytes);
+/* Bring hart `id` up at `addr` (SBI HSM hart_start; hart 0 at boot). */
+int allocator_hart_start(struct vm *vm, unsigned id, uint64_t addr, uint64_t opaque);
+void allocator_harts_join(struct vm *vm);
+
+/* interpreter_sbi.c: handle the ECALL the hart stopped at. */
+void sbi_call(struct vcpu *v);
+/* interpreter_mmio.c */
+void mmio_exit(struct vcpu *v, const struct hart_exit *ex);
+
+/* Console output from any source. */
+void vm_console_write(struct vm *vm, const uint8_t *buf, size_t n);
+
+#endif

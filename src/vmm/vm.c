@@ -1,0 +1,261 @@
+/*
+ * Building and running one VM: reserve RAM through the allocator, create
+ * the board's devices and put them on the MMIO map, load the kernel, initrd
+ * and generated device tree, then run hart 0 at the kernel entry (a0 =
+ * hartid, a1 = DTB address, per the Linux RISC-V boot protocol).
+ */
+#include "vmm/vm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/random.h>
+
+#include "machine/fdt.h"
+#include "machine/loader.h"
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void vm_console_write(struct vm *vm, const uint8_t *buf, size_t n)
+{
+	pthread_mutex_lock(&vm->tail_lock);
+	for (size_t k = 0; k < n; k++) {
+		vm->tail[vm->tail_pos] = buf[k];
+		vm->tail_pos = (vm->tail_pos + 1) % VM_CONSOLE_TAIL;
+	}
+	vm->tail_len = vm->tail_len + n > VM_CONSOLE_TAIL ? VM_CONSOLE_TAIL : vm->tail_len + n;
+	pthread_mutex_unlock(&vm->tail_lock);
+	if (vm->console.out)
+		vm->console.out(vm->console.ctx, buf, n);
+}
+
+size_t vm_console_tail(struct vm *vm, uint8_t *buf, size_t cap)
+{
+	pthread_mutex_lock(&vm->tail_lock);
+	size_t n = vm->tail_len < cap ? vm->tail_len : cap;
+	size_t start = (vm->tail_pos + VM_CONSOLE_TAIL - n) % VM_CONSOLE_TAIL;
+	for (size_t k = 0; k < n; k++)
+		buf[k] = vm->tail[(start + k) % VM_CONSOLE_TAIL];
+	pthread_mutex_unlock(&vm->tail_lock);
+	return n;
+}
+
+size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t n)
+{
+	return uart_input(&vm->uart, buf, n);
+}
+
+static void uart_tx(void *ctx, const uint8_t *buf, size_t n)
+{
+	vm_console_write(ctx, buf, n);
+}
+
+static void plic_ext(void *ctx, unsigned hart, bool level)
+{
+	struct vm *vm = ctx;
+	if (hart >= vm->nharts)
+		return;
+	hart_set_irq(vm->vcpu[hart].hart, IRQ_SEI, level);
+	if (level)
+		vcpu_wake(&vm->vcpu[hart]);
+}
+
+static uint64_t aclint_time(void *ctx)
+{
+	struct vm *vm = ctx;
+	return hart_time(vm->vcpu[0].hart);
+}
+
+static void syscon_power(void *ctx, enum power_action a)
+{
+	struct vm *vm = ctx;
+	if (a == POWER_REBOOT) {
+		vm_end(vm, VM_REBOOT);
+	} else if (a == POWER_FAIL) {
+		vm->fail_code = atomic_load(&vm->syscon.fail_code);
+		vm_end(vm, VM_FAILED);
+	} else {
+		vm_end(vm, VM_POWEROFF);
+	}
+}
+
+static int write_file(const char *path, const void *buf, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	const uint8_t *p = buf;
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w <= 0) {
+			close(fd);
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return close(fd);
+}
+
+static const char *load_boot_images(struct vm *vm, const struct vm_config *cfg,
+				    struct boot_layout *lay, char *err, size_t errlen)
+{
+	if (loader_load_kernel(&vm->ram, cfg->kernel, lay, err, errlen))
+		return err;
+	if (cfg->initrd && loader_load_initrd(&vm->ram, cfg->initrd, lay, err, errlen))
+		return err;
+
+	uint8_t seed[32];
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		memset(seed, 0, sizeof(seed));
+	struct board_fdt_desc d = {
+		.nharts = vm->nharts,
+		.isa = BOARD_FDT_ISA,
+		.isa_extensions = BOARD_FDT_ISA_EXTENSIONS,
+		.n_isa_extensions = BOARD_FDT_N_ISA_EXTENSIONS,
+		.timebase_hz = BOARD_TIMEBASE_HZ,
+		.ram_base = vm->ram.base,
+		.ram_size = vm->ram.size,
+		.bootargs = cfg->append,
+		.initrd_start = lay->initrd_start,
+		.initrd_end = lay->initrd_end,
+		.rng_seed = seed,
+		.rng_seed_len = sizeof(seed),
+	};
+	void *fdt = malloc(BOARD_FDT_MAX);
+	if (!fdt) {
+		snprintf(err, errlen, "out of memory for the device tree");
+		return err;
+	}
+	const char *e = board_fdt_build(&d, fdt, BOARD_FDT_MAX, err, errlen);
+	if (!e)
+		e = loader_load_dtb(&vm->ram, fdt, lay, err, errlen);
+	if (!e && cfg->dump_dtb && write_file(cfg->dump_dtb, fdt, lay->dtb_size)) {
+		snprintf(err, errlen, "--dump-dtb %s: cannot write the file", cfg->dump_dtb);
+		e = err;
+	}
+	free(fdt);
+	return e;
+}
+
+struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *con,
+		     char *err, size_t errlen)
+{
+	if (vm_config_check(cfg, err, errlen))
+		return NULL;
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	vm->nharts = cfg->ncpus;
+	vm->console = *con;
+	vm->time_base_ns = monotonic_ns();
+	pthread_mutex_init(&vm->tail_lock, NULL);
+	pthread_mutex_init(&vm->state_lock, NULL);
+	pthread_cond_init(&vm->state_cond, NULL);
+
+	int r = allocator_ram_init(vm, cfg->mem_bytes);
+	if (r) {
+		snprintf(err, errlen, "cannot reserve %llu MiB of guest memory: %s",
+			 (unsigned long long)(cfg->mem_bytes >> 20), strerror(-r));
+		free(vm);
+		return NULL;
+	}
+
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	for (unsigned i = 0; i < vm->nharts; i++) {
+		struct vcpu *v = &vm->vcpu[i];
+		struct hart_config hc = { .hartid = i, .time_base_ns = vm->time_base_ns,
+					  .timebase_hz = BOARD_TIMEBASE_HZ };
+		v->vm = vm;
+		v->id = i;
+		v->hart = hart_create(&vm->ram, &hc);
+		atomic_store(&v->state, HSM_STOPPED);
+		pthread_mutex_init(&v->lock, NULL);
+		pthread_cond_init(&v->wake, &ca);
+		if (!v->hart) {
+			snprintf(err, errlen, "cannot create hart %u", i);
+			vm_destroy(vm);
+			return NULL;
+		}
+	}
+	pthread_condattr_destroy(&ca);
+
+	struct uart_config uc = { .tx = uart_tx, .ctx = vm,
+				  .irq = plic_irq_line(&vm->plic, BOARD_IRQ_UART) };
+	struct plic_config pc = { .nharts = vm->nharts, .set_ext = plic_ext, .ctx = vm };
+	struct aclint_config ac = { .nharts = vm->nharts, .time = aclint_time, .ctx = vm };
+	struct irq_line rtc_irq = plic_irq_line(&vm->plic, BOARD_IRQ_RTC);
+	if (plic_init(&vm->plic, &pc) || uart_init(&vm->uart, &uc) ||
+	    aclint_init(&vm->aclint, &ac) || rtc_init(&vm->rtc, &rtc_irq)) {
+		snprintf(err, errlen, "cannot create the board's devices");
+		vm_destroy(vm);
+		return NULL;
+	}
+	syscon_init(&vm->syscon, syscon_power, vm);
+	if (mmio_bus_add(&vm->bus, BOARD_SYSCON_BASE, BOARD_SYSCON_SIZE, &syscon_mmio_ops, &vm->syscon, "syscon") ||
+	    mmio_bus_add(&vm->bus, BOARD_RTC_BASE, BOARD_RTC_SIZE, &rtc_mmio_ops, &vm->rtc, "rtc") ||
+	    mmio_bus_add(&vm->bus, BOARD_ACLINT_BASE, BOARD_ACLINT_SIZE, &aclint_mmio_ops, &vm->aclint, "aclint") ||
+	    mmio_bus_add(&vm->bus, BOARD_PLIC_BASE, BOARD_PLIC_SIZE, &plic_mmio_ops, &vm->plic, "plic") ||
+	    mmio_bus_add(&vm->bus, BOARD_UART_BASE, BOARD_UART_SIZE, &uart_mmio_ops, &vm->uart, "uart")) {
+		snprintf(err, errlen, "cannot build the MMIO map");
+		vm_destroy(vm);
+		return NULL;
+	}
+
+	struct boot_layout lay;
+	if (load_boot_images(vm, cfg, &lay, err, errlen)) {
+		vm_destroy(vm);
+		return NULL;
+	}
+	vm->vcpu[0].start_addr = lay.kernel_addr;
+	vm->vcpu[0].start_opaque = lay.dtb_addr;
+	return vm;
+}
+
+int vm_start(struct vm *vm)
+{
+	return allocator_hart_start(vm, 0, vm->vcpu[0].start_addr, vm->vcpu[0].start_opaque);
+}
+
+enum vm_end vm_wait(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->state_lock);
+	while (!atomic_load(&vm->end))
+		pthread_cond_wait(&vm->state_cond, &vm->state_lock);
+	pthread_mutex_unlock(&vm->state_lock);
+	allocator_harts_join(vm);
+	return (enum vm_end)atomic_load(&vm->end);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	if (!atomic_load(&vm->end))
+		vm_end(vm, VM_STOPPED);
+	allocator_harts_join(vm);
+	for (unsigned i = 0; i < vm->nharts; i++) {
+		hart_destroy(vm->vcpu[i].hart);
+		pthread_mutex_destroy(&vm->vcpu[i].lock);
+		pthread_cond_destroy(&vm->vcpu[i].wake);
+	}
+	mmio_bus_destroy(&vm->bus);
+	uart_destroy(&vm->uart);
+	plic_destroy(&vm->plic);
+	aclint_destroy(&vm->aclint);
+	rtc_destroy(&vm->rtc);
+	gram_destroy(&vm->ram);
+	free(vm);
+}

@@ -1,0 +1,25 @@
+/*
+ * One VM's lifecycle: build it from a configuration (RAM, board devices,
+ * boot images, device tree), start it, wait for it to end, tear it down.
+ */
+#ifndef SKIFF_VMM_VM_H
+#define SKIFF_VMM_VM_H
+
+#include "monitor/vm.h"
+#include "vmm/config.h"
+
+/* NULL on failure with a message in err. */
+struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *con,
+		     char *err, size_t errlen);
+/* Start hart 0 at the kernel entry. */
+int vm_start(struct vm *vm);
+/* Block until the VM ends; all vCPU threads have finished on return. */
+enum vm_end vm_wait(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* Host input for the guest console. Returns bytes accepted. */
+size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t n);
+/* Copy the last console output (at most cap bytes) into buf. */
+size_t vm_console_tail(struct vm *vm, uint8_t *buf, size_t cap);
+
+#endif
