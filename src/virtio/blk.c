@@ -1,0 +1,298 @@
+/*
+ * virtio-blk device model (virtio 1.2 section 5.2). Each request is a 16-byte
+ * header {type, reserved, sector} at the start of the device-readable part,
+ * data, and a status byte at the very end of the device-writable part. The
+ * device makes no assumption about how these are split into descriptors
+ * (2.7.4, VIRTIO_F_ANY_LAYOUT is implied by VERSION_1).
+ *
+ * Checks before any I/O: the status byte exists (else the chain is returned
+ * with nothing written), the header is complete, data lengths are whole
+ * sectors, [sector, sector + n) lies within the capacity, the request is not
+ * larger than the advertised limits, and writes/discards are refused on a
+ * read-only disk (5.2.6.1: IOERR, no data written). Unknown request types and
+ * flags get UNSUPP.
+ */
+#include "virtio/blk.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Feature bits (5.2.3). */
+#define VIRTIO_BLK_F_SIZE_MAX     1
+#define VIRTIO_BLK_F_SEG_MAX      2
+#define VIRTIO_BLK_F_RO           5
+#define VIRTIO_BLK_F_BLK_SIZE     6
+#define VIRTIO_BLK_F_FLUSH        9
+#define VIRTIO_BLK_F_DISCARD      13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+/* Request types and status values (5.2.6). */
+#define VIRTIO_BLK_T_IN           0
+#define VIRTIO_BLK_T_OUT          1
+#define VIRTIO_BLK_T_FLUSH        4
+#define VIRTIO_BLK_T_GET_ID       8
+#define VIRTIO_BLK_T_DISCARD      11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+#define VIRTIO_BLK_S_OK     0
+#define VIRTIO_BLK_S_IOERR  1
+#define VIRTIO_BLK_S_UNSUPP 2
+#define VIRTIO_BLK_WZ_F_UNMAP 1
+
+/* Configuration space offsets (5.2.4, struct virtio_blk_config). */
+#define CFG_CAPACITY            0
+#define CFG_SIZE_MAX            8
+#define CFG_SEG_MAX             12
+#define CFG_BLK_SIZE            20
+#define CFG_NUM_QUEUES          34
+#define CFG_MAX_DISCARD_SECTORS 36
+#define CFG_MAX_DISCARD_SEG     40
+#define CFG_DISCARD_ALIGN       44
+#define CFG_MAX_WZ_SECTORS      48
+#define CFG_MAX_WZ_SEG          52
+#define CFG_WZ_MAY_UNMAP        56
+#define CFG_LEN                 60
+
+#define SECTOR 512u
+#define BLK_QUEUE_SIZE 256
+#define BLK_SEG_MAX (BLK_QUEUE_SIZE - 2)        /* data segments per request */
+#define BLK_SIZE_MAX (1u << 20)                 /* bytes per data segment */
+#define BLK_MAX_DATA ((uint64_t)BLK_SEG_MAX * BLK_SIZE_MAX)
+#define BLK_MAX_DISCARD_SECTORS (1u << 21)      /* 1 GiB per range */
+#define BLK_MAX_DISCARD_SEG 32
+#define BLK_DISCARD_ALIGN 8                     /* 4 KiB, in sectors */
+
+struct virtio_blk {
+	struct virtio_dev dev;   /* first: container_of is a cast */
+	struct disk *disk;
+	bool read_only;
+	uint64_t capacity;       /* sectors */
+	uint8_t id[VIRTIO_BLK_ID_BYTES];
+	uint8_t config[CFG_LEN];
+	struct iovec data[VIRTQ_MAX_SEGS];   /* I/O thread scratch */
+};
+
+struct blk_hdr {
+	uint32_t type;
+	uint32_t reserved;
+	uint64_t sector;
+};
+
+struct blk_range {               /* discard / write zeroes segment */
+	uint64_t sector;
+	uint32_t num_sectors;
+	uint32_t flags;
+};
+
+static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t nsectors)
+{
+	return sector <= b->capacity && nsectors <= b->capacity - sector;
+}
+
+static uint8_t blk_rw(struct virtio_blk *b, struct virtq_req *req, const struct blk_hdr *h,
+		      uint32_t *written)
+{
+	bool is_write = h->type == VIRTIO_BLK_T_OUT;
+	/* IN: data is the writable part minus the status byte.
+	 * OUT: data is the readable part after the header. */
+	uint64_t len = is_write ? req->out_len - sizeof(*h) : req->in_len - 1;
+	if (is_write && b->read_only)
+		return VIRTIO_BLK_S_IOERR;
+	if (len % SECTOR || len > BLK_MAX_DATA || !range_ok(b, h->sector, len / SECTOR))
+		return VIRTIO_BLK_S_IOERR;
+	if (len == 0)
+		return VIRTIO_BLK_S_OK;
+	int n = is_write ? iov_slice(req->iov, req->nout, sizeof(*h), len, b->data, VIRTQ_MAX_SEGS)
+			 : iov_slice(req->iov + req->nout, req->nin, 0, len, b->data, VIRTQ_MAX_SEGS);
+	if (n < 0)
+		return VIRTIO_BLK_S_IOERR;
+	uint64_t off = h->sector * SECTOR;
+	int rc = is_write ? disk_pwritev(b->disk, b->data, n, off)
+			  : disk_preadv(b->disk, b->data, n, off);
+	if (rc)
+		return VIRTIO_BLK_S_IOERR;
+	if (!is_write)
+		*written += (uint32_t)len;
+	return VIRTIO_BLK_S_OK;
+}
+
+static uint8_t blk_ranges(struct virtio_blk *b, struct virtq_req *req, const struct blk_hdr *h)
+{
+	bool discard = h->type == VIRTIO_BLK_T_DISCARD;
+	uint64_t len = req->out_len - sizeof(struct blk_hdr);
+	if (b->read_only)
+		return VIRTIO_BLK_S_IOERR;
+	if (len == 0 || len % sizeof(struct blk_range) ||
+	    len / sizeof(struct blk_range) > BLK_MAX_DISCARD_SEG)
+		return VIRTIO_BLK_S_IOERR;
+	unsigned nr = (unsigned)(len / sizeof(struct blk_range));
+	struct blk_range r[BLK_MAX_DISCARD_SEG];
+	if (virtq_req_read(req, sizeof(struct blk_hdr), r, len) != len)
+		return VIRTIO_BLK_S_IOERR;
+	/* Check every range before touching the disk. */
+	for (unsigned i = 0; i < nr; i++) {
+		/* 5.2.6.2: unknown flags, or unmap on a discard, are UNSUPP. */
+		if (r[i].flags & ~(uint32_t)VIRTIO_BLK_WZ_F_UNMAP)
+			return VIRTIO_BLK_S_UNSUPP;
+		if (discard && (r[i].flags & VIRTIO_BLK_WZ_F_UNMAP))
+			return VIRTIO_BLK_S_UNSUPP;
+		if (r[i].num_sectors > BLK_MAX_DISCARD_SECTORS ||
+		    !range_ok(b, r[i].sector, r[i].num_sectors))
+			return VIRTIO_BLK_S_IOERR;
+	}
+	for (unsigned i = 0; i < nr; i++) {
+		uint64_t off = r[i].sector * SECTOR, n = (uint64_t)r[i].num_sectors * SECTOR;
+		if (n == 0)
+			continue;
+		int rc = discard ? disk_discard(b->disk, off, n) : disk_write_zeroes(b->disk, off, n);
+		/* Discard is a hint: a backend that cannot deallocate is fine. */
+		if (rc && !(discard && rc == -EOPNOTSUPP))
+			return VIRTIO_BLK_S_IOERR;
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+static uint32_t blk_request(struct virtio_dev *dev, struct virtq *vq, struct virtq_req *req)
+{
+	(void)vq;
+	struct virtio_blk *b = (struct virtio_blk *)dev;
+	struct blk_hdr h;
+	uint32_t written = 0;
+	uint8_t status;
+
+	if (req->in_len < 1)
+		return 0;   /* no status byte: nothing can be reported */
+	if (virtq_req_read(req, 0, &h, sizeof(h)) != sizeof(h)) {
+		status = VIRTIO_BLK_S_IOERR;
+		goto done;
+	}
+	switch (h.type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		status = blk_rw(b, req, &h, &written);
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		status = b->read_only || disk_flush(b->disk) == 0 ? VIRTIO_BLK_S_OK
+								  : VIRTIO_BLK_S_IOERR;
+		break;
+	case VIRTIO_BLK_T_GET_ID: {
+		uint64_t room = req->in_len - 1;
+		size_t n = room < VIRTIO_BLK_ID_BYTES ? (size_t)room : VIRTIO_BLK_ID_BYTES;
+		written += (uint32_t)virtq_req_write(req, 0, b->id, n);
+		status = VIRTIO_BLK_S_OK;
+		break;
+	}
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		if (b->read_only) {
+			status = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		status = blk_ranges(b, req, &h);
+		break;
+	default:
+		status = VIRTIO_BLK_S_UNSUPP;
+		break;
+	}
+done:
+	virtq_req_write(req, req->in_len - 1, &status, 1);
+	return written + 1;
+}
+
+static void blk_process(struct virtio_dev *dev, struct virtq *vq)
+{
+	virtio_dev_serve(dev, vq, blk_request);
+}
+
+static bool blk_config_read(struct virtio_dev *dev, uint32_t off, unsigned size, uint64_t *value)
+{
+	struct virtio_blk *b = (struct virtio_blk *)dev;
+	*value = virtio_config_get(b->config, sizeof(b->config), off, size);
+	return true;
+}
+
+static bool blk_config_write(struct virtio_dev *dev, uint32_t off, unsigned size, uint64_t value)
+{
+	/* writeback is only writable with CONFIG_WCE, which is not offered. */
+	return true;
+}
+
+static const struct virtio_dev_ops blk_ops = {
+	.name = "blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.config_read = blk_config_read,
+	.config_write = blk_config_write,
+	.queue_process = blk_process,
+};
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+struct virtio_blk *virtio_blk_create(struct gram *ram, struct disk *disk,
+				     const char *serial, char *err, size_t errlen)
+{
+	if (serial && strlen(serial) > VIRTIO_BLK_ID_BYTES) {
+		snprintf(err, errlen, "virtio-blk: serial \"%s\" is longer than %u bytes",
+			 serial, VIRTIO_BLK_ID_BYTES);
+		return NULL;
+	}
+	struct virtio_blk *b = calloc(1, sizeof(*b));
+	if (!b) {
+		snprintf(err, errlen, "virtio-blk: out of memory");
+		return NULL;
+	}
+	b->disk = disk;
+	b->read_only = disk_read_only(disk);
+	b->capacity = disk_size(disk) / SECTOR;
+	if (serial)
+		memcpy(b->id, serial, strlen(serial));
+
+	uint64_t features = (1ull << VIRTIO_BLK_F_SIZE_MAX) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
+			    (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH);
+	if (b->read_only)
+		features |= 1ull << VIRTIO_BLK_F_RO;
+	else
+		features |= (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
+
+	put64(b->config + CFG_CAPACITY, b->capacity);
+	put32(b->config + CFG_SIZE_MAX, BLK_SIZE_MAX);
+	put32(b->config + CFG_SEG_MAX, BLK_SEG_MAX);
+	put32(b->config + CFG_BLK_SIZE, SECTOR);
+	b->config[CFG_NUM_QUEUES] = 1;
+	if (!b->read_only) {
+		put32(b->config + CFG_MAX_DISCARD_SECTORS, BLK_MAX_DISCARD_SECTORS);
+		put32(b->config + CFG_MAX_DISCARD_SEG, BLK_MAX_DISCARD_SEG);
+		put32(b->config + CFG_DISCARD_ALIGN, BLK_DISCARD_ALIGN);
+		put32(b->config + CFG_MAX_WZ_SECTORS, BLK_MAX_DISCARD_SECTORS);
+		put32(b->config + CFG_MAX_WZ_SEG, BLK_MAX_DISCARD_SEG);
+		/* The backend's write_zeroes may or may not deallocate; the
+		 * field is a hint (5.2.4), leave it 0. */
+		b->config[CFG_WZ_MAY_UNMAP] = 0;
+	}
+
+	uint16_t qsize = BLK_QUEUE_SIZE;
+	if (virtio_dev_init(&b->dev, &blk_ops, ram, features, 1, &qsize, err, errlen)) {
+		free(b);
+		return NULL;
+	}
+	if (virtio_dev_start(&b->dev, err, errlen)) {
+		virtio_dev_fini(&b->dev);
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+void virtio_blk_destroy(struct virtio_blk *b)
+{
+	if (!b)
+		return;
+	virtio_dev_fini(&b->dev);
+	free(b);
+}
+
+struct virtio_dev *virtio_blk_dev(struct virtio_blk *b)
+{
+	return &b->dev;
+}
