@@ -1,0 +1,367 @@
+#!/bin/bash
+# Builds a skiff guest image: the stock Debian riscv64 kernel as a raw RISC-V
+# Image plus an initramfs (newc cpio, gzip) holding a static busybox, the
+# kernel modules the virtio devices need, and guest/init as /init.
+#
+# Output: ${XDG_CACHE_HOME:-$HOME/.cache}/skiff/<profile>/{Image,initrd.cpio.gz,manifest}
+# What goes in is described by guest/profiles/<profile>.conf (default: "default").
+#
+# Packages come from the Debian archive the host's apt already uses, fetched
+# with `apt-get download` under a private apt configuration kept in the
+# cache directory (its own sources list, state, cache and preferences, all
+# passed with -o), so the host's apt setup is never touched; signatures are
+# checked against the host's Debian archive keyring.  Nothing is installed:
+# packages are unpacked with dpkg-deb -x.
+#
+# The manifest records the package versions and a hash of the inputs under
+# guest/; when it matches, the script does nothing.  The image is built in a
+# temporary directory and moved into place at the end, so any failure leaves
+# the previous image as it was.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PYTHON=/usr/bin/python3
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+ARCH=riscv64
+
+usage() {
+    cat <<EOF
+usage: $0 [--profile NAME] [--force] [--offline]
+
+Builds the skiff guest image NAME (default: default) from guest/profiles/NAME.conf
+into \${XDG_CACHE_HOME:-\$HOME/.cache}/skiff/NAME/.
+
+  --profile NAME  which profile to build
+  --force         rebuild even when the image is current
+  --offline       do not refresh the package lists; use the ones from the
+                  last run and the cached .deb files
+  --print-dir     print the output directory and exit
+
+Environment: SKIFF_DEBIAN_MIRROR overrides the archive URI read from the
+host's apt sources.
+EOF
+}
+
+log() { echo "build-image: $*"; }
+die() { echo "build-image: error: $*" >&2; exit 1; }
+
+profile=default
+force=no
+offline=no
+print_dir=no
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --profile) [ $# -ge 2 ] || die "--profile needs a name"; profile=$2; shift 2 ;;
+        --profile=*) profile=${1#--profile=}; shift ;;
+        --force) force=yes; shift ;;
+        --offline) offline=yes; shift ;;
+        --print-dir) print_dir=yes; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; die "unknown argument: $1" ;;
+    esac
+done
+case "$profile" in
+    ''|*[!A-Za-z0-9._-]*|.*) die "bad profile name '$profile' (letters, digits, . _ - only)" ;;
+esac
+profile_file=$here/profiles/$profile.conf
+[ -f "$profile_file" ] || die "no profile '$profile' ($profile_file does not exist)"
+
+if [ -z "${HOME:-}" ] && [ -z "${XDG_CACHE_HOME:-}" ]; then
+    die "neither XDG_CACHE_HOME nor HOME is set; cannot choose a cache directory"
+fi
+cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/skiff
+out_dir=$cache_root/$profile
+if [ "$print_dir" = yes ]; then
+    echo "$out_dir"
+    exit 0
+fi
+
+# ------------------------------------------------------------ profile
+SUITE=stable
+COMPONENT=main
+KERNEL_METAPACKAGE=linux-image-riscv64
+PACKAGES=()
+RESOLVE_DEPENDS=no
+MODULES=()
+OVERLAYS=()
+PRUNE=()
+# shellcheck source=profiles/default.conf
+. "$profile_file"
+
+# ------------------------------------------------------------ host tools
+missing=()
+for tool in apt-get apt-cache dpkg-deb sha256sum; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+[ -x "$PYTHON" ] || missing+=("$PYTHON")
+[ ${#missing[@]} -eq 0 ] || die "missing host tools: ${missing[*]} (this needs a Debian-based host with apt, dpkg and python3)"
+[ -r "$KEYRING" ] || die "$KEYRING not found; install the debian-archive-keyring package"
+
+mkdir -p "$cache_root"
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$cache_root/.lock-$profile"
+    flock -w 900 9 || die "another build of '$profile' is still running (lock $cache_root/.lock-$profile)"
+fi
+
+start_time=$(date +%s)
+
+# ------------------------------------------------------------ private apt
+if [ -n "${SKIFF_DEBIAN_MIRROR:-}" ]; then
+    archive_uri=$SKIFF_DEBIAN_MIRROR
+else
+    archive_uri=$("$PYTHON" "$here/imagetool.py" archive-uri /etc/apt) ||
+        die "cannot find the Debian archive in the host's apt sources"
+fi
+
+apt_dir=$cache_root/apt
+deb_dir=$cache_root/debs
+mkdir -p "$apt_dir/etc/sources.list.d" "$apt_dir/etc/preferences.d" \
+         "$apt_dir/etc/trusted.gpg.d" "$apt_dir/state/lists/partial" \
+         "$apt_dir/cache/archives/partial" "$deb_dir"
+[ -e "$apt_dir/state/status" ] || : > "$apt_dir/state/status"
+sources_line="deb [arch=$ARCH signed-by=$KEYRING] $archive_uri $SUITE $COMPONENT"
+if [ "$(cat "$apt_dir/etc/sources.list" 2>/dev/null || true)" != "$sources_line" ]; then
+    echo "$sources_line" > "$apt_dir/etc/sources.list"
+    if [ "$offline" = yes ]; then
+        die "--offline, but the package lists were made for another archive or suite; run once online"
+    fi
+fi
+
+APT_OPTS=(
+    -o "APT::Architecture=$ARCH"
+    -o "APT::Architectures=$ARCH"
+    -o "Dir::State=$apt_dir/state"
+    -o "Dir::State::status=$apt_dir/state/status"
+    -o "Dir::Cache=$apt_dir/cache"
+    -o "Dir::Etc::SourceList=$apt_dir/etc/sources.list"
+    -o "Dir::Etc::SourceParts=$apt_dir/etc/sources.list.d"
+    -o "Dir::Etc::Preferences=$apt_dir/etc/preferences"
+    -o "Dir::Etc::PreferencesParts=$apt_dir/etc/preferences.d"
+    -o "Dir::Etc::Trusted=$apt_dir/etc/trusted.gpg"
+    -o "Dir::Etc::TrustedParts=$apt_dir/etc/trusted.gpg.d"
+    -o "Acquire::Languages=none"
+    -o "APT::Get::AllowUnauthenticated=false"
+)
+
+if [ "$offline" = no ]; then
+    log "refreshing package lists for $ARCH from $archive_uri ($SUITE/$COMPONENT)"
+    if ! apt-get "${APT_OPTS[@]}" -q --error-on=any update >"$apt_dir/update.log" 2>&1; then
+        sed 's/^/  /' "$apt_dir/update.log" >&2
+        msg="could not refresh the package lists from $archive_uri"
+        if [ -f "$out_dir/manifest" ]; then
+            msg="$msg; the existing image in $out_dir is unchanged (use --offline to rebuild from the cached lists)"
+        fi
+        die "$msg"
+    fi
+elif ! ls "$apt_dir/state/lists/"*_Packages* >/dev/null 2>&1; then
+    die "--offline, but no package lists are cached yet; run once without --offline"
+fi
+
+candidate_version() {
+    apt-cache "${APT_OPTS[@]}" show --no-all-versions "$1" 2>/dev/null |
+        sed -n 's/^Version: //p' | head -n 1
+}
+
+# The metapackage depends on exactly one linux-image-<release>-riscv64.
+kernel_meta_version=$(candidate_version "$KERNEL_METAPACKAGE")
+[ -n "$kernel_meta_version" ] || die "package $KERNEL_METAPACKAGE not found in $SUITE/$COMPONENT for $ARCH"
+kernel_pkg=$(apt-cache "${APT_OPTS[@]}" show --no-all-versions "$KERNEL_METAPACKAGE" |
+    sed -n 's/^Depends: //p' | head -n 1 | tr ',|' '\n\n' | sed 's/(.*//; s/ //g' |
+    grep '^linux-image-' | head -n 1 || true)
+[ -n "$kernel_pkg" ] || die "$KERNEL_METAPACKAGE $kernel_meta_version does not depend on a linux-image-* package"
+kernel_version=$(candidate_version "$kernel_pkg")
+[ -n "$kernel_version" ] || die "kernel package $kernel_pkg (named by $KERNEL_METAPACKAGE) not found"
+kernel_release=${kernel_pkg#linux-image-}
+
+# Userland packages, pinned to exact versions.
+pkg_specs=()
+if [ ${#PACKAGES[@]} -gt 0 ]; then
+    if [ "$RESOLVE_DEPENDS" = yes ]; then
+        sim=$(apt-get "${APT_OPTS[@]}" -s -q --no-install-recommends install "${PACKAGES[@]}" 2>&1) ||
+            { echo "$sim" | sed 's/^/  /' >&2; die "cannot resolve the dependencies of: ${PACKAGES[*]}"; }
+        while read -r name ver; do
+            pkg_specs+=("$name=$ver")
+        done < <(echo "$sim" | sed -n 's/^Inst \([^ ]*\) (\([^ ]*\) .*/\1 \2/p' | LC_ALL=C sort)
+    else
+        for p in "${PACKAGES[@]}"; do
+            v=$(candidate_version "$p")
+            [ -n "$v" ] || die "package $p not found in $SUITE/$COMPONENT for $ARCH"
+            pkg_specs+=("$p=$v")
+        done
+    fi
+fi
+
+# Hash of everything under guest/ that shapes the image.
+inputs=("build-image.sh" "imagetool.py" "init" "profiles/$profile.conf")
+for o in "${OVERLAYS[@]}"; do inputs+=("$o"); done
+inputs_hash=$(cd "$here" && find "${inputs[@]}" \( -type f -o -type l \) -print |
+    LC_ALL=C sort | while read -r f; do
+        x=-; [ -x "$f" ] && x=x
+        echo "$f $x $(sha256sum < "$f" | cut -d' ' -f1)"
+    done | sha256sum | cut -d' ' -f1)
+
+manifest=$(
+    echo "# skiff guest image manifest: the image is current when these lines match"
+    echo "profile $profile"
+    echo "archive $archive_uri $SUITE $COMPONENT $ARCH"
+    echo "kernel $kernel_pkg $kernel_version"
+    echo "kernel-release $kernel_release"
+    for s in "${pkg_specs[@]}"; do echo "package ${s%%=*} ${s#*=}"; done
+    echo "modules ${MODULES[*]}"
+    echo "inputs-sha256 $inputs_hash"
+)
+
+if [ "$force" = no ] && [ -f "$out_dir/Image" ] && [ -f "$out_dir/initrd.cpio.gz" ] &&
+   [ "$(cat "$out_dir/manifest" 2>/dev/null || true)" = "$manifest" ]; then
+    log "image '$profile' is current (kernel $kernel_release, $kernel_version); nothing to do"
+    log "  $out_dir"
+    exit 0
+fi
+
+# ------------------------------------------------------------ download
+log "kernel: $kernel_pkg $kernel_version"
+for s in "${pkg_specs[@]}"; do log "package: ${s%%=*} ${s#*=}"; done
+
+deb_file() {   # name version -> cached .deb path (apt escapes ':' as %3a)
+    local f
+    for f in "$deb_dir/${1}_${2//:/%3a}_"*.deb; do
+        [ -f "$f" ] && { echo "$f"; return 0; }
+    done
+    return 1
+}
+
+want=("$kernel_pkg=$kernel_version" "${pkg_specs[@]}")
+to_fetch=()
+for s in "${want[@]}"; do
+    deb_file "${s%%=*}" "${s#*=}" >/dev/null || to_fetch+=("$s")
+done
+if [ ${#to_fetch[@]} -gt 0 ]; then
+    [ "$offline" = no ] || die "--offline, but these packages are not cached: ${to_fetch[*]}"
+    log "downloading ${#to_fetch[@]} package(s)"
+    # As root, apt drops privileges to _apt for downloads; let it write here.
+    if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then
+        chown _apt "$deb_dir" 2>/dev/null || true
+    fi
+    if ! (cd "$deb_dir" && apt-get "${APT_OPTS[@]}" -q download "${to_fetch[@]}") \
+            >"$apt_dir/download.log" 2>&1; then
+        sed 's/^/  /' "$apt_dir/download.log" >&2
+        rm -f "$deb_dir"/*.deb.FAILED "$deb_dir"/partial/* 2>/dev/null || true
+        die "downloading packages failed; the existing image in $out_dir (if any) is unchanged"
+    fi
+fi
+debs=()
+for s in "${want[@]}"; do
+    f=$(deb_file "${s%%=*}" "${s#*=}") || die "download of ${s%%=*} ${s#*=} produced no .deb in $deb_dir"
+    debs+=("$f")
+done
+
+# ------------------------------------------------------------ build
+tmp=$(mktemp -d "$cache_root/.build-$profile.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+kdir=$tmp/kernel
+root=$tmp/root
+out=$tmp/out
+mkdir -p "$kdir" "$root" "$out"
+
+log "unpacking kernel"
+dpkg-deb -x "${debs[0]}" "$kdir"
+kimage=
+for f in "$kdir"/boot/vmlinu[xz]-"$kernel_release" "$kdir"/boot/vmlinu[xz]-* "$kdir"/boot/Image*; do
+    [ -f "$f" ] && { kimage=$f; break; }
+done
+[ -n "$kimage" ] || die "no kernel image (boot/vmlinux-*, boot/vmlinuz-*) in ${debs[0]}"
+"$PYTHON" "$here/imagetool.py" kernel "$kimage" "$out/Image" | sed 's/^/build-image: /'
+
+moddir=
+for d in "$kdir/usr/lib/modules/$kernel_release" "$kdir/lib/modules/$kernel_release"; do
+    [ -d "$d" ] && { moddir=$d; break; }
+done
+[ -n "$moddir" ] || die "no modules directory for $kernel_release in ${debs[0]}"
+
+log "unpacking ${#pkg_specs[@]} package(s)"
+for f in "${debs[@]:1}"; do
+    dpkg-deb -x "$f" "$root"
+done
+for p in "${PRUNE[@]}"; do
+    # shellcheck disable=SC2086  # PRUNE entries are globs
+    (cd "$root" && rm -rf -- $p)
+done
+
+# Debian's merged /usr layout: /bin, /sbin, /lib point into /usr.
+mkdir -p "$root/usr/bin" "$root/usr/lib"
+for d in bin sbin lib; do
+    [ -e "$root/$d" ] || [ -L "$root/$d" ] || ln -s "usr/$d" "$root/$d"
+done
+if [ ! -e "$root/usr/sbin" ] || [ -z "$(ls -A "$root/usr/sbin")" ]; then
+    rmdir "$root/usr/sbin" 2>/dev/null || true
+    ln -s bin "$root/usr/sbin"           # nothing else in sbin: one directory
+fi
+
+busybox=
+for f in "$root/usr/bin/busybox" "$root/bin/busybox"; do
+    [ -f "$f" ] && [ ! -L "$f" ] && { busybox=$f; break; }
+done
+if [ -n "$busybox" ]; then
+    bb_rel=${busybox#"$root"/}
+    applets=$("$PYTHON" "$here/imagetool.py" applets "$busybox")
+    n=0
+    exists() { [ -e "$1" ] || [ -L "$1" ]; }
+    while read -r a; do
+        [ -n "$a" ] && [ "$a" != busybox ] || continue
+        if ! exists "$root/usr/bin/$a" && ! exists "$root/usr/sbin/$a"; then
+            ln -s "../../$bb_rel" "$root/usr/bin/$a"
+            n=$((n + 1))
+        fi
+    done <<< "$applets"
+    # Paths the kernel and init use literally, when usr/sbin is a real directory.
+    if [ ! -L "$root/usr/sbin" ]; then
+        for a in init modprobe switch_root poweroff reboot halt; do
+            exists "$root/usr/sbin/$a" || ln -s "../../$bb_rel" "$root/usr/sbin/$a"
+        done
+    fi
+    log "busybox: $n applet links"
+fi
+[ -e "$root/usr/bin/sh" ] || [ -L "$root/usr/bin/sh" ] || die "the image has no /bin/sh (profile packages: ${PACKAGES[*]})"
+
+for o in "${OVERLAYS[@]}"; do
+    [ -d "$here/$o" ] || die "overlay directory guest/$o not found"
+    cp -R --preserve=mode,links "$here/$o/." "$root/"
+done
+install -m 0755 "$here/init" "$root/init"
+mkdir -p "$root/dev" "$root/proc" "$root/sys" "$root/run" "$root/tmp" "$root/mnt" \
+         "$root/root" "$root/newroot" "$root/etc"
+chmod 1777 "$root/tmp"
+chmod 0700 "$root/root"
+[ -e "$root/etc/mtab" ] || ln -s /proc/self/mounts "$root/etc/mtab"
+
+if [ ${#MODULES[@]} -gt 0 ]; then
+    log "resolving ${#MODULES[@]} kernel module(s) and their dependencies"
+    "$PYTHON" "$here/imagetool.py" modules "$moddir" "$root" "${MODULES[@]}" | sed 's/^/build-image: /'
+fi
+
+log "writing initramfs"
+"$PYTHON" "$here/imagetool.py" cpio "$root" "$out/initrd.cpio.gz"
+printf '%s\n' "$manifest" > "$out/manifest"
+
+# ------------------------------------------------------------ install
+# Each rename is atomic; the manifest goes last, so an interrupted install
+# is seen as "not current" and rebuilt next time.
+mkdir -p "$out_dir"
+rm -f "$out_dir/manifest"
+mv -f "$out/Image" "$out_dir/Image"
+mv -f "$out/initrd.cpio.gz" "$out_dir/initrd.cpio.gz"
+mv -f "$out/manifest" "$out_dir/manifest"
+
+# Keep only the versions just used in the .deb cache.
+for s in "${want[@]}"; do
+    keep=$(deb_file "${s%%=*}" "${s#*=}")
+    for f in "$deb_dir/${s%%=*}_"*.deb; do
+        [ -f "$f" ] && [ "$f" != "$keep" ] && rm -f "$f"
+    done
+done
+
+end_time=$(date +%s)
+log "built '$profile' in $((end_time - start_time)) s:"
+log "  $out_dir/Image           $(stat -c %s "$out_dir/Image") bytes"
+log "  $out_dir/initrd.cpio.gz  $(stat -c %s "$out_dir/initrd.cpio.gz") bytes"
+log "  kernel command line: console=ttyS0 (add root=/dev/vda to boot a disk)"
