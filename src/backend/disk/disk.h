@@ -37,4 +37,24 @@ int disk_flush(struct disk *d);                 /* reaches stable storage */
 int disk_discard(struct disk *d, uint64_t off, uint64_t len);
 int disk_write_zeroes(struct disk *d, uint64_t off, uint64_t len);
 
+/*
+ * Additions beyond what virtio-blk needs.
+ */
+
+/* One line for humans: format, virtual size, cluster size, backing chain. */
+void disk_describe(struct disk *d, char *buf, size_t len);
+
+struct disk_create_opts {
+	uint64_t size;            /* bytes; 0 with a backing file: its size */
+	unsigned cluster_bits;    /* 9..21; 0 means 16 (64 KiB clusters) */
+	const char *backing_file; /* NULL for none. Stored as given; a relative
+				   * name is relative to the new image's directory */
+	enum disk_format backing_format; /* PROBE: probe it and record the result */
+};
+
+/* Create a new qcow2 (version 3, 16-bit refcounts) image; refuses to replace
+ * an existing file. A copy-on-write overlay is an image with a backing file. */
+int disk_create_qcow2(const char *path, const struct disk_create_opts *opts,
+		      char *err, size_t errlen);
+
 #endif
