@@ -1,0 +1,17 @@
+#!/bin/bash
+# The whole test suite: installs what it needs, builds skiff (and a sanitizer
+# build), builds the default guest, then runs under pytest the unit tests, the
+# engine's differential checks (short run), the integration tests that boot
+# the guest, and the sanitizer build's unit tests plus one guest boot. The
+# last line is pytest's summary.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/deps.sh
+[ -f build/build.ninja ] || meson setup build --buildtype=release
+ninja -C build
+[ -f build-asan/build.ninja ] || meson setup build-asan --buildtype=debugoptimized \
+    -Db_sanitize=address,undefined -Db_lundef=false
+ninja -C build-asan
+guest/build-image.sh
+export SKIFF_BUILD=build SKIFF_ASAN_BUILD=build-asan SKIFF_REQUIRE_GUEST=1
+exec /usr/bin/python3 -m pytest -p no:cacheprovider -q tests "$@"

@@ -1,0 +1,46 @@
+/* Tiny RISC-V instruction encoders for engine unit tests (RV64 base
+ * encodings from the unprivileged spec's instruction listings). */
+#ifndef SKIFF_TESTS_RVASM_H
+#define SKIFF_TESTS_RVASM_H
+
+#include <stdint.h>
+
+static inline uint32_t rv_i(uint32_t op, uint32_t f3, unsigned rd, unsigned rs1, int32_t imm)
+{
+	return ((uint32_t)imm & 0xfff) << 20 | rs1 << 15 | f3 << 12 | rd << 7 | op;
+}
+static inline uint32_t rv_r(uint32_t op, uint32_t f3, uint32_t f7, unsigned rd, unsigned rs1, unsigned rs2)
+{
+	return f7 << 25 | rs2 << 20 | rs1 << 15 | f3 << 12 | rd << 7 | op;
+}
+static inline uint32_t rv_s(uint32_t op, uint32_t f3, unsigned rs1, unsigned rs2, int32_t imm)
+{
+	uint32_t u = (uint32_t)imm;
+	return ((u >> 5) & 0x7f) << 25 | rs2 << 20 | rs1 << 15 | f3 << 12 | (u & 0x1f) << 7 | op;
+}
+static inline uint32_t rv_b(uint32_t f3, unsigned rs1, unsigned rs2, int32_t off)
+{
+	uint32_t u = (uint32_t)off;
+	return ((u >> 12) & 1) << 31 | ((u >> 5) & 0x3f) << 25 | rs2 << 20 | rs1 << 15 |
+	       f3 << 12 | ((u >> 1) & 0xf) << 8 | ((u >> 11) & 1) << 7 | 0x63;
+}
+static inline uint32_t rv_lui(unsigned rd, uint32_t imm20) { return imm20 << 12 | rd << 7 | 0x37; }
+
+#define ADDI(rd, rs1, imm) rv_i(0x13, 0, rd, rs1, imm)
+#define SLLI(rd, rs1, sh) rv_i(0x13, 1, rd, rs1, sh)
+#define ADD(rd, rs1, rs2) rv_r(0x33, 0, 0, rd, rs1, rs2)
+#define LD(rd, rs1, imm) rv_i(0x03, 3, rd, rs1, imm)
+#define LW(rd, rs1, imm) rv_i(0x03, 2, rd, rs1, imm)
+#define SD(rs2, rs1, imm) rv_s(0x23, 3, rs1, rs2, imm)
+#define SW(rs2, rs1, imm) rv_s(0x23, 2, rs1, rs2, imm)
+#define BNE(rs1, rs2, off) rv_b(1, rs1, rs2, off)
+#define BEQ(rs1, rs2, off) rv_b(0, rs1, rs2, off)
+#define ECALL() 0x00000073u
+#define WFI() 0x10500073u
+#define SRET() 0x10200073u
+#define FENCE_I() 0x0000100fu
+#define CSRRW(rd, csr, rs1) rv_i(0x73, 1, rd, rs1, (int32_t)(csr))
+#define CSRRS(rd, csr, rs1) rv_i(0x73, 2, rd, rs1, (int32_t)(csr))
+#define AMOADD_D(rd, rs1, rs2) rv_r(0x2f, 3, 0x00, rd, rs1, rs2)
+
+#endif

@@ -1,0 +1,349 @@
+/*
+ * Engine unit tests through its public API (engine.h): straight-line and
+ * looping code, exits (SBI, WFI, MMIO load and store), traps and their CSRs,
+ * interrupts posted from another thread, the timer, decoded-code
+ * invalidation, atomics between two harts on two threads, and two harts of
+ * two different VMs running side by side in one process.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "engine/engine.h"
+#include "rvasm.h"
+
+#define RAM_BASE 0x80000000ull
+#define RAM_SIZE (4ull << 20)
+
+static struct check_counts C;
+
+enum { CSR_SSTATUS = 0x100, CSR_SIE = 0x104, CSR_STVEC = 0x105, CSR_SEPC = 0x141,
+       CSR_SCAUSE = 0x142, CSR_STVAL = 0x143, CSR_STIMECMP = 0x14d, CSR_TIME = 0xc01 };
+
+struct vmx {
+	struct gram ram;
+	struct hart *h;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void vm_init(struct vmx *v, unsigned hartid)
+{
+	if (gram_init(&v->ram, RAM_BASE, RAM_SIZE)) {
+		perror("gram_init");
+		exit(1);
+	}
+	struct hart_config cfg = { .hartid = hartid, .time_base_ns = now_ns(), .timebase_hz = 10000000 };
+	v->h = hart_create(&v->ram, &cfg);
+	if (!v->h)
+		exit(1);
+}
+
+static void vm_fini(struct vmx *v)
+{
+	hart_destroy(v->h);
+	gram_destroy(&v->ram);
+}
+
+static void put(struct vmx *v, uint64_t addr, const uint32_t *code, size_t n)
+{
+	gram_write(&v->ram, addr, code, n * 4);
+}
+
+/* Run until an exit other than a kick. */
+static struct hart_exit run(struct vmx *v)
+{
+	struct hart_exit ex;
+	do
+		hart_run(v->h, &ex);
+	while (ex.reason == EXIT_KICK);
+	return ex;
+}
+
+/* sum = 1 + 2 + ... + n in x10, then ecall. */
+static void load_sum_program(struct vmx *v, int32_t n)
+{
+	uint32_t code[] = {
+		ADDI(10, 0, 0),      /* a0 = 0 */
+		ADDI(5, 0, n),       /* t0 = n */
+		ADD(10, 10, 5),      /* loop: a0 += t0 */
+		ADDI(5, 5, -1),
+		BNE(5, 0, -8),
+		ECALL(),
+	};
+	put(v, RAM_BASE, code, 6);
+	hart_reset(v->h, RAM_BASE, 0);
+}
+
+static void test_loop_and_sbi_exit(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	load_sum_program(&v, 1000);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI, "reason %d", ex.reason);
+	CHECK(&C, hart_get_reg(v.h, 10) == 500500, "sum %llu", (unsigned long long)hart_get_reg(v.h, 10));
+	CHECK(&C, hart_get_pc(v.h) == RAM_BASE + 20, "pc at the ecall: %llx",
+	      (unsigned long long)hart_get_pc(v.h));
+	CHECK(&C, hart_instret(v.h) >= 3000, "instret %llu", (unsigned long long)hart_instret(v.h));
+	vm_fini(&v);
+}
+
+struct sum_job { struct vmx v; int32_t n; uint64_t result; };
+
+static void *sum_thread(void *arg)
+{
+	struct sum_job *j = arg;
+	struct hart_exit ex = run(&j->v);
+	j->result = ex.reason == EXIT_SBI ? hart_get_reg(j->v.h, 10) : ~0ull;
+	return NULL;
+}
+
+/* Two harts of two different VMs, one thread each, no shared state. */
+static void test_two_vms(void)
+{
+	struct sum_job a = { .n = 2000 }, b = { .n = 1500 };
+	vm_init(&a.v, 0);
+	vm_init(&b.v, 0);
+	load_sum_program(&a.v, a.n);
+	load_sum_program(&b.v, b.n);
+	pthread_t ta, tb;
+	pthread_create(&ta, NULL, sum_thread, &a);
+	pthread_create(&tb, NULL, sum_thread, &b);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	CHECK(&C, a.result == 2001000, "vm a: %llu", (unsigned long long)a.result);
+	CHECK(&C, b.result == 1125750, "vm b: %llu", (unsigned long long)b.result);
+	vm_fini(&a.v);
+	vm_fini(&b.v);
+}
+
+static void test_mmio(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		rv_lui(5, 0x10000),  /* t0 = 0x10000000 (outside RAM) */
+		LW(6, 5, 8),         /* load word: exit */
+		ADDI(7, 6, 1),
+		SW(7, 5, 12),        /* store word: exit */
+		ECALL(),
+	};
+	put(&v, RAM_BASE, code, 5);
+	hart_reset(v.h, RAM_BASE, 0);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_MMIO && !ex.mmio.write && ex.mmio.addr == 0x10000008 &&
+	      ex.mmio.size == 4, "load exit %d %llx %u", ex.reason,
+	      (unsigned long long)ex.mmio.addr, ex.mmio.size);
+	hart_mmio_complete(v.h, 0xfffffffe, false); /* sign-extends as LW */
+	CHECK(&C, hart_get_reg(v.h, 6) == 0xfffffffffffffffeull, "lw result %llx",
+	      (unsigned long long)hart_get_reg(v.h, 6));
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_MMIO && ex.mmio.write && ex.mmio.addr == 0x1000000c &&
+	      ex.mmio.value == 0xffffffffu, "store exit %d %llx %llx", ex.reason,
+	      (unsigned long long)ex.mmio.addr, (unsigned long long)ex.mmio.value);
+	hart_mmio_complete(v.h, 0, false);
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI, "reason %d", ex.reason);
+	/* A refused access becomes a load access fault at the load's pc. */
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_csr_write(v.h, CSR_STVEC, RAM_BASE + 0x1000);
+	uint32_t handler[] = { ECALL() };
+	put(&v, RAM_BASE + 0x1000, handler, 1);
+	ex = run(&v);
+	hart_mmio_complete(v.h, 0, true);
+	ex = run(&v);
+	uint64_t cause = 0, epc = 0;
+	hart_csr_read(v.h, CSR_SCAUSE, &cause);
+	hart_csr_read(v.h, CSR_SEPC, &epc);
+	CHECK(&C, ex.reason == EXIT_SBI && cause == 5 && epc == RAM_BASE + 4,
+	      "fault: reason %d cause %llu epc %llx", ex.reason, (unsigned long long)cause,
+	      (unsigned long long)epc);
+	vm_fini(&v);
+}
+
+static void test_illegal_trap(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = { ADDI(5, 0, 7), 0xffffffffu };
+	uint32_t handler[] = { ECALL() };
+	put(&v, RAM_BASE, code, 2);
+	put(&v, RAM_BASE + 0x100, handler, 1);
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_csr_write(v.h, CSR_STVEC, RAM_BASE + 0x100);
+	struct hart_exit ex = run(&v);
+	uint64_t cause, tval, epc, st;
+	hart_csr_read(v.h, CSR_SCAUSE, &cause);
+	hart_csr_read(v.h, CSR_STVAL, &tval);
+	hart_csr_read(v.h, CSR_SEPC, &epc);
+	hart_csr_read(v.h, CSR_SSTATUS, &st);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_pc(v.h) == RAM_BASE + 0x100, "at handler");
+	CHECK(&C, cause == 2 && tval == 0xffffffffu && epc == RAM_BASE + 4,
+	      "cause %llu tval %llx epc %llx", (unsigned long long)cause,
+	      (unsigned long long)tval, (unsigned long long)epc);
+	CHECK(&C, st & (1u << 8), "SPP records S-mode: sstatus %llx", (unsigned long long)st);
+	CHECK(&C, hart_get_reg(v.h, 5) == 7, "instruction before the trap retired");
+	vm_fini(&v);
+}
+
+/* A hart spinning forever takes an external interrupt posted from here. */
+struct spin_job { struct vmx *v; struct hart_exit ex; };
+
+static void *spin_thread(void *arg)
+{
+	struct spin_job *j = arg;
+	j->ex = run(j->v);
+	return NULL;
+}
+
+static void test_async_interrupt(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = { ADDI(5, 5, 1), BEQ(0, 0, -4) };
+	uint32_t handler[] = { ECALL() };
+	put(&v, RAM_BASE, code, 2);
+	put(&v, RAM_BASE + 0x200, handler, 1);
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_csr_write(v.h, CSR_STVEC, RAM_BASE + 0x200);
+	hart_csr_write(v.h, CSR_SIE, IRQ_SEI);
+	hart_csr_write(v.h, CSR_SSTATUS, 2); /* SIE */
+	struct spin_job j = { .v = &v };
+	pthread_t t;
+	pthread_create(&t, NULL, spin_thread, &j);
+	usleep(20000);
+	hart_set_irq(v.h, IRQ_SEI, true);
+	pthread_join(t, NULL);
+	uint64_t cause;
+	hart_csr_read(v.h, CSR_SCAUSE, &cause);
+	CHECK(&C, j.ex.reason == EXIT_SBI && cause == ((1ull << 63) | 9),
+	      "reason %d cause %llx", j.ex.reason, (unsigned long long)cause);
+	CHECK(&C, hart_get_reg(v.h, 5) > 100, "the loop ran: %llu", (unsigned long long)hart_get_reg(v.h, 5));
+	vm_fini(&v);
+}
+
+static void test_timer_and_wfi(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = { WFI(), BEQ(0, 0, -4) };
+	uint32_t handler[] = { ECALL() };
+	put(&v, RAM_BASE, code, 2);
+	put(&v, RAM_BASE + 0x200, handler, 1);
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_csr_write(v.h, CSR_STVEC, RAM_BASE + 0x200);
+	hart_csr_write(v.h, CSR_SIE, IRQ_STI);
+	hart_csr_write(v.h, CSR_SSTATUS, 2);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_WFI && hart_get_pc(v.h) == RAM_BASE + 4, "wfi exit %d", ex.reason);
+	CHECK(&C, !hart_wakeup_pending(v.h), "nothing pending yet");
+	uint64_t t;
+	hart_csr_read(v.h, CSR_TIME, &t);
+	hart_csr_write(v.h, CSR_STIMECMP, t + 1000); /* 100 us at 10 MHz */
+	usleep(2000);
+	CHECK(&C, hart_wakeup_pending(v.h), "timer pending after the deadline");
+	ex = run(&v);
+	uint64_t cause;
+	hart_csr_read(v.h, CSR_SCAUSE, &cause);
+	CHECK(&C, ex.reason == EXIT_SBI && cause == ((1ull << 63) | 5), "timer trap cause %llx",
+	      (unsigned long long)cause);
+	vm_fini(&v);
+}
+
+/* Code rewritten by a store, and by a device (gram_write), is re-decoded. */
+static void test_code_invalidation(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		ADDI(10, 0, 1),      /* 0x00: patched below */
+		ECALL(),             /* 0x04 */
+		SW(6, 5, 0),         /* 0x08: store t1 over 0x00 */
+		BEQ(0, 0, -12),      /* 0x0c: back to 0x00 */
+	};
+	put(&v, RAM_BASE, code, 4);
+	hart_reset(v.h, RAM_BASE, 0);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 10) == 1, "first pass");
+	hart_set_reg(v.h, 5, RAM_BASE);
+	hart_set_reg(v.h, 6, ADDI(10, 0, 2));
+	hart_set_pc(v.h, RAM_BASE + 8);
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 10) == 2,
+	      "a store to decoded code is seen: a0 %llu", (unsigned long long)hart_get_reg(v.h, 10));
+	uint32_t patch = ADDI(10, 0, 3);
+	gram_write(&v.ram, RAM_BASE, &patch, 4);
+	hart_set_pc(v.h, RAM_BASE);
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 10) == 3, "a DMA write is seen");
+	vm_fini(&v);
+}
+
+/* Two harts of one VM on two threads hammer one counter with AMOADD.D. */
+struct amo_job { struct gram *ram; struct hart *h; };
+
+static void *amo_thread(void *arg)
+{
+	struct amo_job *j = arg;
+	struct hart_exit ex;
+	do
+		hart_run(j->h, &ex);
+	while (ex.reason == EXIT_KICK);
+	return NULL;
+}
+
+static void test_amo_two_harts(void)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	uint32_t code[] = {
+		ADDI(6, 0, 1),       /* t0 = the counter's address, set below */
+		rv_lui(7, 0x20),     /* t2 = 0x20000 iterations */
+		AMOADD_D(0, 5, 6),   /* loop */
+		ADDI(7, 7, -1),
+		BNE(7, 0, -8),
+		ECALL(),
+	};
+	gram_write(&ram, RAM_BASE, code, sizeof(code));
+	struct hart *h[2];
+	struct amo_job j[2];
+	pthread_t t[2];
+	for (int k = 0; k < 2; k++) {
+		struct hart_config cfg = { .hartid = (uint32_t)k, .time_base_ns = now_ns() };
+		h[k] = hart_create(&ram, &cfg);
+		hart_reset(h[k], RAM_BASE, 0);
+		hart_set_reg(h[k], 5, 0x80100000);
+		j[k] = (struct amo_job){ &ram, h[k] };
+		pthread_create(&t[k], NULL, amo_thread, &j[k]);
+	}
+	for (int k = 0; k < 2; k++)
+		pthread_join(t[k], NULL);
+	uint64_t counter = 0;
+	gram_read(&ram, 0x80100000, &counter, 8);
+	CHECK(&C, counter == 2 * 0x20000, "counter %llu", (unsigned long long)counter);
+	for (int k = 0; k < 2; k++)
+		hart_destroy(h[k]);
+	gram_destroy(&ram);
+}
+
+int main(void)
+{
+	test_loop_and_sbi_exit();
+	test_two_vms();
+	test_mmio();
+	test_illegal_trap();
+	test_async_interrupt();
+	test_timer_and_wfi();
+	test_code_invalidation();
+	test_amo_two_harts();
+	return check_summary(&C);
+}

@@ -1,0 +1,238 @@
+/*
+ * MMU tests: page tables built in guest memory for Sv39, Sv48 and Sv57, and
+ * every fault rule of the privileged spec's translation process (10.3.2):
+ * invalid and reserved encodings, non-canonical addresses, misaligned
+ * superpages, U/SUM/MXR permissions, A and D set by the hart, PTEs outside
+ * RAM; then the TLB and SFENCE.VMA observed from running code.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "engine/hart.h"
+#include "rvasm.h"
+
+#define RAM_BASE 0x80000000ull
+#define RAM_SIZE (16ull << 20)
+#define PT_POOL (RAM_BASE + (8ull << 20))
+
+#define V 0x01
+#define R 0x02
+#define W 0x04
+#define X 0x08
+#define U 0x10
+#define A 0x40
+#define D 0x80
+
+static struct check_counts C;
+
+struct pt {
+	struct gram *ram;
+	uint64_t root, next;
+	int levels;
+};
+
+static uint64_t alloc_page(struct pt *t)
+{
+	uint64_t p = t->next;
+	t->next += 4096;
+	uint8_t zero[4096] = { 0 };
+	gram_write(t->ram, p, zero, sizeof(zero));
+	return p;
+}
+
+static uint64_t *pte_ptr(struct pt *t, uint64_t addr) { return gram_ptr(t->ram, addr, 8); }
+
+/* Map va -> pa with a leaf at `leaf_level` (0 = 4 KiB page). */
+static uint64_t *map(struct pt *t, uint64_t va, uint64_t pa, uint64_t flags, int leaf_level)
+{
+	uint64_t table = t->root;
+	for (int lvl = t->levels - 1; lvl > leaf_level; lvl--) {
+		uint64_t *e = pte_ptr(t, table + ((va >> (12 + 9 * lvl)) & 0x1ff) * 8);
+		if (!(*e & V))
+			*e = (alloc_page(t) >> 12) << 10 | V;
+		table = (*e >> 10) << 12;
+	}
+	uint64_t *e = pte_ptr(t, table + ((va >> (12 + 9 * leaf_level)) & 0x1ff) * 8);
+	*e = (pa >> 12) << 10 | flags;
+	return e;
+}
+
+static struct hart *new_hart(struct gram *ram)
+{
+	struct hart_config cfg = { .hartid = 0, .timebase_hz = 10000000 };
+	return hart_create(ram, &cfg);
+}
+
+static void set_mode(struct hart *h, struct pt *t, unsigned mode)
+{
+	h->satp = (uint64_t)mode << 60 | t->root >> 12;
+	tlb_flush_all(h);
+	tlb_select(h);
+}
+
+static void set_priv(struct hart *h, int priv, uint64_t status_bits)
+{
+	h->priv = priv;
+	h->status = status_bits;
+	tlb_flush_all(h);
+	tlb_select(h);
+}
+
+static void test_mode(unsigned mode, int levels, const char *name)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	struct hart *h = new_hart(&ram);
+	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = levels };
+	t.root = alloc_page(&t);
+	set_mode(h, &t, mode);
+	uint64_t pa;
+	int vabits = 12 + 9 * levels;
+	/* A high canonical kernel-style address. */
+	uint64_t kva = ~0ull << (vabits - 1) | 0x123000;
+	uint64_t data = RAM_BASE + 0x200000;
+
+	uint64_t *e = map(&t, kva, data, V | R | W | X, 0);
+	set_priv(h, PRIV_S, 0);
+	CHECK(&C, mmu_translate(h, kva + 0x10, ACCESS_READ, &pa) == 0 && pa == data + 0x10,
+	      "%s: 4K read translates (pa %llx)", name, (unsigned long long)pa);
+	CHECK(&C, (*e & A) && !(*e & D), "%s: read sets A only (pte %llx)", name, (unsigned long long)*e);
+	CHECK(&C, mmu_translate(h, kva, ACCESS_WRITE, &pa) == 0 && (*e & D), "%s: write sets D", name);
+	CHECK(&C, mmu_translate(h, kva, ACCESS_EXEC, &pa) == 0, "%s: exec ok", name);
+
+	/* Unmapped, non-canonical. */
+	CHECK(&C, mmu_translate(h, kva + 0x1000, ACCESS_READ, &pa) == CAUSE_LOAD_PAGE, "%s: unmapped load", name);
+	CHECK(&C, mmu_translate(h, kva + 0x1000, ACCESS_WRITE, &pa) == CAUSE_STORE_PAGE, "%s: unmapped store", name);
+	CHECK(&C, mmu_translate(h, kva + 0x1000, ACCESS_EXEC, &pa) == CAUSE_FETCH_PAGE, "%s: unmapped fetch", name);
+	uint64_t noncanon = kva ^ (1ull << (vabits + 1));
+	CHECK(&C, mmu_translate(h, noncanon, ACCESS_READ, &pa) == CAUSE_LOAD_PAGE, "%s: non-canonical", name);
+
+	/* Reserved encodings. */
+	uint64_t va2 = kva + 0x2000;
+	e = map(&t, va2, data, V | W | A | D, 0);
+	CHECK(&C, mmu_translate(h, va2, ACCESS_READ, &pa) == CAUSE_LOAD_PAGE, "%s: W without R", name);
+	*e = (data >> 12) << 10 | V | R | A | (1ull << 60);
+	CHECK(&C, mmu_translate(h, va2, ACCESS_READ, &pa) == CAUSE_LOAD_PAGE, "%s: reserved bit 60", name);
+	*e = (data >> 12) << 10 | V | R | A;
+	CHECK(&C, mmu_translate(h, va2, ACCESS_WRITE, &pa) == CAUSE_STORE_PAGE, "%s: store to read-only", name);
+	CHECK(&C, mmu_translate(h, va2, ACCESS_EXEC, &pa) == CAUSE_FETCH_PAGE, "%s: fetch from non-X", name);
+
+	/* Superpages: a 2 MiB leaf, aligned and misaligned. */
+	uint64_t sva = kva & ~0x1fffffull;
+	sva += 0x400000;
+	map(&t, sva, RAM_BASE + 0x400000, V | R | W | A | D, 1);
+	CHECK(&C, mmu_translate(h, sva + 0x12345, ACCESS_READ, &pa) == 0 && pa == RAM_BASE + 0x412345,
+	      "%s: 2M superpage (pa %llx)", name, (unsigned long long)pa);
+	map(&t, sva + 0x200000, RAM_BASE + 0x401000, V | R | A, 1);
+	CHECK(&C, mmu_translate(h, sva + 0x200000, ACCESS_READ, &pa) == CAUSE_LOAD_PAGE,
+	      "%s: misaligned superpage", name);
+
+	/* U bit, SUM, MXR. */
+	uint64_t uva = 0x10000;
+	map(&t, uva, data, V | R | W | X | U | A | D, 0);
+	map(&t, uva + 0x1000, data, V | X | U | A, 0);
+	CHECK(&C, mmu_translate(h, uva, ACCESS_READ, &pa) == CAUSE_LOAD_PAGE, "%s: S reads U page without SUM", name);
+	set_priv(h, PRIV_S, SSTATUS_SUM);
+	CHECK(&C, mmu_translate(h, uva, ACCESS_READ, &pa) == 0, "%s: S reads U page with SUM", name);
+	CHECK(&C, mmu_translate(h, uva, ACCESS_EXEC, &pa) == CAUSE_FETCH_PAGE, "%s: S never executes U page", name);
+	set_priv(h, PRIV_U, 0);
+	CHECK(&C, mmu_translate(h, uva, ACCESS_EXEC, &pa) == 0, "%s: U executes U page", name);
+	CHECK(&C, mmu_translate(h, kva, ACCESS_READ, &pa) == CAUSE_LOAD_PAGE, "%s: U reads S page", name);
+	CHECK(&C, mmu_translate(h, uva + 0x1000, ACCESS_READ, &pa) == CAUSE_LOAD_PAGE, "%s: X-only without MXR", name);
+	set_priv(h, PRIV_U, SSTATUS_MXR);
+	CHECK(&C, mmu_translate(h, uva + 0x1000, ACCESS_READ, &pa) == 0, "%s: X-only with MXR", name);
+
+	/* A page-table page outside RAM is an access fault. */
+	set_priv(h, PRIV_S, 0);
+	uint64_t bva = kva + 0x40000000ull * 3;
+	uint64_t *root_e = pte_ptr(&t, t.root + ((bva >> (12 + 9 * (levels - 1))) & 0x1ff) * 8);
+	uint64_t saved = *root_e;
+	*root_e = (0x1000ull >> 12) << 10 | V; /* next level at 0x1000: not RAM */
+	int c = mmu_translate(h, bva, ACCESS_READ, &pa);
+	CHECK(&C, c == CAUSE_LOAD_ACCESS || c == CAUSE_LOAD_PAGE, "%s: PTE outside RAM (%d)", name, c);
+	*root_e = saved;
+
+	hart_destroy(h);
+	gram_destroy(&ram);
+}
+
+/* The TLB keeps a translation until SFENCE.VMA, observed from code. */
+static void test_tlb_and_sfence(void)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	struct hart *h = new_hart(&ram);
+	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = 3 };
+	t.root = alloc_page(&t);
+	/* Identity map of the first 2 MiB of RAM (code), plus page P. */
+	map(&t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1);
+	map(&t, PT_POOL, PT_POOL, V | R | W | A | D, 1); /* the page tables */
+	uint64_t P = 0x40000000ull, page1 = RAM_BASE + 0x300000, page2 = RAM_BASE + 0x301000;
+	uint64_t *pte = map(&t, P, page1, V | R | W | A | D, 0);
+	uint64_t v1 = 111, v2 = 222;
+	gram_write(&ram, page1, &v1, 8);
+	gram_write(&ram, page2, &v2, 8);
+	uint32_t code[] = {
+		LD(10, 5, 0),         /* a0 = *P (fills the TLB) */
+		SD(7, 6, 0),          /* retarget the PTE (t1 = &pte, t2 = new pte) */
+		LD(11, 5, 0),         /* a1 = *P: stale translation still used */
+		0x12000073u,          /* sfence.vma x0, x0 */
+		LD(12, 5, 0),         /* a2 = *P: new translation */
+		ECALL(),
+	};
+	gram_write(&ram, RAM_BASE, code, sizeof(code));
+	hart_reset(h, RAM_BASE, 0);
+	hart_csr_write(h, 0x180, 8ull << 60 | t.root >> 12);
+	hart_set_reg(h, 5, P);
+	hart_set_reg(h, 6, (uint64_t)((uint8_t *)pte - ram.host) + RAM_BASE);
+	hart_set_reg(h, 7, (page2 >> 12) << 10 | V | R | W | A | D);
+	struct hart_exit ex;
+	hart_run(h, &ex);
+	CHECK(&C, ex.reason == EXIT_SBI, "ran to the ecall (%d)", ex.reason);
+	CHECK(&C, hart_get_reg(h, 10) == 111 && hart_get_reg(h, 11) == 111 && hart_get_reg(h, 12) == 222,
+	      "tlb: %llu %llu %llu", (unsigned long long)hart_get_reg(h, 10),
+	      (unsigned long long)hart_get_reg(h, 11), (unsigned long long)hart_get_reg(h, 12));
+	hart_destroy(h);
+	gram_destroy(&ram);
+}
+
+/* A load page fault from code: scause, stval and sepc as the spec says. */
+static void test_fault_from_code(void)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	struct hart *h = new_hart(&ram);
+	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = 4 };
+	t.root = alloc_page(&t);
+	map(&t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1);
+	uint32_t code[] = { LD(10, 5, 8) };
+	uint32_t handler[] = { ECALL() };
+	gram_write(&ram, RAM_BASE, code, sizeof(code));
+	gram_write(&ram, RAM_BASE + 0x800, handler, sizeof(handler));
+	hart_reset(h, RAM_BASE, 0);
+	hart_csr_write(h, 0x180, 9ull << 60 | t.root >> 12);
+	hart_csr_write(h, 0x105, RAM_BASE + 0x800);
+	hart_set_reg(h, 5, 0x7000);
+	struct hart_exit ex;
+	hart_run(h, &ex);
+	uint64_t cause, tval, epc;
+	hart_csr_read(h, 0x142, &cause);
+	hart_csr_read(h, 0x143, &tval);
+	hart_csr_read(h, 0x141, &epc);
+	CHECK(&C, ex.reason == EXIT_SBI && cause == 13 && tval == 0x7008 && epc == RAM_BASE,
+	      "sv48 load fault: cause %llu tval %llx epc %llx", (unsigned long long)cause,
+	      (unsigned long long)tval, (unsigned long long)epc);
+	hart_destroy(h);
+	gram_destroy(&ram);
+}
+
+int main(void)
+{
+	test_mode(8, 3, "sv39");
+	test_mode(9, 4, "sv48");
+	test_mode(10, 5, "sv57");
+	test_tlb_and_sfence();
+	test_fault_from_code();
+	return check_summary(&C);
+}
