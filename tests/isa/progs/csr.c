@@ -4,7 +4,7 @@
  * rd = x0 and rs1 = x0 special cases, field widths), the accrual of flags;
  * Zicntr reads of cycle, time and instret (only their monotonicity is
  * printed); Zifencei with self-modifying code in an anonymous RWX mapping;
- * Zihintpause and the FENCE variants.
+ * Zihintpause and the FENCE variants; a raw ECALL.
  */
 #include "common.h"
 
@@ -141,8 +141,22 @@ static void smc(void)
 	munmap(code, 4096);
 }
 
+/* A raw ECALL: write(1, msg, len) by hand. */
+static void raw_ecall(void)
+{
+	static const char msg[] = "raw ecall write -> ok\n";
+	fflush(stdout);
+	register u64 a0 __asm__("a0") = 1;
+	register u64 a1 __asm__("a1") = (u64)(uintptr_t)msg;
+	register u64 a2 __asm__("a2") = sizeof(msg) - 1;
+	register u64 a7 __asm__("a7") = 64;
+	__asm__ volatile("ecall" : "+r"(a0) : "r"(a1), "r"(a2), "r"(a7) : "memory");
+	printf("raw ecall returned %" PRIu64 "\n", a0);
+}
+
 int main(void)
 {
+	raw_ecall();
 	fp_csrs();
 	counters();
 	fences();

@@ -8,11 +8,15 @@
  */
 #include "common.h"
 
+/* The full 32-bit encodings, even where a compressed one exists (rvc.c
+ * covers those). */
+#define NORVC(s) ".option push\n\t.option norvc\n\t" s "\n\t.option pop"
+
 #define RR(fn, insn)                                                           \
 	static u64 fn(u64 a, u64 b)                                            \
 	{                                                                      \
 		u64 r;                                                         \
-		__asm__ volatile(insn " %0,%1,%2" : "=r"(r) : "r"(a), "r"(b)); \
+		__asm__ volatile(NORVC(insn " %0,%1,%2") : "=r"(r) : "r"(a), "r"(b)); \
 		return r;                                                      \
 	}
 
@@ -47,7 +51,7 @@ static const struct {
 	static u64 fn(u64 a)                                                     \
 	{                                                                        \
 		u64 r;                                                           \
-		__asm__ volatile(insn " %0,%1," #imm : "=r"(r) : "r"(a));        \
+		__asm__ volatile(NORVC(insn " %0,%1," #imm) : "=r"(r) : "r"(a)); \
 		return r;                                                        \
 	}
 #define IMMT(insn, fn, imm) { insn, #imm, fn },
