@@ -1,0 +1,422 @@
+/*
+ * Unit tests for virtio-console (src/virtio/console.c) and virtio-rng
+ * (src/virtio/rng.c). A test guest (virtio_guest.h) plays Linux's
+ * virtio_console driver: MULTIPORT negotiation, the control queue handshake
+ * (DEVICE_READY -> PORT_ADD, PORT_READY -> CONSOLE_PORT / PORT_NAME /
+ * PORT_OPEN, PORT_OPEN from the guest), output to the host callbacks, host
+ * input held until the port is open, split across small buffers, and
+ * backpressure with the rx_space callback; reset; a driver without
+ * MULTIPORT; malformed control messages. For virtio-rng: buffers come back
+ * filled with random bytes, capped per request.
+ */
+#include <pthread.h>
+
+#include "virtio/console.h"
+#include "virtio/rng.h"
+#include "virtio_guest.h"
+
+#define F_V1 (1ull << VIRTIO_F_VERSION_1)
+#define F_EVENT_IDX (1ull << VIRTIO_F_RING_EVENT_IDX)
+#define F_MULTIPORT (1ull << 1)
+
+#define Q_RX0 0
+#define Q_TX0 1
+#define Q_CRX 2
+#define Q_CTX 3
+#define Q_RX1 4
+#define Q_TX1 5
+
+enum { EV_DEVICE_READY = 0, EV_PORT_ADD = 1, EV_PORT_READY = 3, EV_CONSOLE_PORT = 4,
+       EV_PORT_OPEN = 6, EV_PORT_NAME = 7 };
+
+struct ctrl {
+	uint32_t id;
+	uint16_t event, value;
+};
+
+/* What the host side saw, per port. */
+struct hostport {
+	pthread_mutex_t lock;
+	char out[1024];
+	size_t nout;
+	_Atomic int rx_space;
+	_Atomic int open_calls;
+	_Atomic int open;
+};
+
+static void host_output(void *ctx, const uint8_t *buf, size_t n)
+{
+	struct hostport *h = ctx;
+	pthread_mutex_lock(&h->lock);
+	for (size_t i = 0; i < n && h->nout < sizeof(h->out) - 1; i++)
+		h->out[h->nout++] = (char)buf[i];
+	h->out[h->nout] = 0;
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void host_rx_space(void *ctx)
+{
+	atomic_fetch_add(&((struct hostport *)ctx)->rx_space, 1);
+}
+
+static void host_guest_open(void *ctx, bool open)
+{
+	struct hostport *h = ctx;
+	atomic_fetch_add(&h->open_calls, 1);
+	atomic_store(&h->open, open);
+}
+
+static bool host_saw(struct hostport *h, const char *s)
+{
+	for (int i = 0; i < 30000; i++) {
+		pthread_mutex_lock(&h->lock);
+		bool ok = strstr(h->out, s) != NULL;
+		pthread_mutex_unlock(&h->lock);
+		if (ok)
+			return true;
+		vg_sleep_us(100);
+	}
+	return false;
+}
+
+struct cont {
+	struct vguest g;
+	struct virtio_console *con;
+	struct hostport hp[2];
+	uint64_t crx_buf[8];     /* control receive buffers, head i = buffer i */
+	uint64_t rx_buf[2][16];  /* port receive buffers, head i = buffer i */
+	uint32_t rx_len;
+	uint64_t scratch;
+};
+
+/* Put buffer `gpa` as the single descriptor `idx` of queue q and publish it. */
+static void give_buf(struct vguest *g, unsigned q, uint16_t idx, uint64_t gpa, uint32_t len, bool write)
+{
+	struct virtq_desc *d = vg_desc(g, q, idx);
+	d->addr = gpa;
+	d->len = len;
+	d->flags = write ? VIRTQ_DESC_F_WRITE : 0;
+	d->next = 0;
+	vg_publish(g, q, idx);
+}
+
+static void cont_up(struct cont *t, bool multiport, uint32_t rx_len)
+{
+	memset(t, 0, sizeof(*t));
+	vg_init(&t->g);
+	for (int i = 0; i < 2; i++)
+		pthread_mutex_init(&t->hp[i].lock, NULL);
+	struct virtio_console_port_config ports[2] = {
+		{ .name = NULL, .output = host_output, .rx_space = host_rx_space,
+		  .guest_open = host_guest_open, .ctx = &t->hp[0] },
+		{ .name = "org.skiff.agent.0", .output = host_output, .rx_space = host_rx_space,
+		  .guest_open = host_guest_open, .ctx = &t->hp[1] },
+	};
+	char err[200];
+	t->con = virtio_console_create(&t->g.ram, ports, 2, err, sizeof(err));
+	if (!t->con) {
+		fprintf(stderr, "%s\n", err);
+		exit(2);
+	}
+	vg_attach(&t->g, virtio_console_dev(t->con));
+	CHECK(vg_device_features(&t->g) & F_MULTIPORT);
+	CHECK(vg_negotiate(&t->g, F_V1 | F_EVENT_IDX | (multiport ? F_MULTIPORT : 0)));
+	uint64_t v = 0;
+	virtio_mmio_ops.read(&t->g.t, 0x104, 4, &v);
+	CHECK_EQ(v, 2);   /* max_nr_ports */
+	unsigned nq = multiport ? 6 : 2;
+	for (unsigned q = 0; q < nq; q++)
+		vg_queue_setup(&t->g, q, q == Q_CRX || q == Q_CTX ? 32 : 64);
+	t->scratch = vg_alloc(&t->g, 4096, 16);
+	t->rx_len = rx_len;
+	if (multiport) {
+		for (uint16_t i = 0; i < 8; i++) {
+			t->crx_buf[i] = vg_alloc(&t->g, 256, 8);
+			give_buf(&t->g, Q_CRX, i, t->crx_buf[i], 256, true);
+		}
+	}
+	for (unsigned p = 0; p < (multiport ? 2u : 1u); p++) {
+		unsigned q = p ? Q_RX1 : Q_RX0;
+		for (uint16_t i = 0; i < 16; i++) {
+			t->rx_buf[p][i] = vg_alloc(&t->g, rx_len, 8);
+			give_buf(&t->g, q, i, t->rx_buf[p][i], rx_len, true);
+		}
+	}
+	vg_driver_ok(&t->g);
+	vg_notify(&t->g, Q_CRX);
+}
+
+static void cont_down(struct cont *t)
+{
+	virtio_console_destroy(t->con);
+	vg_fini(&t->g);
+	for (int i = 0; i < 2; i++)
+		pthread_mutex_destroy(&t->hp[i].lock);
+}
+
+/* Guest -> device control message; waits until the device used it. */
+static void send_ctrl(struct cont *t, uint32_t id, uint16_t event, uint16_t value)
+{
+	struct ctrl *c = vg_host(&t->g, t->scratch);
+	*c = (struct ctrl){ id, event, value };
+	struct vg_seg s[1] = { { t->scratch, sizeof(*c), false } };
+	vg_submit(&t->g, Q_CTX, s, 1, false);
+	CHECK(vg_wait_used(&t->g, Q_CTX, NULL, NULL));
+}
+
+/* Device -> guest control message: the next one, recycled after reading.
+ * Returns false on timeout. name gets the PORT_NAME payload. */
+static bool recv_ctrl(struct cont *t, struct ctrl *out, char *name, size_t namelen)
+{
+	uint32_t id = 0, len = 0;
+	if (!vg_wait_used(&t->g, Q_CRX, &id, &len) || id >= 8 || len < sizeof(*out))
+		return false;
+	memcpy(out, vg_host(&t->g, t->crx_buf[id]), sizeof(*out));
+	if (name) {
+		size_t n = len - sizeof(*out) < namelen - 1 ? len - sizeof(*out) : namelen - 1;
+		memcpy(name, (uint8_t *)vg_host(&t->g, t->crx_buf[id]) + sizeof(*out), n);
+		name[n] = 0;
+	}
+	give_buf(&t->g, Q_CRX, (uint16_t)id, t->crx_buf[id], 256, true);
+	vg_notify(&t->g, Q_CRX);
+	return true;
+}
+
+static bool expect_ctrl(struct cont *t, uint32_t id, uint16_t event, uint16_t value)
+{
+	struct ctrl c;
+	if (!recv_ctrl(t, &c, NULL, 0))
+		return false;
+	if (c.id != id || c.event != event || c.value != value) {
+		printf("control message {%u, %u, %u}, wanted {%u, %u, %u}\n",
+		       c.id, c.event, c.value, id, event, value);
+		return false;
+	}
+	return true;
+}
+
+/* Receive up to `want` bytes of host input on port p; returns the count. */
+static size_t recv_input(struct cont *t, unsigned p, char *dst, size_t want)
+{
+	unsigned q = p ? Q_RX1 : Q_RX0;
+	size_t got = 0;
+	while (got < want) {
+		uint32_t id = 0, len = 0;
+		if (!vg_wait_used(&t->g, q, &id, &len) || id >= 16)
+			break;
+		size_t n = len < want - got ? len : want - got;
+		if (dst)
+			memcpy(dst + got, vg_host(&t->g, t->rx_buf[p][id]), n);
+		got += len;
+		give_buf(&t->g, q, (uint16_t)id, t->rx_buf[p][id], t->rx_len, true);
+		vg_notify(&t->g, q);
+	}
+	return got;
+}
+
+static void guest_write(struct cont *t, unsigned q, const char *s)
+{
+	uint64_t b = t->scratch + 512;
+	memcpy(vg_host(&t->g, b), s, strlen(s));
+	struct vg_seg seg[2] = { { b, 3, false }, { b + 3, (uint32_t)strlen(s) - 3, false } };
+	vg_submit(&t->g, q, seg, 2, false);
+	uint32_t len = 99;
+	CHECK(vg_wait_used(&t->g, q, NULL, &len));
+	CHECK_EQ(len, 0);
+}
+
+static void test_multiport(void)
+{
+	struct cont t;
+	cont_up(&t, true, 64);
+
+	/* Handshake, as Linux does it. */
+	send_ctrl(&t, 0xffffffff, EV_DEVICE_READY, 1);
+	CHECK(expect_ctrl(&t, 0, EV_PORT_ADD, 1));
+	CHECK(expect_ctrl(&t, 1, EV_PORT_ADD, 1));
+	send_ctrl(&t, 0, EV_PORT_READY, 1);
+	CHECK(expect_ctrl(&t, 0, EV_CONSOLE_PORT, 1));
+	CHECK(expect_ctrl(&t, 0, EV_PORT_OPEN, 1));
+	send_ctrl(&t, 1, EV_PORT_READY, 1);
+	struct ctrl c;
+	char name[64] = "";
+	CHECK(recv_ctrl(&t, &c, name, sizeof(name)));
+	CHECK_EQ(c.id, 1);
+	CHECK_EQ(c.event, EV_PORT_NAME);
+	CHECK(!strcmp(name, "org.skiff.agent.0"));
+	CHECK(expect_ctrl(&t, 1, EV_PORT_OPEN, 1));
+
+	/* Input before the guest opened the console port waits. */
+	CHECK(!virtio_console_guest_open(t.con, 0));
+	CHECK_EQ(virtio_console_input(t.con, 0, "hello", 5), 5);
+	vg_settle();
+	CHECK_EQ(vg_used_idx(&t.g, Q_RX0), 0);
+	send_ctrl(&t, 0, EV_PORT_OPEN, 1);   /* Linux: init_port_console */
+	char in[256] = "";
+	CHECK_EQ(recv_input(&t, 0, in, 5), 5);
+	CHECK(!memcmp(in, "hello", 5));
+	CHECK(virtio_console_guest_open(t.con, 0));
+	for (int i = 0; i < 3000 && !atomic_load(&t.hp[0].open); i++)
+		vg_sleep_us(1000);
+	CHECK_EQ(atomic_load(&t.hp[0].open), 1);
+
+	/* Output on both ports. */
+	guest_write(&t, Q_TX0, "console says hi\n");
+	CHECK(host_saw(&t.hp[0], "console says hi\n"));
+	guest_write(&t, Q_TX1, "{\"agent\":1}");
+	CHECK(host_saw(&t.hp[1], "{\"agent\":1}"));
+	CHECK(!strstr(t.hp[0].out, "agent"));
+
+	/* Port 1: held until open, then split over 64-byte buffers. */
+	char big[200];
+	for (int i = 0; i < 200; i++)
+		big[i] = (char)('a' + i % 26);
+	CHECK_EQ(virtio_console_input(t.con, 1, big, 200), 200);
+	vg_settle();
+	CHECK_EQ(vg_used_idx(&t.g, Q_RX1), 0);
+	CHECK_EQ(atomic_load(&t.hp[1].open_calls), 0);
+	send_ctrl(&t, 1, EV_PORT_OPEN, 1);
+	CHECK_EQ(recv_input(&t, 1, in, 200), 200);
+	CHECK(!memcmp(in, big, 200));
+	for (int i = 0; i < 3000 && !atomic_load(&t.hp[1].open); i++)
+		vg_sleep_us(1000);
+	CHECK_EQ(atomic_load(&t.hp[1].open), 1);
+
+	/* Backpressure: the host is told when there is room again. */
+	static char flood[VIRTIO_CONSOLE_INBUF + 1000];
+	memset(flood, 'x', sizeof(flood));
+	/* Take the guest's buffers away first so nothing drains meanwhile. */
+	send_ctrl(&t, 1, EV_PORT_OPEN, 0);
+	for (int i = 0; i < 3000 && atomic_load(&t.hp[1].open); i++)
+		vg_sleep_us(1000);
+	CHECK_EQ(atomic_load(&t.hp[1].open), 0);
+	CHECK_EQ(virtio_console_input(t.con, 1, flood, sizeof(flood)), VIRTIO_CONSOLE_INBUF);
+	CHECK_EQ(virtio_console_input(t.con, 1, flood, 10), 0);
+	CHECK_EQ(virtio_console_input(t.con, 7, flood, 10), 0);   /* no such port */
+	CHECK_EQ(atomic_load(&t.hp[1].rx_space), 0);
+	send_ctrl(&t, 1, EV_PORT_OPEN, 1);
+	CHECK_EQ(recv_input(&t, 1, NULL, VIRTIO_CONSOLE_INBUF), VIRTIO_CONSOLE_INBUF);
+	CHECK(atomic_load(&t.hp[1].rx_space) >= 1);
+
+	/* Malformed control messages are ignored. */
+	struct ctrl *m = vg_host(&t.g, t.scratch);
+	*m = (struct ctrl){ 0, EV_PORT_READY, 1 };
+	struct vg_seg s[1] = { { t.scratch, 4, false } };   /* short */
+	vg_submit(&t.g, Q_CTX, s, 1, false);
+	CHECK(vg_wait_used(&t.g, Q_CTX, NULL, NULL));
+	send_ctrl(&t, 99, EV_PORT_READY, 1);
+	send_ctrl(&t, 99, EV_PORT_OPEN, 1);
+	send_ctrl(&t, 0, 1234, 1);
+	vg_settle();
+	CHECK_EQ(vg_used_idx(&t.g, Q_CRX), t.g.q[Q_CRX].last_used);
+	/* A flood of DEVICE_READY is bounded, not fatal. */
+	for (int i = 0; i < 40; i++)
+		send_ctrl(&t, 0xffffffff, EV_DEVICE_READY, 1);
+	int n = 0;
+	while (recv_ctrl(&t, &c, NULL, 0) && n < 1000)
+		n++;
+	CHECK(n > 0 && n < 40 * 2);
+	CHECK(!vg_needs_reset(&t.g));
+
+	/* Reset closes the ports for the host. */
+	int calls = atomic_load(&t.hp[0].open_calls);
+	vg_w32(&t.g, VIRTIO_MMIO_STATUS, 0);
+	for (int i = 0; i < 3000 && atomic_load(&t.hp[0].open); i++)
+		vg_sleep_us(1000);
+	CHECK_EQ(atomic_load(&t.hp[0].open), 0);
+	CHECK_EQ(atomic_load(&t.hp[0].open_calls), calls + 1);
+	CHECK(!virtio_console_guest_open(t.con, 0));
+	cont_down(&t);
+}
+
+/* A driver without MULTIPORT: port 0 is a plain console on queues 0/1. */
+static void test_single_port(void)
+{
+	struct cont t;
+	cont_up(&t, false, 16);
+	guest_write(&t, Q_TX0, "early boot\n");
+	CHECK(host_saw(&t.hp[0], "early boot\n"));
+	CHECK(virtio_console_guest_open(t.con, 0));
+	CHECK_EQ(virtio_console_input(t.con, 0, "ls -l /\n", 8), 8);
+	char in[32] = "";
+	CHECK_EQ(recv_input(&t, 0, in, 8), 8);
+	CHECK(!memcmp(in, "ls -l /\n", 8));
+	/* Input for port 1 is never delivered (the port does not exist for
+	 * this driver). */
+	CHECK_EQ(virtio_console_input(t.con, 1, "zz", 2), 2);
+	vg_settle();
+	CHECK(!vg_needs_reset(&t.g));
+	cont_down(&t);
+}
+
+static void test_console_create(void)
+{
+	char err[200] = "";
+	struct virtio_console_port_config p[3] = { { 0 }, { .name = "a" }, { .name = "a" } };
+	CHECK(virtio_console_create(NULL, p, 0, err, sizeof(err)) == NULL);
+	CHECK(virtio_console_create(NULL, p, 40, err, sizeof(err)) == NULL);
+	CHECK(virtio_console_create(NULL, p, 3, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "two ports") != NULL);
+	p[1].name = "";
+	CHECK(virtio_console_create(NULL, p, 2, err, sizeof(err)) == NULL);
+	p[1].name = NULL;
+	CHECK(virtio_console_create(NULL, p, 2, err, sizeof(err)) == NULL);
+	p[1].name = "b";
+	struct virtio_console *c = virtio_console_create(NULL, p, 3, err, sizeof(err));
+	CHECK(c != NULL);
+	/* No output callback: output is dropped quietly. */
+	virtio_console_destroy(c);
+}
+
+static void test_rng(void)
+{
+	struct vguest g;
+	vg_init(&g);
+	char err[200];
+	struct virtio_rng *r = virtio_rng_create(&g.ram, err, sizeof(err));
+	CHECK(r != NULL);
+	if (!r)
+		return;
+	vg_attach(&g, virtio_rng_dev(r));
+	CHECK_EQ(vg_r32(&g, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_RNG);
+	CHECK(vg_negotiate(&g, F_V1));
+	vg_queue_setup(&g, 0, 64);
+	vg_driver_ok(&g);
+
+	uint64_t b = vg_alloc(&g, 256 * 1024, 16);
+	uint8_t *p = vg_host(&g, b);
+	memset(p, 0, 256);
+	struct vg_seg s[3] = { { b + 200, 8, false }, { b, 64, true }, { b + 64, 64, true } };
+	uint16_t head = vg_submit(&g, 0, s, 3, false);
+	uint32_t id = 0, len = 0;
+	CHECK(vg_wait_used(&g, 0, &id, &len));
+	CHECK_EQ(id, head);
+	CHECK_EQ(len, 128);
+	int zeros = 0;
+	for (int i = 0; i < 128; i++)
+		zeros += p[i] == 0;
+	CHECK(zeros < 20);
+	CHECK_EQ(p[128], 0);
+	/* A huge buffer gets at most 64 KiB. */
+	struct vg_seg h[1] = { { b, 200 * 1024, true } };
+	vg_submit(&g, 0, h, 1, false);
+	CHECK(vg_wait_used(&g, 0, NULL, &len));
+	CHECK_EQ(len, 64 * 1024);
+	/* Only readable: nothing written. */
+	struct vg_seg ro[1] = { { b, 16, false } };
+	vg_submit(&g, 0, ro, 1, false);
+	CHECK(vg_wait_used(&g, 0, NULL, &len));
+	CHECK_EQ(len, 0);
+	CHECK(atomic_load(&g.irq_level));
+	virtio_rng_destroy(r);
+	vg_fini(&g);
+}
+
+int main(void)
+{
+	test_multiport();
+	test_single_port();
+	test_console_create();
+	test_rng();
+	return vt_report();
+}
