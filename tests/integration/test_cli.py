@@ -1,0 +1,220 @@
+"""`skiff run` command line: bad input gives one line on stderr naming the
+problem and exit status 64 (the status the usage text promises for bad
+options); --help documents every option; --dump-dtb writes a device tree
+that dtc reads without a warning.
+
+The kernel used where a valid one is needed is a tiny hand-made Image
+(rvimage.py) that powers off at once, so no test here boots Linux.
+"""
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import rvimage
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 30
+
+
+def skiff(skiff_bin, *args):
+    try:
+        return subprocess.run([skiff_bin, *map(str, args)], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, errors="replace",
+                              timeout=TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"skiff {' '.join(map(str, args))} did not exit within {TIMEOUT} s "
+                    f"(a bad option should be refused before booting); stderr {e.stderr!r}")
+
+
+def describe(r):
+    return f"exit status {r.returncode}\nstdout: {r.stdout!r}\nstderr: {r.stderr!r}"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Input files for the bad-input cases."""
+    d = tmp_path_factory.mktemp("cli")
+    f = {}
+    f["tiny"] = d / "tiny.Image"
+    f["tiny"].write_bytes(rvimage.image(rvimage.prog_putchar_then_shutdown(b"")))
+    f["random"] = d / "random.bin"
+    f["random"].write_bytes(bytes((i * 151 + 7) % 256 for i in range(8192)))
+    f["text"] = d / "hostname"
+    f["text"].write_text("skiff-host\n")
+    f["empty"] = d / "empty"
+    f["empty"].write_bytes(b"")
+    f["gzip"] = d / "Image.gz"
+    f["gzip"].write_bytes(b"\x1f\x8b\x08\x00" + bytes(200))
+    f["elf"] = d / "vmlinux"
+    f["elf"].write_bytes(b"\x7fELF\x02\x01\x01" + bytes(200))
+    f["big"] = d / "big-initrd"
+    with open(f["big"], "wb") as fh:  # 100 MiB, sparse
+        fh.truncate(100 << 20)
+    f["dir"] = d / "kdir"
+    f["dir"].mkdir()
+    f["missing"] = d / "no-such-file"
+    return f
+
+
+# (id, arguments after `skiff run`, regexes the one error line must match)
+BAD_INPUT = [
+    ("missing-kernel", ["--kernel", "{missing}"], [r"--kernel", r"no-such-file", r"no such file"]),
+    ("kernel-is-text", ["--kernel", "{text}"], [r"hostname", r"not a RISC-V Image|too short"]),
+    ("kernel-is-random", ["--kernel", "{random}"], [r"random\.bin", r"not a RISC-V Image"]),
+    ("kernel-is-empty", ["--kernel", "{empty}"], [r"empty"]),
+    ("kernel-is-gzip", ["--kernel", "{gzip}"], [r"Image\.gz", r"gzip"]),
+    ("kernel-is-elf", ["--kernel", "{elf}"], [r"vmlinux", r"ELF"]),
+    ("kernel-is-directory", ["--kernel", "{dir}"], [r"kdir", r"is a directory|not a regular file"]),
+    ("missing-initrd", ["--kernel", "{tiny}", "--initrd", "{missing}"],
+     [r"--initrd|initrd", r"no-such-file", r"no such file"]),
+    ("initrd-too-big", ["--kernel", "{tiny}", "--initrd", "{big}", "--mem", "64"],
+     [r"initrd", r"big-initrd", r"does not fit"]),
+    ("mem-1", ["--kernel", "{tiny}", "--mem", "1"], [r"mem", r"64 MiB"]),
+    ("mem-abc", ["--kernel", "{tiny}", "--mem", "abc"], [r"--mem", r"abc", r"not a size"]),
+    ("mem-0", ["--kernel", "{tiny}", "--mem", "0"], [r"--mem", r"0"]),
+    ("mem-negative", ["--kernel", "{tiny}", "--mem", "-5"], [r"--mem", r"-5"]),
+    ("cpus-0", ["--kernel", "{tiny}", "--cpus", "0"], [r"--cpus", r"\b0\b", r"1 to 8"]),
+    ("cpus-9", ["--kernel", "{tiny}", "--cpus", "9"], [r"--cpus", r"\b9\b", r"1 to 8"]),
+    ("cpus-abc", ["--kernel", "{tiny}", "--cpus", "abc"], [r"--cpus", r"abc"]),
+    ("unknown-option", ["--kernel", "{tiny}", "--frobnicate"], [r"--frobnicate", r"unrecognized|unknown"]),
+    ("missing-option-argument", ["--kernel", "{tiny}", "--cpus"], [r"--cpus", r"requires an argument|missing"]),
+    ("stray-argument", ["--kernel", "{tiny}", "stray"], [r"stray", r"unexpected argument"]),
+]
+
+
+@pytest.mark.parametrize("args,patterns", [(a, p) for _, a, p in BAD_INPUT],
+                         ids=[i for i, _, _ in BAD_INPUT])
+def test_bad_input_one_line_status_64(skiff_bin, files, args, patterns):
+    argv = ["run"] + [a.format(**files) for a in args]
+    r = skiff(skiff_bin, *argv)
+    assert r.returncode == 64, f"skiff {' '.join(argv)}: expected exit status 64\n" + describe(r)
+    err = r.stderr.strip("\n")
+    assert err, f"skiff {' '.join(argv)}: nothing on stderr\n" + describe(r)
+    assert "\n" not in err, (f"skiff {' '.join(argv)}: the error is {len(err.splitlines())} "
+                             f"lines, expected one\n" + describe(r))
+    assert err.startswith("skiff"), f"the error line does not start with 'skiff'\n" + describe(r)
+    for pat in patterns:
+        assert re.search(pat, err), f"the error line does not match /{pat}/\n" + describe(r)
+    assert r.stdout == "", "bad input must not print to stdout\n" + describe(r)
+
+
+def test_unknown_top_level_option_is_one_line(skiff_bin):
+    """`skiff --frobnicate` (no `run`) goes to `skiff run` too."""
+    r = skiff(skiff_bin, "--frobnicate")
+    assert r.returncode == 64, describe(r)
+    assert len(r.stderr.strip("\n").splitlines()) == 1, \
+        "expected a one-line error for an unknown option\n" + describe(r)
+
+
+def test_unknown_command(skiff_bin):
+    r = skiff(skiff_bin, "frobnicate")
+    assert r.returncode == 64, describe(r)
+    assert "frobnicate" in r.stderr.splitlines()[0], describe(r)
+
+
+# ------------------------------------------------------------------ --help
+
+def source_long_options():
+    """The long options `skiff run` accepts, from its getopt table."""
+    src = (REPO_ROOT / "src" / "cli" / "run.c").read_text()
+    table = re.search(r"struct option opts\[\]\s*=\s*\{(.*?)\n\t\};", src, re.S)
+    assert table, "cannot find the getopt_long table in src/cli/run.c"
+    names = re.findall(r'\{\s*"([a-z0-9-]+)"\s*,\s*(\w+)', table.group(1))
+    assert names, "the getopt_long table in src/cli/run.c has no options"
+    return names
+
+
+def test_help_documents_every_option(skiff_bin):
+    r = skiff(skiff_bin, "run", "--help")
+    assert r.returncode == 0, describe(r)
+    assert r.stderr == "", describe(r)
+    text = r.stdout
+    documented = set(re.findall(r"^[ \t]+(?:-\w,[ \t]+)?--([a-z0-9-]+)", text, re.M))
+    expected = {"kernel", "initrd", "append", "cpus", "mem", "dump-dtb", "help"}
+    from_source = {name for name, _ in source_long_options()}
+    missing = (expected | from_source) - documented
+    assert not missing, f"--help does not document {sorted(missing)}:\n{text}"
+    for word in ("C-a x", "C-a h", "Exit status", "64"):
+        assert word in text, f"--help does not mention {word!r}:\n{text}"
+
+
+def test_every_documented_option_is_accepted(skiff_bin):
+    """Each option --help lists is one getopt knows: `--opt=VALUE --help`
+    parses it and then prints the help (status 0)."""
+    text = skiff(skiff_bin, "run", "--help").stdout
+    values = {"cpus": "2", "mem": "128"}
+    for opt, arg in re.findall(r"^[ \t]+(?:-\w,[ \t]+)?--([a-z0-9-]+)(?: ([A-Z]+))?", text, re.M):
+        if opt == "help":
+            continue
+        spelled = f"--{opt}={values.get(opt, 'x')}" if arg else f"--{opt}"
+        r = skiff(skiff_bin, "run", spelled, "--help")
+        assert r.returncode == 0 and "usage" in r.stdout, \
+            f"documented option {spelled} is not accepted\n" + describe(r)
+
+
+def test_short_help_and_top_level_help(skiff_bin):
+    r = skiff(skiff_bin, "run", "-h")
+    assert r.returncode == 0 and "--kernel" in r.stdout, describe(r)
+    r = skiff(skiff_bin, "--help")
+    assert r.returncode == 0 and "skiff run --help" in r.stdout, describe(r)
+
+
+# ------------------------------------------------------------------ --dump-dtb
+
+def dump_dtb(skiff_bin, files, tmp_path, *extra):
+    out = tmp_path / "board.dtb"
+    r = skiff(skiff_bin, "run", "--kernel", files["tiny"], "--dump-dtb", out, *extra)
+    assert r.returncode == 0, "the tiny image powers off at once: expected status 0\n" + describe(r)
+    assert out.is_file() and out.stat().st_size > 0, f"--dump-dtb wrote nothing to {out}\n" + describe(r)
+    return out
+
+
+def dtc_to_dts(dtb):
+    dtc = shutil.which("dtc")
+    if not dtc:
+        pytest.fail("dtc not installed (package device-tree-compiler)")
+    r = subprocess.run([dtc, "-I", "dtb", "-O", "dts", "-o", "-", str(dtb)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, f"dtc failed on {dtb}:\n{r.stderr}"
+    assert r.stderr == "", f"dtc warns about the DTB skiff wrote:\n{r.stderr}"
+    return r.stdout
+
+
+def test_dump_dtb_is_dtc_clean(skiff_bin, files, tmp_path):
+    dts = dtc_to_dts(dump_dtb(skiff_bin, files, tmp_path))
+    assert re.search(r'compatible = "riscv-virtio"|model = "skiff', dts), dts[:2000]
+    assert len(re.findall(r"\bcpu@[0-9a-f]+ \{", dts)) == 1, "expected one cpu node:\n" + dts
+    assert "riscv,isa" in dts and "rv64imafdc" in dts, "no rv64imafdc riscv,isa in the DTB:\n" + dts
+    assert re.search(r"memory@80000000", dts), "no memory@80000000 node:\n" + dts
+
+
+def test_dump_dtb_with_harts_initrd_and_cmdline(skiff_bin, files, tmp_path):
+    initrd = tmp_path / "small-initrd"
+    initrd.write_bytes(b"\x07" * 5000)
+    dts = dtc_to_dts(dump_dtb(skiff_bin, files, tmp_path, "--cpus", "4", "--mem", "256",
+                              "--initrd", initrd, "--append", "console=ttyS0 skiff.test=1"))
+    assert len(re.findall(r"\bcpu@[0-9a-f]+ \{", dts)) == 4, "expected 4 cpu nodes:\n" + dts
+    assert 'bootargs = "console=ttyS0 skiff.test=1"' in dts, "--append is not in /chosen:\n" + dts
+    start = re.search(r"linux,initrd-start = <(.*?)>;", dts)
+    end = re.search(r"linux,initrd-end = <(.*?)>;", dts)
+    assert start and end, "no linux,initrd-start/end in /chosen:\n" + dts
+
+    def cells(s):
+        v = 0
+        for c in s.split():
+            v = v << 32 | int(c, 16)
+        return v
+    assert cells(end.group(1)) - cells(start.group(1)) == 5000, \
+        f"initrd range {start.group(1)}..{end.group(1)} is not the 5000-byte file"
+    assert re.search(r"memory@80000000 \{[^}]*reg = <0x00 0x80000000 0x00 0x10000000>", dts), \
+        "memory node is not 256 MiB at 0x80000000:\n" + dts
+
+
+def test_dump_dtb_unwritable_path(skiff_bin, files, tmp_path):
+    r = skiff(skiff_bin, "run", "--kernel", files["tiny"], "--dump-dtb", tmp_path / "no" / "dir" / "x.dtb")
+    assert r.returncode == 64, describe(r)
+    err = r.stderr.strip("\n")
+    assert "\n" not in err and "--dump-dtb" in err, describe(r)
