@@ -433,11 +433,12 @@ static int qcow2_pwritev(struct disk *d, const struct iovec *iov, int iovcnt, ui
 	return ret;
 }
 
-/* Discard (advisory) and write-zeroes. Whole clusters become zero clusters
- * (v3) or unallocated (no backing file), freeing their host clusters;
- * partial clusters get zeros written (write-zeroes) or are left alone
- * (discard). A v2 image over a backing file cannot say "zeros" without
- * data, so write-zeroes writes zeros there and discard does nothing. */
+/* Discard (advisory) and write-zeroes. Whole clusters become unallocated
+ * (no backing data below them) or zero clusters (v3), freeing their host
+ * clusters, so both read as zeros afterwards; partial clusters get zeros
+ * written (write-zeroes) or are left alone (discard). A v2 image over a
+ * backing file cannot say "zeros" without data, so there write-zeroes
+ * writes zeros and discard does nothing. */
 static int zero_locked(struct qcow2 *q, uint64_t off, uint64_t len, bool discard)
 {
 	uint64_t done = 0;
@@ -461,9 +462,9 @@ static int zero_locked(struct qcow2 *q, uint64_t off, uint64_t len, bool discard
 		bool backed = q->backing && pos < disk_size(q->backing);
 		bool v3 = q->h.version >= 3;
 		uint64_t val;
-		if (c.type == QCOW2_C_ZERO || c.type == QCOW2_C_ZERO_ALLOC)
-			continue;
-		if (c.type == QCOW2_C_UNALLOC && (discard || !backed))
+		/* Already reads as zeros? */
+		if (c.type == QCOW2_C_ZERO || c.type == QCOW2_C_ZERO_ALLOC ||
+		    (c.type == QCOW2_C_UNALLOC && !backed))
 			continue;
 		if (!backed)
 			val = 0;
@@ -616,6 +617,18 @@ static int ranges_add(struct ranges *rs, uint64_t start, uint64_t len, const cha
 	return 0;
 }
 
+static int overlap_check(struct ranges *rs, char *msg, size_t msglen)
+{
+	const char *pfx = "metadata overlap: ";
+	size_t pl = strlen(pfx);
+	if (msglen <= pl)
+		return qcow2_ranges_check(rs->r, rs->n, NULL, 0);
+	int ret = qcow2_ranges_check(rs->r, rs->n, msg + pl, msglen - pl);
+	if (ret < 0)
+		memcpy(msg, pfx, pl);
+	return ret;
+}
+
 /* Checks where every table lies: aligned, inside the file, no two pieces
  * of metadata sharing a byte. Builds the metadata map from the result. */
 static int check_layout(struct qcow2 *q, char *msg, size_t msglen)
@@ -629,6 +642,10 @@ static int check_layout(struct qcow2 *q, char *msg, size_t msglen)
 		ret = ranges_add(&rs, q->h.refcount_table_offset,
 				 (uint64_t)q->h.refcount_table_clusters << q->cluster_bits,
 				 "refcount table", UINT64_MAX);
+	/* The tables the header places, against each other first, so that
+	 * e.g. an L1 table over the header is reported as such. */
+	if (ret == 0 && (ret = overlap_check(&rs, msg, msglen)) < 0)
+		goto out;
 	for (uint64_t i = 0; ret == 0 && i < q->rt_entries; i++) {
 		uint64_t off = q->rt[i];
 		if (!off)
@@ -676,6 +693,8 @@ static int check_layout(struct qcow2 *q, char *msg, size_t msglen)
 		ret = qcow2_snapshot_parse(fixed, &s, &elen, msg, msglen);
 		if (ret < 0)
 			break;
+		/* The last entry's padding may be missing from the file. */
+		pos = (pos + 7) & ~7ull;
 		pos += elen;
 		if (pos - q->h.snapshots_offset > QCOW2_MAX_SNAPSHOT_TABLE || pos > fsz) {
 			snprintf(msg, msglen, "snapshot table is too large or runs past the end of the file");
@@ -701,17 +720,8 @@ static int check_layout(struct qcow2 *q, char *msg, size_t msglen)
 	if (ret == 0 && q->h.nb_snapshots)
 		ret = ranges_add(&rs, q->h.snapshots_offset, pos - q->h.snapshots_offset,
 				 "snapshot table", UINT64_MAX);
-	if (ret == 0) {
-		const char *pfx = "metadata overlap: ";
-		size_t pl = strlen(pfx);
-		if (msglen > pl) {
-			ret = qcow2_ranges_check(rs.r, rs.n, msg + pl, msglen - pl);
-			if (ret < 0)
-				memcpy(msg, pfx, pl);
-		} else {
-			ret = qcow2_ranges_check(rs.r, rs.n, NULL, 0);
-		}
-	}
+	if (ret == 0)
+		ret = overlap_check(&rs, msg, msglen);
 	if (ret == 0) {
 		/* Sorted and disjoint now; all starts are cluster-aligned,
 		 * so rounding ends up keeps them disjoint. */
@@ -731,6 +741,7 @@ static int check_layout(struct qcow2 *q, char *msg, size_t msglen)
 	} else if (ret == -ENOMEM) {
 		snprintf(msg, msglen, "out of memory");
 	}
+out:
 	free(rs.r);
 	return ret;
 }
@@ -769,7 +780,11 @@ static int open_backing(struct qcow2 *q, const struct disk_chain *chain, char *e
 	char sub[768];
 	int ret = disk_open_chain(q->backing_path, fmt, true, chain, &q->backing, sub, sizeof(sub));
 	if (ret < 0) {
-		disk_err(err, errlen, d->path, "backing file: %s", sub);
+		/* Name the top image and the image with the problem, not
+		 * every image in between. */
+		const char *inner = strstr(sub, ": backing file: ");
+		disk_err(err, errlen, d->path, "backing file: %s",
+			 inner ? inner + strlen(": backing file: ") : sub);
 		return ret;
 	}
 	return 0;

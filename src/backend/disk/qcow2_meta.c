@@ -450,8 +450,7 @@ int qcow2_snapshot_parse(const uint8_t *fixed, struct qcow2_snapshot *s,
 	uint64_t extra = qcow2_be32(fixed + 36);
 	if (extra > QCOW2_MAX_SNAPSHOT_EXTRA)
 		return fail(msg, msglen, -EINVAL, "snapshot extra data too large (%" PRIu64 " bytes)", extra);
-	uint64_t n = QCOW2_SNAPSHOT_FIXED + extra + id_len + name_len;
-	*entry_len = (n + 7) & ~7ull;
+	*entry_len = QCOW2_SNAPSHOT_FIXED + extra + id_len + name_len;
 	return 0;
 }
 

@@ -177,7 +177,8 @@ struct qcow2_snapshot {
 };
 #define QCOW2_SNAPSHOT_FIXED 40
 /* Parses the fixed 40 bytes of an entry; *entry_len is the whole entry's
- * length including the variable part and padding. */
+ * length including the variable part, without the padding to 8 bytes that
+ * precedes the next entry. */
 int qcow2_snapshot_parse(const uint8_t *fixed, struct qcow2_snapshot *s,
 			 uint64_t *entry_len, char *msg, size_t msglen);
 
