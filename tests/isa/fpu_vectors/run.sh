@@ -3,6 +3,7 @@
 # instructions as executed by qemu-riscv64 (QEMU's softfloat).
 #
 #   run.sh [--seed S] [--count N] [--keep DIR] [--host BIN] [--soft BIN] [--rv BIN]
+#          [--qemu QEMU]
 #
 # Generates N vectors (default 200000, a few seconds) with seed S (default 1),
 # runs them through the RISC-V program under qemu-riscv64, and checks the
@@ -22,6 +23,7 @@ keep=
 host=
 soft=
 rv=
+qemu=${QEMU_RISCV64:-qemu-riscv64}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--seed) seed=$2; shift 2 ;;
@@ -30,12 +32,13 @@ while [ $# -gt 0 ]; do
 	--host) host=$2; shift 2 ;;
 	--soft) soft=$2; shift 2 ;;
 	--rv) rv=$2; shift 2 ;;
-	*) echo "usage: $0 [--seed S] [--count N] [--keep DIR] [--host BIN] [--soft BIN] [--rv BIN]" >&2
+	--qemu) qemu=$2; shift 2 ;;
+	*) echo "usage: $0 [--seed S] [--count N] [--keep DIR] [--host BIN] [--soft BIN]" \
+		"[--rv BIN] [--qemu QEMU]" >&2
 	   exit 2 ;;
 	esac
 done
 
-qemu=${QEMU_RISCV64:-qemu-riscv64}
 if ! command -v "$qemu" >/dev/null 2>&1; then
 	echo "fpu-diff: $qemu not found, skipping" >&2
 	exit 77
