@@ -82,7 +82,7 @@ def check(prog, args, devs):
             report.append(f"{name}: corrected {len(hits)} qemu line(s) known to be wrong: {why}")
     qout = b"\n".join(lines)
 
-    srun = [args.runner, "--timeout", str(args.timeout), prog]
+    srun = [args.runner, "--timeout", str(args.timeout), "--mmu", args.mmu, prog]
     src, sout, serr = run(srun, args.timeout + 30)
     ok = src == qrc and sout == qout
     if not ok:
@@ -101,6 +101,8 @@ def main():
     ap.add_argument("--runner", required=True, help="skiff-isa-run")
     ap.add_argument("--qemu", default="qemu-riscv64")
     ap.add_argument("--deviations", help="qemu_deviations.txt")
+    ap.add_argument("--mmu", default="bare", choices=["bare", "sv39", "sv48", "sv57"],
+                    help="run skiff through page tables of this mode")
     ap.add_argument("--timeout", type=int, default=300)
     ap.add_argument("--max-diffs", type=int, default=20)
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
@@ -120,7 +122,8 @@ def main():
             for line in report:
                 print(line)
     failed = results.count(False)
-    print(f"isa-progs: {len(results) - failed}/{len(results)} programs agree with qemu-riscv64")
+    print(f"isa-progs: {len(results) - failed}/{len(results)} programs agree with qemu-riscv64 "
+          f"(skiff with --mmu {args.mmu})")
     return 1 if failed else 0
 
 

@@ -47,7 +47,14 @@ def build(env, text, name):
     return src, elf
 
 
-def run_both(env, elf):
+MMU_MODES = ["bare", "sv39", "sv48", "sv57"]
+
+
+def mmu_for(args, index):
+    return MMU_MODES[index % 4] if args.mmu == "mix" else args.mmu
+
+
+def run_both(env, elf, mmu):
     def one(cmd, timeout):
         try:
             p = subprocess.run(cmd, env={}, capture_output=True, timeout=timeout)
@@ -56,7 +63,7 @@ def run_both(env, elf):
         except subprocess.TimeoutExpired:
             return "timeout", b"", "timed out"
     q = one([env.args.qemu, "-cpu", QEMU_CPU, elf], 120)
-    s = one([env.args.runner, "--timeout", "120", elf], 150)
+    s = one([env.args.runner, "--timeout", "120", "--mmu", mmu, elf], 150)
     return q, s
 
 
@@ -93,14 +100,14 @@ def operands_of(lines):
     return regs
 
 
-def bisect(env, state, items, tag):
+def bisect(env, state, items, tag, mmu):
     """Smallest prefix of instruction groups whose run differs."""
     cache = {}
 
     def differs(n):
         if n not in cache:
             _, elf = build(env, randgen.render(state, items, n), f"{tag}-p{n}")
-            (qrc, qout, _), (src, sout, serr) = run_both(env, elf)
+            (qrc, qout, _), (src, sout, serr) = run_both(env, elf, mmu)
             cache[n] = (qrc != src or qout != sout, qout, sout, serr)
         return cache[n][0]
 
@@ -146,9 +153,11 @@ def check_one(env, index, count):
     state, items, n = randgen.make(a.seed, index, count, not a.no_misaligned)
     tag = f"s{a.seed}-i{index}"
     src, elf = build(env, randgen.render(state, items), tag)
-    (qrc, qout, qerr), (src_rc, sout, serr) = run_both(env, elf)
+    mmu = mmu_for(a, index)
+    (qrc, qout, qerr), (src_rc, sout, serr) = run_both(env, elf, mmu)
     repro = (f"randgen.py --seed {a.seed} --index {index} --count {count}"
-             f"{' --no-misaligned' if a.no_misaligned else ''} -o {tag}.S")
+             f"{' --no-misaligned' if a.no_misaligned else ''} -o {tag}.S; "
+             f"skiff-isa-run --mmu {mmu} <the built {tag}>")
     if qrc != 0 or len(qout) != randgen.DUMP_END:
         return index, n, False, [f"program {index}: the reference run failed (qemu status {qrc}): "
                                  f"{qerr.strip()[:500]}", f"  reproduce: {repro}"]
@@ -163,7 +172,7 @@ def check_one(env, index, count):
     if len(diffs) > 40:
         report.append(f"  ... {len(diffs) - 40} more")
     if not a.no_bisect:
-        report += bisect(env, state, items, tag)
+        report += bisect(env, state, items, tag, mmu)
     return index, n, False, report
 
 
@@ -181,6 +190,8 @@ def main():
                                    "one, kept only if something failed)")
     ap.add_argument("--no-bisect", action="store_true")
     ap.add_argument("--no-misaligned", action="store_true", help="aligned memory accesses only")
+    ap.add_argument("--mmu", default="mix", choices=MMU_MODES + ["mix"],
+                    help="skiff's translation mode; mix (default) rotates through all four")
     args = ap.parse_args()
     if not args.runner:
         args.runner = os.path.join(HERE, "..", "..", "build", "tests", "isa", "skiff-isa-run")

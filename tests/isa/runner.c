@@ -10,14 +10,20 @@
  * starts one hart in U-mode with user ECALLs exiting to us, and emulates the
  * handful of Linux system calls a glibc-static program needs.
  *
- * Guest address space (satp = 0, so guest-virtual = guest-physical):
+ * Guest address space (guest-virtual = guest-physical):
  *   [LOAD_MIN, MMAP_BASE)       program segments, then the brk heap
  *   [MMAP_BASE, stack_low)      anonymous mmap, handed out upwards
  *   [stack_low, stack_top)      the stack (STACK_SIZE)
+ *   [pt_base, trap page)        page tables for --mmu (not guest-accessible)
  *   trap page (last page)       stvec points here; it holds an ECALL, so a
  *                               U-mode exception lands in S-mode, the ECALL
  *                               exits with EXIT_SBI at that pc and we report
  *                               scause/sepc/stval.
+ * With --mmu sv39|sv48|sv57 the same identity map is built as page tables
+ * (privileged spec 10.3-10.6) so every access goes through the MMU and TLB:
+ * 4 KiB pages for the first 64 MiB and the top 2 MiB, 2 MiB megapages in
+ * between; user RWX with A and D set; the trap page supervisor-only; the
+ * page-table pages themselves unmapped.
  *
  * Exit status: the guest's exit status, or
  *   1    access outside guest memory (EXIT_MMIO)
@@ -59,6 +65,18 @@
 #define MAX_ELF_BYTES (256ull << 20)
 #define MAX_PHNUM 256
 #define MAX_ARG_BYTES (128u << 10)
+#define PT_PAGES 64
+#define SMALL_LOW (64ull << 20)   /* 4 KiB pages below this... */
+#define SMALL_HIGH (2ull << 20)   /* ...and in this much at the top */
+
+/* Page-table entry bits (privileged spec 10.3.1). */
+#define PTE_V 0x01ull
+#define PTE_R 0x02ull
+#define PTE_W 0x04ull
+#define PTE_X 0x08ull
+#define PTE_U 0x10ull
+#define PTE_A 0x40ull
+#define PTE_D 0x80ull
 
 /* Exit statuses of the runner itself. */
 #define RUN_OUTSIDE_MEMORY 1
@@ -134,6 +152,7 @@ enum {
 #define CSR_SSTATUS 0x100
 #define CSR_STVEC 0x105
 #define CSR_SCOUNTEREN 0x106
+#define CSR_SATP 0x180
 #define CSR_SEPC 0x141
 #define CSR_SCAUSE 0x142
 #define CSR_STVAL 0x143
@@ -151,6 +170,7 @@ struct runner {
 	uint64_t max_insns;   /* 0: no limit */
 	double timeout_s;     /* 0: none */
 	bool verbose;
+	unsigned mmu_levels;  /* 0: bare, 3: Sv39, 4: Sv48, 5: Sv57 */
 
 	/* Program image facts. */
 	uint64_t entry;
@@ -161,6 +181,7 @@ struct runner {
 	uint64_t brk_start, brk_cur, brk_limit;
 	uint64_t mmap_next, mmap_limit;
 	uint64_t stack_low, stack_top;
+	uint64_t pt_base;
 	uint64_t trap_addr;
 
 	/* Deterministic randomness for AT_RANDOM and getrandom(). */
@@ -206,13 +227,18 @@ static uint64_t page_up(uint64_t x)
 
 /* ---- guest memory helpers (all bounds-checked through gram_ptr) ---- */
 
+/* Guest memory a system call may touch: RAM below the page tables. */
 static void *gptr(struct runner *r, uint64_t addr, uint64_t len)
 {
+	if (addr >= r->pt_base || len > r->pt_base - addr)
+		return NULL;
 	return gram_ptr(&r->ram, addr, len);
 }
 
 static int gwrite(struct runner *r, uint64_t addr, const void *src, uint64_t len)
 {
+	if (!gptr(r, addr, len))
+		return -1;
 	return gram_write(&r->ram, addr, src, len);
 }
 
@@ -988,11 +1014,88 @@ static void run(struct runner *r)
 	}
 }
 
+/* ---- page tables for --mmu ---- */
+
+static int put_pte(struct runner *r, uint64_t table, unsigned idx, uint64_t pte)
+{
+	uint8_t b[8];
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(pte >> (8 * i));
+	return gram_write(&r->ram, table + 8ull * idx, b, 8);
+}
+
+static uint64_t pte_table(uint64_t pa)
+{
+	return ((pa >> 12) << 10) | PTE_V;
+}
+
+static uint64_t pte_leaf(uint64_t pa, uint64_t flags)
+{
+	return ((pa >> 12) << 10) | flags;
+}
+
+/* The identity map described at the top of the file; satp last. */
+static int enable_mmu(struct runner *r)
+{
+	const uint64_t user = PTE_V | PTE_R | PTE_W | PTE_X | PTE_U | PTE_A | PTE_D;
+	uint64_t next = r->pt_base, end = r->pt_base + PT_PAGES * PAGE;
+	int err = 0;
+#define PT_ALLOC(var)                                             \
+	do {                                                      \
+		if (next >= end)                                  \
+			return -1;                                \
+		(var) = next;                                     \
+		next += PAGE;                                     \
+	} while (0)
+	uint64_t root, l2, l1;
+	PT_ALLOC(root);
+	/* Sv48/Sv57: extra levels above the 1 GiB level, entry 0 each. */
+	l2 = root;
+	for (unsigned lv = 3; lv < r->mmu_levels; lv++) {
+		uint64_t t;
+		PT_ALLOC(t);
+		err |= put_pte(r, l2, 0, pte_table(t));
+		l2 = t;
+	}
+	PT_ALLOC(l1);
+	err |= put_pte(r, l2, 0, pte_table(l1));
+	for (unsigned i = 0; i < 512; i++) {
+		uint64_t va = (uint64_t)i << 21;
+		if (va >= SMALL_LOW && va < RAM_SIZE - SMALL_HIGH) {
+			err |= put_pte(r, l1, i, pte_leaf(va, user));
+			continue;
+		}
+		uint64_t l0;
+		PT_ALLOC(l0);
+		err |= put_pte(r, l1, i, pte_table(l0));
+		for (unsigned j = 0; j < 512; j++) {
+			uint64_t pa = va + (uint64_t)j * PAGE;
+			uint64_t pte = pte_leaf(pa, user);
+			if (pa == r->trap_addr)
+				pte = pte_leaf(pa, PTE_V | PTE_R | PTE_X | PTE_A);
+			else if (pa >= r->pt_base && pa < end)
+				pte = 0;
+			err |= put_pte(r, l0, j, pte);
+		}
+	}
+#undef PT_ALLOC
+	uint64_t mode = r->mmu_levels == 3 ? 8 : r->mmu_levels == 4 ? 9 : 10;
+	uint64_t satp = (mode << 60) | (root >> 12), back = 0;
+	if (err || hart_csr_write(r->hart, CSR_SATP, satp) ||
+	    hart_csr_read(r->hart, CSR_SATP, &back) || back != satp) {
+		note("cannot enable Sv%u translation (satp 0x%" PRIx64 " reads back 0x%" PRIx64 ")",
+		     r->mmu_levels == 3 ? 39 : r->mmu_levels == 4 ? 48 : 57, satp, back);
+		return -1;
+	}
+	return 0;
+}
+
 static void usage(FILE *f)
 {
-	fputs("usage: skiff-isa-run [--max-insns N] [--timeout SECONDS] [--seed N] [-v]\n"
-	      "                     program.elf [args...]\n"
+	fputs("usage: skiff-isa-run [--max-insns N] [--timeout SECONDS] [--seed N]\n"
+	      "                     [--mmu bare|sv39|sv48|sv57] [-v] program.elf [args...]\n"
 	      "Runs a static riscv64 Linux program in U-mode on skiff's engine.\n"
+	      "--mmu runs it through identity-mapped page tables instead of satp = 0.\n"
 	      "Exit status: the program's, or 1 access outside memory, 2 bad usage or ELF,\n"
 	      "3 engine fatal, 124 limit reached, 128+signal guest exception.\n", f);
 }
@@ -1017,7 +1120,8 @@ static int setup(struct runner *r, const char *path, int argc, char **argv)
 	}
 	r->ram_ok = true;
 	r->trap_addr = RAM_SIZE - PAGE;
-	r->stack_top = RAM_SIZE - 16 * PAGE;
+	r->pt_base = r->trap_addr - PT_PAGES * PAGE;
+	r->stack_top = r->pt_base - 16 * PAGE;
 	r->stack_low = r->stack_top - STACK_SIZE;
 	r->mmap_next = MMAP_BASE;
 	r->mmap_limit = r->stack_low;
@@ -1050,7 +1154,8 @@ static int setup(struct runner *r, const char *path, int argc, char **argv)
 	uint32_t ecall = INSN_ECALL;
 	uint8_t insn[4] = { (uint8_t)ecall, (uint8_t)(ecall >> 8), (uint8_t)(ecall >> 16),
 			    (uint8_t)(ecall >> 24) };
-	if (gwrite(r, r->trap_addr, insn, 4) || hart_csr_write(r->hart, CSR_STVEC, r->trap_addr)) {
+	if (gram_write(&r->ram, r->trap_addr, insn, 4) ||
+	    hart_csr_write(r->hart, CSR_STVEC, r->trap_addr)) {
 		note("cannot install the trap vector");
 		free(img);
 		return -1;
@@ -1059,6 +1164,10 @@ static int setup(struct runner *r, const char *path, int argc, char **argv)
 	if (hart_csr_read(r->hart, CSR_SSTATUS, &sstatus) ||
 	    hart_csr_write(r->hart, CSR_SSTATUS, (sstatus & ~SSTATUS_FS_MASK) | SSTATUS_FS_INITIAL)) {
 		note("cannot enable the FPU (sstatus)");
+		free(img);
+		return -1;
+	}
+	if (r->mmu_levels && enable_mmu(r)) {
 		free(img);
 		return -1;
 	}
@@ -1097,6 +1206,21 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(o, "-v") || !strcmp(o, "--verbose")) {
 			r->verbose = true;
+		} else if (!strncmp(o, "--mmu=", 6) || (!strcmp(o, "--mmu") && i + 1 < argc)) {
+			const char *m = o[5] == '=' ? o + 6 : argv[++i];
+			if (!strcmp(m, "bare"))
+				r->mmu_levels = 0;
+			else if (!strcmp(m, "sv39"))
+				r->mmu_levels = 3;
+			else if (!strcmp(m, "sv48"))
+				r->mmu_levels = 4;
+			else if (!strcmp(m, "sv57"))
+				r->mmu_levels = 5;
+			else {
+				note("--mmu: unknown mode '%s' (bare, sv39, sv48, sv57)", m);
+				free(r);
+				return RUN_SETUP_ERROR;
+			}
 		} else if ((!strcmp(o, "--max-insns") || !strcmp(o, "--timeout") ||
 			    !strcmp(o, "--seed")) && i + 1 < argc) {
 			uint64_t v;
