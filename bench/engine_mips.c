@@ -4,10 +4,11 @@
  * loop over 1 MiB, an FP loop). Prints one line per loop. Performance is
  * measured here, never asserted in tests.
  *
- *   build/bench/engine-mips [iterations-scale]
+ *   build/bench/engine-mips [iterations-scale [loop-name]]
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "engine/engine.h"
@@ -84,6 +85,8 @@ int main(int argc, char **argv)
 	struct hart *h = hart_create(&ram, &cfg);
 	for (size_t k = 0; k < sizeof(loops) / sizeof(loops[0]); k++) {
 		struct loop *l = &loops[k];
+		if (argc > 2 && strcmp(argv[2], l->name))
+			continue;
 		gram_write(&ram, RAM_BASE, l->code, l->n * 4);
 		hart_reset(h, RAM_BASE, 0);
 		hart_csr_write(h, 0x100, 3u << 13); /* FS dirty: FP on */

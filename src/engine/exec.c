@@ -49,6 +49,7 @@ static struct block *block_build(struct hart *h, uint64_t pa, const uint8_t *hos
 	uint64_t pn = (pa - h->ram->base) >> GRAM_PAGE_SHIFT;
 	mark_code_page(h, pn);
 	b->pa = pa;
+	b->link[0] = b->link[1] = NULL;
 	b->gen = atomic_load_explicit(&h->ram->gen[pn], memory_order_acquire);
 
 	unsigned off = pa & 0xfff, bytes = 0, n = 0;
@@ -122,6 +123,7 @@ static struct block *block_straddling(struct hart *h, uint64_t pc, struct block 
 		return NULL;
 	}
 	scratch->pa = 0;
+	scratch->link[0] = scratch->link[1] = NULL;
 	scratch->n = 1;
 	decode(lo | (uint32_t)hi << 16, &scratch->insn[0]);
 	scratch->insn[0].pc_off = 0;
@@ -154,6 +156,7 @@ static int load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val)
 		if (pa & (size - 1))
 			return CAUSE_LOAD_ACCESS + 1;
 		h->mmio.addr = pa;
+		h->mmio.va = va;
 		h->mmio.write = false;
 		return MEM_MMIO;
 	}
@@ -198,6 +201,7 @@ static int store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val)
 		if (pa & (size - 1))
 			return CAUSE_STORE_ACCESS + 1;
 		h->mmio.addr = pa;
+		h->mmio.va = va;
 		h->mmio.write = true;
 		return MEM_MMIO;
 	}
@@ -285,7 +289,7 @@ void hart_mmio_complete(struct hart *h, uint64_t value, bool fault)
 {
 	if (fault) {
 		trap_take(h, h->mmio.write ? CAUSE_STORE_ACCESS : CAUSE_LOAD_ACCESS,
-			  h->mmio.addr, h->pc);
+			  h->mmio.va, h->pc);
 		return;
 	}
 	if (!h->mmio.write)
@@ -305,12 +309,19 @@ void hart_run(struct hart *h, struct hart_exit *ex)
 	uint64_t *const f = h->f;
 	struct block *b;
 	const struct insn *i;
+	/* The block just left by a direct branch within its page, and which
+	 * of its links the next block belongs in (see CHAIN). */
+	struct block *prev = NULL;
+	int prev_slot = 0;
 	struct {
 		struct block b;
 		struct insn slots[2];
 	} scratch;
+	/* Every return leaves through here so in_run is always cleared. */
+#define RETURN() do { atomic_store(&h->in_run, false); return; } while (0)
 
 	ex->reason = EXIT_NONE;
+	atomic_store(&h->in_run, true);
 	timer_update(h);
 	atomic_store_explicit(&h->attention, 1, memory_order_relaxed);
 
@@ -323,9 +334,31 @@ void hart_run(struct hart *h, struct hart_exit *ex)
 #define RETIRED ((uint64_t)(i - b->insn))
 	/* Leave the block at a new pc after retiring this instruction. */
 #define JUMP(target) do { h->instret += RETIRED + 1; h->pc = (target); goto next_block; } while (0)
+/* Leave by a direct branch: go straight to the linked successor when there
+ * is one and nothing asynchronous is waiting, else look it up and, if the
+ * target lies in the same page, remember to link it. */
+#define CHAIN(slot, target) do {                                                   \
+		uint64_t t_ = (target);                                                 \
+		h->instret += b->n; /* a branch always ends its block */                \
+		struct block *n_ = b->link[slot];                                       \
+		if (likely(n_ != NULL) && likely(t_ >> 12 == h->pc >> 12) &&            \
+		    likely(!atomic_load_explicit(&h->attention, memory_order_relaxed)) && \
+		    likely(--h->timer_countdown > 0)) {                                 \
+			h->pc = t_;                                                     \
+			b = n_;                                                         \
+			i = b->insn;                                                    \
+			goto *i->handler;                                               \
+		}                                                                       \
+		if (t_ >> 12 == h->pc >> 12 && b != &scratch.b) {                       \
+			prev = b;                                                       \
+			prev_slot = (slot);                                             \
+		}                                                                       \
+		h->pc = t_;                                                             \
+		goto next_block;                                                        \
+	} while (0)
 #define TRAP(cause, tval) do { h->instret += RETIRED; trap_take(h, (cause), (tval), PC); goto next_block; } while (0)
 #define ILLEGAL() goto L_ILLEGAL_RUNTIME
-#define EXIT(r) do { h->instret += RETIRED; h->pc = PC; ex->reason = (r); return; } while (0)
+#define EXIT(r) do { h->instret += RETIRED; h->pc = PC; ex->reason = (r); RETURN(); } while (0)
 
 #define LOAD(type, kind_, write_dest) do {                                           \
 		uint64_t va_ = RS1 + IMM;                                               \
@@ -419,16 +452,20 @@ next_block:
 		}
 	}
 	if (unlikely(atomic_load_explicit(&h->attention, memory_order_relaxed))) {
+		prev = NULL;
 		atomic_store_explicit(&h->attention, 0, memory_order_relaxed);
 		if (atomic_exchange(&h->kick, 0)) {
 			ex->reason = EXIT_KICK;
 			atomic_store_explicit(&h->attention, 1, memory_order_relaxed);
-			return;
+			RETURN();
 		}
 		if (atomic_exchange(&h->want_fence_i, 0))
 			block_cache_flush(h);
-		if (atomic_exchange(&h->want_sfence, 0))
+		uint64_t sfence = atomic_load(&h->sfence_req);
+		if (sfence != atomic_load_explicit(&h->sfence_done, memory_order_relaxed)) {
 			tlb_flush_all(h);
+			atomic_store(&h->sfence_done, sfence);
+		}
 		uint64_t irq = irq_deliverable(h);
 		if (irq)
 			trap_take(h, CAUSE_INTERRUPT | irq, 0, h->pc);
@@ -454,11 +491,15 @@ next_block:
 		if (unlikely(!b || b->pa != pa ||
 			     b->gen != atomic_load_explicit(&h->ram->gen[(pa - h->ram->base) >> GRAM_PAGE_SHIFT],
 							    memory_order_relaxed))) {
+			prev = NULL;
 			b = block_build(h, pa, host, labels, &&L_END);
 			if (!b)
 				b = block_straddling(h, pc, &scratch.b, labels, &&L_END, &cause, &fault_va);
 			if (!b)
 				goto fetch_fault;
+		} else if (prev) {
+			prev->link[prev_slot] = b;
+			prev = NULL;
 		}
 		i = b->insn;
 		goto *i->handler;
@@ -470,7 +511,7 @@ fetch_fault:
 			ex->fatal.pc = pc;
 			ex->fatal.cause = cause;
 			ex->fatal.tval = fault_va;
-			return;
+			RETURN();
 		}
 		trap_take(h, cause, fault_va, pc);
 		goto next_block;
@@ -489,14 +530,14 @@ L_ILLEGAL_RUNTIME:
 	/* RV64I */
 L_LUI: RD = IMM; NEXT;
 L_AUIPC: RD = PC + IMM; NEXT;
-L_JAL: { uint64_t t = PC + IMM; RD = PC + i->len; JUMP(t); }
+L_JAL: { uint64_t t = PC + IMM; RD = PC + i->len; CHAIN(0, t); }
 L_JALR: { uint64_t t = (RS1 + IMM) & ~1ull; RD = PC + i->len; JUMP(t); }
-L_BEQ: JUMP(RS1 == RS2 ? PC + IMM : PC + i->len);
-L_BNE: JUMP(RS1 != RS2 ? PC + IMM : PC + i->len);
-L_BLT: JUMP((int64_t)RS1 < (int64_t)RS2 ? PC + IMM : PC + i->len);
-L_BGE: JUMP((int64_t)RS1 >= (int64_t)RS2 ? PC + IMM : PC + i->len);
-L_BLTU: JUMP(RS1 < RS2 ? PC + IMM : PC + i->len);
-L_BGEU: JUMP(RS1 >= RS2 ? PC + IMM : PC + i->len);
+L_BEQ: if (RS1 == RS2) CHAIN(0, PC + IMM); CHAIN(1, PC + i->len);
+L_BNE: if (RS1 != RS2) CHAIN(0, PC + IMM); CHAIN(1, PC + i->len);
+L_BLT: if ((int64_t)RS1 < (int64_t)RS2) CHAIN(0, PC + IMM); CHAIN(1, PC + i->len);
+L_BGE: if ((int64_t)RS1 >= (int64_t)RS2) CHAIN(0, PC + IMM); CHAIN(1, PC + i->len);
+L_BLTU: if (RS1 < RS2) CHAIN(0, PC + IMM); CHAIN(1, PC + i->len);
+L_BGEU: if (RS1 >= RS2) CHAIN(0, PC + IMM); CHAIN(1, PC + i->len);
 L_LB: LOAD(int8_t, LK_B, RD = (int64_t)v_); NEXT;
 L_LH: LOAD(int16_t, LK_H, RD = (int64_t)v_); NEXT;
 L_LW: LOAD(int32_t, LK_W, RD = (int64_t)v_); NEXT;
@@ -568,7 +609,7 @@ L_WFI:
 	h->instret += RETIRED + 1;
 	h->pc = PC + i->len;
 	ex->reason = EXIT_WFI;
-	return;
+	RETURN();
 L_SFENCE_VMA:
 	if (h->priv != PRIV_S)
 		ILLEGAL();

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #define DEFAULT_BLOCK_CACHE (16u << 20)
@@ -68,7 +69,7 @@ void hart_reset(struct hart *h, uint64_t entry, uint64_t arg1)
 	h->code_epoch = atomic_load(&h->ram->code_epoch);
 	atomic_store(&h->kick, 0);
 	atomic_store(&h->want_fence_i, 0);
-	atomic_store(&h->want_sfence, 0);
+	atomic_store(&h->sfence_done, atomic_load(&h->sfence_req));
 	atomic_store(&h->attention, 1);
 	tlb_flush_all(h);
 	tlb_select(h);
@@ -98,8 +99,13 @@ void hart_request_fence_i(struct hart *h)
 
 void hart_request_sfence(struct hart *h)
 {
-	atomic_store(&h->want_sfence, 1);
+	uint64_t ticket = atomic_fetch_add(&h->sfence_req, 1) + 1;
 	atomic_store(&h->attention, 1);
+	/* A hart outside hart_run flushes before its next instruction; one
+	 * inside does so within a block, and the caller must not return to
+	 * its guest before that (the guest may free the old page tables). */
+	while (atomic_load(&h->in_run) && atomic_load(&h->sfence_done) < ticket)
+		sched_yield();
 }
 
 bool hart_wakeup_pending(struct hart *h)

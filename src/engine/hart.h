@@ -67,6 +67,9 @@ enum { TLB_U, TLB_S, TLB_S_SUM, TLB_SETS };
  * or ENGINE_BLOCK_MAX instructions. The last slot is a sentinel. */
 struct block {
 	uint64_t pa;
+	/* Direct successors in the same page (taken, not taken), linked once
+	 * seen so that hot loops go block to block without a lookup. */
+	struct block *link[2];
 	uint32_t gen;      /* page generation it was decoded under */
 	uint16_t n;        /* instructions, not counting the sentinel */
 	uint16_t bytes;    /* guest bytes covered */
@@ -91,7 +94,11 @@ struct hart {
 	uint64_t stip;
 	uint64_t sie;
 	_Atomic int attention;   /* something asynchronous to look at */
-	_Atomic int kick, want_fence_i, want_sfence;
+	_Atomic int kick, want_fence_i;
+	/* Remote SFENCE.VMA: requests and completions, and whether the hart
+	 * is inside hart_run (only then must a requester wait). */
+	_Atomic uint64_t sfence_req, sfence_done;
+	_Atomic bool in_run;
 	int timer_countdown;
 
 	uint64_t stvec, scounteren, senvcfg, sscratch, sepc, scause, stval;
@@ -105,7 +112,7 @@ struct hart {
 	struct {
 		uint8_t kind, rd, len;
 		bool write;
-		uint64_t addr;
+		uint64_t addr, va;
 	} mmio;
 
 	struct gram *ram;
