@@ -59,6 +59,18 @@ uint64_t irq_deliverable(struct hart *h)
 
 void trap_take(struct hart *h, uint64_t cause, uint64_t tval, uint64_t epc)
 {
+	if (!(cause & CAUSE_INTERRUPT)) {
+		if (h->instret != h->storm_instret) {
+			h->storm_instret = h->instret;
+			h->storm_count = 0;
+		} else if (++h->storm_count >= TRAP_STORM_LIMIT && !h->storm) {
+			h->storm = true;
+			h->storm_cause = cause;
+			h->storm_tval = tval;
+			h->storm_pc = epc;
+			atomic_store_explicit(&h->attention, 1, memory_order_relaxed);
+		}
+	}
 	h->sepc = epc;
 	h->scause = cause;
 	h->stval = tval;

@@ -454,6 +454,16 @@ next_block:
 	if (unlikely(atomic_load_explicit(&h->attention, memory_order_relaxed))) {
 		prev = NULL;
 		atomic_store_explicit(&h->attention, 0, memory_order_relaxed);
+		if (unlikely(h->storm)) {
+			h->storm = false;
+			h->storm_count = 0;
+			ex->reason = EXIT_FATAL;
+			ex->fatal.what = "trap storm: the trap handler faults before retiring an instruction";
+			ex->fatal.pc = h->storm_pc;
+			ex->fatal.cause = h->storm_cause;
+			ex->fatal.tval = h->storm_tval;
+			RETURN();
+		}
 		if (atomic_exchange(&h->kick, 0)) {
 			ex->reason = EXIT_KICK;
 			atomic_store_explicit(&h->attention, 1, memory_order_relaxed);

@@ -104,6 +104,13 @@ struct hart {
 	uint64_t stvec, scounteren, senvcfg, sscratch, sepc, scause, stval;
 	uint64_t satp, stimecmp;
 
+	/* Trap storm detection: exceptions taken with no instruction retired
+	 * in between mean the guest's handler itself faults forever. */
+	uint64_t storm_instret;
+	unsigned storm_count;
+	bool storm;
+	uint64_t storm_cause, storm_tval, storm_pc;
+
 	/* LR/SC reservation (address, value at LR). */
 	bool resv_valid;
 	uint64_t resv_addr, resv_val;
@@ -131,6 +138,7 @@ struct hart {
 #define BC_TABLE_BITS 14
 #define BC_TABLE_SIZE (1u << BC_TABLE_BITS)
 #define TIMER_CHECK_BLOCKS 512
+#define TRAP_STORM_LIMIT 1000
 
 /* csr.c */
 int csr_read(struct hart *h, unsigned csr, uint64_t *val);

@@ -335,8 +335,30 @@ static void test_amo_two_harts(void)
 	gram_destroy(&ram);
 }
 
+/* A handler that faults on its first instruction is a trap storm: the
+ * hart gives up with a fatal exit instead of spinning forever. */
+static void test_trap_storm(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = { LD(5, 0, 0) }; /* load from 0: not RAM, no device */
+	put(&v, RAM_BASE, code, 1);
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_csr_write(v.h, CSR_STVEC, RAM_BASE); /* the handler is the same load */
+	struct hart_exit ex = run(&v);
+	while (ex.reason == EXIT_MMIO) {
+		hart_mmio_complete(v.h, 0, true);
+		ex = run(&v);
+	}
+	CHECK(&C, ex.reason == EXIT_FATAL && ex.fatal.cause == 5 && ex.fatal.pc == RAM_BASE,
+	      "storm: reason %d cause %llu pc %llx", ex.reason, (unsigned long long)ex.fatal.cause,
+	      (unsigned long long)ex.fatal.pc);
+	vm_fini(&v);
+}
+
 int main(void)
 {
+	test_trap_storm();
 	test_loop_and_sbi_exit();
 	test_two_vms();
 	test_mmio();
