@@ -83,6 +83,7 @@ KERNEL_METAPACKAGE=linux-image-riscv64
 PACKAGES=()
 RESOLVE_DEPENDS=no
 MODULES=()
+MODULES_COMPRESSED=decompress
 OVERLAYS=()
 PRUNE=()
 # shellcheck source=profiles/default.conf
@@ -336,7 +337,10 @@ chmod 0700 "$root/root"
 
 if [ ${#MODULES[@]} -gt 0 ]; then
     log "resolving ${#MODULES[@]} kernel module(s) and their dependencies"
-    "$PYTHON" "$here/imagetool.py" modules "$moddir" "$root" "${MODULES[@]}" | sed 's/^/build-image: /'
+    keep_opt=()
+    [ "$MODULES_COMPRESSED" = keep ] && keep_opt=(--keep-compressed)
+    "$PYTHON" "$here/imagetool.py" modules "${keep_opt[@]}" "$moddir" "$root" "${MODULES[@]}" |
+        sed 's/^/build-image: /'
 fi
 
 log "writing initramfs"

@@ -7,12 +7,15 @@ Subcommands:
                           decompressing it when Debian ships it compressed,
                           and check the Image header (magic "RSC\\x05" at
                           offset 56, Documentation/arch/riscv/boot-image-header.rst).
-  modules MODDIR ROOT M.. resolve modules M (names as in modinfo, '-' or '_')
+  modules [--keep-compressed] MODDIR ROOT M..
+                          resolve modules M (names as in modinfo, '-' or '_')
                           with their dependencies, copy them decompressed into
                           ROOT/lib/modules/<release>/, write modules.dep,
                           modules.alias and modules.softdep for that subset
                           (so busybox modprobe works) and ROOT/etc/skiff/modules
                           (the insmod order for /init, dependencies first).
+                          Modules are stored decompressed unless
+                          --keep-compressed (busybox insmod reads .ko.xz too).
   applets BUSYBOX         print the applet names compiled into a busybox
                           binary, one a line, without running it (it is a
                           riscv64 binary; the build host is not).
@@ -305,7 +308,7 @@ class ModuleTree:
         return order, builtin
 
 
-def cmd_modules(moddir, root, wanted):
+def cmd_modules(moddir, root, wanted, keep_compressed=False):
     moddir = os.path.abspath(moddir)
     release = os.path.basename(moddir.rstrip("/"))
     tree = ModuleTree(moddir)
@@ -314,10 +317,12 @@ def cmd_modules(moddir, root, wanted):
     os.makedirs(dest, exist_ok=True)
     out_rel = {}
     for rel in order:
-        new_rel = strip_compression(rel)
+        new_rel = rel if keep_compressed else strip_compression(rel)
         out_rel[rel] = new_rel
         with open(os.path.join(moddir, rel), "rb") as f:
-            data = decompress(f.read(), rel)
+            data = f.read()
+        if not keep_compressed:
+            data = decompress(data, rel)
         path = os.path.join(dest, new_rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as f:
@@ -533,6 +538,8 @@ def main(argv):
     try:
         if len(argv) == 3 and argv[0] == "kernel":
             cmd_kernel(argv[1], argv[2])
+        elif len(argv) >= 4 and argv[0] == "modules" and argv[1] == "--keep-compressed":
+            cmd_modules(argv[2], argv[3], argv[4:], keep_compressed=True)
         elif len(argv) >= 3 and argv[0] == "modules":
             cmd_modules(argv[1], argv[2], argv[3:])
         elif len(argv) == 2 and argv[0] == "applets":

@@ -82,7 +82,11 @@ boot_times = []
 
 
 def check(name, ok, detail=""):
+    """Record one check; the detail is shown for failures and short passes."""
     results.append((name, bool(ok), detail))
+    detail = str(detail).strip()
+    if ok and (len(detail) > 70 or "\n" in detail):
+        detail = ""
     print(("PASS " if ok else "FAIL ") + name + (f"  ({detail})" if detail else ""), flush=True)
 
 
@@ -106,12 +110,16 @@ class Guest:
         self.p.expect("skiff-guest: ready")
         boot_times.append((self.tag, time.monotonic() - t0))
         self.p.expect(r"root@[^:\s]+:[^#]*# ")
-        return self.p.after
+        prompt = self.p.after
+        # A wide terminal, so that echoed command lines do not wrap.
+        self.p.sendline("stty cols 1000")
+        self.p.expect(r"root@[^:\s]+:[^#\r\n]*# ")
+        return prompt
 
     def run(self, cmd, timeout=60):
         """Run cmd in the guest shell; return (exit status, output)."""
         self.p.sendline(f'{cmd}; echo "__E""ND__ $?"')
-        self.p.expect(r"__END__ (\d+)\r?\n", timeout=timeout)
+        self.p.expect(r"__END__ (\d+)[\r\n]", timeout=timeout)
         out = self.p.before
         # drop the echoed command line (it may wrap) up to its marker text
         k = out.find('__E""ND__ $?"')
@@ -189,8 +197,7 @@ def boot1():
         except OSError as e:
             host_view = str(e)
         check("9p share writable", rc == 0 and host_view == "from-guest", host_view)
-        rc, out = g.run("mkfs.ext2 -q /dev/vda 2>&1 || mke2fs /dev/vda >/dev/null 2>&1; "
-                        "mount -t ext4 /dev/vda /mnt && echo blk-ok > /mnt/f && cat /mnt/f && umount /mnt")
+        rc, out = g.run("mke2fs /dev/vda >/dev/null 2>&1; mount -t ext4 /dev/vda /mnt && echo blk-ok > /mnt/f && cat /mnt/f && umount /mnt")
         check("virtio-blk disk usable with ext4 driver", rc == 0 and "blk-ok" in out, out)
         rc, out = g.run("cat /sys/class/misc/hw_random/rng_current 2>/dev/null || "
                         "cat /sys/devices/virtual/misc/hw_random/rng_current; "
@@ -202,6 +209,16 @@ def boot1():
         check("virtio-console bound (/dev/hvc0)", rc == 0, out)
         rc, out = g.run("grep -c . /proc/net/vsock 2>/dev/null; ls -d /sys/module/vmw_vsock_virtio_transport")
         check("vsock transport present", rc == 0, out)
+        rc, out = g.run("dmesg")
+        with open(f"{WORK}/dmesg-1hart.txt", "w") as f:
+            f.write(out + "\n")
+        g.log.flush()
+        with open(f"{WORK}/console-1hart-devices.log", errors="replace") as f:
+            lines = [l.strip() for l in f if "skiff-guest:" in l]
+        check("'skiff-guest: init started' is init's first line",
+              lines and lines[0] == "skiff-guest: init started", lines[:1])
+        check("'skiff-guest: ready' printed once",
+              sum(l == "skiff-guest: ready" for l in lines) == 1)
         g.p.sendline("poweroff")
         status = g.expect_exit()
         check("poweroff ends qemu", status == 0, f"exit status {status}")
@@ -249,14 +266,14 @@ def boot3():
         "-device", "virtio-blk-device,drive=d0"])
     try:
         g.p.expect("skiff-guest: init started")
-        g.p.expect(r"skiff-guest: switching root to (\S+)")
+        g.p.expect(r"skiff-guest: switching root to (\S+) \(")
         check("root=/dev/vda: switch_root announced", g.p.match.group(1) == "/dev/vda")
-        g.p.expect(r"disk-init: running as pid (\d+)")
+        g.p.expect(r"disk-init: running as pid (\d+)\r")
         check("disk's /sbin/init runs as PID 1", g.p.match.group(1) == "1", g.p.match.group(1))
-        g.p.expect(r"disk-init: root ([^\r\n]*)")
+        g.p.expect(r"disk-init: root ([^\r\n]*)\r")
         check("root file system is the ext4 disk", g.p.match.group(1) == "/dev/vda ext4",
               g.p.match.group(1))
-        g.p.expect(r"disk-init: vda ([^\r\n]*)")
+        g.p.expect(r"disk-init: vda ([^\r\n]*)\r")
         check("/dev moved to the new root", g.p.match.group(1) == "/dev/vda", g.p.match.group(1))
         status = g.expect_exit()
         check("disk init's poweroff ends qemu", status == 0, f"exit status {status}")
