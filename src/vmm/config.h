@@ -1,6 +1,8 @@
 /*
  * A VM's configuration: what `skiff run` options, a --config-file or the API
- * describe. Plain data; validated by vm_config_check() before any VM exists.
+ * describe. Plain data owned by the caller; validated by vm_config_check()
+ * before any VM exists. Field names follow Firecracker's API where the two
+ * overlap (drives, network-interfaces, vsock, balloon, machine-config).
  */
 #ifndef SKIFF_VMM_CONFIG_H
 #define SKIFF_VMM_CONFIG_H
@@ -11,14 +13,89 @@
 
 #define VM_MIN_MEM_MIB 64
 #define VM_MAX_MEM_MIB (256u * 1024)
+#define VM_MAX_DRIVES 8
+#define VM_MAX_NETS 4
+#define VM_MAX_SHARES 8
+#define VM_MAX_PORT_FORWARDS 16
+
+/* A token bucket (Firecracker's rate_limiter: size, refill_time in ms,
+ * one_time_burst). size == 0 means unlimited. */
+struct vm_token_bucket {
+	uint64_t size;
+	uint64_t one_time_burst;
+	uint64_t refill_time_ms;
+};
+
+struct vm_rate_limiter {
+	struct vm_token_bucket bandwidth; /* bytes */
+	struct vm_token_bucket ops;       /* operations */
+};
+
+enum vm_disk_format { VM_DISK_PROBE, VM_DISK_RAW, VM_DISK_QCOW2 };
+
+struct vm_drive {
+	char *id;            /* drive_id */
+	char *path;          /* path_on_host */
+	bool read_only;      /* is_read_only */
+	bool root;           /* is_root_device: root=/dev/vdX on the command line */
+	enum vm_disk_format format;
+	char *serial;        /* may be NULL */
+	struct vm_rate_limiter limiter;
+};
+
+struct vm_port_forward {
+	bool udp;
+	char *host_addr;     /* NULL: 127.0.0.1 */
+	uint16_t host_port;
+	uint16_t guest_port;
+};
+
+enum vm_net_backend { VM_NET_USER, VM_NET_TAP };
+
+struct vm_net {
+	char *id;            /* iface_id */
+	enum vm_net_backend backend;
+	char *tap_name;      /* host_dev_name, for VM_NET_TAP */
+	uint8_t mac[6];
+	bool mac_set;        /* else generated stably from the VM name and id */
+	struct vm_port_forward fwd[VM_MAX_PORT_FORWARDS];
+	size_t nfwd;
+	struct vm_rate_limiter rx, tx;
+};
+
+struct vm_share {
+	char *tag;
+	char *path;
+	bool read_only;
+};
 
 struct vm_config {
+	char *name;          /* for messages and stable MACs; may be NULL */
 	unsigned ncpus;
 	uint64_t mem_bytes;
+	double cpu_quota;    /* fraction of a host core; 0 = unlimited */
 	char *kernel;
-	char *initrd;      /* may be NULL */
-	char *append;      /* kernel command line; may be NULL */
-	char *dump_dtb;    /* write the generated device tree here; may be NULL */
+	char *initrd;        /* may be NULL */
+	char *append;        /* kernel command line; may be NULL */
+	char *dump_dtb;      /* write the generated device tree here; may be NULL */
+	bool virtio_console; /* hvc0 on virtio-console instead of the UART */
+	bool rng;            /* virtio-rng (on by default in skiff run) */
+
+	struct vm_drive drives[VM_MAX_DRIVES];
+	size_t ndrives;
+	struct vm_net nets[VM_MAX_NETS];
+	size_t nnets;
+	struct vm_share shares[VM_MAX_SHARES];
+	size_t nshares;
+
+	bool vsock;
+	uint32_t vsock_cid;
+	char *vsock_uds;
+
+	bool balloon;
+	bool balloon_deflate_on_oom;
+	uint32_t balloon_target_mib;
+	uint32_t balloon_stats_interval_s;
 };
 
 /* NULL if usable, else a message naming the field that is wrong. */
