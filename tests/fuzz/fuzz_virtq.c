@@ -21,7 +21,7 @@
 #include "virtio/virtq.h"
 
 #define RAM_BASE 0x10000ull   /* low, so small numbers in the input are RAM addresses */
-#define RAM_SIZE (64u * 1024)
+#define RAM_SIZE (8u * 1024)
 
 struct cursor {
 	const uint8_t *p;
@@ -94,10 +94,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint16_t start_avail = (uint16_t)take(&c, 2);
 	uint8_t code_pages = (uint8_t)take(&c, 1);
 
-	/* The rest is guest RAM. */
-	size_t n = c.n < RAM_SIZE ? c.n : RAM_SIZE;
-	memcpy(ram.host, c.p, n);
-	memset(ram.host + n, 0, RAM_SIZE - n);
+	/* The rest is guest RAM, repeated to fill it so that even a short
+	 * input reaches the rings wherever they are. */
+	memset(ram.host, 0, RAM_SIZE);
+	for (size_t off = 0; c.n && off < RAM_SIZE; off += c.n) {
+		size_t n = c.n < RAM_SIZE - off ? c.n : RAM_SIZE - off;
+		memcpy(ram.host + off, c.p, n);
+	}
 	for (uint64_t p = 0; p < ram.npages; p++)
 		ram.code[p] = (code_pages >> (p & 7)) & 1;
 
