@@ -16,7 +16,9 @@ import os
 import subprocess
 import sys
 
-QEMU_CPU = "rv64,zba=true,zbb=true,zbs=true"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from isa_common import QEMU_CPU  # noqa: E402
+
 
 
 def load_deviations(path):

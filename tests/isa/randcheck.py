@@ -22,9 +22,8 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import randgen  # noqa: E402
+from isa_common import MARCH, QEMU_CPU  # noqa: E402
 
-QEMU_CPU = "rv64,zba=true,zbb=true,zbs=true"
-MARCH = "rv64gc_zba_zbb_zbs_zihintpause"
 XNAMES = ["zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1"] + \
     [f"a{i}" for i in range(8)] + [f"s{i}" for i in range(2, 12)] + [f"t{i}" for i in range(3, 7)]
 

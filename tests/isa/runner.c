@@ -23,7 +23,7 @@
  * (privileged spec 10.3-10.6) so every access goes through the MMU and TLB:
  * 4 KiB pages for the first 64 MiB and the top 2 MiB, 2 MiB megapages in
  * between; user RWX with A and D set; the trap page supervisor-only; the
- * page-table pages themselves unmapped.
+ * page-table pages and the page at 0 unmapped.
  *
  * Exit status: the guest's exit status, or
  *   1    access outside guest memory (EXIT_MMIO)
@@ -36,6 +36,7 @@
  */
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -252,6 +253,20 @@ static int gzero(struct runner *r, uint64_t addr, uint64_t len)
 	return 0;
 }
 
+/* Zero a possibly large range without touching the host pages: whole pages
+ * are handed back to the host (they read as zero), the edges cleared. */
+static int gclear(struct runner *r, uint64_t addr, uint64_t len)
+{
+	if (!gptr(r, addr, len))
+		return -1;
+	uint64_t lo = page_up(addr), hi = (addr + len) & ~(PAGE - 1);
+	if (hi <= lo)
+		return gzero(r, addr, len);
+	gzero(r, addr, lo - addr);
+	gzero(r, hi, addr + len - hi);
+	return gram_discard(&r->ram, lo, hi - lo) ? gzero(r, lo, hi - lo) : 0;
+}
+
 static int gput64(struct runner *r, uint64_t addr, uint64_t v)
 {
 	uint8_t b[8];
@@ -276,37 +291,44 @@ static int gget64(struct runner *r, uint64_t addr, uint64_t *v)
 
 static int read_file(const char *path, uint8_t **out, size_t *outlen)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
+	/* O_NONBLOCK: a FIFO must not hang us before the type check. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
 		note("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		note("%s: not a regular file", path);
-		fclose(f);
+		close(fd);
 		return -1;
 	}
 	if ((uint64_t)st.st_size > MAX_ELF_BYTES) {
 		note("%s: too large (%lld bytes, limit %llu)", path,
 		     (long long)st.st_size, MAX_ELF_BYTES);
-		fclose(f);
+		close(fd);
 		return -1;
 	}
-	size_t n = (size_t)st.st_size;
+	size_t n = (size_t)st.st_size, got = 0;
 	uint8_t *buf = malloc(n ? n : 1);
 	if (!buf) {
 		note("%s: out of memory", path);
-		fclose(f);
+		close(fd);
 		return -1;
 	}
-	if (n && fread(buf, 1, n, f) != n) {
-		note("%s: short read", path);
-		free(buf);
-		fclose(f);
-		return -1;
+	while (got < n) {
+		ssize_t k = read(fd, buf + got, n - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			note("%s: short read", path);
+			free(buf);
+			close(fd);
+			return -1;
+		}
+		got += (size_t)k;
 	}
-	fclose(f);
+	close(fd);
 	*out = buf;
 	*outlen = n;
 	return 0;
@@ -650,7 +672,7 @@ static int64_t sys_brk(struct runner *r, uint64_t addr)
 	if (addr < r->brk_start || addr > r->brk_limit)
 		return (int64_t)r->brk_cur;
 	if (addr < r->brk_cur)
-		gzero(r, addr, r->brk_cur - addr); /* shrunk memory comes back zeroed */
+		gclear(r, addr, r->brk_cur - addr); /* shrunk memory comes back zeroed */
 	r->brk_cur = addr;
 	return (int64_t)addr;
 }
@@ -669,14 +691,14 @@ static int64_t sys_mmap(struct runner *r, uint64_t addr, uint64_t len, uint64_t 
 			return -G_EINVAL;
 		if (addr < LOAD_MIN || addr > r->stack_low || len > r->stack_low - addr)
 			return -G_ENOMEM;
-		gzero(r, addr, len);
+		gclear(r, addr, len);
 		return (int64_t)addr;
 	}
 	if (len > r->mmap_limit - r->mmap_next)
 		return -G_ENOMEM;
 	uint64_t a = r->mmap_next;
 	r->mmap_next += len;
-	gzero(r, a, len);
+	gclear(r, a, len);
 	return (int64_t)a;
 }
 
@@ -1073,6 +1095,8 @@ static int enable_mmu(struct runner *r)
 			uint64_t pte = pte_leaf(pa, user);
 			if (pa == r->trap_addr)
 				pte = pte_leaf(pa, PTE_V | PTE_R | PTE_X | PTE_A);
+			else if (pa < LOAD_MIN)
+				pte = 0; /* null page, unmapped as on Linux */
 			else if (pa >= r->pt_base && pa < end)
 				pte = 0;
 			err |= put_pte(r, l0, j, pte);
