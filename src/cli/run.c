@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/console.h"
+#include "cli/devopts.h"
 #include "vmm/vm.h"
 
 #define DEFAULT_APPEND "console=ttyS0 earlycon=sbi quiet"
@@ -30,6 +31,11 @@ static const char usage[] =
 	"  --append CMDLINE   kernel command line (default: \"" DEFAULT_APPEND "\")\n"
 	"  --cpus N           number of harts, 1 to 8 (default 1)\n"
 	"  --mem SIZE         guest memory: MiB, or with a K/M/G suffix (default 512M)\n"
+	"  --disk PATH[,ro][,format=raw|qcow2][,serial=S][,root]\n"
+	"                     a virtio-blk disk (repeatable; the first is /dev/vda;\n"
+	"                     root boots from it with root=/dev/vdX)\n"
+	"  --console uart|virtio  the guest console: ttyS0 (default) or hvc0\n"
+	"  --no-rng           no virtio-rng entropy device\n"
 	"  --dump-dtb FILE    write the generated device tree to FILE and go on\n"
 	"  -h, --help         this text\n"
 	"\n"
@@ -103,7 +109,7 @@ static size_t deliver(void *ctx, const uint8_t *buf, size_t n)
 
 int cmd_run(int argc, char **argv)
 {
-	struct vm_config cfg = { .ncpus = 1, .mem_bytes = 512ull << 20 };
+	struct vm_config cfg = { .ncpus = 1, .mem_bytes = 512ull << 20, .rng = true };
 	char *default_kernel = NULL, *default_initrd = NULL;
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
@@ -112,10 +118,14 @@ int cmd_run(int argc, char **argv)
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "mem", required_argument, NULL, 'm' },
 		{ "dump-dtb", required_argument, NULL, 'd' },
+		{ "disk", required_argument, NULL, 'D' },
+		{ "console", required_argument, NULL, 'C' },
+		{ "no-rng", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	bool append_given = false;
+	char err[512];
 	int o;
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -142,6 +152,19 @@ int cmd_run(int argc, char **argv)
 			}
 			break;
 		case 'd': cfg.dump_dtb = optarg; break;
+		case 'D':
+			if (devopt_disk(&cfg, optarg, err, sizeof(err))) {
+				fprintf(stderr, "skiff run: %s\n", err);
+				return 64;
+			}
+			break;
+		case 'C':
+			if (devopt_console(&cfg, optarg, err, sizeof(err))) {
+				fprintf(stderr, "skiff run: %s\n", err);
+				return 64;
+			}
+			break;
+		case 'R': cfg.rng = false; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 64;
 		}
@@ -175,7 +198,6 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "skiff run: --initrd %s: no such file\n", cfg.initrd);
 		return 64;
 	}
-	char err[512];
 	if (vm_config_check(&cfg, err, sizeof(err))) {
 		fprintf(stderr, "skiff run: %s\n", err);
 		return 64;

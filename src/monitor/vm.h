@@ -32,6 +32,7 @@ enum hsm_state {
 };
 
 struct vm;
+struct vm_devices;
 
 struct vcpu {
 	struct vm *vm;
@@ -81,6 +82,7 @@ struct vm {
 	struct rtc rtc;
 	struct syscon syscon;
 	struct vm_console console;
+	struct vm_devices *devices;    /* virtio devices (src/vmm/devices.h) */
 
 	/* Last console output, for the report when the guest dies. */
 	pthread_mutex_t tail_lock;

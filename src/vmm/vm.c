@@ -16,6 +16,8 @@
 
 #include "machine/fdt.h"
 #include "machine/loader.h"
+#include "virtio/console.h"
+#include "vmm/devices.h"
 
 static uint64_t monotonic_ns(void)
 {
@@ -50,6 +52,8 @@ size_t vm_console_tail(struct vm *vm, uint8_t *buf, size_t cap)
 
 size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t n)
 {
+	if (vm->devices && vm->devices->console)
+		return virtio_console_input(vm->devices->console, 0, buf, n);
 	return uart_input(&vm->uart, buf, n);
 }
 
@@ -113,6 +117,14 @@ static const char *load_boot_images(struct vm *vm, const struct vm_config *cfg,
 	if (cfg->initrd && loader_load_initrd(&vm->ram, cfg->initrd, lay, err, errlen))
 		return err;
 
+	/* The command line, plus root= for a drive marked as the root device. */
+	char *bootargs = NULL;
+	const char *root = vm->devices->root_arg;
+	if (asprintf(&bootargs, "%s%s%s", cfg->append ? cfg->append : "",
+		     *root && cfg->append ? " " : "", root) < 0) {
+		snprintf(err, errlen, "out of memory for the command line");
+		return err;
+	}
 	uint8_t seed[32];
 	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
 		memset(seed, 0, sizeof(seed));
@@ -124,14 +136,17 @@ static const char *load_boot_images(struct vm *vm, const struct vm_config *cfg,
 		.timebase_hz = BOARD_TIMEBASE_HZ,
 		.ram_base = vm->ram.base,
 		.ram_size = vm->ram.size,
-		.bootargs = cfg->append,
+		.bootargs = bootargs,
 		.initrd_start = lay->initrd_start,
 		.initrd_end = lay->initrd_end,
 		.rng_seed = seed,
 		.rng_seed_len = sizeof(seed),
+		.virtio = vm->devices->fdt,
+		.n_virtio = vm->devices->nslots,
 	};
 	void *fdt = malloc(BOARD_FDT_MAX);
 	if (!fdt) {
+		free(bootargs);
 		snprintf(err, errlen, "out of memory for the device tree");
 		return err;
 	}
@@ -143,6 +158,7 @@ static const char *load_boot_images(struct vm *vm, const struct vm_config *cfg,
 		e = err;
 	}
 	free(fdt);
+	free(bootargs);
 	return e;
 }
 
@@ -214,6 +230,17 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *con,
 		return NULL;
 	}
 
+	vm->devices = calloc(1, sizeof(*vm->devices));
+	if (!vm->devices) {
+		snprintf(err, errlen, "out of memory");
+		vm_destroy(vm);
+		return NULL;
+	}
+	if (vm_devices_create(vm, vm->devices, cfg, err, errlen)) {
+		vm_destroy(vm);
+		return NULL;
+	}
+
 	struct boot_layout lay;
 	if (load_boot_images(vm, cfg, &lay, err, errlen)) {
 		vm_destroy(vm);
@@ -250,6 +277,10 @@ void vm_destroy(struct vm *vm)
 		hart_destroy(vm->vcpu[i].hart);
 		pthread_mutex_destroy(&vm->vcpu[i].lock);
 		pthread_cond_destroy(&vm->vcpu[i].wake);
+	}
+	if (vm->devices) {
+		vm_devices_destroy(vm->devices);
+		free(vm->devices);
 	}
 	mmio_bus_destroy(&vm->bus);
 	uart_destroy(&vm->uart);

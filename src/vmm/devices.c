@@ -1,0 +1,136 @@
+/* Building a VM's virtio devices from its configuration; see devices.h. */
+#include "vmm/devices.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/disk/disk.h"
+#include "virtio/blk.h"
+#include "virtio/console.h"
+#include "virtio/rng.h"
+
+static const char *add_slot(struct vm *vm, struct vm_devices *d, struct virtio_dev *dev,
+			    void (*destroy)(void *), void *obj, const char *name,
+			    char *err, size_t errlen)
+{
+	if (d->nslots >= BOARD_VIRTIO_SLOTS) {
+		destroy(obj);
+		snprintf(err, errlen, "%s: no free virtio slot (at most %d devices)", name,
+			 BOARD_VIRTIO_SLOTS);
+		return err;
+	}
+	unsigned n = d->nslots;
+	struct vm_slot *s = &d->slot[n];
+	uint64_t base = BOARD_VIRTIO_BASE + n * BOARD_VIRTIO_SIZE;
+	struct irq_line irq = plic_irq_line(&vm->plic, BOARD_IRQ_VIRTIO0 + n);
+	s->dev = dev;
+	s->destroy = destroy;
+	s->obj = obj;
+	virtio_mmio_init(&s->mmio, dev, &irq);
+	if (mmio_bus_add(&vm->bus, base, BOARD_VIRTIO_SIZE, &virtio_mmio_ops, &s->mmio, name)) {
+		destroy(obj);
+		snprintf(err, errlen, "%s: cannot map its registers", name);
+		return err;
+	}
+	d->fdt[n].base = base;
+	d->fdt[n].irq = BOARD_IRQ_VIRTIO0 + n;
+	d->nslots++;
+	return NULL;
+}
+
+/* A drive owns its disk: the device is stopped before the image closes. */
+struct drive {
+	struct virtio_blk *blk;
+	struct disk *disk;
+};
+
+static void drive_destroy(void *obj)
+{
+	struct drive *dv = obj;
+	virtio_blk_destroy(dv->blk);
+	disk_close(dv->disk);
+	free(dv);
+}
+
+static void rng_destroy(void *obj) { virtio_rng_destroy(obj); }
+static void console_destroy(void *obj) { virtio_console_destroy(obj); }
+
+static const char *add_drive(struct vm *vm, struct vm_devices *d, const struct vm_drive *dr,
+			     unsigned index, char *err, size_t errlen)
+{
+	struct disk_open_opts o = {
+		.format = dr->format == VM_DISK_RAW ? DISK_FORMAT_RAW :
+			  dr->format == VM_DISK_QCOW2 ? DISK_FORMAT_QCOW2 : DISK_FORMAT_PROBE,
+		.read_only = dr->read_only,
+	};
+	struct disk *disk;
+	char derr[256];
+	if (disk_open(dr->path, &o, &disk, derr, sizeof(derr)) < 0) {
+		snprintf(err, errlen, "drive %s: %s", dr->id ? dr->id : dr->path, derr);
+		return err;
+	}
+	struct drive *dv = calloc(1, sizeof(*dv));
+	if (dv)
+		dv->blk = virtio_blk_create(&vm->ram, disk, dr->serial, derr, sizeof(derr));
+	else
+		snprintf(derr, sizeof(derr), "out of memory");
+	if (!dv || !dv->blk) {
+		free(dv);
+		disk_close(disk);
+		snprintf(err, errlen, "drive %s: %s", dr->id ? dr->id : dr->path, derr);
+		return err;
+	}
+	dv->disk = disk;
+	if (dr->root)
+		snprintf(d->root_arg, sizeof(d->root_arg), "root=/dev/vd%c %s",
+			 'a' + (char)index, dr->read_only ? "ro" : "rw");
+	return add_slot(vm, d, virtio_blk_dev(dv->blk), drive_destroy, dv, "virtio-blk", err, errlen);
+}
+
+static void hvc_output(void *ctx, const uint8_t *buf, size_t n)
+{
+	vm_console_write(ctx, buf, n);
+}
+
+const char *vm_devices_create(struct vm *vm, struct vm_devices *d,
+			      const struct vm_config *cfg, char *err, size_t errlen)
+{
+	memset(d, 0, sizeof(*d));
+	for (size_t k = 0; k < cfg->ndrives; k++)
+		if (add_drive(vm, d, &cfg->drives[k], (unsigned)k, err, errlen))
+			return err;
+	if (cfg->virtio_console) {
+		struct virtio_console_port_config port0 = { .output = hvc_output, .ctx = vm };
+		char cerr[256];
+		d->console = virtio_console_create(&vm->ram, &port0, 1, cerr, sizeof(cerr));
+		if (!d->console) {
+			snprintf(err, errlen, "virtio-console: %s", cerr);
+			return err;
+		}
+		if (add_slot(vm, d, virtio_console_dev(d->console), console_destroy, d->console,
+			     "virtio-console", err, errlen)) {
+			d->console = NULL;
+			return err;
+		}
+	}
+	if (cfg->rng) {
+		char rerr[256];
+		struct virtio_rng *r = virtio_rng_create(&vm->ram, rerr, sizeof(rerr));
+		if (!r) {
+			snprintf(err, errlen, "virtio-rng: %s", rerr);
+			return err;
+		}
+		if (add_slot(vm, d, virtio_rng_dev(r), rng_destroy, r, "virtio-rng", err, errlen))
+			return err;
+	}
+	return NULL;
+}
+
+void vm_devices_destroy(struct vm_devices *d)
+{
+	for (unsigned n = 0; n < d->nslots; n++)
+		d->slot[n].destroy(d->slot[n].obj);
+	d->nslots = 0;
+	d->console = NULL;
+}

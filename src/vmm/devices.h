@@ -1,0 +1,40 @@
+/*
+ * A VM's virtio devices: each configured drive, share, NIC, ... becomes a
+ * device model with its host backend, behind a virtio-mmio transport in the
+ * next free board slot (slot n at BOARD_VIRTIO_BASE + n * BOARD_VIRTIO_SIZE,
+ * PLIC source BOARD_IRQ_VIRTIO0 + n). Slots are filled in a fixed order
+ * (drives, console, rng, ...) so /dev/vda is always the first drive.
+ */
+#ifndef SKIFF_VMM_DEVICES_H
+#define SKIFF_VMM_DEVICES_H
+
+#include <stddef.h>
+
+#include "machine/fdt.h"
+#include "monitor/vm.h"
+#include "virtio/virtio_mmio.h"
+#include "vmm/config.h"
+
+struct vm_slot {
+	struct virtio_mmio mmio;
+	struct virtio_dev *dev;
+	void (*destroy)(void *obj);
+	void *obj;
+};
+
+struct vm_devices {
+	struct vm_slot slot[BOARD_VIRTIO_SLOTS];
+	unsigned nslots;
+	struct board_fdt_virtio fdt[BOARD_VIRTIO_SLOTS];
+	struct virtio_console *console;  /* when hvc0 is the console */
+	char root_arg[64];               /* "root=/dev/vdX rw" for a root drive */
+};
+
+/* Create every device the configuration names and put it on the bus.
+ * NULL on success, else err names the device and the problem. */
+const char *vm_devices_create(struct vm *vm, struct vm_devices *d,
+			      const struct vm_config *cfg, char *err, size_t errlen);
+/* Stop the devices' I/O threads and free them (after the harts stopped). */
+void vm_devices_destroy(struct vm_devices *d);
+
+#endif
