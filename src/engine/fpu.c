@@ -1,6 +1,7 @@
 /*
- * RISC-V F and D arithmetic (unprivileged spec, chapters 20 "F" and 21 "D"
- * of the 2024 edition; 11/12 in 20191213) for the interface in fpu.h.
+ * RISC-V F and D arithmetic (unprivileged ISA spec, the "F" and "D"
+ * extension chapters; section names are cited below since their numbers
+ * differ between editions) for the interface in fpu.h.
  *
  * Two implementations live here and give bit-identical results and flags:
  *
@@ -37,6 +38,10 @@
 
 typedef unsigned __int128 u128;
 
+/* For the small helpers on hot paths: inlined with a constant format, the
+ * format fields fold into immediates. */
+#define HOT static inline __attribute__((always_inline))
+
 /* ---------------------------------------------------------------------- */
 /* Formats and bit-level helpers                                          */
 /* ---------------------------------------------------------------------- */
@@ -45,7 +50,7 @@ struct fmt {
 	unsigned width; /* 32 or 64 */
 	unsigned p;     /* precision including the hidden bit */
 	int emin, emax, bias;
-	uint64_t canon; /* canonical NaN (spec 20.3 / 21.3) */
+	uint64_t canon; /* canonical NaN (F: "NaN Generation and Propagation") */
 };
 
 static const struct fmt F32 = { 32, 24, -126, 127, 127, 0x7fc00000u };
@@ -67,7 +72,8 @@ static inline uint64_t inf_bits(const struct fmt *f) { return ((1ull << (f->widt
 static inline uint64_t frac_mask(const struct fmt *f) { return (1ull << (f->p - 1)) - 1; }
 static inline uint64_t abs_bits(const struct fmt *f, uint64_t x) { return x & (sign_bit(f) - 1); }
 
-/* Single inputs must be NaN-boxed (spec 21.2): otherwise canonical NaN. */
+/* Single inputs must be NaN-boxed (D: "NaN Boxing of Narrower Values"):
+ * otherwise they are the canonical NaN. */
 static inline uint32_t unbox(uint64_t v)
 {
 	return (v >> 32) == 0xffffffffu ? (uint32_t)v : S_CANON;
@@ -88,7 +94,7 @@ static inline __attribute__((unused)) double d_val(uint64_t u) { double v; memcp
 
 enum cls { C_ZERO, C_FINITE, C_INF, C_QNAN, C_SNAN };
 
-static enum cls classify(const struct fmt *f, uint64_t x)
+HOT enum cls classify(const struct fmt *f, uint64_t x)
 {
 	uint64_t a = abs_bits(f, x), inf = inf_bits(f);
 	if (a == 0)
@@ -118,7 +124,7 @@ struct num {
 	uint64_t sig;
 };
 
-static struct num unpack(const struct fmt *f, uint64_t x)
+HOT struct num unpack(const struct fmt *f, uint64_t x)
 {
 	struct num n;
 	n.sign = (x >> (f->width - 1)) & 1;
@@ -159,8 +165,9 @@ static inline int clz128(u128 x)
 }
 
 /* Whether to add one unit in the last place: rem is the discarded part,
- * half its midpoint value, lsb the kept least significant bit (spec 20.2
- * rounding modes; RMM is "to nearest, ties to max magnitude"). */
+ * half its midpoint value, lsb the kept least significant bit. Modes as in
+ * the rounding-mode table of the F chapter's "Floating-Point Control and
+ * Status Register" section; RMM is "to nearest, ties to max magnitude". */
 static inline bool round_inc(int rm, bool sign, bool lsb, uint64_t rem, uint64_t half)
 {
 	switch (rm) {
@@ -187,8 +194,9 @@ static uint64_t overflow(const struct fmt *f, bool sign, int rm, uint32_t *fl)
 }
 
 /* Round sig * 2^(exp - 62) (sig in [2^62, 2^63), jammed) to format f.
- * Tininess is detected after rounding (spec 20.2, IEEE 754 option), i.e. on
- * the value rounded to p bits with an unbounded exponent. */
+ * Tininess is detected after rounding (F: "Subnormal Arithmetic"), i.e. on
+ * the value rounded to p bits with an unbounded exponent; UF is raised for
+ * a tiny result only when it is also inexact (IEEE 754 default handling). */
 static uint64_t round_pack(const struct fmt *f, bool sign, int exp, uint64_t sig, int rm,
 			   uint32_t *fl)
 {
@@ -345,23 +353,36 @@ static uint64_t soft_div(const struct fmt *f, uint64_t a, uint64_t b, int rm, ui
 	return round_pack(f, sign != 0, e, q, rm, fl);
 }
 
-/* floor(sqrt(n)) and whether it was exact, digit by digit. */
-static uint64_t isqrt128(u128 n, bool *exact)
+/* floor(sqrt(x)) for 64 bits, digit by digit. */
+static uint64_t isqrt64(uint64_t x)
 {
-	u128 res = 0, bit = (u128)1 << 126;
-	while (bit > n)
+	uint64_t res = 0, bit = 1ull << 62;
+	while (bit > x)
 		bit >>= 2;
 	while (bit) {
-		if (n >= res + bit) {
-			n -= res + bit;
+		if (x >= res + bit) {
+			x -= res + bit;
 			res = (res >> 1) + bit;
 		} else {
 			res >>= 1;
 		}
 		bit >>= 2;
 	}
-	*exact = n == 0;
-	return (uint64_t)res;
+	return res;
+}
+
+/* floor(sqrt(n)) for n in [2^124, 2^126), and whether it was exact: the
+ * root of the top 64 bits is within 2^-29 relative, one Newton step (which
+ * never lands below floor(sqrt(n))) brings it within a few units, and the
+ * last units are stepped down exactly. */
+static uint64_t isqrt128(u128 n, bool *exact)
+{
+	u128 r = (u128)isqrt64((uint64_t)(n >> 64)) << 32;
+	r = (r + n / r) >> 1;
+	while (r * r > n)
+		r--;
+	*exact = r * r == n;
+	return (uint64_t)r;
 }
 
 static uint64_t soft_sqrt(const struct fmt *f, uint64_t a, int rm, uint32_t *fl)
@@ -394,14 +415,15 @@ static uint64_t soft_sqrt(const struct fmt *f, uint64_t a, int rm, uint32_t *fl)
 }
 
 /* a * b + c with one rounding; the caller has applied the negations of
- * FMSUB/FNMSUB/FNMADD to the signs of a and c (spec 20.6). */
+ * FMSUB/FNMSUB/FNMADD to the signs of a and c (F: "Single-Precision
+ * Floating-Point Computational Instructions"). */
 static uint64_t soft_fma(const struct fmt *f, uint64_t a, uint64_t b, uint64_t c, int rm,
 			 uint32_t *fl)
 {
 	enum cls ca = classify(f, a), cb = classify(f, b), cc = classify(f, c);
 	uint64_t sb = sign_bit(f), psign = (a ^ b) & sb;
 	bool infzero = (ca == C_INF && cb == C_ZERO) || (ca == C_ZERO && cb == C_INF);
-	/* Spec 20.6: invalid for inf * 0 even when the addend is a quiet NaN. */
+	/* Same section: invalid for inf * 0 even when the addend is a quiet NaN. */
 	if (infzero) {
 		*fl |= FFLAG_NV;
 		return f->canon;
@@ -489,8 +511,9 @@ static uint64_t soft_convert(const struct fmt *to, const struct fmt *from, uint6
 	return round_pack(to, x.sign, x.exp, x.sig, rm, fl);
 }
 
-/* Integer limits of fcvt.{w,wu,l,lu} (spec 20.7, table "FCVT.W.S ... invalid
- * behaviour"): out-of-range, infinities and NaN raise NV and saturate; NaN
+/* Integer limits of fcvt.{w,wu,l,lu} (F: "Single-Precision Floating-Point
+ * Conversion and Move Instructions", table of domains and invalid
+ * behaviour): out-of-range, infinities and NaN raise NV and saturate; NaN
  * and +inf give the largest value. W and WU results are sign-extended. */
 static const uint64_t int_pos_max[4] = { 0x7fffffffull, 0xffffffffull, 0x7fffffffffffffffull,
 					 0xffffffffffffffffull };
@@ -503,7 +526,7 @@ static inline uint64_t int_result(enum fpu_int to, uint64_t v)
 	return v;
 }
 
-static uint64_t soft_to_int(const struct fmt *f, uint64_t a, enum fpu_int to, int rm, uint32_t *fl)
+HOT uint64_t soft_to_int(const struct fmt *f, uint64_t a, enum fpu_int to, int rm, uint32_t *fl)
 {
 	unsigned t = (unsigned)to & 3;
 	enum cls ca = classify(f, a);
@@ -894,9 +917,10 @@ uint64_t fpu_sqrt_d(uint64_t a, int rm, uint32_t *flags)
 	return soft_sqrt(&F64, a, rm, flags);
 }
 
-/* Sign flips for the four fused forms (spec 20.6): MSUB a*b-c, NMSUB
- * -(a*b)+c, NMADD -(a*b)-c. The negations are exact and are applied to the
- * inputs (the product's sign via a); NaN results are canonical anyway. */
+/* Sign flips for the four fused forms (F: computational instructions):
+ * MSUB a*b-c, NMSUB -(a*b)+c, NMADD -(a*b)-c. The negations are exact and
+ * are applied to the inputs (the product's sign via a); NaN results are
+ * canonical anyway. */
 static inline void fma_signs(enum fpu_fma op, uint64_t sign, uint64_t *a, uint64_t *c)
 {
 	if (op == FMA_NMSUB || op == FMA_NMADD)
@@ -994,13 +1018,13 @@ uint64_t fpu_sgnj_d(uint64_t a, uint64_t b, int kind)
 }
 
 /* Order key: for non-NaN values, unsigned comparison of keys is numeric
- * comparison with -0 < +0 (spec 20.6 FMIN/FMAX, IEEE minimumNumber). */
+ * comparison with -0 < +0 (F 2.2: FMIN/FMAX, IEEE 754-2019 minimumNumber). */
 static inline uint64_t order_key(uint64_t x, uint64_t sign)
 {
 	return (x & sign) ? ~x : x | sign;
 }
 
-static uint64_t minmax(const struct fmt *f, uint64_t a, uint64_t b, bool max, uint32_t *fl)
+HOT uint64_t minmax(const struct fmt *f, uint64_t a, uint64_t b, bool max, uint32_t *fl)
 {
 	enum cls ca = classify(f, a), cb = classify(f, b);
 	if (ca == C_SNAN || cb == C_SNAN)
@@ -1035,8 +1059,9 @@ uint64_t fpu_max_d(uint64_t a, uint64_t b, uint32_t *flags)
 }
 
 /* FEQ is a quiet comparison (NV only for signalling NaNs); FLT and FLE are
- * signalling (NV for any NaN). Any NaN compares false (spec 20.8). */
-static uint64_t compare(const struct fmt *f, uint64_t a, uint64_t b, enum fpu_cmp op, uint32_t *fl)
+ * signalling (NV for any NaN). Any NaN compares false (F: "Single-Precision
+ * Floating-Point Compare Instructions"). */
+HOT uint64_t compare(const struct fmt *f, uint64_t a, uint64_t b, enum fpu_cmp op, uint32_t *fl)
 {
 	enum cls ca = classify(f, a), cb = classify(f, b);
 	if (cls_nan(ca) || cls_nan(cb)) {
@@ -1066,8 +1091,9 @@ uint64_t fpu_cmp_d(uint64_t a, uint64_t b, enum fpu_cmp op, uint32_t *flags)
 	return compare(&F64, a, b, op, flags);
 }
 
-/* FCLASS bit positions (spec 20.9, table "Format of result of FCLASS"). */
-static uint64_t fclass(const struct fmt *f, uint64_t a)
+/* FCLASS bit positions (F: "Single-Precision Floating-Point Classify
+ * Instruction", table "Format of result of FCLASS"). */
+HOT uint64_t fclass(const struct fmt *f, uint64_t a)
 {
 	bool neg = (a & sign_bit(f)) != 0;
 	switch (classify(f, a)) {

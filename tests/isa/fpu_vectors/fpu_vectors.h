@@ -93,9 +93,13 @@ enum fpv_op {
 /* One vector: 32 bytes, little-endian on both hosts. */
 struct fpv_vec {
 	uint32_t op;
-	uint32_t rm; /* 0..4, written to frm before the instruction */
+	uint32_t rm; /* bits 0..2: the rounding mode 0..4; FPV_STATIC_RM: */
+		     /* encode it in the instruction (frm then holds another mode) */
 	uint64_t a, b, c;
 };
+
+#define FPV_STATIC_RM 0x100u
+#define FPV_RM(v) ((v)->rm & 7u)
 
 /* One result: the destination register's 64 bits and fflags. */
 struct fpv_res {

@@ -492,6 +492,10 @@ static uint64_t gen_int(struct rng *r, bool w, int p)
 		break;
 	case 2: { /* exact tie at precision p: p-bit significand, then binary 1000... */
 		int width = w ? 32 : 64;
+		if (width - p - 1 < 1) { /* every 32-bit integer is a double */
+			x = rng_next(r);
+			break;
+		}
 		int k = range(r, 1, width - p - 1);
 		uint64_t m = (rng_next(r) & ((1ull << (p - 1)) - 1)) | (1ull << (p - 1));
 		x = (m << k) | (1ull << (k - 1));
@@ -523,7 +527,7 @@ static uint64_t gen_int(struct rng *r, bool w, int p)
 static void gen_vec(struct rng *r, struct fpv_vec *v)
 {
 	v->op = (uint32_t)below(r, OP_COUNT);
-	v->rm = (uint32_t)below(r, 5);
+	v->rm = (uint32_t)below(r, 5) | (below(r, 2) ? FPV_STATIC_RM : 0);
 	const struct op_info *oi = &ops[v->op];
 	const struct fdesc *f = oi->fmt == 'S' ? &FS : &FD;
 	v->a = v->b = v->c = 0;
@@ -575,7 +579,7 @@ static void gen_vec(struct rng *r, struct fpv_vec *v)
 
 static uint64_t eval(const struct fpv_vec *v, uint32_t *fl)
 {
-	int rm = (int)v->rm;
+	int rm = (int)FPV_RM(v);
 	uint64_t a = v->a, b = v->b, c = v->c;
 	switch ((enum fpv_op)v->op) {
 	case OP_FADD_S: return fpu_add_s(a, b, rm, fl);
@@ -673,7 +677,8 @@ static void report(const struct fpv_vec *v, const struct fpv_res *ref, uint64_t 
 	char ef[32], gf[32];
 	flag_str(ref->flags, ef);
 	flag_str(gfl, gf);
-	printf("MISMATCH %-10s rm=%s", oi->mnem, rm_names[v->rm]);
+	printf("MISMATCH %-10s rm=%s%s", oi->mnem, rm_names[FPV_RM(v)],
+	       v->rm & FPV_STATIC_RM ? "(static)" : "(dyn)");
 	int n = operands(oi->kind);
 	printf(" a=%016" PRIx64, v->a);
 	if (n > 1)
@@ -741,7 +746,7 @@ static int cmd_check(const char *vpath, const char *rpath, long max_report)
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct fpv_vec *v = &vec[i];
-		if (v->op >= OP_COUNT || v->rm > 4) {
+		if (v->op >= OP_COUNT || FPV_RM(v) > 4 || (v->rm & ~(FPV_STATIC_RM | 7u))) {
 			fprintf(stderr, "fpu_vectors_host: vector %zu is malformed\n", i);
 			free(failed);
 			return 2;
