@@ -81,7 +81,9 @@ static struct block *block_build(struct hart *h, uint64_t pa, const uint8_t *hos
 	memset(&b->insn[n], 0, sizeof(b->insn[n]));
 	b->insn[n].handler = end_label;
 	h->bc_used += (sizeof(struct block) + (n + 1) * sizeof(struct insn) + 15) & ~(size_t)15;
-	h->bc_table[(pa >> 1) & (BC_TABLE_SIZE - 1)] = b;
+	struct bc_entry *e = &h->bc_table[(pa >> 1) & (BC_TABLE_SIZE - 1)];
+	e->pa = pa;
+	e->b = b;
 	return b;
 }
 
@@ -249,6 +251,7 @@ static int amo_ptr(struct hart *h, uint64_t va, unsigned size, bool lr, void **o
 }
 
 /* ---- the loop ----------------------------------------------------------- */
+
 
 static inline int64_t sx32(uint64_t v) { return (int64_t)(int32_t)v; }
 
@@ -496,10 +499,11 @@ next_block:
 				goto fetch_fault;
 			}
 		}
-		uint64_t pa = (uint64_t)(host - h->ram->host) + h->ram->base;
-		b = h->bc_table[(pa >> 1) & (BC_TABLE_SIZE - 1)];
-		if (unlikely(!b || b->pa != pa ||
-			     b->gen != atomic_load_explicit(&h->ram->gen[(pa - h->ram->base) >> GRAM_PAGE_SHIFT],
+		uint64_t pa = (uint64_t)(host - h->ram_host) + h->ram_base;
+		const struct bc_entry *be = &h->bc_table[(pa >> 1) & (BC_TABLE_SIZE - 1)];
+		b = be->b;
+		if (unlikely(be->pa != pa || !b ||
+			     b->gen != atomic_load_explicit(&h->ram_gen[(pa - h->ram_base) >> GRAM_PAGE_SHIFT],
 							    memory_order_relaxed))) {
 			prev = NULL;
 			b = block_build(h, pa, host, labels, &&L_END);

@@ -18,6 +18,9 @@ struct hart *hart_create(struct gram *ram, const struct hart_config *cfg)
 	if (!h)
 		return NULL;
 	h->ram = ram;
+	h->ram_host = ram->host;
+	h->ram_base = ram->base;
+	h->ram_gen = ram->gen;
 	h->cfg = *cfg;
 	if (!h->cfg.timebase_hz)
 		h->cfg.timebase_hz = 10000000;

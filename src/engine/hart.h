@@ -123,11 +123,18 @@ struct hart {
 	} mmio;
 
 	struct gram *ram;
+	/* Copies of ram fields the fetch path uses, to save dependent loads. */
+	uint8_t *ram_host;
+	uint64_t ram_base;
+	_Atomic uint32_t *ram_gen;
 	uint64_t code_epoch;     /* last ram->code_epoch seen */
 
 	/* Decoded-block cache: direct-mapped table into a bump arena that is
 	 * emptied whole when full. */
-	struct block **bc_table;
+	struct bc_entry {
+		uint64_t pa;
+		struct block *b;
+	} *bc_table;
 	uint8_t *bc_arena;
 	size_t bc_size, bc_used;
 
