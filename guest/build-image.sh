@@ -193,7 +193,7 @@ if [ ${#PACKAGES[@]} -gt 0 ]; then
 fi
 
 # Hash of everything under guest/ that shapes the image.
-inputs=("build-image.sh" "imagetool.py" "init" "profiles/$profile.conf")
+inputs=("build-image.sh" "imagetool.py" "init" "profiles")   # profiles may source each other
 for o in "${OVERLAYS[@]}"; do inputs+=("$o"); done
 inputs_hash=$(cd "$here" && find "${inputs[@]}" \( -type f -o -type l \) -print |
     LC_ALL=C sort | while read -r f; do

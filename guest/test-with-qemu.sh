@@ -12,6 +12,8 @@
 #
 # usage: guest/test-with-qemu.sh [--profile NAME] [--keep]
 #   --keep  keep the work directory (console logs of every boot) and print it
+# SKIFF_TEST_TIMEOUT=SECONDS (default 300) bounds each wait on the console;
+# qemu's TCG is slow on a loaded host, 4 harts on 2 host cores most of all.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -77,6 +79,7 @@ import os, re, subprocess, sys, threading, time, http.server, socketserver
 import pexpect
 
 IMG, WORK = os.environ["IMG_DIR"], os.environ["WORK"]
+TIMEOUT = int(os.environ.get("SKIFF_TEST_TIMEOUT", "300"))   # per expect, seconds
 results = []          # (name, ok, detail)
 boot_times = []
 
@@ -93,7 +96,7 @@ def check(name, ok, detail=""):
 class Guest:
     """One qemu-system-riscv64 run, driven through its serial console."""
 
-    def __init__(self, tag, smp=1, append="console=ttyS0", extra=(), timeout=180):
+    def __init__(self, tag, smp=1, append="console=ttyS0", extra=(), timeout=TIMEOUT):
         self.tag = tag
         args = ["-M", "virt", "-bios", "default", "-m", "512M", "-smp", str(smp),
                 "-nographic", "-kernel", f"{IMG}/Image", "-initrd", f"{IMG}/initrd.cpio.gz",
