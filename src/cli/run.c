@@ -40,7 +40,8 @@ static const char usage[] =
 	"  -h, --help         this text\n"
 	"\n"
 	"Console keys: C-a x quits, C-a h lists the keys, C-a C-a sends C-a.\n"
-	"Exit status: 0 when the guest powers off, 1 when it reports failure,\n"
+	"Exit status: 0 when the guest powers off (or after C-a x), 1 when it\n"
+	"reports failure,\n"
 	"2 when it crashes, 64 for bad options.\n";
 
 /* Parse SIZE (plain number = MiB). Returns 0 on error. */
@@ -86,12 +87,32 @@ static bool readable(const char *path)
 	return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* NULL if `path` is a readable regular file, else why not. */
+static const char *file_problem(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st))
+		return strerror(errno);
+	if (!S_ISREG(st.st_mode))
+		return "not a regular file";
+	if (access(path, R_OK))
+		return strerror(errno);
+	return NULL;
+}
+
 static void report_crash(struct vm *vm)
 {
 	fprintf(stderr, "\r\nskiff: the guest died on hart %u: %s\r\n"
 		"skiff:   pc 0x%016" PRIx64 ", cause %" PRIu64 ", tval 0x%" PRIx64 "\r\n",
 		vm->crash.hart, vm->crash.what ? vm->crash.what : "unknown",
 		vm->crash.pc, vm->crash.cause, vm->crash.tval);
+	uint64_t scause = 0, sepc = 0, stval = 0;
+	struct hart *h = vm->vcpu[vm->crash.hart].hart;
+	hart_csr_read(h, 0x142, &scause);
+	hart_csr_read(h, 0x141, &sepc);
+	hart_csr_read(h, 0x143, &stval);
+	fprintf(stderr, "skiff:   the trap before it: scause 0x%" PRIx64 " at sepc 0x%016" PRIx64
+		", stval 0x%" PRIx64 "\r\n", scause, sepc, stval);
 	uint8_t tail[1024];
 	size_t n = vm_console_tail(vm, tail, sizeof(tail));
 	/* Show the last few lines only. */
@@ -128,7 +149,8 @@ int cmd_run(int argc, char **argv)
 	char err[512];
 	int o;
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0; /* one line of our own instead of getopt's message */
+	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'k': cfg.kernel = optarg; break;
 		case 'i': cfg.initrd = optarg; break;
@@ -146,8 +168,14 @@ int cmd_run(int argc, char **argv)
 		}
 		case 'm':
 			cfg.mem_bytes = parse_size(optarg);
-			if (!cfg.mem_bytes) {
+			if (!cfg.mem_bytes && strspn(optarg, "0") != strlen(optarg)) {
 				fprintf(stderr, "skiff run: --mem %s: not a size (examples: 512, 512M, 2G)\n", optarg);
+				return 64;
+			}
+			if (cfg.mem_bytes < (uint64_t)VM_MIN_MEM_MIB << 20 ||
+			    cfg.mem_bytes > (uint64_t)VM_MAX_MEM_MIB << 20 || (cfg.mem_bytes & ((1u << 20) - 1))) {
+				fprintf(stderr, "skiff run: --mem %s: must be whole MiB from %u MiB to %u GiB\n",
+					optarg, VM_MIN_MEM_MIB, VM_MAX_MEM_MIB >> 10);
 				return 64;
 			}
 			break;
@@ -166,7 +194,14 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'R': cfg.rng = false; break;
 		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 64;
+		case ':':
+			fprintf(stderr, "skiff run: %s needs a value (see skiff run --help)\n",
+				argv[optind - 1]);
+			return 64;
+		default:
+			fprintf(stderr, "skiff run: unknown option '%s' (see skiff run --help)\n",
+				argv[optind - 1]);
+			return 64;
 		}
 	}
 	if (optind < argc) {
@@ -190,12 +225,13 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!append_given)
 		cfg.append = DEFAULT_APPEND;
-	if (!readable(cfg.kernel)) {
-		fprintf(stderr, "skiff run: --kernel %s: no such file\n", cfg.kernel);
+	const char *why = file_problem(cfg.kernel);
+	if (why) {
+		fprintf(stderr, "skiff run: --kernel %s: %s\n", cfg.kernel, why);
 		return 64;
 	}
-	if (cfg.initrd && !readable(cfg.initrd)) {
-		fprintf(stderr, "skiff run: --initrd %s: no such file\n", cfg.initrd);
+	if (cfg.initrd && (why = file_problem(cfg.initrd))) {
+		fprintf(stderr, "skiff run: --initrd %s: %s\n", cfg.initrd, why);
 		return 64;
 	}
 	if (vm_config_check(&cfg, err, sizeof(err))) {
@@ -240,7 +276,8 @@ int cmd_run(int argc, char **argv)
 			report_crash(vm);
 			status = 2;
 		} else if (why == VM_FAILED) {
-			fprintf(stderr, "skiff: the guest powered off reporting failure %u\n", vm->fail_code);
+			fprintf(stderr, "skiff: the guest powered off reporting a failure through %s\n",
+				vm->fail_why);
 			status = 1;
 		}
 		vm_destroy(vm);

@@ -8,6 +8,7 @@
 #include "monitor/vm.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 enum {
@@ -37,6 +38,25 @@ enum {
 #define SBI_SPEC_VERSION ((2u << 24) | 0u)
 #define SBI_IMPL_ID 0x534b4946 /* "SKIF": not a registered id; identifies skiff */
 #define SBI_IMPL_VERSION 1
+
+/* Write guest console bytes from the SBI paths: Linux's SBI earlycon sends
+ * bare LF line ends (OpenSBI adds the CR), so add a CR before each LF that
+ * lacks one. */
+static void sbi_console(struct vm *vm, const uint8_t *buf, size_t n)
+{
+	size_t start = 0;
+	for (size_t k = 0; k < n; k++) {
+		bool after_cr = k ? buf[k - 1] == '\r' : vm->sbi_console_cr;
+		if (buf[k] == '\n' && !after_cr) {
+			vm_console_write(vm, buf + start, k - start);
+			vm_console_write(vm, (const uint8_t *)"\r", 1);
+			start = k;
+		}
+	}
+	vm_console_write(vm, buf + start, n - start);
+	if (n)
+		vm->sbi_console_cr = buf[n - 1] == '\r';
+}
 
 struct sbi_ret {
 	int64_t error;
@@ -151,8 +171,13 @@ static struct sbi_ret srst(struct vcpu *v, uint64_t type, uint64_t reason)
 		return err(SBI_ERR_INVALID_PARAM);
 	if (reason > 1 && reason < 0xe0000000u)
 		return err(SBI_ERR_INVALID_PARAM);
-	if (type == 0)
-		vm_end(v->vm, reason == 1 ? VM_FAILED : VM_POWEROFF);
+	if (type == 0 && reason == 1) {
+		snprintf(v->vm->fail_why, sizeof(v->vm->fail_why),
+			 "SBI system reset with reason \"system failure\"");
+		vm_end(v->vm, VM_FAILED);
+	} else if (type == 0) {
+		vm_end(v->vm, VM_POWEROFF);
+	}
 	else
 		vm_end(v->vm, VM_REBOOT);
 	return ok(0);
@@ -168,7 +193,7 @@ static struct sbi_ret dbcn(struct vcpu *v, uint64_t fid, uint64_t a0, uint64_t a
 		const uint8_t *p = gram_ptr(&vm->ram, a1, a0);
 		if (!p)
 			return err(SBI_ERR_INVALID_PARAM);
-		vm_console_write(vm, p, a0);
+		sbi_console(vm, p, a0);
 		return ok(a0);
 	}
 	case 1: /* console_read: input goes to the UART; nothing to read here */
@@ -177,7 +202,7 @@ static struct sbi_ret dbcn(struct vcpu *v, uint64_t fid, uint64_t a0, uint64_t a
 		return ok(0);
 	case 2: {
 		uint8_t c = (uint8_t)a0;
-		vm_console_write(vm, &c, 1);
+		sbi_console(vm, &c, 1);
 		return ok(0);
 	}
 	}
@@ -199,7 +224,7 @@ void sbi_call(struct vcpu *v)
 		goto done;
 	case EXT_LEGACY_PUTCHAR: {
 		uint8_t c = (uint8_t)a0;
-		vm_console_write(v->vm, &c, 1);
+		sbi_console(v->vm, &c, 1);
 		hart_set_reg(h, 10, 0);
 		goto done;
 	}

@@ -56,7 +56,7 @@ enum vm_end {
 	VM_RUNNING = 0,
 	VM_POWEROFF,
 	VM_REBOOT,
-	VM_FAILED,     /* guest reported failure (syscon fail code) */
+	VM_FAILED,     /* guest reported failure (see fail_why) */
 	VM_CRASHED,    /* a hart could not go on (see vm->crash) */
 	VM_STOPPED,    /* stopped by the host */
 };
@@ -95,7 +95,11 @@ struct vm {
 	_Atomic int end;           /* enum vm_end */
 	_Atomic bool paused;
 	unsigned paused_harts;     /* harts parked by a pause */
-	unsigned fail_code;
+	/* How a VM_FAILED guest reported it, for the user. */
+	char fail_why[96];
+	/* Console output is translated LF -> CR LF on the SBI console paths
+	 * (Linux's SBI earlycon sends bare LF, a raw terminal needs CR). */
+	bool sbi_console_cr;
 	struct {
 		unsigned hart;
 		const char *what;

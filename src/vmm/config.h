@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VM_MIN_MEM_MIB 64
+#define VM_MIN_MEM_MIB 128
 #define VM_MAX_MEM_MIB (256u * 1024)
 #define VM_MAX_DRIVES 8
 #define VM_MAX_NETS 4

@@ -84,7 +84,8 @@ static void syscon_power(void *ctx, enum power_action a)
 	if (a == POWER_REBOOT) {
 		vm_end(vm, VM_REBOOT);
 	} else if (a == POWER_FAIL) {
-		vm->fail_code = atomic_load(&vm->syscon.fail_code);
+		snprintf(vm->fail_why, sizeof(vm->fail_why), "the syscon failure register with code %u",
+			 (unsigned)atomic_load(&vm->syscon.fail_code));
 		vm_end(vm, VM_FAILED);
 	} else {
 		vm_end(vm, VM_POWEROFF);
