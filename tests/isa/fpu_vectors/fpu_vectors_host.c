@@ -129,10 +129,14 @@ static uint64_t gen_frac(struct rng *r, const struct fdesc *f)
 			v |= 1ull << below(r, f->p - 1);
 		return v;
 	}
-	case 4: /* dense */
-		return (fm ^ (1ull << below(r, f->p - 1))) & ~((1ull << below(r, 4)) - 1);
-	default: /* a short odd significand at a random place */
-		return ((rng_next(r) & 0xff) | 1) << below(r, f->p - 8);
+	case 4: { /* dense */
+		uint64_t hole = 1ull << below(r, f->p - 1);
+		return (fm ^ hole) & ~((1ull << below(r, 4)) - 1);
+	}
+	default: { /* a short odd significand at a random place */
+		uint64_t m = (rng_next(r) & 0xff) | 1;
+		return m << below(r, f->p - 8);
+	}
 	}
 }
 
@@ -232,7 +236,8 @@ static uint64_t gen_intish(struct rng *r, const struct fdesc *f)
 	double v;
 	switch (below(r, 3)) {
 	case 0: /* n + 1/2 and friends, n small */
-		v = (double)range(r, 0, 6) + (double)range(r, 0, 4) * 0.25;
+		v = (double)range(r, 0, 6);
+		v += (double)range(r, 0, 4) * 0.25;
 		break;
 	case 1: /* 2^k plus or minus a few units in the last place */
 		v = ldexp(1.0, k);
@@ -297,8 +302,11 @@ static uint64_t gen_fp_base(struct rng *r, const struct fdesc *f)
 	case 7:
 	case 8:
 		return gen_intish(r, f);
-	default:
-		return fmake(f, below(r, 2), gen_bexp(r, f), gen_frac(r, f));
+	default: {
+		bool sign = below(r, 2);
+		int e = gen_bexp(r, f);
+		return fmake(f, sign, e, gen_frac(r, f));
+	}
 	}
 }
 
@@ -311,9 +319,10 @@ static uint64_t gen_related(struct rng *r, const struct fdesc *f, uint64_t prev,
 	bool mul = m[1] == 'm' && m[2] == 'u', div = m[1] == 'd' && m[2] == 'i';
 	bool fused = strstr(m, "madd") || strstr(m, "msub");
 	switch (below(r, 5)) {
-	case 0: /* neighbour (possibly the negation: cancellation) */
-		return (prev + (uint64_t)(int64_t)range(r, -2, 2)) ^
-		       (below(r, 2) ? 1ull << (f->width - 1) : 0);
+	case 0: { /* neighbour (possibly the negation: cancellation) */
+		uint64_t x = prev + (uint64_t)(int64_t)range(r, -2, 2);
+		return x ^ (below(r, 2) ? 1ull << (f->width - 1) : 0);
+	}
 	case 1: /* same binade or close */
 		e += range(r, -2, 2);
 		return fmake(f, sign, e < 0 ? 0 : e > f->emax_biased - 1 ? f->emax_biased - 1 : e,
@@ -340,8 +349,19 @@ static uint64_t gen_related(struct rng *r, const struct fdesc *f, uint64_t prev,
 				t = f->emax_biased - 1;
 			return fmake(f, sign, t, gen_frac(r, f));
 		}
-		return fmake(f, sign, gen_bexp(r, f), gen_frac(r, f));
+		e = gen_bexp(r, f);
+		return fmake(f, sign, e, gen_frac(r, f));
 	}
+}
+
+static uint64_t to_fmt(const struct fdesc *f, long double v)
+{
+	return f->width == 32 ? fbits((float)v) : dbits((double)v);
+}
+
+static long double from_fmt(const struct fdesc *f, uint64_t x)
+{
+	return f->width == 32 ? (long double)fval((uint32_t)x) : (long double)dval(x);
 }
 
 /* Squares (exact square roots) and their neighbours. */
@@ -360,6 +380,8 @@ static uint64_t gen_square(struct rng *r, const struct fdesc *f)
 /* An addend that (nearly) cancels the product a*b. */
 static uint64_t gen_cancel(struct rng *r, const struct fdesc *f, uint64_t a, uint64_t b)
 {
+	if (isnan(from_fmt(f, a) * from_fmt(f, b)))
+		return gen_fp_base(r, f); /* NaN signs from host arithmetic vary */
 	if (f->width == 32) {
 		double p = (double)fval((uint32_t)a) * (double)fval((uint32_t)b);
 		uint32_t c = fbits((float)-p);
@@ -412,16 +434,6 @@ static long double gen_target(struct rng *r, const struct fdesc *f)
 	return below(r, 2) ? -t : t;
 }
 
-static uint64_t to_fmt(const struct fdesc *f, long double v)
-{
-	return f->width == 32 ? fbits((float)v) : dbits((double)v);
-}
-
-static long double from_fmt(const struct fdesc *f, uint64_t x)
-{
-	return f->width == 32 ? (long double)fval((uint32_t)x) : (long double)dval(x);
-}
-
 static uint64_t nudge(struct rng *r, uint64_t x)
 {
 	return below(r, 2) ? x : x + (uint64_t)(int64_t)range(r, -2, 2);
@@ -429,7 +441,9 @@ static uint64_t nudge(struct rng *r, uint64_t x)
 
 static uint64_t gen_finite(struct rng *r, const struct fdesc *f)
 {
-	return fmake(f, below(r, 2), range(r, 1, f->emax_biased - 1), gen_frac(r, f));
+	bool sign = below(r, 2);
+	int e = range(r, 1, f->emax_biased - 1);
+	return fmake(f, sign, e, gen_frac(r, f));
 }
 
 static bool gen_targeted(struct rng *r, const struct fdesc *f, struct fpv_vec *v)
@@ -527,7 +541,8 @@ static uint64_t gen_int(struct rng *r, bool w, int p)
 static void gen_vec(struct rng *r, struct fpv_vec *v)
 {
 	v->op = (uint32_t)below(r, OP_COUNT);
-	v->rm = (uint32_t)below(r, 5) | (below(r, 2) ? FPV_STATIC_RM : 0);
+	v->rm = (uint32_t)below(r, 5);
+	v->rm |= below(r, 2) ? FPV_STATIC_RM : 0; /* separate statements: fixed RNG order */
 	const struct op_info *oi = &ops[v->op];
 	const struct fdesc *f = oi->fmt == 'S' ? &FS : &FD;
 	v->a = v->b = v->c = 0;
