@@ -1,0 +1,326 @@
+/*
+ * The HTTP side of skiff's APIs: the Unix socket and libmicrohttpd; see
+ * http.h. Every request gets a small state record from its first callback
+ * to the completion notice, which frees it however the request ends
+ * (answered, aborted, timed out), so no path leaks a body.
+ */
+#include "api/http.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "api/json_check.h"
+
+struct api_server {
+	struct MHD_Daemon *mhd;
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	size_t max_body;
+	api_handler_fn handler;
+	void *ctx;
+};
+
+/* One request in progress. */
+struct pending {
+	char *body;
+	size_t len, cap;
+	uint64_t received;   /* bytes seen, stored or not */
+	bool too_large;
+};
+
+void api_respond_empty(struct api_response *r, unsigned status)
+{
+	free(r->body);
+	r->body = NULL;
+	r->status = status;
+}
+
+void api_respond_text(struct api_response *r, unsigned status, char *body)
+{
+	free(r->body);
+	r->body = body;
+	r->status = status;
+	if (!body)
+		r->status = 500;
+}
+
+void api_respond_fault(struct api_response *r, unsigned status, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	api_respond_text(r, status, api_fault_body(msg));
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *c, struct api_response *r)
+{
+	struct MHD_Response *resp;
+	if (r->body) {
+		size_t n = strlen(r->body);
+		resp = MHD_create_response_from_buffer(n, r->body, MHD_RESPMEM_MUST_FREE);
+		if (!resp) {
+			free(r->body);
+			r->body = NULL;
+			return MHD_NO;
+		}
+		r->body = NULL; /* owned by the response now */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	} else {
+		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		if (!resp)
+			return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, "skiff");
+	enum MHD_Result ok = MHD_queue_response(c, r->status, resp);
+	MHD_destroy_response(resp);
+	return ok;
+}
+
+static enum MHD_Result too_large(struct MHD_Connection *c, struct api_server *s, uint64_t size)
+{
+	struct api_response r = { 0 };
+	/* micro_http (Firecracker) answers an oversized body with 400. */
+	api_respond_fault(&r, 400,
+			  "Request payload with size %" PRIu64 " is larger than the limit of %zu allowed by server.",
+			  size, s->max_body);
+	return send_response(c, &r);
+}
+
+static enum api_method method_of(const char *m)
+{
+	if (!strcmp(m, "GET"))
+		return API_GET;
+	if (!strcmp(m, "PUT"))
+		return API_PUT;
+	if (!strcmp(m, "PATCH"))
+		return API_PATCH;
+	return API_OTHER;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_size, void **state)
+{
+	struct api_server *s = cls;
+	struct pending *p = *state;
+	(void)version;
+
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return MHD_NO; /* closes the connection */
+		*state = p;
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl) {
+			char *end;
+			errno = 0;
+			unsigned long long n = strtoull(cl, &end, 10);
+			if (!errno && end != cl && n > s->max_body) {
+				/* Refuse before reading: libmicrohttpd then closes the
+				 * connection instead of reading the body. */
+				p->too_large = true;
+				return too_large(c, s, n);
+			}
+		}
+		return MHD_YES;
+	}
+
+	if (*upload_size) {
+		size_t n = *upload_size;
+		p->received += n;
+		*upload_size = 0;
+		if (p->too_large)
+			return MHD_YES; /* discarding */
+		if (p->len + n > s->max_body) {
+			p->too_large = true;
+			free(p->body);
+			p->body = NULL;
+			p->len = p->cap = 0;
+			return MHD_YES;
+		}
+		if (p->len + n + 1 > p->cap) {
+			size_t cap = p->cap ? p->cap : 1024;
+			while (cap < p->len + n + 1)
+				cap *= 2;
+			if (cap > s->max_body + 1)
+				cap = s->max_body + 1;
+			char *nb = realloc(p->body, cap);
+			if (!nb)
+				return MHD_NO;
+			p->body = nb;
+			p->cap = cap;
+		}
+		memcpy(p->body + p->len, upload_data, n);
+		p->len += n;
+		return MHD_YES;
+	}
+
+	/* The whole request is here. */
+	if (p->too_large)
+		return too_large(c, s, p->received);
+	struct api_request req = {
+		.method = method_of(method),
+		.method_name = method,
+		.path = url ? url : "/",
+		.body = p->body ? p->body : "",
+		.body_len = p->len,
+	};
+	if (p->body)
+		p->body[p->len] = 0;
+	struct api_response resp = { .status = 500 };
+	s->handler(s->ctx, &req, &resp);
+	return send_response(c, &resp);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **state,
+			 enum MHD_RequestTerminationCode why)
+{
+	(void)cls;
+	(void)c;
+	(void)why;
+	struct pending *p = *state;
+	if (p) {
+		free(p->body);
+		free(p);
+		*state = NULL;
+	}
+}
+
+/* Is something listening at `path`? */
+static bool socket_alive(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return true; /* cannot tell: be safe */
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	int r = connect(fd, (struct sockaddr *)&a, sizeof(a));
+	int e = errno;
+	close(fd);
+	return r == 0 || e != ECONNREFUSED;
+}
+
+static int make_listener(const char *path, struct stat *st, char *err, size_t errlen)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	size_t plen = strlen(path);
+	if (plen == 0 || plen >= sizeof(a.sun_path)) {
+		snprintf(err, errlen, "API socket path '%s': must be 1 to %zu bytes long",
+			 path, sizeof(a.sun_path) - 1);
+		return -1;
+	}
+	memcpy(a.sun_path, path, plen + 1);
+
+	struct stat old;
+	if (lstat(path, &old) == 0) {
+		if (!S_ISSOCK(old.st_mode) || socket_alive(path)) {
+			snprintf(err, errlen, "API socket path '%s' already exists%s", path,
+				 S_ISSOCK(old.st_mode) ? " and a server is listening on it" : " (not a socket)");
+			return -1;
+		}
+		if (unlink(path) && errno != ENOENT) {
+			snprintf(err, errlen, "API socket path '%s': cannot remove the stale socket: %s",
+				 path, strerror(errno));
+			return -1;
+		}
+	}
+
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create the API socket: %s", strerror(errno));
+		return -1;
+	}
+	/* On Linux the socket file takes the mode of the socket's inode, so set
+	 * it before bind: the file never exists with looser permissions. */
+	if (fchmod(fd, 0600)) {
+		snprintf(err, errlen, "cannot set the API socket's mode: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a))) {
+		snprintf(err, errlen, "API socket path '%s': cannot bind: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (chmod(path, 0600) || lstat(path, st) || listen(fd, 16)) {
+		snprintf(err, errlen, "API socket path '%s': %s", path, strerror(errno));
+		unlink(path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct api_server *api_server_start(const struct api_server_config *cfg, char *err, size_t errlen)
+{
+	if (!cfg->handler || !cfg->socket_path) {
+		snprintf(err, errlen, "API server: no handler or socket path");
+		return NULL;
+	}
+	struct api_server *s = calloc(1, sizeof(*s));
+	if (!s || !(s->path = strdup(cfg->socket_path))) {
+		snprintf(err, errlen, "out of memory");
+		free(s);
+		return NULL;
+	}
+	s->max_body = cfg->max_body ? cfg->max_body : API_DEFAULT_MAX_BODY;
+	s->handler = cfg->handler;
+	s->ctx = cfg->ctx;
+
+	struct stat st;
+	int fd = make_listener(cfg->socket_path, &st, err, errlen);
+	if (fd < 0) {
+		free(s->path);
+		free(s);
+		return NULL;
+	}
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+
+	unsigned maxc = cfg->max_connections ? cfg->max_connections : 16;
+	s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
+				  NULL, NULL, on_request, s,
+				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)s,
+				  MHD_OPTION_CONNECTION_LIMIT, maxc,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+				  MHD_OPTION_END);
+	if (!s->mhd) {
+		snprintf(err, errlen, "API socket path '%s': cannot start the HTTP server", cfg->socket_path);
+		unlink(cfg->socket_path);
+		/* The descriptor is not closed here: libmicrohttpd may already
+		 * have closed it, and closing it twice could hit a reused one. */
+		free(s->path);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void api_server_stop(struct api_server *s)
+{
+	if (!s)
+		return;
+	MHD_stop_daemon(s->mhd); /* also closes the listening socket */
+	/* Remove the socket file only if it is still ours. */
+	struct stat st;
+	if (lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
+		unlink(s->path);
+	free(s->path);
+	free(s);
+}

@@ -1,0 +1,63 @@
+/*
+ * HTTP/1.1 on a Unix socket for skiff's JSON APIs (the per-VM API and,
+ * later, skiffd's). libmicrohttpd does the HTTP; this file owns the socket
+ * (created here, mode 0600, handed to libmicrohttpd), bounds request bodies
+ * (a body over the limit is refused with 400 without being read whole; one
+ * announced by Content-Length is refused before any of it is read), and turns
+ * one complete request into one call of the owner's handler.
+ *
+ * The handler runs on the server's single polling thread, so requests are
+ * handled one at a time in arrival order, like Firecracker's API thread.
+ */
+#ifndef SKIFF_API_HTTP_H
+#define SKIFF_API_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Firecracker's default --http-api-max-payload-size. */
+#define API_DEFAULT_MAX_BODY (50u * 1024)
+
+enum api_method { API_GET, API_PUT, API_PATCH, API_OTHER };
+
+struct api_request {
+	enum api_method method;
+	const char *method_name;  /* as sent */
+	const char *path;         /* percent-decoded, query removed */
+	const char *body;         /* NUL-terminated; "" when none */
+	size_t body_len;          /* 0: no body */
+};
+
+struct api_response {
+	unsigned status;
+	char *body;               /* malloc'd JSON text, or NULL for none */
+};
+
+/* Set a response; any previous body is freed. */
+void api_respond_empty(struct api_response *r, unsigned status);
+/* {"fault_message": ...} with printf-style formatting. */
+void api_respond_fault(struct api_response *r, unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Takes the malloc'd JSON text `body`. */
+void api_respond_text(struct api_response *r, unsigned status, char *body);
+
+typedef void (*api_handler_fn)(void *ctx, const struct api_request *req, struct api_response *resp);
+
+struct api_server_config {
+	const char *socket_path;
+	size_t max_body;          /* 0: API_DEFAULT_MAX_BODY */
+	unsigned max_connections; /* 0: 16 */
+	api_handler_fn handler;
+	void *ctx;
+};
+
+struct api_server;
+
+/* Create the socket and start serving. A socket file left behind by a
+ * process that is gone is replaced; anything else at the path is an error.
+ * NULL on failure with a message in err. */
+struct api_server *api_server_start(const struct api_server_config *cfg, char *err, size_t errlen);
+/* Stop serving (waits for the handler in progress), remove the socket file. */
+void api_server_stop(struct api_server *s);
+
+#endif

@@ -1,0 +1,933 @@
+/*
+ * The per-VM API and the VMM it drives: routes, the rules for which calls
+ * are allowed before and after InstanceStart (Firecracker's, from its
+ * rpc_interface: configuration before start, runtime updates and pause/resume
+ * after), InstanceStart itself, the VM's end, the logger and the metrics.
+ * See api.h.
+ *
+ * Every request is handled under the VMM's lock: parse the body, check the
+ * call is allowed in this state, check and apply the section to a copy of
+ * the configuration (config_json.c), run the device hook if the VM is
+ * running, and only then keep the copy. A refused request changes nothing.
+ */
+#include "vmm/api.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/json_check.h"
+#include "vmm/api_log.h"
+
+#define DEFAULT_ID "anonymous-instance"
+#define METRICS_PERIOD_NS (60ull * 1000000000ull)
+#define PREBOOT_ONLY "The requested operation is not supported after starting the microVM."
+#define POSTBOOT_ONLY "The requested operation is not supported before starting the microVM."
+
+enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_ENDED };
+
+struct vmm {
+	pthread_mutex_t lock;
+	pthread_t main_thread;
+	char *id, *version, *dump_dtb;
+	struct vm_console console;
+
+	struct vmm_spec spec;      /* the configuration as the API sees it */
+	struct vmm_spec booted;    /* what the running VM was created from */
+	enum vmm_state state;
+	bool paused;
+	struct vm *vm;
+	uint64_t started_ns;
+
+	struct api_server *server;
+	struct vmm_logger log;
+	int metrics_fd;
+	uint64_t last_metrics_ns;
+	uint64_t requests, failed_requests, metrics_dropped;
+};
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void vlog(struct vmm *v, enum vmm_log_level level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void vlog(struct vmm *v, enum vmm_log_level level, const char *file, int line, const char *fmt, ...)
+{
+	if (v->log.fd < 0 || level > v->log.level)
+		return;
+	char msg[1536];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	const char *thread = pthread_equal(pthread_self(), v->main_thread) ? "main" : "api";
+	vmm_logger_write(&v->log, v->id, thread, level, file, line, msg);
+}
+
+#define LOG(v, level, ...) vlog((v), (level), __FILE__, __LINE__, __VA_ARGS__)
+
+struct vmm *vmm_new(const struct vmm_params *p, char *err, size_t errlen)
+{
+	struct vmm *v = calloc(1, sizeof(*v));
+	if (!v) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	const char *id = p->id ? p->id : DEFAULT_ID;
+	v->id = strdup(id);
+	v->version = strdup(p->version ? p->version : "unknown");
+	v->dump_dtb = p->dump_dtb ? strdup(p->dump_dtb) : NULL;
+	if (!v->id || !v->version || (p->dump_dtb && !v->dump_dtb)) {
+		free(v->id);
+		free(v->version);
+		free(v->dump_dtb);
+		free(v);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&v->lock, NULL);
+	v->main_thread = pthread_self();
+	v->console = p->console;
+	vmm_spec_init(&v->spec);
+	vmm_spec_init(&v->booted);
+	v->log.fd = -1;
+	v->metrics_fd = -1;
+	return v;
+}
+
+void vmm_free(struct vmm *v)
+{
+	if (!v)
+		return;
+	api_server_stop(v->server); /* no request runs after this */
+	if (v->vm)
+		vm_destroy(v->vm);
+	vmm_spec_free(&v->spec);
+	vmm_spec_free(&v->booted);
+	vmm_logger_close(&v->log);
+	if (v->metrics_fd >= 0)
+		close(v->metrics_fd);
+	pthread_mutex_destroy(&v->lock);
+	free(v->id);
+	free(v->version);
+	free(v->dump_dtb);
+	free(v);
+}
+
+/* ------------------------------------------------------------ metrics */
+
+static const char *const exit_names[EXIT_REASONS] = {
+	[EXIT_NONE] = "none", [EXIT_SBI] = "sbi", [EXIT_WFI] = "wfi", [EXIT_MMIO] = "mmio",
+	[EXIT_KICK] = "kick", [EXIT_USER_ECALL] = "user_ecall", [EXIT_FATAL] = "fatal",
+};
+
+/* One JSON line of counters (lock held). */
+static bool write_metrics(struct vmm *v)
+{
+	if (v->metrics_fd < 0)
+		return true;
+	json_t *m = json_pack("{s:I,s:{s:I,s:I},s:{s:s,s:I,s:I}}",
+			      "utc_timestamp_ms", (json_int_t)(now_ns(CLOCK_REALTIME) / 1000000),
+			      "api_server", "requests", (json_int_t)v->requests,
+			      "failed_requests", (json_int_t)v->failed_requests,
+			      "vmm", "state", v->state == VMM_NOT_STARTED ? "Not started" :
+					      v->paused ? "Paused" : "Running",
+			      "uptime_ms", (json_int_t)(v->started_ns ? (now_ns(CLOCK_MONOTONIC) - v->started_ns) / 1000000 : 0),
+			      "log_lines_dropped", (json_int_t)v->log.dropped);
+	if (!m)
+		return false;
+	json_t *cpus = json_array();
+	if (v->vm) {
+		for (unsigned i = 0; i < v->vm->nharts; i++) {
+			struct vcpu *c = &v->vm->vcpu[i];
+			json_t *exits = json_object();
+			for (unsigned r = 0; r < EXIT_REASONS; r++)
+				if (exit_names[r])
+					json_object_set_new(exits, exit_names[r],
+							    json_integer((json_int_t)atomic_load(&c->exits[r])));
+			json_array_append_new(cpus, json_pack("{s:i,s:I,s:I,s:o}", "hart", (int)i,
+							      "sbi_calls", (json_int_t)atomic_load(&c->sbi_calls),
+							      "wfi_sleeps", (json_int_t)atomic_load(&c->wfi_sleeps),
+							      "exits", exits));
+		}
+	}
+	json_object_set_new(m, "vcpus", cpus);
+	char *line = json_dumps(m, JSON_COMPACT);
+	json_decref(m);
+	bool ok = line && vmm_write_line(v->metrics_fd, line);
+	free(line);
+	if (!ok)
+		v->metrics_dropped++;
+	v->last_metrics_ns = now_ns(CLOCK_MONOTONIC);
+	return ok;
+}
+
+void vmm_tick(struct vmm *v)
+{
+	pthread_mutex_lock(&v->lock);
+	if (v->metrics_fd >= 0 && v->state == VMM_RUNNING &&
+	    now_ns(CLOCK_MONOTONIC) - v->last_metrics_ns >= METRICS_PERIOD_NS)
+		write_metrics(v);
+	pthread_mutex_unlock(&v->lock);
+}
+
+/* ------------------------------------------------------------ configuration */
+
+/* Keep `next` (consumed) as the configuration, first opening the logger and
+ * metrics outputs of the sections that were given (lock held). Nothing
+ * changes if an output cannot be opened. */
+static const char *commit_outputs(struct vmm *v, struct vmm_spec *next, bool logger_given,
+				  bool metrics_given, char *err, size_t errlen)
+{
+	struct vmm_logger nl = { .fd = -1 };
+	int mfd = -1;
+	if (logger_given && vmm_logger_open(&nl, &next->logger, err, errlen)) {
+		vmm_spec_free(next);
+		return err;
+	}
+	if (metrics_given && (mfd = vmm_metrics_open(next->metrics.path, err, errlen)) < 0) {
+		vmm_logger_close(&nl);
+		vmm_spec_free(next);
+		return err;
+	}
+	if (logger_given) {
+		vmm_logger_close(&v->log);
+		v->log = nl;
+	}
+	if (metrics_given) {
+		if (v->metrics_fd >= 0)
+			close(v->metrics_fd);
+		v->metrics_fd = mfd;
+	}
+	vmm_spec_free(&v->spec);
+	v->spec = *next;
+	return NULL;
+}
+
+const char *vmm_configure(struct vmm *v, const json_t *doc, char *err, size_t errlen)
+{
+	const char *e = NULL;
+	pthread_mutex_lock(&v->lock);
+	struct vmm_spec next;
+	if (v->state != VMM_NOT_STARTED) {
+		snprintf(err, errlen, PREBOOT_ONLY);
+		e = err;
+	} else if (vmm_spec_copy(&next, &v->spec)) {
+		snprintf(err, errlen, "out of memory");
+		e = err;
+	} else if (vmm_spec_from_json(&next, doc, err, errlen)) {
+		vmm_spec_free(&next);
+		e = err;
+	} else {
+		e = commit_outputs(v, &next, api_json_member(doc, "logger") != NULL,
+				   api_json_member(doc, "metrics") != NULL, err, errlen);
+	}
+	pthread_mutex_unlock(&v->lock);
+	return e;
+}
+
+bool vmm_has_boot_source(struct vmm *v)
+{
+	pthread_mutex_lock(&v->lock);
+	bool r = v->spec.vm.kernel != NULL;
+	pthread_mutex_unlock(&v->lock);
+	return r;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+/* Build and start a VM from the current spec (lock held). */
+static const char *boot(struct vmm *v, char *err, size_t errlen)
+{
+	if (!v->spec.vm.kernel) {
+		snprintf(err, errlen, "Cannot start microvm without kernel configuration "
+			 "(PUT /boot-source with kernel_image_path first).");
+		return err;
+	}
+	struct vmm_spec b;
+	if (vmm_spec_copy(&b, &v->spec)) {
+		snprintf(err, errlen, "out of memory");
+		return err;
+	}
+	bool fail = false;
+	free(b.vm.name);
+	b.vm.name = strdup(v->id);
+	fail |= !b.vm.name;
+	if (!b.vm.append)
+		fail |= !(b.vm.append = strdup(VMM_DEFAULT_BOOT_ARGS));
+	if (v->dump_dtb && !b.vm.dump_dtb)
+		fail |= !(b.vm.dump_dtb = strdup(v->dump_dtb));
+	if (fail) {
+		vmm_spec_free(&b);
+		snprintf(err, errlen, "out of memory");
+		return err;
+	}
+	char why[512];
+	struct vm *vm = vm_create(&b.vm, &v->console, why, sizeof(why));
+	if (!vm) {
+		vmm_spec_free(&b);
+		snprintf(err, errlen, "Start microvm error: %s", why);
+		return err;
+	}
+	if (vm_start(vm)) {
+		vm_destroy(vm);
+		vmm_spec_free(&b);
+		snprintf(err, errlen, "Start microvm error: cannot start the first hart");
+		return err;
+	}
+	vmm_spec_free(&v->booted);
+	v->booted = b; /* stays unchanged while the VM lives */
+	v->vm = vm;
+	v->paused = false;
+	v->state = VMM_RUNNING;
+	v->started_ns = now_ns(CLOCK_MONOTONIC);
+	v->last_metrics_ns = v->started_ns;
+	return NULL;
+}
+
+const char *vmm_start(struct vmm *v, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&v->lock);
+	const char *e;
+	if (v->state != VMM_NOT_STARTED) {
+		snprintf(err, errlen, PREBOOT_ONLY);
+		e = err;
+	} else {
+		e = boot(v, err, errlen);
+	}
+	if (!e)
+		LOG(v, VMM_LOG_INFO, "InstanceStart: the VM is running (%u vCPUs, %" PRIu64 " MiB)",
+		    v->spec.vm.ncpus, v->spec.vm.mem_bytes >> 20);
+	pthread_mutex_unlock(&v->lock);
+	return e;
+}
+
+struct vm *vmm_vm(struct vmm *v)
+{
+	pthread_mutex_lock(&v->lock);
+	struct vm *vm = v->vm;
+	pthread_mutex_unlock(&v->lock);
+	return vm;
+}
+
+static const char *end_name(enum vm_end why)
+{
+	switch (why) {
+	case VM_POWEROFF: return "powered off";
+	case VM_REBOOT: return "rebooted";
+	case VM_FAILED: return "reported failure";
+	case VM_CRASHED: return "crashed";
+	case VM_STOPPED: return "was stopped";
+	default: return "ended";
+	}
+}
+
+int vmm_vm_ended(struct vmm *v, enum vm_end why, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&v->lock);
+	struct vm *vm = v->vm;
+	v->vm = NULL;
+	LOG(v, VMM_LOG_INFO, "the guest %s", end_name(why));
+	if (vm)
+		vm_destroy(vm);
+	int r = 0;
+	if (why == VM_REBOOT) {
+		v->state = VMM_NOT_STARTED;
+		if (boot(v, err, errlen)) {
+			LOG(v, VMM_LOG_ERROR, "reboot failed: %s", err);
+			r = -1;
+		} else {
+			r = 1;
+		}
+	}
+	if (r != 1) {
+		v->state = VMM_ENDED;
+		v->paused = false;
+		write_metrics(v);
+	}
+	pthread_mutex_unlock(&v->lock);
+	return r;
+}
+
+/* Wait (bounded) until every running hart has parked after vm_pause. */
+static void wait_parked(struct vm *vm)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		unsigned running = 0;
+		for (unsigned i = 0; i < vm->nharts; i++) {
+			int st = atomic_load(&vm->vcpu[i].state);
+			running += st == HSM_STARTED || st == HSM_SUSPENDED;
+		}
+		pthread_mutex_lock(&vm->state_lock);
+		unsigned parked = vm->paused_harts;
+		pthread_mutex_unlock(&vm->state_lock);
+		if (parked >= running || atomic_load(&vm->end))
+			return;
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* ------------------------------------------------------------ the API */
+
+struct call {
+	struct vmm *v;
+	struct api_response *resp;
+	const json_t *body;
+	const char *id;            /* from the path, for /drives/{id} and the like */
+	char err[1024];
+};
+
+static void fault(struct call *c, const char *msg)
+{
+	api_respond_fault(c->resp, 400, "%s", msg);
+}
+
+static void ok_empty(struct call *c)
+{
+	api_respond_empty(c->resp, 204);
+}
+
+static void ok_json(struct call *c, json_t *value)
+{
+	char *s = value ? json_dumps(value, JSON_COMPACT) : NULL;
+	json_decref(value);
+	if (!s) {
+		api_respond_fault(c->resp, 500, "out of memory");
+		return;
+	}
+	api_respond_text(c->resp, 200, s);
+}
+
+static bool preboot(struct call *c)
+{
+	if (c->v->state == VMM_NOT_STARTED)
+		return true;
+	fault(c, PREBOOT_ONLY);
+	return false;
+}
+
+static bool postboot(struct call *c)
+{
+	if (c->v->state == VMM_RUNNING && c->v->vm)
+		return true;
+	fault(c, c->v->state == VMM_NOT_STARTED ? POSTBOOT_ONLY : "The microVM has stopped.");
+	return false;
+}
+
+/* A section setter applied to a copy, then kept (no side effects). */
+typedef const char *(*setter_fn)(struct vmm_spec *, const json_t *, char *, size_t);
+typedef const char *(*id_setter_fn)(struct vmm_spec *, const char *, const json_t *, char *, size_t);
+
+static void put_section(struct call *c, setter_fn fn)
+{
+	if (!preboot(c))
+		return;
+	if (fn(&c->v->spec, c->body, c->err, sizeof(c->err)))
+		fault(c, c->err);
+	else
+		ok_empty(c);
+}
+
+static void put_id_section(struct call *c, id_setter_fn fn)
+{
+	if (!preboot(c))
+		return;
+	if (fn(&c->v->spec, c->id, c->body, c->err, sizeof(c->err)))
+		fault(c, c->err);
+	else
+		ok_empty(c);
+}
+
+static void put_outputs(struct call *c, setter_fn fn)
+{
+	if (!preboot(c))
+		return;
+	struct vmm_spec next;
+	if (vmm_spec_copy(&next, &c->v->spec)) {
+		fault(c, "out of memory");
+		return;
+	}
+	if (fn(&next, c->body, c->err, sizeof(c->err))) {
+		vmm_spec_free(&next);
+		fault(c, c->err);
+		return;
+	}
+	bool logger = fn == vmm_spec_put_logger;
+	if (commit_outputs(c->v, &next, logger, !logger, c->err, sizeof(c->err))) {
+		fault(c, c->err);
+		return;
+	}
+	ok_empty(c);
+}
+
+static void patch_drive(struct call *c)
+{
+	if (!postboot(c))
+		return;
+	struct vmm_spec next;
+	struct vmm_drive_patch p;
+	if (vmm_spec_copy(&next, &c->v->spec)) {
+		fault(c, "out of memory");
+		return;
+	}
+	if (vmm_spec_patch_drive(&next, c->id, c->body, &p, c->err, sizeof(c->err))) {
+		vmm_spec_free(&next);
+		fault(c, c->err);
+		return;
+	}
+	char why[512] = "";
+	if ((p.path_changed || p.limiter_changed) &&
+	    vm_drive_update(c->v->vm, p.index, &next.vm.drives[p.index], p.path_changed,
+			    p.limiter_changed, why, sizeof(why))) {
+		vmm_spec_free(&next);
+		snprintf(c->err, sizeof(c->err), "drives: cannot update drive `%s`: %s", c->id, why);
+		fault(c, c->err);
+		return;
+	}
+	vmm_spec_free(&c->v->spec);
+	c->v->spec = next;
+	ok_empty(c);
+}
+
+static void patch_net(struct call *c)
+{
+	if (!postboot(c))
+		return;
+	struct vmm_spec next;
+	struct vmm_net_patch p;
+	if (vmm_spec_copy(&next, &c->v->spec)) {
+		fault(c, "out of memory");
+		return;
+	}
+	if (vmm_spec_patch_net(&next, c->id, c->body, &p, c->err, sizeof(c->err))) {
+		vmm_spec_free(&next);
+		fault(c, c->err);
+		return;
+	}
+	char why[512] = "";
+	if ((p.rx_changed || p.tx_changed) &&
+	    vm_net_update(c->v->vm, p.index, &next.vm.nets[p.index], p.rx_changed, p.tx_changed,
+			  why, sizeof(why))) {
+		vmm_spec_free(&next);
+		snprintf(c->err, sizeof(c->err), "network-interfaces: cannot update interface `%s`: %s",
+			 c->id, why);
+		fault(c, c->err);
+		return;
+	}
+	vmm_spec_free(&c->v->spec);
+	c->v->spec = next;
+	ok_empty(c);
+}
+
+static void patch_balloon(struct call *c, bool stats)
+{
+	if (!postboot(c))
+		return;
+	struct vmm_spec next;
+	if (vmm_spec_copy(&next, &c->v->spec)) {
+		fault(c, "out of memory");
+		return;
+	}
+	const char *e = stats ? vmm_spec_patch_balloon_stats(&next, c->body, c->err, sizeof(c->err))
+			      : vmm_spec_patch_balloon(&next, c->body, c->err, sizeof(c->err));
+	char why[512] = "";
+	if (!e && (stats ? vm_balloon_set_stats_interval(c->v->vm, next.vm.balloon_stats_interval_s, why, sizeof(why))
+			 : vm_balloon_set_target(c->v->vm, next.vm.balloon_target_mib, why, sizeof(why)))) {
+		snprintf(c->err, sizeof(c->err), "balloon: cannot update the balloon: %s", why);
+		e = c->err;
+	}
+	if (e) {
+		vmm_spec_free(&next);
+		fault(c, c->err);
+		return;
+	}
+	vmm_spec_free(&c->v->spec);
+	c->v->spec = next;
+	ok_empty(c);
+}
+
+static void get_balloon_stats(struct call *c)
+{
+	if (!postboot(c))
+		return;
+	const struct vm_config *cfg = &c->v->spec.vm;
+	if (!cfg->balloon) {
+		fault(c, "balloon not configured");
+		return;
+	}
+	if (!cfg->balloon_stats_interval_s) {
+		fault(c, "balloon statistics are not enabled (stats_polling_interval_s was 0 at start)");
+		return;
+	}
+	struct vm_balloon_stats st;
+	memset(&st, 0, sizeof(st));
+	char why[512] = "";
+	if (vm_balloon_get_stats(c->v->vm, &st, why, sizeof(why))) {
+		snprintf(c->err, sizeof(c->err), "balloon statistics are not available: %s", why);
+		fault(c, c->err);
+		return;
+	}
+	static const char *const names[VM_BALLOON_STATS] = {
+		"swap_in", "swap_out", "major_faults", "minor_faults", "free_memory", "total_memory",
+		"available_memory", "disk_caches", "hugetlb_allocations", "hugetlb_failures",
+	};
+	json_t *o = json_pack("{s:I,s:I,s:I,s:I}",
+			      "target_pages", (json_int_t)st.target_pages,
+			      "actual_pages", (json_int_t)st.actual_pages,
+			      "target_mib", (json_int_t)(st.target_pages >> 8),
+			      "actual_mib", (json_int_t)(st.actual_pages >> 8));
+	for (unsigned i = 0; o && i < VM_BALLOON_STATS; i++)
+		if (st.present & (1u << i))
+			json_object_set_new(o, names[i], json_integer((json_int_t)st.stat[i]));
+	ok_json(c, o);
+}
+
+static const struct api_field action_fields[] = {
+	{ "action_type", API_T_STRING, true },
+	{ NULL }
+};
+
+static void actions(struct call *c)
+{
+	if (api_json_check_object(c->body, action_fields, "actions", c->err, sizeof(c->err))) {
+		fault(c, c->err);
+		return;
+	}
+	const char *a = api_json_string(c->body, "action_type");
+	struct vmm *v = c->v;
+	if (!strcmp(a, "InstanceStart")) {
+		if (!preboot(c))
+			return;
+		if (boot(v, c->err, sizeof(c->err))) {
+			fault(c, c->err);
+			return;
+		}
+		LOG(v, VMM_LOG_INFO, "InstanceStart: the VM is running (%u vCPUs, %" PRIu64 " MiB)",
+		    v->spec.vm.ncpus, v->spec.vm.mem_bytes >> 20);
+		ok_empty(c);
+	} else if (!strcmp(a, "SendCtrlAltDel")) {
+		if (!postboot(c))
+			return;
+		int r = vm_request_shutdown(v->vm);
+		if (r) {
+			snprintf(c->err, sizeof(c->err), "SendCtrlAltDel: cannot ask the guest to shut down: %s",
+				 r == -ENOSYS ? "not implemented yet" : strerror(-r));
+			fault(c, c->err);
+			return;
+		}
+		ok_empty(c);
+	} else if (!strcmp(a, "FlushMetrics")) {
+		if (!postboot(c))
+			return;
+		if (!write_metrics(v)) {
+			fault(c, "FlushMetrics: the metrics line could not be written");
+			return;
+		}
+		ok_empty(c);
+	} else {
+		char shown[80];
+		api_json_printable(shown, sizeof(shown), a);
+		snprintf(c->err, sizeof(c->err),
+			 "actions.action_type: unknown action `%s` (InstanceStart, SendCtrlAltDel, FlushMetrics)", shown);
+		fault(c, c->err);
+	}
+}
+
+static const struct api_field vm_state_fields[] = {
+	{ "state", API_T_STRING, true },
+	{ NULL }
+};
+
+static void patch_vm(struct call *c)
+{
+	if (api_json_check_object(c->body, vm_state_fields, "vm", c->err, sizeof(c->err))) {
+		fault(c, c->err);
+		return;
+	}
+	const char *s = api_json_string(c->body, "state");
+	bool pause = !strcmp(s, "Paused");
+	if (!pause && strcmp(s, "Resumed")) {
+		fault(c, "vm.state: must be \"Paused\" or \"Resumed\"");
+		return;
+	}
+	if (!postboot(c))
+		return;
+	struct vmm *v = c->v;
+	if (pause && !v->paused) {
+		vm_pause(v->vm);
+		wait_parked(v->vm);
+		v->paused = true;
+		LOG(v, VMM_LOG_INFO, "the VM is paused");
+	} else if (!pause && v->paused) {
+		vm_resume(v->vm);
+		v->paused = false;
+		LOG(v, VMM_LOG_INFO, "the VM is resumed");
+	}
+	ok_empty(c);
+}
+
+static void instance_info(struct call *c)
+{
+	struct vmm *v = c->v;
+	const char *state = v->state == VMM_NOT_STARTED ? "Not started" : v->paused ? "Paused" : "Running";
+	ok_json(c, json_pack("{s:s,s:s,s:s,s:s}", "id", v->id, "state", state,
+			     "vmm_version", v->version, "app_name", "skiff"));
+}
+
+enum route {
+	R_NONE, R_INFO, R_VERSION, R_VM_CONFIG, R_VM, R_MACHINE, R_BOOT, R_DRIVE, R_NET, R_SHARE,
+	R_VSOCK, R_BALLOON, R_BALLOON_STATS, R_LOGGER, R_METRICS, R_ACTIONS,
+};
+
+/* Which route a (method, path) names; *id_seg is set for routes with an id. */
+static enum route find_route(enum api_method m, char **seg, size_t nseg, bool *bad_id_count)
+{
+	const char *p0 = nseg > 0 ? seg[0] : "";
+	const char *p1 = nseg > 1 ? seg[1] : NULL;
+	*bad_id_count = false;
+	if (m == API_OTHER)
+		return R_NONE;
+	if (nseg <= 1) {
+		if (!*p0)
+			return m == API_GET ? R_INFO : R_NONE;
+		if (!strcmp(p0, "version"))
+			return m == API_GET ? R_VERSION : R_NONE;
+		if (!strcmp(p0, "machine-config"))
+			return R_MACHINE;
+		if (!strcmp(p0, "boot-source"))
+			return m == API_PUT ? R_BOOT : R_NONE;
+		if (!strcmp(p0, "vsock"))
+			return m == API_PUT ? R_VSOCK : R_NONE;
+		if (!strcmp(p0, "balloon"))
+			return R_BALLOON;
+		if (!strcmp(p0, "logger"))
+			return m == API_PUT ? R_LOGGER : R_NONE;
+		if (!strcmp(p0, "metrics"))
+			return m == API_PUT ? R_METRICS : R_NONE;
+		if (!strcmp(p0, "actions"))
+			return m == API_PUT ? R_ACTIONS : R_NONE;
+		if (!strcmp(p0, "vm"))
+			return m == API_PATCH ? R_VM : R_NONE;
+	}
+	if (nseg == 2 && !strcmp(p0, "vm") && !strcmp(p1, "config"))
+		return m == API_GET ? R_VM_CONFIG : R_NONE;
+	if (nseg == 2 && !strcmp(p0, "balloon") && !strcmp(p1, "statistics"))
+		return m == API_GET || m == API_PATCH ? R_BALLOON_STATS : R_NONE;
+	enum route with_id = R_NONE;
+	if (!strcmp(p0, "drives") && (m == API_PUT || m == API_PATCH))
+		with_id = R_DRIVE;
+	else if (!strcmp(p0, "network-interfaces") && (m == API_PUT || m == API_PATCH))
+		with_id = R_NET;
+	else if (!strcmp(p0, "shares") && m == API_PUT)
+		with_id = R_SHARE;
+	if (with_id != R_NONE && nseg <= 2) {
+		*bad_id_count = nseg < 2;
+		return with_id;
+	}
+	return R_NONE;
+}
+
+#define MAX_SEGS 4
+
+static void route(struct vmm *v, const struct api_request *req, struct api_response *resp)
+{
+	struct call c = { .v = v, .resp = resp };
+	char path[512], shown[160];
+	api_json_printable(shown, sizeof(shown), req->path);
+	if (strlen(req->path) >= sizeof(path)) {
+		api_respond_fault(resp, 400, "Invalid request method and/or path: %s %s.",
+				  req->method == API_OTHER ? "?" : req->method_name, shown);
+		return;
+	}
+	/* Like Firecracker: leading slashes dropped, one trailing slash ignored. */
+	const char *p = req->path;
+	while (*p == '/')
+		p++;
+	snprintf(path, sizeof(path), "%s", p);
+	size_t plen = strlen(path);
+	if (plen && path[plen - 1] == '/')
+		path[--plen] = 0;
+	char *seg[MAX_SEGS];
+	size_t nseg = 0;
+	char *save = path;
+	if (plen) {
+		for (;;) {
+			char *slash = strchr(save, '/');
+			if (nseg == MAX_SEGS) {
+				nseg++;
+				break;
+			}
+			seg[nseg++] = save;
+			if (!slash)
+				break;
+			*slash = 0;
+			save = slash + 1;
+		}
+	}
+	bool no_id = false;
+	enum route r = nseg > MAX_SEGS ? R_NONE : find_route(req->method, seg, nseg, &no_id);
+	if (r == R_NONE) {
+		char m[16];
+		api_json_printable(m, sizeof(m), req->method_name);
+		api_respond_fault(resp, 400, "Invalid request method and/or path: %s %s.", m, shown);
+		return;
+	}
+	if (req->method == API_GET && req->body_len) {
+		fault(&c, "GET request cannot have a body.");
+		return;
+	}
+	if (req->method != API_GET && !req->body_len) {
+		fault(&c, req->method == API_PUT ? "Empty PUT request." : "Empty PATCH request.");
+		return;
+	}
+	if (r == R_DRIVE || r == R_NET || r == R_SHARE) {
+		c.id = no_id ? "" : seg[1];
+		if (!*c.id) {
+			fault(&c, "The ID cannot be empty.");
+			return;
+		}
+		if (!vmm_id_valid(c.id)) {
+			fault(&c, "API Resource IDs can only contain alphanumeric characters and underscores "
+				  "(at most 64 of them).");
+			return;
+		}
+	}
+	json_t *body = NULL;
+	if (req->body_len) {
+		body = api_json_parse_body(req->body, req->body_len, c.err, sizeof(c.err));
+		if (!body) {
+			fault(&c, c.err);
+			return;
+		}
+	}
+	c.body = body;
+	LOG(v, VMM_LOG_INFO, "The API server received a %s request on \"%s\".",
+	    req->method_name, shown);
+
+	switch (r) {
+	case R_INFO:
+		instance_info(&c);
+		break;
+	case R_VERSION:
+		ok_json(&c, json_pack("{s:s}", "vmm_version", v->version));
+		break;
+	case R_VM_CONFIG:
+		ok_json(&c, vmm_spec_to_json(&v->spec));
+		break;
+	case R_VM:
+		patch_vm(&c);
+		break;
+	case R_MACHINE:
+		if (req->method == API_GET)
+			ok_json(&c, vmm_spec_machine_config_json(&v->spec));
+		else
+			put_section(&c, req->method == API_PUT ? vmm_spec_put_machine_config
+							       : vmm_spec_patch_machine_config);
+		break;
+	case R_BOOT:
+		put_section(&c, vmm_spec_put_boot_source);
+		break;
+	case R_DRIVE:
+		if (req->method == API_PUT)
+			put_id_section(&c, vmm_spec_put_drive);
+		else
+			patch_drive(&c);
+		break;
+	case R_NET:
+		if (req->method == API_PUT)
+			put_id_section(&c, vmm_spec_put_net);
+		else
+			patch_net(&c);
+		break;
+	case R_SHARE:
+		put_id_section(&c, vmm_spec_put_share);
+		break;
+	case R_VSOCK:
+		put_section(&c, vmm_spec_put_vsock);
+		break;
+	case R_BALLOON:
+		if (req->method == API_GET) {
+			json_t *b = vmm_spec_balloon_json(&v->spec);
+			if (b)
+				ok_json(&c, b);
+			else
+				fault(&c, "balloon not configured");
+		} else if (req->method == API_PUT) {
+			put_section(&c, vmm_spec_put_balloon);
+		} else {
+			patch_balloon(&c, false);
+		}
+		break;
+	case R_BALLOON_STATS:
+		if (req->method == API_GET)
+			get_balloon_stats(&c);
+		else
+			patch_balloon(&c, true);
+		break;
+	case R_LOGGER:
+		put_outputs(&c, vmm_spec_put_logger);
+		break;
+	case R_METRICS:
+		put_outputs(&c, vmm_spec_put_metrics);
+		break;
+	case R_ACTIONS:
+		actions(&c);
+		break;
+	case R_NONE:
+		break;
+	}
+	json_decref(body);
+}
+
+void vmm_handle(void *ctx, const struct api_request *req, struct api_response *resp)
+{
+	struct vmm *v = ctx;
+	pthread_mutex_lock(&v->lock);
+	v->requests++;
+	route(v, req, resp);
+	if (resp->status >= 400) {
+		v->failed_requests++;
+		const json_t *fm = NULL;
+		json_t *parsed = resp->body ? json_loads(resp->body, 0, NULL) : NULL;
+		if (parsed)
+			fm = json_object_get(parsed, "fault_message");
+		LOG(v, VMM_LOG_ERROR, "Received Error. Status code: %u. Message: %s", resp->status,
+		    fm && json_is_string(fm) ? json_string_value(fm) : "(none)");
+		json_decref(parsed);
+	}
+	pthread_mutex_unlock(&v->lock);
+}
+
+const char *vmm_listen(struct vmm *v, const char *path, char *err, size_t errlen)
+{
+	if (v->server) {
+		snprintf(err, errlen, "the API is already being served");
+		return err;
+	}
+	struct api_server_config sc = {
+		.socket_path = path,
+		.max_body = API_DEFAULT_MAX_BODY,
+		.handler = vmm_handle,
+		.ctx = v,
+	};
+	struct api_server *s = api_server_start(&sc, err, errlen);
+	if (!s)
+		return err;
+	pthread_mutex_lock(&v->lock);
+	v->server = s;
+	LOG(v, VMM_LOG_INFO, "API server started on %s", path);
+	pthread_mutex_unlock(&v->lock);
+	return NULL;
+}

@@ -1,0 +1,125 @@
+/*
+ * The per-VM API: one VMM process configured and driven over HTTP/JSON on a
+ * Unix socket, following Firecracker's API where the two overlap (endpoints,
+ * field names, 204 with no body on success, 400 with {"fault_message": ...}
+ * for bad input or a call in the wrong state, and which calls are allowed
+ * before and after InstanceStart). Also the --config-file path, which fills
+ * the same configuration without the API.
+ *
+ *   GET   /                         instance info (id, state, vmm_version, app_name)
+ *   GET   /version                  {"vmm_version": ...}
+ *   GET   /vm/config                the whole configuration (the --config-file shape)
+ *   GET   /machine-config           any time
+ *   PUT   /machine-config           before start; PATCH likewise
+ *   PUT   /boot-source              before start
+ *   PUT   /drives/{id}              before start; PATCH (path, rate limiter) after
+ *   PUT   /network-interfaces/{id}  before start; PATCH (rate limiters) after
+ *   PUT   /shares/{tag}             before start (skiff)
+ *   PUT   /vsock                    before start
+ *   PUT   /balloon                  before start; GET any time; PATCH after
+ *   GET   /balloon/statistics       after start; PATCH after
+ *   PUT   /logger, /metrics         before start
+ *   PUT   /actions                  InstanceStart before start; SendCtrlAltDel,
+ *                                   FlushMetrics after
+ *   PATCH /vm                       {"state": "Paused"|"Resumed"}, after start
+ *
+ * Threads: API requests are handled on the HTTP server's thread, one at a
+ * time; InstanceStart creates and starts the VM there. The process's main
+ * thread owns the console and the VM's end: it takes the running VM with
+ * vmm_vm(), waits for it, and hands it back with vmm_vm_ended(), which
+ * destroys it (or, on a guest reboot, builds it again from the current
+ * configuration). Only the main thread destroys a VM.
+ */
+#ifndef SKIFF_VMM_API_H
+#define SKIFF_VMM_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "api/http.h"
+#include "vmm/config_json.h"
+#include "vmm/vm.h"
+
+struct vmm_params {
+	const char *id;              /* instance id; NULL: "anonymous-instance" */
+	const char *version;         /* reported as vmm_version */
+	struct vm_console console;   /* guest console output */
+	const char *dump_dtb;        /* passed to vm_create; may be NULL */
+};
+
+struct vmm;
+
+struct vmm *vmm_new(const struct vmm_params *p, char *err, size_t errlen);
+/* Stop the API server, destroy the VM if one is left, free everything. */
+void vmm_free(struct vmm *v);
+
+/* Apply a --config-file document (all sections or nothing); also opens the
+ * logger and metrics files it names. Before start only. */
+const char *vmm_configure(struct vmm *v, const json_t *doc, char *err, size_t errlen);
+/* Serve the API on a new Unix socket at `path` (mode 0600). */
+const char *vmm_listen(struct vmm *v, const char *path, char *err, size_t errlen);
+/* Is a kernel configured (so that vmm_start can work)? */
+bool vmm_has_boot_source(struct vmm *v);
+/* InstanceStart. */
+const char *vmm_start(struct vmm *v, char *err, size_t errlen);
+
+/* The running VM, or NULL before InstanceStart. Main thread. */
+struct vm *vmm_vm(struct vmm *v);
+/* The VM returned by vmm_vm() ended (vm_wait returned `why`). On VM_REBOOT
+ * the VM is built and started again from the current configuration and 1 is
+ * returned; otherwise it is destroyed and 0 returned; -1 (message in err)
+ * when a reboot could not build the VM again. */
+int vmm_vm_ended(struct vmm *v, enum vm_end why, char *err, size_t errlen);
+/* Call now and then from the main thread: periodic metrics (every 60 s). */
+void vmm_tick(struct vmm *v);
+
+/* One API request (what the HTTP server calls; also for tests). */
+void vmm_handle(void *vmm, const struct api_request *req, struct api_response *resp);
+
+/*
+ * Hooks the integrator implements (src/vmm/api_hooks.c has stand-ins that
+ * answer -ENOSYS). Each runs on the API thread with the VM running or
+ * paused, returns 0 or a negative errno with a message in err, and must not
+ * keep pointers to its arguments. A failed hook leaves the configuration as
+ * it was.
+ */
+
+/* SendCtrlAltDel: ask the guest to shut down cleanly (for example a power
+ * button event or a console/agent request); returns once asked, not when the
+ * guest has finished. */
+int vm_request_shutdown(struct vm *vm);
+
+/* PATCH /drives/{id} after start: `d` is the drive's new configuration
+ * (index `index` in the vm_config the VM was created from). */
+int vm_drive_update(struct vm *vm, size_t index, const struct vm_drive *d,
+		    bool path_changed, bool limiter_changed, char *err, size_t errlen);
+
+/* PATCH /network-interfaces/{id} after start: new rate limiters. */
+int vm_net_update(struct vm *vm, size_t index, const struct vm_net *n,
+		  bool rx_changed, bool tx_changed, char *err, size_t errlen);
+
+/* PATCH /balloon: new target size; PATCH /balloon/statistics: new polling
+ * interval (never 0 here: statistics are not turned on or off after start). */
+int vm_balloon_set_target(struct vm *vm, uint32_t target_mib, char *err, size_t errlen);
+int vm_balloon_set_stats_interval(struct vm *vm, uint32_t seconds, char *err, size_t errlen);
+
+/* GET /balloon/statistics. The guest's statistics use the virtio balloon
+ * tags as indexes (virtio 1.2 section 5.5.6.3); one counts only when its bit
+ * is set in `present`. */
+enum vm_balloon_stat {
+	VM_BALLOON_SWAP_IN, VM_BALLOON_SWAP_OUT, VM_BALLOON_MAJOR_FAULTS, VM_BALLOON_MINOR_FAULTS,
+	VM_BALLOON_FREE_MEMORY, VM_BALLOON_TOTAL_MEMORY, VM_BALLOON_AVAILABLE_MEMORY,
+	VM_BALLOON_DISK_CACHES, VM_BALLOON_HUGETLB_ALLOCATIONS, VM_BALLOON_HUGETLB_FAILURES,
+	VM_BALLOON_STATS
+};
+struct vm_balloon_stats {
+	uint64_t target_pages, actual_pages;   /* 4 KiB pages */
+	uint32_t present;                      /* 1u << enum vm_balloon_stat */
+	uint64_t stat[VM_BALLOON_STATS];
+};
+int vm_balloon_get_stats(struct vm *vm, struct vm_balloon_stats *out, char *err, size_t errlen);
+
+#endif

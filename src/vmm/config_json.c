@@ -1,0 +1,1333 @@
+/*
+ * JSON to struct vm_config and back, for the VMM API and --config-file; see
+ * config_json.h. Each section is checked against its declared shape first
+ * (api_json_check_object), then for ranges, files and ids, and applied to a
+ * copy of the spec; the copy replaces the spec only when the section and the
+ * rules across sections (vmm_spec_check) all pass.
+ */
+#include "vmm/config_json.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "api/json_check.h"
+#include "machine/board.h"
+
+#define MSG(...) (snprintf(err, errlen, __VA_ARGS__), err)
+
+/* ------------------------------------------------------------ the shapes */
+
+static const struct api_field bucket_fields[] = {
+	{ "size", API_T_UINT, true },
+	{ "one_time_burst", API_T_UINT },
+	{ "refill_time", API_T_UINT, true },
+	{ NULL }
+};
+
+static const struct api_field limiter_fields[] = {
+	{ "bandwidth", API_T_OBJECT, false, bucket_fields },
+	{ "ops", API_T_OBJECT, false, bucket_fields },
+	{ NULL }
+};
+
+static const struct api_field boot_source_fields[] = {
+	{ "kernel_image_path", API_T_STRING, true },
+	{ "initrd_path", API_T_STRING },
+	{ "boot_args", API_T_STRING },
+	{ NULL }
+};
+
+static const struct api_field machine_put_fields[] = {
+	{ "vcpu_count", API_T_UINT, true },
+	{ "mem_size_mib", API_T_UINT, true },
+	{ "smt", API_T_BOOL },
+	{ "track_dirty_pages", API_T_BOOL },
+	{ "cpu_quota", API_T_NUMBER },
+	{ NULL }
+};
+
+static const struct api_field machine_patch_fields[] = {
+	{ "vcpu_count", API_T_UINT },
+	{ "mem_size_mib", API_T_UINT },
+	{ "smt", API_T_BOOL },
+	{ "track_dirty_pages", API_T_BOOL },
+	{ "cpu_quota", API_T_NUMBER },
+	{ NULL }
+};
+
+static const struct api_field drive_fields[] = {
+	{ "drive_id", API_T_STRING, true },
+	{ "path_on_host", API_T_STRING, true },
+	{ "is_root_device", API_T_BOOL, true },
+	{ "is_read_only", API_T_BOOL },
+	{ "rate_limiter", API_T_OBJECT, false, limiter_fields },
+	{ "format", API_T_STRING },
+	{ "serial", API_T_STRING },
+	{ NULL }
+};
+
+static const struct api_field drive_patch_fields[] = {
+	{ "drive_id", API_T_STRING, true },
+	{ "path_on_host", API_T_STRING },
+	{ "rate_limiter", API_T_OBJECT, false, limiter_fields },
+	{ NULL }
+};
+
+static const struct api_field forward_fields[] = {
+	{ "protocol", API_T_STRING, true },
+	{ "host_address", API_T_STRING },
+	{ "host_port", API_T_UINT, true },
+	{ "guest_port", API_T_UINT, true },
+	{ NULL }
+};
+
+static const struct api_field net_fields[] = {
+	{ "iface_id", API_T_STRING, true },
+	{ "backend", API_T_STRING },
+	{ "host_dev_name", API_T_STRING },
+	{ "guest_mac", API_T_STRING },
+	{ "rx_rate_limiter", API_T_OBJECT, false, limiter_fields },
+	{ "tx_rate_limiter", API_T_OBJECT, false, limiter_fields },
+	{ "port_forwards", API_T_ARRAY, false, forward_fields, API_T_OBJECT, VM_MAX_PORT_FORWARDS },
+	{ NULL }
+};
+
+static const struct api_field net_patch_fields[] = {
+	{ "iface_id", API_T_STRING, true },
+	{ "rx_rate_limiter", API_T_OBJECT, false, limiter_fields },
+	{ "tx_rate_limiter", API_T_OBJECT, false, limiter_fields },
+	{ NULL }
+};
+
+static const struct api_field vsock_fields[] = {
+	{ "guest_cid", API_T_UINT, true },
+	{ "uds_path", API_T_STRING, true },
+	{ "vsock_id", API_T_STRING },  /* deprecated in Firecracker; ignored */
+	{ NULL }
+};
+
+static const struct api_field balloon_fields[] = {
+	{ "amount_mib", API_T_UINT, true },
+	{ "deflate_on_oom", API_T_BOOL, true },
+	{ "stats_polling_interval_s", API_T_UINT },
+	{ NULL }
+};
+
+static const struct api_field balloon_patch_fields[] = {
+	{ "amount_mib", API_T_UINT, true },
+	{ NULL }
+};
+
+static const struct api_field balloon_stats_patch_fields[] = {
+	{ "stats_polling_interval_s", API_T_UINT, true },
+	{ NULL }
+};
+
+static const struct api_field logger_fields[] = {
+	{ "log_path", API_T_STRING },
+	{ "level", API_T_STRING },
+	{ "show_level", API_T_BOOL },
+	{ "show_log_origin", API_T_BOOL },
+	{ NULL }
+};
+
+static const struct api_field metrics_fields[] = {
+	{ "metrics_path", API_T_STRING, true },
+	{ NULL }
+};
+
+static const struct api_field share_fields[] = {
+	{ "tag", API_T_STRING },
+	{ "path_on_host", API_T_STRING, true },
+	{ "is_read_only", API_T_BOOL },
+	{ NULL }
+};
+
+static const struct api_field share_doc_fields[] = {
+	{ "tag", API_T_STRING, true },
+	{ "path_on_host", API_T_STRING, true },
+	{ "is_read_only", API_T_BOOL },
+	{ NULL }
+};
+
+static const struct api_field doc_fields[] = {
+	{ "boot-source", API_T_OBJECT, false, boot_source_fields },
+	{ "machine-config", API_T_OBJECT, false, machine_put_fields },
+	{ "drives", API_T_ARRAY, false, drive_fields, API_T_OBJECT, VM_MAX_DRIVES },
+	{ "network-interfaces", API_T_ARRAY, false, net_fields, API_T_OBJECT, VM_MAX_NETS },
+	{ "vsock", API_T_OBJECT, false, vsock_fields },
+	{ "balloon", API_T_OBJECT, false, balloon_fields },
+	{ "logger", API_T_OBJECT, false, logger_fields },
+	{ "metrics", API_T_OBJECT, false, metrics_fields },
+	{ "shares", API_T_ARRAY, false, share_doc_fields, API_T_OBJECT, VM_MAX_SHARES },
+	{ NULL }
+};
+
+/* ------------------------------------------------------------ the spec */
+
+void vmm_spec_init(struct vmm_spec *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->vm.ncpus = 1;
+	s->vm.mem_bytes = (uint64_t)VMM_DEFAULT_MEM_MIB << 20;
+	s->vm.rng = true;
+	s->logger.level = VMM_LOG_INFO;
+}
+
+static void free_drive(struct vm_drive *d)
+{
+	free(d->id);
+	free(d->path);
+	free(d->serial);
+	memset(d, 0, sizeof(*d));
+}
+
+static void free_net(struct vm_net *n)
+{
+	free(n->id);
+	free(n->tap_name);
+	for (size_t k = 0; k < n->nfwd; k++)
+		free(n->fwd[k].host_addr);
+	memset(n, 0, sizeof(*n));
+}
+
+static void free_share(struct vm_share *sh)
+{
+	free(sh->tag);
+	free(sh->path);
+	memset(sh, 0, sizeof(*sh));
+}
+
+void vmm_spec_free(struct vmm_spec *s)
+{
+	struct vm_config *c = &s->vm;
+	free(c->name);
+	free(c->kernel);
+	free(c->initrd);
+	free(c->append);
+	free(c->dump_dtb);
+	free(c->vsock_uds);
+	for (size_t i = 0; i < c->ndrives; i++)
+		free_drive(&c->drives[i]);
+	for (size_t i = 0; i < c->nnets; i++)
+		free_net(&c->nets[i]);
+	for (size_t i = 0; i < c->nshares; i++)
+		free_share(&c->shares[i]);
+	free(s->logger.log_path);
+	free(s->metrics.path);
+	memset(s, 0, sizeof(*s));
+}
+
+/* strdup that treats NULL as NULL; *fail is set when out of memory. */
+static char *dup_or_null(const char *p, bool *fail)
+{
+	if (!p)
+		return NULL;
+	char *d = strdup(p);
+	if (!d)
+		*fail = true;
+	return d;
+}
+
+int vmm_spec_copy(struct vmm_spec *dst, const struct vmm_spec *src)
+{
+	bool fail = false;
+	*dst = *src;
+	struct vm_config *c = &dst->vm;
+	const struct vm_config *o = &src->vm;
+	c->name = dup_or_null(o->name, &fail);
+	c->kernel = dup_or_null(o->kernel, &fail);
+	c->initrd = dup_or_null(o->initrd, &fail);
+	c->append = dup_or_null(o->append, &fail);
+	c->dump_dtb = dup_or_null(o->dump_dtb, &fail);
+	c->vsock_uds = dup_or_null(o->vsock_uds, &fail);
+	for (size_t i = 0; i < c->ndrives; i++) {
+		c->drives[i].id = dup_or_null(o->drives[i].id, &fail);
+		c->drives[i].path = dup_or_null(o->drives[i].path, &fail);
+		c->drives[i].serial = dup_or_null(o->drives[i].serial, &fail);
+	}
+	for (size_t i = 0; i < c->nnets; i++) {
+		c->nets[i].id = dup_or_null(o->nets[i].id, &fail);
+		c->nets[i].tap_name = dup_or_null(o->nets[i].tap_name, &fail);
+		for (size_t k = 0; k < c->nets[i].nfwd; k++)
+			c->nets[i].fwd[k].host_addr = dup_or_null(o->nets[i].fwd[k].host_addr, &fail);
+	}
+	for (size_t i = 0; i < c->nshares; i++) {
+		c->shares[i].tag = dup_or_null(o->shares[i].tag, &fail);
+		c->shares[i].path = dup_or_null(o->shares[i].path, &fail);
+	}
+	dst->logger.log_path = dup_or_null(src->logger.log_path, &fail);
+	dst->metrics.path = dup_or_null(src->metrics.path, &fail);
+	if (fail) {
+		vmm_spec_free(dst);
+		return -1;
+	}
+	return 0;
+}
+
+bool vmm_id_valid(const char *id)
+{
+	size_t n = 0;
+	if (!id)
+		return false;
+	for (; id[n]; n++) {
+		char ch = id[n];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_'))
+			return false;
+	}
+	return n >= 1 && n <= VMM_MAX_ID_LEN;
+}
+
+/* Run `fn` on a copy of the spec; keep the copy only if it and the rules
+ * across sections pass. */
+typedef const char *(*section_fn)(struct vmm_spec *tmp, const void *arg, char *err, size_t errlen);
+
+static const char *apply(struct vmm_spec *s, section_fn fn, const void *arg, char *err, size_t errlen)
+{
+	struct vmm_spec tmp;
+	if (vmm_spec_copy(&tmp, s))
+		return MSG("out of memory");
+	if (fn(&tmp, arg, err, errlen) || vmm_spec_check(&tmp, err, errlen)) {
+		vmm_spec_free(&tmp);
+		return err;
+	}
+	vmm_spec_free(s);
+	*s = tmp;
+	return NULL;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+/* Replace *dst by a copy of v; non-zero (message in err) when out of memory. */
+static int set_str(char **dst, const char *v, char *err, size_t errlen)
+{
+	char *d = NULL;
+	if (v && !(d = strdup(v))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	free(*dst);
+	*dst = d;
+	return 0;
+}
+
+static int nonempty(const char *v, const char *where, const char *field, char *err, size_t errlen)
+{
+	if (v && !*v) {
+		snprintf(err, errlen, "%s.%s: must not be empty", where, field);
+		return -1;
+	}
+	return 0;
+}
+
+/* A file the VMM will open: a regular file (or a block device when
+ * allow_blk), readable, and writable when `write`. */
+static const char *check_file(const char *path, bool write, bool allow_blk, const char *where,
+			      const char *field, const char *what, char *err, size_t errlen)
+{
+	if (!*path)
+		return MSG("%s.%s: must not be empty", where, field);
+	int fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return MSG("%s.%s: the %s file '%s' cannot be opened%s: %s", where, field, what, path,
+			   write ? " for writing" : "", strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st)) {
+		int e = errno;
+		close(fd);
+		return MSG("%s.%s: the %s file '%s': %s", where, field, what, path, strerror(e));
+	}
+	close(fd);
+	if (!S_ISREG(st.st_mode) && !(allow_blk && S_ISBLK(st.st_mode)))
+		return MSG("%s.%s: the %s file '%s' is not a regular file%s", where, field, what, path,
+			   allow_blk ? " or block device" : "");
+	return NULL;
+}
+
+static const char *check_qcow2(const char *path, const char *where, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	unsigned char m[4] = { 0 };
+	ssize_t n = fd >= 0 ? pread(fd, m, 4, 0) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n != 4 || memcmp(m, "QFI\xfb", 4))
+		return MSG("%s.format: '%s' is not a qcow2 image (no QFI\\xfb magic)", where, path);
+	return NULL;
+}
+
+static const char *get_bucket(const json_t *o, struct vm_token_bucket *b)
+{
+	uint64_t v;
+	memset(b, 0, sizeof(*b));
+	if (api_json_uint(o, "size", &v))
+		b->size = v;
+	if (api_json_uint(o, "one_time_burst", &v))
+		b->one_time_burst = v;
+	if (api_json_uint(o, "refill_time", &v))
+		b->refill_time_ms = v;
+	return NULL;
+}
+
+/* Apply a checked rate_limiter object: a bucket that is given replaces the
+ * old one (size 0 turns it off), one that is absent stays as it was. */
+static void merge_limiter(struct vm_rate_limiter *l, const json_t *o, bool *changed)
+{
+	const json_t *b;
+	if (!o)
+		return;
+	if ((b = api_json_member(o, "bandwidth"))) {
+		get_bucket(b, &l->bandwidth);
+		*changed = true;
+	}
+	if ((b = api_json_member(o, "ops"))) {
+		get_bucket(b, &l->ops);
+		*changed = true;
+	}
+}
+
+static const char *check_id(const char *path_id, const char *body_id, const char *where,
+			    const char *field, char *err, size_t errlen)
+{
+	char shown[80];
+	if (!vmm_id_valid(body_id)) {
+		api_json_printable(shown, sizeof(shown), body_id);
+		return MSG("%s.%s: `%s` is not a valid id (1 to %d ASCII letters, digits and underscores)",
+			   where, field, shown, VMM_MAX_ID_LEN);
+	}
+	if (path_id && strcmp(path_id, body_id)) {
+		char p[80];
+		api_json_printable(p, sizeof(p), path_id);
+		return MSG("%s.%s: The id from the path does not match the id from the body! (path: `%s`, body: `%s`)",
+			   where, field, p, body_id);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------ boot-source */
+
+static const char *boot_source(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+{
+	const json_t *b = arg;
+	const char *where = "boot-source";
+	if (api_json_check_object(b, boot_source_fields, where, err, errlen))
+		return err;
+	const char *k = api_json_string(b, "kernel_image_path");
+	const char *i = api_json_string(b, "initrd_path");
+	const char *a = api_json_string(b, "boot_args");
+	if (check_file(k, false, false, where, "kernel_image_path", "kernel", err, errlen) ||
+	    (i && check_file(i, false, false, where, "initrd_path", "initrd", err, errlen)))
+		return err;
+	if (a && strlen(a) > VMM_MAX_CMDLINE)
+		return MSG("%s.boot_args: %zu bytes is longer than the kernel accepts (%d)", where,
+			   strlen(a), VMM_MAX_CMDLINE);
+	if (a && strchr(a, '\n'))
+		return MSG("%s.boot_args: must be one line", where);
+	if (set_str(&s->vm.kernel, k, err, errlen) || set_str(&s->vm.initrd, i, err, errlen) ||
+	    set_str(&s->vm.append, a, err, errlen))
+		return err;
+	return NULL;
+}
+
+const char *vmm_spec_put_boot_source(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+{
+	return apply(s, boot_source, body, err, errlen);
+}
+
+/* ------------------------------------------------------------ machine-config */
+
+struct machine_arg {
+	const json_t *body;
+	bool patch;
+};
+
+static const char *machine(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+{
+	const struct machine_arg *m = arg;
+	const json_t *b = m->body;
+	const char *where = "machine-config";
+	if (api_json_check_object(b, m->patch ? machine_patch_fields : machine_put_fields, where, err, errlen))
+		return err;
+	if (m->patch && json_object_size(b) == 0)
+		return MSG("Empty PATCH request.");
+	uint64_t v;
+	double q;
+	if (!m->patch) {
+		/* PUT: what is not given goes back to its default (Firecracker). */
+		s->vm.cpu_quota = 0;
+		s->track_dirty_pages = false;
+	}
+	if (api_json_uint(b, "vcpu_count", &v)) {
+		if (v < 1 || v > BOARD_MAX_HARTS)
+			return MSG("%s.vcpu_count: %" PRIu64 " is out of range (1 to %d)", where, v, BOARD_MAX_HARTS);
+		s->vm.ncpus = (unsigned)v;
+	}
+	if (api_json_uint(b, "mem_size_mib", &v)) {
+		if (v < VM_MIN_MEM_MIB || v > VM_MAX_MEM_MIB)
+			return MSG("%s.mem_size_mib: %" PRIu64 " is out of range (%u to %u)", where, v,
+				   VM_MIN_MEM_MIB, VM_MAX_MEM_MIB);
+		s->vm.mem_bytes = v << 20;
+	}
+	if (api_json_bool(b, "smt", false))
+		return MSG("%s.smt: simultaneous multithreading is not supported (must be false)", where);
+	if (api_json_member(b, "track_dirty_pages"))
+		s->track_dirty_pages = api_json_bool(b, "track_dirty_pages", false);
+	if (api_json_number(b, "cpu_quota", &q)) {
+		if (!(q > 0))
+			return MSG("%s.cpu_quota: must be more than 0 (got %g); leave it out for no limit", where, q);
+		s->vm.cpu_quota = q;
+	}
+	return NULL;
+}
+
+const char *vmm_spec_put_machine_config(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+{
+	struct machine_arg m = { body, false };
+	return apply(s, machine, &m, err, errlen);
+}
+
+const char *vmm_spec_patch_machine_config(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+{
+	struct machine_arg m = { body, true };
+	return apply(s, machine, &m, err, errlen);
+}
+
+/* ------------------------------------------------------------ drives */
+
+struct id_arg {
+	const char *path_id;
+	const json_t *body;
+	const char *where;
+	void *out;
+};
+
+static const char *drive(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+{
+	const struct id_arg *a = arg;
+	const json_t *b = a->body;
+	const char *where = a->where;
+	if (api_json_check_object(b, drive_fields, where, err, errlen))
+		return err;
+	const char *id = api_json_string(b, "drive_id");
+	if (check_id(a->path_id, id, where, "drive_id", err, errlen))
+		return err;
+	struct vm_drive d = { 0 };
+	d.read_only = api_json_bool(b, "is_read_only", false);
+	d.root = api_json_bool(b, "is_root_device", false);
+	const char *path = api_json_string(b, "path_on_host");
+	const char *fmt = api_json_string(b, "format");
+	const char *serial = api_json_string(b, "serial");
+	if (check_file(path, !d.read_only, true, where, "path_on_host", "drive", err, errlen))
+		return err;
+	if (fmt) {
+		if (!strcmp(fmt, "raw"))
+			d.format = VM_DISK_RAW;
+		else if (!strcmp(fmt, "qcow2"))
+			d.format = VM_DISK_QCOW2;
+		else
+			return MSG("%s.format: must be \"raw\" or \"qcow2\"", where);
+		if (d.format == VM_DISK_QCOW2 && check_qcow2(path, where, err, errlen))
+			return err;
+	}
+	if (serial) {
+		if (strlen(serial) > 20)
+			return MSG("%s.serial: at most 20 characters (the virtio-blk id), got %zu", where, strlen(serial));
+		for (const char *p = serial; *p; p++)
+			if (*p < 0x20 || *p > 0x7e)
+				return MSG("%s.serial: printable ASCII only", where);
+	}
+	bool dummy = false;
+	merge_limiter(&d.limiter, api_json_member(b, "rate_limiter"), &dummy);
+
+	struct vm_config *c = &s->vm;
+	size_t at = c->ndrives;
+	for (size_t i = 0; i < c->ndrives; i++) {
+		if (!strcmp(c->drives[i].id, id))
+			at = i;
+		else if (d.root && c->drives[i].root)
+			return MSG("%s.is_root_device: A root block device already exists! (drive `%s`)",
+				   where, c->drives[i].id);
+	}
+	if (at == c->ndrives && c->ndrives >= VM_MAX_DRIVES)
+		return MSG("%s: at most %d drives", where, VM_MAX_DRIVES);
+
+	bool fail = false;
+	d.id = dup_or_null(id, &fail);
+	d.path = dup_or_null(path, &fail);
+	d.serial = dup_or_null(serial, &fail);
+	if (fail) {
+		free_drive(&d);
+		return MSG("out of memory");
+	}
+	if (at < c->ndrives) {
+		free_drive(&c->drives[at]);
+		memmove(&c->drives[at], &c->drives[at + 1], (c->ndrives - at - 1) * sizeof(c->drives[0]));
+		c->ndrives--;
+	}
+	/* The root drive goes first, so it is /dev/vda (as in Firecracker). */
+	size_t pos = d.root ? 0 : (at <= c->ndrives ? at : c->ndrives);
+	if (!d.root && c->ndrives && c->drives[0].root && pos == 0)
+		pos = 1;
+	memmove(&c->drives[pos + 1], &c->drives[pos], (c->ndrives - pos) * sizeof(c->drives[0]));
+	c->drives[pos] = d;
+	c->ndrives++;
+	return NULL;
+}
+
+const char *vmm_spec_put_drive(struct vmm_spec *s, const char *path_id, const json_t *body,
+			       char *err, size_t errlen)
+{
+	struct id_arg a = { path_id, body, "drives", NULL };
+	return apply(s, drive, &a, err, errlen);
+}
+
+static const char *find_drive(const struct vmm_spec *s, const char *id, const char *where,
+			      size_t *out, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < s->vm.ndrives; i++)
+		if (!strcmp(s->vm.drives[i].id, id)) {
+			*out = i;
+			return NULL;
+		}
+	return MSG("%s.drive_id: no drive `%s` is configured", where, id);
+}
+
+static const char *drive_patch(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+{
+	const struct id_arg *a = arg;
+	const json_t *b = a->body;
+	struct vmm_drive_patch *out = a->out;
+	const char *where = a->where;
+	if (api_json_check_object(b, drive_patch_fields, where, err, errlen))
+		return err;
+	const char *id = api_json_string(b, "drive_id");
+	size_t i = 0;
+	if (check_id(a->path_id, id, where, "drive_id", err, errlen) ||
+	    find_drive(s, id, where, &i, err, errlen))
+		return err;
+	struct vm_drive *d = &s->vm.drives[i];
+	memset(out, 0, sizeof(*out));
+	out->index = i;
+	const char *path = api_json_string(b, "path_on_host");
+	if (path) {
+		if (check_file(path, !d->read_only, true, where, "path_on_host", "drive", err, errlen) ||
+		    (d->format == VM_DISK_QCOW2 && check_qcow2(path, where, err, errlen)) ||
+		    set_str(&d->path, path, err, errlen))
+			return err;
+		out->path_changed = true;
+	}
+	merge_limiter(&d->limiter, api_json_member(b, "rate_limiter"), &out->limiter_changed);
+	return NULL;
+}
+
+const char *vmm_spec_patch_drive(struct vmm_spec *s, const char *path_id, const json_t *body,
+				 struct vmm_drive_patch *out, char *err, size_t errlen)
+{
+	struct id_arg a = { path_id, body, "drives", out };
+	return apply(s, drive_patch, &a, err, errlen);
+}
+
+/* ------------------------------------------------------------ network */
+
+static bool parse_mac(const char *s, uint8_t mac[6])
+{
+	for (int i = 0; i < 6; i++) {
+		unsigned v = 0;
+		for (int k = 0; k < 2; k++) {
+			char ch = *s++;
+			unsigned d;
+			if (ch >= '0' && ch <= '9')
+				d = (unsigned)(ch - '0');
+			else if (ch >= 'a' && ch <= 'f')
+				d = (unsigned)(ch - 'a' + 10);
+			else if (ch >= 'A' && ch <= 'F')
+				d = (unsigned)(ch - 'A' + 10);
+			else
+				return false;
+			v = v * 16 + d;
+		}
+		mac[i] = (uint8_t)v;
+		if (i < 5 && *s++ != ':')
+			return false;
+	}
+	return *s == 0;
+}
+
+static const char *forwards(struct vm_net *n, const json_t *arr, const char *where, char *err, size_t errlen)
+{
+	size_t cnt = json_array_size(arr);
+	for (size_t i = 0; i < cnt; i++) {
+		const json_t *f = json_array_get(arr, i);
+		char w[96];
+		snprintf(w, sizeof(w), "%s.port_forwards[%zu]", where, i);
+		const char *proto = api_json_string(f, "protocol");
+		const char *addr = api_json_string(f, "host_address");
+		uint64_t hp = 0, gp = 0;
+		api_json_uint(f, "host_port", &hp);
+		api_json_uint(f, "guest_port", &gp);
+		struct vm_port_forward *pf = &n->fwd[n->nfwd];
+		if (!strcmp(proto, "tcp"))
+			pf->udp = false;
+		else if (!strcmp(proto, "udp"))
+			pf->udp = true;
+		else
+			return MSG("%s.protocol: must be \"tcp\" or \"udp\"", w);
+		struct in_addr ia;
+		if (addr && inet_pton(AF_INET, addr, &ia) != 1)
+			return MSG("%s.host_address: not an IPv4 address (like 127.0.0.1)", w);
+		if (hp < 1 || hp > 65535)
+			return MSG("%s.host_port: %" PRIu64 " is out of range (1 to 65535)", w, hp);
+		if (gp < 1 || gp > 65535)
+			return MSG("%s.guest_port: %" PRIu64 " is out of range (1 to 65535)", w, gp);
+		pf->host_port = (uint16_t)hp;
+		pf->guest_port = (uint16_t)gp;
+		if (addr && !(pf->host_addr = strdup(addr)))
+			return MSG("out of memory");
+		n->nfwd++;
+	}
+	return NULL;
+}
+
+static const char *net(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+{
+	const struct id_arg *a = arg;
+	const json_t *b = a->body;
+	const char *where = a->where;
+	if (api_json_check_object(b, net_fields, where, err, errlen))
+		return err;
+	const char *id = api_json_string(b, "iface_id");
+	if (check_id(a->path_id, id, where, "iface_id", err, errlen))
+		return err;
+	const char *backend = api_json_string(b, "backend");
+	const char *tap = api_json_string(b, "host_dev_name");
+	const char *mac = api_json_string(b, "guest_mac");
+	const json_t *fw = api_json_member(b, "port_forwards");
+
+	struct vm_net n = { 0 };
+	if (backend && !strcmp(backend, "tap"))
+		n.backend = VM_NET_TAP;
+	else if (backend && !strcmp(backend, "user"))
+		n.backend = VM_NET_USER;
+	else if (backend)
+		return MSG("%s.backend: must be \"user\" or \"tap\"", where);
+	else
+		n.backend = tap ? VM_NET_TAP : VM_NET_USER;
+	if (n.backend == VM_NET_TAP) {
+		if (!tap)
+			return MSG("%s.host_dev_name: required for the tap backend", where);
+		size_t len = strlen(tap);
+		if (len < 1 || len > 15)
+			return MSG("%s.host_dev_name: a network interface name is 1 to 15 bytes, got %zu", where, len);
+		for (const char *p = tap; *p; p++)
+			if (*p == '/' || *p == ':' || *p <= ' ' || *p == 0x7f)
+				return MSG("%s.host_dev_name: no '/', ':', spaces or control characters", where);
+		if (fw && json_array_size(fw))
+			return MSG("%s.port_forwards: only for the user backend", where);
+	} else if (tap) {
+		return MSG("%s.host_dev_name: only for the tap backend (backend is \"user\")", where);
+	}
+	if (mac) {
+		if (!parse_mac(mac, n.mac))
+			return MSG("%s.guest_mac: not a MAC address (like 06:00:ac:10:00:02)", where);
+		if (n.mac[0] & 1)
+			return MSG("%s.guest_mac: %s is a multicast address", where, mac);
+		n.mac_set = true;
+	}
+	bool dummy = false;
+	merge_limiter(&n.rx, api_json_member(b, "rx_rate_limiter"), &dummy);
+	merge_limiter(&n.tx, api_json_member(b, "tx_rate_limiter"), &dummy);
+
+	struct vm_config *c = &s->vm;
+	size_t at = c->nnets;
+	for (size_t i = 0; i < c->nnets; i++)
+		if (!strcmp(c->nets[i].id, id))
+			at = i;
+	if (at == c->nnets && c->nnets >= VM_MAX_NETS)
+		return MSG("%s: at most %d network interfaces", where, VM_MAX_NETS);
+	bool fail = false;
+	n.id = dup_or_null(id, &fail);
+	n.tap_name = dup_or_null(n.backend == VM_NET_TAP ? tap : NULL, &fail);
+	if (fail || (fw && forwards(&n, fw, where, err, errlen))) {
+		free_net(&n);
+		return fail ? MSG("out of memory") : err;
+	}
+	if (at < c->nnets)
+		free_net(&c->nets[at]);
+	else
+		c->nnets++;
+	c->nets[at] = n;
+	return NULL;
+}
+
+const char *vmm_spec_put_net(struct vmm_spec *s, const char *path_id, const json_t *body,
+			     char *err, size_t errlen)
+{
+	struct id_arg a = { path_id, body, "network-interfaces", NULL };
+	return apply(s, net, &a, err, errlen);
+}
+
+static const char *net_patch(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+{
+	const struct id_arg *a = arg;
+	const json_t *b = a->body;
+	struct vmm_net_patch *out = a->out;
+	const char *where = a->where;
+	if (api_json_check_object(b, net_patch_fields, where, err, errlen))
+		return err;
+	const char *id = api_json_string(b, "iface_id");
+	if (check_id(a->path_id, id, where, "iface_id", err, errlen))
+		return err;
+	size_t i = 0;
+	while (i < s->vm.nnets && strcmp(s->vm.nets[i].id, id))
+		i++;
+	if (i == s->vm.nnets)
+		return MSG("%s.iface_id: no network interface `%s` is configured", where, id);
+	memset(out, 0, sizeof(*out));
+	out->index = i;
+	merge_limiter(&s->vm.nets[i].rx, api_json_member(b, "rx_rate_limiter"), &out->rx_changed);
+	merge_limiter(&s->vm.nets[i].tx, api_json_member(b, "tx_rate_limiter"), &out->tx_changed);
+	return NULL;
+}
+
+const char *vmm_spec_patch_net(struct vmm_spec *s, const char *path_id, const json_t *body,
+			       struct vmm_net_patch *out, char *err, size_t errlen)
+{
+	struct id_arg a = { path_id, body, "network-interfaces", out };
+	return apply(s, net_patch, &a, err, errlen);
+}
+
+/* ------------------------------------------------------------ vsock */
+
+static const char *vsock(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+{
+	const json_t *b = arg;
+	const char *where = "vsock";
+	if (api_json_check_object(b, vsock_fields, where, err, errlen))
+		return err;
+	uint64_t cid = 0;
+	api_json_uint(b, "guest_cid", &cid);
+	const char *uds = api_json_string(b, "uds_path");
+	/* 0, 1 and 2 are the hypervisor, local and host; -1U is "any". */
+	if (cid < 3 || cid >= UINT32_MAX)
+		return MSG("%s.guest_cid: %" PRIu64 " is out of range (3 to %u)", where, cid, UINT32_MAX - 1);
+	/* Room for "_PORT" (guest-initiated connections) in a sockaddr_un. */
+	size_t room = sizeof(((struct sockaddr_un *)0)->sun_path) - 1 - 11;
+	if (!*uds || strlen(uds) > room)
+		return MSG("%s.uds_path: must be 1 to %zu bytes long", where, room);
+	char *copy = strdup(uds);
+	if (!copy)
+		return MSG("out of memory");
+	struct stat st;
+	const char *dir = dirname(copy);
+	bool dir_ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+	free(copy);
+	if (!dir_ok)
+		return MSG("%s.uds_path: the directory of '%s' does not exist", where, uds);
+	if (lstat(uds, &st) == 0)
+		return MSG("%s.uds_path: '%s' already exists", where, uds);
+	if (set_str(&s->vm.vsock_uds, uds, err, errlen))
+		return err;
+	s->vm.vsock = true;
+	s->vm.vsock_cid = (uint32_t)cid;
+	return NULL;
+}
+
+const char *vmm_spec_put_vsock(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+{
+	return apply(s, vsock, body, err, errlen);
+}
+
+/* ------------------------------------------------------------ balloon */
+
+static const char *balloon(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+{
+	const json_t *b = arg;
+	const char *where = "balloon";
+	if (api_json_check_object(b, balloon_fields, where, err, errlen))
+		return err;
+	uint64_t amount = 0, interval = 0;
+	api_json_uint(b, "amount_mib", &amount);
+	api_json_uint(b, "stats_polling_interval_s", &interval);
+	if (amount > UINT32_MAX)
+		return MSG("%s.amount_mib: %" PRIu64 " is out of range", where, amount);
+	if (interval > UINT32_MAX)
+		return MSG("%s.stats_polling_interval_s: %" PRIu64 " is out of range", where, interval);
+	s->vm.balloon = true;
+	s->vm.balloon_target_mib = (uint32_t)amount;
+	s->vm.balloon_deflate_on_oom = api_json_bool(b, "deflate_on_oom", false);
+	s->vm.balloon_stats_interval_s = (uint32_t)interval;
+	return NULL;
+}
+
+const char *vmm_spec_put_balloon(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+{
+	return apply(s, balloon, body, err, errlen);
+}
+
+static const char *balloon_patch(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+{
+	const json_t *b = arg;
+	if (api_json_check_object(b, balloon_patch_fields, "balloon", err, errlen))
+		return err;
+	if (!s->vm.balloon)
+		return MSG("balloon not configured");
+	uint64_t amount = 0;
+	api_json_uint(b, "amount_mib", &amount);
+	if (amount > UINT32_MAX)
+		return MSG("balloon.amount_mib: %" PRIu64 " is out of range", amount);
+	s->vm.balloon_target_mib = (uint32_t)amount;
+	return NULL;
+}
+
+const char *vmm_spec_patch_balloon(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+{
+	return apply(s, balloon_patch, body, err, errlen);
+}
+
+static const char *balloon_stats_patch(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+{
+	const json_t *b = arg;
+	const char *where = "balloon/statistics";
+	if (api_json_check_object(b, balloon_stats_patch_fields, where, err, errlen))
+		return err;
+	if (!s->vm.balloon)
+		return MSG("balloon not configured");
+	uint64_t v = 0;
+	api_json_uint(b, "stats_polling_interval_s", &v);
+	if (v > UINT32_MAX)
+		return MSG("%s.stats_polling_interval_s: %" PRIu64 " is out of range", where, v);
+	if ((v == 0) != (s->vm.balloon_stats_interval_s == 0))
+		return MSG("%s.stats_polling_interval_s: statistics cannot be turned on or off after start "
+			   "(they are %s)", where, s->vm.balloon_stats_interval_s ? "on" : "off");
+	s->vm.balloon_stats_interval_s = (uint32_t)v;
+	return NULL;
+}
+
+const char *vmm_spec_patch_balloon_stats(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+{
+	return apply(s, balloon_stats_patch, body, err, errlen);
+}
+
+/* ------------------------------------------------------------ logger, metrics */
+
+static const char *const level_names[] = { "Off", "Error", "Warning", "Info", "Debug", "Trace" };
+
+int vmm_log_level_parse(const char *name)
+{
+	if (!name)
+		return -1;
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (!strcasecmp(name, level_names[i]))
+			return (int)i;
+	if (!strcasecmp(name, "warn"))
+		return VMM_LOG_WARNING;
+	return -1;
+}
+
+const char *vmm_log_level_name(enum vmm_log_level l)
+{
+	return (unsigned)l < sizeof(level_names) / sizeof(level_names[0]) ? level_names[l] : "Info";
+}
+
+static const char *logger(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+{
+	const json_t *b = arg;
+	const char *where = "logger";
+	if (api_json_check_object(b, logger_fields, where, err, errlen))
+		return err;
+	const char *path = api_json_string(b, "log_path");
+	const char *level = api_json_string(b, "level");
+	int l = VMM_LOG_INFO;
+	if (level && (l = vmm_log_level_parse(level)) < 0)
+		return MSG("%s.level: must be one of Error, Warning, Info, Debug, Trace, Off", where);
+	if (nonempty(path, where, "log_path", err, errlen) || set_str(&s->logger.log_path, path, err, errlen))
+		return err;
+	s->logger.set = true;
+	s->logger.level = (enum vmm_log_level)l;
+	s->logger.show_level = api_json_bool(b, "show_level", false);
+	s->logger.show_log_origin = api_json_bool(b, "show_log_origin", false);
+	return NULL;
+}
+
+const char *vmm_spec_put_logger(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+{
+	return apply(s, logger, body, err, errlen);
+}
+
+static const char *metrics(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+{
+	const json_t *b = arg;
+	if (api_json_check_object(b, metrics_fields, "metrics", err, errlen))
+		return err;
+	if (s->metrics.set)
+		return MSG("metrics: Reinitialization of metrics not allowed.");
+	const char *path = api_json_string(b, "metrics_path");
+	if (nonempty(path, "metrics", "metrics_path", err, errlen) ||
+	    set_str(&s->metrics.path, path, err, errlen))
+		return err;
+	s->metrics.set = true;
+	return NULL;
+}
+
+const char *vmm_spec_put_metrics(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+{
+	return apply(s, metrics, body, err, errlen);
+}
+
+/* ------------------------------------------------------------ shares */
+
+static const char *share(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+{
+	const struct id_arg *a = arg;
+	const json_t *b = a->body;
+	const char *where = a->where;
+	if (api_json_check_object(b, a->path_id ? share_fields : share_doc_fields, where, err, errlen))
+		return err;
+	const char *tag = api_json_string(b, "tag");
+	if (!tag)
+		tag = a->path_id;
+	if (check_id(a->path_id, tag, where, "tag", err, errlen))
+		return err;
+	const char *path = api_json_string(b, "path_on_host");
+	bool ro = api_json_bool(b, "is_read_only", false);
+	struct stat st;
+	if (!*path)
+		return MSG("%s.path_on_host: must not be empty", where);
+	if (stat(path, &st))
+		return MSG("%s.path_on_host: '%s': %s", where, path, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return MSG("%s.path_on_host: '%s' is not a directory", where, path);
+	if (access(path, R_OK | X_OK | (ro ? 0 : W_OK)))
+		return MSG("%s.path_on_host: '%s' is not %s: %s", where, path,
+			   ro ? "readable" : "readable and writable", strerror(errno));
+	struct vm_config *c = &s->vm;
+	size_t at = c->nshares;
+	for (size_t i = 0; i < c->nshares; i++)
+		if (!strcmp(c->shares[i].tag, tag))
+			at = i;
+	if (at == c->nshares && c->nshares >= VM_MAX_SHARES)
+		return MSG("%s: at most %d shares", where, VM_MAX_SHARES);
+	struct vm_share sh = { .read_only = ro };
+	bool fail = false;
+	sh.tag = dup_or_null(tag, &fail);
+	sh.path = dup_or_null(path, &fail);
+	if (fail) {
+		free_share(&sh);
+		return MSG("out of memory");
+	}
+	if (at < c->nshares)
+		free_share(&c->shares[at]);
+	else
+		c->nshares++;
+	c->shares[at] = sh;
+	return NULL;
+}
+
+const char *vmm_spec_put_share(struct vmm_spec *s, const char *path_tag, const json_t *body,
+			       char *err, size_t errlen)
+{
+	struct id_arg a = { path_tag, body, "shares", NULL };
+	return apply(s, share, &a, err, errlen);
+}
+
+/* ------------------------------------------------------------ across sections */
+
+static void fmt_mac(char *out, const uint8_t m[6])
+{
+	sprintf(out, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+const char *vmm_spec_check(const struct vmm_spec *s, char *err, size_t errlen)
+{
+	const struct vm_config *c = &s->vm;
+	uint64_t mem_mib = c->mem_bytes >> 20;
+	if (c->balloon && c->balloon_target_mib > mem_mib)
+		return MSG("balloon.amount_mib: %u MiB is more than the guest memory (machine-config.mem_size_mib %" PRIu64 ")",
+			   c->balloon_target_mib, mem_mib);
+	if (c->cpu_quota > 0 && c->cpu_quota > (double)c->ncpus)
+		return MSG("machine-config.cpu_quota: %g is more than vcpu_count (%u)", c->cpu_quota, c->ncpus);
+	unsigned roots = 0;
+	for (size_t i = 0; i < c->ndrives; i++)
+		roots += c->drives[i].root;
+	if (roots > 1)
+		return MSG("drives.is_root_device: A root block device already exists!");
+	for (size_t i = 0; i < c->nnets; i++) {
+		const struct vm_net *a = &c->nets[i];
+		for (size_t j = i + 1; j < c->nnets; j++) {
+			const struct vm_net *b = &c->nets[j];
+			if (a->mac_set && b->mac_set && !memcmp(a->mac, b->mac, 6)) {
+				char m[18];
+				fmt_mac(m, a->mac);
+				return MSG("network-interfaces.guest_mac: The MAC address is already in use: %s "
+					   "(interfaces `%s` and `%s`)", m, a->id, b->id);
+			}
+			if (a->tap_name && b->tap_name && !strcmp(a->tap_name, b->tap_name))
+				return MSG("network-interfaces.host_dev_name: The host device name is already in use: %s "
+					   "(interfaces `%s` and `%s`)", a->tap_name, a->id, b->id);
+		}
+		/* One host (protocol, address, port) can be forwarded once. */
+		for (size_t k = 0; k < a->nfwd; k++) {
+			const struct vm_port_forward *f = &a->fwd[k];
+			const char *fa = f->host_addr ? f->host_addr : "127.0.0.1";
+			for (size_t j = i; j < c->nnets; j++) {
+				const struct vm_net *b = &c->nets[j];
+				for (size_t l = (j == i ? k + 1 : 0); l < b->nfwd; l++) {
+					const struct vm_port_forward *g = &b->fwd[l];
+					const char *ga = g->host_addr ? g->host_addr : "127.0.0.1";
+					if (f->udp == g->udp && f->host_port == g->host_port && !strcmp(fa, ga))
+						return MSG("network-interfaces.port_forwards: host %s %s:%u is forwarded twice",
+							   f->udp ? "udp" : "tcp", fa, f->host_port);
+				}
+			}
+		}
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------ documents */
+
+static const char *doc_array(struct vmm_spec *s, const json_t *doc, const char *name, const char *idf,
+			     const char *(*fn)(struct vmm_spec *, const void *, char *, size_t),
+			     char *err, size_t errlen)
+{
+	const json_t *arr = api_json_member(doc, name);
+	size_t n = json_array_size(arr);
+	for (size_t i = 0; i < n; i++) {
+		const json_t *it = json_array_get(arr, i);
+		char where[64];
+		snprintf(where, sizeof(where), "%s[%zu]", name, i);
+		const char *id = api_json_string(it, idf);
+		for (size_t j = 0; j < i; j++) {
+			const char *other = api_json_string(json_array_get(arr, j), idf);
+			if (id && other && !strcmp(id, other)) {
+				char shown[80];
+				api_json_printable(shown, sizeof(shown), id);
+				return MSG("%s.%s: `%s` is used twice", where, idf, shown);
+			}
+		}
+		struct id_arg a = { NULL, it, where, NULL };
+		if (fn(s, &a, err, errlen))
+			return err;
+	}
+	return NULL;
+}
+
+static const char *document(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+{
+	const json_t *doc = arg;
+	const json_t *v;
+	if (api_json_check_object(doc, doc_fields, "", err, errlen))
+		return err;
+	if ((v = api_json_member(doc, "logger")) && logger(s, v, err, errlen))
+		return err;
+	if ((v = api_json_member(doc, "metrics")) && metrics(s, v, err, errlen))
+		return err;
+	if ((v = api_json_member(doc, "machine-config"))) {
+		struct machine_arg m = { v, false };
+		if (machine(s, &m, err, errlen))
+			return err;
+	}
+	if ((v = api_json_member(doc, "boot-source")) && boot_source(s, v, err, errlen))
+		return err;
+	if (doc_array(s, doc, "drives", "drive_id", drive, err, errlen) ||
+	    doc_array(s, doc, "network-interfaces", "iface_id", net, err, errlen) ||
+	    doc_array(s, doc, "shares", "tag", share, err, errlen))
+		return err;
+	if ((v = api_json_member(doc, "vsock")) && vsock(s, v, err, errlen))
+		return err;
+	if ((v = api_json_member(doc, "balloon")) && balloon(s, v, err, errlen))
+		return err;
+	return NULL;
+}
+
+const char *vmm_spec_from_json(struct vmm_spec *s, const json_t *doc, char *err, size_t errlen)
+{
+	return apply(s, document, doc, err, errlen);
+}
+
+const char *vmm_spec_load_file(struct vmm_spec *s, const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return MSG("%s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
+		close(fd);
+		return MSG("%s: not a regular file of at most 1 MiB", path);
+	}
+	size_t n = (size_t)st.st_size;
+	char *buf = malloc(n + 1);
+	if (!buf) {
+		close(fd);
+		return MSG("out of memory");
+	}
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	json_error_t je;
+	json_t *doc = json_loadb(buf, got, JSON_REJECT_DUPLICATES, &je);
+	free(buf);
+	if (!doc)
+		return MSG("%s: line %d column %d: %s", path, je.line, je.column, je.text);
+	char inner[768];
+	const char *e = vmm_spec_from_json(s, doc, inner, sizeof(inner));
+	json_decref(doc);
+	if (e)
+		return MSG("%s: %s", path, inner);
+	return NULL;
+}
+
+/* ------------------------------------------------------------ to JSON */
+
+static json_t *bucket_json(const struct vm_token_bucket *b)
+{
+	return json_pack("{s:I,s:I,s:I}", "size", (json_int_t)b->size,
+			 "one_time_burst", (json_int_t)b->one_time_burst,
+			 "refill_time", (json_int_t)b->refill_time_ms);
+}
+
+static bool bucket_set(const struct vm_token_bucket *b)
+{
+	return b->size || b->one_time_burst || b->refill_time_ms;
+}
+
+/* NULL (left out) when neither bucket is set. */
+static json_t *limiter_json(const struct vm_rate_limiter *l)
+{
+	if (!bucket_set(&l->bandwidth) && !bucket_set(&l->ops))
+		return NULL;
+	json_t *o = json_object();
+	if (bucket_set(&l->bandwidth))
+		json_object_set_new(o, "bandwidth", bucket_json(&l->bandwidth));
+	if (bucket_set(&l->ops))
+		json_object_set_new(o, "ops", bucket_json(&l->ops));
+	return o;
+}
+
+static void set_opt(json_t *o, const char *k, json_t *v)
+{
+	if (v)
+		json_object_set_new(o, k, v);
+}
+
+static void set_str_opt(json_t *o, const char *k, const char *v)
+{
+	if (v)
+		json_object_set_new(o, k, json_string(v));
+}
+
+json_t *vmm_spec_machine_config_json(const struct vmm_spec *s)
+{
+	json_t *o = json_pack("{s:i,s:I,s:b,s:b}", "vcpu_count", (int)s->vm.ncpus,
+			      "mem_size_mib", (json_int_t)(s->vm.mem_bytes >> 20),
+			      "smt", 0, "track_dirty_pages", (int)s->track_dirty_pages);
+	if (o && s->vm.cpu_quota > 0)
+		json_object_set_new(o, "cpu_quota", json_real(s->vm.cpu_quota));
+	return o;
+}
+
+json_t *vmm_spec_balloon_json(const struct vmm_spec *s)
+{
+	if (!s->vm.balloon)
+		return NULL;
+	return json_pack("{s:I,s:b,s:I}", "amount_mib", (json_int_t)s->vm.balloon_target_mib,
+			 "deflate_on_oom", (int)s->vm.balloon_deflate_on_oom,
+			 "stats_polling_interval_s", (json_int_t)s->vm.balloon_stats_interval_s);
+}
+
+json_t *vmm_spec_to_json(const struct vmm_spec *s)
+{
+	const struct vm_config *c = &s->vm;
+	json_t *doc = json_object();
+	if (!doc)
+		return NULL;
+	json_t *bs = json_null();
+	if (c->kernel) {
+		bs = json_pack("{s:s}", "kernel_image_path", c->kernel);
+		set_str_opt(bs, "initrd_path", c->initrd);
+		set_str_opt(bs, "boot_args", c->append);
+	}
+	json_object_set_new(doc, "boot-source", bs);
+	json_object_set_new(doc, "machine-config", vmm_spec_machine_config_json(s));
+
+	json_t *drives = json_array();
+	for (size_t i = 0; i < c->ndrives; i++) {
+		const struct vm_drive *d = &c->drives[i];
+		json_t *o = json_pack("{s:s,s:s,s:b,s:b}", "drive_id", d->id, "path_on_host", d->path,
+				      "is_root_device", (int)d->root, "is_read_only", (int)d->read_only);
+		set_opt(o, "rate_limiter", limiter_json(&d->limiter));
+		if (d->format != VM_DISK_PROBE)
+			json_object_set_new(o, "format", json_string(d->format == VM_DISK_QCOW2 ? "qcow2" : "raw"));
+		set_str_opt(o, "serial", d->serial);
+		json_array_append_new(drives, o);
+	}
+	json_object_set_new(doc, "drives", drives);
+
+	json_t *nets = json_array();
+	for (size_t i = 0; i < c->nnets; i++) {
+		const struct vm_net *n = &c->nets[i];
+		json_t *o = json_pack("{s:s,s:s}", "iface_id", n->id,
+				      "backend", n->backend == VM_NET_TAP ? "tap" : "user");
+		set_str_opt(o, "host_dev_name", n->tap_name);
+		if (n->mac_set) {
+			char m[18];
+			fmt_mac(m, n->mac);
+			json_object_set_new(o, "guest_mac", json_string(m));
+		}
+		set_opt(o, "rx_rate_limiter", limiter_json(&n->rx));
+		set_opt(o, "tx_rate_limiter", limiter_json(&n->tx));
+		if (n->nfwd) {
+			json_t *fw = json_array();
+			for (size_t k = 0; k < n->nfwd; k++) {
+				const struct vm_port_forward *f = &n->fwd[k];
+				json_t *fo = json_pack("{s:s,s:i,s:i}", "protocol", f->udp ? "udp" : "tcp",
+						       "host_port", (int)f->host_port, "guest_port", (int)f->guest_port);
+				set_str_opt(fo, "host_address", f->host_addr);
+				json_array_append_new(fw, fo);
+			}
+			json_object_set_new(o, "port_forwards", fw);
+		}
+		json_array_append_new(nets, o);
+	}
+	json_object_set_new(doc, "network-interfaces", nets);
+
+	json_object_set_new(doc, "vsock", c->vsock ?
+			    json_pack("{s:I,s:s}", "guest_cid", (json_int_t)c->vsock_cid, "uds_path", c->vsock_uds) :
+			    json_null());
+	json_t *bl = vmm_spec_balloon_json(s);
+	json_object_set_new(doc, "balloon", bl ? bl : json_null());
+
+	json_t *lg = json_null();
+	if (s->logger.set) {
+		lg = json_pack("{s:s,s:b,s:b}", "level", vmm_log_level_name(s->logger.level),
+			       "show_level", (int)s->logger.show_level,
+			       "show_log_origin", (int)s->logger.show_log_origin);
+		set_str_opt(lg, "log_path", s->logger.log_path);
+	}
+	json_object_set_new(doc, "logger", lg);
+	json_object_set_new(doc, "metrics", s->metrics.set ?
+			    json_pack("{s:s}", "metrics_path", s->metrics.path) : json_null());
+
+	json_t *shares = json_array();
+	for (size_t i = 0; i < c->nshares; i++)
+		json_array_append_new(shares, json_pack("{s:s,s:s,s:b}", "tag", c->shares[i].tag,
+							"path_on_host", c->shares[i].path,
+							"is_read_only", (int)c->shares[i].read_only));
+	json_object_set_new(doc, "shares", shares);
+	return doc;
+}
