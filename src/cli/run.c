@@ -16,6 +16,7 @@
 
 #include "cli/console.h"
 #include "cli/devopts.h"
+#include "cli/run_api.h"
 #include "vmm/vm.h"
 
 #define DEFAULT_APPEND "console=ttyS0 earlycon=sbi quiet"
@@ -37,6 +38,12 @@ static const char usage[] =
 	"  --console uart|virtio  the guest console: ttyS0 (default) or hvc0\n"
 	"  --no-rng           no virtio-rng entropy device\n"
 	"  --dump-dtb FILE    write the generated device tree to FILE and go on\n"
+	"  --api-sock PATH    serve the VM's HTTP API (Firecracker's) on a new Unix\n"
+	"                     socket; with no --kernel or --config-file the VM waits\n"
+	"                     to be configured and started through it\n"
+	"  --config-file FILE configure the VM from a JSON file (Firecracker's\n"
+	"                     sections, see docs/skiff-run.md) and start it\n"
+	"  --id ID            instance id reported by the API (letters, digits, - and _)\n"
 	"  -h, --help         this text\n"
 	"\n"
 	"Console keys: C-a x quits, C-a h lists the keys, C-a C-a sends C-a.\n"
@@ -142,10 +149,14 @@ int cmd_run(int argc, char **argv)
 		{ "disk", required_argument, NULL, 'D' },
 		{ "console", required_argument, NULL, 'C' },
 		{ "no-rng", no_argument, NULL, 'R' },
+		{ "api-sock", required_argument, NULL, 'A' },
+		{ "config-file", required_argument, NULL, 'F' },
+		{ "id", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	bool append_given = false;
+	bool append_given = false, cpus_given = false, mem_given = false;
+	const char *api_sock = NULL, *config_file = NULL;
 	char err[512];
 	int o;
 	optind = 1;
@@ -164,9 +175,11 @@ int cmd_run(int argc, char **argv)
 				return 64;
 			}
 			cfg.ncpus = (unsigned)n;
+			cpus_given = true;
 			break;
 		}
 		case 'm':
+			mem_given = true;
 			cfg.mem_bytes = parse_size(optarg);
 			if (!cfg.mem_bytes && strspn(optarg, "0") != strlen(optarg)) {
 				fprintf(stderr, "skiff run: --mem %s: not a size (examples: 512, 512M, 2G)\n", optarg);
@@ -193,6 +206,18 @@ int cmd_run(int argc, char **argv)
 			}
 			break;
 		case 'R': cfg.rng = false; break;
+		case 'A': api_sock = optarg; break;
+		case 'F': config_file = optarg; break;
+		case 'I': {
+			size_t len = strlen(optarg);
+			if (len < 1 || len > 64 || strspn(optarg, "abcdefghijklmnopqrstuvwxyz"
+							  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != len) {
+				fprintf(stderr, "skiff run: --id %s: 1 to 64 letters, digits, '-' and '_'\n", optarg);
+				return 64;
+			}
+			cfg.name = optarg;
+			break;
+		}
 		case 'h': fputs(usage, stdout); return 0;
 		case ':':
 			fprintf(stderr, "skiff run: %s needs a value (see skiff run --help)\n",
@@ -207,6 +232,16 @@ int cmd_run(int argc, char **argv)
 	if (optind < argc) {
 		fprintf(stderr, "skiff run: unexpected argument '%s' (see skiff run --help)\n", argv[optind]);
 		return 64;
+	}
+	if (api_sock || config_file) {
+		struct run_api_opts ao = {
+			.api_sock = api_sock, .config_file = config_file, .id = cfg.name,
+			.version = SKIFF_VERSION, .cli = &cfg,
+			.kernel_given = cfg.kernel != NULL, .initrd_given = cfg.initrd != NULL,
+			.append_given = append_given, .cpus_given = cpus_given, .mem_given = mem_given,
+			.report_crash = report_crash,
+		};
+		return run_api(&ao);
 	}
 	if (!cfg.kernel) {
 		default_kernel = cache_path("Image");

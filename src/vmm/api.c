@@ -36,6 +36,7 @@ struct vmm {
 	pthread_mutex_t lock;
 	pthread_t main_thread;
 	char *id, *version, *dump_dtb;
+	bool virtio_console, no_rng;
 	struct vm_console console;
 
 	struct vmm_spec spec;      /* the configuration as the API sees it */
@@ -99,6 +100,8 @@ struct vmm *vmm_new(const struct vmm_params *p, char *err, size_t errlen)
 	pthread_mutex_init(&v->lock, NULL);
 	v->main_thread = pthread_self();
 	v->console = p->console;
+	v->virtio_console = p->virtio_console;
+	v->no_rng = p->no_rng;
 	vmm_spec_init(&v->spec);
 	vmm_spec_init(&v->booted);
 	v->log.fd = -1;
@@ -268,6 +271,8 @@ static const char *boot(struct vmm *v, char *err, size_t errlen)
 		fail |= !(b.vm.append = strdup(VMM_DEFAULT_BOOT_ARGS));
 	if (v->dump_dtb && !b.vm.dump_dtb)
 		fail |= !(b.vm.dump_dtb = strdup(v->dump_dtb));
+	b.vm.virtio_console = v->virtio_console;
+	b.vm.rng = !v->no_rng;
 	if (fail) {
 		vmm_spec_free(&b);
 		snprintf(err, errlen, "out of memory");

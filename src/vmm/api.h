@@ -48,6 +48,8 @@ struct vmm_params {
 	const char *version;         /* reported as vmm_version */
 	struct vm_console console;   /* guest console output */
 	const char *dump_dtb;        /* passed to vm_create; may be NULL */
+	bool virtio_console;         /* hvc0 on virtio-console instead of the UART */
+	bool no_rng;                 /* leave out virtio-rng */
 };
 
 struct vmm;

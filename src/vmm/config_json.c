@@ -1155,21 +1155,25 @@ const char *vmm_spec_from_json(struct vmm_spec *s, const json_t *doc, char *err,
 	return apply(s, document, doc, err, errlen);
 }
 
-const char *vmm_spec_load_file(struct vmm_spec *s, const char *path, char *err, size_t errlen)
+json_t *vmm_config_file_read(const char *path, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return MSG("%s: %s", path, strerror(errno));
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
 	struct stat st;
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
 		close(fd);
-		return MSG("%s: not a regular file of at most 1 MiB", path);
+		snprintf(err, errlen, "%s: not a regular file of at most 1 MiB", path);
+		return NULL;
 	}
 	size_t n = (size_t)st.st_size;
 	char *buf = malloc(n + 1);
 	if (!buf) {
 		close(fd);
-		return MSG("out of memory");
+		snprintf(err, errlen, "out of memory");
+		return NULL;
 	}
 	size_t got = 0;
 	while (got < n) {
@@ -1182,8 +1186,24 @@ const char *vmm_spec_load_file(struct vmm_spec *s, const char *path, char *err, 
 	json_error_t je;
 	json_t *doc = json_loadb(buf, got, JSON_REJECT_DUPLICATES, &je);
 	free(buf);
+	if (!doc) {
+		snprintf(err, errlen, "%s: line %d column %d: %s", path, je.line, je.column, je.text);
+		return NULL;
+	}
+	if (!json_is_object(doc)) {
+		snprintf(err, errlen, "%s: the document must be a JSON object, not %s", path,
+			 api_json_type_name(doc));
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+const char *vmm_spec_load_file(struct vmm_spec *s, const char *path, char *err, size_t errlen)
+{
+	json_t *doc = vmm_config_file_read(path, err, errlen);
 	if (!doc)
-		return MSG("%s: line %d column %d: %s", path, je.line, je.column, je.text);
+		return err;
 	char inner[768];
 	const char *e = vmm_spec_from_json(s, doc, inner, sizeof(inner));
 	json_decref(doc);

@@ -95,7 +95,10 @@ const char *vmm_spec_patch_balloon_stats(struct vmm_spec *s, const json_t *body,
 
 /* A whole --config-file document, applied on top of `s` (all or nothing). */
 const char *vmm_spec_from_json(struct vmm_spec *s, const json_t *doc, char *err, size_t errlen);
-/* Read and apply a --config-file (at most 1 MiB). */
+/* Read a --config-file (at most 1 MiB, one JSON object, no duplicate
+ * keys) without applying it; NULL with a message naming the line on error. */
+json_t *vmm_config_file_read(const char *path, char *err, size_t errlen);
+/* Read and apply a --config-file. */
 const char *vmm_spec_load_file(struct vmm_spec *s, const char *path, char *err, size_t errlen);
 
 /* Rules across sections (balloon within RAM, quota within vCPUs, unique MACs,
