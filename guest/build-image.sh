@@ -239,10 +239,8 @@ done
 if [ ${#to_fetch[@]} -gt 0 ]; then
     [ "$offline" = no ] || die "--offline, but these packages are not cached: ${to_fetch[*]}"
     log "downloading ${#to_fetch[@]} package(s)"
-    # As root, apt drops privileges to _apt for downloads; let it write here.
-    if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then
-        chown _apt "$deb_dir" 2>/dev/null || true
-    fi
+    # (As root, apt downloads as user _apt where _apt can write, and falls
+    # back to root with a warning, kept in download.log, where it cannot.)
     if ! (cd "$deb_dir" && apt-get "${APT_OPTS[@]}" -q download "${to_fetch[@]}") \
             >"$apt_dir/download.log" 2>&1; then
         sed 's/^/  /' "$apt_dir/download.log" >&2
