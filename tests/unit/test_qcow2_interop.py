@@ -699,3 +699,32 @@ def test_backing_never_written(tmp_path):
     assert sha(base) == s
     qcheck(ov)
     assert to_raw(ov, tmp_path) == bytes(m.d)
+
+
+def test_killed_writer_leaves_consistent_image(tmp_path):
+    """A writer killed at a random moment leaves at most leaked clusters:
+    never an L2 entry pointing at a cluster without a refcount."""
+    img = tmp_path / "k.qcow2"
+    base = tmp_path / "kb.raw"
+    base.write_bytes(os.urandom(6 * MiB))
+    qemu_img("create", "-q", "-f", "qcow2", "-o", "cluster_size=512,refcount_bits=64",
+             "-b", "kb.raw", "-F", "raw", img)
+    rnd = random.Random(21)
+    import time
+    for round_ in range(8):
+        m = Model(bytes(6 * MiB), 512)
+        batch = random_batch(m, rnd, 400, 40000, flush_every=50)
+        cmds = tmp_path / "cmds.txt"
+        cmds.write_bytes(batch)
+        with open(cmds, "rb") as f:
+            p = subprocess.Popen([TOOL, "batch", str(img)], stdin=f,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.05 + rnd.random() * 0.4)
+        p.kill()
+        p.wait()
+        c = run("qemu-img", "check", img, check=False)
+        out = (c.stdout + c.stderr).decode()
+        assert c.returncode in (0, 3) and "ERROR" not in out, out
+        tool("batch", img, stdin=b"write 1000 5000 7\nread 1000 5000 7\n")
+    run("qemu-img", "check", "-r", "leaks", img, check=False)
+    qcheck(img)

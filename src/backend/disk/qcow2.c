@@ -351,7 +351,8 @@ static int write_alloc(struct qcow2 *q, uint64_t gc, const struct qcow2_cluster 
 		return ret;
 	uint64_t host;
 	bool fresh = true;
-	if (c->type == QCOW2_C_ZERO_ALLOC && c->copied && !qcow2_meta_find(q, c->host >> q->cluster_bits)) {
+	if (c->type == QCOW2_C_ZERO_ALLOC && c->copied && c->host < q->file_size &&
+	    !qcow2_meta_find(q, c->host >> q->cluster_bits)) {
 		/* Ours already: write it whole, then clear the zero flag. */
 		host = c->host;
 		fresh = false;
