@@ -166,6 +166,10 @@ def boot1():
     g = Guest("1hart-devices", smp=1, extra=[
         "-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0",
         "-virtfs", f"local,path={WORK}/share,mount_tag=share0,security_model=none",
+        # -virtfs gives virtio-9p over PCI on -M virt; share1 is on virtio-mmio,
+        # the transport skiff has.
+        "-fsdev", f"local,id=fs1,path={WORK}/share,security_model=none",
+        "-device", "virtio-9p-device,fsdev=fs1,mount_tag=share1",
         "-drive", f"file={WORK}/data.img,format=raw,if=none,id=d0",
         "-device", "virtio-blk-device,drive=d0",
         "-device", "virtio-rng-device",
@@ -200,6 +204,9 @@ def boot1():
         except OSError as e:
             host_view = str(e)
         check("9p share writable", rc == 0 and host_view == "from-guest", host_view)
+        rc, out = g.run("grep ' /mnt/share1 ' /proc/mounts; cat /mnt/share1/guest-file.txt")
+        check("9p share over virtio-mmio mounted at /mnt/share1",
+              " 9p " in out and "from-guest" in out, out)
         rc, out = g.run("mke2fs /dev/vda >/dev/null 2>&1; mount -t ext4 /dev/vda /mnt && echo blk-ok > /mnt/f && cat /mnt/f && umount /mnt")
         check("virtio-blk disk usable with ext4 driver", rc == 0 and "blk-ok" in out, out)
         rc, out = g.run("cat /sys/class/misc/hw_random/rng_current 2>/dev/null || "
