@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from isa_common import QEMU_CPU  # noqa: E402
+from isa_common import QEMU_CPU, sanitizer_report  # noqa: E402
 
 
 
@@ -86,7 +86,10 @@ def check(prog, args, devs):
 
     srun = [args.runner, "--timeout", str(args.timeout), "--mmu", args.mmu, prog]
     src, sout, serr = run(srun, args.timeout + 30)
-    ok = src == qrc and sout == qout
+    san = sanitizer_report(serr.decode(errors="replace"))
+    ok = src == qrc and sout == qout and san is None
+    if san:
+        report.append(f"{name}: SANITIZER: {san}")
     if not ok:
         report.append(f"{name}: MISMATCH (qemu status {qrc}, skiff status {src}, "
                       f"{len(qout)} vs {len(sout)} bytes of output)")

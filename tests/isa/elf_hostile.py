@@ -16,6 +16,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from isa_common import sanitizer_report  # noqa: E402
+
 EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 PHDR = struct.Struct("<IIQQQQQQ")
 PT_LOAD, PT_INTERP, PT_PHDR = 1, 3, 6
@@ -129,7 +132,7 @@ def main():
             write(data)
             rc, err = run(args.runner, path)
             checked += 1
-            if rc == 2 and err.strip():
+            if rc == 2 and err.strip() and not sanitizer_report(err):
                 print(f"ok   {name}: {err.strip().splitlines()[0]}")
             else:
                 failures += 1
@@ -155,6 +158,9 @@ def main():
             write(bytes(data))
             rc, err = run(args.runner, path)
             checked += 1
+            if sanitizer_report(err):
+                failures += 1
+                print(f"FAIL corruption {i}: {sanitizer_report(err)}")
             if rc == "hang" or (isinstance(rc, int) and rc < 0):
                 crashes += 1
                 keep = os.path.join(tempfile.gettempdir(), f"skiff-elf-crash-{args.seed}-{i}")

@@ -26,7 +26,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from isa_common import MARCH, QEMU_CPU  # noqa: E402
+from isa_common import MARCH, QEMU_CPU, sanitizer_report  # noqa: E402
 
 MARKER = struct.pack("<I", 0xABCDE037)  # lui x0, 0xabcde: a HINT, no effect
 BUF = 8192
@@ -227,7 +227,7 @@ def main():
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as ex:
             for (k, w, desc, base), (q, s) in ex.map(work, cases):
                 outcomes[q[0]] = outcomes.get(q[0], 0) + 1
-                if q[0] != s[0] or q[1] != s[1]:
+                if q[0] != s[0] or q[1] != s[1] or sanitizer_report(s[2]):
                     bad.append((k, w, desc, q, s))
         for k, w, desc, q, s in bad[:args.max_report]:
             print(f"MISMATCH {desc} ({disasm(args.objdump, w, desc, tdir)}): "
@@ -235,7 +235,10 @@ def main():
             if q[0] == s[0]:
                 for d in describe(q[1], s[1])[:10]:
                     print("    " + d)
-            if s[2].strip():
+            san = sanitizer_report(s[2])
+            if san:
+                print("    SANITIZER: " + san)
+            elif s[2].strip():
                 print("    skiff: " + s[2].strip().splitlines()[-1])
         if len(bad) > args.max_report:
             print(f"... and {len(bad) - args.max_report} more")

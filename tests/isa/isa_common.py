@@ -12,3 +12,12 @@ QEMU_CPU = ("rv64,zba=true,zbb=true,zbs=true,zbc=false,zbkb=false,zbkc=false,zbk
 
 # The cross compiler's -march for generated and test programs.
 MARCH = "rv64gc_zba_zbb_zbs_zihintpause"
+
+
+def sanitizer_report(stderr):
+    """The first line of an ASan/UBSan report in a runner's stderr, or None.
+    UBSan only prints and carries on, so exit statuses alone miss it."""
+    for line in stderr.splitlines():
+        if "runtime error:" in line or "Sanitizer" in line:
+            return line.strip()
+    return None

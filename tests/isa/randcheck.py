@@ -22,7 +22,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import randgen  # noqa: E402
-from isa_common import MARCH, QEMU_CPU  # noqa: E402
+from isa_common import MARCH, QEMU_CPU, sanitizer_report  # noqa: E402
 
 XNAMES = ["zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1"] + \
     [f"a{i}" for i in range(8)] + [f"s{i}" for i in range(2, 12)] + [f"t{i}" for i in range(3, 7)]
@@ -160,8 +160,11 @@ def check_one(env, index, count):
     if qrc != 0 or len(qout) != randgen.DUMP_END:
         return index, n, False, [f"program {index}: the reference run failed (qemu status {qrc}): "
                                  f"{qerr.strip()[:500]}", f"  reproduce: {repro}"]
-    if src_rc == qrc and sout == qout:
+    san = sanitizer_report(serr)
+    if src_rc == qrc and sout == qout and san is None:
         return index, n, True, []
+    if san:
+        return index, n, False, [f"program {index}: SANITIZER: {san}", f"  reproduce: {repro}"]
     report = [f"program {index}: MISMATCH (skiff status {src_rc}; kept as {src})",
               f"  reproduce: {repro}"]
     if serr.strip():
