@@ -212,6 +212,12 @@ def main():
             if templs[base].count(MARKER) != 1:
                 print("encfuzz: marker not found exactly once in the template")
                 return 1
+        # Baseline: the template with a NOP must run to the end in both.
+        q, s = run_case(args, tdir, templs[31], 0x00000013, "baseline")
+        if q[0] != 0 or s[0] != 0 or q[1] != s[1] or len(q[1]) != BUF + 8 * NREG_DUMP:
+            print(f"encfuzz: the baseline (a NOP) does not run cleanly: qemu status {q[0]}, "
+                  f"skiff status {s[0]}, {len(q[1])}/{len(s[1])} bytes; {s[2].strip()[:300]}")
+            return 1
         cases = []
         for k in range(args.count):
             w, desc = gen_word(r)
