@@ -159,8 +159,8 @@ def run_case(args, tdir, templ, word, name):
 def describe(qout, sout):
     out = []
     n = BUF // 8
-    if len(qout) != len(sout):
-        return [f"output {len(qout)} vs {len(sout)} bytes"]
+    if len(qout) != len(sout) or len(qout) < 8 * (n + NREG_DUMP):
+        return [f"output {len(qout)} vs {len(sout)} bytes"] if qout != sout else []
     names = [f"buf+{8 * i:#x}" for i in range(n)] + [f"x{i}" for i in range(32)] + \
         [f"f{i}" for i in range(32)] + ["fcsr"]
     for i, name in enumerate(names):
