@@ -140,6 +140,7 @@ enum {
 	SYS_madvise = 233,
 	SYS_prlimit64 = 261,
 	SYS_riscv_hwprobe = 258,
+	SYS_riscv_flush_icache = 259,
 	SYS_getrandom = 278,
 };
 
@@ -879,6 +880,10 @@ static int64_t do_syscall(struct runner *r, uint64_t nr, const uint64_t a[6])
 		return sys_prlimit(r, a[1], a[3]);
 	case SYS_getrandom:
 		return sys_getrandom(r, a[0], a[1]);
+	case SYS_riscv_flush_icache:
+		/* Linux makes earlier stores visible to instruction fetch. */
+		hart_request_fence_i(r->hart);
+		return 0;
 	case SYS_riscv_hwprobe:
 	case SYS_mremap:
 	default:

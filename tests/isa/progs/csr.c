@@ -138,6 +138,29 @@ static void smc(void)
 	__asm__ volatile("fence.i" ::: "memory");
 	printf("smc same block -> %" PRIu64 "\n", fn((u64)(uintptr_t)code, 0x02a00513u));
 	printf("smc same block again -> %" PRIu64 "\n", fn((u64)(uintptr_t)code, 0x03300513u));
+	/* Hot code rewritten over and over: a block that jumps (directly,
+	 * within the page) to a second block; both are patched before each
+	 * call, once with fence.i and once with the Linux system call
+	 * (riscv_flush_icache, what glibc's __riscv_flush_icache uses). */
+	u64 sum = 0;
+	for (uint32_t i = 0; i < 600; i++) {
+		code[0] = 0x00000513u | ((i & 0x7ff) << 20);       /* addi a0, x0, i */
+		code[1] = 0x0080006fu;                              /* jal x0, +8 */
+		code[2] = 0x00000013u;                              /* nop (skipped) */
+		code[3] = 0x00050513u | (((i * 7) & 0x3ff) << 20); /* addi a0, a0, 7i */
+		code[4] = 0x00008067u;                              /* ret */
+		if (i & 1) {
+			__asm__ volatile("fence.i" ::: "memory");
+		} else {
+			register u64 a0 __asm__("a0") = (u64)(uintptr_t)code;
+			register u64 a1 __asm__("a1") = (u64)(uintptr_t)code + 4096;
+			register u64 a2 __asm__("a2") = 0;
+			register u64 a7 __asm__("a7") = 259; /* riscv_flush_icache */
+			__asm__ volatile("ecall" : "+r"(a0) : "r"(a1), "r"(a2), "r"(a7) : "memory");
+		}
+		sum = sum * 3 + fn(0, 0);
+	}
+	printf("smc hot loop -> %016" PRIx64 "\n", sum);
 	munmap(code, 4096);
 }
 
