@@ -30,6 +30,7 @@ static const u64 red[] = {
 	0x3ff8000000000000ull, 0xc004000000000000ull, 0x3fe0000000000000ull,
 	0x7fefffffffffffffull, 0x0000000000000001ull, 0x0010000000000001ull,
 	0x41effffffff00000ull, 0xc1e0000000100000ull, 0x7ff0000000000001ull,
+	0x3fefffffffffffffull, /* 1 - ulp: products just below the normal range */
 };
 
 static const u64 tern[] = {
@@ -43,6 +44,7 @@ static const u64 tern[] = {
 static const u64 tern_red[] = {
 	0x3fb999999999999aull, 0xbfd5555555555555ull, 0x7fefffffffffffffull,
 	0x0010000000000000ull, 0x3ff0000000000001ull,
+	0x3ff0000000000000ull, 0xbff0000000000000ull, /* exact zero sums: sign by mode */
 };
 
 #define OPS(X1, XRM)                                        \

@@ -28,6 +28,7 @@ static const u64 red[] = {
 	S(0x3dcccccd), S(0xbdcccccd), S(0x3eaaaaab), S(0x3fc00000), S(0xc0200000),
 	S(0x3f000000), S(0x7f7fffff), S(0x00000001), S(0x00800001), S(0x4f7fffff),
 	S(0xcf000001), S(0x7f800001),
+	S(0x3f7fffff), /* 1 - ulp: products just below the normal range */
 };
 
 static const u64 tern[] = {
@@ -38,6 +39,7 @@ static const u64 tern[] = {
 
 static const u64 tern_red[] = {
 	S(0x3dcccccd), S(0xbeaaaaab), S(0x7f7fffff), S(0x00800000), S(0x3f800001),
+	S(0x3f800000), S(0xbf800000), /* exact zero sums: sign by mode */
 };
 
 #define OPS(X1, XRM)                                        \
