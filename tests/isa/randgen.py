@@ -319,6 +319,12 @@ class Gen:
         # JALR clears bit 0 of the target.
         return [f"lla x{t}, {skip_label}", f"addi x{t}, x{t}, 1", f"jalr x{self.xd()}, 0(x{t})"]
 
+    def g_const(self):
+        """Reload a register with an edge value, so overflow and
+        division corner cases keep coming up after the values drift."""
+        v = self.r.choice(INT_EDGES + [u64(-(1 << 31)), u64(-1 << 63), 0xffffffff00000000])
+        return [f"li x{self.x()}, {v:#x}"]
+
     def g_misc(self):
         return [self.r.choice(["fence", "fence rw, rw", "fence r, w", "fence.tso",
                                "fence.i", "pause", "nop", "fence iorw, iorw"])]
@@ -394,7 +400,7 @@ class Gen:
         ("alu_rr", 22), ("alu_imm", 14), ("unary", 4), ("upper", 2), ("load", 6),
         ("store", 5), ("fload", 3), ("fstore", 2), ("fp_arith", 14), ("fp_cmp", 4),
         ("fp_cvt", 7), ("csr", 3), ("amo", 4), ("lrsc", 2), ("branch", 3), ("jump", 1),
-        ("misc", 1), ("compressed", 14),
+        ("misc", 1), ("compressed", 14), ("const", 2),
     ]
 
     def group(self, skip_label):
