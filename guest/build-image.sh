@@ -9,8 +9,9 @@
 # Packages come from the Debian archive the host's apt already uses, fetched
 # with `apt-get download` under a private apt configuration kept in the
 # cache directory (its own sources list, state, cache and preferences, all
-# passed with -o), so the host's apt setup is never touched; signatures are
-# checked against the host's Debian archive keyring.  Nothing is installed:
+# passed with -o, and its own APT_CONFIG so the host's apt.conf.d hooks do not
+# run), so the host's apt setup is never touched; signatures are checked
+# against the host's Debian archive keyring.  Nothing is installed:
 # packages are unpacked with dpkg-deb -x.
 #
 # The manifest records the package versions and a hash of the inputs under
@@ -128,12 +129,26 @@ if [ "$(cat "$apt_dir/etc/sources.list" 2>/dev/null || true)" != "$sources_line"
     fi
 fi
 
+# The host's apt.conf.d is kept out too (its update hooks, cache settings and
+# extra index targets are the host's business): APT_CONFIG names a private
+# main file whose parts directory holds only the host's Acquire settings
+# (proxies, timeouts), copied with apt-config.
+mkdir -p "$apt_dir/etc/apt.conf.d"
+apt-config dump Acquire 2>/dev/null |
+    grep -v -e '^Acquire::IndexTargets' -e '^Acquire::Languages' \
+    > "$apt_dir/etc/apt.conf.d/50host-acquire" || true
+printf 'Dir::Etc::Main "%s";\nDir::Etc::Parts "%s";\n' \
+    "$apt_dir/etc/apt.conf.none" "$apt_dir/etc/apt.conf.d" > "$apt_dir/etc/apt.conf"
+export APT_CONFIG=$apt_dir/etc/apt.conf
+
 APT_OPTS=(
     -o "APT::Architecture=$ARCH"
     -o "APT::Architectures=$ARCH"
     -o "Dir::State=$apt_dir/state"
     -o "Dir::State::status=$apt_dir/state/status"
     -o "Dir::Cache=$apt_dir/cache"
+    -o "Dir::Cache::pkgcache=pkgcache.bin"
+    -o "Dir::Cache::srcpkgcache=srcpkgcache.bin"
     -o "Dir::Etc::SourceList=$apt_dir/etc/sources.list"
     -o "Dir::Etc::SourceParts=$apt_dir/etc/sources.list.d"
     -o "Dir::Etc::Preferences=$apt_dir/etc/preferences"
