@@ -257,7 +257,7 @@ static int make_listener(const char *path, struct stat *st, char *err, size_t er
 		close(fd);
 		return -1;
 	}
-	if (chmod(path, 0600) || lstat(path, st) || listen(fd, 16)) {
+	if (chmod(path, 0600) || lstat(path, st) || listen(fd, 64)) {
 		snprintf(err, errlen, "API socket path '%s': %s", path, strerror(errno));
 		unlink(path);
 		close(fd);
@@ -292,13 +292,14 @@ struct api_server *api_server_start(const struct api_server_config *cfg, char *e
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;
 
-	unsigned maxc = cfg->max_connections ? cfg->max_connections : 16;
+	unsigned maxc = cfg->max_connections ? cfg->max_connections : 32;
 	s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
 				  NULL, NULL, on_request, s,
 				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)s,
 				  MHD_OPTION_CONNECTION_LIMIT, maxc,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+				  /* An idle or stalled client gives its slot back soon. */
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
 				  MHD_OPTION_END);
 	if (!s->mhd) {
 		snprintf(err, errlen, "API socket path '%s': cannot start the HTTP server", cfg->socket_path);

@@ -17,6 +17,8 @@
 
 /* Firecracker's default --http-api-max-payload-size. */
 #define API_DEFAULT_MAX_BODY (50u * 1024)
+/* A connection with no traffic for this long is closed. */
+#define API_IDLE_TIMEOUT_S 15
 
 enum api_method { API_GET, API_PUT, API_PATCH, API_OTHER };
 
@@ -46,7 +48,7 @@ typedef void (*api_handler_fn)(void *ctx, const struct api_request *req, struct 
 struct api_server_config {
 	const char *socket_path;
 	size_t max_body;          /* 0: API_DEFAULT_MAX_BODY */
-	unsigned max_connections; /* 0: 16 */
+	unsigned max_connections; /* 0: 32 */
 	api_handler_fn handler;
 	void *ctx;
 };

@@ -1,0 +1,499 @@
+"""The per-VM API driven the way a Firecracker user drives it: `skiff run
+--api-sock PATH` started as a process, `curl --unix-socket` for every call,
+the guest's serial console read from the process's standard output and typed
+into its standard input.
+
+- Firecracker's getting-started sequence (boot-source, machine-config,
+  drives, InstanceStart) boots the default guest; pause and resume stop and
+  restart it; GET /vm/config shows what was configured; calls that are only
+  allowed before start are refused after it; `poweroff` on the console ends
+  the process with status 0 and removes the socket.
+- Every class of bad input through the real socket (unknown field, wrong
+  type, out of range, missing field, id mismatch, unknown id, bad JSON, a
+  60 KiB body, broken HTTP) gets a 400 with a fault_message naming the
+  problem, and the process survives all of it.
+- --config-file boots without the API; bad config files and options exit 64.
+
+Boots need the default guest (see conftest.py); the checks that need no
+guest run without it.
+"""
+import json
+import os
+import re
+import socket
+import stat
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BOOT_TIMEOUT, READY
+
+CURL_TIMEOUT = 60
+
+
+class Vmm:
+    """A `skiff run` process with its console on pipes."""
+
+    def __init__(self, skiff, args, log_path):
+        self.log_path = Path(log_path)
+        self.p = subprocess.Popen([skiff, "run"] + [str(a) for a in args],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        self.out = bytearray()
+        self.err = bytearray()
+        self.lock = threading.Lock()
+        self.readers = [threading.Thread(target=self._pump, args=(self.p.stdout, self.out), daemon=True),
+                        threading.Thread(target=self._pump, args=(self.p.stderr, self.err), daemon=True)]
+        for r in self.readers:
+            r.start()
+
+    def _pump(self, f, buf):
+        while True:
+            chunk = f.read1(65536) if hasattr(f, "read1") else f.read(4096)
+            if not chunk:
+                return
+            with self.lock:
+                buf.extend(chunk)
+
+    def output(self):
+        with self.lock:
+            return self.out.decode("utf-8", "replace")
+
+    def stderr(self):
+        with self.lock:
+            return self.err.decode("utf-8", "replace")
+
+    def tail(self, n=3000):
+        return self.output()[-n:]
+
+    def wait_output(self, pattern, timeout, start=0, what=None):
+        """Wait for `pattern` (a regex) in the console output after offset `start`."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = rx.search(self.output(), start)
+            if m:
+                return m
+            if self.p.poll() is not None:
+                time.sleep(0.2)
+                m = rx.search(self.output(), start)
+                if m:
+                    return m
+                pytest.fail(f"skiff exited ({self.p.returncode}) while waiting for {what or pattern}\n"
+                            f"--- stderr ---\n{self.stderr()}\n--- console tail ---\n{self.tail()}")
+            time.sleep(0.1)
+        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what or pattern}\n"
+                    f"--- console tail ---\n{self.tail()}")
+
+    def type(self, text):
+        self.p.stdin.write(text.encode())
+        self.p.stdin.flush()
+
+    def wait_exit(self, timeout):
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"skiff did not exit within {timeout} s\n--- console tail ---\n{self.tail()}")
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(10)
+        for r in self.readers:
+            r.join(5)
+        self.log_path.write_text(self.output() + "\n--- stderr ---\n" + self.stderr(),
+                                 encoding="utf-8", errors="replace")
+
+
+def wait_socket(vmm, path, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            return
+        if vmm.p.poll() is not None:
+            pytest.fail(f"skiff exited ({vmm.p.returncode}) before creating {path}:\n{vmm.stderr()}")
+        time.sleep(0.05)
+    pytest.fail(f"the API socket {path} did not appear")
+
+
+def curl(sock, method, path, body=None, data_file=None, extra=()):
+    """One call as in Firecracker's docs; returns (status, parsed JSON or None, raw body)."""
+    cmd = ["curl", "-sS", "--unix-socket", str(sock), "-X", method, f"http://localhost{path}",
+           "-H", "Accept: application/json", "-H", "Content-Type: application/json",
+           "-w", "\n%{http_code}", *extra]
+    if body is not None:
+        cmd += ["-d", body if isinstance(body, str) else json.dumps(body)]
+    if data_file is not None:
+        cmd += ["--data-binary", f"@{data_file}"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=CURL_TIMEOUT)
+    assert r.returncode == 0, f"curl {method} {path} failed ({r.returncode}): {r.stderr}"
+    text, _, code = r.stdout.rpartition("\n")
+    parsed = None
+    if text:
+        parsed = json.loads(text)
+    return int(code), parsed, text
+
+
+def ok(sock, method, path, body=None):
+    status, js, raw = curl(sock, method, path, body)
+    assert status == 204 and raw == "", f"{method} {path} {body!r}: {status} {raw}"
+
+
+def fails(sock, method, path, body, *needles, status=400):
+    """The call is refused with `status` and a fault_message holding every needle."""
+    code, js, raw = curl(sock, method, path, body)
+    assert code == status, f"{method} {path} {body!r}: wanted {status}, got {code} {raw}"
+    assert isinstance(js, dict) and set(js) == {"fault_message"}, f"{method} {path}: not a fault body: {raw}"
+    msg = js["fault_message"]
+    for n in needles:
+        assert n in msg, f"{method} {path} {body!r}: fault_message {msg!r} lacks {n!r}"
+    return msg
+
+
+def get(sock, path):
+    code, js, raw = curl(sock, "GET", path)
+    assert code == 200, f"GET {path}: {code} {raw}"
+    return js
+
+
+def raw_http(sock, data, read_timeout=10):
+    """Send raw bytes on a fresh connection; returns what came back."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(read_timeout)
+    s.connect(str(sock))
+    try:
+        s.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    got = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+            if b"\r\n\r\n" in got:
+                head, _, rest = got.partition(b"\r\n\r\n")
+                m = re.search(rb"Content-Length: (\d+)", head, re.I)
+                if m and len(rest) >= int(m.group(1)):
+                    break
+    except (socket.timeout, ConnectionResetError):
+        pass
+    s.close()
+    return got
+
+
+def status_of(reply):
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", reply)
+    return int(m.group(1)) if m else None
+
+
+@pytest.fixture
+def short_tmp():
+    """A short directory for sockets (sun_path holds 107 bytes)."""
+    d = Path(f"/tmp/skiff-api-{os.getpid()}-{time.monotonic_ns() % 1000000}")
+    d.mkdir()
+    yield d
+    for f in d.iterdir():
+        try:
+            f.unlink()
+        except OSError:
+            pass
+    d.rmdir()
+
+
+@pytest.fixture
+def vmm_factory(skiff_bin, console_log_dir):
+    made = []
+
+    def make(name, *args):
+        v = Vmm(skiff_bin, args, console_log_dir / f"api-{name}.log")
+        made.append(v)
+        return v
+    yield make
+    for v in made:
+        v.close()
+
+
+# ------------------------------------------------------------ no guest needed
+
+def test_api_before_start_and_bad_input(vmm_factory, short_tmp, tmp_path):
+    sock = short_tmp / "fc.sock"
+    v = vmm_factory("prestart", "--api-sock", sock, "--id", "api-test")
+    wait_socket(v, sock)
+    mode = os.lstat(sock).st_mode
+    assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600, f"socket mode {oct(mode)}"
+
+    info = get(sock, "/")
+    assert info == {"id": "api-test", "state": "Not started", "vmm_version": info["vmm_version"],
+                    "app_name": "skiff"}, info
+    assert get(sock, "/version") == {"vmm_version": info["vmm_version"]}
+    assert get(sock, "/machine-config")["vcpu_count"] == 1
+
+    # Calls allowed only after InstanceStart.
+    for method, path, body in [("PATCH", "/vm", {"state": "Paused"}),
+                               ("PATCH", "/vm", {"state": "Resumed"}),
+                               ("PATCH", "/drives/rootfs", {"drive_id": "rootfs"}),
+                               ("PATCH", "/network-interfaces/eth0", {"iface_id": "eth0"}),
+                               ("PATCH", "/balloon", {"amount_mib": 1}),
+                               ("PUT", "/actions", {"action_type": "FlushMetrics"}),
+                               ("PUT", "/actions", {"action_type": "SendCtrlAltDel"})]:
+        fails(sock, method, path, body, "not supported before starting the microVM")
+    fails(sock, "GET", "/balloon/statistics", None, "not supported before starting")
+    fails(sock, "PUT", "/actions", {"action_type": "InstanceStart"}, "kernel configuration")
+
+    disk = tmp_path / "scratch.raw"
+    disk.write_bytes(b"\0" * 65536)
+    before = get(sock, "/vm/config")
+
+    # Every class of bad input, through the socket.
+    fails(sock, "PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256, "hugepages": 1},
+          "machine-config", "unknown field `hugepages`")
+    fails(sock, "PUT", "/machine-config", {"vcpu_count": "2", "mem_size_mib": 256},
+          "machine-config.vcpu_count", "expected a non-negative integer")
+    fails(sock, "PUT", "/machine-config", {"vcpu_count": 99, "mem_size_mib": 256},
+          "machine-config.vcpu_count", "out of range")
+    fails(sock, "PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 8},
+          "machine-config.mem_size_mib", "out of range")
+    fails(sock, "PUT", "/machine-config", {"vcpu_count": 2},
+          "machine-config.mem_size_mib", "missing required field")
+    fails(sock, "PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256, "smt": True},
+          "machine-config.smt")
+    fails(sock, "PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256, "cpu_quota": 3},
+          "machine-config.cpu_quota")
+    fails(sock, "PUT", "/boot-source", {"kernel_image_path": str(tmp_path / "no-such-Image")},
+          "boot-source.kernel_image_path", "no-such-Image")
+    fails(sock, "PUT", "/boot-source", {"boot_args": "console=ttyS0"},
+          "boot-source.kernel_image_path", "missing required field")
+    fails(sock, "PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(tmp_path / "missing.ext4"),
+                                          "is_root_device": True, "is_read_only": False},
+          "drives.path_on_host", "missing.ext4", "No such file")
+    fails(sock, "PUT", "/drives/rootfs", {"drive_id": "other", "path_on_host": str(disk), "is_root_device": False},
+          "drives.drive_id", "does not match")
+    fails(sock, "PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(disk),
+                                          "is_root_device": False, "format": "vdi"}, "drives.format")
+    fails(sock, "PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(disk), "is_root_device": False,
+                                          "rate_limiter": {"bandwidth": {"size": -1, "refill_time": 10}}},
+          "drives.rate_limiter.bandwidth.size", "negative")
+    fails(sock, "PUT", "/drives/bad.id", {"drive_id": "bad.id"}, "API Resource IDs")
+    fails(sock, "PUT", "/drives/", {"drive_id": "x"}, "The ID cannot be empty.")
+    fails(sock, "PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "guest_mac": "not-a-mac"},
+          "network-interfaces.guest_mac")
+    fails(sock, "PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "port_forwards": [
+          {"protocol": "tcp", "host_port": 80000, "guest_port": 22}]},
+          "network-interfaces.port_forwards[0].host_port", "out of range")
+    fails(sock, "PUT", "/vsock", {"guest_cid": 1, "uds_path": str(short_tmp / "v.sock")}, "vsock.guest_cid")
+    fails(sock, "PUT", "/balloon", {"amount_mib": 100000, "deflate_on_oom": True}, "balloon.amount_mib")
+    fails(sock, "PUT", "/shares/data", {"path_on_host": str(disk)}, "shares.path_on_host", "not a directory")
+    fails(sock, "PUT", "/logger", {"level": "Chatty"}, "logger.level")
+    fails(sock, "PUT", "/metrics", {"metrics_path": str(tmp_path / "no" / "dir")}, "metrics.metrics_path")
+    fails(sock, "PUT", "/actions", {"action_type": "Reboot"}, "actions.action_type", "Reboot")
+    fails(sock, "PATCH", "/vm", {"state": "Frozen"}, "vm.state")
+    fails(sock, "PUT", "/boot-source", '{"kernel_image_path": ', "deserializing", "line 1")
+    fails(sock, "PUT", "/boot-source", "[1, 2]", "expected an object")
+    fails(sock, "PUT", "/boot-source", '{"kernel_image_path": "a", "kernel_image_path": "b"}', "duplicate")
+    fails(sock, "PUT", "/nowhere", {}, "Invalid request method and/or path")
+    fails(sock, "POST", "/actions", {"action_type": "InstanceStart"}, "Invalid request method and/or path")
+    fails(sock, "DELETE", "/drives/rootfs", None, "Invalid request method and/or path")
+    code, _, raw = curl(sock, "PUT", "/boot-source", extra=["-H", "Content-Length: 0"])
+    assert code == 400 and "Empty PUT request." in raw, raw
+    # A body over 50 KiB is refused, whatever it holds.
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"kernel_image_path": "x" * (60 * 1024)}))
+    code, js, raw = curl(sock, "PUT", "/boot-source", data_file=big)
+    assert code == 400 and "larger than the limit of 51200" in js["fault_message"], raw
+    code, js, raw = curl(sock, "PUT", "/boot-source", data_file=big,
+                         extra=["-H", "Transfer-Encoding: chunked"])
+    assert code == 400 and "larger than the limit" in js["fault_message"], raw
+    # Nothing was half-applied by any of it.
+    assert get(sock, "/vm/config") == before
+
+    # Broken HTTP on raw connections: answered or closed, never fatal.
+    reply = raw_http(sock, b"PUT /boot-source HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+    assert status_of(reply) == 400 and b"larger than the limit" in reply, reply[:300]
+    for junk in [b"\x00\xff\xfe garbage\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
+                 b"PUT /actions HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+                 b"PUT /actions HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{\"a\"",
+                 b"PUT /actions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                 b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                 b"GET / HTTP/1.1\r\n" + b"X-Long: " + b"b" * 100000 + b"\r\n\r\n",
+                 b"PUT /drives/%00%ff HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"]:
+        reply = raw_http(sock, junk, read_timeout=3)
+        code = status_of(reply)
+        assert code is None or code >= 400, (junk[:60], reply[:300])
+        assert v.p.poll() is None, f"skiff died on {junk[:60]!r}:\n{v.stderr()}"
+    # Many connections at once, left hanging mid-request, then dropped: the
+    # server gives their slots back.
+    hanging = []
+    for _ in range(24):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        try:
+            s.connect(str(sock))
+            s.sendall(b"PUT /actions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+        except OSError:
+            pass
+        hanging.append(s)
+    for s in hanging:
+        s.close()
+    t0 = time.monotonic()
+    assert get(sock, "/")["state"] == "Not started"
+    assert time.monotonic() - t0 < 5
+
+    # Another VMM cannot take a socket that is in use.
+    other = vmm_factory("dup-socket", "--api-sock", sock)
+    assert other.wait_exit(20) == 64
+    assert "already exists" in other.stderr(), other.stderr()
+
+    v.p.terminate()
+    assert v.wait_exit(20) == 0
+    assert not os.path.exists(sock), "the socket file was left behind"
+
+
+def test_bad_options(vmm_factory, tmp_path, short_tmp):
+    cfg = tmp_path / "bad.json"
+    cfg.write_text('{"machine-config": {"vcpu_count": 1, "mem_size_mib": 256}, "mmds-config": {}}')
+    v = vmm_factory("bad-config", "--config-file", cfg)
+    assert v.wait_exit(20) == 64
+    assert "unknown field `mmds-config`" in v.stderr() and str(cfg) in v.stderr(), v.stderr()
+
+    cfg.write_text('{"boot-source": {"kernel_image_path": ')
+    v = vmm_factory("broken-config", "--config-file", cfg)
+    assert v.wait_exit(20) == 64
+    assert "line 1" in v.stderr(), v.stderr()
+
+    v = vmm_factory("missing-config", "--config-file", tmp_path / "none.json")
+    assert v.wait_exit(20) == 64
+    assert "No such file" in v.stderr(), v.stderr()
+
+    v = vmm_factory("long-socket", "--api-sock", "/tmp/" + "s" * 200)
+    assert v.wait_exit(20) == 64
+    assert "--api-sock" in v.stderr(), v.stderr()
+
+    v = vmm_factory("bad-id", "--api-sock", short_tmp / "x.sock", "--id", "no spaces")
+    assert v.wait_exit(20) == 64
+
+    # A config file with no boot source has nothing to start.
+    cfg.write_text('{"machine-config": {"vcpu_count": 1, "mem_size_mib": 256}}')
+    v = vmm_factory("no-kernel", "--config-file", cfg)
+    assert v.wait_exit(20) == 64
+    assert "kernel" in v.stderr(), v.stderr()
+
+
+# ------------------------------------------------------------ with the guest
+
+def test_getting_started_sequence(vmm_factory, default_guest, short_tmp, tmp_path):
+    sock = short_tmp / "firecracker.socket"
+    v = vmm_factory("getting-started", "--api-sock", sock)
+    wait_socket(v, sock)
+
+    # Firecracker's getting-started calls, with skiff's kernel and initrd.
+    ok(sock, "PUT", "/boot-source", {"kernel_image_path": str(default_guest.kernel),
+                                     "initrd_path": str(default_guest.initrd),
+                                     "boot_args": "console=ttyS0 reboot=k panic=1 pci=off"})
+    ok(sock, "PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256})
+    fails(sock, "PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(tmp_path / "ubuntu.ext4"),
+                                          "is_root_device": True, "is_read_only": False},
+          "drives.path_on_host", "ubuntu.ext4")
+    data = tmp_path / "data.raw"
+    data.write_bytes(b"\0" * (1 << 20))
+    ok(sock, "PUT", "/drives/data", {"drive_id": "data", "path_on_host": str(data),
+                                     "is_root_device": False, "is_read_only": True, "serial": "APITEST1"})
+    metrics = tmp_path / "metrics.json"
+    ok(sock, "PUT", "/metrics", {"metrics_path": str(metrics)})
+    log = tmp_path / "vmm.log"
+    ok(sock, "PUT", "/logger", {"log_path": str(log), "level": "Info"})
+    ok(sock, "PUT", "/actions", {"action_type": "InstanceStart"})
+    assert get(sock, "/")["state"] == "Running"
+
+    v.wait_output(re.escape(READY), BOOT_TIMEOUT, what=f"'{READY}' on the console")
+    v.wait_output(r"# ", 60, what="the shell prompt")
+
+    # After start: configuration calls are refused; runtime ones work.
+    for method, path, body in [
+            ("PUT", "/boot-source", {"kernel_image_path": str(default_guest.kernel)}),
+            ("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}),
+            ("PATCH", "/machine-config", {"vcpu_count": 1}),
+            ("PUT", "/drives/more", {"drive_id": "more", "path_on_host": str(data), "is_root_device": False}),
+            ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0"}),
+            ("PUT", "/vsock", {"guest_cid": 3, "uds_path": str(short_tmp / "v.sock")}),
+            ("PUT", "/balloon", {"amount_mib": 1, "deflate_on_oom": False}),
+            ("PUT", "/logger", {"level": "Debug"}),
+            ("PUT", "/actions", {"action_type": "InstanceStart"})]:
+        fails(sock, method, path, body, "not supported after starting the microVM")
+    fails(sock, "PATCH", "/drives/nosuch", {"drive_id": "nosuch", "rate_limiter": {}}, "drives.drive_id", "nosuch")
+    fails(sock, "PATCH", "/drives/data", {"drive_id": "data", "is_read_only": False}, "unknown field `is_read_only`")
+    fails(sock, "GET", "/balloon/statistics", None, "balloon not configured")
+    ok(sock, "PUT", "/actions", {"action_type": "FlushMetrics"})
+    line = json.loads(metrics.read_text().splitlines()[-1])
+    assert line["vmm"]["state"] == "Running" and len(line["vcpus"]) == 2, line
+    assert line["vcpus"][0]["exits"]["sbi"] > 0, line
+
+    # The drive is there, as configured.
+    mark = len(v.output())
+    v.type("cat /sys/block/vda/serial; echo; echo SERIAL_$((40+2))\n")
+    v.wait_output(r"SERIAL_42", 60, start=mark)
+    assert "APITEST1" in v.output()[mark:], v.tail()
+
+    # Pause: the guest stops running (typed input is not even echoed).
+    ok(sock, "PATCH", "/vm", {"state": "Paused"})
+    assert get(sock, "/")["state"] == "Paused"
+    ok(sock, "PATCH", "/vm", {"state": "Paused"})   # idempotent, as in Firecracker
+    mark = len(v.output())
+    v.type("echo PAUSE_$((6*7))\n")
+    time.sleep(3)
+    assert "PAUSE_42" not in v.output()[mark:], "the guest ran while paused"
+    ok(sock, "PATCH", "/vm", {"state": "Resumed"})
+    assert get(sock, "/")["state"] == "Running"
+    v.wait_output(r"PAUSE_42", 60, start=mark, what="the command typed while paused")
+
+    cfg = get(sock, "/vm/config")
+    assert cfg["boot-source"]["kernel_image_path"] == str(default_guest.kernel)
+    assert cfg["boot-source"]["boot_args"] == "console=ttyS0 reboot=k panic=1 pci=off"
+    assert cfg["machine-config"] == {"vcpu_count": 2, "mem_size_mib": 256, "smt": False,
+                                     "track_dirty_pages": False}
+    assert cfg["drives"] == [{"drive_id": "data", "path_on_host": str(data), "is_root_device": False,
+                              "is_read_only": True, "serial": "APITEST1"}]
+    assert cfg["metrics"] == {"metrics_path": str(metrics)}
+    assert "The API server received a PATCH request" in log.read_text()
+
+    # Poweroff on the console ends the VMM with status 0.
+    v.type("poweroff\n")
+    assert v.wait_exit(120) == 0, v.stderr()
+    assert not os.path.exists(sock)
+
+
+def test_config_file_boot(vmm_factory, default_guest, short_tmp, tmp_path):
+    cfg = tmp_path / "vm.json"
+    cfg.write_text(json.dumps({
+        "boot-source": {"kernel_image_path": str(default_guest.kernel),
+                        "initrd_path": str(default_guest.initrd)},
+        "machine-config": {"vcpu_count": 1, "mem_size_mib": 256},
+        "drives": [], "network-interfaces": [], "vsock": None, "balloon": None,
+        "logger": None, "metrics": None, "shares": [],
+    }))
+    sock = short_tmp / "cfg.sock"
+    v = vmm_factory("config-file", "--config-file", cfg, "--api-sock", sock, "--mem", "320")
+    wait_socket(v, sock)
+    assert get(sock, "/")["state"] == "Running"
+    # The command line's --mem fills in over the file.
+    assert get(sock, "/machine-config")["mem_size_mib"] == 320
+    v.wait_output(re.escape(READY), BOOT_TIMEOUT, what=f"'{READY}' on the console")
+    v.wait_output(r"# ", 60, what="the shell prompt")
+    # What GET /vm/config returns is itself a valid config file.
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps(get(sock, "/vm/config")))
+    v.type("poweroff\n")
+    assert v.wait_exit(120) == 0, v.stderr()
+
+    v2 = vmm_factory("config-file-again", "--config-file", again)
+    v2.wait_output(r"Linux version", BOOT_TIMEOUT, what="the kernel banner")
+    v2.p.terminate()
+    assert v2.wait_exit(30) == 0
