@@ -1,0 +1,411 @@
+"""skiff's benchmark runner: skiff and QEMU side by side, in one run.
+
+Usage: bench/run.sh [--quick] [--runs N] [--rows boot,cpu,smp,vmm] [options]
+
+For every run, and for every VM configuration the chosen rows need, it
+boots the same guest in skiff and then in QEMU (strictly alternating:
+skiff, qemu, skiff, qemu, ...), lets each row measure what it wants in
+that booted guest, and powers it off.  The native (host) workloads run once
+per run after the guests.  At the end it prints, per measure, the median of
+each system and the ratios, and writes docs/BENCHMARKS.md (the machine,
+the versions, the exact command, the tables, every raw sample).
+
+Rows are defined in rows.py; see bench/README.md for what each one means.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from guestproc import GuestError, GuestProcess
+from native import NativeError, NativeHost
+from peers import Qemu, Skiff
+from report import Results, consistency, fmt, raw_samples, tables
+from rows import NOT_YET, NOT_YET_WHY, ROWS, TABLE_ORDER, Session, WorkloadError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+APPEND = "console=ttyS0 earlycon=sbi quiet"     # skiff's default command line
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ------------------------------------------------------------------ options
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="bench/run.sh", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: 1 run, 1 hart, 2 MiB of data, a 5 s idle window, one boot per system")
+    p.add_argument("--runs", type=int, help="runs per system (default 3; 1 with --quick)")
+    p.add_argument("--rows", help=f"comma-separated rows (default: {','.join(TABLE_ORDER)}; "
+                                  f"--quick: boot,cpu,vmm)")
+    p.add_argument("--skiff", help="skiff binary (default: build it in --build-dir)")
+    p.add_argument("--build-dir", default="build-bench",
+                   help="meson build directory for a release build of skiff, relative to the "
+                        "checkout (default build-bench); set up and built when --skiff is not given")
+    p.add_argument("--qemu", default="qemu-system-riscv64", help="QEMU binary")
+    p.add_argument("--busybox", default="busybox", help="host busybox for the native runs")
+    p.add_argument("--kernel", help="guest kernel Image (default: the default guest image)")
+    p.add_argument("--initrd", help="guest initramfs (default: the default guest image)")
+    p.add_argument("--data-mib", type=float, help="size of the CPU test data (default 32; 2 with --quick)")
+    p.add_argument("--idle-seconds", type=float, help="idle CPU window (default 30; 5 with --quick)")
+    p.add_argument("--output", help="Markdown report (default docs/BENCHMARKS.md; --quick: none unless given)")
+    p.add_argument("--json", help="also write every sample as JSON to this file")
+    p.add_argument("--log-dir", help="where the guests' console logs go (default: a new temporary directory)")
+    a = p.parse_args(argv)
+    if a.runs is None:
+        a.runs = 1 if a.quick else 3
+    if a.runs < 1:
+        p.error("--runs must be at least 1")
+    rows = a.rows or ("boot,cpu,vmm" if a.quick else ",".join(TABLE_ORDER))
+    a.row_names = [r.strip() for r in rows.split(",") if r.strip()]
+    for r in a.row_names:
+        if r not in ROWS:
+            p.error(f"unknown row '{r}' (rows: {', '.join(TABLE_ORDER)})")
+    a.data_bytes = int((a.data_mib if a.data_mib is not None else (2 if a.quick else 32)) * (1 << 20))
+    a.idle_seconds = a.idle_seconds if a.idle_seconds is not None else (5.0 if a.quick else 30.0)
+    a.awk_steps = 30000 if a.quick else 300000
+    a.boot_harts = [1] if a.quick else [1, 4]
+    a.smp_harts = [1, 4]
+    a.vmm_mem = 256
+    # --quick boots once per system: every row shares one 1-hart 256 MiB guest.
+    a.work_mem = 256 if a.quick else 1024
+    a.boot_timeout = 900
+    a.work_timeout = 3600
+    if a.output is None and not a.quick:
+        a.output = os.path.join(REPO, "docs", "BENCHMARKS.md")
+    return a
+
+
+# ------------------------------------------------------------------ setup
+def build_skiff(build_dir):
+    """Release build of skiff in build_dir; returns (binary, meson buildtype)."""
+    d = build_dir if os.path.isabs(build_dir) else os.path.join(REPO, build_dir)
+    if not os.path.exists(os.path.join(d, "build.ninja")):
+        log(f"setting up a release build in {build_dir}")
+        subprocess.run(["meson", "setup", d, "--buildtype=release"], cwd=REPO, check=True,
+                       stdout=subprocess.DEVNULL)
+    log(f"building skiff (ninja -C {build_dir})")
+    binary = os.path.join(d, "src", "cli", "skiff")
+    p = subprocess.run(["ninja", "-C", d], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        if not os.access(binary, os.X_OK):
+            sys.exit("bench: building skiff failed:\n" + p.stdout[-3000:])
+        log("warning: the build failed; benchmarking the skiff binary already in " + build_dir)
+        return binary, buildtype(d) + " (rebuild failed: binary older than the commit)"
+    return binary, buildtype(d)
+
+
+def buildtype(d):
+    try:
+        out = subprocess.run(["meson", "introspect", d, "--buildoptions"], capture_output=True,
+                             text=True, check=True).stdout
+        return next(o["value"] for o in json.loads(out) if o["name"] == "buildtype")
+    except (OSError, subprocess.CalledProcessError, StopIteration, ValueError):
+        return "unknown"
+
+
+def default_guest():
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "skiff", "default")
+
+
+def machine_info():
+    info = {}
+    with open("/proc/cpuinfo") as f:
+        models = [l.split(":", 1)[1].strip() for l in f if l.startswith("model name")]
+    info["cpu"] = models[0] if models else platform.processor() or "unknown"
+    info["cores"] = os.cpu_count()
+    with open("/proc/meminfo") as f:
+        kb = next(int(l.split()[1]) for l in f if l.startswith("MemTotal:"))
+    info["ram"] = f"{kb / (1 << 20):.1f} GiB"
+    info["kernel"] = f"{platform.system()} {platform.release()} ({platform.machine()})"
+    return info
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def git(*args):
+    try:
+        return subprocess.run(["git", "-C", REPO, *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def busybox_version(bb):
+    try:
+        out = subprocess.run([bb], capture_output=True, text=True).stdout
+        return out.splitlines()[0].split(" multi-call")[0].strip()
+    except (OSError, IndexError):
+        return None
+
+
+def guest_manifest(dirpath):
+    info = {}
+    try:
+        with open(os.path.join(dirpath, "manifest")) as f:
+            for line in f:
+                parts = line.split()
+                if parts and parts[0] in ("kernel-release", "package"):
+                    info.setdefault(parts[0], []).append(" ".join(parts[1:]))
+    except OSError:
+        pass
+    return info
+
+
+# ------------------------------------------------------------------ running
+class Runner:
+    def __init__(self, a, systems, kernel, initrd, log_dir):
+        self.a = a
+        self.systems = systems
+        self.kernel = kernel
+        self.initrd = initrd
+        self.log_dir = log_dir
+        self.res = Results()
+        self.checks = []
+        self.errors = []
+        self.rows = [ROWS[n] for n in TABLE_ORDER if n in a.row_names]
+        self.opensbi = None
+
+    def specs(self):
+        out = []
+        for row in self.rows:
+            for s in row.specs(self.a):
+                if s not in out:
+                    out.append(s)
+        return out
+
+    def session(self, run, spec, system):
+        a = self.a
+        rows = sorted((r for r in self.rows if spec in r.specs(a)), key=lambda r: r.order)
+        argv = system.argv(self.kernel, self.initrd, APPEND, spec.harts, spec.mem_mib)
+        logf = os.path.join(self.log_dir, f"run{run + 1}-{system.name}-{spec.harts}h-{spec.mem_mib}M.log")
+        log(f"run {run + 1}/{a.runs}: {system.name}, {spec} ({', '.join(r.name for r in rows)})")
+        g = GuestProcess(system.name, argv, logf)
+        s = Session(system.name, spec, g, a, self.checks)
+        try:
+            s.boot()
+            log(f"  booted: init started {s.t_init:.2f} s, prompt {s.t_prompt:.2f} s")
+            for row in rows:
+                def rec(key, value, _row=row):
+                    self.res.add(key, system.name, value)
+                    log(f"  {key} = {fmt(value)}")
+                row.measure(s, rec)
+            if system.name == "qemu" and self.opensbi is None:
+                t = g.tail(100000)
+                i = t.find("OpenSBI v")
+                if i >= 0:
+                    self.opensbi = t[i:].split()[1]
+        except (GuestError, WorkloadError, OSError, ValueError) as e:
+            msg = f"run {run + 1}, {system.name}, {spec}: {e}"
+            log("  ERROR " + msg)
+            self.errors.append(msg)
+            g.kill()
+            return
+        g.poweroff()
+
+    def native(self, run, host):
+        for row in self.rows:
+            if not hasattr(row, "native"):
+                continue
+            log(f"run {run + 1}/{self.a.runs}: native, row {row.name}")
+            def rec(key, value):
+                self.res.add(key, "native", value)
+                log(f"  {key} = {fmt(value)}")
+            try:
+                row.native(host, rec)
+            except (NativeError, OSError, ValueError) as e:
+                msg = f"run {run + 1}, native: {e}"
+                log("  ERROR " + msg)
+                self.errors.append(msg)
+
+    def run(self, host):
+        for run in range(self.a.runs):
+            for spec in self.specs():
+                for system in self.systems:
+                    self.session(run, spec, system)
+            if host:
+                self.native(run, host)
+        for row in self.rows:
+            if hasattr(row, "derive"):
+                for key, per in row.derive(self.a, self.res.median).items():
+                    for system, v in per.items():
+                        self.res.derived[(key, system)] = v
+
+
+# ------------------------------------------------------------------ report
+def markdown(a, r, meta):
+    L = []
+    L += ["# Benchmarks: skiff beside QEMU", "",
+          "Generated by `bench/run.sh` (see [bench/README.md](../bench/README.md) for what each row "
+          "measures and how). Do not edit by hand: run the suite again.", "",
+          "## Where and what", "",
+          "| | |", "|---|---|",
+          f"| Date | {meta['date']} |",
+          f"| Host CPU | {meta['machine']['cpu']} |",
+          f"| Host cores | {meta['machine']['cores']} |",
+          f"| Host RAM | {meta['machine']['ram']} |",
+          f"| Host kernel | {meta['machine']['kernel']} |",
+          f"| Host load average (1/5/15 min) | at start {meta['load_start']}; at end {meta['load_end']} |",
+          f"| skiff | commit {meta['commit']}, meson buildtype {meta['buildtype']} |",
+          f"| QEMU | {meta['qemu']} (TCG), OpenSBI {meta['opensbi'] or '?'} as firmware (`-bios default`) |",
+          f"| Guest | kernel {meta['guest_kernel']}, {meta['guest_busybox']} (initramfs from guest/build-image.sh) |",
+          f"| Native | {meta['host_busybox'] or 'not run (no busybox on the host)'} |",
+          f"| Runs | {a.runs} per system, alternating skiff, QEMU, skiff, QEMU, …; medians shown |",
+          f"| Wall time of the whole run | {meta['elapsed']} |",
+          "", "Command:", "", "```", meta["command"], "```", "",
+          "Both VMMs got the same kernel, initramfs and kernel command line "
+          f"(`{APPEND}`), the same memory and the same number of harts:", "", "```"]
+    L += meta["argv_examples"]
+    L += ["```", "", "## Results", ""]
+    L += tables(r.rows, a, r.res)
+    L += ["", f"Not yet: {NOT_YET} — {NOT_YET_WHY}.", ""]
+    L += ["## Notes", "",
+          "- Ratios are the first column divided by the second (skiff / QEMU, skiff / native, "
+          "QEMU / native). For times and costs lower is better, so skiff / QEMU below 1 means skiff "
+          "is faster or cheaper; for scaling higher is better.",
+          "- Guest workload times are read from the guest's own clock (`/proc/uptime` before and "
+          "after, 10 ms resolution), as a user timing a command in the VM would see them. They are "
+          "wall-clock times and grow when the host is busy; the host CPU table does not.",
+          f"- The host has {meta['machine']['cores']} cores. A 4-hart guest cannot run more than "
+          f"{meta['machine']['cores']} harts at the same time here, so the SMP scaling is bounded by "
+          f"{meta['machine']['cores']}×, not 4×, for both VMMs.",
+          "- First guest instruction is approximated by the first byte on the console with "
+          "`earlycon=sbi`. For QEMU that byte is OpenSBI's banner (OpenSBI is firmware running in "
+          "the guest, so it is close to the first guest instruction); skiff has no firmware (it "
+          "implements SBI itself), so its first byte is the kernel's first earlycon line, which "
+          "comes after the kernel's early setup — an upper bound that favours QEMU. The next line, "
+          "the kernel's first line on the console, would be the same point in both guests, but "
+          "under QEMU the kernel prints nothing through `earlycon=sbi`: QEMU's OpenSBI implements "
+          "SBI 1.0, without the debug console extension (DBCN, SBI 2.0) that the kernel's SBI "
+          "earlycon needs, and the Debian kernel is built without the legacy SBI 0.1 console "
+          "(`# CONFIG_RISCV_SBI_V01 is not set`).",
+          "- Memory overhead: VmRSS of the VMM process minus the Rss of its guest RAM mapping "
+          "(the anonymous mapping of exactly the guest's memory size), after the idle window. "
+          "QEMU's translated-code buffer and skiff's block cache count as overhead.",
+          "- Idle CPU: utime + stime of the VMM process (all threads, /proc/PID/stat) over the "
+          "idle window that starts when the shell prompt appears.",
+          ""]
+    L += ["## Consistency checks", "",
+          "Outputs that must be identical everywhere (the workloads did the same work):", ""]
+    L += consistency(r.checks) or ["- (none recorded)"]
+    L += [""]
+    if r.errors:
+        L += ["## Errors", ""] + [f"- {e}" for e in r.errors] + [""]
+    L += ["## Raw samples", "", "Every value behind the medians, in run order "
+          "(seconds, MiB, % or count as in the tables).", ""]
+    L += raw_samples(r.rows, a, r.res)
+    L += [""]
+    return "\n".join(L)
+
+
+def main(argv):
+    a = parse_args(argv)
+    t_start = time.monotonic()
+    load_start = loadavg()
+    commit = git("describe", "--always", "--dirty", "--abbrev=12") or "unknown"
+
+    if a.skiff:
+        skiff_bin, btype = os.path.abspath(a.skiff), "unknown (given with --skiff)"
+    else:
+        skiff_bin, btype = build_skiff(a.build_dir)
+    if not os.access(skiff_bin, os.X_OK):
+        sys.exit(f"bench: skiff binary {skiff_bin} not found or not executable")
+    qemu = Qemu(a.qemu)
+    qver = qemu.version()
+    if not qver:
+        sys.exit(f"bench: {a.qemu} not found (Debian package qemu-system-misc)")
+    gdir = default_guest()
+    kernel = a.kernel or os.path.join(gdir, "Image")
+    initrd = a.initrd or os.path.join(gdir, "initrd.cpio.gz")
+    for f in (kernel, initrd):
+        if not os.path.isfile(f):
+            sys.exit(f"bench: guest file {f} missing; build the default guest with guest/build-image.sh")
+    bb = shutil.which(a.busybox)
+    host = None
+    if bb and any(hasattr(ROWS[n], "native") for n in a.row_names):
+        host_bb_version = busybox_version(bb)
+    else:
+        host_bb_version = None
+        if not bb:
+            log(f"warning: no host busybox ('{a.busybox}'); native columns stay empty "
+                "(install Debian's busybox package)")
+
+    log_dir = a.log_dir or tempfile.mkdtemp(prefix="skiff-bench-logs-")
+    os.makedirs(log_dir, exist_ok=True)
+    log(f"console logs in {log_dir}")
+
+    systems = [Skiff(skiff_bin), qemu]
+    r = Runner(a, systems, kernel, initrd, log_dir)
+    if host_bb_version:
+        host = NativeHost(bb, a, r.checks)
+    log(f"rows {', '.join(x.name for x in r.rows)}; configurations: "
+        f"{'; '.join(str(s) for s in r.specs())}; {a.runs} run(s); host load {load_start}")
+    try:
+        r.run(host)
+    finally:
+        if host:
+            host.close()
+
+    elapsed = time.monotonic() - t_start
+    man = guest_manifest(os.path.dirname(kernel))
+    bbpkg = [p for p in man.get("package", []) if p.startswith("busybox")]
+    ex = []
+    for s in systems:
+        spec = r.specs()[0]
+        ex.append(" ".join(shlex.quote(x) for x in
+                           s.argv("Image", "initrd.cpio.gz", APPEND, spec.harts, spec.mem_mib)))
+    meta = {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "machine": machine_info(),
+        "load_start": load_start,
+        "load_end": loadavg(),
+        "commit": commit,
+        "buildtype": btype,
+        "qemu": qver,
+        "opensbi": r.opensbi,
+        "guest_kernel": (man.get("kernel-release") or ["?"])[0],
+        "guest_busybox": f"busybox-static {bbpkg[0].split()[-1]}" if bbpkg else "busybox",
+        "host_busybox": host_bb_version and f"{host_bb_version} (host package busybox)",
+        "elapsed": f"{elapsed / 60:.1f} min",
+        "command": "bench/run.sh" + "".join(" " + shlex.quote(x) for x in argv),
+        "argv_examples": ex,
+    }
+    md = markdown(a, r, meta)
+    print()
+    print("\n".join(tables(r.rows, a, r.res)))
+    print()
+    print("\n".join(consistency(r.checks)))
+    if r.errors:
+        print("\nerrors:\n" + "\n".join(r.errors))
+    if a.output:
+        os.makedirs(os.path.dirname(os.path.abspath(a.output)), exist_ok=True)
+        with open(a.output, "w") as f:
+            f.write(md)
+        log(f"wrote {a.output}")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"meta": meta, "errors": r.errors, "checks": r.checks,
+                       "samples": [{"key": k, "system": s, "values": v}
+                                   for (k, s), v in r.res.samples.items()],
+                       "derived": [{"key": k, "system": s, "value": v}
+                                   for (k, s), v in r.res.derived.items()]}, f, indent=1)
+    log(f"done in {elapsed / 60:.1f} min")
+    return 1 if r.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
