@@ -496,6 +496,35 @@ static void test_mutations(void)
 	free(mut);
 }
 
+/* Whole-disk discard and write-zeroes on a large sparse image only walk
+ * the parts that have L2 tables. */
+static void test_big_sparse(void)
+{
+	const char *p = tmp("big.qcow2");
+	char err[512];
+	struct disk_create_opts co = { .size = 1ull << 40 };
+	CHECK(disk_create_qcow2(p, &co, err, sizeof(err)) == 0, "create: %s", err);
+	struct disk *d;
+	struct disk_open_opts o = { DISK_FORMAT_QCOW2, false };
+	if (disk_open(p, &o, &d, err, sizeof(err)) < 0) {
+		CHECK(0, "open: %s", err);
+		return;
+	}
+	uint64_t at[3] = { 0, 123456789012ull, (1ull << 40) - 4096 };
+	uint8_t buf[4096], back[4096];
+	memset(buf, 0x5c, sizeof(buf));
+	for (int i = 0; i < 3; i++)
+		CHECK(rw(d, true, buf, sizeof(buf), at[i]) == 0, "write %d", i);
+	CHECK(rw(d, false, back, sizeof(back), at[1]) == 0 && !memcmp(buf, back, sizeof(buf)), "read");
+	CHECK(disk_discard(d, 0, 1ull << 40) == 0, "discard all");
+	CHECK(rw(d, false, back, sizeof(back), at[1]) == 0 && back[0] == 0 && back[4095] == 0, "discarded");
+	for (int i = 0; i < 3; i++)
+		CHECK(rw(d, true, buf, sizeof(buf), at[i]) == 0, "write %d", i);
+	CHECK(disk_write_zeroes(d, 0, 1ull << 40) == 0, "zero all");
+	CHECK(rw(d, false, back, sizeof(back), at[2]) == 0 && back[0] == 0 && back[4095] == 0, "zeroed");
+	disk_close(d);
+}
+
 static void test_create_errors(void)
 {
 	char err[512];
@@ -528,6 +557,7 @@ int main(void)
 	test_qcow2_model(21, true);
 	test_threads();
 	test_mutations();
+	test_big_sparse();
 	test_create_errors();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

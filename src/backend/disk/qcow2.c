@@ -448,6 +448,15 @@ static int zero_locked(struct qcow2 *q, uint64_t off, uint64_t len, bool discard
 		uint64_t pos = off + done;
 		uint64_t gc = pos >> q->cluster_bits, in = pos & (q->cs - 1);
 		uint64_t n = min64(q->cs - in, len - done);
+		/* No L2 table and nothing below: the whole range L1 entry
+		 * covers reads as zeros already. */
+		uint64_t l1i = gc >> q->l2_bits;
+		if (l1i < q->l1_size && !(q->l1[l1i] & QCOW2_OFFSET_MASK) &&
+		    (!q->backing || pos >= disk_size(q->backing))) {
+			uint64_t span_end = (l1i + 1) << (q->l2_bits + q->cluster_bits);
+			done += min64(span_end - pos, len - done);
+			continue;
+		}
 		done += n;
 		bool full = in == 0 && (n == q->cs || pos + n == q->d->size);
 		struct iovec z = { q->zeros, (size_t)n };
