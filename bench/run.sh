@@ -5,4 +5,4 @@
 # Needs Debian's /usr/bin/python3, qemu-system-misc, busybox (for the native
 # column) and the default guest image (guest/build-image.sh).
 here=$(cd "$(dirname "$0")" && pwd)
-exec /usr/bin/python3 "$here/bench.py" "$@"
+exec /usr/bin/python3 -B "$here/bench.py" "$@"
