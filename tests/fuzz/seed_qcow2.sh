@@ -11,7 +11,8 @@ t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 q() { qemu-img "$@" >/dev/null; }
 io() { f=$1; shift; for c in "$@"; do qemu-io -f qcow2 -c "$c" "$f" >/dev/null; done; }
-w() { io "$1" "write -P 0xab 0 3000" "write -P 0x11 70000 5000" "write -z 20000 4096"; }
+w() { io "$1" "write -P 0xab 0 3000" "write -P 0x11 70000 5000" "write -z 20000 4096" \
+	"write -z 1024 1024" "write -z 40960 4096"; }
 
 q create -f qcow2 -o cluster_size=512 "$t/small.qcow2" 256K; w "$t/small.qcow2"
 q create -f qcow2 -o cluster_size=512,compat=0.10 "$t/v2.qcow2" 256K; w "$t/v2.qcow2"
@@ -24,6 +25,7 @@ yes skiff-qcow2-compressed | head -c 65536 > "$t/text.raw"
 q convert -c -f raw -O qcow2 -o cluster_size=512 "$t/text.raw" "$t/comp.qcow2"
 head -c 131072 /dev/zero > "$t/base.raw"
 q create -f qcow2 -o cluster_size=512 -b base.raw -F raw "$t/ov-raw.qcow2"; w "$t/ov-raw.qcow2"
+q create -f qcow2 -o cluster_size=512,compat=0.10 -b base.raw -F raw "$t/ov-v2.qcow2"; w "$t/ov-v2.qcow2"
 q create -f qcow2 -o cluster_size=512 -b base.raw -F raw "$t/base.qcow2"
 q create -f qcow2 -o cluster_size=512 -u -b base.qcow2 -F qcow2 "$t/ov-q.qcow2" 128K
 q create -f qcow2 -o cluster_size=512 "$t/snap.qcow2" 128K; w "$t/snap.qcow2"

@@ -525,6 +525,46 @@ static void test_big_sparse(void)
 	disk_close(d);
 }
 
+/* 512-byte clusters with 16-bit refcounts: one refcount table cluster
+ * covers 8 MiB of file, so writing 20 MiB makes the table grow (twice). */
+static void test_reftable_growth(void)
+{
+	const char *p = tmp("grow.qcow2");
+	char err[512];
+	struct disk_create_opts co = { .size = 24u << 20, .cluster_bits = 9 };
+	CHECK(disk_create_qcow2(p, &co, err, sizeof(err)) == 0, "create: %s", err);
+	struct disk *d;
+	struct disk_open_opts o = { DISK_FORMAT_QCOW2, false };
+	if (disk_open(p, &o, &d, err, sizeof(err)) < 0) {
+		CHECK(0, "open: %s", err);
+		return;
+	}
+	size_t n = 20u << 20;
+	uint8_t *buf = malloc(n), *back = malloc(n);
+	fill(buf, n, 99);
+	bool ok = true;
+	for (size_t off = 0; off < n && ok; off += 1u << 20)
+		ok = rw(d, true, buf + off, 1u << 20, off) == 0;
+	CHECK(ok, "writes");
+	CHECK(rw(d, false, back, n, 0) == 0 && !memcmp(buf, back, n), "read back");
+	disk_close(d);
+	int fd = open(p, O_RDONLY);
+	uint8_t h[64];
+	CHECK(fd >= 0 && pread(fd, h, sizeof(h), 0) == sizeof(h) && qcow2_be32(h + 56) > 1,
+	      "refcount table grew to %u clusters", qcow2_be32(h + 56));
+	close(fd);
+	CHECK(disk_open(p, &o, &d, err, sizeof(err)) == 0, "reopen: %s", err);
+	if (d) {
+		CHECK(rw(d, false, back, n, 0) == 0 && !memcmp(buf, back, n), "read back after reopen");
+		/* Freed space (the old tables) is reused, data stays right. */
+		CHECK(disk_discard(d, 0, 4u << 20) == 0 && rw(d, true, buf, 4u << 20, 0) == 0 &&
+		      rw(d, false, back, n, 0) == 0 && !memcmp(buf, back, n), "rewrite");
+		disk_close(d);
+	}
+	free(buf);
+	free(back);
+}
+
 static void test_create_errors(void)
 {
 	char err[512];
@@ -558,6 +598,7 @@ int main(void)
 	test_threads();
 	test_mutations();
 	test_big_sparse();
+	test_reftable_growth();
 	test_create_errors();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
