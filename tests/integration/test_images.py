@@ -9,6 +9,7 @@ Linux: the guest's end states, each tied to skiff's exit status.
 
 No default guest image needed; each run takes well under a second.
 """
+import re
 import shutil
 import subprocess
 
@@ -23,7 +24,7 @@ def run_image(skiff_bin, tmp_path, blob, *extra):
     img = tmp_path / "tiny.Image"
     img.write_bytes(blob)
     try:
-        return subprocess.run([skiff_bin, "run", "--kernel", str(img), "--mem", "64", *extra],
+        return subprocess.run([skiff_bin, "run", "--kernel", str(img), *extra],
                               stdin=subprocess.DEVNULL, capture_output=True,
                               timeout=RUN_TIMEOUT)
     except subprocess.TimeoutExpired as e:
@@ -81,6 +82,11 @@ def test_crash_is_reported_with_status_2(skiff_bin, tmp_path):
     # access fault, privileged spec table "Supervisor cause register values").
     assert f"pc 0x{stvec:016x}" in err, f"the report does not give pc {stvec:#x}\n" + describe(r)
     assert "cause 1" in err, "the report does not give cause 1 (instruction access fault)\n" + describe(r)
+    # The trap that led there: the illegal instruction (scause 2) at its pc.
+    code = rvimage.prog_stvec_then_illegal(stvec)
+    bad_pc = rvimage.LOAD_ADDR + rvimage.HEADER_SIZE + 4 * [i.word for i in code].index(0)
+    assert re.search(rf"scause 0x2\b.*\b0x0*{bad_pc:x}\b", err), \
+        f"the report does not show the illegal instruction (scause 0x2) at {bad_pc:#x}\n" + describe(r)
 
 
 @pytest.mark.parametrize("how", ["legacy-putchar", "dbcn-write"])
