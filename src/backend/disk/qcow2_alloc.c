@@ -445,6 +445,9 @@ static int refill(struct qcow2 *q)
 	}
 	uint64_t c = q->free_hint, maxc = max_cluster(q);
 	unsigned got = 0;
+	/* Clusters freed while we scan (an old refcount table) lower the
+	 * hint again; see the end. */
+	q->free_hint = UINT64_MAX;
 	while (got < q->pool_cap) {
 		if (c >= maxc) {
 			if (got)
@@ -477,7 +480,8 @@ static int refill(struct qcow2 *q)
 	}
 	ret = 0;
 out:
-	q->free_hint = c;
+	if (c < q->free_hint)
+		q->free_hint = c;
 	q->pool_head = 0;
 	q->pool_n = got;
 	if (got) {
