@@ -456,13 +456,27 @@ static int load_elf(struct runner *r, const char *path, const uint8_t *img, size
 	if (phdr_addr && !gptr(r, phdr_addr, phbytes))
 		phdr_addr = 0;
 
-	/* Copy in program-header order (a later segment wins where two share
-	 * a page), zero each segment's bss. */
+	/*
+	 * Map as Linux does (fs/binfmt_elf.c, elf_map + padzero): whole file
+	 * pages, so the bytes around a segment on its first and last page
+	 * are the file's (or zero past the end of the file), in program-header
+	 * order so a later segment wins a shared page; then the bss, from the
+	 * end of the file data to the end of memsz, is zeroed.
+	 */
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		const Elf64_Phdr *p = &ph[i];
 		if (p->p_type != PT_LOAD || p->p_memsz == 0)
 			continue;
-		if (gwrite(r, p->p_vaddr, img + p->p_offset, p->p_filesz) != 0 ||
+		uint64_t va = p->p_vaddr, off = p->p_offset, len = p->p_filesz;
+		if ((va & (PAGE - 1)) == (off & (PAGE - 1))) {
+			uint64_t head = va & (PAGE - 1);
+			va -= head;
+			off -= head;
+			len = page_up(p->p_vaddr + p->p_filesz) - va;
+		}
+		uint64_t avail = off < size ? size - off : 0;
+		if (gzero(r, va, len) != 0 ||
+		    (avail && gwrite(r, va, img + off, len < avail ? len : avail) != 0) ||
 		    gzero(r, p->p_vaddr + p->p_filesz, p->p_memsz - p->p_filesz) != 0) {
 			note("%s: segment %u does not fit in guest memory", path, i);
 			return -1;
