@@ -14,4 +14,4 @@ ninja -C build
 ninja -C build-asan
 guest/build-image.sh
 export SKIFF_BUILD=build SKIFF_ASAN_BUILD=build-asan SKIFF_REQUIRE_GUEST=1
-exec /usr/bin/python3 -m pytest -p no:cacheprovider -q tests "$@"
+exec /usr/bin/python3 -m pytest -p no:cacheprovider -q tests guest/test_imagetool.py "$@"

@@ -20,6 +20,9 @@
 #include "vmm/vm.h"
 
 #define DEFAULT_APPEND "console=ttyS0 earlycon=sbi quiet"
+/* With --console virtio: hvc0 appears once the guest loads virtio_mmio, so
+ * the SBI early console carries the kernel's first lines. */
+#define DEFAULT_APPEND_HVC "console=hvc0 earlycon=sbi quiet"
 
 static const char usage[] =
 	"usage: skiff run [options]\n"
@@ -29,7 +32,8 @@ static const char usage[] =
 	"\n"
 	"  --kernel IMAGE     RISC-V Linux kernel Image (uncompressed)\n"
 	"  --initrd FILE      initial ramdisk\n"
-	"  --append CMDLINE   kernel command line (default: \"" DEFAULT_APPEND "\")\n"
+	"  --append CMDLINE   kernel command line (default: \"" DEFAULT_APPEND "\",\n"
+	"                     with --console virtio \"" DEFAULT_APPEND_HVC "\")\n"
 	"  --cpus N           number of harts, 1 to 8 (default 1)\n"
 	"  --mem SIZE         guest memory: MiB, or with a K/M/G suffix (default 512M)\n"
 	"  --disk PATH[,ro][,format=raw|qcow2][,serial=S][,root]\n"
@@ -259,7 +263,7 @@ int cmd_run(int argc, char **argv)
 			cfg.initrd = default_initrd;
 	}
 	if (!append_given)
-		cfg.append = DEFAULT_APPEND;
+		cfg.append = cfg.virtio_console ? DEFAULT_APPEND_HVC : DEFAULT_APPEND;
 	const char *why = file_problem(cfg.kernel);
 	if (why) {
 		fprintf(stderr, "skiff run: --kernel %s: %s\n", cfg.kernel, why);
