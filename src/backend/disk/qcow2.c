@@ -361,11 +361,18 @@ static int write_alloc(struct qcow2 *q, uint64_t gc, const struct qcow2_cluster 
 		if (ret < 0)
 			return ret;
 	}
-	if (n == q->cs) {
+	/* Old content all zeros and the new cluster past the end of the
+	 * file (so it reads as zeros already): write just the new bytes. */
+	bool zeros_below = c->type == QCOW2_C_ZERO || c->type == QCOW2_C_ZERO_ALLOC ||
+			   (c->type == QCOW2_C_UNALLOC &&
+			    !(q->backing && (gc << q->cluster_bits) < disk_size(q->backing)));
+	if (n == q->cs || (zeros_below && host >= q->file_size)) {
 		int k = disk_iov_slice(iov, iovcnt, iov_off, n, q->iovs, q->iovs_cap);
 		if (k < 0)
 			return -EIO;
-		ret = disk_pwritev_full(q->fd, q->iovs, k, host);
+		ret = disk_pwritev_full(q->fd, q->iovs, k, host + in);
+		if (ret == 0)
+			qcow2_note_extent(q, host + in, n);
 	} else {
 		if (fresh)
 			ret = fill_old(q, gc, c, q->cow);
@@ -375,10 +382,11 @@ static int write_alloc(struct qcow2 *q, uint64_t gc, const struct qcow2_cluster 
 			return ret;
 		disk_iov_to_buf(iov, iovcnt, iov_off, q->cow + in, (size_t)n);
 		ret = disk_pwrite_full(q->fd, q->cow, q->cs, host);
+		if (ret == 0)
+			qcow2_note_extent(q, host, q->cs);
 	}
 	if (ret < 0)
 		return ret;
-	qcow2_note_extent(q, host, q->cs);
 	ret = l2_set(q, gc, host | QCOW2_OFLAG_COPIED);
 	if (ret < 0 || !fresh)
 		return ret;
