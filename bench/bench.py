@@ -59,7 +59,8 @@ def parse_args(argv):
     p.add_argument("--data-mib", type=float, help="size of the CPU test data (default 32; 2 with --quick)")
     p.add_argument("--idle-seconds", type=float, help="idle CPU window (default 30; 5 with --quick)")
     p.add_argument("--output", help="Markdown report (default docs/BENCHMARKS.md; --quick: none unless given)")
-    p.add_argument("--json", help="also write every sample as JSON to this file")
+    p.add_argument("--json", help="also write the whole run (every sample) as JSON to this file; "
+                                  "`--report-from FILE [--output MD]` renders it again")
     p.add_argument("--log-dir", help="where the guests' console logs go (default: a new temporary directory)")
     a = p.parse_args(argv)
     if a.runs is None:
@@ -384,28 +385,57 @@ def main(argv):
         "command": "bench/run.sh" + "".join(" " + shlex.quote(x) for x in argv),
         "argv_examples": ex,
     }
-    md = markdown(a, r, meta)
+    record = {"argv": argv, "meta": meta, "errors": r.errors, "checks": r.checks,
+              "samples": [{"key": k, "system": s, "values": v} for (k, s), v in r.res.samples.items()],
+              "derived": [{"key": k, "system": s, "value": v} for (k, s), v in r.res.derived.items()]}
     print()
     print("\n".join(tables(r.rows, a, r.res)))
     print()
     print("\n".join(consistency(r.checks)))
     if r.errors:
         print("\nerrors:\n" + "\n".join(r.errors))
-    if a.output:
-        os.makedirs(os.path.dirname(os.path.abspath(a.output)), exist_ok=True)
-        with open(a.output, "w") as f:
-            f.write(md)
-        log(f"wrote {a.output}")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"meta": meta, "errors": r.errors, "checks": r.checks,
-                       "samples": [{"key": k, "system": s, "values": v}
-                                   for (k, s), v in r.res.samples.items()],
-                       "derived": [{"key": k, "system": s, "value": v}
-                                   for (k, s), v in r.res.derived.items()]}, f, indent=1)
+            json.dump(record, f, indent=1)
+    if a.output:
+        write_report(record, a.output)
     log(f"done in {elapsed / 60:.1f} min")
     return 1 if r.errors else 0
 
 
+def write_report(record, path):
+    """Render a run's record (live, or loaded from --json) as Markdown."""
+    argv = record.get("argv")
+    if argv is None:    # records written before "argv" was kept
+        argv = shlex.split(record["meta"]["command"])[1:]
+    a = parse_args(argv)
+    meta = dict(record["meta"])
+    # Paths of the machine the run was on stay out of the report.
+    meta["argv_examples"] = [x.replace(REPO + os.sep, "") for x in meta["argv_examples"]]
+    res = Results()
+    for s in record["samples"]:
+        res.samples[(s["key"], s["system"])] = list(s["values"])
+    for d in record["derived"]:
+        res.derived[(d["key"], d["system"])] = d["value"]
+    view = argparse.Namespace(rows=[ROWS[n] for n in TABLE_ORDER if n in a.row_names], res=res,
+                              checks=[tuple(c) for c in record["checks"]], errors=record["errors"])
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(markdown(a, view, meta))
+    log(f"wrote {path}")
+
+
+def report_from(argv):
+    """bench/run.sh --report-from RUN.json [--output FILE]: render a saved run again."""
+    p = argparse.ArgumentParser(prog="bench/run.sh --report-from")
+    p.add_argument("--report-from", required=True)
+    p.add_argument("--output", default=os.path.join(REPO, "docs", "BENCHMARKS.md"))
+    a = p.parse_args(argv)
+    with open(a.report_from) as f:
+        write_report(json.load(f), a.output)
+    return 0
+
 if __name__ == "__main__":
+    if any(x == "--report-from" or x.startswith("--report-from=") for x in sys.argv[1:]):
+        sys.exit(report_from(sys.argv[1:]))
     sys.exit(main(sys.argv[1:]))

@@ -11,7 +11,7 @@ plenty for workloads that take seconds).  In a guest that is the guest's own
 clock, as a person timing a command inside the VM would see it.
 
 Test data is generated inside the guest (no disk or shared folder needed):
-a seeded busybox awk writes a ~270 KB block of English-like words and
+a seeded busybox awk writes a block (~270 KB for 32 MiB) of English-like words and
 numbers, and the data file is that block repeated with a different letter
 and digit rotation (busybox tr) in every copy, cut to the requested size.
 It is deterministic (the same bytes everywhere, checked by its SHA-256), it
@@ -31,17 +31,21 @@ WORDS = (
     "year off come since against go came right used take three"
 )
 
-SEED_BYTES = 270000     # seed block; 130 distinct rotations of it cover 33 MiB
+SEED_MAX = 270000       # largest seed block; 130 distinct rotations of it cover 33 MiB
+SEED_MIN = 16384
 
 
 def gen_data(d, size):
-    """Shell command: write `size` bytes of test data to d/data."""
-    if size > 130 * SEED_BYTES:
-        raise ValueError(f"data size {size} too large (at most {130 * SEED_BYTES} bytes)")
-    copies = -(-size // SEED_BYTES)
+    """Shell command: write `size` bytes of test data to d/data.  The seed
+    is 1/32 of the data, at least 16 KiB, at most 270000 bytes (so small
+    data sets, as in --quick, are quick to make)."""
+    seed = min(SEED_MAX, max(SEED_MIN, -(-size // 32)))
+    copies = -(-size // seed)
+    if copies > 130:    # lcm(26, 10): the number of distinct rotations
+        raise ValueError(f"data size {size} too large (at most {130 * SEED_MAX} bytes)")
     awk = ("BEGIN { srand(7); n = split(\"%s\", w, \" \"); "
            "while (b < %d) { l = \"\"; for (j = 0; j < 9; j++) l = l w[int(rand()*n)+1] \" \"; "
-           "l = l int(rand()*1000000); print l; b += length(l) + 1 } }") % (WORDS, SEED_BYTES)
+           "l = l int(rand()*1000000); print l; b += length(l) + 1 } }") % (WORDS, seed)
     return (f"mkdir -p {d} && busybox awk '{awk}' > {d}/seed && "
             f"a=abcdefghijklmnopqrstuvwxyz; g=0123456789; i=0; "
             f"while [ $i -lt {copies} ]; do k=$((i%26)); m=$((i%10)); "
