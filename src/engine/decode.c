@@ -26,7 +26,9 @@ static inline uint32_t bits(uint32_t v, int hi, int lo)
 
 static inline int32_t sext(uint32_t v, int width)
 {
-	return (int32_t)(v << (32 - width)) >> (32 - width);
+	uint32_t sign = 1u << (width - 1);
+	v &= (sign << 1) - 1;
+	return (int32_t)(v ^ sign) - (int32_t)sign;
 }
 
 static inline uint8_t dst(uint32_t r) { return r ? (uint8_t)r : REG_SINK; }
@@ -49,7 +51,7 @@ static void illegal(struct insn *i, uint32_t raw)
 }
 
 static int32_t imm_i(uint32_t r) { return (int32_t)r >> 20; }
-static int32_t imm_s(uint32_t r) { return ((int32_t)r >> 25 << 5) | bits(r, 11, 7); }
+static int32_t imm_s(uint32_t r) { return sext((bits(r, 31, 25) << 5) | bits(r, 11, 7), 12); }
 static int32_t imm_b(uint32_t r)
 {
 	return sext((bits(r, 31, 31) << 12) | (bits(r, 7, 7) << 11) |
@@ -496,7 +498,7 @@ static bool decode16(uint32_t r, struct insn *i)
 			}
 			if (!imm6)
 				return false;
-			set(i, OP_LUI, rd, 0, 0, imm6 << 12); /* C.LUI */
+			set(i, OP_LUI, rd, 0, 0, (int32_t)((uint32_t)imm6 << 12)); /* C.LUI */
 			return true;
 		case 4: {
 			unsigned f2 = bits(r, 11, 10);

@@ -271,6 +271,18 @@ static uint64_t orc_b(uint64_t v)
 	return r;
 }
 
+/* The bits of an instruction that turned out illegal when it ran (stval for
+ * the trap): read back from the block's page; the page-straddling scratch
+ * block has no single page, and reports 0, which the spec also allows. */
+static uint64_t insn_bits(struct hart *h, const struct block *b, const struct insn *i)
+{
+	uint32_t raw = 0;
+	const uint8_t *p = b->pa ? gram_ptr(h->ram, b->pa + i->pc_off, i->len) : NULL;
+	if (p)
+		memcpy(&raw, p, i->len);
+	return raw;
+}
+
 /* Apply a completed load to its destination (shared by MMIO completion). */
 static void load_writeback(struct hart *h, enum load_kind kind, unsigned rd, uint64_t v)
 {
@@ -539,7 +551,7 @@ L_END:
 L_ILLEGAL:
 	TRAP(CAUSE_ILLEGAL, (uint32_t)i->imm);
 L_ILLEGAL_RUNTIME:
-	TRAP(CAUSE_ILLEGAL, 0);
+	TRAP(CAUSE_ILLEGAL, insn_bits(h, b, i));
 
 	/* RV64I */
 L_LUI: RD = IMM; NEXT;

@@ -79,7 +79,8 @@ static int walk(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 	int levels = mode == 8 ? 3 : mode == 9 ? 4 : 5;
 	int vabits = 12 + 9 * levels;
 	/* Bits above the VA width must equal its top bit. */
-	if ((uint64_t)(((int64_t)va << (64 - vabits)) >> (64 - vabits)) != va)
+	uint64_t high = va >> (vabits - 1);
+	if (high != 0 && high != (~0ull >> (vabits - 1)))
 		return fault_cause(acc);
 
 	uint64_t base = (h->satp & PTE_PPN_MASK) << 12;

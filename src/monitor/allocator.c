@@ -27,6 +27,9 @@ int allocator_hart_start(struct vm *vm, unsigned id, uint64_t addr, uint64_t opa
 		v->thread_live = false;
 	}
 	hart_reset(v->hart, addr, opaque);
+	/* As the firmware would: let U-mode read cycle, time and instret
+	 * (Linux's vDSO reads time directly and never sets scounteren). */
+	hart_csr_write(v->hart, 0x106, 7);
 	atomic_store(&v->state, HSM_STARTED);
 	if (pthread_create(&v->thread, NULL, vcpu_thread, v) != 0) {
 		atomic_store(&v->state, HSM_STOPPED);

@@ -192,6 +192,16 @@ static void test_illegal_trap(void)
 	      (unsigned long long)tval, (unsigned long long)epc);
 	CHECK(&C, st & (1u << 8), "SPP records S-mode: sstatus %llx", (unsigned long long)st);
 	CHECK(&C, hart_get_reg(v.h, 5) == 7, "instruction before the trap retired");
+	/* Illegal only when it runs (SRET in U-mode): stval still has the bits. */
+	uint32_t user[] = { SRET() };
+	put(&v, RAM_BASE + 0x40, user, 1);
+	hart_set_pc(v.h, RAM_BASE + 0x40);
+	hart_set_priv(v.h, PRIV_U);
+	ex = run(&v);
+	hart_csr_read(v.h, CSR_SCAUSE, &cause);
+	hart_csr_read(v.h, CSR_STVAL, &tval);
+	CHECK(&C, ex.reason == EXIT_SBI && cause == 2 && tval == SRET(),
+	      "runtime illegal: cause %llu tval %llx", (unsigned long long)cause, (unsigned long long)tval);
 	vm_fini(&v);
 }
 
