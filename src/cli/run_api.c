@@ -29,7 +29,8 @@ static json_t *section(json_t *doc, const char *name)
 	return json_is_object(s) ? s : NULL;
 }
 
-/* Put the command line's VM options into the document. */
+/* Put the command line's VM options into the document: they are added to
+ * (drives, interfaces, shares) or replace (the rest) what the file says. */
 static int overlay_cli(json_t *doc, const struct run_api_opts *o)
 {
 	const struct vm_config *c = o->cli;
@@ -69,6 +70,60 @@ static int overlay_cli(json_t *doc, const struct run_api_opts *o)
 			r |= json_array_append_new(arr, e);
 		}
 	}
+	if (c->nnets) {
+		json_t *arr = json_object_get(doc, "network-interfaces");
+		if (!arr || json_is_null(arr)) {
+			arr = json_array();
+			json_object_set_new(doc, "network-interfaces", arr);
+		}
+		for (size_t i = 0; json_is_array(arr) && i < c->nnets; i++) {
+			const struct vm_net *n = &c->nets[i];
+			json_t *e = json_pack("{s:s,s:s}", "iface_id", n->id,
+					      "backend", n->backend == VM_NET_TAP ? "tap" : "user");
+			if (!e)
+				return -1;
+			if (n->tap_name)
+				json_object_set_new(e, "host_dev_name", json_string(n->tap_name));
+			if (n->mac_set) {
+				char m[18];
+				snprintf(m, sizeof(m), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
+					 n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+				json_object_set_new(e, "guest_mac", json_string(m));
+			}
+			if (n->nfwd) {
+				json_t *fw = json_array();
+				for (size_t k = 0; k < n->nfwd; k++) {
+					const struct vm_port_forward *f = &n->fwd[k];
+					json_t *fo = json_pack("{s:s,s:i,s:i}", "protocol", f->udp ? "udp" : "tcp",
+							       "host_port", (int)f->host_port, "guest_port", (int)f->guest_port);
+					if (fo && f->host_addr)
+						json_object_set_new(fo, "host_address", json_string(f->host_addr));
+					r |= json_array_append_new(fw, fo);
+				}
+				json_object_set_new(e, "port_forwards", fw);
+			}
+			r |= json_array_append_new(arr, e);
+		}
+	}
+	if (c->nshares) {
+		json_t *arr = json_object_get(doc, "shares");
+		if (!arr || json_is_null(arr)) {
+			arr = json_array();
+			json_object_set_new(doc, "shares", arr);
+		}
+		for (size_t i = 0; json_is_array(arr) && i < c->nshares; i++)
+			r |= json_array_append_new(arr, json_pack("{s:s,s:s,s:b}", "tag", c->shares[i].tag,
+								  "path_on_host", c->shares[i].path,
+								  "is_read_only", (int)c->shares[i].read_only));
+	}
+	if (c->vsock && c->vsock_uds)
+		r |= json_object_set_new(doc, "vsock", json_pack("{s:I,s:s}", "guest_cid", (json_int_t)c->vsock_cid,
+								 "uds_path", c->vsock_uds));
+	if (c->balloon)
+		r |= json_object_set_new(doc, "balloon", json_pack("{s:I,s:b,s:I}",
+								   "amount_mib", (json_int_t)c->balloon_target_mib,
+								   "deflate_on_oom", (int)c->balloon_deflate_on_oom,
+								   "stats_polling_interval_s", (json_int_t)c->balloon_stats_interval_s));
 	return r ? -1 : 0;
 }
 

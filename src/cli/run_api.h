@@ -19,7 +19,8 @@ struct run_api_opts {
 	const char *id;             /* instance id; may be NULL */
 	const char *version;
 	/* The VM options given on the command line: they fill in (and override)
-	 * the boot-source, machine-config and drives of the config file. */
+	 * the config file's sections (boot-source, machine-config, drives,
+	 * network-interfaces, shares, vsock, balloon). */
 	const struct vm_config *cli;
 	bool kernel_given, initrd_given, append_given, cpus_given, mem_given;
 	void (*report_crash)(struct vm *vm);

@@ -803,7 +803,12 @@ static void route(struct vmm *v, const struct api_request *req, struct api_respo
 			fault(&c, "The ID cannot be empty.");
 			return;
 		}
-		if (!vmm_id_valid(c.id)) {
+		if (r == R_SHARE && !vmm_tag_valid(c.id)) {
+			fault(&c, "Share tags are 1 to 64 letters, digits and _ . + @ : - "
+				  "(not starting with . or -).");
+			return;
+		}
+		if (r != R_SHARE && !vmm_id_valid(c.id)) {
 			fault(&c, "API Resource IDs can only contain alphanumeric characters and underscores "
 				  "(at most 64 of them).");
 			return;

@@ -288,6 +288,20 @@ bool vmm_id_valid(const char *id)
 	return n >= 1 && n <= VMM_MAX_ID_LEN;
 }
 
+bool vmm_tag_valid(const char *tag)
+{
+	size_t n = 0;
+	if (!tag || tag[0] == '.' || tag[0] == '-')
+		return false;
+	for (; tag[n]; n++) {
+		char ch = tag[n];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      strchr("_.+@:-", ch)))
+			return false;
+	}
+	return n >= 1 && n <= VMM_MAX_ID_LEN;
+}
+
 /* Run `fn` on a copy of the spec; keep the copy only if it and the rules
  * across sections pass. */
 typedef const char *(*section_fn)(struct vmm_spec *tmp, const void *arg, char *err, size_t errlen);
@@ -996,8 +1010,14 @@ static const char *share(struct vmm_spec *s, const void *arg, char *err, size_t 
 	const char *tag = api_json_string(b, "tag");
 	if (!tag)
 		tag = a->path_id;
-	if (check_id(a->path_id, tag, where, "tag", err, errlen))
-		return err;
+	char shown[80];
+	api_json_printable(shown, sizeof(shown), tag);
+	if (!vmm_tag_valid(tag))
+		return MSG("%s.tag: `%s` is not a valid tag (1 to %d letters, digits and _ . + @ : -, "
+			   "not starting with . or -)", where, shown, VMM_MAX_ID_LEN);
+	if (a->path_id && strcmp(a->path_id, tag))
+		return MSG("%s.tag: The id from the path does not match the id from the body! (path: `%s`, body: `%s`)",
+			   where, a->path_id, shown);
 	const char *path = api_json_string(b, "path_on_host");
 	bool ro = api_json_bool(b, "is_read_only", false);
 	struct stat st;

@@ -56,6 +56,9 @@ int vmm_spec_copy(struct vmm_spec *dst, const struct vmm_spec *src);
 
 /* Is `id` a valid resource id (1..VMM_MAX_ID_LEN of [A-Za-z0-9_])? */
 bool vmm_id_valid(const char *id);
+/* Is `tag` a valid share tag (as for `skiff run --share`: 1..64 of
+ * [A-Za-z0-9_.+@:-], not starting with '.' or '-')? */
+bool vmm_tag_valid(const char *tag);
 
 /*
  * The sections. Each returns NULL on success, else err. `path_id` is the id

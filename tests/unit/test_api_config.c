@@ -526,9 +526,13 @@ static void test_vsock_balloon_shares(struct t *t)
 	BAD_ID(sh, "data", B(t, "{\"path_on_host\": \"%s/none\"}", t->dir), "No such file");
 	BAD_ID(sh, "data", B(t, "{\"tag\": \"other\", \"path_on_host\": \"%s\"}", t->share), "shares.tag: The id from the path does not match");
 	BAD_ID(sh, "data", B(t, "{\"path_on_host\": \"%s\", \"is_read_only\": 1}", t->share), "shares.is_read_only: expected a boolean");
+	BAD_ID(sh, "data", B(t, "{\"tag\": \"a b\", \"path_on_host\": \"%s\"}", t->share), "shares.tag: `a b` is not a valid tag");
+	BAD_ID(sh, "data", B(t, "{\"tag\": \"-x\", \"path_on_host\": \"%s\"}", t->share), "shares.tag: `-x` is not a valid tag");
+	OK_ID(sh, "my-share.v2", B(t, "{\"path_on_host\": \"%s\"}", t->share));
 	OK_ID(sh, "data", B(t, "{\"path_on_host\": \"%s\", \"is_read_only\": true}", t->share));
 	OK_ID(sh, "data", B(t, "{\"tag\": \"data\", \"path_on_host\": \"%s\"}", t->share));
-	CHECK(&t->c, s->vm.nshares == 1 && !s->vm.shares[0].read_only && !strcmp(s->vm.shares[0].tag, "data"), "share replaced");
+	CHECK(&t->c, s->vm.nshares == 2 && !s->vm.shares[1].read_only && !strcmp(s->vm.shares[1].tag, "data") &&
+	      !strcmp(s->vm.shares[0].tag, "my-share.v2"), "share replaced");
 
 	put_fn lg = vmm_spec_put_logger;
 	BAD(lg, "{\"level\": \"Loud\"}", "logger.level: must be one of");
@@ -725,7 +729,8 @@ static void test_router(struct t *t)
 	char longid[200];
 	snprintf(longid, sizeof(longid), "/drives/%0100d", 7);
 	EXPECT("PUT", longid, "{}", 400, "API Resource IDs");
-	EXPECT("PUT", "/shares/tag\xff", "{}", 400, "API Resource IDs");
+	EXPECT("PUT", "/shares/tag\xff", "{}", 400, "Share tags are 1 to 64");
+	EXPECT("PUT", "/shares/.hidden", "{}", 400, "Share tags are 1 to 64");
 	EXPECT("PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"extra\": true}", 400,
 	       "machine-config: unknown field `extra`");
 	EXPECT("GET", "/machine-config", NULL, 200, "\"vcpu_count\":1");
