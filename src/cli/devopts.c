@@ -2,9 +2,14 @@
  * into copies that live as long as the process), never freed. */
 #include "cli/devopts.h"
 
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Split "a,b=c,d" in place; calls fn for each item after the first. */
 static char *first_item(char *s, char **rest)
@@ -52,6 +57,22 @@ const char *devopt_disk(struct vm_config *c, const char *arg, char *err, size_t 
 				snprintf(err, errlen, "--disk %s: format must be raw or qcow2", arg);
 				return err;
 			}
+		} else if (!strncmp(item, "bw=", 3) || !strncmp(item, "iops=", 5)) {
+			bool bw = item[0] == 'b';
+			char *end;
+			unsigned long long v = strtoull(item + (bw ? 3 : 5), &end, 10);
+			unsigned long long mult = 1;
+			if (bw && (*end == 'K' || *end == 'k')) mult = 1ull << 10, end++;
+			else if (bw && (*end == 'M' || *end == 'm')) mult = 1ull << 20, end++;
+			else if (bw && (*end == 'G' || *end == 'g')) mult = 1ull << 30, end++;
+			if (*end || v == 0 || v > (1ull << 40)) {
+				snprintf(err, errlen, "--disk %s: %s must be a positive number%s", arg,
+					 bw ? "bw" : "iops", bw ? " of bytes per second (K/M/G suffix allowed)" : "");
+				return err;
+			}
+			struct vm_token_bucket *tb = bw ? &d->limiter.bandwidth : &d->limiter.ops;
+			tb->size = v * mult;
+			tb->refill_time_ms = 1000;
 		} else if (!strncmp(item, "serial=", 7)) {
 			if (strlen(item + 7) > 20) {
 				snprintf(err, errlen, "--disk %s: serial is at most 20 characters", arg);
@@ -59,7 +80,7 @@ const char *devopt_disk(struct vm_config *c, const char *arg, char *err, size_t 
 			}
 			d->serial = item + 7;
 		} else {
-			snprintf(err, errlen, "--disk %s: unknown setting '%s' (ro, root, format=, serial=)",
+			snprintf(err, errlen, "--disk %s: unknown setting '%s' (ro, root, format=, serial=, bw=, iops=)",
 				 arg, item);
 			return err;
 		}
@@ -81,5 +102,326 @@ const char *devopt_console(struct vm_config *c, const char *arg, char *err, size
 		snprintf(err, errlen, "--console %s: must be uart or virtio", arg);
 		return err;
 	}
+	return NULL;
+}
+
+/* ---- --net, --vsock, --balloon ---- */
+
+static bool parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
+	if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 10)
+		return false;
+	unsigned long long v = strtoull(s, NULL, 10);
+	if (v > max)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+static int hexdigit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* xx:xx:xx:xx:xx:xx */
+static bool parse_mac(const char *s, uint8_t mac[6])
+{
+	if (strlen(s) != 17)
+		return false;
+	for (int i = 0; i < 6; i++) {
+		int hi = hexdigit(s[3 * i]), lo = hexdigit(s[3 * i + 1]);
+		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
+			return false;
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+/* hostfwd=PROTO:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT (QEMU's form;
+ * the guest address must be empty: it is the DHCP address 10.0.2.15). */
+static const char *parse_hostfwd(struct vm_net *n, const char *arg, const char *spec,
+				 char *err, size_t errlen)
+{
+	if (n->nfwd >= VM_MAX_PORT_FORWARDS) {
+		snprintf(err, errlen, "--net %s: at most %d hostfwd", arg, VM_MAX_PORT_FORWARDS);
+		return err;
+	}
+	struct vm_port_forward *f = &n->fwd[n->nfwd];
+	memset(f, 0, sizeof(*f));
+	const char *p = spec;
+	if (!strncmp(p, "tcp:", 4)) {
+		p += 4;
+	} else if (!strncmp(p, "udp:", 4)) {
+		f->udp = true;
+		p += 4;
+	} else {
+		snprintf(err, errlen, "--net %s: hostfwd=%s: starts with tcp: or udp:", arg, spec);
+		return err;
+	}
+	const char *colon = strchr(p, ':'), *dash = strchr(p, '-');
+	if (!colon || !dash || colon > dash) {
+		snprintf(err, errlen, "--net %s: hostfwd=%s: the form is %s:[HOSTADDR]:HOSTPORT-:GUESTPORT",
+			 arg, spec, f->udp ? "udp" : "tcp");
+		return err;
+	}
+	char addr[64], hport[16], gaddr[64], gport[16];
+	size_t alen = (size_t)(colon - p), hlen = (size_t)(dash - colon - 1);
+	const char *g = dash + 1, *gcolon = strchr(g, ':');
+	if (alen >= sizeof(addr) || hlen >= sizeof(hport) || !gcolon ||
+	    (size_t)(gcolon - g) >= sizeof(gaddr) || strlen(gcolon + 1) >= sizeof(gport)) {
+		snprintf(err, errlen, "--net %s: hostfwd=%s: the form is %s:[HOSTADDR]:HOSTPORT-:GUESTPORT",
+			 arg, spec, f->udp ? "udp" : "tcp");
+		return err;
+	}
+	memcpy(addr, p, alen);
+	addr[alen] = 0;
+	memcpy(hport, colon + 1, hlen);
+	hport[hlen] = 0;
+	memcpy(gaddr, g, (size_t)(gcolon - g));
+	gaddr[gcolon - g] = 0;
+	snprintf(gport, sizeof(gport), "%s", gcolon + 1);
+	struct in_addr ia;
+	if (*addr && inet_pton(AF_INET, addr, &ia) != 1) {
+		snprintf(err, errlen, "--net %s: hostfwd=%s: '%s' is not an IPv4 address", arg, spec, addr);
+		return err;
+	}
+	if (*gaddr && strcmp(gaddr, "10.0.2.15")) {
+		snprintf(err, errlen, "--net %s: hostfwd=%s: the guest address must be empty "
+			 "(forwards go to the guest's DHCP address 10.0.2.15)", arg, spec);
+		return err;
+	}
+	uint32_t hp, gp;
+	if (!parse_u32(hport, 65535, &hp) || hp == 0 || !parse_u32(gport, 65535, &gp) || gp == 0) {
+		snprintf(err, errlen, "--net %s: hostfwd=%s: ports are numbers from 1 to 65535", arg, spec);
+		return err;
+	}
+	f->host_addr = *addr ? strdup(addr) : NULL;
+	f->host_port = (uint16_t)hp;
+	f->guest_port = (uint16_t)gp;
+	n->nfwd++;
+	return NULL;
+}
+
+const char *devopt_net(struct vm_config *c, const char *arg, char *err, size_t errlen)
+{
+	if (c->nnets >= VM_MAX_NETS) {
+		snprintf(err, errlen, "--net: at most %d network interfaces", VM_MAX_NETS);
+		return err;
+	}
+	char *copy = strdup(arg), *rest;
+	if (!copy) {
+		snprintf(err, errlen, "--net: out of memory");
+		return err;
+	}
+	struct vm_net *n = &c->nets[c->nnets];
+	memset(n, 0, sizeof(*n));
+	const char *kind = first_item(copy, &rest);
+	if (!strcmp(kind, "user")) {
+		n->backend = VM_NET_USER;
+	} else if (!strcmp(kind, "tap")) {
+		n->backend = VM_NET_TAP;
+	} else {
+		snprintf(err, errlen, "--net %s: the first item must be user or tap", arg);
+		return err;
+	}
+	while (rest) {
+		char *item = first_item(rest, &rest);
+		if (!strncmp(item, "hostfwd=", 8) && n->backend == VM_NET_USER) {
+			if (parse_hostfwd(n, arg, item + 8, err, errlen))
+				return err;
+		} else if (!strncmp(item, "ifname=", 7) && n->backend == VM_NET_TAP) {
+			size_t len = strlen(item + 7);
+			if (len < 1 || len > 15 || strchr(item + 7, '/')) {
+				snprintf(err, errlen, "--net %s: ifname must be 1 to 15 bytes, no '/'", arg);
+				return err;
+			}
+			n->tap_name = item + 7;
+		} else if (!strncmp(item, "mac=", 4)) {
+			if (!parse_mac(item + 4, n->mac) || (n->mac[0] & 1)) {
+				snprintf(err, errlen, "--net %s: mac=%s: not a unicast MAC address "
+					 "(like 02:00:00:00:00:01)", arg, item + 4);
+				return err;
+			}
+			n->mac_set = true;
+		} else {
+			snprintf(err, errlen, "--net %s: unknown setting '%s' (%s)", arg, item,
+				 n->backend == VM_NET_USER ? "hostfwd=, mac=" : "ifname=, mac=");
+			return err;
+		}
+	}
+	if (n->backend == VM_NET_TAP && !n->tap_name) {
+		snprintf(err, errlen, "--net %s: tap needs ifname=NAME", arg);
+		return err;
+	}
+	char id[16];
+	snprintf(id, sizeof(id), "net%zu", c->nnets);
+	n->id = strdup(id);
+	c->nnets++;
+	return NULL;
+}
+
+const char *devopt_vsock(struct vm_config *c, const char *arg, char *err, size_t errlen)
+{
+	char *copy = strdup(arg), *rest = copy;
+	if (!copy) {
+		snprintf(err, errlen, "--vsock: out of memory");
+		return err;
+	}
+	bool have_cid = false;
+	c->vsock_uds = NULL;
+	while (rest) {
+		char *item = first_item(rest, &rest);
+		if (!strncmp(item, "cid=", 4)) {
+			if (!parse_u32(item + 4, UINT32_MAX - 1, &c->vsock_cid) || c->vsock_cid < 3) {
+				snprintf(err, errlen, "--vsock %s: cid must be a number from 3 to %u",
+					 arg, UINT32_MAX - 1);
+				return err;
+			}
+			have_cid = true;
+		} else if (!strncmp(item, "uds=", 4)) {
+			/* Room for "_PORT" in a sockaddr_un (108 bytes). */
+			size_t len = strlen(item + 4);
+			if (len < 1 || len > 107 - 11) {
+				snprintf(err, errlen, "--vsock %s: uds must be 1 to %d bytes", arg, 107 - 11);
+				return err;
+			}
+			c->vsock_uds = item + 4;
+		} else {
+			snprintf(err, errlen, "--vsock %s: unknown setting '%s' (cid=, uds=)", arg, item);
+			return err;
+		}
+	}
+	if (!have_cid || !c->vsock_uds) {
+		snprintf(err, errlen, "--vsock %s: needs both cid=N and uds=PATH", arg);
+		return err;
+	}
+	c->vsock = true;
+	return NULL;
+}
+
+const char *devopt_balloon(struct vm_config *c, const char *arg, char *err, size_t errlen)
+{
+	c->balloon = true;
+	if (!arg)
+		return NULL;
+	char *copy = strdup(arg), *rest = copy;
+	if (!copy) {
+		snprintf(err, errlen, "--balloon: out of memory");
+		return err;
+	}
+	while (rest) {
+		char *item = first_item(rest, &rest);
+		if (!strcmp(item, "deflate_on_oom")) {
+			c->balloon_deflate_on_oom = true;
+		} else if (!strncmp(item, "target=", 7)) {
+			if (!parse_u32(item + 7, VM_MAX_MEM_MIB, &c->balloon_target_mib)) {
+				snprintf(err, errlen, "--balloon %s: target is a size in MiB", arg);
+				return err;
+			}
+		} else if (!strncmp(item, "stats=", 6)) {
+			if (!parse_u32(item + 6, 86400, &c->balloon_stats_interval_s)) {
+				snprintf(err, errlen, "--balloon %s: stats is a polling interval in seconds "
+					 "(0 to 86400)", arg);
+				return err;
+			}
+		} else {
+			snprintf(err, errlen, "--balloon %s: unknown setting '%s' (deflate_on_oom, target=, "
+				 "stats=)", arg, item);
+			return err;
+		}
+	}
+	return NULL;
+}
+
+/* ---- --share (virtio-9p) ---- */
+
+/* Tags the guest's init mounts at /mnt/TAG: 1 to 64 of [A-Za-z0-9_.+@:-],
+ * not starting with '.' or '-'. */
+static bool share_tag_ok(const char *t)
+{
+	size_t n = strlen(t);
+	return n >= 1 && n <= 64 && t[0] != '.' && t[0] != '-' &&
+	       strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+@:-") == n;
+}
+
+static bool share_tag_taken(const struct vm_config *c, const char *t)
+{
+	for (size_t i = 0; i < c->nshares; i++)
+		if (c->shares[i].tag && !strcmp(c->shares[i].tag, t))
+			return true;
+	return false;
+}
+
+const char *devopt_share(struct vm_config *c, const char *arg, char *err, size_t errlen)
+{
+	if (c->nshares >= VM_MAX_SHARES) {
+		snprintf(err, errlen, "--share: at most %d shares", VM_MAX_SHARES);
+		return err;
+	}
+	char *copy = strdup(arg), *rest;
+	if (!copy) {
+		snprintf(err, errlen, "--share: out of memory");
+		return err;
+	}
+	struct vm_share sh = { 0 };
+	sh.path = first_item(copy, &rest);
+	if (!*sh.path) {
+		snprintf(err, errlen, "--share %s: no host directory", arg);
+		return err;
+	}
+	while (rest) {
+		char *item = first_item(rest, &rest);
+		if (!strcmp(item, "ro")) {
+			sh.read_only = true;
+		} else if (!strncmp(item, "tag=", 4)) {
+			if (!share_tag_ok(item + 4)) {
+				snprintf(err, errlen, "--share %s: tag must be 1 to 64 letters, digits or "
+					 "_ . + @ : - (not starting with . or -)", arg);
+				return err;
+			}
+			sh.tag = item + 4;
+		} else {
+			snprintf(err, errlen, "--share %s: unknown setting '%s' (tag=, ro)", arg, item);
+			return err;
+		}
+	}
+	struct stat st;
+	if (stat(sh.path, &st)) {
+		snprintf(err, errlen, "--share %s: %s: %s", arg, sh.path, strerror(errno));
+		return err;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "--share %s: %s is not a directory", arg, sh.path);
+		return err;
+	}
+	if (access(sh.path, R_OK | X_OK | (sh.read_only ? 0 : W_OK))) {
+		snprintf(err, errlen, "--share %s: %s is not %s: %s", arg, sh.path,
+			 sh.read_only ? "readable" : "readable and writable", strerror(errno));
+		return err;
+	}
+	if (sh.tag && share_tag_taken(c, sh.tag)) {
+		snprintf(err, errlen, "--share %s: tag %s is already used", arg, sh.tag);
+		return err;
+	}
+	if (!sh.tag) {
+		char t[32];
+		for (size_t n = c->nshares;; n++) {
+			snprintf(t, sizeof(t), "share%zu", n);
+			if (!share_tag_taken(c, t))
+				break;
+		}
+		sh.tag = strdup(t);
+		if (!sh.tag) {
+			snprintf(err, errlen, "--share: out of memory");
+			return err;
+		}
+	}
+	c->shares[c->nshares++] = sh;
 	return NULL;
 }

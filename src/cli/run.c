@@ -36,11 +36,24 @@ static const char usage[] =
 	"                     with --console virtio \"" DEFAULT_APPEND_HVC "\")\n"
 	"  --cpus N           number of harts, 1 to 8 (default 1)\n"
 	"  --mem SIZE         guest memory: MiB, or with a K/M/G suffix (default 512M)\n"
-	"  --disk PATH[,ro][,format=raw|qcow2][,serial=S][,root]\n"
+	"  --disk PATH[,ro][,format=raw|qcow2][,serial=S][,root][,bw=RATE][,iops=N]\n"
 	"                     a virtio-blk disk (repeatable; the first is /dev/vda;\n"
-	"                     root boots from it with root=/dev/vdX)\n"
+	"                     root boots from it with root=/dev/vdX; bw and iops\n"
+	"                     limit bytes/s (K/M/G suffix) and operations/s)\n"
 	"  --console uart|virtio  the guest console: ttyS0 (default) or hvc0\n"
 	"  --no-rng           no virtio-rng entropy device\n"
+	"  --net user[,hostfwd=tcp|udp:[HOSTADDR]:HOSTPORT-:GUESTPORT][,mac=M]\n"
+	"  --net tap,ifname=NAME[,mac=M]\n"
+	"                     a virtio-net NIC (repeatable): user-mode NAT (guest\n"
+	"                     10.0.2.15, host loopback at 10.0.2.2; hostfwd repeatable)\n"
+	"                     or a host TAP interface\n"
+	"  --vsock cid=N,uds=PATH  virtio-vsock; the host side is the Unix socket PATH\n"
+	"                     (CONNECT <port>) and PATH_<port> for guest connections\n"
+	"  --balloon[=deflate_on_oom][,target=MIB][,stats=SECONDS]\n"
+	"                     virtio-balloon with free page reporting\n"
+	"  --share HOSTDIR[,tag=NAME][,ro]\n"
+	"                     share a host directory over virtio-9p (repeatable); the\n"
+	"                     guest mounts it at /mnt/NAME (default tags share0, ...)\n"
 	"  --dump-dtb FILE    write the generated device tree to FILE and go on\n"
 	"  --api-sock PATH    serve the VM's HTTP API (Firecracker's) on a new Unix\n"
 	"                     socket; with no --kernel or --config-file the VM waits\n"
@@ -153,6 +166,10 @@ int cmd_run(int argc, char **argv)
 		{ "disk", required_argument, NULL, 'D' },
 		{ "console", required_argument, NULL, 'C' },
 		{ "no-rng", no_argument, NULL, 'R' },
+		{ "net", required_argument, NULL, 'N' },
+		{ "vsock", required_argument, NULL, 'V' },
+		{ "balloon", optional_argument, NULL, 'B' },
+		{ "share", required_argument, NULL, 'S' },
 		{ "api-sock", required_argument, NULL, 'A' },
 		{ "config-file", required_argument, NULL, 'F' },
 		{ "id", required_argument, NULL, 'I' },
@@ -210,6 +227,24 @@ int cmd_run(int argc, char **argv)
 			}
 			break;
 		case 'R': cfg.rng = false; break;
+		case 'N':
+		case 'V':
+		case 'B': {
+			const char *e = o == 'N' ? devopt_net(&cfg, optarg, err, sizeof(err)) :
+					o == 'V' ? devopt_vsock(&cfg, optarg, err, sizeof(err)) :
+						   devopt_balloon(&cfg, optarg, err, sizeof(err));
+			if (e) {
+				fprintf(stderr, "skiff run: %s\n", err);
+				return 64;
+			}
+			break;
+		}
+		case 'S':
+			if (devopt_share(&cfg, optarg, err, sizeof(err))) {
+				fprintf(stderr, "skiff run: %s\n", err);
+				return 64;
+			}
+			break;
 		case 'A': api_sock = optarg; break;
 		case 'F': config_file = optarg; break;
 		case 'I': {

@@ -1,6 +1,7 @@
 /* Building a VM's virtio devices from its configuration; see devices.h. */
 #include "vmm/devices.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/rng.h"
+#include "virtio/9p.h"
+#include "virtio/net.h"
 
 static const char *add_slot(struct vm *vm, struct vm_devices *d, struct virtio_dev *dev,
 			    void (*destroy)(void *), void *obj, const char *name,
@@ -43,6 +46,7 @@ static const char *add_slot(struct vm *vm, struct vm_devices *d, struct virtio_d
 struct drive {
 	struct virtio_blk *blk;
 	struct disk *disk;
+	char id[64];
 };
 
 static void drive_destroy(void *obj)
@@ -55,6 +59,7 @@ static void drive_destroy(void *obj)
 
 static void rng_destroy(void *obj) { virtio_rng_destroy(obj); }
 static void console_destroy(void *obj) { virtio_console_destroy(obj); }
+static void share_destroy(void *obj) { virtio_9p_destroy(obj); }
 
 static const char *add_drive(struct vm *vm, struct vm_devices *d, const struct vm_drive *dr,
 			     unsigned index, char *err, size_t errlen)
@@ -82,15 +87,85 @@ static const char *add_drive(struct vm *vm, struct vm_devices *d, const struct v
 		return err;
 	}
 	dv->disk = disk;
+	snprintf(dv->id, sizeof(dv->id), "%s", dr->id ? dr->id : "");
+	struct rate_limiter *rl = virtio_blk_limiter(dv->blk);
+	token_bucket_set(&rl->bytes, dr->limiter.bandwidth.size, dr->limiter.bandwidth.one_time_burst,
+			 dr->limiter.bandwidth.refill_time_ms);
+	token_bucket_set(&rl->ops, dr->limiter.ops.size, dr->limiter.ops.one_time_burst,
+			 dr->limiter.ops.refill_time_ms);
 	if (dr->root)
 		snprintf(d->root_arg, sizeof(d->root_arg), "root=/dev/vd%c %s",
 			 'a' + (char)index, dr->read_only ? "ro" : "rw");
-	return add_slot(vm, d, virtio_blk_dev(dv->blk), drive_destroy, dv, "virtio-blk", err, errlen);
+	const char *e = add_slot(vm, d, virtio_blk_dev(dv->blk), drive_destroy, dv, "virtio-blk",
+				 err, errlen);
+	if (!e)
+		d->drives[d->ndrives++] = dv;
+	return e;
 }
 
 static void hvc_output(void *ctx, const uint8_t *buf, size_t n)
 {
 	vm_console_write(ctx, buf, n);
+}
+
+/* ---- virtio-net: one device per configured NIC, each with its backend ---- */
+
+static void net_destroy(void *obj) { virtio_net_destroy(obj); }
+
+struct net_open_arg {
+	const struct vm_net *cfg;
+	const char *name;
+};
+
+static struct net_backend *net_open(void *arg, const struct net_backend_cb *cb, char *err, size_t errlen)
+{
+	const struct net_open_arg *a = arg;
+	if (a->cfg->backend == VM_NET_TAP)
+		return net_tap_create(a->cfg->tap_name, cb, err, errlen);
+	struct net_user_fwd fwd[VM_MAX_PORT_FORWARDS];
+	size_t nfwd = 0;
+	for (size_t i = 0; i < a->cfg->nfwd && i < VM_MAX_PORT_FORWARDS; i++) {
+		const struct vm_port_forward *f = &a->cfg->fwd[i];
+		const char *host = f->host_addr ? f->host_addr : "127.0.0.1";
+		struct in_addr ia;
+		if (inet_pton(AF_INET, host, &ia) != 1) {
+			snprintf(err, errlen, "%s: port forward host address '%s' is not an IPv4 address",
+				 a->name, host);
+			return NULL;
+		}
+		fwd[nfwd++] = (struct net_user_fwd){ .udp = f->udp, .host_addr = ia.s_addr,
+						     .host_port = f->host_port, .guest_port = f->guest_port };
+	}
+	struct net_user_opts o = { .name = a->name, .fwd = fwd, .nfwd = nfwd };
+	return net_user_create(&o, cb, err, errlen);
+}
+
+static const char *add_nets(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
+			    char *err, size_t errlen)
+{
+	for (size_t k = 0; k < cfg->nnets; k++) {
+		const struct vm_net *nc = &cfg->nets[k];
+		char name[40];
+		snprintf(name, sizeof(name), "%s", nc->id ? nc->id : "net");
+		if (!nc->id)
+			snprintf(name, sizeof(name), "net%zu", k);
+		uint8_t mac[6];
+		if (nc->mac_set)
+			memcpy(mac, nc->mac, 6);
+		else
+			virtio_net_default_mac(cfg->name, (unsigned)k, mac);
+		struct net_open_arg a = { .cfg = nc, .name = name };
+		char nerr[256];
+		struct virtio_net *n = virtio_net_create(&vm->ram, name, mac, net_open, &a,
+							 nerr, sizeof(nerr));
+		if (!n) {
+			snprintf(err, errlen, "virtio-net: %s", nerr);
+			return err;
+		}
+		if (add_slot(vm, d, virtio_net_dev(n), net_destroy, n, "virtio-net", err, errlen))
+			return err;
+	}
+	return NULL;
 }
 
 const char *vm_devices_create(struct vm *vm, struct vm_devices *d,
@@ -124,6 +199,28 @@ const char *vm_devices_create(struct vm *vm, struct vm_devices *d,
 		if (add_slot(vm, d, virtio_rng_dev(r), rng_destroy, r, "virtio-rng", err, errlen))
 			return err;
 	}
+	for (size_t k = 0; k < cfg->nshares; k++) {   /* virtio-9p, one per share */
+		const struct vm_share *sh = &cfg->shares[k];
+		char perr[256];
+		struct virtio_9p *p = virtio_9p_create(&vm->ram, sh->tag, sh->path, sh->read_only,
+						       perr, sizeof(perr));
+		if (!p) {
+			snprintf(err, errlen, "virtio-9p: %s", perr);
+			return err;
+		}
+		if (add_slot(vm, d, virtio_9p_dev(p), share_destroy, p, "virtio-9p", err, errlen))
+			return err;
+	}
+	if (add_nets(vm, d, cfg, err, errlen))
+		return err;
+	return NULL;
+}
+
+struct rate_limiter *vm_devices_drive_limiter(struct vm_devices *d, const char *id)
+{
+	for (size_t k = 0; k < d->ndrives; k++)
+		if (!strcmp(d->drives[k]->id, id))
+			return virtio_blk_limiter(d->drives[k]->blk);
 	return NULL;
 }
 
@@ -132,5 +229,6 @@ void vm_devices_destroy(struct vm_devices *d)
 	for (unsigned n = 0; n < d->nslots; n++)
 		d->slot[n].destroy(d->slot[n].obj);
 	d->nslots = 0;
+	d->ndrives = 0;
 	d->console = NULL;
 }
