@@ -16,7 +16,8 @@
  *   write OFF LEN SEED | zero OFF LEN | discard OFF LEN | flush |
  *   read OFF LEN SEED   (checks the pattern) | readzero OFF LEN
  * The pattern byte at disk offset p for seed s is
- *   ((p * 2654435761 + s * 97) >> 8) & 0xff   (64-bit arithmetic).
+ *   ((p + 7 * s) mod 251 + s) mod 256
+ * (period 251, prime, so data landing in the wrong place shows).
  * Exit status 0 on success, 1 with a message on stderr otherwise.
  */
 #include <errno.h>
@@ -30,7 +31,7 @@
 
 static uint8_t pattern(uint64_t p, uint64_t seed)
 {
-	return (uint8_t)(((p * 2654435761ull + seed * 97ull) >> 8) & 0xff);
+	return (uint8_t)((p + seed * 7) % 251 + seed);
 }
 
 static int usage(void)

@@ -82,9 +82,12 @@ def sha(path):
 
 
 def pattern(off, n, seed):
-    """The bytes disk_tool's batch 'write OFF LEN SEED' writes."""
-    m = (1 << 64) - 1
-    return bytes(((((p * 2654435761) + seed * 97) & m) >> 8) & 0xFF for p in range(off, off + n))
+    """The bytes disk_tool's batch 'write OFF LEN SEED' writes:
+    ((p + 7 * seed) mod 251 + seed) mod 256 at disk offset p."""
+    period = bytes((i + seed) & 0xFF for i in range(251))
+    start = (off + 7 * seed) % 251
+    reps = (start + n) // 251 + 1
+    return (period * reps)[start:start + n]
 
 
 def compressible(n, seed=1):
@@ -311,13 +314,13 @@ def test_random_writes_various_geometries(tmp_path, cluster, rbits):
              f"cluster_size={cluster},refcount_bits={rbits}", img, str(size))
     m = Model(bytes(size), cluster)
     rnd = random.Random(cluster * 131 + rbits)
-    tool("batch", img, stdin=random_batch(m, rnd, 120, 300000))
+    tool("batch", img, stdin=random_batch(m, rnd, 400, 300000))
     out = qcheck(img)
     assert "No errors" in out
     assert to_raw(img, tmp_path) == bytes(m.d)
     assert skiff_read(img, size) == bytes(m.d)
     # A second session on the same image continues consistently.
-    tool("batch", img, stdin=random_batch(m, rnd, 60, 300000))
+    tool("batch", img, stdin=random_batch(m, rnd, 200, 300000))
     qcheck(img)
     assert to_raw(img, tmp_path) == bytes(m.d)
 
@@ -711,7 +714,7 @@ def test_killed_writer_leaves_consistent_image(tmp_path):
              "-b", "kb.raw", "-F", "raw", img)
     rnd = random.Random(21)
     import time
-    for round_ in range(8):
+    for round_ in range(16):
         m = Model(bytes(6 * MiB), 512)
         batch = random_batch(m, rnd, 400, 40000, flush_every=50)
         cmds = tmp_path / "cmds.txt"
