@@ -71,6 +71,8 @@ struct virtio_blk {
 	uint8_t id[VIRTIO_BLK_ID_BYTES];
 	uint8_t config[CFG_LEN];
 	struct iovec data[VIRTQ_MAX_SEGS];   /* I/O thread scratch */
+	struct rate_limiter limit;           /* bytes and operations */
+	_Atomic bool stopping;               /* lets a throttled request go */
 };
 
 struct blk_hdr {
@@ -108,6 +110,7 @@ static uint8_t blk_rw(struct virtio_blk *b, struct virtq_req *req, const struct 
 	if (n < 0)
 		return VIRTIO_BLK_S_IOERR;
 	uint64_t off = h->sector * SECTOR;
+	rate_limiter_take(&b->limit, len, &b->stopping);
 	int rc = is_write ? disk_pwritev(b->disk, b->data, n, off)
 			  : disk_preadv(b->disk, b->data, n, off);
 	if (rc)
@@ -243,6 +246,7 @@ struct virtio_blk *virtio_blk_create(struct gram *ram, struct disk *disk,
 		return NULL;
 	}
 	b->disk = disk;
+	rate_limiter_init(&b->limit);
 	b->read_only = disk_read_only(disk);
 	b->capacity = disk_size(disk) / SECTOR;
 	if (serial)
@@ -273,11 +277,13 @@ struct virtio_blk *virtio_blk_create(struct gram *ram, struct disk *disk,
 
 	uint16_t qsize = BLK_QUEUE_SIZE;
 	if (virtio_dev_init(&b->dev, &blk_ops, ram, features, 1, &qsize, err, errlen)) {
+		rate_limiter_destroy(&b->limit);
 		free(b);
 		return NULL;
 	}
 	if (virtio_dev_start(&b->dev, err, errlen)) {
 		virtio_dev_fini(&b->dev);
+		rate_limiter_destroy(&b->limit);
 		free(b);
 		return NULL;
 	}
@@ -288,8 +294,15 @@ void virtio_blk_destroy(struct virtio_blk *b)
 {
 	if (!b)
 		return;
+	atomic_store(&b->stopping, true);
 	virtio_dev_fini(&b->dev);
+	rate_limiter_destroy(&b->limit);
 	free(b);
+}
+
+struct rate_limiter *virtio_blk_limiter(struct virtio_blk *b)
+{
+	return &b->limit;
 }
 
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *b)

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "backend/disk/disk.h"
+#include "base/token_bucket.h"
 #include "base/gram.h"
 #include "virtio/virtio.h"
 
@@ -29,5 +30,8 @@ struct virtio_blk *virtio_blk_create(struct gram *ram, struct disk *disk,
 				     const char *serial, char *err, size_t errlen);
 void virtio_blk_destroy(struct virtio_blk *b);
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *b);
+/* The disk's rate limits (bytes and operations); unlimited at creation,
+ * set with token_bucket_set() at any time. */
+struct rate_limiter *virtio_blk_limiter(struct virtio_blk *b);
 
 #endif

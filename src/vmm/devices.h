@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "base/token_bucket.h"
 #include "machine/fdt.h"
 #include "monitor/vm.h"
 #include "virtio/virtio_mmio.h"
@@ -22,11 +23,15 @@ struct vm_slot {
 	void *obj;
 };
 
+struct drive;
+
 struct vm_devices {
 	struct vm_slot slot[BOARD_VIRTIO_SLOTS];
 	unsigned nslots;
 	struct board_fdt_virtio fdt[BOARD_VIRTIO_SLOTS];
 	struct virtio_console *console;  /* when hvc0 is the console */
+	struct drive *drives[VM_MAX_DRIVES];
+	size_t ndrives;
 	char root_arg[64];               /* "root=/dev/vdX rw" for a root drive */
 };
 
@@ -34,6 +39,9 @@ struct vm_devices {
  * NULL on success, else err names the device and the problem. */
 const char *vm_devices_create(struct vm *vm, struct vm_devices *d,
 			      const struct vm_config *cfg, char *err, size_t errlen);
+/* The rate limits of drive `id`, to change them at run time; NULL if there
+ * is no such drive. */
+struct rate_limiter *vm_devices_drive_limiter(struct vm_devices *d, const char *id);
 /* Stop the devices' I/O threads and free them (after the harts stopped). */
 void vm_devices_destroy(struct vm_devices *d);
 

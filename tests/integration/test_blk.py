@@ -45,8 +45,12 @@ def disks(tmp_path_factory):
     durable = d / "durable.img"
     with open(durable, "wb") as f:
         f.truncate(16 * MiB)
+    limited = d / "limited.img"
+    with open(limited, "wb") as f:
+        f.truncate(32 * MiB)
     return {"dir": d, "ext4": ext4, "ro": ro, "base": base, "raw_base": raw_base,
-            "overlay": overlay, "durable": durable, "base_sha": sha256(base)}
+            "overlay": overlay, "durable": durable, "limited": limited,
+            "base_sha": sha256(base)}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +59,8 @@ def guest(boot_guest, disks):
                    "--disk", f"{disks['ext4']},serial=skiff-serial-1",
                    "--disk", f"{disks['ro']},ro",
                    "--disk", str(disks["overlay"]),
-                   "--disk", f"{disks['durable']},format=raw")
+                   "--disk", f"{disks['durable']},format=raw",
+                   "--disk", f"{disks['limited']},format=raw,bw=2M")
     yield g
     g.close()
 
@@ -111,6 +116,15 @@ def test_qcow2_overlay(guest, disks):
     expected[5 * MiB:5 * MiB + MiB // 2] = b"Y" * (MiB // 2)
     assert open(out, "rb").read() == bytes(expected)
     assert sha256(disks["base"]) == disks["base_sha"], "the base image changed"
+
+
+def test_rate_limit(guest):
+    """A 20 MiB read from a disk limited to 2 MiB/s: the first 2 MiB pass
+    from the full bucket, the other 18 take at least 9 s (a lower bound
+    only: timing is never asserted from above)."""
+    out = guest.run("a=$(date +%s); dd if=/dev/vde of=/dev/null bs=1M count=20 iflag=direct "
+                    "2>/dev/null; b=$(date +%s); echo $((b - a))", timeout=180)
+    assert int(out) >= 9, f"20 MiB at 2 MiB/s took {out} s"
 
 
 def test_durability_after_sigkill(guest, disks):

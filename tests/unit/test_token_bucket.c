@@ -1,0 +1,60 @@
+/*
+ * Token buckets (Firecracker semantics): a full bucket passes its size at
+ * once, then refills at size per refill time; the one-time burst is spent
+ * first; a cost above the size waits for a full bucket and leaves debt;
+ * size 0 is unlimited; limits change at run time.
+ */
+#include <time.h>
+
+#include "base/token_bucket.h"
+#include "check.h"
+
+static struct check_counts C;
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(void)
+{
+	struct token_bucket tb;
+	token_bucket_init(&tb, 0, 0, 0);
+	CHECK(&C, token_bucket_take(&tb, 1ull << 40) == 0, "size 0 is unlimited");
+
+	token_bucket_set(&tb, 1000, 0, 100); /* 1000 tokens per 100 ms */
+	CHECK(&C, token_bucket_take(&tb, 600) == 0, "a full bucket passes");
+	uint64_t wait = token_bucket_take(&tb, 600);
+	CHECK(&C, wait > 0 && wait <= 30000000, "200 tokens missing: about 20 ms, got %llu ns",
+	      (unsigned long long)wait);
+	CHECK(&C, token_bucket_take(&tb, 400) == 0, "what is left passes");
+
+	token_bucket_set(&tb, 1000, 500, 100);
+	CHECK(&C, token_bucket_take(&tb, 1500) == 0, "burst plus bucket pass at once");
+	CHECK(&C, token_bucket_take(&tb, 10) > 0, "then the bucket is empty");
+
+	/* 5000 tokens through a 1000-per-100-ms bucket: ~400 ms after the first full bucket. */
+	token_bucket_set(&tb, 1000, 0, 100);
+	double t0 = now();
+	for (int k = 0; k < 10; k++)
+		token_bucket_take_wait(&tb, 500, NULL);
+	double dt = now() - t0;
+	CHECK(&C, dt >= 0.38, "rate held: 5000 tokens took %.3f s", dt);
+	CHECK(&C, atomic_load(&tb.throttled) > 0, "throttle events counted");
+
+	/* A cost above the size passes once the bucket is full, as debt. */
+	token_bucket_set(&tb, 1000, 0, 100);
+	CHECK(&C, token_bucket_take(&tb, 3000) == 0, "big cost from a full bucket");
+	wait = token_bucket_take(&tb, 1);
+	CHECK(&C, wait >= 150000000, "debt of 2000 tokens: ~200 ms wait, got %llu ns",
+	      (unsigned long long)wait);
+
+	_Atomic bool stop = true;
+	t0 = now();
+	token_bucket_take_wait(&tb, 1000, &stop);
+	CHECK(&C, now() - t0 < 0.05, "a stop request ends the wait");
+	token_bucket_destroy(&tb);
+	return check_summary(&C);
+}
