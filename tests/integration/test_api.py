@@ -12,7 +12,9 @@ into its standard input.
   type, out of range, missing field, id mismatch, unknown id, bad JSON, a
   60 KiB body, broken HTTP) gets a 400 with a fault_message naming the
   problem, and the process survives all of it.
-- --config-file boots without the API; bad config files and options exit 64.
+- --config-file boots without the API (and with it, the API serves the
+  running VM); a guest reboot rebuilds the VM in the same process; GET
+  /vm/config is itself a config file; bad config files and options exit 64.
 
 Boots need the default guest (see conftest.py); the checks that need no
 guest run without it.
@@ -93,10 +95,14 @@ class Vmm:
         self.p.stdin.flush()
 
     def wait_exit(self, timeout):
+        """Wait for the process to end and for its last output to be read."""
         try:
-            return self.p.wait(timeout)
+            status = self.p.wait(timeout)
         except subprocess.TimeoutExpired:
             pytest.fail(f"skiff did not exit within {timeout} s\n--- console tail ---\n{self.tail()}")
+        for r in self.readers:
+            r.join(10)
+        return status
 
     def close(self):
         if self.p.poll() is None:
@@ -490,6 +496,12 @@ def test_config_file_boot(vmm_factory, default_guest, short_tmp, tmp_path):
     # What GET /vm/config returns is itself a valid config file.
     again = tmp_path / "again.json"
     again.write_text(json.dumps(get(sock, "/vm/config")))
+    # A guest reboot builds the VM again in the same process.
+    mark = len(v.output())
+    v.type("reboot\n")
+    v.wait_output(re.escape(READY), BOOT_TIMEOUT, start=mark, what=f"'{READY}' after the reboot")
+    v.wait_output(r"# ", 60, start=mark, what="the shell prompt after the reboot")
+    assert get(sock, "/")["state"] == "Running"
     v.type("poweroff\n")
     assert v.wait_exit(120) == 0, v.stderr()
 
