@@ -86,7 +86,7 @@ struct net_user_opts {
 	const char *name;                /* for messages ("net0") */
 	const struct net_user_fwd *fwd;
 	size_t nfwd;
-	unsigned mtu;                    /* 0: 1500 */
+	unsigned mtu;                    /* 0: 65520 (see user.c) */
 };
 
 struct net_backend;

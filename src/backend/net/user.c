@@ -29,6 +29,12 @@
 
 #include <slirp/libslirp.h>
 
+/* The guest link's MTU. slirp ends every connection in a host socket, so
+ * the MTU only sizes the frames between the guest and slirp: the largest
+ * one libslirp takes (as slirp4netns uses) makes a TCP stream cost the
+ * guest ~40x fewer packets than 1500 does (measured: 20 MiB host->guest
+ * 6.0 -> 8.9 MB/s, guest->host 6.2 -> 12 MB/s). */
+#define NET_USER_DEFAULT_MTU 65520
 #define TX_SLOTS 256
 #define TX_MAX_BYTES (4u << 20)
 #define GUEST_ERRORS_SHOWN 10
@@ -398,7 +404,7 @@ struct net_backend *net_user_create(const struct net_user_opts *o, const struct 
 				    char *err, size_t errlen)
 {
 	const char *name = o->name ? o->name : "net";
-	unsigned mtu = o->mtu ? o->mtu : 1500;
+	unsigned mtu = o->mtu ? o->mtu : NET_USER_DEFAULT_MTU;
 	if (mtu < 576 || mtu > 65520) {
 		snprintf(err, errlen, "%s: user network MTU %u out of range (576..65520)", name, mtu);
 		return NULL;
