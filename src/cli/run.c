@@ -42,6 +42,7 @@ static const char usage[] =
 	"                     limit bytes/s (K/M/G suffix) and operations/s)\n"
 	"  --console uart|virtio  the guest console: ttyS0 (default) or hvc0\n"
 	"  --no-rng           no virtio-rng entropy device\n"
+	"  --cpu-quota F      host CPU the VM may use, in cores (e.g. 0.25; at most --cpus)\n"
 	"  --net user[,hostfwd=tcp|udp:[HOSTADDR]:HOSTPORT-:GUESTPORT][,mac=M]\n"
 	"  --net tap,ifname=NAME[,mac=M]\n"
 	"                     a virtio-net NIC (repeatable): user-mode NAT (guest\n"
@@ -166,6 +167,7 @@ int cmd_run(int argc, char **argv)
 		{ "disk", required_argument, NULL, 'D' },
 		{ "console", required_argument, NULL, 'C' },
 		{ "no-rng", no_argument, NULL, 'R' },
+		{ "cpu-quota", required_argument, NULL, 'Q' },
 		{ "net", required_argument, NULL, 'N' },
 		{ "vsock", required_argument, NULL, 'V' },
 		{ "balloon", optional_argument, NULL, 'B' },
@@ -227,6 +229,16 @@ int cmd_run(int argc, char **argv)
 			}
 			break;
 		case 'R': cfg.rng = false; break;
+		case 'Q': {
+			char *end;
+			cfg.cpu_quota = strtod(optarg, &end);
+			if (*end || end == optarg || !(cfg.cpu_quota > 0)) {
+				fprintf(stderr, "skiff run: --cpu-quota %s: must be a positive fraction of a "
+					"host core (e.g. 0.5)\n", optarg);
+				return 64;
+			}
+			break;
+		}
 		case 'N':
 		case 'V':
 		case 'B': {

@@ -109,11 +109,13 @@ void *vcpu_thread(void *arg)
 	struct vm *vm = v->vm;
 	struct hart_exit ex;
 
+	allocator_cpu_thread_start(v);
 	while (!atomic_load(&vm->end)) {
 		if (atomic_load(&vm->paused)) {
 			park(v);
 			continue;
 		}
+		allocator_cpu_account(v);
 		int st = atomic_load(&v->state);
 		if (st == HSM_STOPPED)
 			break;

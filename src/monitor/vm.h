@@ -49,6 +49,7 @@ struct vcpu {
 	/* Exits by reason (the dispatcher's counters). */
 	_Atomic uint64_t exits[EXIT_REASONS];
 	_Atomic uint64_t sbi_calls, wfi_sleeps;
+	uint64_t cpu_mark;         /* thread CPU time last accounted (quota) */
 };
 
 /* Why the VM stopped. */
@@ -73,6 +74,7 @@ struct vm {
 	struct gram ram;
 	struct mmio_bus bus;
 	unsigned nharts;
+	double cpu_quota;          /* fraction of one host core; 0: none */
 	struct vcpu vcpu[BOARD_MAX_HARTS];
 	uint64_t time_base_ns;
 
@@ -100,6 +102,15 @@ struct vm {
 	/* Console output is translated LF -> CR LF on the SBI console paths
 	 * (Linux's SBI earlycon sends bare LF, a raw terminal needs CR). */
 	bool sbi_console_cr;
+	/* CPU quota (allocator_cpu.c). */
+	struct {
+		bool live;
+		pthread_t thread;
+		_Atomic bool stop;
+		uint64_t budget_ns;        /* per period, all harts together */
+		_Atomic uint64_t used_ns;  /* in the current period */
+		_Atomic uint64_t throttled;
+	} quota;
 	struct {
 		unsigned hart;
 		const char *what;
@@ -120,6 +131,12 @@ int allocator_ram_init(struct vm *vm, uint64_t bytes);
 /* Bring hart `id` up at `addr` (SBI HSM hart_start; hart 0 at boot). */
 int allocator_hart_start(struct vm *vm, unsigned id, uint64_t addr, uint64_t opaque);
 void allocator_harts_join(struct vm *vm);
+/* allocator_cpu.c: the CPU quota (fraction of one host core; <= 0: none). */
+int allocator_cpu_quota_start(struct vm *vm, double quota);
+void allocator_cpu_quota_stop(struct vm *vm);
+void allocator_cpu_thread_start(struct vcpu *v);
+/* Account the calling vCPU thread's CPU time; parks it while over budget. */
+void allocator_cpu_account(struct vcpu *v);
 
 /* interpreter_sbi.c: handle the ECALL the hart stopped at. */
 void sbi_call(struct vcpu *v);

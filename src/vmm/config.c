@@ -17,6 +17,11 @@ const char *vm_config_check(const struct vm_config *c, char *err, size_t errlen)
 			 (unsigned long long)c->mem_bytes, VM_MIN_MEM_MIB, VM_MAX_MEM_MIB);
 		return err;
 	}
+	if (c->cpu_quota < 0 || c->cpu_quota > c->ncpus) {
+		snprintf(err, errlen, "cpu_quota: %g is out of range (0 for none, up to vcpu_count %u)",
+			 c->cpu_quota, c->ncpus);
+		return err;
+	}
 	if (!c->kernel || !*c->kernel) {
 		snprintf(err, errlen, "kernel: no kernel image given");
 		return err;

@@ -174,6 +174,7 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *con,
 		return NULL;
 	}
 	vm->nharts = cfg->ncpus;
+	vm->cpu_quota = cfg->cpu_quota;
 	vm->console = *con;
 	vm->time_base_ns = monotonic_ns();
 	pthread_mutex_init(&vm->tail_lock, NULL);
@@ -254,6 +255,8 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *con,
 
 int vm_start(struct vm *vm)
 {
+	if (allocator_cpu_quota_start(vm, vm->cpu_quota))
+		return -1;
 	return allocator_hart_start(vm, 0, vm->vcpu[0].start_addr, vm->vcpu[0].start_opaque);
 }
 
@@ -264,6 +267,7 @@ enum vm_end vm_wait(struct vm *vm)
 		pthread_cond_wait(&vm->state_cond, &vm->state_lock);
 	pthread_mutex_unlock(&vm->state_lock);
 	allocator_harts_join(vm);
+	allocator_cpu_quota_stop(vm);
 	return (enum vm_end)atomic_load(&vm->end);
 }
 
@@ -274,6 +278,7 @@ void vm_destroy(struct vm *vm)
 	if (!atomic_load(&vm->end))
 		vm_end(vm, VM_STOPPED);
 	allocator_harts_join(vm);
+	allocator_cpu_quota_stop(vm);
 	for (unsigned i = 0; i < vm->nharts; i++) {
 		hart_destroy(vm->vcpu[i].hart);
 		pthread_mutex_destroy(&vm->vcpu[i].lock);

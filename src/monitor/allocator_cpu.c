@@ -1,0 +1,97 @@
+/*
+ * The allocator's CPU control: a VM with a CPU quota (a fraction of one host
+ * core) may use quota x period of host CPU time per period, summed over its
+ * vCPU threads, like the kernel's CFS bandwidth control. A controller thread
+ * kicks the harts every tick so each vCPU thread accounts its own CPU time;
+ * a VM over budget parks its harts until the next period starts.
+ */
+#include "monitor/vm.h"
+
+#include <errno.h>
+#include <time.h>
+
+#define QUOTA_PERIOD_NS 100000000ull  /* 100 ms */
+#define QUOTA_TICKS 20                 /* accounting points per period */
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void *quota_thread(void *arg)
+{
+	struct vm *vm = arg;
+	struct timespec next;
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	unsigned tick = 0;
+	while (!atomic_load(&vm->quota.stop) && !atomic_load(&vm->end)) {
+		next.tv_nsec += (long)(QUOTA_PERIOD_NS / QUOTA_TICKS);
+		if (next.tv_nsec >= 1000000000L) {
+			next.tv_nsec -= 1000000000L;
+			next.tv_sec++;
+		}
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+			;
+		if (++tick == QUOTA_TICKS) {
+			tick = 0;
+			pthread_mutex_lock(&vm->state_lock);
+			atomic_store(&vm->quota.used_ns, 0);
+			pthread_cond_broadcast(&vm->state_cond);
+			pthread_mutex_unlock(&vm->state_lock);
+		}
+		/* Make running harts come back to the dispatcher and account. */
+		for (unsigned i = 0; i < vm->nharts; i++)
+			if (atomic_load(&vm->vcpu[i].state) == HSM_STARTED)
+				hart_kick(vm->vcpu[i].hart);
+	}
+	return NULL;
+}
+
+int allocator_cpu_quota_start(struct vm *vm, double quota)
+{
+	if (quota <= 0)
+		return 0;
+	vm->quota.budget_ns = (uint64_t)(quota * (double)QUOTA_PERIOD_NS);
+	atomic_store(&vm->quota.used_ns, 0);
+	atomic_store(&vm->quota.stop, false);
+	if (pthread_create(&vm->quota.thread, NULL, quota_thread, vm))
+		return -EAGAIN;
+	vm->quota.live = true;
+	return 0;
+}
+
+void allocator_cpu_quota_stop(struct vm *vm)
+{
+	if (!vm->quota.live)
+		return;
+	atomic_store(&vm->quota.stop, true);
+	pthread_join(vm->quota.thread, NULL);
+	vm->quota.live = false;
+}
+
+void allocator_cpu_account(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	if (!vm->quota.live)
+		return;
+	uint64_t now = thread_cpu_ns();
+	uint64_t used = atomic_fetch_add(&vm->quota.used_ns, now - v->cpu_mark) + (now - v->cpu_mark);
+	v->cpu_mark = now;
+	if (used < vm->quota.budget_ns)
+		return;
+	atomic_fetch_add(&vm->quota.throttled, 1);
+	pthread_mutex_lock(&vm->state_lock);
+	while (atomic_load(&vm->quota.used_ns) >= vm->quota.budget_ns &&
+	       !atomic_load(&vm->end) && !atomic_load(&vm->paused) && !atomic_load(&vm->quota.stop))
+		pthread_cond_wait(&vm->state_cond, &vm->state_lock);
+	pthread_mutex_unlock(&vm->state_lock);
+	/* Time spent waiting is not CPU time; start counting afresh. */
+	v->cpu_mark = thread_cpu_ns();
+}
+
+void allocator_cpu_thread_start(struct vcpu *v)
+{
+	v->cpu_mark = thread_cpu_ns();
+}
