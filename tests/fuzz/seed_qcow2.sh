@@ -17,7 +17,7 @@ w() { io "$1" "write -P 0xab 0 3000" "write -P 0x11 70000 5000" "write -z 20000 
 q create -f qcow2 -o cluster_size=512 "$t/small.qcow2" 256K; w "$t/small.qcow2"
 q create -f qcow2 -o cluster_size=512,compat=0.10 "$t/v2.qcow2" 256K; w "$t/v2.qcow2"
 for rb in 1 2 4 8 32 64; do
-	q create -f qcow2 -o cluster_size=512,refcount_bits=$rb "$t/rb$rb.qcow2" 128K
+	q create -f qcow2 -o cluster_size=512,refcount_bits=$rb "$t/rb$rb.qcow2" 8M
 	w "$t/rb$rb.qcow2"
 done
 q create -f qcow2 -o cluster_size=4096 "$t/c4k.qcow2" 1M; w "$t/c4k.qcow2"
