@@ -15,14 +15,6 @@ int vm_request_shutdown(struct vm *vm)
 	return -ENOSYS;
 }
 
-int vm_drive_update(struct vm *vm, size_t index, const struct vm_drive *d,
-		    bool path_changed, bool limiter_changed, char *err, size_t errlen)
-{
-	(void)vm; (void)index; (void)d; (void)path_changed; (void)limiter_changed;
-	snprintf(err, errlen, "updating a drive of a running VM is not implemented yet");
-	return -ENOSYS;
-}
-
 int vm_net_update(struct vm *vm, size_t index, const struct vm_net *n,
 		  bool rx_changed, bool tx_changed, char *err, size_t errlen)
 {

@@ -2,6 +2,7 @@
 #include "vmm/devices.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/rng.h"
+#include "vmm/api.h"
 #include "virtio/9p.h"
 #include "virtio/net.h"
 
@@ -222,6 +224,29 @@ struct rate_limiter *vm_devices_drive_limiter(struct vm_devices *d, const char *
 		if (!strcmp(d->drives[k]->id, id))
 			return virtio_blk_limiter(d->drives[k]->blk);
 	return NULL;
+}
+
+int vm_drive_update(struct vm *vm, size_t index, const struct vm_drive *dr,
+		    bool path_changed, bool limiter_changed, char *err, size_t errlen)
+{
+	struct vm_devices *d = vm->devices;
+	if (!d || index >= d->ndrives) {
+		snprintf(err, errlen, "drive %s: not attached to the running VM", dr->id ? dr->id : "?");
+		return -ENOENT;
+	}
+	if (path_changed) {
+		snprintf(err, errlen, "drive %s: path_on_host cannot change while the VM runs",
+			 dr->id ? dr->id : "?");
+		return -ENOTSUP;
+	}
+	if (limiter_changed) {
+		struct rate_limiter *rl = virtio_blk_limiter(d->drives[index]->blk);
+		token_bucket_set(&rl->bytes, dr->limiter.bandwidth.size,
+				 dr->limiter.bandwidth.one_time_burst, dr->limiter.bandwidth.refill_time_ms);
+		token_bucket_set(&rl->ops, dr->limiter.ops.size, dr->limiter.ops.one_time_burst,
+				 dr->limiter.ops.refill_time_ms);
+	}
+	return 0;
 }
 
 void vm_devices_destroy(struct vm_devices *d)
