@@ -126,10 +126,13 @@ static void fid_free(struct p9_server *srv, struct p9_fid *f)
 
 static void fids_clear(struct p9_server *srv)
 {
-	for (unsigned i = 0; i < P9_SERVER_MAX_FIDS; i++)
-		if (srv->fids[i].kind != FID_FREE)
+	for (unsigned i = 0, left = srv->nfids; i < P9_SERVER_MAX_FIDS && left; i++) {
+		if (srv->fids[i].kind != FID_FREE) {
 			fid_close_fds(&srv->fids[i]);
-	memset(srv->fids, 0, sizeof(srv->fids));
+			srv->fids[i].kind = FID_FREE;
+			left--;
+		}
+	}
 	for (unsigned i = 0; i < HASH_SIZE; i++)
 		srv->slots[i] = SLOT_EMPTY;
 	srv->nfree = P9_SERVER_MAX_FIDS;
