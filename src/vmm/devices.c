@@ -14,6 +14,8 @@
 #include "vmm/api.h"
 #include "virtio/9p.h"
 #include "virtio/net.h"
+#include "virtio/vsock.h"
+#include "virtio/balloon.h"
 
 static const char *add_slot(struct vm *vm, struct vm_devices *d, struct virtio_dev *dev,
 			    void (*destroy)(void *), void *obj, const char *name,
@@ -170,6 +172,44 @@ static const char *add_nets(struct vm *vm, struct vm_devices *d, const struct vm
 	return NULL;
 }
 
+/* ---- virtio-vsock and virtio-balloon ---- */
+
+static void vsock_destroy(void *obj) { virtio_vsock_destroy(obj); }
+static void balloon_destroy(void *obj) { virtio_balloon_destroy(obj); }
+
+static const char *add_vsock_balloon(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
+				     char *err, size_t errlen)
+{
+	char derr[256];
+	if (cfg->vsock) {
+		struct virtio_vsock *v = virtio_vsock_create(&vm->ram, cfg->vsock_cid, cfg->vsock_uds,
+							     derr, sizeof(derr));
+		if (!v) {
+			snprintf(err, errlen, "%s", derr);
+			return err;
+		}
+		if (add_slot(vm, d, virtio_vsock_dev(v), vsock_destroy, v, "virtio-vsock", err, errlen))
+			return err;
+	}
+	if (cfg->balloon) {
+		struct virtio_balloon_config bc = {
+			.target_mib = cfg->balloon_target_mib,
+			.deflate_on_oom = cfg->balloon_deflate_on_oom,
+			.stats_interval_s = cfg->balloon_stats_interval_s,
+		};
+		struct virtio_balloon *b = virtio_balloon_create(&vm->ram, &bc, derr, sizeof(derr));
+		if (!b) {
+			snprintf(err, errlen, "%s", derr);
+			return err;
+		}
+		if (add_slot(vm, d, virtio_balloon_dev(b), balloon_destroy, b, "virtio-balloon",
+			     err, errlen))
+			return err;
+		d->balloon = b;
+	}
+	return NULL;
+}
+
 const char *vm_devices_create(struct vm *vm, struct vm_devices *d,
 			      const struct vm_config *cfg, char *err, size_t errlen)
 {
@@ -215,6 +255,8 @@ const char *vm_devices_create(struct vm *vm, struct vm_devices *d,
 	}
 	if (add_nets(vm, d, cfg, err, errlen))
 		return err;
+	if (add_vsock_balloon(vm, d, cfg, err, errlen))
+		return err;
 	return NULL;
 }
 
@@ -256,4 +298,5 @@ void vm_devices_destroy(struct vm_devices *d)
 	d->nslots = 0;
 	d->ndrives = 0;
 	d->console = NULL;
+	d->balloon = NULL;
 }

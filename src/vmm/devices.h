@@ -24,6 +24,7 @@ struct vm_slot {
 };
 
 struct drive;
+struct virtio_balloon;
 
 struct vm_devices {
 	struct vm_slot slot[BOARD_VIRTIO_SLOTS];
@@ -33,6 +34,7 @@ struct vm_devices {
 	struct drive *drives[VM_MAX_DRIVES];
 	size_t ndrives;
 	char root_arg[64];               /* "root=/dev/vdX rw" for a root drive */
+	struct virtio_balloon *balloon;  /* when configured: target and statistics */
 };
 
 /* Create every device the configuration names and put it on the bus.
