@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmm/config_json.h"
+
 /* Split "a,b=c,d" in place; calls fn for each item after the first. */
 static char *first_item(char *s, char **rest)
 {
@@ -341,15 +343,6 @@ const char *devopt_balloon(struct vm_config *c, const char *arg, char *err, size
 
 /* ---- --share (virtio-9p) ---- */
 
-/* Tags the guest's init mounts at /mnt/TAG: 1 to 64 of [A-Za-z0-9_.+@:-],
- * not starting with '.' or '-'. */
-static bool share_tag_ok(const char *t)
-{
-	size_t n = strlen(t);
-	return n >= 1 && n <= 64 && t[0] != '.' && t[0] != '-' &&
-	       strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+@:-") == n;
-}
-
 static bool share_tag_taken(const struct vm_config *c, const char *t)
 {
 	for (size_t i = 0; i < c->nshares; i++)
@@ -380,7 +373,7 @@ const char *devopt_share(struct vm_config *c, const char *arg, char *err, size_t
 		if (!strcmp(item, "ro")) {
 			sh.read_only = true;
 		} else if (!strncmp(item, "tag=", 4)) {
-			if (!share_tag_ok(item + 4)) {
+			if (!vmm_tag_valid(item + 4)) {   /* the API's rule too */
 				snprintf(err, errlen, "--share %s: tag must be 1 to 64 letters, digits or "
 					 "_ . + @ : - (not starting with . or -)", arg);
 				return err;

@@ -10,6 +10,7 @@
  */
 #include "virtio/9p_server.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -165,12 +166,14 @@ struct p9_server *p9_server_create(struct fs_share *share, char *err, size_t err
 	fs_share_root_id(share, &srv->root_dev, &srv->root_ino);
 	srv->msize = P9_SERVER_MAX_MSIZE;
 	fids_clear(srv);
-	/* Each fid may hold two descriptors: make sure a full fid table fits
-	 * under the process's descriptor limit if the hard limit allows. */
+	/* Each fid may hold two descriptors: raise the process's soft
+	 * descriptor limit by a full fid table's worth (each share adds its
+	 * own), as far as the hard limit allows. */
 	struct rlimit rl;
-	rlim_t want = 2 * P9_SERVER_MAX_FIDS + 1024;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
-		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	rlim_t want = 2 * P9_SERVER_MAX_FIDS;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max - rl.rlim_cur < want ? rl.rlim_max : rl.rlim_cur + want;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	return srv;
@@ -513,8 +516,8 @@ static int h_readdir(struct p9_server *srv, const struct p9_tmsg *m, struct p9_o
 		if (used + need > room)
 			break;
 		struct p9_qid q = {
-			.type = h.d_type == 4 /* DT_DIR */ ? P9_QTDIR :
-				h.d_type == 10 /* DT_LNK */ ? P9_QTSYMLINK : P9_QTFILE,
+			.type = h.d_type == DT_DIR ? P9_QTDIR :
+				h.d_type == DT_LNK ? P9_QTSYMLINK : P9_QTFILE,
 		};
 		/* The root's ".." would name a host directory outside the
 		 * share: show the root itself. */

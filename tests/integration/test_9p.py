@@ -13,6 +13,7 @@ every change with "Read-only file system" while staying readable."""
 import hashlib
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -47,6 +48,22 @@ def guest(boot_guest, shares):
     g = boot_guest("9p", "--share", str(shares["rw"]), "--share", f"{shares['ro']},tag=ro,ro")
     yield g
     g.close()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--share", "/nonexistent-skiff-dir"], "No such file or directory"),
+    (["--share", "/etc/hostname"], "is not a directory"),
+    (["--share", "/tmp,tag=.hidden"], "tag must be 1 to 64"),
+    (["--share", "/tmp,tag=a b"], "tag must be 1 to 64"),
+    (["--share", "/tmp,tag=x", "--share", "/tmp,tag=x"], "tag x is already used"),
+    (["--share", "/tmp,rw"], "unknown setting 'rw'"),
+])
+def test_bad_share_options(skiff_bin, args, message):
+    """Refused before anything boots: exit status 64 and one line naming it."""
+    r = subprocess.run([skiff_bin, "run", *args, "--kernel", "/nonexistent-kernel"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 64, r.stderr
+    assert message in r.stderr and r.stderr.count("\n") == 1, r.stderr
 
 
 def test_mounted(guest):

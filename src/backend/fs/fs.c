@@ -356,16 +356,15 @@ static int finish_new(struct fs_share *s, int dirfd, const char *name, mode_t ty
 		return fd;
 	int r = fs_stat(fd, st);
 	if (!r && (st->st_mode & S_IFMT) == type) {
+		/* Best effort, like the owner: the object exists either way. */
 		if (type != S_IFLNK) {
 			char n[16];
 			fd_name(n, fd);
-			if (fchmodat(s->proc_fd, n, mode, 0) && !r)
-				r = -errno;
+			(void)fchmodat(s->proc_fd, n, mode, 0);
 		}
 		if (s->can_chown && cred)
 			(void)fchownat(fd, "", cred->uid, cred->gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
-		if (!r)
-			r = fs_stat(fd, st);
+		r = fs_stat(fd, st);
 	}
 	close(fd);
 	return r;
@@ -404,11 +403,9 @@ int fs_create(struct fs_share *s, int dirfd, const char *name, int flags, mode_t
 	}
 	if (fd < 0)
 		return -errno;
-	if (fchmod(fd, mode)) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
+	/* The exact mode (the process umask may have cut it); best effort, as
+	 * on filesystems without modes (vfat) the file is there all the same. */
+	(void)fchmod(fd, mode);
 	if (s->can_chown && cred)
 		(void)fchown(fd, cred->uid, cred->gid);
 	*ofd = fd;
