@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
     # build
     gcc meson ninja-build pkg-config libfdt-dev libslirp-dev libseccomp-dev
-    libjansson-dev libmicrohttpd-dev liburing-dev zlib1g-dev
+    libjansson-dev libmicrohttpd-dev liburing-dev zlib1g-dev libcurl4-openssl-dev
     # guest image builder
     apt dpkg cpio gzip xz-utils zstd debian-archive-keyring python3
     # tests

@@ -5,13 +5,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/ctl.h"
 #include "cli/run.h"
 
 static const char usage[] =
 	"usage: skiff [run] [options]    boot a guest with its console here\n"
+	"       skiff create|ls|start|stop|kill|pause|resume|console|inspect|top|rm ...\n"
+	"                                VMs run by skiffd (see docs/skiffd.md)\n"
 	"       skiff --version\n"
 	"\n"
-	"See `skiff run --help` for the options.\n";
+	"See `skiff run --help` for the options, `skiff COMMAND --help` for the others.\n";
 
 int main(int argc, char **argv)
 {
@@ -29,6 +32,8 @@ int main(int argc, char **argv)
 	}
 	if (argv[1][0] == '-')
 		return cmd_run(argc, argv);
+	if (ctl_is_command(argv[1]))
+		return ctl_main(argc - 1, argv + 1);
 	fprintf(stderr, "skiff: unknown command '%s'\n%s", argv[1], usage);
 	return 64;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/console.h"
+#include "cli/console_sock.h"
 #include "cli/devopts.h"
 #include "cli/run_api.h"
 #include "vmm/vm.h"
@@ -62,6 +63,8 @@ static const char usage[] =
 	"  --config-file FILE configure the VM from a JSON file (Firecracker's\n"
 	"                     sections, see docs/skiff-run.md) and start it\n"
 	"  --id ID            instance id reported by the API (letters, digits, - and _)\n"
+	"  --console-sock PATH  also serve the guest console on a new Unix socket, one\n"
+	"                     client at a time (what `skiff console` attaches to)\n"
 	"  -h, --help         this text\n"
 	"\n"
 	"Console keys: C-a x quits, C-a h lists the keys, C-a C-a sends C-a.\n"
@@ -175,11 +178,13 @@ int cmd_run(int argc, char **argv)
 		{ "api-sock", required_argument, NULL, 'A' },
 		{ "config-file", required_argument, NULL, 'F' },
 		{ "id", required_argument, NULL, 'I' },
+		{ "console-sock", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	bool append_given = false, cpus_given = false, mem_given = false;
 	const char *api_sock = NULL, *config_file = NULL;
+	const char *console_sock = NULL;
 	char err[512];
 	int o;
 	optind = 1;
@@ -258,6 +263,7 @@ int cmd_run(int argc, char **argv)
 			}
 			break;
 		case 'A': api_sock = optarg; break;
+		case 'O': console_sock = optarg; break;
 		case 'F': config_file = optarg; break;
 		case 'I': {
 			size_t len = strlen(optarg);
@@ -284,6 +290,11 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "skiff run: unexpected argument '%s' (see skiff run --help)\n", argv[optind]);
 		return 64;
 	}
+	struct console_sock *csock = NULL;
+	if (console_sock && !(csock = console_sock_start(console_sock, err, sizeof(err)))) {
+		fprintf(stderr, "skiff run: --console-sock: %s\n", err);
+		return 64;
+	}
 	if (api_sock || config_file) {
 		struct run_api_opts ao = {
 			.api_sock = api_sock, .config_file = config_file, .id = cfg.name,
@@ -292,7 +303,9 @@ int cmd_run(int argc, char **argv)
 			.append_given = append_given, .cpus_given = cpus_given, .mem_given = mem_given,
 			.report_crash = report_crash,
 		};
-		return run_api(&ao);
+		int api_status = run_api(&ao);
+		console_sock_stop(csock);
+		return api_status;
 	}
 	if (!cfg.kernel) {
 		default_kernel = cache_path("Image");
@@ -371,5 +384,6 @@ int cmd_run(int argc, char **argv)
 	}
 	free(default_kernel);
 	free(default_initrd);
+	console_sock_stop(csock);
 	return status;
 }

@@ -1,0 +1,261 @@
+/*
+ * `skiff console VM`: attach this terminal to a running VM's serial console
+ * through the console socket its VMM serves (skiff run --console-sock). The
+ * terminal goes into raw mode and is restored however this ends (detach, the
+ * VM ending, a signal, a crash); the keys are those of skiff run, except
+ * that Ctrl-A x detaches and leaves the VM running:
+ *   C-a x    detach        C-a h    list the keys        C-a C-a  send C-a
+ * With standard input not a terminal the bytes pass unchanged (no escapes);
+ * at its end skiff waits a moment for the answer, then detaches.
+ */
+#include "cli/ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define CTRL_A 0x01
+
+/* The terminal's saved state must be reachable from a signal handler; the
+ * terminal is process-wide anyway, so this is the one static here. */
+static struct termios saved_tty;
+static volatile sig_atomic_t tty_raw;
+
+static void restore_tty(void)
+{
+	if (tty_raw) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
+		tty_raw = 0;
+	}
+}
+
+static void on_fatal(int sig)
+{
+	restore_tty();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void out(const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = write(STDOUT_FILENO, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+static void say(const char *s)
+{
+	out(s, strlen(s));
+}
+
+static bool send_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+static int connect_to(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(a.sun_path)) {
+		snprintf(err, errlen, "console socket path too long: %s", path);
+		return -1;
+	}
+	strcpy(a.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		snprintf(err, errlen, "cannot connect to %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+enum end { END_DETACH, END_CLOSED, END_SIGNAL, END_INPUT };
+
+/* Shuttle bytes until one side ends. `sigfd` reports SIGTERM/SIGINT/SIGHUP. */
+static enum end shuttle(int fd, int sigfd, bool tty)
+{
+	bool escape = false, in_open = true;
+	int linger_ms = -1;
+	for (;;) {
+		struct pollfd p[3] = {
+			{ .fd = fd, .events = POLLIN },
+			{ .fd = sigfd, .events = POLLIN },
+			{ .fd = in_open ? STDIN_FILENO : -1, .events = POLLIN },
+		};
+		int n = poll(p, 3, linger_ms);
+		if (n < 0 && errno != EINTR)
+			return END_CLOSED;
+		if (n == 0)
+			return END_INPUT; /* input ended a while ago and the VM is quiet */
+		if (p[1].revents)
+			return END_SIGNAL;
+		if (p[0].revents) {
+			char buf[8192];
+			ssize_t r = recv(fd, buf, sizeof(buf), 0);
+			if (r <= 0 && !(r < 0 && errno == EINTR))
+				return END_CLOSED;
+			if (r > 0)
+				out(buf, (size_t)r);
+		}
+		if (in_open && p[2].revents) {
+			uint8_t in[1024], to[1024];
+			size_t k = 0;
+			ssize_t r = read(STDIN_FILENO, in, sizeof(in));
+			if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
+				in_open = false;
+				linger_ms = 1000;
+				continue;
+			}
+			for (ssize_t i = 0; i < r; i++) {
+				uint8_t b = in[i];
+				if (tty && escape) {
+					escape = false;
+					if (b == 'x' || b == 'X') {
+						send_all(fd, to, k);
+						return END_DETACH;
+					}
+					if (b == 'h' || b == 'H' || b == '?') {
+						say("\r\nC-a h    print this help\r\n"
+						    "C-a x    detach (the VM keeps running)\r\n"
+						    "C-a C-a  send C-a to the guest\r\n");
+						continue;
+					}
+					if (b != CTRL_A)
+						continue;
+				} else if (tty && b == CTRL_A) {
+					escape = true;
+					continue;
+				}
+				to[k++] = b;
+			}
+			if (k && !send_all(fd, to, k))
+				return END_CLOSED;
+		}
+	}
+}
+
+/* Signals that end the session arrive on a pipe (no state in handlers
+ * beyond its descriptor). */
+static int sig_write_fd = -1;
+static void on_stop(int sig)
+{
+	uint8_t b = (uint8_t)sig;
+	if (write(sig_write_fd, &b, 1) < 0) {
+		/* nothing to do in a handler */
+	}
+}
+
+int ctl_console(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 1000 }, { "help", no_argument, NULL, 'h' }, { 0 }
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (o == 1000) {
+			c->socket = optarg;
+		} else if (o == 'h') {
+			fputs("usage: skiff console [--socket PATH] VM\n\n"
+			      "Attach to a running VM's serial console. C-a x detaches (the VM keeps\n"
+			      "running), C-a h lists the keys, C-a C-a sends C-a.\n", stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "skiff console: unknown option or missing value '%s'\n", argv[optind - 1]);
+			return 64;
+		}
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "usage: skiff console [--socket PATH] VM\n");
+		return 64;
+	}
+	const char *name = argv[optind];
+	char *path = NULL;
+	if (asprintf(&path, "/vms/%s", name) < 0)
+		return 1;
+	json_t *vm = NULL;
+	int r = ctl_call(c, "GET", path, NULL, &vm);
+	free(path);
+	if (r)
+		return 1;
+	const char *state = json_string_value(json_object_get(vm, "state"));
+	const char *sock = json_string_value(json_object_get(vm, "console_socket"));
+	if (!state || !strcmp(state, "stopped") || !sock) {
+		fprintf(stderr, "skiff console: %s is not running (skiff start %s)\n", name, name);
+		json_decref(vm);
+		return 1;
+	}
+	char err[512];
+	int fd = connect_to(sock, err, sizeof(err));
+	json_decref(vm);
+	if (fd < 0) {
+		fprintf(stderr, "skiff console: %s: %s\n", name, err);
+		return 1;
+	}
+
+	int sp[2];
+	if (pipe2(sp, O_CLOEXEC | O_NONBLOCK)) {
+		close(fd);
+		return 1;
+	}
+	sig_write_fd = sp[1];
+	struct sigaction sa = { .sa_handler = on_stop };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction fa = { .sa_handler = on_fatal };
+	sigemptyset(&fa.sa_mask);
+	sigaction(SIGSEGV, &fa, NULL);
+	sigaction(SIGBUS, &fa, NULL);
+	sigaction(SIGABRT, &fa, NULL);
+	sigaction(SIGILL, &fa, NULL);
+	sigaction(SIGFPE, &fa, NULL);
+
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_tty) == 0;
+	if (tty) {
+		struct termios raw = saved_tty;
+		cfmakeraw(&raw);
+		tty_raw = 1;
+		atexit(restore_tty);
+		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+		fprintf(stderr, "[skiff: attached to %s; C-a x detaches, C-a h lists the keys]\r\n", name);
+	}
+	enum end how = shuttle(fd, sp[0], tty);
+	restore_tty();
+	close(fd);
+	sig_write_fd = -1;
+	close(sp[0]);
+	close(sp[1]);
+	if (tty || how == END_CLOSED)
+		fprintf(stderr, "\n[skiff: %s]\n", how == END_DETACH ? "detached; the VM keeps running" :
+			how == END_CLOSED ? "the VM's console closed (the VM ended, or another client attached)" :
+			how == END_SIGNAL ? "detached by a signal; the VM keeps running" : "detached");
+	return how == END_CLOSED ? 1 : 0;
+}

@@ -1,0 +1,833 @@
+/*
+ * `skiff create | ls | start | stop | kill | pause | resume | inspect | rm`
+ * (and the dispatch to console and top): each one or a few calls to skiffd's
+ * REST API over its Unix socket. Tables for people by default, --json for
+ * scripts. A VM is named by its id or its name wherever one is asked for.
+ * See ctl.h and docs/skiffd.md.
+ */
+#include "cli/ctl.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/devopts.h"
+#include "daemon/paths.h"
+#include "daemon/uhttp.h"
+
+#define CALL_TIMEOUT_MS 120000
+
+static const char *const commands[] = {
+	"create", "ls", "start", "stop", "kill", "pause", "resume", "console", "inspect", "top", "rm", NULL
+};
+
+bool ctl_is_command(const char *name)
+{
+	for (size_t i = 0; commands[i]; i++)
+		if (!strcmp(name, commands[i]))
+			return true;
+	return false;
+}
+
+/* ------------------------------------------------------------ calls */
+
+/* Like ctl_call, but the message goes to err instead of standard error;
+ * on success `out` holds the answer. */
+static int request(struct ctl *c, const char *method, const char *path, const char *body,
+		   struct uhttp_reply *out, char *err, size_t errlen)
+{
+	if (uhttp_call(c->socket, method, path, body, CALL_TIMEOUT_MS, out, err, errlen)) {
+		struct stat st;
+		if (stat(c->socket, &st) && errno == ENOENT) {
+			snprintf(err, errlen, "skiffd is not running: there is no socket at %s (start skiffd, or "
+				 "point --socket or SKIFF_SOCKET at its socket)", c->socket);
+			return -1;
+		}
+		char *why = strdup(err);
+		snprintf(err, errlen, "cannot reach skiffd at %s: %s (is skiffd running? start it with `skiffd`, "
+			 "or point --socket or SKIFF_SOCKET at its socket)", c->socket, why ? why : "?");
+		free(why);
+		return -1;
+	}
+	if (out->status >= 200 && out->status < 300)
+		return 0;
+	json_t *j = json_loads(out->body, 0, NULL);
+	const char *fm = json_string_value(json_object_get(j, "fault_message"));
+	if (fm)
+		snprintf(err, errlen, "%s", fm);
+	else
+		snprintf(err, errlen, "skiffd answered %ld: %.300s", out->status, out->body);
+	json_decref(j);
+	uhttp_reply_free(out);
+	return -1;
+}
+
+static int call_q(struct ctl *c, const char *method, const char *path, const char *body, json_t **out,
+		  char *err, size_t errlen)
+{
+	struct uhttp_reply r;
+	if (out)
+		*out = NULL;
+	if (request(c, method, path, body, &r, err, errlen))
+		return -1;
+	if (out && r.len) {
+		json_error_t je;
+		*out = json_loads(r.body, 0, &je);
+		if (!*out) {
+			snprintf(err, errlen, "skiffd's answer is not JSON: %s", je.text);
+			uhttp_reply_free(&r);
+			return -1;
+		}
+	}
+	uhttp_reply_free(&r);
+	return 0;
+}
+
+int ctl_call(struct ctl *c, const char *method, const char *path, const char *body, json_t **out)
+{
+	char err[1024];
+	if (call_q(c, method, path, body, out, err, sizeof(err))) {
+		fprintf(stderr, "skiff %s: %s\n", c->cmd, err);
+		return -1;
+	}
+	return 0;
+}
+
+int ctl_call_text(struct ctl *c, const char *path, char **text)
+{
+	char err[1024];
+	struct uhttp_reply r;
+	if (request(c, "GET", path, NULL, &r, err, sizeof(err))) {
+		fprintf(stderr, "skiff %s: %s\n", c->cmd, err);
+		return -1;
+	}
+	*text = r.body;
+	r.body = NULL;
+	uhttp_reply_free(&r);
+	return 0;
+}
+
+/* "/vms/NAME" + suffix */
+static char *vm_path(const char *name, const char *suffix)
+{
+	char *p = NULL;
+	return asprintf(&p, "/vms/%s%s", name, suffix ? suffix : "") < 0 ? NULL : p;
+}
+
+static int action(struct ctl *c, const char *name, const char *what, char *err, size_t errlen)
+{
+	char body[96];
+	snprintf(body, sizeof(body), "{\"action_type\":\"%s\"}", what);
+	char *p = vm_path(name, "/actions");
+	int r = p ? call_q(c, "PUT", p, body, NULL, err, errlen) : -1;
+	free(p);
+	return r;
+}
+
+/* ------------------------------------------------------------ formatting */
+
+void ctl_fmt_mib(char *out, size_t cap, double mib)
+{
+	if (mib >= 1024 * 1024)
+		snprintf(out, cap, "%.4gT", mib / (1024 * 1024));
+	else if (mib >= 1024)
+		snprintf(out, cap, "%.4gG", mib / 1024);
+	else if (mib >= 1)
+		snprintf(out, cap, "%.4gM", mib);
+	else
+		snprintf(out, cap, "%.4gK", mib * 1024);
+}
+
+void ctl_fmt_age(char *out, size_t cap, int64_t s)
+{
+	if (s < 0)
+		s = 0;
+	if (s < 60)
+		snprintf(out, cap, "%" PRId64 "s", s);
+	else if (s < 3600)
+		snprintf(out, cap, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(out, cap, "%" PRId64 "h%02" PRId64 "m", s / 3600, (s % 3600) / 60);
+	else
+		snprintf(out, cap, "%" PRId64 "d%02" PRId64 "h", s / 86400, (s % 86400) / 3600);
+}
+
+static void print_json(const json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (s)
+		puts(s);
+	free(s);
+}
+
+/* A table: rows of cells, columns padded to their widest cell. */
+struct table {
+	char *cell[256][8];
+	size_t rows, cols;
+};
+
+static void table_row(struct table *t, const char *const *cells, size_t n)
+{
+	if (t->rows >= 256)
+		return;
+	for (size_t i = 0; i < n && i < 8; i++)
+		t->cell[t->rows][i] = strdup(cells[i] ? cells[i] : "-");
+	t->cols = n;
+	t->rows++;
+}
+
+static void table_print(struct table *t)
+{
+	size_t w[8] = { 0 };
+	for (size_t r = 0; r < t->rows; r++)
+		for (size_t i = 0; i < t->cols; i++)
+			if (t->cell[r][i] && strlen(t->cell[r][i]) > w[i])
+				w[i] = strlen(t->cell[r][i]);
+	for (size_t r = 0; r < t->rows; r++) {
+		for (size_t i = 0; i < t->cols; i++) {
+			const char *s = t->cell[r][i] ? t->cell[r][i] : "";
+			if (i + 1 < t->cols)
+				printf("%-*s  ", (int)w[i], s);
+			else
+				printf("%s\n", s);
+			free(t->cell[r][i]);
+		}
+	}
+	t->rows = 0;
+}
+
+/* ------------------------------------------------------------ options */
+
+enum { OPT_SOCKET = 1000, OPT_JSON };
+
+/* Handle the options every subcommand takes; false for others. */
+static bool common_opt(struct ctl *c, int o, bool *json)
+{
+	if (o == OPT_SOCKET) {
+		c->socket = optarg;
+		return true;
+	}
+	if (o == OPT_JSON && json) {
+		*json = true;
+		return true;
+	}
+	return false;
+}
+
+static int bad_opt(struct ctl *c, int o, char **argv)
+{
+	if (o == ':')
+		fprintf(stderr, "skiff %s: %s needs a value (see skiff %s --help)\n", c->cmd, argv[optind - 1], c->cmd);
+	else
+		fprintf(stderr, "skiff %s: unknown option '%s' (see skiff %s --help)\n", c->cmd, argv[optind - 1],
+			c->cmd);
+	return 64;
+}
+
+/* ------------------------------------------------------------ create */
+
+static char *abs_path(const char *p)
+{
+	char *r = realpath(p, NULL);
+	if (r)
+		return r;
+	if (p[0] == '/')
+		return strdup(p);
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return strdup(p);
+	return asprintf(&r, "%s/%s", cwd, p) < 0 ? NULL : r;
+}
+
+static json_t *section(json_t *doc, const char *name)
+{
+	json_t *s = json_object_get(doc, name);
+	if (!json_is_object(s)) {
+		s = json_object();
+		json_object_set_new(doc, name, s);
+	}
+	return s;
+}
+
+static json_t *array(json_t *doc, const char *name)
+{
+	json_t *a = json_object_get(doc, name);
+	if (!json_is_array(a)) {
+		a = json_array();
+		json_object_set_new(doc, name, a);
+	}
+	return a;
+}
+
+/* Relative path members of a --config file, made absolute (skiffd runs
+ * the VM elsewhere). */
+static void absolutize(json_t *doc)
+{
+	static const char *const single[][2] = {
+		{ "boot-source", "kernel_image_path" }, { "boot-source", "initrd_path" },
+		{ "vsock", "uds_path" }, { "logger", "log_path" }, { "metrics", "metrics_path" },
+	};
+	for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++) {
+		json_t *s = json_object_get(doc, single[i][0]);
+		const char *p = json_string_value(json_object_get(s, single[i][1]));
+		if (p && p[0] != '/') {
+			char *a = abs_path(p);
+			if (a)
+				json_object_set_new(s, single[i][1], json_string(a));
+			free(a);
+		}
+	}
+	static const char *const arrays[] = { "drives", "shares" };
+	for (size_t i = 0; i < 2; i++) {
+		size_t k;
+		json_t *e;
+		json_array_foreach(json_object_get(doc, arrays[i]), k, e) {
+			const char *p = json_string_value(json_object_get(e, "path_on_host"));
+			if (p && p[0] != '/') {
+				char *a = abs_path(p);
+				if (a)
+					json_object_set_new(e, "path_on_host", json_string(a));
+				free(a);
+			}
+		}
+	}
+}
+
+static char *default_guest(const char *file)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char *p = NULL;
+	int r = xdg && *xdg ? asprintf(&p, "%s/skiff/default/%s", xdg, file)
+			    : asprintf(&p, "%s/.cache/skiff/default/%s", home ? home : ".", file);
+	return r < 0 ? NULL : p;
+}
+
+static json_t *limiter(const struct vm_rate_limiter *l)
+{
+	json_t *o = json_object();
+	if (l->bandwidth.size)
+		json_object_set_new(o, "bandwidth", json_pack("{s:I,s:I}", "size", (json_int_t)l->bandwidth.size,
+							       "refill_time", (json_int_t)l->bandwidth.refill_time_ms));
+	if (l->ops.size)
+		json_object_set_new(o, "ops", json_pack("{s:I,s:I}", "size", (json_int_t)l->ops.size,
+							 "refill_time", (json_int_t)l->ops.refill_time_ms));
+	return o;
+}
+
+static void add_devices(json_t *doc, const struct vm_config *vc)
+{
+	for (size_t i = 0; i < vc->ndrives; i++) {
+		const struct vm_drive *d = &vc->drives[i];
+		char *p = abs_path(d->path);
+		json_t *e = json_pack("{s:s,s:s,s:b,s:b}", "drive_id", d->id, "path_on_host", p ? p : d->path,
+				      "is_root_device", (int)d->root, "is_read_only", (int)d->read_only);
+		free(p);
+		if (d->format != VM_DISK_PROBE)
+			json_object_set_new(e, "format", json_string(d->format == VM_DISK_QCOW2 ? "qcow2" : "raw"));
+		if (d->serial)
+			json_object_set_new(e, "serial", json_string(d->serial));
+		if (d->limiter.bandwidth.size || d->limiter.ops.size)
+			json_object_set_new(e, "rate_limiter", limiter(&d->limiter));
+		json_array_append_new(array(doc, "drives"), e);
+	}
+	for (size_t i = 0; i < vc->nnets; i++) {
+		const struct vm_net *n = &vc->nets[i];
+		json_t *e = json_pack("{s:s,s:s}", "iface_id", n->id, "backend",
+				      n->backend == VM_NET_TAP ? "tap" : "user");
+		if (n->tap_name)
+			json_object_set_new(e, "host_dev_name", json_string(n->tap_name));
+		if (n->mac_set) {
+			char m[18];
+			snprintf(m, sizeof(m), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2],
+				 n->mac[3], n->mac[4], n->mac[5]);
+			json_object_set_new(e, "guest_mac", json_string(m));
+		}
+		if (n->nfwd) {
+			json_t *fw = json_array();
+			for (size_t k = 0; k < n->nfwd; k++) {
+				const struct vm_port_forward *f = &n->fwd[k];
+				json_t *fo = json_pack("{s:s,s:i,s:i}", "protocol", f->udp ? "udp" : "tcp",
+						       "host_port", (int)f->host_port, "guest_port", (int)f->guest_port);
+				if (f->host_addr)
+					json_object_set_new(fo, "host_address", json_string(f->host_addr));
+				json_array_append_new(fw, fo);
+			}
+			json_object_set_new(e, "port_forwards", fw);
+		}
+		json_array_append_new(array(doc, "network-interfaces"), e);
+	}
+}
+
+static const char create_usage[] =
+	"usage: skiff create [options]\n"
+	"\n"
+	"Define a VM in skiffd (it is not started; see --start). Prints its id.\n"
+	"\n"
+	"  --config FILE      a VM definition: the sections of a skiff run\n"
+	"                     --config-file (boot-source, machine-config, drives, ...)\n"
+	"  --name NAME        a name to use instead of the id (letters, digits, - _)\n"
+	"  --id ID            choose the id (default: vm- and 8 hex digits)\n"
+	"  --kernel IMAGE     kernel (default: the default guest, if built)\n"
+	"  --initrd FILE      initial ramdisk\n"
+	"  --append CMDLINE   kernel command line\n"
+	"  --cpus N           harts\n"
+	"  --mem SIZE         guest memory (MiB, or with K/M/G)\n"
+	"  --disk PATH[,ro][,format=raw|qcow2][,root][,serial=S][,bw=B][,iops=N]\n"
+	"                     a disk (repeatable), as for skiff run\n"
+	"  --net user[,hostfwd=...][,mac=M] | tap,ifname=NAME[,mac=M]\n"
+	"                     a network interface (repeatable), as for skiff run\n"
+	"  --start            start it too\n"
+	"  --json             print the new VM as JSON instead of its id\n"
+	"  --socket PATH      skiffd's socket (default: $SKIFF_SOCKET, then skiffd's default)\n";
+
+static int cmd_create(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "name", required_argument, NULL, 'n' },
+		{ "id", required_argument, NULL, 'i' }, { "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'r' }, { "append", required_argument, NULL, 'a' },
+		{ "cpus", required_argument, NULL, 'C' }, { "mem", required_argument, NULL, 'm' },
+		{ "disk", required_argument, NULL, 'D' }, { "net", required_argument, NULL, 'N' },
+		{ "start", no_argument, NULL, 's' }, { "json", no_argument, NULL, OPT_JSON },
+		{ "socket", required_argument, NULL, OPT_SOCKET }, { "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *config = NULL, *name = NULL, *id = NULL, *kernel = NULL, *initrd = NULL, *append = NULL;
+	long cpus = 0;
+	uint64_t mem = 0;
+	bool json = false, start = false;
+	struct vm_config vc;
+	memset(&vc, 0, sizeof(vc));
+	char err[1024];
+	int o;
+	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (common_opt(c, o, &json))
+			continue;
+		switch (o) {
+		case 'c': config = optarg; break;
+		case 'n': name = optarg; break;
+		case 'i': id = optarg; break;
+		case 'k': kernel = optarg; break;
+		case 'r': initrd = optarg; break;
+		case 'a': append = optarg; break;
+		case 'C': {
+			char *end;
+			cpus = strtol(optarg, &end, 10);
+			if (*end || end == optarg || cpus < 1 || cpus > 64) {
+				fprintf(stderr, "skiff create: --cpus %s: not a number of harts\n", optarg);
+				return 64;
+			}
+			break;
+		}
+		case 'm':
+			mem = skiffd_parse_size(optarg);
+			if (!mem || mem % (1u << 20)) {
+				fprintf(stderr, "skiff create: --mem %s: not a size in whole MiB (examples: 512, 512M, 2G)\n",
+					optarg);
+				return 64;
+			}
+			break;
+		case 'D':
+		case 'N':
+			if ((o == 'D' ? devopt_disk : devopt_net)(&vc, optarg, err, sizeof(err))) {
+				fprintf(stderr, "skiff create: %s\n", err);
+				return 64;
+			}
+			break;
+		case 's': start = true; break;
+		case 'h': fputs(create_usage, stdout); return 0;
+		default: return bad_opt(c, o, argv);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "skiff create: unexpected argument '%s' (see skiff create --help)\n", argv[optind]);
+		return 64;
+	}
+	json_t *doc;
+	if (config) {
+		json_error_t je;
+		doc = json_load_file(config, JSON_REJECT_DUPLICATES, &je);
+		if (!doc) {
+			fprintf(stderr, "skiff create: --config %s: line %d: %s\n", config, je.line, je.text);
+			return 64;
+		}
+		if (!json_is_object(doc)) {
+			fprintf(stderr, "skiff create: --config %s: must hold a JSON object\n", config);
+			json_decref(doc);
+			return 64;
+		}
+		absolutize(doc);
+	} else {
+		doc = json_object();
+	}
+	if (name)
+		json_object_set_new(doc, "name", json_string(name));
+	if (id)
+		json_object_set_new(doc, "id", json_string(id));
+	char *kabs = kernel ? abs_path(kernel) : NULL, *iabs = initrd ? abs_path(initrd) : NULL;
+	if (kabs)
+		json_object_set_new(section(doc, "boot-source"), "kernel_image_path", json_string(kabs));
+	if (iabs)
+		json_object_set_new(section(doc, "boot-source"), "initrd_path", json_string(iabs));
+	free(kabs);
+	free(iabs);
+	if (append)
+		json_object_set_new(section(doc, "boot-source"), "boot_args", json_string(append));
+	/* No kernel anywhere: the default guest, as skiff run boots it. */
+	json_t *bs = json_object_get(doc, "boot-source");
+	if (!json_object_get(bs, "kernel_image_path")) {
+		char *k = default_guest("Image"), *i = default_guest("initrd.cpio.gz");
+		struct stat st;
+		if (!k || stat(k, &st)) {
+			fprintf(stderr, "skiff create: no --kernel, and the default guest is not built (looked for %s); "
+				"build it with guest/build-image.sh\n", k ? k : "?");
+			free(k);
+			free(i);
+			json_decref(doc);
+			return 64;
+		}
+		json_object_set_new(section(doc, "boot-source"), "kernel_image_path", json_string(k));
+		if (!json_object_get(json_object_get(doc, "boot-source"), "initrd_path") && i && stat(i, &st) == 0)
+			json_object_set_new(section(doc, "boot-source"), "initrd_path", json_string(i));
+		free(k);
+		free(i);
+	}
+	if (cpus)
+		json_object_set_new(section(doc, "machine-config"), "vcpu_count", json_integer(cpus));
+	if (mem)
+		json_object_set_new(section(doc, "machine-config"), "mem_size_mib", json_integer((json_int_t)(mem >> 20)));
+	add_devices(doc, &vc);
+
+	char *body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	json_t *vm = NULL;
+	int rc = body && ctl_call(c, "POST", "/vms", body, &vm) == 0 ? 0 : 1;
+	free(body);
+	if (rc) {
+		json_decref(vm);
+		return rc;
+	}
+	const char *newid = json_string_value(json_object_get(vm, "id"));
+	if (start && newid && action(c, newid, "InstanceStart", err, sizeof(err))) {
+		fprintf(stderr, "skiff create: created %s but could not start it: %s\n", newid, err);
+		rc = 1;
+	}
+	if (json) {
+		if (start && !rc) {
+			json_t *now = NULL;
+			char *p = vm_path(newid, NULL);
+			if (p && ctl_call(c, "GET", p, NULL, &now) == 0 && now) {
+				json_decref(vm);
+				vm = now;
+			}
+			free(p);
+		}
+		print_json(vm);
+	} else if (newid) {
+		puts(newid);
+	}
+	json_decref(vm);
+	return rc;
+}
+
+/* ------------------------------------------------------------ ls */
+
+static const char *state_of(json_t *vm)
+{
+	const char *s = json_string_value(json_object_get(vm, "state"));
+	return s ? s : "?";
+}
+
+static void status_text(json_t *vm, char *out, size_t cap)
+{
+	int64_t now = time(NULL);
+	char age[32];
+	if (json_integer_value(json_object_get(vm, "pid")) > 0) {
+		ctl_fmt_age(age, sizeof(age), now - json_integer_value(json_object_get(vm, "started_at")));
+		snprintf(out, cap, "up %s", age);
+		return;
+	}
+	json_t *le = json_object_get(vm, "last_exit");
+	if (!json_is_object(le)) {
+		snprintf(out, cap, "never started");
+		return;
+	}
+	ctl_fmt_age(age, sizeof(age), now - json_integer_value(json_object_get(le, "at")));
+	json_t *sig = json_object_get(le, "signal");
+	if (!json_is_true(json_object_get(le, "known")))
+		snprintf(out, cap, "%s %s ago", json_is_true(json_object_get(le, "stopped")) ? "stopped" : "ended", age);
+	else if (json_is_true(json_object_get(le, "stopped")))
+		snprintf(out, cap, "stopped %s ago", age);
+	else if (sig)
+		snprintf(out, cap, "killed by signal %d %s ago", (int)json_integer_value(sig), age);
+	else
+		snprintf(out, cap, "exited (%d) %s ago", (int)json_integer_value(json_object_get(le, "code")), age);
+}
+
+static int cmd_ls(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, OPT_JSON }, { "quiet", no_argument, NULL, 'q' },
+		{ "socket", required_argument, NULL, OPT_SOCKET }, { "help", no_argument, NULL, 'h' }, { 0 }
+	};
+	bool json = false, quiet = false;
+	int o;
+	while ((o = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
+		if (common_opt(c, o, &json))
+			continue;
+		if (o == 'q')
+			quiet = true;
+		else if (o == 'h') {
+			fputs("usage: skiff ls [--json] [-q] [--socket PATH]\n\n"
+			      "List the VMs skiffd knows, running or not (-q: ids only).\n", stdout);
+			return 0;
+		} else
+			return bad_opt(c, o, argv);
+	}
+	json_t *vms = NULL;
+	if (ctl_call(c, "GET", "/vms", NULL, &vms))
+		return 1;
+	if (json) {
+		print_json(vms);
+		json_decref(vms);
+		return 0;
+	}
+	size_t i;
+	json_t *vm;
+	if (quiet) {
+		json_array_foreach(vms, i, vm)
+			puts(json_string_value(json_object_get(vm, "id")));
+		json_decref(vms);
+		return 0;
+	}
+	struct table t = { 0 };
+	static const char *const head[] = { "ID", "NAME", "STATE", "CPUS", "MEM", "PID", "STATUS" };
+	table_row(&t, head, 7);
+	json_array_foreach(vms, i, vm) {
+		char cpus[16], mem[16], pid[16], status[64];
+		snprintf(cpus, sizeof(cpus), "%d", (int)json_integer_value(json_object_get(vm, "vcpu_count")));
+		ctl_fmt_mib(mem, sizeof(mem), (double)json_integer_value(json_object_get(vm, "mem_size_mib")));
+		json_t *p = json_object_get(vm, "pid");
+		snprintf(pid, sizeof(pid), json_is_integer(p) ? "%d" : "-", (int)json_integer_value(p));
+		status_text(vm, status, sizeof(status));
+		const char *row[] = { json_string_value(json_object_get(vm, "id")),
+				      json_string_value(json_object_get(vm, "name")), state_of(vm), cpus, mem, pid,
+				      status };
+		table_row(&t, row, 7);
+		if (t.rows == 256)
+			table_print(&t);
+	}
+	table_print(&t);
+	json_decref(vms);
+	return 0;
+}
+
+/* ------------------------------------------------------------ one VM at a time */
+
+static int wait_stopped(struct ctl *c, const char *name, double seconds)
+{
+	char *p = vm_path(name, NULL);
+	char err[1024];
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int r = 1;
+	for (;;) {
+		json_t *vm = NULL;
+		if (!p || call_q(c, "GET", p, NULL, &vm, err, sizeof(err))) {
+			r = -1;
+			break;
+		}
+		bool stopped = !strcmp(state_of(vm), "stopped");
+		json_decref(vm);
+		if (stopped) {
+			r = 0;
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 >= seconds)
+			break;
+		struct timespec ts = { 0, 250000000 };
+		nanosleep(&ts, NULL);
+	}
+	free(p);
+	return r;
+}
+
+/* stop: ask the guest (SendCtrlAltDel), then kill when it does not end. */
+static int stop_one(struct ctl *c, const char *name, double timeout)
+{
+	char err[1024];
+	if (action(c, name, "SendCtrlAltDel", err, sizeof(err))) {
+		if (strstr(err, "not running") || strstr(err, "no VM")) {
+			fprintf(stderr, "skiff stop: %s\n", err);
+			return 1;
+		}
+		fprintf(stderr, "skiff stop: %s: the guest cannot be asked to shut down (%s); stopping it\n", name, err);
+	} else if (wait_stopped(c, name, timeout) == 0) {
+		return 0;
+	} else {
+		fprintf(stderr, "skiff stop: %s: still running after %.0f s; stopping it\n", name, timeout);
+	}
+	if (action(c, name, "InstanceStop", err, sizeof(err))) {
+		if (strstr(err, "not running"))
+			return 0; /* it ended meanwhile */
+		fprintf(stderr, "skiff stop: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
+static int each(struct ctl *c, int argc, char **argv, const char *usage_text)
+{
+	static const struct option opts[] = {
+		{ "time", required_argument, NULL, 't' }, { "force", no_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "socket", required_argument, NULL, OPT_SOCKET }, { "help", no_argument, NULL, 'h' }, { 0 }
+	};
+	double timeout = 30;
+	bool force = false, json = false;
+	bool stop = !strcmp(c->cmd, "stop"), rm = !strcmp(c->cmd, "rm"), inspect = !strcmp(c->cmd, "inspect");
+	int o;
+	while ((o = getopt_long(argc, argv, stop ? ":ht:" : rm ? ":hf" : ":h", opts, NULL)) != -1) {
+		if (common_opt(c, o, &json))
+			continue;
+		if (o == 'h') {
+			fputs(usage_text, stdout);
+			return 0;
+		}
+		if (o == 't' && stop) {
+			char *end;
+			timeout = strtod(optarg, &end);
+			if (*end || end == optarg || timeout < 0) {
+				fprintf(stderr, "skiff stop: -t %s: not a number of seconds\n", optarg);
+				return 64;
+			}
+		} else if (o == 'f' && rm) {
+			force = true;
+		} else {
+			return bad_opt(c, o, argv);
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "skiff %s: name a VM (its id or name)\n%s", c->cmd, usage_text);
+		return 64;
+	}
+	(void)json;
+	int rc = 0;
+	json_t *all = inspect && argc - optind > 1 ? json_array() : NULL;
+	for (int i = optind; i < argc; i++) {
+		const char *name = argv[i];
+		char err[1024];
+		int r = 0;
+		if (inspect) {
+			json_t *vm = NULL;
+			char *p = vm_path(name, NULL);
+			r = p ? ctl_call(c, "GET", p, NULL, &vm) : -1;
+			free(p);
+			if (!r && all)
+				json_array_append_new(all, vm);
+			else if (!r) {
+				print_json(vm);
+				json_decref(vm);
+			}
+		} else if (stop) {
+			r = stop_one(c, name, timeout);
+		} else if (rm) {
+			char *p = vm_path(name, NULL);
+			json_t *vm = NULL;
+			r = p ? ctl_call(c, "GET", p, NULL, &vm) : -1;
+			if (!r && strcmp(state_of(vm), "stopped") && !force) {
+				fprintf(stderr, "skiff rm: %s is %s; stop it first, or use rm -f\n", name, state_of(vm));
+				r = -1;
+			}
+			json_decref(vm);
+			if (!r)
+				r = ctl_call(c, "DELETE", p, NULL, NULL);
+			free(p);
+		} else if (!strcmp(c->cmd, "pause") || !strcmp(c->cmd, "resume")) {
+			char *p = vm_path(name, "/vm");
+			r = p ? call_q(c, "PATCH", p, c->cmd[0] == 'p' ? "{\"state\":\"Paused\"}" : "{\"state\":\"Resumed\"}",
+				       NULL, err, sizeof(err)) : -1;
+			free(p);
+			if (r)
+				fprintf(stderr, "skiff %s: %s: %s\n", c->cmd, name, err);
+		} else {
+			r = action(c, name, !strcmp(c->cmd, "start") ? "InstanceStart" : "InstanceStop", err, sizeof(err));
+			if (r)
+				fprintf(stderr, "skiff %s: %s\n", c->cmd, err);
+		}
+		if (r)
+			rc = 1;
+	}
+	if (all) {
+		print_json(all);
+		json_decref(all);
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static const char ctl_usage[] =
+	"usage: skiff COMMAND [options] ...   (with skiffd running; see docs/skiffd.md)\n"
+	"\n"
+	"  create [--config FILE] [--name N] [--kernel K] [--cpus N] [--mem SIZE] ...\n"
+	"                       define a VM (prints its id)\n"
+	"  ls [--json]          list VMs\n"
+	"  start VM...          start VMs\n"
+	"  stop [-t SECS] VM... ask the guests to shut down; stop them after SECS (30)\n"
+	"  kill VM...           stop VMs at once\n"
+	"  pause VM...          pause VMs\n"
+	"  resume VM...         resume paused VMs\n"
+	"  console VM           attach to a VM's console (C-a x detaches)\n"
+	"  inspect VM...        a VM's definition and state as JSON\n"
+	"  top [--once]         live CPU and memory per VM\n"
+	"  rm [-f] VM...        remove VMs (-f: stop them first if they run)\n"
+	"\n"
+	"VM is an id or a name. Every command takes --socket PATH (default:\n"
+	"$SKIFF_SOCKET, then skiffd's default socket); ls, create and top take --json.\n";
+
+int ctl_main(int argc, char **argv)
+{
+	struct ctl c = { .cmd = argv[0] };
+	const char *env = getenv("SKIFF_SOCKET");
+	if (env && *env)
+		c.socket = env;
+	else
+		c.socket = c.socket_owned = skiffd_default_socket();
+	if (!c.socket || uhttp_global_init()) {
+		fprintf(stderr, "skiff %s: out of memory\n", c.cmd);
+		return 1;
+	}
+	optind = 1;
+	opterr = 0;
+	int rc;
+	const char *cmd = argv[0];
+	char usage[256];
+	snprintf(usage, sizeof(usage), "usage: skiff %s [options] VM...\n%s", cmd,
+		 !strcmp(cmd, "stop") ? "  -t SECS   how long the guest may take to shut down (default 30)\n" :
+		 !strcmp(cmd, "rm") ? "  -f        stop a running VM first\n" : "");
+	if (!strcmp(cmd, "create"))
+		rc = cmd_create(&c, argc, argv);
+	else if (!strcmp(cmd, "ls"))
+		rc = cmd_ls(&c, argc, argv);
+	else if (!strcmp(cmd, "console"))
+		rc = ctl_console(&c, argc, argv);
+	else if (!strcmp(cmd, "top"))
+		rc = ctl_top(&c, argc, argv);
+	else if (ctl_is_command(cmd))
+		rc = each(&c, argc, argv, usage);
+	else {
+		fputs(ctl_usage, stderr);
+		rc = 64;
+	}
+	free(c.socket_owned);
+	return rc;
+}

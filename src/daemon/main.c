@@ -1,0 +1,274 @@
+/*
+ * skiffd: the supervisor daemon. Parses its options, takes the state
+ * directory (one skiffd per state directory), loads the VM definitions,
+ * adopts VMs whose VMM processes still run, serves the REST API on a Unix
+ * socket (mode 0600), and reaps VMM processes until SIGTERM or SIGINT. It
+ * never stops VMs when it ends: they keep running and the next skiffd adopts
+ * them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/http.h"
+#include "daemon/paths.h"
+#include "daemon/skiffd.h"
+#include "daemon/uhttp.h"
+
+static const char usage[] =
+	"usage: skiffd [options]\n"
+	"\n"
+	"Run many skiff VMs, each its own process, driven through a REST API on a\n"
+	"Unix socket (see docs/skiffd.md and `skiff --help`).\n"
+	"\n"
+	"  --socket PATH      the API socket (default $XDG_RUNTIME_DIR/skiff/skiffd.sock,\n"
+	"                     else /run/user/UID/skiff/skiffd.sock, else in the state dir)\n"
+	"  --state-dir DIR    VM definitions and runtime files (default\n"
+	"                     ${XDG_STATE_HOME:-~/.local/state}/skiff)\n"
+	"  --mem-limit SIZE   total guest memory of running VMs (MiB, or K/M/G/T;\n"
+	"                     default: the host's RAM)\n"
+	"  --vmm PATH         the skiff binary that runs each VM (default: the one\n"
+	"                     next to skiffd, then $PATH)\n"
+	"  --version          print the version\n"
+	"  -h, --help         this text\n"
+	"\n"
+	"SIGTERM or SIGINT ends skiffd; running VMs keep running and are adopted by\n"
+	"the next skiffd started with the same state directory.\n";
+
+static uint64_t host_ram_mib(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	if (!f)
+		return 0;
+	char line[256];
+	unsigned long long kib = 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemTotal: %llu kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib / 1024;
+}
+
+static bool executable(const char *p)
+{
+	struct stat st;
+	return p && stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
+}
+
+/* The skiff binary: beside skiffd (installed), ../cli/skiff (build tree),
+ * then $PATH. */
+static char *find_vmm(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = 0;
+		char *dir = dirname(self);
+		char *p = NULL;
+		if (asprintf(&p, "%s/skiff", dir) >= 0 && executable(p))
+			return p;
+		free(p);
+		p = NULL;
+		if (asprintf(&p, "%s/../cli/skiff", dir) >= 0 && executable(p)) {
+			char *r = realpath(p, NULL);
+			free(p);
+			return r;
+		}
+		free(p);
+	}
+	const char *path = getenv("PATH");
+	char *copy = path ? strdup(path) : NULL, *save = NULL;
+	for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save)) {
+		char *p = NULL;
+		if (*d && asprintf(&p, "%s/skiff", d) >= 0 && executable(p)) {
+			free(copy);
+			return p;
+		}
+		free(p);
+	}
+	free(copy);
+	return NULL;
+}
+
+static char *absolute(const char *p)
+{
+	if (p[0] == '/')
+		return strdup(p);
+	char cwd[PATH_MAX];
+	char *r = NULL;
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&r, "%s/%s", cwd, p) < 0)
+		return NULL;
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "mem-limit", required_argument, NULL, 'm' },
+		{ "vmm", required_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct skiffd d = { .lock_fd = -1 };
+	const char *sock_opt = NULL, *state_opt = NULL, *vmm_opt = getenv("SKIFF_VMM"), *mem_opt = NULL;
+	int o;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (o) {
+		case 's': sock_opt = optarg; break;
+		case 'd': state_opt = optarg; break;
+		case 'm': mem_opt = optarg; break;
+		case 'v': vmm_opt = optarg; break;
+		case 'V': printf("skiffd %s\n", SKIFF_VERSION); return 0;
+		case 'h': fputs(usage, stdout); return 0;
+		case ':':
+			fprintf(stderr, "skiffd: %s needs a value (see skiffd --help)\n", argv[optind - 1]);
+			return 64;
+		default:
+			fprintf(stderr, "skiffd: unknown option '%s' (see skiffd --help)\n", argv[optind - 1]);
+			return 64;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "skiffd: unexpected argument '%s' (see skiffd --help)\n", argv[optind]);
+		return 64;
+	}
+
+	if (mem_opt) {
+		uint64_t b = skiffd_parse_size(mem_opt);
+		if (b < (1u << 20)) {
+			fprintf(stderr, "skiffd: --mem-limit %s: not a size of at least 1 MiB (examples: 4096, 4G)\n",
+				mem_opt);
+			return 64;
+		}
+		d.mem_limit_mib = b >> 20;
+		d.mem_limit_given = true;
+	} else {
+		d.mem_limit_mib = host_ram_mib();
+		if (!d.mem_limit_mib) {
+			fprintf(stderr, "skiffd: cannot read the host's RAM from /proc/meminfo; give --mem-limit\n");
+			return 1;
+		}
+	}
+
+	d.state_dir = state_opt ? absolute(state_opt) : skiffd_default_state_dir();
+	d.socket_path = sock_opt ? absolute(sock_opt) : skiffd_default_socket();
+	d.vmm_path = vmm_opt ? absolute(vmm_opt) : find_vmm();
+	if (!d.state_dir || !d.socket_path || asprintf(&d.vms_dir, "%s/vms", d.state_dir) < 0) {
+		fprintf(stderr, "skiffd: out of memory\n");
+		return 1;
+	}
+	if (!executable(d.vmm_path)) {
+		fprintf(stderr, "skiffd: cannot find the skiff binary that runs VMs%s%s; give --vmm PATH\n",
+			d.vmm_path ? " at " : "", d.vmm_path ? d.vmm_path : "");
+		return 64;
+	}
+	umask(077);
+	if (skiffd_mkdirs(d.vms_dir)) {
+		fprintf(stderr, "skiffd: --state-dir %s: cannot create %s: %s\n", d.state_dir, d.vms_dir,
+			strerror(errno));
+		return 1;
+	}
+	char *sockdir = strdup(d.socket_path);
+	if (!sockdir || skiffd_mkdirs(dirname(sockdir))) {
+		fprintf(stderr, "skiffd: --socket %s: cannot create its directory: %s\n", d.socket_path,
+			strerror(errno));
+		return 1;
+	}
+	free(sockdir);
+
+	/* One skiffd per state directory. */
+	char *lockp = NULL;
+	if (asprintf(&lockp, "%s/skiffd.lock", d.state_dir) < 0)
+		return 1;
+	d.lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d.lock_fd < 0 || flock(d.lock_fd, LOCK_EX | LOCK_NB)) {
+		fprintf(stderr, "skiffd: %s: %s\n", lockp,
+			errno == EWOULDBLOCK ? "another skiffd is using this state directory" : strerror(errno));
+		return 1;
+	}
+	free(lockp);
+
+	d.clk_tck = sysconf(_SC_CLK_TCK);
+	d.page_size = sysconf(_SC_PAGESIZE);
+	pthread_mutex_init(&d.lock, NULL);
+	if (uhttp_global_init()) {
+		fprintf(stderr, "skiffd: cannot initialise libcurl\n");
+		return 1;
+	}
+
+	/* Signals are taken synchronously by the main thread only. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	skiffd_load_vms(&d);
+	size_t adopted = 0, total = 0;
+	for (struct skiffd_vm *vm = d.vms; vm; vm = vm->next) {
+		total++;
+		skiffd_adopt(&d, vm);
+		adopted += vm->pid > 0;
+	}
+
+	char err[512];
+	struct api_server_config sc = {
+		.socket_path = d.socket_path,
+		.max_body = 1u << 20,
+		.max_connections = 64,
+		.handler = skiffd_handle,
+		.ctx = &d,
+	};
+	d.server = api_server_start(&sc, err, sizeof(err));
+	if (!d.server) {
+		fprintf(stderr, "skiffd: --socket: %s\n", err);
+		return 1;
+	}
+	skiffd_log("serving on %s (state %s, %zu VMs, %zu running, memory limit %" PRIu64 " MiB, VMM %s)",
+		   d.socket_path, d.state_dir, total, adopted, d.mem_limit_mib, d.vmm_path);
+
+	for (;;) {
+		struct timespec tick = { 1, 0 };
+		siginfo_t si;
+		int sig = sigtimedwait(&set, &si, &tick);
+		if (sig == SIGTERM || sig == SIGINT) {
+			skiffd_log("%s: ending; running VMs keep running", strsignal(sig));
+			break;
+		}
+		pthread_mutex_lock(&d.lock);
+		skiffd_reap(&d);
+		pthread_mutex_unlock(&d.lock);
+	}
+	api_server_stop(d.server);
+	pthread_mutex_lock(&d.lock);
+	while (d.vms) {
+		struct skiffd_vm *n = d.vms->next;
+		skiffd_vm_free(d.vms);
+		d.vms = n;
+	}
+	pthread_mutex_unlock(&d.lock);
+	close(d.lock_fd);
+	free(d.state_dir);
+	free(d.vms_dir);
+	free(d.socket_path);
+	free(d.vmm_path);
+	return 0;
+}

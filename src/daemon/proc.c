@@ -1,0 +1,460 @@
+/*
+ * skiffd's VMM processes: starting one detached from skiffd (own session
+ * and process group, console and messages to a log file, a pid file written
+ * atomically), recognising one again after a skiffd restart (pid file, the
+ * process's start time and command line, its API answering), stopping one,
+ * and noticing when one has ended.
+ */
+#include "daemon/skiffd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/uhttp.h"
+
+#define START_TIMEOUT_MS 20000
+#define STOP_GRACE_MS 10000
+#define KILL_WAIT_MS 5000
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+int skiffd_read_proc_stat(pid_t pid, struct skiffd_proc_stat *st)
+{
+	char path[64], buf[2048];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	/* The command name may hold spaces and parentheses: fields start
+	 * after the last ')'. */
+	char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return -1;
+	p += 2;
+	/* Fields from 3 (state) on. */
+	char *save = NULL;
+	int field = 3;
+	memset(st, 0, sizeof(*st));
+	for (char *tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
+		switch (field) {
+		case 3: st->state = tok[0]; break;
+		case 14: st->utime = strtoull(tok, NULL, 10); break;
+		case 15: st->stime = strtoull(tok, NULL, 10); break;
+		case 20: st->threads = strtol(tok, NULL, 10); break;
+		case 22: st->starttime = strtoull(tok, NULL, 10); break;
+		case 24: st->rss_pages = strtol(tok, NULL, 10); return 0;
+		}
+	}
+	return field > 22 ? 0 : -1;
+}
+
+bool skiffd_vm_alive(struct skiffd *d, struct skiffd_vm *vm)
+{
+	(void)d;
+	struct skiffd_proc_stat st;
+	if (vm->pid <= 0 || skiffd_read_proc_stat(vm->pid, &st))
+		return false;
+	return st.state != 'Z' && st.state != 'X' && st.starttime == vm->starttime;
+}
+
+uint64_t skiffd_running_mem_mib(struct skiffd *d)
+{
+	uint64_t sum = 0;
+	for (struct skiffd_vm *vm = d->vms; vm; vm = vm->next)
+		if (vm->pid > 0)
+			sum += vm->mem_mib;
+	return sum;
+}
+
+/* Does /proc/PID/cmdline say `skiff run ... --api-sock API`? */
+static bool cmdline_matches(pid_t pid, const char *api)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	char buf[8192];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	bool run = false;
+	for (char *a = buf; a < buf + n; a += strlen(a) + 1) {
+		if (!strcmp(a, "run"))
+			run = true;
+		if (run && !strcmp(a, "--api-sock")) {
+			char *next = a + strlen(a) + 1;
+			return next < buf + n && !strcmp(next, api);
+		}
+	}
+	return false;
+}
+
+/* Does the VM's API socket answer GET /? */
+static bool api_answers(struct skiffd_vm *vm, long timeout_ms)
+{
+	char *sock = skiffd_vm_path(vm, "api.sock");
+	if (!sock)
+		return false;
+	struct uhttp_reply r;
+	char err[256];
+	bool ok = false;
+	if (uhttp_call(sock, "GET", "/", NULL, timeout_ms, &r, err, sizeof(err)) == 0) {
+		ok = r.status == 200;
+		uhttp_reply_free(&r);
+	}
+	free(sock);
+	return ok;
+}
+
+static void unlink_in(struct skiffd_vm *vm, const char *file)
+{
+	char *p = skiffd_vm_path(vm, file);
+	if (p)
+		unlink(p);
+	free(p);
+}
+
+/* The VMM process is gone: remember how it ended. */
+static void record_exit(struct skiffd_vm *vm, bool known, int status, bool stopped)
+{
+	vm->has_exit = true;
+	vm->last_exit = (struct skiffd_exit){ .known = known, .stopped = stopped, .at = time(NULL) };
+	if (known) {
+		if (WIFSIGNALED(status))
+			vm->last_exit.signal = WTERMSIG(status);
+		else
+			vm->last_exit.code = WEXITSTATUS(status);
+	}
+	skiffd_log("vm %s (pid %d) ended: %s", vm->id, (int)vm->pid,
+		   !known ? "while no skiffd was watching" :
+		   WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exited");
+	vm->pid = 0;
+	vm->child = false;
+	unlink_in(vm, "pid");
+	unlink_in(vm, "api.sock");
+	unlink_in(vm, "console.sock");
+	char err[512];
+	if (skiffd_save_vm(vm, err, sizeof(err)))
+		skiffd_log("vm %s: %s", vm->id, err);
+}
+
+void skiffd_adopt(struct skiffd *d, struct skiffd_vm *vm)
+{
+	char *pidf = skiffd_vm_path(vm, "pid"), *api = skiffd_vm_path(vm, "api.sock");
+	FILE *f = pidf ? fopen(pidf, "re") : NULL;
+	if (!f) {
+		free(pidf);
+		free(api);
+		return; /* not running */
+	}
+	int pid = 0;
+	unsigned long long start = 0;
+	long long started_at = 0;
+	int got = fscanf(f, "%d %llu %lld", &pid, &start, &started_at);
+	fclose(f);
+	vm->pid = pid;
+	vm->starttime = start;
+	vm->started_at = started_at;
+	vm->child = false;
+	if (got < 2 || pid <= 0 || !skiffd_vm_alive(d, vm) || !api || !cmdline_matches(pid, api)) {
+		skiffd_log("vm %s: its VMM (pid %d) is gone; listed as stopped", vm->id, pid);
+		record_exit(vm, false, 0, false);
+	} else {
+		/* A VMM that was just starting may take a moment to answer. */
+		bool ok = false;
+		for (int i = 0; i < 10 && !ok; i++) {
+			ok = api_answers(vm, 1000);
+			if (!ok)
+				sleep_ms(200);
+		}
+		skiffd_log("vm %s: adopted its running VMM (pid %d)%s", vm->id, pid,
+			   ok ? "" : ", but its API does not answer (listed as unresponsive)");
+	}
+	free(pidf);
+	free(api);
+}
+
+/* Up to the last `max` bytes of the VM's console log, for messages. */
+static void log_tail(struct skiffd_vm *vm, char *out, size_t max)
+{
+	out[0] = 0;
+	char *p = skiffd_vm_path(vm, "console.log");
+	int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+	free(p);
+	if (fd < 0)
+		return;
+	off_t end = lseek(fd, 0, SEEK_END);
+	off_t from = end > (off_t)(max - 1) ? end - (off_t)(max - 1) : 0;
+	ssize_t n = pread(fd, out, max - 1, from);
+	close(fd);
+	if (n < 0)
+		n = 0;
+	out[n] = 0;
+	/* Trailing newlines out; other control bytes as spaces. */
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+		out[--n] = 0;
+	for (ssize_t i = 0; i < n; i++)
+		if ((unsigned char)out[i] < 0x20 && out[i] != '\n')
+			out[i] = ' ';
+}
+
+/* config.json for the VMM: the definition's sections, with a metrics file
+ * in the VM's directory unless the definition names its own. */
+static int write_vmm_config(struct skiffd_vm *vm, char *err, size_t errlen)
+{
+	json_t *cfg = json_deep_copy(vm->config);
+	char *metrics = skiffd_vm_path(vm, "metrics.json"), *path = skiffd_vm_path(vm, "config.json");
+	int r = -1;
+	if (cfg && metrics && path) {
+		if (!json_object_get(cfg, "metrics"))
+			json_object_set_new(cfg, "metrics", json_pack("{s:s}", "metrics_path", metrics));
+		char *text = json_dumps(cfg, JSON_INDENT(2) | JSON_SORT_KEYS);
+		if (text) {
+			r = skiffd_write_atomic(path, text, strlen(text), err, errlen);
+			free(text);
+		} else {
+			snprintf(err, errlen, "out of memory");
+		}
+	} else {
+		snprintf(err, errlen, "out of memory");
+	}
+	json_decref(cfg);
+	free(metrics);
+	free(path);
+	return r;
+}
+
+/* In the child between fork and exec: only async-signal-safe calls. */
+static void child_exec(const char *dir, int logfd, int failfd, const char *prog, char *const argv[])
+{
+	setsid();
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	static const int sigs[] = { SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+	int err = 0;
+	if (chdir(dir))
+		err = errno;
+	int nullfd = open("/dev/null", O_RDONLY);
+	if (!err && (nullfd < 0 || dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0))
+		err = errno;
+	if (!err) {
+		/* Nothing else of skiffd's (its API socket, its lock) goes along;
+		 * failfd is close-on-exec already, so it closes on success. */
+		if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC))
+			for (int fd = 3; fd < 4096; fd++)
+				fcntl(fd, F_SETFD, FD_CLOEXEC);
+		execv(prog, argv);
+		err = errno;
+	}
+	ssize_t w = write(failfd, &err, sizeof(err));
+	(void)w;
+	_exit(127);
+}
+
+int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t errlen)
+{
+	if (vm->pid > 0) {
+		snprintf(err, errlen, "vm `%s` is already running (pid %d)", vm->id, (int)vm->pid);
+		return -1;
+	}
+	uint64_t used = skiffd_running_mem_mib(d);
+	if (used + vm->mem_mib > d->mem_limit_mib) {
+		snprintf(err, errlen,
+			 "cannot start vm `%s`: it needs %" PRIu64 " MiB of guest memory, running VMs already have "
+			 "%" PRIu64 " MiB, and the limit is %" PRIu64 " MiB (%s); %" PRIu64 " MiB is free",
+			 vm->id, vm->mem_mib, used, d->mem_limit_mib,
+			 d->mem_limit_given ? "skiffd --mem-limit" : "the host's RAM; set skiffd --mem-limit",
+			 used < d->mem_limit_mib ? d->mem_limit_mib - used : 0);
+		return -1;
+	}
+	if (write_vmm_config(vm, err, errlen))
+		return -1;
+	char *api = skiffd_vm_path(vm, "api.sock"), *con = skiffd_vm_path(vm, "console.sock");
+	char *cfg = skiffd_vm_path(vm, "config.json"), *log = skiffd_vm_path(vm, "console.log");
+	char *old = skiffd_vm_path(vm, "console.log.1"), *pidf = skiffd_vm_path(vm, "pid");
+	int rc = -1, logfd = -1, pipefd[2] = { -1, -1 };
+	if (!api || !con || !cfg || !log || !old || !pidf) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	/* Left over from a VMM that did not end cleanly. */
+	unlink(api);
+	unlink(con);
+	/* The previous run's log is kept as console.log.1. */
+	if (rename(log, old) && errno != ENOENT)
+		skiffd_log("vm %s: cannot keep the old console log: %s", vm->id, strerror(errno));
+	logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (logfd < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", log, strerror(errno));
+		goto out;
+	}
+	if (pipe2(pipefd, O_CLOEXEC)) {
+		snprintf(err, errlen, "cannot start vm `%s`: %s", vm->id, strerror(errno));
+		goto out;
+	}
+	char *argv[] = { d->vmm_path, "run", "--id", vm->id, "--api-sock", api, "--config-file", cfg,
+			 "--console-sock", con, NULL };
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "cannot start vm `%s`: fork: %s", vm->id, strerror(errno));
+		goto out;
+	}
+	if (pid == 0)
+		child_exec(vm->dir, logfd, pipefd[1], d->vmm_path, argv);
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	int child_err = 0;
+	ssize_t got;
+	do {
+		got = read(pipefd[0], &child_err, sizeof(child_err));
+	} while (got < 0 && errno == EINTR);
+	if (got > 0) {
+		waitpid(pid, NULL, 0);
+		snprintf(err, errlen, "cannot run the VMM %s for vm `%s`: %s", d->vmm_path, vm->id,
+			 strerror(child_err));
+		goto out;
+	}
+	struct skiffd_proc_stat st;
+	vm->pid = pid;
+	vm->child = true;
+	vm->started_at = time(NULL);
+	vm->starttime = skiffd_read_proc_stat(pid, &st) == 0 ? st.starttime : 0;
+	char line[96];
+	int len = snprintf(line, sizeof(line), "%d %llu %lld\n", (int)pid, vm->starttime,
+			   (long long)vm->started_at);
+	char werr[512];
+	if (skiffd_write_atomic(pidf, line, (size_t)len, werr, sizeof(werr)))
+		skiffd_log("vm %s: %s (a restarted skiffd will not adopt it)", vm->id, werr);
+	skiffd_log("vm %s: started its VMM (pid %d, %u vCPUs, %" PRIu64 " MiB)", vm->id, (int)pid,
+		   vm->vcpus, vm->mem_mib);
+
+	/* Wait until its API answers, or it ends (a configuration it refuses). */
+	for (long waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			char tail[600];
+			log_tail(vm, tail, sizeof(tail));
+			record_exit(vm, true, status, false);
+			snprintf(err, errlen, "vm `%s`: the VMM ended at start (%s %d): %s", vm->id,
+				 WIFSIGNALED(status) ? "signal" : "status",
+				 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+				 tail[0] ? tail : "(no output)");
+			goto out;
+		}
+		if (access(api, F_OK) == 0 && api_answers(vm, 1000)) {
+			rc = 0;
+			goto out;
+		}
+		sleep_ms(50);
+	}
+	skiffd_log("vm %s: its API did not answer within %d s; it is left running", vm->id,
+		   START_TIMEOUT_MS / 1000);
+	rc = 0;
+out:
+	if (logfd >= 0)
+		close(logfd);
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	free(api);
+	free(con);
+	free(cfg);
+	free(log);
+	free(old);
+	free(pidf);
+	return rc;
+}
+
+/* Wait up to `ms` for the VM's process to end; true once it has (and it is
+ * recorded). */
+static bool wait_gone(struct skiffd *d, struct skiffd_vm *vm, long ms)
+{
+	for (long waited = 0;; waited += 20) {
+		if (vm->child) {
+			int status;
+			pid_t r = waitpid(vm->pid, &status, WNOHANG);
+			if (r == vm->pid) {
+				record_exit(vm, true, status, true);
+				return true;
+			}
+			if (r < 0 && errno == ECHILD)
+				vm->child = false; /* reaped elsewhere; fall through to /proc */
+		}
+		if (!vm->child && !skiffd_vm_alive(d, vm)) {
+			record_exit(vm, false, 0, true);
+			return true;
+		}
+		if (waited >= ms)
+			return false;
+		sleep_ms(20);
+	}
+}
+
+int skiffd_stop_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t errlen)
+{
+	if (vm->pid <= 0) {
+		snprintf(err, errlen, "vm `%s` is not running", vm->id);
+		return -1;
+	}
+	if (!vm->child && !skiffd_vm_alive(d, vm)) {
+		record_exit(vm, false, 0, true);
+		return 0;
+	}
+	pid_t pid = vm->pid;
+	/* SIGTERM: the VMM ends the guest at once and exits cleanly. */
+	kill(pid, SIGTERM);
+	if (wait_gone(d, vm, STOP_GRACE_MS))
+		return 0;
+	skiffd_log("vm %s: pid %d did not end within %d s of SIGTERM; sending SIGKILL", vm->id, (int)pid,
+		   STOP_GRACE_MS / 1000);
+	if (vm->child || skiffd_vm_alive(d, vm))
+		kill(pid, SIGKILL);
+	if (wait_gone(d, vm, KILL_WAIT_MS))
+		return 0;
+	snprintf(err, errlen, "vm `%s`: pid %d did not end even after SIGKILL", vm->id, (int)pid);
+	return -1;
+}
+
+void skiffd_reap(struct skiffd *d)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (struct skiffd_vm *vm = d->vms; vm; vm = vm->next) {
+			if (vm->pid == pid && vm->child) {
+				record_exit(vm, true, status, false);
+				break;
+			}
+		}
+	}
+	for (struct skiffd_vm *vm = d->vms; vm; vm = vm->next)
+		if (vm->pid > 0 && !vm->child && !skiffd_vm_alive(d, vm))
+			record_exit(vm, false, 0, false);
+}

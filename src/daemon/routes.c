@@ -1,0 +1,496 @@
+/*
+ * skiffd's REST API (see docs/skiffd.md):
+ *
+ *   GET    /                   daemon info (version, limits, counts)
+ *   GET    /vms                every VM, running or not
+ *   POST   /vms                create: {"id", "name", <--config-file sections>}
+ *   GET    /vms/{id}           one VM ({id} is its id or its name)
+ *   DELETE /vms/{id}           stop it if it runs, remove its state
+ *   PUT    /vms/{id}/actions   InstanceStart, InstanceStop (kill),
+ *                              SendCtrlAltDel and FlushMetrics (to the VM)
+ *   *      /vms/{id}/<rest>    proxied to the VM's own API as /<rest>
+ *   GET    /metrics            Prometheus text
+ *
+ * Errors follow the per-VM API: 400 with {"fault_message": ...} naming the
+ * problem; 201 with the VM for a create, 204 with no body for actions.
+ * Requests are handled one at a time under the daemon's lock.
+ */
+#include "daemon/skiffd.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/http.h"
+#include "api/json_check.h"
+#include "daemon/uhttp.h"
+#include "vmm/config_json.h"
+
+#define PROXY_TIMEOUT_MS 30000
+
+struct req {
+	struct skiffd *d;
+	const struct api_request *r;
+	struct api_response *resp;
+	char err[1024];
+};
+
+static void fault(struct req *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fault(struct req *q, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	api_respond_fault(q->resp, 400, "%s", msg);
+}
+
+static void reply_json(struct req *q, unsigned status, json_t *v)
+{
+	char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	json_decref(v);
+	if (!s) {
+		api_respond_fault(q->resp, 500, "out of memory");
+		return;
+	}
+	api_respond_text(q->resp, status, s);
+}
+
+static bool is(const struct api_request *r, const char *m)
+{
+	return !strcmp(r->method_name, m);
+}
+
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	return n >= 1 && n <= SKIFFD_MAX_ID &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n;
+}
+
+/* ------------------------------------------------------------ create */
+
+/* Path members that the VMM opens: they must be absolute, because the VMM
+ * runs in the VM's state directory, not where the client is. */
+static const char *relative_path(const json_t *cfg, char *where, size_t wlen)
+{
+	static const char *const single[][2] = {
+		{ "boot-source", "kernel_image_path" }, { "boot-source", "initrd_path" },
+		{ "vsock", "uds_path" }, { "logger", "log_path" }, { "metrics", "metrics_path" },
+	};
+	for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++) {
+		const char *p = json_string_value(json_object_get(json_object_get(cfg, single[i][0]), single[i][1]));
+		if (p && p[0] != '/') {
+			snprintf(where, wlen, "%s.%s", single[i][0], single[i][1]);
+			return p;
+		}
+	}
+	static const char *const arrays[] = { "drives", "shares" };
+	for (size_t i = 0; i < 2; i++) {
+		json_t *a = json_object_get(cfg, arrays[i]);
+		size_t k;
+		json_t *e;
+		json_array_foreach(a, k, e) {
+			const char *p = json_string_value(json_object_get(e, "path_on_host"));
+			if (p && p[0] != '/') {
+				snprintf(where, wlen, "%s[%zu].path_on_host", arrays[i], k);
+				return p;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* A string member that must follow name_ok; NULL when absent. */
+static bool take_name(struct req *q, const json_t *body, const char *key, const char **out)
+{
+	json_t *v = json_object_get(body, key);
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return true;
+	if (!json_is_string(v)) {
+		fault(q, "%s: must be a string, not %s", key, api_json_type_name(v));
+		return false;
+	}
+	char shown[80];
+	api_json_printable(shown, sizeof(shown), json_string_value(v));
+	if (!name_ok(json_string_value(v))) {
+		fault(q, "%s: `%s` is not valid: use 1 to %d letters, digits, '-' and '_'", key, shown,
+		      SKIFFD_MAX_ID);
+		return false;
+	}
+	*out = json_string_value(v);
+	return true;
+}
+
+static bool taken(struct skiffd *d, const char *s)
+{
+	for (struct skiffd_vm *vm = d->vms; vm; vm = vm->next)
+		if (!strcmp(vm->id, s) || (vm->name && !strcmp(vm->name, s)))
+			return true;
+	return false;
+}
+
+/* A new id: "vm-" and 8 hex digits, not in use. */
+static int new_id(struct skiffd *d, char *out, size_t len)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		uint32_t r;
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			r = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16) ^ (uint32_t)tries;
+		snprintf(out, len, "vm-%08x", r);
+		if (!taken(d, out))
+			return 0;
+	}
+	return -1;
+}
+
+static void create(struct req *q, json_t *body)
+{
+	struct skiffd *d = q->d;
+	const char *id = NULL, *name = NULL;
+	if (!take_name(q, body, "id", &id) || !take_name(q, body, "name", &name))
+		return;
+	char idbuf[32];
+	if (id && taken(d, id)) {
+		fault(q, "id: a VM with the id or name `%s` already exists", id);
+		return;
+	}
+	if (name && taken(d, name)) {
+		fault(q, "name: a VM with the id or name `%s` already exists", name);
+		return;
+	}
+	if (id && name && !strcmp(id, name))
+		name = NULL; /* the same word twice */
+	if (!id) {
+		if (new_id(d, idbuf, sizeof(idbuf))) {
+			fault(q, "cannot find an unused VM id");
+			return;
+		}
+		id = idbuf;
+	}
+
+	json_t *cfg = json_deep_copy(body);
+	if (!cfg) {
+		api_respond_fault(q->resp, 500, "out of memory");
+		return;
+	}
+	json_object_del(cfg, "id");
+	json_object_del(cfg, "name");
+
+	/* The VMM's own checks, so a definition that will not boot is refused
+	 * now with the VMM's message rather than at start. */
+	struct vmm_spec spec;
+	vmm_spec_init(&spec);
+	char where[96];
+	const char *rel;
+	if (vmm_spec_from_json(&spec, cfg, q->err, sizeof(q->err)) ||
+	    vmm_spec_check(&spec, q->err, sizeof(q->err))) {
+		/* The VMM's list of sections, plus what skiffd adds. */
+		char *known = strstr(q->err, "(known fields: ");
+		if (known) {
+			size_t at = (size_t)(known - q->err) + strlen("(known fields: ");
+			fault(q, "%.*sid, name, %s", (int)at, q->err, q->err + at);
+		} else {
+			fault(q, "%s", q->err);
+		}
+		goto out;
+	}
+	if (!spec.vm.kernel) {
+		fault(q, "boot-source.kernel_image_path: required (the kernel the VM boots)");
+		goto out;
+	}
+	if ((rel = relative_path(cfg, where, sizeof(where)))) {
+		char shown[80];
+		api_json_printable(shown, sizeof(shown), rel);
+		fault(q, "%s: `%s` must be an absolute path (the VM does not run in the client's directory)",
+		      where, shown);
+		goto out;
+	}
+	uint64_t mem_mib = spec.vm.mem_bytes >> 20;
+	if (mem_mib > d->mem_limit_mib) {
+		fault(q, "machine-config.mem_size_mib: %" PRIu64 " MiB is more than skiffd's whole memory limit "
+		      "of %" PRIu64 " MiB (%s), so the VM could never start", mem_mib, d->mem_limit_mib,
+		      d->mem_limit_given ? "--mem-limit" : "the host's RAM");
+		goto out;
+	}
+	size_t longest = strlen(d->vms_dir) + 1 + strlen(id) + sizeof("/console.sock") - 1;
+	if (longest > SKIFFD_MAX_SOCK_PATH) {
+		fault(q, "id: `%s` is too long for this state directory: %s/%s/console.sock would be %zu bytes, "
+		      "and a Unix socket path holds at most %d", id, d->vms_dir, id, longest, SKIFFD_MAX_SOCK_PATH);
+		goto out;
+	}
+
+	struct skiffd_vm *vm = calloc(1, sizeof(*vm));
+	if (!vm || !(vm->id = strdup(id)) || (name && !(vm->name = strdup(name))) ||
+	    asprintf(&vm->dir, "%s/%s", d->vms_dir, id) < 0) {
+		if (vm)
+			vm->dir = NULL;
+		skiffd_vm_free(vm);
+		api_respond_fault(q->resp, 500, "out of memory");
+		goto out;
+	}
+	vm->config = json_incref(cfg);
+	vm->vcpus = spec.vm.ncpus;
+	vm->mem_mib = mem_mib;
+	vm->created_at = time(NULL);
+	if (mkdir(vm->dir, 0700) && errno != EEXIST) {
+		fault(q, "cannot create %s: %s", vm->dir, strerror(errno));
+		skiffd_vm_free(vm);
+		goto out;
+	}
+	if (skiffd_save_vm(vm, q->err, sizeof(q->err))) {
+		fault(q, "%s", q->err);
+		rmdir(vm->dir);
+		skiffd_vm_free(vm);
+		goto out;
+	}
+	struct skiffd_vm **tail = &d->vms;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = vm;
+	skiffd_log("vm %s created%s%s (%u vCPUs, %" PRIu64 " MiB)", vm->id, vm->name ? " as " : "",
+		   vm->name ? vm->name : "", vm->vcpus, vm->mem_mib);
+	reply_json(q, 201, skiffd_vm_json(d, vm, false));
+out:
+	vmm_spec_free(&spec);
+	json_decref(cfg);
+}
+
+/* ------------------------------------------------------------ one VM */
+
+static void proxy(struct req *q, struct skiffd_vm *vm, const char *rest)
+{
+	if (vm->pid <= 0) {
+		fault(q, "vm `%s` is not running (start it first)", vm->id);
+		return;
+	}
+	char *sock = skiffd_vm_path(vm, "api.sock");
+	char *path = NULL;
+	if (!sock || asprintf(&path, "/%s", rest) < 0) {
+		free(sock);
+		api_respond_fault(q->resp, 500, "out of memory");
+		return;
+	}
+	struct uhttp_reply r;
+	if (uhttp_call(sock, q->r->method_name, path, q->r->body_len ? q->r->body : NULL, PROXY_TIMEOUT_MS,
+		       &r, q->err, sizeof(q->err))) {
+		api_respond_fault(q->resp, 503, "vm `%s` does not answer on its API socket: %s", vm->id, q->err);
+	} else {
+		if (r.len) {
+			api_respond_text(q->resp, (unsigned)r.status, r.body);
+			r.body = NULL;
+		} else {
+			api_respond_empty(q->resp, (unsigned)r.status);
+		}
+		uhttp_reply_free(&r);
+	}
+	free(sock);
+	free(path);
+}
+
+static const struct api_field action_fields[] = {
+	{ "action_type", API_T_STRING, true },
+	{ NULL }
+};
+
+static void action(struct req *q, struct skiffd_vm *vm, json_t *body)
+{
+	if (api_json_check_object(body, action_fields, "actions", q->err, sizeof(q->err))) {
+		fault(q, "%s", q->err);
+		return;
+	}
+	const char *a = api_json_string(body, "action_type");
+	if (!strcmp(a, "InstanceStart")) {
+		skiffd_reap(q->d); /* a VM that just ended must not count */
+		if (skiffd_start_vm(q->d, vm, q->err, sizeof(q->err)))
+			fault(q, "%s", q->err);
+		else
+			api_respond_empty(q->resp, 204);
+	} else if (!strcmp(a, "InstanceStop")) {
+		if (skiffd_stop_vm(q->d, vm, q->err, sizeof(q->err)))
+			fault(q, "%s", q->err);
+		else
+			api_respond_empty(q->resp, 204);
+	} else if (!strcmp(a, "SendCtrlAltDel") || !strcmp(a, "FlushMetrics")) {
+		proxy(q, vm, "actions");
+	} else {
+		char shown[80];
+		api_json_printable(shown, sizeof(shown), a);
+		fault(q, "actions.action_type: unknown action `%s` (InstanceStart, InstanceStop, "
+		      "SendCtrlAltDel, FlushMetrics)", shown);
+	}
+}
+
+static void delete_vm(struct req *q, struct skiffd_vm *vm)
+{
+	struct skiffd *d = q->d;
+	if (vm->pid > 0 && skiffd_stop_vm(d, vm, q->err, sizeof(q->err))) {
+		fault(q, "cannot remove vm `%s`: %s", vm->id, q->err);
+		return;
+	}
+	if (skiffd_remove_vm_dir(vm, q->err, sizeof(q->err))) {
+		fault(q, "cannot remove vm `%s`: %s", vm->id, q->err);
+		return;
+	}
+	for (struct skiffd_vm **p = &d->vms; *p; p = &(*p)->next) {
+		if (*p == vm) {
+			*p = vm->next;
+			break;
+		}
+	}
+	skiffd_log("vm %s removed", vm->id);
+	skiffd_vm_free(vm);
+	api_respond_empty(q->resp, 204);
+}
+
+/* ------------------------------------------------------------ routing */
+
+static void bad_route(struct req *q)
+{
+	char m[16], shown[160];
+	api_json_printable(m, sizeof(m), q->r->method_name);
+	api_json_printable(shown, sizeof(shown), q->r->path);
+	fault(q, "Invalid request method and/or path: %s %s.", m, shown);
+}
+
+static void daemon_info(struct req *q)
+{
+	struct skiffd *d = q->d;
+	size_t total = 0, running = 0;
+	for (struct skiffd_vm *vm = d->vms; vm; vm = vm->next) {
+		total++;
+		running += vm->pid > 0;
+	}
+	reply_json(q, 200, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "app_name", "skiffd",
+				     "version", SKIFF_VERSION, "state_dir", d->state_dir,
+				     "mem_limit_mib", (json_int_t)d->mem_limit_mib,
+				     "mem_running_mib", (json_int_t)skiffd_running_mem_mib(d),
+				     "vms", (json_int_t)total, "running", (json_int_t)running));
+}
+
+static void route(struct req *q)
+{
+	const struct api_request *r = q->r;
+	const char *p = r->path;
+	while (*p == '/')
+		p++;
+	char path[1024];
+	if (strlen(p) >= sizeof(path)) {
+		bad_route(q);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s", p);
+	size_t plen = strlen(path);
+	if (plen && path[plen - 1] == '/')
+		path[--plen] = 0;
+
+	bool has_body = r->body_len > 0;
+	if (is(r, "GET") && has_body) {
+		fault(q, "GET request cannot have a body.");
+		return;
+	}
+
+	if (!plen) {
+		if (is(r, "GET"))
+			daemon_info(q);
+		else
+			bad_route(q);
+		return;
+	}
+	if (!strcmp(path, "metrics")) {
+		if (!is(r, "GET")) {
+			bad_route(q);
+			return;
+		}
+		char *text = skiffd_metrics_text(q->d);
+		if (!text)
+			api_respond_fault(q->resp, 500, "out of memory");
+		else
+			api_respond_text(q->resp, 200, text);
+		return;
+	}
+	if (strncmp(path, "vms", 3) || (path[3] && path[3] != '/')) {
+		bad_route(q);
+		return;
+	}
+	char *rest = path[3] ? path + 4 : NULL;     /* after "vms/" */
+	char *sub = rest ? strchr(rest, '/') : NULL; /* after "vms/{id}" */
+	if (sub)
+		*sub++ = 0;
+
+	/* Bodies are JSON objects wherever skiffd reads them itself. */
+	json_t *body = NULL;
+	bool own_body = !rest ? is(r, "POST") : (sub && !strcmp(sub, "actions") && is(r, "PUT"));
+	if (own_body) {
+		if (!has_body) {
+			fault(q, "Empty %s request.", r->method_name);
+			return;
+		}
+		body = api_json_parse_body(r->body, r->body_len, q->err, sizeof(q->err));
+		if (!body) {
+			fault(q, "%s", q->err);
+			return;
+		}
+	}
+
+	if (!rest) {
+		if (is(r, "GET")) {
+			json_t *a = json_array();
+			for (struct skiffd_vm *vm = q->d->vms; vm && a; vm = vm->next)
+				json_array_append_new(a, skiffd_vm_json(q->d, vm, true));
+			reply_json(q, 200, a);
+		} else if (is(r, "POST")) {
+			create(q, body);
+		} else {
+			bad_route(q);
+		}
+		json_decref(body);
+		return;
+	}
+
+	if (!*rest) {
+		fault(q, "The VM id cannot be empty.");
+		json_decref(body);
+		return;
+	}
+	struct skiffd_vm *vm = skiffd_find(q->d, rest);
+	if (!vm) {
+		char shown[80];
+		api_json_printable(shown, sizeof(shown), rest);
+		fault(q, "no VM with the id or name `%s`", shown);
+		json_decref(body);
+		return;
+	}
+	if (!sub) {
+		if (is(r, "GET"))
+			reply_json(q, 200, skiffd_vm_json(q->d, vm, true));
+		else if (is(r, "DELETE"))
+			delete_vm(q, vm);
+		else
+			bad_route(q);
+	} else if (!strcmp(sub, "actions") && is(r, "PUT")) {
+		action(q, vm, body);
+	} else {
+		proxy(q, vm, sub);
+	}
+	json_decref(body);
+}
+
+void skiffd_handle(void *ctx, const struct api_request *req, struct api_response *resp)
+{
+	struct skiffd *d = ctx;
+	struct req q = { .d = d, .r = req, .resp = resp };
+	pthread_mutex_lock(&d->lock);
+	skiffd_reap(d);
+	route(&q);
+	pthread_mutex_unlock(&d->lock);
+}

@@ -1,0 +1,134 @@
+/*
+ * skiffd, the supervisor: many VMs, each its own `skiff run` process with its
+ * own API socket, driven through one REST API on a Unix socket. This header
+ * holds what its parts share: the daemon (struct skiffd) and one record per
+ * VM (struct skiffd_vm).
+ *
+ * State directory layout (everything mode 0600/0700, owned by the user):
+ *   STATE/skiffd.lock          held (flock) while a skiffd uses STATE
+ *   STATE/vms/ID/vm.json       the definition: id, name, created_at, config
+ *                              (the --config-file sections), last_exit;
+ *                              written atomically (temp, fsync, rename)
+ *   STATE/vms/ID/config.json   what the VMM was last started with
+ *   STATE/vms/ID/pid           "PID STARTTIME STARTED_AT" while it runs
+ *   STATE/vms/ID/api.sock      the VM's own API (Firecracker's)
+ *   STATE/vms/ID/console.sock  the guest console (skiff console)
+ *   STATE/vms/ID/console.log   the VMM's standard output and error
+ *   STATE/vms/ID/metrics.json  the VMM's metrics lines (FlushMetrics)
+ *
+ * VMM processes are started in their own session and never depend on
+ * skiffd: when skiffd ends, however it ends, they keep running, and the next
+ * skiffd adopts them from their pid files (same process start time, a
+ * command line naming this VM's API socket, an API that answers).
+ *
+ * Threads: the HTTP server's thread handles requests one at a time; the main
+ * thread reaps VMM processes and notices adopted ones that ended. Both hold
+ * `lock` while they touch the VM table.
+ */
+#ifndef SKIFF_DAEMON_SKIFFD_H
+#define SKIFF_DAEMON_SKIFFD_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#define SKIFFD_MAX_ID 64
+/* Longest Unix socket path (sizeof sun_path - 1). */
+#define SKIFFD_MAX_SOCK_PATH 107
+
+struct skiffd_exit {
+	bool known;            /* false: it ended while no skiffd watched */
+	int code;              /* exit status, when !signal */
+	int signal;            /* the signal that ended it, or 0 */
+	bool stopped;          /* ended by InstanceStop / DELETE */
+	int64_t at;            /* unix time */
+};
+
+struct skiffd_vm {
+	char *id;
+	char *name;            /* NULL: none */
+	char *dir;             /* STATE/vms/ID */
+	json_t *config;        /* the sections; owned */
+	unsigned vcpus;
+	uint64_t mem_mib;
+	int64_t created_at;
+
+	/* While its VMM process lives. */
+	pid_t pid;             /* 0: not running */
+	unsigned long long starttime;  /* /proc/PID/stat field 22 */
+	int64_t started_at;
+	bool child;            /* started by this skiffd (reaped with waitpid) */
+
+	bool has_exit;
+	struct skiffd_exit last_exit;
+
+	struct skiffd_vm *next;
+};
+
+struct skiffd {
+	char *state_dir;
+	char *vms_dir;
+	char *socket_path;
+	char *vmm_path;        /* the skiff binary that runs a VM */
+	uint64_t mem_limit_mib;
+	bool mem_limit_given;
+	long clk_tck;
+	long page_size;
+
+	pthread_mutex_t lock;
+	struct skiffd_vm *vms; /* in creation order */
+	struct api_server *server;
+	int lock_fd;
+};
+
+/* store.c: definitions and files on disk */
+int skiffd_write_atomic(const char *path, const char *data, size_t len, char *err, size_t errlen);
+char *skiffd_vm_path(const struct skiffd_vm *vm, const char *file);
+int skiffd_save_vm(const struct skiffd_vm *vm, char *err, size_t errlen);
+/* Read every STATE/vms/ID/vm.json into d->vms. Problems are logged and
+ * the VM skipped. */
+void skiffd_load_vms(struct skiffd *d);
+void skiffd_vm_free(struct skiffd_vm *vm);
+/* Remove the VM's directory and everything in it. */
+int skiffd_remove_vm_dir(const struct skiffd_vm *vm, char *err, size_t errlen);
+struct skiffd_vm *skiffd_find(struct skiffd *d, const char *id_or_name);
+/* The VM as JSON (GET /vms/{id}); `live` asks its API for its state. */
+json_t *skiffd_vm_json(struct skiffd *d, struct skiffd_vm *vm, bool live);
+
+/* proc.c: VMM processes */
+/* Adopt a VM whose pid file says it runs (at startup). */
+void skiffd_adopt(struct skiffd *d, struct skiffd_vm *vm);
+/* Start the VMM; 0, or -1 with a message in err. */
+int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t errlen);
+/* InstanceStop: SIGTERM, then SIGKILL after a grace period. */
+int skiffd_stop_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t errlen);
+/* Reap children and notice adopted VMs that ended (lock held). */
+void skiffd_reap(struct skiffd *d);
+/* Is the VM's process still the one we started (lock held)? */
+bool skiffd_vm_alive(struct skiffd *d, struct skiffd_vm *vm);
+/* Configured memory of running VMs, in MiB (lock held). */
+uint64_t skiffd_running_mem_mib(struct skiffd *d);
+/* /proc/PID/stat: user and system CPU ticks, RSS pages, threads, start time. */
+struct skiffd_proc_stat {
+	unsigned long long utime, stime, starttime;
+	long rss_pages, threads;
+	char state;
+};
+int skiffd_read_proc_stat(pid_t pid, struct skiffd_proc_stat *st);
+
+/* routes.c: the REST API */
+struct api_request;
+struct api_response;
+void skiffd_handle(void *ctx, const struct api_request *req, struct api_response *resp);
+
+/* metrics.c: GET /metrics (Prometheus text format 0.0.4) */
+char *skiffd_metrics_text(struct skiffd *d);
+
+/* Log a line on standard error with a timestamp. */
+void skiffd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

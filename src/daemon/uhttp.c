@@ -1,0 +1,162 @@
+/* HTTP over a Unix socket with libcurl; see uhttp.h. */
+#include "daemon/uhttp.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+struct sink {
+	char *buf;
+	size_t len, cap;
+	bool too_big;
+	char *content_type;
+};
+
+static size_t on_data(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct sink *s = ctx;
+	size_t n = size * nmemb;
+	if (s->len + n + 1 > UHTTP_MAX_REPLY) {
+		s->too_big = true;
+		return 0; /* makes libcurl stop with an error */
+	}
+	if (s->len + n + 1 > s->cap) {
+		size_t cap = s->cap ? s->cap : 4096;
+		while (cap < s->len + n + 1)
+			cap *= 2;
+		char *nb = realloc(s->buf, cap);
+		if (!nb)
+			return 0;
+		s->buf = nb;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, data, n);
+	s->len += n;
+	s->buf[s->len] = 0;
+	return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct sink *s = ctx;
+	size_t n = size * nmemb;
+	static const char name[] = "content-type:";
+	if (n > sizeof(name) - 1 && !strncasecmp(data, name, sizeof(name) - 1)) {
+		const char *v = data + sizeof(name) - 1;
+		size_t vl = n - (sizeof(name) - 1);
+		while (vl && (*v == ' ' || *v == '\t'))
+			v++, vl--;
+		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+			vl--;
+		free(s->content_type);
+		s->content_type = strndup(v, vl);
+	}
+	return n;
+}
+
+int uhttp_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_NOTHING) == CURLE_OK ? 0 : -1;
+}
+
+/* "http://localhost" + path with bytes outside the URL's safe set encoded. */
+static char *make_url(const char *path)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(path);
+	char *u = malloc(sizeof("http://localhost") + 3 * n + 2);
+	if (!u)
+		return NULL;
+	char *o = u + sprintf(u, "http://localhost");
+	if (path[0] != '/')
+		*o++ = '/';
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("/-._~", *p)) {
+			*o++ = (char)*p;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
+		}
+	}
+	*o = 0;
+	return u;
+}
+
+int uhttp_call(const char *sock, const char *method, const char *path, const char *body,
+	       long timeout_ms, struct uhttp_reply *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	CURL *c = curl_easy_init();
+	char *url = make_url(path);
+	struct curl_slist *hdr = NULL;
+	if (!c || !url) {
+		snprintf(err, errlen, "out of memory");
+		curl_easy_cleanup(c);
+		free(url);
+		return -1;
+	}
+	struct sink s = { 0 };
+	char cerr[CURL_ERROR_SIZE] = "";
+	hdr = curl_slist_append(hdr, "Accept: application/json");
+	if (body) {
+		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+		hdr = curl_slist_append(hdr, "Expect:"); /* no 100-continue round trip */
+	}
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+	} else if (!strcmp(method, "GET")) {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &s);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 5000 ? timeout_ms : 5000L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+	CURLcode rc = curl_easy_perform(c);
+	if (rc != CURLE_OK) {
+		if (s.too_big)
+			snprintf(err, errlen, "the answer is larger than %u MiB", UHTTP_MAX_REPLY >> 20);
+		else
+			snprintf(err, errlen, "%s", cerr[0] ? cerr : curl_easy_strerror(rc));
+		free(s.buf);
+		free(s.content_type);
+	} else {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+		out->body = s.buf ? s.buf : strdup("");
+		out->len = s.len;
+		out->content_type = s.content_type;
+		if (!out->body) {
+			snprintf(err, errlen, "out of memory");
+			free(s.content_type);
+			rc = CURLE_OUT_OF_MEMORY;
+			memset(out, 0, sizeof(*out));
+		}
+	}
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(c);
+	free(url);
+	return rc == CURLE_OK ? 0 : -1;
+}
+
+void uhttp_reply_free(struct uhttp_reply *r)
+{
+	free(r->body);
+	free(r->content_type);
+	r->body = NULL;
+	r->content_type = NULL;
+}
