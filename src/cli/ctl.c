@@ -21,6 +21,7 @@
 #include "cli/devopts.h"
 #include "daemon/paths.h"
 #include "daemon/uhttp.h"
+#include "vmm/config_json.h"
 
 #define CALL_TIMEOUT_MS 120000
 
@@ -499,10 +500,15 @@ static int cmd_create(struct ctl *c, int argc, char **argv)
 		free(k);
 		free(i);
 	}
-	if (cpus)
-		json_object_set_new(section(doc, "machine-config"), "vcpu_count", json_integer(cpus));
-	if (mem)
-		json_object_set_new(section(doc, "machine-config"), "mem_size_mib", json_integer((json_int_t)(mem >> 20)));
+	/* machine-config takes both members (as Firecracker's PUT does). */
+	if (cpus || mem) {
+		json_t *mc = section(doc, "machine-config");
+		if (cpus || !json_object_get(mc, "vcpu_count"))
+			json_object_set_new(mc, "vcpu_count", json_integer(cpus ? cpus : 1));
+		if (mem || !json_object_get(mc, "mem_size_mib"))
+			json_object_set_new(mc, "mem_size_mib",
+					    json_integer(mem ? (json_int_t)(mem >> 20) : VMM_DEFAULT_MEM_MIB));
+	}
 	add_devices(doc, &vc);
 
 	char *body = json_dumps(doc, JSON_COMPACT);

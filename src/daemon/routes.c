@@ -9,6 +9,7 @@
  *   PUT    /vms/{id}/actions   InstanceStart, InstanceStop (kill),
  *                              SendCtrlAltDel and FlushMetrics (to the VM)
  *   *      /vms/{id}/<rest>    proxied to the VM's own API as /<rest>
+ *                              (/vms/{id}/ alone is the VM's GET /)
  *   GET    /metrics            Prometheus text
  *
  * Errors follow the per-VM API: 400 with {"fault_message": ...} naming the
@@ -390,7 +391,8 @@ static void route(struct req *q)
 	}
 	snprintf(path, sizeof(path), "%s", p);
 	size_t plen = strlen(path);
-	if (plen && path[plen - 1] == '/')
+	bool trailing = plen && path[plen - 1] == '/';
+	if (trailing)
 		path[--plen] = 0;
 
 	bool has_body = r->body_len > 0;
@@ -470,7 +472,9 @@ static void route(struct req *q)
 		json_decref(body);
 		return;
 	}
-	if (!sub) {
+	if (!sub && trailing) {
+		proxy(q, vm, ""); /* /vms/{id}/ is the VM's own GET / */
+	} else if (!sub) {
 		if (is(r, "GET"))
 			reply_json(q, 200, skiffd_vm_json(q->d, vm, true));
 		else if (is(r, "DELETE"))

@@ -1,0 +1,574 @@
+"""skiffd, the supervisor, driven the way its users drive it: the daemon
+started as a process with its own state directory and socket, `curl
+--unix-socket` for the REST API, and the `skiff` subcommands for the CLI.
+
+- Bad input through the real socket (unknown fields, wrong types, bad JSON,
+  duplicate ids, unknown ids, relative paths, unknown actions, a VM larger
+  than the memory limit): each a 400 whose fault_message names the problem;
+  the daemon survives all of it. The CLI: `skiff create` with flags, `skiff
+  ls --json` parses, `skiff inspect` shows the configuration, `skiff rm`
+  removes the VM and its state. (No guest needed.)
+- One VM through curl only: create, start, the guest boots (its console log
+  reaches `skiff-guest: ready`), pause, resume, the VM's own API through the
+  proxy, metrics, `skiff console` attach and detach (the VM keeps running),
+  stop; the definition survives as "stopped".
+- Ten VMs at once (one hart, 128 to 192 MiB each): all boot; skiffd is
+  killed with SIGKILL and started again; all ten are adopted (same PIDs,
+  listed as running, none restarted, consoles still answer); an eleventh VM
+  that would pass the memory limit is refused with the numbers; all ten stop.
+
+The boots need the default guest (see conftest.py). This machine may have
+two cores shared with other work, so waits are generous (SKIFF_BOOT_TIMEOUT
+scales them).
+"""
+import json
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from conftest import BOOT_TIMEOUT, PROMPT_RE, READY
+
+CURL_TIMEOUT = 120
+# Ten guests booting at once on two shared cores.
+TEN_BOOT_TIMEOUT = max(1800.0, BOOT_TIMEOUT * 6)
+
+
+# ------------------------------------------------------------ helpers
+
+def curl(sock, method, path, body=None):
+    """One call with curl, as a user would; returns (status, parsed JSON or None, raw text)."""
+    cmd = ["curl", "-sS", "--unix-socket", str(sock), "-X", method, f"http://localhost{path}",
+           "-H", "Accept: application/json", "-w", "\n%{http_code}"]
+    if body is not None:
+        cmd += ["-H", "Content-Type: application/json",
+                "-d", body if isinstance(body, str) else json.dumps(body)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=CURL_TIMEOUT)
+    assert r.returncode == 0, f"curl {method} {path} failed ({r.returncode}): {r.stderr}"
+    text, _, code = r.stdout.rpartition("\n")
+    parsed = None
+    if text and text.lstrip().startswith(("{", "[")):
+        parsed = json.loads(text)
+    return int(code), parsed, text
+
+
+def get(sock, path):
+    code, js, raw = curl(sock, "GET", path)
+    assert code == 200, f"GET {path}: {code} {raw}"
+    return js
+
+
+def ok(sock, method, path, body=None, status=204):
+    code, js, raw = curl(sock, method, path, body)
+    assert code == status, f"{method} {path} {body!r}: wanted {status}, got {code} {raw}"
+    return js
+
+
+def fails(sock, method, path, body, *needles, status=400):
+    """The call is refused with `status` and a fault_message holding every needle."""
+    code, js, raw = curl(sock, method, path, body)
+    assert code == status, f"{method} {path} {body!r}: wanted {status}, got {code} {raw}"
+    assert isinstance(js, dict) and set(js) == {"fault_message"}, f"{method} {path}: not a fault body: {raw}"
+    msg = js["fault_message"]
+    for n in needles:
+        assert n in msg, f"{method} {path} {body!r}: fault_message {msg!r} lacks {n!r}"
+    return msg
+
+
+def action(sock, vm, what):
+    ok(sock, "PUT", f"/vms/{vm}/actions", {"action_type": what})
+
+
+def pid_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+        return state not in ("Z", "X")
+    except OSError:
+        return False
+
+
+class Skiffd:
+    """A skiffd process with its own state directory and socket."""
+
+    def __init__(self, binary, root, mem_limit=None):
+        self.binary = binary
+        self.root = Path(root)
+        self.sock = self.root / "skiffd.sock"
+        self.state = self.root / "state"
+        self.mem_limit = mem_limit
+        self.log_path = self.root / "skiffd.log"
+        self.p = None
+        self.start()
+
+    def start(self):
+        args = [self.binary, "--socket", str(self.sock), "--state-dir", str(self.state)]
+        if self.mem_limit:
+            args += ["--mem-limit", self.mem_limit]
+        self.log = open(self.log_path, "a")
+        self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.p.poll() is not None:
+                pytest.fail(f"skiffd exited ({self.p.returncode}):\n{self.log_text()}")
+            if self.sock.exists():
+                try:
+                    code, _, _ = curl(self.sock, "GET", "/")
+                    if code == 200:
+                        return
+                except AssertionError:
+                    pass
+            time.sleep(0.1)
+        pytest.fail(f"skiffd did not answer on {self.sock}:\n{self.log_text()}")
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def kill9(self):
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait(10)
+        self.log.close()
+
+    def vm_pids(self):
+        """PIDs from the pid files of VMs in this state directory."""
+        pids = {}
+        vms = self.state / "vms"
+        if not vms.is_dir():
+            return pids
+        for d in vms.iterdir():
+            pf = d / "pid"
+            try:
+                pids[d.name] = int(pf.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        return pids
+
+    def close(self):
+        """End skiffd, then any VMM process it left running (only ours:
+        their command line names this state directory)."""
+        if self.p and self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(15)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(10)
+        for vm, pid in self.vm_pids().items():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(self.state).encode() in cmdline:
+                os.kill(pid, signal.SIGKILL)
+        if not self.log.closed:
+            self.log.close()
+
+
+@pytest.fixture(scope="session")
+def skiffd_bin(skiff_build):
+    b = skiff_build / "src" / "daemon" / "skiffd"
+    if not (b.is_file() and os.access(b, os.X_OK)):
+        pytest.fail(f"skiffd not found at {b}: build it (ninja -C {skiff_build.name})", pytrace=False)
+    return str(b)
+
+
+@pytest.fixture
+def short_root():
+    """A short directory for sockets (sun_path holds 107 bytes)."""
+    d = Path(f"/tmp/skd-{os.getpid()}-{time.monotonic_ns() % 1000000}")
+    d.mkdir()
+    yield d
+    subprocess.run(["rm", "-rf", str(d)], check=False)
+
+
+@pytest.fixture
+def daemons(skiffd_bin, console_log_dir):
+    made = []
+
+    def make(root, mem_limit=None):
+        d = Skiffd(skiffd_bin, root, mem_limit)
+        made.append(d)
+        return d
+    yield make
+    for d in made:
+        d.close()
+        # Keep skiffd's log with the other console logs.
+        try:
+            (console_log_dir / f"skiffd-{d.root.name}.log").write_text(d.log_text())
+        except OSError:
+            pass
+
+
+def vm_def(vm_id, guest, mem=128, cpus=1, **extra):
+    d = {"id": vm_id,
+         "boot-source": {"kernel_image_path": str(guest.kernel), "initrd_path": str(guest.initrd)},
+         "machine-config": {"vcpu_count": cpus, "mem_size_mib": mem}}
+    d.update(extra)
+    return d
+
+
+def console_log(d, vm):
+    p = d.state / "vms" / vm / "console.log"
+    try:
+        return p.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def wait_ready(d, vms, timeout):
+    """Wait until every VM's console log shows the guest is ready."""
+    deadline = time.monotonic() + timeout
+    pending = set(vms)
+    while pending and time.monotonic() < deadline:
+        for vm in list(pending):
+            text = console_log(d, vm)
+            if READY in text:
+                pending.discard(vm)
+            elif "Kernel panic" in text:
+                pytest.fail(f"{vm}: the guest kernel panicked:\n{text[-3000:]}")
+        if pending:
+            for vm in pending:
+                st = get(d.sock, f"/vms/{vm}")
+                if st["state"] == "stopped":
+                    pytest.fail(f"{vm} ended while booting: {st.get('last_exit')}\n{console_log(d, vm)[-3000:]}")
+            time.sleep(2)
+    if pending:
+        vm = sorted(pending)[0]
+        pytest.fail(f"timed out after {timeout:.0f} s waiting for {sorted(pending)} to boot; "
+                    f"{vm}'s console:\n{console_log(d, vm)[-3000:]}")
+
+
+def console_say(path, line, expect, timeout=120):
+    """Type `line` on a VM's console socket; wait for `expect` (a regex) in what comes back."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(1)
+    s.connect(str(path))
+    got = b""
+    try:
+        s.sendall(line.encode() + b"\n")
+        deadline = time.monotonic() + timeout
+        rx = re.compile(expect.encode())
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                break
+            got += chunk
+            if rx.search(got):
+                return got.decode(errors="replace")
+    finally:
+        s.close()
+    pytest.fail(f"no {expect!r} on {path} after typing {line!r}; got:\n{got[-2000:]!r}")
+
+
+def skiff(skiff_bin, d, *args, check=True, timeout=120):
+    env = dict(os.environ, SKIFF_SOCKET=str(d.sock))
+    r = subprocess.run([skiff_bin, *[str(a) for a in args]], capture_output=True, text=True,
+                       timeout=timeout, env=env)
+    if check:
+        assert r.returncode == 0, f"skiff {' '.join(map(str, args))}: {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+# ------------------------------------------------------------ no guest needed
+
+@pytest.fixture
+def fake_kernel(tmp_path):
+    """A file where a kernel is expected: definitions are checked, never booted."""
+    k = tmp_path / "Image"
+    k.write_bytes(b"\0" * 4096)
+    return k
+
+
+def test_bad_input_through_the_socket(daemons, short_root, fake_kernel):
+    d = daemons(short_root, mem_limit="1G")
+    mode = os.lstat(d.sock).st_mode
+    assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600, f"socket mode {oct(mode)}"
+    assert os.lstat(d.sock).st_uid == os.getuid()
+    info = get(d.sock, "/")
+    assert info["app_name"] == "skiffd" and info["mem_limit_mib"] == 1024, info
+
+    boot = {"kernel_image_path": str(fake_kernel)}
+    good = {"id": "good", "boot-source": boot, "machine-config": {"vcpu_count": 1, "mem_size_mib": 128}}
+    created = ok(d.sock, "POST", "/vms", good, status=201)
+    assert created["id"] == "good" and created["state"] == "stopped", created
+    assert (d.state / "vms" / "good" / "vm.json").is_file()
+
+    # Unknown fields, at the top and inside a section.
+    fails(d.sock, "POST", "/vms", {"id": "x1", "boot-source": boot, "colour": "red"}, "colour")
+    fails(d.sock, "POST", "/vms", {"id": "x1", "boot-source": boot, "machine-config": {"vcpus": 2}},
+          "machine-config", "vcpus")
+    fails(d.sock, "POST", "/vms", {"id": "x1", "boot-source": dict(boot, kernel="x")}, "kernel")
+    # Wrong types.
+    fails(d.sock, "POST", "/vms", {"id": 7, "boot-source": boot}, "id", "string")
+    fails(d.sock, "POST", "/vms", {"id": "x1", "name": ["a"], "boot-source": boot}, "name", "string")
+    fails(d.sock, "POST", "/vms", {"id": "x1", "boot-source": boot, "machine-config": {"vcpu_count": "2"}},
+          "machine-config.vcpu_count")
+    fails(d.sock, "POST", "/vms", {"id": "x1", "boot-source": boot, "drives": {"drive_id": "a"}}, "drives")
+    fails(d.sock, "POST", "/vms", {"id": "x1", "boot-source": "vmlinux"}, "boot-source")
+    # Values.
+    fails(d.sock, "POST", "/vms", {"id": "no spaces", "boot-source": boot}, "id", "no spaces")
+    fails(d.sock, "POST", "/vms", {"id": "x1"}, "kernel_image_path")
+    fails(d.sock, "POST", "/vms", {"id": "x1", "boot-source": {"kernel_image_path": "Image"}},
+          "kernel_image_path")
+    fails(d.sock, "POST", "/vms", {"id": "x1", "boot-source": {"kernel_image_path": "/nonexistent/Image"}},
+          "/nonexistent/Image")
+    # Duplicates: ids and names share one namespace.
+    fails(d.sock, "POST", "/vms", dict(good), "good", "already exists")
+    fails(d.sock, "POST", "/vms", {"id": "other", "name": "good", "boot-source": boot}, "good", "already exists")
+    # More memory than the whole limit: it could never start.
+    fails(d.sock, "POST", "/vms", {"id": "big", "boot-source": boot,
+                                          "machine-config": {"vcpu_count": 1, "mem_size_mib": 2048}},
+          "2048", "1024", "mem")
+    # Not JSON, not an object, no body.
+    fails(d.sock, "POST", "/vms", '{"id": "x1",', "line")
+    fails(d.sock, "POST", "/vms", '["x1"]', "object")
+    fails(d.sock, "POST", "/vms", '{"id": "a", "id": "b", "boot-source": {}}', "id")
+    code, js, raw = curl(d.sock, "POST", "/vms")
+    assert code == 400 and "Empty" in js["fault_message"], raw
+    # Unknown ids, wherever a VM is named.
+    fails(d.sock, "GET", "/vms/nope", None, "nope")
+    fails(d.sock, "DELETE", "/vms/nope", None, "nope")
+    fails(d.sock, "PUT", "/vms/nope/actions", {"action_type": "InstanceStart"}, "nope")
+    fails(d.sock, "PATCH", "/vms/nope/vm", {"state": "Paused"}, "nope")
+    # Actions.
+    fails(d.sock, "PUT", "/vms/good/actions", {"action_type": "Explode"}, "Explode")
+    fails(d.sock, "PUT", "/vms/good/actions", {"action_type": "InstanceStart", "now": True}, "now")
+    fails(d.sock, "PUT", "/vms/good/actions", {"action_type": 1}, "action_type")
+    fails(d.sock, "PUT", "/vms/good/actions", {"action_type": "InstanceStop"}, "not running")
+    fails(d.sock, "PATCH", "/vms/good/vm", {"state": "Paused"}, "not running")
+    # Routes.
+    fails(d.sock, "PUT", "/vms", {"id": "x"}, "Invalid request")
+    fails(d.sock, "GET", "/nothing", None, "Invalid request")
+    fails(d.sock, "POST", "/metrics", {}, "Invalid request")
+
+    # Nothing refused was kept, and the daemon is fine.
+    listed = get(d.sock, "/vms")
+    assert [v["id"] for v in listed] == ["good"], listed
+    assert sorted(p.name for p in (d.state / "vms").iterdir()) == ["good"]
+    assert d.p.poll() is None
+    ok(d.sock, "DELETE", "/vms/good")
+    assert get(d.sock, "/vms") == []
+    assert not (d.state / "vms" / "good").exists()
+
+
+def test_cli_create_ls_inspect_rm(daemons, short_root, fake_kernel, skiff_bin, tmp_path):
+    d = daemons(short_root)
+    disk = tmp_path / "data.raw"
+    disk.write_bytes(b"\0" * 65536)
+    r = skiff(skiff_bin, d, "create", "--name", "web", "--kernel", fake_kernel, "--cpus", "2", "--mem", "192M",
+              "--append", "console=ttyS0 quiet", "--disk", f"{disk},ro")
+    vm_id = r.stdout.strip()
+    assert re.fullmatch(r"vm-[0-9a-f]{8}", vm_id), r.stdout
+
+    # A config file, relative paths resolved where skiff create runs.
+    cfg = tmp_path / "db.json"
+    cfg.write_text(json.dumps({"boot-source": {"kernel_image_path": fake_kernel.name},
+                               "machine-config": {"vcpu_count": 1, "mem_size_mib": 256}}))
+    r = subprocess.run([skiff_bin, "create", "--socket", str(d.sock), "--config", cfg.name, "--id", "db",
+                        "--json"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stderr
+    db = json.loads(r.stdout)
+    assert db["id"] == "db" and db["mem_size_mib"] == 256
+    assert db["config"]["boot-source"]["kernel_image_path"] == str(fake_kernel)
+
+    listed = json.loads(skiff(skiff_bin, d, "ls", "--json").stdout)
+    assert [(v["id"], v["name"], v["state"]) for v in listed] == [(vm_id, "web", "stopped"), ("db", None, "stopped")]
+    table = skiff(skiff_bin, d, "ls").stdout
+    assert re.search(r"^ID\s+NAME\s+STATE", table, re.M) and re.search(rf"^{vm_id}\s+web\s+stopped\s+2\s+192M", table, re.M), table
+    assert skiff(skiff_bin, d, "ls", "-q").stdout.split() == [vm_id, "db"]
+
+    # inspect by name and by id shows the configuration.
+    for key in ("web", vm_id):
+        shown = json.loads(skiff(skiff_bin, d, "inspect", key).stdout)
+        assert shown["id"] == vm_id and shown["name"] == "web"
+        c = shown["config"]
+        assert c["boot-source"] == {"kernel_image_path": str(fake_kernel), "boot_args": "console=ttyS0 quiet"}
+        assert c["machine-config"] == {"vcpu_count": 2, "mem_size_mib": 192}
+        assert c["drives"] == [{"drive_id": "disk0", "path_on_host": str(disk), "is_root_device": False,
+                                "is_read_only": True}]
+
+    # Errors are one line naming the problem, with status 1 (64 for usage).
+    r = skiff(skiff_bin, d, "inspect", "nosuch", check=False)
+    assert r.returncode == 1 and "nosuch" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    r = skiff(skiff_bin, d, "create", "--name", "web", "--kernel", fake_kernel, check=False)
+    assert r.returncode == 1 and "already exists" in r.stderr, r.stderr
+    r = skiff(skiff_bin, d, "create", "--mem", "lots", check=False)
+    assert r.returncode == 64 and "--mem" in r.stderr, r.stderr
+    r = skiff(skiff_bin, d, "stop", check=False)
+    assert r.returncode == 64
+    r = subprocess.run([skiff_bin, "ls"], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, SKIFF_SOCKET=str(short_root / "none.sock")))
+    assert r.returncode == 1 and "skiffd is not running" in r.stderr, r.stderr
+
+    # rm removes the definition and its state directory.
+    skiff(skiff_bin, d, "rm", "web")
+    assert not (d.state / "vms" / vm_id).exists()
+    listed = json.loads(skiff(skiff_bin, d, "ls", "--json").stdout)
+    assert [v["id"] for v in listed] == ["db"]
+    skiff(skiff_bin, d, "rm", "db")
+    assert json.loads(skiff(skiff_bin, d, "ls", "--json").stdout) == []
+
+
+def test_definitions_survive_a_restart(daemons, short_root, fake_kernel):
+    d = daemons(short_root)
+    for i in range(3):
+        ok(d.sock, "POST", "/vms", {"id": f"keep{i}", "name": f"n{i}",
+                                    "boot-source": {"kernel_image_path": str(fake_kernel)}}, status=201)
+    before = get(d.sock, "/vms")
+    d.kill9()
+    d.start()
+    after = get(d.sock, "/vms")
+    assert after == before
+    assert get(d.sock, "/vms/n1")["id"] == "keep1"
+    # No temporary files left by the atomic writes.
+    assert not list((d.state / "vms").glob("*/*.tmp"))
+
+
+# ------------------------------------------------------------ one VM, with a guest
+
+def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_bin):
+    d = daemons(short_root)
+    vm = ok(d.sock, "POST", "/vms", vm_def("one", default_guest, mem=160, name="first"), status=201)
+    assert vm["state"] == "stopped" and vm["pid"] is None
+
+    action(d.sock, "first", "InstanceStart")
+    st = get(d.sock, "/vms/one")
+    assert st["state"] in ("running", "starting") and pid_alive(st["pid"]), st
+    pid = st["pid"]
+    # Detached: its own session and process group, not skiffd's.
+    assert os.getsid(pid) == pid and os.getpgid(pid) == pid
+    fails(d.sock, "PUT", "/vms/one/actions", {"action_type": "InstanceStart"}, "already running")
+    wait_ready(d, ["one"], BOOT_TIMEOUT)
+
+    # The VM's own API through skiffd.
+    info = get(d.sock, "/vms/one/")
+    assert info["id"] == "one" and info["state"] == "Running", info
+    assert get(d.sock, "/vms/one/machine-config")["mem_size_mib"] == 160
+    assert get(d.sock, "/vms/one/vm/config")["machine-config"]["vcpu_count"] == 1
+    fails(d.sock, "PUT", "/vms/one/boot-source", {"kernel_image_path": "/x"}, "not supported after starting")
+
+    # Pause and resume.
+    ok(d.sock, "PATCH", "/vms/one/vm", {"state": "Paused"})
+    assert get(d.sock, "/vms/one")["state"] == "paused"
+    assert get(d.sock, "/vms/one/")["state"] == "Paused"
+    ok(d.sock, "PATCH", "/vms/one/vm", {"state": "Resumed"})
+    assert get(d.sock, "/vms/one")["state"] == "running"
+
+    # Metrics: process-level numbers and the VMM's exit counters.
+    code, _, text = curl(d.sock, "GET", "/metrics")
+    assert code == 200
+    lbl = 'vm="one",name="first"'
+    for m in (f"skiff_vm_running{{{lbl}}} 1", f"skiff_vm_memory_configured_bytes{{{lbl}}} {160 << 20}",
+              f"skiff_vm_vcpus{{{lbl}}} 1", "skiffd_mem_running_bytes 167772160"):
+        assert m in text, f"{m!r} not in metrics:\n{text}"
+    cpu = re.search(rf'skiff_vm_cpu_seconds_total{{{lbl},mode="user"}} ([0-9.e+]+)', text)
+    rss = re.search(rf"skiff_vm_resident_memory_bytes{{{lbl}}} (\d+)", text)
+    assert cpu and float(cpu.group(1)) > 0 and rss and int(rss.group(1)) > 1 << 20, text
+    exits = re.findall(rf'skiff_vm_exits_total{{{lbl},hart="0",reason="(\w+)"}} (\d+)', text)
+    assert dict(exits).get("mmio", "0") != "0", text
+    top = json.loads(skiff(skiff_bin, d, "top", "--once", "--json", "-d", "0.5").stdout)
+    assert top[0]["id"] == "one" and top[0]["state"] == "running" and "cpu_percent" in top[0], top
+
+    # skiff console: attach, use the shell, the help key, detach.
+    env = dict(os.environ, SKIFF_SOCKET=str(d.sock))
+    con = pexpect.spawn(skiff_bin, ["console", "first"], env=env, encoding="utf-8",
+                        codec_errors="replace", timeout=60)
+    try:
+        con.expect_exact("attached to first")
+        con.send("\r")
+        con.expect(PROMPT_RE)
+        con.send("echo console-$((6*7))\r")
+        con.expect_exact("console-42")
+        con.expect(PROMPT_RE)
+        con.send("\x01h")
+        con.expect_exact("C-a x    detach")
+        con.send("\x01x")
+        con.expect_exact("detached; the VM keeps running")
+        con.expect(pexpect.EOF)
+    finally:
+        con.close(force=True)
+    assert con.exitstatus == 0, (con.exitstatus, con.signalstatus)
+    assert get(d.sock, "/vms/one")["state"] == "running" and pid_alive(pid)
+    # The console log has what was typed and printed through the socket.
+    assert "console-42" in console_log(d, "one")
+
+    # Stop (kill): the process ends, the definition stays, listed as stopped.
+    action(d.sock, "one", "InstanceStop")
+    st = get(d.sock, "/vms/one")
+    assert st["state"] == "stopped" and st["pid"] is None and st["last_exit"]["stopped"], st
+    assert not pid_alive(pid)
+    assert not (d.state / "vms" / "one" / "pid").exists()
+    fails(d.sock, "GET", "/vms/one/machine-config", None, "not running")
+    assert "skiffd_mem_running_bytes 0" in curl(d.sock, "GET", "/metrics")[2]
+    ok(d.sock, "DELETE", "/vms/one")
+
+
+# ------------------------------------------------------------ ten at once
+
+def test_ten_vms_survive_skiffd_sigkill(daemons, short_root, default_guest, skiff_bin):
+    mems = [128 + (i * 64) // 9 for i in range(10)]          # 128 .. 192 MiB
+    total = sum(mems)
+    limit = total + 100                                      # room for the ten, not for an eleventh
+    d = daemons(short_root, mem_limit=f"{limit}M")
+    names = [f"vm{i:02d}" for i in range(10)]
+    for name, mem in zip(names, mems):
+        ok(d.sock, "POST", "/vms", vm_def(name, default_guest, mem=mem), status=201)
+    for name in names:
+        action(d.sock, name, "InstanceStart")
+    pids = {v["id"]: v["pid"] for v in get(d.sock, "/vms")}
+    assert all(pid_alive(p) for p in pids.values()), pids
+    assert get(d.sock, "/")["mem_running_mib"] == total
+
+    wait_ready(d, names, TEN_BOOT_TIMEOUT)
+
+    # skiffd dies without any chance to clean up; the VMs must not notice.
+    d.kill9()
+    assert all(pid_alive(p) for p in pids.values()), "a VM died with skiffd"
+    d.start()
+    listed = get(d.sock, "/vms")
+    assert {v["id"]: v["pid"] for v in listed} == pids, "PIDs changed: a VM was restarted"
+    assert all(v["state"] == "running" for v in listed), [(v["id"], v["state"]) for v in listed]
+    assert "adopted" in d.log_text()
+    for name in names:
+        vdir = d.state / "vms" / name
+        assert not (vdir / "console.log.1").exists(), f"{name} was started a second time"
+        assert console_log(d, name).count("skiff-guest: init started") == 1, f"{name} booted twice"
+    # Adopted guests still answer on their consoles.
+    for name in (names[0], names[-1]):
+        console_say(d.state / "vms" / name / "console.sock", f"echo adopted-{name}-$((1+1))",
+                    rf"adopted-{name}-2")
+    ls = json.loads(skiff(skiff_bin, d, "ls", "--json").stdout)
+    assert sorted(v["id"] for v in ls if v["state"] == "running") == names
+
+    # An eleventh VM would pass the memory limit: refused with the numbers.
+    ok(d.sock, "POST", "/vms", vm_def("extra", default_guest, mem=192), status=201)
+    msg = fails(d.sock, "PUT", "/vms/extra/actions", {"action_type": "InstanceStart"},
+                "extra", "192 MiB", f"{total} MiB", f"{limit} MiB")
+    assert get(d.sock, "/vms/extra")["state"] == "stopped", msg
+
+    # Stop them all; every process ends.
+    for name in names:
+        action(d.sock, name, "InstanceStop")
+    listed = get(d.sock, "/vms")
+    assert all(v["state"] == "stopped" for v in listed), listed
+    deadline = time.monotonic() + 30
+    while any(pid_alive(p) for p in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(pid_alive(p) for p in pids.values())
+    assert get(d.sock, "/")["mem_running_mib"] == 0
+    # With room again, the eleventh starts.
+    action(d.sock, "extra", "InstanceStart")
+    action(d.sock, "extra", "InstanceStop")
