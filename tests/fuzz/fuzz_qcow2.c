@@ -23,7 +23,7 @@
 #include "backend/disk/disk.h"
 
 #define BASE_SIZE (256u * 1024)
-#define BIG_LEN (3u << 20)
+#define BIG_LEN (4u << 20)
 
 struct fuzz_env {
 	char dir[128];
@@ -94,16 +94,17 @@ static void exercise(struct disk *d, uint64_t seed, uint8_t *buf, bool write)
 		}
 		/* Mostly short requests; now and then a long one, enough to
 		 * outgrow a small image's refcount table. */
-		uint64_t len = 1 + (mix(&seed) % ((r & 0xf0) == 0 ? BIG_LEN : (1 << 17)));
+		bool big = (mix(&seed) & 3) == 0;
+		uint64_t len = 1 + (mix(&seed) % (big ? BIG_LEN : (1 << 17)));
 		if (len > size - off)
 			len = size - off;
 		struct iovec iov[2] = { { buf, (size_t)len / 2 }, { buf + len / 2, (size_t)(len - len / 2) } };
 		unsigned op = write ? (unsigned)(r >> 60) % 5 : 0;
 		switch (op) {
 		case 0:
-		case 1:
 			disk_preadv(d, iov, 2, off);
 			break;
+		case 1:
 		case 2:
 			memset(buf, (int)(r >> 8), (size_t)len);
 			disk_pwritev(d, iov, 2, off);
