@@ -9,12 +9,6 @@
 #include <errno.h>
 #include <stdio.h>
 
-int vm_request_shutdown(struct vm *vm)
-{
-	(void)vm;
-	return -ENOSYS;
-}
-
 int vm_net_update(struct vm *vm, size_t index, const struct vm_net *n,
 		  bool rx_changed, bool tx_changed, char *err, size_t errlen)
 {

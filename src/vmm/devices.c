@@ -16,6 +16,7 @@
 #include "virtio/net.h"
 #include "virtio/vsock.h"
 #include "virtio/balloon.h"
+#include "virtio/input.h"
 
 static const char *add_slot(struct vm *vm, struct vm_devices *d, struct virtio_dev *dev,
 			    void (*destroy)(void *), void *obj, const char *name,
@@ -64,6 +65,7 @@ static void drive_destroy(void *obj)
 static void rng_destroy(void *obj) { virtio_rng_destroy(obj); }
 static void console_destroy(void *obj) { virtio_console_destroy(obj); }
 static void share_destroy(void *obj) { virtio_9p_destroy(obj); }
+static void keyboard_destroy(void *obj) { virtio_input_destroy(obj); }
 
 static const char *add_drive(struct vm *vm, struct vm_devices *d, const struct vm_drive *dr,
 			     unsigned index, char *err, size_t errlen)
@@ -257,7 +259,33 @@ const char *vm_devices_create(struct vm *vm, struct vm_devices *d,
 		return err;
 	if (add_vsock_balloon(vm, d, cfg, err, errlen))
 		return err;
+	{   /* virtio-input keyboard, always present: Ctrl+Alt+Del (SendCtrlAltDel) */
+		char kerr[256];
+		struct virtio_input *kbd = virtio_input_create(&vm->ram, kerr, sizeof(kerr));
+		if (!kbd) {
+			snprintf(err, errlen, "virtio-input: %s", kerr);
+			return err;
+		}
+		if (add_slot(vm, d, virtio_input_dev(kbd), keyboard_destroy, kbd, "virtio-input",
+			     err, errlen))
+			return err;
+	}
 	return NULL;
+}
+
+/* SendCtrlAltDel: press Ctrl+Alt+Del on the keyboard; Linux's VT keyboard
+ * handler turns it into ctrl_alt_del(), which signals init (the default
+ * guest's inittab powers off). -ENODEV when the guest has no virtio-input
+ * driver loaded (it never set DRIVER_OK), so nothing would read the keys. */
+int vm_request_shutdown(struct vm *vm)
+{
+	struct vm_devices *d = vm->devices;
+	for (unsigned n = 0; d && n < d->nslots; n++) {
+		struct virtio_input *kbd = virtio_input_of(d->slot[n].dev);
+		if (kbd)
+			return virtio_input_send_ctrl_alt_del(kbd);
+	}
+	return -ENODEV;
 }
 
 struct rate_limiter *vm_devices_drive_limiter(struct vm_devices *d, const char *id)
