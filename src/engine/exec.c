@@ -468,7 +468,9 @@ next_block:
 	}
 	if (unlikely(atomic_load_explicit(&h->attention, memory_order_relaxed))) {
 		prev = NULL;
-		atomic_store_explicit(&h->attention, 0, memory_order_relaxed);
+		/* A full barrier: the reads of mip below must not pass this
+		 * clear, or an interrupt posted in between would go unnoticed. */
+		atomic_exchange(&h->attention, 0);
 		if (unlikely(h->storm)) {
 			h->storm = false;
 			h->storm_count = 0;
