@@ -366,6 +366,22 @@ static void add_devices(json_t *doc, const struct vm_config *vc)
 	}
 }
 
+/* Free what the devopt_* parsers allocated into `vc` (devopt_disk keeps
+ * its copy of the argument as the drive's path). */
+static void free_devices(struct vm_config *vc)
+{
+	for (size_t i = 0; i < vc->ndrives; i++) {
+		free(vc->drives[i].path);
+		free(vc->drives[i].id);
+	}
+	for (size_t i = 0; i < vc->nnets; i++) {
+		free(vc->nets[i].id);
+		for (size_t k = 0; k < vc->nets[i].nfwd; k++)
+			free(vc->nets[i].fwd[k].host_addr);
+	}
+	vc->ndrives = vc->nnets = 0;
+}
+
 static const char create_usage[] =
 	"usage: skiff create [options]\n"
 	"\n"
@@ -388,7 +404,7 @@ static const char create_usage[] =
 	"  --json             print the new VM as JSON instead of its id\n"
 	"  --socket PATH      skiffd's socket (default: $SKIFF_SOCKET, then skiffd's default)\n";
 
-static int cmd_create(struct ctl *c, int argc, char **argv)
+static int create_vm(struct ctl *c, int argc, char **argv, struct vm_config *vcp)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "name", required_argument, NULL, 'n' },
@@ -404,8 +420,6 @@ static int cmd_create(struct ctl *c, int argc, char **argv)
 	long cpus = 0;
 	uint64_t mem = 0;
 	bool json = false, start = false;
-	struct vm_config vc;
-	memset(&vc, 0, sizeof(vc));
 	char err[1024];
 	int o;
 	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -437,7 +451,7 @@ static int cmd_create(struct ctl *c, int argc, char **argv)
 			break;
 		case 'D':
 		case 'N':
-			if ((o == 'D' ? devopt_disk : devopt_net)(&vc, optarg, err, sizeof(err))) {
+			if ((o == 'D' ? devopt_disk : devopt_net)(vcp, optarg, err, sizeof(err))) {
 				fprintf(stderr, "skiff create: %s\n", err);
 				return 64;
 			}
@@ -509,7 +523,7 @@ static int cmd_create(struct ctl *c, int argc, char **argv)
 			json_object_set_new(mc, "mem_size_mib",
 					    json_integer(mem ? (json_int_t)(mem >> 20) : VMM_DEFAULT_MEM_MIB));
 	}
-	add_devices(doc, &vc);
+	add_devices(doc, vcp);
 
 	char *body = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
@@ -540,6 +554,19 @@ static int cmd_create(struct ctl *c, int argc, char **argv)
 		puts(newid);
 	}
 	json_decref(vm);
+	return rc;
+}
+
+static int cmd_create(struct ctl *c, int argc, char **argv)
+{
+	struct vm_config *vc = calloc(1, sizeof(*vc));
+	if (!vc) {
+		fprintf(stderr, "skiff create: out of memory\n");
+		return 1;
+	}
+	int rc = create_vm(c, argc, argv, vc);
+	free_devices(vc);
+	free(vc);
 	return rc;
 }
 

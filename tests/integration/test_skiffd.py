@@ -37,6 +37,8 @@ import pytest
 from conftest import BOOT_TIMEOUT, PROMPT_RE, READY
 
 CURL_TIMEOUT = 120
+# What ASan/UBSan print (in sanitizer builds).
+SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error: ")
 # Ten guests booting at once on two shared cores.
 TEN_BOOT_TIMEOUT = max(1800.0, BOOT_TIMEOUT * 6)
 
@@ -98,13 +100,13 @@ def pid_alive(pid):
 class Skiffd:
     """A skiffd process with its own state directory and socket."""
 
-    def __init__(self, binary, root, mem_limit=None):
+    def __init__(self, binary, root, log_path, mem_limit=None):
         self.binary = binary
         self.root = Path(root)
         self.sock = self.root / "skiffd.sock"
         self.state = self.root / "state"
         self.mem_limit = mem_limit
-        self.log_path = self.root / "skiffd.log"
+        self.log_path = Path(log_path)
         self.p = None
         self.start()
 
@@ -192,21 +194,21 @@ def short_root():
 
 
 @pytest.fixture
-def daemons(skiffd_bin, console_log_dir):
+def daemons(skiffd_bin, console_log_dir, short_root):
+    # Asking for short_root here makes it outlive every skiffd, so close()
+    # still finds the pid files of VMs left running.
     made = []
 
     def make(root, mem_limit=None):
-        d = Skiffd(skiffd_bin, root, mem_limit)
+        # skiffd's log stays with the console logs after the test.
+        d = Skiffd(skiffd_bin, root, console_log_dir / f"skiffd-{Path(root).name}.log", mem_limit)
         made.append(d)
         return d
     yield make
     for d in made:
         d.close()
-        # Keep skiffd's log with the other console logs.
-        try:
-            (console_log_dir / f"skiffd-{d.root.name}.log").write_text(d.log_text())
-        except OSError:
-            pass
+    for d in made:
+        assert not SANITIZER.search(d.log_text()), f"sanitizer report in skiffd's log {d.log_path}"
 
 
 def vm_def(vm_id, guest, mem=128, cpus=1, **extra):
@@ -511,6 +513,7 @@ def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_
     assert st["state"] == "stopped" and st["pid"] is None and st["last_exit"]["stopped"], st
     assert not pid_alive(pid)
     assert not (d.state / "vms" / "one" / "pid").exists()
+    assert not SANITIZER.search(console_log(d, "one")), console_log(d, "one")[-3000:]
     fails(d.sock, "GET", "/vms/one/machine-config", None, "not running")
     assert "skiffd_mem_running_bytes 0" in curl(d.sock, "GET", "/metrics")[2]
     ok(d.sock, "DELETE", "/vms/one")
