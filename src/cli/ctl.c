@@ -136,7 +136,9 @@ static int action(struct ctl *c, const char *name, const char *what, char *err, 
 
 void ctl_fmt_mib(char *out, size_t cap, double mib)
 {
-	if (mib >= 1024 * 1024)
+	if (mib <= 0)
+		snprintf(out, cap, "0");
+	else if (mib >= 1024 * 1024)
 		snprintf(out, cap, "%.4gT", mib / (1024 * 1024));
 	else if (mib >= 1024)
 		snprintf(out, cap, "%.4gG", mib / 1024);
