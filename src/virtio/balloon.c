@@ -191,6 +191,7 @@ static void stats_process(struct virtio_balloon *b, struct virtq *vq)
 			break;
 		parse_stats(b, b->stats_req);
 		b->stats_held = true;
+		b->stats_due = false;   /* these are fresh: keep them a full interval */
 	}
 	pthread_mutex_unlock(&b->lock);
 	virtio_dev_used(&b->dev, vq);
