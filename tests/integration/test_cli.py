@@ -162,7 +162,12 @@ def test_every_documented_option_is_accepted(skiff_bin):
     a value comes from the getopt table in src/cli/run.c."""
     text = skiff(skiff_bin, "run", "--help").stdout
     takes_arg = {name: kind != "no_argument" for name, kind in source_long_options()}
-    values = {"cpus": "2", "mem": "128", "console": "uart"}  # valid where checked at once
+    # Values valid where the option is checked as it is parsed.
+    values = {"cpus": "2", "mem": "128", "console": "uart", "cpu-quota": "0.5",
+              "net": "user", "share": "/tmp", "vsock": "cid=3,uds=/tmp/skiff-test.vsock",
+              "disk": "/dev/null", "balloon": "deflate_on_oom", "id": "test-vm",
+              "api-sock": "/tmp/skiff-test-api.sock", "config-file": "/dev/null",
+              "console-sock": "/tmp/skiff-test-console.sock"}
     documented = re.findall(r"^[ \t]+(?:-\w,[ \t]+)?--([a-z0-9-]+)", text, re.M)
     assert documented, "no options found in --help:\n" + text
     for opt in documented:
