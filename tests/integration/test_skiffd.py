@@ -507,10 +507,15 @@ def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_
     # The console log has what was typed and printed through the socket.
     assert "console-42" in console_log(d, "one")
 
-    # Stop (kill): the process ends, the definition stays, listed as stopped.
-    action(d.sock, "one", "InstanceStop")
-    st = get(d.sock, "/vms/one")
-    assert st["state"] == "stopped" and st["pid"] is None and st["last_exit"]["stopped"], st
+    # Stop: the guest is asked to shut down (SendCtrlAltDel, passed to the
+    # VM) and powers off; its process ends with status 0; the definition
+    # stays, listed as stopped.
+    action(d.sock, "one", "SendCtrlAltDel")
+    deadline = time.monotonic() + 300
+    while (st := get(d.sock, "/vms/one"))["state"] != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert st["state"] == "stopped" and st["pid"] is None, st
+    assert st["last_exit"]["known"] and st["last_exit"].get("code") == 0 and not st["last_exit"]["stopped"], st
     assert not pid_alive(pid)
     assert not (d.state / "vms" / "one" / "pid").exists()
     assert not SANITIZER.search(console_log(d, "one")), console_log(d, "one")[-3000:]
@@ -562,8 +567,10 @@ def test_ten_vms_survive_skiffd_sigkill(daemons, short_root, default_guest, skif
                 "extra", "192 MiB", f"{total} MiB", f"{limit} MiB")
     assert get(d.sock, "/vms/extra")["state"] == "stopped", msg
 
-    # Stop them all; every process ends.
-    for name in names:
+    # Stop them all, half asked to shut down (skiff stop), half at once
+    # (InstanceStop); every process ends.
+    skiff(skiff_bin, d, "stop", "-t", "600", *names[:5], timeout=3600)
+    for name in names[5:]:
         action(d.sock, name, "InstanceStop")
     listed = get(d.sock, "/vms")
     assert all(v["state"] == "stopped" for v in listed), listed
