@@ -565,6 +565,28 @@ static void test_reftable_growth(void)
 	free(back);
 }
 
+static void test_absolute_backing(void)
+{
+	char err[512];
+	const char *base = tmp("abs-base.raw"), *ov = tmp("abs-ov.qcow2");
+	int fd = open(base, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	uint8_t b[8192];
+	fill(b, sizeof(b), 3);
+	CHECK(fd >= 0 && write(fd, b, sizeof(b)) == (ssize_t)sizeof(b), "base");
+	close(fd);
+	struct disk_create_opts co = { .cluster_bits = 12, .backing_file = base };
+	CHECK(disk_create_qcow2(ov, &co, err, sizeof(err)) == 0, "create: %s", err);
+	struct disk *d;
+	struct disk_open_opts o = { DISK_FORMAT_PROBE, false };
+	CHECK(disk_open(ov, &o, &d, err, sizeof(err)) == 0, "open: %s", err);
+	if (d) {
+		uint8_t back[8192];
+		CHECK(disk_size(d) == sizeof(b) && rw(d, false, back, sizeof(back), 0) == 0 &&
+		      !memcmp(b, back, sizeof(b)), "reads the base");
+		disk_close(d);
+	}
+}
+
 static void test_create_errors(void)
 {
 	char err[512];
@@ -599,6 +621,7 @@ int main(void)
 	test_mutations();
 	test_big_sparse();
 	test_reftable_growth();
+	test_absolute_backing();
 	test_create_errors();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
