@@ -78,7 +78,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct api_respon
 			return MHD_NO;
 		}
 		r->body = NULL; /* owned by the response now */
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					r->content_type ? r->content_type : "application/json");
 	} else {
 		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 		if (!resp)

@@ -32,7 +32,8 @@ struct api_request {
 
 struct api_response {
 	unsigned status;
-	char *body;               /* malloc'd JSON text, or NULL for none */
+	char *body;               /* malloc'd text, or NULL for none */
+	const char *content_type; /* NULL: application/json */
 };
 
 /* Set a response; any previous body is freed. */

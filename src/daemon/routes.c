@@ -418,6 +418,8 @@ static void route(struct req *q)
 			api_respond_fault(q->resp, 500, "out of memory");
 		else
 			api_respond_text(q->resp, 200, text);
+		/* Prometheus' text exposition format. */
+		q->resp->content_type = "text/plain; version=0.0.4";
 		return;
 	}
 	if (strncmp(path, "vms", 3) || (path[3] && path[3] != '/')) {

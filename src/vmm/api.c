@@ -628,7 +628,8 @@ static void actions(struct call *c)
 		int r = vm_request_shutdown(v->vm);
 		if (r) {
 			snprintf(c->err, sizeof(c->err), "SendCtrlAltDel: cannot ask the guest to shut down: %s",
-				 r == -ENOSYS ? "not implemented yet" : strerror(-r));
+				 r == -ENOSYS ? "not implemented yet" :
+				 r == -ENODEV ? "the guest has no virtio-input driver loaded" : strerror(-r));
 			fault(c, c->err);
 			return;
 		}
