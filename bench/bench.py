@@ -198,20 +198,30 @@ class Runner:
         g = GuestProcess(system.name, argv, logf)
         s = Session(system.name, spec, g, a, self.checks)
         try:
+            self._session(run, s, rows)
+        finally:
+            if g.proc.poll() is None:   # interrupted (^C): do not leave the VMM running
+                g.kill()
+            for f in s.contention:
+                self.res.add("host.runq_wait", system.name, f)
+
+    def _session(self, run, s, rows):
+        g = s.g
+        try:
             s.boot()
             log(f"  booted: init started {s.t_init:.2f} s, prompt {s.t_prompt:.2f} s")
             for row in rows:
-                def rec(key, value, _row=row):
-                    self.res.add(key, system.name, value)
+                def rec(key, value):
+                    self.res.add(key, s.system, value)
                     log(f"  {key} = {fmt(value)}")
                 row.measure(s, rec)
-            if system.name == "qemu" and self.opensbi is None:
+            if s.system == "qemu" and self.opensbi is None:
                 t = g.tail(100000)
                 i = t.find("OpenSBI v")
                 if i >= 0:
                     self.opensbi = t[i:].split()[1]
         except (GuestError, WorkloadError, OSError, ValueError) as e:
-            msg = f"run {run + 1}, {system.name}, {spec}: {e}"
+            msg = f"run {run + 1}, {s.system}, {s.spec}: {e}"
             log("  ERROR " + msg)
             self.errors.append(msg)
             g.kill()
@@ -299,7 +309,20 @@ def markdown(a, r, meta):
           "QEMU's translated-code buffer and skiff's block cache count as overhead.",
           "- Idle CPU: utime + stime of the VMM process (all threads, /proc/PID/stat) over the "
           "idle window that starts when the shell prompt appears.",
-          ""]
+          "- Boot CPU time: utime + stime of the VMM process from launch to the shell prompt "
+          "(all threads: with 4 harts it includes the other harts' work and spinning).",
+          ]
+    busy = {s: r.res.median("host.runq_wait", s) for s in ("skiff", "qemu")}
+    if all(v is not None for v in busy.values()):
+        L += [f"- Host contention: while the guest workloads ran, the VMM's busiest thread was "
+              f"runnable but waiting for a host core {busy['skiff']:.0%} of the time for skiff and "
+              f"{busy['qemu']:.0%} for QEMU (median over all workloads and runs; "
+              f"/proc/PID/task/TID/schedstat). That is the share by which other programs on the "
+              f"host stretched the wall-clock times."]
+    if r.errors:
+        L += ["- A session that failed (see Errors) is left out of the medians; a median over "
+              "fewer runs than the others is marked (n=…)."]
+    L += [""]
     L += ["## Consistency checks", "",
           "Outputs that must be identical everywhere (the workloads did the same work):", ""]
     L += consistency(r.checks) or ["- (none recorded)"]

@@ -157,6 +157,19 @@ class GuestProcess:
         ticks = int(fields[11]) + int(fields[12])    # utime, stime (proc(5) fields 14, 15)
         return ticks / os.sysconf("SC_CLK_TCK")
 
+    def schedstat(self):
+        """Per thread: (seconds on a CPU, seconds runnable but waiting for
+        one), from /proc/PID/task/TID/schedstat."""
+        out = {}
+        for tid in os.listdir(f"/proc/{self.pid}/task"):
+            try:
+                with open(f"/proc/{self.pid}/task/{tid}/schedstat") as f:
+                    run, wait = f.read().split()[:2]
+            except (OSError, ValueError):
+                continue
+            out[tid] = (int(run) / 1e9, int(wait) / 1e9)
+        return out
+
     def threads(self):
         return len(os.listdir(f"/proc/{self.pid}/task"))
 

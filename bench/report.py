@@ -51,6 +51,13 @@ class Results:
         return statistics.median(v) if v else None
 
 
+def cell(res, m, system, runs):
+    """A median, marked (n=k) when fewer runs than asked for gave a value."""
+    v = res.median(m.key, system)
+    n = len(res.samples.get((m.key, system), []))
+    return fmt(v, m.unit) + (f" (n={n})" if v is not None and 0 < n < runs else "")
+
+
 def tables(rows, opts, res):
     """The result tables as Markdown lines."""
     lines = []
@@ -62,10 +69,10 @@ def tables(rows, opts, res):
         for m in row.metrics(opts):
             sk, qe, na = (res.median(m.key, s) for s in SYSTEMS)
             r = ratio(sk, qe)
-            cells = [row.title, m.label, fmt(sk, m.unit), fmt(qe, m.unit),
+            cells = [row.title, m.label, cell(res, m, "skiff", opts.runs), cell(res, m, "qemu", opts.runs),
                      fmt(r, "×") if r is not None else "—"]
             if m.native:
-                cells += [fmt(na, m.unit), fmt(ratio(sk, na), "×"), fmt(ratio(qe, na), "×")]
+                cells += [cell(res, m, "native", opts.runs), fmt(ratio(sk, na), "×"), fmt(ratio(qe, na), "×")]
             else:
                 cells += ["—", "—", "—"]
             if m.table == "main":

@@ -62,6 +62,8 @@ class Session:
         self.t_init = None
         self.t_prompt = None
         self.data_ready = False
+        self.contention = []            # run-queue wait fractions, see note_contention
+        self.cpu_at_prompt = None
 
     def boot(self):
         o = self.opts
@@ -69,6 +71,7 @@ class Session:
         _, self.t_init = self.g.expect(rb"skiff-guest: init started", o.boot_timeout)
         self.g.expect(rb"skiff-guest: ready", o.boot_timeout)
         _, self.t_prompt = self.g.expect(self.g.PROMPT, o.boot_timeout)
+        self.cpu_at_prompt = self.g.cpu_seconds()
 
     # The guest shell's line editor takes lines of at most about 1 KB; a
     # longer command is written to a script file in short pieces first.
@@ -98,14 +101,24 @@ class Session:
     def timed(self, w):
         """Run a workload; (guest seconds, host CPU seconds of the VMM)."""
         c0 = self.g.cpu_seconds()
+        s0, t0 = self.g.schedstat(), time.monotonic()
         out = self.sh(timed(w.cmd(GUEST_DIR)))
         cpu = self.g.cpu_seconds() - c0
+        self.note_contention(s0, self.g.schedstat(), time.monotonic() - t0)
         secs, rc, _ = parse_timed(out)
         if rc != 0:
             raise WorkloadError(f"{self.system}: {w.label} exited with status {rc}")
         if w.check:
             self.checks.append((w.label, self.system, self.sh(w.check(GUEST_DIR), 120).strip()))
         return secs, cpu
+
+    def note_contention(self, s0, s1, wall):
+        """How much of the time the VMM's busiest thread spent runnable but
+        waiting for a host core (other programs on the host); kept for the
+        report's notes."""
+        busiest = max((t for t in s1 if t in s0), key=lambda t: s1[t][0] - s0[t][0], default=None)
+        if busiest is not None and wall > 0:
+            self.contention.append(min(1.0, (s1[busiest][1] - s0[busiest][1]) / wall))
 
     def ensure_data(self):
         """Generate the test data in the guest's tmpfs once per boot; returns
@@ -134,6 +147,10 @@ class BootRow:
             hs = f"{h} hart{'s' if h > 1 else ''}"
             out.append(Metric(f"boot.{h}.init", f"{hs}: launch → `skiff-guest: init started`", "s"))
             out.append(Metric(f"boot.{h}.prompt", f"{hs}: launch → shell prompt", "s"))
+        for h in o.boot_harts:
+            hs = f"{h} hart{'s' if h > 1 else ''}"
+            out.append(Metric(f"boot.{h}.prompt.cpu", f"boot to the shell prompt, {hs}", "s",
+                              table="cputime"))
         return out
 
     def specs(self, o):
@@ -142,6 +159,7 @@ class BootRow:
     def measure(self, s, rec):
         rec(f"boot.{s.spec.harts}.init", s.t_init)
         rec(f"boot.{s.spec.harts}.prompt", s.t_prompt)
+        rec(f"boot.{s.spec.harts}.prompt.cpu", s.cpu_at_prompt)
 
 
 class CpuRow:
