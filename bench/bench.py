@@ -304,8 +304,11 @@ def markdown(a, r, meta):
           "SBI 1.0, without the debug console extension (DBCN, SBI 2.0) that the kernel's SBI "
           "earlycon needs, and the Debian kernel is built without the legacy SBI 0.1 console "
           "(`# CONFIG_RISCV_SBI_V01 is not set`).",
-          "- Memory overhead: VmRSS of the VMM process minus the Rss of its guest RAM mapping "
-          "(the anonymous mapping of exactly the guest's memory size), after the idle window. "
+          "- Memory overhead: VmRSS of the VMM process minus the resident part of its guest RAM "
+          "mapping (the anonymous mapping of exactly the guest's memory size; when the kernel has "
+          "merged it with an adjacent anonymous mapping of the same flags, the resident pages of "
+          "its guest-RAM part, counted from /proc/PID/pagemap — see Consistency checks), after "
+          "the idle window. "
           "QEMU's translated-code buffer and skiff's block cache count as overhead.",
           "- Idle CPU: utime + stime of the VMM process (all threads, /proc/PID/stat) over the "
           "idle window that starts when the shell prompt appears.",
