@@ -86,11 +86,12 @@ void hart_mmio_complete(struct hart *h, uint64_t value, bool fault);
 /* From any thread. */
 void hart_set_irq(struct hart *h, uint64_t bits, bool level);
 void hart_kick(struct hart *h);
+/* Flush decoded code (SBI remote fence.i) or translations (remote
+ * sfence.vma). Each returns once the hart can no longer use old code or an
+ * old translation: at once if it is not running, else after it reaches its
+ * next block boundary. Never call them for the calling hart's own hart while
+ * that hart is inside hart_run. */
 void hart_request_fence_i(struct hart *h);
-/* Flush translations (SBI remote sfence.vma). Returns once the hart can no
- * longer use an old translation: at once if it is not running, else after
- * it reaches its next block boundary. Never call it for the calling hart's
- * own hart while that hart is inside hart_run. */
 void hart_request_sfence(struct hart *h);
 
 /* Register and CSR access for the monitor (same thread as hart_run). */

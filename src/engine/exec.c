@@ -486,8 +486,11 @@ next_block:
 			atomic_store_explicit(&h->attention, 1, memory_order_relaxed);
 			RETURN();
 		}
-		if (atomic_exchange(&h->want_fence_i, 0))
+		uint64_t fence_i = atomic_load(&h->fence_i_req);
+		if (fence_i != atomic_load_explicit(&h->fence_i_done, memory_order_relaxed)) {
 			block_cache_flush(h);
+			atomic_store(&h->fence_i_done, fence_i);
+		}
 		uint64_t sfence = atomic_load(&h->sfence_req);
 		if (sfence != atomic_load_explicit(&h->sfence_done, memory_order_relaxed)) {
 			tlb_flush_all(h);

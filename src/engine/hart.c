@@ -71,7 +71,7 @@ void hart_reset(struct hart *h, uint64_t entry, uint64_t arg1)
 	h->timer_countdown = 1;
 	h->code_epoch = atomic_load(&h->ram->code_epoch);
 	atomic_store(&h->kick, 0);
-	atomic_store(&h->want_fence_i, 0);
+	atomic_store(&h->fence_i_done, atomic_load(&h->fence_i_req));
 	atomic_store(&h->sfence_done, atomic_load(&h->sfence_req));
 	atomic_store(&h->attention, 1);
 	tlb_flush_all(h);
@@ -94,22 +94,20 @@ void hart_kick(struct hart *h)
 	atomic_store(&h->attention, 1);
 }
 
-void hart_request_fence_i(struct hart *h)
+/* Posts a flush request and waits until the hart has done it. A hart outside
+ * hart_run flushes before its next instruction; one inside does so within a
+ * block, and the caller must not return to its guest before that (the guest
+ * may free the old page tables, or jump to the code it just wrote). */
+static void request_and_wait(struct hart *h, _Atomic uint64_t *req, _Atomic uint64_t *done)
 {
-	atomic_store(&h->want_fence_i, 1);
+	uint64_t ticket = atomic_fetch_add(req, 1) + 1;
 	atomic_store(&h->attention, 1);
-}
-
-void hart_request_sfence(struct hart *h)
-{
-	uint64_t ticket = atomic_fetch_add(&h->sfence_req, 1) + 1;
-	atomic_store(&h->attention, 1);
-	/* A hart outside hart_run flushes before its next instruction; one
-	 * inside does so within a block, and the caller must not return to
-	 * its guest before that (the guest may free the old page tables). */
-	while (atomic_load(&h->in_run) && atomic_load(&h->sfence_done) < ticket)
+	while (atomic_load(&h->in_run) && atomic_load(done) < ticket)
 		sched_yield();
 }
+
+void hart_request_fence_i(struct hart *h) { request_and_wait(h, &h->fence_i_req, &h->fence_i_done); }
+void hart_request_sfence(struct hart *h) { request_and_wait(h, &h->sfence_req, &h->sfence_done); }
 
 bool hart_wakeup_pending(struct hart *h)
 {

@@ -94,10 +94,11 @@ struct hart {
 	uint64_t stip;
 	uint64_t sie;
 	_Atomic int attention;   /* something asynchronous to look at */
-	_Atomic int kick, want_fence_i;
-	/* Remote SFENCE.VMA: requests and completions, and whether the hart
-	 * is inside hart_run (only then must a requester wait). */
-	_Atomic uint64_t sfence_req, sfence_done;
+	_Atomic int kick;
+	/* Remote SFENCE.VMA and FENCE.I: requests and completions, and
+	 * whether the hart is inside hart_run (only then must a requester
+	 * wait). */
+	_Atomic uint64_t sfence_req, sfence_done, fence_i_req, fence_i_done;
 	_Atomic bool in_run;
 	int timer_countdown;
 
