@@ -1,6 +1,6 @@
 """Runs every test that meson knows as a pytest case, so one pytest summary
 covers the whole suite: from the normal build, the unit tests, the engine's
-differential ISA checks (suite "isa") and the fuzz smoke runs; from the
+differential ISA checks (suite "isa") and the qcow2 interop script; from the
 sanitizer (ASan + UBSan) build, the unit tests (the default suite)."""
 import os
 import subprocess

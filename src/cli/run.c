@@ -69,8 +69,7 @@ static const char usage[] =
 	"\n"
 	"Console keys: C-a x quits, C-a h lists the keys, C-a C-a sends C-a.\n"
 	"Exit status: 0 when the guest powers off (or after C-a x), 1 when it\n"
-	"reports failure,\n"
-	"2 when it crashes, 64 for bad options.\n";
+	"reports failure, 2 when it crashes, 64 for bad options.\n";
 
 /* Parse SIZE (plain number = MiB). Returns 0 on error. */
 static uint64_t parse_size(const char *s)

@@ -1,9 +1,9 @@
 #!/bin/sh
-# Seed corpus for the fuzz_9p target: message sequences a Linux client
+# Seed corpus for the 9p target: message sequences a Linux client
 # sends (walk, open, read, readdir, create, write, mkdir, symlink, link,
 # rename, setattr, remove, lock, xattr, statfs, ...) over the trees the
 # target shares (files a, d/b, d/e/c; symlinks root -> /, d/up -> ../..;
-# a FIFO), in read-only and writable mode. Usage: seed_fuzz_9p.sh OUTDIR
+# a FIFO), in read-only and writable mode. Usage: seed_9p.sh OUTDIR
 set -eu
 out=$1
 mkdir -p "$out"
