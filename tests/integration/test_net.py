@@ -534,13 +534,23 @@ class TestTap:
         server = subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-m", "http.server",
                                    "8000", "--bind", "192.168.77.1", "--directory", str(www)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        g = Guest(str(wrapper), ["--net", "tap,ifname=sktap0,mac=02:00:00:77:00:02"],
+        # A second NIC (user-mode NAT, MAC not given) checks several NICs
+        # per VM and the generated MAC.
+        g = Guest(str(wrapper), ["--net", "tap,ifname=sktap0,mac=02:00:00:77:00:02",
+                                 "--net", "user"],
                   console_log_dir / "tap.log", name="tap")
         try:
             g.wait_ready()
             g.run("ip addr add 192.168.77.2/24 dev eth0 && ip link set eth0 up")
             mac = g.run("cat /sys/class/net/eth0/address")
             assert mac == "02:00:00:77:00:02", f"eth0 has MAC {mac}, not the configured one"
+            mac1 = g.run("cat /sys/class/net/eth1/address")
+            assert re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac1) and mac1 != mac, mac1
+            assert int(mac1[:2], 16) & 3 == 2, f"generated MAC {mac1} is not a local unicast one"
+            g.run("ip link set eth1 up && udhcpc -i eth1 -n -q -t 5 -T 1 "
+                  "-s /usr/share/udhcpc/default.script >/dev/null 2>&1", timeout=60)
+            addr1 = g.run("ip -4 addr show dev eth1")
+            assert "inet 10.0.2.15/24" in addr1, f"the second NIC got no lease:\n{addr1}"
             out = g.run("ping -c 3 -W 5 192.168.77.1", timeout=60, check=False)
             assert " 0% packet loss" in out, f"guest cannot ping the host side of the TAP:\n{out}"
             ping = [shutil.which("ping")] if shutil.which("ping") else [shutil.which("busybox"), "ping"]
