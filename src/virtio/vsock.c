@@ -50,6 +50,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define Q_RX 0
@@ -78,6 +79,10 @@
 #define STRAY_RST_MAX 64
 #define FIRST_LOCAL_PORT (1u << 30)  /* as Firecracker */
 #define EPOLL_BATCH 64
+/* A host client that does not finish its CONNECT line, or a guest that does
+ * not answer the REQUEST, within this time loses the connection (the same
+ * bound as Firecracker's), so a stuck handshake never holds a slot. */
+#define HANDSHAKE_TIMEOUT_NS (2000ull * 1000 * 1000)
 #define EV_REMOVED 0xffffffffu          /* vconn.ev: not in the epoll set */
 
 struct vsock_hdr {
@@ -110,6 +115,7 @@ enum conn_state {
 struct vconn {
 	int fd;
 	enum conn_state state;
+	uint64_t deadline;       /* C_HOST_LINE, C_REQUESTED: CLOCK_MONOTONIC ns */
 	uint32_t local_port;     /* host side (CID 2) */
 	uint32_t peer_port;      /* guest side */
 	uint32_t pending;        /* P_* */
@@ -174,6 +180,13 @@ static void wake(struct virtio_vsock *v)
 }
 
 /* ---- connections (v->lock held) ---- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static struct vconn *conn_find(struct virtio_vsock *v, uint32_t local, uint32_t peer)
 {
@@ -485,6 +498,7 @@ static void accept_host(struct virtio_vsock *v)
 			continue;
 		}
 		c->state = C_HOST_LINE;
+		c->deadline = now_ns() + HANDSHAKE_TIMEOUT_NS;
 	}
 }
 
@@ -540,6 +554,7 @@ static void read_connect_line(struct virtio_vsock *v, unsigned i)
 		local = local + 1 < FIRST_LOCAL_PORT ? FIRST_LOCAL_PORT : local + 1;
 	v->next_port = local + 1 < FIRST_LOCAL_PORT ? FIRST_LOCAL_PORT : local + 1;
 	c->state = C_REQUESTED;
+	c->deadline = now_ns() + HANDSHAKE_TIMEOUT_NS;
 	c->local_port = local;
 	c->peer_port = (uint32_t)port;
 	c->pending |= P_REQUEST;
@@ -761,8 +776,16 @@ static void vsock_pass(struct virtio_vsock *v, bool listener)
 		accept_host(v);
 	if (live)
 		serve_tx(v, txq);
+	uint64_t now = now_ns();
 	for (unsigned i = 0; i < v->nconns;) {
 		struct vconn *c = v->conns[i];
+		if (c->state != C_ESTABLISHED && !(c->pending & P_RST) && now >= c->deadline) {
+			if (c->state == C_HOST_LINE) {
+				conn_free(v, i);
+				continue;
+			}
+			conn_reset(v, c);   /* the guest never answered: it hears RST */
+		}
 		if (c->state == C_HOST_LINE) {
 			if (c->readable || c->hup) {
 				c->readable = false;
@@ -799,12 +822,30 @@ static void vsock_pass(struct virtio_vsock *v, bool listener)
 	pthread_mutex_unlock(&rxq->lock);
 }
 
+/* How long the I/O thread may sleep: until the earliest handshake deadline,
+ * or for ever when no handshake is in progress. */
+static int handshake_wait_ms(struct virtio_vsock *v)
+{
+	pthread_mutex_lock(&v->lock);
+	uint64_t first = UINT64_MAX;
+	for (unsigned i = 0; i < v->nconns; i++) {
+		const struct vconn *c = v->conns[i];
+		if (c->state != C_ESTABLISHED && !(c->pending & P_RST) && c->deadline < first)
+			first = c->deadline;
+	}
+	pthread_mutex_unlock(&v->lock);
+	if (first == UINT64_MAX)
+		return -1;
+	uint64_t now = now_ns();
+	return first <= now ? 0 : (int)((first - now) / 1000000 + 1);
+}
+
 static void *vsock_thread(void *arg)
 {
 	struct virtio_vsock *v = arg;
 	struct epoll_event evs[EPOLL_BATCH];
 	while (!atomic_load(&v->stop)) {
-		int n = epoll_wait(v->epfd, evs, EPOLL_BATCH, -1);
+		int n = epoll_wait(v->epfd, evs, EPOLL_BATCH, handshake_wait_ms(v));
 		bool listener = false;
 		if (n < 0)
 			continue;

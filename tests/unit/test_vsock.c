@@ -333,6 +333,33 @@ static void test_host_to_guest(struct vt *t)
 	close(s);
 }
 
+/* Handshakes that never finish are dropped after 2 s (read_to waits 3 s). */
+static void test_handshake_timeouts(struct vt *t)
+{
+	char buf[8];
+	struct hdr h;
+	/* A host client that never writes its CONNECT line. */
+	int s = host_connect(t);
+	CHECK_EQ(write(s, "CONN", 4), 4);
+	CHECK_EQ(read_to(s, buf, sizeof(buf)), 0);
+	CHECK(rx_quiet(t));
+	close(s);
+
+	/* A guest that never answers the REQUEST: the host socket closes and
+	 * the guest is told with a RST for the same ports. */
+	s = host_connect(t);
+	CHECK_EQ(write(s, "CONNECT 7000\n", 13), 13);
+	CHECK(recv_pkt(t, &h, NULL));
+	CHECK_EQ(h.op, OP_REQUEST);
+	uint32_t hp = h.src_port;
+	CHECK_EQ(read_to(s, buf, sizeof(buf)), 0);
+	CHECK(recv_pkt(t, &h, NULL));
+	CHECK_EQ(h.op, OP_RST);
+	CHECK_EQ(h.src_port, hp);
+	CHECK_EQ(h.dst_port, 7000);
+	close(s);
+}
+
 static void test_credit(struct vt *t)
 {
 	int l = host_listen(t, 702);
@@ -469,6 +496,7 @@ int main(void)
 	test_guest_half_close(&T);
 	test_no_listener_is_reset(&T);
 	test_host_to_guest(&T);
+	test_handshake_timeouts(&T);
 	test_credit(&T);
 	test_bad_packets(&T);
 	test_many_connections_and_reset(&T);
