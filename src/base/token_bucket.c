@@ -12,9 +12,9 @@ static uint64_t now_ns(void)
 
 static void set_locked(struct token_bucket *tb, uint64_t size, uint64_t burst, uint64_t refill_ms)
 {
-	tb->size = size;
+	tb->size = refill_ms ? size : 0;
 	tb->refill_ns = refill_ms ? refill_ms * 1000000ull : 1000000000ull;
-	tb->budget = size > INT64_MAX ? INT64_MAX : (int64_t)size;
+	tb->budget = tb->size > INT64_MAX ? INT64_MAX : (int64_t)tb->size;
 	tb->burst = burst;
 	tb->last_ns = now_ns();
 }
@@ -102,6 +102,16 @@ void token_bucket_take_wait(struct token_bucket *tb, uint64_t cost, const _Atomi
 	}
 }
 
+void token_bucket_refund(struct token_bucket *tb, uint64_t cost)
+{
+	pthread_mutex_lock(&tb->lock);
+	if (tb->size) {
+		__int128 b = (__int128)tb->budget + (__int128)cost;
+		tb->budget = b > (__int128)tb->size ? (int64_t)tb->size : (int64_t)b;
+	}
+	pthread_mutex_unlock(&tb->lock);
+}
+
 void rate_limiter_init(struct rate_limiter *rl)
 {
 	token_bucket_init(&rl->bytes, 0, 0, 0);
@@ -118,4 +128,19 @@ void rate_limiter_take(struct rate_limiter *rl, uint64_t bytes, const _Atomic bo
 {
 	token_bucket_take_wait(&rl->ops, 1, stop);
 	token_bucket_take_wait(&rl->bytes, bytes, stop);
+}
+
+uint64_t rate_limiter_try(struct rate_limiter *rl, uint64_t bytes)
+{
+	uint64_t wait = token_bucket_take(&rl->ops, 1);
+	if (wait) {
+		atomic_fetch_add(&rl->ops.throttled, 1);
+		return wait;
+	}
+	wait = token_bucket_take(&rl->bytes, bytes);
+	if (wait) {
+		token_bucket_refund(&rl->ops, 1);
+		atomic_fetch_add(&rl->bytes.throttled, 1);
+	}
+	return wait;
 }

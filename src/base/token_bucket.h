@@ -2,7 +2,8 @@
  * Token buckets for I/O rate limits, with Firecracker's semantics: a bucket
  * holds at most `size` tokens and refills completely in `refill_time_ms`;
  * `one_time_burst` extra tokens are spent first and never refilled. A size
- * of 0 means unlimited. A cost larger than the bucket is allowed once the
+ * or a refill time of 0 means unlimited (Firecracker's TokenBucket::new
+ * makes no bucket then). A cost larger than the bucket is allowed once the
  * bucket is full and leaves it in debt, so big requests pass at the
  * configured average rate. Thread-safe; the limits can change at runtime.
  */
@@ -36,6 +37,8 @@ uint64_t token_bucket_take(struct token_bucket *tb, uint64_t cost);
 /* Take `cost` tokens, sleeping as long as needed; gives up early (without
  * taking) when *stop becomes true. */
 void token_bucket_take_wait(struct token_bucket *tb, uint64_t cost, const _Atomic bool *stop);
+/* Give back `cost` tokens taken by token_bucket_take() (up to the size). */
+void token_bucket_refund(struct token_bucket *tb, uint64_t cost);
 
 /* A disk's or NIC direction's pair of limits. */
 struct rate_limiter {
@@ -46,5 +49,10 @@ void rate_limiter_init(struct rate_limiter *rl);
 void rate_limiter_destroy(struct rate_limiter *rl);
 /* One operation of `bytes` bytes; sleeps while either bucket is empty. */
 void rate_limiter_take(struct rate_limiter *rl, uint64_t bytes, const _Atomic bool *stop);
+/* The same without sleeping, for callers that must not block (an I/O
+ * thread serving other queues): 0 when both buckets allowed it (and were
+ * charged), else nothing is taken and the result is how many nanoseconds
+ * to wait before trying again. Counts a throttle event when refused. */
+uint64_t rate_limiter_try(struct rate_limiter *rl, uint64_t bytes);
 
 #endif

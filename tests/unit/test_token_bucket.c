@@ -2,7 +2,8 @@
  * Token buckets (Firecracker semantics): a full bucket passes its size at
  * once, then refills at size per refill time; the one-time burst is spent
  * first; a cost above the size waits for a full bucket and leaves debt;
- * size 0 is unlimited; limits change at run time.
+ * size 0 or refill time 0 is unlimited; limits change at run time; the
+ * non-blocking rate_limiter_try charges both buckets or neither.
  */
 #include <time.h>
 
@@ -50,6 +51,27 @@ int main(void)
 	wait = token_bucket_take(&tb, 1);
 	CHECK(&C, wait >= 150000000, "debt of 2000 tokens: ~200 ms wait, got %llu ns",
 	      (unsigned long long)wait);
+
+	token_bucket_set(&tb, 1000, 0, 0);
+	CHECK(&C, token_bucket_take(&tb, 5000) == 0 && token_bucket_take(&tb, 5000) == 0,
+	      "refill time 0 is unlimited (as Firecracker makes no bucket)");
+
+	/* Both buckets or neither. */
+	struct rate_limiter rl;
+	rate_limiter_init(&rl);
+	CHECK(&C, rate_limiter_try(&rl, 1ull << 30) == 0, "no limits: anything passes");
+	token_bucket_set(&rl.ops, 3, 0, 1000);
+	token_bucket_set(&rl.bytes, 1000, 0, 1000);
+	CHECK(&C, rate_limiter_try(&rl, 600) == 0, "first operation passes");
+	wait = rate_limiter_try(&rl, 600);
+	CHECK(&C, wait > 0, "bytes bucket short: refused");
+	CHECK(&C, rate_limiter_try(&rl, 400) == 0, "the refused call took no operation token");
+	CHECK(&C, rate_limiter_try(&rl, 0) == 0, "the third operation (no bytes) passes");
+	wait = rate_limiter_try(&rl, 0);
+	CHECK(&C, wait > 0, "ops bucket empty after three: refused, got %llu", (unsigned long long)wait);
+	CHECK(&C, atomic_load(&rl.ops.throttled) >= 1 && atomic_load(&rl.bytes.throttled) >= 1,
+	      "refusals counted");
+	rate_limiter_destroy(&rl);
 
 	_Atomic bool stop = true;
 	t0 = now();
