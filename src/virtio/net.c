@@ -24,8 +24,19 @@
  * a high-water mark the backend is told to stop reading host input; it is
  * woken again below a low-water mark.
  *
+ * Rate limits (Firecracker's rx_rate_limiter / tx_rate_limiter): a token
+ * bucket pair per direction, charged one operation and the Ethernet frame's
+ * bytes per frame, before a transmit chain goes to the backend and before a
+ * pending frame starts into the receive buffers. Neither thread sleeps on
+ * a bucket: a throttled transmit chain is held (like one the backend had no
+ * room for), a throttled receive frame stays pending (past the high-water
+ * mark the backend stops reading host input, so TCP senders slow down), and
+ * the device's retry timer kicks the queue when the bucket will have
+ * refilled. The limits change at any time (token_bucket_set, then
+ * virtio_net_limits_changed).
+ *
  * Locking: the receiveq's vq->lock, then n->rxlock (the frame queue and the
- * half-delivered frame).
+ * half-delivered frame), then a bucket's lock or the timer's lock.
  */
 #include "virtio/net.h"
 
@@ -34,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Feature bits (5.1.3). */
 #define VIRTIO_NET_F_CSUM       0
@@ -106,8 +118,86 @@ struct virtio_net {
 	struct virtq_req *tx_held;
 	bool has_held;
 
+	/* Rate limits: guest-bound (rx) and host-bound (tx). */
+	struct rate_limiter limit[2];       /* indexed by Q_RX, Q_TX */
+	bool rx_paid;                /* the head pending frame is charged (rxlock) */
+	bool held_paid;              /* tx_held is charged (transmitq lock) */
+
+	/* Retry timer: kicks a throttled queue once its bucket has refilled. */
+	pthread_t timer;
+	bool timer_started;
+	pthread_mutex_t tlock;
+	pthread_cond_t tcond;        /* CLOCK_MONOTONIC */
+	uint64_t due[2];             /* when to kick queue q (ns); 0: never */
+	bool tstop;
+
 	_Atomic uint64_t rx_frames, rx_dropped, tx_frames, tx_dropped;
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Kick queue q in `wait` ns (or sooner, if already due sooner). */
+static void timer_arm(struct virtio_net *n, unsigned q, uint64_t wait)
+{
+	uint64_t when = mono_ns() + wait;
+	pthread_mutex_lock(&n->tlock);
+	if (!n->due[q] || when < n->due[q]) {
+		n->due[q] = when;
+		pthread_cond_signal(&n->tcond);
+	}
+	pthread_mutex_unlock(&n->tlock);
+}
+
+static void *timer_thread(void *arg)
+{
+	struct virtio_net *n = arg;
+	pthread_mutex_lock(&n->tlock);
+	while (!n->tstop) {
+		uint64_t next = 0;
+		for (unsigned q = 0; q < 2; q++)
+			if (n->due[q] && (!next || n->due[q] < next))
+				next = n->due[q];
+		if (!next) {
+			pthread_cond_wait(&n->tcond, &n->tlock);
+			continue;
+		}
+		uint64_t now = mono_ns();
+		if (now < next) {
+			struct timespec ts = { .tv_sec = (time_t)(next / 1000000000ull),
+					       .tv_nsec = (long)(next % 1000000000ull) };
+			pthread_cond_timedwait(&n->tcond, &n->tlock, &ts);
+			continue;
+		}
+		bool kick[2];
+		for (unsigned q = 0; q < 2; q++) {
+			kick[q] = n->due[q] && n->due[q] <= now;
+			if (kick[q])
+				n->due[q] = 0;
+		}
+		pthread_mutex_unlock(&n->tlock);
+		for (unsigned q = 0; q < 2; q++)
+			if (kick[q])
+				virtio_dev_kick(&n->dev, q);
+		pthread_mutex_lock(&n->tlock);
+	}
+	pthread_mutex_unlock(&n->tlock);
+	return NULL;
+}
+
+/* Charge one frame of `bytes` to queue q's limits; false (and the timer
+ * armed) when it must wait. */
+static bool charge(struct virtio_net *n, unsigned q, uint64_t bytes)
+{
+	uint64_t wait = rate_limiter_try(&n->limit[q], bytes);
+	if (wait)
+		timer_arm(n, q, wait);
+	return wait == 0;
+}
 
 static bool rx_usable(struct virtio_net *n, struct virtq *vq)
 {
@@ -209,21 +299,30 @@ static int rx_fill(struct virtio_net *n, struct virtq *vq, const struct rx_frame
  * held, queue usable). */
 static void rx_flush(struct virtio_net *n, struct virtq *vq)
 {
+	bool throttled = false;
 	for (;;) {
 		while (n->plen) {
 			struct rx_frame *f = n->pending[n->phead];
+			if (!n->rx_paid) {
+				if (!charge(n, Q_RX, f->len - NET_VNET_HDR_LEN)) {
+					throttled = true;   /* the timer kicks us */
+					break;
+				}
+				n->rx_paid = true;
+			}
 			int r = rx_fill(n, vq, f);
 			if (r < 0)
 				return;
 			if (r == 0)
 				break;
+			n->rx_paid = false;
 			free(f);
 			n->phead = (n->phead + 1) % RX_PENDING_MAX;
 			n->plen--;
 		}
 		/* Out of frames: no need to hear about new buffers. Out of
 		 * buffers: ask to be notified (and recheck, 2.7.10). */
-		if (!n->plen || !virtq_enable_notify(vq))
+		if (throttled || !n->plen || !virtq_enable_notify(vq))
 			break;
 	}
 	if (n->congested && n->plen <= RX_PENDING_LOW) {
@@ -241,6 +340,7 @@ static void rx_drop_all(struct virtio_net *n)
 	}
 	n->nchains = 0;
 	n->rx_off = 0;
+	n->rx_paid = false;
 }
 
 /* Backend thread: a frame for the guest. */
@@ -332,11 +432,20 @@ drop:
 	return 0;
 }
 
+/* The bytes a transmit chain costs: its Ethernet frame. */
+static uint64_t tx_bytes(const struct virtq_req *req)
+{
+	return req->out_len > NET_VNET_HDR_LEN ? req->out_len - NET_VNET_HDR_LEN : 0;
+}
+
 static void tx_process(struct virtio_net *n, struct virtq *vq)
 {
 	if (n->closing)
 		return;
 	if (n->has_held) {
+		if (!n->held_paid && !charge(n, Q_TX, tx_bytes(n->tx_held)))
+			return;   /* the timer kicks us again */
+		n->held_paid = true;
 		if (tx_one(n, n->tx_held) == -EAGAIN)
 			return;   /* tx_ready kicks us again */
 		virtq_push(vq, n->tx_held, 0);
@@ -348,9 +457,11 @@ static void tx_process(struct virtio_net *n, struct virtq *vq)
 	for (;;) {
 		virtq_disable_notify(vq);
 		while ((r = virtq_pop(vq, req)) > 0) {
-			if (tx_one(n, req) == -EAGAIN) {
+			bool paid = charge(n, Q_TX, tx_bytes(req));
+			if (!paid || tx_one(n, req) == -EAGAIN) {
 				memcpy(n->tx_held, req, sizeof(*req));
 				n->has_held = true;
+				n->held_paid = paid;
 				virtio_dev_used(&n->dev, vq);
 				return;
 			}
@@ -445,8 +556,24 @@ static const struct virtio_dev_ops net_ops = {
 	.reset = net_reset,
 };
 
+static void timer_stop(struct virtio_net *n)
+{
+	if (n->timer_started) {
+		pthread_mutex_lock(&n->tlock);
+		n->tstop = true;
+		pthread_cond_signal(&n->tcond);
+		pthread_mutex_unlock(&n->tlock);
+		pthread_join(n->timer, NULL);
+		n->timer_started = false;
+	}
+}
+
 static void net_free(struct virtio_net *n)
 {
+	pthread_mutex_destroy(&n->tlock);
+	pthread_cond_destroy(&n->tcond);
+	rate_limiter_destroy(&n->limit[Q_RX]);
+	rate_limiter_destroy(&n->limit[Q_TX]);
 	free(n->rxreq);
 	free(n->pushreq);
 	free(n->tx_held);
@@ -463,6 +590,14 @@ struct virtio_net *virtio_net_create(struct gram *ram, const char *name, const u
 		return NULL;
 	}
 	snprintf(n->name, sizeof(n->name), "%s", name ? name : "net");
+	rate_limiter_init(&n->limit[Q_RX]);
+	rate_limiter_init(&n->limit[Q_TX]);
+	pthread_mutex_init(&n->tlock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&n->tcond, &ca);
+	pthread_condattr_destroy(&ca);
 	n->rxreq = malloc(sizeof(*n->rxreq));
 	n->pushreq = malloc(sizeof(*n->pushreq));
 	n->tx_held = malloc(sizeof(*n->tx_held));
@@ -482,8 +617,19 @@ struct virtio_net *virtio_net_create(struct gram *ram, const char *name, const u
 		net_free(n);
 		return NULL;
 	}
+	int e = pthread_create(&n->timer, NULL, timer_thread, n);
+	if (e) {
+		snprintf(err, errlen, "%s: cannot start the rate limit timer: %s", n->name, strerror(e));
+		virtio_dev_fini(&n->dev);
+		pthread_mutex_destroy(&n->rxlock);
+		net_free(n);
+		return NULL;
+	}
+	n->timer_started = true;
+	pthread_setname_np(n->timer, "net-limit");
 	n->be = open(open_arg, &cb, err, errlen);
 	if (!n->be) {
+		timer_stop(n);
 		virtio_dev_fini(&n->dev);
 		pthread_mutex_destroy(&n->rxlock);
 		net_free(n);
@@ -515,6 +661,7 @@ struct virtio_net *virtio_net_create(struct gram *ram, const char *name, const u
 	n->config[11] = (uint8_t)(n->be->mtu >> 8);
 	if (virtio_dev_start(&n->dev, err, errlen)) {
 		net_backend_destroy(n->be);
+		timer_stop(n);
 		virtio_dev_fini(&n->dev);
 		pthread_mutex_destroy(&n->rxlock);
 		net_free(n);
@@ -528,7 +675,8 @@ void virtio_net_destroy(struct virtio_net *n)
 	if (!n)
 		return;
 	/* Stop both directions from reaching the backend, then stop its
-	 * thread (which calls into us), then ours (which calls into it). */
+	 * thread (which calls into us), the timer (which kicks the I/O
+	 * thread), then the I/O thread (which calls into the backend). */
 	struct virtq *rx = &n->dev.vqs[Q_RX], *tx = &n->dev.vqs[Q_TX];
 	pthread_mutex_lock(&rx->lock);
 	pthread_mutex_lock(&tx->lock);
@@ -536,6 +684,7 @@ void virtio_net_destroy(struct virtio_net *n)
 	pthread_mutex_unlock(&tx->lock);
 	pthread_mutex_unlock(&rx->lock);
 	net_backend_destroy(n->be);
+	timer_stop(n);
 	virtio_dev_fini(&n->dev);
 	pthread_mutex_lock(&n->rxlock);
 	rx_drop_all(n);
@@ -549,12 +698,27 @@ struct virtio_dev *virtio_net_dev(struct virtio_net *n)
 	return &n->dev;
 }
 
+struct rate_limiter *virtio_net_limiter(struct virtio_net *n, bool tx)
+{
+	return &n->limit[tx ? Q_TX : Q_RX];
+}
+
+void virtio_net_limits_changed(struct virtio_net *n)
+{
+	virtio_dev_kick(&n->dev, Q_TX);
+	virtio_dev_kick(&n->dev, Q_RX);
+}
+
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *s)
 {
 	s->rx_frames = atomic_load(&n->rx_frames);
 	s->rx_dropped = atomic_load(&n->rx_dropped);
 	s->tx_frames = atomic_load(&n->tx_frames);
 	s->tx_dropped = atomic_load(&n->tx_dropped);
+	s->rx_throttled = atomic_load(&n->limit[Q_RX].bytes.throttled) +
+			  atomic_load(&n->limit[Q_RX].ops.throttled);
+	s->tx_throttled = atomic_load(&n->limit[Q_TX].bytes.throttled) +
+			  atomic_load(&n->limit[Q_TX].ops.throttled);
 }
 
 void virtio_net_default_mac(const char *vm_name, unsigned index, uint8_t mac[6])

@@ -10,6 +10,7 @@
 
 #include "backend/net/net.h"
 #include "base/gram.h"
+#include "base/token_bucket.h"
 #include "virtio/virtio.h"
 
 struct virtio_net;
@@ -29,9 +30,17 @@ struct virtio_net *virtio_net_create(struct gram *ram, const char *name, const u
 void virtio_net_destroy(struct virtio_net *n);
 struct virtio_dev *virtio_net_dev(struct virtio_net *n);
 
+/* The rate limits towards the guest (rx, tx false) or from it (tx true):
+ * unlimited at first; set them with token_bucket_set() at any time, then
+ * call virtio_net_limits_changed() so that a queue waiting on the old
+ * limits is looked at again under the new ones. */
+struct rate_limiter *virtio_net_limiter(struct virtio_net *n, bool tx);
+void virtio_net_limits_changed(struct virtio_net *n);
+
 struct virtio_net_stats {
 	uint64_t rx_frames, rx_dropped;   /* towards the guest */
 	uint64_t tx_frames, tx_dropped;   /* from the guest */
+	uint64_t rx_throttled, tx_throttled; /* times a frame had to wait for a bucket */
 };
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *s);
 

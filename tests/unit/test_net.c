@@ -12,7 +12,10 @@
  * exist, a frame too big for a lone buffer); congestion makes the backend
  * pause and resume; a receive buffer without a writable part needs a reset;
  * reset drops queued frames; a full backend holds the transmit chain until
- * tx_ready. The stable default MAC.
+ * tx_ready. Rate limits: transmit and receive frames pass at the buckets'
+ * rate (lower bounds on the time only), nothing is lost while throttled,
+ * and a limit changed at run time frees a frame held under the old one.
+ * The stable default MAC.
  *
  * offload: NEEDS_CSUM completion (TCP and UDP), TSO of IPv4 and IPv6 TCP
  * into MSS-sized segments with correct lengths, IDs, sequence numbers,
@@ -414,6 +417,111 @@ static void test_rx_buffer_without_writable_part(void)
 	nt_down(&t);
 }
 
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void test_tx_rate_limit(void)
+{
+	struct nt t;
+	nt_up(&t, 0, 0, F_V1);
+	struct rate_limiter *rl = virtio_net_limiter(t.n, true);
+	token_bucket_set(&rl->ops, 2, 0, 1000);  /* 2 frames a second */
+	uint64_t a[6];
+	double t0 = mono_s();
+	for (int i = 0; i < 6; i++) {
+		a[i] = vg_alloc(&t.g, HDR + 60, 8);
+		make_frame(vg_host(&t.g, a[i]), 60, (uint8_t)i);
+		struct vg_seg sg = { a[i], HDR + 60, false };
+		vg_submit(&t.g, Q_TX, &sg, 1, false);
+	}
+	vg_settle();
+	CHECK_EQ(atomic_load(&t.be.sent), 2);   /* the full bucket's two */
+	uint32_t id, len;
+	for (int i = 0; i < 6; i++)
+		CHECK(vg_wait_used(&t.g, Q_TX, &id, &len));
+	double dt = mono_s() - t0;
+	CHECK_EQ(atomic_load(&t.be.sent), 6);
+	CHECK(dt >= 1.8);                        /* 4 more at 2 per second */
+	/* The last frame sent is the last one queued: order kept. */
+	CHECK(!memcmp(t.be.last, vg_host(&t.g, a[5]), HDR + 60));
+	struct virtio_net_stats st;
+	virtio_net_get_stats(t.n, &st);
+	CHECK(st.tx_throttled > 0);
+	CHECK_EQ(st.rx_throttled, 0);
+
+	/* A slow bucket holds the second frame; lifting the limit frees it
+	 * long before the bucket would have. */
+	token_bucket_set(&rl->bytes, 100, 0, 60000);  /* 100 bytes a minute */
+	token_bucket_set(&rl->ops, 0, 0, 0);
+	virtio_net_limits_changed(t.n);
+	struct vg_seg sg0 = { a[0], HDR + 60, false }, sg1 = { a[1], HDR + 60, false };
+	vg_submit(&t.g, Q_TX, &sg0, 1, false);
+	vg_submit(&t.g, Q_TX, &sg1, 1, false);
+	CHECK(vg_wait_used(&t.g, Q_TX, &id, &len));
+	vg_settle();
+	CHECK_EQ(atomic_load(&t.be.sent), 7);
+	CHECK_EQ(vg_used_idx(&t.g, Q_TX), 7);
+	token_bucket_set(&rl->bytes, 0, 0, 0);
+	virtio_net_limits_changed(t.n);
+	CHECK(vg_wait_used(&t.g, Q_TX, &id, &len));
+	CHECK_EQ(atomic_load(&t.be.sent), 8);
+	nt_down(&t);
+}
+
+static void test_rx_rate_limit(void)
+{
+	struct nt t;
+	nt_up(&t, 0, 0, F_V1);
+	struct rate_limiter *rl = virtio_net_limiter(t.n, false);
+	token_bucket_set(&rl->bytes, 1000, 0, 1000); /* 1000 bytes a second */
+	uint64_t b[5];
+	for (int i = 0; i < 5; i++)
+		b[i] = rx_buf(&t, 1526);
+	uint8_t frame[600];
+	double t0 = mono_s();
+	for (int i = 0; i < 5; i++) {
+		size_t n = make_frame(frame, 500, (uint8_t)(i * 7));
+		CHECK(t.be.cb.rx(t.be.cb.ctx, frame, n));
+	}
+	vg_settle();
+	CHECK_EQ(vg_used_idx(&t.g, Q_RX), 2);   /* 1000 bytes from the full bucket */
+	uint32_t id, len;
+	for (int i = 0; i < 5; i++) {
+		CHECK(vg_wait_used(&t.g, Q_RX, &id, &len));
+		CHECK_EQ(len, HDR + 500);
+		make_frame(frame, 500, (uint8_t)(i * 7));
+		CHECK(!memcmp((uint8_t *)vg_host(&t.g, b[i]) + HDR, frame + HDR, 500));
+	}
+	double dt = mono_s() - t0;
+	CHECK(dt >= 1.3);                       /* 1500 more bytes at 1000 a second */
+	struct virtio_net_stats st;
+	virtio_net_get_stats(t.n, &st);
+	CHECK_EQ(st.rx_frames, 5);
+	CHECK(st.rx_throttled > 0);
+
+	/* A frame waiting on a slow bucket is delivered once the limit goes. */
+	token_bucket_set(&rl->bytes, 0, 0, 0);
+	token_bucket_set(&rl->ops, 1, 0, 60000);     /* one frame a minute */
+	virtio_net_limits_changed(t.n);
+	rx_buf(&t, 1526);
+	rx_buf(&t, 1526);
+	size_t n = make_frame(frame, 100, 3);
+	CHECK(t.be.cb.rx(t.be.cb.ctx, frame, n));
+	CHECK(t.be.cb.rx(t.be.cb.ctx, frame, n));
+	CHECK(vg_wait_used(&t.g, Q_RX, &id, &len));
+	vg_settle();
+	CHECK_EQ(vg_used_idx(&t.g, Q_RX), 6);
+	token_bucket_set(&rl->ops, 0, 0, 0);
+	virtio_net_limits_changed(t.n);
+	CHECK(vg_wait_used(&t.g, Q_RX, &id, &len));
+	CHECK_EQ(len, HDR + 100);
+	nt_down(&t);
+}
+
 static void test_default_mac(void)
 {
 	uint8_t a[6], b[6], c[6], d[6];
@@ -627,6 +735,8 @@ int main(void)
 	test_rx_mergeable();
 	test_rx_congestion_and_reset();
 	test_rx_buffer_without_writable_part();
+	test_tx_rate_limit();
+	test_rx_rate_limit();
 	test_default_mac();
 	test_offload_csum();
 	test_offload_tso4();
