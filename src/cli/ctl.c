@@ -378,6 +378,7 @@ static void free_devices(struct vm_config *vc)
 	}
 	for (size_t i = 0; i < vc->nnets; i++) {
 		free(vc->nets[i].id);
+		free(vc->nets[i].tap_name);
 		for (size_t k = 0; k < vc->nets[i].nfwd; k++)
 			free(vc->nets[i].fwd[k].host_addr);
 	}

@@ -1,5 +1,6 @@
-/* `skiff run` device options; see devopts.h. Strings point into argv (or
- * into copies that live as long as the process), never freed. */
+/* `skiff run` device options; see devopts.h. Strings point into argv or
+ * into copies of it that live as long as the configuration, except that
+ * --net's strings are each the interface's own (free them with it). */
 #include "cli/devopts.h"
 
 #include <arpa/inet.h>
@@ -210,28 +211,9 @@ static const char *parse_hostfwd(struct vm_net *n, const char *arg, const char *
 	return NULL;
 }
 
-const char *devopt_net(struct vm_config *c, const char *arg, char *err, size_t errlen)
+/* The items of --net after its kind, into n; n's strings are its own. */
+static const char *net_items(struct vm_net *n, const char *arg, char *rest, char *err, size_t errlen)
 {
-	if (c->nnets >= VM_MAX_NETS) {
-		snprintf(err, errlen, "--net: at most %d network interfaces", VM_MAX_NETS);
-		return err;
-	}
-	char *copy = strdup(arg), *rest;
-	if (!copy) {
-		snprintf(err, errlen, "--net: out of memory");
-		return err;
-	}
-	struct vm_net *n = &c->nets[c->nnets];
-	memset(n, 0, sizeof(*n));
-	const char *kind = first_item(copy, &rest);
-	if (!strcmp(kind, "user")) {
-		n->backend = VM_NET_USER;
-	} else if (!strcmp(kind, "tap")) {
-		n->backend = VM_NET_TAP;
-	} else {
-		snprintf(err, errlen, "--net %s: the first item must be user or tap", arg);
-		return err;
-	}
 	while (rest) {
 		char *item = first_item(rest, &rest);
 		if (!strncmp(item, "hostfwd=", 8) && n->backend == VM_NET_USER) {
@@ -243,7 +225,11 @@ const char *devopt_net(struct vm_config *c, const char *arg, char *err, size_t e
 				snprintf(err, errlen, "--net %s: ifname must be 1 to 15 bytes, no '/'", arg);
 				return err;
 			}
-			n->tap_name = item + 7;
+			free(n->tap_name);
+			if (!(n->tap_name = strdup(item + 7))) {
+				snprintf(err, errlen, "--net: out of memory");
+				return err;
+			}
 		} else if (!strncmp(item, "mac=", 4)) {
 			if (!parse_mac(item + 4, n->mac) || (n->mac[0] & 1)) {
 				snprintf(err, errlen, "--net %s: mac=%s: not a unicast MAC address "
@@ -261,9 +247,50 @@ const char *devopt_net(struct vm_config *c, const char *arg, char *err, size_t e
 		snprintf(err, errlen, "--net %s: tap needs ifname=NAME", arg);
 		return err;
 	}
+	return NULL;
+}
+
+/* The argument is parsed in a copy that is freed before returning: the
+ * interface keeps only strings of its own (tap_name, id, host addresses). */
+const char *devopt_net(struct vm_config *c, const char *arg, char *err, size_t errlen)
+{
+	if (c->nnets >= VM_MAX_NETS) {
+		snprintf(err, errlen, "--net: at most %d network interfaces", VM_MAX_NETS);
+		return err;
+	}
+	char *copy = strdup(arg), *rest;
+	if (!copy) {
+		snprintf(err, errlen, "--net: out of memory");
+		return err;
+	}
+	struct vm_net *n = &c->nets[c->nnets];
+	memset(n, 0, sizeof(*n));
+	const char *kind = first_item(copy, &rest);
+	const char *e = NULL;
+	if (!strcmp(kind, "user")) {
+		n->backend = VM_NET_USER;
+	} else if (!strcmp(kind, "tap")) {
+		n->backend = VM_NET_TAP;
+	} else {
+		snprintf(err, errlen, "--net %s: the first item must be user or tap", arg);
+		e = err;
+	}
+	if (!e)
+		e = net_items(n, arg, rest, err, errlen);
+	free(copy);
 	char id[16];
 	snprintf(id, sizeof(id), "net%zu", c->nnets);
-	n->id = strdup(id);
+	if (!e && !(n->id = strdup(id))) {
+		snprintf(err, errlen, "--net: out of memory");
+		e = err;
+	}
+	if (e) {
+		free(n->tap_name);
+		for (size_t k = 0; k < n->nfwd; k++)
+			free(n->fwd[k].host_addr);
+		memset(n, 0, sizeof(*n));
+		return e;
+	}
 	c->nnets++;
 	return NULL;
 }
