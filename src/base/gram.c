@@ -37,6 +37,21 @@ void gram_destroy(struct gram *r)
 	memset(r, 0, sizeof(*r));
 }
 
+uint64_t gram_resident_bytes(const struct gram *r)
+{
+	unsigned char vec[4096];
+	const uint64_t chunk = sizeof(vec) << GRAM_PAGE_SHIFT;
+	uint64_t pages = 0;
+	for (uint64_t off = 0; off < r->size; off += chunk) {
+		uint64_t len = r->size - off < chunk ? r->size - off : chunk;
+		if (mincore(r->host + off, len, vec))
+			return 0;
+		for (uint64_t i = 0; i < len >> GRAM_PAGE_SHIFT; i++)
+			pages += vec[i] & 1;
+	}
+	return pages << GRAM_PAGE_SHIFT;
+}
+
 void gram_written(struct gram *r, uint64_t gpa, uint64_t len)
 {
 	if (len == 0 || !gram_contains(r, gpa, len))

@@ -65,4 +65,8 @@ int gram_write(struct gram *r, uint64_t gpa, const void *src, uint64_t len);
  * (balloon, free page reporting); they read as zero afterwards. */
 int gram_discard(struct gram *r, uint64_t gpa, uint64_t len);
 
+/* Bytes of guest RAM the host backs right now (pages the guest touched and
+ * that were not given back); for the metrics. */
+uint64_t gram_resident_bytes(const struct gram *r);
+
 #endif

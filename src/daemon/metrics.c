@@ -121,6 +121,16 @@ static void name_part(char *out, size_t cap, const char *key)
 	out[k] = 0;
 }
 
+/* A label value from a device id: the characters ids may have pass, any
+ * other (a quote, a backslash, a newline) becomes '_'. */
+static void label_value(char *out, size_t cap, const char *raw)
+{
+	size_t k = 0;
+	for (const char *p = raw; *p && k + 1 < cap; p++)
+		out[k++] = isalnum((unsigned char)*p) || strchr("-_.:", *p) ? *p : '_';
+	out[k] = 0;
+}
+
 /* The last complete line of the VMM's metrics file (malloc'd), cutting the
  * file back when it has grown large and is skiffd's own. */
 static char *last_metrics_line(const char *path, bool ours)
@@ -159,6 +169,33 @@ static double num(const json_t *v)
 	return json_is_integer(v) ? (double)json_integer_value(v) : json_real_value(v);
 }
 
+/* A device section of the VMM's metrics: an array of objects, one per
+ * device, each with its "id" and counters; skiff_vm_<section>_<counter>_total
+ * with an id label. */
+static void device_metrics(struct out *o, const char *lbl, const char *section, const json_t *arr)
+{
+	char labels[512], name[160], a[64], b[64], id[64];
+	size_t i;
+	json_t *dev;
+	name_part(a, sizeof(a), section);
+	json_array_foreach((json_t *)arr, i, dev) {
+		const char *raw_id = json_string_value(json_object_get(dev, "id"));
+		if (!json_is_object(dev) || !raw_id)
+			continue;
+		label_value(id, sizeof(id), raw_id);
+		snprintf(labels, sizeof(labels), "%s,id=\"%s\"", lbl, id);
+		const char *k;
+		json_t *v;
+		json_object_foreach(dev, k, v) {
+			if (!json_is_number(v))
+				continue;
+			name_part(b, sizeof(b), k);
+			snprintf(name, sizeof(name), "skiff_vm_%s_%s_total", a, b);
+			sample(o, name, "counter", "A per-device counter of the VMM.", labels, num(v));
+		}
+	}
+}
+
 /* The VMM's own counters, from one line of its metrics file. */
 static void vmm_metrics(struct out *o, const char *lbl, const json_t *m)
 {
@@ -194,6 +231,21 @@ static void vmm_metrics(struct out *o, const char *lbl, const json_t *m)
 						sample(o, name, "counter", "A per-hart counter of the VMM.", labels, num(cv));
 					}
 				}
+			}
+		} else if (json_is_array(v)) {
+			device_metrics(o, lbl, key, v);
+		} else if (json_is_object(v) && !strcmp(key, "memory")) {
+			const char *k2;
+			json_t *v2;
+			json_object_foreach(v, k2, v2) {
+				if (!json_is_number(v2))
+					continue;
+				name_part(b, sizeof(b), k2);
+				snprintf(name, sizeof(name), "skiff_vm_memory_%s", b);
+				bool total = strlen(b) > 6 && !strcmp(b + strlen(b) - 6, "_total");
+				sample(o, name, total ? "counter" : "gauge",
+				       "Guest memory as the VMM sees it (configured, backed by the host, "
+				       "held or given back by the balloon).", lbl, num(v2));
 			}
 		} else if (json_is_object(v)) {
 			const char *k2;

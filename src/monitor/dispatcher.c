@@ -121,6 +121,7 @@ void *vcpu_thread(void *arg)
 			break;
 		hart_run(v->hart, &ex);
 		atomic_fetch_add_explicit(&v->exits[ex.reason], 1, memory_order_relaxed);
+		atomic_store_explicit(&v->instructions, hart_instret(v->hart), memory_order_relaxed);
 		switch (ex.reason) {
 		case EXIT_SBI:
 			sbi_call(v);

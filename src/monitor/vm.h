@@ -49,6 +49,7 @@ struct vcpu {
 	/* Exits by reason (the dispatcher's counters). */
 	_Atomic uint64_t exits[EXIT_REASONS];
 	_Atomic uint64_t sbi_calls, wfi_sleeps;
+	_Atomic uint64_t instructions;   /* retired, as of the latest exit */
 	uint64_t cpu_mark;         /* thread CPU time last accounted (quota) */
 };
 

@@ -73,6 +73,8 @@ struct virtio_blk {
 	struct iovec data[VIRTQ_MAX_SEGS];   /* I/O thread scratch */
 	struct rate_limiter limit;           /* bytes and operations */
 	_Atomic bool stopping;               /* lets a throttled request go */
+	/* Completed requests, for the metrics (written by the I/O thread). */
+	_Atomic uint64_t read_bytes, write_bytes, read_count, write_count, flush_count;
 };
 
 struct blk_hdr {
@@ -115,8 +117,14 @@ static uint8_t blk_rw(struct virtio_blk *b, struct virtq_req *req, const struct 
 			  : disk_preadv(b->disk, b->data, n, off);
 	if (rc)
 		return VIRTIO_BLK_S_IOERR;
-	if (!is_write)
+	if (is_write) {
+		atomic_fetch_add_explicit(&b->write_bytes, len, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->write_count, 1, memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&b->read_bytes, len, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->read_count, 1, memory_order_relaxed);
 		*written += (uint32_t)len;
+	}
 	return VIRTIO_BLK_S_OK;
 }
 
@@ -178,6 +186,7 @@ static uint32_t blk_request(struct virtio_dev *dev, struct virtq *vq, struct vir
 	case VIRTIO_BLK_T_FLUSH:
 		status = b->read_only || disk_flush(b->disk) == 0 ? VIRTIO_BLK_S_OK
 								  : VIRTIO_BLK_S_IOERR;
+		atomic_fetch_add_explicit(&b->flush_count, 1, memory_order_relaxed);
 		break;
 	case VIRTIO_BLK_T_GET_ID: {
 		uint64_t room = req->in_len - 1;
@@ -298,6 +307,16 @@ void virtio_blk_destroy(struct virtio_blk *b)
 	virtio_dev_fini(&b->dev);
 	rate_limiter_destroy(&b->limit);
 	free(b);
+}
+
+void virtio_blk_get_stats(struct virtio_blk *b, struct virtio_blk_stats *s)
+{
+	s->read_bytes = atomic_load(&b->read_bytes);
+	s->write_bytes = atomic_load(&b->write_bytes);
+	s->read_count = atomic_load(&b->read_count);
+	s->write_count = atomic_load(&b->write_count);
+	s->flush_count = atomic_load(&b->flush_count);
+	s->throttled = atomic_load(&b->limit.bytes.throttled) + atomic_load(&b->limit.ops.throttled);
 }
 
 struct rate_limiter *virtio_blk_limiter(struct virtio_blk *b)

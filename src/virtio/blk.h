@@ -34,4 +34,12 @@ struct virtio_dev *virtio_blk_dev(struct virtio_blk *b);
  * set with token_bucket_set() at any time. */
 struct rate_limiter *virtio_blk_limiter(struct virtio_blk *b);
 
+/* What the guest did with the disk (completed reads and writes), and how
+ * often the rate limiter made it wait. Any thread. */
+struct virtio_blk_stats {
+	uint64_t read_bytes, write_bytes, read_count, write_count, flush_count;
+	uint64_t throttled;
+};
+void virtio_blk_get_stats(struct virtio_blk *b, struct virtio_blk_stats *s);
+
 #endif

@@ -11,6 +11,7 @@
  * running, and only then keep the copy. A refused request changes nothing.
  */
 #include "vmm/api.h"
+#include "vmm/vm_metrics.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -159,13 +160,16 @@ static bool write_metrics(struct vmm *v)
 				if (exit_names[r])
 					json_object_set_new(exits, exit_names[r],
 							    json_integer((json_int_t)atomic_load(&c->exits[r])));
-			json_array_append_new(cpus, json_pack("{s:i,s:I,s:I,s:o}", "hart", (int)i,
+			json_array_append_new(cpus, json_pack("{s:i,s:I,s:I,s:I,s:o}", "hart", (int)i,
+							      "instructions", (json_int_t)atomic_load(&c->instructions),
 							      "sbi_calls", (json_int_t)atomic_load(&c->sbi_calls),
 							      "wfi_sleeps", (json_int_t)atomic_load(&c->wfi_sleeps),
 							      "exits", exits));
 		}
 	}
 	json_object_set_new(m, "vcpus", cpus);
+	if (v->vm)
+		vm_metrics_add(v->vm, m);
 	char *line = json_dumps(m, JSON_COMPACT);
 	json_decref(m);
 	bool ok = line && vmm_write_line(v->metrics_fd, line);

@@ -288,6 +288,14 @@ int vm_request_shutdown(struct vm *vm)
 	return -ENODEV;
 }
 
+struct virtio_blk *vm_devices_drive(struct vm_devices *d, size_t index, const char **id)
+{
+	if (index >= d->ndrives)
+		return NULL;
+	*id = d->drives[index]->id;
+	return d->drives[index]->blk;
+}
+
 struct rate_limiter *vm_devices_drive_limiter(struct vm_devices *d, const char *id)
 {
 	for (size_t k = 0; k < d->ndrives; k++)

@@ -44,6 +44,8 @@ const char *vm_devices_create(struct vm *vm, struct vm_devices *d,
 /* The rate limits of drive `id`, to change them at run time; NULL if there
  * is no such drive. */
 struct rate_limiter *vm_devices_drive_limiter(struct vm_devices *d, const char *id);
+/* Drive `index` (in configuration order) and its id; NULL past the last. */
+struct virtio_blk *vm_devices_drive(struct vm_devices *d, size_t index, const char **id);
 /* Stop the devices' I/O threads and free them (after the harts stopped). */
 void vm_devices_destroy(struct vm_devices *d);
 

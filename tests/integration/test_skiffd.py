@@ -443,7 +443,13 @@ def test_definitions_survive_a_restart(daemons, short_root, fake_kernel):
 
 def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_bin):
     d = daemons(short_root)
-    vm = ok(d.sock, "POST", "/vms", vm_def("one", default_guest, mem=160, name="first"), status=201)
+    disk = short_root / "one.img"
+    with open(disk, "wb") as f:
+        f.truncate(4 << 20)
+    drives = [{"drive_id": "data", "path_on_host": str(disk), "is_root_device": False,
+               "is_read_only": True}]
+    vm = ok(d.sock, "POST", "/vms", vm_def("one", default_guest, mem=160, name="first", drives=drives),
+            status=201)
     assert vm["state"] == "stopped" and vm["pid"] is None
 
     action(d.sock, "first", "InstanceStart")
@@ -481,6 +487,14 @@ def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_
     assert cpu and float(cpu.group(1)) > 0 and rss and int(rss.group(1)) > 1 << 20, text
     exits = re.findall(rf'skiff_vm_exits_total{{{lbl},hart="0",reason="(\w+)"}} (\d+)', text)
     assert dict(exits).get("mmio", "0") != "0", text
+    insns = re.search(rf'skiff_vm_instructions_total{{{lbl},hart="0"}} (\d+)', text)
+    assert insns and int(insns.group(1)) > 10**8, text   # a Linux boot is billions
+    touched = re.search(rf"skiff_vm_memory_guest_resident_bytes{{{lbl}}} (\d+)", text)
+    assert touched and (4 << 20) < int(touched.group(1)) <= 160 << 20, text
+    # The kernel read the disk's partition table at boot.
+    reads = re.search(rf'skiff_vm_block_read_bytes_total{{{lbl},id="data"}} (\d+)', text)
+    assert reads and int(reads.group(1)) > 0, text
+    assert re.search(rf'skiff_vm_block_rate_limiter_throttled_events_total{{{lbl},id="data"}} 0', text)
     top = json.loads(skiff(skiff_bin, d, "top", "--once", "--json", "-d", "0.5").stdout)
     assert top[0]["id"] == "one" and top[0]["state"] == "running" and "cpu_percent" in top[0], top
 
