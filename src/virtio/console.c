@@ -74,6 +74,7 @@ struct virtio_console {
 };
 
 static unsigned rx_queue(unsigned port) { return port ? 2 + 2 * port : 0; }
+static unsigned tx_queue(unsigned port) { return rx_queue(port) + 1; }
 static bool is_rx_queue(unsigned q) { return q == 0 || (q >= 4 && !(q & 1)); }
 static unsigned queue_port(unsigned q) { return q < 2 ? 0 : q / 2 - 1; }
 
@@ -191,6 +192,32 @@ static uint32_t port_tx_request(struct virtio_dev *dev, struct virtq *vq, struct
 	return 0;
 }
 
+/* A transmitq whose host side may be busy: virtio_dev_serve's loop, asking
+ * before each request. A busy port's requests stay in the queue, with
+ * notifications off: virtio_console_output_ready() kicks it. */
+static void port_tx(struct virtio_console *c, const struct con_port *port, struct virtq *vq)
+{
+	struct virtq_req *req = c->dev.req;
+	unsigned budget = vq->size;
+	for (;;) {
+		virtq_disable_notify(vq);
+		int r = 0;
+		bool busy;
+		while (!(busy = port->cfg.output_busy(port->cfg.ctx)) && (r = virtq_pop(vq, req)) > 0) {
+			port_tx_request(&c->dev, vq, req);
+			virtq_push(vq, req, 0);
+			if (--budget == 0) {
+				virtio_dev_used(&c->dev, vq);
+				virtio_dev_kick(&c->dev, vq->index);
+				return;
+			}
+		}
+		if (busy || r < 0 || !virtq_enable_notify(vq))
+			break;
+	}
+	virtio_dev_used(&c->dev, vq);
+}
+
 /* A port's receiveq: host input into the driver's buffers. */
 static void port_rx(struct virtio_console *c, unsigned p, struct virtq *vq)
 {
@@ -252,6 +279,8 @@ static void con_process(struct virtio_dev *dev, struct virtq *vq)
 		return;
 	if (is_rx_queue(q))
 		port_rx(c, p, vq);
+	else if (c->ports[p].cfg.output_busy)
+		port_tx(c, &c->ports[p], vq);
 	else
 		virtio_dev_serve(dev, vq, port_tx_request);
 }
@@ -441,6 +470,12 @@ size_t virtio_console_input(struct virtio_console *c, unsigned port, const void 
 	if (take)
 		virtio_dev_kick(&c->dev, rx_queue(port));
 	return take;
+}
+
+void virtio_console_output_ready(struct virtio_console *c, unsigned port)
+{
+	if (port < c->nports)
+		virtio_dev_kick(&c->dev, tx_queue(port));
 }
 
 bool virtio_console_guest_open(struct virtio_console *c, unsigned port)

@@ -6,7 +6,9 @@
  * MULTIPORT gets port 0 alone, as a plain console.
  *
  * Output: whatever the guest writes to a port is handed to that port's
- * output callback, on the device's I/O thread.
+ * output callback, on the device's I/O thread. A host side that cannot keep
+ * up says so through output_busy: the port's writes then wait in its
+ * transmitq (the guest's writers block) until virtio_console_output_ready().
  * Input: the host pushes bytes with virtio_console_input() from any thread;
  * they wait in a per-port buffer until the guest has opened the port and
  * offered receive buffers.
@@ -43,6 +45,12 @@ struct virtio_console_port_config {
 	/* Optional: the guest opened (true) or closed (false) the port. Same
 	 * thread and lock rules as rx_space. */
 	void (*guest_open)(void *ctx, bool open);
+	/* Optional: true while the host wants no more output from the port.
+	 * Asked on the I/O thread before each guest write is taken (one write
+	 * may still arrive after it turned true); must not block or call into
+	 * the console. Once it would say false again, the host calls
+	 * virtio_console_output_ready(). */
+	bool (*output_busy)(void *ctx);
 	void *ctx;
 };
 
@@ -60,6 +68,10 @@ struct virtio_dev *virtio_console_dev(struct virtio_console *c);
 /* Host input for port `port`: buffers up to n bytes and returns how many it
  * took (fewer when the port's buffer is full, 0 for a bad port). Thread-safe. */
 size_t virtio_console_input(struct virtio_console *c, unsigned port, const void *buf, size_t n);
+
+/* The host can take output from `port` again (see output_busy). Any
+ * thread. */
+void virtio_console_output_ready(struct virtio_console *c, unsigned port);
 
 /* Whether the guest has the port open (port 0: the console is up). */
 bool virtio_console_guest_open(struct virtio_console *c, unsigned port);

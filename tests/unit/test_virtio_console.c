@@ -5,8 +5,9 @@
  * (DEVICE_READY -> PORT_ADD, PORT_READY -> CONSOLE_PORT / PORT_NAME /
  * PORT_OPEN, PORT_OPEN from the guest), output to the host callbacks, host
  * input held until the port is open, split across small buffers, and
- * backpressure with the rx_space callback; reset; a driver without
- * MULTIPORT; malformed control messages. For virtio-rng: buffers come back
+ * backpressure with the rx_space callback, output held back while the host
+ * says output_busy; reset; a driver without MULTIPORT; malformed control
+ * messages. For virtio-rng: buffers come back
  * filled with random bytes, capped per request.
  */
 #include <pthread.h>
@@ -42,6 +43,8 @@ struct hostport {
 	_Atomic int rx_space;
 	_Atomic int open_calls;
 	_Atomic int open;
+	_Atomic int busy;            /* what output_busy answers */
+	_Atomic int busy_on_output;  /* output makes it busy */
 };
 
 static void host_output(void *ctx, const uint8_t *buf, size_t n)
@@ -52,6 +55,13 @@ static void host_output(void *ctx, const uint8_t *buf, size_t n)
 		h->out[h->nout++] = (char)buf[i];
 	h->out[h->nout] = 0;
 	pthread_mutex_unlock(&h->lock);
+	if (atomic_load(&h->busy_on_output))
+		atomic_store(&h->busy, 1);
+}
+
+static bool host_output_busy(void *ctx)
+{
+	return atomic_load(&((struct hostport *)ctx)->busy);
 }
 
 static void host_rx_space(void *ctx)
@@ -110,7 +120,7 @@ static void cont_up(struct cont *t, bool multiport, uint32_t rx_len)
 		{ .name = NULL, .output = host_output, .rx_space = host_rx_space,
 		  .guest_open = host_guest_open, .ctx = &t->hp[0] },
 		{ .name = "org.skiff.agent.0", .output = host_output, .rx_space = host_rx_space,
-		  .guest_open = host_guest_open, .ctx = &t->hp[1] },
+		  .guest_open = host_guest_open, .output_busy = host_output_busy, .ctx = &t->hp[1] },
 	};
 	char err[200];
 	t->con = virtio_console_create(&t->g.ram, ports, 2, err, sizeof(err));
@@ -356,6 +366,49 @@ static void test_single_port(void)
 	cont_down(&t);
 }
 
+/* Output waits in the transmitq while the host says output_busy, and flows
+ * again after virtio_console_output_ready(); other ports are not held up. */
+static void test_output_busy(void)
+{
+	struct cont t;
+	cont_up(&t, true, 64);
+	uint64_t b = t.scratch + 1024;
+	memcpy(vg_host(&t.g, b), "first;second;third;", 19);
+	struct vg_seg s1[1] = { { b, 6, false } }, s2[1] = { { b + 6, 7, false } },
+		      s3[1] = { { b + 13, 6, false } };
+
+	/* Busy from the start: nothing is taken. */
+	atomic_store(&t.hp[1].busy, 1);
+	vg_submit(&t.g, Q_TX1, s1, 1, false);
+	vg_settle();
+	CHECK_EQ(vg_used_idx(&t.g, Q_TX1), 0);
+	CHECK_EQ(t.hp[1].nout, 0);
+	guest_write(&t, Q_TX0, "port 0 goes on\n");
+	CHECK(host_saw(&t.hp[0], "port 0 goes on\n"));
+	atomic_store(&t.hp[1].busy, 0);
+	virtio_console_output_ready(t.con, 1);
+	CHECK(vg_wait_used(&t.g, Q_TX1, NULL, NULL));
+	CHECK(host_saw(&t.hp[1], "first;"));
+
+	/* Turning busy after one write: the next stays queued. */
+	atomic_store(&t.hp[1].busy_on_output, 1);
+	vg_submit(&t.g, Q_TX1, s2, 1, false);
+	vg_submit(&t.g, Q_TX1, s3, 1, false);
+	CHECK(vg_wait_used(&t.g, Q_TX1, NULL, NULL));
+	vg_settle();
+	CHECK_EQ(vg_used_idx(&t.g, Q_TX1), 2);
+	CHECK(host_saw(&t.hp[1], "first;second;"));
+	CHECK(!strstr(t.hp[1].out, "third"));
+	atomic_store(&t.hp[1].busy_on_output, 0);
+	atomic_store(&t.hp[1].busy, 0);
+	virtio_console_output_ready(t.con, 1);
+	CHECK(vg_wait_used(&t.g, Q_TX1, NULL, NULL));
+	CHECK(host_saw(&t.hp[1], "first;second;third;"));
+	virtio_console_output_ready(t.con, 9);   /* no such port: ignored */
+	CHECK(!vg_needs_reset(&t.g));
+	cont_down(&t);
+}
+
 static void test_console_create(void)
 {
 	char err[200] = "";
@@ -423,6 +476,7 @@ int main(void)
 {
 	test_multiport();
 	test_single_port();
+	test_output_busy();
 	test_console_create();
 	test_rng();
 	return vt_report();
