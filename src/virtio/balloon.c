@@ -418,6 +418,8 @@ void virtio_balloon_get_info(struct virtio_balloon *b, struct virtio_balloon_inf
 	pthread_mutex_lock(&b->lock);
 	out->target_mib = b->num_pages / PAGES_PER_MIB;
 	out->actual_mib = b->actual / PAGES_PER_MIB;
+	out->target_pages = b->num_pages;
+	out->actual_pages = b->actual;
 	out->inflated_pages = b->inflated;
 	out->deflated_pages = b->deflated;
 	out->reported_bytes = b->reported;

@@ -51,6 +51,8 @@ enum virtio_balloon_stat {
 struct virtio_balloon_info {
 	uint32_t target_mib;        /* what the device asks for */
 	uint32_t actual_mib;        /* what the driver reports it holds */
+	uint32_t target_pages;      /* the same in 4 KiB pages (num_pages) */
+	uint32_t actual_pages;      /* (actual) */
 	uint64_t inflated_pages;    /* 4 KiB pages discarded by inflation, ever */
 	uint64_t deflated_pages;
 	uint64_t reported_bytes;    /* free page reporting, ever */

@@ -567,6 +567,23 @@ static void patch_balloon(struct call *c, bool stats)
 	ok_empty(c);
 }
 
+/* Firecracker's balloon configuration, plus (once started) the size the
+ * guest reports holding. */
+static void get_balloon(struct call *c)
+{
+	json_t *b = vmm_spec_balloon_json(&c->v->spec);
+	if (!b) {
+		fault(c, "balloon not configured");
+		return;
+	}
+	struct vm_balloon_stats st;
+	char why[256];
+	if (c->v->state == VMM_RUNNING && c->v->vm &&
+	    !vm_balloon_get_stats(c->v->vm, &st, why, sizeof(why)))
+		json_object_set_new(b, "actual_mib", json_integer((json_int_t)(st.actual_pages >> 8)));
+	ok_json(c, b);
+}
+
 static void get_balloon_stats(struct call *c)
 {
 	if (!postboot(c))
@@ -873,17 +890,12 @@ static void route(struct vmm *v, const struct api_request *req, struct api_respo
 		put_section(&c, vmm_spec_put_vsock);
 		break;
 	case R_BALLOON:
-		if (req->method == API_GET) {
-			json_t *b = vmm_spec_balloon_json(&v->spec);
-			if (b)
-				ok_json(&c, b);
-			else
-				fault(&c, "balloon not configured");
-		} else if (req->method == API_PUT) {
+		if (req->method == API_GET)
+			get_balloon(&c);
+		else if (req->method == API_PUT)
 			put_section(&c, vmm_spec_put_balloon);
-		} else {
+		else
 			patch_balloon(&c, false);
-		}
 		break;
 	case R_BALLOON_STATS:
 		if (req->method == API_GET)

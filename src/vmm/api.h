@@ -16,7 +16,8 @@
  *   PUT   /network-interfaces/{id}  before start; PATCH (rate limiters) after
  *   PUT   /shares/{tag}             before start (skiff)
  *   PUT   /vsock                    before start
- *   PUT   /balloon                  before start; GET any time; PATCH after
+ *   PUT   /balloon                  before start; GET any time (with actual_mib
+ *                                   once started); PATCH after
  *   GET   /balloon/statistics       after start; PATCH after
  *   PUT   /logger, /metrics         before start
  *   PUT   /actions                  InstanceStart before start; SendCtrlAltDel,
@@ -82,8 +83,8 @@ void vmm_tick(struct vmm *v);
 void vmm_handle(void *vmm, const struct api_request *req, struct api_response *resp);
 
 /*
- * Hooks the integrator implements (src/vmm/api_hooks.c has stand-ins that
- * answer -ENOSYS). Each runs on the API thread with the VM running or
+ * Hooks into the running VM's devices (implemented next to them, in
+ * src/vmm/devices.c). Each runs on the API thread with the VM running or
  * paused, returns 0 or a negative errno with a message in err, and must not
  * keep pointers to its arguments. A failed hook leaves the configuration as
  * it was.

@@ -62,6 +62,14 @@ static void drive_destroy(void *obj)
 	free(dv);
 }
 
+/* Configured limits into a device's buckets (each starts full). */
+static void set_limits(struct rate_limiter *rl, const struct vm_rate_limiter *l)
+{
+	token_bucket_set(&rl->bytes, l->bandwidth.size, l->bandwidth.one_time_burst,
+			 l->bandwidth.refill_time_ms);
+	token_bucket_set(&rl->ops, l->ops.size, l->ops.one_time_burst, l->ops.refill_time_ms);
+}
+
 static void rng_destroy(void *obj) { virtio_rng_destroy(obj); }
 static void console_destroy(void *obj) { virtio_console_destroy(obj); }
 static void share_destroy(void *obj) { virtio_9p_destroy(obj); }
@@ -94,11 +102,7 @@ static const char *add_drive(struct vm *vm, struct vm_devices *d, const struct v
 	}
 	dv->disk = disk;
 	snprintf(dv->id, sizeof(dv->id), "%s", dr->id ? dr->id : "");
-	struct rate_limiter *rl = virtio_blk_limiter(dv->blk);
-	token_bucket_set(&rl->bytes, dr->limiter.bandwidth.size, dr->limiter.bandwidth.one_time_burst,
-			 dr->limiter.bandwidth.refill_time_ms);
-	token_bucket_set(&rl->ops, dr->limiter.ops.size, dr->limiter.ops.one_time_burst,
-			 dr->limiter.ops.refill_time_ms);
+	set_limits(virtio_blk_limiter(dv->blk), &dr->limiter);
 	if (dr->root)
 		snprintf(d->root_arg, sizeof(d->root_arg), "root=/dev/vd%c %s",
 			 'a' + (char)index, dr->read_only ? "ro" : "rw");
@@ -168,8 +172,11 @@ static const char *add_nets(struct vm *vm, struct vm_devices *d, const struct vm
 			snprintf(err, errlen, "virtio-net: %s", nerr);
 			return err;
 		}
+		set_limits(virtio_net_limiter(n, false), &nc->rx);
+		set_limits(virtio_net_limiter(n, true), &nc->tx);
 		if (add_slot(vm, d, virtio_net_dev(n), net_destroy, n, "virtio-net", err, errlen))
 			return err;
+		d->nets[d->nnets++] = n;
 	}
 	return NULL;
 }
@@ -317,13 +324,73 @@ int vm_drive_update(struct vm *vm, size_t index, const struct vm_drive *dr,
 			 dr->id ? dr->id : "?");
 		return -ENOTSUP;
 	}
-	if (limiter_changed) {
-		struct rate_limiter *rl = virtio_blk_limiter(d->drives[index]->blk);
-		token_bucket_set(&rl->bytes, dr->limiter.bandwidth.size,
-				 dr->limiter.bandwidth.one_time_burst, dr->limiter.bandwidth.refill_time_ms);
-		token_bucket_set(&rl->ops, dr->limiter.ops.size, dr->limiter.ops.one_time_burst,
-				 dr->limiter.ops.refill_time_ms);
+	if (limiter_changed)
+		set_limits(virtio_blk_limiter(d->drives[index]->blk), &dr->limiter);
+	return 0;
+}
+
+/* The buckets change under the running device: the token bucket has its
+ * own lock, and the device is kicked so a frame waiting on the old limits
+ * is looked at again at once. */
+int vm_net_update(struct vm *vm, size_t index, const struct vm_net *n,
+		  bool rx_changed, bool tx_changed, char *err, size_t errlen)
+{
+	struct vm_devices *d = vm->devices;
+	if (!d || index >= d->nnets) {
+		snprintf(err, errlen, "interface %s: not attached to the running VM", n->id ? n->id : "?");
+		return -ENOENT;
 	}
+	struct virtio_net *dev = d->nets[index];
+	if (rx_changed)
+		set_limits(virtio_net_limiter(dev, false), &n->rx);
+	if (tx_changed)
+		set_limits(virtio_net_limiter(dev, true), &n->tx);
+	virtio_net_limits_changed(dev);
+	return 0;
+}
+
+/* ---- the balloon (PATCH /balloon, /balloon/statistics, GET .../statistics) ---- */
+
+static struct virtio_balloon *balloon_of(struct vm *vm, char *err, size_t errlen)
+{
+	if (!vm->devices || !vm->devices->balloon) {
+		snprintf(err, errlen, "the running VM has no balloon device");
+		return NULL;
+	}
+	return vm->devices->balloon;
+}
+
+int vm_balloon_set_target(struct vm *vm, uint32_t target_mib, char *err, size_t errlen)
+{
+	struct virtio_balloon *b = balloon_of(vm, err, errlen);
+	if (!b)
+		return -ENODEV;
+	return virtio_balloon_set_target(b, target_mib, err, errlen) ? -EINVAL : 0;
+}
+
+int vm_balloon_set_stats_interval(struct vm *vm, uint32_t seconds, char *err, size_t errlen)
+{
+	struct virtio_balloon *b = balloon_of(vm, err, errlen);
+	if (!b)
+		return -ENODEV;
+	return virtio_balloon_set_stats_interval(b, seconds, err, errlen) ? -EINVAL : 0;
+}
+
+int vm_balloon_get_stats(struct vm *vm, struct vm_balloon_stats *out, char *err, size_t errlen)
+{
+	struct virtio_balloon *b = balloon_of(vm, err, errlen);
+	if (!b)
+		return -ENODEV;
+	struct virtio_balloon_info info;
+	virtio_balloon_get_info(b, &info);
+	memset(out, 0, sizeof(*out));
+	out->target_pages = info.target_pages;
+	out->actual_pages = info.actual_pages;
+	/* Both enums follow the virtio tags (5.5.6.3). */
+	_Static_assert((int)VM_BALLOON_STATS == (int)VIRTIO_BALLOON_S_NR, "balloon statistic tags");
+	out->present = info.present;
+	for (unsigned i = 0; i < VM_BALLOON_STATS; i++)
+		out->stat[i] = info.stat[i];
 	return 0;
 }
 

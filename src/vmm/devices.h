@@ -25,6 +25,7 @@ struct vm_slot {
 
 struct drive;
 struct virtio_balloon;
+struct virtio_net;
 
 struct vm_devices {
 	struct vm_slot slot[BOARD_VIRTIO_SLOTS];
@@ -34,6 +35,8 @@ struct vm_devices {
 	struct drive *drives[VM_MAX_DRIVES];
 	size_t ndrives;
 	char root_arg[64];               /* "root=/dev/vdX rw" for a root drive */
+	struct virtio_net *nets[VM_MAX_NETS]; /* in the configuration's order */
+	size_t nnets;
 	struct virtio_balloon *balloon;  /* when configured: target and statistics */
 };
 
