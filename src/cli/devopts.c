@@ -1,6 +1,6 @@
 /* `skiff run` device options; see devopts.h. Strings point into argv or
  * into copies of it that live as long as the configuration, except that
- * --net's strings are each the interface's own (free them with it). */
+ * --net's and --port's strings are each the device's own (free them with it). */
 #include "cli/devopts.h"
 
 #include <arpa/inet.h>
@@ -443,5 +443,72 @@ const char *devopt_share(struct vm_config *c, const char *arg, char *err, size_t
 		}
 	}
 	c->shares[c->nshares++] = sh;
+	return NULL;
+}
+
+/* ---- --port (a named virtio-console port on a Unix socket) ---- */
+
+/* The port's name and path are its own strings. */
+const char *devopt_port(struct vm_config *c, const char *arg, char *err, size_t errlen)
+{
+	if (c->nports >= VM_MAX_CONSOLE_PORTS) {
+		snprintf(err, errlen, "--port: at most %d ports", VM_MAX_CONSOLE_PORTS);
+		return err;
+	}
+	const char *comma = strchr(arg, ',');
+	size_t nlen = comma ? (size_t)(comma - arg) : strlen(arg);
+	struct vm_console_port p = { .name = strndup(arg, nlen) };
+	if (!p.name) {
+		snprintf(err, errlen, "--port: out of memory");
+		return err;
+	}
+	const char *e = NULL;
+	if (!vm_console_port_name_valid(p.name)) {
+		snprintf(err, errlen, "--port %s: NAME must be 1 to %d printable characters, no space, "
+			 "',' or '/' (like org.example.agent)", arg, VM_CONSOLE_PORT_NAME_MAX);
+		e = err;
+	}
+	for (size_t i = 0; !e && i < c->nports; i++) {
+		if (!strcmp(c->ports[i].name, p.name)) {
+			snprintf(err, errlen, "--port %s: there is already a port named %s", arg, p.name);
+			e = err;
+		}
+	}
+	for (const char *item = comma; !e && item; item = strchr(item + 1, ',')) {
+		const char *end = strchr(item + 1, ',');
+		size_t len = end ? (size_t)(end - item - 1) : strlen(item + 1);
+		if (len >= 4 && !strncmp(item + 1, "uds=", 4)) {
+			if (len - 4 < 1 || len - 4 > VM_UDS_PATH_MAX) {
+				snprintf(err, errlen, "--port %s: uds must be 1 to %d bytes", arg, VM_UDS_PATH_MAX);
+				e = err;
+			} else {
+				free(p.uds_path);
+				if (!(p.uds_path = strndup(item + 5, len - 4))) {
+					snprintf(err, errlen, "--port: out of memory");
+					e = err;
+				}
+			}
+		} else {
+			snprintf(err, errlen, "--port %s: unknown setting '%.*s' (uds=)", arg, (int)len, item + 1);
+			e = err;
+		}
+	}
+	if (!e && !p.uds_path) {
+		snprintf(err, errlen, "--port %s: needs uds=PATH (the host's Unix socket)", arg);
+		e = err;
+	}
+	for (size_t i = 0; !e && i < c->nports; i++) {
+		if (!strcmp(c->ports[i].uds_path, p.uds_path)) {
+			snprintf(err, errlen, "--port %s: port %s already uses %s", arg, c->ports[i].name,
+				 p.uds_path);
+			e = err;
+		}
+	}
+	if (e) {
+		free(p.name);
+		free(p.uds_path);
+		return e;
+	}
+	c->ports[c->nports++] = p;
 	return NULL;
 }

@@ -7,6 +7,7 @@
  *   --vsock cid=N,uds=PATH
  *   --balloon[=deflate_on_oom][,target=MIB][,stats=SECONDS]
  *   --share HOSTDIR[,tag=NAME][,ro]   (virtio-9p; default tag share0, share1, ...)
+ *   --port NAME,uds=PATH              (a named virtio-console port)
  * Each returns NULL, or a message naming what is wrong in err.
  */
 #ifndef SKIFF_CLI_DEVOPTS_H
@@ -21,6 +22,8 @@ const char *devopt_console(struct vm_config *c, const char *arg, char *err, size
 const char *devopt_share(struct vm_config *c, const char *arg, char *err, size_t errlen);
 const char *devopt_net(struct vm_config *c, const char *arg, char *err, size_t errlen);
 const char *devopt_vsock(struct vm_config *c, const char *arg, char *err, size_t errlen);
+/* The port's strings are its own (malloc'd). */
+const char *devopt_port(struct vm_config *c, const char *arg, char *err, size_t errlen);
 /* arg may be NULL (plain --balloon). */
 const char *devopt_balloon(struct vm_config *c, const char *arg, char *err, size_t errlen);
 

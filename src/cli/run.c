@@ -56,6 +56,10 @@ static const char usage[] =
 	"  --share HOSTDIR[,tag=NAME][,ro]\n"
 	"                     share a host directory over virtio-9p (repeatable); the\n"
 	"                     guest mounts it at /mnt/NAME (default tags share0, ...)\n"
+	"  --port NAME,uds=PATH  a named virtio-console port (repeatable), in the\n"
+	"                     guest /dev/virtio-ports/NAME; skiff listens on the Unix\n"
+	"                     socket PATH, one client at a time; guest output with no\n"
+	"                     client connected is dropped\n"
 	"  --dump-dtb FILE    write the generated device tree to FILE and go on\n"
 	"  --api-sock PATH    serve the VM's HTTP API (Firecracker's) on a new Unix\n"
 	"                     socket; with no --kernel or --config-file the VM waits\n"
@@ -174,6 +178,7 @@ int cmd_run(int argc, char **argv)
 		{ "vsock", required_argument, NULL, 'V' },
 		{ "balloon", optional_argument, NULL, 'B' },
 		{ "share", required_argument, NULL, 'S' },
+		{ "port", required_argument, NULL, 'P' },
 		{ "api-sock", required_argument, NULL, 'A' },
 		{ "config-file", required_argument, NULL, 'F' },
 		{ "id", required_argument, NULL, 'I' },
@@ -245,9 +250,11 @@ int cmd_run(int argc, char **argv)
 		}
 		case 'N':
 		case 'V':
+		case 'P':
 		case 'B': {
 			const char *e = o == 'N' ? devopt_net(&cfg, optarg, err, sizeof(err)) :
 					o == 'V' ? devopt_vsock(&cfg, optarg, err, sizeof(err)) :
+					o == 'P' ? devopt_port(&cfg, optarg, err, sizeof(err)) :
 						   devopt_balloon(&cfg, optarg, err, sizeof(err));
 			if (e) {
 				fprintf(stderr, "skiff run: %s\n", err);

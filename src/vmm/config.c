@@ -2,6 +2,7 @@
 #include "vmm/config.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "machine/board.h"
 
@@ -22,9 +23,44 @@ const char *vm_config_check(const struct vm_config *c, char *err, size_t errlen)
 			 c->cpu_quota, c->ncpus);
 		return err;
 	}
+	for (size_t i = 0; i < c->nports; i++) {
+		const struct vm_console_port *p = &c->ports[i];
+		if (!vm_console_port_name_valid(p->name)) {
+			snprintf(err, errlen, "console port %zu: the name must be 1 to %d printable "
+				 "characters, no space, ',' or '/'", i, VM_CONSOLE_PORT_NAME_MAX);
+			return err;
+		}
+		if (!p->uds_path || !*p->uds_path || strlen(p->uds_path) > VM_UDS_PATH_MAX) {
+			snprintf(err, errlen, "console port %s: the socket path must be 1 to %d bytes",
+				 p->name, VM_UDS_PATH_MAX);
+			return err;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (!strcmp(p->name, c->ports[j].name)) {
+				snprintf(err, errlen, "console port %s: the name is used twice", p->name);
+				return err;
+			}
+			if (!strcmp(p->uds_path, c->ports[j].uds_path)) {
+				snprintf(err, errlen, "console ports %s and %s: both use the socket %s",
+					 c->ports[j].name, p->name, p->uds_path);
+				return err;
+			}
+		}
+	}
 	if (!c->kernel || !*c->kernel) {
 		snprintf(err, errlen, "kernel: no kernel image given");
 		return err;
 	}
 	return NULL;
+}
+
+bool vm_console_port_name_valid(const char *name)
+{
+	if (!name || !*name || !strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	size_t n = 0;
+	for (; name[n]; n++)
+		if (name[n] <= ' ' || name[n] > '~' || name[n] == ',' || name[n] == '/')
+			return false;
+	return n <= VM_CONSOLE_PORT_NAME_MAX;
 }

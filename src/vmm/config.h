@@ -17,6 +17,9 @@
 #define VM_MAX_NETS 4
 #define VM_MAX_SHARES 8
 #define VM_MAX_PORT_FORWARDS 16
+#define VM_MAX_CONSOLE_PORTS 16
+#define VM_CONSOLE_PORT_NAME_MAX 127   /* virtio-console's limit */
+#define VM_UDS_PATH_MAX 107            /* sockaddr_un's sun_path less its NUL */
 
 /* A token bucket (Firecracker's rate_limiter: size, refill_time in ms,
  * one_time_burst). size == 0 means unlimited. */
@@ -69,6 +72,13 @@ struct vm_share {
 	bool read_only;
 };
 
+/* A named virtio-console port (/dev/virtio-ports/NAME in the guest) whose
+ * host side is a Unix socket skiff listens on. */
+struct vm_console_port {
+	char *name;
+	char *uds_path;
+};
+
 struct vm_config {
 	char *name;          /* for messages and stable MACs; may be NULL */
 	unsigned ncpus;
@@ -87,6 +97,8 @@ struct vm_config {
 	size_t nnets;
 	struct vm_share shares[VM_MAX_SHARES];
 	size_t nshares;
+	struct vm_console_port ports[VM_MAX_CONSOLE_PORTS];
+	size_t nports;       /* with ports, virtio-console exists even when the UART is the console */
 
 	bool vsock;
 	uint32_t vsock_cid;
@@ -100,5 +112,10 @@ struct vm_config {
 
 /* NULL if usable, else a message naming the field that is wrong. */
 const char *vm_config_check(const struct vm_config *c, char *err, size_t errlen);
+
+/* Is `name` a usable console port name: 1..VM_CONSOLE_PORT_NAME_MAX
+ * printable ASCII characters other than space, ',' and '/', and not "." or
+ * ".." (it becomes a file name in the guest)? */
+bool vm_console_port_name_valid(const char *name);
 
 #endif

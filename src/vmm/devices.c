@@ -12,6 +12,7 @@
 #include "virtio/console.h"
 #include "virtio/rng.h"
 #include "vmm/api.h"
+#include "vmm/port_sock.h"
 #include "virtio/9p.h"
 #include "virtio/net.h"
 #include "virtio/vsock.h"
@@ -71,7 +72,6 @@ static void set_limits(struct rate_limiter *rl, const struct vm_rate_limiter *l)
 }
 
 static void rng_destroy(void *obj) { virtio_rng_destroy(obj); }
-static void console_destroy(void *obj) { virtio_console_destroy(obj); }
 static void share_destroy(void *obj) { virtio_9p_destroy(obj); }
 static void keyboard_destroy(void *obj) { virtio_input_destroy(obj); }
 
@@ -113,9 +113,63 @@ static const char *add_drive(struct vm *vm, struct vm_devices *d, const struct v
 	return e;
 }
 
+/* ---- virtio-console: hvc0 as the guest console, and named ports ---- */
+
 static void hvc_output(void *ctx, const uint8_t *buf, size_t n)
 {
 	vm_console_write(ctx, buf, n);
+}
+
+/* The device and its ports' sockets, stopped in this order: the sockets'
+ * thread feeds the device, the device's thread writes to the sockets. */
+struct console_set {
+	struct virtio_console *con;
+	struct port_socks *socks;
+};
+
+static void console_destroy(void *obj)
+{
+	struct console_set *cs = obj;
+	port_socks_stop(cs->socks);
+	virtio_console_destroy(cs->con);
+	port_socks_destroy(cs->socks);
+	free(cs);
+}
+
+/* Port 0 is hvc0, left unused when the UART is the console; the named
+ * ports follow. */
+static const char *add_console(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
+			       char *err, size_t errlen)
+{
+	struct virtio_console_port_config pc[1 + VM_MAX_CONSOLE_PORTS] = { { 0 } };
+	if (cfg->virtio_console)
+		pc[0] = (struct virtio_console_port_config){ .output = hvc_output, .ctx = vm };
+	char cerr[320];
+	struct console_set *cs = calloc(1, sizeof(*cs));
+	if (!cs) {
+		snprintf(err, errlen, "virtio-console: out of memory");
+		return err;
+	}
+	if (cfg->nports && !(cs->socks = port_socks_create(cfg->ports, cfg->nports, pc + 1,
+							   cerr, sizeof(cerr)))) {
+		free(cs);
+		snprintf(err, errlen, "virtio-console: %s", cerr);
+		return err;
+	}
+	cs->con = virtio_console_create(&vm->ram, pc, 1 + (unsigned)cfg->nports, cerr, sizeof(cerr));
+	if (!cs->con || port_socks_start(cs->socks, cs->con, 1, cerr, sizeof(cerr))) {
+		virtio_console_destroy(cs->con);
+		port_socks_destroy(cs->socks);
+		free(cs);
+		snprintf(err, errlen, "virtio-console: %s", cerr);
+		return err;
+	}
+	if (add_slot(vm, d, virtio_console_dev(cs->con), console_destroy, cs, "virtio-console",
+		     err, errlen))
+		return err;
+	if (cfg->virtio_console)
+		d->console = cs->con;
+	return NULL;
 }
 
 /* ---- virtio-net: one device per configured NIC, each with its backend ---- */
@@ -226,20 +280,8 @@ const char *vm_devices_create(struct vm *vm, struct vm_devices *d,
 	for (size_t k = 0; k < cfg->ndrives; k++)
 		if (add_drive(vm, d, &cfg->drives[k], (unsigned)k, err, errlen))
 			return err;
-	if (cfg->virtio_console) {
-		struct virtio_console_port_config port0 = { .output = hvc_output, .ctx = vm };
-		char cerr[256];
-		d->console = virtio_console_create(&vm->ram, &port0, 1, cerr, sizeof(cerr));
-		if (!d->console) {
-			snprintf(err, errlen, "virtio-console: %s", cerr);
-			return err;
-		}
-		if (add_slot(vm, d, virtio_console_dev(d->console), console_destroy, d->console,
-			     "virtio-console", err, errlen)) {
-			d->console = NULL;
-			return err;
-		}
-	}
+	if ((cfg->virtio_console || cfg->nports) && add_console(vm, d, cfg, err, errlen))
+		return err;
 	if (cfg->rng) {
 		char rerr[256];
 		struct virtio_rng *r = virtio_rng_create(&vm->ram, rerr, sizeof(rerr));
