@@ -30,7 +30,8 @@ static json_t *section(json_t *doc, const char *name)
 }
 
 /* Put the command line's VM options into the document: they are added to
- * (drives, interfaces, shares) or replace (the rest) what the file says. */
+ * (drives, interfaces, shares, console ports) or replace (the rest) what
+ * the file says. */
 static int overlay_cli(json_t *doc, const struct run_api_opts *o)
 {
 	const struct vm_config *c = o->cli;
@@ -115,6 +116,16 @@ static int overlay_cli(json_t *doc, const struct run_api_opts *o)
 			r |= json_array_append_new(arr, json_pack("{s:s,s:s,s:b}", "tag", c->shares[i].tag,
 								  "path_on_host", c->shares[i].path,
 								  "is_read_only", (int)c->shares[i].read_only));
+	}
+	if (c->nports) {
+		json_t *arr = json_object_get(doc, "console-ports");
+		if (!arr || json_is_null(arr)) {
+			arr = json_array();
+			json_object_set_new(doc, "console-ports", arr);
+		}
+		for (size_t i = 0; json_is_array(arr) && i < c->nports; i++)
+			r |= json_array_append_new(arr, json_pack("{s:s,s:s}", "name", c->ports[i].name,
+								  "uds_path", c->ports[i].uds_path));
 	}
 	if (c->vsock && c->vsock_uds)
 		r |= json_object_set_new(doc, "vsock", json_pack("{s:I,s:s}", "guest_cid", (json_int_t)c->vsock_cid,

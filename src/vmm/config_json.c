@@ -160,6 +160,12 @@ static const struct api_field share_doc_fields[] = {
 	{ NULL }
 };
 
+static const struct api_field console_port_fields[] = {
+	{ "name", API_T_STRING, true },
+	{ "uds_path", API_T_STRING, true },
+	{ NULL }
+};
+
 static const struct api_field doc_fields[] = {
 	{ "boot-source", API_T_OBJECT, false, boot_source_fields },
 	{ "machine-config", API_T_OBJECT, false, machine_put_fields },
@@ -170,6 +176,7 @@ static const struct api_field doc_fields[] = {
 	{ "logger", API_T_OBJECT, false, logger_fields },
 	{ "metrics", API_T_OBJECT, false, metrics_fields },
 	{ "shares", API_T_ARRAY, false, share_doc_fields, API_T_OBJECT, VM_MAX_SHARES },
+	{ "console-ports", API_T_ARRAY, false, console_port_fields, API_T_OBJECT, VM_MAX_CONSOLE_PORTS },
 	{ NULL }
 };
 
@@ -223,6 +230,10 @@ void vmm_spec_free(struct vmm_spec *s)
 		free_net(&c->nets[i]);
 	for (size_t i = 0; i < c->nshares; i++)
 		free_share(&c->shares[i]);
+	for (size_t i = 0; i < c->nports; i++) {
+		free(c->ports[i].name);
+		free(c->ports[i].uds_path);
+	}
 	free(s->logger.log_path);
 	free(s->metrics.path);
 	memset(s, 0, sizeof(*s));
@@ -265,6 +276,10 @@ int vmm_spec_copy(struct vmm_spec *dst, const struct vmm_spec *src)
 	for (size_t i = 0; i < c->nshares; i++) {
 		c->shares[i].tag = dup_or_null(o->shares[i].tag, &fail);
 		c->shares[i].path = dup_or_null(o->shares[i].path, &fail);
+	}
+	for (size_t i = 0; i < c->nports; i++) {
+		c->ports[i].name = dup_or_null(o->ports[i].name, &fail);
+		c->ports[i].uds_path = dup_or_null(o->ports[i].uds_path, &fail);
 	}
 	dst->logger.log_path = dup_or_null(src->logger.log_path, &fail);
 	dst->metrics.path = dup_or_null(src->metrics.path, &fail);
@@ -1060,6 +1075,58 @@ const char *vmm_spec_put_share(struct vmm_spec *s, const char *path_tag, const j
 	return apply(s, share, &a, err, errlen);
 }
 
+/* ------------------------------------------------------------ console ports */
+
+/* A named virtio-console port (skiff's, as `skiff run --port`); config
+ * files only. */
+static const char *console_port(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+{
+	const struct id_arg *a = arg;
+	const json_t *b = a->body;
+	const char *where = a->where;
+	if (api_json_check_object(b, console_port_fields, where, err, errlen))
+		return err;
+	const char *name = api_json_string(b, "name");
+	const char *uds = api_json_string(b, "uds_path");
+	char shown[80];
+	api_json_printable(shown, sizeof(shown), name);
+	if (!vm_console_port_name_valid(name))
+		return MSG("%s.name: `%s` is not a valid port name (1 to %d printable characters, "
+			   "no space, ',' or '/')", where, shown, VM_CONSOLE_PORT_NAME_MAX);
+	if (!*uds || strlen(uds) > VM_UDS_PATH_MAX)
+		return MSG("%s.uds_path: must be 1 to %d bytes long", where, VM_UDS_PATH_MAX);
+	struct vm_config *c = &s->vm;
+	for (size_t i = 0; i < c->nports; i++) {
+		if (!strcmp(c->ports[i].name, name))
+			return MSG("%s.name: `%s` is used twice", where, shown);
+		if (!strcmp(c->ports[i].uds_path, uds))
+			return MSG("%s.uds_path: '%s' is also the socket of port `%s`", where, uds,
+				   c->ports[i].name);
+	}
+	if (c->nports >= VM_MAX_CONSOLE_PORTS)
+		return MSG("%s: at most %d console ports", where, VM_MAX_CONSOLE_PORTS);
+	char *copy = strdup(uds);
+	if (!copy)
+		return MSG("out of memory");
+	struct stat st;
+	const char *dir = dirname(copy);
+	bool dir_ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+	free(copy);
+	if (!dir_ok)
+		return MSG("%s.uds_path: the directory of '%s' does not exist", where, uds);
+	struct vm_console_port p = { 0 };
+	bool fail = false;
+	p.name = dup_or_null(name, &fail);
+	p.uds_path = dup_or_null(uds, &fail);
+	if (fail) {
+		free(p.name);
+		free(p.uds_path);
+		return MSG("out of memory");
+	}
+	c->ports[c->nports++] = p;
+	return NULL;
+}
+
 /* ------------------------------------------------------------ across sections */
 
 static void fmt_mac(char *out, const uint8_t m[6])
@@ -1161,7 +1228,8 @@ static const char *document(struct vmm_spec *s, const void *arg, char *err, size
 		return err;
 	if (doc_array(s, doc, "drives", "drive_id", drive, err, errlen) ||
 	    doc_array(s, doc, "network-interfaces", "iface_id", net, err, errlen) ||
-	    doc_array(s, doc, "shares", "tag", share, err, errlen))
+	    doc_array(s, doc, "shares", "tag", share, err, errlen) ||
+	    doc_array(s, doc, "console-ports", "name", console_port, err, errlen))
 		return err;
 	if ((v = api_json_member(doc, "vsock")) && vsock(s, v, err, errlen))
 		return err;
@@ -1369,5 +1437,11 @@ json_t *vmm_spec_to_json(const struct vmm_spec *s)
 							"path_on_host", c->shares[i].path,
 							"is_read_only", (int)c->shares[i].read_only));
 	json_object_set_new(doc, "shares", shares);
+
+	json_t *ports = json_array();
+	for (size_t i = 0; i < c->nports; i++)
+		json_array_append_new(ports, json_pack("{s:s,s:s}", "name", c->ports[i].name,
+						       "uds_path", c->ports[i].uds_path));
+	json_object_set_new(doc, "console-ports", ports);
 	return doc;
 }

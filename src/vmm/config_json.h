@@ -2,8 +2,9 @@
  * A VMM's whole configuration as JSON: the sections of a --config-file
  * document and of the API's PUT/PATCH bodies (Firecracker's names where the
  * two overlap: boot-source, machine-config, drives, network-interfaces,
- * vsock, balloon, logger, metrics; plus skiff's shares, cpu_quota, drive
- * format/serial and the user-mode network backend), and GET /vm/config.
+ * vsock, balloon, logger, metrics; plus skiff's shares, console-ports,
+ * cpu_quota, drive format/serial and the user-mode network backend), and
+ * GET /vm/config.
  *
  * Every setter checks its input completely (shape, types, ranges, files that
  * must exist, ids, cross-section rules such as one root drive or a balloon no

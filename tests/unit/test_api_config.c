@@ -565,6 +565,20 @@ static void test_documents(struct t *t)
 	BAD(doc, "{\"shares\": [{\"path_on_host\": \"/\"}]}", "shares[0].tag: missing required field");
 	BAD(doc, "{\"network-interfaces\": [{\"iface_id\": \"eth0\", \"guest_mac\": \"zz\"}]}",
 	    "network-interfaces[0].guest_mac: not a MAC address");
+	BAD(doc, "{\"console-ports\": [{\"name\": \"a/b\", \"uds_path\": \"/tmp/p.sock\"}]}",
+	    "console-ports[0].name: `a/b` is not a valid port name");
+	BAD(doc, "{\"console-ports\": [{\"name\": \"..\", \"uds_path\": \"/tmp/p.sock\"}]}",
+	    "console-ports[0].name: `..` is not a valid port name");
+	BAD(doc, "{\"console-ports\": [{\"name\": \"a\"}]}", "console-ports[0].uds_path: missing required field");
+	BAD(doc, "{\"console-ports\": [{\"name\": \"a\", \"uds_path\": \"\"}]}",
+	    "console-ports[0].uds_path: must be 1 to 107 bytes");
+	BAD(doc, "{\"console-ports\": [{\"name\": \"a\", \"uds_path\": \"/tmp/p.sock\"}, "
+		 "{\"name\": \"a\", \"uds_path\": \"/tmp/q.sock\"}]}", "console-ports[1].name: `a` is used twice");
+	BAD(doc, "{\"console-ports\": [{\"name\": \"a\", \"uds_path\": \"/tmp/p.sock\"}, "
+		 "{\"name\": \"b\", \"uds_path\": \"/tmp/p.sock\"}]}",
+	    "console-ports[1].uds_path: '/tmp/p.sock' is also the socket of port `a`");
+	BAD(doc, B(t, "{\"console-ports\": [{\"name\": \"a\", \"uds_path\": \"%s/none/p.sock\"}]}", t->dir),
+	    "console-ports[0].uds_path: the directory of");
 	/* All or nothing: a good section before a bad one is not kept. */
 	BAD(doc, B(t, "{\"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 256}, \"boot-source\": {\"kernel_image_path\": \"%s/none\"}}", t->dir),
 	    "boot-source.kernel_image_path");
@@ -582,14 +596,17 @@ static void test_documents(struct t *t)
 		" \"balloon\": {\"amount_mib\": 64, \"deflate_on_oom\": false},"
 		" \"logger\": {\"log_path\": \"%s/log\", \"level\": \"Warning\"},"
 		" \"metrics\": {\"metrics_path\": \"%s/metrics\"},"
-		" \"shares\": [{\"tag\": \"home\", \"path_on_host\": \"%s\", \"is_read_only\": true}]}",
-		t->kernel, t->initrd, t->ro_disk, t->disk, t->dir, t->dir, t->dir, t->share);
+		" \"shares\": [{\"tag\": \"home\", \"path_on_host\": \"%s\", \"is_read_only\": true}],"
+		" \"console-ports\": [{\"name\": \"org.skiff.agent.0\", \"uds_path\": \"%s/agent.sock\"}]}",
+		t->kernel, t->initrd, t->ro_disk, t->disk, t->dir, t->dir, t->dir, t->share, t->dir);
 	OK(doc, full);
 	CHECK(&t->c, s->vm.ndrives == 2 && s->vm.drives[0].root && !strcmp(s->vm.drives[1].id, "data"),
 	      "document drives (root first)");
 	CHECK(&t->c, s->vm.ncpus == 2 && s->vm.mem_bytes == 384ull << 20 && s->vm.cpu_quota == 0.5 &&
 	      s->vm.nnets == 1 && s->vm.vsock_cid == 7 && s->vm.balloon && s->vm.nshares == 1 &&
 	      s->logger.level == VMM_LOG_WARNING && s->metrics.set, "document sections");
+	CHECK(&t->c, s->vm.nports == 1 && !strcmp(s->vm.ports[0].name, "org.skiff.agent.0") &&
+	      strstr(s->vm.ports[0].uds_path, "agent.sock"), "document console ports");
 
 	/* GET /vm/config reads back as the same configuration. */
 	json_t *out = vmm_spec_to_json(s);
