@@ -552,8 +552,12 @@ static void patch_balloon(struct call *c, bool stats)
 	const char *e = stats ? vmm_spec_patch_balloon_stats(&next, c->body, c->err, sizeof(c->err))
 			      : vmm_spec_patch_balloon(&next, c->body, c->err, sizeof(c->err));
 	char why[512] = "";
-	if (!e && (stats ? vm_balloon_set_stats_interval(c->v->vm, next.vm.balloon_stats_interval_s, why, sizeof(why))
-			 : vm_balloon_set_target(c->v->vm, next.vm.balloon_target_mib, why, sizeof(why)))) {
+	/* An unchanged interval is no change (Firecracker answers it with
+	 * success, also when statistics are off: 0 stays 0). */
+	uint32_t interval = next.vm.balloon_stats_interval_s;
+	bool same = stats && interval == c->v->spec.vm.balloon_stats_interval_s;
+	if (!e && !same && (stats ? vm_balloon_set_stats_interval(c->v->vm, interval, why, sizeof(why))
+				  : vm_balloon_set_target(c->v->vm, next.vm.balloon_target_mib, why, sizeof(why)))) {
 		snprintf(c->err, sizeof(c->err), "balloon: cannot update the balloon: %s", why);
 		e = c->err;
 	}
