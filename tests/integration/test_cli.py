@@ -1,6 +1,7 @@
 """`skiff run` command line: bad input gives one line on stderr naming the
 problem and exit status 64 (the status the usage text promises for bad
-options); --help documents every option; --dump-dtb writes a device tree
+options); --help documents every option, and so does docs/skiff-run.md;
+--dump-dtb writes a device tree
 that dtc reads without a warning.
 
 The kernel used where a valid one is needed is a tiny hand-made Image
@@ -167,7 +168,8 @@ def test_every_documented_option_is_accepted(skiff_bin):
               "net": "user", "share": "/tmp", "vsock": "cid=3,uds=/tmp/skiff-test.vsock",
               "disk": "/dev/null", "balloon": "deflate_on_oom", "id": "test-vm",
               "api-sock": "/tmp/skiff-test-api.sock", "config-file": "/dev/null",
-              "console-sock": "/tmp/skiff-test-console.sock"}
+              "console-sock": "/tmp/skiff-test-console.sock",
+              "port": "org.skiff.test,uds=/tmp/skiff-test-port.sock"}
     documented = re.findall(r"^[ \t]+(?:-\w,[ \t]+)?--([a-z0-9-]+)", text, re.M)
     assert documented, "no options found in --help:\n" + text
     for opt in documented:
@@ -178,6 +180,17 @@ def test_every_documented_option_is_accepted(skiff_bin):
         r = skiff(skiff_bin, "run", spelled, "--help")
         assert r.returncode == 0 and "usage" in r.stdout, \
             f"documented option {spelled} is not accepted\n" + describe(r)
+
+
+def test_reference_has_every_option(skiff_bin):
+    """docs/skiff-run.md has a table row for each option --help lists, and
+    no row for an option --help does not list."""
+    text = skiff(skiff_bin, "run", "--help").stdout
+    helped = set(re.findall(r"^[ \t]+(?:-\w,[ \t]+)?--([a-z0-9-]+)", text, re.M))
+    doc = (REPO_ROOT / "docs" / "skiff-run.md").read_text()
+    rows = set(re.findall(r"^\| `(?:-\w`, `)?--([a-z0-9-]+)", doc, re.M))
+    assert helped - rows == set(), f"docs/skiff-run.md has no row for {sorted(helped - rows)}"
+    assert rows - helped == set(), f"docs/skiff-run.md documents {sorted(rows - helped)}, --help does not"
 
 
 def test_short_help_and_top_level_help(skiff_bin):
