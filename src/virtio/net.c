@@ -131,7 +131,7 @@ struct virtio_net {
 	uint64_t due[2];             /* when to kick queue q (ns); 0: never */
 	bool tstop;
 
-	_Atomic uint64_t rx_frames, rx_dropped, tx_frames, tx_dropped;
+	_Atomic uint64_t rx_frames, rx_dropped, tx_frames, tx_dropped, rx_bytes, tx_bytes;
 };
 
 static uint64_t mono_ns(void)
@@ -284,10 +284,12 @@ static int rx_fill(struct virtio_net *n, struct virtq *vq, const struct rx_frame
 		uint8_t nb[2] = { (uint8_t)n->nchains, (uint8_t)(n->nchains >> 8) };
 		chain_write(&n->chains[0], 10, nb, 2);
 	}
-	if (!complete)
+	if (!complete) {
 		atomic_fetch_add(&n->rx_dropped, 1);
-	else
+	} else {
 		atomic_fetch_add(&n->rx_frames, 1);
+		atomic_fetch_add(&n->rx_bytes, f->len - NET_VNET_HDR_LEN);
+	}
 	/* Without MRG_RXBUF a frame that does not fit one buffer is dropped
 	 * (the buffer goes back empty); with it, a frame needing more than
 	 * RX_MAX_CHAINS buffers is delivered truncated. */
@@ -426,6 +428,7 @@ static int tx_one(struct virtio_net *n, struct virtq_req *req)
 	if (r == -EAGAIN)
 		return r;
 	atomic_fetch_add(&n->tx_frames, 1);
+	atomic_fetch_add(&n->tx_bytes, req->out_len - NET_VNET_HDR_LEN);
 	return 0;
 drop:
 	atomic_fetch_add(&n->tx_dropped, 1);
@@ -715,6 +718,8 @@ void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *s)
 	s->rx_dropped = atomic_load(&n->rx_dropped);
 	s->tx_frames = atomic_load(&n->tx_frames);
 	s->tx_dropped = atomic_load(&n->tx_dropped);
+	s->rx_bytes = atomic_load(&n->rx_bytes);
+	s->tx_bytes = atomic_load(&n->tx_bytes);
 	s->rx_throttled = atomic_load(&n->limit[Q_RX].bytes.throttled) +
 			  atomic_load(&n->limit[Q_RX].ops.throttled);
 	s->tx_throttled = atomic_load(&n->limit[Q_TX].bytes.throttled) +

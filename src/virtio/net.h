@@ -40,6 +40,7 @@ void virtio_net_limits_changed(struct virtio_net *n);
 struct virtio_net_stats {
 	uint64_t rx_frames, rx_dropped;   /* towards the guest */
 	uint64_t tx_frames, tx_dropped;   /* from the guest */
+	uint64_t rx_bytes, tx_bytes;      /* Ethernet frames delivered / sent */
 	uint64_t rx_throttled, tx_throttled; /* times a frame had to wait for a bucket */
 };
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *s);

@@ -230,6 +230,7 @@ static const char *add_nets(struct vm *vm, struct vm_devices *d, const struct vm
 		set_limits(virtio_net_limiter(n, true), &nc->tx);
 		if (add_slot(vm, d, virtio_net_dev(n), net_destroy, n, "virtio-net", err, errlen))
 			return err;
+		snprintf(d->net_ids[d->nnets], sizeof(d->net_ids[0]), "%s", name);
 		d->nets[d->nnets++] = n;
 	}
 	return NULL;
@@ -343,6 +344,14 @@ struct virtio_blk *vm_devices_drive(struct vm_devices *d, size_t index, const ch
 		return NULL;
 	*id = d->drives[index]->id;
 	return d->drives[index]->blk;
+}
+
+struct virtio_net *vm_devices_net(struct vm_devices *d, size_t index, const char **id)
+{
+	if (index >= d->nnets)
+		return NULL;
+	*id = d->net_ids[index];
+	return d->nets[index];
 }
 
 struct rate_limiter *vm_devices_drive_limiter(struct vm_devices *d, const char *id)

@@ -36,6 +36,7 @@ struct vm_devices {
 	size_t ndrives;
 	char root_arg[64];               /* "root=/dev/vdX rw" for a root drive */
 	struct virtio_net *nets[VM_MAX_NETS]; /* in the configuration's order */
+	char net_ids[VM_MAX_NETS][40];
 	size_t nnets;
 	struct virtio_balloon *balloon;  /* when configured: target and statistics */
 };
@@ -49,6 +50,8 @@ const char *vm_devices_create(struct vm *vm, struct vm_devices *d,
 struct rate_limiter *vm_devices_drive_limiter(struct vm_devices *d, const char *id);
 /* Drive `index` (in configuration order) and its id; NULL past the last. */
 struct virtio_blk *vm_devices_drive(struct vm_devices *d, size_t index, const char **id);
+/* The same for NICs (the id is the interface id, or netN without one). */
+struct virtio_net *vm_devices_net(struct vm_devices *d, size_t index, const char **id);
 /* Stop the devices' I/O threads and free them (after the harts stopped). */
 void vm_devices_destroy(struct vm_devices *d);
 

@@ -4,6 +4,7 @@
 
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
+#include "virtio/net.h"
 #include "vmm/devices.h"
 
 static json_t *memory_json(struct vm *vm)
@@ -42,9 +43,32 @@ static json_t *drives_json(struct vm_devices *d)
 	return a;
 }
 
+static json_t *nets_json(struct vm_devices *d)
+{
+	json_t *a = json_array();
+	const char *id;
+	struct virtio_net *n;
+	for (size_t i = 0; a && (n = vm_devices_net(d, i, &id)); i++) {
+		struct virtio_net_stats s;
+		virtio_net_get_stats(n, &s);
+		json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id", id,
+						   "rx_bytes_count", (json_int_t)s.rx_bytes,
+						   "rx_packets_count", (json_int_t)s.rx_frames,
+						   "rx_dropped_count", (json_int_t)s.rx_dropped,
+						   "rx_rate_limiter_throttled", (json_int_t)s.rx_throttled,
+						   "tx_bytes_count", (json_int_t)s.tx_bytes,
+						   "tx_packets_count", (json_int_t)s.tx_frames,
+						   "tx_dropped_count", (json_int_t)s.tx_dropped,
+						   "tx_rate_limiter_throttled", (json_int_t)s.tx_throttled));
+	}
+	return a;
+}
+
 void vm_metrics_add(struct vm *vm, json_t *m)
 {
 	json_object_set_new(m, "memory", memory_json(vm));
-	if (vm->devices)
+	if (vm->devices) {
 		json_object_set_new(m, "block", drives_json(vm->devices));
+		json_object_set_new(m, "net", nets_json(vm->devices));
+	}
 }

@@ -448,8 +448,9 @@ def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_
         f.truncate(4 << 20)
     drives = [{"drive_id": "data", "path_on_host": str(disk), "is_root_device": False,
                "is_read_only": True}]
-    vm = ok(d.sock, "POST", "/vms", vm_def("one", default_guest, mem=160, name="first", drives=drives),
-            status=201)
+    nics = [{"iface_id": "eth0", "backend": "user"}]
+    vm = ok(d.sock, "POST", "/vms", vm_def("one", default_guest, mem=160, name="first", drives=drives,
+                                           **{"network-interfaces": nics}), status=201)
     assert vm["state"] == "stopped" and vm["pid"] is None
 
     action(d.sock, "first", "InstanceStart")
@@ -495,6 +496,10 @@ def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_
     reads = re.search(rf'skiff_vm_block_read_bytes_total{{{lbl},id="data"}} (\d+)', text)
     assert reads and int(reads.group(1)) > 0, text
     assert re.search(rf'skiff_vm_block_rate_limiter_throttled_events_total{{{lbl},id="data"}} 0', text)
+    # The guest's init asked for a DHCP lease on eth0 and got an answer.
+    for way in ("rx", "tx"):
+        frames = re.search(rf'skiff_vm_net_{way}_packets_count_total{{{lbl},id="eth0"}} (\d+)', text)
+        assert frames and int(frames.group(1)) > 0, text
     top = json.loads(skiff(skiff_bin, d, "top", "--once", "--json", "-d", "0.5").stdout)
     assert top[0]["id"] == "one" and top[0]["state"] == "running" and "cpu_percent" in top[0], top
 
