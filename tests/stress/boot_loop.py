@@ -4,6 +4,11 @@ issue ("20 boots in a row on 1, 2, 4 and 8 harts"). Too long for the test
 command, so it has its own:
 
     tests/stress/boot_loop.py [--cpus 1,2,4,8] [--count 20] [--build build]
+                              [--peer]
+
+--peer boots qemu-system-riscv64 (-M virt, TCG, OpenSBI) instead, with the
+same kernel, initramfs, command line and memory, for comparing under the
+same host load.
 
 Each boot must reach the shell prompt, see every hart in /proc/cpuinfo, have
 no RCU stall, soft/hard lockup, hung task, BUG or WARNING in the kernel log,
@@ -27,10 +32,25 @@ KERNEL_TROUBLE = r"rcu_sched self-detected stall|rcu: INFO|soft lockup|hard LOCK
                  r"blocked for more than|BUG:|WARNING:|Oops|Kernel panic"
 
 
-def one_boot(skiff, cpus, log_path, timeout):
+def guest_dir():
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "skiff" / "default"
+
+
+def command(skiff, peer, cpus):
+    if not peer:
+        return skiff, ["run", "--cpus", str(cpus), "--mem", "512M"]
+    g = guest_dir()
+    return "qemu-system-riscv64", ["-M", "virt", "-bios", "default", "-nographic", "-nic", "none",
+                                   "-kernel", str(g / "Image"), "-initrd", str(g / "initrd.cpio.gz"),
+                                   "-append", "console=ttyS0 earlycon=sbi quiet",
+                                   "-smp", str(cpus), "-m", "512M"]
+
+
+def one_boot(cmd, cpus, log_path, timeout):
     t0 = time.monotonic()
     with open(log_path, "w", encoding="utf-8", errors="replace") as log:
-        p = pexpect.spawn(skiff, ["run", "--cpus", str(cpus)], encoding="utf-8",
+        p = pexpect.spawn(cmd[0], cmd[1], encoding="utf-8",
                           codec_errors="replace", timeout=timeout, dimensions=(50, 200))
         p.logfile_read = log
         try:
@@ -47,7 +67,8 @@ def one_boot(skiff, cpus, log_path, timeout):
             if harts != cpus:
                 return f"/proc/cpuinfo lists {harts} harts, not {cpus}", t_init, t_prompt
             if trouble:
-                p.sendline("dmesg | grep -E '%s'" % KERNEL_TROUBLE)
+                # With the kernel's own report (stack, registers) in the log.
+                p.sendline("dmesg | grep -A 40 -E '%s'" % KERNEL_TROUBLE)
                 p.expect(PROMPT)
                 return f"kernel log reports trouble ({trouble} lines)", t_init, t_prompt
             p.sendline("poweroff")
@@ -73,6 +94,7 @@ def main():
     ap.add_argument("--build", default=os.environ.get("SKIFF_BUILD", "build"))
     ap.add_argument("--timeout", type=float, default=300, help="seconds per step")
     ap.add_argument("--logs", default="boot-loop-logs", help="where failed consoles go")
+    ap.add_argument("--peer", action="store_true", help="boot qemu-system-riscv64 instead")
     a = ap.parse_args()
     skiff = str((REPO / a.build / "src" / "cli" / "skiff").resolve())
     logs = Path(a.logs)
@@ -82,8 +104,8 @@ def main():
     for cpus in [int(c) for c in a.cpus.split(",")]:
         inits, prompts = [], []
         for i in range(1, a.count + 1):
-            log = logs / f"boot-{cpus}harts-{i}.log"
-            why, t_init, t_prompt = one_boot(skiff, cpus, log, a.timeout)
+            log = logs / f"{'qemu' if a.peer else 'skiff'}-{cpus}harts-{i}.log"
+            why, t_init, t_prompt = one_boot(command(skiff, a.peer, cpus), cpus, log, a.timeout)
             if why:
                 failed += 1
                 print(f"{cpus} harts boot {i}: FAILED: {why} (console: {log})", flush=True)
