@@ -15,6 +15,15 @@ into its standard input.
 - --config-file boots without the API (and with it, the API serves the
   running VM); a guest reboot rebuilds the VM in the same process; GET
   /vm/config is itself a config file; bad config files and options exit 64.
+- Runtime updates on one shared VM (booted from a config file with the
+  console on a pty): a NIC's rx limit given in the configuration holds a
+  host->guest transfer to its rate, a tx limit PATCHed in at run time holds
+  a guest->host transfer to its rate (lower bounds only: N MiB at 1 MiB/s
+  take at least about N-1 s); the balloon reports the guest's statistics,
+  PATCH /balloon inflates it (GET /balloon's actual_mib follows the target,
+  the VMM's RSS falls) and deflates it again; bad runtime input is a 400
+  naming the field. A balloon without statistics refuses them (Firecracker's
+  rules) in the getting-started sequence.
 
 Boots need the default guest (see conftest.py); the checks that need no
 guest run without it.
@@ -31,9 +40,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BOOT_TIMEOUT, READY
+from conftest import BOOT_TIMEOUT, READY, Guest
 
 CURL_TIMEOUT = 60
+MiB = 1 << 20
 
 
 class Vmm:
@@ -253,6 +263,9 @@ def test_api_before_start_and_bad_input(vmm_factory, short_tmp, tmp_path):
                                ("PUT", "/actions", {"action_type": "SendCtrlAltDel"})]:
         fails(sock, method, path, body, "not supported before starting the microVM")
     fails(sock, "GET", "/balloon/statistics", None, "not supported before starting")
+    fails(sock, "PATCH", "/balloon/statistics", {"stats_polling_interval_s": 1},
+          "not supported before starting")
+    fails(sock, "GET", "/balloon", None, "balloon not configured")
     fails(sock, "PUT", "/actions", {"action_type": "InstanceStart"}, "kernel configuration")
 
     disk = tmp_path / "scratch.raw"
@@ -416,6 +429,7 @@ def test_getting_started_sequence(vmm_factory, default_guest, short_tmp, tmp_pat
     ok(sock, "PUT", "/metrics", {"metrics_path": str(metrics)})
     log = tmp_path / "vmm.log"
     ok(sock, "PUT", "/logger", {"log_path": str(log), "level": "Info"})
+    ok(sock, "PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": False})
     ok(sock, "PUT", "/actions", {"action_type": "InstanceStart"})
     assert get(sock, "/")["state"] == "Running"
 
@@ -436,7 +450,14 @@ def test_getting_started_sequence(vmm_factory, default_guest, short_tmp, tmp_pat
         fails(sock, method, path, body, "not supported after starting the microVM")
     fails(sock, "PATCH", "/drives/nosuch", {"drive_id": "nosuch", "rate_limiter": {}}, "drives.drive_id", "nosuch")
     fails(sock, "PATCH", "/drives/data", {"drive_id": "data", "is_read_only": False}, "unknown field `is_read_only`")
-    fails(sock, "GET", "/balloon/statistics", None, "balloon not configured")
+    # Firecracker's rules for a balloon configured without statistics.
+    fails(sock, "GET", "/balloon/statistics", None, "statistics are not enabled",
+          "stats_polling_interval_s")
+    fails(sock, "PATCH", "/balloon/statistics", {"stats_polling_interval_s": 5},
+          "balloon/statistics.stats_polling_interval_s", "cannot be turned on")
+    ok(sock, "PATCH", "/balloon/statistics", {"stats_polling_interval_s": 0})   # 0 stays 0: no change
+    bl = get(sock, "/balloon")
+    assert bl["amount_mib"] == 0 and bl["stats_polling_interval_s"] == 0, bl
     ok(sock, "PUT", "/actions", {"action_type": "FlushMetrics"})
     line = json.loads(metrics.read_text().splitlines()[-1])
     assert line["vmm"]["state"] == "Running" and len(line["vcpus"]) == 2, line
@@ -509,3 +530,249 @@ def test_config_file_boot(vmm_factory, default_guest, short_tmp, tmp_path):
     v2.wait_output(r"Linux version", BOOT_TIMEOUT, what="the kernel banner")
     v2.p.terminate()
     assert v2.wait_exit(30) == 0
+
+
+# ------------------------------------------------------------ runtime updates, one shared VM
+
+LIMIT_MIB = 8              # transferred through a 1 MiB/s limit
+FILL_MIB = 160             # page cache the guest fills before the balloon inflates
+BALLOON_MIB = 128
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
+
+
+def wait_for(pred, timeout, step=0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
+
+
+def one_mib_per_s():
+    return {"bandwidth": {"size": MiB, "refill_time": 1000}}
+
+
+@pytest.fixture(scope="module")
+def runtime_vm(skiff_bin, default_guest, console_log_dir, tmp_path_factory):
+    """The default guest from a config file: a NIC on the user network with
+    a port forward and a 1 MiB/s receive limit, a balloon with statistics
+    every second, and a sparse disk for the page cache; the API on a socket."""
+    d = Path(f"/tmp/skiff-rt-{os.getpid()}")
+    d.mkdir()
+    fill = tmp_path_factory.mktemp("api-runtime") / "fill.raw"
+    with open(fill, "wb") as f:
+        f.truncate(FILL_MIB * MiB)
+    port = free_port()
+    cfg = d / "vm.json"
+    cfg.write_text(json.dumps({
+        "boot-source": {"kernel_image_path": str(default_guest.kernel),
+                        "initrd_path": str(default_guest.initrd)},
+        "machine-config": {"vcpu_count": 1, "mem_size_mib": 256},
+        "drives": [{"drive_id": "fill", "path_on_host": str(fill), "is_root_device": False,
+                    "is_read_only": True}],
+        "network-interfaces": [{"iface_id": "eth0", "backend": "user",
+                                "port_forwards": [{"protocol": "tcp", "host_port": port,
+                                                   "guest_port": 80}],
+                                "rx_rate_limiter": one_mib_per_s()}],
+        "balloon": {"amount_mib": 0, "deflate_on_oom": False, "stats_polling_interval_s": 1},
+    }))
+    sock = d / "api.sock"
+    g = Guest(skiff_bin, ["--config-file", cfg, "--api-sock", sock],
+              console_log_dir / "api-runtime.log", name="api-runtime")
+    try:
+        g.wait_ready()
+        g.sock = sock
+        g.port = port
+        yield g
+    finally:
+        g.close()
+        for f in d.iterdir():
+            f.unlink()
+        d.rmdir()
+
+
+def test_rx_limit_from_configuration(runtime_vm):
+    """Host -> guest through the forward, against the configured 1 MiB/s."""
+    g = runtime_vm
+    g.run("ip -4 addr show dev eth0 | grep -q 10.0.2.15", timeout=60)
+    g.p.sendline("nc -l -p 80 | wc -c")
+    time.sleep(1.5)
+    c = None
+    for _ in range(40):
+        try:
+            c = socket.create_connection(("127.0.0.1", g.port), timeout=120)
+            break
+        except OSError:
+            time.sleep(0.25)
+    assert c, "could not connect to the forwarded port"
+    t0 = time.monotonic()
+    chunk = bytes(MiB)
+    for _ in range(LIMIT_MIB):
+        c.sendall(chunk)
+    c.shutdown(socket.SHUT_WR)
+    g._expect([rf"\r\n{LIMIT_MIB * MiB}\r\n"], 180, "the guest's byte count")
+    took = time.monotonic() - t0
+    c.close()
+    g.run("true")
+    print(f"\nhost->guest {LIMIT_MIB} MiB at rx 1 MiB/s: {took:.1f} s")
+    assert took >= LIMIT_MIB - 1.5, f"{LIMIT_MIB} MiB through a 1 MiB/s rx limit took {took:.1f} s"
+
+
+def test_patch_tx_limit_at_runtime(runtime_vm):
+    """Guest -> host after PATCHing a 1 MiB/s tx limit in."""
+    g = runtime_vm
+    sock = g.sock
+    ok(sock, "PATCH", "/network-interfaces/eth0",
+       {"iface_id": "eth0", "tx_rate_limiter": one_mib_per_s()})
+    nic = get(sock, "/vm/config")["network-interfaces"][0]
+    assert nic["tx_rate_limiter"]["bandwidth"] == {"size": MiB, "refill_time": 1000,
+                                                   "one_time_burst": 0}, nic
+    assert nic["rx_rate_limiter"]["bandwidth"]["size"] == MiB, nic
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    res = {}
+
+    def sink():
+        c, _ = srv.accept()
+        t0, n = time.monotonic(), 0
+        while True:
+            d = c.recv(1 << 20)
+            if not d:
+                break
+            n += len(d)
+        res["n"], res["t"] = n, time.monotonic() - t0
+        c.close()
+    th = threading.Thread(target=sink)
+    th.start()
+    g.run(f"dd if=/dev/zero bs=64k count={LIMIT_MIB * 16} 2>/dev/null | nc 10.0.2.2 {port}",
+          timeout=300)
+    th.join(60)
+    srv.close()
+    assert res.get("n") == LIMIT_MIB * MiB, f"guest->host nc moved {res.get('n')} bytes"
+    print(f"\nguest->host {LIMIT_MIB} MiB at tx 1 MiB/s: {res['t']:.1f} s")
+    assert res["t"] >= LIMIT_MIB - 1.5, \
+        f"{LIMIT_MIB} MiB through a 1 MiB/s tx limit PATCHed in took {res['t']:.1f} s"
+
+    # Lifting both limits (size 0) is accepted and kept; the ops buckets
+    # that were not named stay as they were.
+    off = {"bandwidth": {"size": 0, "refill_time": 1000}}
+    ok(sock, "PATCH", "/network-interfaces/eth0",
+       {"iface_id": "eth0", "rx_rate_limiter": off, "tx_rate_limiter": off})
+    nic = get(sock, "/vm/config")["network-interfaces"][0]
+    for k in ("rx_rate_limiter", "tx_rate_limiter"):
+        assert nic.get(k, {}).get("bandwidth", {}).get("size", 0) == 0, nic
+    # The network still works unthrottled.
+    out = g.run(f"dd if=/dev/zero bs=64k count=16 2>/dev/null | nc 10.0.2.2 {port}; echo done",
+                timeout=120, check=False)
+    assert "done" in out
+
+
+def test_bad_runtime_input(runtime_vm):
+    sock = runtime_vm.sock
+    before = get(sock, "/vm/config")
+    fails(sock, "PATCH", "/network-interfaces/eth0",
+          {"iface_id": "eth0", "tx_rate_limiter": {"bandwidth": {"size": -1, "refill_time": 10}}},
+          "network-interfaces.tx_rate_limiter.bandwidth.size", "negative")
+    fails(sock, "PATCH", "/network-interfaces/eth0",
+          {"iface_id": "eth0", "rx_rate_limiter": {"ops": {"size": 10}}},
+          "network-interfaces.rx_rate_limiter.ops", "missing required field `refill_time`")
+    fails(sock, "PATCH", "/network-interfaces/eth0",
+          {"iface_id": "eth0", "rx_rate_limiter": {"bandwidth": {"size": "1M", "refill_time": 10}}},
+          "network-interfaces.rx_rate_limiter.bandwidth.size")
+    fails(sock, "PATCH", "/network-interfaces/eth0", {"iface_id": "eth0", "guest_mac": "02:00:00:00:00:09"},
+          "unknown field `guest_mac`")
+    fails(sock, "PATCH", "/network-interfaces/eth1", {"iface_id": "eth1", "rx_rate_limiter": {}},
+          "network-interfaces.iface_id", "eth1")
+    fails(sock, "PATCH", "/network-interfaces/eth0", {"iface_id": "eth9"},
+          "network-interfaces.iface_id", "does not match")
+    fails(sock, "PATCH", "/balloon", {"amount_mib": 4096}, "balloon.amount_mib", "more than the guest memory")
+    fails(sock, "PATCH", "/balloon", {"amount_mib": -5}, "balloon.amount_mib", "negative")
+    fails(sock, "PATCH", "/balloon", {"amount_mib": "64"}, "balloon.amount_mib")
+    fails(sock, "PATCH", "/balloon", {"deflate_on_oom": True}, "balloon")
+    fails(sock, "PATCH", "/balloon/statistics", {"stats_polling_interval_s": 0},
+          "balloon/statistics.stats_polling_interval_s", "cannot be turned on or off")
+    fails(sock, "PATCH", "/balloon/statistics", {"stats_polling_interval_s": 1.5},
+          "balloon/statistics.stats_polling_interval_s")
+    assert get(sock, "/vm/config") == before
+
+
+def test_balloon_statistics(runtime_vm):
+    sock = runtime_vm.sock
+    names = {"target_pages", "actual_pages", "target_mib", "actual_mib", "swap_in", "swap_out",
+             "major_faults", "minor_faults", "free_memory", "total_memory", "available_memory",
+             "disk_caches", "hugetlb_allocations", "hugetlb_failures"}
+    st = wait_for(lambda: (lambda s: s if "total_memory" in s else None)(get(sock, "/balloon/statistics")),
+                  30, 1)
+    assert st, f"no guest statistics after 30 s: {get(sock, '/balloon/statistics')}"
+    assert set(st) <= names, f"fields outside Firecracker's: {set(st) - names}"
+    assert {"free_memory", "available_memory", "minor_faults"} <= set(st), st
+    assert st["target_pages"] == 0 and st["target_mib"] == 0, st
+    total = st["total_memory"]
+    assert 150 * MiB < total <= 256 * MiB, f"total_memory {total} for a 256 MiB guest"
+    assert 0 < st["free_memory"] <= total and 0 < st["available_memory"] <= total, st
+    # The guest's own numbers: /proc/meminfo's MemTotal is the same.
+    memtotal = int(runtime_vm.run("grep MemTotal /proc/meminfo").split()[1]) * 1024
+    assert total == memtotal, f"total_memory {total}, guest MemTotal {memtotal}"
+    # Statistics keep coming: minor faults grow as the guest works.
+    runtime_vm.run("for i in 1 2 3 4 5; do ls -R / > /dev/null 2>&1; done")
+    later = wait_for(lambda: (lambda s: s if s["minor_faults"] > st["minor_faults"] else None)(
+        get(sock, "/balloon/statistics")), 20, 1)
+    assert later, "minor_faults did not move in 20 s with a 1 s polling interval"
+    ok(sock, "PATCH", "/balloon/statistics", {"stats_polling_interval_s": 2})
+    assert get(sock, "/balloon")["stats_polling_interval_s"] == 2
+    ok(sock, "PATCH", "/balloon/statistics", {"stats_polling_interval_s": 1})
+
+
+def test_balloon_inflate_and_deflate(runtime_vm):
+    g = runtime_vm
+    sock = g.sock
+    pid = g.p.pid
+    bl = get(sock, "/balloon")
+    assert bl == {"amount_mib": 0, "deflate_on_oom": False, "stats_polling_interval_s": 1,
+                  "actual_mib": 0}, bl
+    # Page cache the guest can give up: reading the sparse disk makes its
+    # pages resident in the VMM.
+    before = rss_kib(pid)
+    g.run(f"cat /dev/vda > /dev/null", timeout=300)
+    filled = rss_kib(pid)
+    assert filled - before > FILL_MIB * 1024 // 2, \
+        f"RSS grew only {(filled - before) >> 10} MiB after the guest read {FILL_MIB} MiB"
+    ok(sock, "PATCH", "/balloon", {"amount_mib": BALLOON_MIB})
+    assert get(sock, "/balloon")["amount_mib"] == BALLOON_MIB
+    got = wait_for(lambda: (lambda b: b if b["actual_mib"] >= BALLOON_MIB * 3 // 4 else None)(
+        get(sock, "/balloon")), 90, 1)
+    low = rss_kib(pid)
+    print(f"\nballoon {BALLOON_MIB} MiB: RSS {before >> 10} -> {filled >> 10} (page cache) -> "
+          f"{low >> 10} MiB; GET /balloon {get(sock, '/balloon')}")
+    assert got, f"actual_mib did not approach {BALLOON_MIB}: {get(sock, '/balloon')}"
+    st = get(sock, "/balloon/statistics")
+    assert st["target_mib"] == BALLOON_MIB and st["target_pages"] == BALLOON_MIB * 256, st
+    assert st["actual_mib"] >= BALLOON_MIB * 3 // 4, st
+    assert filled - low > BALLOON_MIB * 1024 // 2, \
+        f"RSS fell only {(filled - low) >> 10} MiB when the balloon took {got['actual_mib']} MiB"
+    # The guest sees the memory gone (without deflate_on_oom Linux lowers MemTotal).
+    memtotal = int(g.run("grep MemTotal /proc/meminfo").split()[1]) >> 10
+    assert memtotal <= 256 - BALLOON_MIB * 3 // 4, f"guest MemTotal {memtotal} MiB with the balloon inflated"
+    # Deflating gives it back.
+    ok(sock, "PATCH", "/balloon", {"amount_mib": 0})
+    back = wait_for(lambda: (lambda b: b if b["actual_mib"] == 0 else None)(get(sock, "/balloon")), 60, 1)
+    assert back, f"actual_mib did not return to 0: {get(sock, '/balloon')}"
+    assert g.run("echo alive") == "alive"
