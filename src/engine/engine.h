@@ -93,6 +93,10 @@ void hart_kick(struct hart *h);
  * that hart is inside hart_run. */
 void hart_request_fence_i(struct hart *h);
 void hart_request_sfence(struct hart *h);
+/* The same for several harts at once: all are asked first, then waited
+ * for. */
+enum hart_flush { HART_FLUSH_CODE, HART_FLUSH_TLB };
+void harts_flush(struct hart *const *harts, unsigned n, enum hart_flush what);
 
 /* Register and CSR access for the monitor (same thread as hart_run). */
 uint64_t hart_get_reg(const struct hart *h, unsigned reg);

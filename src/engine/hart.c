@@ -94,20 +94,29 @@ void hart_kick(struct hart *h)
 	atomic_store(&h->attention, 1);
 }
 
-/* Posts a flush request and waits until the hart has done it. A hart outside
- * hart_run flushes before its next instruction; one inside does so within a
- * block, and the caller must not return to its guest before that (the guest
- * may free the old page tables, or jump to the code it just wrote). */
-static void request_and_wait(struct hart *h, _Atomic uint64_t *req, _Atomic uint64_t *done)
+/* Posts the flush to every hart first and then waits for each, so the wait
+ * is the slowest hart's, not the sum. A hart outside hart_run flushes before
+ * its next instruction; one inside does so within a block, and the caller
+ * must not return to its guest before that (the guest may free the old page
+ * tables, or jump to the code it just wrote). */
+void harts_flush(struct hart *const *harts, unsigned n, enum hart_flush what)
 {
-	uint64_t ticket = atomic_fetch_add(req, 1) + 1;
-	atomic_store(&h->attention, 1);
-	while (atomic_load(&h->in_run) && atomic_load(done) < ticket)
-		sched_yield();
+	uint64_t ticket[n ? n : 1];
+	for (unsigned k = 0; k < n; k++) {
+		struct hart *h = harts[k];
+		ticket[k] = atomic_fetch_add(what == HART_FLUSH_CODE ? &h->fence_i_req : &h->sfence_req, 1) + 1;
+		atomic_store(&h->attention, 1);
+	}
+	for (unsigned k = 0; k < n; k++) {
+		struct hart *h = harts[k];
+		_Atomic uint64_t *done = what == HART_FLUSH_CODE ? &h->fence_i_done : &h->sfence_done;
+		while (atomic_load(&h->in_run) && atomic_load(done) < ticket[k])
+			sched_yield();
+	}
 }
 
-void hart_request_fence_i(struct hart *h) { request_and_wait(h, &h->fence_i_req, &h->fence_i_done); }
-void hart_request_sfence(struct hart *h) { request_and_wait(h, &h->sfence_req, &h->sfence_done); }
+void hart_request_fence_i(struct hart *h) { harts_flush(&h, 1, HART_FLUSH_CODE); }
+void hart_request_sfence(struct hart *h) { harts_flush(&h, 1, HART_FLUSH_TLB); }
 
 bool hart_wakeup_pending(struct hart *h)
 {

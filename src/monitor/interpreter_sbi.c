@@ -118,16 +118,35 @@ static void send_ipi(struct vcpu *t)
 	vcpu_wake(t);
 }
 
-static void remote_fence_i(struct vcpu *t) { hart_request_fence_i(t->hart); }
-static void remote_sfence(struct vcpu *t) { hart_request_sfence(t->hart); }
+/* The harts of (hart_mask, hart_mask_base) flush together. */
+static int64_t flush_harts(struct vm *vm, uint64_t mask, uint64_t base, enum hart_flush what)
+{
+	struct hart *harts[BOARD_MAX_HARTS];
+	unsigned n = 0;
+	if (base == ~0ull) {
+		for (unsigned i = 0; i < vm->nharts; i++)
+			harts[n++] = vm->vcpu[i].hart;
+	} else {
+		for (unsigned bit = 0; bit < 64; bit++) {
+			if (!(mask >> bit & 1))
+				continue;
+			uint64_t id = base + bit;
+			if (id < base || id >= vm->nharts)
+				return SBI_ERR_INVALID_PARAM;
+			harts[n++] = vm->vcpu[id].hart;
+		}
+	}
+	harts_flush(harts, n, what);
+	return SBI_SUCCESS;
+}
 
 static struct sbi_ret rfence(struct vcpu *v, uint64_t fid, uint64_t mask, uint64_t base)
 {
 	switch (fid) {
-	case 0: return (struct sbi_ret){ for_harts(v->vm, mask, base, remote_fence_i), 0 };
+	case 0: return (struct sbi_ret){ flush_harts(v->vm, mask, base, HART_FLUSH_CODE), 0 };
 	case 1: case 2:
 		/* By address or ASID: a full flush is always correct. */
-		return (struct sbi_ret){ for_harts(v->vm, mask, base, remote_sfence), 0 };
+		return (struct sbi_ret){ flush_harts(v->vm, mask, base, HART_FLUSH_TLB), 0 };
 	}
 	return err(SBI_ERR_NOT_SUPPORTED); /* hypervisor fences: no H extension */
 }
