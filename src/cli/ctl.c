@@ -838,8 +838,14 @@ int ctl_main(int argc, char **argv)
 		c.socket = env;
 	else
 		c.socket = c.socket_owned = skiffd_default_socket();
-	if (!c.socket || uhttp_global_init()) {
+	char err[256];
+	if (!c.socket) {
 		fprintf(stderr, "skiff %s: out of memory\n", c.cmd);
+		return 1;
+	}
+	if (uhttp_global_init(err, sizeof(err))) {
+		fprintf(stderr, "skiff %s: %s\n", c.cmd, err);
+		free(c.socket_owned);
 		return 1;
 	}
 	optind = 1;

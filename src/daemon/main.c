@@ -206,8 +206,9 @@ int main(int argc, char **argv)
 	d.clk_tck = sysconf(_SC_CLK_TCK);
 	d.page_size = sysconf(_SC_PAGESIZE);
 	pthread_mutex_init(&d.lock, NULL);
-	if (uhttp_global_init()) {
-		fprintf(stderr, "skiffd: cannot initialise libcurl\n");
+	char uerr[256];
+	if (uhttp_global_init(uerr, sizeof(uerr))) {
+		fprintf(stderr, "skiffd: %s\n", uerr);
 		return 1;
 	}
 

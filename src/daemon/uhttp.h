@@ -1,7 +1,8 @@
 /*
  * A small HTTP/1.1 client for skiff's JSON APIs on Unix sockets, built on
- * libcurl (CURLOPT_UNIX_SOCKET_PATH): skiffd uses it to talk to each VM's
- * API socket (probing, proxying, metrics), and `skiff` to talk to skiffd.
+ * libcurl (CURLOPT_UNIX_SOCKET_PATH; loaded at run time, see uhttp.c):
+ * skiffd uses it to talk to each VM's API socket (probing, proxying,
+ * metrics), and `skiff` to talk to skiffd.
  * One request per call, with a bound on the time it may take and on the size
  * of the answer.
  */
@@ -20,8 +21,9 @@ struct uhttp_reply {
 	char *content_type;   /* malloc'd; NULL when the server sent none */
 };
 
-/* Once per process, before any thread calls uhttp_call. 0 or -1. */
-int uhttp_global_init(void);
+/* Once per process, before any thread calls uhttp_call: loads libcurl.
+ * 0, or -1 with a message in err. */
+int uhttp_global_init(char *err, size_t errlen);
 
 /*
  * `method` `path` on the server at Unix socket `sock`, with `body` (NULL for
