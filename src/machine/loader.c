@@ -147,19 +147,21 @@ static uint64_t pe_needed_length(const uint8_t *b, size_t len, const struct risc
 	return need;
 }
 
-/* Read all of `fd` (size bytes) into guest RAM at gpa. */
+/* Read all of `fd` (size bytes) into guest RAM at gpa, straight into the
+ * guest's pages: a bounce buffer would cost a copy, and glibc keeps a freed
+ * buffer of that size in the heap for the rest of the VMM's life. */
 static const char *copy_file(struct gram *ram, int fd, const char *what, const char *path,
 			     uint64_t gpa, uint64_t size, char *err, size_t errlen)
 {
-	size_t chunk = 1 * MIB;
-	uint8_t *buf = malloc(chunk);
-	if (!buf)
-		return fail(err, errlen, "%s %s: out of memory", what, path);
+	uint8_t *dst = gram_ptr(ram, gpa, size);
+	if (!dst)
+		return fail(err, errlen, "%s %s: does not fit in guest RAM at %#llx", what, path,
+			    (unsigned long long)gpa);
 	uint64_t done = 0;
 	const char *e = NULL;
 	while (done < size) {
-		size_t want = size - done < chunk ? (size_t)(size - done) : chunk;
-		ssize_t n = pread(fd, buf, want, (off_t)done);
+		/* Linux reads at most about 2 GiB per call; the loop does the rest. */
+		ssize_t n = pread(fd, dst + done, (size_t)(size - done), (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -172,14 +174,9 @@ static const char *copy_file(struct gram *ram, int fd, const char *what, const c
 				 (unsigned long long)size);
 			break;
 		}
-		if (gram_write(ram, gpa + done, buf, (uint64_t)n) != 0) {
-			e = fail(err, errlen, "%s %s: does not fit in guest RAM at %#llx",
-				 what, path, (unsigned long long)(gpa + done));
-			break;
-		}
 		done += (uint64_t)n;
 	}
-	free(buf);
+	gram_written(ram, gpa, done);
 	return e;
 }
 
