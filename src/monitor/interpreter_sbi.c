@@ -89,15 +89,16 @@ static struct sbi_ret base(struct vcpu *v, uint64_t fid, uint64_t a0)
 	return err(SBI_ERR_NOT_SUPPORTED);
 }
 
-/* Apply `fn` to every hart in (hart_mask, hart_mask_base); base -1 means
- * all harts. Returns an SBI error for a mask naming absent harts. */
-static int64_t for_harts(struct vm *vm, uint64_t mask, uint64_t mask_base,
-			 void (*fn)(struct vcpu *))
+/* The vCPUs named by (hart_mask, hart_mask_base), base -1 meaning all, into
+ * out[]; their number, or an SBI error (< 0) for a mask naming absent harts
+ * (then none is named). */
+static int64_t harts_of(struct vm *vm, uint64_t mask, uint64_t mask_base, struct vcpu **out)
 {
+	unsigned n = 0;
 	if (mask_base == ~0ull) {
 		for (unsigned i = 0; i < vm->nharts; i++)
-			fn(&vm->vcpu[i]);
-		return SBI_SUCCESS;
+			out[n++] = &vm->vcpu[i];
+		return n;
 	}
 	for (unsigned bit = 0; bit < 64; bit++) {
 		if (!(mask >> bit & 1))
@@ -105,39 +106,33 @@ static int64_t for_harts(struct vm *vm, uint64_t mask, uint64_t mask_base,
 		uint64_t id = mask_base + bit;
 		if (id < mask_base || id >= vm->nharts)
 			return SBI_ERR_INVALID_PARAM;
+		out[n++] = &vm->vcpu[id];
 	}
-	for (unsigned bit = 0; bit < 64; bit++)
-		if (mask >> bit & 1)
-			fn(&vm->vcpu[mask_base + bit]);
-	return SBI_SUCCESS;
+	return n;
 }
 
-static void send_ipi(struct vcpu *t)
+static int64_t send_ipis(struct vm *vm, uint64_t mask, uint64_t base)
 {
-	hart_set_irq(t->hart, IRQ_SSI, true);
-	vcpu_wake(t);
+	struct vcpu *t[BOARD_MAX_HARTS];
+	int64_t n = harts_of(vm, mask, base, t);
+	for (int64_t k = 0; k < n; k++) {
+		hart_set_irq(t[k]->hart, IRQ_SSI, true);
+		vcpu_wake(t[k]);
+	}
+	return n < 0 ? n : SBI_SUCCESS;
 }
 
-/* The harts of (hart_mask, hart_mask_base) flush together. */
+/* The named harts flush together (see harts_flush). */
 static int64_t flush_harts(struct vm *vm, uint64_t mask, uint64_t base, enum hart_flush what)
 {
+	struct vcpu *t[BOARD_MAX_HARTS];
 	struct hart *harts[BOARD_MAX_HARTS];
-	unsigned n = 0;
-	if (base == ~0ull) {
-		for (unsigned i = 0; i < vm->nharts; i++)
-			harts[n++] = vm->vcpu[i].hart;
-	} else {
-		for (unsigned bit = 0; bit < 64; bit++) {
-			if (!(mask >> bit & 1))
-				continue;
-			uint64_t id = base + bit;
-			if (id < base || id >= vm->nharts)
-				return SBI_ERR_INVALID_PARAM;
-			harts[n++] = vm->vcpu[id].hart;
-		}
-	}
-	harts_flush(harts, n, what);
-	return SBI_SUCCESS;
+	int64_t n = harts_of(vm, mask, base, t);
+	for (int64_t k = 0; k < n; k++)
+		harts[k] = t[k]->hart;
+	if (n > 0)
+		harts_flush(harts, (unsigned)n, what);
+	return n < 0 ? n : SBI_SUCCESS;
 }
 
 static struct sbi_ret rfence(struct vcpu *v, uint64_t fid, uint64_t mask, uint64_t base)
@@ -260,7 +255,7 @@ void sbi_call(struct vcpu *v)
 		r = ok(0);
 		break;
 	case EXT_IPI:
-		r = fid == 0 ? (struct sbi_ret){ for_harts(v->vm, a0, a1, send_ipi), 0 }
+		r = fid == 0 ? (struct sbi_ret){ send_ipis(v->vm, a0, a1), 0 }
 			     : err(SBI_ERR_NOT_SUPPORTED);
 		break;
 	case EXT_RFENCE: r = rfence(v, fid, a0, a1); break;
