@@ -29,11 +29,14 @@ from guestproc import GuestError, GuestProcess
 from native import NativeError, NativeHost
 from peers import Qemu, Skiff
 from report import Results, consistency, fmt, raw_samples, tables
-from rows import NOT_YET, NOT_YET_WHY, ROWS, TABLE_ORDER, Session, WorkloadError
+from devices import DeviceError
+from rows import ROWS, TABLE_ORDER, Session, WorkloadError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 APPEND = "console=ttyS0 earlycon=sbi quiet"     # skiff's default command line
+# --quick smoke-tests every row that runs without root (tap needs it).
+QUICK_ROWS = "boot,cpu,vmm,blk,9p,net"
 
 
 def log(msg):
@@ -44,10 +47,11 @@ def log(msg):
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="bench/run.sh", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
-                   help="smoke test: 1 run, 1 hart, 2 MiB of data, a 5 s idle window, one boot per system")
+                   help="smoke test: 1 run, 1 hart, 2 MiB of data, 8 MiB of I/O, a 5 s idle window, "
+                        "one boot per system for the rows without devices")
     p.add_argument("--runs", type=int, help="runs per system (default 3; 1 with --quick)")
-    p.add_argument("--rows", help=f"comma-separated rows (default: {','.join(TABLE_ORDER)}; "
-                                  f"--quick: boot,cpu,vmm)")
+    p.add_argument("--rows", help=f"comma-separated rows (default: {','.join(TABLE_ORDER)}, "
+                                  f"tap only as root; --quick: {QUICK_ROWS})")
     p.add_argument("--skiff", help="skiff binary (default: build it in --build-dir)")
     p.add_argument("--build-dir", default="build-bench",
                    help="meson build directory for a release build of skiff, relative to the "
@@ -58,6 +62,10 @@ def parse_args(argv):
     p.add_argument("--initrd", help="guest initramfs (default: the default guest image)")
     p.add_argument("--data-mib", type=float, help="size of the CPU test data (default 32; 2 with --quick)")
     p.add_argument("--idle-seconds", type=float, help="idle CPU window (default 30; 5 with --quick)")
+    p.add_argument("--io-mib", type=int, help="size of the I/O rows' disk area, shared file and TCP "
+                                              "transfers (default 64; 8 with --quick)")
+    p.add_argument("--io-rand-ops", type=int, help="random 4 KiB reads and writes of the blk row "
+                                                   "(default 4096; 256 with --quick)")
     p.add_argument("--output", help="Markdown report (default docs/BENCHMARKS.md; --quick: none unless given)")
     p.add_argument("--json", help="also write the whole run (every sample) as JSON to this file; "
                                   "`--report-from FILE [--output MD]` renders it again")
@@ -67,13 +75,22 @@ def parse_args(argv):
         a.runs = 1 if a.quick else 3
     if a.runs < 1:
         p.error("--runs must be at least 1")
-    rows = a.rows or ("boot,cpu,vmm" if a.quick else ",".join(TABLE_ORDER))
+    rows = a.rows or (QUICK_ROWS if a.quick else ",".join(TABLE_ORDER))
+    a.skipped = []
+    if not a.rows and not a.quick and os.geteuid() != 0:
+        # The tap row makes a network namespace and a TAP device.
+        a.skipped = ["tap (needs root)"]
+        rows = ",".join(r for r in TABLE_ORDER if r != "tap")
     a.row_names = [r.strip() for r in rows.split(",") if r.strip()]
     for r in a.row_names:
         if r not in ROWS:
             p.error(f"unknown row '{r}' (rows: {', '.join(TABLE_ORDER)})")
     a.data_bytes = int((a.data_mib if a.data_mib is not None else (2 if a.quick else 32)) * (1 << 20))
     a.idle_seconds = a.idle_seconds if a.idle_seconds is not None else (5.0 if a.quick else 30.0)
+    a.io_bytes = (a.io_mib if a.io_mib is not None else (8 if a.quick else 64)) << 20
+    a.io_rand_ops = a.io_rand_ops if a.io_rand_ops is not None else (256 if a.quick else 4096)
+    if a.io_bytes <= 0 or a.io_rand_ops <= 0:
+        p.error("--io-mib and --io-rand-ops must be positive")
     a.awk_steps = 30000 if a.quick else 300000
     a.boot_harts = [1] if a.quick else [1, 4]
     a.smp_harts = [1, 4]
@@ -82,6 +99,8 @@ def parse_args(argv):
     a.work_mem = 256 if a.quick else 1024
     a.boot_timeout = 900
     a.work_timeout = 3600
+    # One I/O step (seconds): a guest that hangs fails its session sooner.
+    a.io_timeout = 120 if a.quick else 600
     if a.output is None and not a.quick:
         a.output = os.path.join(REPO, "docs", "BENCHMARKS.md")
     return a
@@ -169,8 +188,9 @@ def guest_manifest(dirpath):
 
 # ------------------------------------------------------------------ running
 class Runner:
-    def __init__(self, a, systems, kernel, initrd, log_dir):
+    def __init__(self, a, systems, kernel, initrd, log_dir, workdir):
         self.a = a
+        self.workdir = workdir          # the devices' host files (disk image, shared directory)
         self.systems = systems
         self.kernel = kernel
         self.initrd = initrd
@@ -192,18 +212,32 @@ class Runner:
     def session(self, run, spec, system):
         a = self.a
         rows = sorted((r for r in self.rows if spec in r.specs(a)), key=lambda r: r.order)
-        argv = system.argv(self.kernel, self.initrd, APPEND, spec.harts, spec.mem_mib)
-        logf = os.path.join(self.log_dir, f"run{run + 1}-{system.name}-{spec.harts}h-{spec.mem_mib}M.log")
+        devs = "".join(f"-{d.kind}" for d in spec.devices)
+        logf = os.path.join(self.log_dir, f"run{run + 1}-{system.name}-{spec.harts}h-{spec.mem_mib}M{devs}.log")
         log(f"run {run + 1}/{a.runs}: {system.name}, {spec} ({', '.join(r.name for r in rows)})")
-        g = GuestProcess(system.name, argv, logf)
-        s = Session(system.name, spec, g, a, self.checks)
+        prepared = []
         try:
-            self._session(run, s, rows)
+            try:
+                for d in spec.devices:
+                    prepared.append(d.prepare(self.workdir))
+            except (DeviceError, OSError) as e:
+                msg = f"run {run + 1}, {system.name}, {spec}: {e}"
+                log("  ERROR " + msg)
+                self.errors.append(msg)
+                return
+            argv = system.argv(self.kernel, self.initrd, APPEND, spec.harts, spec.mem_mib, prepared)
+            g = GuestProcess(system.name, argv, logf)
+            s = Session(system.name, spec, g, a, self.checks, prepared)
+            try:
+                self._session(run, s, rows)
+            finally:
+                if g.proc.poll() is None:   # interrupted (^C): do not leave the VMM running
+                    g.kill()
+                for f in s.contention:
+                    self.res.add("host.runq_wait", system.name, f)
         finally:
-            if g.proc.poll() is None:   # interrupted (^C): do not leave the VMM running
-                g.kill()
-            for f in s.contention:
-                self.res.add("host.runq_wait", system.name, f)
+            for d in prepared:
+                d.close()
 
     def _session(self, run, s, rows):
         g = s.g
@@ -283,7 +317,7 @@ def markdown(a, r, meta):
     L += meta["argv_examples"]
     L += ["```", "", "## Results", ""]
     L += tables(r.rows, a, r.res)
-    L += ["", f"Not yet: {NOT_YET} — {NOT_YET_WHY}.", ""]
+    L += [""]
     L += ["## Notes", "",
           "- Ratios are the first column divided by the second (skiff / QEMU, skiff / native, "
           "QEMU / native). For times and costs lower is better, so skiff / QEMU below 1 means skiff "
@@ -315,6 +349,12 @@ def markdown(a, r, meta):
           "- Boot CPU time: utime + stime of the VMM process from launch to the shell prompt "
           "(all threads: with 4 harts it includes the other harts' work and spinning).",
           ]
+    if any(row.name in ("blk", "9p", "net", "tap") for row in r.rows):
+        L += ["- I/O rows: one request or connection at a time; the guest's clock times the disk and "
+              "9p requests (inside pread/pwrite, `O_DIRECT` on the disk), the host's clock the TCP "
+              "transfers (connect to the last byte). Every transfer is checked (CRC-32s, byte counts) "
+              "and a failed check fails the session. Images and shared files sit in the host's page "
+              "cache for both VMMs; nothing is flushed to the host's disk while measuring."]
     busy = {s: r.res.median("host.runq_wait", s) for s in ("skiff", "qemu")}
     if all(v is not None for v in busy.values()):
         L += [f"- Host contention: while the guest workloads ran, the VMM's busiest thread was "
@@ -374,11 +414,16 @@ def main(argv):
     log_dir = a.log_dir or tempfile.mkdtemp(prefix="skiff-bench-logs-")
     os.makedirs(log_dir, exist_ok=True)
     log(f"console logs in {log_dir}")
+    # Disk images and shared files go to /var/tmp (a disk, like a VM's
+    # image), not /tmp, which may be a tmpfs in RAM.
+    workdir = tempfile.mkdtemp(prefix="skiff-bench-io-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None)
 
     systems = [Skiff(skiff_bin), qemu]
-    r = Runner(a, systems, kernel, initrd, log_dir)
+    r = Runner(a, systems, kernel, initrd, log_dir, workdir)
     if host_bb_version:
         host = NativeHost(bb, a, r.checks)
+    for what in a.skipped:
+        log(f"warning: row {what} left out; ask for it with --rows to see why it fails")
     log(f"rows {', '.join(x.name for x in r.rows)}; configurations: "
         f"{'; '.join(str(s) for s in r.specs())}; {a.runs} run(s); host load {load_start}")
     try:
@@ -386,15 +431,19 @@ def main(argv):
     finally:
         if host:
             host.close()
+        shutil.rmtree(workdir, ignore_errors=True)
 
     elapsed = time.monotonic() - t_start
     man = guest_manifest(os.path.dirname(kernel))
     bbpkg = [p for p in man.get("package", []) if p.startswith("busybox")]
+    # The first configuration, and every configuration with devices.
     ex = []
-    for s in systems:
-        spec = r.specs()[0]
-        ex.append(" ".join(shlex.quote(x) for x in
-                           s.argv("Image", "initrd.cpio.gz", APPEND, spec.harts, spec.mem_mib)))
+    for i, spec in enumerate(r.specs()):
+        if i == 0 or spec.devices:
+            for s in systems:
+                argv_ex = s.argv("Image", "initrd.cpio.gz", APPEND, spec.harts, spec.mem_mib,
+                                 [d.example() for d in spec.devices])
+                ex.append(" ".join(shlex.quote(x) for x in argv_ex))
     meta = {
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "machine": machine_info(),
@@ -411,7 +460,7 @@ def main(argv):
         "command": "bench/run.sh" + "".join(" " + shlex.quote(x) for x in argv),
         "argv_examples": ex,
     }
-    record = {"argv": argv, "meta": meta, "errors": r.errors, "checks": r.checks,
+    record = {"argv": argv, "rows": a.row_names, "meta": meta, "errors": r.errors, "checks": r.checks,
               "samples": [{"key": k, "system": s, "values": v} for (k, s), v in r.res.samples.items()],
               "derived": [{"key": k, "system": s, "value": v} for (k, s), v in r.res.derived.items()]}
     print()
@@ -435,6 +484,7 @@ def write_report(record, path):
     if argv is None:    # records written before "argv" was kept
         argv = shlex.split(record["meta"]["command"])[1:]
     a = parse_args(argv)
+    a.row_names = record.get("rows", a.row_names)      # as run (tap is left out without root)
     meta = dict(record["meta"])
     # Paths of the machine the run was on stay out of the report.
     meta["argv_examples"] = [x.replace(REPO + os.sep, "") for x in meta["argv_examples"]]
