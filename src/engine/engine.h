@@ -36,8 +36,12 @@ enum exit_reason {
 	EXIT_KICK,       /* hart_kick() was called */
 	EXIT_USER_ECALL, /* ECALL from U-mode when hart_config.user_ecall_exits */
 	EXIT_FATAL,      /* the hart cannot go on (see exit.fatal) */
+	EXIT_PAUSE,      /* the hart spins in a PAUSE loop (a lock, a flag):
+			  * give its host CPU to others; pc is past the pause */
 	EXIT_REASONS
 };
+/* PAUSEs a hart executes inside one hart_run before EXIT_PAUSE. */
+#define ENGINE_PAUSE_SPINS 256
 
 struct hart_exit {
 	enum exit_reason reason;

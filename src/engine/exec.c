@@ -337,6 +337,7 @@ void hart_run(struct hart *h, struct hart_exit *ex)
 
 	ex->reason = EXIT_NONE;
 	atomic_store(&h->in_run, true);
+	h->pause_spins = 0;
 	timer_update(h);
 	atomic_store_explicit(&h->attention, 1, memory_order_relaxed);
 
@@ -614,6 +615,18 @@ L_FENCE:
 	/* RVWMO to x86-TSO: only a store-to-load ordering needs a host fence. */
 	if ((i->imm & 0x10) && (i->imm & 0x02))
 		atomic_thread_fence(memory_order_seq_cst);
+	/* PAUSE (FENCE W,0) sits in spin loops. A hart that spins long waits
+	 * for another hart, whose host thread may be off the CPU: with more
+	 * harts than host cores (a ticket lock hands over only to the one
+	 * next hart) spinning out a whole time slice starves the very hart it
+	 * waits for. Like pause-loop exiting in hardware virtualization, leave
+	 * after a while so the dispatcher can give the CPU away. */
+	if (i->imm == 0x010 && unlikely(++h->pause_spins >= ENGINE_PAUSE_SPINS)) {
+		h->instret += RETIRED + 1;
+		h->pc = PC + i->len;
+		ex->reason = EXIT_PAUSE;
+		RETURN();
+	}
 	NEXT;
 L_FENCE_I:
 	block_cache_flush(h);

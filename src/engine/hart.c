@@ -190,6 +190,7 @@ const char *exit_reason_name(enum exit_reason r)
 		[EXIT_NONE] = "none", [EXIT_SBI] = "sbi", [EXIT_WFI] = "wfi",
 		[EXIT_MMIO] = "mmio", [EXIT_KICK] = "kick",
 		[EXIT_USER_ECALL] = "user_ecall", [EXIT_FATAL] = "fatal",
+		[EXIT_PAUSE] = "pause",
 	};
 	return r < EXIT_REASONS ? names[r] : "?";
 }

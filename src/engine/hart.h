@@ -101,6 +101,7 @@ struct hart {
 	_Atomic uint64_t sfence_req, sfence_done, fence_i_req, fence_i_done;
 	_Atomic bool in_run;
 	int timer_countdown;
+	unsigned pause_spins;     /* PAUSEs since the last exit */
 
 	uint64_t stvec, scounteren, senvcfg, sscratch, sepc, scause, stval;
 	uint64_t satp, stimecmp;

@@ -8,6 +8,7 @@
 #include "monitor/vm.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <time.h>
 
 void vcpu_wake(struct vcpu *v)
@@ -142,6 +143,9 @@ void *vcpu_thread(void *arg)
 			crash(v, &bad);
 			break;
 		}
+		case EXIT_PAUSE:
+			sched_yield();
+			break;
 		case EXIT_KICK:
 		case EXIT_NONE:
 		case EXIT_REASONS:

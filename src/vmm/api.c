@@ -134,6 +134,7 @@ void vmm_free(struct vmm *v)
 static const char *const exit_names[EXIT_REASONS] = {
 	[EXIT_NONE] = "none", [EXIT_SBI] = "sbi", [EXIT_WFI] = "wfi", [EXIT_MMIO] = "mmio",
 	[EXIT_KICK] = "kick", [EXIT_USER_ECALL] = "user_ecall", [EXIT_FATAL] = "fatal",
+	[EXIT_PAUSE] = "pause",
 };
 
 /* One JSON line of counters (lock held). */

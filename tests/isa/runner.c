@@ -1041,6 +1041,7 @@ static void run(struct runner *r)
 		case EXIT_NONE:
 		case EXIT_WFI:
 		case EXIT_KICK:
+		case EXIT_PAUSE:
 			if (limits_reached(r)) {
 				r->done = true;
 				r->status = RUN_LIMIT;

@@ -83,6 +83,38 @@ static void load_sum_program(struct vmx *v, int32_t n)
 	hart_reset(v->h, RAM_BASE, 0);
 }
 
+/* A PAUSE spin loop leaves hart_run after a while (EXIT_PAUSE, pc past the
+ * pause) and goes on where it left off when entered again. */
+static void test_pause_loop_exits(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		ADDI(5, 0, 2000),    /* t0 = 2000 */
+		0x0100000fu,         /* loop: pause */
+		ADDI(5, 5, -1),
+		BNE(5, 0, -8),
+		ECALL(),
+	};
+	put(&v, RAM_BASE, code, 5);
+	hart_reset(v.h, RAM_BASE, 0);
+	struct hart_exit ex;
+	unsigned pauses = 0;
+	do {
+		hart_run(v.h, &ex);
+		if (ex.reason == EXIT_PAUSE) {
+			pauses++;
+			CHECK(&C, hart_get_pc(v.h) == RAM_BASE + 8, "pc past the pause: %llx",
+			      (unsigned long long)hart_get_pc(v.h));
+		}
+	} while (ex.reason == EXIT_PAUSE || ex.reason == EXIT_KICK);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 5) == 0, "reason %d t0 %llu", ex.reason,
+	      (unsigned long long)hart_get_reg(v.h, 5));
+	CHECK(&C, pauses >= 2000 / ENGINE_PAUSE_SPINS && pauses <= 2000 / ENGINE_PAUSE_SPINS + 1,
+	      "%u pause exits for 2000 pauses", pauses);
+	vm_fini(&v);
+}
+
 static void test_loop_and_sbi_exit(void)
 {
 	struct vmx v;
@@ -370,6 +402,7 @@ int main(void)
 {
 	test_trap_storm();
 	test_loop_and_sbi_exit();
+	test_pause_loop_exits();
 	test_two_vms();
 	test_mmio();
 	test_illegal_trap();
