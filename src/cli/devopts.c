@@ -344,28 +344,30 @@ const char *devopt_balloon(struct vm_config *c, const char *arg, char *err, size
 		snprintf(err, errlen, "--balloon: out of memory");
 		return err;
 	}
-	while (rest) {
+	const char *e = NULL;
+	while (rest && !e) {
 		char *item = first_item(rest, &rest);
 		if (!strcmp(item, "deflate_on_oom")) {
 			c->balloon_deflate_on_oom = true;
 		} else if (!strncmp(item, "target=", 7)) {
 			if (!parse_u32(item + 7, VM_MAX_MEM_MIB, &c->balloon_target_mib)) {
 				snprintf(err, errlen, "--balloon %s: target is a size in MiB", arg);
-				return err;
+				e = err;
 			}
 		} else if (!strncmp(item, "stats=", 6)) {
 			if (!parse_u32(item + 6, 86400, &c->balloon_stats_interval_s)) {
 				snprintf(err, errlen, "--balloon %s: stats is a polling interval in seconds "
 					 "(0 to 86400)", arg);
-				return err;
+				e = err;
 			}
 		} else {
 			snprintf(err, errlen, "--balloon %s: unknown setting '%s' (deflate_on_oom, target=, "
 				 "stats=)", arg, item);
-			return err;
+			e = err;
 		}
 	}
-	return NULL;
+	free(copy);
+	return e;
 }
 
 /* ---- --share (virtio-9p) ---- */
