@@ -139,11 +139,16 @@ static struct block *block_straddling(struct hart *h, uint64_t pc, struct block 
 /* ---- slow paths for memory access --------------------------------------- */
 
 /* Result of a slow access: 0 done, MEM_MMIO an MMIO exit is set up in
- * h->mmio, otherwise an exception cause (+1 so that 0 stays "done"). */
+ * h->mmio, otherwise an exception cause (+1 so that 0 stays "done") with
+ * the address for stval in *tval: for an access across a page boundary
+ * that faults on the second page, that page's first byte (privileged spec
+ * 4.1.9, stval holds the address of the portion that faulted; a guest
+ * that is told the first page, which is fine, retries forever). */
 #define MEM_MMIO (-1)
 
-static int load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val)
+static int load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val, uint64_t *tval)
 {
+	*tval = va;
 	uint64_t pa;
 	int cause = mmu_translate(h, va, ACCESS_READ, &pa);
 	if (cause)
@@ -165,8 +170,10 @@ static int load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val)
 	/* Misaligned across a page boundary: both pages must be RAM. */
 	uint64_t pa2, va2 = (va | 0xfff) + 1;
 	cause = mmu_translate(h, va2, ACCESS_READ, &pa2);
-	if (cause)
+	if (cause) {
+		*tval = va2;
 		return cause + 1;
+	}
 	unsigned first = GRAM_PAGE_SIZE - (va & 0xfff);
 	const uint8_t *p1 = gram_ptr(h->ram, pa, first);
 	const uint8_t *p2 = gram_ptr(h->ram, pa2, size - first);
@@ -188,8 +195,9 @@ static void ram_store(struct hart *h, uint64_t pa, uint8_t *p, const void *src, 
 		gram_written(h->ram, pa, n);
 }
 
-static int store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val)
+static int store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val, uint64_t *tval)
 {
+	*tval = va;
 	uint64_t pa;
 	int cause = mmu_translate(h, va, ACCESS_WRITE, &pa);
 	if (cause)
@@ -209,8 +217,10 @@ static int store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val)
 	}
 	uint64_t pa2, va2 = (va | 0xfff) + 1;
 	cause = mmu_translate(h, va2, ACCESS_WRITE, &pa2);
-	if (cause)
+	if (cause) {
+		*tval = va2;
 		return cause + 1;
+	}
 	unsigned first = GRAM_PAGE_SIZE - (va & 0xfff);
 	uint8_t *p1 = gram_ptr(h->ram, pa, first);
 	uint8_t *p2 = gram_ptr(h->ram, pa2, size - first);
@@ -383,8 +393,8 @@ void hart_run(struct hart *h, struct hart_exit *ex)
 		if (likely(e_->tag == va_ >> 12 && (va_ & 0xfff) <= GRAM_PAGE_SIZE - sizeof(type))) { \
 			memcpy(&v_, (const void *)(e_->addend + va_), sizeof(type));    \
 		} else {                                                                \
-			uint64_t w_;                                                    \
-			int r_ = load_slow(h, va_, sizeof(type), &w_);                  \
+			uint64_t w_, tv_;                                               \
+			int r_ = load_slow(h, va_, sizeof(type), &w_, &tv_);            \
 			if (r_ == MEM_MMIO) {                                           \
 				h->mmio.kind = (kind_);                                  \
 				h->mmio.rd = i->rd;                                     \
@@ -396,7 +406,7 @@ void hart_run(struct hart *h, struct hart_exit *ex)
 				EXIT(EXIT_MMIO);                                        \
 			}                                                               \
 			if (r_)                                                         \
-				TRAP(r_ - 1, va_);                                      \
+				TRAP(r_ - 1, tv_);                                      \
 			memcpy(&v_, &w_, sizeof(type));                                 \
 		}                                                                       \
 		write_dest;                                                             \
@@ -409,7 +419,8 @@ void hart_run(struct hart *h, struct hart_exit *ex)
 		if (likely(e_->tag == va_ >> 12 && (va_ & 0xfff) <= GRAM_PAGE_SIZE - sizeof(type))) { \
 			memcpy((void *)(e_->addend + va_), &v_, sizeof(type));          \
 		} else {                                                                \
-			int r_ = store_slow(h, va_, sizeof(type), (uint64_t)v_);        \
+			uint64_t tv_;                                                   \
+			int r_ = store_slow(h, va_, sizeof(type), (uint64_t)v_, &tv_);  \
 			if (r_ == MEM_MMIO) {                                           \
 				h->mmio.kind = LK_NONE;                                 \
 				h->mmio.len = i->len;                                   \
@@ -420,7 +431,7 @@ void hart_run(struct hart *h, struct hart_exit *ex)
 				EXIT(EXIT_MMIO);                                        \
 			}                                                               \
 			if (r_)                                                         \
-				TRAP(r_ - 1, va_);                                      \
+				TRAP(r_ - 1, tv_);                                      \
 		}                                                                       \
 	} while (0)
 

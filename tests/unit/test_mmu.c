@@ -3,7 +3,8 @@
  * every fault rule of the privileged spec's translation process (10.3.2):
  * invalid and reserved encodings, non-canonical addresses, misaligned
  * superpages, U/SUM/MXR permissions, A and D set by the hart, PTEs outside
- * RAM; then the TLB and SFENCE.VMA observed from running code.
+ * RAM; then the TLB and SFENCE.VMA observed from running code, and stval
+ * for a misaligned access whose second page faults.
  */
 #include <string.h>
 #include <time.h>
@@ -227,6 +228,54 @@ static void test_fault_from_code(void)
 	gram_destroy(&ram);
 }
 
+/* A misaligned access across a page boundary that faults on the second
+ * page reports that page in stval (privileged spec 4.1.9: the portion that
+ * faulted), writes nothing, and reports the first address when the first
+ * page faults. */
+static void cross_page(struct gram *ram, struct hart *h, uint64_t root, uint32_t insn,
+		       uint64_t addr, uint64_t want_cause, uint64_t want_tval, const char *what)
+{
+	uint32_t code[] = { insn };
+	gram_write(ram, RAM_BASE, code, sizeof(code));
+	hart_reset(h, RAM_BASE, 0);
+	hart_csr_write(h, 0x180, 8ull << 60 | root >> 12);
+	hart_csr_write(h, 0x105, RAM_BASE + 0x800);
+	hart_set_reg(h, 5, addr);
+	hart_set_reg(h, 6, 0x1122334455667788ull);
+	struct hart_exit ex;
+	hart_run(h, &ex);
+	uint64_t cause, tval;
+	hart_csr_read(h, 0x142, &cause);
+	hart_csr_read(h, 0x143, &tval);
+	CHECK(&C, ex.reason == EXIT_SBI && cause == want_cause && tval == want_tval,
+	      "%s: cause %llu tval %llx, wanted %llu %llx", what, (unsigned long long)cause,
+	      (unsigned long long)tval, (unsigned long long)want_cause, (unsigned long long)want_tval);
+}
+
+static void test_fault_across_pages(void)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	struct hart *h = new_hart(&ram);
+	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = 3 };
+	t.root = alloc_page(&t);
+	map(&t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1);
+	uint64_t P = 0x40000000ull, page = RAM_BASE + 0x300000;
+	map(&t, P, page, V | R | W | A | D, 0);   /* P + 4 KiB and P - 4 KiB unmapped */
+	uint32_t handler[] = { ECALL() };
+	gram_write(&ram, RAM_BASE + 0x800, handler, sizeof(handler));
+	uint8_t before[8], after[8];
+	memcpy(before, gram_ptr(&ram, page + 0xff8, 8), 8);
+	cross_page(&ram, h, t.root, SD(6, 5, 0), P + 0xffc, 15, P + 0x1000, "store, second page");
+	memcpy(after, gram_ptr(&ram, page + 0xff8, 8), 8);
+	CHECK(&C, !memcmp(before, after, 8), "a faulting store wrote its first part");
+	cross_page(&ram, h, t.root, LD(10, 5, 0), P + 0xffd, 13, P + 0x1000, "load, second page");
+	cross_page(&ram, h, t.root, SD(6, 5, 0), P - 4, 15, P - 4, "store, first page");
+	cross_page(&ram, h, t.root, LD(10, 5, 0), P - 2, 13, P - 2, "load, first page");
+	hart_destroy(h);
+	gram_destroy(&ram);
+}
+
 int main(void)
 {
 	test_mode(8, 3, "sv39");
@@ -234,5 +283,6 @@ int main(void)
 	test_mode(10, 5, "sv57");
 	test_tlb_and_sfence();
 	test_fault_from_code();
+	test_fault_across_pages();
 	return check_summary(&C);
 }
