@@ -121,6 +121,9 @@ void hart_set_timecmp(struct hart *h, uint64_t value);
 /* Current guest time in ticks. */
 uint64_t hart_time(const struct hart *h);
 uint64_t hart_instret(const struct hart *h);
+/* Bytes the hart's decoded-block cache takes now (0 after it gave its
+ * memory back to the host while idle). */
+uint64_t hart_block_cache_bytes(const struct hart *h);
 /* True if an enabled interrupt is pending (a WFI should not sleep). */
 bool hart_wakeup_pending(struct hart *h);
 

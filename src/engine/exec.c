@@ -15,15 +15,68 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 /* ---- the block cache ---------------------------------------------------- */
 
 #define BLOCK_BYTES (sizeof(struct block) + (ENGINE_BLOCK_MAX + 1) * sizeof(struct insn))
 
+/* An idle hart gives its arena back once it holds this much and has not
+ * been flushed for BC_IDLE_NS: by then most of it is blocks that were
+ * replaced in the table or ran once (boot code), and the rebuild that
+ * follows costs a few milliseconds at most once per BC_IDLE_NS. */
+#define BC_IDLE_BYTES (256u << 10)
+#define BC_IDLE_NS 2000000000ull
+
+/* Arena bytes a block of n instructions takes (with its sentinel). */
+static inline size_t block_span(unsigned n)
+{
+	return (sizeof(struct block) + (n + 1) * sizeof(struct insn) + 15) & ~(size_t)15;
+}
+
+/* The two ways of the set for guest-physical address pa. */
+static inline struct bc_entry *bc_set(struct hart *h, uint64_t pa)
+{
+	return &h->bc_table[2 * ((pa >> 1) & (BC_SETS - 1))];
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 void block_cache_flush(struct hart *h)
 {
-	memset(h->bc_table, 0, BC_TABLE_SIZE * sizeof(*h->bc_table));
+	/* Every way in use points into the arena, at a block built since the
+	 * last flush. When there are few (fence.i after each patched
+	 * instruction, as Linux does at boot), emptying their ways costs much
+	 * less than clearing the whole table. */
+	if (h->bc_blocks < BC_SETS / 16) {
+		for (size_t off = 0; off < h->bc_used;) {
+			struct block *b = (struct block *)(h->bc_arena + off);
+			struct bc_entry *e = bc_set(h, b->pa);
+			for (int w = 0; w < 2; w++)
+				if (e[w].b == b)
+					e[w].b = NULL;
+			off += block_span(b->n);
+		}
+	} else {
+		memset(h->bc_table, 0, 2 * BC_SETS * sizeof(*h->bc_table));
+	}
 	h->bc_used = 0;
+	h->bc_blocks = 0;
+	h->bc_flushed_ns = monotonic_ns();
+}
+
+/* The hart is about to sleep in WFI. */
+static void block_cache_idle(struct hart *h)
+{
+	if (h->bc_used < BC_IDLE_BYTES || monotonic_ns() - h->bc_flushed_ns < BC_IDLE_NS)
+		return;
+	block_cache_flush(h);
+	madvise(h->bc_arena, h->bc_size, MADV_DONTNEED);
 }
 
 static void mark_code_page(struct hart *h, uint64_t pn)
@@ -80,10 +133,18 @@ static struct block *block_build(struct hart *h, uint64_t pa, const uint8_t *hos
 	b->bytes = bytes;
 	memset(&b->insn[n], 0, sizeof(b->insn[n]));
 	b->insn[n].handler = end_label;
-	h->bc_used += (sizeof(struct block) + (n + 1) * sizeof(struct insn) + 15) & ~(size_t)15;
-	struct bc_entry *e = &h->bc_table[(pa >> 1) & (BC_TABLE_SIZE - 1)];
-	e->pa = pa;
-	e->b = b;
+	h->bc_used += block_span(n);
+	h->bc_blocks++;
+	/* The new block goes to way 0 and what was there to way 1, dropping
+	 * what way 1 held; but an outdated block for the same address is
+	 * replaced where it is (way 0) or is the one dropped (way 1). A
+	 * dropped block stays in the arena, reachable only through the links
+	 * of other blocks, until the next flush. */
+	struct bc_entry *e = bc_set(h, pa);
+	if (e[0].pa != pa)
+		e[1] = e[0];
+	e[0].pa = pa;
+	e[0].b = b;
 	return b;
 }
 
@@ -529,9 +590,14 @@ next_block:
 			}
 		}
 		uint64_t pa = (uint64_t)(host - h->ram_host) + h->ram_base;
-		const struct bc_entry *be = &h->bc_table[(pa >> 1) & (BC_TABLE_SIZE - 1)];
-		b = be->b;
-		if (unlikely(be->pa != pa || !b ||
+		const struct bc_entry *be = bc_set(h, pa);
+		if (likely(be[0].pa == pa))
+			b = be[0].b;
+		else if (be[1].pa == pa)
+			b = be[1].b;
+		else
+			b = NULL;
+		if (unlikely(!b ||
 			     b->gen != atomic_load_explicit(&h->ram_gen[(pa - h->ram_base) >> GRAM_PAGE_SHIFT],
 							    memory_order_relaxed))) {
 			prev = NULL;
@@ -664,6 +730,7 @@ L_WFI:
 	h->instret += RETIRED + 1;
 	h->pc = PC + i->len;
 	ex->reason = EXIT_WFI;
+	block_cache_idle(h);
 	RETURN();
 L_SFENCE_VMA:
 	if (h->priv != PRIV_S)

@@ -131,21 +131,25 @@ struct hart {
 	_Atomic uint32_t *ram_gen;
 	uint64_t code_epoch;     /* last ram->code_epoch seen */
 
-	/* Decoded-block cache: direct-mapped table into a bump arena that is
-	 * emptied whole when full. */
+	/* Decoded-block cache (exec.c): a two-way set-associative table keyed
+	 * by the block's guest-physical address, into a bump arena that is
+	 * emptied whole when full, and given back to the host when the hart
+	 * idles (see block_cache_idle). A way with b == NULL is empty. */
 	struct bc_entry {
 		uint64_t pa;
 		struct block *b;
-	} *bc_table;
+	} *bc_table;               /* BC_SETS sets of two ways */
 	uint8_t *bc_arena;
 	size_t bc_size, bc_used;
+	size_t bc_blocks;          /* blocks built since the last flush */
+	uint64_t bc_flushed_ns;    /* host CLOCK_MONOTONIC of the last flush */
 
 	struct hart_config cfg;
 	struct tlb_set tlb[TLB_SETS];
 };
 
-#define BC_TABLE_BITS 14
-#define BC_TABLE_SIZE (1u << BC_TABLE_BITS)
+#define BC_SET_BITS 13
+#define BC_SETS (1u << BC_SET_BITS)
 #define TIMER_CHECK_BLOCKS 512
 #define TRAP_STORM_LIMIT 1000
 

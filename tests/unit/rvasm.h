@@ -24,6 +24,12 @@ static inline uint32_t rv_b(uint32_t f3, unsigned rs1, unsigned rs2, int32_t off
 	return ((u >> 12) & 1) << 31 | ((u >> 5) & 0x3f) << 25 | rs2 << 20 | rs1 << 15 |
 	       f3 << 12 | ((u >> 1) & 0xf) << 8 | ((u >> 11) & 1) << 7 | 0x63;
 }
+static inline uint32_t rv_j(unsigned rd, int32_t off)
+{
+	uint32_t u = (uint32_t)off;
+	return ((u >> 20) & 1) << 31 | ((u >> 1) & 0x3ff) << 21 | ((u >> 11) & 1) << 20 |
+	       ((u >> 12) & 0xff) << 12 | rd << 7 | 0x6f;
+}
 static inline uint32_t rv_lui(unsigned rd, uint32_t imm20) { return imm20 << 12 | rd << 7 | 0x37; }
 
 #define ADDI(rd, rs1, imm) rv_i(0x13, 0, rd, rs1, imm)
@@ -35,6 +41,8 @@ static inline uint32_t rv_lui(unsigned rd, uint32_t imm20) { return imm20 << 12 
 #define SW(rs2, rs1, imm) rv_s(0x23, 2, rs1, rs2, imm)
 #define BNE(rs1, rs2, off) rv_b(1, rs1, rs2, off)
 #define BEQ(rs1, rs2, off) rv_b(0, rs1, rs2, off)
+#define JAL(rd, off) rv_j(rd, off)
+#define JALR(rd, rs1, imm) rv_i(0x67, 0, rd, rs1, imm)
 #define ECALL() 0x00000073u
 #define WFI() 0x10500073u
 #define SRET() 0x10200073u

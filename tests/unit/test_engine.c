@@ -2,8 +2,10 @@
  * Engine unit tests through its public API (engine.h): straight-line and
  * looping code, exits (SBI, WFI, MMIO load and store), traps and their CSRs,
  * interrupts posted from another thread, the timer, decoded-code
- * invalidation, atomics between two harts on two threads, and two harts of
- * two different VMs running side by side in one process.
+ * invalidation, the decoded-block cache when it is full, when its sets
+ * overflow, on fence.i and when an idle hart gives it back, atomics between
+ * two harts on two threads, and two harts of two different VMs running side
+ * by side in one process.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -35,16 +37,23 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void vm_init(struct vmx *v, unsigned hartid)
+/* cache_bytes: the block cache's size, 0 for the default. */
+static void vm_init_cache(struct vmx *v, unsigned hartid, uint64_t cache_bytes)
 {
 	if (gram_init(&v->ram, RAM_BASE, RAM_SIZE)) {
 		perror("gram_init");
 		exit(1);
 	}
-	struct hart_config cfg = { .hartid = hartid, .time_base_ns = now_ns(), .timebase_hz = 10000000 };
+	struct hart_config cfg = { .hartid = hartid, .time_base_ns = now_ns(), .timebase_hz = 10000000,
+				   .block_cache_bytes = cache_bytes };
 	v->h = hart_create(&v->ram, &cfg);
 	if (!v->h)
 		exit(1);
+}
+
+static void vm_init(struct vmx *v, unsigned hartid)
+{
+	vm_init_cache(v, hartid, 0);
 }
 
 static void vm_fini(struct vmx *v)
@@ -330,6 +339,113 @@ static void test_code_invalidation(void)
 	vm_fini(&v);
 }
 
+/* k one-block fragments, `addi a0, a0, 1; jal next`, `stride` bytes apart
+ * from FRAG0; the last one jumps to x6. */
+#define FRAG0 (RAM_BASE + 0x1000)
+
+static void put_fragments(struct vmx *v, unsigned k, uint64_t stride)
+{
+	for (unsigned i = 0; i < k; i++) {
+		uint64_t at = FRAG0 + i * stride;
+		uint32_t frag[] = { ADDI(10, 10, 1),
+				    i + 1 < k ? JAL(0, (int32_t)stride - 4) : JALR(0, 6, 0) };
+		put(v, at, frag, 2);
+	}
+}
+
+/* The fragments run `loops` times by a loop at RAM_BASE that ends in an
+ * ECALL; a0 counts the fragments run. */
+static void load_fragment_loop(struct vmx *v, unsigned k, uint64_t stride, int32_t loops)
+{
+	uint32_t head[] = {
+		ADDI(5, 0, loops),                          /* 0x00 */
+		ADDI(10, 0, 0),                             /* 0x04 */
+		JAL(0, (int32_t)(FRAG0 - (RAM_BASE + 8))), /* 0x08: the loop */
+		ADDI(5, 5, -1),                             /* 0x0c: back from the last */
+		BNE(5, 0, -8),                              /* 0x10 */
+		ECALL(),                                    /* 0x14 */
+	};
+	put(v, RAM_BASE, head, 6);
+	put_fragments(v, k, stride);
+	hart_reset(v->h, RAM_BASE, 0);
+	hart_set_reg(v->h, 6, RAM_BASE + 0x0c);
+}
+
+/* More blocks than the cache holds, all in one set of its table (16 KiB
+ * apart): blocks are dropped from their set on every step, the arena fills
+ * and is emptied many times, and the guest computes the same thing. */
+static void test_block_cache_pressure(void)
+{
+	const uint64_t sizes[] = { 16 << 10, 0 };
+	for (int s = 0; s < 2; s++) {
+		struct vmx v;
+		vm_init_cache(&v, 0, sizes[s]);
+		load_fragment_loop(&v, 200, 16 << 10, 5);
+		struct hart_exit ex = run(&v);
+		CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 10) == 1000,
+		      "cache %llu: reason %d, a0 %llu (want 1000)", (unsigned long long)sizes[s],
+		      ex.reason, (unsigned long long)hart_get_reg(v.h, 10));
+		vm_fini(&v);
+	}
+}
+
+/* fence.i drops every decoded block, with few blocks cached and with many
+ * (two ways of emptying the table): code changed behind the engine's back
+ * (no gram_written, so only the fence can make the hart see it) runs after
+ * a remote fence.i. */
+static void test_fence_i_drops_blocks(void)
+{
+	const unsigned counts[] = { 10, 2000 };
+	for (int c = 0; c < 2; c++) {
+		unsigned k = counts[c];
+		struct vmx v;
+		vm_init(&v, 0);
+		load_fragment_loop(&v, k, 8, 1);
+		struct hart_exit ex = run(&v);
+		CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 10) == k, "%u blocks: first run", k);
+		uint32_t add2 = ADDI(10, 10, 2);
+		memcpy(gram_ptr(&v.ram, FRAG0 + 8 * (k - 1), 4), &add2, 4);
+		hart_request_fence_i(v.h);
+		hart_set_pc(v.h, RAM_BASE);
+		ex = run(&v);
+		CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 10) == k + 1,
+		      "%u blocks: after fence.i a0 %llu (want %u)", k,
+		      (unsigned long long)hart_get_reg(v.h, 10), k + 1);
+		vm_fini(&v);
+	}
+}
+
+/* A hart that sleeps in WFI a while after its cache was last emptied gives
+ * the cache's memory back, and goes on running correctly. Waits 2 s (the
+ * engine's idle age). */
+static void test_block_cache_idle(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	const unsigned k = 3000; /* over 256 KiB of blocks */
+	uint32_t tail[] = { WFI(), JAL(0, (int32_t)(FRAG0 - (RAM_BASE + 4))) };
+	put(&v, RAM_BASE, tail, 2);
+	put_fragments(&v, k, 8);
+	hart_reset(v.h, FRAG0, 0);
+	hart_set_reg(v.h, 6, RAM_BASE);
+	struct hart_exit ex = run(&v);
+	uint64_t held = hart_block_cache_bytes(v.h);
+	CHECK(&C, ex.reason == EXIT_WFI && hart_get_reg(v.h, 10) == k && held >= 256 << 10,
+	      "first pass: reason %d, cache %llu bytes", ex.reason, (unsigned long long)held);
+	usleep(2100000);
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_WFI && hart_get_reg(v.h, 10) == 2 * k &&
+	      hart_block_cache_bytes(v.h) == 0, "idle: reason %d, a0 %llu, cache %llu bytes",
+	      ex.reason, (unsigned long long)hart_get_reg(v.h, 10),
+	      (unsigned long long)hart_block_cache_bytes(v.h));
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_WFI && hart_get_reg(v.h, 10) == 3 * k &&
+	      hart_block_cache_bytes(v.h) >= 256 << 10, "rebuilt: a0 %llu, cache %llu bytes",
+	      (unsigned long long)hart_get_reg(v.h, 10),
+	      (unsigned long long)hart_block_cache_bytes(v.h));
+	vm_fini(&v);
+}
+
 /* Two harts of one VM on two threads hammer one counter with AMOADD.D. */
 struct amo_job { struct gram *ram; struct hart *h; };
 
@@ -409,6 +525,9 @@ int main(void)
 	test_async_interrupt();
 	test_timer_and_wfi();
 	test_code_invalidation();
+	test_block_cache_pressure();
+	test_fence_i_drops_blocks();
+	test_block_cache_idle();
 	test_amo_two_harts();
 	return check_summary(&C);
 }
