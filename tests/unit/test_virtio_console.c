@@ -7,14 +7,21 @@
  * input held until the port is open, split across small buffers, and
  * backpressure with the rx_space callback, output held back while the host
  * says output_busy; reset; a driver without MULTIPORT; malformed control
- * messages. For virtio-rng: buffers come back
- * filled with random bytes, capped per request.
+ * messages. For virtio-rng: buffers come back filled with random bytes,
+ * capped per request. For the ports' Unix sockets (src/vmm/port_sock.c):
+ * socket files, output with and without a client, input, back-pressure both
+ * ways, takeover, half close.
  */
+#include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include "virtio/console.h"
 #include "virtio/rng.h"
 #include "virtio_guest.h"
+#include "vmm/port_sock.h"
 
 #define F_V1 (1ull << VIRTIO_F_VERSION_1)
 #define F_EVENT_IDX (1ull << VIRTIO_F_RING_EVENT_IDX)
@@ -110,7 +117,9 @@ static void give_buf(struct vguest *g, unsigned q, uint16_t idx, uint64_t gpa, u
 	vg_publish(g, q, idx);
 }
 
-static void cont_up(struct cont *t, bool multiport, uint32_t rx_len)
+/* given: the two ports' configurations, NULL for the test's hostports. */
+static void cont_up_ports(struct cont *t, bool multiport, uint32_t rx_len,
+			  const struct virtio_console_port_config *given)
 {
 	memset(t, 0, sizeof(*t));
 	vg_init(&t->g);
@@ -122,6 +131,8 @@ static void cont_up(struct cont *t, bool multiport, uint32_t rx_len)
 		{ .name = "org.skiff.agent.0", .output = host_output, .rx_space = host_rx_space,
 		  .guest_open = host_guest_open, .output_busy = host_output_busy, .ctx = &t->hp[1] },
 	};
+	if (given)
+		memcpy(ports, given, sizeof(ports));
 	char err[200];
 	t->con = virtio_console_create(&t->g.ram, ports, 2, err, sizeof(err));
 	if (!t->con) {
@@ -154,6 +165,11 @@ static void cont_up(struct cont *t, bool multiport, uint32_t rx_len)
 	}
 	vg_driver_ok(&t->g);
 	vg_notify(&t->g, Q_CRX);
+}
+
+static void cont_up(struct cont *t, bool multiport, uint32_t rx_len)
+{
+	cont_up_ports(t, multiport, rx_len, NULL);
 }
 
 static void cont_down(struct cont *t)
@@ -409,6 +425,182 @@ static void test_output_busy(void)
 	cont_down(&t);
 }
 
+/* ---- port sockets ---- */
+
+static int sock_connect(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Read up to n bytes, stopping at end of file or after ~3 s without data. */
+static size_t sock_read(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 3000) <= 0)
+			break;
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	return got;
+}
+
+struct sender {
+	int fd;
+	const uint8_t *data;
+	size_t n;
+};
+
+static void *send_all(void *arg)
+{
+	struct sender *s = arg;
+	for (size_t done = 0; done < s->n;) {
+		ssize_t w = write(s->fd, s->data + done, s->n - done);
+		if (w <= 0)
+			break;
+		done += (size_t)w;
+	}
+	return NULL;
+}
+
+static void fill(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)((i * 131 + seed) ^ (i >> 9));
+}
+
+static void test_port_socks(void)
+{
+	char dir[] = "/tmp/skiff-port-test-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char path[64];
+	snprintf(path, sizeof(path), "%s/p.sock", dir);
+	struct vm_console_port vp = { .name = "org.skiff.test", .uds_path = path };
+	struct virtio_console_port_config pcs[2] = { { 0 } };
+	char err[256] = "";
+
+	/* A file that is not a socket is refused and kept. */
+	FILE *f = fopen(path, "w");
+	fputs("keep\n", f);
+	fclose(f);
+	CHECK(port_socks_create(&vp, 1, pcs + 1, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "org.skiff.test") && strstr(err, "not a socket"));
+	CHECK(unlink(path) == 0);
+	/* A stale socket is replaced. */
+	int stale = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	CHECK(bind(stale, (struct sockaddr *)&a, sizeof(a)) == 0);
+	close(stale);
+	struct port_socks *ps = port_socks_create(&vp, 1, pcs + 1, err, sizeof(err));
+	CHECK(ps != NULL);
+	if (!ps)
+		return;
+	struct stat st;
+	CHECK(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600);
+	CHECK(!strcmp(pcs[1].name, "org.skiff.test"));
+	/* One that a program listens on is refused. */
+	struct virtio_console_port_config other;
+	CHECK(port_socks_create(&vp, 1, &other, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "listening") != NULL);
+
+	struct cont t;
+	struct hostport unused = { 0 };
+	pthread_mutex_init(&unused.lock, NULL);
+	pcs[0] = (struct virtio_console_port_config){ .output = host_output, .ctx = &unused };
+	cont_up_ports(&t, true, 4096, pcs);
+	CHECK(port_socks_start(ps, t.con, 1, err, sizeof(err)) == 0);
+	send_ctrl(&t, 1, EV_PORT_OPEN, 1);
+
+	/* No client: output is dropped and the guest goes on. */
+	guest_write(&t, Q_TX1, "nobody hears this");
+	int c1 = sock_connect(path);
+	CHECK(c1 >= 0);
+	/* Client input reaches the guest (so it was accepted), output the client. */
+	CHECK_EQ(write(c1, "hello", 5), 5);
+	char small[64] = "";
+	CHECK_EQ(recv_input(&t, 1, small, 5), 5);
+	CHECK(!memcmp(small, "hello", 5));
+	guest_write(&t, Q_TX1, "from the guest");
+	memset(small, 0, sizeof(small));
+	CHECK_EQ(sock_read(c1, small, 14), 14);
+	CHECK(!strcmp(small, "from the guest"));
+
+	/* 1 MiB of output while the client does not read: skiff buffers some,
+	 * then leaves the rest in the queue; once the client reads, all of it
+	 * arrives in order. */
+	enum { CHUNK = 16384, NCHUNK = 64 };
+	static uint8_t want[CHUNK * NCHUNK], got[CHUNK * NCHUNK];
+	uint64_t big = vg_alloc(&t.g, sizeof(want), 16);
+	fill(want, sizeof(want), 1);
+	memcpy(vg_host(&t.g, big), want, sizeof(want));
+	for (unsigned k = 0; k < NCHUNK; k++) {
+		struct vg_seg seg[1] = { { big + (uint64_t)k * CHUNK, CHUNK, false } };
+		vg_submit(&t.g, Q_TX1, seg, 1, false);
+	}
+	for (int i = 0; i < 3000 && vg_used_idx(&t.g, Q_TX1) == t.g.q[Q_TX1].last_used; i++)
+		vg_sleep_us(1000);
+	vg_settle();
+	uint16_t taken = (uint16_t)(vg_used_idx(&t.g, Q_TX1) - t.g.q[Q_TX1].last_used);
+	CHECK(taken > 0 && taken < NCHUNK);
+	CHECK_EQ(sock_read(c1, got, sizeof(got)), sizeof(got));
+	CHECK(!memcmp(got, want, sizeof(want)));
+	for (unsigned k = 0; k < NCHUNK; k++)
+		CHECK(vg_wait_used(&t.g, Q_TX1, NULL, NULL));
+
+	/* 256 KiB of input while the guest has the port closed: the port
+	 * buffers 64 KiB, the rest waits in the socket; nothing is lost. */
+	send_ctrl(&t, 1, EV_PORT_OPEN, 0);
+	static uint8_t in_want[256 * 1024], in_got[256 * 1024];
+	fill(in_want, sizeof(in_want), 7);
+	struct sender sd = { c1, in_want, sizeof(in_want) };
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, send_all, &sd) == 0);
+	vg_settle();
+	CHECK_EQ(vg_used_idx(&t.g, Q_RX1), t.g.q[Q_RX1].last_used);
+	send_ctrl(&t, 1, EV_PORT_OPEN, 1);
+	CHECK_EQ(recv_input(&t, 1, (char *)in_got, sizeof(in_got)), sizeof(in_got));
+	CHECK(!memcmp(in_got, in_want, sizeof(in_want)));
+	pthread_join(th, NULL);
+
+	/* A new client takes over: the old one reads end of file. */
+	int c2 = sock_connect(path);
+	CHECK(c2 >= 0);
+	CHECK_EQ(sock_read(c1, small, 1), 0);
+	close(c1);
+	guest_write(&t, Q_TX1, "to the new one");
+	memset(small, 0, sizeof(small));
+	CHECK_EQ(sock_read(c2, small, 14), 14);
+	CHECK(!strcmp(small, "to the new one"));
+	/* A client that stops sending still gets output. */
+	shutdown(c2, SHUT_WR);
+	vg_settle();
+	guest_write(&t, Q_TX1, "still here");
+	memset(small, 0, sizeof(small));
+	CHECK_EQ(sock_read(c2, small, 10), 10);
+	CHECK(!strcmp(small, "still here"));
+	close(c2);
+	CHECK(!vg_needs_reset(&t.g));
+
+	/* devices.c's order; the socket file goes with the sockets. */
+	port_socks_stop(ps);
+	cont_down(&t);
+	port_socks_destroy(ps);
+	pthread_mutex_destroy(&unused.lock);
+	CHECK(stat(path, &st) != 0);
+	rmdir(dir);
+}
+
 static void test_console_create(void)
 {
 	char err[200] = "";
@@ -477,6 +669,7 @@ int main(void)
 	test_multiport();
 	test_single_port();
 	test_output_busy();
+	test_port_socks();
 	test_console_create();
 	test_rng();
 	return vt_report();
