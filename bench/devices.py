@@ -18,6 +18,8 @@ import subprocess
 import zlib
 from collections import namedtuple
 
+from iowork import crc_sample
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 GUEST_PORT = 5201
@@ -116,19 +118,20 @@ class Share(device("Share", "size")):
         with open(os.path.join(d, "data"), "wb") as f:
             f.write(data)
         shutil.copy(tool, os.path.join(d, "guest_io"))
-        return PreparedShare(d, zlib.crc32(data))
+        return PreparedShare(d, crc_sample(data), zlib.crc32(data))
 
     def example(self):
-        return PreparedShare("share", 0)
+        return PreparedShare("share", 0, 0)
 
 
 class PreparedShare:
     kind = "share"
     tag = SHARE_TAG
 
-    def __init__(self, path, crc):
+    def __init__(self, path, sample_crc, crc):
         self.path = path
-        self.crc = crc                  # CRC-32 of the test file
+        self.sample_crc = sample_crc    # guest_io fileread's CRC-32 of the test file
+        self.crc = crc                  # and filecrc's
 
     def close(self):
         if os.path.isabs(self.path):
