@@ -300,3 +300,7 @@ def test_console_ports_in_a_config_file(skiff_bin, tiny, sockdir, tmp_path):
     r = run_with([{"name": "agent", "uds_path": path}])
     assert r.returncode == 0, r.stderr
     assert not os.path.exists(path)
+    # --port adds to the file's ports.
+    cfg = tmp_path / "vm.json"
+    r = skiff_run(skiff_bin, "--config-file", cfg, "--port", f"agent,uds={path}2")
+    one_line_64(r, r"console-ports\[1\]\.name: `agent` is used twice")
