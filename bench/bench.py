@@ -188,9 +188,9 @@ def guest_manifest(dirpath):
 
 # ------------------------------------------------------------------ running
 class Runner:
-    def __init__(self, a, systems, kernel, initrd, log_dir, workdir):
+    def __init__(self, a, systems, kernel, initrd, log_dir):
         self.a = a
-        self.workdir = workdir          # the devices' host files (disk image, shared directory)
+        self.workdir = None             # the devices' host files (disk image, shared directory)
         self.systems = systems
         self.kernel = kernel
         self.initrd = initrd
@@ -216,6 +216,11 @@ class Runner:
         logf = os.path.join(self.log_dir, f"run{run + 1}-{system.name}-{spec.harts}h-{spec.mem_mib}M{devs}.log")
         log(f"run {run + 1}/{a.runs}: {system.name}, {spec} ({', '.join(r.name for r in rows)})")
         prepared = []
+        if spec.devices and self.workdir is None:
+            # Disk images and shared files go to /var/tmp (a disk, like a
+            # VM's image), not /tmp, which may be a tmpfs in RAM.
+            self.workdir = tempfile.mkdtemp(prefix="skiff-bench-io-",
+                                            dir="/var/tmp" if os.path.isdir("/var/tmp") else None)
         try:
             try:
                 for d in spec.devices:
@@ -414,12 +419,9 @@ def main(argv):
     log_dir = a.log_dir or tempfile.mkdtemp(prefix="skiff-bench-logs-")
     os.makedirs(log_dir, exist_ok=True)
     log(f"console logs in {log_dir}")
-    # Disk images and shared files go to /var/tmp (a disk, like a VM's
-    # image), not /tmp, which may be a tmpfs in RAM.
-    workdir = tempfile.mkdtemp(prefix="skiff-bench-io-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None)
 
     systems = [Skiff(skiff_bin), qemu]
-    r = Runner(a, systems, kernel, initrd, log_dir, workdir)
+    r = Runner(a, systems, kernel, initrd, log_dir)
     if host_bb_version:
         host = NativeHost(bb, a, r.checks)
     for what in a.skipped:
@@ -431,7 +433,8 @@ def main(argv):
     finally:
         if host:
             host.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if r.workdir:
+            shutil.rmtree(r.workdir, ignore_errors=True)
 
     elapsed = time.monotonic() - t_start
     man = guest_manifest(os.path.dirname(kernel))
