@@ -1,5 +1,5 @@
 """Networking and host channels through the real guest: virtio-net on the
-user-mode NAT (DHCP, the host's loopback through the gateway 10.0.2.2, TCP
+user-mode NAT (DHCP, DNS, the host's loopback through the gateway 10.0.2.2, TCP
 and UDP port forwards into the guest), virtio-vsock with Firecracker's Unix
 socket convention (several MiB byte-exact both ways, several connections at
 once, resets and closes both ways), virtio-balloon (free page reporting
@@ -170,6 +170,16 @@ class TestUserNetwork:
         assert "default via 10.0.2.2" in route, f"no default route via 10.0.2.2:\n{route}"
         link = net.run("ip link show dev eth0")
         assert "mtu 65520" in link, f"eth0 did not take the device's MTU (VIRTIO_NET_F_MTU):\n{link}"
+
+    def test_dns_through_the_gateway(self, net):
+        """The user network's DNS server (10.0.2.3) forwards to the host's
+        resolver: a query is answered (NXDOMAIN is an answer too), where a
+        missing forwarder would time out."""
+        out = net.run("nslookup localhost 10.0.2.3 2>&1; echo status=$?", timeout=60, check=False)
+        assert "10.0.2.3:53" in out, out
+        assert "timed out" not in out and "no servers could be reached" not in out, \
+            f"the DNS forwarder at 10.0.2.3 did not answer:\n{out}"
+        assert "localhost" in out and ("NXDOMAIN" in out or "Address" in out.split("localhost", 1)[1]), out
 
     def test_guest_fetches_from_host_loopback(self, net, payload):
         port = net.ports["http"]
