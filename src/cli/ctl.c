@@ -368,23 +368,6 @@ static void add_devices(json_t *doc, const struct vm_config *vc)
 	}
 }
 
-/* Free what the devopt_* parsers allocated into `vc` (devopt_disk keeps
- * its copy of the argument as the drive's path). */
-static void free_devices(struct vm_config *vc)
-{
-	for (size_t i = 0; i < vc->ndrives; i++) {
-		free(vc->drives[i].path);
-		free(vc->drives[i].id);
-	}
-	for (size_t i = 0; i < vc->nnets; i++) {
-		free(vc->nets[i].id);
-		free(vc->nets[i].tap_name);
-		for (size_t k = 0; k < vc->nets[i].nfwd; k++)
-			free(vc->nets[i].fwd[k].host_addr);
-	}
-	vc->ndrives = vc->nnets = 0;
-}
-
 static const char create_usage[] =
 	"usage: skiff create [options]\n"
 	"\n"
@@ -568,7 +551,7 @@ static int cmd_create(struct ctl *c, int argc, char **argv)
 		return 1;
 	}
 	int rc = create_vm(c, argc, argv, vc);
-	free_devices(vc);
+	vm_config_free_devices(vc);
 	free(vc);
 	return rc;
 }

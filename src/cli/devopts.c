@@ -1,6 +1,6 @@
-/* `skiff run` device options; see devopts.h. Strings point into argv or
- * into copies of it that live as long as the configuration, except that
- * --net's and --port's strings are each the device's own (free them with it). */
+/* `skiff run` device options; see devopts.h. Every string an option puts
+ * into the configuration is its own allocation (vm_config_free_devices
+ * frees them); the parsers split a scratch copy of the argument. */
 #include "cli/devopts.h"
 
 #include <arpa/inet.h>
@@ -27,17 +27,11 @@ static char *first_item(char *s, char **rest)
 	return s;
 }
 
-const char *devopt_disk(struct vm_config *c, const char *arg, char *err, size_t errlen)
+/* Parses into drive slot c->ndrives with strings pointing into `copy`. */
+static const char *parse_disk(struct vm_config *c, char *copy, const char *arg, char *err,
+			      size_t errlen)
 {
-	if (c->ndrives >= VM_MAX_DRIVES) {
-		snprintf(err, errlen, "--disk: at most %d disks", VM_MAX_DRIVES);
-		return err;
-	}
-	char *copy = strdup(arg), *rest;
-	if (!copy) {
-		snprintf(err, errlen, "--disk: out of memory");
-		return err;
-	}
+	char *rest;
 	struct vm_drive *d = &c->drives[c->ndrives];
 	memset(d, 0, sizeof(*d));
 	d->path = first_item(copy, &rest);
@@ -88,11 +82,40 @@ const char *devopt_disk(struct vm_config *c, const char *arg, char *err, size_t 
 			return err;
 		}
 	}
-	char id[16];
-	snprintf(id, sizeof(id), "disk%zu", c->ndrives);
-	d->id = strdup(id);
-	c->ndrives++;
 	return NULL;
+}
+
+const char *devopt_disk(struct vm_config *c, const char *arg, char *err, size_t errlen)
+{
+	if (c->ndrives >= VM_MAX_DRIVES) {
+		snprintf(err, errlen, "--disk: at most %d disks", VM_MAX_DRIVES);
+		return err;
+	}
+	char *copy = strdup(arg);
+	const char *e = copy ? parse_disk(c, copy, arg, err, errlen) : "";
+	struct vm_drive *d = &c->drives[c->ndrives];
+	if (!e) {
+		char id[16];
+		snprintf(id, sizeof(id), "disk%zu", c->ndrives);
+		bool has_serial = d->serial != NULL;
+		d->path = strdup(d->path);
+		d->serial = has_serial ? strdup(d->serial) : NULL;
+		d->id = strdup(id);
+		c->ndrives++;
+		if (!d->path || !d->id || (has_serial && !d->serial)) {
+			vm_drive_free(d);
+			c->ndrives--;
+			e = "";
+		}
+	} else {
+		memset(d, 0, sizeof(*d));
+	}
+	free(copy);
+	if (e && !*e) {
+		snprintf(err, errlen, "--disk: out of memory");
+		e = err;
+	}
+	return e;
 }
 
 const char *devopt_console(struct vm_config *c, const char *arg, char *err, size_t errlen)
@@ -295,13 +318,10 @@ const char *devopt_net(struct vm_config *c, const char *arg, char *err, size_t e
 	return NULL;
 }
 
-const char *devopt_vsock(struct vm_config *c, const char *arg, char *err, size_t errlen)
+static const char *parse_vsock(struct vm_config *c, char *copy, const char *arg, char *err,
+			       size_t errlen)
 {
-	char *copy = strdup(arg), *rest = copy;
-	if (!copy) {
-		snprintf(err, errlen, "--vsock: out of memory");
-		return err;
-	}
+	char *rest = copy;
 	bool have_cid = false;
 	c->vsock_uds = NULL;
 	while (rest) {
@@ -330,8 +350,27 @@ const char *devopt_vsock(struct vm_config *c, const char *arg, char *err, size_t
 		snprintf(err, errlen, "--vsock %s: needs both cid=N and uds=PATH", arg);
 		return err;
 	}
-	c->vsock = true;
 	return NULL;
+}
+
+const char *devopt_vsock(struct vm_config *c, const char *arg, char *err, size_t errlen)
+{
+	free(c->vsock_uds);
+	c->vsock_uds = NULL;
+	c->vsock = false;
+	char *copy = strdup(arg);
+	const char *e = copy ? parse_vsock(c, copy, arg, err, errlen) : "";
+	if (!e && !(c->vsock_uds = strdup(c->vsock_uds)))
+		e = "";
+	if (e)
+		c->vsock_uds = NULL;
+	free(copy);
+	if (e && !*e) {
+		snprintf(err, errlen, "--vsock: out of memory");
+		e = err;
+	}
+	c->vsock = !e;
+	return e;
 }
 
 const char *devopt_balloon(struct vm_config *c, const char *arg, char *err, size_t errlen)
@@ -380,17 +419,11 @@ static bool share_tag_taken(const struct vm_config *c, const char *t)
 	return false;
 }
 
-const char *devopt_share(struct vm_config *c, const char *arg, char *err, size_t errlen)
+/* Parses into `sh` with strings pointing into `copy` (or into `tagbuf`). */
+static const char *parse_share(struct vm_config *c, struct vm_share *out, char *copy,
+			       char tagbuf[32], const char *arg, char *err, size_t errlen)
 {
-	if (c->nshares >= VM_MAX_SHARES) {
-		snprintf(err, errlen, "--share: at most %d shares", VM_MAX_SHARES);
-		return err;
-	}
-	char *copy = strdup(arg), *rest;
-	if (!copy) {
-		snprintf(err, errlen, "--share: out of memory");
-		return err;
-	}
+	char *rest;
 	struct vm_share sh = { 0 };
 	sh.path = first_item(copy, &rest);
 	if (!*sh.path) {
@@ -432,20 +465,43 @@ const char *devopt_share(struct vm_config *c, const char *arg, char *err, size_t
 		return err;
 	}
 	if (!sh.tag) {
-		char t[32];
 		for (size_t n = c->nshares;; n++) {
-			snprintf(t, sizeof(t), "share%zu", n);
-			if (!share_tag_taken(c, t))
+			snprintf(tagbuf, 32, "share%zu", n);
+			if (!share_tag_taken(c, tagbuf))
 				break;
 		}
-		sh.tag = strdup(t);
-		if (!sh.tag) {
-			snprintf(err, errlen, "--share: out of memory");
-			return err;
+		sh.tag = tagbuf;
+	}
+	*out = sh;
+	return NULL;
+}
+
+const char *devopt_share(struct vm_config *c, const char *arg, char *err, size_t errlen)
+{
+	if (c->nshares >= VM_MAX_SHARES) {
+		snprintf(err, errlen, "--share: at most %d shares", VM_MAX_SHARES);
+		return err;
+	}
+	struct vm_share sh;
+	char tagbuf[32];
+	char *copy = strdup(arg);
+	const char *e = copy ? parse_share(c, &sh, copy, tagbuf, arg, err, errlen) : "";
+	if (!e) {
+		sh.path = strdup(sh.path);
+		sh.tag = strdup(sh.tag);
+		if (sh.path && sh.tag)
+			c->shares[c->nshares++] = sh;
+		else {
+			vm_share_free(&sh);
+			e = "";
 		}
 	}
-	c->shares[c->nshares++] = sh;
-	return NULL;
+	free(copy);
+	if (e && !*e) {
+		snprintf(err, errlen, "--share: out of memory");
+		e = err;
+	}
+	return e;
 }
 
 /* ---- --port (a named virtio-console port on a Unix socket) ---- */

@@ -159,9 +159,9 @@ static size_t deliver(void *ctx, const uint8_t *buf, size_t n)
 	return vm_console_input(ctx, buf, n);
 }
 
-int cmd_run(int argc, char **argv)
+/* skiff run with the configuration `cfg` to fill in from the options. */
+static int run(struct vm_config *cfg, int argc, char **argv)
 {
-	struct vm_config cfg = { .ncpus = 1, .mem_bytes = 512ull << 20, .rng = true };
 	char *default_kernel = NULL, *default_initrd = NULL;
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
@@ -195,9 +195,9 @@ int cmd_run(int argc, char **argv)
 	opterr = 0; /* one line of our own instead of getopt's message */
 	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'k': cfg.kernel = optarg; break;
-		case 'i': cfg.initrd = optarg; break;
-		case 'a': cfg.append = optarg; append_given = true; break;
+		case 'k': cfg->kernel = optarg; break;
+		case 'i': cfg->initrd = optarg; break;
+		case 'a': cfg->append = optarg; append_given = true; break;
 		case 'c': {
 			char *end;
 			long n = strtol(optarg, &end, 10);
@@ -206,42 +206,42 @@ int cmd_run(int argc, char **argv)
 					optarg, BOARD_MAX_HARTS);
 				return 64;
 			}
-			cfg.ncpus = (unsigned)n;
+			cfg->ncpus = (unsigned)n;
 			cpus_given = true;
 			break;
 		}
 		case 'm':
 			mem_given = true;
-			cfg.mem_bytes = parse_size(optarg);
-			if (!cfg.mem_bytes && strspn(optarg, "0") != strlen(optarg)) {
+			cfg->mem_bytes = parse_size(optarg);
+			if (!cfg->mem_bytes && strspn(optarg, "0") != strlen(optarg)) {
 				fprintf(stderr, "skiff run: --mem %s: not a size (examples: 512, 512M, 2G)\n", optarg);
 				return 64;
 			}
-			if (cfg.mem_bytes < (uint64_t)VM_MIN_MEM_MIB << 20 ||
-			    cfg.mem_bytes > (uint64_t)VM_MAX_MEM_MIB << 20 || (cfg.mem_bytes & ((1u << 20) - 1))) {
+			if (cfg->mem_bytes < (uint64_t)VM_MIN_MEM_MIB << 20 ||
+			    cfg->mem_bytes > (uint64_t)VM_MAX_MEM_MIB << 20 || (cfg->mem_bytes & ((1u << 20) - 1))) {
 				fprintf(stderr, "skiff run: --mem %s: must be whole MiB from %u MiB to %u GiB\n",
 					optarg, VM_MIN_MEM_MIB, VM_MAX_MEM_MIB >> 10);
 				return 64;
 			}
 			break;
-		case 'd': cfg.dump_dtb = optarg; break;
+		case 'd': cfg->dump_dtb = optarg; break;
 		case 'D':
-			if (devopt_disk(&cfg, optarg, err, sizeof(err))) {
+			if (devopt_disk(cfg, optarg, err, sizeof(err))) {
 				fprintf(stderr, "skiff run: %s\n", err);
 				return 64;
 			}
 			break;
 		case 'C':
-			if (devopt_console(&cfg, optarg, err, sizeof(err))) {
+			if (devopt_console(cfg, optarg, err, sizeof(err))) {
 				fprintf(stderr, "skiff run: %s\n", err);
 				return 64;
 			}
 			break;
-		case 'R': cfg.rng = false; break;
+		case 'R': cfg->rng = false; break;
 		case 'Q': {
 			char *end;
-			cfg.cpu_quota = strtod(optarg, &end);
-			if (*end || end == optarg || !(cfg.cpu_quota > 0)) {
+			cfg->cpu_quota = strtod(optarg, &end);
+			if (*end || end == optarg || !(cfg->cpu_quota > 0)) {
 				fprintf(stderr, "skiff run: --cpu-quota %s: must be a positive fraction of a "
 					"host core (e.g. 0.5)\n", optarg);
 				return 64;
@@ -252,10 +252,10 @@ int cmd_run(int argc, char **argv)
 		case 'V':
 		case 'P':
 		case 'B': {
-			const char *e = o == 'N' ? devopt_net(&cfg, optarg, err, sizeof(err)) :
-					o == 'V' ? devopt_vsock(&cfg, optarg, err, sizeof(err)) :
-					o == 'P' ? devopt_port(&cfg, optarg, err, sizeof(err)) :
-						   devopt_balloon(&cfg, optarg, err, sizeof(err));
+			const char *e = o == 'N' ? devopt_net(cfg, optarg, err, sizeof(err)) :
+					o == 'V' ? devopt_vsock(cfg, optarg, err, sizeof(err)) :
+					o == 'P' ? devopt_port(cfg, optarg, err, sizeof(err)) :
+						   devopt_balloon(cfg, optarg, err, sizeof(err));
 			if (e) {
 				fprintf(stderr, "skiff run: %s\n", err);
 				return 64;
@@ -263,7 +263,7 @@ int cmd_run(int argc, char **argv)
 			break;
 		}
 		case 'S':
-			if (devopt_share(&cfg, optarg, err, sizeof(err))) {
+			if (devopt_share(cfg, optarg, err, sizeof(err))) {
 				fprintf(stderr, "skiff run: %s\n", err);
 				return 64;
 			}
@@ -278,7 +278,7 @@ int cmd_run(int argc, char **argv)
 				fprintf(stderr, "skiff run: --id %s: 1 to 64 letters, digits, '-' and '_'\n", optarg);
 				return 64;
 			}
-			cfg.name = optarg;
+			cfg->name = optarg;
 			break;
 		}
 		case 'h': fputs(usage, stdout); return 0;
@@ -303,9 +303,9 @@ int cmd_run(int argc, char **argv)
 	}
 	if (api_sock || config_file) {
 		struct run_api_opts ao = {
-			.api_sock = api_sock, .config_file = config_file, .id = cfg.name,
-			.version = SKIFF_VERSION, .cli = &cfg,
-			.kernel_given = cfg.kernel != NULL, .initrd_given = cfg.initrd != NULL,
+			.api_sock = api_sock, .config_file = config_file, .id = cfg->name,
+			.version = SKIFF_VERSION, .cli = cfg,
+			.kernel_given = cfg->kernel != NULL, .initrd_given = cfg->initrd != NULL,
 			.append_given = append_given, .cpus_given = cpus_given, .mem_given = mem_given,
 			.report_crash = report_crash,
 		};
@@ -313,7 +313,7 @@ int cmd_run(int argc, char **argv)
 		console_sock_stop(csock);
 		return api_status;
 	}
-	if (!cfg.kernel) {
+	if (!cfg->kernel) {
 		default_kernel = cache_path("Image");
 		default_initrd = cache_path("initrd.cpio.gz");
 		if (!readable(default_kernel) || !readable(default_initrd)) {
@@ -324,22 +324,22 @@ int cmd_run(int argc, char **argv)
 			free(default_initrd);
 			return 64;
 		}
-		cfg.kernel = default_kernel;
-		if (!cfg.initrd)
-			cfg.initrd = default_initrd;
+		cfg->kernel = default_kernel;
+		if (!cfg->initrd)
+			cfg->initrd = default_initrd;
 	}
 	if (!append_given)
-		cfg.append = cfg.virtio_console ? DEFAULT_APPEND_HVC : DEFAULT_APPEND;
-	const char *why = file_problem(cfg.kernel);
+		cfg->append = cfg->virtio_console ? DEFAULT_APPEND_HVC : DEFAULT_APPEND;
+	const char *why = file_problem(cfg->kernel);
 	if (why) {
-		fprintf(stderr, "skiff run: --kernel %s: %s\n", cfg.kernel, why);
+		fprintf(stderr, "skiff run: --kernel %s: %s\n", cfg->kernel, why);
 		return 64;
 	}
-	if (cfg.initrd && (why = file_problem(cfg.initrd))) {
-		fprintf(stderr, "skiff run: --initrd %s: %s\n", cfg.initrd, why);
+	if (cfg->initrd && (why = file_problem(cfg->initrd))) {
+		fprintf(stderr, "skiff run: --initrd %s: %s\n", cfg->initrd, why);
 		return 64;
 	}
-	if (vm_config_check(&cfg, err, sizeof(err))) {
+	if (vm_config_check(cfg, err, sizeof(err))) {
 		fprintf(stderr, "skiff run: %s\n", err);
 		return 64;
 	}
@@ -352,7 +352,7 @@ int cmd_run(int argc, char **argv)
 	struct vm_console vc = { .out = console_output, .ctx = &con };
 	int status = 0;
 	for (;;) {
-		struct vm *vm = vm_create(&cfg, &vc, err, sizeof(err));
+		struct vm *vm = vm_create(cfg, &vc, err, sizeof(err));
 		if (!vm) {
 			console_close(&con);
 			fprintf(stderr, "skiff run: %s\n", err);
@@ -391,5 +391,13 @@ int cmd_run(int argc, char **argv)
 	free(default_kernel);
 	free(default_initrd);
 	console_sock_stop(csock);
+	return status;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct vm_config cfg = { .ncpus = 1, .mem_bytes = 512ull << 20, .rng = true };
+	int status = run(&cfg, argc, argv);
+	vm_config_free_devices(&cfg);   /* what the device options allocated */
 	return status;
 }

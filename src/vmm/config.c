@@ -2,9 +2,51 @@
 #include "vmm/config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "machine/board.h"
+
+void vm_drive_free(struct vm_drive *d)
+{
+	free(d->id);
+	free(d->path);
+	free(d->serial);
+	memset(d, 0, sizeof(*d));
+}
+
+void vm_net_free(struct vm_net *n)
+{
+	free(n->id);
+	free(n->tap_name);
+	for (size_t k = 0; k < n->nfwd; k++)
+		free(n->fwd[k].host_addr);
+	memset(n, 0, sizeof(*n));
+}
+
+void vm_share_free(struct vm_share *sh)
+{
+	free(sh->tag);
+	free(sh->path);
+	memset(sh, 0, sizeof(*sh));
+}
+
+void vm_config_free_devices(struct vm_config *c)
+{
+	for (size_t i = 0; i < c->ndrives; i++)
+		vm_drive_free(&c->drives[i]);
+	for (size_t i = 0; i < c->nnets; i++)
+		vm_net_free(&c->nets[i]);
+	for (size_t i = 0; i < c->nshares; i++)
+		vm_share_free(&c->shares[i]);
+	for (size_t i = 0; i < c->nports; i++) {
+		free(c->ports[i].name);
+		free(c->ports[i].uds_path);
+	}
+	free(c->vsock_uds);
+	c->vsock_uds = NULL;
+	c->ndrives = c->nnets = c->nshares = c->nports = 0;
+}
 
 const char *vm_config_check(const struct vm_config *c, char *err, size_t errlen)
 {

@@ -110,6 +110,14 @@ struct vm_config {
 	uint32_t balloon_stats_interval_s;
 };
 
+/* Free the strings of the device sections (drives, NICs, shares, console
+ * ports, the vsock path) and empty them; the other fields are left alone. */
+void vm_config_free_devices(struct vm_config *c);
+/* The same for one section entry. */
+void vm_drive_free(struct vm_drive *d);
+void vm_net_free(struct vm_net *n);
+void vm_share_free(struct vm_share *sh);
+
 /* NULL if usable, else a message naming the field that is wrong. */
 const char *vm_config_check(const struct vm_config *c, char *err, size_t errlen);
 

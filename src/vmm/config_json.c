@@ -191,30 +191,6 @@ void vmm_spec_init(struct vmm_spec *s)
 	s->logger.level = VMM_LOG_INFO;
 }
 
-static void free_drive(struct vm_drive *d)
-{
-	free(d->id);
-	free(d->path);
-	free(d->serial);
-	memset(d, 0, sizeof(*d));
-}
-
-static void free_net(struct vm_net *n)
-{
-	free(n->id);
-	free(n->tap_name);
-	for (size_t k = 0; k < n->nfwd; k++)
-		free(n->fwd[k].host_addr);
-	memset(n, 0, sizeof(*n));
-}
-
-static void free_share(struct vm_share *sh)
-{
-	free(sh->tag);
-	free(sh->path);
-	memset(sh, 0, sizeof(*sh));
-}
-
 void vmm_spec_free(struct vmm_spec *s)
 {
 	struct vm_config *c = &s->vm;
@@ -223,17 +199,7 @@ void vmm_spec_free(struct vmm_spec *s)
 	free(c->initrd);
 	free(c->append);
 	free(c->dump_dtb);
-	free(c->vsock_uds);
-	for (size_t i = 0; i < c->ndrives; i++)
-		free_drive(&c->drives[i]);
-	for (size_t i = 0; i < c->nnets; i++)
-		free_net(&c->nets[i]);
-	for (size_t i = 0; i < c->nshares; i++)
-		free_share(&c->shares[i]);
-	for (size_t i = 0; i < c->nports; i++) {
-		free(c->ports[i].name);
-		free(c->ports[i].uds_path);
-	}
+	vm_config_free_devices(c);
 	free(s->logger.log_path);
 	free(s->metrics.path);
 	memset(s, 0, sizeof(*s));
@@ -595,11 +561,11 @@ static const char *drive(struct vmm_spec *s, const void *arg, char *err, size_t 
 	d.path = dup_or_null(path, &fail);
 	d.serial = dup_or_null(serial, &fail);
 	if (fail) {
-		free_drive(&d);
+		vm_drive_free(&d);
 		return MSG("out of memory");
 	}
 	if (at < c->ndrives) {
-		free_drive(&c->drives[at]);
+		vm_drive_free(&c->drives[at]);
 		memmove(&c->drives[at], &c->drives[at + 1], (c->ndrives - at - 1) * sizeof(c->drives[0]));
 		c->ndrives--;
 	}
@@ -787,11 +753,11 @@ static const char *net(struct vmm_spec *s, const void *arg, char *err, size_t er
 	n.id = dup_or_null(id, &fail);
 	n.tap_name = dup_or_null(n.backend == VM_NET_TAP ? tap : NULL, &fail);
 	if (fail || (fw && forwards(&n, fw, where, err, errlen))) {
-		free_net(&n);
+		vm_net_free(&n);
 		return fail ? MSG("out of memory") : err;
 	}
 	if (at < c->nnets)
-		free_net(&c->nets[at]);
+		vm_net_free(&c->nets[at]);
 	else
 		c->nnets++;
 	c->nets[at] = n;
@@ -1057,11 +1023,11 @@ static const char *share(struct vmm_spec *s, const void *arg, char *err, size_t 
 	sh.tag = dup_or_null(tag, &fail);
 	sh.path = dup_or_null(path, &fail);
 	if (fail) {
-		free_share(&sh);
+		vm_share_free(&sh);
 		return MSG("out of memory");
 	}
 	if (at < c->nshares)
-		free_share(&c->shares[at]);
+		vm_share_free(&c->shares[at]);
 	else
 		c->nshares++;
 	c->shares[at] = sh;
