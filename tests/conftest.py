@@ -17,6 +17,7 @@ import itertools
 import os
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -109,6 +110,36 @@ def default_guest():
 @pytest.fixture(scope="session")
 def console_log_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("consoles")
+
+
+# ------------------------------------------------------------------ helpers
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A port on 127.0.0.1 that is free now (for a forward or a server)."""
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def rss_kib(pid):
+    """VmRSS of a process, KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
+
+
+def wait_for(pred, timeout, step=0.5):
+    """pred()'s first true value within timeout seconds, else its last."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
 
 
 # ------------------------------------------------------------------ Guest

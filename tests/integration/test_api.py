@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BOOT_TIMEOUT, READY, Guest
+from conftest import BOOT_TIMEOUT, READY, Guest, free_port, rss_kib, wait_for
 
 CURL_TIMEOUT = 60
 MiB = 1 << 20
@@ -537,31 +537,6 @@ def test_config_file_boot(vmm_factory, default_guest, short_tmp, tmp_path):
 LIMIT_MIB = 8              # transferred through a 1 MiB/s limit
 FILL_MIB = 160             # page cache the guest fills before the balloon inflates
 BALLOON_MIB = 128
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
-
-
-def wait_for(pred, timeout, step=0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
 
 
 def one_mib_per_s():

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Guest
+from conftest import Guest, free_port, rss_kib, wait_for
 
 MiB = 1 << 20
 HERE = Path(__file__).resolve().parent
@@ -41,31 +41,6 @@ VM_MEM_MIB = 768
 
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
-
-
-def wait_for(pred, timeout, step=0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
 
 
 def recv_line(s, limit=64):
