@@ -72,8 +72,13 @@ static void say(struct console_sock *cs, const char *s)
 static void take_client(struct console_sock *cs)
 {
 	int fd = accept4(cs->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
+	if (fd < 0) {
+		/* Out of descriptors: the listener stays readable, so wait a
+		 * little instead of spinning on it. */
+		if (errno == EMFILE || errno == ENFILE)
+			usleep(100 * 1000);
 		return;
+	}
 	if (cs->client >= 0) {
 		say(cs, "\r\n[skiff: another console client attached; this one is detached]\r\n");
 		close(cs->client);

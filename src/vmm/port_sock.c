@@ -282,6 +282,10 @@ static void *serve(void *arg)
 					set_client(p, fd);   /* a new client takes over */
 					continue;
 				}
+				/* Out of descriptors: the listener stays readable,
+				 * so wait a little instead of spinning on it. */
+				if (errno == EMFILE || errno == ENFILE)
+					usleep(100 * 1000);
 			}
 			if (p->client < 0)
 				continue;
