@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -140,6 +141,40 @@ def wait_for(pred, timeout, step=0.5):
         if v or time.monotonic() > deadline:
             return v
         time.sleep(step)
+
+
+
+def guest_to_host_nc(guest, mib, timeout=300):
+    """Pipe `mib` MiB of zeros from the guest with busybox nc to a listener on
+    the host's loopback (the user network's 10.0.2.2). Returns (bytes
+    received, seconds from the first byte to the end)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    res = {"n": None, "t": None}
+
+    def sink():
+        c, _ = srv.accept()
+        t0, n = None, 0
+        while True:
+            d = c.recv(1 << 20)
+            if t0 is None:
+                t0 = time.monotonic()
+            if not d:
+                break
+            n += len(d)
+        res["n"], res["t"] = n, time.monotonic() - t0
+        c.close()
+    th = threading.Thread(target=sink)
+    th.start()
+    try:
+        guest.run(f"dd if=/dev/zero bs=64k count={mib * 16} 2>/dev/null | nc 10.0.2.2 {port}",
+                  timeout=timeout)
+        th.join(60)
+    finally:
+        srv.close()
+    return res["n"], res["t"]
 
 
 # ------------------------------------------------------------------ Guest

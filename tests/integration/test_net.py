@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Guest, free_port, rss_kib, wait_for
+from conftest import Guest, free_port, guest_to_host_nc, rss_kib, wait_for
 
 MiB = 1 << 20
 HERE = Path(__file__).resolve().parent
@@ -201,32 +201,9 @@ class TestUserNetwork:
         """Not a check: busybox nc piping /dev/zero, both directions."""
         mib = 16
         # guest -> host
-        srv = socket.socket()
-        srv.bind(("127.0.0.1", 0))
-        srv.listen(1)
-        port = srv.getsockname()[1]
-        res = {}
-
-        def sink():
-            c, _ = srv.accept()
-            t0, n = None, 0
-            while True:
-                d = c.recv(1 << 20)
-                if t0 is None:
-                    t0 = time.monotonic()
-                if not d:
-                    break
-                n += len(d)
-            res["n"], res["t"] = n, time.monotonic() - t0
-            c.close()
-        th = threading.Thread(target=sink)
-        th.start()
-        net.run(f"dd if=/dev/zero bs=64k count={mib * 16} 2>/dev/null | nc 10.0.2.2 {port}",
-                timeout=300)
-        th.join(60)
-        srv.close()
-        assert res.get("n") == mib * MiB, f"guest->host nc moved {res.get('n')} bytes"
-        up = res["n"] / res["t"] / 1e6
+        n, secs = guest_to_host_nc(net, mib)
+        assert n == mib * MiB, f"guest->host nc moved {n} bytes"
+        up = n / secs / 1e6
         # host -> guest (through the TCP forward to guest port 80: stop httpd first)
         net.run("killall httpd; true")
         net.p.sendline("nc -l -p 80 | wc -c")
