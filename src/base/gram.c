@@ -4,17 +4,46 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-int gram_init(struct gram *r, uint64_t base, uint64_t size)
+static int map_ram(struct gram *r, uint64_t base, uint64_t size, int fd)
 {
 	memset(r, 0, sizeof(*r));
+	r->file_fd = -1;
 	if (size == 0 || (size & (GRAM_PAGE_SIZE - 1)) || base & (GRAM_PAGE_SIZE - 1))
 		return -EINVAL;
+	if (fd >= 0) {
+		struct stat st;
+		if (fstat(fd, &st))
+			return -errno;
+		if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < size)
+			return -EINVAL;
+		r->file_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (r->file_fd < 0)
+			return -errno;
+		/* Held while mapped: gram_file_create() will not empty a file
+		 * a VM's RAM is made of. */
+		if (flock(r->file_fd, LOCK_SH | LOCK_NB)) {
+			int e = errno == EWOULDBLOCK ? EBUSY : errno;
+			close(r->file_fd);
+			r->file_fd = -1;
+			return -e;
+		}
+	}
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return -errno;
+		       MAP_PRIVATE | MAP_NORESERVE | (fd >= 0 ? 0 : MAP_ANONYMOUS),
+		       fd >= 0 ? r->file_fd : -1, 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		if (r->file_fd >= 0)
+			close(r->file_fd);
+		r->file_fd = -1;
+		return -e;
+	}
 	r->host = p;
 	r->base = base;
 	r->size = size;
@@ -28,13 +57,45 @@ int gram_init(struct gram *r, uint64_t base, uint64_t size)
 	return 0;
 }
 
+int gram_init(struct gram *r, uint64_t base, uint64_t size)
+{
+	return map_ram(r, base, size, -1);
+}
+
+int gram_init_file(struct gram *r, uint64_t base, uint64_t size, int fd)
+{
+	if (fd < 0)
+		return -EBADF;
+	return map_ram(r, base, size, fd);
+}
+
 void gram_destroy(struct gram *r)
 {
+	/* A gram that was never set up is all zeros: fd 0 is not ours. */
+	if (r->host && r->file_fd >= 0)
+		close(r->file_fd);
 	if (r->host)
 		munmap(r->host, r->size);
 	free((void *)r->code);
 	free((void *)r->gen);
+	free((void *)r->dirty);
 	memset(r, 0, sizeof(*r));
+	r->file_fd = -1;
+}
+
+int gram_track_dirty(struct gram *r, bool on)
+{
+	if (!on) {
+		free((void *)r->dirty);
+		r->dirty = NULL;
+		return 0;
+	}
+	if (r->dirty) {
+		memset((void *)r->dirty, 0, r->npages);
+		return 0;
+	}
+	r->dirty = calloc(r->npages, 1);
+	return r->dirty ? 0 : -ENOMEM;
 }
 
 uint64_t gram_resident_bytes(const struct gram *r)
@@ -59,6 +120,7 @@ void gram_written(struct gram *r, uint64_t gpa, uint64_t len)
 	uint64_t first = (gpa - r->base) >> GRAM_PAGE_SHIFT;
 	uint64_t last = (gpa - r->base + len - 1) >> GRAM_PAGE_SHIFT;
 	for (uint64_t p = first; p <= last; p++) {
+		gram_mark_dirty(r, p);
 		if (atomic_load_explicit(&r->code[p], memory_order_relaxed)) {
 			atomic_store_explicit(&r->code[p], 0, memory_order_relaxed);
 			atomic_fetch_add_explicit(&r->gen[p], 1, memory_order_release);

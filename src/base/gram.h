@@ -8,6 +8,14 @@
  * do not go through the engine's own store path (device DMA, the loader) must
  * call gram_written() so cached code for those pages is dropped; gram_write()
  * does both.
+ *
+ * RAM is either anonymous memory (a VM that booted) or a private,
+ * copy-on-write mapping of a snapshot's memory file (a restored VM: nothing
+ * is read up front, and VMs restored from one file share the pages none of
+ * them wrote). For Diff snapshots the RAM can track which pages were
+ * written: the engine marks a page when it fills a write translation for it
+ * (so every hart's write translations must be dropped whenever the marks
+ * are cleared), gram_written() marks what devices write.
  */
 #ifndef SKIFF_BASE_GRAM_H
 #define SKIFF_BASE_GRAM_H
@@ -33,12 +41,31 @@ struct gram {
 	/* Bumped when a page becomes a code page: harts then drop their
 	 * cached write translations so stores to it take the checked path. */
 	_Atomic uint64_t code_epoch;
+	/* Per page: written since the marks were last cleared; NULL while
+	 * dirty-page tracking is off. Set and cleared only while no hart runs. */
+	_Atomic uint8_t *dirty;
+	/* The snapshot memory file RAM is mapped from, or -1 (anonymous). */
+	int file_fd;
 };
 
 /* Reserve `size` bytes of guest RAM at `base` (lazily backed by the host:
  * untouched pages cost nothing). Returns 0 or -errno. */
 int gram_init(struct gram *r, uint64_t base, uint64_t size);
+/* The same, mapped privately (copy-on-write) from the first `size` bytes
+ * of the open file fd, which must be at least that long; gram keeps its own
+ * descriptor. Returns 0 or -errno. */
+int gram_init_file(struct gram *r, uint64_t base, uint64_t size, int fd);
 void gram_destroy(struct gram *r);
+
+/* Turn dirty-page tracking on (every page starts clean) or off. 0 or
+ * -ENOMEM. Only while no hart runs. */
+int gram_track_dirty(struct gram *r, bool on);
+/* Mark page number pn (counted from base) as written. */
+static inline void gram_mark_dirty(struct gram *r, uint64_t pn)
+{
+	if (r->dirty)
+		atomic_store_explicit(&r->dirty[pn], 1, memory_order_relaxed);
+}
 
 /* Host pointer for [gpa, gpa+len) if the whole range lies in RAM, else NULL. */
 static inline void *gram_ptr(const struct gram *r, uint64_t gpa, uint64_t len)
@@ -62,7 +89,8 @@ int gram_read(const struct gram *r, uint64_t gpa, void *dst, uint64_t len);
 int gram_write(struct gram *r, uint64_t gpa, const void *src, uint64_t len);
 
 /* Give the host back the backing of whole pages inside [gpa, gpa+len)
- * (balloon, free page reporting); they read as zero afterwards. */
+ * (balloon, free page reporting); they read as zero afterwards, or, in RAM
+ * mapped from a snapshot's memory file, as that file holds them. */
 int gram_discard(struct gram *r, uint64_t gpa, uint64_t len);
 
 /* Bytes of guest RAM the host backs right now (pages the guest touched and

@@ -67,6 +67,8 @@ static const char usage[] =
 	"  --config-file FILE configure the VM from a JSON file (Firecracker's\n"
 	"                     sections, see docs/skiff-run.md) and start it\n"
 	"  --id ID            instance id reported by the API (letters, digits, - and _)\n"
+	"  --snapshot DIR     restore the VM saved in DIR (DIR/vmstate and DIR/memory,\n"
+	"                     as `skiff snapshot` writes them) and run it; no VM options\n"
 	"  --console-sock PATH  also serve the guest console on a new Unix socket, one\n"
 	"                     client at a time (what `skiff console` attaches to)\n"
 	"  -h, --help         this text\n"
@@ -183,17 +185,22 @@ static int run(struct vm_config *cfg, int argc, char **argv)
 		{ "config-file", required_argument, NULL, 'F' },
 		{ "id", required_argument, NULL, 'I' },
 		{ "console-sock", required_argument, NULL, 'O' },
+		{ "snapshot", required_argument, NULL, 'Z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	bool append_given = false, cpus_given = false, mem_given = false;
-	const char *api_sock = NULL, *config_file = NULL;
+	const char *api_sock = NULL, *config_file = NULL, *snapshot_dir = NULL;
+	const char *vm_option = NULL;   /* one VM option given, for --snapshot's message */
 	const char *console_sock = NULL;
 	char err[512];
 	int o;
 	optind = 1;
 	opterr = 0; /* one line of our own instead of getopt's message */
 	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		for (const struct option *op = opts; op->name && o > 0; op++)
+			if (op->val == o && strchr("kiacmdDCRQNVPBSF", o))
+				vm_option = op->name;
 		switch (o) {
 		case 'k': cfg->kernel = optarg; break;
 		case 'i': cfg->initrd = optarg; break;
@@ -268,6 +275,7 @@ static int run(struct vm_config *cfg, int argc, char **argv)
 				return 64;
 			}
 			break;
+		case 'Z': snapshot_dir = optarg; break;
 		case 'A': api_sock = optarg; break;
 		case 'O': console_sock = optarg; break;
 		case 'F': config_file = optarg; break;
@@ -296,14 +304,20 @@ static int run(struct vm_config *cfg, int argc, char **argv)
 		fprintf(stderr, "skiff run: unexpected argument '%s' (see skiff run --help)\n", argv[optind]);
 		return 64;
 	}
+	if (snapshot_dir && vm_option) {
+		fprintf(stderr, "skiff run: --snapshot restores the VM as it was saved; --%s cannot "
+			"change it\n", vm_option);
+		return 64;
+	}
 	struct console_sock *csock = NULL;
 	if (console_sock && !(csock = console_sock_start(console_sock, err, sizeof(err)))) {
 		fprintf(stderr, "skiff run: --console-sock: %s\n", err);
 		return 64;
 	}
-	if (api_sock || config_file) {
+	if (api_sock || config_file || snapshot_dir) {
 		struct run_api_opts ao = {
 			.api_sock = api_sock, .config_file = config_file, .id = cfg->name,
+			.snapshot_dir = snapshot_dir,
 			.version = SKIFF_VERSION, .cli = cfg,
 			.kernel_given = cfg->kernel != NULL, .initrd_given = cfg->initrd != NULL,
 			.append_given = append_given, .cpus_given = cpus_given, .mem_given = mem_given,

@@ -16,6 +16,7 @@
 
 #include "cli/console.h"
 #include "vmm/api.h"
+#include "vmm/snapshot.h"
 
 /* The object member `name` of doc, created when absent; NULL when it exists
  * but is not an object (the config check then reports it). */
@@ -196,8 +197,26 @@ int run_api(const struct run_api_opts *o)
 		status = 64;
 		goto fail;
 	}
-	/* A config file (or --kernel) means: start now, as Firecracker does. */
-	if (o->config_file || o->kernel_given || !o->api_sock) {
+	if (o->snapshot_dir) {
+		char *state = NULL, *mem = NULL;
+		json_t *body = NULL;
+		if (asprintf(&state, "%s/" SNAPSHOT_STATE_FILE, o->snapshot_dir) >= 0 &&
+		    asprintf(&mem, "%s/" SNAPSHOT_MEM_FILE, o->snapshot_dir) >= 0)
+			body = json_pack("{s:s,s:{s:s,s:s},s:b}", "snapshot_path", state, "mem_backend",
+					 "backend_type", "File", "backend_path", mem, "resume_vm", 1);
+		const char *e = body ? vmm_load_snapshot(v, body, err, sizeof(err)) : "out of memory";
+		if (e && e != err)
+			snprintf(err, sizeof(err), "%s", e);
+		json_decref(body);
+		free(state);
+		free(mem);
+		if (e) {
+			snprintf(what, sizeof(what), "--snapshot %s: ", o->snapshot_dir);
+			status = 64;
+			goto fail;
+		}
+	} else if (o->config_file || o->kernel_given || !o->api_sock) {
+		/* A config file (or --kernel) means: start now, as Firecracker does. */
 		if (vmm_start(v, err, sizeof(err))) {
 			status = 64;
 			goto fail;

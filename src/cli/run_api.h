@@ -16,6 +16,7 @@ struct vm;
 struct run_api_opts {
 	const char *api_sock;       /* may be NULL */
 	const char *config_file;    /* may be NULL */
+	const char *snapshot_dir;   /* restore DIR/vmstate + DIR/memory; may be NULL */
 	const char *id;             /* instance id; may be NULL */
 	const char *version;
 	/* The VM options given on the command line: they fill in (and override)

@@ -129,4 +129,16 @@ bool hart_wakeup_pending(struct hart *h);
 
 const char *exit_reason_name(enum exit_reason r);
 
+/* Snapshots (hart_snapshot.c): the hart's architectural state as section
+ * "HART" (instance = hartid), and back. A load checks every value, drops
+ * all translations and decoded code, and fails (with the reason in the
+ * reader) leaving the hart untouched. The hart must not be running. */
+struct snap_writer;
+struct snap_reader;
+void hart_save(const struct hart *h, struct snap_writer *w);
+int hart_load(struct hart *h, struct snap_reader *r);
+/* Move the origin of guest time (a restored VM's time goes on from where
+ * the snapshot left it). The hart must not be running. */
+void hart_set_time_base(struct hart *h, uint64_t time_base_ns);
+
 #endif

@@ -159,6 +159,9 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 		e = &h->tlb_x[idx];
 	} else {
 		uint64_t pn = (page - h->ram->base) >> GRAM_PAGE_SHIFT;
+		/* Every store to RAM passes here before it may use a write
+		 * translation: the one hook dirty-page tracking needs. */
+		gram_mark_dirty(h->ram, pn);
 		if (atomic_load_explicit(&h->ram->code[pn], memory_order_relaxed))
 			return 0;
 		e = &h->tlb_w[idx];

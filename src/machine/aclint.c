@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "base/snapfile.h"
+
 int aclint_init(struct aclint *a, const struct aclint_config *cfg)
 {
 	memset(a, 0, sizeof(*a));
@@ -100,3 +102,48 @@ const struct mmio_ops aclint_mmio_ops = {
 	.read = aclint_mmio_read,
 	.write = aclint_mmio_write,
 };
+
+/* ---- snapshots (section "ACLI"): msip and mtimecmp per hart; mtime is
+ * the VM's time, which the VM restores itself ---- */
+
+#define ACLINT_SNAP_VERSION 1
+
+void aclint_save(struct aclint *a, struct snap_writer *w)
+{
+	pthread_mutex_lock(&a->lock);
+	snap_section_begin(w, SNAP_TAG('A', 'C', 'L', 'I'), 0, ACLINT_SNAP_VERSION);
+	snap_put_u32(w, a->cfg.nharts);
+	for (unsigned h = 0; h < a->cfg.nharts; h++) {
+		snap_put_u32(w, a->msip[h]);
+		snap_put_u64(w, a->mtimecmp[h]);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+int aclint_load(struct aclint *a, struct snap_reader *r)
+{
+	if (r->version != ACLINT_SNAP_VERSION) {
+		snap_reader_fail(r, "ACLINT state version %u is not known", r->version);
+		return -1;
+	}
+	uint32_t n = snap_get_u32(r);
+	if (!r->overrun && n != a->cfg.nharts) {
+		snap_reader_fail(r, "%u harts; this VM has %u", n, a->cfg.nharts);
+		return -1;
+	}
+	uint32_t msip[BOARD_MAX_HARTS];
+	uint64_t cmp[BOARD_MAX_HARTS];
+	for (unsigned h = 0; h < n && !r->overrun; h++) {
+		msip[h] = snap_get_u32(r);
+		cmp[h] = snap_get_u64(r);
+		if (msip[h] > 1)
+			snap_reader_fail(r, "msip of hart %u is %u", h, msip[h]);
+	}
+	if (r->overrun || r->invalid)
+		return -1;
+	pthread_mutex_lock(&a->lock);
+	memcpy(a->msip, msip, n * sizeof(msip[0]));
+	memcpy(a->mtimecmp, cmp, n * sizeof(cmp[0]));
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}

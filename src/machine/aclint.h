@@ -37,6 +37,12 @@ struct aclint {
 int aclint_init(struct aclint *a, const struct aclint_config *cfg);
 void aclint_destroy(struct aclint *a);
 
+/* Snapshots (section "ACLI"). */
+struct snap_writer;
+struct snap_reader;
+void aclint_save(struct aclint *a, struct snap_writer *w);
+int aclint_load(struct aclint *a, struct snap_reader *r);
+
 /* The MMIO interface: any access succeeds; unknown offsets read 0. */
 extern const struct mmio_ops aclint_mmio_ops;
 

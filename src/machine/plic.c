@@ -17,6 +17,8 @@
 
 #include <string.h>
 
+#include "base/snapfile.h"
+
 static bool bit_get(const uint32_t *w, unsigned n)
 {
 	return (w[n / 32] >> (n % 32)) & 1;
@@ -199,3 +201,90 @@ const struct mmio_ops plic_mmio_ops = {
 	.read = plic_mmio_read,
 	.write = plic_mmio_write,
 };
+
+/* ---- snapshots (section "PLIC") ----
+ * Priorities, input levels, gateway state (pending, claimed), enables and
+ * thresholds of every context. The notification outputs are recomputed on
+ * load and pushed to every hart, so a restored hart's external interrupt
+ * line matches what the PLIC decides. */
+
+#define PLIC_SNAP_VERSION 1
+
+void plic_save(struct plic *p, struct snap_writer *w)
+{
+	pthread_mutex_lock(&p->lock);
+	snap_section_begin(w, SNAP_TAG('P', 'L', 'I', 'C'), 0, PLIC_SNAP_VERSION);
+	snap_put_u32(w, PLIC_NSRC);
+	snap_put_u32(w, p->nctx);
+	for (unsigned s = 0; s < PLIC_NSRC; s++)
+		snap_put_u32(w, p->priority[s]);
+	for (unsigned k = 0; k < PLIC_WORDS; k++) {
+		snap_put_u32(w, p->level[k]);
+		snap_put_u32(w, p->pending[k]);
+		snap_put_u32(w, p->claimed[k]);
+	}
+	for (unsigned c = 0; c < p->nctx; c++) {
+		snap_put_u32(w, p->threshold[c]);
+		for (unsigned k = 0; k < PLIC_WORDS; k++)
+			snap_put_u32(w, p->enable[c][k]);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+int plic_load(struct plic *p, struct snap_reader *r)
+{
+	if (r->version != PLIC_SNAP_VERSION) {
+		snap_reader_fail(r, "PLIC state version %u is not known", r->version);
+		return -1;
+	}
+	uint32_t nsrc = snap_get_u32(r), nctx = snap_get_u32(r);
+	if (r->overrun)
+		return -1;
+	if (nsrc != PLIC_NSRC || nctx != p->nctx) {
+		snap_reader_fail(r, "%u sources and %u contexts; this VM's PLIC has %u and %u",
+				 nsrc, nctx, PLIC_NSRC, p->nctx);
+		return -1;
+	}
+	uint32_t prio[PLIC_NSRC], level[PLIC_WORDS], pend[PLIC_WORDS], claimed[PLIC_WORDS];
+	uint32_t thr[PLIC_MAX_CTX], en[PLIC_MAX_CTX][PLIC_WORDS];
+	for (unsigned s = 0; s < PLIC_NSRC; s++)
+		prio[s] = snap_get_u32(r);
+	for (unsigned k = 0; k < PLIC_WORDS; k++) {
+		level[k] = snap_get_u32(r);
+		pend[k] = snap_get_u32(r);
+		claimed[k] = snap_get_u32(r);
+		if ((level[k] | pend[k] | claimed[k]) & ~valid_mask(k))
+			snap_reader_fail(r, "interrupt bits set for sources that do not exist");
+	}
+	for (unsigned c = 0; c < nctx; c++) {
+		thr[c] = snap_get_u32(r);
+		if (thr[c] > PLIC_MAX_PRIORITY)
+			snap_reader_fail(r, "context %u threshold %u", c, thr[c]);
+		for (unsigned k = 0; k < PLIC_WORDS; k++) {
+			en[c][k] = snap_get_u32(r);
+			if (en[c][k] & ~valid_mask(k))
+				snap_reader_fail(r, "context %u enables sources that do not exist", c);
+		}
+	}
+	for (unsigned s = 0; s < PLIC_NSRC; s++)
+		if (prio[s] > PLIC_MAX_PRIORITY || (s == 0 && prio[s]))
+			snap_reader_fail(r, "source %u priority %u", s, prio[s]);
+	if (r->overrun || r->invalid)
+		return -1;
+	pthread_mutex_lock(&p->lock);
+	memcpy(p->priority, prio, sizeof(prio));
+	memcpy(p->level, level, sizeof(level));
+	memcpy(p->pending, pend, sizeof(pend));
+	memcpy(p->claimed, claimed, sizeof(claimed));
+	for (unsigned c = 0; c < nctx; c++) {
+		p->threshold[c] = thr[c];
+		memcpy(p->enable[c], en[c], sizeof(en[c]));
+	}
+	for (unsigned c = 0; c < p->nctx; c++) {
+		p->out[c] = plic_best(p, c) != 0;
+		if ((c & 1) && p->cfg.set_ext)
+			p->cfg.set_ext(p->cfg.ctx, c / 2, p->out[c]);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}

@@ -65,6 +65,13 @@ static inline struct irq_line plic_irq_line(struct plic *p, unsigned irq)
 	return (struct irq_line){ .set = plic_set_irq, .ctrl = p, .irq = irq };
 }
 
+/* Snapshots (section "PLIC"); a load checks every value, changes nothing
+ * on failure, and tells every hart its external interrupt level. */
+struct snap_writer;
+struct snap_reader;
+void plic_save(struct plic *p, struct snap_writer *w);
+int plic_load(struct plic *p, struct snap_reader *r);
+
 /* The MMIO interface (32-bit aligned accesses; others fault). */
 extern const struct mmio_ops plic_mmio_ops;
 

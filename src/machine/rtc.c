@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/snapfile.h"
+
 enum {
 	RTC_TIME_LOW = 0x00,
 	RTC_TIME_HIGH = 0x04,
@@ -177,3 +179,49 @@ const struct mmio_ops rtc_mmio_ops = {
 	.read = rtc_mmio_read,
 	.write = rtc_mmio_write,
 };
+
+/* ---- snapshots (section "RTC "): the guest's offset from host time, the
+ * latched high word, the alarm and the interrupt state. The offset is kept
+ * as it was, so a restored guest's RTC reads the host's time now (plus the
+ * same offset), not the time of the snapshot. ---- */
+
+#define RTC_SNAP_VERSION 1
+
+void rtc_save(struct rtc *r, struct snap_writer *w)
+{
+	pthread_mutex_lock(&r->lock);
+	snap_section_begin(w, SNAP_TAG('R', 'T', 'C', ' '), 0, RTC_SNAP_VERSION);
+	snap_put_u64(w, (uint64_t)r->offset_ns);
+	snap_put_u32(w, r->time_high);
+	snap_put_u64(w, r->alarm_ns);
+	uint8_t flags = (uint8_t)(r->alarm_armed | r->irq_enabled << 1 | r->irq_pending << 2 |
+				  r->irq_level << 3);
+	snap_put_u8(w, flags);
+	pthread_mutex_unlock(&r->lock);
+}
+
+int rtc_load(struct rtc *r, struct snap_reader *sr)
+{
+	if (sr->version != RTC_SNAP_VERSION) {
+		snap_reader_fail(sr, "RTC state version %u is not known", sr->version);
+		return -1;
+	}
+	int64_t offset = (int64_t)snap_get_u64(sr);
+	uint32_t high = snap_get_u32(sr);
+	uint64_t alarm = snap_get_u64(sr);
+	uint8_t flags = snap_get_u8(sr);
+	if (flags & ~0x0fu)
+		snap_reader_fail(sr, "unknown flags %#x", flags);
+	if (sr->overrun || sr->invalid)
+		return -1;
+	pthread_mutex_lock(&r->lock);
+	r->offset_ns = offset;
+	r->time_high = high;
+	r->alarm_ns = alarm;
+	r->alarm_armed = flags & 1;
+	r->irq_enabled = flags & 2;
+	r->irq_pending = flags & 4;
+	r->irq_level = flags & 8;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}

@@ -37,6 +37,12 @@ void rtc_poll(struct rtc *r);
  * falls due. Thread-safe. */
 bool rtc_alarm_deadline(struct rtc *r, uint64_t *host_realtime_ns);
 
+/* Snapshots (section "RTC "). */
+struct snap_writer;
+struct snap_reader;
+void rtc_save(struct rtc *r, struct snap_writer *w);
+int rtc_load(struct rtc *r, struct snap_reader *sr);
+
 /* The MMIO interface (32-bit aligned accesses; others fault). */
 extern const struct mmio_ops rtc_mmio_ops;
 

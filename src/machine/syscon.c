@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "base/snapfile.h"
+
 void syscon_init(struct syscon *s, void (*power)(void *ctx, enum power_action a),
 		 void *ctx)
 {
@@ -48,3 +50,26 @@ const struct mmio_ops syscon_mmio_ops = {
 	.read = syscon_mmio_read,
 	.write = syscon_mmio_write,
 };
+
+/* ---- snapshots (section "SYSC"): the failure code, the only state ---- */
+
+#define SYSCON_SNAP_VERSION 1
+
+void syscon_save(struct syscon *s, struct snap_writer *w)
+{
+	snap_section_begin(w, SNAP_TAG('S', 'Y', 'S', 'C'), 0, SYSCON_SNAP_VERSION);
+	snap_put_u16(w, atomic_load(&s->fail_code));
+}
+
+int syscon_load(struct syscon *s, struct snap_reader *r)
+{
+	if (r->version != SYSCON_SNAP_VERSION) {
+		snap_reader_fail(r, "syscon state version %u is not known", r->version);
+		return -1;
+	}
+	uint16_t code = snap_get_u16(r);
+	if (r->overrun)
+		return -1;
+	atomic_store(&s->fail_code, code);
+	return 0;
+}

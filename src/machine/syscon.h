@@ -32,6 +32,12 @@ struct syscon {
 void syscon_init(struct syscon *s, void (*power)(void *ctx, enum power_action a),
 		 void *ctx);
 
+/* Snapshots (section "SYSC"). */
+struct snap_writer;
+struct snap_reader;
+void syscon_save(struct syscon *s, struct snap_writer *w);
+int syscon_load(struct syscon *s, struct snap_reader *r);
+
 /* The MMIO interface: reads are 0; writes at offset 0 act as above. */
 extern const struct mmio_ops syscon_mmio_ops;
 

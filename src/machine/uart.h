@@ -51,6 +51,13 @@ void uart_destroy(struct uart *u);
  * rx_space callback). Thread-safe. */
 size_t uart_input(struct uart *u, const uint8_t *buf, size_t n);
 
+/* Snapshots: registers and buffered input as section "UART"; a load checks
+ * every value and changes nothing on failure. Thread-safe. */
+struct snap_writer;
+struct snap_reader;
+void uart_save(struct uart *u, struct snap_writer *w);
+int uart_load(struct uart *u, struct snap_reader *r);
+
 /* The MMIO interface for mmio_bus_add(..., &uart_mmio_ops, u, "uart"). */
 extern const struct mmio_ops uart_mmio_ops;
 

@@ -13,6 +13,24 @@ int allocator_ram_init(struct vm *vm, uint64_t bytes)
 	return gram_init(&vm->ram, BOARD_RAM_BASE, bytes);
 }
 
+int allocator_ram_init_file(struct vm *vm, uint64_t bytes, int fd)
+{
+	return gram_init_file(&vm->ram, BOARD_RAM_BASE, bytes, fd);
+}
+
+int allocator_hart_restored(struct vm *vm, unsigned id)
+{
+	if (id >= vm->nharts)
+		return -EINVAL;
+	struct vcpu *v = &vm->vcpu[id];
+	if (atomic_load(&v->state) != HSM_STARTED || v->thread_live)
+		return -EALREADY;
+	if (pthread_create(&v->thread, NULL, vcpu_thread, v) != 0)
+		return -EAGAIN;
+	v->thread_live = true;
+	return 0;
+}
+
 int allocator_hart_start(struct vm *vm, unsigned id, uint64_t addr, uint64_t opaque)
 {
 	if (id >= vm->nharts)

@@ -33,6 +33,7 @@ enum hsm_state {
 
 struct vm;
 struct vm_devices;
+struct vm_snap;
 
 struct vcpu {
 	struct vm *vm;
@@ -86,6 +87,7 @@ struct vm {
 	struct syscon syscon;
 	struct vm_console console;
 	struct vm_devices *devices;    /* virtio devices (src/vmm/devices.h) */
+	struct vm_snap *snap;          /* snapshot memory chain (src/vmm/snapshot.c) */
 
 	/* Last console output, for the report when the guest dies. */
 	pthread_mutex_t tail_lock;
@@ -129,6 +131,11 @@ void vm_resume(struct vm *vm);
 
 /* allocator.c */
 int allocator_ram_init(struct vm *vm, uint64_t bytes);
+/* RAM mapped privately from a snapshot's memory file (see gram_init_file). */
+int allocator_ram_init_file(struct vm *vm, uint64_t bytes, int fd);
+/* Run the thread of hart `id`, whose state a snapshot restored (it is
+ * HSM_STARTED and keeps its registers). */
+int allocator_hart_restored(struct vm *vm, unsigned id);
 /* Bring hart `id` up at `addr` (SBI HSM hart_start; hart 0 at boot). */
 int allocator_hart_start(struct vm *vm, unsigned id, uint64_t addr, uint64_t opaque);
 void allocator_harts_join(struct vm *vm);

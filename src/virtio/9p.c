@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "backend/fs/fs.h"
+#include "base/snapfile.h"
 #include "virtio/9p_proto.h"
 #include "virtio/9p_server.h"
 
@@ -21,6 +22,7 @@
 struct virtio_9p {
 	struct virtio_dev dev;   /* first: container_of is a cast */
 	struct p9_server *srv;
+	char tag[VIRTIO_9P_MAX_TAG + 1];
 	uint8_t config[2 + VIRTIO_9P_MAX_TAG];
 	size_t config_len;
 	uint8_t *in, *out;       /* P9_SERVER_MAX_MSIZE each, I/O thread only */
@@ -73,6 +75,41 @@ static void p9_reset(struct virtio_dev *dev)
 	p9_server_reset(((struct virtio_9p *)dev)->srv);
 }
 
+/* Snapshots: the 9P session, every fid by its path (9p_server.c). A guest
+ * holding a deleted file open cannot be saved; the message names the
+ * share. */
+static int p9_save(struct virtio_dev *dev, struct snap_writer *w, uint16_t *unpopped,
+		   char *err, size_t errlen)
+{
+	struct virtio_9p *p = (struct virtio_9p *)dev;
+	char why[320];
+	snap_put_str(w, p->tag);
+	if (p9_server_save(p->srv, w, why, sizeof(why))) {
+		snprintf(err, errlen, "share '%s': %s", p->tag, why);
+		return -1;
+	}
+	return 0;
+}
+
+static void p9_load(struct virtio_dev *dev, struct snap_reader *r)
+{
+	struct virtio_9p *p = (struct virtio_9p *)dev;
+	char tag[VIRTIO_9P_MAX_TAG + 1];
+	if (!snap_get_str(r, tag, sizeof(tag)))
+		return;
+	if (strcmp(tag, p->tag)) {
+		snap_reader_fail(r, "the share was '%s', here it is '%s'", tag, p->tag);
+		return;
+	}
+	p9_server_load(p->srv, r);
+	if (r->invalid) {
+		char why[sizeof(r->why)];
+		snprintf(why, sizeof(why), "%s", r->why);
+		r->invalid = false;
+		snap_reader_fail(r, "share '%s': %s", p->tag, why);
+	}
+}
+
 static const struct virtio_dev_ops p9_ops = {
 	.name = "9p",
 	.device_id = VIRTIO_ID_9P,
@@ -80,6 +117,9 @@ static const struct virtio_dev_ops p9_ops = {
 	.config_write = p9_config_write,
 	.queue_process = p9_process,
 	.reset = p9_reset,
+	.save_version = 1,
+	.save = p9_save,
+	.load = p9_load,
 };
 
 struct virtio_9p *virtio_9p_create(struct gram *ram, const char *tag, const char *path,
@@ -110,6 +150,7 @@ struct virtio_9p *virtio_9p_create(struct gram *ram, const char *tag, const char
 		snprintf(err, errlen, "share '%s': %s", tag, p->srv ? "out of memory" : ferr);
 		goto fail;
 	}
+	memcpy(p->tag, tag, tlen + 1);
 	p->config[0] = (uint8_t)tlen;
 	p->config[1] = (uint8_t)(tlen >> 8);
 	memcpy(p->config + 2, tag, tlen);

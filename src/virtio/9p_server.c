@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "base/snapfile.h"
 #include "virtio/9p_proto.h"
 
 #define HASH_BITS 13                       /* 8192 slots for 4096 fids */
@@ -914,4 +915,103 @@ size_t p9_server_handle(struct p9_server *srv, const uint8_t *req, size_t len,
 		return p9_build_lerror(out, cap, tag, errno_for_guest(e));
 	size_t n = p9_finish(&o);
 	return n ? n : p9_build_lerror(out, cap, tag, ERANGE);
+}
+
+/* ------------------------------------------------------------ snapshots */
+
+/* Open-file status flags worth carrying over (how it was opened, never
+ * O_CREAT / O_TRUNC, which F_GETFL does not report anyway). */
+#define KEPT_OPEN_FLAGS (O_ACCMODE | O_APPEND | O_DIRECTORY | O_NOATIME | O_DSYNC | O_SYNC)
+
+int p9_server_save(struct p9_server *srv, struct snap_writer *w, char *err, size_t errlen)
+{
+	char *path = malloc(PATH_MAX);
+	if (!path) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	snap_put_u32(w, srv->msize);
+	snap_put_u32(w, srv->nfids);
+	for (unsigned i = 0, left = srv->nfids; i < P9_SERVER_MAX_FIDS && left; i++) {
+		const struct p9_fid *f = &srv->fids[i];
+		if (f->kind == FID_FREE)
+			continue;
+		left--;
+		int32_t oflags = -1;
+		path[0] = 0;
+		if (f->kind == FID_PATH) {
+			int r = fs_path_beneath(srv->share, f->fd, path, PATH_MAX);
+			if (r) {
+				snprintf(err, errlen, "fid %u names a file that is no longer reachable "
+					 "beneath the share (deleted while open, or moved away: %s); "
+					 "close it in the guest and take the snapshot again",
+					 f->id, strerror(-r));
+				free(path);
+				return -1;
+			}
+			if (f->ofd >= 0) {
+				int fl = fcntl(f->ofd, F_GETFL);
+				oflags = fl < 0 ? O_RDONLY : fl & KEPT_OPEN_FLAGS;
+			}
+		}
+		snap_put_u32(w, f->id);
+		snap_put_u8(w, f->kind);
+		snap_put_u8(w, f->is_dir);
+		snap_put_u32(w, f->uid);
+		snap_put_u32(w, (uint32_t)oflags);
+		snap_put_str(w, path);
+	}
+	free(path);
+	return 0;
+}
+
+void p9_server_load(struct p9_server *srv, struct snap_reader *r)
+{
+	uint32_t msize = snap_get_u32(r), n = snap_get_u32(r);
+	if (r->overrun)
+		return;
+	if (msize < P9_SERVER_MIN_MSIZE || msize > P9_SERVER_MAX_MSIZE || n > P9_SERVER_MAX_FIDS) {
+		snap_reader_fail(r, "msize %u or %u fids out of range", msize, n);
+		return;
+	}
+	char *path = malloc(PATH_MAX);
+	if (!path) {
+		snap_reader_fail(r, "out of memory");
+		return;
+	}
+	fids_clear(srv);
+	srv->msize = msize;
+	for (uint32_t k = 0; k < n && !r->overrun && !r->invalid; k++) {
+		uint32_t id = snap_get_u32(r);
+		uint8_t kind = snap_get_u8(r), is_dir = snap_get_u8(r);
+		uint32_t uid = snap_get_u32(r);
+		int32_t oflags = (int32_t)snap_get_u32(r);
+		if (!snap_get_str(r, path, PATH_MAX) || r->overrun)
+			break;
+		if ((kind != FID_PATH && kind != FID_XATTR) || is_dir > 1 || fid_find(srv, id) ||
+		    (oflags != -1 && (oflags & ~KEPT_OPEN_FLAGS))) {
+			snap_reader_fail(r, "fid %u: bad kind, flags or a second fid of that number", id);
+			break;
+		}
+		int fd = -1, ofd = -1;
+		if (kind == FID_PATH) {
+			int e = fs_lookup_path(srv->share, path, &fd);
+			if (!e && oflags != -1 && (e = fs_open(srv->share, fd, oflags, &ofd)))
+				close(fd);
+			if (e) {
+				snap_reader_fail(r, "the file \"%.80s\" the guest has open is gone from the "
+						 "share (%s)", path, strerror(-e));
+				break;
+			}
+		}
+		struct p9_fid *f = fid_new(srv, id);
+		f->kind = kind;
+		f->is_dir = is_dir;
+		f->uid = uid;
+		f->fd = fd;
+		f->ofd = ofd;
+	}
+	free(path);
+	if (r->overrun || r->invalid)
+		fids_clear(srv);
 }

@@ -50,6 +50,16 @@ void p9_server_reset(struct p9_server *srv);
 size_t p9_server_handle(struct p9_server *srv, const uint8_t *req, size_t len,
 			uint8_t *out, size_t cap);
 
+/* Snapshots: the session (msize) and every fid by the path of its file
+ * beneath the share and how it is open. Saving fails (-1, message) when a
+ * fid's file has no such path any more (deleted while open, moved out of
+ * the share). Loading reopens each file; a path that is gone is reported
+ * through the reader and leaves no fid behind. */
+struct snap_writer;
+struct snap_reader;
+int p9_server_save(struct p9_server *srv, struct snap_writer *w, char *err, size_t errlen);
+void p9_server_load(struct p9_server *srv, struct snap_reader *r);
+
 /* The negotiated msize (P9_SERVER_MAX_MSIZE before Tversion). */
 uint32_t p9_server_msize(const struct p9_server *srv);
 /* Fids in use (tests). */

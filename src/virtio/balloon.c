@@ -35,6 +35,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/snapfile.h"
+
 #define F_MUST_TELL_HOST 0
 #define F_STATS_VQ       1
 #define F_DEFLATE_ON_OOM 2
@@ -261,6 +263,60 @@ static bool balloon_config_write(struct virtio_dev *dev, uint32_t off, unsigned 
 	return true;
 }
 
+/* Snapshots: the target and what the driver reports holding, the latest
+ * statistics and the counters. The driver's statistics buffer, when the
+ * device holds it, goes back to the statistics queue, so the restored
+ * device takes it again and the driver need not know. */
+static int balloon_save(struct virtio_dev *dev, struct snap_writer *w, uint16_t *unpopped,
+		     char *err, size_t errlen)
+{
+	struct virtio_balloon *b = (struct virtio_balloon *)dev;
+	pthread_mutex_lock(&b->lock);
+	if (b->stats_held && b->q_stats >= 0)
+		unpopped[b->q_stats] = 1;
+	snap_put_u32(w, b->num_pages);
+	snap_put_u32(w, b->actual);
+	snap_put_u64(w, b->inflated);
+	snap_put_u64(w, b->deflated);
+	snap_put_u64(w, b->reported);
+	snap_put_u8(w, b->stats_valid);
+	snap_put_u32(w, b->present);
+	for (unsigned i = 0; i < VIRTIO_BALLOON_S_NR; i++)
+		snap_put_u64(w, b->stat[i]);
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+static void balloon_load(struct virtio_dev *dev, struct snap_reader *r)
+{
+	struct virtio_balloon *b = (struct virtio_balloon *)dev;
+	uint32_t target = snap_get_u32(r), actual = snap_get_u32(r);
+	uint64_t inflated = snap_get_u64(r), deflated = snap_get_u64(r), reported = snap_get_u64(r);
+	uint8_t valid = snap_get_u8(r);
+	uint32_t present = snap_get_u32(r);
+	uint64_t stat[VIRTIO_BALLOON_S_NR];
+	for (unsigned i = 0; i < VIRTIO_BALLOON_S_NR; i++)
+		stat[i] = snap_get_u64(r);
+	if (r->overrun)
+		return;
+	if (target > b->ram_pages || valid > 1 || (present >> VIRTIO_BALLOON_S_NR)) {
+		snap_reader_fail(r, "balloon target of %u pages in %llu pages of RAM, or bad flags",
+				 target, (unsigned long long)b->ram_pages);
+		return;
+	}
+	pthread_mutex_lock(&b->lock);
+	b->num_pages = target;
+	b->actual = actual;
+	b->inflated = inflated;
+	b->deflated = deflated;
+	b->reported = reported;
+	b->stats_valid = valid;
+	b->present = present;
+	memcpy(b->stat, stat, sizeof(stat));
+	clock_gettime(CLOCK_MONOTONIC, &b->stats_time);
+	pthread_mutex_unlock(&b->lock);
+}
+
 static const struct virtio_dev_ops balloon_ops = {
 	.name = "balloon",
 	.device_id = VIRTIO_ID_BALLOON,
@@ -269,6 +325,9 @@ static const struct virtio_dev_ops balloon_ops = {
 	.features_ok = balloon_features_ok,
 	.queue_process = balloon_process,
 	.reset = balloon_reset,
+	.save_version = 1,
+	.save = balloon_save,
+	.load = balloon_load,
 };
 
 /* Every interval, ask the driver for fresh statistics. */

@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/snapfile.h"
+
 #define VIRTIO_CONSOLE_F_MULTIPORT 1
 
 /* Control events (5.3.6.2). */
@@ -341,6 +343,99 @@ static bool con_config_write(struct virtio_dev *dev, uint32_t off, unsigned size
 	return true;   /* emerg_wr needs EMERG_WRITE, not offered */
 }
 
+/* Snapshots: per port its name (checked against the restored VM's), what
+ * the driver said (ready, open) and the host input not yet delivered; the
+ * control messages still waiting for the driver. The host side starts
+ * afresh: it is told once more about every port the guest has open. */
+static int con_save(struct virtio_dev *dev, struct snap_writer *w, uint16_t *unpopped,
+		 char *err, size_t errlen)
+{
+	struct virtio_console *c = (struct virtio_console *)dev;
+	pthread_mutex_lock(&c->lock);
+	snap_put_u32(w, c->nports);
+	for (unsigned p = 0; p < c->nports; p++) {
+		const struct con_port *port = &c->ports[p];
+		snap_put_str(w, port->name);
+		snap_put_u8(w, (uint8_t)(port->ready | port->guest_open << 1 | port->in_was_full << 2));
+		snap_put_u32(w, (uint32_t)port->in_len);
+		for (size_t done = 0; done < port->in_len;) {
+			size_t at = (port->in_head + done) % VIRTIO_CONSOLE_INBUF;
+			size_t n = VIRTIO_CONSOLE_INBUF - at < port->in_len - done ?
+				   VIRTIO_CONSOLE_INBUF - at : port->in_len - done;
+			snap_put_bytes(w, port->in + at, n);
+			done += n;
+		}
+	}
+	snap_put_u8(w, c->cq_overflowed);
+	snap_put_u32(w, c->cq_len);
+	for (unsigned k = 0; k < c->cq_len; k++) {
+		const struct ctrl_msg *m = &c->cq[(c->cq_head + k) % c->cq_cap];
+		snap_put_u32(w, m->id);
+		snap_put_u16(w, m->event);
+		snap_put_u16(w, m->value);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+static void con_load(struct virtio_dev *dev, struct snap_reader *r)
+{
+	struct virtio_console *c = (struct virtio_console *)dev;
+	uint32_t n = snap_get_u32(r);
+	if (!r->overrun && n != c->nports) {
+		snap_reader_fail(r, "%u ports; this VM's virtio-console has %u", n, c->nports);
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	for (unsigned p = 0; p < n && !r->overrun && !r->invalid; p++) {
+		struct con_port *port = &c->ports[p];
+		char name[VIRTIO_CONSOLE_NAME_MAX + 1];
+		snap_get_str(r, name, sizeof(name));
+		uint8_t flags = snap_get_u8(r);
+		uint32_t len = snap_get_u32(r);
+		if (r->overrun || r->invalid)
+			break;
+		if (strcmp(name, port->name ? port->name : "")) {
+			snap_reader_fail(r, "port %u was named \"%s\", here it is \"%s\"", p, name,
+					 port->name ? port->name : "");
+			break;
+		}
+		if ((flags & ~7u) || len > VIRTIO_CONSOLE_INBUF) {
+			snap_reader_fail(r, "port %u: bad flags or %u bytes of input", p, len);
+			break;
+		}
+		if (!snap_get_bytes(r, port->in, len))
+			break;
+		port->in_head = 0;
+		port->in_len = len;
+		port->ready = flags & 1;
+		port->guest_open = flags & 2;
+		port->in_was_full = flags & 4;
+		port->open_reported = false;   /* the host side is new */
+	}
+	uint8_t overflowed = snap_get_u8(r);
+	uint32_t cq = snap_get_u32(r);
+	if (!r->overrun && !r->invalid && (cq > c->cq_cap || overflowed > 1))
+		snap_reader_fail(r, "%u control messages waiting (room for %u)", cq, c->cq_cap);
+	for (unsigned k = 0; k < cq && !r->overrun && !r->invalid; k++) {
+		struct ctrl_msg m = { .id = snap_get_u32(r) };
+		m.event = snap_get_u16(r);
+		m.value = snap_get_u16(r);
+		if (m.id >= c->nports)
+			snap_reader_fail(r, "a control message for port %u", m.id);
+		c->cq[k] = m;
+	}
+	c->cq_head = 0;
+	c->cq_len = r->overrun || r->invalid ? 0 : cq;
+	c->cq_overflowed = overflowed;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void con_restored(struct virtio_dev *dev)
+{
+	virtio_dev_schedule_event(dev);   /* report open ports to the host side */
+}
+
 static const struct virtio_dev_ops console_ops = {
 	.name = "console",
 	.device_id = VIRTIO_ID_CONSOLE,
@@ -350,6 +445,10 @@ static const struct virtio_dev_ops console_ops = {
 	.queue_process = con_process,
 	.reset = con_reset,
 	.event = con_event,
+	.save_version = 1,
+	.save = con_save,
+	.load = con_load,
+	.restored = con_restored,
 };
 
 static void free_ports(struct virtio_console *c)

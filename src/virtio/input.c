@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/snapfile.h"
+
 #define Q_EVENT  0
 #define Q_STATUS 1
 #define INPUT_QUEUE_SIZE 64
@@ -204,6 +206,53 @@ static void input_reset(struct virtio_dev *dev)
 	cfg_answer(in);
 }
 
+/* Snapshots: the driver's configuration selection and the events still
+ * waiting for buffers (a key press is not lost across a restore). */
+static int input_save(struct virtio_dev *dev, struct snap_writer *w, uint16_t *unpopped,
+		   char *err, size_t errlen)
+{
+	struct virtio_input *in = (struct virtio_input *)dev;
+	snap_put_u8(w, in->cfg[VIRTIO_INPUT_CFG_SELECT]);
+	snap_put_u8(w, in->cfg[VIRTIO_INPUT_CFG_SUBSEL]);
+	pthread_mutex_lock(&in->lock);
+	snap_put_u32(w, in->len);
+	for (unsigned k = 0; k < in->len; k++) {
+		const struct virtio_input_event *e = &in->ring[(in->head + k) % VIRTIO_INPUT_PENDING];
+		snap_put_u16(w, e->type);
+		snap_put_u16(w, e->code);
+		snap_put_u32(w, e->value);
+	}
+	pthread_mutex_unlock(&in->lock);
+	return 0;
+}
+
+static void input_load(struct virtio_dev *dev, struct snap_reader *r)
+{
+	struct virtio_input *in = (struct virtio_input *)dev;
+	uint8_t sel = snap_get_u8(r), sub = snap_get_u8(r);
+	uint32_t n = snap_get_u32(r);
+	if (!r->overrun && n > VIRTIO_INPUT_PENDING) {
+		snap_reader_fail(r, "%u pending events (at most %u)", n, VIRTIO_INPUT_PENDING);
+		return;
+	}
+	struct virtio_input_event ev[VIRTIO_INPUT_PENDING];
+	for (unsigned k = 0; k < n && !r->overrun; k++) {
+		ev[k].type = snap_get_u16(r);
+		ev[k].code = snap_get_u16(r);
+		ev[k].value = snap_get_u32(r);
+	}
+	if (r->overrun)
+		return;
+	in->cfg[VIRTIO_INPUT_CFG_SELECT] = sel;
+	in->cfg[VIRTIO_INPUT_CFG_SUBSEL] = sub;
+	cfg_answer(in);
+	pthread_mutex_lock(&in->lock);
+	memcpy(in->ring, ev, n * sizeof(ev[0]));
+	in->head = 0;
+	in->len = n;
+	pthread_mutex_unlock(&in->lock);
+}
+
 static const struct virtio_dev_ops input_ops = {
 	.name = "input",
 	.device_id = VIRTIO_ID_INPUT,
@@ -211,6 +260,9 @@ static const struct virtio_dev_ops input_ops = {
 	.config_write = input_config_write,
 	.queue_process = input_process,
 	.reset = input_reset,
+	.save_version = 1,
+	.save = input_save,
+	.load = input_load,
 };
 
 /* ---- host side ---- */

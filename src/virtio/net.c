@@ -47,6 +47,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/snapfile.h"
+
 /* Feature bits (5.1.3). */
 #define VIRTIO_NET_F_CSUM       0
 #define VIRTIO_NET_F_GUEST_CSUM 1
@@ -549,6 +551,32 @@ static bool net_config_write(struct virtio_dev *dev, uint32_t off, unsigned size
 	return true;   /* read-only for a VERSION_1 driver (5.1.4.2) */
 }
 
+/* Snapshots. Frames waiting for receive buffers are not kept (a network
+ * loses packets; TCP sends them again); the chains of a half-delivered
+ * frame and a held transmit chain go back to their rings, so the restored
+ * device takes them again. The host side (slirp's connections, a TAP
+ * device) is not part of the snapshot: the restored VM opens its backend
+ * anew. The MAC is recorded for the record only: a clone may have been
+ * given another one (network_overrides), which the configuration space
+ * then shows. */
+static int net_save(struct virtio_dev *dev, struct snap_writer *w, uint16_t *unpopped,
+		 char *err, size_t errlen)
+{
+	struct virtio_net *n = (struct virtio_net *)dev;
+	pthread_mutex_lock(&n->rxlock);
+	unpopped[Q_RX] = (uint16_t)n->nchains;
+	pthread_mutex_unlock(&n->rxlock);
+	unpopped[Q_TX] = n->has_held;
+	snap_put_bytes(w, n->config, 6);
+	return 0;
+}
+
+static void net_load(struct virtio_dev *dev, struct snap_reader *r)
+{
+	uint8_t mac[6];
+	snap_get_bytes(r, mac, sizeof(mac));
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.name = "net",
 	.device_id = VIRTIO_ID_NET,
@@ -557,6 +585,9 @@ static const struct virtio_dev_ops net_ops = {
 	.features_ok = net_features_ok,
 	.queue_process = net_process,
 	.reset = net_reset,
+	.save_version = 1,
+	.save = net_save,
+	.load = net_load,
 };
 
 static void timer_stop(struct virtio_net *n)

@@ -55,6 +55,9 @@
 #define VIRTIO_MAX_QUEUES 64
 
 struct virtio_dev;
+struct snap_writer;
+struct snap_reader;
+struct snap_file;
 
 struct virtio_dev_ops {
 	const char *name;      /* "blk", "rng", ...: messages and thread name */
@@ -80,6 +83,22 @@ struct virtio_dev_ops {
 	 * virtio_dev_schedule_event() (e.g. host callbacks that must not run
 	 * under device locks). */
 	void (*event)(struct virtio_dev *dev);
+
+	/* Snapshots (virtio_snapshot.c), all optional. save writes the
+	 * device's own state (section "VDEV" in version save_version) with
+	 * dev->lock and every queue lock held, so no request is in flight;
+	 * it sets unpopped[q] to the number of chains it popped from queue q
+	 * and still holds (they are handed back to the ring); it returns 0,
+	 * or -1 with a message when the state cannot be saved. load reads it
+	 * back into a new device of the same kind (same locks held), checks
+	 * every value and reports problems with snap_reader_fail; it accepts
+	 * versions up to save_version. restored runs once the whole VM is
+	 * loaded, before the guest runs again, with no lock held. */
+	uint32_t save_version;
+	int (*save)(struct virtio_dev *dev, struct snap_writer *w, uint16_t *unpopped,
+		    char *err, size_t errlen);
+	void (*load)(struct virtio_dev *dev, struct snap_reader *r);
+	void (*restored)(struct virtio_dev *dev);
 };
 
 struct virtio_dev {
@@ -178,5 +197,15 @@ void virtio_dev_notify(struct virtio_dev *dev, unsigned q);
 /* InterruptStatus / InterruptACK: no lock needed. */
 uint32_t virtio_dev_isr(struct virtio_dev *dev);
 void virtio_dev_ack(struct virtio_dev *dev, uint32_t bits);
+
+/* ---- snapshots (virtio_snapshot.c) ---- */
+
+/* Take / release the transport lock and every queue lock: with them held
+ * no request is in flight. */
+void virtio_dev_quiesce(struct virtio_dev *dev);
+void virtio_dev_unquiesce(struct virtio_dev *dev);
+/* The whole VM is loaded: run ops->restored and serve what the queues
+ * hold. No lock held. */
+void virtio_dev_restored(struct virtio_dev *dev);
 
 #endif

@@ -16,6 +16,7 @@
 #ifndef SKIFF_VIRTIO_VIRTIO_MMIO_H
 #define SKIFF_VIRTIO_VIRTIO_MMIO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "machine/bus.h"
@@ -67,6 +68,16 @@ struct virtio_mmio {
  * allocated: embed struct virtio_mmio anywhere that outlives the bus region.
  * Then: mmio_bus_add(bus, base, BOARD_VIRTIO_SIZE, &virtio_mmio_ops, t, name). */
 void virtio_mmio_init(struct virtio_mmio *t, struct virtio_dev *dev, const struct irq_line *irq);
+
+/* Snapshots: the transport, the device's common state and queues (section
+ * "VMIO") and its own state (section "VDEV"), both with instance `slot`.
+ * Save runs with the device quiesced (virtio_dev_quiesce) and returns 0,
+ * or -1 with a message when the device cannot be saved now. Load goes into a freshly made device of the same kind; 0, or -1
+ * with a message (the device is then unusable: destroy the VM). */
+int virtio_mmio_save(struct virtio_mmio *t, uint32_t slot, struct snap_writer *w,
+		     char *err, size_t errlen);
+int virtio_mmio_load(struct virtio_mmio *t, uint32_t slot, struct snap_file *f,
+		     char *err, size_t errlen);
 
 /* Register access for the MMIO bus; the `dev` argument is a struct virtio_mmio *.
  * Control registers take aligned 32-bit accesses only (4.2.2.2); others

@@ -10,8 +10,8 @@
  *   guest -> host: a REQUEST to CID 2 port P connects to "<uds_path>_P";
  *     RESPONSE if that works, RST if not.
  *
- * Queues (5.10.2): 0 rx (device -> driver packets), 1 tx, 2 event (never
- * used: no transport reset events are sent). Each packet is a 44-byte
+ * Queues (5.10.2): 0 rx (device -> driver packets), 1 tx, 2 event (only
+ * the transport reset event after a snapshot restore). Each packet is a 44-byte
  * header (5.10.6) and, for RW, its payload.
  *
  * Flow control (5.10.6.3): every packet the device sends carries its
@@ -52,6 +52,8 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "base/snapfile.h"
 
 #define Q_RX 0
 #define Q_TX 1
@@ -167,6 +169,8 @@ struct virtio_vsock {
 	struct virtq_req *rxreq;       /* a receive chain kept for later */
 	bool rx_held;
 	struct virtq_req *txreq;
+
+	_Atomic bool reset_due;        /* a transport reset event is owed */
 
 	_Atomic uint64_t tx_bytes, rx_bytes, resets_sent;
 	_Atomic unsigned nconns_now;
@@ -886,16 +890,63 @@ static void *vsock_thread(void *arg)
 
 /* ---- device ops ---- */
 
+/* The transport reset event (5.10.6.7, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET),
+ * owed after a restore: the guest drops every connection (their host ends
+ * are gone) and reads guest_cid again. Event queue lock held. */
+static void send_reset_event(struct virtio_vsock *v, struct virtq *vq)
+{
+	if (!atomic_load(&v->reset_due))
+		return;
+	struct virtq_req *req = v->dev.req;
+	if (virtq_pop(vq, req) <= 0)
+		return;   /* no buffer yet: when the driver adds one */
+	uint32_t id = 0;   /* TRANSPORT_RESET, le32 */
+	uint32_t n = (uint32_t)virtq_req_write(req, 0, &id, sizeof(id));
+	virtq_push(vq, req, n);
+	virtio_dev_used(&v->dev, vq);
+	atomic_store(&v->reset_due, false);
+}
+
 static void vsock_notify(struct virtio_dev *dev, unsigned q)
 {
-	(void)q;
-	wake((struct virtio_vsock *)dev);
+	if (q == Q_EVT)
+		virtio_dev_kick(dev, q);
+	else
+		wake((struct virtio_vsock *)dev);
 }
 
 static void vsock_process(struct virtio_dev *dev, struct virtq *vq)
 {
-	(void)vq;
-	wake((struct virtio_vsock *)dev);   /* e.g. DRIVER_OK: look at the queues */
+	if (vq->index == Q_EVT)
+		send_reset_event((struct virtio_vsock *)dev, vq);
+	else
+		wake((struct virtio_vsock *)dev);   /* e.g. DRIVER_OK: look at the queues */
+}
+
+/* Snapshots: no connection survives (their host sockets belong to the old
+ * process); the receive chain the device held goes back to its ring. The
+ * restored device then sends the transport reset event. */
+static int vsock_save(struct virtio_dev *dev, struct snap_writer *w, uint16_t *unpopped,
+		   char *err, size_t errlen)
+{
+	struct virtio_vsock *v = (struct virtio_vsock *)dev;
+	pthread_mutex_lock(&v->lock);
+	unpopped[Q_RX] = v->rx_held;
+	pthread_mutex_unlock(&v->lock);
+	snap_put_u64(w, v->guest_cid);
+	return 0;
+}
+
+static void vsock_load(struct virtio_dev *dev, struct snap_reader *r)
+{
+	snap_get_u64(r);   /* the CID then; a clone may have another (vsock_override) */
+}
+
+static void vsock_restored(struct virtio_dev *dev)
+{
+	struct virtio_vsock *v = (struct virtio_vsock *)dev;
+	atomic_store(&v->reset_due, true);
+	virtio_dev_kick(dev, Q_EVT);
 }
 
 static void vsock_reset(struct virtio_dev *dev)
@@ -909,6 +960,7 @@ static void vsock_reset(struct virtio_dev *dev)
 	v->nstray = 0;
 	v->rx_held = false;
 	pthread_mutex_unlock(&v->lock);
+	atomic_store(&v->reset_due, false);
 }
 
 static bool vsock_config_read(struct virtio_dev *dev, uint32_t off, unsigned size, uint64_t *value)
@@ -931,6 +983,10 @@ static const struct virtio_dev_ops vsock_ops = {
 	.queue_notify = vsock_notify,
 	.queue_process = vsock_process,
 	.reset = vsock_reset,
+	.save_version = 1,
+	.save = vsock_save,
+	.load = vsock_load,
+	.restored = vsock_restored,
 };
 
 static void vsock_free(struct virtio_vsock *v)

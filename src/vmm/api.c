@@ -25,6 +25,7 @@
 
 #include "api/json_check.h"
 #include "vmm/api_log.h"
+#include "vmm/api_snapshot.h"
 
 #define DEFAULT_ID "anonymous-instance"
 #define METRICS_PERIOD_NS (60ull * 1000000000ull)
@@ -44,6 +45,7 @@ struct vmm {
 	struct vmm_spec booted;    /* what the running VM was created from */
 	enum vmm_state state;
 	bool paused;
+	bool configured;           /* a section other than logger/metrics was set */
 	struct vm *vm;
 	uint64_t started_ns;
 
@@ -240,6 +242,8 @@ const char *vmm_configure(struct vmm *v, const json_t *doc, char *err, size_t er
 	} else {
 		e = commit_outputs(v, &next, api_json_member(doc, "logger") != NULL,
 				   api_json_member(doc, "metrics") != NULL, err, errlen);
+		if (!e)
+			v->configured = true;
 	}
 	pthread_mutex_unlock(&v->lock);
 	return e;
@@ -288,6 +292,13 @@ static const char *boot(struct vmm *v, char *err, size_t errlen)
 	if (!vm) {
 		vmm_spec_free(&b);
 		snprintf(err, errlen, "Start microvm error: %s", why);
+		return err;
+	}
+	char why2[256];
+	if (b.track_dirty_pages && vm_snapshot_track_dirty(vm, true, why2, sizeof(why2))) {
+		vm_destroy(vm);
+		vmm_spec_free(&b);
+		snprintf(err, errlen, "Start microvm error: %s", why2);
 		return err;
 	}
 	if (vm_start(vm)) {
@@ -444,20 +455,24 @@ static void put_section(struct call *c, setter_fn fn)
 {
 	if (!preboot(c))
 		return;
-	if (fn(&c->v->spec, c->body, c->err, sizeof(c->err)))
+	if (fn(&c->v->spec, c->body, c->err, sizeof(c->err))) {
 		fault(c, c->err);
-	else
+	} else {
+		c->v->configured = true;
 		ok_empty(c);
+	}
 }
 
 static void put_id_section(struct call *c, id_setter_fn fn)
 {
 	if (!preboot(c))
 		return;
-	if (fn(&c->v->spec, c->id, c->body, c->err, sizeof(c->err)))
+	if (fn(&c->v->spec, c->id, c->body, c->err, sizeof(c->err))) {
 		fault(c, c->err);
-	else
+	} else {
+		c->v->configured = true;
 		ok_empty(c);
+	}
 }
 
 static void put_outputs(struct call *c, setter_fn fn)
@@ -710,6 +725,125 @@ static void patch_vm(struct call *c)
 	ok_empty(c);
 }
 
+/* PUT /snapshot/create: the VM must be paused (as Firecracker asks). */
+static void snapshot_create(struct call *c)
+{
+	struct vmm_snapshot_create_req rq;
+	if (vmm_snapshot_create_parse(c->body, &rq, c->err, sizeof(c->err))) {
+		fault(c, c->err);
+		return;
+	}
+	if (!postboot(c))
+		return;
+	struct vmm *v = c->v;
+	if (!v->paused) {
+		fault(c, "Create snapshot error: the microVM must be paused first "
+			 "(PATCH /vm {\"state\": \"Paused\"}).");
+		return;
+	}
+	char *conf = vmm_snapshot_conf(&v->booted, v->booted.vm.virtio_console, v->booted.vm.rng);
+	if (!conf) {
+		fault(c, "out of memory");
+		return;
+	}
+	struct vm_snapshot_stats st;
+	char why[768];
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+	int r = vm_snapshot_create(v->vm, conf, rq.type, rq.state_path, rq.mem_path, &st,
+				   why, sizeof(why));
+	free(conf);
+	if (r) {
+		snprintf(c->err, sizeof(c->err), "Create snapshot error: %s", why);
+		fault(c, c->err);
+		return;
+	}
+	LOG(v, VMM_LOG_INFO, "snapshot created (%s): state %" PRIu64 " bytes, %" PRIu64
+	    " memory pages written, %" PRIu64 " ms", rq.type == VM_SNAPSHOT_DIFF ? "Diff" : "Full",
+	    st.state_bytes, st.mem_pages, (now_ns(CLOCK_MONOTONIC) - t0) / 1000000);
+	ok_empty(c);
+}
+
+/* PUT /snapshot/load: only on a VMM where nothing but the logger and the
+ * metrics is configured (as Firecracker). The VM is built from the
+ * snapshot's configuration with the request's overrides. */
+static void snapshot_load(struct call *c)
+{
+	struct vmm_snapshot_load_req rq;
+	if (vmm_snapshot_load_parse(c->body, &rq, c->err, sizeof(c->err))) {
+		fault(c, c->err);
+		return;
+	}
+	struct vmm *v = c->v;
+	if (!preboot(c))
+		return;
+	if (v->configured) {
+		fault(c, "Load snapshot error: only a fresh microVM can load a snapshot "
+			 "(nothing but the logger and metrics may be configured before).");
+		return;
+	}
+	char why[768];
+	struct vm_snapshot_file *sf = vm_snapshot_open(rq.state_path, why, sizeof(why));
+	if (!sf) {
+		snprintf(c->err, sizeof(c->err), "Load snapshot error: %s", why);
+		fault(c, c->err);
+		return;
+	}
+	struct vmm_spec next, b;
+	bool virtio_console = false, rng = true;
+	if (vmm_spec_copy(&next, &v->spec)) {
+		vm_snapshot_close(sf);
+		fault(c, "out of memory");
+		return;
+	}
+	if (vmm_snapshot_spec(&next, vm_snapshot_config(sf), &rq, &virtio_console, &rng,
+			      why, sizeof(why)) ||
+	    vmm_spec_check(&next, why, sizeof(why))) {
+		vm_snapshot_close(sf);
+		vmm_spec_free(&next);
+		snprintf(c->err, sizeof(c->err), "Load snapshot error: %s", why);
+		fault(c, c->err);
+		return;
+	}
+	if (vmm_spec_copy(&b, &next)) {
+		vm_snapshot_close(sf);
+		vmm_spec_free(&next);
+		fault(c, "out of memory");
+		return;
+	}
+	free(b.vm.name);
+	b.vm.name = strdup(v->id);
+	b.vm.virtio_console = virtio_console;
+	b.vm.rng = rng;
+	b.track_dirty_pages = rq.track_dirty;
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+	struct vm *vm = b.vm.name ? vm_restore(&b.vm, &v->console, sf, rq.mem_path, rq.track_dirty,
+					       why, sizeof(why)) : NULL;
+	vm_snapshot_close(sf);
+	if (!vm || vm_restore_start(vm, !rq.resume)) {
+		if (vm)
+			vm_destroy(vm);
+		vmm_spec_free(&next);
+		vmm_spec_free(&b);
+		snprintf(c->err, sizeof(c->err), "Load snapshot error: %s",
+			 vm ? "cannot start the harts" : b.vm.name ? why : "out of memory");
+		fault(c, c->err);
+		return;
+	}
+	next.track_dirty_pages = rq.track_dirty;
+	vmm_spec_free(&v->spec);
+	v->spec = next;
+	vmm_spec_free(&v->booted);
+	v->booted = b;
+	v->vm = vm;
+	v->paused = !rq.resume;
+	v->state = VMM_RUNNING;
+	v->started_ns = now_ns(CLOCK_MONOTONIC);
+	v->last_metrics_ns = v->started_ns;
+	LOG(v, VMM_LOG_INFO, "snapshot loaded from %s in %" PRIu64 " us; the VM is %s",
+	    rq.state_path, (v->started_ns - t0) / 1000, rq.resume ? "running" : "paused");
+	ok_empty(c);
+}
+
 static void instance_info(struct call *c)
 {
 	struct vmm *v = c->v;
@@ -720,7 +854,8 @@ static void instance_info(struct call *c)
 
 enum route {
 	R_NONE, R_INFO, R_VERSION, R_VM_CONFIG, R_VM, R_MACHINE, R_BOOT, R_DRIVE, R_NET, R_SHARE,
-	R_VSOCK, R_BALLOON, R_BALLOON_STATS, R_LOGGER, R_METRICS, R_ACTIONS,
+	R_VSOCK, R_BALLOON, R_BALLOON_STATS, R_LOGGER, R_METRICS, R_ACTIONS, R_SNAP_CREATE,
+	R_SNAP_LOAD,
 };
 
 /* Which route a (method, path) names; *id_seg is set for routes with an id. */
@@ -755,6 +890,10 @@ static enum route find_route(enum api_method m, char **seg, size_t nseg, bool *b
 	}
 	if (nseg == 2 && !strcmp(p0, "vm") && !strcmp(p1, "config"))
 		return m == API_GET ? R_VM_CONFIG : R_NONE;
+	if (nseg == 2 && !strcmp(p0, "snapshot") && !strcmp(p1, "create"))
+		return m == API_PUT ? R_SNAP_CREATE : R_NONE;
+	if (nseg == 2 && !strcmp(p0, "snapshot") && !strcmp(p1, "load"))
+		return m == API_PUT ? R_SNAP_LOAD : R_NONE;
 	if (nseg == 2 && !strcmp(p0, "balloon") && !strcmp(p1, "statistics"))
 		return m == API_GET || m == API_PATCH ? R_BALLOON_STATS : R_NONE;
 	enum route with_id = R_NONE;
@@ -917,10 +1056,35 @@ static void route(struct vmm *v, const struct api_request *req, struct api_respo
 	case R_ACTIONS:
 		actions(&c);
 		break;
+	case R_SNAP_CREATE:
+		snapshot_create(&c);
+		break;
+	case R_SNAP_LOAD:
+		snapshot_load(&c);
+		break;
 	case R_NONE:
 		break;
 	}
 	json_decref(body);
+}
+
+const char *vmm_load_snapshot(struct vmm *v, const json_t *body, char *err, size_t errlen)
+{
+	struct api_response resp = { 0 };
+	struct call c = { .v = v, .resp = &resp, .body = body };
+	pthread_mutex_lock(&v->lock);
+	snapshot_load(&c);
+	pthread_mutex_unlock(&v->lock);
+	const char *e = NULL;
+	if (resp.status >= 400) {
+		json_t *parsed = resp.body ? json_loads(resp.body, 0, NULL) : NULL;
+		const json_t *fm = parsed ? json_object_get(parsed, "fault_message") : NULL;
+		snprintf(err, errlen, "%s", json_is_string(fm) ? json_string_value(fm) : "failed");
+		json_decref(parsed);
+		e = err;
+	}
+	free(resp.body);
+	return e;
 }
 
 void vmm_handle(void *ctx, const struct api_request *req, struct api_response *resp)

@@ -23,6 +23,8 @@
  *   PUT   /actions                  InstanceStart before start; SendCtrlAltDel,
  *                                   FlushMetrics after
  *   PATCH /vm                       {"state": "Paused"|"Resumed"}, after start
+ *   PUT   /snapshot/create          after start, paused (api_snapshot.h)
+ *   PUT   /snapshot/load            on a fresh VMM only
  *
  * Threads: API requests are handled on the HTTP server's thread, one at a
  * time; InstanceStart creates and starts the VM there. The process's main
@@ -68,6 +70,9 @@ const char *vmm_listen(struct vmm *v, const char *path, char *err, size_t errlen
 bool vmm_has_boot_source(struct vmm *v);
 /* InstanceStart. */
 const char *vmm_start(struct vmm *v, char *err, size_t errlen);
+/* PUT /snapshot/load with `body` (Firecracker's SnapshotLoadParams), for
+ * `skiff run --snapshot`. NULL, or err. */
+const char *vmm_load_snapshot(struct vmm *v, const json_t *body, char *err, size_t errlen);
 
 /* The running VM, or NULL before InstanceStart. Main thread. */
 struct vm *vmm_vm(struct vmm *v);

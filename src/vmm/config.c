@@ -89,10 +89,6 @@ const char *vm_config_check(const struct vm_config *c, char *err, size_t errlen)
 			}
 		}
 	}
-	if (!c->kernel || !*c->kernel) {
-		snprintf(err, errlen, "kernel: no kernel image given");
-		return err;
-	}
 	return NULL;
 }
 

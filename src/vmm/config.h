@@ -118,7 +118,8 @@ void vm_drive_free(struct vm_drive *d);
 void vm_net_free(struct vm_net *n);
 void vm_share_free(struct vm_share *sh);
 
-/* NULL if usable, else a message naming the field that is wrong. */
+/* NULL if usable, else a message naming the field that is wrong. The
+ * kernel is not checked here: a restored VM needs none (vm_create does). */
 const char *vm_config_check(const struct vm_config *c, char *err, size_t errlen);
 
 /* Is `name` a usable console port name: 1..VM_CONSOLE_PORT_NAME_MAX

@@ -6,6 +6,7 @@
  */
 #include "vmm/vm.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "machine/loader.h"
 #include "virtio/console.h"
 #include "vmm/devices.h"
+#include "vmm/snapshot.h"
 
 static uint64_t monotonic_ns(void)
 {
@@ -163,8 +165,10 @@ static const char *load_boot_images(struct vm *vm, const struct vm_config *cfg,
 	return e;
 }
 
-struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *con,
-		     char *err, size_t errlen)
+/* Everything of a VM but its boot images: RAM (anonymous, or mapped from
+ * the snapshot memory file mem_fd), harts, board devices, virtio devices. */
+struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con, int mem_fd,
+		    char *err, size_t errlen)
 {
 	if (vm_config_check(cfg, err, errlen))
 		return NULL;
@@ -181,10 +185,17 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *con,
 	pthread_mutex_init(&vm->state_lock, NULL);
 	pthread_cond_init(&vm->state_cond, NULL);
 
-	int r = allocator_ram_init(vm, cfg->mem_bytes);
+	int r = mem_fd >= 0 ? allocator_ram_init_file(vm, cfg->mem_bytes, mem_fd)
+			    : allocator_ram_init(vm, cfg->mem_bytes);
 	if (r) {
-		snprintf(err, errlen, "cannot reserve %llu MiB of guest memory: %s",
-			 (unsigned long long)(cfg->mem_bytes >> 20), strerror(-r));
+		if (mem_fd >= 0)
+			snprintf(err, errlen, "cannot map the memory file as %llu MiB of guest "
+				 "memory: %s", (unsigned long long)(cfg->mem_bytes >> 20),
+				 r == -EINVAL ? "it is not a regular file of at least that size" :
+				 r == -EBUSY ? "it is locked" : strerror(-r));
+		else
+			snprintf(err, errlen, "cannot reserve %llu MiB of guest memory: %s",
+				 (unsigned long long)(cfg->mem_bytes >> 20), strerror(-r));
 		free(vm);
 		return NULL;
 	}
@@ -242,7 +253,19 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *con,
 		vm_destroy(vm);
 		return NULL;
 	}
+	return vm;
+}
 
+struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *con,
+		     char *err, size_t errlen)
+{
+	if (!cfg->kernel || !*cfg->kernel) {
+		snprintf(err, errlen, "kernel: no kernel image given");
+		return NULL;
+	}
+	struct vm *vm = vm_build(cfg, con, -1, err, errlen);
+	if (!vm)
+		return NULL;
 	struct boot_layout lay;
 	if (load_boot_images(vm, cfg, &lay, err, errlen)) {
 		vm_destroy(vm);
@@ -288,6 +311,7 @@ void vm_destroy(struct vm *vm)
 		vm_devices_destroy(vm->devices);
 		free(vm->devices);
 	}
+	vm_snapshot_forget(vm);
 	mmio_bus_destroy(&vm->bus);
 	uart_destroy(&vm->uart);
 	plic_destroy(&vm->plic);

@@ -11,6 +11,11 @@
 /* NULL on failure with a message in err. */
 struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *con,
 		     char *err, size_t errlen);
+/* The same without boot images, RAM mapped privately from the snapshot
+ * memory file mem_fd (>= 0) or anonymous (-1): the start of a restore. No
+ * hart runs yet. */
+struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con, int mem_fd,
+		    char *err, size_t errlen);
 /* Start hart 0 at the kernel entry. */
 int vm_start(struct vm *vm);
 /* Block until the VM ends; all vCPU threads have finished on return. */

@@ -657,3 +657,61 @@ int64_t fs_getdents(int ofd, uint64_t off, void *buf, size_t cap)
 	long r = syscall(SYS_getdents64, ofd, buf, cap);
 	return r < 0 ? -errno : r;
 }
+
+/* ------------------------------------------------------------ snapshots */
+
+int fs_path_beneath(struct fs_share *s, int fd, char *buf, size_t cap)
+{
+	char *root = malloc(PATH_MAX), *path = malloc(PATH_MAX);
+	int r = -ENOMEM;
+	if (!root || !path)
+		goto out;
+	if ((r = fd_path(s, s->root_fd, root, PATH_MAX)) || (r = fd_path(s, fd, path, PATH_MAX)))
+		goto out;
+	r = -ENOENT;
+	size_t rn = strlen(root);
+	const char *rel;
+	if (root[0] != '/' || path[0] != '/')
+		goto out;
+	if (rn == 1)
+		rel = path + 1;
+	else if (!strncmp(path, root, rn) && (path[rn] == 0 || path[rn] == '/'))
+		rel = path[rn] ? path + rn + 1 : path + rn;
+	else
+		goto out;
+	/* The kernel's name for a deleted file ends in " (deleted)", which
+	 * could also be a real name: the lookup below tells them apart. */
+	int check = *rel ? openat2_beneath(s->root_fd, rel, O_PATH | O_NOFOLLOW)
+			 : fcntl(s->root_fd, F_DUPFD_CLOEXEC, 0);
+	if (check < 0) {
+		r = check == -ENOMEM ? check : -ENOENT;
+		goto out;
+	}
+	struct stat a, b;
+	bool same = !fs_stat(fd, &a) && !fs_stat(check, &b) && same_file(&a, &b);
+	close(check);
+	if (!same)
+		goto out;
+	if (strlen(rel) >= cap) {
+		r = -ENAMETOOLONG;
+		goto out;
+	}
+	strcpy(buf, rel);
+	r = 0;
+out:
+	free(root);
+	free(path);
+	return r;
+}
+
+int fs_lookup_path(struct fs_share *s, const char *rel, int *fd)
+{
+	if (rel[0] == '/')
+		return -EINVAL;
+	int r = *rel ? openat2_beneath(s->root_fd, rel, O_PATH | O_NOFOLLOW)
+		     : fcntl(s->root_fd, F_DUPFD_CLOEXEC, 0);
+	if (r < 0)
+		return *rel ? r : -errno;
+	*fd = r;
+	return 0;
+}

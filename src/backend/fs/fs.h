@@ -123,4 +123,13 @@ int fs_fsync(int ofd, bool datasync);
  * (0 = the start): bytes filled, 0 at the end. */
 int64_t fs_getdents(int ofd, uint64_t off, void *buf, size_t cap);
 
+/* Snapshots of a share's open files. The path of the file fd names,
+ * relative to the root ("" for the root itself), checked to name that very
+ * file now; -ENOENT when it is no longer reachable beneath the root
+ * (deleted, or moved out by the host). */
+int fs_path_beneath(struct fs_share *s, int fd, char *buf, size_t cap);
+/* A new O_PATH descriptor on `rel` (relative to the root, symlinks never
+ * followed: a last component that is one is returned as itself). */
+int fs_lookup_path(struct fs_share *s, const char *rel, int *fd);
+
 #endif

@@ -1,0 +1,269 @@
+/* The snapshot requests' bodies and the restored VM's configuration; see
+ * api_snapshot.h. */
+#include "vmm/api_snapshot.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/json_check.h"
+#include "virtio/net.h"
+
+static const struct api_field create_fields[] = {
+	{ "snapshot_type", API_T_STRING },
+	{ "snapshot_path", API_T_STRING, true },
+	{ "mem_file_path", API_T_STRING, true },
+	{ NULL }
+};
+
+const char *vmm_snapshot_create_parse(const json_t *body, struct vmm_snapshot_create_req *out,
+				      char *err, size_t errlen)
+{
+	if (api_json_check_object(body, create_fields, "snapshot", err, errlen))
+		return err;
+	const char *t = api_json_string(body, "snapshot_type");
+	if (t && strcmp(t, "Full") && strcmp(t, "Diff")) {
+		snprintf(err, errlen, "snapshot.snapshot_type: must be \"Full\" or \"Diff\"");
+		return err;
+	}
+	out->type = t && !strcmp(t, "Diff") ? VM_SNAPSHOT_DIFF : VM_SNAPSHOT_FULL;
+	out->state_path = api_json_string(body, "snapshot_path");
+	out->mem_path = api_json_string(body, "mem_file_path");
+	if (!*out->state_path || !*out->mem_path) {
+		snprintf(err, errlen, "snapshot: snapshot_path and mem_file_path must not be empty");
+		return err;
+	}
+	return NULL;
+}
+
+static const struct api_field mem_backend_fields[] = {
+	{ "backend_type", API_T_STRING, true },
+	{ "backend_path", API_T_STRING, true },
+	{ NULL }
+};
+
+static const struct api_field net_override_fields[] = {
+	{ "iface_id", API_T_STRING, true },
+	{ "host_dev_name", API_T_STRING },
+	{ "guest_mac", API_T_STRING },
+	{ NULL }
+};
+
+static const struct api_field vsock_override_fields[] = {
+	{ "uds_path", API_T_STRING },
+	{ "guest_cid", API_T_UINT },
+	{ NULL }
+};
+
+static const struct api_field load_fields[] = {
+	{ "snapshot_path", API_T_STRING, true },
+	{ "mem_backend", API_T_OBJECT, false, mem_backend_fields },
+	{ "mem_file_path", API_T_STRING },
+	{ "track_dirty_pages", API_T_BOOL },
+	{ "enable_diff_snapshots", API_T_BOOL },
+	{ "resume_vm", API_T_BOOL },
+	{ "network_overrides", API_T_ARRAY, false, net_override_fields, API_T_OBJECT, 16 },
+	{ "vsock_override", API_T_OBJECT, false, vsock_override_fields },
+	{ "clock_realtime", API_T_BOOL },
+	{ "huge_pages", API_T_STRING },
+	{ NULL }
+};
+
+const char *vmm_snapshot_load_parse(const json_t *body, struct vmm_snapshot_load_req *out,
+				    char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	if (api_json_check_object(body, load_fields, "snapshot", err, errlen))
+		return err;
+	const json_t *mb = api_json_member(body, "mem_backend");
+	const char *mf = api_json_string(body, "mem_file_path");
+	if (!mb == !mf) {
+		snprintf(err, errlen, "snapshot: exactly one of mem_backend and mem_file_path must "
+			 "be given");
+		return err;
+	}
+	if (mb) {
+		const char *type = api_json_string(mb, "backend_type");
+		if (!strcmp(type, "Uffd")) {
+			snprintf(err, errlen, "snapshot.mem_backend.backend_type: Uffd is not supported "
+				 "here (skiff maps the memory file itself, copy-on-write): use File");
+			return err;
+		}
+		if (strcmp(type, "File")) {
+			snprintf(err, errlen, "snapshot.mem_backend.backend_type: must be \"File\"");
+			return err;
+		}
+		mf = api_json_string(mb, "backend_path");
+	}
+	if (api_json_bool(body, "clock_realtime", false)) {
+		snprintf(err, errlen, "snapshot.clock_realtime: only x86_64 has it; a restored "
+			 "RISC-V guest's clock goes on from the snapshot (its RTC reads the "
+			 "host's time)");
+		return err;
+	}
+	const char *hp = api_json_string(body, "huge_pages");
+	if (hp && strcmp(hp, "None") && strcmp(hp, "Snapshot")) {
+		snprintf(err, errlen, "snapshot.huge_pages: \"%s\" is not supported (None or Snapshot)",
+			 !strcmp(hp, "Transparent") || !strcmp(hp, "2M") ? hp : "?");
+		return err;
+	}
+	out->state_path = api_json_string(body, "snapshot_path");
+	out->mem_path = mf;
+	if (!*out->state_path || !*out->mem_path) {
+		snprintf(err, errlen, "snapshot: snapshot_path and the memory file path must not be empty");
+		return err;
+	}
+	out->track_dirty = api_json_bool(body, "track_dirty_pages", false) ||
+			   api_json_bool(body, "enable_diff_snapshots", false);
+	out->resume = api_json_bool(body, "resume_vm", false);
+	out->net_overrides = api_json_member(body, "network_overrides");
+	out->vsock_override = api_json_member(body, "vsock_override");
+	return NULL;
+}
+
+static void fmt_mac(char out[18], const uint8_t m[6])
+{
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+char *vmm_snapshot_conf(const struct vmm_spec *booted, bool virtio_console, bool rng)
+{
+	json_t *cfg = vmm_spec_to_json(booted);
+	if (!cfg)
+		return NULL;
+	/* A restored guest's driver knows the MAC it read at boot: keep it,
+	 * also where it was derived from the VM's name. */
+	json_t *nets = json_object_get(cfg, "network-interfaces");
+	for (size_t k = 0; json_is_array(nets) && k < json_array_size(nets); k++) {
+		json_t *n = json_array_get(nets, k);
+		if (json_object_get(n, "guest_mac"))
+			continue;
+		uint8_t mac[6];
+		char m[18];
+		virtio_net_default_mac(booted->vm.name, (unsigned)k, mac);
+		fmt_mac(m, mac);
+		json_object_set_new(n, "guest_mac", json_string(m));
+	}
+	/* Where the VMM writes its logs and metrics is the new process's
+	 * business. */
+	json_object_del(cfg, "logger");
+	json_object_del(cfg, "metrics");
+	json_t *doc = json_pack("{s:o,s:{s:s?,s:b,s:b}}", "vm_config", cfg, "skiff",
+				"id", booted->vm.name, "virtio_console", (int)virtio_console,
+				"rng", (int)rng);
+	char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	return s;
+}
+
+static json_t *find_iface(json_t *nets, const char *id)
+{
+	for (size_t k = 0; json_is_array(nets) && k < json_array_size(nets); k++) {
+		json_t *n = json_array_get(nets, k);
+		const char *nid = json_string_value(json_object_get(n, "iface_id"));
+		if (nid && !strcmp(nid, id))
+			return n;
+	}
+	return NULL;
+}
+
+static const char *apply_overrides(json_t *cfg, const struct vmm_snapshot_load_req *req,
+				   char *err, size_t errlen)
+{
+	json_t *nets = json_object_get(cfg, "network-interfaces");
+	for (size_t k = 0; req->net_overrides && k < json_array_size(req->net_overrides); k++) {
+		const json_t *o = json_array_get(req->net_overrides, k);
+		const char *id = api_json_string(o, "iface_id");
+		json_t *n = find_iface(nets, id);
+		char shown[80];
+		api_json_printable(shown, sizeof(shown), id);
+		if (!n) {
+			snprintf(err, errlen, "snapshot.network_overrides: the snapshot has no "
+				 "interface `%s`", shown);
+			return err;
+		}
+		const char *dev = api_json_string(o, "host_dev_name");
+		const char *mac = api_json_string(o, "guest_mac");
+		if (dev) {
+			const char *be = json_string_value(json_object_get(n, "backend"));
+			if (be && strcmp(be, "tap")) {
+				snprintf(err, errlen, "snapshot.network_overrides: interface `%s` uses "
+					 "the user network; host_dev_name names a TAP device", shown);
+				return err;
+			}
+			json_object_set_new(n, "host_dev_name", json_string(dev));
+		}
+		if (mac)
+			json_object_set_new(n, "guest_mac", json_string(mac));
+	}
+	const json_t *vo = req->vsock_override;
+	if (vo) {
+		json_t *vs = json_object_get(cfg, "vsock");
+		if (!json_is_object(vs)) {
+			snprintf(err, errlen, "snapshot.vsock_override: the snapshot has no vsock device");
+			return err;
+		}
+		const char *uds = api_json_string(vo, "uds_path");
+		uint64_t cid;
+		if (uds)
+			json_object_set_new(vs, "uds_path", json_string(uds));
+		if (api_json_uint(vo, "guest_cid", &cid))
+			json_object_set_new(vs, "guest_cid", json_integer((json_int_t)cid));
+	}
+	return NULL;
+}
+
+static const struct api_field skiff_fields[] = {
+	{ "id", API_T_STRING },
+	{ "virtio_console", API_T_BOOL, true },
+	{ "rng", API_T_BOOL, true },
+	{ NULL }
+};
+
+
+const char *vmm_snapshot_spec(struct vmm_spec *spec, const char *conf,
+			      const struct vmm_snapshot_load_req *req, bool *virtio_console,
+			      bool *rng, char *err, size_t errlen)
+{
+	char why[512];
+	json_t *doc = api_json_parse_body(conf, strlen(conf), why, sizeof(why));
+	if (!doc) {
+		snprintf(err, errlen, "the snapshot's configuration is not JSON: %s", why);
+		return err;
+	}
+	const char *e = NULL;
+	json_t *cfg = json_object_get(doc, "vm_config");
+	const json_t *sk = json_object_get(doc, "skiff");
+	if (json_object_size(doc) != 2 || !json_is_object(cfg) || !json_is_object(sk) ||
+	    api_json_check_object(sk, skiff_fields, "skiff", why, sizeof(why))) {
+		snprintf(err, errlen, "the snapshot's configuration is not in skiff's shape "
+			 "({\"vm_config\": {...}, \"skiff\": {...}})");
+		e = err;
+		goto out;
+	}
+	*virtio_console = api_json_bool(sk, "virtio_console", false);
+	*rng = api_json_bool(sk, "rng", true);
+	json_t *boot = json_incref(json_object_get(cfg, "boot-source"));
+	json_object_del(cfg, "boot-source");
+	json_object_del(cfg, "logger");
+	json_object_del(cfg, "metrics");
+	if (apply_overrides(cfg, req, err, errlen)) {
+		json_decref(boot);
+		e = err;
+		goto out;
+	}
+	if (vmm_spec_from_json(spec, cfg, why, sizeof(why))) {
+		json_decref(boot);
+		snprintf(err, errlen, "the snapshot's configuration does not fit here: %s", why);
+		e = err;
+		goto out;
+	}
+	/* Kept only if its files are still there; else a reboot of the
+	 * restored guest says there is no kernel. */
+	if (json_is_object(boot))
+		vmm_spec_put_boot_source(spec, boot, why, sizeof(why));
+	json_decref(boot);
+out:
+	json_decref(doc);
+	return e;
+}
