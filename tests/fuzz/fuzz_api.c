@@ -32,7 +32,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "virtio/net.h"
 #include "vmm/api.h"
+#include "vmm/snapshot.h"
 #include "vmm/vm.h"
 #include "vmm/vm_metrics.h"
 
@@ -56,6 +58,38 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *con,
 }
 
 int vm_start(struct vm *vm) { return 0; }
+
+/* Snapshots: the requests are checked and routed for real (api_snapshot.c);
+ * nothing is read or written, since the paths come from the input. */
+int vm_snapshot_track_dirty(struct vm *vm, bool on, char *err, size_t errlen) { return 0; }
+int vm_snapshot_create(struct vm *vm, const char *config_json, enum vm_snapshot_type type,
+		       const char *state_path, const char *mem_path,
+		       struct vm_snapshot_stats *st, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "no snapshots in the fuzzing harness");
+	return -1;
+}
+struct vm_snapshot_file *vm_snapshot_open(const char *state_path, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "no snapshots in the fuzzing harness");
+	return NULL;
+}
+void vm_snapshot_close(struct vm_snapshot_file *sf) { }
+const char *vm_snapshot_config(const struct vm_snapshot_file *sf) { return "{}"; }
+struct vm *vm_restore(const struct vm_config *cfg, const struct vm_console *con,
+		      struct vm_snapshot_file *sf, const char *mem_path, bool track_dirty,
+		      char *err, size_t errlen)
+{
+	snprintf(err, errlen, "no snapshots in the fuzzing harness");
+	return NULL;
+}
+int vm_restore_start(struct vm *vm, bool paused) { return -1; }
+void virtio_net_default_mac(const char *vm_name, unsigned index, uint8_t mac[6])
+{
+	static const uint8_t m[6] = { 2, 0, 0, 0, 0, 1 };
+	memcpy(mac, m, 6);
+	mac[5] = (uint8_t)(index + 1);
+}
 void vm_pause(struct vm *vm) { atomic_store(&vm->paused, true); }
 void vm_resume(struct vm *vm) { atomic_store(&vm->paused, false); }
 
