@@ -87,12 +87,16 @@ MODULES=()
 MODULES_COMPRESSED=decompress
 OVERLAYS=()
 PRUNE=()
+AGENT=no
 # shellcheck source=profiles/default.conf
 . "$profile_file"
 
 # ------------------------------------------------------------ host tools
 missing=()
-for tool in apt-get apt-cache dpkg-deb sha256sum; do
+AGENT_CC=riscv64-linux-gnu-gcc
+agent_tools=()
+[ "$AGENT" = yes ] && agent_tools=("$AGENT_CC")
+for tool in apt-get apt-cache dpkg-deb sha256sum "${agent_tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 [ -x "$PYTHON" ] || missing+=("$PYTHON")
@@ -209,6 +213,7 @@ fi
 
 # Hash of everything under guest/ that shapes the image.
 inputs=("build-image.sh" "imagetool.py" "init" "profiles")   # profiles may source each other
+if [ "$AGENT" = yes ]; then inputs+=("agent"); fi
 for o in "${OVERLAYS[@]}"; do inputs+=("$o"); done
 inputs_hash=$(cd "$here" && find "${inputs[@]}" \( -type f -o -type l \) -print |
     LC_ALL=C sort | while read -r f; do
@@ -224,6 +229,9 @@ manifest=$(
     echo "kernel-release $kernel_release"
     for s in "${pkg_specs[@]}"; do echo "package ${s%%=*} ${s#*=}"; done
     echo "modules ${MODULES[*]}"
+    if [ "$AGENT" = yes ]; then
+        echo "agent $("$AGENT_CC" -dumpfullversion 2>/dev/null || "$AGENT_CC" -dumpversion)"
+    fi
     echo "inputs-sha256 $inputs_hash"
 )
 
@@ -342,6 +350,15 @@ for o in "${OVERLAYS[@]}"; do
     cp -R --preserve=mode,links "$here/$o/." "$root/"
 done
 install -m 0755 "$here/init" "$root/init"
+if [ "$AGENT" = yes ]; then
+    # skiff's guest agent (guest/agent/): a static riscv64 program, started
+    # by /init; skiff-clip is the same program under another name.
+    log "building the guest agent with $AGENT_CC"
+    "$AGENT_CC" -std=gnu11 -D_GNU_SOURCE -static -O2 -s -Wall -Wextra -Wno-unused-parameter \
+        -o "$root/usr/bin/skiff-agent" "$here"/agent/*.c 2>"$tmp/agent.log" ||
+        { sed 's/^/  /' "$tmp/agent.log" >&2; die "the guest agent did not build"; }
+    ln -sf skiff-agent "$root/usr/bin/skiff-clip"
+fi
 mkdir -p "$root/dev" "$root/proc" "$root/sys" "$root/run" "$root/tmp" "$root/mnt" \
          "$root/root" "$root/newroot" "$root/etc"
 chmod 1777 "$root/tmp"
