@@ -191,7 +191,7 @@ static int spawn(const struct spawn *s, struct proc *p, char *err, size_t errlen
 	if (r == (ssize_t)sizeof(e)) {
 		/* The child is reaped by exec_reap: it is not in the table,
 		 * so its status is dropped. */
-		snprintf(err, errlen, "Failed to execute child process \xe2\x80\x9c%.200s\xe2\x80\x9d (%s)",
+		snprintf(err, errlen, "Failed to execute child process '%.200s' (%s)",
 			 s->path, strerror(e));
 		close_fd(&in[1]);
 		close_fd(&out[0]);

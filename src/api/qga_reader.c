@@ -1,0 +1,152 @@
+/*
+ * QGA reply framing and decoding; see qga_reader.h.
+ */
+#include "api/qga_reader.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+void qga_reader_init(struct qga_reader *r, size_t limit, qga_reply_fn fn, void *ctx)
+{
+	memset(r, 0, sizeof(*r));
+	r->limit = limit;
+	r->on_reply = fn;
+	r->ctx = ctx;
+}
+
+void qga_reader_free(struct qga_reader *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+	r->len = r->cap = 0;
+}
+
+void qga_reader_set_limit(struct qga_reader *r, size_t limit)
+{
+	r->limit = limit;
+	/* A smaller buffer is enough from now on: give the rest back. */
+	if (!r->len && r->cap > 64 * 1024) {
+		free(r->buf);
+		r->buf = NULL;
+		r->cap = 0;
+	}
+}
+
+void qga_reader_reset(struct qga_reader *r)
+{
+	r->len = 0;
+	r->depth = 0;
+	r->in_string = r->escape = r->skipping = false;
+}
+
+/* The agent's text, kept printable ASCII (it ends up in messages and JSON
+ * answers; anything else becomes '?'). */
+static void copy_string(char *dst, size_t cap, const json_t *v)
+{
+	const char *s = json_is_string(v) ? json_string_value(v) : "";
+	size_t n = 0;
+	for (; *s && n + 1 < cap; s++)
+		dst[n++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+	dst[n] = 0;
+}
+
+void qga_reply_decode(const uint8_t *text, size_t n, struct qga_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = QGA_REPLY_GARBAGE;
+	json_error_t e;
+	json_t *doc = json_loadb((const char *)text, n, JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &e);
+	if (!doc)
+		return;
+	json_t *ret = json_object_get(doc, "return");
+	json_t *err = json_object_get(doc, "error");
+	if (json_is_object(doc) && ret && !err) {
+		r->kind = QGA_REPLY_RETURN;
+		r->value = json_incref(ret);
+	} else if (json_is_object(doc) && json_is_object(err) && !ret) {
+		json_t *cls = json_object_get(err, "class"), *desc = json_object_get(err, "desc");
+		if (json_is_string(cls) && json_is_string(desc)) {
+			r->kind = QGA_REPLY_ERROR;
+			copy_string(r->err_class, sizeof(r->err_class), cls);
+			copy_string(r->err_desc, sizeof(r->err_desc), desc);
+		}
+	}
+	json_decref(doc);
+}
+
+static void deliver(struct qga_reader *r, bool too_large)
+{
+	struct qga_reply rep;
+	if (too_large) {
+		memset(&rep, 0, sizeof(rep));
+		rep.kind = QGA_REPLY_TOO_LARGE;
+	} else {
+		qga_reply_decode(r->buf, r->len, &rep);
+	}
+	rep.after_delimiter = r->delimited;
+	r->delimited = false;
+	if (r->on_reply)
+		r->on_reply(r->ctx, &rep);
+	json_decref(rep.value);
+}
+
+/* Append one byte of the current object; false once it is over the limit. */
+static bool store(struct qga_reader *r, uint8_t c)
+{
+	if (r->len == r->cap) {
+		if (r->cap >= r->limit)
+			return false;
+		size_t nc = r->cap ? r->cap * 2 : 4096;
+		if (nc > r->limit)
+			nc = r->limit;
+		uint8_t *nb = realloc(r->buf, nc);
+		if (!nb)
+			return false;
+		r->buf = nb;
+		r->cap = nc;
+	}
+	r->buf[r->len++] = c;
+	return true;
+}
+
+void qga_reader_feed(struct qga_reader *r, const uint8_t *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = buf[i];
+		if (c == 0xff) {   /* never part of UTF-8 text: always the delimiter */
+			qga_reader_reset(r);
+			r->delimited = true;
+			continue;
+		}
+		if (r->depth == 0 && c != '{')
+			continue;
+		if (!r->skipping && !store(r, c)) {
+			r->skipping = true;
+			r->len = 0;
+		}
+		if (r->in_string) {
+			if (r->escape)
+				r->escape = false;
+			else if (c == '\\')
+				r->escape = true;
+			else if (c == '"')
+				r->in_string = false;
+			continue;
+		}
+		if (c == '"') {
+			r->in_string = true;
+		} else if (c == '{' || c == '[') {
+			if (++r->depth > QGA_READER_MAX_DEPTH && !r->skipping) {
+				r->skipping = true;
+				r->len = 0;
+			}
+		} else if (c == '}' || c == ']') {
+			if (--r->depth == 0) {
+				deliver(r, r->skipping);
+				qga_reader_reset(r);
+			}
+		}
+	}
+}

@@ -1,0 +1,356 @@
+/*
+ * The host's QGA client (src/api/qga.c, qga_reader.c) against skiff's own
+ * guest agent (guest/agent/, built for the host here) over a socketpair:
+ * resynchronisation, the commands `skiff exec` and `skiff cp` use, agent
+ * errors, and agents that misbehave (garbage, an endless reply, silence),
+ * which must cost a call no more than its time-out and its size limit.
+ * Also the reader alone on hand-made byte streams.
+ *
+ * argv[1]: the host build of skiff-agent.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "api/qga.h"
+#include "api/qga_reader.h"
+
+static int failures;
+#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c); failures++; } } while (0)
+
+/* ---------------------------------------------------------------- a channel */
+
+struct chan {
+	int fd;
+	pid_t agent;
+	struct qga_client *c;
+	pthread_t reader;
+};
+
+static int chan_send(void *ctx, const void *buf, size_t n, uint64_t deadline)
+{
+	struct chan *ch = ctx;
+	const char *p = buf;
+	while (n) {
+		ssize_t w = send(ch->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		uint64_t now = qga_now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		struct pollfd pf = { .fd = ch->fd, .events = POLLOUT };
+		poll(&pf, 1, (int)((deadline - now) / 1000000 + 1));
+	}
+	return 0;
+}
+
+static void *chan_read(void *arg)
+{
+	struct chan *ch = arg;
+	uint8_t buf[65536];
+	ssize_t r;
+	while ((r = read(ch->fd, buf, sizeof(buf))) > 0)
+		qga_client_feed(ch->c, buf, (size_t)r);
+	return NULL;
+}
+
+static void chan_open(struct chan *ch, const char *agent, const char *mode)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+		perror("socketpair");
+		exit(1);
+	}
+	ch->agent = fork();
+	if (ch->agent == 0) {
+		char fdarg[16];
+		int fd = dup(sv[1]);   /* without close-on-exec */
+		snprintf(fdarg, sizeof(fdarg), "%d", fd);
+		if (mode)
+			execl(agent, agent, "--fd", fdarg, "--misbehave", mode, (char *)NULL);
+		else
+			execl(agent, agent, "--fd", fdarg, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	ch->fd = sv[0];
+	struct qga_transport t = { .send = chan_send, .ctx = ch };
+	ch->c = qga_client_new(&t);
+	pthread_create(&ch->reader, NULL, chan_read, ch);
+}
+
+static void chan_close(struct chan *ch)
+{
+	shutdown(ch->fd, SHUT_RDWR);
+	pthread_join(ch->reader, NULL);
+	close(ch->fd);
+	kill(ch->agent, SIGKILL);
+	waitpid(ch->agent, NULL, 0);
+	qga_client_free(ch->c);
+}
+
+static char err[1024], cls[64];
+
+static json_t *call(struct chan *ch, const char *cmd, json_t *args, enum qga_status want)
+{
+	json_t *ret = NULL;
+	enum qga_status st = qga_call(ch->c, cmd, args, 8u << 20, 5000, &ret, err, sizeof(err), cls, sizeof(cls));
+	json_decref(args);
+	if (st != want)
+		fprintf(stderr, "  %s: status %d (wanted %d): %s\n", cmd, st, want, err);
+	CHECK(st == want);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_basic(const char *agent)
+{
+	struct chan ch;
+	chan_open(&ch, agent, NULL);
+	json_t *r = call(&ch, "guest-ping", NULL, QGA_OK);
+	CHECK(json_is_object(r) && json_object_size(r) == 0);
+	json_decref(r);
+
+	r = call(&ch, "guest-info", NULL, QGA_OK);
+	json_t *cmds = json_object_get(r, "supported_commands");
+	bool has_stream = false;
+	size_t i;
+	json_t *v;
+	json_array_foreach(cmds, i, v)
+		has_stream |= !strcmp(json_string_value(json_object_get(v, "name")) ?: "", "guest-exec-stream");
+	CHECK(json_is_string(json_object_get(r, "version")) && has_stream);
+	json_decref(r);
+
+	r = call(&ch, "no-such-command", NULL, QGA_E_AGENT);
+	CHECK(!strcmp(cls, "CommandNotFound"));
+	CHECK(strstr(err, "no-such-command") != NULL);
+	json_decref(r);
+	/* An agent error leaves the channel in step: the next call works. */
+	r = call(&ch, "guest-get-time", NULL, QGA_OK);
+	CHECK(json_is_integer(r) && json_integer_value(r) > 0);
+	json_decref(r);
+
+	/* guest-exec with input and captured output; exit code 3 */
+	r = call(&ch, "guest-exec", json_pack("{s:s,s:[s,s],s:s,s:b}", "path", "sh", "arg", "-c",
+					      "tr a-z A-Z; echo oops >&2; exit 3",
+					      "input-data", "aGVsbG8K" /* hello\n */, "capture-output", 1), QGA_OK);
+	json_int_t pid = json_integer_value(json_object_get(r, "pid"));
+	CHECK(pid > 0);
+	json_decref(r);
+	json_t *st = NULL;
+	for (int k = 0; k < 500; k++) {
+		st = call(&ch, "guest-exec-status", json_pack("{s:I}", "pid", pid), QGA_OK);
+		if (json_is_true(json_object_get(st, "exited")))
+			break;
+		json_decref(st);
+		st = NULL;
+		usleep(10000);
+	}
+	CHECK(st != NULL);
+	CHECK(json_integer_value(json_object_get(st, "exitcode")) == 3);
+	CHECK(!strcmp(json_string_value(json_object_get(st, "out-data")) ?: "", "SEVMTE8K"));   /* HELLO\n */
+	CHECK(!strcmp(json_string_value(json_object_get(st, "err-data")) ?: "", "b29wcwo="));   /* oops\n */
+	json_decref(st);
+	/* reported once, then forgotten */
+	json_decref(call(&ch, "guest-exec-status", json_pack("{s:I}", "pid", pid), QGA_E_AGENT));
+
+	/* a program that does not exist */
+	json_decref(call(&ch, "guest-exec", json_pack("{s:s}", "path", "/no/such/program"), QGA_E_AGENT));
+	if (!strstr(err, "No such file"))
+		fprintf(stderr, "  error was: %s\n", err);
+	CHECK(strstr(err, "No such file") != NULL);
+
+	/* files: write, seek, read back */
+	r = call(&ch, "guest-file-open", json_pack("{s:s,s:s}", "path", "/tmp/skiff-test-qga.bin", "mode", "w+"), QGA_OK);
+	json_int_t h = json_integer_value(r);
+	json_decref(r);
+	r = call(&ch, "guest-file-write", json_pack("{s:I,s:s}", "handle", h, "buf-b64", "AAEC/w=="), QGA_OK);
+	CHECK(json_integer_value(json_object_get(r, "count")) == 4);
+	json_decref(r);
+	r = call(&ch, "guest-file-seek", json_pack("{s:I,s:i,s:s}", "handle", h, "offset", 1, "whence", "set"), QGA_OK);
+	CHECK(json_integer_value(json_object_get(r, "position")) == 1);
+	json_decref(r);
+	r = call(&ch, "guest-file-read", json_pack("{s:I,s:i}", "handle", h, "count", 100), QGA_OK);
+	CHECK(json_integer_value(json_object_get(r, "count")) == 3);
+	CHECK(!strcmp(json_string_value(json_object_get(r, "buf-b64")) ?: "", "AQL/"));
+	CHECK(json_is_true(json_object_get(r, "eof")));
+	json_decref(r);
+	json_decref(call(&ch, "guest-file-flush", json_pack("{s:I}", "handle", h), QGA_OK));
+	json_decref(call(&ch, "guest-file-close", json_pack("{s:I}", "handle", h), QGA_OK));
+	json_decref(call(&ch, "guest-file-close", json_pack("{s:I}", "handle", h), QGA_E_AGENT));
+	unlink("/tmp/skiff-test-qga.bin");
+	json_decref(call(&ch, "guest-file-open", json_pack("{s:s}", "path", "/no/such/dir/f"), QGA_E_AGENT));
+
+	/* Stale bytes in the channel (half a request) are cleared by the
+	 * client's resynchronisation after it is told the channel reset. */
+	chan_send(&ch, "{\"execute\": \"guest-ping\", \"argu", 32, qga_now_ns() + 1000000000ull);
+	qga_client_reset(ch.c);
+	json_decref(call(&ch, "guest-ping", NULL, QGA_OK));
+	chan_close(&ch);
+}
+
+/* A streamed program: input in, 3 MB out (more than the agent buffers, so
+ * the program waits for the host), exit code. */
+static void test_stream(const char *agent)
+{
+	struct chan ch;
+	chan_open(&ch, agent, NULL);
+	json_t *r = call(&ch, "guest-exec-stream", json_pack("{s:s,s:[s,s]}", "path", "sh", "arg", "-c",
+							     "head -c 3000000 /dev/zero; cat; exit 7"), QGA_OK);
+	json_int_t pid = json_integer_value(json_object_get(r, "pid"));
+	json_decref(r);
+	size_t out = 0;
+	bool exited = false, sent = false;
+	int code = -1;
+	for (int k = 0; k < 2000 && !exited; k++) {
+		json_t *args = json_pack("{s:I,s:i}", "pid", pid, "wait-ms", 100);
+		if (!sent) {
+			json_object_set_new(args, "input-data", json_string("ZW5kCg==")); /* end\n */
+			json_object_set_new(args, "input-close", json_true());
+		}
+		r = call(&ch, "guest-exec-io", args, QGA_OK);
+		if (!r)
+			break;
+		sent |= json_integer_value(json_object_get(r, "input-count")) == 4;
+		out += strlen(json_string_value(json_object_get(r, "out-data")) ?: "") / 4 * 3;
+		exited = json_is_true(json_object_get(r, "exited"));
+		if (exited)
+			code = (int)json_integer_value(json_object_get(r, "exitcode"));
+		json_decref(r);
+	}
+	CHECK(exited && code == 7);
+	/* 3000000 zeros and "end\n": base64 length rounded up per chunk */
+	CHECK(out >= 3000004 && out < 3000004 + 3 * 100);
+	chan_close(&ch);
+}
+
+/* A call that times out leaves its reply on the way; the next call must
+ * not take that late reply for its own (it resynchronises first). */
+static void test_late_reply(const char *agent)
+{
+	struct chan ch;
+	chan_open(&ch, agent, NULL);
+	json_t *r = call(&ch, "guest-exec-stream", json_pack("{s:s,s:[s]}", "path", "sleep", "arg", "3"), QGA_OK);
+	json_int_t pid = json_integer_value(json_object_get(r, "pid"));
+	json_decref(r);
+	json_t *args = json_pack("{s:I,s:i}", "pid", pid, "wait-ms", 1500);
+	enum qga_status st = qga_call(ch.c, "guest-exec-io", args, QGA_REPLY_SMALL, 300, &r,
+				      err, sizeof(err), NULL, 0);
+	json_decref(args);
+	CHECK(st == QGA_E_TIMEOUT);
+	r = call(&ch, "guest-get-time", NULL, QGA_OK);
+	CHECK(json_is_integer(r));
+	json_decref(r);
+	json_decref(call(&ch, "guest-exec-kill", json_pack("{s:I}", "pid", pid), QGA_OK));
+	chan_close(&ch);
+}
+
+/* Misbehaving agents: each call fails within its time-out, with a message,
+ * and the client stays usable. */
+static void test_misbehaving(const char *agent, const char *mode, enum qga_status want)
+{
+	struct chan ch;
+	chan_open(&ch, agent, mode);
+	for (int k = 0; k < 2; k++) {
+		uint64_t t0 = qga_now_ns();
+		json_t *ret = NULL;
+		enum qga_status st = qga_call(ch.c, "guest-ping", NULL, QGA_REPLY_SMALL, 700, &ret,
+					      err, sizeof(err), NULL, 0);
+		uint64_t ms = (qga_now_ns() - t0) / 1000000;
+		if (st != want)
+			fprintf(stderr, "  --misbehave %s: status %d (%s)\n", mode, st, err);
+		CHECK(st == want && ret == NULL && *err);
+		CHECK(ms < 700 + 1000);
+	}
+	chan_close(&ch);
+}
+
+/* ---------------------------------------------------------------- reader alone */
+
+struct seen {
+	int n, kinds[16];
+	json_int_t last_int;
+	bool last_delim;
+};
+
+static void record(void *ctx, const struct qga_reply *r)
+{
+	struct seen *s = ctx;
+	if (s->n < 16)
+		s->kinds[s->n] = r->kind;
+	s->n++;
+	s->last_delim = r->after_delimiter;
+	if (r->kind == QGA_REPLY_RETURN && json_is_integer(r->value))
+		s->last_int = json_integer_value(r->value);
+}
+
+static void test_reader(void)
+{
+	struct qga_reader rd;
+	struct seen s = { 0 };
+	qga_reader_init(&rd, 64, record, &s);
+	const char *in = "junk {\"return\": 5}\n{\"error\": {\"class\": \"X\", \"desc\": \"y\"}}"
+			 "{\"return\": \"a}b\\\"}\"}{\"retur";
+	/* byte by byte: framing must not depend on how the bytes arrive */
+	for (const char *p = in; *p; p++)
+		qga_reader_feed(&rd, (const uint8_t *)p, 1);
+	CHECK(s.n == 3 && s.kinds[0] == QGA_REPLY_RETURN && s.kinds[1] == QGA_REPLY_ERROR &&
+	      s.kinds[2] == QGA_REPLY_RETURN);
+	/* 0xFF drops the partial reply and marks the next one */
+	qga_reader_feed(&rd, (const uint8_t *)"\xff{\"return\": 42}", 16);
+	CHECK(s.n == 4 && s.kinds[3] == QGA_REPLY_RETURN && s.last_int == 42 && s.last_delim);
+	/* over the limit: skipped, reported, and the next reply is fine */
+	char big[300];
+	snprintf(big, sizeof(big), "{\"return\": \"%0200d\"}{\"return\": 1}", 0);
+	qga_reader_feed(&rd, (const uint8_t *)big, strlen(big));
+	CHECK(s.n == 6 && s.kinds[4] == QGA_REPLY_TOO_LARGE && s.kinds[5] == QGA_REPLY_RETURN);
+	/* not replies */
+	const char *junk = "{\"x\": 1}{\"return\": 1, \"error\": {}}{bad}";
+	qga_reader_feed(&rd, (const uint8_t *)junk, strlen(junk));
+	CHECK(s.n == 9 && s.kinds[6] == QGA_REPLY_GARBAGE && s.kinds[7] == QGA_REPLY_GARBAGE &&
+	      s.kinds[8] == QGA_REPLY_GARBAGE);
+	/* too deep */
+	char deep[200];
+	memset(deep, '[', 100);
+	memset(deep + 100, ']', 100);
+	deep[0] = '{';
+	deep[199] = '}';
+	qga_reader_feed(&rd, (const uint8_t *)deep, sizeof(deep));
+	CHECK(s.n == 10 && s.kinds[9] == QGA_REPLY_TOO_LARGE);
+	qga_reader_free(&rd);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: test_qga SKIFF-AGENT\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	test_reader();
+	test_basic(argv[1]);
+	test_stream(argv[1]);
+	test_late_reply(argv[1]);
+	test_misbehaving(argv[1], "silent", QGA_E_TIMEOUT);
+	test_misbehaving(argv[1], "garbage", QGA_E_TIMEOUT);
+	test_misbehaving(argv[1], "huge", QGA_E_TIMEOUT);
+	if (failures) {
+		fprintf(stderr, "%d check(s) failed\n", failures);
+		return 1;
+	}
+	printf("qga: all checks passed\n");
+	return 0;
+}
