@@ -28,6 +28,8 @@ struct api_server {
 	dev_t dev;
 	ino_t ino;
 	size_t max_body;
+	const char *large_prefix;   /* the caller's (a string constant) */
+	size_t large_max_body;
 	api_handler_fn handler;
 	void *ctx;
 };
@@ -37,6 +39,7 @@ struct pending {
 	char *body;
 	size_t len, cap;
 	uint64_t received;   /* bytes seen, stored or not */
+	size_t limit;        /* this request's largest body */
 	bool too_large;
 };
 
@@ -91,13 +94,13 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct api_respon
 	return ok;
 }
 
-static enum MHD_Result too_large(struct MHD_Connection *c, struct api_server *s, uint64_t size)
+static enum MHD_Result too_large(struct MHD_Connection *c, size_t limit, uint64_t size)
 {
 	struct api_response r = { 0 };
 	/* micro_http (Firecracker) answers an oversized body with 400. */
 	api_respond_fault(&r, 400,
 			  "Request payload with size %" PRIu64 " is larger than the limit of %zu allowed by server.",
-			  size, s->max_body);
+			  size, limit);
 	return send_response(c, &r);
 }
 
@@ -125,17 +128,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!p)
 			return MHD_NO; /* closes the connection */
 		*state = p;
+		p->limit = s->max_body;
+		if (s->large_prefix && url && !strncmp(url, s->large_prefix, strlen(s->large_prefix)))
+			p->limit = s->large_max_body;
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl) {
 			char *end;
 			errno = 0;
 			unsigned long long n = strtoull(cl, &end, 10);
-			if (!errno && end != cl && n > s->max_body) {
+			if (!errno && end != cl && n > p->limit) {
 				/* Refuse before reading: libmicrohttpd then closes the
 				 * connection instead of reading the body. */
 				p->too_large = true;
-				return too_large(c, s, n);
+				return too_large(c, p->limit, n);
 			}
 		}
 		return MHD_YES;
@@ -147,7 +153,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		if (p->too_large)
 			return MHD_YES; /* discarding */
-		if (p->len + n > s->max_body) {
+		if (p->len + n > p->limit) {
 			p->too_large = true;
 			free(p->body);
 			p->body = NULL;
@@ -158,8 +164,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			size_t cap = p->cap ? p->cap : 1024;
 			while (cap < p->len + n + 1)
 				cap *= 2;
-			if (cap > s->max_body + 1)
-				cap = s->max_body + 1;
+			if (cap > p->limit + 1)
+				cap = p->limit + 1;
 			char *nb = realloc(p->body, cap);
 			if (!nb)
 				return MHD_NO;
@@ -173,7 +179,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 	/* The whole request is here. */
 	if (p->too_large)
-		return too_large(c, s, p->received);
+		return too_large(c, p->limit, p->received);
 	struct api_request req = {
 		.method = method_of(method),
 		.method_name = method,
@@ -280,6 +286,8 @@ struct api_server *api_server_start(const struct api_server_config *cfg, char *e
 		return NULL;
 	}
 	s->max_body = cfg->max_body ? cfg->max_body : API_DEFAULT_MAX_BODY;
+	s->large_prefix = cfg->large_prefix;
+	s->large_max_body = cfg->large_max_body > s->max_body ? cfg->large_max_body : s->max_body;
 	s->handler = cfg->handler;
 	s->ctx = cfg->ctx;
 

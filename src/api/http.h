@@ -49,6 +49,10 @@ typedef void (*api_handler_fn)(void *ctx, const struct api_request *req, struct 
 struct api_server_config {
 	const char *socket_path;
 	size_t max_body;          /* 0: API_DEFAULT_MAX_BODY */
+	/* Optional: paths starting with large_prefix may carry bodies of up
+	 * to large_max_body (the guest agent's file writes). */
+	const char *large_prefix;
+	size_t large_max_body;
 	unsigned max_connections; /* 0: 32 */
 	api_handler_fn handler;
 	void *ctx;

@@ -43,6 +43,8 @@ static const char usage[] =
 	"                     limit bytes/s (K/M/G suffix) and operations/s)\n"
 	"  --console uart|virtio  the guest console: ttyS0 (default) or hvc0\n"
 	"  --no-rng           no virtio-rng entropy device\n"
+	"  --no-agent         no guest agent port (org.qemu.guest_agent.0, which the\n"
+	"                     VMM otherwise owns: skiff exec, cp, shutdown, clipboard)\n"
 	"  --cpu-quota F      host CPU the VM may use, in cores (e.g. 0.25; at most --cpus)\n"
 	"  --net user[,hostfwd=tcp|udp:[HOSTADDR]:HOSTPORT-:GUESTPORT][,mac=M]\n"
 	"  --net tap,ifname=NAME[,mac=M]\n"
@@ -175,6 +177,7 @@ static int run(struct vm_config *cfg, int argc, char **argv)
 		{ "disk", required_argument, NULL, 'D' },
 		{ "console", required_argument, NULL, 'C' },
 		{ "no-rng", no_argument, NULL, 'R' },
+		{ "no-agent", no_argument, NULL, 'G' },
 		{ "cpu-quota", required_argument, NULL, 'Q' },
 		{ "net", required_argument, NULL, 'N' },
 		{ "vsock", required_argument, NULL, 'V' },
@@ -245,6 +248,7 @@ static int run(struct vm_config *cfg, int argc, char **argv)
 			}
 			break;
 		case 'R': cfg->rng = false; break;
+		case 'G': cfg->agent = false; break;
 		case 'Q': {
 			char *end;
 			cfg->cpu_quota = strtod(optarg, &end);
@@ -410,7 +414,7 @@ static int run(struct vm_config *cfg, int argc, char **argv)
 
 int cmd_run(int argc, char **argv)
 {
-	struct vm_config cfg = { .ncpus = 1, .mem_bytes = 512ull << 20, .rng = true };
+	struct vm_config cfg = { .ncpus = 1, .mem_bytes = 512ull << 20, .rng = true, .agent = true };
 	int status = run(&cfg, argc, argv);
 	vm_config_free_devices(&cfg);   /* what the device options allocated */
 	return status;

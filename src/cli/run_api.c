@@ -177,6 +177,7 @@ int run_api(const struct run_api_opts *o)
 		.dump_dtb = o->cli->dump_dtb,
 		.virtio_console = o->cli->virtio_console,
 		.no_rng = !o->cli->rng,
+		.no_agent = !o->cli->agent,
 	};
 	int status = 0;
 	bool con_open = true;

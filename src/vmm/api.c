@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "api/json_check.h"
+#include "vmm/api_agent.h"
 #include "vmm/api_log.h"
 #include "vmm/api_snapshot.h"
 
@@ -38,7 +39,7 @@ struct vmm {
 	pthread_mutex_t lock;
 	pthread_t main_thread;
 	char *id, *version, *dump_dtb;
-	bool virtio_console, no_rng;
+	bool virtio_console, no_rng, no_agent;
 	struct vm_console console;
 
 	struct vmm_spec spec;      /* the configuration as the API sees it */
@@ -54,6 +55,7 @@ struct vmm {
 	int metrics_fd;
 	uint64_t last_metrics_ns;
 	uint64_t requests, failed_requests, metrics_dropped;
+	int64_t suspend_gap_ns;    /* CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last tick */
 };
 
 static uint64_t now_ns(clockid_t clk)
@@ -105,6 +107,7 @@ struct vmm *vmm_new(const struct vmm_params *p, char *err, size_t errlen)
 	v->console = p->console;
 	v->virtio_console = p->virtio_console;
 	v->no_rng = p->no_rng;
+	v->no_agent = p->no_agent;
 	vmm_spec_init(&v->spec);
 	vmm_spec_init(&v->booted);
 	v->log.fd = -1;
@@ -183,12 +186,27 @@ static bool write_metrics(struct vmm *v)
 	return ok;
 }
 
+/* Set the guest's clock from the host's through its agent (lock held):
+ * after a resume, and after the host slept (the guest's timer stood
+ * still meanwhile). Best effort: without an agent nothing happens. */
+static void resync_guest_clock(struct vmm *v, const char *why)
+{
+	char err[512];
+	if (v->vm && !v->paused && vmm_agent_sync_time(v->vm, err, sizeof(err)) == 0)
+		LOG(v, VMM_LOG_INFO, "the guest clock was set through its agent (%s)", why);
+}
+
 void vmm_tick(struct vmm *v)
 {
 	pthread_mutex_lock(&v->lock);
 	if (v->metrics_fd >= 0 && v->state == VMM_RUNNING &&
 	    now_ns(CLOCK_MONOTONIC) - v->last_metrics_ns >= METRICS_PERIOD_NS)
 		write_metrics(v);
+	/* CLOCK_BOOTTIME counts a host suspend, CLOCK_MONOTONIC does not. */
+	int64_t gap = (int64_t)(now_ns(CLOCK_BOOTTIME) - now_ns(CLOCK_MONOTONIC));
+	if (v->suspend_gap_ns && gap - v->suspend_gap_ns > 1000000000LL && v->state == VMM_RUNNING)
+		resync_guest_clock(v, "the host was suspended");
+	v->suspend_gap_ns = gap;
 	pthread_mutex_unlock(&v->lock);
 }
 
@@ -282,6 +300,7 @@ static const char *boot(struct vmm *v, char *err, size_t errlen)
 		fail |= !(b.vm.dump_dtb = strdup(v->dump_dtb));
 	b.vm.virtio_console = v->virtio_console;
 	b.vm.rng = !v->no_rng;
+	b.vm.agent = !v->no_agent;
 	if (fail) {
 		vmm_spec_free(&b);
 		snprintf(err, errlen, "out of memory");
@@ -721,6 +740,7 @@ static void patch_vm(struct call *c)
 		vm_resume(v->vm);
 		v->paused = false;
 		LOG(v, VMM_LOG_INFO, "the VM is resumed");
+		resync_guest_clock(v, "resumed");
 	}
 	ok_empty(c);
 }
@@ -855,7 +875,7 @@ static void instance_info(struct call *c)
 enum route {
 	R_NONE, R_INFO, R_VERSION, R_VM_CONFIG, R_VM, R_MACHINE, R_BOOT, R_DRIVE, R_NET, R_SHARE,
 	R_VSOCK, R_BALLOON, R_BALLOON_STATS, R_LOGGER, R_METRICS, R_ACTIONS, R_SNAP_CREATE,
-	R_SNAP_LOAD,
+	R_SNAP_LOAD, R_AGENT,
 };
 
 /* Which route a (method, path) names; *id_seg is set for routes with an id. */
@@ -866,6 +886,8 @@ static enum route find_route(enum api_method m, char **seg, size_t nseg, bool *b
 	*bad_id_count = false;
 	if (m == API_OTHER)
 		return R_NONE;
+	if (!strcmp(p0, "agent"))
+		return vmm_agent_route(m, seg, nseg) ? R_AGENT : R_NONE;
 	if (nseg <= 1) {
 		if (!*p0)
 			return m == API_GET ? R_INFO : R_NONE;
@@ -1062,6 +1084,10 @@ static void route(struct vmm *v, const struct api_request *req, struct api_respo
 	case R_SNAP_LOAD:
 		snapshot_load(&c);
 		break;
+	case R_AGENT:
+		vmm_agent_request(v->state == VMM_RUNNING ? v->vm : NULL, v->paused, req->method, seg, nseg,
+				  body, resp);
+		break;
 	case R_NONE:
 		break;
 	}
@@ -1115,6 +1141,8 @@ const char *vmm_listen(struct vmm *v, const char *path, char *err, size_t errlen
 	struct api_server_config sc = {
 		.socket_path = path,
 		.max_body = API_DEFAULT_MAX_BODY,
+		.large_prefix = "/agent/",
+		.large_max_body = VMM_AGENT_MAX_BODY,
 		.handler = vmm_handle,
 		.ctx = v,
 	};

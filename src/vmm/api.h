@@ -23,6 +23,9 @@
  *   PUT   /actions                  InstanceStart before start; SendCtrlAltDel,
  *                                   FlushMetrics after
  *   PATCH /vm                       {"state": "Paused"|"Resumed"}, after start
+ *                                   (on resume the guest's clock is set
+ *                                   through its agent, when it has one)
+ *   /agent/...                      the guest agent, after start (api_agent.h)
  *   PUT   /snapshot/create          after start, paused (api_snapshot.h)
  *   PUT   /snapshot/load            on a fresh VMM only
  *
@@ -53,6 +56,7 @@ struct vmm_params {
 	const char *dump_dtb;        /* passed to vm_create; may be NULL */
 	bool virtio_console;         /* hvc0 on virtio-console instead of the UART */
 	bool no_rng;                 /* leave out virtio-rng */
+	bool no_agent;               /* leave out the guest agent port (src/vmm/agent.h) */
 };
 
 struct vmm;

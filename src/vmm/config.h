@@ -90,6 +90,8 @@ struct vm_config {
 	char *dump_dtb;      /* write the generated device tree here; may be NULL */
 	bool virtio_console; /* hvc0 on virtio-console instead of the UART */
 	bool rng;            /* virtio-rng (on by default in skiff run) */
+	bool agent;          /* the guest agent port org.qemu.guest_agent.0 (src/vmm/agent.h),
+			      * on by default in skiff run and the API */
 
 	struct vm_drive drives[VM_MAX_DRIVES];
 	size_t ndrives;

@@ -10,6 +10,7 @@
 #include "backend/disk/disk.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "vmm/agent.h"
 #include "virtio/rng.h"
 #include "vmm/api.h"
 #include "vmm/port_sock.h"
@@ -125,6 +126,7 @@ static void hvc_output(void *ctx, const uint8_t *buf, size_t n)
 struct console_set {
 	struct virtio_console *con;
 	struct port_socks *socks;
+	struct vm_agent *agent;    /* the VMM's guest agent port, after the named ones */
 };
 
 static void console_destroy(void *obj)
@@ -133,7 +135,20 @@ static void console_destroy(void *obj)
 	port_socks_stop(cs->socks);
 	virtio_console_destroy(cs->con);
 	port_socks_destroy(cs->socks);
+	vm_agent_destroy(cs->agent);
 	free(cs);
+}
+
+/* Does the VM get the VMM's own agent port? Not when the user named a
+ * port org.qemu.guest_agent.0 (they talk to the agent themselves). */
+static bool wants_agent(const struct vm_config *cfg)
+{
+	if (!cfg->agent)
+		return false;
+	for (size_t i = 0; i < cfg->nports; i++)
+		if (!strcmp(cfg->ports[i].name, VM_AGENT_PORT_NAME))
+			return false;
+	return true;
 }
 
 /* Port 0 is hvc0, left unused when the UART is the console; the named
@@ -141,7 +156,7 @@ static void console_destroy(void *obj)
 static const char *add_console(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
 			       char *err, size_t errlen)
 {
-	struct virtio_console_port_config pc[1 + VM_MAX_CONSOLE_PORTS] = { { 0 } };
+	struct virtio_console_port_config pc[2 + VM_MAX_CONSOLE_PORTS] = { { 0 } };
 	if (cfg->virtio_console)
 		pc[0] = (struct virtio_console_port_config){ .output = hvc_output, .ctx = vm };
 	char cerr[320];
@@ -156,10 +171,23 @@ static const char *add_console(struct vm *vm, struct vm_devices *d, const struct
 		snprintf(err, errlen, "virtio-console: %s", cerr);
 		return err;
 	}
-	cs->con = virtio_console_create(&vm->ram, pc, 1 + (unsigned)cfg->nports, cerr, sizeof(cerr));
+	unsigned nports = 1 + (unsigned)cfg->nports;
+	if (wants_agent(cfg)) {
+		if (!(cs->agent = vm_agent_create(&pc[nports]))) {
+			port_socks_destroy(cs->socks);
+			free(cs);
+			snprintf(err, errlen, "virtio-console: out of memory");
+			return err;
+		}
+		nports++;
+	}
+	cs->con = virtio_console_create(&vm->ram, pc, nports, cerr, sizeof(cerr));
+	if (cs->con && cs->agent)
+		vm_agent_bind(cs->agent, cs->con, nports - 1);
 	if (!cs->con || port_socks_start(cs->socks, cs->con, 1, cerr, sizeof(cerr))) {
 		virtio_console_destroy(cs->con);
 		port_socks_destroy(cs->socks);
+		vm_agent_destroy(cs->agent);
 		free(cs);
 		snprintf(err, errlen, "virtio-console: %s", cerr);
 		return err;
@@ -169,6 +197,7 @@ static const char *add_console(struct vm *vm, struct vm_devices *d, const struct
 		return err;
 	if (cfg->virtio_console)
 		d->console = cs->con;
+	d->agent = cs->agent;
 	return NULL;
 }
 
@@ -281,7 +310,7 @@ const char *vm_devices_create(struct vm *vm, struct vm_devices *d,
 	for (size_t k = 0; k < cfg->ndrives; k++)
 		if (add_drive(vm, d, &cfg->drives[k], (unsigned)k, err, errlen))
 			return err;
-	if ((cfg->virtio_console || cfg->nports) && add_console(vm, d, cfg, err, errlen))
+	if ((cfg->virtio_console || cfg->nports || wants_agent(cfg)) && add_console(vm, d, cfg, err, errlen))
 		return err;
 	if (cfg->rng) {
 		char rerr[256];
@@ -452,5 +481,6 @@ void vm_devices_destroy(struct vm_devices *d)
 	d->nslots = 0;
 	d->ndrives = 0;
 	d->console = NULL;
+	d->agent = NULL;
 	d->balloon = NULL;
 }

@@ -26,6 +26,7 @@ struct vm_slot {
 struct drive;
 struct virtio_balloon;
 struct virtio_net;
+struct vm_agent;
 
 struct vm_devices {
 	struct vm_slot slot[BOARD_VIRTIO_SLOTS];
@@ -39,6 +40,7 @@ struct vm_devices {
 	char net_ids[VM_MAX_NETS][40];
 	size_t nnets;
 	struct virtio_balloon *balloon;  /* when configured: target and statistics */
+	struct vm_agent *agent;          /* the guest agent channel (src/vmm/agent.h), or NULL */
 };
 
 /* Create every device the configuration names and put it on the bus.

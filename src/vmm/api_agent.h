@@ -1,0 +1,59 @@
+/*
+ * The per-VM API's guest agent routes (skiff's own; Firecracker has none):
+ * each runs one or two QGA commands (src/api/qga.h) through the VM's agent
+ * channel (src/vmm/agent.h) and answers in the API's JSON style. With no
+ * agent port, a guest that has not opened it, a paused VM or an agent that
+ * does not answer in time the answer is 503 with a fault_message; an error
+ * from the agent (a file that does not exist, a program that cannot run)
+ * is 400 with the agent's message.
+ *
+ *   GET /agent                 {"connected", "answering", "version",
+ *                               "exec_stream", "clipboard"} (a ping, 2 s)
+ *   PUT /agent/exec            start: {"path", "args", "env", "input_data"
+ *                               (base64), "capture_output", "stream", "tty",
+ *                               "rows", "cols"} -> {"pid", "stream"}
+ *   PUT /agent/exec/{pid}      a streamed process: {"input_data",
+ *                               "input_close", "wait_ms", "count",
+ *                               "signal", "rows", "cols"}; any process:
+ *                               {"stream": false} polls guest-exec-status.
+ *                               -> {"exited", "exitcode", "signal",
+ *                               "out_data", "err_data", "input_count",
+ *                               "out_truncated", "err_truncated"}
+ *   PUT /agent/files           {"path", "mode"} -> {"handle"}
+ *   PUT /agent/files/{handle}  {"op": "read", "count"} -> {"data", "count", "eof"}
+ *                              {"op": "write", "data"} -> {"count"}
+ *                              {"op": "seek", "offset", "whence"} -> {"position"}
+ *                              {"op": "flush"|"close"} -> 204
+ *   PUT /agent/shutdown        {"mode": "powerdown"|"halt"|"reboot"} -> 204
+ *   GET /agent/time            {"guest_ns", "host_ns"}
+ *   PUT /agent/time            {"time_ns"} (default: the host's clock now) -> 204
+ *   GET /agent/clipboard       {"data" (base64), "stamp"}
+ *   PUT /agent/clipboard       {"data"} -> 204
+ *   PUT /agent/command         {"execute", "arguments"} -> {"return": ...}
+ *                              (any QGA command, for what has no route)
+ */
+#ifndef SKIFF_VMM_API_AGENT_H
+#define SKIFF_VMM_API_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "api/http.h"
+#include "monitor/vm.h"
+
+/* Largest request body on /agent/ paths (a 1 MiB file chunk in base64). */
+#define VMM_AGENT_MAX_BODY (2u * 1024 * 1024)
+
+/* Whether (method, path segments) is an agent route (seg[0] == "agent"). */
+bool vmm_agent_route(enum api_method m, char **seg, size_t nseg);
+/* Handle it. vm: the running VM or NULL; paused: whether it is paused. */
+void vmm_agent_request(struct vm *vm, bool paused, enum api_method m, char **seg, size_t nseg,
+		       const json_t *body, struct api_response *resp);
+
+/* Set the guest's clock to the host's through the agent (after a resume or
+ * restore). 0, or -1 with err. */
+int vmm_agent_sync_time(struct vm *vm, char *err, size_t errlen);
+
+#endif
