@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/agent.h"
 #include "cli/ctl.h"
 #include "cli/run.h"
 
@@ -12,6 +13,8 @@ static const char usage[] =
 	"usage: skiff [run] [options]    boot a guest with its console here\n"
 	"       skiff create|ls|start|stop|kill|pause|resume|console|inspect|top|rm ...\n"
 	"                                VMs run by skiffd (see docs/skiffd.md)\n"
+	"       skiff exec|cp|shutdown|clipboard ...\n"
+	"                                reach into a guest through its agent\n"
 	"       skiff --version\n"
 	"\n"
 	"See `skiff run --help` for the options, `skiff COMMAND --help` for the others.\n";
@@ -34,6 +37,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc, argv);
 	if (ctl_is_command(argv[1]))
 		return ctl_main(argc - 1, argv + 1);
+	if (agent_cli_is_command(argv[1]))
+		return agent_cli_main(argc - 1, argv + 1);
 	fprintf(stderr, "skiff: unknown command '%s'\n%s", argv[1], usage);
 	return 64;
 }

@@ -1,9 +1,11 @@
 /*
  * Base64 (RFC 4648 section 4, with padding) as the QEMU guest agent
- * protocol carries file and process data: buf-b64, input-data, out-data.
+ * protocol carries file and process data (buf-b64, input-data, out-data).
+ * Shared by the host (the API and the CLI) and the guest agent, which is
+ * built from this file too (guest/build-image.sh), so it uses libc alone.
  */
-#ifndef SKIFF_AGENT_BASE64_H
-#define SKIFF_AGENT_BASE64_H
+#ifndef SKIFF_BASE_BASE64_H
+#define SKIFF_BASE_BASE64_H
 
 #include <stddef.h>
 #include <stdint.h>
