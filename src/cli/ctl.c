@@ -332,7 +332,7 @@ static void add_devices(json_t *doc, const struct vm_config *vc)
 		json_t *e = json_pack("{s:s,s:s,s:b,s:b}", "drive_id", d->id, "path_on_host", p ? p : d->path,
 				      "is_root_device", (int)d->root, "is_read_only", (int)d->read_only);
 		free(p);
-		if (d->format != VM_DISK_PROBE)
+		if (d->format != VM_DISK_UNSET)
 			json_object_set_new(e, "format", json_string(d->format == VM_DISK_QCOW2 ? "qcow2" : "raw"));
 		if (d->serial)
 			json_object_set_new(e, "serial", json_string(d->serial));

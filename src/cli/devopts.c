@@ -94,7 +94,12 @@ const char *devopt_disk(struct vm_config *c, const char *arg, char *err, size_t 
 	char *copy = strdup(arg);
 	const char *e = copy ? parse_disk(c, copy, arg, err, errlen) : "";
 	struct vm_drive *d = &c->drives[c->ndrives];
-	if (!e) {
+	char ferr[512];
+	if (!e && vm_drive_settle_format(d, ferr, sizeof(ferr))) {
+		snprintf(err, errlen, "--disk %s: %s", arg, ferr);
+		memset(d, 0, sizeof(*d));
+		e = err;
+	} else if (!e) {
 		char id[16];
 		snprintf(id, sizeof(id), "disk%zu", c->ndrives);
 		bool has_serial = d->serial != NULL;

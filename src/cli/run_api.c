@@ -65,7 +65,7 @@ static int overlay_cli(json_t *doc, const struct run_api_opts *o)
 					      "is_root_device", (int)d->root, "is_read_only", (int)d->read_only);
 			if (!e)
 				return -1;
-			if (d->format != VM_DISK_PROBE)
+			if (d->format != VM_DISK_UNSET)
 				json_object_set_new(e, "format", json_string(d->format == VM_DISK_QCOW2 ? "qcow2" : "raw"));
 			if (d->serial)
 				json_object_set_new(e, "serial", json_string(d->serial));

@@ -110,6 +110,28 @@ static const char *relative_path(const json_t *cfg, char *where, size_t wlen)
 	return NULL;
 }
 
+/* The drive formats the VMM's checks settled (vm_drive_settle_format) go
+ * into the stored definition, so no start of the VM probes an image again:
+ * by then a guest has run on it. */
+static int store_drive_formats(json_t *cfg, const struct vmm_spec *spec)
+{
+	json_t *a = json_object_get(cfg, "drives");
+	size_t k;
+	json_t *e;
+	json_array_foreach(a, k, e) {
+		const char *id = json_string_value(json_object_get(e, "drive_id"));
+		for (size_t i = 0; id && i < spec->vm.ndrives; i++) {
+			const struct vm_drive *dr = &spec->vm.drives[i];
+			if (strcmp(dr->id, id) || dr->format == VM_DISK_UNSET)
+				continue;
+			if (json_object_set_new(e, "format", json_string(dr->format == VM_DISK_QCOW2 ?
+									  "qcow2" : "raw")))
+				return -1;
+		}
+	}
+	return 0;
+}
+
 /* A string member that must follow name_ok; NULL when absent. */
 static bool take_name(struct req *q, const json_t *body, const char *key, const char **out)
 {
@@ -227,6 +249,11 @@ static void create(struct req *q, json_t *body)
 	if (longest > SKIFFD_MAX_SOCK_PATH) {
 		fault(q, "id: `%s` is too long for this state directory: %s/%s/console.sock would be %zu bytes, "
 		      "and a Unix socket path holds at most %d", id, d->vms_dir, id, longest, SKIFFD_MAX_SOCK_PATH);
+		goto out;
+	}
+
+	if (store_drive_formats(cfg, &spec)) {
+		api_respond_fault(q->resp, 500, "out of memory");
 		goto out;
 	}
 

@@ -34,7 +34,9 @@ struct vm_rate_limiter {
 	struct vm_token_bucket ops;       /* operations */
 };
 
-enum vm_disk_format { VM_DISK_PROBE, VM_DISK_RAW, VM_DISK_QCOW2 };
+/* UNSET only until vm_drive_settle_format() runs, when the drive is added
+ * to a configuration; a VM is never created from an unsettled drive. */
+enum vm_disk_format { VM_DISK_UNSET, VM_DISK_RAW, VM_DISK_QCOW2 };
 
 struct vm_drive {
 	char *id;            /* drive_id */
@@ -119,6 +121,15 @@ void vm_config_free_devices(struct vm_config *c);
 void vm_drive_free(struct vm_drive *d);
 void vm_net_free(struct vm_net *n);
 void vm_share_free(struct vm_share *sh);
+
+/* Settle the format of a drive given without one, once, as it is added to
+ * a configuration (drive_format.c): a read-only image is probed, a writable
+ * one is raw unless it starts with the qcow2 magic, which is refused (the
+ * guest may have written that header: the user must say which it is). The
+ * result is stored in the drive, so no reboot, stop/start or restore of
+ * that configuration ever looks at the contents again. NULL if settled,
+ * else err says why not. */
+const char *vm_drive_settle_format(struct vm_drive *d, char *err, size_t errlen);
 
 /* NULL if usable, else a message naming the field that is wrong. The
  * kernel is not checked here: a restored VM needs none (vm_create does). */

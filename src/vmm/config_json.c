@@ -533,6 +533,12 @@ static const char *drive(struct vmm_spec *s, const void *arg, char *err, size_t 
 			return MSG("%s.format: must be \"raw\" or \"qcow2\"", where);
 		if (d.format == VM_DISK_QCOW2 && check_qcow2(path, where, err, errlen))
 			return err;
+	} else {
+		char ferr[480];
+		d.path = (char *)path;
+		if (vm_drive_settle_format(&d, ferr, sizeof(ferr)))
+			return MSG("%s.format: %s", where, ferr);
+		d.path = NULL;
 	}
 	if (serial) {
 		if (strlen(serial) > 20)
@@ -1345,7 +1351,7 @@ json_t *vmm_spec_to_json(const struct vmm_spec *s)
 		json_t *o = json_pack("{s:s,s:s,s:b,s:b}", "drive_id", d->id, "path_on_host", d->path,
 				      "is_root_device", (int)d->root, "is_read_only", (int)d->read_only);
 		set_opt(o, "rate_limiter", limiter_json(&d->limiter));
-		if (d->format != VM_DISK_PROBE)
+		if (d->format != VM_DISK_UNSET)
 			json_object_set_new(o, "format", json_string(d->format == VM_DISK_QCOW2 ? "qcow2" : "raw"));
 		set_str_opt(o, "serial", d->serial);
 		json_array_append_new(drives, o);

@@ -79,9 +79,12 @@ static void keyboard_destroy(void *obj) { virtio_input_destroy(obj); }
 static const char *add_drive(struct vm *vm, struct vm_devices *d, const struct vm_drive *dr,
 			     unsigned index, char *err, size_t errlen)
 {
+	/* The format was settled when the drive was configured
+	 * (vm_drive_settle_format); an unsettled one is refused by disk_open,
+	 * which never probes. */
 	struct disk_open_opts o = {
 		.format = dr->format == VM_DISK_RAW ? DISK_FORMAT_RAW :
-			  dr->format == VM_DISK_QCOW2 ? DISK_FORMAT_QCOW2 : DISK_FORMAT_PROBE,
+			  dr->format == VM_DISK_QCOW2 ? DISK_FORMAT_QCOW2 : DISK_FORMAT_NONE,
 		.read_only = dr->read_only,
 	};
 	struct disk *disk;

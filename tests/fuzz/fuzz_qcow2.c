@@ -148,7 +148,7 @@ static void run_one(const uint8_t *data, size_t size)
 		fprintf(stderr, "refused without a message\n");
 		abort();
 	}
-	struct disk_open_opts ro = { DISK_FORMAT_PROBE, true };
+	struct disk_open_opts ro = { DISK_FORMAT_QCOW2, true };
 	if (disk_open(env->img, &ro, &d, err, sizeof(err)) == 0) {
 		exercise(d, seed ^ 1, env->buf, false);
 		disk_close(d);

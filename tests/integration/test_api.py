@@ -486,8 +486,9 @@ def test_getting_started_sequence(vmm_factory, default_guest, short_tmp, tmp_pat
     assert cfg["boot-source"]["boot_args"] == "console=ttyS0 reboot=k panic=1 pci=off"
     assert cfg["machine-config"] == {"vcpu_count": 2, "mem_size_mib": 256, "smt": False,
                                      "track_dirty_pages": False}
+    # The format left out was settled (probed: read-only) when the drive was put.
     assert cfg["drives"] == [{"drive_id": "data", "path_on_host": str(data), "is_root_device": False,
-                              "is_read_only": True, "serial": "APITEST1"}]
+                              "is_read_only": True, "format": "raw", "serial": "APITEST1"}]
     assert cfg["metrics"] == {"metrics_path": str(metrics)}
     assert "The API server received a PATCH request" in log.read_text()
 

@@ -400,7 +400,16 @@ def test_cli_create_ls_inspect_rm(daemons, short_root, fake_kernel, skiff_bin, t
         assert c["boot-source"] == {"kernel_image_path": str(fake_kernel), "boot_args": "console=ttyS0 quiet"}
         assert c["machine-config"] == {"vcpu_count": 2, "mem_size_mib": 192}
         assert c["drives"] == [{"drive_id": "disk0", "path_on_host": str(disk), "is_root_device": False,
-                                "is_read_only": True}]
+                                "is_read_only": True, "format": "raw"}]
+    # A drive's format left out is settled when the VM is defined and kept in
+    # its stored definition, so no start probes the image again (issue 12).
+    ok(d.sock, "POST", "/vms", {"id": "probed", "boot-source": {"kernel_image_path": str(fake_kernel)},
+                                "drives": [{"drive_id": "d", "path_on_host": str(disk),
+                                            "is_root_device": False}]}, status=201)
+    assert get(d.sock, "/vms/probed")["config"]["drives"][0]["format"] == "raw"
+    stored = json.loads((d.state / "vms" / "probed" / "vm.json").read_text())
+    assert stored["config"]["drives"][0]["format"] == "raw", stored
+    ok(d.sock, "DELETE", "/vms/probed")
 
     # Errors are one line naming the problem, with status 1 (64 for usage).
     r = skiff(skiff_bin, d, "inspect", "nosuch", check=False)

@@ -3,6 +3,9 @@
  * interoperability tests (tests/unit/test_qcow2_interop.py) and for poking at
  * images by hand.
  *
+ * Without -f the image's format is probed first (disk_probe_format), as a
+ * user's tool may do; skiff's VMM never does that at open.
+ *
  *   disk_tool [-f raw|qcow2] [-r] info IMG
  *   disk_tool [-f ...] read IMG OFF LEN > out        (read-only open)
  *   disk_tool [-f ...] write IMG OFF < in
@@ -172,7 +175,7 @@ static int do_batch(struct disk *d)
 
 int main(int argc, char **argv)
 {
-	struct disk_open_opts opts = { .format = DISK_FORMAT_PROBE, .read_only = false };
+	struct disk_open_opts opts = { .format = DISK_FORMAT_NONE, .read_only = false };
 	int opt;
 	while ((opt = getopt(argc, argv, "+f:r")) != -1) {
 		if (opt == 'f') {
@@ -204,7 +207,8 @@ int main(int argc, char **argv)
 		if (nargs > 2)
 			c.backing_file = args[2];
 		if (nargs > 3)
-			c.backing_format = !strcmp(args[3], "raw") ? DISK_FORMAT_RAW : DISK_FORMAT_QCOW2;
+			c.backing_format = !strcmp(args[3], "raw") ? DISK_FORMAT_RAW :
+					   !strcmp(args[3], "qcow2") ? DISK_FORMAT_QCOW2 : DISK_FORMAT_NONE;
 		if (disk_create_qcow2(img, &c, err, sizeof(err)) < 0) {
 			fprintf(stderr, "%s\n", err);
 			return 1;
@@ -214,6 +218,14 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "read") || !strcmp(cmd, "info"))
 		opts.read_only = true;
 	struct disk *d;
+	struct disk_probe probe;
+	if (opts.format == DISK_FORMAT_NONE) {
+		if (disk_probe_format(img, &probe, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		opts.format = probe.format;
+	}
 	if (disk_open(img, &opts, &d, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return 1;

@@ -352,6 +352,21 @@ static void test_drives(struct t *t)
 	OK_ID(put, "rootfs", B(t, "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true}", t->disk2));
 	OK_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"format\": \"qcow2\"}", t->qcow));
 	CHECK(&t->c, s->vm.ndrives == 3 && !strcmp(s->vm.drives[0].path, t->disk2), "replace in place");
+	/* A format left out is settled now, once, and kept (drive_format.c):
+	 * raw here; a writable image with a qcow2 header is refused; a
+	 * read-only one is qcow2 unless its header names a backing file. */
+	CHECK(&t->c, s->vm.drives[0].format == VM_DISK_RAW, "format settled as raw: %d", s->vm.drives[0].format);
+	BAD_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false}", t->qcow),
+	       "qcow2 header, but the format of a writable disk is never guessed");
+	OK_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"is_read_only\": true}", t->qcow));
+	CHECK(&t->c, s->vm.ndrives == 3 && s->vm.drives[2].format == VM_DISK_QCOW2, "read-only qcow2 probed");
+	char backed[160];
+	snprintf(backed, sizeof(backed), "%s/backed.qcow2", t->dir);
+	/* magic, version 3, backing_file_offset 0x100, backing_file_size 4 */
+	write_file(backed, "QFI\xfb\0\0\0\3\0\0\0\0\0\0\1\0\0\0\0\4", 20, 0444);
+	BAD_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"is_read_only\": true}", backed),
+	       "reads as qcow2 and names a backing file");
+	unlink(backed);
 	for (int i = 3; i < VM_MAX_DRIVES; i++) {
 		char id[8];
 		snprintf(id, sizeof(id), "d%d", i);

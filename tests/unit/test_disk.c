@@ -6,7 +6,8 @@
  * and write-zeroes against an in-memory model (several cluster sizes, with
  * and without a backing file, reopened, two threads at once). Also: locking
  * between two opens in one process, read-only refusals, and a quick
- * mutation pass over a valid image (no crash, errors or exact data).
+ * mutation pass over a valid image (no crash, errors or exact data), and
+ * that opening never probes a format (nor a backing file's).
  * Interop with QEMU's tools is in test_qcow2_interop.py.
  * Prints "N passed, N failed".
  */
@@ -210,7 +211,7 @@ static void test_raw(void)
 	close(fd);
 	struct disk *d, *d2;
 	char err[512];
-	struct disk_open_opts o = { DISK_FORMAT_PROBE, false };
+	struct disk_open_opts o = { DISK_FORMAT_RAW, false };
 	CHECK(disk_open(p, &o, &d, err, sizeof(err)) == 0, "open: %s", err);
 	if (!d)
 		return;
@@ -336,7 +337,7 @@ static void test_qcow2_model(unsigned cluster_bits, bool backing)
 	CHECK(ret == 0, "create %s: %s", name, err);
 	CHECK(disk_create_qcow2(p, &co, err, sizeof(err)) == -EEXIST, "no overwrite");
 	struct disk *d;
-	struct disk_open_opts o = { DISK_FORMAT_PROBE, false };
+	struct disk_open_opts o = { DISK_FORMAT_QCOW2, false };
 	ret = disk_open(p, &o, &d, err, sizeof(err));
 	CHECK(ret == 0, "open %s: %s", name, err);
 	if (ret < 0)
@@ -574,10 +575,11 @@ static void test_absolute_backing(void)
 	fill(b, sizeof(b), 3);
 	CHECK(fd >= 0 && write(fd, b, sizeof(b)) == (ssize_t)sizeof(b), "base");
 	close(fd);
-	struct disk_create_opts co = { .cluster_bits = 12, .backing_file = base };
+	struct disk_create_opts co = { .cluster_bits = 12, .backing_file = base,
+				       .backing_format = DISK_FORMAT_RAW };
 	CHECK(disk_create_qcow2(ov, &co, err, sizeof(err)) == 0, "create: %s", err);
 	struct disk *d;
-	struct disk_open_opts o = { DISK_FORMAT_PROBE, false };
+	struct disk_open_opts o = { DISK_FORMAT_QCOW2, false };
 	CHECK(disk_open(ov, &o, &d, err, sizeof(err)) == 0, "open: %s", err);
 	if (d) {
 		uint8_t back[8192];
@@ -585,6 +587,64 @@ static void test_absolute_backing(void)
 		      !memcmp(b, back, sizeof(b)), "reads the base");
 		disk_close(d);
 	}
+}
+
+/* Opening never guesses a format (QEMU's CVE-2008-2004): a raw image whose
+ * first bytes are a qcow2 header naming a host file as backing file reads
+ * as those bytes; only disk_probe_format, asked for explicitly, says qcow2;
+ * and a backing file is never probed either. */
+static void test_never_probes(void)
+{
+	char err[512];
+	const char *secret = tmp("secret.raw"), *evil = tmp("evil.img");
+	int fd = open(secret, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	uint8_t sec[4096];
+	memset(sec, 's', sizeof(sec));
+	CHECK(fd >= 0 && write(fd, sec, sizeof(sec)) == (ssize_t)sizeof(sec), "secret");
+	close(fd);
+	struct disk_create_opts co = { .cluster_bits = 12, .backing_file = secret,
+				       .backing_format = DISK_FORMAT_RAW };
+	CHECK(disk_create_qcow2(evil, &co, err, sizeof(err)) == 0, "create: %s", err);
+	struct disk *d = NULL;
+	struct disk_open_opts none = { DISK_FORMAT_NONE, true };
+	CHECK(disk_open(evil, &none, &d, err, sizeof(err)) == -EINVAL && !d &&
+	      strstr(err, "never guessed"), "no format: %s", err);
+	CHECK(disk_open(evil, NULL, &d, err, sizeof(err)) == -EINVAL && !d, "no options");
+	struct disk_open_opts raw = { DISK_FORMAT_RAW, true };
+	CHECK(disk_open(evil, &raw, &d, err, sizeof(err)) == 0, "open as raw: %s", err);
+	if (d) {
+		uint8_t back[4096];
+		CHECK(disk_format(d) == DISK_FORMAT_RAW && rw(d, false, back, sizeof(back), 0) == 0 &&
+		      !memcmp(back, "QFI\xfb", 4),
+		      "reads its own header, not the backing file");
+		disk_close(d);
+	}
+	struct disk_probe f;
+	CHECK(disk_probe_format(evil, &f, err, sizeof(err)) == 0 && f.format == DISK_FORMAT_QCOW2 &&
+	      f.names_backing_file, "probe qcow2 with a backing file");
+	CHECK(disk_probe_format(secret, &f, err, sizeof(err)) == 0 && f.format == DISK_FORMAT_RAW &&
+	      !f.names_backing_file, "probe raw");
+	CHECK(disk_probe_format(tmp("nothere"), &f, err, sizeof(err)) == -ENOENT &&
+	      strstr(err, "nothere"), "probe missing file: %s", err);
+
+	/* The same image without its backing format extension: refused,
+	 * never probed. The extension's magic becomes an unknown one. */
+	uint8_t head[4096];
+	fd = open(evil, O_RDWR);
+	CHECK(fd >= 0 && pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head), "read header");
+	size_t at = 0;
+	for (size_t i = 72; i + 4 <= sizeof(head) && !at; i += 4)
+		if (qcow2_be32(head + i) == 0xE2792ACAu)
+			at = i;
+	CHECK(at != 0, "backing format extension found");
+	uint8_t unknown[4] = { 0x0b, 0xad, 0xf0, 0x0d };
+	CHECK(at && pwrite(fd, unknown, 4, (off_t)at) == 4, "hide it");
+	close(fd);
+	struct disk_open_opts q = { DISK_FORMAT_QCOW2, true };
+	d = NULL;
+	CHECK(disk_open(evil, &q, &d, err, sizeof(err)) == -EINVAL && !d &&
+	      strstr(err, "never guessed") && strstr(err, "qemu-img rebase"),
+	      "backing file without a format: %s", err);
 }
 
 static void test_create_errors(void)
@@ -595,9 +655,14 @@ static void test_create_errors(void)
 	      "bad cluster bits: %s", err);
 	co.cluster_bits = 16;
 	co.backing_file = "does-not-exist.img";
-	CHECK(disk_create_qcow2(tmp("bad2.qcow2"), &co, err, sizeof(err)) < 0 && strstr(err, "backing"),
-	      "missing backing: %s", err);
+	co.backing_format = DISK_FORMAT_RAW;
+	CHECK(disk_create_qcow2(tmp("bad2.qcow2"), &co, err, sizeof(err)) < 0 &&
+	      strstr(err, "No such file"), "missing backing: %s", err);
 	CHECK(access(tmp("bad2.qcow2"), F_OK) != 0, "nothing left behind");
+	co.backing_file = "abs-base.raw";
+	co.backing_format = DISK_FORMAT_NONE;
+	CHECK(disk_create_qcow2(tmp("bad3.qcow2"), &co, err, sizeof(err)) < 0 &&
+	      strstr(err, "format must be given"), "backing format not given: %s", err);
 }
 
 int main(void)
@@ -622,6 +687,7 @@ int main(void)
 	test_big_sparse();
 	test_reftable_growth();
 	test_absolute_backing();
+	test_never_probes();
 	test_create_errors();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

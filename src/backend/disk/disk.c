@@ -1,7 +1,9 @@
 /*
- * Disk backends: opening an image (file checks, locking, format probing,
- * backing-chain bookkeeping) and dispatching each call to its format (raw.c,
- * qcow2.c). Also the small I/O and iovec helpers the formats share.
+ * Disk backends: opening an image in the format its caller names (file
+ * checks, locking, backing-chain bookkeeping), the one format probe a
+ * caller may ask for before any guest has run on an image, and dispatching
+ * each call to its format (raw.c, qcow2.c). Also the small I/O and iovec
+ * helpers the formats share.
  *
  * Locking: an image opened read-write holds an exclusive flock(2), one opened
  * read-only (including every backing file) a shared one, so two VMs cannot
@@ -225,16 +227,37 @@ int disk_pwritev_full(int fd, const struct iovec *iov, int iovcnt, uint64_t off)
 	return 0;
 }
 
-static int probe_format(int fd, enum disk_format *fmt)
+int disk_probe_format(const char *path, struct disk_probe *out, char *err, size_t errlen)
 {
-	uint8_t magic[4];
-	ssize_t r = disk_pread_full(fd, magic, sizeof(magic), 0);
-	if (r < 0)
+	if (err && errlen)
+		err[0] = 0;
+	if (!path || !*path) {
+		disk_err(err, errlen, path, "empty file name");
+		return -EINVAL;
+	}
+	/* O_NONBLOCK: a FIFO must not hang the probe (disk_open refuses it). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		int e = errno;
+		disk_err(err, errlen, path, "cannot open: %s", strerror(e));
+		return -e;
+	}
+	/* qcow2.txt: magic, version, backing_file_offset (8 bytes, 0 for
+	 * none), backing_file_size (4 bytes). */
+	uint8_t head[20];
+	ssize_t r = disk_pread_full(fd, head, sizeof(head), 0);
+	close(fd);
+	if (r < 0) {
+		disk_err(err, errlen, path, "cannot read: %s", strerror((int)-r));
 		return (int)r;
-	if (r == 4 && qcow2_be32(magic) == QCOW2_MAGIC)
-		*fmt = DISK_FORMAT_QCOW2;
-	else
-		*fmt = DISK_FORMAT_RAW;
+	}
+	memset(out, 0, sizeof(*out));
+	out->format = DISK_FORMAT_RAW;
+	if (r >= 4 && qcow2_be32(head) == QCOW2_MAGIC) {
+		out->format = DISK_FORMAT_QCOW2;
+		out->names_backing_file = r == (ssize_t)sizeof(head) && qcow2_be64(head + 8) != 0 &&
+					  qcow2_be32(head + 16) != 0;
+	}
 	return 0;
 }
 
@@ -245,6 +268,11 @@ int disk_open_chain(const char *path, enum disk_format fmt, bool read_only,
 	*out = NULL;
 	if (!path || !*path) {
 		disk_err(err, errlen, path, "empty file name");
+		return -EINVAL;
+	}
+	if (fmt != DISK_FORMAT_RAW && fmt != DISK_FORMAT_QCOW2) {
+		disk_err(err, errlen, path, "no image format given (an image's format is never "
+			 "guessed when it is opened)");
 		return -EINVAL;
 	}
 	int depth = chain ? chain->depth + 1 : 0;
@@ -300,14 +328,6 @@ int disk_open_chain(const char *path, enum disk_format fmt, bool read_only,
 		}
 		goto fail;
 	}
-	if (fmt == DISK_FORMAT_PROBE) {
-		ret = probe_format(fd, &fmt);
-		if (ret < 0) {
-			disk_err(err, errlen, path, "cannot read: %s", strerror(-ret));
-			goto fail;
-		}
-	}
-
 	struct disk *d = calloc(1, sizeof(*d));
 	char *p = strdup(path);
 	if (!d || !p) {
@@ -332,12 +352,8 @@ int disk_open_chain(const char *path, enum disk_format fmt, bool read_only,
 
 	if (fmt == DISK_FORMAT_QCOW2)
 		ret = qcow2_open(d, &st, &mine, err, errlen);
-	else if (fmt == DISK_FORMAT_RAW)
+	else
 		ret = raw_open(d, &st, err, errlen);
-	else {
-		ret = -EINVAL;
-		disk_err(err, errlen, path, "unknown format %d", (int)fmt);
-	}
 	if (ret < 0) {
 		free(d->path);
 		free(d);
@@ -358,9 +374,10 @@ int disk_open(const char *path, const struct disk_open_opts *opts,
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	struct disk_open_opts def = { .format = DISK_FORMAT_PROBE, .read_only = false };
-	if (!opts)
-		opts = &def;
+	if (!opts) {
+		disk_err(err, errlen, path, "no open options (format) given");
+		return -EINVAL;
+	}
 	return disk_open_chain(path, opts->format, opts->read_only, NULL, out, err, errlen);
 }
 

@@ -12,10 +12,14 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-enum disk_format { DISK_FORMAT_PROBE, DISK_FORMAT_RAW, DISK_FORMAT_QCOW2 };
+/* An image's format is always named by whoever opens it: opening never
+ * guesses it from the contents, since a guest that can write a raw image
+ * could make it look like any format (QEMU's CVE-2008-2004). NONE is the
+ * "not given" value, refused by disk_open. */
+enum disk_format { DISK_FORMAT_NONE, DISK_FORMAT_RAW, DISK_FORMAT_QCOW2 };
 
 struct disk_open_opts {
-	enum disk_format format; /* PROBE: qcow2 if the magic says so, else raw */
+	enum disk_format format; /* RAW or QCOW2 */
 	bool read_only;
 };
 
@@ -26,6 +30,17 @@ struct disk;
 int disk_open(const char *path, const struct disk_open_opts *opts,
 	      struct disk **out, char *err, size_t errlen);
 void disk_close(struct disk *d);
+
+/* What the file's first bytes say: QCOW2 with the qcow2 magic (and whether
+ * its header names a backing file), else RAW. Opens it read-only and takes
+ * no lock. For a caller that settles a format once, before any guest has
+ * run on the image (see src/vmm/drive_format.c for the rules); never part
+ * of opening. */
+struct disk_probe {
+	enum disk_format format;
+	bool names_backing_file;
+};
+int disk_probe_format(const char *path, struct disk_probe *out, char *err, size_t errlen);
 
 uint64_t disk_size(const struct disk *d);
 bool disk_read_only(const struct disk *d);
@@ -49,7 +64,8 @@ struct disk_create_opts {
 	unsigned cluster_bits;    /* 9..21; 0 means 16 (64 KiB clusters) */
 	const char *backing_file; /* NULL for none. Stored as given; a relative
 				   * name is relative to the new image's directory */
-	enum disk_format backing_format; /* PROBE: probe it and record the result */
+	enum disk_format backing_format; /* RAW or QCOW2, recorded in the image
+					  * (a backing file's format is never probed) */
 };
 
 /* Create a new qcow2 (version 3, 16-bit refcounts) image; refuses to replace

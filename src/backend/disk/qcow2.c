@@ -769,9 +769,17 @@ static int open_backing(struct qcow2 *q, const struct disk_chain *chain, char *e
 	struct disk *d = q->d;
 	const char *name = q->h.backing_file;
 	enum disk_format fmt;
-	if (!q->h.backing_format[0])
-		fmt = DISK_FORMAT_PROBE;
-	else if (!strcmp(q->h.backing_format, "raw"))
+	/* A backing file's format is never probed: a raw backing file
+	 * (written by some guest once) could read as qcow2 and name any host
+	 * file as its own backing file. The image must say (QEMU requires -F
+	 * for the same reason since 6.1). */
+	if (!q->h.backing_format[0]) {
+		disk_err(err, errlen, d->path, "names the backing file '%s' but not its format "
+			 "(no backing format header extension), and a backing file's format is "
+			 "never guessed; record it with: qemu-img rebase -u -b '%s' -F raw|qcow2 %s",
+			 name, name, d->path);
+		return -EINVAL;
+	} else if (!strcmp(q->h.backing_format, "raw"))
 		fmt = DISK_FORMAT_RAW;
 	else if (!strcmp(q->h.backing_format, "qcow2"))
 		fmt = DISK_FORMAT_QCOW2;

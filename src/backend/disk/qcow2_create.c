@@ -4,7 +4,7 @@
  * refcount blocks that count everything written here, and an all-zero L1
  * table large enough for the virtual size. With a backing file, the new
  * image is a copy-on-write overlay over it; the backing file is opened once
- * (read-only) to check it and to record its format.
+ * (read-only, in the format given) to check it, and that format is recorded.
  */
 #include "backend/disk/qcow2_meta.h"
 #include "backend/disk/disk_impl.h"
@@ -38,6 +38,11 @@ static int check_backing(const char *path, const struct disk_create_opts *opts,
 			disk_err(err, errlen, path, "backing file path too long");
 			return -ENAMETOOLONG;
 		}
+	}
+	if (opts->backing_format != DISK_FORMAT_RAW && opts->backing_format != DISK_FORMAT_QCOW2) {
+		disk_err(err, errlen, path, "the backing file's format must be given (it is "
+			 "recorded in the image, never guessed)");
+		return -EINVAL;
 	}
 	struct disk *b;
 	char sub[768];

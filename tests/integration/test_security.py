@@ -1,0 +1,101 @@
+"""The host-file holes of issue 12, each attacked the way an attacker would,
+through a real guest or a real file, and shown to fail with a clear message.
+One booted guest serves every check that needs one.
+
+- Format probing (QEMU's CVE-2008-2004): the guest writes a qcow2 header
+  naming a host file as its backing file onto its raw disk (given without
+  format=) and reboots; the disk still reads as the bytes the guest wrote
+  and the host file never appears; the settled format shows in GET
+  /vm/config; a new `skiff run` of that image without format= is refused.
+
+The guest needs the default guest image (see conftest.py).
+"""
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+MiB = 1 << 20
+SECRET = b"HOST-SECRET-7c1e "
+
+
+def sh(*cmd, **kw):
+    return subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True, **kw)
+
+
+def curl_json(sock, path):
+    r = subprocess.run(["curl", "-sS", "--unix-socket", str(sock), f"http://localhost{path}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("security")
+    f = {"dir": d}
+    # A host file the guest must never read.
+    secret = d / "host-secret"
+    secret.write_bytes((SECRET * (MiB // len(SECRET) + 1))[:MiB])
+    f["secret"] = secret
+    # The payload: a qcow2 header that names the host file as backing file
+    # (raw, recorded), made by QEMU's own tool. Small clusters keep it short.
+    evil = d / "evil.qcow2"
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512",
+       "-b", secret, "-F", "raw", evil, str(MiB))
+    f["evil"] = evil
+    f["evil_bytes"] = evil.read_bytes()
+    # The guest's raw disk, given without format=.
+    raw = d / "raw.img"
+    with open(raw, "wb") as fh:
+        fh.truncate(MiB)
+    f["raw"] = raw
+    return f
+
+
+@pytest.fixture(scope="module")
+def guest(boot_guest, default_guest, files):
+    api = files["dir"] / "api.sock"
+    g = boot_guest("security",
+                   "--kernel", default_guest.kernel, "--initrd", default_guest.initrd,
+                   "--api-sock", api,
+                   "--disk", files["raw"],                       # /dev/vda, no format=
+                   "--disk", f"{files['evil']},ro,format=raw")    # /dev/vdb: the payload's bytes
+    g.api = api
+    yield g
+    g.close()
+
+
+def drive_formats(sock):
+    return {d["drive_id"]: d.get("format") for d in curl_json(sock, "/vm/config")["drives"]}
+
+
+def test_probe_attack_through_reboot(guest, files, skiff_bin, default_guest):
+    evil = files["evil_bytes"]
+    sectors = (len(evil) + 511) // 512
+    padded = evil + bytes(sectors * 512 - len(evil))
+    # The format was settled once, at configuration: raw.
+    assert drive_formats(guest.api)["disk0"] == "raw"
+    # The guest writes the qcow2 header onto its own raw disk.
+    guest.run(f"dd if=/dev/vdb of=/dev/vda bs=512 count={sectors} conv=fsync 2>/dev/null")
+    assert files["raw"].read_bytes()[:len(evil)] == evil, "the guest's write did not land"
+    # Reboot: skiff rebuilds the VM from the same configuration.
+    guest.p.sendline("reboot")
+    guest.wait_ready()
+    assert drive_formats(guest.api)["disk0"] == "raw"
+    # Still the 1 MiB raw disk with the guest's bytes, not a 1 MiB qcow2
+    # disk reading through to the host file.
+    status, out = guest.run_status(f"dd if=/dev/vda bs=64k 2>/dev/null | grep -c '{SECRET.decode().strip()}'")
+    assert out == "0" and status == 1, f"the host file's contents reached the guest: {out}"
+    assert guest.run("cat /sys/block/vda/size") == str(MiB // 512)
+    md5 = guest.run(f"dd if=/dev/vda bs=512 count={sectors} 2>/dev/null | md5sum | cut -c1-32")
+    assert md5 == hashlib.md5(padded).hexdigest()
+    # A new configuration of the same image without format= is refused:
+    # the format of a writable disk is never guessed from its contents.
+    r = subprocess.run([skiff_bin, "run", "--kernel", default_guest.kernel, "--disk", files["raw"]],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "never guessed" in r.stderr and str(files["raw"]) in r.stderr, r.stderr
