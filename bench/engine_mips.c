@@ -5,6 +5,8 @@
  * measured here, never asserted in tests.
  *
  *   build/bench/engine-mips [iterations-scale [loop-name]]
+ *
+ * SKIFF_ENGINE=interp|jit picks the execution tier (default: the engine's).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,8 +83,17 @@ int main(int argc, char **argv)
 	struct gram ram;
 	if (gram_init(&ram, RAM_BASE, RAM_SIZE))
 		return 1;
-	struct hart_config cfg = { .timebase_hz = 10000000 };
+	struct hart_config cfg = { .timebase_hz = 10000000, .engine = engine_default_tier() };
+	const char *tier = getenv("SKIFF_ENGINE");
+	if (tier && engine_tier_parse(tier, &cfg.engine)) {
+		fprintf(stderr, "SKIFF_ENGINE: %s is not interp or jit\n", tier);
+		return 2;
+	}
 	struct hart *h = hart_create(&ram, &cfg);
+	if (!h) {
+		fprintf(stderr, "cannot create the hart (engine %s)\n", engine_tier_name(cfg.engine));
+		return 1;
+	}
 	for (size_t k = 0; k < sizeof(loops) / sizeof(loops[0]); k++) {
 		struct loop *l = &loops[k];
 		if (argc > 2 && strcmp(argv[2], l->name))

@@ -21,6 +21,7 @@
 #include "vmm/vm.h"
 
 #define DEFAULT_APPEND "console=ttyS0 earlycon=sbi quiet"
+#define DEFAULT_ENGINE "interp"
 /* With --console virtio: hvc0 appears once the guest loads virtio_mmio, so
  * the SBI early console carries the kernel's first lines. */
 #define DEFAULT_APPEND_HVC "console=hvc0 earlycon=sbi quiet"
@@ -46,6 +47,10 @@ static const char usage[] =
 	"  --no-agent         no guest agent port (org.qemu.guest_agent.0, which the\n"
 	"                     VMM otherwise owns: skiff exec, cp, shutdown, clipboard)\n"
 	"  --cpu-quota F      host CPU the VM may use, in cores (e.g. 0.25; at most --cpus)\n"
+	"  --engine interp|jit|lockstep  how harts run guest code: the executor, the\n"
+	"                     x86-64 JIT, or the JIT checked against the executor block\n"
+	"                     by block (slow; debugging). Default: " DEFAULT_ENGINE "\n"
+	"  --jit-cache SIZE   the JIT's code cache per hart (default 32M)\n"
 	"  --net user[,hostfwd=tcp|udp:[HOSTADDR]:HOSTPORT-:GUESTPORT][,mac=M]\n"
 	"  --net tap,ifname=NAME[,mac=M]\n"
 	"                     a virtio-net NIC (repeatable): user-mode NAT (guest\n"
@@ -179,6 +184,8 @@ static int run(struct vm_config *cfg, int argc, char **argv)
 		{ "no-rng", no_argument, NULL, 'R' },
 		{ "no-agent", no_argument, NULL, 'G' },
 		{ "cpu-quota", required_argument, NULL, 'Q' },
+		{ "engine", required_argument, NULL, 'E' },
+		{ "jit-cache", required_argument, NULL, 'J' },
 		{ "net", required_argument, NULL, 'N' },
 		{ "vsock", required_argument, NULL, 'V' },
 		{ "balloon", optional_argument, NULL, 'B' },
@@ -249,6 +256,24 @@ static int run(struct vm_config *cfg, int argc, char **argv)
 			break;
 		case 'R': cfg->rng = false; break;
 		case 'G': cfg->agent = false; break;
+		case 'E': {
+			enum engine_tier t = ENGINE_JIT;
+			cfg->jit_lockstep = !strcmp(optarg, "lockstep");
+			if (!cfg->jit_lockstep && engine_tier_parse(optarg, &t)) {
+				fprintf(stderr, "skiff run: --engine %s: must be interp, jit or lockstep\n", optarg);
+				return 64;
+			}
+			cfg->engine = (int)t;
+			cfg->engine_set = true;
+			break;
+		}
+		case 'J':
+			cfg->jit_cache_bytes = parse_size(optarg);
+			if (cfg->jit_cache_bytes < (1u << 20)) {
+				fprintf(stderr, "skiff run: --jit-cache %s: must be a size of at least 1M\n", optarg);
+				return 64;
+			}
+			break;
 		case 'Q': {
 			char *end;
 			cfg->cpu_quota = strtod(optarg, &end);

@@ -59,6 +59,18 @@ struct hart_exit {
 	};
 };
 
+/* Execution tiers: the executor (decoded blocks, threaded dispatch) is the
+ * reference and runs everywhere; the JIT (x86-64 hosts only) translates hot
+ * blocks to host code and leaves the rest to the executor. */
+enum engine_tier { ENGINE_INTERP, ENGINE_JIT };
+
+/* The tier a hart gets when the configuration does not name one. */
+enum engine_tier engine_default_tier(void);
+bool engine_jit_available(void);
+/* "interp" or "jit" to a tier: 0, or -1 for anything else. */
+int engine_tier_parse(const char *name, enum engine_tier *out);
+const char *engine_tier_name(enum engine_tier t);
+
 struct hart_config {
 	uint32_t hartid;
 	/* Differential test runner: U-mode ECALL exits instead of trapping. */
@@ -68,6 +80,16 @@ struct hart_config {
 	uint64_t timebase_hz;
 	/* Bytes reserved for the decoded-block cache (0: default). */
 	uint64_t block_cache_bytes;
+	/* Execution tier. ENGINE_JIT where it is not available makes
+	 * hart_create fail. */
+	enum engine_tier engine;
+	/* JIT: code cache bytes (0: 32 MiB), runs of a block before it is
+	 * translated (0: default), and the lockstep check (debugging: every
+	 * translated block runs again in the executor on a shadow hart and
+	 * must agree; the first disagreement ends the run with EXIT_FATAL). */
+	uint64_t jit_cache_bytes;
+	uint32_t jit_threshold;
+	bool jit_lockstep;
 };
 
 struct hart;
@@ -121,9 +143,11 @@ void hart_set_timecmp(struct hart *h, uint64_t value);
 /* Current guest time in ticks. */
 uint64_t hart_time(const struct hart *h);
 uint64_t hart_instret(const struct hart *h);
-/* Bytes the hart's decoded-block cache takes now (0 after it gave its
- * memory back to the host while idle). */
+/* Bytes the hart's decoded-block cache and JIT code cache take now (0
+ * after it gave its memory back to the host while idle). */
 uint64_t hart_block_cache_bytes(const struct hart *h);
+/* Blocks decoded since the hart was created (for tests and statistics). */
+uint64_t hart_blocks_built(const struct hart *h);
 /* True if an enabled interrupt is pending (a WFI should not sleep). */
 bool hart_wakeup_pending(struct hart *h);
 

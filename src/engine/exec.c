@@ -11,6 +11,7 @@
  */
 #include "engine/fpu.h"
 #include "engine/hart.h"
+#include "engine/jit/jit.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,48 @@ void block_cache_flush(struct hart *h)
 	h->bc_used = 0;
 	h->bc_blocks = 0;
 	h->bc_flushed_ns = monotonic_ns();
+	/* Translations point at blocks: they go with them. */
+	if (h->jit)
+		jit_reset(h, false);
+	jc_clear(h);
+}
+
+void jc_clear(struct hart *h)
+{
+	if (h->jc_logged <= JC_LOG) {
+		for (unsigned k = 0; k < h->jc_logged; k++) {
+			unsigned v = h->jc_log[k];
+			h->jc[v >> JC_BITS][v & (JC_SIZE - 1)].va = 0;
+		}
+	} else {
+		memset(h->jc, 0, sizeof(h->jc));
+	}
+	h->jc_logged = 0;
+}
+
+/* A translation for pc in the current set, for translated code's probes.
+ * va 0 marks an empty entry: no code runs at 0 under translation, as the
+ * page at 0 is never RAM on the boards the engine serves... and if it
+ * were, the probe would only miss. */
+static void jc_insert(struct hart *h, uint64_t pc, const void *code)
+{
+	unsigned idx = (unsigned)(pc >> 1) & (JC_SIZE - 1);
+	struct jc_entry *e = &h->jc[h->tlb_set][idx];
+	e->va = pc;
+	e->code = code;
+	if (h->jc_logged < JC_LOG)
+		h->jc_log[h->jc_logged] = (uint16_t)(h->tlb_set << JC_BITS | idx);
+	h->jc_logged++;
+}
+
+void code_fence(struct hart *h)
+{
+	/* Blocks are checked against their page's generation when looked
+	 * up, and linked (by the executor or in translated code) only to
+	 * blocks of the same page, which go out of date together; what
+	 * bypasses the check is the jump cache. */
+	tlb_sync_writes(h);
+	jc_clear(h);
 }
 
 /* The hart is about to sleep in WFI. */
@@ -77,6 +120,8 @@ static void block_cache_idle(struct hart *h)
 		return;
 	block_cache_flush(h);
 	madvise(h->bc_arena, h->bc_size, MADV_DONTNEED);
+	if (h->jit)
+		jit_reset(h, true);
 }
 
 static void mark_code_page(struct hart *h, uint64_t pn)
@@ -84,11 +129,14 @@ static void mark_code_page(struct hart *h, uint64_t pn)
 	struct gram *r = h->ram;
 	if (atomic_load_explicit(&r->code[pn], memory_order_relaxed))
 		return;
-	atomic_store_explicit(&r->code[pn], 1, memory_order_relaxed);
 	/* Stores to this page must now go through the checked path: drop our
-	 * own cached write translations at once, and tell the other harts. */
-	h->code_epoch = atomic_fetch_add(&r->code_epoch, 1) + 1;
+	 * own cached write translations first (none may map it once it is
+	 * marked), and tell the other harts. */
 	tlb_flush_writes(h);
+	atomic_store_explicit(&r->code[pn], 1, memory_order_relaxed);
+	uint64_t e = atomic_fetch_add(&r->code_epoch, 1);
+	if (e == h->code_epoch)
+		h->code_epoch = e + 1;
 }
 
 /* Decode instructions at `host` (guest-physical `pa`) into a new block.
@@ -104,6 +152,10 @@ static struct block *block_build(struct hart *h, uint64_t pa, const uint8_t *hos
 	b->pa = pa;
 	b->link[0] = b->link[1] = NULL;
 	b->gen = atomic_load_explicit(&h->ram->gen[pn], memory_order_acquire);
+	b->heat = 0;
+	b->jit_none = false;
+	memset(b->jit, 0, sizeof(b->jit));
+	h->blocks_built++;
 
 	unsigned off = pa & 0xfff, bytes = 0, n = 0;
 	while (n < ENGINE_BLOCK_MAX && off + 2 <= GRAM_PAGE_SIZE) {
@@ -187,6 +239,7 @@ static struct block *block_straddling(struct hart *h, uint64_t pc, struct block 
 	}
 	scratch->pa = 0;
 	scratch->link[0] = scratch->link[1] = NULL;
+	scratch->jit_none = true;
 	scratch->n = 1;
 	decode(lo | (uint32_t)hi << 16, &scratch->insn[0]);
 	scratch->insn[0].pc_off = 0;
@@ -250,6 +303,11 @@ static int load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val, 
 
 static void ram_store(struct hart *h, uint64_t pa, uint8_t *p, const void *src, unsigned n)
 {
+	if (unlikely(h->store_log != NULL)) {
+		uint64_t v = 0;
+		memcpy(&v, src, n);
+		store_log_add(h->store_log, p, v, n);
+	}
 	memcpy(p, src, n);
 	uint64_t pn = (pa - h->ram->base) >> GRAM_PAGE_SHIFT;
 	if (atomic_load_explicit(&h->ram->code[pn], memory_order_relaxed))
@@ -326,6 +384,16 @@ static int amo_ptr(struct hart *h, uint64_t va, unsigned size, bool lr, void **o
 
 static inline int64_t sx32(uint64_t v) { return (int64_t)(int32_t)v; }
 
+/* Count one block transition down. The counter is also zeroed by other
+ * threads (hart_poke), hence the atomic accesses; a decrement that races
+ * with a zeroing delays the check by at most TIMER_CHECK_BLOCKS blocks. */
+static inline int countdown(struct hart *h)
+{
+	int c = __atomic_load_n(&h->timer_countdown, __ATOMIC_RELAXED) - 1;
+	__atomic_store_n(&h->timer_countdown, c, __ATOMIC_RELAXED);
+	return c;
+}
+
 static inline uint64_t clz64(uint64_t v) { return v ? (uint64_t)__builtin_clzll(v) : 64; }
 static inline uint64_t ctz64(uint64_t v) { return v ? (uint64_t)__builtin_ctzll(v) : 64; }
 static inline uint64_t rol64(uint64_t v, unsigned s) { s &= 63; return s ? (v << s) | (v >> (64 - s)) : v; }
@@ -384,7 +452,10 @@ void hart_mmio_complete(struct hart *h, uint64_t value, bool fault)
 	h->instret++;
 }
 
-void hart_run(struct hart *h, struct hart_exit *ex)
+/* The loop. With `only`, run just that block (it must be a copy without
+ * links) and return at the next block boundary: the JIT's lockstep check
+ * runs the executor that way on its shadow hart. */
+static void run(struct hart *h, struct hart_exit *ex, struct block *only)
 {
 	static const void *const labels[OP_COUNT] = {
 #define OP_LABEL(name) [OP_##name] = &&L_##name,
@@ -404,9 +475,16 @@ void hart_run(struct hart *h, struct hart_exit *ex)
 		struct insn slots[2];
 	} scratch;
 	/* Every return leaves through here so in_run is always cleared. */
-#define RETURN() do { atomic_store(&h->in_run, false); return; } while (0)
+#define RETURN() do { tlb_sync_writes(h); atomic_store(&h->in_run, false); return; } while (0)
 
 	ex->reason = EXIT_NONE;
+	if (only) {
+		for (unsigned k = 0; k <= only->n; k++)
+			only->insn[k].handler = k < only->n ? labels[only->insn[k].op] : &&L_END;
+		b = only;
+		i = b->insn;
+		goto *i->handler;
+	}
 	atomic_store(&h->in_run, true);
 	h->pause_spins = 0;
 	timer_update(h);
@@ -430,7 +508,8 @@ void hart_run(struct hart *h, struct hart_exit *ex)
 		struct block *n_ = b->link[slot];                                       \
 		if (likely(n_ != NULL) && likely(t_ >> 12 == h->pc >> 12) &&            \
 		    likely(!atomic_load_explicit(&h->attention, memory_order_relaxed)) && \
-		    likely(--h->timer_countdown > 0)) {                                 \
+		    likely(countdown(h) > 0) &&                                         \
+		    likely(n_->heat++ < h->jit_threshold || n_->jit_none)) {             \
 			h->pc = t_;                                                     \
 			b = n_;                                                         \
 			i = b->insn;                                                    \
@@ -530,14 +609,12 @@ void hart_run(struct hart *h, struct hart_exit *ex)
 	} while (0)
 
 next_block:
-	if (unlikely(--h->timer_countdown <= 0)) {
-		h->timer_countdown = TIMER_CHECK_BLOCKS;
+	if (unlikely(only != NULL))
+		RETURN();
+	if (unlikely(countdown(h) <= 0)) {
+		__atomic_store_n(&h->timer_countdown, TIMER_CHECK_BLOCKS, __ATOMIC_RELAXED);
 		timer_update(h);
-		uint64_t epoch = atomic_load_explicit(&h->ram->code_epoch, memory_order_relaxed);
-		if (epoch != h->code_epoch) {
-			h->code_epoch = epoch;
-			tlb_flush_writes(h);
-		}
+		tlb_sync_writes(h);
 	}
 	if (unlikely(atomic_load_explicit(&h->attention, memory_order_relaxed))) {
 		prev = NULL;
@@ -561,7 +638,7 @@ next_block:
 		}
 		uint64_t fence_i = atomic_load(&h->fence_i_req);
 		if (fence_i != atomic_load_explicit(&h->fence_i_done, memory_order_relaxed)) {
-			block_cache_flush(h);
+			code_fence(h);
 			atomic_store(&h->fence_i_done, fence_i);
 		}
 		uint64_t sfence = atomic_load(&h->sfence_req);
@@ -610,6 +687,48 @@ next_block:
 			prev->link[prev_slot] = b;
 			prev = NULL;
 		}
+		if (h->jit && !b->jit_none) {
+			const void *code = b->jit[h->tlb_set];
+			if (!code && ++b->heat >= h->jit_threshold) {
+				bool full;
+				code = jit_translate(h, b, &full);
+				if (full) {
+					block_cache_flush(h);
+					goto next_block;
+				}
+			}
+			if (code) {
+				enum jit_exit r;
+				prev = NULL;
+				if (h->jit_link && h->jit_link_pa == pa && h->jit_link_set == h->tlb_set &&
+				    !h->cfg.jit_lockstep)
+					jit_link(h, code);
+				h->jit_link = NULL;
+				if (h->cfg.jit_lockstep) {
+					const char *why = NULL;
+					int ls = jit_lockstep_step(h, b, code, &why);
+					if (ls < 0) {
+						ex->reason = EXIT_FATAL;
+						ex->fatal.what = why;
+						ex->fatal.pc = h->pc;
+						ex->fatal.cause = 0;
+						ex->fatal.tval = b->pa;
+						RETURN();
+					}
+					r = (enum jit_exit)ls;
+				} else {
+					jc_insert(h, pc, code);
+					r = jit_enter(h, code);
+				}
+				if (r == JIT_EXIT_BAIL) {
+					b = h->jit_bail_block;
+					i = &b->insn[h->jit_bail_idx];
+					goto *i->handler;
+				}
+				goto next_block;
+			}
+		}
+		h->jit_link = NULL;
 		i = b->insn;
 		goto *i->handler;
 fetch_fault:
@@ -706,7 +825,7 @@ L_FENCE:
 	}
 	NEXT;
 L_FENCE_I:
-	block_cache_flush(h);
+	code_fence(h);
 	JUMP(PC + i->len);
 L_ECALL:
 	if (h->priv == PRIV_S)
@@ -973,4 +1092,14 @@ L_BINV: RD = RS1 ^ (1ull << (RS2 & 63)); NEXT;
 L_BINVI: RD = RS1 ^ (1ull << (i->imm & 63)); NEXT;
 L_BSET: RD = RS1 | (1ull << (RS2 & 63)); NEXT;
 L_BSETI: RD = RS1 | (1ull << (i->imm & 63)); NEXT;
+}
+
+void hart_run(struct hart *h, struct hart_exit *ex)
+{
+	run(h, ex, NULL);
+}
+
+void exec_block(struct hart *h, struct block *b, struct hart_exit *ex)
+{
+	run(h, ex, b);
 }

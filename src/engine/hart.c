@@ -4,6 +4,7 @@
  * access, and the calls other threads use to post interrupts and requests.
  */
 #include "engine/hart.h"
+#include "engine/jit/jit.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,30 @@
  * fills. */
 #define DEFAULT_BLOCK_CACHE (8u << 20)
 
+bool engine_jit_available(void) { return JIT_AVAILABLE; }
+
+enum engine_tier engine_default_tier(void)
+{
+	return ENGINE_INTERP;
+}
+
+int engine_tier_parse(const char *name, enum engine_tier *out)
+{
+	if (!strcmp(name, "interp"))
+		*out = ENGINE_INTERP;
+	else if (!strcmp(name, "jit"))
+		*out = ENGINE_JIT;
+	else
+		return -1;
+	return 0;
+}
+
+const char *engine_tier_name(enum engine_tier t) { return t == ENGINE_JIT ? "jit" : "interp"; }
+
 struct hart *hart_create(struct gram *ram, const struct hart_config *cfg)
 {
+	if (cfg->engine == ENGINE_JIT && !JIT_AVAILABLE)
+		return NULL;
 	struct hart *h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
@@ -42,6 +65,17 @@ struct hart *hart_create(struct gram *ram, const struct hart_config *cfg)
 		return NULL;
 	}
 	h->bc_arena = arena;
+	h->jit_threshold = UINT32_MAX;
+	if (cfg->engine == ENGINE_JIT) {
+		/* The code cache needs room for a few translations at least. */
+		if ((cfg->jit_cache_bytes && cfg->jit_cache_bytes < (1u << 20)) ||
+		    jit_create(h, cfg->jit_cache_bytes) ||
+		    (cfg->jit_lockstep && jit_lockstep_init(h))) {
+			hart_destroy(h);
+			return NULL;
+		}
+		h->jit_threshold = cfg->jit_threshold ? cfg->jit_threshold : JIT_DEFAULT_THRESHOLD;
+	}
 	hart_reset(h, 0, 0);
 	return h;
 }
@@ -50,6 +84,8 @@ void hart_destroy(struct hart *h)
 {
 	if (!h)
 		return;
+	jit_lockstep_fini(h);
+	jit_destroy(h);
 	munmap(h->bc_arena, h->bc_size);
 	free(h->bc_table);
 	free(h);
@@ -78,7 +114,7 @@ void hart_reset(struct hart *h, uint64_t entry, uint64_t arg1)
 	atomic_store(&h->kick, 0);
 	atomic_store(&h->fence_i_done, atomic_load(&h->fence_i_req));
 	atomic_store(&h->sfence_done, atomic_load(&h->sfence_req));
-	atomic_store(&h->attention, 1);
+	hart_poke(h);
 	tlb_flush_all(h);
 	tlb_select(h);
 	block_cache_flush(h);
@@ -90,13 +126,13 @@ void hart_set_irq(struct hart *h, uint64_t bits, bool level)
 		atomic_fetch_or(&h->mip, bits);
 	else
 		atomic_fetch_and(&h->mip, ~bits);
-	atomic_store(&h->attention, 1);
+	hart_poke(h);
 }
 
 void hart_kick(struct hart *h)
 {
 	atomic_store(&h->kick, 1);
-	atomic_store(&h->attention, 1);
+	hart_poke(h);
 }
 
 /* Posts the flush to every hart first and then waits for each, so the wait
@@ -110,7 +146,7 @@ void harts_flush(struct hart *const *harts, unsigned n, enum hart_flush what)
 	for (unsigned k = 0; k < n; k++) {
 		struct hart *h = harts[k];
 		ticket[k] = atomic_fetch_add(what == HART_FLUSH_CODE ? &h->fence_i_req : &h->sfence_req, 1) + 1;
-		atomic_store(&h->attention, 1);
+		hart_poke(h);
 	}
 	for (unsigned k = 0; k < n; k++) {
 		struct hart *h = harts[k];
@@ -183,12 +219,13 @@ void hart_set_timecmp(struct hart *h, uint64_t value)
 {
 	h->stimecmp = value;
 	timer_update(h);
-	atomic_store(&h->attention, 1);
+	hart_poke(h);
 }
 
 uint64_t hart_time(const struct hart *h) { return time_now(h); }
 uint64_t hart_instret(const struct hart *h) { return h->instret; }
-uint64_t hart_block_cache_bytes(const struct hart *h) { return h->bc_used; }
+uint64_t hart_block_cache_bytes(const struct hart *h) { return h->bc_used + jit_bytes(h); }
+uint64_t hart_blocks_built(const struct hart *h) { return h->blocks_built; }
 
 const char *exit_reason_name(enum exit_reason r)
 {

@@ -73,38 +73,91 @@ struct block {
 	uint32_t gen;      /* page generation it was decoded under */
 	uint16_t n;        /* instructions, not counting the sentinel */
 	uint16_t bytes;    /* guest bytes covered */
+	/* The JIT tier (jit/): times the block ran in the executor, and its
+	 * translation for each TLB set (code specializes on the set), or
+	 * NULL. jit_none: the first instruction is one the JIT leaves to the
+	 * executor, so translating would gain nothing. */
+	uint32_t heat;
+	bool jit_none;
+	const void *jit[TLB_SETS];
 	struct insn insn[];
 };
 
 /* What a pending MMIO load writes back. */
 enum load_kind { LK_B, LK_H, LK_W, LK_D, LK_BU, LK_HU, LK_WU, LK_FW, LK_FD, LK_NONE };
 
+/* Stores recorded for the JIT's lockstep check: where (host address), the
+ * bytes before and the value written. */
+#define STORE_LOG_MAX 128
+struct store_log {
+	unsigned n;
+	bool overflow;
+	struct logged_store {
+		uint8_t *host;
+		uint64_t old, value;
+		uint8_t size;
+	} e[STORE_LOG_MAX];
+};
+
+static inline void store_log_add(struct store_log *l, void *host, uint64_t value, unsigned size)
+{
+	if (l->n == STORE_LOG_MAX) {
+		l->overflow = true;
+		return;
+	}
+	struct logged_store *s = &l->e[l->n++];
+	s->host = host;
+	s->size = (uint8_t)size;
+	s->old = 0;
+	__builtin_memcpy(&s->old, host, size);
+	s->value = 0;
+	__builtin_memcpy(&s->value, &value, size);
+}
+
+/* Jump cache: guest virtual pc -> translated code, one table per TLB set,
+ * probed inline by translated code for indirect and cross-page jumps. */
+#define JC_BITS 10
+#define JC_SIZE (1u << JC_BITS)
+#define JC_LOG 64
+struct jc_entry {
+	uint64_t va;
+	const void *code;
+};
+
 struct hart {
+	/* ---- Architectural state: what a snapshot saves and restores, and
+	 * what the JIT's lockstep mode compares. x[] must stay first: the
+	 * JIT addresses it from the hart pointer. */
 	uint64_t x[33];          /* x0..x31 and the x0 sink */
 	uint64_t f[32];
 	uint64_t pc;
-	struct tlb_entry *tlb_r, *tlb_w, *tlb_x; /* current set */
 	uint8_t priv;
 	uint32_t fflags, frm;
 	uint64_t status;         /* sstatus, stored bits */
 	uint64_t instret;
-
 	/* Interrupts: SSIP/SEIP posted by any thread; STIP from the timer. */
 	_Atomic uint64_t mip;
 	uint64_t stip;
 	uint64_t sie;
-	_Atomic int attention;   /* something asynchronous to look at */
+	uint64_t stvec, scounteren, senvcfg, sscratch, sepc, scause, stval;
+	uint64_t satp, stimecmp;
+	/* LR/SC reservation (address, value at LR). */
+	bool resv_valid;
+	uint64_t resv_addr, resv_val;
+
+	/* ---- Run state. */
+	/* Something asynchronous to look at. The threads that set it also
+	 * zero timer_countdown (hart_poke), which translated code counts
+	 * down on every block transition instead of reading attention. */
+	_Atomic int attention;
 	_Atomic int kick;
 	/* Remote SFENCE.VMA and FENCE.I: requests and completions, and
 	 * whether the hart is inside hart_run (only then must a requester
 	 * wait). */
 	_Atomic uint64_t sfence_req, sfence_done, fence_i_req, fence_i_done;
 	_Atomic bool in_run;
-	int timer_countdown;
+	int timer_countdown;      /* blocks until the next timer check */
 	unsigned pause_spins;     /* PAUSEs since the last exit */
-
-	uint64_t stvec, scounteren, senvcfg, sscratch, sepc, scause, stval;
-	uint64_t satp, stimecmp;
 
 	/* Trap storm detection: exceptions taken with no instruction retired
 	 * in between mean the guest's handler itself faults forever. */
@@ -113,11 +166,7 @@ struct hart {
 	bool storm;
 	uint64_t storm_cause, storm_tval, storm_pc;
 
-	/* LR/SC reservation (address, value at LR). */
-	bool resv_valid;
-	uint64_t resv_addr, resv_val;
-
-	/* The MMIO exit in progress. */
+	/* The MMIO exit in progress (a snapshot is taken between exits). */
 	struct {
 		uint8_t kind, rd, len;
 		bool write;
@@ -129,7 +178,18 @@ struct hart {
 	uint8_t *ram_host;
 	uint64_t ram_base;
 	_Atomic uint32_t *ram_gen;
-	uint64_t code_epoch;     /* last ram->code_epoch seen */
+	uint64_t code_epoch;     /* ram->code_epoch when the write TLB was last emptied */
+
+	struct hart_config cfg;
+
+	/* ---- Caches of translations: never saved; a restore drops them all
+	 * (tlb_flush_all, block_cache_flush, which also empties the JIT's
+	 * code cache and the jump cache). */
+	struct tlb_entry *tlb_r, *tlb_w, *tlb_x; /* the selected set */
+	unsigned tlb_set;                        /* its index in tlb[] */
+	uint64_t tlb_gen;                        /* bumped by every flush */
+	bool no_write_tlb;  /* lockstep's shadow: every store takes store_slow */
+	struct store_log *store_log; /* lockstep: stores done are recorded */
 
 	/* Decoded-block cache (exec.c): a two-way set-associative table keyed
 	 * by the block's guest-physical address, into a bump arena that is
@@ -143,8 +203,20 @@ struct hart {
 	size_t bc_size, bc_used;
 	size_t bc_blocks;          /* blocks built since the last flush */
 	uint64_t bc_flushed_ns;    /* host CLOCK_MONOTONIC of the last flush */
+	uint64_t blocks_built;     /* ever (statistics, tests) */
 
-	struct hart_config cfg;
+	/* JIT tier (jit/): NULL when the hart only executes. */
+	struct jit *jit;
+	uint32_t jit_threshold;    /* runs before a block is translated */
+	/* How translated code left it (see jit/jit.h). */
+	struct block *jit_bail_block;
+	uint32_t jit_bail_idx;
+	unsigned jit_link_set;
+	uint8_t *jit_link;         /* a jump to patch to the next block ... */
+	uint64_t jit_link_pa;      /* ... if that one starts at this address */
+	unsigned jc_logged;        /* jump-cache entries filled since the last clear */
+	uint16_t jc_log[JC_LOG];   /* which (set << JC_BITS | index) */
+	struct jc_entry jc[TLB_SETS][JC_SIZE];
 	struct tlb_set tlb[TLB_SETS];
 };
 
@@ -169,11 +241,33 @@ void tlb_select(struct hart *h);
 void tlb_flush_all(struct hart *h);
 void tlb_flush_va(struct hart *h, uint64_t va);
 void tlb_flush_writes(struct hart *h);
+/* tlb_flush_writes if a page became a code page since the last one. */
+void tlb_sync_writes(struct hart *h);
 /* Translate va for `acc`; on success sets *pa and returns 0, else returns the
  * exception cause. Fills the TLB when the page is RAM and may be cached. */
 int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa);
 
 /* exec.c */
 void block_cache_flush(struct hart *h);
+/* FENCE.I, local or requested by another hart: the hart must not run code
+ * older than the last write to its page. */
+void code_fence(struct hart *h);
+/* Empty the jump cache (translations of some code or mapping went). */
+void jc_clear(struct hart *h);
+/* Run one block (a copy whose handlers it fills in) and return at the
+ * next block boundary, or at an exit. */
+void exec_block(struct hart *h, struct block *b, struct hart_exit *ex);
+
+/* The architectural state is the start of struct hart, up to attention. */
+#define HART_ARCH_BYTES offsetof(struct hart, attention)
+
+/* Ask the hart to look at `attention` soon: set it, and zero the countdown
+ * that translated code checks (a racing decrement can delay this by at
+ * most TIMER_CHECK_BLOCKS blocks). */
+static inline void hart_poke(struct hart *h)
+{
+	atomic_store_explicit(&h->attention, 1, memory_order_release);
+	__atomic_store_n(&h->timer_countdown, 0, __ATOMIC_RELAXED);
+}
 
 #endif

@@ -6,6 +6,14 @@
  *
  * Write translations are never cached for pages that hold decoded code, so
  * stores to code always take the slow path, which invalidates the blocks.
+ * A page can become a code page while another hart still holds a write
+ * translation of it (filled before); stores through that are not noticed
+ * at once. So before such a hart drops write translations, or passes a
+ * FENCE.I or an exit, it counts every code page its write TLB maps as
+ * written (tlb_sync_writes): the fence or the SBI remote fence.i a guest
+ * must issue after cross-modifying code then finds the page's blocks out
+ * of date. Any change of translations also empties the JIT's jump cache,
+ * which maps virtual addresses to translated code.
  */
 #include "engine/hart.h"
 
@@ -31,19 +39,57 @@ static void tlb_clear_set(struct tlb_set *s)
 void tlb_select(struct hart *h)
 {
 	int set = h->priv == PRIV_U ? TLB_U : (h->status & SSTATUS_SUM) ? TLB_S_SUM : TLB_S;
+	h->tlb_set = (unsigned)set;
 	h->tlb_r = h->tlb[set].r;
 	h->tlb_w = h->tlb[set].w;
 	h->tlb_x = h->tlb[set].x;
 }
 
+/* Count the code pages the write TLB maps as written, then empty it. */
+void tlb_flush_writes(struct hart *h)
+{
+	struct gram *r = h->ram;
+	uint64_t epoch = atomic_load_explicit(&r->code_epoch, memory_order_acquire);
+	if (epoch != h->code_epoch) {
+		for (int i = 0; i < TLB_SETS; i++) {
+			for (unsigned k = 0; k < TLB_SIZE; k++) {
+				const struct tlb_entry *e = &h->tlb[i].w[k];
+				if (e->tag == TLB_INVALID)
+					continue;
+				uintptr_t host = e->addend + (uintptr_t)(e->tag << 12);
+				uint64_t pa = (uint64_t)(host - (uintptr_t)r->host) + r->base;
+				uint64_t pn = (pa - r->base) >> GRAM_PAGE_SHIFT;
+				if (pn < r->npages &&
+				    atomic_load_explicit(&r->code[pn], memory_order_relaxed))
+					gram_written(r, pa, 1);
+			}
+		}
+		h->code_epoch = epoch;
+	}
+	for (int i = 0; i < TLB_SETS; i++)
+		memset(h->tlb[i].w, 0xff, sizeof(h->tlb[i].w));
+}
+
+void tlb_sync_writes(struct hart *h)
+{
+	if (atomic_load_explicit(&h->ram->code_epoch, memory_order_relaxed) != h->code_epoch)
+		tlb_flush_writes(h);
+}
+
 void tlb_flush_all(struct hart *h)
 {
+	tlb_sync_writes(h);
 	for (int i = 0; i < TLB_SETS; i++)
 		tlb_clear_set(&h->tlb[i]);
+	h->tlb_gen++;
+	jc_clear(h);
 }
 
 void tlb_flush_va(struct hart *h, uint64_t va)
 {
+	tlb_sync_writes(h);
+	jc_clear(h);
+	h->tlb_gen++;
 	uint64_t tag = va >> 12;
 	unsigned idx = tag & (TLB_SIZE - 1);
 	for (int i = 0; i < TLB_SETS; i++) {
@@ -52,12 +98,6 @@ void tlb_flush_va(struct hart *h, uint64_t va)
 		if (s->w[idx].tag == tag) s->w[idx].tag = TLB_INVALID;
 		if (s->x[idx].tag == tag) s->x[idx].tag = TLB_INVALID;
 	}
-}
-
-void tlb_flush_writes(struct hart *h)
-{
-	for (int i = 0; i < TLB_SETS; i++)
-		memset(h->tlb[i].w, 0xff, sizeof(h->tlb[i].w));
 }
 
 static int fault_cause(enum access acc)
@@ -162,8 +202,9 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 		/* Every store to RAM passes here before it may use a write
 		 * translation: the one hook dirty-page tracking needs. */
 		gram_mark_dirty(h->ram, pn);
-		if (atomic_load_explicit(&h->ram->code[pn], memory_order_relaxed))
+		if (atomic_load_explicit(&h->ram->code[pn], memory_order_relaxed) || h->no_write_tlb)
 			return 0;
+		tlb_sync_writes(h);
 		e = &h->tlb_w[idx];
 	}
 	e->tag = va >> 12;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/engine.h"
 #include "machine/board.h"
 
 void vm_drive_free(struct vm_drive *d)
@@ -58,6 +59,15 @@ const char *vm_config_check(const struct vm_config *c, char *err, size_t errlen)
 	if (mib < VM_MIN_MEM_MIB || mib > VM_MAX_MEM_MIB || (c->mem_bytes & ((1u << 20) - 1))) {
 		snprintf(err, errlen, "mem: %llu bytes is out of range (%u MiB to %u MiB, whole MiB)",
 			 (unsigned long long)c->mem_bytes, VM_MIN_MEM_MIB, VM_MAX_MEM_MIB);
+		return err;
+	}
+	if (c->engine_set && c->engine == ENGINE_JIT && !engine_jit_available()) {
+		snprintf(err, errlen, "engine: this build has no JIT (it needs an x86-64 host); use interp");
+		return err;
+	}
+	if (c->jit_cache_bytes && c->jit_cache_bytes < (1u << 20)) {
+		snprintf(err, errlen, "jit cache: %llu bytes is less than the minimum, 1 MiB",
+			 (unsigned long long)c->jit_cache_bytes);
 		return err;
 	}
 	if (c->cpu_quota < 0 || c->cpu_quota > c->ncpus) {

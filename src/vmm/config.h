@@ -86,6 +86,13 @@ struct vm_config {
 	unsigned ncpus;
 	uint64_t mem_bytes;
 	double cpu_quota;    /* fraction of a host core; 0 = unlimited */
+	/* Execution tier (engine.h's enum engine_tier; engine_set false: the
+	 * engine's default), the JIT's code cache size per hart (0: default)
+	 * and its lockstep check (debugging). */
+	bool engine_set;
+	int engine;
+	uint64_t jit_cache_bytes;
+	bool jit_lockstep;
 	char *kernel;
 	char *initrd;        /* may be NULL */
 	char *append;        /* kernel command line; may be NULL */

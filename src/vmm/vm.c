@@ -206,7 +206,11 @@ struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con, i
 	for (unsigned i = 0; i < vm->nharts; i++) {
 		struct vcpu *v = &vm->vcpu[i];
 		struct hart_config hc = { .hartid = i, .time_base_ns = vm->time_base_ns,
-					  .timebase_hz = BOARD_TIMEBASE_HZ };
+					  .timebase_hz = BOARD_TIMEBASE_HZ,
+					  .engine = cfg->engine_set ? (enum engine_tier)cfg->engine
+								    : engine_default_tier(),
+					  .jit_cache_bytes = cfg->jit_cache_bytes,
+					  .jit_lockstep = cfg->jit_lockstep };
 		v->vm = vm;
 		v->id = i;
 		v->hart = hart_create(&vm->ram, &hc);
@@ -214,7 +218,8 @@ struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con, i
 		pthread_mutex_init(&v->lock, NULL);
 		pthread_cond_init(&v->wake, &ca);
 		if (!v->hart) {
-			snprintf(err, errlen, "cannot create hart %u", i);
+			snprintf(err, errlen, "cannot create hart %u (engine %s)", i,
+				 engine_tier_name(hc.engine));
 			vm_destroy(vm);
 			return NULL;
 		}

@@ -173,6 +173,9 @@ struct runner {
 	double timeout_s;     /* 0: none */
 	bool verbose;
 	unsigned mmu_levels;  /* 0: bare, 3: Sv39, 4: Sv48, 5: Sv57 */
+	enum engine_tier engine;
+	bool lockstep;
+	uint64_t jit_threshold; /* 0: the engine's default */
 
 	/* Program image facts. */
 	uint64_t entry;
@@ -1137,9 +1140,14 @@ static int enable_mmu(struct runner *r)
 static void usage(FILE *f)
 {
 	fputs("usage: skiff-isa-run [--max-insns N] [--timeout SECONDS] [--seed N]\n"
-	      "                     [--mmu bare|sv39|sv48|sv57] [-v] program.elf [args...]\n"
+	      "                     [--mmu bare|sv39|sv48|sv57] [--engine interp|jit|lockstep]\n"
+	      "                     [--jit-threshold N] [-v] program.elf [args...]\n"
 	      "Runs a static riscv64 Linux program in U-mode on skiff's engine.\n"
 	      "--mmu runs it through identity-mapped page tables instead of satp = 0.\n"
+	      "--engine picks the tier (default: $SKIFF_ENGINE, else the engine's default);\n"
+	      "lockstep is the JIT checked block by block against the executor.\n"
+	      "--jit-threshold: runs of a block before it is translated (default:\n"
+	      "$SKIFF_JIT_THRESHOLD, else the engine's).\n"
 	      "Exit status: the program's, or 1 access outside memory, 2 bad usage or ELF,\n"
 	      "3 engine fatal, 124 limit reached, 128+signal guest exception.\n", f);
 }
@@ -1181,13 +1189,16 @@ static int setup(struct runner *r, const char *path, int argc, char **argv)
 	r->brk_start = r->brk_cur = page_up(r->image_end);
 	r->brk_limit = MMAP_BASE;
 
-	struct hart_config cfg = { .hartid = 0, .user_ecall_exits = true, .timebase_hz = 10000000 };
+	struct hart_config cfg = { .hartid = 0, .user_ecall_exits = true, .timebase_hz = 10000000,
+				   .engine = r->engine, .jit_lockstep = r->lockstep,
+				   .jit_threshold = (uint32_t)r->jit_threshold };
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	cfg.time_base_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
 	r->hart = hart_create(&r->ram, &cfg);
 	if (!r->hart) {
-		note("cannot create a hart");
+		note("cannot create a hart (engine %s%s)", engine_tier_name(r->engine),
+		     r->lockstep ? ", lockstep" : "");
 		free(img);
 		return -1;
 	}
@@ -1237,6 +1248,14 @@ int main(int argc, char **argv)
 	}
 	r->timeout_s = 120;
 	r->rng = 0x5eed5eed12345678ull;
+	r->engine = engine_default_tier();
+	const char *env_engine = getenv("SKIFF_ENGINE");
+	const char *env_threshold = getenv("SKIFF_JIT_THRESHOLD");
+	if (env_threshold && !parse_u64(env_threshold, &r->jit_threshold)) {
+		note("SKIFF_JIT_THRESHOLD: bad number '%s'", env_threshold);
+		free(r);
+		return RUN_SETUP_ERROR;
+	}
 
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
@@ -1265,8 +1284,10 @@ int main(int argc, char **argv)
 				free(r);
 				return RUN_SETUP_ERROR;
 			}
+		} else if (!strcmp(o, "--engine") && i + 1 < argc) {
+			env_engine = argv[++i];
 		} else if ((!strcmp(o, "--max-insns") || !strcmp(o, "--timeout") ||
-			    !strcmp(o, "--seed")) && i + 1 < argc) {
+			    !strcmp(o, "--seed") || !strcmp(o, "--jit-threshold")) && i + 1 < argc) {
 			uint64_t v;
 			if (!parse_u64(argv[i + 1], &v)) {
 				note("%s: bad number '%s'", o, argv[i + 1]);
@@ -1277,6 +1298,8 @@ int main(int argc, char **argv)
 				r->max_insns = v;
 			else if (!strcmp(o, "--timeout"))
 				r->timeout_s = (double)v;
+			else if (!strcmp(o, "--jit-threshold"))
+				r->jit_threshold = v;
 			else
 				r->rng = v | 1;
 			i++;
@@ -1291,6 +1314,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		free(r);
 		return RUN_SETUP_ERROR;
+	}
+	if (env_engine) {
+		r->lockstep = !strcmp(env_engine, "lockstep");
+		if (r->lockstep)
+			r->engine = ENGINE_JIT;
+		else if (engine_tier_parse(env_engine, &r->engine)) {
+			note("engine '%s': not interp, jit or lockstep", env_engine);
+			free(r);
+			return RUN_SETUP_ERROR;
+		}
 	}
 
 	int status;

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "engine/hart.h"
+#include "engine_tier.h"
 #include "rvasm.h"
 
 #define RAM_BASE 0x80000000ull
@@ -62,6 +63,7 @@ static uint64_t *map(struct pt *t, uint64_t va, uint64_t pa, uint64_t flags, int
 static struct hart *new_hart(struct gram *ram)
 {
 	struct hart_config cfg = { .hartid = 0, .timebase_hz = 10000000 };
+	engine_tier_from_env(&cfg);
 	return hart_create(ram, &cfg);
 }
 

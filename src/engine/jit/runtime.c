@@ -1,0 +1,254 @@
+/*
+ * The JIT's runtime: per-hart creation and teardown, the routines every
+ * translation shares (emitted at the start of the code cache: the entry
+ * trampoline, the exits back to the executor, the thunks that call the
+ * memory slow paths, the jump-cache probes), the slow paths themselves,
+ * linking, and the debugging outputs (SKIFF_JIT_DUMP, SKIFF_JIT_PERFMAP).
+ */
+#include "engine/jit/runtime.h"
+
+#include <cpuid.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/jit/regs.h"
+
+static void detect_features(struct jit *j)
+{
+	unsigned a, b, c, d;
+	if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+		j->bmi1 = b & (1u << 3);
+		j->bmi2 = b & (1u << 8);
+	}
+	if (__get_cpuid(1, &a, &b, &c, &d))
+		j->popcnt = c & (1u << 23);
+	if (__get_cpuid(0x80000001, &a, &b, &c, &d))
+		j->lzcnt = c & (1u << 5); /* ABM */
+}
+
+/* Store (or load) the mapped guest registers; only the caller-saved ones
+ * when `volatile_only`. */
+static void move_mapped(struct x86_buf *b, bool store, bool volatile_only)
+{
+	for (unsigned k = 0; k < JIT_MAPPED; k++) {
+		unsigned g = jit_mapped_guest(k);
+		int r = jit_host_reg(g);
+		if (volatile_only && !jit_caller_saved(r))
+			continue;
+		if (store)
+			x86_mov_mr(b, hmem(XOFF(g)), (enum x86_reg)r, 8);
+		else
+			x86_mov_rm(b, (enum x86_reg)r, hmem(XOFF(g)));
+	}
+}
+
+static void jmp_to(struct x86_buf *b, uint8_t *target)
+{
+	uint8_t *f = x86_jmp32(b);
+	if (f)
+		x86_patch_rel32(f, target);
+}
+
+/* A call into C from a thunk: the thunk was called from aligned code, so
+ * the stack is 8 off; args already in rdi, rsi, rdx, rcx. */
+static void call_c(struct x86_buf *b, const void *fn)
+{
+	x86_alu_ri(b, ALU_SUB, RSP, 8);
+	x86_mov_ri(b, RAX, (uint64_t)(uintptr_t)fn);
+	x86_call_r(b, RAX);
+	x86_alu_ri(b, ALU_ADD, RSP, 8);
+}
+
+int jit_emit_common(struct hart *h)
+{
+	struct jit *j = h->jit;
+	struct x86_buf b = { j->cc.rw, j->cc.rw + j->cc.size, false };
+	static const enum x86_reg saved[] = { RBP, RBX, R12, R13, R14, R15 };
+
+	/* enter(rdi = hart, rsi = code): save the callee-saved registers,
+	 * align the stack, load the mapped guest registers, jump. */
+	j->enter = b.p;
+	for (unsigned k = 0; k < 6; k++)
+		x86_push(&b, saved[k]);
+	x86_alu_ri(&b, ALU_SUB, RSP, 8);
+	x86_lea(&b, RBP, x86_mem(RDI, HART_BIAS));
+	x86_mov_rr(&b, RAX, RSI);
+	move_mapped(&b, false, false);
+	x86_jmp_r(&b, RAX);
+
+	/* exit(eax = code) */
+	j->exit = b.p;
+	move_mapped(&b, true, false);
+	x86_alu_ri(&b, ALU_ADD, RSP, 8);
+	for (int k = 5; k >= 0; k--)
+		x86_pop(&b, saved[k]);
+	x86_ret(&b);
+
+	j->exit_lookup = b.p;
+	x86_mov_ri(&b, RAX, JIT_EXIT_LOOKUP);
+	jmp_to(&b, j->exit);
+
+	j->exit_bail = b.p;
+	x86_mov_mr(&b, hmem(HOFF(jit_bail_block)), RCX, 8);
+	x86_mov_mr(&b, hmem(HOFF(jit_bail_idx)), RDX, 4);
+	x86_mov_ri(&b, RAX, JIT_EXIT_BAIL);
+	jmp_to(&b, j->exit);
+
+	j->exit_link = b.p;
+	x86_mov_mr(&b, hmem(HOFF(jit_link)), RCX, 8);
+	x86_mov_mr(&b, hmem(HOFF(jit_link_pa)), RDX, 8);
+	x86_mov_ri(&b, RAX, JIT_EXIT_LOOKUP);
+	jmp_to(&b, j->exit);
+
+	/* thunk_load(rax = va, edx = size): rax = host pointer or 0. */
+	j->thunk_load = b.p;
+	move_mapped(&b, true, true);
+	x86_lea(&b, RDI, x86_mem(RBP, -HART_BIAS));
+	x86_mov_rr(&b, RSI, RAX);
+	call_c(&b, (const void *)jit_load_slow);
+	move_mapped(&b, false, true);
+	x86_ret(&b);
+
+	/* thunk_store(rax = va, rdx = value, ecx = size): rax = 1 if done. */
+	j->thunk_store = b.p;
+	move_mapped(&b, true, true);
+	x86_lea(&b, RDI, x86_mem(RBP, -HART_BIAS));
+	x86_mov_rr(&b, RSI, RAX);
+	call_c(&b, (const void *)jit_store_slow);
+	move_mapped(&b, false, true);
+	x86_ret(&b);
+
+	/* jc_probe(rax = target): h->pc = target; leave if the countdown ran
+	 * out; jump to the cached translation of the target, else leave. */
+	for (unsigned s = 0; s < TLB_SETS; s++) {
+		j->jc_probe[s] = b.p;
+		x86_mov_mr(&b, hmem(HOFF(pc)), RAX, 8);
+		x86_alu_mi(&b, ALU_SUB, hmem(HOFF(timer_countdown)), 1, 4);
+		uint8_t *f = x86_jcc32(&b, CC_LE);
+		if (f)
+			x86_patch_rel32(f, j->exit_lookup);
+		x86_mov_rr32(&b, RCX, RAX);
+		x86_shift_ri(&b, SH_SHL, RCX, 3, true);
+		x86_alu_ri32(&b, ALU_AND, RCX, (JC_SIZE - 1) << 4);
+		int32_t jc = HOFF(jc) + (int32_t)(s * JC_SIZE * sizeof(struct jc_entry));
+		x86_alu_rm(&b, ALU_CMP, RAX, x86_mem_idx(RBP, RCX, 1, jc));
+		f = x86_jcc32(&b, CC_NE);
+		if (f)
+			x86_patch_rel32(f, j->exit_lookup);
+		x86_jmp_m(&b, x86_mem_idx(RBP, RCX, 1, jc + 8));
+	}
+	if (b.overflow)
+		return -1;
+	j->common_bytes = (size_t)(b.p - j->cc.rw);
+	j->cc.used = (j->common_bytes + 63) & ~(size_t)63;
+	if (j->cc.used > j->cc.high)
+		j->cc.high = j->cc.used;
+	return 0;
+}
+
+int jit_create(struct hart *h, size_t cache_bytes)
+{
+	struct jit *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -12;
+	int r = code_cache_init(&j->cc, cache_bytes ? cache_bytes : JIT_DEFAULT_CACHE);
+	if (r) {
+		free(j);
+		return r;
+	}
+	detect_features(j);
+	h->jit = j;
+	if (jit_emit_common(h)) {
+		jit_destroy(h);
+		return -12;
+	}
+	const char *dump = getenv("SKIFF_JIT_DUMP");
+	if (dump && *dump)
+		j->dump = fopen(dump, "a");
+	const char *pm = getenv("SKIFF_JIT_PERFMAP");
+	if (pm && *pm == '1') {
+		char path[64];
+		snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)getpid());
+		j->perfmap = fopen(path, "a");
+	}
+	return 0;
+}
+
+void jit_destroy(struct hart *h)
+{
+	struct jit *j = h->jit;
+	if (!j)
+		return;
+	code_cache_destroy(&j->cc);
+	if (j->dump)
+		fclose(j->dump);
+	if (j->perfmap)
+		fclose(j->perfmap);
+	free(j);
+	h->jit = NULL;
+}
+
+void jit_reset(struct hart *h, bool give_back)
+{
+	struct jit *j = h->jit;
+	code_cache_reset(&j->cc, give_back);
+	jit_emit_common(h);
+	h->jit_link = NULL;
+	jc_clear(h);
+}
+
+/* Translations only: the shared routines are there even when empty. */
+size_t jit_bytes(const struct hart *h)
+{
+	return h->jit ? h->jit->cc.used - ((h->jit->common_bytes + 63) & ~(size_t)63) : 0;
+}
+
+enum jit_exit jit_enter(struct hart *h, const void *code)
+{
+	int (*enter)(struct hart *, const void *) =
+		(int (*)(struct hart *, const void *))code_cache_rx(&h->jit->cc, h->jit->enter);
+	return (enum jit_exit)enter(h, code);
+}
+
+void jit_link(struct hart *h, const void *code)
+{
+	x86_patch_rel32(h->jit_link, code_cache_rw(&h->jit->cc, code));
+	h->jit_link = NULL;
+}
+
+/* ---- slow paths ---------------------------------------------------------- */
+
+/* A load the inline TLB probe missed: translate (which fills the TLB) and
+ * hand back the host address, or 0 to leave the access to the executor
+ * (a fault, MMIO, or an access across a page boundary). */
+void *jit_load_slow(struct hart *h, uint64_t va, unsigned size)
+{
+	if ((va & 0xfff) + size > GRAM_PAGE_SIZE)
+		return NULL;
+	uint64_t pa;
+	if (mmu_translate(h, va, ACCESS_READ, &pa))
+		return NULL;
+	return gram_ptr(h->ram, pa, size);
+}
+
+/* A store the inline probe missed (or every store, in lockstep mode): do
+ * it here, noting writes to code pages; 0 leaves it to the executor. */
+uint64_t jit_store_slow(struct hart *h, uint64_t va, uint64_t value, unsigned size)
+{
+	if ((va & 0xfff) + size > GRAM_PAGE_SIZE)
+		return 0;
+	uint64_t pa;
+	if (mmu_translate(h, va, ACCESS_WRITE, &pa))
+		return 0;
+	uint8_t *p = gram_ptr(h->ram, pa, size);
+	if (!p)
+		return 0;
+	if (h->store_log)
+		store_log_add(h->store_log, p, value, size);
+	memcpy(p, &value, size);
+	uint64_t pn = (pa - h->ram->base) >> GRAM_PAGE_SHIFT;
+	if (atomic_load_explicit(&h->ram->code[pn], memory_order_relaxed))
+		gram_written(h->ram, pa, size);
+	return 1;
+}

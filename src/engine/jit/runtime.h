@@ -1,0 +1,44 @@
+/*
+ * The JIT's per-hart state and the pieces of it the translator needs: the
+ * code cache, the addresses of the shared routines at the start of the
+ * cache (entry, exits, slow-path thunks, jump-cache probes), host CPU
+ * features, and the debugging outputs.
+ */
+#ifndef SKIFF_ENGINE_JIT_RUNTIME_H
+#define SKIFF_ENGINE_JIT_RUNTIME_H
+
+#include <stdio.h>
+
+#include "engine/jit/cache.h"
+#include "engine/jit/jit.h"
+
+struct jit {
+	struct code_cache cc;
+	/* Shared routines, as addresses in the writable view. */
+	uint8_t *enter;        /* int enter(struct hart *, const void *code) */
+	uint8_t *exit;         /* eax = exit code */
+	uint8_t *exit_lookup;  /* JIT_EXIT_LOOKUP */
+	uint8_t *exit_bail;    /* rcx = block, edx = index */
+	uint8_t *exit_link;    /* rcx = jump field, rdx = target pa */
+	uint8_t *thunk_load;   /* rax = va, edx = size -> rax = host pointer or 0 */
+	uint8_t *thunk_store;  /* rax = va, rdx = value, ecx = size -> eax = 1 done, 0 not */
+	uint8_t *jc_probe[TLB_SETS]; /* rax = target va; instret already counted */
+	size_t common_bytes;   /* the shared routines' size */
+	/* Host features. */
+	bool bmi1, bmi2, lzcnt, popcnt;
+	/* Debugging. */
+	FILE *dump;            /* SKIFF_JIT_DUMP */
+	FILE *perfmap;         /* SKIFF_JIT_PERFMAP: /tmp/perf-PID.map */
+	bool lockstep;         /* translate for lockstep: stores via the slow path */
+	struct lockstep *ls;
+	uint64_t translations;
+};
+
+/* Slow paths called from the thunks. */
+void *jit_load_slow(struct hart *h, uint64_t va, unsigned size);
+uint64_t jit_store_slow(struct hart *h, uint64_t va, uint64_t value, unsigned size);
+
+/* Emit the shared routines at the start of an empty cache. */
+int jit_emit_common(struct hart *h);
+
+#endif

@@ -1,0 +1,877 @@
+/*
+ * Translation of one decoded block (struct block) to x86-64 code.
+ *
+ * Covered: RV64I integer and control transfer, M, Zba, Zbb (but orc.b),
+ * Zbs, loads and stores of every integer width, FENCE. Everything else
+ * (CSRs, system instructions, FP, atomics, PAUSE) ends the translated part:
+ * the code leaves with JIT_EXIT_BAIL before that instruction and the
+ * executor runs on from it, so the same decoded block serves both tiers.
+ *
+ * Layout of a translation: the instructions in order, then the block's
+ * exits, then the out-of-line slow paths of its loads and stores. h->pc
+ * holds the current block's start while translated code runs (it is updated
+ * at every block transition), so code is position independent in the guest
+ * address space: a physical page mapped at two addresses shares its
+ * translations. Guest semantics follow exec.c line by line; the comments
+ * say where x86 differs and how that is handled.
+ */
+#include "engine/jit/runtime.h"
+
+#include <string.h>
+
+#include "engine/jit/regs.h"
+
+/* Worst case bytes of one translation: 64 instructions of at most ~60
+ * bytes, their slow paths, the exits. Checked against the cache before
+ * translating. */
+#define MAX_TRANSLATION (24u << 10)
+
+enum opnd_kind { O_REG, O_MEM, O_IMM };
+struct opnd {
+	enum opnd_kind kind;
+	enum x86_reg reg;
+	int32_t off;   /* O_MEM: displacement from rbp */
+	int64_t imm;   /* O_IMM */
+};
+
+/* An out-of-line path of a load or store. */
+struct slow {
+	uint8_t *jcc;    /* the fast path's jump here */
+	uint8_t *resume; /* where to go on after the slow path */
+	unsigned idx;    /* instruction index (for a bail) */
+	unsigned size;
+	bool store;
+	struct opnd value; /* stores: the value */
+};
+
+struct tr {
+	struct x86_buf b;
+	struct hart *h;
+	struct jit *j;
+	struct block *blk;
+	unsigned set;
+	unsigned page_off;  /* the block's offset in its page */
+	struct slow slow[ENGINE_BLOCK_MAX];
+	unsigned nslow;
+};
+
+/* ---- operands ------------------------------------------------------------ */
+
+static struct opnd src(unsigned r)
+{
+	if (r == 0)
+		return (struct opnd){ .kind = O_IMM, .imm = 0 };
+	int hr = jit_host_reg(r);
+	if (hr >= 0)
+		return (struct opnd){ .kind = O_REG, .reg = (enum x86_reg)hr };
+	return (struct opnd){ .kind = O_MEM, .off = XOFF(r) };
+}
+
+static bool is_reg(struct opnd o, enum x86_reg r) { return o.kind == O_REG && o.reg == r; }
+
+/* dst = o (64-bit). */
+static void load_op(struct tr *t, enum x86_reg dst, struct opnd o)
+{
+	switch (o.kind) {
+	case O_REG:
+		if (o.reg != dst)
+			x86_mov_rr(&t->b, dst, o.reg);
+		break;
+	case O_MEM: x86_mov_rm(&t->b, dst, hmem(o.off)); break;
+	case O_IMM: x86_mov_ri(&t->b, dst, (uint64_t)o.imm); break;
+	}
+}
+
+/* A register holding o: its own, or `scratch` loaded with it. */
+static enum x86_reg reg_op(struct tr *t, struct opnd o, enum x86_reg scratch)
+{
+	if (o.kind == O_REG)
+		return o.reg;
+	load_op(t, scratch, o);
+	return scratch;
+}
+
+/* dst op= o, 64 or 32 bits. Immediates here always fit 32 bits. */
+static void alu_op(struct tr *t, enum x86_alu op, enum x86_reg dst, struct opnd o, bool w32)
+{
+	switch (o.kind) {
+	case O_REG:
+		if (w32) x86_alu_rr32(&t->b, op, dst, o.reg);
+		else x86_alu_rr(&t->b, op, dst, o.reg);
+		break;
+	case O_MEM:
+		if (w32) x86_alu_rm32(&t->b, op, dst, hmem(o.off));
+		else x86_alu_rm(&t->b, op, dst, hmem(o.off));
+		break;
+	case O_IMM:
+		if (w32) x86_alu_ri32(&t->b, op, dst, (int32_t)o.imm);
+		else x86_alu_ri(&t->b, op, dst, (int32_t)o.imm);
+		break;
+	}
+}
+
+/* The host register to compute rd in: its own when mapped and not needed
+ * as an input afterwards, else rax. */
+static enum x86_reg dest(unsigned rd, struct opnd later_input)
+{
+	int hr = jit_host_reg(rd);
+	if (hr < 0 || is_reg(later_input, (enum x86_reg)hr))
+		return RAX;
+	return (enum x86_reg)hr;
+}
+
+/* rd = v (v a host register). */
+static void set_rd(struct tr *t, unsigned rd, enum x86_reg v)
+{
+	if (rd == 0 || rd == REG_SINK)
+		return;
+	int hr = jit_host_reg(rd);
+	if (hr < 0)
+		x86_mov_mr(&t->b, hmem(XOFF(rd)), v, 8);
+	else if (hr != (int)v)
+		x86_mov_rr(&t->b, (enum x86_reg)hr, v);
+}
+
+/* ---- exits ----------------------------------------------------------------- */
+
+static void jmp_to(struct tr *t, uint8_t *target)
+{
+	uint8_t *f = x86_jmp32(&t->b);
+	if (f)
+		x86_patch_rel32(f, target);
+}
+
+static void jcc_to(struct tr *t, enum x86_cc cc, uint8_t *target)
+{
+	uint8_t *f = x86_jcc32(&t->b, cc);
+	if (f)
+		x86_patch_rel32(f, target);
+}
+
+/* Leave for the executor at instruction `idx` of this block. */
+static void emit_bail(struct tr *t, unsigned idx)
+{
+	x86_mov_ri(&t->b, RCX, (uint64_t)(uintptr_t)t->blk);
+	x86_mov_ri(&t->b, RDX, idx);
+	jmp_to(t, t->j->exit_bail);
+}
+
+/* Go to the block at (block start + delta), `retired` instructions done. */
+static void emit_goto(struct tr *t, int64_t delta, unsigned retired)
+{
+	x86_alu_mi(&t->b, ALU_ADD, hmem(HOFF(instret)), (int32_t)retired, 8);
+	int64_t at = (int64_t)t->page_off + delta;
+	if (at >= 0 && at < (int64_t)GRAM_PAGE_SIZE) {
+		/* Same page: the same mapping, so a direct jump, patched once
+		 * the target is translated (through exit_link until then). */
+		if (delta)
+			x86_alu_mi(&t->b, ALU_ADD, hmem(HOFF(pc)), (int32_t)delta, 8);
+		x86_alu_mi(&t->b, ALU_SUB, hmem(HOFF(timer_countdown)), 1, 4);
+		jcc_to(t, CC_LE, t->j->exit_lookup);
+		uint8_t *field = x86_jmp32(&t->b);
+		if (!field)
+			return;
+		x86_patch_rel32(field, t->b.p);
+		x86_mov_ri(&t->b, RCX, (uint64_t)(uintptr_t)field);
+		x86_mov_ri(&t->b, RDX, t->blk->pa + (uint64_t)delta);
+		x86_mov_mi(&t->b, hmem(HOFF(jit_link_set)), (int32_t)t->set, 4);
+		jmp_to(t, t->j->exit_link);
+	} else {
+		x86_mov_rm(&t->b, RAX, hmem(HOFF(pc)));
+		x86_alu_ri(&t->b, ALU_ADD, RAX, (int32_t)delta);
+		jmp_to(t, t->j->jc_probe[t->set]);
+	}
+}
+
+/* ---- instruction groups ------------------------------------------------------ */
+
+static void emit_alu3(struct tr *t, const struct insn *i, enum x86_alu op, bool commutative, bool w32)
+{
+	if (i->rd == REG_SINK)
+		return;
+	struct opnd a = src(i->rs1), c = src(i->rs2);
+	if (commutative && is_reg(c, (enum x86_reg)jit_host_reg(i->rd)) && !w32) {
+		struct opnd tmp = a; a = c; c = tmp;
+	}
+	enum x86_reg d = dest(i->rd, c);
+	if (w32) {
+		if (a.kind == O_REG) x86_mov_rr32(&t->b, d, a.reg);
+		else load_op(t, d, a);
+	} else {
+		load_op(t, d, a);
+	}
+	alu_op(t, op, d, c, w32);
+	if (w32)
+		x86_movsxd_rr(&t->b, d, d);
+	set_rd(t, i->rd, d);
+}
+
+static void emit_alui(struct tr *t, const struct insn *i, enum x86_alu op, bool w32)
+{
+	if (i->rd == REG_SINK)
+		return;
+	enum x86_reg d = dest(i->rd, (struct opnd){ .kind = O_IMM });
+	load_op(t, d, src(i->rs1));
+	if (i->imm || op == ALU_AND)
+		alu_op(t, op, d, (struct opnd){ .kind = O_IMM, .imm = i->imm }, w32);
+	if (w32)
+		x86_movsxd_rr(&t->b, d, d);
+	set_rd(t, i->rd, d);
+}
+
+static void emit_shifti(struct tr *t, const struct insn *i, enum x86_shift op, bool w32)
+{
+	if (i->rd == REG_SINK)
+		return;
+	enum x86_reg d = dest(i->rd, (struct opnd){ .kind = O_IMM });
+	load_op(t, d, src(i->rs1));
+	unsigned sh = (unsigned)i->imm & (w32 ? 31 : 63);
+	if (sh)
+		x86_shift_ri(&t->b, op, d, sh, w32);
+	if (w32)
+		x86_movsxd_rr(&t->b, d, d);
+	set_rd(t, i->rd, d);
+}
+
+/* Shifts and rotates by a register: x86 masks the count to 5 or 6 bits
+ * exactly as RISC-V does. */
+static void emit_shift(struct tr *t, const struct insn *i, enum x86_shift op, bool w32)
+{
+	if (i->rd == REG_SINK)
+		return;
+	if (t->j->bmi2 && op != SH_ROL && op != SH_ROR) {
+		enum x86_reg a = reg_op(t, src(i->rs1), RAX);
+		enum x86_reg c = reg_op(t, src(i->rs2), RCX);
+		enum x86_reg d = jit_host_reg(i->rd) >= 0 ? (enum x86_reg)jit_host_reg(i->rd) : RAX;
+		x86_shiftx(&t->b, op, d, a, c, w32);
+		if (w32)
+			x86_movsxd_rr(&t->b, d, d);
+		set_rd(t, i->rd, d);
+		return;
+	}
+	load_op(t, RCX, src(i->rs2));
+	load_op(t, RAX, src(i->rs1));
+	x86_shift_rcl(&t->b, op, RAX, w32);
+	if (w32)
+		x86_movsxd_rr(&t->b, RAX, RAX);
+	set_rd(t, i->rd, RAX);
+}
+
+/* cmp a, c with whatever operand kinds. */
+static void emit_cmp(struct tr *t, struct opnd a, struct opnd c)
+{
+	enum x86_reg ra = reg_op(t, a, RCX);
+	alu_op(t, ALU_CMP, ra, c, false);
+}
+
+static void emit_setcc(struct tr *t, const struct insn *i, enum x86_cc cc, struct opnd c)
+{
+	if (i->rd == REG_SINK)
+		return;
+	emit_cmp(t, src(i->rs1), c);
+	x86_setcc(&t->b, cc, RAX);
+	x86_movzx_rr(&t->b, RAX, RAX, 1);
+	set_rd(t, i->rd, RAX);
+}
+
+static void emit_mul(struct tr *t, const struct insn *i, bool w32)
+{
+	if (i->rd == REG_SINK)
+		return;
+	struct opnd a = src(i->rs1), c = src(i->rs2);
+	if (c.kind == O_IMM || a.kind == O_IMM) {
+		set_rd(t, i->rd, (x86_mov_ri(&t->b, RAX, 0), RAX));
+		return;
+	}
+	if (is_reg(c, (enum x86_reg)jit_host_reg(i->rd))) {
+		struct opnd tmp = a; a = c; c = tmp;
+	}
+	enum x86_reg d = dest(i->rd, c);
+	load_op(t, d, a);
+	if (c.kind == O_REG) x86_imul_rr(&t->b, d, c.reg, w32);
+	else x86_imul_rm(&t->b, d, hmem(c.off), w32);
+	if (w32)
+		x86_movsxd_rr(&t->b, d, d);
+	set_rd(t, i->rd, d);
+}
+
+/* High half of the 128-bit product: 0 signed x signed, 1 unsigned x
+ * unsigned, 2 signed x unsigned (the unsigned product minus b when a < 0). */
+static void emit_mulh(struct tr *t, const struct insn *i, int kind)
+{
+	if (i->rd == REG_SINK)
+		return;
+	struct opnd a = src(i->rs1), c = src(i->rs2);
+	if (a.kind == O_IMM || c.kind == O_IMM) {
+		x86_mov_ri(&t->b, RAX, 0);
+		set_rd(t, i->rd, RAX);
+		return;
+	}
+	enum x86_reg rc = reg_op(t, c, RCX);
+	load_op(t, RAX, a);
+	x86_f7(&t->b, kind == 0 ? 5 : 4, rc, false);
+	if (kind == 2) {
+		load_op(t, RAX, a);
+		x86_shift_ri(&t->b, SH_SAR, RAX, 63, false);
+		x86_alu_rr(&t->b, ALU_AND, RAX, rc);
+		x86_alu_rr(&t->b, ALU_SUB, RDX, RAX);
+	}
+	set_rd(t, i->rd, RDX);
+}
+
+/* Division with RISC-V's results for x / 0 and INT_MIN / -1 (no trap);
+ * x86 would raise #DE for both, so neither reaches idiv/div. */
+static void emit_div(struct tr *t, const struct insn *i, bool is_signed, bool rem, bool w32)
+{
+	if (i->rd == REG_SINK)
+		return;
+	load_op(t, RCX, src(i->rs2));
+	load_op(t, RAX, src(i->rs1));
+	if (w32) {
+		if (is_signed)
+			x86_movsxd_rr(&t->b, RAX, RAX);
+		else
+			x86_mov_rr32(&t->b, RAX, RAX);
+	}
+	/* Divisor zero: quotient all ones, remainder the dividend. */
+	if (w32) x86_alu_rr32(&t->b, ALU_XOR, RDX, RDX), x86_alu_rr32(&t->b, ALU_CMP, RCX, RDX);
+	else x86_test_rr(&t->b, RCX, RCX);
+	uint8_t *zero = x86_jcc32(&t->b, CC_E);
+	uint8_t *minus1 = NULL;
+	if (is_signed) {
+		/* Divisor -1: quotient -x (wraps for INT_MIN, as RISC-V wants),
+		 * remainder 0. */
+		if (w32) x86_alu_ri32(&t->b, ALU_CMP, RCX, -1);
+		else x86_alu_ri(&t->b, ALU_CMP, RCX, -1);
+		minus1 = x86_jcc32(&t->b, CC_E);
+	}
+	if (is_signed) {
+		if (w32) x86_cdq(&t->b); else x86_cqo(&t->b);
+		x86_f7(&t->b, 7, RCX, w32);
+	} else {
+		x86_alu_rr32(&t->b, ALU_XOR, RDX, RDX);
+		x86_f7(&t->b, 6, RCX, w32);
+	}
+	if (rem)
+		x86_mov_rr(&t->b, RAX, RDX);
+	uint8_t *done1 = x86_jmp32(&t->b);
+	/* zero: */
+	if (zero)
+		x86_patch_rel32(zero, t->b.p);
+	if (!rem)
+		x86_mov_ri(&t->b, RAX, ~0ull);
+	uint8_t *done2 = NULL;
+	if (is_signed) {
+		done2 = x86_jmp32(&t->b);
+		if (minus1)
+			x86_patch_rel32(minus1, t->b.p);
+		if (rem)
+			x86_mov_ri(&t->b, RAX, 0);
+		else
+			x86_f7(&t->b, 3, RAX, w32); /* neg */
+	}
+	if (done1)
+		x86_patch_rel32(done1, t->b.p);
+	if (done2)
+		x86_patch_rel32(done2, t->b.p);
+	if (w32)
+		x86_movsxd_rr(&t->b, RAX, RAX);
+	set_rd(t, i->rd, RAX);
+}
+
+/* rax = rs1 + imm, the virtual address of a load or store. */
+static void emit_va(struct tr *t, const struct insn *i)
+{
+	struct opnd a = src(i->rs1);
+	if (a.kind == O_REG)
+		x86_lea(&t->b, RAX, x86_mem(a.reg, i->imm));
+	else if (a.kind == O_IMM)
+		x86_mov_ri(&t->b, RAX, (uint64_t)(int64_t)i->imm);
+	else {
+		x86_mov_rm(&t->b, RAX, hmem(a.off));
+		if (i->imm)
+			x86_alu_ri(&t->b, ALU_ADD, RAX, i->imm);
+	}
+}
+
+/* The inline TLB probe (exec.c's LOAD/STORE): index from va, tag compared
+ * with the page of the access's last byte, so an access that crosses into
+ * the next page misses; on a hit rax becomes the host address. */
+static void emit_probe(struct tr *t, unsigned size, bool store, unsigned idx, struct opnd value)
+{
+	if (size > 1)
+		x86_lea(&t->b, RCX, x86_mem(RAX, (int32_t)size - 1));
+	else
+		x86_mov_rr(&t->b, RCX, RAX);
+	x86_shift_ri(&t->b, SH_SHR, RCX, 12, false);
+	x86_mov_rr32(&t->b, RDX, RAX);
+	x86_shift_ri(&t->b, SH_SHR, RDX, 8, true);
+	x86_alu_ri32(&t->b, ALU_AND, RDX, (TLB_SIZE - 1) << 4);
+	int32_t base = HOFF(tlb) + (int32_t)(t->set * sizeof(struct tlb_set)) +
+		       (int32_t)(store ? offsetof(struct tlb_set, w) : offsetof(struct tlb_set, r));
+	struct slow *s = &t->slow[t->nslow++];
+	s->idx = idx;
+	s->size = size;
+	s->store = store;
+	s->value = value;
+	if (store && t->j->lockstep) {
+		/* Every store through the slow path, which logs it. */
+		s->jcc = x86_jmp32(&t->b);
+		return;
+	}
+	x86_alu_rm(&t->b, ALU_CMP, RCX, x86_mem_idx(RBP, RDX, 1, base));
+	s->jcc = x86_jcc32(&t->b, CC_NE);
+	x86_alu_rm(&t->b, ALU_ADD, RAX, x86_mem_idx(RBP, RDX, 1, base + 8));
+}
+
+static void emit_load(struct tr *t, const struct insn *i, unsigned idx, unsigned size, bool sign)
+{
+	emit_va(t, i);
+	emit_probe(t, size, false, idx, (struct opnd){ 0 });
+	t->slow[t->nslow - 1].resume = t->b.p;
+	/* A load to x0 still accesses memory (it may fault). */
+	enum x86_reg d = i->rd == REG_SINK || jit_host_reg(i->rd) < 0 ? RAX : (enum x86_reg)jit_host_reg(i->rd);
+	x86_load(&t->b, d, x86_mem(RAX, 0), size, sign);
+	set_rd(t, i->rd, d);
+}
+
+static void emit_store(struct tr *t, const struct insn *i, unsigned idx, unsigned size)
+{
+	struct opnd v = src(i->rs2);
+	emit_va(t, i);
+	emit_probe(t, size, true, idx, v);
+	struct slow *s = &t->slow[t->nslow - 1];
+	if (!(t->j->lockstep)) {
+		enum x86_reg r = reg_op(t, v, RCX);
+		x86_mov_mr(&t->b, x86_mem(RAX, 0), r, size);
+	}
+	s->resume = t->b.p;
+}
+
+static void call_to(struct tr *t, uint8_t *target)
+{
+	uint8_t *f = x86_call32(&t->b);
+	if (f)
+		x86_patch_rel32(f, target);
+}
+
+/* The out-of-line halves of the loads and stores: call the slow path; go
+ * on if it managed, else leave for the executor at that instruction (which
+ * then takes the fault, does the MMIO exit or the page-crossing access). */
+static void emit_slow_paths(struct tr *t)
+{
+	for (unsigned k = 0; k < t->nslow; k++) {
+		struct slow *s = &t->slow[k];
+		if (s->jcc)
+			x86_patch_rel32(s->jcc, t->b.p);
+		if (s->store) {
+			load_op(t, RDX, s->value);
+			x86_mov_ri(&t->b, RCX, s->size);
+			call_to(t, t->j->thunk_store);
+		} else {
+			x86_mov_ri(&t->b, RDX, s->size);
+			call_to(t, t->j->thunk_load);
+		}
+		x86_test_rr(&t->b, RAX, RAX);
+		uint8_t *bail = x86_jcc32(&t->b, CC_E);
+		jmp_to(t, s->resume);
+		if (bail)
+			x86_patch_rel32(bail, t->b.p);
+		emit_bail(t, s->idx);
+	}
+}
+
+/* ---- bit manipulation ---------------------------------------------------- */
+
+/* Count leading zeros (w32: of the low word). Without LZCNT: BSR, whose
+ * destination is undefined for 0, so 0 is handled by CMOV. */
+static void emit_clz(struct tr *t, const struct insn *i, bool w32)
+{
+	enum x86_reg a = reg_op(t, src(i->rs1), RCX);
+	if (t->j->lzcnt) {
+		x86_bitscan(&t->b, 0xbd, true, RAX, a, w32);
+	} else {
+		x86_mov_ri(&t->b, RDX, ~0ull);
+		x86_bitscan(&t->b, 0xbd, false, RAX, a, w32);
+		x86_cmov(&t->b, CC_E, RAX, RDX);
+		x86_f7(&t->b, 3, RAX, false);
+		x86_alu_ri(&t->b, ALU_ADD, RAX, w32 ? 31 : 63);
+	}
+	if (w32)
+		x86_mov_rr32(&t->b, RAX, RAX);
+	set_rd(t, i->rd, RAX);
+}
+
+static void emit_ctz(struct tr *t, const struct insn *i, bool w32)
+{
+	enum x86_reg a = reg_op(t, src(i->rs1), RCX);
+	if (t->j->bmi1) {
+		x86_bitscan(&t->b, 0xbc, true, RAX, a, w32);
+	} else {
+		x86_mov_ri(&t->b, RDX, w32 ? 32 : 64);
+		x86_bitscan(&t->b, 0xbc, false, RAX, a, w32);
+		x86_cmov(&t->b, CC_E, RAX, RDX);
+	}
+	if (w32)
+		x86_mov_rr32(&t->b, RAX, RAX);
+	set_rd(t, i->rd, RAX);
+}
+
+static void emit_minmax(struct tr *t, const struct insn *i, enum x86_cc take_c)
+{
+	enum x86_reg c = reg_op(t, src(i->rs2), RCX);
+	load_op(t, RAX, src(i->rs1));
+	x86_alu_rr(&t->b, ALU_CMP, RAX, c);
+	x86_cmov(&t->b, take_c, RAX, c);
+	set_rd(t, i->rd, RAX);
+}
+
+/* rax = rs1 with bit (rs2 & 63) cleared (ext 6), set (5), flipped (7). */
+static void emit_bitop(struct tr *t, const struct insn *i, unsigned ext)
+{
+	load_op(t, RCX, src(i->rs2));
+	load_op(t, RAX, src(i->rs1));
+	x86_mov_ri(&t->b, RDX, 1);
+	x86_shift_rcl(&t->b, SH_SHL, RDX, false);
+	if (ext == 6) {
+		x86_f7(&t->b, 2, RDX, false);
+		x86_alu_rr(&t->b, ALU_AND, RAX, RDX);
+	} else {
+		x86_alu_rr(&t->b, ext == 5 ? ALU_OR : ALU_XOR, RAX, RDX);
+	}
+	set_rd(t, i->rd, RAX);
+}
+
+/* rd = (zext32?(rs1) << sh) + rs2 */
+static void emit_shadd(struct tr *t, const struct insn *i, unsigned sh, bool uw)
+{
+	if (i->rd == REG_SINK)
+		return;
+	enum x86_reg c = reg_op(t, src(i->rs2), RCX);
+	load_op(t, RAX, src(i->rs1));
+	if (uw)
+		x86_mov_rr32(&t->b, RAX, RAX);
+	enum x86_reg d = jit_host_reg(i->rd) >= 0 ? (enum x86_reg)jit_host_reg(i->rd) : RAX;
+	x86_lea(&t->b, d, x86_mem_idx(c, RAX, 1u << sh, 0));
+	set_rd(t, i->rd, d);
+}
+
+/* ---- one instruction ------------------------------------------------------ */
+
+/* Translate instruction idx (not the last of a block that transfers
+ * control: see emit_end). false: not translated; the caller ends the
+ * translation with a bail before it. */
+static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
+{
+	switch ((enum op)i->op) {
+	case OP_LUI:
+		if (i->rd != REG_SINK) {
+			x86_mov_ri(&t->b, RAX, (uint64_t)(int64_t)i->imm);
+			set_rd(t, i->rd, RAX);
+		}
+		return true;
+	case OP_AUIPC:
+		if (i->rd != REG_SINK) {
+			int64_t v = (int64_t)i->pc_off + i->imm;
+			x86_mov_rm(&t->b, RAX, hmem(HOFF(pc)));
+			if (v == (int32_t)v) {
+				x86_alu_ri(&t->b, ALU_ADD, RAX, (int32_t)v);
+			} else {
+				x86_mov_ri(&t->b, RCX, (uint64_t)v);
+				x86_alu_rr(&t->b, ALU_ADD, RAX, RCX);
+			}
+			set_rd(t, i->rd, RAX);
+		}
+		return true;
+	case OP_LB: emit_load(t, i, idx, 1, true); return true;
+	case OP_LH: emit_load(t, i, idx, 2, true); return true;
+	case OP_LW: emit_load(t, i, idx, 4, true); return true;
+	case OP_LD: emit_load(t, i, idx, 8, false); return true;
+	case OP_LBU: emit_load(t, i, idx, 1, false); return true;
+	case OP_LHU: emit_load(t, i, idx, 2, false); return true;
+	case OP_LWU: emit_load(t, i, idx, 4, false); return true;
+	case OP_SB: emit_store(t, i, idx, 1); return true;
+	case OP_SH: emit_store(t, i, idx, 2); return true;
+	case OP_SW: emit_store(t, i, idx, 4); return true;
+	case OP_SD: emit_store(t, i, idx, 8); return true;
+	case OP_ADDI: emit_alui(t, i, ALU_ADD, false); return true;
+	case OP_XORI: emit_alui(t, i, ALU_XOR, false); return true;
+	case OP_ORI: emit_alui(t, i, ALU_OR, false); return true;
+	case OP_ANDI: emit_alui(t, i, ALU_AND, false); return true;
+	case OP_ADDIW: emit_alui(t, i, ALU_ADD, true); return true;
+	case OP_SLTI: emit_setcc(t, i, CC_L, (struct opnd){ .kind = O_IMM, .imm = i->imm }); return true;
+	case OP_SLTIU: emit_setcc(t, i, CC_B, (struct opnd){ .kind = O_IMM, .imm = i->imm }); return true;
+	case OP_SLLI: emit_shifti(t, i, SH_SHL, false); return true;
+	case OP_SRLI: emit_shifti(t, i, SH_SHR, false); return true;
+	case OP_SRAI: emit_shifti(t, i, SH_SAR, false); return true;
+	case OP_SLLIW: emit_shifti(t, i, SH_SHL, true); return true;
+	case OP_SRLIW: emit_shifti(t, i, SH_SHR, true); return true;
+	case OP_SRAIW: emit_shifti(t, i, SH_SAR, true); return true;
+	case OP_RORI: emit_shifti(t, i, SH_ROR, false); return true;
+	case OP_RORIW: emit_shifti(t, i, SH_ROR, true); return true;
+	case OP_ADD: emit_alu3(t, i, ALU_ADD, true, false); return true;
+	case OP_SUB: emit_alu3(t, i, ALU_SUB, false, false); return true;
+	case OP_XOR: emit_alu3(t, i, ALU_XOR, true, false); return true;
+	case OP_OR: emit_alu3(t, i, ALU_OR, true, false); return true;
+	case OP_AND: emit_alu3(t, i, ALU_AND, true, false); return true;
+	case OP_ADDW: emit_alu3(t, i, ALU_ADD, true, true); return true;
+	case OP_SUBW: emit_alu3(t, i, ALU_SUB, false, true); return true;
+	case OP_SLT: emit_setcc(t, i, CC_L, src(i->rs2)); return true;
+	case OP_SLTU: emit_setcc(t, i, CC_B, src(i->rs2)); return true;
+	case OP_SLL: emit_shift(t, i, SH_SHL, false); return true;
+	case OP_SRL: emit_shift(t, i, SH_SHR, false); return true;
+	case OP_SRA: emit_shift(t, i, SH_SAR, false); return true;
+	case OP_SLLW: emit_shift(t, i, SH_SHL, true); return true;
+	case OP_SRLW: emit_shift(t, i, SH_SHR, true); return true;
+	case OP_SRAW: emit_shift(t, i, SH_SAR, true); return true;
+	case OP_ROL: emit_shift(t, i, SH_ROL, false); return true;
+	case OP_ROR: emit_shift(t, i, SH_ROR, false); return true;
+	case OP_ROLW: emit_shift(t, i, SH_ROL, true); return true;
+	case OP_RORW: emit_shift(t, i, SH_ROR, true); return true;
+	case OP_MUL: emit_mul(t, i, false); return true;
+	case OP_MULW: emit_mul(t, i, true); return true;
+	case OP_MULH: emit_mulh(t, i, 0); return true;
+	case OP_MULHU: emit_mulh(t, i, 1); return true;
+	case OP_MULHSU: emit_mulh(t, i, 2); return true;
+	case OP_DIV: emit_div(t, i, true, false, false); return true;
+	case OP_DIVU: emit_div(t, i, false, false, false); return true;
+	case OP_REM: emit_div(t, i, true, true, false); return true;
+	case OP_REMU: emit_div(t, i, false, true, false); return true;
+	case OP_DIVW: emit_div(t, i, true, false, true); return true;
+	case OP_DIVUW: emit_div(t, i, false, false, true); return true;
+	case OP_REMW: emit_div(t, i, true, true, true); return true;
+	case OP_REMUW: emit_div(t, i, false, true, true); return true;
+	case OP_FENCE:
+		if (i->imm == 0x010)
+			return false; /* PAUSE: the executor counts spins */
+		/* RVWMO to x86-TSO: only store-to-load order needs a fence. */
+		if ((i->imm & 0x10) && (i->imm & 0x02))
+			x86_mfence(&t->b);
+		return true;
+	case OP_SH1ADD: emit_shadd(t, i, 1, false); return true;
+	case OP_SH2ADD: emit_shadd(t, i, 2, false); return true;
+	case OP_SH3ADD: emit_shadd(t, i, 3, false); return true;
+	case OP_ADD_UW: emit_shadd(t, i, 0, true); return true;
+	case OP_SH1ADD_UW: emit_shadd(t, i, 1, true); return true;
+	case OP_SH2ADD_UW: emit_shadd(t, i, 2, true); return true;
+	case OP_SH3ADD_UW: emit_shadd(t, i, 3, true); return true;
+	case OP_SLLI_UW:
+		load_op(t, RAX, src(i->rs1));
+		x86_mov_rr32(&t->b, RAX, RAX);
+		if (i->imm & 63)
+			x86_shift_ri(&t->b, SH_SHL, RAX, (unsigned)i->imm & 63, false);
+		set_rd(t, i->rd, RAX);
+		return true;
+	case OP_ANDN: case OP_ORN: {
+		load_op(t, RCX, src(i->rs2));
+		x86_f7(&t->b, 2, RCX, false);
+		load_op(t, RAX, src(i->rs1));
+		x86_alu_rr(&t->b, i->op == OP_ANDN ? ALU_AND : ALU_OR, RAX, RCX);
+		set_rd(t, i->rd, RAX);
+		return true;
+	}
+	case OP_XNOR:
+		load_op(t, RAX, src(i->rs1));
+		alu_op(t, ALU_XOR, RAX, src(i->rs2), false);
+		x86_f7(&t->b, 2, RAX, false);
+		set_rd(t, i->rd, RAX);
+		return true;
+	case OP_CLZ: emit_clz(t, i, false); return true;
+	case OP_CLZW: emit_clz(t, i, true); return true;
+	case OP_CTZ: emit_ctz(t, i, false); return true;
+	case OP_CTZW: emit_ctz(t, i, true); return true;
+	case OP_CPOP: case OP_CPOPW: {
+		if (!t->j->popcnt)
+			return false;
+		enum x86_reg a = reg_op(t, src(i->rs1), RCX);
+		x86_bitscan(&t->b, 0xb8, true, RAX, a, i->op == OP_CPOPW);
+		set_rd(t, i->rd, RAX);
+		return true;
+	}
+	case OP_MAX: emit_minmax(t, i, CC_L); return true;
+	case OP_MIN: emit_minmax(t, i, CC_G); return true;
+	case OP_MAXU: emit_minmax(t, i, CC_B); return true;
+	case OP_MINU: emit_minmax(t, i, CC_A); return true;
+	case OP_SEXT_B: case OP_SEXT_H: case OP_ZEXT_H: {
+		enum x86_reg a = reg_op(t, src(i->rs1), RCX);
+		if (i->op == OP_ZEXT_H)
+			x86_movzx_rr(&t->b, RAX, a, 2);
+		else
+			x86_movsx_rr(&t->b, RAX, a, i->op == OP_SEXT_B ? 1 : 2);
+		set_rd(t, i->rd, RAX);
+		return true;
+	}
+	case OP_REV8:
+		load_op(t, RAX, src(i->rs1));
+		x86_bswap(&t->b, RAX);
+		set_rd(t, i->rd, RAX);
+		return true;
+	case OP_BCLR: emit_bitop(t, i, 6); return true;
+	case OP_BSET: emit_bitop(t, i, 5); return true;
+	case OP_BINV: emit_bitop(t, i, 7); return true;
+	case OP_BEXT:
+		load_op(t, RCX, src(i->rs2));
+		load_op(t, RAX, src(i->rs1));
+		x86_shift_rcl(&t->b, SH_SHR, RAX, false);
+		x86_alu_ri32(&t->b, ALU_AND, RAX, 1);
+		set_rd(t, i->rd, RAX);
+		return true;
+	case OP_BCLRI: case OP_BSETI: case OP_BINVI:
+		load_op(t, RAX, src(i->rs1));
+		x86_bt_ri(&t->b, i->op == OP_BCLRI ? 6 : i->op == OP_BSETI ? 5 : 7, RAX,
+			  (unsigned)i->imm & 63);
+		set_rd(t, i->rd, RAX);
+		return true;
+	case OP_BEXTI:
+		load_op(t, RAX, src(i->rs1));
+		if (i->imm & 63)
+			x86_shift_ri(&t->b, SH_SHR, RAX, (unsigned)i->imm & 63, false);
+		x86_alu_ri32(&t->b, ALU_AND, RAX, 1);
+		set_rd(t, i->rd, RAX);
+		return true;
+	default:
+		return false;
+	}
+}
+
+static enum x86_cc branch_cc(enum op op)
+{
+	switch (op) {
+	case OP_BEQ: return CC_E;
+	case OP_BNE: return CC_NE;
+	case OP_BLT: return CC_L;
+	case OP_BGE: return CC_GE;
+	case OP_BLTU: return CC_B;
+	default: return CC_AE; /* BGEU */
+	}
+}
+
+/* The last instruction when it transfers control; false if it is none of
+ * the ones handled here. */
+static bool emit_end(struct tr *t, const struct insn *i, unsigned n)
+{
+	int64_t off = i->pc_off;
+	switch ((enum op)i->op) {
+	case OP_JAL:
+		if (i->rd != REG_SINK) {
+			x86_mov_rm(&t->b, RAX, hmem(HOFF(pc)));
+			x86_alu_ri(&t->b, ALU_ADD, RAX, (int32_t)(off + i->len));
+			set_rd(t, i->rd, RAX);
+		}
+		emit_goto(t, off + i->imm, n);
+		return true;
+	case OP_JALR: {
+		/* Target first: rd may be rs1. Bit 0 cleared. */
+		load_op(t, RAX, src(i->rs1));
+		if (i->imm)
+			x86_alu_ri(&t->b, ALU_ADD, RAX, i->imm);
+		x86_alu_ri(&t->b, ALU_AND, RAX, -2);
+		if (i->rd != REG_SINK) {
+			x86_mov_rm(&t->b, RCX, hmem(HOFF(pc)));
+			x86_alu_ri(&t->b, ALU_ADD, RCX, (int32_t)(off + i->len));
+			set_rd(t, i->rd, RCX);
+		}
+		x86_alu_mi(&t->b, ALU_ADD, hmem(HOFF(instret)), (int32_t)n, 8);
+		jmp_to(t, t->j->jc_probe[t->set]);
+		return true;
+	}
+	case OP_BEQ: case OP_BNE: case OP_BLT: case OP_BGE: case OP_BLTU: case OP_BGEU: {
+		emit_cmp(t, src(i->rs1), src(i->rs2));
+		uint8_t *taken = x86_jcc32(&t->b, branch_cc((enum op)i->op));
+		emit_goto(t, off + i->len, n);
+		if (taken)
+			x86_patch_rel32(taken, t->b.p);
+		emit_goto(t, off + i->imm, n);
+		return true;
+	}
+	default:
+		return false;
+	}
+}
+
+static bool is_control(enum op op)
+{
+	return op == OP_JAL || op == OP_JALR || (op >= OP_BEQ && op <= OP_BGEU);
+}
+
+/* Debugging output: the guest instructions and the host bytes. */
+static void dump(struct tr *t, const uint8_t *start, const void *rx)
+{
+	FILE *f = t->j->dump;
+	struct block *b = t->blk;
+	size_t len = (size_t)(t->b.p - start);
+	if (f) {
+		fprintf(f, "block pa %#llx set %u insns %u host %p bytes %zu\n",
+			(unsigned long long)b->pa, t->set, b->n, rx, len);
+		for (unsigned k = 0; k < b->n; k++) {
+			const struct insn *i = &b->insn[k];
+			fprintf(f, "  +%-4u %-10s rd %-2u rs1 %-2u rs2 %-2u imm %d\n", i->pc_off,
+				op_name((enum op)i->op), i->rd, i->rs1, i->rs2, i->imm);
+		}
+		fprintf(f, "  host:");
+		for (size_t k = 0; k < len; k++)
+			fprintf(f, "%s%02x", k % 32 ? "" : "\n    ", start[k]);
+		fprintf(f, "\n");
+		fflush(f);
+	}
+	if (t->j->perfmap) {
+		fprintf(t->j->perfmap, "%llx %zx rv-%llx\n", (unsigned long long)(uintptr_t)rx, len,
+			(unsigned long long)b->pa);
+		fflush(t->j->perfmap);
+	}
+}
+
+const void *jit_translate(struct hart *h, struct block *b, bool *full)
+{
+	struct jit *j = h->jit;
+	*full = false;
+	if (j->cc.size - j->cc.used < MAX_TRANSLATION) {
+		*full = true;
+		return NULL;
+	}
+	struct tr *t = &(struct tr){ 0 };
+	t->h = h;
+	t->j = j;
+	t->blk = b;
+	t->set = h->tlb_set;
+	t->page_off = (unsigned)(b->pa & 0xfff);
+	uint8_t *start = j->cc.rw + j->cc.used;
+	t->b = (struct x86_buf){ start, j->cc.rw + j->cc.size, false };
+
+	unsigned k = 0;
+	bool ended = false;
+	for (; k < b->n; k++) {
+		const struct insn *i = &b->insn[k];
+		if (k + 1 == b->n && is_control((enum op)i->op)) {
+			ended = emit_end(t, i, b->n);
+			if (ended)
+				k++;
+			break;
+		}
+		if (!emit_insn(t, i, k))
+			break;
+	}
+	if (k == 0) {
+		b->jit_none = true;
+		return NULL;
+	}
+	if (!ended) {
+		if (k < b->n)
+			emit_bail(t, k);
+		else
+			emit_goto(t, b->bytes, b->n); /* fell off the end */
+	}
+	emit_slow_paths(t);
+	if (t->b.overflow) {
+		*full = true;
+		return NULL;
+	}
+	const void *rx = code_cache_rx(&j->cc, start);
+	dump(t, start, rx);
+	j->cc.used = ((size_t)(t->b.p - j->cc.rw) + 15) & ~(size_t)15;
+	if (j->cc.used > j->cc.high)
+		j->cc.high = j->cc.used;
+	j->translations++;
+	b->jit[t->set] = rx;
+	return rx;
+}
