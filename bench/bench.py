@@ -53,6 +53,8 @@ def parse_args(argv):
     p.add_argument("--rows", help=f"comma-separated rows (default: {','.join(TABLE_ORDER)}, "
                                   f"tap only as root; --quick: {QUICK_ROWS})")
     p.add_argument("--skiff", help="skiff binary (default: build it in --build-dir)")
+    p.add_argument("--skiff-engine", choices=("interp", "jit"),
+                   help="skiff's execution tier (skiff run --engine; default: skiff's default)")
     p.add_argument("--build-dir", default="build-bench",
                    help="meson build directory for a release build of skiff, relative to the "
                         "checkout (default build-bench); set up and built when --skiff is not given")
@@ -420,7 +422,7 @@ def main(argv):
     os.makedirs(log_dir, exist_ok=True)
     log(f"console logs in {log_dir}")
 
-    systems = [Skiff(skiff_bin), qemu]
+    systems = [Skiff(skiff_bin, a.skiff_engine), qemu]
     r = Runner(a, systems, kernel, initrd, log_dir)
     if host_bb_version:
         host = NativeHost(bb, a, r.checks)

@@ -33,12 +33,15 @@ def vmm_prefix(devices):
 class Skiff:
     name = "skiff"
 
-    def __init__(self, binary):
+    def __init__(self, binary, engine=None):
         self.binary = binary
+        self.engine = engine  # --engine for skiff run; None: skiff's default
 
     def argv(self, kernel, initrd, append, harts, mem_mib, devices=()):
         argv = [self.binary, "run", "--kernel", kernel, "--initrd", initrd,
                 "--append", append, "--cpus", str(harts), "--mem", f"{mem_mib}M"]
+        if self.engine:
+            argv += ["--engine", self.engine]
         for d in devices:
             argv += self.device_args(d)
         return vmm_prefix(devices) + argv

@@ -185,6 +185,20 @@ static void emit_goto(struct tr *t, int64_t delta, unsigned retired)
 
 /* ---- instruction groups ------------------------------------------------------ */
 
+/* rd op= c in place when rd lives in memory (one read-modify-write). */
+static bool alu_in_memory(struct tr *t, unsigned rd, enum x86_alu op, struct opnd c)
+{
+	if (jit_host_reg(rd) >= 0)
+		return false;
+	if (c.kind == O_REG)
+		x86_alu_mr(&t->b, op, hmem(XOFF(rd)), c.reg);
+	else if (c.kind == O_IMM)
+		x86_alu_mi(&t->b, op, hmem(XOFF(rd)), (int32_t)c.imm, 8);
+	else
+		return false;
+	return true;
+}
+
 static void emit_alu3(struct tr *t, const struct insn *i, enum x86_alu op, bool commutative, bool w32)
 {
 	if (i->rd == REG_SINK)
@@ -193,6 +207,8 @@ static void emit_alu3(struct tr *t, const struct insn *i, enum x86_alu op, bool 
 	if (commutative && is_reg(c, (enum x86_reg)jit_host_reg(i->rd)) && !w32) {
 		struct opnd tmp = a; a = c; c = tmp;
 	}
+	if (!w32 && i->rs1 == i->rd && alu_in_memory(t, i->rd, op, c))
+		return;
 	enum x86_reg d = dest(i->rd, c);
 	if (w32) {
 		if (a.kind == O_REG) x86_mov_rr32(&t->b, d, a.reg);
@@ -209,6 +225,9 @@ static void emit_alu3(struct tr *t, const struct insn *i, enum x86_alu op, bool 
 static void emit_alui(struct tr *t, const struct insn *i, enum x86_alu op, bool w32)
 {
 	if (i->rd == REG_SINK)
+		return;
+	if (!w32 && i->rs1 == i->rd &&
+	    alu_in_memory(t, i->rd, op, (struct opnd){ .kind = O_IMM, .imm = i->imm }))
 		return;
 	enum x86_reg d = dest(i->rd, (struct opnd){ .kind = O_IMM });
 	load_op(t, d, src(i->rs1));
@@ -261,7 +280,10 @@ static void emit_shift(struct tr *t, const struct insn *i, enum x86_shift op, bo
 static void emit_cmp(struct tr *t, struct opnd a, struct opnd c)
 {
 	enum x86_reg ra = reg_op(t, a, RCX);
-	alu_op(t, ALU_CMP, ra, c, false);
+	if (c.kind == O_IMM && c.imm == 0)
+		x86_test_rr(&t->b, ra, ra);
+	else
+		alu_op(t, ALU_CMP, ra, c, false);
 }
 
 static void emit_setcc(struct tr *t, const struct insn *i, enum x86_cc cc, struct opnd c)
