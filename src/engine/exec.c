@@ -354,7 +354,7 @@ static int store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val, 
 
 /* Host pointer for an atomic access (A extension): naturally aligned, RAM
  * only. LR needs read permission, everything else write permission. */
-static int amo_ptr(struct hart *h, uint64_t va, unsigned size, bool lr, void **out)
+int amo_ptr(struct hart *h, uint64_t va, unsigned size, bool lr, void **out)
 {
 	if (va & (size - 1))
 		return (lr ? CAUSE_MISALIGNED_LOAD : CAUSE_MISALIGNED_STORE) + 1;

@@ -212,6 +212,8 @@ struct hart {
 	struct block *jit_bail_block;
 	uint32_t jit_bail_idx;
 	unsigned jit_link_set;
+	const struct insn *jit_insn; /* the instruction jit_insn_helper runs */
+	uint64_t jit_ret;          /* its integer result */
 	uint8_t *jit_link;         /* a jump to patch to the next block ... */
 	uint64_t jit_link_pa;      /* ... if that one starts at this address */
 	unsigned jc_logged;        /* jump-cache entries filled since the last clear */
@@ -249,6 +251,8 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa);
 
 /* exec.c */
 void block_cache_flush(struct hart *h);
+/* Host pointer for an atomic access: 0, or an exception cause + 1. */
+int amo_ptr(struct hart *h, uint64_t va, unsigned size, bool lr, void **out);
 /* FENCE.I, local or requested by another hart: the hart must not run code
  * older than the last write to its page. */
 void code_fence(struct hart *h);

@@ -119,6 +119,15 @@ int jit_emit_common(struct hart *h)
 	move_mapped(&b, false, true);
 	x86_ret(&b);
 
+	/* thunk_helper(rcx = a, rdx = b): jit_insn_helper(h, a, b). */
+	j->thunk_helper = b.p;
+	move_mapped(&b, true, true);
+	x86_lea(&b, RDI, x86_mem(RBP, -HART_BIAS));
+	x86_mov_rr(&b, RSI, RCX);
+	call_c(&b, (const void *)jit_insn_helper);
+	move_mapped(&b, false, true);
+	x86_ret(&b);
+
 	/* jc_probe(rax = target): h->pc = target; leave if the countdown ran
 	 * out; jump to the cached translation of the target, else leave. */
 	for (unsigned s = 0; s < TLB_SETS; s++) {
@@ -166,6 +175,9 @@ int jit_create(struct hart *h, size_t cache_bytes)
 	const char *dump = getenv("SKIFF_JIT_DUMP");
 	if (dump && *dump)
 		j->dump = fopen(dump, "a");
+	const char *st = getenv("SKIFF_JIT_STATS");
+	if (st && *st == '1')
+		j->stats = stderr;
 	const char *pm = getenv("SKIFF_JIT_PERFMAP");
 	if (pm && *pm == '1') {
 		char path[64];
@@ -180,6 +192,22 @@ void jit_destroy(struct hart *h)
 	struct jit *j = h->jit;
 	if (!j)
 		return;
+	if (j->stats) {
+		fprintf(j->stats, "jit: hart %u: %llu translations, %llu entries, code cache %zu of %zu bytes used\n",
+			h->cfg.hartid, (unsigned long long)j->translations, (unsigned long long)j->entries,
+			j->cc.used, j->cc.size);
+		for (int n = 0; n < 12; n++) {
+			int best = -1;
+			for (int op = 0; op < OP_COUNT; op++)
+				if (j->bails[op] && (best < 0 || j->bails[op] > j->bails[best]))
+					best = op;
+			if (best < 0)
+				break;
+			fprintf(j->stats, "jit:   left for the executor at %-10s %llu times\n",
+				op_name((enum op)best), (unsigned long long)j->bails[best]);
+			j->bails[best] = 0;
+		}
+	}
 	code_cache_destroy(&j->cc);
 	if (j->dump)
 		fclose(j->dump);
@@ -206,9 +234,16 @@ size_t jit_bytes(const struct hart *h)
 
 enum jit_exit jit_enter(struct hart *h, const void *code)
 {
+	struct jit *j = h->jit;
 	int (*enter)(struct hart *, const void *) =
-		(int (*)(struct hart *, const void *))code_cache_rx(&h->jit->cc, h->jit->enter);
-	return (enum jit_exit)enter(h, code);
+		(int (*)(struct hart *, const void *))code_cache_rx(&j->cc, j->enter);
+	enum jit_exit r = (enum jit_exit)enter(h, code);
+	if (j->stats) {
+		j->entries++;
+		if (r == JIT_EXIT_BAIL)
+			j->bails[h->jit_bail_block->insn[h->jit_bail_idx].op]++;
+	}
+	return r;
 }
 
 void jit_link(struct hart *h, const void *code)

@@ -22,6 +22,7 @@ struct jit {
 	uint8_t *exit_link;    /* rcx = jump field, rdx = target pa */
 	uint8_t *thunk_load;   /* rax = va, edx = size -> rax = host pointer or 0 */
 	uint8_t *thunk_store;  /* rax = va, rdx = value, ecx = size -> eax = 1 done, 0 not */
+	uint8_t *thunk_helper; /* rcx = x[rs1], rdx = x[rs2], h->jit_insn set -> rax 1 done, 0 not */
 	uint8_t *jc_probe[TLB_SETS]; /* rax = target va; instret already counted */
 	size_t common_bytes;   /* the shared routines' size */
 	/* Host features. */
@@ -29,6 +30,8 @@ struct jit {
 	/* Debugging. */
 	FILE *dump;            /* SKIFF_JIT_DUMP */
 	FILE *perfmap;         /* SKIFF_JIT_PERFMAP: /tmp/perf-PID.map */
+	FILE *stats;           /* SKIFF_JIT_STATS=1: counts printed to stderr at the end */
+	uint64_t entries, bails[OP_COUNT];
 	bool lockstep;         /* translate for lockstep: stores via the slow path */
 	struct lockstep *ls;
 	uint64_t translations;
@@ -37,6 +40,10 @@ struct jit {
 /* Slow paths called from the thunks. */
 void *jit_load_slow(struct hart *h, uint64_t va, unsigned size);
 uint64_t jit_store_slow(struct hart *h, uint64_t va, uint64_t value, unsigned size);
+
+/* helpers.c */
+uint64_t jit_insn_helper(struct hart *h, uint64_t a, uint64_t b);
+bool jit_helper_covers(enum op op, bool *writes_x);
 
 /* Emit the shared routines at the start of an empty cache. */
 int jit_emit_common(struct hart *h);

@@ -41,6 +41,7 @@ struct slow {
 	unsigned idx;    /* instruction index (for a bail) */
 	unsigned size;
 	bool store;
+	bool bail_only;    /* no slow path: leave for the executor */
 	struct opnd value; /* stores: the value */
 };
 
@@ -486,6 +487,10 @@ static void emit_slow_paths(struct tr *t)
 		struct slow *s = &t->slow[k];
 		if (s->jcc)
 			x86_patch_rel32(s->jcc, t->b.p);
+		if (s->bail_only) {
+			emit_bail(t, s->idx);
+			continue;
+		}
 		if (s->store) {
 			load_op(t, RDX, s->value);
 			x86_mov_ri(&t->b, RCX, s->size);
@@ -576,6 +581,26 @@ static void emit_shadd(struct tr *t, const struct insn *i, unsigned sh, bool uw)
 	enum x86_reg d = jit_host_reg(i->rd) >= 0 ? (enum x86_reg)jit_host_reg(i->rd) : RAX;
 	x86_lea(&t->b, d, x86_mem_idx(c, RAX, 1u << sh, 0));
 	set_rd(t, i->rd, d);
+}
+
+/* An instruction run by jit_insn_helper (A, F, D). */
+static void emit_helper(struct tr *t, const struct insn *i, unsigned idx, bool writes_x)
+{
+	load_op(t, RCX, src(i->rs1));
+	load_op(t, RDX, src(i->rs2));
+	x86_mov_ri(&t->b, RAX, (uint64_t)(uintptr_t)i);
+	x86_mov_mr(&t->b, hmem(HOFF(jit_insn)), RAX, 8);
+	call_to(t, t->j->thunk_helper);
+	x86_test_rr(&t->b, RAX, RAX);
+	struct slow *s = &t->slow[t->nslow++];
+	memset(s, 0, sizeof(*s));
+	s->idx = idx;
+	s->bail_only = true;
+	s->jcc = x86_jcc32(&t->b, CC_E);
+	if (writes_x && i->rd != REG_SINK) {
+		x86_mov_rm(&t->b, RAX, hmem(HOFF(jit_ret)));
+		set_rd(t, i->rd, RAX);
+	}
 }
 
 /* ---- one instruction ------------------------------------------------------ */
@@ -751,8 +776,17 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 		x86_alu_ri32(&t->b, ALU_AND, RAX, 1);
 		set_rd(t, i->rd, RAX);
 		return true;
-	default:
-		return false;
+	default: {
+		bool writes_x;
+		if (!jit_helper_covers((enum op)i->op, &writes_x))
+			return false;
+		/* In lockstep, atomics stay in the executor: their writes are
+		 * not in the store log and could not be undone. */
+		if (t->j->lockstep && i->op >= OP_LR_W && i->op <= OP_AMOMAXU_D)
+			return false;
+		emit_helper(t, i, idx, writes_x);
+		return true;
+	}
 	}
 }
 
