@@ -39,6 +39,12 @@ enum {
 #define SBI_IMPL_ID 0x534b4946 /* "SKIF": not a registered id; identifies skiff */
 #define SBI_IMPL_VERSION 1
 
+static void console_write(struct vm *vm, const uint8_t *buf, size_t n)
+{
+	if (n && vm->console.out)
+		vm->console.out(vm->console.ctx, buf, n);
+}
+
 /* Write guest console bytes from the SBI paths: Linux's SBI earlycon sends
  * bare LF line ends (OpenSBI adds the CR), so add a CR before each LF that
  * lacks one. */
@@ -48,12 +54,12 @@ static void sbi_console(struct vm *vm, const uint8_t *buf, size_t n)
 	for (size_t k = 0; k < n; k++) {
 		bool after_cr = k ? buf[k - 1] == '\r' : vm->sbi_console_cr;
 		if (buf[k] == '\n' && !after_cr) {
-			vm_console_write(vm, buf + start, k - start);
-			vm_console_write(vm, (const uint8_t *)"\r", 1);
+			console_write(vm, buf + start, k - start);
+			console_write(vm, (const uint8_t *)"\r", 1);
 			start = k;
 		}
 	}
-	vm_console_write(vm, buf + start, n - start);
+	console_write(vm, buf + start, n - start);
 	if (n)
 		vm->sbi_console_cr = buf[n - 1] == '\r';
 }

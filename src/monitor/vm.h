@@ -64,8 +64,8 @@ enum vm_end {
 	VM_STOPPED,    /* stopped by the host */
 };
 
+/* Where guest console output goes. */
 struct vm_console {
-	/* Guest output (UART or SBI console). */
 	void (*out)(void *ctx, const uint8_t *buf, size_t n);
 	void *ctx;
 };
@@ -85,11 +85,15 @@ struct vm {
 	struct aclint aclint;
 	struct rtc rtc;
 	struct syscon syscon;
+	/* The console hook the VMM hands down: the monitor's own console
+	 * output (the SBI console calls) goes here, as the UART's does. */
 	struct vm_console console;
 	struct vm_devices *devices;    /* virtio devices (src/vmm/devices.h) */
 	struct vm_snap *snap;          /* snapshot memory chain (src/vmm/snapshot.c) */
 
-	/* Last console output, for the report when the guest dies. */
+	/* The VMM's (src/vmm/vm.c): where the console output finally goes,
+	 * and its last bytes, for the report when the guest dies. */
+	struct vm_console console_sink;
 	pthread_mutex_t tail_lock;
 	uint8_t tail[VM_CONSOLE_TAIL];
 	size_t tail_pos, tail_len;
@@ -150,8 +154,5 @@ void allocator_cpu_account(struct vcpu *v);
 void sbi_call(struct vcpu *v);
 /* interpreter_mmio.c */
 void mmio_exit(struct vcpu *v, const struct hart_exit *ex);
-
-/* Console output from any source. */
-void vm_console_write(struct vm *vm, const uint8_t *buf, size_t n);
 
 #endif

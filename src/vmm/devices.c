@@ -119,9 +119,12 @@ static const char *add_drive(struct vm *vm, struct vm_devices *d, const struct v
 
 /* ---- virtio-console: hvc0 as the guest console, and named ports ---- */
 
+/* hvc0's output goes where every console output goes: the VM's console
+ * hook (src/vmm/vm.c). */
 static void hvc_output(void *ctx, const uint8_t *buf, size_t n)
 {
-	vm_console_write(ctx, buf, n);
+	struct vm *vm = ctx;
+	vm->console.out(vm->console.ctx, buf, n);
 }
 
 /* The device and its ports' sockets, stopped in this order: the sockets'

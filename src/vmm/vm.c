@@ -28,8 +28,11 @@ static uint64_t monotonic_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void vm_console_write(struct vm *vm, const uint8_t *buf, size_t n)
+/* The console hook handed to the monitor and the UART: keep the tail for
+ * the crash report, then pass the bytes on to the caller's console. */
+static void console_write(void *ctx, const uint8_t *buf, size_t n)
 {
+	struct vm *vm = ctx;
 	pthread_mutex_lock(&vm->tail_lock);
 	for (size_t k = 0; k < n; k++) {
 		vm->tail[vm->tail_pos] = buf[k];
@@ -37,8 +40,8 @@ void vm_console_write(struct vm *vm, const uint8_t *buf, size_t n)
 	}
 	vm->tail_len = vm->tail_len + n > VM_CONSOLE_TAIL ? VM_CONSOLE_TAIL : vm->tail_len + n;
 	pthread_mutex_unlock(&vm->tail_lock);
-	if (vm->console.out)
-		vm->console.out(vm->console.ctx, buf, n);
+	if (vm->console_sink.out)
+		vm->console_sink.out(vm->console_sink.ctx, buf, n);
 }
 
 size_t vm_console_tail(struct vm *vm, uint8_t *buf, size_t cap)
@@ -57,11 +60,6 @@ size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t n)
 	if (vm->devices && vm->devices->console)
 		return virtio_console_input(vm->devices->console, 0, buf, n);
 	return uart_input(&vm->uart, buf, n);
-}
-
-static void uart_tx(void *ctx, const uint8_t *buf, size_t n)
-{
-	vm_console_write(ctx, buf, n);
 }
 
 static void plic_ext(void *ctx, unsigned hart, bool level)
@@ -179,7 +177,8 @@ struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con, i
 	}
 	vm->nharts = cfg->ncpus;
 	vm->cpu_quota = cfg->cpu_quota;
-	vm->console = *con;
+	vm->console_sink = *con;
+	vm->console = (struct vm_console){ .out = console_write, .ctx = vm };
 	vm->time_base_ns = monotonic_ns();
 	pthread_mutex_init(&vm->tail_lock, NULL);
 	pthread_mutex_init(&vm->state_lock, NULL);
@@ -226,7 +225,7 @@ struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con, i
 	}
 	pthread_condattr_destroy(&ca);
 
-	struct uart_config uc = { .tx = uart_tx, .ctx = vm,
+	struct uart_config uc = { .tx = console_write, .ctx = vm,
 				  .irq = plic_irq_line(&vm->plic, BOARD_IRQ_UART) };
 	struct plic_config pc = { .nharts = vm->nharts, .set_ext = plic_ext, .ctx = vm };
 	struct aclint_config ac = { .nharts = vm->nharts, .time = aclint_time, .ctx = vm };
