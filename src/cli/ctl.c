@@ -312,32 +312,15 @@ static char *default_guest(const char *file)
 	return r < 0 ? NULL : p;
 }
 
-static json_t *limiter(const struct vm_rate_limiter *l)
-{
-	json_t *o = json_object();
-	if (l->bandwidth.size)
-		json_object_set_new(o, "bandwidth", json_pack("{s:I,s:I}", "size", (json_int_t)l->bandwidth.size,
-							       "refill_time", (json_int_t)l->bandwidth.refill_time_ms));
-	if (l->ops.size)
-		json_object_set_new(o, "ops", json_pack("{s:I,s:I}", "size", (json_int_t)l->ops.size,
-							 "refill_time", (json_int_t)l->ops.refill_time_ms));
-	return o;
-}
-
 static void add_devices(json_t *doc, const struct vm_config *vc)
 {
 	for (size_t i = 0; i < vc->ndrives; i++) {
 		const struct vm_drive *d = &vc->drives[i];
+		json_t *e = vmm_drive_json(d);
 		char *p = abs_path(d->path);
-		json_t *e = json_pack("{s:s,s:s,s:b,s:b}", "drive_id", d->id, "path_on_host", p ? p : d->path,
-				      "is_root_device", (int)d->root, "is_read_only", (int)d->read_only);
+		if (e && p)
+			json_object_set_new(e, "path_on_host", json_string(p));
 		free(p);
-		if (d->format != VM_DISK_UNSET)
-			json_object_set_new(e, "format", json_string(d->format == VM_DISK_QCOW2 ? "qcow2" : "raw"));
-		if (d->serial)
-			json_object_set_new(e, "serial", json_string(d->serial));
-		if (d->limiter.bandwidth.size || d->limiter.ops.size)
-			json_object_set_new(e, "rate_limiter", limiter(&d->limiter));
 		json_array_append_new(array(doc, "drives"), e);
 	}
 	for (size_t i = 0; i < vc->nnets; i++) {

@@ -70,6 +70,14 @@ static const char *parse_disk(struct vm_config *c, char *copy, const char *arg, 
 			struct vm_token_bucket *tb = bw ? &d->limiter.bandwidth : &d->limiter.ops;
 			tb->size = v * mult;
 			tb->refill_time_ms = 1000;
+		} else if (!strcmp(item, "backing=on") || !strcmp(item, "backing=off")) {
+			d->backing = !strcmp(item + 8, "on");
+		} else if (!strncmp(item, "backing=", 8)) {
+			char berr[320];
+			if (vm_drive_add_backing_dir(d, item + 8, berr, sizeof(berr))) {
+				snprintf(err, errlen, "--disk %s: %s", arg, berr);
+				return err;
+			}
 		} else if (!strncmp(item, "serial=", 7)) {
 			if (strlen(item + 7) > 20) {
 				snprintf(err, errlen, "--disk %s: serial is at most 20 characters", arg);
@@ -77,7 +85,7 @@ static const char *parse_disk(struct vm_config *c, char *copy, const char *arg, 
 			}
 			d->serial = item + 7;
 		} else {
-			snprintf(err, errlen, "--disk %s: unknown setting '%s' (ro, root, format=, serial=, bw=, iops=)",
+			snprintf(err, errlen, "--disk %s: unknown setting '%s' (ro, root, format=, backing=, serial=, bw=, iops=)",
 				 arg, item);
 			return err;
 		}
@@ -97,9 +105,14 @@ const char *devopt_disk(struct vm_config *c, const char *arg, char *err, size_t 
 	char ferr[512];
 	if (!e && vm_drive_settle_format(d, ferr, sizeof(ferr))) {
 		snprintf(err, errlen, "--disk %s: %s", arg, ferr);
-		memset(d, 0, sizeof(*d));
 		e = err;
-	} else if (!e) {
+	}
+	if (e) {
+		/* Only the backing directories are allocations yet. */
+		for (size_t i = 0; i < d->nbacking_dirs; i++)
+			free(d->backing_dirs[i]);
+		memset(d, 0, sizeof(*d));
+	} else {
 		char id[16];
 		snprintf(id, sizeof(id), "disk%zu", c->ndrives);
 		bool has_serial = d->serial != NULL;
@@ -112,8 +125,6 @@ const char *devopt_disk(struct vm_config *c, const char *arg, char *err, size_t 
 			c->ndrives--;
 			e = "";
 		}
-	} else {
-		memset(d, 0, sizeof(*d));
 	}
 	free(copy);
 	if (e && !*e) {

@@ -60,15 +60,9 @@ static int overlay_cli(json_t *doc, const struct run_api_opts *o)
 			json_object_set_new(doc, "drives", arr);
 		}
 		for (size_t i = 0; json_is_array(arr) && i < c->ndrives; i++) {
-			const struct vm_drive *d = &c->drives[i];
-			json_t *e = json_pack("{s:s,s:s,s:b,s:b}", "drive_id", d->id, "path_on_host", d->path,
-					      "is_root_device", (int)d->root, "is_read_only", (int)d->read_only);
+			json_t *e = vmm_drive_json(&c->drives[i]);
 			if (!e)
 				return -1;
-			if (d->format != VM_DISK_UNSET)
-				json_object_set_new(e, "format", json_string(d->format == VM_DISK_QCOW2 ? "qcow2" : "raw"));
-			if (d->serial)
-				json_object_set_new(e, "serial", json_string(d->serial));
 			r |= json_array_append_new(arr, e);
 		}
 	}

@@ -110,10 +110,11 @@ static const char *relative_path(const json_t *cfg, char *where, size_t wlen)
 	return NULL;
 }
 
-/* The drive formats the VMM's checks settled (vm_drive_settle_format) go
- * into the stored definition, so no start of the VM probes an image again:
- * by then a guest has run on it. */
-static int store_drive_formats(json_t *cfg, const struct vmm_spec *spec)
+/* What the VMM's checks settled for each drive goes into the stored
+ * definition: the format (vm_drive_settle_format), so no start of the VM
+ * probes an image again once a guest has run on it, and the backing
+ * directories as canonical paths, so they mean the same in the VMM. */
+static int store_settled_drives(json_t *cfg, const struct vmm_spec *spec)
 {
 	json_t *a = json_object_get(cfg, "drives");
 	size_t k;
@@ -122,11 +123,19 @@ static int store_drive_formats(json_t *cfg, const struct vmm_spec *spec)
 		const char *id = json_string_value(json_object_get(e, "drive_id"));
 		for (size_t i = 0; id && i < spec->vm.ndrives; i++) {
 			const struct vm_drive *dr = &spec->vm.drives[i];
-			if (strcmp(dr->id, id) || dr->format == VM_DISK_UNSET)
+			if (strcmp(dr->id, id))
 				continue;
-			if (json_object_set_new(e, "format", json_string(dr->format == VM_DISK_QCOW2 ?
+			if (dr->format != VM_DISK_UNSET &&
+			    json_object_set_new(e, "format", json_string(dr->format == VM_DISK_QCOW2 ?
 									  "qcow2" : "raw")))
 				return -1;
+			if (dr->nbacking_dirs) {
+				json_t *dirs = json_array();
+				for (size_t j = 0; j < dr->nbacking_dirs; j++)
+					json_array_append_new(dirs, json_string(dr->backing_dirs[j]));
+				if (json_object_set_new(e, "backing_dirs", dirs))
+					return -1;
+			}
 		}
 	}
 	return 0;
@@ -252,7 +261,7 @@ static void create(struct req *q, json_t *body)
 		goto out;
 	}
 
-	if (store_drive_formats(cfg, &spec)) {
+	if (store_settled_drives(cfg, &spec)) {
 		api_respond_fault(q->resp, 500, "out of memory");
 		goto out;
 	}

@@ -13,6 +13,8 @@ void vm_drive_free(struct vm_drive *d)
 	free(d->id);
 	free(d->path);
 	free(d->serial);
+	for (size_t i = 0; i < d->nbacking_dirs; i++)
+		free(d->backing_dirs[i]);
 	memset(d, 0, sizeof(*d));
 }
 

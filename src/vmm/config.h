@@ -14,6 +14,7 @@
 #define VM_MIN_MEM_MIB 128
 #define VM_MAX_MEM_MIB (256u * 1024)
 #define VM_MAX_DRIVES 8
+#define VM_MAX_BACKING_DIRS 8
 #define VM_MAX_NETS 4
 #define VM_MAX_SHARES 8
 #define VM_MAX_PORT_FORWARDS 16
@@ -46,6 +47,12 @@ struct vm_drive {
 	enum vm_disk_format format;
 	char *serial;        /* may be NULL */
 	struct vm_rate_limiter limiter;
+	/* Follow a qcow2 backing chain (off by default): names resolve beneath
+	 * the image's directory or one of backing_dirs (canonical absolute
+	 * paths, directories or block devices). */
+	bool backing;
+	char *backing_dirs[VM_MAX_BACKING_DIRS];
+	size_t nbacking_dirs;
 };
 
 struct vm_port_forward {
@@ -137,6 +144,10 @@ void vm_share_free(struct vm_share *sh);
  * that configuration ever looks at the contents again. NULL if settled,
  * else err says why not. */
 const char *vm_drive_settle_format(struct vm_drive *d, char *err, size_t errlen);
+
+/* Add directory (or block device) `dir` to a drive's backing_dirs as its
+ * canonical path, which must exist; turns backing on. NULL on success. */
+const char *vm_drive_add_backing_dir(struct vm_drive *d, const char *dir, char *err, size_t errlen);
 
 /* NULL if usable, else a message naming the field that is wrong. The
  * kernel is not checked here: a restored VM needs none (vm_create does). */

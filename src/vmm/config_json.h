@@ -112,6 +112,7 @@ const char *vmm_spec_check(const struct vmm_spec *s, char *err, size_t errlen);
 /* GET /vm/config: the document --config-file reads. NULL if out of memory. */
 json_t *vmm_spec_to_json(const struct vmm_spec *s);
 json_t *vmm_spec_machine_config_json(const struct vmm_spec *s);
+json_t *vmm_drive_json(const struct vm_drive *d);               /* one "drives" entry */
 json_t *vmm_spec_balloon_json(const struct vmm_spec *s);   /* NULL if none */
 
 /* The log levels by name (case-insensitive); -1 if unknown. */

@@ -82,10 +82,14 @@ static const char *add_drive(struct vm *vm, struct vm_devices *d, const struct v
 	/* The format was settled when the drive was configured
 	 * (vm_drive_settle_format); an unsettled one is refused by disk_open,
 	 * which never probes. */
+	_Static_assert(VM_MAX_BACKING_DIRS <= DISK_MAX_BACKING_DIRS, "backing directories");
 	struct disk_open_opts o = {
 		.format = dr->format == VM_DISK_RAW ? DISK_FORMAT_RAW :
 			  dr->format == VM_DISK_QCOW2 ? DISK_FORMAT_QCOW2 : DISK_FORMAT_NONE,
 		.read_only = dr->read_only,
+		.backing = dr->backing,
+		.backing_dirs = (const char *const *)dr->backing_dirs,
+		.nbacking_dirs = dr->nbacking_dirs,
 	};
 	struct disk *disk;
 	char derr[256];

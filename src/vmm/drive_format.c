@@ -1,5 +1,8 @@
 /*
- * Settling a drive's image format once, when the drive is configured, so
+ * What a drive's image may be opened as, settled when the drive is
+ * configured: its format, and the directories its backing chain may use.
+ *
+ * The format is settled once, when the drive is configured, so
  * that nothing a guest writes can change how its disk is opened later (the
  * attack is QEMU's CVE-2008-2004: a guest writes a qcow2 header naming a
  * host file as backing file onto its raw disk and reboots). The rules:
@@ -17,7 +20,11 @@
  */
 #include "vmm/config.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "backend/disk/disk.h"
 
@@ -46,5 +53,30 @@ const char *vm_drive_settle_format(struct vm_drive *d, char *err, size_t errlen)
 		return err;
 	}
 	d->format = p.format == DISK_FORMAT_QCOW2 ? VM_DISK_QCOW2 : VM_DISK_RAW;
+	return NULL;
+}
+
+/* Canonical now, so a later change of the working directory or of a
+ * symlink does not move what the user allowed. */
+const char *vm_drive_add_backing_dir(struct vm_drive *d, const char *dir, char *err, size_t errlen)
+{
+	if (d->nbacking_dirs >= VM_MAX_BACKING_DIRS) {
+		snprintf(err, errlen, "at most %d backing directories", VM_MAX_BACKING_DIRS);
+		return err;
+	}
+	char *canon = realpath(dir, NULL);
+	struct stat st;
+	if (!canon || stat(canon, &st) < 0) {
+		snprintf(err, errlen, "backing directory %s: %s", dir, strerror(errno));
+		free(canon);
+		return err;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		snprintf(err, errlen, "backing directory %s: not a directory or block device", dir);
+		free(canon);
+		return err;
+	}
+	d->backing_dirs[d->nbacking_dirs++] = canon;
+	d->backing = true;
 	return NULL;
 }

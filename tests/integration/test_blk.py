@@ -58,7 +58,7 @@ def guest(boot_guest, disks):
     g = boot_guest("blk",
                    "--disk", f"{disks['ext4']},serial=skiff-serial-1",
                    "--disk", f"{disks['ro']},ro",
-                   "--disk", f"{disks['overlay']},format=qcow2",
+                   "--disk", f"{disks['overlay']},format=qcow2,backing=on",
                    "--disk", f"{disks['durable']},format=raw",
                    "--disk", f"{disks['limited']},format=raw,bw=2M")
     yield g

@@ -86,6 +86,7 @@ BAD_INPUT = [
     ("disk-missing", ["--kernel", "{tiny}", "--disk", "{missing}"], [r"no-such-file", r"[Nn]o such file"]),
     ("disk-bad-format", ["--kernel", "{tiny}", "--disk", "{random},format=vmdk"], [r"--disk", r"vmdk", r"raw or qcow2"]),
     ("disk-bad-setting", ["--kernel", "{tiny}", "--disk", "{random},bogus"], [r"--disk", r"bogus"]),
+    ("disk-bad-backing-dir", ["--kernel", "{tiny}", "--disk", "{random},backing={missing}"], [r"--disk", r"backing directory", r"[Nn]o such file"]),
     ("stray-argument", ["--kernel", "{tiny}", "stray"], [r"stray", r"unexpected argument"]),
 ]
 

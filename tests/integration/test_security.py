@@ -7,6 +7,10 @@ One booted guest serves every check that needs one.
   format=) and reboots; the disk still reads as the bytes the guest wrote
   and the host file never appears; the settled format shows in GET
   /vm/config; a new `skiff run` of that image without format= is refused.
+- Backing files: a qcow2 image naming a host file (absolute or `../`) is
+  refused unless backing files are allowed, and then unless the file lies
+  beneath the image's directory or one the user listed (the allowed case
+  boots in test_blk.py).
 
 The guest needs the default guest image (see conftest.py).
 """
@@ -37,19 +41,26 @@ def curl_json(sock, path):
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("security")
     f = {"dir": d}
-    # A host file the guest must never read.
-    secret = d / "host-secret"
+    (d / "vm").mkdir()
+    (d / "outside").mkdir()
+    # A host file the guest must never read, outside the VM's directory.
+    secret = d / "outside" / "host-secret"
     secret.write_bytes((SECRET * (MiB // len(SECRET) + 1))[:MiB])
     f["secret"] = secret
     # The payload: a qcow2 header that names the host file as backing file
     # (raw, recorded), made by QEMU's own tool. Small clusters keep it short.
-    evil = d / "evil.qcow2"
+    evil = d / "vm" / "evil.qcow2"
     sh("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512",
        "-b", secret, "-F", "raw", evil, str(MiB))
     f["evil"] = evil
     f["evil_bytes"] = evil.read_bytes()
+    # The same by a relative name that climbs out of the image's directory.
+    evil_rel = d / "vm" / "evil-rel.qcow2"
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", "../outside/host-secret", "-F", "raw",
+       evil_rel, str(MiB))
+    f["evil_rel"] = evil_rel
     # The guest's raw disk, given without format=.
-    raw = d / "raw.img"
+    raw = d / "vm" / "raw.img"
     with open(raw, "wb") as fh:
         fh.truncate(MiB)
     f["raw"] = raw
@@ -58,7 +69,7 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def guest(boot_guest, default_guest, files):
-    api = files["dir"] / "api.sock"
+    api = files["dir"] / "vm" / "api.sock"
     g = boot_guest("security",
                    "--kernel", default_guest.kernel, "--initrd", default_guest.initrd,
                    "--api-sock", api,
@@ -99,3 +110,23 @@ def test_probe_attack_through_reboot(guest, files, skiff_bin, default_guest):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
     assert "never guessed" in r.stderr and str(files["raw"]) in r.stderr, r.stderr
+
+
+def skiff_refuses(skiff_bin, default_guest, *args):
+    """`skiff run` with these options exits non-zero before booting; its message."""
+    r = subprocess.run([skiff_bin, "run", "--kernel", default_guest.kernel] + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0, r.stdout[-2000:]
+    return r.stderr
+
+
+def test_backing_file_only_when_allowed(files, skiff_bin, default_guest):
+    """Hole 2: a qcow2 image names a host file as its backing file, by
+    absolute path and by `../`, with format=qcow2 given: refused unless
+    backing files are allowed, and then still refused, since the file is
+    not beneath the image's directory nor a directory the user listed."""
+    for img in (files["evil"], files["evil_rel"]):
+        err = skiff_refuses(skiff_bin, default_guest, "--disk", f"{img},format=qcow2,ro")
+        assert "followed only when allowed" in err and "host-secret" in err, err
+        err = skiff_refuses(skiff_bin, default_guest, "--disk", f"{img},format=qcow2,ro,backing=on")
+        assert "is not beneath" in err and str(files["dir"] / "vm") in err, err

@@ -4,7 +4,9 @@
  * images by hand.
  *
  * Without -f the image's format is probed first (disk_probe_format), as a
- * user's tool may do; skiff's VMM never does that at open.
+ * user's tool may do; skiff's VMM never does that at open. -b follows a
+ * backing chain beneath the image's directory, -B DIR (repeatable) also
+ * beneath DIR; without either a backing file is refused.
  *
  *   disk_tool [-f raw|qcow2] [-r] info IMG
  *   disk_tool [-f ...] read IMG OFF LEN > out        (read-only open)
@@ -39,7 +41,7 @@ static uint8_t pattern(uint64_t p, uint64_t seed)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: disk_tool [-f raw|qcow2] [-r] info|read|write|zero|discard|open|batch IMG ...\n"
+	fprintf(stderr, "usage: disk_tool [-f raw|qcow2] [-r] [-b] [-B DIR] info|read|write|zero|discard|open|batch IMG ...\n"
 			"       disk_tool create IMG SIZE [CLUSTER_BITS [BACKING [FORMAT]]]\n");
 	return 2;
 }
@@ -176,8 +178,9 @@ static int do_batch(struct disk *d)
 int main(int argc, char **argv)
 {
 	struct disk_open_opts opts = { .format = DISK_FORMAT_NONE, .read_only = false };
+	const char *dirs[DISK_MAX_BACKING_DIRS];
 	int opt;
-	while ((opt = getopt(argc, argv, "+f:r")) != -1) {
+	while ((opt = getopt(argc, argv, "+f:rbB:")) != -1) {
 		if (opt == 'f') {
 			if (!strcmp(optarg, "raw"))
 				opts.format = DISK_FORMAT_RAW;
@@ -187,6 +190,12 @@ int main(int argc, char **argv)
 				return usage();
 		} else if (opt == 'r') {
 			opts.read_only = true;
+		} else if (opt == 'b') {
+			opts.backing = true;
+		} else if (opt == 'B' && opts.nbacking_dirs < DISK_MAX_BACKING_DIRS) {
+			dirs[opts.nbacking_dirs++] = optarg;
+			opts.backing_dirs = dirs;
+			opts.backing = true;
 		} else {
 			return usage();
 		}

@@ -367,6 +367,25 @@ static void test_drives(struct t *t)
 	BAD_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"is_read_only\": true}", backed),
 	       "reads as qcow2 and names a backing file");
 	unlink(backed);
+	/* Backing chains: off unless asked for; backing_dirs are kept as
+	 * canonical paths that must exist. */
+	CHECK(&t->c, !s->vm.drives[2].backing && s->vm.drives[2].nbacking_dirs == 0, "backing off by default");
+	BAD_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
+			   "\"format\": \"qcow2\", \"backing_dirs\": [\"%s/nothere\"]}", t->qcow, t->dir),
+	       "drives.backing_dirs[0]: backing directory");
+	BAD_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
+			   "\"format\": \"qcow2\", \"backing_dirs\": [\"%s\"]}", t->qcow, t->disk),
+	       "not a directory or block device");
+	BAD_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
+			   "\"backing\": \"yes\"}", t->qcow), "drives.backing: expected a boolean");
+	OK_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
+			  "\"format\": \"qcow2\", \"backing_dirs\": [\"%s/share/../share\"]}", t->qcow, t->dir));
+	CHECK(&t->c, s->vm.drives[2].backing && s->vm.drives[2].nbacking_dirs == 1 &&
+	      !strcmp(s->vm.drives[2].backing_dirs[0], t->share), "backing_dirs canonical: %s",
+	      s->vm.drives[2].nbacking_dirs ? s->vm.drives[2].backing_dirs[0] : "none");
+	OK_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
+			  "\"format\": \"qcow2\", \"backing\": true}", t->qcow));
+	CHECK(&t->c, s->vm.drives[2].backing && !s->vm.drives[2].nbacking_dirs, "backing on");
 	for (int i = 3; i < VM_MAX_DRIVES; i++) {
 		char id[8];
 		snprintf(id, sizeof(id), "d%d", i);

@@ -7,7 +7,8 @@
  * and without a backing file, reopened, two threads at once). Also: locking
  * between two opens in one process, read-only refusals, and a quick
  * mutation pass over a valid image (no crash, errors or exact data), and
- * that opening never probes a format (nor a backing file's).
+ * that opening never probes a format (nor a backing file's) and follows a
+ * backing file only where it is allowed to.
  * Interop with QEMU's tools is in test_qcow2_interop.py.
  * Prints "N passed, N failed".
  */
@@ -337,7 +338,7 @@ static void test_qcow2_model(unsigned cluster_bits, bool backing)
 	CHECK(ret == 0, "create %s: %s", name, err);
 	CHECK(disk_create_qcow2(p, &co, err, sizeof(err)) == -EEXIST, "no overwrite");
 	struct disk *d;
-	struct disk_open_opts o = { DISK_FORMAT_QCOW2, false };
+	struct disk_open_opts o = { DISK_FORMAT_QCOW2, false, .backing = true };
 	ret = disk_open(p, &o, &d, err, sizeof(err));
 	CHECK(ret == 0, "open %s: %s", name, err);
 	if (ret < 0)
@@ -579,7 +580,7 @@ static void test_absolute_backing(void)
 				       .backing_format = DISK_FORMAT_RAW };
 	CHECK(disk_create_qcow2(ov, &co, err, sizeof(err)) == 0, "create: %s", err);
 	struct disk *d;
-	struct disk_open_opts o = { DISK_FORMAT_QCOW2, false };
+	struct disk_open_opts o = { DISK_FORMAT_QCOW2, false, .backing = true };
 	CHECK(disk_open(ov, &o, &d, err, sizeof(err)) == 0, "open: %s", err);
 	if (d) {
 		uint8_t back[8192];
@@ -640,11 +641,104 @@ static void test_never_probes(void)
 	uint8_t unknown[4] = { 0x0b, 0xad, 0xf0, 0x0d };
 	CHECK(at && pwrite(fd, unknown, 4, (off_t)at) == 4, "hide it");
 	close(fd);
-	struct disk_open_opts q = { DISK_FORMAT_QCOW2, true };
+	struct disk_open_opts q = { DISK_FORMAT_QCOW2, true, .backing = true };
 	d = NULL;
 	CHECK(disk_open(evil, &q, &d, err, sizeof(err)) == -EINVAL && !d &&
 	      strstr(err, "never guessed") && strstr(err, "qemu-img rebase"),
 	      "backing file without a format: %s", err);
+}
+
+/* Backing files are followed only when allowed, and then only beneath the
+ * image's directory or a directory the user listed: never by `..`, an
+ * absolute name or a symlink that leads out. */
+static void test_backing_policy(void)
+{
+	char err[1024];
+	CHECK(mkdir(tmp("vm"), 0755) == 0 && mkdir(tmp("outside"), 0755) == 0 &&
+	      mkdir(tmp("vm/sub"), 0755) == 0, "dirs");
+	char secret[512], outside[512];
+	snprintf(secret, sizeof(secret), "%s", tmp("outside/secret.raw"));
+	snprintf(outside, sizeof(outside), "%s", tmp("outside"));
+	int fd = open(secret, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	uint8_t sec[4096], back[4096];
+	memset(sec, 's', sizeof(sec));
+	CHECK(fd >= 0 && write(fd, sec, sizeof(sec)) == (ssize_t)sizeof(sec), "secret");
+	close(fd);
+	fd = open(tmp("vm/sub/base.raw"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0 && write(fd, sec, sizeof(sec)) == (ssize_t)sizeof(sec), "inside");
+	close(fd);
+	CHECK(symlink(secret, tmp("vm/link.raw")) == 0, "symlink out");
+
+	struct {
+		const char *image, *backing;
+		bool inside;
+	} cases[] = {
+		{ "vm/ok.qcow2", "sub/base.raw", true },
+		{ "vm/dotdot.qcow2", "../outside/secret.raw", false },
+		{ "vm/sub/dotdot2.qcow2", "../../outside/secret.raw", false },
+		{ "vm/abs.qcow2", secret, false },
+		{ "vm/link.qcow2", "link.raw", false },
+		{ "vm/proc.qcow2", "/proc/self/root/etc/hostname", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *img = tmp(cases[i].image);
+		/* The header is written without opening the backing file. */
+		struct disk_create_opts co = { .size = sizeof(sec), .cluster_bits = 12 };
+		CHECK(disk_create_qcow2(img, &co, err, sizeof(err)) == 0, "create %s: %s", img, err);
+		struct disk *d = NULL;
+		struct disk_open_opts q = { DISK_FORMAT_QCOW2, false };
+		CHECK(disk_open(img, &q, &d, err, sizeof(err)) == 0, "open %s: %s", img, err);
+		if (!d)
+			continue;
+		disk_close(d);
+		fd = open(img, O_RDWR);
+		uint8_t head[4096];
+		struct qcow2_header h;
+		char msg[256];
+		CHECK(fd >= 0 && pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head) &&
+		      qcow2_header_parse(head, sizeof(head), 1u << 20, &h, msg, sizeof(msg)) == 0, "parse");
+		snprintf(h.backing_file, sizeof(h.backing_file), "%s", cases[i].backing);
+		snprintf(h.backing_format, sizeof(h.backing_format), "raw");
+		CHECK(qcow2_header_build(&h, head, sizeof(head)) == 0 &&
+		      pwrite(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head), "name %s", cases[i].backing);
+		close(fd);
+
+		/* Not allowed at all: refused whatever the name. */
+		d = NULL;
+		CHECK(disk_open(img, &q, &d, err, sizeof(err)) == -EPERM && !d &&
+		      strstr(err, "followed only when allowed"), "%s without backing: %s", img, err);
+		/* Allowed, beneath the image's directory only. */
+		q.backing = true;
+		int r = disk_open(img, &q, &d, err, sizeof(err));
+		if (cases[i].inside) {
+			CHECK(r == 0 && d && rw(d, false, back, sizeof(back), 0) == 0 &&
+			      !memcmp(back, sec, sizeof(sec)), "%s: reads its backing file: %s", img, err);
+		} else {
+			CHECK(r < 0 && !d && (strstr(err, "is not beneath") || strstr(err, "symlink")),
+			      "%s -> %s: %s", img, cases[i].backing, err);
+		}
+		disk_close(d);
+		d = NULL;
+	}
+	/* A directory the user lists opens the way to it (also by `..`, an
+	 * absolute name and a symlink to it), and nothing else. */
+	const char *dirs[] = { outside };
+	struct disk_open_opts q = { DISK_FORMAT_QCOW2, false, .backing = true,
+				    .backing_dirs = dirs, .nbacking_dirs = 1 };
+	const char *now_ok[] = { "vm/dotdot.qcow2", "vm/sub/dotdot2.qcow2", "vm/abs.qcow2" };
+	for (size_t i = 0; i < 3; i++) {
+		struct disk *d = NULL;
+		CHECK(disk_open(tmp(now_ok[i]), &q, &d, err, sizeof(err)) == 0 && d &&
+		      rw(d, false, back, sizeof(back), 0) == 0 && !memcmp(back, sec, sizeof(sec)),
+		      "%s with backing=outside: %s", now_ok[i], err);
+		disk_close(d);
+	}
+	struct disk *d = NULL;
+	CHECK(disk_open(tmp("vm/proc.qcow2"), &q, &d, err, sizeof(err)) < 0 && !d, "proc: %s", err);
+	const char *bad[] = { tmp("nothere") };
+	q.backing_dirs = bad;
+	CHECK(disk_open(tmp("vm/ok.qcow2"), &q, &d, err, sizeof(err)) == -ENOENT && !d &&
+	      strstr(err, "nothere"), "missing backing directory: %s", err);
 }
 
 static void test_create_errors(void)
@@ -688,6 +782,7 @@ int main(void)
 	test_reftable_growth();
 	test_absolute_backing();
 	test_never_probes();
+	test_backing_policy();
 	test_create_errors();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -38,12 +38,14 @@ def run(*args, check=True, stdin=None, cwd=None):
 
 
 def tool(*args, **kw):
-    return run(TOOL, *args, **kw)
+    """disk_tool with backing chains allowed beneath the image's directory
+    (-b); the tests of that rule call TOOL themselves."""
+    return run(TOOL, "-b", *args, **kw)
 
 
 def tool_fails(*args, **kw):
     """Runs disk_tool expecting a clean refusal: exit status 1, a message."""
-    p = run(TOOL, *args, check=False, **kw)
+    p = run(TOOL, "-b", *args, check=False, **kw)
     assert p.returncode == 1, f"expected exit 1, got {p.returncode}: {p.stderr!r}"
     return p.stderr.decode(errors="replace")
 
@@ -257,10 +259,38 @@ def test_backing_relative_to_overlay_directory(tmp_path):
     qemu_img("create", "-q", "-f", "qcow2", "-b", "../../bases/base.raw", "-F", "raw", ov)
     other = tmp_path / "elsewhere"
     other.mkdir()
-    p = run(TOOL, "read", ov, 0, len(data), cwd=other)
+    # Backing files are followed only when allowed, and `../../bases` lies
+    # outside the overlay's directory: it must be allowed by name.
+    p = run(TOOL, "read", ov, 0, len(data), check=False)
+    assert p.returncode == 1 and b"followed only when allowed" in p.stderr, p.stderr
+    p = run(TOOL, "-b", "read", ov, 0, len(data), check=False)
+    assert p.returncode == 1 and b"is not beneath" in p.stderr, p.stderr
+    p = run(TOOL, "-B", tmp_path / "bases", "read", ov, 0, len(data), cwd=other)
     assert p.stdout == data
-    info = tool("info", ov).stdout.decode()
+    info = run(TOOL, "-B", tmp_path / "bases", "info", ov).stdout.decode()
     assert "backing file" in info and "raw" in info
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("losetup") is None,
+                    reason="needs root and losetup for a loop device")
+def test_backing_block_device_only_when_named(tmp_path):
+    """A block device is a backing file only when the user names that device
+    (-B /dev/loopN), not when it merely lies beneath an allowed directory."""
+    data = os.urandom(MiB)
+    raw = tmp_path / "dev.raw"
+    raw.write_bytes(data)
+    p = run("losetup", "--find", "--show", "--read-only", raw, check=False)
+    if p.returncode != 0:
+        pytest.skip(f"losetup failed: {p.stderr.decode()}")
+    dev = p.stdout.decode().strip()
+    try:
+        ov = tmp_path / "ov.qcow2"
+        qemu_img("create", "-q", "-f", "qcow2", "-u", "-b", dev, "-F", "raw", ov, "1M")
+        err = run(TOOL, "-B", "/dev", "read", ov, 0, MiB, check=False).stderr
+        assert b"is a block device" in err, err
+        assert run(TOOL, "-B", dev, "read", ov, 0, MiB).stdout == data
+    finally:
+        run("losetup", "-d", dev, check=False)
 
 
 def test_backing_format_never_probed(tmp_path):
@@ -726,7 +756,7 @@ def test_killed_writer_leaves_consistent_image(tmp_path):
         cmds = tmp_path / "cmds.txt"
         cmds.write_bytes(batch)
         with open(cmds, "rb") as f:
-            p = subprocess.Popen([TOOL, "batch", str(img)], stdin=f,
+            p = subprocess.Popen([TOOL, "-b", "batch", str(img)], stdin=f,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.05 + rnd.random() * 0.4)
         p.kill()

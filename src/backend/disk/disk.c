@@ -261,36 +261,40 @@ int disk_probe_format(const char *path, struct disk_probe *out, char *err, size_
 	return 0;
 }
 
-int disk_open_chain(const char *path, enum disk_format fmt, bool read_only,
+int disk_open_chain(const char *path, int fd, enum disk_format fmt, bool read_only,
 		    const struct disk_chain *chain, struct disk **out,
 		    char *err, size_t errlen)
 {
 	*out = NULL;
+	int ret;
 	if (!path || !*path) {
 		disk_err(err, errlen, path, "empty file name");
-		return -EINVAL;
+		ret = -EINVAL;
+		goto fail;
 	}
 	if (fmt != DISK_FORMAT_RAW && fmt != DISK_FORMAT_QCOW2) {
 		disk_err(err, errlen, path, "no image format given (an image's format is never "
 			 "guessed when it is opened)");
-		return -EINVAL;
+		ret = -EINVAL;
+		goto fail;
 	}
-	int depth = chain ? chain->depth + 1 : 0;
+	int depth = chain && chain->depth >= 0 ? chain->depth + 1 : 0;
 	if (depth > DISK_MAX_CHAIN) {
 		disk_err(err, errlen, path, "backing chain is deeper than %d images", DISK_MAX_CHAIN);
-		return -ELOOP;
+		ret = -ELOOP;
+		goto fail;
 	}
 	/* O_NONBLOCK so that a FIFO named as an image (or backing file) cannot
 	 * hang the open; anything but a regular file or block device is
 	 * refused below. */
-	int fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		int e = errno;
 		disk_err(err, errlen, path, "cannot open: %s", strerror(e));
 		return -e;
 	}
 	struct stat st;
-	int ret;
 	if (fstat(fd, &st) < 0) {
 		ret = -errno;
 		disk_err(err, errlen, path, "cannot stat: %s", strerror(-ret));
@@ -308,7 +312,7 @@ int disk_open_chain(const char *path, enum disk_format fmt, bool read_only,
 		goto fail;
 	}
 	if (chain) {
-		for (int i = 0; i <= chain->depth && i <= DISK_MAX_CHAIN; i++) {
+		for (int i = 0; i < depth; i++) {
 			if (chain->dev[i] == st.st_dev && chain->ino[i] == st.st_ino) {
 				ret = -ELOOP;
 				disk_err(err, errlen, path, "backing chain loops: this file is already in the chain");
@@ -362,7 +366,8 @@ int disk_open_chain(const char *path, enum disk_format fmt, bool read_only,
 	*out = d;
 	return 0;
 fail:
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return ret;
 }
 
@@ -378,7 +383,18 @@ int disk_open(const char *path, const struct disk_open_opts *opts,
 		disk_err(err, errlen, path, "no open options (format) given");
 		return -EINVAL;
 	}
-	return disk_open_chain(path, opts->format, opts->read_only, NULL, out, err, errlen);
+	if (!opts->backing || !path || !*path)
+		return disk_open_chain(path, -1, opts->format, opts->read_only, NULL, out, err, errlen);
+	/* The roots live while the chain opens; the images keep only their
+	 * own descriptors. */
+	struct disk_roots roots;
+	int ret = disk_roots_init(&roots, path, opts, err, errlen);
+	if (ret < 0)
+		return ret;
+	struct disk_chain top = { .depth = -1, .roots = &roots };
+	ret = disk_open_chain(path, -1, opts->format, opts->read_only, &top, out, err, errlen);
+	disk_roots_free(&roots);
+	return ret;
 }
 
 void disk_close(struct disk *d)

@@ -18,9 +18,20 @@
  * "not given" value, refused by disk_open. */
 enum disk_format { DISK_FORMAT_NONE, DISK_FORMAT_RAW, DISK_FORMAT_QCOW2 };
 
+/* Backing files are followed only when the user allows it: `backing` on,
+ * and then every backing name resolves beneath the top image's own
+ * directory or beneath one of `backing_dirs` (openat2 RESOLVE_BENEATH: no
+ * `..` or symlink leads out). An absolute name is fine when it lies beneath
+ * one of those. A block device serves as a backing file only when
+ * backing_dirs names that very device. */
+#define DISK_MAX_BACKING_DIRS 8
+
 struct disk_open_opts {
 	enum disk_format format; /* RAW or QCOW2 */
 	bool read_only;
+	bool backing;            /* follow a qcow2 image's backing file */
+	const char *const *backing_dirs; /* directories or block devices, or NULL */
+	size_t nbacking_dirs;    /* at most DISK_MAX_BACKING_DIRS */
 };
 
 struct disk;
@@ -63,7 +74,9 @@ struct disk_create_opts {
 	uint64_t size;            /* bytes; 0 with a backing file: its size */
 	unsigned cluster_bits;    /* 9..21; 0 means 16 (64 KiB clusters) */
 	const char *backing_file; /* NULL for none. Stored as given; a relative
-				   * name is relative to the new image's directory */
+				   * name is relative to the new image's directory.
+				   * Its own backing files (if any) must lie beneath
+				   * its directory */
 	enum disk_format backing_format; /* RAW or QCOW2, recorded in the image
 					  * (a backing file's format is never probed) */
 };

@@ -38,16 +38,41 @@ struct disk {
 	void *priv;     /* format state */
 };
 
+/* The roots beneath which a chain's backing files resolve (backing.c):
+ * the top image's directory first, then the user's backing directories;
+ * a root with fd -1 is a block device the user named. */
+#define DISK_MAX_ROOTS (1 + DISK_MAX_BACKING_DIRS)
+
+struct disk_roots {
+	unsigned n;
+	int fd[DISK_MAX_ROOTS];     /* O_PATH directory, or -1 */
+	char *path[DISK_MAX_ROOTS]; /* canonical */
+	char *top;                  /* the top image's canonical path */
+};
+
+int disk_roots_init(struct disk_roots *r, const char *top, const struct disk_open_opts *o,
+		    char *err, size_t errlen);
+void disk_roots_free(struct disk_roots *r);
+/* Opens backing file `name` named by the image at `from` (an absolute
+ * path) read-only beneath the roots; the joined name goes to `full`.
+ * Returns the descriptor, or -errno with err naming the file. */
+int disk_roots_open(const struct disk_roots *r, const char *from, const char *name,
+		    char *full, size_t fulllen, char *err, size_t errlen);
+
 /* The files already open above an image in its backing chain, to refuse
- * loops (same device and inode twice) and chains that are too deep. */
+ * loops (same device and inode twice) and chains that are too deep, and
+ * where its backing files may come from (NULL: they are not followed). */
 struct disk_chain {
 	int depth;
 	dev_t dev[DISK_MAX_CHAIN + 1];
 	ino_t ino[DISK_MAX_CHAIN + 1];
+	const struct disk_roots *roots;
 };
 
-/* Open one image of a chain. `chain` may be NULL for a top-level image. */
-int disk_open_chain(const char *path, enum disk_format fmt, bool read_only,
+/* Open one image of a chain: `fd` already open on it (read-only for a
+ * backing file), or -1 to open `path`. `chain` is NULL for a top-level
+ * image whose backing files are not followed. */
+int disk_open_chain(const char *path, int fd, enum disk_format fmt, bool read_only,
 		    const struct disk_chain *chain, struct disk **out,
 		    char *err, size_t errlen);
 

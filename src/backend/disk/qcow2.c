@@ -788,23 +788,23 @@ static int open_backing(struct qcow2 *q, const struct disk_chain *chain, char *e
 			 q->h.backing_format);
 		return -ENOTSUP;
 	}
-	/* qcow2.txt: a relative backing file name is relative to the
-	 * directory of the image that names it. */
-	if (name[0] == '/') {
-		snprintf(q->backing_path, sizeof(q->backing_path), "%s", name);
-	} else {
-		const char *slash = strrchr(d->path, '/');
-		int dirlen = slash ? (int)(slash - d->path) : 0;
-		int n = slash ? snprintf(q->backing_path, sizeof(q->backing_path), "%.*s/%s",
-					 dirlen ? dirlen : 1, dirlen ? d->path : "/", name)
-			      : snprintf(q->backing_path, sizeof(q->backing_path), "%s", name);
-		if (n < 0 || (size_t)n >= sizeof(q->backing_path)) {
-			disk_err(err, errlen, d->path, "backing file path too long");
-			return -ENAMETOOLONG;
-		}
+	if (!chain->roots) {
+		disk_err(err, errlen, d->path, "names the backing file '%s', and backing files are "
+			 "followed only when allowed: backing=on (beneath the image's directory) or "
+			 "backing=DIR", name);
+		return -EPERM;
 	}
+	/* The top image is known by its canonical path, the others by the
+	 * absolute path they were opened by. */
+	const char *from = chain->depth == 0 ? chain->roots->top : d->path;
 	char sub[768];
-	int ret = disk_open_chain(q->backing_path, fmt, true, chain, &q->backing, sub, sizeof(sub));
+	int fd = disk_roots_open(chain->roots, from, name, q->backing_path,
+				 sizeof(q->backing_path), sub, sizeof(sub));
+	if (fd < 0) {
+		disk_err(err, errlen, d->path, "backing file: %s", sub);
+		return fd;
+	}
+	int ret = disk_open_chain(q->backing_path, fd, fmt, true, chain, &q->backing, sub, sizeof(sub));
 	if (ret < 0) {
 		/* Name the top image and the image with the problem, not
 		 * every image in between. */

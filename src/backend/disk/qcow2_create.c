@@ -46,7 +46,10 @@ static int check_backing(const char *path, const struct disk_create_opts *opts,
 	}
 	struct disk *b;
 	char sub[768];
-	int ret = disk_open_chain(full, opts->backing_format, true, NULL, &b, sub, sizeof(sub));
+	/* The user named this backing file; its own chain, if any, must lie
+	 * beneath its directory. */
+	struct disk_open_opts o = { .format = opts->backing_format, .read_only = true, .backing = true };
+	int ret = disk_open(full, &o, &b, sub, sizeof(sub));
 	if (ret < 0) {
 		disk_err(err, errlen, path, "backing file: %s", sub);
 		return ret;
