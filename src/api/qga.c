@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "api/qga_reader.h"
+#include "base/clock.h"
 
 enum wait_for { WAIT_NOTHING, WAIT_SYNC, WAIT_REPLY };
 
@@ -34,13 +35,6 @@ struct qga_client {
 	json_t *value;
 	char err_class[64], err_desc[512];
 };
-
-uint64_t qga_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Reader callback, lock held (qga_client_feed holds it). */
 static void on_reply(void *ctx, const struct qga_reply *r)
@@ -123,11 +117,10 @@ void qga_client_reset(struct qga_client *c)
 static bool wait_done(struct qga_client *c, uint64_t deadline)
 {
 	while (!c->done) {
-		uint64_t now = qga_now_ns();
+		uint64_t now = clock_monotonic_ns();
 		if (now >= deadline)
 			return false;
-		struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000ull),
-				       .tv_nsec = (long)(deadline % 1000000000ull) };
+		struct timespec ts = clock_timespec(deadline);
 		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 	}
 	return true;
@@ -166,12 +159,12 @@ static enum qga_status sync_channel(struct qga_client *c, uint64_t deadline, con
 	pthread_mutex_unlock(&c->lock);
 	if (synced)
 		return QGA_OK;
-	uint64_t sync_deadline = qga_now_ns() + QGA_SYNC_TIMEOUT_MS * 1000000ull;
+	uint64_t sync_deadline = clock_monotonic_ns() + QGA_SYNC_TIMEOUT_MS * 1000000ull;
 	if (sync_deadline > deadline)
 		sync_deadline = deadline;
 	int64_t id = 0;
 	if (getrandom(&id, sizeof(id), GRND_NONBLOCK) != (ssize_t)sizeof(id))
-		id = (int64_t)qga_now_ns();
+		id = (int64_t)clock_monotonic_ns();
 	id &= INT64_MAX >> 1;   /* a positive id any JSON reader keeps exactly */
 	char req[128];
 	int n = snprintf(req, sizeof(req),
@@ -220,7 +213,7 @@ enum qga_status qga_call(struct qga_client *c, const char *cmd, const json_t *ar
 	*ret = NULL;
 	if (err_class && classlen)
 		err_class[0] = 0;
-	uint64_t deadline = qga_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = clock_monotonic_ns() + (uint64_t)timeout_ms * 1000000ull;
 	pthread_mutex_lock(&c->call_lock);
 	if (!connected(c, cmd, err, errlen)) {
 		pthread_mutex_unlock(&c->call_lock);
@@ -271,7 +264,7 @@ enum qga_status qga_call(struct qga_client *c, const char *cmd, const json_t *ar
 enum qga_status qga_send_only(struct qga_client *c, const char *cmd, const json_t *args,
 			      unsigned timeout_ms, char *err, size_t errlen)
 {
-	uint64_t deadline = qga_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = clock_monotonic_ns() + (uint64_t)timeout_ms * 1000000ull;
 	pthread_mutex_lock(&c->call_lock);
 	enum qga_status st = connected(c, cmd, err, errlen) ? sync_channel(c, deadline, cmd, err, errlen)
 							      : QGA_E_CHANNEL;

@@ -74,7 +74,6 @@ enum qga_status qga_call(struct qga_client *c, const char *cmd, const json_t *ar
 enum qga_status qga_send_only(struct qga_client *c, const char *cmd, const json_t *args,
 			      unsigned timeout_ms, char *err, size_t errlen);
 
-/* Monotonic clock in nanoseconds (the transport's deadlines). */
-uint64_t qga_now_ns(void);
+/* Deadlines are on CLOCK_MONOTONIC in nanoseconds (base/clock.h). */
 
 #endif

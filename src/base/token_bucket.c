@@ -3,12 +3,7 @@
 
 #include <time.h>
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#include "base/clock.h"
 
 static void set_locked(struct token_bucket *tb, uint64_t size, uint64_t burst, uint64_t refill_ms)
 {
@@ -16,7 +11,7 @@ static void set_locked(struct token_bucket *tb, uint64_t size, uint64_t burst, u
 	tb->refill_ns = refill_ms ? refill_ms * 1000000ull : 1000000000ull;
 	tb->budget = tb->size > INT64_MAX ? INT64_MAX : (int64_t)tb->size;
 	tb->burst = burst;
-	tb->last_ns = now_ns();
+	tb->last_ns = clock_monotonic_ns();
 }
 
 void token_bucket_init(struct token_bucket *tb, uint64_t size, uint64_t one_time_burst,
@@ -66,7 +61,7 @@ uint64_t token_bucket_take(struct token_bucket *tb, uint64_t cost)
 		pthread_mutex_unlock(&tb->lock);
 		return 0;
 	}
-	uint64_t now = now_ns();
+	uint64_t now = clock_monotonic_ns();
 	refill(tb, now);
 	/* A cost above the bucket size waits for a full bucket, then leaves
 	 * the rest as debt. */

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/sha256.h"
 #include "cli/agent_call.h"
 
@@ -33,13 +34,6 @@
 #define CLIP_MAX (1u << 20)
 
 int agent_cli_exec(int argc, char **argv);
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ------------------------------------------------------------ cp */
 
@@ -53,7 +47,7 @@ static void progress_show(struct progress *p, uint64_t done, bool final)
 {
 	if (!p->on)
 		return;
-	double t = now_s();
+	double t = clock_monotonic_s();
 	if (!final && t - p->last < 0.2)
 		return;
 	p->last = t;
@@ -127,7 +121,7 @@ static int upload(struct target *t, const char *src, const char *dst)
 	uint8_t *buf = malloc(CHUNK);
 	struct sha256 sh;
 	sha256_init(&sh);
-	struct progress pr = { .on = isatty(STDERR_FILENO), .t0 = now_s(), .total = (uint64_t)sb.st_size };
+	struct progress pr = { .on = isatty(STDERR_FILENO), .t0 = clock_monotonic_s(), .total = (uint64_t)sb.st_size };
 	uint64_t done = 0;
 	int rc = buf ? 0 : 1;
 	while (!rc) {
@@ -210,7 +204,7 @@ static int download(struct target *t, const char *src, const char *dst)
 	}
 	struct sha256 sh;
 	sha256_init(&sh);
-	struct progress pr = { .on = isatty(STDERR_FILENO), .t0 = now_s(), .total = total };
+	struct progress pr = { .on = isatty(STDERR_FILENO), .t0 = clock_monotonic_s(), .total = total };
 	uint64_t done = 0;
 	int rc = 0;
 	for (;;) {
@@ -355,8 +349,8 @@ static bool running(struct target *t)
 
 static bool wait_end(struct target *t, double seconds)
 {
-	double end = now_s() + seconds;
-	while (now_s() < end) {
+	double end = clock_monotonic_s() + seconds;
+	while (clock_monotonic_s() < end) {
 		if (!running(t))
 			return true;
 		struct timespec ts = { 0, 200 * 1000000 };

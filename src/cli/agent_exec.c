@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "cli/agent.h"
 #include "cli/agent_call.h"
 
@@ -44,13 +45,6 @@ static void on_signal(int s)
 		g_exec->winch = 1;
 	else
 		g_exec->sig = s;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static bool write_all(int fd, const uint8_t *p, size_t n)
@@ -136,7 +130,7 @@ static int run_stream(struct target *t, json_t *start, bool tty, double timeout,
 	uint8_t *in = malloc(IN_CHUNK);
 	size_t in_len = 0;
 	bool in_eof = !in, close_sent = false, timed_out = false, busy = true, took_some = false;
-	double deadline = timeout > 0 ? now_s() + timeout : 0;
+	double deadline = timeout > 0 ? clock_monotonic_s() + timeout : 0;
 	int rc = 255;
 	for (;;) {
 		if (!in_eof && in_len < IN_CHUNK) {
@@ -158,7 +152,7 @@ static int run_stream(struct target *t, json_t *start, bool tty, double timeout,
 			json_object_set_new(body, "signal", json_integer(es->sig == SIGINT && tty ? SIGHUP : es->sig));
 			es->sig = 0;
 		}
-		if (deadline && !timed_out && now_s() >= deadline) {
+		if (deadline && !timed_out && clock_monotonic_s() >= deadline) {
 			json_object_set_new(body, "signal", json_integer(SIGKILL));
 			timed_out = true;
 		}
@@ -244,7 +238,7 @@ static int run_stock(struct target *t, json_t *start, double timeout, struct exe
 	char path[64];
 	snprintf(path, sizeof(path), "/agent/exec/%lld", (long long)json_integer_value(json_object_get(res, "pid")));
 	json_decref(res);
-	double deadline = timeout > 0 ? now_s() + timeout : 0;
+	double deadline = timeout > 0 ? clock_monotonic_s() + timeout : 0;
 	for (unsigned ms = 20;; ms = ms < 500 ? ms * 2 : 500) {
 		if (target_call(t, "PUT", path, json_pack("{s:b}", "stream", 0), 60000, &res, &st, err, sizeof(err))) {
 			fprintf(stderr, "skiff exec: %s\n", err);
@@ -261,7 +255,7 @@ static int run_stock(struct target *t, json_t *start, double timeout, struct exe
 			return rc;
 		}
 		json_decref(res);
-		if ((deadline && now_s() >= deadline) || es->sig) {
+		if ((deadline && clock_monotonic_s() >= deadline) || es->sig) {
 			fprintf(stderr, "skiff exec: %s; this guest's agent cannot stop the command, "
 					"which goes on running\n", es->sig ? "interrupted" : "timed out");
 			return es->sig ? 128 + es->sig : 124;

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "cli/devopts.h"
 #include "daemon/paths.h"
 #include "daemon/uhttp.h"
@@ -637,8 +638,7 @@ static int wait_stopped(struct ctl *c, const char *name, double seconds)
 {
 	char *p = vm_path(name, NULL);
 	char err[1024];
-	struct timespec t0, t;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double t0 = clock_monotonic_s();
 	int r = 1;
 	for (;;) {
 		json_t *vm = NULL;
@@ -652,8 +652,7 @@ static int wait_stopped(struct ctl *c, const char *name, double seconds)
 			r = 0;
 			break;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 >= seconds)
+		if (clock_monotonic_s() - t0 >= seconds)
 			break;
 		struct timespec ts = { 0, 250000000 };
 		nanosleep(&ts, NULL);

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+
 #define MAX_VMS 512
 
 struct vm_sample {
@@ -30,13 +32,6 @@ struct snapshot {
 	double limit, used;
 	double when;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The value of label `key` in a label list `a="x",b="y"`; "" if absent. */
 static void label(const char *labels, const char *key, char *out, size_t cap)
@@ -153,7 +148,7 @@ static int take(struct ctl *c, struct snapshot *s)
 		return -1;
 	s->n = 0;
 	s->limit = s->used = 0;
-	s->when = now_s();
+	s->when = clock_monotonic_s();
 	parse(s, text);
 	free(text);
 	return 0;

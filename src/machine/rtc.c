@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/snapfile.h"
 
 enum {
@@ -31,16 +32,9 @@ enum {
 	RTC_CLEAR_INTERRUPT = 0x1c,
 };
 
-static uint64_t host_realtime_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t guest_now(const struct rtc *r)
 {
-	return host_realtime_ns() + (uint64_t)r->offset_ns;
+	return clock_ns(CLOCK_REALTIME) + (uint64_t)r->offset_ns;
 }
 
 static void update_irq(struct rtc *r)
@@ -96,7 +90,7 @@ bool rtc_alarm_deadline(struct rtc *r, uint64_t *host_realtime)
 /* Move guest time so that now reads as `target`. */
 static void set_time(struct rtc *r, uint64_t target)
 {
-	r->offset_ns = (int64_t)(target - host_realtime_ns());
+	r->offset_ns = (int64_t)(target - clock_ns(CLOCK_REALTIME));
 }
 
 static bool rtc_mmio_read(void *dev, uint64_t off, unsigned size, uint64_t *value)

@@ -10,28 +10,19 @@
 #include <errno.h>
 #include <time.h>
 
+#include "base/clock.h"
+
 #define QUOTA_PERIOD_NS 100000000ull  /* 100 ms */
 #define QUOTA_TICKS 20                 /* accounting points per period */
-
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void *quota_thread(void *arg)
 {
 	struct vm *vm = arg;
-	struct timespec next;
-	clock_gettime(CLOCK_MONOTONIC, &next);
+	uint64_t next_ns = clock_monotonic_ns();
 	unsigned tick = 0;
 	while (!atomic_load(&vm->quota.stop) && !atomic_load(&vm->end)) {
-		next.tv_nsec += (long)(QUOTA_PERIOD_NS / QUOTA_TICKS);
-		if (next.tv_nsec >= 1000000000L) {
-			next.tv_nsec -= 1000000000L;
-			next.tv_sec++;
-		}
+		next_ns += QUOTA_PERIOD_NS / QUOTA_TICKS;
+		struct timespec next = clock_timespec(next_ns);
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
 			;
 		if (++tick == QUOTA_TICKS) {
@@ -76,7 +67,7 @@ void allocator_cpu_account(struct vcpu *v)
 	struct vm *vm = v->vm;
 	if (!vm->quota.live)
 		return;
-	uint64_t now = thread_cpu_ns();
+	uint64_t now = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	uint64_t used = atomic_fetch_add(&vm->quota.used_ns, now - v->cpu_mark) + (now - v->cpu_mark);
 	v->cpu_mark = now;
 	if (used < vm->quota.budget_ns)
@@ -88,10 +79,10 @@ void allocator_cpu_account(struct vcpu *v)
 		pthread_cond_wait(&vm->state_cond, &vm->state_lock);
 	pthread_mutex_unlock(&vm->state_lock);
 	/* Time spent waiting is not CPU time; start counting afresh. */
-	v->cpu_mark = thread_cpu_ns();
+	v->cpu_mark = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
 void allocator_cpu_thread_start(struct vcpu *v)
 {
-	v->cpu_mark = thread_cpu_ns();
+	v->cpu_mark = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 }

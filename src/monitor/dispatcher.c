@@ -11,6 +11,8 @@
 #include <sched.h>
 #include <time.h>
 
+#include "base/clock.h"
+
 void vcpu_wake(struct vcpu *v)
 {
 	pthread_mutex_lock(&v->lock);
@@ -79,8 +81,7 @@ static void wfi_sleep(struct vcpu *v)
 		uint64_t ns = vm->time_base_ns + (uint64_t)((unsigned __int128)cmp * 1000000000ull / hz);
 		/* Round up so the deadline has passed when we wake. */
 		ns += 1000000000ull / hz;
-		struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
-				       .tv_nsec = (long)(ns % 1000000000ull) };
+		struct timespec ts = clock_timespec(ns);
 		atomic_fetch_add(&v->wfi_sleeps, 1);
 		if (pthread_cond_timedwait(&v->wake, &v->lock, &ts) == ETIMEDOUT)
 			break;

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/snapfile.h"
 
 #define F_MUST_TELL_HOST 0
@@ -66,7 +67,7 @@ struct virtio_balloon {
 	bool stats_held;            /* the driver's stats buffer is with us */
 	bool stats_due;             /* return it at the next chance */
 	bool stats_valid;
-	struct timespec stats_time;
+	uint64_t stats_time_ns;     /* CLOCK_MONOTONIC */
 	uint32_t present;
 	uint64_t stat[VIRTIO_BALLOON_S_NR];
 	uint64_t inflated, deflated, reported;
@@ -78,14 +79,6 @@ struct virtio_balloon {
 	bool stop;
 	uint32_t interval_s;
 };
-
-static uint64_t ms_since(const struct timespec *t)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	int64_t ms = (int64_t)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
-	return ms < 0 ? 0 : (uint64_t)ms;
-}
 
 /* Discard a run of pages [pfn, pfn + n) if it lies in RAM. */
 static void discard_pages(struct virtio_balloon *b, uint64_t pfn, uint64_t n)
@@ -173,7 +166,7 @@ static void parse_stats(struct virtio_balloon *b, struct virtq_req *req)
 		}
 	}
 	b->stats_valid = true;
-	clock_gettime(CLOCK_MONOTONIC, &b->stats_time);
+	b->stats_time_ns = clock_monotonic_ns();
 }
 
 /* statsq: keep the driver's buffer until the poller wants new values. */
@@ -313,7 +306,7 @@ static void balloon_load(struct virtio_dev *dev, struct snap_reader *r)
 	b->stats_valid = valid;
 	b->present = present;
 	memcpy(b->stat, stat, sizeof(stat));
-	clock_gettime(CLOCK_MONOTONIC, &b->stats_time);
+	b->stats_time_ns = clock_monotonic_ns();
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -336,9 +329,8 @@ static void *poll_thread(void *arg)
 	struct virtio_balloon *b = arg;
 	pthread_mutex_lock(&b->lock);
 	while (!b->stop) {
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += b->interval_s ? b->interval_s : 1;
+		struct timespec until = clock_timespec(clock_monotonic_ns() +
+						       (b->interval_s ? b->interval_s : 1) * CLOCK_NS_PER_S);
 		int r = 0;
 		while (!b->stop && r != ETIMEDOUT)
 			r = pthread_cond_timedwait(&b->cond, &b->lock, &until);
@@ -484,7 +476,7 @@ void virtio_balloon_get_info(struct virtio_balloon *b, struct virtio_balloon_inf
 	out->reported_bytes = b->reported;
 	out->stats_valid = b->stats_valid;
 	if (b->stats_valid)
-		out->stats_age_ms = ms_since(&b->stats_time);
+		out->stats_age_ms = (clock_monotonic_ns() - b->stats_time_ns) / 1000000;
 	out->present = b->present;
 	memcpy(out->stat, b->stat, sizeof(out->stat));
 	pthread_mutex_unlock(&b->lock);

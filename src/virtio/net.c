@@ -47,6 +47,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/snapfile.h"
 
 /* Feature bits (5.1.3). */
@@ -136,17 +137,10 @@ struct virtio_net {
 	_Atomic uint64_t rx_frames, rx_dropped, tx_frames, tx_dropped, rx_bytes, tx_bytes;
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Kick queue q in `wait` ns (or sooner, if already due sooner). */
 static void timer_arm(struct virtio_net *n, unsigned q, uint64_t wait)
 {
-	uint64_t when = mono_ns() + wait;
+	uint64_t when = clock_monotonic_ns() + wait;
 	pthread_mutex_lock(&n->tlock);
 	if (!n->due[q] || when < n->due[q]) {
 		n->due[q] = when;
@@ -168,10 +162,9 @@ static void *timer_thread(void *arg)
 			pthread_cond_wait(&n->tcond, &n->tlock);
 			continue;
 		}
-		uint64_t now = mono_ns();
+		uint64_t now = clock_monotonic_ns();
 		if (now < next) {
-			struct timespec ts = { .tv_sec = (time_t)(next / 1000000000ull),
-					       .tv_nsec = (long)(next % 1000000000ull) };
+			struct timespec ts = clock_timespec(next);
 			pthread_cond_timedwait(&n->tcond, &n->tlock, &ts);
 			continue;
 		}

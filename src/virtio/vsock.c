@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/snapfile.h"
 
 #define Q_RX 0
@@ -184,13 +185,6 @@ static void wake(struct virtio_vsock *v)
 }
 
 /* ---- connections (v->lock held) ---- */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static struct vconn *conn_find(struct virtio_vsock *v, uint32_t local, uint32_t peer)
 {
@@ -502,7 +496,7 @@ static void accept_host(struct virtio_vsock *v)
 			continue;
 		}
 		c->state = C_HOST_LINE;
-		c->deadline = now_ns() + HANDSHAKE_TIMEOUT_NS;
+		c->deadline = clock_monotonic_ns() + HANDSHAKE_TIMEOUT_NS;
 	}
 }
 
@@ -558,7 +552,7 @@ static void read_connect_line(struct virtio_vsock *v, unsigned i)
 		local = local + 1 < FIRST_LOCAL_PORT ? FIRST_LOCAL_PORT : local + 1;
 	v->next_port = local + 1 < FIRST_LOCAL_PORT ? FIRST_LOCAL_PORT : local + 1;
 	c->state = C_REQUESTED;
-	c->deadline = now_ns() + HANDSHAKE_TIMEOUT_NS;
+	c->deadline = clock_monotonic_ns() + HANDSHAKE_TIMEOUT_NS;
 	c->local_port = local;
 	c->peer_port = (uint32_t)port;
 	c->pending |= P_REQUEST;
@@ -780,7 +774,7 @@ static void vsock_pass(struct virtio_vsock *v, bool listener)
 		accept_host(v);
 	if (live)
 		serve_tx(v, txq);
-	uint64_t now = now_ns();
+	uint64_t now = clock_monotonic_ns();
 	for (unsigned i = 0; i < v->nconns;) {
 		struct vconn *c = v->conns[i];
 		if (c->state != C_ESTABLISHED && !(c->pending & P_RST) && now >= c->deadline) {
@@ -840,7 +834,7 @@ static int handshake_wait_ms(struct virtio_vsock *v)
 	pthread_mutex_unlock(&v->lock);
 	if (first == UINT64_MAX)
 		return -1;
-	uint64_t now = now_ns();
+	uint64_t now = clock_monotonic_ns();
 	return first <= now ? 0 : (int)((first - now) / 1000000 + 1);
 }
 

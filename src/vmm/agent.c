@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "base/clock.h"
+
 struct vm_agent {
 	struct qga_client *client;
 	struct virtio_console *con;
@@ -62,13 +64,12 @@ static int agent_send(void *ctx, const void *buf, size_t n, uint64_t deadline)
 		/* Full: wait for the guest to take some (rx_space), or the deadline. */
 		pthread_mutex_lock(&a->lock);
 		while (a->room_events == seen) {
-			uint64_t now = qga_now_ns();
+			uint64_t now = clock_monotonic_ns();
 			if (now >= deadline) {
 				pthread_mutex_unlock(&a->lock);
 				return -ETIMEDOUT;
 			}
-			struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000ull),
-					       .tv_nsec = (long)(deadline % 1000000000ull) };
+			struct timespec ts = clock_timespec(deadline);
 			pthread_cond_timedwait(&a->room, &a->lock, &ts);
 		}
 		pthread_mutex_unlock(&a->lock);

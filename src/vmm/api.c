@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "api/json_check.h"
+#include "base/clock.h"
 #include "vmm/api_agent.h"
 #include "vmm/api_log.h"
 #include "vmm/api_snapshot.h"
@@ -57,13 +58,6 @@ struct vmm {
 	uint64_t requests, failed_requests, metrics_dropped;
 	int64_t suspend_gap_ns;    /* CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last tick */
 };
-
-static uint64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void vlog(struct vmm *v, enum vmm_log_level level, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
@@ -148,12 +142,12 @@ static bool write_metrics(struct vmm *v)
 	if (v->metrics_fd < 0)
 		return true;
 	json_t *m = json_pack("{s:I,s:{s:I,s:I},s:{s:s,s:I,s:I}}",
-			      "utc_timestamp_ms", (json_int_t)(now_ns(CLOCK_REALTIME) / 1000000),
+			      "utc_timestamp_ms", (json_int_t)(clock_ns(CLOCK_REALTIME) / 1000000),
 			      "api_server", "requests", (json_int_t)v->requests,
 			      "failed_requests", (json_int_t)v->failed_requests,
 			      "vmm", "state", v->state == VMM_NOT_STARTED ? "Not started" :
 					      v->paused ? "Paused" : "Running",
-			      "uptime_ms", (json_int_t)(v->started_ns ? (now_ns(CLOCK_MONOTONIC) - v->started_ns) / 1000000 : 0),
+			      "uptime_ms", (json_int_t)(v->started_ns ? (clock_ns(CLOCK_MONOTONIC) - v->started_ns) / 1000000 : 0),
 			      "log_lines_dropped", (json_int_t)v->log.dropped);
 	if (!m)
 		return false;
@@ -182,7 +176,7 @@ static bool write_metrics(struct vmm *v)
 	free(line);
 	if (!ok)
 		v->metrics_dropped++;
-	v->last_metrics_ns = now_ns(CLOCK_MONOTONIC);
+	v->last_metrics_ns = clock_ns(CLOCK_MONOTONIC);
 	return ok;
 }
 
@@ -200,10 +194,10 @@ void vmm_tick(struct vmm *v)
 {
 	pthread_mutex_lock(&v->lock);
 	if (v->metrics_fd >= 0 && v->state == VMM_RUNNING &&
-	    now_ns(CLOCK_MONOTONIC) - v->last_metrics_ns >= METRICS_PERIOD_NS)
+	    clock_ns(CLOCK_MONOTONIC) - v->last_metrics_ns >= METRICS_PERIOD_NS)
 		write_metrics(v);
 	/* CLOCK_BOOTTIME counts a host suspend, CLOCK_MONOTONIC does not. */
-	int64_t gap = (int64_t)(now_ns(CLOCK_BOOTTIME) - now_ns(CLOCK_MONOTONIC));
+	int64_t gap = (int64_t)(clock_ns(CLOCK_BOOTTIME) - clock_ns(CLOCK_MONOTONIC));
 	if (v->suspend_gap_ns && gap - v->suspend_gap_ns > 1000000000LL && v->state == VMM_RUNNING)
 		resync_guest_clock(v, "the host was suspended");
 	v->suspend_gap_ns = gap;
@@ -331,7 +325,7 @@ static const char *boot(struct vmm *v, char *err, size_t errlen)
 	v->vm = vm;
 	v->paused = false;
 	v->state = VMM_RUNNING;
-	v->started_ns = now_ns(CLOCK_MONOTONIC);
+	v->started_ns = clock_ns(CLOCK_MONOTONIC);
 	v->last_metrics_ns = v->started_ns;
 	return NULL;
 }
@@ -768,7 +762,7 @@ static void snapshot_create(struct call *c)
 	}
 	struct vm_snapshot_stats st;
 	char why[768];
-	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
 	int r = vm_snapshot_create(v->vm, conf, rq.type, rq.state_path, rq.mem_path, &st,
 				   why, sizeof(why));
 	free(conf);
@@ -779,7 +773,7 @@ static void snapshot_create(struct call *c)
 	}
 	LOG(v, VMM_LOG_INFO, "snapshot created (%s): state %" PRIu64 " bytes, %" PRIu64
 	    " memory pages written, %" PRIu64 " ms", rq.type == VM_SNAPSHOT_DIFF ? "Diff" : "Full",
-	    st.state_bytes, st.mem_pages, (now_ns(CLOCK_MONOTONIC) - t0) / 1000000);
+	    st.state_bytes, st.mem_pages, (clock_ns(CLOCK_MONOTONIC) - t0) / 1000000);
 	ok_empty(c);
 }
 
@@ -835,7 +829,7 @@ static void snapshot_load(struct call *c)
 	b.vm.virtio_console = virtio_console;
 	b.vm.rng = rng;
 	b.track_dirty_pages = rq.track_dirty;
-	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
 	struct vm *vm = b.vm.name ? vm_restore(&b.vm, &v->console, sf, rq.mem_path, rq.track_dirty,
 					       why, sizeof(why)) : NULL;
 	vm_snapshot_close(sf);
@@ -857,7 +851,7 @@ static void snapshot_load(struct call *c)
 	v->vm = vm;
 	v->paused = !rq.resume;
 	v->state = VMM_RUNNING;
-	v->started_ns = now_ns(CLOCK_MONOTONIC);
+	v->started_ns = clock_ns(CLOCK_MONOTONIC);
 	v->last_metrics_ns = v->started_ns;
 	LOG(v, VMM_LOG_INFO, "snapshot loaded from %s in %" PRIu64 " us; the VM is %s",
 	    rq.state_path, (v->started_ns - t0) / 1000, rq.resume ? "running" : "paused");

@@ -14,6 +14,7 @@
 
 #include "api/json_check.h"
 #include "api/qga.h"
+#include "base/clock.h"
 #include "vmm/agent.h"
 #include "vmm/devices.h"
 
@@ -411,13 +412,6 @@ static void agent_shutdown(struct req *r)
 		fault(r, 503, r->err);
 }
 
-static int64_t realtime_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static const struct api_field time_fields[] = {
 	{ "time_ns", API_T_UINT },
 	{ NULL }
@@ -430,7 +424,7 @@ static void agent_time(struct req *r, bool set)
 		if (!ret)
 			return;
 		if (json_is_integer(ret))
-			ok_json(r, json_pack("{s:O,s:I}", "guest_ns", ret, "host_ns", (json_int_t)realtime_ns()));
+			ok_json(r, json_pack("{s:O,s:I}", "guest_ns", ret, "host_ns", (json_int_t)(int64_t)clock_ns(CLOCK_REALTIME)));
 		else
 			fault(r, 502, "guest-get-time: the guest agent's reply is not a time");
 		json_decref(ret);
@@ -439,7 +433,7 @@ static void agent_time(struct req *r, bool set)
 	if (!check(r, time_fields, "time"))
 		return;
 	uint64_t t;
-	json_int_t ns = api_json_uint(r->body, "time_ns", &t) ? (json_int_t)t : realtime_ns();
+	json_int_t ns = api_json_uint(r->body, "time_ns", &t) ? (json_int_t)t : (int64_t)clock_ns(CLOCK_REALTIME);
 	json_t *ret = call(r, "guest-set-time", json_pack("{s:I}", "time", ns), QGA_REPLY_SMALL, CALL_TIMEOUT_MS);
 	if (ret)
 		api_respond_empty(r->resp, 204);
@@ -570,7 +564,7 @@ int vmm_agent_sync_time(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "no guest agent port");
 		return -1;
 	}
-	json_t *a = json_pack("{s:I}", "time", (json_int_t)realtime_ns());
+	json_t *a = json_pack("{s:I}", "time", (json_int_t)(int64_t)clock_ns(CLOCK_REALTIME));
 	json_t *ret = NULL;
 	enum qga_status st = qga_call(vm_agent_client(vm->devices->agent), "guest-set-time", a,
 				      QGA_REPLY_SMALL, CALL_TIMEOUT_MS, &ret, err, errlen, NULL, 0);

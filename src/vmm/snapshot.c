@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/gram_file.h"
 #include "base/snapfile.h"
 #include "vmm/devices.h"
@@ -59,13 +60,6 @@ struct vm_snapshot_file {
 	struct snap_file f;
 	char *conf;
 };
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void chain_clear(struct vm_snap *c)
 {
@@ -554,7 +548,7 @@ static int load_vm_section(struct vm *vm, struct snap_file *f, char *err, size_t
 	/* Guest time goes on from where it stood (the guest does not see
 	 * the time the snapshot spent on disk). */
 	uint64_t ns = (uint64_t)((unsigned __int128)ticks * 1000000000ull / BOARD_TIMEBASE_HZ);
-	vm->time_base_ns = monotonic_ns() - ns;
+	vm->time_base_ns = clock_monotonic_ns() - ns;
 	vm->sbi_console_cr = cr;
 	for (unsigned i = 0; i < n; i++) {
 		hart_set_time_base(vm->vcpu[i].hart, vm->time_base_ns);

@@ -15,18 +15,12 @@
 #include <fcntl.h>
 #include <sys/random.h>
 
+#include "base/clock.h"
 #include "machine/fdt.h"
 #include "machine/loader.h"
 #include "virtio/console.h"
 #include "vmm/devices.h"
 #include "vmm/snapshot.h"
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* The console hook handed to the monitor and the UART: keep the tail for
  * the crash report, then pass the bytes on to the caller's console. */
@@ -179,7 +173,7 @@ struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con, i
 	vm->cpu_quota = cfg->cpu_quota;
 	vm->console_sink = *con;
 	vm->console = (struct vm_console){ .out = console_write, .ctx = vm };
-	vm->time_base_ns = monotonic_ns();
+	vm->time_base_ns = clock_monotonic_ns();
 	pthread_mutex_init(&vm->tail_lock, NULL);
 	pthread_mutex_init(&vm->state_lock, NULL);
 	pthread_cond_init(&vm->state_cond, NULL);

@@ -8,17 +8,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "machine/aclint.h"
 #include "machine/rtc.h"
 #include "machine/syscon.h"
 #include "machine_test.h"
-
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint32_t rd32(const struct mmio_ops *ops, void *dev, uint64_t off)
 {
@@ -58,7 +52,7 @@ static void test_rtc(struct mt *t)
 	struct irq_line irq = { .set = line_set, .ctrl = &l, .irq = 11 };
 	MT_EQ(t, rtc_init(&r, &irq), 0);
 
-	uint64_t host = realtime_ns(), guest = rtc_read_time(&r);
+	uint64_t host = clock_ns(CLOCK_REALTIME), guest = rtc_read_time(&r);
 	uint64_t diff = guest > host ? guest - host : host - guest;
 	MT_CHECK(t, diff < 1000000000ull);
 
@@ -94,7 +88,7 @@ static void test_rtc(struct mt *t)
 	MT_EQ(t, rd32(&rtc_mmio_ops, &r, 0x18), 1);
 	uint64_t deadline = 0;
 	MT_CHECK(t, rtc_alarm_deadline(&r, &deadline));
-	host = realtime_ns();
+	host = clock_ns(CLOCK_REALTIME);
 	MT_CHECK(t, deadline > host + 3599ull * 1000000000ull &&
 		    deadline < host + 3601ull * 1000000000ull);
 	rtc_poll(&r);

@@ -13,9 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "check.h"
-#include "engine_tier.h"
 #include "engine/engine.h"
+#include "engine_tier.h"
 #include "rvasm.h"
 
 #define RAM_BASE 0x80000000ull
@@ -31,13 +32,6 @@ struct vmx {
 	struct hart *h;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* cache_bytes: the block cache's size, 0 for the default. */
 static void vm_init_cache(struct vmx *v, unsigned hartid, uint64_t cache_bytes)
 {
@@ -45,7 +39,7 @@ static void vm_init_cache(struct vmx *v, unsigned hartid, uint64_t cache_bytes)
 		perror("gram_init");
 		exit(1);
 	}
-	struct hart_config cfg = { .hartid = hartid, .time_base_ns = now_ns(), .timebase_hz = 10000000,
+	struct hart_config cfg = { .hartid = hartid, .time_base_ns = clock_monotonic_ns(), .timebase_hz = 10000000,
 				   .block_cache_bytes = cache_bytes };
 	engine_tier_from_env(&cfg);
 	v->h = hart_create(&v->ram, &cfg);
@@ -484,7 +478,7 @@ static void test_amo_two_harts(void)
 	struct amo_job j[2];
 	pthread_t t[2];
 	for (int k = 0; k < 2; k++) {
-		struct hart_config cfg = { .hartid = (uint32_t)k, .time_base_ns = now_ns() };
+		struct hart_config cfg = { .hartid = (uint32_t)k, .time_base_ns = clock_monotonic_ns() };
 		engine_tier_from_env(&cfg);
 		h[k] = hart_create(&ram, &cfg);
 		hart_reset(h[k], RAM_BASE, 0);

@@ -25,6 +25,7 @@
 #include <pthread.h>
 
 #include "backend/net/net.h"
+#include "base/clock.h"
 #include "virtio/net.h"
 #include "virtio_guest.h"
 
@@ -422,13 +423,6 @@ static void test_rx_buffer_without_writable_part(void)
 	nt_down(&t);
 }
 
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void test_tx_rate_limit(void)
 {
 	struct nt t;
@@ -436,7 +430,7 @@ static void test_tx_rate_limit(void)
 	struct rate_limiter *rl = virtio_net_limiter(t.n, true);
 	token_bucket_set(&rl->ops, 2, 0, 1000);  /* 2 frames a second */
 	uint64_t a[6];
-	double t0 = mono_s();
+	double t0 = clock_monotonic_s();
 	for (int i = 0; i < 6; i++) {
 		a[i] = vg_alloc(&t.g, HDR + 60, 8);
 		make_frame(vg_host(&t.g, a[i]), 60, (uint8_t)i);
@@ -450,7 +444,7 @@ static void test_tx_rate_limit(void)
 	uint32_t id, len;
 	for (int i = 0; i < 6; i++)
 		CHECK(vg_wait_used(&t.g, Q_TX, &id, &len));
-	double dt = mono_s() - t0;
+	double dt = clock_monotonic_s() - t0;
 	CHECK_EQ(atomic_load(&t.be.sent), 6);
 	CHECK(dt >= 1.8);                        /* 4 more at 2 per second */
 	/* The last frame sent is the last one queued: order kept. */
@@ -489,7 +483,7 @@ static void test_rx_rate_limit(void)
 	for (int i = 0; i < 5; i++)
 		b[i] = rx_buf(&t, 1526);
 	uint8_t frame[600];
-	double t0 = mono_s();
+	double t0 = clock_monotonic_s();
 	for (int i = 0; i < 5; i++) {
 		size_t n = make_frame(frame, 500, (uint8_t)(i * 7));
 		CHECK(t.be.cb.rx(t.be.cb.ctx, frame, n));
@@ -505,7 +499,7 @@ static void test_rx_rate_limit(void)
 		make_frame(frame, 500, (uint8_t)(i * 7));
 		CHECK(!memcmp((uint8_t *)vg_host(&t.g, b[i]) + HDR, frame + HDR, 500));
 	}
-	double dt = mono_s() - t0;
+	double dt = clock_monotonic_s() - t0;
 	CHECK(dt >= 1.3);                       /* 1500 more bytes at 1000 a second */
 	struct virtio_net_stats st;
 	virtio_net_get_stats(t.n, &st);

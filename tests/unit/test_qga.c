@@ -21,6 +21,7 @@
 
 #include "api/qga.h"
 #include "api/qga_reader.h"
+#include "base/clock.h"
 
 static int failures;
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c); failures++; } } while (0)
@@ -47,7 +48,7 @@ static int chan_send(void *ctx, const void *buf, size_t n, uint64_t deadline)
 		}
 		if (w < 0 && errno != EAGAIN && errno != EINTR)
 			return -errno;
-		uint64_t now = qga_now_ns();
+		uint64_t now = clock_monotonic_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		struct pollfd pf = { .fd = ch->fd, .events = POLLOUT };
@@ -196,7 +197,7 @@ static void test_basic(const char *agent)
 
 	/* Stale bytes in the channel (half a request) are cleared by the
 	 * client's resynchronisation after it is told the channel reset. */
-	chan_send(&ch, "{\"execute\": \"guest-ping\", \"argu", 32, qga_now_ns() + 1000000000ull);
+	chan_send(&ch, "{\"execute\": \"guest-ping\", \"argu", 32, clock_monotonic_ns() + 1000000000ull);
 	qga_client_reset(ch.c);
 	json_decref(call(&ch, "guest-ping", NULL, QGA_OK));
 	chan_close(&ch);
@@ -265,11 +266,11 @@ static void test_misbehaving(const char *agent, const char *mode, enum qga_statu
 	struct chan ch;
 	chan_open(&ch, agent, mode);
 	for (int k = 0; k < 2; k++) {
-		uint64_t t0 = qga_now_ns();
+		uint64_t t0 = clock_monotonic_ns();
 		json_t *ret = NULL;
 		enum qga_status st = qga_call(ch.c, "guest-ping", NULL, QGA_REPLY_SMALL, 700, &ret,
 					      err, sizeof(err), NULL, 0);
-		uint64_t ms = (qga_now_ns() - t0) / 1000000;
+		uint64_t ms = (clock_monotonic_ns() - t0) / 1000000;
 		if (st != want)
 			fprintf(stderr, "  --misbehave %s: status %d (%s)\n", mode, st, err);
 		CHECK(st == want && ret == NULL && *err);

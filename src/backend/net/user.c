@@ -29,6 +29,8 @@
 
 #include <slirp/libslirp.h>
 
+#include "base/clock.h"
+
 /* The guest link's MTU. slirp ends every connection in a host socket, so
  * the MTU only sizes the frames between the guest and slirp: the largest
  * one libslirp takes (as slirp4netns uses) makes a TCP stream cost the
@@ -80,13 +82,6 @@ struct user_backend {
 	unsigned guest_errors;
 };
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void wake(struct user_backend *u)
 {
 	uint64_t one = 1;
@@ -122,7 +117,7 @@ static void cb_guest_error(const char *msg, void *opaque)
 static int64_t cb_clock_get_ns(void *opaque)
 {
 	(void)opaque;
-	return now_ns();
+	return (int64_t)clock_monotonic_ns();
 }
 
 static struct user_timer *timer_add(struct user_backend *u, SlirpTimerCb cb, SlirpTimerId id,
@@ -260,7 +255,7 @@ static void drain_tx(struct user_backend *u)
 
 static void run_timers(struct user_backend *u)
 {
-	int64_t now = now_ns() / 1000000;
+	int64_t now = (int64_t)clock_monotonic_ns() / 1000000;
 	bool again = true;
 	/* A callback may free or re-arm timers: restart the walk after each
 	 * (bounded, in case one keeps re-arming itself into the past). */
@@ -295,7 +290,7 @@ static void *user_thread(void *arg)
 		u->pfd[0].events = POLLIN;   /* even while paused */
 		uint32_t timeout = 1000;
 		slirp_pollfds_fill(u->slirp, &timeout, add_poll, u);
-		int64_t now = now_ns() / 1000000;
+		int64_t now = (int64_t)clock_monotonic_ns() / 1000000;
 		for (struct user_timer *t = u->timers; t; t = t->next) {
 			if (t->expire_ms < 0)
 				continue;
