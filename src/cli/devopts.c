@@ -269,6 +269,13 @@ static const char *net_items(struct vm_net *n, const char *arg, char *rest, char
 				snprintf(err, errlen, "--net: out of memory");
 				return err;
 			}
+		} else if (n->backend == VM_NET_USER &&
+			   (!strcmp(item, "restrict=on") || !strcmp(item, "restrict=off"))) {
+			n->restricted = !strcmp(item + 9, "on");
+		} else if (n->backend == VM_NET_USER &&
+			   (!strcmp(item, "host-loopback=on") || !strcmp(item, "host-loopback=off"))) {
+			n->no_host_loopback = !strcmp(item + 14, "off");
+			n->host_loopback_set = true;
 		} else if (!strncmp(item, "mac=", 4)) {
 			if (!parse_mac(item + 4, n->mac) || (n->mac[0] & 1)) {
 				snprintf(err, errlen, "--net %s: mac=%s: not a unicast MAC address "
@@ -278,7 +285,8 @@ static const char *net_items(struct vm_net *n, const char *arg, char *rest, char
 			n->mac_set = true;
 		} else {
 			snprintf(err, errlen, "--net %s: unknown setting '%s' (%s)", arg, item,
-				 n->backend == VM_NET_USER ? "hostfwd=, mac=" : "ifname=, mac=");
+				 n->backend == VM_NET_USER ? "hostfwd=, restrict=on|off, host-loopback=on|off, mac="
+							   : "ifname=, mac=");
 			return err;
 		}
 	}

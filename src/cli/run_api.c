@@ -73,31 +73,9 @@ static int overlay_cli(json_t *doc, const struct run_api_opts *o)
 			json_object_set_new(doc, "network-interfaces", arr);
 		}
 		for (size_t i = 0; json_is_array(arr) && i < c->nnets; i++) {
-			const struct vm_net *n = &c->nets[i];
-			json_t *e = json_pack("{s:s,s:s}", "iface_id", n->id,
-					      "backend", n->backend == VM_NET_TAP ? "tap" : "user");
+			json_t *e = vmm_net_json(&c->nets[i]);
 			if (!e)
 				return -1;
-			if (n->tap_name)
-				json_object_set_new(e, "host_dev_name", json_string(n->tap_name));
-			if (n->mac_set) {
-				char m[18];
-				snprintf(m, sizeof(m), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
-					 n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
-				json_object_set_new(e, "guest_mac", json_string(m));
-			}
-			if (n->nfwd) {
-				json_t *fw = json_array();
-				for (size_t k = 0; k < n->nfwd; k++) {
-					const struct vm_port_forward *f = &n->fwd[k];
-					json_t *fo = json_pack("{s:s,s:i,s:i}", "protocol", f->udp ? "udp" : "tcp",
-							       "host_port", (int)f->host_port, "guest_port", (int)f->guest_port);
-					if (fo && f->host_addr)
-						json_object_set_new(fo, "host_address", json_string(f->host_addr));
-					r |= json_array_append_new(fw, fo);
-				}
-				json_object_set_new(e, "port_forwards", fw);
-			}
 			r |= json_array_append_new(arr, e);
 		}
 	}

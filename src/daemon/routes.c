@@ -141,6 +141,25 @@ static int store_settled_drives(json_t *cfg, const struct vmm_spec *spec)
 	return 0;
 }
 
+/* skiffd's VMs share the host's loopback with each other's forwarded
+ * ports, so user networking leaves it out unless the definition asks for
+ * it: an interface without "host_loopback" gets false, stored. */
+static int default_no_host_loopback(json_t *cfg)
+{
+	json_t *a = json_object_get(cfg, "network-interfaces");
+	size_t k;
+	json_t *e;
+	json_array_foreach(a, k, e) {
+		const char *backend = json_string_value(json_object_get(e, "backend"));
+		bool user = backend ? !strcmp(backend, "user") : !json_object_get(e, "host_dev_name");
+		json_t *hl = json_object_get(e, "host_loopback");
+		if (json_is_object(e) && user && (!hl || json_is_null(hl)) &&
+		    json_object_set_new(e, "host_loopback", json_false()))
+			return -1;
+	}
+	return 0;
+}
+
 /* A string member that must follow name_ok; NULL when absent. */
 static bool take_name(struct req *q, const json_t *body, const char *key, const char **out)
 {
@@ -217,6 +236,11 @@ static void create(struct req *q, json_t *body)
 	}
 	json_object_del(cfg, "id");
 	json_object_del(cfg, "name");
+	if (default_no_host_loopback(cfg)) {
+		api_respond_fault(q->resp, 500, "out of memory");
+		json_decref(cfg);
+		return;
+	}
 
 	/* The VMM's own checks, so a definition that will not boot is refused
 	 * now with the VMM's message rather than at start. */

@@ -73,6 +73,13 @@ struct vm_net {
 	struct vm_port_forward fwd[VM_MAX_PORT_FORWARDS];
 	size_t nfwd;
 	struct vm_rate_limiter rx, tx;
+	/* User networking only. restricted: QEMU's restrict=on, the guest
+	 * reaches neither the host nor the outside (forwards still work).
+	 * no_host_loopback: 10.0.2.2 does not lead to the host's loopback
+	 * (skiff run keeps QEMU's default, skiffd turns it on). */
+	bool restricted;
+	bool no_host_loopback;
+	bool host_loopback_set; /* given, not the default (skiffd's differs) */
 };
 
 struct vm_share {

@@ -101,6 +101,8 @@ static const struct api_field net_fields[] = {
 	{ "rx_rate_limiter", API_T_OBJECT, false, limiter_fields },
 	{ "tx_rate_limiter", API_T_OBJECT, false, limiter_fields },
 	{ "port_forwards", API_T_ARRAY, false, forward_fields, API_T_OBJECT, VM_MAX_PORT_FORWARDS },
+	{ "restrict", API_T_BOOL },
+	{ "host_loopback", API_T_BOOL },
 	{ NULL }
 };
 
@@ -752,6 +754,8 @@ static const char *net(struct vmm_spec *s, const void *arg, char *err, size_t er
 				return MSG("%s.host_dev_name: no '/', ':', spaces or control characters", where);
 		if (fw && json_array_size(fw))
 			return MSG("%s.port_forwards: only for the user backend", where);
+		if (api_json_member(b, "restrict") || api_json_member(b, "host_loopback"))
+			return MSG("%s: restrict and host_loopback are only for the user backend", where);
 	} else if (tap) {
 		return MSG("%s.host_dev_name: only for the tap backend (backend is \"user\")", where);
 	}
@@ -762,6 +766,9 @@ static const char *net(struct vmm_spec *s, const void *arg, char *err, size_t er
 			return MSG("%s.guest_mac: %s is a multicast address", where, mac);
 		n.mac_set = true;
 	}
+	n.restricted = api_json_bool(b, "restrict", false);
+	n.no_host_loopback = !api_json_bool(b, "host_loopback", true);
+	n.host_loopback_set = api_json_member(b, "host_loopback") != NULL;
 	bool dummy = false;
 	merge_limiter(&n.rx, api_json_member(b, "rx_rate_limiter"), &dummy);
 	merge_limiter(&n.tx, api_json_member(b, "tx_rate_limiter"), &dummy);
@@ -1369,6 +1376,38 @@ json_t *vmm_drive_json(const struct vm_drive *d)
 	return o;
 }
 
+json_t *vmm_net_json(const struct vm_net *n)
+{
+	json_t *o = json_pack("{s:s,s:s}", "iface_id", n->id,
+			      "backend", n->backend == VM_NET_TAP ? "tap" : "user");
+	if (!o)
+		return NULL;
+	set_str_opt(o, "host_dev_name", n->tap_name);
+	if (n->mac_set) {
+		char m[18];
+		fmt_mac(m, n->mac);
+		json_object_set_new(o, "guest_mac", json_string(m));
+	}
+	set_opt(o, "rx_rate_limiter", limiter_json(&n->rx));
+	set_opt(o, "tx_rate_limiter", limiter_json(&n->tx));
+	if (n->nfwd) {
+		json_t *fw = json_array();
+		for (size_t k = 0; k < n->nfwd; k++) {
+			const struct vm_port_forward *f = &n->fwd[k];
+			json_t *fo = json_pack("{s:s,s:i,s:i}", "protocol", f->udp ? "udp" : "tcp",
+					       "host_port", (int)f->host_port, "guest_port", (int)f->guest_port);
+			set_str_opt(fo, "host_address", f->host_addr);
+			json_array_append_new(fw, fo);
+		}
+		json_object_set_new(o, "port_forwards", fw);
+	}
+	if (n->restricted)
+		json_object_set_new(o, "restrict", json_true());
+	if (n->host_loopback_set || n->no_host_loopback)
+		json_object_set_new(o, "host_loopback", json_boolean(!n->no_host_loopback));
+	return o;
+}
+
 json_t *vmm_spec_to_json(const struct vmm_spec *s)
 {
 	const struct vm_config *c = &s->vm;
@@ -1390,31 +1429,8 @@ json_t *vmm_spec_to_json(const struct vmm_spec *s)
 	json_object_set_new(doc, "drives", drives);
 
 	json_t *nets = json_array();
-	for (size_t i = 0; i < c->nnets; i++) {
-		const struct vm_net *n = &c->nets[i];
-		json_t *o = json_pack("{s:s,s:s}", "iface_id", n->id,
-				      "backend", n->backend == VM_NET_TAP ? "tap" : "user");
-		set_str_opt(o, "host_dev_name", n->tap_name);
-		if (n->mac_set) {
-			char m[18];
-			fmt_mac(m, n->mac);
-			json_object_set_new(o, "guest_mac", json_string(m));
-		}
-		set_opt(o, "rx_rate_limiter", limiter_json(&n->rx));
-		set_opt(o, "tx_rate_limiter", limiter_json(&n->tx));
-		if (n->nfwd) {
-			json_t *fw = json_array();
-			for (size_t k = 0; k < n->nfwd; k++) {
-				const struct vm_port_forward *f = &n->fwd[k];
-				json_t *fo = json_pack("{s:s,s:i,s:i}", "protocol", f->udp ? "udp" : "tcp",
-						       "host_port", (int)f->host_port, "guest_port", (int)f->guest_port);
-				set_str_opt(fo, "host_address", f->host_addr);
-				json_array_append_new(fw, fo);
-			}
-			json_object_set_new(o, "port_forwards", fw);
-		}
-		json_array_append_new(nets, o);
-	}
+	for (size_t i = 0; i < c->nnets; i++)
+		json_array_append_new(nets, vmm_net_json(&c->nets[i]));
 	json_object_set_new(doc, "network-interfaces", nets);
 
 	json_object_set_new(doc, "vsock", c->vsock ?

@@ -239,7 +239,9 @@ static struct net_backend *net_open(void *arg, const struct net_backend_cb *cb, 
 		fwd[nfwd++] = (struct net_user_fwd){ .udp = f->udp, .host_addr = ia.s_addr,
 						     .host_port = f->host_port, .guest_port = f->guest_port };
 	}
-	struct net_user_opts o = { .name = a->name, .fwd = fwd, .nfwd = nfwd };
+	struct net_user_opts o = { .name = a->name, .fwd = fwd, .nfwd = nfwd,
+				   .restricted = a->cfg->restricted,
+				   .no_host_loopback = a->cfg->no_host_loopback };
 	return net_user_create(&o, cb, err, errlen);
 }
 

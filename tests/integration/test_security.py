@@ -7,6 +7,9 @@ One booted guest serves every check that needs one.
   format=) and reboots; the disk still reads as the bytes the guest wrote
   and the host file never appears; the settled format shows in GET
   /vm/config; a new `skiff run` of that image without format= is refused.
+- User networking: with host-loopback=off (skiffd's default) and with
+  restrict=on, the guest's connection to 10.0.2.2 never reaches a listener
+  on the host's loopback, while port forwards into the guest still work.
 - Backing files: a qcow2 image naming a host file (absolute or `../`) is
   refused unless backing files are allowed, and then unless the file lies
   beneath the image's directory or one the user listed (the allowed case
@@ -17,10 +20,14 @@ The guest needs the default guest image (see conftest.py).
 import hashlib
 import json
 import os
+import socket
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from conftest import free_port
 
 MiB = 1 << 20
 SECRET = b"HOST-SECRET-7c1e "
@@ -70,12 +77,17 @@ def files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def guest(boot_guest, default_guest, files):
     api = files["dir"] / "vm" / "api.sock"
+    fwd = [free_port(), free_port()]
     g = boot_guest("security",
                    "--kernel", default_guest.kernel, "--initrd", default_guest.initrd,
                    "--api-sock", api,
                    "--disk", files["raw"],                       # /dev/vda, no format=
-                   "--disk", f"{files['evil']},ro,format=raw")    # /dev/vdb: the payload's bytes
+                   "--disk", f"{files['evil']},ro,format=raw",    # /dev/vdb: the payload's bytes
+                   # eth0: the host's loopback left out; eth1: restricted
+                   "--net", f"user,host-loopback=off,hostfwd=tcp:127.0.0.1:{fwd[0]}-:8001",
+                   "--net", f"user,restrict=on,hostfwd=tcp:127.0.0.1:{fwd[1]}-:8001")
     g.api = api
+    g.fwd = fwd
     yield g
     g.close()
 
@@ -130,3 +142,53 @@ def test_backing_file_only_when_allowed(files, skiff_bin, default_guest):
         assert "followed only when allowed" in err and "host-secret" in err, err
         err = skiff_refuses(skiff_bin, default_guest, "--disk", f"{img},format=qcow2,ro,backing=on")
         assert "is not beneath" in err and str(files["dir"] / "vm") in err, err
+
+
+def host_listener():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    srv.setblocking(False)
+    return srv
+
+
+def accepted(srv):
+    try:
+        c, _ = srv.accept()
+        c.close()
+        return True
+    except BlockingIOError:
+        return False
+
+
+def fetch(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/ok", timeout=30) as r:
+        return r.read()
+
+
+def test_user_network_host_loopback_and_restrict(guest):
+    """Hole 3. eth0 has host-loopback=off, eth1 restrict=on. The guest tries
+    10.0.2.2 (the host's loopback under QEMU's rules) through each; a host
+    listener on 127.0.0.1 must see nothing. Forwards into the guest work
+    through both, so the interfaces themselves are up."""
+    guest.run("mkdir -p /srv && echo ok > /srv/ok && httpd -p 8001 -h /srv")
+    # eth1 carries the DHCP address too, and a host route sends 10.0.2.2
+    # through it (slirp's forwards connect to 10.0.2.15).
+    guest.run("ip link set eth1 up && ip addr add 10.0.2.15/32 dev eth1")
+    assert fetch(guest.fwd[0]) == b"ok\n"
+    srv = host_listener()
+    try:
+        port = srv.getsockname()[1]
+        for dev, why in (("eth1", "restrict=on"), ("eth0", "host-loopback=off")):
+            if dev == "eth1":
+                guest.run("ip route add 10.0.2.2/32 dev eth1")
+            else:
+                guest.run("ip route del 10.0.2.2/32 dev eth1")
+                assert fetch(guest.fwd[0]) == b"ok\n"
+            assert guest.run("ip route get 10.0.2.2").split()[2] == dev
+            status, out = guest.run_status(f"echo hello | timeout 5 nc -w 3 10.0.2.2 {port}", timeout=60)
+            assert not accepted(srv), f"{why}: the guest reached the host's loopback ({status}, {out})"
+            if dev == "eth1":
+                assert fetch(guest.fwd[1]) == b"ok\n"
+    finally:
+        srv.close()

@@ -403,12 +403,18 @@ def test_cli_create_ls_inspect_rm(daemons, short_root, fake_kernel, skiff_bin, t
                                 "is_read_only": True, "format": "raw"}]
     # A drive's format left out is settled when the VM is defined and kept in
     # its stored definition, so no start probes the image again (issue 12).
+    # User networking under skiffd leaves the host's loopback out unless the
+    # definition asks for it.
     ok(d.sock, "POST", "/vms", {"id": "probed", "boot-source": {"kernel_image_path": str(fake_kernel)},
                                 "drives": [{"drive_id": "d", "path_on_host": str(disk),
-                                            "is_root_device": False}]}, status=201)
+                                            "is_root_device": False}],
+                                "network-interfaces": [{"iface_id": "a"},
+                                                       {"iface_id": "b", "host_loopback": True}]},
+       status=201)
     assert get(d.sock, "/vms/probed")["config"]["drives"][0]["format"] == "raw"
     stored = json.loads((d.state / "vms" / "probed" / "vm.json").read_text())
     assert stored["config"]["drives"][0]["format"] == "raw", stored
+    assert [n.get("host_loopback") for n in stored["config"]["network-interfaces"]] == [False, True]
     ok(d.sock, "DELETE", "/vms/probed")
 
     # Errors are one line naming the problem, with status 1 (64 for usage).

@@ -483,7 +483,15 @@ static void test_net(struct t *t)
 	BAD_ID(put, "other", "{\"iface_id\": \"other\", \"host_dev_name\": \"tap0\"}", "The host device name is already in use: tap0");
 	BAD_ID(put, "other", "{\"iface_id\": \"other\", \"port_forwards\": [{\"protocol\": \"tcp\", \"host_port\": 2222, \"guest_port\": 80}]}",
 	       "host tcp 127.0.0.1:2222 is forwarded twice");
-	OK_ID(put, "n3", "{\"iface_id\": \"n3\"}");
+	/* restrict and host_loopback: user networking only; the default keeps
+	 * QEMU's behaviour (the host's loopback at 10.0.2.2). */
+	BAD_ID(put, "other", "{\"iface_id\": \"other\", \"host_dev_name\": \"tap1\", \"restrict\": true}",
+	       "restrict and host_loopback are only for the user backend");
+	BAD_ID(put, "n3", "{\"iface_id\": \"n3\", \"host_loopback\": \"off\"}",
+	       "network-interfaces.host_loopback: expected a boolean");
+	OK_ID(put, "n3", "{\"iface_id\": \"n3\", \"restrict\": true, \"host_loopback\": false}");
+	CHECK(&t->c, s->vm.nets[2].restricted && s->vm.nets[2].no_host_loopback, "restrict, host_loopback");
+	CHECK(&t->c, !s->vm.nets[0].restricted && !s->vm.nets[0].no_host_loopback, "QEMU's default");
 	OK_ID(put, "n4", "{\"iface_id\": \"n4\"}");
 	BAD_ID(put, "n5", "{\"iface_id\": \"n5\"}", "network-interfaces: at most 4 network interfaces");
 

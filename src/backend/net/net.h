@@ -87,6 +87,8 @@ struct net_user_opts {
 	const struct net_user_fwd *fwd;
 	size_t nfwd;
 	unsigned mtu;                    /* 0: 65520 (see user.c) */
+	bool restricted;                 /* no host, no outside: forwards only */
+	bool no_host_loopback;           /* 10.0.2.2 is not the host's 127.0.0.1 */
 };
 
 struct net_backend;

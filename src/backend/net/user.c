@@ -1,7 +1,8 @@
 /*
  * User-mode NAT backend on libslirp, like QEMU's "-netdev user": the guest
  * network is 10.0.2.0/24 with DHCP from 10.0.2.15, the gateway 10.0.2.2
- * (connections to it reach the host's loopback), DNS at 10.0.2.3 (relayed
+ * (connections to it reach the host's loopback unless no_host_loopback),
+ * DNS at 10.0.2.3 (relayed
  * to the host's resolver) and outbound TCP/UDP through ordinary host
  * sockets; host port forwards (hostfwd) listen on a host address and
  * connect to the guest.
@@ -431,7 +432,12 @@ struct net_backend *net_user_create(const struct net_user_opts *o, const struct 
 	}
 
 	SlirpConfig c = { .version = 4 };
-	c.restricted = 0;
+	/* restricted: slirp drops what the guest sends anywhere but its own
+	 * services; forwards into the guest still work (QEMU's restrict=on).
+	 * disable_host_loopback: a connection to 10.0.2.2 (or 127.0.0.1) is
+	 * refused instead of reaching the host's loopback, where other VMs'
+	 * forwarded ports and local services listen. */
+	c.restricted = o->restricted;
 	c.in_enabled = true;
 	inet_pton(AF_INET, "10.0.2.0", &c.vnetwork);
 	inet_pton(AF_INET, "255.255.255.0", &c.vnetmask);
@@ -446,7 +452,7 @@ struct net_backend *net_user_create(const struct net_user_opts *o, const struct 
 	c.vhostname = "skiff";
 	c.if_mtu = mtu;
 	c.if_mru = mtu;
-	c.disable_host_loopback = false;
+	c.disable_host_loopback = o->no_host_loopback;
 	c.enable_emu = false;
 	u->slirp = slirp_new(&c, &slirp_callbacks, u);
 	if (!u->slirp) {
