@@ -269,3 +269,30 @@ bool jit_helper_covers(enum op op, bool *writes_x)
 	}
 	return true;
 }
+
+/* Zicsr, as exec.c's csr_common. 0: the executor must run it (an illegal
+ * access; nothing was changed, as a failing write changes nothing and
+ * reads have no side effects); 1: done, go on; 2: done, but the write may
+ * have changed what translations depend on (the TLB set, a translation)
+ * or made an interrupt deliverable: return to the executor's loop. */
+uint64_t jit_csr_helper(struct hart *h, uint64_t a)
+{
+	const struct insn *i = h->jit_insn;
+	unsigned csr = (unsigned)i->imm;
+	uint64_t src = i->op >= OP_CSRRWI ? i->rs1 : a;
+	unsigned kind = (i->op - OP_CSRRW) % 3;
+	uint64_t old = 0;
+	if (!(i->flags & INSN_CSR_NO_READ) && csr_read(h, csr, &old))
+		return 0;
+	h->jit_ret = old;
+	if (i->flags & INSN_CSR_NO_WRITE)
+		return 1;
+	unsigned set = h->tlb_set;
+	uint64_t gen = h->tlb_gen;
+	uint64_t nv = kind == 0 ? src : kind == 1 ? old | src : old & ~src;
+	if (csr_write(h, csr, nv))
+		return 0;
+	if (h->tlb_set != set || h->tlb_gen != gen || irq_deliverable(h))
+		return 2;
+	return 1;
+}

@@ -128,6 +128,15 @@ int jit_emit_common(struct hart *h)
 	move_mapped(&b, false, true);
 	x86_ret(&b);
 
+	/* thunk_csr(rcx = a): jit_csr_helper(h, a). */
+	j->thunk_csr = b.p;
+	move_mapped(&b, true, true);
+	x86_lea(&b, RDI, x86_mem(RBP, -HART_BIAS));
+	x86_mov_rr(&b, RSI, RCX);
+	call_c(&b, (const void *)jit_csr_helper);
+	move_mapped(&b, false, true);
+	x86_ret(&b);
+
 	/* jc_probe(rax = target): h->pc = target; leave if the countdown ran
 	 * out; jump to the cached translation of the target, else leave. */
 	for (unsigned s = 0; s < TLB_SETS; s++) {

@@ -1,11 +1,13 @@
 /*
  * Translation of one decoded block (struct block) to x86-64 code.
  *
- * Covered: RV64I integer and control transfer, M, Zba, Zbb (but orc.b),
- * Zbs, loads and stores of every integer width, FENCE. Everything else
- * (CSRs, system instructions, FP, atomics, PAUSE) ends the translated part:
- * the code leaves with JIT_EXIT_BAIL before that instruction and the
- * executor runs on from it, so the same decoded block serves both tiers.
+ * Covered: RV64I integer and control transfer, M, Zba, Zbb, Zbs, loads and
+ * stores of every integer width, FENCE, and through calls into C the A, F
+ * and D extensions and Zicsr. Everything else (the system instructions
+ * ECALL, EBREAK, SRET, WFI, SFENCE.VMA, FENCE.I, and PAUSE) ends the
+ * translated part: the code leaves with JIT_EXIT_BAIL before that
+ * instruction and the executor runs on from it, so the same decoded block
+ * serves both tiers.
  *
  * Layout of a translation: the instructions in order, then the block's
  * exits, then the out-of-line slow paths of its loads and stores. h->pc
@@ -748,6 +750,24 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 		set_rd(t, i->rd, RAX);
 		return true;
 	}
+	case OP_ORC_B:
+		/* Per byte: 0xff if non-zero. The high bit of each byte of
+		 * ((x & 0x7f..) + 0x7f..) | x is set exactly for the non-zero
+		 * bytes (no carry crosses a byte); spread it: * 0xff. */
+		load_op(t, RAX, src(i->rs1));
+		x86_mov_ri(&t->b, RCX, 0x7f7f7f7f7f7f7f7full);
+		x86_mov_rr(&t->b, RDX, RAX);
+		x86_alu_rr(&t->b, ALU_AND, RDX, RCX);
+		x86_alu_rr(&t->b, ALU_ADD, RDX, RCX);
+		x86_alu_rr(&t->b, ALU_OR, RDX, RAX);
+		x86_f7(&t->b, 2, RCX, false); /* 0x8080.. */
+		x86_alu_rr(&t->b, ALU_AND, RDX, RCX);
+		x86_shift_ri(&t->b, SH_SHR, RDX, 7, false);
+		x86_mov_rr(&t->b, RAX, RDX);
+		x86_shift_ri(&t->b, SH_SHL, RAX, 8, false);
+		x86_alu_rr(&t->b, ALU_SUB, RAX, RDX);
+		set_rd(t, i->rd, RAX);
+		return true;
 	case OP_REV8:
 		load_op(t, RAX, src(i->rs1));
 		x86_bswap(&t->b, RAX);
@@ -845,6 +865,35 @@ static bool emit_end(struct tr *t, const struct insn *i, unsigned n)
 	}
 }
 
+/* A CSR instruction (always the last of its block). */
+static void emit_csr(struct tr *t, const struct insn *i, unsigned idx)
+{
+	load_op(t, RCX, src(i->rs1));
+	x86_mov_ri(&t->b, RAX, (uint64_t)(uintptr_t)i);
+	x86_mov_mr(&t->b, hmem(HOFF(jit_insn)), RAX, 8);
+	call_to(t, t->j->thunk_csr);
+	x86_test_rr(&t->b, RAX, RAX);
+	struct slow *s = &t->slow[t->nslow++];
+	memset(s, 0, sizeof(*s));
+	s->idx = idx;
+	s->bail_only = true;
+	s->jcc = x86_jcc32(&t->b, CC_E);
+	x86_mov_rr(&t->b, RCX, RAX);
+	if (i->rd != REG_SINK) {
+		x86_mov_rm(&t->b, RDX, hmem(HOFF(jit_ret)));
+		set_rd(t, i->rd, RDX);
+	}
+	int64_t next = (int64_t)i->pc_off + i->len;
+	x86_alu_ri32(&t->b, ALU_CMP, RCX, 2);
+	uint8_t *leave = x86_jcc32(&t->b, CC_E);
+	emit_goto(t, next, idx + 1);
+	if (leave)
+		x86_patch_rel32(leave, t->b.p);
+	x86_alu_mi(&t->b, ALU_ADD, hmem(HOFF(instret)), (int32_t)(idx + 1), 8);
+	x86_alu_mi(&t->b, ALU_ADD, hmem(HOFF(pc)), (int32_t)next, 8);
+	jmp_to(t, t->j->exit_lookup);
+}
+
 static bool is_control(enum op op)
 {
 	return op == OP_JAL || op == OP_JALR || (op >= OP_BEQ && op <= OP_BGEU);
@@ -902,6 +951,14 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 			ended = emit_end(t, i, b->n);
 			if (ended)
 				k++;
+			break;
+		}
+		/* CSRs; in lockstep not the time CSR, which moves between the
+		 * translation's run and the executor's. */
+		if (i->op >= OP_CSRRW && i->op <= OP_CSRRCI && !(t->j->lockstep && i->imm == 0xc01)) {
+			emit_csr(t, i, k);
+			ended = true;
+			k++;
 			break;
 		}
 		if (!emit_insn(t, i, k))
