@@ -417,6 +417,60 @@ static void test_fence_i_per_page(void)
 	}
 }
 
+/* Cross-modifying code through a write translation that predates the code:
+ * hart B stores to a page (and keeps the write translation), hart A then
+ * runs code from that page, B overwrites the code through its old
+ * translation, leaves hart_run (the SBI call a guest makes for a remote
+ * fence.i) and A is asked for a fence.i: A must run the new code. Run
+ * one after the other on this thread; the harts never overlap. */
+static void test_cross_hart_code_write(void)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	const uint64_t page = RAM_BASE + 0x3000;
+	uint32_t code_b[] = {
+		SW(6, 5, 0),         /* *t0 = t1 */
+		ECALL(),
+	};
+	uint32_t code_a[] = { ADDI(10, 0, 1), ECALL() };
+	gram_write(&ram, RAM_BASE, code_b, sizeof(code_b));
+	struct hart *h[2];
+	for (int k = 0; k < 2; k++) {
+		struct hart_config cfg = { .hartid = (uint32_t)k, .time_base_ns = now_ns() };
+		engine_tier_from_env(&cfg);
+		h[k] = hart_create(&ram, &cfg);
+	}
+	struct hart *a = h[0], *b = h[1];
+	struct hart_exit ex;
+	/* B writes A's code (a data write as far as anyone knows). */
+	hart_reset(b, RAM_BASE, 0);
+	hart_set_reg(b, 5, page);
+	hart_set_reg(b, 6, code_a[0]);
+	hart_run(b, &ex);
+	gram_write(&ram, page + 4, &code_a[1], 4); /* the ECALL, as a device would */
+	/* A runs it, a few times, so that the JIT translates it too. */
+	for (int n = 0; n < 20; n++) {
+		hart_reset(a, page, 0);
+		hart_run(a, &ex);
+	}
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(a, 10) == 1, "A ran the first code: a0 %llu",
+	      (unsigned long long)hart_get_reg(a, 10));
+	/* B patches it through the write translation it still holds. */
+	hart_set_pc(b, RAM_BASE);
+	hart_set_reg(b, 6, ADDI(10, 0, 2));
+	hart_run(b, &ex);
+	CHECK(&C, ex.reason == EXIT_SBI, "B: reason %d", ex.reason);
+	hart_request_fence_i(a);
+	hart_set_pc(a, page);
+	hart_run(a, &ex);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(a, 10) == 2,
+	      "after B's write and a fence.i, A runs the new code: a0 %llu (want 2)",
+	      (unsigned long long)hart_get_reg(a, 10));
+	for (int k = 0; k < 2; k++)
+		hart_destroy(h[k]);
+	gram_destroy(&ram);
+}
+
 /* A hart that sleeps in WFI a while after its cache was last emptied gives
  * the cache's memory back, and goes on running correctly. Waits 2 s (the
  * engine's idle age). */
@@ -530,6 +584,7 @@ int main(void)
 	test_code_invalidation();
 	test_block_cache_pressure();
 	test_fence_i_per_page();
+	test_cross_hart_code_write();
 	test_block_cache_idle();
 	test_amo_two_harts();
 	return check_summary(&C);
