@@ -436,7 +436,7 @@ static void test_cross_hart_code_write(void)
 	gram_write(&ram, RAM_BASE, code_b, sizeof(code_b));
 	struct hart *h[2];
 	for (int k = 0; k < 2; k++) {
-		struct hart_config cfg = { .hartid = (uint32_t)k, .time_base_ns = now_ns() };
+		struct hart_config cfg = { .hartid = (uint32_t)k, .time_base_ns = clock_monotonic_ns() };
 		engine_tier_from_env(&cfg);
 		h[k] = hart_create(&ram, &cfg);
 	}
