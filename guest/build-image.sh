@@ -7,12 +7,9 @@
 # What goes in is described by guest/profiles/<profile>.conf (default: "default").
 #
 # Packages come from the Debian archive the host's apt already uses, fetched
-# with `apt-get download` under a private apt configuration kept in the
-# cache directory (its own sources list, state, cache and preferences, all
-# passed with -o, and its own APT_CONFIG so the host's apt.conf.d hooks do not
-# run), so the host's apt setup is never touched; signatures are checked
-# against the host's Debian archive keyring.  Nothing is installed:
-# packages are unpacked with dpkg-deb -x.
+# with `apt-get download` under the project's private apt configuration
+# (guest/lib/privapt.sh), so the host's apt setup is never touched.  Nothing
+# is installed: packages are unpacked with dpkg-deb -x.
 #
 # The manifest records the package versions and a hash of the inputs under
 # guest/; when it matches, the script does nothing.  The image is built in a
@@ -22,17 +19,20 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PYTHON=/usr/bin/python3
-KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 ARCH=riscv64
+# shellcheck source=lib/privapt.sh
+. "$here/lib/privapt.sh"
 
 usage() {
     cat <<EOF
-usage: $0 [--profile NAME] [--force] [--offline]
+usage: $0 [--profile NAME] [--suite SUITE] [--out DIR] [--force] [--offline]
 
 Builds the skiff guest image NAME (default: default) from guest/profiles/NAME.conf
 into \${XDG_CACHE_HOME:-\$HOME/.cache}/skiff/NAME/.
 
   --profile NAME  which profile to build
+  --suite SUITE   take the packages from SUITE instead of the profile's
+  --out DIR       write the image to DIR instead of the cache directory
   --force         rebuild even when the image is current
   --offline       do not refresh the package lists; use the ones from the
                   last run and the cached .deb files
@@ -47,6 +47,8 @@ log() { echo "build-image: $*"; }
 die() { echo "build-image: error: $*" >&2; exit 1; }
 
 profile=default
+suite_arg=
+out_arg=
 force=no
 offline=no
 print_dir=no
@@ -54,6 +56,8 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --profile) [ $# -ge 2 ] || die "--profile needs a name"; profile=$2; shift 2 ;;
         --profile=*) profile=${1#--profile=}; shift ;;
+        --suite) [ $# -ge 2 ] || die "--suite needs a name"; suite_arg=$2; shift 2 ;;
+        --out) [ $# -ge 2 ] || die "--out needs a directory"; out_arg=$2; shift 2 ;;
         --force) force=yes; shift ;;
         --offline) offline=yes; shift ;;
         --print-dir) print_dir=yes; shift ;;
@@ -72,6 +76,7 @@ if [ -z "${HOME:-}" ] && [ -z "${XDG_CACHE_HOME:-}" ]; then
 fi
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/skiff
 out_dir=$cache_root/$profile
+[ -z "$out_arg" ] || out_dir=$out_arg
 if [ "$print_dir" = yes ]; then
     echo "$out_dir"
     exit 0
@@ -90,6 +95,10 @@ PRUNE=()
 AGENT=no
 # shellcheck source=profiles/default.conf
 . "$profile_file"
+[ -z "$suite_arg" ] || SUITE=$suite_arg
+case "$SUITE" in
+    ''|*[!A-Za-z0-9.-]*) die "bad suite name '$SUITE'" ;;
+esac
 
 # ------------------------------------------------------------ host tools
 missing=()
@@ -101,95 +110,43 @@ for tool in apt-get apt-cache dpkg-deb sha256sum "${agent_tools[@]}"; do
 done
 [ -x "$PYTHON" ] || missing+=("$PYTHON")
 [ ${#missing[@]} -eq 0 ] || die "missing host tools: ${missing[*]} (this needs a Debian-based host with apt, dpkg and python3)"
-[ -r "$KEYRING" ] || die "$KEYRING not found; install the debian-archive-keyring package"
 
 mkdir -p "$cache_root"
 if command -v flock >/dev/null 2>&1; then
-    exec 9>"$cache_root/.lock-$profile"
-    flock -w 900 9 || die "another build of '$profile' is still running (lock $cache_root/.lock-$profile)"
+    exec 9>"$cache_root/.lock-$profile-$SUITE"
+    flock -w 900 9 || die "another build of '$profile' is still running (lock $cache_root/.lock-$profile-$SUITE)"
 fi
 
 start_time=$(date +%s)
 
 # ------------------------------------------------------------ private apt
-if [ -n "${SKIFF_DEBIAN_MIRROR:-}" ]; then
-    archive_uri=$SKIFF_DEBIAN_MIRROR
-else
-    archive_uri=$("$PYTHON" "$here/imagetool.py" archive-uri /etc/apt) ||
-        die "cannot find the Debian archive in the host's apt sources"
-fi
-
-apt_dir=$cache_root/apt
+archive_uri=$(privapt_archive_uri) || die "cannot find the Debian archive in the host's apt sources"
 deb_dir=$cache_root/debs
-mkdir -p "$apt_dir/etc/sources.list.d" "$apt_dir/etc/preferences.d" \
-         "$apt_dir/etc/trusted.gpg.d" "$apt_dir/state/lists/partial" \
-         "$apt_dir/cache/archives/partial" "$deb_dir"
-[ -e "$apt_dir/state/status" ] || : > "$apt_dir/state/status"
-sources_line="deb [arch=$ARCH signed-by=$KEYRING] $archive_uri $SUITE $COMPONENT"
-if [ "$(cat "$apt_dir/etc/sources.list" 2>/dev/null || true)" != "$sources_line" ]; then
-    echo "$sources_line" > "$apt_dir/etc/sources.list"
-    if [ "$offline" = yes ]; then
-        die "--offline, but the package lists were made for another archive or suite; run once online"
-    fi
-fi
-
-# The host's apt.conf.d is kept out too (its update hooks, cache settings and
-# extra index targets are the host's business): APT_CONFIG names a private
-# main file whose parts directory holds only the host's Acquire settings
-# (proxies, timeouts), copied with apt-config.
-mkdir -p "$apt_dir/etc/apt.conf.d"
-apt-config dump Acquire 2>/dev/null |
-    grep -v -e '^Acquire::IndexTargets' -e '^Acquire::Languages' \
-    > "$apt_dir/etc/apt.conf.d/50host-acquire" || true
-printf 'Dir::Etc::Main "%s";\nDir::Etc::Parts "%s";\n' \
-    "$apt_dir/etc/apt.conf.none" "$apt_dir/etc/apt.conf.d" > "$apt_dir/etc/apt.conf"
-export APT_CONFIG=$apt_dir/etc/apt.conf
-
-APT_OPTS=(
-    -o "APT::Architecture=$ARCH"
-    -o "APT::Architectures=$ARCH"
-    -o "Dir::State=$apt_dir/state"
-    -o "Dir::State::status=$apt_dir/state/status"
-    -o "Dir::Cache=$apt_dir/cache"
-    -o "Dir::Cache::pkgcache=pkgcache.bin"
-    -o "Dir::Cache::srcpkgcache=srcpkgcache.bin"
-    -o "Dir::Etc::SourceList=$apt_dir/etc/sources.list"
-    -o "Dir::Etc::SourceParts=$apt_dir/etc/sources.list.d"
-    -o "Dir::Etc::Preferences=$apt_dir/etc/preferences"
-    -o "Dir::Etc::PreferencesParts=$apt_dir/etc/preferences.d"
-    -o "Dir::Etc::Trusted=$apt_dir/etc/trusted.gpg"
-    -o "Dir::Etc::TrustedParts=$apt_dir/etc/trusted.gpg.d"
-    -o "Acquire::Languages=none"
-    -o "APT::Get::AllowUnauthenticated=false"
-)
+mkdir -p "$deb_dir"
+privapt_setup "$cache_root" "$archive_uri" "$SUITE" "$COMPONENT" "$offline"
 
 if [ "$offline" = no ]; then
     log "refreshing package lists for $ARCH from $archive_uri ($SUITE/$COMPONENT)"
-    if ! apt-get "${APT_OPTS[@]}" -q --error-on=any update >"$apt_dir/update.log" 2>&1; then
-        sed 's/^/  /' "$apt_dir/update.log" >&2
+    rc=0
+    privapt_update || rc=$?
+    if [ "$rc" -ne 0 ]; then
         msg="could not refresh the package lists from $archive_uri"
+        [ "$rc" -eq 2 ] && msg="the archive $archive_uri has no suite '$SUITE' (no Release file)"
         if [ -f "$out_dir/manifest" ]; then
             msg="$msg; the existing image in $out_dir is unchanged (use --offline to rebuild from the cached lists)"
         fi
         die "$msg"
     fi
-elif ! ls "$apt_dir/state/lists/"*_Packages* >/dev/null 2>&1; then
+elif ! privapt_have_lists; then
     die "--offline, but no package lists are cached yet; run once without --offline"
 fi
 
-candidate_version() {
-    apt-cache "${APT_OPTS[@]}" show --no-all-versions "$1" 2>/dev/null |
-        sed -n 's/^Version: //p' | head -n 1
-}
-
 # The metapackage depends on exactly one linux-image-<release>-riscv64.
-kernel_meta_version=$(candidate_version "$KERNEL_METAPACKAGE")
+kernel_meta_version=$(privapt_candidate "$KERNEL_METAPACKAGE")
 [ -n "$kernel_meta_version" ] || die "package $KERNEL_METAPACKAGE not found in $SUITE/$COMPONENT for $ARCH"
-kernel_pkg=$(apt-cache "${APT_OPTS[@]}" show --no-all-versions "$KERNEL_METAPACKAGE" |
-    sed -n 's/^Depends: //p' | head -n 1 | tr ',|' '\n\n' | sed 's/(.*//; s/ //g' |
-    grep '^linux-image-' | head -n 1 || true)
+kernel_pkg=$(privapt_kernel_package "$KERNEL_METAPACKAGE")
 [ -n "$kernel_pkg" ] || die "$KERNEL_METAPACKAGE $kernel_meta_version does not depend on a linux-image-* package"
-kernel_version=$(candidate_version "$kernel_pkg")
+kernel_version=$(privapt_candidate "$kernel_pkg")
 [ -n "$kernel_version" ] || die "kernel package $kernel_pkg (named by $KERNEL_METAPACKAGE) not found"
 kernel_release=${kernel_pkg#linux-image-}
 
@@ -197,14 +154,14 @@ kernel_release=${kernel_pkg#linux-image-}
 pkg_specs=()
 if [ ${#PACKAGES[@]} -gt 0 ]; then
     if [ "$RESOLVE_DEPENDS" = yes ]; then
-        sim=$(apt-get "${APT_OPTS[@]}" -s -q --no-install-recommends install "${PACKAGES[@]}" 2>&1) ||
-            { echo "$sim" | sed 's/^/  /' >&2; die "cannot resolve the dependencies of: ${PACKAGES[*]}"; }
+        resolved=$(privapt_resolve "${PACKAGES[@]}") ||
+            die "cannot resolve the dependencies of: ${PACKAGES[*]}"
         while read -r name ver; do
             pkg_specs+=("$name=$ver")
-        done < <(echo "$sim" | sed -n 's/^Inst \([^ ]*\) (\([^ ]*\) .*/\1 \2/p' | LC_ALL=C sort)
+        done <<< "$resolved"
     else
         for p in "${PACKAGES[@]}"; do
-            v=$(candidate_version "$p")
+            v=$(privapt_candidate "$p")
             [ -n "$v" ] || die "package $p not found in $SUITE/$COMPONENT for $ARCH"
             pkg_specs+=("$p=$v")
         done
@@ -212,7 +169,7 @@ if [ ${#PACKAGES[@]} -gt 0 ]; then
 fi
 
 # Hash of everything under guest/ that shapes the image.
-inputs=("build-image.sh" "imagetool.py" "init" "profiles")   # profiles may source each other
+inputs=("build-image.sh" "lib/privapt.sh" "imagetool.py" "init" "profiles")   # profiles may source each other
 if [ "$AGENT" = yes ]; then inputs+=("agent" "../src/base/base64.c" "../src/base/base64.h"); fi
 for o in "${OVERLAYS[@]}"; do inputs+=("$o"); done
 inputs_hash=$(cd "$here" && find "${inputs[@]}" \( -type f -o -type l \) -print |
@@ -246,13 +203,7 @@ fi
 log "kernel: $kernel_pkg $kernel_version"
 for s in "${pkg_specs[@]}"; do log "package: ${s%%=*} ${s#*=}"; done
 
-deb_file() {   # name version -> cached .deb path (apt escapes ':' as %3a)
-    local f
-    for f in "$deb_dir/${1}_${2//:/%3a}_"*.deb; do
-        [ -f "$f" ] && { echo "$f"; return 0; }
-    done
-    return 1
-}
+deb_file() { privapt_deb_file "$deb_dir" "$@"; }
 
 want=("$kernel_pkg=$kernel_version" "${pkg_specs[@]}")
 to_fetch=()
@@ -262,14 +213,8 @@ done
 if [ ${#to_fetch[@]} -gt 0 ]; then
     [ "$offline" = no ] || die "--offline, but these packages are not cached: ${to_fetch[*]}"
     log "downloading ${#to_fetch[@]} package(s)"
-    # (As root, apt downloads as user _apt where _apt can write, and falls
-    # back to root with a warning, kept in download.log, where it cannot.)
-    if ! (cd "$deb_dir" && apt-get "${APT_OPTS[@]}" -q download "${to_fetch[@]}") \
-            >"$apt_dir/download.log" 2>&1; then
-        sed 's/^/  /' "$apt_dir/download.log" >&2
-        rm -f "$deb_dir"/*.deb.FAILED "$deb_dir"/partial/* 2>/dev/null || true
+    privapt_download "$deb_dir" "${to_fetch[@]}" ||
         die "downloading packages failed; the existing image in $out_dir (if any) is unchanged"
-    fi
 fi
 debs=()
 for s in "${want[@]}"; do

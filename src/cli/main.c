@@ -7,6 +7,7 @@
 
 #include "cli/agent.h"
 #include "cli/ctl.h"
+#include "cli/image.h"
 #include "cli/run.h"
 
 static const char usage[] =
@@ -15,6 +16,7 @@ static const char usage[] =
 	"                                VMs run by skiffd (see docs/skiffd.md)\n"
 	"       skiff exec|cp|shutdown|clipboard ...\n"
 	"                                reach into a guest through its agent\n"
+	"       skiff image create|ls|rm ...  system images (see docs/images.md)\n"
 	"       skiff --version\n"
 	"\n"
 	"See `skiff run --help` for the options, `skiff COMMAND --help` for the others.\n";
@@ -33,6 +35,8 @@ int main(int argc, char **argv)
 		fputs(usage, stdout);
 		return 0;
 	}
+	if (!strcmp(argv[1], "image"))
+		return cmd_image(argc - 1, argv + 1);
 	if (argv[1][0] == '-')
 		return cmd_run(argc, argv);
 	if (ctl_is_command(argv[1]))
