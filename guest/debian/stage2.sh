@@ -19,7 +19,7 @@
 
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true
-export LC_ALL=C LANGUAGE=C LANG=C HOME=/root
+export LC_ALL=C LANGUAGE=C LANG=C HOME=/root DPKG_COLORS=never
 umask 022
 STEPS=6
 step_no=0

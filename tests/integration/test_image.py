@@ -1,0 +1,352 @@
+"""`skiff image` and `skiff run --image`: the Debian image builder
+(guest/debian/create.sh) on a tiny package set, its error paths, and the
+commands around images.
+
+The full image (systemd, ssh, apt, ...) takes far too long for the test
+command; tests/stress/debian_image.py builds it and runs the checks of a
+real system. Here:
+
+- the builder's eight steps on `--minimal` (Debian's required packages
+  only): the first stage on the host, the second stage inside skiff (every
+  package configured by the guest's own dpkg), the qcow2, image.json;
+  the result boots with `skiff run --image --ephemeral`, its dpkg database
+  lists the packages, the overlay goes away and the image is unchanged;
+- the errors: a suite that does not exist, an interrupted download (a proxy
+  that cuts every .deb short), no space left (on the host, and for the
+  disk size asked), a bad name, an image that exists;
+- `skiff image ls`, `rm` (also while the image is in use), `convert`.
+
+The tiny build shares the .deb cache of the user's cache directory (the
+default guest's build fills it with the kernel), so only the required
+packages are downloaded once.
+"""
+import hashlib
+import http.server
+import json
+import os
+import re
+import shutil
+import socketserver
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from conftest import REPO_ROOT
+
+CREATE_TIMEOUT = float(os.environ.get("SKIFF_IMAGE_TIMEOUT", "3600"))
+
+
+def user_cache():
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "skiff"
+
+
+def archive_uri():
+    return subprocess.run(["/usr/bin/python3", str(REPO_ROOT / "guest" / "imagetool.py"),
+                           "archive-uri", "/etc/apt"], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def make_cache(tmp_path):
+    """A private XDG_CACHE_HOME whose skiff/debs, skiff/apt (stable's lists)
+    and skiff/default (the kernel and initramfs) are the user's, symlinked,
+    so what the test command built already is reused."""
+    cache = tmp_path / "cache"
+    (cache / "skiff").mkdir(parents=True)
+    for sub in ("debs", "apt", "default"):
+        src = user_cache() / sub
+        src.mkdir(parents=True, exist_ok=True)
+        (cache / "skiff" / sub).symlink_to(src)
+    return cache
+
+
+def image_cmd(skiff_bin, cache, *args, env_extra=None, timeout=600):
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache), SKIFF_GUEST_DIR=str(REPO_ROOT / "guest"))
+    env.update(env_extra or {})
+    return subprocess.run([skiff_bin, "image", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------ the tiny image
+
+@pytest.fixture(scope="module")
+def tiny(skiff_bin, tmp_path_factory):
+    """A --minimal image built once for the module: (cache, image dir, output)."""
+    tmp = tmp_path_factory.mktemp("image")
+    cache = make_cache(tmp)
+    t0 = time.monotonic()
+    r = image_cmd(skiff_bin, cache, "create", "debian", "--name", "tiny", "--minimal",
+                  "--size", "1G", timeout=CREATE_TIMEOUT)
+    took = time.monotonic() - t0
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, f"the tiny image build failed ({took:.0f} s):\n{out[-6000:]}"
+    print(f"tiny image built in {took:.0f} s")
+    return cache, cache / "skiff" / "images" / "tiny", out
+
+
+def test_tiny_build_steps_and_metadata(tiny):
+    cache, img, out = tiny
+    steps = re.findall(r"^image create: \[(\d)/8\] ", out, re.M)
+    assert steps == [str(i) for i in range(1, 9)], f"steps out of order or missing: {steps}\n{out}"
+    # The second stage ran inside skiff: its log has the guest's own dpkg
+    # setting packages up, every step of stage2.sh, and its last line.
+    stage2 = (img / "stage2.log").read_text(errors="replace")
+    assert "skiff-guest: switching root to /dev/vda (/skiff-stage2)" in stage2
+    for n in range(1, 7):
+        assert f"skiff-stage2: [{n}/6]" in stage2
+    assert re.search(r"^skiff-stage2: done in \d+ s", stage2, re.M)
+    assert re.search(r"^Setting up dpkg ", stage2, re.M)
+    meta = json.loads((img / "image.json").read_text())
+    assert meta["format"] == "skiff-image 1"
+    assert meta["name"] == "tiny" and meta["suite"] == "stable" and meta["minimal"] is True
+    assert meta["codename"] and meta["codename"] != "stable"
+    assert meta["disk"] == "disk.qcow2" and meta["disk_format"] == "qcow2"
+    assert meta["size"] == 1 << 30
+    assert "root=/dev/vda" in meta["cmdline"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", meta["created"])
+    names = {p["name"] for p in meta["packages"]}
+    assert {"dpkg", "libc6", "base-files", "bash", "coreutils"} <= names
+    assert "systemd" not in names
+    for f in ("disk.qcow2", "Image", "initrd.cpio.gz"):
+        assert meta["sha256"][f] == sha256(img / f), f
+    # The kernel is the default guest's build for the suite (same package).
+    manifest = (cache / "skiff" / "default" / "manifest").read_text()
+    assert f"kernel-release {meta['kernel_release']}\n" in manifest
+    assert (img / "Image").read_bytes() == (cache / "skiff" / "default" / "Image").read_bytes()
+    # qemu-img, an independent reader, finds skiff's qcow2 clean and sized.
+    chk = subprocess.run(["qemu-img", "check", str(img / "disk.qcow2")], capture_output=True, text=True)
+    assert chk.returncode == 0, chk.stdout + chk.stderr
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(img / "disk.qcow2")],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["format"] == "qcow2" and info["virtual-size"] == 1 << 30
+    assert info["actual-size"] < 400 << 20, "holes and zero clusters should not be copied"
+    # No work directory is left behind.
+    assert not list((cache / "skiff" / "images").glob(".create-*"))
+
+
+def test_tiny_ls(tiny, skiff_bin):
+    cache, img, _ = tiny
+    r = image_cmd(skiff_bin, cache, "ls")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:3] == ["NAME", "SUITE", "RELEASE"]
+    row = [l for l in lines[1:] if l.split()[0] == "tiny"]
+    assert row, r.stdout
+    assert row[0].split()[1] == "stable"
+    assert row[0].split()[3] == "1.0G"
+
+
+def test_tiny_boots_ephemeral(tiny, skiff_bin, console_log_dir):
+    """The image boots from its disk (root=/dev/vda through skiff's
+    initramfs); the guest's dpkg knows every package; with --ephemeral the
+    writes go to an overlay that is removed at exit, and the image's disk
+    is unchanged."""
+    cache, img, _ = tiny
+    before = sha256(img / "disk.qcow2")
+    meta = json.loads((img / "image.json").read_text())
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    log = open(console_log_dir / "image-tiny.log", "w")
+    p = pexpect.spawn(skiff_bin, ["run", "--image", "tiny", "--ephemeral", "--mem", "256M",
+                                  "--append", meta["cmdline"].replace(" quiet", "") + " init=/bin/bash"],
+                      env=env, encoding="utf-8", codec_errors="replace", timeout=300,
+                      dimensions=(50, 200))
+    p.logfile_read = log
+    try:
+        p.expect(r"switching root to /dev/vda \(/bin/bash\)")
+        overlays = list(img.glob("ephemeral-*.qcow2"))
+        assert len(overlays) == 1, overlays
+        p.expect(r"# $")
+        p.sendline("dpkg-query -W -f='${db:Status-Abbrev}${Package}\\n' | grep -c '^ii ';"
+                   " echo mark-$(cat /etc/hostname)-$((6*7))")
+        p.expect(r"(\d+)\r?\nmark-tiny-42")
+        assert int(p.match.group(1)) == len(meta["packages"])
+        p.sendline("echo scribble > /scribble; sync; echo o > /proc/sysrq-trigger")
+        p.expect(pexpect.EOF, timeout=120)
+    finally:
+        p.close()
+        log.close()
+    assert p.exitstatus == 0
+    assert not list(img.glob("ephemeral-*.qcow2")), "the ephemeral overlay was not removed"
+    assert sha256(img / "disk.qcow2") == before, "--ephemeral wrote to the image's disk"
+
+
+def test_rm_refuses_an_image_in_use_then_removes(tiny, skiff_bin, tmp_path):
+    cache, img, _ = tiny
+    # A copy, so the module's image stays for the other tests.
+    copy = img.parent / "tiny2"
+    shutil.copytree(img, copy)
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    p = pexpect.spawn(skiff_bin, ["run", "--image", "tiny2", "--ephemeral", "--mem", "256M"],
+                      env=env, encoding="utf-8", codec_errors="replace", timeout=300)
+    try:
+        p.expect("Linux version")
+        r = image_cmd(skiff_bin, cache, "rm", "tiny2")
+        assert r.returncode == 1 and "in use" in r.stderr, r.stdout + r.stderr
+        assert copy.is_dir()
+    finally:
+        p.terminate(force=True)
+        p.close()
+    r = image_cmd(skiff_bin, cache, "rm", "tiny2")
+    assert r.returncode == 0, r.stderr
+    assert not copy.exists()
+    r = image_cmd(skiff_bin, cache, "rm", "tiny2")
+    assert r.returncode == 1 and "no image 'tiny2'" in r.stderr
+
+
+def test_create_refuses_an_existing_image(tiny, skiff_bin):
+    cache, img, _ = tiny
+    r = image_cmd(skiff_bin, cache, "create", "debian", "--name", "tiny", "--minimal")
+    assert r.returncode == 1
+    assert "image 'tiny' exists" in r.stderr
+    assert (img / "image.json").is_file()
+
+
+# ------------------------------------------------------------------ errors
+
+def test_suite_that_does_not_exist(skiff_bin, tmp_path):
+    cache = make_cache(tmp_path)
+    r = image_cmd(skiff_bin, cache, "create", "debian", "--name", "x", "--minimal",
+                  "--suite", "skiff-no-such-suite")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "error (step 1/8, package lists): Debian has no suite 'skiff-no-such-suite'" in r.stderr
+    assert not (cache / "skiff" / "images" / "x").exists()
+    assert not (cache / "skiff" / "apt-skiff-no-such-suite").exists()
+
+
+class CuttingProxy(http.server.BaseHTTPRequestHandler):
+    """Forwards GETs to the archive; a .deb's body stops after 1000 bytes
+    and the connection is dropped (the Content-Length promises more)."""
+    upstream = ""
+
+    def do_GET(self):
+        try:
+            with urllib.request.urlopen(self.upstream + self.path, timeout=60) as r:
+                body = r.read()
+                status = r.status
+        except urllib.error.HTTPError as e:
+            self.send_error(e.code)
+            return
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.path.endswith(".deb"):
+            self.wfile.write(body[:1000])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+def test_interrupted_download(skiff_bin, tmp_path):
+    cache = tmp_path / "cache"
+    (cache / "skiff" / "debs").mkdir(parents=True)   # nothing cached
+    CuttingProxy.upstream = archive_uri()
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), CuttingProxy)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        r = image_cmd(skiff_bin, cache, "create", "debian", "--name", "x", "--minimal",
+                      env_extra={"SKIFF_DEBIAN_MIRROR": f"http://127.0.0.1:{srv.server_address[1]}"},
+                      timeout=900)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "error (step 3/8, downloading): the download was interrupted or failed" in r.stderr, r.stderr
+    assert "run the same command again" in r.stderr
+    # No cut-short .deb is left to pass for a good one.
+    for f in (cache / "skiff" / "debs").glob("*.deb"):
+        raise AssertionError(f"a partial download was kept: {f} ({f.stat().st_size} bytes)")
+    assert not (cache / "skiff" / "images" / "x").exists()
+
+
+def test_disk_size_too_small(skiff_bin, tmp_path):
+    cache = make_cache(tmp_path)
+    r = image_cmd(skiff_bin, cache, "create", "debian", "--name", "x", "--minimal", "--size", "300M")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(r"error \(step 3/8, downloading\): --size 300M is too small: the packages "
+                     r"alone need \d+ MiB", r.stderr), r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root (CI runs as root)")
+def test_no_space_left_on_the_host(skiff_bin, tmp_path):
+    """The images directory on a 64 MiB file system: the builder says so
+    before it writes anything large."""
+    cache = make_cache(tmp_path)
+    images = cache / "skiff" / "images"
+    images.mkdir()
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache), SKIFF_GUEST_DIR=str(REPO_ROOT / "guest"))
+    r = subprocess.run(["unshare", "-m", "sh", "-c",
+                        f"mount -t tmpfs -o size=64m skiff-test {images} && "
+                        f"exec {skiff_bin} image create debian --name x --minimal"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(r"error \(step 3/8, downloading\): no space left for the build: .* has \d+ MiB "
+                     r"free, about \d+ MiB are needed", r.stderr), r.stderr
+
+
+def test_bad_arguments(skiff_bin, tmp_path):
+    cache = make_cache(tmp_path)
+    for args, msg in [
+        (["create"], "name the system to build"),
+        (["create", "fedora"], "unknown system 'fedora'"),
+        (["create", "debian", "--name", "../x"], "bad image name '../x'"),
+        (["create", "debian", "--size", "lots"], "--size lots: not a size"),
+        (["create", "debian", "--packages", "a;b"], "bad package name 'a;b'"),
+        (["create", "debian", "--ssh-key", "/nonexistent"], "--ssh-key /nonexistent: cannot read it"),
+        (["rm"], "name the image"),
+        (["rm", "nothing-here"], "no image 'nothing-here'"),
+        (["frobnicate"], "unknown command 'frobnicate'"),
+    ]:
+        r = image_cmd(skiff_bin, cache, *args)
+        assert r.returncode in (1, 64), (args, r.returncode)
+        assert msg in r.stderr, (args, r.stderr)
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    for args, msg in [
+        (["--image", "nothing-here"], "no image 'nothing-here'"),
+        (["--ephemeral"], "--ephemeral and --ssh-port go with --image NAME"),
+        (["--image", "x", "--ssh-port", "70000"], "--ssh-port 70000: a TCP port"),
+    ]:
+        r = subprocess.run([skiff_bin, "run", *args], capture_output=True, text=True, env=env,
+                           timeout=30)
+        assert r.returncode == 64, (args, r.returncode, r.stderr)
+        assert msg in r.stderr, (args, r.stderr)
+
+
+def test_convert(skiff_bin, tmp_path):
+    """A sparse raw file with data here and there becomes a qcow2 that
+    qemu-img reads as the same bytes, holding only the clusters with data."""
+    raw = tmp_path / "d.raw"
+    with open(raw, "wb") as f:
+        f.truncate(256 << 20)
+        for off in (0, 5 << 20, (100 << 20) + 12345, (256 << 20) - 4096):
+            f.seek(off)
+            f.write(os.urandom(4096))
+        f.seek(50 << 20)
+        f.write(bytes(1 << 20))     # written zeros: data to SEEK_DATA, left out
+    out = tmp_path / "d.qcow2"
+    r = subprocess.run([skiff_bin, "image", "convert", str(raw), str(out)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    cmp = subprocess.run(["qemu-img", "compare", "-f", "raw", "-F", "qcow2", str(raw), str(out)],
+                         capture_output=True, text=True)
+    assert cmp.returncode == 0, cmp.stdout + cmp.stderr
+    assert out.stat().st_size < 2 << 20
+    r = subprocess.run([skiff_bin, "image", "convert", str(raw), str(out)], capture_output=True,
+                       text=True)
+    assert r.returncode == 1 and "exists" in r.stderr.lower(), r.stderr
