@@ -17,6 +17,7 @@
 #include "cli/console.h"
 #include "cli/console_sock.h"
 #include "cli/devopts.h"
+#include "cli/image_run.h"
 #include "cli/run_api.h"
 #include "vmm/vm.h"
 
@@ -32,6 +33,11 @@ static const char usage[] =
 	"Boot a RISC-V Linux guest with its console on this terminal. With no\n"
 	"--kernel, boots the default guest (see guest/build-image.sh).\n"
 	"\n"
+	"  --image NAME       boot the system image NAME (skiff image ls): its kernel,\n"
+	"                     initramfs and command line, its disk as /dev/vda, a user\n"
+	"                     network unless --net is given, 1 GiB unless --mem is\n"
+	"  --ephemeral        with --image: write to a throw-away overlay of the disk\n"
+	"  --ssh-port PORT    with --image: forward host 127.0.0.1:PORT to the guest's SSH\n"
 	"  --kernel IMAGE     RISC-V Linux kernel Image (uncompressed)\n"
 	"  --initrd FILE      initial ramdisk\n"
 	"  --append CMDLINE   kernel command line (default: \"" DEFAULT_APPEND "\",\n"
@@ -168,8 +174,9 @@ static size_t deliver(void *ctx, const uint8_t *buf, size_t n)
 	return vm_console_input(ctx, buf, n);
 }
 
-/* skiff run with the configuration `cfg` to fill in from the options. */
-static int run(struct vm_config *cfg, int argc, char **argv)
+/* skiff run with the configuration `cfg` to fill in from the options; with
+ * --image, `use` holds the image until the caller ends it. */
+static int run(struct vm_config *cfg, struct image_use *use, int argc, char **argv)
 {
 	char *default_kernel = NULL, *default_initrd = NULL;
 	static const struct option opts[] = {
@@ -196,6 +203,9 @@ static int run(struct vm_config *cfg, int argc, char **argv)
 		{ "id", required_argument, NULL, 'I' },
 		{ "console-sock", required_argument, NULL, 'O' },
 		{ "snapshot", required_argument, NULL, 'Z' },
+		{ "image", required_argument, NULL, 'G' },
+		{ "ephemeral", no_argument, NULL, 'E' },
+		{ "ssh-port", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -203,13 +213,14 @@ static int run(struct vm_config *cfg, int argc, char **argv)
 	const char *api_sock = NULL, *config_file = NULL, *snapshot_dir = NULL;
 	const char *vm_option = NULL;   /* one VM option given, for --snapshot's message */
 	const char *console_sock = NULL;
+	struct image_use_opts image = { 0 };
 	char err[512];
 	int o;
 	optind = 1;
 	opterr = 0; /* one line of our own instead of getopt's message */
 	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		for (const struct option *op = opts; op->name && o > 0; op++)
-			if (op->val == o && strchr("kiacmdDCRQNVPBSF", o))
+			if (op->val == o && strchr("kiacmdDCRQNVPBSFGEH", o))
 				vm_option = op->name;
 		switch (o) {
 		case 'k': cfg->kernel = optarg; break;
@@ -318,6 +329,18 @@ static int run(struct vm_config *cfg, int argc, char **argv)
 			cfg->name = optarg;
 			break;
 		}
+		case 'G': image.name = optarg; break;
+		case 'E': image.ephemeral = true; break;
+		case 'H': {
+			char *end;
+			long p = strtol(optarg, &end, 10);
+			if (*end || end == optarg || p < 1 || p > 65535) {
+				fprintf(stderr, "skiff run: --ssh-port %s: a TCP port, 1 to 65535\n", optarg);
+				return 64;
+			}
+			image.ssh_port = (unsigned)p;
+			break;
+		}
 		case 'h': fputs(usage, stdout); return 0;
 		case ':':
 			fprintf(stderr, "skiff run: %s needs a value (see skiff run --help)\n",
@@ -337,6 +360,23 @@ static int run(struct vm_config *cfg, int argc, char **argv)
 		fprintf(stderr, "skiff run: --snapshot restores the VM as it was saved; --%s cannot "
 			"change it\n", vm_option);
 		return 64;
+	}
+	if (!image.name && (image.ephemeral || image.ssh_port)) {
+		fprintf(stderr, "skiff run: --ephemeral and --ssh-port go with --image NAME\n");
+		return 64;
+	}
+	if (image.name) {
+		if (api_sock || config_file) {
+			fprintf(stderr, "skiff run: --image cannot be combined with --api-sock or --config-file\n");
+			return 64;
+		}
+		if (image_use_begin(use, cfg, &image, err, sizeof(err))) {
+			fprintf(stderr, "skiff run: %s\n", err);
+			return 64;
+		}
+		if (!mem_given)
+			cfg->mem_bytes = 1ull << 30;
+		append_given = true;   /* the image's command line */
 	}
 	struct console_sock *csock = NULL;
 	if (console_sock && !(csock = console_sock_start(console_sock, err, sizeof(err)))) {
@@ -440,7 +480,9 @@ static int run(struct vm_config *cfg, int argc, char **argv)
 int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg = { .ncpus = 1, .mem_bytes = 512ull << 20, .rng = true, .agent = true };
-	int status = run(&cfg, argc, argv);
+	struct image_use use = { .lock_fd = -1 };
+	int status = run(&cfg, &use, argc, argv);
 	vm_config_free_devices(&cfg);   /* what the device options allocated */
+	image_use_end(&use);            /* removes an ephemeral overlay */
 	return status;
 }
