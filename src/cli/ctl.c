@@ -339,6 +339,10 @@ static const char create_usage[] =
 	"                     --config-file (boot-source, machine-config, drives, ...)\n"
 	"  --name NAME        a name to use instead of the id (letters, digits, - _)\n"
 	"  --id ID            choose the id (default: vm- and 8 hex digits)\n"
+	"  --image NAME       a system image (skiff image ls): its kernel, initramfs and\n"
+	"                     command line, a copy-on-write overlay of its disk kept with\n"
+	"                     the VM as /dev/vda, a user network unless --net is given\n"
+	"  --ssh-port PORT    with --image: forward host 127.0.0.1:PORT to the guest's SSH\n"
 	"  --kernel IMAGE     kernel (default: the default guest, if built)\n"
 	"  --initrd FILE      initial ramdisk\n"
 	"  --append CMDLINE   kernel command line\n"
@@ -361,10 +365,13 @@ static int create_vm(struct ctl *c, int argc, char **argv, struct vm_config *vcp
 		{ "cpus", required_argument, NULL, 'C' }, { "mem", required_argument, NULL, 'm' },
 		{ "disk", required_argument, NULL, 'D' }, { "net", required_argument, NULL, 'N' },
 		{ "start", no_argument, NULL, 's' }, { "json", no_argument, NULL, OPT_JSON },
+		{ "image", required_argument, NULL, 'G' }, { "ssh-port", required_argument, NULL, 'H' },
 		{ "socket", required_argument, NULL, OPT_SOCKET }, { "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	const char *config = NULL, *name = NULL, *id = NULL, *kernel = NULL, *initrd = NULL, *append = NULL;
+	const char *image = NULL;
+	long ssh_port = 0;
 	long cpus = 0;
 	uint64_t mem = 0;
 	bool json = false, start = false;
@@ -405,6 +412,16 @@ static int create_vm(struct ctl *c, int argc, char **argv, struct vm_config *vcp
 			}
 			break;
 		case 's': start = true; break;
+		case 'G': image = optarg; break;
+		case 'H': {
+			char *end;
+			ssh_port = strtol(optarg, &end, 10);
+			if (*end || end == optarg || ssh_port < 1 || ssh_port > 65535) {
+				fprintf(stderr, "skiff create: --ssh-port %s: a TCP port, 1 to 65535\n", optarg);
+				return 64;
+			}
+			break;
+		}
 		case 'h': fputs(create_usage, stdout); return 0;
 		default: return bad_opt(c, o, argv);
 		}
@@ -412,6 +429,23 @@ static int create_vm(struct ctl *c, int argc, char **argv, struct vm_config *vcp
 	if (optind < argc) {
 		fprintf(stderr, "skiff create: unexpected argument '%s' (see skiff create --help)\n", argv[optind]);
 		return 64;
+	}
+	if (ssh_port && !image) {
+		fprintf(stderr, "skiff create: --ssh-port goes with --image NAME\n");
+		return 64;
+	}
+	if (ssh_port) {
+		if (vcp->nnets) {
+			fprintf(stderr, "skiff create: --ssh-port makes the VM's user network; with --net, add "
+				"hostfwd=tcp:127.0.0.1:%ld-:22 to it instead\n", ssh_port);
+			return 64;
+		}
+		char net[64];
+		snprintf(net, sizeof(net), "user,hostfwd=tcp:127.0.0.1:%ld-:22", ssh_port);
+		if (devopt_net(vcp, net, err, sizeof(err))) {
+			fprintf(stderr, "skiff create: %s\n", err);
+			return 64;
+		}
 	}
 	json_t *doc;
 	if (config) {
@@ -434,6 +468,8 @@ static int create_vm(struct ctl *c, int argc, char **argv, struct vm_config *vcp
 		json_object_set_new(doc, "name", json_string(name));
 	if (id)
 		json_object_set_new(doc, "id", json_string(id));
+	if (image)
+		json_object_set_new(doc, "image", json_string(image));
 	char *kabs = kernel ? abs_path(kernel) : NULL, *iabs = initrd ? abs_path(initrd) : NULL;
 	if (kabs)
 		json_object_set_new(section(doc, "boot-source"), "kernel_image_path", json_string(kabs));
@@ -445,7 +481,7 @@ static int create_vm(struct ctl *c, int argc, char **argv, struct vm_config *vcp
 		json_object_set_new(section(doc, "boot-source"), "boot_args", json_string(append));
 	/* No kernel anywhere: the default guest, as skiff run boots it. */
 	json_t *bs = json_object_get(doc, "boot-source");
-	if (!json_object_get(bs, "kernel_image_path")) {
+	if (!image && !json_object_get(bs, "kernel_image_path")) {
 		char *k = default_guest("Image"), *i = default_guest("initrd.cpio.gz");
 		struct stat st;
 		if (!k || stat(k, &st)) {

@@ -3,7 +3,7 @@
  *
  *   GET    /                   daemon info (version, limits, counts)
  *   GET    /vms                every VM, running or not
- *   POST   /vms                create: {"id", "name", <--config-file sections>}
+ *   POST   /vms                create: {"id", "name", "image", <--config-file sections>}
  *   GET    /vms/{id}           one VM ({id} is its id or its name)
  *   DELETE /vms/{id}           stop it if it runs, remove its state
  *   PUT    /vms/{id}/actions   InstanceStart, InstanceStop (kill),
@@ -32,6 +32,7 @@
 #include "api/http.h"
 #include "api/json_check.h"
 #include "daemon/uhttp.h"
+#include "daemon/vm_image.h"
 #include "vmm/config_json.h"
 
 #define PROXY_TIMEOUT_MS 30000
@@ -236,16 +237,39 @@ static void create(struct req *q, json_t *body)
 	}
 	json_object_del(cfg, "id");
 	json_object_del(cfg, "name");
+	json_object_del(cfg, "image");
+
+	/* A system image: the VM's overlay of its disk is made in the VM's
+	 * directory now, so the definition's checks see the file. */
+	json_t *image = json_object_get(body, "image");
+	char *image_dir = NULL;
+	struct vmm_spec spec;
+	vmm_spec_init(&spec);
+	if (image && !json_is_null(image)) {
+		if (!json_is_string(image)) {
+			fault(q, "image: must be a string, not %s", api_json_type_name(image));
+			goto out;
+		}
+		if (asprintf(&image_dir, "%s/%s", d->vms_dir, id) < 0) {
+			image_dir = NULL;
+			api_respond_fault(q->resp, 500, "out of memory");
+			goto out;
+		}
+		if (skiffd_image_prepare(cfg, json_string_value(image), image_dir, q->err, sizeof(q->err))) {
+			fault(q, "%s", q->err);
+			free(image_dir);
+			image_dir = NULL;
+			goto out;
+		}
+	}
+	/* After the image's user network is added, so it gets the default too. */
 	if (default_no_host_loopback(cfg)) {
 		api_respond_fault(q->resp, 500, "out of memory");
-		json_decref(cfg);
-		return;
+		goto out;
 	}
 
 	/* The VMM's own checks, so a definition that will not boot is refused
 	 * now with the VMM's message rather than at start. */
-	struct vmm_spec spec;
-	vmm_spec_init(&spec);
 	char where[96];
 	const char *rel;
 	if (vmm_spec_from_json(&spec, cfg, q->err, sizeof(q->err)) ||
@@ -254,7 +278,7 @@ static void create(struct req *q, json_t *body)
 		char *known = strstr(q->err, "(known fields: ");
 		if (known) {
 			size_t at = (size_t)(known - q->err) + strlen("(known fields: ");
-			fault(q, "%.*sid, name, %s", (int)at, q->err, q->err + at);
+			fault(q, "%.*sid, name, image, %s", (int)at, q->err, q->err + at);
 		} else {
 			fault(q, "%s", q->err);
 		}
@@ -321,7 +345,13 @@ static void create(struct req *q, json_t *body)
 	skiffd_log("vm %s created%s%s (%u vCPUs, %" PRIu64 " MiB)", vm->id, vm->name ? " as " : "",
 		   vm->name ? vm->name : "", vm->vcpus, vm->mem_mib);
 	reply_json(q, 201, skiffd_vm_json(d, vm, false));
+	free(image_dir);
+	image_dir = NULL;   /* it is the VM's now */
 out:
+	if (image_dir) {
+		skiffd_image_undo(image_dir);
+		free(image_dir);
+	}
 	vmm_spec_free(&spec);
 	json_decref(cfg);
 }
