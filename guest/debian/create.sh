@@ -77,7 +77,8 @@ die() {
     local where=
     [ "$step_no" -gt 0 ] && where=" (step $step_no/8, $step_name)"
     echo "image create: error$where: $*" >&2
-    if [ -n "${work:-}" ] && [ -d "$work" ]; then
+    # From step 4 on the work directory holds logs worth reading.
+    if [ -n "${work:-}" ] && [ -d "$work" ] && [ "$step_no" -ge 4 ]; then
         keep_work=yes
         echo "image create: the work directory with its logs is kept: $work" >&2
     fi
@@ -202,7 +203,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'die "interrupted"' INT TERM HUP
-exec > >(tee -a "$work/create.log") 2>&1
+exec > >(tee -a "$work/create.log") 2> >(tee -a "$work/create.log" >&2)
 
 # ------------------------------------------------------------ 1 package lists
 step 1 "package lists"

@@ -36,6 +36,9 @@ privapt_setup() {
     mkdir -p "$apt_dir/etc/sources.list.d" "$apt_dir/etc/preferences.d" \
              "$apt_dir/etc/trusted.gpg.d" "$apt_dir/state/lists/partial" \
              "$apt_dir/cache/archives/partial"
+    # Paths written into the configuration are the real ones (the cache may
+    # be reached through a link).
+    apt_dir=$(cd -P "$apt_dir" && pwd)
     [ -e "$apt_dir/state/status" ] || : > "$apt_dir/state/status"
     local line="deb [arch=$PRIVAPT_ARCH signed-by=$PRIVAPT_KEYRING] $uri $suite $component"
     if [ "$(cat "$apt_dir/etc/sources.list" 2>/dev/null || true)" != "$line" ]; then
@@ -129,16 +132,35 @@ privapt_deb_file() {
 }
 
 # privapt_download DEB_DIR NAME=VERSION...: fetch into DEB_DIR; on failure
-# prints apt's words, removes partial files and returns 1.
+# prints apt's words and returns 1.  apt writes a download under its final
+# name as it comes, so the files go to a directory of their own first and
+# only complete ones (all of them, or after a failure those of the size the
+# index gives) move into DEB_DIR.
 privapt_download() {
-    local dir=$1
+    local dir=$1 f name ver want rc=0
     shift
+    local part
+    part=$(mktemp -d "$dir/.partial.XXXXXX") || return 1
     # (As root, apt downloads as user _apt where _apt can write, and falls
     # back to root with a warning, kept in download.log, where it cannot.)
-    if (cd "$dir" && apt-get "${APT_OPTS[@]}" -q download "$@") >"$apt_dir/download.log" 2>&1; then
-        return 0
+    chmod 0755 "$part"
+    (cd "$part" && apt-get "${APT_OPTS[@]}" -q download "$@") >"$apt_dir/download.log" 2>&1 || rc=1
+    if [ "$rc" -ne 0 ]; then
+        sed 's/^/  /' "$apt_dir/download.log" >&2
+        for f in "$part"/*.deb; do
+            [ -f "$f" ] || continue
+            name=${f##*/}
+            ver=${name#*_}
+            ver=${ver%_*}
+            name=${name%%_*}
+            want=$(apt-cache "${APT_OPTS[@]}" show "$name=${ver//%3a/:}" 2>/dev/null |
+                sed -n 's/^Size: //p' | head -n 1)
+            [ -n "$want" ] && [ "$(stat -c %s "$f")" = "$want" ] || rm -f "$f"
+        done
     fi
-    sed 's/^/  /' "$apt_dir/download.log" >&2
-    rm -f "$dir"/*.deb.FAILED "$dir"/partial/* 2>/dev/null || true
-    return 1
+    for f in "$part"/*.deb; do
+        [ -f "$f" ] && mv -f "$f" "$dir/"
+    done
+    rm -rf "$part"
+    return "$rc"
 }

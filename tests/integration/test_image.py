@@ -30,6 +30,7 @@ import socketserver
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -227,26 +228,28 @@ def test_suite_that_does_not_exist(skiff_bin, tmp_path):
 
 class CuttingProxy(http.server.BaseHTTPRequestHandler):
     """Forwards GETs to the archive; a .deb's body stops after 1000 bytes
-    and the connection is dropped (the Content-Length promises more)."""
+    and the connection is dropped (the Content-Length promises it whole)."""
     upstream = ""
 
     def do_GET(self):
         try:
-            with urllib.request.urlopen(self.upstream + self.path, timeout=60) as r:
-                body = r.read()
-                status = r.status
+            r = urllib.request.urlopen(self.upstream + self.path, timeout=60)
         except urllib.error.HTTPError as e:
             self.send_error(e.code)
             return
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.path.endswith(".deb"):
-            self.wfile.write(body[:1000])
-            self.wfile.flush()
-            self.close_connection = True
+        except OSError:
+            self.send_error(502)
             return
-        self.wfile.write(body)
+        with r:
+            self.send_response(r.status)
+            self.send_header("Content-Length", r.headers.get("Content-Length", "0"))
+            self.end_headers()
+            if self.path.endswith(".deb"):
+                self.wfile.write(r.read(1000))
+                self.close_connection = True
+                return
+            for chunk in iter(lambda: r.read(1 << 16), b""):
+                self.wfile.write(chunk)
 
     def log_message(self, *a):
         pass
@@ -350,3 +353,72 @@ def test_convert(skiff_bin, tmp_path):
     r = subprocess.run([skiff_bin, "image", "convert", str(raw), str(out)], capture_output=True,
                        text=True)
     assert r.returncode == 1 and "exists" in r.stderr.lower(), r.stderr
+
+
+# ------------------------------------------------------------------ skiffd
+
+def test_skiffd_create_image(tiny, skiff_bin, skiff_build, tmp_path):
+    """`skiff create --image`: skiffd gives the VM its own overlay of the
+    image's disk in the VM's state directory (backing file the image's
+    disk, format qcow2), boots it from the image's kernel and disk, and
+    removes the overlay with the VM; the image is not written."""
+    cache, img, _ = tiny
+    before = sha256(img / "disk.qcow2")
+    root = Path(f"/tmp/ski-{os.getpid()}")
+    root.mkdir()
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache), SKIFF_SOCKET=str(root / "s.sock"))
+    log = open(tmp_path / "skiffd.log", "w")
+    d = subprocess.Popen([str(skiff_build / "src" / "daemon" / "skiffd"), "--socket", str(root / "s.sock"),
+                          "--state-dir", str(root / "state")], stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def skiff(*args):
+        return subprocess.run([skiff_bin, *args], capture_output=True, text=True, env=env, timeout=120)
+    try:
+        for _ in range(300):
+            if (root / "s.sock").exists():
+                break
+            time.sleep(0.1)
+        r = skiff("create", "--image", "nothing-here", "--name", "bad")
+        assert r.returncode != 0 and "no image 'nothing-here'" in r.stderr, r.stderr
+        vms = root / "state" / "vms"
+        assert not vms.exists() or not any(vms.iterdir()), "a refused VM left its directory"
+
+        meta = json.loads((img / "image.json").read_text())
+        r = skiff("create", "--image", "tiny", "--name", "t1", "--json", "--mem", "256M",
+                  "--append", meta["cmdline"].replace(" quiet", "") + " init=/bin/bash")
+        assert r.returncode == 0, r.stderr
+        vm = json.loads(r.stdout)
+        vdir = root / "state" / "vms" / vm["id"]
+        overlay = vdir / "disk.qcow2"
+        info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(overlay)],
+                                         capture_output=True, text=True, check=True).stdout)
+        assert info["backing-filename"] == str(img / "disk.qcow2")
+        assert info["backing-filename-format"] == "qcow2"
+        cfg = json.loads((vdir / "vm.json").read_text())
+        cfg = cfg.get("config", cfg)
+        assert cfg["boot-source"]["kernel_image_path"] == str(img / "Image")
+        assert cfg["drives"][0]["path_on_host"] == str(overlay)
+        assert cfg["network-interfaces"][0]["backend"] == "user"
+
+        r = skiff("start", "t1")
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + 600
+        text = ""
+        while time.monotonic() < deadline:
+            try:
+                text = (vdir / "console.log").read_text(errors="replace")
+            except OSError:
+                text = ""
+            if "switching root to /dev/vda (/bin/bash)" in text:
+                break
+            time.sleep(2)
+        assert "switching root to /dev/vda (/bin/bash)" in text, text[-3000:]
+        r = skiff("rm", "-f", "t1")
+        assert r.returncode == 0, r.stderr
+        assert not overlay.exists() and not vdir.exists()
+    finally:
+        d.terminate()
+        d.wait(timeout=60)
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
+    assert sha256(img / "disk.qcow2") == before
