@@ -57,7 +57,11 @@ Builds a Debian riscv64 system image into
   --ssh-key FILE     public key authorised for root (default: the first of
                      ~/.ssh/id_ed25519.pub, id_ecdsa.pub, id_rsa.pub)
   --minimal          only Debian's required packages and --packages (no
-                     kernel package, systemd, ssh, ...): for tests
+                     kernel package, systemd, ssh, ...)
+  --only A,B,C       only these packages, what the second stage itself
+                     needs (dpkg, dash, coreutils, grep, sed, mount,
+                     base-files, base-passwd) and their dependencies: a tiny
+                     system with no init, for tests (boot it with init=/bin/sh)
   --cpus N           harts for the second stage (default 1)
   --mem SIZE         guest memory for the second stage (default 1G)
   --force            replace an existing image NAME
@@ -113,6 +117,7 @@ SUITE=stable
 extra_packages=
 ssh_key=
 minimal=no
+only=
 cpus=1
 mem=1G
 force=no
@@ -120,12 +125,13 @@ offline=no
 skiff=${SKIFF:-}
 while [ $# -gt 0 ]; do
     case "$1" in
-        --name|--size|--suite|--packages|--ssh-key|--cpus|--mem|--skiff)
+        --name|--size|--suite|--packages|--ssh-key|--cpus|--mem|--skiff|--only)
             [ $# -ge 2 ] || die "$1 needs a value"
             case "$1" in
                 --name) name=$2 ;; --size) size=$2 ;; --suite) SUITE=$2 ;;
                 --packages) extra_packages=$2 ;; --ssh-key) ssh_key=$2 ;;
                 --cpus) cpus=$2 ;; --mem) mem=$2 ;; --skiff) skiff=$2 ;;
+                --only) only=$2; minimal=yes ;;
             esac
             shift 2 ;;
         --minimal) minimal=yes; shift ;;
@@ -146,6 +152,7 @@ size_b=$(size_bytes "$size") || die "--size $size: not a size (examples: 8G, 204
 case "$cpus" in [1-8]) ;; *) die "--cpus $cpus: 1 to 8" ;; esac
 size_bytes "$mem" >/dev/null || die "--mem $mem: not a size"
 packages=()
+[ -z "$only" ] || extra_packages=${extra_packages:+$extra_packages,}$only
 if [ -n "$extra_packages" ]; then
     IFS=, read -r -a packages <<< "$extra_packages"
     for p in "${packages[@]}"; do
@@ -221,9 +228,15 @@ fi
 
 # ------------------------------------------------------------ 2 resolve
 step 2 "resolving the package set"
-required=$(apt-cache "${APT_OPTS[@]}" dumpavail |
-    awk '/^Package:/ { p = $2 } /^Priority: required/ { print p }' | LC_ALL=C sort -u)
-[ -n "$required" ] || die "no packages of priority 'required' in $SUITE"
+if [ -n "$only" ]; then
+    # What stage2.sh runs: the shell, dpkg, coreutils, grep, sed and mount,
+    # on a system with Debian's users and base files.
+    required="base-files base-passwd dpkg dash coreutils grep sed mount"
+else
+    required=$(apt-cache "${APT_OPTS[@]}" dumpavail |
+        awk '/^Package:/ { p = $2 } /^Priority: required/ { print p }' | LC_ALL=C sort -u)
+    [ -n "$required" ] || die "no packages of priority 'required' in $SUITE"
+fi
 base=()
 kernel_pkg=
 if [ "$minimal" = no ]; then

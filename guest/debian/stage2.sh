@@ -138,14 +138,16 @@ printf '# <file system> <mount point> <type> <options> <dump> <pass>\nLABEL=skif
 rm -f /var/lib/dbus/machine-id
 # root logs in on the console without a password; over SSH only with a key
 # (sshd refuses empty passwords).
-run passwd -d root
+if command -v passwd >/dev/null; then
+    run passwd -d root
+fi
 if [ -f "$S/authorized_keys" ]; then
     install -d -m 0700 /root/.ssh
     install -m 0600 "$S/authorized_keys" /root/.ssh/authorized_keys
 fi
 # apt reaches the archive the host uses, by the suite's code name, with its
 # lists as the host saw them so `apt-get install` works before an update.
-rm -f /etc/apt/sources.list
+[ -d /etc/apt/sources.list.d ] && rm -f /etc/apt/sources.list &&
 cat > /etc/apt/sources.list.d/debian.sources <<EOF
 Types: deb
 URIs: $ARCHIVE

@@ -17,10 +17,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "cli/devopts.h"
@@ -73,8 +75,11 @@ int image_use_begin(struct image_use *u, struct vm_config *cfg, const struct ima
 	const char *disk = u->meta.disk;
 	if (o->ephemeral) {
 		remove_stale_overlays(u->meta.dir);
-		if (asprintf(&u->overlay, "%s/" OVERLAY_PREFIX "%ld-%08lx.qcow2", u->meta.dir,
-			     (long)getpid(), (unsigned long)random()) < 0) {
+		uint32_t r = 0;
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			r = (uint32_t)getpid();
+		if (asprintf(&u->overlay, "%s/" OVERLAY_PREFIX "%ld-%08x.qcow2", u->meta.dir,
+			     (long)getpid(), r) < 0) {
 			u->overlay = NULL;
 			goto oom;
 		}
