@@ -64,6 +64,8 @@ Builds a Debian riscv64 system image into
                      system with no init, for tests (boot it with init=/bin/sh)
   --cpus N           harts for the second stage (default 1)
   --mem SIZE         guest memory for the second stage (default 1G)
+  --engine E         the second stage's engine (skiff run --engine; default
+                     skiff's own default)
   --force            replace an existing image NAME
   --offline          use the cached package lists and .deb files
   --skiff PATH       the skiff binary (default: \$SKIFF, else skiff on PATH,
@@ -120,18 +122,20 @@ minimal=no
 only=
 cpus=1
 mem=1G
+engine=
 force=no
 offline=no
 skiff=${SKIFF:-}
 while [ $# -gt 0 ]; do
     case "$1" in
-        --name|--size|--suite|--packages|--ssh-key|--cpus|--mem|--skiff|--only)
+        --name|--size|--suite|--packages|--ssh-key|--cpus|--mem|--skiff|--only|--engine)
             [ $# -ge 2 ] || die "$1 needs a value"
             case "$1" in
                 --name) name=$2 ;; --size) size=$2 ;; --suite) SUITE=$2 ;;
                 --packages) extra_packages=$2 ;; --ssh-key) ssh_key=$2 ;;
                 --cpus) cpus=$2 ;; --mem) mem=$2 ;; --skiff) skiff=$2 ;;
                 --only) only=$2; minimal=yes ;;
+                --engine) engine=$2 ;;
             esac
             shift 2 ;;
         --minimal) minimal=yes; shift ;;
@@ -150,6 +154,7 @@ esac
 size_b=$(size_bytes "$size") || die "--size $size: not a size (examples: 8G, 2048M)"
 [ "$size_b" -ge $((256 * 1024 * 1024)) ] || die "--size $size: at least 256M"
 case "$cpus" in [1-8]) ;; *) die "--cpus $cpus: 1 to 8" ;; esac
+case "$engine" in ''|[a-z]*) ;; *) die "--engine $engine: an engine name (see skiff run --help)" ;; esac
 size_bytes "$mem" >/dev/null || die "--mem $mem: not a size"
 packages=()
 [ -z "$only" ] || extra_packages=${extra_packages:+$extra_packages,}$only
@@ -431,9 +436,10 @@ step 6 "second stage (inside skiff)"
 stage2_log=$work/stage2.log
 cmdline="console=ttyS0 root=/dev/vda rw init=/skiff-stage2 skiff.net=off"
 log "  skiff run --cpus $cpus --mem $mem: $count packages to install; the log is $stage2_log"
+# (No agent port and no rng: nothing in the second stage uses them.)
 nice -n 10 "$skiff" run --kernel "$boot/Image" --initrd "$boot/initrd.cpio.gz" \
-    --append "$cmdline" --cpus "$cpus" --mem "$mem" \
-    --disk "$raw,format=raw" --share "$share,tag=stage2,ro" --no-rng \
+    --append "$cmdline" --cpus "$cpus" --mem "$mem" ${engine:+--engine "$engine"} \
+    --disk "$raw,format=raw" --share "$share,tag=stage2,ro" --no-rng --no-agent \
     </dev/null >"$stage2_log" 2>&1 &
 vm=$!
 # Progress: the guest's step lines as they come, and a count of packages.

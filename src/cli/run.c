@@ -174,6 +174,9 @@ static size_t deliver(void *ctx, const uint8_t *buf, size_t n)
 	return vm_console_input(ctx, buf, n);
 }
 
+/* Long options without a short letter. */
+enum { OPT_IMAGE = 0x100, OPT_EPHEMERAL, OPT_SSH_PORT };
+
 /* skiff run with the configuration `cfg` to fill in from the options; with
  * --image, `use` holds the image until the caller ends it. */
 static int run(struct vm_config *cfg, struct image_use *use, int argc, char **argv)
@@ -203,9 +206,9 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 		{ "id", required_argument, NULL, 'I' },
 		{ "console-sock", required_argument, NULL, 'O' },
 		{ "snapshot", required_argument, NULL, 'Z' },
-		{ "image", required_argument, NULL, 'G' },
-		{ "ephemeral", no_argument, NULL, 'E' },
-		{ "ssh-port", required_argument, NULL, 'H' },
+		{ "image", required_argument, NULL, OPT_IMAGE },
+		{ "ephemeral", no_argument, NULL, OPT_EPHEMERAL },
+		{ "ssh-port", required_argument, NULL, OPT_SSH_PORT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -220,7 +223,7 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 	opterr = 0; /* one line of our own instead of getopt's message */
 	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		for (const struct option *op = opts; op->name && o > 0; op++)
-			if (op->val == o && strchr("kiacmdDCRQNVPBSFGEH", o))
+			if (op->val == o && (strchr("kiacmdDCRQNVPBSF", o) || o >= OPT_IMAGE))
 				vm_option = op->name;
 		switch (o) {
 		case 'k': cfg->kernel = optarg; break;
@@ -329,9 +332,9 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 			cfg->name = optarg;
 			break;
 		}
-		case 'G': image.name = optarg; break;
-		case 'E': image.ephemeral = true; break;
-		case 'H': {
+		case OPT_IMAGE: image.name = optarg; break;
+		case OPT_EPHEMERAL: image.ephemeral = true; break;
+		case OPT_SSH_PORT: {
 			char *end;
 			long p = strtol(optarg, &end, 10);
 			if (*end || end == optarg || p < 1 || p > 65535) {
