@@ -206,6 +206,11 @@ flock -n 9 || die "another creation of image '$name' is running (lock $images/.l
 if [ -e "$out_dir" ] && [ "$force" = no ]; then
     die "image '$name' exists ($out_dir); remove it with 'skiff image rm $name' or give --force"
 fi
+# A running VM holds its image's lock (shared); --force does not pull the
+# disk from under it.
+if [ -e "$out_dir/.lock" ] && ! flock -n -x "$out_dir/.lock" true; then
+    die "image '$name' is in use by a running VM"
+fi
 
 start_time=$(date +%s)
 keep_work=no
