@@ -120,8 +120,12 @@ for f in "$S"/debs/*.deb; do
     grep -q -x "$n" "$S/required" || rest="$rest $f"
 done
 if [ -n "$rest" ]; then
+    # dpkg leaves a package unconfigured when its dependencies are not yet
+    # configured at its turn; the --configure -a after it finishes those,
+    # and fails the step if something is really broken.
     # shellcheck disable=SC2086
-    run dpkg --force-confold --skip-same-version --install $rest
+    dpkg --force-confold --skip-same-version --install $rest ||
+        say "  dpkg --install exited with status $?; configuring what is left"
 fi
 run dpkg --configure -a
 dpkg --audit | grep -q . && fail "dpkg --audit: $(dpkg --audit | head -n 5)"
