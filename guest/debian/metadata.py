@@ -28,7 +28,9 @@ import json
 import os
 import sys
 
-CMDLINE = "console=ttyS0 root=/dev/vda rw quiet"
+# systemd.firstboot=off: no questions (locale, time zone, root password) on
+# the console at a VM's first boot.
+CMDLINE = "console=ttyS0 root=/dev/vda rw quiet systemd.firstboot=off"
 
 
 def sha256(path):
