@@ -196,7 +196,7 @@ def test_rm_refuses_an_image_in_use_then_removes(tiny, skiff_bin, tmp_path):
     p = pexpect.spawn(skiff_bin, ["run", "--image", "tiny2", "--ephemeral", "--mem", "256M"],
                       env=env, encoding="utf-8", codec_errors="replace", timeout=300)
     try:
-        p.expect("Linux version")
+        p.expect("skiff-guest: init started")
         r = image_cmd(skiff_bin, cache, "rm", "tiny2")
         assert r.returncode == 1 and "in use" in r.stderr, r.stdout + r.stderr
         assert copy.is_dir()
