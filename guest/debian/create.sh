@@ -59,7 +59,8 @@ Builds a Debian riscv64 system image into
   --minimal          only Debian's required packages and --packages (no
                      kernel package, systemd, ssh, ...)
   --only A,B,C       only these packages, what the second stage itself
-                     needs (dpkg, dash, coreutils, grep, sed, mount,
+                     needs (dpkg, dash, coreutils, diffutils, findutils,
+                     grep, sed, tar, libc-bin, mount,
                      base-files, base-passwd) and their dependencies: a tiny
                      system with no init, for tests (boot it with init=/bin/sh)
   --cpus N           harts for the second stage (default 1)
@@ -239,9 +240,10 @@ fi
 # ------------------------------------------------------------ 2 resolve
 step 2 "resolving the package set"
 if [ -n "$only" ]; then
-    # What stage2.sh runs: the shell, dpkg, coreutils, grep, sed and mount,
+    # What stage2.sh runs: the shell, dpkg (which wants diff, ldconfig and
+    # tar), coreutils, findutils, grep, sed and mount,
     # on a system with Debian's users and base files.
-    required="base-files base-passwd dpkg dash coreutils grep sed mount"
+    required="base-files base-passwd dpkg dash coreutils diffutils findutils grep sed tar libc-bin mount"
 else
     required=$(apt-cache "${APT_OPTS[@]}" dumpavail |
         awk '/^Package:/ { p = $2 } /^Priority: required/ { print p }' | LC_ALL=C sort -u)
