@@ -7,8 +7,8 @@
  * The image's directory is locked (shared) for as long as the VM runs, so
  * `skiff image rm` refuses to pull the disk from under it. With
  * --ephemeral the VM writes to a qcow2 overlay created beside the image's
- * disk (its backing file named relative to it, format qcow2) and removed
- * when skiff exits; overlays left by a skiff that was killed are removed
+ * disk (its backing file named relative to it, format qcow2, followed
+ * because the drive says backing=on) and removed when skiff exits; overlays left by a skiff that was killed are removed
  * the next time one starts.
  */
 #include "cli/image_run.h"
@@ -91,9 +91,12 @@ int image_use_begin(struct image_use *u, struct vm_config *cfg, const struct ima
 		}
 		disk = u->overlay;
 	}
-	/* The root disk first (it is /dev/vda, which the command line names). */
+	/* The root disk first (it is /dev/vda, which the command line names).
+	 * An overlay's backing file is the image's disk, beside it: followed
+	 * only because this says so (backing=on resolves beneath the overlay's
+	 * own directory). */
 	char *arg = NULL;
-	if (asprintf(&arg, "%s,format=qcow2", disk) < 0)
+	if (asprintf(&arg, "%s,format=qcow2%s", disk, o->ephemeral ? ",backing=on" : "") < 0)
 		goto oom;
 	if (cfg->ndrives) {
 		/* Move the user's disks one place down. */

@@ -7,8 +7,9 @@
  * it has no network interface.
  *
  * The overlay names the image's disk by its full path with the format
- * written out (qcow2), so nothing is probed; the image itself is never
- * written by a skiffd VM.
+ * written out (qcow2), so nothing is probed, and the drive allows backing
+ * files beneath the image's directory only (backing_dirs); the image itself
+ * is never written by a skiffd VM.
  */
 #include "daemon/vm_image.h"
 
@@ -75,9 +76,12 @@ int skiffd_image_prepare(json_t *cfg, const char *image, const char *vm_dir, cha
 		drives = json_array();
 		json_object_set_new(cfg, "drives", drives);
 	}
-	json_array_insert_new(drives, 0, json_pack("{s:s,s:s,s:b,s:b,s:s}", "drive_id", "image",
+	/* The overlay's backing file is followed beneath the image's directory
+	 * only (backing_dirs). */
+	json_array_insert_new(drives, 0, json_pack("{s:s,s:s,s:b,s:b,s:s,s:[s]}", "drive_id", "image",
 						   "path_on_host", overlay, "is_root_device", 0,
-						   "is_read_only", 0, "format", "qcow2"));
+						   "is_read_only", 0, "format", "qcow2",
+						   "backing_dirs", m.dir));
 	int ret = 0;
 	if (mkdir(vm_dir, 0700) && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", vm_dir, strerror(errno));

@@ -402,6 +402,7 @@ def test_skiffd_create_image(tiny, skiff_bin, skiff_build, tmp_path):
         cfg = cfg.get("config", cfg)
         assert cfg["boot-source"]["kernel_image_path"] == str(img / "Image")
         assert cfg["drives"][0]["path_on_host"] == str(overlay)
+        assert cfg["drives"][0]["backing_dirs"] == [str(img)], cfg["drives"][0]
         assert cfg["network-interfaces"][0]["backend"] == "user"
 
         r = skiff("start", "t1")
