@@ -110,8 +110,9 @@ size_bytes() {   # SIZE with K/M/G[iB] suffix -> bytes, or nothing
     esac
     echo $((n * mult))
 }
-children_cpu() { # CPU seconds (user + system) of the shell's finished children
-    times | tail -n 1 | awk '{ n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } printf "%d\n", n }'
+cpu_of() {       # CPU seconds (user + system) of the children in a `times` output
+    tail -n 1 "$1" |
+        awk '{ n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } printf "%d\n", n }'
 }
 no_space() {     # a command's log says the host file system is full
     grep -q -i -e 'No space left on device' -e 'Could not allocate block' "$@" 2>/dev/null
@@ -446,7 +447,7 @@ step 6 "second stage (inside skiff)"
 stage2_log=$work/stage2.log
 cmdline="console=ttyS0 root=/dev/vda rw init=/skiff-stage2 skiff.net=off"
 log "  skiff run --cpus $cpus --mem $mem: $count packages to install; the log is $stage2_log"
-cpu0=$(children_cpu)
+times > "$work/times.0"   # in this shell: a subshell would count its own children
 t0=$(date +%s)
 # (No agent port and no rng: nothing in the second stage uses them.)
 nice -n 10 "$skiff" run --kernel "$boot/Image" --initrd "$boot/initrd.cpio.gz" \
@@ -478,7 +479,8 @@ if ! grep -a -q '^skiff-stage2: done' "$stage2_log"; then
     die "the second stage ended without finishing (skiff exited with status $vm_status; log: $stage2_log)"
 fi
 [ "$vm_status" -eq 0 ] || die "skiff exited with status $vm_status after the second stage (log: $stage2_log)"
-log "  second stage done in $(( $(date +%s) - t0 )) s, $(( $(children_cpu) - cpu0 )) s of host CPU"
+times > "$work/times.1"
+log "  second stage done in $(( $(date +%s) - t0 )) s, $(( $(cpu_of "$work/times.1") - $(cpu_of "$work/times.0") )) s of host CPU"
 
 # ------------------------------------------------------------ 7 qcow2
 step 7 "qcow2"
