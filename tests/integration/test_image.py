@@ -345,7 +345,7 @@ def test_convert(skiff_bin, tmp_path):
             f.seek(off)
             f.write(os.urandom(4096))
         f.seek(50 << 20)
-        f.write(bytes(1 << 20))     # written zeros: data to SEEK_DATA, left out
+        f.write(bytes(8 << 20))     # written zeros: data to SEEK_DATA, left out
     out = tmp_path / "d.qcow2"
     r = subprocess.run([skiff_bin, "image", "convert", str(raw), str(out)], capture_output=True,
                        text=True)
