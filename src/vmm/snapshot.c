@@ -61,6 +61,32 @@ struct vm_snapshot_file {
 	char *conf;
 };
 
+/* Open an existing regular file for reading. The file is looked at through
+ * an O_PATH descriptor first, so naming a device or a FIFO opens nothing
+ * (opening some devices has effects). A descriptor or -errno. */
+static int open_regular(const char *path)
+{
+	int pfd = open(path, O_PATH | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	struct stat sb;
+	if (fstat(pfd, &sb) || !S_ISREG(sb.st_mode)) {
+		close(pfd);
+		return -EINVAL;
+	}
+	char proc[32];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	int fd = open(proc, O_RDONLY | O_CLOEXEC);
+	int e = errno;
+	close(pfd);
+	return fd < 0 ? -e : fd;
+}
+
+static const char *open_error(int e)
+{
+	return e == -EINVAL ? "not a regular file" : strerror(-e);
+}
+
 static void chain_clear(struct vm_snap *c)
 {
 	for (size_t k = 0; k < c->n; k++) {
@@ -316,10 +342,11 @@ struct vm_snapshot_file *vm_snapshot_open(const char *state_path, char *err, siz
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	int fd = open(state_path, O_RDONLY | O_CLOEXEC);
+	int fd = open_regular(state_path);
 	struct stat sb;
 	if (fd < 0 || fstat(fd, &sb)) {
-		snprintf(err, errlen, "snapshot_path %s: %s", state_path, strerror(errno));
+		snprintf(err, errlen, "snapshot_path %s: %s", state_path,
+			 fd < 0 ? open_error(fd) : strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(sb.st_mode) || sb.st_size > (off_t)SNAP_MAX_FILE) {
@@ -489,9 +516,9 @@ static int read_mem_plan(struct snap_file *f, struct mem_plan *p, char *err, siz
 
 static int open_mem(const char *path, const char *what, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open_regular(path);
 	if (fd < 0)
-		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		snprintf(err, errlen, "%s %s: %s", what, path, open_error(fd));
 	return fd;
 }
 

@@ -1,0 +1,242 @@
+/*
+ * libFuzzer target for the snapshot loader: the input is a state file.
+ * It goes through what PUT /snapshot/load does before any hart runs: the
+ * container check (src/base/snapfile.c), the embedded configuration
+ * (src/vmm/api_snapshot.c, src/vmm/config_json.c), building the VM and
+ * loading every hart, board device and virtio device into it
+ * (src/vmm/snapshot.c and each device's load), then the VM is destroyed.
+ * Whatever the input, that must end in a VM or a clear error, without a
+ * crash, a leak, a hang or a thread left behind.
+ *
+ * So that mutations get past the CRC-32, the harness writes the right file
+ * length and CRC into an input that starts with the magic, except when the
+ * input's last byte is odd (then the container's own checks are fuzzed).
+ *
+ * The configuration names host files; an input whose configuration names a
+ * path outside FUZZ_DIR is skipped (opening some devices has effects), and
+ * RAM always comes from FUZZ_DIR/mem. FUZZ_DIR holds that memory file, a
+ * disk image and a directory to share, as the seeds name them.
+ *
+ * Seeds: with SKIFF_SNAPSHOT_SEEDS=DIR set, the target writes state files
+ * of small VMs (devices in reset, devices set up the way a driver does it,
+ * a Full and a Diff snapshot) into DIR and exits (tests/fuzz/seed_snapshot.sh).
+ *
+ * Build: tests/fuzz/build.sh.
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <zlib.h>
+
+#include "base/snapfile.h"
+#include "machine/board.h"
+#include "virtio/virtio_mmio.h"
+#include "vmm/api_snapshot.h"
+#include "vmm/devices.h"
+#include "vmm/snapshot.h"
+
+#define FUZZ_DIR "/tmp/skiff-fuzz-snapshot"
+#define MEM_MIB 128
+
+static void discard(void *ctx, const uint8_t *buf, size_t n) { }
+
+static void make_env(void)
+{
+	static int done;
+	if (done)
+		return;
+	done = 1;
+	mkdir(FUZZ_DIR, 0700);
+	mkdir(FUZZ_DIR "/d", 0700);
+	int fd = open(FUZZ_DIR "/mem", O_RDWR | O_CREAT, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)MEM_MIB << 20)) {
+		perror(FUZZ_DIR "/mem");
+		exit(1);
+	}
+	close(fd);
+	fd = open(FUZZ_DIR "/disk.img", O_RDWR | O_CREAT, 0600);
+	if (fd < 0 || ftruncate(fd, 1 << 20)) {
+		perror(FUZZ_DIR "/disk.img");
+		exit(1);
+	}
+	close(fd);
+}
+
+/* Does every string in v that looks like a path lie in FUZZ_DIR? */
+static int paths_ok(const json_t *v)
+{
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		return !strchr(s, '/') || (!strncmp(s, FUZZ_DIR "/", sizeof(FUZZ_DIR)) && !strstr(s, ".."));
+	}
+	if (json_is_object(v)) {
+		const char *k;
+		const json_t *e;
+		json_object_foreach((json_t *)v, k, e)
+			if (!paths_ok(e))
+				return 0;
+	}
+	if (json_is_array(v))
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (!paths_ok(json_array_get(v, i)))
+				return 0;
+	return 1;
+}
+
+static void restore_once(const char *path)
+{
+	char err[1024];
+	struct vm_snapshot_file *sf = vm_snapshot_open(path, err, sizeof(err));
+	if (!sf)
+		return;
+	json_t *conf = json_loads(vm_snapshot_config(sf), 0, NULL);
+	int safe = conf && paths_ok(conf);
+	json_decref(conf);
+	if (safe) {
+		struct vmm_spec spec;
+		struct vmm_snapshot_load_req rq = { .state_path = path, .mem_path = FUZZ_DIR "/mem" };
+		bool vc = false, rng = true;
+		vmm_spec_init(&spec);
+		if (!vmm_snapshot_spec(&spec, vm_snapshot_config(sf), &rq, &vc, &rng, err, sizeof(err)) &&
+		    !vmm_spec_check(&spec, err, sizeof(err))) {
+			spec.vm.virtio_console = vc;
+			spec.vm.rng = rng;
+			struct vm_console con = { .out = discard };
+			struct vm *vm = vm_restore(&spec.vm, &con, sf, FUZZ_DIR "/mem", true, err, sizeof(err));
+			vm_destroy(vm);
+		}
+		vmm_spec_free(&spec);
+	}
+	vm_snapshot_close(sf);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	make_env();
+	if (size > (4u << 20))
+		return 0;
+	uint8_t *buf = malloc(size ? size : 1);
+	memcpy(buf, data, size);
+	if (size >= SNAP_HEADER_BYTES + 28 && !memcmp(buf, SNAP_MAGIC, 8) && !(buf[size - 1] & 1)) {
+		uint64_t total = size;
+		memcpy(buf + 16, &total, 8);
+		uint32_t crc = (uint32_t)crc32(0L, buf, (uInt)(size - 4));
+		memcpy(buf + size - 4, &crc, 4);
+	}
+	char path[] = FUZZ_DIR "/state-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0 || write(fd, buf, size) != (ssize_t)size) {
+		perror("state file");
+		exit(1);
+	}
+	close(fd);
+	restore_once(path);
+	unlink(path);
+	free(buf);
+	return 0;
+}
+
+/* ---- seeds ---- */
+
+/* What a driver does to bring up queue q of the device in slot n: size 16,
+ * the rings at `ring` in RAM, then DRIVER_OK (virtio 1.2 3.1.1). */
+static void drive_slot(struct vm *vm, unsigned n, unsigned nq, uint64_t ring)
+{
+	uint64_t base = BOARD_VIRTIO_BASE + n * BOARD_VIRTIO_SIZE;
+	uint64_t f0 = 0, f1 = 0;
+	mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_STATUS, 4, 1 | 2);
+	mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_DEVICE_FEATURES_SEL, 4, 0);
+	mmio_bus_read(&vm->bus, base + VIRTIO_MMIO_DEVICE_FEATURES, 4, &f0);
+	mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_DEVICE_FEATURES_SEL, 4, 1);
+	mmio_bus_read(&vm->bus, base + VIRTIO_MMIO_DEVICE_FEATURES, 4, &f1);
+	mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_DRIVER_FEATURES_SEL, 4, 0);
+	mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_DRIVER_FEATURES, 4, f0);
+	mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_DRIVER_FEATURES_SEL, 4, 1);
+	mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_DRIVER_FEATURES, 4, f1);
+	mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_STATUS, 4, 1 | 2 | 8);
+	for (unsigned q = 0; q < nq; q++) {
+		uint64_t at = ring + q * 0x1000;
+		mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_QUEUE_SEL, 4, q);
+		mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_QUEUE_NUM, 4, 16);
+		mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_QUEUE_DESC_LOW, 4, (uint32_t)at);
+		mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_QUEUE_DESC_HIGH, 4, at >> 32);
+		mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_QUEUE_DRIVER_LOW, 4, (uint32_t)(at + 0x400));
+		mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 4, at >> 32);
+		mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_QUEUE_DEVICE_LOW, 4, (uint32_t)(at + 0x800));
+		mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 4, at >> 32);
+		mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_QUEUE_READY, 4, 1);
+	}
+	mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_STATUS, 4, 1 | 2 | 8 | 4);
+}
+
+static void make_seed(const char *dir, const char *name, const char *config, bool drive, bool diff)
+{
+	char err[1024], state[512], mem[512], diffstate[512];
+	struct vmm_spec spec;
+	vmm_spec_init(&spec);
+	json_t *doc = json_loads(config, 0, NULL);
+	if (!doc || vmm_spec_from_json(&spec, doc, err, sizeof(err))) {
+		fprintf(stderr, "seed %s: %s\n", name, doc ? err : "bad JSON");
+		exit(1);
+	}
+	json_decref(doc);
+	spec.vm.name = strdup("seed");
+	spec.vm.rng = true;
+	struct vm_console con = { .out = discard };
+	struct vm *vm = vm_build(&spec.vm, &con, -1, err, sizeof(err));
+	if (!vm) {
+		fprintf(stderr, "seed %s: %s\n", name, err);
+		exit(1);
+	}
+	vm_snapshot_track_dirty(vm, true, err, sizeof(err));
+	for (unsigned n = 0; drive && n < vm->devices->nslots; n++)
+		drive_slot(vm, n, vm->devices->slot[n].dev->nqueues, BOARD_RAM_BASE + (n + 1) * 0x10000);
+	atomic_store(&vm->vcpu[0].state, HSM_STARTED);
+	char *conf = vmm_snapshot_conf(&spec, false, true);
+	struct vm_snapshot_stats st;
+	snprintf(state, sizeof(state), "%s/%s", dir, name);
+	snprintf(mem, sizeof(mem), "%s/mem", FUZZ_DIR);
+	if (!conf || vm_snapshot_create(vm, conf, VM_SNAPSHOT_FULL, state, mem, &st, err, sizeof(err))) {
+		fprintf(stderr, "seed %s: %s\n", name, err);
+		exit(1);
+	}
+	if (diff) {
+		uint32_t word = 0x12345678;
+		gram_write(&vm->ram, BOARD_RAM_BASE + 0x5000, &word, 4);
+		snprintf(diffstate, sizeof(diffstate), "%s/%s-diff", dir, name);
+		if (vm_snapshot_create(vm, conf, VM_SNAPSHOT_DIFF, diffstate, FUZZ_DIR "/diffmem", &st,
+				       err, sizeof(err))) {
+			fprintf(stderr, "seed %s diff: %s\n", name, err);
+			exit(1);
+		}
+	}
+	free(conf);
+	vm_destroy(vm);
+	vmm_spec_free(&spec);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *dir = getenv("SKIFF_SNAPSHOT_SEEDS");
+	if (!dir)
+		return 0;
+	make_env();
+	make_seed(dir, "plain", "{\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128}}",
+		  false, false);
+	make_seed(dir, "devices",
+		  "{\"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 128},"
+		  " \"drives\": [{\"drive_id\": \"d0\", \"path_on_host\": \"" FUZZ_DIR "/disk.img\","
+		  "   \"is_root_device\": false, \"is_read_only\": false}],"
+		  " \"network-interfaces\": [{\"iface_id\": \"n0\", \"backend\": \"user\"}],"
+		  " \"shares\": [{\"tag\": \"s\", \"path_on_host\": \"" FUZZ_DIR "/d\"}],"
+		  " \"balloon\": {\"amount_mib\": 0, \"deflate_on_oom\": true,"
+		  "   \"stats_polling_interval_s\": 1}}",
+		  true, true);
+	exit(0);
+}
