@@ -196,7 +196,7 @@ static bool charge(struct virtio_net *n, unsigned q, uint64_t bytes)
 
 static bool rx_usable(struct virtio_net *n, struct virtq *vq)
 {
-	return !n->closing && vq->ready && !vq->broken && virtio_dev_driver_ok(&n->dev);
+	return !n->closing && vq->ready && !vq->broken && virtio_dev_active(&n->dev);
 }
 
 /* Write src into a recorded chain at byte offset off; returns bytes written. */

@@ -50,7 +50,7 @@ static void *io_thread(void *arg)
 				continue;
 			struct virtq *vq = &dev->vqs[q];
 			pthread_mutex_lock(&vq->lock);
-			if (vq->ready && !vq->broken && virtio_dev_driver_ok(dev))
+			if (vq->ready && !vq->broken && virtio_dev_active(dev))
 				dev->ops->queue_process(dev, vq);
 			pthread_mutex_unlock(&vq->lock);
 		}
@@ -177,8 +177,38 @@ void virtio_dev_used(struct virtio_dev *dev, struct virtq *vq)
 void virtio_dev_config_changed(struct virtio_dev *dev)
 {
 	atomic_fetch_add(&dev->config_gen, 1);
-	if (virtio_dev_driver_ok(dev))
+	if (!virtio_dev_driver_ok(dev))
+		return;
+	pthread_mutex_lock(&dev->irq_lock);
+	bool later = atomic_load(&dev->frozen);
+	if (later)
+		dev->config_pending = true;
+	pthread_mutex_unlock(&dev->irq_lock);
+	if (!later)
 		raise_isr(dev, VIRTIO_ISR_CONFIG);
+}
+
+bool virtio_dev_active(const struct virtio_dev *dev)
+{
+	return virtio_dev_driver_ok(dev) && !atomic_load(&dev->frozen);
+}
+
+void virtio_dev_freeze(struct virtio_dev *dev, bool frozen)
+{
+	pthread_mutex_lock(&dev->irq_lock);
+	atomic_store(&dev->frozen, frozen);
+	bool config = !frozen && dev->config_pending;
+	if (!frozen)
+		dev->config_pending = false;
+	pthread_mutex_unlock(&dev->irq_lock);
+	if (frozen)
+		return;
+	if (config && virtio_dev_driver_ok(dev))
+		raise_isr(dev, VIRTIO_ISR_CONFIG);
+	for (unsigned q = 0; q < dev->nqueues; q++)
+		virtio_dev_kick(dev, q);
+	if (dev->ops->event)
+		virtio_dev_schedule_event(dev);
 }
 
 void virtio_dev_fail(struct virtio_dev *dev, const char *fmt, ...)
@@ -345,7 +375,7 @@ void virtio_dev_queue_ready(struct virtio_dev *dev, unsigned q, bool ready)
 	pthread_mutex_unlock(&vq->lock);
 	if (rc)
 		virtio_dev_fail(dev, "%s", err);
-	else if (ready && virtio_dev_driver_ok(dev))
+	else if (ready && virtio_dev_active(dev))
 		virtio_dev_kick(dev, q);
 }
 

@@ -113,6 +113,10 @@ struct virtio_dev {
 	_Atomic uint32_t status;   /* as written by the driver */
 	_Atomic bool needs_reset;  /* DEVICE_NEEDS_RESET, ORed into status reads */
 	_Atomic uint32_t config_gen;
+	/* Paused with its VM: no request is taken and guest memory is not
+	 * written until it thaws (virtio_dev_freeze). */
+	_Atomic bool frozen;
+	bool config_pending;       /* a config change waits for the thaw (irq_lock) */
 
 	pthread_mutex_t irq_lock;
 	uint32_t isr;              /* InterruptStatus */
@@ -166,6 +170,13 @@ void virtio_dev_config_changed(struct virtio_dev *dev);
 __attribute__((format(printf, 2, 3)))
 void virtio_dev_fail(struct virtio_dev *dev, const char *fmt, ...);
 bool virtio_dev_driver_ok(const struct virtio_dev *dev);
+/* DRIVER_OK and not frozen: the device may serve its queues now. */
+bool virtio_dev_active(const struct virtio_dev *dev);
+/* Freeze (true) or thaw the device with its VM's pause and resume: frozen,
+ * queues are not served and guest memory is not written (host backends
+ * hold their input back); thawing serves whatever waited and delivers a
+ * configuration change made meanwhile. Any thread. */
+void virtio_dev_freeze(struct virtio_dev *dev, bool frozen);
 /* Negotiated feature test (valid once FEATURES_OK is set). */
 static inline bool virtio_dev_has(const struct virtio_dev *dev, unsigned bit)
 {

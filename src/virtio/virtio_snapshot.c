@@ -243,7 +243,7 @@ void virtio_dev_restored(struct virtio_dev *dev)
 		dev->ops->restored(dev);
 	/* Whatever the driver queued while the snapshot was being taken, or
 	 * chains handed back, is served now. */
-	if (virtio_dev_driver_ok(dev))
+	if (virtio_dev_active(dev))
 		for (unsigned q = 0; q < dev->nqueues; q++)
 			virtio_dev_kick(dev, q);
 }

@@ -758,7 +758,7 @@ static void update_epoll(struct virtio_vsock *v, bool rx_room)
 
 static bool queue_usable(struct virtio_vsock *v, struct virtq *vq)
 {
-	return vq->ready && !vq->broken && virtio_dev_driver_ok(&v->dev);
+	return vq->ready && !vq->broken && virtio_dev_active(&v->dev);
 }
 
 /* One pass over everything, after epoll said what happened. */

@@ -394,25 +394,6 @@ int vmm_vm_ended(struct vmm *v, enum vm_end why, char *err, size_t errlen)
 	return r;
 }
 
-/* Wait (bounded) until every running hart has parked after vm_pause. */
-static void wait_parked(struct vm *vm)
-{
-	for (int tries = 0; tries < 1000; tries++) {
-		unsigned running = 0;
-		for (unsigned i = 0; i < vm->nharts; i++) {
-			int st = atomic_load(&vm->vcpu[i].state);
-			running += st == HSM_STARTED || st == HSM_SUSPENDED;
-		}
-		pthread_mutex_lock(&vm->state_lock);
-		unsigned parked = vm->paused_harts;
-		pthread_mutex_unlock(&vm->state_lock);
-		if (parked >= running || atomic_load(&vm->end))
-			return;
-		struct timespec ts = { 0, 1000000 };
-		nanosleep(&ts, NULL);
-	}
-}
-
 /* ------------------------------------------------------------ the API */
 
 struct call {
@@ -726,12 +707,11 @@ static void patch_vm(struct call *c)
 		return;
 	struct vmm *v = c->v;
 	if (pause && !v->paused) {
-		vm_pause(v->vm);
-		wait_parked(v->vm);
+		vm_pause_all(v->vm);
 		v->paused = true;
 		LOG(v, VMM_LOG_INFO, "the VM is paused");
 	} else if (!pause && v->paused) {
-		vm_resume(v->vm);
+		vm_resume_all(v->vm);
 		v->paused = false;
 		LOG(v, VMM_LOG_INFO, "the VM is resumed");
 		resync_guest_clock(v, "resumed");
@@ -834,12 +814,12 @@ static void snapshot_load(struct call *c)
 					       why, sizeof(why)) : NULL;
 	vm_snapshot_close(sf);
 	if (!vm || vm_restore_start(vm, !rq.resume)) {
+		snprintf(c->err, sizeof(c->err), "Load snapshot error: %s",
+			 vm ? "cannot start the harts" : b.vm.name ? why : "out of memory");
 		if (vm)
 			vm_destroy(vm);
 		vmm_spec_free(&next);
 		vmm_spec_free(&b);
-		snprintf(c->err, sizeof(c->err), "Load snapshot error: %s",
-			 vm ? "cannot start the harts" : b.vm.name ? why : "out of memory");
 		fault(c, c->err);
 		return;
 	}

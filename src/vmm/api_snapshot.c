@@ -49,6 +49,12 @@ static const struct api_field net_override_fields[] = {
 	{ NULL }
 };
 
+static const struct api_field drive_override_fields[] = {
+	{ "drive_id", API_T_STRING, true },
+	{ "path_on_host", API_T_STRING, true },
+	{ NULL }
+};
+
 static const struct api_field vsock_override_fields[] = {
 	{ "uds_path", API_T_STRING },
 	{ "guest_cid", API_T_UINT },
@@ -64,6 +70,7 @@ static const struct api_field load_fields[] = {
 	{ "resume_vm", API_T_BOOL },
 	{ "network_overrides", API_T_ARRAY, false, net_override_fields, API_T_OBJECT, 16 },
 	{ "vsock_override", API_T_OBJECT, false, vsock_override_fields },
+	{ "drive_overrides", API_T_ARRAY, false, drive_override_fields, API_T_OBJECT, 16 },
 	{ "clock_realtime", API_T_BOOL },
 	{ "huge_pages", API_T_STRING },
 	{ NULL }
@@ -118,6 +125,7 @@ const char *vmm_snapshot_load_parse(const json_t *body, struct vmm_snapshot_load
 	out->resume = api_json_bool(body, "resume_vm", false);
 	out->net_overrides = api_json_member(body, "network_overrides");
 	out->vsock_override = api_json_member(body, "vsock_override");
+	out->drive_overrides = api_json_member(body, "drive_overrides");
 	return NULL;
 }
 
@@ -195,6 +203,24 @@ static const char *apply_overrides(json_t *cfg, const struct vmm_snapshot_load_r
 		}
 		if (mac)
 			json_object_set_new(n, "guest_mac", json_string(mac));
+	}
+	json_t *drives = json_object_get(cfg, "drives");
+	for (size_t k = 0; req->drive_overrides && k < json_array_size(req->drive_overrides); k++) {
+		const json_t *o = json_array_get(req->drive_overrides, k);
+		const char *id = api_json_string(o, "drive_id");
+		json_t *dr = NULL;
+		for (size_t j = 0; json_is_array(drives) && j < json_array_size(drives); j++) {
+			const char *did = json_string_value(json_object_get(json_array_get(drives, j), "drive_id"));
+			if (did && !strcmp(did, id))
+				dr = json_array_get(drives, j);
+		}
+		if (!dr) {
+			char shown[80];
+			api_json_printable(shown, sizeof(shown), id);
+			snprintf(err, errlen, "snapshot.drive_overrides: the snapshot has no drive `%s`", shown);
+			return err;
+		}
+		json_object_set_new(dr, "path_on_host", json_string(api_json_string(o, "path_on_host")));
 	}
 	const json_t *vo = req->vsock_override;
 	if (vo) {

@@ -10,8 +10,10 @@
  *                          "host_dev_name"}], "vsock_override":
  *                          {"uds_path"}}; only on a fresh VMM
  *
- * skiff adds, for clones: "guest_mac" in a network override and
- * "guest_cid" in the vsock override. This file checks the bodies and turns
+ * skiff adds, for clones: "guest_mac" in a network override, "guest_cid" in
+ * the vsock override, and "drive_overrides": [{"drive_id", "path_on_host"}]
+ * to give a clone its own copy of a disk image (a writable image is locked
+ * by the VM that has it open). This file checks the bodies and turns
  * a snapshot's embedded configuration plus the overrides into the
  * configuration the restored VM is built from; api.c runs them.
  */
@@ -38,6 +40,7 @@ struct vmm_snapshot_load_req {
 	bool track_dirty, resume;
 	const json_t *net_overrides;         /* array or NULL */
 	const json_t *vsock_override;        /* object or NULL */
+	const json_t *drive_overrides;       /* array or NULL */
 };
 const char *vmm_snapshot_load_parse(const json_t *body, struct vmm_snapshot_load_req *out,
 				    char *err, size_t errlen);

@@ -52,6 +52,7 @@ struct mem_layer {
 struct vm_snap {
 	struct mem_layer layer[MAX_LAYERS];
 	size_t n;                  /* 0: no chain to build a Diff on */
+	bool restored_pending;     /* restored paused: devices' restored work waits */
 };
 
 struct vm_snapshot_file {
@@ -688,16 +689,36 @@ fail:
 	return NULL;
 }
 
+static void devices_restored(struct vm *vm)
+{
+	struct vm_devices *d = vm->devices;
+	for (unsigned n = 0; d && n < d->nslots; n++)
+		virtio_dev_restored(d->slot[n].dev);
+}
+
 int vm_restore_start(struct vm *vm, bool paused)
 {
 	atomic_store(&vm->paused, paused);
+	struct vm_devices *d = vm->devices;
+	if (paused) {
+		for (unsigned n = 0; d && n < d->nslots; n++)
+			virtio_dev_freeze(d->slot[n].dev, true);
+		vm->snap->restored_pending = true;
+	}
 	if (allocator_cpu_quota_start(vm, vm->cpu_quota))
 		return -1;
 	for (unsigned i = 0; i < vm->nharts; i++)
 		if (atomic_load(&vm->vcpu[i].state) == HSM_STARTED && allocator_hart_restored(vm, i))
 			return -1;
-	struct vm_devices *d = vm->devices;
-	for (unsigned n = 0; d && n < d->nslots; n++)
-		virtio_dev_restored(d->slot[n].dev);
+	if (!paused)
+		devices_restored(vm);
 	return 0;
+}
+
+void vm_snapshot_resumed(struct vm *vm)
+{
+	if (vm->snap && vm->snap->restored_pending) {
+		vm->snap->restored_pending = false;
+		devices_restored(vm);
+	}
 }

@@ -68,9 +68,13 @@ struct vm *vm_restore(const struct vm_config *cfg, const struct vm_console *con,
 		      char *err, size_t errlen);
 /* Let a restored VM run: each started hart's thread, then the devices'
  * post-restore work (the vsock reset event, queues served). With
- * `paused`, the harts park at once until vm_resume. 0 or -1. */
+ * `paused`, the harts park at once and the devices stay frozen until
+ * vm_resume_all. 0 or -1. */
 int vm_restore_start(struct vm *vm, bool paused);
 
+/* vm_resume_all's part: a VM restored paused does its devices'
+ * post-restore work now. */
+void vm_snapshot_resumed(struct vm *vm);
 /* vm_destroy's part: free the snapshot memory chain. */
 void vm_snapshot_forget(struct vm *vm);
 

@@ -281,6 +281,45 @@ int vm_start(struct vm *vm)
 	return allocator_hart_start(vm, 0, vm->vcpu[0].start_addr, vm->vcpu[0].start_opaque);
 }
 
+/* Wait (bounded) until every running hart has parked after vm_pause. */
+static void wait_parked(struct vm *vm)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		unsigned running = 0;
+		for (unsigned i = 0; i < vm->nharts; i++) {
+			int st = atomic_load(&vm->vcpu[i].state);
+			running += st == HSM_STARTED || st == HSM_SUSPENDED;
+		}
+		pthread_mutex_lock(&vm->state_lock);
+		unsigned parked = vm->paused_harts;
+		pthread_mutex_unlock(&vm->state_lock);
+		if (parked >= running || atomic_load(&vm->end))
+			return;
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void freeze_devices(struct vm *vm, bool frozen)
+{
+	for (unsigned n = 0; vm->devices && n < vm->devices->nslots; n++)
+		virtio_dev_freeze(vm->devices->slot[n].dev, frozen);
+}
+
+void vm_pause_all(struct vm *vm)
+{
+	vm_pause(vm);
+	wait_parked(vm);
+	freeze_devices(vm, true);
+}
+
+void vm_resume_all(struct vm *vm)
+{
+	freeze_devices(vm, false);
+	vm_snapshot_resumed(vm);
+	vm_resume(vm);
+}
+
 enum vm_end vm_wait(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->state_lock);

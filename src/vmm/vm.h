@@ -18,6 +18,11 @@ struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con, i
 		    char *err, size_t errlen);
 /* Start hart 0 at the kernel entry. */
 int vm_start(struct vm *vm);
+/* Pause the whole VM: every hart parked (on return) and every device
+ * frozen, so nothing changes guest memory or device state until
+ * vm_resume_all (which also finishes a restore that left the VM paused). */
+void vm_pause_all(struct vm *vm);
+void vm_resume_all(struct vm *vm);
 /* Block until the VM ends; all vCPU threads have finished on return. */
 enum vm_end vm_wait(struct vm *vm);
 void vm_destroy(struct vm *vm);

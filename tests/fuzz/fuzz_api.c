@@ -105,8 +105,8 @@ void virtio_net_default_mac(const char *vm_name, unsigned index, uint8_t mac[6])
 	memcpy(mac, m, 6);
 	mac[5] = (uint8_t)(index + 1);
 }
-void vm_pause(struct vm *vm) { atomic_store(&vm->paused, true); }
-void vm_resume(struct vm *vm) { atomic_store(&vm->paused, false); }
+void vm_pause_all(struct vm *vm) { atomic_store(&vm->paused, true); }
+void vm_resume_all(struct vm *vm) { atomic_store(&vm->paused, false); }
 
 void vm_destroy(struct vm *vm)
 {

@@ -1,0 +1,397 @@
+"""Snapshots of the real guest: create, kill, restore, Diff, clones, bad files.
+
+One guest boots (4 harts, an ext4 data disk, user networking, vsock) and
+starts work that runs for a while: four `seq | md5sum` pipelines, one per
+hart, and a writer filling a file on the disk. In the middle of it the VM
+is paused and saved three ways: a Full snapshot, then (after running a
+little more) a Diff on top of it and a Full snapshot of that same moment;
+then the VMM is killed.
+
+- The Diff chain is loaded (paused) into a new process and saved again as a
+  Full snapshot: its memory file must equal the Full one of the same moment
+  byte for byte, and every hart and device section must come back the same
+  (a load followed by a save changes nothing).
+- The Full snapshot is loaded into a new process, which finishes the work:
+  every checksum equals the host's, the file on the disk has the expected
+  content and the file system checks clean, and a TCP transfer over the
+  user network works.
+- That restored guest starts a short job and a vsock listener and is saved
+  again; 10 clones of it run at once, each given its own MAC and vsock CID,
+  each finishing the job and accepting a vsock connection at its new CID.
+  Their summed RSS (and PSS) stay well under ten times the guest's memory.
+- Corrupt, truncated and wrong-version state files are refused with a clear
+  message and nothing is started.
+"""
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Guest, guest_to_host_nc, rss_kib, wait_for
+
+HERE = Path(__file__).resolve().parent
+MEM_MIB = 256
+SEQ_N = [400000, 410000, 420000, 430000]   # the four pipelines' lengths
+WRITE_N = 300000                           # lines the disk writer writes
+CLONE_N = 60000
+CLONES = 10
+GUEST_CID = 3
+
+
+# ------------------------------------------------------------------ helpers
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path, timeout=120):
+        super().__init__("localhost", timeout=timeout)
+        self.sock_path = str(path)
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.sock_path)
+        self.sock = s
+
+
+def api(sock, method, path, body=None):
+    """(status, parsed body or None)."""
+    c = UnixHTTP(sock)
+    c.request(method, path, json.dumps(body) if body is not None else None,
+              {"Content-Type": "application/json"})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, (json.loads(data) if data else None)
+
+
+def ok(sock, method, path, body=None):
+    st, js = api(sock, method, path, body)
+    assert st == 204, f"{method} {path} {body}: {st} {js}"
+
+
+def wait_path(p, proc=None, timeout=30):
+    ok_ = wait_for(lambda: os.path.exists(p) or (proc is not None and not proc.p.isalive()), timeout, 0.05)
+    assert ok_ and os.path.exists(p), f"{p} did not appear"
+
+
+def host_md5(text_lines):
+    h = hashlib.md5()
+    for chunk in text_lines:
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def seq_md5(n):
+    return hashlib.md5("".join(f"{i}\n" for i in range(1, n + 1)).encode()).hexdigest()
+
+
+def sections(path):
+    """The state file's sections as {(tag, instance): (version, payload)}."""
+    data = Path(path).read_bytes()
+    assert data[:8] == b"SKIFFSNP"
+    off, out = 24, {}
+    while off < len(data):
+        tag, inst, ver, _flags, ln = struct.unpack_from("<4sIIIQ", data, off)
+        out[(tag.decode(), inst)] = (ver, data[off + 24:off + 24 + ln])
+        off += 24 + ln
+    return out
+
+
+def snapshot(sock, d, kind="Full"):
+    d.mkdir(exist_ok=True)
+    t0 = time.monotonic()
+    ok(sock, "PUT", "/snapshot/create", {"snapshot_type": kind,
+                                         "snapshot_path": str(d / "vmstate"),
+                                         "mem_file_path": str(d / "memory")})
+    return time.monotonic() - t0
+
+
+def spawn(skiff_bin, args, log, name):
+    return Guest(skiff_bin, args, log, name=name)
+
+
+# ------------------------------------------------------------------ fixtures
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    d = tmp_path_factory.mktemp("snap")
+    s = Path(f"/tmp/skiff-snap-{os.getpid()}")
+    s.mkdir()
+    yield d, s
+    shutil.rmtree(s, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def disk(work):
+    d, _ = work
+    src = d / "img"
+    src.mkdir()
+    cc = shutil.which("riscv64-linux-gnu-gcc")
+    if not cc:
+        pytest.fail("riscv64-linux-gnu-gcc is not installed (scripts/deps.sh installs it)")
+    subprocess.run([cc, "-static", "-O2", "-o", str(src / "vsock_tool"),
+                    str(HERE / "net_guest" / "vsock_tool.c")], check=True)
+    img = d / "data.img"
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(src), str(img), "64M"], check=True)
+    return img
+
+
+@pytest.fixture(scope="module")
+def saved(skiff_bin, default_guest, console_log_dir, work, disk):
+    """Boot, start the work, save Full S1, run on, save Diff D1 and Full F1
+    of one moment, kill the VMM. Returns the directories and timings."""
+    d, s = work
+    cfg = {
+        "boot-source": {"kernel_image_path": str(default_guest.kernel),
+                        "initrd_path": str(default_guest.initrd),
+                        "boot_args": "console=ttyS0 quiet"},
+        "machine-config": {"vcpu_count": 4, "mem_size_mib": MEM_MIB, "track_dirty_pages": True},
+        "drives": [{"drive_id": "data", "path_on_host": str(disk), "is_root_device": False,
+                    "is_read_only": False}],
+        "network-interfaces": [{"iface_id": "eth0", "backend": "user"}],
+        "vsock": {"guest_cid": GUEST_CID, "uds_path": str(s / "v.sock")},
+    }
+    (d / "origin.json").write_text(json.dumps(cfg))
+    sock = s / "origin.sock"
+    g = spawn(skiff_bin, ["--config-file", d / "origin.json", "--api-sock", sock],
+              console_log_dir / "snap-origin.log", "origin")
+    try:
+        g.wait_ready()
+        g.run("mkdir -p /mnt/d && mount /dev/vda /mnt/d")
+        g.run("cd /tmp; " + " ".join(
+            f"(seq 1 {n} | md5sum > /tmp/s{i}.part && mv /tmp/s{i}.part /tmp/s{i}) &"
+            for i, n in enumerate(SEQ_N)) +
+            f" (seq 1 {WRITE_N} > /mnt/d/seq.txt && sync && touch /tmp/written) & true")
+        # In the middle: no pipeline done yet.
+        done = g.run("ls /tmp/s? /tmp/written 2>/dev/null | wc -l")
+        ok(sock, "PATCH", "/vm", {"state": "Paused"})
+        t_s1 = snapshot(sock, d / "s1")
+        ok(sock, "PATCH", "/vm", {"state": "Resumed"})
+        time.sleep(1.5)
+        ok(sock, "PATCH", "/vm", {"state": "Paused"})
+        t_d1 = snapshot(sock, d / "d1", "Diff")
+        t_f1 = snapshot(sock, d / "f1")
+    finally:
+        if g.p.isalive():
+            g.p.kill(9)
+        g.close()
+    return {"dir": d, "sock": s, "unfinished_at_s1": done.strip() == "0",
+            "t": {"s1": t_s1, "d1": t_d1, "f1": t_f1}}
+
+
+# ------------------------------------------------------------------ tests
+
+def test_snapshot_files(saved):
+    d = saved["dir"]
+    assert saved["unfinished_at_s1"], "the work had finished before the snapshot"
+    full = (d / "s1" / "memory").stat()
+    diff = (d / "d1" / "memory").stat()
+    assert full.st_size == diff.st_size == MEM_MIB << 20
+    # Pages that were never written are holes; the Diff holds only what
+    # changed in 1.5 s.
+    assert full.st_blocks * 512 < (MEM_MIB << 20), "the Full memory file is not sparse"
+    assert diff.st_blocks * 512 < full.st_blocks * 512 / 2, \
+        f"Diff {diff.st_blocks * 512} bytes vs Full {full.st_blocks * 512}"
+    secs = sections(d / "s1" / "vmstate")
+    for key in [("CONF", 0), ("VM  ", 0), ("MEM ", 0), ("PLIC", 0), ("ACLI", 0), ("UART", 0),
+                ("RTC ", 0), ("SYSC", 0)] + [("HART", i) for i in range(4)]:
+        assert key in secs, f"no {key} section"
+    # A transport section per virtio slot (blk, rng, net, vsock, input) and
+    # a device section for each but virtio-rng, which has no state of its own.
+    vmio = {k[1] for k in secs if k[0] == "VMIO"}
+    vdev = {k[1] for k in secs if k[0] == "VDEV"}
+    assert vmio == {0, 1, 2, 3, 4} and vmio - vdev == {1}, (vmio, vdev)
+    print(f"\nsnapshot create (4 harts busy, {MEM_MIB} MiB): Full {saved['t']['s1'] * 1000:.0f} ms "
+          f"({full.st_blocks * 512 >> 20} MiB allocated), Diff {saved['t']['d1'] * 1000:.0f} ms "
+          f"({diff.st_blocks * 512 >> 10} KiB)")
+
+
+def test_diff_restores_like_full(skiff_bin, console_log_dir, saved):
+    """Full + Diff, loaded and saved again, equals the Full of that moment."""
+    d, s = saved["dir"], saved["sock"]
+    sock = s / "diff.sock"
+    p = spawn(skiff_bin, ["--api-sock", sock], console_log_dir / "snap-diff.log", "diff")
+    try:
+        wait_path(sock, p)
+        ok(sock, "PUT", "/snapshot/load", {
+            "snapshot_path": str(d / "d1" / "vmstate"),
+            "mem_backend": {"backend_type": "File", "backend_path": str(d / "d1" / "memory")},
+            "resume_vm": False,
+            "vsock_override": {"uds_path": str(s / "v-diff.sock")}})
+        st, info = api(sock, "GET", "/")
+        assert st == 200 and info["state"] == "Paused", info
+        snapshot(sock, d / "again")
+    finally:
+        p.close()
+    a = (d / "again" / "memory").read_bytes()
+    b = (d / "f1" / "memory").read_bytes()
+    assert len(a) == len(b)
+    if a != b:
+        bad = [i for i in range(0, len(a), 4096) if a[i:i + 4096] != b[i:i + 4096]]
+        pytest.fail(f"{len(bad)} pages differ between Full+Diff and Full, first at {bad[0]:#x}")
+    sa, sb = sections(d / "again" / "vmstate"), sections(d / "f1" / "vmstate")
+    assert set(sa) == set(sb)
+    for key in sa:
+        if key[0] in ("CONF", "VM  ", "MEM ", "END "):
+            continue   # the VM's id and vsock path, its guest time, the memory chain, the CRC
+        assert sa[key] == sb[key], f"section {key} changed through a load and a save"
+
+
+@pytest.fixture(scope="module")
+def resumed(skiff_bin, console_log_dir, saved):
+    """The Full snapshot of the later moment, loaded into a new process."""
+    d = saved["dir"]
+    # The killed VMM left its vsock socket behind; the restored one makes
+    # it anew (a clone would be given another path instead).
+    (saved["sock"] / "v.sock").unlink(missing_ok=True)
+    t0 = time.monotonic()
+    g = spawn(skiff_bin, ["--snapshot", d / "f1", "--api-sock", saved["sock"] / "resumed.sock"],
+              console_log_dir / "snap-resumed.log", "resumed")
+    try:
+        first = g.run("echo back", timeout=120)
+        assert first == "back"
+        g.restore_seconds = time.monotonic() - t0
+        yield g
+    finally:
+        g.close()
+
+
+def test_work_finishes_after_restore(resumed, saved, disk):
+    g = resumed
+    g.run("while [ ! -e /tmp/written ] || [ $(ls /tmp/s? | wc -l) != 4 ]; do sleep 1; done",
+          timeout=900)
+    for i, n in enumerate(SEQ_N):
+        got = g.run(f"cat /tmp/s{i}").split()[0]
+        assert got == seq_md5(n), f"pipeline {i}: {got} != {seq_md5(n)}"
+    got = g.run("md5sum /mnt/d/seq.txt").split()[0]
+    assert got == seq_md5(WRITE_N), "the file on the disk is not what was written"
+
+
+def test_network_after_restore(resumed):
+    n, secs = guest_to_host_nc(resumed, 2)
+    assert n == 2 << 20, f"TCP over the user network after restore: {n} bytes"
+
+
+@pytest.fixture(scope="module")
+def clone_source(resumed, saved):
+    """The restored guest, saved again with a short job and a vsock
+    listener under way."""
+    g, d, s = resumed, saved["dir"], saved["sock"]
+    g.run("(/mnt/d/vsock_tool recv 5000 > /tmp/v.out) & sleep 0.5")
+    # The clones share the disk image: nothing may write it from now on.
+    g.run("sync && mount -o remount,ro /mnt/d")
+    g.run(f"(seq 1 {CLONE_N} | md5sum > /tmp/c.part && mv /tmp/c.part /tmp/c) & true")
+    sock = s / "resumed.sock"
+    ok(sock, "PATCH", "/vm", {"state": "Paused"})
+    snapshot(sock, d / "c1")
+    ok(sock, "PATCH", "/vm", {"state": "Resumed"})
+    return d / "c1"
+
+
+def test_clones(skiff_bin, console_log_dir, saved, clone_source, disk):
+    s = saved["sock"]
+    clones = []
+    try:
+        for k in range(CLONES):
+            sock = s / f"c{k}.sock"
+            # Each clone its own copy of the disk (the original is locked
+            # by the VM that has it open read-write).
+            own = saved["dir"] / f"data{k}.img"
+            subprocess.run(["cp", "--sparse=always", str(disk), str(own)], check=True)
+            c = spawn(skiff_bin, ["--api-sock", sock, "--id", f"clone{k}"],
+                      console_log_dir / f"snap-clone{k}.log", f"clone{k}")
+            clones.append(c)
+            wait_path(sock, c)
+            ok(sock, "PUT", "/snapshot/load", {
+                "snapshot_path": str(clone_source / "vmstate"),
+                "mem_backend": {"backend_type": "File", "backend_path": str(clone_source / "memory")},
+                "resume_vm": True,
+                "network_overrides": [{"iface_id": "eth0", "guest_mac": f"02:00:00:00:01:{k:02x}"}],
+                "vsock_override": {"uds_path": str(s / f"v{k}.sock"), "guest_cid": 100 + k},
+                "drive_overrides": [{"drive_id": "data", "path_on_host": str(own)}]})
+        for k, c in enumerate(clones):
+            cfg = api(s / f"c{k}.sock", "GET", "/vm/config")[1]
+            assert cfg["vsock"]["guest_cid"] == 100 + k
+            assert cfg["network-interfaces"][0]["guest_mac"] == f"02:00:00:00:01:{k:02x}"
+        # Each clone's guest takes a connection at its own CID (it read the
+        # new CID after the transport reset event).
+        for k in range(CLONES):
+            v = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            v.settimeout(60)
+            v.connect(str(s / f"v{k}.sock"))
+            v.sendall(b"CONNECT 5000\n")
+            line = b""
+            while not line.endswith(b"\n"):
+                got = v.recv(64)
+                assert got, f"clone {k}: vsock connection closed before OK"
+                line += got
+            assert line.startswith(b"OK "), line
+            v.sendall(f"hello from clone {k}\n".encode())
+            v.close()
+        for k, c in enumerate(clones):
+            c.run("while [ ! -e /tmp/c ]; do sleep 0.5; done", timeout=600)
+            assert c.run("cat /tmp/c").split()[0] == seq_md5(CLONE_N), f"clone {k}"
+            assert wait_for(lambda: c.run("cat /tmp/v.out") == f"hello from clone {k}", 30), \
+                f"clone {k}: vsock data: {c.run('cat /tmp/v.out')!r}"
+        rss = [rss_kib(c.p.pid) for c in clones]
+        pss = []
+        for c in clones:
+            with open(f"/proc/{c.p.pid}/smaps_rollup") as f:
+                pss.append(next(int(l.split()[1]) for l in f if l.startswith("Pss:")))
+        total_mib = sum(rss) / 1024
+        print(f"\n{CLONES} clones of a {MEM_MIB} MiB guest: summed RSS {total_mib:.0f} MiB, "
+              f"PSS {sum(pss) / 1024:.0f} MiB")
+        assert total_mib < CLONES * MEM_MIB / 2, f"summed RSS {total_mib:.0f} MiB"
+    finally:
+        for c in clones:
+            c.close()
+
+
+def test_filesystem_clean_after_restore(resumed, disk, clone_source):
+    """Last in the module: the restored guest unmounts and powers off."""
+    resumed.run("killall vsock_tool; sleep 0.2; umount /mnt/d", check=False)
+    assert resumed.run("grep -c /mnt/d /proc/mounts", check=False) == "0"
+    assert resumed.poweroff() == 0
+    r = subprocess.run(["e2fsck", "-fn", str(disk)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_bad_state_files(skiff_bin, saved, tmp_path):
+    good = (saved["dir"] / "s1" / "vmstate").read_bytes()
+    cases = {
+        "truncated": (good[:len(good) // 2], "truncated"),
+        "corrupt": (good[:100] + bytes([good[100] ^ 0x40]) + good[101:], "corrupt"),
+        "version": (good[:8] + struct.pack("<I", 99) + good[12:], "newer skiff"),
+        "foreign": (b"\x7fELF" + good[4:], "not a skiff snapshot"),
+    }
+    for name, (data, needle) in cases.items():
+        d = tmp_path / name
+        d.mkdir()
+        (d / "vmstate").write_bytes(data)
+        os.symlink(saved["dir"] / "s1" / "memory", d / "memory")
+        r = subprocess.run([skiff_bin, "run", "--snapshot", str(d)], capture_output=True,
+                           text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 64, f"{name}: status {r.returncode}: {r.stderr}"
+        assert needle in r.stderr, f"{name}: {r.stderr!r}"
+    # Through the API: refused, and the VMM stays fresh.
+    sock = saved["sock"] / "bad.sock"
+    p = subprocess.Popen([skiff_bin, "run", "--api-sock", str(sock)], stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: sock.exists(), 20, 0.05)
+        st, js = api(sock, "PUT", "/snapshot/load", {
+            "snapshot_path": str(tmp_path / "corrupt" / "vmstate"),
+            "mem_backend": {"backend_type": "File", "backend_path": str(tmp_path / "corrupt" / "memory")}})
+        assert st == 400 and "corrupt" in js["fault_message"], js
+        st, info = api(sock, "GET", "/")
+        assert info["state"] == "Not started", info
+    finally:
+        p.kill()
+        p.wait()
