@@ -119,10 +119,17 @@ for f in "$S"/debs/*.deb; do
     n=${n%%_*}
     grep -q -x "$n" "$S/required" || rest="$rest $f"
 done
-if [ -n "$rest" ]; then
-    # dpkg leaves a package unconfigured when its dependencies are not yet
-    # configured at its turn; the --configure -a after it finishes those,
-    # and fails the step if something is really broken.
+if [ -n "$rest" ] && command -v apt-get >/dev/null; then
+    # apt orders the installation: dpkg alone, given them all at once,
+    # unpacks first and configures later, so a package whose Pre-Depends is
+    # in the same batch is refused (systemd on libsystemd-shared, the kernel
+    # on linux-base). The files are all there: nothing is downloaded.
+    # shellcheck disable=SC2086
+    run apt-get install -y -q --no-install-recommends --no-download \
+        -o Dpkg::Options::=--force-confold -o Dpkg::Use-Pty=0 $rest
+elif [ -n "$rest" ]; then
+    # (No apt in a tiny --only system: dpkg, then --configure -a for what
+    # it left unconfigured.)
     # shellcheck disable=SC2086
     dpkg --force-confold --skip-same-version --install $rest ||
         say "  dpkg --install exited with status $?; configuring what is left"
