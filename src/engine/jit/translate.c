@@ -21,6 +21,8 @@
 
 #include <string.h>
 
+#include "engine/fpu.h"
+
 #include "engine/jit/regs.h"
 
 /* Worst case bytes of one translation: 64 instructions of at most ~60
@@ -54,7 +56,7 @@ struct tr {
 	struct block *blk;
 	unsigned set;
 	unsigned page_off;  /* the block's offset in its page */
-	struct slow slow[ENGINE_BLOCK_MAX];
+	struct slow slow[2 * ENGINE_BLOCK_MAX]; /* at most two per instruction */
 	unsigned nslow;
 };
 
@@ -605,6 +607,100 @@ static void emit_helper(struct tr *t, const struct insn *i, unsigned idx, bool w
 	}
 }
 
+/* FP arithmetic as a direct call of its fpu.c function (one indirect
+ * branch less than jit_insn_helper's switch, which mispredicts when the
+ * operations alternate), with exec.c's FP_ON, FP_RM and FP_DIRTY inline.
+ * false: not one of these, or a reserved static rounding mode. */
+static bool emit_fp_call(struct tr *t, const struct insn *i, unsigned idx)
+{
+	const void *fn;
+	int kind; /* 0: f(a, b, rm, fl); 1: f(a, rm, fl); 2: f(a, b, c, op, rm, fl) */
+	int fma_op = 0;
+	switch ((enum op)i->op) {
+	case OP_FADD_S: fn = (const void *)fpu_add_s; kind = 0; break;
+	case OP_FSUB_S: fn = (const void *)fpu_sub_s; kind = 0; break;
+	case OP_FMUL_S: fn = (const void *)fpu_mul_s; kind = 0; break;
+	case OP_FDIV_S: fn = (const void *)fpu_div_s; kind = 0; break;
+	case OP_FADD_D: fn = (const void *)fpu_add_d; kind = 0; break;
+	case OP_FSUB_D: fn = (const void *)fpu_sub_d; kind = 0; break;
+	case OP_FMUL_D: fn = (const void *)fpu_mul_d; kind = 0; break;
+	case OP_FDIV_D: fn = (const void *)fpu_div_d; kind = 0; break;
+	case OP_FSQRT_S: fn = (const void *)fpu_sqrt_s; kind = 1; break;
+	case OP_FSQRT_D: fn = (const void *)fpu_sqrt_d; kind = 1; break;
+	case OP_FMADD_S: fn = (const void *)fpu_fma_s; kind = 2; fma_op = FMA_MADD; break;
+	case OP_FMSUB_S: fn = (const void *)fpu_fma_s; kind = 2; fma_op = FMA_MSUB; break;
+	case OP_FNMSUB_S: fn = (const void *)fpu_fma_s; kind = 2; fma_op = FMA_NMSUB; break;
+	case OP_FNMADD_S: fn = (const void *)fpu_fma_s; kind = 2; fma_op = FMA_NMADD; break;
+	case OP_FMADD_D: fn = (const void *)fpu_fma_d; kind = 2; fma_op = FMA_MADD; break;
+	case OP_FMSUB_D: fn = (const void *)fpu_fma_d; kind = 2; fma_op = FMA_MSUB; break;
+	case OP_FNMSUB_D: fn = (const void *)fpu_fma_d; kind = 2; fma_op = FMA_NMSUB; break;
+	case OP_FNMADD_D: fn = (const void *)fpu_fma_d; kind = 2; fma_op = FMA_NMADD; break;
+	default: return false;
+	}
+	if (i->rm > 4 && i->rm != 7)
+		return false;
+	struct slow *s = &t->slow[t->nslow++];
+	memset(s, 0, sizeof(*s));
+	s->idx = idx;
+	s->bail_only = true;
+	/* FP_ON: sstatus.FS not Off. */
+	x86_mov_rm(&t->b, RAX, hmem(HOFF(status)));
+	x86_alu_ri32(&t->b, ALU_AND, RAX, (int32_t)SSTATUS_FS);
+	s->jcc = x86_jcc32(&t->b, CC_E);
+	if (i->rm == 7) {
+		/* Dynamic: frm, which must not be 5..7. A second bail entry. */
+		x86_load(&t->b, RDX, hmem(HOFF(frm)), 4, false);
+		x86_alu_ri32(&t->b, ALU_CMP, RDX, 4);
+		struct slow *s2 = &t->slow[t->nslow++];
+		memset(s2, 0, sizeof(*s2));
+		s2->idx = idx;
+		s2->bail_only = true;
+		s2->jcc = x86_jcc32(&t->b, CC_A);
+	} else {
+		x86_mov_ri(&t->b, RDX, i->rm);
+	}
+	/* rdx = rm; the caller-saved guest registers go home first. */
+	for (unsigned k = 0; k < JIT_MAPPED; k++) {
+		unsigned g = jit_mapped_guest(k);
+		int r = jit_host_reg(g);
+		if (jit_caller_saved(r))
+			x86_mov_mr(&t->b, hmem(XOFF(g)), (enum x86_reg)r, 8);
+	}
+	int32_t f1 = HOFF(f) + 8 * i->rs1, f2 = HOFF(f) + 8 * i->rs2, f3 = HOFF(f) + 8 * i->rs3;
+	struct x86_mem fl = hmem(HOFF(fflags));
+	switch (kind) {
+	case 0:
+		x86_mov_rm(&t->b, RDI, hmem(f1));
+		x86_mov_rm(&t->b, RSI, hmem(f2));
+		x86_lea(&t->b, RCX, fl);
+		break;
+	case 1:
+		x86_mov_rm(&t->b, RDI, hmem(f1));
+		x86_mov_rr32(&t->b, RSI, RDX);
+		x86_lea(&t->b, RDX, fl);
+		break;
+	default:
+		x86_mov_rr32(&t->b, R8, RDX);
+		x86_mov_rm(&t->b, RDI, hmem(f1));
+		x86_mov_rm(&t->b, RSI, hmem(f2));
+		x86_mov_rm(&t->b, RDX, hmem(f3));
+		x86_mov_ri(&t->b, RCX, (uint64_t)fma_op);
+		x86_lea(&t->b, R9, fl);
+		break;
+	}
+	x86_mov_ri(&t->b, RAX, (uint64_t)(uintptr_t)fn);
+	x86_call_r(&t->b, RAX);
+	x86_mov_mr(&t->b, hmem(HOFF(f) + 8 * i->rd), RAX, 8);
+	x86_alu_mi(&t->b, ALU_OR, hmem(HOFF(status)), (int32_t)SSTATUS_FS, 4);
+	for (unsigned k = 0; k < JIT_MAPPED; k++) {
+		unsigned g = jit_mapped_guest(k);
+		int r = jit_host_reg(g);
+		if (jit_caller_saved(r))
+			x86_mov_rm(&t->b, (enum x86_reg)r, hmem(XOFF(g)));
+	}
+	return true;
+}
+
 /* ---- one instruction ------------------------------------------------------ */
 
 /* Translate instruction idx (not the last of a block that transfers
@@ -798,6 +894,8 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 		return true;
 	default: {
 		bool writes_x;
+		if (emit_fp_call(t, i, idx))
+			return true;
 		if (!jit_helper_covers((enum op)i->op, &writes_x))
 			return false;
 		/* In lockstep, atomics stay in the executor: their writes are
