@@ -120,14 +120,18 @@ def agent_call(path, command, timeout=60):
     s.sendall(b"\xff" + json.dumps({"execute": "guest-sync-delimited",
                                     "arguments": {"id": token}}).encode() + b"\n")
     deadline = time.monotonic() + timeout
-    while str(token).encode() not in buf and time.monotonic() < deadline:
+    # The answer to the sync: 0xff, then {"return": token} and a newline.
+    while not (str(token).encode() in buf and buf.endswith(b"\n")) and time.monotonic() < deadline:
         buf += s.recv(4096)
     s.sendall(json.dumps({"execute": command}).encode() + b"\n")
     buf = b""
-    while b"\n" not in buf and time.monotonic() < deadline:
+
+    def complete_lines():
+        return [l.strip() for l in buf.split(b"\n")[:-1] if l.strip()]
+    while not complete_lines() and time.monotonic() < deadline:
         buf += s.recv(65536)
     s.close()
-    return json.loads(buf.split(b"\n")[0])
+    return json.loads(complete_lines()[0])
 
 
 def main():
