@@ -14,19 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
 #include "api/json_check.h"
+#include "base/unix_sock.h"
 
 struct api_server {
 	struct MHD_Daemon *mhd;
 	char *path;
-	dev_t dev;
-	ino_t ino;
+	struct unix_sock_file file;
 	size_t max_body;
 	const char *large_prefix;   /* the caller's (a string constant) */
 	size_t large_max_body;
@@ -208,71 +206,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
 	}
 }
 
-/* Is something listening at `path`? */
-static bool socket_alive(const char *path)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return true; /* cannot tell: be safe */
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	memcpy(a.sun_path, path, strlen(path) + 1);
-	int r = connect(fd, (struct sockaddr *)&a, sizeof(a));
-	int e = errno;
-	close(fd);
-	return r == 0 || e != ECONNREFUSED;
-}
-
-static int make_listener(const char *path, struct stat *st, char *err, size_t errlen)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	size_t plen = strlen(path);
-	if (plen == 0 || plen >= sizeof(a.sun_path)) {
-		snprintf(err, errlen, "API socket path '%s': must be 1 to %zu bytes long",
-			 path, sizeof(a.sun_path) - 1);
-		return -1;
-	}
-	memcpy(a.sun_path, path, plen + 1);
-
-	struct stat old;
-	if (lstat(path, &old) == 0) {
-		if (!S_ISSOCK(old.st_mode) || socket_alive(path)) {
-			snprintf(err, errlen, "API socket path '%s' already exists%s", path,
-				 S_ISSOCK(old.st_mode) ? " and a server is listening on it" : " (not a socket)");
-			return -1;
-		}
-		if (unlink(path) && errno != ENOENT) {
-			snprintf(err, errlen, "API socket path '%s': cannot remove the stale socket: %s",
-				 path, strerror(errno));
-			return -1;
-		}
-	}
-
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot create the API socket: %s", strerror(errno));
-		return -1;
-	}
-	/* On Linux the socket file takes the mode of the socket's inode, so set
-	 * it before bind: the file never exists with looser permissions. */
-	if (fchmod(fd, 0600)) {
-		snprintf(err, errlen, "cannot set the API socket's mode: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a))) {
-		snprintf(err, errlen, "API socket path '%s': cannot bind: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (chmod(path, 0600) || lstat(path, st) || listen(fd, 64)) {
-		snprintf(err, errlen, "API socket path '%s': %s", path, strerror(errno));
-		unlink(path);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 struct api_server *api_server_start(const struct api_server_config *cfg, char *err, size_t errlen)
 {
 	if (!cfg->handler || !cfg->socket_path) {
@@ -291,15 +224,14 @@ struct api_server *api_server_start(const struct api_server_config *cfg, char *e
 	s->handler = cfg->handler;
 	s->ctx = cfg->ctx;
 
-	struct stat st;
-	int fd = make_listener(cfg->socket_path, &st, err, errlen);
+	char why[400];
+	int fd = unix_listen(cfg->socket_path, 64, &s->file, why, sizeof(why));
 	if (fd < 0) {
+		snprintf(err, errlen, "API socket path %s", why);
 		free(s->path);
 		free(s);
 		return NULL;
 	}
-	s->dev = st.st_dev;
-	s->ino = st.st_ino;
 
 	unsigned maxc = cfg->max_connections ? cfg->max_connections : 32;
 	s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
@@ -328,9 +260,7 @@ void api_server_stop(struct api_server *s)
 		return;
 	MHD_stop_daemon(s->mhd); /* also closes the listening socket */
 	/* Remove the socket file only if it is still ours. */
-	struct stat st;
-	if (lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
-		unlink(s->path);
+	unix_listen_remove(s->path, &s->file);
 	free(s->path);
 	free(s);
 }

@@ -19,9 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
+
+#include "base/unix_sock.h"
 
 #define CTRL_A 0x01
 
@@ -79,19 +80,10 @@ static bool send_all(int fd, const uint8_t *p, size_t n)
 
 static int connect_to(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(a.sun_path)) {
-		snprintf(err, errlen, "console socket path too long: %s", path);
-		return -1;
-	}
-	strcpy(a.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		snprintf(err, errlen, "cannot connect to %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
+	int fd = unix_connect(path, false);
+	if (fd < 0)
+		snprintf(err, errlen, "cannot connect to %s: %s", path,
+			 errno == ENAMETOOLONG ? "the path is too long for a socket" : strerror(errno));
 	return fd;
 }
 

@@ -11,14 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
+
+#include "base/unix_sock.h"
 
 struct console_sock {
 	char *path;
-	dev_t dev;
-	ino_t ino;
+	struct unix_sock_file file;
 	int listen_fd;
 	int client;          /* -1: none */
 	int out_read;        /* guest output arrives here (the process's stdout) */
@@ -153,54 +152,6 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static int listen_at(const char *path, struct stat *st, char *err, size_t errlen)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	size_t n = strlen(path);
-	if (n == 0 || n >= sizeof(a.sun_path)) {
-		snprintf(err, errlen, "console socket path '%s': must be 1 to %zu bytes long", path,
-			 sizeof(a.sun_path) - 1);
-		return -1;
-	}
-	memcpy(a.sun_path, path, n + 1);
-	struct stat old;
-	if (lstat(path, &old) == 0) {
-		if (!S_ISSOCK(old.st_mode)) {
-			snprintf(err, errlen, "console socket path '%s' already exists (not a socket)", path);
-			return -1;
-		}
-		/* Replace it only if nothing listens there. */
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe >= 0 && connect(probe, (struct sockaddr *)&a, sizeof(a)) == 0) {
-			close(probe);
-			snprintf(err, errlen, "console socket path '%s' already exists and a program is listening on it",
-				 path);
-			return -1;
-		}
-		if (probe >= 0)
-			close(probe);
-		unlink(path);
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot create the console socket: %s", strerror(errno));
-		return -1;
-	}
-	/* The socket file takes the inode's mode: never looser than 0600. */
-	if (fchmod(fd, 0600) || bind(fd, (struct sockaddr *)&a, sizeof(a))) {
-		snprintf(err, errlen, "console socket path '%s': %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (chmod(path, 0600) || lstat(path, st) || listen(fd, 4)) {
-		snprintf(err, errlen, "console socket path '%s': %s", path, strerror(errno));
-		unlink(path);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 struct console_sock *console_sock_start(const char *path, char *err, size_t errlen)
 {
 	struct console_sock *cs = calloc(1, sizeof(*cs));
@@ -213,12 +164,12 @@ struct console_sock *console_sock_start(const char *path, char *err, size_t errl
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
 	cs->wake[0] = cs->wake[1] = -1;
 	cs->orig_in = cs->orig_out = -1;
-	struct stat st;
-	cs->listen_fd = listen_at(path, &st, err, errlen);
-	if (cs->listen_fd < 0)
+	char why[400];
+	cs->listen_fd = unix_listen(path, 4, &cs->file, why, sizeof(why));
+	if (cs->listen_fd < 0) {
+		snprintf(err, errlen, "console socket path %s", why);
 		goto fail;
-	cs->dev = st.st_dev;
-	cs->ino = st.st_ino;
+	}
 	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(cs->wake, O_CLOEXEC)) {
 		snprintf(err, errlen, "console socket: %s", strerror(errno));
 		goto fail;
@@ -266,7 +217,7 @@ fail:
 		close(cs->orig_out);
 	if (cs->listen_fd >= 0) {
 		close(cs->listen_fd);
-		unlink(path);
+		unix_listen_remove(path, &cs->file);
 	}
 	free(cs->path);
 	free(cs);
@@ -290,9 +241,7 @@ void console_sock_stop(struct console_sock *cs)
 	if (cs->client >= 0)
 		close(cs->client);
 	close(cs->listen_fd);
-	struct stat st;
-	if (lstat(cs->path, &st) == 0 && st.st_dev == cs->dev && st.st_ino == cs->ino)
-		unlink(cs->path);
+	unix_listen_remove(cs->path, &cs->file);
 	close(cs->out_read);
 	close(cs->in_write);
 	close(cs->orig_in);

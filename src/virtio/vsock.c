@@ -48,13 +48,12 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/clock.h"
 #include "base/snapfile.h"
+#include "base/unix_sock.h"
 
 #define Q_RX 0
 #define Q_TX 1
@@ -155,6 +154,7 @@ struct virtio_vsock {
 	uint8_t config[8];             /* guest_cid */
 	uint64_t guest_cid;
 	char *uds_path;
+	struct unix_sock_file uds_file;   /* removed at the end only if still ours */
 	int listen_fd, epfd, evfd;
 	pthread_t thread;
 	bool thread_started;
@@ -366,15 +366,9 @@ static void handle_rw(struct virtio_vsock *v, struct vconn *c, struct virtq_req 
 static void handle_request(struct virtio_vsock *v, const struct vsock_hdr *h)
 {
 	/* Connect to "<uds_path>_<port>". */
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int len = snprintf(a.sun_path, sizeof(a.sun_path), "%s_%" PRIu32, v->uds_path, h->dst_port);
-	int fd = -1;
-	if (len > 0 && (size_t)len < sizeof(a.sun_path))
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 && errno != EINPROGRESS) {
-		close(fd);
-		fd = -1;
-	}
+	char path[UNIX_SOCK_PATH_MAX + 2];
+	int len = snprintf(path, sizeof(path), "%s_%" PRIu32, v->uds_path, h->dst_port);
+	int fd = len > 0 && (size_t)len <= UNIX_SOCK_PATH_MAX ? unix_connect(path, true) : -1;
 	struct vconn *c = fd >= 0 ? conn_new(v, fd) : NULL;
 	if (!c) {
 		if (fd >= 0)
@@ -987,7 +981,7 @@ static void vsock_free(struct virtio_vsock *v)
 {
 	if (v->listen_fd >= 0) {
 		close(v->listen_fd);
-		unlink(v->uds_path);
+		unix_listen_remove(v->uds_path, &v->uds_file);
 	}
 	if (v->epfd >= 0)
 		close(v->epfd);
@@ -1009,11 +1003,10 @@ struct virtio_vsock *virtio_vsock_create(struct gram *ram, uint64_t guest_cid, c
 			 guest_cid, UINT32_MAX - 1);
 		return NULL;
 	}
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	/* Room for "_<port>" too. */
-	if (!uds_path || !*uds_path || strlen(uds_path) + 11 >= sizeof(a.sun_path)) {
-		snprintf(err, errlen, "virtio-vsock: socket path must be 1 to %zu bytes",
-			 sizeof(a.sun_path) - 12);
+	if (!uds_path || !*uds_path || strlen(uds_path) + 11 > UNIX_SOCK_PATH_MAX) {
+		snprintf(err, errlen, "virtio-vsock: socket path must be 1 to %d bytes",
+			 UNIX_SOCK_PATH_MAX - 11);
 		return NULL;
 	}
 	struct virtio_vsock *v = calloc(1, sizeof(*v));
@@ -1035,24 +1028,10 @@ struct virtio_vsock *virtio_vsock_create(struct gram *ram, uint64_t guest_cid, c
 		vsock_free(v);
 		return NULL;
 	}
-	struct stat st;
-	if (lstat(uds_path, &st) == 0) {
-		snprintf(err, errlen, "virtio-vsock: %s already exists (remove it first)", uds_path);
-		vsock_free(v);
-		return NULL;
-	}
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", uds_path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		snprintf(err, errlen, "virtio-vsock: cannot bind %s: %s", uds_path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		vsock_free(v);
-		return NULL;
-	}
-	v->listen_fd = fd;
-	if (listen(fd, 64) < 0) {
-		snprintf(err, errlen, "virtio-vsock: cannot listen on %s: %s", uds_path, strerror(errno));
+	char why[400];
+	v->listen_fd = unix_listen(uds_path, 64, &v->uds_file, why, sizeof(why));
+	if (v->listen_fd < 0) {
+		snprintf(err, errlen, "virtio-vsock: %s", why);
 		vsock_free(v);
 		return NULL;
 	}

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "api/json_check.h"
+#include "base/unix_sock.h"
 #include "machine/board.h"
 
 #define MSG(...) (snprintf(err, errlen, __VA_ARGS__), err)
@@ -859,8 +860,9 @@ static const char *vsock(struct vmm_spec *s, const void *arg, char *err, size_t 
 	free(copy);
 	if (!dir_ok)
 		return MSG("%s.uds_path: the directory of '%s' does not exist", where, uds);
-	if (lstat(uds, &st) == 0)
-		return MSG("%s.uds_path: '%s' already exists", where, uds);
+	char why[400];
+	if (unix_listen_check(uds, why, sizeof(why)))
+		return MSG("%s.uds_path: %s", where, why);
 	if (set_str(&s->vm.vsock_uds, uds, err, errlen))
 		return err;
 	s->vm.vsock = true;

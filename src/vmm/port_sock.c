@@ -21,9 +21,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
+
+#include "base/unix_sock.h"
 
 _Static_assert(VM_MAX_CONSOLE_PORTS < VIRTIO_CONSOLE_MAX_PORTS, "port 0 plus the named ports");
 _Static_assert(VM_CONSOLE_PORT_NAME_MAX <= VIRTIO_CONSOLE_NAME_MAX, "port name length");
@@ -41,8 +41,7 @@ struct psock {
 	struct port_socks *set;
 	unsigned port;               /* the console's port number */
 	char *path;
-	dev_t dev;                   /* the socket file made, removed only if still there */
-	ino_t ino;
+	struct unix_sock_file file;  /* the socket file made, removed only if still there */
 	int listen_fd;
 
 	pthread_mutex_t lock;
@@ -306,54 +305,6 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static int listen_at(const char *path, struct stat *st, char *err, size_t errlen)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	size_t n = strlen(path);
-	if (n == 0 || n >= sizeof(a.sun_path)) {
-		snprintf(err, errlen, "socket path '%s' must be 1 to %zu bytes long", path,
-			 sizeof(a.sun_path) - 1);
-		return -1;
-	}
-	memcpy(a.sun_path, path, n + 1);
-	struct stat old;
-	if (lstat(path, &old) == 0) {
-		if (!S_ISSOCK(old.st_mode)) {
-			snprintf(err, errlen, "'%s' already exists and is not a socket", path);
-			return -1;
-		}
-		/* Replace a stale socket, never one a program listens on. */
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool alive = probe < 0 || connect(probe, (struct sockaddr *)&a, sizeof(a)) == 0 ||
-			     errno != ECONNREFUSED;
-		if (probe >= 0)
-			close(probe);
-		if (alive) {
-			snprintf(err, errlen, "'%s' already exists and a program is listening on it", path);
-			return -1;
-		}
-		unlink(path);
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot create a socket: %s", strerror(errno));
-		return -1;
-	}
-	/* The socket file takes the inode's mode: never looser than 0600. */
-	if (fchmod(fd, 0600) || bind(fd, (struct sockaddr *)&a, sizeof(a))) {
-		snprintf(err, errlen, "'%s': %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (chmod(path, 0600) || lstat(path, st) || listen(fd, 4)) {
-		snprintf(err, errlen, "'%s': %s", path, strerror(errno));
-		unlink(path);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 struct port_socks *port_socks_create(const struct vm_console_port *ports, size_t n,
 				     struct virtio_console_port_config *pcs,
 				     char *err, size_t errlen)
@@ -379,21 +330,18 @@ struct port_socks *port_socks_create(const struct vm_console_port *ports, size_t
 		p->client = p->listen_fd = -1;
 		pthread_mutex_init(&p->lock, NULL);
 		ps->n++;
-		char why[256];
-		struct stat st;
+		char why[400];
 		if (!(p->path = strdup(ports[i].uds_path))) {
 			snprintf(err, errlen, "out of memory");
 			port_socks_destroy(ps);
 			return NULL;
 		}
-		p->listen_fd = listen_at(p->path, &st, why, sizeof(why));
+		p->listen_fd = unix_listen(p->path, 4, &p->file, why, sizeof(why));
 		if (p->listen_fd < 0) {
 			snprintf(err, errlen, "port %s: %s", ports[i].name, why);
 			port_socks_destroy(ps);
 			return NULL;
 		}
-		p->dev = st.st_dev;
-		p->ino = st.st_ino;
 		pcs[i] = (struct virtio_console_port_config){
 			.name = ports[i].name, .output = port_output, .rx_space = port_rx_space,
 			.output_busy = port_output_busy, .ctx = p,
@@ -439,9 +387,7 @@ void port_socks_destroy(struct port_socks *ps)
 			close(p->client);
 		if (p->listen_fd >= 0) {
 			close(p->listen_fd);
-			struct stat st;
-			if (lstat(p->path, &st) == 0 && st.st_dev == p->dev && st.st_ino == p->ino)
-				unlink(p->path);
+			unix_listen_remove(p->path, &p->file);
 		}
 		pthread_mutex_destroy(&p->lock);
 		free(p->path);

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "virtio/vsock.h"
@@ -489,6 +490,32 @@ static void test_create_errors(void)
 	gram_destroy(&ram);
 }
 
+/* The host socket follows the one rule of base/unix_sock.h: a socket a
+ * program listens on is refused, a stale one (its VMM is gone) replaced. */
+static void test_socket_file_rule(struct vt *t)
+{
+	char err[400];
+	struct virtio_vsock *v = virtio_vsock_create(&t->g.ram, CID, t->uds, err, sizeof(err));
+	CHECK(!v && strstr(err, "a program is listening"));
+	vt_down(t);            /* removes the socket file */
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", t->uds);
+	CHECK(mkdir(t->dir, 0700) == 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	close(fd);
+	struct gram ram;
+	gram_init(&ram, VG_RAM_BASE, 1 << 20);
+	v = virtio_vsock_create(&ram, CID, t->uds, err, sizeof(err));
+	CHECK(v != NULL);
+	struct stat st;
+	CHECK(stat(t->uds, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600);
+	if (v)
+		virtio_vsock_destroy(v);
+	CHECK(stat(t->uds, &st) != 0);
+	gram_destroy(&ram);
+	rmdir(t->dir);
+}
+
 int main(void)
 {
 	vt_up(&T);
@@ -500,7 +527,7 @@ int main(void)
 	test_credit(&T);
 	test_bad_packets(&T);
 	test_many_connections_and_reset(&T);
-	vt_down(&T);
+	test_socket_file_rule(&T);
 	test_create_errors();
 	return vt_report();
 }
