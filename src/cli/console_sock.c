@@ -1,5 +1,6 @@
 /* The guest console on a Unix socket; see console_sock.h. */
 #include "cli/console_sock.h"
+#include "cli/log_cap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@ struct console_sock {
 	int client;          /* -1: none */
 	int out_read;        /* guest output arrives here (the process's stdout) */
 	int orig_out;        /* the original standard output */
+	struct log_cap log;  /* orig_out kept under a size when it is a file */
 	int orig_in;         /* the original standard input */
 	int in_write;        /* client input goes here (the process's stdin) */
 	int wake[2];         /* console_sock_stop tells the thread to finish */
@@ -29,19 +31,6 @@ struct console_sock {
 	size_t in_len;       /* client bytes not yet taken by the console */
 	pthread_t thread;
 };
-
-static void write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
 
 /* Non-blocking send to the client; what does not fit is dropped. */
 static void to_client(struct console_sock *cs, const uint8_t *p, size_t n)
@@ -96,7 +85,7 @@ static bool pump_output(struct console_sock *cs)
 		return errno == EINTR || errno == EAGAIN;
 	if (r == 0)
 		return false;
-	write_all(cs->orig_out, buf, (size_t)r);
+	log_cap_write(&cs->log, buf, (size_t)r);
 	to_client(cs, buf, (size_t)r);
 	return true;
 }
@@ -152,7 +141,7 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-struct console_sock *console_sock_start(const char *path, char *err, size_t errlen)
+struct console_sock *console_sock_start(const char *path, uint64_t log_max, char *err, size_t errlen)
 {
 	struct console_sock *cs = calloc(1, sizeof(*cs));
 	if (!cs || !(cs->path = strdup(path))) {
@@ -164,6 +153,7 @@ struct console_sock *console_sock_start(const char *path, char *err, size_t errl
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
 	cs->wake[0] = cs->wake[1] = -1;
 	cs->orig_in = cs->orig_out = -1;
+	cs->log.rw_fd = -1;
 	char why[400];
 	cs->listen_fd = unix_listen(path, 4, &cs->file, why, sizeof(why));
 	if (cs->listen_fd < 0) {
@@ -180,6 +170,10 @@ struct console_sock *console_sock_start(const char *path, char *err, size_t errl
 	cs->orig_out = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
 	if (cs->orig_in < 0 || cs->orig_out < 0 || dup2(in[0], STDIN_FILENO) < 0) {
 		snprintf(err, errlen, "console socket: %s", strerror(errno));
+		goto fail;
+	}
+	if (log_cap_init(&cs->log, cs->orig_out, log_max, err, errlen)) {
+		dup2(cs->orig_in, STDIN_FILENO);
 		goto fail;
 	}
 	if (dup2(out[1], STDOUT_FILENO) < 0) {
@@ -215,6 +209,7 @@ fail:
 		close(cs->orig_in);
 	if (cs->orig_out >= 0)
 		close(cs->orig_out);
+	log_cap_close(&cs->log);
 	if (cs->listen_fd >= 0) {
 		close(cs->listen_fd);
 		unix_listen_remove(path, &cs->file);
@@ -246,6 +241,7 @@ void console_sock_stop(struct console_sock *cs)
 	close(cs->in_write);
 	close(cs->orig_in);
 	close(cs->orig_out);
+	log_cap_close(&cs->log);
 	close(cs->wake[0]);
 	close(cs->wake[1]);
 	free(cs->path);

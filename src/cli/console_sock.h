@@ -16,13 +16,16 @@
 #define SKIFF_CLI_CONSOLE_SOCK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct console_sock;
 
 /* Create the socket (mode 0600; a stale socket file is replaced) and
  * reroute standard input and output. Call before the console is opened.
- * NULL with a message in err on failure (nothing is changed then). */
-struct console_sock *console_sock_start(const char *path, char *err, size_t errlen);
+ * When standard output is a regular file and log_max is not 0, the file is
+ * kept under log_max bytes (log_cap.h). NULL with a message in err on
+ * failure (nothing is changed then). */
+struct console_sock *console_sock_start(const char *path, uint64_t log_max, char *err, size_t errlen);
 
 /* Put standard input and output back, pass on the output still buffered,
  * close the client, remove the socket file. NULL is ignored. */

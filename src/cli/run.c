@@ -84,6 +84,8 @@ static const char usage[] =
 	"                     as `skiff snapshot` writes them) and run it; no VM options\n"
 	"  --console-sock PATH  also serve the guest console on a new Unix socket, one\n"
 	"                     client at a time (what `skiff console` attaches to)\n"
+	"  --console-log-max SIZE  with --console-sock and standard output a file:\n"
+	"                     keep that file under SIZE (the newest half stays)\n"
 	"  -h, --help         this text\n"
 	"\n"
 	"Console keys: C-a x quits, C-a h lists the keys, C-a C-a sends C-a.\n"
@@ -205,6 +207,7 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 		{ "config-file", required_argument, NULL, 'F' },
 		{ "id", required_argument, NULL, 'I' },
 		{ "console-sock", required_argument, NULL, 'O' },
+		{ "console-log-max", required_argument, NULL, 'L' },
 		{ "snapshot", required_argument, NULL, 'Z' },
 		{ "image", required_argument, NULL, OPT_IMAGE },
 		{ "ephemeral", no_argument, NULL, OPT_EPHEMERAL },
@@ -217,6 +220,7 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 	const char *vm_option = NULL;   /* one VM option given, for --snapshot's message */
 	const char *console_sock = NULL;
 	struct image_use_opts image = { 0 };
+	uint64_t console_log_max = 0;
 	char err[512];
 	int o;
 	optind = 1;
@@ -321,6 +325,14 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 		case 'Z': snapshot_dir = optarg; break;
 		case 'A': api_sock = optarg; break;
 		case 'O': console_sock = optarg; break;
+		case 'L':
+			console_log_max = parse_size(optarg);
+			if (console_log_max < 64 << 10) {
+				fprintf(stderr, "skiff run: --console-log-max %s: a size of at least 64K "
+					"(examples: 4M, 512K)\n", optarg);
+				return 64;
+			}
+			break;
 		case 'F': config_file = optarg; break;
 		case 'I': {
 			size_t len = strlen(optarg);
@@ -381,8 +393,13 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 			cfg->mem_bytes = 1ull << 30;
 		append_given = true;   /* the image's command line */
 	}
+	if (console_log_max && !console_sock) {
+		fprintf(stderr, "skiff run: --console-log-max caps the log a --console-sock VM writes "
+			"to standard output; give --console-sock too\n");
+		return 64;
+	}
 	struct console_sock *csock = NULL;
-	if (console_sock && !(csock = console_sock_start(console_sock, err, sizeof(err)))) {
+	if (console_sock && !(csock = console_sock_start(console_sock, console_log_max, err, sizeof(err)))) {
 		fprintf(stderr, "skiff run: --console-sock: %s\n", err);
 		return 64;
 	}

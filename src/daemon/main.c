@@ -38,6 +38,8 @@ static const char usage[] =
 	"                     ${XDG_STATE_HOME:-~/.local/state}/skiff)\n"
 	"  --mem-limit SIZE   total guest memory of running VMs (MiB, or K/M/G/T;\n"
 	"                     default: the host's RAM)\n"
+	"  --console-log-max SIZE  keep each VM's console.log under SIZE (K/M/G;\n"
+	"                     default 4M); the newest half stays when it is cut\n"
 	"  --vmm PATH         the skiff binary that runs each VM (default: the one\n"
 	"                     next to skiffd, then $PATH)\n"
 	"  --version          print the version\n"
@@ -119,12 +121,14 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "mem-limit", required_argument, NULL, 'm' },
 		{ "vmm", required_argument, NULL, 'v' },
+		{ "console-log-max", required_argument, NULL, 'L' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct skiffd d = { .lock_fd = -1 };
 	const char *sock_opt = NULL, *state_opt = NULL, *vmm_opt = getenv("SKIFF_VMM"), *mem_opt = NULL;
+	const char *log_opt = "4M";
 	int o;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -133,6 +137,7 @@ int main(int argc, char **argv)
 		case 'd': state_opt = optarg; break;
 		case 'm': mem_opt = optarg; break;
 		case 'v': vmm_opt = optarg; break;
+		case 'L': log_opt = optarg; break;
 		case 'V': printf("skiffd %s\n", SKIFF_VERSION); return 0;
 		case 'h': fputs(usage, stdout); return 0;
 		case ':':
@@ -147,6 +152,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "skiffd: unexpected argument '%s' (see skiffd --help)\n", argv[optind]);
 		return 64;
 	}
+
+	/* A guest prints as much as it likes; its log may not grow with it. */
+	uint64_t log_max = skiffd_parse_size(log_opt);
+	if (log_max < (64u << 10)) {
+		fprintf(stderr, "skiffd: --console-log-max %s: a size of at least 64K (examples: 4M, 512K)\n",
+			log_opt);
+		return 64;
+	}
+	snprintf(d.console_log_max, sizeof(d.console_log_max), "%lluK", (unsigned long long)(log_max >> 10));
 
 	if (mem_opt) {
 		uint64_t b = skiffd_parse_size(mem_opt);

@@ -319,7 +319,7 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 		goto out;
 	}
 	char *argv[] = { d->vmm_path, "run", "--id", vm->id, "--api-sock", api, "--config-file", cfg,
-			 "--console-sock", con, NULL };
+			 "--console-sock", con, "--console-log-max", d->console_log_max, NULL };
 	pid_t pid = fork();
 	if (pid < 0) {
 		snprintf(err, errlen, "cannot start vm `%s`: fork: %s", vm->id, strerror(errno));

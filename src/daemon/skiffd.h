@@ -76,6 +76,7 @@ struct skiffd {
 	char *vmm_path;        /* the skiff binary that runs a VM */
 	uint64_t mem_limit_mib;
 	bool mem_limit_given;
+	char console_log_max[24]; /* each VM's console.log cap, as skiff run takes it */
 	long clk_tck;
 	long page_size;
 

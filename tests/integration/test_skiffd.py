@@ -100,8 +100,9 @@ def pid_alive(pid):
 class Skiffd:
     """A skiffd process with its own state directory and socket."""
 
-    def __init__(self, binary, root, log_path, mem_limit=None):
+    def __init__(self, binary, root, log_path, mem_limit=None, extra=()):
         self.binary = binary
+        self.extra = list(extra)
         self.root = Path(root)
         self.sock = self.root / "skiffd.sock"
         self.state = self.root / "state"
@@ -114,6 +115,7 @@ class Skiffd:
         args = [self.binary, "--socket", str(self.sock), "--state-dir", str(self.state)]
         if self.mem_limit:
             args += ["--mem-limit", self.mem_limit]
+        args += self.extra
         self.log = open(self.log_path, "a")
         self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
@@ -199,9 +201,9 @@ def daemons(skiffd_bin, console_log_dir, short_root):
     # still finds the pid files of VMs left running.
     made = []
 
-    def make(root, mem_limit=None):
+    def make(root, mem_limit=None, extra=()):
         # skiffd's log stays with the console logs after the test.
-        d = Skiffd(skiffd_bin, root, console_log_dir / f"skiffd-{Path(root).name}.log", mem_limit)
+        d = Skiffd(skiffd_bin, root, console_log_dir / f"skiffd-{Path(root).name}.log", mem_limit, extra)
         made.append(d)
         return d
     yield make
@@ -457,7 +459,7 @@ def test_definitions_survive_a_restart(daemons, short_root, fake_kernel):
 # ------------------------------------------------------------ one VM, with a guest
 
 def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_bin):
-    d = daemons(short_root)
+    d = daemons(short_root, extra=["--console-log-max", "64K"])
     disk = short_root / "one.img"
     with open(disk, "wb") as f:
         f.truncate(4 << 20)
@@ -529,6 +531,13 @@ def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_
         con.send("echo console-$((6*7))\r")
         con.expect_exact("console-42")
         con.expect(PROMPT_RE)
+        # The console log has what was typed and printed through the socket.
+        assert "console-42" in console_log(d, "one")
+        # A guest that prints without end (issue 12): 100 KB through a
+        # console.log capped at 64K; the newest output stays.
+        con.send("head -c 100000 /dev/zero | tr '\\0' x; echo; echo flood-$((5*5))\r")
+        con.expect_exact("flood-25", timeout=300)
+        con.expect(PROMPT_RE)
         con.send("\x01h")
         con.expect_exact("C-a x    detach")
         con.send("\x01x")
@@ -538,8 +547,10 @@ def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_
         con.close(force=True)
     assert con.exitstatus == 0, (con.exitstatus, con.signalstatus)
     assert get(d.sock, "/vms/one")["state"] == "running" and pid_alive(pid)
-    # The console log has what was typed and printed through the socket.
-    assert "console-42" in console_log(d, "one")
+    log = d.state / "vms" / "one" / "console.log"
+    assert log.stat().st_size <= 64 << 10, log.stat().st_size
+    text = console_log(d, "one")
+    assert "flood-25" in text and "[skiff: console log cut to its newest 32 KiB" in text, text[-500:]
 
     # Stop: the guest is asked to shut down (SendCtrlAltDel, passed to the
     # VM) and powers off; its process ends with status 0; the definition
