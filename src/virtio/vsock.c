@@ -8,7 +8,13 @@
  *     "OK <localport>\n" and the Unix socket carries the stream from then
  *     on; a RST (nobody listening) closes it.
  *   guest -> host: a REQUEST to CID 2 port P connects to "<uds_path>_P";
- *     RESPONSE if that works, RST if not.
+ *     RESPONSE if that works, RST if not. In a shared directory another
+ *     local user could make "<uds_path>_P" first and receive what the
+ *     guest meant for the host, so the socket must be owned by skiff's own
+ *     user and so must the process listening on it (SO_PEERCRED), else
+ *     the guest gets a RST and the refusal is reported once.
+ *
+ * The listening socket is mode 0600 whatever the umask (base/unix_sock.c).
  *
  * Queues (5.10.2): 0 rx (device -> driver packets), 1 tx, 2 event (only
  * the transport reset event after a snapshot restore). Each packet is a 44-byte
@@ -48,6 +54,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -175,6 +182,7 @@ struct virtio_vsock {
 
 	_Atomic uint64_t tx_bytes, rx_bytes, resets_sent;
 	_Atomic unsigned nconns_now;
+	_Atomic uint64_t foreign_refused; /* guest connections to another user's socket */
 };
 
 static void wake(struct virtio_vsock *v)
@@ -363,12 +371,42 @@ static void handle_rw(struct virtio_vsock *v, struct vconn *c, struct virtq_req 
 	}
 }
 
+/* Is the socket at `path`, connected as fd, skiff's own user's: the file
+ * and the process that listens on it? Reported once per device. */
+static bool owned_by_us(struct virtio_vsock *v, int fd, const char *path)
+{
+	struct stat st;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	uid_t me = geteuid();
+	long owner = -1;
+	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		owner = -1;
+	else if (st.st_uid != me)
+		owner = st.st_uid;
+	else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		owner = -1;
+	else if (cred.uid != me)
+		owner = cred.uid;
+	else
+		return true;
+	if (atomic_fetch_add(&v->foreign_refused, 1) == 0)
+		fprintf(stderr, "virtio-vsock: refused the guest's connection to %s: the socket or the "
+			"program listening on it is not skiff's user's (uid %ld, skiff runs as %u); "
+			"reported once\n", path, owner, (unsigned)me);
+	return false;
+}
+
 static void handle_request(struct virtio_vsock *v, const struct vsock_hdr *h)
 {
 	/* Connect to "<uds_path>_<port>". */
 	char path[UNIX_SOCK_PATH_MAX + 2];
 	int len = snprintf(path, sizeof(path), "%s_%" PRIu32, v->uds_path, h->dst_port);
 	int fd = len > 0 && (size_t)len <= UNIX_SOCK_PATH_MAX ? unix_connect(path, true) : -1;
+	if (fd >= 0 && !owned_by_us(v, fd, path)) {
+		close(fd);
+		fd = -1;
+	}
 	struct vconn *c = fd >= 0 ? conn_new(v, fd) : NULL;
 	if (!c) {
 		if (fd >= 0)
@@ -1095,4 +1133,5 @@ void virtio_vsock_get_stats(struct virtio_vsock *v, struct virtio_vsock_stats *s
 	s->tx_bytes = atomic_load(&v->tx_bytes);
 	s->rx_bytes = atomic_load(&v->rx_bytes);
 	s->resets_sent = atomic_load(&v->resets_sent);
+	s->foreign_refused = atomic_load(&v->foreign_refused);
 }

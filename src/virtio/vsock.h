@@ -31,6 +31,7 @@ struct virtio_vsock_stats {
 	unsigned connections;           /* open now */
 	uint64_t tx_bytes, rx_bytes;    /* payload to / from the guest */
 	uint64_t resets_sent;
+	uint64_t foreign_refused;       /* guest connections to another user's socket */
 };
 void virtio_vsock_get_stats(struct virtio_vsock *v, struct virtio_vsock_stats *s);
 

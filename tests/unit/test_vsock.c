@@ -13,10 +13,15 @@
  * goes on after a CREDIT_UPDATE, answers CREDIT_REQUEST, and resets a guest
  * that sends past the device's buffer; packets with a wrong CID are dropped,
  * SEQPACKET is refused; many connections at once; a device reset closes
- * every host socket.
+ * every host socket. The listening socket is mode 0600 under umask 0, and
+ * (as root) a guest connection to a "<uds>_P" socket file of another user,
+ * or one another user's process listens on, is refused with a RST.
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -478,6 +483,70 @@ static void test_many_connections_and_reset(struct vt *t)
 	close(l);
 }
 
+static void test_socket_mode(struct vt *t)
+{
+	struct stat st;
+	CHECK(lstat(t->uds, &st) == 0 && S_ISSOCK(st.st_mode));
+	CHECK_EQ(st.st_mode & 0777, 0600);
+}
+
+/* Another user got to "<uds>_P" first: either the socket file is theirs,
+ * or their process listens on it. The guest must get a RST and nothing
+ * may reach their socket. Needs root to play the other user. */
+static void test_foreign_socket_refused(struct vt *t)
+{
+	if (geteuid() != 0) {
+		printf("skipped: the foreign-socket checks need root\n");
+		return;
+	}
+	const uid_t nobody = 65534;
+	/* Port 1500: the file belongs to another user. */
+	int l1 = host_listen(t, 1500);
+	char path[96];
+	snprintf(path, sizeof(path), "%s_%u", t->uds, 1500u);
+	CHECK(chown(path, nobody, nobody) == 0);
+	/* Port 1501: the file is ours, but another user's process listens. */
+	int ready[2];
+	CHECK(pipe(ready) == 0);
+	pid_t child = fork();
+	if (child == 0) {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		snprintf(a.sun_path, sizeof(a.sun_path), "%s_%u", t->uds, 1501u);
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (bind(s, (struct sockaddr *)&a, sizeof(a)) || setresuid(nobody, nobody, nobody) ||
+		    listen(s, 4))
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
+		/* Anything accepted would be the guest's: report it. */
+		int c = accept(s, NULL, NULL);
+		_exit(c >= 0 ? 3 : 0);
+	}
+	char r;
+	CHECK(read(ready[0], &r, 1) == 1);
+	struct virtio_vsock_stats st;
+	virtio_vsock_get_stats(t->v, &st);
+	uint64_t before = st.foreign_refused;
+	struct hdr h;
+	send_pkt(t, OP_REQUEST, 800, 1500, NULL, 0, 65536, 0, 0);
+	CHECK(recv_pkt(t, &h, NULL));
+	CHECK_EQ(h.op, OP_RST);
+	send_pkt(t, OP_REQUEST, 801, 1501, NULL, 0, 65536, 0, 0);
+	CHECK(recv_pkt(t, &h, NULL));
+	CHECK_EQ(h.op, OP_RST);
+	virtio_vsock_get_stats(t->v, &st);
+	CHECK_EQ(st.foreign_refused, before + 2);
+	/* The connection the device made to check is closed again: the
+	 * child's accept sees it (status 3 proves it was the kernel's queue,
+	 * not data) or nothing; never any of the guest's bytes. */
+	kill(child, SIGKILL);
+	int status = 0;
+	waitpid(child, &status, 0);
+	close(l1);
+	close(ready[0]);
+	close(ready[1]);
+}
+
 static void test_create_errors(void)
 {
 	struct gram ram;
@@ -518,7 +587,10 @@ static void test_socket_file_rule(struct vt *t)
 
 int main(void)
 {
+	umask(0);   /* the listening socket's mode must not follow it */
 	vt_up(&T);
+	test_socket_mode(&T);
+	test_foreign_socket_refused(&T);
 	test_guest_to_host(&T);
 	test_guest_half_close(&T);
 	test_no_listener_is_reset(&T);
