@@ -278,6 +278,55 @@ static void test_fault_across_pages(void)
 	gram_destroy(&ram);
 }
 
+/* Code at one virtual address remapped to another physical page (the
+ * guest changes the PTE, then runs SFENCE.VMA) runs the new page's code.
+ * The caller, on another page, reaches it by JALR, so under the JIT that
+ * goes through the jump cache, which maps virtual addresses to
+ * translations and must not outlive the mapping. */
+static void test_remapped_code(void)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	struct hart *h = new_hart(&ram);
+	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = 3 };
+	t.root = alloc_page(&t);
+	map(&t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1); /* caller, identity */
+	map(&t, PT_POOL, PT_POOL, V | R | W | A | D, 1);
+	uint64_t cva = 0x40000000ull, p1 = RAM_BASE + 0x300000, p2 = RAM_BASE + 0x301000;
+	uint64_t *pte = map(&t, cva, p1, V | R | X | A, 0);
+	uint32_t callee1[] = { ADDI(10, 0, 1), JALR(0, 1, 0) };
+	uint32_t callee2[] = { ADDI(10, 0, 2), JALR(0, 1, 0) };
+	uint32_t caller[] = { JALR(1, 5, 0), ECALL() };
+	uint32_t fence[] = { 0x12000073u /* sfence.vma x0, x0 */, ECALL() };
+	/* At +0x100: a jump-cache slot other than the caller's. */
+	gram_write(&ram, p1 + 0x100, callee1, sizeof(callee1));
+	gram_write(&ram, p2 + 0x100, callee2, sizeof(callee2));
+	gram_write(&ram, RAM_BASE, caller, sizeof(caller));
+	gram_write(&ram, RAM_BASE + 0x100, fence, sizeof(fence));
+	hart_reset(h, RAM_BASE, 0);
+	hart_csr_write(h, 0x180, 8ull << 60 | t.root >> 12);
+	hart_set_reg(h, 5, cva + 0x100);
+	struct hart_exit ex;
+	for (int n = 0; n < 40; n++) {
+		hart_set_pc(h, RAM_BASE);
+		hart_run(h, &ex);
+	}
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 1, "before the remap: a0 %llu",
+	      (unsigned long long)hart_get_reg(h, 10));
+	*pte = (p2 >> 12) << 10 | V | R | X | A;
+	hart_set_pc(h, RAM_BASE + 0x100);
+	hart_run(h, &ex);
+	for (int n = 0; n < 3; n++) {
+		hart_set_pc(h, RAM_BASE);
+		hart_run(h, &ex);
+		CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 2,
+		      "after the remap and sfence.vma, run %d: a0 %llu (want 2)", n,
+		      (unsigned long long)hart_get_reg(h, 10));
+	}
+	hart_destroy(h);
+	gram_destroy(&ram);
+}
+
 int main(void)
 {
 	test_mode(8, 3, "sv39");
@@ -286,5 +335,6 @@ int main(void)
 	test_tlb_and_sfence();
 	test_fault_from_code();
 	test_fault_across_pages();
+	test_remapped_code();
 	return check_summary(&C);
 }
