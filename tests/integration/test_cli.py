@@ -171,7 +171,8 @@ def test_every_documented_option_is_accepted(skiff_bin):
               "api-sock": "/tmp/skiff-test-api.sock", "config-file": "/dev/null",
               "console-sock": "/tmp/skiff-test-console.sock",
               "port": "org.skiff.test,uds=/tmp/skiff-test-port.sock", "ssh-port": "2222",
-              "engine": "interp", "jit-cache": "32M"}
+              "engine": "interp", "jit-cache": "32M", "snapshot": "/tmp",
+              "console-log-max": "4M"}
     documented = re.findall(r"^[ \t]+(?:-\w,[ \t]+)?--([a-z0-9-]+)", text, re.M)
     assert documented, "no options found in --help:\n" + text
     for opt in documented:
