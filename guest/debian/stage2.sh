@@ -119,21 +119,37 @@ for f in "$S"/debs/*.deb; do
     n=${n%%_*}
     grep -q -x "$n" "$S/required" || rest="$rest $f"
 done
-if [ -n "$rest" ] && command -v apt-get >/dev/null; then
-    # apt orders the installation: dpkg alone, given them all at once,
-    # unpacks first and configures later, so a package whose Pre-Depends is
-    # in the same batch is refused (systemd on libsystemd-shared, the kernel
-    # on linux-base). The files are all there: nothing is downloaded.
-    # shellcheck disable=SC2086
-    run apt-get install -y -q --no-install-recommends --no-download \
-        -o Dpkg::Options::=--force-confold -o Dpkg::Use-Pty=0 $rest
-elif [ -n "$rest" ]; then
-    # (No apt in a tiny --only system: dpkg, then --configure -a for what
-    # it left unconfigured.)
-    # shellcheck disable=SC2086
-    dpkg --force-confold --skip-same-version --install $rest ||
-        say "  dpkg --install exited with status $?; configuring what is left"
-fi
+# One package at a time, in apt's installation order (the numbering of the
+# files): given them all at once, dpkg unpacks everything before it
+# configures anything, and refuses every package whose Pre-Depends is in the
+# same batch (systemd on libsystemd-shared, the kernel on linux-base). A
+# package whose Depends come later in the order is left unconfigured and
+# finished by the --configure -a below; one refused for a Pre-Depends is
+# tried again after it.
+n_rest=0
+for f in $rest; do
+    n_rest=$((n_rest + 1))
+done
+i=0
+for f in $rest; do
+    i=$((i + 1))
+    n=${f##*/}
+    n=${n#*_}
+    n=${n%%_*}
+    say "  ($i/$n_rest) $n"
+    dpkg --force-confold --skip-same-version --install "$f" ||
+        say "  dpkg --install $n exited with status $?; it is finished below"
+done
+dpkg --configure -a || say "  dpkg --configure -a exited with status $?; trying the rest again"
+for f in $rest; do
+    n=${f##*/}
+    n=${n#*_}
+    n=${n%%_*}
+    case "$(dpkg-query -W -f='${Status}' "$n" 2>/dev/null)" in
+        "install ok installed") ;;
+        *) run dpkg --force-confold --install "$f" ;;
+    esac
+done
 run dpkg --configure -a
 dpkg --audit | grep -q . && fail "dpkg --audit: $(dpkg --audit | head -n 5)"
 
