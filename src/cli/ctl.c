@@ -27,7 +27,8 @@
 #define CALL_TIMEOUT_MS 120000
 
 static const char *const commands[] = {
-	"create", "ls", "start", "stop", "kill", "pause", "resume", "console", "inspect", "top", "rm", NULL
+	"create", "ls", "start", "stop", "kill", "pause", "resume", "console", "inspect", "top", "rm",
+	"snapshot", "restore", "clone", NULL
 };
 
 bool ctl_is_command(const char *name)
@@ -805,6 +806,9 @@ static const char ctl_usage[] =
 	"  inspect VM...        a VM's definition and state as JSON\n"
 	"  top [--once]         live CPU and memory per VM\n"
 	"  rm [-f] VM...        remove VMs (-f: stop them first if they run)\n"
+	"  snapshot [--diff] VM DIR  save a running VM into DIR; it runs on\n"
+	"  restore [--name N] DIR    a new VM from the snapshot in DIR, started\n"
+	"  clone VM N           N clones of a running VM, started\n"
 	"\n"
 	"VM is an id or a name. Every command takes --socket PATH (default:\n"
 	"$SKIFF_SOCKET, then skiffd's default socket); ls, create and top take --json.\n";
@@ -843,6 +847,12 @@ int ctl_main(int argc, char **argv)
 		rc = ctl_console(&c, argc, argv);
 	else if (!strcmp(cmd, "top"))
 		rc = ctl_top(&c, argc, argv);
+	else if (!strcmp(cmd, "snapshot"))
+		rc = ctl_snapshot(&c, argc, argv);
+	else if (!strcmp(cmd, "restore"))
+		rc = ctl_restore(&c, argc, argv);
+	else if (!strcmp(cmd, "clone"))
+		rc = ctl_clone(&c, argc, argv);
 	else if (ctl_is_command(cmd))
 		rc = each(&c, argc, argv, usage);
 	else {

@@ -42,5 +42,9 @@ void ctl_fmt_age(char *out, size_t cap, int64_t seconds);
 /* skiff console NAME / skiff top (attach.c, top.c). */
 int ctl_console(struct ctl *c, int argc, char **argv);
 int ctl_top(struct ctl *c, int argc, char **argv);
+/* skiff snapshot VM DIR / restore DIR / clone VM N (ctl_snapshot.c). */
+int ctl_snapshot(struct ctl *c, int argc, char **argv);
+int ctl_restore(struct ctl *c, int argc, char **argv);
+int ctl_clone(struct ctl *c, int argc, char **argv);
 
 #endif

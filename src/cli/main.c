@@ -12,7 +12,7 @@
 
 static const char usage[] =
 	"usage: skiff [run] [options]    boot a guest with its console here\n"
-	"       skiff create|ls|start|stop|kill|pause|resume|console|inspect|top|rm ...\n"
+	"       skiff create|ls|start|stop|kill|pause|resume|console|inspect|top|rm|snapshot|restore|clone ...\n"
 	"                                VMs run by skiffd (see docs/skiffd.md)\n"
 	"       skiff exec|cp|shutdown|clipboard ...\n"
 	"                                reach into a guest through its agent\n"

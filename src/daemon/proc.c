@@ -293,12 +293,14 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 			 used < d->mem_limit_mib ? d->mem_limit_mib - used : 0);
 		return -1;
 	}
-	if (write_vmm_config(vm, err, errlen))
+	/* Made from a snapshot: the first start loads it through the API. */
+	if (!vm->restore && write_vmm_config(vm, err, errlen))
 		return -1;
 	char *api = skiffd_vm_path(vm, "api.sock"), *con = skiffd_vm_path(vm, "console.sock");
 	char *cfg = skiffd_vm_path(vm, "config.json"), *log = skiffd_vm_path(vm, "console.log");
 	char *old = skiffd_vm_path(vm, "console.log.1"), *pidf = skiffd_vm_path(vm, "pid");
 	int rc = -1, logfd = -1, pipefd[2] = { -1, -1 };
+	char kerr_buf[512];
 	if (!api || !con || !cfg || !log || !old || !pidf) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -318,8 +320,10 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 		snprintf(err, errlen, "cannot start vm `%s`: %s", vm->id, strerror(errno));
 		goto out;
 	}
-	char *argv[] = { d->vmm_path, "run", "--id", vm->id, "--api-sock", api, "--config-file", cfg,
-			 "--console-sock", con, "--console-log-max", d->console_log_max, NULL };
+	char *argv[] = { d->vmm_path, "run", "--id", vm->id, "--api-sock", api, "--console-sock", con,
+			 "--console-log-max", d->console_log_max, "--config-file", cfg, NULL };
+	if (vm->restore)
+		argv[10] = NULL;   /* configured by the snapshot */
 	pid_t pid = fork();
 	if (pid < 0) {
 		snprintf(err, errlen, "cannot start vm `%s`: fork: %s", vm->id, strerror(errno));
@@ -369,6 +373,16 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 		}
 		if (access(api, F_OK) == 0 && api_answers(vm, 1000)) {
 			rc = 0;
+			if (vm->restore && skiffd_vm_load_snapshot(vm, err, errlen)) {
+				char kerr[256];
+				skiffd_stop_vm(d, vm, kerr, sizeof(kerr));
+				rc = -1;
+			} else if (vm->restore) {
+				json_decref(vm->restore);
+				vm->restore = NULL;
+				if (skiffd_save_vm(vm, kerr_buf, sizeof(kerr_buf)))
+					skiffd_log("vm %s: %s", vm->id, kerr_buf);
+			}
 			goto out;
 		}
 		sleep_ms(50);

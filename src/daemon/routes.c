@@ -443,6 +443,141 @@ static void delete_vm(struct req *q, struct skiffd_vm *vm)
 	api_respond_empty(q->resp, 204);
 }
 
+/* ------------------------------------------------------------ snapshots */
+
+static const struct api_field snapshot_fields[] = {
+	{ "dir", API_T_STRING, true },
+	{ "snapshot_type", API_T_STRING },
+	{ NULL }
+};
+
+/* PUT /vms/{id}/snapshot {"dir", "snapshot_type"} */
+static void snapshot_vm(struct req *q, struct skiffd_vm *vm, json_t *body)
+{
+	if (api_json_check_object(body, snapshot_fields, "snapshot", q->err, sizeof(q->err))) {
+		fault(q, "%s", q->err);
+		return;
+	}
+	const char *t = api_json_string(body, "snapshot_type");
+	if (t && strcmp(t, "Full") && strcmp(t, "Diff")) {
+		fault(q, "snapshot.snapshot_type: must be \"Full\" or \"Diff\"");
+		return;
+	}
+	if (skiffd_vm_snapshot(q->d, vm, api_json_string(body, "dir"), t, q->err, sizeof(q->err)))
+		fault(q, "%s", q->err);
+	else
+		api_respond_empty(q->resp, 204);
+}
+
+/* Put a VM made from a snapshot in the table and start it; replies. */
+static bool add_and_start(struct req *q, struct skiffd_vm *vm)
+{
+	struct skiffd_vm **tail = &q->d->vms;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = vm;
+	skiffd_log("vm %s made from a snapshot", vm->id);
+	if (skiffd_start_vm(q->d, vm, q->err, sizeof(q->err))) {
+		fault(q, "vm `%s` was made but did not start: %s", vm->id, q->err);
+		return false;
+	}
+	return true;
+}
+
+static const struct api_field restore_fields[] = {
+	{ "snapshot", API_T_STRING, true },
+	{ "id", API_T_STRING },
+	{ "name", API_T_STRING },
+	{ NULL }
+};
+
+/* POST /vms {"snapshot": DIR, "id", "name"}: a new VM restored from DIR. */
+static void restore(struct req *q, json_t *body)
+{
+	const char *id = NULL, *name = NULL;
+	if (api_json_check_object(body, restore_fields, "vms", q->err, sizeof(q->err))) {
+		fault(q, "%s", q->err);
+		return;
+	}
+	if (!take_name(q, body, "id", &id) || !take_name(q, body, "name", &name))
+		return;
+	char idbuf[32];
+	if ((id && taken(q->d, id)) || (name && taken(q->d, name))) {
+		fault(q, "a VM with the id or name `%s` already exists", id && taken(q->d, id) ? id : name);
+		return;
+	}
+	if (!id && new_id(q->d, idbuf, sizeof(idbuf))) {
+		fault(q, "cannot find an unused VM id");
+		return;
+	}
+	struct skiffd_vm *vm = skiffd_vm_from_snapshot(q->d, api_json_string(body, "snapshot"),
+						       id ? id : idbuf, name, false, q->err, sizeof(q->err));
+	if (!vm) {
+		fault(q, "%s", q->err);
+		return;
+	}
+	if (add_and_start(q, vm))
+		reply_json(q, 201, skiffd_vm_json(q->d, vm, true));
+}
+
+static const struct api_field clone_fields[] = {
+	{ "count", API_T_UINT, true },
+	{ NULL }
+};
+
+#define MAX_CLONES 64
+
+/* POST /vms/{id}/clone {"count": N}: snapshot the running VM into its
+ * directory, then N new VMs from it, each with its own CID, MACs, disk
+ * copies and sockets, started. Replies with their ids. */
+static void clone_vm(struct req *q, struct skiffd_vm *vm, json_t *body)
+{
+	uint64_t n = 0;
+	if (api_json_check_object(body, clone_fields, "clone", q->err, sizeof(q->err))) {
+		fault(q, "%s", q->err);
+		return;
+	}
+	api_json_uint(body, "count", &n);
+	if (n < 1 || n > MAX_CLONES) {
+		fault(q, "clone.count: 1 to %d", MAX_CLONES);
+		return;
+	}
+	char *dir = NULL;
+	if (asprintf(&dir, "%s/clone-%lld", vm->dir, (long long)time(NULL)) < 0) {
+		api_respond_fault(q->resp, 500, "out of memory");
+		return;
+	}
+	if (skiffd_vm_snapshot(q->d, vm, dir, "Full", q->err, sizeof(q->err))) {
+		fault(q, "%s", q->err);
+		free(dir);
+		return;
+	}
+	json_t *ids = json_array();
+	for (uint64_t k = 0; k < n; k++) {
+		char id[32], name[SKIFFD_MAX_ID + 16];
+		if (new_id(q->d, id, sizeof(id))) {
+			fault(q, "cannot find an unused VM id");
+			break;
+		}
+		snprintf(name, sizeof(name), "%s-%" PRIu64, vm->name ? vm->name : vm->id, k + 1);
+		struct skiffd_vm *c = skiffd_vm_from_snapshot(q->d, dir, id, taken(q->d, name) ||
+							      strlen(name) > SKIFFD_MAX_ID ? NULL : name,
+							      true, q->err, sizeof(q->err));
+		if (!c) {
+			fault(q, "clone %" PRIu64 " of %" PRIu64 ": %s", k + 1, n, q->err);
+			break;
+		}
+		if (!add_and_start(q, c))
+			break;
+		json_array_append_new(ids, json_string(c->id));
+	}
+	free(dir);
+	if (json_array_size(ids) == n)
+		reply_json(q, 201, json_pack("{s:o}", "clones", ids));
+	else
+		json_decref(ids);
+}
+
 /* ------------------------------------------------------------ routing */
 
 static void bad_route(struct req *q)
@@ -523,7 +658,10 @@ static void route(struct req *q)
 
 	/* Bodies are JSON objects wherever skiffd reads them itself. */
 	json_t *body = NULL;
-	bool own_body = !rest ? is(r, "POST") : (sub && !strcmp(sub, "actions") && is(r, "PUT"));
+	bool own_body = !rest ? is(r, "POST") :
+			(sub && ((!strcmp(sub, "actions") && is(r, "PUT")) ||
+				 (!strcmp(sub, "snapshot") && is(r, "PUT")) ||
+				 (!strcmp(sub, "clone") && is(r, "POST"))));
 	if (own_body) {
 		if (!has_body) {
 			fault(q, "Empty %s request.", r->method_name);
@@ -542,6 +680,8 @@ static void route(struct req *q)
 			for (struct skiffd_vm *vm = q->d->vms; vm && a; vm = vm->next)
 				json_array_append_new(a, skiffd_vm_json(q->d, vm, true));
 			reply_json(q, 200, a);
+		} else if (is(r, "POST") && json_object_get(body, "snapshot")) {
+			restore(q, body);
 		} else if (is(r, "POST")) {
 			create(q, body);
 		} else {
@@ -575,6 +715,10 @@ static void route(struct req *q)
 			bad_route(q);
 	} else if (!strcmp(sub, "actions") && is(r, "PUT")) {
 		action(q, vm, body);
+	} else if (!strcmp(sub, "snapshot") && is(r, "PUT")) {
+		snapshot_vm(q, vm, body);
+	} else if (!strcmp(sub, "clone") && is(r, "POST")) {
+		clone_vm(q, vm, body);
 	} else {
 		proxy(q, vm, sub);
 	}

@@ -66,6 +66,10 @@ struct skiffd_vm {
 	bool has_exit;
 	struct skiffd_exit last_exit;
 
+	/* Made from a snapshot and not started since: the body of the
+	 * PUT /snapshot/load its first start sends (snapshots.c); else NULL. */
+	json_t *restore;
+
 	struct skiffd_vm *next;
 };
 
@@ -99,6 +103,23 @@ int skiffd_remove_vm_dir(const struct skiffd_vm *vm, char *err, size_t errlen);
 struct skiffd_vm *skiffd_find(struct skiffd *d, const char *id_or_name);
 /* The VM as JSON (GET /vms/{id}); `live` asks its API for its state. */
 json_t *skiffd_vm_json(struct skiffd *d, struct skiffd_vm *vm, bool live);
+
+/* vcpus and mem_mib from the configuration's machine-config. */
+void skiffd_vm_machine(struct skiffd_vm *vm);
+
+/* snapshots.c */
+/* Save the running VM into `dir` (absolute; made if missing): pause it
+ * unless it is paused, PUT /snapshot/create, copy its writable drives,
+ * resume. `type` "Full" or "Diff" (NULL: Full). 0 or -1. */
+int skiffd_vm_snapshot(struct skiffd *d, struct skiffd_vm *vm, const char *dir, const char *type,
+		       char *err, size_t errlen);
+/* A new VM record (directory and vm.json written, not in d->vms yet) made
+ * from the snapshot in `snapdir`, with its own host side; a clone also gets
+ * a new CID and MACs. NULL with a message. */
+struct skiffd_vm *skiffd_vm_from_snapshot(struct skiffd *d, const char *snapdir, const char *id,
+					  const char *name, bool clone, char *err, size_t errlen);
+/* The first start of such a VM: PUT /snapshot/load on its fresh VMM. */
+int skiffd_vm_load_snapshot(struct skiffd_vm *vm, char *err, size_t errlen);
 
 /* proc.c: VMM processes */
 /* Adopt a VM whose pid file says it runs (at startup). */

@@ -114,6 +114,8 @@ int skiffd_save_vm(const struct skiffd_vm *vm, char *err, size_t errlen)
 			      "created_at", (json_int_t)vm->created_at, "config", vm->config);
 	if (o && vm->has_exit)
 		json_object_set_new(o, "last_exit", exit_json(&vm->last_exit));
+	if (o && vm->restore)
+		json_object_set(o, "restore", vm->restore);
 	char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 	json_decref(o);
 	char *path = skiffd_vm_path(vm, "vm.json");
@@ -144,12 +146,13 @@ void skiffd_vm_free(struct skiffd_vm *vm)
 	free(vm->name);
 	free(vm->dir);
 	json_decref(vm->config);
+	json_decref(vm->restore);
 	free(vm);
 }
 
 /* vcpus and memory from the machine-config section (the VMM's defaults
  * when absent). */
-static void machine_of(struct skiffd_vm *vm)
+void skiffd_vm_machine(struct skiffd_vm *vm)
 {
 	vm->vcpus = 1;
 	vm->mem_mib = VMM_DEFAULT_MEM_MIB;
@@ -211,6 +214,9 @@ static struct skiffd_vm *load_one(struct skiffd *d, const char *id)
 	vm->dir = dir;
 	vm->config = json_incref(cfg);
 	vm->created_at = json_integer_value(json_object_get(doc, "created_at"));
+	json_t *rs = json_object_get(doc, "restore");
+	if (json_is_object(rs))
+		vm->restore = json_incref(rs);
 	json_t *le = json_object_get(doc, "last_exit");
 	if (json_is_object(le)) {
 		vm->has_exit = true;
@@ -220,7 +226,7 @@ static struct skiffd_vm *load_one(struct skiffd *d, const char *id)
 		vm->last_exit.signal = (int)json_integer_value(json_object_get(le, "signal"));
 		vm->last_exit.at = json_integer_value(json_object_get(le, "at"));
 	}
-	machine_of(vm);
+	skiffd_vm_machine(vm);
 	json_decref(doc);
 	free(path);
 	return vm;

@@ -48,6 +48,7 @@ struct vmm {
 	enum vmm_state state;
 	bool paused;
 	bool configured;           /* a section other than logger/metrics was set */
+	bool clock_resync_due;     /* restored: set the guest clock through the agent */
 	struct vm *vm;
 	uint64_t started_ns;
 
@@ -201,6 +202,12 @@ void vmm_tick(struct vmm *v)
 	if (v->suspend_gap_ns && gap - v->suspend_gap_ns > 1000000000LL && v->state == VMM_RUNNING)
 		resync_guest_clock(v, "the host was suspended");
 	v->suspend_gap_ns = gap;
+	/* After a restore: here rather than in the request, which would wait
+	 * for the guest's agent to answer. */
+	if (v->clock_resync_due && v->state == VMM_RUNNING && !v->paused) {
+		v->clock_resync_due = false;
+		resync_guest_clock(v, "snapshot restore");
+	}
 	pthread_mutex_unlock(&v->lock);
 }
 
@@ -735,7 +742,7 @@ static void snapshot_create(struct call *c)
 			 "(PATCH /vm {\"state\": \"Paused\"}).");
 		return;
 	}
-	char *conf = vmm_snapshot_conf(&v->booted, v->booted.vm.virtio_console, v->booted.vm.rng);
+	char *conf = vmm_snapshot_conf(&v->booted);
 	if (!conf) {
 		fault(c, "out of memory");
 		return;
@@ -783,14 +790,12 @@ static void snapshot_load(struct call *c)
 		return;
 	}
 	struct vmm_spec next, b;
-	bool virtio_console = false, rng = true;
 	if (vmm_spec_copy(&next, &v->spec)) {
 		vm_snapshot_close(sf);
 		fault(c, "out of memory");
 		return;
 	}
-	if (vmm_snapshot_spec(&next, vm_snapshot_config(sf), &rq, &virtio_console, &rng,
-			      why, sizeof(why)) ||
+	if (vmm_snapshot_spec(&next, vm_snapshot_config(sf), &rq, why, sizeof(why)) ||
 	    vmm_spec_check(&next, why, sizeof(why))) {
 		vm_snapshot_close(sf);
 		vmm_spec_free(&next);
@@ -806,8 +811,6 @@ static void snapshot_load(struct call *c)
 	}
 	free(b.vm.name);
 	b.vm.name = strdup(v->id);
-	b.vm.virtio_console = virtio_console;
-	b.vm.rng = rng;
 	b.track_dirty_pages = rq.track_dirty;
 	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
 	struct vm *vm = b.vm.name ? vm_restore(&b.vm, &v->console, sf, rq.mem_path, rq.track_dirty,
@@ -835,6 +838,9 @@ static void snapshot_load(struct call *c)
 	v->last_metrics_ns = v->started_ns;
 	LOG(v, VMM_LOG_INFO, "snapshot loaded from %s in %" PRIu64 " us; the VM is %s",
 	    rq.state_path, (v->started_ns - t0) / 1000, rq.resume ? "running" : "paused");
+	/* The guest's clock stood still since the snapshot (vmm_tick sets it,
+	 * once the VM runs). */
+	v->clock_resync_due = true;
 	ok_empty(c);
 }
 

@@ -42,10 +42,25 @@ static const struct api_field mem_backend_fields[] = {
 	{ NULL }
 };
 
+static const struct api_field forward_fields[] = {
+	{ "protocol", API_T_STRING },
+	{ "host_address", API_T_STRING },
+	{ "host_port", API_T_UINT, true },
+	{ "guest_port", API_T_UINT, true },
+	{ NULL }
+};
+
 static const struct api_field net_override_fields[] = {
 	{ "iface_id", API_T_STRING, true },
 	{ "host_dev_name", API_T_STRING },
 	{ "guest_mac", API_T_STRING },
+	{ "port_forwards", API_T_ARRAY, false, forward_fields, API_T_OBJECT, 64 },
+	{ NULL }
+};
+
+static const struct api_field port_override_fields[] = {
+	{ "name", API_T_STRING, true },
+	{ "uds_path", API_T_STRING, true },
 	{ NULL }
 };
 
@@ -71,6 +86,7 @@ static const struct api_field load_fields[] = {
 	{ "network_overrides", API_T_ARRAY, false, net_override_fields, API_T_OBJECT, 16 },
 	{ "vsock_override", API_T_OBJECT, false, vsock_override_fields },
 	{ "drive_overrides", API_T_ARRAY, false, drive_override_fields, API_T_OBJECT, 16 },
+	{ "console_port_overrides", API_T_ARRAY, false, port_override_fields, API_T_OBJECT, 32 },
 	{ "clock_realtime", API_T_BOOL },
 	{ "huge_pages", API_T_STRING },
 	{ NULL }
@@ -126,6 +142,7 @@ const char *vmm_snapshot_load_parse(const json_t *body, struct vmm_snapshot_load
 	out->net_overrides = api_json_member(body, "network_overrides");
 	out->vsock_override = api_json_member(body, "vsock_override");
 	out->drive_overrides = api_json_member(body, "drive_overrides");
+	out->port_overrides = api_json_member(body, "console_port_overrides");
 	return NULL;
 }
 
@@ -134,7 +151,7 @@ static void fmt_mac(char out[18], const uint8_t m[6])
 	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
-char *vmm_snapshot_conf(const struct vmm_spec *booted, bool virtio_console, bool rng)
+char *vmm_snapshot_conf(const struct vmm_spec *booted)
 {
 	json_t *cfg = vmm_spec_to_json(booted);
 	if (!cfg)
@@ -156,9 +173,9 @@ char *vmm_snapshot_conf(const struct vmm_spec *booted, bool virtio_console, bool
 	 * business. */
 	json_object_del(cfg, "logger");
 	json_object_del(cfg, "metrics");
-	json_t *doc = json_pack("{s:o,s:{s:s?,s:b,s:b}}", "vm_config", cfg, "skiff",
-				"id", booted->vm.name, "virtio_console", (int)virtio_console,
-				"rng", (int)rng);
+	json_t *doc = json_pack("{s:o,s:{s:s?,s:b,s:b,s:b}}", "vm_config", cfg, "skiff",
+				"id", booted->vm.name, "virtio_console", (int)booted->vm.virtio_console,
+				"rng", (int)booted->vm.rng, "agent", (int)booted->vm.agent);
 	char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	return s;
@@ -203,6 +220,29 @@ static const char *apply_overrides(json_t *cfg, const struct vmm_snapshot_load_r
 		}
 		if (mac)
 			json_object_set_new(n, "guest_mac", json_string(mac));
+		/* Checked with the interface's other fields below. */
+		const json_t *fw = api_json_member(o, "port_forwards");
+		if (fw)
+			json_object_set_new(n, "port_forwards", json_deep_copy(fw));
+	}
+	json_t *ports = json_object_get(cfg, "console-ports");
+	for (size_t k = 0; req->port_overrides && k < json_array_size(req->port_overrides); k++) {
+		const json_t *o = json_array_get(req->port_overrides, k);
+		const char *name = api_json_string(o, "name");
+		json_t *pt = NULL;
+		for (size_t j = 0; json_is_array(ports) && j < json_array_size(ports); j++) {
+			const char *pn = json_string_value(json_object_get(json_array_get(ports, j), "name"));
+			if (pn && !strcmp(pn, name))
+				pt = json_array_get(ports, j);
+		}
+		if (!pt) {
+			char shown[80];
+			api_json_printable(shown, sizeof(shown), name);
+			snprintf(err, errlen, "snapshot.console_port_overrides: the snapshot has no port `%s`",
+				 shown);
+			return err;
+		}
+		json_object_set_new(pt, "uds_path", json_string(api_json_string(o, "uds_path")));
 	}
 	json_t *drives = json_object_get(cfg, "drives");
 	for (size_t k = 0; req->drive_overrides && k < json_array_size(req->drive_overrides); k++) {
@@ -243,13 +283,13 @@ static const struct api_field skiff_fields[] = {
 	{ "id", API_T_STRING },
 	{ "virtio_console", API_T_BOOL, true },
 	{ "rng", API_T_BOOL, true },
+	{ "agent", API_T_BOOL, true },
 	{ NULL }
 };
 
 
 const char *vmm_snapshot_spec(struct vmm_spec *spec, const char *conf,
-			      const struct vmm_snapshot_load_req *req, bool *virtio_console,
-			      bool *rng, char *err, size_t errlen)
+			      const struct vmm_snapshot_load_req *req, char *err, size_t errlen)
 {
 	char why[512];
 	json_t *doc = api_json_parse_body(conf, strlen(conf), why, sizeof(why));
@@ -267,8 +307,11 @@ const char *vmm_snapshot_spec(struct vmm_spec *spec, const char *conf,
 		e = err;
 		goto out;
 	}
-	*virtio_console = api_json_bool(sk, "virtio_console", false);
-	*rng = api_json_bool(sk, "rng", true);
+	/* What the VMM decides besides the configuration, but the guest
+	 * sees: the same devices must be there again. */
+	spec->vm.virtio_console = api_json_bool(sk, "virtio_console", false);
+	spec->vm.rng = api_json_bool(sk, "rng", true);
+	spec->vm.agent = api_json_bool(sk, "agent", false);
 	json_t *boot = json_incref(json_object_get(cfg, "boot-source"));
 	json_object_del(cfg, "boot-source");
 	json_object_del(cfg, "logger");

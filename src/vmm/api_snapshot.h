@@ -10,10 +10,12 @@
  *                          "host_dev_name"}], "vsock_override":
  *                          {"uds_path"}}; only on a fresh VMM
  *
- * skiff adds, for clones: "guest_mac" in a network override, "guest_cid" in
- * the vsock override, and "drive_overrides": [{"drive_id", "path_on_host"}]
- * to give a clone its own copy of a disk image (a writable image is locked
- * by the VM that has it open). This file checks the bodies and turns
+ * skiff adds, for clones: "guest_mac" and "port_forwards" (replacing the
+ * user network's) in a network override, "guest_cid" in the vsock
+ * override, "drive_overrides": [{"drive_id", "path_on_host"}] to give a
+ * clone its own copy of a disk image (a writable image is locked by the VM
+ * that has it open), and "console_port_overrides": [{"name", "uds_path"}]
+ * for the host sockets of named console ports. This file checks the bodies and turns
  * a snapshot's embedded configuration plus the overrides into the
  * configuration the restored VM is built from; api.c runs them.
  */
@@ -41,21 +43,22 @@ struct vmm_snapshot_load_req {
 	const json_t *net_overrides;         /* array or NULL */
 	const json_t *vsock_override;        /* object or NULL */
 	const json_t *drive_overrides;       /* array or NULL */
+	const json_t *port_overrides;        /* array or NULL */
 };
 const char *vmm_snapshot_load_parse(const json_t *body, struct vmm_snapshot_load_req *out,
 				    char *err, size_t errlen);
 
 /* What the VMM puts in a snapshot: {"vm_config": GET /vm/config's document
  * with every NIC's MAC spelled out, "skiff": {"id", "virtio_console",
- * "rng"}}. malloc'd, NULL when out of memory. */
-char *vmm_snapshot_conf(const struct vmm_spec *booted, bool virtio_console, bool rng);
+ * "rng", "agent"}} (the devices the VMM adds itself). malloc'd, NULL when
+ * out of memory. */
+char *vmm_snapshot_conf(const struct vmm_spec *booted);
 
 /* The other way: apply a snapshot's document to `spec` (which keeps its
- * logger and metrics), then the request's overrides. The kernel is kept
- * when its files are still there (a reboot of the restored VM needs it).
- * *virtio_console and *rng come from the document. NULL, or err. */
+ * logger and metrics), then the request's overrides; virtio_console, rng
+ * and agent come from the document too. The kernel is kept when its files
+ * are still there (a reboot of the restored VM needs it). NULL, or err. */
 const char *vmm_snapshot_spec(struct vmm_spec *spec, const char *conf,
-			      const struct vmm_snapshot_load_req *req, bool *virtio_console,
-			      bool *rng, char *err, size_t errlen);
+			      const struct vmm_snapshot_load_req *req, char *err, size_t errlen);
 
 #endif

@@ -101,12 +101,9 @@ static void restore_once(const char *path)
 	if (safe) {
 		struct vmm_spec spec;
 		struct vmm_snapshot_load_req rq = { .state_path = path, .mem_path = FUZZ_DIR "/mem" };
-		bool vc = false, rng = true;
 		vmm_spec_init(&spec);
-		if (!vmm_snapshot_spec(&spec, vm_snapshot_config(sf), &rq, &vc, &rng, err, sizeof(err)) &&
+		if (!vmm_snapshot_spec(&spec, vm_snapshot_config(sf), &rq, err, sizeof(err)) &&
 		    !vmm_spec_check(&spec, err, sizeof(err))) {
-			spec.vm.virtio_console = vc;
-			spec.vm.rng = rng;
 			struct vm_console con = { .out = discard };
 			struct vm *vm = vm_restore(&spec.vm, &con, sf, FUZZ_DIR "/mem", true, err, sizeof(err));
 			vm_destroy(vm);
@@ -198,7 +195,7 @@ static void make_seed(const char *dir, const char *name, const char *config, boo
 	for (unsigned n = 0; drive && n < vm->devices->nslots; n++)
 		drive_slot(vm, n, vm->devices->slot[n].dev->nqueues, BOARD_RAM_BASE + (n + 1) * 0x10000);
 	atomic_store(&vm->vcpu[0].state, HSM_STARTED);
-	char *conf = vmm_snapshot_conf(&spec, false, true);
+	char *conf = vmm_snapshot_conf(&spec);
 	struct vm_snapshot_stats st;
 	snprintf(state, sizeof(state), "%s/%s", dir, name);
 	snprintf(mem, sizeof(mem), "%s/mem", FUZZ_DIR);

@@ -287,7 +287,7 @@ static void test_vm(void)
 	char state[128], mem[128];
 	snprintf(state, sizeof(state), "%s/vmstate", dir);
 	snprintf(mem, sizeof(mem), "%s/memory", dir);
-	char *conf = vmm_snapshot_conf(&spec, false, true);
+	char *conf = vmm_snapshot_conf(&spec);
 	struct vm_snapshot_stats st;
 	CHECK(&C, vm_snapshot_create(a, conf, VM_SNAPSHOT_DIFF, state, mem, &st, err, sizeof(err)) != 0 &&
 		  strstr(err, "dirty page tracking"), "a Diff without tracking is refused: %s", err);
@@ -301,12 +301,12 @@ static void test_vm(void)
 	struct vmm_spec rs;
 	vmm_spec_init(&rs);
 	struct vmm_snapshot_load_req rq = { .state_path = state, .mem_path = mem };
-	bool vc = true, rng = false;
-	CHECK(&C, sf && !vmm_snapshot_spec(&rs, vm_snapshot_config(sf), &rq, &vc, &rng, err, sizeof(err)),
+	rs.vm.virtio_console = true;
+	rs.vm.rng = false;
+	CHECK(&C, sf && !vmm_snapshot_spec(&rs, vm_snapshot_config(sf), &rq, err, sizeof(err)),
 	      "the embedded configuration applies: %s", err);
-	CHECK(&C, rs.vm.ncpus == 2 && rs.vm.mem_bytes == 128ull << 20 && rs.vm.balloon && !vc && rng,
-	      "the configuration comes back");
-	rs.vm.rng = rng;
+	CHECK(&C, rs.vm.ncpus == 2 && rs.vm.mem_bytes == 128ull << 20 && rs.vm.balloon &&
+		  !rs.vm.virtio_console && rs.vm.rng, "the configuration comes back");
 	rs.vm.name = strdup("unit2");
 	struct vm *b = sf ? vm_restore(&rs.vm, &con, sf, mem, false, err, sizeof(err)) : NULL;
 	CHECK(&C, b != NULL, "restore: %s", err);

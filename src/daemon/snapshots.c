@@ -1,0 +1,339 @@
+/*
+ * skiffd's snapshots: save a running VM into a directory, make a new VM
+ * from a snapshot directory (a restore), and make N clones of a running VM.
+ *
+ * A snapshot directory holds the VMM's two files (vmstate and memory, see
+ * src/vmm/snapshot.h) and, for writable drives, copies of their images
+ * taken while the VM was paused for the snapshot (drive-<id>.img), so a VM
+ * made from the directory later finds its disks as they were.
+ *
+ * A VM made from a snapshot gets the snapshot's configuration with its own
+ * host side: its vsock socket, console port sockets and drive copies live
+ * in its own directory; a clone also gets a new vsock CID, a new MAC per
+ * interface and no port forwards (the original holds those host ports).
+ * Its first start runs `skiff run` without a configuration and loads the
+ * snapshot through the VM's API with those overrides; later starts boot
+ * the configuration normally.
+ */
+#include "daemon/skiffd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/uhttp.h"
+#include "vmm/snapshot.h"
+
+#define CALL_TIMEOUT_MS 120000
+
+/* One call to the VM's API; 0 when it answered `want`. */
+static int vm_call(struct skiffd_vm *vm, const char *method, const char *path, json_t *body,
+		   long want, json_t **out, char *err, size_t errlen)
+{
+	char *sock = skiffd_vm_path(vm, "api.sock");
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	struct uhttp_reply r;
+	int rc = -1;
+	if (!sock || (body && !text)) {
+		snprintf(err, errlen, "out of memory");
+	} else if (uhttp_call(sock, method, path, text, CALL_TIMEOUT_MS, &r, err, errlen) == 0) {
+		if (r.status == want) {
+			rc = 0;
+			if (out)
+				*out = json_loads(r.body, 0, NULL);
+		} else {
+			json_t *j = json_loads(r.body, 0, NULL);
+			const char *fm = json_string_value(json_object_get(j, "fault_message"));
+			snprintf(err, errlen, "%s %s: %s", method, path, fm ? fm : r.body);
+			json_decref(j);
+		}
+		uhttp_reply_free(&r);
+	}
+	free(sock);
+	free(text);
+	return rc;
+}
+
+/* Copy a disk image, keeping its holes. */
+static int copy_image(const char *from, const char *to, char *err, size_t errlen)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1;
+	struct stat st;
+	if (in < 0 || fstat(in, &st)) {
+		snprintf(err, errlen, "%s: %s", from, strerror(errno));
+		goto fail;
+	}
+	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0 || ftruncate(out, st.st_size)) {
+		snprintf(err, errlen, "%s: %s", to, strerror(errno));
+		goto fail;
+	}
+	off_t off = 0;
+	while (off < st.st_size) {
+		off_t data = lseek(in, off, SEEK_DATA);
+		if (data < 0)
+			break;   /* only holes are left */
+		off_t hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0)
+			hole = st.st_size;
+		loff_t i = data, o = data;
+		while (i < hole) {
+			ssize_t n = copy_file_range(in, &i, out, &o, (size_t)(hole - i), 0);
+			if (n <= 0) {
+				snprintf(err, errlen, "copying %s to %s: %s", from, to,
+					 n < 0 ? strerror(errno) : "short copy");
+				goto fail;
+			}
+		}
+		off = hole;
+	}
+	close(in);
+	if (close(out)) {
+		snprintf(err, errlen, "%s: %s", to, strerror(errno));
+		unlink(to);
+		return -1;
+	}
+	return 0;
+fail:
+	if (in >= 0)
+		close(in);
+	if (out >= 0) {
+		close(out);
+		unlink(to);
+	}
+	return -1;
+}
+
+static char *join(const char *dir, const char *file)
+{
+	char *p = NULL;
+	return asprintf(&p, "%s/%s", dir, file) < 0 ? NULL : p;
+}
+
+int skiffd_vm_snapshot(struct skiffd *d, struct skiffd_vm *vm, const char *dir, const char *type,
+		       char *err, size_t errlen)
+{
+	if (vm->pid <= 0) {
+		snprintf(err, errlen, "vm `%s` is not running", vm->id);
+		return -1;
+	}
+	if (dir[0] != '/') {
+		snprintf(err, errlen, "dir: `%s` must be an absolute path", dir);
+		return -1;
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	json_t *info = NULL;
+	if (vm_call(vm, "GET", "/", NULL, 200, &info, err, errlen))
+		return -1;
+	bool was_paused = !strcmp(json_string_value(json_object_get(info, "state")) ?: "", "Paused");
+	json_decref(info);
+	char *state = join(dir, SNAPSHOT_STATE_FILE), *mem = join(dir, SNAPSHOT_MEM_FILE);
+	json_t *pause = json_pack("{s:s}", "state", "Paused");
+	json_t *resume = json_pack("{s:s}", "state", "Resumed");
+	json_t *create = json_pack("{s:s,s:s,s:s}", "snapshot_type", type ? type : "Full",
+				   "snapshot_path", state ? state : "", "mem_file_path", mem ? mem : "");
+	int rc = -1;
+	if (!state || !mem || !pause || !resume || !create) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (!was_paused && vm_call(vm, "PATCH", "/vm", pause, 204, NULL, err, errlen))
+		goto out;
+	rc = vm_call(vm, "PUT", "/snapshot/create", create, 204, NULL, err, errlen);
+	/* Writable disks as they are at this moment, for VMs made from it. */
+	json_t *drives = json_object_get(vm->config, "drives");
+	size_t k;
+	json_t *dr;
+	json_array_foreach(drives, k, dr) {
+		if (rc || json_is_true(json_object_get(dr, "is_read_only")))
+			continue;
+		char name[96];
+		snprintf(name, sizeof(name), "drive-%s.img",
+			 json_string_value(json_object_get(dr, "drive_id")) ?: "x");
+		char *to = join(dir, name);
+		if (to)
+			unlink(to);
+		if (!to || copy_image(json_string_value(json_object_get(dr, "path_on_host")), to,
+				      err, errlen))
+			rc = -1;
+		free(to);
+	}
+	char rerr[256];
+	if (!was_paused && vm_call(vm, "PATCH", "/vm", resume, 204, NULL, rerr, sizeof(rerr)))
+		skiffd_log("vm %s: not resumed after its snapshot: %s", vm->id, rerr);
+	if (!rc)
+		skiffd_log("vm %s: snapshot saved in %s", vm->id, dir);
+out:
+	json_decref(pause);
+	json_decref(resume);
+	json_decref(create);
+	free(state);
+	free(mem);
+	return rc;
+}
+
+/* A random locally administered unicast MAC. */
+static void new_mac(char out[18])
+{
+	uint8_t m[6];
+	if (getrandom(m, sizeof(m), 0) != (ssize_t)sizeof(m))
+		for (int i = 0; i < 6; i++)
+			m[i] = (uint8_t)(rand() >> 8);
+	m[0] = (uint8_t)((m[0] & 0xfc) | 0x02);
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+/* A vsock CID no other VM of this skiffd uses. */
+static uint64_t new_cid(struct skiffd *d)
+{
+	uint64_t cid = 3;
+	for (struct skiffd_vm *v = d->vms; v; v = v->next) {
+		json_t *c = json_object_get(json_object_get(v->config, "vsock"), "guest_cid");
+		if (json_is_integer(c) && (uint64_t)json_integer_value(c) >= cid)
+			cid = (uint64_t)json_integer_value(c) + 1;
+	}
+	return cid;
+}
+
+/* The new VM's configuration and the load request that gives it its own
+ * host side (vm->dir exists). 0 or -1. */
+static int own_host_side(struct skiffd *d, struct skiffd_vm *vm, const char *snapdir, bool clone,
+			 json_t *load, char *err, size_t errlen)
+{
+	json_t *cfg = vm->config;
+	json_t *vs = json_object_get(cfg, "vsock");
+	if (json_is_object(vs)) {
+		char *uds = skiffd_vm_path(vm, "vsock.sock");
+		json_t *o = json_pack("{s:s}", "uds_path", uds ? uds : "");
+		json_object_set_new(vs, "uds_path", json_string(uds ? uds : ""));
+		if (clone) {
+			uint64_t cid = new_cid(d);
+			json_object_set_new(vs, "guest_cid", json_integer((json_int_t)cid));
+			json_object_set_new(o, "guest_cid", json_integer((json_int_t)cid));
+		}
+		json_object_set_new(load, "vsock_override", o);
+		free(uds);
+	}
+	json_t *ports = json_object_get(cfg, "console-ports"), *po = json_array();
+	size_t k;
+	json_t *e;
+	json_array_foreach(ports, k, e) {
+		char file[48];
+		snprintf(file, sizeof(file), "port%zu.sock", k);
+		char *uds = skiffd_vm_path(vm, file);
+		json_object_set_new(e, "uds_path", json_string(uds ? uds : ""));
+		json_array_append_new(po, json_pack("{s:O,s:s}", "name", json_object_get(e, "name"),
+						    "uds_path", uds ? uds : ""));
+		free(uds);
+	}
+	json_object_set_new(load, "console_port_overrides", po);
+	json_t *drives = json_object_get(cfg, "drives"), *dov = json_array();
+	json_array_foreach(drives, k, e) {
+		if (json_is_true(json_object_get(e, "is_read_only")))
+			continue;
+		const char *id = json_string_value(json_object_get(e, "drive_id")) ?: "x";
+		char name[96];
+		snprintf(name, sizeof(name), "drive-%s.img", id);
+		char *from = join(snapdir, name), *to = skiffd_vm_path(vm, name);
+		int r = !from || !to ? -1 : copy_image(from, to, err, errlen);
+		if (!r) {
+			json_object_set_new(e, "path_on_host", json_string(to));
+			json_array_append_new(dov, json_pack("{s:s,s:s}", "drive_id", id, "path_on_host", to));
+		}
+		free(from);
+		free(to);
+		if (r) {
+			json_decref(dov);
+			return -1;
+		}
+	}
+	json_object_set_new(load, "drive_overrides", dov);
+	if (clone) {
+		json_t *nets = json_object_get(cfg, "network-interfaces"), *nov = json_array();
+		json_array_foreach(nets, k, e) {
+			char mac[18];
+			new_mac(mac);
+			json_object_set_new(e, "guest_mac", json_string(mac));
+			json_object_del(e, "port_forwards");
+			json_array_append_new(nov, json_pack("{s:O,s:s,s:[]}", "iface_id",
+							     json_object_get(e, "iface_id"), "guest_mac", mac,
+							     "port_forwards"));
+		}
+		json_object_set_new(load, "network_overrides", nov);
+	}
+	return 0;
+}
+
+struct skiffd_vm *skiffd_vm_from_snapshot(struct skiffd *d, const char *snapdir, const char *id,
+					  const char *name, bool clone, char *err, size_t errlen)
+{
+	char *state = join(snapdir, SNAPSHOT_STATE_FILE), *mem = join(snapdir, SNAPSHOT_MEM_FILE);
+	char why[512];
+	struct vm_snapshot_file *sf = state ? vm_snapshot_open(state, why, sizeof(why)) : NULL;
+	struct skiffd_vm *vm = NULL;
+	json_t *doc = NULL;
+	if (!sf) {
+		snprintf(err, errlen, "snapshot %s: %s", snapdir, state ? why : "out of memory");
+		goto fail;
+	}
+	doc = json_loads(vm_snapshot_config(sf), 0, NULL);
+	json_t *cfg = json_object_get(doc, "vm_config");
+	if (!json_is_object(cfg)) {
+		snprintf(err, errlen, "snapshot %s: its configuration is not skiff's", snapdir);
+		goto fail;
+	}
+	vm = calloc(1, sizeof(*vm));
+	if (!vm || !(vm->id = strdup(id)) || (name && !(vm->name = strdup(name))) ||
+	    asprintf(&vm->dir, "%s/%s", d->vms_dir, id) < 0 || !(vm->config = json_deep_copy(cfg))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	/* Where the VMM writes its logs is the new VM's business. */
+	json_object_del(vm->config, "logger");
+	json_object_del(vm->config, "metrics");
+	if (mkdir(vm->dir, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", vm->dir, strerror(errno));
+		goto fail;
+	}
+	vm->restore = json_pack("{s:s,s:{s:s,s:s},s:b}", "snapshot_path", state, "mem_backend",
+				"backend_type", "File", "backend_path", mem, "resume_vm", 1);
+	if (!vm->restore || own_host_side(d, vm, snapdir, clone, vm->restore, err, errlen)) {
+		if (!vm->restore)
+			snprintf(err, errlen, "out of memory");
+		skiffd_remove_vm_dir(vm, why, sizeof(why));
+		goto fail;
+	}
+	vm->created_at = time(NULL);
+	skiffd_vm_machine(vm);
+	if (skiffd_save_vm(vm, err, errlen)) {
+		skiffd_remove_vm_dir(vm, why, sizeof(why));
+		goto fail;
+	}
+	vm_snapshot_close(sf);
+	json_decref(doc);
+	free(state);
+	free(mem);
+	return vm;
+fail:
+	skiffd_vm_free(vm);
+	vm_snapshot_close(sf);
+	json_decref(doc);
+	free(state);
+	free(mem);
+	return NULL;
+}
+
+int skiffd_vm_load_snapshot(struct skiffd_vm *vm, char *err, size_t errlen)
+{
+	return vm_call(vm, "PUT", "/snapshot/load", vm->restore, 204, NULL, err, errlen);
+}
