@@ -493,6 +493,29 @@ def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_
     ok(d.sock, "PATCH", "/vms/one/vm", {"state": "Resumed"})
     assert get(d.sock, "/vms/one")["state"] == "running"
 
+    # Snapshots: save the running VM (it runs on), clone it twice, make a
+    # VM from the saved directory; each new VM answers on its console,
+    # shows the marker the guest wrote before the snapshot, and has its
+    # own host side.
+    console_say(d.state / "vms" / "one" / "console.sock", "echo snap > /tmp/mark", PROMPT_RE)
+    snapdir = short_root / "snap"
+    skiff(skiff_bin, d, "snapshot", "first", snapdir)
+    assert (snapdir / "vmstate").is_file() and (snapdir / "memory").stat().st_size == 160 << 20
+    assert get(d.sock, "/vms/one")["state"] == "running"
+    clones = skiff(skiff_bin, d, "clone", "first", "2").stdout.split()
+    restored = skiff(skiff_bin, d, "restore", "--name", "again", snapdir).stdout.strip()
+    macs = set()
+    for vid in clones + [restored]:
+        st = get(d.sock, f"/vms/{vid}")
+        assert st["state"] == "running", st
+        out = console_say(d.state / "vms" / vid / "console.sock", "cat /tmp/mark; echo seen-$((6*7))",
+                          r"seen-42")
+        assert "snap" in out, out
+        macs.add(get(d.sock, f"/vms/{vid}/vm/config")["network-interfaces"][0]["guest_mac"])
+    assert len(macs) == 3, f"the clones and the restored VM share MACs: {macs}"
+    skiff(skiff_bin, d, "rm", "-f", *clones, restored)
+    assert get(d.sock, "/vms/one")["state"] == "running"
+
     # Metrics: process-level numbers and the VMM's exit counters.
     code, _, text = curl(d.sock, "GET", "/metrics")
     assert code == 200
