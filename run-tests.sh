@@ -18,4 +18,4 @@ export SKIFF_BUILD=build SKIFF_ASAN_BUILD=build-asan SKIFF_REQUIRE_GUEST=1
 # and the qcow2 interop script meson runs with its tool built; not collected
 # here a second time.
 exec /usr/bin/python3 -m pytest -p no:cacheprovider -q -rs --ignore=tests/unit \
-    tests guest/test_imagetool.py "$@"
+    tests guest/test_imagetool.py bench/test_compiled.py "$@"

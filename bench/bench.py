@@ -30,13 +30,15 @@ from native import NativeError, NativeHost
 from peers import Qemu, Skiff
 from report import Results, consistency, fmt, raw_samples, tables
 from devices import DeviceError
+from compiled import IMAGE as COMPILED_IMAGE, native_versions
+from rowbase import DEFAULT_IMAGE
 from rows import ROWS, TABLE_ORDER, Session, WorkloadError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 APPEND = "console=ttyS0 earlycon=sbi quiet"     # skiff's default command line
 # --quick smoke-tests every row that runs without root (tap needs it).
-QUICK_ROWS = "boot,cpu,vmm,blk,9p,net"
+QUICK_ROWS = "boot,cpu,7zip,stressng,vmm,blk,9p,net"
 
 
 def log(msg):
@@ -136,9 +138,25 @@ def buildtype(d):
         return "unknown"
 
 
-def default_guest():
+def default_guest(profile=DEFAULT_IMAGE):
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "skiff", "default")
+    return os.path.join(cache, "skiff", profile)
+
+
+def build_guest(profile):
+    """guest/build-image.sh --profile PROFILE (it does nothing when the image
+    is current); returns (kernel, initramfs)."""
+    d = default_guest(profile)
+    files = (os.path.join(d, "Image"), os.path.join(d, "initrd.cpio.gz"))
+    log(f"building guest image '{profile}' (guest/build-image.sh --profile {profile})")
+    p = subprocess.run([os.path.join(REPO, "guest", "build-image.sh"), "--profile", profile],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        if not all(os.path.isfile(f) for f in files):
+            sys.exit(f"bench: building guest image '{profile}' failed:\n" + p.stdout[-3000:])
+        log(f"warning: building guest image '{profile}' failed; using the one in {d}:\n"
+            + p.stdout[-1000:])
+    return files
 
 
 def machine_info():
@@ -190,12 +208,11 @@ def guest_manifest(dirpath):
 
 # ------------------------------------------------------------------ running
 class Runner:
-    def __init__(self, a, systems, kernel, initrd, log_dir):
+    def __init__(self, a, systems, images, log_dir):
         self.a = a
         self.workdir = None             # the devices' host files (disk image, shared directory)
         self.systems = systems
-        self.kernel = kernel
-        self.initrd = initrd
+        self.images = images            # guest profile -> (kernel, initramfs)
         self.log_dir = log_dir
         self.res = Results()
         self.checks = []
@@ -215,6 +232,8 @@ class Runner:
         a = self.a
         rows = sorted((r for r in self.rows if spec in r.specs(a)), key=lambda r: r.order)
         devs = "".join(f"-{d.kind}" for d in spec.devices)
+        if spec.image != DEFAULT_IMAGE:
+            devs += f"-{spec.image}"
         logf = os.path.join(self.log_dir, f"run{run + 1}-{system.name}-{spec.harts}h-{spec.mem_mib}M{devs}.log")
         log(f"run {run + 1}/{a.runs}: {system.name}, {spec} ({', '.join(r.name for r in rows)})")
         prepared = []
@@ -232,7 +251,8 @@ class Runner:
                 log("  ERROR " + msg)
                 self.errors.append(msg)
                 return
-            argv = system.argv(self.kernel, self.initrd, APPEND, spec.harts, spec.mem_mib, prepared)
+            kernel, initrd = self.images[spec.image]
+            argv = system.argv(kernel, initrd, APPEND, spec.harts, spec.mem_mib, prepared)
             g = GuestProcess(system.name, argv, logf)
             s = Session(system.name, spec, g, a, self.checks, prepared)
             try:
@@ -316,6 +336,8 @@ def markdown(a, r, meta):
           f"| QEMU | {meta['qemu']} (TCG), OpenSBI {meta['opensbi'] or '?'} as firmware (`-bios default`) |",
           f"| Guest | kernel {meta['guest_kernel']}, {meta['guest_busybox']} (initramfs from guest/build-image.sh) |",
           f"| Native | {meta['host_busybox'] or 'not run (no busybox on the host)'} |",
+          *[f"| Guest image {name} | {what} |" for name, what in meta.get("images", {}).items()],
+          *([f"| Native, compiled rows | {meta['native_compiled']} |"] if meta.get("native_compiled") else []),
           f"| Runs | {a.runs} per system, alternating skiff, QEMU, skiff, QEMU, …; medians shown |",
           f"| Wall time of the whole run | {meta['elapsed']} |",
           "", "Command:", "", "```", meta["command"], "```", "",
@@ -362,6 +384,17 @@ def markdown(a, r, meta):
               "transfers (connect to the last byte). Every transfer is checked (CRC-32s, byte counts) "
               "and a failed check fails the session. Images and shared files sit in the host's page "
               "cache for both VMMs; nothing is flushed to the host's disk while measuring."]
+    if any(row.name in ("7zip", "stressng") for row in r.rows):
+        L += ["- Compiled rows (7-Zip, stress-ng): Debian's riscv64 programs in the guest image "
+              "`bench-cpu` (guest/profiles/bench-cpu.conf), the host's amd64 packages natively "
+              "(versions above; the host's release may ship other versions). Throughput is per "
+              "second of host CPU time: stress-ng's fixed bogo operations divided by the VMM's "
+              "CPU seconds for the whole command (start-up included; natively stress-ng does "
+              "10× the operations); 7-Zip's ratings times the run's duration on the clock 7-Zip "
+              "read, divided by the CPU seconds the run cost, which undoes the wall-clock stretch "
+              "of a busy host (the factor is about 1 on a quiet one). 7-Zip shortens its tests "
+              "when its speed test sees a slow clock (see Consistency checks), so its CPU "
+              "seconds are not the same work on every system; its ratings are."]
     busy = {s: r.res.median("host.runq_wait", s) for s in ("skiff", "qemu")}
     if all(v is not None for v in busy.values()):
         L += [f"- Host contention: while the guest workloads ran, the VMM's busiest thread was "
@@ -405,9 +438,18 @@ def main(argv):
     gdir = default_guest()
     kernel = a.kernel or os.path.join(gdir, "Image")
     initrd = a.initrd or os.path.join(gdir, "initrd.cpio.gz")
-    for f in (kernel, initrd):
-        if not os.path.isfile(f):
-            sys.exit(f"bench: guest file {f} missing; build the default guest with guest/build-image.sh")
+    images = {}
+    for spec in (sp for n in a.row_names for sp in ROWS[n].specs(a)):
+        if spec.image in images:
+            continue
+        if spec.image == DEFAULT_IMAGE:
+            for f in (kernel, initrd):
+                if not os.path.isfile(f):
+                    sys.exit(f"bench: guest file {f} missing; build the default guest with "
+                             "guest/build-image.sh")
+            images[spec.image] = (kernel, initrd)
+        else:
+            images[spec.image] = build_guest(spec.image)
     bb = shutil.which(a.busybox)
     host = None
     if bb and any(hasattr(ROWS[n], "native") for n in a.row_names):
@@ -423,7 +465,7 @@ def main(argv):
     log(f"console logs in {log_dir}")
 
     systems = [Skiff(skiff_bin, a.skiff_engine), qemu]
-    r = Runner(a, systems, kernel, initrd, log_dir)
+    r = Runner(a, systems, images, log_dir)
     if host_bb_version:
         host = NativeHost(bb, a, r.checks)
     for what in a.skipped:
@@ -441,14 +483,25 @@ def main(argv):
     elapsed = time.monotonic() - t_start
     man = guest_manifest(os.path.dirname(kernel))
     bbpkg = [p for p in man.get("package", []) if p.startswith("busybox")]
-    # The first configuration, and every configuration with devices.
+    # The first configuration, every configuration with devices and the
+    # first of every other guest image.
     ex = []
+    shown = set()
     for i, spec in enumerate(r.specs()):
-        if i == 0 or spec.devices:
+        if i == 0 or spec.devices or spec.image not in shown:
+            shown.add(spec.image)
+            pre = "" if spec.image == DEFAULT_IMAGE else spec.image + "/"
             for s in systems:
-                argv_ex = s.argv("Image", "initrd.cpio.gz", APPEND, spec.harts, spec.mem_mib,
+                argv_ex = s.argv(pre + "Image", pre + "initrd.cpio.gz", APPEND, spec.harts, spec.mem_mib,
                                  [d.example() for d in spec.devices])
                 ex.append(" ".join(shlex.quote(x) for x in argv_ex))
+    other_images = {}
+    for name, (k, _) in images.items():
+        if name != DEFAULT_IMAGE:
+            m = guest_manifest(os.path.dirname(k))
+            pk = [p for p in m.get("package", []) if p.split()[0] in ("7zip", "stress-ng", "libc6")]
+            other_images[name] = (f"kernel {(m.get('kernel-release') or ['?'])[0]}, "
+                                  + ", ".join(pk) + f" (guest/build-image.sh --profile {name})")
     meta = {
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "machine": machine_info(),
@@ -464,6 +517,9 @@ def main(argv):
         "elapsed": f"{elapsed / 60:.1f} min",
         "command": "bench/run.sh" + "".join(" " + shlex.quote(x) for x in argv),
         "argv_examples": ex,
+        "images": other_images,
+        "native_compiled": (native_versions() + " (host packages)"
+                            if host and COMPILED_IMAGE in images else None),
     }
     record = {"argv": argv, "rows": a.row_names, "meta": meta, "errors": r.errors, "checks": r.checks,
               "samples": [{"key": k, "system": s, "values": v} for (k, s), v in r.res.samples.items()],

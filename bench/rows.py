@@ -3,9 +3,9 @@
 A row is a small class:
   - metrics(opts): the lines it adds to the table (key, label, unit, and
     whether lower or higher is better), in table order;
-  - specs(opts): the VM configurations (harts, memory, devices) it needs
-    a booted guest of; rows asking for the same configuration share one
-    boot;
+  - specs(opts): the VM configurations (harts, memory, devices, guest
+    image) it needs a booted guest of; rows asking for the same
+    configuration share one boot;
   - measure(session, rec): called once for every booted guest of a
     configuration it asked for; records values with rec(key, value);
   - native(host, rec): optional, the same work on the host (the physical
@@ -17,7 +17,10 @@ Adding a row is one more class here and its name in ROWS; the runner,
 the alternation between skiff and QEMU, the medians, the ratios and the
 report need no change.  A row that needs a device asks for it in its
 Spec (devices.py: a disk, a 9p share, a NIC) and finds the prepared device
-with session.device(kind).
+with session.device(kind); a row that needs programs the default guest
+lacks names a guest profile in its Spec (compiled.py: the bench-cpu image).
+Metric and Spec live in rowbase.py, the compiled-program rows in
+compiled.py.
 """
 
 import json
@@ -26,41 +29,13 @@ import subprocess
 import sys
 import time
 
+from compiled import SevenZipRow, StressNgRow
 from devices import Disk, Share, TapNet, UserNet
 from iowork import expected_crcs, parse_io
+from rowbase import GUEST_DIR, HIGHER, LOWER, Metric, Spec, WorkloadError
 from workloads import Workload, cpu_workloads, gen_data, parallel_sha256, parse_timed, timed
 
-GUEST_DIR = "/tmp/bench"      # tmpfs in the guest (mounted by the guest's init)
 IOWORK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "iowork.py")
-
-LOWER, HIGHER = "lower", "higher"
-
-
-class Metric:
-    def __init__(self, key, label, unit, better=LOWER, table="main", native=False):
-        self.key = key
-        self.label = label
-        self.unit = unit
-        self.better = better
-        self.table = table      # "main", or "cputime" for host CPU seconds
-        self.native = native    # whether a native (host) value exists
-
-
-class Spec(tuple):
-    """A VM configuration: (harts, memory in MiB, devices).  devices is a
-    tuple of device values from devices.py (a disk, a share, a NIC); the
-    runner prepares them on the host before each boot."""
-
-    def __new__(cls, harts, mem_mib, devices=()):
-        return tuple.__new__(cls, (harts, mem_mib, tuple(devices)))
-
-    harts = property(lambda s: s[0])
-    mem_mib = property(lambda s: s[1])
-    devices = property(lambda s: s[2])
-
-    def __str__(self):
-        devs = "".join(f", {d.kind}" for d in self.devices)
-        return f"{self.harts} hart{'s' if self.harts > 1 else ''}, {self.mem_mib} MiB{devs}"
 
 
 class Session:
@@ -160,9 +135,6 @@ class Session:
         self.data_ready = True
         return r
 
-
-class WorkloadError(Exception):
-    pass
 
 
 # ------------------------------------------------------------------ rows
@@ -556,6 +528,6 @@ class TapRow(NetRow):
         s.sh(f"ping -c 1 -W 10 {dev.host_ip} > /dev/null")
 
 
-ROWS = {r.name: r for r in (BootRow(), CpuRow(), SmpRow(), VmmRow(), BlkRow(), NinepRow(), NetRow(),
-                            TapRow())}
-TABLE_ORDER = ["boot", "cpu", "smp", "vmm", "blk", "9p", "net", "tap"]
+ROWS = {r.name: r for r in (BootRow(), CpuRow(), SevenZipRow(), StressNgRow(), SmpRow(), VmmRow(),
+                            BlkRow(), NinepRow(), NetRow(), TapRow())}
+TABLE_ORDER = ["boot", "cpu", "7zip", "stressng", "smp", "vmm", "blk", "9p", "net", "tap"]

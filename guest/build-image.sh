@@ -93,6 +93,7 @@ MODULES_COMPRESSED=decompress
 OVERLAYS=()
 PRUNE=()
 AGENT=no
+LIBS_NEEDED_BY=()
 # shellcheck source=profiles/default.conf
 . "$profile_file"
 [ -z "$suite_arg" ] || SUITE=$suite_arg
@@ -262,6 +263,10 @@ done
 if [ ! -e "$root/usr/sbin" ] || [ -z "$(ls -A "$root/usr/sbin")" ]; then
     rmdir "$root/usr/sbin" 2>/dev/null || true
     ln -s bin "$root/usr/sbin"           # nothing else in sbin: one directory
+fi
+
+if [ ${#LIBS_NEEDED_BY[@]} -gt 0 ]; then
+    "$PYTHON" "$here/imagetool.py" libs "$root" "${LIBS_NEEDED_BY[@]}" | sed 's/^/build-image: /'
 fi
 
 busybox=

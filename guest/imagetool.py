@@ -16,6 +16,13 @@ Subcommands:
                           (the insmod order for /init, dependencies first).
                           Modules are stored decompressed unless
                           --keep-compressed (busybox insmod reads .ko.xz too).
+  libs ROOT ELF..         keep only the shared libraries the ELF files
+                          (paths inside ROOT) load: their interpreter and
+                          DT_NEEDED libraries, transitively, found as the
+                          loader finds them (DT_RUNPATH, the directories in
+                          ROOT/etc/ld.so.conf.d, /lib, /usr/lib); every other
+                          *.so* file under those directories is removed.  A
+                          library that cannot be found is an error.
   applets BUSYBOX         print the applet names compiled into a busybox
                           binary, one a line, without running it (it is a
                           riscv64 binary; the build host is not).
@@ -38,6 +45,7 @@ import fnmatch
 import gzip
 import lzma
 import os
+import re
 import shutil
 import stat
 import struct
@@ -455,6 +463,161 @@ def cmd_kernel(src, dst):
           f"pe/efi stub {'yes' if raw[:2] == b'MZ' else 'no'}")
 
 
+# ---------------------------------------------------------------- shared libraries
+
+SHARED_OBJECT = re.compile(r"\.so(\.[0-9]+)*$")
+DT_NULL, DT_NEEDED, DT_RPATH, DT_RUNPATH = 0, 1, 15, 29
+
+
+def elf_dynamic(data, what):
+    """(interpreter, [DT_NEEDED names], [DT_RUNPATH and DT_RPATH directories])
+    of an ELF64 file, from its .interp, .dynamic and .dynstr sections (the
+    ELF gABI's dynamic section: 16-byte tag/value entries up to DT_NULL)."""
+    interp = elf_section(data, b".interp", what)
+    interp = interp.split(b"\0")[0].decode() if interp else None
+    dyn = elf_section(data, b".dynamic", what)
+    if dyn is None:
+        return interp, [], []          # statically linked
+    strtab = elf_section(data, b".dynstr", what)
+    if strtab is None:
+        raise ToolError(f"{what}: has a .dynamic section but no .dynstr")
+
+    def string(off):
+        end = strtab.find(b"\0", off)
+        if off >= len(strtab) or end < 0:
+            raise ToolError(f"{what}: dynamic entry points outside .dynstr")
+        return strtab[off:end].decode("utf-8", "replace")
+    needed, paths = [], []
+    for i in range(0, len(dyn) - 15, 16):
+        tag, val = struct.unpack_from("<qQ", dyn, i)
+        if tag == DT_NULL:
+            break
+        if tag == DT_NEEDED:
+            needed.append(string(val))
+        elif tag in (DT_RPATH, DT_RUNPATH):
+            paths += [p for p in string(val).split(":") if p]
+    return interp, needed, paths
+
+
+def resolve_in_root(root, path):
+    """Follow `path` (absolute, as the guest sees it) inside the tree at
+    root, symlinks included (absolute targets are taken inside root too).
+    Returns (real path relative to root, [symlinks passed, relative to
+    root]) or None when it does not exist."""
+    todo = [c for c in path.split("/") if c not in ("", ".")]
+    cur, links, hops = "", [], 0
+    while todo:
+        c = todo.pop(0)
+        if c == "..":
+            cur = os.path.dirname(cur)
+            continue
+        cand = os.path.join(cur, c) if cur else c
+        full = os.path.join(root, cand)
+        if os.path.islink(full):
+            hops += 1
+            if hops > 40:
+                raise ToolError(f"{path}: too many levels of symbolic links in {root}")
+            links.append(cand)
+            target = os.readlink(full)
+            if target.startswith("/"):
+                cur = ""
+            todo = [t for t in target.split("/") if t not in ("", ".")] + todo
+        elif os.path.lexists(full):
+            cur = cand
+        else:
+            return None
+    return cur, links
+
+
+def library_dirs(root):
+    """The directories the dynamic loader searches, as the guest sees
+    them: the ones listed in etc/ld.so.conf.d/*.conf (Debian's libc6 lists
+    its multiarch directories there), then /lib and /usr/lib."""
+    dirs = []
+    conf = os.path.join(root, "etc", "ld.so.conf.d")
+    names = sorted(os.listdir(conf)) if os.path.isdir(conf) else []
+    for n in names:
+        if not n.endswith(".conf"):
+            continue
+        with open(os.path.join(conf, n)) as f:
+            for line in f:
+                line = line.split("#", 1)[0].strip()
+                if line.startswith("/") and line not in dirs:
+                    dirs.append(line)
+    return dirs + [d for d in ("/lib", "/usr/lib") if d not in dirs]
+
+
+def needed_closure(root, wanted):
+    """Every file (relative to root) that loading the ELF files `wanted`
+    (paths inside root) maps: the files themselves, their interpreter and
+    their shared libraries, transitively, plus the symlinks on the way."""
+    search = library_dirs(root)
+    keep, queue, done = set(), [], set()
+    for w in wanted:
+        r = resolve_in_root(root, "/" + w.lstrip("/"))
+        if r is None or not os.path.isfile(os.path.join(root, r[0])):
+            raise ToolError(f"{w}: not a file in the image")
+        queue.append((r, w))
+    while queue:
+        (real, links), who = queue.pop()
+        keep.update(links)
+        keep.add(real)
+        if real in done:
+            continue
+        done.add(real)
+        with open(os.path.join(root, real), "rb") as f:
+            data = f.read()
+        interp, needed, runpath = elf_dynamic(data, who)
+        if interp:
+            r = resolve_in_root(root, interp)
+            if r is None:
+                raise ToolError(f"{who}: its interpreter {interp} is not in the image")
+            queue.append((r, interp))
+        origin = "/" + os.path.dirname(real)
+        dirs = [p.replace("$ORIGIN", origin).replace("${ORIGIN}", origin) for p in runpath] + search
+        for name in needed:
+            hits = [os.path.join(d, name) for d in dirs] if "/" not in name else [name]
+            for h in hits:
+                r = resolve_in_root(root, h)
+                if r is not None and os.path.isfile(os.path.join(root, r[0])):
+                    queue.append((r, h))
+                    break
+            else:
+                raise ToolError(f"{who} needs {name}, which is in none of {', '.join(dirs)} "
+                                "in the image (a missing package?)")
+    return keep
+
+
+def cmd_libs(root, wanted):
+    """Remove the shared libraries under the loader's directories that the
+    ELF files `wanted` do not load (apt brings a package's whole dependency
+    tree, including libraries that only plugins loaded at run time use)."""
+    keep = needed_closure(root, wanted)
+    walked, emptied, removed, size = set(), set(), 0, 0
+    for d in library_dirs(root):
+        r = resolve_in_root(root, d)
+        if r is None or r[0] in walked or not os.path.isdir(os.path.join(root, r[0])):
+            continue
+        walked.add(r[0])
+        base = os.path.join(root, r[0])
+        for top, dirs, names in os.walk(base, topdown=False):
+            for n in names + [x for x in dirs if os.path.islink(os.path.join(top, x))]:
+                full = os.path.join(top, n)
+                if SHARED_OBJECT.search(n) and os.path.relpath(full, root) not in keep:
+                    size += os.lstat(full).st_size
+                    os.unlink(full)
+                    removed += 1
+                    emptied.add(top)
+            # Directories left empty by this (Mesa's dri/, gbm/) go too.
+            if top != base and top in emptied and not os.listdir(top):
+                os.rmdir(top)
+                emptied.add(os.path.dirname(top))
+    kept = sorted(k for k in keep if os.path.isfile(os.path.join(root, k))
+                  and not os.path.islink(os.path.join(root, k)))
+    kept_size = sum(os.path.getsize(os.path.join(root, k)) for k in kept)
+    print(f"libs: {len(kept)} files loaded by {' '.join(wanted)} ({kept_size >> 10} KiB); "
+          f"removed {removed} unused shared objects ({size >> 10} KiB)")
+
 # ---------------------------------------------------------------- busybox
 
 def cmd_applets(binary):
@@ -542,6 +705,8 @@ def main(argv):
             cmd_modules(argv[2], argv[3], argv[4:], keep_compressed=True)
         elif len(argv) >= 3 and argv[0] == "modules":
             cmd_modules(argv[1], argv[2], argv[3:])
+        elif len(argv) >= 3 and argv[0] == "libs":
+            cmd_libs(argv[1], argv[2:])
         elif len(argv) == 2 and argv[0] == "applets":
             cmd_applets(argv[1])
         elif len(argv) == 3 and argv[0] == "cpio":

@@ -137,6 +137,97 @@ def test_dependency_cycle_is_reported(tmp_path):
         assert "cycle" in str(e)
 
 
+# ------------------------------------------------------------ shared libraries
+
+def dyn_elf(interp=None, needed=(), runpath=None):
+    """An ELF64 file with .interp, .dynamic and .dynstr sections as a
+    dynamically linked program or library has them."""
+    strtab, entries = b"\0", []
+    for tag, name in [(1, n) for n in needed] + ([(29, runpath)] if runpath else []):
+        entries.append((tag, len(strtab)))
+        strtab += name.encode() + b"\0"
+    dyn = b"".join(struct.pack("<qQ", t, v) for t, v in entries + [(0, 0)])
+    sections = {".dynamic": dyn, ".dynstr": strtab}
+    if interp:
+        sections[".interp"] = interp.encode() + b"\0"
+    return make_elf(sections)
+
+
+@pytest.fixture
+def libroot(tmp_path):
+    """A merged-/usr tree: a program needing libA (which needs libB), a
+    plugin beside its own program found through $ORIGIN, and libraries
+    nobody needs (one in a driver directory of its own)."""
+    root = tmp_path / "root"
+    arch = root / "usr/lib/testarch"
+    (arch / "dri").mkdir(parents=True)
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/lib/app").mkdir(parents=True)
+    (root / "etc/ld.so.conf.d").mkdir(parents=True)
+    (root / "etc/ld.so.conf.d/testarch.conf").write_text("# multiarch\n/usr/local/lib/testarch\n"
+                                                         "/lib/testarch\n/usr/lib/testarch\n")
+    os.symlink("usr/lib", root / "lib")
+    (root / "usr/lib/ld-test.so.1").write_bytes(dyn_elf())
+    (root / "usr/bin/prog").write_bytes(dyn_elf("/lib/ld-test.so.1", ["libA.so.1", "libc.so.6"]))
+    (arch / "libA.so.1.0.0").write_bytes(dyn_elf(needed=["libB.so.2"]))
+    os.symlink("libA.so.1.0.0", arch / "libA.so.1")
+    (arch / "libB.so.2").write_bytes(dyn_elf(needed=["libc.so.6"]))
+    (arch / "libc.so.6").write_bytes(dyn_elf(needed=["ld-test.so.1"]))
+    (arch / "libunused.so.3").write_bytes(dyn_elf(needed=["libc.so.6"]))
+    os.symlink("libunused.so.3", arch / "libunused.so")
+    (arch / "dri/fake_dri.so").write_bytes(dyn_elf(needed=["libunused.so.3"]))
+    (arch / "gconv").mkdir()
+    (arch / "gconv/gconv-modules").write_text("# not a library\n")
+    (root / "usr/lib/app/plugin.so").write_bytes(dyn_elf(needed=["libhelper.so.1", "libB.so.2"],
+                                                         runpath="$ORIGIN/private"))
+    (root / "usr/lib/app/private").mkdir()
+    (root / "usr/lib/app/private/libhelper.so.1").write_bytes(dyn_elf())
+    (root / "usr/lib/app/private/libother.so.1").write_bytes(dyn_elf())
+    return root
+
+
+def test_libs_keeps_what_the_programs_load(libroot, capsys):
+    imagetool.cmd_libs(str(libroot), ["usr/bin/prog", "usr/lib/app/plugin.so"])
+    arch = libroot / "usr/lib/testarch"
+    for kept in ("usr/lib/ld-test.so.1", "usr/bin/prog", "usr/lib/testarch/libA.so.1.0.0",
+                 "usr/lib/testarch/libB.so.2", "usr/lib/testarch/libc.so.6",
+                 "usr/lib/app/plugin.so", "usr/lib/app/private/libhelper.so.1"):
+        assert (libroot / kept).is_file(), kept
+    assert os.readlink(arch / "libA.so.1") == "libA.so.1.0.0"
+    for gone in ("libunused.so.3", "libunused.so", "dri"):
+        assert not os.path.lexists(arch / gone), gone
+    assert not (libroot / "usr/lib/app/private/libother.so.1").exists()
+    assert (arch / "gconv/gconv-modules").is_file()       # only shared objects go
+    assert "removed 4 unused shared objects" in capsys.readouterr().out
+
+
+def test_libs_missing_library_is_an_error(libroot):
+    os.unlink(libroot / "usr/lib/testarch/libB.so.2")
+    with pytest.raises(imagetool.ToolError, match="needs libB.so.2"):
+        imagetool.cmd_libs(str(libroot), ["usr/bin/prog"])
+    assert (libroot / "usr/lib/testarch/libunused.so.3").exists()    # nothing removed
+
+
+def test_libs_missing_interpreter_and_program(libroot):
+    os.unlink(libroot / "usr/lib/ld-test.so.1")
+    with pytest.raises(imagetool.ToolError, match="interpreter /lib/ld-test.so.1"):
+        imagetool.cmd_libs(str(libroot), ["usr/bin/prog"])
+    with pytest.raises(imagetool.ToolError, match="not a file in the image"):
+        imagetool.cmd_libs(str(libroot), ["usr/bin/nothing"])
+
+
+def test_resolve_in_root_stays_inside(libroot):
+    os.symlink("/usr/lib/testarch/libB.so.2", libroot / "usr/bin/abs-link")
+    real, links = imagetool.resolve_in_root(str(libroot), "/usr/bin/abs-link")
+    assert real == "usr/lib/testarch/libB.so.2" and links == ["usr/bin/abs-link"]
+    assert imagetool.resolve_in_root(str(libroot), "/lib/../lib/testarch/libc.so.6")[0] == \
+        "usr/lib/testarch/libc.so.6"
+    os.symlink("loop2", libroot / "usr/bin/loop1")
+    os.symlink("loop1", libroot / "usr/bin/loop2")
+    with pytest.raises(imagetool.ToolError, match="too many levels"):
+        imagetool.resolve_in_root(str(libroot), "/usr/bin/loop1")
+
+
 # ------------------------------------------------------------ kernel
 
 def test_kernel_header_check_and_decompression(tmp_path):

@@ -16,8 +16,9 @@ PACKAGES=(
     tmux clang libclang-rt-14-dev curl
     # the Debian image check (tests/stress/debian_image.py): ssh into the guest
     openssh-client
-    # benchmarks: the peer and the native baseline
-    qemu-system-misc busybox
+    # benchmarks: the peer and the native baseline (busybox; 7-Zip and
+    # stress-ng for the compiled rows)
+    qemu-system-misc busybox 7zip stress-ng
 )
 
 missing=()
