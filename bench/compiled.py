@@ -11,20 +11,26 @@ initramfs with 1 hart and 1 GiB.
 Throughput is counted per second of host CPU time, which stays steady when
 other programs compete for the host's cores (wall-clock time does not):
 - stress-ng does a fixed number of bogo operations (--METHOD-ops N); the
-  value is N divided by the host CPU seconds (utime + stime, all threads) of
-  the VMM process over the whole stress-ng command, start-up included.
-  Natively it is the CPU time of stress-ng itself, which does NATIVE_SCALE
-  times as many operations (the same operations; more of them, so that
-  start-up stays small there too).
-- 7-Zip rates itself by the clock of the machine it runs on (the guest's,
-  in a VM) and sets the work of each test from a speed test unless it is
-  fixed; `-mtic=N` fixes it at 2^N "commands" per test (7-Zip's default of
-  2^34 takes over ten minutes per test in an emulator).  7-Zip still
-  shortens the tests when its speed test sees a slow clock (a step longer
-  than 16 s, "(Cmplx)" in its output), which a busy host can cause.  The
-  rating per host CPU second is 7-Zip's rating times the command's duration
-  on that clock divided by the host CPU seconds the command cost (the VMM's,
-  or 7-Zip's own natively): on a quiet host that factor is about 1.
+  value is the operations beyond those of a 1-operation run divided by the
+  host CPU seconds (utime + stime, all threads) of the VMM process over the
+  stress-ng command with N operations minus those of the 1-operation run
+  (start-up: exec, the dynamic loader, stress-ng's own set-up; that run is
+  done once before to warm up).  Natively it
+  is the CPU time of stress-ng itself, doing NATIVE_SCALE times as many
+  operations (the same operations; the host does them that much faster).
+- 7-Zip repeats each test (compressing, then decompressing, a buffer as
+  big as the dictionary) until it has done a set number of "commands",
+  2^34 unless its speed test finds a slow clock; `-mtic=20` sets it so low
+  that every test is one pass, the same fixed work on every system (the
+  default takes over an hour per run in an emulator).  `-md22` tests the
+  4 MiB dictionary only: the default adds 8, 16 and 32 MiB, ten times the
+  work.  Before the tests 7-Zip runs its speed test (a few billion simple
+  instructions), which is part of the run's cost.  7-Zip rates itself by
+  the clock of the machine it runs on, the guest's in a VM; the rating per
+  host CPU second is 7-Zip's rating times the command's duration on that
+  clock divided by the host CPU seconds the command cost (the VMM's, or
+  7-Zip's own natively): on a quiet host that factor is about 1, on a busy
+  one it undoes the stretch of wall-clock time.
 """
 
 import os
@@ -40,16 +46,16 @@ IMAGE = "bench-cpu"     # guest/profiles/bench-cpu.conf
 MEM_MIB = 1024          # 7-Zip's benchmark needs about 440 MiB at -mmt1
 NATIVE_SCALE = 10
 
-# 2^N commands per 7-Zip test (-mtic=N), full run and --quick.
-SEVENZIP_TIC = 28
-SEVENZIP_TIC_QUICK = 25
+# -mtic=20: 2^20 "commands", less than one pass of any test, so each test
+# is one pass; -md22: the 4 MiB dictionary (7-Zip's smallest by default).
+SEVENZIP_ARGS = "-mmt1 -mtic=20 -md22"
 
 
 # ------------------------------------------------------------------ 7-Zip
-def sevenzip_cmd(prog, tic, out):
-    """7-Zip's own benchmark, one thread, its output to a file (on a
-    terminal it would also print progress)."""
-    return f"{prog} b -mmt1 -mtic={tic} > {out} 2>&1"
+def sevenzip_cmd(prog, args, out):
+    """7-Zip's own benchmark, its output to a file (on a terminal it would
+    also print progress)."""
+    return f"{prog} b {args} > {out} 2>&1"
 
 
 _NUM = re.compile(r"\d+")
@@ -59,10 +65,14 @@ def parse_sevenzip(text):
     """The ratings from `7z b` output: {"enc", "dec", "tot"}: (usage %,
     rating per usage, rating) in MIPS, from its "Avr:" line (compressing |
     decompressing: speed, usage, R/U, rating) and "Tot:" line (usage, R/U,
-    rating); "calibrated": whether 7-Zip set the work from its speed test."""
+    rating); "dicts": the dictionary sizes tested (log2)."""
     avr = tot = None
+    dicts = []
     for line in text.replace("\r", "\n").splitlines():
-        if line.startswith("Avr:"):
+        m = re.match(r"(\d+):\s+\d", line)
+        if m:
+            dicts.append(int(m.group(1)))
+        elif line.startswith("Avr:"):
             avr = line[4:]
         elif line.startswith("Tot:"):
             tot = line[4:]
@@ -73,7 +83,7 @@ def parse_sevenzip(text):
     if len(enc) != 4 or len(dec) != 4 or len(t) != 3:
         raise ValueError(f"unexpected 7-Zip totals: Avr:{avr!r} Tot:{tot!r}")
     return {"enc": tuple(enc[1:]), "dec": tuple(dec[1:]), "tot": tuple(t),
-            "calibrated": "(Cmplx)" in text}
+            "dicts": dicts}
 
 
 # ------------------------------------------------------------------ stress-ng
@@ -101,15 +111,15 @@ class Stressor:
 # matrix, the doubles and the data to sort come from the seeded generator).
 STRESSORS = [
     Stressor("int64", "integer: cpu method int64 (1000 rounds of 64-bit add, shift, mul, div, xor)",
-             "cpu", "--cpu 1 --cpu-method int64", 300, 60),
+             "cpu", "--cpu 1 --cpu-method int64", 1000, 100),
     Stressor("double", "floating point: cpu method double (binary64 arithmetic, libm sin and cos)",
-             "cpu", "--cpu 1 --cpu-method double", 100, 20),
+             "cpu", "--cpu 1 --cpu-method double", 300, 30),
     Stressor("matrix", "matrix: matrix method prod (128×128 binary32 matrix product)",
-             "matrix", "--matrix 1 --matrix-method prod --matrix-size 128", 30, 6),
+             "matrix", "--matrix 1 --matrix-method prod --matrix-size 128", 100, 10),
     Stressor("hash", "hashing: hash method jenkin (Jenkins one-at-a-time over random keys)",
-             "hash", "--hash 1 --hash-method jenkin", 40000, 8000),
+             "hash", "--hash 1 --hash-method jenkin", 100000, 10000),
     Stressor("qsort", "sorting: qsort (libc qsort of 262144 int32, four sorts per operation)",
-             "qsort", "--qsort 1 --qsort-size 262144", 4, 1),
+             "qsort", "--qsort 1 --qsort-size 262144", 8, 2),
 ]
 
 
@@ -137,17 +147,13 @@ class SevenZipRow:
     order = 8
     PARTS = (("enc", "compressing"), ("dec", "decompressing"), ("tot", "total"))
 
-    def tic(self, o):
-        return SEVENZIP_TIC_QUICK if o.quick else SEVENZIP_TIC
-
     def metrics(self, o):
-        what = f"`7z b -mmt1 -mtic={self.tic(o)}`"
+        what = f"`7z b {SEVENZIP_ARGS}`"
         out = [Metric(f"7zip.{k}", f"{what} {part} rating per host CPU second", "MIPS",
                       better=HIGHER, native=True) for k, part in self.PARTS]
         out.append(Metric("7zip.raw", f"{what} total rating as 7-Zip prints it (its machine's clock)",
                           "MIPS", better=HIGHER, native=True))
-        out.append(Metric("7zip.cpu", f"{what} (work depends on 7-Zip's speed test, see notes)", "s",
-                          table="cputime", native=True))
+        out.append(Metric("7zip.cpu", what, "s", table="cputime", native=True))
         return out
 
     def specs(self, o):
@@ -162,13 +168,13 @@ class SevenZipRow:
             rec(f"7zip.{k}", r[k][2] * scale)
         rec("7zip.raw", r["tot"][2])
         rec("7zip.cpu", cpu)
-        checks.append(("7-Zip benchmark: work per test", system,
-                       "set from its speed test (slow clock)" if r["calibrated"] else "fixed by -mtic"))
+        checks.append(("7-Zip benchmark: dictionaries tested (log2)", system,
+                       " ".join(map(str, r["dicts"]))))
 
     def measure(self, s, rec):
         out = f"{GUEST_DIR}/7z.out"
         s.sh(f"mkdir -p {GUEST_DIR}")
-        cmd = sevenzip_cmd("7z", self.tic(s.opts), out)
+        cmd = sevenzip_cmd("7z", SEVENZIP_ARGS, out)
         text, cpu = s.measured(timed(cmd + _fail(out, "busybox tail")))
         secs, rc, _ = parse_timed(text)
         if rc != 0:
@@ -182,7 +188,7 @@ class SevenZipRow:
         d = os.path.join(host.dir, "work")
         os.makedirs(d, exist_ok=True)
         out = os.path.join(d, "7z.out")
-        text, cpu = host.sh(timed(sevenzip_cmd(prog, self.tic(host.opts), out) + _fail(out, "tail")))
+        text, cpu = host.sh(timed(sevenzip_cmd(prog, SEVENZIP_ARGS, out) + _fail(out, "tail")))
         secs, rc, _ = parse_timed(text)
         if rc != 0:
             raise NativeError(f"native: {prog} b exited with status {rc}")
@@ -201,25 +207,50 @@ class StressNgRow:
     def metrics(self, o):
         out = [Metric(f"stressng.{st.key}", f"{st.label}: bogo ops per host CPU second", "ops/s",
                       better=HIGHER, native=True) for st in STRESSORS]
-        out += [Metric(f"stressng.{st.key}.cpu", f"stress-ng {st.key}, {self.ops(o, st)} bogo ops", "s",
-                       table="cputime") for st in STRESSORS]
+        for st in STRESSORS:
+            out += [Metric(f"stressng.{st.key}.cpu", f"stress-ng {st.key}, {self.ops(o, st)} bogo ops",
+                           "s", table="cputime"),
+                    Metric(f"stressng.{st.key}.base", f"stress-ng {st.key}, 1 bogo op (start-up)", "s",
+                           table="cputime", native=True)]
         return out
 
     def specs(self, o):
         return [Spec(1, MEM_MIB, (), IMAGE)]
 
+    @staticmethod
+    def rate(what, n, run):
+        """Bogo ops per CPU second past start-up: run(ops) -> (bogo ops
+        done, CPU seconds) runs 1 op twice (the first warms what a second
+        start finds ready: the page cache, a VMM's translated code) and
+        then n ops; the rate is (ops(n) - ops(1)) / (CPU(n) - CPU(1)), with
+        the ops stress-ng reports (the matrix stressor does 2 when asked
+        for 1).  Returns (rate, CPU(n), CPU(1), ops(n))."""
+        run(1)
+        done1, base = run(1)
+        done, cpu = run(n)
+        if done1 < 1 or done < n or done <= done1:
+            raise ValueError(f"{what} did {done1} and {done} bogo ops, asked for 1 and {n}")
+        if cpu <= base:
+            raise ValueError(f"{what}: {n} bogo ops cost no more CPU time than 1 "
+                             f"({cpu:.2f} s, {base:.2f} s); too few operations to measure")
+        return (done - done1) / (cpu - base), cpu, base, done
+
     def measure(self, s, rec):
         s.sh(f"mkdir -p {GUEST_DIR}")
         for st in STRESSORS:
             out = f"{GUEST_DIR}/stress-ng.{st.key}.out"
+
+            def run(ops):
+                _, cpu = s.measured(f"cd {GUEST_DIR} && " + st.cmd(ops, out) + _fail(out, "busybox tail"))
+                return parse_stressng(s.sh(f"cat {out}"), st.kind), cpu
             n = self.ops(s.opts, st)
-            _, cpu = s.measured(f"cd {GUEST_DIR} && " + st.cmd(n, out) + _fail(out, "busybox tail"))
-            done = parse_stressng(s.sh(f"cat {out}"), st.kind)
-            if done != n or cpu <= 0:
-                raise WorkloadError(f"{s.system}: stress-ng {st.key} did {done} bogo ops of {n} "
-                                    f"in {cpu} CPU seconds")
-            rec(f"stressng.{st.key}", n / cpu)
+            try:
+                r, cpu, base, done = self.rate(f"{s.system}: stress-ng {st.key}", n, run)
+            except ValueError as e:
+                raise WorkloadError(str(e))
+            rec(f"stressng.{st.key}", r)
             rec(f"stressng.{st.key}.cpu", cpu)
+            rec(f"stressng.{st.key}.base", base)
             s.checks.append((f"stress-ng {st.key}: bogo ops done ({n} asked)", s.system, str(done)))
 
     def native(self, host, rec):
@@ -229,14 +260,18 @@ class StressNgRow:
         os.makedirs(d, exist_ok=True)
         for st in STRESSORS:
             out = os.path.join(d, f"stress-ng.{st.key}.out")
+
+            def run(ops):
+                _, cpu = host.sh(f"cd {d} && " + st.cmd(ops, out) + _fail(out, "tail"))
+                with open(out) as f:
+                    return parse_stressng(f.read(), st.kind), cpu
             n = self.ops(host.opts, st) * NATIVE_SCALE
-            _, cpu = host.sh(f"cd {d} && " + st.cmd(n, out) + _fail(out, "tail"))
-            with open(out) as f:
-                done = parse_stressng(f.read(), st.kind)
-            if done != n or cpu <= 0:
-                raise NativeError(f"native: stress-ng {st.key} did {done} bogo ops of {n} "
-                                  f"in {cpu} CPU seconds")
-            rec(f"stressng.{st.key}", n / cpu)
+            try:
+                r, _, base, done = self.rate(f"native: stress-ng {st.key}", n, run)
+            except ValueError as e:
+                raise NativeError(str(e))
+            rec(f"stressng.{st.key}", r)
+            rec(f"stressng.{st.key}.base", base)
             host.checks.append((f"stress-ng {st.key}: bogo ops done ({n} asked)", "native", str(done)))
 
 

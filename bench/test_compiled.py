@@ -15,7 +15,7 @@ SEVENZIP = """
 7-Zip 25.01 (riscv64) : Copyright (c) 1999-2025 Igor Pavlov : 2025-08-03
  64-bit locale=C.UTF-8 Threads:1 OPEN_MAX:1024
 
- mt1 tic=28
+ mt1 tic=20
 1T CPU Freq (MHz):   526   646   499   434   489   473   483
 
 RAM size:    1000 MB,  # CPU hardware threads:   1
@@ -49,9 +49,7 @@ def test_sevenzip_totals():
     assert r["enc"] == (100, 168, 167)
     assert r["dec"] == (100, 247, 246)
     assert r["tot"] == (100, 207, 206)
-    assert r["calibrated"] is False
-    slow = SEVENZIP.replace("  483\n", "  483 (Cmplx)\n")
-    assert compiled.parse_sevenzip(slow)["calibrated"] is True
+    assert r["dicts"] == [22, 23, 24, 25]
 
 
 def test_sevenzip_bad_output_is_an_error():
@@ -71,7 +69,7 @@ def test_sevenzip_rating_scaled_to_host_cpu():
     assert got["7zip.dec"] == pytest.approx(492)
     assert got["7zip.tot"] == pytest.approx(412)
     assert got["7zip.raw"] == 206 and got["7zip.cpu"] == 50.0
-    assert checks == [("7-Zip benchmark: work per test", "skiff", "fixed by -mtic")]
+    assert checks == [("7-Zip benchmark: dictionaries tested (log2)", "skiff", "22 23 24 25")]
     with pytest.raises(ValueError):
         compiled.SevenZipRow().record(lambda k, v: None, "skiff", SEVENZIP, 100.0, 0.0, [])
 
@@ -88,3 +86,24 @@ def test_stressng_command_fixes_the_work():
     assert "--cpu-method int64" in cmd and "--cpu-ops 300" in cmd
     assert "--seed 1" in cmd and "--verify" in cmd and "--metrics" in cmd
     assert {s.kind for s in compiled.STRESSORS} == {"cpu", "matrix", "hash", "qsort"}
+
+
+def test_stressng_rate_leaves_out_start_up():
+    """0.5 s of start-up and 10 ms per operation: 100 ops per CPU second,
+    whatever the start-up costs; 1 op runs twice (warm-up) before n."""
+    calls = []
+
+    def run(ops):
+        calls.append(ops)
+        return ops, 0.5 + 0.01 * ops
+    rate, cpu, base, done = compiled.StressNgRow.rate("test", 300, run)
+    assert rate == pytest.approx(100.0)
+    assert (cpu, base, done) == (pytest.approx(3.5), pytest.approx(0.51), 300)
+    assert calls == [1, 1, 300]
+    # The ops stress-ng reports count (its matrix stressor does 2 for 1).
+    rate, _, _, _ = compiled.StressNgRow.rate("test", 10, lambda ops: (max(ops, 2), 0.5 + 0.01 * max(ops, 2)))
+    assert rate == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="did 1 and 299 bogo ops"):
+        compiled.StressNgRow.rate("test", 300, lambda ops: (min(ops, 299), 1.0 + ops))
+    with pytest.raises(ValueError, match="too few operations"):
+        compiled.StressNgRow.rate("test", 3, lambda ops: (ops, 1.0))
