@@ -171,7 +171,9 @@ fi
 
 # Hash of everything under guest/ that shapes the image.
 inputs=("build-image.sh" "lib/privapt.sh" "imagetool.py" "init" "profiles")   # profiles may source each other
-if [ "$AGENT" = yes ]; then inputs+=("agent" "../src/base/base64.c" "../src/base/base64.h"); fi
+if [ "$AGENT" = yes ]; then
+    inputs+=("agent" "../src/base/base64.c" "../src/base/base64.h" "../src/base/xxh64.c" "../src/base/xxh64.h")
+fi
 for o in "${OVERLAYS[@]}"; do inputs+=("$o"); done
 inputs_hash=$(cd "$here" && find "${inputs[@]}" \( -type f -o -type l \) -print |
     LC_ALL=C sort | while read -r f; do
@@ -301,13 +303,13 @@ for o in "${OVERLAYS[@]}"; do
 done
 install -m 0755 "$here/init" "$root/init"
 if [ "$AGENT" = yes ]; then
-    # skiff's guest agent (guest/agent/, with src/base/base64.c): a static
+    # skiff's guest agent (guest/agent/, with src/base's base64 and xxh64): a static
     # riscv64 program, started by /init; skiff-clip is the same program
     # under another name.
     log "building the guest agent with $AGENT_CC"
     "$AGENT_CC" -std=gnu11 -D_GNU_SOURCE -static -O2 -s -Wall -Wextra -Wno-unused-parameter \
         -I "$here/../src/base" -o "$root/usr/bin/skiff-agent" "$here"/agent/*.c \
-        "$here/../src/base/base64.c" 2>"$tmp/agent.log" ||
+        "$here/../src/base/base64.c" "$here/../src/base/xxh64.c" 2>"$tmp/agent.log" ||
         { sed 's/^/  /' "$tmp/agent.log" >&2; die "the guest agent did not build"; }
     ln -sf skiff-agent "$root/usr/bin/skiff-clip"
 fi

@@ -5,7 +5,7 @@
  * guest-sync-delimited and a 0xFF byte resynchronise) and implements the
  * subset of QEMU's qga/qapi-schema.json that skiff uses, with the same
  * command, argument and field names, plus skiff's extensions (streamed
- * exec, clipboard), which it lists in guest-info so a host can tell.
+ * exec, clipboard, file hash), which it lists in guest-info so a host can tell.
  *
  * One thread: a poll loop over the port, the children's pipes and a
  * signalfd for SIGCHLD. A command answers at once, except guest-exec-io
@@ -147,6 +147,7 @@ AGENT_CMD(cmd_file_read);
 AGENT_CMD(cmd_file_write);
 AGENT_CMD(cmd_file_seek);
 AGENT_CMD(cmd_file_flush);
+AGENT_CMD(cmd_file_hash);
 AGENT_CMD(cmd_clipboard_get);
 AGENT_CMD(cmd_clipboard_set);
 

@@ -7,8 +7,15 @@
  * own, so guest-file-flush goes further than QEMU's (which only empties
  * stdio's buffer) and syncs the file to its disk: `skiff cp` relies on
  * the data being there once it says done.
+ *
+ * skiff extension: guest-file-hash {"path"} -> {"algorithm": "xxh64",
+ * "digest" (16 hex digits, as xxhsum -H64 prints), "size"}, the file
+ * read whole in the guest, so `skiff cp` can check a copy without running
+ * sha256sum (which costs the guest about 80 instructions a byte; this
+ * about one).
  */
 #include "agent.h"
+#include "xxh64.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +26,7 @@
 
 #define FILE_READ_MAX (48ll * 1024 * 1024)
 #define FILE_READ_DEFAULT 4096
+#define HASH_BUF (256u * 1024)
 
 static struct file *find_file(struct agent *a, const struct jval *args, char *err, size_t errlen)
 {
@@ -232,4 +240,49 @@ int cmd_file_flush(struct agent *a, const struct jval *args, struct jbuf *ret, c
 		return -1;
 	}
 	return 0;
+}
+
+int cmd_file_hash(struct agent *a, const struct jval *args, struct jbuf *ret, char *err, size_t errlen)
+{
+	const struct jval *path = arg_str(args, "path", true, err, errlen);
+	if (!path)
+		return -1;
+	if (strlen(path->s) != path->len) {
+		snprintf(err, errlen, "Parameter 'path': a NUL byte in the path");
+		return -1;
+	}
+	int fd = open(path->s, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	uint8_t *buf = fd >= 0 ? malloc(HASH_BUF) : NULL;
+	if (!buf) {
+		snprintf(err, errlen, "failed to open file '%.300s': %s", path->s,
+			 fd < 0 ? strerror(errno) : "out of memory");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	struct xxh64 h;
+	xxh64_init(&h, 0);
+	int rc = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf, HASH_BUF);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, errlen, "failed to read file '%.300s': %s", path->s, strerror(errno));
+			rc = -1;
+			break;
+		}
+		if (r == 0)
+			break;
+		xxh64_update(&h, buf, (size_t)r);
+	}
+	free(buf);
+	close(fd);
+	if (rc == 0) {
+		char hex[17];
+		xxh64_hex(&h, hex);
+		jb_printf(ret, "{\"algorithm\": \"xxh64\", \"digest\": \"%s\", \"size\": %llu}", hex,
+			  (unsigned long long)h.total);
+	}
+	return rc;
 }

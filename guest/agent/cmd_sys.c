@@ -350,5 +350,6 @@ const struct agent_cmd agent_cmds[] = {
 	{ "guest-exec-resize", cmd_exec_resize, true },
 	{ "guest-clipboard-get", cmd_clipboard_get, true },
 	{ "guest-clipboard-set", cmd_clipboard_set, true },
+	{ "guest-file-hash", cmd_file_hash, true },
 };
 const size_t agent_ncmds = sizeof(agent_cmds) / sizeof(agent_cmds[0]);

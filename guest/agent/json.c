@@ -85,6 +85,43 @@ static size_t put_utf8(char *out, uint32_t cp)
 	return 4;
 }
 
+static bool plain_byte(unsigned char c)
+{
+	return c != '"' && c != '\\' && c >= 0x20 && c != 0xff;
+}
+
+/* Bit 7 of a byte of the result is set for some byte of v that is zero
+ * (and there is none when no byte is): the classic word-at-a-time test. */
+static uint64_t zero_bytes(uint64_t v)
+{
+	return (v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull;
+}
+
+size_t json_plain_run(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	while (i < n && ((uintptr_t)(p + i) & 7)) {
+		if (!plain_byte(p[i]))
+			return i;
+		i++;
+	}
+	const uint64_t ones = 0x0101010101010101ull;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v;
+		memcpy(&v, __builtin_assume_aligned(p + i, 8), 8);
+		/* a quote, a backslash, 0xFF, or a byte below 0x20 (the last
+		 * test is exact for bounds up to 0x80) */
+		uint64_t hit = zero_bytes(v ^ ones * '"') | zero_bytes(v ^ ones * '\\') | zero_bytes(~v) |
+			       ((v - ones * 0x20) & ~v & 0x8080808080808080ull);
+		if (hit)
+			break;
+	}
+	while (i < n && plain_byte(p[i]))
+		i++;
+	return i;
+}
+
 /* At the opening quote: decode the string into a new buffer. An escape
  * never yields more bytes than its source, so the source length bounds
  * the result. */
@@ -92,10 +129,13 @@ static char *parse_string(struct parser *ps, size_t *len)
 {
 	const char *start = ++ps->p;
 	const char *q = start;
-	while (q < ps->end && *q != '"') {
+	while (q < ps->end) {
+		q += json_plain_run(q, (size_t)(ps->end - q));
+		if (q >= ps->end || *q == '"')
+			break;
 		if (*q == '\\')
 			q++;
-		q++;
+		q++;   /* a control character is refused below */
 	}
 	if (q >= ps->end) {
 		fail(ps, "unterminated string");
@@ -109,6 +149,12 @@ static char *parse_string(struct parser *ps, size_t *len)
 	size_t n = 0;
 	const char *s = start;
 	while (s < q) {
+		size_t run = json_plain_run(s, (size_t)(q - s));
+		memcpy(out + n, s, run);
+		n += run;
+		s += run;
+		if (s >= q)
+			break;
 		unsigned char c = (unsigned char)*s;
 		if (c < 0x20) {
 			fail(ps, "control character in string");

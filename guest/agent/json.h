@@ -38,6 +38,12 @@ void json_free(struct jval *v);
 /* Free what a value holds (not the value itself) and zero it. */
 void json_free_members(struct jval *v);
 
+/* How many of the first n bytes of s need nothing but copying inside a
+ * JSON string: none of '"', '\\', a control character or 0xFF (the QGA
+ * delimiter). Eight bytes a step: file data arrives as long base64
+ * strings, and the agent scans each one twice (framing, parsing). */
+size_t json_plain_run(const char *s, size_t n);
+
 /* Member `key` of an object, or NULL. */
 const struct jval *json_get(const struct jval *obj, const char *key);
 

@@ -371,6 +371,30 @@ static void reset_framing(struct agent *a)
 	a->in_string = a->escape = a->skipping = false;
 }
 
+/* Append n bytes to the request being received, unless it is being
+ * skipped; one over AGENT_MAX_REQUEST is dropped (the host times out and
+ * resynchronises). */
+static void req_store(struct agent *a, const uint8_t *p, size_t n)
+{
+	if (a->skipping)
+		return;
+	if (a->req_len + n > a->req_cap) {
+		size_t nc = a->req_cap ? a->req_cap : 4096;
+		while (nc < a->req_len + n && nc <= AGENT_MAX_REQUEST)
+			nc *= 2;
+		uint8_t *np = nc <= AGENT_MAX_REQUEST ? realloc(a->req, nc) : NULL;
+		if (!np) {
+			a->skipping = true;
+			a->req_len = 0;
+			return;
+		}
+		a->req = np;
+		a->req_cap = nc;
+	}
+	memcpy(a->req + a->req_len, p, n);
+	a->req_len += n;
+}
+
 /* Feed received bytes through the framer; run each complete request. Stops
  * early when a request is held (the rest stays in the port). Returns the
  * bytes used. */
@@ -378,6 +402,16 @@ static size_t take_input(struct agent *a, const uint8_t *buf, size_t n)
 {
 	size_t i = 0;
 	while (i < n && !a->held) {
+		if (a->in_string && !a->escape) {
+			/* Inside a string (all of a file piece's base64): copy up to
+			 * the next byte that means something. */
+			size_t run = json_plain_run((const char *)buf + i, n - i);
+			if (run) {
+				req_store(a, buf + i, run);
+				i += run;
+				continue;
+			}
+		}
 		uint8_t c = buf[i++];
 		if (c == 0xff) {
 			reset_framing(a);
@@ -388,23 +422,7 @@ static size_t take_input(struct agent *a, const uint8_t *buf, size_t n)
 				continue;   /* white space or stray bytes between requests */
 			a->skipping = false;
 		}
-		if (!a->skipping) {
-			if (a->req_len == a->req_cap) {
-				size_t nc = a->req_cap ? a->req_cap * 2 : 4096;
-				uint8_t *np = nc <= AGENT_MAX_REQUEST ? realloc(a->req, nc) : NULL;
-				if (!np) {
-					/* Too large: drop this request; the host times out
-					 * and resynchronises. */
-					a->skipping = true;
-					a->req_len = 0;
-				} else {
-					a->req = np;
-					a->req_cap = nc;
-				}
-			}
-			if (!a->skipping)
-				a->req[a->req_len++] = c;
-		}
+		req_store(a, &c, 1);
 		if (a->in_string) {
 			if (a->escape)
 				a->escape = false;

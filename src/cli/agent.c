@@ -4,7 +4,9 @@
  *
  *   skiff cp [--socket PATH] SRC DST   one of SRC and DST is VM:PATH; files
  *       of any size, in 1 MiB pieces through guest-file-read/-write, then
- *       the guest's sha256sum compared with the host's; a progress bar when
+ *       the guest's hash of the file compared with the host's: XXH64 from
+ *       skiff's agent (guest-file-hash, about a guest instruction a byte),
+ *       or with another agent the guest's sha256sum; a progress bar when
  *       standard error is a terminal. A DST ending in '/' gets SRC's name.
  *   skiff shutdown [-t SECS] VM        the guest agent's guest-shutdown; if
  *       the agent cannot take it, Ctrl-Alt-Del; after SECS (default 30)
@@ -28,6 +30,7 @@
 
 #include "base/clock.h"
 #include "base/sha256.h"
+#include "base/xxh64.h"
 #include "cli/agent_call.h"
 
 #define CHUNK (1u << 20)
@@ -80,9 +83,67 @@ static json_int_t guest_open(struct target *t, const char *path, const char *mod
 	return h;
 }
 
-/* The guest's sha256sum of path; 0, or -1 with err. */
-static int guest_sha256(struct target *t, const char *path, char hex[65], char *err, size_t errlen)
+/* The end-to-end check of a copy: the host hashes what it sends or
+ * receives, the guest hashes the file it has. */
+struct copy_check {
+	bool xxh;              /* the agent has guest-file-hash; else sha256sum */
+	struct xxh64 x;
+	struct sha256 s;
+};
+
+static int check_init(struct target *t, struct copy_check *c, char *err, size_t errlen)
 {
+	json_t *info = NULL;
+	long st;
+	if (target_call(t, "GET", "/agent", NULL, 30000, &info, &st, err, errlen))
+		return -1;
+	if (!json_is_true(json_object_get(info, "answering"))) {
+		const char *why = json_string_value(json_object_get(info, "error"));
+		snprintf(err, errlen, "the guest agent does not answer%s%s", why ? ": " : "", why ? why : "");
+		json_decref(info);
+		return -1;
+	}
+	c->xxh = json_is_true(json_object_get(info, "file_hash"));
+	json_decref(info);
+	xxh64_init(&c->x, 0);
+	sha256_init(&c->s);
+	return 0;
+}
+
+static void check_update(struct copy_check *c, const void *data, size_t n)
+{
+	if (c->xxh)
+		xxh64_update(&c->x, data, n);
+	else
+		sha256_update(&c->s, data, n);
+}
+
+/* Compare the host's hash with the guest's of path: 0, 1 when they differ
+ * (both in mine/theirs), or -1 with err when the guest could not say. */
+static int check_guest(struct target *t, struct copy_check *c, const char *path, char mine[65], char theirs[65],
+		       char *err, size_t errlen)
+{
+	if (c->xxh) {
+		xxh64_hex(&c->x, mine);
+		json_t *res = NULL;
+		long st;
+		if (target_call(t, "PUT", "/agent/hash", json_pack("{s:s}", "path", path), 660000, &res, &st, err,
+				errlen))
+			return -1;
+		const char *d = json_string_value(json_object_get(res, "digest"));
+		const char *alg = json_string_value(json_object_get(res, "algorithm"));
+		int rc = 0;
+		if (!d || !alg || strcmp(alg, "xxh64") || strlen(d) != 16) {
+			snprintf(err, errlen, "the guest agent's hash of %s is not an XXH64 digest", path);
+			rc = -1;
+		} else {
+			snprintf(theirs, 65, "%s", d);
+			rc = strcmp(mine, theirs) != 0;
+		}
+		json_decref(res);
+		return rc;
+	}
+	sha256_hex(&c->s, mine);
 	const char *argv[] = { "sha256sum", path, NULL };
 	char *out = NULL;
 	size_t n = 0;
@@ -94,8 +155,9 @@ static int guest_sha256(struct target *t, const char *path, char hex[65], char *
 		snprintf(err, errlen, "sha256sum %s failed in the guest (exit status %d)", path, code);
 		rc = -1;
 	} else {
-		memcpy(hex, out, 64);
-		hex[64] = 0;
+		memcpy(theirs, out, 64);
+		theirs[64] = 0;
+		rc = strcmp(mine, theirs) != 0;
 	}
 	free(out);
 	return rc;
@@ -112,15 +174,14 @@ static int upload(struct target *t, const char *src, const char *dst)
 			close(fd);
 		return 1;
 	}
-	json_int_t h = guest_open(t, dst, "w", err, sizeof(err));
+	struct copy_check ck;
+	json_int_t h = check_init(t, &ck, err, sizeof(err)) ? -1 : guest_open(t, dst, "w", err, sizeof(err));
 	if (h < 0) {
 		fprintf(stderr, "skiff cp: %s:%s: %s\n", t->vm, dst, err);
 		close(fd);
 		return 1;
 	}
 	uint8_t *buf = malloc(CHUNK);
-	struct sha256 sh;
-	sha256_init(&sh);
 	struct progress pr = { .on = isatty(STDERR_FILENO), .t0 = clock_monotonic_s(), .total = (uint64_t)sb.st_size };
 	uint64_t done = 0;
 	int rc = buf ? 0 : 1;
@@ -135,7 +196,7 @@ static int upload(struct target *t, const char *src, const char *dst)
 		}
 		if (r == 0)
 			break;
-		sha256_update(&sh, buf, (size_t)r);
+		check_update(&ck, buf, (size_t)r);
 		json_t *res = NULL;
 		if (file_op(t, h, json_pack("{s:s,s:o}", "op", "write", "data", b64_json(buf, (size_t)r)), &res,
 			    err, sizeof(err))) {
@@ -165,14 +226,14 @@ static int upload(struct target *t, const char *src, const char *dst)
 		return rc;
 	progress_show(&pr, done, true);
 	char mine[65], theirs[65];
-	sha256_hex(&sh, mine);
-	if (guest_sha256(t, dst, theirs, err, sizeof(err))) {
+	int d = check_guest(t, &ck, dst, mine, theirs, err, sizeof(err));
+	if (d < 0) {
 		fprintf(stderr, "skiff cp: cannot check the copy: %s\n", err);
 		return 1;
 	}
-	if (strcmp(mine, theirs)) {
-		fprintf(stderr, "skiff cp: %s:%s differs from %s after the copy (sha256 %s, expected %s)\n",
-			t->vm, dst, src, theirs, mine);
+	if (d) {
+		fprintf(stderr, "skiff cp: %s:%s differs from %s after the copy (%s %s, expected %s)\n",
+			t->vm, dst, src, ck.xxh ? "xxh64" : "sha256", theirs, mine);
 		return 1;
 	}
 	return 0;
@@ -181,7 +242,8 @@ static int upload(struct target *t, const char *src, const char *dst)
 static int download(struct target *t, const char *src, const char *dst)
 {
 	char err[1024];
-	json_int_t h = guest_open(t, src, "r", err, sizeof(err));
+	struct copy_check ck;
+	json_int_t h = check_init(t, &ck, err, sizeof(err)) ? -1 : guest_open(t, src, "r", err, sizeof(err));
 	if (h < 0) {
 		fprintf(stderr, "skiff cp: %s:%s: %s\n", t->vm, src, err);
 		return 1;
@@ -202,8 +264,6 @@ static int download(struct target *t, const char *src, const char *dst)
 		free(tmp);
 		return 1;
 	}
-	struct sha256 sh;
-	sha256_init(&sh);
 	struct progress pr = { .on = isatty(STDERR_FILENO), .t0 = clock_monotonic_s(), .total = total };
 	uint64_t done = 0;
 	int rc = 0;
@@ -222,7 +282,7 @@ static int download(struct target *t, const char *src, const char *dst)
 			rc = 1;
 			break;
 		}
-		sha256_update(&sh, data, (size_t)n);
+		check_update(&ck, data, (size_t)n);
 		ssize_t w = 0;
 		for (long off = 0; off < n; off += w) {
 			w = write(fd, data + off, (size_t)(n - off));
@@ -246,13 +306,13 @@ static int download(struct target *t, const char *src, const char *dst)
 	char mine[65], theirs[65];
 	if (!rc) {
 		progress_show(&pr, done, true);
-		sha256_hex(&sh, mine);
-		if (guest_sha256(t, src, theirs, err, sizeof(err))) {
+		int d = check_guest(t, &ck, src, mine, theirs, err, sizeof(err));
+		if (d < 0) {
 			fprintf(stderr, "skiff cp: cannot check the copy: %s\n", err);
 			rc = 1;
-		} else if (strcmp(mine, theirs)) {
-			fprintf(stderr, "skiff cp: the copy of %s:%s differs (sha256 %s, the guest has %s)\n",
-				t->vm, src, mine, theirs);
+		} else if (d) {
+			fprintf(stderr, "skiff cp: the copy of %s:%s differs (%s %s, the guest has %s)\n",
+				t->vm, src, ck.xxh ? "xxh64" : "sha256", mine, theirs);
 			rc = 1;
 		} else if (rename(tmp, dst)) {
 			fprintf(stderr, "skiff cp: %s: %s\n", dst, strerror(errno));

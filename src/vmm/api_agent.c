@@ -21,6 +21,7 @@
 #define PING_TIMEOUT_MS 2000
 #define CALL_TIMEOUT_MS 10000
 #define FILE_TIMEOUT_MS 30000
+#define HASH_TIMEOUT_MS 600000
 #define EXEC_IO_COUNT_MAX (1u << 20)
 /* A stock guest-exec-status carries all output at once (QEMU's agent keeps
  * up to 16 MiB a stream); a reply over this is refused. */
@@ -128,6 +129,7 @@ static void agent_info(struct req *r)
 				json_object_set_new(o, "version", json_string(ver));
 			json_object_set_new(o, "exec_stream", json_boolean(has_command(ret, "guest-exec-io")));
 			json_object_set_new(o, "clipboard", json_boolean(has_command(ret, "guest-clipboard-get")));
+			json_object_set_new(o, "file_hash", json_boolean(has_command(ret, "guest-file-hash")));
 		} else {
 			json_object_set_new(o, "error", json_string(r->err));
 		}
@@ -385,6 +387,26 @@ static void file_op(struct req *r, json_int_t h)
 	json_decref(ret);
 }
 
+static const struct api_field hash_fields[] = {
+	{ "path", API_T_STRING, true },
+	{ NULL }
+};
+
+/* The guest reads the whole file: a large one on a slow disk takes time. */
+static void file_hash(struct req *r)
+{
+	if (!check(r, hash_fields, "hash"))
+		return;
+	json_t *ret = call(r, "guest-file-hash", json_pack("{s:s}", "path", api_json_string(r->body, "path")),
+			   QGA_REPLY_SMALL, HASH_TIMEOUT_MS);
+	json_t *alg = ret ? member(r, ret, "guest-file-hash", "algorithm", JSON_STRING) : NULL;
+	json_t *dig = alg ? member(r, ret, "guest-file-hash", "digest", JSON_STRING) : NULL;
+	json_t *size = dig ? member(r, ret, "guest-file-hash", "size", JSON_INTEGER) : NULL;
+	if (size)
+		ok_json(r, json_pack("{s:O,s:O,s:O}", "algorithm", alg, "digest", dig, "size", size));
+	json_decref(ret);
+}
+
 /* ------------------------------------------------------------ the rest */
 
 static const struct api_field shutdown_fields[] = {
@@ -507,7 +529,7 @@ bool vmm_agent_route(enum api_method m, char **seg, size_t nseg)
 	if (nseg == 2) {
 		if (!strcmp(p1, "time") || !strcmp(p1, "clipboard"))
 			return m == API_GET || m == API_PUT;
-		return m == API_PUT && (!strcmp(p1, "exec") || !strcmp(p1, "files") ||
+		return m == API_PUT && (!strcmp(p1, "exec") || !strcmp(p1, "files") || !strcmp(p1, "hash") ||
 					!strcmp(p1, "shutdown") || !strcmp(p1, "command"));
 	}
 	return nseg == 3 && m == API_PUT && (!strcmp(p1, "exec") || !strcmp(p1, "files"));
@@ -547,6 +569,8 @@ void vmm_agent_request(struct vm *vm, bool paused, enum api_method m, char **seg
 			file_open(&r);
 		else if (path_id(&r, seg[2], "handle", &id))
 			file_op(&r, id);
+	} else if (!strcmp(p1, "hash")) {
+		file_hash(&r);
 	} else if (!strcmp(p1, "shutdown")) {
 		agent_shutdown(&r);
 	} else if (!strcmp(p1, "time")) {

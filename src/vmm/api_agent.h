@@ -8,7 +8,9 @@
  * is 400 with the agent's message.
  *
  *   GET /agent                 {"connected", "answering", "version",
- *                               "exec_stream", "clipboard"} (a ping, 2 s)
+ *                               "exec_stream", "clipboard", "file_hash"}
+ *                               (a ping, 2 s; the last three: whether the
+ *                               agent has skiff's extensions)
  *   PUT /agent/exec            start: {"path", "args", "env", "input_data"
  *                               (base64), "capture_output", "stream", "tty",
  *                               "rows", "cols"} -> {"pid", "stream"}
@@ -24,6 +26,8 @@
  *                              {"op": "write", "data"} -> {"count"}
  *                              {"op": "seek", "offset", "whence"} -> {"position"}
  *                              {"op": "flush"|"close"} -> 204
+ *   PUT /agent/hash            {"path"} -> {"algorithm": "xxh64", "digest",
+ *                               "size"} (skiff's agent: the file read whole)
  *   PUT /agent/shutdown        {"mode": "powerdown"|"halt"|"reboot"} -> 204
  *   GET /agent/time            {"guest_ns", "host_ns"}
  *   PUT /agent/time            {"time_ns"} (default: the host's clock now) -> 204

@@ -21,7 +21,9 @@
 
 #include "api/qga.h"
 #include "api/qga_reader.h"
+#include "base/base64.h"
 #include "base/clock.h"
+#include "base/xxh64.h"
 
 static int failures;
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c); failures++; } } while (0)
@@ -203,6 +205,92 @@ static void test_basic(const char *agent)
 	chan_close(&ch);
 }
 
+/* Run a program to its end with guest-exec; its decoded stdout (NUL-ended)
+ * and exit code. */
+static char *exec_output(struct chan *ch, json_t *exec_args, int *code)
+{
+	json_t *r = call(ch, "guest-exec", exec_args, QGA_OK);
+	json_int_t pid = json_integer_value(json_object_get(r, "pid"));
+	json_decref(r);
+	for (int k = 0; k < 3000; k++) {
+		json_t *st = call(ch, "guest-exec-status", json_pack("{s:I}", "pid", pid), QGA_OK);
+		if (!st)
+			return NULL;
+		if (json_is_true(json_object_get(st, "exited"))) {
+			const char *b64 = json_string_value(json_object_get(st, "out-data")) ?: "";
+			char *out = malloc(strlen(b64) + 1);
+			long n = base64_decode(b64, strlen(b64), (uint8_t *)out);
+			out[n < 0 ? 0 : n] = 0;
+			*code = (int)json_integer_value(json_object_get(st, "exitcode"));
+			json_decref(st);
+			return out;
+		}
+		json_decref(st);
+		usleep(10000);
+	}
+	return NULL;
+}
+
+/* The agent's framing and string parsing skip plain runs eight bytes at a
+ * time: escapes, quotes, UTF-8 and 0x7F at every position around a word
+ * boundary must come through as they went in (one long argument holds
+ * each of them after runs of 0 to 19 plain bytes). */
+static void test_strings(const char *agent)
+{
+	struct chan ch;
+	chan_open(&ch, agent, NULL);
+	static const char *const specials[] = { "\"", "\\", "\n", "\t", "\x7f", "\xc3\xa9", "}", "{[", "\\u" };
+	char arg[8192];
+	size_t len = 0;
+	for (size_t k = 0; k < 20; k++)
+		for (size_t s = 0; s < sizeof(specials) / sizeof(specials[0]); s++)
+			len += (size_t)snprintf(arg + len, sizeof(arg) - len, "%.*s%s", (int)k,
+						"abcdefghijklmnopqrstuvwxyz", specials[s]);
+	int code = -1;
+	char *out = exec_output(&ch, json_pack("{s:s,s:[s,s],s:b}", "path", "printf", "arg", "%s", arg,
+					       "capture-output", 1), &code);
+	if (!out || strcmp(out, arg))
+		fprintf(stderr, "  printf %%s gave back %zu of %zu bytes, or other ones\n", out ? strlen(out) : 0, len);
+	CHECK(out && !strcmp(out, arg) && code == 0);
+	free(out);
+	chan_close(&ch);
+}
+
+/* guest-file-hash (skiff extension): XXH64 of a file as the host computes
+ * it, and an error for a path that does not exist. */
+static void test_file_hash(const char *agent)
+{
+	struct chan ch;
+	chan_open(&ch, agent, NULL);
+	static uint8_t data[300000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + (i >> 9));
+	const char *path = "/tmp/skiff-test-qga-hash.bin";
+	json_t *r = call(&ch, "guest-file-open", json_pack("{s:s,s:s}", "path", path, "mode", "w"), QGA_OK);
+	json_int_t h = json_integer_value(r);
+	json_decref(r);
+	char *b64 = malloc(base64_encoded_len(sizeof(data)) + 1);
+	base64_encode(data, sizeof(data), b64);
+	b64[base64_encoded_len(sizeof(data))] = 0;
+	json_decref(call(&ch, "guest-file-write", json_pack("{s:I,s:s}", "handle", h, "buf-b64", b64), QGA_OK));
+	free(b64);
+	json_decref(call(&ch, "guest-file-close", json_pack("{s:I}", "handle", h), QGA_OK));
+	struct xxh64 x;
+	xxh64_init(&x, 0);
+	xxh64_update(&x, data, sizeof(data));
+	char want[17];
+	xxh64_hex(&x, want);
+	r = call(&ch, "guest-file-hash", json_pack("{s:s}", "path", path), QGA_OK);
+	CHECK(!strcmp(json_string_value(json_object_get(r, "algorithm")) ?: "", "xxh64"));
+	CHECK(!strcmp(json_string_value(json_object_get(r, "digest")) ?: "", want));
+	CHECK(json_integer_value(json_object_get(r, "size")) == (json_int_t)sizeof(data));
+	json_decref(r);
+	unlink(path);
+	json_decref(call(&ch, "guest-file-hash", json_pack("{s:s}", "path", path), QGA_E_AGENT));
+	CHECK(strstr(err, "No such file") != NULL);
+	chan_close(&ch);
+}
+
 /* A streamed program: input in, 3 MB out (more than the agent buffers, so
  * the program waits for the host), exit code. */
 static void test_stream(const char *agent)
@@ -343,6 +431,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	test_reader();
 	test_basic(argv[1]);
+	test_strings(argv[1]);
+	test_file_hash(argv[1]);
 	test_stream(argv[1]);
 	test_late_reply(argv[1]);
 	test_misbehaving(argv[1], "silent", QGA_E_TIMEOUT);
