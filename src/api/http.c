@@ -32,6 +32,24 @@ struct api_server {
 	void *ctx;
 };
 
+/* Whether url starts with pattern, where a '*' in the pattern stands for
+ * one path segment (skiffd's /vms/ * /agent/ holds a VM's name). */
+static bool path_has_prefix(const char *url, const char *pattern)
+{
+	while (*pattern) {
+		if (*pattern == '*') {
+			const char *end = strchr(url, '/');
+			if (!end || end == url)
+				return false;
+			url = end;
+			pattern++;
+		} else if (*url++ != *pattern++) {
+			return false;
+		}
+	}
+	return true;
+}
+
 /* One request in progress. */
 struct pending {
 	char *body;
@@ -127,7 +145,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO; /* closes the connection */
 		*state = p;
 		p->limit = s->max_body;
-		if (s->large_prefix && url && !strncmp(url, s->large_prefix, strlen(s->large_prefix)))
+		if (s->large_prefix && url && path_has_prefix(url, s->large_prefix))
 			p->limit = s->large_max_body;
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);

@@ -50,7 +50,8 @@ struct api_server_config {
 	const char *socket_path;
 	size_t max_body;          /* 0: API_DEFAULT_MAX_BODY */
 	/* Optional: paths starting with large_prefix may carry bodies of up
-	 * to large_max_body (the guest agent's file writes). */
+	 * to large_max_body (the guest agent's file writes); a '*' in it
+	 * stands for any one path segment. */
 	const char *large_prefix;
 	size_t large_max_body;
 	unsigned max_connections; /* 0: 32 */

@@ -92,13 +92,15 @@ static void deliver(struct qga_reader *r, bool too_large)
 	json_decref(rep.value);
 }
 
-/* Append one byte of the current object; false once it is over the limit. */
-static bool store(struct qga_reader *r, uint8_t c)
+/* Append n bytes of the current object; false once it is over the limit. */
+static bool store(struct qga_reader *r, const uint8_t *p, size_t n)
 {
-	if (r->len == r->cap) {
-		if (r->cap >= r->limit)
+	if (r->len + n > r->cap) {
+		if (r->len + n > r->limit)
 			return false;
-		size_t nc = r->cap ? r->cap * 2 : 4096;
+		size_t nc = r->cap ? r->cap : 4096;
+		while (nc < r->len + n)
+			nc *= 2;
 		if (nc > r->limit)
 			nc = r->limit;
 		uint8_t *nb = realloc(r->buf, nc);
@@ -107,13 +109,36 @@ static bool store(struct qga_reader *r, uint8_t c)
 		r->buf = nb;
 		r->cap = nc;
 	}
-	r->buf[r->len++] = c;
+	memcpy(r->buf + r->len, p, n);
+	r->len += n;
 	return true;
+}
+
+/* How many of the first n bytes need nothing but storing inside a string
+ * (none of '"', '\\', 0xFF): file and exec data arrive as long base64
+ * strings. */
+static size_t plain_run(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n && p[i] != '"' && p[i] != '\\' && p[i] != 0xff)
+		i++;
+	return i;
 }
 
 void qga_reader_feed(struct qga_reader *r, const uint8_t *buf, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
+		if (r->in_string && !r->escape) {
+			size_t run = plain_run(buf + i, n - i);
+			if (run) {
+				if (!r->skipping && !store(r, buf + i, run)) {
+					r->skipping = true;
+					r->len = 0;
+				}
+				i += run - 1;
+				continue;
+			}
+		}
 		uint8_t c = buf[i];
 		if (c == 0xff) {   /* never part of UTF-8 text: always the delimiter */
 			qga_reader_reset(r);
@@ -122,7 +147,7 @@ void qga_reader_feed(struct qga_reader *r, const uint8_t *buf, size_t n)
 		}
 		if (r->depth == 0 && c != '{')
 			continue;
-		if (!r->skipping && !store(r, c)) {
+		if (!r->skipping && !store(r, &c, 1)) {
 			r->skipping = true;
 			r->len = 0;
 		}

@@ -1,6 +1,6 @@
 /*
- * `skiff cp`, `skiff shutdown`, `skiff clipboard`, and the dispatch of the
- * agent commands (exec is in agent_exec.c); see agent.h.
+ * `skiff cp`, `skiff shutdown`, and the dispatch of the agent commands
+ * (exec is in agent_exec.c, clipboard in agent_clip.c); see agent.h.
  *
  *   skiff cp [--socket PATH] SRC DST   one of SRC and DST is VM:PATH; files
  *       of any size, in 1 MiB pieces through guest-file-read/-write, then
@@ -12,8 +12,6 @@
  *       the agent cannot take it, Ctrl-Alt-Del; after SECS (default 30)
  *       with the VM still running, Ctrl-Alt-Del (when not sent yet), and at
  *       2 x SECS a hard stop (skiffd VMs).
- *   skiff clipboard VM copy|paste      standard input to the guest's
- *       clipboard, or the guest's clipboard to standard output.
  */
 #include "cli/agent.h"
 
@@ -34,9 +32,9 @@
 #include "cli/agent_call.h"
 
 #define CHUNK (1u << 20)
-#define CLIP_MAX (1u << 20)
 
 int agent_cli_exec(int argc, char **argv);
+int agent_cli_clipboard(int argc, char **argv);
 
 /* ------------------------------------------------------------ cp */
 
@@ -507,77 +505,6 @@ int agent_cli_request_shutdown(const char *sock, const char *vm, char *err, size
 	return r;
 }
 
-/* ------------------------------------------------------------ clipboard */
-
-static int cmd_clipboard(int argc, char **argv)
-{
-	const char *sock = NULL;
-	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' }, { 0 }
-	};
-	static const char usage[] = "usage: skiff clipboard [--socket PATH] VM copy|paste\n"
-				    "  copy   standard input to the guest's clipboard\n"
-				    "  paste  the guest's clipboard to standard output\n";
-	int o;
-	optind = 1;
-	while ((o = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		if (o == 'S')
-			sock = optarg;
-		else {
-			fputs(usage, o == 'h' ? stdout : stderr);
-			return o == 'h' ? 0 : 64;
-		}
-	}
-	if (argc - optind != 2 || (strcmp(argv[optind + 1], "copy") && strcmp(argv[optind + 1], "paste"))) {
-		fputs(usage, stderr);
-		return 64;
-	}
-	struct target t;
-	if (target_open(&t, "clipboard", argv[optind], sock))
-		return 1;
-	char err[1024];
-	long st;
-	int rc = 0;
-	if (!strcmp(argv[optind + 1], "copy")) {
-		uint8_t *buf = malloc(CLIP_MAX + 1);
-		size_t n = 0;
-		ssize_t r;
-		while (buf && n <= CLIP_MAX && (r = read(STDIN_FILENO, buf + n, CLIP_MAX + 1 - n)) != 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0)
-				break;
-			n += (size_t)r;
-		}
-		if (!buf || n > CLIP_MAX) {
-			fprintf(stderr, "skiff clipboard: the clipboard holds at most %u bytes\n", CLIP_MAX);
-			rc = 1;
-		} else if (target_call(&t, "PUT", "/agent/clipboard", json_pack("{s:o}", "data", b64_json(buf, n)),
-				       30000, NULL, &st, err, sizeof(err))) {
-			fprintf(stderr, "skiff clipboard: %s\n", err);
-			rc = 1;
-		}
-		free(buf);
-	} else {
-		json_t *res = NULL;
-		uint8_t *data = NULL;
-		long n = -1;
-		if (target_call(&t, "GET", "/agent/clipboard", NULL, 30000, &res, &st, err, sizeof(err))) {
-			fprintf(stderr, "skiff clipboard: %s\n", err);
-			rc = 1;
-		} else if ((n = b64_decode_json(json_object_get(res, "data"), &data)) < 0) {
-			fprintf(stderr, "skiff clipboard: the guest's clipboard data is not base64\n");
-			rc = 1;
-		} else if (n && fwrite(data, 1, (size_t)n, stdout) != (size_t)n) {
-			rc = 1;
-		}
-		free(data);
-		json_decref(res);
-	}
-	target_close(&t);
-	return rc;
-}
-
 /* ------------------------------------------------------------ dispatch */
 
 bool agent_cli_is_command(const char *name)
@@ -595,5 +522,5 @@ int agent_cli_main(int argc, char **argv)
 		return cmd_cp(argc, argv);
 	if (!strcmp(argv[0], "shutdown"))
 		return cmd_shutdown(argc, argv);
-	return cmd_clipboard(argc, argv);
+	return agent_cli_clipboard(argc, argv);
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/json_dump.h"
 #include "base/base64.h"
 #include "daemon/paths.h"
 #include "daemon/uhttp.h"
@@ -55,7 +56,7 @@ int target_call(struct target *t, const char *method, const char *path, json_t *
 	if (out)
 		*out = NULL;
 	*status = 0;
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	char *text = json_dump_text(body);   /* file and input data: long base64 strings */
 	json_decref(body);
 	char *full = NULL;
 	if ((body && !text) || asprintf(&full, "%s%s", t->prefix, path) < 0) {

@@ -563,6 +563,25 @@ static const char *state_of(json_t *vm)
 	return s ? s : "?";
 }
 
+/* Whether a running VM's guest agent answers, asked through skiffd (the
+ * VMM pings the agent for at most 2 s; a closed port is answered at once):
+ * "yes", "silent" (its port is open but nothing answers), "no" (no agent
+ * has the port open), "-" (not running, or no agent port). */
+static const char *agent_text(struct ctl *c, json_t *vm)
+{
+	if (json_integer_value(json_object_get(vm, "pid")) <= 0)
+		return "-";
+	char *p = vm_path(json_string_value(json_object_get(vm, "id")), "/agent");
+	json_t *a = NULL;
+	char err[512];
+	int r = p ? call_q(c, "GET", p, NULL, &a, err, sizeof(err)) : -1;
+	free(p);
+	const char *t = r ? "-" : json_is_true(json_object_get(a, "answering")) ? "yes" :
+			json_is_true(json_object_get(a, "connected")) ? "silent" : "no";
+	json_decref(a);
+	return t;
+}
+
 static void status_text(json_t *vm, char *out, size_t cap)
 {
 	int64_t now = time(NULL);
@@ -604,7 +623,9 @@ static int cmd_ls(struct ctl *c, int argc, char **argv)
 			quiet = true;
 		else if (o == 'h') {
 			fputs("usage: skiff ls [--json] [-q] [--socket PATH]\n\n"
-			      "List the VMs skiffd knows, running or not (-q: ids only).\n", stdout);
+			      "List the VMs skiffd knows, running or not (-q: ids only). AGENT: whether\n"
+			      "the guest agent answers (yes; silent: its port is open, no answer in 2 s;\n"
+			      "no: no agent has its port open).\n", stdout);
 			return 0;
 		} else
 			return bad_opt(c, o, argv);
@@ -626,8 +647,8 @@ static int cmd_ls(struct ctl *c, int argc, char **argv)
 		return 0;
 	}
 	struct table t = { 0 };
-	static const char *const head[] = { "ID", "NAME", "STATE", "CPUS", "MEM", "PID", "STATUS" };
-	table_row(&t, head, 7);
+	static const char *const head[] = { "ID", "NAME", "STATE", "CPUS", "MEM", "PID", "AGENT", "STATUS" };
+	table_row(&t, head, 8);
 	json_array_foreach(vms, i, vm) {
 		char cpus[16], mem[16], pid[16], status[64];
 		snprintf(cpus, sizeof(cpus), "%d", (int)json_integer_value(json_object_get(vm, "vcpu_count")));
@@ -637,8 +658,8 @@ static int cmd_ls(struct ctl *c, int argc, char **argv)
 		status_text(vm, status, sizeof(status));
 		const char *row[] = { json_string_value(json_object_get(vm, "id")),
 				      json_string_value(json_object_get(vm, "name")), state_of(vm), cpus, mem, pid,
-				      status };
-		table_row(&t, row, 7);
+				      agent_text(c, vm), status };
+		table_row(&t, row, 8);
 		if (t.rows == 256)
 			table_print(&t);
 	}

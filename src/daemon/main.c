@@ -25,6 +25,7 @@
 #include "daemon/paths.h"
 #include "daemon/skiffd.h"
 #include "daemon/uhttp.h"
+#include "vmm/api_agent.h"
 
 static const char usage[] =
 	"usage: skiffd [options]\n"
@@ -248,6 +249,10 @@ int main(int argc, char **argv)
 	struct api_server_config sc = {
 		.socket_path = d.socket_path,
 		.max_body = 1u << 20,
+		/* a VM's guest agent routes, as the VMM takes them (skiff cp
+		 * sends 1 MiB pieces, 1.4 MB in base64) */
+		.large_prefix = "/vms/*/agent/",
+		.large_max_body = VMM_AGENT_MAX_BODY,
 		.max_connections = 64,
 		.handler = skiffd_handle,
 		.ctx = &d,

@@ -36,6 +36,9 @@
 #include "vmm/config_json.h"
 
 #define PROXY_TIMEOUT_MS 30000
+/* The guest agent's calls may take the VMM up to 10 minutes (a hash of a
+ * large file); the VMM bounds each one itself. */
+#define AGENT_PROXY_TIMEOUT_MS 660000
 
 struct req {
 	struct skiffd *d;
@@ -372,7 +375,9 @@ static void proxy(struct req *q, struct skiffd_vm *vm, const char *rest)
 		return;
 	}
 	struct uhttp_reply r;
-	if (uhttp_call(sock, q->r->method_name, path, q->r->body_len ? q->r->body : NULL, PROXY_TIMEOUT_MS,
+	bool agent = !strncmp(rest, "agent", 5) && (!rest[5] || rest[5] == '/');
+	if (uhttp_call(sock, q->r->method_name, path, q->r->body_len ? q->r->body : NULL,
+		       agent ? AGENT_PROXY_TIMEOUT_MS : PROXY_TIMEOUT_MS,
 		       &r, q->err, sizeof(q->err))) {
 		api_respond_fault(q->resp, 503, "vm `%s` does not answer on its API socket: %s", vm->id, q->err);
 	} else {

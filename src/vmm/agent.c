@@ -4,15 +4,27 @@
  * Threads: the console's I/O thread calls output (feeding the client),
  * rx_space and guest_open; API calls send from the API thread. `lock`
  * and `room` hand "the port has room again" from the first to the second.
+ * The clock thread ("agent-clock") sleeps on `clock_cond` until a sync is
+ * asked for; `lock` guards its request and status too.
  */
 #include "vmm/agent.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "base/clock.h"
+
+/* How long a clock sync keeps trying (the agent may still be starting
+ * after a restore), each try's time-out, and the pause between tries. */
+#define CLOCK_TRY_FOR_NS (60ull * 1000000000ull)
+#define CLOCK_CALL_MS 5000
+#define CLOCK_RETRY_NS (500ull * 1000000ull)
 
 struct vm_agent {
 	struct qga_client *client;
@@ -21,6 +33,12 @@ struct vm_agent {
 	pthread_mutex_t lock;
 	pthread_cond_t room;
 	unsigned long room_events;
+
+	pthread_t clock_thread;
+	bool clock_started, clock_stop;
+	pthread_cond_t clock_cond;
+	char clock_want[32];       /* a requested sync's reason; "" when none */
+	struct vm_agent_clock clock;
 };
 
 static void agent_output(void *ctx, const uint8_t *buf, size_t n)
@@ -98,6 +116,7 @@ struct vm_agent *vm_agent_create(struct virtio_console_port_config *pc)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&a->room, &ca);
+	pthread_cond_init(&a->clock_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	*pc = (struct virtio_console_port_config){
 		.name = VM_AGENT_PORT_NAME, .output = agent_output, .rx_space = agent_rx_space,
@@ -112,11 +131,28 @@ void vm_agent_bind(struct vm_agent *a, struct virtio_console *con, unsigned port
 	a->port = port;
 }
 
+void vm_agent_stop(struct vm_agent *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	bool started = a->clock_started;
+	a->clock_stop = true;
+	a->clock_started = false;
+	pthread_cond_broadcast(&a->clock_cond);
+	pthread_cond_broadcast(&a->room);
+	pthread_mutex_unlock(&a->lock);
+	if (started)
+		pthread_join(a->clock_thread, NULL);
+}
+
 void vm_agent_destroy(struct vm_agent *a)
 {
 	if (!a)
 		return;
+	vm_agent_stop(a);
 	qga_client_free(a->client);
+	pthread_cond_destroy(&a->clock_cond);
 	pthread_cond_destroy(&a->room);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
@@ -130,4 +166,86 @@ struct qga_client *vm_agent_client(struct vm_agent *a)
 bool vm_agent_connected(struct vm_agent *a)
 {
 	return a->con && virtio_console_guest_open(a->con, a->port);
+}
+
+/* ------------------------------------------------------------ the clock */
+
+static void wait_until(struct vm_agent *a, uint64_t when)
+{
+	struct timespec ts = clock_timespec(when);
+	while (!a->clock_stop && clock_monotonic_ns() < when)
+		pthread_cond_timedwait(&a->clock_cond, &a->lock, &ts);
+}
+
+/* One guest-set-time with the host's clock as it is when sent. */
+static bool set_guest_clock(struct vm_agent *a, char *err, size_t errlen)
+{
+	json_t *args = json_pack("{s:I}", "time", (json_int_t)clock_ns(CLOCK_REALTIME));
+	json_t *ret = NULL;
+	enum qga_status st = args ? qga_call(a->client, "guest-set-time", args, QGA_REPLY_SMALL, CLOCK_CALL_MS,
+					     &ret, err, errlen, NULL, 0) : QGA_E_NOMEM;
+	if (!args)
+		snprintf(err, errlen, "out of memory");
+	json_decref(args);
+	json_decref(ret);
+	return st == QGA_OK;
+}
+
+static void *clock_main(void *arg)
+{
+	struct vm_agent *a = arg;
+	pthread_mutex_lock(&a->lock);
+	for (;;) {
+		while (!a->clock_stop && !a->clock_want[0])
+			pthread_cond_wait(&a->clock_cond, &a->lock);
+		if (a->clock_stop)
+			break;
+		char why[sizeof(a->clock_want)];
+		memcpy(why, a->clock_want, sizeof(why));
+		a->clock_want[0] = 0;
+		a->clock.pending = true;
+		uint64_t give_up = clock_monotonic_ns() + CLOCK_TRY_FOR_NS;
+		bool ok = false;
+		char err[256] = "";
+		/* Until it worked, a newer request came (it starts over), or the
+		 * time is up. */
+		while (!a->clock_stop && !a->clock_want[0]) {
+			pthread_mutex_unlock(&a->lock);
+			ok = set_guest_clock(a, err, sizeof(err));
+			pthread_mutex_lock(&a->lock);
+			if (ok || clock_monotonic_ns() >= give_up)
+				break;
+			wait_until(a, clock_monotonic_ns() + CLOCK_RETRY_NS);
+		}
+		a->clock.pending = a->clock_want[0] != 0;
+		snprintf(a->clock.why, sizeof(a->clock.why), "%s", why);
+		a->clock.ok = ok;
+		snprintf(a->clock.error, sizeof(a->clock.error), "%s", ok ? "" : err);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
+void vm_agent_sync_clock(struct vm_agent *a, const char *why)
+{
+	pthread_mutex_lock(&a->lock);
+	if (!a->clock_started && !a->clock_stop) {
+		if (pthread_create(&a->clock_thread, NULL, clock_main, a) == 0) {
+			pthread_setname_np(a->clock_thread, "agent-clock");
+			a->clock_started = true;
+		}
+	}
+	if (a->clock_started) {
+		snprintf(a->clock_want, sizeof(a->clock_want), "%s", why);
+		a->clock.pending = true;
+		pthread_cond_broadcast(&a->clock_cond);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+void vm_agent_clock_status(struct vm_agent *a, struct vm_agent_clock *out)
+{
+	pthread_mutex_lock(&a->lock);
+	*out = a->clock;
+	pthread_mutex_unlock(&a->lock);
 }

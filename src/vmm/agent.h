@@ -11,6 +11,11 @@
  * (the port's rx_space) up to its deadline. The client learns when the
  * guest opens or closes the port, so a call with no agent listening
  * fails at once instead of timing out.
+ *
+ * The guest's clock is set from the host's after a resume, a restore and
+ * a host suspend (vm_agent_sync_clock) by the channel's own thread, so the
+ * thread that asks (the API's, or the main loop) never waits for the
+ * guest: it retries until the agent answers or a minute has passed.
  */
 #ifndef SKIFF_VMM_AGENT_H
 #define SKIFF_VMM_AGENT_H
@@ -29,8 +34,22 @@ struct vm_agent;
 struct vm_agent *vm_agent_create(struct virtio_console_port_config *pc);
 /* The console exists: the channel is port `port` of it. */
 void vm_agent_bind(struct vm_agent *a, struct virtio_console *con, unsigned port);
+/* Before the console is destroyed: ends the clock thread. NULL is ignored. */
+void vm_agent_stop(struct vm_agent *a);
 /* After the console is destroyed. NULL is ignored. */
 void vm_agent_destroy(struct vm_agent *a);
+
+/* Set the guest's clock to the host's soon (why: "resumed", "restored",
+ * ...). Returns at once; a request made while one is pending replaces it. */
+void vm_agent_sync_clock(struct vm_agent *a, const char *why);
+
+struct vm_agent_clock {
+	char why[32];            /* of the last attempt that ended; "" if none */
+	bool ok;                 /* it set the clock */
+	char error[256];         /* else why not */
+	bool pending;            /* a request is being worked on */
+};
+void vm_agent_clock_status(struct vm_agent *a, struct vm_agent_clock *out);
 
 /* The client (calls: see qga.h). */
 struct qga_client *vm_agent_client(struct vm_agent *a);

@@ -181,14 +181,16 @@ static bool write_metrics(struct vmm *v)
 	return ok;
 }
 
-/* Set the guest's clock from the host's through its agent (lock held):
- * after a resume, and after the host slept (the guest's timer stood
- * still meanwhile). Best effort: without an agent nothing happens. */
+/* Have the guest's clock set from the host's through its agent (lock
+ * held): after a resume, a restore, and after the host slept (the guest's
+ * timer stood still meanwhile). Best effort, in the background: without
+ * an agent nothing happens; GET /agent shows how it went. */
 static void resync_guest_clock(struct vmm *v, const char *why)
 {
-	char err[512];
-	if (v->vm && !v->paused && vmm_agent_sync_time(v->vm, err, sizeof(err)) == 0)
-		LOG(v, VMM_LOG_INFO, "the guest clock was set through its agent (%s)", why);
+	if (v->vm && !v->paused && vmm_agent_present(v->vm)) {
+		vmm_agent_sync_time(v->vm, why);
+		LOG(v, VMM_LOG_INFO, "the guest clock is being set through its agent (%s)", why);
+	}
 }
 
 void vmm_tick(struct vmm *v)
@@ -200,10 +202,10 @@ void vmm_tick(struct vmm *v)
 	/* CLOCK_BOOTTIME counts a host suspend, CLOCK_MONOTONIC does not. */
 	int64_t gap = (int64_t)(clock_ns(CLOCK_BOOTTIME) - clock_ns(CLOCK_MONOTONIC));
 	if (v->suspend_gap_ns && gap - v->suspend_gap_ns > 1000000000LL && v->state == VMM_RUNNING)
-		resync_guest_clock(v, "the host was suspended");
+		resync_guest_clock(v, "host suspend");
 	v->suspend_gap_ns = gap;
-	/* After a restore: here rather than in the request, which would wait
-	 * for the guest's agent to answer. */
+	/* After a restore, once the VM runs (a restore left paused is set
+	 * at its resume). */
 	if (v->clock_resync_due && v->state == VMM_RUNNING && !v->paused) {
 		v->clock_resync_due = false;
 		resync_guest_clock(v, "snapshot restore");

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "api/json_check.h"
+#include "api/json_dump.h"
 #include "api/qga.h"
 #include "base/clock.h"
 #include "vmm/agent.h"
@@ -42,7 +43,7 @@ static void fault(struct req *r, unsigned status, const char *msg)
 
 static void ok_json(struct req *r, json_t *v)
 {
-	char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	char *s = json_dump_text(v);   /* file and exec data: long base64 strings */
 	json_decref(v);
 	if (!s)
 		api_respond_fault(r->resp, 500, "out of memory");
@@ -114,10 +115,26 @@ static bool has_command(json_t *info, const char *name)
 
 /* ------------------------------------------------------------ GET /agent */
 
+/* The last clock sync (after a resume, restore or host suspend). */
+static json_t *clock_json(struct vm_agent *a)
+{
+	struct vm_agent_clock c;
+	vm_agent_clock_status(a, &c);
+	json_t *o = json_pack("{s:b}", "pending", c.pending);
+	if (c.why[0]) {
+		json_object_set_new(o, "last", json_string(c.why));
+		json_object_set_new(o, "ok", json_boolean(c.ok));
+		if (!c.ok)
+			json_object_set_new(o, "error", json_string(c.error));
+	}
+	return o;
+}
+
 static void agent_info(struct req *r)
 {
 	bool connected = vm_agent_connected(r->agent);
-	json_t *o = json_pack("{s:b,s:b}", "connected", connected, "answering", 0);
+	json_t *o = json_pack("{s:b,s:b,s:o}", "connected", connected, "answering", 0, "clock_sync",
+			      clock_json(r->agent));
 	if (connected) {
 		json_t *ret = NULL;
 		enum qga_status st = qga_call(vm_agent_client(r->agent), "guest-info", NULL, QGA_REPLY_SMALL,
@@ -582,17 +599,13 @@ void vmm_agent_request(struct vm *vm, bool paused, enum api_method m, char **seg
 	}
 }
 
-int vmm_agent_sync_time(struct vm *vm, char *err, size_t errlen)
+bool vmm_agent_present(struct vm *vm)
 {
-	if (!vm->devices || !vm->devices->agent) {
-		snprintf(err, errlen, "no guest agent port");
-		return -1;
-	}
-	json_t *a = json_pack("{s:I}", "time", (json_int_t)(int64_t)clock_ns(CLOCK_REALTIME));
-	json_t *ret = NULL;
-	enum qga_status st = qga_call(vm_agent_client(vm->devices->agent), "guest-set-time", a,
-				      QGA_REPLY_SMALL, CALL_TIMEOUT_MS, &ret, err, errlen, NULL, 0);
-	json_decref(a);
-	json_decref(ret);
-	return st == QGA_OK ? 0 : -1;
+	return vm && vm->devices && vm->devices->agent;
+}
+
+void vmm_agent_sync_time(struct vm *vm, const char *why)
+{
+	if (vm && vm->devices && vm->devices->agent)
+		vm_agent_sync_clock(vm->devices->agent, why);
 }

@@ -8,9 +8,12 @@
  * is 400 with the agent's message.
  *
  *   GET /agent                 {"connected", "answering", "version",
- *                               "exec_stream", "clipboard", "file_hash"}
- *                               (a ping, 2 s; the last three: whether the
- *                               agent has skiff's extensions)
+ *                               "exec_stream", "clipboard", "file_hash",
+ *                               "clock_sync": {"pending", "last", "ok",
+ *                               "error"}} (a ping, 2 s; exec_stream ..
+ *                               file_hash: whether the agent has skiff's
+ *                               extensions; clock_sync: the last setting
+ *                               of the guest's clock, "last" its reason)
  *   PUT /agent/exec            start: {"path", "args", "env", "input_data"
  *                               (base64), "capture_output", "stream", "tty",
  *                               "rows", "cols"} -> {"pid", "stream"}
@@ -56,8 +59,12 @@ bool vmm_agent_route(enum api_method m, char **seg, size_t nseg);
 void vmm_agent_request(struct vm *vm, bool paused, enum api_method m, char **seg, size_t nseg,
 		       const json_t *body, struct api_response *resp);
 
-/* Set the guest's clock to the host's through the agent (after a resume or
- * restore). 0, or -1 with err. */
-int vmm_agent_sync_time(struct vm *vm, char *err, size_t errlen);
+/* Whether the VM has the VMM's agent port. */
+bool vmm_agent_present(struct vm *vm);
+/* Have the guest's clock set to the host's through the agent soon (after a
+ * resume, a restore, a host suspend; why names which): returns at once,
+ * the agent channel's own thread does it (src/vmm/agent.h). Nothing
+ * happens without an agent port. */
+void vmm_agent_sync_time(struct vm *vm, const char *why);
 
 #endif

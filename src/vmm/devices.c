@@ -142,6 +142,7 @@ struct console_set {
 static void console_destroy(void *obj)
 {
 	struct console_set *cs = obj;
+	vm_agent_stop(cs->agent);   /* its clock thread sends to the port */
 	port_socks_stop(cs->socks);
 	virtio_console_destroy(cs->con);
 	port_socks_destroy(cs->socks);

@@ -72,7 +72,8 @@ bool engine_jit_available(void)
 bool vmm_agent_route(enum api_method m, char **seg, size_t nseg) { return false; }
 void vmm_agent_request(struct vm *vm, bool paused, enum api_method m, char **seg, size_t nseg,
 		       const json_t *body, struct api_response *resp) { api_respond_empty(resp, 503); }
-int vmm_agent_sync_time(struct vm *vm, char *err, size_t errlen) { return -1; }
+void vmm_agent_sync_time(struct vm *vm, const char *why) {}
+bool vmm_agent_present(struct vm *vm) { return false; }
 
 /* Snapshots: the requests are checked and routed for real (api_snapshot.c);
  * nothing is read or written, since the paths come from the input. */

@@ -105,6 +105,18 @@ static void chan_close(struct chan *ch)
 }
 
 static char err[1024], cls[64];
+/* This run's own scratch directory: several runs of this test (two builds,
+ * other checkouts) may share the machine's /tmp. */
+static char scratch[64];
+
+static const char *scratch_path(const char *name)
+{
+	static char p[2][128];
+	static int k;
+	k ^= 1;
+	snprintf(p[k], sizeof(p[k]), "%s/%s", scratch, name);
+	return p[k];
+}
 
 static json_t *call(struct chan *ch, const char *cmd, json_t *args, enum qga_status want)
 {
@@ -177,7 +189,8 @@ static void test_basic(const char *agent)
 	CHECK(strstr(err, "No such file") != NULL);
 
 	/* files: write, seek, read back */
-	r = call(&ch, "guest-file-open", json_pack("{s:s,s:s}", "path", "/tmp/skiff-test-qga.bin", "mode", "w+"), QGA_OK);
+	const char *path = scratch_path("qga.bin");
+	r = call(&ch, "guest-file-open", json_pack("{s:s,s:s}", "path", path, "mode", "w+"), QGA_OK);
 	json_int_t h = json_integer_value(r);
 	json_decref(r);
 	r = call(&ch, "guest-file-write", json_pack("{s:I,s:s}", "handle", h, "buf-b64", "AAEC/w=="), QGA_OK);
@@ -194,7 +207,7 @@ static void test_basic(const char *agent)
 	json_decref(call(&ch, "guest-file-flush", json_pack("{s:I}", "handle", h), QGA_OK));
 	json_decref(call(&ch, "guest-file-close", json_pack("{s:I}", "handle", h), QGA_OK));
 	json_decref(call(&ch, "guest-file-close", json_pack("{s:I}", "handle", h), QGA_E_AGENT));
-	unlink("/tmp/skiff-test-qga.bin");
+	unlink(path);
 	json_decref(call(&ch, "guest-file-open", json_pack("{s:s}", "path", "/no/such/dir/f"), QGA_E_AGENT));
 
 	/* Stale bytes in the channel (half a request) are cleared by the
@@ -265,7 +278,7 @@ static void test_file_hash(const char *agent)
 	static uint8_t data[300000];
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 7 + (i >> 9));
-	const char *path = "/tmp/skiff-test-qga-hash.bin";
+	const char *path = scratch_path("hash.bin");
 	json_t *r = call(&ch, "guest-file-open", json_pack("{s:s,s:s}", "path", path, "mode", "w"), QGA_OK);
 	json_int_t h = json_integer_value(r);
 	json_decref(r);
@@ -347,8 +360,11 @@ static void test_late_reply(const char *agent)
 	chan_close(&ch);
 }
 
-/* Misbehaving agents: each call fails within its time-out, with a message,
- * and the client stays usable. */
+/* Misbehaving agents: each call fails with a time-out, with a message, and
+ * the client stays usable. The time-out is measured from below (the client
+ * waited it out); above, only a hang is caught: a loaded machine (this
+ * test ran beside other builds' tests) may take seconds to wake the
+ * caller, so no tighter bound holds. */
 static void test_misbehaving(const char *agent, const char *mode, enum qga_status want)
 {
 	struct chan ch;
@@ -362,7 +378,7 @@ static void test_misbehaving(const char *agent, const char *mode, enum qga_statu
 		if (st != want)
 			fprintf(stderr, "  --misbehave %s: status %d (%s)\n", mode, st, err);
 		CHECK(st == want && ret == NULL && *err);
-		CHECK(ms < 700 + 1000);
+		CHECK(ms >= 700 && ms < 60000);
 	}
 	chan_close(&ch);
 }
@@ -429,6 +445,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	snprintf(scratch, sizeof(scratch), "/tmp/skiff-test-qga-XXXXXX");
+	if (!mkdtemp(scratch)) {
+		perror("mkdtemp");
+		return 2;
+	}
 	test_reader();
 	test_basic(argv[1]);
 	test_strings(argv[1]);
@@ -438,6 +459,7 @@ int main(int argc, char **argv)
 	test_misbehaving(argv[1], "silent", QGA_E_TIMEOUT);
 	test_misbehaving(argv[1], "garbage", QGA_E_TIMEOUT);
 	test_misbehaving(argv[1], "huge", QGA_E_TIMEOUT);
+	rmdir(scratch);
 	if (failures) {
 		fprintf(stderr, "%d check(s) failed\n", failures);
 		return 1;
