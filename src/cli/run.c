@@ -22,7 +22,7 @@
 #include "vmm/vm.h"
 
 #define DEFAULT_APPEND "console=ttyS0 earlycon=sbi quiet"
-#define DEFAULT_ENGINE "interp"
+#define DEFAULT_ENGINE "jit on x86-64 hosts, else interp"
 /* With --console virtio: hvc0 appears once the guest loads virtio_mmio, so
  * the SBI early console carries the kernel's first lines. */
 #define DEFAULT_APPEND_HVC "console=hvc0 earlycon=sbi quiet"

@@ -19,9 +19,11 @@
 
 bool engine_jit_available(void) { return JIT_AVAILABLE; }
 
+/* The JIT where there is one: it is checked against the executor by the
+ * same tests (lockstep, the differential ISA checks under both tiers). */
 enum engine_tier engine_default_tier(void)
 {
-	return ENGINE_INTERP;
+	return JIT_AVAILABLE ? ENGINE_JIT : ENGINE_INTERP;
 }
 
 int engine_tier_parse(const char *name, enum engine_tier *out)
