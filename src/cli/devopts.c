@@ -458,6 +458,8 @@ static const char *parse_share(struct vm_config *c, struct vm_share *out, char *
 		char *item = first_item(rest, &rest);
 		if (!strcmp(item, "ro")) {
 			sh.read_only = true;
+		} else if (!strcmp(item, "nodev")) {
+			sh.nodev = true;
 		} else if (!strncmp(item, "tag=", 4)) {
 			if (!vmm_tag_valid(item + 4)) {   /* the API's rule too */
 				snprintf(err, errlen, "--share %s: tag must be 1 to 64 letters, digits or "
@@ -466,7 +468,7 @@ static const char *parse_share(struct vm_config *c, struct vm_share *out, char *
 			}
 			sh.tag = item + 4;
 		} else {
-			snprintf(err, errlen, "--share %s: unknown setting '%s' (tag=, ro)", arg, item);
+			snprintf(err, errlen, "--share %s: unknown setting '%s' (tag=, ro, nodev)", arg, item);
 			return err;
 		}
 	}

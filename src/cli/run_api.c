@@ -86,9 +86,7 @@ static int overlay_cli(json_t *doc, const struct run_api_opts *o)
 			json_object_set_new(doc, "shares", arr);
 		}
 		for (size_t i = 0; json_is_array(arr) && i < c->nshares; i++)
-			r |= json_array_append_new(arr, json_pack("{s:s,s:s,s:b}", "tag", c->shares[i].tag,
-								  "path_on_host", c->shares[i].path,
-								  "is_read_only", (int)c->shares[i].read_only));
+			r |= json_array_append_new(arr, vmm_share_json(&c->shares[i]));
 	}
 	if (c->nports) {
 		json_t *arr = json_object_get(doc, "console-ports");

@@ -74,13 +74,6 @@ static bool is(const struct api_request *r, const char *m)
 	return !strcmp(r->method_name, m);
 }
 
-static bool name_ok(const char *s)
-{
-	size_t n = strlen(s);
-	return n >= 1 && n <= SKIFFD_MAX_ID &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n;
-}
-
 /* ------------------------------------------------------------ create */
 
 /* Path members that the VMM opens: they must be absolute, because the VMM
@@ -164,7 +157,7 @@ static int default_no_host_loopback(json_t *cfg)
 	return 0;
 }
 
-/* A string member that must follow name_ok; NULL when absent. */
+/* A string member that must follow skiffd_id_ok; NULL when absent. */
 static bool take_name(struct req *q, const json_t *body, const char *key, const char **out)
 {
 	json_t *v = json_object_get(body, key);
@@ -177,9 +170,9 @@ static bool take_name(struct req *q, const json_t *body, const char *key, const 
 	}
 	char shown[80];
 	api_json_printable(shown, sizeof(shown), json_string_value(v));
-	if (!name_ok(json_string_value(v))) {
-		fault(q, "%s: `%s` is not valid: use 1 to %d letters, digits, '-' and '_'", key, shown,
-		      SKIFFD_MAX_ID);
+	if (!skiffd_id_ok(json_string_value(v))) {
+		fault(q, "%s: `%s` is not valid: use 1 to %d letters, digits, '-' and '_', not "
+		      "starting with '-'", key, shown, SKIFFD_MAX_ID);
 		return false;
 	}
 	*out = json_string_value(v);

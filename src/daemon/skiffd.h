@@ -94,6 +94,10 @@ struct skiffd {
 int skiffd_write_atomic(const char *path, const char *data, size_t len, char *err, size_t errlen);
 char *skiffd_vm_path(const struct skiffd_vm *vm, const char *file);
 int skiffd_save_vm(const struct skiffd_vm *vm, char *err, size_t errlen);
+/* Is `s` a usable VM id or name: 1 to SKIFFD_MAX_ID letters, digits, '-'
+ * and '_', not starting with '-' (it would read as an option wherever an
+ * id is passed as an argument: `skiff run --id`, scripts, xargs). */
+bool skiffd_id_ok(const char *s);
 /* Read every STATE/vms/ID/vm.json into d->vms. Problems are logged and
  * the VM skipped. */
 void skiffd_load_vms(struct skiffd *d);

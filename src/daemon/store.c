@@ -165,10 +165,10 @@ void skiffd_vm_machine(struct skiffd_vm *vm)
 		vm->mem_mib = (uint64_t)json_integer_value(m);
 }
 
-static bool id_chars_ok(const char *s)
+bool skiffd_id_ok(const char *s)
 {
 	size_t n = strlen(s);
-	return n >= 1 && n <= SKIFFD_MAX_ID &&
+	return n >= 1 && n <= SKIFFD_MAX_ID && s[0] != '-' &&
 	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n;
 }
 
@@ -251,7 +251,7 @@ void skiffd_load_vms(struct skiffd *d)
 	size_t n = 0;
 	struct dirent *e;
 	while ((e = readdir(dir))) {
-		if (e->d_name[0] == '.' || !id_chars_ok(e->d_name))
+		if (e->d_name[0] == '.' || !skiffd_id_ok(e->d_name))
 			continue;
 		struct skiffd_vm *vm = load_one(d, e->d_name);
 		if (!vm)

@@ -123,7 +123,7 @@ static const struct virtio_dev_ops p9_ops = {
 };
 
 struct virtio_9p *virtio_9p_create(struct gram *ram, const char *tag, const char *path,
-				   bool read_only, char *err, size_t errlen)
+				   bool read_only, bool nodev, char *err, size_t errlen)
 {
 	size_t tlen = tag ? strlen(tag) : 0;
 	if (tlen == 0 || tlen > VIRTIO_9P_MAX_TAG || strchr(tag, '/')) {
@@ -137,6 +137,7 @@ struct virtio_9p *virtio_9p_create(struct gram *ram, const char *tag, const char
 		snprintf(err, errlen, "share '%s': %s", tag, ferr);
 		return NULL;
 	}
+	fs_share_set_nodev(share, nodev);
 	struct virtio_9p *p = calloc(1, sizeof(*p));
 	if (!p) {
 		fs_share_close(share);

@@ -28,10 +28,11 @@
 struct virtio_9p;
 
 /* Share host directory `path` under mount tag `tag` (1 to
- * VIRTIO_9P_MAX_TAG bytes, no NUL, no '/'), read-only if asked, and start
+ * VIRTIO_9P_MAX_TAG bytes, no NUL, no '/'), read-only if asked, without
+ * FIFOs, sockets and symlinks made by the guest if nodev (fs.h), and start
  * the device's I/O thread. NULL with a message in err. */
 struct virtio_9p *virtio_9p_create(struct gram *ram, const char *tag, const char *path,
-				   bool read_only, char *err, size_t errlen);
+				   bool read_only, bool nodev, char *err, size_t errlen);
 /* Stop the I/O thread, drop every fid, free the device. */
 void virtio_9p_destroy(struct virtio_9p *p);
 /* The common device, for virtio_mmio_init(). */

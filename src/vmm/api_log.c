@@ -6,22 +6,55 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <stdbool.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
+/* The kernel's own interfaces look like regular files (/proc/self/mem,
+ * /sys/...) but writing them is not logging: refused by file system. */
+static bool kernel_interface(const struct statfs *sf)
+{
+	switch ((unsigned long)sf->f_type) {
+	case PROC_SUPER_MAGIC: case SYSFS_MAGIC: case DEBUGFS_MAGIC: case TRACEFS_MAGIC:
+	case SECURITYFS_MAGIC: case CGROUP_SUPER_MAGIC: case CGROUP2_SUPER_MAGIC:
+	case BPF_FS_MAGIC: case DEVPTS_SUPER_MAGIC:
+		return true;
+	}
+	return false;
+}
+
 /* A file is created if missing; a named pipe is opened read-write so that
- * opening does not fail or block when nobody reads it yet. */
+ * opening does not fail or block when nobody reads it yet. Only a regular
+ * file or a named pipe, not a symlink (O_NOFOLLOW) and not a kernel
+ * interface: the API names this path, and /proc/self/mem is a "regular
+ * file" too. The file system is checked before opening (opening some
+ * kernel files does something) and again on what was opened. */
 static int open_output(const char *path, const char *what, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0600);
+	struct statfs sf;
+	if (statfs(path, &sf) == 0 && kernel_interface(&sf)) {
+		snprintf(err, errlen, "%s: '%s' is a kernel interface file, not a log file", what, path);
+		return -1;
+	}
+	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW,
+		      0600);
 	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot open '%s': %s", what, path, strerror(errno));
+		int e = errno;
+		snprintf(err, errlen, "%s: cannot open '%s': %s", what, path,
+			 e == ELOOP ? "it is a symbolic link (give the file itself)" : strerror(e));
 		return -1;
 	}
 	struct stat st;
 	if (fstat(fd, &st) || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
 		snprintf(err, errlen, "%s: '%s' is not a file or named pipe", what, path);
+		close(fd);
+		return -1;
+	}
+	if (fstatfs(fd, &sf) || kernel_interface(&sf)) {
+		snprintf(err, errlen, "%s: '%s' is a kernel interface file, not a log file", what, path);
 		close(fd);
 		return -1;
 	}

@@ -86,6 +86,7 @@ struct vm_share {
 	char *tag;
 	char *path;
 	bool read_only;
+	bool nodev;          /* the guest makes no FIFOs, sockets or symlinks here */
 };
 
 /* A named virtio-console port (/dev/virtio-ports/NAME in the guest) whose

@@ -155,6 +155,7 @@ static const struct api_field share_fields[] = {
 	{ "tag", API_T_STRING },
 	{ "path_on_host", API_T_STRING, true },
 	{ "is_read_only", API_T_BOOL },
+	{ "nodev", API_T_BOOL },
 	{ NULL }
 };
 
@@ -162,6 +163,7 @@ static const struct api_field share_doc_fields[] = {
 	{ "tag", API_T_STRING, true },
 	{ "path_on_host", API_T_STRING, true },
 	{ "is_read_only", API_T_BOOL },
+	{ "nodev", API_T_BOOL },
 	{ NULL }
 };
 
@@ -1051,7 +1053,7 @@ static const char *share(struct vmm_spec *s, const void *arg, char *err, size_t 
 			at = i;
 	if (at == c->nshares && c->nshares >= VM_MAX_SHARES)
 		return MSG("%s: at most %d shares", where, VM_MAX_SHARES);
-	struct vm_share sh = { .read_only = ro };
+	struct vm_share sh = { .read_only = ro, .nodev = api_json_bool(b, "nodev", false) };
 	bool fail = false;
 	sh.tag = dup_or_null(tag, &fail);
 	sh.path = dup_or_null(path, &fail);
@@ -1410,6 +1412,15 @@ json_t *vmm_net_json(const struct vm_net *n)
 	return o;
 }
 
+json_t *vmm_share_json(const struct vm_share *sh)
+{
+	json_t *o = json_pack("{s:s,s:s,s:b}", "tag", sh->tag, "path_on_host", sh->path,
+			      "is_read_only", (int)sh->read_only);
+	if (o && sh->nodev)
+		json_object_set_new(o, "nodev", json_true());
+	return o;
+}
+
 json_t *vmm_spec_to_json(const struct vmm_spec *s)
 {
 	const struct vm_config *c = &s->vm;
@@ -1454,9 +1465,7 @@ json_t *vmm_spec_to_json(const struct vmm_spec *s)
 
 	json_t *shares = json_array();
 	for (size_t i = 0; i < c->nshares; i++)
-		json_array_append_new(shares, json_pack("{s:s,s:s,s:b}", "tag", c->shares[i].tag,
-							"path_on_host", c->shares[i].path,
-							"is_read_only", (int)c->shares[i].read_only));
+		json_array_append_new(shares, vmm_share_json(&c->shares[i]));
 	json_object_set_new(doc, "shares", shares);
 
 	json_t *ports = json_array();

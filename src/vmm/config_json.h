@@ -114,6 +114,7 @@ json_t *vmm_spec_to_json(const struct vmm_spec *s);
 json_t *vmm_spec_machine_config_json(const struct vmm_spec *s);
 json_t *vmm_drive_json(const struct vm_drive *d);               /* one "drives" entry */
 json_t *vmm_net_json(const struct vm_net *n);   /* one "network-interfaces" entry */
+json_t *vmm_share_json(const struct vm_share *sh);  /* one "shares" entry */
 json_t *vmm_spec_balloon_json(const struct vmm_spec *s);   /* NULL if none */
 
 /* The log levels by name (case-insensitive); -1 if unknown. */

@@ -338,7 +338,7 @@ const char *vm_devices_create(struct vm *vm, struct vm_devices *d,
 	for (size_t k = 0; k < cfg->nshares; k++) {   /* virtio-9p, one per share */
 		const struct vm_share *sh = &cfg->shares[k];
 		char perr[256];
-		struct virtio_9p *p = virtio_9p_create(&vm->ram, sh->tag, sh->path, sh->read_only,
+		struct virtio_9p *p = virtio_9p_create(&vm->ram, sh->tag, sh->path, sh->read_only, sh->nodev,
 						       perr, sizeof(perr));
 		if (!p) {
 			snprintf(err, errlen, "virtio-9p: %s", perr);

@@ -10,6 +10,8 @@ One booted guest serves every check that needs one.
 - User networking: with host-loopback=off (skiffd's default) and with
   restrict=on, the guest's connection to 10.0.2.2 never reaches a listener
   on the host's loopback, while port forwards into the guest still work.
+- 9p with nodev: the guest's mkfifo and ln -s fail and leave nothing on
+  the host; ordinary files are written.
 - Backing files: a qcow2 image naming a host file (absolute or `../`) is
   refused unless backing files are allowed, and then unless the file lies
   beneath the image's directory or one the user listed (the allowed case
@@ -66,6 +68,9 @@ def files(tmp_path_factory):
     sh("qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", "../outside/host-secret", "-F", "raw",
        evil_rel, str(MiB))
     f["evil_rel"] = evil_rel
+    # A share where the guest may make no FIFOs, sockets or symlinks.
+    (d / "share").mkdir()
+    f["share"] = d / "share"
     # The guest's raw disk, given without format=.
     raw = d / "vm" / "raw.img"
     with open(raw, "wb") as fh:
@@ -83,6 +88,7 @@ def guest(boot_guest, default_guest, files):
                    "--api-sock", api,
                    "--disk", files["raw"],                       # /dev/vda, no format=
                    "--disk", f"{files['evil']},ro,format=raw",    # /dev/vdb: the payload's bytes
+                   "--share", f"{files['share']},tag=nd,nodev",
                    # eth0: the host's loopback left out; eth1: restricted
                    "--net", f"user,host-loopback=off,hostfwd=tcp:127.0.0.1:{fwd[0]}-:8001",
                    "--net", f"user,restrict=on,hostfwd=tcp:127.0.0.1:{fwd[1]}-:8001")
@@ -192,3 +198,17 @@ def test_user_network_host_loopback_and_restrict(guest):
                 assert fetch(guest.fwd[1]) == b"ok\n"
     finally:
         srv.close()
+
+
+def test_share_nodev(guest, files):
+    """Hole 6: on a nodev share the guest can make neither a FIFO (which
+    would hang a host program that opens it) nor a symlink to anywhere on
+    the host (which a host program could follow out of the share)."""
+    status, out = guest.run_status("mkfifo /mnt/nd/fifo 2>&1")
+    assert status != 0, out
+    status, out = guest.run_status("ln -s /etc/shadow /mnt/nd/link 2>&1")
+    assert status != 0, out
+    guest.run("echo plain > /mnt/nd/file && mkdir /mnt/nd/dir && sync")
+    share = files["share"]
+    assert not os.path.lexists(share / "fifo") and not os.path.lexists(share / "link")
+    assert (share / "file").read_text() == "plain\n" and (share / "dir").is_dir()

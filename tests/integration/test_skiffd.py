@@ -324,6 +324,9 @@ def test_bad_input_through_the_socket(daemons, short_root, fake_kernel):
     fails(d.sock, "POST", "/vms", {"id": "x1", "boot-source": "vmlinux"}, "boot-source")
     # Values.
     fails(d.sock, "POST", "/vms", {"id": "no spaces", "boot-source": boot}, "id", "no spaces")
+    # An id or name starting with '-' would read as an option wherever it is an argument.
+    fails(d.sock, "POST", "/vms", {"id": "-rf", "boot-source": boot}, "id", "-rf", "not starting with '-'")
+    fails(d.sock, "POST", "/vms", {"id": "ok1", "name": "--help", "boot-source": boot}, "name", "--help")
     fails(d.sock, "POST", "/vms", {"id": "x1"}, "kernel_image_path")
     fails(d.sock, "POST", "/vms", {"id": "x1", "boot-source": {"kernel_image_path": "Image"}},
           "kernel_image_path")

@@ -753,6 +753,10 @@ static void test_files(void)
 	CHECK_EQ(t_walk(c, ROOT, 16, "fifo", NULL), 0);
 	CHECK_EQ(t_lopen(c, 16, P9_DOTL_RDONLY), -ENXIO);
 	CHECK_EQ(t_clunk(c, 16), 0);
+	/* O_DIRECTORY on a regular file fails as open(2) would. */
+	CHECK_EQ(t_walk(c, ROOT, 16, "hello.txt", NULL), 0);
+	CHECK_EQ(t_lopen(c, 16, P9_DOTL_RDONLY | P9_DOTL_DIRECTORY), -ENOTDIR);
+	CHECK_EQ(t_clunk(c, 16), 0);
 
 	/* rename (by fid), renameat, unlinkat, remove */
 	CHECK_EQ(t_walk(c, ROOT, 16, "plain", NULL), 0);
@@ -1002,6 +1006,33 @@ static void test_race(void)
 	free(c);
 }
 
+/* nodev: regular files and directories only; FIFOs, sockets and
+ * symlinks the guest asks for are refused and never reach the host. */
+static void test_nodev(void)
+{
+	struct client *c = malloc(sizeof(*c));
+	char err[256];
+	struct fs_share *s = fs_share_open(share, false, err, sizeof(err));
+	CHECK(s != NULL);
+	fs_share_set_nodev(s, true);
+	client_init(c, p9_server_create(s, err, sizeof(err)));
+	uint32_t msize;
+	char v[32];
+	t_version(c, MSIZE, "9P2000.L", &msize, v);
+	CHECK_EQ(t_attach(c, ROOT, "", NULL), 0);
+	CHECK_EQ(t_mknod(c, ROOT, "nd_fifo", S_IFIFO | 0600), -EPERM);
+	CHECK_EQ(t_mknod(c, ROOT, "nd_sock", S_IFSOCK | 0600), -EPERM);
+	CHECK_EQ(t_mknod(c, ROOT, "nd_null", S_IFCHR | 0666), -EPERM);
+	CHECK_EQ(t_symlink(c, ROOT, "nd_link", "/etc"), -EPERM);
+	CHECK(!host_exists("nd_fifo") && !host_exists("nd_sock") && !host_exists("nd_null") &&
+	      !host_exists("nd_link"));
+	CHECK_EQ(t_mknod(c, ROOT, "nd_plain", S_IFREG | 0600), 0);
+	CHECK_EQ(t_mkdir(c, ROOT, "nd_dir", 0755), 0);
+	CHECK(host_exists("nd_plain") && host_exists("nd_dir"));
+	p9_server_destroy(c->srv);
+	free(c);
+}
+
 static void test_read_only(void)
 {
 	struct client *c = malloc(sizeof(*c));
@@ -1206,11 +1237,11 @@ static void test_device(void)
 	struct vguest g;
 	vg_init(&g);
 	char err[256];
-	CHECK(virtio_9p_create(&g.ram, "", share, false, err, sizeof(err)) == NULL);
-	CHECK(virtio_9p_create(&g.ram, "a/b", share, false, err, sizeof(err)) == NULL);
-	CHECK(virtio_9p_create(&g.ram, "x", "/nonexistent-dir", false, err, sizeof(err)) == NULL);
+	CHECK(virtio_9p_create(&g.ram, "", share, false, false, err, sizeof(err)) == NULL);
+	CHECK(virtio_9p_create(&g.ram, "a/b", share, false, false, err, sizeof(err)) == NULL);
+	CHECK(virtio_9p_create(&g.ram, "x", "/nonexistent-dir", false, false, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "/nonexistent-dir") != NULL);
-	struct virtio_9p *p = virtio_9p_create(&g.ram, "hostshare", share, false, err, sizeof(err));
+	struct virtio_9p *p = virtio_9p_create(&g.ram, "hostshare", share, false, false, err, sizeof(err));
 	CHECK(p != NULL);
 	if (!p) {
 		fprintf(stderr, "%s\n", err);
@@ -1285,6 +1316,7 @@ int main(void)
 	test_files();
 	test_escapes();
 	test_race();
+	test_nodev();
 	test_read_only();
 	test_malformed();
 	test_device();

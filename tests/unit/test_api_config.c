@@ -806,6 +806,18 @@ static void test_router(struct t *t)
 	EXPECT("PUT", "/logger", B(t, "{\"log_path\": \"%s/log\", \"level\": \"Info\", \"show_level\": true, \"show_log_origin\": true}", t->dir), 204, NULL);
 	EXPECT("PUT", "/logger", B(t, "{\"log_path\": \"%s/nodir/log\"}", t->dir), 400, "logger.log_path: cannot open");
 	EXPECT("PUT", "/metrics", B(t, "{\"metrics_path\": \"%s/nodir/m\"}", t->dir), 400, "metrics.metrics_path: cannot open");
+	/* Kernel interfaces and symlinks are not log files (issue 12). */
+	EXPECT("PUT", "/logger", "{\"log_path\": \"/proc/self/mem\"}", 400,
+	       "logger.log_path: '/proc/self/mem' is a kernel interface file");
+	EXPECT("PUT", "/metrics", "{\"metrics_path\": \"/proc/self/mem\"}", 400, "kernel interface file");
+	EXPECT("PUT", "/metrics", "{\"metrics_path\": \"/sys/kernel/mm/transparent_hugepage/enabled\"}", 400,
+	       "metrics.metrics_path: ");
+	char link[200], target[200];
+	snprintf(link, sizeof(link), "%s/log-link", t->dir);
+	snprintf(target, sizeof(target), "%s/log", t->dir);
+	CHECK(&t->c, symlink(target, link) == 0, "symlink");
+	EXPECT("PUT", "/logger", B(t, "{\"log_path\": \"%s\"}", link), 400, "is a symbolic link");
+	unlink(link);
 	EXPECT("PUT", "/metrics", B(t, "{\"metrics_path\": \"%s/metrics\"}", t->dir), 204, NULL);
 	EXPECT("PUT", "/metrics", B(t, "{\"metrics_path\": \"%s/metrics\"}", t->dir), 400, "Reinitialization of metrics not allowed.");
 	EXPECT("GET", "/vm/config", NULL, 200, "\"drive_id\":\"rootfs\"");

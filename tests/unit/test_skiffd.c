@@ -31,6 +31,20 @@ static void test_sizes(struct check_counts *c)
 	CHECK(c, skiffd_parse_size("18014398509481984G") == 0, "overflows when scaled");
 }
 
+static void test_ids(struct check_counts *c)
+{
+	CHECK(c, skiffd_id_ok("web-1") && skiffd_id_ok("a_b") && skiffd_id_ok("x"), "plain ids");
+	CHECK(c, !skiffd_id_ok("-rf") && !skiffd_id_ok("--help") && !skiffd_id_ok("-"), "leading '-'");
+	CHECK(c, !skiffd_id_ok("") && !skiffd_id_ok("a b") && !skiffd_id_ok("../x") && !skiffd_id_ok("a.b"),
+	      "other characters");
+	char long_id[SKIFFD_MAX_ID + 2];
+	memset(long_id, 'a', sizeof(long_id) - 1);
+	long_id[SKIFFD_MAX_ID + 1] = 0;
+	CHECK(c, !skiffd_id_ok(long_id), "too long");
+	long_id[SKIFFD_MAX_ID] = 0;
+	CHECK(c, skiffd_id_ok(long_id), "longest");
+}
+
 static void test_paths(struct check_counts *c)
 {
 	setenv("XDG_STATE_HOME", "/xs", 1);
@@ -194,6 +208,7 @@ int main(void)
 		return 1;
 	}
 	test_sizes(&c);
+	test_ids(&c);
 	test_paths(&c);
 	test_atomic(&c, dir);
 	test_store(&c, dir);

@@ -20,6 +20,7 @@ struct fs_share {
 	int root_fd;       /* O_PATH | O_DIRECTORY */
 	int proc_fd;       /* O_PATH on /proc/self/fd */
 	bool read_only;
+	bool nodev;        /* no FIFOs, sockets or symlinks made by the guest */
 	bool can_chown;    /* running as root: new files get the guest's owner */
 	dev_t root_dev;
 	ino_t root_ino;
@@ -129,6 +130,11 @@ void fs_share_close(struct fs_share *s)
 bool fs_share_read_only(const struct fs_share *s)
 {
 	return s->read_only;
+}
+
+void fs_share_set_nodev(struct fs_share *s, bool nodev)
+{
+	s->nodev = nodev;
 }
 
 void fs_share_root_id(const struct fs_share *s, dev_t *dev, ino_t *ino)
@@ -321,7 +327,9 @@ int fs_open(struct fs_share *s, int fd, int flags, int *ofd)
 	int acc = flags & O_ACCMODE;
 	if (acc == O_ACCMODE)
 		return -EINVAL;
-	flags &= ~(O_CREAT | O_EXCL | O_TMPFILE | O_PATH);
+	/* O_TMPFILE holds O_DIRECTORY's bit: clear only its own, so that
+	 * O_DIRECTORY on a file still fails below. */
+	flags &= ~(O_CREAT | O_EXCL | (O_TMPFILE & ~O_DIRECTORY) | O_PATH);
 	if (s->read_only && (acc != O_RDONLY || (flags & O_TRUNC)))
 		return -EROFS;
 	if (S_ISLNK(st.st_mode))
@@ -441,6 +449,8 @@ int fs_mknod(struct fs_share *s, int dirfd, const char *name, mode_t mode,
 		return -EPERM;   /* no device nodes on the host */
 	if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK)
 		return -EINVAL;
+	if (s->nodev && type != S_IFREG)
+		return -EPERM;   /* nodev: special files stay off the host */
 	mode_t perm = sanitize_mode(mode, false);
 	if (mknodat(dirfd, name, type | perm, 0))
 		return -errno;
@@ -455,6 +465,8 @@ int fs_symlink(struct fs_share *s, int dirfd, const char *name, const char *targ
 	int r = fs_name_check(name);
 	if (r)
 		return r;
+	if (s->nodev)
+		return -EPERM;   /* nodev: no link the host's programs might follow */
 	size_t n = strlen(target);
 	if (n == 0)
 		return -ENOENT;

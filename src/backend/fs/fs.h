@@ -57,6 +57,11 @@ struct fs_cred {
 struct fs_share *fs_share_open(const char *path, bool read_only, char *err, size_t errlen);
 void fs_share_close(struct fs_share *s);
 bool fs_share_read_only(const struct fs_share *s);
+/* nodev: the guest may make only regular files and directories here:
+ * mknod of a FIFO or socket and symlink fail with EPERM. A guest's FIFO
+ * can hang a host program that opens it, and its symlink (to anywhere,
+ * say /etc) leads a host program that follows it out of the share. */
+void fs_share_set_nodev(struct fs_share *s, bool nodev);
 /* The share root's device and inode (for qid numbering). */
 void fs_share_root_id(const struct fs_share *s, dev_t *dev, ino_t *ino);
 
@@ -80,8 +85,9 @@ int fs_statfs(int fd, struct statfs *st);
 bool fs_is_root(struct fs_share *s, int fd);
 
 /* Open the file fd names for I/O with host open(2) flags (O_CREAT is
- * ignored). Only regular files and directories can be opened; write access
- * or O_TRUNC on a read-only share is EROFS. */
+ * ignored). Only regular files and directories can be opened (O_DIRECTORY
+ * on anything else is ENOTDIR); write access or O_TRUNC on a read-only
+ * share is EROFS. */
 int fs_open(struct fs_share *s, int fd, int flags, int *ofd);
 /* Create (or, without O_EXCL, open an existing) regular file `name` in
  * dirfd and open it with `flags`. *ofd is the open file. */
