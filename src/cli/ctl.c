@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "cli/agent.h"
 #include "cli/devopts.h"
 #include "daemon/paths.h"
 #include "daemon/uhttp.h"
@@ -697,15 +698,29 @@ static int wait_stopped(struct ctl *c, const char *name, double seconds)
 	return r;
 }
 
-/* stop: ask the guest (SendCtrlAltDel), then kill when it does not end. */
+/* stop: ask the guest to shut down through its agent (guest-shutdown; the
+ * file systems are synced), else with Ctrl-Alt-Del, which it also gets when
+ * the agent's shutdown has not ended it after `timeout` seconds; stop it at
+ * once when Ctrl-Alt-Del has not ended it after `timeout` more. Each
+ * fallback is said on standard error. */
 static int stop_one(struct ctl *c, const char *name, double timeout)
 {
 	char err[1024];
+	if (agent_cli_request_shutdown(c->socket, name, err, sizeof(err)) == 0) {
+		if (wait_stopped(c, name, timeout) == 0)
+			return 0;
+		fprintf(stderr, "skiff stop: %s: still running %.0f s after the guest agent's shutdown; "
+			"sending Ctrl-Alt-Del\n", name, timeout);
+	} else if (strstr(err, "not running") || strstr(err, "no VM")) {
+		fprintf(stderr, "skiff stop: %s\n", err);
+		return 1;
+	} else {
+		fprintf(stderr, "skiff stop: %s: the guest agent cannot shut it down (%s); sending Ctrl-Alt-Del\n",
+			name, err);
+	}
 	if (action(c, name, "SendCtrlAltDel", err, sizeof(err))) {
-		if (strstr(err, "not running") || strstr(err, "no VM")) {
-			fprintf(stderr, "skiff stop: %s\n", err);
-			return 1;
-		}
+		if (strstr(err, "not running"))
+			return 0; /* it ended meanwhile */
 		fprintf(stderr, "skiff stop: %s: the guest cannot be asked to shut down (%s); stopping it\n", name, err);
 	} else if (wait_stopped(c, name, timeout) == 0) {
 		return 0;
@@ -856,9 +871,10 @@ int ctl_main(int argc, char **argv)
 	opterr = 0;
 	int rc;
 	const char *cmd = argv[0];
-	char usage[256];
+	char usage[384];
 	snprintf(usage, sizeof(usage), "usage: skiff %s [options] VM...\n%s", cmd,
-		 !strcmp(cmd, "stop") ? "  -t SECS   how long the guest may take to shut down (default 30)\n" :
+		 !strcmp(cmd, "stop") ? "  -t SECS   how long the guest may take to shut down through its agent,\n"
+					"            and again after Ctrl-Alt-Del, before it is stopped (default 30)\n" :
 		 !strcmp(cmd, "rm") ? "  -f        stop a running VM first\n" : "");
 	if (!strcmp(cmd, "create"))
 		rc = cmd_create(&c, argc, argv);
