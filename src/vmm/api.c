@@ -28,6 +28,7 @@
 #include "vmm/api_agent.h"
 #include "vmm/api_log.h"
 #include "vmm/api_snapshot.h"
+#include "vmm/serial_out.h"
 
 #define DEFAULT_ID "anonymous-instance"
 #define METRICS_PERIOD_NS (60ull * 1000000000ull)
@@ -49,6 +50,7 @@ struct vmm {
 	bool paused;
 	bool configured;           /* a section other than logger/metrics was set */
 	bool clock_resync_due;     /* restored: set the guest clock through the agent */
+	struct vmm_serial *serial; /* PUT /serial, or NULL: output to `console` */
 	struct vm *vm;
 	uint64_t started_ns;
 
@@ -119,6 +121,7 @@ void vmm_free(struct vmm *v)
 		vm_destroy(v->vm);
 	vmm_spec_free(&v->spec);
 	vmm_spec_free(&v->booted);
+	vmm_serial_free(v->serial);
 	vmm_logger_close(&v->log);
 	if (v->metrics_fd >= 0)
 		close(v->metrics_fd);
@@ -280,6 +283,16 @@ bool vmm_has_boot_source(struct vmm *v)
 
 /* ------------------------------------------------------------ lifecycle */
 
+/* Where the guest's console output goes: the PUT /serial sink if there is
+ * one (it passes on to `console` when it has no file). */
+static struct vm_console guest_console(struct vmm *v)
+{
+	if (!v->serial)
+		return v->console;
+	v->serial->next = v->console;
+	return (struct vm_console){ .out = vmm_serial_write, .ctx = v->serial };
+}
+
 /* Build and start a VM from the current spec (lock held). */
 static const char *boot(struct vmm *v, char *err, size_t errlen)
 {
@@ -310,7 +323,8 @@ static const char *boot(struct vmm *v, char *err, size_t errlen)
 		return err;
 	}
 	char why[512];
-	struct vm *vm = vm_create(&b.vm, &v->console, why, sizeof(why));
+	struct vm_console con = guest_console(v);
+	struct vm *vm = vm_create(&b.vm, &con, why, sizeof(why));
 	if (!vm) {
 		vmm_spec_free(&b);
 		snprintf(err, errlen, "Start microvm error: %s", why);
@@ -815,7 +829,8 @@ static void snapshot_load(struct call *c)
 	b.vm.name = strdup(v->id);
 	b.track_dirty_pages = rq.track_dirty;
 	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
-	struct vm *vm = b.vm.name ? vm_restore(&b.vm, &v->console, sf, rq.mem_path, rq.track_dirty,
+	struct vm_console con = guest_console(v);
+	struct vm *vm = b.vm.name ? vm_restore(&b.vm, &con, sf, rq.mem_path, rq.track_dirty,
 					       why, sizeof(why)) : NULL;
 	vm_snapshot_close(sf);
 	if (!vm || vm_restore_start(vm, !rq.resume)) {
@@ -846,6 +861,22 @@ static void snapshot_load(struct call *c)
 	ok_empty(c);
 }
 
+/* PUT /serial, before start: the console's output to a file or pipe,
+ * and/or rate limited (serial_out.h). */
+static void put_serial(struct call *c)
+{
+	if (!preboot(c))
+		return;
+	struct vmm_serial *s;
+	if (vmm_serial_open(c->body, &s, c->err, sizeof(c->err))) {
+		fault(c, c->err);
+		return;
+	}
+	vmm_serial_free(c->v->serial);
+	c->v->serial = s;
+	ok_empty(c);
+}
+
 static void instance_info(struct call *c)
 {
 	struct vmm *v = c->v;
@@ -857,7 +888,7 @@ static void instance_info(struct call *c)
 enum route {
 	R_NONE, R_INFO, R_VERSION, R_VM_CONFIG, R_VM, R_MACHINE, R_BOOT, R_DRIVE, R_NET, R_SHARE,
 	R_VSOCK, R_BALLOON, R_BALLOON_STATS, R_LOGGER, R_METRICS, R_ACTIONS, R_SNAP_CREATE,
-	R_SNAP_LOAD, R_AGENT,
+	R_SNAP_LOAD, R_AGENT, R_SERIAL, R_CPU_CONFIG, R_HOTPLUG_MEMORY, R_PMEM,
 };
 
 /* Which route a (method, path) names; *id_seg is set for routes with an id. */
@@ -891,9 +922,17 @@ static enum route find_route(enum api_method m, char **seg, size_t nseg, bool *b
 			return m == API_PUT ? R_ACTIONS : R_NONE;
 		if (!strcmp(p0, "vm"))
 			return m == API_PATCH ? R_VM : R_NONE;
+		if (!strcmp(p0, "serial"))
+			return m == API_PUT ? R_SERIAL : R_NONE;
+		if (!strcmp(p0, "cpu-config"))
+			return m == API_PUT ? R_CPU_CONFIG : R_NONE;
 	}
 	if (nseg == 2 && !strcmp(p0, "vm") && !strcmp(p1, "config"))
 		return m == API_GET ? R_VM_CONFIG : R_NONE;
+	if (nseg == 2 && !strcmp(p0, "hotplug") && !strcmp(p1, "memory"))
+		return m == API_PUT || m == API_PATCH || m == API_GET ? R_HOTPLUG_MEMORY : R_NONE;
+	if (nseg == 2 && !strcmp(p0, "pmem"))
+		return m == API_PUT || m == API_PATCH ? R_PMEM : R_NONE;
 	if (nseg == 2 && !strcmp(p0, "snapshot") && !strcmp(p1, "create"))
 		return m == API_PUT ? R_SNAP_CREATE : R_NONE;
 	if (nseg == 2 && !strcmp(p0, "snapshot") && !strcmp(p1, "load"))
@@ -1000,8 +1039,8 @@ static void route(struct vmm *v, const struct api_request *req, struct api_respo
 	case R_INFO:
 		instance_info(&c);
 		break;
-	case R_VERSION:
-		ok_json(&c, json_pack("{s:s}", "vmm_version", v->version));
+	case R_VERSION:   /* Firecracker's FirecrackerVersion */
+		ok_json(&c, json_pack("{s:s}", "firecracker_version", v->version));
 		break;
 	case R_VM_CONFIG:
 		ok_json(&c, vmm_spec_to_json(&v->spec));
@@ -1062,6 +1101,25 @@ static void route(struct vmm *v, const struct api_request *req, struct api_respo
 		break;
 	case R_SNAP_CREATE:
 		snapshot_create(&c);
+		break;
+	case R_SERIAL:
+		put_serial(&c);
+		break;
+	/* Operations of Firecracker's API without a meaning or a device
+	 * here: a clear refusal, whatever the method and body. */
+	case R_CPU_CONFIG:
+		fault(&c, "cpu-config: CPU templates change x86 CPUID and MSRs or aarch64 registers; "
+		      "a RISC-V hart here has no such settings (its ISA is fixed: see the device "
+		      "tree's riscv,isa)");
+		break;
+	case R_HOTPLUG_MEMORY:
+		fault(&c, "hotplug/memory: memory hot-plug (virtio-mem) is not supported by skiff; "
+		      "size the VM with machine-config.mem_size_mib and give memory back with the "
+		      "balloon");
+		break;
+	case R_PMEM:
+		fault(&c, "pmem: virtio-pmem devices are not supported by skiff; use a drive "
+		      "(virtio-blk) or a share (virtio-9p)");
 		break;
 	case R_SNAP_LOAD:
 		snapshot_load(&c);

@@ -1427,13 +1427,14 @@ json_t *vmm_spec_to_json(const struct vmm_spec *s)
 	json_t *doc = json_object();
 	if (!doc)
 		return NULL;
-	json_t *bs = json_null();
+	/* A section that is not set is left out (Firecracker's
+	 * FullVmConfiguration has objects there, never null). */
 	if (c->kernel) {
-		bs = json_pack("{s:s}", "kernel_image_path", c->kernel);
+		json_t *bs = json_pack("{s:s}", "kernel_image_path", c->kernel);
 		set_str_opt(bs, "initrd_path", c->initrd);
 		set_str_opt(bs, "boot_args", c->append);
+		json_object_set_new(doc, "boot-source", bs);
 	}
-	json_object_set_new(doc, "boot-source", bs);
 	json_object_set_new(doc, "machine-config", vmm_spec_machine_config_json(s));
 
 	json_t *drives = json_array();
@@ -1446,22 +1447,22 @@ json_t *vmm_spec_to_json(const struct vmm_spec *s)
 		json_array_append_new(nets, vmm_net_json(&c->nets[i]));
 	json_object_set_new(doc, "network-interfaces", nets);
 
-	json_object_set_new(doc, "vsock", c->vsock ?
-			    json_pack("{s:I,s:s}", "guest_cid", (json_int_t)c->vsock_cid, "uds_path", c->vsock_uds) :
-			    json_null());
+	if (c->vsock)
+		json_object_set_new(doc, "vsock", json_pack("{s:I,s:s}", "guest_cid", (json_int_t)c->vsock_cid,
+							    "uds_path", c->vsock_uds));
 	json_t *bl = vmm_spec_balloon_json(s);
-	json_object_set_new(doc, "balloon", bl ? bl : json_null());
+	if (bl)
+		json_object_set_new(doc, "balloon", bl);
 
-	json_t *lg = json_null();
 	if (s->logger.set) {
-		lg = json_pack("{s:s,s:b,s:b}", "level", vmm_log_level_name(s->logger.level),
-			       "show_level", (int)s->logger.show_level,
-			       "show_log_origin", (int)s->logger.show_log_origin);
+		json_t *lg = json_pack("{s:s,s:b,s:b}", "level", vmm_log_level_name(s->logger.level),
+				       "show_level", (int)s->logger.show_level,
+				       "show_log_origin", (int)s->logger.show_log_origin);
 		set_str_opt(lg, "log_path", s->logger.log_path);
+		json_object_set_new(doc, "logger", lg);
 	}
-	json_object_set_new(doc, "logger", lg);
-	json_object_set_new(doc, "metrics", s->metrics.set ?
-			    json_pack("{s:s}", "metrics_path", s->metrics.path) : json_null());
+	if (s->metrics.set)
+		json_object_set_new(doc, "metrics", json_pack("{s:s}", "metrics_path", s->metrics.path));
 
 	json_t *shares = json_array();
 	for (size_t i = 0; i < c->nshares; i++)

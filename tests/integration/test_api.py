@@ -250,7 +250,7 @@ def test_api_before_start_and_bad_input(vmm_factory, short_tmp, tmp_path):
     info = get(sock, "/")
     assert info == {"id": "api-test", "state": "Not started", "vmm_version": info["vmm_version"],
                     "app_name": "skiff"}, info
-    assert get(sock, "/version") == {"vmm_version": info["vmm_version"]}
+    assert get(sock, "/version") == {"firecracker_version": info["vmm_version"]}
     assert get(sock, "/machine-config")["vcpu_count"] == 1
 
     # Calls allowed only after InstanceStart.

@@ -36,6 +36,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Guest, guest_to_host_nc, rss_kib, wait_for
+from fc_schema import call
 
 HERE = Path(__file__).resolve().parent
 MEM_MIB = 256
@@ -157,6 +158,7 @@ def saved(skiff_bin, default_guest, console_log_dir, work, disk):
                     "is_read_only": False}],
         "network-interfaces": [{"iface_id": "eth0", "backend": "user"}],
         "vsock": {"guest_cid": GUEST_CID, "uds_path": str(s / "v.sock")},
+        "balloon": {"amount_mib": 0, "deflate_on_oom": True, "stats_polling_interval_s": 1},
     }
     (d / "origin.json").write_text(json.dumps(cfg))
     sock = s / "origin.sock"
@@ -277,6 +279,31 @@ def test_work_finishes_after_restore(resumed, saved, disk):
 def test_network_after_restore(resumed):
     n, secs = guest_to_host_nc(resumed, 2)
     assert n == 2 << 20, f"TCP over the user network after restore: {n} bytes"
+
+
+def test_started_vm_answers_per_spec(resumed, saved):
+    """A restored VM with every device: each runtime answer against
+    Firecracker's schemas (fc_schema.py), the balloon's statistics included."""
+    sock = saved["sock"] / "resumed.sock"
+    st, info = call(sock, "GET", "/")
+    assert st == 200 and info["state"] == "Running", info
+    call(sock, "GET", "/version")
+    assert call(sock, "GET", "/machine-config")[1]["vcpu_count"] == 4
+    st, cfg = call(sock, "GET", "/vm/config")
+    assert cfg["vsock"]["guest_cid"] == GUEST_CID and cfg["balloon"]["stats_polling_interval_s"] == 1
+    assert "null" not in json.dumps(cfg)
+    call(sock, "GET", "/balloon")
+    assert wait_for(lambda: call(sock, "GET", "/balloon/statistics")[0] == 200, 60), \
+        "the restored guest's balloon sends no statistics"
+    assert call(sock, "GET", "/balloon/statistics")[1]["total_memory"] > 0
+    assert call(sock, "PATCH", "/balloon/statistics", {"stats_polling_interval_s": 2})[0] == 204
+    assert call(sock, "PATCH", "/balloon", {"amount_mib": 0})[0] == 204
+    assert call(sock, "PATCH", "/drives/data", {"drive_id": "data", "rate_limiter": {
+        "bandwidth": {"size": 1 << 30, "refill_time": 1000}}})[0] == 204
+    assert call(sock, "PUT", "/snapshot/create", {"snapshot_path": "/nonexistent/x",
+                                                  "mem_file_path": "/nonexistent/y"})[0] == 400
+    assert call(sock, "PUT", "/boot-source", {"kernel_image_path": "/x"})[0] == 400
+    assert call(sock, "PUT", "/actions", {"action_type": "Nonsense"})[0] == 400
 
 
 @pytest.fixture(scope="module")

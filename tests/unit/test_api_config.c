@@ -732,6 +732,18 @@ static void expect(struct t *t, int line, struct vmm *v, const char *method, con
 
 #define EXPECT(m, p, b, st, w) expect(t, __LINE__, v, m, p, b, st, w)
 
+/* The answer has `status` and does not contain `unwanted`. */
+static void expect_not(struct t *t, int line, struct vmm *v, const char *method, const char *path,
+		       const char *body, unsigned status, const char *unwanted)
+{
+	struct reply r = call(v, method, path, body);
+	CHECK(&t->c, r.status == status && !strstr(r.text, unwanted),
+	      "line %d: %s %s: got %u \"%s\", wanted %u without \"%s\"", line, method, path, r.status,
+	      r.text, status, unwanted);
+}
+
+#define EXPECT_NOT(m, p, b, st, w) expect_not(t, __LINE__, v, m, p, b, st, w)
+
 static void discard(void *ctx, const uint8_t *buf, size_t n)
 {
 	(void)ctx; (void)buf; (void)n;
@@ -748,10 +760,18 @@ static void test_router(struct t *t)
 	EXPECT("GET", "/", NULL, 200, "\"state\":\"Not started\"");
 	EXPECT("GET", "/", NULL, 200, "\"id\":\"unit\"");
 	EXPECT("GET", "/", NULL, 200, "\"app_name\":\"skiff\"");
-	EXPECT("GET", "/version", NULL, 200, "{\"vmm_version\":\"9.9\"}");
+	EXPECT("GET", "/version", NULL, 200, "{\"firecracker_version\":\"9.9\"}");
 	EXPECT("GET", "/machine-config", NULL, 200, "\"vcpu_count\":1");
 	EXPECT("GET", "/machine-config/", NULL, 200, "\"mem_size_mib\":512");
-	EXPECT("GET", "/vm/config", NULL, 200, "\"boot-source\":null");
+	/* Sections not set are left out, never null (Firecracker's schema). */
+	EXPECT("GET", "/vm/config", NULL, 200, "\"machine-config\":{");
+	EXPECT_NOT("GET", "/vm/config", NULL, 200, "null");
+	EXPECT_NOT("GET", "/vm/config", NULL, 200, "boot-source");
+	/* Firecracker operations without a meaning here: a clear 400. */
+	EXPECT("PUT", "/cpu-config", "{}", 400, "RISC-V hart");
+	EXPECT("PUT", "/hotplug/memory", "{\"total_size_mib\": 1024}", 400, "not supported");
+	EXPECT("GET", "/hotplug/memory", NULL, 400, "not supported");
+	EXPECT("PUT", "/pmem/p0", "{\"id\": \"p0\", \"path_on_host\": \"/x\"}", 400, "virtio-pmem");
 	EXPECT("GET", "/balloon", NULL, 400, "balloon not configured");
 	/* Calls only allowed after InstanceStart. */
 	EXPECT("GET", "/balloon/statistics", NULL, 400, "not supported before starting the microVM");
