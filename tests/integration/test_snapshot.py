@@ -205,11 +205,13 @@ def test_snapshot_files(saved):
     for key in [("CONF", 0), ("VM  ", 0), ("MEM ", 0), ("PLIC", 0), ("ACLI", 0), ("UART", 0),
                 ("RTC ", 0), ("SYSC", 0)] + [("HART", i) for i in range(4)]:
         assert key in secs, f"no {key} section"
-    # A transport section per virtio slot (blk, rng, net, vsock, input) and
-    # a device section for each but virtio-rng, which has no state of its own.
-    vmio = {k[1] for k in secs if k[0] == "VMIO"}
+    # A transport section per virtio slot, starting with the device id, and
+    # a device section for each but virtio-rng (id 4: no state of its own).
+    ids = {k[1]: struct.unpack_from("<I", v[1])[0] for k, v in secs.items() if k[0] == "VMIO"}
     vdev = {k[1] for k in secs if k[0] == "VDEV"}
-    assert vmio == {0, 1, 2, 3, 4} and vmio - vdev == {1}, (vmio, vdev)
+    # blk, console (the agent's port), rng, net, vsock, balloon, input
+    assert sorted(ids.values()) == sorted([2, 3, 4, 1, 19, 5, 18]), ids
+    assert set(ids) == set(range(len(ids))) and {n for n, i in ids.items() if i != 4} == vdev, (ids, vdev)
     print(f"\nsnapshot create (4 harts busy, {MEM_MIB} MiB): Full {saved['t']['s1'] * 1000:.0f} ms "
           f"({full.st_blocks * 512 >> 20} MiB allocated), Diff {saved['t']['d1'] * 1000:.0f} ms "
           f"({diff.st_blocks * 512 >> 10} KiB)")

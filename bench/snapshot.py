@@ -1,0 +1,311 @@
+#!/usr/bin/python3
+"""Snapshot rows, skiff beside QEMU (docs/BENCHMARKS.md, "Snapshots"):
+
+    bench/snapshot.py [--runs 3] [--mem 256] [--clones 10,50] [--build build]
+                      [--output FILE.md]
+
+The default guest (1 hart, --mem MiB) boots to its shell and idles; then,
+alternating skiff and QEMU each run:
+
+  create   skiff: PATCH /vm Paused, PUT /snapshot/create (Full); the call's
+           time, the memory file's allocated size and the VMM's host CPU
+           time for it. Then resumed, 2 s idle, paused again: a Diff, its
+           time and size. QEMU: `stop`, then `migrate "exec:cat > FILE"`
+           until `info migrate` says completed (its time and file size);
+           QEMU has no Diff of its own here.
+  restore  skiff: a fresh `skiff run --api-sock` (already up), then
+           PUT /snapshot/load with resume_vm: the call's time until the VM
+           runs again; and from the call to the guest's shell answering a
+           command typed on its console (first instruction to useful work).
+           From process launch to that answer for both: skiff with
+           --snapshot, QEMU with -incoming "exec:cat FILE" (it reads the
+           whole file before running).
+  density  N VMs restored from one snapshot at once, idle: their summed
+           RSS and PSS (/proc/PID/smaps_rollup) once each has answered on
+           its console.
+
+Medians of the runs; ratio = skiff / QEMU (lower is better).
+"""
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pexpect
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+from fc_schema import call   # noqa: E402  (the API client, answers checked against the spec)
+
+PROMPT = r"root@skiff:[^\r\n]*# "
+READY = "skiff-guest: ready"
+APPEND = "console=ttyS0 earlycon=sbi quiet"
+
+
+def guest():
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    d = Path(cache) / "skiff" / "default"
+    return d / "Image", d / "initrd.cpio.gz"
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_pss_kib(pid):
+    rss = pss = 0
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    return rss, pss
+
+
+def allocated(path):
+    return os.stat(path).st_blocks * 512
+
+
+def spawn(argv, log):
+    p = pexpect.spawn(argv[0], [str(a) for a in argv[1:]], encoding="utf-8", codec_errors="replace",
+                      timeout=600, dimensions=(50, 200))
+    p.logfile_read = log
+    return p
+
+
+def answer(p, timeout=120):
+    """Type a command; seconds until its output came back."""
+    t0 = time.monotonic()
+    p.sendline("echo =READY=$((40+2))")
+    p.expect("=READY=42", timeout=timeout)
+    return time.monotonic() - t0
+
+
+def wait_sock(path, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{path} did not appear")
+        time.sleep(0.01)
+
+
+def kill(p):
+    if p.isalive():
+        p.kill(9)
+    p.close(force=True)
+
+
+# ------------------------------------------------------------------ skiff
+
+def skiff_run(a, work, log, s):
+    k, i = guest()
+    cfg = {"boot-source": {"kernel_image_path": str(k), "initrd_path": str(i), "boot_args": APPEND},
+           "machine-config": {"vcpu_count": 1, "mem_size_mib": a.mem, "track_dirty_pages": True}}
+    (work / "vm.json").write_text(json.dumps(cfg))
+    sock = work / "a.sock"
+    p = spawn([a.skiff, "run", "--config-file", work / "vm.json", "--api-sock", sock, "--no-agent"], log)
+    p.expect(READY)
+    p.expect(PROMPT)
+    time.sleep(2)
+    snap = work / "snap"
+    snap.mkdir()
+    call(sock, "PATCH", "/vm", {"state": "Paused"})
+    c0, t0 = cpu_seconds(p.pid), time.monotonic()
+    st, _ = call(sock, "PUT", "/snapshot/create", {"snapshot_path": str(snap / "vmstate"),
+                                                   "mem_file_path": str(snap / "memory")})
+    s["create_s"].append(time.monotonic() - t0)
+    s["create_cpu_s"].append(cpu_seconds(p.pid) - c0)
+    assert st == 204
+    s["full_bytes"].append(allocated(snap / "memory") + os.path.getsize(snap / "vmstate"))
+    call(sock, "PATCH", "/vm", {"state": "Resumed"})
+    time.sleep(2)
+    call(sock, "PATCH", "/vm", {"state": "Paused"})
+    t0 = time.monotonic()
+    st, _ = call(sock, "PUT", "/snapshot/create", {"snapshot_type": "Diff",
+                                                   "snapshot_path": str(work / "diff.state"),
+                                                   "mem_file_path": str(work / "diff.mem")})
+    s["diff_s"].append(time.monotonic() - t0)
+    assert st == 204
+    s["diff_bytes"].append(allocated(work / "diff.mem") + os.path.getsize(work / "diff.state"))
+    kill(p)
+
+    # Restore into a VMM that is already up.
+    for k_ in range(3):
+        sock = work / f"r{k_}.sock"
+        p = spawn([a.skiff, "run", "--api-sock", sock, "--no-agent"], log)
+        wait_sock(sock)
+        t0 = time.monotonic()
+        st, _ = call(sock, "PUT", "/snapshot/load", {
+            "snapshot_path": str(snap / "vmstate"), "resume_vm": True,
+            "mem_backend": {"backend_type": "File", "backend_path": str(snap / "memory")}})
+        s["load_s"].append(time.monotonic() - t0)
+        assert st == 204
+        s["useful_s"].append(answer(p) + s["load_s"][-1])
+        kill(p)
+    # From launch.
+    t0 = time.monotonic()
+    p = spawn([a.skiff, "run", "--snapshot", snap, "--no-agent"], log)
+    answer(p)
+    s["launch_s"].append(time.monotonic() - t0)
+    kill(p)
+    # Density.
+    for n in a.clones:
+        ps = []
+        try:
+            for k_ in range(n):
+                ps.append(spawn([a.skiff, "run", "--snapshot", snap, "--no-agent"], log))
+            for p in ps:
+                answer(p, 300)
+            time.sleep(1)
+            tot = [rss_pss_kib(p.pid) for p in ps]
+            s[f"rss{n}"].append(sum(r for r, _ in tot) * 1024)
+            s[f"pss{n}"].append(sum(q for _, q in tot) * 1024)
+        finally:
+            for p in ps:
+                kill(p)
+
+
+# ------------------------------------------------------------------ QEMU
+
+def hmp(sock, cmd):
+    c = socket.socket(socket.AF_UNIX)
+    c.settimeout(60)
+    c.connect(str(sock))
+    buf = b""
+    while b"(qemu)" not in buf:
+        buf += c.recv(4096)
+    c.sendall(cmd.encode() + b"\n")
+    buf = b""
+    while buf.count(b"(qemu)") < 1:
+        buf += c.recv(65536)
+    c.close()
+    return buf.decode(errors="replace")
+
+
+def qemu_argv(a, extra=()):
+    k, i = guest()
+    return [a.qemu, "-M", "virt", "-m", str(a.mem), "-smp", "1", "-nographic", "-bios", "default",
+            "-kernel", str(k), "-initrd", str(i), "-append", APPEND, "-nic", "none", *extra]
+
+
+def qemu_run(a, work, log, s):
+    mon = work / "mon.sock"
+    p = spawn(qemu_argv(a, ["-monitor", f"unix:{mon},server,nowait"]), log)
+    p.expect(READY)
+    p.expect(PROMPT)
+    time.sleep(2)
+    state = work / "qemu.state"
+    hmp(mon, "stop")
+    c0, t0 = cpu_seconds(p.pid), time.monotonic()
+    hmp(mon, f'migrate "exec:cat > {state}"')
+    while "completed" not in hmp(mon, "info migrate"):
+        time.sleep(0.005)
+    s["create_s"].append(time.monotonic() - t0)
+    s["create_cpu_s"].append(cpu_seconds(p.pid) - c0)
+    s["full_bytes"].append(allocated(state))
+    kill(p)
+    for k_ in range(3):
+        t0 = time.monotonic()
+        p = spawn(qemu_argv(a, ["-incoming", f"exec:cat {state}"]), log)
+        answer(p)
+        s["launch_s"].append(time.monotonic() - t0)
+        kill(p)
+    for n in a.clones:
+        ps = []
+        try:
+            for k_ in range(n):
+                ps.append(spawn(qemu_argv(a, ["-incoming", f"exec:cat {state}"]), log))
+            for p in ps:
+                answer(p, 600)
+            time.sleep(1)
+            tot = [rss_pss_kib(p.pid) for p in ps]
+            s[f"rss{n}"].append(sum(r for r, _ in tot) * 1024)
+            s[f"pss{n}"].append(sum(q for _, q in tot) * 1024)
+        finally:
+            for p in ps:
+                kill(p)
+
+
+# ------------------------------------------------------------------ report
+
+def med(v):
+    return statistics.median(v) if v else None
+
+
+def fmt(v, unit):
+    if v is None:
+        return "—"
+    if unit == "ms":
+        return f"{v * 1000:.1f} ms" if v < 1 else f"{v:.2f} s"
+    if unit == "MiB":
+        return f"{v / (1 << 20):.1f} MiB"
+    return f"{v:.2f} s"
+
+
+def report(a, sk, qe, load):
+    rows = [("Full snapshot create (idle guest): time", "create_s", "ms"),
+            ("  host CPU time of the VMM for it", "create_cpu_s", "ms"),
+            ("  files (allocated)", "full_bytes", "MiB"),
+            ("Diff snapshot after 2 s idle: time", "diff_s", "ms"),
+            ("  files (allocated)", "diff_bytes", "MiB"),
+            ("PUT /snapshot/load, resume_vm → running (VMM already up)", "load_s", "ms"),
+            ("  load call → guest shell answers", "useful_s", "ms"),
+            ("process launch → guest shell answers", "launch_s", "ms")]
+    for n in a.clones:
+        rows.append((f"{n} restored VMs, idle: summed RSS", f"rss{n}", "MiB"))
+        rows.append((f"  summed PSS", f"pss{n}", "MiB"))
+    out = [f"Command: `bench/snapshot.py --runs {a.runs} --mem {a.mem} --clones "
+           f"{','.join(map(str, a.clones))}`; the default guest, 1 hart, {a.mem} MiB; "
+           f"host load average before the run {load}.", "",
+           "| measure | skiff | QEMU | skiff / QEMU |", "|---|---|---|---|"]
+    for title, key, unit in rows:
+        a_, b_ = med(sk.get(key, [])), med(qe.get(key, []))
+        ratio = f"{a_ / b_:.3f}" if a_ is not None and b_ else "—"
+        out.append(f"| {title} | {fmt(a_, unit)} | {fmt(b_, unit)} | {ratio} |")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--mem", type=int, default=256)
+    ap.add_argument("--clones", default="10,50")
+    ap.add_argument("--build", default=str(REPO / "build"))
+    ap.add_argument("--qemu", default=shutil.which("qemu-system-riscv64"))
+    ap.add_argument("--output")
+    a = ap.parse_args()
+    a.clones = [int(x) for x in a.clones.split(",") if x]
+    a.skiff = str(Path(a.build) / "src" / "cli" / "skiff")
+    load = open("/proc/loadavg").read().split()[0]
+    sk, qe = {}, {}
+    from collections import defaultdict
+    sk, qe = defaultdict(list), defaultdict(list)
+    with tempfile.TemporaryDirectory(prefix="skiff-snapbench-", dir="/var/tmp") as tmp:
+        logdir = Path(tmp) / "logs"
+        logdir.mkdir()
+        for r in range(a.runs):
+            for name, fn, s in (("skiff", skiff_run, sk), ("qemu", qemu_run, qe)):
+                work = Path(tmp) / f"{name}{r}"
+                work.mkdir()
+                with open(logdir / f"{name}{r}.log", "w") as log:
+                    fn(a, work, log, s)
+                shutil.rmtree(work)
+                print(f"run {r + 1}/{a.runs} {name} done", file=sys.stderr)
+    text = report(a, sk, qe, load)
+    print(text)
+    if a.output:
+        Path(a.output).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
