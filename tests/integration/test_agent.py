@@ -91,8 +91,12 @@ def sd(skiffd_bin, default_guest, console_log_dir):
         yield d
     finally:
         d.close()
+        vm_log = (d.state / "vms" / "ag" / "console.log")
+        vm_text = vm_log.read_text(errors="replace") if vm_log.exists() else ""
         subprocess.run(["rm", "-rf", str(root)], check=False)
+    # a sanitizer build's reports (skiffd's and the VMM's)
     assert not SANITIZER.search(d.log_text()), f"sanitizer report in {d.log_path}"
+    assert not SANITIZER.search(vm_text), vm_text[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -292,3 +296,6 @@ def test_direct_vm_restore_and_garbage_agent(boot_guest, default_guest, skiff_bi
         g.close()
         if g2:
             g2.close()
+    for name in ("agent-direct", "agent-restored"):
+        text = (console_log_dir / f"{name}.log").read_text(errors="replace")
+        assert not SANITIZER.search(text), text[-3000:]
