@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/size.h"
 #include "cli/agent.h"
 #include "cli/devopts.h"
 #include "daemon/paths.h"
@@ -399,8 +400,7 @@ static int create_vm(struct ctl *c, int argc, char **argv, struct vm_config *vcp
 			break;
 		}
 		case 'm':
-			mem = skiffd_parse_size(optarg);
-			if (!mem || mem % (1u << 20)) {
+			if (size_parse(optarg, 1ull << 20, &mem) || !mem || mem % (1u << 20)) {
 				fprintf(stderr, "skiff create: --mem %s: not a size in whole MiB (examples: 512, 512M, 2G)\n",
 					optarg);
 				return 64;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/size.h"
 #include "vmm/config_json.h"
 
 /* Split "a,b=c,d" in place; calls fn for each item after the first. */
@@ -56,19 +57,19 @@ static const char *parse_disk(struct vm_config *c, char *copy, const char *arg, 
 			}
 		} else if (!strncmp(item, "bw=", 3) || !strncmp(item, "iops=", 5)) {
 			bool bw = item[0] == 'b';
-			char *end;
-			unsigned long long v = strtoull(item + (bw ? 3 : 5), &end, 10);
-			unsigned long long mult = 1;
-			if (bw && (*end == 'K' || *end == 'k')) mult = 1ull << 10, end++;
-			else if (bw && (*end == 'M' || *end == 'm')) mult = 1ull << 20, end++;
-			else if (bw && (*end == 'G' || *end == 'g')) mult = 1ull << 30, end++;
-			if (*end || v == 0 || v > (1ull << 40)) {
+			const char *num = item + (bw ? 3 : 5);
+			uint64_t v = 0;
+			/* bw is a size (K/M/G/T suffixes); iops a plain count. */
+			bool ok = bw ? !size_parse(num, 1, &v) :
+				       strspn(num, "0123456789") == strlen(num) && !size_parse(num, 1, &v) &&
+				       v <= (1ull << 40);
+			if (!ok || v == 0) {
 				snprintf(err, errlen, "--disk %s: %s must be a positive number%s", arg,
 					 bw ? "bw" : "iops", bw ? " of bytes per second (K/M/G suffix allowed)" : "");
 				return err;
 			}
 			struct vm_token_bucket *tb = bw ? &d->limiter.bandwidth : &d->limiter.ops;
-			tb->size = v * mult;
+			tb->size = v;
 			tb->refill_time_ms = 1000;
 		} else if (!strcmp(item, "backing=on") || !strcmp(item, "backing=off")) {
 			d->backing = !strcmp(item + 8, "on");

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/size.h"
 #include "cli/console.h"
 #include "cli/console_sock.h"
 #include "cli/devopts.h"
@@ -91,30 +92,6 @@ static const char usage[] =
 	"Console keys: C-a x quits, C-a h lists the keys, C-a C-a sends C-a.\n"
 	"Exit status: 0 when the guest powers off (or after C-a x), 1 when it\n"
 	"reports failure, 2 when it crashes, 64 for bad options.\n";
-
-/* Parse SIZE (plain number = MiB). Returns 0 on error. */
-static uint64_t parse_size(const char *s)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return 0;
-	uint64_t mult = 1ull << 20;
-	if (*end) {
-		switch (*end) {
-		case 'k': case 'K': mult = 1ull << 10; break;
-		case 'm': case 'M': mult = 1ull << 20; break;
-		case 'g': case 'G': mult = 1ull << 30; break;
-		default: return 0;
-		}
-		if (end[1] && !((end[1] == 'i' || end[1] == 'B') && (!end[2] || (end[1] == 'i' && end[2] == 'B' && !end[3]))))
-			return 0;
-	}
-	if (v > UINT64_MAX / mult)
-		return 0;
-	return v * mult;
-}
 
 static char *cache_path(const char *file)
 {
@@ -247,8 +224,7 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 		}
 		case 'm':
 			mem_given = true;
-			cfg->mem_bytes = parse_size(optarg);
-			if (!cfg->mem_bytes && strspn(optarg, "0") != strlen(optarg)) {
+			if (size_parse(optarg, 1ull << 20, &cfg->mem_bytes)) {
 				fprintf(stderr, "skiff run: --mem %s: not a size (examples: 512, 512M, 2G)\n", optarg);
 				return 64;
 			}
@@ -286,8 +262,8 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 			break;
 		}
 		case 'J':
-			cfg->jit_cache_bytes = parse_size(optarg);
-			if (cfg->jit_cache_bytes < (1u << 20)) {
+			if (size_parse(optarg, 1ull << 20, &cfg->jit_cache_bytes) ||
+			    cfg->jit_cache_bytes < (1u << 20)) {
 				fprintf(stderr, "skiff run: --jit-cache %s: must be a size of at least 1M\n", optarg);
 				return 64;
 			}
@@ -326,8 +302,8 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 		case 'A': api_sock = optarg; break;
 		case 'O': console_sock = optarg; break;
 		case 'L':
-			console_log_max = parse_size(optarg);
-			if (console_log_max < 64 << 10) {
+			if (size_parse(optarg, 1ull << 20, &console_log_max) ||
+			    console_log_max < 64 << 10) {
 				fprintf(stderr, "skiff run: --console-log-max %s: a size of at least 64K "
 					"(examples: 4M, 512K)\n", optarg);
 				return 64;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "api/http.h"
+#include "base/size.h"
 #include "daemon/paths.h"
 #include "daemon/skiffd.h"
 #include "daemon/uhttp.h"
@@ -155,8 +156,8 @@ int main(int argc, char **argv)
 	}
 
 	/* A guest prints as much as it likes; its log may not grow with it. */
-	uint64_t log_max = skiffd_parse_size(log_opt);
-	if (log_max < (64u << 10)) {
+	uint64_t log_max = 0;
+	if (size_parse(log_opt, 1ull << 20, &log_max) || log_max < (64u << 10)) {
 		fprintf(stderr, "skiffd: --console-log-max %s: a size of at least 64K (examples: 4M, 512K)\n",
 			log_opt);
 		return 64;
@@ -164,8 +165,8 @@ int main(int argc, char **argv)
 	snprintf(d.console_log_max, sizeof(d.console_log_max), "%lluK", (unsigned long long)(log_max >> 10));
 
 	if (mem_opt) {
-		uint64_t b = skiffd_parse_size(mem_opt);
-		if (b < (1u << 20)) {
+		uint64_t b = 0;
+		if (size_parse(mem_opt, 1ull << 20, &b) || b < (1u << 20)) {
 			fprintf(stderr, "skiffd: --mem-limit %s: not a size of at least 1 MiB (examples: 4096, 4G)\n",
 				mem_opt);
 			return 64;

@@ -52,33 +52,6 @@ char *skiffd_default_socket(void)
 	return r < 0 ? NULL : p;
 }
 
-uint64_t skiffd_parse_size(const char *s)
-{
-	if (!s || *s < '0' || *s > '9')
-		return 0;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno)
-		return 0;
-	uint64_t mult = 1ull << 20;
-	if (*end) {
-		switch (*end) {
-		case 'k': case 'K': mult = 1ull << 10; break;
-		case 'm': case 'M': mult = 1ull << 20; break;
-		case 'g': case 'G': mult = 1ull << 30; break;
-		case 't': case 'T': mult = 1ull << 40; break;
-		default: return 0;
-		}
-		const char *tail = end + 1;
-		if (*tail && strcmp(tail, "B") && strcmp(tail, "iB"))
-			return 0;
-	}
-	if (v > UINT64_MAX / mult)
-		return 0;
-	return v * mult;
-}
-
 int skiffd_mkdirs(const char *path)
 {
 	char *p = strdup(path);

@@ -18,9 +18,6 @@
 char *skiffd_default_state_dir(void);
 char *skiffd_default_socket(void);
 
-/* SIZE as bytes: a plain number is MiB; K, M, G, T suffixes (optionally
- * followed by "iB" or "B"). 0 when it is not a size. */
-uint64_t skiffd_parse_size(const char *s);
 
 /* mkdir -p with mode 0700 for the parts it creates; 0 or -1 with errno. */
 int skiffd_mkdirs(const char *path);
