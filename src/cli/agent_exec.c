@@ -20,11 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/terminal.h"
 #include "cli/agent.h"
 #include "cli/agent_call.h"
 
@@ -120,13 +120,7 @@ static int run_stream(struct target *t, json_t *start, bool tty, double timeout,
 	char path[64];
 	snprintf(path, sizeof(path), "/agent/exec/%lld", (long long)pid);
 
-	struct termios saved;
-	bool raw = tty && isatty(STDIN_FILENO) && !tcgetattr(STDIN_FILENO, &saved);
-	if (raw) {
-		struct termios rt = saved;
-		cfmakeraw(&rt);
-		tcsetattr(STDIN_FILENO, TCSANOW, &rt);
-	}
+	bool raw = tty && terminal_raw_begin();
 	uint8_t *in = malloc(IN_CHUNK);
 	size_t in_len = 0;
 	bool in_eof = !in, close_sent = false, timed_out = false, busy = true, took_some = false;
@@ -194,7 +188,7 @@ static int run_stream(struct target *t, json_t *start, bool tty, double timeout,
 	}
 	free(in);
 	if (raw)
-		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+		terminal_raw_end();
 	if (timed_out) {
 		fprintf(stderr, "skiff exec: the command ran longer than %.0f s and was killed\n", timeout);
 		return 124;

@@ -14,37 +14,16 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <termios.h>
 #include <unistd.h>
 
+#include "base/terminal.h"
 #include "base/unix_sock.h"
 
 #define CTRL_A 0x01
-
-/* The terminal's saved state must be reachable from a signal handler; the
- * terminal is process-wide anyway, so this is the one static here. */
-static struct termios saved_tty;
-static volatile sig_atomic_t tty_raw;
-
-static void restore_tty(void)
-{
-	if (tty_raw) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
-		tty_raw = 0;
-	}
-}
-
-static void on_fatal(int sig)
-{
-	restore_tty();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
 
 static void out(const char *s, size_t n)
 {
@@ -152,17 +131,6 @@ static enum end shuttle(int fd, int sigfd, bool tty)
 	}
 }
 
-/* Signals that end the session arrive on a pipe (no state in handlers
- * beyond its descriptor). */
-static int sig_write_fd = -1;
-static void on_stop(int sig)
-{
-	uint8_t b = (uint8_t)sig;
-	if (write(sig_write_fd, &b, 1) < 0) {
-		/* nothing to do in a handler */
-	}
-}
-
 int ctl_console(struct ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -215,34 +183,15 @@ int ctl_console(struct ctl *c, int argc, char **argv)
 		close(fd);
 		return 1;
 	}
-	sig_write_fd = sp[1];
-	struct sigaction sa = { .sa_handler = on_stop };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	struct sigaction fa = { .sa_handler = on_fatal };
-	sigemptyset(&fa.sa_mask);
-	sigaction(SIGSEGV, &fa, NULL);
-	sigaction(SIGBUS, &fa, NULL);
-	sigaction(SIGABRT, &fa, NULL);
-	sigaction(SIGILL, &fa, NULL);
-	sigaction(SIGFPE, &fa, NULL);
-
-	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_tty) == 0;
+	terminal_stop_signals(sp[1]);
+	bool tty = terminal_raw_begin();
 	if (tty) {
-		struct termios raw = saved_tty;
-		cfmakeraw(&raw);
-		tty_raw = 1;
-		atexit(restore_tty);
-		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
 		fprintf(stderr, "[skiff: attached to %s; C-a x detaches, C-a h lists the keys]\r\n", name);
 	}
 	enum end how = shuttle(fd, sp[0], tty);
-	restore_tty();
+	terminal_raw_end();
 	close(fd);
-	sig_write_fd = -1;
+	terminal_stop_signals(-1);
 	close(sp[0]);
 	close(sp[1]);
 	if (tty || how == END_CLOSED)

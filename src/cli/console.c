@@ -4,40 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
+#include "base/terminal.h"
+
 #define CTRL_A 0x01
-
-/* The saved terminal state must be reachable from signal handlers, so it is
- * the one piece of process-wide state here (the terminal itself is global). */
-static struct termios saved_tty;
-static volatile sig_atomic_t tty_saved;
-static int signal_fd = -1;
-
-static void restore_tty(void)
-{
-	if (tty_saved)
-		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
-}
-
-static void on_fatal_signal(int sig)
-{
-	restore_tty();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void on_stop_signal(int sig)
-{
-	uint8_t b = (uint8_t)sig;
-	if (signal_fd >= 0 && write(signal_fd, &b, 1) < 0) {
-		/* Nothing more can be done in a handler. */
-	}
-}
 
 int console_open(struct console *c)
 {
@@ -45,37 +18,17 @@ int console_open(struct console *c)
 	c->stdin_open = true;
 	if (pipe2(c->sig_pipe, O_CLOEXEC | O_NONBLOCK))
 		return -1;
-	signal_fd = c->sig_pipe[1];
-	struct sigaction sa = { .sa_handler = on_stop_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	struct sigaction fa = { .sa_handler = on_fatal_signal };
-	sigemptyset(&fa.sa_mask);
-	sigaction(SIGSEGV, &fa, NULL);
-	sigaction(SIGBUS, &fa, NULL);
-	sigaction(SIGABRT, &fa, NULL);
-	sigaction(SIGILL, &fa, NULL);
-	sigaction(SIGFPE, &fa, NULL);
-
+	terminal_stop_signals(c->sig_pipe[1]);
 	c->tty = isatty(STDIN_FILENO);
-	if (c->tty && tcgetattr(STDIN_FILENO, &saved_tty) == 0) {
-		tty_saved = 1;
-		atexit(restore_tty);
-		struct termios raw = saved_tty;
-		cfmakeraw(&raw);
-		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
-	}
+	if (c->tty)
+		terminal_raw_begin();
 	return 0;
 }
 
 void console_close(struct console *c)
 {
-	restore_tty();
-	tty_saved = 0;
-	signal_fd = -1;
+	terminal_raw_end();
+	terminal_stop_signals(-1);
 	close(c->sig_pipe[0]);
 	close(c->sig_pipe[1]);
 }
