@@ -507,7 +507,7 @@ static int create_vm(struct ctl *c, int argc, char **argv, struct vm_config *vcp
 			json_object_set_new(mc, "vcpu_count", json_integer(cpus ? cpus : 1));
 		if (mem || !json_object_get(mc, "mem_size_mib"))
 			json_object_set_new(mc, "mem_size_mib",
-					    json_integer(mem ? (json_int_t)(mem >> 20) : VMM_DEFAULT_MEM_MIB));
+					    json_integer(mem ? (json_int_t)(mem >> 20) : VM_DEFAULT_MEM_MIB));
 	}
 	add_devices(doc, vcp);
 

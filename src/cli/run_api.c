@@ -51,7 +51,7 @@ static int overlay_cli(json_t *doc, const struct run_api_opts *o)
 			r |= json_object_set_new(s, "vcpu_count", json_integer(c->ncpus));
 		if (o->mem_given || !json_object_get(s, "mem_size_mib"))
 			r |= json_object_set_new(s, "mem_size_mib",
-						 json_integer((json_int_t)(o->mem_given ? c->mem_bytes >> 20 : VMM_DEFAULT_MEM_MIB)));
+						 json_integer((json_int_t)(o->mem_given ? c->mem_bytes >> 20 : VM_DEFAULT_MEM_MIB)));
 	}
 	if (c->ndrives) {
 		json_t *arr = json_object_get(doc, "drives");

@@ -111,15 +111,15 @@ static const char *relative_path(const json_t *cfg, char *where, size_t wlen)
  * definition: the format (vm_drive_settle_format), so no start of the VM
  * probes an image again once a guest has run on it, and the backing
  * directories as canonical paths, so they mean the same in the VMM. */
-static int store_settled_drives(json_t *cfg, const struct vmm_spec *spec)
+static int store_settled_drives(json_t *cfg, const struct vm_config *spec)
 {
 	json_t *a = json_object_get(cfg, "drives");
 	size_t k;
 	json_t *e;
 	json_array_foreach(a, k, e) {
 		const char *id = json_string_value(json_object_get(e, "drive_id"));
-		for (size_t i = 0; id && i < spec->vm.ndrives; i++) {
-			const struct vm_drive *dr = &spec->vm.drives[i];
+		for (size_t i = 0; id && i < spec->ndrives; i++) {
+			const struct vm_drive *dr = &spec->drives[i];
 			if (strcmp(dr->id, id))
 				continue;
 			if (dr->format != VM_DISK_UNSET &&
@@ -239,8 +239,8 @@ static void create(struct req *q, json_t *body)
 	 * directory now, so the definition's checks see the file. */
 	json_t *image = json_object_get(body, "image");
 	char *image_dir = NULL;
-	struct vmm_spec spec;
-	vmm_spec_init(&spec);
+	struct vm_config spec;
+	vm_config_init(&spec);
 	if (image && !json_is_null(image)) {
 		if (!json_is_string(image)) {
 			fault(q, "image: must be a string, not %s", api_json_type_name(image));
@@ -268,8 +268,8 @@ static void create(struct req *q, json_t *body)
 	 * now with the VMM's message rather than at start. */
 	char where[96];
 	const char *rel;
-	if (vmm_spec_from_json(&spec, cfg, q->err, sizeof(q->err)) ||
-	    vmm_spec_check(&spec, q->err, sizeof(q->err))) {
+	if (vm_config_from_json(&spec, cfg, q->err, sizeof(q->err)) ||
+	    vm_config_check(&spec, q->err, sizeof(q->err))) {
 		/* The VMM's list of sections, plus what skiffd adds. */
 		char *known = strstr(q->err, "(known fields: ");
 		if (known) {
@@ -280,7 +280,7 @@ static void create(struct req *q, json_t *body)
 		}
 		goto out;
 	}
-	if (!spec.vm.kernel) {
+	if (!spec.kernel) {
 		fault(q, "boot-source.kernel_image_path: required (the kernel the VM boots)");
 		goto out;
 	}
@@ -291,7 +291,7 @@ static void create(struct req *q, json_t *body)
 		      where, shown);
 		goto out;
 	}
-	uint64_t mem_mib = spec.vm.mem_bytes >> 20;
+	uint64_t mem_mib = spec.mem_bytes >> 20;
 	if (mem_mib > d->mem_limit_mib) {
 		fault(q, "machine-config.mem_size_mib: %" PRIu64 " MiB is more than skiffd's whole memory limit "
 		      "of %" PRIu64 " MiB (%s), so the VM could never start", mem_mib, d->mem_limit_mib,
@@ -320,7 +320,7 @@ static void create(struct req *q, json_t *body)
 		goto out;
 	}
 	vm->config = json_incref(cfg);
-	vm->vcpus = spec.vm.ncpus;
+	vm->vcpus = spec.ncpus;
 	vm->mem_mib = mem_mib;
 	vm->created_at = time(NULL);
 	if (mkdir(vm->dir, 0700) && errno != EEXIST) {
@@ -348,7 +348,7 @@ out:
 		skiffd_image_undo(image_dir);
 		free(image_dir);
 	}
-	vmm_spec_free(&spec);
+	vm_config_free(&spec);
 	json_decref(cfg);
 }
 

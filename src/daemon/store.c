@@ -155,7 +155,7 @@ void skiffd_vm_free(struct skiffd_vm *vm)
 void skiffd_vm_machine(struct skiffd_vm *vm)
 {
 	vm->vcpus = 1;
-	vm->mem_mib = VMM_DEFAULT_MEM_MIB;
+	vm->mem_mib = VM_DEFAULT_MEM_MIB;
 	json_t *mc = json_object_get(vm->config, "machine-config");
 	json_t *c = json_object_get(mc, "vcpu_count");
 	json_t *m = json_object_get(mc, "mem_size_mib");

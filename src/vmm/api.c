@@ -44,8 +44,8 @@ struct vmm {
 	bool virtio_console, no_rng, no_agent;
 	struct vm_console console;
 
-	struct vmm_spec spec;      /* the configuration as the API sees it */
-	struct vmm_spec booted;    /* what the running VM was created from */
+	struct vm_config spec;      /* the configuration as the API sees it */
+	struct vm_config booted;    /* what the running VM was created from */
 	enum vmm_state state;
 	bool paused;
 	bool configured;           /* a section other than logger/metrics was set */
@@ -105,8 +105,8 @@ struct vmm *vmm_new(const struct vmm_params *p, char *err, size_t errlen)
 	v->virtio_console = p->virtio_console;
 	v->no_rng = p->no_rng;
 	v->no_agent = p->no_agent;
-	vmm_spec_init(&v->spec);
-	vmm_spec_init(&v->booted);
+	vm_config_init(&v->spec);
+	vm_config_init(&v->booted);
 	v->log.fd = -1;
 	v->metrics_fd = -1;
 	return v;
@@ -119,8 +119,8 @@ void vmm_free(struct vmm *v)
 	api_server_stop(v->server); /* no request runs after this */
 	if (v->vm)
 		vm_destroy(v->vm);
-	vmm_spec_free(&v->spec);
-	vmm_spec_free(&v->booted);
+	vm_config_free(&v->spec);
+	vm_config_free(&v->booted);
 	vmm_serial_free(v->serial);
 	vmm_logger_close(&v->log);
 	if (v->metrics_fd >= 0)
@@ -221,18 +221,18 @@ void vmm_tick(struct vmm *v)
 /* Keep `next` (consumed) as the configuration, first opening the logger and
  * metrics outputs of the sections that were given (lock held). Nothing
  * changes if an output cannot be opened. */
-static const char *commit_outputs(struct vmm *v, struct vmm_spec *next, bool logger_given,
+static const char *commit_outputs(struct vmm *v, struct vm_config *next, bool logger_given,
 				  bool metrics_given, char *err, size_t errlen)
 {
 	struct vmm_logger nl = { .fd = -1 };
 	int mfd = -1;
 	if (logger_given && vmm_logger_open(&nl, &next->logger, err, errlen)) {
-		vmm_spec_free(next);
+		vm_config_free(next);
 		return err;
 	}
 	if (metrics_given && (mfd = vmm_metrics_open(next->metrics.path, err, errlen)) < 0) {
 		vmm_logger_close(&nl);
-		vmm_spec_free(next);
+		vm_config_free(next);
 		return err;
 	}
 	if (logger_given) {
@@ -244,7 +244,7 @@ static const char *commit_outputs(struct vmm *v, struct vmm_spec *next, bool log
 			close(v->metrics_fd);
 		v->metrics_fd = mfd;
 	}
-	vmm_spec_free(&v->spec);
+	vm_config_free(&v->spec);
 	v->spec = *next;
 	return NULL;
 }
@@ -253,15 +253,15 @@ const char *vmm_configure(struct vmm *v, const json_t *doc, char *err, size_t er
 {
 	const char *e = NULL;
 	pthread_mutex_lock(&v->lock);
-	struct vmm_spec next;
+	struct vm_config next;
 	if (v->state != VMM_NOT_STARTED) {
 		snprintf(err, errlen, PREBOOT_ONLY);
 		e = err;
-	} else if (vmm_spec_copy(&next, &v->spec)) {
+	} else if (vm_config_copy(&next, &v->spec)) {
 		snprintf(err, errlen, "out of memory");
 		e = err;
-	} else if (vmm_spec_from_json(&next, doc, err, errlen)) {
-		vmm_spec_free(&next);
+	} else if (vm_config_from_json(&next, doc, err, errlen)) {
+		vm_config_free(&next);
 		e = err;
 	} else {
 		e = commit_outputs(v, &next, api_json_member(doc, "logger") != NULL,
@@ -276,7 +276,7 @@ const char *vmm_configure(struct vmm *v, const json_t *doc, char *err, size_t er
 bool vmm_has_boot_source(struct vmm *v)
 {
 	pthread_mutex_lock(&v->lock);
-	bool r = v->spec.vm.kernel != NULL;
+	bool r = v->spec.kernel != NULL;
 	pthread_mutex_unlock(&v->lock);
 	return r;
 }
@@ -296,54 +296,54 @@ static struct vm_console guest_console(struct vmm *v)
 /* Build and start a VM from the current spec (lock held). */
 static const char *boot(struct vmm *v, char *err, size_t errlen)
 {
-	if (!v->spec.vm.kernel) {
+	if (!v->spec.kernel) {
 		snprintf(err, errlen, "Cannot start microvm without kernel configuration "
 			 "(PUT /boot-source with kernel_image_path first).");
 		return err;
 	}
-	struct vmm_spec b;
-	if (vmm_spec_copy(&b, &v->spec)) {
+	struct vm_config b;
+	if (vm_config_copy(&b, &v->spec)) {
 		snprintf(err, errlen, "out of memory");
 		return err;
 	}
 	bool fail = false;
-	free(b.vm.name);
-	b.vm.name = strdup(v->id);
-	fail |= !b.vm.name;
-	if (!b.vm.append)
-		fail |= !(b.vm.append = strdup(VMM_DEFAULT_BOOT_ARGS));
-	if (v->dump_dtb && !b.vm.dump_dtb)
-		fail |= !(b.vm.dump_dtb = strdup(v->dump_dtb));
-	b.vm.virtio_console = v->virtio_console;
-	b.vm.rng = !v->no_rng;
-	b.vm.agent = !v->no_agent;
+	free(b.name);
+	b.name = strdup(v->id);
+	fail |= !b.name;
+	if (!b.append)
+		fail |= !(b.append = strdup(VMM_DEFAULT_BOOT_ARGS));
+	if (v->dump_dtb && !b.dump_dtb)
+		fail |= !(b.dump_dtb = strdup(v->dump_dtb));
+	b.virtio_console = v->virtio_console;
+	b.rng = !v->no_rng;
+	b.agent = !v->no_agent;
 	if (fail) {
-		vmm_spec_free(&b);
+		vm_config_free(&b);
 		snprintf(err, errlen, "out of memory");
 		return err;
 	}
 	char why[512];
 	struct vm_console con = guest_console(v);
-	struct vm *vm = vm_create(&b.vm, &con, why, sizeof(why));
+	struct vm *vm = vm_create(&b, &con, why, sizeof(why));
 	if (!vm) {
-		vmm_spec_free(&b);
+		vm_config_free(&b);
 		snprintf(err, errlen, "Start microvm error: %s", why);
 		return err;
 	}
 	char why2[256];
 	if (b.track_dirty_pages && vm_snapshot_track_dirty(vm, true, why2, sizeof(why2))) {
 		vm_destroy(vm);
-		vmm_spec_free(&b);
+		vm_config_free(&b);
 		snprintf(err, errlen, "Start microvm error: %s", why2);
 		return err;
 	}
 	if (vm_start(vm)) {
 		vm_destroy(vm);
-		vmm_spec_free(&b);
+		vm_config_free(&b);
 		snprintf(err, errlen, "Start microvm error: cannot start the first hart");
 		return err;
 	}
-	vmm_spec_free(&v->booted);
+	vm_config_free(&v->booted);
 	v->booted = b; /* stays unchanged while the VM lives */
 	v->vm = vm;
 	v->paused = false;
@@ -365,7 +365,7 @@ const char *vmm_start(struct vmm *v, char *err, size_t errlen)
 	}
 	if (!e)
 		LOG(v, VMM_LOG_INFO, "InstanceStart: the VM is running (%u vCPUs, %" PRIu64 " MiB)",
-		    v->spec.vm.ncpus, v->spec.vm.mem_bytes >> 20);
+		    v->spec.ncpus, v->spec.mem_bytes >> 20);
 	pthread_mutex_unlock(&v->lock);
 	return e;
 }
@@ -465,8 +465,8 @@ static bool postboot(struct call *c)
 }
 
 /* A section setter applied to a copy, then kept (no side effects). */
-typedef const char *(*setter_fn)(struct vmm_spec *, const json_t *, char *, size_t);
-typedef const char *(*id_setter_fn)(struct vmm_spec *, const char *, const json_t *, char *, size_t);
+typedef const char *(*setter_fn)(struct vm_config *, const json_t *, char *, size_t);
+typedef const char *(*id_setter_fn)(struct vm_config *, const char *, const json_t *, char *, size_t);
 
 static void put_section(struct call *c, setter_fn fn)
 {
@@ -496,17 +496,17 @@ static void put_outputs(struct call *c, setter_fn fn)
 {
 	if (!preboot(c))
 		return;
-	struct vmm_spec next;
-	if (vmm_spec_copy(&next, &c->v->spec)) {
+	struct vm_config next;
+	if (vm_config_copy(&next, &c->v->spec)) {
 		fault(c, "out of memory");
 		return;
 	}
 	if (fn(&next, c->body, c->err, sizeof(c->err))) {
-		vmm_spec_free(&next);
+		vm_config_free(&next);
 		fault(c, c->err);
 		return;
 	}
-	bool logger = fn == vmm_spec_put_logger;
+	bool logger = fn == vm_config_put_logger;
 	if (commit_outputs(c->v, &next, logger, !logger, c->err, sizeof(c->err))) {
 		fault(c, c->err);
 		return;
@@ -518,27 +518,27 @@ static void patch_drive(struct call *c)
 {
 	if (!postboot(c))
 		return;
-	struct vmm_spec next;
-	struct vmm_drive_patch p;
-	if (vmm_spec_copy(&next, &c->v->spec)) {
+	struct vm_config next;
+	struct vm_drive_patch p;
+	if (vm_config_copy(&next, &c->v->spec)) {
 		fault(c, "out of memory");
 		return;
 	}
-	if (vmm_spec_patch_drive(&next, c->id, c->body, &p, c->err, sizeof(c->err))) {
-		vmm_spec_free(&next);
+	if (vm_config_patch_drive(&next, c->id, c->body, &p, c->err, sizeof(c->err))) {
+		vm_config_free(&next);
 		fault(c, c->err);
 		return;
 	}
 	char why[512] = "";
 	if ((p.path_changed || p.limiter_changed) &&
-	    vm_drive_update(c->v->vm, p.index, &next.vm.drives[p.index], p.path_changed,
+	    vm_drive_update(c->v->vm, p.index, &next.drives[p.index], p.path_changed,
 			    p.limiter_changed, why, sizeof(why))) {
-		vmm_spec_free(&next);
+		vm_config_free(&next);
 		snprintf(c->err, sizeof(c->err), "drives: cannot update drive `%s`: %s", c->id, why);
 		fault(c, c->err);
 		return;
 	}
-	vmm_spec_free(&c->v->spec);
+	vm_config_free(&c->v->spec);
 	c->v->spec = next;
 	ok_empty(c);
 }
@@ -547,28 +547,28 @@ static void patch_net(struct call *c)
 {
 	if (!postboot(c))
 		return;
-	struct vmm_spec next;
-	struct vmm_net_patch p;
-	if (vmm_spec_copy(&next, &c->v->spec)) {
+	struct vm_config next;
+	struct vm_net_patch p;
+	if (vm_config_copy(&next, &c->v->spec)) {
 		fault(c, "out of memory");
 		return;
 	}
-	if (vmm_spec_patch_net(&next, c->id, c->body, &p, c->err, sizeof(c->err))) {
-		vmm_spec_free(&next);
+	if (vm_config_patch_net(&next, c->id, c->body, &p, c->err, sizeof(c->err))) {
+		vm_config_free(&next);
 		fault(c, c->err);
 		return;
 	}
 	char why[512] = "";
 	if ((p.rx_changed || p.tx_changed) &&
-	    vm_net_update(c->v->vm, p.index, &next.vm.nets[p.index], p.rx_changed, p.tx_changed,
+	    vm_net_update(c->v->vm, p.index, &next.nets[p.index], p.rx_changed, p.tx_changed,
 			  why, sizeof(why))) {
-		vmm_spec_free(&next);
+		vm_config_free(&next);
 		snprintf(c->err, sizeof(c->err), "network-interfaces: cannot update interface `%s`: %s",
 			 c->id, why);
 		fault(c, c->err);
 		return;
 	}
-	vmm_spec_free(&c->v->spec);
+	vm_config_free(&c->v->spec);
 	c->v->spec = next;
 	ok_empty(c);
 }
@@ -577,29 +577,29 @@ static void patch_balloon(struct call *c, bool stats)
 {
 	if (!postboot(c))
 		return;
-	struct vmm_spec next;
-	if (vmm_spec_copy(&next, &c->v->spec)) {
+	struct vm_config next;
+	if (vm_config_copy(&next, &c->v->spec)) {
 		fault(c, "out of memory");
 		return;
 	}
-	const char *e = stats ? vmm_spec_patch_balloon_stats(&next, c->body, c->err, sizeof(c->err))
-			      : vmm_spec_patch_balloon(&next, c->body, c->err, sizeof(c->err));
+	const char *e = stats ? vm_config_patch_balloon_stats(&next, c->body, c->err, sizeof(c->err))
+			      : vm_config_patch_balloon(&next, c->body, c->err, sizeof(c->err));
 	char why[512] = "";
 	/* An unchanged interval is no change (Firecracker answers it with
 	 * success, also when statistics are off: 0 stays 0). */
-	uint32_t interval = next.vm.balloon_stats_interval_s;
-	bool same = stats && interval == c->v->spec.vm.balloon_stats_interval_s;
+	uint32_t interval = next.balloon_stats_interval_s;
+	bool same = stats && interval == c->v->spec.balloon_stats_interval_s;
 	if (!e && !same && (stats ? vm_balloon_set_stats_interval(c->v->vm, interval, why, sizeof(why))
-				  : vm_balloon_set_target(c->v->vm, next.vm.balloon_target_mib, why, sizeof(why)))) {
+				  : vm_balloon_set_target(c->v->vm, next.balloon_target_mib, why, sizeof(why)))) {
 		snprintf(c->err, sizeof(c->err), "balloon: cannot update the balloon: %s", why);
 		e = c->err;
 	}
 	if (e) {
-		vmm_spec_free(&next);
+		vm_config_free(&next);
 		fault(c, c->err);
 		return;
 	}
-	vmm_spec_free(&c->v->spec);
+	vm_config_free(&c->v->spec);
 	c->v->spec = next;
 	ok_empty(c);
 }
@@ -608,7 +608,7 @@ static void patch_balloon(struct call *c, bool stats)
  * guest reports holding. */
 static void get_balloon(struct call *c)
 {
-	json_t *b = vmm_spec_balloon_json(&c->v->spec);
+	json_t *b = vm_config_balloon_json(&c->v->spec);
 	if (!b) {
 		fault(c, "balloon not configured");
 		return;
@@ -625,7 +625,7 @@ static void get_balloon_stats(struct call *c)
 {
 	if (!postboot(c))
 		return;
-	const struct vm_config *cfg = &c->v->spec.vm;
+	const struct vm_config *cfg = &c->v->spec;
 	if (!cfg->balloon) {
 		fault(c, "balloon not configured");
 		return;
@@ -678,7 +678,7 @@ static void actions(struct call *c)
 			return;
 		}
 		LOG(v, VMM_LOG_INFO, "InstanceStart: the VM is running (%u vCPUs, %" PRIu64 " MiB)",
-		    v->spec.vm.ncpus, v->spec.vm.mem_bytes >> 20);
+		    v->spec.ncpus, v->spec.mem_bytes >> 20);
 		ok_empty(c);
 	} else if (!strcmp(a, "SendCtrlAltDel")) {
 		if (!postboot(c))
@@ -805,48 +805,48 @@ static void snapshot_load(struct call *c)
 		fault(c, c->err);
 		return;
 	}
-	struct vmm_spec next, b;
-	if (vmm_spec_copy(&next, &v->spec)) {
+	struct vm_config next, b;
+	if (vm_config_copy(&next, &v->spec)) {
 		vm_snapshot_close(sf);
 		fault(c, "out of memory");
 		return;
 	}
 	if (vmm_snapshot_spec(&next, vm_snapshot_config(sf), &rq, why, sizeof(why)) ||
-	    vmm_spec_check(&next, why, sizeof(why))) {
+	    vm_config_check(&next, why, sizeof(why))) {
 		vm_snapshot_close(sf);
-		vmm_spec_free(&next);
+		vm_config_free(&next);
 		snprintf(c->err, sizeof(c->err), "Load snapshot error: %s", why);
 		fault(c, c->err);
 		return;
 	}
-	if (vmm_spec_copy(&b, &next)) {
+	if (vm_config_copy(&b, &next)) {
 		vm_snapshot_close(sf);
-		vmm_spec_free(&next);
+		vm_config_free(&next);
 		fault(c, "out of memory");
 		return;
 	}
-	free(b.vm.name);
-	b.vm.name = strdup(v->id);
+	free(b.name);
+	b.name = strdup(v->id);
 	b.track_dirty_pages = rq.track_dirty;
 	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
 	struct vm_console con = guest_console(v);
-	struct vm *vm = b.vm.name ? vm_restore(&b.vm, &con, sf, rq.mem_path, rq.track_dirty,
+	struct vm *vm = b.name ? vm_restore(&b, &con, sf, rq.mem_path, rq.track_dirty,
 					       why, sizeof(why)) : NULL;
 	vm_snapshot_close(sf);
 	if (!vm || vm_restore_start(vm, !rq.resume)) {
 		snprintf(c->err, sizeof(c->err), "Load snapshot error: %s",
-			 vm ? "cannot start the harts" : b.vm.name ? why : "out of memory");
+			 vm ? "cannot start the harts" : b.name ? why : "out of memory");
 		if (vm)
 			vm_destroy(vm);
-		vmm_spec_free(&next);
-		vmm_spec_free(&b);
+		vm_config_free(&next);
+		vm_config_free(&b);
 		fault(c, c->err);
 		return;
 	}
 	next.track_dirty_pages = rq.track_dirty;
-	vmm_spec_free(&v->spec);
+	vm_config_free(&v->spec);
 	v->spec = next;
-	vmm_spec_free(&v->booted);
+	vm_config_free(&v->booted);
 	v->booted = b;
 	v->vm = vm;
 	v->paused = !rq.resume;
@@ -1043,44 +1043,44 @@ static void route(struct vmm *v, const struct api_request *req, struct api_respo
 		ok_json(&c, json_pack("{s:s}", "firecracker_version", v->version));
 		break;
 	case R_VM_CONFIG:
-		ok_json(&c, vmm_spec_to_json(&v->spec));
+		ok_json(&c, vm_config_to_json(&v->spec));
 		break;
 	case R_VM:
 		patch_vm(&c);
 		break;
 	case R_MACHINE:
 		if (req->method == API_GET)
-			ok_json(&c, vmm_spec_machine_config_json(&v->spec));
+			ok_json(&c, vm_config_machine_json(&v->spec));
 		else
-			put_section(&c, req->method == API_PUT ? vmm_spec_put_machine_config
-							       : vmm_spec_patch_machine_config);
+			put_section(&c, req->method == API_PUT ? vm_config_put_machine_config
+							       : vm_config_patch_machine_config);
 		break;
 	case R_BOOT:
-		put_section(&c, vmm_spec_put_boot_source);
+		put_section(&c, vm_config_put_boot_source);
 		break;
 	case R_DRIVE:
 		if (req->method == API_PUT)
-			put_id_section(&c, vmm_spec_put_drive);
+			put_id_section(&c, vm_config_put_drive);
 		else
 			patch_drive(&c);
 		break;
 	case R_NET:
 		if (req->method == API_PUT)
-			put_id_section(&c, vmm_spec_put_net);
+			put_id_section(&c, vm_config_put_net);
 		else
 			patch_net(&c);
 		break;
 	case R_SHARE:
-		put_id_section(&c, vmm_spec_put_share);
+		put_id_section(&c, vm_config_put_share);
 		break;
 	case R_VSOCK:
-		put_section(&c, vmm_spec_put_vsock);
+		put_section(&c, vm_config_put_vsock);
 		break;
 	case R_BALLOON:
 		if (req->method == API_GET)
 			get_balloon(&c);
 		else if (req->method == API_PUT)
-			put_section(&c, vmm_spec_put_balloon);
+			put_section(&c, vm_config_put_balloon);
 		else
 			patch_balloon(&c, false);
 		break;
@@ -1091,10 +1091,10 @@ static void route(struct vmm *v, const struct api_request *req, struct api_respo
 			patch_balloon(&c, true);
 		break;
 	case R_LOGGER:
-		put_outputs(&c, vmm_spec_put_logger);
+		put_outputs(&c, vm_config_put_logger);
 		break;
 	case R_METRICS:
-		put_outputs(&c, vmm_spec_put_metrics);
+		put_outputs(&c, vm_config_put_metrics);
 		break;
 	case R_ACTIONS:
 		actions(&c);

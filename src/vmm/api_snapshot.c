@@ -151,9 +151,9 @@ static void fmt_mac(char out[18], const uint8_t m[6])
 	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
-char *vmm_snapshot_conf(const struct vmm_spec *booted)
+char *vmm_snapshot_conf(const struct vm_config *booted)
 {
-	json_t *cfg = vmm_spec_to_json(booted);
+	json_t *cfg = vm_config_to_json(booted);
 	if (!cfg)
 		return NULL;
 	/* A restored guest's driver knows the MAC it read at boot: keep it,
@@ -165,7 +165,7 @@ char *vmm_snapshot_conf(const struct vmm_spec *booted)
 			continue;
 		uint8_t mac[6];
 		char m[18];
-		virtio_net_default_mac(booted->vm.name, (unsigned)k, mac);
+		virtio_net_default_mac(booted->name, (unsigned)k, mac);
 		fmt_mac(m, mac);
 		json_object_set_new(n, "guest_mac", json_string(m));
 	}
@@ -174,8 +174,8 @@ char *vmm_snapshot_conf(const struct vmm_spec *booted)
 	json_object_del(cfg, "logger");
 	json_object_del(cfg, "metrics");
 	json_t *doc = json_pack("{s:o,s:{s:s?,s:b,s:b,s:b}}", "vm_config", cfg, "skiff",
-				"id", booted->vm.name, "virtio_console", (int)booted->vm.virtio_console,
-				"rng", (int)booted->vm.rng, "agent", (int)booted->vm.agent);
+				"id", booted->name, "virtio_console", (int)booted->virtio_console,
+				"rng", (int)booted->rng, "agent", (int)booted->agent);
 	char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	return s;
@@ -288,7 +288,7 @@ static const struct api_field skiff_fields[] = {
 };
 
 
-const char *vmm_snapshot_spec(struct vmm_spec *spec, const char *conf,
+const char *vmm_snapshot_spec(struct vm_config *spec, const char *conf,
 			      const struct vmm_snapshot_load_req *req, char *err, size_t errlen)
 {
 	char why[512];
@@ -309,9 +309,9 @@ const char *vmm_snapshot_spec(struct vmm_spec *spec, const char *conf,
 	}
 	/* What the VMM decides besides the configuration, but the guest
 	 * sees: the same devices must be there again. */
-	spec->vm.virtio_console = api_json_bool(sk, "virtio_console", false);
-	spec->vm.rng = api_json_bool(sk, "rng", true);
-	spec->vm.agent = api_json_bool(sk, "agent", false);
+	spec->virtio_console = api_json_bool(sk, "virtio_console", false);
+	spec->rng = api_json_bool(sk, "rng", true);
+	spec->agent = api_json_bool(sk, "agent", false);
 	json_t *boot = json_incref(json_object_get(cfg, "boot-source"));
 	json_object_del(cfg, "boot-source");
 	json_object_del(cfg, "logger");
@@ -321,7 +321,7 @@ const char *vmm_snapshot_spec(struct vmm_spec *spec, const char *conf,
 		e = err;
 		goto out;
 	}
-	if (vmm_spec_from_json(spec, cfg, why, sizeof(why))) {
+	if (vm_config_from_json(spec, cfg, why, sizeof(why))) {
 		json_decref(boot);
 		snprintf(err, errlen, "the snapshot's configuration does not fit here: %s", why);
 		e = err;
@@ -330,7 +330,7 @@ const char *vmm_snapshot_spec(struct vmm_spec *spec, const char *conf,
 	/* Kept only if its files are still there; else a reboot of the
 	 * restored guest says there is no kernel. */
 	if (json_is_object(boot))
-		vmm_spec_put_boot_source(spec, boot, why, sizeof(why));
+		vm_config_put_boot_source(spec, boot, why, sizeof(why));
 	json_decref(boot);
 out:
 	json_decref(doc);

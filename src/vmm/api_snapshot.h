@@ -52,13 +52,13 @@ const char *vmm_snapshot_load_parse(const json_t *body, struct vmm_snapshot_load
  * with every NIC's MAC spelled out, "skiff": {"id", "virtio_console",
  * "rng", "agent"}} (the devices the VMM adds itself). malloc'd, NULL when
  * out of memory. */
-char *vmm_snapshot_conf(const struct vmm_spec *booted);
+char *vmm_snapshot_conf(const struct vm_config *booted);
 
 /* The other way: apply a snapshot's document to `spec` (which keeps its
  * logger and metrics), then the request's overrides; virtio_console, rng
  * and agent come from the document too. The kernel is kept when its files
  * are still there (a reboot of the restored VM needs it). NULL, or err. */
-const char *vmm_snapshot_spec(struct vmm_spec *spec, const char *conf,
+const char *vmm_snapshot_spec(struct vm_config *spec, const char *conf,
 			      const struct vmm_snapshot_load_req *req, char *err, size_t errlen);
 
 #endif

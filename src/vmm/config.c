@@ -1,6 +1,8 @@
-/* Validation of a VM configuration; see config.h. */
+/* The VM configuration model: defaults, copies, and its rules; see config.h. */
 #include "vmm/config.h"
 
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,57 +53,173 @@ void vm_config_free_devices(struct vm_config *c)
 	c->ndrives = c->nnets = c->nshares = c->nports = 0;
 }
 
-const char *vm_config_check(const struct vm_config *c, char *err, size_t errlen)
+void vm_config_init(struct vm_config *c)
 {
-	if (c->ncpus < 1 || c->ncpus > BOARD_MAX_HARTS) {
-		snprintf(err, errlen, "cpus: %u is out of range (1 to %u)", c->ncpus, BOARD_MAX_HARTS);
-		return err;
+	memset(c, 0, sizeof(*c));
+	c->ncpus = 1;
+	c->mem_bytes = (uint64_t)VM_DEFAULT_MEM_MIB << 20;
+	c->rng = true;
+	c->agent = true;
+	c->logger.level = VMM_LOG_INFO;
+}
+
+void vm_config_free(struct vm_config *c)
+{
+	free(c->name);
+	free(c->kernel);
+	free(c->initrd);
+	free(c->append);
+	free(c->dump_dtb);
+	vm_config_free_devices(c);
+	free(c->logger.log_path);
+	free(c->metrics.path);
+	memset(c, 0, sizeof(*c));
+}
+
+/* strdup that treats NULL as NULL; *fail is set when out of memory. */
+static char *dup_or_null(const char *p, bool *fail)
+{
+	if (!p)
+		return NULL;
+	char *d = strdup(p);
+	if (!d)
+		*fail = true;
+	return d;
+}
+
+int vm_config_copy(struct vm_config *dst, const struct vm_config *src)
+{
+	bool fail = false;
+	*dst = *src;
+	struct vm_config *c = dst;
+	const struct vm_config *o = src;
+	c->name = dup_or_null(o->name, &fail);
+	c->kernel = dup_or_null(o->kernel, &fail);
+	c->initrd = dup_or_null(o->initrd, &fail);
+	c->append = dup_or_null(o->append, &fail);
+	c->dump_dtb = dup_or_null(o->dump_dtb, &fail);
+	c->vsock_uds = dup_or_null(o->vsock_uds, &fail);
+	for (size_t i = 0; i < c->ndrives; i++) {
+		c->drives[i].id = dup_or_null(o->drives[i].id, &fail);
+		c->drives[i].path = dup_or_null(o->drives[i].path, &fail);
+		c->drives[i].serial = dup_or_null(o->drives[i].serial, &fail);
+		for (size_t k = 0; k < c->drives[i].nbacking_dirs; k++)
+			c->drives[i].backing_dirs[k] = dup_or_null(o->drives[i].backing_dirs[k], &fail);
 	}
-	uint64_t mib = c->mem_bytes >> 20;
-	if (mib < VM_MIN_MEM_MIB || mib > VM_MAX_MEM_MIB || (c->mem_bytes & ((1u << 20) - 1))) {
-		snprintf(err, errlen, "mem: %llu bytes is out of range (%u MiB to %u MiB, whole MiB)",
-			 (unsigned long long)c->mem_bytes, VM_MIN_MEM_MIB, VM_MAX_MEM_MIB);
-		return err;
+	for (size_t i = 0; i < c->nnets; i++) {
+		c->nets[i].id = dup_or_null(o->nets[i].id, &fail);
+		c->nets[i].tap_name = dup_or_null(o->nets[i].tap_name, &fail);
+		for (size_t k = 0; k < c->nets[i].nfwd; k++)
+			c->nets[i].fwd[k].host_addr = dup_or_null(o->nets[i].fwd[k].host_addr, &fail);
 	}
-	if (c->engine_set && c->engine == ENGINE_JIT && !engine_jit_available()) {
-		snprintf(err, errlen, "engine: this build has no JIT (it needs an x86-64 host); use interp");
-		return err;
-	}
-	if (c->jit_cache_bytes && c->jit_cache_bytes < (1u << 20)) {
-		snprintf(err, errlen, "jit cache: %llu bytes is less than the minimum, 1 MiB",
-			 (unsigned long long)c->jit_cache_bytes);
-		return err;
-	}
-	if (c->cpu_quota < 0 || c->cpu_quota > c->ncpus) {
-		snprintf(err, errlen, "cpu_quota: %g is out of range (0 for none, up to vcpu_count %u)",
-			 c->cpu_quota, c->ncpus);
-		return err;
+	for (size_t i = 0; i < c->nshares; i++) {
+		c->shares[i].tag = dup_or_null(o->shares[i].tag, &fail);
+		c->shares[i].path = dup_or_null(o->shares[i].path, &fail);
 	}
 	for (size_t i = 0; i < c->nports; i++) {
-		const struct vm_console_port *p = &c->ports[i];
-		if (!vm_console_port_name_valid(p->name)) {
-			snprintf(err, errlen, "console port %zu: the name must be 1 to %d printable "
-				 "characters, no space, ',' or '/'", i, VM_CONSOLE_PORT_NAME_MAX);
-			return err;
-		}
-		if (!p->uds_path || !*p->uds_path || strlen(p->uds_path) > VM_UDS_PATH_MAX) {
-			snprintf(err, errlen, "console port %s: the socket path must be 1 to %d bytes",
-				 p->name, VM_UDS_PATH_MAX);
-			return err;
-		}
-		for (size_t j = 0; j < i; j++) {
-			if (!strcmp(p->name, c->ports[j].name)) {
-				snprintf(err, errlen, "console port %s: the name is used twice", p->name);
-				return err;
+		c->ports[i].name = dup_or_null(o->ports[i].name, &fail);
+		c->ports[i].uds_path = dup_or_null(o->ports[i].uds_path, &fail);
+	}
+	dst->logger.log_path = dup_or_null(src->logger.log_path, &fail);
+	dst->metrics.path = dup_or_null(src->metrics.path, &fail);
+	if (fail) {
+		vm_config_free(dst);
+		return -1;
+	}
+	return 0;
+}
+
+#define MSG(...) (snprintf(err, errlen, __VA_ARGS__), err)
+
+/* The rules across network interfaces: unique MACs, TAP names and
+ * forwarded host ports. */
+static const char *check_nets(const struct vm_config *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->nnets; i++) {
+		const struct vm_net *a = &c->nets[i];
+		for (size_t j = i + 1; j < c->nnets; j++) {
+			const struct vm_net *b = &c->nets[j];
+			if (a->mac_set && b->mac_set && !memcmp(a->mac, b->mac, 6)) {
+				char m[18];
+				vm_mac_format(m, a->mac);
+				return MSG("network-interfaces.guest_mac: The MAC address is already in use: %s "
+					   "(interfaces `%s` and `%s`)", m, a->id, b->id);
 			}
-			if (!strcmp(p->uds_path, c->ports[j].uds_path)) {
-				snprintf(err, errlen, "console ports %s and %s: both use the socket %s",
-					 c->ports[j].name, p->name, p->uds_path);
-				return err;
+			if (a->tap_name && b->tap_name && !strcmp(a->tap_name, b->tap_name))
+				return MSG("network-interfaces.host_dev_name: The host device name is already in use: %s "
+					   "(interfaces `%s` and `%s`)", a->tap_name, a->id, b->id);
+		}
+		/* One host (protocol, address, port) can be forwarded once. */
+		for (size_t k = 0; k < a->nfwd; k++) {
+			const struct vm_port_forward *f = &a->fwd[k];
+			const char *fa = f->host_addr ? f->host_addr : "127.0.0.1";
+			for (size_t j = i; j < c->nnets; j++) {
+				const struct vm_net *b = &c->nets[j];
+				for (size_t l = (j == i ? k + 1 : 0); l < b->nfwd; l++) {
+					const struct vm_port_forward *g = &b->fwd[l];
+					const char *ga = g->host_addr ? g->host_addr : "127.0.0.1";
+					if (f->udp == g->udp && f->host_port == g->host_port && !strcmp(fa, ga))
+						return MSG("network-interfaces.port_forwards: host %s %s:%u is forwarded twice",
+							   f->udp ? "udp" : "tcp", fa, f->host_port);
+				}
 			}
 		}
 	}
 	return NULL;
+}
+
+static const char *check_ports(const struct vm_config *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->nports; i++) {
+		const struct vm_console_port *p = &c->ports[i];
+		if (!vm_console_port_name_valid(p->name))
+			return MSG("console port %zu: the name must be 1 to %d printable characters, no "
+				   "space, ',' or '/'", i, VM_CONSOLE_PORT_NAME_MAX);
+		if (!p->uds_path || !*p->uds_path || strlen(p->uds_path) > VM_UDS_PATH_MAX)
+			return MSG("console port %s: the socket path must be 1 to %d bytes", p->name,
+				   VM_UDS_PATH_MAX);
+		for (size_t j = 0; j < i; j++) {
+			if (!strcmp(p->name, c->ports[j].name))
+				return MSG("console port %s: the name is used twice", p->name);
+			if (!strcmp(p->uds_path, c->ports[j].uds_path))
+				return MSG("console ports %s and %s: both use the socket %s", c->ports[j].name,
+					   p->name, p->uds_path);
+		}
+	}
+	return NULL;
+}
+
+const char *vm_config_check(const struct vm_config *c, char *err, size_t errlen)
+{
+	if (c->ncpus < 1 || c->ncpus > BOARD_MAX_HARTS)
+		return MSG("machine-config.vcpu_count: %u is out of range (1 to %u)", c->ncpus, BOARD_MAX_HARTS);
+	uint64_t mib = c->mem_bytes >> 20;
+	if (mib < VM_MIN_MEM_MIB || mib > VM_MAX_MEM_MIB || (c->mem_bytes & ((1u << 20) - 1)))
+		return MSG("machine-config.mem_size_mib: %llu bytes is out of range (%u MiB to %u MiB, whole MiB)",
+			   (unsigned long long)c->mem_bytes, VM_MIN_MEM_MIB, VM_MAX_MEM_MIB);
+	if (c->cpu_quota < 0 || c->cpu_quota > (double)c->ncpus)
+		return MSG("machine-config.cpu_quota: %g is more than vcpu_count (%u)", c->cpu_quota, c->ncpus);
+	if (c->engine_set && c->engine == ENGINE_JIT && !engine_jit_available())
+		return MSG("engine: this build has no JIT (it needs an x86-64 host); use interp");
+	if (c->jit_cache_bytes && c->jit_cache_bytes < (1u << 20))
+		return MSG("jit cache: %llu bytes is less than the minimum, 1 MiB",
+			   (unsigned long long)c->jit_cache_bytes);
+	if (c->balloon && c->balloon_target_mib > mib)
+		return MSG("balloon.amount_mib: %u MiB is more than the guest memory (machine-config.mem_size_mib %" PRIu64 ")",
+			   c->balloon_target_mib, mib);
+	unsigned roots = 0;
+	for (size_t i = 0; i < c->ndrives; i++)
+		roots += c->drives[i].root;
+	if (roots > 1)
+		return MSG("drives.is_root_device: A root block device already exists!");
+	if (check_nets(c, err, errlen) || check_ports(c, err, errlen))
+		return err;
+	return NULL;
+}
+
+void vm_mac_format(char out[18], const uint8_t m[6])
+{
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
 bool vm_console_port_name_valid(const char *name)

@@ -1,8 +1,17 @@
 /*
- * A VM's configuration: what `skiff run` options, a --config-file or the API
- * describe. Plain data owned by the caller; validated by vm_config_check()
- * before any VM exists. Field names follow Firecracker's API where the two
+ * A VM's configuration, the one model of it: what `skiff run`'s options, a
+ * --config-file, skiffd's definitions and the API describe all end up here
+ * (the options through src/cli/devopts.c, JSON through config_json.c, which
+ * also writes it out), a VM is built from it (vm.c, devices.c) and a
+ * snapshot records it. Every string in it is malloc'd and owned by it
+ * (vm_config_free). Field names follow Firecracker's API where the two
  * overlap (drives, network-interfaces, vsock, balloon, machine-config).
+ *
+ * Adding a field: declare it here with its default in vm_config_init(), its
+ * rule in vm_config_check() when it has one across fields, its string in
+ * vm_config_copy()/vm_config_free() when it is one; then its JSON member in
+ * the section's table and code in config_json.c, and its option, if any, in
+ * src/cli/run.c or devopts.c.
  */
 #ifndef SKIFF_VMM_CONFIG_H
 #define SKIFF_VMM_CONFIG_H
@@ -11,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define VM_DEFAULT_MEM_MIB 512
 #define VM_MIN_MEM_MIB 128
 #define VM_MAX_MEM_MIB (256u * 1024)
 #define VM_MAX_DRIVES 8
@@ -96,6 +106,24 @@ struct vm_console_port {
 	char *uds_path;
 };
 
+/* The VMM process's log (Firecracker's logger section). */
+enum vmm_log_level {
+	VMM_LOG_OFF, VMM_LOG_ERROR, VMM_LOG_WARNING, VMM_LOG_INFO, VMM_LOG_DEBUG, VMM_LOG_TRACE,
+};
+
+struct vmm_logger_config {
+	bool set;
+	char *log_path;            /* NULL: standard error */
+	enum vmm_log_level level;
+	bool show_level, show_log_origin;
+};
+
+/* Where the VMM writes its metrics lines (Firecracker's metrics section). */
+struct vmm_metrics_config {
+	bool set;
+	char *path;
+};
+
 struct vm_config {
 	char *name;          /* for messages and stable MACs; may be NULL */
 	unsigned ncpus;
@@ -134,7 +162,22 @@ struct vm_config {
 	bool balloon_deflate_on_oom;
 	uint32_t balloon_target_mib;
 	uint32_t balloon_stats_interval_s;
+
+	/* machine-config.track_dirty_pages: the VM keeps a dirty page log for
+	 * diff snapshots from its start. */
+	bool track_dirty_pages;
+	/* The VMM process's outputs. */
+	struct vmm_logger_config logger;
+	struct vmm_metrics_config metrics;
 };
+
+/* The defaults (1 vCPU, 512 MiB, virtio-rng and the guest agent port on,
+ * the log at Info). */
+void vm_config_init(struct vm_config *c);
+/* Free every string and empty the configuration. */
+void vm_config_free(struct vm_config *c);
+/* Deep copy; -1 when out of memory (dst is then empty). */
+int vm_config_copy(struct vm_config *dst, const struct vm_config *src);
 
 /* Free the strings of the device sections (drives, NICs, shares, console
  * ports, the vsock path) and empty them; the other fields are left alone. */
@@ -157,9 +200,16 @@ const char *vm_drive_settle_format(struct vm_drive *d, char *err, size_t errlen)
  * canonical path, which must exist; turns backing on. NULL on success. */
 const char *vm_drive_add_backing_dir(struct vm_drive *d, const char *dir, char *err, size_t errlen);
 
-/* NULL if usable, else a message naming the field that is wrong. The
- * kernel is not checked here: a restored VM needs none (vm_create does). */
+/* The rules of the whole configuration, checked after every change and
+ * before any VM is built: ranges, the engine, console ports, and the rules
+ * across sections (balloon within RAM, quota within vCPUs, one root drive,
+ * unique MACs, TAP names and forwarded ports). NULL if usable, else a
+ * message naming the field that is wrong. The kernel is not checked here:
+ * a restored VM needs none (vm_create does). */
 const char *vm_config_check(const struct vm_config *c, char *err, size_t errlen);
+
+/* "xx:xx:xx:xx:xx:xx" */
+void vm_mac_format(char out[18], const uint8_t mac[6]);
 
 /* Is `name` a usable console port name: 1..VM_CONSOLE_PORT_NAME_MAX
  * printable ASCII characters other than space, ',' and '/', and not "." or

@@ -2,8 +2,8 @@
  * JSON to struct vm_config and back, for the VMM API and --config-file; see
  * config_json.h. Each section is checked against its declared shape first
  * (api_json_check_object), then for ranges, files and ids, and applied to a
- * copy of the spec; the copy replaces the spec only when the section and the
- * rules across sections (vmm_spec_check) all pass.
+ * copy of the configuration; the copy replaces it only when the section and the
+ * rules across sections (vm_config_check) all pass.
  */
 #include "vmm/config_json.h"
 
@@ -187,30 +187,7 @@ static const struct api_field doc_fields[] = {
 	{ NULL }
 };
 
-/* ------------------------------------------------------------ the spec */
-
-void vmm_spec_init(struct vmm_spec *s)
-{
-	memset(s, 0, sizeof(*s));
-	s->vm.ncpus = 1;
-	s->vm.mem_bytes = (uint64_t)VMM_DEFAULT_MEM_MIB << 20;
-	s->vm.rng = true;
-	s->logger.level = VMM_LOG_INFO;
-}
-
-void vmm_spec_free(struct vmm_spec *s)
-{
-	struct vm_config *c = &s->vm;
-	free(c->name);
-	free(c->kernel);
-	free(c->initrd);
-	free(c->append);
-	free(c->dump_dtb);
-	vm_config_free_devices(c);
-	free(s->logger.log_path);
-	free(s->metrics.path);
-	memset(s, 0, sizeof(*s));
-}
+/* ------------------------------------------------------------ ids */
 
 /* strdup that treats NULL as NULL; *fail is set when out of memory. */
 static char *dup_or_null(const char *p, bool *fail)
@@ -221,48 +198,6 @@ static char *dup_or_null(const char *p, bool *fail)
 	if (!d)
 		*fail = true;
 	return d;
-}
-
-int vmm_spec_copy(struct vmm_spec *dst, const struct vmm_spec *src)
-{
-	bool fail = false;
-	*dst = *src;
-	struct vm_config *c = &dst->vm;
-	const struct vm_config *o = &src->vm;
-	c->name = dup_or_null(o->name, &fail);
-	c->kernel = dup_or_null(o->kernel, &fail);
-	c->initrd = dup_or_null(o->initrd, &fail);
-	c->append = dup_or_null(o->append, &fail);
-	c->dump_dtb = dup_or_null(o->dump_dtb, &fail);
-	c->vsock_uds = dup_or_null(o->vsock_uds, &fail);
-	for (size_t i = 0; i < c->ndrives; i++) {
-		c->drives[i].id = dup_or_null(o->drives[i].id, &fail);
-		c->drives[i].path = dup_or_null(o->drives[i].path, &fail);
-		c->drives[i].serial = dup_or_null(o->drives[i].serial, &fail);
-		for (size_t k = 0; k < c->drives[i].nbacking_dirs; k++)
-			c->drives[i].backing_dirs[k] = dup_or_null(o->drives[i].backing_dirs[k], &fail);
-	}
-	for (size_t i = 0; i < c->nnets; i++) {
-		c->nets[i].id = dup_or_null(o->nets[i].id, &fail);
-		c->nets[i].tap_name = dup_or_null(o->nets[i].tap_name, &fail);
-		for (size_t k = 0; k < c->nets[i].nfwd; k++)
-			c->nets[i].fwd[k].host_addr = dup_or_null(o->nets[i].fwd[k].host_addr, &fail);
-	}
-	for (size_t i = 0; i < c->nshares; i++) {
-		c->shares[i].tag = dup_or_null(o->shares[i].tag, &fail);
-		c->shares[i].path = dup_or_null(o->shares[i].path, &fail);
-	}
-	for (size_t i = 0; i < c->nports; i++) {
-		c->ports[i].name = dup_or_null(o->ports[i].name, &fail);
-		c->ports[i].uds_path = dup_or_null(o->ports[i].uds_path, &fail);
-	}
-	dst->logger.log_path = dup_or_null(src->logger.log_path, &fail);
-	dst->metrics.path = dup_or_null(src->metrics.path, &fail);
-	if (fail) {
-		vmm_spec_free(dst);
-		return -1;
-	}
-	return 0;
 }
 
 bool vmm_id_valid(const char *id)
@@ -292,20 +227,20 @@ bool vmm_tag_valid(const char *tag)
 	return n >= 1 && n <= VMM_MAX_ID_LEN;
 }
 
-/* Run `fn` on a copy of the spec; keep the copy only if it and the rules
+/* Run `fn` on a copy of the configuration; keep the copy only if it and the rules
  * across sections pass. */
-typedef const char *(*section_fn)(struct vmm_spec *tmp, const void *arg, char *err, size_t errlen);
+typedef const char *(*section_fn)(struct vm_config *tmp, const void *arg, char *err, size_t errlen);
 
-static const char *apply(struct vmm_spec *s, section_fn fn, const void *arg, char *err, size_t errlen)
+static const char *apply(struct vm_config *s, section_fn fn, const void *arg, char *err, size_t errlen)
 {
-	struct vmm_spec tmp;
-	if (vmm_spec_copy(&tmp, s))
+	struct vm_config tmp;
+	if (vm_config_copy(&tmp, s))
 		return MSG("out of memory");
-	if (fn(&tmp, arg, err, errlen) || vmm_spec_check(&tmp, err, errlen)) {
-		vmm_spec_free(&tmp);
+	if (fn(&tmp, arg, err, errlen) || vm_config_check(&tmp, err, errlen)) {
+		vm_config_free(&tmp);
 		return err;
 	}
-	vmm_spec_free(s);
+	vm_config_free(s);
 	*s = tmp;
 	return NULL;
 }
@@ -420,7 +355,7 @@ static const char *check_id(const char *path_id, const char *body_id, const char
 
 /* ------------------------------------------------------------ boot-source */
 
-static const char *boot_source(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+static const char *boot_source(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const json_t *b = arg;
 	const char *where = "boot-source";
@@ -437,13 +372,13 @@ static const char *boot_source(struct vmm_spec *s, const void *arg, char *err, s
 			   strlen(a), VMM_MAX_CMDLINE);
 	if (a && strchr(a, '\n'))
 		return MSG("%s.boot_args: must be one line", where);
-	if (set_str(&s->vm.kernel, k, err, errlen) || set_str(&s->vm.initrd, i, err, errlen) ||
-	    set_str(&s->vm.append, a, err, errlen))
+	if (set_str(&s->kernel, k, err, errlen) || set_str(&s->initrd, i, err, errlen) ||
+	    set_str(&s->append, a, err, errlen))
 		return err;
 	return NULL;
 }
 
-const char *vmm_spec_put_boot_source(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+const char *vm_config_put_boot_source(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
 	return apply(s, boot_source, body, err, errlen);
 }
@@ -455,7 +390,7 @@ struct machine_arg {
 	bool patch;
 };
 
-static const char *machine(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+static const char *machine(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const struct machine_arg *m = arg;
 	const json_t *b = m->body;
@@ -468,19 +403,19 @@ static const char *machine(struct vmm_spec *s, const void *arg, char *err, size_
 	double q;
 	if (!m->patch) {
 		/* PUT: what is not given goes back to its default (Firecracker). */
-		s->vm.cpu_quota = 0;
+		s->cpu_quota = 0;
 		s->track_dirty_pages = false;
 	}
 	if (api_json_uint(b, "vcpu_count", &v)) {
 		if (v < 1 || v > BOARD_MAX_HARTS)
 			return MSG("%s.vcpu_count: %" PRIu64 " is out of range (1 to %d)", where, v, BOARD_MAX_HARTS);
-		s->vm.ncpus = (unsigned)v;
+		s->ncpus = (unsigned)v;
 	}
 	if (api_json_uint(b, "mem_size_mib", &v)) {
 		if (v < VM_MIN_MEM_MIB || v > VM_MAX_MEM_MIB)
 			return MSG("%s.mem_size_mib: %" PRIu64 " is out of range (%u to %u)", where, v,
 				   VM_MIN_MEM_MIB, VM_MAX_MEM_MIB);
-		s->vm.mem_bytes = v << 20;
+		s->mem_bytes = v << 20;
 	}
 	if (api_json_bool(b, "smt", false))
 		return MSG("%s.smt: simultaneous multithreading is not supported (must be false)", where);
@@ -489,18 +424,18 @@ static const char *machine(struct vmm_spec *s, const void *arg, char *err, size_
 	if (api_json_number(b, "cpu_quota", &q)) {
 		if (!(q > 0))
 			return MSG("%s.cpu_quota: must be more than 0 (got %g); leave it out for no limit", where, q);
-		s->vm.cpu_quota = q;
+		s->cpu_quota = q;
 	}
 	return NULL;
 }
 
-const char *vmm_spec_put_machine_config(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+const char *vm_config_put_machine_config(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
 	struct machine_arg m = { body, false };
 	return apply(s, machine, &m, err, errlen);
 }
 
-const char *vmm_spec_patch_machine_config(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+const char *vm_config_patch_machine_config(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
 	struct machine_arg m = { body, true };
 	return apply(s, machine, &m, err, errlen);
@@ -515,7 +450,7 @@ struct id_arg {
 	void *out;
 };
 
-static const char *drive(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+static const char *drive(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const struct id_arg *a = arg;
 	const json_t *b = a->body;
@@ -559,7 +494,7 @@ static const char *drive(struct vmm_spec *s, const void *arg, char *err, size_t 
 	bool dummy = false;
 	merge_limiter(&d.limiter, api_json_member(b, "rate_limiter"), &dummy);
 
-	struct vm_config *c = &s->vm;
+	struct vm_config *c = s;
 	size_t at = c->ndrives;
 	for (size_t i = 0; i < c->ndrives; i++) {
 		if (!strcmp(c->drives[i].id, id))
@@ -608,29 +543,29 @@ static const char *drive(struct vmm_spec *s, const void *arg, char *err, size_t 
 	return NULL;
 }
 
-const char *vmm_spec_put_drive(struct vmm_spec *s, const char *path_id, const json_t *body,
+const char *vm_config_put_drive(struct vm_config *s, const char *path_id, const json_t *body,
 			       char *err, size_t errlen)
 {
 	struct id_arg a = { path_id, body, "drives", NULL };
 	return apply(s, drive, &a, err, errlen);
 }
 
-static const char *find_drive(const struct vmm_spec *s, const char *id, const char *where,
+static const char *find_drive(const struct vm_config *s, const char *id, const char *where,
 			      size_t *out, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < s->vm.ndrives; i++)
-		if (!strcmp(s->vm.drives[i].id, id)) {
+	for (size_t i = 0; i < s->ndrives; i++)
+		if (!strcmp(s->drives[i].id, id)) {
 			*out = i;
 			return NULL;
 		}
 	return MSG("%s.drive_id: no drive `%s` is configured", where, id);
 }
 
-static const char *drive_patch(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+static const char *drive_patch(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const struct id_arg *a = arg;
 	const json_t *b = a->body;
-	struct vmm_drive_patch *out = a->out;
+	struct vm_drive_patch *out = a->out;
 	const char *where = a->where;
 	if (api_json_check_object(b, drive_patch_fields, where, err, errlen))
 		return err;
@@ -639,7 +574,7 @@ static const char *drive_patch(struct vmm_spec *s, const void *arg, char *err, s
 	if (check_id(a->path_id, id, where, "drive_id", err, errlen) ||
 	    find_drive(s, id, where, &i, err, errlen))
 		return err;
-	struct vm_drive *d = &s->vm.drives[i];
+	struct vm_drive *d = &s->drives[i];
 	memset(out, 0, sizeof(*out));
 	out->index = i;
 	const char *path = api_json_string(b, "path_on_host");
@@ -654,8 +589,8 @@ static const char *drive_patch(struct vmm_spec *s, const void *arg, char *err, s
 	return NULL;
 }
 
-const char *vmm_spec_patch_drive(struct vmm_spec *s, const char *path_id, const json_t *body,
-				 struct vmm_drive_patch *out, char *err, size_t errlen)
+const char *vm_config_patch_drive(struct vm_config *s, const char *path_id, const json_t *body,
+				 struct vm_drive_patch *out, char *err, size_t errlen)
 {
 	struct id_arg a = { path_id, body, "drives", out };
 	return apply(s, drive_patch, &a, err, errlen);
@@ -722,7 +657,7 @@ static const char *forwards(struct vm_net *n, const json_t *arr, const char *whe
 	return NULL;
 }
 
-static const char *net(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+static const char *net(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const struct id_arg *a = arg;
 	const json_t *b = a->body;
@@ -776,7 +711,7 @@ static const char *net(struct vmm_spec *s, const void *arg, char *err, size_t er
 	merge_limiter(&n.rx, api_json_member(b, "rx_rate_limiter"), &dummy);
 	merge_limiter(&n.tx, api_json_member(b, "tx_rate_limiter"), &dummy);
 
-	struct vm_config *c = &s->vm;
+	struct vm_config *c = s;
 	size_t at = c->nnets;
 	for (size_t i = 0; i < c->nnets; i++)
 		if (!strcmp(c->nets[i].id, id))
@@ -798,18 +733,18 @@ static const char *net(struct vmm_spec *s, const void *arg, char *err, size_t er
 	return NULL;
 }
 
-const char *vmm_spec_put_net(struct vmm_spec *s, const char *path_id, const json_t *body,
+const char *vm_config_put_net(struct vm_config *s, const char *path_id, const json_t *body,
 			     char *err, size_t errlen)
 {
 	struct id_arg a = { path_id, body, "network-interfaces", NULL };
 	return apply(s, net, &a, err, errlen);
 }
 
-static const char *net_patch(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+static const char *net_patch(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const struct id_arg *a = arg;
 	const json_t *b = a->body;
-	struct vmm_net_patch *out = a->out;
+	struct vm_net_patch *out = a->out;
 	const char *where = a->where;
 	if (api_json_check_object(b, net_patch_fields, where, err, errlen))
 		return err;
@@ -817,19 +752,19 @@ static const char *net_patch(struct vmm_spec *s, const void *arg, char *err, siz
 	if (check_id(a->path_id, id, where, "iface_id", err, errlen))
 		return err;
 	size_t i = 0;
-	while (i < s->vm.nnets && strcmp(s->vm.nets[i].id, id))
+	while (i < s->nnets && strcmp(s->nets[i].id, id))
 		i++;
-	if (i == s->vm.nnets)
+	if (i == s->nnets)
 		return MSG("%s.iface_id: no network interface `%s` is configured", where, id);
 	memset(out, 0, sizeof(*out));
 	out->index = i;
-	merge_limiter(&s->vm.nets[i].rx, api_json_member(b, "rx_rate_limiter"), &out->rx_changed);
-	merge_limiter(&s->vm.nets[i].tx, api_json_member(b, "tx_rate_limiter"), &out->tx_changed);
+	merge_limiter(&s->nets[i].rx, api_json_member(b, "rx_rate_limiter"), &out->rx_changed);
+	merge_limiter(&s->nets[i].tx, api_json_member(b, "tx_rate_limiter"), &out->tx_changed);
 	return NULL;
 }
 
-const char *vmm_spec_patch_net(struct vmm_spec *s, const char *path_id, const json_t *body,
-			       struct vmm_net_patch *out, char *err, size_t errlen)
+const char *vm_config_patch_net(struct vm_config *s, const char *path_id, const json_t *body,
+			       struct vm_net_patch *out, char *err, size_t errlen)
 {
 	struct id_arg a = { path_id, body, "network-interfaces", out };
 	return apply(s, net_patch, &a, err, errlen);
@@ -837,7 +772,7 @@ const char *vmm_spec_patch_net(struct vmm_spec *s, const char *path_id, const js
 
 /* ------------------------------------------------------------ vsock */
 
-static const char *vsock(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+static const char *vsock(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const json_t *b = arg;
 	const char *where = "vsock";
@@ -865,21 +800,21 @@ static const char *vsock(struct vmm_spec *s, const void *arg, char *err, size_t 
 	char why[400];
 	if (unix_listen_check(uds, why, sizeof(why)))
 		return MSG("%s.uds_path: %s", where, why);
-	if (set_str(&s->vm.vsock_uds, uds, err, errlen))
+	if (set_str(&s->vsock_uds, uds, err, errlen))
 		return err;
-	s->vm.vsock = true;
-	s->vm.vsock_cid = (uint32_t)cid;
+	s->vsock = true;
+	s->vsock_cid = (uint32_t)cid;
 	return NULL;
 }
 
-const char *vmm_spec_put_vsock(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+const char *vm_config_put_vsock(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
 	return apply(s, vsock, body, err, errlen);
 }
 
 /* ------------------------------------------------------------ balloon */
 
-static const char *balloon(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+static const char *balloon(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const json_t *b = arg;
 	const char *where = "balloon";
@@ -892,58 +827,58 @@ static const char *balloon(struct vmm_spec *s, const void *arg, char *err, size_
 		return MSG("%s.amount_mib: %" PRIu64 " is out of range", where, amount);
 	if (interval > UINT32_MAX)
 		return MSG("%s.stats_polling_interval_s: %" PRIu64 " is out of range", where, interval);
-	s->vm.balloon = true;
-	s->vm.balloon_target_mib = (uint32_t)amount;
-	s->vm.balloon_deflate_on_oom = api_json_bool(b, "deflate_on_oom", false);
-	s->vm.balloon_stats_interval_s = (uint32_t)interval;
+	s->balloon = true;
+	s->balloon_target_mib = (uint32_t)amount;
+	s->balloon_deflate_on_oom = api_json_bool(b, "deflate_on_oom", false);
+	s->balloon_stats_interval_s = (uint32_t)interval;
 	return NULL;
 }
 
-const char *vmm_spec_put_balloon(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+const char *vm_config_put_balloon(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
 	return apply(s, balloon, body, err, errlen);
 }
 
-static const char *balloon_patch(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+static const char *balloon_patch(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const json_t *b = arg;
 	if (api_json_check_object(b, balloon_patch_fields, "balloon", err, errlen))
 		return err;
-	if (!s->vm.balloon)
+	if (!s->balloon)
 		return MSG("balloon not configured");
 	uint64_t amount = 0;
 	api_json_uint(b, "amount_mib", &amount);
 	if (amount > UINT32_MAX)
 		return MSG("balloon.amount_mib: %" PRIu64 " is out of range", amount);
-	s->vm.balloon_target_mib = (uint32_t)amount;
+	s->balloon_target_mib = (uint32_t)amount;
 	return NULL;
 }
 
-const char *vmm_spec_patch_balloon(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+const char *vm_config_patch_balloon(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
 	return apply(s, balloon_patch, body, err, errlen);
 }
 
-static const char *balloon_stats_patch(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+static const char *balloon_stats_patch(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const json_t *b = arg;
 	const char *where = "balloon/statistics";
 	if (api_json_check_object(b, balloon_stats_patch_fields, where, err, errlen))
 		return err;
-	if (!s->vm.balloon)
+	if (!s->balloon)
 		return MSG("balloon not configured");
 	uint64_t v = 0;
 	api_json_uint(b, "stats_polling_interval_s", &v);
 	if (v > UINT32_MAX)
 		return MSG("%s.stats_polling_interval_s: %" PRIu64 " is out of range", where, v);
-	if ((v == 0) != (s->vm.balloon_stats_interval_s == 0))
+	if ((v == 0) != (s->balloon_stats_interval_s == 0))
 		return MSG("%s.stats_polling_interval_s: statistics cannot be turned on or off after start "
-			   "(they are %s)", where, s->vm.balloon_stats_interval_s ? "on" : "off");
-	s->vm.balloon_stats_interval_s = (uint32_t)v;
+			   "(they are %s)", where, s->balloon_stats_interval_s ? "on" : "off");
+	s->balloon_stats_interval_s = (uint32_t)v;
 	return NULL;
 }
 
-const char *vmm_spec_patch_balloon_stats(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+const char *vm_config_patch_balloon_stats(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
 	return apply(s, balloon_stats_patch, body, err, errlen);
 }
@@ -969,7 +904,7 @@ const char *vmm_log_level_name(enum vmm_log_level l)
 	return (unsigned)l < sizeof(level_names) / sizeof(level_names[0]) ? level_names[l] : "Info";
 }
 
-static const char *logger(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+static const char *logger(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const json_t *b = arg;
 	const char *where = "logger";
@@ -989,12 +924,12 @@ static const char *logger(struct vmm_spec *s, const void *arg, char *err, size_t
 	return NULL;
 }
 
-const char *vmm_spec_put_logger(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+const char *vm_config_put_logger(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
 	return apply(s, logger, body, err, errlen);
 }
 
-static const char *metrics(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+static const char *metrics(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const json_t *b = arg;
 	if (api_json_check_object(b, metrics_fields, "metrics", err, errlen))
@@ -1009,14 +944,14 @@ static const char *metrics(struct vmm_spec *s, const void *arg, char *err, size_
 	return NULL;
 }
 
-const char *vmm_spec_put_metrics(struct vmm_spec *s, const json_t *body, char *err, size_t errlen)
+const char *vm_config_put_metrics(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
 	return apply(s, metrics, body, err, errlen);
 }
 
 /* ------------------------------------------------------------ shares */
 
-static const char *share(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+static const char *share(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const struct id_arg *a = arg;
 	const json_t *b = a->body;
@@ -1046,7 +981,7 @@ static const char *share(struct vmm_spec *s, const void *arg, char *err, size_t 
 	if (access(path, R_OK | X_OK | (ro ? 0 : W_OK)))
 		return MSG("%s.path_on_host: '%s' is not %s: %s", where, path,
 			   ro ? "readable" : "readable and writable", strerror(errno));
-	struct vm_config *c = &s->vm;
+	struct vm_config *c = s;
 	size_t at = c->nshares;
 	for (size_t i = 0; i < c->nshares; i++)
 		if (!strcmp(c->shares[i].tag, tag))
@@ -1069,7 +1004,7 @@ static const char *share(struct vmm_spec *s, const void *arg, char *err, size_t 
 	return NULL;
 }
 
-const char *vmm_spec_put_share(struct vmm_spec *s, const char *path_tag, const json_t *body,
+const char *vm_config_put_share(struct vm_config *s, const char *path_tag, const json_t *body,
 			       char *err, size_t errlen)
 {
 	struct id_arg a = { path_tag, body, "shares", NULL };
@@ -1080,7 +1015,7 @@ const char *vmm_spec_put_share(struct vmm_spec *s, const char *path_tag, const j
 
 /* A named virtio-console port (skiff's, as `skiff run --port`); config
  * files only. */
-static const char *console_port(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+static const char *console_port(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const struct id_arg *a = arg;
 	const json_t *b = a->body;
@@ -1096,7 +1031,7 @@ static const char *console_port(struct vmm_spec *s, const void *arg, char *err, 
 			   "no space, ',' or '/')", where, shown, VM_CONSOLE_PORT_NAME_MAX);
 	if (!*uds || strlen(uds) > VM_UDS_PATH_MAX)
 		return MSG("%s.uds_path: must be 1 to %d bytes long", where, VM_UDS_PATH_MAX);
-	struct vm_config *c = &s->vm;
+	struct vm_config *c = s;
 	for (size_t i = 0; i < c->nports; i++) {
 		if (!strcmp(c->ports[i].name, name))
 			return MSG("%s.name: `%s` is used twice", where, shown);
@@ -1130,62 +1065,10 @@ static const char *console_port(struct vmm_spec *s, const void *arg, char *err, 
 
 /* ------------------------------------------------------------ across sections */
 
-static void fmt_mac(char *out, const uint8_t m[6])
-{
-	sprintf(out, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-}
-
-const char *vmm_spec_check(const struct vmm_spec *s, char *err, size_t errlen)
-{
-	const struct vm_config *c = &s->vm;
-	uint64_t mem_mib = c->mem_bytes >> 20;
-	if (c->balloon && c->balloon_target_mib > mem_mib)
-		return MSG("balloon.amount_mib: %u MiB is more than the guest memory (machine-config.mem_size_mib %" PRIu64 ")",
-			   c->balloon_target_mib, mem_mib);
-	if (c->cpu_quota > 0 && c->cpu_quota > (double)c->ncpus)
-		return MSG("machine-config.cpu_quota: %g is more than vcpu_count (%u)", c->cpu_quota, c->ncpus);
-	unsigned roots = 0;
-	for (size_t i = 0; i < c->ndrives; i++)
-		roots += c->drives[i].root;
-	if (roots > 1)
-		return MSG("drives.is_root_device: A root block device already exists!");
-	for (size_t i = 0; i < c->nnets; i++) {
-		const struct vm_net *a = &c->nets[i];
-		for (size_t j = i + 1; j < c->nnets; j++) {
-			const struct vm_net *b = &c->nets[j];
-			if (a->mac_set && b->mac_set && !memcmp(a->mac, b->mac, 6)) {
-				char m[18];
-				fmt_mac(m, a->mac);
-				return MSG("network-interfaces.guest_mac: The MAC address is already in use: %s "
-					   "(interfaces `%s` and `%s`)", m, a->id, b->id);
-			}
-			if (a->tap_name && b->tap_name && !strcmp(a->tap_name, b->tap_name))
-				return MSG("network-interfaces.host_dev_name: The host device name is already in use: %s "
-					   "(interfaces `%s` and `%s`)", a->tap_name, a->id, b->id);
-		}
-		/* One host (protocol, address, port) can be forwarded once. */
-		for (size_t k = 0; k < a->nfwd; k++) {
-			const struct vm_port_forward *f = &a->fwd[k];
-			const char *fa = f->host_addr ? f->host_addr : "127.0.0.1";
-			for (size_t j = i; j < c->nnets; j++) {
-				const struct vm_net *b = &c->nets[j];
-				for (size_t l = (j == i ? k + 1 : 0); l < b->nfwd; l++) {
-					const struct vm_port_forward *g = &b->fwd[l];
-					const char *ga = g->host_addr ? g->host_addr : "127.0.0.1";
-					if (f->udp == g->udp && f->host_port == g->host_port && !strcmp(fa, ga))
-						return MSG("network-interfaces.port_forwards: host %s %s:%u is forwarded twice",
-							   f->udp ? "udp" : "tcp", fa, f->host_port);
-				}
-			}
-		}
-	}
-	return NULL;
-}
-
 /* ------------------------------------------------------------ documents */
 
-static const char *doc_array(struct vmm_spec *s, const json_t *doc, const char *name, const char *idf,
-			     const char *(*fn)(struct vmm_spec *, const void *, char *, size_t),
+static const char *doc_array(struct vm_config *s, const json_t *doc, const char *name, const char *idf,
+			     const char *(*fn)(struct vm_config *, const void *, char *, size_t),
 			     char *err, size_t errlen)
 {
 	const json_t *arr = api_json_member(doc, name);
@@ -1210,7 +1093,7 @@ static const char *doc_array(struct vmm_spec *s, const json_t *doc, const char *
 	return NULL;
 }
 
-static const char *document(struct vmm_spec *s, const void *arg, char *err, size_t errlen)
+static const char *document(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const json_t *doc = arg;
 	const json_t *v;
@@ -1239,7 +1122,7 @@ static const char *document(struct vmm_spec *s, const void *arg, char *err, size
 	return NULL;
 }
 
-const char *vmm_spec_from_json(struct vmm_spec *s, const json_t *doc, char *err, size_t errlen)
+const char *vm_config_from_json(struct vm_config *s, const json_t *doc, char *err, size_t errlen)
 {
 	return apply(s, document, doc, err, errlen);
 }
@@ -1288,13 +1171,13 @@ json_t *vmm_config_file_read(const char *path, char *err, size_t errlen)
 	return doc;
 }
 
-const char *vmm_spec_load_file(struct vmm_spec *s, const char *path, char *err, size_t errlen)
+const char *vm_config_load_file(struct vm_config *s, const char *path, char *err, size_t errlen)
 {
 	json_t *doc = vmm_config_file_read(path, err, errlen);
 	if (!doc)
 		return err;
 	char inner[768];
-	const char *e = vmm_spec_from_json(s, doc, inner, sizeof(inner));
+	const char *e = vm_config_from_json(s, doc, inner, sizeof(inner));
 	json_decref(doc);
 	if (e)
 		return MSG("%s: %s", path, inner);
@@ -1340,23 +1223,23 @@ static void set_str_opt(json_t *o, const char *k, const char *v)
 		json_object_set_new(o, k, json_string(v));
 }
 
-json_t *vmm_spec_machine_config_json(const struct vmm_spec *s)
+json_t *vm_config_machine_json(const struct vm_config *s)
 {
-	json_t *o = json_pack("{s:i,s:I,s:b,s:b}", "vcpu_count", (int)s->vm.ncpus,
-			      "mem_size_mib", (json_int_t)(s->vm.mem_bytes >> 20),
+	json_t *o = json_pack("{s:i,s:I,s:b,s:b}", "vcpu_count", (int)s->ncpus,
+			      "mem_size_mib", (json_int_t)(s->mem_bytes >> 20),
 			      "smt", 0, "track_dirty_pages", (int)s->track_dirty_pages);
-	if (o && s->vm.cpu_quota > 0)
-		json_object_set_new(o, "cpu_quota", json_real(s->vm.cpu_quota));
+	if (o && s->cpu_quota > 0)
+		json_object_set_new(o, "cpu_quota", json_real(s->cpu_quota));
 	return o;
 }
 
-json_t *vmm_spec_balloon_json(const struct vmm_spec *s)
+json_t *vm_config_balloon_json(const struct vm_config *s)
 {
-	if (!s->vm.balloon)
+	if (!s->balloon)
 		return NULL;
-	return json_pack("{s:I,s:b,s:I}", "amount_mib", (json_int_t)s->vm.balloon_target_mib,
-			 "deflate_on_oom", (int)s->vm.balloon_deflate_on_oom,
-			 "stats_polling_interval_s", (json_int_t)s->vm.balloon_stats_interval_s);
+	return json_pack("{s:I,s:b,s:I}", "amount_mib", (json_int_t)s->balloon_target_mib,
+			 "deflate_on_oom", (int)s->balloon_deflate_on_oom,
+			 "stats_polling_interval_s", (json_int_t)s->balloon_stats_interval_s);
 }
 
 json_t *vmm_drive_json(const struct vm_drive *d)
@@ -1389,7 +1272,7 @@ json_t *vmm_net_json(const struct vm_net *n)
 	set_str_opt(o, "host_dev_name", n->tap_name);
 	if (n->mac_set) {
 		char m[18];
-		fmt_mac(m, n->mac);
+		vm_mac_format(m, n->mac);
 		json_object_set_new(o, "guest_mac", json_string(m));
 	}
 	set_opt(o, "rx_rate_limiter", limiter_json(&n->rx));
@@ -1421,9 +1304,9 @@ json_t *vmm_share_json(const struct vm_share *sh)
 	return o;
 }
 
-json_t *vmm_spec_to_json(const struct vmm_spec *s)
+json_t *vm_config_to_json(const struct vm_config *s)
 {
-	const struct vm_config *c = &s->vm;
+	const struct vm_config *c = s;
 	json_t *doc = json_object();
 	if (!doc)
 		return NULL;
@@ -1435,7 +1318,7 @@ json_t *vmm_spec_to_json(const struct vmm_spec *s)
 		set_str_opt(bs, "boot_args", c->append);
 		json_object_set_new(doc, "boot-source", bs);
 	}
-	json_object_set_new(doc, "machine-config", vmm_spec_machine_config_json(s));
+	json_object_set_new(doc, "machine-config", vm_config_machine_json(s));
 
 	json_t *drives = json_array();
 	for (size_t i = 0; i < c->ndrives; i++)
@@ -1450,7 +1333,7 @@ json_t *vmm_spec_to_json(const struct vmm_spec *s)
 	if (c->vsock)
 		json_object_set_new(doc, "vsock", json_pack("{s:I,s:s}", "guest_cid", (json_int_t)c->vsock_cid,
 							    "uds_path", c->vsock_uds));
-	json_t *bl = vmm_spec_balloon_json(s);
+	json_t *bl = vm_config_balloon_json(s);
 	if (bl)
 		json_object_set_new(doc, "balloon", bl);
 

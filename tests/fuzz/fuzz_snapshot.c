@@ -99,16 +99,16 @@ static void restore_once(const char *path)
 	int safe = conf && paths_ok(conf);
 	json_decref(conf);
 	if (safe) {
-		struct vmm_spec spec;
+		struct vm_config spec;
 		struct vmm_snapshot_load_req rq = { .state_path = path, .mem_path = FUZZ_DIR "/mem" };
-		vmm_spec_init(&spec);
+		vm_config_init(&spec);
 		if (!vmm_snapshot_spec(&spec, vm_snapshot_config(sf), &rq, err, sizeof(err)) &&
-		    !vmm_spec_check(&spec, err, sizeof(err))) {
+		    !vm_config_check(&spec, err, sizeof(err))) {
 			struct vm_console con = { .out = discard };
-			struct vm *vm = vm_restore(&spec.vm, &con, sf, FUZZ_DIR "/mem", true, err, sizeof(err));
+			struct vm *vm = vm_restore(&spec, &con, sf, FUZZ_DIR "/mem", true, err, sizeof(err));
 			vm_destroy(vm);
 		}
-		vmm_spec_free(&spec);
+		vm_config_free(&spec);
 	}
 	vm_snapshot_close(sf);
 }
@@ -175,18 +175,18 @@ static void drive_slot(struct vm *vm, unsigned n, unsigned nq, uint64_t ring)
 static void make_seed(const char *dir, const char *name, const char *config, bool drive, bool diff)
 {
 	char err[1024], state[512], mem[512], diffstate[512];
-	struct vmm_spec spec;
-	vmm_spec_init(&spec);
+	struct vm_config spec;
+	vm_config_init(&spec);
 	json_t *doc = json_loads(config, 0, NULL);
-	if (!doc || vmm_spec_from_json(&spec, doc, err, sizeof(err))) {
+	if (!doc || vm_config_from_json(&spec, doc, err, sizeof(err))) {
 		fprintf(stderr, "seed %s: %s\n", name, doc ? err : "bad JSON");
 		exit(1);
 	}
 	json_decref(doc);
-	spec.vm.name = strdup("seed");
-	spec.vm.rng = true;
+	spec.name = strdup("seed");
+	spec.rng = true;
 	struct vm_console con = { .out = discard };
-	struct vm *vm = vm_build(&spec.vm, &con, -1, err, sizeof(err));
+	struct vm *vm = vm_build(&spec, &con, -1, err, sizeof(err));
 	if (!vm) {
 		fprintf(stderr, "seed %s: %s\n", name, err);
 		exit(1);
@@ -215,7 +215,7 @@ static void make_seed(const char *dir, const char *name, const char *config, boo
 	}
 	free(conf);
 	vm_destroy(vm);
-	vmm_spec_free(&spec);
+	vm_config_free(&spec);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -115,20 +115,20 @@ static json_t *parse(const char *text)
 	return v;
 }
 
-static char *dump(const struct vmm_spec *s)
+static char *dump(const struct vm_config *s)
 {
-	json_t *d = vmm_spec_to_json(s);
+	json_t *d = vm_config_to_json(s);
 	char *txt = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(d);
 	return txt ? txt : strdup("(null)");
 }
 
-typedef const char *(*put_fn)(struct vmm_spec *, const json_t *, char *, size_t);
-typedef const char *(*id_fn)(struct vmm_spec *, const char *, const json_t *, char *, size_t);
+typedef const char *(*put_fn)(struct vm_config *, const json_t *, char *, size_t);
+typedef const char *(*id_fn)(struct vm_config *, const char *, const json_t *, char *, size_t);
 
 /* Run one section call; check success or a failure naming `want`, and
  * that a failure left the spec unchanged. */
-static void run(struct t *t, int line, struct vmm_spec *s, put_fn fn, id_fn idf, const char *id,
+static void run(struct t *t, int line, struct vm_config *s, put_fn fn, id_fn idf, const char *id,
 		const char *body, const char *want)
 {
 	char err[1024];
@@ -238,9 +238,9 @@ static void test_json_check(struct t *t)
 
 static void test_boot_source(struct t *t)
 {
-	struct vmm_spec spec, *s = &spec;
-	vmm_spec_init(s);
-	put_fn fn = vmm_spec_put_boot_source;
+	struct vm_config spec, *s = &spec;
+	vm_config_init(s);
+	put_fn fn = vm_config_put_boot_source;
 	BAD(fn, "{}", "boot-source.kernel_image_path: missing required field");
 	BAD(fn, "{\"kernel_image_path\": 5}", "boot-source.kernel_image_path: expected a string");
 	BAD(fn, "{\"kernel_image_path\": \"\"}", "boot-source.kernel_image_path: must not be empty");
@@ -257,20 +257,20 @@ static void test_boot_source(struct t *t)
 	BAD(fn, B(t, "{\"kernel_image_path\": \"%s\", \"boot_args\": \"a\\nb\"}", t->kernel), "boot-source.boot_args: must be one line");
 	OK(fn, B(t, "{\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\", \"boot_args\": \"console=ttyS0\"}",
 		 t->kernel, t->initrd));
-	CHECK(&t->c, s->vm.kernel && !strcmp(s->vm.kernel, t->kernel) && s->vm.initrd &&
-	      s->vm.append && !strcmp(s->vm.append, "console=ttyS0"), "boot source not applied");
+	CHECK(&t->c, s->kernel && !strcmp(s->kernel, t->kernel) && s->initrd &&
+	      s->append && !strcmp(s->append, "console=ttyS0"), "boot source not applied");
 	/* PUT replaces the whole section. */
 	OK(fn, B(t, "{\"kernel_image_path\": \"%s\"}", t->kernel));
-	CHECK(&t->c, !s->vm.initrd && !s->vm.append, "PUT kept the old initrd/boot_args");
-	vmm_spec_free(s);
+	CHECK(&t->c, !s->initrd && !s->append, "PUT kept the old initrd/boot_args");
+	vm_config_free(s);
 }
 
 static void test_machine_config(struct t *t)
 {
-	struct vmm_spec spec, *s = &spec;
-	vmm_spec_init(s);
-	put_fn put = vmm_spec_put_machine_config, patch = vmm_spec_patch_machine_config;
-	CHECK(&t->c, s->vm.ncpus == 1 && s->vm.mem_bytes == 512ull << 20, "defaults");
+	struct vm_config spec, *s = &spec;
+	vm_config_init(s);
+	put_fn put = vm_config_put_machine_config, patch = vm_config_patch_machine_config;
+	CHECK(&t->c, s->ncpus == 1 && s->mem_bytes == 512ull << 20, "defaults");
 	BAD(put, "{\"vcpu_count\": 2}", "machine-config.mem_size_mib: missing required field");
 	BAD(put, "{\"mem_size_mib\": 256}", "machine-config.vcpu_count: missing required field");
 	BAD(put, "{\"vcpu_count\": 0, \"mem_size_mib\": 256}", "machine-config.vcpu_count: 0 is out of range");
@@ -288,24 +288,24 @@ static void test_machine_config(struct t *t)
 	BAD(put, "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"cpu_quota\": 2.5}", "machine-config.cpu_quota: 2.5 is more than vcpu_count (2)");
 	BAD(put, "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"cpu_quota\": \"1\"}", "machine-config.cpu_quota: expected a number");
 	OK(put, "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"smt\": false, \"track_dirty_pages\": true, \"cpu_quota\": 1.5}");
-	CHECK(&t->c, s->vm.ncpus == 2 && s->vm.mem_bytes == 256ull << 20 && s->vm.cpu_quota == 1.5 &&
+	CHECK(&t->c, s->ncpus == 2 && s->mem_bytes == 256ull << 20 && s->cpu_quota == 1.5 &&
 	      s->track_dirty_pages, "machine-config not applied");
 	BAD(patch, "{}", "Empty PATCH request.");
 	BAD(patch, "{\"vcpu_count\": 1}", "machine-config.cpu_quota: 1.5 is more than vcpu_count (1)");
 	OK(patch, "{\"mem_size_mib\": 1024}");
-	CHECK(&t->c, s->vm.ncpus == 2 && s->vm.mem_bytes == 1024ull << 20 && s->vm.cpu_quota == 1.5,
+	CHECK(&t->c, s->ncpus == 2 && s->mem_bytes == 1024ull << 20 && s->cpu_quota == 1.5,
 	      "PATCH changed more than it named");
 	/* PUT resets what it leaves out (Firecracker). */
 	OK(put, "{\"vcpu_count\": 1, \"mem_size_mib\": 256}");
-	CHECK(&t->c, s->vm.cpu_quota == 0 && !s->track_dirty_pages, "PUT kept cpu_quota / track_dirty_pages");
-	vmm_spec_free(s);
+	CHECK(&t->c, s->cpu_quota == 0 && !s->track_dirty_pages, "PUT kept cpu_quota / track_dirty_pages");
+	vm_config_free(s);
 }
 
 static void test_drives(struct t *t)
 {
-	struct vmm_spec spec, *s = &spec;
-	vmm_spec_init(s);
-	id_fn put = vmm_spec_put_drive;
+	struct vm_config spec, *s = &spec;
+	vm_config_init(s);
+	id_fn put = vm_config_put_drive;
 	BAD_ID(put, "rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": true}", "drives.path_on_host: missing required field");
 	BAD_ID(put, "rootfs", B(t, "{\"path_on_host\": \"%s\", \"is_root_device\": true}", t->disk), "drives.drive_id: missing required field");
 	BAD_ID(put, "rootfs", B(t, "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\"}", t->disk), "drives.is_root_device: missing required field");
@@ -340,26 +340,26 @@ static void test_drives(struct t *t)
 	OK_ID(put, "rootfs", B(t, "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, \"is_read_only\": false, "
 			       "\"rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"refill_time\": 100}, \"ops\": {\"size\": 10, \"one_time_burst\": 5, \"refill_time\": 1000}}}",
 			       t->disk));
-	CHECK(&t->c, s->vm.ndrives == 2 && !strcmp(s->vm.drives[0].id, "rootfs") && s->vm.drives[0].root,
+	CHECK(&t->c, s->ndrives == 2 && !strcmp(s->drives[0].id, "rootfs") && s->drives[0].root,
 	      "the root drive is not first");
-	CHECK(&t->c, s->vm.drives[0].limiter.bandwidth.size == 1000 && s->vm.drives[0].limiter.ops.one_time_burst == 5 &&
-	      s->vm.drives[0].limiter.ops.refill_time_ms == 1000, "rate limiter not applied");
-	CHECK(&t->c, s->vm.drives[1].read_only && s->vm.drives[1].format == VM_DISK_RAW &&
-	      !strcmp(s->vm.drives[1].serial, "RO-1"), "ro drive fields");
+	CHECK(&t->c, s->drives[0].limiter.bandwidth.size == 1000 && s->drives[0].limiter.ops.one_time_burst == 5 &&
+	      s->drives[0].limiter.ops.refill_time_ms == 1000, "rate limiter not applied");
+	CHECK(&t->c, s->drives[1].read_only && s->drives[1].format == VM_DISK_RAW &&
+	      !strcmp(s->drives[1].serial, "RO-1"), "ro drive fields");
 	BAD_ID(put, "second", B(t, "{\"drive_id\": \"second\", \"path_on_host\": \"%s\", \"is_root_device\": true}", t->disk2),
 	       "drives.is_root_device: A root block device already exists!");
 	/* Replacing the root drive by itself is fine; so is qcow2 with its magic. */
 	OK_ID(put, "rootfs", B(t, "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true}", t->disk2));
 	OK_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"format\": \"qcow2\"}", t->qcow));
-	CHECK(&t->c, s->vm.ndrives == 3 && !strcmp(s->vm.drives[0].path, t->disk2), "replace in place");
+	CHECK(&t->c, s->ndrives == 3 && !strcmp(s->drives[0].path, t->disk2), "replace in place");
 	/* A format left out is settled now, once, and kept (drive_format.c):
 	 * raw here; a writable image with a qcow2 header is refused; a
 	 * read-only one is qcow2 unless its header names a backing file. */
-	CHECK(&t->c, s->vm.drives[0].format == VM_DISK_RAW, "format settled as raw: %d", s->vm.drives[0].format);
+	CHECK(&t->c, s->drives[0].format == VM_DISK_RAW, "format settled as raw: %d", s->drives[0].format);
 	BAD_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false}", t->qcow),
 	       "qcow2 header, but the format of a writable disk is never guessed");
 	OK_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false, \"is_read_only\": true}", t->qcow));
-	CHECK(&t->c, s->vm.ndrives == 3 && s->vm.drives[2].format == VM_DISK_QCOW2, "read-only qcow2 probed");
+	CHECK(&t->c, s->ndrives == 3 && s->drives[2].format == VM_DISK_QCOW2, "read-only qcow2 probed");
 	char backed[160];
 	snprintf(backed, sizeof(backed), "%s/backed.qcow2", t->dir);
 	/* magic, version 3, backing_file_offset 0x100, backing_file_size 4 */
@@ -369,7 +369,7 @@ static void test_drives(struct t *t)
 	unlink(backed);
 	/* Backing chains: off unless asked for; backing_dirs are kept as
 	 * canonical paths that must exist. */
-	CHECK(&t->c, !s->vm.drives[2].backing && s->vm.drives[2].nbacking_dirs == 0, "backing off by default");
+	CHECK(&t->c, !s->drives[2].backing && s->drives[2].nbacking_dirs == 0, "backing off by default");
 	BAD_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
 			   "\"format\": \"qcow2\", \"backing_dirs\": [\"%s/nothere\"]}", t->qcow, t->dir),
 	       "drives.backing_dirs[0]: backing directory");
@@ -380,12 +380,12 @@ static void test_drives(struct t *t)
 			   "\"backing\": \"yes\"}", t->qcow), "drives.backing: expected a boolean");
 	OK_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
 			  "\"format\": \"qcow2\", \"backing_dirs\": [\"%s/share/../share\"]}", t->qcow, t->dir));
-	CHECK(&t->c, s->vm.drives[2].backing && s->vm.drives[2].nbacking_dirs == 1 &&
-	      !strcmp(s->vm.drives[2].backing_dirs[0], t->share), "backing_dirs canonical: %s",
-	      s->vm.drives[2].nbacking_dirs ? s->vm.drives[2].backing_dirs[0] : "none");
+	CHECK(&t->c, s->drives[2].backing && s->drives[2].nbacking_dirs == 1 &&
+	      !strcmp(s->drives[2].backing_dirs[0], t->share), "backing_dirs canonical: %s",
+	      s->drives[2].nbacking_dirs ? s->drives[2].backing_dirs[0] : "none");
 	OK_ID(put, "q", B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
 			  "\"format\": \"qcow2\", \"backing\": true}", t->qcow));
-	CHECK(&t->c, s->vm.drives[2].backing && !s->vm.drives[2].nbacking_dirs, "backing on");
+	CHECK(&t->c, s->drives[2].backing && !s->drives[2].nbacking_dirs, "backing on");
 	for (int i = 3; i < VM_MAX_DRIVES; i++) {
 		char id[8];
 		snprintf(id, sizeof(id), "d%d", i);
@@ -395,46 +395,46 @@ static void test_drives(struct t *t)
 	       "drives: at most 8 drives");
 
 	/* PATCH (after start): path and rate limiter of a known drive. */
-	struct vmm_drive_patch p;
+	struct vm_drive_patch p;
 	char err[1024];
 	json_t *b = parse("{\"drive_id\": \"nope\", \"path_on_host\": \"x\"}");
 	char *before = dump(s);
-	CHECK(&t->c, vmm_spec_patch_drive(s, "nope", b, &p, err, sizeof(err)) && strstr(err, "drives.drive_id: no drive `nope`"),
+	CHECK(&t->c, vm_config_patch_drive(s, "nope", b, &p, err, sizeof(err)) && strstr(err, "drives.drive_id: no drive `nope`"),
 	      "PATCH unknown drive: %s", err);
 	json_decref(b);
 	b = parse("{\"drive_id\": \"rootfs\", \"is_read_only\": true}");
-	CHECK(&t->c, vmm_spec_patch_drive(s, "rootfs", b, &p, err, sizeof(err)) && strstr(err, "drives: unknown field `is_read_only`"),
+	CHECK(&t->c, vm_config_patch_drive(s, "rootfs", b, &p, err, sizeof(err)) && strstr(err, "drives: unknown field `is_read_only`"),
 	      "PATCH with a PUT-only field: %s", err);
 	json_decref(b);
 	b = parse("{\"drive_id\": \"rootfs\"}");
-	CHECK(&t->c, vmm_spec_patch_drive(s, "ro", b, &p, err, sizeof(err)) && strstr(err, "does not match"),
+	CHECK(&t->c, vm_config_patch_drive(s, "ro", b, &p, err, sizeof(err)) && strstr(err, "does not match"),
 	      "PATCH id mismatch: %s", err);
 	json_decref(b);
 	char *after = dump(s);
 	CHECK(&t->c, !strcmp(before, after), "refused PATCHes changed the spec");
 	free(after);
 	b = parse("{\"drive_id\": \"rootfs\", \"rate_limiter\": {\"ops\": {\"size\": 0, \"refill_time\": 0}}}");
-	CHECK(&t->c, !vmm_spec_patch_drive(s, "rootfs", b, &p, err, sizeof(err)) && p.index == 0 &&
+	CHECK(&t->c, !vm_config_patch_drive(s, "rootfs", b, &p, err, sizeof(err)) && p.index == 0 &&
 	      p.limiter_changed && !p.path_changed, "PATCH limiter: %s", err);
 	json_decref(b);
-	CHECK(&t->c, s->vm.drives[0].limiter.ops.size == 0, "PATCH ops bucket not replaced");
+	CHECK(&t->c, s->drives[0].limiter.ops.size == 0, "PATCH ops bucket not replaced");
 	b = parse(B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\"}", t->disk));
-	CHECK(&t->c, vmm_spec_patch_drive(s, "q", b, &p, err, sizeof(err)) && strstr(err, "not a qcow2 image"),
+	CHECK(&t->c, vm_config_patch_drive(s, "q", b, &p, err, sizeof(err)) && strstr(err, "not a qcow2 image"),
 	      "PATCH a qcow2 drive to a raw file: %s", err);
 	json_decref(b);
 	b = parse(B(t, "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\"}", t->disk));
-	CHECK(&t->c, !vmm_spec_patch_drive(s, "rootfs", b, &p, err, sizeof(err)) && p.path_changed && !p.limiter_changed &&
-	      !strcmp(s->vm.drives[0].path, t->disk), "PATCH path: %s", err);
+	CHECK(&t->c, !vm_config_patch_drive(s, "rootfs", b, &p, err, sizeof(err)) && p.path_changed && !p.limiter_changed &&
+	      !strcmp(s->drives[0].path, t->disk), "PATCH path: %s", err);
 	json_decref(b);
 	free(before);
-	vmm_spec_free(s);
+	vm_config_free(s);
 }
 
 static void test_net(struct t *t)
 {
-	struct vmm_spec spec, *s = &spec;
-	vmm_spec_init(s);
-	id_fn put = vmm_spec_put_net;
+	struct vm_config spec, *s = &spec;
+	vm_config_init(s);
+	id_fn put = vm_config_put_net;
 	BAD_ID(put, "eth0", "{}", "network-interfaces.iface_id: missing required field");
 	BAD_ID(put, "eth0", "{\"iface_id\": \"eth1\"}", "The id from the path does not match");
 	BAD_ID(put, "eth0", "{\"iface_id\": \"eth0\", \"backend\": \"bridge\"}", "network-interfaces.backend: must be \"user\" or \"tap\"");
@@ -473,12 +473,12 @@ static void test_net(struct t *t)
 
 	OK_ID(put, "eth0", "{\"iface_id\": \"eth0\", \"guest_mac\": \"06:00:AC:10:00:02\", \"port_forwards\": "
 			   "[{\"protocol\": \"tcp\", \"host_port\": 2222, \"guest_port\": 22}, {\"protocol\": \"udp\", \"host_address\": \"0.0.0.0\", \"host_port\": 5353, \"guest_port\": 53}]}");
-	CHECK(&t->c, s->vm.nnets == 1 && s->vm.nets[0].backend == VM_NET_USER && s->vm.nets[0].mac_set &&
-	      s->vm.nets[0].mac[2] == 0xac && s->vm.nets[0].nfwd == 2 && s->vm.nets[0].fwd[1].udp &&
-	      !strcmp(s->vm.nets[0].fwd[1].host_addr, "0.0.0.0"), "user net not applied");
+	CHECK(&t->c, s->nnets == 1 && s->nets[0].backend == VM_NET_USER && s->nets[0].mac_set &&
+	      s->nets[0].mac[2] == 0xac && s->nets[0].nfwd == 2 && s->nets[0].fwd[1].udp &&
+	      !strcmp(s->nets[0].fwd[1].host_addr, "0.0.0.0"), "user net not applied");
 	OK_ID(put, "tap_if", "{\"iface_id\": \"tap_if\", \"host_dev_name\": \"tap0\", \"tx_rate_limiter\": {\"ops\": {\"size\": 100, \"refill_time\": 1000}}}");
-	CHECK(&t->c, s->vm.nnets == 2 && s->vm.nets[1].backend == VM_NET_TAP && !strcmp(s->vm.nets[1].tap_name, "tap0") &&
-	      s->vm.nets[1].tx.ops.size == 100, "tap net not applied");
+	CHECK(&t->c, s->nnets == 2 && s->nets[1].backend == VM_NET_TAP && !strcmp(s->nets[1].tap_name, "tap0") &&
+	      s->nets[1].tx.ops.size == 100, "tap net not applied");
 	BAD_ID(put, "other", "{\"iface_id\": \"other\", \"guest_mac\": \"06:00:ac:10:00:02\"}", "The MAC address is already in use: 06:00:ac:10:00:02");
 	BAD_ID(put, "other", "{\"iface_id\": \"other\", \"host_dev_name\": \"tap0\"}", "The host device name is already in use: tap0");
 	BAD_ID(put, "other", "{\"iface_id\": \"other\", \"port_forwards\": [{\"protocol\": \"tcp\", \"host_port\": 2222, \"guest_port\": 80}]}",
@@ -490,33 +490,33 @@ static void test_net(struct t *t)
 	BAD_ID(put, "n3", "{\"iface_id\": \"n3\", \"host_loopback\": \"off\"}",
 	       "network-interfaces.host_loopback: expected a boolean");
 	OK_ID(put, "n3", "{\"iface_id\": \"n3\", \"restrict\": true, \"host_loopback\": false}");
-	CHECK(&t->c, s->vm.nets[2].restricted && s->vm.nets[2].no_host_loopback, "restrict, host_loopback");
-	CHECK(&t->c, !s->vm.nets[0].restricted && !s->vm.nets[0].no_host_loopback, "QEMU's default");
+	CHECK(&t->c, s->nets[2].restricted && s->nets[2].no_host_loopback, "restrict, host_loopback");
+	CHECK(&t->c, !s->nets[0].restricted && !s->nets[0].no_host_loopback, "QEMU's default");
 	OK_ID(put, "n4", "{\"iface_id\": \"n4\"}");
 	BAD_ID(put, "n5", "{\"iface_id\": \"n5\"}", "network-interfaces: at most 4 network interfaces");
 
-	struct vmm_net_patch p;
+	struct vm_net_patch p;
 	char err[1024];
 	json_t *b = parse("{\"iface_id\": \"wlan0\", \"rx_rate_limiter\": {}}");
-	CHECK(&t->c, vmm_spec_patch_net(s, "wlan0", b, &p, err, sizeof(err)) && strstr(err, "no network interface `wlan0`"),
+	CHECK(&t->c, vm_config_patch_net(s, "wlan0", b, &p, err, sizeof(err)) && strstr(err, "no network interface `wlan0`"),
 	      "PATCH unknown interface: %s", err);
 	json_decref(b);
 	b = parse("{\"iface_id\": \"eth0\", \"guest_mac\": \"06:00:00:00:00:01\"}");
-	CHECK(&t->c, vmm_spec_patch_net(s, "eth0", b, &p, err, sizeof(err)) && strstr(err, "unknown field `guest_mac`"),
+	CHECK(&t->c, vm_config_patch_net(s, "eth0", b, &p, err, sizeof(err)) && strstr(err, "unknown field `guest_mac`"),
 	      "PATCH a PUT-only field: %s", err);
 	json_decref(b);
 	b = parse("{\"iface_id\": \"tap_if\", \"rx_rate_limiter\": {\"bandwidth\": {\"size\": 5, \"refill_time\": 10}}}");
-	CHECK(&t->c, !vmm_spec_patch_net(s, "tap_if", b, &p, err, sizeof(err)) && p.index == 1 && p.rx_changed && !p.tx_changed &&
-	      s->vm.nets[1].rx.bandwidth.size == 5 && s->vm.nets[1].tx.ops.size == 100, "PATCH rx limiter: %s", err);
+	CHECK(&t->c, !vm_config_patch_net(s, "tap_if", b, &p, err, sizeof(err)) && p.index == 1 && p.rx_changed && !p.tx_changed &&
+	      s->nets[1].rx.bandwidth.size == 5 && s->nets[1].tx.ops.size == 100, "PATCH rx limiter: %s", err);
 	json_decref(b);
-	vmm_spec_free(s);
+	vm_config_free(s);
 }
 
 static void test_vsock_balloon_shares(struct t *t)
 {
-	struct vmm_spec spec, *s = &spec;
-	vmm_spec_init(s);
-	put_fn vs = vmm_spec_put_vsock;
+	struct vm_config spec, *s = &spec;
+	vm_config_init(s);
+	put_fn vs = vm_config_put_vsock;
 	BAD(vs, "{\"guest_cid\": 3}", "vsock.uds_path: missing required field");
 	BAD(vs, B(t, "{\"guest_cid\": 2, \"uds_path\": \"%s/v.sock\"}", t->dir), "vsock.guest_cid: 2 is out of range");
 	BAD(vs, B(t, "{\"guest_cid\": 4294967295, \"uds_path\": \"%s/v.sock\"}", t->dir), "vsock.guest_cid: 4294967295 is out of range");
@@ -527,42 +527,42 @@ static void test_vsock_balloon_shares(struct t *t)
 	longp[sizeof(longp) - 1] = 0;
 	BAD(vs, B(t, "{\"guest_cid\": 3, \"uds_path\": \"/tmp/%s\"}", longp), "vsock.uds_path: must be 1 to");
 	OK(vs, B(t, "{\"guest_cid\": 3, \"uds_path\": \"%s/v.sock\", \"vsock_id\": \"vsock0\"}", t->dir));
-	CHECK(&t->c, s->vm.vsock && s->vm.vsock_cid == 3 && s->vm.vsock_uds, "vsock not applied");
+	CHECK(&t->c, s->vsock && s->vsock_cid == 3 && s->vsock_uds, "vsock not applied");
 
-	put_fn bl = vmm_spec_put_balloon;
+	put_fn bl = vm_config_put_balloon;
 	BAD(bl, "{\"amount_mib\": 10}", "balloon.deflate_on_oom: missing required field");
 	BAD(bl, "{\"amount_mib\": 600, \"deflate_on_oom\": true}", "balloon.amount_mib: 600 MiB is more than the guest memory");
 	BAD(bl, "{\"amount_mib\": 10, \"deflate_on_oom\": true, \"free_page_hinting\": true}", "balloon: unknown field `free_page_hinting`");
 	BAD(bl, "{\"amount_mib\": 10, \"deflate_on_oom\": true, \"stats_polling_interval_s\": 4294967296}", "balloon.stats_polling_interval_s");
-	json_t *none = vmm_spec_balloon_json(s);
+	json_t *none = vm_config_balloon_json(s);
 	CHECK(&t->c, !none, "balloon JSON before PUT");
 	char err[1024];
 	json_t *b = parse("{\"amount_mib\": 1}");
-	CHECK(&t->c, vmm_spec_patch_balloon(s, b, err, sizeof(err)) && strstr(err, "balloon not configured"), "PATCH absent balloon: %s", err);
+	CHECK(&t->c, vm_config_patch_balloon(s, b, err, sizeof(err)) && strstr(err, "balloon not configured"), "PATCH absent balloon: %s", err);
 	json_decref(b);
 	OK(bl, "{\"amount_mib\": 200, \"deflate_on_oom\": true, \"stats_polling_interval_s\": 5}");
 	/* RAM cannot shrink below the balloon. */
-	BAD(vmm_spec_patch_machine_config, "{\"mem_size_mib\": 128}", "balloon.amount_mib: 200 MiB is more than the guest memory");
+	BAD(vm_config_patch_machine_config, "{\"mem_size_mib\": 128}", "balloon.amount_mib: 200 MiB is more than the guest memory");
 	b = parse("{\"amount_mib\": 2000}");
-	CHECK(&t->c, vmm_spec_patch_balloon(s, b, err, sizeof(err)) && strstr(err, "more than the guest memory"), "PATCH too big: %s", err);
+	CHECK(&t->c, vm_config_patch_balloon(s, b, err, sizeof(err)) && strstr(err, "more than the guest memory"), "PATCH too big: %s", err);
 	json_decref(b);
 	b = parse("{\"amount_mib\": 50}");
-	CHECK(&t->c, !vmm_spec_patch_balloon(s, b, err, sizeof(err)) && s->vm.balloon_target_mib == 50, "PATCH balloon: %s", err);
+	CHECK(&t->c, !vm_config_patch_balloon(s, b, err, sizeof(err)) && s->balloon_target_mib == 50, "PATCH balloon: %s", err);
 	json_decref(b);
 	b = parse("{\"stats_polling_interval_s\": 0}");
-	CHECK(&t->c, vmm_spec_patch_balloon_stats(s, b, err, sizeof(err)) && strstr(err, "cannot be turned on or off"),
+	CHECK(&t->c, vm_config_patch_balloon_stats(s, b, err, sizeof(err)) && strstr(err, "cannot be turned on or off"),
 	      "stats off after start: %s", err);
 	json_decref(b);
 	b = parse("{\"stats_polling_interval_s\": 1}");
-	CHECK(&t->c, !vmm_spec_patch_balloon_stats(s, b, err, sizeof(err)) && s->vm.balloon_stats_interval_s == 1,
+	CHECK(&t->c, !vm_config_patch_balloon_stats(s, b, err, sizeof(err)) && s->balloon_stats_interval_s == 1,
 	      "stats interval: %s", err);
 	json_decref(b);
-	json_t *bj = vmm_spec_balloon_json(s);
+	json_t *bj = vm_config_balloon_json(s);
 	CHECK(&t->c, bj && json_integer_value(json_object_get(bj, "amount_mib")) == 50 &&
 	      json_is_true(json_object_get(bj, "deflate_on_oom")), "balloon JSON");
 	json_decref(bj);
 
-	id_fn sh = vmm_spec_put_share;
+	id_fn sh = vm_config_put_share;
 	BAD_ID(sh, "data", "{}", "shares.path_on_host: missing required field");
 	BAD_ID(sh, "data", B(t, "{\"path_on_host\": \"%s\"}", t->kernel), "shares.path_on_host: '");
 	BAD_ID(sh, "data", B(t, "{\"path_on_host\": \"%s/none\"}", t->dir), "No such file");
@@ -573,29 +573,29 @@ static void test_vsock_balloon_shares(struct t *t)
 	OK_ID(sh, "my-share.v2", B(t, "{\"path_on_host\": \"%s\"}", t->share));
 	OK_ID(sh, "data", B(t, "{\"path_on_host\": \"%s\", \"is_read_only\": true}", t->share));
 	OK_ID(sh, "data", B(t, "{\"tag\": \"data\", \"path_on_host\": \"%s\"}", t->share));
-	CHECK(&t->c, s->vm.nshares == 2 && !s->vm.shares[1].read_only && !strcmp(s->vm.shares[1].tag, "data") &&
-	      !strcmp(s->vm.shares[0].tag, "my-share.v2"), "share replaced");
+	CHECK(&t->c, s->nshares == 2 && !s->shares[1].read_only && !strcmp(s->shares[1].tag, "data") &&
+	      !strcmp(s->shares[0].tag, "my-share.v2"), "share replaced");
 
-	put_fn lg = vmm_spec_put_logger;
+	put_fn lg = vm_config_put_logger;
 	BAD(lg, "{\"level\": \"Loud\"}", "logger.level: must be one of");
 	BAD(lg, "{\"log_path\": \"\"}", "logger.log_path: must not be empty");
 	BAD(lg, "{\"module\": \"api\"}", "logger: unknown field `module`");
 	OK(lg, "{\"level\": \"debug\", \"show_level\": true}");
 	CHECK(&t->c, s->logger.set && s->logger.level == VMM_LOG_DEBUG && s->logger.show_level, "logger");
-	put_fn mt = vmm_spec_put_metrics;
+	put_fn mt = vm_config_put_metrics;
 	BAD(mt, "{}", "metrics.metrics_path: missing required field");
 	OK(mt, B(t, "{\"metrics_path\": \"%s/metrics\"}", t->dir));
 	BAD(mt, B(t, "{\"metrics_path\": \"%s/metrics\"}", t->dir), "Reinitialization of metrics not allowed.");
-	vmm_spec_free(s);
+	vm_config_free(s);
 }
 
 /* ------------------------------------------------------------ documents */
 
 static void test_documents(struct t *t)
 {
-	struct vmm_spec spec, *s = &spec;
-	vmm_spec_init(s);
-	put_fn doc = vmm_spec_from_json;
+	struct vm_config spec, *s = &spec;
+	vm_config_init(s);
+	put_fn doc = vm_config_from_json;
 	BAD(doc, "{\"mmds-config\": {}}", "unknown field `mmds-config`");
 	BAD(doc, "{\"drives\": {}}", "drives: expected an array, got an object");
 	BAD(doc, "{\"machine-config\": {\"vcpu_count\": 1}}", "machine-config.mem_size_mib: missing required field");
@@ -624,7 +624,7 @@ static void test_documents(struct t *t)
 	/* All or nothing: a good section before a bad one is not kept. */
 	BAD(doc, B(t, "{\"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 256}, \"boot-source\": {\"kernel_image_path\": \"%s/none\"}}", t->dir),
 	    "boot-source.kernel_image_path");
-	CHECK(&t->c, s->vm.ncpus == 1, "a refused document was partly applied");
+	CHECK(&t->c, s->ncpus == 1, "a refused document was partly applied");
 
 	const char *full = B(t,
 		"{\"boot-source\": {\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\", \"boot_args\": \"console=ttyS0 quiet\"},"
@@ -642,56 +642,56 @@ static void test_documents(struct t *t)
 		" \"console-ports\": [{\"name\": \"org.skiff.agent.0\", \"uds_path\": \"%s/agent.sock\"}]}",
 		t->kernel, t->initrd, t->ro_disk, t->disk, t->dir, t->dir, t->dir, t->share, t->dir);
 	OK(doc, full);
-	CHECK(&t->c, s->vm.ndrives == 2 && s->vm.drives[0].root && !strcmp(s->vm.drives[1].id, "data"),
+	CHECK(&t->c, s->ndrives == 2 && s->drives[0].root && !strcmp(s->drives[1].id, "data"),
 	      "document drives (root first)");
-	CHECK(&t->c, s->vm.ncpus == 2 && s->vm.mem_bytes == 384ull << 20 && s->vm.cpu_quota == 0.5 &&
-	      s->vm.nnets == 1 && s->vm.vsock_cid == 7 && s->vm.balloon && s->vm.nshares == 1 &&
+	CHECK(&t->c, s->ncpus == 2 && s->mem_bytes == 384ull << 20 && s->cpu_quota == 0.5 &&
+	      s->nnets == 1 && s->vsock_cid == 7 && s->balloon && s->nshares == 1 &&
 	      s->logger.level == VMM_LOG_WARNING && s->metrics.set, "document sections");
-	CHECK(&t->c, s->vm.nports == 1 && !strcmp(s->vm.ports[0].name, "org.skiff.agent.0") &&
-	      strstr(s->vm.ports[0].uds_path, "agent.sock"), "document console ports");
+	CHECK(&t->c, s->nports == 1 && !strcmp(s->ports[0].name, "org.skiff.agent.0") &&
+	      strstr(s->ports[0].uds_path, "agent.sock"), "document console ports");
 
 	/* GET /vm/config reads back as the same configuration. */
-	json_t *out = vmm_spec_to_json(s);
-	struct vmm_spec again;
-	vmm_spec_init(&again);
+	json_t *out = vm_config_to_json(s);
+	struct vm_config again;
+	vm_config_init(&again);
 	char err[1024];
-	CHECK(&t->c, out && !vmm_spec_from_json(&again, out, err, sizeof(err)), "round trip: %s", err);
+	CHECK(&t->c, out && !vm_config_from_json(&again, out, err, sizeof(err)), "round trip: %s", err);
 	char *d1 = dump(s), *d2 = dump(&again);
 	CHECK(&t->c, !strcmp(d1, d2), "round trip differs:\n%s\n%s", d1, d2);
 	free(d1);
 	free(d2);
 	json_decref(out);
-	vmm_spec_free(&again);
+	vm_config_free(&again);
 
 	/* Nulls are absent sections (the GET /vm/config of a fresh VMM). */
-	struct vmm_spec fresh;
-	vmm_spec_init(&fresh);
-	out = vmm_spec_to_json(&fresh);
-	struct vmm_spec fresh2;
-	vmm_spec_init(&fresh2);
-	CHECK(&t->c, out && !vmm_spec_from_json(&fresh2, out, err, sizeof(err)), "fresh round trip: %s", err);
+	struct vm_config fresh;
+	vm_config_init(&fresh);
+	out = vm_config_to_json(&fresh);
+	struct vm_config fresh2;
+	vm_config_init(&fresh2);
+	CHECK(&t->c, out && !vm_config_from_json(&fresh2, out, err, sizeof(err)), "fresh round trip: %s", err);
 	json_decref(out);
-	vmm_spec_free(&fresh);
-	vmm_spec_free(&fresh2);
+	vm_config_free(&fresh);
+	vm_config_free(&fresh2);
 
 	/* A file on disk. */
 	char path[192];
 	snprintf(path, sizeof(path), "%s/cfg.json", t->dir);
 	write_str(path, "{\"machine-config\": {\"vcpu_count\": 3, \"mem_size_mib\": 256},\n \"bogus\": 1}");
-	struct vmm_spec f;
-	vmm_spec_init(&f);
-	CHECK(&t->c, vmm_spec_load_file(&f, path, err, sizeof(err)) && strstr(err, "unknown field `bogus`") &&
+	struct vm_config f;
+	vm_config_init(&f);
+	CHECK(&t->c, vm_config_load_file(&f, path, err, sizeof(err)) && strstr(err, "unknown field `bogus`") &&
 	      strstr(err, "cfg.json"), "file with a bad section: %s", err);
 	write_str(path, "{\"machine-config\": {\"vcpu_count\": 3,");
-	CHECK(&t->c, vmm_spec_load_file(&f, path, err, sizeof(err)) && strstr(err, "line 1"), "truncated file: %s", err);
+	CHECK(&t->c, vm_config_load_file(&f, path, err, sizeof(err)) && strstr(err, "line 1"), "truncated file: %s", err);
 	write_str(path, "[]");
-	CHECK(&t->c, vmm_spec_load_file(&f, path, err, sizeof(err)) && strstr(err, "must be a JSON object"), "array file: %s", err);
+	CHECK(&t->c, vm_config_load_file(&f, path, err, sizeof(err)) && strstr(err, "must be a JSON object"), "array file: %s", err);
 	write_str(path, "{\"machine-config\": {\"vcpu_count\": 3, \"mem_size_mib\": 256}}");
-	CHECK(&t->c, !vmm_spec_load_file(&f, path, err, sizeof(err)) && f.vm.ncpus == 3, "good file: %s", err);
-	CHECK(&t->c, vmm_spec_load_file(&f, t->dir, err, sizeof(err)) != NULL, "a directory as config file");
+	CHECK(&t->c, !vm_config_load_file(&f, path, err, sizeof(err)) && f.ncpus == 3, "good file: %s", err);
+	CHECK(&t->c, vm_config_load_file(&f, t->dir, err, sizeof(err)) != NULL, "a directory as config file");
 	unlink(path);
-	vmm_spec_free(&f);
-	vmm_spec_free(s);
+	vm_config_free(&f);
+	vm_config_free(s);
 }
 
 /* ------------------------------------------------------------ the router */

@@ -264,16 +264,16 @@ static uint64_t reg(struct vm *vm, unsigned n, unsigned off)
 static void test_vm(void)
 {
 	char err[1024];
-	struct vmm_spec spec;
-	vmm_spec_init(&spec);
+	struct vm_config spec;
+	vm_config_init(&spec);
 	json_t *doc = json_loads("{\"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 128},"
 				 " \"balloon\": {\"amount_mib\": 4, \"deflate_on_oom\": false}}", 0, NULL);
-	CHECK(&C, vmm_spec_from_json(&spec, doc, err, sizeof(err)) == NULL, "config: %s", err);
+	CHECK(&C, vm_config_from_json(&spec, doc, err, sizeof(err)) == NULL, "config: %s", err);
 	json_decref(doc);
-	spec.vm.name = strdup("unit");
-	spec.vm.rng = true;
+	spec.name = strdup("unit");
+	spec.rng = true;
 	struct vm_console con = { .out = discard };
-	struct vm *a = vm_build(&spec.vm, &con, -1, err, sizeof(err));
+	struct vm *a = vm_build(&spec, &con, -1, err, sizeof(err));
 	CHECK(&C, a != NULL, "build: %s", err);
 	if (!a)
 		return;
@@ -298,17 +298,17 @@ static void test_vm(void)
 
 	struct vm_snapshot_file *sf = vm_snapshot_open(state, err, sizeof(err));
 	CHECK(&C, sf != NULL, "open: %s", err);
-	struct vmm_spec rs;
-	vmm_spec_init(&rs);
+	struct vm_config rs;
+	vm_config_init(&rs);
 	struct vmm_snapshot_load_req rq = { .state_path = state, .mem_path = mem };
-	rs.vm.virtio_console = true;
-	rs.vm.rng = false;
+	rs.virtio_console = true;
+	rs.rng = false;
 	CHECK(&C, sf && !vmm_snapshot_spec(&rs, vm_snapshot_config(sf), &rq, err, sizeof(err)),
 	      "the embedded configuration applies: %s", err);
-	CHECK(&C, rs.vm.ncpus == 2 && rs.vm.mem_bytes == 128ull << 20 && rs.vm.balloon &&
-		  !rs.vm.virtio_console && rs.vm.rng, "the configuration comes back");
-	rs.vm.name = strdup("unit2");
-	struct vm *b = sf ? vm_restore(&rs.vm, &con, sf, mem, false, err, sizeof(err)) : NULL;
+	CHECK(&C, rs.ncpus == 2 && rs.mem_bytes == 128ull << 20 && rs.balloon &&
+		  !rs.virtio_console && rs.rng, "the configuration comes back");
+	rs.name = strdup("unit2");
+	struct vm *b = sf ? vm_restore(&rs, &con, sf, mem, false, err, sizeof(err)) : NULL;
 	CHECK(&C, b != NULL, "restore: %s", err);
 	vm_snapshot_close(sf);
 	if (b) {
@@ -334,14 +334,14 @@ static void test_vm(void)
 	}
 	/* A configuration that does not match the state: 1 hart for 2. */
 	sf = vm_snapshot_open(state, err, sizeof(err));
-	rs.vm.ncpus = 1;
-	b = vm_restore(&rs.vm, &con, sf, mem, false, err, sizeof(err));
+	rs.ncpus = 1;
+	b = vm_restore(&rs, &con, sf, mem, false, err, sizeof(err));
 	CHECK(&C, !b && strstr(err, "hart"), "a VM of another shape is refused: %s", err);
 	vm_snapshot_close(sf);
-	vmm_spec_free(&rs);
+	vm_config_free(&rs);
 	free(conf);
 	vm_destroy(a);
-	vmm_spec_free(&spec);
+	vm_config_free(&spec);
 }
 
 int main(void)
