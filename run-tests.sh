@@ -7,10 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/deps.sh
-[ -f build/build.ninja ] || meson setup build --buildtype=release
+# An existing build directory is configured again: the tools some tests need
+# (cross compiler, qemu-riscv64, dtc) are looked up at configure time, and
+# deps.sh may have just installed them.
+setup() { local dir=$1; shift
+    if [ -f "$dir/build.ninja" ]; then meson setup --reconfigure "$dir" "$@"; else meson setup "$dir" "$@"; fi; }
+setup build --buildtype=release
 ninja -C build
-[ -f build-asan/build.ninja ] || meson setup build-asan --buildtype=debugoptimized \
-    -Db_sanitize=address,undefined -Db_lundef=false
+setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
 ninja -C build-asan
 guest/build-image.sh
 export SKIFF_BUILD=build SKIFF_ASAN_BUILD=build-asan SKIFF_REQUIRE_GUEST=1

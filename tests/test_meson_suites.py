@@ -1,13 +1,28 @@
 """Runs every test that meson knows as a pytest case, so one pytest summary
 covers the whole suite: from the normal build, the unit tests, the engine's
 differential ISA checks (suite "isa") and the qcow2 interop script; from the
-sanitizer (ASan + UBSan) build, the unit tests (the default suite)."""
+sanitizer (ASan + UBSan) build, the unit tests (the default suite).
+
+meson counts a skipped test (exit status 77) as a success, and a test that
+meson.build did not register (a tool missing when the build directory was
+configured) as nothing at all. Here both are failures: each case must end
+"OK" with nothing skipped, and the tests named in REQUIRED must be
+registered in each build."""
 import os
+import re
 import subprocess
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Tests that need tools found at configure time (the cross compiler,
+# qemu-riscv64, qemu-img, dtc): the normal build must register every one.
+# The unit tests the sanitizer build runs are the normal build's default
+# suite, so it must have those too.
+REQUIRED_ISA = ["isa-runner-elf", "isa-progs", "isa-progs-sv39", "isa-coverage",
+                "isa-random-short", "isa-encodings", "fpu-diff"]
+REQUIRED_UNIT = ["machine_fdt", "engine", "mmu", "virtio", "disk", "qcow2_interop", "api_config"]
 
 
 def _builds():
@@ -35,12 +50,29 @@ def _tests(build, all_suites):
     return names
 
 
-CASES = [(b, t) for b, all_suites in _builds() for t in _tests(b, all_suites)]
+BUILDS = _builds()
+LISTED = {b: _tests(b, all_suites) for b, all_suites in BUILDS}
+CASES = [(b, t) for b, _ in BUILDS for t in LISTED[b]]
 
 
 def test_meson_found_tests():
     """A suite that runs nothing must not pass."""
     assert CASES, "no meson build with tests found (run meson setup build first)"
+
+
+@pytest.mark.parametrize("build,all_suites", BUILDS, ids=[os.path.basename(b) for b, _ in BUILDS])
+def test_required_tests_registered(build, all_suites):
+    want = REQUIRED_UNIT + (REQUIRED_ISA if all_suites else [])
+    missing = [t for t in want if t not in LISTED[build]]
+    assert not missing, (f"{build} does not register {missing}: a tool they need was missing "
+                         f"when it was configured; install them (scripts/deps.sh) and run "
+                         f"meson setup --reconfigure {build}")
+
+
+def meson_summary(out):
+    """{'Ok': n, 'Skipped': n, ...} from meson test's closing summary."""
+    return {k: int(v) for k, v in re.findall(r"^(Ok|Fail|Skipped|Timeout|Expected Fail|"
+                                             r"Unexpected Pass):\s+(\d+)", out, re.M)}
 
 
 @pytest.mark.parametrize("build,name", CASES,
@@ -51,4 +83,8 @@ def test_meson(build, name):
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
     r = subprocess.run(["meson", "test", "-C", build, "--no-rebuild", "--print-errorlogs", name],
                        capture_output=True, text=True, env=env)
-    assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
+    log = r.stdout[-6000:] + r.stderr[-2000:]
+    assert r.returncode == 0, log
+    counts = meson_summary(r.stdout)
+    assert counts.get("Skipped", 0) == 0, f"{name} skipped itself (exit status 77): a skip is a failure here\n{log}"
+    assert counts.get("Ok") == 1, f"{name}: meson did not report exactly one test passed ({counts})\n{log}"

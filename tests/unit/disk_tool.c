@@ -19,7 +19,8 @@
  *
  * batch reads one command a line, all in one open session:
  *   write OFF LEN SEED | zero OFF LEN | discard OFF LEN | flush |
- *   read OFF LEN SEED   (checks the pattern) | readzero OFF LEN
+ *   read OFF LEN SEED   (checks the pattern) | readzero OFF LEN |
+ *   say N   (prints N on stdout once the commands before it are done)
  * The pattern byte at disk offset p for seed s is
  *   ((p + 7 * s) mod 251 + s) mod 256
  * (period 251, prime, so data landing in the wrong place shows).
@@ -162,6 +163,10 @@ static int do_batch(struct disk *d)
 			ret = disk_discard(d, a, b);
 		} else if (!strcmp(cmd, "flush")) {
 			ret = disk_flush(d);
+		} else if (!strcmp(cmd, "say") && k == 2) {
+			/* A progress mark: the commands before it are done. */
+			printf("%llu\n", a);
+			fflush(stdout);
 		} else {
 			fprintf(stderr, "disk_tool: line %u: bad command\n", lineno);
 			return 2;
