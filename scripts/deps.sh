@@ -13,7 +13,7 @@ PACKAGES=(
     # tests
     python3-pytest python3-pexpect gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
     binutils-riscv64-linux-gnu qemu-user qemu-utils e2fsprogs device-tree-compiler
-    tmux clang libclang-rt-14-dev curl xxhash
+    tmux clang libclang-rt-14-dev curl xxhash strace
     # the Debian image check (tests/stress/debian_image.py): ssh into the guest
     openssh-client
     # benchmarks: the peer and the native baseline (busybox; 7-Zip and

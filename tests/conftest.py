@@ -169,12 +169,39 @@ def guest_to_host_nc(guest, mib, timeout=300):
     th = threading.Thread(target=sink)
     th.start()
     try:
-        guest.run(f"dd if=/dev/zero bs=64k count={mib * 16} 2>/dev/null | nc 10.0.2.2 {port}",
+        guest.run(f"dd if=/dev/zero bs=64k count={int(mib * 16)} 2>/dev/null | nc 10.0.2.2 {port}",
                   timeout=timeout)
         th.join(60)
     finally:
         srv.close()
     return res["n"], res["t"]
+
+
+def host_to_guest_nc(guest, host_port, nbytes, timeout=300):
+    """Send `nbytes` zeros from the host to `nc -l -p 80 | wc -c` in the
+    guest through a TCP forward of the user network (host_port -> guest
+    port 80). The guest's nc runs in the background until the kernel lists
+    it as listening, so nothing is sent before it can take it. Returns the
+    seconds from the connection to the guest's count; a count other than
+    nbytes fails."""
+    guest.run("rm -f /tmp/nc.count; (nc -l -p 80 | wc -c > /tmp/nc.count) & true")
+    # Port 80 (0050) in state LISTEN (0A) in the guest's /proc/net/tcp.
+    listening = wait_for(lambda: guest.run("grep -c ':0050 00000000:0000 0A' /proc/net/tcp",
+                                           check=False) != "0", 60, 0.2)
+    assert listening, "the guest's nc never listened on port 80"
+    c = socket.create_connection(("127.0.0.1", host_port), timeout=timeout)
+    t0 = time.monotonic()
+    chunk = bytes(min(nbytes, 1 << 20))
+    left = nbytes
+    while left:
+        c.sendall(chunk[:left])
+        left -= min(left, len(chunk))
+    c.shutdown(socket.SHUT_WR)
+    got = guest.run("wait; cat /tmp/nc.count", timeout=timeout)
+    took = time.monotonic() - t0
+    c.close()
+    assert got == str(nbytes), f"the guest received {got!r} bytes, not {nbytes}"
+    return took
 
 
 # ------------------------------------------------------------------ Guest

@@ -27,6 +27,8 @@
 #include "vmm/config_json.h"
 
 #define CALL_TIMEOUT_MS 120000
+/* skiff stop's status when a VM had to be stopped at once. */
+#define CTL_STOP_HARD 2
 
 static const char *const commands[] = {
 	"create", "ls", "start", "stop", "kill", "pause", "resume", "console", "inspect", "top", "rm",
@@ -702,7 +704,8 @@ static int wait_stopped(struct ctl *c, const char *name, double seconds)
  * file systems are synced), else with Ctrl-Alt-Del, which it also gets when
  * the agent's shutdown has not ended it after `timeout` seconds; stop it at
  * once when Ctrl-Alt-Del has not ended it after `timeout` more. Each
- * fallback is said on standard error. */
+ * fallback is said on standard error. 0: the guest shut down;
+ * CTL_STOP_HARD: it had to be stopped at once; 1: an error. */
 static int stop_one(struct ctl *c, const char *name, double timeout)
 {
 	char err[1024];
@@ -721,11 +724,12 @@ static int stop_one(struct ctl *c, const char *name, double timeout)
 	if (action(c, name, "SendCtrlAltDel", err, sizeof(err))) {
 		if (strstr(err, "not running"))
 			return 0; /* it ended meanwhile */
-		fprintf(stderr, "skiff stop: %s: the guest cannot be asked to shut down (%s); stopping it\n", name, err);
+		fprintf(stderr, "skiff stop: %s: the guest cannot be asked to shut down (%s); stopping it at once\n",
+			name, err);
 	} else if (wait_stopped(c, name, timeout) == 0) {
 		return 0;
 	} else {
-		fprintf(stderr, "skiff stop: %s: still running after %.0f s; stopping it\n", name, timeout);
+		fprintf(stderr, "skiff stop: %s: still running after %.0f s; stopping it at once\n", name, timeout);
 	}
 	if (action(c, name, "InstanceStop", err, sizeof(err))) {
 		if (strstr(err, "not running"))
@@ -733,7 +737,7 @@ static int stop_one(struct ctl *c, const char *name, double timeout)
 		fprintf(stderr, "skiff stop: %s\n", err);
 		return 1;
 	}
-	return 0;
+	return CTL_STOP_HARD;
 }
 
 static int each(struct ctl *c, int argc, char **argv, const char *usage_text)
@@ -791,6 +795,13 @@ static int each(struct ctl *c, int argc, char **argv, const char *usage_text)
 			}
 		} else if (stop) {
 			r = stop_one(c, name, timeout);
+			if (r == CTL_STOP_HARD) {
+				/* Stopped, but not as asked: status 2 unless
+				 * another VM failed outright. */
+				if (!rc)
+					rc = CTL_STOP_HARD;
+				continue;
+			}
 		} else if (rm) {
 			char *p = vm_path(name, NULL);
 			json_t *vm = NULL;
@@ -874,7 +885,8 @@ int ctl_main(int argc, char **argv)
 	char usage[384];
 	snprintf(usage, sizeof(usage), "usage: skiff %s [options] VM...\n%s", cmd,
 		 !strcmp(cmd, "stop") ? "  -t SECS   how long the guest may take to shut down through its agent,\n"
-					"            and again after Ctrl-Alt-Del, before it is stopped (default 30)\n" :
+					"            and again after Ctrl-Alt-Del, before it is stopped (default 30)\n"
+					"exit status 2: a VM had to be stopped at once\n" :
 		 !strcmp(cmd, "rm") ? "  -f        stop a running VM first\n" : "");
 	if (!strcmp(cmd, "create"))
 		rc = cmd_create(&c, argc, argv);

@@ -23,6 +23,7 @@
 #include "api/json_check.h"
 #include "base/unix_sock.h"
 #include "machine/board.h"
+#include "machine/loader.h"
 
 #define MSG(...) (snprintf(err, errlen, __VA_ARGS__), err)
 
@@ -293,6 +294,26 @@ static const char *check_file(const char *path, bool write, bool allow_blk, cons
 	return NULL;
 }
 
+/* The kernel must be a RISC-V Image (its header is what the loader checks
+ * at start), so a configuration that is accepted also boots. */
+static const char *check_kernel_image(const char *path, const char *where, char *err, size_t errlen)
+{
+	uint8_t b[RISCV_IMAGE_HEADER_SIZE];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	ssize_t n = fd >= 0 ? pread(fd, b, sizeof(b), 0) : -1;
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		return MSG("%s.kernel_image_path: the kernel file '%s' cannot be read: %s", where, path,
+			   strerror(e));
+	struct riscv_image_header h;
+	char why[512];
+	if (loader_parse_image_header(path, b, (size_t)n, &h, why, sizeof(why)))
+		return MSG("%s.kernel_image_path: %s", where, why);
+	return NULL;
+}
+
 static const char *check_qcow2(const char *path, const char *where, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -365,6 +386,7 @@ static const char *boot_source(struct vm_config *s, const void *arg, char *err, 
 	const char *i = api_json_string(b, "initrd_path");
 	const char *a = api_json_string(b, "boot_args");
 	if (check_file(k, false, false, where, "kernel_image_path", "kernel", err, errlen) ||
+	    check_kernel_image(k, where, err, errlen) ||
 	    (i && check_file(i, false, false, where, "initrd_path", "initrd", err, errlen)))
 		return err;
 	if (a && strlen(a) > VMM_MAX_CMDLINE)

@@ -32,8 +32,8 @@ RAM_BASE = 0x80000000
 LOAD_ADDR = RAM_BASE + TEXT_OFFSET  # where the first header byte lands
 
 # ABI register numbers (RISC-V psABI, "Integer Register Convention").
-ZERO, T0, A0, A1, A2, A6, A7 = 0, 5, 10, 11, 12, 16, 17
-REG_NAMES = {0: "zero", 5: "t0", 10: "a0", 11: "a1", 12: "a2", 16: "a6", 17: "a7"}
+ZERO, T0, T1, A0, A1, A2, A6, A7 = 0, 5, 6, 10, 11, 12, 16, 17
+REG_NAMES = {0: "zero", 5: "t0", 6: "t1", 10: "a0", 11: "a1", 12: "a2", 16: "a6", 17: "a7"}
 
 CSR_STVEC = 0x105  # privileged spec, table "Currently allocated RISC-V supervisor-level CSR addresses"
 
@@ -44,6 +44,13 @@ SBI_EXT_DBCN = 0x4442434E           # "DBCN"; FID 0 console_write, FID 2 write_b
 SRST_TYPE_SHUTDOWN = 0
 SRST_REASON_NONE = 0
 SRST_REASON_SYSTEM_FAILURE = 1
+
+# The board (src/machine/board.h): the 16550A UART and the power-control
+# register (SiFive test finisher values: 0x5555 off, 0x3333 | code << 16 fail).
+UART_BASE = 0x10000000
+UART_RBR_THR, UART_LSR = 0, 5       # LSR bit 0: data ready
+SYSCON_BASE = 0x100000
+SYSCON_FAIL = 0x3333
 
 
 class Insn:
@@ -93,6 +100,44 @@ def auipc(rd, imm20):
     """AUIPC: U-type, opcode 0x17; rd = pc + (imm20 << 12)."""
     assert 0 <= imm20 < 1 << 20
     return Insn(imm20 << 12 | rd << 7 | 0x17, f"auipc {_r(rd)}, {imm20:#x}")
+
+
+def andi(rd, rs1, imm):
+    """ANDI: I-type, opcode OP-IMM (0x13), funct3 7."""
+    return Insn(i_type(0x13, 7, rd, rs1, imm), f"andi {_r(rd)}, {_r(rs1)}, {imm}")
+
+
+def lbu(rd, rs1, imm):
+    """LBU: I-type, opcode LOAD (0x03), funct3 4."""
+    return Insn(i_type(0x03, 4, rd, rs1, imm), f"lbu {_r(rd)}, {imm}({_r(rs1)})")
+
+
+def s_type(funct3, rs1, rs2, imm):
+    """S-type, opcode STORE (0x23): imm[11:5] rs2 rs1 funct3 imm[4:0]."""
+    _check_simm(imm, 12)
+    imm &= 0xFFF
+    return (imm >> 5) << 25 | rs2 << 20 | rs1 << 15 | funct3 << 12 | (imm & 0x1F) << 7 | 0x23
+
+
+def sb(rs2, rs1, imm):
+    """SB: S-type, funct3 0."""
+    return Insn(s_type(0, rs1, rs2, imm), f"sb {_r(rs2)}, {imm}({_r(rs1)})")
+
+
+def sw(rs2, rs1, imm):
+    """SW: S-type, funct3 2."""
+    return Insn(s_type(2, rs1, rs2, imm), f"sw {_r(rs2)}, {imm}({_r(rs1)})")
+
+
+def beq(rs1, rs2, offset):
+    """BEQ: B-type, opcode BRANCH (0x63), funct3 0; imm[12|10:5] in bits
+    31..25, imm[4:1|11] in bits 11..7."""
+    _check_simm(offset, 13)
+    assert offset % 2 == 0
+    imm = offset & 0x1FFF
+    word = ((imm >> 12 & 1) << 31 | (imm >> 5 & 0x3F) << 25 | rs2 << 20 | rs1 << 15 |
+            (imm >> 1 & 0xF) << 8 | (imm >> 11 & 1) << 7 | 0x63)
+    return Insn(word, f"beq {_r(rs1)}, {_r(rs2)}, .{offset:+d}")
 
 
 def jal(rd, offset):
@@ -218,3 +263,27 @@ def prog_dbcn_write_then_shutdown(text=b"hi\n", reason=SRST_REASON_NONE):
     offset = 4 * (n_total - n_before_auipc)
     tail[:] = [auipc(A1, 0), addi(A1, A1, offset)]
     return pre + tail + post, bytes(text)
+
+
+def prog_spin():
+    """Loop forever (a busy hart that never stops on its own)."""
+    return [jal(ZERO, 0)]
+
+
+def prog_uart_echo():
+    """Echo every byte that arrives on the UART back to it, forever: poll
+    LSR's data-ready bit, read RBR, write THR (16550A registers)."""
+    return [lui(T0, UART_BASE >> 12),
+            lbu(T1, T0, UART_LSR),          # loop:
+            andi(T1, T1, 1),
+            beq(T1, ZERO, -8),              # nothing there: poll again
+            lbu(T1, T0, UART_RBR_THR),
+            sb(T1, T0, UART_RBR_THR),
+            jal(ZERO, -20)]                 # back to loop
+
+
+def prog_syscon_fail(code):
+    """Write the power-control register's failure value with `code` in the
+    upper 16 bits (a 32-bit store), then loop if that returns."""
+    return (li(T0, SYSCON_BASE) + li(T1, SYSCON_FAIL | code << 16) +
+            [sw(T1, T0, 0), jal(ZERO, 0)])

@@ -18,13 +18,16 @@ shows: hvc0 exists only once /init has loaded the virtio modules, after
 /init's own output went nowhere. The boot waits for the shell prompt instead.
 
 Then `--port` and `console-ports` option errors and socket file handling
-with a tiny image that powers off at once (no Linux boot).
+with a tiny image that powers off at once, and standard input that is not a
+terminal with a tiny image that echoes its UART (no Linux boot).
 """
 import hashlib
 import json
 import os
 import re
+import select
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -34,7 +37,8 @@ import time
 import pytest
 
 import rvimage
-from conftest import BOOT_TIMEOUT, PROMPT_RE, Guest
+from conftest import BOOT_TIMEOUT, PROMPT_RE, Guest, wait_for
+from test_api import curl, get, guest_instructions
 
 PORT = "org.skiff.test"
 MIB = 1 << 20
@@ -304,3 +308,50 @@ def test_console_ports_in_a_config_file(skiff_bin, tiny, sockdir, tmp_path):
     cfg = tmp_path / "vm.json"
     r = skiff_run(skiff_bin, "--config-file", cfg, "--port", f"agent,uds={path}2")
     one_line_64(r, r"console-ports\[1\]\.name: `agent` is used twice")
+
+
+def test_stdin_not_a_terminal(skiff_bin, sockdir, tmp_path):
+    """Standard input a pipe: the escape keys are off (C-a x, C-a C-a and
+    C-a h reach the guest unchanged; a guest that echoes its UART sends
+    them back), the guest runs on after standard input ends (its harts keep
+    retiring instructions), and SIGINT ends skiff with status 0. The API
+    socket's path held a stale socket file, which skiff replaced; it is
+    removed at exit."""
+    echo = tmp_path / "echo.Image"
+    echo.write_bytes(rvimage.image(rvimage.prog_uart_echo()))
+    api = os.path.join(sockdir, "stdin-api.sock")
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(api)
+    stale.close()
+    metrics = tmp_path / "metrics.json"
+    cfg = tmp_path / "vm.json"
+    cfg.write_text(json.dumps({"boot-source": {"kernel_image_path": str(echo)},
+                               "metrics": {"metrics_path": str(metrics)}}))
+    p = subprocess.Popen([skiff_bin, "run", "--config-file", str(cfg), "--api-sock", api],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert wait_for(lambda: os.path.exists(api) and curl(api, "GET", "/")[0] == 200, 20, 0.1), \
+            f"the API did not answer on {api} (a stale socket file was there)"
+        assert get(api, "/")["state"] == "Running"
+        typed = b"ab\x01xcd\x01\x01ef\x01h\n"
+        p.stdin.write(typed)
+        p.stdin.flush()
+        got = b""
+        deadline = time.monotonic() + 20
+        while len(got) < len(typed) and time.monotonic() < deadline:
+            if select.select([p.stdout], [], [], 0.2)[0]:
+                got += os.read(p.stdout.fileno(), 4096)
+        assert got == typed, f"the guest echoed {got!r} for {typed!r}"
+        assert p.poll() is None, "skiff ended on C-a x from a pipe"
+        p.stdin.close()
+        first = guest_instructions(api, metrics)
+        assert wait_for(lambda: guest_instructions(api, metrics) > first, 20, 0.2), \
+            "the guest stopped running when standard input ended"
+        assert p.poll() is None
+        p.send_signal(signal.SIGINT)
+        assert p.wait(20) == 0, p.stderr.read()
+        assert not os.path.exists(api), "the API socket was left behind"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

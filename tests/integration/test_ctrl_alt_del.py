@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from conftest import BOOT_TIMEOUT, READY
-from test_api import Vmm, curl, fails, get, ok, wait_socket  # noqa: F401 (helpers)
+from test_api import Vmm, curl, fails, get, guest_instructions, ok, wait_socket  # noqa: F401 (helpers)
 
 import pytest
 
@@ -60,20 +60,23 @@ def vmm_factory(skiff_bin, console_log_dir):
         v.close()
 
 
-def configure_and_start(sock, guest, vcpus, boot_args="console=ttyS0"):
+def configure_and_start(sock, guest, vcpus, boot_args="console=ttyS0", metrics=None):
     ok(sock, "PUT", "/boot-source", {"kernel_image_path": str(guest.kernel),
                                      "initrd_path": str(guest.initrd),
                                      "boot_args": boot_args})
     ok(sock, "PUT", "/machine-config", {"vcpu_count": vcpus, "mem_size_mib": 256})
+    if metrics:
+        ok(sock, "PUT", "/metrics", {"metrics_path": str(metrics)})
     ok(sock, "PUT", "/actions", {"action_type": "InstanceStart"})
     assert get(sock, "/")["state"] == "Running"
 
 
 def test_send_ctrl_alt_del_powers_off(vmm_factory, default_guest, short_tmp):
     sock = short_tmp / "cad.sock"
+    metrics = short_tmp / "metrics.json"
     v = vmm_factory("poweroff", "--api-sock", sock)
     wait_socket(v, sock)
-    configure_and_start(sock, default_guest, 2)
+    configure_and_start(sock, default_guest, 2, metrics=metrics)
     v.wait_output(re.escape(READY), BOOT_TIMEOUT, what=f"'{READY}' on the console")
     v.wait_output(r"# ", 60, what="the shell prompt")
 
@@ -87,12 +90,15 @@ def test_send_ctrl_alt_del_powers_off(vmm_factory, default_guest, short_tmp):
     assert re.search(r"I: Bus=0006 Vendor=736b Product=0001 Version=0001", devs), devs
     assert re.search(r"H: Handlers=[^\r\n]*\bkbd\b", devs), devs
 
-    # Paused: the keys wait in the device; nothing happens in the guest.
+    # Paused: the keys wait in the device; the guest's harts retire no
+    # instruction (the VMM's counters), so nothing happens in the guest.
     ok(sock, "PATCH", "/vm", {"state": "Paused"})
     mark = len(v.output())
     code, _, raw = curl(sock, "PUT", "/actions", '{"action_type":"SendCtrlAltDel"}')
     assert code == 204 and raw == "", f"SendCtrlAltDel while paused: {code} {raw}"
-    time.sleep(3)
+    first = guest_instructions(sock, metrics)
+    time.sleep(1)
+    assert guest_instructions(sock, metrics) == first, "the guest's harts ran while paused"
     assert v.p.poll() is None, f"the VMM exited while paused:\n{v.stderr()}"
     assert "going down" not in v.output()[mark:], v.tail()
     ok(sock, "PATCH", "/vm", {"state": "Resumed"})

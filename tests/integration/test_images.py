@@ -5,7 +5,8 @@ Linux: the guest's end states, each tied to skiff's exit status.
     report with the pc, the cause and the word "died";
   - "hi" printed through SBI (legacy putchar, and DBCN console_write),
     then SBI SRST shutdown: "hi" on the console, exit status 0;
-  - SRST shutdown with reason "system failure": exit status 1.
+  - SRST shutdown with reason "system failure", or the syscon failure code:
+    exit status 1.
 
 No default guest image needed; each run takes well under a second.
 """
@@ -45,7 +46,7 @@ def test_header_is_a_valid_image():
     assert int.from_bytes(blob[0:4], "little") == 0x0400006F  # j .+64
 
 
-@pytest.mark.parametrize("program", ["crash", "putchar", "dbcn"])
+@pytest.mark.parametrize("program", ["crash", "putchar", "dbcn", "echo", "syscon-fail"])
 def test_encodings_match_gnu_as(tmp_path, program):
     """The hand encodings agree with the cross assembler (when installed)."""
     asm = shutil.which("riscv64-linux-gnu-as")
@@ -56,12 +57,16 @@ def test_encodings_match_gnu_as(tmp_path, program):
         code = rvimage.prog_stvec_then_illegal()
     elif program == "putchar":
         code = rvimage.prog_putchar_then_shutdown()
+    elif program == "echo":
+        code = rvimage.prog_uart_echo()
+    elif program == "syscon-fail":
+        code = rvimage.prog_syscon_fail(0x1234)
     else:
         code, _ = rvimage.prog_dbcn_write_then_shutdown()
     src = tmp_path / "p.S"
     src.write_text(rvimage.asm_text(code))
     obj, binf = tmp_path / "p.o", tmp_path / "p.bin"
-    subprocess.run([asm, "-march=rv64g", "-o", str(obj), str(src)], check=True)
+    subprocess.run([asm, "-march=rv64g", "-mno-relax", "-o", str(obj), str(src)], check=True)
     subprocess.run([objcopy, "-O", "binary", "-j", ".text", str(obj), str(binf)], check=True)
     got = binf.read_bytes()
     mine = rvimage.image(code)
@@ -114,6 +119,17 @@ def test_sbi_shutdown_with_failure_exits_1(skiff_bin, tmp_path):
     # guest never gave (skiff prints the syscon's failure code here).
     assert "failure 0" not in err, \
         "the failure report gives code 0, but the guest gave SRST reason 1\n" + describe(r)
+
+
+def test_syscon_failure_code_exits_1(skiff_bin, tmp_path):
+    """The power-control register's failure value (0x3333 | code << 16, the
+    SiFive test finisher's, which a guest's own test code writes): exit
+    status 1 and a message that gives the guest's code."""
+    r = run_image(skiff_bin, tmp_path, rvimage.image(rvimage.prog_syscon_fail(0x1234)))
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode == 1, "the syscon failure code must end skiff with status 1\n" + describe(r)
+    assert "failure" in err and "syscon" in err and "4660" in err, \
+        "skiff does not report the syscon failure and its code (0x1234 = 4660)\n" + describe(r)
 
 
 def test_multi_hart_tiny_image_shuts_down(skiff_bin, tmp_path):

@@ -27,7 +27,7 @@
 struct t {
 	struct check_counts c;
 	char dir[64];
-	char kernel[128], initrd[128], disk[128], disk2[128], ro_disk[128], qcow[128], share[128];
+	char kernel[128], zeros[128], initrd[128], disk[128], disk2[128], ro_disk[128], qcow[128], share[128];
 	char *bodies[512];
 	size_t nbodies;
 };
@@ -65,7 +65,15 @@ static void setup(struct t *t)
 	snprintf(t->qcow, sizeof(t->qcow), "%s/disk.qcow2", t->dir);
 	snprintf(t->share, sizeof(t->share), "%s/share", t->dir);
 	static const char zeros[4096];
-	write_file(t->kernel, zeros, sizeof(zeros), 0644);
+	/* A kernel is checked to be a RISC-V Image: a header (Linux
+	 * Documentation/arch/riscv/boot-image-header.rst) with "RSC\x05" at 56. */
+	char image[4096] = { 0 };
+	memcpy(image + 8, "\0\0\x20\0\0\0\0\0", 8);       /* text_offset 2 MiB */
+	memcpy(image + 16, "\0\x10\0\0\0\0\0\0", 8);      /* image_size 4 KiB */
+	memcpy(image + 48, "RISCV\0\0\0RSC\x05", 12);
+	write_file(t->kernel, image, sizeof(image), 0644);
+	snprintf(t->zeros, sizeof(t->zeros), "%s/zeros", t->dir);
+	write_file(t->zeros, zeros, sizeof(zeros), 0644);
 	write_file(t->initrd, zeros, 512, 0644);
 	write_file(t->disk, zeros, sizeof(zeros), 0644);
 	write_file(t->disk2, zeros, sizeof(zeros), 0644);
@@ -76,7 +84,7 @@ static void setup(struct t *t)
 
 static void cleanup(struct t *t)
 {
-	const char *files[] = { t->kernel, t->initrd, t->disk, t->disk2, t->ro_disk, t->qcow };
+	const char *files[] = { t->kernel, t->zeros, t->initrd, t->disk, t->disk2, t->ro_disk, t->qcow };
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		unlink(files[i]);
 	char p[192];
@@ -246,6 +254,7 @@ static void test_boot_source(struct t *t)
 	BAD(fn, "{\"kernel_image_path\": \"\"}", "boot-source.kernel_image_path: must not be empty");
 	BAD(fn, B(t, "{\"kernel_image_path\": \"%s/none\"}", t->dir), "boot-source.kernel_image_path: the kernel file");
 	BAD(fn, B(t, "{\"kernel_image_path\": \"%s\"}", t->dir), "is not a regular file");
+	BAD(fn, B(t, "{\"kernel_image_path\": \"%s\"}", t->zeros), "not a RISC-V Image (no magic");
 	BAD(fn, B(t, "{\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s/none\"}", t->kernel, t->dir),
 	    "boot-source.initrd_path: the initrd file");
 	BAD(fn, B(t, "{\"kernel_image_path\": \"%s\", \"root\": 1}", t->kernel), "boot-source: unknown field `root`");

@@ -1,0 +1,262 @@
+"""skiffd and the `skiff` VM commands through a VM's whole life, with tiny
+hand-made guests (rvimage.py) instead of Linux, so each start takes well
+under a second: one that spins forever, one that echoes its UART.
+
+- a definition whose kernel is not a RISC-V Image is refused when it is
+  created (so one that is accepted boots: the spinning one starts);
+- `skiff create --start` through a `--vmm` wrapper (which logs that it ran),
+  `pause` (the process stops using CPU) and `resume` (it uses CPU again),
+  `kill`, `start`, `stop` on a guest that cannot be asked (exit status 2,
+  said on stderr), `rm` refused while running, `rm -f`, and DELETE of a
+  running VM through the API;
+- a second `skiff console` takes the console over from the first;
+- a second skiffd on the same state directory is refused (its lock);
+- after a restart, a pid file naming a live process that is not the VM
+  (a reused PID: wrong start time, or the right one but another program)
+  is not adopted, and that process is left alone;
+- a VMM that does not answer (stopped with SIGSTOP) is listed as
+  `unresponsive`, and as running again once it continues.
+
+The helpers are test_skiffd.py's (as test_ctrl_alt_del.py uses test_api.py's).
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pexpect
+import pytest
+
+import rvimage
+from conftest import wait_for
+from test_skiffd import (action, console_log, curl, daemons, fails, get, ok, pid_alive,  # noqa: F401
+                         short_root, skiff, skiffd_bin)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny-guests")
+    imgs = {"spin": rvimage.image(rvimage.prog_spin()),
+            "echo": rvimage.image(rvimage.prog_uart_echo()),
+            "zeros": bytes(4096)}
+    for name, blob in imgs.items():
+        (d / name).write_bytes(blob)
+    return {name: d / name for name in imgs}
+
+
+def tiny_def(vm_id, kernel, **extra):
+    d = {"id": vm_id, "boot-source": {"kernel_image_path": str(kernel)},
+         "machine-config": {"vcpu_count": 1, "mem_size_mib": 128}}
+    d.update(extra)
+    return d
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds (/proc/PID/stat fields 14, 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_over(pid, seconds):
+    """Host CPU seconds the process uses over a window of `seconds`."""
+    t0 = cpu_seconds(pid)
+    time.sleep(seconds)
+    return cpu_seconds(pid) - t0
+
+
+def state(d, vm):
+    return get(d.sock, f"/vms/{vm}")["state"]
+
+
+def test_a_kernel_that_is_not_an_image_is_refused_at_create(daemons, short_root, images, skiff_bin):
+    d = daemons(short_root)
+    zeros = str(images["zeros"])
+    msg = fails(d.sock, "POST", "/vms", tiny_def("z", images["zeros"]),
+                "boot-source.kernel_image_path", zeros, "not a RISC-V Image")
+    r = skiff(skiff_bin, d, "create", "--kernel", zeros, check=False)
+    assert r.returncode == 1 and "not a RISC-V Image" in r.stderr and zeros in r.stderr, r.stderr
+    assert get(d.sock, "/vms") == [], msg
+    # What is accepted starts.
+    ok(d.sock, "POST", "/vms", tiny_def("s", images["spin"]), status=201)
+    action(d.sock, "s", "InstanceStart")
+    assert state(d, "s") == "running"
+    action(d.sock, "s", "InstanceStop")
+
+
+def test_lifecycle_through_the_cli(daemons, short_root, images, skiff_bin):
+    log = short_root / "vmm-wrapper.log"
+    wrapper = short_root / "vmm-wrapper"
+    wrapper.write_text(f"#!/bin/sh\necho \"$*\" >> {log}\nexec {skiff_bin} \"$@\"\n")
+    wrapper.chmod(0o755)
+    d = daemons(short_root, extra=["--vmm", wrapper])
+
+    vm = skiff(skiff_bin, d, "create", "--name", "life", "--kernel", images["spin"], "--mem", "128M",
+               "--start").stdout.strip()
+    st = get(d.sock, "/vms/life")
+    assert st["id"] == vm and st["state"] == "running" and pid_alive(st["pid"]), st
+    pid = st["pid"]
+    # --vmm: skiffd ran the wrapper, which ran skiff.
+    assert log.read_text().startswith(f"run --id {vm} "), log.read_text()
+
+    # pause: the spinning hart stops, so the process all but stops using
+    # CPU; resume: it spins (uses CPU) again.
+    skiff(skiff_bin, d, "pause", "life")
+    assert state(d, "life") == "paused" and get(d.sock, "/vms/life/")["state"] == "Paused"
+    paused = cpu_over(pid, 2.0)
+    assert paused < 0.1, f"the paused VM used {paused:.2f} s of host CPU in 2 s"
+    skiff(skiff_bin, d, "resume", "life")
+    assert state(d, "life") == "running"
+    t0 = cpu_seconds(pid)
+    assert wait_for(lambda: cpu_seconds(pid) - t0 >= 0.5, 30, 0.1), \
+        f"the resumed VM used only {cpu_seconds(pid) - t0:.2f} s of host CPU in 30 s"
+
+    # kill: at once; skiffd records that it stopped it.
+    skiff(skiff_bin, d, "kill", "life")
+    st = get(d.sock, "/vms/life")
+    assert st["state"] == "stopped" and st["last_exit"]["stopped"] and not pid_alive(pid), st
+
+    # start again: a new process.
+    skiff(skiff_bin, d, "start", "life")
+    st = get(d.sock, "/vms/life")
+    assert st["state"] == "running" and st["pid"] != pid and pid_alive(st["pid"]), st
+    pid = st["pid"]
+    assert log.read_text().count(f"run --id {vm} ") == 2
+
+    # stop: this guest has no keyboard driver, so it cannot be asked to
+    # shut down; skiff says so, stops it at once and exits 2.
+    r = skiff(skiff_bin, d, "stop", "-t", "5", "life", check=False)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "life: the guest cannot be asked to shut down" in r.stderr and "stopping it at once" in r.stderr, \
+        r.stderr
+    st = get(d.sock, "/vms/life")
+    assert st["state"] == "stopped" and st["last_exit"]["stopped"] and not pid_alive(pid), st
+
+    # rm: refused while running; rm -f stops it first.
+    skiff(skiff_bin, d, "start", "life")
+    pid = get(d.sock, "/vms/life")["pid"]
+    r = skiff(skiff_bin, d, "rm", "life", check=False)
+    assert r.returncode == 1 and "stop it first" in r.stderr, r.stderr
+    assert state(d, "life") == "running"
+    skiff(skiff_bin, d, "rm", "-f", "life")
+    assert get(d.sock, "/vms") == [] and not (d.state / "vms" / vm).exists()
+    deadline = time.monotonic() + 15
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(pid), "rm -f left the VM's process running"
+
+    # DELETE of a running VM through the API stops and removes it.
+    ok(d.sock, "POST", "/vms", tiny_def("gone", images["spin"]), status=201)
+    action(d.sock, "gone", "InstanceStart")
+    pid = get(d.sock, "/vms/gone")["pid"]
+    ok(d.sock, "DELETE", "/vms/gone")
+    assert get(d.sock, "/vms") == [] and not (d.state / "vms" / "gone").exists()
+    deadline = time.monotonic() + 15
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(pid), "DELETE left the VM's process running"
+
+
+def test_second_console_takes_over(daemons, short_root, images, skiff_bin):
+    d = daemons(short_root)
+    ok(d.sock, "POST", "/vms", tiny_def("echo", images["echo"]), status=201)
+    action(d.sock, "echo", "InstanceStart")
+    env = dict(os.environ, SKIFF_SOCKET=str(d.sock))
+    first = pexpect.spawn(skiff_bin, ["console", "echo"], env=env, encoding="utf-8",
+                          codec_errors="replace", timeout=30)
+    second = None
+    try:
+        first.expect_exact("attached to echo")
+        first.send("first-client-says")
+        first.expect_exact("first-client-says")          # the guest echoed it
+        second = pexpect.spawn(skiff_bin, ["console", "echo"], env=env, encoding="utf-8",
+                               codec_errors="replace", timeout=30)
+        second.expect_exact("attached to echo")
+        first.expect_exact("another console client attached")
+        first.expect(pexpect.EOF)
+        second.send("second-client-says")
+        second.expect_exact("second-client-says")
+        second.send("\x01x")
+        second.expect_exact("detached; the VM keeps running")
+        second.expect(pexpect.EOF)
+    finally:
+        first.close(force=True)
+        if second:
+            second.close(force=True)
+    assert first.exitstatus == 1, (first.exitstatus, first.signalstatus)
+    assert second.exitstatus == 0, (second.exitstatus, second.signalstatus)
+    assert state(d, "echo") == "running"
+    log = console_log(d, "echo")
+    assert "first-client-says" in log and "second-client-says" in log, log[-500:]
+    action(d.sock, "echo", "InstanceStop")
+
+
+def test_state_directory_lock(daemons, short_root, skiffd_bin):
+    d = daemons(short_root)
+    r = subprocess.run([skiffd_bin, "--socket", str(short_root / "other.sock"), "--state-dir", str(d.state)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "skiffd.lock" in r.stderr and "another skiffd is using this state directory" in r.stderr, r.stderr
+    assert not (short_root / "other.sock").exists()
+    assert get(d.sock, "/")["app_name"] == "skiffd"
+
+
+def proc_starttime(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rpartition(")")[2].split()[19])
+
+
+def test_reused_pid_is_not_adopted(daemons, short_root, images):
+    d = daemons(short_root)
+    for vm in ("a", "b"):
+        ok(d.sock, "POST", "/vms", tiny_def(vm, images["spin"]), status=201)
+        action(d.sock, vm, "InstanceStart")
+    pids = {vm: get(d.sock, f"/vms/{vm}")["pid"] for vm in ("a", "b")}
+    d.kill9()
+    # Both VMs end while no skiffd watches; their pid files stay behind.
+    for pid in pids.values():
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while any(pid_alive(p) for p in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # Another process now has a PID the files could name: `a`'s file names
+    # it with the old start time, `b`'s with its own start time (only its
+    # command line differs).
+    other = subprocess.Popen(["sleep", "600"])
+    try:
+        old = (d.state / "vms" / "a" / "pid").read_text().split()
+        (d.state / "vms" / "a" / "pid").write_text(f"{other.pid} {old[1]} {old[2]}\n")
+        (d.state / "vms" / "b" / "pid").write_text(f"{other.pid} {proc_starttime(other.pid)} {old[2]}\n")
+        d.start()
+        for vm in ("a", "b"):
+            st = get(d.sock, f"/vms/{vm}")
+            assert st["state"] == "stopped" and st["pid"] is None, st
+            assert st["last_exit"]["known"] is False, st
+            assert not (d.state / "vms" / vm / "pid").exists()
+        assert other.poll() is None, "skiffd did something to a process that is not its VM"
+        # And they start normally.
+        action(d.sock, "a", "InstanceStart")
+        assert state(d, "a") == "running"
+        action(d.sock, "a", "InstanceStop")
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_unresponsive_vmm(daemons, short_root, images):
+    d = daemons(short_root)
+    ok(d.sock, "POST", "/vms", tiny_def("stuck", images["spin"]), status=201)
+    action(d.sock, "stuck", "InstanceStart")
+    pid = get(d.sock, "/vms/stuck")["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        st = get(d.sock, "/vms/stuck")
+        assert st["state"] == "unresponsive" and st["pid"] == pid, st
+        listed = {v["id"]: v["state"] for v in get(d.sock, "/vms")}
+        assert listed == {"stuck": "unresponsive"}, listed
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert state(d, "stuck") == "running"
+    action(d.sock, "stuck", "InstanceStop")
+    assert state(d, "stuck") == "stopped"
