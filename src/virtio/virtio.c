@@ -33,6 +33,8 @@ static void *io_thread(void *arg)
 	pthread_mutex_lock(&dev->work_lock);
 	while (!dev->work_stop) {
 		if (!dev->work_pending && !dev->work_event) {
+			dev->work_busy = false;
+			pthread_cond_broadcast(&dev->idle_cond);
 			pthread_cond_wait(&dev->work_cond, &dev->work_lock);
 			continue;
 		}
@@ -40,6 +42,7 @@ static void *io_thread(void *arg)
 		bool event = dev->work_event;
 		dev->work_pending = 0;
 		dev->work_event = false;
+		dev->work_busy = true;
 		pthread_mutex_unlock(&dev->work_lock);
 		if (event && dev->ops->event)
 			dev->ops->event(dev);
@@ -56,8 +59,19 @@ static void *io_thread(void *arg)
 		}
 		pthread_mutex_lock(&dev->work_lock);
 	}
+	dev->work_busy = false;
+	pthread_cond_broadcast(&dev->idle_cond);
 	pthread_mutex_unlock(&dev->work_lock);
 	return NULL;
+}
+
+void virtio_dev_wait_idle(struct virtio_dev *dev)
+{
+	pthread_mutex_lock(&dev->work_lock);
+	while (dev->thread_running && !dev->work_stop &&
+	       (dev->work_pending || dev->work_event || dev->work_busy))
+		pthread_cond_wait(&dev->idle_cond, &dev->work_lock);
+	pthread_mutex_unlock(&dev->work_lock);
 }
 
 int virtio_dev_init(struct virtio_dev *dev, const struct virtio_dev_ops *ops,
@@ -95,6 +109,7 @@ int virtio_dev_init(struct virtio_dev *dev, const struct virtio_dev_ops *ops,
 	pthread_mutex_init(&dev->irq_lock, NULL);
 	pthread_mutex_init(&dev->work_lock, NULL);
 	pthread_cond_init(&dev->work_cond, NULL);
+	pthread_cond_init(&dev->idle_cond, NULL);
 	return 0;
 
 fail_mem:
@@ -138,6 +153,7 @@ void virtio_dev_fini(struct virtio_dev *dev)
 	dev->vqs = NULL;
 	dev->req = NULL;
 	pthread_cond_destroy(&dev->work_cond);
+	pthread_cond_destroy(&dev->idle_cond);
 	pthread_mutex_destroy(&dev->work_lock);
 	pthread_mutex_destroy(&dev->irq_lock);
 	pthread_mutex_destroy(&dev->lock);

@@ -128,8 +128,10 @@ struct virtio_dev {
 	bool thread_running;
 	pthread_mutex_t work_lock;
 	pthread_cond_t work_cond;
+	pthread_cond_t idle_cond;  /* the thread ran out of work */
 	uint64_t work_pending;     /* bit q: queue q needs attention */
 	bool work_event;           /* ops->event wanted */
+	bool work_busy;            /* processing what it last took */
 	bool work_stop;
 	struct virtq_req *req;     /* scratch request for the I/O thread */
 
@@ -159,6 +161,10 @@ void virtio_dev_set_irq(struct virtio_dev *dev, const struct irq_line *irq);
 void virtio_dev_kick(struct virtio_dev *dev, unsigned q);
 /* Have the I/O thread call ops->event() soon. Any thread. */
 void virtio_dev_schedule_event(struct virtio_dev *dev);
+/* Wait until the I/O thread has done everything notified, kicked or
+ * scheduled before the call (and what that work kicked again). Work other
+ * threads of a device do (a backend's, a timer's) is not waited for. */
+void virtio_dev_wait_idle(struct virtio_dev *dev);
 /* After pushing to vq: raise a used-buffer interrupt if the driver wants
  * one. Call with vq->lock held. */
 void virtio_dev_used(struct virtio_dev *dev, struct virtq *vq);

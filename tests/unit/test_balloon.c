@@ -218,7 +218,7 @@ static void test_stats_and_report_queue_number(void)
 	put_stat(p + 20, 99, 1);    /* unknown tag: ignored */
 	struct vg_seg s = { buf, 30, false };
 	vg_submit(&t.g, 2, &s, 1, false);
-	vg_settle();
+	vg_settle(&t.g);
 	virtio_balloon_get_info(t.b, &info);
 	CHECK(info.stats_valid);
 	CHECK_EQ(info.stat[VIRTIO_BALLOON_S_MEMFREE], 1234567);
@@ -232,7 +232,7 @@ static void test_stats_and_report_queue_number(void)
 	/* The driver refills it. */
 	put_stat(p, 4, 42);
 	vg_submit(&t.g, 2, &s, 1, false);
-	vg_settle();
+	vg_settle(&t.g);
 	virtio_balloon_get_info(t.b, &info);
 	CHECK_EQ(info.stat[VIRTIO_BALLOON_S_MEMFREE], 42);
 	CHECK(info.stats_age_ms < 1000);

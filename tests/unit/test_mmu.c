@@ -146,14 +146,20 @@ static void test_mode(unsigned mode, int levels, const char *name)
 	set_priv(h, PRIV_U, SSTATUS_MXR);
 	CHECK(&C, mmu_translate(h, uva + 0x1000, ACCESS_READ, &pa) == 0, "%s: X-only with MXR", name);
 
-	/* A page-table page outside RAM is an access fault. */
+	/* A page-table page outside RAM is an access fault of the original
+	 * access type (privileged spec, "Virtual Address Translation
+	 * Process", step 2: a PTE access that violates a PMA check). */
 	set_priv(h, PRIV_S, 0);
 	uint64_t bva = kva + 0x40000000ull * 3;
 	uint64_t *root_e = pte_ptr(&t, t.root + ((bva >> (12 + 9 * (levels - 1))) & 0x1ff) * 8);
 	uint64_t saved = *root_e;
 	*root_e = (0x1000ull >> 12) << 10 | V; /* next level at 0x1000: not RAM */
 	int c = mmu_translate(h, bva, ACCESS_READ, &pa);
-	CHECK(&C, c == CAUSE_LOAD_ACCESS || c == CAUSE_LOAD_PAGE, "%s: PTE outside RAM (%d)", name, c);
+	CHECK(&C, c == CAUSE_LOAD_ACCESS, "%s: PTE outside RAM (%d)", name, c);
+	c = mmu_translate(h, bva, ACCESS_WRITE, &pa);
+	CHECK(&C, c == CAUSE_STORE_ACCESS, "%s: PTE outside RAM, store (%d)", name, c);
+	c = mmu_translate(h, bva, ACCESS_EXEC, &pa);
+	CHECK(&C, c == CAUSE_FETCH_ACCESS, "%s: PTE outside RAM, fetch (%d)", name, c);
 	*root_e = saved;
 
 	hart_destroy(h);

@@ -231,14 +231,14 @@ static void test_tx(void)
 	vh->csum_offset = 16;
 	vg_submit(&t.g, Q_TX, segs, 2, false);
 	CHECK(vg_wait_used(&t.g, Q_TX, &id, &len));
-	vg_settle();
+	vg_settle(&t.g);
 	CHECK_EQ(atomic_load(&t.be.sent), 1);
 	/* Too short to be an Ethernet frame: dropped. */
 	memset(vh, 0, HDR);
 	struct vg_seg tiny[1] = { { h, HDR + 4, false } };
 	vg_submit(&t.g, Q_TX, tiny, 1, false);
 	CHECK(vg_wait_used(&t.g, Q_TX, &id, &len));
-	vg_settle();
+	vg_settle(&t.g);
 	CHECK_EQ(atomic_load(&t.be.sent), 1);
 	struct virtio_net_stats st;
 	virtio_net_get_stats(t.n, &st);
@@ -262,7 +262,7 @@ static void test_tx(void)
 	vh->csum_offset = 60;
 	vg_submit(&t.g, Q_TX, s2, 2, false);
 	CHECK(vg_wait_used(&t.g, Q_TX, &id, &len));
-	vg_settle();
+	vg_settle(&t.g);
 	CHECK_EQ(atomic_load(&t.be.sent), 1);
 	nt_down(&t);
 }
@@ -281,7 +281,7 @@ static void test_tx_backend_full(void)
 	struct vg_seg s1 = { a, HDR + 60, false }, s2 = { b, HDR + 60, false };
 	vg_submit(&t.g, Q_TX, &s1, 1, false);
 	vg_submit(&t.g, Q_TX, &s2, 1, false);
-	vg_settle();
+	vg_settle(&t.g);
 	CHECK_EQ(vg_used_idx(&t.g, Q_TX), 0);   /* held, not returned */
 	atomic_store(&t.be.full, false);
 	t.be.cb.tx_ready(t.be.cb.ctx);
@@ -305,7 +305,7 @@ static void test_rx_single_buffers(void)
 	/* A frame before any buffer waits in the device. */
 	size_t n = make_frame(frame, 100, 1);
 	CHECK(t.be.cb.rx(t.be.cb.ctx, frame, n));
-	vg_settle();
+	vg_settle(&t.g);
 	uint64_t b0 = rx_buf(&t, 1526);
 	uint32_t id, len;
 	CHECK(vg_wait_used(&t.g, Q_RX, &id, &len));
@@ -345,7 +345,7 @@ static void test_rx_mergeable(void)
 	uint64_t b[3];
 	b[0] = rx_buf(&t, 1000);
 	t.be.cb.rx(t.be.cb.ctx, frame, n);
-	vg_settle();
+	vg_settle(&t.g);
 	CHECK_EQ(vg_used_idx(&t.g, Q_RX), 0);
 	b[1] = rx_buf(&t, 1000);
 	b[2] = rx_buf(&t, 1000);
@@ -395,9 +395,9 @@ static void test_rx_congestion_and_reset(void)
 	/* Buffers take some. */
 	for (int i = 0; i < 63; i++)
 		rx_buf(&t, 256);
-	vg_settle();
+	vg_settle(&t.g);
 	for (int i = 0; i < 50 && vg_used_idx(&t.g, Q_RX) != 63; i++)
-		vg_settle();
+		vg_settle(&t.g);
 	CHECK_EQ(vg_used_idx(&t.g, Q_RX), 63);
 	/* 63 delivered, the rest (above the low-water mark) still wait. */
 	CHECK_EQ(accepted, 256);
@@ -437,7 +437,7 @@ static void test_tx_rate_limit(void)
 		struct vg_seg sg = { a[i], HDR + 60, false };
 		vg_submit(&t.g, Q_TX, &sg, 1, false);
 	}
-	vg_settle();
+	vg_settle(&t.g);
 	/* The full bucket's two at once, and not all six: a third may have
 	 * refilled already when this thread ran late (a loaded host). */
 	CHECK(atomic_load(&t.be.sent) >= 2 && atomic_load(&t.be.sent) < 6);
@@ -463,7 +463,7 @@ static void test_tx_rate_limit(void)
 	vg_submit(&t.g, Q_TX, &sg0, 1, false);
 	vg_submit(&t.g, Q_TX, &sg1, 1, false);
 	CHECK(vg_wait_used(&t.g, Q_TX, &id, &len));
-	vg_settle();
+	vg_settle(&t.g);
 	CHECK_EQ(atomic_load(&t.be.sent), 7);
 	CHECK_EQ(vg_used_idx(&t.g, Q_TX), 7);
 	token_bucket_set(&rl->bytes, 0, 0, 0);
@@ -488,7 +488,7 @@ static void test_rx_rate_limit(void)
 		size_t n = make_frame(frame, 500, (uint8_t)(i * 7));
 		CHECK(t.be.cb.rx(t.be.cb.ctx, frame, n));
 	}
-	vg_settle();
+	vg_settle(&t.g);
 	/* 1000 bytes from the full bucket, not all five (a late thread may see
 	 * one more refilled). */
 	CHECK(vg_used_idx(&t.g, Q_RX) >= 2 && vg_used_idx(&t.g, Q_RX) < 5);
@@ -516,7 +516,7 @@ static void test_rx_rate_limit(void)
 	CHECK(t.be.cb.rx(t.be.cb.ctx, frame, n));
 	CHECK(t.be.cb.rx(t.be.cb.ctx, frame, n));
 	CHECK(vg_wait_used(&t.g, Q_RX, &id, &len));
-	vg_settle();
+	vg_settle(&t.g);
 	CHECK_EQ(vg_used_idx(&t.g, Q_RX), 6);
 	token_bucket_set(&rl->ops, 0, 0, 0);
 	virtio_net_limits_changed(t.n);

@@ -275,7 +275,7 @@ static void test_multiport(void)
 	/* Input before the guest opened the console port waits. */
 	CHECK(!virtio_console_guest_open(t.con, 0));
 	CHECK_EQ(virtio_console_input(t.con, 0, "hello", 5), 5);
-	vg_settle();
+	vg_settle(&t.g);
 	CHECK_EQ(vg_used_idx(&t.g, Q_RX0), 0);
 	send_ctrl(&t, 0, EV_PORT_OPEN, 1);   /* Linux: init_port_console */
 	char in[256] = "";
@@ -298,7 +298,7 @@ static void test_multiport(void)
 	for (int i = 0; i < 200; i++)
 		big[i] = (char)('a' + i % 26);
 	CHECK_EQ(virtio_console_input(t.con, 1, big, 200), 200);
-	vg_settle();
+	vg_settle(&t.g);
 	CHECK_EQ(vg_used_idx(&t.g, Q_RX1), 0);
 	CHECK_EQ(atomic_load(&t.hp[1].open_calls), 0);
 	send_ctrl(&t, 1, EV_PORT_OPEN, 1);
@@ -333,7 +333,7 @@ static void test_multiport(void)
 	send_ctrl(&t, 99, EV_PORT_READY, 1);
 	send_ctrl(&t, 99, EV_PORT_OPEN, 1);
 	send_ctrl(&t, 0, 1234, 1);
-	vg_settle();
+	vg_settle(&t.g);
 	CHECK_EQ(vg_used_idx(&t.g, Q_CRX), t.g.q[Q_CRX].last_used);
 	/* A flood of DEVICE_READY is bounded, not fatal. */
 	for (int i = 0; i < 40; i++)
@@ -377,7 +377,7 @@ static void test_single_port(void)
 	/* Input for port 1 is never delivered (the port does not exist for
 	 * this driver). */
 	CHECK_EQ(virtio_console_input(t.con, 1, "zz", 2), 2);
-	vg_settle();
+	vg_settle(&t.g);
 	CHECK(!vg_needs_reset(&t.g));
 	cont_down(&t);
 }
@@ -396,7 +396,7 @@ static void test_output_busy(void)
 	/* Busy from the start: nothing is taken. */
 	atomic_store(&t.hp[1].busy, 1);
 	vg_submit(&t.g, Q_TX1, s1, 1, false);
-	vg_settle();
+	vg_settle(&t.g);
 	CHECK_EQ(vg_used_idx(&t.g, Q_TX1), 0);
 	CHECK_EQ(t.hp[1].nout, 0);
 	guest_write(&t, Q_TX0, "port 0 goes on\n");
@@ -411,7 +411,7 @@ static void test_output_busy(void)
 	vg_submit(&t.g, Q_TX1, s2, 1, false);
 	vg_submit(&t.g, Q_TX1, s3, 1, false);
 	CHECK(vg_wait_used(&t.g, Q_TX1, NULL, NULL));
-	vg_settle();
+	vg_settle(&t.g);
 	CHECK_EQ(vg_used_idx(&t.g, Q_TX1), 2);
 	CHECK(host_saw(&t.hp[1], "first;second;"));
 	CHECK(!strstr(t.hp[1].out, "third"));
@@ -550,7 +550,7 @@ static void test_port_socks(void)
 	}
 	for (int i = 0; i < 3000 && vg_used_idx(&t.g, Q_TX1) == t.g.q[Q_TX1].last_used; i++)
 		vg_sleep_us(1000);
-	vg_settle();
+	vg_settle(&t.g);
 	uint16_t taken = (uint16_t)(vg_used_idx(&t.g, Q_TX1) - t.g.q[Q_TX1].last_used);
 	CHECK(taken > 0 && taken < NCHUNK);
 	CHECK_EQ(sock_read(c1, got, sizeof(got)), sizeof(got));
@@ -566,7 +566,7 @@ static void test_port_socks(void)
 	struct sender sd = { c1, in_want, sizeof(in_want) };
 	pthread_t th;
 	CHECK(pthread_create(&th, NULL, send_all, &sd) == 0);
-	vg_settle();
+	vg_settle(&t.g);
 	CHECK_EQ(vg_used_idx(&t.g, Q_RX1), t.g.q[Q_RX1].last_used);
 	send_ctrl(&t, 1, EV_PORT_OPEN, 1);
 	CHECK_EQ(recv_input(&t, 1, (char *)in_got, sizeof(in_got)), sizeof(in_got));
@@ -584,7 +584,7 @@ static void test_port_socks(void)
 	CHECK(!strcmp(small, "to the new one"));
 	/* A client that stops sending still gets output. */
 	shutdown(c2, SHUT_WR);
-	vg_settle();
+	vg_settle(&t.g);
 	guest_write(&t, Q_TX1, "still here");
 	memset(small, 0, sizeof(small));
 	CHECK_EQ(sock_read(c2, small, 10), 10);

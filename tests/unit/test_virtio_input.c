@@ -184,7 +184,7 @@ static void expect_cad(struct vguest *g, struct evbufs *b, unsigned from, unsign
 
 static bool no_more_used(struct vguest *g, unsigned q)
 {
-	vg_settle();
+	vg_settle(g);
 	return vg_used_idx(g, q) == g->q[q].last_used;
 }
 
@@ -212,7 +212,7 @@ static void test_events(struct vguest *g, struct virtio_input *in, uint64_t feat
 
 	/* Sent before any buffer exists: it waits. */
 	CHECK_EQ(virtio_input_send_ctrl_alt_del(in), 0);
-	vg_settle();
+	vg_settle(g);
 	CHECK_EQ(virtio_input_pending(in), 8);
 	CHECK(no_more_used(g, Q_EVENT));
 
@@ -316,7 +316,7 @@ static void test_events(struct vguest *g, struct virtio_input *in, uint64_t feat
 	/* Reset drops what is waiting; afterwards the keys are refused until
 	 * the new driver is ready. */
 	CHECK_EQ(virtio_input_send_ctrl_alt_del(in), 0);
-	vg_settle();
+	vg_settle(g);
 	CHECK_EQ(virtio_input_pending(in), 8);
 	vg_w32(g, VIRTIO_MMIO_STATUS, 0);
 	CHECK_EQ(virtio_input_pending(in), 0);
@@ -397,7 +397,7 @@ int main(void)
 		bring_up(&g, F_V1);
 		CHECK_EQ(virtio_input_send_ctrl_alt_del(a), 0);
 		CHECK_EQ(virtio_input_send_ctrl_alt_del(c), -ENODEV);
-		vg_settle();
+		vg_settle(&g);
 		CHECK_EQ(virtio_input_pending(a), 8);
 		CHECK_EQ(virtio_input_pending(c), 0);
 	}

@@ -162,8 +162,8 @@ static bool recv_pkt(struct vt *t, struct hdr *h, uint8_t *data)
 /* No packet within a short while. */
 static bool rx_quiet(struct vt *t)
 {
-	vg_settle();
-	vg_settle();
+	vg_settle(&t->g);
+	vg_settle(&t->g);
 	return vg_used_idx(&t->g, Q_RX) == t->g.q[Q_RX].last_used;
 }
 
@@ -406,7 +406,7 @@ static void test_credit(struct vt *t)
 	bool reset = false;
 	for (int i = 0; i < 20 && !reset; i++) {
 		send_pkt(t, OP_RW, 1500, 702, big, 65536, 65536, 1000, 0);
-		vg_settle();
+		vg_settle(&t->g);
 		while (vg_used_idx(&t->g, Q_RX) != t->g.q[Q_RX].last_used) {
 			CHECK(recv_pkt(t, &h, NULL));
 			if (h.op == OP_RST)

@@ -342,10 +342,11 @@ static inline bool vg_needs_reset(struct vguest *g)
 	return vg_status(g) & VIRTIO_STATUS_DEVICE_NEEDS_RESET;
 }
 
-/* Give the I/O thread a moment to (not) act. */
-static inline void vg_settle(void)
+/* Wait until the device's I/O thread has done all it was asked to before
+ * now: what it did not do by then, it will not do (no fixed wait). */
+static inline void vg_settle(struct vguest *g)
 {
-	vg_sleep_us(20000);
+	virtio_dev_wait_idle(g->dev);
 }
 
 #endif
