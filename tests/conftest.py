@@ -16,8 +16,10 @@ Run with Debian's python3:  python3 -m pytest tests/integration
 import itertools
 import os
 import re
+import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -113,6 +115,20 @@ def console_log_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("consoles")
 
 
+@pytest.fixture(scope="session")
+def guest_tools(tmp_path_factory):
+    """A directory with tests/integration/net_guest/vsock_tool built static
+    for riscv64 (the guest side of the vsock and UDP checks; busybox has no
+    vsock client): hand it to a guest on a disk or a share."""
+    cc = shutil.which("riscv64-linux-gnu-gcc")
+    if not cc:
+        pytest.fail("riscv64-linux-gnu-gcc is not installed (scripts/deps.sh installs it)", pytrace=False)
+    d = tmp_path_factory.mktemp("guest-tools")
+    subprocess.run([cc, "-static", "-O2", "-Wall", "-o", str(d / "vsock_tool"),
+                    str(REPO_ROOT / "tests" / "integration" / "net_guest" / "vsock_tool.c")], check=True)
+    return d
+
+
 # ------------------------------------------------------------------ helpers
 
 def free_port(kind=socket.SOCK_STREAM):
@@ -180,14 +196,16 @@ def guest_to_host_nc(guest, mib, timeout=300):
 def host_to_guest_nc(guest, host_port, nbytes, timeout=300):
     """Send `nbytes` zeros from the host to `nc -l -p 80 | wc -c` in the
     guest through a TCP forward of the user network (host_port -> guest
-    port 80). The guest's nc runs in the background until the kernel lists
-    it as listening, so nothing is sent before it can take it. Returns the
-    seconds from the connection to the guest's count; a count other than
-    nbytes fails."""
-    guest.run("rm -f /tmp/nc.count; (nc -l -p 80 | wc -c > /tmp/nc.count) & true")
-    # Port 80 (0050) in state LISTEN (0A) in the guest's /proc/net/tcp.
-    listening = wait_for(lambda: guest.run("grep -c ':0050 00000000:0000 0A' /proc/net/tcp",
-                                           check=False) != "0", 60, 0.2)
+    port 80). The guest's nc runs in the background and nothing is sent
+    before the guest's kernel lists it as listening; the guest prints the
+    count when nc ends. Returns the seconds from the connection to the
+    count; a count other than nbytes fails."""
+    n = next(guest._seq)
+    guest.run(f'(echo "__NC""COUNT_{n}_$(nc -l -p 80 | wc -c)__") & true')
+    # Port 80 (0050) in state LISTEN (0A) in the guest's /proc/net/tcp or
+    # tcp6 (busybox nc listens on IPv6's any address when it can).
+    listening = wait_for(lambda: guest.run("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | "
+                                           "grep -cE ':0050 0+:0000 0A'", check=False) != "0", 60, 0.2)
     assert listening, "the guest's nc never listened on port 80"
     c = socket.create_connection(("127.0.0.1", host_port), timeout=timeout)
     t0 = time.monotonic()
@@ -197,10 +215,12 @@ def host_to_guest_nc(guest, host_port, nbytes, timeout=300):
         c.sendall(chunk[:left])
         left -= min(left, len(chunk))
     c.shutdown(socket.SHUT_WR)
-    got = guest.run("wait; cat /tmp/nc.count", timeout=timeout)
+    guest._expect([rf"__NCCOUNT_{n}_(\d+)__"], timeout, "the guest's byte count")
     took = time.monotonic() - t0
+    got = int(guest.p.match.group(1))
     c.close()
-    assert got == str(nbytes), f"the guest received {got!r} bytes, not {nbytes}"
+    guest.run("wait")
+    assert got == nbytes, f"the guest received {got} bytes, not {nbytes}"
     return took
 
 

@@ -41,6 +41,7 @@ CSR_STVEC = 0x105  # privileged spec, table "Currently allocated RISC-V supervis
 SBI_EXT_LEGACY_PUTCHAR = 0x01       # a0 = character (legacy extension, chapter 5)
 SBI_EXT_SRST = 0x53525354           # "SRST"; FID 0 system_reset(type, reason)
 SBI_EXT_DBCN = 0x4442434E           # "DBCN"; FID 0 console_write, FID 2 write_byte
+SBI_EXT_HSM = 0x48534D              # "HSM"; FID 0 hart_start(hartid, start_addr, opaque) (chapter 9)
 SRST_TYPE_SHUTDOWN = 0
 SRST_REASON_NONE = 0
 SRST_REASON_SYSTEM_FAILURE = 1
@@ -287,3 +288,17 @@ def prog_syscon_fail(code):
     upper 16 bits (a 32-bit store), then loop if that returns."""
     return (li(T0, SYSCON_BASE) + li(T1, SYSCON_FAIL | code << 16) +
             [sw(T1, T0, 0), jal(ZERO, 0)])
+
+
+def prog_spin_all_harts(nharts):
+    """Hart 0 starts harts 1..nharts-1 (SBI HSM hart_start) at the spin
+    loop, then spins there too: every hart busy forever."""
+    code = []
+    for hart in range(1, nharts):
+        code += li(A7, SBI_EXT_HSM) + li(A6, 0) + li(A0, hart)
+        code += [None, None] + li(A2, 0) + [ecall()]    # a1 = the loop's address (patched below)
+    spin_at = len(code)
+    for i, insn in enumerate(code):
+        if insn is None and code[i + 1] is None:
+            code[i:i + 2] = [auipc(A1, 0), addi(A1, A1, 4 * (spin_at - i))]
+    return code + [jal(ZERO, 0)]

@@ -188,7 +188,7 @@ def test_every_documented_option_is_accepted(skiff_bin):
     text = skiff(skiff_bin, "run", "--help").stdout
     takes_arg = {name: kind != "no_argument" for name, kind in source_long_options()}
     # Values valid where the option is checked as it is parsed.
-    values = {"cpus": "2", "mem": "128", "console": "uart", "cpu-quota": "0.5",
+    values = {"cpus": "2", "mem": "128", "console": "uart", "cpu-quota": "0.5", "engine": "interp", "jit-cache": "8M",
               "net": "user", "share": "/tmp", "vsock": "cid=3,uds=/tmp/skiff-test.vsock",
               "disk": "/dev/null", "balloon": "deflate_on_oom", "id": "test-vm",
               "api-sock": "/tmp/skiff-test-api.sock", "config-file": "/dev/null",

@@ -38,14 +38,6 @@ def describe(r):
             f"stderr: {r.stderr.decode(errors='replace')!r}")
 
 
-def test_header_is_a_valid_image():
-    blob = rvimage.image(rvimage.prog_putchar_then_shutdown())
-    assert blob[56:60] == b"RSC\x05"
-    assert int.from_bytes(blob[8:16], "little") == 0x200000
-    assert int.from_bytes(blob[16:24], "little") >= len(blob)
-    assert int.from_bytes(blob[0:4], "little") == 0x0400006F  # j .+64
-
-
 @pytest.mark.parametrize("program", ["crash", "putchar", "dbcn", "echo", "syscon-fail"])
 def test_encodings_match_gnu_as(tmp_path, program):
     """The hand encodings agree with the cross assembler (when installed)."""

@@ -9,8 +9,9 @@
  *                                 shut down writing, wait for the peer's EOF
  *   vsock_tool echo PORT N        accept N connections, echo each (one
  *                                 process per connection) until EOF
- *   vsock_tool wait-eof CID PORT  connect, read until EOF ("EOF") or an
- *                                 error ("ERR <message>")
+ *   vsock_tool wait-eof CID PORT  connect, copy what arrives to stdout,
+ *                                 then "EOF" at the end of the stream or
+ *                                 "ERR <message>" on an error
  *   vsock_tool udp-echo PORT N    answer N UDP datagrams to PORT with
  *                                 "echo:" + the datagram, then exit
  *
@@ -154,6 +155,8 @@ int main(int argc, char **argv)
 				printf("ERR %s\n", strerror(errno));
 				return 0;
 			}
+			if (n > 0)
+				fwrite(buf, 1, (size_t)n, stdout);
 		}
 	}
 	if (argc == 4 && !strcmp(argv[1], "udp-echo")) {
