@@ -28,7 +28,14 @@ static void *quota_thread(void *arg)
 		if (++tick == QUOTA_TICKS) {
 			tick = 0;
 			pthread_mutex_lock(&vm->state_lock);
-			atomic_store(&vm->quota.used_ns, 0);
+			/* A hart sees that it is over budget only at its next
+			 * accounting point, so a period can overrun; the overrun
+			 * is paid from the next period's budget, so the quota
+			 * holds over time (as CFS bandwidth carries a deficit). */
+			uint64_t used = atomic_load(&vm->quota.used_ns), left;
+			do
+				left = used > vm->quota.budget_ns ? used - vm->quota.budget_ns : 0;
+			while (!atomic_compare_exchange_weak(&vm->quota.used_ns, &used, left));
 			pthread_cond_broadcast(&vm->state_cond);
 			pthread_mutex_unlock(&vm->state_lock);
 		}
