@@ -9,8 +9,8 @@ sides of `skiff run`).
 One boot for the whole module; the checks run in the order written. Then
 tiny hand-made guests (rvimage.py), each in its own tmux session: the
 terminal's settings come back after a guest poweroff (status 0), a guest
-crash (status 2), SIGTERM and SIGINT (status 0; while skiff runs, the
-terminal is in raw mode).
+crash (status 2), SIGTERM, SIGINT and C-a x (status 0; while skiff runs,
+the terminal is in raw mode).
 """
 import os
 import re
@@ -221,12 +221,13 @@ def test_ctrl_a_x_quits_and_restores_terminal(term):
     assert_settings_restored(term, "C-a x")
 
 
-# (tiny guest, how it ends, skiff's exit status)
+# (tiny guest, how it ends: nothing, a signal or keys; skiff's exit status)
 TINY_ENDS = [
     ("poweroff", rvimage.prog_putchar_then_shutdown(b"bye\n"), None, 0),
     ("crash", rvimage.prog_stvec_then_illegal(), None, 2),
     ("sigterm", rvimage.prog_spin(), signal.SIGTERM, 0),
     ("sigint", rvimage.prog_spin(), signal.SIGINT, 0),
+    ("ctrl-a-x", rvimage.prog_spin(), ("C-a", "x"), 0),
 ]
 
 
@@ -247,7 +248,10 @@ def test_terminal_restored_however_skiff_ends(skiff_bin, tmux_server, tmp_path, 
                                          text=True).stdout.strip()
             t.wait_for("skiff to put the terminal in raw mode",
                        lambda s: t.before.exists() and raw() and raw() != t.before.read_text().strip(), 20)
-            os.kill(pid, sig)
+            if isinstance(sig, tuple):
+                tmux.keys(*sig)
+            else:
+                os.kill(pid, sig)
         status = wrapper_done(t, how)
         assert status == want, f"skiff ended by {how} with status {status}, expected {want}"
         assert_settings_restored(t, how)
