@@ -614,7 +614,7 @@ def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_
         con.expect(PROMPT_RE)
         # Block writes and a flush, for the metrics below.
         con.send("dd if=/dev/zero of=/dev/vda bs=4096 count=4 conv=fsync 2>/dev/null; echo wrote-$((2*2))\r")
-        con.expect_exact("wrote-4")
+        con.expect_exact("wrote-4", timeout=300)
         con.expect(PROMPT_RE)
         con.send("\x01h")
         con.expect_exact("C-a x    detach")
