@@ -103,7 +103,7 @@ BAD_INPUT = [
     ("cpu-quota-0", ["--kernel", "{tiny}", "--cpu-quota", "0"], [r"--cpu-quota 0", r"positive fraction"]),
     ("cpu-quota-abc", ["--kernel", "{tiny}", "--cpu-quota", "abc"], [r"--cpu-quota abc", r"positive fraction"]),
     ("cpu-quota-over-cpus", ["--kernel", "{tiny}", "--cpus", "2", "--cpu-quota", "2.5"],
-     [r"cpu_quota", r"2\.5", r"vcpu_count 2"]),
+     [r"cpu_quota", r"2\.5", r"vcpu_count \(?2"]),
     ("disk-iops-0", ["--kernel", "{tiny}", "--disk", "{random},iops=0"], [r"--disk", r"iops must be a positive"]),
     ("9-disks", ["--kernel", "{tiny}"] + ["--disk", "{random},ro"] * 9, [r"--disk", r"at most 8"]),
     ("9-shares", ["--kernel", "{tiny}"] + [a for i in range(9) for a in ("--share", f"{{dir}},tag=t{i}")],
