@@ -41,14 +41,27 @@ void qga_reader_reset(struct qga_reader *r)
 	r->in_string = r->escape = r->skipping = false;
 }
 
-/* The agent's text, kept printable ASCII (it ends up in messages and JSON
- * answers; anything else becomes '?'). */
+/* The agent's text for messages and JSON answers: control characters
+ * become '?'; UTF-8 (jansson has checked it) stays, cut only between
+ * characters (QEMU's agent quotes names with U+201C/U+201D). */
 static void copy_string(char *dst, size_t cap, const json_t *v)
 {
-	const char *s = json_is_string(v) ? json_string_value(v) : "";
+	const unsigned char *s = (const unsigned char *)(json_is_string(v) ? json_string_value(v) : "");
 	size_t n = 0;
 	for (; *s && n + 1 < cap; s++)
-		dst[n++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+		dst[n++] = (*s >= 0x20 && *s != 0x7f) ? (char)*s : '?';
+	if (*s && n && ((unsigned char)dst[n - 1] & 0x80)) {
+		/* cut short: drop a character left incomplete */
+		size_t k = n;
+		while (k && ((unsigned char)dst[k - 1] & 0xc0) == 0x80)
+			k--;
+		if (k && ((unsigned char)dst[k - 1] & 0xc0) == 0xc0) {
+			unsigned char lead = (unsigned char)dst[k - 1];
+			size_t len = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+			if (n - (k - 1) < len)
+				n = k - 1;
+		}
+	}
 	dst[n] = 0;
 }
 

@@ -25,6 +25,8 @@
 #define CLOCK_TRY_FOR_NS (60ull * 1000000000ull)
 #define CLOCK_CALL_MS 5000
 #define CLOCK_RETRY_NS (500ull * 1000000ull)
+/* A clock read back this close to the one set counts as set. */
+#define SET_TIME_SLACK_NS (2ll * 1000000000ll)
 
 struct vm_agent {
 	struct qga_client *client;
@@ -177,18 +179,38 @@ static void wait_until(struct vm_agent *a, uint64_t when)
 		pthread_cond_timedwait(&a->clock_cond, &a->lock, &ts);
 }
 
+enum qga_status vm_agent_set_time(struct vm_agent *a, int64_t ns, unsigned timeout_ms, char *err, size_t errlen)
+{
+	uint64_t t0 = clock_monotonic_ns();
+	json_t *args = json_pack("{s:I}", "time", (json_int_t)ns);
+	json_t *ret = NULL;
+	if (!args) {
+		snprintf(err, errlen, "out of memory");
+		return QGA_E_NOMEM;
+	}
+	enum qga_status st = qga_call(a->client, "guest-set-time", args, QGA_REPLY_SMALL, timeout_ms, &ret, err,
+				      errlen, NULL, 0);
+	json_decref(args);
+	json_decref(ret);
+	if (st != QGA_E_AGENT)
+		return st;
+	/* QEMU's agent sets the system clock and then runs hwclock -w, and
+	 * reports a failure of the second (Debian without util-linux-extra
+	 * has no /sbin/hwclock) as a failure of the call: the clock may well
+	 * be set. Read it back. */
+	char err2[256];
+	st = qga_call(a->client, "guest-get-time", NULL, QGA_REPLY_SMALL, timeout_ms, &ret, err2, sizeof(err2), NULL, 0);
+	int64_t want = ns + (int64_t)(clock_monotonic_ns() - t0);
+	bool set = st == QGA_OK && json_is_integer(ret) &&
+		   llabs((long long)(json_integer_value(ret) - want)) < (long long)SET_TIME_SLACK_NS;
+	json_decref(ret);
+	return set ? QGA_OK : QGA_E_AGENT;
+}
+
 /* One guest-set-time with the host's clock as it is when sent. */
 static bool set_guest_clock(struct vm_agent *a, char *err, size_t errlen)
 {
-	json_t *args = json_pack("{s:I}", "time", (json_int_t)clock_ns(CLOCK_REALTIME));
-	json_t *ret = NULL;
-	enum qga_status st = args ? qga_call(a->client, "guest-set-time", args, QGA_REPLY_SMALL, CLOCK_CALL_MS,
-					     &ret, err, errlen, NULL, 0) : QGA_E_NOMEM;
-	if (!args)
-		snprintf(err, errlen, "out of memory");
-	json_decref(args);
-	json_decref(ret);
-	return st == QGA_OK;
+	return vm_agent_set_time(a, (int64_t)clock_ns(CLOCK_REALTIME), CLOCK_CALL_MS, err, errlen) == QGA_OK;
 }
 
 static void *clock_main(void *arg)

@@ -39,6 +39,11 @@ void vm_agent_stop(struct vm_agent *a);
 /* After the console is destroyed. NULL is ignored. */
 void vm_agent_destroy(struct vm_agent *a);
 
+/* guest-set-time to ns (nanoseconds since the epoch). An agent error
+ * counts as success when the guest's clock reads back as set: QEMU's agent
+ * fails the call when only its hwclock -w step failed. */
+enum qga_status vm_agent_set_time(struct vm_agent *a, int64_t ns, unsigned timeout_ms, char *err, size_t errlen);
+
 /* Set the guest's clock to the host's soon (why: "resumed", "restored",
  * ...). Returns at once; a request made while one is pending replaces it. */
 void vm_agent_sync_clock(struct vm_agent *a, const char *why);

@@ -472,11 +472,12 @@ static void agent_time(struct req *r, bool set)
 	if (!check(r, time_fields, "time"))
 		return;
 	uint64_t t;
-	json_int_t ns = api_json_uint(r->body, "time_ns", &t) ? (json_int_t)t : (int64_t)clock_ns(CLOCK_REALTIME);
-	json_t *ret = call(r, "guest-set-time", json_pack("{s:I}", "time", ns), QGA_REPLY_SMALL, CALL_TIMEOUT_MS);
-	if (ret)
+	int64_t ns = api_json_uint(r->body, "time_ns", &t) ? (int64_t)t : (int64_t)clock_ns(CLOCK_REALTIME);
+	enum qga_status st = vm_agent_set_time(r->agent, ns, CALL_TIMEOUT_MS, r->err, sizeof(r->err));
+	if (st == QGA_OK)
 		api_respond_empty(r->resp, 204);
-	json_decref(ret);
+	else
+		fault(r, st == QGA_E_AGENT ? 400 : 503, r->err);
 }
 
 static const struct api_field clip_fields[] = {
