@@ -2,14 +2,15 @@
  * virtio-balloon device model (virtio 1.2 section 5.5).
  *
  * Features offered: STATS_VQ (when a polling interval is configured),
- * DEFLATE_ON_OOM (when configured) and PAGE_REPORTING (free page
- * reporting). MUST_TELL_HOST is not offered: the host does nothing on
- * deflate, a deflated page simply faults back in as zeros.
+ * DEFLATE_ON_OOM (when configured), FREE_PAGE_HINT (when configured) and
+ * PAGE_REPORTING (free page reporting). MUST_TELL_HOST is not offered: the
+ * host does nothing on deflate, a deflated page simply faults back in as
+ * zeros.
  *
- * Queues: 0 inflateq, 1 deflateq, then statsq and reporting_vq, each only
- * when its feature was negotiated and numbered without gaps (as Linux and
- * QEMU number them: with PAGE_REPORTING but no STATS_VQ the reporting
- * queue is 2).
+ * Queues: 0 inflateq, 1 deflateq, then statsq, free_page_vq and
+ * reporting_vq, each only when its feature was negotiated and numbered
+ * without gaps (as Linux and QEMU number them: with PAGE_REPORTING but no
+ * STATS_VQ or FREE_PAGE_HINT the reporting queue is 2).
  *
  *   inflateq (5.5.6.1): arrays of le32 page frame numbers (4 KiB pages);
  *     each page in guest RAM is discarded (gram_discard: MADV_DONTNEED),
@@ -19,11 +20,17 @@
  *   statsq (5.5.6.3): the driver's one buffer of {le16 tag, le64 value}
  *     entries is parsed and kept until the next poll, when it is returned
  *     so the driver refills it. The latest values are kept for the API.
+ *   free_page_vq (5.5.6.4): a run starts when the host writes a new
+ *     command id (2 and up) to free_page_hint_cmd_id; the driver answers
+ *     with that id, then hints free ranges of its memory (device-writable
+ *     buffers, discarded like reported pages), then sends STOP (0). The
+ *     host writes DONE (1) when the driver may use those pages again
+ *     (Firecracker's acknowledge_on_stop does it as soon as STOP comes).
  *   reporting_vq (5.5.6.7): each buffer segment is a free range of guest
  *     RAM; it is discarded and the buffer returned.
  *
  * Configuration (5.5.4): num_pages (the target, set by the host), actual
- * (written by the driver).
+ * (written by the driver), free_page_hint_cmd_id (the host's).
  */
 #include "virtio/balloon.h"
 
@@ -47,12 +54,18 @@
 
 #define Q_INFLATE 0
 #define Q_DEFLATE 1
-#define BALLOON_QUEUES 4
+#define BALLOON_QUEUES 5         /* inflate, deflate, stats, free page, reporting */
 #define BALLOON_QUEUE_SIZE 128
 
 #define PFN_SHIFT 12            /* VIRTIO_BALLOON_PFN_SHIFT */
 #define PAGES_PER_MIB (1u << (20 - PFN_SHIFT))
 #define STAT_ENTRY 10           /* le16 tag + le64 value, packed */
+/* free_page_hint_cmd_id values (5.5.6.4): 0 asks the driver to stop, 1
+ * tells it the host is done with the hinted pages (it may use them again),
+ * and a run has an id of its own from 2 on. */
+#define CMD_ID_STOP 0
+#define CMD_ID_DONE 1
+#define CMD_ID_FIRST 2
 
 struct virtio_balloon {
 	struct virtio_dev dev;      /* first: container_of is a cast */
@@ -62,7 +75,13 @@ struct virtio_balloon {
 	pthread_mutex_t lock;       /* the fields below */
 	uint32_t num_pages;         /* config: target */
 	uint32_t actual;            /* config: written by the driver */
-	int q_stats, q_report;      /* queue index or -1 (negotiated) */
+	int q_stats, q_hint, q_report;   /* queue index or -1 (negotiated) */
+	bool offer_hint;
+	uint32_t hint_cmd;          /* config: free_page_hint_cmd_id, the host's */
+	uint32_t guest_cmd;         /* the last command id the driver sent */
+	uint32_t last_run;          /* the id of the latest run (0: none yet) */
+	bool hint_ack_on_stop;      /* answer the driver's STOP with DONE */
+	uint64_t hinted;            /* bytes of free page hints, ever */
 	struct virtq_req *stats_req;
 	bool stats_held;            /* the driver's stats buffer is with us */
 	bool stats_due;             /* return it at the next chance */
@@ -149,6 +168,38 @@ static uint32_t report_request(struct virtio_dev *dev, struct virtq *vq, struct 
 	return 0;
 }
 
+/* free_page_vq (5.5.6.4): a buffer the driver writes holds a command id;
+ * a device-writable one is a range of free guest memory, given back to the
+ * host like reported pages. */
+static uint32_t hint_request(struct virtio_dev *dev, struct virtq *vq, struct virtq_req *req)
+{
+	struct virtio_balloon *b = (struct virtio_balloon *)dev;
+	bool notify = false;
+	if (req->nin == 0) {
+		uint32_t id;
+		if (virtq_req_read(req, 0, &id, sizeof(id)) != sizeof(id))
+			return 0;
+		pthread_mutex_lock(&b->lock);
+		b->guest_cmd = id;
+		if (id == CMD_ID_STOP && b->hint_ack_on_stop && b->hint_cmd >= CMD_ID_FIRST) {
+			b->hint_cmd = CMD_ID_DONE;
+			notify = true;
+		}
+		pthread_mutex_unlock(&b->lock);
+		if (notify)
+			virtio_dev_config_changed(dev);
+		return 0;
+	}
+	uint64_t bytes = 0;
+	for (unsigned k = req->nout; k < req->nout + req->nin; k++)
+		if (gram_discard(dev->ram, req->gpa[k], req->iov[k].iov_len) == 0)
+			bytes += req->iov[k].iov_len;
+	pthread_mutex_lock(&b->lock);
+	b->hinted += bytes;
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
 static void parse_stats(struct virtio_balloon *b, struct virtq_req *req)
 {
 	uint64_t n = req->out_len / STAT_ENTRY;
@@ -196,7 +247,7 @@ static void balloon_process(struct virtio_dev *dev, struct virtq *vq)
 {
 	struct virtio_balloon *b = (struct virtio_balloon *)dev;
 	pthread_mutex_lock(&b->lock);
-	int qs = b->q_stats, qr = b->q_report;
+	int qs = b->q_stats, qh = b->q_hint, qr = b->q_report;
 	pthread_mutex_unlock(&b->lock);
 	int q = (int)vq->index;
 	if (q == Q_INFLATE)
@@ -205,6 +256,8 @@ static void balloon_process(struct virtio_dev *dev, struct virtq *vq)
 		virtio_dev_serve(dev, vq, deflate_request);
 	else if (q == qs)
 		stats_process(b, vq);
+	else if (q == qh)
+		virtio_dev_serve(dev, vq, hint_request);
 	else if (q == qr)
 		virtio_dev_serve(dev, vq, report_request);
 	/* else: a queue that does not exist with these features */
@@ -216,6 +269,7 @@ static bool balloon_features_ok(struct virtio_dev *dev, uint64_t f)
 	int next = 2;
 	pthread_mutex_lock(&b->lock);
 	b->q_stats = (f >> F_STATS_VQ) & 1 ? next++ : -1;
+	b->q_hint = (f >> F_FREE_PAGE_HINT) & 1 ? next++ : -1;
 	b->q_report = (f >> F_PAGE_REPORTING) & 1 ? next++ : -1;
 	pthread_mutex_unlock(&b->lock);
 	return true;
@@ -225,7 +279,7 @@ static void balloon_reset(struct virtio_dev *dev)
 {
 	struct virtio_balloon *b = (struct virtio_balloon *)dev;
 	pthread_mutex_lock(&b->lock);
-	b->q_stats = b->q_report = -1;
+	b->q_stats = b->q_hint = b->q_report = -1;
 	b->stats_held = false;
 	b->stats_due = false;
 	b->actual = 0;
@@ -239,6 +293,7 @@ static bool balloon_config_read(struct virtio_dev *dev, uint32_t off, unsigned s
 	pthread_mutex_lock(&b->lock);
 	memcpy(cfg, &b->num_pages, 4);
 	memcpy(cfg + 4, &b->actual, 4);
+	memcpy(cfg + 8, &b->hint_cmd, 4);
 	pthread_mutex_unlock(&b->lock);
 	*value = virtio_config_get(cfg, sizeof(cfg), off, size);
 	return true;
@@ -276,6 +331,12 @@ static int balloon_save(struct virtio_dev *dev, struct snap_writer *w, uint16_t 
 	snap_put_u32(w, b->present);
 	for (unsigned i = 0; i < VIRTIO_BALLOON_S_NR; i++)
 		snap_put_u64(w, b->stat[i]);
+	/* version 2: free page hinting */
+	snap_put_u32(w, b->hint_cmd);
+	snap_put_u32(w, b->guest_cmd);
+	snap_put_u8(w, b->hint_ack_on_stop);
+	snap_put_u64(w, b->hinted);
+	snap_put_u32(w, b->last_run);
 	pthread_mutex_unlock(&b->lock);
 	return 0;
 }
@@ -290,8 +351,23 @@ static void balloon_load(struct virtio_dev *dev, struct snap_reader *r)
 	uint64_t stat[VIRTIO_BALLOON_S_NR];
 	for (unsigned i = 0; i < VIRTIO_BALLOON_S_NR; i++)
 		stat[i] = snap_get_u64(r);
+	uint32_t hint_cmd = CMD_ID_STOP, guest_cmd = CMD_ID_STOP;
+	uint8_t ack = 0;
+	uint64_t hinted = 0;
+	uint32_t last_run = 0;
+	if (r->version >= 2) {
+		hint_cmd = snap_get_u32(r);
+		guest_cmd = snap_get_u32(r);
+		ack = snap_get_u8(r);
+		hinted = snap_get_u64(r);
+		last_run = snap_get_u32(r);
+	}
 	if (r->overrun)
 		return;
+	if (ack > 1) {
+		snap_reader_fail(r, "bad free page hinting flag %u", ack);
+		return;
+	}
 	if (target > b->ram_pages || valid > 1 || (present >> VIRTIO_BALLOON_S_NR)) {
 		snap_reader_fail(r, "balloon target of %u pages in %llu pages of RAM, or bad flags",
 				 target, (unsigned long long)b->ram_pages);
@@ -306,6 +382,11 @@ static void balloon_load(struct virtio_dev *dev, struct snap_reader *r)
 	b->stats_valid = valid;
 	b->present = present;
 	memcpy(b->stat, stat, sizeof(stat));
+	b->hint_cmd = hint_cmd;
+	b->guest_cmd = guest_cmd;
+	b->hint_ack_on_stop = ack;
+	b->hinted = hinted;
+	b->last_run = last_run;
 	b->stats_time_ns = clock_monotonic_ns();
 	pthread_mutex_unlock(&b->lock);
 }
@@ -318,7 +399,7 @@ static const struct virtio_dev_ops balloon_ops = {
 	.features_ok = balloon_features_ok,
 	.queue_process = balloon_process,
 	.reset = balloon_reset,
-	.save_version = 1,
+	.save_version = 2,
 	.save = balloon_save,
 	.load = balloon_load,
 };
@@ -364,8 +445,9 @@ struct virtio_balloon *virtio_balloon_create(struct gram *ram, const struct virt
 	}
 	b->ram_pages = ram_pages;
 	b->num_pages = c->target_mib * PAGES_PER_MIB;
-	b->q_stats = b->q_report = -1;
+	b->q_stats = b->q_hint = b->q_report = -1;
 	b->offer_stats = c->stats_interval_s > 0;
+	b->offer_hint = c->free_page_hinting;
 	b->interval_s = c->stats_interval_s;
 	uint64_t f = 0;
 	if (b->offer_stats)
@@ -374,6 +456,8 @@ struct virtio_balloon *virtio_balloon_create(struct gram *ram, const struct virt
 		f |= 1ull << F_DEFLATE_ON_OOM;
 	if (!c->no_free_page_reporting)
 		f |= 1ull << F_PAGE_REPORTING;
+	if (c->free_page_hinting)
+		f |= 1ull << F_FREE_PAGE_HINT;
 	uint16_t sizes[BALLOON_QUEUES];
 	for (unsigned q = 0; q < BALLOON_QUEUES; q++)
 		sizes[q] = BALLOON_QUEUE_SIZE;
@@ -480,4 +564,41 @@ void virtio_balloon_get_info(struct virtio_balloon *b, struct virtio_balloon_inf
 	out->present = b->present;
 	memcpy(out->stat, b->stat, sizeof(out->stat));
 	pthread_mutex_unlock(&b->lock);
+}
+
+int virtio_balloon_hint(struct virtio_balloon *b, bool start, bool ack_on_stop, char *err,
+			size_t errlen)
+{
+	if (!b->offer_hint) {
+		snprintf(err, errlen, "free page hinting was not enabled when the balloon was configured");
+		return -1;
+	}
+	pthread_mutex_lock(&b->lock);
+	if (start) {
+		/* A new run has an id no run before it had (the driver ignores
+		 * an id it has seen), never STOP or DONE. */
+		b->last_run = b->last_run < CMD_ID_FIRST || b->last_run == UINT32_MAX ? CMD_ID_FIRST
+										      : b->last_run + 1;
+		b->hint_cmd = b->last_run;
+		b->hint_ack_on_stop = ack_on_stop;
+	} else {
+		b->hint_cmd = CMD_ID_DONE;
+	}
+	pthread_mutex_unlock(&b->lock);
+	virtio_dev_config_changed(&b->dev);
+	return 0;
+}
+
+int virtio_balloon_hint_status(struct virtio_balloon *b, uint32_t *host_cmd, uint32_t *guest_cmd,
+			       char *err, size_t errlen)
+{
+	if (!b->offer_hint) {
+		snprintf(err, errlen, "free page hinting was not enabled when the balloon was configured");
+		return -1;
+	}
+	pthread_mutex_lock(&b->lock);
+	*host_cmd = b->hint_cmd;
+	*guest_cmd = b->guest_cmd;
+	pthread_mutex_unlock(&b->lock);
+	return 0;
 }

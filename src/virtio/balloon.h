@@ -1,6 +1,6 @@
 /*
  * virtio-balloon (virtio 1.2 section 5.5): inflate/deflate, the statistics
- * queue, DEFLATE_ON_OOM and free page reporting. Pages the guest gives up
+ * queue, DEFLATE_ON_OOM, free page hinting and free page reporting. Pages the guest gives up
  * (inflated or reported free) go back to the host with gram_discard().
  */
 #ifndef SKIFF_VIRTIO_BALLOON_H
@@ -20,6 +20,7 @@ struct virtio_balloon_config {
 	bool deflate_on_oom;        /* VIRTIO_BALLOON_F_DEFLATE_ON_OOM */
 	uint32_t stats_interval_s;  /* 0: no statistics queue */
 	bool no_free_page_reporting;
+	bool free_page_hinting;     /* VIRTIO_BALLOON_F_FREE_PAGE_HINT */
 };
 
 struct virtio_balloon;
@@ -38,6 +39,17 @@ int virtio_balloon_set_target(struct virtio_balloon *b, uint32_t target_mib, cha
  * device was created with statistics. 0 or -1 with a message. */
 int virtio_balloon_set_stats_interval(struct virtio_balloon *b, uint32_t seconds,
 				      char *err, size_t errlen);
+
+/* Free page hinting (5.5.6.4): start a run (the driver hints its free
+ * pages, which are given back to the host; with ack_on_stop the device
+ * answers the driver's end of the run by letting it use them again), or
+ * stop it (the driver may use the hinted pages again). 0, or -1 with a
+ * message when hinting was not configured. Any thread. */
+int virtio_balloon_hint(struct virtio_balloon *b, bool start, bool ack_on_stop, char *err,
+			size_t errlen);
+/* The host's current command id and the last one the driver sent. */
+int virtio_balloon_hint_status(struct virtio_balloon *b, uint32_t *host_cmd, uint32_t *guest_cmd,
+			       char *err, size_t errlen);
 
 /* Statistic tags (5.5.6.3), in their order. */
 enum virtio_balloon_stat {

@@ -829,6 +829,7 @@ static void snapshot_load(struct call *c)
 	b.name = strdup(v->id);
 	b.track_dirty_pages = rq.track_dirty;
 	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	uint64_t c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	struct vm_console con = guest_console(v);
 	struct vm *vm = b.name ? vm_restore(&b, &con, sf, rq.mem_path, rq.track_dirty,
 					       why, sizeof(why)) : NULL;
@@ -853,12 +854,52 @@ static void snapshot_load(struct call *c)
 	v->state = VMM_RUNNING;
 	v->started_ns = clock_ns(CLOCK_MONOTONIC);
 	v->last_metrics_ns = v->started_ns;
-	LOG(v, VMM_LOG_INFO, "snapshot loaded from %s in %" PRIu64 " us; the VM is %s",
-	    rq.state_path, (v->started_ns - t0) / 1000, rq.resume ? "running" : "paused");
+	LOG(v, VMM_LOG_INFO, "snapshot loaded from %s in %" PRIu64 " us (%" PRIu64 " us of this "
+	    "thread's CPU time); the VM is %s", rq.state_path, (v->started_ns - t0) / 1000,
+	    (clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0) / 1000, rq.resume ? "running" : "paused");
 	/* The guest's clock stood still since the snapshot (vmm_tick sets it,
 	 * once the VM runs). */
 	v->clock_resync_due = true;
 	ok_empty(c);
+}
+
+static const struct api_field hint_start_fields[] = {
+	{ "acknowledge_on_stop", API_T_BOOL },
+	{ NULL }
+};
+
+/* PATCH /balloon/hinting/start and /stop, GET /balloon/hinting/status:
+ * free page hinting (Firecracker's BalloonStartCmd, BalloonHintingStatus). */
+static void balloon_hinting(struct call *c, bool start, bool status)
+{
+	if (c->body && !start && !status) {
+		fault(c, "balloon/hinting/stop takes no body");
+		return;
+	}
+	if (c->body && api_json_check_object(c->body, hint_start_fields, "balloon/hinting/start",
+					      c->err, sizeof(c->err))) {
+		fault(c, c->err);
+		return;
+	}
+	if (!postboot(c))
+		return;
+	char why[512] = "";
+	int rc;
+	uint32_t host = 0, guest = 0;
+	if (status)
+		rc = vm_balloon_hint_status(c->v->vm, &host, &guest, why, sizeof(why));
+	else
+		rc = vm_balloon_hint(c->v->vm, start,
+				     c->body && api_json_bool(c->body, "acknowledge_on_stop", false),
+				     why, sizeof(why));
+	if (rc) {
+		snprintf(c->err, sizeof(c->err), "balloon hinting: %s", why);
+		fault(c, c->err);
+	} else if (status) {
+		ok_json(c, json_pack("{s:I,s:I}", "host_cmd", (json_int_t)host, "guest_cmd", (json_int_t)guest));
+	} else {
+		ok_empty(c);
+	}
 }
 
 /* PUT /serial, before start: the console's output to a file or pipe,
@@ -888,7 +929,8 @@ static void instance_info(struct call *c)
 enum route {
 	R_NONE, R_INFO, R_VERSION, R_VM_CONFIG, R_VM, R_MACHINE, R_BOOT, R_DRIVE, R_NET, R_SHARE,
 	R_VSOCK, R_BALLOON, R_BALLOON_STATS, R_LOGGER, R_METRICS, R_ACTIONS, R_SNAP_CREATE,
-	R_SNAP_LOAD, R_AGENT, R_SERIAL, R_CPU_CONFIG, R_HOTPLUG_MEMORY, R_PMEM,
+	R_SNAP_LOAD, R_AGENT, R_SERIAL, R_CPU_CONFIG, R_HOTPLUG_MEMORY, R_PMEM, R_HINT_START,
+	R_HINT_STATUS, R_HINT_STOP,
 };
 
 /* Which route a (method, path) names; *id_seg is set for routes with an id. */
@@ -929,6 +971,14 @@ static enum route find_route(enum api_method m, char **seg, size_t nseg, bool *b
 	}
 	if (nseg == 2 && !strcmp(p0, "vm") && !strcmp(p1, "config"))
 		return m == API_GET ? R_VM_CONFIG : R_NONE;
+	if (nseg == 3 && !strcmp(p0, "balloon") && !strcmp(p1, "hinting")) {
+		if (!strcmp(seg[2], "start"))
+			return m == API_PATCH ? R_HINT_START : R_NONE;
+		if (!strcmp(seg[2], "stop"))
+			return m == API_PATCH ? R_HINT_STOP : R_NONE;
+		if (!strcmp(seg[2], "status"))
+			return m == API_GET ? R_HINT_STATUS : R_NONE;
+	}
 	if (nseg == 2 && !strcmp(p0, "hotplug") && !strcmp(p1, "memory"))
 		return m == API_PUT || m == API_PATCH || m == API_GET ? R_HOTPLUG_MEMORY : R_NONE;
 	if (nseg == 2 && !strcmp(p0, "pmem"))
@@ -1002,7 +1052,9 @@ static void route(struct vmm *v, const struct api_request *req, struct api_respo
 		fault(&c, "GET request cannot have a body.");
 		return;
 	}
-	if (req->method != API_GET && !req->body_len) {
+	/* The hinting calls take no body, or (start) an optional one. */
+	bool body_optional = r == R_HINT_START || r == R_HINT_STOP;
+	if (req->method != API_GET && !req->body_len && !body_optional) {
 		fault(&c, req->method == API_PUT ? "Empty PUT request." : "Empty PATCH request.");
 		return;
 	}
@@ -1104,6 +1156,11 @@ static void route(struct vmm *v, const struct api_request *req, struct api_respo
 		break;
 	case R_SERIAL:
 		put_serial(&c);
+		break;
+	case R_HINT_START:
+	case R_HINT_STATUS:
+	case R_HINT_STOP:
+		balloon_hinting(&c, r == R_HINT_START, r == R_HINT_STATUS);
 		break;
 	/* Operations of Firecracker's API without a meaning or a device
 	 * here: a clear refusal, whatever the method and body. */

@@ -134,4 +134,10 @@ struct vm_balloon_stats {
 };
 int vm_balloon_get_stats(struct vm *vm, struct vm_balloon_stats *out, char *err, size_t errlen);
 
+/* PATCH /balloon/hinting/start and /stop, GET /balloon/hinting/status:
+ * free page hinting runs (virtio_balloon_hint). */
+int vm_balloon_hint(struct vm *vm, bool start, bool ack_on_stop, char *err, size_t errlen);
+int vm_balloon_hint_status(struct vm *vm, uint32_t *host_cmd, uint32_t *guest_cmd, char *err,
+			   size_t errlen);
+
 #endif

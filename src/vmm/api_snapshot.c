@@ -283,7 +283,7 @@ static const struct api_field skiff_fields[] = {
 	{ "id", API_T_STRING },
 	{ "virtio_console", API_T_BOOL, true },
 	{ "rng", API_T_BOOL, true },
-	{ "agent", API_T_BOOL, true },
+	{ "agent", API_T_BOOL },   /* absent in snapshots made before the agent existed */
 	{ NULL }
 };
 

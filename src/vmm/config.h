@@ -162,6 +162,8 @@ struct vm_config {
 	bool balloon_deflate_on_oom;
 	uint32_t balloon_target_mib;
 	uint32_t balloon_stats_interval_s;
+	bool balloon_free_page_hinting;       /* Firecracker's free_page_hinting */
+	bool balloon_no_free_page_reporting;  /* free_page_reporting: false */
 
 	/* machine-config.track_dirty_pages: the VM keeps a dirty page log for
 	 * diff snapshots from its start. */

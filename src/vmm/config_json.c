@@ -126,6 +126,8 @@ static const struct api_field balloon_fields[] = {
 	{ "amount_mib", API_T_UINT, true },
 	{ "deflate_on_oom", API_T_BOOL, true },
 	{ "stats_polling_interval_s", API_T_UINT },
+	{ "free_page_hinting", API_T_BOOL },
+	{ "free_page_reporting", API_T_BOOL },
 	{ NULL }
 };
 
@@ -853,6 +855,10 @@ static const char *balloon(struct vm_config *s, const void *arg, char *err, size
 	s->balloon_target_mib = (uint32_t)amount;
 	s->balloon_deflate_on_oom = api_json_bool(b, "deflate_on_oom", false);
 	s->balloon_stats_interval_s = (uint32_t)interval;
+	s->balloon_free_page_hinting = api_json_bool(b, "free_page_hinting", false);
+	/* skiff reports free pages unless told not to (Firecracker: off
+	 * unless asked). */
+	s->balloon_no_free_page_reporting = !api_json_bool(b, "free_page_reporting", true);
 	return NULL;
 }
 
@@ -1259,9 +1265,11 @@ json_t *vm_config_balloon_json(const struct vm_config *s)
 {
 	if (!s->balloon)
 		return NULL;
-	return json_pack("{s:I,s:b,s:I}", "amount_mib", (json_int_t)s->balloon_target_mib,
+	return json_pack("{s:I,s:b,s:I,s:b,s:b}", "amount_mib", (json_int_t)s->balloon_target_mib,
 			 "deflate_on_oom", (int)s->balloon_deflate_on_oom,
-			 "stats_polling_interval_s", (json_int_t)s->balloon_stats_interval_s);
+			 "stats_polling_interval_s", (json_int_t)s->balloon_stats_interval_s,
+			 "free_page_hinting", (int)s->balloon_free_page_hinting,
+			 "free_page_reporting", (int)!s->balloon_no_free_page_reporting);
 }
 
 json_t *vmm_drive_json(const struct vm_drive *d)

@@ -302,6 +302,8 @@ static const char *add_vsock_balloon(struct vm *vm, struct vm_devices *d, const 
 			.target_mib = cfg->balloon_target_mib,
 			.deflate_on_oom = cfg->balloon_deflate_on_oom,
 			.stats_interval_s = cfg->balloon_stats_interval_s,
+			.free_page_hinting = cfg->balloon_free_page_hinting,
+			.no_free_page_reporting = cfg->balloon_no_free_page_reporting,
 		};
 		struct virtio_balloon *b = virtio_balloon_create(&vm->ram, &bc, derr, sizeof(derr));
 		if (!b) {
@@ -467,6 +469,23 @@ int vm_balloon_set_stats_interval(struct vm *vm, uint32_t seconds, char *err, si
 	if (!b)
 		return -ENODEV;
 	return virtio_balloon_set_stats_interval(b, seconds, err, errlen) ? -EINVAL : 0;
+}
+
+int vm_balloon_hint(struct vm *vm, bool start, bool ack_on_stop, char *err, size_t errlen)
+{
+	struct virtio_balloon *b = balloon_of(vm, err, errlen);
+	if (!b)
+		return -ENODEV;
+	return virtio_balloon_hint(b, start, ack_on_stop, err, errlen) ? -EINVAL : 0;
+}
+
+int vm_balloon_hint_status(struct vm *vm, uint32_t *host_cmd, uint32_t *guest_cmd, char *err,
+			   size_t errlen)
+{
+	struct virtio_balloon *b = balloon_of(vm, err, errlen);
+	if (!b)
+		return -ENODEV;
+	return virtio_balloon_hint_status(b, host_cmd, guest_cmd, err, errlen) ? -EINVAL : 0;
 }
 
 int vm_balloon_get_stats(struct vm *vm, struct vm_balloon_stats *out, char *err, size_t errlen)

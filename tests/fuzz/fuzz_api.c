@@ -100,6 +100,17 @@ struct vm *vm_restore(const struct vm_config *cfg, const struct vm_console *con,
 	return NULL;
 }
 int vm_restore_start(struct vm *vm, bool paused) { return -1; }
+int vm_balloon_hint(struct vm *vm, bool start, bool ack_on_stop, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "no balloon in the fuzzing harness");
+	return -ENODEV;
+}
+int vm_balloon_hint_status(struct vm *vm, uint32_t *host_cmd, uint32_t *guest_cmd, char *err,
+			   size_t errlen)
+{
+	snprintf(err, errlen, "no balloon in the fuzzing harness");
+	return -ENODEV;
+}
 void virtio_net_default_mac(const char *vm_name, unsigned index, uint8_t mac[6])
 {
 	static const uint8_t m[6] = { 2, 0, 0, 0, 0, 1 };

@@ -158,7 +158,8 @@ def saved(skiff_bin, default_guest, console_log_dir, work, disk):
                     "is_read_only": False}],
         "network-interfaces": [{"iface_id": "eth0", "backend": "user"}],
         "vsock": {"guest_cid": GUEST_CID, "uds_path": str(s / "v.sock")},
-        "balloon": {"amount_mib": 0, "deflate_on_oom": True, "stats_polling_interval_s": 1},
+        "balloon": {"amount_mib": 0, "deflate_on_oom": True, "stats_polling_interval_s": 1,
+                    "free_page_hinting": True},
     }
     (d / "origin.json").write_text(json.dumps(cfg))
     sock = s / "origin.sock"
@@ -300,6 +301,14 @@ def test_started_vm_answers_per_spec(resumed, saved):
     assert call(sock, "GET", "/balloon/statistics")[1]["total_memory"] > 0
     assert call(sock, "PATCH", "/balloon/statistics", {"stats_polling_interval_s": 2})[0] == 204
     assert call(sock, "PATCH", "/balloon", {"amount_mib": 0})[0] == 204
+    # Free page hinting: a run, which the guest's driver ends with STOP and
+    # the device acknowledges with DONE (acknowledge_on_stop).
+    host0 = call(sock, "GET", "/balloon/hinting/status")[1]["host_cmd"]
+    assert call(sock, "PATCH", "/balloon/hinting/start", {"acknowledge_on_stop": True})[0] == 204
+    assert call(sock, "GET", "/balloon/hinting/status")[1]["host_cmd"] in (max(host0 + 1, 2), 1)
+    assert wait_for(lambda: call(sock, "GET", "/balloon/hinting/status")[1] ==
+                    {"host_cmd": 1, "guest_cmd": 0}, 60), call(sock, "GET", "/balloon/hinting/status")
+    assert call(sock, "PATCH", "/balloon/hinting/stop")[0] == 204
     assert call(sock, "PATCH", "/drives/data", {"drive_id": "data", "rate_limiter": {
         "bandwidth": {"size": 1 << 30, "refill_time": 1000}}})[0] == 204
     assert call(sock, "PUT", "/snapshot/create", {"snapshot_path": "/nonexistent/x",

@@ -541,7 +541,7 @@ static void test_vsock_balloon_shares(struct t *t)
 	put_fn bl = vm_config_put_balloon;
 	BAD(bl, "{\"amount_mib\": 10}", "balloon.deflate_on_oom: missing required field");
 	BAD(bl, "{\"amount_mib\": 600, \"deflate_on_oom\": true}", "balloon.amount_mib: 600 MiB is more than the guest memory");
-	BAD(bl, "{\"amount_mib\": 10, \"deflate_on_oom\": true, \"free_page_hinting\": true}", "balloon: unknown field `free_page_hinting`");
+	BAD(bl, "{\"amount_mib\": 10, \"deflate_on_oom\": true, \"free_page_hinting\": 1}", "balloon.free_page_hinting");
 	BAD(bl, "{\"amount_mib\": 10, \"deflate_on_oom\": true, \"stats_polling_interval_s\": 4294967296}", "balloon.stats_polling_interval_s");
 	json_t *none = vm_config_balloon_json(s);
 	CHECK(&t->c, !none, "balloon JSON before PUT");
@@ -831,7 +831,8 @@ static void test_router(struct t *t)
 	EXPECT("PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"backend\": \"user\"}", 204, NULL);
 	EXPECT("PUT", "/shares/home", B(t, "{\"path_on_host\": \"%s\"}", t->share), 204, NULL);
 	EXPECT("PUT", "/balloon", "{\"amount_mib\": 16, \"deflate_on_oom\": true}", 204, NULL);
-	EXPECT("GET", "/balloon", NULL, 200, "{\"amount_mib\":16,\"deflate_on_oom\":true,\"stats_polling_interval_s\":0}");
+	EXPECT("GET", "/balloon", NULL, 200, "{\"amount_mib\":16,\"deflate_on_oom\":true,\"stats_polling_interval_s\":0,"
+	       "\"free_page_hinting\":false,\"free_page_reporting\":true}");
 	EXPECT("PUT", "/logger", B(t, "{\"log_path\": \"%s/log\", \"level\": \"Info\", \"show_level\": true, \"show_log_origin\": true}", t->dir), 204, NULL);
 	EXPECT("PUT", "/logger", B(t, "{\"log_path\": \"%s/nodir/log\"}", t->dir), 400, "logger.log_path: cannot open");
 	EXPECT("PUT", "/metrics", B(t, "{\"metrics_path\": \"%s/nodir/m\"}", t->dir), 400, "metrics.metrics_path: cannot open");
