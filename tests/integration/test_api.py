@@ -766,7 +766,7 @@ def test_patch_tx_limit_at_runtime(runtime_vm):
     assert limited >= LIMITED_BOUND, \
         f"{LIMITED_BYTES} bytes through a {RATE} B/s tx limit PATCHed in took {limited:.1f} s"
     assert limited >= 3 * free, f"the tx-limited transfer ({limited:.1f} s) is not clearly slower than unlimited ({free:.1f} s)"
-    assert 3 * lifted <= limited, f"after lifting the limit the transfer took {lifted:.1f} s, as if still limited ({limited:.1f} s)"
+    assert 2 * lifted <= limited, f"after lifting the limit the transfer took {lifted:.1f} s, as if still limited ({limited:.1f} s)"
 
 
 def guest_to_host_nc_bytes(guest, nbytes):

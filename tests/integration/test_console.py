@@ -330,8 +330,12 @@ def test_stdin_not_a_terminal(skiff_bin, sockdir, tmp_path):
     p = subprocess.Popen([skiff_bin, "run", "--config-file", str(cfg), "--api-sock", api],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert wait_for(lambda: os.path.exists(api) and curl(api, "GET", "/")[0] == 200, 20, 0.1), \
-            f"the API did not answer on {api} (a stale socket file was there)"
+        def answers():
+            try:
+                return curl(api, "GET", "/")[0] == 200
+            except AssertionError:      # curl could not connect (yet)
+                return False
+        assert wait_for(answers, 20, 0.1), f"the API did not answer on {api} (a stale socket file was there)"
         assert get(api, "/")["state"] == "Running"
         typed = b"ab\x01xcd\x01\x01ef\x01h\n"
         p.stdin.write(typed)
