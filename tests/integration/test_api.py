@@ -839,6 +839,7 @@ def test_balloon_inflate_and_deflate(runtime_vm):
     pid = g.p.pid
     bl = get(sock, "/balloon")
     assert bl == {"amount_mib": 0, "deflate_on_oom": False, "stats_polling_interval_s": 1,
+                  "free_page_hinting": False, "free_page_reporting": True,
                   "actual_mib": 0}, bl
     # Page cache the guest can give up: reading the sparse disk makes its
     # pages resident in the VMM.

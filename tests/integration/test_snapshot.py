@@ -176,6 +176,8 @@ def saved(skiff_bin, default_guest, console_log_dir, work, disk):
         done = g.run("ls /tmp/s? /tmp/written 2>/dev/null | wc -l")
         ok(sock, "PATCH", "/vm", {"state": "Paused"})
         t_s1 = snapshot(sock, d / "s1")
+        # Nothing runs between these two: the Diff must hold no page.
+        snapshot(sock, d / "d0", "Diff")
         ok(sock, "PATCH", "/vm", {"state": "Resumed"})
         time.sleep(1.5)
         ok(sock, "PATCH", "/vm", {"state": "Paused"})
@@ -200,8 +202,13 @@ def test_snapshot_files(saved):
     # Pages that were never written are holes; the Diff holds only what
     # changed in 1.5 s.
     assert full.st_blocks * 512 < (MEM_MIB << 20), "the Full memory file is not sparse"
-    assert diff.st_blocks * 512 < full.st_blocks * 512 / 2, \
-        f"Diff {diff.st_blocks * 512} bytes vs Full {full.st_blocks * 512}"
+    # How much a running guest dirties in 1.5 s depends on the host's speed
+    # (and free page hinting dirties what it discards), so the size that is
+    # checked is the Diff of a paused VM right after the Full: empty.
+    empty = (d / "d0" / "memory").stat()
+    assert empty.st_size == MEM_MIB << 20
+    assert empty.st_blocks == 0, f"a Diff with nothing run since the Full holds {empty.st_blocks * 512} bytes"
+    assert diff.st_blocks > 0, "the Diff after 1.5 s of work holds no page"
     secs = sections(d / "s1" / "vmstate")
     for key in [("CONF", 0), ("VM  ", 0), ("MEM ", 0), ("PLIC", 0), ("ACLI", 0), ("UART", 0),
                 ("RTC ", 0), ("SYSC", 0)] + [("HART", i) for i in range(4)]:
