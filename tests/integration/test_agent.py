@@ -4,10 +4,10 @@ agent channel and /agent API, and the `skiff exec`, `skiff cp`,
 
 One boot serves every check: a skiffd VM, `ag` (the commands' usual path:
 skiffd proxies each call to the VM's API), with a raw scratch disk:
-exec round trips, 10 MiB of output, a copy both ways, clipboard both ways
-and mirrored with the host's (a stand-in wl-paste/wl-copy on PATH), the
-clock set after a resume, `skiff ls` showing the agent, the VM's own API
-socket as VM; then a clone of it (a snapshot restored into a new VMM by
+exec round trips, 10 MiB of output, a copy both ways, exec -t and cp's
+progress bar on a terminal, clipboard both ways and mirrored with the
+host's (a stand-in wl-paste/wl-copy on PATH), the clock set after a resume,
+`skiff ls` showing the agent, the VM's own API socket as VM; then a clone of it (a snapshot restored into a new VMM by
 skiffd: its clock is set through the agent) whose agent is replaced by one
 that answers garbage (calls fail in bounded time, the VMM keeps serving,
 shutdown falls back to Ctrl-Alt-Del); last `skiff stop` through the agent,
@@ -24,6 +24,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from conftest import BOOT_TIMEOUT, wait_for
@@ -168,6 +169,31 @@ def test_cp_both_ways(sk, tmp_path):
     small.write_bytes(os.urandom(3 << 20))
     r = sk("cp", small, "ag:/mnt/full/f", timeout=300)
     assert r.returncode == 1 and b"No space left" in r.stderr, r
+
+
+def test_on_a_terminal(sd, skiff_bin, tmp_path):
+    """`skiff exec -t`: the command gets a terminal of the host's size,
+    typed input and its exit status; `skiff cp` shows a progress bar."""
+    env = dict(os.environ, SKIFF_SOCKET=str(sd.sock))
+    p = pexpect.spawn(skiff_bin, ["exec", "-t", "ag", "--", "sh", "-c",
+                                  "tty; stty size; read line; echo got $line; exit 3"],
+                      env=env, dimensions=(33, 101), timeout=60)
+    p.expect(r"/dev/pts/\d+")
+    p.expect("33 101")
+    p.sendline("typed")
+    p.expect("got typed")
+    p.expect(pexpect.EOF)
+    p.close()
+    assert p.exitstatus == 3, (p.exitstatus, p.before)
+    src = tmp_path / "p.bin"
+    src.write_bytes(os.urandom(1 << 20))
+    p = pexpect.spawn(skiff_bin, ["cp", str(src), "ag:/tmp/p.bin"], env=env, timeout=120)
+    p.expect(r"\[#{30}\] 100%\s+1\.0 MiB")
+    p.expect(pexpect.EOF)
+    p.close()
+    assert p.exitstatus == 0, p.before
+    sk_rm = run(skiff_bin, "exec", "ag", "--", "rm", "/tmp/p.bin", env=env)
+    assert sk_rm.returncode == 0, sk_rm
 
 
 def test_clipboard_both_ways(sk):
