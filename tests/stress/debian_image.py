@@ -19,7 +19,10 @@ they have their own:
    virtio-console port (Debian's agent, the one issue 15's host side talks to);
 6. `apt-get update` and `apt-get install hello` through user networking,
    and hello runs;
-7. a file written before `reboot` is there after it (same skiff run);
+7. after `reboot` (same skiff run; skiff builds the machine anew) the login
+   prompt comes back, a file written before is there, and the system is
+   "running" again (no failed unit: serial-getty@ttyS0 is one when
+   /dev/ttyS0 comes later than systemd's device timeout);
 8. `poweroff` ends skiff with status 0, and the disk checks clean: qemu-img
    check on the qcow2, e2fsck -fn on its file system.
 
@@ -46,6 +49,7 @@ REPO = Path(__file__).resolve().parent.parent.parent
 KNOWN_FAILED = {}
 
 LOGIN = r"login: "
+NO_GETTY = r"Timed out waiting for device \S*dev-ttyS0\.device"
 SHELL = r"root@[A-Za-z0-9.-]+:[^\r\n]*# "
 
 
@@ -72,6 +76,10 @@ class Check:
         self.failed.append(what)
 
 
+class NoLogin(Exception):
+    pass
+
+
 class Console:
     """The guest's serial console in a `skiff run`, logged in as root."""
 
@@ -84,7 +92,10 @@ class Console:
         self.n = 0
 
     def login(self):
-        self.p.expect(LOGIN, timeout=self.timeout)
+        # systemd says so on the console when the serial port's getty
+        # gave up waiting for its device: no prompt will come.
+        if self.p.expect([LOGIN, NO_GETTY], timeout=self.timeout) == 1:
+            raise NoLogin("systemd timed out waiting for /dev/ttyS0: no login prompt")
         self.p.sendline("root")
         self.p.expect(SHELL, timeout=120)
         # No colours, no pager, no line editing surprises.
@@ -228,17 +239,23 @@ def main():
         token = secrets.token_hex(8)
         con.run(f"echo {token} > /root/survives-reboot; sync")
         con.p.sendline("reboot")
+        t_reboot = time.monotonic()
         con.login()
+        c.ok("login prompt after the reboot", f"{time.monotonic() - t_reboot:.0f} s after reboot")
         st, out = con.run("cat /root/survives-reboot")
         (c.ok if out.strip() == token else c.fail)("a file survives a reboot", out.strip())
+        st, out = con.run("systemctl is-system-running --wait; systemctl --failed --plain --no-legend",
+                          timeout=a.timeout)
+        (c.ok if out.splitlines()[:1] == ["running"] else c.fail)(
+            "systemctl is-system-running after the reboot", " ".join(out.split()))
 
         con.p.sendline("poweroff")
         con.p.expect(pexpect.EOF, timeout=600)
         con.p.close()
         (c.ok if con.p.exitstatus == 0 else c.fail)("poweroff ends skiff with status 0",
                                                    str(con.p.exitstatus))
-    except (pexpect.TIMEOUT, pexpect.EOF) as e:
-        c.fail("console", f"{type(e).__name__}; see {logs / 'console.log'}")
+    except (pexpect.TIMEOUT, pexpect.EOF, NoLogin) as e:
+        c.fail("console", f"{type(e).__name__} {e}; see {logs / 'console.log'}")
     finally:
         con.close()
 
