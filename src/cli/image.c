@@ -109,6 +109,11 @@ static int image_ls(void)
 	while (d && (e = readdir(d))) {
 		if (!image_name_ok(e->d_name))
 			continue;
+		/* An image is a directory; a file beside the images (a key kept
+		 * next to its image, say) is not one, and not an error. */
+		struct stat st;
+		if (fstatat(dirfd(d), e->d_name, &st, 0) || !S_ISDIR(st.st_mode))
+			continue;
 		if (count == cap) {
 			cap = cap ? cap * 2 : 16;
 			char **nn = realloc(names, cap * sizeof(*nn));
