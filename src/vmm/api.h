@@ -6,28 +6,16 @@
  * before and after InstanceStart). Also the --config-file path, which fills
  * the same configuration without the API.
  *
- *   GET   /                         instance info (id, state, vmm_version, app_name)
- *   GET   /version                  {"vmm_version": ...}
- *   GET   /vm/config                the whole configuration (the --config-file shape)
- *   GET   /machine-config           any time
- *   PUT   /machine-config           before start; PATCH likewise
- *   PUT   /boot-source              before start
- *   PUT   /drives/{id}              before start; PATCH (path, rate limiter) after
- *   PUT   /network-interfaces/{id}  before start; PATCH (rate limiters) after
- *   PUT   /shares/{tag}             before start (skiff)
- *   PUT   /vsock                    before start
- *   PUT   /balloon                  before start; GET any time (with actual_mib
- *                                   once started); PATCH after
- *   GET   /balloon/statistics       after start; PATCH after
- *   PUT   /logger, /metrics         before start
- *   PUT   /actions                  InstanceStart before start; SendCtrlAltDel,
- *                                   FlushMetrics after
- *   PATCH /vm                       {"state": "Paused"|"Resumed"}, after start
- *                                   (on resume the guest's clock is set
- *                                   through its agent, when it has one)
- *   /agent/...                      the guest agent, after start (api_agent.h)
- *   PUT   /snapshot/create          after start, paused (api_snapshot.h)
- *   PUT   /snapshot/load            on a fresh VMM only
+ * Every route, with its rule for when it is allowed, is one row of the
+ * table in api_routes.c (the router is api.c, the handlers api_vm.c,
+ * api_config.c, api_snapshot.c and api_agent.c; see api_call.h). In short:
+ * the configuration sections (machine-config, boot-source, drives,
+ * network-interfaces, shares, vsock, balloon, logger, metrics, serial) are
+ * PUT before InstanceStart; drives, interfaces and the balloon are PATCHed
+ * after it; PUT /actions starts the VM, PATCH /vm pauses and resumes it;
+ * /snapshot/create and /snapshot/load save and restore it; /agent/... talks
+ * to its guest agent; GET /, /version, /vm/config, /machine-config and
+ * /balloon answer any time.
  *
  * Threads: API requests are handled on the HTTP server's thread, one at a
  * time; InstanceStart creates and starts the VM there. The process's main

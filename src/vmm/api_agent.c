@@ -17,6 +17,7 @@
 #include "api/qga.h"
 #include "base/clock.h"
 #include "vmm/agent.h"
+#include "vmm/api_call.h"
 #include "vmm/devices.h"
 
 #define PING_TIMEOUT_MS 2000
@@ -535,69 +536,98 @@ static void agent_command(struct req *r)
 	json_decref(copy);
 }
 
-/* ------------------------------------------------------------ routing */
+/* ------------------------------------------------------------ the routes */
 
-bool vmm_agent_route(enum api_method m, char **seg, size_t nseg)
+/* What every agent route needs beyond the route table's rule (the VM has
+ * started): an agent port, and a VM that is not paused. False once the
+ * request is answered. */
+static bool agent_req(struct vmm_call *c, struct req *r)
 {
-	if (nseg < 1 || strcmp(seg[0], "agent"))
+	*r = (struct req){ .resp = c->resp, .body = c->body };
+	struct vm *vm = c->vm;
+	if (!vm || !vm->devices || !vm->devices->agent) {
+		fault(r, 503, "this VM has no guest agent port (it was started with the agent turned off, "
+			      "or with its own --port " VM_AGENT_PORT_NAME ")");
 		return false;
-	if (nseg == 1)
-		return m == API_GET;
-	const char *p1 = seg[1];
-	if (nseg == 2) {
-		if (!strcmp(p1, "time") || !strcmp(p1, "clipboard"))
-			return m == API_GET || m == API_PUT;
-		return m == API_PUT && (!strcmp(p1, "exec") || !strcmp(p1, "files") || !strcmp(p1, "hash") ||
-					!strcmp(p1, "shutdown") || !strcmp(p1, "command"));
 	}
-	return nseg == 3 && m == API_PUT && (!strcmp(p1, "exec") || !strcmp(p1, "files"));
+	r->agent = vm->devices->agent;
+	if (c->paused) {
+		fault(r, 503, "the VM is paused: its guest agent cannot answer until it is resumed");
+		return false;
+	}
+	return true;
 }
 
-void vmm_agent_request(struct vm *vm, bool paused, enum api_method m, char **seg, size_t nseg,
-		       const json_t *body, struct api_response *resp)
+void vmm_route_agent_info(struct vmm_call *c)
 {
-	struct req r = { .resp = resp, .body = body };
-	if (!vm) {
-		fault(&r, 400, "The requested operation is not supported before starting the microVM.");
-		return;
-	}
-	if (!vm->devices || !vm->devices->agent) {
-		fault(&r, 503, "this VM has no guest agent port (it was started with the agent turned off, "
-			       "or with its own --port " VM_AGENT_PORT_NAME ")");
-		return;
-	}
-	r.agent = vm->devices->agent;
-	if (paused) {
-		fault(&r, 503, "the VM is paused: its guest agent cannot answer until it is resumed");
-		return;
-	}
-	if (nseg == 1) {
+	struct req r;
+	if (agent_req(c, &r))
 		agent_info(&r);
-		return;
-	}
-	const char *p1 = seg[1];
-	json_int_t id;
-	if (!strcmp(p1, "exec")) {
-		if (nseg == 2)
-			exec_start(&r);
-		else if (path_id(&r, seg[2], "pid", &id))
-			exec_io(&r, id);
-	} else if (!strcmp(p1, "files")) {
-		if (nseg == 2)
-			file_open(&r);
-		else if (path_id(&r, seg[2], "handle", &id))
-			file_op(&r, id);
-	} else if (!strcmp(p1, "hash")) {
+}
+
+void vmm_route_agent_exec_start(struct vmm_call *c)
+{
+	struct req r;
+	if (agent_req(c, &r))
+		exec_start(&r);
+}
+
+void vmm_route_agent_exec_io(struct vmm_call *c)
+{
+	struct req r;
+	json_int_t pid;
+	if (agent_req(c, &r) && path_id(&r, c->id, "pid", &pid))
+		exec_io(&r, pid);
+}
+
+void vmm_route_agent_file_open(struct vmm_call *c)
+{
+	struct req r;
+	if (agent_req(c, &r))
+		file_open(&r);
+}
+
+void vmm_route_agent_file_op(struct vmm_call *c)
+{
+	struct req r;
+	json_int_t handle;
+	if (agent_req(c, &r) && path_id(&r, c->id, "handle", &handle))
+		file_op(&r, handle);
+}
+
+void vmm_route_agent_hash(struct vmm_call *c)
+{
+	struct req r;
+	if (agent_req(c, &r))
 		file_hash(&r);
-	} else if (!strcmp(p1, "shutdown")) {
+}
+
+void vmm_route_agent_shutdown(struct vmm_call *c)
+{
+	struct req r;
+	if (agent_req(c, &r))
 		agent_shutdown(&r);
-	} else if (!strcmp(p1, "time")) {
-		agent_time(&r, m == API_PUT);
-	} else if (!strcmp(p1, "clipboard")) {
-		agent_clipboard(&r, m == API_PUT);
-	} else {
+}
+
+void vmm_route_agent_time(struct vmm_call *c)
+{
+	struct req r;
+	if (agent_req(c, &r))
+		agent_time(&r, c->method == API_PUT);
+}
+
+void vmm_route_agent_clipboard(struct vmm_call *c)
+{
+	struct req r;
+	if (agent_req(c, &r))
+		agent_clipboard(&r, c->method == API_PUT);
+}
+
+void vmm_route_agent_command(struct vmm_call *c)
+{
+	struct req r;
+	if (agent_req(c, &r))
 		agent_command(&r);
-	}
 }
 
 bool vmm_agent_present(struct vm *vm)

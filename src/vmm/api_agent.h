@@ -1,5 +1,6 @@
 /*
- * The per-VM API's guest agent routes (skiff's own; Firecracker has none):
+ * The per-VM API's guest agent routes (skiff's own; Firecracker has none;
+ * their rows are in api_routes.c, their handlers in api_agent.c):
  * each runs one or two QGA commands (src/api/qga.h) through the VM's agent
  * channel (src/vmm/agent.h) and answers in the API's JSON style. With no
  * agent port, a guest that has not opened it, a paused VM or an agent that
@@ -52,12 +53,6 @@
 
 /* Largest request body on /agent/ paths (a 1 MiB file chunk in base64). */
 #define VMM_AGENT_MAX_BODY (2u * 1024 * 1024)
-
-/* Whether (method, path segments) is an agent route (seg[0] == "agent"). */
-bool vmm_agent_route(enum api_method m, char **seg, size_t nseg);
-/* Handle it. vm: the running VM or NULL; paused: whether it is paused. */
-void vmm_agent_request(struct vm *vm, bool paused, enum api_method m, char **seg, size_t nseg,
-		       const json_t *body, struct api_response *resp);
 
 /* Whether the VM has the VMM's agent port. */
 bool vmm_agent_present(struct vm *vm);

@@ -1,12 +1,17 @@
-/* The snapshot requests' bodies and the restored VM's configuration; see
- * api_snapshot.h. */
+/* The snapshot routes of the per-VM API (PUT /snapshot/create, PUT
+ * /snapshot/load): their bodies, what the VMM puts in a snapshot and the
+ * restored VM's configuration; see api_snapshot.h. */
 #include "vmm/api_snapshot.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/json_check.h"
+#include "base/clock.h"
+#include "vmm/api_call.h"
+#include "vmm/vmm_core.h"
 #include "virtio/net.h"
 
 static const struct api_field create_fields[] = {
@@ -334,5 +339,148 @@ const char *vmm_snapshot_spec(struct vm_config *spec, const char *conf,
 	json_decref(boot);
 out:
 	json_decref(doc);
+	return e;
+}
+
+/* ------------------------------------------------------------ the routes */
+
+/* PUT /snapshot/create: the VM must be paused (as Firecracker asks). */
+void vmm_route_snapshot_create(struct vmm_call *c)
+{
+	struct vmm_snapshot_create_req rq;
+	if (vmm_snapshot_create_parse(c->body, &rq, c->err, sizeof(c->err))) {
+		vmm_call_fault(c, c->err);
+		return;
+	}
+	if (!vmm_call_allowed(c))
+		return;
+	struct vmm *v = c->v;
+	if (!v->paused) {
+		vmm_call_fault(c, "Create snapshot error: the microVM must be paused first "
+			 "(PATCH /vm {\"state\": \"Paused\"}).");
+		return;
+	}
+	char *conf = vmm_snapshot_conf(&v->booted);
+	if (!conf) {
+		vmm_call_fault(c, "out of memory");
+		return;
+	}
+	struct vm_snapshot_stats st;
+	char why[768];
+	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	int r = vm_snapshot_create(v->vm, conf, rq.type, rq.state_path, rq.mem_path, &st,
+				   why, sizeof(why));
+	free(conf);
+	if (r) {
+		snprintf(c->err, sizeof(c->err), "Create snapshot error: %s", why);
+		vmm_call_fault(c, c->err);
+		return;
+	}
+	LOG(v, VMM_LOG_INFO, "snapshot created (%s): state %" PRIu64 " bytes, %" PRIu64
+	    " memory pages written, %" PRIu64 " ms", rq.type == VM_SNAPSHOT_DIFF ? "Diff" : "Full",
+	    st.state_bytes, st.mem_pages, (clock_ns(CLOCK_MONOTONIC) - t0) / 1000000);
+	vmm_call_ok(c);
+}
+
+/* PUT /snapshot/load: only on a VMM where nothing but the logger and the
+ * metrics is configured (as Firecracker). The VM is built from the
+ * snapshot's configuration with the request's overrides. */
+void vmm_route_snapshot_load(struct vmm_call *c)
+{
+	struct vmm_snapshot_load_req rq;
+	if (vmm_snapshot_load_parse(c->body, &rq, c->err, sizeof(c->err))) {
+		vmm_call_fault(c, c->err);
+		return;
+	}
+	struct vmm *v = c->v;
+	if (!vmm_call_allowed(c))
+		return;
+	if (v->configured) {
+		vmm_call_fault(c, "Load snapshot error: only a fresh microVM can load a snapshot "
+			 "(nothing but the logger and metrics may be configured before).");
+		return;
+	}
+	char why[768];
+	struct vm_snapshot_file *sf = vm_snapshot_open(rq.state_path, why, sizeof(why));
+	if (!sf) {
+		snprintf(c->err, sizeof(c->err), "Load snapshot error: %s", why);
+		vmm_call_fault(c, c->err);
+		return;
+	}
+	struct vm_config next, b;
+	if (vm_config_copy(&next, &v->spec)) {
+		vm_snapshot_close(sf);
+		vmm_call_fault(c, "out of memory");
+		return;
+	}
+	if (vmm_snapshot_spec(&next, vm_snapshot_config(sf), &rq, why, sizeof(why)) ||
+	    vm_config_check(&next, why, sizeof(why))) {
+		vm_snapshot_close(sf);
+		vm_config_free(&next);
+		snprintf(c->err, sizeof(c->err), "Load snapshot error: %s", why);
+		vmm_call_fault(c, c->err);
+		return;
+	}
+	if (vm_config_copy(&b, &next)) {
+		vm_snapshot_close(sf);
+		vm_config_free(&next);
+		vmm_call_fault(c, "out of memory");
+		return;
+	}
+	free(b.name);
+	b.name = strdup(v->id);
+	b.track_dirty_pages = rq.track_dirty;
+	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	uint64_t c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	struct vm_console con = vmm_guest_console(v);
+	struct vm *vm = b.name ? vm_restore(&b, &con, sf, rq.mem_path, rq.track_dirty,
+					       why, sizeof(why)) : NULL;
+	vm_snapshot_close(sf);
+	if (!vm || vm_restore_start(vm, !rq.resume)) {
+		snprintf(c->err, sizeof(c->err), "Load snapshot error: %s",
+			 vm ? "cannot start the harts" : b.name ? why : "out of memory");
+		if (vm)
+			vm_destroy(vm);
+		vm_config_free(&next);
+		vm_config_free(&b);
+		vmm_call_fault(c, c->err);
+		return;
+	}
+	next.track_dirty_pages = rq.track_dirty;
+	vm_config_free(&v->spec);
+	v->spec = next;
+	vm_config_free(&v->booted);
+	v->booted = b;
+	v->vm = vm;
+	v->paused = !rq.resume;
+	v->state = VMM_RUNNING;
+	v->started_ns = clock_ns(CLOCK_MONOTONIC);
+	v->last_metrics_ns = v->started_ns;
+	LOG(v, VMM_LOG_INFO, "snapshot loaded from %s in %" PRIu64 " us (%" PRIu64 " us of this "
+	    "thread's CPU time); the VM is %s", rq.state_path, (v->started_ns - t0) / 1000,
+	    (clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0) / 1000, rq.resume ? "running" : "paused");
+	/* The guest's clock stood still since the snapshot (vmm_tick sets it,
+	 * once the VM runs). */
+	v->clock_resync_due = true;
+	vmm_call_ok(c);
+}
+
+const char *vmm_load_snapshot(struct vmm *v, const json_t *body, char *err, size_t errlen)
+{
+	struct api_response resp = { 0 };
+	struct vmm_call c = { .v = v, .resp = &resp, .body = body };
+	pthread_mutex_lock(&v->lock);
+	if (vmm_call_route(&c, API_PUT, "snapshot/load"))
+		vmm_route_snapshot_load(&c);
+	pthread_mutex_unlock(&v->lock);
+	const char *e = NULL;
+	if (resp.status >= 400) {
+		json_t *parsed = resp.body ? json_loads(resp.body, 0, NULL) : NULL;
+		const json_t *fm = parsed ? json_object_get(parsed, "fault_message") : NULL;
+		snprintf(err, errlen, "%s", json_is_string(fm) ? json_string_value(fm) : "failed");
+		json_decref(parsed);
+		e = err;
+	}
+	free(resp.body);
 	return e;
 }

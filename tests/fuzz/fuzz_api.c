@@ -36,6 +36,7 @@
 #include "virtio/net.h"
 #include "vmm/api.h"
 #include "vmm/api_agent.h"
+#include "vmm/api_call.h"
 #include "vmm/snapshot.h"
 #include "vmm/vm.h"
 #include "vmm/vm_metrics.h"
@@ -68,10 +69,20 @@ bool engine_jit_available(void)
 	return true;
 }
 
-/* The guest agent routes need a guest: stand-ins that refuse. */
-bool vmm_agent_route(enum api_method m, char **seg, size_t nseg) { return false; }
-void vmm_agent_request(struct vm *vm, bool paused, enum api_method m, char **seg, size_t nseg,
-		       const json_t *body, struct api_response *resp) { api_respond_empty(resp, 503); }
+/* The guest agent routes need a guest: stand-ins that answer as a VM
+ * without an agent port does. */
+#define NO_AGENT(name) \
+	void vmm_route_agent_##name(struct vmm_call *c) { api_respond_fault(c->resp, 503, "no agent"); }
+NO_AGENT(info)
+NO_AGENT(exec_start)
+NO_AGENT(exec_io)
+NO_AGENT(file_open)
+NO_AGENT(file_op)
+NO_AGENT(hash)
+NO_AGENT(shutdown)
+NO_AGENT(time)
+NO_AGENT(clipboard)
+NO_AGENT(command)
 void vmm_agent_sync_time(struct vm *vm, const char *why) {}
 bool vmm_agent_present(struct vm *vm) { return false; }
 

@@ -1,0 +1,70 @@
+/*
+ * The VMM object (struct vmm of api.h) as its own files see it: its
+ * lifecycle (vmm.c) and the API's route handlers (api_*.c), which run under
+ * its lock. Nothing outside src/vmm includes this.
+ */
+#ifndef SKIFF_VMM_VMM_CORE_H
+#define SKIFF_VMM_VMM_CORE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/api.h"
+#include "vmm/api_log.h"
+
+#define PREBOOT_ONLY "The requested operation is not supported after starting the microVM."
+#define POSTBOOT_ONLY "The requested operation is not supported before starting the microVM."
+
+enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_ENDED };
+
+struct vmm_serial;
+
+struct vmm {
+	pthread_mutex_t lock;
+	pthread_t main_thread;
+	char *id, *version, *dump_dtb;
+	bool virtio_console, no_rng, no_agent;
+	struct vm_console console;
+
+	struct vm_config spec;      /* the configuration as the API sees it */
+	struct vm_config booted;    /* what the running VM was created from */
+	enum vmm_state state;
+	bool paused;
+	bool configured;           /* a section other than logger/metrics was set */
+	bool clock_resync_due;     /* restored: set the guest clock through the agent */
+	struct vmm_serial *serial; /* PUT /serial, or NULL: output to `console` */
+	struct vm *vm;
+	uint64_t started_ns;
+
+	struct api_server *server;
+	struct vmm_logger log;
+	int metrics_fd;
+	uint64_t last_metrics_ns;
+	uint64_t requests, failed_requests, metrics_dropped;
+	int64_t suspend_gap_ns;    /* CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last tick */
+};
+
+/* The VMM's log (Firecracker's logger): a line when `level` is on. */
+void vmm_log(struct vmm *v, enum vmm_log_level level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+#define LOG(v, level, ...) vmm_log((v), (level), __FILE__, __LINE__, __VA_ARGS__)
+
+/* The rest run with the lock held. */
+
+/* One metrics line now (FlushMetrics, the periodic one, the end). */
+bool vmm_write_metrics(struct vmm *v);
+/* Keep `next` (consumed) as the configuration, first opening the logger and
+ * metrics outputs of the sections that were given. Nothing changes if an
+ * output cannot be opened. */
+const char *vmm_commit_outputs(struct vmm *v, struct vm_config *next, bool logger_given,
+			       bool metrics_given, char *err, size_t errlen);
+/* Build and start a VM from the current configuration (InstanceStart). */
+const char *vmm_boot(struct vmm *v, char *err, size_t errlen);
+/* Where the guest's console output goes (the PUT /serial sink, if any). */
+struct vm_console vmm_guest_console(struct vmm *v);
+/* Have the guest's clock set from the host's through its agent, in the
+ * background (after a resume, a restore, a host suspend). */
+void vmm_resync_guest_clock(struct vmm *v, const char *why);
+
+#endif
