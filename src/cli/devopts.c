@@ -1,6 +1,6 @@
 /* `skiff run` device options; see devopts.h. Every string an option puts
- * into the configuration is its own allocation (vm_config_free_devices
- * frees them); the parsers split a scratch copy of the argument. */
+ * into the configuration is its own allocation (vm_config_free frees
+ * them); the parsers split a scratch copy of the argument. */
 #include "cli/devopts.h"
 
 #include <arpa/inet.h>
@@ -26,6 +26,34 @@ static char *first_item(char *s, char **rest)
 		*rest = NULL;
 	}
 	return s;
+}
+
+/* The first of PREFIX0, PREFIX1, ... (from `from`) that taken() says no
+ * to: an option's device gets an id of its own beside a config file's. */
+static void free_id(char out[16], const char *prefix, size_t from,
+		    bool (*taken)(const struct vm_config *, const char *), const struct vm_config *c)
+{
+	for (size_t n = from;; n++) {
+		snprintf(out, 16, "%s%zu", prefix, n);
+		if (!taken(c, out))
+			return;
+	}
+}
+
+static bool drive_id_taken(const struct vm_config *c, const char *id)
+{
+	for (size_t i = 0; i < c->ndrives; i++)
+		if (c->drives[i].id && !strcmp(c->drives[i].id, id))
+			return true;
+	return false;
+}
+
+static bool net_id_taken(const struct vm_config *c, const char *id)
+{
+	for (size_t i = 0; i < c->nnets; i++)
+		if (c->nets[i].id && !strcmp(c->nets[i].id, id))
+			return true;
+	return false;
 }
 
 /* Parses into drive slot c->ndrives with strings pointing into `copy`. */
@@ -115,7 +143,7 @@ const char *devopt_disk(struct vm_config *c, const char *arg, char *err, size_t 
 		memset(d, 0, sizeof(*d));
 	} else {
 		char id[16];
-		snprintf(id, sizeof(id), "disk%zu", c->ndrives);
+		free_id(id, "disk", c->ndrives, drive_id_taken, c);
 		bool has_serial = d->serial != NULL;
 		d->path = strdup(d->path);
 		d->serial = has_serial ? strdup(d->serial) : NULL;
@@ -327,7 +355,7 @@ const char *devopt_net(struct vm_config *c, const char *arg, char *err, size_t e
 		e = net_items(n, arg, rest, err, errlen);
 	free(copy);
 	char id[16];
-	snprintf(id, sizeof(id), "net%zu", c->nnets);
+	free_id(id, "net", c->nnets, net_id_taken, c);
 	if (!e && !(n->id = strdup(id))) {
 		snprintf(err, errlen, "--net: out of memory");
 		e = err;
@@ -400,7 +428,13 @@ const char *devopt_vsock(struct vm_config *c, const char *arg, char *err, size_t
 
 const char *devopt_balloon(struct vm_config *c, const char *arg, char *err, size_t errlen)
 {
+	/* The option's balloon replaces a config file's whole. */
 	c->balloon = true;
+	c->balloon_deflate_on_oom = false;
+	c->balloon_target_mib = 0;
+	c->balloon_stats_interval_s = 0;
+	c->balloon_free_page_hinting = false;
+	c->balloon_no_free_page_reporting = false;
 	if (!arg)
 		return NULL;
 	char *copy = strdup(arg), *rest = copy;
@@ -446,7 +480,7 @@ static bool share_tag_taken(const struct vm_config *c, const char *t)
 
 /* Parses into `sh` with strings pointing into `copy` (or into `tagbuf`). */
 static const char *parse_share(struct vm_config *c, struct vm_share *out, char *copy,
-			       char tagbuf[32], const char *arg, char *err, size_t errlen)
+			       char tagbuf[16], const char *arg, char *err, size_t errlen)
 {
 	char *rest;
 	struct vm_share sh = { 0 };
@@ -492,11 +526,7 @@ static const char *parse_share(struct vm_config *c, struct vm_share *out, char *
 		return err;
 	}
 	if (!sh.tag) {
-		for (size_t n = c->nshares;; n++) {
-			snprintf(tagbuf, 32, "share%zu", n);
-			if (!share_tag_taken(c, tagbuf))
-				break;
-		}
+		free_id(tagbuf, "share", c->nshares, share_tag_taken, c);
 		sh.tag = tagbuf;
 	}
 	*out = sh;
@@ -510,7 +540,7 @@ const char *devopt_share(struct vm_config *c, const char *arg, char *err, size_t
 		return err;
 	}
 	struct vm_share sh;
-	char tagbuf[32];
+	char tagbuf[16];
 	char *copy = strdup(arg);
 	const char *e = copy ? parse_share(c, &sh, copy, tagbuf, arg, err, errlen) : "";
 	if (!e) {

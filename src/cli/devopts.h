@@ -8,7 +8,10 @@
  *   --balloon[=deflate_on_oom][,target=MIB][,stats=SECONDS]
  *   --share HOSTDIR[,tag=NAME][,ro]   (virtio-9p; default tag share0, share1, ...)
  *   --port NAME,uds=PATH              (a named virtio-console port)
- * Each returns NULL, or a message naming what is wrong in err.
+ * Each returns NULL, or a message naming what is wrong in err. The
+ * configuration may already hold a config file's sections: disks, NICs,
+ * shares and ports are added to them (under ids of their own), --vsock and
+ * --balloon replace theirs.
  */
 #ifndef SKIFF_CLI_DEVOPTS_H
 #define SKIFF_CLI_DEVOPTS_H

@@ -98,28 +98,19 @@ int image_use_begin(struct image_use *u, struct vm_config *cfg, const struct ima
 	char *arg = NULL;
 	if (asprintf(&arg, "%s,format=qcow2%s", disk, o->ephemeral ? ",backing=on" : "") < 0)
 		goto oom;
-	if (cfg->ndrives) {
-		/* Move the user's disks one place down. */
-		struct vm_drive first[VM_MAX_DRIVES];
-		size_t n = cfg->ndrives;
-		if (n >= VM_MAX_DRIVES) {
-			free(arg);
-			snprintf(err, errlen, "--image: at most %d more disks", VM_MAX_DRIVES - 1);
-			goto fail;
-		}
-		memcpy(first, cfg->drives, n * sizeof(first[0]));
-		cfg->ndrives = 0;
-		const char *e = devopt_disk(cfg, arg, err, errlen);
-		memcpy(cfg->drives + 1, first, n * sizeof(first[0]));
-		cfg->ndrives += n;
-		if (e) {
-			free(arg);
-			goto fail;
-		}
-	} else if (devopt_disk(cfg, arg, err, errlen)) {
+	if (cfg->ndrives >= VM_MAX_DRIVES) {
+		free(arg);
+		snprintf(err, errlen, "--image: at most %d more disks", VM_MAX_DRIVES - 1);
+		goto fail;
+	}
+	if (devopt_disk(cfg, arg, err, errlen)) {
 		free(arg);
 		goto fail;
 	}
+	/* Move it before the user's disks. */
+	struct vm_drive root = cfg->drives[cfg->ndrives - 1];
+	memmove(cfg->drives + 1, cfg->drives, (cfg->ndrives - 1) * sizeof(root));
+	cfg->drives[0] = root;
 	free(arg);
 	if (o->ssh_port && cfg->nnets) {
 		snprintf(err, errlen, "--ssh-port makes the VM's user network; with --net, add "
@@ -136,12 +127,12 @@ int image_use_begin(struct image_use *u, struct vm_config *cfg, const struct ima
 		if (devopt_net(cfg, net, err, errlen))
 			goto fail;
 	}
-	if (!cfg->kernel)
-		cfg->kernel = u->meta.kernel;
-	if (!cfg->initrd)
-		cfg->initrd = u->meta.initrd;
-	if (!cfg->append)
-		cfg->append = u->meta.cmdline;
+	/* The image's boot files where the options name none. */
+	const char *mine[3] = { u->meta.kernel, u->meta.initrd, u->meta.cmdline };
+	char **slot[3] = { &cfg->kernel, &cfg->initrd, &cfg->append };
+	for (int i = 0; i < 3; i++)
+		if (!*slot[i] && mine[i] && !(*slot[i] = strdup(mine[i])))
+			goto oom;
 	return 0;
 oom:
 	snprintf(err, errlen, "--image: out of memory");

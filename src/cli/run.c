@@ -14,12 +14,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "base/size.h"
 #include "cli/console.h"
 #include "cli/console_sock.h"
 #include "cli/devopts.h"
 #include "cli/image_run.h"
 #include "cli/run_api.h"
+#include "vmm/config_json.h"
 #include "vmm/vm.h"
 
 #define DEFAULT_APPEND "console=ttyS0 earlycon=sbi quiet"
@@ -153,14 +156,110 @@ static size_t deliver(void *ctx, const uint8_t *buf, size_t n)
 	return vm_console_input(ctx, buf, n);
 }
 
+/* A VM from `cfg` in the foreground, again after each guest reboot;
+ * returns the exit status. */
+static int run_plain(const struct vm_config *cfg)
+{
+	char err[512];
+	struct console con;
+	if (console_open(&con)) {
+		fprintf(stderr, "skiff run: cannot set up the console: %s\n", strerror(errno));
+		return 1;
+	}
+	struct vm_console vc = { .out = console_output, .ctx = &con };
+	for (;;) {
+		struct vm *vm = vm_create(cfg, &vc, err, sizeof(err));
+		if (!vm) {
+			console_close(&con);
+			fprintf(stderr, "skiff run: %s\n", err);
+			return 64;
+		}
+		if (vm_start(vm)) {
+			console_close(&con);
+			fprintf(stderr, "skiff run: cannot start the first hart\n");
+			vm_destroy(vm);
+			return 1;
+		}
+		while (!atomic_load(&vm->end)) {
+			enum console_event ev = console_poll(&con, 50, deliver, vm);
+			if (ev == CONSOLE_QUIT || ev == CONSOLE_SIGNAL)
+				vm_end(vm, VM_STOPPED);
+		}
+		enum vm_end why = vm_wait(vm);
+		if (why == VM_REBOOT) {
+			vm_destroy(vm);
+			continue;
+		}
+		console_close(&con);
+		int status = 0;
+		if (why == VM_CRASHED) {
+			report_crash(vm);
+			status = 2;
+		} else if (why == VM_FAILED) {
+			fprintf(stderr, "skiff: the guest powered off reporting a failure through %s\n",
+				vm->fail_why);
+			status = 1;
+		}
+		vm_destroy(vm);
+		return status;
+	}
+}
+
 /* Long options without a short letter. */
 enum { OPT_IMAGE = 0x100, OPT_EPHEMERAL, OPT_SSH_PORT };
 
-/* skiff run with the configuration `cfg` to fill in from the options; with
- * --image, `use` holds the image until the caller ends it. */
+/* Replace the string *dst by a copy of v; -1 when out of memory. */
+static int set_str(char **dst, const char *v)
+{
+	char *copy = v ? strdup(v) : NULL;
+	if (v && !copy)
+		return -1;
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+/* The --config-file among the options, if any (the last one given): it is
+ * read before the other options, which then apply over it. None with
+ * --help, which reads nothing. */
+static const char *config_file_option(int argc, char **argv, const struct option *opts)
+{
+	const char *file = NULL;
+	bool help = false;
+	int o;
+	optind = 0; /* glibc: start afresh */
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (o == 'F')
+			file = optarg;
+		help |= o == 'h';
+	}
+	return help ? NULL : file;
+}
+
+/* Read the --config-file `path` into cfg (which holds the defaults). */
+static int read_config_file(struct vm_config *cfg, const char *path)
+{
+	char err[1024], inner[768];
+	json_t *doc = vmm_config_file_read(path, err, sizeof(err));
+	if (!doc) {
+		fprintf(stderr, "skiff run: --config-file %s\n", err);
+		return 64;
+	}
+	const char *e = vm_config_from_json(cfg, doc, inner, sizeof(inner));
+	json_decref(doc);
+	if (e) {
+		fprintf(stderr, "skiff run: --config-file %s: %s\n", path, inner);
+		return 64;
+	}
+	return 0;
+}
+
+/* skiff run with the configuration `cfg` (the defaults) to fill in from a
+ * --config-file and the options; with --image, `use` holds the image until
+ * the caller ends it. */
 static int run(struct vm_config *cfg, struct image_use *use, int argc, char **argv)
 {
-	char *default_kernel = NULL, *default_initrd = NULL;
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
@@ -192,24 +291,35 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	bool append_given = false, cpus_given = false, mem_given = false;
-	const char *api_sock = NULL, *config_file = NULL, *snapshot_dir = NULL;
+	bool kernel_given = false, initrd_given = false, append_given = false, mem_given = false;
+	const char *api_sock = NULL, *snapshot_dir = NULL;
+	const char *config_file = config_file_option(argc, argv, opts);
 	const char *vm_option = NULL;   /* one VM option given, for --snapshot's message */
 	const char *console_sock = NULL;
 	struct image_use_opts image = { 0 };
 	uint64_t console_log_max = 0;
 	char err[512];
 	int o;
-	optind = 1;
+	if (config_file && read_config_file(cfg, config_file))
+		return 64;
+	optind = 0;
 	opterr = 0; /* one line of our own instead of getopt's message */
 	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		for (const struct option *op = opts; op->name && o > 0; op++)
 			if (op->val == o && (strchr("kiacmdDCRQNVPBSF", o) || o >= OPT_IMAGE))
 				vm_option = op->name;
 		switch (o) {
-		case 'k': cfg->kernel = optarg; break;
-		case 'i': cfg->initrd = optarg; break;
-		case 'a': cfg->append = optarg; append_given = true; break;
+		case 'k':
+		case 'i':
+		case 'a':
+		case 'd':
+			if (set_str(o == 'k' ? &cfg->kernel : o == 'i' ? &cfg->initrd :
+				    o == 'a' ? &cfg->append : &cfg->dump_dtb, optarg))
+				goto oom;
+			kernel_given |= o == 'k';
+			initrd_given |= o == 'i';
+			append_given |= o == 'a';
+			break;
 		case 'c': {
 			char *end;
 			long n = strtol(optarg, &end, 10);
@@ -219,7 +329,6 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 				return 64;
 			}
 			cfg->ncpus = (unsigned)n;
-			cpus_given = true;
 			break;
 		}
 		case 'm':
@@ -235,7 +344,6 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 				return 64;
 			}
 			break;
-		case 'd': cfg->dump_dtb = optarg; break;
 		case 'D':
 			if (devopt_disk(cfg, optarg, err, sizeof(err))) {
 				fprintf(stderr, "skiff run: %s\n", err);
@@ -309,7 +417,7 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 				return 64;
 			}
 			break;
-		case 'F': config_file = optarg; break;
+		case 'F': break; /* read first */
 		case 'I': {
 			size_t len = strlen(optarg);
 			if (len < 1 || len > 64 || strspn(optarg, "abcdefghijklmnopqrstuvwxyz"
@@ -317,7 +425,8 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 				fprintf(stderr, "skiff run: --id %s: 1 to 64 letters, digits, '-' and '_'\n", optarg);
 				return 64;
 			}
-			cfg->name = optarg;
+			if (set_str(&cfg->name, optarg))
+				goto oom;
 			break;
 		}
 		case OPT_IMAGE: image.name = optarg; break;
@@ -374,47 +483,36 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 			"to standard output; give --console-sock too\n");
 		return 64;
 	}
-	struct console_sock *csock = NULL;
-	if (console_sock && !(csock = console_sock_start(console_sock, console_log_max, err, sizeof(err)))) {
-		fprintf(stderr, "skiff run: --console-sock: %s\n", err);
-		return 64;
-	}
-	if (api_sock || config_file || snapshot_dir) {
-		struct run_api_opts ao = {
-			.api_sock = api_sock, .config_file = config_file, .id = cfg->name,
-			.snapshot_dir = snapshot_dir,
-			.version = SKIFF_VERSION, .cli = cfg,
-			.kernel_given = cfg->kernel != NULL, .initrd_given = cfg->initrd != NULL,
-			.append_given = append_given, .cpus_given = cpus_given, .mem_given = mem_given,
-			.report_crash = report_crash,
-		};
-		int api_status = run_api(&ao);
-		console_sock_stop(csock);
-		return api_status;
-	}
-	if (!cfg->kernel) {
-		default_kernel = cache_path("Image");
-		default_initrd = cache_path("initrd.cpio.gz");
-		if (!readable(default_kernel) || !readable(default_initrd)) {
+	/* Without the API or a config file, no kernel means the default guest. */
+	bool api = api_sock || config_file || snapshot_dir;
+	if (!cfg->kernel && !api) {
+		char *kernel = cache_path("Image"), *initrd = cache_path("initrd.cpio.gz");
+		bool built = readable(kernel) && readable(initrd);
+		if (!built)
 			fprintf(stderr, "skiff run: the default guest is not built yet (looked for %s).\n"
 				"skiff run: build it with guest/build-image.sh, or give --kernel IMAGE.\n",
-				default_kernel ? default_kernel : "?");
-			free(default_kernel);
-			free(default_initrd);
-			return 64;
+				kernel ? kernel : "?");
+		if (built) {
+			cfg->kernel = kernel;
+			kernel = NULL;
+			if (!cfg->initrd) {
+				cfg->initrd = initrd;
+				initrd = NULL;
+			}
 		}
-		cfg->kernel = default_kernel;
-		if (!cfg->initrd)
-			cfg->initrd = default_initrd;
+		free(kernel);
+		free(initrd);
+		if (!built)
+			return 64;
 	}
-	if (!append_given)
-		cfg->append = cfg->virtio_console ? DEFAULT_APPEND_HVC : DEFAULT_APPEND;
-	const char *why = file_problem(cfg->kernel);
-	if (why) {
+	if (!append_given && !api && set_str(&cfg->append, cfg->virtio_console ? DEFAULT_APPEND_HVC : DEFAULT_APPEND))
+		goto oom;
+	const char *why;
+	if ((kernel_given || !api) && (why = file_problem(cfg->kernel))) {
 		fprintf(stderr, "skiff run: --kernel %s: %s\n", cfg->kernel, why);
 		return 64;
 	}
-	if (cfg->initrd && (why = file_problem(cfg->initrd))) {
+	if (cfg->initrd && (initrd_given || !api) && (why = file_problem(cfg->initrd))) {
 		fprintf(stderr, "skiff run: --initrd %s: %s\n", cfg->initrd, why);
 		return 64;
 	}
@@ -422,63 +520,38 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 		fprintf(stderr, "skiff run: %s\n", err);
 		return 64;
 	}
-
-	struct console con;
-	if (console_open(&con)) {
-		fprintf(stderr, "skiff run: cannot set up the console: %s\n", strerror(errno));
-		return 1;
+	struct console_sock *csock = NULL;
+	if (console_sock && !(csock = console_sock_start(console_sock, console_log_max, err, sizeof(err)))) {
+		fprintf(stderr, "skiff run: --console-sock: %s\n", err);
+		return 64;
 	}
-	struct vm_console vc = { .out = console_output, .ctx = &con };
-	int status = 0;
-	for (;;) {
-		struct vm *vm = vm_create(cfg, &vc, err, sizeof(err));
-		if (!vm) {
-			console_close(&con);
-			fprintf(stderr, "skiff run: %s\n", err);
-			status = 64;
-			break;
-		}
-		if (vm_start(vm)) {
-			console_close(&con);
-			fprintf(stderr, "skiff run: cannot start the first hart\n");
-			vm_destroy(vm);
-			status = 1;
-			break;
-		}
-		while (!atomic_load(&vm->end)) {
-			enum console_event ev = console_poll(&con, 50, deliver, vm);
-			if (ev == CONSOLE_QUIT || ev == CONSOLE_SIGNAL)
-				vm_end(vm, VM_STOPPED);
-		}
-		enum vm_end why = vm_wait(vm);
-		if (why == VM_REBOOT) {
-			vm_destroy(vm);
-			continue;
-		}
-		console_close(&con);
-		if (why == VM_CRASHED) {
-			report_crash(vm);
-			status = 2;
-		} else if (why == VM_FAILED) {
-			fprintf(stderr, "skiff: the guest powered off reporting a failure through %s\n",
-				vm->fail_why);
-			status = 1;
-		}
-		vm_destroy(vm);
-		break;
+	int status;
+	if (api) {
+		struct run_api_opts ao = {
+			.api_sock = api_sock, .snapshot_dir = snapshot_dir,
+			.version = SKIFF_VERSION, .cfg = cfg,
+			.configured = config_file || vm_option,
+			.start = config_file || kernel_given || !api_sock,
+			.report_crash = report_crash,
+		};
+		status = run_api(&ao);
+	} else {
+		status = run_plain(cfg);
 	}
-	free(default_kernel);
-	free(default_initrd);
 	console_sock_stop(csock);
 	return status;
+oom:
+	fprintf(stderr, "skiff run: out of memory\n");
+	return 1;
 }
 
 int cmd_run(int argc, char **argv)
 {
-	struct vm_config cfg = { .ncpus = 1, .mem_bytes = 512ull << 20, .rng = true, .agent = true };
+	struct vm_config cfg;
+	vm_config_init(&cfg);
 	struct image_use use = { .lock_fd = -1 };
 	int status = run(&cfg, &use, argc, argv);
-	vm_config_free_devices(&cfg);   /* what the device options allocated */
+	vm_config_free(&cfg);
 	image_use_end(&use);            /* removes an ephemeral overlay */
 	return status;
 }

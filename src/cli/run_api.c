@@ -18,97 +18,6 @@
 #include "vmm/api.h"
 #include "vmm/snapshot.h"
 
-/* The object member `name` of doc, created when absent; NULL when it exists
- * but is not an object (the config check then reports it). */
-static json_t *section(json_t *doc, const char *name)
-{
-	json_t *s = json_object_get(doc, name);
-	if (!s || json_is_null(s)) {
-		s = json_object();
-		json_object_set_new(doc, name, s);
-	}
-	return json_is_object(s) ? s : NULL;
-}
-
-/* Put the command line's VM options into the document: they are added to
- * (drives, interfaces, shares, console ports) or replace (the rest) what
- * the file says. */
-static int overlay_cli(json_t *doc, const struct run_api_opts *o)
-{
-	const struct vm_config *c = o->cli;
-	json_t *s;
-	int r = 0;
-	if ((o->kernel_given || o->initrd_given || o->append_given) && (s = section(doc, "boot-source"))) {
-		if (o->kernel_given)
-			r |= json_object_set_new(s, "kernel_image_path", json_string(c->kernel));
-		if (o->initrd_given)
-			r |= json_object_set_new(s, "initrd_path", json_string(c->initrd));
-		if (o->append_given)
-			r |= json_object_set_new(s, "boot_args", json_string(c->append));
-	}
-	if ((o->cpus_given || o->mem_given) && (s = section(doc, "machine-config"))) {
-		if (o->cpus_given || !json_object_get(s, "vcpu_count"))
-			r |= json_object_set_new(s, "vcpu_count", json_integer(c->ncpus));
-		if (o->mem_given || !json_object_get(s, "mem_size_mib"))
-			r |= json_object_set_new(s, "mem_size_mib",
-						 json_integer((json_int_t)(o->mem_given ? c->mem_bytes >> 20 : VM_DEFAULT_MEM_MIB)));
-	}
-	if (c->ndrives) {
-		json_t *arr = json_object_get(doc, "drives");
-		if (!arr || json_is_null(arr)) {
-			arr = json_array();
-			json_object_set_new(doc, "drives", arr);
-		}
-		for (size_t i = 0; json_is_array(arr) && i < c->ndrives; i++) {
-			json_t *e = vmm_drive_json(&c->drives[i]);
-			if (!e)
-				return -1;
-			r |= json_array_append_new(arr, e);
-		}
-	}
-	if (c->nnets) {
-		json_t *arr = json_object_get(doc, "network-interfaces");
-		if (!arr || json_is_null(arr)) {
-			arr = json_array();
-			json_object_set_new(doc, "network-interfaces", arr);
-		}
-		for (size_t i = 0; json_is_array(arr) && i < c->nnets; i++) {
-			json_t *e = vmm_net_json(&c->nets[i]);
-			if (!e)
-				return -1;
-			r |= json_array_append_new(arr, e);
-		}
-	}
-	if (c->nshares) {
-		json_t *arr = json_object_get(doc, "shares");
-		if (!arr || json_is_null(arr)) {
-			arr = json_array();
-			json_object_set_new(doc, "shares", arr);
-		}
-		for (size_t i = 0; json_is_array(arr) && i < c->nshares; i++)
-			r |= json_array_append_new(arr, vmm_share_json(&c->shares[i]));
-	}
-	if (c->nports) {
-		json_t *arr = json_object_get(doc, "console-ports");
-		if (!arr || json_is_null(arr)) {
-			arr = json_array();
-			json_object_set_new(doc, "console-ports", arr);
-		}
-		for (size_t i = 0; json_is_array(arr) && i < c->nports; i++)
-			r |= json_array_append_new(arr, json_pack("{s:s,s:s}", "name", c->ports[i].name,
-								  "uds_path", c->ports[i].uds_path));
-	}
-	if (c->vsock && c->vsock_uds)
-		r |= json_object_set_new(doc, "vsock", json_pack("{s:I,s:s}", "guest_cid", (json_int_t)c->vsock_cid,
-								 "uds_path", c->vsock_uds));
-	if (c->balloon)
-		r |= json_object_set_new(doc, "balloon", json_pack("{s:I,s:b,s:I}",
-								   "amount_mib", (json_int_t)c->balloon_target_mib,
-								   "deflate_on_oom", (int)c->balloon_deflate_on_oom,
-								   "stats_polling_interval_s", (json_int_t)c->balloon_stats_interval_s));
-	return r ? -1 : 0;
-}
-
 static size_t deliver(void *ctx, const uint8_t *buf, size_t n)
 {
 	/* Before InstanceStart the console holds what was typed. */
@@ -118,36 +27,15 @@ static size_t deliver(void *ctx, const uint8_t *buf, size_t n)
 int run_api(const struct run_api_opts *o)
 {
 	char err[1024];
-	json_t *doc = NULL;
-	if (o->config_file) {
-		doc = vmm_config_file_read(o->config_file, err, sizeof(err));
-		if (!doc) {
-			fprintf(stderr, "skiff run: --config-file %s\n", err);
-			return 64;
-		}
-	} else {
-		doc = json_object();
-	}
-	if (!doc || overlay_cli(doc, o)) {
-		fprintf(stderr, "skiff run: out of memory\n");
-		json_decref(doc);
-		return 1;
-	}
-
 	struct console con;
 	if (console_open(&con)) {
 		fprintf(stderr, "skiff run: cannot set up the console: %s\n", strerror(errno));
-		json_decref(doc);
 		return 1;
 	}
 	struct vmm_params p = {
-		.id = o->id,
+		.id = o->cfg->name,
 		.version = o->version,
 		.console = { .out = console_output, .ctx = &con },
-		.dump_dtb = o->cli->dump_dtb,
-		.virtio_console = o->cli->virtio_console,
-		.no_rng = !o->cli->rng,
-		.no_agent = !o->cli->agent,
 	};
 	int status = 0;
 	bool con_open = true;
@@ -157,9 +45,7 @@ int run_api(const struct run_api_opts *o)
 		status = 1;
 		goto fail;
 	}
-	if (json_object_size(doc) && vmm_configure(v, doc, err, sizeof(err))) {
-		if (o->config_file)
-			snprintf(what, sizeof(what), "--config-file %s: ", o->config_file);
+	if (vmm_set_config(v, o->cfg, o->configured, err, sizeof(err))) {
 		status = 64;
 		goto fail;
 	}
@@ -186,15 +72,13 @@ int run_api(const struct run_api_opts *o)
 			status = 64;
 			goto fail;
 		}
-	} else if (o->config_file || o->kernel_given || !o->api_sock) {
+	} else if (o->start) {
 		/* A config file (or --kernel) means: start now, as Firecracker does. */
 		if (vmm_start(v, err, sizeof(err))) {
 			status = 64;
 			goto fail;
 		}
 	}
-	json_decref(doc);
-	doc = NULL;
 
 	for (;;) {
 		struct vm *vm = vmm_vm(v);
@@ -237,7 +121,6 @@ int run_api(const struct run_api_opts *o)
 fail:
 	vmm_free(v);
 	console_close(&con);
-	json_decref(doc);
 	fprintf(stderr, "skiff run: %s%s\n", what, err);
 	return status;
 }

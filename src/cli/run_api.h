@@ -15,15 +15,13 @@ struct vm;
 
 struct run_api_opts {
 	const char *api_sock;       /* may be NULL */
-	const char *config_file;    /* may be NULL */
 	const char *snapshot_dir;   /* restore DIR/vmstate + DIR/memory; may be NULL */
-	const char *id;             /* instance id; may be NULL */
 	const char *version;
-	/* The VM options given on the command line: they fill in (and override)
-	 * the config file's sections (boot-source, machine-config, drives,
-	 * network-interfaces, shares, vsock, balloon). */
-	const struct vm_config *cli;
-	bool kernel_given, initrd_given, append_given, cpus_given, mem_given;
+	/* The configuration: a --config-file's with the command line's options
+	 * over it (checked), its name the instance id (may be NULL). */
+	const struct vm_config *cfg;
+	bool configured;            /* a config file or VM options were given */
+	bool start;                 /* start now (else wait for InstanceStart) */
 	void (*report_crash)(struct vm *vm);
 };
 

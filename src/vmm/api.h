@@ -41,10 +41,6 @@ struct vmm_params {
 	const char *id;              /* instance id; NULL: "anonymous-instance" */
 	const char *version;         /* reported as vmm_version */
 	struct vm_console console;   /* guest console output */
-	const char *dump_dtb;        /* passed to vm_create; may be NULL */
-	bool virtio_console;         /* hvc0 on virtio-console instead of the UART */
-	bool no_rng;                 /* leave out virtio-rng */
-	bool no_agent;               /* leave out the guest agent port (src/vmm/agent.h) */
 };
 
 struct vmm;
@@ -53,9 +49,14 @@ struct vmm *vmm_new(const struct vmm_params *p, char *err, size_t errlen);
 /* Stop the API server, destroy the VM if one is left, free everything. */
 void vmm_free(struct vmm *v);
 
-/* Apply a --config-file document (all sections or nothing); also opens the
- * logger and metrics files it names. Before start only. */
-const char *vmm_configure(struct vmm *v, const json_t *doc, char *err, size_t errlen);
+/* Before start: the configuration becomes a copy of `c` (a --config-file's
+ * with skiff run's options over it; checked again here), and the logger
+ * and metrics outputs it names are opened. `configured`: it was given (a
+ * file or VM options), which rules out a snapshot load as a configuration
+ * through the API does; else it holds only how to run the VM (engine,
+ * console, rng, agent). */
+const char *vmm_set_config(struct vmm *v, const struct vm_config *c, bool configured,
+			   char *err, size_t errlen);
 /* Serve the API on a new Unix socket at `path` (mode 0600). */
 const char *vmm_listen(struct vmm *v, const char *path, char *err, size_t errlen);
 /* Is a kernel configured (so that vmm_start can work)? */

@@ -191,6 +191,11 @@ static const char *check_ports(const struct vm_config *c, char *err, size_t errl
 
 const char *vm_config_check(const struct vm_config *c, char *err, size_t errlen)
 {
+	if (c->append && strlen(c->append) > VM_MAX_CMDLINE)
+		return MSG("boot-source.boot_args: %zu bytes is longer than the kernel accepts (%d)",
+			   strlen(c->append), VM_MAX_CMDLINE);
+	if (c->append && strchr(c->append, '\n'))
+		return MSG("boot-source.boot_args: must be one line");
 	if (c->ncpus < 1 || c->ncpus > BOARD_MAX_HARTS)
 		return MSG("machine-config.vcpu_count: %u is out of range (1 to %u)", c->ncpus, BOARD_MAX_HARTS);
 	uint64_t mib = c->mem_bytes >> 20;
@@ -208,8 +213,20 @@ const char *vm_config_check(const struct vm_config *c, char *err, size_t errlen)
 		return MSG("balloon.amount_mib: %u MiB is more than the guest memory (machine-config.mem_size_mib %" PRIu64 ")",
 			   c->balloon_target_mib, mib);
 	unsigned roots = 0;
-	for (size_t i = 0; i < c->ndrives; i++)
+	for (size_t i = 0; i < c->ndrives; i++) {
 		roots += c->drives[i].root;
+		for (size_t j = 0; j < i; j++)
+			if (c->drives[i].id && c->drives[j].id && !strcmp(c->drives[i].id, c->drives[j].id))
+				return MSG("drives.drive_id: `%s` is used twice", c->drives[i].id);
+	}
+	for (size_t i = 0; i < c->nnets; i++)
+		for (size_t j = 0; j < i; j++)
+			if (c->nets[i].id && c->nets[j].id && !strcmp(c->nets[i].id, c->nets[j].id))
+				return MSG("network-interfaces.iface_id: `%s` is used twice", c->nets[i].id);
+	for (size_t i = 0; i < c->nshares; i++)
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(c->shares[i].tag, c->shares[j].tag))
+				return MSG("shares.tag: `%s` is used twice", c->shares[i].tag);
 	if (roots > 1)
 		return MSG("drives.is_root_device: A root block device already exists!");
 	if (check_nets(c, err, errlen) || check_ports(c, err, errlen))

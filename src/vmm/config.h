@@ -31,6 +31,7 @@
 #define VM_MAX_CONSOLE_PORTS 16
 #define VM_CONSOLE_PORT_NAME_MAX 127   /* virtio-console's limit */
 #define VM_UDS_PATH_MAX 107            /* sockaddr_un's sun_path less its NUL */
+#define VM_MAX_CMDLINE 1023            /* RISC-V Linux COMMAND_LINE_SIZE is 1024 */
 
 /* A token bucket (Firecracker's rate_limiter: size, refill_time in ms,
  * one_time_burst). size == 0 means unlimited. */
@@ -203,11 +204,13 @@ const char *vm_drive_settle_format(struct vm_drive *d, char *err, size_t errlen)
 const char *vm_drive_add_backing_dir(struct vm_drive *d, const char *dir, char *err, size_t errlen);
 
 /* The rules of the whole configuration, checked after every change and
- * before any VM is built: ranges, the engine, console ports, and the rules
- * across sections (balloon within RAM, quota within vCPUs, one root drive,
- * unique MACs, TAP names and forwarded ports). NULL if usable, else a
- * message naming the field that is wrong. The kernel is not checked here:
- * a restored VM needs none (vm_create does). */
+ * before any VM is built: ranges, the engine, console ports, the kernel
+ * command line (one line the kernel takes whole), and the rules across
+ * sections (balloon within RAM, quota within vCPUs, one root drive, unique
+ * drive and interface ids and share tags, unique MACs, TAP names and
+ * forwarded ports). NULL if usable, else a message naming the field that
+ * is wrong. The kernel is not checked here: a restored VM needs none
+ * (vm_create does). */
 const char *vm_config_check(const struct vm_config *c, char *err, size_t errlen);
 
 /* "xx:xx:xx:xx:xx:xx" */

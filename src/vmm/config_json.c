@@ -391,11 +391,6 @@ static const char *boot_source(struct vm_config *s, const void *arg, char *err, 
 	    check_kernel_image(k, where, err, errlen) ||
 	    (i && check_file(i, false, false, where, "initrd_path", "initrd", err, errlen)))
 		return err;
-	if (a && strlen(a) > VMM_MAX_CMDLINE)
-		return MSG("%s.boot_args: %zu bytes is longer than the kernel accepts (%d)", where,
-			   strlen(a), VMM_MAX_CMDLINE);
-	if (a && strchr(a, '\n'))
-		return MSG("%s.boot_args: must be one line", where);
 	if (set_str(&s->kernel, k, err, errlen) || set_str(&s->initrd, i, err, errlen) ||
 	    set_str(&s->append, a, err, errlen))
 		return err;

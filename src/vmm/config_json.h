@@ -24,7 +24,6 @@
 
 #define VMM_DEFAULT_BOOT_ARGS "console=ttyS0 earlycon=sbi quiet"
 #define VMM_MAX_ID_LEN 64
-#define VMM_MAX_CMDLINE 1023   /* RISC-V Linux COMMAND_LINE_SIZE is 1024 */
 
 /* Is `id` a valid resource id (1..VMM_MAX_ID_LEN of [A-Za-z0-9_])? */
 bool vmm_id_valid(const char *id);

@@ -47,11 +47,9 @@ struct vmm *vmm_new(const struct vmm_params *p, char *err, size_t errlen)
 	const char *id = p->id ? p->id : DEFAULT_ID;
 	v->id = strdup(id);
 	v->version = strdup(p->version ? p->version : "unknown");
-	v->dump_dtb = p->dump_dtb ? strdup(p->dump_dtb) : NULL;
-	if (!v->id || !v->version || (p->dump_dtb && !v->dump_dtb)) {
+	if (!v->id || !v->version) {
 		free(v->id);
 		free(v->version);
-		free(v->dump_dtb);
 		free(v);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -59,9 +57,6 @@ struct vmm *vmm_new(const struct vmm_params *p, char *err, size_t errlen)
 	pthread_mutex_init(&v->lock, NULL);
 	v->main_thread = pthread_self();
 	v->console = p->console;
-	v->virtio_console = p->virtio_console;
-	v->no_rng = p->no_rng;
-	v->no_agent = p->no_agent;
 	vm_config_init(&v->spec);
 	vm_config_init(&v->booted);
 	v->log.fd = -1;
@@ -85,7 +80,6 @@ void vmm_free(struct vmm *v)
 	pthread_mutex_destroy(&v->lock);
 	free(v->id);
 	free(v->version);
-	free(v->dump_dtb);
 	free(v);
 }
 
@@ -203,7 +197,8 @@ const char *vmm_commit_outputs(struct vmm *v, struct vm_config *next, bool logge
 	return NULL;
 }
 
-const char *vmm_configure(struct vmm *v, const json_t *doc, char *err, size_t errlen)
+const char *vmm_set_config(struct vmm *v, const struct vm_config *c, bool configured,
+			   char *err, size_t errlen)
 {
 	const char *e = NULL;
 	pthread_mutex_lock(&v->lock);
@@ -211,17 +206,16 @@ const char *vmm_configure(struct vmm *v, const json_t *doc, char *err, size_t er
 	if (v->state != VMM_NOT_STARTED) {
 		snprintf(err, errlen, PREBOOT_ONLY);
 		e = err;
-	} else if (vm_config_copy(&next, &v->spec)) {
+	} else if (vm_config_copy(&next, c)) {
 		snprintf(err, errlen, "out of memory");
 		e = err;
-	} else if (vm_config_from_json(&next, doc, err, errlen)) {
+	} else if (vm_config_check(&next, err, errlen)) {
 		vm_config_free(&next);
 		e = err;
 	} else {
-		e = vmm_commit_outputs(v, &next, api_json_member(doc, "logger") != NULL,
-				   api_json_member(doc, "metrics") != NULL, err, errlen);
+		e = vmm_commit_outputs(v, &next, next.logger.set, next.metrics.set, err, errlen);
 		if (!e)
-			v->configured = true;
+			v->configured |= configured;
 	}
 	pthread_mutex_unlock(&v->lock);
 	return e;
@@ -264,11 +258,6 @@ const char *vmm_boot(struct vmm *v, char *err, size_t errlen)
 	fail |= !b.name;
 	if (!b.append)
 		fail |= !(b.append = strdup(VMM_DEFAULT_BOOT_ARGS));
-	if (v->dump_dtb && !b.dump_dtb)
-		fail |= !(b.dump_dtb = strdup(v->dump_dtb));
-	b.virtio_console = v->virtio_console;
-	b.rng = !v->no_rng;
-	b.agent = !v->no_agent;
 	if (fail) {
 		vm_config_free(&b);
 		snprintf(err, errlen, "out of memory");

@@ -23,8 +23,7 @@ struct vmm_serial;
 struct vmm {
 	pthread_mutex_t lock;
 	pthread_t main_thread;
-	char *id, *version, *dump_dtb;
-	bool virtio_console, no_rng, no_agent;
+	char *id, *version;
 	struct vm_console console;
 
 	struct vm_config spec;      /* the configuration as the API sees it */

@@ -6,8 +6,9 @@
  * socket.
  *
  * Input: requests separated by NUL bytes. Each is a first line
- * "METHOD PATH" and the rest is the body. METHOD CONFIG instead gives the
- * body to vmm_configure() as a --config-file document.
+ * "METHOD PATH" and the rest is the body. METHOD CONFIG instead reads the
+ * body as a --config-file document does (vm_config_from_json) and hands
+ * the result to the VMM (vmm_set_config), as skiff run does.
  *
  * The VM is a stand-in (vm_create and the device hooks are defined here),
  * so InstanceStart and everything after it run without a guest. The
@@ -20,7 +21,7 @@
  * Checked for every request: the answer is 200 with a JSON body, 204 with
  * none, or 400 with exactly {"fault_message": string}; a refused request
  * leaves GET /vm/config as it was; and before start, what GET /vm/config
- * returns is itself accepted by a fresh VMM's vmm_configure() and comes back
+ * returns is itself a config file a fresh VMM accepts and gives back
  * unchanged.
  *
  * Build: tests/fuzz/build.sh.
@@ -197,6 +198,18 @@ static struct vmm *new_vmm(void)
 	return v;
 }
 
+/* A --config-file document as skiff run applies it: over the defaults. */
+static const char *configure(struct vmm *v, const json_t *doc, char *err, size_t errlen)
+{
+	struct vm_config c;
+	vm_config_init(&c);
+	const char *e = vm_config_from_json(&c, doc, err, errlen);
+	if (!e)
+		e = vmm_set_config(v, &c, true, err, errlen);
+	vm_config_free(&c);
+	return e;
+}
+
 static void call(struct vmm *v, enum api_method m, const char *name, const char *path,
 		 const char *body, size_t len, struct api_response *resp)
 {
@@ -255,7 +268,7 @@ static void check_round_trip(json_t *doc)
 {
 	struct vmm *w = new_vmm();
 	char err[1024];
-	if (vmm_configure(w, doc, err, sizeof(err))) {
+	if (configure(w, doc, err, sizeof(err))) {
 		char *text = json_dumps(doc, JSON_COMPACT);
 		fprintf(stderr, "fuzz_api: GET /vm/config is not a valid config file: %s\n%s\n",
 			err, text ? text : "");
@@ -361,7 +374,7 @@ static void one_request(struct vmm *v, char *text, size_t len)
 		}
 		json_t *before = get_config(v);
 		char err[1024];
-		if (vmm_configure(v, doc, err, sizeof(err))) {
+		if (configure(v, doc, err, sizeof(err))) {
 			json_t *after = get_config(v);
 			if (!json_equal(before, after))
 				abort();   /* a refused document changed something */

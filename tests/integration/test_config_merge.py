@@ -1,7 +1,8 @@
 """A config file and command-line device options together, booted and used
 (docs/skiff-run.md, "Config files"): `--disk`, `--net` and `--share` add to
-the file's drives, interfaces and shares; `--vsock` and `--balloon` replace
-the file's sections. One boot of the default guest with the API on a socket:
+the file's drives, interfaces and shares (under ids of their own); `--vsock`
+and `--balloon` replace the file's sections; the other options (here
+`--cpu-quota`) apply over the file. One boot of the default guest with the API on a socket:
 GET /vm/config shows the merge, and the guest sees it: both disks with their
 own bytes, both NICs, both shares mounted with their files, the command
 line's vsock (a guest program, run from a share, connects to the host
@@ -45,18 +46,18 @@ def merged(skiff_bin, default_guest, console_log_dir, guest_tools, tmp_path_fact
         "boot-source": {"kernel_image_path": str(default_guest.kernel),
                         "initrd_path": str(default_guest.initrd)},
         "machine-config": {"vcpu_count": 1, "mem_size_mib": 256},
-        "drives": [{"drive_id": "a", "path_on_host": str(files["a"]), "is_root_device": False,
+        "drives": [{"drive_id": "disk1", "path_on_host": str(files["a"]), "is_root_device": False,
                     "is_read_only": True, "format": "raw"}],
         "network-interfaces": [{"iface_id": "eth0", "backend": "user"}],
         "shares": [{"tag": "cfg", "path_on_host": str(files["cfg_share"]), "is_read_only": True}],
         "vsock": {"guest_cid": 3, "uds_path": str(files["file_vsock"])},
-        "balloon": {"amount_mib": 0, "deflate_on_oom": False},
+        "balloon": {"amount_mib": 0, "deflate_on_oom": True, "stats_polling_interval_s": 5},
     }))
     g = Guest(skiff_bin, ["--config-file", cfg, "--api-sock", files["api"],
                           "--disk", f"{files['b']},ro,format=raw", "--net", "user",
                           "--share", f"{files['cli_share']},tag=cli",
                           "--vsock", f"cid=5,uds={files['cli_vsock']}",
-                          "--balloon=target=48"],
+                          "--balloon=target=48", "--cpu-quota", "1"],
               console_log_dir / "config-merge.log", name="config-merge")
     try:
         g.wait_ready()
@@ -71,11 +72,19 @@ def test_configuration_shows_the_merge(merged):
     f = merged.files
     cfg = get(f["api"], "/vm/config")
     assert [d["path_on_host"] for d in cfg["drives"]] == [str(f["a"]), str(f["b"])], cfg["drives"]
+    # The option's disk gets an id of its own beside the file's `disk1`.
+    assert [d["drive_id"] for d in cfg["drives"]] == ["disk1", "disk2"], cfg["drives"]
     assert len(cfg["network-interfaces"]) == 2, cfg["network-interfaces"]
     assert [(s["tag"], s["path_on_host"]) for s in cfg["shares"]] == \
         [("cfg", str(f["cfg_share"])), ("cli", str(f["cli_share"]))], cfg["shares"]
     assert cfg["vsock"] == dict(cfg["vsock"], guest_cid=5, uds_path=str(f["cli_vsock"])), cfg["vsock"]
+    # The option's balloon replaces the file's whole.
     assert cfg["balloon"]["amount_mib"] == 48, cfg["balloon"]
+    assert cfg["balloon"]["deflate_on_oom"] is False, cfg["balloon"]
+    assert cfg["balloon"].get("stats_polling_interval_s", 0) == 0, cfg["balloon"]
+    # Every VM option applies over the file, --cpu-quota too.
+    assert cfg["machine-config"]["vcpu_count"] == 1, cfg["machine-config"]
+    assert cfg["machine-config"].get("cpu_quota") == 1.0, cfg["machine-config"]
 
 
 def test_guest_sees_both_disks_nics_and_shares(merged):

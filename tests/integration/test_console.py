@@ -307,7 +307,7 @@ def test_console_ports_in_a_config_file(skiff_bin, tiny, sockdir, tmp_path):
     # --port adds to the file's ports.
     cfg = tmp_path / "vm.json"
     r = skiff_run(skiff_bin, "--config-file", cfg, "--port", f"agent,uds={path}2")
-    one_line_64(r, r"console-ports\[1\]\.name: `agent` is used twice")
+    one_line_64(r, r"--port agent,uds=.*: there is already a port named agent")
 
 
 def test_stdin_not_a_terminal(skiff_bin, sockdir, tmp_path):
