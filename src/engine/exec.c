@@ -872,16 +872,24 @@ L_CSRRWI: src = i->rs1; kind = 0; goto csr_common;
 L_CSRRSI: src = i->rs1; kind = 1; goto csr_common;
 L_CSRRCI: src = i->rs1; kind = 2; goto csr_common;
 csr_common:
+		/* instret and cycle count every instruction before this one,
+		 * those of this block included (Zicntr): count them first. */
+		h->instret += RETIRED;
 		old = 0;
 		if (!(i->flags & INSN_CSR_NO_READ) && csr_read(h, (unsigned)i->imm, &old))
-			ILLEGAL();
+			goto csr_illegal;
 		if (!(i->flags & INSN_CSR_NO_WRITE)) {
 			uint64_t nv = kind == 0 ? src : kind == 1 ? old | src : old & ~src;
 			if (csr_write(h, (unsigned)i->imm, nv))
-				ILLEGAL();
+				goto csr_illegal;
 		}
 		RD = old;
-		JUMP(PC + i->len);
+		h->instret++;
+		h->pc = PC + i->len;
+		goto next_block;
+csr_illegal:
+		h->instret -= RETIRED; /* the trap counts them again */
+		ILLEGAL();
 	}
 
 	/* M */

@@ -25,7 +25,8 @@
 static struct check_counts C;
 
 enum { CSR_SSTATUS = 0x100, CSR_SIE = 0x104, CSR_STVEC = 0x105, CSR_SEPC = 0x141,
-       CSR_SCAUSE = 0x142, CSR_STVAL = 0x143, CSR_STIMECMP = 0x14d, CSR_TIME = 0xc01 };
+       CSR_SCAUSE = 0x142, CSR_STVAL = 0x143, CSR_STIMECMP = 0x14d, CSR_CYCLE = 0xc00,
+       CSR_TIME = 0xc01, CSR_INSTRET = 0xc02 };
 
 struct vmx {
 	struct gram ram;
@@ -239,6 +240,37 @@ static void test_illegal_trap(void)
 	hart_csr_read(v.h, CSR_STVAL, &tval);
 	CHECK(&C, ex.reason == EXIT_SBI && cause == 2 && tval == SRET(),
 	      "runtime illegal: cause %llu tval %llx", (unsigned long long)cause, (unsigned long long)tval);
+	vm_fini(&v);
+}
+
+/* A read of instret or cycle counts every instruction retired before it,
+ * those earlier in its own block too (Zicntr), on every tier. */
+static void test_instret_exact(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		ADDI(5, 0, 1),
+		ADDI(6, 0, 2),
+		ADDI(7, 0, 3),
+		CSRRS(10, CSR_INSTRET, 0), /* 3 retired before it */
+		ADDI(5, 5, 1),
+		CSRRS(11, CSR_CYCLE, 0),   /* 5 */
+		ADDI(12, 0, 10),
+		ADDI(12, 12, -1),          /* loop, 10 times: 20 instructions */
+		BNE(12, 0, -4),
+		ADDI(5, 5, 1),
+		CSRRS(13, CSR_INSTRET, 0), /* 7 + 20 + 1 = 28 */
+		ECALL(),
+	};
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	hart_reset(v.h, RAM_BASE, 0);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI, "reason %d", ex.reason);
+	CHECK(&C, hart_get_reg(v.h, 10) == 3 && hart_get_reg(v.h, 11) == 5 && hart_get_reg(v.h, 13) == 28,
+	      "instret read %llu, cycle %llu, instret after the loop %llu (want 3, 5, 28)",
+	      (unsigned long long)hart_get_reg(v.h, 10), (unsigned long long)hart_get_reg(v.h, 11),
+	      (unsigned long long)hart_get_reg(v.h, 13));
 	vm_fini(&v);
 }
 
@@ -579,6 +611,7 @@ int main(void)
 	test_two_vms();
 	test_mmio();
 	test_illegal_trap();
+	test_instret_exact();
 	test_async_interrupt();
 	test_timer_and_wfi();
 	test_code_invalidation();

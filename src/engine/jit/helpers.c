@@ -270,19 +270,25 @@ bool jit_helper_covers(enum op op, bool *writes_x)
 	return true;
 }
 
-/* Zicsr, as exec.c's csr_common. 0: the executor must run it (an illegal
- * access; nothing was changed, as a failing write changes nothing and
- * reads have no side effects); 1: done, go on; 2: done, but the write may
- * have changed what translations depend on (the TLB set, a translation)
- * or made an interrupt deliverable: return to the executor's loop. */
-uint64_t jit_csr_helper(struct hart *h, uint64_t a)
+/* Zicsr, as exec.c's csr_common; idx is the instruction's index in its
+ * block: the ones before it are done but, while translated code runs, not
+ * yet counted in instret, which a read of instret or cycle must include.
+ * 0: the executor must run it (an illegal access; nothing was changed, as
+ * a failing write changes nothing and reads have no side effects); 1:
+ * done, go on; 2: done, but the write may have changed what translations
+ * depend on (the TLB set, a translation) or made an interrupt
+ * deliverable: return to the executor's loop. */
+uint64_t jit_csr_helper(struct hart *h, uint64_t a, uint64_t idx)
 {
 	const struct insn *i = h->jit_insn;
 	unsigned csr = (unsigned)i->imm;
 	uint64_t src = i->op >= OP_CSRRWI ? i->rs1 : a;
 	unsigned kind = (i->op - OP_CSRRW) % 3;
 	uint64_t old = 0;
-	if (!(i->flags & INSN_CSR_NO_READ) && csr_read(h, csr, &old))
+	h->instret += idx;
+	int err = !(i->flags & INSN_CSR_NO_READ) && csr_read(h, csr, &old);
+	h->instret -= idx;
+	if (err)
 		return 0;
 	h->jit_ret = old;
 	if (i->flags & INSN_CSR_NO_WRITE)

@@ -128,7 +128,7 @@ int jit_emit_common(struct hart *h)
 	move_mapped(&b, false, true);
 	x86_ret(&b);
 
-	/* thunk_csr(rcx = a): jit_csr_helper(h, a). */
+	/* thunk_csr(rcx = a, edx = index): jit_csr_helper(h, a, index). */
 	j->thunk_csr = b.p;
 	move_mapped(&b, true, true);
 	x86_lea(&b, RDI, x86_mem(RBP, -HART_BIAS));

@@ -23,7 +23,7 @@ struct jit {
 	uint8_t *thunk_load;   /* rax = va, edx = size -> rax = host pointer or 0 */
 	uint8_t *thunk_store;  /* rax = va, rdx = value, ecx = size -> eax = 1 done, 0 not */
 	uint8_t *thunk_helper; /* rcx = x[rs1], rdx = x[rs2], h->jit_insn set -> rax 1 done, 0 not */
-	uint8_t *thunk_csr;    /* rcx = x[rs1], h->jit_insn set -> rax 0, 1 or 2 */
+	uint8_t *thunk_csr;    /* rcx = x[rs1], edx = index in block, h->jit_insn set -> rax 0, 1 or 2 */
 	uint8_t *jc_probe[TLB_SETS]; /* rax = target va; instret already counted */
 	size_t common_bytes;   /* the shared routines' size */
 	/* Host features. */
@@ -45,7 +45,7 @@ uint64_t jit_store_slow(struct hart *h, uint64_t va, uint64_t value, unsigned si
 /* helpers.c */
 uint64_t jit_insn_helper(struct hart *h, uint64_t a, uint64_t b);
 bool jit_helper_covers(enum op op, bool *writes_x);
-uint64_t jit_csr_helper(struct hart *h, uint64_t a);
+uint64_t jit_csr_helper(struct hart *h, uint64_t a, uint64_t idx);
 
 /* Emit the shared routines at the start of an empty cache. */
 int jit_emit_common(struct hart *h);

@@ -969,6 +969,7 @@ static void emit_csr(struct tr *t, const struct insn *i, unsigned idx)
 	load_op(t, RCX, src(i->rs1));
 	x86_mov_ri(&t->b, RAX, (uint64_t)(uintptr_t)i);
 	x86_mov_mr(&t->b, hmem(HOFF(jit_insn)), RAX, 8);
+	x86_mov_ri(&t->b, RDX, idx);
 	call_to(t, t->j->thunk_csr);
 	x86_test_rr(&t->b, RAX, RAX);
 	struct slow *s = &t->slow[t->nslow++];
