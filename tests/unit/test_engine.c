@@ -274,7 +274,10 @@ static void test_instret_exact(void)
 	vm_fini(&v);
 }
 
-/* A hart spinning forever takes an external interrupt posted from here. */
+/* A hart spinning forever takes an external interrupt posted from here.
+ * The loop stores its count to memory, and the interrupt is posted once
+ * that shows the loop running (however long the hart's thread waits for a
+ * host CPU first), so the interrupt arrives mid-loop, never before it. */
 struct spin_job { struct vmx *v; struct hart_exit ex; };
 
 static void *spin_thread(void *arg)
@@ -288,9 +291,17 @@ static void test_async_interrupt(void)
 {
 	struct vmx v;
 	vm_init(&v, 0);
-	uint32_t code[] = { ADDI(5, 5, 1), BEQ(0, 0, -4) };
+	const uint64_t counter = RAM_BASE + 0x400;
+	uint32_t code[] = {
+		ADDI(6, 0, 1),
+		SLLI(6, 6, 31),      /* t1 = RAM_BASE */
+		ADDI(6, 6, 0x400),   /* t1 = the counter */
+		ADDI(5, 5, 1),       /* loop: t0++ */
+		SD(5, 6, 0),         /* counter = t0 */
+		BEQ(0, 0, -8),
+	};
 	uint32_t handler[] = { ECALL() };
-	put(&v, RAM_BASE, code, 2);
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
 	put(&v, RAM_BASE + 0x200, handler, 1);
 	hart_reset(v.h, RAM_BASE, 0);
 	hart_csr_write(v.h, CSR_STVEC, RAM_BASE + 0x200);
@@ -299,14 +310,22 @@ static void test_async_interrupt(void)
 	struct spin_job j = { .v = &v };
 	pthread_t t;
 	pthread_create(&t, NULL, spin_thread, &j);
-	usleep(20000);
+	const uint64_t *count = gram_ptr(&v.ram, counter, 8);
+	/* The deadline only bounds a broken engine: passing never depends on
+	 * it. */
+	uint64_t deadline = clock_monotonic_ns() + 120 * 1000000000ull;
+	while (__atomic_load_n(count, __ATOMIC_RELAXED) < 1000 && clock_monotonic_ns() < deadline)
+		usleep(1000);
+	uint64_t seen = __atomic_load_n(count, __ATOMIC_RELAXED);
 	hart_set_irq(v.h, IRQ_SEI, true);
 	pthread_join(t, NULL);
 	uint64_t cause;
 	hart_csr_read(v.h, CSR_SCAUSE, &cause);
+	CHECK(&C, seen >= 1000, "the loop ran %llu times in two minutes", (unsigned long long)seen);
 	CHECK(&C, j.ex.reason == EXIT_SBI && cause == ((1ull << 63) | 9),
 	      "reason %d cause %llx", j.ex.reason, (unsigned long long)cause);
-	CHECK(&C, hart_get_reg(v.h, 5) > 100, "the loop ran: %llu", (unsigned long long)hart_get_reg(v.h, 5));
+	CHECK(&C, hart_get_reg(v.h, 5) >= seen, "the loop ran on to %llu after %llu were seen",
+	      (unsigned long long)hart_get_reg(v.h, 5), (unsigned long long)seen);
 	vm_fini(&v);
 }
 
