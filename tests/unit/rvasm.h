@@ -50,5 +50,10 @@ static inline uint32_t rv_lui(unsigned rd, uint32_t imm20) { return imm20 << 12 
 #define CSRRW(rd, csr, rs1) rv_i(0x73, 1, rd, rs1, (int32_t)(csr))
 #define CSRRS(rd, csr, rs1) rv_i(0x73, 2, rd, rs1, (int32_t)(csr))
 #define AMOADD_D(rd, rs1, rs2) rv_r(0x2f, 3, 0x00, rd, rs1, rs2)
+#define LR_D(rd, rs1) rv_r(0x2f, 3, 0x02 << 2, rd, rs1, 0)
+#define SC_D(rd, rs1, rs2) rv_r(0x2f, 3, 0x03 << 2, rd, rs1, rs2)
+#define AMOSWAP_W_AQ(rd, rs1, rs2) rv_r(0x2f, 2, 0x01 << 2 | 2, rd, rs1, rs2)
+#define FENCE(pred, succ) rv_i(0x0f, 0, 0, 0, (int32_t)((pred) << 4 | (succ)))
+#define PAUSE() 0x0100000fu
 
 #endif

@@ -8,6 +8,7 @@
  * by side in one process.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -601,6 +602,150 @@ static void test_amo_two_harts(void)
 	gram_destroy(&ram);
 }
 
+/* Four harts on four threads, more than this host's cores, so harts are
+ * preempted in the middle of their atomic sequences and critical sections,
+ * and two of them run at the same time on two host cores. Phase 1: each
+ * adds 1 to counter A with AMOADD.D and to counter B with an LR/SC loop,
+ * over and over; phase 2: each adds 1 to counter C with a plain load and
+ * store under a spinlock taken with AMOSWAP.W.aq (spinning with PAUSE)
+ * and released by FENCE RW,W and a store. Each hart counts its own rounds;
+ * A, B and C must equal the sums. A phase ends when this thread sets its
+ * stop word, once the harts have contended enough (failed SCs, a lock
+ * found taken): so it tests simultaneous harts on any host speed or load,
+ * and never depends on how long the harts get to run. */
+struct smp_job { struct hart *h; _Atomic bool *give_up; _Atomic int *done; };
+
+static void *smp_thread(void *arg)
+{
+	struct smp_job *j = arg;
+	struct hart_exit ex;
+	do {
+		hart_run(j->h, &ex);
+		if (ex.reason == EXIT_PAUSE)
+			sched_yield(); /* as the dispatcher does: let the others run */
+	} while ((ex.reason == EXIT_KICK && !*j->give_up) || ex.reason == EXIT_PAUSE);
+	(*j->done)++;
+	return NULL;
+}
+
+/* Wait until *word reaches want; false if that took longer than any
+ * working engine needs (the harts never ran at the same time). */
+static bool smp_wait(const uint64_t *word, uint64_t want)
+{
+	uint64_t deadline = clock_monotonic_ns() + 120 * 1000000000ull;
+	while (__atomic_load_n(word, __ATOMIC_RELAXED) < want)
+		if (clock_monotonic_ns() > deadline)
+			return false;
+		else
+			usleep(1000);
+	return true;
+}
+
+static void test_smp_atomics(void)
+{
+	enum { HARTS = 4, CONTENDED = 200 };
+	/* lock, then A, B, C, failed SCs, lock found taken, stop 1, stop 2 */
+	const uint64_t base = RAM_BASE + 0x10000;
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	uint32_t code[] = {
+		ADDI(6, 0, 1),
+		SLLI(6, 6, 31),
+		rv_lui(7, 0x10),
+		ADD(6, 6, 7),            /* t1 = base (the lock) */
+		ADDI(9, 0, 1),           /* s1 = 1 */
+		ADDI(8, 0, 0),           /* s0 = rounds of phase 1 */
+		ADDI(18, 0, 0),          /* s2 = rounds of phase 2 */
+		ADDI(7, 6, 8),           /* t2 = &A */
+		ADDI(28, 6, 16),         /* t3 = &B */
+		ADDI(29, 6, 24),         /* t4 = &C */
+		ADDI(11, 6, 32),         /* a1 = &failed SCs */
+		ADDI(12, 6, 40),         /* a2 = &lock found taken */
+		AMOADD_D(0, 7, 9),       /* 12: A += 1 */
+		LR_D(30, 28),            /* 13: B += 1 */
+		ADDI(30, 30, 1),
+		SC_D(31, 28, 30),
+		BEQ(31, 0, 12),          /* to 19 */
+		AMOADD_D(0, 11, 9),      /* failed SCs += 1 */
+		JAL(0, -20),             /* to 13 */
+		ADDI(8, 8, 1),           /* 19 */
+		LD(30, 6, 48),
+		BEQ(30, 0, -36),         /* to 12 until stop 1 */
+		AMOSWAP_W_AQ(30, 6, 9),  /* 22: acquire */
+		BEQ(30, 0, 24),          /* to 29 */
+		AMOADD_D(0, 12, 9),      /* lock found taken += 1 */
+		PAUSE(),                 /* 25: spin */
+		rv_i(0x03, 2, 30, 6, 0), /* lw t5, 0(lock) */
+		BNE(30, 0, -8),          /* to 25 */
+		JAL(0, -24),             /* to 22 */
+		LD(30, 29, 0),           /* 29: C += 1 inside the lock */
+		ADDI(30, 30, 1),
+		SD(30, 29, 0),
+		FENCE(3, 1),             /* fence rw, w */
+		SW(0, 6, 0),             /* release */
+		ADDI(18, 18, 1),
+		LD(30, 6, 56),
+		BEQ(30, 0, -56),         /* to 22 until stop 2 */
+		ECALL(),                 /* 37 */
+	};
+	gram_write(&ram, RAM_BASE, code, sizeof(code));
+	uint64_t *w = gram_ptr(&ram, base, 64);
+	struct hart *h[HARTS];
+	struct smp_job j[HARTS];
+	pthread_t t[HARTS];
+	_Atomic bool give_up = false;
+	_Atomic int done = 0;
+	for (int k = 0; k < HARTS; k++) {
+		struct hart_config cfg = { .hartid = (uint32_t)k, .time_base_ns = clock_monotonic_ns() };
+		engine_tier_from_env(&cfg);
+		/* Lockstep compares one hart with itself: with other harts
+		 * storing in between, its two runs would see different
+		 * memory (docs/architecture.md). The JIT runs here instead. */
+		cfg.jit_lockstep = false;
+		h[k] = hart_create(&ram, &cfg);
+		hart_reset(h[k], RAM_BASE, 0);
+		j[k] = (struct smp_job){ h[k], &give_up, &done };
+	}
+	for (int k = 0; k < HARTS; k++)
+		pthread_create(&t[k], NULL, smp_thread, &j[k]);
+	bool raced = smp_wait(&w[4], CONTENDED);
+	__atomic_store_n(&w[6], 1, __ATOMIC_RELAXED);
+	bool queued = smp_wait(&w[5], CONTENDED);
+	__atomic_store_n(&w[7], 1, __ATOMIC_RELAXED);
+	/* A lost lock (a swap that is not atomic can leave it taken with no
+	 * owner) keeps every hart spinning: stop them rather than hang. */
+	uint64_t deadline = clock_monotonic_ns() + 120 * 1000000000ull;
+	while (done < HARTS && clock_monotonic_ns() < deadline)
+		usleep(1000);
+	bool finished = done == HARTS;
+	if (!finished) {
+		give_up = true;
+		for (int k = 0; k < HARTS; k++)
+			hart_kick(h[k]);
+	}
+	for (int k = 0; k < HARTS; k++)
+		pthread_join(t[k], NULL);
+	CHECK(&C, finished, "the harts finished (lock word %llu)", (unsigned long long)w[0]);
+	uint64_t rounds1 = 0, rounds2 = 0;
+	for (int k = 0; k < HARTS; k++) {
+		CHECK(&C, hart_get_pc(h[k]) == RAM_BASE + 37 * 4, "hart %d ended at %llx", k,
+		      (unsigned long long)hart_get_pc(h[k]));
+		rounds1 += hart_get_reg(h[k], 8);
+		rounds2 += hart_get_reg(h[k], 18);
+		hart_destroy(h[k]);
+	}
+	printf("smp atomics: %llu and %llu rounds, %llu failed SCs, the lock found taken %llu times\n",
+	       (unsigned long long)rounds1, (unsigned long long)rounds2, (unsigned long long)w[4],
+	       (unsigned long long)w[5]);
+	CHECK(&C, raced && queued, "the harts contended: %llu failed SCs, the lock found taken %llu times",
+	      (unsigned long long)w[4], (unsigned long long)w[5]);
+	CHECK(&C, w[1] == rounds1 && w[2] == rounds1 && w[3] == rounds2,
+	      "AMO counter %llu, LR/SC counter %llu (want %llu each), locked counter %llu (want %llu)",
+	      (unsigned long long)w[1], (unsigned long long)w[2], (unsigned long long)rounds1,
+	      (unsigned long long)w[3], (unsigned long long)rounds2);
+	gram_destroy(&ram);
+}
+
 /* A handler that faults on its first instruction is a trap storm: the
  * hart gives up with a fatal exit instead of spinning forever. */
 static void test_trap_storm(void)
@@ -639,5 +784,6 @@ int main(void)
 	test_cross_hart_code_write();
 	test_block_cache_idle();
 	test_amo_two_harts();
+	test_smp_atomics();
 	return check_summary(&C);
 }
