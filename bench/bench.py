@@ -372,7 +372,10 @@ def markdown(a, r, meta):
           "merged it with an adjacent anonymous mapping of the same flags, the resident pages of "
           "its guest-RAM part, counted from /proc/PID/pagemap — see Consistency checks), after "
           "the idle window. "
-          "QEMU's translated-code buffer and skiff's block cache count as overhead.",
+          "QEMU's translated-code buffer and skiff's block cache and JIT code cache count as "
+          "overhead. A file mapped twice at the same offset (skiff's JIT code cache: one memfd, "
+          "a writable and an executable view) is in VmRSS once per mapping; its pages count "
+          "once (the extra views' Rss from /proc/PID/smaps is subtracted).",
           "- Idle CPU: utime + stime of the VMM process (all threads, /proc/PID/stat) over the "
           "idle window that starts when the shell prompt appears.",
           "- Boot CPU time: utime + stime of the VMM process from launch to the shell prompt "

@@ -184,7 +184,13 @@ class GuestProcess:
         after it, right below it: mmap hands out addresses top down).  Then
         the smallest anonymous mapping at least that big is taken, and the
         resident pages of its top guest_bytes are counted from
-        /proc/PID/pagemap (bit 63: page present); the result says so."""
+        /proc/PID/pagemap (bit 63: page present); the result says so.
+
+        A file mapped twice (skiff's JIT code cache: one memfd mapped
+        writable for the translator and executable for the hart) has each
+        resident page in VmRSS twice, once per mapping, though it is one
+        page of host memory: the RSS returned counts it once (the extra
+        views' Rss is subtracted; "double" says how much)."""
         maps = []
         cur = None
         with open(f"/proc/{self.pid}/smaps") as f:
@@ -194,17 +200,24 @@ class GuestProcess:
                     parts = line.split()
                     lo, hi = (int(x, 16) for x in parts[0].split("-"))
                     path = parts[5] if len(parts) > 5 else ""
-                    cur = {"lo": lo, "hi": hi, "size": hi - lo, "path": path, "rss": 0}
+                    cur = {"lo": lo, "hi": hi, "size": hi - lo, "path": path, "rss": 0,
+                           "file": (parts[3], parts[4], parts[2]) if parts[4] != "0" else None}
                     maps.append(cur)
                 elif first == "Rss:" and cur is not None:
                     cur["rss"] = int(line.split()[1]) * 1024
         with open(f"/proc/{self.pid}/status") as f:
             rss = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
+        views = {}
+        for m in maps:
+            if m["file"] is not None:
+                views.setdefault(m["file"], []).append(m["rss"])
+        double = sum(sum(v) - max(v) for v in views.values() if len(v) > 1)
+        rss -= double
         anon = [m for m in maps if m["path"] == "" or m["path"].startswith("[anon")]
         exact = [m for m in anon if m["size"] == guest_bytes]
         if exact:
             ram = max(exact, key=lambda m: m["rss"])
-            return {"rss": rss, "guest_rss": ram["rss"], "how": "exact-size mapping"}
+            return {"rss": rss, "guest_rss": ram["rss"], "how": "exact-size mapping", "double": double}
         big = [m for m in anon if m["size"] >= guest_bytes]
         if not big:
             raise GuestError(f"{self.name}: no anonymous mapping of {guest_bytes} bytes "
@@ -221,7 +234,7 @@ class GuestProcess:
                 present += 1
         how = (f"top {guest_bytes >> 20} MiB of a merged {ram['size'] >> 20} MiB mapping "
                f"(pagemap), the rest counted as overhead")
-        return {"rss": rss, "guest_rss": present * page, "how": how}
+        return {"rss": rss, "guest_rss": present * page, "how": how, "double": double}
 
     # ------------------------------------------------------------ end
     def poweroff(self, timeout=60):
