@@ -393,10 +393,11 @@ def markdown(a, r, meta):
               "(versions above; the host's release may ship other versions). Throughput is per "
               "second of host CPU time: stress-ng's fixed bogo operations divided by the VMM's "
               "CPU seconds, less those of a 1-operation run (start-up; natively stress-ng does "
-              "10× the operations); 7-Zip's ratings times the run's duration on the clock 7-Zip "
-              "read, divided by the CPU seconds the run cost, which undoes the wall-clock stretch "
-              "of a busy host (the factor is about 1 on a quiet one). `-mtic=20` makes each of "
-              "7-Zip's tests one pass, the same work everywhere."]
+              "10× the operations); 7-Zip's ratings times the run's duration on the guest's clock, "
+              "divided by the VMM's CPU seconds for the run, which undoes the wall-clock stretch "
+              "of a busy host (the factor is about 1 on a quiet one); natively 7-Zip's own R/U "
+              "(its rating per CPU second of its process). `-mtic=20` makes each of 7-Zip's "
+              "tests one pass, the same work everywhere."]
     busy = {s: r.res.median("host.runq_wait", s) for s in ("skiff", "qemu")}
     if all(v is not None for v in busy.values()):
         L += [f"- Host contention: while the guest workloads ran, the VMM's busiest thread was "

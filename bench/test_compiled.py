@@ -74,6 +74,16 @@ def test_sevenzip_rating_scaled_to_host_cpu():
         compiled.SevenZipRow().record(lambda k, v: None, "skiff", SEVENZIP, 100.0, 0.0, [])
 
 
+def test_sevenzip_native_uses_its_own_cpu_clock():
+    """Natively 7-Zip's R/U column (rating per CPU second of its process)
+    is taken as it is, whatever the wall clock did."""
+    got = {}
+    compiled.SevenZipRow().record(lambda k, v: got.__setitem__(k, v), "native", SEVENZIP,
+                                  100.0, 50.0, [], own_cpu=True)
+    assert (got["7zip.enc"], got["7zip.dec"], got["7zip.tot"]) == (168, 247, 207)
+    assert got["7zip.raw"] == 206
+
+
 def test_stressng_bogo_ops():
     assert compiled.parse_stressng(STRESSNG, "qsort") == 4
     with pytest.raises(ValueError, match="no metrics line for stressor cpu"):
