@@ -88,6 +88,33 @@ void jc_clear(struct hart *h)
 	h->jc_logged = 0;
 }
 
+void jc_drop_page(struct hart *h, uint64_t va)
+{
+	uint64_t page = va >> 12;
+	if (h->jc_logged <= JC_LOG) {
+		/* The log names every filled entry: keep those of other pages. */
+		unsigned keep = 0;
+		for (unsigned k = 0; k < h->jc_logged; k++) {
+			unsigned v = h->jc_log[k];
+			struct jc_entry *e = &h->jc[v >> JC_BITS][v & (JC_SIZE - 1)];
+			if (e->va >> 12 == page)
+				e->va = 0;
+			else if (e->va)
+				h->jc_log[keep++] = (uint16_t)v;
+		}
+		h->jc_logged = keep;
+		return;
+	}
+	/* A page's pcs fall on every slot (JC_SIZE halfwords < a page), so
+	 * look at them all: a pass over the table costs about what clearing
+	 * it does, and the other pages' entries stay (each one lost is a
+	 * later trip through the executor's lookup). */
+	for (unsigned s = 0; s < TLB_SETS; s++)
+		for (unsigned k = 0; k < JC_SIZE; k++)
+			if (h->jc[s][k].va >> 12 == page)
+				h->jc[s][k].va = 0;
+}
+
 /* A translation for pc in the current set, for translated code's probes.
  * va 0 marks an empty entry: no code runs at 0 under translation, as the
  * page at 0 is never RAM on the boards the engine serves... and if it

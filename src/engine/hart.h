@@ -258,6 +258,9 @@ int amo_ptr(struct hart *h, uint64_t va, unsigned size, bool lr, void **out);
 void code_fence(struct hart *h);
 /* Empty the jump cache (translations of some code or mapping went). */
 void jc_clear(struct hart *h);
+/* Drop the jump-cache entries for the virtual page of va (SFENCE.VMA of
+ * one address: only that page's mapping may have changed). */
+void jc_drop_page(struct hart *h, uint64_t va);
 /* Run one block (a copy whose handlers it fills in) and return at the
  * next block boundary, or at an exit. */
 void exec_block(struct hart *h, struct block *b, struct hart_exit *ex);

@@ -88,7 +88,7 @@ void tlb_flush_all(struct hart *h)
 void tlb_flush_va(struct hart *h, uint64_t va)
 {
 	tlb_sync_writes(h);
-	jc_clear(h);
+	jc_drop_page(h, va);
 	h->tlb_gen++;
 	uint64_t tag = va >> 12;
 	unsigned idx = tag & (TLB_SIZE - 1);

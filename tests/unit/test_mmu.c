@@ -288,7 +288,8 @@ static void test_fault_across_pages(void)
  * guest changes the PTE, then runs SFENCE.VMA) runs the new page's code.
  * The caller, on another page, reaches it by JALR, so under the JIT that
  * goes through the jump cache, which maps virtual addresses to
- * translations and must not outlive the mapping. */
+ * translations and must not outlive the mapping: not after a whole
+ * SFENCE.VMA, nor after one of that address. */
 static void test_remapped_code(void)
 {
 	struct gram ram;
@@ -304,11 +305,13 @@ static void test_remapped_code(void)
 	uint32_t callee2[] = { ADDI(10, 0, 2), JALR(0, 1, 0) };
 	uint32_t caller[] = { JALR(1, 5, 0), ECALL() };
 	uint32_t fence[] = { 0x12000073u /* sfence.vma x0, x0 */, ECALL() };
+	uint32_t fence_va[] = { 0x12028073u /* sfence.vma x5, x0 */, ECALL() };
 	/* At +0x100: a jump-cache slot other than the caller's. */
 	gram_write(&ram, p1 + 0x100, callee1, sizeof(callee1));
 	gram_write(&ram, p2 + 0x100, callee2, sizeof(callee2));
 	gram_write(&ram, RAM_BASE, caller, sizeof(caller));
 	gram_write(&ram, RAM_BASE + 0x100, fence, sizeof(fence));
+	gram_write(&ram, RAM_BASE + 0x200, fence_va, sizeof(fence_va));
 	hart_reset(h, RAM_BASE, 0);
 	hart_csr_write(h, 0x180, 8ull << 60 | t.root >> 12);
 	hart_set_reg(h, 5, cva + 0x100);
@@ -327,6 +330,18 @@ static void test_remapped_code(void)
 		hart_run(h, &ex);
 		CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 2,
 		      "after the remap and sfence.vma, run %d: a0 %llu (want 2)", n,
+		      (unsigned long long)hart_get_reg(h, 10));
+	}
+	/* Back to the first page, fenced for that one address only: the jump
+	 * cache drops that page's entries (and keeps the others'). */
+	*pte = (p1 >> 12) << 10 | V | R | X | A;
+	hart_set_pc(h, RAM_BASE + 0x200);
+	hart_run(h, &ex);
+	for (int n = 0; n < 3; n++) {
+		hart_set_pc(h, RAM_BASE);
+		hart_run(h, &ex);
+		CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 1,
+		      "after the remap back and sfence.vma of its address, run %d: a0 %llu (want 1)", n,
 		      (unsigned long long)hart_get_reg(h, 10));
 	}
 	hart_destroy(h);
