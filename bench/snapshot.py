@@ -85,11 +85,17 @@ def spawn(argv, log):
 
 
 def answer(p, timeout=120):
-    """Type a command; seconds until its output came back."""
+    """Type a command until its output comes back (input typed while the
+    VMM is still reading its state can be lost); seconds until then."""
     t0 = time.monotonic()
-    p.sendline("echo =READY=$((40+2))")
-    p.expect("=READY=42", timeout=timeout)
-    return time.monotonic() - t0
+    while True:
+        p.sendline("echo =READY=$((40+2))")
+        try:
+            p.expect("=READY=42", timeout=0.25)
+            return time.monotonic() - t0
+        except pexpect.TIMEOUT:
+            if time.monotonic() - t0 > timeout:
+                raise
 
 
 def wait_sock(path, timeout=30):

@@ -49,6 +49,7 @@
 
 #include "base/clock.h"
 #include "base/snapfile.h"
+#include "virtio/net_mmds.h"
 
 /* Feature bits (5.1.3). */
 #define VIRTIO_NET_F_CSUM       0
@@ -100,6 +101,10 @@ struct virtio_net {
 	uint8_t config[12];          /* mac, status, max_virtqueue_pairs, mtu */
 	struct net_backend *be;
 	uint32_t be_offloads;
+	/* The metadata service's address on this NIC (net_mmds.h), or NULL;
+	 * set before the guest runs. */
+	struct net_mmds *mmds;
+	uint8_t *mmds_buf;           /* a frame for it (transmitq lock) */
 	bool closing;                /* set under both queue locks at destroy */
 
 	/* Negotiated (FEATURES_OK): read by both threads. */
@@ -419,6 +424,16 @@ static int tx_one(struct virtio_net *n, struct virtq_req *req)
 	default:
 		goto drop;   /* UFO and ECN were not offered */
 	}
+	if (n->mmds) {
+		/* Frames for the metadata service never reach the backend. */
+		size_t len = (size_t)req->out_len - NET_VNET_HDR_LEN;
+		if (virtq_req_read(req, NET_VNET_HDR_LEN, n->mmds_buf, len) == len &&
+		    net_mmds_frame(n->mmds, n->mmds_buf, len)) {
+			atomic_fetch_add(&n->tx_frames, 1);
+			virtio_dev_schedule_event(&n->dev);   /* its answers, without our locks */
+			return 0;
+		}
+	}
 	int r = net_backend_send(n->be, req->iov, req->nout);
 	if (r == -EAGAIN)
 		return r;
@@ -570,6 +585,21 @@ static void net_load(struct virtio_dev *dev, struct snap_reader *r)
 	snap_get_bytes(r, mac, sizeof(mac));
 }
 
+/* I/O thread, no lock held: the metadata service's answers go to the
+ * guest like frames from the backend. */
+static void net_event(struct virtio_dev *dev)
+{
+	struct virtio_net *n = (struct virtio_net *)dev;
+	if (!n->mmds)
+		return;
+	size_t len;
+	while ((len = net_mmds_take(n->mmds, n->mmds_buf + NET_VNET_HDR_LEN,
+				    NET_MAX_FRAME)) > 0) {
+		memset(n->mmds_buf, 0, NET_VNET_HDR_LEN);   /* checksums complete */
+		be_rx(n, n->mmds_buf, NET_VNET_HDR_LEN + len);
+	}
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.name = "net",
 	.device_id = VIRTIO_ID_NET,
@@ -578,6 +608,7 @@ static const struct virtio_dev_ops net_ops = {
 	.features_ok = net_features_ok,
 	.queue_process = net_process,
 	.reset = net_reset,
+	.event = net_event,
 	.save_version = 1,
 	.save = net_save,
 	.load = net_load,
@@ -604,6 +635,8 @@ static void net_free(struct virtio_net *n)
 	free(n->rxreq);
 	free(n->pushreq);
 	free(n->tx_held);
+	net_mmds_free(n->mmds);
+	free(n->mmds_buf);
 	free(n);
 }
 
@@ -763,4 +796,17 @@ void virtio_net_default_mac(const char *vm_name, unsigned index, uint8_t mac[6])
 	mac[0] = 0x02;
 	for (int i = 1; i < 6; i++)
 		mac[i] = (uint8_t)(h >> (8 * (i - 1)));
+}
+
+int virtio_net_set_mmds(struct virtio_net *n, const struct net_mmds_config *c)
+{
+	uint8_t *buf = malloc(NET_VNET_HDR_LEN + NET_MAX_FRAME);
+	struct net_mmds *m = buf ? net_mmds_new(c) : NULL;
+	if (!m) {
+		free(buf);
+		return -1;
+	}
+	n->mmds_buf = buf;
+	n->mmds = m;
+	return 0;
 }

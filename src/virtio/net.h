@@ -45,6 +45,11 @@ struct virtio_net_stats {
 };
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *s);
 
+/* Serve the metadata service's address on this NIC (net_mmds.h). Before the
+ * guest runs; once. 0, or -1 when out of memory. */
+struct net_mmds_config;
+int virtio_net_set_mmds(struct virtio_net *n, const struct net_mmds_config *c);
+
 /* A stable MAC for NIC `index` of VM `vm_name` (may be NULL): locally
  * administered unicast, 02:xx:xx:xx:xx:xx from a hash of both. */
 void virtio_net_default_mac(const char *vm_name, unsigned index, uint8_t mac[6]);

@@ -123,6 +123,11 @@ struct vm_balloon_stats {
 };
 int vm_balloon_get_stats(struct vm *vm, struct vm_balloon_stats *out, char *err, size_t errlen);
 
+/* The metadata service on the NICs cfg marks (src/vmm/mmds.h). */
+struct mmds;
+int vm_devices_attach_mmds(struct vm *vm, const struct vm_config *cfg, struct mmds *m,
+			   char *err, size_t errlen);
+
 /* PATCH /balloon/hinting/start and /stop, GET /balloon/hinting/status:
  * free page hinting runs (virtio_balloon_hint). */
 int vm_balloon_hint(struct vm *vm, bool start, bool ack_on_stop, char *err, size_t errlen);

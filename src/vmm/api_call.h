@@ -121,10 +121,16 @@ void vmm_route_balloon_hinting_status(struct vmm_call *c);
 void vmm_route_logger_put(struct vmm_call *c);
 void vmm_route_metrics_put(struct vmm_call *c);
 void vmm_route_serial_put(struct vmm_call *c);
+void vmm_route_mmds_config_put(struct vmm_call *c);
 /* Firecracker operations without a meaning or a device here. */
 void vmm_route_cpu_config(struct vmm_call *c);
 void vmm_route_hotplug_memory(struct vmm_call *c);
 void vmm_route_pmem(struct vmm_call *c);
+
+/* api_mmds.c: the metadata service's data store. */
+void vmm_route_mmds_get(struct vmm_call *c);
+void vmm_route_mmds_put(struct vmm_call *c);
+void vmm_route_mmds_patch(struct vmm_call *c);
 
 /* api_snapshot.c */
 void vmm_route_snapshot_create(struct vmm_call *c);

@@ -46,6 +46,13 @@ const struct vmm_route vmm_routes[] = {
 	ROW(PUT, "metrics", ROUTE_PREBOOT, vmm_route_metrics_put),
 	ROW(PUT, "serial", ROUTE_PREBOOT, vmm_route_serial_put),
 
+	/* The metadata service: its data at any time, its configuration
+	 * before start. */
+	ROW(GET, "mmds", ROUTE_ANY, vmm_route_mmds_get),
+	ROW(PUT, "mmds", ROUTE_ANY, vmm_route_mmds_put),
+	ROW(PATCH, "mmds", ROUTE_ANY, vmm_route_mmds_patch),
+	ROW(PUT, "mmds/config", ROUTE_PREBOOT, vmm_route_mmds_config_put),
+
 	/* Snapshots: create needs a paused VM, load a fresh VMM. */
 	ROW_BODY_FIRST(PUT, "snapshot/create", ROUTE_POSTBOOT, vmm_route_snapshot_create),
 	ROW_BODY_FIRST(PUT, "snapshot/load", ROUTE_PREBOOT, vmm_route_snapshot_load),

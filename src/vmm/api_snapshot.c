@@ -436,6 +436,10 @@ void vmm_route_snapshot_load(struct vmm_call *c)
 	struct vm *vm = b.name ? vm_restore(&b, &con, sf, rq.mem_path, rq.track_dirty,
 					       why, sizeof(why)) : NULL;
 	vm_snapshot_close(sf);
+	if (vm && vmm_attach_mmds(v, vm, &b, why, sizeof(why))) {
+		vm_destroy(vm);
+		vm = NULL;
+	}
 	if (!vm || vm_restore_start(vm, !rq.resume)) {
 		snprintf(c->err, sizeof(c->err), "Load snapshot error: %s",
 			 vm ? "cannot start the harts" : b.name ? why : "out of memory");

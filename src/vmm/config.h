@@ -90,6 +90,7 @@ struct vm_net {
 	 * (skiff run keeps QEMU's default, skiffd turns it on). */
 	bool restricted;
 	bool no_host_loopback;
+	bool mmds;           /* serves the metadata service (mmds-config) */
 	bool host_loopback_set; /* given, not the default (skiffd's differs) */
 };
 
@@ -164,6 +165,14 @@ struct vm_config {
 	uint32_t balloon_target_mib;
 	uint32_t balloon_stats_interval_s;
 	bool balloon_free_page_hinting;       /* Firecracker's free_page_hinting */
+
+	/* mmds-config (PUT /mmds/config): the metadata service's version (1
+	 * or 2), its IPv4 address (host order) and answer format; the NICs
+	 * that serve it have vm_net.mmds. */
+	bool mmds;
+	int mmds_version;
+	uint32_t mmds_ipv4;
+	bool mmds_imds_compat;
 	bool balloon_no_free_page_reporting;  /* free_page_reporting: false */
 
 	/* machine-config.track_dirty_pages: the VM keeps a dirty page log for

@@ -176,6 +176,14 @@ static const struct api_field console_port_fields[] = {
 	{ NULL }
 };
 
+static const struct api_field mmds_config_fields[] = {
+	{ "version", API_T_STRING },
+	{ "network_interfaces", API_T_ARRAY, true, NULL, API_T_STRING, VM_MAX_NETS },
+	{ "ipv4_address", API_T_STRING },
+	{ "imds_compat", API_T_BOOL },
+	{ NULL }
+};
+
 static const struct api_field doc_fields[] = {
 	{ "boot-source", API_T_OBJECT, false, boot_source_fields },
 	{ "machine-config", API_T_OBJECT, false, machine_put_fields },
@@ -187,6 +195,7 @@ static const struct api_field doc_fields[] = {
 	{ "metrics", API_T_OBJECT, false, metrics_fields },
 	{ "shares", API_T_ARRAY, false, share_doc_fields, API_T_OBJECT, VM_MAX_SHARES },
 	{ "console-ports", API_T_ARRAY, false, console_port_fields, API_T_OBJECT, VM_MAX_CONSOLE_PORTS },
+	{ "mmds-config", API_T_OBJECT, false, mmds_config_fields },
 	{ NULL }
 };
 
@@ -831,6 +840,72 @@ const char *vm_config_put_vsock(struct vm_config *s, const json_t *body, char *e
 	return apply(s, vsock, body, err, errlen);
 }
 
+/* ------------------------------------------------------------ mmds */
+
+/* Firecracker's MmdsConfig: the interfaces must exist; the address is
+ * link-local, 169.254.1.0 to 169.254.254.255 (RFC 3927 2.1). */
+static const char *mmds_config(struct vm_config *s, const void *arg, char *err, size_t errlen)
+{
+	const json_t *b = arg;
+	const char *where = "mmds-config";
+	if (api_json_check_object(b, mmds_config_fields, where, err, errlen))
+		return err;
+	const char *v = api_json_string(b, "version");
+	if (v && strcmp(v, "V1") && strcmp(v, "V2"))
+		return MSG("%s.version: must be \"V1\" or \"V2\"", where);
+	uint32_t ip = 0xa9fea9feu;   /* 169.254.169.254 */
+	const char *a = api_json_string(b, "ipv4_address");
+	if (a) {
+		struct in_addr ia;
+		if (inet_pton(AF_INET, a, &ia) != 1)
+			return MSG("%s.ipv4_address: `%s` is not an IPv4 address", where, a);
+		ip = ntohl(ia.s_addr);
+		if ((ip >> 16) != 0xa9fe || ((ip >> 8) & 0xff) == 0 || ((ip >> 8) & 0xff) == 255)
+			return MSG("%s.ipv4_address: %s is not a link-local address (169.254.1.0 to "
+				   "169.254.254.255)", where, a);
+	}
+	const json_t *ifs = api_json_member(b, "network_interfaces");
+	if (!json_array_size(ifs))
+		return MSG("%s.network_interfaces: name at least one interface", where);
+	for (size_t i = 0; i < s->nnets; i++)
+		s->nets[i].mmds = false;
+	for (size_t k = 0; k < json_array_size(ifs); k++) {
+		const char *id = json_string_value(json_array_get(ifs, k));
+		size_t i = 0;
+		while (i < s->nnets && strcmp(s->nets[i].id, id))
+			i++;
+		if (i == s->nnets)
+			return MSG("%s.network_interfaces: there is no interface `%s`", where, id);
+		s->nets[i].mmds = true;
+	}
+	s->mmds = true;
+	s->mmds_version = v && !strcmp(v, "V2") ? 2 : 1;
+	s->mmds_ipv4 = ip;
+	s->mmds_imds_compat = api_json_bool(b, "imds_compat", false);
+	return NULL;
+}
+
+const char *vm_config_put_mmds(struct vm_config *s, const json_t *body, char *err, size_t errlen)
+{
+	return apply(s, mmds_config, body, err, errlen);
+}
+
+json_t *vm_config_mmds_json(const struct vm_config *s)
+{
+	if (!s->mmds)
+		return NULL;
+	char a[INET_ADDRSTRLEN];
+	struct in_addr ia = { .s_addr = htonl(s->mmds_ipv4) };
+	inet_ntop(AF_INET, &ia, a, sizeof(a));
+	json_t *ifs = json_array();
+	for (size_t i = 0; i < s->nnets; i++)
+		if (s->nets[i].mmds)
+			json_array_append_new(ifs, json_string(s->nets[i].id));
+	return json_pack("{s:s,s:o,s:s,s:b}", "version", s->mmds_version == 2 ? "V2" : "V1",
+			 "network_interfaces", ifs, "ipv4_address", a, "imds_compat",
+			 (int)s->mmds_imds_compat);
+}
+
 /* ------------------------------------------------------------ balloon */
 
 static const char *balloon(struct vm_config *s, const void *arg, char *err, size_t errlen)
@@ -1142,6 +1217,9 @@ static const char *document(struct vm_config *s, const void *arg, char *err, siz
 		return err;
 	if ((v = api_json_member(doc, "balloon")) && balloon(s, v, err, errlen))
 		return err;
+	/* After the interfaces it names. */
+	if ((v = api_json_member(doc, "mmds-config")) && mmds_config(s, v, err, errlen))
+		return err;
 	return NULL;
 }
 
@@ -1358,6 +1436,9 @@ json_t *vm_config_to_json(const struct vm_config *s)
 	if (c->vsock)
 		json_object_set_new(doc, "vsock", json_pack("{s:I,s:s}", "guest_cid", (json_int_t)c->vsock_cid,
 							    "uds_path", c->vsock_uds));
+	json_t *mm = vm_config_mmds_json(s);
+	if (mm)
+		json_object_set_new(doc, "mmds-config", mm);
 	json_t *bl = vm_config_balloon_json(s);
 	if (bl)
 		json_object_set_new(doc, "balloon", bl);

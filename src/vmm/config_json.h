@@ -81,7 +81,10 @@ json_t *vm_config_machine_json(const struct vm_config *s);
 json_t *vmm_drive_json(const struct vm_drive *d);               /* one "drives" entry */
 json_t *vmm_net_json(const struct vm_net *n);   /* one "network-interfaces" entry */
 json_t *vmm_share_json(const struct vm_share *sh);  /* one "shares" entry */
-json_t *vm_config_balloon_json(const struct vm_config *s);   /* NULL if none */
+json_t *vm_config_balloon_json(const struct vm_config *s);
+/* PUT /mmds/config (Firecracker's MmdsConfig), and back (NULL if none). */
+const char *vm_config_put_mmds(struct vm_config *s, const json_t *body, char *err, size_t errlen);
+json_t *vm_config_mmds_json(const struct vm_config *s);   /* NULL if none */
 
 /* The log levels by name (case-insensitive); -1 if unknown. */
 int vmm_log_level_parse(const char *name);

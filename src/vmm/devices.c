@@ -16,6 +16,8 @@
 #include "vmm/port_sock.h"
 #include "virtio/9p.h"
 #include "virtio/net.h"
+#include "virtio/net_mmds.h"
+#include "vmm/mmds.h"
 #include "virtio/vsock.h"
 #include "virtio/balloon.h"
 #include "virtio/input.h"
@@ -469,6 +471,29 @@ int vm_balloon_set_stats_interval(struct vm *vm, uint32_t seconds, char *err, si
 	if (!b)
 		return -ENODEV;
 	return virtio_balloon_set_stats_interval(b, seconds, err, errlen) ? -EINVAL : 0;
+}
+
+/* ---- the metadata service on its NICs ---- */
+
+static int mmds_answer(void *ctx, const uint8_t *req, size_t len, bool eof, uint8_t **resp,
+		       size_t *resp_len)
+{
+	return mmds_http(ctx, req, len, eof, resp, resp_len);
+}
+
+int vm_devices_attach_mmds(struct vm *vm, const struct vm_config *cfg, struct mmds *m,
+			   char *err, size_t errlen)
+{
+	struct vm_devices *d = vm->devices;
+	struct net_mmds_config mc = { .ipv4 = cfg->mmds_ipv4, .http = mmds_answer, .ctx = m };
+	for (size_t k = 0; d && k < d->nnets && k < cfg->nnets; k++) {
+		if (cfg->nets[k].mmds && virtio_net_set_mmds(d->nets[k], &mc)) {
+			snprintf(err, errlen, "interface %s: out of memory for the metadata service",
+				 cfg->nets[k].id);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int vm_balloon_hint(struct vm *vm, bool start, bool ack_on_stop, char *err, size_t errlen)

@@ -18,6 +18,7 @@
 #include "api/json_check.h"
 #include "base/clock.h"
 #include "vmm/api_agent.h"
+#include "vmm/mmds.h"
 #include "vmm/serial_out.h"
 #include "vmm/snapshot.h"
 
@@ -60,6 +61,7 @@ struct vmm *vmm_new(const struct vmm_params *p, char *err, size_t errlen)
 	vm_config_init(&v->spec);
 	vm_config_init(&v->booted);
 	v->log.fd = -1;
+	v->mmds = mmds_new();
 	v->metrics_fd = -1;
 	return v;
 }
@@ -74,6 +76,7 @@ void vmm_free(struct vmm *v)
 	vm_config_free(&v->spec);
 	vm_config_free(&v->booted);
 	vmm_serial_free(v->serial);
+	mmds_free(v->mmds);
 	vmm_logger_close(&v->log);
 	if (v->metrics_fd >= 0)
 		close(v->metrics_fd);
@@ -240,6 +243,19 @@ struct vm_console vmm_guest_console(struct vmm *v)
 	return (struct vm_console){ .out = vmm_serial_write, .ctx = v->serial };
 }
 
+int vmm_attach_mmds(struct vmm *v, struct vm *vm, const struct vm_config *b, char *err,
+		    size_t errlen)
+{
+	if (!b->mmds)
+		return 0;
+	if (!v->mmds) {
+		snprintf(err, errlen, "out of memory for the metadata service");
+		return -1;
+	}
+	mmds_configure(v->mmds, b->mmds_version, b->mmds_imds_compat);
+	return vm_devices_attach_mmds(vm, b, v->mmds, err, errlen);
+}
+
 const char *vmm_boot(struct vmm *v, char *err, size_t errlen)
 {
 	if (!v->spec.kernel) {
@@ -273,6 +289,12 @@ const char *vmm_boot(struct vmm *v, char *err, size_t errlen)
 	}
 	char why2[256];
 	if (b.track_dirty_pages && vm_snapshot_track_dirty(vm, true, why2, sizeof(why2))) {
+		vm_destroy(vm);
+		vm_config_free(&b);
+		snprintf(err, errlen, "Start microvm error: %s", why2);
+		return err;
+	}
+	if (vmm_attach_mmds(v, vm, &b, why2, sizeof(why2))) {
 		vm_destroy(vm);
 		vm_config_free(&b);
 		snprintf(err, errlen, "Start microvm error: %s", why2);

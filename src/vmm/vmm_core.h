@@ -19,6 +19,7 @@
 enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_ENDED };
 
 struct vmm_serial;
+struct mmds;
 
 struct vmm {
 	pthread_mutex_t lock;
@@ -33,6 +34,7 @@ struct vmm {
 	bool configured;           /* a section other than logger/metrics was set */
 	bool clock_resync_due;     /* restored: set the guest clock through the agent */
 	struct vmm_serial *serial; /* PUT /serial, or NULL: output to `console` */
+	struct mmds *mmds;         /* the metadata service's data store (NULL: out of memory) */
 	struct vm *vm;
 	uint64_t started_ns;
 
@@ -60,6 +62,10 @@ const char *vmm_commit_outputs(struct vmm *v, struct vm_config *next, bool logge
 			       bool metrics_given, char *err, size_t errlen);
 /* Build and start a VM from the current configuration (InstanceStart). */
 const char *vmm_boot(struct vmm *v, char *err, size_t errlen);
+/* The metadata service on the NICs `b` (the configuration vm was built
+ * from) names, before the guest runs. 0, or -1 with err. */
+int vmm_attach_mmds(struct vmm *v, struct vm *vm, const struct vm_config *b, char *err,
+		    size_t errlen);
 /* Where the guest's console output goes (the PUT /serial sink, if any). */
 struct vm_console vmm_guest_console(struct vmm *v);
 /* Have the guest's clock set from the host's through its agent, in the

@@ -112,6 +112,11 @@ struct vm *vm_restore(const struct vm_config *cfg, const struct vm_console *con,
 	return NULL;
 }
 int vm_restore_start(struct vm *vm, bool paused) { return -1; }
+int vm_devices_attach_mmds(struct vm *vm, const struct vm_config *cfg, struct mmds *m,
+			   char *err, size_t errlen)
+{
+	return 0;   /* no NICs in the stand-in VM */
+}
 int vm_balloon_hint(struct vm *vm, bool start, bool ack_on_stop, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "no balloon in the fuzzing harness");

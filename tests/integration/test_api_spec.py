@@ -74,6 +74,15 @@ def test_not_started(fresh, tmp_path, default_guest):
                                 "mem_backend": {"backend_type": "File", "backend_path": "/y"}},
       status=400)
     c("PUT", "/serial", {"serial_out_path": str(tmp_path / "serial.out")}, status=204)
+    c("GET", "/mmds", status=404)
+    c("PUT", "/mmds", {"a": {"b": "c"}}, status=204)
+    c("PATCH", "/mmds", {"a": {"d": "e"}}, status=204)
+    assert c("GET", "/mmds", status=200) == {"a": {"b": "c", "d": "e"}}
+    c("PUT", "/mmds", [1], status=400)
+    c("PUT", "/mmds/config", {"network_interfaces": ["nope"]}, status=400)
+    c("PUT", "/mmds/config", {"network_interfaces": ["eth0"], "ipv4_address": "10.0.0.1"}, status=400)
+    c("PUT", "/mmds/config", {"version": "V2", "network_interfaces": ["eth0"]}, status=204)
+    assert c("GET", "/vm/config", status=200)["mmds-config"]["version"] == "V2"
     c("PUT", "/serial", {"rate_limiter": {"size": "x"}}, status=400)
     # No meaning here: a clear refusal.
     assert "RISC-V" in c("PUT", "/cpu-config", {"kvm_capabilities": []}, status=400)["fault_message"]
@@ -93,5 +102,4 @@ def test_not_started(fresh, tmp_path, default_guest):
 
 # Operations skiff does not answer yet (unknown path, 400); none may be
 # left here once they exist.
-NOT_YET = {("PUT", "/mmds"), ("PATCH", "/mmds"), ("GET", "/mmds"), ("PUT", "/mmds/config"),
-           ("PUT", "/entropy")}
+NOT_YET = {("PUT", "/entropy")}

@@ -40,8 +40,8 @@ from fc_schema import call
 
 HERE = Path(__file__).resolve().parent
 MEM_MIB = 256
-SEQ_N = [400000, 410000, 420000, 430000]   # the four pipelines' lengths
-WRITE_N = 300000                           # lines the disk writer writes
+SEQ_N = [250000, 260000, 270000, 280000]   # the four pipelines' lengths
+WRITE_N = 200000                           # lines the disk writer writes
 CLONE_N = 60000
 CLONES = 10
 GUEST_CID = 3
@@ -160,6 +160,7 @@ def saved(skiff_bin, default_guest, console_log_dir, work, disk):
         "vsock": {"guest_cid": GUEST_CID, "uds_path": str(s / "v.sock")},
         "balloon": {"amount_mib": 0, "deflate_on_oom": True, "stats_polling_interval_s": 1,
                     "free_page_hinting": True},
+        "mmds-config": {"version": "V2", "network_interfaces": ["eth0"]},
     }
     (d / "origin.json").write_text(json.dumps(cfg))
     sock = s / "origin.sock"
@@ -316,6 +317,21 @@ def test_started_vm_answers_per_spec(resumed, saved):
     assert wait_for(lambda: call(sock, "GET", "/balloon/hinting/status")[1] ==
                     {"host_cmd": 1, "guest_cmd": 0}, 60), call(sock, "GET", "/balloon/hinting/status")
     assert call(sock, "PATCH", "/balloon/hinting/stop")[0] == 204
+    # The metadata service (V2), reached by the restored guest over its NIC.
+    assert call(sock, "PUT", "/mmds", {"latest": {"meta-data": {"instance-id": "i-snap", "n": 1}}})[0] == 204
+    assert call(sock, "PATCH", "/mmds", {"latest": {"meta-data": {"n": None, "host": "h1"}}})[0] == 204
+    assert call(sock, "GET", "/mmds")[1] == {"latest": {"meta-data": {"instance-id": "i-snap", "host": "h1"}}}
+    assert cfg["mmds-config"] == {"version": "V2", "network_interfaces": ["eth0"],
+                                  "ipv4_address": "169.254.169.254", "imds_compat": False}, cfg
+    g = resumed
+    assert "401" in g.run("wget -q -O - http://169.254.169.254/latest/meta-data/ 2>&1", check=False)
+    g.run("printf 'PUT /latest/api/token HTTP/1.1\\r\\nX-metadata-token-ttl-seconds: 60\\r\\n\\r\\n' "
+          "| nc 169.254.169.254 80 | tail -n 1 > /tmp/tok")
+    got = g.run("wget -q -O - --header \"X-metadata-token: $(cat /tmp/tok)\" "
+                "http://169.254.169.254/latest/meta-data/; echo; "
+                "wget -q -O - --header \"X-metadata-token: $(cat /tmp/tok)\" "
+                "http://169.254.169.254/latest/meta-data/instance-id")
+    assert got == "host\ninstance-id\ni-snap", repr(got)
     assert call(sock, "PATCH", "/drives/data", {"drive_id": "data", "rate_limiter": {
         "bandwidth": {"size": 1 << 30, "refill_time": 1000}}})[0] == 204
     assert call(sock, "PUT", "/snapshot/create", {"snapshot_path": "/nonexistent/x",
