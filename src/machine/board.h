@@ -1,6 +1,6 @@
 /*
  * The "virt" board: memory map, interrupt numbers and the devices every VM
- * has (UART, ACLINT, PLIC, RTC, syscon), plus the slots where virtio-mmio
+ * has (UART, ACLINT, PLIC, RTC, syscon, VM generation ID), plus the slots where virtio-mmio
  * devices go. Guest RAM starts at BOARD_RAM_BASE.
  */
 #ifndef SKIFF_MACHINE_BOARD_H
@@ -12,6 +12,8 @@
 #define BOARD_SYSCON_SIZE   0x1000ull
 #define BOARD_RTC_BASE      0x00101000ull
 #define BOARD_RTC_SIZE      0x1000ull
+#define BOARD_VMGENID_BASE  0x00102000ull
+#define BOARD_VMGENID_SIZE  0x1000ull
 #define BOARD_ACLINT_BASE   0x02000000ull   /* MSWI at +0, MTIMER at +0x4000 */
 #define BOARD_ACLINT_SIZE   0x10000ull
 #define BOARD_PLIC_BASE     0x0c000000ull
@@ -26,6 +28,7 @@
 /* PLIC sources. */
 #define BOARD_IRQ_UART      10
 #define BOARD_IRQ_RTC       11
+#define BOARD_IRQ_VMGENID   12
 #define BOARD_IRQ_VIRTIO0   32              /* slot n uses 32 + n */
 #define BOARD_PLIC_NDEV     63
 

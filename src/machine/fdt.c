@@ -208,6 +208,16 @@ static void build_soc(struct fdtw *w, const struct board_fdt_desc *d)
 	w_u32(w, "interrupt-parent", PH_PLIC);
 	w_end(w);
 
+	/* Linux's vmgenid driver (Documentation/devicetree/bindings/rng/
+	 * microsoft,vmgenid.yaml): the ID's window and its interrupt. */
+	node_name(name, sizeof(name), "vmgenid", BOARD_VMGENID_BASE);
+	w_begin(w, name);
+	w_str(w, "compatible", "microsoft,vmgenid");
+	w_reg(w, BOARD_VMGENID_BASE, BOARD_VMGENID_SIZE);
+	w_u32(w, "interrupts", BOARD_IRQ_VMGENID);
+	w_u32(w, "interrupt-parent", PH_PLIC);
+	w_end(w);
+
 	node_name(name, sizeof(name), "clint", BOARD_ACLINT_BASE);
 	w_begin(w, name);
 	static const char *const clint_compat[] = { "sifive,clint0", "riscv,clint0" };

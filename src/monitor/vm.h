@@ -20,6 +20,7 @@
 #include "machine/plic.h"
 #include "machine/rtc.h"
 #include "machine/syscon.h"
+#include "machine/vmgenid.h"
 #include "machine/uart.h"
 
 /* SBI HSM hart states (SBI spec, chapter "Hart State Management"). */
@@ -85,6 +86,7 @@ struct vm {
 	struct aclint aclint;
 	struct rtc rtc;
 	struct syscon syscon;
+	struct vmgenid vmgenid;   /* changed on restore: the guest reseeds */
 	/* The console hook the VMM hands down: the monitor's own console
 	 * output (the SBI console calls) goes here, as the UART's does. */
 	struct vm_console console;

@@ -261,6 +261,7 @@ int vm_snapshot_create(struct vm *vm, const char *config_json, enum vm_snapshot_
 	uart_save(&vm->uart, &w);
 	rtc_save(&vm->rtc, &w);
 	syscon_save(&vm->syscon, &w);
+	vmgenid_save(&vm->vmgenid, &w);
 
 	int rc = -1, fd = -1;
 	struct gram_run *runs = NULL;
@@ -588,9 +589,13 @@ static int load_vm_section(struct vm *vm, struct snap_file *f, char *err, size_t
 }
 
 /* Load one board section with its loader; 0 or -1 with a message. */
-#define LOAD_ONE(tag, inst, call) do {                                                  \
+/* Load section (tag, inst) with `call` (which reads it through `rd`); a
+ * missing section is an error unless `optional`. */
+#define LOAD_SECTION(tag, inst, optional, call) do {                                   \
 		struct snap_section *s_ = snap_file_find(f, (tag), (inst));            \
 		char tn_[5];                                                            \
+		if (!s_ && (optional))                                                  \
+			break;                                                          \
 		if (!s_) {                                                              \
 			snprintf(err, errlen, "the snapshot has no %s %u section",     \
 				 snap_tag_name((tag), tn_), (unsigned)(inst));          \
@@ -603,6 +608,7 @@ static int load_vm_section(struct vm *vm, struct snap_file *f, char *err, size_t
 		if (snap_reader_end(&r_, err, errlen))                                 \
 			return -1;                                                      \
 	} while (0)
+#define LOAD_ONE(tag, inst, call) LOAD_SECTION(tag, inst, false, call)
 
 static int load_machine(struct vm *vm, struct snap_file *f, char *err, size_t errlen)
 {
@@ -616,6 +622,15 @@ static int load_machine(struct vm *vm, struct snap_file *f, char *err, size_t er
 	LOAD_ONE(SNAP_TAG('U', 'A', 'R', 'T'), 0, uart_load(&vm->uart, rd));
 	LOAD_ONE(SNAP_TAG('R', 'T', 'C', ' '), 0, rtc_load(&vm->rtc, rd));
 	LOAD_ONE(SNAP_TAG('S', 'Y', 'S', 'C'), 0, syscon_load(&vm->syscon, rd));
+	/* Snapshots from before the generation ID have no section: their
+	 * guest never saw the device, and the fresh ID is as good as any. */
+	LOAD_SECTION(SNAP_TAG('V', 'G', 'I', 'D'), 0, true, vmgenid_load(&vm->vmgenid, rd));
+	/* A restored VM is a new generation: the guest reseeds its random
+	 * number generator when it sees the new ID (devices_restored). */
+	if (vmgenid_prepare(&vm->vmgenid)) {
+		snprintf(err, errlen, "cannot draw a new VM generation ID: %s", strerror(errno));
+		return -1;
+	}
 	struct vm_devices *d = vm->devices;
 	for (unsigned n = 0; d && n < d->nslots; n++)
 		if (virtio_mmio_load(&d->slot[n].mmio, n, f, err, errlen))
@@ -691,6 +706,7 @@ fail:
 
 static void devices_restored(struct vm *vm)
 {
+	vmgenid_publish(&vm->vmgenid);
 	struct vm_devices *d = vm->devices;
 	for (unsigned n = 0; d && n < d->nslots; n++)
 		virtio_dev_restored(d->slot[n].dev);

@@ -224,8 +224,10 @@ struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con, i
 	struct plic_config pc = { .nharts = vm->nharts, .set_ext = plic_ext, .ctx = vm };
 	struct aclint_config ac = { .nharts = vm->nharts, .time = aclint_time, .ctx = vm };
 	struct irq_line rtc_irq = plic_irq_line(&vm->plic, BOARD_IRQ_RTC);
+	struct irq_line genid_irq = plic_irq_line(&vm->plic, BOARD_IRQ_VMGENID);
 	if (plic_init(&vm->plic, &pc) || uart_init(&vm->uart, &uc) ||
-	    aclint_init(&vm->aclint, &ac) || rtc_init(&vm->rtc, &rtc_irq)) {
+	    aclint_init(&vm->aclint, &ac) || rtc_init(&vm->rtc, &rtc_irq) ||
+	    vmgenid_init(&vm->vmgenid, &genid_irq)) {
 		snprintf(err, errlen, "cannot create the board's devices");
 		vm_destroy(vm);
 		return NULL;
@@ -233,6 +235,8 @@ struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con, i
 	syscon_init(&vm->syscon, syscon_power, vm);
 	if (mmio_bus_add(&vm->bus, BOARD_SYSCON_BASE, BOARD_SYSCON_SIZE, &syscon_mmio_ops, &vm->syscon, "syscon") ||
 	    mmio_bus_add(&vm->bus, BOARD_RTC_BASE, BOARD_RTC_SIZE, &rtc_mmio_ops, &vm->rtc, "rtc") ||
+	    mmio_bus_add(&vm->bus, BOARD_VMGENID_BASE, BOARD_VMGENID_SIZE, &vmgenid_mmio_ops,
+			 &vm->vmgenid, "vmgenid") ||
 	    mmio_bus_add(&vm->bus, BOARD_ACLINT_BASE, BOARD_ACLINT_SIZE, &aclint_mmio_ops, &vm->aclint, "aclint") ||
 	    mmio_bus_add(&vm->bus, BOARD_PLIC_BASE, BOARD_PLIC_SIZE, &plic_mmio_ops, &vm->plic, "plic") ||
 	    mmio_bus_add(&vm->bus, BOARD_UART_BASE, BOARD_UART_SIZE, &uart_mmio_ops, &vm->uart, "uart")) {
@@ -354,6 +358,7 @@ void vm_destroy(struct vm *vm)
 	plic_destroy(&vm->plic);
 	aclint_destroy(&vm->aclint);
 	rtc_destroy(&vm->rtc);
+	vmgenid_destroy(&vm->vmgenid);
 	gram_destroy(&vm->ram);
 	free(vm);
 }

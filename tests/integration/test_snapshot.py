@@ -17,7 +17,8 @@ then the VMM is killed.
   user network works.
 - That restored guest starts a short job and a vsock listener and is saved
   again; 10 clones of it run at once, each given its own MAC and vsock CID,
-  each finishing the job and accepting a vsock connection at its new CID.
+  each finishing the job and accepting a vsock connection at its new CID,
+  and each reading other random numbers (the VM generation ID changed).
   Their summed RSS (and PSS) stay well under ten times the guest's memory.
 - Corrupt, truncated and wrong-version state files are refused with a clear
   message and nothing is started.
@@ -396,6 +397,11 @@ def test_clones(skiff_bin, console_log_dir, saved, clone_source, disk):
             assert line.startswith(b"OK "), line
             v.sendall(f"hello from clone {k}\n".encode())
             v.close()
+        # Each clone saw a new VM generation ID and reseeded its random
+        # number generator: no two read the same bytes (without the new ID
+        # all read the same).
+        rand = [c.run("head -c 16 /dev/urandom | md5sum").split()[0] for c in clones]
+        assert len(set(rand)) == CLONES, f"clones share random numbers: {rand}"
         for k, c in enumerate(clones):
             c.run("while [ ! -e /tmp/c ]; do sleep 0.5; done", timeout=600)
             assert c.run("cat /tmp/c").split()[0] == seq_md5(CLONE_N), f"clone {k}"

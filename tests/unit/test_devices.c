@@ -3,15 +3,20 @@
  * (src/machine/rtc.c: time within a second of the host, TIME_LOW latching,
  * setting the time, the alarm and its interrupt), the syscon power register
  * (src/machine/syscon.c) and the ACLINT (src/machine/aclint.c: mtime from
- * its time source, mtimecmp and msip storage, arbitrary accesses).
+ * its time source, mtimecmp and msip storage, arbitrary accesses) and the
+ * VM generation ID (src/machine/vmgenid.c: the ID at any width, a new one
+ * only once published, its interrupt lowered by reading it, its snapshot
+ * section).
  */
 #include <string.h>
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/snapfile.h"
 #include "machine/aclint.h"
 #include "machine/rtc.h"
 #include "machine/syscon.h"
+#include "machine/vmgenid.h"
 #include "machine_test.h"
 
 static uint32_t rd32(const struct mmio_ops *ops, void *dev, uint64_t off)
@@ -200,11 +205,91 @@ static void test_aclint(struct mt *t)
 	MT_EQ(t, aclint_init(&a, &bad), -1);
 }
 
+static void genid_bytes(struct vmgenid *g, uint8_t out[VMGENID_BYTES])
+{
+	/* As Linux's memcpy might: one word, then smaller pieces. */
+	uint64_t v;
+	vmgenid_mmio_ops.read(g, 0, 8, &v);
+	memcpy(out, &v, 8);
+	vmgenid_mmio_ops.read(g, 8, 4, &v);
+	memcpy(out + 8, &v, 4);
+	vmgenid_mmio_ops.read(g, 12, 2, &v);
+	memcpy(out + 12, &v, 2);
+	vmgenid_mmio_ops.read(g, 14, 1, &v);
+	out[14] = (uint8_t)v;
+	vmgenid_mmio_ops.read(g, 15, 1, &v);
+	out[15] = (uint8_t)v;
+}
+
+static void test_vmgenid(struct mt *t)
+{
+	struct line l = { 0 };
+	struct irq_line il = { .set = line_set, .ctrl = &l, .irq = 12 };
+	struct vmgenid g, g2;
+	MT_EQ(t, vmgenid_init(&g, &il), 0);
+	uint8_t a[VMGENID_BYTES], b[VMGENID_BYTES], zero[VMGENID_BYTES] = { 0 };
+	genid_bytes(&g, a);
+	MT_CHECK(t, memcmp(a, g.id, sizeof(a)) == 0);
+	MT_CHECK(t, memcmp(a, zero, sizeof(a)) != 0);
+	uint64_t v = 1;
+	MT_CHECK(t, vmgenid_mmio_ops.read(&g, 0x10, 8, &v) && v == 0);   /* past the ID */
+	MT_CHECK(t, vmgenid_mmio_ops.write(&g, 0, 8, 0));
+	genid_bytes(&g, b);
+	MT_CHECK(t, memcmp(a, b, sizeof(a)) == 0);                         /* not the guest's */
+	MT_EQ(t, l.calls, 0);
+
+	/* Drawn, then published: a new ID and the line up until it is read. */
+	MT_EQ(t, vmgenid_prepare(&g), 0);
+	genid_bytes(&g, b);
+	MT_CHECK(t, memcmp(a, b, sizeof(a)) == 0 && !l.level);
+	vmgenid_publish(&g);
+	MT_CHECK(t, l.level);
+	vmgenid_mmio_ops.read(&g, 0x20, 4, &v);                           /* not the ID */
+	MT_CHECK(t, l.level);
+	genid_bytes(&g, b);
+	MT_CHECK(t, memcmp(a, b, sizeof(a)) != 0 && !l.level);
+	vmgenid_publish(&g);                                               /* nothing new */
+	MT_CHECK(t, !l.level);
+
+	/* The section carries the ID and the line; a bad line is refused. */
+	vmgenid_prepare(&g);
+	vmgenid_publish(&g);
+	genid_bytes(&g, a);
+	vmgenid_publish(&g);
+	g.raised = true;
+	struct snap_writer w;
+	snap_writer_init(&w);
+	vmgenid_save(&g, &w);
+	MT_EQ(t, snap_writer_finish(&w), 0);
+	struct snap_file f;
+	char err[256];
+	MT_EQ(t, snap_file_parse(&f, w.data, w.len, err, sizeof(err)), 0);
+	struct line l2 = { 0 };
+	struct irq_line il2 = { .set = line_set, .ctrl = &l2, .irq = 12 };
+	MT_EQ(t, vmgenid_init(&g2, &il2), 0);
+	struct snap_reader r;
+	snap_reader_init(&r, snap_file_find(&f, SNAP_TAG('V', 'G', 'I', 'D'), 0));
+	MT_EQ(t, vmgenid_load(&g2, &r), 0);
+	MT_EQ(t, snap_reader_end(&r, err, sizeof(err)), 0);
+	genid_bytes(&g2, b);
+	MT_CHECK(t, memcmp(a, b, sizeof(a)) == 0);
+	MT_CHECK(t, l2.calls >= 1);
+	((uint8_t *)f.sec[0].payload)[VMGENID_BYTES] = 7;
+	snap_reader_init(&r, &f.sec[0]);
+	MT_EQ(t, vmgenid_load(&g2, &r), -1);
+	MT_CHECK(t, snap_reader_end(&r, err, sizeof(err)) == -1 && strstr(err, "interrupt line"));
+	snap_file_free(&f);
+	snap_writer_free(&w);
+	vmgenid_destroy(&g2);
+	vmgenid_destroy(&g);
+}
+
 int main(void)
 {
 	struct mt t = { 0 };
 	test_rtc(&t);
 	test_syscon(&t);
 	test_aclint(&t);
+	test_vmgenid(&t);
 	return mt_report(&t);
 }
