@@ -122,6 +122,7 @@ void vmm_route_logger_put(struct vmm_call *c);
 void vmm_route_metrics_put(struct vmm_call *c);
 void vmm_route_serial_put(struct vmm_call *c);
 void vmm_route_mmds_config_put(struct vmm_call *c);
+void vmm_route_entropy_put(struct vmm_call *c);
 /* Firecracker operations without a meaning or a device here. */
 void vmm_route_cpu_config(struct vmm_call *c);
 void vmm_route_hotplug_memory(struct vmm_call *c);

@@ -1,7 +1,7 @@
 /*
  * The per-VM API's configuration routes: the sections of Firecracker's API
  * (machine-config, boot-source, drives, network-interfaces, vsock, balloon,
- * logger, metrics, serial, mmds-config) and skiff's shares, before start; their runtime
+ * logger, metrics, serial, mmds-config, entropy) and skiff's shares, before start; their runtime
  * updates (PATCH of drives, interfaces and the balloon) after it; and the
  * configuration read back. The rules for when each is allowed are the route
  * table's (api_routes.c).
@@ -212,6 +212,13 @@ void vmm_route_serial_put(struct vmm_call *c)
 	vmm_serial_free(c->v->serial);
 	c->v->serial = s;
 	vmm_call_ok(c);
+}
+
+/* PUT /entropy, before start: virtio-rng (on in skiff anyway) and its rate
+ * limiter. */
+void vmm_route_entropy_put(struct vmm_call *c)
+{
+	put_section(c, vm_config_put_entropy);
 }
 
 /* PUT /mmds/config, before start: the metadata service's version, address

@@ -45,6 +45,7 @@ const struct vmm_route vmm_routes[] = {
 	ROW(PUT, "logger", ROUTE_PREBOOT, vmm_route_logger_put),
 	ROW(PUT, "metrics", ROUTE_PREBOOT, vmm_route_metrics_put),
 	ROW(PUT, "serial", ROUTE_PREBOOT, vmm_route_serial_put),
+	ROW(PUT, "entropy", ROUTE_PREBOOT, vmm_route_entropy_put),
 
 	/* The metadata service: its data at any time, its configuration
 	 * before start. */

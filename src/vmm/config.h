@@ -173,6 +173,11 @@ struct vm_config {
 	int mmds_version;
 	uint32_t mmds_ipv4;
 	bool mmds_imds_compat;
+
+	/* entropy (PUT /entropy, Firecracker's EntropyDeviceConfig): given,
+	 * the VM has virtio-rng whatever `rng` says, limited by this. */
+	bool entropy;
+	struct vm_rate_limiter entropy_limiter;
 	bool balloon_no_free_page_reporting;  /* free_page_reporting: false */
 
 	/* machine-config.track_dirty_pages: the VM keeps a dirty page log for

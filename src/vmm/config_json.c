@@ -184,6 +184,11 @@ static const struct api_field mmds_config_fields[] = {
 	{ NULL }
 };
 
+static const struct api_field entropy_fields[] = {
+	{ "rate_limiter", API_T_OBJECT, false, limiter_fields },
+	{ NULL }
+};
+
 static const struct api_field doc_fields[] = {
 	{ "boot-source", API_T_OBJECT, false, boot_source_fields },
 	{ "machine-config", API_T_OBJECT, false, machine_put_fields },
@@ -196,6 +201,7 @@ static const struct api_field doc_fields[] = {
 	{ "shares", API_T_ARRAY, false, share_doc_fields, API_T_OBJECT, VM_MAX_SHARES },
 	{ "console-ports", API_T_ARRAY, false, console_port_fields, API_T_OBJECT, VM_MAX_CONSOLE_PORTS },
 	{ "mmds-config", API_T_OBJECT, false, mmds_config_fields },
+	{ "entropy", API_T_OBJECT, false, entropy_fields },
 	{ NULL }
 };
 
@@ -840,6 +846,26 @@ const char *vm_config_put_vsock(struct vm_config *s, const json_t *body, char *e
 	return apply(s, vsock, body, err, errlen);
 }
 
+/* ------------------------------------------------------------ entropy */
+
+/* The section replaces the one before: an absent rate_limiter is none. */
+static const char *entropy(struct vm_config *s, const void *arg, char *err, size_t errlen)
+{
+	const json_t *b = arg;
+	if (api_json_check_object(b, entropy_fields, "entropy", err, errlen))
+		return err;
+	bool changed = false;
+	memset(&s->entropy_limiter, 0, sizeof(s->entropy_limiter));
+	merge_limiter(&s->entropy_limiter, api_json_member(b, "rate_limiter"), &changed);
+	s->entropy = true;
+	return NULL;
+}
+
+const char *vm_config_put_entropy(struct vm_config *s, const json_t *body, char *err, size_t errlen)
+{
+	return apply(s, entropy, body, err, errlen);
+}
+
 /* ------------------------------------------------------------ mmds */
 
 /* Firecracker's MmdsConfig: the interfaces must exist; the address is
@@ -1217,6 +1243,8 @@ static const char *document(struct vm_config *s, const void *arg, char *err, siz
 		return err;
 	if ((v = api_json_member(doc, "balloon")) && balloon(s, v, err, errlen))
 		return err;
+	if ((v = api_json_member(doc, "entropy")) && entropy(s, v, err, errlen))
+		return err;
 	/* After the interfaces it names. */
 	if ((v = api_json_member(doc, "mmds-config")) && mmds_config(s, v, err, errlen))
 		return err;
@@ -1322,6 +1350,16 @@ static void set_str_opt(json_t *o, const char *k, const char *v)
 {
 	if (v)
 		json_object_set_new(o, k, json_string(v));
+}
+
+json_t *vm_config_entropy_json(const struct vm_config *s)
+{
+	if (!s->entropy)
+		return NULL;
+	json_t *o = json_object();
+	if (o)
+		set_opt(o, "rate_limiter", limiter_json(&s->entropy_limiter));
+	return o;
 }
 
 json_t *vm_config_machine_json(const struct vm_config *s)
@@ -1442,6 +1480,9 @@ json_t *vm_config_to_json(const struct vm_config *s)
 	json_t *bl = vm_config_balloon_json(s);
 	if (bl)
 		json_object_set_new(doc, "balloon", bl);
+	json_t *en = vm_config_entropy_json(s);
+	if (en)
+		json_object_set_new(doc, "entropy", en);
 
 	if (s->logger.set) {
 		json_t *lg = json_pack("{s:s,s:b,s:b}", "level", vmm_log_level_name(s->logger.level),

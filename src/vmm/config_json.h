@@ -82,6 +82,10 @@ json_t *vmm_drive_json(const struct vm_drive *d);               /* one "drives" 
 json_t *vmm_net_json(const struct vm_net *n);   /* one "network-interfaces" entry */
 json_t *vmm_share_json(const struct vm_share *sh);  /* one "shares" entry */
 json_t *vm_config_balloon_json(const struct vm_config *s);
+/* PUT /entropy (Firecracker's EntropyDeviceConfig), and back (NULL if
+ * not set). */
+const char *vm_config_put_entropy(struct vm_config *s, const json_t *body, char *err, size_t errlen);
+json_t *vm_config_entropy_json(const struct vm_config *s);
 /* PUT /mmds/config (Firecracker's MmdsConfig), and back (NULL if none). */
 const char *vm_config_put_mmds(struct vm_config *s, const json_t *body, char *err, size_t errlen);
 json_t *vm_config_mmds_json(const struct vm_config *s);   /* NULL if none */

@@ -329,13 +329,14 @@ const char *vm_devices_create(struct vm *vm, struct vm_devices *d,
 			return err;
 	if ((cfg->virtio_console || cfg->nports || wants_agent(cfg)) && add_console(vm, d, cfg, err, errlen))
 		return err;
-	if (cfg->rng) {
+	if (cfg->rng || cfg->entropy) {
 		char rerr[256];
 		struct virtio_rng *r = virtio_rng_create(&vm->ram, rerr, sizeof(rerr));
 		if (!r) {
 			snprintf(err, errlen, "virtio-rng: %s", rerr);
 			return err;
 		}
+		set_limits(virtio_rng_limiter(r), &cfg->entropy_limiter);
 		if (add_slot(vm, d, virtio_rng_dev(r), rng_destroy, r, "virtio-rng", err, errlen))
 			return err;
 	}

@@ -162,6 +162,7 @@ def saved(skiff_bin, default_guest, console_log_dir, work, disk):
         "balloon": {"amount_mib": 0, "deflate_on_oom": True, "stats_polling_interval_s": 1,
                     "free_page_hinting": True},
         "mmds-config": {"version": "V2", "network_interfaces": ["eth0"]},
+        "entropy": {"rate_limiter": {"bandwidth": {"size": 2048, "refill_time": 1000}}},
     }
     (d / "origin.json").write_text(json.dumps(cfg))
     sock = s / "origin.sock"
@@ -333,6 +334,15 @@ def test_started_vm_answers_per_spec(resumed, saved):
                 "wget -q -O - --header \"X-metadata-token: $(cat /tmp/tok)\" "
                 "http://169.254.169.254/latest/meta-data/instance-id")
     assert got == "host\ninstance-id\ni-snap", repr(got)
+    # virtio-rng at the rate PUT /entropy set (kept in the snapshot): 2 KiB
+    # at once, then 2 KiB/s, so 8 KiB take about 3 s (unlimited, well
+    # under a second on a loaded host).
+    assert cfg["entropy"] == {"rate_limiter": {"bandwidth": {"size": 2048, "one_time_burst": 0,
+                                                             "refill_time": 1000}}}, cfg
+    t0 = time.monotonic()
+    assert g.run("head -c 8192 /dev/hwrng | wc -c", timeout=60) == "8192"
+    took = time.monotonic() - t0
+    assert took > 2, f"8 KiB from virtio-rng limited to 2 KiB/s took {took:.2f} s"
     assert call(sock, "PATCH", "/drives/data", {"drive_id": "data", "rate_limiter": {
         "bandwidth": {"size": 1 << 30, "refill_time": 1000}}})[0] == 204
     assert call(sock, "PUT", "/snapshot/create", {"snapshot_path": "/nonexistent/x",

@@ -605,7 +605,13 @@ static void test_documents(struct t *t)
 	struct vm_config spec, *s = &spec;
 	vm_config_init(s);
 	put_fn doc = vm_config_from_json;
-	BAD(doc, "{\"mmds-config\": {}}", "unknown field `mmds-config`");
+	BAD(doc, "{\"cpu-config\": {}}", "unknown field `cpu-config`");
+	BAD(doc, "{\"mmds-config\": {}}", "mmds-config.network_interfaces: missing required field");
+	BAD(doc, "{\"entropy\": {\"rate_limiter\": {\"bandwidth\": {\"size\": -1}}}}", "entropy.rate_limiter.bandwidth.size");
+	OK(doc, "{\"entropy\": {\"rate_limiter\": {\"bandwidth\": {\"size\": 100, \"refill_time\": 10}}}}");
+	CHECK(&t->c, s->entropy && s->entropy_limiter.bandwidth.size == 100 &&
+		s->entropy_limiter.bandwidth.refill_time_ms == 10 && s->entropy_limiter.ops.size == 0,
+	      "the entropy section was not kept");
 	BAD(doc, "{\"drives\": {}}", "drives: expected an array, got an object");
 	BAD(doc, "{\"machine-config\": {\"vcpu_count\": 1}}", "machine-config.mem_size_mib: missing required field");
 	BAD(doc, B(t, "{\"drives\": [{\"drive_id\": \"a\", \"path_on_host\": \"%s\", \"is_root_device\": false}, "
