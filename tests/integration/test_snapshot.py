@@ -78,9 +78,22 @@ def ok(sock, method, path, body=None):
     assert st == 204, f"{method} {path} {body}: {st} {js}"
 
 
-def wait_path(p, proc=None, timeout=30):
-    ok_ = wait_for(lambda: os.path.exists(p) or (proc is not None and not proc.p.isalive()), timeout, 0.05)
-    assert ok_ and os.path.exists(p), f"{p} did not appear"
+def listening(p):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(str(p))
+        return True
+    except OSError:   # not there yet, or bound but not yet listening
+        return False
+    finally:
+        s.close()
+
+
+def wait_api(p, proc, timeout=30):
+    """Until the VMM's API socket takes connections (the file appears when
+    it is bound, a moment before it listens)."""
+    ok_ = wait_for(lambda: listening(p) or not proc.p.isalive(), timeout, 0.05)
+    assert ok_ and proc.p.isalive(), f"{p}: the API did not come up"
 
 
 def host_md5(text_lines):
@@ -234,7 +247,7 @@ def test_diff_restores_like_full(skiff_bin, console_log_dir, saved):
     sock = s / "diff.sock"
     p = spawn(skiff_bin, ["--api-sock", sock], console_log_dir / "snap-diff.log", "diff")
     try:
-        wait_path(sock, p)
+        wait_api(sock, p)
         ok(sock, "PUT", "/snapshot/load", {
             "snapshot_path": str(d / "d1" / "vmstate"),
             "mem_backend": {"backend_type": "File", "backend_path": str(d / "d1" / "memory")},
@@ -380,7 +393,7 @@ def test_clones(skiff_bin, console_log_dir, saved, clone_source, disk):
             c = spawn(skiff_bin, ["--api-sock", sock, "--id", f"clone{k}"],
                       console_log_dir / f"snap-clone{k}.log", f"clone{k}")
             clones.append(c)
-            wait_path(sock, c)
+            wait_api(sock, c)
             ok(sock, "PUT", "/snapshot/load", {
                 "snapshot_path": str(clone_source / "vmstate"),
                 "mem_backend": {"backend_type": "File", "backend_path": str(clone_source / "memory")},
@@ -462,7 +475,7 @@ def test_bad_state_files(skiff_bin, saved, tmp_path):
     p = subprocess.Popen([skiff_bin, "run", "--api-sock", str(sock)], stdin=subprocess.PIPE,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert wait_for(lambda: sock.exists(), 20, 0.05)
+        assert wait_for(lambda: listening(sock), 20, 0.05)
         st, js = api(sock, "PUT", "/snapshot/load", {
             "snapshot_path": str(tmp_path / "corrupt" / "vmstate"),
             "mem_backend": {"backend_type": "File", "backend_path": str(tmp_path / "corrupt" / "memory")}})
