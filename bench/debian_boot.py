@@ -56,7 +56,11 @@ def boot(argv, env, log_path, timeout):
             p.sendline("root")
             p.expect(SHELL, timeout=120)
             p.sendline("systemctl is-system-running --wait; echo =END=")
-            p.expect(r"\r\n(\w+)\r\n=END=")
+            # The state's line follows the echoed command and, from bash,
+            # the end of bracketed paste (ESC [?2004l), with no newline; QEMU's
+            # stdio keeps the host terminal's output processing, so its
+            # lines end \r\r\n.
+            p.expect(r"(\w+)\r*\n=END=")
             t_running = time.monotonic() - t0
             cpu = cpu_seconds(p.pid)
             state = p.match.group(1)
