@@ -9,7 +9,9 @@
  * fed twice, once in chunks and once whole, and both must yield the same
  * replies (framing does not depend on how bytes arrive). Checked for every
  * reply: a known kind; a value exactly for results; error class and
- * description printable ASCII. Each stored reply fits the limit.
+ * description without control characters and valid UTF-8 (the reader keeps
+ * an agent's UTF-8, e.g. QEMU's quotes, and cuts only between characters).
+ * Each stored reply fits the limit.
  *
  * Build: tests/fuzz/build.sh.
  */
@@ -29,11 +31,30 @@ struct log {
 	char *text[MAX_KEPT];    /* the result as JSON, for comparison */
 };
 
-static void printable(const char *s)
+/* No control character, and well-formed UTF-8 (RFC 3629 section 4):
+ * shortest forms only, no surrogates, nothing above U+10FFFF. */
+static void printable(const char *str)
 {
-	for (; *s; s++)
-		if (*s < 0x20 || *s >= 0x7f)
+	const unsigned char *s = (const unsigned char *)str;
+	while (*s) {
+		unsigned c = *s++;
+		if (c < 0x20 || c == 0x7f)
 			abort();
+		if (c < 0x80)
+			continue;
+		size_t more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
+		uint32_t cp = c & (0x3f >> more);
+		if (c < 0xc2 || c > 0xf4)
+			abort();
+		for (size_t i = 0; i < more; i++, s++) {
+			if ((*s & 0xc0) != 0x80)
+				abort();
+			cp = cp << 6 | (*s & 0x3f);
+		}
+		if ((more == 2 && cp < 0x800) || (more == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			abort();
+	}
 }
 
 static void on_reply(void *ctx, const struct qga_reply *r)
