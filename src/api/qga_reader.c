@@ -41,16 +41,20 @@ void qga_reader_reset(struct qga_reader *r)
 	r->in_string = r->escape = r->skipping = false;
 }
 
-/* The agent's text for messages and JSON answers: control characters
- * become '?'; UTF-8 (jansson has checked it) stays, cut only between
- * characters (QEMU's agent quotes names with U+201C/U+201D). */
+/* The agent's text for messages and JSON answers: trailing white space
+ * (QEMU's agent passes on a child's message with its newline) goes, other
+ * control characters become '?'; UTF-8 (jansson has checked it) stays, cut
+ * only between characters (QEMU's agent quotes names with U+201C/U+201D). */
 static void copy_string(char *dst, size_t cap, const json_t *v)
 {
 	const unsigned char *s = (const unsigned char *)(json_is_string(v) ? json_string_value(v) : "");
+	const unsigned char *end = s + strlen((const char *)s);
+	while (end > s && (end[-1] == ' ' || (end[-1] >= '\t' && end[-1] <= '\r')))
+		end--;
 	size_t n = 0;
-	for (; *s && n + 1 < cap; s++)
+	for (; s < end && n + 1 < cap; s++)
 		dst[n++] = (*s >= 0x20 && *s != 0x7f) ? (char)*s : '?';
-	if (*s && n && ((unsigned char)dst[n - 1] & 0x80)) {
+	if (s < end && n && ((unsigned char)dst[n - 1] & 0x80)) {
 		/* cut short: drop a character left incomplete */
 		size_t k = n;
 		while (k && ((unsigned char)dst[k - 1] & 0xc0) == 0x80)

@@ -449,13 +449,13 @@ static void test_reader(void)
 	qga_reader_free(&rd);
 
 	/* An agent's message keeps its UTF-8 (QEMU's agent quotes with
-	 * U+201C/U+201D), loses control characters, and a long one is cut
-	 * between characters. */
+	 * U+201C/U+201D), loses trailing white space, has other control
+	 * characters replaced, and a long one is cut between characters. */
 	struct qga_reply rep;
 	const char *quoted = "{\"error\": {\"class\": \"GenericError\", \"desc\": "
-			     "\"Failed \u201c/x\u201d\\n\"}}";
+			     "\"Failed \u201c/x\u201d:\\tgone \\n\"}}";
 	qga_reply_decode((const uint8_t *)quoted, strlen(quoted), &rep);
-	CHECK(rep.kind == QGA_REPLY_ERROR && !strcmp(rep.err_desc, "Failed \xe2\x80\x9c/x\xe2\x80\x9d?"));
+	CHECK(rep.kind == QGA_REPLY_ERROR && !strcmp(rep.err_desc, "Failed \xe2\x80\x9c/x\xe2\x80\x9d:?gone"));
 	char longdesc[2000];
 	int k = snprintf(longdesc, sizeof(longdesc), "{\"error\": {\"class\": \"X\", \"desc\": \"ab");
 	for (int i = 0; i < 400; i++)
