@@ -8,7 +8,8 @@
  * between two opens in one process, read-only refusals, and a quick
  * mutation pass over a valid image (no crash, errors or exact data), and
  * that opening never probes a format (nor a backing file's) and follows a
- * backing file only where it is allowed to.
+ * backing file only where it is allowed to; and opening the image that
+ * takes a running drive's place (disk_open_successor).
  * Interop with QEMU's tools is in test_qcow2_interop.py.
  * Prints "N passed, N failed".
  */
@@ -741,6 +742,67 @@ static void test_backing_policy(void)
 	      strstr(err, "nothere"), "missing backing directory: %s", err);
 }
 
+/* A drive's image swapped while the VM runs (disk_open_successor): another
+ * file opens as usual; the very file open for writing (grown in place, say)
+ * shares the open file and its lock, so the old disk can close without
+ * letting anyone else in; a writable qcow2 image is not opened twice, nor
+ * one file read-only beside writable. */
+static void test_successor(void)
+{
+	const char *p = tmp("s.raw"), *q = tmp("s2.raw"), *c = tmp("s.qcow2");
+	for (int i = 0; i < 2; i++) {
+		int fd = open(i ? q : p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		CHECK(fd >= 0 && ftruncate(fd, 1 << 20) == 0 && pwrite(fd, i ? "Q" : "P", 1, 0) == 1,
+		      "create raw");
+		close(fd);
+	}
+	struct disk_create_opts co = { .size = 1 << 20, .cluster_bits = 16 };
+	CHECK(disk_create_qcow2(c, &co, NULL, 0) == 0, "create qcow2");
+	char err[512];
+	struct disk_open_opts rw_raw = { DISK_FORMAT_RAW, false }, ro_raw = { DISK_FORMAT_RAW, true };
+	struct disk_open_opts rw_q = { DISK_FORMAT_QCOW2, false };
+	struct disk *cur = NULL, *next = NULL, *other = NULL;
+	CHECK(disk_open(p, &rw_raw, &cur, err, sizeof(err)) == 0, "open: %s", err);
+	if (!cur)
+		return;
+	/* Another file. */
+	CHECK(disk_open_successor(cur, q, &rw_raw, &next, err, sizeof(err)) == 0, "another file: %s", err);
+	uint8_t b = 0;
+	CHECK(next && rw(next, false, &b, 1, 0) == 0 && b == 'Q', "another file's data: %c", b);
+	disk_close(next);
+	/* The same file, grown in place: shares the lock, outlives the old. */
+	int fd = open(p, O_RDWR);
+	CHECK(fd >= 0 && ftruncate(fd, 2 << 20) == 0, "grow");
+	close(fd);
+	next = NULL;
+	CHECK(disk_open_successor(cur, p, &rw_raw, &next, err, sizeof(err)) == 0, "same file: %s", err);
+	if (!next) {
+		disk_close(cur);
+		return;
+	}
+	CHECK(disk_size(next) == 2 << 20 && disk_size(cur) == 1 << 20, "new size %llu",
+	      (unsigned long long)disk_size(next));
+	disk_close(cur);
+	CHECK(disk_open(p, &ro_raw, &other, err, sizeof(err)) == -EBUSY, "lock kept after the old closed");
+	b = 'x';
+	CHECK(rw(next, true, &b, 1, (2 << 20) - 1) == 0 && rw(next, false, &b, 1, 0) == 0 && b == 'P',
+	      "the successor serves the file");
+	/* Read-only beside writable, of one file: refused, cur untouched. */
+	CHECK(disk_open_successor(next, p, &ro_raw, &other, err, sizeof(err)) == -EBUSY &&
+	      strstr(err, "read-only") && !other, "ro beside rw: %s", err);
+	disk_close(next);
+	/* A writable qcow2 image is not opened a second time. */
+	CHECK(disk_open(c, &rw_q, &cur, err, sizeof(err)) == 0, "open qcow2: %s", err);
+	CHECK(disk_open_successor(cur, c, &rw_q, &other, err, sizeof(err)) == -EBUSY &&
+	      strstr(err, "qcow2") && !other, "qcow2 twice: %s", err);
+	disk_close(cur);
+	/* Two read-only opens of one file are ordinary opens. */
+	CHECK(disk_open(p, &ro_raw, &cur, err, sizeof(err)) == 0, "ro: %s", err);
+	CHECK(disk_open_successor(cur, p, &ro_raw, &other, err, sizeof(err)) == 0, "ro twice: %s", err);
+	disk_close(other);
+	disk_close(cur);
+}
+
 static void test_create_errors(void)
 {
 	char err[512];
@@ -783,6 +845,7 @@ int main(void)
 	test_absolute_backing();
 	test_never_probes();
 	test_backing_policy();
+	test_successor();
 	test_create_errors();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

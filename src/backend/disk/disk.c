@@ -371,6 +371,28 @@ fail:
 	return ret;
 }
 
+/* A top-level image, from `fd` (owned from here on) or from `path` when
+ * fd is -1, with its backing chain when opts allow one. */
+static int open_top(const char *path, int fd, const struct disk_open_opts *opts,
+		    struct disk **out, char *err, size_t errlen)
+{
+	if (!opts->backing || !path || !*path)
+		return disk_open_chain(path, fd, opts->format, opts->read_only, NULL, out, err, errlen);
+	/* The roots live while the chain opens; the images keep only their
+	 * own descriptors. */
+	struct disk_roots roots;
+	int ret = disk_roots_init(&roots, path, opts, err, errlen);
+	if (ret < 0) {
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	struct disk_chain top = { .depth = -1, .roots = &roots };
+	ret = disk_open_chain(path, fd, opts->format, opts->read_only, &top, out, err, errlen);
+	disk_roots_free(&roots);
+	return ret;
+}
+
 int disk_open(const char *path, const struct disk_open_opts *opts,
 	      struct disk **out, char *err, size_t errlen)
 {
@@ -383,18 +405,43 @@ int disk_open(const char *path, const struct disk_open_opts *opts,
 		disk_err(err, errlen, path, "no open options (format) given");
 		return -EINVAL;
 	}
-	if (!opts->backing || !path || !*path)
-		return disk_open_chain(path, -1, opts->format, opts->read_only, NULL, out, err, errlen);
-	/* The roots live while the chain opens; the images keep only their
-	 * own descriptors. */
-	struct disk_roots roots;
-	int ret = disk_roots_init(&roots, path, opts, err, errlen);
-	if (ret < 0)
-		return ret;
-	struct disk_chain top = { .depth = -1, .roots = &roots };
-	ret = disk_open_chain(path, -1, opts->format, opts->read_only, &top, out, err, errlen);
-	disk_roots_free(&roots);
-	return ret;
+	return open_top(path, -1, opts, out, err, errlen);
+}
+
+int disk_open_successor(const struct disk *cur, const char *path, const struct disk_open_opts *opts,
+			struct disk **out, char *err, size_t errlen)
+{
+	if (err && errlen)
+		err[0] = 0;
+	if (!out || !opts)
+		return -EINVAL;
+	*out = NULL;
+	struct stat now, named;
+	bool same = cur && path && fstat(cur->fd, &now) == 0 && stat(path, &named) == 0 &&
+		    now.st_dev == named.st_dev && now.st_ino == named.st_ino;
+	/* Another file, or this one read-only (shared locks do not clash):
+	 * an ordinary open. */
+	if (!same || (cur->read_only && opts->read_only))
+		return open_top(path, -1, opts, out, err, errlen);
+	if (cur->read_only != opts->read_only) {
+		disk_err(err, errlen, path, "is open here %s already; it is not opened %s beside that",
+			 cur->read_only ? "read-only" : "for writing",
+			 opts->read_only ? "read-only" : "for writing");
+		return -EBUSY;
+	}
+	if (cur->format == DISK_FORMAT_QCOW2) {
+		disk_err(err, errlen, path, "is open here as a writable qcow2 image; it is not "
+			 "opened a second time beside that (the two would keep separate copies of "
+			 "its metadata)");
+		return -EBUSY;
+	}
+	int fd = fcntl(cur->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		int e = errno;
+		disk_err(err, errlen, path, "cannot duplicate its descriptor: %s", strerror(e));
+		return -e;
+	}
+	return open_top(path, fd, opts, out, err, errlen);
 }
 
 void disk_close(struct disk *d)

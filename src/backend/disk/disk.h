@@ -41,6 +41,15 @@ struct disk;
 int disk_open(const char *path, const struct disk_open_opts *opts,
 	      struct disk **out, char *err, size_t errlen);
 void disk_close(struct disk *d);
+/* Open the image that is to take `cur`'s place (a drive's backing file
+ * swapped while the VM runs), as disk_open does. When `path` names the very
+ * file `cur` has open for writing (a raw image grown in place, say), the
+ * new disk shares cur's open file and so its lock, which a second open
+ * could not take beside cur's; a writable qcow2 image is not opened twice
+ * that way (two copies of its metadata) and is refused. `cur` stays open
+ * and usable either way: the caller closes it once the new disk serves. */
+int disk_open_successor(const struct disk *cur, const char *path, const struct disk_open_opts *opts,
+			struct disk **out, char *err, size_t errlen);
 
 /* What the file's first bytes say: QCOW2 with the qcow2 magic (and whether
  * its header names a backing file), else RAW. Opens it read-only and takes
