@@ -74,7 +74,9 @@ struct virtio_blk {
 	uint8_t config[CFG_LEN];
 	struct iovec data[VIRTQ_MAX_SEGS];   /* I/O thread scratch */
 	struct rate_limiter limit;           /* bytes and operations */
-	_Atomic bool stopping;               /* lets a throttled request go */
+	/* Lets a throttled request go: set for good by destroy, and while
+	 * the disk is swapped (both come from the owner, one at a time). */
+	_Atomic bool stopping;
 	/* Completed requests, for the metrics (written by the I/O thread). */
 	_Atomic uint64_t read_bytes, write_bytes, read_count, write_count, flush_count;
 };
@@ -330,6 +332,41 @@ struct virtio_blk *virtio_blk_create(struct gram *ram, struct disk *disk,
 		return NULL;
 	}
 	return b;
+}
+
+int virtio_blk_replace_disk(struct virtio_blk *b, struct disk *disk, struct disk **old,
+			    char *err, size_t errlen)
+{
+	if (disk_read_only(disk) != b->read_only) {
+		snprintf(err, errlen, "virtio-blk: the new image is %s, the drive %s",
+			 disk_read_only(disk) ? "read-only" : "writable",
+			 b->read_only ? "read-only" : "writable");
+		return -1;
+	}
+	/* Each request is served start to finish under its queue's lock, so
+	 * with the locks held none is in flight; one waiting for its rate
+	 * limit would hold them up to a refill time or more, so it is let
+	 * through (a swap is the user's act, once, not the guest's). */
+	atomic_store(&b->stopping, true);
+	virtio_dev_quiesce(&b->dev);
+	atomic_store(&b->stopping, false);
+	/* The guest's completed writes reach the old image's storage before
+	 * it goes: a FLUSH it sends after this reaches only the new one. */
+	if (!b->read_only)
+		disk_flush(b->disk);
+	*old = b->disk;
+	b->disk = disk;
+	b->capacity = disk_size(disk) / SECTOR;
+	put64(b->config + CFG_CAPACITY, b->capacity);
+	/* Under the transport lock, so a driver reading the 64-bit capacity
+	 * in two halves sees ConfigGeneration change if it read across the
+	 * swap (virtio 1.2 2.5.1 / 4.2.2: it reads the generation around
+	 * the fields and retries); then a configuration change notification
+	 * (4.2.2, InterruptStatus bit 1), which Linux answers by reading the
+	 * capacity again. */
+	virtio_dev_config_changed(&b->dev);
+	virtio_dev_unquiesce(&b->dev);
+	return 0;
 }
 
 void virtio_blk_destroy(struct virtio_blk *b)

@@ -30,6 +30,16 @@ struct virtio_blk *virtio_blk_create(struct gram *ram, struct disk *disk,
 				     const char *serial, char *err, size_t errlen);
 void virtio_blk_destroy(struct virtio_blk *b);
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *b);
+/* Serve the guest from `disk` from now on (a drive's backing file swapped
+ * while the VM runs). The request being served finishes on the old disk
+ * first (a throttled one is let through rather than waited for), and what
+ * the guest wrote there is flushed; requests still in the queue go to the
+ * new disk. The capacity becomes the new disk's and the driver gets a
+ * configuration change notification. Both disks must agree on read-only
+ * (the feature is negotiated once). The old disk is returned in *old for
+ * the caller to close. 0, or -1 with a message (nothing changed). */
+int virtio_blk_replace_disk(struct virtio_blk *b, struct disk *disk, struct disk **old,
+			    char *err, size_t errlen);
 /* The disk's rate limits (bytes and operations); unlimited at creation,
  * set with token_bucket_set() at any time. */
 struct rate_limiter *virtio_blk_limiter(struct virtio_blk *b);

@@ -4,8 +4,8 @@
  * reads, writes, flushes, GET_ID, discards and write-zeroes against a raw
  * image in a temporary file, checking the file, the guest buffers, the status
  * byte and the used length; then malformed requests (out of range, partial
- * sectors, missing header or status byte, unknown types and flags) and a
- * read-only disk.
+ * sectors, missing header or status byte, unknown types and flags), a
+ * read-only disk, and a disk swapped under the driver.
  */
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -375,6 +375,98 @@ static void test_batch(void)
 	blkt_down(&t);
 }
 
+/* A second image of `sectors` sectors, each byte of sector s being
+ * s * 5 + i + 1 (unlike the first image's pattern). */
+static int make_image2(char *path, unsigned sectors)
+{
+	strcpy(path, "/tmp/skiff-test-blk2-XXXXXX");
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	uint8_t sec[512];
+	for (unsigned s = 0; s < sectors; s++) {
+		for (int i = 0; i < 512; i++)
+			sec[i] = (uint8_t)(s * 5 + i + 1);
+		if (pwrite(fd, sec, 512, (off_t)s * 512) != 512) {
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+/* The disk swapped under a driver (PATCH /drives path_on_host): the writes
+ * before it are in the old file, the requests after it go to the new one,
+ * the capacity is the new one's and the driver sees ConfigGeneration move
+ * and a configuration change interrupt (virtio 1.2 2.5.1, 4.2.2); a disk
+ * that disagrees on read-only is refused and nothing changes. */
+static void test_replace_disk(void)
+{
+	char path2[64], path3[64];
+	if (make_image2(path2, 2 * IMG_SECTORS) || make_image2(path3, 8)) {
+		CHECK(!"second image");
+		return;
+	}
+	struct blkt t;
+	blkt_up(&t, false, F_V1 | F_FLUSH);
+	uint8_t *data = vg_host(&t.g, t.data);
+	uint32_t len;
+	memset(data, 0x5a, 512);
+	struct vg_seg wr[1] = { { t.data, 512, false } }, rd[1] = { { t.data, 512, true } };
+	CHECK_EQ(blk_req(&t, T_OUT, 7, wr, 1, false, &len), S_OK);
+	uint32_t gen = vg_r32(&t.g, VIRTIO_MMIO_CONFIG_GENERATION);
+
+	struct disk_open_opts o = { .format = DISK_FORMAT_RAW };
+	struct disk *d2 = NULL, *ro = NULL, *old = NULL;
+	char err[256] = "";
+	CHECK(disk_open(path2, &o, &d2, err, sizeof(err)) == 0);
+	o.read_only = true;
+	CHECK(disk_open(path3, &o, &ro, err, sizeof(err)) == 0);
+	/* Read-only beside a writable drive: refused, nothing changes. */
+	CHECK(virtio_blk_replace_disk(t.blk, ro, &old, err, sizeof(err)) == -1 && !old);
+	CHECK(strstr(err, "read-only") != NULL);
+	CHECK_EQ(vg_r32(&t.g, VIRTIO_MMIO_CONFIG_GENERATION), gen);
+	disk_close(ro);
+	CHECK_EQ(blk_req(&t, T_IN, 7, rd, 1, false, &len), S_OK);
+	CHECK_EQ(data[3], 0x5a);
+
+	/* The used-buffer interrupts taken, so the line is low. */
+	vg_settle(&t.g);
+	vg_w32(&t.g, VIRTIO_MMIO_INTERRUPT_ACK, vg_r32(&t.g, VIRTIO_MMIO_INTERRUPT_STATUS));
+	CHECK(!atomic_load(&t.g.irq_level));
+	int rises = atomic_load(&t.g.irq_rises);
+	CHECK(virtio_blk_replace_disk(t.blk, d2, &old, err, sizeof(err)) == 0 && old == t.disk);
+	disk_close(old);
+	t.disk = d2;
+	CHECK_EQ(file_byte(7 * 512 + 3), 0x5a);
+	CHECK(vg_r32(&t.g, VIRTIO_MMIO_CONFIG_GENERATION) != gen);
+	CHECK_EQ(vg_r32(&t.g, VIRTIO_MMIO_INTERRUPT_STATUS), 2);
+	CHECK_EQ(atomic_load(&t.g.irq_rises), rises + 1);
+	uint64_t v;
+	virtio_mmio_ops.read(&t.g.t, 0x100, 8, &v);
+	CHECK_EQ(v, 2 * IMG_SECTORS);
+	/* The new image's data, up to its new end. */
+	CHECK_EQ(blk_req(&t, T_IN, 7, rd, 1, false, &len), S_OK);
+	CHECK_EQ(data[3], (uint8_t)(7 * 5 + 3 + 1));
+	CHECK_EQ(blk_req(&t, T_IN, 2 * IMG_SECTORS - 1, rd, 1, false, &len), S_OK);
+	CHECK_EQ(data[0], (uint8_t)((2 * IMG_SECTORS - 1) * 5 + 1));
+	CHECK_EQ(blk_req(&t, T_IN, 2 * IMG_SECTORS, rd, 1, false, &len), S_IOERR);
+	/* A write goes to the new file only. */
+	memset(data, 0xa5, 512);
+	CHECK_EQ(blk_req(&t, T_OUT, 9, wr, 1, false, &len), S_OK);
+	CHECK_EQ(file_byte(9 * 512), (uint8_t)(9 * 3));
+	int fd = open(path2, O_RDONLY);
+	uint8_t b = 0;
+	CHECK(fd >= 0 && pread(fd, &b, 1, 9 * 512) == 1);
+	CHECK_EQ(b, 0xa5);
+	if (fd >= 0)
+		close(fd);
+	blkt_down(&t);
+	unlink(path2);
+	unlink(path3);
+}
+
 static void test_create_errors(void)
 {
 	struct gram ram;
@@ -402,6 +494,7 @@ int main(void)
 	test_any_layout();
 	test_read_only();
 	test_batch();
+	test_replace_disk();
 	test_create_errors();
 	unlink(img_path);
 	return vt_report();
