@@ -94,7 +94,10 @@ void vmm_handle(void *vmm, const struct api_request *req, struct api_response *r
 int vm_request_shutdown(struct vm *vm);
 
 /* PATCH /drives/{id} after start: `d` is the drive's new configuration
- * (index `index` in the vm_config the VM was created from). */
+ * (index `index` in the vm_config the VM was created from). A new path
+ * swaps the drive's image under the running guest (the new one opened
+ * first, then virtio_blk_replace_disk, then the old one closed; a failure
+ * leaves the old one serving); a new rate limiter applies at once. */
 int vm_drive_update(struct vm *vm, size_t index, const struct vm_drive *d,
 		    bool path_changed, bool limiter_changed, char *err, size_t errlen);
 

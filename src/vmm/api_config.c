@@ -65,6 +65,15 @@ static void put_outputs(struct vmm_call *c, setter_fn fn)
 	vmm_call_ok(c);
 }
 
+/* The running VM's own configuration of drive `id`, or NULL. */
+static struct vm_drive *booted_drive(struct vmm *v, const char *id)
+{
+	for (size_t i = 0; i < v->booted.ndrives; i++)
+		if (v->booted.drives[i].id && !strcmp(v->booted.drives[i].id, id))
+			return &v->booted.drives[i];
+	return NULL;
+}
+
 void vmm_route_drive_patch(struct vmm_call *c)
 {
 	struct vm_config next;
@@ -78,15 +87,38 @@ void vmm_route_drive_patch(struct vmm_call *c)
 		vmm_call_fault(c, c->err);
 		return;
 	}
+	const struct vm_drive *nd = &next.drives[p.index];
+	/* booted describes the running VM (a snapshot records it), so it
+	 * follows the drive too; its copy of the path is made before the
+	 * swap, which cannot be undone for want of memory afterwards. */
+	struct vm_drive *bd = booted_drive(c->v, nd->id);
+	char *bpath = p.path_changed && bd ? strdup(nd->path) : NULL;
+	if (p.path_changed && bd && !bpath) {
+		vm_config_free(&next);
+		vmm_call_fault(c, "out of memory");
+		return;
+	}
 	char why[512] = "";
 	if ((p.path_changed || p.limiter_changed) &&
-	    vm_drive_update(c->v->vm, p.index, &next.drives[p.index], p.path_changed,
-			    p.limiter_changed, why, sizeof(why))) {
+	    vm_drive_update(c->v->vm, p.index, nd, p.path_changed, p.limiter_changed,
+			    why, sizeof(why))) {
+		free(bpath);
 		vm_config_free(&next);
 		snprintf(c->err, sizeof(c->err), "drives: cannot update drive `%s`: %s", c->id, why);
 		vmm_call_fault(c, c->err);
 		return;
 	}
+	if (bd) {
+		if (bpath) {
+			free(bd->path);
+			bd->path = bpath;
+			bd->format = nd->format;
+		}
+		bd->limiter = nd->limiter;
+	}
+	if (p.path_changed)
+		LOG(c->v, VMM_LOG_INFO, "drive %s: now %s (%s)", c->id, nd->path,
+		    nd->format == VM_DISK_QCOW2 ? "qcow2" : "raw");
 	vm_config_free(&c->v->spec);
 	c->v->spec = next;
 	vmm_call_ok(c);
@@ -114,6 +146,14 @@ void vmm_route_net_patch(struct vmm_call *c)
 			 c->id, why);
 		vmm_call_fault(c, c->err);
 		return;
+	}
+	for (size_t i = 0; i < c->v->booted.nnets; i++) {   /* as for drives */
+		struct vm_net *bn = &c->v->booted.nets[i];
+		const char *id = next.nets[p.index].id;
+		if (bn->id && id && !strcmp(bn->id, id)) {
+			bn->rx = next.nets[p.index].rx;
+			bn->tx = next.nets[p.index].tx;
+		}
 	}
 	vm_config_free(&c->v->spec);
 	c->v->spec = next;

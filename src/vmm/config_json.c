@@ -84,6 +84,7 @@ static const struct api_field drive_patch_fields[] = {
 	{ "drive_id", API_T_STRING, true },
 	{ "path_on_host", API_T_STRING },
 	{ "rate_limiter", API_T_OBJECT, false, limiter_fields },
+	{ "format", API_T_STRING },
 	{ NULL }
 };
 
@@ -484,6 +485,32 @@ struct id_arg {
 	void *out;
 };
 
+/* The format of image `path` for a drive, settled as the drive is
+ * configured (PUT) or given a new image (PATCH while the VM runs): `fmt`
+ * as the user gave it, else vm_drive_settle_format's rules (issue 12:
+ * a writable image is never guessed to be qcow2). */
+static const char *drive_format(const char *path, const char *fmt, bool read_only,
+				enum vm_disk_format *out, const char *where, char *err, size_t errlen)
+{
+	if (fmt) {
+		if (!strcmp(fmt, "raw"))
+			*out = VM_DISK_RAW;
+		else if (!strcmp(fmt, "qcow2"))
+			*out = VM_DISK_QCOW2;
+		else
+			return MSG("%s.format: must be \"raw\" or \"qcow2\"", where);
+		if (*out == VM_DISK_QCOW2 && check_qcow2(path, where, err, errlen))
+			return err;
+		return NULL;
+	}
+	char ferr[480];
+	struct vm_drive d = { .path = (char *)path, .read_only = read_only };
+	if (vm_drive_settle_format(&d, ferr, sizeof(ferr)))
+		return MSG("%s.format: %s", where, ferr);
+	*out = d.format;
+	return NULL;
+}
+
 static const char *drive(struct vm_config *s, const void *arg, char *err, size_t errlen)
 {
 	const struct id_arg *a = arg;
@@ -500,24 +527,9 @@ static const char *drive(struct vm_config *s, const void *arg, char *err, size_t
 	const char *path = api_json_string(b, "path_on_host");
 	const char *fmt = api_json_string(b, "format");
 	const char *serial = api_json_string(b, "serial");
-	if (check_file(path, !d.read_only, true, where, "path_on_host", "drive", err, errlen))
+	if (check_file(path, !d.read_only, true, where, "path_on_host", "drive", err, errlen) ||
+	    drive_format(path, fmt, d.read_only, &d.format, where, err, errlen))
 		return err;
-	if (fmt) {
-		if (!strcmp(fmt, "raw"))
-			d.format = VM_DISK_RAW;
-		else if (!strcmp(fmt, "qcow2"))
-			d.format = VM_DISK_QCOW2;
-		else
-			return MSG("%s.format: must be \"raw\" or \"qcow2\"", where);
-		if (d.format == VM_DISK_QCOW2 && check_qcow2(path, where, err, errlen))
-			return err;
-	} else {
-		char ferr[480];
-		d.path = (char *)path;
-		if (vm_drive_settle_format(&d, ferr, sizeof(ferr)))
-			return MSG("%s.format: %s", where, ferr);
-		d.path = NULL;
-	}
 	if (serial) {
 		if (strlen(serial) > 20)
 			return MSG("%s.serial: at most 20 characters (the virtio-blk id), got %zu", where, strlen(serial));
@@ -611,12 +623,20 @@ static const char *drive_patch(struct vm_config *s, const void *arg, char *err, 
 	struct vm_drive *d = &s->drives[i];
 	memset(out, 0, sizeof(*out));
 	out->index = i;
+	/* A new image (swapped in while the VM runs): checked, and its format
+	 * settled, as at PUT; the drive's other settings stay. */
 	const char *path = api_json_string(b, "path_on_host");
+	const char *fmt = api_json_string(b, "format");
+	if (fmt && !path)
+		return MSG("%s.format: only with a new path_on_host (an open image keeps its format)",
+			   where);
 	if (path) {
+		enum vm_disk_format f;
 		if (check_file(path, !d->read_only, true, where, "path_on_host", "drive", err, errlen) ||
-		    (d->format == VM_DISK_QCOW2 && check_qcow2(path, where, err, errlen)) ||
+		    drive_format(path, fmt, d->read_only, &f, where, err, errlen) ||
 		    set_str(&d->path, path, err, errlen))
 			return err;
+		d->format = f;
 		out->path_changed = true;
 	}
 	merge_limiter(&d->limiter, api_json_member(b, "rate_limiter"), &out->limiter_changed);

@@ -78,14 +78,13 @@ static void rng_destroy(void *obj) { virtio_rng_destroy(obj); }
 static void share_destroy(void *obj) { virtio_9p_destroy(obj); }
 static void keyboard_destroy(void *obj) { virtio_input_destroy(obj); }
 
-static const char *add_drive(struct vm *vm, struct vm_devices *d, const struct vm_drive *dr,
-			     unsigned index, char *err, size_t errlen)
+/* How a drive's image is opened. The format was settled when the drive
+ * was configured or given its image (vm_drive_settle_format); an
+ * unsettled one is refused by disk_open, which never probes. */
+static struct disk_open_opts drive_open_opts(const struct vm_drive *dr)
 {
-	/* The format was settled when the drive was configured
-	 * (vm_drive_settle_format); an unsettled one is refused by disk_open,
-	 * which never probes. */
 	_Static_assert(VM_MAX_BACKING_DIRS <= DISK_MAX_BACKING_DIRS, "backing directories");
-	struct disk_open_opts o = {
+	return (struct disk_open_opts){
 		.format = dr->format == VM_DISK_RAW ? DISK_FORMAT_RAW :
 			  dr->format == VM_DISK_QCOW2 ? DISK_FORMAT_QCOW2 : DISK_FORMAT_NONE,
 		.read_only = dr->read_only,
@@ -93,6 +92,12 @@ static const char *add_drive(struct vm *vm, struct vm_devices *d, const struct v
 		.backing_dirs = (const char *const *)dr->backing_dirs,
 		.nbacking_dirs = dr->nbacking_dirs,
 	};
+}
+
+static const char *add_drive(struct vm *vm, struct vm_devices *d, const struct vm_drive *dr,
+			     unsigned index, char *err, size_t errlen)
+{
+	struct disk_open_opts o = drive_open_opts(dr);
 	struct disk *disk;
 	char derr[256];
 	if (disk_open(dr->path, &o, &disk, derr, sizeof(derr)) < 0) {
@@ -417,13 +422,28 @@ int vm_drive_update(struct vm *vm, size_t index, const struct vm_drive *dr,
 		snprintf(err, errlen, "drive %s: not attached to the running VM", dr->id ? dr->id : "?");
 		return -ENOENT;
 	}
+	struct drive *dv = d->drives[index];
 	if (path_changed) {
-		snprintf(err, errlen, "drive %s: path_on_host cannot change while the VM runs",
-			 dr->id ? dr->id : "?");
-		return -ENOTSUP;
+		/* Opened first, beside the old image: any failure leaves the
+		 * drive as it was. */
+		struct disk_open_opts o = drive_open_opts(dr);
+		struct disk *disk, *old;
+		char derr[320];
+		int r = disk_open_successor(dv->disk, dr->path, &o, &disk, derr, sizeof(derr));
+		if (r < 0) {
+			snprintf(err, errlen, "%s", derr);
+			return r;
+		}
+		if (virtio_blk_replace_disk(dv->blk, disk, &old, derr, sizeof(derr))) {
+			disk_close(disk);
+			snprintf(err, errlen, "%s", derr);
+			return -EINVAL;
+		}
+		dv->disk = disk;
+		disk_close(old);
 	}
 	if (limiter_changed)
-		set_limits(virtio_blk_limiter(d->drives[index]->blk), &dr->limiter);
+		set_limits(virtio_blk_limiter(dv->blk), &dr->limiter);
 	return 0;
 }
 

@@ -16,7 +16,8 @@
  *     guest's work: the user says format=qcow2 or format=raw.
  * The settled format is part of the configuration from then on (GET
  * /vm/config shows it, skiffd stores it), and opening never probes
- * (src/backend/disk/disk.c).
+ * (src/backend/disk/disk.c). A new image swapped in while the VM runs
+ * (PATCH /drives path_on_host) has its format settled by the same rules.
  */
 #include "vmm/config.h"
 

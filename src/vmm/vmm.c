@@ -307,7 +307,7 @@ const char *vmm_boot(struct vmm *v, char *err, size_t errlen)
 		return err;
 	}
 	vm_config_free(&v->booted);
-	v->booted = b; /* stays unchanged while the VM lives */
+	v->booted = b; /* changes only with the running VM (PATCH /drives, /network-interfaces) */
 	v->vm = vm;
 	v->paused = false;
 	v->state = VMM_RUNNING;

@@ -28,7 +28,7 @@ struct vmm {
 	struct vm_console console;
 
 	struct vm_config spec;      /* the configuration as the API sees it */
-	struct vm_config booted;    /* what the running VM was created from */
+	struct vm_config booted;    /* what the running VM is made of (PATCHes included) */
 	enum vmm_state state;
 	bool paused;
 	bool configured;           /* a section other than logger/metrics was set */

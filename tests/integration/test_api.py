@@ -35,6 +35,7 @@ into its standard input.
 Boots need the default guest (see conftest.py); the checks that need no
 guest run without it.
 """
+import fcntl
 import json
 import os
 import re
@@ -572,12 +573,14 @@ DRIVE_RATE = 192 << 10     # bytes a second PATCHed onto a drive
 
 def test_config_file_boot(vmm_factory, default_guest, short_tmp, tmp_path):
     """A config file boots without the API calls; then, on the running VM,
-    PATCH /drives/{id} puts a rate limit on the drive (a new backing file is
-    refused while it runs); a guest reboot rebuilds the VM with that PATCH
-    and makes the console port's socket anew (its client is closed)."""
+    PATCH /drives/{id} puts a rate limit on the read-only drive and swaps
+    its backing file (a file that cannot be opened is refused and changes
+    nothing; the guest reads the new file and sees its new size; the limit
+    stays); a guest reboot rebuilds the VM with those PATCHes and makes the
+    console port's socket anew (its client is closed)."""
     a, b = tmp_path / "a.raw", tmp_path / "b.raw"
     a.write_bytes(b"A" * MiB)
-    b.write_bytes(b"B" * MiB)
+    b.write_bytes(b"B" * (2 * MiB))
     port_sock = short_tmp / "port.sock"
     cfg = tmp_path / "vm.json"
     cfg.write_text(json.dumps({
@@ -604,27 +607,52 @@ def test_config_file_boot(vmm_factory, default_guest, short_tmp, tmp_path):
 
     head = "dd if=/dev/vda bs=4096 count=1 iflag=direct 2>/dev/null | head -c 4"
     assert v.run(head) == "AAAA"
-    # A new backing file cannot be PATCHed in while the VM runs (refused,
-    # nothing changes; docs/skiff-run.md).
-    fails(sock, "PATCH", "/drives/data", {"drive_id": "data", "path_on_host": str(b)},
-          "path_on_host cannot change while the VM runs")
+    # A backing file that cannot be opened is refused; nothing changes:
+    # one that is missing (checked with the request), one another process
+    # holds locked for writing (seen only when the VM opens it).
+    fails(sock, "PATCH", "/drives/data", {"drive_id": "data", "path_on_host": str(tmp_path / "none.raw")},
+          "drives.path_on_host", "none.raw", "No such file")
+    locked = tmp_path / "locked.raw"
+    locked.write_bytes(b"L" * MiB)
+    with open(locked, "r+b") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        fails(sock, "PATCH", "/drives/data", {"drive_id": "data", "path_on_host": str(locked)},
+              "cannot update drive `data`", "locked")
     assert get(sock, "/vm/config")["drives"][0]["path_on_host"] == str(a)
     assert v.run(head) == "AAAA"
-    # PATCH a rate limit: the same read of the whole drive, unlimited and
-    # then limited, in the same guest.
-    whole = "dd if=/dev/vda of=/dev/null bs=64k iflag=direct 2>/dev/null"
+    # PATCH a rate limit: the same read of 1 MiB, unlimited and then
+    # limited, in the same guest.
+    mib = "dd if=/dev/vda of=/dev/null bs=64k count=16 iflag=direct 2>/dev/null"
     t0 = time.monotonic()
-    v.run(whole)
+    v.run(mib)
     free = time.monotonic() - t0
     ok(sock, "PATCH", "/drives/data", {"drive_id": "data",
                                        "rate_limiter": {"bandwidth": {"size": DRIVE_RATE, "refill_time": 1000}}})
     t0 = time.monotonic()
-    v.run(whole, timeout=120)
+    v.run(mib, timeout=120)
     limited = time.monotonic() - t0
     bound = (MiB - DRIVE_RATE) / DRIVE_RATE - 0.5
     print(f"\n1 MiB from the drive: {free:.1f} s unlimited, {limited:.1f} s at {DRIVE_RATE >> 10} KiB/s")
     assert limited >= bound, f"1 MiB through a {DRIVE_RATE} B/s limit PATCHed in took {limited:.1f} s"
     assert limited >= 3 * free, f"the PATCHed limit ({limited:.1f} s) is not clearly slower than none ({free:.1f} s)"
+
+    # Swap the backing file under the running guest (Firecracker's PATCH
+    # path_on_host): b is twice a's size; the driver learns the new
+    # capacity from the configuration change interrupt.
+    ok(sock, "PATCH", "/drives/data", {"drive_id": "data", "path_on_host": str(b)})
+    drive = get(sock, "/vm/config")["drives"][0]
+    assert drive["path_on_host"] == str(b) and drive["format"] == "raw", drive
+    sectors = v.run("for i in $(seq 30); do [ $(cat /sys/block/vda/size) = 4096 ] && break; sleep 1; "
+                    "done; cat /sys/block/vda/size")
+    assert sectors == "4096", f"the guest's vda has {sectors} sectors after the swap, not 2 MiB's 4096"
+    assert v.run(head) == "BBBB"
+    tail = "dd if=/dev/vda bs=512 skip=4095 count=1 iflag=direct 2>/dev/null | head -c 4"
+    assert v.run(tail) == "BBBB", "the new file's last sector is not the guest's"
+    # The limit PATCHed before the swap still holds.
+    t0 = time.monotonic()
+    v.run(mib, timeout=120)
+    swapped = time.monotonic() - t0
+    assert swapped >= bound, f"1 MiB of the swapped-in file took {swapped:.1f} s: the drive's limit was lost"
 
     # The port's client gets what the guest writes.
     client = socket.socket(socket.AF_UNIX)
@@ -642,14 +670,14 @@ def test_config_file_boot(vmm_factory, default_guest, short_tmp, tmp_path):
     # The old client was closed; the socket is there anew.
     assert client.recv(100) == b"", "the port's client was not closed by the reboot"
     client.close()
-    # The PATCH is kept: the limit holds after the reboot too.
+    # The PATCHes are kept: the new file and the limit after the reboot too.
     drive = get(sock, "/vm/config")["drives"][0]
-    assert drive["path_on_host"] == str(a), drive
+    assert drive["path_on_host"] == str(b), drive
     assert drive.get("rate_limiter", {}).get("bandwidth", {}).get("size") == DRIVE_RATE, \
         f"the PATCHed limit is gone after the reboot: {drive}"
-    assert v.run(head) == "AAAA"
+    assert v.run(tail) == "BBBB"
     t0 = time.monotonic()
-    v.run(whole, timeout=120)
+    v.run(mib, timeout=120)
     after = time.monotonic() - t0
     assert after >= bound, f"after the reboot 1 MiB took {after:.1f} s: the PATCHed limit was lost"
     client = socket.socket(socket.AF_UNIX)

@@ -427,13 +427,43 @@ static void test_drives(struct t *t)
 	      p.limiter_changed && !p.path_changed, "PATCH limiter: %s", err);
 	json_decref(b);
 	CHECK(&t->c, s->drives[0].limiter.ops.size == 0, "PATCH ops bucket not replaced");
+	/* A new path_on_host has its format settled as at PUT (drive_format.c):
+	 * given, or probed only on a read-only drive; refused ones change
+	 * nothing. */
+	struct { const char *id, *path, *extra, *want; } bad[] = {
+		{ "rootfs", t->qcow, "", "qcow2 header, but the format of a writable disk is never guessed" },
+		{ "rootfs", t->disk, ", \"format\": \"qcow2\"", "not a qcow2 image" },
+		{ "rootfs", t->disk, ", \"format\": \"vmdk\"", "drives.format: must be \"raw\" or \"qcow2\"" },
+		{ "rootfs", NULL, ", \"format\": \"raw\"", "drives.format: only with a new path_on_host" },
+	};
+	before = dump(s);
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		b = bad[k].path ? parse(B(t, "{\"drive_id\": \"%s\", \"path_on_host\": \"%s\"%s}", bad[k].id,
+					  bad[k].path, bad[k].extra))
+				: parse(B(t, "{\"drive_id\": \"%s\"%s}", bad[k].id, bad[k].extra));
+		CHECK(&t->c, vm_config_patch_drive(s, bad[k].id, b, &p, err, sizeof(err)) && strstr(err, bad[k].want),
+		      "PATCH %zu: want '%s', got: %s", k, bad[k].want, err);
+		json_decref(b);
+	}
+	after = dump(s);
+	CHECK(&t->c, !strcmp(before, after), "refused path PATCHes changed the spec");
+	free(after);
 	b = parse(B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\"}", t->disk));
-	CHECK(&t->c, vm_config_patch_drive(s, "q", b, &p, err, sizeof(err)) && strstr(err, "not a qcow2 image"),
-	      "PATCH a qcow2 drive to a raw file: %s", err);
+	CHECK(&t->c, !vm_config_patch_drive(s, "q", b, &p, err, sizeof(err)) && p.path_changed && !p.limiter_changed &&
+	      !strcmp(s->drives[2].path, t->disk) && s->drives[2].format == VM_DISK_RAW && s->drives[2].backing,
+	      "PATCH a qcow2 drive to a raw file without format: settled raw, backing kept: %s", err);
 	json_decref(b);
-	b = parse(B(t, "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\"}", t->disk));
-	CHECK(&t->c, !vm_config_patch_drive(s, "rootfs", b, &p, err, sizeof(err)) && p.path_changed && !p.limiter_changed &&
-	      !strcmp(s->drives[0].path, t->disk), "PATCH path: %s", err);
+	b = parse("{\"drive_id\": \"rootfs\", \"rate_limiter\": {\"bandwidth\": {\"size\": 4096, \"refill_time\": 100}}}");
+	CHECK(&t->c, !vm_config_patch_drive(s, "rootfs", b, &p, err, sizeof(err)), "PATCH limiter: %s", err);
+	json_decref(b);
+	b = parse(B(t, "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"format\": \"qcow2\"}", t->qcow));
+	CHECK(&t->c, !vm_config_patch_drive(s, "rootfs", b, &p, err, sizeof(err)) && p.path_changed &&
+	      !strcmp(s->drives[0].path, t->qcow) && s->drives[0].format == VM_DISK_QCOW2 &&
+	      s->drives[0].limiter.bandwidth.size == 4096, "PATCH path with format, limiter kept: %s", err);
+	json_decref(b);
+	b = parse(B(t, "{\"drive_id\": \"ro\", \"path_on_host\": \"%s\"}", t->qcow));
+	CHECK(&t->c, !vm_config_patch_drive(s, "ro", b, &p, err, sizeof(err)) && p.path_changed &&
+	      s->drives[1].format == VM_DISK_QCOW2 && s->drives[1].read_only, "PATCH a read-only drive: probed: %s", err);
 	json_decref(b);
 	free(before);
 	vm_config_free(s);
