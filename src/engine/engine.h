@@ -148,6 +148,8 @@ uint64_t hart_instret(const struct hart *h);
 uint64_t hart_block_cache_bytes(const struct hart *h);
 /* Blocks decoded since the hart was created (for tests and statistics). */
 uint64_t hart_blocks_built(const struct hart *h);
+/* Blocks translated by the JIT since the hart was created (the same). */
+uint64_t hart_translations(const struct hart *h);
 /* True if an enabled interrupt is pending (a WFI should not sleep). */
 bool hart_wakeup_pending(struct hart *h);
 

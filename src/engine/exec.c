@@ -166,6 +166,21 @@ static void mark_code_page(struct hart *h, uint64_t pn)
 		h->code_epoch = e + 1;
 }
 
+/* How far to shift jit_threshold for a block of a page at generation
+ * `gen`, the runs before it is translated. A
+ * page written again after its code ran (code beside data written often, a
+ * guest's loader or JIT reusing it) throws its translations away before
+ * they pay: every 16 such rewrites double the runs its blocks need first,
+ * up to 64 times (1024 runs by default); code that then stays and runs
+ * still gets translated, later. An explicit threshold (the tests'
+ * "translate every block on its first run") stays exact. */
+static uint8_t jit_shift_for(const struct hart *h, uint32_t gen)
+{
+	if (h->cfg.jit_threshold || h->jit_threshold == UINT32_MAX)
+		return 0;
+	return gen >> 4 > 6 ? 6 : (uint8_t)(gen >> 4);
+}
+
 /* Decode instructions at `host` (guest-physical `pa`) into a new block.
  * Returns NULL when the first instruction straddles the page end. */
 static struct block *block_build(struct hart *h, uint64_t pa, const uint8_t *host,
@@ -181,6 +196,7 @@ static struct block *block_build(struct hart *h, uint64_t pa, const uint8_t *hos
 	b->gen = atomic_load_explicit(&h->ram->gen[pn], memory_order_acquire);
 	b->heat = 0;
 	b->jit_none = false;
+	b->jit_shift = jit_shift_for(h, b->gen);
 	memset(b->jit, 0, sizeof(b->jit));
 	h->blocks_built++;
 
@@ -536,7 +552,7 @@ static void run(struct hart *h, struct hart_exit *ex, struct block *only)
 		if (likely(n_ != NULL) && likely(t_ >> 12 == h->pc >> 12) &&            \
 		    likely(!atomic_load_explicit(&h->attention, memory_order_relaxed)) && \
 		    likely(countdown(h) > 0) &&                                         \
-		    likely(n_->heat++ < h->jit_threshold || n_->jit_none)) {             \
+		    likely(n_->heat++ < h->jit_threshold << n_->jit_shift || n_->jit_none)) { \
 			h->pc = t_;                                                     \
 			b = n_;                                                         \
 			i = b->insn;                                                    \
@@ -716,7 +732,7 @@ next_block:
 		}
 		if (h->jit && !b->jit_none) {
 			const void *code = b->jit[h->tlb_set];
-			if (!code && ++b->heat >= h->jit_threshold) {
+			if (!code && ++b->heat >= h->jit_threshold << b->jit_shift) {
 				bool full;
 				code = jit_translate(h, b, &full);
 				if (full) {

@@ -228,6 +228,7 @@ uint64_t hart_time(const struct hart *h) { return time_now(h); }
 uint64_t hart_instret(const struct hart *h) { return h->instret; }
 uint64_t hart_block_cache_bytes(const struct hart *h) { return h->bc_used + jit_bytes(h); }
 uint64_t hart_blocks_built(const struct hart *h) { return h->blocks_built; }
+uint64_t hart_translations(const struct hart *h) { return jit_translations(h); }
 
 const char *exit_reason_name(enum exit_reason r)
 {

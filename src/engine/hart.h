@@ -79,6 +79,7 @@ struct block {
 	 * executor, so translating would gain nothing. */
 	uint32_t heat;
 	bool jit_none;
+	uint8_t jit_shift; /* translated at heat jit_threshold << jit_shift (exec.c) */
 	const void *jit[TLB_SETS];
 	struct insn insn[];
 };

@@ -746,6 +746,58 @@ static void test_smp_atomics(void)
 	gram_destroy(&ram);
 }
 
+/* Hot code/data pages: code on a page that is written again after every
+ * run (here by the host, as a loader or a guest JIT would) gets translated
+ * less and less, since each translation is thrown away by the next write;
+ * code that then runs long on that page is still translated. The JIT's
+ * default threshold here, whatever the environment says (an explicit one
+ * stays exact). */
+static void test_hot_code_page(void)
+{
+	struct vmx v;
+	if (gram_init(&v.ram, RAM_BASE, RAM_SIZE)) {
+		perror("gram_init");
+		exit(1);
+	}
+	struct hart_config cfg = { .time_base_ns = clock_monotonic_ns(), .timebase_hz = 10000000 };
+	engine_tier_from_env(&cfg);
+	cfg.jit_threshold = 0;
+	v.h = hart_create(&v.ram, &cfg);
+	if (!v.h)
+		exit(1);
+	if (cfg.engine != ENGINE_JIT) {
+		printf("hot code pages: no JIT on this tier, nothing to check\n");
+		vm_fini(&v);
+		return;
+	}
+	enum { ROUNDS = 96 };
+	uint32_t code[] = {
+		ADDI(5, 0, 40),  /* the loop block below runs 39 times a round */
+		ADDI(5, 5, -1),
+		BNE(5, 0, -4),
+		ECALL(),
+	};
+	for (int n = 0; n < ROUNDS; n++) {
+		put(&v, RAM_BASE, code, 4); /* the page changes under its code */
+		hart_reset(v.h, RAM_BASE, 0);
+		run(&v);
+	}
+	uint64_t churned = hart_translations(v.h);
+	code[0] = ADDI(5, 0, 2000);
+	put(&v, RAM_BASE, code, 4);
+	hart_reset(v.h, RAM_BASE, 0);
+	struct hart_exit ex = run(&v);
+	uint64_t after = hart_translations(v.h);
+	printf("hot code pages: %llu translations in %d rewrites, then %llu for a long run\n",
+	       (unsigned long long)churned, ROUNDS, (unsigned long long)(after - churned));
+	CHECK(&C, churned < ROUNDS / 2, "%llu translations of a page rewritten %d times (want < %d)",
+	      (unsigned long long)churned, ROUNDS, ROUNDS / 2);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 5) == 0 && after > churned,
+	      "the long run on the rewritten page: reason %d, %llu translations", ex.reason,
+	      (unsigned long long)(after - churned));
+	vm_fini(&v);
+}
+
 /* A handler that faults on its first instruction is a trap storm: the
  * hart gives up with a fatal exit instead of spinning forever. */
 static void test_trap_storm(void)
@@ -785,5 +837,6 @@ int main(void)
 	test_block_cache_idle();
 	test_amo_two_harts();
 	test_smp_atomics();
+	test_hot_code_page();
 	return check_summary(&C);
 }

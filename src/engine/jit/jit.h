@@ -49,6 +49,8 @@ void jit_link(struct hart *h, const void *code);
 void jit_reset(struct hart *h, bool give_back);
 /* Bytes of code cache in use. */
 size_t jit_bytes(const struct hart *h);
+/* Blocks translated since the hart was created. */
+uint64_t jit_translations(const struct hart *h);
 
 /* Lockstep (lockstep.c): run b's translation and the executor on a shadow
  * hart, compare, and leave h as the translation left it. Returns the exit
@@ -71,6 +73,7 @@ static inline enum jit_exit jit_enter(struct hart *h, const void *code) { (void)
 static inline void jit_link(struct hart *h, const void *code) { (void)h; (void)code; }
 static inline void jit_reset(struct hart *h, bool give_back) { (void)h; (void)give_back; }
 static inline size_t jit_bytes(const struct hart *h) { (void)h; return 0; }
+static inline uint64_t jit_translations(const struct hart *h) { (void)h; return 0; }
 static inline int jit_lockstep_step(struct hart *h, struct block *b, const void *code, const char **why)
 {
 	(void)h; (void)b; (void)code; (void)why;

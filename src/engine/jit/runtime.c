@@ -235,6 +235,8 @@ void jit_reset(struct hart *h, bool give_back)
 	jc_clear(h);
 }
 
+uint64_t jit_translations(const struct hart *h) { return h->jit ? h->jit->translations : 0; }
+
 /* Translations only: the shared routines are there even when empty. */
 size_t jit_bytes(const struct hart *h)
 {
