@@ -86,12 +86,16 @@ def spawn(argv, log):
 
 def answer(p, timeout=120):
     """Type a command until its output comes back (input typed while the
-    VMM is still reading its state can be lost); seconds until then."""
+    VMM is still reading its state can be lost); seconds until then. After
+    the first seconds it types more slowly: a slow guest's full tty input
+    buffer throttles (a QEMU guest among 10 restored at once on a loaded
+    host sent XOFF and never answered the pile of lines)."""
     t0 = time.monotonic()
     while True:
         p.sendline("echo =READY=$((40+2))")
+        waited = time.monotonic() - t0
         try:
-            p.expect("=READY=42", timeout=0.25)
+            p.expect("=READY=42", timeout=0.25 if waited < 5 else 3)
             return time.monotonic() - t0
         except pexpect.TIMEOUT:
             if time.monotonic() - t0 > timeout:
@@ -99,11 +103,20 @@ def answer(p, timeout=120):
 
 
 def wait_sock(path, timeout=30):
+    """Until the Unix socket at path takes connections (its file appears
+    when it is bound, a moment before it listens)."""
     deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{path} did not appear")
-        time.sleep(0.01)
+    while True:
+        c = socket.socket(socket.AF_UNIX)
+        try:
+            c.connect(str(path))
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{path} does not take connections")
+            time.sleep(0.01)
+        finally:
+            c.close()
 
 
 def kill(p):
