@@ -1,4 +1,11 @@
-/* Building a VM's virtio devices from its configuration; see devices.h. */
+/*
+ * Building a VM's virtio devices from its configuration; see devices.h.
+ * One table (device_kinds, at the end of the device makers) lists every
+ * kind of device in slot order with how many the configuration asks for
+ * and how to make one; each maker puts its device in the next slot with
+ * its destroy function, and what a device saves and loads for snapshots is
+ * in its virtio_dev_ops (save_version, save, load, restored).
+ */
 #include "vmm/devices.h"
 
 #include <arpa/inet.h>
@@ -74,10 +81,6 @@ static void set_limits(struct rate_limiter *rl, const struct vm_rate_limiter *l)
 	token_bucket_set(&rl->ops, l->ops.size, l->ops.one_time_burst, l->ops.refill_time_ms);
 }
 
-static void rng_destroy(void *obj) { virtio_rng_destroy(obj); }
-static void share_destroy(void *obj) { virtio_9p_destroy(obj); }
-static void keyboard_destroy(void *obj) { virtio_input_destroy(obj); }
-
 /* How a drive's image is opened. The format was settled when the drive
  * was configured or given its image (vm_drive_settle_format); an
  * unsettled one is refused by disk_open, which never probes. */
@@ -94,9 +97,10 @@ static struct disk_open_opts drive_open_opts(const struct vm_drive *dr)
 	};
 }
 
-static const char *add_drive(struct vm *vm, struct vm_devices *d, const struct vm_drive *dr,
-			     unsigned index, char *err, size_t errlen)
+static const char *add_drive(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
+			     size_t index, char *err, size_t errlen)
 {
+	const struct vm_drive *dr = &cfg->drives[index];
 	struct disk_open_opts o = drive_open_opts(dr);
 	struct disk *disk;
 	char derr[256];
@@ -172,7 +176,7 @@ static bool wants_agent(const struct vm_config *cfg)
 /* Port 0 is hvc0, left unused when the UART is the console; the named
  * ports follow. */
 static const char *add_console(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
-			       char *err, size_t errlen)
+			       size_t k, char *err, size_t errlen)
 {
 	struct virtio_console_port_config pc[2 + VM_MAX_CONSOLE_PORTS] = { { 0 } };
 	if (cfg->virtio_console)
@@ -253,35 +257,33 @@ static struct net_backend *net_open(void *arg, const struct net_backend_cb *cb, 
 	return net_user_create(&o, cb, err, errlen);
 }
 
-static const char *add_nets(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
-			    char *err, size_t errlen)
+static const char *add_net(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
+			   size_t k, char *err, size_t errlen)
 {
-	for (size_t k = 0; k < cfg->nnets; k++) {
-		const struct vm_net *nc = &cfg->nets[k];
-		char name[40];
-		snprintf(name, sizeof(name), "%s", nc->id ? nc->id : "net");
-		if (!nc->id)
-			snprintf(name, sizeof(name), "net%zu", k);
-		uint8_t mac[6];
-		if (nc->mac_set)
-			memcpy(mac, nc->mac, 6);
-		else
-			virtio_net_default_mac(cfg->name, (unsigned)k, mac);
-		struct net_open_arg a = { .cfg = nc, .name = name };
-		char nerr[256];
-		struct virtio_net *n = virtio_net_create(&vm->ram, name, mac, net_open, &a,
-							 nerr, sizeof(nerr));
-		if (!n) {
-			snprintf(err, errlen, "virtio-net: %s", nerr);
-			return err;
-		}
-		set_limits(virtio_net_limiter(n, false), &nc->rx);
-		set_limits(virtio_net_limiter(n, true), &nc->tx);
-		if (add_slot(vm, d, virtio_net_dev(n), net_destroy, n, "virtio-net", err, errlen))
-			return err;
-		snprintf(d->net_ids[d->nnets], sizeof(d->net_ids[0]), "%s", name);
-		d->nets[d->nnets++] = n;
+	const struct vm_net *nc = &cfg->nets[k];
+	char name[40];
+	snprintf(name, sizeof(name), "%s", nc->id ? nc->id : "net");
+	if (!nc->id)
+		snprintf(name, sizeof(name), "net%zu", k);
+	uint8_t mac[6];
+	if (nc->mac_set)
+		memcpy(mac, nc->mac, 6);
+	else
+		virtio_net_default_mac(cfg->name, (unsigned)k, mac);
+	struct net_open_arg a = { .cfg = nc, .name = name };
+	char nerr[256];
+	struct virtio_net *n = virtio_net_create(&vm->ram, name, mac, net_open, &a,
+						 nerr, sizeof(nerr));
+	if (!n) {
+		snprintf(err, errlen, "virtio-net: %s", nerr);
+		return err;
 	}
+	set_limits(virtio_net_limiter(n, false), &nc->rx);
+	set_limits(virtio_net_limiter(n, true), &nc->tx);
+	if (add_slot(vm, d, virtio_net_dev(n), net_destroy, n, "virtio-net", err, errlen))
+		return err;
+	snprintf(d->net_ids[d->nnets], sizeof(d->net_ids[0]), "%s", name);
+	d->nets[d->nnets++] = n;
 	return NULL;
 }
 
@@ -290,87 +292,131 @@ static const char *add_nets(struct vm *vm, struct vm_devices *d, const struct vm
 static void vsock_destroy(void *obj) { virtio_vsock_destroy(obj); }
 static void balloon_destroy(void *obj) { virtio_balloon_destroy(obj); }
 
-static const char *add_vsock_balloon(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
-				     char *err, size_t errlen)
+static const char *add_vsock(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
+			     size_t k, char *err, size_t errlen)
 {
 	char derr[256];
-	if (cfg->vsock) {
-		struct virtio_vsock *v = virtio_vsock_create(&vm->ram, cfg->vsock_cid, cfg->vsock_uds,
-							     derr, sizeof(derr));
-		if (!v) {
-			snprintf(err, errlen, "%s", derr);
-			return err;
-		}
-		if (add_slot(vm, d, virtio_vsock_dev(v), vsock_destroy, v, "virtio-vsock", err, errlen))
-			return err;
+	struct virtio_vsock *v = virtio_vsock_create(&vm->ram, cfg->vsock_cid, cfg->vsock_uds,
+						     derr, sizeof(derr));
+	if (!v) {
+		snprintf(err, errlen, "%s", derr);
+		return err;
 	}
-	if (cfg->balloon) {
-		struct virtio_balloon_config bc = {
-			.target_mib = cfg->balloon_target_mib,
-			.deflate_on_oom = cfg->balloon_deflate_on_oom,
-			.stats_interval_s = cfg->balloon_stats_interval_s,
-			.free_page_hinting = cfg->balloon_free_page_hinting,
-			.no_free_page_reporting = cfg->balloon_no_free_page_reporting,
-		};
-		struct virtio_balloon *b = virtio_balloon_create(&vm->ram, &bc, derr, sizeof(derr));
-		if (!b) {
-			snprintf(err, errlen, "%s", derr);
-			return err;
-		}
-		if (add_slot(vm, d, virtio_balloon_dev(b), balloon_destroy, b, "virtio-balloon",
-			     err, errlen))
-			return err;
-		d->balloon = b;
+	return add_slot(vm, d, virtio_vsock_dev(v), vsock_destroy, v, "virtio-vsock", err, errlen);
+}
+
+static const char *add_balloon(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
+			       size_t k, char *err, size_t errlen)
+{
+	struct virtio_balloon_config bc = {
+		.target_mib = cfg->balloon_target_mib,
+		.deflate_on_oom = cfg->balloon_deflate_on_oom,
+		.stats_interval_s = cfg->balloon_stats_interval_s,
+		.free_page_hinting = cfg->balloon_free_page_hinting,
+		.no_free_page_reporting = cfg->balloon_no_free_page_reporting,
+	};
+	char derr[256];
+	struct virtio_balloon *b = virtio_balloon_create(&vm->ram, &bc, derr, sizeof(derr));
+	if (!b) {
+		snprintf(err, errlen, "%s", derr);
+		return err;
 	}
+	if (add_slot(vm, d, virtio_balloon_dev(b), balloon_destroy, b, "virtio-balloon", err, errlen))
+		return err;
+	d->balloon = b;
 	return NULL;
 }
+
+/* ---- virtio-rng, virtio-9p (one per share), the virtio-input keyboard ---- */
+
+static void rng_destroy(void *obj) { virtio_rng_destroy(obj); }
+static void share_destroy(void *obj) { virtio_9p_destroy(obj); }
+static void keyboard_destroy(void *obj) { virtio_input_destroy(obj); }
+
+static const char *add_rng(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
+			   size_t k, char *err, size_t errlen)
+{
+	char rerr[256];
+	struct virtio_rng *r = virtio_rng_create(&vm->ram, rerr, sizeof(rerr));
+	if (!r) {
+		snprintf(err, errlen, "virtio-rng: %s", rerr);
+		return err;
+	}
+	set_limits(virtio_rng_limiter(r), &cfg->entropy_limiter);
+	return add_slot(vm, d, virtio_rng_dev(r), rng_destroy, r, "virtio-rng", err, errlen);
+}
+
+static const char *add_share(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
+			     size_t k, char *err, size_t errlen)
+{
+	const struct vm_share *sh = &cfg->shares[k];
+	char perr[256];
+	struct virtio_9p *p = virtio_9p_create(&vm->ram, sh->tag, sh->path, sh->read_only, sh->nodev,
+					       perr, sizeof(perr));
+	if (!p) {
+		snprintf(err, errlen, "virtio-9p: %s", perr);
+		return err;
+	}
+	return add_slot(vm, d, virtio_9p_dev(p), share_destroy, p, "virtio-9p", err, errlen);
+}
+
+/* Always present: Ctrl+Alt+Del (SendCtrlAltDel). */
+static const char *add_keyboard(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
+				size_t k, char *err, size_t errlen)
+{
+	char kerr[256];
+	struct virtio_input *kbd = virtio_input_create(&vm->ram, kerr, sizeof(kerr));
+	if (!kbd) {
+		snprintf(err, errlen, "virtio-input: %s", kerr);
+		return err;
+	}
+	return add_slot(vm, d, virtio_input_dev(kbd), keyboard_destroy, kbd, "virtio-input",
+			err, errlen);
+}
+
+/* ---- the table ---- */
+
+static size_t n_drives(const struct vm_config *c) { return c->ndrives; }
+static size_t n_console(const struct vm_config *c)
+{
+	return c->virtio_console || c->nports || wants_agent(c);
+}
+static size_t n_rng(const struct vm_config *c) { return c->rng || c->entropy; }
+static size_t n_shares(const struct vm_config *c) { return c->nshares; }
+static size_t n_nets(const struct vm_config *c) { return c->nnets; }
+static size_t n_vsock(const struct vm_config *c) { return c->vsock; }
+static size_t n_balloon(const struct vm_config *c) { return c->balloon; }
+static size_t n_one(const struct vm_config *c) { return 1; }
+
+/* Every kind of device, in slot order. A guest's device tree and a
+ * snapshot's transport sections name devices by slot, so the order stays
+ * as it is (a kind a configuration does not ask for takes no slot). */
+static const struct device_kind {
+	size_t (*count)(const struct vm_config *cfg);   /* how many cfg asks for */
+	/* Make the k-th (0 <= k < count) and put it in the next slot. NULL,
+	 * or err naming the device and the problem. */
+	const char *(*add)(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
+			   size_t k, char *err, size_t errlen);
+} device_kinds[] = {
+	{ n_drives, add_drive },     /* virtio-blk per drive, first: /dev/vda is the first drive */
+	{ n_console, add_console },  /* virtio-console: hvc0, named ports, the agent's port */
+	{ n_rng, add_rng },          /* virtio-rng */
+	{ n_shares, add_share },     /* virtio-9p per share */
+	{ n_nets, add_net },         /* virtio-net per interface */
+	{ n_vsock, add_vsock },      /* virtio-vsock */
+	{ n_balloon, add_balloon },  /* virtio-balloon */
+	{ n_one, add_keyboard },     /* virtio-input */
+};
 
 const char *vm_devices_create(struct vm *vm, struct vm_devices *d,
 			      const struct vm_config *cfg, char *err, size_t errlen)
 {
 	memset(d, 0, sizeof(*d));
-	for (size_t k = 0; k < cfg->ndrives; k++)
-		if (add_drive(vm, d, &cfg->drives[k], (unsigned)k, err, errlen))
-			return err;
-	if ((cfg->virtio_console || cfg->nports || wants_agent(cfg)) && add_console(vm, d, cfg, err, errlen))
-		return err;
-	if (cfg->rng || cfg->entropy) {
-		char rerr[256];
-		struct virtio_rng *r = virtio_rng_create(&vm->ram, rerr, sizeof(rerr));
-		if (!r) {
-			snprintf(err, errlen, "virtio-rng: %s", rerr);
-			return err;
-		}
-		set_limits(virtio_rng_limiter(r), &cfg->entropy_limiter);
-		if (add_slot(vm, d, virtio_rng_dev(r), rng_destroy, r, "virtio-rng", err, errlen))
-			return err;
-	}
-	for (size_t k = 0; k < cfg->nshares; k++) {   /* virtio-9p, one per share */
-		const struct vm_share *sh = &cfg->shares[k];
-		char perr[256];
-		struct virtio_9p *p = virtio_9p_create(&vm->ram, sh->tag, sh->path, sh->read_only, sh->nodev,
-						       perr, sizeof(perr));
-		if (!p) {
-			snprintf(err, errlen, "virtio-9p: %s", perr);
-			return err;
-		}
-		if (add_slot(vm, d, virtio_9p_dev(p), share_destroy, p, "virtio-9p", err, errlen))
-			return err;
-	}
-	if (add_nets(vm, d, cfg, err, errlen))
-		return err;
-	if (add_vsock_balloon(vm, d, cfg, err, errlen))
-		return err;
-	{   /* virtio-input keyboard, always present: Ctrl+Alt+Del (SendCtrlAltDel) */
-		char kerr[256];
-		struct virtio_input *kbd = virtio_input_create(&vm->ram, kerr, sizeof(kerr));
-		if (!kbd) {
-			snprintf(err, errlen, "virtio-input: %s", kerr);
-			return err;
-		}
-		if (add_slot(vm, d, virtio_input_dev(kbd), keyboard_destroy, kbd, "virtio-input",
-			     err, errlen))
-			return err;
+	for (size_t t = 0; t < sizeof(device_kinds) / sizeof(device_kinds[0]); t++) {
+		const struct device_kind *kind = &device_kinds[t];
+		for (size_t k = 0, n = kind->count(cfg); k < n; k++)
+			if (kind->add(vm, d, cfg, k, err, errlen))
+				return err;
 	}
 	return NULL;
 }

@@ -2,8 +2,10 @@
  * A VM's virtio devices: each configured drive, share, NIC, ... becomes a
  * device model with its host backend, behind a virtio-mmio transport in the
  * next free board slot (slot n at BOARD_VIRTIO_BASE + n * BOARD_VIRTIO_SIZE,
- * PLIC source BOARD_IRQ_VIRTIO0 + n). Slots are filled in a fixed order
- * (drives, console, rng, ...) so /dev/vda is always the first drive.
+ * PLIC source BOARD_IRQ_VIRTIO0 + n). Slots are filled in the fixed order
+ * of one table of device kinds in devices.c (drives, console, rng, ...), so
+ * /dev/vda is always the first drive; a new kind of device is a maker and
+ * a row there, and its snapshot state is its virtio_dev_ops' save/load.
  */
 #ifndef SKIFF_VMM_DEVICES_H
 #define SKIFF_VMM_DEVICES_H
