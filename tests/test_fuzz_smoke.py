@@ -1,12 +1,16 @@
-"""A short run of every libFuzzer target in tests/fuzz/targets.txt: the guest-
-and user-facing parsers (virtqueue walker, qcow2 metadata, 9p messages, API
-requests) each get SKIFF_FUZZ_SECONDS (default 20) of fuzzing from their seed
+"""A short run of every libFuzzer target (tests/fuzz/fuzz_NAME.c, built by
+tests/fuzz/meson.build): the guest- and user-facing parsers (virtqueue
+walker, qcow2 metadata, 9p messages, API requests, agent replies, snapshot
+files) each get SKIFF_FUZZ_SECONDS (default 20) of fuzzing from their seed
 corpus. A crash, a leak, a sanitizer report or a run that executed nothing
 fails. Longer runs: tests/fuzz/run.sh NAME SECONDS.
 
-The targets are built with clang into $SKIFF_FUZZ_BUILD (default
-build-fuzz-smoke), separate from build-fuzz so a long on-demand corpus is
-neither used nor disturbed here."""
+The targets are built with clang in the meson build directory
+$SKIFF_FUZZ_BUILD (default build-fuzz-smoke, configured -Dfuzz=true by
+tests/fuzz/build.sh), separate from build-fuzz so a long on-demand corpus
+is neither used nor disturbed here. Every ordinary build links the same
+targets with a replay main() (fuzz-replay-NAME), so one that stops linking
+stops the build first."""
 import os
 import re
 import shutil
@@ -21,11 +25,9 @@ SECONDS = int(os.environ.get("SKIFF_FUZZ_SECONDS", "20"))
 
 def _targets():
     names = []
-    with open(os.path.join(ROOT, "tests", "fuzz", "targets.txt")) as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#"):
-                names.append(line.split()[0])
+    for f in sorted(os.listdir(os.path.join(ROOT, "tests", "fuzz"))):
+        if f.startswith("fuzz_") and f.endswith(".c"):
+            names.append(f[len("fuzz_"):-len(".c")])
     return names
 
 
@@ -34,12 +36,13 @@ TARGETS = _targets()
 
 @pytest.fixture(scope="module")
 def built():
-    """Builds every target afresh (the sources may have changed since the
-    last build) and starts each from its seed corpus only."""
+    """Builds every target (ninja rebuilds what changed since the last
+    build) and starts each from its seed corpus only."""
     if shutil.which("clang") is None:
         pytest.fail("clang is not installed (scripts/deps.sh installs clang and "
                     "libclang-rt-14-dev)", pytrace=False)
-    shutil.rmtree(OUT, ignore_errors=True)
+    shutil.rmtree(os.path.join(OUT, "corpus"), ignore_errors=True)
+    shutil.rmtree(os.path.join(OUT, "crashes"), ignore_errors=True)
     r = subprocess.run([os.path.join(ROOT, "tests", "fuzz", "build.sh"), OUT],
                        capture_output=True, text=True)
     assert r.returncode == 0, "building the fuzz targets failed:\n" + r.stdout + r.stderr[-4000:]

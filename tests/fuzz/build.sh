@@ -1,20 +1,29 @@
 #!/bin/sh
-# Build the libFuzzer targets listed in tests/fuzz/targets.txt into
-# build-fuzz/<name> (or the directory given as $1). Each line of targets.txt
-# is "name source-files..." with paths relative to the repository root;
-# blank lines and lines starting with # are skipped. Needs clang with
-# libFuzzer (Debian: clang, libclang-rt-14-dev).
+# Configure and build the libFuzzer targets (tests/fuzz/meson.build says
+# which sources each links) in a meson build directory of their own with
+# clang, AddressSanitizer and UBSan: build-fuzz (or $1); the programs land
+# in DIR/tests/fuzz/NAME. Further arguments name the targets to build
+# (default: all). Needs clang with libFuzzer (Debian: clang,
+# libclang-rt-14-dev).
 #
-# Run a target:  build-fuzz/<name> -max_total_time=60 [corpus-dir]
+# Run a target:  tests/fuzz/run.sh NAME SECONDS
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build-fuzz}
-CC=${CC:-clang}
-CFLAGS=${CFLAGS:-"-std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"}
-LIBS=${LIBS:-"-lpthread -lm -lz"}
-mkdir -p "$out"
-grep -v '^[[:space:]]*#' "$root/tests/fuzz/targets.txt" | while read -r name srcs; do
-	[ -n "$name" ] || continue
-	(cd "$root" && $CC $CFLAGS -Isrc $srcs -o "$out/$name" $LIBS)
-	echo "built $out/$name"
+[ $# -gt 0 ] && shift
+if [ ! -f "$out/build.ninja" ]; then
+	CC=${CC:-clang} meson setup "$out" "$root" --buildtype=debugoptimized -Dfuzz=true \
+		-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+fi
+targets=""
+for name in "$@"; do
+	targets="$targets tests/fuzz/$name"
 done
+if [ -z "$targets" ]; then
+	for f in "$root"/tests/fuzz/fuzz_*.c; do
+		name=${f##*/fuzz_}
+		targets="$targets tests/fuzz/${name%.c}"
+	done
+fi
+# shellcheck disable=SC2086
+ninja -C "$out" $targets

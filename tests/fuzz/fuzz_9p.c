@@ -16,8 +16,8 @@
  * directories; a sentinel directory next to the share must stay untouched
  * (any file the server creates outside the share aborts the run).
  *
- * Build: tests/fuzz/build.sh. With -DFUZZ_STANDALONE it is a plain program
- * that runs the files named on its command line once each.
+ * Build: tests/fuzz/meson.build (-Dfuzz=true for libFuzzer; every build
+ * links fuzz-replay-NAME, which runs the files it is given once each).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -295,21 +295,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_outside();
 	return 0;
 }
-
-#ifdef FUZZ_STANDALONE
-int main(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		if (!f) {
-			perror(argv[i]);
-			return 1;
-		}
-		static uint8_t buf[1 << 20];
-		size_t n = fread(buf, 1, sizeof(buf), f);
-		fclose(f);
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	return 0;
-}
-#endif

@@ -24,7 +24,8 @@
  * returns is itself a config file a fresh VMM accepts and gives back
  * unchanged.
  *
- * Build: tests/fuzz/build.sh.
+ * Build: tests/fuzz/meson.build (-Dfuzz=true for libFuzzer; every build
+ * links fuzz-replay-NAME, which runs the files it is given once each).
  */
 #include <errno.h>
 #include <stdio.h>

@@ -7,7 +7,8 @@
  * each frame. Whatever the frames, no crash, leak or hang; every answer
  * fits a frame.
  *
- * Build: tests/fuzz/build.sh.
+ * Build: tests/fuzz/meson.build (-Dfuzz=true for libFuzzer; every build
+ * links fuzz-replay-NAME, which runs the files it is given once each).
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -8,9 +8,8 @@
  * Whatever the input, the backend must not crash, leak, hang, or write to
  * the backing files (checked after each run).
  *
- * Build: tests/fuzz/build.sh (clang -fsanitize=fuzzer,address,undefined).
- * With -DFUZZ_STANDALONE it is a plain program that runs the files named on
- * its command line once each (for regression runs without libFuzzer).
+ * Build: tests/fuzz/meson.build (-Dfuzz=true for libFuzzer; every build
+ * links fuzz-replay-NAME, which runs the files it is given once each).
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -163,28 +162,8 @@ static void run_one(const uint8_t *data, size_t size)
 	}
 }
 
-#ifdef FUZZ_STANDALONE
-int main(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		if (!f)
-			continue;
-		fseek(f, 0, SEEK_END);
-		long n = ftell(f);
-		fseek(f, 0, SEEK_SET);
-		uint8_t *p = malloc(n > 0 ? (size_t)n : 1);
-		if (fread(p, 1, (size_t)n, f) == (size_t)n)
-			run_one(p, (size_t)n);
-		fclose(f);
-		free(p);
-	}
-	return 0;
-}
-#else
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	run_one(data, size);
 	return 0;
 }
-#endif

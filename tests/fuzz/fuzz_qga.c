@@ -13,7 +13,8 @@
  * an agent's UTF-8, e.g. QEMU's quotes, and cuts only between characters).
  * Each stored reply fits the limit.
  *
- * Build: tests/fuzz/build.sh.
+ * Build: tests/fuzz/meson.build (-Dfuzz=true for libFuzzer; every build
+ * links fuzz-replay-NAME, which runs the files it is given once each).
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -21,7 +21,8 @@
  * of small VMs (devices in reset, devices set up the way a driver does it,
  * a Full and a Diff snapshot) into DIR and exits (tests/fuzz/seed_snapshot.sh).
  *
- * Build: tests/fuzz/build.sh.
+ * Build: tests/fuzz/meson.build (-Dfuzz=true for libFuzzer; every build
+ * links fuzz-replay-NAME, which runs the files it is given once each).
  */
 #include <fcntl.h>
 #include <stdint.h>

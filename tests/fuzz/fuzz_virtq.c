@@ -8,9 +8,8 @@
  * exactly its size, so AddressSanitizer reports any access outside it; the
  * queue must never touch anything else, whatever the input.
  *
- * Build: tests/fuzz/build.sh (clang -fsanitize=fuzzer,address,undefined).
- * With -DFUZZ_STANDALONE it is a plain program that runs the files named on
- * its command line once each (for regression runs without libFuzzer).
+ * Build: tests/fuzz/meson.build (-Dfuzz=true for libFuzzer; every build
+ * links fuzz-replay-NAME, which runs the files it is given once each).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -159,21 +158,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free((void *)ram.gen);
 	return 0;
 }
-
-#ifdef FUZZ_STANDALONE
-int main(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		if (!f) {
-			perror(argv[i]);
-			return 1;
-		}
-		static uint8_t buf[1 << 20];
-		size_t n = fread(buf, 1, sizeof(buf), f);
-		fclose(f);
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	return 0;
-}
-#endif

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run one libFuzzer target for a while:
 #   tests/fuzz/run.sh NAME SECONDS [extra libFuzzer flags]
-# Builds the targets first (tests/fuzz/build.sh) if NAME is not built yet.
+# Builds the target first (tests/fuzz/build.sh) if it is not built yet.
 # The corpus lives in build-fuzz/corpus/NAME and is kept between runs; on
 # first use it is seeded by tests/fuzz/seed_NAME.sh OUTDIR when that script
 # exists. Crash inputs land in build-fuzz/crashes/NAME/. Per-target flags
@@ -14,8 +14,8 @@ name=$1
 secs=$2
 shift 2
 out=${FUZZ_OUT:-$root/build-fuzz}
-bin=$out/$name
-[ -x "$bin" ] || "$root/tests/fuzz/build.sh" "$out"
+bin=$out/tests/fuzz/$name
+[ -x "$bin" ] || "$root/tests/fuzz/build.sh" "$out" "$name"
 corpus=$out/corpus/$name
 crashes=$out/crashes/$name
 mkdir -p "$corpus" "$crashes"

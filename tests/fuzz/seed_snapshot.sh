@@ -5,7 +5,7 @@
 # itself (see tests/fuzz/fuzz_snapshot.c). Usage: seed_snapshot.sh OUTDIR
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${FUZZ_OUT:-$root/build-fuzz}/snapshot
+bin=${FUZZ_OUT:-$root/build-fuzz}/tests/fuzz/snapshot
 mkdir -p "$1"
 SKIFF_SNAPSHOT_SEEDS=$1 "$bin" -runs=0 >/dev/null 2>&1 || {
 	echo "seed_snapshot.sh: $bin could not write the seeds" >&2
