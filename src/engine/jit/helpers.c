@@ -114,14 +114,27 @@ static int sc(struct hart *h, const struct insn *i, uint64_t va, uint64_t src)
 	return 1;
 }
 
-/* FLW/FLD/FSW/FSD through the same slow paths as integer accesses. */
+/* The TLB entry's host address for an access within one page, as the
+ * executor's LOAD/STORE probe, or NULL. */
+static void *fp_tlb(const struct tlb_entry *t, uint64_t va, unsigned size)
+{
+	const struct tlb_entry *e = &t[(va >> 12) & (TLB_SIZE - 1)];
+	if (e->tag == va >> 12 && (va & 0xfff) <= GRAM_PAGE_SIZE - size)
+		return (void *)(e->addend + va);
+	return NULL;
+}
+
+/* FLW/FLD/FSW/FSD: the TLB first, then the same slow paths as integer
+ * accesses (a miss, a fault, MMIO; in lockstep every store, to log it). */
 static int fp_mem(struct hart *h, const struct insn *i, uint64_t base)
 {
 	uint64_t va = base + (uint64_t)(int64_t)i->imm;
 	switch (i->op) {
 	case OP_FLW: case OP_FLD: {
 		unsigned size = i->op == OP_FLW ? 4 : 8;
-		const void *p = jit_load_slow(h, va, size);
+		const void *p = fp_tlb(h->tlb_r, va, size);
+		if (!p)
+			p = jit_load_slow(h, va, size);
 		if (!p)
 			return 0;
 		uint64_t v = 0;
@@ -129,8 +142,14 @@ static int fp_mem(struct hart *h, const struct insn *i, uint64_t base)
 		h->f[i->rd] = size == 4 ? fpu_box_s((uint32_t)v) : v;
 		return 1;
 	}
-	default:
-		return (int)jit_store_slow(h, va, h->f[i->rs2], i->op == OP_FSW ? 4 : 8);
+	default: {
+		unsigned size = i->op == OP_FSW ? 4 : 8;
+		void *p = h->store_log ? NULL : fp_tlb(h->tlb_w, va, size);
+		if (!p)
+			return (int)jit_store_slow(h, va, h->f[i->rs2], size);
+		memcpy(p, &h->f[i->rs2], size);
+		return 1;
+	}
 	}
 }
 
