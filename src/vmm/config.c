@@ -76,8 +76,7 @@ void vm_config_free(struct vm_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* strdup that treats NULL as NULL; *fail is set when out of memory. */
-static char *dup_or_null(const char *p, bool *fail)
+char *vm_config_strdup(const char *p, bool *fail)
 {
 	if (!p)
 		return NULL;
@@ -93,35 +92,35 @@ int vm_config_copy(struct vm_config *dst, const struct vm_config *src)
 	*dst = *src;
 	struct vm_config *c = dst;
 	const struct vm_config *o = src;
-	c->name = dup_or_null(o->name, &fail);
-	c->kernel = dup_or_null(o->kernel, &fail);
-	c->initrd = dup_or_null(o->initrd, &fail);
-	c->append = dup_or_null(o->append, &fail);
-	c->dump_dtb = dup_or_null(o->dump_dtb, &fail);
-	c->vsock_uds = dup_or_null(o->vsock_uds, &fail);
+	c->name = vm_config_strdup(o->name, &fail);
+	c->kernel = vm_config_strdup(o->kernel, &fail);
+	c->initrd = vm_config_strdup(o->initrd, &fail);
+	c->append = vm_config_strdup(o->append, &fail);
+	c->dump_dtb = vm_config_strdup(o->dump_dtb, &fail);
+	c->vsock_uds = vm_config_strdup(o->vsock_uds, &fail);
 	for (size_t i = 0; i < c->ndrives; i++) {
-		c->drives[i].id = dup_or_null(o->drives[i].id, &fail);
-		c->drives[i].path = dup_or_null(o->drives[i].path, &fail);
-		c->drives[i].serial = dup_or_null(o->drives[i].serial, &fail);
+		c->drives[i].id = vm_config_strdup(o->drives[i].id, &fail);
+		c->drives[i].path = vm_config_strdup(o->drives[i].path, &fail);
+		c->drives[i].serial = vm_config_strdup(o->drives[i].serial, &fail);
 		for (size_t k = 0; k < c->drives[i].nbacking_dirs; k++)
-			c->drives[i].backing_dirs[k] = dup_or_null(o->drives[i].backing_dirs[k], &fail);
+			c->drives[i].backing_dirs[k] = vm_config_strdup(o->drives[i].backing_dirs[k], &fail);
 	}
 	for (size_t i = 0; i < c->nnets; i++) {
-		c->nets[i].id = dup_or_null(o->nets[i].id, &fail);
-		c->nets[i].tap_name = dup_or_null(o->nets[i].tap_name, &fail);
+		c->nets[i].id = vm_config_strdup(o->nets[i].id, &fail);
+		c->nets[i].tap_name = vm_config_strdup(o->nets[i].tap_name, &fail);
 		for (size_t k = 0; k < c->nets[i].nfwd; k++)
-			c->nets[i].fwd[k].host_addr = dup_or_null(o->nets[i].fwd[k].host_addr, &fail);
+			c->nets[i].fwd[k].host_addr = vm_config_strdup(o->nets[i].fwd[k].host_addr, &fail);
 	}
 	for (size_t i = 0; i < c->nshares; i++) {
-		c->shares[i].tag = dup_or_null(o->shares[i].tag, &fail);
-		c->shares[i].path = dup_or_null(o->shares[i].path, &fail);
+		c->shares[i].tag = vm_config_strdup(o->shares[i].tag, &fail);
+		c->shares[i].path = vm_config_strdup(o->shares[i].path, &fail);
 	}
 	for (size_t i = 0; i < c->nports; i++) {
-		c->ports[i].name = dup_or_null(o->ports[i].name, &fail);
-		c->ports[i].uds_path = dup_or_null(o->ports[i].uds_path, &fail);
+		c->ports[i].name = vm_config_strdup(o->ports[i].name, &fail);
+		c->ports[i].uds_path = vm_config_strdup(o->ports[i].uds_path, &fail);
 	}
-	dst->logger.log_path = dup_or_null(src->logger.log_path, &fail);
-	dst->metrics.path = dup_or_null(src->metrics.path, &fail);
+	dst->logger.log_path = vm_config_strdup(src->logger.log_path, &fail);
+	dst->metrics.path = vm_config_strdup(src->metrics.path, &fail);
 	if (fail) {
 		vm_config_free(dst);
 		return -1;

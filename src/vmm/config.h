@@ -196,6 +196,10 @@ void vm_config_free(struct vm_config *c);
 /* Deep copy; -1 when out of memory (dst is then empty). */
 int vm_config_copy(struct vm_config *dst, const struct vm_config *src);
 
+/* strdup for the configuration's strings: NULL stays NULL; *fail is set
+ * when out of memory. */
+char *vm_config_strdup(const char *p, bool *fail);
+
 /* Free the strings of the device sections (drives, NICs, shares, console
  * ports, the vsock path) and empty them; the other fields are left alone. */
 void vm_config_free_devices(struct vm_config *c);

@@ -208,17 +208,6 @@ static const struct api_field doc_fields[] = {
 
 /* ------------------------------------------------------------ ids */
 
-/* strdup that treats NULL as NULL; *fail is set when out of memory. */
-static char *dup_or_null(const char *p, bool *fail)
-{
-	if (!p)
-		return NULL;
-	char *d = strdup(p);
-	if (!d)
-		*fail = true;
-	return d;
-}
-
 bool vmm_id_valid(const char *id)
 {
 	size_t n = 0;
@@ -567,9 +556,9 @@ static const char *drive(struct vm_config *s, const void *arg, char *err, size_t
 	d.backing = api_json_bool(b, "backing", d.nbacking_dirs > 0);
 
 	bool fail = false;
-	d.id = dup_or_null(id, &fail);
-	d.path = dup_or_null(path, &fail);
-	d.serial = dup_or_null(serial, &fail);
+	d.id = vm_config_strdup(id, &fail);
+	d.path = vm_config_strdup(path, &fail);
+	d.serial = vm_config_strdup(serial, &fail);
 	if (fail) {
 		vm_drive_free(&d);
 		return MSG("out of memory");
@@ -773,8 +762,8 @@ static const char *net(struct vm_config *s, const void *arg, char *err, size_t e
 	if (at == c->nnets && c->nnets >= VM_MAX_NETS)
 		return MSG("%s: at most %d network interfaces", where, VM_MAX_NETS);
 	bool fail = false;
-	n.id = dup_or_null(id, &fail);
-	n.tap_name = dup_or_null(n.backend == VM_NET_TAP ? tap : NULL, &fail);
+	n.id = vm_config_strdup(id, &fail);
+	n.tap_name = vm_config_strdup(n.backend == VM_NET_TAP ? tap : NULL, &fail);
 	if (fail || (fw && forwards(&n, fw, where, err, errlen))) {
 		vm_net_free(&n);
 		return fail ? MSG("out of memory") : err;
@@ -1134,8 +1123,8 @@ static const char *share(struct vm_config *s, const void *arg, char *err, size_t
 		return MSG("%s: at most %d shares", where, VM_MAX_SHARES);
 	struct vm_share sh = { .read_only = ro, .nodev = api_json_bool(b, "nodev", false) };
 	bool fail = false;
-	sh.tag = dup_or_null(tag, &fail);
-	sh.path = dup_or_null(path, &fail);
+	sh.tag = vm_config_strdup(tag, &fail);
+	sh.path = vm_config_strdup(path, &fail);
 	if (fail) {
 		vm_share_free(&sh);
 		return MSG("out of memory");
@@ -1196,8 +1185,8 @@ static const char *console_port(struct vm_config *s, const void *arg, char *err,
 		return MSG("%s.uds_path: the directory of '%s' does not exist", where, uds);
 	struct vm_console_port p = { 0 };
 	bool fail = false;
-	p.name = dup_or_null(name, &fail);
-	p.uds_path = dup_or_null(uds, &fail);
+	p.name = vm_config_strdup(name, &fail);
+	p.uds_path = vm_config_strdup(uds, &fail);
 	if (fail) {
 		free(p.name);
 		free(p.uds_path);
