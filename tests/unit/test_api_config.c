@@ -436,6 +436,7 @@ static void test_drives(struct t *t)
 		{ "rootfs", t->disk, ", \"format\": \"vmdk\"", "drives.format: must be \"raw\" or \"qcow2\"" },
 		{ "rootfs", NULL, ", \"format\": \"raw\"", "drives.format: only with a new path_on_host" },
 	};
+	free(before);
 	before = dump(s);
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		b = bad[k].path ? parse(B(t, "{\"drive_id\": \"%s\", \"path_on_host\": \"%s\"%s}", bad[k].id,
