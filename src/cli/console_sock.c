@@ -185,7 +185,9 @@ struct console_sock *console_sock_start(const char *path, uint64_t log_max, char
 	close(out[1]);
 	cs->in_write = in[1];
 	cs->out_read = out[0];
-	if (pthread_create(&cs->thread, NULL, serve, cs)) {
+	if (pthread_create(&cs->thread, NULL, serve, cs) == 0) {
+		pthread_setname_np(cs->thread, "console-sock");
+	} else {
 		dup2(cs->orig_in, STDIN_FILENO);
 		dup2(cs->orig_out, STDOUT_FILENO);
 		in[0] = out[1] = -1;

@@ -22,6 +22,8 @@
 #include "cli/devopts.h"
 #include "cli/image_run.h"
 #include "cli/run_api.h"
+#include "engine/engine.h"
+#include "vmm/sandbox.h"
 #include "vmm/config_json.h"
 #include "vmm/vm.h"
 
@@ -90,6 +92,9 @@ static const char usage[] =
 	"                     client at a time (what `skiff console` attaches to)\n"
 	"  --console-log-max SIZE  with --console-sock and standard output a file:\n"
 	"                     keep that file under SIZE (the newest half stays)\n"
+	"  --seccomp on|log|off  confine every thread of the VMM to the system calls\n"
+	"                     its class needs (on: others end the VMM with a report;\n"
+	"                     log: allowed and logged by the kernel). Default: on\n"
 	"  -h, --help         this text\n"
 	"\n"
 	"Console keys: C-a x quits, C-a h lists the keys, C-a C-a sends C-a.\n"
@@ -158,7 +163,7 @@ static size_t deliver(void *ctx, const uint8_t *buf, size_t n)
 
 /* A VM from `cfg` in the foreground, again after each guest reboot;
  * returns the exit status. */
-static int run_plain(const struct vm_config *cfg)
+static int run_plain(const struct vm_config *cfg, struct sandbox *sb)
 {
 	char err[512];
 	struct console con;
@@ -174,9 +179,18 @@ static int run_plain(const struct vm_config *cfg)
 			fprintf(stderr, "skiff run: %s\n", err);
 			return 64;
 		}
-		if (vm_start(vm)) {
+		/* Confined after the VM is built, before its first instruction;
+		 * a reboot builds it again inside the same confinement. */
+		const char *bad = NULL;
+		if (sandbox_vm_built(sb, vm, cfg, err, sizeof(err)))
+			bad = err;
+		else if (vm_start(vm))
+			bad = "cannot start the first hart";
+		else if (sandbox_confine_self(sb, err, sizeof(err)))
+			bad = err;
+		if (bad) {
 			console_close(&con);
-			fprintf(stderr, "skiff run: cannot start the first hart\n");
+			fprintf(stderr, "skiff run: %s\n", bad);
 			vm_destroy(vm);
 			return 1;
 		}
@@ -284,6 +298,7 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 		{ "id", required_argument, NULL, 'I' },
 		{ "console-sock", required_argument, NULL, 'O' },
 		{ "console-log-max", required_argument, NULL, 'L' },
+		{ "seccomp", required_argument, NULL, 'X' },
 		{ "snapshot", required_argument, NULL, 'Z' },
 		{ "image", required_argument, NULL, OPT_IMAGE },
 		{ "ephemeral", no_argument, NULL, OPT_EPHEMERAL },
@@ -298,6 +313,7 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 	const char *console_sock = NULL;
 	struct image_use_opts image = { 0 };
 	uint64_t console_log_max = 0;
+	enum sandbox_mode seccomp = SANDBOX_ON;
 	char err[512];
 	int o;
 	if (config_file && read_config_file(cfg, config_file))
@@ -417,6 +433,18 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 				return 64;
 			}
 			break;
+		case 'X':
+			if (!strcmp(optarg, "on"))
+				seccomp = SANDBOX_ON;
+			else if (!strcmp(optarg, "log"))
+				seccomp = SANDBOX_LOG;
+			else if (!strcmp(optarg, "off"))
+				seccomp = SANDBOX_OFF;
+			else {
+				fprintf(stderr, "skiff run: --seccomp %s: must be on, log or off\n", optarg);
+				return 64;
+			}
+			break;
 		case 'F': break; /* read first */
 		case 'I': {
 			size_t len = strlen(optarg);
@@ -525,6 +553,24 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 		fprintf(stderr, "skiff run: --console-sock: %s\n", err);
 		return 64;
 	}
+	/* The filters are built now, while everything is still allowed; the
+	 * threads are confined once the VM is built (sandbox.h). The main
+	 * thread's list allows the JIT's executable mapping unless the
+	 * executor was asked for (a config file or the API may still ask
+	 * for the JIT). */
+	struct sandbox_opts so = {
+		.seccomp = seccomp,
+		.jit = engine_jit_available() && !(cfg->engine_set && cfg->engine == ENGINE_INTERP && !api),
+#ifdef SKIFF_TEST_HOOKS
+		.test_trigger = true,
+#endif
+	};
+	struct sandbox *sb = sandbox_create(&so, err, sizeof(err));
+	if (!sb) {
+		fprintf(stderr, "skiff run: %s\n", err);
+		console_sock_stop(csock);
+		return 1;
+	}
 	int status;
 	if (api) {
 		struct run_api_opts ao = {
@@ -533,12 +579,14 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 			.configured = config_file || vm_option,
 			.start = config_file || kernel_given || !api_sock,
 			.report_crash = report_crash,
+			.sandbox = sb,
 		};
 		status = run_api(&ao);
 	} else {
-		status = run_plain(cfg);
+		status = run_plain(cfg, sb);
 	}
 	console_sock_stop(csock);
+	sandbox_destroy(sb);
 	return status;
 oom:
 	fprintf(stderr, "skiff run: out of memory\n");

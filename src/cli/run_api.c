@@ -36,6 +36,7 @@ int run_api(const struct run_api_opts *o)
 		.id = o->cfg->name,
 		.version = o->version,
 		.console = { .out = console_output, .ctx = &con },
+		.sandbox = o->sandbox,
 	};
 	int status = 0;
 	bool con_open = true;

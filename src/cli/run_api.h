@@ -23,6 +23,7 @@ struct run_api_opts {
 	bool configured;            /* a config file or VM options were given */
 	bool start;                 /* start now (else wait for InstanceStart) */
 	void (*report_crash)(struct vm *vm);
+	struct sandbox *sandbox;    /* may be NULL */
 };
 
 /* Returns the process exit status (as for skiff run). */

@@ -25,6 +25,7 @@ int allocator_hart_restored(struct vm *vm, unsigned id)
 	struct vcpu *v = &vm->vcpu[id];
 	if (atomic_load(&v->state) != HSM_STARTED || v->thread_live)
 		return -EALREADY;
+	v->host_started = true;   /* only the host restores */
 	if (pthread_create(&v->thread, NULL, vcpu_thread, v) != 0)
 		return -EAGAIN;
 	v->thread_live = true;

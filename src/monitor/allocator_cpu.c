@@ -18,6 +18,17 @@
 static void *quota_thread(void *arg)
 {
 	struct vm *vm = arg;
+	/* Named here, not by the starter: the sandbox finds its class by name. */
+	pthread_setname_np(pthread_self(), "cpu-quota");
+	if (vm->thread_hook.start && vm->thread_hook.start(vm->thread_hook.ctx)) {
+		/* Unconfined it must not run: without its ticks the harts
+		 * never learn of their budget; stop the VM rather. */
+		pthread_mutex_lock(&vm->state_lock);
+		vm->crash.what = "the CPU quota thread could not confine itself (sandbox)";
+		pthread_mutex_unlock(&vm->state_lock);
+		vm_end(vm, VM_CRASHED);
+		return NULL;
+	}
 	uint64_t next_ns = clock_monotonic_ns();
 	unsigned tick = 0;
 	while (!atomic_load(&vm->quota.stop) && !atomic_load(&vm->end)) {

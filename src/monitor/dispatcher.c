@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "base/clock.h"
@@ -111,6 +112,20 @@ void *vcpu_thread(void *arg)
 	struct vm *vm = v->vm;
 	struct hart_exit ex;
 
+	char name[16];
+	snprintf(name, sizeof(name), "vcpu%u", v->id);
+	pthread_setname_np(pthread_self(), name);
+	if (v->host_started) {
+		v->host_started = false;
+		if (vm->thread_hook.start && vm->thread_hook.start(vm->thread_hook.ctx)) {
+			pthread_mutex_lock(&vm->state_lock);
+			vm->crash.hart = v->id;
+			vm->crash.what = "its thread could not confine itself (sandbox)";
+			pthread_mutex_unlock(&vm->state_lock);
+			vm_end(vm, VM_CRASHED);
+			return NULL;
+		}
+	}
 	allocator_cpu_thread_start(v);
 	while (!atomic_load(&vm->end)) {
 		if (atomic_load(&vm->paused)) {

@@ -53,6 +53,10 @@ struct vcpu {
 	_Atomic uint64_t sbi_calls, wfi_sleeps;
 	_Atomic uint64_t instructions;   /* retired, as of the latest exit */
 	uint64_t cpu_mark;         /* thread CPU time last accounted (quota) */
+	/* The thread was started by the host (boot, restore), not by another
+	 * hart (SBI HSM): it must confine itself (vm->thread_hook) before its
+	 * first guest instruction; a hart's thread inherits its starter's. */
+	bool host_started;
 };
 
 /* Why the VM stopped. */
@@ -91,6 +95,15 @@ struct vm {
 	 * output (the SBI console calls) goes here, as the UART's does. */
 	struct vm_console console;
 	struct vm_devices *devices;    /* virtio devices (src/vmm/devices.h) */
+	/* Called on each thread the host starts for this VM (a vCPU at boot
+	 * or restore, the CPU quota's controller) once it has named itself,
+	 * before it does any work: the VMM's sandbox confines it
+	 * (src/vmm/sandbox.c). Non-zero: the thread must not run. NULL:
+	 * nothing to do. */
+	struct {
+		int (*start)(void *ctx);
+		void *ctx;
+	} thread_hook;
 	struct vm_snap *snap;          /* snapshot memory chain (src/vmm/snapshot.c) */
 
 	/* The VMM's (src/vmm/vm.c): where the console output finally goes,

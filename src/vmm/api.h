@@ -41,6 +41,7 @@ struct vmm_params {
 	const char *id;              /* instance id; NULL: "anonymous-instance" */
 	const char *version;         /* reported as vmm_version */
 	struct vm_console console;   /* guest console output */
+	struct sandbox *sandbox;     /* confines the process once a VM is built; may be NULL */
 };
 
 struct vmm;

@@ -11,6 +11,7 @@
 #include "api/json_check.h"
 #include "base/clock.h"
 #include "vmm/api_call.h"
+#include "vmm/sandbox.h"
 #include "vmm/vmm_core.h"
 #include "virtio/net.h"
 
@@ -440,9 +441,15 @@ void vmm_route_snapshot_load(struct vmm_call *c)
 		vm_destroy(vm);
 		vm = NULL;
 	}
-	if (!vm || vm_restore_start(vm, !rq.resume)) {
-		snprintf(c->err, sizeof(c->err), "Load snapshot error: %s",
-			 vm ? "cannot start the harts" : b.name ? why : "out of memory");
+	const char *bad = !vm ? (b.name ? why : "out of memory") : NULL;
+	if (!bad && sandbox_vm_built(v->sandbox, vm, &b, why, sizeof(why)))
+		bad = why;
+	if (!bad && vm_restore_start(vm, !rq.resume))
+		bad = "cannot start the harts";
+	if (!bad && sandbox_confine_self(v->sandbox, why, sizeof(why)))
+		bad = why;
+	if (bad) {
+		snprintf(c->err, sizeof(c->err), "Load snapshot error: %s", bad);
 		if (vm)
 			vm_destroy(vm);
 		vm_config_free(&next);

@@ -452,6 +452,15 @@ struct virtio_net *vm_devices_net(struct vm_devices *d, size_t index, const char
 	return d->nets[index];
 }
 
+uint64_t vm_devices_largest_disk(const struct vm_devices *d)
+{
+	uint64_t m = 0;
+	for (size_t k = 0; k < d->ndrives; k++)
+		if (disk_size(d->drives[k]->disk) > m)
+			m = disk_size(d->drives[k]->disk);
+	return m;
+}
+
 struct rate_limiter *vm_devices_drive_limiter(struct vm_devices *d, const char *id)
 {
 	for (size_t k = 0; k < d->ndrives; k++)

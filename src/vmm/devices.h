@@ -56,6 +56,8 @@ struct rate_limiter *vm_devices_drive_limiter(struct vm_devices *d, const char *
 struct virtio_blk *vm_devices_drive(struct vm_devices *d, size_t index, const char **id);
 /* The same for NICs (the id is the interface id, or netN without one). */
 struct virtio_net *vm_devices_net(struct vm_devices *d, size_t index, const char **id);
+/* The largest virtual size of the VM's disks, in bytes (0 without any). */
+uint64_t vm_devices_largest_disk(const struct vm_devices *d);
 /* Stop the devices' I/O threads and free them (after the harts stopped). */
 void vm_devices_destroy(struct vm_devices *d);
 

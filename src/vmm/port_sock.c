@@ -362,6 +362,7 @@ int port_socks_start(struct port_socks *ps, struct virtio_console *con, unsigned
 		snprintf(err, errlen, "cannot start the console ports' thread");
 		return -1;
 	}
+	pthread_setname_np(ps->thread, "port-sock");
 	ps->running = true;
 	return 0;
 }

@@ -282,6 +282,7 @@ int vm_start(struct vm *vm)
 {
 	if (allocator_cpu_quota_start(vm, vm->cpu_quota))
 		return -1;
+	vm->vcpu[0].host_started = true;
 	return allocator_hart_start(vm, 0, vm->vcpu[0].start_addr, vm->vcpu[0].start_opaque);
 }
 

@@ -19,6 +19,7 @@
 #include "base/clock.h"
 #include "vmm/api_agent.h"
 #include "vmm/mmds.h"
+#include "vmm/sandbox.h"
 #include "vmm/serial_out.h"
 #include "vmm/snapshot.h"
 
@@ -58,6 +59,7 @@ struct vmm *vmm_new(const struct vmm_params *p, char *err, size_t errlen)
 	pthread_mutex_init(&v->lock, NULL);
 	v->main_thread = pthread_self();
 	v->console = p->console;
+	v->sandbox = p->sandbox;
 	vm_config_init(&v->spec);
 	vm_config_init(&v->booted);
 	v->log.fd = -1;
@@ -288,7 +290,8 @@ const char *vmm_boot(struct vmm *v, char *err, size_t errlen)
 		return err;
 	}
 	char why2[256];
-	if (b.track_dirty_pages && vm_snapshot_track_dirty(vm, true, why2, sizeof(why2))) {
+	if ((b.track_dirty_pages && vm_snapshot_track_dirty(vm, true, why2, sizeof(why2))) ||
+	    sandbox_vm_built(v->sandbox, vm, &b, why2, sizeof(why2))) {
 		vm_destroy(vm);
 		vm_config_free(&b);
 		snprintf(err, errlen, "Start microvm error: %s", why2);
@@ -304,6 +307,14 @@ const char *vmm_boot(struct vmm *v, char *err, size_t errlen)
 		vm_destroy(vm);
 		vm_config_free(&b);
 		snprintf(err, errlen, "Start microvm error: cannot start the first hart");
+		return err;
+	}
+	/* The thread that built the VM (main, or the API thread) is
+	 * confined last: it needed the setup calls. */
+	if (sandbox_confine_self(v->sandbox, why2, sizeof(why2))) {
+		vm_destroy(vm);
+		vm_config_free(&b);
+		snprintf(err, errlen, "Start microvm error: %s", why2);
 		return err;
 	}
 	vm_config_free(&v->booted);

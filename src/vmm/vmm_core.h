@@ -26,6 +26,7 @@ struct vmm {
 	pthread_t main_thread;
 	char *id, *version;
 	struct vm_console console;
+	struct sandbox *sandbox;    /* confines the process once a VM is built; may be NULL */
 
 	struct vm_config spec;      /* the configuration as the API sees it */
 	struct vm_config booted;    /* what the running VM is made of (PATCHes included) */

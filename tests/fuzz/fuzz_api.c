@@ -39,6 +39,7 @@
 #include "vmm/api.h"
 #include "vmm/api_agent.h"
 #include "vmm/api_call.h"
+#include "vmm/sandbox.h"
 #include "vmm/snapshot.h"
 #include "vmm/vm.h"
 #include "vmm/vm_metrics.h"
@@ -70,6 +71,12 @@ bool engine_jit_available(void)
 {
 	return true;
 }
+
+/* The sandbox is not linked: the fuzzer's process must stay unconfined
+ * (vmm_params.sandbox is NULL, for which the real ones do nothing too). */
+int sandbox_vm_built(struct sandbox *sb, struct vm *vm, const struct vm_config *cfg,
+		     char *err, size_t errlen) { return 0; }
+int sandbox_confine_self(struct sandbox *sb, char *err, size_t errlen) { return 0; }
 
 /* The guest agent routes need a guest: stand-ins that answer as a VM
  * without an agent port does. */

@@ -195,7 +195,7 @@ def test_every_documented_option_is_accepted(skiff_bin):
               "console-sock": "/tmp/skiff-test-console.sock",
               "port": "org.skiff.test,uds=/tmp/skiff-test-port.sock", "ssh-port": "2222",
               "engine": "interp", "jit-cache": "32M", "snapshot": "/tmp",
-              "console-log-max": "4M"}
+              "console-log-max": "4M", "seccomp": "off"}
     documented = re.findall(r"^[ \t]+(?:-\w,[ \t]+)?--([a-z0-9-]+)", text, re.M)
     assert documented, "no options found in --help:\n" + text
     for opt in documented:

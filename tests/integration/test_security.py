@@ -12,6 +12,10 @@ One booted guest serves every check that needs one.
   on the host's loopback, while port forwards into the guest still work.
 - 9p with nodev: the guest's mkfifo and ln -s fail and leave nothing on
   the host; ordinary files are written.
+- The sandbox: every thread of the running VMM (main, vCPU, device I/O,
+  user network, API) shows Seccomp: 2 and NoNewPrivs: 1; in a test build,
+  a thread of each class that makes a call outside its list ends the VMM
+  by SIGSYS with a report naming the class and the call.
 - Backing files: a qcow2 image naming a host file (absolute or `../`) is
   refused unless backing files are allowed, and then unless the file lies
   beneath the image's directory or one the user listed (the allowed case
@@ -22,6 +26,7 @@ The guest needs the default guest image (see conftest.py).
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import urllib.request
@@ -86,9 +91,14 @@ def guest(boot_guest, default_guest, files):
     g = boot_guest("security",
                    "--kernel", default_guest.kernel, "--initrd", default_guest.initrd,
                    "--api-sock", api,
+                   # a second hart (started by the first: SBI HSM) and the
+                   # quota's controller thread, for the sandbox's checks
+                   "--cpus", "2", "--cpu-quota", "2",
                    "--disk", files["raw"],                       # /dev/vda, no format=
                    "--disk", f"{files['evil']},ro,format=raw",    # /dev/vdb: the payload's bytes
                    "--share", f"{files['share']},tag=nd,nodev",
+                   "--vsock", f"cid=3,uds={files['dir'] / 'vm' / 'v.sock'}",
+                   "--port", f"org.test.port,uds={files['dir'] / 'vm' / 'port.sock'}",
                    # eth0: the host's loopback left out; eth1: restricted
                    "--net", f"user,host-loopback=off,hostfwd=tcp:127.0.0.1:{fwd[0]}-:8001",
                    "--net", f"user,restrict=on,hostfwd=tcp:127.0.0.1:{fwd[1]}-:8001")
@@ -212,3 +222,111 @@ def test_share_nodev(guest, files):
     share = files["share"]
     assert not os.path.lexists(share / "fifo") and not os.path.lexists(share / "link")
     assert (share / "file").read_text() == "plain\n" and (share / "dir").is_dir()
+
+
+def thread_states(pid):
+    """{tid: (name, Seccomp, NoNewPrivs, CapEff, CapBnd)} of a process's
+    threads (the capability sets as integers)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+        except OSError:
+            continue   # the thread ended meanwhile
+        f = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        out[int(tid)] = (name, f.get("Seccomp", "").strip(), f.get("NoNewPrivs", "").strip(),
+                         int(f["CapEff"], 16), int(f["CapBnd"], 16))
+    return out
+
+
+def test_every_thread_is_confined(guest):
+    """The sandbox is on by default: every thread is in seccomp filter mode
+    (2) with no_new_privs, whatever its class. The guest has rebooted
+    (test_probe_attack_through_reboot): the rebuilt VM's threads too."""
+    guest.run("true")   # the second hart is up
+    states = thread_states(guest.p.pid)
+    names = sorted(v[0] for v in states.values())
+    for want in ("vcpu0", "vcpu1", "cpu-quota", "virtio-blk", "virtio-9p", "vsock", "port-sock",
+                 "slirp-net0", "MHD-"):
+        assert any(n.startswith(want) for n in names), f"no {want} thread among {names}"
+    loose = {tid: v[:3] for tid, v in states.items() if v[1] != "2" or v[2] != "1"}
+    assert not loose, f"threads not confined (name, Seccomp, NoNewPrivs): {loose}"
+    # Capabilities (they matter as root): a VM with a 9p share keeps only
+    # what 9p needs (CAP_CHOWN 0, CAP_DAC_OVERRIDE 1, CAP_DAC_READ_SEARCH 2,
+    # CAP_FOWNER 3), in every thread's effective and bounding sets.
+    share_caps = 0b1111
+    extra = {v[0]: (hex(v[3]), hex(v[4])) for v in states.values() if (v[3] | v[4]) & ~share_caps}
+    assert not extra, f"threads keep capabilities (CapEff, CapBnd): {extra}"
+
+
+def test_limits(guest):
+    """No core dumps (they would hold guest memory), a bounded number of
+    open files, a bounded file size."""
+    lim = {}
+    for line in Path(f"/proc/{guest.p.pid}/limits").read_text().splitlines()[1:]:
+        name, soft, hard = line[:26].strip(), line[26:47].strip(), line[47:68].strip()
+        lim[name] = (soft, hard)
+    assert lim["Max core file size"] == ("0", "0")
+    soft, hard = lim["Max open files"]   # 4096, or lower where the host's hard limit was
+    assert soft == hard and int(hard) <= 4096, lim["Max open files"]
+    assert lim["Max file size"] != ("unlimited", "unlimited")
+
+
+@pytest.fixture(scope="session")
+def test_build_skiff():
+    """The sandbox's triggers are compiled into test builds only: the
+    sanitizer build run-tests.sh makes (SKIFF_ASAN_BUILD)."""
+    d = os.environ.get("SKIFF_ASAN_BUILD")
+    if not d:
+        pytest.skip("SKIFF_ASAN_BUILD is not set: no test build with the sandbox's triggers")
+    b = Path(d).resolve() / "src" / "cli" / "skiff"
+    assert b.is_file(), f"no skiff in the test build {d}"
+    return b
+
+
+@pytest.mark.parametrize("cls", ["main", "vcpu", "io", "net", "api"])
+def test_sandbox_kills_a_thread_outside_its_list(cls, test_build_skiff, default_guest, tmp_path):
+    """SKIFF_SANDBOX_TRIGGER=CLASS: right after confining itself, a thread
+    of that class calls mount(2), which no list allows. The VMM must end by
+    SIGSYS, before the guest runs, with a report naming the class."""
+    env = dict(os.environ, SKIFF_SANDBOX_TRIGGER=cls, ASAN_OPTIONS="detect_leaks=0")
+    r = subprocess.run([test_build_skiff, "run", "--kernel", default_guest.kernel,
+                        "--initrd", default_guest.initrd, "--api-sock", tmp_path / "api.sock",
+                        "--net", "user"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       env=env, timeout=180)
+    assert r.returncode == -signal.SIGSYS, (r.returncode, r.stderr[-2000:])
+    assert f"skiff: sandbox: the {cls} thread" in r.stderr and "system call mount" in r.stderr, \
+        r.stderr[-2000:]
+
+
+def kernel_log():
+    r = subprocess.run(["dmesg"], capture_output=True, text=True)
+    return r.stdout if r.returncode == 0 else None
+
+
+@pytest.mark.parametrize("cls", ["main", "vcpu", "io", "net", "api"])
+def test_sandbox_log_mode_lets_the_call_through(cls, test_build_skiff, default_guest, tmp_path):
+    """--seccomp=log: the same forbidden call is let through (it fails by
+    itself: no target) and the VMM goes on; the guest kernel's first lines
+    come after every thread was confined. Where the kernel log is readable
+    it holds the call (audit type=1326, syscall 165 = mount on x86-64)."""
+    env = dict(os.environ, SKIFF_SANDBOX_TRIGGER=cls, ASAN_OPTIONS="detect_leaks=0")
+    p = subprocess.Popen([test_build_skiff, "run", "--seccomp=log", "--kernel", default_guest.kernel,
+                          "--initrd", default_guest.initrd, "--api-sock", tmp_path / "api.sock",
+                          "--net", "user"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    try:
+        seen = b""
+        while b"Linux version" not in seen:
+            line = p.stdout.readline()
+            assert line, f"the VMM ended ({p.wait()}): {p.stderr.read()[-2000:]}"
+            seen += line
+        assert p.poll() is None
+    finally:
+        p.kill()
+        p.wait()
+    log = kernel_log()
+    if log is not None and os.uname().machine == "x86_64":
+        assert any(f"pid={p.pid} " in l and "syscall=165 " in l for l in log.splitlines()), \
+            "no seccomp log line for the VMM's mount call"

@@ -1,0 +1,119 @@
+/*
+ * The VMM's sandbox: after a VM is built and before its first guest
+ * instruction, every thread of the process confines itself to the system
+ * calls its class needs (seccomp, one allow-list per class in
+ * sandbox_tables.c) with no_new_privs set; anything else ends the process
+ * with a report naming the thread, its class and the call. The layers that
+ * do not depend on seccomp (capabilities, rlimits, the file system) are in
+ * sandbox_*.c beside this one; docs/security.md tells the whole model.
+ *
+ * Classes are found by thread name (vcpuN, virtio-*, slirp-*, MHD-*, ...;
+ * the process's first thread is "main"); a thread whose name has no class
+ * stops the confinement with an error, so a new kind of thread cannot slip
+ * through unconfined. Threads already running are confined through a
+ * signal whose handler installs the thread's filter; a thread the host
+ * starts later for the VM (vCPUs, the CPU quota's controller) confines
+ * itself before it does any work (vm->thread_hook); any thread inherits
+ * its starter's filter, and filters stack (the narrowest wins).
+ *
+ * Modes: on (the default: a call outside the list ends the VMM), log (the
+ * call is allowed and the kernel logs it: `audit: type=1326` in the kernel
+ * log), off.
+ */
+#ifndef SKIFF_VMM_SANDBOX_H
+#define SKIFF_VMM_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum sandbox_mode { SANDBOX_ON, SANDBOX_LOG, SANDBOX_OFF };
+
+enum sandbox_class {
+	SB_COMMON,   /* rows every class has */
+	SB_MAIN,
+	SB_VCPU,
+	SB_IO,
+	SB_NET,
+	SB_API,
+	SB_CLASSES,
+	SB_SANITIZER = SB_CLASSES  /* rows added to main in sanitizer builds */
+};
+
+/* The check on a call's arguments (sandbox.c turns each into comparisons). */
+enum sandbox_check {
+	SB_ANY,
+	SB_NO_EXEC,            /* mmap/mprotect: prot without PROT_EXEC */
+	SB_MADVISE,            /* DONTNEED, FREE, DONTDUMP, HUGEPAGE, NOHUGEPAGE */
+	SB_MADVISE_RAM,        /* REMOVE too (the balloon, the JIT) */
+	SB_PRCTL_NAME,         /* names, no_new_privs, dropping capabilities */
+	SB_OWN_PROCESS,        /* tgkill: the first argument is this process */
+	SB_FCNTL,              /* F_GETFL/SETFL/GETFD/SETFD/DUPFD_CLOEXEC/locks */
+	SB_IOCTL_MAIN,         /* terminal, TAP setup, block device size */
+	SB_IOCTL_TAP_OFFLOAD,  /* TUNSETOFFLOAD */
+	SB_IOCTL_BLOCK,        /* BLKDISCARD, BLKZEROOUT */
+	SB_IOCTL_NET,          /* FIONREAD, FIONBIO, TUNSETOFFLOAD */
+	SB_SOCKET_MAIN,        /* AF_UNIX, AF_INET, AF_INET6 */
+	SB_SOCKET_UNIX,        /* AF_UNIX */
+	SB_SOCKET_INET,        /* AF_INET, AF_INET6 */
+	SB_CLONE_THREAD,       /* clone with CLONE_THREAD, no namespace flags */
+	SB_ENOSYS,             /* not allowed, but answered ENOSYS (clone3) */
+	SB_READ_ONLY,          /* openat: O_RDONLY, no O_CREAT */
+};
+
+struct sandbox_rule {
+	const char *syscall;
+	enum sandbox_check check;
+	const char *why;
+};
+
+/* The rows of one class (SB_COMMON: those every class gets). */
+const struct sandbox_rule *sandbox_table(enum sandbox_class cls, size_t *n);
+const char *sandbox_class_name(enum sandbox_class cls);
+/* The class of a thread by its name; false if it has none. */
+bool sandbox_class_of_name(const char *name, enum sandbox_class *cls);
+
+struct sandbox;
+
+struct sandbox_opts {
+	enum sandbox_mode seccomp;
+	/* The main thread may map a JIT code cache executable (a guest
+	 * reboot builds new harts); PROT_READ|PROT_EXEC, MAP_SHARED only. */
+	bool jit;
+	/* Test builds: SKIFF_SANDBOX_TRIGGER=CLASS makes a thread of that
+	 * class call a system call outside its list (sandbox.c). */
+	bool test_trigger;
+};
+
+/* Prepare the filters (nothing is confined yet). NULL with err on failure. */
+struct sandbox *sandbox_create(const struct sandbox_opts *o, char *err, size_t errlen);
+void sandbox_destroy(struct sandbox *sb);
+enum sandbox_mode sandbox_mode(const struct sandbox *sb);
+
+/* Confine every thread not confined yet except the calling one, each by
+ * its class. Call after a VM is built, before it starts. */
+int sandbox_confine_others(struct sandbox *sb, char *err, size_t errlen);
+/* Confine the calling thread by its class (main for the first thread). */
+int sandbox_confine_self(struct sandbox *sb, char *err, size_t errlen);
+/* For vm->thread_hook.start: confine the calling thread (a vCPU or the
+ * CPU quota's controller, started after the others were confined) by the
+ * class of its name. */
+int sandbox_thread_start(void *sb);
+
+struct vm;
+struct vm_config;
+/* A VM was built from cfg and is about to start: the process's limits are
+ * set (sandbox_limits.c: no core dumps, open files, file size), the
+ * capabilities the VM does not need are dropped from every thread, its
+ * host-started vCPU threads will confine themselves (vm->thread_hook),
+ * every other thread but the caller is confined now. Then start the VM
+ * and call sandbox_confine_self(). A NULL sandbox does nothing. */
+int sandbox_vm_built(struct sandbox *sb, struct vm *vm, const struct vm_config *cfg,
+		     char *err, size_t errlen);
+
+/* sandbox_limits.c: the capabilities a VM built from cfg still needs at
+ * run time (a bit per CAP_*), and the process's resource limits for it. */
+uint64_t sandbox_caps_needed(const struct vm_config *cfg);
+int sandbox_set_limits(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen);
+
+#endif
