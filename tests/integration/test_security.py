@@ -93,7 +93,7 @@ def guest(boot_guest, default_guest, files):
                    "--api-sock", api,
                    # a second hart (started by the first: SBI HSM) and the
                    # quota's controller thread, for the sandbox's checks
-                   "--cpus", "2", "--cpu-quota", "2",
+                   "--cpus", "2", "--cpu-quota", "1.9",
                    "--disk", files["raw"],                       # /dev/vda, no format=
                    "--disk", f"{files['evil']},ro,format=raw",    # /dev/vdb: the payload's bytes
                    "--share", f"{files['share']},tag=nd,nodev",
