@@ -216,8 +216,11 @@ static int build(struct sandbox *sb, enum sandbox_class cls, bool jit, char *err
 	/* The one call that ends the process, for the SIGSYS handler. */
 	if (seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(vhangup), 0) < 0 ||
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 1,
-			     SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER)) < 0 ||
-	    add_table(ctx, SB_COMMON, err, errlen) || add_table(ctx, cls, err, errlen))
+			     SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER)) < 0) {
+		snprintf(err, errlen, "sandbox: cannot start the %s list", sandbox_class_name(cls));
+		goto out;
+	}
+	if (add_table(ctx, SB_COMMON, err, errlen) || add_table(ctx, cls, err, errlen))
 		goto out;
 	if (jit && cls == SB_MAIN) {
 		/* A rebuilt hart's JIT code cache: its executable view is read
