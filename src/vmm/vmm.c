@@ -291,13 +291,8 @@ const char *vmm_boot(struct vmm *v, char *err, size_t errlen)
 	}
 	char why2[256];
 	if ((b.track_dirty_pages && vm_snapshot_track_dirty(vm, true, why2, sizeof(why2))) ||
+	    vmm_attach_mmds(v, vm, &b, why2, sizeof(why2)) ||
 	    sandbox_vm_built(v->sandbox, vm, &b, why2, sizeof(why2))) {
-		vm_destroy(vm);
-		vm_config_free(&b);
-		snprintf(err, errlen, "Start microvm error: %s", why2);
-		return err;
-	}
-	if (vmm_attach_mmds(v, vm, &b, why2, sizeof(why2))) {
 		vm_destroy(vm);
 		vm_config_free(&b);
 		snprintf(err, errlen, "Start microvm error: %s", why2);
