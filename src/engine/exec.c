@@ -88,16 +88,16 @@ void jc_clear(struct hart *h)
 	h->jc_logged = 0;
 }
 
-void jc_drop_page(struct hart *h, uint64_t va)
+void jc_drop_region(struct hart *h, uint64_t va, unsigned shift)
 {
-	uint64_t page = va >> 12;
+	uint64_t page = va >> shift;
 	if (h->jc_logged <= JC_LOG) {
 		/* The log names every filled entry: keep those of other pages. */
 		unsigned keep = 0;
 		for (unsigned k = 0; k < h->jc_logged; k++) {
 			unsigned v = h->jc_log[k];
 			struct jc_entry *e = &h->jc[v >> JC_BITS][v & (JC_SIZE - 1)];
-			if (e->va >> 12 == page)
+			if (e->va >> shift == page)
 				e->va = 0;
 			else if (e->va)
 				h->jc_log[keep++] = (uint16_t)v;
@@ -111,7 +111,7 @@ void jc_drop_page(struct hart *h, uint64_t va)
 	 * later trip through the executor's lookup). */
 	for (unsigned s = 0; s < TLB_SETS; s++)
 		for (unsigned k = 0; k < JC_SIZE; k++)
-			if (h->jc[s][k].va >> 12 == page)
+			if (h->jc[s][k].va >> shift == page)
 				h->jc[s][k].va = 0;
 }
 

@@ -57,6 +57,10 @@ struct tlb_entry {
 
 struct tlb_set {
 	struct tlb_entry r[TLB_SIZE], w[TLB_SIZE], x[TLB_SIZE];
+	/* log2 of the size of the page each entry came from (12, or 21, 30...
+	 * for a superpage): an entry caches one 4 KiB piece of a superpage,
+	 * and SFENCE.VMA of any address in that superpage must drop it. */
+	uint8_t r_shift[TLB_SIZE], w_shift[TLB_SIZE], x_shift[TLB_SIZE];
 };
 
 /* Which TLB set applies: U-mode, S-mode, S-mode with SUM. */
@@ -189,6 +193,10 @@ struct hart {
 	struct tlb_entry *tlb_r, *tlb_w, *tlb_x; /* the selected set */
 	unsigned tlb_set;                        /* its index in tlb[] */
 	uint64_t tlb_gen;                        /* bumped by every flush */
+	/* Since the last full flush: the largest superpage an entry came from
+	 * (log2 bytes, 0: none) and the virtual span those superpages cover. */
+	uint8_t tlb_super_shift;
+	uint64_t tlb_super_lo, tlb_super_hi;
 	bool no_write_tlb;  /* lockstep's shadow: every store takes store_slow */
 	struct store_log *store_log; /* lockstep: stores done are recorded */
 
@@ -259,9 +267,10 @@ int amo_ptr(struct hart *h, uint64_t va, unsigned size, bool lr, void **out);
 void code_fence(struct hart *h);
 /* Empty the jump cache (translations of some code or mapping went). */
 void jc_clear(struct hart *h);
-/* Drop the jump-cache entries for the virtual page of va (SFENCE.VMA of
- * one address: only that page's mapping may have changed). */
-void jc_drop_page(struct hart *h, uint64_t va);
+/* Drop the jump-cache entries in the 2^shift-byte virtual region holding
+ * va (SFENCE.VMA of one address: only the mapping of its page, or of the
+ * superpage holding it, may have changed). */
+void jc_drop_region(struct hart *h, uint64_t va, unsigned shift);
 /* Run one block (a copy whose handlers it fills in) and return at the
  * next block boundary, or at an exit. */
 void exec_block(struct hart *h, struct block *b, struct hart_exit *ex);

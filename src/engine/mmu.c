@@ -82,14 +82,34 @@ void tlb_flush_all(struct hart *h)
 	for (int i = 0; i < TLB_SETS; i++)
 		tlb_clear_set(&h->tlb[i]);
 	h->tlb_gen++;
+	h->tlb_super_shift = 0;
 	jc_clear(h);
 }
 
+/* Drop the entries of one array that come from a superpage holding va. */
+static void drop_super(struct tlb_entry *e, const uint8_t *shift, uint64_t va)
+{
+	for (unsigned k = 0; k < TLB_SIZE; k++) {
+		unsigned s = shift[k];
+		if (s > 12 && s < 64 && e[k].tag != TLB_INVALID &&
+		    e[k].tag >> (s - 12) == va >> s)
+			e[k].tag = TLB_INVALID;
+	}
+}
+
+/* SFENCE.VMA of one address (privileged spec 10.2.1): the leaf that maps
+ * va may be a superpage, whose other 4 KiB pieces sit in other entries
+ * (Linux fences a huge mapping once per huge page), so while any entry
+ * came from a superpage those are searched too, and the jump cache,
+ * which may hold code of any piece (its TLB entry long evicted), drops
+ * what lies in the largest superpage that could hold va. */
 void tlb_flush_va(struct hart *h, uint64_t va)
 {
 	tlb_sync_writes(h);
-	jc_drop_page(h, va);
 	h->tlb_gen++;
+	/* User pages mostly lie outside the kernel's superpage-mapped span:
+	 * their fences need no search. */
+	bool super = h->tlb_super_shift && va >= h->tlb_super_lo && va < h->tlb_super_hi;
 	uint64_t tag = va >> 12;
 	unsigned idx = tag & (TLB_SIZE - 1);
 	for (int i = 0; i < TLB_SETS; i++) {
@@ -97,7 +117,13 @@ void tlb_flush_va(struct hart *h, uint64_t va)
 		if (s->r[idx].tag == tag) s->r[idx].tag = TLB_INVALID;
 		if (s->w[idx].tag == tag) s->w[idx].tag = TLB_INVALID;
 		if (s->x[idx].tag == tag) s->x[idx].tag = TLB_INVALID;
+		if (super) {
+			drop_super(s->r, s->r_shift, va);
+			drop_super(s->w, s->w_shift, va);
+			drop_super(s->x, s->x_shift, va);
+		}
 	}
+	jc_drop_region(h, va, super ? h->tlb_super_shift : 12);
 }
 
 static int fault_cause(enum access acc)
@@ -113,7 +139,7 @@ static int access_cause(enum access acc)
 }
 
 /* Walk the page table (privileged spec 10.3.2). */
-static int walk(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
+static int walk(struct hart *h, uint64_t va, enum access acc, uint64_t *pa, unsigned *shift)
 {
 	unsigned mode = h->satp >> 60;
 	int levels = mode == 8 ? 3 : mode == 9 ? 4 : 5;
@@ -172,6 +198,7 @@ static int walk(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 			gram_written(h->ram, pte_addr, 8);
 		}
 		*pa = ((ppn | ((va >> 12) & lowmask)) << 12) | (va & 0xfff);
+		*shift = 12 + 9 * (unsigned)lvl;
 		return 0;
 	}
 	return fault_cause(acc);
@@ -179,10 +206,11 @@ static int walk(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 
 int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 {
+	unsigned shift = 12;
 	if ((h->satp >> 60) == 0) {
 		*pa = va;
 	} else {
-		int cause = walk(h, va, acc, pa);
+		int cause = walk(h, va, acc, pa, &shift);
 		if (cause)
 			return cause;
 	}
@@ -192,11 +220,15 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 		return 0; /* not RAM: the caller turns this into MMIO or a fault */
 
 	struct tlb_entry *e;
+	struct tlb_set *set = &h->tlb[h->tlb_set];
 	unsigned idx = (va >> 12) & (TLB_SIZE - 1);
+	uint8_t *eshift;
 	if (acc == ACCESS_READ) {
 		e = &h->tlb_r[idx];
+		eshift = &set->r_shift[idx];
 	} else if (acc == ACCESS_EXEC) {
 		e = &h->tlb_x[idx];
+		eshift = &set->x_shift[idx];
 	} else {
 		uint64_t pn = (page - h->ram->base) >> GRAM_PAGE_SHIFT;
 		/* Every store to RAM passes here before it may use a write
@@ -206,6 +238,17 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 			return 0;
 		tlb_sync_writes(h);
 		e = &h->tlb_w[idx];
+		eshift = &set->w_shift[idx];
+	}
+	*eshift = (uint8_t)shift;
+	if (shift > 12) {
+		uint64_t lo = va & ~((1ull << shift) - 1), hi = lo + (1ull << shift);
+		if (!h->tlb_super_shift || lo < h->tlb_super_lo)
+			h->tlb_super_lo = lo;
+		if (!h->tlb_super_shift || hi > h->tlb_super_hi)
+			h->tlb_super_hi = hi;
+		if (shift > h->tlb_super_shift)
+			h->tlb_super_shift = (uint8_t)shift;
 	}
 	e->tag = va >> 12;
 	e->addend = (uintptr_t)host - (va & ~0xfffull);

@@ -348,6 +348,53 @@ static void test_remapped_code(void)
 	gram_destroy(&ram);
 }
 
+/* A superpage remapped, then fenced once for its first address (as Linux
+ * fences a huge mapping: one SFENCE.VMA per huge page): a load from
+ * another 4 KiB piece of it, cached in another TLB entry, must see the
+ * new mapping. */
+static void test_superpage_fence(void)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	struct hart *h = new_hart(&ram);
+	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = 3 };
+	t.root = alloc_page(&t);
+	map(&t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1); /* code, identity */
+	map(&t, PT_POOL, PT_POOL, V | R | W | A | D, 1);
+	uint64_t dva = 0x40000000ull, p1 = RAM_BASE + 0x400000, p2 = RAM_BASE + 0x600000;
+	uint64_t *pte = map(&t, dva, p1, V | R | W | A | D, 1);
+	uint64_t one = 1, two = 2;
+	gram_write(&ram, p1 + 0x1000, &one, 8);
+	gram_write(&ram, p2 + 0x1000, &two, 8);
+	uint32_t load[] = { LD(11, 5, 0), LD(10, 6, 0), ECALL() };
+	uint32_t fence_va[] = { 0x12028073u /* sfence.vma x5, x0 */, ECALL() };
+	gram_write(&ram, RAM_BASE, load, sizeof(load));
+	gram_write(&ram, RAM_BASE + 0x100, fence_va, sizeof(fence_va));
+	hart_reset(h, RAM_BASE, 0);
+	hart_csr_write(h, 0x180, 8ull << 60 | t.root >> 12);
+	hart_set_reg(h, 5, dva);
+	hart_set_reg(h, 6, dva + 0x1000);
+	struct hart_exit ex;
+	for (int n = 0; n < 40; n++) {
+		hart_set_pc(h, RAM_BASE);
+		hart_run(h, &ex);
+	}
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 1,
+	      "before the remap: a0 %llu", (unsigned long long)hart_get_reg(h, 10));
+	*pte = (p2 >> 12) << 10 | V | R | W | A | D;
+	hart_set_pc(h, RAM_BASE + 0x100);
+	hart_run(h, &ex);
+	for (int n = 0; n < 3; n++) {
+		hart_set_pc(h, RAM_BASE);
+		hart_run(h, &ex);
+		CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 2,
+		      "after the superpage's remap and sfence.vma of its first page, run %d: "
+		      "a0 %llu (want 2)", n, (unsigned long long)hart_get_reg(h, 10));
+	}
+	hart_destroy(h);
+	gram_destroy(&ram);
+}
+
 int main(void)
 {
 	test_mode(8, 3, "sv39");
@@ -357,5 +404,6 @@ int main(void)
 	test_fault_from_code();
 	test_fault_across_pages();
 	test_remapped_code();
+	test_superpage_fence();
 	return check_summary(&C);
 }
