@@ -159,7 +159,8 @@ static size_t tcp_frame(uint8_t *f, uint32_t seq, uint32_t ack, uint8_t flags, c
 	t[13] = flags;
 	t[14] = 0xff;
 	t[15] = 0xff;
-	memcpy(t + 20, data, n);
+	if (n)
+		memcpy(t + 20, data, n); /* data may be NULL for a bare SYN/ACK */
 	return 14 + 40 + n;
 }
 
