@@ -27,11 +27,7 @@
 #include "vmm/config_json.h"
 #include "vmm/vm.h"
 
-#define DEFAULT_APPEND "console=ttyS0 earlycon=sbi quiet"
 #define DEFAULT_ENGINE "jit on x86-64 hosts, else interp"
-/* With --console virtio: hvc0 appears once the guest loads virtio_mmio, so
- * the SBI early console carries the kernel's first lines. */
-#define DEFAULT_APPEND_HVC "console=hvc0 earlycon=sbi quiet"
 
 static const char usage[] =
 	"usage: skiff run [options]\n"
@@ -46,8 +42,8 @@ static const char usage[] =
 	"  --ssh-port PORT    with --image: forward host 127.0.0.1:PORT to the guest's SSH\n"
 	"  --kernel IMAGE     RISC-V Linux kernel Image (uncompressed)\n"
 	"  --initrd FILE      initial ramdisk\n"
-	"  --append CMDLINE   kernel command line (default: \"" DEFAULT_APPEND "\",\n"
-	"                     with --console virtio \"" DEFAULT_APPEND_HVC "\")\n"
+	"  --append CMDLINE   kernel command line (default: \"" VMM_DEFAULT_BOOT_ARGS "\",\n"
+	"                     with --console virtio \"" VMM_DEFAULT_BOOT_ARGS_HVC "\")\n"
 	"  --cpus N           number of harts, 1 to 8 (default 1)\n"
 	"  --mem SIZE         guest memory: MiB, or with a K/M/G suffix (default 512M)\n"
 	"  --disk PATH[,ro][,format=raw|qcow2][,serial=S][,root][,bw=RATE][,iops=N]\n"
@@ -533,7 +529,7 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 		if (!built)
 			return 64;
 	}
-	if (!append_given && !api && set_str(&cfg->append, cfg->virtio_console ? DEFAULT_APPEND_HVC : DEFAULT_APPEND))
+	if (!append_given && !api && set_str(&cfg->append, cfg->virtio_console ? VMM_DEFAULT_BOOT_ARGS_HVC : VMM_DEFAULT_BOOT_ARGS))
 		goto oom;
 	const char *why;
 	if ((kernel_given || !api) && (why = file_problem(cfg->kernel))) {

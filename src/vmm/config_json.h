@@ -22,7 +22,11 @@
 
 #include "vmm/config.h"
 
+/* The kernel command line when none is given, by console: with hvc0 the
+ * console appears only once the guest loads virtio_mmio, so the SBI early
+ * console carries the kernel's first lines. */
 #define VMM_DEFAULT_BOOT_ARGS "console=ttyS0 earlycon=sbi quiet"
+#define VMM_DEFAULT_BOOT_ARGS_HVC "console=hvc0 earlycon=sbi quiet"
 #define VMM_MAX_ID_LEN 64
 
 /* Is `id` a valid resource id (1..VMM_MAX_ID_LEN of [A-Za-z0-9_])? */

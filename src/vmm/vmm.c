@@ -275,7 +275,8 @@ const char *vmm_boot(struct vmm *v, char *err, size_t errlen)
 	b.name = strdup(v->id);
 	fail |= !b.name;
 	if (!b.append)
-		fail |= !(b.append = strdup(VMM_DEFAULT_BOOT_ARGS));
+		fail |= !(b.append = strdup(b.virtio_console ? VMM_DEFAULT_BOOT_ARGS_HVC
+							   : VMM_DEFAULT_BOOT_ARGS));
 	if (fail) {
 		vm_config_free(&b);
 		snprintf(err, errlen, "out of memory");

@@ -277,6 +277,22 @@ def test_dump_dtb_with_harts_initrd_and_cmdline(skiff_bin, files, tmp_path):
         "memory node is not 256 MiB at 0x80000000:\n" + dts
 
 
+def test_api_mode_default_cmdline_follows_the_console(skiff_bin, files, tmp_path):
+    """With --api-sock and no --append, the VMM picks the default command
+    line at boot: console=hvc0 for --console virtio (a ttyS0 line there
+    leaves the guest's console on a UART no one reads), ttyS0 otherwise."""
+    for console, want in (("virtio", "console=hvc0 "), ("uart", "console=ttyS0 ")):
+        out = tmp_path / f"{console}.dtb"
+        api = tmp_path / f"{console}.sock"
+        r = skiff(skiff_bin, "run", "--kernel", files["tiny"], "--api-sock", api,
+                  "--console", console, "--dump-dtb", out)
+        assert r.returncode == 0, describe(r)
+        dts = dtc_to_dts(out)
+        m = re.search(r'bootargs = "([^"]*)"', dts)
+        assert m and m.group(1).startswith(want), \
+            f"--console {console} in API mode booted with {m and m.group(1)!r}, want {want!r}..."
+
+
 def test_dump_dtb_unwritable_path(skiff_bin, files, tmp_path):
     r = skiff(skiff_bin, "run", "--kernel", files["tiny"], "--dump-dtb", tmp_path / "no" / "dir" / "x.dtb")
     assert r.returncode == 64, describe(r)
