@@ -23,10 +23,15 @@
 #include "cli/image_run.h"
 #include "cli/run_api.h"
 #include "engine/engine.h"
+#include "vmm/jail.h"
 #include "vmm/sandbox.h"
+#include "vmm/sandbox_paths.h"
 #include "vmm/config_json.h"
 #include "vmm/vm.h"
 
+#define STR(x) #x
+#define XSTR(x) STR(x)
+#define JAIL_ID_TEXT XSTR(JAIL_DEFAULT_ID)
 #define DEFAULT_ENGINE "jit on x86-64 hosts, else interp"
 
 static const char usage[] =
@@ -91,6 +96,14 @@ static const char usage[] =
 	"  --seccomp on|log|off  confine every thread of the VMM to the system calls\n"
 	"                     its class needs (on: others end the VMM with a report;\n"
 	"                     log: allowed and logged by the kernel). Default: on\n"
+	"  --jail DIR         as root: run the VMM in its own mount, PID, IPC and UTS\n"
+	"                     namespaces (and network, when it has no NIC and no API)\n"
+	"                     with DIR as its root, holding only the files its\n"
+	"                     configuration names, under --jail-uid/--jail-gid\n"
+	"  --jail-uid N       the jailed VMM's uid (default " JAIL_ID_TEXT ")\n"
+	"  --jail-gid N       the jailed VMM's gid (default " JAIL_ID_TEXT ")\n"
+	"  --landlock on|off  as an ordinary user: restrict the VMM with Landlock to the\n"
+	"                     files its configuration names (default on)\n"
 	"  -h, --help         this text\n"
 	"\n"
 	"Console keys: C-a x quits, C-a h lists the keys, C-a C-a sends C-a.\n"
@@ -216,7 +229,8 @@ static int run_plain(const struct vm_config *cfg, struct sandbox *sb)
 }
 
 /* Long options without a short letter. */
-enum { OPT_IMAGE = 0x100, OPT_EPHEMERAL, OPT_SSH_PORT };
+enum { OPT_IMAGE = 0x100, OPT_EPHEMERAL, OPT_SSH_PORT, OPT_JAIL, OPT_JAIL_UID, OPT_JAIL_GID,
+       OPT_LANDLOCK };
 
 /* Replace the string *dst by a copy of v; -1 when out of memory. */
 static int set_str(char **dst, const char *v)
@@ -265,6 +279,49 @@ static int read_config_file(struct vm_config *cfg, const char *path)
 	return 0;
 }
 
+/* The paths the VMM needs besides its configuration's: the directories
+ * of its API and console sockets, the snapshot it restores. */
+static int extra_paths(struct sandbox_paths *p, const char *api_sock, const char *console_sock,
+		       const char *snapshot_dir)
+{
+	int r = 0;
+	if (api_sock)
+		r |= sandbox_paths_add_socket(p, api_sock);
+	if (console_sock)
+		r |= sandbox_paths_add_socket(p, console_sock);
+	if (snapshot_dir)
+		r |= sandbox_paths_add(p, snapshot_dir, true, false);
+	return r;
+}
+
+/* --jail: -1 in the jailed child (go on as the VMM), else the status to
+ * end with. */
+static int enter_jail(struct jail_opts *j, const struct vm_config *cfg, const char *api_sock,
+		      const char *console_sock, const char *snapshot_dir)
+{
+	struct sandbox_paths paths = { 0 };
+	int r = sandbox_paths_of_config(&paths, cfg);
+	r |= extra_paths(&paths, api_sock, console_sock, snapshot_dir);
+	if (r) {
+		sandbox_paths_free(&paths);
+		fprintf(stderr, "skiff run: --jail: out of memory\n");
+		return 1;
+	}
+	/* The host's network stays for user networking, TAP, and whatever
+	 * the API or a snapshot may still add. */
+	j->new_net = !cfg->nnets && !api_sock && !snapshot_dir;
+	j->hostname = cfg->name;
+	char err[512];
+	int status = 0;
+	enum jail_side side = jail_enter(j, &paths, &status, err, sizeof(err));
+	sandbox_paths_free(&paths);
+	if (side == JAIL_FAILED) {
+		fprintf(stderr, "skiff run: --jail %s: %s\n", j->dir, err);
+		return 64;
+	}
+	return side == JAIL_PARENT ? status : -1;
+}
+
 /* skiff run with the configuration `cfg` (the defaults) to fill in from a
  * --config-file and the options; with --image, `use` holds the image until
  * the caller ends it. */
@@ -299,6 +356,10 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 		{ "image", required_argument, NULL, OPT_IMAGE },
 		{ "ephemeral", no_argument, NULL, OPT_EPHEMERAL },
 		{ "ssh-port", required_argument, NULL, OPT_SSH_PORT },
+		{ "jail", required_argument, NULL, OPT_JAIL },
+		{ "jail-uid", required_argument, NULL, OPT_JAIL_UID },
+		{ "jail-gid", required_argument, NULL, OPT_JAIL_GID },
+		{ "landlock", required_argument, NULL, OPT_LANDLOCK },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -310,6 +371,8 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 	struct image_use_opts image = { 0 };
 	uint64_t console_log_max = 0;
 	enum sandbox_mode seccomp = SANDBOX_ON;
+	struct jail_opts jail = { .uid = JAIL_DEFAULT_ID, .gid = JAIL_DEFAULT_ID };
+	bool jail_id_given = false, landlock = true;
 	char err[512];
 	int o;
 	if (config_file && read_config_file(cfg, config_file))
@@ -318,7 +381,7 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 	opterr = 0; /* one line of our own instead of getopt's message */
 	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		for (const struct option *op = opts; op->name && o > 0; op++)
-			if (op->val == o && (strchr("kiacmdDCRQNVPBSF", o) || o >= OPT_IMAGE))
+			if (op->val == o && (strchr("kiacmdDCRQNVPBSF", o) || (o >= OPT_IMAGE && o < OPT_JAIL)))
 				vm_option = op->name;
 		switch (o) {
 		case 'k':
@@ -465,6 +528,30 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 			image.ssh_port = (unsigned)p;
 			break;
 		}
+		case OPT_JAIL: jail.dir = optarg; break;
+		case OPT_LANDLOCK:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "skiff run: --landlock %s: must be on or off\n", optarg);
+				return 64;
+			}
+			landlock = !strcmp(optarg, "on");
+			break;
+		case OPT_JAIL_UID:
+		case OPT_JAIL_GID: {
+			char *end;
+			long id = strtol(optarg, &end, 10);
+			if (*end || end == optarg || id < 1 || id > 65534) {
+				fprintf(stderr, "skiff run: --%s %s: a number from 1 to 65534 (not root)\n",
+					o == OPT_JAIL_UID ? "jail-uid" : "jail-gid", optarg);
+				return 64;
+			}
+			if (o == OPT_JAIL_UID)
+				jail.uid = (uid_t)id;
+			else
+				jail.gid = (gid_t)id;
+			jail_id_given = true;
+			break;
+		}
 		case 'h': fputs(usage, stdout); return 0;
 		case ':':
 			fprintf(stderr, "skiff run: %s needs a value (see skiff run --help)\n",
@@ -544,6 +631,18 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 		fprintf(stderr, "skiff run: %s\n", err);
 		return 64;
 	}
+	if (jail_id_given && !jail.dir) {
+		fprintf(stderr, "skiff run: --jail-uid and --jail-gid go with --jail DIR\n");
+		return 64;
+	}
+	if (jail.dir) {
+		int st = enter_jail(&jail, cfg, api_sock, console_sock, snapshot_dir);
+		if (st >= 0)
+			return st;   /* the parent, after the jailed VMM ended, or a failure */
+		/* The jailed VMM: the parent removes an ephemeral overlay. */
+		free(use->overlay);
+		use->overlay = NULL;
+	}
 	struct console_sock *csock = NULL;
 	if (console_sock && !(csock = console_sock_start(console_sock, console_log_max, err, sizeof(err)))) {
 		fprintf(stderr, "skiff run: --console-sock: %s\n", err);
@@ -554,14 +653,23 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 	 * thread's list allows the JIT's executable mapping unless the
 	 * executor was asked for (a config file or the API may still ask
 	 * for the JIT). */
+	struct sandbox_paths extra = { 0 };
+	if (extra_paths(&extra, api_sock, console_sock, snapshot_dir)) {
+		sandbox_paths_free(&extra);
+		console_sock_stop(csock);
+		goto oom;
+	}
 	struct sandbox_opts so = {
 		.seccomp = seccomp,
+		.paths = &extra,
+		.landlock = landlock,
 		.jit = engine_jit_available() && !(cfg->engine_set && cfg->engine == ENGINE_INTERP && !api),
 #ifdef SKIFF_TEST_HOOKS
 		.test_trigger = true,
 #endif
 	};
 	struct sandbox *sb = sandbox_create(&so, err, sizeof(err));
+	sandbox_paths_free(&extra);
 	if (!sb) {
 		fprintf(stderr, "skiff run: %s\n", err);
 		console_sock_stop(csock);

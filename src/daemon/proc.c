@@ -320,10 +320,14 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 		snprintf(err, errlen, "cannot start vm `%s`: %s", vm->id, strerror(errno));
 		goto out;
 	}
+	/* No Landlock (for skiffd run by an ordinary user): `skiff snapshot VM
+	 * DIR` makes the VMM write to any directory its user names, which a
+	 * Landlocked VMM cannot reach (docs/security.md, "Not yet"). */
 	char *argv[] = { d->vmm_path, "run", "--id", vm->id, "--api-sock", api, "--console-sock", con,
-			 "--console-log-max", d->console_log_max, "--config-file", cfg, NULL };
+			 "--console-log-max", d->console_log_max, "--landlock=off", "--config-file", cfg,
+			 NULL };
 	if (vm->restore)
-		argv[10] = NULL;   /* configured by the snapshot */
+		argv[11] = NULL;   /* configured by the snapshot */
 	pid_t pid = fork();
 	if (pid < 0) {
 		snprintf(err, errlen, "cannot start vm `%s`: fork: %s", vm->id, strerror(errno));

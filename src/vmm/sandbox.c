@@ -15,6 +15,7 @@
 #include "vmm/sandbox.h"
 
 #include "monitor/vm.h"
+#include "vmm/sandbox_paths.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -49,6 +50,7 @@
 struct arm_slot {
 	pid_t tid;
 	enum sandbox_class cls;
+	bool landlock;          /* restrict it with Landlock too (the first pass) */
 	_Atomic int result;     /* 1: pending, 0: done, < 0: -errno */
 };
 
@@ -63,6 +65,11 @@ struct sandbox {
 	_Atomic bool confined;  /* some thread has a filter: keep the report's names */
 	_Atomic uint64_t caps;  /* capabilities kept (sandbox_caps_needed) */
 	bool limits_set;
+	/* Landlock: the paths besides the configuration's, the ruleset while
+	 * the first pass applies it (else -1), and whether that pass is over. */
+	struct sandbox_paths paths;
+	int landlock_fd;
+	bool landlock_done;
 	/* Threads confined so far: tid and start time (a tid can be reused). */
 	struct { pid_t tid; unsigned long long start; } done[MAX_THREADS * 4];
 	size_t ndone;
@@ -302,12 +309,18 @@ static void drop_caps(uint64_t keep)
 	syscall(SYS_capset, &h, d);
 }
 
-static int install(struct sandbox *sb, const struct sock_fprog *p)
+/* landlock: a Landlock ruleset to restrict the thread to, or -1. */
+static int install(struct sandbox *sb, const struct sock_fprog *p, int landlock)
 {
 	atomic_store(&sb->confined, true);
 	drop_caps(atomic_load(&sb->caps));
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
+	if (landlock >= 0) {
+		int r = sandbox_landlock_restrict(landlock);
+		if (r)
+			return r;
+	}
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, p) < 0)
 		return -errno;
 	return 0;
@@ -337,7 +350,7 @@ static void on_arm(int sig, siginfo_t *si, void *uc)
 		struct arm_slot *s = &sb->slots[i];
 		if (s->tid != me || atomic_load(&s->result) != 1)
 			continue;
-		int r = install(sb, &sb->prog[s->cls]);
+		int r = install(sb, &sb->prog[s->cls], s->landlock ? sb->landlock_fd : -1);
 		atomic_store(&s->result, r);
 		if (r == 0)
 			maybe_trigger(sb, s->cls);
@@ -457,7 +470,16 @@ struct sandbox *sandbox_create(const struct sandbox_opts *o, char *err, size_t e
 		return NULL;
 	}
 	sb->mode = o->seccomp;
+	sb->landlock_fd = -1;
+	sb->landlock_done = !o->landlock;
 	pthread_mutex_init(&sb->lock, NULL);
+	for (size_t i = 0; o->paths && i < o->paths->n; i++)
+		if (sandbox_paths_add(&sb->paths, o->paths->v[i].path, o->paths->v[i].dir,
+				      o->paths->v[i].write)) {
+			snprintf(err, errlen, "sandbox: out of memory");
+			sandbox_destroy(sb);
+			return NULL;
+		}
 	if (sb->mode == SANDBOX_OFF)
 		return sb;
 	if (o->test_trigger) {
@@ -504,6 +526,7 @@ void sandbox_destroy(struct sandbox *sb)
 		return;
 	struct sandbox *me = sb;
 	atomic_compare_exchange_strong(&sb_current, &me, NULL);
+	sandbox_paths_free(&sb->paths);
 	for (int c = 0; c < SB_CLASSES; c++)
 		free(sb->prog[c].filter);
 	for (int nr = 0; nr < MAX_NR; nr++)
@@ -554,6 +577,7 @@ int sandbox_confine_others(struct sandbox *sb, char *err, size_t errlen)
 		}
 		sb->slots[n].tid = tid;
 		sb->slots[n].cls = cls;
+		sb->slots[n].landlock = sb->landlock_fd >= 0;
 		atomic_store(&sb->slots[n].result, 1);
 		starts[n] = st;
 		n++;
@@ -596,7 +620,7 @@ int sandbox_confine_self(struct sandbox *sb, char *err, size_t errlen)
 		bool ok;
 		prctl(PR_GET_NAME, name, 0, 0, 0);
 		enum sandbox_class cls = class_of(me, name, &ok);
-		int r = ok ? install(sb, &sb->prog[cls]) : -EPERM;
+		int r = ok ? install(sb, &sb->prog[cls], -1) : -EPERM;
 		if (r) {
 			snprintf(err, errlen, "sandbox: thread '%s' cannot confine itself: %s", name,
 				 ok ? strerror(-r) : "it has no class");
@@ -610,11 +634,51 @@ int sandbox_confine_self(struct sandbox *sb, char *err, size_t errlen)
 	return ret;
 }
 
+/* Build the Landlock ruleset for cfg and restrict the calling thread. */
+static int landlock_begin(struct sandbox *sb, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct sandbox_paths all = { 0 };
+	int fd = -1;
+	if (sandbox_paths_of_config(&all, cfg))
+		goto oom;
+	for (size_t i = 0; i < sb->paths.n; i++)
+		if (sandbox_paths_add(&all, sb->paths.v[i].path, sb->paths.v[i].dir, sb->paths.v[i].write))
+			goto oom;
+	fd = sandbox_landlock_ruleset(&all, err, errlen);
+	sandbox_paths_free(&all);
+	if (fd == -2) {
+		/* Said once: a VM rebuilt later does not come here again. */
+		fprintf(stderr, "skiff: sandbox: %s\n", err);
+		sb->landlock_done = true;
+		return 0;
+	}
+	if (fd < 0)
+		return -1;
+	int r = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ? -errno : sandbox_landlock_restrict(fd);
+	if (r) {
+		close(fd);
+		snprintf(err, errlen, "sandbox: cannot restrict the VMM with Landlock: %s", strerror(-r));
+		return -1;
+	}
+	sb->landlock_fd = fd;
+	return 0;
+oom:
+	sandbox_paths_free(&all);
+	snprintf(err, errlen, "sandbox: out of memory");
+	return -1;
+}
+
 int sandbox_vm_built(struct sandbox *sb, struct vm *vm, const struct vm_config *cfg,
 		     char *err, size_t errlen)
 {
 	if (!sb || sb->mode == SANDBOX_OFF)
 		return 0;
+	/* The first VM built: Landlock for an ordinary user (as root, the
+	 * jail confines the files when asked). The caller now, every other
+	 * thread below; threads started later inherit it. */
+	if (!sb->landlock_done && geteuid() != 0 &&
+	    landlock_begin(sb, cfg, err, errlen))
+		return -1;
 	if (!sb->limits_set) {
 		if (sandbox_set_limits(vm, cfg, err, errlen))
 			return -1;
@@ -623,7 +687,13 @@ int sandbox_vm_built(struct sandbox *sb, struct vm *vm, const struct vm_config *
 	}
 	vm->thread_hook.start = sandbox_thread_start;
 	vm->thread_hook.ctx = sb;
-	return sandbox_confine_others(sb, err, errlen);
+	int r = sandbox_confine_others(sb, err, errlen);
+	if (sb->landlock_fd >= 0) {
+		close(sb->landlock_fd);
+		sb->landlock_fd = -1;
+	}
+	sb->landlock_done = true;
+	return r;
 }
 
 int sandbox_thread_start(void *arg)
@@ -636,8 +706,9 @@ int sandbox_thread_start(void *arg)
 	prctl(PR_GET_NAME, name, 0, 0, 0);
 	if (!sandbox_class_of_name(name, &cls))
 		return -1;
-	/* Not recorded: such a thread confines itself once, at its start. */
-	if (install(sb, &sb->prog[cls]))
+	/* Not recorded: such a thread confines itself once, at its start.
+	 * It inherited its starter's Landlock domain. */
+	if (install(sb, &sb->prog[cls], -1))
 		return -1;
 	maybe_trigger(sb, cls);
 	return 0;

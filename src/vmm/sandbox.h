@@ -7,6 +7,11 @@
  * do not depend on seccomp (capabilities, rlimits, the file system) are in
  * sandbox_*.c beside this one; docs/security.md tells the whole model.
  *
+ * Files: a VMM run by an ordinary user is also restricted with Landlock to
+ * the files its configuration names (sandbox_landlock.c, sandbox_paths.h),
+ * every thread once, in the first confinement; later threads inherit it.
+ * As root, the jail (jail.h) confines the files instead.
+ *
  * Classes are found by thread name (vcpuN, virtio-*, slirp-*, MHD-*, ...;
  * the process's first thread is "main"); a thread whose name has no class
  * stops the confinement with an error, so a new kind of thread cannot slip
@@ -74,6 +79,7 @@ const char *sandbox_class_name(enum sandbox_class cls);
 bool sandbox_class_of_name(const char *name, enum sandbox_class *cls);
 
 struct sandbox;
+struct sandbox_paths;
 
 struct sandbox_opts {
 	enum sandbox_mode seccomp;
@@ -83,6 +89,12 @@ struct sandbox_opts {
 	/* Test builds: SKIFF_SANDBOX_TRIGGER=CLASS makes a thread of that
 	 * class call a system call outside its list (sandbox.c). */
 	bool test_trigger;
+	/* Paths the VMM needs besides those of its VM's configuration (its
+	 * API and console sockets, a snapshot it restores), for Landlock;
+	 * copied. May be NULL. */
+	const struct sandbox_paths *paths;
+	/* Landlock for an ordinary user (skiff run --landlock). */
+	bool landlock;
 };
 
 /* Prepare the filters (nothing is confined yet). NULL with err on failure. */
@@ -110,6 +122,14 @@ struct vm_config;
  * and call sandbox_confine_self(). A NULL sandbox does nothing. */
 int sandbox_vm_built(struct sandbox *sb, struct vm *vm, const struct vm_config *cfg,
 		     char *err, size_t errlen);
+
+/* sandbox_landlock.c: a Landlock ruleset allowing `paths` and the
+ * process's own /proc/PID: its descriptor, -1 on failure, -2 when the
+ * kernel has no Landlock (err says so either way). Then, per thread,
+ * restrict the caller to it (no_new_privs must be set): 0 or -errno;
+ * async-signal-safe. */
+int sandbox_landlock_ruleset(const struct sandbox_paths *paths, char *err, size_t errlen);
+int sandbox_landlock_restrict(int ruleset);
 
 /* sandbox_limits.c: the capabilities a VM built from cfg still needs at
  * run time (a bit per CAP_*), and the process's resource limits for it. */

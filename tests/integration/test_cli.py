@@ -195,7 +195,9 @@ def test_every_documented_option_is_accepted(skiff_bin):
               "console-sock": "/tmp/skiff-test-console.sock",
               "port": "org.skiff.test,uds=/tmp/skiff-test-port.sock", "ssh-port": "2222",
               "engine": "interp", "jit-cache": "32M", "snapshot": "/tmp",
-              "console-log-max": "4M", "seccomp": "off"}
+              "console-log-max": "4M", "seccomp": "off",
+              "jail": "/tmp/skiff-test-jail", "jail-uid": "65532", "jail-gid": "65532",
+              "landlock": "off"}
     documented = re.findall(r"^[ \t]+(?:-\w,[ \t]+)?--([a-z0-9-]+)", text, re.M)
     assert documented, "no options found in --help:\n" + text
     for opt in documented:

@@ -1,0 +1,221 @@
+"""The VMM's file confinement (issue 12), one booted guest per layer.
+
+- The jail (`skiff run --jail DIR`, as root): the VMM runs as uid/gid 65532
+  in mount, PID, IPC and UTS namespaces of its own; its root
+  (/proc/PID/root) holds nothing but its kernel, initrd, disk, share, the
+  sockets' directory and /dev/null; a host file outside is not there, and
+  the VMM cannot open it through its API (PATCH /drives) while a file in
+  its sockets' directory it can; the guest boots and its disk, user
+  network, vsock, 9p share and API work.
+- Landlock (an ordinary user, here the VMM run under setpriv as uid
+  65533): the VMM cannot open a file outside its configuration that the
+  uid may otherwise read and write (PATCH /drives answers "Permission
+  denied"), while a file in its sockets' directory it can, and the guest
+  runs.
+
+Both need root (the jail; setpriv to another uid); the default guest too.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import Guest, guest_to_host_nc, wait_for
+
+JAIL_ID = 65532       # skiff's default --jail-uid/--jail-gid
+USER_ID = 65533       # the ordinary user of the Landlock test
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the jail and setpriv need root")
+
+
+# One connection's bytes to stdout, from a Unix socket listener at argv[1].
+VSOCK_LISTENER = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(1)
+c, _ = s.accept()
+while (d := c.recv(4096)):
+    sys.stdout.buffer.write(d)
+"""
+
+
+def api(sock, method, path, body=None):
+    cmd = ["curl", "-sS", "--unix-socket", str(sock), "-X", method, f"http://localhost{path}",
+           "-w", "\n%{http_code}"]
+    if body is not None:
+        cmd += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    text, code = r.stdout.rsplit("\n", 1)
+    return int(code), text
+
+
+def vmm_pid(outer):
+    """The jailed VMM: the child of the `skiff run` that stayed outside."""
+    with open(f"/proc/{outer}/task/{outer}/children") as f:
+        kids = f.read().split()
+    assert len(kids) == 1, kids
+    return int(kids[0])
+
+
+def status_fields(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.split()
+    return out
+
+
+def files_under(root):
+    """Every non-directory beneath root, as absolute paths inside it, /proc
+    left out (the VMM's own PID namespace)."""
+    found = set()
+    for d, dirs, names in os.walk(root):
+        rel = "/" + os.path.relpath(d, root) if d != str(root) else ""
+        if rel == "/proc":
+            dirs[:] = []
+            continue
+        for n in names:
+            found.add(os.path.normpath(f"{rel}/{n}"))
+    return found
+
+
+@pytest.fixture
+def open_dir():
+    """A directory other uids can reach (pytest's own sit beneath a 0700
+    one): the jail's and the ordinary user's processes work in it."""
+    d = Path(tempfile.mkdtemp(prefix="skiff-confine-"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def jail_files(open_dir, guest_tools):
+    tmp_path = open_dir
+    vm = tmp_path / "vm"
+    vm.mkdir()
+    disk = vm / "disk.img"
+    with open(disk, "wb") as f:
+        f.truncate(8 << 20)
+    spare = vm / "spare.img"
+    with open(spare, "wb") as f:
+        f.truncate(8 << 20)
+    for p in (vm, disk, spare):
+        os.chown(p, JAIL_ID, JAIL_ID)
+    share = tmp_path / "share"
+    share.mkdir()
+    shutil.copy(guest_tools / "vsock_tool", share / "vsock_tool")
+    (tmp_path / "outside").mkdir()
+    secret = tmp_path / "outside" / "host-secret.img"
+    with open(secret, "wb") as f:
+        f.truncate(8 << 20)
+    os.chown(secret, JAIL_ID, JAIL_ID)   # the jail's uid could open it, were it there
+    return {"dir": tmp_path, "vm": vm, "disk": disk, "spare": spare, "share": share, "secret": secret}
+
+
+def test_jail(skiff_bin, default_guest, console_log_dir, jail_files):
+    f = jail_files
+    vm = f["vm"]
+    g = Guest(skiff_bin, ["--jail", f["dir"] / "jail",
+                          "--kernel", default_guest.kernel, "--initrd", default_guest.initrd,
+                          "--api-sock", vm / "api.sock",
+                          "--disk", f"{f['disk']},format=raw",
+                          "--net", "user",
+                          "--vsock", f"cid=3,uds={vm / 'v.sock'}",
+                          "--share", f"{f['share']},tag=tools,ro"],
+              console_log_dir / "jail.log", name="jail")
+    try:
+        g.wait_ready()
+        pid = vmm_pid(g.p.pid)
+        st = status_fields(pid)
+        assert st["Uid"] == [str(JAIL_ID)] * 4 and st["Gid"] == [str(JAIL_ID)] * 4, st["Uid"]
+        assert st["NoNewPrivs"] == ["1"] and st["Seccomp"] == ["2"]
+        for ns in ("mnt", "pid", "ipc", "uts"):
+            assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
+        # Its root holds only its own files.
+        root = Path(f"/proc/{pid}/root")
+        want = {"/dev/null", str(default_guest.kernel), str(default_guest.initrd), str(f["disk"]),
+                str(f["spare"]), str(vm / "api.sock"), str(vm / "v.sock"),
+                str(f["share"] / "vsock_tool")}
+        assert files_under(root) == want
+        assert not os.path.exists(f"{root}{f['secret']}")
+
+        # Through its API the VMM cannot open a host file outside; one in
+        # its sockets' directory it can.
+        code, text = api(vm / "api.sock", "PATCH", "/drives/disk0",
+                         {"drive_id": "disk0", "path_on_host": str(f["secret"])})
+        assert code == 400 and "No such file" in text, (code, text)
+        code, text = api(vm / "api.sock", "PATCH", "/drives/disk0",
+                         {"drive_id": "disk0", "path_on_host": str(f["spare"])})
+        assert code == 204, (code, text)
+
+        # The guest's disk (now spare.img), network, vsock and share work.
+        g.run("echo jailed-disk-ok | dd of=/dev/vda bs=512 conv=fsync 2>/dev/null")
+        assert f["spare"].read_bytes().startswith(b"jailed-disk-ok")
+        n, _ = guest_to_host_nc(g, 1 / 16)
+        assert n == 64 << 10
+        # The guest connects to host port 5301: the VMM connects to
+        # v.sock_5301, which must be its uid's socket, served by its uid.
+        path = vm / "v.sock_5301"
+        listener = subprocess.Popen(
+            ["setpriv", f"--reuid={JAIL_ID}", f"--regid={JAIL_ID}", "--clear-groups",
+             "/usr/bin/python3", "-c", VSOCK_LISTENER, str(path)],
+            stdout=subprocess.PIPE)
+        try:
+            assert wait_for(path.exists, 30, 0.1), "the listener never bound"
+            g.run("echo over-the-jail | /mnt/tools/vsock_tool send 2 5301", timeout=120)
+            out, _ = listener.communicate(timeout=60)
+        finally:
+            listener.kill()
+            listener.wait()
+        assert out == b"over-the-jail\n"
+        code, text = api(vm / "api.sock", "GET", "/")
+        assert code == 200 and json.loads(text)["state"] == "Running"
+    finally:
+        g.close()
+
+
+def test_landlock_for_an_ordinary_user(skiff_bin, default_guest, console_log_dir, open_dir):
+    # Everything the uid needs lies in a directory it can reach (the usual
+    # build and cache directories may sit beneath root's home).
+    d = open_dir
+    for name in ("skiff", "Image", "initrd.cpio.gz"):
+        src = {"skiff": skiff_bin, "Image": default_guest.kernel,
+               "initrd.cpio.gz": default_guest.initrd}[name]
+        shutil.copy(src, d / name)
+    vm, outside = d / "vm", d / "outside"
+    for sub in (vm, outside):
+        sub.mkdir()
+        for img in ("a.img", "b.img"):
+            with open(sub / img, "wb") as fh:
+                fh.truncate(8 << 20)
+            os.chown(sub / img, USER_ID, USER_ID)
+        os.chown(sub, USER_ID, USER_ID)
+    wrapper = d / "as-user"
+    wrapper.write_text(f"#!/bin/sh\nexec setpriv --reuid={USER_ID} --regid={USER_ID} "
+                       f"--clear-groups {d / 'skiff'} \"$@\"\n")
+    wrapper.chmod(0o755)
+    g = Guest(str(wrapper), ["--kernel", d / "Image", "--initrd", d / "initrd.cpio.gz",
+                        "--api-sock", vm / "api.sock", "--disk", f"{vm / 'a.img'},format=raw"],
+              console_log_dir / "landlock.log", name="landlock")
+    try:
+        g.wait_ready()
+        # The uid owns outside/b.img, but it is not the VM's: refused.
+        code, text = api(vm / "api.sock", "PATCH", "/drives/disk0",
+                         {"drive_id": "disk0", "path_on_host": str(outside / "b.img")})
+        assert code == 400 and "Permission denied" in text, (code, text)
+        code, text = api(vm / "api.sock", "PATCH", "/drives/disk0",
+                         {"drive_id": "disk0", "path_on_host": str(vm / "b.img")})
+        assert code == 204, (code, text)
+        g.run("echo landlocked-disk-ok | dd of=/dev/vda bs=512 conv=fsync 2>/dev/null")
+        assert (vm / "b.img").read_bytes().startswith(b"landlocked-disk-ok")
+        assert "Landlock is not available" not in g.tail()
+    finally:
+        g.close()
