@@ -44,6 +44,9 @@ static const char usage[] =
 	"                     default 4M); the newest half stays when it is cut\n"
 	"  --vmm PATH         the skiff binary that runs each VM (default: the one\n"
 	"                     next to skiffd, then $PATH)\n"
+	"  --cgroup DIR|off   the cgroup v2 directory delegated to skiffd, in which each\n"
+	"                     VM gets a cgroup with cpu.max, memory.max, pids.max and\n"
+	"                     io.max (default: skiffd's own cgroup; off: none)\n"
 	"  --version          print the version\n"
 	"  -h, --help         this text\n"
 	"\n"
@@ -124,13 +127,14 @@ int main(int argc, char **argv)
 		{ "mem-limit", required_argument, NULL, 'm' },
 		{ "vmm", required_argument, NULL, 'v' },
 		{ "console-log-max", required_argument, NULL, 'L' },
+		{ "cgroup", required_argument, NULL, 'C' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct skiffd d = { .lock_fd = -1 };
 	const char *sock_opt = NULL, *state_opt = NULL, *vmm_opt = getenv("SKIFF_VMM"), *mem_opt = NULL;
-	const char *log_opt = "4M";
+	const char *log_opt = "4M", *cgroup_opt = NULL;
 	int o;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -140,6 +144,7 @@ int main(int argc, char **argv)
 		case 'm': mem_opt = optarg; break;
 		case 'v': vmm_opt = optarg; break;
 		case 'L': log_opt = optarg; break;
+		case 'C': cgroup_opt = optarg; break;
 		case 'V': printf("skiffd %s\n", SKIFF_VERSION); return 0;
 		case 'h': fputs(usage, stdout); return 0;
 		case ':':
@@ -238,6 +243,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	skiffd_cgroup_init(&d, cgroup_opt);
 	skiffd_load_vms(&d);
 	size_t adopted = 0, total = 0;
 	for (struct skiffd_vm *vm = d.vms; vm; vm = vm->next) {

@@ -153,6 +153,7 @@ static void record_exit(struct skiffd_vm *vm, bool known, int status, bool stopp
 		   WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exited");
 	vm->pid = 0;
 	vm->child = false;
+	skiffd_cgroup_remove(vm);
 	unlink_in(vm, "pid");
 	unlink_in(vm, "api.sock");
 	unlink_in(vm, "console.sock");
@@ -248,9 +249,15 @@ static int write_vmm_config(struct skiffd_vm *vm, char *err, size_t errlen)
 }
 
 /* In the child between fork and exec: only async-signal-safe calls. */
-static void child_exec(const char *dir, int logfd, int failfd, const char *prog, char *const argv[])
+static void child_exec(const char *dir, int logfd, int failfd, int cgfd, const char *prog,
+		       char *const argv[])
 {
 	setsid();
+	/* Into the VM's cgroup before anything is allocated (cgroup.c). */
+	if (cgfd >= 0) {
+		ssize_t w = write(cgfd, "0", 1);
+		(void)w;
+	}
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -299,7 +306,7 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 	char *api = skiffd_vm_path(vm, "api.sock"), *con = skiffd_vm_path(vm, "console.sock");
 	char *cfg = skiffd_vm_path(vm, "config.json"), *log = skiffd_vm_path(vm, "console.log");
 	char *old = skiffd_vm_path(vm, "console.log.1"), *pidf = skiffd_vm_path(vm, "pid");
-	int rc = -1, logfd = -1, pipefd[2] = { -1, -1 };
+	int rc = -1, logfd = -1, cgfd = -1, pipefd[2] = { -1, -1 };
 	char kerr_buf[512];
 	if (!api || !con || !cfg || !log || !old || !pidf) {
 		snprintf(err, errlen, "out of memory");
@@ -328,13 +335,17 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 			 NULL };
 	if (vm->restore)
 		argv[11] = NULL;   /* configured by the snapshot */
+	cgfd = skiffd_cgroup_prepare(d, vm);
 	pid_t pid = fork();
 	if (pid < 0) {
 		snprintf(err, errlen, "cannot start vm `%s`: fork: %s", vm->id, strerror(errno));
 		goto out;
 	}
 	if (pid == 0)
-		child_exec(vm->dir, logfd, pipefd[1], d->vmm_path, argv);
+		child_exec(vm->dir, logfd, pipefd[1], cgfd, d->vmm_path, argv);
+	if (cgfd >= 0)
+		close(cgfd);
+	cgfd = -1;
 	close(pipefd[1]);
 	pipefd[1] = -1;
 	int child_err = 0;
@@ -395,6 +406,10 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 		   START_TIMEOUT_MS / 1000);
 	rc = 0;
 out:
+	if (cgfd >= 0)
+		close(cgfd);
+	if (rc && !vm->pid)
+		skiffd_cgroup_remove(vm);
 	if (logfd >= 0)
 		close(logfd);
 	if (pipefd[0] >= 0)

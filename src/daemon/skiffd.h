@@ -70,7 +70,17 @@ struct skiffd_vm {
 	 * PUT /snapshot/load its first start sends (snapshots.c); else NULL. */
 	json_t *restore;
 
+	/* Its cgroup v2 directory while it runs in one (cgroup.c); else NULL. */
+	char *cgroup;
+
 	struct skiffd_vm *next;
+};
+
+/* The cgroup v2 skiffd puts its VMs' cgroups in (cgroup.c); base NULL:
+ * none (the in-process CPU quota alone). Which controllers it has. */
+struct skiffd_cgroup {
+	char *base;
+	bool cpu, memory, pids, io;
 };
 
 struct skiffd {
@@ -81,6 +91,7 @@ struct skiffd {
 	uint64_t mem_limit_mib;
 	bool mem_limit_given;
 	char console_log_max[24]; /* each VM's console.log cap, as skiff run takes it */
+	struct skiffd_cgroup cgroup;
 	long clk_tck;
 	long page_size;
 
@@ -89,6 +100,15 @@ struct skiffd {
 	struct api_server *server;
 	int lock_fd;
 };
+
+/* cgroup.c: find (or take --cgroup's, or "off") the delegated cgroup v2
+ * and enable its controllers for the VMs' cgroups; logs what it does. */
+void skiffd_cgroup_init(struct skiffd *d, const char *opt);
+/* Make the VM's cgroup with its limits: the descriptor of its cgroup.procs
+ * (the VMM writes "0" there before exec), or -1 for none (logged). */
+int skiffd_cgroup_prepare(struct skiffd *d, struct skiffd_vm *vm);
+/* The VM's process ended: remove its cgroup. */
+void skiffd_cgroup_remove(struct skiffd_vm *vm);
 
 /* store.c: definitions and files on disk */
 int skiffd_write_atomic(const char *path, const char *data, size_t len, char *err, size_t errlen);

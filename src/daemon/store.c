@@ -145,6 +145,7 @@ void skiffd_vm_free(struct skiffd_vm *vm)
 	free(vm->id);
 	free(vm->name);
 	free(vm->dir);
+	free(vm->cgroup);
 	json_decref(vm->config);
 	json_decref(vm->restore);
 	free(vm);
