@@ -122,6 +122,9 @@ enum vm_balloon_stat {
 };
 struct vm_balloon_stats {
 	uint64_t target_pages, actual_pages;   /* 4 KiB pages */
+	/* Guest RAM the device gave back to the host since the VM started,
+	 * by inflation and by free page reporting. */
+	uint64_t inflated_bytes, reported_bytes;
 	uint32_t present;                      /* 1u << enum vm_balloon_stat */
 	uint64_t stat[VM_BALLOON_STATS];
 };

@@ -189,8 +189,11 @@ static void patch_balloon(struct vmm_call *c, bool stats)
 	vmm_call_ok(c);
 }
 
-/* Firecracker's balloon configuration, plus (once started) the size the
- * guest reports holding. */
+/* Firecracker's balloon configuration, plus (once started) skiff's
+ * additions: the size the guest reports holding and how much guest RAM
+ * the device has given back to the host (by inflation and by free page
+ * reporting), so a client can wait for the balloon's work rather than
+ * sleep. */
 void vmm_route_balloon_get(struct vmm_call *c)
 {
 	json_t *b = vm_config_balloon_json(&c->v->spec);
@@ -201,8 +204,12 @@ void vmm_route_balloon_get(struct vmm_call *c)
 	struct vm_balloon_stats st;
 	char why[256];
 	if (c->v->state == VMM_RUNNING && c->v->vm &&
-	    !vm_balloon_get_stats(c->v->vm, &st, why, sizeof(why)))
+	    !vm_balloon_get_stats(c->v->vm, &st, why, sizeof(why))) {
 		json_object_set_new(b, "actual_mib", json_integer((json_int_t)(st.actual_pages >> 8)));
+		json_object_set_new(b, "inflated_bytes_total", json_integer((json_int_t)st.inflated_bytes));
+		json_object_set_new(b, "free_page_reported_bytes_total",
+				    json_integer((json_int_t)st.reported_bytes));
+	}
 	vmm_call_json(c, b);
 }
 

@@ -599,6 +599,8 @@ int vm_balloon_get_stats(struct vm *vm, struct vm_balloon_stats *out, char *err,
 	memset(out, 0, sizeof(*out));
 	out->target_pages = info.target_pages;
 	out->actual_pages = info.actual_pages;
+	out->inflated_bytes = info.inflated_pages << 12;
+	out->reported_bytes = info.reported_bytes;
 	/* Both enums follow the virtio tags (5.5.6.3). */
 	_Static_assert((int)VM_BALLOON_STATS == (int)VIRTIO_BALLOON_S_NR, "balloon statistic tags");
 	out->present = info.present;

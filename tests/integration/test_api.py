@@ -878,7 +878,8 @@ def test_balloon_inflate_and_deflate(runtime_vm):
     bl = get(sock, "/balloon")
     assert bl == {"amount_mib": 0, "deflate_on_oom": False, "stats_polling_interval_s": 1,
                   "free_page_hinting": False, "free_page_reporting": True,
-                  "actual_mib": 0}, bl
+                  "actual_mib": 0, "inflated_bytes_total": 0,
+                  "free_page_reported_bytes_total": bl.get("free_page_reported_bytes_total")}, bl
     # Page cache the guest can give up: reading the sparse disk makes its
     # pages resident in the VMM.
     before = rss_kib(pid)
@@ -897,6 +898,8 @@ def test_balloon_inflate_and_deflate(runtime_vm):
     st = get(sock, "/balloon/statistics")
     assert st["target_mib"] == BALLOON_MIB and st["target_pages"] == BALLOON_MIB * 256, st
     assert st["actual_mib"] >= BALLOON_MIB * 3 // 4, st
+    given = get(sock, "/balloon")["inflated_bytes_total"]
+    assert given >= st["actual_pages"] << 12, f"inflated_bytes_total {given} with {st['actual_pages']} pages held"
     assert filled - low > BALLOON_MIB * 1024 // 2, \
         f"RSS fell only {(filled - low) >> 10} MiB when the balloon took {got['actual_mib']} MiB"
     # The guest sees the memory gone (without deflate_on_oom Linux lowers MemTotal).
