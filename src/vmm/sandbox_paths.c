@@ -10,6 +10,8 @@
 
 #include "vmm/config.h"
 
+#define RESOLV_CONF "/etc/resolv.conf"
+
 char *sandbox_path_absolute(const char *path)
 {
 	if (!path || !*path)
@@ -130,9 +132,15 @@ int sandbox_paths_of_config(struct sandbox_paths *p, const struct vm_config *cfg
 		r |= sandbox_paths_add_socket(p, cfg->ports[i].uds_path);
 	if (cfg->vsock && cfg->vsock_uds)
 		r |= sandbox_paths_add_socket(p, cfg->vsock_uds);
-	for (size_t i = 0; i < cfg->nnets; i++)
+	for (size_t i = 0; i < cfg->nnets; i++) {
 		if (cfg->nets[i].backend == VM_NET_TAP)
 			r |= sandbox_paths_add(p, "/dev/net/tun", false, true);
+		/* libslirp reads the host's resolver list when the guest asks
+		 * its DNS forwarder (10.0.2.3), at run time. */
+		struct stat st;
+		if (cfg->nets[i].backend == VM_NET_USER && stat(RESOLV_CONF, &st) == 0)
+			r |= sandbox_paths_add(p, RESOLV_CONF, false, false);
+	}
 	if (cfg->logger.log_path)
 		r |= add_output(p, cfg->logger.log_path);
 	if (cfg->metrics.path)

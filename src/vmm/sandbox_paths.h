@@ -2,8 +2,9 @@
  * The host files a VMM may reach once it is confined: those its VM's
  * configuration names (kernel, initrd, disks and their allowed backing
  * directories, 9p shares, the directories of its Unix sockets, its log and
- * metrics files, the snapshot it restores, /dev/net/tun for TAP), each with
- * the access it needs. The jail (jail.c) bind-mounts exactly these into
+ * metrics files, the snapshot it restores, /dev/net/tun for TAP,
+ * /etc/resolv.conf for user networking's DNS forwarder), each with the
+ * access it needs. The jail (jail.c) bind-mounts exactly these into
  * the VMM's new root; Landlock (sandbox_landlock.c) allows exactly these.
  *
  * A socket's whole directory is listed (read and write): the VMM makes,

@@ -3,7 +3,8 @@
 - The jail (`skiff run --jail DIR`, as root): the VMM runs as uid/gid 65532
   in mount, PID, IPC and UTS namespaces of its own; its root
   (/proc/PID/root) holds nothing but its kernel, initrd, disk, share, the
-  sockets' directory and /dev/null; a host file outside is not there, and
+  sockets' directory, /etc/resolv.conf (user networking's DNS) and
+  /dev/null; a host file outside is not there, and
   the VMM cannot open it through its API (PATCH /drives) while a file in
   its sockets' directory it can; the guest boots and its disk, user
   network, vsock, 9p share and API work.
@@ -144,6 +145,8 @@ def test_jail(skiff_bin, default_guest, console_log_dir, jail_files):
         want = {"/dev/null", str(default_guest.kernel), str(default_guest.initrd), str(f["disk"]),
                 str(f["spare"]), str(vm / "api.sock"), str(vm / "v.sock"),
                 str(f["share"] / "vsock_tool")}
+        if os.path.exists("/etc/resolv.conf"):
+            want.add("/etc/resolv.conf")   # user networking's DNS forwarder reads it
         assert files_under(root) == want
         assert not os.path.exists(f"{root}{f['secret']}")
 
