@@ -154,13 +154,13 @@ void vm_destroy(struct vm *vm)
 int vm_request_shutdown(struct vm *vm) { return -ENODEV; }
 void vm_metrics_add(struct vm *vm, json_t *m) { }
 
+/* A running VM takes a new path_on_host (the real one opens the file and
+ * swaps it in, devices.c); the stand-in opens nothing, since the path
+ * comes from the input, and accepts the swap as the real one does when
+ * the file opens. */
 int vm_drive_update(struct vm *vm, size_t index, const struct vm_drive *d,
 		    bool path_changed, bool limiter_changed, char *err, size_t errlen)
 {
-	if (path_changed) {
-		snprintf(err, errlen, "path_on_host cannot change while the VM runs");
-		return -ENOTSUP;
-	}
 	return 0;
 }
 
@@ -190,6 +190,8 @@ int vm_balloon_get_stats(struct vm *vm, struct vm_balloon_stats *out, char *err,
 {
 	out->target_pages = 1;
 	out->actual_pages = 2;
+	out->inflated_bytes = 3 << 12;
+	out->reported_bytes = 4 << 12;
 	out->present = 1u << VM_BALLOON_FREE_MEMORY;
 	out->stat[VM_BALLOON_FREE_MEMORY] = 12345;
 	return 0;
