@@ -7,7 +7,8 @@
   /dev/null; a host file outside is not there, and
   the VMM cannot open it through its API (PATCH /drives) while a file in
   its sockets' directory it can; the guest boots and its disk, user
-  network, vsock, 9p share and API work.
+  network, vsock, 9p share and API work; SIGTERM to the `skiff run`
+  outside stops the jailed VMM.
 - Landlock (an ordinary user, here the VMM run under setpriv as uid
   65533): the VMM cannot open a file outside its configuration that the
   uid may otherwise read and write (PATCH /drives answers "Permission
@@ -19,6 +20,7 @@ Both need root (the jail; setpriv to another uid); the default guest too.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -181,6 +183,11 @@ def test_jail(skiff_bin, default_guest, console_log_dir, jail_files):
         assert out == b"over-the-jail\n"
         code, text = api(vm / "api.sock", "GET", "/")
         assert code == 200 and json.loads(text)["state"] == "Running"
+        # SIGTERM to the skiff outside reaches the jailed VMM (PID 1 of its
+        # namespace takes only signals it handles), which stops the VM.
+        g.p.kill(signal.SIGTERM)
+        assert g.wait_exit(60) == 0
+        assert not os.path.exists(f"/proc/{pid}"), "the jailed VMM outlived its parent"
     finally:
         g.close()
 
