@@ -14,6 +14,8 @@ PACKAGES=(
     python3-pytest python3-pexpect gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
     binutils-riscv64-linux-gnu qemu-user qemu-utils e2fsprogs device-tree-compiler
     tmux clang libclang-rt-14-dev curl xxhash strace
+    # test_jail.py: a kernel without Landlock, simulated by a seccomp filter
+    python3-seccomp
     # the Debian image check (tests/stress/debian_image.py): ssh into the guest
     openssh-client
     # benchmarks: the peer and the native baseline (busybox; 7-Zip and

@@ -15,8 +15,14 @@
   denied"), while a file in its sockets' directory it can, and the guest
   runs.
 
-Both need root (the jail; setpriv to another uid); the default guest too.
+- A kernel without Landlock (simulated: a seccomp filter answers the three
+  Landlock calls ENOSYS, as such a kernel does): the VMM says so once and
+  the VM runs (a tiny spinning kernel, no guest boot).
+
+All need root (the jail; setpriv to another uid); the first two the
+default guest too.
 """
+import errno
 import json
 import os
 import shutil
@@ -27,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+import rvimage
 from conftest import Guest, guest_to_host_nc, wait_for
 
 JAIL_ID = 65532       # skiff's default --jail-uid/--jail-gid
@@ -229,3 +236,36 @@ def test_landlock_for_an_ordinary_user(skiff_bin, default_guest, console_log_dir
         assert "Landlock is not available" not in g.tail()
     finally:
         g.close()
+
+
+def test_without_landlock_the_vm_runs_and_says_so(skiff_bin, open_dir):
+    import seccomp   # Debian's python3-seccomp (scripts/deps.sh)
+
+    d = open_dir
+    shutil.copy(skiff_bin, d / "skiff")
+    (d / "Image").write_bytes(rvimage.image(rvimage.prog_spin()))
+    vm = d / "vm"
+    vm.mkdir()
+    os.chown(vm, USER_ID, USER_ID)
+
+    def no_landlock():
+        f = seccomp.SyscallFilter(seccomp.ALLOW)
+        for call in ("landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"):
+            f.add_rule(seccomp.ERRNO(errno.ENOSYS), call)
+        f.load()
+    p = subprocess.Popen(["setpriv", f"--reuid={USER_ID}", f"--regid={USER_ID}", "--clear-groups",
+                          d / "skiff", "run", "--kernel", d / "Image", "--api-sock", vm / "api.sock"],
+                         preexec_fn=no_landlock, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    try:
+        def running():
+            if not (vm / "api.sock").exists():
+                return False
+            code, text = api(vm / "api.sock", "GET", "/")
+            return code == 200 and json.loads(text)["state"] == "Running"
+        assert wait_for(running, 60, 0.2), "the VM did not run"
+    finally:
+        p.terminate()
+        _, err = p.communicate(timeout=30)
+    err = err.decode(errors="replace")
+    assert err.count("Landlock is not available here") == 1, err
