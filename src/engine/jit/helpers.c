@@ -11,8 +11,6 @@
  * h->jit_ret, or 0 with nothing changed when the executor must run the
  * instruction: an exception, MMIO, FP disabled, a reserved rounding mode.
  */
-#include <string.h>
-
 #include "engine/fpu.h"
 #include "engine/jit/runtime.h"
 
@@ -114,45 +112,6 @@ static int sc(struct hart *h, const struct insn *i, uint64_t va, uint64_t src)
 	return 1;
 }
 
-/* The TLB entry's host address for an access within one page, as the
- * executor's LOAD/STORE probe, or NULL. */
-static void *fp_tlb(const struct tlb_entry *t, uint64_t va, unsigned size)
-{
-	const struct tlb_entry *e = &t[(va >> 12) & (TLB_SIZE - 1)];
-	if (e->tag == va >> 12 && (va & 0xfff) <= GRAM_PAGE_SIZE - size)
-		return (void *)(e->addend + va);
-	return NULL;
-}
-
-/* FLW/FLD/FSW/FSD: the TLB first, then the same slow paths as integer
- * accesses (a miss, a fault, MMIO; in lockstep every store, to log it). */
-static int fp_mem(struct hart *h, const struct insn *i, uint64_t base)
-{
-	uint64_t va = base + (uint64_t)(int64_t)i->imm;
-	switch (i->op) {
-	case OP_FLW: case OP_FLD: {
-		unsigned size = i->op == OP_FLW ? 4 : 8;
-		const void *p = fp_tlb(h->tlb_r, va, size);
-		if (!p)
-			p = jit_load_slow(h, va, size);
-		if (!p)
-			return 0;
-		uint64_t v = 0;
-		memcpy(&v, p, size);
-		h->f[i->rd] = size == 4 ? fpu_box_s((uint32_t)v) : v;
-		return 1;
-	}
-	default: {
-		unsigned size = i->op == OP_FSW ? 4 : 8;
-		void *p = h->store_log ? NULL : fp_tlb(h->tlb_w, va, size);
-		if (!p)
-			return (int)jit_store_slow(h, va, h->f[i->rs2], size);
-		memcpy(p, &h->f[i->rs2], size);
-		return 1;
-	}
-	}
-}
-
 uint64_t jit_insn_helper(struct hart *h, uint64_t a, uint64_t b)
 {
 	const struct insn *i = h->jit_insn;
@@ -174,12 +133,6 @@ uint64_t jit_insn_helper(struct hart *h, uint64_t a, uint64_t b)
 	uint64_t r;
 	bool to_x = false, uses_rm = true;
 	switch (op) {
-	case OP_FLW: case OP_FLD: case OP_FSW: case OP_FSD:
-		if (!fp_mem(h, i, a))
-			return 0;
-		if (op == OP_FLW || op == OP_FLD)
-			h->status |= SSTATUS_FS;
-		return 1;
 	case OP_FSGNJ_S: case OP_FSGNJN_S: case OP_FSGNJX_S: case OP_FSGNJ_D: case OP_FSGNJN_D:
 	case OP_FSGNJX_D: case OP_FMIN_S: case OP_FMAX_S: case OP_FMIN_D: case OP_FMAX_D:
 	case OP_FMV_X_W: case OP_FMV_X_D: case OP_FMV_W_X: case OP_FMV_D_X: case OP_FEQ_S:
@@ -274,7 +227,8 @@ bool jit_helper_covers(enum op op, bool *writes_x)
 		*writes_x = true;
 		return true;
 	}
-	if (op < OP_FLW || op > OP_FCVT_D_S)
+	/* FP loads and stores are always translated inline (translate_fp.c). */
+	if (op <= OP_FSD || op > OP_FCVT_D_S)
 		return false;
 	switch (op) {
 	case OP_FCVT_W_S: case OP_FCVT_WU_S: case OP_FCVT_L_S: case OP_FCVT_LU_S:

@@ -25,6 +25,7 @@ static void detect_features(struct jit *j)
 		j->popcnt = c & (1u << 23);
 	if (__get_cpuid(0x80000001, &a, &b, &c, &d))
 		j->lzcnt = c & (1u << 5); /* ABM */
+	j->fma = __builtin_cpu_supports("fma");
 }
 
 /* Store (or load) the mapped guest registers; only the caller-saved ones

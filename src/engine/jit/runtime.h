@@ -28,6 +28,7 @@ struct jit {
 	size_t common_bytes;   /* the shared routines' size */
 	/* Host features. */
 	bool bmi1, bmi2, lzcnt, popcnt;
+	bool fma; /* FMA3 usable (as fpu.c decides it: then its results are the host's) */
 	/* Debugging. */
 	FILE *dump;            /* SKIFF_JIT_DUMP */
 	FILE *perfmap;         /* SKIFF_JIT_PERFMAP: /tmp/perf-PID.map */

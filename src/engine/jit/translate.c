@@ -24,41 +24,12 @@
 #include "engine/fpu.h"
 
 #include "engine/jit/regs.h"
+#include "engine/jit/translate.h"
 
 /* Worst case bytes of one translation: 64 instructions of at most ~60
  * bytes, their slow paths, the exits. Checked against the cache before
  * translating. */
 #define MAX_TRANSLATION (24u << 10)
-
-enum opnd_kind { O_REG, O_MEM, O_IMM };
-struct opnd {
-	enum opnd_kind kind;
-	enum x86_reg reg;
-	int32_t off;   /* O_MEM: displacement from rbp */
-	int64_t imm;   /* O_IMM */
-};
-
-/* An out-of-line path of a load or store. */
-struct slow {
-	uint8_t *jcc;    /* the fast path's jump here */
-	uint8_t *resume; /* where to go on after the slow path */
-	unsigned idx;    /* instruction index (for a bail) */
-	unsigned size;
-	bool store;
-	bool bail_only;    /* no slow path: leave for the executor */
-	struct opnd value; /* stores: the value */
-};
-
-struct tr {
-	struct x86_buf b;
-	struct hart *h;
-	struct jit *j;
-	struct block *blk;
-	unsigned set;
-	unsigned page_off;  /* the block's offset in its page */
-	struct slow slow[2 * ENGINE_BLOCK_MAX]; /* at most two per instruction */
-	unsigned nslow;
-};
 
 /* ---- operands ------------------------------------------------------------ */
 
@@ -437,6 +408,7 @@ static void emit_probe(struct tr *t, unsigned size, bool store, unsigned idx, st
 	int32_t base = HOFF(tlb) + (int32_t)(t->set * sizeof(struct tlb_set)) +
 		       (int32_t)(store ? offsetof(struct tlb_set, w) : offsetof(struct tlb_set, r));
 	struct slow *s = &t->slow[t->nslow++];
+	memset(s, 0, sizeof(*s));
 	s->idx = idx;
 	s->size = size;
 	s->store = store;
@@ -491,7 +463,24 @@ static void emit_slow_paths(struct tr *t)
 		struct slow *s = &t->slow[k];
 		if (s->jcc)
 			x86_patch_rel32(s->jcc, t->b.p);
+		for (unsigned m = 0; m < sizeof(s->more) / sizeof(s->more[0]); m++)
+			if (s->more[m])
+				x86_patch_rel32(s->more[m], t->b.p);
 		if (s->bail_only) {
+			emit_bail(t, s->idx);
+			continue;
+		}
+		if (s->helper) {
+			x86_mov_ri(&t->b, RAX, (uint64_t)(uintptr_t)s->insn);
+			x86_mov_mr(&t->b, hmem(HOFF(jit_insn)), RAX, 8);
+			call_to(t, t->j->thunk_helper);
+			x86_test_rr(&t->b, RAX, RAX);
+			uint8_t *bail = x86_jcc32(&t->b, CC_E);
+			if (s->writes_x)
+				x86_mov_rm(&t->b, RAX, hmem(HOFF(jit_ret)));
+			jmp_to(t, s->resume);
+			if (bail)
+				x86_patch_rel32(bail, t->b.p);
 			emit_bail(t, s->idx);
 			continue;
 		}
@@ -701,6 +690,38 @@ static bool emit_fp_call(struct tr *t, const struct insn *i, unsigned idx)
 	return true;
 }
 
+/* ---- accessors for translate_fp.c (translate.h) ---------------------------- */
+
+struct opnd tr_src(unsigned r) { return src(r); }
+void tr_load(struct tr *t, enum x86_reg dst, struct opnd o) { load_op(t, dst, o); }
+void tr_set_rd(struct tr *t, unsigned rd, enum x86_reg v) { set_rd(t, rd, v); }
+void tr_va(struct tr *t, const struct insn *i) { emit_va(t, i); }
+
+struct slow *tr_probe(struct tr *t, unsigned size, bool store, unsigned idx, struct opnd value)
+{
+	emit_probe(t, size, store, idx, value);
+	return &t->slow[t->nslow - 1];
+}
+
+struct slow *tr_slow_bail(struct tr *t, unsigned idx)
+{
+	struct slow *s = &t->slow[t->nslow++];
+	memset(s, 0, sizeof(*s));
+	s->idx = idx;
+	s->bail_only = true;
+	return s;
+}
+
+struct slow *tr_slow_helper(struct tr *t, const struct insn *i, unsigned idx)
+{
+	struct slow *s = &t->slow[t->nslow++];
+	memset(s, 0, sizeof(*s));
+	s->idx = idx;
+	s->helper = true;
+	s->insn = i;
+	return s;
+}
+
 /* ---- one instruction ------------------------------------------------------ */
 
 /* Translate instruction idx (not the last of a block that transfers
@@ -894,7 +915,7 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 		return true;
 	default: {
 		bool writes_x;
-		if (emit_fp_call(t, i, idx))
+		if (tr_fp(t, i, idx) || emit_fp_call(t, i, idx))
 			return true;
 		if (!jit_helper_covers((enum op)i->op, &writes_x))
 			return false;

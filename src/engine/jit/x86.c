@@ -319,6 +319,40 @@ static void vex3(struct x86_buf *b, int reg, int rm, unsigned map, bool w, int v
 	byte(b, (uint8_t)((w ? 0x80 : 0) | ((~vvvv & 15) << 3) | pp));
 }
 
+void x86_test_mi8(struct x86_buf *b, struct x86_mem m, uint8_t imm)
+{
+	rex(b, false, 0, midx(m), mbase(m), false);
+	byte(b, 0xf6);
+	modrm_m(b, 0, m);
+	byte(b, imm);
+}
+
+/* SSE (Intel SDM vol. 2, 2.1: the mandatory prefix goes before REX). */
+void x86_sse_rr(struct x86_buf *b, uint8_t prefix, bool w, uint8_t op, int reg, int rm)
+{
+	if (prefix)
+		byte(b, prefix);
+	op_rr(b, w, (const uint8_t[]){ 0x0f, op }, 2, reg, rm);
+}
+
+void x86_sse_rm(struct x86_buf *b, uint8_t prefix, bool w, uint8_t op, int reg, struct x86_mem m)
+{
+	if (prefix)
+		byte(b, prefix);
+	op_rm(b, w, (const uint8_t[]){ 0x0f, op }, 2, reg, m);
+}
+
+void x86_fma_rm(struct x86_buf *b, uint8_t op, bool w, int reg, int vvvv, struct x86_mem m)
+{
+	/* VEX.LIG.66.0F38.W op /r: C4, RXB inverted + map 2, W vvvv L=0 pp=1. */
+	int base = mbase(m), idx = midx(m);
+	byte(b, 0xc4);
+	byte(b, (uint8_t)((reg >= 8 ? 0 : 0x80) | (idx >= 8 ? 0 : 0x40) | (base >= 8 ? 0 : 0x20) | 2));
+	byte(b, (uint8_t)((w ? 0x80 : 0) | ((~vvvv & 15) << 3) | 1));
+	byte(b, op);
+	modrm_m(b, reg, m);
+}
+
 void x86_andn(struct x86_buf *b, enum x86_reg dst, enum x86_reg a, enum x86_reg c)
 {
 	vex3(b, dst, c, 2, true, a, 0);

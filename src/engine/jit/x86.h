@@ -23,7 +23,7 @@ enum x86_reg {
 /* Condition codes (the low nibble of Jcc/SETcc/CMOVcc). */
 enum x86_cc {
 	CC_O = 0, CC_NO = 1, CC_B = 2, CC_AE = 3, CC_E = 4, CC_NE = 5, CC_BE = 6, CC_A = 7,
-	CC_S = 8, CC_NS = 9, CC_L = 12, CC_GE = 13, CC_LE = 14, CC_G = 15,
+	CC_S = 8, CC_NS = 9, CC_P = 10, CC_NP = 11, CC_L = 12, CC_GE = 13, CC_LE = 14, CC_G = 15,
 };
 
 /* The ModRM reg field of the 0x81/0x83 group and the matching two-operand
@@ -85,6 +85,7 @@ void x86_alu_ri(struct x86_buf *b, enum x86_alu op, enum x86_reg dst, int32_t im
 void x86_alu_ri32(struct x86_buf *b, enum x86_alu op, enum x86_reg dst, int32_t imm);
 void x86_alu_mi(struct x86_buf *b, enum x86_alu op, struct x86_mem m, int32_t imm, unsigned size);
 void x86_test_rr(struct x86_buf *b, enum x86_reg a, enum x86_reg c);
+void x86_test_mi8(struct x86_buf *b, struct x86_mem m, uint8_t imm); /* test byte [m], imm */
 void x86_shift_ri(struct x86_buf *b, enum x86_shift op, enum x86_reg dst, unsigned count, bool w32);
 void x86_shift_rcl(struct x86_buf *b, enum x86_shift op, enum x86_reg dst, bool w32);
 void x86_imul_rr(struct x86_buf *b, enum x86_reg dst, enum x86_reg src, bool w32);
@@ -104,6 +105,13 @@ void x86_bt_ri(struct x86_buf *b, unsigned ext, enum x86_reg r, unsigned bit);
 void x86_andn(struct x86_buf *b, enum x86_reg dst, enum x86_reg a, enum x86_reg c);
 void x86_shiftx(struct x86_buf *b, enum x86_shift op, enum x86_reg dst, enum x86_reg src,
 		enum x86_reg cnt, bool w32);
+
+/* SSE: [prefix] [REX.W] 0F op /r; reg and rm are XMM or general
+ * registers (0-15) as the opcode wants; prefix 0 for none (66, F2, F3). */
+void x86_sse_rr(struct x86_buf *b, uint8_t prefix, bool w, uint8_t op, int reg, int rm);
+void x86_sse_rm(struct x86_buf *b, uint8_t prefix, bool w, uint8_t op, int reg, struct x86_mem m);
+/* FMA3 scalar, VEX.LIG.66.0F38.W op: xmm reg = fma(reg, vvvv, m); W1 double. */
+void x86_fma_rm(struct x86_buf *b, uint8_t op, bool w, int reg, int vvvv, struct x86_mem m);
 
 /* Control flow. The rel32 forms return the offset of their 4-byte field in
  * the buffer (relative to `start`), for patching. */

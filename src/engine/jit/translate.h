@@ -1,0 +1,78 @@
+/*
+ * The translator's state for one block and the accessors other emitters
+ * use (translate_fp.c): guest integer registers are read and written only
+ * through tr_src/tr_load/tr_set_rd, memory accesses go through tr_va and
+ * tr_probe, and out-of-line paths are registered as struct slow entries that
+ * translate.c emits after the block's exits. Whatever translate.c does with
+ * guest registers (which live in host registers, what is saved around calls
+ * into C) stays behind these.
+ */
+#ifndef SKIFF_ENGINE_JIT_TRANSLATE_H
+#define SKIFF_ENGINE_JIT_TRANSLATE_H
+
+#include "engine/jit/runtime.h"
+#include "engine/jit/x86.h"
+
+enum opnd_kind { O_REG, O_MEM, O_IMM };
+struct opnd {
+	enum opnd_kind kind;
+	enum x86_reg reg;
+	int32_t off;   /* O_MEM: displacement from rbp */
+	int64_t imm;   /* O_IMM */
+};
+
+/* An out-of-line path: of a load or store (the memory slow path), a bail
+ * (bail_only), or a call of jit_insn_helper for `insn` (helper). */
+struct slow {
+	uint8_t *jcc;    /* the fast path's jump here */
+	uint8_t *more[6]; /* further jumps here (NULL when unused) */
+	uint8_t *resume; /* where to go on after the slow path */
+	unsigned idx;    /* instruction index (for a bail) */
+	unsigned size;
+	bool store;
+	bool bail_only;    /* no slow path: leave for the executor */
+	struct opnd value; /* stores: the value */
+	/* helper: rcx and rdx hold the helper's a and b (x[rs1], x[rs2]) when
+	 * the fast path jumps here; the result (writes_x) comes back in rax. */
+	bool helper, writes_x;
+	const struct insn *insn;
+};
+
+struct tr {
+	struct x86_buf b;
+	struct hart *h;
+	struct jit *j;
+	struct block *blk;
+	unsigned set;
+	unsigned page_off;  /* the block's offset in its page */
+	struct slow slow[2 * ENGINE_BLOCK_MAX]; /* at most two per instruction */
+	unsigned nslow;
+	/* FP state known for the rest of the block: sstatus.FS checked not
+	 * Off (only a CSR write, which ends a block, changes it), and FS set
+	 * to Dirty already. */
+	bool fs_on, fs_dirty;
+};
+
+/* Guest integer register r as an operand (x0 is the immediate 0). */
+struct opnd tr_src(unsigned r);
+/* dst = o, 64 bits. */
+void tr_load(struct tr *t, enum x86_reg dst, struct opnd o);
+/* x[rd] = v (nothing for x0 / REG_SINK). */
+void tr_set_rd(struct tr *t, unsigned rd, enum x86_reg v);
+/* rax = x[rs1] + imm (a load's or store's virtual address). */
+void tr_va(struct tr *t, const struct insn *i);
+/* The inline TLB probe for an access of `size` at rax (as for an integer
+ * load or store; `value` a store's value): on a hit rax becomes the host
+ * address. The caller emits the access and then sets the returned entry's
+ * resume to the code after it. */
+struct slow *tr_probe(struct tr *t, unsigned size, bool store, unsigned idx, struct opnd value);
+/* A new out-of-line path for instruction idx: a bail to the executor, or a
+ * call of jit_insn_helper (set ->jcc, ->resume, ->writes_x). */
+struct slow *tr_slow_bail(struct tr *t, unsigned idx);
+struct slow *tr_slow_helper(struct tr *t, const struct insn *i, unsigned idx);
+
+/* translate_fp.c: translate F/D instruction i inline; false when it does
+ * not (translate.c then calls into fpu.c or the helper as before). */
+bool tr_fp(struct tr *t, const struct insn *i, unsigned idx);
+
+#endif
