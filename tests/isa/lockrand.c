@@ -150,12 +150,13 @@ static uint32_t insn32(struct rng *r)
 		return pick(r, 2) ? enc_i(0x07, 2 + (f3 & 1), rs_any(r), load_base(r), mem_off(r))
 				  : enc_s(0x27, 2 + (f3 & 1), store_base(r), rs2, mem_off(r));
 	case 13: {
-		/* rm 0-4 or DYN (7); 5 and 6 are reserved and trap. */
-		uint32_t rm = pick(r, 8);
+		/* rm 0-4 or DYN (7); 5 and 6 are reserved and trap. RNE (the
+		 * mode translated code computes inline) a third of the time. */
+		uint32_t rm = pick(r, 3) ? pick(r, 8) : 0;
 		return enc_r(0x53, rm, FP_F7[pick(r, sizeof(FP_F7) / 4)], rs_any(r), rs1, pick(r, 4));
 	}
 	case 14: {
-		uint32_t op = 0x43 + 4 * pick(r, 4), rm = pick(r, 8);
+		uint32_t op = 0x43 + 4 * pick(r, 4), rm = pick(r, 3) ? pick(r, 8) : 0;
 		return (uint32_t)rs_any(r) << 27 | pick(r, 2) << 25 | rs2 << 20 | rs1 << 15 | rm << 12 |
 		       (uint32_t)rs_any(r) << 7 | op;
 	}
@@ -315,13 +316,29 @@ static const uint64_t EDGES[] = {
 	0x7ff8000000000000ull, 0xffffffff7fc00000ull, 0x3ff0000000000000ull, 0xffffffff3f800000ull,
 };
 
+/* An ordinary FP value: a double, or a NaN-boxed single, of either sign
+ * within a few powers of two of 1 (products and quotients of these stay
+ * normal, so translated code finishes them inline). */
+static uint64_t ordinary_fp(struct rng *r)
+{
+	uint64_t v = rnd(r);
+	if (pick(r, 2))
+		return (v & 0x800fffffffffffffull) | (uint64_t)(0x3f8 + pick(r, 16)) << 52;
+	return 0xffffffff00000000ull | (v & 0x807fffffu) | (uint64_t)(0x78 + pick(r, 16)) << 23;
+}
+
 static void fill_regs(struct rng *r, struct hart *h)
 {
-	for (unsigned k = 1; k < 32; k++)
-		hart_set_reg(h, k, pick(r, 4) ? rnd(r) : EDGES[pick(r, sizeof(EDGES) / 8)]);
+	for (unsigned k = 1; k < 32; k++) {
+		unsigned kind = pick(r, 8);
+		hart_set_reg(h, k, kind < 4 ? rnd(r) : kind < 6 ? ordinary_fp(r)
+						  : EDGES[pick(r, sizeof(EDGES) / 8)]);
+	}
 	hart_set_reg(h, 2, BUF);
 	hart_set_reg(h, 8, BUF);
-	hart_csr_write(h, 0x003, pick(r, 5) << 5); /* fcsr: a valid frm, no flags */
+	/* fcsr: a valid frm (RNE half the time); no flags, or NX already set
+	 * (translated code's inline paths need it). */
+	hart_csr_write(h, 0x003, (pick(r, 2) ? 0 : pick(r, 5)) << 5 | pick(r, 2));
 	hart_set_pc(h, CODE - 32 * 4);
 }
 

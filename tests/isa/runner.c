@@ -87,6 +87,7 @@
 
 /* Linux errno values (asm-generic, as used by riscv64). */
 #define G_ENOENT 2
+#define G_EIO 5
 #define G_EBADF 9
 #define G_ENOMEM 12
 #define G_EFAULT 14
@@ -630,6 +631,28 @@ static int64_t sys_write_buf(struct runner *r, uint64_t fd, uint64_t buf, uint64
 	return (int64_t)done;
 }
 
+/* read(2) from the runner's own stdin (fd 0 only), as qemu-user passes it
+ * through: the FPU vector program reads its vectors there. */
+static int64_t sys_read_buf(struct runner *r, uint64_t fd, uint64_t buf, uint64_t len)
+{
+	if (fd != 0)
+		return -G_EBADF;
+	if (len == 0)
+		return 0;
+	uint8_t *p = gptr(r, buf, len);
+	if (!p)
+		return -G_EFAULT;
+	for (;;) {
+		ssize_t n = read(0, p, len);
+		if (n >= 0) {
+			gram_written(&r->ram, buf, (uint64_t)n);
+			return n;
+		}
+		if (errno != EINTR)
+			return -G_EIO;
+	}
+}
+
 static int64_t sys_writev(struct runner *r, uint64_t fd, uint64_t iov, uint64_t cnt)
 {
 	if (fd != 1 && fd != 2)
@@ -804,7 +827,7 @@ static int64_t do_syscall(struct runner *r, uint64_t nr, const uint64_t a[6])
 	case SYS_writev:
 		return sys_writev(r, a[0], a[1], a[2]);
 	case SYS_read:
-		return a[0] == 0 ? 0 : -G_EBADF;
+		return sys_read_buf(r, a[0], a[1], a[2]);
 	case SYS_close:
 		return a[0] <= 2 ? 0 : -G_EBADF;
 	case SYS_lseek:

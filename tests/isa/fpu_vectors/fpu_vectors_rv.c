@@ -6,7 +6,9 @@
  * single results come back with their upper 32 bits. The rounding mode is
  * either written to frm for an instruction with the dynamic mode, or
  * (FPV_STATIC_RM) encoded in the instruction while frm holds a different
- * mode. fflags is cleared before and read right after the instruction.
+ * mode. fflags is cleared before and read right after the instruction, or
+ * with the argument `nx` set to NX alone (as in a program that has already
+ * rounded something: the state translated code is fastest in).
  *
  * Build: riscv64-linux-gnu-gcc -static -O2 -march=rv64gc fpu_vectors_rv.c
  * Run:   qemu-riscv64 ./fpu_vectors_rv < vectors.bin > results.bin
@@ -19,66 +21,66 @@
 #define CLOBBER "ft0", "ft1", "ft2", "ft3"
 
 #define ASMR_K_FF_F_RM(m, rmode)                                                        \
-	__asm__ volatile("fmv.d.x ft0, %[a]\n\tfmv.d.x ft1, %[b]\n\tfsflags zero\n\t" \
+	__asm__ volatile("fmv.d.x ft0, %[a]\n\tfmv.d.x ft1, %[b]\n\tfsflags %[p]\n\t" \
 			 m " ft2, ft0, ft1, " rmode "\n\tfrflags %[f]\n\tfmv.x.d %[r], ft2"  \
 			 : [r] "=r"(r), [f] "=r"(fl)                                    \
-			 : [a] "r"(v->a), [b] "r"(v->b)                                 \
+			 : [p] "r"(preset), [a] "r"(v->a), [b] "r"(v->b)                                 \
 			 : CLOBBER)
 #define ASMR_K_F_F_RM(m, rmode)                                                         \
-	__asm__ volatile("fmv.d.x ft0, %[a]\n\tfsflags zero\n\t" m                   \
+	__asm__ volatile("fmv.d.x ft0, %[a]\n\tfsflags %[p]\n\t" m                   \
 			 " ft2, ft0, " rmode "\n\tfrflags %[f]\n\tfmv.x.d %[r], ft2"         \
 			 : [r] "=r"(r), [f] "=r"(fl)                                    \
-			 : [a] "r"(v->a)                                                \
+			 : [p] "r"(preset), [a] "r"(v->a)                                                \
 			 : CLOBBER)
 #define ASMR_K_FFF_F_RM(m, rmode)                                                       \
 	__asm__ volatile("fmv.d.x ft0, %[a]\n\tfmv.d.x ft1, %[b]\n\tfmv.d.x ft3, %[c]\n\t" \
-			 "fsflags zero\n\t" m " ft2, ft0, ft1, ft3, " rmode "\n\t"           \
+			 "fsflags %[p]\n\t" m " ft2, ft0, ft1, ft3, " rmode "\n\t"           \
 			 "frflags %[f]\n\tfmv.x.d %[r], ft2"                           \
 			 : [r] "=r"(r), [f] "=r"(fl)                                    \
-			 : [a] "r"(v->a), [b] "r"(v->b), [c] "r"(v->c)                  \
+			 : [p] "r"(preset), [a] "r"(v->a), [b] "r"(v->b), [c] "r"(v->c)                  \
 			 : CLOBBER)
 #define ASM_K_FF_F(m)                                                           \
-	__asm__ volatile("fmv.d.x ft0, %[a]\n\tfmv.d.x ft1, %[b]\n\tfsflags zero\n\t" \
+	__asm__ volatile("fmv.d.x ft0, %[a]\n\tfmv.d.x ft1, %[b]\n\tfsflags %[p]\n\t" \
 			 m " ft2, ft0, ft1\n\tfrflags %[f]\n\tfmv.x.d %[r], ft2"       \
 			 : [r] "=r"(r), [f] "=r"(fl)                                    \
-			 : [a] "r"(v->a), [b] "r"(v->b)                                 \
+			 : [p] "r"(preset), [a] "r"(v->a), [b] "r"(v->b)                                 \
 			 : CLOBBER)
 #define ASM_K_FF_I(m)                                                           \
-	__asm__ volatile("fmv.d.x ft0, %[a]\n\tfmv.d.x ft1, %[b]\n\tfsflags zero\n\t" \
+	__asm__ volatile("fmv.d.x ft0, %[a]\n\tfmv.d.x ft1, %[b]\n\tfsflags %[p]\n\t" \
 			 m " %[r], ft0, ft1\n\tfrflags %[f]"                           \
 			 : [r] "=&r"(r), [f] "=r"(fl)                                   \
-			 : [a] "r"(v->a), [b] "r"(v->b)                                 \
+			 : [p] "r"(preset), [a] "r"(v->a), [b] "r"(v->b)                                 \
 			 : CLOBBER)
 #define ASM_K_F_I(m)                                                            \
-	__asm__ volatile("fmv.d.x ft0, %[a]\n\tfsflags zero\n\t" m                   \
+	__asm__ volatile("fmv.d.x ft0, %[a]\n\tfsflags %[p]\n\t" m                   \
 			 " %[r], ft0\n\tfrflags %[f]"                                  \
 			 : [r] "=&r"(r), [f] "=r"(fl)                                   \
-			 : [a] "r"(v->a)                                                \
+			 : [p] "r"(preset), [a] "r"(v->a)                                                \
 			 : CLOBBER)
 #define ASMR_K_F_I_RM(m, rmode)                                                         \
-	__asm__ volatile("fmv.d.x ft0, %[a]\n\tfsflags zero\n\t" m                   \
+	__asm__ volatile("fmv.d.x ft0, %[a]\n\tfsflags %[p]\n\t" m                   \
 			 " %[r], ft0, " rmode "\n\tfrflags %[f]"                             \
 			 : [r] "=&r"(r), [f] "=r"(fl)                                   \
-			 : [a] "r"(v->a)                                                \
+			 : [p] "r"(preset), [a] "r"(v->a)                                                \
 			 : CLOBBER)
 #define ASMR_K_I_F_RM(m, rmode)                                                         \
-	__asm__ volatile("fsflags zero\n\t" m " ft2, %[a], " rmode "\n\t"                  \
+	__asm__ volatile("fsflags %[p]\n\t" m " ft2, %[a], " rmode "\n\t"                  \
 			 "frflags %[f]\n\tfmv.x.d %[r], ft2"                           \
 			 : [r] "=r"(r), [f] "=r"(fl)                                    \
-			 : [a] "r"(v->a)                                                \
+			 : [p] "r"(preset), [a] "r"(v->a)                                                \
 			 : CLOBBER)
 
 #define ASM_K_F_F(m)                                                            \
-	__asm__ volatile("fmv.d.x ft0, %[a]\n\tfsflags zero\n\t" m                   \
+	__asm__ volatile("fmv.d.x ft0, %[a]\n\tfsflags %[p]\n\t" m                   \
 			 " ft2, ft0\n\tfrflags %[f]\n\tfmv.x.d %[r], ft2"              \
 			 : [r] "=r"(r), [f] "=r"(fl)                                    \
-			 : [a] "r"(v->a)                                                \
+			 : [p] "r"(preset), [a] "r"(v->a)                                                \
 			 : CLOBBER)
 #define ASM_K_I_F(m)                                                            \
-	__asm__ volatile("fsflags zero\n\t" m " ft2, %[a]\n\t"                       \
+	__asm__ volatile("fsflags %[p]\n\t" m " ft2, %[a]\n\t"                       \
 			 "frflags %[f]\n\tfmv.x.d %[r], ft2"                           \
 			 : [r] "=r"(r), [f] "=r"(fl)                                    \
-			 : [a] "r"(v->a)                                                \
+			 : [p] "r"(preset), [a] "r"(v->a)                                                \
 			 : CLOBBER)
 
 /* The rounding mode in the encoding: static (rne..rmm) or dyn. */
@@ -97,7 +99,7 @@
 #define ASM_K_F_I_RM(m) RM_SWITCH(ASMR_K_F_I_RM, m)
 #define ASM_K_I_F_RM(m) RM_SWITCH(ASMR_K_I_F_RM, m)
 
-static int run_one(const struct fpv_vec *v, struct fpv_res *out)
+static int run_one(const struct fpv_vec *v, struct fpv_res *out, uint64_t preset)
 {
 	uint64_t r = 0, fl = 0;
 	unsigned rm = FPV_RM(v), srm = 7;
@@ -123,15 +125,16 @@ static int run_one(const struct fpv_vec *v, struct fpv_res *out)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	uint64_t preset = argc > 1 && !strcmp(argv[1], "nx") ? 1 : 0;
 	static struct fpv_vec in[4096];
 	static struct fpv_res out[4096];
 	size_t n;
 	while ((n = fread(in, sizeof(in[0]), 4096, stdin)) > 0) {
 		for (size_t i = 0; i < n; i++) {
 			if (FPV_RM(&in[i]) > 4 || (in[i].rm & ~(FPV_STATIC_RM | 7u)) ||
-			    run_one(&in[i], &out[i]) != 0) {
+			    run_one(&in[i], &out[i], preset) != 0) {
 				fprintf(stderr, "fpu_vectors_rv: bad record %zu (op %u rm %u)\n", i,
 					in[i].op, in[i].rm);
 				return 2;
