@@ -364,8 +364,8 @@ static bool cvt_from_int(struct tr *t, const struct insn *i, unsigned idx, int f
 		return false;
 	fs_on(t, idx);
 	struct slow *s = tr_slow_helper(t, i, idx);
-	check_valid(t, i, s);
 	tr_load(t, RCX, tr_src(i->rs1)); /* also the helper's a */
+	check_valid(t, i, s);
 	if (from == 0)
 		x86_movsxd_rr(&t->b, RCX, RCX);
 	else if (from == 1)
