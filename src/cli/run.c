@@ -23,6 +23,7 @@
 #include "cli/image_run.h"
 #include "cli/run_api.h"
 #include "engine/engine.h"
+#include "vmm/api_snapshot.h"
 #include "vmm/jail.h"
 #include "vmm/sandbox.h"
 #include "vmm/sandbox_paths.h"
@@ -294,6 +295,32 @@ static int extra_paths(struct sandbox_paths *p, const char *api_sock, const char
 	return r;
 }
 
+/* The files of the VM saved in `dir` (its configuration is inside its
+ * state file), for --jail --snapshot. 0, or -1 with err. */
+static int snapshot_paths(struct sandbox_paths *p, const char *dir, char *err, size_t errlen)
+{
+	char *state = NULL;
+	if (asprintf(&state, "%s/" SNAPSHOT_STATE_FILE, dir) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	struct vm_snapshot_file *sf = vm_snapshot_open(state, err, errlen);
+	free(state);
+	if (!sf)
+		return -1;
+	struct vm_config c;
+	vm_config_init(&c);
+	struct vmm_snapshot_load_req none = { 0 };
+	int r = vmm_snapshot_spec(&c, vm_snapshot_config(sf), &none, err, errlen) ? -1 : 0;
+	if (!r && sandbox_paths_of_config(p, &c)) {
+		snprintf(err, errlen, "out of memory");
+		r = -1;
+	}
+	vm_config_free(&c);
+	vm_snapshot_close(sf);
+	return r;
+}
+
 /* --jail: -1 in the jailed child (go on as the VMM), else the status to
  * end with. */
 static int enter_jail(struct jail_opts *j, const struct vm_config *cfg, const char *api_sock,
@@ -307,11 +334,16 @@ static int enter_jail(struct jail_opts *j, const struct vm_config *cfg, const ch
 		fprintf(stderr, "skiff run: --jail: out of memory\n");
 		return 1;
 	}
+	char err[512];
+	if (snapshot_dir && snapshot_paths(&paths, snapshot_dir, err, sizeof(err))) {
+		sandbox_paths_free(&paths);
+		fprintf(stderr, "skiff run: --snapshot %s: %s\n", snapshot_dir, err);
+		return 64;
+	}
 	/* The host's network stays for user networking, TAP, and whatever
 	 * the API or a snapshot may still add. */
 	j->new_net = !cfg->nnets && !api_sock && !snapshot_dir;
 	j->hostname = cfg->name;
-	char err[512];
 	int status = 0;
 	enum jail_side side = jail_enter(j, &paths, &status, err, sizeof(err));
 	sandbox_paths_free(&paths);

@@ -15,6 +15,9 @@
   denied"), while a file in its sockets' directory it can, and the guest
   runs.
 
+- A jailed restore (`--jail --snapshot DIR`, a tiny spinning kernel): the
+  snapshot's own disk and kernel, named in its state file only, are in
+  the jail and the VM runs.
 - A kernel without Landlock (simulated: a seccomp filter answers the three
   Landlock calls ENOSYS, as such a kernel does): the VMM says so once and
   the VM runs (a tiny spinning kernel, no guest boot).
@@ -63,6 +66,16 @@ def api(sock, method, path, body=None):
     assert r.returncode == 0, r.stderr
     text, code = r.stdout.rsplit("\n", 1)
     return int(code), text
+
+
+def state(sock):
+    """The VM's state from GET /, or None while its API does not answer
+    (the socket file appears before the VMM listens on it)."""
+    if not Path(sock).exists():
+        return None
+    r = subprocess.run(["curl", "-sS", "--unix-socket", str(sock), "http://localhost/"],
+                       capture_output=True, text=True, timeout=60)
+    return json.loads(r.stdout).get("state") if r.returncode == 0 else None
 
 
 def vmm_pid(outer):
@@ -258,14 +271,46 @@ def test_without_landlock_the_vm_runs_and_says_so(skiff_bin, open_dir):
                          preexec_fn=no_landlock, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE)
     try:
-        def running():
-            if not (vm / "api.sock").exists():
-                return False
-            code, text = api(vm / "api.sock", "GET", "/")
-            return code == 200 and json.loads(text)["state"] == "Running"
-        assert wait_for(running, 60, 0.2), "the VM did not run"
+        assert wait_for(lambda: state(vm / "api.sock") == "Running", 60, 0.2), "the VM did not run"
     finally:
         p.terminate()
         _, err = p.communicate(timeout=30)
     err = err.decode(errors="replace")
     assert err.count("Landlock is not available here") == 1, err
+
+
+def test_jail_restores_a_snapshot(skiff_bin, open_dir):
+    d = open_dir
+    (d / "Image").write_bytes(rvimage.image(rvimage.prog_spin()))
+    for sub in ("vm", "vm2", "disks", "snap"):
+        (d / sub).mkdir()
+    disk = d / "disks" / "disk.img"
+    with open(disk, "wb") as f:
+        f.truncate(4 << 20)
+    first = subprocess.Popen([skiff_bin, "run", "--kernel", d / "Image", "--mem", "128",
+                              "--api-sock", d / "vm" / "api.sock", "--disk", f"{disk},format=raw"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert wait_for(lambda: state(d / "vm" / "api.sock"), 60, 0.1), "no API answers"
+        assert api(d / "vm" / "api.sock", "PATCH", "/vm", {"state": "Paused"})[0] == 204
+        code, text = api(d / "vm" / "api.sock", "PUT", "/snapshot/create",
+                         {"snapshot_path": str(d / "snap" / "vmstate"),
+                          "mem_file_path": str(d / "snap" / "memory")})
+        assert code == 204, (code, text)
+    finally:
+        first.kill()
+        first.wait()
+    for p in (disk, d / "vm2", d / "snap" / "vmstate", d / "snap" / "memory"):
+        os.chown(p, JAIL_ID, JAIL_ID)
+    sock = d / "vm2" / "api.sock"
+    p = subprocess.Popen([skiff_bin, "run", "--jail", d / "jail", "--snapshot", d / "snap",
+                          "--api-sock", sock],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert wait_for(lambda: state(sock) == "Running", 60, 0.2), "the restored VM does not run"
+        files = files_under(f"/proc/{vmm_pid(p.pid)}/root")
+        assert {str(disk), str(d / "Image")} <= files, files
+    finally:
+        p.terminate()
+        _, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err.decode(errors="replace")
