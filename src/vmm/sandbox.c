@@ -16,6 +16,7 @@
 
 #include "monitor/vm.h"
 #include "vmm/sandbox_paths.h"
+#include "base/clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -42,6 +43,7 @@
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/if_tun.h>
+#include <linux/futex.h>
 
 #define MAX_NR 512          /* system call numbers named in reports */
 #define MAX_THREADS 256     /* threads confined in one pass */
@@ -352,6 +354,9 @@ static void on_arm(int sig, siginfo_t *si, void *uc)
 			continue;
 		int r = install(sb, &sb->prog[s->cls], s->landlock ? sb->landlock_fd : -1);
 		atomic_store(&s->result, r);
+		/* The confining thread sleeps on the result (futex is in every
+		 * class's table). */
+		syscall(SYS_futex, &s->result, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 		if (r == 0)
 			maybe_trigger(sb, s->cls);
 		return;
@@ -587,11 +592,17 @@ int sandbox_confine_others(struct sandbox *sb, char *err, size_t errlen)
 	for (size_t i = 0; !ret && i < n; i++)
 		if (syscall(SYS_tgkill, pid, sb->slots[i].tid, sb->arm_signal) < 0)
 			atomic_store(&sb->slots[i].result, 0);   /* it has ended */
+	/* Woken by each thread's handler as soon as it is done: a fixed
+	 * nap here cost a restored VM a millisecond or more per thread. */
+	uint64_t deadline = clock_monotonic_ns() + ARM_TIMEOUT_MS * 1000000ull;
 	for (size_t i = 0; !ret && i < n; i++) {
-		struct timespec nap = { 0, 1000000 };
-		int waited = 0;
-		while (atomic_load(&sb->slots[i].result) == 1 && waited++ < ARM_TIMEOUT_MS)
-			nanosleep(&nap, NULL);
+		for (;;) {
+			uint64_t now = clock_monotonic_ns();
+			if (atomic_load(&sb->slots[i].result) != 1 || now >= deadline)
+				break;
+			struct timespec left = clock_timespec(deadline - now);
+			syscall(SYS_futex, &sb->slots[i].result, FUTEX_WAIT_PRIVATE, 1, &left, NULL, 0);
+		}
 		int r = atomic_load(&sb->slots[i].result);
 		if (r) {
 			snprintf(err, errlen, "sandbox: thread %d (%s class) did not confine itself: %s",
