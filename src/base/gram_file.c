@@ -84,10 +84,12 @@ static int read_all(int fd, uint8_t *p, uint64_t len, uint64_t off)
 	return 0;
 }
 
-/* Copy the first len bytes of in to out (in-kernel where it can). */
-static int copy_file(int in, int out, uint64_t len, uint64_t *copied)
+/* Copy bytes [from, to) of in to out at the same offsets (in-kernel where
+ * it can). */
+static int copy_range(int in, int out, uint64_t from, uint64_t to, uint64_t *copied)
 {
-	loff_t ioff = 0, ooff = 0;
+	loff_t ioff = (loff_t)from, ooff = (loff_t)from;
+	uint64_t len = to;
 	while ((uint64_t)ioff < len) {
 		ssize_t n = copy_file_range(in, &ioff, out, &ooff, (size_t)(len - (uint64_t)ioff), 0);
 		if (n > 0)
@@ -115,7 +117,49 @@ static int copy_file(int in, int out, uint64_t len, uint64_t *copied)
 		if (rc)
 			return rc;
 	}
-	*copied = (uint64_t)ioff;
+	*copied += (uint64_t)ioff - from;
+	return 0;
+}
+
+/* Copy the first len bytes of in to out, only where in has data: its holes
+ * stay holes in out (an in-kernel copy would fill them with allocated
+ * zeros). A file system that cannot tell holes apart gets a whole copy. */
+static int copy_file(int in, int out, uint64_t len, uint64_t *copied)
+{
+	*copied = 0;
+	uint64_t off = 0;
+	while (off < len) {
+		off_t data = lseek(in, (off_t)off, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			return 0;   /* only holes from here on */
+		if (data < 0)
+			return copy_range(in, out, off, len, copied);
+		if ((uint64_t)data >= len)
+			return 0;
+		off_t hole = lseek(in, data, SEEK_HOLE);
+		uint64_t end = hole < 0 || (uint64_t)hole > len ? len : (uint64_t)hole;
+		int rc = copy_range(in, out, (uint64_t)data, end, copied);
+		if (rc)
+			return rc;
+		off = end;
+	}
+	return 0;
+}
+
+/* Make bytes [off, off+len) of fd read as zeros, as a hole where the file
+ * system can (fallocate(2) FALLOC_FL_PUNCH_HOLE), else written zeros. */
+static int zero_range(int fd, uint64_t off, uint64_t len)
+{
+	if (!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len))
+		return 0;
+	if (errno != EOPNOTSUPP && errno != ENOSYS)
+		return -errno;
+	static const uint8_t zero[GRAM_PAGE_SIZE];
+	for (uint64_t k = 0; k < len; k += sizeof(zero)) {
+		int rc = write_all(fd, zero, sizeof(zero), off + k);
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
@@ -126,6 +170,38 @@ static bool page_is_zero(const uint8_t *p)
 		if (memcmp(p + i, zero, sizeof(zero)))
 			return false;
 	return true;
+}
+
+/* Pages that go into the file together: written from RAM, or zeros. */
+struct span {
+	uint64_t first, count;
+	bool zero;
+};
+
+static int span_flush(struct span *s, const struct gram *r, int fd, struct gram_save_stats *st)
+{
+	if (!s->count)
+		return 0;
+	uint64_t off = s->first << GRAM_PAGE_SHIFT, len = s->count << GRAM_PAGE_SHIFT;
+	int rc = s->zero ? zero_range(fd, off, len) : write_all(fd, r->host + off, len, off);
+	if (!rc && !s->zero)
+		st->pages_written += s->count;
+	s->count = 0;
+	return rc;
+}
+
+/* Add page pn to s, writing s out first if pn does not continue it. */
+static int span_add(struct span *s, uint64_t pn, const struct gram *r, int fd,
+		    struct gram_save_stats *st)
+{
+	if (s->count && s->first + s->count == pn) {
+		s->count++;
+		return 0;
+	}
+	int rc = span_flush(s, r, fd, st);
+	s->first = pn;
+	s->count = 1;
+	return rc;
 }
 
 int gram_save_full(const struct gram *r, int fd, struct gram_save_stats *st)
@@ -147,7 +223,7 @@ int gram_save_full(const struct gram *r, int fd, struct gram_save_stats *st)
 		return -ENOMEM;
 	}
 	int rc = 0;
-	uint64_t run_start = 0, run_len = 0;
+	struct span data = { 0 }, zeros = { .zero = true };
 	for (uint64_t b = 0; b < r->npages && !rc; b += PAGEMAP_BATCH) {
 		uint64_t n = r->npages - b < PAGEMAP_BATCH ? r->npages - b : PAGEMAP_BATCH;
 		bool known = false;
@@ -158,29 +234,23 @@ int gram_save_full(const struct gram *r, int fd, struct gram_save_stats *st)
 		}
 		for (uint64_t i = 0; i < n && !rc; i++) {
 			uint64_t pn = b + i;
-			const uint8_t *p = r->host + (pn << GRAM_PAGE_SHIFT);
 			bool own = !known || (ent[i] & PM_SWAP) ||
 				   ((ent[i] & PM_PRESENT) && !(ent[i] & PM_FILE));
-			/* Over a copied file a page of zeros must still be
-			 * written; in a file of its own it is a hole. */
-			bool write = own && (based || !page_is_zero(p));
-			if (write && run_len && run_start + run_len == pn) {
-				run_len++;
+			if (!own)
 				continue;
-			}
-			if (run_len)
-				rc = write_all(fd, r->host + (run_start << GRAM_PAGE_SHIFT),
-					       run_len << GRAM_PAGE_SHIFT, run_start << GRAM_PAGE_SHIFT);
-			st->pages_written += rc ? 0 : run_len;
-			run_len = write ? 1 : 0;
-			run_start = pn;
+			/* A page of zeros is a hole: in a file of its own it is
+			 * never written; over a copied file it is punched (the
+			 * copy may hold data there). */
+			if (!page_is_zero(r->host + (pn << GRAM_PAGE_SHIFT)))
+				rc = span_add(&data, pn, r, fd, st);
+			else if (based)
+				rc = span_add(&zeros, pn, r, fd, st);
 		}
 	}
-	if (!rc && run_len) {
-		rc = write_all(fd, r->host + (run_start << GRAM_PAGE_SHIFT),
-			       run_len << GRAM_PAGE_SHIFT, run_start << GRAM_PAGE_SHIFT);
-		st->pages_written += rc ? 0 : run_len;
-	}
+	if (!rc)
+		rc = span_flush(&data, r, fd, st);
+	if (!rc)
+		rc = span_flush(&zeros, r, fd, st);
 	free(ent);
 	if (pm >= 0)
 		close(pm);
@@ -218,14 +288,27 @@ int gram_save_dirty(const struct gram *r, int fd, struct gram_run **runs, size_t
 		}
 		v[n++] = (struct gram_run){ .first = pn, .count = 1 };
 	}
+	/* The file starts as one hole (ftruncate): a dirty page of zeros is
+	 * left as one, it reads as the zeros it holds. */
 	for (size_t k = 0; k < n; k++) {
-		int rc = write_all(fd, r->host + (v[k].first << GRAM_PAGE_SHIFT),
-				   v[k].count << GRAM_PAGE_SHIFT, v[k].first << GRAM_PAGE_SHIFT);
-		if (rc) {
-			free(v);
-			return rc;
+		uint64_t end = v[k].first + v[k].count;
+		for (uint64_t pn = v[k].first; pn < end;) {
+			if (page_is_zero(r->host + (pn << GRAM_PAGE_SHIFT))) {
+				pn++;
+				continue;
+			}
+			uint64_t last = pn + 1;
+			while (last < end && !page_is_zero(r->host + (last << GRAM_PAGE_SHIFT)))
+				last++;
+			int rc = write_all(fd, r->host + (pn << GRAM_PAGE_SHIFT),
+					   (last - pn) << GRAM_PAGE_SHIFT, pn << GRAM_PAGE_SHIFT);
+			if (rc) {
+				free(v);
+				return rc;
+			}
+			st->pages_written += last - pn;
+			pn = last;
 		}
-		st->pages_written += v[k].count;
 	}
 	*runs = v;
 	*nruns = n;

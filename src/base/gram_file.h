@@ -33,12 +33,15 @@ struct gram_save_stats {
 int gram_file_create(const char *path);
 
 /* Write all of RAM into fd (an empty file, see gram_file_create) as a Full
- * memory file. With RAM mapped from a file, that file is copied first and
- * only the pages this VM wrote go over it. 0 or -errno. */
+ * memory file, pages of zeros as holes. With RAM mapped from a file, that
+ * file's data is copied first (its holes stay holes) and only the pages this
+ * VM wrote go over it (a written page of zeros punches a hole). 0 or
+ * -errno. */
 int gram_save_full(const struct gram *r, int fd, struct gram_save_stats *st);
 
 /* Write the pages marked dirty into fd at their offsets, and return them as
- * runs (*runs to free()). Tracking must be on. 0 or -errno. */
+ * runs (*runs to free()); a dirty page of zeros is listed but left as a
+ * hole (it reads as zeros). Tracking must be on. 0 or -errno. */
 int gram_save_dirty(const struct gram *r, int fd, struct gram_run **runs, size_t *nruns,
 		    struct gram_save_stats *st);
 

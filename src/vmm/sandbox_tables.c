@@ -246,6 +246,7 @@ static const struct sandbox_rule api_rules[] = {
 	ROW("fdatasync", SB_ANY, "the same"),
 	ROW("flock", SB_ANY, "a snapshot's files are locked while written"),
 	ROW("copy_file_range", SB_ANY, "snapshot memory copied without a detour"),
+	ROW("fallocate", SB_ANY, "a snapshot memory file's zero pages punched as holes"),
 	ROW("renameat", SB_ANY, "snapshot files replace the old ones atomically"),
 	ROW("rename", SB_ANY, "the same"),
 	ROW("unlink", SB_ANY, "a failed snapshot's temporary file"),

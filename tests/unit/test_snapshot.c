@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -234,6 +235,96 @@ static void test_ram_files(void)
 	gram_destroy(&ram);
 }
 
+/* Is byte off of the file at path in a hole (SEEK_DATA skips it)? */
+static bool in_hole(const char *path, off_t off)
+{
+	int fd = open(path, O_RDONLY);
+	off_t d = lseek(fd, off, SEEK_DATA);
+	close(fd);
+	return d != off;
+}
+
+static long long allocated(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) ? -1 : (long long)sb.st_blocks * 512;
+}
+
+/* Zero pages stay holes: a Diff whose dirty pages were zeroed again, and a
+ * Full taken from RAM that is mapped from a memory file (its copy must not
+ * fill the file's holes, and pages zeroed since must become holes). What
+ * is checked is where the file has data, not how long anything took. */
+static void test_zero_holes(void)
+{
+	const uint64_t size = 8 << 20, big = 2 << 20;
+	struct gram ram;
+	gram_init(&ram, BOARD_RAM_BASE, size);
+	uint8_t page[4096];
+	memset(page, 0xa5, sizeof(page));
+	for (uint64_t off = 0; off < big; off += sizeof(page))
+		gram_write(&ram, BOARD_RAM_BASE + off, page, sizeof(page));
+	gram_write(&ram, BOARD_RAM_BASE + size - 4096, page, 16);
+	char full[128], diff[128], full2[128];
+	snprintf(full, sizeof(full), "%s/zfull", dir);
+	snprintf(diff, sizeof(diff), "%s/zdiff", dir);
+	snprintf(full2, sizeof(full2), "%s/zfull2", dir);
+	int fd = gram_file_create(full);
+	struct gram_save_stats st;
+	CHECK(&C, fd >= 0 && gram_save_full(&ram, fd, &st) == 0, "full save");
+	CHECK(&C, !in_hole(full, 0x1000) && in_hole(full, big), "the Full file has data where RAM does");
+
+	/* The VM restored from it zeroes the 2 MiB it had written (as a
+	 * guest clearing a buffer does) and writes one page of data. */
+	struct gram back;
+	CHECK(&C, gram_init_file(&back, BOARD_RAM_BASE, size, fd) == 0, "map the file");
+	close(fd);
+	CHECK(&C, gram_track_dirty(&back, true) == 0, "tracking on");
+	uint8_t zero[4096] = { 0 };
+	for (uint64_t off = 0; off < big; off += sizeof(zero))
+		gram_write(&back, BOARD_RAM_BASE + off, zero, sizeof(zero));
+	memset(page, 0x3c, sizeof(page));
+	gram_write(&back, BOARD_RAM_BASE + big + 0x10000, page, sizeof(page));
+
+	fd = gram_file_create(diff);
+	struct gram_run *runs;
+	size_t nruns;
+	CHECK(&C, fd >= 0 && gram_save_dirty(&back, fd, &runs, &nruns, &st) == 0, "diff save");
+	CHECK(&C, st.pages_written == 1, "one page of the Diff holds data, %llu written",
+	      (unsigned long long)st.pages_written);
+	CHECK(&C, in_hole(diff, 0) && in_hole(diff, big - 4096) && !in_hole(diff, big + 0x10000),
+	      "the Diff's zeroed pages are holes, its data page is not");
+	long long a = allocated(diff);
+	CHECK(&C, a >= 0 && a < (long long)big / 4, "the Diff holds %lld bytes, not the 2 MiB zeroed", a);
+	/* Full + Diff is the RAM: the zeros go over the Full file's data. */
+	int ffd = open(full, O_RDONLY);
+	struct gram again;
+	CHECK(&C, gram_init_file(&again, BOARD_RAM_BASE, size, ffd) == 0, "map the Full file again");
+	close(ffd);
+	CHECK(&C, gram_load_runs(&again, fd, runs, nruns) == 0, "apply the Diff");
+	CHECK(&C, memcmp(again.host, back.host, size) == 0, "Full + Diff equals the RAM");
+	close(fd);
+	free(runs);
+	gram_destroy(&again);
+
+	/* A Full snapshot of the restored VM: the old file's holes stay holes,
+	 * the zeroed 2 MiB become holes again, the data is all there. */
+	fd = gram_file_create(full2);
+	CHECK(&C, fd >= 0 && gram_save_full(&back, fd, &st) == 0, "full save over a memory file");
+	close(fd);
+	CHECK(&C, in_hole(full2, 0) && in_hole(full2, big - 4096) && in_hole(full2, big + 0x20000) &&
+		  !in_hole(full2, big + 0x10000) && !in_hole(full2, size - 4096),
+	      "the second Full file has data only where RAM does");
+	a = allocated(full2);
+	CHECK(&C, a >= 0 && a < (long long)big / 4, "the second Full holds %lld bytes", a);
+	ffd = open(full2, O_RDONLY);
+	CHECK(&C, gram_init_file(&again, BOARD_RAM_BASE, size, ffd) == 0, "map the second Full file");
+	close(ffd);
+	CHECK(&C, memcmp(again.host, back.host, size) == 0, "it holds the RAM");
+	gram_destroy(&again);
+	gram_destroy(&back);
+	gram_destroy(&ram);
+}
+
 static void discard(void *ctx, const uint8_t *buf, size_t n) { }
 
 /* Set up queue 0 of the device in slot n as a driver would. */
@@ -354,6 +445,7 @@ int main(void)
 	test_container();
 	test_hart();
 	test_ram_files();
+	test_zero_holes();
 	test_vm();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
