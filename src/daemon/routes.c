@@ -354,6 +354,57 @@ out:
 
 /* ------------------------------------------------------------ one VM */
 
+/* A PATCH the VM took changes the running VM (a drive's image, format or
+ * rate limiter; a NIC's rate limiters): the stored definition follows it,
+ * so the VM's next start and a skiffd snapshot (which copies the images
+ * the definition names) see the disk the guest sees. The fields come from
+ * the VMM's own view of the item (GET /vm/config), which has the format it
+ * settled for a new image. */
+static void follow_patch(struct skiffd_vm *vm, const char *sock, const char *rest)
+{
+	static const char *const drive_fields[] = { "path_on_host", "format", "rate_limiter", NULL };
+	static const char *const net_fields[] = { "rx_rate_limiter", "tx_rate_limiter", NULL };
+	bool drive = !strncmp(rest, "drives/", 7);
+	if (!drive && strncmp(rest, "network-interfaces/", 19))
+		return;
+	const char *array = drive ? "drives" : "network-interfaces";
+	const char *key = drive ? "drive_id" : "iface_id";
+	const char *id = strchr(rest, '/') + 1;
+	const char *const *fields = drive ? drive_fields : net_fields;
+	struct uhttp_reply r;
+	char err[256];
+	if (uhttp_call(sock, "GET", "/vm/config", NULL, PROXY_TIMEOUT_MS, &r, err, sizeof(err))) {
+		skiffd_log("vm %s: its definition does not follow PATCH /%s: %s", vm->id, rest, err);
+		return;
+	}
+	json_t *cur = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
+	uhttp_reply_free(&r);
+	json_t *from = NULL, *to = NULL, *e;
+	size_t k;
+	json_array_foreach(json_object_get(cur, array), k, e)
+		if (!strcmp(json_string_value(json_object_get(e, key)) ?: "", id))
+			from = e;
+	json_array_foreach(json_object_get(vm->config, array), k, e)
+		if (!strcmp(json_string_value(json_object_get(e, key)) ?: "", id))
+			to = e;
+	if (!from || !to) {
+		skiffd_log("vm %s: its definition does not follow PATCH /%s: no such item in %s",
+			   vm->id, rest, from ? "the definition" : "the VM's configuration");
+		json_decref(cur);
+		return;
+	}
+	for (size_t i = 0; fields[i]; i++) {
+		json_t *v = json_object_get(from, fields[i]);
+		if (v)
+			json_object_set(to, fields[i], v);
+		else
+			json_object_del(to, fields[i]);
+	}
+	json_decref(cur);
+	if (skiffd_save_vm(vm, err, sizeof(err)))
+		skiffd_log("vm %s: its definition after PATCH /%s is not saved: %s", vm->id, rest, err);
+}
+
 static void proxy(struct req *q, struct skiffd_vm *vm, const char *rest)
 {
 	if (vm->pid <= 0) {
@@ -380,6 +431,8 @@ static void proxy(struct req *q, struct skiffd_vm *vm, const char *rest)
 		} else {
 			api_respond_empty(q->resp, (unsigned)r.status);
 		}
+		if (r.status == 204 && !strcmp(q->r->method_name, "PATCH"))
+			follow_patch(vm, sock, rest);
 		uhttp_reply_free(&r);
 	}
 	free(sock);

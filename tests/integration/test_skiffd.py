@@ -549,9 +549,20 @@ def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_
     # shows the marker the guest wrote before the snapshot, and has its
     # own host side.
     console_say(d.state / "vms" / "one" / "console.sock", "echo snap > /tmp/mark", PROMPT_RE)
+    # The drive's image swapped through skiffd (PATCH passed to the VM):
+    # the stored definition follows, so the snapshot copies the new image.
+    disk2 = short_root / "two.img"
+    with open(disk2, "wb") as f:
+        f.write(b"disk-two")
+        f.truncate(4 << 20)
+    ok(d.sock, "PATCH", "/vms/one/drives/data", {"drive_id": "data", "path_on_host": str(disk2)})
+    assert get(d.sock, "/vms/one")["config"]["drives"][0]["path_on_host"] == str(disk2)
+    stored = json.loads((d.state / "vms" / "one" / "vm.json").read_text())
+    assert stored["config"]["drives"][0]["path_on_host"] == str(disk2), stored
     snapdir = short_root / "snap"
     skiff(skiff_bin, d, "snapshot", "first", snapdir)
     assert (snapdir / "vmstate").is_file() and (snapdir / "memory").stat().st_size == 160 << 20
+    assert (snapdir / "drive-data.img").read_bytes()[:8] == b"disk-two"
     assert get(d.sock, "/vms/one")["state"] == "running"
     clones = skiff(skiff_bin, d, "clone", "first", "2").stdout.split()
     restored = skiff(skiff_bin, d, "restore", "--name", "again", snapdir).stdout.strip()
@@ -564,6 +575,8 @@ def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_
         assert "snap" in out, out
         macs.add(get(d.sock, f"/vms/{vid}/vm/config")["network-interfaces"][0]["guest_mac"])
     assert len(macs) == 3, f"the clones and the restored VM share MACs: {macs}"
+    rdisk = get(d.sock, f"/vms/{restored}")["config"]["drives"][0]["path_on_host"]
+    assert rdisk != str(disk2) and Path(rdisk).read_bytes()[:8] == b"disk-two", rdisk
     skiff(skiff_bin, d, "rm", "-f", *clones, restored)
     assert get(d.sock, "/vms/one")["state"] == "running"
 
