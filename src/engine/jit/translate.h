@@ -51,6 +51,10 @@ struct tr {
 	 * Off (only a CSR write, which ends a block, changes it), and FS set
 	 * to Dirty already. */
 	bool fs_on, fs_dirty;
+	/* f registers known to hold a NaN-boxed single from here on: written
+	 * earlier in this block by an instruction with a single result (on
+	 * every path, inline or not, that goes on in this block). */
+	uint32_t f_boxed;
 };
 
 /* Guest integer register r as an operand (x0 is the immediate 0). */

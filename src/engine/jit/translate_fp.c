@@ -113,12 +113,22 @@ static void check_nx(struct tr *t, struct slow *s)
 	to_slow(t, s, CC_E);
 }
 
-/* All of the single inputs NaN-boxed (upper words all ones). */
+/* All of the single inputs NaN-boxed (upper words all ones); those known
+ * to be (t->f_boxed) need no check. */
 static void check_boxed(struct tr *t, struct slow *s, const unsigned *regs, unsigned n)
 {
-	x86_load(&t->b, RAX, fmem(regs[0], 4), 4, false);
-	for (unsigned k = 1; k < n; k++)
-		x86_alu_rm32(&t->b, ALU_AND, RAX, fmem(regs[k], 4));
+	bool first = true;
+	for (unsigned k = 0; k < n; k++) {
+		if (t->f_boxed & (1u << regs[k]))
+			continue;
+		if (first)
+			x86_load(&t->b, RAX, fmem(regs[k], 4), 4, false);
+		else
+			x86_alu_rm32(&t->b, ALU_AND, RAX, fmem(regs[k], 4));
+		first = false;
+	}
+	if (first)
+		return;
 	x86_alu_ri32(&t->b, ALU_CMP, RAX, -1);
 	to_slow(t, s, CC_NE);
 }
@@ -466,7 +476,44 @@ static bool mem(struct tr *t, const struct insn *i, unsigned idx, unsigned size,
 	return true;
 }
 
+/* Which f register instruction op writes: 1 a single (always NaN-boxed,
+ * whichever path computes it), 2 a double (any bits), 0 none. */
+static int writes_f(enum op op)
+{
+	switch (op) {
+	case OP_FLW: case OP_FMV_W_X: case OP_FADD_S: case OP_FSUB_S: case OP_FMUL_S:
+	case OP_FDIV_S: case OP_FSQRT_S: case OP_FMADD_S: case OP_FMSUB_S: case OP_FNMSUB_S:
+	case OP_FNMADD_S: case OP_FSGNJ_S: case OP_FSGNJN_S: case OP_FSGNJX_S: case OP_FMIN_S:
+	case OP_FMAX_S: case OP_FCVT_S_W: case OP_FCVT_S_WU: case OP_FCVT_S_L: case OP_FCVT_S_LU:
+	case OP_FCVT_S_D:
+		return 1;
+	case OP_FLD: case OP_FMV_D_X: case OP_FADD_D: case OP_FSUB_D: case OP_FMUL_D:
+	case OP_FDIV_D: case OP_FSQRT_D: case OP_FMADD_D: case OP_FMSUB_D: case OP_FNMSUB_D:
+	case OP_FNMADD_D: case OP_FSGNJ_D: case OP_FSGNJN_D: case OP_FSGNJX_D: case OP_FMIN_D:
+	case OP_FMAX_D: case OP_FCVT_D_W: case OP_FCVT_D_WU: case OP_FCVT_D_L: case OP_FCVT_D_LU:
+	case OP_FCVT_D_S:
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+static bool translate(struct tr *t, const struct insn *i, unsigned idx);
+
+/* Called for every F/D instruction of a block in order (translate.c's
+ * fallbacks included), so t->f_boxed follows what the block writes. */
 bool tr_fp(struct tr *t, const struct insn *i, unsigned idx)
+{
+	bool done = translate(t, i, idx);
+	int w = writes_f((enum op)i->op);
+	if (w == 1)
+		t->f_boxed |= 1u << i->rd;
+	else if (w == 2)
+		t->f_boxed &= ~(1u << i->rd);
+	return done;
+}
+
+static bool translate(struct tr *t, const struct insn *i, unsigned idx)
 {
 	switch ((enum op)i->op) {
 	case OP_FLW: return mem(t, i, idx, 4, false);

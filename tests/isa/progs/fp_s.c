@@ -116,6 +116,14 @@ static void boxing(void)
 	__asm__ volatile("fmv.d.x ft0, %1\n\tfadd.d ft0, ft0, ft0\n\tfclass.s %0, ft0"
 			 : "=r"(r) : "r"(0x3ff0000000000000ull) : "ft0");
 	printf("fclass.s of a double -> %016" PRIx64 "\n", r);
+	/* Arithmetic on an unboxed value just moved in, with NX already set
+	 * (translated code's inline path; the register was written by a
+	 * double move in the same block). */
+	u64 fl;
+	__asm__ volatile("fsflags %2\n\tfmv.d.x ft0, %3\n\tfadd.s ft1, ft0, ft0\n\t"
+			 "fmv.x.d %0, ft1\n\tfrflags %1"
+			 : "=r"(r), "=r"(fl) : "r"(1ull), "r"(0x000000003f800000ull) : "ft0", "ft1");
+	printf("fadd.s unboxed, NX set -> %016" PRIx64 " flags %" PRIx64 "\n", r, fl);
 }
 
 int main(void)
