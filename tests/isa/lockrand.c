@@ -476,6 +476,10 @@ int main(int argc, char **argv)
 			hart_csr_write(h, CSR_SSTATUS, SSTATUS_FS_INITIAL);
 			hart_csr_write(h, CSR_STVEC, HANDLER);
 			fill_regs(&r, h);
+			/* Now and then FP off (sstatus.FS = 0): every F/D
+			 * instruction and FP CSR access must trap. */
+			if (!pick(&r, 8))
+				hart_csr_write(h, CSR_SSTATUS, 0);
 			wd.pass++;
 			enum pass_end end = run_page(h, &retired);
 			cut += end == PASS_CUT;
