@@ -51,6 +51,7 @@ import pytest
 
 from conftest import (BOOT_TIMEOUT, READY, Guest, free_port, guest_to_host_nc, host_to_guest_nc,
                       rss_kib, wait_for)
+from test_blk import traced_threads
 
 CURL_TIMEOUT = 60
 MiB = 1 << 20
@@ -581,16 +582,65 @@ def test_getting_started_sequence(vmm_factory, default_guest, short_tmp, tmp_pat
 DRIVE_RATE = 192 << 10     # bytes a second PATCHed onto a drive
 
 
-def test_config_file_boot(vmm_factory, default_guest, short_tmp, tmp_path):
-    """A config file boots without the API calls; then, on the running VM,
-    PATCH /drives/{id} puts a rate limit on the read-only drive and swaps
-    its backing file (a file that cannot be opened is refused and changes
-    nothing; the guest reads the new file and sees its new size; the limit
-    stays); a guest reboot rebuilds the VM with those PATCHes and makes the
-    console port's socket anew (its client is closed)."""
+def swap_writable_drive(v, sock, old, new, tmp_path):
+    """PATCH the writable drive `rw` (the guest's vdb) from the raw file
+    `old` to `new` while the guest uses it. The guest's direct writes send
+    no FLUSH, so the only sync of `old` while strace watches is the swap's:
+    what the guest wrote is on the old file's storage before the new one
+    takes over (a raw image is not synced when closed; a qcow2 one is, so
+    it would not show a swap that forgot). After the swap the guest's
+    writes reach `new` and leave `old` as it was."""
+    put = "printf {} | dd of=/dev/vdb bs=4096 seek=5 count=1 conv=sync oflag=direct 2>/dev/null"
+    get_ = "dd if=/dev/vdb bs=4096 skip=5 count=1 iflag=direct 2>/dev/null | head -c 8"
+    v.run(put.format("OLD-DATA"))
+    assert v.run(get_) == "OLD-DATA"
+    strace = shutil.which("strace")
+    assert strace, "strace is not installed (scripts/deps.sh installs it)"
+    pid = v.p.pid
+    log = tmp_path / "swap-syncs.txt"
+    tracer = subprocess.Popen([strace, "-f", "-qq", "-y", "-e", "trace=fsync,fdatasync",
+                               "-o", str(log), "-p", str(pid)], stderr=subprocess.PIPE, text=True)
+    try:
+        nthreads = len(os.listdir(f"/proc/{pid}/task"))
+        assert wait_for(lambda: tracer.poll() is None and traced_threads(pid) >= nthreads, 30, 0.1), \
+            f"strace did not attach to every thread: {tracer.poll() and tracer.stderr.read()}"
+        ok(sock, "PATCH", "/drives/rw", {"drive_id": "rw", "path_on_host": str(new), "format": "raw"})
+    finally:
+        tracer.terminate()
+        tracer.wait(30)
+    name = re.escape(str(old))
+    synced = re.findall(rf"^\d+\s+f(?:data)?sync\(\d+<{name}>\)\s+=\s+0", log.read_text(), re.M)
+    assert synced, f"the swap did not sync the old image {old}; skiff's sync calls:\n{log.read_text()[-2000:]}"
+    before = old.read_bytes()
+    v.run(put.format("NEW-DATA"))
+    assert v.run(get_) == "NEW-DATA"
+    assert old.read_bytes() == before, "the guest's write after the swap changed the old image"
+    assert before[5 * 4096:5 * 4096 + 8] == b"OLD-DATA", "the old image lost the guest's write"
+    assert new.read_bytes()[5 * 4096:5 * 4096 + 8] == b"NEW-DATA", "the guest's write missed the new image"
+
+
+def test_config_file_boot(vmm_factory, default_guest, guest_tools, short_tmp, tmp_path):
+    """A config file boots without the API calls, its share and vsock
+    used by the guest (it reaches the host's socket); then, on the running
+    VM, PATCH /drives/{id} puts a rate limit on the read-only drive and
+    swaps its backing file (a file that cannot be opened is refused and
+    changes nothing; the guest reads the new file and sees its new size;
+    the limit stays), and swaps the writable drive's (what the guest wrote
+    before is flushed to the old file's storage and stays there, what it
+    writes after goes to the new file only); a guest reboot rebuilds the
+    VM with those PATCHes and makes the console port's socket anew (its
+    client is closed)."""
     a, b = tmp_path / "a.raw", tmp_path / "b.raw"
     a.write_bytes(b"A" * MiB)
     b.write_bytes(b"B" * (2 * MiB))
+    w_old, w_new = tmp_path / "w-old.raw", tmp_path / "w-new.raw"
+    for w in (w_old, w_new):
+        with open(w, "wb") as f:
+            f.truncate(MiB)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    shutil.copy(guest_tools / "vsock_tool", tools / "vsock_tool")
+    vsock = short_tmp / "cfg.vsock"
     port_sock = short_tmp / "port.sock"
     cfg = tmp_path / "vm.json"
     cfg.write_text(json.dumps({
@@ -598,9 +648,12 @@ def test_config_file_boot(vmm_factory, default_guest, short_tmp, tmp_path):
                         "initrd_path": str(default_guest.initrd)},
         "machine-config": {"vcpu_count": 1, "mem_size_mib": 256},
         "drives": [{"drive_id": "data", "path_on_host": str(a), "is_root_device": False,
-                    "is_read_only": True, "format": "raw"}],
-        "network-interfaces": [], "vsock": None, "balloon": None,
-        "logger": None, "metrics": None, "shares": [],
+                    "is_read_only": True, "format": "raw"},
+                   {"drive_id": "rw", "path_on_host": str(w_old), "is_root_device": False,
+                    "is_read_only": False, "format": "raw"}],
+        "network-interfaces": [], "vsock": {"guest_cid": 3, "uds_path": str(vsock)},
+        "balloon": None, "logger": None, "metrics": None,
+        "shares": [{"tag": "tools", "path_on_host": str(tools), "is_read_only": True}],
     }))
     sock = short_tmp / "cfg.sock"
     v = vmm_factory("config-file", "--config-file", cfg, "--api-sock", sock, "--mem", "320",
@@ -615,8 +668,25 @@ def test_config_file_boot(vmm_factory, default_guest, short_tmp, tmp_path):
     again = tmp_path / "again.json"
     again.write_text(json.dumps(get(sock, "/vm/config")))
 
+    # The config file's vsock: the guest reaches the host's socket
+    # (Firecracker's convention: a host listener at <uds_path>_<port>).
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(f"{vsock}_5300")
+    srv.listen(1)
+    srv.settimeout(120)
+    v.type("echo over-the-config-vsock | /mnt/tools/vsock_tool send 2 5300\n")
+    c, _ = srv.accept()
+    c.settimeout(60)
+    got = b""
+    while chunk := c.recv(65536):
+        got += chunk
+    c.close()
+    srv.close()
+    assert got == b"over-the-config-vsock\n", got
+
     head = "dd if=/dev/vda bs=4096 count=1 iflag=direct 2>/dev/null | head -c 4"
     assert v.run(head) == "AAAA"
+    swap_writable_drive(v, sock, w_old, w_new, tmp_path)
     # A backing file that cannot be opened is refused; nothing changes:
     # one that is missing (checked with the request), one another process
     # holds locked for writing (seen only when the VM opens it).
