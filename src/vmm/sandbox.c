@@ -48,6 +48,7 @@
 #define MAX_NR 512          /* system call numbers named in reports */
 #define MAX_THREADS 256     /* threads confined in one pass */
 #define ARM_TIMEOUT_MS 5000
+#define NAME_TIMEOUT_MS 5000  /* for a new thread to name itself */
 
 struct arm_slot {
 	pid_t tid;
@@ -569,6 +570,19 @@ int sandbox_confine_others(struct sandbox *sb, char *err, size_t errlen)
 			continue;   /* it has ended */
 		bool ok;
 		enum sandbox_class cls = class_of(tid, name, &ok);
+		/* A thread may name itself as it begins (libmicrohttpd's API
+		 * thread does): one just created may not have run yet under a
+		 * loaded host, and carries the process's name until it does. */
+		bool ended = false;
+		for (int waited = 0; !ok && !ended && waited < NAME_TIMEOUT_MS; waited++) {
+			struct timespec nap = { 0, 1000000 };
+			nanosleep(&nap, NULL);
+			ended = !thread_name(tid, name, sizeof(name));
+			if (!ended)
+				cls = class_of(tid, name, &ok);
+		}
+		if (ended)
+			continue;
 		if (!ok) {
 			snprintf(err, errlen, "sandbox: thread %d '%s' has no class (sandbox.c's list of "
 				 "thread names): it would run unconfined", (int)tid, name);

@@ -15,7 +15,10 @@ under a second: one that spins forever, one that echoes its UART.
   (a reused PID: wrong start time, or the right one but another program)
   is not adopted, and that process is left alone;
 - a VMM that does not answer (stopped with SIGSTOP) is listed as
-  `unresponsive`, and as running again once it continues.
+  `unresponsive`, and as running again once it continues;
+- a PATCH /drives swap passed through to a running VM is kept in its
+  definition: a restarted skiffd lists the new file, and the VM's next
+  start opens it (not the old one).
 
 The helpers are test_skiffd.py's (as test_ctrl_alt_del.py uses test_api.py's).
 """
@@ -260,3 +263,47 @@ def test_unresponsive_vmm(daemons, short_root, images):
     assert state(d, "stuck") == "running"
     action(d.sock, "stuck", "InstanceStop")
     assert state(d, "stuck") == "stopped"
+
+
+def open_files(pid):
+    """The paths a process has open (/proc/PID/fd)."""
+    out = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            out.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            pass
+    return out
+
+
+def test_a_drive_swapped_in_a_running_vm_stays_in_its_definition(daemons, short_root, images):
+    d = daemons(short_root)
+    old, new = short_root / "old.raw", short_root / "new.raw"
+    old.write_bytes(b"O" * 65536)
+    new.write_bytes(b"N" * 65536)
+    drive = {"drive_id": "d", "path_on_host": str(old), "is_root_device": False,
+             "is_read_only": False, "format": "raw"}
+    ok(d.sock, "POST", "/vms", tiny_def("dr", images["spin"], drives=[drive]), status=201)
+    action(d.sock, "dr", "InstanceStart")
+    pid = get(d.sock, "/vms/dr")["pid"]
+    assert str(old) in open_files(pid), open_files(pid)
+    ok(d.sock, "PATCH", "/vms/dr/drives/d", {"drive_id": "d", "path_on_host": str(new)})
+    files = open_files(pid)
+    assert str(new) in files and str(old) not in files, f"the VM did not swap the file: {files}"
+
+    def defined():
+        live = get(d.sock, "/vms/dr")["config"]["drives"]
+        stored = json.loads((d.state / "vms" / "dr" / "vm.json").read_text())["config"]["drives"]
+        return [(e["drive_id"], e["path_on_host"]) for e in live + stored]
+    assert defined() == [("d", str(new))] * 2, defined()
+    # A restarted skiffd reads the definition from its state directory.
+    d.kill9()
+    d.start()
+    assert defined() == [("d", str(new))] * 2, defined()
+    # The VM's next start opens the new file.
+    action(d.sock, "dr", "InstanceStop")
+    action(d.sock, "dr", "InstanceStart")
+    pid = get(d.sock, "/vms/dr")["pid"]
+    files = open_files(pid)
+    assert str(new) in files and str(old) not in files, f"the restarted VM opened {files}"
+    action(d.sock, "dr", "InstanceStop")
