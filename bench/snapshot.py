@@ -2,7 +2,7 @@
 """Snapshot rows, skiff beside QEMU (docs/BENCHMARKS.md, "Snapshots"):
 
     bench/snapshot.py [--runs 3] [--mem 256] [--clones 10,50] [--restores 5]
-                      [--build build]
+                      [--skiff-only] [--build build]
                       [--output FILE.md]
 
 The default guest (1 hart, --mem MiB) boots to its shell and idles; then,
@@ -347,7 +347,8 @@ def report(a, sk, qe, load):
         rows.append((f"{n} restored VMs, idle: summed RSS", f"rss{n}", "MiB"))
         rows.append((f"  summed PSS", f"pss{n}", "MiB"))
     out = [f"Command: `bench/snapshot.py --runs {a.runs} --mem {a.mem} --clones "
-           f"{','.join(map(str, a.clones))} --restores {a.restores}`; the default guest, 1 hart, {a.mem} MiB; "
+           f"{','.join(map(str, a.clones))} --restores {a.restores}{' --skiff-only' if a.skiff_only else ''}`; "
+           f"the default guest, 1 hart, {a.mem} MiB; "
            f"host load average before the run {load}.", "",
            "| measure | skiff | QEMU | skiff / QEMU |", "|---|---|---|---|"]
     for title, key, unit in rows:
@@ -369,6 +370,9 @@ def main():
     ap.add_argument("--restores", type=int, default=5, help="restores into a running VMM per run")
     ap.add_argument("--build", default=str(REPO / "build"))
     ap.add_argument("--qemu", default=shutil.which("qemu-system-riscv64"))
+    ap.add_argument("--skiff-only", action="store_true",
+                    help="no QEMU runs (its column stays empty): skiff's rows alone, e.g. on a host too "
+                         "loaded for 10 QEMU guests at once")
     ap.add_argument("--output")
     a = ap.parse_args()
     a.clones = [int(x) for x in a.clones.split(",") if x]
@@ -381,7 +385,9 @@ def main():
         logdir = Path(tmp) / "logs"
         logdir.mkdir()
         for r in range(a.runs):
-            for name, fn, s in (("skiff", skiff_run, sk), ("qemu", qemu_run, qe)):
+            peers = (("skiff", skiff_run, sk),) if a.skiff_only else \
+                (("skiff", skiff_run, sk), ("qemu", qemu_run, qe))
+            for name, fn, s in peers:
                 work = Path(tmp) / f"{name}{r}"
                 work.mkdir()
                 with open(logdir / f"{name}{r}.log", "w") as log:
