@@ -1,6 +1,7 @@
 /* Raw terminal mode, put back however the process ends; see terminal.h. */
 #include "base/terminal.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,4 +69,13 @@ void terminal_stop_signals(int fd)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* They may have been held blocked until a handler was there (the
+	 * jailed VMM, process 1 of its PID namespace, vmm/jail.c): one that
+	 * came meanwhile is delivered now. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
 }

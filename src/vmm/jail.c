@@ -145,6 +145,19 @@ static int build_root(const struct jail_opts *o, const struct sandbox_paths *pat
 	return 0;
 }
 
+/* The stop signals the parent passes on. */
+static const int stop_sigs[] = { SIGTERM, SIGINT, SIGHUP };
+
+/* The child is process 1 of its PID namespace, to which the kernel
+ * delivers a signal from outside only when it has a handler, and drops
+ * it otherwise. Until the VMM installs its own (base/terminal.c, which
+ * also unblocks them), this one is there and the signals stay blocked, so
+ * that one sent meanwhile waits instead of being lost. */
+static void held(int sig)
+{
+	(void)sig;
+}
+
 /* The parent: pass the stop signals on until the child ends. */
 static int wait_child(pid_t child, const sigset_t *set)
 {
@@ -199,9 +212,9 @@ enum jail_side jail_enter(const struct jail_opts *o, const struct sandbox_paths 
 	}
 	sigset_t set, old;
 	sigemptyset(&set);
-	const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD };
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaddset(&set, sigs[i]);
+	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++)
+		sigaddset(&set, stop_sigs[i]);
+	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	pid_t child = fork();
 	if (child < 0) {
@@ -212,7 +225,14 @@ enum jail_side jail_enter(const struct jail_opts *o, const struct sandbox_paths 
 		return JAIL_FAILED;
 	}
 	if (child == 0) {
-		sigprocmask(SIG_SETMASK, &old, NULL);
+		sigset_t mask = old;
+		struct sigaction h = { .sa_handler = held };
+		sigemptyset(&h.sa_mask);
+		for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++) {
+			sigaction(stop_sigs[i], &h, NULL);
+			sigaddset(&mask, stop_sigs[i]);
+		}
+		sigprocmask(SIG_SETMASK, &mask, NULL);
 		close(pipefd[0]);
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 		int ns = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (o->new_net ? CLONE_NEWNET : 0);

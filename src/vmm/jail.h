@@ -16,8 +16,8 @@
  * (a snapshot's, a new drive's) resolves inside the jail.
  *
  * A PID namespace takes effect for children only: jail_enter() forks. The
- * parent stays outside, waits, passes SIGTERM, SIGINT, SIGHUP and SIGQUIT
- * on, and ends as the child ended; the child, process 1 of its namespace,
+ * parent stays outside, waits, passes SIGTERM, SIGINT and SIGHUP on, and
+ * ends as the child ended; the child, process 1 of its namespace,
  * becomes the VMM. The files must be readable (and writable where the VMM
  * writes them) by the jail's uid or gid: the jail changes no owner.
  */

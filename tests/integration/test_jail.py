@@ -18,6 +18,9 @@
 - A jailed restore (`--jail --snapshot DIR`, a tiny spinning kernel): the
   snapshot's own disk and kernel, named in its state file only, are in
   the jail and the VM runs.
+- A jailed VM with no NIC, no API and no snapshot gets a network
+  namespace of its own (one with user networking keeps the host's, as the
+  first test shows).
 - A kernel without Landlock (simulated: a seccomp filter answers the three
   Landlock calls ENOSYS, as such a kernel does): the VMM says so once and
   the VM runs (a tiny spinning kernel, no guest boot).
@@ -66,6 +69,17 @@ def api(sock, method, path, body=None):
     assert r.returncode == 0, r.stderr
     text, code = r.stdout.rsplit("\n", 1)
     return int(code), text
+
+
+def stop(p):
+    """SIGTERM, then the process's stderr; SIGKILL if it does not end."""
+    p.terminate()
+    try:
+        return p.communicate(timeout=30)[1]
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise AssertionError("skiff did not end on SIGTERM")
 
 
 def state(sock):
@@ -162,6 +176,7 @@ def test_jail(skiff_bin, default_guest, console_log_dir, jail_files):
         assert st["NoNewPrivs"] == ["1"] and st["Seccomp"] == ["2"]
         for ns in ("mnt", "pid", "ipc", "uts"):
             assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
+        assert os.readlink(f"/proc/{pid}/ns/net") == os.readlink("/proc/self/ns/net")   # user net
         # Its root holds only its own files.
         root = Path(f"/proc/{pid}/root")
         want = {"/dev/null", str(default_guest.kernel), str(default_guest.initrd), str(f["disk"]),
@@ -273,8 +288,7 @@ def test_without_landlock_the_vm_runs_and_says_so(skiff_bin, open_dir):
     try:
         assert wait_for(lambda: state(vm / "api.sock") == "Running", 60, 0.2), "the VM did not run"
     finally:
-        p.terminate()
-        _, err = p.communicate(timeout=30)
+        err = stop(p)
     err = err.decode(errors="replace")
     assert err.count("Landlock is not available here") == 1, err
 
@@ -311,6 +325,27 @@ def test_jail_restores_a_snapshot(skiff_bin, open_dir):
         files = files_under(f"/proc/{vmm_pid(p.pid)}/root")
         assert {str(disk), str(d / "Image")} <= files, files
     finally:
-        p.terminate()
-        _, err = p.communicate(timeout=30)
+        err = stop(p)
     assert p.returncode == 0, err.decode(errors="replace")
+
+
+def test_jail_without_network_has_its_own_net_namespace(skiff_bin, open_dir):
+    d = open_dir
+    (d / "Image").write_bytes(rvimage.image(rvimage.prog_spin()))
+    p = subprocess.Popen([skiff_bin, "run", "--jail", d / "jail", "--kernel", d / "Image",
+                          "--no-rng", "--no-agent"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def jailed_net():
+            try:
+                pid = vmm_pid(p.pid)
+                return os.readlink(f"/proc/{pid}/ns/net"), os.readlink(f"/proc/{pid}/ns/mnt")
+            except (OSError, AssertionError):
+                return None
+        # Once the mount namespace differs, the child has made its namespaces.
+        got = wait_for(lambda: (n := jailed_net()) and n[1] != os.readlink("/proc/self/ns/mnt") and n,
+                       30, 0.05)
+        assert got, "no jailed VMM"
+        assert got[0] != os.readlink("/proc/self/ns/net")
+    finally:
+        stop(p)
