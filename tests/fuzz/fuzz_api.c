@@ -17,6 +17,8 @@
  * says), and any body with a string naming an existing special file
  * (opening some devices has effects: a watchdog starts). For the inputs to
  * name, FUZZ_DIR holds a regular file `f` (a "kernel") and a directory `d`.
+ * FUZZ_DIR in an input stands for this process's own directory
+ * (scratch_dir.h), so side-by-side runs do not share files.
  *
  * Checked for every request: the answer is 200 with a JSON body, 204 with
  * none, or 400 with exactly {"fault_message": string}; a refused request
@@ -35,6 +37,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "scratch_dir.h"
 #include "virtio/net.h"
 #include "vmm/api.h"
 #include "vmm/api_agent.h"
@@ -46,6 +49,9 @@
 
 #define MAX_REQUESTS 64
 #define FUZZ_DIR "/tmp/skiff-fuzz-api"
+
+/* This process's directory in place of FUZZ_DIR (scratch_dir.h). */
+static char dir[64];
 
 /* ---- the stand-in VM and device hooks ---- */
 
@@ -342,12 +348,12 @@ static bool body_unsafe(const char *body, size_t len)
 
 static void make_files(void)
 {
-	static bool done;
-	if (done)
+	if (dir[0])
 		return;
-	done = true;
-	if ((mkdir(FUZZ_DIR, 0700) && errno != EEXIST) ||
-	    (mkdir(FUZZ_DIR "/d", 0700) && errno != EEXIST))
+	fuzz_dir_make(FUZZ_DIR, dir);
+	char path[96];
+	snprintf(path, sizeof(path), "%s/d", dir);
+	if (mkdir(path, 0700))
 		abort();
 	/* `f` serves as kernel, initrd and drive: a RISC-V Image header (the
 	 * configuration checks a kernel's), then zeros. */
@@ -355,7 +361,8 @@ static void make_files(void)
 	memcpy(image + 8, "\0\0\x20\0\0\0\0\0", 8);
 	memcpy(image + 16, "\0\x10\0\0\0\0\0\0", 8);
 	memcpy(image + 48, "RISCV\0\0\0RSC\x05", 12);
-	FILE *f = fopen(FUZZ_DIR "/f", "w");
+	snprintf(path, sizeof(path), "%s/f", dir);
+	FILE *f = fopen(path, "w");
 	if (!f || fwrite(image, 1, sizeof(image), f) != sizeof(image) || fclose(f))
 		abort();
 }
@@ -427,6 +434,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(buf, data, size);
 	buf[size] = 0;
+	fuzz_dir_rewrite(buf, size, FUZZ_DIR, dir);
 	struct vmm *v = new_vmm();
 	size_t off = 0;
 	for (int n = 0; n < MAX_REQUESTS && off < size; n++) {

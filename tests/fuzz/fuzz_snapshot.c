@@ -15,7 +15,10 @@
  * The configuration names host files; an input whose configuration names a
  * path outside FUZZ_DIR is skipped (opening some devices has effects), and
  * RAM always comes from FUZZ_DIR/mem. FUZZ_DIR holds that memory file, a
- * disk image and a directory to share, as the seeds name them.
+ * disk image and a directory to share, as the seeds name them. FUZZ_DIR in
+ * an input stands for this process's own directory (scratch_dir.h: a name of
+ * the same length, so the sections' lengths hold), so side-by-side runs
+ * do not share files.
  *
  * Seeds: with SKIFF_SNAPSHOT_SEEDS=DIR set, the target writes state files
  * of small VMs (devices in reset, devices set up the way a driver does it,
@@ -36,6 +39,7 @@
 #include <zlib.h>
 
 #include "base/snapfile.h"
+#include "scratch_dir.h"
 #include "machine/board.h"
 #include "virtio/virtio_mmio.h"
 #include "vmm/api_snapshot.h"
@@ -43,30 +47,47 @@
 #include "vmm/snapshot.h"
 
 #define FUZZ_DIR "/tmp/skiff-fuzz-snapshot"
+
+/* This process's directory in place of FUZZ_DIR (scratch_dir.h). */
+static char dir[64];
 #define MEM_MIB 128
 
 static void discard(void *ctx, const uint8_t *buf, size_t n) { }
 
+static void make_file(const char *name, off_t size)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_RDWR | O_CREAT, 0600);
+	if (fd < 0 || ftruncate(fd, size)) {
+		perror(path);
+		exit(1);
+	}
+	close(fd);
+}
+
 static void make_env(void)
 {
-	static int done;
-	if (done)
+	if (dir[0])
 		return;
-	done = 1;
-	mkdir(FUZZ_DIR, 0700);
-	mkdir(FUZZ_DIR "/d", 0700);
-	int fd = open(FUZZ_DIR "/mem", O_RDWR | O_CREAT, 0600);
-	if (fd < 0 || ftruncate(fd, (off_t)MEM_MIB << 20)) {
-		perror(FUZZ_DIR "/mem");
+	fuzz_dir_make(FUZZ_DIR, dir);
+	char path[96];
+	snprintf(path, sizeof(path), "%s/d", dir);
+	if (mkdir(path, 0700)) {
+		perror(path);
 		exit(1);
 	}
-	close(fd);
-	fd = open(FUZZ_DIR "/disk.img", O_RDWR | O_CREAT, 0600);
-	if (fd < 0 || ftruncate(fd, 1 << 20)) {
-		perror(FUZZ_DIR "/disk.img");
-		exit(1);
-	}
-	close(fd);
+	make_file("mem", (off_t)MEM_MIB << 20);
+	make_file("disk.img", 1 << 20);
+}
+
+/* A state file's length and CRC-32 made right (after a change). */
+static void fix_container(uint8_t *buf, size_t size)
+{
+	uint64_t total = size;
+	memcpy(buf + 16, &total, 8);
+	uint32_t crc = (uint32_t)crc32(0L, buf, (uInt)(size - 4));
+	memcpy(buf + size - 4, &crc, 4);
 }
 
 /* Does every string in v that looks like a path lie in FUZZ_DIR? */
@@ -74,7 +95,8 @@ static int paths_ok(const json_t *v)
 {
 	if (json_is_string(v)) {
 		const char *s = json_string_value(v);
-		return !strchr(s, '/') || (!strncmp(s, FUZZ_DIR "/", sizeof(FUZZ_DIR)) && !strstr(s, ".."));
+		size_t n = strlen(dir);
+		return !strchr(s, '/') || (!strncmp(s, dir, n) && s[n] == '/' && !strstr(s, ".."));
 	}
 	if (json_is_object(v)) {
 		const char *k;
@@ -101,12 +123,14 @@ static void restore_once(const char *path)
 	json_decref(conf);
 	if (safe) {
 		struct vm_config spec;
-		struct vmm_snapshot_load_req rq = { .state_path = path, .mem_path = FUZZ_DIR "/mem" };
+		char mem[96];
+		snprintf(mem, sizeof(mem), "%s/mem", dir);
+		struct vmm_snapshot_load_req rq = { .state_path = path, .mem_path = mem };
 		vm_config_init(&spec);
 		if (!vmm_snapshot_spec(&spec, vm_snapshot_config(sf), &rq, err, sizeof(err)) &&
 		    !vm_config_check(&spec, err, sizeof(err))) {
 			struct vm_console con = { .out = discard };
-			struct vm *vm = vm_restore(&spec, &con, sf, FUZZ_DIR "/mem", true, err, sizeof(err));
+			struct vm *vm = vm_restore(&spec, &con, sf, mem, true, err, sizeof(err));
 			vm_destroy(vm);
 		}
 		vm_config_free(&spec);
@@ -121,13 +145,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	uint8_t *buf = malloc(size ? size : 1);
 	memcpy(buf, data, size);
-	if (size >= SNAP_HEADER_BYTES + 28 && !memcmp(buf, SNAP_MAGIC, 8) && !(buf[size - 1] & 1)) {
-		uint64_t total = size;
-		memcpy(buf + 16, &total, 8);
-		uint32_t crc = (uint32_t)crc32(0L, buf, (uInt)(size - 4));
-		memcpy(buf + size - 4, &crc, 4);
-	}
-	char path[] = FUZZ_DIR "/state-XXXXXX";
+	fuzz_dir_rewrite(buf, size, FUZZ_DIR, dir);
+	if (size >= SNAP_HEADER_BYTES + 28 && !memcmp(buf, SNAP_MAGIC, 8) && !(buf[size - 1] & 1))
+		fix_container(buf, size);
+	char path[96];
+	snprintf(path, sizeof(path), "%s/state-XXXXXX", dir);
 	int fd = mkstemp(path);
 	if (fd < 0 || write(fd, buf, size) != (ssize_t)size) {
 		perror("state file");
@@ -173,12 +195,37 @@ static void drive_slot(struct vm *vm, unsigned n, unsigned nq, uint64_t ring)
 	mmio_bus_write(&vm->bus, base + VIRTIO_MMIO_STATUS, 4, 1 | 2 | 8 | 4);
 }
 
-static void make_seed(const char *dir, const char *name, const char *config, bool drive, bool diff)
+/* A seed written by this process names its directory: put the token back
+ * (scratch_dir.h), then the container's length and CRC. */
+static void seed_tokens(const char *path)
+{
+	FILE *f = fopen(path, "r+b");
+	static uint8_t buf[1 << 20];
+	size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+	if (!n || n == sizeof(buf) || n < SNAP_HEADER_BYTES + 28) {
+		fprintf(stderr, "seed %s: cannot read it back\n", path);
+		exit(1);
+	}
+	fuzz_dir_rewrite(buf, n, dir, FUZZ_DIR);
+	fix_container(buf, n);
+	if (fseek(f, 0, SEEK_SET) || fwrite(buf, 1, n, f) != n || fclose(f)) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static void make_seed(const char *out, const char *name, const char *config_text, bool drive,
+		      bool diff)
 {
 	char err[1024], state[512], mem[512], diffstate[512];
 	struct vm_config spec;
 	vm_config_init(&spec);
+	char *config = strdup(config_text);
+	if (!config)
+		exit(1);
+	fuzz_dir_rewrite(config, strlen(config), FUZZ_DIR, dir);
 	json_t *doc = json_loads(config, 0, NULL);
+	free(config);
 	if (!doc || vm_config_from_json(&spec, doc, err, sizeof(err))) {
 		fprintf(stderr, "seed %s: %s\n", name, doc ? err : "bad JSON");
 		exit(1);
@@ -198,8 +245,8 @@ static void make_seed(const char *dir, const char *name, const char *config, boo
 	atomic_store(&vm->vcpu[0].state, HSM_STARTED);
 	char *conf = vmm_snapshot_conf(&spec);
 	struct vm_snapshot_stats st;
-	snprintf(state, sizeof(state), "%s/%s", dir, name);
-	snprintf(mem, sizeof(mem), "%s/mem", FUZZ_DIR);
+	snprintf(state, sizeof(state), "%s/%s", out, name);
+	snprintf(mem, sizeof(mem), "%s/mem", dir);
 	if (!conf || vm_snapshot_create(vm, conf, VM_SNAPSHOT_FULL, state, mem, &st, err, sizeof(err))) {
 		fprintf(stderr, "seed %s: %s\n", name, err);
 		exit(1);
@@ -207,13 +254,17 @@ static void make_seed(const char *dir, const char *name, const char *config, boo
 	if (diff) {
 		uint32_t word = 0x12345678;
 		gram_write(&vm->ram, BOARD_RAM_BASE + 0x5000, &word, 4);
-		snprintf(diffstate, sizeof(diffstate), "%s/%s-diff", dir, name);
-		if (vm_snapshot_create(vm, conf, VM_SNAPSHOT_DIFF, diffstate, FUZZ_DIR "/diffmem", &st,
+		snprintf(diffstate, sizeof(diffstate), "%s/%s-diff", out, name);
+		char diffmem[96];
+		snprintf(diffmem, sizeof(diffmem), "%s/diffmem", dir);
+		if (vm_snapshot_create(vm, conf, VM_SNAPSHOT_DIFF, diffstate, diffmem, &st,
 				       err, sizeof(err))) {
 			fprintf(stderr, "seed %s diff: %s\n", name, err);
 			exit(1);
 		}
+		seed_tokens(diffstate);
 	}
+	seed_tokens(state);
 	free(conf);
 	vm_destroy(vm);
 	vm_config_free(&spec);
@@ -221,13 +272,13 @@ static void make_seed(const char *dir, const char *name, const char *config, boo
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *dir = getenv("SKIFF_SNAPSHOT_SEEDS");
-	if (!dir)
+	const char *out = getenv("SKIFF_SNAPSHOT_SEEDS");
+	if (!out)
 		return 0;
 	make_env();
-	make_seed(dir, "plain", "{\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128}}",
+	make_seed(out, "plain", "{\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128}}",
 		  false, false);
-	make_seed(dir, "devices",
+	make_seed(out, "devices",
 		  "{\"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 128},"
 		  " \"drives\": [{\"drive_id\": \"d0\", \"path_on_host\": \"" FUZZ_DIR "/disk.img\","
 		  "   \"is_root_device\": false, \"is_read_only\": false}],"
