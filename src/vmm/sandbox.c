@@ -173,6 +173,8 @@ static int add_rule(scmp_filter_ctx ctx, int nr, enum sandbox_check check)
 		return add_values(ctx, nr, 1, VALUES(TUNSETOFFLOAD));
 	case SB_IOCTL_BLOCK:
 		return add_values(ctx, nr, 1, VALUES(BLKDISCARD, BLKZEROOUT));
+	case SB_IOCTL_BLKSIZE:
+		return add_values(ctx, nr, 1, VALUES(BLKGETSIZE64));
 	case SB_IOCTL_NET:
 		return add_values(ctx, nr, 1, VALUES(FIONREAD, FIONBIO, TUNSETOFFLOAD));
 	case SB_SOCKET_MAIN:

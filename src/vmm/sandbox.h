@@ -57,6 +57,7 @@ enum sandbox_check {
 	SB_IOCTL_MAIN,         /* terminal, TAP setup, block device size */
 	SB_IOCTL_TAP_OFFLOAD,  /* TUNSETOFFLOAD */
 	SB_IOCTL_BLOCK,        /* BLKDISCARD, BLKZEROOUT */
+	SB_IOCTL_BLKSIZE,      /* BLKGETSIZE64 */
 	SB_IOCTL_NET,          /* FIONREAD, FIONBIO, TUNSETOFFLOAD */
 	SB_SOCKET_MAIN,        /* AF_UNIX, AF_INET, AF_INET6 */
 	SB_SOCKET_UNIX,        /* AF_UNIX */

@@ -254,6 +254,8 @@ static const struct sandbox_rule api_rules[] = {
 	ROW("getcwd", SB_ANY, "the same, for a relative path"),
 	ROW("mincore", SB_ANY, "metrics: the guest RAM's resident size (FlushMetrics; main's periodic metrics)"),
 	ROW("getdents64", SB_ANY, "listing a snapshot directory"),
+	ROW("ioctl", SB_IOCTL_BLKSIZE, "PATCH /drives path_on_host to a block device: its size "
+	    "(BLKGETSIZE64)"),
 	ROW("clone", SB_CLONE_THREAD, "the guest agent's clock thread; threads only"),
 	ROW("clone3", SB_ENOSYS, "refused with ENOSYS so that glibc uses clone, whose flags can be checked"),
 	ROW("sched_getaffinity", SB_ANY, "glibc's CPU count at thread start"),

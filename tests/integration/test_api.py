@@ -629,7 +629,8 @@ def test_config_file_boot(vmm_factory, default_guest, guest_tools, short_tmp, tm
     before is flushed to the old file's storage and stays there, what it
     writes after goes to the new file only); a guest reboot rebuilds the
     VM with those PATCHes and makes the console port's socket anew (its
-    client is closed)."""
+    client is closed); as root, a swap to a loop block device works under
+    the sandbox."""
     a, b = tmp_path / "a.raw", tmp_path / "b.raw"
     a.write_bytes(b"A" * MiB)
     b.write_bytes(b"B" * (2 * MiB))
@@ -766,6 +767,23 @@ def test_config_file_boot(vmm_factory, default_guest, guest_tools, short_tmp, tm
     v.run("echo after-reboot > /dev/virtio-ports/org.skiff.reboot")
     assert client.recv(100) == b"after-reboot\n"
     client.close()
+
+    # A block device as the new backing file (root only: losetup makes
+    # it; CI runs as root). Under the sandbox the API thread asks the
+    # device's size (ioctl BLKGETSIZE64); the guest sees it.
+    if os.geteuid() == 0 and shutil.which("losetup"):
+        c = tmp_path / "c.raw"
+        c.write_bytes(b"C" * (3 * MiB))
+        loop = subprocess.run(["losetup", "--find", "--show", "--read-only", str(c)],
+                              check=True, capture_output=True, text=True).stdout.strip()
+        try:
+            ok(sock, "PATCH", "/drives/data", {"drive_id": "data", "path_on_host": loop})
+            sectors = v.run("for i in $(seq 30); do [ $(cat /sys/block/vda/size) = 6144 ] && break; "
+                            "sleep 1; done; cat /sys/block/vda/size")
+            assert sectors == "6144", f"after the swap to {loop} the guest's vda has {sectors} sectors, not 6144"
+            assert v.run(head) == "CCCC"
+        finally:
+            subprocess.run(["losetup", "--detach", loop], capture_output=True)
 
     v.type("poweroff\n")
     assert v.wait_exit(120) == 0, v.stderr()
