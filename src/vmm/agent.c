@@ -5,7 +5,11 @@
  * rx_space and guest_open; API calls send from the API thread. `lock`
  * and `room` hand "the port has room again" from the first to the second.
  * The clock thread ("agent-clock") sleeps on `clock_cond` until a sync is
- * asked for; `lock` guards its request and status too.
+ * asked for; `lock` guards its request and status too. It starts when the
+ * first sync is asked for, usually after the VM's threads were confined:
+ * it then confines itself to the API thread's class (vm->thread_hook, by
+ * its name; src/vmm/sandbox.c) on top of the filter of the thread that
+ * started it, before it does anything else.
  */
 #include "vmm/agent.h"
 
@@ -19,6 +23,7 @@
 #include <jansson.h>
 
 #include "base/clock.h"
+#include "monitor/vm.h"
 
 /* How long a clock sync keeps trying (the agent may still be starting
  * after a restore), each try's time-out, and the pause between tries. */
@@ -29,6 +34,7 @@
 #define SET_TIME_SLACK_NS (2ll * 1000000000ll)
 
 struct vm_agent {
+	struct vm *vm;             /* its thread_hook confines the clock thread */
 	struct qga_client *client;
 	struct virtio_console *con;
 	unsigned port;
@@ -102,11 +108,12 @@ static bool agent_connected(void *ctx)
 	return vm_agent_connected(ctx);
 }
 
-struct vm_agent *vm_agent_create(struct virtio_console_port_config *pc)
+struct vm_agent *vm_agent_create(struct vm *vm, struct virtio_console_port_config *pc)
 {
 	struct vm_agent *a = calloc(1, sizeof(*a));
 	if (!a)
 		return NULL;
+	a->vm = vm;
 	struct qga_transport t = { .send = agent_send, .connected = agent_connected, .ctx = a };
 	a->client = qga_client_new(&t);
 	if (!a->client) {
@@ -216,6 +223,10 @@ static bool set_guest_clock(struct vm_agent *a, char *err, size_t errlen)
 static void *clock_main(void *arg)
 {
 	struct vm_agent *a = arg;
+	/* Named first: the sandbox finds the thread's class by its name. */
+	pthread_setname_np(pthread_self(), "agent-clock");
+	const struct vm *vm = a->vm;
+	bool confined = !vm->thread_hook.start || vm->thread_hook.start(vm->thread_hook.ctx) == 0;
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
 		while (!a->clock_stop && !a->clock_want[0])
@@ -229,9 +240,11 @@ static void *clock_main(void *arg)
 		uint64_t give_up = clock_monotonic_ns() + CLOCK_TRY_FOR_NS;
 		bool ok = false;
 		char err[256] = "";
+		if (!confined)
+			snprintf(err, sizeof(err), "the clock thread could not confine itself (sandbox)");
 		/* Until it worked, a newer request came (it starts over), or the
 		 * time is up. */
-		while (!a->clock_stop && !a->clock_want[0]) {
+		while (confined && !a->clock_stop && !a->clock_want[0]) {
 			pthread_mutex_unlock(&a->lock);
 			ok = set_guest_clock(a, err, sizeof(err));
 			pthread_mutex_lock(&a->lock);
@@ -252,10 +265,8 @@ void vm_agent_sync_clock(struct vm_agent *a, const char *why)
 {
 	pthread_mutex_lock(&a->lock);
 	if (!a->clock_started && !a->clock_stop) {
-		if (pthread_create(&a->clock_thread, NULL, clock_main, a) == 0) {
-			pthread_setname_np(a->clock_thread, "agent-clock");
+		if (pthread_create(&a->clock_thread, NULL, clock_main, a) == 0)
 			a->clock_started = true;
-		}
 	}
 	if (a->clock_started) {
 		snprintf(a->clock_want, sizeof(a->clock_want), "%s", why);

@@ -29,9 +29,10 @@
 
 struct vm_agent;
 
-/* A channel not yet bound to a console: fills *pc (name and callbacks)
- * for virtio_console_create(). NULL when out of memory. */
-struct vm_agent *vm_agent_create(struct virtio_console_port_config *pc);
+struct vm;
+/* A channel of `vm` not yet bound to a console: fills *pc (name and
+ * callbacks) for virtio_console_create(). NULL when out of memory. */
+struct vm_agent *vm_agent_create(struct vm *vm, struct virtio_console_port_config *pc);
 /* The console exists: the channel is port `port` of it. */
 void vm_agent_bind(struct vm_agent *a, struct virtio_console *con, unsigned port);
 /* Before the console is destroyed: ends the clock thread. NULL is ignored. */

@@ -195,7 +195,7 @@ static const char *add_console(struct vm *vm, struct vm_devices *d, const struct
 	}
 	unsigned nports = 1 + (unsigned)cfg->nports;
 	if (wants_agent(cfg)) {
-		if (!(cs->agent = vm_agent_create(&pc[nports]))) {
+		if (!(cs->agent = vm_agent_create(vm, &pc[nports]))) {
 			port_socks_destroy(cs->socks);
 			free(cs);
 			snprintf(err, errlen, "virtio-console: out of memory");

@@ -6,7 +6,8 @@ One boot serves every check: a skiffd VM, `ag` (the commands' usual path:
 skiffd proxies each call to the VM's API), with a raw scratch disk:
 exec round trips, 10 MiB of output, a copy both ways, exec -t and cp's
 progress bar on a terminal, clipboard both ways and mirrored with the
-host's (a stand-in wl-paste/wl-copy on PATH), the clock set after a resume,
+host's (a stand-in wl-paste/wl-copy on PATH), the clock set after a resume
+(by the VMM's clock thread, which runs under the API class's filter),
 `skiff ls` showing the agent, the VM's own API socket as VM; then two
 clones of it (snapshots restored into new VMMs by skiffd: their clocks are
 set through the agent), one whose agent is replaced by one that answers
@@ -253,12 +254,32 @@ def test_clipboard_sync(sd, skiff_bin, tmp_path):
     assert p.returncode == 0, err
 
 
+def seccomp_filters(pid):
+    """{thread name: Seccomp_filters} of a process's threads (its first
+    thread as "main")."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+        except OSError:
+            continue   # it has ended
+        f = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        out["main" if tid == str(pid) else f["Name"].strip()] = int(f["Seccomp_filters"])
+    return out
+
+
 def test_time_set_after_resume(sd, sk):
     # move the guest clock an hour back, pause and resume: the VMM sets it
     set_clock_back(sd.sock, "/vms/ag")
     assert sk("pause", "ag").returncode == 0
     assert sk("resume", "ag").returncode == 0
     assert clock_synced(sd.sock, "/vms/ag", "resumed") < 5
+    # The clock thread was started (by the first sync) after the VMM had
+    # confined itself: it adds the API class's filter to the main
+    # thread's it inherited, so it runs under both (filters stack).
+    pid = int((sd.state / "vms" / "ag" / "pid").read_text().split()[0])   # "PID START ..."
+    filters = seccomp_filters(pid)
+    assert filters.get("agent-clock") == filters["main"] + 1, filters
 
 
 def test_api_socket_as_vm(sd, skiff_bin):
