@@ -158,6 +158,8 @@ static void step(struct state *s, struct cursor *c, uint8_t what)
 		memset(m + 8, 0xee, 8);
 		size_t len = what & 0x40 ? (size_t)take(c, 1) % 17 : 8;
 		fd_send(d, 3, m, len, 0);
+		while (fd_reap(d, 3, buf, sizeof(buf)) >= 0)
+			;
 		break;
 	}
 	case 1: {   /* control receive buffers; read what came */

@@ -106,8 +106,9 @@ bool fd_send(struct fuzz_driver *d, unsigned q, const void *out, size_t n, size_
 	if (q >= FD_QUEUES || !d->q[q].live || n > FD_BUF || in_len > FD_BUF)
 		return false;
 	struct fd_queue *fq = &d->q[q];
-	if ((uint16_t)(fq->avail_idx - get16(d, fq->used + 2)) + 2 > FD_QSIZE)
-		return false;   /* no room for two more descriptors */
+	/* Chains not reaped yet keep their descriptors (two at most each). */
+	if (((uint16_t)(fq->avail_idx - fq->used_seen) + 1u) * 2 > FD_QSIZE)
+		return false;
 	uint16_t head = fq->next_desc, k = head;
 	unsigned ndesc = (n ? 1 : 0) + (in_len ? 1 : 0);
 	if (!ndesc)
