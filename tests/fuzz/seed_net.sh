@@ -2,8 +2,9 @@
 # Seed corpus for the net target: frames as tests/fuzz/fuzz_net.c reads
 # them (a scratch-size byte, the 12-byte virtio-net header, the Ethernet
 # frame): a TCPv4 and a TCPv6 GSO frame a Linux guest sends with TSO, one
-# behind a VLAN tag, a NEEDS_CSUM UDP and TCP frame, a plain frame, and a
-# GSO frame with a small scratch buffer. Usage: seed_net.sh OUTDIR
+# behind a VLAN tag, a NEEDS_CSUM UDP and TCP frame, a plain frame, a GSO
+# frame with a small scratch buffer, and GSO frames whose 65535-byte MSS
+# would wrap a segment's IP length (regression). Usage: seed_net.sh OUTDIR
 set -eu
 out=$1
 mkdir -p "$out"
@@ -33,6 +34,10 @@ seeds = {
     'tso4-small-scratch': b'\x90' + hdr(1, 1, 1000, 34, 16) + eth(0x800) + ipv4(20 + len(data)) + tcp() + data,
     'udp-gso': b'\0' + hdr(1, 3, 1000, 34, 6) + eth(0x800) + ipv4(8 + 100, 17) + udp(100) + data[:100],
 }
+# Regression: an MSS so large that a segment's IP length field would wrap.
+big = bytes(65535)
+seeds['tso4-max-mss'] = b'\0' + hdr(1, 1, 65535, 34, 16) + eth(0x800) + ipv4(0) + tcp() + big
+seeds['tso6-max-mss'] = b'\0' + hdr(1, 4, 65535, 54, 16) + eth(0x86dd) + ipv6(0) + tcp() + big
 for name, b in seeds.items():
     open(os.path.join(out, name), 'wb').write(b)
 PY

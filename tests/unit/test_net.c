@@ -692,6 +692,13 @@ static void test_offload_tso4(void)
 	h.gso_type = NET_HDR_GSO_TCPV4;
 	CHECK_EQ(net_offload_segment(&h, f, 40, scratch, sizeof(scratch), collect, s), -1);
 	CHECK_EQ(s->n, 0);
+	/* An MSS of 65535 over 65535 bytes of payload: the segment's IPv4
+	 * total length (65575) would not fit its 16-bit field. */
+	static uint8_t big[54 + 65535], big_scratch[NET_MAX_FRAME];
+	size_t big_len = tcp4_frame(big, 65535, 0x18);
+	h.gso_size = 65535;
+	CHECK_EQ(net_offload_segment(&h, big, big_len, big_scratch, sizeof(big_scratch), collect, s), -1);
+	CHECK_EQ(s->n, 0);
 	free(s);
 }
 

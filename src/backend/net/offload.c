@@ -143,6 +143,12 @@ static int segment_tcp(const struct net_vnet_hdr *h, uint8_t *f, size_t len, boo
 	/* A tiny MSS would turn one frame into tens of thousands. */
 	if (mss < 64 || p.hdrs + mss > scratch_len)
 		return -1;
+	/* The largest segment's IPv4 total length or IPv6 payload length
+	 * must fit its 16-bit field (a 65535-byte MSS behind 40 bytes of
+	 * headers would not): refuse rather than send a wrapped length. */
+	size_t biggest = p.hdrs + (payload < mss ? payload : mss);
+	if (biggest - p.l3 - (v6 ? 40 : 0) > 0xffff)
+		return -1;
 	uint32_t seq = get32(f + p.l4 + 4);
 	uint16_t ipid = v6 ? 0 : get16(f + p.l3 + 4);
 	uint8_t flags = f[p.l4 + 13];
