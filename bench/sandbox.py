@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""What skiff's sandbox costs: the boot and I/O rows of bench/run.sh with
+the sandbox on (skiff's default) and off (`skiff run --seccomp off`: no
+seccomp filters, no capability drop, no rlimits), beside QEMU, in one run
+(docs/BENCHMARKS.md, "Sandbox on and off"):
+
+    bench/sandbox.py [--runs 3] [--rows boot,blk,net] [--io-mib 64]
+                     [--skiff BINARY] [--json FILE] [--output FILE.md]
+
+It is bench/run.sh's runner with a third system: for every run and every
+VM configuration the rows need, the same guest boots in skiff with the
+sandbox, in skiff without it and in QEMU, strictly in that order, and each
+row measures in each boot exactly as bench/README.md describes (boot: launch
+to the shell prompt, and the host CPU seconds to get there; blk: O_DIRECT
+sequential and random reads and writes of a raw disk, every block's CRC-32
+checked; net: TCP both ways through user networking). Boots are on 1 hart
+unless --boot-harts says more.
+
+The table gives medians and the sandbox's cost, on / off - 1 (for a
+throughput, off / on - 1: positive means the sandbox made it slower); the
+issue's target is at most 2% either way. Wall-clock times on a shared host
+are noisy; the host CPU seconds (utime + stime of the VMM process, all
+threads) are the steadier measure, and the load average before and after
+the run is printed with the table.
+"""
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+
+import bench
+from peers import Qemu, Skiff
+from rowbase import DEFAULT_IMAGE, HIGHER
+
+ON, OFF, QEMU = "skiff", "skiff-nosandbox", "qemu"
+
+
+class SkiffNoSandbox(Skiff):
+    """skiff run with the sandbox off; otherwise the same command line."""
+    name = OFF
+
+    def argv(self, *args, **kw):
+        return super().argv(*args, **kw) + ["--seccomp", "off"]
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def cost(on, off, better):
+    """The sandbox's cost in percent (positive: slower with it)."""
+    if on is None or off is None or on <= 0 or off <= 0:
+        return None
+    return 100.0 * ((off / on) if better == HIGHER else (on / off)) - 100.0
+
+
+def report(a, runner, cmd, load_before, load_after, elapsed):
+    res = runner.res
+    L = [f"Command: `{cmd}`; {a.runs} run(s), each booting skiff with the sandbox, skiff "
+         f"without it (`--seccomp off`) and QEMU in turn; host load average {load_before} "
+         f"before the run, {load_after} after; {elapsed / 60:.0f} min.", "",
+         "| measure | sandbox on | sandbox off | sandbox cost | QEMU | skiff (on) / QEMU |",
+         "|---|---|---|---|---|---|"]
+    worst = []
+    for row in runner.rows:
+        for m in row.metrics(a):
+            on, off, q = (res.median(m.key, s) for s in (ON, OFF, QEMU))
+            if on is None and off is None:
+                continue
+            c = cost(on, off, m.better)
+            what = m.label + (" (host CPU s)" if m.table == "cputime" else f" ({m.unit})")
+            ratio = (on / q) if on and q else None
+            L.append(f"| {row.name}: {what} | {bench.fmt(on, m.unit)} | {bench.fmt(off, m.unit)} | "
+                     f"{'—' if c is None else f'{c:+.1f}%'} | {bench.fmt(q, m.unit)} | "
+                     f"{'—' if ratio is None else f'{ratio:.2f}'} |")
+            if c is not None:
+                worst.append((abs(c), m.key, m.table == "cputime"))
+    L.append("")
+    if worst:
+        cpu = [w for w in worst if w[2]]
+        L.append(f"Largest cost either way: {max(worst)[0]:.1f}% ({max(worst)[1]}); over the host "
+                 f"CPU measures: {max(cpu)[0]:.1f}% ({max(cpu)[1]})." if cpu else
+                 f"Largest cost either way: {max(worst)[0]:.1f}% ({max(worst)[1]}).")
+    L.append("")
+    L.append("Samples: " + "; ".join(
+        f"{k} {s}: {', '.join(bench.fmt(x) for x in v)}"
+        for (k, s), v in sorted(res.samples.items()) if s in (ON, OFF)))
+    if runner.errors:
+        L += ["", "Errors: " + "; ".join(runner.errors)]
+    return "\n".join(L) + "\n"
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--rows", default="boot,blk,net", help="rows of bench/run.sh (default boot,blk,net)")
+    ap.add_argument("--boot-harts", default="1", help="comma-separated hart counts of the boot row")
+    ap.add_argument("--io-mib", type=int, default=64)
+    ap.add_argument("--skiff", help="skiff binary (default: a release build in build-bench)")
+    ap.add_argument("--json", help="also write every sample as JSON")
+    ap.add_argument("--output", help="write the Markdown section here")
+    o = ap.parse_args(argv)
+    a = bench.parse_args(["--runs", str(o.runs), "--rows", o.rows, "--io-mib", str(o.io_mib)]
+                         + (["--skiff", o.skiff] if o.skiff else []))
+    a.boot_harts = [int(h) for h in o.boot_harts.split(",")]
+    skiff_bin = os.path.abspath(o.skiff) if o.skiff else bench.build_skiff(a.build_dir)[0]
+    gdir = bench.default_guest()
+    images = {DEFAULT_IMAGE: (os.path.join(gdir, "Image"), os.path.join(gdir, "initrd.cpio.gz"))}
+    systems = [Skiff(skiff_bin), SkiffNoSandbox(skiff_bin), Qemu(a.qemu)]
+    log_dir = tempfile.mkdtemp(prefix="skiff-bench-sandbox-")
+    bench.log(f"console logs in {log_dir}")
+    runner = bench.Runner(a, systems, images, log_dir)
+    load_before, t0 = loadavg(), time.monotonic()
+    try:
+        runner.run(None)
+    finally:
+        if runner.workdir:
+            shutil.rmtree(runner.workdir, ignore_errors=True)
+    cmd = "bench/sandbox.py" + "".join(" " + shlex.quote(x) for x in argv)
+    text = report(a, runner, cmd, load_before, loadavg(), time.monotonic() - t0)
+    print(text)
+    if o.json:
+        with open(o.json, "w") as f:
+            json.dump([{"key": k, "system": s, "values": v} for (k, s), v in runner.res.samples.items()],
+                      f, indent=1)
+    if o.output:
+        with open(o.output, "w") as f:
+            f.write(text)
+    return 1 if runner.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
