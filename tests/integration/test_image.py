@@ -13,8 +13,8 @@ real system. Here:
   image.json;
   the result boots with `skiff run --image --ephemeral`, its dpkg database
   lists the packages, the overlay goes away and the image is unchanged;
-- the errors: a suite that does not exist, an interrupted download (a proxy
-  that cuts every .deb short), no space left (on the host, and for the
+- the errors: a suite that does not exist, an interrupted download (a local
+  proxy, no network: the lists are current, every .deb is cut short), no space left (on the host, and for the
   disk size asked), a bad name, an image that exists;
 - `skiff image ls`, `rm` (also while the image is in use), `convert`.
 
@@ -39,8 +39,6 @@ import socketserver
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pexpect
@@ -53,12 +51,6 @@ CREATE_TIMEOUT = float(os.environ.get("SKIFF_IMAGE_TIMEOUT", "3600"))
 
 def user_cache():
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "skiff"
-
-
-def archive_uri():
-    return subprocess.run(["/usr/bin/python3", str(REPO_ROOT / "guest" / "imagetool.py"),
-                           "archive-uri", "/etc/apt"], check=True, capture_output=True,
-                          text=True).stdout.strip()
 
 
 def make_cache(tmp_path):
@@ -282,51 +274,72 @@ def test_suite_that_does_not_exist(skiff_bin, tmp_path):
 
 
 class CuttingProxy(http.server.BaseHTTPRequestHandler):
-    """Forwards GETs to the archive; a .deb's body stops after 1000 bytes
-    and the connection is dropped (the Content-Length promises it whole)."""
-    upstream = ""
+    """apt's HTTP proxy, answering from here (no network): the package
+    lists are current (304 to the refresh's If-Modified-Since), and every
+    .deb's body stops after 1000 bytes of a chunk that promised 100000,
+    then the connection is dropped. Anything else is 404."""
+    protocol_version = "HTTP/1.1"
+    requests = []
 
     def do_GET(self):
-        try:
-            r = urllib.request.urlopen(self.upstream + self.path, timeout=60)
-        except urllib.error.HTTPError as e:
-            self.send_error(e.code)
-            return
-        except OSError:
-            self.send_error(502)
-            return
-        with r:
-            self.send_response(r.status)
-            self.send_header("Content-Length", r.headers.get("Content-Length", "0"))
+        CuttingProxy.requests.append(self.path)
+        if self.path.endswith(".deb"):
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            if self.path.endswith(".deb"):
-                self.wfile.write(r.read(1000))
-                self.close_connection = True
-                return
-            for chunk in iter(lambda: r.read(1 << 16), b""):
-                self.wfile.write(chunk)
+            self.wfile.write(b"%x\r\n" % 100000 + b"\0" * 1000)
+            self.wfile.flush()
+            self.close_connection = True
+        elif self.path.endswith("/InRelease") and self.headers.get("If-Modified-Since"):
+            self.send_response(304)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self.send_error(404)
 
     def log_message(self, *a):
         pass
 
 
-def test_interrupted_download(skiff_bin, tmp_path):
+def test_interrupted_download(skiff_bin, tmp_path, default_guest):
+    # The package lists are a copy of the user's (guest/build-image.sh
+    # refreshed them for the default guest; apt's caches of them are copied
+    # too, times kept, so apt does not build them again); the .deb cache is
+    # empty, so every package is fetched, through a proxy that cuts each one
+    # short. The proxy comes in as the host's apt setting (APT_CONFIG: the
+    # builder copies the host's Acquire options), with no retries, which
+    # apt would otherwise make with growing pauses.
     cache = tmp_path / "cache"
-    (cache / "skiff" / "debs").mkdir(parents=True)   # nothing cached
-    CuttingProxy.upstream = archive_uri()
+    apt = cache / "skiff" / "apt"
+    (cache / "skiff" / "debs").mkdir(parents=True)
+    (apt / "etc").mkdir(parents=True)
+    (apt / "state" / "lists").mkdir(parents=True)
+    (apt / "cache").mkdir()
+    user_apt = user_cache() / "apt"
+    shutil.copy2(user_apt / "etc" / "sources.list", apt / "etc")
+    for f in (user_apt / "state" / "lists").iterdir():
+        if f.is_file() and f.name != "lock":
+            shutil.copy2(f, apt / "state" / "lists")
+    for f in (user_apt / "cache").glob("*.bin"):
+        shutil.copy2(f, apt / "cache")
+    CuttingProxy.requests = []
     srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), CuttingProxy)
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
+    conf = tmp_path / "apt.conf"
+    conf.write_text(f'Acquire::http::Proxy "http://127.0.0.1:{srv.server_address[1]}";\n'
+                    'Acquire::Retries "0";\n')
     try:
         r = image_cmd(skiff_bin, cache, "create", "debian", "--name", "x", "--only", "hostname",
-                      env_extra={"SKIFF_DEBIAN_MIRROR": f"http://127.0.0.1:{srv.server_address[1]}"},
-                      timeout=900)
+                      env_extra={"APT_CONFIG": str(conf)}, timeout=600)
     finally:
         srv.shutdown()
         srv.server_close()
     assert r.returncode == 1, r.stdout + r.stderr
     assert "error (step 3/8, downloading): the download was interrupted or failed" in r.stderr, r.stderr
+    assert "Remote end closed connection" in r.stderr, r.stderr
     assert "run the same command again" in r.stderr
+    assert any(p.endswith(".deb") for p in CuttingProxy.requests), CuttingProxy.requests
     # No cut-short .deb is left to pass for a good one.
     for f in (cache / "skiff" / "debs").glob("*.deb"):
         raise AssertionError(f"a partial download was kept: {f} ({f.stat().st_size} bytes)")
