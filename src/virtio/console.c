@@ -6,7 +6,9 @@
  * (nports + 1) * 2 are offered; a driver without MULTIPORT uses 0 and 1.
  *
  * Control protocol (5.3.6.2), as Linux drives it:
- *   driver DEVICE_READY(1) -> device PORT_ADD(p) for every port
+ *   driver DEVICE_READY(1) -> device PORT_ADD(p) for every port (not
+ *                             port 0 when there is no console: its
+ *                             messages are then ignored)
  *   driver PORT_READY(p,1) -> device CONSOLE_PORT(0,1) for port 0,
  *                             PORT_NAME(p) + name for named ports,
  *                             PORT_OPEN(p,1): the host side is always open
@@ -69,6 +71,7 @@ struct virtio_console {
 	unsigned nports;
 	_Atomic bool multiport;     /* negotiated */
 	struct con_port ports[VIRTIO_CONSOLE_MAX_PORTS];
+	bool no_console;            /* port 0 is not announced to a MULTIPORT driver */
 	struct ctrl_msg *cq;        /* messages waiting for the driver */
 	unsigned cq_head, cq_len, cq_cap;
 	bool cq_overflowed;
@@ -117,11 +120,11 @@ static uint32_t ctrl_tx_request(struct virtio_dev *dev, struct virtq *vq, struct
 	pthread_mutex_lock(&c->lock);
 	if (m.event == CTRL_DEVICE_READY) {
 		if (m.value == 1) {
-			for (unsigned p = 0; p < c->nports; p++)
+			for (unsigned p = c->no_console ? 1 : 0; p < c->nports; p++)
 				ctrl_send(c, p, CTRL_PORT_ADD, 1);
 			kick_ctrl = true;
 		}
-	} else if (m.id < c->nports) {
+	} else if (m.id < c->nports && !(m.id == 0 && c->no_console)) {
 		struct con_port *port = &c->ports[m.id];
 		switch (m.event) {
 		case CTRL_PORT_READY:
@@ -489,6 +492,7 @@ struct virtio_console *virtio_console_create(struct gram *ram,
 		return NULL;
 	}
 	c->nports = nports;
+	c->no_console = ports[0].no_console;
 	c->cq_cap = 4 * nports + 8;
 	c->cq = calloc(c->cq_cap, sizeof(*c->cq));
 	bool oom = !c->cq;

@@ -2,8 +2,9 @@
  * virtio-console with VIRTIO_CONSOLE_F_MULTIPORT (virtio 1.2 section 5.3).
  * Port 0 is the guest console hvc0 (boot with console=hvc0); further ports
  * carry a name (VIRTIO_CONSOLE_PORT_NAME) and show up in the guest as
- * /dev/virtio-ports/<name>, e.g. for a guest agent. A driver without
- * MULTIPORT gets port 0 alone, as a plain console.
+ * /dev/virtio-ports/<name>, e.g. for a guest agent. A device for named
+ * ports only announces no port 0 (no_console). A driver without MULTIPORT
+ * gets port 0 alone, as a plain console.
  *
  * Output: whatever the guest writes to a port is handed to that port's
  * output callback, on the device's I/O thread. A host side that cannot keep
@@ -34,6 +35,11 @@ struct virtio_console_port_config {
 	/* Port 0: NULL (it is the console). Other ports: a non-empty name of
 	 * at most VIRTIO_CONSOLE_NAME_MAX bytes, e.g. "org.skiff.agent.0". */
 	const char *name;
+	/* Port 0 only: the VM has no console here. A MULTIPORT driver is then
+	 * never told of port 0 (no PORT_ADD), so the guest gets no hvc0 and
+	 * starts no getty on it, as with QEMU's virtio-serial and no
+	 * virtconsole; a driver without MULTIPORT still gets it, its only port. */
+	bool no_console;
 	/* The guest wrote bytes to the port. Called on the device's I/O
 	 * thread, possibly several times per guest write; must not call
 	 * virtio_console_destroy(). May be NULL (output dropped). */

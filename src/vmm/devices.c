@@ -173,12 +173,12 @@ static bool wants_agent(const struct vm_config *cfg)
 	return true;
 }
 
-/* Port 0 is hvc0, left unused when the UART is the console; the named
- * ports follow. */
+/* Port 0 is hvc0; when the UART is the console the guest is not told of
+ * it (no hvc0, no getty on it). The named ports follow. */
 static const char *add_console(struct vm *vm, struct vm_devices *d, const struct vm_config *cfg,
 			       size_t k, char *err, size_t errlen)
 {
-	struct virtio_console_port_config pc[2 + VM_MAX_CONSOLE_PORTS] = { { 0 } };
+	struct virtio_console_port_config pc[2 + VM_MAX_CONSOLE_PORTS] = { { .no_console = true } };
 	if (cfg->virtio_console)
 		pc[0] = (struct virtio_console_port_config){ .output = hvc_output, .ctx = vm };
 	char cerr[320];

@@ -6,7 +6,8 @@
  * PORT_OPEN, PORT_OPEN from the guest), output to the host callbacks, host
  * input held until the port is open, split across small buffers, and
  * backpressure with the rx_space callback, output held back while the host
- * says output_busy; reset; a driver without MULTIPORT; malformed control
+ * says output_busy; reset; named ports only (no port 0 announced: no
+ * hvc0); a driver without MULTIPORT; malformed control
  * messages. For virtio-rng: buffers come back filled with random bytes,
  * capped per request. For the ports' Unix sockets (src/vmm/port_sock.c):
  * socket files, output with and without a client, input, back-pressure both
@@ -362,6 +363,41 @@ static void test_multiport(void)
 	cont_down(&t);
 }
 
+/* A device with named ports only (no_console, as for a VM whose console is
+ * the UART): the driver is told of port 1 alone, so no hvc0; messages about
+ * port 0 change nothing. */
+static void test_no_console(void)
+{
+	struct cont t;
+	struct virtio_console_port_config ports[2] = {
+		{ .no_console = true },
+		{ .name = "org.qemu.guest_agent.0", .output = host_output, .rx_space = host_rx_space,
+		  .guest_open = host_guest_open, .ctx = &t.hp[1] },
+	};
+	cont_up_ports(&t, true, 64, ports);
+	send_ctrl(&t, 0xffffffff, EV_DEVICE_READY, 1);
+	CHECK(expect_ctrl(&t, 1, EV_PORT_ADD, 1));
+	/* a driver that readies and opens port 0 anyway gets no answer */
+	send_ctrl(&t, 0, EV_PORT_READY, 1);
+	send_ctrl(&t, 0, EV_PORT_OPEN, 1);
+	send_ctrl(&t, 1, EV_PORT_READY, 1);
+	struct ctrl c;
+	char name[64] = "";
+	CHECK(recv_ctrl(&t, &c, name, sizeof(name)));
+	CHECK_EQ(c.id, 1);
+	CHECK_EQ(c.event, EV_PORT_NAME);
+	CHECK(!strcmp(name, "org.qemu.guest_agent.0"));
+	CHECK(expect_ctrl(&t, 1, EV_PORT_OPEN, 1));
+	CHECK(!virtio_console_guest_open(t.con, 0));
+	send_ctrl(&t, 1, EV_PORT_OPEN, 1);
+	CHECK(virtio_console_guest_open(t.con, 1));
+	CHECK_EQ(virtio_console_input(t.con, 1, "{}", 2), 2);
+	char in[8] = "";
+	CHECK_EQ(recv_input(&t, 1, in, 2), 2);
+	CHECK(!memcmp(in, "{}", 2));
+	cont_down(&t);
+}
+
 /* A driver without MULTIPORT: port 0 is a plain console on queues 0/1. */
 static void test_single_port(void)
 {
@@ -667,6 +703,7 @@ static void test_rng(void)
 int main(void)
 {
 	test_multiport();
+	test_no_console();
 	test_single_port();
 	test_output_busy();
 	test_port_socks();
