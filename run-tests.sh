@@ -18,6 +18,9 @@ setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_l
 ninja -C build-asan
 guest/build-image.sh
 export SKIFF_BUILD=build SKIFF_ASAN_BUILD=build-asan SKIFF_REQUIRE_GUEST=1
+# A UBSan report ends the sanitizer build's process (by default UBSan prints
+# and goes on), so a test that runs it fails rather than passing over it.
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # tests/unit holds C tests (run through meson by tests/test_meson_suites.py)
 # and the qcow2 interop script meson runs with its tool built; not collected
 # here a second time.

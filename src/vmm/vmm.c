@@ -65,6 +65,9 @@ struct vmm *vmm_new(const struct vmm_params *p, char *err, size_t errlen)
 	v->log.fd = -1;
 	v->mmds = mmds_new();
 	v->metrics_fd = -1;
+#ifdef SKIFF_TEST_HOOKS
+	v->test_slept_path = getenv("SKIFF_TEST_HOST_SLEPT");
+#endif
 	return v;
 }
 
@@ -152,6 +155,29 @@ void vmm_resync_guest_clock(struct vmm *v, const char *why)
 	}
 }
 
+/* Test builds only: a host suspend without suspending. SKIFF_TEST_HOST_SLEPT
+ * names a file holding a number of seconds; the boot clock reads that much
+ * later while it says so (tests/test_sanitizer_boot.py writes it). Read at
+ * every tick while the variable is set. */
+static uint64_t test_slept_ns(struct vmm *v)
+{
+#ifdef SKIFF_TEST_HOOKS
+	if (!v->test_slept_path)
+		return 0;
+	FILE *f = fopen(v->test_slept_path, "re");
+	unsigned long s = 0;
+	if (f) {
+		if (fscanf(f, "%lu", &s) != 1)
+			s = 0;
+		fclose(f);
+	}
+	return (uint64_t)s * CLOCK_NS_PER_S;
+#else
+	(void)v;
+	return 0;
+#endif
+}
+
 void vmm_tick(struct vmm *v)
 {
 	pthread_mutex_lock(&v->lock);
@@ -159,10 +185,12 @@ void vmm_tick(struct vmm *v)
 	    clock_ns(CLOCK_MONOTONIC) - v->last_metrics_ns >= METRICS_PERIOD_NS)
 		vmm_write_metrics(v);
 	/* CLOCK_BOOTTIME counts a host suspend, CLOCK_MONOTONIC does not. */
-	int64_t gap = (int64_t)(clock_ns(CLOCK_BOOTTIME) - clock_ns(CLOCK_MONOTONIC));
-	if (v->suspend_gap_ns && gap - v->suspend_gap_ns > 1000000000LL && v->state == VMM_RUNNING)
+	uint64_t mono = clock_monotonic_ns();
+	uint64_t slept = host_sleep_check(&v->host_sleep, clock_ns(CLOCK_BOOTTIME) + test_slept_ns(v), mono);
+	if (slept && v->state == VMM_RUNNING) {
+		LOG(v, VMM_LOG_INFO, "the host slept %" PRIu64 " ms", slept / 1000000);
 		vmm_resync_guest_clock(v, "host suspend");
-	v->suspend_gap_ns = gap;
+	}
 	/* After a restore, once the VM runs (a restore left paused is set
 	 * at its resume). */
 	if (v->clock_resync_due && v->state == VMM_RUNNING && !v->paused) {

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/host_sleep.h"
 #include "vmm/api.h"
 #include "vmm/api_log.h"
 
@@ -44,7 +45,8 @@ struct vmm {
 	int metrics_fd;
 	uint64_t last_metrics_ns;
 	uint64_t requests, failed_requests, metrics_dropped;
-	int64_t suspend_gap_ns;    /* CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last tick */
+	struct host_sleep_watch host_sleep; /* notices a host suspend between ticks */
+	const char *test_slept_path; /* test builds: SKIFF_TEST_HOST_SLEPT (vmm_tick) */
 };
 
 /* The VMM's log (Firecracker's logger): a line when `level` is on. */
