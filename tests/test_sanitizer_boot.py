@@ -89,6 +89,8 @@ def test_asan_boot_and_poweroff():
                "--vsock", f"cid=3,uds={logdir}/v.sock", "--port", f"org.skiff.asan,uds={logdir}/p.sock",
                "--balloon=deflate_on_oom,stats=1"]
     sock = f"{logdir}/api.sock"
+    with open(f"{logdir}/slept", "w") as f:
+        f.write("0\n")      # opened by the VMM at its start
     child = pexpect.spawn(skiff, ["run", "--cpus", "2", "--mem", "256M", "--kernel", kernel, "--initrd", initrd,
                                   "--append", "console=ttyS0 earlycon=sbi quiet", "--api-sock", sock] + devices,
                           env=env,

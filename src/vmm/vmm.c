@@ -8,6 +8,7 @@
 #include "vmm/vm_metrics.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,8 +66,11 @@ struct vmm *vmm_new(const struct vmm_params *p, char *err, size_t errlen)
 	v->log.fd = -1;
 	v->mmds = mmds_new();
 	v->metrics_fd = -1;
+	v->test_slept_fd = -1;
 #ifdef SKIFF_TEST_HOOKS
-	v->test_slept_path = getenv("SKIFF_TEST_HOST_SLEPT");
+	const char *slept = getenv("SKIFF_TEST_HOST_SLEPT");
+	if (slept)
+		v->test_slept_fd = open(slept, O_RDONLY | O_CLOEXEC);
 #endif
 	return v;
 }
@@ -85,6 +89,8 @@ void vmm_free(struct vmm *v)
 	vmm_logger_close(&v->log);
 	if (v->metrics_fd >= 0)
 		close(v->metrics_fd);
+	if (v->test_slept_fd >= 0)
+		close(v->test_slept_fd);
 	pthread_mutex_destroy(&v->lock);
 	free(v->id);
 	free(v->version);
@@ -156,26 +162,17 @@ void vmm_resync_guest_clock(struct vmm *v, const char *why)
 }
 
 /* Test builds only: a host suspend without suspending. SKIFF_TEST_HOST_SLEPT
- * names a file holding a number of seconds; the boot clock reads that much
- * later while it says so (tests/test_sanitizer_boot.py writes it). Read at
- * every tick while the variable is set. */
+ * names a file holding a number of seconds, opened when the VMM is made
+ * (before the sandbox confines it); the boot clock reads that much later
+ * while the file says so (tests/test_sanitizer_boot.py rewrites it). */
 static uint64_t test_slept_ns(struct vmm *v)
 {
-#ifdef SKIFF_TEST_HOOKS
-	if (!v->test_slept_path)
+	char buf[24];
+	ssize_t n = v->test_slept_fd >= 0 ? pread(v->test_slept_fd, buf, sizeof(buf) - 1, 0) : -1;
+	if (n <= 0)
 		return 0;
-	FILE *f = fopen(v->test_slept_path, "re");
-	unsigned long s = 0;
-	if (f) {
-		if (fscanf(f, "%lu", &s) != 1)
-			s = 0;
-		fclose(f);
-	}
-	return (uint64_t)s * CLOCK_NS_PER_S;
-#else
-	(void)v;
-	return 0;
-#endif
+	buf[n] = 0;
+	return strtoull(buf, NULL, 10) * CLOCK_NS_PER_S;
 }
 
 void vmm_tick(struct vmm *v)

@@ -46,7 +46,7 @@ struct vmm {
 	uint64_t last_metrics_ns;
 	uint64_t requests, failed_requests, metrics_dropped;
 	struct host_sleep_watch host_sleep; /* notices a host suspend between ticks */
-	const char *test_slept_path; /* test builds: SKIFF_TEST_HOST_SLEPT (vmm_tick) */
+	int test_slept_fd;         /* test builds: SKIFF_TEST_HOST_SLEPT's file, or -1 */
 };
 
 /* The VMM's log (Firecracker's logger): a line when `level` is on. */
