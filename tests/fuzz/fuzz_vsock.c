@@ -8,8 +8,8 @@
  *
  * Input: a list of steps, each a byte choosing what happens:
  *   guest packet   a header (with the right cids unless the step says
- *                  otherwise), a payload of up to 255 bytes, cut into up
- *                  to 4 segments;
+ *                  otherwise), a payload of up to 255 bytes (or up to
+ *                  64 KiB of filler), cut into up to 4 segments;
  *   host client    connects to the device's socket and writes up to 40
  *                  bytes (a CONNECT line, or not);
  *   host peers     the sockets guest connections reached take what was
@@ -142,8 +142,10 @@ static void guest_packet(struct run *r, struct cursor *c, uint8_t step)
 	h.flags = (uint32_t)take(c, 1) & 7;
 	h.buf_alloc = shape & 0x20 ? (uint32_t)take(c, 4) : 256 * 1024;
 	h.fwd_cnt = (uint32_t)take(c, 4);
-	uint8_t plen = (uint8_t)take(c, 1);
-	h.len = shape & 0x10 ? (uint32_t)take(c, 4) : plen;
+	/* Up to 255 payload bytes from the input, or (shape bit 2) up to
+	 * 64 KiB of filler, so a few packets can exceed the credit. */
+	size_t plen = shape & 0x04 ? (size_t)take(c, 2) + 1 : (size_t)take(c, 1);
+	h.len = shape & 0x10 ? (uint32_t)take(c, 4) : (uint32_t)plen;
 
 	/* The packet in one heap block of exactly its size, cut into
 	 * segments at places the input chooses. */
@@ -153,7 +155,7 @@ static void guest_packet(struct run *r, struct cursor *c, uint8_t step)
 		die("malloc");
 	memcpy(pkt, &h, sizeof(h));
 	for (size_t i = 0; i < plen; i++)
-		pkt[sizeof(h) + i] = (uint8_t)take(c, 1);
+		pkt[sizeof(h) + i] = shape & 0x04 ? (uint8_t)i : (uint8_t)take(c, 1);
 	struct virtq_req *req = calloc(1, sizeof(*req));
 	if (!req)
 		die("calloc");

@@ -30,6 +30,8 @@ seeds = {
     'efi': inp(0, 63, efi(8192, 8192)),
     'efi-truncated': inp(0, 63, efi(4096, 9000)),
     'too-big': inp(0, 7, image(image_size=1 << 40)),
+    'too-big-64m': inp(0, 255, image(image_size=1 << 40)),
+    'just-too-big': inp(0, 255, image(image_size=61 << 20)),
     'across-4g': inp(1, 40, image(), b'x' * 3000),
     'above-4g': inp(2, 20, image(), b'y' * 100),
     'low-base': inp(3, 30, image(2048, 0), b'z'),

@@ -2,7 +2,8 @@
 # Seed corpus for the vsock target: step lists as tests/fuzz/fuzz_vsock.c
 # reads them. A guest connection to a listening host port (REQUEST, data,
 # credit request, shutdown, RST), a host client's CONNECT answered by the
-# guest, data beyond the granted credit, a packet longer than its buffer,
+# guest, data beyond the granted credit (claimed, and sent: 8 x 64 KiB to
+# a peer that does not read), a packet longer than its buffer,
 # and stray packets. Usage: seed_vsock.sh OUTDIR
 set -eu
 out=$1
@@ -12,8 +13,8 @@ import os, struct, sys
 out = sys.argv[1]
 REQ, RESP, RST, SHUT, RW, CUPD, CREQ = 1, 2, 3, 4, 5, 6, 7
 def pkt(op, src=0, dport=0x00, flags=0, payload=b'', fwd=0, segs=0, src_port=None,
-        length=None, buf_alloc=None, wrong=None, short=False):
-    shape = segs & 3
+        length=None, buf_alloc=None, wrong=None, short=False, filler=0):
+    shape = segs & 3 | (0x04 if filler else 0)
     extra = b''
     if wrong:
         shape |= 0x80
@@ -31,7 +32,7 @@ def pkt(op, src=0, dport=0x00, flags=0, payload=b'', fwd=0, segs=0, src_port=Non
         shape |= 0x20
         extra += struct.pack('<I', buf_alloc)
     extra += struct.pack('<I', fwd)
-    extra += bytes([len(payload)])
+    extra += struct.pack('<H', filler - 1) if filler else bytes([len(payload)])
     if length is not None:
         shape |= 0x10
         extra += struct.pack('<I', length)
@@ -55,6 +56,8 @@ seeds = {
     'bad-lines': garbage(b'CONNECT 99999999999\n') + garbage(b'CONNECT \n') + garbage(b'GET / HTTP/1.0\r\n')
         + garbage(b'CONNECT 5') + SWEEP + DELIVER + SWEEP,
     'peer-gone': pkt(REQ) + DELIVER + peers(2) + pkt(RW, payload=data[:100]) + SWEEP + SWEEP + DELIVER,
+    # 8 x 64 KiB to a peer that does not read: beyond the 256 KiB credit.
+    'flood': pkt(REQ) + DELIVER + b''.join(pkt(RW, filler=65536) for _ in range(8)) + SWEEP + DELIVER,
     'requests': b''.join(pkt(REQ, src=i % 4, dport=0x10 * i) for i in range(12)) + DELIVER,
 }
 for name, b in seeds.items():
