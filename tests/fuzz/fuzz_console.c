@@ -8,8 +8,10 @@
  * virtio-mmio transport against the real device and its I/O thread.
  *
  * Input: a list of steps, each a byte choosing what happens and the bytes
- * it needs. What the device gives back is checked: control messages name
- * an existing port and one of the events a device sends, PORT_NAME carries
+ * it needs; the last byte's top bit makes a device without a console (no
+ * port 0 for a MULTIPORT driver). What the device gives back is checked:
+ * control messages name an existing, announced port and one of the events
+ * a device sends, PORT_NAME carries
  * that port's name; each port's received data is the host's input in
  * order (after a reset, from some later point of it); each port's output
  * is what the guest sent on it, in order; used lengths never exceed the
@@ -55,6 +57,7 @@ struct state {
 	struct stream out[NPORTS];   /* guest output -> host */
 	struct fuzz_driver d;
 	struct virtio_console *con;
+	bool no_console;             /* port 0 is not announced (named ports only) */
 };
 
 static void stream_add(struct stream *s, const uint8_t *p, size_t n)
@@ -111,7 +114,7 @@ static void reset_streams(struct state *s)
 		s->in[p].gaps = s->out[p].gaps = true;
 }
 
-static void check_control(const uint8_t *m, long len)
+static void check_control(const uint8_t *m, long len, bool no_console)
 {
 	if (len < 8)
 		abort();   /* the device writes whole messages only */
@@ -120,8 +123,8 @@ static void check_control(const uint8_t *m, long len)
 	memcpy(&id, m, 4);
 	memcpy(&event, m + 4, 2);
 	memcpy(&value, m + 6, 2);
-	if (id >= NPORTS)
-		abort();
+	if (id >= NPORTS || (id == 0 && no_console))
+		abort();   /* a port that does not exist, or port 0 not announced */
 	switch (event) {
 	case EV_PORT_ADD:
 	case EV_PORT_OPEN:
@@ -168,7 +171,7 @@ static void step(struct state *s, struct cursor *c, uint8_t what)
 		long n;
 		while ((n = fd_reap(d, 2, buf, sizeof(buf))) >= 0)
 			if (!d->untrusted && d->reaped_room >= 8 + 22)   /* room for any message */
-				check_control(buf, n);
+				check_control(buf, n, s->no_console);
 		break;
 	}
 	case 2: {   /* host input */
@@ -244,6 +247,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ports[p].output = on_output;
 		ports[p].ctx = &s->out[p];
 	}
+	/* The last byte's top bit: a device without a console (port 0 never
+	 * announced to a MULTIPORT driver, its messages ignored). */
+	s->no_console = ports[0].no_console = size && (data[size - 1] & 0x80);
 	char err[256];
 	struct virtio_console *con = s->con = virtio_console_create(&s->d.ram, ports, NPORTS, err, sizeof(err));
 	if (!con) {

@@ -36,6 +36,9 @@ seeds = {
     'odd-control': up(True) + ctrl_short(0, 0, 1, 4) + ctrl_short(1, 3, 1, 16) + ctrl(9, 6, 1)
         + ctrl(1, 5, 1) + ctrl(0, 0, 1) + ctrl(0, 0, 1) + ctrl(0, 0, 1) + ctrl(0, 0, 1)
         + ctrl_rx_small(8) + ctrl_rx_small(3) + ctrl_rx * 20,
+    # no console: the last byte's top bit (a config read of offset 0x80).
+    'no-console': start + host(1, b'agent') + port_rx(1, 10) + ctrl(0, 6, 1) + host(0, b'x')
+        + port_rx(0, 4) + cfg(0, 0x80),
     'big-input': start + host(1, bytes(range(255))) * 4 + port_rx(1, 63) * 20,
 }
 for name, b in seeds.items():
