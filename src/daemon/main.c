@@ -119,6 +119,25 @@ static char *absolute(const char *p)
 	return r;
 }
 
+/* What main holds, given back on every way out of it (a start refused
+ * for a held lock or a bad socket too), so the sanitizer build's leak
+ * check sees nothing left. */
+static void skiffd_free(struct skiffd *d)
+{
+	while (d->vms) {
+		struct skiffd_vm *n = d->vms->next;
+		skiffd_vm_free(d->vms);
+		d->vms = n;
+	}
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	free(d->state_dir);
+	free(d->vms_dir);
+	free(d->socket_path);
+	free(d->vmm_path);
+	free(d->cgroup.base);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -186,41 +205,45 @@ int main(int argc, char **argv)
 		}
 	}
 
+	int rc = 1;
 	d.state_dir = state_opt ? absolute(state_opt) : skiffd_default_state_dir();
 	d.socket_path = sock_opt ? absolute(sock_opt) : skiffd_default_socket();
 	d.vmm_path = vmm_opt ? absolute(vmm_opt) : find_vmm();
 	if (!d.state_dir || !d.socket_path || asprintf(&d.vms_dir, "%s/vms", d.state_dir) < 0) {
 		fprintf(stderr, "skiffd: out of memory\n");
-		return 1;
+		goto out;
 	}
 	if (!executable(d.vmm_path)) {
 		fprintf(stderr, "skiffd: cannot find the skiff binary that runs VMs%s%s; give --vmm PATH\n",
 			d.vmm_path ? " at " : "", d.vmm_path ? d.vmm_path : "");
-		return 64;
+		rc = 64;
+		goto out;
 	}
 	umask(077);
 	if (skiffd_mkdirs(d.vms_dir)) {
 		fprintf(stderr, "skiffd: --state-dir %s: cannot create %s: %s\n", d.state_dir, d.vms_dir,
 			strerror(errno));
-		return 1;
+		goto out;
 	}
 	char *sockdir = strdup(d.socket_path);
 	if (!sockdir || skiffd_mkdirs(dirname(sockdir))) {
 		fprintf(stderr, "skiffd: --socket %s: cannot create its directory: %s\n", d.socket_path,
 			strerror(errno));
-		return 1;
+		free(sockdir);
+		goto out;
 	}
 	free(sockdir);
 
 	/* One skiffd per state directory. */
 	char *lockp = NULL;
 	if (asprintf(&lockp, "%s/skiffd.lock", d.state_dir) < 0)
-		return 1;
+		goto out;
 	d.lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (d.lock_fd < 0 || flock(d.lock_fd, LOCK_EX | LOCK_NB)) {
 		fprintf(stderr, "skiffd: %s: %s\n", lockp,
 			errno == EWOULDBLOCK ? "another skiffd is using this state directory" : strerror(errno));
-		return 1;
+		free(lockp);
+		goto out;
 	}
 	free(lockp);
 
@@ -230,7 +253,7 @@ int main(int argc, char **argv)
 	char uerr[256];
 	if (uhttp_global_init(uerr, sizeof(uerr))) {
 		fprintf(stderr, "skiffd: %s\n", uerr);
-		return 1;
+		goto out;
 	}
 
 	/* Signals are taken synchronously by the main thread only. */
@@ -267,7 +290,7 @@ int main(int argc, char **argv)
 	d.server = api_server_start(&sc, err, sizeof(err));
 	if (!d.server) {
 		fprintf(stderr, "skiffd: --socket: %s\n", err);
-		return 1;
+		goto out;
 	}
 	skiffd_log("serving on %s (state %s, %zu VMs, %zu running, memory limit %" PRIu64 " MiB, VMM %s)",
 		   d.socket_path, d.state_dir, total, adopted, d.mem_limit_mib, d.vmm_path);
@@ -285,17 +308,8 @@ int main(int argc, char **argv)
 		pthread_mutex_unlock(&d.lock);
 	}
 	api_server_stop(d.server);
-	pthread_mutex_lock(&d.lock);
-	while (d.vms) {
-		struct skiffd_vm *n = d.vms->next;
-		skiffd_vm_free(d.vms);
-		d.vms = n;
-	}
-	pthread_mutex_unlock(&d.lock);
-	close(d.lock_fd);
-	free(d.state_dir);
-	free(d.vms_dir);
-	free(d.socket_path);
-	free(d.vmm_path);
-	return 0;
+	rc = 0;
+out:
+	skiffd_free(&d);
+	return rc;
 }
