@@ -6,17 +6,19 @@ The full image (systemd, ssh, apt, ...) takes far too long for the test
 command; tests/stress/debian_image.py builds it and runs the checks of a
 real system. Here:
 
-- the builder's eight steps on a tiny package set (`--only hostname`: what
-  the second stage needs, dpkg, coreutils, mount, ..., and hostname,
-  about 30 packages): the first stage on the host, the second stage inside
-  skiff (every package configured by the guest's own dpkg), the qcow2,
-  image.json;
+- the builder's eight steps on a tiny package set (`--only
+  hostname,perl-base,qemu-guest-agent`: what the second stage needs, dpkg,
+  coreutils, mount, ..., hostname and Debian's guest agent, 46 packages):
+  the first stage on the host, the second stage inside skiff (every
+  package configured by the guest's own dpkg), the qcow2, image.json;
   the result boots with `skiff run --image --ephemeral`, its dpkg database
   lists the packages, the overlay goes away and the image is unchanged;
 - the errors: a suite that does not exist, an interrupted download (a local
   proxy, no network: the lists are current, every .deb is cut short), no space left (on the host, and for the
   disk size asked), a bad name, an image that exists;
-- `skiff image ls`, `rm` (also while the image is in use), `convert`.
+- `skiff image ls`, `rm` (also while the image is in use), `convert`;
+- `skiff create --image` in skiffd, and Debian's qemu-guest-agent (in the
+  tiny image) answering skiff exec and skiff ls through skiff's host side.
 
 The tiny image is built once and kept, like the default guest, in the
 user's cache (skiff/test-images/): it is built again when the builder's
@@ -45,6 +47,7 @@ import pexpect
 import pytest
 
 from conftest import REPO_ROOT
+from test_skiffd import console_say
 
 CREATE_TIMEOUT = float(os.environ.get("SKIFF_IMAGE_TIMEOUT", "3600"))
 
@@ -84,13 +87,18 @@ def sha256(path):
 # ------------------------------------------------------------------ the tiny image
 
 TINY_INPUTS = ("guest/debian", "guest/lib/privapt.sh")
+# hostname: a package the second stage sets up (step 4); Debian's
+# qemu-guest-agent (8 packages, 2.3 MiB): skiff's agent host side
+# against it (test_skiffd_create_image); perl-base: its postinst runs
+# update-rc.d, a Perl script, and no package names perl-base (Essential).
+TINY_ONLY = "hostname,perl-base,qemu-guest-agent"
 
 
 def tiny_key():
     """What the tiny image depends on: the builder's files and the boot
     files it copies in (the default guest's manifest names the kernel
     package, the initramfs inputs and the archive)."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(TINY_ONLY.encode() + b"\0")
     for top in TINY_INPUTS:
         root = REPO_ROOT / top
         files = sorted(root.rglob("*")) if root.is_dir() else [root]
@@ -127,7 +135,7 @@ def tiny(skiff_bin):
             key_file.unlink(missing_ok=True)
             t0 = time.monotonic()
             r = image_cmd(skiff_bin, cache, "create", "debian", "--name", "tiny", "--only",
-                          "hostname", "--size", "1G", "--force", timeout=CREATE_TIMEOUT)
+                          TINY_ONLY, "--size", "1G", "--force", timeout=CREATE_TIMEOUT)
             took = time.monotonic() - t0
             out = r.stdout + r.stderr
             assert r.returncode == 0, f"the tiny image build failed ({took:.0f} s):\n{out[-6000:]}"
@@ -160,7 +168,7 @@ def test_tiny_build_steps_and_metadata(tiny):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", meta["created"])
     names = {p["name"] for p in meta["packages"]}
     assert {"dpkg", "libc6", "base-files", "base-passwd", "dash", "coreutils", "mount",
-            "hostname"} <= names
+            "hostname", "qemu-guest-agent"} <= names
     assert "systemd" not in names
     for f in ("disk.qcow2", "Image", "initrd.cpio.gz"):
         assert meta["sha256"][f] == sha256(img / f), f
@@ -428,6 +436,25 @@ def test_convert(skiff_bin, tmp_path):
 
 # ------------------------------------------------------------------ skiffd
 
+def debian_agent_through_skiff(console, skiff):
+    """Debian's qemu-guest-agent answers skiff's host side (the VMM's agent
+    channel, skiffd's /agent routes, skiff exec and ls). No init or udev in
+    this guest: the shell starts the agent on the port's device node, found
+    through sysfs by its name."""
+    console_say(console, "mount -t sysfs sysfs /sys 2>/dev/null; mount -t devtmpfs dev /dev 2>/dev/null;"
+                " for d in /sys/class/virtio-ports/*; do [ \"$(cat $d/name)\" = org.qemu.guest_agent.0 ]"
+                " && /usr/sbin/qemu-ga -m virtio-serial -p /dev/${d##*/} & done; echo qga-$((6*7))", r"qga-42")
+    deadline = time.monotonic() + 120
+    while (r := skiff("exec", "t1", "--", "/bin/echo", "from-debian")).returncode != 0:
+        assert time.monotonic() < deadline, (r.returncode, r.stderr)
+        time.sleep(2)
+    assert r.stdout == "from-debian\n", r
+    r = skiff("exec", "t1", "--", "/bin/sh", "-c", "echo err >&2; exit 3")
+    assert (r.returncode, r.stderr) == (3, "err\n"), r
+    r = skiff("ls")
+    assert re.search(r"^\S+\s+t1\s.*\brunning\b.*\byes\b", r.stdout, re.M), r.stdout
+
+
 def test_skiffd_create_image(tiny, skiff_bin, skiff_build, tmp_path):
     """`skiff create --image`: skiffd gives the VM its own overlay of the
     image's disk in the VM's state directory (backing file the image's
@@ -485,6 +512,7 @@ def test_skiffd_create_image(tiny, skiff_bin, skiff_build, tmp_path):
                 break
             time.sleep(2)
         assert "switching root to /dev/vda (/bin/sh)" in text, text[-3000:]
+        debian_agent_through_skiff(vdir / "console.sock", skiff)
         r = skiff("rm", "-f", "t1")
         assert r.returncode == 0, r.stderr
         assert not overlay.exists() and not vdir.exists()
