@@ -124,6 +124,7 @@ void gram_written(struct gram *r, uint64_t gpa, uint64_t len)
 		if (atomic_load_explicit(&r->code[p], memory_order_relaxed)) {
 			atomic_store_explicit(&r->code[p], 0, memory_order_relaxed);
 			atomic_fetch_add_explicit(&r->gen[p], 1, memory_order_release);
+			atomic_fetch_add_explicit(&r->code_writes, 1, memory_order_release);
 		}
 	}
 }

@@ -41,6 +41,10 @@ struct gram {
 	/* Bumped when a page becomes a code page: harts then drop their
 	 * cached write translations so stores to it take the checked path. */
 	_Atomic uint64_t code_epoch;
+	/* Bumped after a page's gen: some hart's decoded code went out of
+	 * date. A FENCE.I that sees it unchanged since the hart last emptied
+	 * its jump cache has nothing to drop there. */
+	_Atomic uint64_t code_writes;
 	/* Per page: written since the marks were last cleared; NULL while
 	 * dirty-page tracking is off. Set and cleared only while no hart runs. */
 	_Atomic uint8_t *dirty;

@@ -77,6 +77,9 @@ void block_cache_flush(struct hart *h)
 
 void jc_clear(struct hart *h)
 {
+	/* Read before emptying: a code write racing with this clear leaves
+	 * the count moved, and the next FENCE.I clears again. */
+	h->jc_code_writes = atomic_load_explicit(&h->ram->code_writes, memory_order_acquire);
 	if (h->jc_logged <= JC_LOG) {
 		for (unsigned k = 0; k < h->jc_logged; k++) {
 			unsigned v = h->jc_log[k];
@@ -135,9 +138,16 @@ void code_fence(struct hart *h)
 	/* Blocks are checked against their page's generation when looked
 	 * up, and linked (by the executor or in translated code) only to
 	 * blocks of the same page, which go out of date together; what
-	 * bypasses the check is the jump cache. */
+	 * bypasses the check is the jump cache, and only when a code page
+	 * was written since it was last emptied: each entry was current when
+	 * filled (the dispatcher checked its block's gen), so with no code
+	 * write since the clear none is stale. Linux fences the icache far
+	 * more often than it rewrites code (every new executable user
+	 * mapping), and an emptied jump cache costs a trip through the
+	 * dispatcher for every cross-page jump and return after it. */
 	tlb_sync_writes(h);
-	jc_clear(h);
+	if (atomic_load_explicit(&h->ram->code_writes, memory_order_acquire) != h->jc_code_writes)
+		jc_clear(h);
 }
 
 /* The hart is about to sleep in WFI. */

@@ -226,6 +226,7 @@ struct hart {
 	uint8_t *jit_link;         /* a jump to patch to the next block ... */
 	uint64_t jit_link_pa;      /* ... if that one starts at this address */
 	unsigned jc_logged;        /* jump-cache entries filled since the last clear */
+	uint64_t jc_code_writes;   /* ram->code_writes when the jump cache was last emptied */
 	uint16_t jc_log[JC_LOG];   /* which (set << JC_BITS | index) */
 	struct jc_entry jc[TLB_SETS][JC_SIZE];
 	struct tlb_set tlb[TLB_SETS];
