@@ -108,6 +108,41 @@ static void set_rd(struct tr *t, unsigned rd, enum x86_reg v)
 		x86_mov_rr(&t->b, (enum x86_reg)hr, v);
 }
 
+/* The sign extension of a W result in d, unless the width plan lets it
+ * stay narrow. */
+static void sext_w(struct tr *t, enum x86_reg d)
+{
+	if (t->may_narrow) {
+		t->left_narrow = true;
+		return;
+	}
+	x86_movsxd_rr(&t->b, d, d);
+}
+
+/* Sign-extend the narrow registers in `mask` in place (scratch: rcx). */
+static void widen(struct tr *t, uint64_t mask)
+{
+	for (unsigned r = 1; r < 32; r++) {
+		if (!(mask & (1ull << r)))
+			continue;
+		int hr = jit_host_reg(r);
+		if (hr >= 0) {
+			x86_movsxd_rr(&t->b, (enum x86_reg)hr, (enum x86_reg)hr);
+		} else {
+			x86_load(&t->b, RCX, hmem(XOFF(r)), 4, true);
+			x86_mov_mr(&t->b, hmem(XOFF(r)), RCX, 8);
+		}
+	}
+}
+
+/* Every register exact from here on (before anything that reads all of
+ * them; the plan makes this a no-op, it is the safety net). */
+static void widen_all(struct tr *t)
+{
+	widen(t, t->narrow);
+	t->narrow = 0;
+}
+
 /* ---- exits ----------------------------------------------------------------- */
 
 static void jmp_to(struct tr *t, uint8_t *target)
@@ -194,7 +229,7 @@ static void emit_alu3(struct tr *t, const struct insn *i, enum x86_alu op, bool 
 	}
 	alu_op(t, op, d, c, w32);
 	if (w32)
-		x86_movsxd_rr(&t->b, d, d);
+		sext_w(t, d);
 	set_rd(t, i->rd, d);
 }
 
@@ -210,7 +245,7 @@ static void emit_alui(struct tr *t, const struct insn *i, enum x86_alu op, bool 
 	if (i->imm || op == ALU_AND)
 		alu_op(t, op, d, (struct opnd){ .kind = O_IMM, .imm = i->imm }, w32);
 	if (w32)
-		x86_movsxd_rr(&t->b, d, d);
+		sext_w(t, d);
 	set_rd(t, i->rd, d);
 }
 
@@ -223,8 +258,10 @@ static void emit_shifti(struct tr *t, const struct insn *i, enum x86_shift op, b
 	unsigned sh = (unsigned)i->imm & (w32 ? 31 : 63);
 	if (sh)
 		x86_shift_ri(&t->b, op, d, sh, w32);
-	if (w32)
-		x86_movsxd_rr(&t->b, d, d);
+	/* A 32-bit logical right shift by 1..31 leaves bit 31 clear and the
+	 * upper half zero: already the sign extension. */
+	if (w32 && !(op == SH_SHR && sh))
+		sext_w(t, d);
 	set_rd(t, i->rd, d);
 }
 
@@ -240,7 +277,7 @@ static void emit_shift(struct tr *t, const struct insn *i, enum x86_shift op, bo
 		enum x86_reg d = jit_host_reg(i->rd) >= 0 ? (enum x86_reg)jit_host_reg(i->rd) : RAX;
 		x86_shiftx(&t->b, op, d, a, c, w32);
 		if (w32)
-			x86_movsxd_rr(&t->b, d, d);
+			sext_w(t, d);
 		set_rd(t, i->rd, d);
 		return;
 	}
@@ -248,7 +285,7 @@ static void emit_shift(struct tr *t, const struct insn *i, enum x86_shift op, bo
 	load_op(t, RAX, src(i->rs1));
 	x86_shift_rcl(&t->b, op, RAX, w32);
 	if (w32)
-		x86_movsxd_rr(&t->b, RAX, RAX);
+		sext_w(t, RAX);
 	set_rd(t, i->rd, RAX);
 }
 
@@ -289,7 +326,7 @@ static void emit_mul(struct tr *t, const struct insn *i, bool w32)
 	if (c.kind == O_REG) x86_imul_rr(&t->b, d, c.reg, w32);
 	else x86_imul_rm(&t->b, d, hmem(c.off), w32);
 	if (w32)
-		x86_movsxd_rr(&t->b, d, d);
+		sext_w(t, d);
 	set_rd(t, i->rd, d);
 }
 
@@ -413,6 +450,7 @@ static void emit_probe(struct tr *t, unsigned size, bool store, unsigned idx, st
 	s->size = size;
 	s->store = store;
 	s->value = value;
+	s->widen = t->narrow;
 	if (store && t->j->lockstep) {
 		/* Every store through the slow path, which logs it. */
 		s->jcc = x86_jmp32(&t->b);
@@ -466,6 +504,10 @@ static void emit_slow_paths(struct tr *t)
 		for (unsigned m = 0; m < sizeof(s->more) / sizeof(s->more[0]); m++)
 			if (s->more[m])
 				x86_patch_rel32(s->more[m], t->b.p);
+		/* The executor may take over here: exact registers (a helper's
+		 * path follows a barrier, where none is narrow). */
+		if (!s->helper)
+			widen(t, s->widen);
 		if (s->bail_only) {
 			emit_bail(t, s->idx);
 			continue;
@@ -808,6 +850,7 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 	case OP_REMW: emit_div(t, i, true, true, true); return true;
 	case OP_REMUW: emit_div(t, i, false, true, true); return true;
 	case OP_FENCE:
+		widen_all(t);
 		if (i->imm == 0x010)
 			return false; /* PAUSE: the executor counts spins */
 		/* RVWMO to x86-TSO: only store-to-load order needs a fence. */
@@ -915,6 +958,7 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 		return true;
 	default: {
 		bool writes_x;
+		widen_all(t);
 		if (tr_fp(t, i, idx) || emit_fp_call(t, i, idx))
 			return true;
 		if (!jit_helper_covers((enum op)i->op, &writes_x))
@@ -1065,9 +1109,13 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 
 	unsigned k = 0;
 	bool ended = false;
+	jit_widths_plan(b, b->n, &t->widths);
 	for (; k < b->n; k++) {
 		const struct insn *i = &b->insn[k];
+		t->may_narrow = !t->widths.wide[k] && jit_widths_may_narrow((enum op)i->op);
+		t->left_narrow = false;
 		if (k + 1 == b->n && is_control((enum op)i->op)) {
+			widen_all(t);
 			ended = emit_end(t, i, b->n);
 			if (ended)
 				k++;
@@ -1076,6 +1124,7 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 		/* CSRs; in lockstep not the time CSR, which moves between the
 		 * translation's run and the executor's. */
 		if (i->op >= OP_CSRRW && i->op <= OP_CSRRCI && !(t->j->lockstep && i->imm == 0xc01)) {
+			widen_all(t);
 			emit_csr(t, i, k);
 			ended = true;
 			k++;
@@ -1083,7 +1132,10 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 		}
 		if (!emit_insn(t, i, k))
 			break;
+		t->narrow = jit_widths_step(i, t->narrow, t->left_narrow);
 	}
+	t->may_narrow = false;
+	widen_all(t);
 	if (k == 0) {
 		b->jit_none = true;
 		return NULL;

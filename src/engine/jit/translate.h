@@ -11,6 +11,7 @@
 #define SKIFF_ENGINE_JIT_TRANSLATE_H
 
 #include "engine/jit/runtime.h"
+#include "engine/jit/widths.h"
 #include "engine/jit/x86.h"
 
 enum opnd_kind { O_REG, O_MEM, O_IMM };
@@ -36,6 +37,7 @@ struct slow {
 	 * the fast path jumps here; the result (writes_x) comes back in rax. */
 	bool helper, writes_x;
 	const struct insn *insn;
+	uint64_t widen;    /* narrow registers to sign-extend first (widths.h) */
 };
 
 struct tr {
@@ -55,6 +57,11 @@ struct tr {
 	 * earlier in this block by an instruction with a single result (on
 	 * every path, inline or not, that goes on in this block). */
 	uint32_t f_boxed;
+	/* Integer registers whose upper half is not exact yet (widths.h). */
+	struct widths widths;
+	uint64_t narrow;
+	bool may_narrow;    /* this instruction's W result may stay narrow */
+	bool left_narrow;   /* ... and it did */
 };
 
 /* Guest integer register r as an operand (x0 is the immediate 0). */

@@ -1,0 +1,94 @@
+/*
+ * The width plan of a block: which W results the translator must
+ * sign-extend (see widths.h for the rule and why it keeps state exact).
+ */
+#include "engine/jit/widths.h"
+
+/* How an instruction reads its operands, for the plan. */
+enum kind {
+	K_BARRIER, /* reads every register in full: calls, exits, anything unlisted */
+	K_PLAIN,   /* rs1 and rs2 in full, result exact */
+	K_NOSRC,   /* no register operand, result exact */
+	K_W,       /* W instruction: low halves only, result may stay narrow */
+	K_BITWISE, /* AND/OR/XOR: sources as wide as the result must be */
+	K_STORE,   /* narrow store: address in full, value's low half */
+	K_SHIFT,   /* 64-bit shift by a register: rs1 in full, amount low */
+};
+
+/* Only instructions the translator always emits inline may be other than
+ * K_BARRIER: at a bail or a call every register must be exact. */
+static enum kind kind_of(enum op op)
+{
+	switch (op) {
+	case OP_ADDW: case OP_SUBW: case OP_ADDIW: case OP_SLLIW: case OP_SRLIW: case OP_SRAIW:
+	case OP_SLLW: case OP_SRLW: case OP_SRAW: case OP_MULW:
+		return K_W;
+	case OP_AND: case OP_OR: case OP_XOR: case OP_ANDI: case OP_ORI: case OP_XORI:
+		return K_BITWISE;
+	case OP_SB: case OP_SH: case OP_SW:
+		return K_STORE;
+	case OP_SLL: case OP_SRL: case OP_SRA:
+		return K_SHIFT;
+	case OP_LUI: case OP_AUIPC:
+		return K_NOSRC;
+	case OP_LB: case OP_LH: case OP_LW: case OP_LD: case OP_LBU: case OP_LHU: case OP_LWU:
+	case OP_SD: case OP_ADDI: case OP_SLTI: case OP_SLTIU: case OP_SLLI: case OP_SRLI:
+	case OP_SRAI: case OP_ADD: case OP_SUB: case OP_SLT: case OP_SLTU: case OP_MUL:
+	case OP_MULH: case OP_MULHU: case OP_MULHSU: case OP_DIV: case OP_DIVU: case OP_REM:
+	case OP_REMU: case OP_DIVW: case OP_DIVUW: case OP_REMW: case OP_REMUW:
+	case OP_SH1ADD: case OP_SH2ADD: case OP_SH3ADD: case OP_ADD_UW: case OP_SH1ADD_UW:
+	case OP_SH2ADD_UW: case OP_SH3ADD_UW: case OP_SLLI_UW: case OP_MAX: case OP_MIN:
+	case OP_MAXU: case OP_MINU: case OP_SEXT_B: case OP_SEXT_H: case OP_ZEXT_H:
+		return K_PLAIN;
+	default:
+		return K_BARRIER;
+	}
+}
+
+static bool reg_reg(enum op op) { return op == OP_AND || op == OP_OR || op == OP_XOR; }
+
+static uint64_t bit(unsigned r) { return 1ull << r; }
+
+bool jit_widths_may_narrow(enum op op) { return kind_of(op) == K_W; }
+
+void jit_widths_plan(const struct block *b, unsigned n, struct widths *w)
+{
+	/* demand: registers whose upper half is read before being written
+	 * again, scanning backwards; after the block, all of them. */
+	uint64_t demand = ~0ull;
+	for (unsigned k = n; k-- > 0;) {
+		const struct insn *i = &b->insn[k];
+		enum kind kind = kind_of((enum op)i->op);
+		bool writes = i->rd != REG_SINK;
+		bool need = writes && (demand & bit(i->rd));
+		w->wide[k] = need || kind != K_W;
+		if (kind == K_BARRIER) {
+			demand = ~0ull;
+			continue;
+		}
+		if (writes)
+			demand &= ~bit(i->rd);
+		switch (kind) {
+		case K_PLAIN: demand |= bit(i->rs1) | bit(i->rs2); break;
+		case K_BITWISE:
+			if (need)
+				demand |= bit(i->rs1) | (reg_reg((enum op)i->op) ? bit(i->rs2) : 0);
+			break;
+		case K_STORE: case K_SHIFT: demand |= bit(i->rs1); break;
+		default: break;
+		}
+	}
+}
+
+uint64_t jit_widths_step(const struct insn *i, uint64_t narrow, bool left_narrow)
+{
+	if (i->rd == REG_SINK)
+		return narrow;
+	enum op op = (enum op)i->op;
+	bool n = false;
+	if (kind_of(op) == K_W)
+		n = left_narrow;
+	else if (kind_of(op) == K_BITWISE)
+		n = narrow & (bit(i->rs1) | (reg_reg(op) ? bit(i->rs2) : 0));
+	return n ? narrow | bit(i->rd) : narrow & ~bit(i->rd);
+}

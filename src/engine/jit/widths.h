@@ -1,0 +1,49 @@
+/*
+ * Which W-instruction results the translator must sign-extend.
+ *
+ * RV64's W instructions (ADDW, SLLIW, ...) produce the sign extension of a
+ * 32-bit result; on x86 that is a 32-bit operation and a MOVSXD. In
+ * compiled 32-bit C arithmetic the result mostly feeds other W
+ * instructions, which read only the low half, so the MOVSXD is work
+ * nobody looks at and one more cycle on the dependency chain. A backward
+ * pass over the block finds, for every instruction, whether the upper half
+ * of its result is read before the register is written again; where it is
+ * not, the translator leaves the register "narrow": its low 32 bits are
+ * right and its architectural value is their sign extension.
+ *
+ * Narrow values may only meet instructions that read the low half (W
+ * instructions, narrow stores, shift amounts) or bitwise AND/OR/XOR, which
+ * commute with sign extension, so their result is narrow-exact too.
+ * Anything else reads every register's upper half: other instructions'
+ * operands, the block's end (every register is live out), and every
+ * instruction translated as a call into C or not translated at all. The
+ * one other way out of a block, a load's or store's slow path, widens the
+ * narrow registers first (jit_widths_step tracks which are narrow), so
+ * the executor and trap handlers always see exact registers.
+ */
+#ifndef SKIFF_ENGINE_JIT_WIDTHS_H
+#define SKIFF_ENGINE_JIT_WIDTHS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/hart.h"
+
+struct widths {
+	/* wide[k]: instruction k's result must be exact in all 64 bits. */
+	bool wide[ENGINE_BLOCK_MAX];
+};
+
+/* Plan the first n instructions of b (those the translator will emit;
+ * after them every register must be exact). */
+void jit_widths_plan(const struct block *b, unsigned n, struct widths *w);
+
+/* Whether op's sign extension may be left out when its result is not
+ * wide (an x86 32-bit operation gives the right low half). */
+bool jit_widths_may_narrow(enum op op);
+
+/* The narrow registers after instruction i, given those before it and
+ * whether its result was left narrow. */
+uint64_t jit_widths_step(const struct insn *i, uint64_t narrow, bool left_narrow);
+
+#endif
