@@ -1,6 +1,7 @@
 /*
  * Engine unit tests through its public API (engine.h): straight-line and
  * looping code, exits (SBI, WFI, MMIO load and store), traps and their CSRs,
+ * exact registers where translated code hands over to the executor,
  * interrupts posted from another thread, the timer, decoded-code
  * invalidation, the decoded-block cache when it is full, when its sets
  * overflow, on fence.i and when an idle hart gives it back, atomics between
@@ -206,6 +207,48 @@ static void test_mmio(void)
 	CHECK(&C, ex.reason == EXIT_SBI && cause == 5 && epc == RAM_BASE + 4,
 	      "fault: reason %d cause %llu epc %llx", ex.reason, (unsigned long long)cause,
 	      (unsigned long long)epc);
+	vm_fini(&v);
+}
+
+/* Registers are exact when translated code hands over mid-block: W results
+ * whose upper half the block never reads (so the JIT may leave out their
+ * sign extension, jit/widths.c) and XORs of them, in host registers and in
+ * memory, at an MMIO load that leaves for the executor. */
+static void test_narrow_registers_at_exit(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		rv_lui(5, 0x10000),  /* t0 = 0x10000000 (outside RAM) */
+		rv_lui(13, 0x80000), /* a3 = 0x7fffffff */
+		ADDIW(13, 13, -1),
+		ADDI(12, 0, 1),      /* a2 = 1 */
+		ADDW(14, 13, 12),    /* a4 = -2^31 */
+		XOR(15, 14, 12),     /* a5 = -2^31 + 1 */
+		ADDW(16, 13, 12),    /* a6, a7: the same in registers kept in memory */
+		XOR(17, 16, 12),
+		LW(6, 5, 0),         /* MMIO: exit */
+		ADDW(14, 14, 0),     /* only the low halves read from here on */
+		ADDW(15, 15, 0),
+		ADDW(16, 16, 0),
+		ADDW(17, 17, 0),
+		ECALL(),
+	};
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	hart_reset(v.h, RAM_BASE, 0);
+	const uint64_t want[4] = { 0xffffffff80000000ull, 0xffffffff80000001ull,
+				   0xffffffff80000000ull, 0xffffffff80000001ull };
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_MMIO && ex.mmio.addr == 0x10000000, "mmio exit %d", ex.reason);
+	for (unsigned r = 14; r <= 17; r++)
+		CHECK(&C, hart_get_reg(v.h, r) == want[r - 14], "x%u at the exit: %llx", r,
+		      (unsigned long long)hart_get_reg(v.h, r));
+	hart_mmio_complete(v.h, 0, false);
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI, "reason %d", ex.reason);
+	for (unsigned r = 14; r <= 17; r++)
+		CHECK(&C, hart_get_reg(v.h, r) == want[r - 14], "x%u at the end: %llx", r,
+		      (unsigned long long)hart_get_reg(v.h, r));
 	vm_fini(&v);
 }
 
@@ -826,6 +869,7 @@ int main(void)
 	test_pause_loop_exits();
 	test_two_vms();
 	test_mmio();
+	test_narrow_registers_at_exit();
 	test_illegal_trap();
 	test_instret_exact();
 	test_async_interrupt();
