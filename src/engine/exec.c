@@ -80,6 +80,7 @@ void jc_clear(struct hart *h)
 	/* Read before emptying: a code write racing with this clear leaves
 	 * the count moved, and the next FENCE.I clears again. */
 	h->jc_code_writes = atomic_load_explicit(&h->ram->code_writes, memory_order_acquire);
+	memset(h->jc_pages, 0, sizeof(h->jc_pages));
 	if (h->jc_logged <= JC_LOG) {
 		for (unsigned k = 0; k < h->jc_logged; k++) {
 			unsigned v = h->jc_log[k];
@@ -94,6 +95,11 @@ void jc_clear(struct hart *h)
 void jc_drop_region(struct hart *h, uint64_t va, unsigned shift)
 {
 	uint64_t page = va >> shift;
+	if (shift == 12) {
+		unsigned bit = (unsigned)page % JC_PAGE_BITS;
+		if (!(h->jc_pages[bit / 64] & (1ull << (bit % 64))))
+			return;
+	}
 	if (h->jc_logged <= JC_LOG) {
 		/* The log names every filled entry: keep those of other pages. */
 		unsigned keep = 0;
@@ -108,14 +114,21 @@ void jc_drop_region(struct hart *h, uint64_t va, unsigned shift)
 		h->jc_logged = keep;
 		return;
 	}
-	/* A page's pcs fall on every slot (JC_SIZE halfwords < a page), so
-	 * look at them all: a pass over the table costs about what clearing
-	 * it does, and the other pages' entries stay (each one lost is a
-	 * later trip through the executor's lookup). */
+	/* The region's pcs fall on the slots of its halfwords (all of them
+	 * for a region as large as the table's span): look at those. A pass
+	 * costs about what clearing does, and the other pages' entries stay
+	 * (each one lost is a later trip through the executor's lookup). */
+	unsigned first = 0, count = JC_SIZE;
+	if (shift - 1 < JC_BITS) {
+		first = (unsigned)((page << shift) >> 1) & (JC_SIZE - 1);
+		count = 1u << (shift - 1);
+	}
 	for (unsigned s = 0; s < TLB_SETS; s++)
-		for (unsigned k = 0; k < JC_SIZE; k++)
-			if (h->jc[s][k].va >> shift == page)
-				h->jc[s][k].va = 0;
+		for (unsigned k = 0; k < count; k++) {
+			struct jc_entry *e = &h->jc[s][(first + k) & (JC_SIZE - 1)];
+			if (e->va >> shift == page)
+				e->va = 0;
+		}
 }
 
 /* A translation for pc in the current set, for translated code's probes.
@@ -128,6 +141,8 @@ static void jc_insert(struct hart *h, uint64_t pc, const void *code)
 	struct jc_entry *e = &h->jc[h->tlb_set][idx];
 	e->va = pc;
 	e->code = code;
+	unsigned bit = (unsigned)(pc >> 12) % JC_PAGE_BITS;
+	h->jc_pages[bit / 64] |= 1ull << (bit % 64);
 	if (h->jc_logged < JC_LOG)
 		h->jc_log[h->jc_logged] = (uint16_t)(h->tlb_set << JC_BITS | idx);
 	h->jc_logged++;
