@@ -517,6 +517,9 @@ def test_skiffd_create_image(tiny, skiff_bin, skiff_build, tmp_path):
         assert r.returncode == 0, r.stderr
         assert not overlay.exists() and not vdir.exists()
     finally:
+        # skiffd leaves its VMs running when it stops: a failed check must
+        # not leave this one behind
+        skiff("rm", "-f", "t1")
         d.terminate()
         d.wait(timeout=60)
         log.close()
