@@ -9,6 +9,7 @@
  * inline (one compare and one add); everything else takes the slow paths at
  * the bottom of this file.
  */
+#include "engine/guest_access.h"
 #include "engine/fpu.h"
 #include "engine/hart.h"
 #include "engine/jit/jit.h"
@@ -228,14 +229,14 @@ static struct block *block_build(struct hart *h, uint64_t pa, const uint8_t *hos
 	unsigned off = pa & 0xfff, bytes = 0, n = 0;
 	while (n < ENGINE_BLOCK_MAX && off + 2 <= GRAM_PAGE_SIZE) {
 		uint16_t lo;
-		memcpy(&lo, host + bytes, 2);
+		guest_copy(&lo, host + bytes, 2);
 		unsigned len = insn_length(lo);
 		if (off + len > GRAM_PAGE_SIZE)
 			break;
 		uint32_t raw = lo;
 		if (len == 4) {
 			uint16_t hi;
-			memcpy(&hi, host + bytes + 2, 2);
+			guest_copy(&hi, host + bytes + 2, 2);
 			raw |= (uint32_t)hi << 16;
 		}
 		struct insn *i = &b->insn[n++];
@@ -278,7 +279,7 @@ static int fetch_parcel(struct hart *h, uint64_t va, uint16_t *out)
 	const uint8_t *p = gram_ptr(h->ram, pa, 2);
 	if (!p)
 		return CAUSE_FETCH_ACCESS;
-	memcpy(out, p, 2);
+	guest_copy(out, p, 2);
 	return 0;
 }
 
@@ -339,7 +340,7 @@ static int load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val, 
 		const uint8_t *p = gram_ptr(h->ram, pa, size);
 		if (p) {
 			*val = 0;
-			memcpy(val, p, size);
+			guest_copy(val, p, size);
 			return 0;
 		}
 		if (pa & (size - 1))
@@ -362,8 +363,8 @@ static int load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val, 
 	if (!p1 || !p2)
 		return CAUSE_LOAD_ACCESS + 1;
 	uint8_t buf[8];
-	memcpy(buf, p1, first);
-	memcpy(buf + first, p2, size - first);
+	guest_copy(buf, p1, first);
+	guest_copy(buf + first, p2, size - first);
 	*val = 0;
 	memcpy(val, buf, size);
 	return 0;
@@ -376,7 +377,7 @@ static void ram_store(struct hart *h, uint64_t pa, uint8_t *p, const void *src, 
 		memcpy(&v, src, n);
 		store_log_add(h->store_log, p, v, n);
 	}
-	memcpy(p, src, n);
+	guest_copy(p, src, n);
 	uint64_t pn = (pa - h->ram->base) >> GRAM_PAGE_SHIFT;
 	if (atomic_load_explicit(&h->ram->code[pn], memory_order_relaxed))
 		gram_written(h->ram, pa, n);
@@ -486,7 +487,7 @@ static uint64_t insn_bits(struct hart *h, const struct block *b, const struct in
 	uint32_t raw = 0;
 	const uint8_t *p = b->pa ? gram_ptr(h->ram, b->pa + i->pc_off, i->len) : NULL;
 	if (p)
-		memcpy(&raw, p, i->len);
+		guest_copy(&raw, p, i->len);
 	return raw;
 }
 
@@ -599,7 +600,7 @@ static void run(struct hart *h, struct hart_exit *ex, struct block *only)
 		const struct tlb_entry *e_ = &h->tlb_r[(va_ >> 12) & (TLB_SIZE - 1)];  \
 		type v_;                                                                \
 		if (likely(e_->tag == va_ >> 12 && (va_ & 0xfff) <= GRAM_PAGE_SIZE - sizeof(type))) { \
-			memcpy(&v_, (const void *)(e_->addend + va_), sizeof(type));    \
+			guest_copy(&v_, (const void *)(e_->addend + va_), sizeof(type)); \
 		} else {                                                                \
 			uint64_t w_, tv_;                                               \
 			int r_ = load_slow(h, va_, sizeof(type), &w_, &tv_);            \
@@ -625,7 +626,7 @@ static void run(struct hart *h, struct hart_exit *ex, struct block *only)
 		const struct tlb_entry *e_ = &h->tlb_w[(va_ >> 12) & (TLB_SIZE - 1)];  \
 		type v_ = (type)(val_expr);                                                \
 		if (likely(e_->tag == va_ >> 12 && (va_ & 0xfff) <= GRAM_PAGE_SIZE - sizeof(type))) { \
-			memcpy((void *)(e_->addend + va_), &v_, sizeof(type));          \
+			guest_copy((void *)(e_->addend + va_), &v_, sizeof(type));      \
 		} else {                                                                \
 			uint64_t tv_;                                                   \
 			int r_ = store_slow(h, va_, sizeof(type), (uint64_t)v_, &tv_);  \

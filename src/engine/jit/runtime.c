@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/guest_access.h"
 #include "engine/jit/regs.h"
 
 static void detect_features(struct jit *j)
@@ -293,7 +294,7 @@ uint64_t jit_store_slow(struct hart *h, uint64_t va, uint64_t value, unsigned si
 		return 0;
 	if (h->store_log)
 		store_log_add(h->store_log, p, value, size);
-	memcpy(p, &value, size);
+	guest_copy(p, &value, size);
 	uint64_t pn = (pa - h->ram->base) >> GRAM_PAGE_SHIFT;
 	if (atomic_load_explicit(&h->ram->code[pn], memory_order_relaxed))
 		gram_written(h->ram, pa, size);
