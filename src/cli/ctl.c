@@ -275,38 +275,17 @@ static json_t *array(json_t *doc, const char *name)
 	return a;
 }
 
-/* Relative path members of a --config file, made absolute (skiffd runs
- * the VM elsewhere). */
-static void absolutize(json_t *doc)
+/* Relative path members of a --config file (vm_config_json_paths), made
+ * absolute: skiffd runs the VM elsewhere. */
+static int make_absolute(json_t *obj, const char *key, const char *path, const char *where, void *ctx)
 {
-	static const char *const single[][2] = {
-		{ "boot-source", "kernel_image_path" }, { "boot-source", "initrd_path" },
-		{ "vsock", "uds_path" }, { "logger", "log_path" }, { "metrics", "metrics_path" },
-	};
-	for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++) {
-		json_t *s = json_object_get(doc, single[i][0]);
-		const char *p = json_string_value(json_object_get(s, single[i][1]));
-		if (p && p[0] != '/') {
-			char *a = abs_path(p);
-			if (a)
-				json_object_set_new(s, single[i][1], json_string(a));
-			free(a);
-		}
+	if (path[0] != '/') {
+		char *a = abs_path(path);
+		if (a)
+			json_object_set_new(obj, key, json_string(a));
+		free(a);
 	}
-	static const char *const arrays[] = { "drives", "shares" };
-	for (size_t i = 0; i < 2; i++) {
-		size_t k;
-		json_t *e;
-		json_array_foreach(json_object_get(doc, arrays[i]), k, e) {
-			const char *p = json_string_value(json_object_get(e, "path_on_host"));
-			if (p && p[0] != '/') {
-				char *a = abs_path(p);
-				if (a)
-					json_object_set_new(e, "path_on_host", json_string(a));
-				free(a);
-			}
-		}
-	}
+	return 0;
 }
 
 static char *default_guest(const char *file)
@@ -464,7 +443,7 @@ static int create_vm(struct ctl *c, int argc, char **argv, struct vm_config *vcp
 			json_decref(doc);
 			return 64;
 		}
-		absolutize(doc);
+		vm_config_json_paths(doc, make_absolute, NULL);
 	} else {
 		doc = json_object();
 	}
@@ -474,34 +453,32 @@ static int create_vm(struct ctl *c, int argc, char **argv, struct vm_config *vcp
 		json_object_set_new(doc, "id", json_string(id));
 	if (image)
 		json_object_set_new(doc, "image", json_string(image));
-	char *kabs = kernel ? abs_path(kernel) : NULL, *iabs = initrd ? abs_path(initrd) : NULL;
-	if (kabs)
-		json_object_set_new(section(doc, "boot-source"), "kernel_image_path", json_string(kabs));
-	if (iabs)
-		json_object_set_new(section(doc, "boot-source"), "initrd_path", json_string(iabs));
-	free(kabs);
-	free(iabs);
-	if (append)
-		json_object_set_new(section(doc, "boot-source"), "boot_args", json_string(append));
-	/* No kernel anywhere: the default guest, as skiff run boots it. */
+	/* The options' boot-source members over the file's, written by
+	 * config_json; with no kernel anywhere, the default guest, as skiff
+	 * run boots it. */
+	vcp->kernel = kernel ? abs_path(kernel) : NULL;
+	vcp->initrd = initrd ? abs_path(initrd) : NULL;
+	vcp->append = append ? strdup(append) : NULL;
 	json_t *bs = json_object_get(doc, "boot-source");
-	if (!image && !json_object_get(bs, "kernel_image_path")) {
-		char *k = default_guest("Image"), *i = default_guest("initrd.cpio.gz");
+	if (!image && !vcp->kernel && !json_object_get(bs, "kernel_image_path")) {
 		struct stat st;
-		if (!k || stat(k, &st)) {
+		vcp->kernel = default_guest("Image");
+		if (!vcp->kernel || stat(vcp->kernel, &st)) {
 			fprintf(stderr, "skiff create: no --kernel, and the default guest is not built (looked for %s); "
-				"build it with guest/build-image.sh\n", k ? k : "?");
-			free(k);
-			free(i);
+				"build it with guest/build-image.sh\n", vcp->kernel ? vcp->kernel : "?");
 			json_decref(doc);
 			return 64;
 		}
-		json_object_set_new(section(doc, "boot-source"), "kernel_image_path", json_string(k));
-		if (!json_object_get(json_object_get(doc, "boot-source"), "initrd_path") && i && stat(i, &st) == 0)
-			json_object_set_new(section(doc, "boot-source"), "initrd_path", json_string(i));
-		free(k);
-		free(i);
+		if (!vcp->initrd && !json_object_get(bs, "initrd_path") &&
+		    (vcp->initrd = default_guest("initrd.cpio.gz")) && stat(vcp->initrd, &st)) {
+			free(vcp->initrd);
+			vcp->initrd = NULL;
+		}
 	}
+	json_t *given = vm_config_boot_source_json(vcp);
+	if (json_object_size(given))
+		json_object_update(section(doc, "boot-source"), given);
+	json_decref(given);
 	/* machine-config takes both members (as Firecracker's PUT does). */
 	if (cpus || mem) {
 		json_t *mc = section(doc, "machine-config");
@@ -553,7 +530,7 @@ static int cmd_create(struct ctl *c, int argc, char **argv)
 		return 1;
 	}
 	int rc = create_vm(c, argc, argv, vc);
-	vm_config_free_devices(vc);
+	vm_config_free(vc);
 	free(vc);
 	return rc;
 }

@@ -76,35 +76,26 @@ static bool is(const struct api_request *r, const char *m)
 
 /* ------------------------------------------------------------ create */
 
-/* Path members that the VMM opens: they must be absolute, because the VMM
- * runs in the VM's state directory, not where the client is. */
-static const char *relative_path(const json_t *cfg, char *where, size_t wlen)
+/* Path members that the VMM opens (vm_config_json_paths) must be
+ * absolute, because the VMM runs in the VM's state directory, not where the
+ * client is. */
+struct relative { char *where; size_t wlen; const char *path; };
+
+static int first_relative(json_t *obj, const char *key, const char *path, const char *where, void *ctx)
 {
-	static const char *const single[][2] = {
-		{ "boot-source", "kernel_image_path" }, { "boot-source", "initrd_path" },
-		{ "vsock", "uds_path" }, { "logger", "log_path" }, { "metrics", "metrics_path" },
-	};
-	for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++) {
-		const char *p = json_string_value(json_object_get(json_object_get(cfg, single[i][0]), single[i][1]));
-		if (p && p[0] != '/') {
-			snprintf(where, wlen, "%s.%s", single[i][0], single[i][1]);
-			return p;
-		}
-	}
-	static const char *const arrays[] = { "drives", "shares" };
-	for (size_t i = 0; i < 2; i++) {
-		json_t *a = json_object_get(cfg, arrays[i]);
-		size_t k;
-		json_t *e;
-		json_array_foreach(a, k, e) {
-			const char *p = json_string_value(json_object_get(e, "path_on_host"));
-			if (p && p[0] != '/') {
-				snprintf(where, wlen, "%s[%zu].path_on_host", arrays[i], k);
-				return p;
-			}
-		}
-	}
-	return NULL;
+	struct relative *r = ctx;
+	if (path[0] == '/')
+		return 0;
+	snprintf(r->where, r->wlen, "%s", where);
+	r->path = path;
+	return 1;
+}
+
+static const char *relative_path(json_t *cfg, char *where, size_t wlen)
+{
+	struct relative r = { where, wlen, NULL };
+	vm_config_json_paths(cfg, first_relative, &r);
+	return r.path;
 }
 
 /* What the VMM's checks settled for each drive goes into the stored

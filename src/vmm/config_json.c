@@ -1322,6 +1322,35 @@ const char *vm_config_load_file(struct vm_config *s, const char *path, char *err
 	return NULL;
 }
 
+int vm_config_json_paths(json_t *doc, vm_config_path_fn fn, void *ctx)
+{
+	static const char *const single[][2] = {
+		{ "boot-source", "kernel_image_path" }, { "boot-source", "initrd_path" },
+		{ "vsock", "uds_path" }, { "logger", "log_path" }, { "metrics", "metrics_path" },
+	};
+	char where[96];
+	int r;
+	for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++) {
+		json_t *o = json_object_get(doc, single[i][0]);
+		const char *p = json_string_value(json_object_get(o, single[i][1]));
+		snprintf(where, sizeof(where), "%s.%s", single[i][0], single[i][1]);
+		if (p && (r = fn(o, single[i][1], p, where, ctx)))
+			return r;
+	}
+	static const char *const arrays[] = { "drives", "shares" };
+	for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++) {
+		size_t k;
+		json_t *e;
+		json_array_foreach(json_object_get(doc, arrays[i]), k, e) {
+			const char *p = json_string_value(json_object_get(e, "path_on_host"));
+			snprintf(where, sizeof(where), "%s[%zu].path_on_host", arrays[i], k);
+			if (p && (r = fn(e, "path_on_host", p, where, ctx)))
+				return r;
+		}
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------ to JSON */
 
 static json_t *bucket_json(const struct vm_token_bucket *b)
@@ -1369,6 +1398,15 @@ json_t *vm_config_entropy_json(const struct vm_config *s)
 	if (o)
 		set_opt(o, "rate_limiter", limiter_json(&s->entropy_limiter));
 	return o;
+}
+
+json_t *vm_config_boot_source_json(const struct vm_config *s)
+{
+	json_t *bs = json_object();
+	set_str_opt(bs, "kernel_image_path", s->kernel);
+	set_str_opt(bs, "initrd_path", s->initrd);
+	set_str_opt(bs, "boot_args", s->append);
+	return bs;
 }
 
 json_t *vm_config_machine_json(const struct vm_config *s)
@@ -1462,12 +1500,8 @@ json_t *vm_config_to_json(const struct vm_config *s)
 		return NULL;
 	/* A section that is not set is left out (Firecracker's
 	 * FullVmConfiguration has objects there, never null). */
-	if (c->kernel) {
-		json_t *bs = json_pack("{s:s}", "kernel_image_path", c->kernel);
-		set_str_opt(bs, "initrd_path", c->initrd);
-		set_str_opt(bs, "boot_args", c->append);
-		json_object_set_new(doc, "boot-source", bs);
-	}
+	if (c->kernel)
+		json_object_set_new(doc, "boot-source", vm_config_boot_source_json(s));
 	json_object_set_new(doc, "machine-config", vm_config_machine_json(s));
 
 	json_t *drives = json_array();

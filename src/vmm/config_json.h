@@ -79,8 +79,20 @@ json_t *vmm_config_file_read(const char *path, char *err, size_t errlen);
 /* Read and apply a --config-file. */
 const char *vm_config_load_file(struct vm_config *s, const char *path, char *err, size_t errlen);
 
+/* The string members of a configuration document that name a host file
+ * the VMM opens (kernel, initrd, drives' and shares' paths, the vsock
+ * socket, log and metrics files): fn(object, key, path, where, ctx) for
+ * each one present, `where` naming it for messages
+ * ("drives[0].path_on_host"); a non-zero return stops the walk and is
+ * returned. skiffd refuses relative ones, skiff create makes them absolute. */
+typedef int (*vm_config_path_fn)(json_t *obj, const char *key, const char *path, const char *where,
+				 void *ctx);
+int vm_config_json_paths(json_t *doc, vm_config_path_fn fn, void *ctx);
+
 /* GET /vm/config: the document --config-file reads. NULL if out of memory. */
 json_t *vm_config_to_json(const struct vm_config *s);
+/* boot-source's members that are set (none: an empty object). */
+json_t *vm_config_boot_source_json(const struct vm_config *s);
 json_t *vm_config_machine_json(const struct vm_config *s);
 json_t *vmm_drive_json(const struct vm_drive *d);               /* one "drives" entry */
 json_t *vmm_net_json(const struct vm_net *n);   /* one "network-interfaces" entry */

@@ -374,6 +374,10 @@ def test_bad_input_through_the_socket(daemons, short_root, fake_kernel):
           "kernel_image_path")
     fails(d.sock, "POST", "/vms", {"id": "x1", "boot-source": {"kernel_image_path": "/nonexistent/Image"}},
           "/nonexistent/Image")
+    # A relative path, even one that names something where skiffd runs: the VMM runs elsewhere.
+    fails(d.sock, "POST", "/vms", {"id": "x1", "boot-source": boot,
+                                   "shares": [{"tag": "t", "path_on_host": ".", "is_read_only": True}]},
+          "shares[0].path_on_host", "must be an absolute path")
     # A file that is not a RISC-V Image: refused now, not when it would boot.
     zeros = fake_kernel.parent / "zeros"
     zeros.write_bytes(bytes(4096))
