@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/fd_io.h"
 #include "base/terminal.h"
 #include "cli/agent.h"
 #include "cli/agent_call.h"
@@ -47,20 +48,6 @@ static void on_signal(int s)
 		g_exec->sig = s;
 }
 
-static bool write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 /* Write the base64 member `name` of res to fd. */
 static bool pass_output(json_t *res, const char *name, int fd)
 {
@@ -71,7 +58,7 @@ static bool pass_output(json_t *res, const char *name, int fd)
 	long n = b64_decode_json(v, &data);
 	if (n < 0)
 		return false;
-	write_all(fd, data, (size_t)n);
+	fd_write_all(fd, data, (size_t)n);
 	free(data);
 	return true;
 }

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/fd_io.h"
 #include "base/terminal.h"
 #include "base/unix_sock.h"
 
@@ -27,34 +28,12 @@
 
 static void out(const char *s, size_t n)
 {
-	while (n) {
-		ssize_t w = write(STDOUT_FILENO, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
+	fd_write_all(STDOUT_FILENO, s, n);
 }
 
 static void say(const char *s)
 {
 	out(s, strlen(s));
-}
-
-static bool send_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
 }
 
 static int connect_to(const char *path, char *err, size_t errlen)
@@ -108,7 +87,7 @@ static enum end shuttle(int fd, int sigfd, bool tty)
 				if (tty && escape) {
 					escape = false;
 					if (b == 'x' || b == 'X') {
-						send_all(fd, to, k);
+						fd_send_all(fd, to, k, MSG_NOSIGNAL);
 						return END_DETACH;
 					}
 					if (b == 'h' || b == 'H' || b == '?') {
@@ -125,7 +104,7 @@ static enum end shuttle(int fd, int sigfd, bool tty)
 				}
 				to[k++] = b;
 			}
-			if (k && !send_all(fd, to, k))
+			if (k && !fd_send_all(fd, to, k, MSG_NOSIGNAL))
 				return END_CLOSED;
 		}
 	}

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/fd_io.h"
 #include "base/terminal.h"
 
 #define CTRL_A 0x01
@@ -36,15 +37,8 @@ void console_close(struct console *c)
 void console_output(void *ctx, const uint8_t *buf, size_t n)
 {
 	(void)ctx;
-	while (n) {
-		ssize_t w = write(STDOUT_FILENO, buf, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return; /* the terminal went away: drop guest output */
-		buf += w;
-		n -= (size_t)w;
-	}
+	/* A terminal that went away drops guest output. */
+	fd_write_all(STDOUT_FILENO, buf, n);
 }
 
 static void say(const char *s)

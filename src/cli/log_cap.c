@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fd_io.h"
+
 int log_cap_init(struct log_cap *lc, int fd, uint64_t max, char *err, size_t errlen)
 {
 	memset(lc, 0, sizeof(*lc));
@@ -32,19 +34,6 @@ int log_cap_init(struct log_cap *lc, int fd, uint64_t max, char *err, size_t err
 		return -1;
 	}
 	return 0;
-}
-
-static void write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
 }
 
 /* Moves the newest `keep` bytes of the file (size `size`) to its start and
@@ -72,7 +61,7 @@ static void cut(struct log_cap *lc, uint64_t size, uint64_t keep)
 void log_cap_write(struct log_cap *lc, const uint8_t *p, size_t n)
 {
 	if (lc->rw_fd < 0) {
-		write_all(lc->append_fd, p, n);
+		fd_write_all(lc->append_fd, p, n);
 		return;
 	}
 	/* Pieces of at most a quarter of the cap, so one piece never fills
@@ -89,9 +78,9 @@ void log_cap_write(struct log_cap *lc, const uint8_t *p, size_t n)
 			int len = snprintf(note, sizeof(note), "\r\n[skiff: console log cut to its newest %llu KiB "
 					   "(cap %llu KiB)]\r\n", (unsigned long long)(lc->max / 2 >> 10),
 					   (unsigned long long)(lc->max >> 10));
-			write_all(lc->append_fd, (const uint8_t *)note, (size_t)len);
+			fd_write_all(lc->append_fd, (const uint8_t *)note, (size_t)len);
 		}
-		write_all(lc->append_fd, p, k);
+		fd_write_all(lc->append_fd, p, k);
 		p += k;
 		n -= k;
 	}

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/fd_io.h"
 #include "machine/board.h"
 
 const char BOARD_FDT_ISA[] =
@@ -291,43 +292,34 @@ static void build_power(struct fdtw *w)
 	w_end(w);
 }
 
-static const char *fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return err;
-}
-
 static const char *check_desc(const struct board_fdt_desc *d, char *err, size_t errlen)
 {
 	if (d->nharts == 0 || d->nharts > BOARD_MAX_HARTS)
-		return fail(err, errlen, "device tree: %u harts (1..%u supported)",
+		return errf(err, errlen, "device tree: %u harts (1..%u supported)",
 			    d->nharts, BOARD_MAX_HARTS);
 	if (!d->isa || !d->isa_extensions || d->n_isa_extensions == 0)
-		return fail(err, errlen, "device tree: no ISA string or extension list");
+		return errf(err, errlen, "device tree: no ISA string or extension list");
 	if (d->ram_size == 0 || d->ram_base + d->ram_size < d->ram_base)
-		return fail(err, errlen, "device tree: bad RAM range %#llx+%#llx",
+		return errf(err, errlen, "device tree: bad RAM range %#llx+%#llx",
 			    (unsigned long long)d->ram_base, (unsigned long long)d->ram_size);
 	uint64_t tb = d->timebase_hz ? d->timebase_hz : BOARD_TIMEBASE_HZ;
 	if (tb > UINT32_MAX)
-		return fail(err, errlen, "device tree: timebase %llu Hz does not fit 32 bits",
+		return errf(err, errlen, "device tree: timebase %llu Hz does not fit 32 bits",
 			    (unsigned long long)tb);
 	if (d->initrd_end < d->initrd_start)
-		return fail(err, errlen, "device tree: initrd ends before it starts");
+		return errf(err, errlen, "device tree: initrd ends before it starts");
 	if (d->n_virtio > BOARD_VIRTIO_SLOTS)
-		return fail(err, errlen, "device tree: %zu virtio slots (at most %d)",
+		return errf(err, errlen, "device tree: %zu virtio slots (at most %d)",
 			    d->n_virtio, BOARD_VIRTIO_SLOTS);
 	for (size_t i = 0; i < d->n_virtio; i++) {
 		const struct board_fdt_virtio *v = &d->virtio[i];
 		if (v->irq == 0 || v->irq > BOARD_PLIC_NDEV)
-			return fail(err, errlen, "device tree: virtio-mmio at %#llx has IRQ %u "
+			return errf(err, errlen, "device tree: virtio-mmio at %#llx has IRQ %u "
 				    "(1..%d valid)", (unsigned long long)v->base, v->irq,
 				    BOARD_PLIC_NDEV);
 		for (size_t j = 0; j < i; j++)
 			if (d->virtio[j].base == v->base)
-				return fail(err, errlen, "device tree: two virtio-mmio "
+				return errf(err, errlen, "device tree: two virtio-mmio "
 					    "devices at %#llx", (unsigned long long)v->base);
 	}
 	return NULL;
@@ -384,7 +376,7 @@ const char *board_fdt_build(const struct board_fdt_desc *d, void *buf, size_t ca
 	if (!w.err)
 		w_check(&w, fdt_finish(buf), "finish");
 	if (w.err)
-		return fail(err, errlen, "device tree: %s at \"%s\"%s", fdt_strerror(w.err),
+		return errf(err, errlen, "device tree: %s at \"%s\"%s", fdt_strerror(w.err),
 			    w.what, w.err == -FDT_ERR_NOSPACE ? " (buffer too small)" : "");
 	return NULL;
 }

@@ -28,20 +28,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fd_io.h"
 #include "machine/board.h"
 
 #define MIB (1024ull * 1024)
 #define LOADER_DTB_ALIGN (2 * MIB)
 #define HEADER_READ 4096 /* enough for the Image and PE/COFF headers */
-
-static const char *fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return err;
-}
 
 static uint16_t le16(const uint8_t *p)
 {
@@ -93,9 +85,9 @@ const char *loader_parse_image_header(const char *name, const uint8_t *b, size_t
 	const char *what = guess_format(b, len);
 	if (len < RISCV_IMAGE_HEADER_SIZE) {
 		if (what)
-			return fail(err, errlen, "kernel %s: not a RISC-V Image: it is %s",
+			return errf(err, errlen, "kernel %s: not a RISC-V Image: it is %s",
 				    name, what);
-		return fail(err, errlen, "kernel %s: too short to be a RISC-V Image "
+		return errf(err, errlen, "kernel %s: too short to be a RISC-V Image "
 			    "(%zu bytes; the header alone is %d)", name, len,
 			    RISCV_IMAGE_HEADER_SIZE);
 	}
@@ -112,13 +104,13 @@ const char *loader_parse_image_header(const char *name, const uint8_t *b, size_t
 	h->res3 = le32(b + 60);
 	if (h->magic2 != RISCV_IMAGE_MAGIC2) {
 		if (what)
-			return fail(err, errlen, "kernel %s: not a RISC-V Image: it is %s",
+			return errf(err, errlen, "kernel %s: not a RISC-V Image: it is %s",
 				    name, what);
-		return fail(err, errlen, "kernel %s: not a RISC-V Image "
+		return errf(err, errlen, "kernel %s: not a RISC-V Image "
 			    "(no magic \"RSC\\x05\" at offset 56)", name);
 	}
 	if (h->flags & 1)
-		return fail(err, errlen, "kernel %s: a big-endian kernel (Image flags bit 0); "
+		return errf(err, errlen, "kernel %s: a big-endian kernel (Image flags bit 0); "
 			    "skiff runs little-endian RISC-V", name);
 	return NULL;
 }
@@ -155,7 +147,7 @@ static const char *copy_file(struct gram *ram, int fd, const char *what, const c
 {
 	uint8_t *dst = gram_ptr(ram, gpa, size);
 	if (!dst)
-		return fail(err, errlen, "%s %s: does not fit in guest RAM at %#llx", what, path,
+		return errf(err, errlen, "%s %s: does not fit in guest RAM at %#llx", what, path,
 			    (unsigned long long)gpa);
 	uint64_t done = 0;
 	const char *e = NULL;
@@ -165,11 +157,11 @@ static const char *copy_file(struct gram *ram, int fd, const char *what, const c
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			e = fail(err, errlen, "%s %s: read error: %s", what, path, strerror(errno));
+			e = errf(err, errlen, "%s %s: read error: %s", what, path, strerror(errno));
 			break;
 		}
 		if (n == 0) {
-			e = fail(err, errlen, "%s %s: file shrank while loading (%llu of %llu "
+			e = errf(err, errlen, "%s %s: file shrank while loading (%llu of %llu "
 				 "bytes)", what, path, (unsigned long long)done,
 				 (unsigned long long)size);
 			break;
@@ -185,22 +177,22 @@ static int open_file(const char *what, const char *path, uint64_t *size, char *e
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fail(err, errlen, "%s %s: cannot open: %s", what, path, strerror(errno));
+		errf(err, errlen, "%s %s: cannot open: %s", what, path, strerror(errno));
 		return -1;
 	}
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
-		fail(err, errlen, "%s %s: cannot stat: %s", what, path, strerror(errno));
+		errf(err, errlen, "%s %s: cannot stat: %s", what, path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		fail(err, errlen, "%s %s: not a regular file", what, path);
+		errf(err, errlen, "%s %s: not a regular file", what, path);
 		close(fd);
 		return -1;
 	}
 	if (st.st_size == 0) {
-		fail(err, errlen, "%s %s: the file is empty", what, path);
+		errf(err, errlen, "%s %s: the file is empty", what, path);
 		close(fd);
 		return -1;
 	}
@@ -246,7 +238,7 @@ const char *loader_load_kernel(struct gram *ram, const char *path, struct boot_l
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)hlen) {
 		close(fd);
-		return fail(err, errlen, "kernel %s: cannot read its header", path);
+		return errf(err, errlen, "kernel %s: cannot read its header", path);
 	}
 
 	struct riscv_image_header h;
@@ -258,7 +250,7 @@ const char *loader_load_kernel(struct gram *ram, const char *path, struct boot_l
 	uint64_t need = pe_needed_length(hdr, hlen, &h);
 	if (need > size) {
 		close(fd);
-		return fail(err, errlen, "kernel %s: truncated: its PE/COFF sections need "
+		return errf(err, errlen, "kernel %s: truncated: its PE/COFF sections need "
 			    "%llu bytes but the file has %llu", path,
 			    (unsigned long long)need, (unsigned long long)size);
 	}
@@ -271,7 +263,7 @@ const char *loader_load_kernel(struct gram *ram, const char *path, struct boot_l
 	if (!dtb_area(ram, &area_start) || area_start < addr ||
 	    footprint > area_start - addr) {
 		close(fd);
-		return fail(err, errlen, "kernel %s: needs %llu KiB at RAM offset %llu KiB "
+		return errf(err, errlen, "kernel %s: needs %llu KiB at RAM offset %llu KiB "
 			    "plus %llu KiB for the device tree, but guest RAM is %llu KiB",
 			    path, (unsigned long long)(footprint >> 10),
 			    (unsigned long long)(BOARD_KERNEL_OFFSET >> 10),
@@ -293,7 +285,7 @@ const char *loader_load_initrd(struct gram *ram, const char *path, struct boot_l
 			       char *err, size_t errlen)
 {
 	if (!lay->kernel_addr)
-		return fail(err, errlen, "initrd %s: load the kernel first", path);
+		return errf(err, errlen, "initrd %s: load the kernel first", path);
 	uint64_t size;
 	int fd = open_file("initrd", path, &size, err, errlen);
 	if (fd < 0)
@@ -306,7 +298,7 @@ const char *loader_load_initrd(struct gram *ram, const char *path, struct boot_l
 	if (!ok) {
 		close(fd);
 		uint64_t room = area_start > floor ? area_start - floor : 0;
-		return fail(err, errlen, "initrd %s: %llu KiB does not fit in guest RAM: "
+		return errf(err, errlen, "initrd %s: %llu KiB does not fit in guest RAM: "
 			    "%llu KiB free between the kernel's end (%#llx) and the device "
 			    "tree area (%#llx)", path, (unsigned long long)(size >> 10),
 			    (unsigned long long)(room >> 10), (unsigned long long)floor,
@@ -326,23 +318,23 @@ const char *loader_load_dtb(struct gram *ram, const void *fdt, struct boot_layou
 			    char *err, size_t errlen)
 {
 	if (fdt_check_header(fdt) != 0)
-		return fail(err, errlen, "device tree: bad header");
+		return errf(err, errlen, "device tree: bad header");
 	uint64_t size = fdt_totalsize(fdt);
 	if (size > LOADER_DTB_MAX)
-		return fail(err, errlen, "device tree: %llu bytes (at most %llu)",
+		return errf(err, errlen, "device tree: %llu bytes (at most %llu)",
 			    (unsigned long long)size, (unsigned long long)LOADER_DTB_MAX);
 	uint64_t addr;
 	if (!dtb_area(ram, &addr))
-		return fail(err, errlen, "device tree: guest RAM (%llu KiB) is too small",
+		return errf(err, errlen, "device tree: guest RAM (%llu KiB) is too small",
 			    (unsigned long long)(ram->size >> 10));
 	if (lay->kernel_size && addr < lay->kernel_addr + lay->kernel_size &&
 	    lay->kernel_addr < addr + size)
-		return fail(err, errlen, "device tree: would overlap the kernel");
+		return errf(err, errlen, "device tree: would overlap the kernel");
 	if (lay->initrd_end > lay->initrd_start && addr < lay->initrd_end &&
 	    lay->initrd_start < addr + size)
-		return fail(err, errlen, "device tree: would overlap the initrd");
+		return errf(err, errlen, "device tree: would overlap the initrd");
 	if (gram_write(ram, addr, fdt, size) != 0)
-		return fail(err, errlen, "device tree: %#llx+%llu is not guest RAM",
+		return errf(err, errlen, "device tree: %#llx+%llu is not guest RAM",
 			    (unsigned long long)addr, (unsigned long long)size);
 	lay->dtb_addr = addr;
 	lay->dtb_size = size;
