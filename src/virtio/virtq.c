@@ -303,10 +303,13 @@ bool virtq_enable_notify(struct virtq *vq)
 	return __atomic_load_n(avail_idx(vq), __ATOMIC_ACQUIRE) != vq->last_avail;
 }
 
-size_t virtq_req_read(const struct virtq_req *req, uint64_t off, void *dst, size_t len)
+/* Copy between buf and the request's buffers iov[first, first + count),
+ * starting `off` bytes into them; to_guest says which way. */
+static size_t req_copy(const struct virtq_req *req, unsigned first, unsigned count, uint64_t off,
+		       void *buf, size_t len, bool to_guest)
 {
 	size_t done = 0;
-	for (unsigned k = 0; k < req->nout && done < len; k++) {
+	for (unsigned k = first; k < first + count && done < len; k++) {
 		size_t seg = req->iov[k].iov_len;
 		if (off >= seg) {
 			off -= seg;
@@ -315,31 +318,27 @@ size_t virtq_req_read(const struct virtq_req *req, uint64_t off, void *dst, size
 		size_t n = seg - off;
 		if (n > len - done)
 			n = len - done;
-		memcpy((uint8_t *)dst + done, (const uint8_t *)req->iov[k].iov_base + off, n);
+		uint8_t *guest = (uint8_t *)req->iov[k].iov_base + off, *host = (uint8_t *)buf + done;
+		if (to_guest)
+			memcpy(guest, host, n);
+		else
+			memcpy(host, guest, n);
 		done += n;
 		off = 0;
 	}
+	return done;
+}
+
+size_t virtq_req_read(const struct virtq_req *req, uint64_t off, void *dst, size_t len)
+{
+	size_t done = req_copy(req, 0, req->nout, off, dst, len, false);
 	compiler_barrier();
 	return done;
 }
 
 size_t virtq_req_write(struct virtq_req *req, uint64_t off, const void *src, size_t len)
 {
-	size_t done = 0;
-	for (unsigned k = req->nout; k < req->nout + req->nin && done < len; k++) {
-		size_t seg = req->iov[k].iov_len;
-		if (off >= seg) {
-			off -= seg;
-			continue;
-		}
-		size_t n = seg - off;
-		if (n > len - done)
-			n = len - done;
-		memcpy((uint8_t *)req->iov[k].iov_base + off, (const uint8_t *)src + done, n);
-		done += n;
-		off = 0;
-	}
-	return done;
+	return req_copy(req, req->nout, req->nin, off, (void *)src, len, true);
 }
 
 int iov_slice(const struct iovec *src, unsigned n, uint64_t off, uint64_t len,

@@ -176,25 +176,29 @@ static int iov_tail(const struct iovec *iov, int iovcnt, uint64_t skip, struct i
 	return k;
 }
 
-int disk_preadv_full(int fd, const struct iovec *iov, int iovcnt, uint64_t off)
+/* preadv/pwritev until the whole vector is done. A read past the end of
+ * the file reads zeros; a write that writes nothing is an I/O error. */
+static int rw_full(int fd, const struct iovec *iov, int iovcnt, uint64_t off, bool write)
 {
 	int64_t total = disk_iov_len(iov, iovcnt);
 	if (total < 0)
 		return -EINVAL;
 	if (off > (uint64_t)INT64_MAX || (uint64_t)total > (uint64_t)INT64_MAX - off)
-		return -EINVAL;
+		return write ? -EFBIG : -EINVAL;
 	uint64_t done = 0;
 	struct iovec tmp[64];
 	while (done < (uint64_t)total) {
 		int k = iov_tail(iov, iovcnt, done, tmp);
-		ssize_t r = preadv(fd, tmp, k, (off_t)(off + done));
+		ssize_t r = write ? pwritev(fd, tmp, k, (off_t)(off + done))
+				  : preadv(fd, tmp, k, (off_t)(off + done));
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
 		if (r == 0) {
-			/* End of file: the rest reads as zeros. */
+			if (write)
+				return -EIO;
 			disk_iov_zero(iov, iovcnt, done, (size_t)((uint64_t)total - done));
 			return 0;
 		}
@@ -203,28 +207,14 @@ int disk_preadv_full(int fd, const struct iovec *iov, int iovcnt, uint64_t off)
 	return 0;
 }
 
+int disk_preadv_full(int fd, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	return rw_full(fd, iov, iovcnt, off, false);
+}
+
 int disk_pwritev_full(int fd, const struct iovec *iov, int iovcnt, uint64_t off)
 {
-	int64_t total = disk_iov_len(iov, iovcnt);
-	if (total < 0)
-		return -EINVAL;
-	if (off > (uint64_t)INT64_MAX || (uint64_t)total > (uint64_t)INT64_MAX - off)
-		return -EFBIG;
-	uint64_t done = 0;
-	struct iovec tmp[64];
-	while (done < (uint64_t)total) {
-		int k = iov_tail(iov, iovcnt, done, tmp);
-		ssize_t r = pwritev(fd, tmp, k, (off_t)(off + done));
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return -EIO;
-		done += (uint64_t)r;
-	}
-	return 0;
+	return rw_full(fd, iov, iovcnt, off, true);
 }
 
 int disk_probe_format(const char *path, struct disk_probe *out, char *err, size_t errlen)
