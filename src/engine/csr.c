@@ -8,6 +8,8 @@
 
 #include <time.h>
 
+#include "base/clock.h"
+
 enum {
 	CSR_FFLAGS = 0x001, CSR_FRM = 0x002, CSR_FCSR = 0x003,
 	CSR_SSTATUS = 0x100, CSR_SIE = 0x104, CSR_STVEC = 0x105,
@@ -22,10 +24,7 @@ enum {
 
 uint64_t time_now(const struct hart *h)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	uint64_t ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	ns -= h->cfg.time_base_ns;
+	uint64_t ns = clock_monotonic_ns() - h->cfg.time_base_ns;
 	/* ns * hz / 1e9 without overflow for any realistic uptime. */
 	return (uint64_t)((unsigned __int128)ns * h->cfg.timebase_hz / 1000000000ull);
 }

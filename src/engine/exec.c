@@ -9,8 +9,9 @@
  * inline (one compare and one add); everything else takes the slow paths at
  * the bottom of this file.
  */
-#include "engine/guest_access.h"
+#include "base/clock.h"
 #include "engine/fpu.h"
+#include "engine/guest_access.h"
 #include "engine/hart.h"
 #include "engine/jit/jit.h"
 
@@ -42,13 +43,6 @@ static inline struct bc_entry *bc_set(struct hart *h, uint64_t pa)
 	return &h->bc_table[2 * ((pa >> 1) & (BC_SETS - 1))];
 }
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void block_cache_flush(struct hart *h)
 {
 	/* Every way in use points into the arena, at a block built since the
@@ -69,7 +63,7 @@ void block_cache_flush(struct hart *h)
 	}
 	h->bc_used = 0;
 	h->bc_blocks = 0;
-	h->bc_flushed_ns = monotonic_ns();
+	h->bc_flushed_ns = clock_monotonic_ns();
 	/* Translations point at blocks: they go with them. */
 	if (h->jit)
 		jit_reset(h, false);
@@ -169,7 +163,7 @@ void code_fence(struct hart *h)
 /* The hart is about to sleep in WFI. */
 static void block_cache_idle(struct hart *h)
 {
-	if (h->bc_used < BC_IDLE_BYTES || monotonic_ns() - h->bc_flushed_ns < BC_IDLE_NS)
+	if (h->bc_used < BC_IDLE_BYTES || clock_monotonic_ns() - h->bc_flushed_ns < BC_IDLE_NS)
 		return;
 	block_cache_flush(h);
 	madvise(h->bc_arena, h->bc_size, MADV_DONTNEED);
