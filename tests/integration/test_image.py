@@ -29,6 +29,13 @@ machine reuses it (the checks then read the build's own create.log and
 stage2.log, kept in the image). The build shares the .deb cache and the
 package lists of the user's cache directory, so the error-path tests that
 need no network run with --offline on the lists it refreshed.
+
+Cost, measured on the 2-core host at load 2 to 6: from an empty .deb cache
+(a clean machine after guest/build-image.sh, which leaves the package lists
+and the default guest) the module took 96 s wall, 78 s of CPU: the tiny
+build 57 s (46 packages, 19 MiB fetched; its second stage 41 s wall, 33 s
+of host CPU), the interrupted download 9 s; with the tiny image kept, 91 s
+at load 10 falling to 2.
 """
 import fcntl
 import hashlib
