@@ -32,9 +32,22 @@ struct fuzz_env {
 	uint8_t *buf;
 };
 
+static struct fuzz_env *env;
+
+/* Every run made its own directory; leave none behind (a crash keeps it,
+ * with the files that show what happened). */
+static void cleanup(void)
+{
+	char path[192];
+	snprintf(path, sizeof(path), "%s/base.qcow2", env->dir);
+	unlink(path);
+	unlink(env->img);
+	unlink(env->base_raw);
+	rmdir(env->dir);
+}
+
 static struct fuzz_env *env_get(void)
 {
-	static struct fuzz_env *env;
 	if (env)
 		return env;
 	env = calloc(1, sizeof(*env));
@@ -44,6 +57,7 @@ static struct fuzz_env *env_get(void)
 		perror("mkdtemp");
 		exit(1);
 	}
+	atexit(cleanup);
 	snprintf(env->img, sizeof(env->img), "%s/img.qcow2", env->dir);
 	snprintf(env->base_raw, sizeof(env->base_raw), "%s/base.raw", env->dir);
 	uint8_t *b = malloc(BASE_SIZE);
