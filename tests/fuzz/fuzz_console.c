@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cursor.h"
 #include "virtio_driver.h"
 #include "virtio/console.h"
 #include "virtio/virtio.h"
@@ -88,24 +89,6 @@ static void stream_got(struct stream *s, const uint8_t *p, size_t n)
 static void on_output(void *ctx, const uint8_t *buf, size_t n)
 {
 	stream_got(ctx, buf, n);
-}
-
-struct cursor {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t take(struct cursor *c, unsigned bytes)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < bytes; i++) {
-		v |= (uint64_t)(c->n ? *c->p : 0) << (8 * i);
-		if (c->n) {
-			c->p++;
-			c->n--;
-		}
-	}
-	return v;
 }
 
 static void reset_streams(struct state *s)

@@ -23,30 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cursor.h"
 #include "virtio_driver.h"
 #include "virtio/console.h"
 #include "virtio/rng.h"
 #include "virtio/virtio.h"
 
 #define MAX_STEPS 256
-
-struct cursor {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t take(struct cursor *c, unsigned bytes)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < bytes; i++) {
-		v |= (uint64_t)(c->n ? *c->p : 0) << (8 * i);
-		if (c->n) {
-			c->p++;
-			c->n--;
-		}
-	}
-	return v;
-}
 
 static void check_identity(struct fuzz_driver *d, uint32_t device_id)
 {

@@ -16,29 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cursor.h"
 #include "base/gram.h"
 #include "virtio/virtq.h"
 
 #define RAM_BASE 0x10000ull   /* low, so small numbers in the input are RAM addresses */
 #define RAM_SIZE (8u * 1024)
-
-struct cursor {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t take(struct cursor *c, unsigned bytes)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < bytes; i++) {
-		v |= (uint64_t)(c->n ? *c->p : 0) << (8 * i);
-		if (c->n) {
-			c->p++;
-			c->n--;
-		}
-	}
-	return v;
-}
 
 /* An address the fuzzer can aim: mostly inside RAM, sometimes just outside
  * or anywhere. */

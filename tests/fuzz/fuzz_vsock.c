@@ -39,6 +39,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cursor.h"
 #include "virtio/vsock_dev.h"
 
 #define GUEST_CID 3
@@ -100,24 +101,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	atexit(cleanup);
 	return 0;
-}
-
-struct cursor {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t take(struct cursor *c, unsigned bytes)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < bytes; i++) {
-		v |= (uint64_t)(c->n ? *c->p : 0) << (8 * i);
-		if (c->n) {
-			c->p++;
-			c->n--;
-		}
-	}
-	return v;
 }
 
 static void guest_packet(struct run *r, struct cursor *c, uint8_t step)
