@@ -4,7 +4,8 @@
 # frame): a TCPv4 and a TCPv6 GSO frame a Linux guest sends with TSO, one
 # behind a VLAN tag, a NEEDS_CSUM UDP and TCP frame, a plain frame, a GSO
 # frame with a small scratch buffer, and GSO frames whose 65535-byte MSS
-# would wrap a segment's IP length (regression). Usage: seed_net.sh OUTDIR
+# would wrap a segment's IP length, and a plain frame longer than
+# NET_MAX_FRAME (regressions). Usage: seed_net.sh OUTDIR
 set -eu
 out=$1
 mkdir -p "$out"
@@ -38,6 +39,8 @@ seeds = {
 big = bytes(65535)
 seeds['tso4-max-mss'] = b'\0' + hdr(1, 1, 65535, 34, 16) + eth(0x800) + ipv4(0) + tcp() + big
 seeds['tso6-max-mss'] = b'\0' + hdr(1, 4, 65535, 54, 16) + eth(0x86dd) + ipv6(0) + tcp() + big
+# Regression: a plain frame past NET_MAX_FRAME (65806 bytes) was passed on.
+seeds['plain-oversize'] = b'\0' + hdr(0, 0, 0, 0, 0) + eth(0x800) + bytes(65900)
 for name, b in seeds.items():
     open(os.path.join(out, name), 'wb').write(b)
 PY

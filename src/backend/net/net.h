@@ -148,7 +148,8 @@ static inline void net_backend_destroy(struct net_backend *b)
  * checksums, or complete the checksum of a NEEDS_CSUM frame, calling emit()
  * for each resulting plain Ethernet frame. `frame` (len bytes, Ethernet
  * onwards) is modified in place. Returns 0, or -1 when the header or the
- * packet is malformed (nothing or only part was emitted). */
+ * packet is malformed or longer than NET_MAX_FRAME (nothing or only part
+ * was emitted). */
 typedef void net_emit_fn(void *ctx, const uint8_t *frame, size_t len);
 int net_offload_segment(const struct net_vnet_hdr *h, uint8_t *frame, size_t len,
 			uint8_t *scratch, size_t scratch_len, net_emit_fn *emit, void *ctx);

@@ -187,6 +187,10 @@ static int segment_tcp(const struct net_vnet_hdr *h, uint8_t *f, size_t len, boo
 int net_offload_segment(const struct net_vnet_hdr *h, uint8_t *frame, size_t len,
 			uint8_t *scratch, size_t scratch_len, net_emit_fn *emit, void *ctx)
 {
+	/* Callers bound frames already (virtio-net refuses longer chains);
+	 * refusing here too keeps the contract in one place. */
+	if (len > NET_MAX_FRAME)
+		return -1;
 	switch (h->gso_type & (uint8_t)~NET_HDR_GSO_ECN) {
 	case NET_HDR_GSO_NONE:
 		if ((h->flags & NET_HDR_F_NEEDS_CSUM) && complete_csum(h, frame, len))
