@@ -122,17 +122,17 @@ int ctl_call_text(struct ctl *c, const char *path, char **text)
 }
 
 /* "/vms/NAME" + suffix */
-static char *vm_path(const char *name, const char *suffix)
+char *ctl_vm_path(const char *name, const char *suffix)
 {
 	char *p = NULL;
 	return asprintf(&p, "/vms/%s%s", name, suffix ? suffix : "") < 0 ? NULL : p;
 }
 
-static int action(struct ctl *c, const char *name, const char *what, char *err, size_t errlen)
+int ctl_action(struct ctl *c, const char *name, const char *what, char *err, size_t errlen)
 {
 	char body[96];
 	snprintf(body, sizeof(body), "{\"action_type\":\"%s\"}", what);
-	char *p = vm_path(name, "/actions");
+	char *p = ctl_vm_path(name, "/actions");
 	int r = p ? call_q(c, "PUT", p, body, NULL, err, errlen) : -1;
 	free(p);
 	return r;
@@ -168,7 +168,7 @@ void ctl_fmt_age(char *out, size_t cap, int64_t s)
 		snprintf(out, cap, "%" PRId64 "d%02" PRId64 "h", s / 86400, (s % 86400) / 3600);
 }
 
-static void print_json(const json_t *v)
+void ctl_print_json(const json_t *v)
 {
 	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (s)
@@ -214,23 +214,22 @@ static void table_print(struct table *t)
 
 /* ------------------------------------------------------------ options */
 
-enum { OPT_SOCKET = 1000, OPT_JSON };
 
 /* Handle the options every subcommand takes; false for others. */
-static bool common_opt(struct ctl *c, int o, bool *json)
+bool ctl_common_opt(struct ctl *c, int o, bool *json)
 {
-	if (o == OPT_SOCKET) {
+	if (o == CTL_OPT_SOCKET) {
 		c->socket = optarg;
 		return true;
 	}
-	if (o == OPT_JSON && json) {
+	if (o == CTL_OPT_JSON && json) {
 		*json = true;
 		return true;
 	}
 	return false;
 }
 
-static int bad_opt(struct ctl *c, int o, char **argv)
+int ctl_bad_opt(struct ctl *c, int o, char **argv)
 {
 	if (o == ':')
 		fprintf(stderr, "skiff %s: %s needs a value (see skiff %s --help)\n", c->cmd, argv[optind - 1], c->cmd);
@@ -238,301 +237,6 @@ static int bad_opt(struct ctl *c, int o, char **argv)
 		fprintf(stderr, "skiff %s: unknown option '%s' (see skiff %s --help)\n", c->cmd, argv[optind - 1],
 			c->cmd);
 	return 64;
-}
-
-/* ------------------------------------------------------------ create */
-
-static char *abs_path(const char *p)
-{
-	char *r = realpath(p, NULL);
-	if (r)
-		return r;
-	if (p[0] == '/')
-		return strdup(p);
-	char cwd[PATH_MAX];
-	if (!getcwd(cwd, sizeof(cwd)))
-		return strdup(p);
-	return asprintf(&r, "%s/%s", cwd, p) < 0 ? NULL : r;
-}
-
-static json_t *section(json_t *doc, const char *name)
-{
-	json_t *s = json_object_get(doc, name);
-	if (!json_is_object(s)) {
-		s = json_object();
-		json_object_set_new(doc, name, s);
-	}
-	return s;
-}
-
-static json_t *array(json_t *doc, const char *name)
-{
-	json_t *a = json_object_get(doc, name);
-	if (!json_is_array(a)) {
-		a = json_array();
-		json_object_set_new(doc, name, a);
-	}
-	return a;
-}
-
-/* Relative path members of a --config file (vm_config_json_paths), made
- * absolute: skiffd runs the VM elsewhere. */
-static int make_absolute(json_t *obj, const char *key, const char *path, const char *where, void *ctx)
-{
-	if (path[0] != '/') {
-		char *a = abs_path(path);
-		if (a)
-			json_object_set_new(obj, key, json_string(a));
-		free(a);
-	}
-	return 0;
-}
-
-static char *default_guest(const char *file)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	char *p = NULL;
-	int r = xdg && *xdg ? asprintf(&p, "%s/skiff/default/%s", xdg, file)
-			    : asprintf(&p, "%s/.cache/skiff/default/%s", home ? home : ".", file);
-	return r < 0 ? NULL : p;
-}
-
-static void add_devices(json_t *doc, const struct vm_config *vc)
-{
-	for (size_t i = 0; i < vc->ndrives; i++) {
-		const struct vm_drive *d = &vc->drives[i];
-		json_t *e = vmm_drive_json(d);
-		char *p = abs_path(d->path);
-		if (e && p)
-			json_object_set_new(e, "path_on_host", json_string(p));
-		free(p);
-		json_array_append_new(array(doc, "drives"), e);
-	}
-	for (size_t i = 0; i < vc->nnets; i++) {
-		json_t *e = vmm_net_json(&vc->nets[i]);
-		json_array_append_new(array(doc, "network-interfaces"), e);
-	}
-}
-
-static const char create_usage[] =
-	"usage: skiff create [options]\n"
-	"\n"
-	"Define a VM in skiffd (it is not started; see --start). Prints its id.\n"
-	"\n"
-	"  --config FILE      a VM definition: the sections of a skiff run\n"
-	"                     --config-file (boot-source, machine-config, drives, ...)\n"
-	"  --name NAME        a name to use instead of the id (letters, digits, - _)\n"
-	"  --id ID            choose the id (default: vm- and 8 hex digits)\n"
-	"  --image NAME       a system image (skiff image ls): its kernel, initramfs and\n"
-	"                     command line, a copy-on-write overlay of its disk kept with\n"
-	"                     the VM as /dev/vda, a user network unless --net is given\n"
-	"  --ssh-port PORT    with --image: forward host 127.0.0.1:PORT to the guest's SSH\n"
-	"  --kernel IMAGE     kernel (default: the default guest, if built)\n"
-	"  --initrd FILE      initial ramdisk\n"
-	"  --append CMDLINE   kernel command line\n"
-	"  --cpus N           harts\n"
-	"  --mem SIZE         guest memory (MiB, or with K/M/G)\n"
-	"  --disk PATH[,ro][,format=raw|qcow2][,root][,serial=S][,bw=B][,iops=N]\n"
-	"                     a disk (repeatable), as for skiff run\n"
-	"  --net user[,hostfwd=...][,mac=M] | tap,ifname=NAME[,mac=M]\n"
-	"                     a network interface (repeatable), as for skiff run\n"
-	"  --start            start it too\n"
-	"  --json             print the new VM as JSON instead of its id\n"
-	"  --socket PATH      skiffd's socket (default: $SKIFF_SOCKET, then skiffd's default)\n";
-
-static int create_vm(struct ctl *c, int argc, char **argv, struct vm_config *vcp)
-{
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' }, { "name", required_argument, NULL, 'n' },
-		{ "id", required_argument, NULL, 'i' }, { "kernel", required_argument, NULL, 'k' },
-		{ "initrd", required_argument, NULL, 'r' }, { "append", required_argument, NULL, 'a' },
-		{ "cpus", required_argument, NULL, 'C' }, { "mem", required_argument, NULL, 'm' },
-		{ "disk", required_argument, NULL, 'D' }, { "net", required_argument, NULL, 'N' },
-		{ "start", no_argument, NULL, 's' }, { "json", no_argument, NULL, OPT_JSON },
-		{ "image", required_argument, NULL, 'G' }, { "ssh-port", required_argument, NULL, 'H' },
-		{ "socket", required_argument, NULL, OPT_SOCKET }, { "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	const char *config = NULL, *name = NULL, *id = NULL, *kernel = NULL, *initrd = NULL, *append = NULL;
-	const char *image = NULL;
-	long ssh_port = 0;
-	long cpus = 0;
-	uint64_t mem = 0;
-	bool json = false, start = false;
-	char err[1024];
-	int o;
-	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (common_opt(c, o, &json))
-			continue;
-		switch (o) {
-		case 'c': config = optarg; break;
-		case 'n': name = optarg; break;
-		case 'i': id = optarg; break;
-		case 'k': kernel = optarg; break;
-		case 'r': initrd = optarg; break;
-		case 'a': append = optarg; break;
-		case 'C': {
-			char *end;
-			cpus = strtol(optarg, &end, 10);
-			if (*end || end == optarg || cpus < 1 || cpus > 64) {
-				fprintf(stderr, "skiff create: --cpus %s: not a number of harts\n", optarg);
-				return 64;
-			}
-			break;
-		}
-		case 'm':
-			if (size_parse(optarg, 1ull << 20, &mem) || !mem || mem % (1u << 20)) {
-				fprintf(stderr, "skiff create: --mem %s: not a size in whole MiB (examples: 512, 512M, 2G)\n",
-					optarg);
-				return 64;
-			}
-			break;
-		case 'D':
-		case 'N':
-			if ((o == 'D' ? devopt_disk : devopt_net)(vcp, optarg, err, sizeof(err))) {
-				fprintf(stderr, "skiff create: %s\n", err);
-				return 64;
-			}
-			break;
-		case 's': start = true; break;
-		case 'G': image = optarg; break;
-		case 'H': {
-			char *end;
-			ssh_port = strtol(optarg, &end, 10);
-			if (*end || end == optarg || ssh_port < 1 || ssh_port > 65535) {
-				fprintf(stderr, "skiff create: --ssh-port %s: a TCP port, 1 to 65535\n", optarg);
-				return 64;
-			}
-			break;
-		}
-		case 'h': fputs(create_usage, stdout); return 0;
-		default: return bad_opt(c, o, argv);
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "skiff create: unexpected argument '%s' (see skiff create --help)\n", argv[optind]);
-		return 64;
-	}
-	if (ssh_port && !image) {
-		fprintf(stderr, "skiff create: --ssh-port goes with --image NAME\n");
-		return 64;
-	}
-	if (ssh_port) {
-		if (vcp->nnets) {
-			fprintf(stderr, "skiff create: --ssh-port makes the VM's user network; with --net, add "
-				"hostfwd=tcp:127.0.0.1:%ld-:22 to it instead\n", ssh_port);
-			return 64;
-		}
-		char net[64];
-		snprintf(net, sizeof(net), "user,hostfwd=tcp:127.0.0.1:%ld-:22", ssh_port);
-		if (devopt_net(vcp, net, err, sizeof(err))) {
-			fprintf(stderr, "skiff create: %s\n", err);
-			return 64;
-		}
-	}
-	json_t *doc;
-	if (config) {
-		json_error_t je;
-		doc = json_load_file(config, JSON_REJECT_DUPLICATES, &je);
-		if (!doc) {
-			fprintf(stderr, "skiff create: --config %s: line %d: %s\n", config, je.line, je.text);
-			return 64;
-		}
-		if (!json_is_object(doc)) {
-			fprintf(stderr, "skiff create: --config %s: must hold a JSON object\n", config);
-			json_decref(doc);
-			return 64;
-		}
-		vm_config_json_paths(doc, make_absolute, NULL);
-	} else {
-		doc = json_object();
-	}
-	if (name)
-		json_object_set_new(doc, "name", json_string(name));
-	if (id)
-		json_object_set_new(doc, "id", json_string(id));
-	if (image)
-		json_object_set_new(doc, "image", json_string(image));
-	/* The options' boot-source members over the file's, written by
-	 * config_json; with no kernel anywhere, the default guest, as skiff
-	 * run boots it. */
-	vcp->kernel = kernel ? abs_path(kernel) : NULL;
-	vcp->initrd = initrd ? abs_path(initrd) : NULL;
-	vcp->append = append ? strdup(append) : NULL;
-	json_t *bs = json_object_get(doc, "boot-source");
-	if (!image && !vcp->kernel && !json_object_get(bs, "kernel_image_path")) {
-		struct stat st;
-		vcp->kernel = default_guest("Image");
-		if (!vcp->kernel || stat(vcp->kernel, &st)) {
-			fprintf(stderr, "skiff create: no --kernel, and the default guest is not built (looked for %s); "
-				"build it with guest/build-image.sh\n", vcp->kernel ? vcp->kernel : "?");
-			json_decref(doc);
-			return 64;
-		}
-		if (!vcp->initrd && !json_object_get(bs, "initrd_path") &&
-		    (vcp->initrd = default_guest("initrd.cpio.gz")) && stat(vcp->initrd, &st)) {
-			free(vcp->initrd);
-			vcp->initrd = NULL;
-		}
-	}
-	json_t *given = vm_config_boot_source_json(vcp);
-	if (json_object_size(given))
-		json_object_update(section(doc, "boot-source"), given);
-	json_decref(given);
-	/* machine-config takes both members (as Firecracker's PUT does). */
-	if (cpus || mem) {
-		json_t *mc = section(doc, "machine-config");
-		if (cpus || !json_object_get(mc, "vcpu_count"))
-			json_object_set_new(mc, "vcpu_count", json_integer(cpus ? cpus : 1));
-		if (mem || !json_object_get(mc, "mem_size_mib"))
-			json_object_set_new(mc, "mem_size_mib",
-					    json_integer(mem ? (json_int_t)(mem >> 20) : VM_DEFAULT_MEM_MIB));
-	}
-	add_devices(doc, vcp);
-
-	char *body = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
-	json_t *vm = NULL;
-	int rc = body && ctl_call(c, "POST", "/vms", body, &vm) == 0 ? 0 : 1;
-	free(body);
-	if (rc) {
-		json_decref(vm);
-		return rc;
-	}
-	const char *newid = json_string_value(json_object_get(vm, "id"));
-	if (start && newid && action(c, newid, "InstanceStart", err, sizeof(err))) {
-		fprintf(stderr, "skiff create: created %s but could not start it: %s\n", newid, err);
-		rc = 1;
-	}
-	if (json) {
-		if (start && !rc) {
-			json_t *now = NULL;
-			char *p = vm_path(newid, NULL);
-			if (p && ctl_call(c, "GET", p, NULL, &now) == 0 && now) {
-				json_decref(vm);
-				vm = now;
-			}
-			free(p);
-		}
-		print_json(vm);
-	} else if (newid) {
-		puts(newid);
-	}
-	json_decref(vm);
-	return rc;
-}
-
-static int cmd_create(struct ctl *c, int argc, char **argv)
-{
-	struct vm_config *vc = calloc(1, sizeof(*vc));
-	if (!vc) {
-		fprintf(stderr, "skiff create: out of memory\n");
-		return 1;
-	}
-	int rc = create_vm(c, argc, argv, vc);
-	vm_config_free(vc);
-	free(vc);
-	return rc;
 }
 
 /* ------------------------------------------------------------ ls */
@@ -551,7 +255,7 @@ static const char *agent_text(struct ctl *c, json_t *vm)
 {
 	if (json_integer_value(json_object_get(vm, "pid")) <= 0)
 		return "-";
-	char *p = vm_path(json_string_value(json_object_get(vm, "id")), "/agent");
+	char *p = ctl_vm_path(json_string_value(json_object_get(vm, "id")), "/agent");
 	json_t *a = NULL;
 	char err[512];
 	int r = p ? call_q(c, "GET", p, NULL, &a, err, sizeof(err)) : -1;
@@ -591,13 +295,13 @@ static void status_text(json_t *vm, char *out, size_t cap)
 static int cmd_ls(struct ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, OPT_JSON }, { "quiet", no_argument, NULL, 'q' },
-		{ "socket", required_argument, NULL, OPT_SOCKET }, { "help", no_argument, NULL, 'h' }, { 0 }
+		{ "json", no_argument, NULL, CTL_OPT_JSON }, { "quiet", no_argument, NULL, 'q' },
+		{ "socket", required_argument, NULL, CTL_OPT_SOCKET }, { "help", no_argument, NULL, 'h' }, { 0 }
 	};
 	bool json = false, quiet = false;
 	int o;
 	while ((o = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
-		if (common_opt(c, o, &json))
+		if (ctl_common_opt(c, o, &json))
 			continue;
 		if (o == 'q')
 			quiet = true;
@@ -608,13 +312,13 @@ static int cmd_ls(struct ctl *c, int argc, char **argv)
 			      "no: no agent has its port open).\n", stdout);
 			return 0;
 		} else
-			return bad_opt(c, o, argv);
+			return ctl_bad_opt(c, o, argv);
 	}
 	json_t *vms = NULL;
 	if (ctl_call(c, "GET", "/vms", NULL, &vms))
 		return 1;
 	if (json) {
-		print_json(vms);
+		ctl_print_json(vms);
 		json_decref(vms);
 		return 0;
 	}
@@ -652,7 +356,7 @@ static int cmd_ls(struct ctl *c, int argc, char **argv)
 
 static int wait_stopped(struct ctl *c, const char *name, double seconds)
 {
-	char *p = vm_path(name, NULL);
+	char *p = ctl_vm_path(name, NULL);
 	char err[1024];
 	double t0 = clock_monotonic_s();
 	int r = 1;
@@ -698,7 +402,7 @@ static int stop_one(struct ctl *c, const char *name, double timeout)
 		fprintf(stderr, "skiff stop: %s: the guest agent cannot shut it down (%s); sending Ctrl-Alt-Del\n",
 			name, err);
 	}
-	if (action(c, name, "SendCtrlAltDel", err, sizeof(err))) {
+	if (ctl_action(c, name, "SendCtrlAltDel", err, sizeof(err))) {
 		if (strstr(err, "not running"))
 			return 0; /* it ended meanwhile */
 		fprintf(stderr, "skiff stop: %s: the guest cannot be asked to shut down (%s); stopping it at once\n",
@@ -708,7 +412,7 @@ static int stop_one(struct ctl *c, const char *name, double timeout)
 	} else {
 		fprintf(stderr, "skiff stop: %s: still running after %.0f s; stopping it at once\n", name, timeout);
 	}
-	if (action(c, name, "InstanceStop", err, sizeof(err))) {
+	if (ctl_action(c, name, "InstanceStop", err, sizeof(err))) {
 		if (strstr(err, "not running"))
 			return 0; /* it ended meanwhile */
 		fprintf(stderr, "skiff stop: %s\n", err);
@@ -721,15 +425,15 @@ static int each(struct ctl *c, int argc, char **argv, const char *usage_text)
 {
 	static const struct option opts[] = {
 		{ "time", required_argument, NULL, 't' }, { "force", no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "socket", required_argument, NULL, OPT_SOCKET }, { "help", no_argument, NULL, 'h' }, { 0 }
+		{ "json", no_argument, NULL, CTL_OPT_JSON },
+		{ "socket", required_argument, NULL, CTL_OPT_SOCKET }, { "help", no_argument, NULL, 'h' }, { 0 }
 	};
 	double timeout = 30;
 	bool force = false, json = false;
 	bool stop = !strcmp(c->cmd, "stop"), rm = !strcmp(c->cmd, "rm"), inspect = !strcmp(c->cmd, "inspect");
 	int o;
 	while ((o = getopt_long(argc, argv, stop ? ":ht:" : rm ? ":hf" : ":h", opts, NULL)) != -1) {
-		if (common_opt(c, o, &json))
+		if (ctl_common_opt(c, o, &json))
 			continue;
 		if (o == 'h') {
 			fputs(usage_text, stdout);
@@ -745,7 +449,7 @@ static int each(struct ctl *c, int argc, char **argv, const char *usage_text)
 		} else if (o == 'f' && rm) {
 			force = true;
 		} else {
-			return bad_opt(c, o, argv);
+			return ctl_bad_opt(c, o, argv);
 		}
 	}
 	if (optind >= argc) {
@@ -761,13 +465,13 @@ static int each(struct ctl *c, int argc, char **argv, const char *usage_text)
 		int r = 0;
 		if (inspect) {
 			json_t *vm = NULL;
-			char *p = vm_path(name, NULL);
+			char *p = ctl_vm_path(name, NULL);
 			r = p ? ctl_call(c, "GET", p, NULL, &vm) : -1;
 			free(p);
 			if (!r && all)
 				json_array_append_new(all, vm);
 			else if (!r) {
-				print_json(vm);
+				ctl_print_json(vm);
 				json_decref(vm);
 			}
 		} else if (stop) {
@@ -780,7 +484,7 @@ static int each(struct ctl *c, int argc, char **argv, const char *usage_text)
 				continue;
 			}
 		} else if (rm) {
-			char *p = vm_path(name, NULL);
+			char *p = ctl_vm_path(name, NULL);
 			json_t *vm = NULL;
 			r = p ? ctl_call(c, "GET", p, NULL, &vm) : -1;
 			if (!r && strcmp(state_of(vm), "stopped") && !force) {
@@ -792,14 +496,14 @@ static int each(struct ctl *c, int argc, char **argv, const char *usage_text)
 				r = ctl_call(c, "DELETE", p, NULL, NULL);
 			free(p);
 		} else if (!strcmp(c->cmd, "pause") || !strcmp(c->cmd, "resume")) {
-			char *p = vm_path(name, "/vm");
+			char *p = ctl_vm_path(name, "/vm");
 			r = p ? call_q(c, "PATCH", p, c->cmd[0] == 'p' ? "{\"state\":\"Paused\"}" : "{\"state\":\"Resumed\"}",
 				       NULL, err, sizeof(err)) : -1;
 			free(p);
 			if (r)
 				fprintf(stderr, "skiff %s: %s: %s\n", c->cmd, name, err);
 		} else {
-			r = action(c, name, !strcmp(c->cmd, "start") ? "InstanceStart" : "InstanceStop", err, sizeof(err));
+			r = ctl_action(c, name, !strcmp(c->cmd, "start") ? "InstanceStart" : "InstanceStop", err, sizeof(err));
 			if (r)
 				fprintf(stderr, "skiff %s: %s\n", c->cmd, err);
 		}
@@ -807,7 +511,7 @@ static int each(struct ctl *c, int argc, char **argv, const char *usage_text)
 			rc = 1;
 	}
 	if (all) {
-		print_json(all);
+		ctl_print_json(all);
 		json_decref(all);
 	}
 	return rc;
@@ -866,7 +570,7 @@ int ctl_main(int argc, char **argv)
 					"exit status 2: a VM had to be stopped at once\n" :
 		 !strcmp(cmd, "rm") ? "  -f        stop a running VM first\n" : "");
 	if (!strcmp(cmd, "create"))
-		rc = cmd_create(&c, argc, argv);
+		rc = ctl_create(&c, argc, argv);
 	else if (!strcmp(cmd, "ls"))
 		rc = cmd_ls(&c, argc, argv);
 	else if (!strcmp(cmd, "console"))

@@ -39,6 +39,21 @@ void ctl_fmt_mib(char *out, size_t cap, double mib);
 /* "3m12s", "2h05m", "4d03h" */
 void ctl_fmt_age(char *out, size_t cap, int64_t seconds);
 
+/* The options every subcommand takes (getopt_long values). */
+enum { CTL_OPT_SOCKET = 1000, CTL_OPT_JSON };
+/* Handles --socket (and --json when `json` is given); false for others. */
+bool ctl_common_opt(struct ctl *c, int o, bool *json);
+/* The message and status (64) for an unknown option or a missing value. */
+int ctl_bad_opt(struct ctl *c, int o, char **argv);
+/* "/vms/NAME" + suffix (NULL: none); malloc'd, NULL if out of memory. */
+char *ctl_vm_path(const char *name, const char *suffix);
+/* PUT /vms/NAME/actions {"action_type": what}; 0, or -1 with a message. */
+int ctl_action(struct ctl *c, const char *name, const char *what, char *err, size_t errlen);
+/* The JSON on standard output, indented, in its own order. */
+void ctl_print_json(const json_t *v);
+
+/* skiff create (ctl_create.c). */
+int ctl_create(struct ctl *c, int argc, char **argv);
 /* skiff console NAME / skiff top (attach.c, top.c). */
 int ctl_console(struct ctl *c, int argc, char **argv);
 int ctl_top(struct ctl *c, int argc, char **argv);

@@ -1400,7 +1400,7 @@ json_t *vm_config_entropy_json(const struct vm_config *s)
 	return o;
 }
 
-json_t *vm_config_boot_source_json(const struct vm_config *s)
+static json_t *vm_config_boot_source_json(const struct vm_config *s)
 {
 	json_t *bs = json_object();
 	set_str_opt(bs, "kernel_image_path", s->kernel);
@@ -1430,7 +1430,7 @@ json_t *vm_config_balloon_json(const struct vm_config *s)
 			 "free_page_reporting", (int)!s->balloon_no_free_page_reporting);
 }
 
-json_t *vmm_drive_json(const struct vm_drive *d)
+static json_t *vmm_drive_json(const struct vm_drive *d)
 {
 	json_t *o = json_pack("{s:s,s:s,s:b,s:b}", "drive_id", d->id, "path_on_host", d->path,
 			      "is_root_device", (int)d->root, "is_read_only", (int)d->read_only);
@@ -1451,7 +1451,7 @@ json_t *vmm_drive_json(const struct vm_drive *d)
 	return o;
 }
 
-json_t *vmm_net_json(const struct vm_net *n)
+static json_t *vmm_net_json(const struct vm_net *n)
 {
 	json_t *o = json_pack("{s:s,s:s}", "iface_id", n->id,
 			      "backend", n->backend == VM_NET_TAP ? "tap" : "user");
@@ -1483,7 +1483,7 @@ json_t *vmm_net_json(const struct vm_net *n)
 	return o;
 }
 
-json_t *vmm_share_json(const struct vm_share *sh)
+static json_t *vmm_share_json(const struct vm_share *sh)
 {
 	json_t *o = json_pack("{s:s,s:s,s:b}", "tag", sh->tag, "path_on_host", sh->path,
 			      "is_read_only", (int)sh->read_only);
@@ -1500,7 +1500,7 @@ json_t *vm_config_to_json(const struct vm_config *s)
 		return NULL;
 	/* A section that is not set is left out (Firecracker's
 	 * FullVmConfiguration has objects there, never null). */
-	if (c->kernel)
+	if (c->kernel || c->initrd || c->append)
 		json_object_set_new(doc, "boot-source", vm_config_boot_source_json(s));
 	json_object_set_new(doc, "machine-config", vm_config_machine_json(s));
 

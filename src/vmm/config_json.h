@@ -91,12 +91,7 @@ int vm_config_json_paths(json_t *doc, vm_config_path_fn fn, void *ctx);
 
 /* GET /vm/config: the document --config-file reads. NULL if out of memory. */
 json_t *vm_config_to_json(const struct vm_config *s);
-/* boot-source's members that are set (none: an empty object). */
-json_t *vm_config_boot_source_json(const struct vm_config *s);
 json_t *vm_config_machine_json(const struct vm_config *s);
-json_t *vmm_drive_json(const struct vm_drive *d);               /* one "drives" entry */
-json_t *vmm_net_json(const struct vm_net *n);   /* one "network-interfaces" entry */
-json_t *vmm_share_json(const struct vm_share *sh);  /* one "shares" entry */
 json_t *vm_config_balloon_json(const struct vm_config *s);
 /* PUT /entropy (Firecracker's EntropyDeviceConfig), and back (NULL if
  * not set). */

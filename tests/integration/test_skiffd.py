@@ -454,7 +454,8 @@ def test_cli_create_ls_inspect_rm(daemons, short_root, fake_kernel, skiff_bin, t
         assert shown["id"] == vm_id and shown["name"] == "web"
         c = shown["config"]
         assert c["boot-source"] == {"kernel_image_path": str(fake_kernel), "boot_args": "console=ttyS0 quiet"}
-        assert c["machine-config"] == {"vcpu_count": 2, "mem_size_mib": 192}
+        assert c["machine-config"] == {"vcpu_count": 2, "mem_size_mib": 192, "smt": False,
+                                       "track_dirty_pages": False}
         assert c["drives"] == [{"drive_id": "disk0", "path_on_host": str(disk), "is_root_device": False,
                                 "is_read_only": True, "format": "raw"}]
     # A drive's format left out is settled when the VM is defined and kept in
@@ -493,6 +494,143 @@ def test_cli_create_ls_inspect_rm(daemons, short_root, fake_kernel, skiff_bin, t
     assert [v["id"] for v in listed] == ["db"]
     skiff(skiff_bin, d, "rm", "db")
     assert json.loads(skiff(skiff_bin, d, "ls", "--json").stdout) == []
+
+
+def connectable(path, proc, timeout=30):
+    """Waits until `path` accepts a connection (a bound socket may not listen yet)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"skiff exited {proc.returncode}: {proc.stderr.read()}"
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(path))
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"{path}: nothing listens after {timeout} s")
+
+
+def within(small, big):
+    """Is every member of `small` in `big` (lists: as a prefix)?"""
+    if isinstance(small, dict):
+        return isinstance(big, dict) and all(k in big and within(v, big[k]) for k, v in small.items())
+    if isinstance(small, list):
+        return isinstance(big, list) and len(small) <= len(big) and all(map(within, small, big))
+    return small == big
+
+
+def test_create_definition_round_trips(daemons, short_root, skiff_bin, tmp_path):
+    """`skiff create` writes the definition with the VMM's one writer: a
+    --config with every section, options over it, is stored as written,
+    shown as stored (GET /vms/ID), and the VMM reads it back into the same
+    configuration (skiff run --config-file, then GET /vm/config gives the
+    stored document again)."""
+    d = daemons(short_root)
+    (tmp_path / "Image").write_bytes(rvimage.image(rvimage.prog_spin()))
+    for name in ("root.raw", "data.raw"):
+        (tmp_path / name).write_bytes(b"\0" * 65536)
+    (tmp_path / "share").mkdir()
+    doc = {
+        "boot-source": {"kernel_image_path": "Image", "boot_args": "console=ttyS0 quiet"},
+        "machine-config": {"vcpu_count": 1, "mem_size_mib": 128, "cpu_quota": 0.5},
+        "drives": [{"drive_id": "rootfs", "path_on_host": "root.raw", "is_root_device": True,
+                    "serial": "S1", "rate_limiter": {"ops": {"size": 100, "refill_time": 1000}}}],
+        "network-interfaces": [{"iface_id": "eth0", "guest_mac": "06:00:00:00:00:01",
+                                "host_loopback": True}],
+        "mmds-config": {"network_interfaces": ["eth0"], "version": "V2"},
+        "vsock": {"guest_cid": 5, "uds_path": str(short_root / "v.sock")},
+        "balloon": {"amount_mib": 16, "deflate_on_oom": True},
+        "entropy": {},
+        "logger": {"log_path": "vmm.log", "level": "Debug"},
+        "shares": [{"tag": "home", "path_on_host": "share", "is_read_only": True}],
+        "console-ports": [{"name": "org.test.0", "uds_path": str(short_root / "p.sock")}],
+    }
+    (tmp_path / "vm.json").write_text(json.dumps(doc))
+    r = subprocess.run([skiff_bin, "create", "--socket", str(d.sock), "--config", "vm.json", "--id", "rt",
+                        "--name", "roundtrip", "--cpus", "2", "--disk", "data.raw,ro",
+                        "--net", "user,mac=06:00:00:00:00:02"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "rt", r.stderr
+    saved = json.loads((d.state / "vms" / "rt" / "vm.json").read_text())
+    assert saved["name"] == "roundtrip" and "name" not in saved["config"], saved
+    stored = saved["config"]
+    # Every section and member of the file is kept (relative paths made
+    # absolute), the options over it.
+    assert set(stored) == set(doc)
+    expected = json.loads(json.dumps(doc))
+    for section, item, key in (("boot-source", None, "kernel_image_path"), ("drives", 0, "path_on_host"),
+                               ("logger", None, "log_path"), ("shares", 0, "path_on_host")):
+        o = expected[section] if item is None else expected[section][item]
+        o[key] = str(tmp_path / o[key])
+    expected["machine-config"]["vcpu_count"] = 2
+    assert within(expected, stored), f"{expected}\nnot within\n{stored}"
+    assert stored["machine-config"] == {"vcpu_count": 2, "mem_size_mib": 128, "smt": False,
+                                        "track_dirty_pages": False, "cpu_quota": 0.5}
+    assert [(x["drive_id"], x["path_on_host"], x["is_read_only"]) for x in stored["drives"]] == [
+        ("rootfs", str(tmp_path / "root.raw"), False), ("disk1", str(tmp_path / "data.raw"), True)]
+    assert [n["iface_id"] for n in stored["network-interfaces"]] == ["eth0", "net1"]
+    assert stored["boot-source"]["kernel_image_path"] == str(tmp_path / "Image")
+    assert stored["logger"]["log_path"] == str(tmp_path / "vmm.log")
+    assert stored["shares"][0]["path_on_host"] == str(tmp_path / "share")
+    assert get(d.sock, "/vms/rt")["config"] == stored
+
+    # The VMM parses the stored definition into the same configuration.
+    (tmp_path / "stored.json").write_text(json.dumps(stored))
+    api = short_root / "api.sock"
+    vmm = subprocess.Popen([skiff_bin, "run", "--config-file", tmp_path / "stored.json", "--api-sock", api],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True)
+    try:
+        connectable(api, vmm)
+        code, back, raw = curl(api, "GET", "/vm/config")
+        assert code == 200, raw
+        assert back == stored
+    finally:
+        vmm.kill()
+        vmm.wait(timeout=60)
+    ok(d.sock, "DELETE", "/vms/rt")
+
+
+def test_create_from_an_image(daemons, short_root, skiff_bin, tmp_path, monkeypatch):
+    """`skiff create --image` leaves to skiffd what the image gives: its
+    kernel and initramfs (a --config boot-source without a kernel adds to
+    them), 1 GiB unless the user sizes the machine, a user network, the
+    overlay as the first drive."""
+    cache = tmp_path / "cache"
+    img = cache / "skiff" / "images" / "fake"
+    img.mkdir(parents=True)
+    (img / "Image").write_bytes(rvimage.image(rvimage.prog_spin()))
+    (img / "initrd").write_bytes(b"\0" * 512)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(img / "disk.qcow2"), "16M"], check=True)
+    (img / "image.json").write_text(json.dumps({
+        "format": "skiff-image 1", "disk_format": "qcow2", "disk": "disk.qcow2", "kernel": "Image",
+        "initrd": "initrd", "cmdline": "console=ttyS0 root=/dev/vda"}))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    d = daemons(short_root)
+
+    skiff(skiff_bin, d, "create", "--image", "fake", "--id", "a", "--append", "console=ttyS0 one")
+    a = get(d.sock, "/vms/a")["config"]
+    assert a["boot-source"] == {"kernel_image_path": str(img / "Image"), "initrd_path": str(img / "initrd"),
+                                "boot_args": "console=ttyS0 one"}, a
+    assert a["machine-config"]["mem_size_mib"] == 1024, a
+    assert a["drives"][0]["path_on_host"] == str(d.state / "vms" / "a" / "disk.qcow2"), a
+    assert [n["backend"] for n in a["network-interfaces"]] == ["user"], a
+
+    (tmp_path / "b.json").write_text(json.dumps({
+        "boot-source": {"boot_args": "console=ttyS0 two"},
+        "machine-config": {"vcpu_count": 2, "mem_size_mib": 256}}))
+    skiff(skiff_bin, d, "create", "--image", "fake", "--id", "b", "--config", tmp_path / "b.json")
+    b = get(d.sock, "/vms/b")["config"]
+    assert b["boot-source"]["kernel_image_path"] == str(img / "Image"), b
+    assert b["boot-source"]["boot_args"] == "console=ttyS0 two", b
+    assert (b["machine-config"]["vcpu_count"], b["machine-config"]["mem_size_mib"]) == (2, 256), b
+
+    (tmp_path / "c.json").write_text(json.dumps({"boot-source": {"boot_args": 1}}))
+    r = skiff(skiff_bin, d, "create", "--image", "fake", "--config", tmp_path / "c.json", check=False)
+    assert r.returncode == 64 and "boot-source.boot_args: must be a string" in r.stderr, r.stderr
+    r = skiff(skiff_bin, d, "create", "--image", "fake", "--ssh-port", "2222", "--net", "user", check=False)
+    assert r.returncode == 64 and "--ssh-port makes the VM's user network" in r.stderr, r.stderr
+    assert [v["id"] for v in get(d.sock, "/vms")] == ["a", "b"]
 
 
 def test_definitions_survive_a_restart(daemons, short_root, fake_kernel):
