@@ -1,10 +1,11 @@
 /*
- * virtio-vsock's parts as its three files share them (nothing else
+ * virtio-vsock's parts as its four files share them (nothing else
  * includes this): the device (vsock.c: the queues, the I/O thread, the
- * virtio ops), the connection state machine (vsock_conn.c: what each
- * packet from the guest does to a connection, credit, shutdown, reset) and
- * the host backend (vsock_uds.c: Firecracker's Unix sockets). vsock.c's
- * opening comment says how the whole works.
+ * virtio ops), its receive path (vsock_rx.c), the connection state
+ * machine (vsock_conn.c: what each packet from the guest does to a
+ * connection, credit, shutdown, reset) and the host backend (vsock_uds.c:
+ * Firecracker's Unix sockets). vsock.c's opening comment says how the
+ * whole works.
  */
 #ifndef SKIFF_VIRTIO_VSOCK_DEV_H
 #define SKIFF_VIRTIO_VSOCK_DEV_H
@@ -151,5 +152,10 @@ void vconn_accept(struct virtio_vsock *v);
 void vconn_sweep(struct virtio_vsock *v, bool live);
 /* The earliest handshake deadline (CLOCK_MONOTONIC ns), UINT64_MAX if none. */
 uint64_t vconn_first_deadline(struct virtio_vsock *v);
+
+/* The receive path (vsock_rx.c), queue locks and v->lock held: send the
+ * guest what can be sent through receive queue vq. Returns whether receive
+ * buffers are left. */
+bool vsock_serve_rx(struct virtio_vsock *v, struct virtq *vq);
 
 #endif
