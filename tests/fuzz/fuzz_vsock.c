@@ -64,6 +64,7 @@
 #define MAX_PAIRS 64         /* connections the guest heard of */
 #define MAX_STEPS 256
 #define PATTERN 251          /* host data: byte k of a stream is k % 251 */
+#define HOST_SEND_MAX (64 * 1024)
 
 /* The receive queue in guest RAM: rings, then a slot per descriptor big
  * enough for a header and the largest payload. */
@@ -82,6 +83,7 @@ struct fuzz_env {
 	struct unix_sock_file port_file[2];
 	int port_fd[2];
 	struct gram ram;
+	uint8_t pattern[HOST_SEND_MAX + PATTERN];   /* byte k is k % PATTERN */
 };
 
 /* A host socket: a client of the device's socket, or a peer a guest
@@ -181,6 +183,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 			exit(1);
 		}
 	}
+	for (size_t i = 0; i < sizeof(env->pattern); i++)
+		env->pattern[i] = (uint8_t)(i % PATTERN);
 	if (gram_init(&env->ram, RAM_BASE, RAM_SIZE))
 		die("gram_init");
 	atexit(cleanup);
@@ -336,23 +340,19 @@ static void host_client(struct run *r, struct cursor *c)
 	vconn_accept(r->v);
 }
 
-/* Send up to n bytes of a host socket's pattern, as much as it takes. */
+/* Send up to n bytes (at most 64 KiB) of a host socket's pattern, as much
+ * as it takes. */
 static void host_send(struct host_sock *h, size_t n)
 {
-	uint8_t buf[4096];
-	while (n && h->sends && !h->shut_wr) {
-		size_t k = n < sizeof(buf) ? n : sizeof(buf);
-		for (size_t i = 0; i < k; i++)
-			buf[i] = (uint8_t)((h->sent + i) % PATTERN);
-		ssize_t w = send(h->fd, buf, k, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (w <= 0) {
-			if (w < 0 && errno != EAGAIN && errno != EPIPE && errno != ECONNRESET)
-				die("send");
-			return;
-		}
+	if (!h->sends || h->shut_wr || !n)
+		return;
+	if (n > HOST_SEND_MAX)
+		n = HOST_SEND_MAX;
+	ssize_t w = send(h->fd, env->pattern + h->sent % PATTERN, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (w < 0 && errno != EAGAIN && errno != EPIPE && errno != ECONNRESET)
+		die("send");
+	if (w > 0)
 		h->sent += (uint32_t)w;
-		n -= (size_t)w;
-	}
 }
 
 /* The host sockets: accept what guest connections reached; send, read or
