@@ -85,6 +85,10 @@ seeds = {
     # a readable part first, a whole packet.
     'rx-shapes': pkt(REQ) + bufs(LINUX) + RX + peers(0x21) + SWEEP + bufs(0x10, b'\xd5\x20', 0xf0, 0x80)
         + RX + SWEEP + DELIVER + SWEEP + bufs(0x01, b'\xe0\x01', 0x00) + RX,
+    # A guest that guessed the ports answers before the device's REQUEST
+    # reached it (the device takes the RESPONSE): legal for the oracle.
+    'early-response': client(0) + SWEEP + pkt(RESP, src_port=1000, dport=0xc0, buf_alloc=1 << 20)
+        + peers(1, 100) + SWEEP + DELIVER + SWEEP + DELIVER,
     'rx-too-short': pkt(REQ) + bufs(0xc5, LINUX) + RX + peers(1) + SWEEP + RX,
     'half-close': pkt(REQ) + DELIVER + peers(0x09, 10) + SWEEP + DELIVER + DELIVER + pkt(RW, payload=b'more')
         + SWEEP + peers(0) + pkt(SHUT, flags=3) + SWEEP + DELIVER,
