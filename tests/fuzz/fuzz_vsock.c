@@ -61,7 +61,10 @@
 
 #define GUEST_CID 3
 #define MAX_HOST 24          /* host sockets the harness holds */
-#define MAX_PAIRS 64         /* connections the guest heard of */
+/* Connections the guest heard of, and port pairs it spoke on: each step
+ * makes at most one of each (a guest packet, a host client's connection),
+ * so an input can never run out of them. */
+#define MAX_PAIRS (2 * MAX_STEPS)
 #define MAX_STEPS 256
 #define PATTERN 251          /* host data: byte k of a stream is k % 251 */
 #define HOST_SEND_MAX (64 * 1024)
@@ -200,8 +203,10 @@ static struct credit *credit_of(struct run *r, uint32_t local, uint32_t peer, bo
 	for (unsigned i = 0; i < r->ncredit; i++)
 		if (r->credit[i].local == local && r->credit[i].peer == peer)
 			return &r->credit[i];
-	if (!make || r->ncredit == MAX_PAIRS)
+	if (!make)
 		return NULL;
+	if (r->ncredit == MAX_PAIRS)
+		die("MAX_PAIRS");
 	r->credit[r->ncredit] = (struct credit){ .local = local, .peer = peer };
 	return &r->credit[r->ncredit++];
 }
@@ -213,15 +218,8 @@ static struct pair *pair_of(struct run *r, uint32_t local, uint32_t peer, bool m
 			return &r->pairs[i];
 	if (!make)
 		return NULL;
-	if (r->npairs == MAX_PAIRS) {
-		/* Forget an ended one; the guest does too. */
-		unsigned i = 0;
-		while (i < r->npairs && r->pairs[i].open)
-			i++;
-		if (i == r->npairs)
-			abort();   /* more open connections than the guest could hold */
-		r->pairs[i] = r->pairs[--r->npairs];
-	}
+	if (r->npairs == MAX_PAIRS)
+		die("MAX_PAIRS");
 	r->pairs[r->npairs] = (struct pair){ .local = local, .peer = peer };
 	return &r->pairs[r->npairs++];
 }
@@ -264,13 +262,11 @@ static void guest_packet(struct run *r, struct cursor *c, uint8_t step)
 	/* What the guest now believes about this connection. */
 	if (h.src_cid == GUEST_CID && h.dst_cid == HOST_CID) {
 		struct credit *cr = credit_of(r, h.dst_port, h.src_port, true);
-		if (cr) {
-			cr->buf_alloc = h.buf_alloc;
-			cr->fwd_cnt = h.fwd_cnt;
-			cr->unknown = false;
-			if (h.op == OP_REQUEST)
-				cr->requested = true;
-		}
+		cr->buf_alloc = h.buf_alloc;
+		cr->fwd_cnt = h.fwd_cnt;
+		cr->unknown = false;
+		if (h.op == OP_REQUEST)
+			cr->requested = true;
 		struct pair *p = pair_of(r, h.dst_port, h.src_port, false);
 		if (p && (h.op == OP_RST || h.op == OP_REQUEST))
 			p->open = false;   /* the guest ended it (or starts anew) */
@@ -523,9 +519,7 @@ static void check_packet(struct run *r, const struct chain *ch, uint32_t len)
 			abort();   /* a second REQUEST on a live connection */
 		p = pair_of(r, h.src_port, h.dst_port, true);
 		*p = (struct pair){ .local = h.src_port, .peer = h.dst_port, .open = true };
-		struct credit *cr = credit_of(r, h.src_port, h.dst_port, true);
-		if (cr)
-			cr->unknown = true;
+		credit_of(r, h.src_port, h.dst_port, true)->unknown = true;
 		break;
 	case OP_RESPONSE: {
 		struct credit *cr = credit_of(r, h.src_port, h.dst_port, false);

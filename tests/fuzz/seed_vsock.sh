@@ -89,6 +89,8 @@ seeds = {
     # reached it (the device takes the RESPONSE): legal for the oracle.
     'early-response': client(0) + SWEEP + pkt(RESP, src_port=1000, dport=0xc0, buf_alloc=1 << 20)
         + peers(1, 100) + SWEEP + DELIVER + SWEEP + DELIVER,
+    # More live connections than the first oracle's table of 64 held.
+    'many-connections': b''.join(pkt(REQ, src_port=50000 + i) + bufs(LINUX) + RX for i in range(70)),
     'rx-too-short': pkt(REQ) + bufs(0xc5, LINUX) + RX + peers(1) + SWEEP + RX,
     'half-close': pkt(REQ) + DELIVER + peers(0x09, 10) + SWEEP + DELIVER + DELIVER + pkt(RW, payload=b'more')
         + SWEEP + peers(0) + pkt(SHUT, flags=3) + SWEEP + DELIVER,
