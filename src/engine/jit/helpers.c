@@ -116,6 +116,8 @@ uint64_t jit_insn_helper(struct hart *h, uint64_t a, uint64_t b)
 {
 	const struct insn *i = h->jit_insn;
 	enum op op = (enum op)i->op;
+	if (h->jit->stats)
+		h->jit->helper_calls++;
 	if (op >= OP_AMOSWAP_W && op <= OP_AMOMAXU_D && op != OP_LR_D && op != OP_SC_D)
 		return (uint64_t)amo(h, i, a, b);
 	if (op == OP_LR_W || op == OP_LR_D)
@@ -255,6 +257,8 @@ uint64_t jit_csr_helper(struct hart *h, uint64_t a, uint64_t idx)
 {
 	const struct insn *i = h->jit_insn;
 	unsigned csr = (unsigned)i->imm;
+	if (h->jit->stats)
+		h->jit->csr_calls++;
 	uint64_t src = i->op >= OP_CSRRWI ? i->rs1 : a;
 	unsigned kind = (i->op - OP_CSRRW) % 3;
 	uint64_t old = 0;

@@ -207,6 +207,10 @@ void jit_destroy(struct hart *h)
 		fprintf(j->stats, "jit: hart %u: %llu translations, %llu entries, code cache %zu of %zu bytes used\n",
 			h->cfg.hartid, (unsigned long long)j->translations, (unsigned long long)j->entries,
 			j->cc.used, j->cc.size);
+		fprintf(j->stats, "jit:   %llu instructions retired; calls into C: %llu load and %llu store slow paths (TLB misses, code pages), %llu helper, %llu CSR\n",
+			(unsigned long long)h->instret, (unsigned long long)j->load_slow,
+			(unsigned long long)j->store_slow, (unsigned long long)j->helper_calls,
+			(unsigned long long)j->csr_calls);
 		for (int n = 0; n < 12; n++) {
 			int best = -1;
 			for (int op = 0; op < OP_COUNT; op++)
@@ -272,6 +276,8 @@ void jit_link(struct hart *h, const void *code)
  * (a fault, MMIO, or an access across a page boundary). */
 void *jit_load_slow(struct hart *h, uint64_t va, unsigned size)
 {
+	if (h->jit->stats)
+		h->jit->load_slow++;
 	if ((va & 0xfff) + size > GRAM_PAGE_SIZE)
 		return NULL;
 	uint64_t pa;
@@ -284,6 +290,8 @@ void *jit_load_slow(struct hart *h, uint64_t va, unsigned size)
  * it here, noting writes to code pages; 0 leaves it to the executor. */
 uint64_t jit_store_slow(struct hart *h, uint64_t va, uint64_t value, unsigned size)
 {
+	if (h->jit->stats)
+		h->jit->store_slow++;
 	if ((va & 0xfff) + size > GRAM_PAGE_SIZE)
 		return 0;
 	uint64_t pa;

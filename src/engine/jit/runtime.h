@@ -34,6 +34,8 @@ struct jit {
 	FILE *perfmap;         /* SKIFF_JIT_PERFMAP: /tmp/perf-PID.map */
 	FILE *stats;           /* SKIFF_JIT_STATS=1: counts printed to stderr at the end */
 	uint64_t entries, bails[OP_COUNT];
+	/* Calls into C from translated code (counted only with stats on). */
+	uint64_t load_slow, store_slow, helper_calls, csr_calls;
 	bool lockstep;         /* translate for lockstep: stores via the slow path */
 	struct lockstep *ls;
 	uint64_t translations;
