@@ -52,8 +52,9 @@ void tlb_flush_writes(struct hart *h)
 	uint64_t epoch = atomic_load_explicit(&r->code_epoch, memory_order_acquire);
 	if (epoch != h->code_epoch) {
 		for (int i = 0; i < TLB_SETS; i++) {
-			for (unsigned k = 0; k < TLB_SIZE; k++) {
-				const struct tlb_entry *e = &h->tlb[i].w[k];
+			for (unsigned k = 0; k < 2 * TLB_SIZE; k++) {
+				const struct tlb_entry *e = k < TLB_SIZE ? &h->tlb[i].w[k] :
+							    &h->tlb[i].w2[k - TLB_SIZE];
 				if (e->tag == TLB_INVALID)
 					continue;
 				uintptr_t host = e->addend + (uintptr_t)(e->tag << 12);
@@ -66,8 +67,10 @@ void tlb_flush_writes(struct hart *h)
 		}
 		h->code_epoch = epoch;
 	}
-	for (int i = 0; i < TLB_SETS; i++)
+	for (int i = 0; i < TLB_SETS; i++) {
 		memset(h->tlb[i].w, 0xff, sizeof(h->tlb[i].w));
+		memset(h->tlb[i].w2, 0xff, sizeof(h->tlb[i].w2));
+	}
 }
 
 void tlb_sync_writes(struct hart *h)
@@ -117,10 +120,14 @@ void tlb_flush_va(struct hart *h, uint64_t va)
 		if (s->r[idx].tag == tag) s->r[idx].tag = TLB_INVALID;
 		if (s->w[idx].tag == tag) s->w[idx].tag = TLB_INVALID;
 		if (s->x[idx].tag == tag) s->x[idx].tag = TLB_INVALID;
+		if (s->r2[idx].tag == tag) s->r2[idx].tag = TLB_INVALID;
+		if (s->w2[idx].tag == tag) s->w2[idx].tag = TLB_INVALID;
 		if (super) {
 			drop_super(s->r, s->r_shift, va);
 			drop_super(s->w, s->w_shift, va);
 			drop_super(s->x, s->x_shift, va);
+			drop_super(s->r2, s->r2_shift, va);
+			drop_super(s->w2, s->w2_shift, va);
 		}
 	}
 	jc_drop_region(h, va, super ? h->tlb_super_shift : 12);
@@ -204,9 +211,47 @@ static int walk(struct hart *h, uint64_t va, enum access acc, uint64_t *pa, unsi
 	return fault_cause(acc);
 }
 
+/* A load or store whose page sits in the second way: swap the two ways'
+ * entries at its index (the first way is what probes look at first) and
+ * give its physical address. False when it is not there. */
+static bool second_way(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
+{
+	struct tlb_set *set = &h->tlb[h->tlb_set];
+	unsigned idx = (va >> 12) & (TLB_SIZE - 1);
+	bool rd = acc == ACCESS_READ;
+	struct tlb_entry *e1 = rd ? &set->r[idx] : &set->w[idx];
+	struct tlb_entry *e2 = rd ? &set->r2[idx] : &set->w2[idx];
+	uint8_t *s1 = rd ? &set->r_shift[idx] : &set->w_shift[idx];
+	uint8_t *s2 = rd ? &set->r2_shift[idx] : &set->w2_shift[idx];
+	if (e2->tag != va >> 12)
+		return false;
+	struct gram *r = h->ram;
+	uint64_t page = (uint64_t)(e2->addend + (va & ~0xfffull) - (uintptr_t)r->host) + r->base;
+	if (!rd) {
+		/* As a fill would (below): the page's dirty mark, and no write
+		 * translation of a page that became code since. */
+		uint64_t pn = (page - r->base) >> GRAM_PAGE_SHIFT;
+		if (atomic_load_explicit(&r->code[pn], memory_order_relaxed)) {
+			e2->tag = TLB_INVALID;
+			return false;
+		}
+		gram_mark_dirty(r, pn);
+	}
+	struct tlb_entry te = *e1;
+	uint8_t ts = *s1;
+	*e1 = *e2;
+	*s1 = *s2;
+	*e2 = te;
+	*s2 = ts;
+	*pa = page | (va & 0xfff);
+	return true;
+}
+
 int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 {
 	unsigned shift = 12;
+	if (acc != ACCESS_EXEC && second_way(h, va, acc, pa))
+		return 0;
 	if ((h->satp >> 60) == 0) {
 		*pa = va;
 	} else {
@@ -226,6 +271,8 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 	if (acc == ACCESS_READ) {
 		e = &h->tlb_r[idx];
 		eshift = &set->r_shift[idx];
+		set->r2[idx] = *e;
+		set->r2_shift[idx] = *eshift;
 	} else if (acc == ACCESS_EXEC) {
 		e = &h->tlb_x[idx];
 		eshift = &set->x_shift[idx];
@@ -239,6 +286,8 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 		tlb_sync_writes(h);
 		e = &h->tlb_w[idx];
 		eshift = &set->w_shift[idx];
+		set->w2[idx] = *e;
+		set->w2_shift[idx] = *eshift;
 	}
 	*eshift = (uint8_t)shift;
 	if (shift > 12) {

@@ -395,6 +395,68 @@ static void test_superpage_fence(void)
 	gram_destroy(&ram);
 }
 
+/* Two pages whose TLB index is the same (TLB_SIZE pages apart) both stay
+ * cached, the second way holding the one pushed out; SFENCE.VMA of one of
+ * them must drop it from whichever way it is in, for loads and stores. */
+static void test_second_way_fence(void)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	struct hart *h = new_hart(&ram);
+	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = 3 };
+	t.root = alloc_page(&t);
+	map(&t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1);
+	map(&t, PT_POOL, PT_POOL, V | R | W | A | D, 1);
+	uint64_t P = 0x40000000ull, Q = P + (uint64_t)TLB_SIZE * 4096;
+	uint64_t page1 = RAM_BASE + 0x300000, page2 = RAM_BASE + 0x301000, page3 = RAM_BASE + 0x302000;
+	uint64_t *pte = map(&t, P, page1, V | R | W | A | D, 0);
+	map(&t, Q, page3, V | R | W | A | D, 0);
+	uint64_t v1 = 111, v2 = 222, v3 = 333;
+	gram_write(&ram, page1, &v1, 8);
+	gram_write(&ram, page2, &v2, 8);
+	gram_write(&ram, page3, &v3, 8);
+	uint32_t code[] = {
+		LD(10, 5, 0),         /* a0 = *P */
+		SD(29, 5, 8),         /* a write translation of P */
+		LD(11, 28, 0),        /* a1 = *Q: P's entries go to the second way */
+		SD(29, 28, 8),
+		SD(7, 6, 0),          /* retarget P's PTE to page2 */
+		LD(12, 5, 0),         /* a2 = *P through the second way: still page1 */
+		LD(13, 28, 0),        /* Q first again */
+		SD(29, 28, 8),
+		0x12028073u,          /* sfence.vma x5, x0 (P only) */
+		LD(14, 5, 0),         /* a4 = *P: page2 */
+		SD(29, 5, 16),        /* to page2 */
+		ECALL(),
+	};
+	gram_write(&ram, RAM_BASE, code, sizeof(code));
+	hart_reset(h, RAM_BASE, 0);
+	hart_csr_write(h, 0x180, 8ull << 60 | t.root >> 12);
+	hart_set_reg(h, 5, P);
+	hart_set_reg(h, 28, Q);
+	hart_set_reg(h, 29, 0x5eed);
+	hart_set_reg(h, 6, (uint64_t)((uint8_t *)pte - ram.host) + RAM_BASE);
+	hart_set_reg(h, 7, (page2 >> 12) << 10 | V | R | W | A | D);
+	struct hart_exit ex;
+	hart_run(h, &ex);
+	uint64_t w1 = 0, w2 = 0;
+	gram_read(&ram, page1 + 16, &w1, 8);
+	gram_read(&ram, page2 + 16, &w2, 8);
+	CHECK(&C, ex.reason == EXIT_SBI, "ran to the ecall (%d)", ex.reason);
+	CHECK(&C, hart_get_reg(h, 10) == 111 && hart_get_reg(h, 11) == 333 &&
+		  hart_get_reg(h, 13) == 333,
+	      "two pages at one TLB index: %llu %llu %llu", (unsigned long long)hart_get_reg(h, 10),
+	      (unsigned long long)hart_get_reg(h, 11), (unsigned long long)hart_get_reg(h, 13));
+	CHECK(&C, hart_get_reg(h, 12) == 111,
+	      "before the fence P is still cached (second way): a2 %llu",
+	      (unsigned long long)hart_get_reg(h, 12));
+	CHECK(&C, hart_get_reg(h, 14) == 222 && w2 == 0x5eed && w1 == 0,
+	      "after sfence.vma of P: load %llu (want 222), store to the new page %llx, to the old %llx",
+	      (unsigned long long)hart_get_reg(h, 14), (unsigned long long)w2, (unsigned long long)w1);
+	hart_destroy(h);
+	gram_destroy(&ram);
+}
+
 int main(void)
 {
 	test_mode(8, 3, "sv39");
@@ -405,5 +467,6 @@ int main(void)
 	test_fault_across_pages();
 	test_remapped_code();
 	test_superpage_fence();
+	test_second_way_fence();
 	return check_summary(&C);
 }
