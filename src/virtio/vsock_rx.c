@@ -110,11 +110,22 @@ static void rx_data(struct virtio_vsock *v, struct virtq *vq)
 			if (rx_get(v, vq) <= 0)
 				return;
 			size_t room = v->rxreq->in_len - sizeof(struct vsock_hdr);
+			if (room == 0) {
+				/* A buffer with room for a header only: no data
+				 * fits, and held it would stall every connection
+				 * behind it. It carries this connection's credit
+				 * instead (a CREDIT_UPDATE may come at any time,
+				 * 5.10.6.3) and the next buffer is taken. */
+				struct vsock_hdr h = { .op = OP_CREDIT_UPDATE, .src_port = c->local_port,
+						       .dst_port = c->peer_port };
+				vconn_fill_credit(c, &h);
+				rx_send(v, vq, &h, NULL);
+				progress = true;
+				continue;
+			}
 			size_t want = room < credit ? room : credit;
 			if (want > MAX_PKT)
 				want = MAX_PKT;
-			if (want == 0)
-				continue;
 			ssize_t n = recv(c->fd, v->bounce, want, MSG_DONTWAIT);
 			if (n < 0) {
 				if (errno == EAGAIN || errno == EINTR) {

@@ -91,6 +91,8 @@ seeds = {
         + peers(1, 100) + SWEEP + DELIVER + SWEEP + DELIVER,
     # More live connections than the first oracle's table of 64 held.
     'many-connections': b''.join(pkt(REQ, src_port=50000 + i) + bufs(LINUX) + RX for i in range(70)),
+    # A receive buffer with room for a header only, in front of data.
+    'header-only-buffer': pkt(REQ) + bufs(LINUX) + RX + peers(1, 8) + SWEEP + bufs(0x00, LINUX) + RX + SWEEP + RX,
     'rx-too-short': pkt(REQ) + bufs(0xc5, LINUX) + RX + peers(1) + SWEEP + RX,
     'half-close': pkt(REQ) + DELIVER + peers(0x09, 10) + SWEEP + DELIVER + DELIVER + pkt(RW, payload=b'more')
         + SWEEP + peers(0) + pkt(SHUT, flags=3) + SWEEP + DELIVER,

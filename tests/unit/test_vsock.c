@@ -59,19 +59,25 @@ struct vt {
 
 static struct vt T;
 
-static void post_rx(struct vt *t, unsigned i)
+static void post_rx_len(struct vt *t, unsigned i, uint32_t len)
 {
 	/* Buffer i is always descriptor i. */
 	struct virtq_desc *d = vg_desc(&t->g, Q_RX, i);
 	d->addr = t->rxbuf[i];
-	d->len = RXBUF;
+	d->len = len;
 	d->flags = VIRTQ_DESC_F_WRITE;
 	d->next = 0;
 	vg_publish(&t->g, Q_RX, (uint16_t)i);
 	vg_notify(&t->g, Q_RX);
 }
 
-static void vt_up(struct vt *t)
+static void post_rx(struct vt *t, unsigned i)
+{
+	post_rx_len(t, i, RXBUF);
+}
+
+/* A device with `nposted` of its NRX receive buffers made available. */
+static void vt_up(struct vt *t, unsigned nposted)
 {
 	vg_init(&t->g);
 	snprintf(t->dir, sizeof(t->dir), "/tmp/skvsockXXXXXX");
@@ -100,7 +106,8 @@ static void vt_up(struct vt *t)
 	vg_driver_ok(&t->g);
 	for (unsigned i = 0; i < NRX; i++) {
 		t->rxbuf[i] = vg_alloc(&t->g, RXBUF, 8);
-		post_rx(t, i);
+		if (i < nposted)
+			post_rx(t, i);
 	}
 }
 
@@ -585,10 +592,43 @@ static void test_socket_file_rule(struct vt *t)
 	rmdir(t->dir);
 }
 
+/* A receive buffer with room for a header only (legal, if odd) must not
+ * stall host data behind it: it goes back carrying the connection's
+ * credit, and the data follows in the next buffer. */
+static void test_header_only_buffer(void)
+{
+	struct vt u;
+	memset(&u, 0, sizeof(u));
+	vt_up(&u, 1);
+	int s = host_connect(&u);
+	CHECK_EQ(write(s, "CONNECT 5000\n", 13), 13);
+	uint32_t id, len;
+	CHECK(vg_wait_used(&u.g, Q_RX, &id, &len));
+	struct hdr h;
+	memcpy(&h, vg_host(&u.g, u.rxbuf[id]), sizeof(h));
+	CHECK_EQ(h.op, OP_REQUEST);
+	post_rx_len(&u, 1, 44);
+	post_rx(&u, 2);
+	send_pkt(&u, OP_RESPONSE, 5000, h.src_port, NULL, 0, 65536, 0, 0);
+	char line[64];
+	CHECK(read_to(s, line, sizeof(line)) > 0);   /* OK <port> */
+	CHECK_EQ(write(s, "ping", 4), 4);
+	uint8_t data[64];
+	CHECK(recv_pkt(&u, &h, data));
+	CHECK_EQ(h.op, OP_CREDIT_UPDATE);
+	CHECK_EQ(h.len, 0);
+	CHECK(recv_pkt(&u, &h, data));
+	CHECK_EQ(h.op, OP_RW);
+	CHECK_EQ(h.len, 4);
+	CHECK(!memcmp(data, "ping", 4));
+	close(s);
+	vt_down(&u);
+}
+
 int main(void)
 {
 	umask(0);   /* the listening socket's mode must not follow it */
-	vt_up(&T);
+	vt_up(&T, NRX);
 	test_socket_mode(&T);
 	test_foreign_socket_refused(&T);
 	test_guest_to_host(&T);
@@ -601,5 +641,6 @@ int main(void)
 	test_many_connections_and_reset(&T);
 	test_socket_file_rule(&T);
 	test_create_errors();
+	test_header_only_buffer();
 	return vt_report();
 }
