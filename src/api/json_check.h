@@ -27,6 +27,21 @@ enum api_type {
 	API_T_ARRAY,   /* items of type `item`; objects described by `object` */
 };
 
+/* Where api_json_store puts a member that passed its check, in the
+ * caller's struct at `off`; API_S_NONE: the caller reads it itself. */
+enum api_store {
+	API_S_NONE,
+	API_S_U16,      /* API_T_UINT in [min, max] into a uint16_t */
+	API_S_U32,      /* ... into a uint32_t (or an unsigned) */
+	API_S_U64,      /* ... into a uint64_t */
+	API_S_MIB,      /* API_T_UINT MiB in [min, max], as bytes into a uint64_t */
+	API_S_BOOL,     /* API_T_BOOL into a bool */
+	API_S_NOT,      /* API_T_BOOL, negated, into a bool */
+	API_S_POSITIVE, /* API_T_NUMBER > 0 into a double */
+	API_S_STRING,   /* API_T_STRING (min 1: not empty), a copy into a
+			 * char * (the one before is freed) */
+};
+
 struct api_field {
 	const char *name;               /* NULL ends a table */
 	enum api_type type;
@@ -34,12 +49,24 @@ struct api_field {
 	const struct api_field *object; /* for API_T_OBJECT, or arrays of objects */
 	enum api_type item;             /* for API_T_ARRAY */
 	size_t max_items;               /* for API_T_ARRAY; 0 = no limit */
+	enum api_store store;           /* api_json_store: how, */
+	size_t off;                     /* where (offsetof the destination), */
+	uint64_t min, max;              /* the range (max 0: the type's own) */
+	const char *hint;               /* and what a range message adds */
 };
 
 /* Check that `value` is an object whose members follow `fields`. `where`
  * names it in messages. NULL if it conforms, else `err` holding a message. */
 const char *api_json_check_object(const json_t *value, const struct api_field *fields,
 				  const char *where, char *err, size_t errlen);
+
+/* Store the members of a checked object (api_json_check_object with the
+ * same table) that are present and have a `store`, into `dst`, checking
+ * their ranges. Absent members leave `dst` as it was. NULL, or `err` naming
+ * the member ("machine-config.vcpu_count: 9 is out of range (1 to 8)"); on
+ * an error `dst` may be partly written. */
+const char *api_json_store(const json_t *obj, const struct api_field *fields, void *dst,
+			   const char *where, char *err, size_t errlen);
 
 /* "a string", "an integer", ... for messages. */
 const char *api_json_type_name(const json_t *v);

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -29,10 +30,29 @@
 
 /* ------------------------------------------------------------ the shapes */
 
+/*
+ * A section's table says each member's shape and, where it is stored as it
+ * is, its destination and range (api_json_store): adding such a field is
+ * one row. Members with rules of their own (files, ids, addresses, names)
+ * have no destination; their section reads them.
+ */
+/* The bytes a store kind writes: a row whose destination is not of that
+ * size does not compile. */
+#define STORE_SIZE(how)                                                                            \
+	((how) == API_S_U16 ? 2 : (how) == API_S_U32 ? 4 :                                         \
+	 (how) == API_S_BOOL || (how) == API_S_NOT ? sizeof(bool) :                                \
+	 (how) == API_S_STRING ? sizeof(char *) : 8)
+#define AT(how, type, member)                                                                      \
+	.store = (how),                                                                            \
+	.off = offsetof(type, member) +                                                            \
+	       0 * sizeof(char[sizeof(((type *)0)->member) == STORE_SIZE(how) ? 1 : -1])
+#define CFG(how, member) AT(how, struct vm_config, member)
+#define BOOL_ROW(name, type, member) { name, API_T_BOOL, false, AT(API_S_BOOL, type, member) }
+
 static const struct api_field bucket_fields[] = {
-	{ "size", API_T_UINT, true },
-	{ "one_time_burst", API_T_UINT },
-	{ "refill_time", API_T_UINT, true },
+	{ "size", API_T_UINT, true, AT(API_S_U64, struct vm_token_bucket, size) },
+	{ "one_time_burst", API_T_UINT, false, AT(API_S_U64, struct vm_token_bucket, one_time_burst) },
+	{ "refill_time", API_T_UINT, true, AT(API_S_U64, struct vm_token_bucket, refill_time_ms) },
 	{ NULL }
 };
 
@@ -42,36 +62,33 @@ static const struct api_field limiter_fields[] = {
 	{ NULL }
 };
 
+/* The files are checked by boot_source() once stored. */
 static const struct api_field boot_source_fields[] = {
-	{ "kernel_image_path", API_T_STRING, true },
-	{ "initrd_path", API_T_STRING },
-	{ "boot_args", API_T_STRING },
+	{ "kernel_image_path", API_T_STRING, true, CFG(API_S_STRING, kernel) },
+	{ "initrd_path", API_T_STRING, false, CFG(API_S_STRING, initrd) },
+	{ "boot_args", API_T_STRING, false, CFG(API_S_STRING, append) },
 	{ NULL }
 };
 
-static const struct api_field machine_put_fields[] = {
-	{ "vcpu_count", API_T_UINT, true },
-	{ "mem_size_mib", API_T_UINT, true },
-	{ "smt", API_T_BOOL },
-	{ "track_dirty_pages", API_T_BOOL },
-	{ "cpu_quota", API_T_NUMBER },
+/* PUT needs the sizes, PATCH takes any of them. */
+#define MACHINE_FIELDS(req)                                                                        \
+	{ "vcpu_count", API_T_UINT, req, CFG(API_S_U32, ncpus), .min = 1, .max = BOARD_MAX_HARTS }, \
+	{ "mem_size_mib", API_T_UINT, req, CFG(API_S_MIB, mem_bytes), .min = VM_MIN_MEM_MIB,        \
+	  .max = VM_MAX_MEM_MIB },                                                                 \
+	{ "smt", API_T_BOOL },                                                                     \
+	BOOL_ROW("track_dirty_pages", struct vm_config, track_dirty_pages),                        \
+	{ "cpu_quota", API_T_NUMBER, CFG(API_S_POSITIVE, cpu_quota),                               \
+	  .hint = "leave it out for no limit" },                                                   \
 	{ NULL }
-};
 
-static const struct api_field machine_patch_fields[] = {
-	{ "vcpu_count", API_T_UINT },
-	{ "mem_size_mib", API_T_UINT },
-	{ "smt", API_T_BOOL },
-	{ "track_dirty_pages", API_T_BOOL },
-	{ "cpu_quota", API_T_NUMBER },
-	{ NULL }
-};
+static const struct api_field machine_put_fields[] = { MACHINE_FIELDS(true) };
+static const struct api_field machine_patch_fields[] = { MACHINE_FIELDS(false) };
 
 static const struct api_field drive_fields[] = {
 	{ "drive_id", API_T_STRING, true },
 	{ "path_on_host", API_T_STRING, true },
-	{ "is_root_device", API_T_BOOL, true },
-	{ "is_read_only", API_T_BOOL },
+	{ "is_root_device", API_T_BOOL, true, AT(API_S_BOOL, struct vm_drive, root) },
+	BOOL_ROW("is_read_only", struct vm_drive, read_only),
 	{ "rate_limiter", API_T_OBJECT, false, limiter_fields },
 	{ "format", API_T_STRING },
 	{ "serial", API_T_STRING },
@@ -91,8 +108,8 @@ static const struct api_field drive_patch_fields[] = {
 static const struct api_field forward_fields[] = {
 	{ "protocol", API_T_STRING, true },
 	{ "host_address", API_T_STRING },
-	{ "host_port", API_T_UINT, true },
-	{ "guest_port", API_T_UINT, true },
+	{ "host_port", API_T_UINT, true, AT(API_S_U16, struct vm_port_forward, host_port), .min = 1 },
+	{ "guest_port", API_T_UINT, true, AT(API_S_U16, struct vm_port_forward, guest_port), .min = 1 },
 	{ NULL }
 };
 
@@ -104,8 +121,8 @@ static const struct api_field net_fields[] = {
 	{ "rx_rate_limiter", API_T_OBJECT, false, limiter_fields },
 	{ "tx_rate_limiter", API_T_OBJECT, false, limiter_fields },
 	{ "port_forwards", API_T_ARRAY, false, forward_fields, API_T_OBJECT, VM_MAX_PORT_FORWARDS },
-	{ "restrict", API_T_BOOL },
-	{ "host_loopback", API_T_BOOL },
+	BOOL_ROW("restrict", struct vm_net, restricted),
+	{ "host_loopback", API_T_BOOL, false, AT(API_S_NOT, struct vm_net, no_host_loopback) },
 	{ NULL }
 };
 
@@ -116,60 +133,57 @@ static const struct api_field net_patch_fields[] = {
 	{ NULL }
 };
 
+/* 0, 1 and 2 are the hypervisor, local and host; -1U is "any". */
 static const struct api_field vsock_fields[] = {
-	{ "guest_cid", API_T_UINT, true },
+	{ "guest_cid", API_T_UINT, true, CFG(API_S_U32, vsock_cid), .min = 3, .max = UINT32_MAX - 1 },
 	{ "uds_path", API_T_STRING, true },
 	{ "vsock_id", API_T_STRING },  /* deprecated in Firecracker; ignored */
 	{ NULL }
 };
 
 static const struct api_field balloon_fields[] = {
-	{ "amount_mib", API_T_UINT, true },
-	{ "deflate_on_oom", API_T_BOOL, true },
-	{ "stats_polling_interval_s", API_T_UINT },
-	{ "free_page_hinting", API_T_BOOL },
-	{ "free_page_reporting", API_T_BOOL },
+	{ "amount_mib", API_T_UINT, true, CFG(API_S_U32, balloon_target_mib) },
+	{ "deflate_on_oom", API_T_BOOL, true, CFG(API_S_BOOL, balloon_deflate_on_oom) },
+	{ "stats_polling_interval_s", API_T_UINT, false, CFG(API_S_U32, balloon_stats_interval_s) },
+	BOOL_ROW("free_page_hinting", struct vm_config, balloon_free_page_hinting),
+	{ "free_page_reporting", API_T_BOOL, false, CFG(API_S_NOT, balloon_no_free_page_reporting) },
 	{ NULL }
 };
 
 static const struct api_field balloon_patch_fields[] = {
-	{ "amount_mib", API_T_UINT, true },
+	{ "amount_mib", API_T_UINT, true, CFG(API_S_U32, balloon_target_mib) },
 	{ NULL }
 };
 
 static const struct api_field balloon_stats_patch_fields[] = {
-	{ "stats_polling_interval_s", API_T_UINT, true },
+	{ "stats_polling_interval_s", API_T_UINT, true, CFG(API_S_U32, balloon_stats_interval_s) },
 	{ NULL }
 };
 
 static const struct api_field logger_fields[] = {
-	{ "log_path", API_T_STRING },
+	{ "log_path", API_T_STRING, CFG(API_S_STRING, logger.log_path), .min = 1 },
 	{ "level", API_T_STRING },
-	{ "show_level", API_T_BOOL },
-	{ "show_log_origin", API_T_BOOL },
+	BOOL_ROW("show_level", struct vm_config, logger.show_level),
+	BOOL_ROW("show_log_origin", struct vm_config, logger.show_log_origin),
 	{ NULL }
 };
 
 static const struct api_field metrics_fields[] = {
-	{ "metrics_path", API_T_STRING, true },
+	{ "metrics_path", API_T_STRING, true, CFG(API_S_STRING, metrics.path), .min = 1 },
 	{ NULL }
 };
 
-static const struct api_field share_fields[] = {
-	{ "tag", API_T_STRING },
-	{ "path_on_host", API_T_STRING, true },
-	{ "is_read_only", API_T_BOOL },
-	{ "nodev", API_T_BOOL },
+/* A share's tag is in the path of PUT /shares/{tag}, in the body of a
+ * document's entry. */
+#define SHARE_FIELDS(tag_required)                                                                 \
+	{ "tag", API_T_STRING, tag_required },                                                     \
+	{ "path_on_host", API_T_STRING, true },                                                    \
+	BOOL_ROW("is_read_only", struct vm_share, read_only),                                      \
+	BOOL_ROW("nodev", struct vm_share, nodev),                                                 \
 	{ NULL }
-};
 
-static const struct api_field share_doc_fields[] = {
-	{ "tag", API_T_STRING, true },
-	{ "path_on_host", API_T_STRING, true },
-	{ "is_read_only", API_T_BOOL },
-	{ "nodev", API_T_BOOL },
-	{ NULL }
-};
+static const struct api_field share_fields[] = { SHARE_FIELDS(false) };
+static const struct api_field share_doc_fields[] = { SHARE_FIELDS(true) };
 
 static const struct api_field console_port_fields[] = {
 	{ "name", API_T_STRING, true },
@@ -181,7 +195,7 @@ static const struct api_field mmds_config_fields[] = {
 	{ "version", API_T_STRING },
 	{ "network_interfaces", API_T_ARRAY, true, NULL, API_T_STRING, VM_MAX_NETS },
 	{ "ipv4_address", API_T_STRING },
-	{ "imds_compat", API_T_BOOL },
+	BOOL_ROW("imds_compat", struct vm_config, mmds_imds_compat),
 	{ NULL }
 };
 
@@ -235,22 +249,44 @@ bool vmm_tag_valid(const char *tag)
 	return n >= 1 && n <= VMM_MAX_ID_LEN;
 }
 
+/* What a section's parser is given: the body, its name in messages
+ * ("drives[1]"), the id from the request's path (drives/{id}; NULL in a
+ * document), where a PATCH reports what changed, and PUT or PATCH. */
+struct section_arg {
+	const json_t *body;
+	const char *where;
+	const char *path_id;
+	void *out;
+	bool patch;
+};
+
+typedef const char *(*section_fn)(struct vm_config *tmp, const struct section_arg *a, char *err,
+				  size_t errlen);
+
 /* Run `fn` on a copy of the configuration; keep the copy only if it and the rules
  * across sections pass. */
-typedef const char *(*section_fn)(struct vm_config *tmp, const void *arg, char *err, size_t errlen);
-
-static const char *apply(struct vm_config *s, section_fn fn, const void *arg, char *err, size_t errlen)
+static const char *apply(struct vm_config *s, section_fn fn, const struct section_arg *a, char *err,
+			 size_t errlen)
 {
 	struct vm_config tmp;
 	if (vm_config_copy(&tmp, s))
 		return MSG("out of memory");
-	if (fn(&tmp, arg, err, errlen) || vm_config_check(&tmp, err, errlen)) {
+	if (fn(&tmp, a, err, errlen) || vm_config_check(&tmp, err, errlen)) {
 		vm_config_free(&tmp);
 		return err;
 	}
 	vm_config_free(s);
 	*s = tmp;
 	return NULL;
+}
+
+/* One request's section: `where` names it, path_id and out as the
+ * section takes them. */
+static const char *request(struct vm_config *s, section_fn fn, const char *where, const char *path_id,
+			   const json_t *body, void *out, bool patch, char *err, size_t errlen)
+{
+	struct section_arg a = { body, where, path_id, out, patch };
+	return apply(s, fn, &a, err, errlen);
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -265,15 +301,6 @@ static int set_str(char **dst, const char *v, char *err, size_t errlen)
 	}
 	free(*dst);
 	*dst = d;
-	return 0;
-}
-
-static int nonempty(const char *v, const char *where, const char *field, char *err, size_t errlen)
-{
-	if (v && !*v) {
-		snprintf(err, errlen, "%s.%s: must not be empty", where, field);
-		return -1;
-	}
 	return 0;
 }
 
@@ -333,32 +360,19 @@ static const char *check_qcow2(const char *path, const char *where, char *err, s
 	return NULL;
 }
 
-static const char *get_bucket(const json_t *o, struct vm_token_bucket *b)
-{
-	uint64_t v;
-	memset(b, 0, sizeof(*b));
-	if (api_json_uint(o, "size", &v))
-		b->size = v;
-	if (api_json_uint(o, "one_time_burst", &v))
-		b->one_time_burst = v;
-	if (api_json_uint(o, "refill_time", &v))
-		b->refill_time_ms = v;
-	return NULL;
-}
-
 /* Apply a checked rate_limiter object: a bucket that is given replaces the
  * old one (size 0 turns it off), one that is absent stays as it was. */
 static void merge_limiter(struct vm_rate_limiter *l, const json_t *o, bool *changed)
 {
-	const json_t *b;
-	if (!o)
-		return;
-	if ((b = api_json_member(o, "bandwidth"))) {
-		get_bucket(b, &l->bandwidth);
-		*changed = true;
-	}
-	if ((b = api_json_member(o, "ops"))) {
-		get_bucket(b, &l->ops);
+	static const char *const names[] = { "bandwidth", "ops" };
+	struct vm_token_bucket *buckets[] = { &l->bandwidth, &l->ops };
+	for (size_t i = 0; o && i < 2; i++) {
+		const json_t *b = api_json_member(o, names[i]);
+		char unused[8]; /* a bucket's members have no range to fail */
+		if (!b)
+			continue;
+		memset(buckets[i], 0, sizeof(*buckets[i]));
+		api_json_store(b, bucket_fields, buckets[i], names[i], unused, sizeof(unused));
 		*changed = true;
 	}
 }
@@ -383,96 +397,63 @@ static const char *check_id(const char *path_id, const char *body_id, const char
 
 /* ------------------------------------------------------------ boot-source */
 
-static const char *boot_source(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *boot_source(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const json_t *b = arg;
-	const char *where = "boot-source";
+	const json_t *b = a->body;
+	const char *where = a->where;
 	if (api_json_check_object(b, boot_source_fields, where, err, errlen))
 		return err;
-	const char *k = api_json_string(b, "kernel_image_path");
-	const char *i = api_json_string(b, "initrd_path");
-	const char *a = api_json_string(b, "boot_args");
-	if (check_file(k, false, false, where, "kernel_image_path", "kernel", err, errlen) ||
-	    check_kernel_image(k, where, err, errlen) ||
-	    (i && check_file(i, false, false, where, "initrd_path", "initrd", err, errlen)))
-		return err;
-	if (set_str(&s->kernel, k, err, errlen) || set_str(&s->initrd, i, err, errlen) ||
-	    set_str(&s->append, a, err, errlen))
+	/* PUT: what is not given is gone. */
+	free(s->initrd);
+	free(s->append);
+	s->initrd = s->append = NULL;
+	if (api_json_store(b, boot_source_fields, s, where, err, errlen) ||
+	    check_file(s->kernel, false, false, where, "kernel_image_path", "kernel", err, errlen) ||
+	    check_kernel_image(s->kernel, where, err, errlen) ||
+	    (s->initrd && check_file(s->initrd, false, false, where, "initrd_path", "initrd", err, errlen)))
 		return err;
 	return NULL;
 }
 
 const char *vm_config_put_boot_source(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return apply(s, boot_source, body, err, errlen);
+	return request(s, boot_source, "boot-source", NULL, body, NULL, false, err, errlen);
 }
 
 /* ------------------------------------------------------------ machine-config */
 
-struct machine_arg {
-	const json_t *body;
-	bool patch;
-};
-
-static const char *machine(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *machine(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const struct machine_arg *m = arg;
-	const json_t *b = m->body;
-	const char *where = "machine-config";
-	if (api_json_check_object(b, m->patch ? machine_patch_fields : machine_put_fields, where, err, errlen))
+	const json_t *b = a->body;
+	const char *where = a->where;
+	const struct api_field *fields = a->patch ? machine_patch_fields : machine_put_fields;
+	if (api_json_check_object(b, fields, where, err, errlen))
 		return err;
-	if (m->patch && json_object_size(b) == 0)
+	if (a->patch && json_object_size(b) == 0)
 		return MSG("Empty PATCH request.");
-	uint64_t v;
-	double q;
-	if (!m->patch) {
+	if (!a->patch) {
 		/* PUT: what is not given goes back to its default (Firecracker). */
 		s->cpu_quota = 0;
 		s->track_dirty_pages = false;
 	}
-	if (api_json_uint(b, "vcpu_count", &v)) {
-		if (v < 1 || v > BOARD_MAX_HARTS)
-			return MSG("%s.vcpu_count: %" PRIu64 " is out of range (1 to %d)", where, v, BOARD_MAX_HARTS);
-		s->ncpus = (unsigned)v;
-	}
-	if (api_json_uint(b, "mem_size_mib", &v)) {
-		if (v < VM_MIN_MEM_MIB || v > VM_MAX_MEM_MIB)
-			return MSG("%s.mem_size_mib: %" PRIu64 " is out of range (%u to %u)", where, v,
-				   VM_MIN_MEM_MIB, VM_MAX_MEM_MIB);
-		s->mem_bytes = v << 20;
-	}
+	if (api_json_store(b, fields, s, where, err, errlen))
+		return err;
 	if (api_json_bool(b, "smt", false))
 		return MSG("%s.smt: simultaneous multithreading is not supported (must be false)", where);
-	if (api_json_member(b, "track_dirty_pages"))
-		s->track_dirty_pages = api_json_bool(b, "track_dirty_pages", false);
-	if (api_json_number(b, "cpu_quota", &q)) {
-		if (!(q > 0))
-			return MSG("%s.cpu_quota: must be more than 0 (got %g); leave it out for no limit", where, q);
-		s->cpu_quota = q;
-	}
 	return NULL;
 }
 
 const char *vm_config_put_machine_config(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	struct machine_arg m = { body, false };
-	return apply(s, machine, &m, err, errlen);
+	return request(s, machine, "machine-config", NULL, body, NULL, false, err, errlen);
 }
 
 const char *vm_config_patch_machine_config(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	struct machine_arg m = { body, true };
-	return apply(s, machine, &m, err, errlen);
+	return request(s, machine, "machine-config", NULL, body, NULL, true, err, errlen);
 }
 
 /* ------------------------------------------------------------ drives */
-
-struct id_arg {
-	const char *path_id;
-	const json_t *body;
-	const char *where;
-	void *out;
-};
 
 /* The format of image `path` for a drive, settled as the drive is
  * configured (PUT) or given a new image (PATCH while the VM runs): `fmt`
@@ -500,9 +481,8 @@ static const char *drive_format(const char *path, const char *fmt, bool read_onl
 	return NULL;
 }
 
-static const char *drive(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *drive(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const struct id_arg *a = arg;
 	const json_t *b = a->body;
 	const char *where = a->where;
 	if (api_json_check_object(b, drive_fields, where, err, errlen))
@@ -511,8 +491,8 @@ static const char *drive(struct vm_config *s, const void *arg, char *err, size_t
 	if (check_id(a->path_id, id, where, "drive_id", err, errlen))
 		return err;
 	struct vm_drive d = { 0 };
-	d.read_only = api_json_bool(b, "is_read_only", false);
-	d.root = api_json_bool(b, "is_root_device", false);
+	if (api_json_store(b, drive_fields, &d, where, err, errlen))
+		return err;
 	const char *path = api_json_string(b, "path_on_host");
 	const char *fmt = api_json_string(b, "format");
 	const char *serial = api_json_string(b, "serial");
@@ -581,8 +561,7 @@ static const char *drive(struct vm_config *s, const void *arg, char *err, size_t
 const char *vm_config_put_drive(struct vm_config *s, const char *path_id, const json_t *body,
 			       char *err, size_t errlen)
 {
-	struct id_arg a = { path_id, body, "drives", NULL };
-	return apply(s, drive, &a, err, errlen);
+	return request(s, drive, "drives", path_id, body, NULL, false, err, errlen);
 }
 
 static const char *find_drive(const struct vm_config *s, const char *id, const char *where,
@@ -596,9 +575,8 @@ static const char *find_drive(const struct vm_config *s, const char *id, const c
 	return MSG("%s.drive_id: no drive `%s` is configured", where, id);
 }
 
-static const char *drive_patch(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *drive_patch(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const struct id_arg *a = arg;
 	const json_t *b = a->body;
 	struct vm_drive_patch *out = a->out;
 	const char *where = a->where;
@@ -635,8 +613,7 @@ static const char *drive_patch(struct vm_config *s, const void *arg, char *err, 
 const char *vm_config_patch_drive(struct vm_config *s, const char *path_id, const json_t *body,
 				 struct vm_drive_patch *out, char *err, size_t errlen)
 {
-	struct id_arg a = { path_id, body, "drives", out };
-	return apply(s, drive_patch, &a, err, errlen);
+	return request(s, drive_patch, "drives", path_id, body, out, true, err, errlen);
 }
 
 /* ------------------------------------------------------------ network */
@@ -674,10 +651,9 @@ static const char *forwards(struct vm_net *n, const json_t *arr, const char *whe
 		snprintf(w, sizeof(w), "%s.port_forwards[%zu]", where, i);
 		const char *proto = api_json_string(f, "protocol");
 		const char *addr = api_json_string(f, "host_address");
-		uint64_t hp = 0, gp = 0;
-		api_json_uint(f, "host_port", &hp);
-		api_json_uint(f, "guest_port", &gp);
 		struct vm_port_forward *pf = &n->fwd[n->nfwd];
+		if (api_json_store(f, forward_fields, pf, w, err, errlen))
+			return err;
 		if (!strcmp(proto, "tcp"))
 			pf->udp = false;
 		else if (!strcmp(proto, "udp"))
@@ -687,12 +663,6 @@ static const char *forwards(struct vm_net *n, const json_t *arr, const char *whe
 		struct in_addr ia;
 		if (addr && inet_pton(AF_INET, addr, &ia) != 1)
 			return MSG("%s.host_address: not an IPv4 address (like 127.0.0.1)", w);
-		if (hp < 1 || hp > 65535)
-			return MSG("%s.host_port: %" PRIu64 " is out of range (1 to 65535)", w, hp);
-		if (gp < 1 || gp > 65535)
-			return MSG("%s.guest_port: %" PRIu64 " is out of range (1 to 65535)", w, gp);
-		pf->host_port = (uint16_t)hp;
-		pf->guest_port = (uint16_t)gp;
 		if (addr && !(pf->host_addr = strdup(addr)))
 			return MSG("out of memory");
 		n->nfwd++;
@@ -700,9 +670,8 @@ static const char *forwards(struct vm_net *n, const json_t *arr, const char *whe
 	return NULL;
 }
 
-static const char *net(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *net(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const struct id_arg *a = arg;
 	const json_t *b = a->body;
 	const char *where = a->where;
 	if (api_json_check_object(b, net_fields, where, err, errlen))
@@ -716,6 +685,9 @@ static const char *net(struct vm_config *s, const void *arg, char *err, size_t e
 	const json_t *fw = api_json_member(b, "port_forwards");
 
 	struct vm_net n = { 0 };
+	if (api_json_store(b, net_fields, &n, where, err, errlen))
+		return err;
+	n.host_loopback_set = api_json_member(b, "host_loopback") != NULL;
 	if (backend && !strcmp(backend, "tap"))
 		n.backend = VM_NET_TAP;
 	else if (backend && !strcmp(backend, "user"))
@@ -747,9 +719,6 @@ static const char *net(struct vm_config *s, const void *arg, char *err, size_t e
 			return MSG("%s.guest_mac: %s is a multicast address", where, mac);
 		n.mac_set = true;
 	}
-	n.restricted = api_json_bool(b, "restrict", false);
-	n.no_host_loopback = !api_json_bool(b, "host_loopback", true);
-	n.host_loopback_set = api_json_member(b, "host_loopback") != NULL;
 	bool dummy = false;
 	merge_limiter(&n.rx, api_json_member(b, "rx_rate_limiter"), &dummy);
 	merge_limiter(&n.tx, api_json_member(b, "tx_rate_limiter"), &dummy);
@@ -779,13 +748,11 @@ static const char *net(struct vm_config *s, const void *arg, char *err, size_t e
 const char *vm_config_put_net(struct vm_config *s, const char *path_id, const json_t *body,
 			     char *err, size_t errlen)
 {
-	struct id_arg a = { path_id, body, "network-interfaces", NULL };
-	return apply(s, net, &a, err, errlen);
+	return request(s, net, "network-interfaces", path_id, body, NULL, false, err, errlen);
 }
 
-static const char *net_patch(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *net_patch(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const struct id_arg *a = arg;
 	const json_t *b = a->body;
 	struct vm_net_patch *out = a->out;
 	const char *where = a->where;
@@ -809,24 +776,20 @@ static const char *net_patch(struct vm_config *s, const void *arg, char *err, si
 const char *vm_config_patch_net(struct vm_config *s, const char *path_id, const json_t *body,
 			       struct vm_net_patch *out, char *err, size_t errlen)
 {
-	struct id_arg a = { path_id, body, "network-interfaces", out };
-	return apply(s, net_patch, &a, err, errlen);
+	return request(s, net_patch, "network-interfaces", path_id, body, out, true, err, errlen);
 }
 
 /* ------------------------------------------------------------ vsock */
 
-static const char *vsock(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *vsock(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const json_t *b = arg;
-	const char *where = "vsock";
+	const json_t *b = a->body;
+	const char *where = a->where;
 	if (api_json_check_object(b, vsock_fields, where, err, errlen))
 		return err;
-	uint64_t cid = 0;
-	api_json_uint(b, "guest_cid", &cid);
 	const char *uds = api_json_string(b, "uds_path");
-	/* 0, 1 and 2 are the hypervisor, local and host; -1U is "any". */
-	if (cid < 3 || cid >= UINT32_MAX)
-		return MSG("%s.guest_cid: %" PRIu64 " is out of range (3 to %u)", where, cid, UINT32_MAX - 1);
+	if (api_json_store(b, vsock_fields, s, where, err, errlen))
+		return err;
 	/* Room for "_PORT" (guest-initiated connections) in a sockaddr_un. */
 	size_t room = sizeof(((struct sockaddr_un *)0)->sun_path) - 1 - 11;
 	if (!*uds || strlen(uds) > room)
@@ -846,22 +809,21 @@ static const char *vsock(struct vm_config *s, const void *arg, char *err, size_t
 	if (set_str(&s->vsock_uds, uds, err, errlen))
 		return err;
 	s->vsock = true;
-	s->vsock_cid = (uint32_t)cid;
 	return NULL;
 }
 
 const char *vm_config_put_vsock(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return apply(s, vsock, body, err, errlen);
+	return request(s, vsock, "vsock", NULL, body, NULL, false, err, errlen);
 }
 
 /* ------------------------------------------------------------ entropy */
 
 /* The section replaces the one before: an absent rate_limiter is none. */
-static const char *entropy(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *entropy(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const json_t *b = arg;
-	if (api_json_check_object(b, entropy_fields, "entropy", err, errlen))
+	const json_t *b = a->body;
+	if (api_json_check_object(b, entropy_fields, a->where, err, errlen))
 		return err;
 	bool changed = false;
 	memset(&s->entropy_limiter, 0, sizeof(s->entropy_limiter));
@@ -872,32 +834,32 @@ static const char *entropy(struct vm_config *s, const void *arg, char *err, size
 
 const char *vm_config_put_entropy(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return apply(s, entropy, body, err, errlen);
+	return request(s, entropy, "entropy", NULL, body, NULL, false, err, errlen);
 }
 
 /* ------------------------------------------------------------ mmds */
 
 /* Firecracker's MmdsConfig: the interfaces must exist; the address is
  * link-local, 169.254.1.0 to 169.254.254.255 (RFC 3927 2.1). */
-static const char *mmds_config(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *mmds_config(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const json_t *b = arg;
-	const char *where = "mmds-config";
+	const json_t *b = a->body;
+	const char *where = a->where;
 	if (api_json_check_object(b, mmds_config_fields, where, err, errlen))
 		return err;
 	const char *v = api_json_string(b, "version");
 	if (v && strcmp(v, "V1") && strcmp(v, "V2"))
 		return MSG("%s.version: must be \"V1\" or \"V2\"", where);
 	uint32_t ip = 0xa9fea9feu;   /* 169.254.169.254 */
-	const char *a = api_json_string(b, "ipv4_address");
-	if (a) {
+	const char *addr = api_json_string(b, "ipv4_address");
+	if (addr) {
 		struct in_addr ia;
-		if (inet_pton(AF_INET, a, &ia) != 1)
-			return MSG("%s.ipv4_address: `%s` is not an IPv4 address", where, a);
+		if (inet_pton(AF_INET, addr, &ia) != 1)
+			return MSG("%s.ipv4_address: `%s` is not an IPv4 address", where, addr);
 		ip = ntohl(ia.s_addr);
 		if ((ip >> 16) != 0xa9fe || ((ip >> 8) & 0xff) == 0 || ((ip >> 8) & 0xff) == 255)
 			return MSG("%s.ipv4_address: %s is not a link-local address (169.254.1.0 to "
-				   "169.254.254.255)", where, a);
+				   "169.254.254.255)", where, addr);
 	}
 	const json_t *ifs = api_json_member(b, "network_interfaces");
 	if (!json_array_size(ifs))
@@ -916,13 +878,13 @@ static const char *mmds_config(struct vm_config *s, const void *arg, char *err, 
 	s->mmds = true;
 	s->mmds_version = v && !strcmp(v, "V2") ? 2 : 1;
 	s->mmds_ipv4 = ip;
-	s->mmds_imds_compat = api_json_bool(b, "imds_compat", false);
-	return NULL;
+	s->mmds_imds_compat = false;
+	return api_json_store(b, mmds_config_fields, s, where, err, errlen);
 }
 
 const char *vm_config_put_mmds(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return apply(s, mmds_config, body, err, errlen);
+	return request(s, mmds_config, "mmds-config", NULL, body, NULL, false, err, errlen);
 }
 
 json_t *vm_config_mmds_json(const struct vm_config *s)
@@ -943,77 +905,63 @@ json_t *vm_config_mmds_json(const struct vm_config *s)
 
 /* ------------------------------------------------------------ balloon */
 
-static const char *balloon(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *balloon(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const json_t *b = arg;
-	const char *where = "balloon";
+	const json_t *b = a->body;
+	const char *where = a->where;
 	if (api_json_check_object(b, balloon_fields, where, err, errlen))
 		return err;
-	uint64_t amount = 0, interval = 0;
-	api_json_uint(b, "amount_mib", &amount);
-	api_json_uint(b, "stats_polling_interval_s", &interval);
-	if (amount > UINT32_MAX)
-		return MSG("%s.amount_mib: %" PRIu64 " is out of range", where, amount);
-	if (interval > UINT32_MAX)
-		return MSG("%s.stats_polling_interval_s: %" PRIu64 " is out of range", where, interval);
+	/* PUT: what is not given goes back to its default. skiff reports free
+	 * pages unless told not to (Firecracker: off unless asked). */
+	s->balloon_stats_interval_s = 0;
+	s->balloon_free_page_hinting = false;
+	s->balloon_no_free_page_reporting = false;
+	if (api_json_store(b, balloon_fields, s, where, err, errlen))
+		return err;
 	s->balloon = true;
-	s->balloon_target_mib = (uint32_t)amount;
-	s->balloon_deflate_on_oom = api_json_bool(b, "deflate_on_oom", false);
-	s->balloon_stats_interval_s = (uint32_t)interval;
-	s->balloon_free_page_hinting = api_json_bool(b, "free_page_hinting", false);
-	/* skiff reports free pages unless told not to (Firecracker: off
-	 * unless asked). */
-	s->balloon_no_free_page_reporting = !api_json_bool(b, "free_page_reporting", true);
 	return NULL;
 }
 
 const char *vm_config_put_balloon(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return apply(s, balloon, body, err, errlen);
+	return request(s, balloon, "balloon", NULL, body, NULL, false, err, errlen);
 }
 
-static const char *balloon_patch(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *balloon_patch(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const json_t *b = arg;
-	if (api_json_check_object(b, balloon_patch_fields, "balloon", err, errlen))
+	const json_t *b = a->body;
+	if (api_json_check_object(b, balloon_patch_fields, a->where, err, errlen))
 		return err;
 	if (!s->balloon)
 		return MSG("balloon not configured");
-	uint64_t amount = 0;
-	api_json_uint(b, "amount_mib", &amount);
-	if (amount > UINT32_MAX)
-		return MSG("balloon.amount_mib: %" PRIu64 " is out of range", amount);
-	s->balloon_target_mib = (uint32_t)amount;
-	return NULL;
+	return api_json_store(b, balloon_patch_fields, s, a->where, err, errlen);
 }
 
 const char *vm_config_patch_balloon(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return apply(s, balloon_patch, body, err, errlen);
+	return request(s, balloon_patch, "balloon", NULL, body, NULL, true, err, errlen);
 }
 
-static const char *balloon_stats_patch(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *balloon_stats_patch(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const json_t *b = arg;
-	const char *where = "balloon/statistics";
+	const json_t *b = a->body;
+	const char *where = a->where;
 	if (api_json_check_object(b, balloon_stats_patch_fields, where, err, errlen))
 		return err;
 	if (!s->balloon)
 		return MSG("balloon not configured");
-	uint64_t v = 0;
-	api_json_uint(b, "stats_polling_interval_s", &v);
-	if (v > UINT32_MAX)
-		return MSG("%s.stats_polling_interval_s: %" PRIu64 " is out of range", where, v);
-	if ((v == 0) != (s->balloon_stats_interval_s == 0))
+	uint32_t before = s->balloon_stats_interval_s;
+	if (api_json_store(b, balloon_stats_patch_fields, s, where, err, errlen))
+		return err;
+	if ((s->balloon_stats_interval_s == 0) != (before == 0))
 		return MSG("%s.stats_polling_interval_s: statistics cannot be turned on or off after start "
-			   "(they are %s)", where, s->balloon_stats_interval_s ? "on" : "off");
-	s->balloon_stats_interval_s = (uint32_t)v;
+			   "(they are %s)", where, before ? "on" : "off");
 	return NULL;
 }
 
 const char *vm_config_patch_balloon_stats(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return apply(s, balloon_stats_patch, body, err, errlen);
+	return request(s, balloon_stats_patch, "balloon/statistics", NULL, body, NULL, true, err, errlen);
 }
 
 /* ------------------------------------------------------------ logger, metrics */
@@ -1037,41 +985,40 @@ const char *vmm_log_level_name(enum vmm_log_level l)
 	return (unsigned)l < sizeof(level_names) / sizeof(level_names[0]) ? level_names[l] : "Info";
 }
 
-static const char *logger(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *logger(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const json_t *b = arg;
-	const char *where = "logger";
+	const json_t *b = a->body;
+	const char *where = a->where;
 	if (api_json_check_object(b, logger_fields, where, err, errlen))
 		return err;
-	const char *path = api_json_string(b, "log_path");
 	const char *level = api_json_string(b, "level");
 	int l = VMM_LOG_INFO;
 	if (level && (l = vmm_log_level_parse(level)) < 0)
 		return MSG("%s.level: must be one of Error, Warning, Info, Debug, Trace, Off", where);
-	if (nonempty(path, where, "log_path", err, errlen) || set_str(&s->logger.log_path, path, err, errlen))
+	/* PUT: what is not given goes back to its default. */
+	free(s->logger.log_path);
+	s->logger.log_path = NULL;
+	s->logger.show_level = s->logger.show_log_origin = false;
+	if (api_json_store(b, logger_fields, s, where, err, errlen))
 		return err;
 	s->logger.set = true;
 	s->logger.level = (enum vmm_log_level)l;
-	s->logger.show_level = api_json_bool(b, "show_level", false);
-	s->logger.show_log_origin = api_json_bool(b, "show_log_origin", false);
 	return NULL;
 }
 
 const char *vm_config_put_logger(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return apply(s, logger, body, err, errlen);
+	return request(s, logger, "logger", NULL, body, NULL, false, err, errlen);
 }
 
-static const char *metrics(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *metrics(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const json_t *b = arg;
-	if (api_json_check_object(b, metrics_fields, "metrics", err, errlen))
+	const json_t *b = a->body;
+	if (api_json_check_object(b, metrics_fields, a->where, err, errlen))
 		return err;
 	if (s->metrics.set)
 		return MSG("metrics: Reinitialization of metrics not allowed.");
-	const char *path = api_json_string(b, "metrics_path");
-	if (nonempty(path, "metrics", "metrics_path", err, errlen) ||
-	    set_str(&s->metrics.path, path, err, errlen))
+	if (api_json_store(b, metrics_fields, s, a->where, err, errlen))
 		return err;
 	s->metrics.set = true;
 	return NULL;
@@ -1079,17 +1026,19 @@ static const char *metrics(struct vm_config *s, const void *arg, char *err, size
 
 const char *vm_config_put_metrics(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return apply(s, metrics, body, err, errlen);
+	return request(s, metrics, "metrics", NULL, body, NULL, false, err, errlen);
 }
 
 /* ------------------------------------------------------------ shares */
 
-static const char *share(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *share(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const struct id_arg *a = arg;
 	const json_t *b = a->body;
 	const char *where = a->where;
-	if (api_json_check_object(b, a->path_id ? share_fields : share_doc_fields, where, err, errlen))
+	const struct api_field *fields = a->path_id ? share_fields : share_doc_fields;
+	struct vm_share sh = { 0 };
+	if (api_json_check_object(b, fields, where, err, errlen) ||
+	    api_json_store(b, fields, &sh, where, err, errlen))
 		return err;
 	const char *tag = api_json_string(b, "tag");
 	if (!tag)
@@ -1103,7 +1052,7 @@ static const char *share(struct vm_config *s, const void *arg, char *err, size_t
 		return MSG("%s.tag: The id from the path does not match the id from the body! (path: `%s`, body: `%s`)",
 			   where, a->path_id, shown);
 	const char *path = api_json_string(b, "path_on_host");
-	bool ro = api_json_bool(b, "is_read_only", false);
+	bool ro = sh.read_only;
 	struct stat st;
 	if (!*path)
 		return MSG("%s.path_on_host: must not be empty", where);
@@ -1121,7 +1070,6 @@ static const char *share(struct vm_config *s, const void *arg, char *err, size_t
 			at = i;
 	if (at == c->nshares && c->nshares >= VM_MAX_SHARES)
 		return MSG("%s: at most %d shares", where, VM_MAX_SHARES);
-	struct vm_share sh = { .read_only = ro, .nodev = api_json_bool(b, "nodev", false) };
 	bool fail = false;
 	sh.tag = vm_config_strdup(tag, &fail);
 	sh.path = vm_config_strdup(path, &fail);
@@ -1140,17 +1088,15 @@ static const char *share(struct vm_config *s, const void *arg, char *err, size_t
 const char *vm_config_put_share(struct vm_config *s, const char *path_tag, const json_t *body,
 			       char *err, size_t errlen)
 {
-	struct id_arg a = { path_tag, body, "shares", NULL };
-	return apply(s, share, &a, err, errlen);
+	return request(s, share, "shares", path_tag, body, NULL, false, err, errlen);
 }
 
 /* ------------------------------------------------------------ console ports */
 
 /* A named virtio-console port (skiff's, as `skiff run --port`); config
  * files only. */
-static const char *console_port(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *console_port(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const struct id_arg *a = arg;
 	const json_t *b = a->body;
 	const char *where = a->where;
 	if (api_json_check_object(b, console_port_fields, where, err, errlen))
@@ -1196,20 +1142,38 @@ static const char *console_port(struct vm_config *s, const void *arg, char *err,
 	return NULL;
 }
 
-/* ------------------------------------------------------------ across sections */
-
 /* ------------------------------------------------------------ documents */
 
-static const char *doc_array(struct vm_config *s, const json_t *doc, const char *name, const char *idf,
-			     const char *(*fn)(struct vm_config *, const void *, char *, size_t),
+/* A document's sections, in the order they are applied; an array section
+ * names the member its entries must not share. */
+static const struct section {
+	const char *name;
+	section_fn fn;
+	const char *id_field;
+} sections[] = {
+	{ "logger", logger },
+	{ "metrics", metrics },
+	{ "machine-config", machine },
+	{ "boot-source", boot_source },
+	{ "drives", drive, "drive_id" },
+	{ "network-interfaces", net, "iface_id" },
+	{ "shares", share, "tag" },
+	{ "console-ports", console_port, "name" },
+	{ "vsock", vsock },
+	{ "balloon", balloon },
+	{ "entropy", entropy },
+	{ "mmds-config", mmds_config },  /* after the interfaces it names */
+};
+
+/* The entries of an array section, each as its PUT would be. */
+static const char *doc_array(struct vm_config *s, const struct section *sec, const json_t *arr,
 			     char *err, size_t errlen)
 {
-	const json_t *arr = api_json_member(doc, name);
-	size_t n = json_array_size(arr);
-	for (size_t i = 0; i < n; i++) {
+	const char *idf = sec->id_field;
+	for (size_t i = 0; i < json_array_size(arr); i++) {
 		const json_t *it = json_array_get(arr, i);
 		char where[64];
-		snprintf(where, sizeof(where), "%s[%zu]", name, i);
+		snprintf(where, sizeof(where), "%s[%zu]", sec->name, i);
 		const char *id = api_json_string(it, idf);
 		for (size_t j = 0; j < i; j++) {
 			const char *other = api_json_string(json_array_get(arr, j), idf);
@@ -1219,50 +1183,30 @@ static const char *doc_array(struct vm_config *s, const json_t *doc, const char 
 				return MSG("%s.%s: `%s` is used twice", where, idf, shown);
 			}
 		}
-		struct id_arg a = { NULL, it, where, NULL };
-		if (fn(s, &a, err, errlen))
+		struct section_arg a = { .body = it, .where = where };
+		if (sec->fn(s, &a, err, errlen))
 			return err;
 	}
 	return NULL;
 }
 
-static const char *document(struct vm_config *s, const void *arg, char *err, size_t errlen)
+static const char *document(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	const json_t *doc = arg;
-	const json_t *v;
-	if (api_json_check_object(doc, doc_fields, "", err, errlen))
+	if (api_json_check_object(a->body, doc_fields, "", err, errlen))
 		return err;
-	if ((v = api_json_member(doc, "logger")) && logger(s, v, err, errlen))
-		return err;
-	if ((v = api_json_member(doc, "metrics")) && metrics(s, v, err, errlen))
-		return err;
-	if ((v = api_json_member(doc, "machine-config"))) {
-		struct machine_arg m = { v, false };
-		if (machine(s, &m, err, errlen))
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		const struct section *sec = &sections[i];
+		const json_t *v = api_json_member(a->body, sec->name);
+		struct section_arg one = { .body = v, .where = sec->name };
+		if (v && (sec->id_field ? doc_array(s, sec, v, err, errlen) : sec->fn(s, &one, err, errlen)))
 			return err;
 	}
-	if ((v = api_json_member(doc, "boot-source")) && boot_source(s, v, err, errlen))
-		return err;
-	if (doc_array(s, doc, "drives", "drive_id", drive, err, errlen) ||
-	    doc_array(s, doc, "network-interfaces", "iface_id", net, err, errlen) ||
-	    doc_array(s, doc, "shares", "tag", share, err, errlen) ||
-	    doc_array(s, doc, "console-ports", "name", console_port, err, errlen))
-		return err;
-	if ((v = api_json_member(doc, "vsock")) && vsock(s, v, err, errlen))
-		return err;
-	if ((v = api_json_member(doc, "balloon")) && balloon(s, v, err, errlen))
-		return err;
-	if ((v = api_json_member(doc, "entropy")) && entropy(s, v, err, errlen))
-		return err;
-	/* After the interfaces it names. */
-	if ((v = api_json_member(doc, "mmds-config")) && mmds_config(s, v, err, errlen))
-		return err;
 	return NULL;
 }
 
 const char *vm_config_from_json(struct vm_config *s, const json_t *doc, char *err, size_t errlen)
 {
-	return apply(s, document, doc, err, errlen);
+	return request(s, document, "", NULL, doc, NULL, false, err, errlen);
 }
 
 json_t *vmm_config_file_read(const char *path, char *err, size_t errlen)
