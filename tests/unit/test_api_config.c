@@ -558,7 +558,7 @@ static void test_vsock_balloon_shares(struct t *t)
 	vm_config_init(s);
 	put_fn vs = vm_config_put_vsock;
 	BAD(vs, "{\"guest_cid\": 3}", "vsock.uds_path: missing required field");
-	BAD(vs, B(t, "{\"guest_cid\": 2, \"uds_path\": \"%s/v.sock\"}", t->dir), "vsock.guest_cid: 2 is out of range");
+	BAD(vs, B(t, "{\"guest_cid\": 2, \"uds_path\": \"%s/v.sock\"}", t->dir), "vsock.guest_cid: 2 is out of range (3 to 4294967294)");
 	BAD(vs, B(t, "{\"guest_cid\": 4294967295, \"uds_path\": \"%s/v.sock\"}", t->dir), "vsock.guest_cid: 4294967295 is out of range");
 	BAD(vs, B(t, "{\"guest_cid\": 3, \"uds_path\": \"%s/nodir/v.sock\"}", t->dir), "vsock.uds_path: the directory");
 	BAD(vs, B(t, "{\"guest_cid\": 3, \"uds_path\": \"%s\"}", t->kernel), "vsock.uds_path: '");
@@ -615,6 +615,9 @@ static void test_vsock_balloon_shares(struct t *t)
 	OK_ID(sh, "data", B(t, "{\"tag\": \"data\", \"path_on_host\": \"%s\"}", t->share));
 	CHECK(&t->c, s->nshares == 2 && !s->shares[1].read_only && !strcmp(s->shares[1].tag, "data") &&
 	      !strcmp(s->shares[0].tag, "my-share.v2"), "share replaced");
+	/* The bools a table row stores (api_json_store) land in the entry. */
+	OK_ID(sh, "dev", B(t, "{\"path_on_host\": \"%s\", \"is_read_only\": true, \"nodev\": true}", t->share));
+	CHECK(&t->c, s->nshares == 3 && s->shares[2].read_only && s->shares[2].nodev, "share flags stored");
 
 	put_fn lg = vm_config_put_logger;
 	BAD(lg, "{\"level\": \"Loud\"}", "logger.level: must be one of");
