@@ -249,11 +249,13 @@ bool vmm_tag_valid(const char *tag)
 	return n >= 1 && n <= VMM_MAX_ID_LEN;
 }
 
-/* What a section's parser is given: the body, its name in messages
- * ("drives[1]"), the id from the request's path (drives/{id}; NULL in a
- * document), where a PATCH reports what changed, and PUT or PATCH. */
+/* What a section's parser is given: the body, its table, its name in
+ * messages ("drives[1]"), the id from the request's path (drives/{id};
+ * NULL in a document), where a PATCH reports what changed, and PUT or
+ * PATCH. The body has passed the table's shape check. */
 struct section_arg {
 	const json_t *body;
+	const struct api_field *fields;
 	const char *where;
 	const char *path_id;
 	void *out;
@@ -280,14 +282,17 @@ static const char *apply(struct vm_config *s, section_fn fn, const struct sectio
 	return NULL;
 }
 
-/* One request's section: `where` names it, path_id and out as the
- * section takes them. */
-static const char *request(struct vm_config *s, section_fn fn, const char *where, const char *path_id,
-			   const json_t *body, void *out, bool patch, char *err, size_t errlen)
+/* One request: its body checked against the section's table, then
+ * applied. */
+static const char *request(struct vm_config *s, section_fn fn, const struct section_arg *a, char *err,
+			   size_t errlen)
 {
-	struct section_arg a = { body, where, path_id, out, patch };
-	return apply(s, fn, &a, err, errlen);
+	if (api_json_check_object(a->body, a->fields, a->where, err, errlen))
+		return err;
+	return apply(s, fn, a, err, errlen);
 }
+
+#define REQUEST(fn, ...) request(s, fn, &(struct section_arg){ .body = body, __VA_ARGS__ }, err, errlen)
 
 /* ------------------------------------------------------------ helpers */
 
@@ -401,8 +406,6 @@ static const char *boot_source(struct vm_config *s, const struct section_arg *a,
 {
 	const json_t *b = a->body;
 	const char *where = a->where;
-	if (api_json_check_object(b, boot_source_fields, where, err, errlen))
-		return err;
 	/* PUT: what is not given is gone. */
 	free(s->initrd);
 	free(s->append);
@@ -417,7 +420,7 @@ static const char *boot_source(struct vm_config *s, const struct section_arg *a,
 
 const char *vm_config_put_boot_source(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return request(s, boot_source, "boot-source", NULL, body, NULL, false, err, errlen);
+	return REQUEST(boot_source, .fields = boot_source_fields, .where = "boot-source");
 }
 
 /* ------------------------------------------------------------ machine-config */
@@ -426,9 +429,6 @@ static const char *machine(struct vm_config *s, const struct section_arg *a, cha
 {
 	const json_t *b = a->body;
 	const char *where = a->where;
-	const struct api_field *fields = a->patch ? machine_patch_fields : machine_put_fields;
-	if (api_json_check_object(b, fields, where, err, errlen))
-		return err;
 	if (a->patch && json_object_size(b) == 0)
 		return MSG("Empty PATCH request.");
 	if (!a->patch) {
@@ -436,7 +436,7 @@ static const char *machine(struct vm_config *s, const struct section_arg *a, cha
 		s->cpu_quota = 0;
 		s->track_dirty_pages = false;
 	}
-	if (api_json_store(b, fields, s, where, err, errlen))
+	if (api_json_store(b, a->fields, s, where, err, errlen))
 		return err;
 	if (api_json_bool(b, "smt", false))
 		return MSG("%s.smt: simultaneous multithreading is not supported (must be false)", where);
@@ -445,12 +445,12 @@ static const char *machine(struct vm_config *s, const struct section_arg *a, cha
 
 const char *vm_config_put_machine_config(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return request(s, machine, "machine-config", NULL, body, NULL, false, err, errlen);
+	return REQUEST(machine, .fields = machine_put_fields, .where = "machine-config");
 }
 
 const char *vm_config_patch_machine_config(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return request(s, machine, "machine-config", NULL, body, NULL, true, err, errlen);
+	return REQUEST(machine, .fields = machine_patch_fields, .where = "machine-config", .patch = true);
 }
 
 /* ------------------------------------------------------------ drives */
@@ -485,8 +485,6 @@ static const char *drive(struct vm_config *s, const struct section_arg *a, char 
 {
 	const json_t *b = a->body;
 	const char *where = a->where;
-	if (api_json_check_object(b, drive_fields, where, err, errlen))
-		return err;
 	const char *id = api_json_string(b, "drive_id");
 	if (check_id(a->path_id, id, where, "drive_id", err, errlen))
 		return err;
@@ -561,7 +559,7 @@ static const char *drive(struct vm_config *s, const struct section_arg *a, char 
 const char *vm_config_put_drive(struct vm_config *s, const char *path_id, const json_t *body,
 			       char *err, size_t errlen)
 {
-	return request(s, drive, "drives", path_id, body, NULL, false, err, errlen);
+	return REQUEST(drive, .fields = drive_fields, .where = "drives", .path_id = path_id);
 }
 
 static const char *find_drive(const struct vm_config *s, const char *id, const char *where,
@@ -580,8 +578,6 @@ static const char *drive_patch(struct vm_config *s, const struct section_arg *a,
 	const json_t *b = a->body;
 	struct vm_drive_patch *out = a->out;
 	const char *where = a->where;
-	if (api_json_check_object(b, drive_patch_fields, where, err, errlen))
-		return err;
 	const char *id = api_json_string(b, "drive_id");
 	size_t i = 0;
 	if (check_id(a->path_id, id, where, "drive_id", err, errlen) ||
@@ -613,7 +609,8 @@ static const char *drive_patch(struct vm_config *s, const struct section_arg *a,
 const char *vm_config_patch_drive(struct vm_config *s, const char *path_id, const json_t *body,
 				 struct vm_drive_patch *out, char *err, size_t errlen)
 {
-	return request(s, drive_patch, "drives", path_id, body, out, true, err, errlen);
+	return REQUEST(drive_patch, .fields = drive_patch_fields, .where = "drives", .path_id = path_id,
+		       .out = out, .patch = true);
 }
 
 /* ------------------------------------------------------------ network */
@@ -674,8 +671,6 @@ static const char *net(struct vm_config *s, const struct section_arg *a, char *e
 {
 	const json_t *b = a->body;
 	const char *where = a->where;
-	if (api_json_check_object(b, net_fields, where, err, errlen))
-		return err;
 	const char *id = api_json_string(b, "iface_id");
 	if (check_id(a->path_id, id, where, "iface_id", err, errlen))
 		return err;
@@ -748,7 +743,7 @@ static const char *net(struct vm_config *s, const struct section_arg *a, char *e
 const char *vm_config_put_net(struct vm_config *s, const char *path_id, const json_t *body,
 			     char *err, size_t errlen)
 {
-	return request(s, net, "network-interfaces", path_id, body, NULL, false, err, errlen);
+	return REQUEST(net, .fields = net_fields, .where = "network-interfaces", .path_id = path_id);
 }
 
 static const char *net_patch(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
@@ -756,8 +751,6 @@ static const char *net_patch(struct vm_config *s, const struct section_arg *a, c
 	const json_t *b = a->body;
 	struct vm_net_patch *out = a->out;
 	const char *where = a->where;
-	if (api_json_check_object(b, net_patch_fields, where, err, errlen))
-		return err;
 	const char *id = api_json_string(b, "iface_id");
 	if (check_id(a->path_id, id, where, "iface_id", err, errlen))
 		return err;
@@ -776,7 +769,8 @@ static const char *net_patch(struct vm_config *s, const struct section_arg *a, c
 const char *vm_config_patch_net(struct vm_config *s, const char *path_id, const json_t *body,
 			       struct vm_net_patch *out, char *err, size_t errlen)
 {
-	return request(s, net_patch, "network-interfaces", path_id, body, out, true, err, errlen);
+	return REQUEST(net_patch, .fields = net_patch_fields, .where = "network-interfaces",
+		       .path_id = path_id, .out = out, .patch = true);
 }
 
 /* ------------------------------------------------------------ vsock */
@@ -785,8 +779,6 @@ static const char *vsock(struct vm_config *s, const struct section_arg *a, char 
 {
 	const json_t *b = a->body;
 	const char *where = a->where;
-	if (api_json_check_object(b, vsock_fields, where, err, errlen))
-		return err;
 	const char *uds = api_json_string(b, "uds_path");
 	if (api_json_store(b, vsock_fields, s, where, err, errlen))
 		return err;
@@ -814,7 +806,7 @@ static const char *vsock(struct vm_config *s, const struct section_arg *a, char 
 
 const char *vm_config_put_vsock(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return request(s, vsock, "vsock", NULL, body, NULL, false, err, errlen);
+	return REQUEST(vsock, .fields = vsock_fields, .where = "vsock");
 }
 
 /* ------------------------------------------------------------ entropy */
@@ -823,8 +815,6 @@ const char *vm_config_put_vsock(struct vm_config *s, const json_t *body, char *e
 static const char *entropy(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
 	const json_t *b = a->body;
-	if (api_json_check_object(b, entropy_fields, a->where, err, errlen))
-		return err;
 	bool changed = false;
 	memset(&s->entropy_limiter, 0, sizeof(s->entropy_limiter));
 	merge_limiter(&s->entropy_limiter, api_json_member(b, "rate_limiter"), &changed);
@@ -834,7 +824,7 @@ static const char *entropy(struct vm_config *s, const struct section_arg *a, cha
 
 const char *vm_config_put_entropy(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return request(s, entropy, "entropy", NULL, body, NULL, false, err, errlen);
+	return REQUEST(entropy, .fields = entropy_fields, .where = "entropy");
 }
 
 /* ------------------------------------------------------------ mmds */
@@ -845,8 +835,6 @@ static const char *mmds_config(struct vm_config *s, const struct section_arg *a,
 {
 	const json_t *b = a->body;
 	const char *where = a->where;
-	if (api_json_check_object(b, mmds_config_fields, where, err, errlen))
-		return err;
 	const char *v = api_json_string(b, "version");
 	if (v && strcmp(v, "V1") && strcmp(v, "V2"))
 		return MSG("%s.version: must be \"V1\" or \"V2\"", where);
@@ -884,7 +872,7 @@ static const char *mmds_config(struct vm_config *s, const struct section_arg *a,
 
 const char *vm_config_put_mmds(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return request(s, mmds_config, "mmds-config", NULL, body, NULL, false, err, errlen);
+	return REQUEST(mmds_config, .fields = mmds_config_fields, .where = "mmds-config");
 }
 
 /* ------------------------------------------------------------ balloon */
@@ -893,8 +881,6 @@ static const char *balloon(struct vm_config *s, const struct section_arg *a, cha
 {
 	const json_t *b = a->body;
 	const char *where = a->where;
-	if (api_json_check_object(b, balloon_fields, where, err, errlen))
-		return err;
 	/* PUT: what is not given goes back to its default. skiff reports free
 	 * pages unless told not to (Firecracker: off unless asked). */
 	s->balloon_stats_interval_s = 0;
@@ -908,14 +894,12 @@ static const char *balloon(struct vm_config *s, const struct section_arg *a, cha
 
 const char *vm_config_put_balloon(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return request(s, balloon, "balloon", NULL, body, NULL, false, err, errlen);
+	return REQUEST(balloon, .fields = balloon_fields, .where = "balloon");
 }
 
 static const char *balloon_patch(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
 	const json_t *b = a->body;
-	if (api_json_check_object(b, balloon_patch_fields, a->where, err, errlen))
-		return err;
 	if (!s->balloon)
 		return MSG("balloon not configured");
 	return api_json_store(b, balloon_patch_fields, s, a->where, err, errlen);
@@ -923,15 +907,13 @@ static const char *balloon_patch(struct vm_config *s, const struct section_arg *
 
 const char *vm_config_patch_balloon(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return request(s, balloon_patch, "balloon", NULL, body, NULL, true, err, errlen);
+	return REQUEST(balloon_patch, .fields = balloon_patch_fields, .where = "balloon", .patch = true);
 }
 
 static const char *balloon_stats_patch(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
 	const json_t *b = a->body;
 	const char *where = a->where;
-	if (api_json_check_object(b, balloon_stats_patch_fields, where, err, errlen))
-		return err;
 	if (!s->balloon)
 		return MSG("balloon not configured");
 	uint32_t before = s->balloon_stats_interval_s;
@@ -945,7 +927,8 @@ static const char *balloon_stats_patch(struct vm_config *s, const struct section
 
 const char *vm_config_patch_balloon_stats(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return request(s, balloon_stats_patch, "balloon/statistics", NULL, body, NULL, true, err, errlen);
+	return REQUEST(balloon_stats_patch, .fields = balloon_stats_patch_fields,
+		       .where = "balloon/statistics", .patch = true);
 }
 
 /* ------------------------------------------------------------ logger, metrics */
@@ -973,8 +956,6 @@ static const char *logger(struct vm_config *s, const struct section_arg *a, char
 {
 	const json_t *b = a->body;
 	const char *where = a->where;
-	if (api_json_check_object(b, logger_fields, where, err, errlen))
-		return err;
 	const char *level = api_json_string(b, "level");
 	int l = VMM_LOG_INFO;
 	if (level && (l = vmm_log_level_parse(level)) < 0)
@@ -992,14 +973,12 @@ static const char *logger(struct vm_config *s, const struct section_arg *a, char
 
 const char *vm_config_put_logger(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return request(s, logger, "logger", NULL, body, NULL, false, err, errlen);
+	return REQUEST(logger, .fields = logger_fields, .where = "logger");
 }
 
 static const char *metrics(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
 	const json_t *b = a->body;
-	if (api_json_check_object(b, metrics_fields, a->where, err, errlen))
-		return err;
 	if (s->metrics.set)
 		return MSG("metrics: Reinitialization of metrics not allowed.");
 	if (api_json_store(b, metrics_fields, s, a->where, err, errlen))
@@ -1010,7 +989,7 @@ static const char *metrics(struct vm_config *s, const struct section_arg *a, cha
 
 const char *vm_config_put_metrics(struct vm_config *s, const json_t *body, char *err, size_t errlen)
 {
-	return request(s, metrics, "metrics", NULL, body, NULL, false, err, errlen);
+	return REQUEST(metrics, .fields = metrics_fields, .where = "metrics");
 }
 
 /* ------------------------------------------------------------ shares */
@@ -1019,10 +998,8 @@ static const char *share(struct vm_config *s, const struct section_arg *a, char 
 {
 	const json_t *b = a->body;
 	const char *where = a->where;
-	const struct api_field *fields = a->path_id ? share_fields : share_doc_fields;
 	struct vm_share sh = { 0 };
-	if (api_json_check_object(b, fields, where, err, errlen) ||
-	    api_json_store(b, fields, &sh, where, err, errlen))
+	if (api_json_store(b, a->fields, &sh, where, err, errlen))
 		return err;
 	const char *tag = api_json_string(b, "tag");
 	if (!tag)
@@ -1072,7 +1049,7 @@ static const char *share(struct vm_config *s, const struct section_arg *a, char 
 const char *vm_config_put_share(struct vm_config *s, const char *path_tag, const json_t *body,
 			       char *err, size_t errlen)
 {
-	return request(s, share, "shares", path_tag, body, NULL, false, err, errlen);
+	return REQUEST(share, .fields = share_fields, .where = "shares", .path_id = path_tag);
 }
 
 /* ------------------------------------------------------------ console ports */
@@ -1083,8 +1060,6 @@ static const char *console_port(struct vm_config *s, const struct section_arg *a
 {
 	const json_t *b = a->body;
 	const char *where = a->where;
-	if (api_json_check_object(b, console_port_fields, where, err, errlen))
-		return err;
 	const char *name = api_json_string(b, "name");
 	const char *uds = api_json_string(b, "uds_path");
 	char shown[80];
@@ -1133,20 +1108,21 @@ static const char *console_port(struct vm_config *s, const struct section_arg *a
 static const struct section {
 	const char *name;
 	section_fn fn;
+	const struct api_field *fields;  /* as in doc_fields */
 	const char *id_field;
 } sections[] = {
-	{ "logger", logger },
-	{ "metrics", metrics },
-	{ "machine-config", machine },
-	{ "boot-source", boot_source },
-	{ "drives", drive, "drive_id" },
-	{ "network-interfaces", net, "iface_id" },
-	{ "shares", share, "tag" },
-	{ "console-ports", console_port, "name" },
-	{ "vsock", vsock },
-	{ "balloon", balloon },
-	{ "entropy", entropy },
-	{ "mmds-config", mmds_config },  /* after the interfaces it names */
+	{ "logger", logger, logger_fields },
+	{ "metrics", metrics, metrics_fields },
+	{ "machine-config", machine, machine_put_fields },
+	{ "boot-source", boot_source, boot_source_fields },
+	{ "drives", drive, drive_fields, "drive_id" },
+	{ "network-interfaces", net, net_fields, "iface_id" },
+	{ "shares", share, share_doc_fields, "tag" },
+	{ "console-ports", console_port, console_port_fields, "name" },
+	{ "vsock", vsock, vsock_fields },
+	{ "balloon", balloon, balloon_fields },
+	{ "entropy", entropy, entropy_fields },
+	{ "mmds-config", mmds_config, mmds_config_fields },  /* after the interfaces it names */
 };
 
 /* The entries of an array section, each as its PUT would be. */
@@ -1167,21 +1143,21 @@ static const char *doc_array(struct vm_config *s, const struct section *sec, con
 				return MSG("%s.%s: `%s` is used twice", where, idf, shown);
 			}
 		}
-		struct section_arg a = { .body = it, .where = where };
+		struct section_arg a = { .body = it, .fields = sec->fields, .where = where };
 		if (sec->fn(s, &a, err, errlen))
 			return err;
 	}
 	return NULL;
 }
 
+/* The whole document has passed doc_fields, which holds every section's
+ * table. */
 static const char *document(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
-	if (api_json_check_object(a->body, doc_fields, "", err, errlen))
-		return err;
 	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
 		const struct section *sec = &sections[i];
 		const json_t *v = api_json_member(a->body, sec->name);
-		struct section_arg one = { .body = v, .where = sec->name };
+		struct section_arg one = { .body = v, .fields = sec->fields, .where = sec->name };
 		if (v && (sec->id_field ? doc_array(s, sec, v, err, errlen) : sec->fn(s, &one, err, errlen)))
 			return err;
 	}
@@ -1190,7 +1166,8 @@ static const char *document(struct vm_config *s, const struct section_arg *a, ch
 
 const char *vm_config_from_json(struct vm_config *s, const json_t *doc, char *err, size_t errlen)
 {
-	return request(s, document, "", NULL, doc, NULL, false, err, errlen);
+	return request(s, document, &(struct section_arg){ .body = doc, .fields = doc_fields, .where = "" }, err,
+	       errlen);
 }
 
 json_t *vmm_config_file_read(const char *path, char *err, size_t errlen)
