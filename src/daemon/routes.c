@@ -98,37 +98,6 @@ static const char *relative_path(json_t *cfg, char *where, size_t wlen)
 	return r.path;
 }
 
-/* What the VMM's checks settled for each drive goes into the stored
- * definition: the format (vm_drive_settle_format), so no start of the VM
- * probes an image again once a guest has run on it, and the backing
- * directories as canonical paths, so they mean the same in the VMM. */
-static int store_settled_drives(json_t *cfg, const struct vm_config *spec)
-{
-	json_t *a = json_object_get(cfg, "drives");
-	size_t k;
-	json_t *e;
-	json_array_foreach(a, k, e) {
-		const char *id = json_string_value(json_object_get(e, "drive_id"));
-		for (size_t i = 0; id && i < spec->ndrives; i++) {
-			const struct vm_drive *dr = &spec->drives[i];
-			if (strcmp(dr->id, id))
-				continue;
-			if (dr->format != VM_DISK_UNSET &&
-			    json_object_set_new(e, "format", json_string(dr->format == VM_DISK_QCOW2 ?
-									  "qcow2" : "raw")))
-				return -1;
-			if (dr->nbacking_dirs) {
-				json_t *dirs = json_array();
-				for (size_t j = 0; j < dr->nbacking_dirs; j++)
-					json_array_append_new(dirs, json_string(dr->backing_dirs[j]));
-				if (json_object_set_new(e, "backing_dirs", dirs))
-					return -1;
-			}
-		}
-	}
-	return 0;
-}
-
 /* skiffd's VMs share the host's loopback with each other's forwarded
  * ports, so user networking leaves it out unless the definition asks for
  * it: an interface without "host_loopback" gets false, stored. */
@@ -296,10 +265,18 @@ static void create(struct req *q, json_t *body)
 		goto out;
 	}
 
-	if (store_settled_drives(cfg, &spec)) {
+	/* The definition is stored as the VMM's one writer writes what its
+	 * checks settled: each drive's format (vm_drive_settle_format), so no
+	 * start probes an image again once a guest has run on it, and the
+	 * backing directories as canonical paths, so they mean the same in the
+	 * VMM. */
+	json_t *written = vm_config_to_json(&spec);
+	if (!written) {
 		api_respond_fault(q->resp, 500, "out of memory");
 		goto out;
 	}
+	json_decref(cfg);
+	cfg = written;
 
 	struct skiffd_vm *vm = calloc(1, sizeof(*vm));
 	if (!vm || !(vm->id = strdup(id)) || (name && !(vm->name = strdup(name))) ||
