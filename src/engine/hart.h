@@ -58,10 +58,11 @@ struct tlb_entry {
 struct tlb_set {
 	struct tlb_entry r[TLB_SIZE], w[TLB_SIZE], x[TLB_SIZE];
 	/* A second way for loads and stores: the entry a fill pushed out of
-	 * r[]/w[] at the same index. Translated code probes it inline when
-	 * the first way misses, mmu_translate before it walks, so two hot
-	 * pages whose numbers agree in their low TLB_BITS (which depends on
-	 * where ASLR put a program's buffers) do not evict each other. */
+	 * r[]/w[] at the same index. mmu_translate looks there before it
+	 * walks and swaps the two ways on a hit, so two hot pages whose
+	 * numbers agree in their low TLB_BITS (which depends on where ASLR
+	 * put a program's buffers) cost a call into C, not a page walk, and
+	 * the one in use sits where the inline probes look. */
 	struct tlb_entry r2[TLB_SIZE], w2[TLB_SIZE];
 	/* log2 of the size of the page each entry came from (12, or 21, 30...
 	 * for a superpage): an entry caches one 4 KiB piece of a superpage,

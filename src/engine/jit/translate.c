@@ -459,7 +459,6 @@ static void emit_probe(struct tr *t, unsigned size, bool store, unsigned idx, st
 	x86_alu_rm(&t->b, ALU_CMP, RCX, x86_mem_idx(RBP, RDX, 1, base));
 	s->jcc = x86_jcc32(&t->b, CC_NE);
 	x86_alu_rm(&t->b, ALU_ADD, RAX, x86_mem_idx(RBP, RDX, 1, base + 8));
-	s->access = t->b.p;
 }
 
 static void emit_load(struct tr *t, const struct insn *i, unsigned idx, unsigned size, bool sign)
@@ -505,19 +504,6 @@ static void emit_slow_paths(struct tr *t)
 		for (unsigned m = 0; m < sizeof(s->more) / sizeof(s->more[0]); m++)
 			if (s->more[m])
 				x86_patch_rel32(s->more[m], t->b.p);
-		/* A load or store: rcx and rdx still hold the page number and
-		 * the TLB index; try the second way before calling C. */
-		if (!s->helper && !s->bail_only && !(s->store && t->j->lockstep)) {
-			int32_t base2 = HOFF(tlb) + (int32_t)(t->set * sizeof(struct tlb_set)) +
-					(int32_t)(s->store ? offsetof(struct tlb_set, w2) :
-							     offsetof(struct tlb_set, r2));
-			x86_alu_rm(&t->b, ALU_CMP, RCX, x86_mem_idx(RBP, RDX, 1, base2));
-			uint8_t *miss = x86_jcc32(&t->b, CC_NE);
-			x86_alu_rm(&t->b, ALU_ADD, RAX, x86_mem_idx(RBP, RDX, 1, base2 + 8));
-			jmp_to(t, s->access);
-			if (miss)
-				x86_patch_rel32(miss, t->b.p);
-		}
 		/* The executor may take over here: exact registers (a helper's
 		 * path follows a barrier, where none is narrow). */
 		if (!s->helper)

@@ -28,7 +28,6 @@ struct slow {
 	uint8_t *jcc;    /* the fast path's jump here */
 	uint8_t *more[6]; /* further jumps here (NULL when unused) */
 	uint8_t *resume; /* where to go on after the slow path */
-	uint8_t *access; /* a probe's: the access, rax the host address */
 	unsigned idx;    /* instruction index (for a bail) */
 	unsigned size;
 	bool store;
