@@ -32,7 +32,8 @@ REQUIRED_UNIT = ["machine_fdt", "engine", "mmu", "virtio", "disk", "qcow2_intero
 # I/O thread against the test's driver, 9p's workers, the snapshot of
 # devices with running threads, the QGA client's reader thread.
 THREADED = ["engine", "engine-jit", "virtio", "virtio_blk", "virtio_console", "virtio_input",
-            "virtio_9p", "virtio_net", "virtio_vsock", "virtio_balloon", "snapshot", "mmds", "qga"]
+            "virtio_9p", "virtio_net", "net_user", "virtio_vsock", "virtio_balloon", "snapshot", "mmds",
+            "qga"]
 
 
 def _builds():

@@ -92,12 +92,23 @@ struct net_user_opts {
 };
 
 struct net_backend;
+struct snap_writer;
+struct snap_reader;
 
 struct net_backend_ops {
 	int (*send)(struct net_backend *b, const struct iovec *iov, unsigned n);
 	void (*rx_resume)(struct net_backend *b);
 	void (*set_offloads)(struct net_backend *b, uint32_t rx_offloads);
 	void (*destroy)(struct net_backend *b);
+	/* Snapshots, optional (a backend without them keeps no host-side
+	 * state worth saving). The backend stops its own thread between two
+	 * rounds while it saves or loads, so the caller must hold no lock
+	 * that thread takes (the device's queue locks). save appends the
+	 * state to w: 0, or -1 with a message. load reads it back from r,
+	 * reporting a bad value with snap_reader_fail; with `apply` false it
+	 * checks the state and drops it (the host side starts fresh). */
+	int (*save)(struct net_backend *b, struct snap_writer *w, char *err, size_t errlen);
+	void (*load)(struct net_backend *b, struct snap_reader *r, bool apply);
 };
 
 struct net_backend {
@@ -134,6 +145,21 @@ static inline void net_backend_set_offloads(struct net_backend *b, uint32_t rx)
 {
 	if (b->ops->set_offloads)
 		b->ops->set_offloads(b, rx);
+}
+/* Snapshots: see net_backend_ops. A backend without state saves nothing
+ * and can load nothing. */
+static inline bool net_backend_has_state(const struct net_backend *b)
+{
+	return b->ops->save && b->ops->load;
+}
+static inline int net_backend_save(struct net_backend *b, struct snap_writer *w,
+				   char *err, size_t errlen)
+{
+	return b->ops->save(b, w, err, errlen);
+}
+static inline void net_backend_load(struct net_backend *b, struct snap_reader *r, bool apply)
+{
+	b->ops->load(b, r, apply);
 }
 /* Stop the backend's thread and free it. Nothing is called back after. */
 static inline void net_backend_destroy(struct net_backend *b)

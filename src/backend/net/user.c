@@ -14,6 +14,10 @@
  * receiver says it is congested, slirp's sockets are polled without POLLIN
  * so no new host data comes in until it resumes; TCP's own windows then
  * push back on the peers.
+ *
+ * Snapshots: to save or load slirp's state (user_state.c) from another
+ * thread, the caller stops the slirp thread between two rounds (hold), so
+ * it is neither inside libslirp nor in a callback into the device.
  */
 #include "backend/net/net.h"
 
@@ -30,6 +34,7 @@
 
 #include <slirp/libslirp.h>
 
+#include "backend/net/user_state.h"
 #include "base/clock.h"
 
 /* The guest link's MTU. slirp ends every connection in a host socket, so
@@ -65,11 +70,14 @@ struct user_backend {
 	bool thread_started;
 
 	pthread_mutex_t lock;     /* the TX ring and the flags below it */
+	pthread_cond_t held_cond; /* hold and parked changed */
 	struct tx_frame *tx[TX_SLOTS];
 	unsigned tx_head, tx_len;
 	size_t tx_bytes;
 	bool tx_blocked;          /* a sender got -EAGAIN */
 	bool stop;
+	bool hold;                /* a save or load wants the thread stopped */
+	bool parked;              /* it is, between two rounds */
 
 	_Atomic bool rx_paused;   /* this round polls without POLLIN */
 	_Atomic uint32_t rx_offloads;
@@ -281,6 +289,12 @@ static void *user_thread(void *arg)
 	struct user_backend *u = arg;
 	for (;;) {
 		pthread_mutex_lock(&u->lock);
+		while (u->hold && !u->stop) {
+			u->parked = true;
+			pthread_cond_broadcast(&u->held_cond);
+			pthread_cond_wait(&u->held_cond, &u->lock);
+		}
+		u->parked = false;
 		bool stop = u->stop;
 		pthread_mutex_unlock(&u->lock);
 		if (stop)
@@ -312,6 +326,22 @@ static void *user_thread(void *arg)
 		run_timers(u);
 	}
 	return NULL;
+}
+
+/* Stop the slirp thread between two rounds (or let it go on). */
+static void hold(struct user_backend *u, bool on)
+{
+	pthread_mutex_lock(&u->lock);
+	u->hold = on;
+	pthread_cond_broadcast(&u->held_cond);
+	pthread_mutex_unlock(&u->lock);
+	if (!on)
+		return;
+	wake(u);   /* out of its poll */
+	pthread_mutex_lock(&u->lock);
+	while (u->thread_started && !u->parked)
+		pthread_cond_wait(&u->held_cond, &u->lock);
+	pthread_mutex_unlock(&u->lock);
 }
 
 /* ---- the backend interface ---- */
@@ -383,10 +413,32 @@ static void user_destroy(struct net_backend *b)
 	if (u->evfd >= 0)
 		close(u->evfd);
 	pthread_mutex_destroy(&u->lock);
+	pthread_cond_destroy(&u->held_cond);
 	free(u->pfd);
 	free(u->rxbuf);
 	free(u->scratch);
 	free(u);
+}
+
+static int user_save(struct net_backend *b, struct snap_writer *w, char *err, size_t errlen)
+{
+	struct user_backend *u = (struct user_backend *)b;
+	hold(u, true);
+	int rc = user_state_save(u->slirp, w, err, errlen);
+	hold(u, false);
+	return rc;
+}
+
+static void user_load(struct net_backend *b, struct snap_reader *r, bool apply)
+{
+	struct user_backend *u = (struct user_backend *)b;
+	if (!apply) {
+		user_state_load(NULL, r);
+		return;
+	}
+	hold(u, true);
+	user_state_load(u->slirp, r);
+	hold(u, false);
 }
 
 static const struct net_backend_ops user_ops = {
@@ -394,6 +446,8 @@ static const struct net_backend_ops user_ops = {
 	.rx_resume = user_rx_resume,
 	.set_offloads = user_set_offloads,
 	.destroy = user_destroy,
+	.save = user_save,
+	.load = user_load,
 };
 
 struct net_backend *net_user_create(const struct net_user_opts *o, const struct net_backend_cb *cb,
@@ -417,6 +471,7 @@ struct net_backend *net_user_create(const struct net_user_opts *o, const struct 
 	u->evfd = -1;
 	snprintf(u->name, sizeof(u->name), "%s", name);
 	pthread_mutex_init(&u->lock, NULL);
+	pthread_cond_init(&u->held_cond, NULL);
 	u->rxbuf = malloc(NET_VNET_HDR_LEN + NET_MAX_FRAME);
 	u->scratch = malloc(NET_MAX_FRAME);
 	u->pfd_cap = 64;
