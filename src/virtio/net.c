@@ -106,6 +106,7 @@ struct virtio_net {
 	struct net_mmds *mmds;
 	uint8_t *mmds_buf;           /* a frame for it (transmitq lock) */
 	bool closing;                /* set under both queue locks at destroy */
+	uint8_t saved_mac[6];        /* the MAC a restored device had when saved */
 
 	/* Negotiated (FEATURES_OK): read by both threads. */
 	_Atomic bool mrg;
@@ -562,11 +563,11 @@ static bool net_config_write(struct virtio_dev *dev, uint32_t off, unsigned size
 /* Snapshots. Frames waiting for receive buffers are not kept (a network
  * loses packets; TCP sends them again); the chains of a half-delivered
  * frame and a held transmit chain go back to their rings, so the restored
- * device takes them again. The host side (slirp's connections, a TAP
- * device) is not part of the snapshot: the restored VM opens its backend
- * anew. The MAC is recorded for the record only: a clone may have been
- * given another one (network_overrides), which the configuration space
- * then shows. */
+ * device takes them again. The restored VM opens its backend anew; the
+ * backend's own state, if it keeps any (the user network's, see
+ * backend/net/user_state.c), is the host section below. The MAC is kept
+ * to compare: a clone may have been given another one (network_overrides),
+ * which the configuration space then shows. */
 static int net_save(struct virtio_dev *dev, struct snap_writer *w, uint16_t *unpopped,
 		 char *err, size_t errlen)
 {
@@ -581,8 +582,44 @@ static int net_save(struct virtio_dev *dev, struct snap_writer *w, uint16_t *unp
 
 static void net_load(struct virtio_dev *dev, struct snap_reader *r)
 {
-	uint8_t mac[6];
-	snap_get_bytes(r, mac, sizeof(mac));
+	struct virtio_net *n = (struct virtio_net *)dev;
+	snap_get_bytes(r, n->saved_mac, sizeof(n->saved_mac));
+}
+
+/* The host section: u8 kind, then the backend's own state. */
+#define HOST_NONE 0     /* a backend without state (TAP) */
+#define HOST_USER 1     /* the user network (libslirp) */
+
+static int net_save_host(struct virtio_dev *dev, struct snap_writer *w, char *err, size_t errlen)
+{
+	struct virtio_net *n = (struct virtio_net *)dev;
+	if (!net_backend_has_state(n->be)) {
+		snap_put_u8(w, HOST_NONE);
+		return 0;
+	}
+	snap_put_u8(w, HOST_USER);
+	return net_backend_save(n->be, w, err, errlen);
+}
+
+static void net_load_host(struct virtio_dev *dev, struct snap_reader *r)
+{
+	struct virtio_net *n = (struct virtio_net *)dev;
+	uint8_t kind = snap_get_u8(r);
+	if (r->overrun || kind == HOST_NONE)
+		return;
+	if (kind != HOST_USER) {
+		snap_reader_fail(r, "host state of unknown kind %u", kind);
+		return;
+	}
+	if (!net_backend_has_state(n->be)) {
+		snap_reader_fail(r, "%s: the snapshot holds user network state for a NIC on "
+				 "another backend", n->name);
+		return;
+	}
+	/* The DHCP leases name the MAC they were given to: a clone with a
+	 * new MAC keeps its address only if its renewal finds it free. */
+	bool same_nic = !memcmp(n->saved_mac, n->config, 6);
+	net_backend_load(n->be, r, same_nic);
 }
 
 /* I/O thread, no lock held: the metadata service's answers go to the
@@ -612,6 +649,9 @@ static const struct virtio_dev_ops net_ops = {
 	.save_version = 1,
 	.save = net_save,
 	.load = net_load,
+	.host_version = 1,
+	.save_host = net_save_host,
+	.load_host = net_load_host,
 };
 
 static void timer_stop(struct virtio_net *n)

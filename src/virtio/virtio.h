@@ -99,6 +99,14 @@ struct virtio_dev_ops {
 		    char *err, size_t errlen);
 	void (*load)(struct virtio_dev *dev, struct snap_reader *r);
 	void (*restored)(struct virtio_dev *dev);
+	/* The host side's state (a backend's), optional, in its own section
+	 * "VHST" in version host_version: saved before the device is
+	 * quiesced and loaded after its device state, both with no device
+	 * lock held, since a backend's own thread takes the device's locks
+	 * and the backend stops that thread to save or load. */
+	uint32_t host_version;
+	int (*save_host)(struct virtio_dev *dev, struct snap_writer *w, char *err, size_t errlen);
+	void (*load_host)(struct virtio_dev *dev, struct snap_reader *r);
 };
 
 struct virtio_dev {

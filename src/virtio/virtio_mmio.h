@@ -78,6 +78,15 @@ int virtio_mmio_save(struct virtio_mmio *t, uint32_t slot, struct snap_writer *w
 		     char *err, size_t errlen);
 int virtio_mmio_load(struct virtio_mmio *t, uint32_t slot, struct snap_file *f,
 		     char *err, size_t errlen);
+/* The host side's state (section "VHST", instance `slot`) of a device
+ * with save_host/load_host; nothing for others. No device lock held:
+ * save before quiescing, load after virtio_mmio_load. A snapshot without
+ * the section (from before it existed) loads nothing: the host side starts
+ * fresh. 0, or -1 with a message. */
+int virtio_host_save(struct virtio_dev *dev, uint32_t slot, struct snap_writer *w,
+		     char *err, size_t errlen);
+int virtio_host_load(struct virtio_dev *dev, uint32_t slot, struct snap_file *f,
+		     char *err, size_t errlen);
 
 /* Register access for the MMIO bus; the `dev` argument is a struct virtio_mmio *.
  * Control registers take aligned 32-bit accesses only (4.2.2.2); others

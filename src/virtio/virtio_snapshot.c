@@ -14,6 +14,10 @@
  * transmit waiting for room) is handed back: the saved available index
  * steps back over it, and the restored device pops it again.
  *
+ * A device's host side (a network backend's own state) has a section of
+ * its own ("VHST", same instance), saved and loaded without the device's
+ * locks: the backend's thread takes them, and must be stopped to be saved.
+ *
  * Loading goes into a freshly created device of the same kind; every value
  * is checked the way the transport checks a driver's writes (ring areas in
  * RAM and aligned, sizes powers of two, only offered features), so a
@@ -30,6 +34,7 @@
 #define VMIO_SNAP_VERSION 1
 #define TAG_VMIO SNAP_TAG('V', 'M', 'I', 'O')
 #define TAG_VDEV SNAP_TAG('V', 'D', 'E', 'V')
+#define TAG_VHST SNAP_TAG('V', 'H', 'S', 'T')
 
 void virtio_dev_quiesce(struct virtio_dev *dev)
 {
@@ -235,6 +240,38 @@ int virtio_mmio_load(struct virtio_mmio *t, uint32_t slot, struct snap_file *f,
 	}
 	virtio_dev_unquiesce(dev);
 	return 0;
+}
+
+int virtio_host_save(struct virtio_dev *dev, uint32_t slot, struct snap_writer *w,
+		     char *err, size_t errlen)
+{
+	if (!dev->ops->save_host)
+		return 0;
+	char why[400];
+	snap_section_begin(w, TAG_VHST, slot, dev->ops->host_version);
+	if (dev->ops->save_host(dev, w, why, sizeof(why))) {
+		snprintf(err, errlen, "virtio-%s (slot %u): %s", dev->ops->name, slot, why);
+		return -1;
+	}
+	return 0;
+}
+
+int virtio_host_load(struct virtio_dev *dev, uint32_t slot, struct snap_file *f,
+		     char *err, size_t errlen)
+{
+	if (!dev->ops->load_host)
+		return 0;
+	struct snap_section *s = snap_file_find(f, TAG_VHST, slot);
+	if (!s)
+		return 0;
+	struct snap_reader r;
+	snap_reader_init(&r, s);
+	if (s->version == 0 || s->version > dev->ops->host_version)
+		snap_reader_fail(&r, "virtio-%s host state version %u (this skiff reads 1 to %u)",
+				 dev->ops->name, s->version, dev->ops->host_version);
+	else
+		dev->ops->load_host(dev, &r);
+	return snap_reader_end(&r, err, errlen);
 }
 
 void virtio_dev_restored(struct virtio_dev *dev)

@@ -263,12 +263,20 @@ int vm_snapshot_create(struct vm *vm, const char *config_json, enum vm_snapshot_
 	syscon_save(&vm->syscon, &w);
 	vmgenid_save(&vm->vmgenid, &w);
 
+	/* Host sides first, with no device lock held (virtio_host_save). */
+	struct vm_devices *d = vm->devices;
+	for (unsigned n = 0; d && n < d->nslots; n++) {
+		if (virtio_host_save(d->slot[n].dev, n, &w, err, errlen)) {
+			snap_writer_free(&w);
+			return -1;
+		}
+	}
+
 	int rc = -1, fd = -1;
 	struct gram_run *runs = NULL;
 	size_t nruns = 0;
 	char *real = NULL;
 	quiesce_all(vm, true);
-	struct vm_devices *d = vm->devices;
 	for (unsigned n = 0; d && n < d->nslots; n++)
 		if (virtio_mmio_save(&d->slot[n].mmio, n, &w, err, errlen))
 			goto out;
@@ -634,6 +642,10 @@ static int load_machine(struct vm *vm, struct snap_file *f, char *err, size_t er
 	struct vm_devices *d = vm->devices;
 	for (unsigned n = 0; d && n < d->nslots; n++)
 		if (virtio_mmio_load(&d->slot[n].mmio, n, f, err, errlen))
+			return -1;
+	/* After the device state (a NIC's saved MAC), without its locks. */
+	for (unsigned n = 0; d && n < d->nslots; n++)
+		if (virtio_host_load(d->slot[n].dev, n, f, err, errlen))
 			return -1;
 	if (snap_file_unused(f, err, errlen))
 		return -1;
