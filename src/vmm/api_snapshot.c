@@ -406,6 +406,11 @@ void vmm_route_snapshot_load(struct vmm_call *c)
 		return;
 	}
 	char why[768];
+	/* Where the time goes (the log line below): state file read, VM
+	 * built and loaded, other threads confined, harts started, this
+	 * thread confined. */
+	uint64_t at[6];
+	at[0] = clock_ns(CLOCK_MONOTONIC);
 	struct vm_snapshot_file *sf = vm_snapshot_open(rq.state_path, why, sizeof(why));
 	if (!sf) {
 		snprintf(c->err, sizeof(c->err), "Load snapshot error: %s", why);
@@ -436,6 +441,7 @@ void vmm_route_snapshot_load(struct vmm_call *c)
 	b.name = strdup(v->id);
 	b.track_dirty_pages = rq.track_dirty;
 	struct vm_console con = vmm_guest_console(v);
+	at[1] = clock_ns(CLOCK_MONOTONIC);
 	struct vm *vm = b.name ? vm_restore(&b, &con, sf, rq.mem_path, rq.track_dirty,
 					       why, sizeof(why)) : NULL;
 	vm_snapshot_close(sf);
@@ -444,12 +450,16 @@ void vmm_route_snapshot_load(struct vmm_call *c)
 		vm = NULL;
 	}
 	const char *bad = !vm ? (b.name ? why : "out of memory") : NULL;
+	at[2] = clock_ns(CLOCK_MONOTONIC);
 	if (!bad && sandbox_vm_built(v->sandbox, vm, &b, why, sizeof(why)))
 		bad = why;
+	at[3] = clock_ns(CLOCK_MONOTONIC);
 	if (!bad && vm_restore_start(vm, !rq.resume))
 		bad = "cannot start the harts";
+	at[4] = clock_ns(CLOCK_MONOTONIC);
 	if (!bad && sandbox_confine_self(v->sandbox, why, sizeof(why)))
 		bad = why;
+	at[5] = clock_ns(CLOCK_MONOTONIC);
 	if (bad) {
 		snprintf(c->err, sizeof(c->err), "Load snapshot error: %s", bad);
 		if (vm)
@@ -470,9 +480,13 @@ void vmm_route_snapshot_load(struct vmm_call *c)
 	v->started_ns = clock_ns(CLOCK_MONOTONIC);
 	v->last_metrics_ns = v->started_ns;
 	LOG(v, VMM_LOG_INFO, "snapshot loaded from %s in %" PRIu64 " us (%" PRIu64 " us of this "
-	    "thread's CPU time); the VM is %s", rq.state_path,
+	    "thread's CPU time); the VM is %s; stages (us): request %" PRIu64 ", state file %"
+	    PRIu64 ", build and load %" PRIu64 ", confine threads %" PRIu64 ", start harts %"
+	    PRIu64 ", confine API thread %" PRIu64, rq.state_path,
 	    (clock_ns(CLOCK_MONOTONIC) - t0) / 1000, (clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0) / 1000,
-	    rq.resume ? "running" : "paused");
+	    rq.resume ? "running" : "paused", (at[0] - t0) / 1000, (at[1] - at[0]) / 1000,
+	    (at[2] - at[1]) / 1000, (at[3] - at[2]) / 1000, (at[4] - at[3]) / 1000,
+	    (at[5] - at[4]) / 1000);
 	/* The guest's clock stood still since the snapshot (vmm_tick sets it,
 	 * once the VM runs). */
 	v->clock_resync_due = true;
