@@ -20,7 +20,13 @@ alternating skiff and QEMU each run:
            request to the answer (the VM runs again before it is sent), and
            the VMM's own time for it from its log line (request parsed to
            VM running, as Firecracker's load_snapshot latency; the rest of
-           the call is the client's and the scheduler's). QEMU's peer for
+           the call is the client's and the scheduler's), split into the
+           stages that log line names (state file read, VM built and
+           loaded, other threads confined, harts started, the API thread
+           confined), and the launch of that VMM to its API socket taking
+           connections (dynamic loading, the sandbox's filters compiled,
+           the socket bound; measured with pexpect's spawn, as the rest of
+           the rows). QEMU's peer for
            the call: a QEMU started with -incoming defer, then HMP
            `migrate_incoming "exec:cat FILE"` and `cont` until `info status`
            says running (it reads the whole state file). And from the
@@ -193,8 +199,10 @@ def skiff_run(a, work, log, s):
     # Restore into a VMM that is already up.
     for k_ in range(a.restores):
         sock = work / f"r{k_}.sock"
+        t0 = time.monotonic()
         p = spawn([a.skiff, "run", "--api-sock", sock, "--no-agent"], log)
         wait_sock(sock)
+        s["sock_s"].append(time.monotonic() - t0)
         vlog = work / f"r{k_}.log"
         call(sock, "PUT", "/logger", {"log_path": str(vlog), "level": "Info"})
         st, took = timed_call(sock, "PUT", "/snapshot/load", {
@@ -205,6 +213,9 @@ def skiff_run(a, work, log, s):
         m = re.search(r"in (\d+) us \((\d+) us of this thread's CPU time\)", vlog.read_text())
         s["load_vmm_s"].append(int(m.group(1)) / 1e6)
         s["load_cpu_s"].append(int(m.group(2)) / 1e6)
+        m = re.search(r"stages \(us\): " + ", ".join(f"{n} (\\d+)" for n, _ in STAGES), vlog.read_text())
+        for (_, key), v in zip(STAGES, m.groups()):
+            s[key].append(int(v) / 1e6)
         s["useful_s"].append(answer(p) + took)
         kill(p)
     # From launch.
@@ -350,6 +361,12 @@ def fmt(v, unit):
     return f"{v:.2f} s"
 
 
+# The VMM's log line for a load names where its time went (api_snapshot.c).
+STAGES = [("request", "st_request_s"), ("state file", "st_state_s"),
+          ("build and load", "st_build_s"), ("confine threads", "st_confine_s"),
+          ("start harts", "st_start_s"), ("confine API thread", "st_self_s")]
+
+
 def report(a, sk, qe, load):
     rows = [("Full snapshot create (idle guest): time", "create_s", "ms"),
             ("  host CPU time of the VMM for it", "create_cpu_s", "ms"),
@@ -359,8 +376,11 @@ def report(a, sk, qe, load):
             ("restore into a VMM already up → running: the call (skiff PUT /snapshot/load, "
              "QEMU migrate_incoming + cont)", "load_s", "ms"),
             ("  the VMM's own time for it (request parsed → VM running)", "load_vmm_s", "ms"),
-            ("  CPU time of the API thread for it", "load_cpu_s", "ms"),
+            ("  CPU time of the API thread for it", "load_cpu_s", "ms")] + [
+            (f"    stage: {n}", key, "ms") for n, key in STAGES] + [
             ("  load call → guest shell answers", "useful_s", "ms"),
+            ("process launch (`skiff run --api-sock`) → its API socket takes connections",
+             "sock_s", "ms"),
             ("process launch → guest shell answers", "launch_s", "ms")]
     for n in a.clones:
         rows.append((f"{n} restored VMs, idle: summed RSS", f"rss{n}", "MiB"))
