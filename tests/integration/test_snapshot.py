@@ -14,12 +14,20 @@ then the VMM is killed.
 - The Full snapshot is loaded into a new process, which finishes the work:
   every checksum equals the host's, the file on the disk has the expected
   content and the file system checks clean, and a TCP transfer over the
-  user network works.
+  user network works. A TCP connection the guest held open to a host
+  listener through the user network at the snapshot does not survive (its
+  host end was a socket of the killed process, and libslirp saves no such
+  connection): the host sees it end, and the guest's next segment on it is
+  answered with a reset, so its program gets an error at once instead of
+  hanging. What libslirp does carry, the DHCP leases, is in the state file.
 - That restored guest starts a short job and a vsock listener and is saved
   again; 10 clones of it run at once, each given its own MAC and vsock CID,
   each finishing the job and accepting a vsock connection at its new CID,
   and each reading other random numbers (the VM generation ID changed).
   Their summed RSS (and PSS) stay well under ten times the guest's memory.
+  A clone whose guest takes its new MAC and asks DHCP again for its address
+  gets 10.0.2.15: the origin's lease (naming the old MAC) is not loaded into
+  a NIC whose MAC changed.
 - Corrupt, truncated and wrong-version state files are refused with a clear
   message and nothing is started.
 """
@@ -32,6 +40,7 @@ import socket
 import struct
 import subprocess
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -119,6 +128,30 @@ def sections(path):
     return out
 
 
+# The guest's count of TCP connections ended by a reset (RFC 1213's
+# tcpEstabResets, field 9 of /proc/net/snmp's second Tcp: line).
+RESETS = "awk '/^Tcp:/ && n++ {print $9}' /proc/net/snmp"
+
+
+def with_section(data, tag, payload):
+    """The state file `data` with section `tag`'s payload replaced, its
+    length and CRC made right again (so the loader, not the container
+    check, sees the change)."""
+    out, off = bytearray(data[:24]), 24
+    while off < len(data):
+        t, inst, ver, flags, ln = struct.unpack_from("<4sIIIQ", data, off)
+        body = data[off + 24:off + 24 + ln]
+        off += 24 + ln
+        if t == b"END ":
+            break
+        if t == tag.encode():
+            body, ln = payload, len(payload)
+        out += struct.pack("<4sIIIQ", t, inst, ver, flags, ln) + body
+    out += struct.pack("<4sIIIQ", b"END ", 0, 1, 0, 4)
+    struct.pack_into("<Q", out, 16, len(out) + 4)
+    return bytes(out) + struct.pack("<I", zlib.crc32(out))
+
+
 def snapshot(sock, d, kind="Full"):
     d.mkdir(exist_ok=True)
     t0 = time.monotonic()
@@ -188,6 +221,22 @@ def saved(skiff_bin, default_guest, console_log_dir, work, disk):
             f"(seq 1 {n} | md5sum > /tmp/s{i}.part && mv /tmp/s{i}.part /tmp/s{i}) &"
             for i, n in enumerate(SEQ_N)) +
             f" (seq 1 {WRITE_N} > /mnt/d/seq.txt && sync && touch /tmp/written) & true")
+        # A connection to the host held open across the snapshot: the
+        # guest sends "before" now and "after" once /tmp/go exists, and
+        # keeps nc's input open (at its end nc would half-close), so the
+        # connection stays established until the network ends it; then nc
+        # ends and /tmp/conn.end appears. The guest's count of connections
+        # reset while established is noted.
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        srv.settimeout(60)
+        g.run("(echo before; while [ ! -e /tmp/go ]; do sleep 0.2; done; echo after; sleep 300) | "
+              f"(nc 10.0.2.2 {srv.getsockname()[1]} > /dev/null; echo $? > /tmp/conn.end) & true")
+        held, _ = srv.accept()
+        held.settimeout(60)
+        assert held.recv(64) == b"before\n"
+        g.run(f"{RESETS} > /tmp/resets0")
         # In the middle: no pipeline done yet.
         done = g.run("ls /tmp/s? /tmp/written 2>/dev/null | wc -l")
         ok(sock, "PATCH", "/vm", {"state": "Paused"})
@@ -203,8 +252,14 @@ def saved(skiff_bin, default_guest, console_log_dir, work, disk):
         if g.p.isalive():
             g.p.kill(9)
         g.close()
+    try:
+        ended = held.recv(64)
+    except ConnectionResetError:
+        ended = b""
+    held.close()
+    srv.close()
     return {"dir": d, "sock": s, "unfinished_at_s1": done.strip() == "0",
-            "t": {"s1": t_s1, "d1": t_d1, "f1": t_f1}}
+            "held_ended": ended == b"", "t": {"s1": t_s1, "d1": t_d1, "f1": t_f1}}
 
 
 # ------------------------------------------------------------------ tests
@@ -229,6 +284,14 @@ def test_snapshot_files(saved):
     for key in [("CONF", 0), ("VM  ", 0), ("MEM ", 0), ("PLIC", 0), ("ACLI", 0), ("UART", 0),
                 ("RTC ", 0), ("SYSC", 0)] + [("HART", i) for i in range(4)]:
         assert key in secs, f"no {key} section"
+    # The NIC's host side: kind 1 (user network), libslirp's state version
+    # and stream, whose lease table names the guest's MAC at 10.0.2.15.
+    vhst = [(k[1], v) for k, v in secs.items() if k[0] == "VHST"]
+    assert len(vhst) == 1, vhst
+    ver, payload = vhst[0][1]
+    assert ver == 1 and payload[0] == 1, payload[:16]
+    mac = secs[("VDEV", vhst[0][0])][1][:6]   # virtio-net's state starts with it
+    assert struct.pack(">H", 1) + mac in payload[9:], "no lease for the guest's MAC"
     # A transport section per virtio slot, starting with the device id, and
     # a device section for each but virtio-rng (id 4: no state of its own).
     ids = {k[1]: struct.unpack_from("<I", v[1])[0] for k, v in secs.items() if k[0] == "VMIO"}
@@ -302,9 +365,19 @@ def test_work_finishes_after_restore(resumed, saved, disk):
     assert got == seq_md5(WRITE_N), "the file on the disk is not what was written"
 
 
-def test_network_after_restore(resumed):
+def test_network_after_restore(resumed, saved):
     n, secs = guest_to_host_nc(resumed, 2)
     assert n == 2 << 20, f"TCP over the user network after restore: {n} bytes"
+    # The connection held open across the snapshot: ended on the host when
+    # the VMM died; for the guest, reset by the restored user network
+    # (which has no such connection), not left hanging.
+    assert saved["held_ended"], "the host end of the held connection is still open"
+    g = resumed
+    g.run("touch /tmp/go")
+    assert wait_for(lambda: g.run("cat /tmp/conn.end 2>/dev/null || true") != "", 30, 0.5), \
+        "the guest's held connection did not end after the restore"
+    before, after = int(g.run("cat /tmp/resets0")), int(g.run(RESETS))
+    assert after > before, f"the held connection ended without a reset ({before} -> {after})"
 
 
 def test_started_vm_answers_per_spec(resumed, saved):
@@ -433,6 +506,15 @@ def test_clones(skiff_bin, console_log_dir, saved, clone_source, disk):
                 f"clone {k}: vmgenid interrupts before and after the restore: {got}"
         rand = [c.run("head -c 16 /dev/urandom | md5sum").split()[0] for c in clones]
         assert len(set(rand)) == CLONES, f"clones share random numbers: {rand}"
+        # Clone 0's guest takes its new MAC and asks DHCP for its address
+        # again: it keeps 10.0.2.15 (the origin's lease names the old MAC
+        # and stayed behind; loaded, it would have the address refused).
+        c = clones[0]
+        c.run("kill $(cat /run/udhcpc.eth0.pid); ip link set eth0 address 02:00:00:00:01:00; "
+              "udhcpc -i eth0 -s /usr/share/udhcpc/default.script -q -n -t 5 -T 1 -r 10.0.2.15 "
+              "> /tmp/dhcp.log 2>&1", timeout=60)
+        got = c.run("ip -4 addr show dev eth0")
+        assert "inet 10.0.2.15/" in got, c.run("cat /tmp/dhcp.log") + got
         for k, c in enumerate(clones):
             c.run("while [ ! -e /tmp/c ]; do sleep 0.5; done", timeout=600)
             assert c.run("cat /tmp/c").split()[0] == seq_md5(CLONE_N), f"clone {k}"
@@ -469,6 +551,13 @@ def test_bad_state_files(skiff_bin, saved, tmp_path):
         "version": (good[:8] + struct.pack("<I", 99) + good[12:], "newer skiff"),
         "foreign": (b"\x7fELF" + good[4:], "not a skiff snapshot"),
     }
+    # The user network's state: a libslirp state version from the future,
+    # and a stream cut short.
+    vhst = next(v for k, v in sections(saved["dir"] / "s1" / "vmstate").items()
+                if k[0] == "VHST")[1]
+    cases["slirp-version"] = (with_section(good, "VHST", vhst[:1] + struct.pack("<I", 99) + vhst[5:]),
+                              "this libslirp reads")
+    cases["slirp-short"] = (with_section(good, "VHST", vhst[:-1]), "bytes (1 to")
     for name, (data, needle) in cases.items():
         d = tmp_path / name
         d.mkdir()
