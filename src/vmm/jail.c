@@ -92,8 +92,23 @@ static int order(const void *a, const void *b)
 	return lx < ly ? -1 : lx > ly;
 }
 
+static int build_tree(const struct jail_opts *o, const struct sandbox_paths *paths, const char *cwd,
+		      char *err, size_t errlen);
+
 /* Everything the child does as root, in its new namespaces. */
 static int build_root(const struct jail_opts *o, const struct sandbox_paths *paths, const char *cwd,
+		      char *err, size_t errlen)
+{
+	/* The jail's directories must be searchable by its uid whatever
+	 * umask skiff was started with (skiffd's is 077). */
+	mode_t old_mask = umask(022);
+	int r = build_tree(o, paths, cwd, err, errlen);
+	umask(old_mask);
+	return r;
+}
+
+/* build_root's steps, under umask 022. */
+static int build_tree(const struct jail_opts *o, const struct sandbox_paths *paths, const char *cwd,
 		      char *err, size_t errlen)
 {
 	const char *root = o->dir;
