@@ -47,6 +47,12 @@ static const char usage[] =
 	"  --cgroup DIR|off   the cgroup v2 directory delegated to skiffd, in which each\n"
 	"                     VM gets a cgroup with cpu.max, memory.max, pids.max and\n"
 	"                     io.max (default: skiffd's own cgroup; off: none)\n"
+	"  --jail on|off      as root: run each VM's VMM in a jail of its own (namespaces,\n"
+	"                     a root holding only its files, an unprivileged uid; default\n"
+	"                     on). As an ordinary user each VMM confines itself with Landlock\n"
+	"  --jail-uid N       the jailed VMMs' uid (default 65532); it must be able to read\n"
+	"                     the VMs' kernels and images and write their writable disks\n"
+	"  --jail-gid N       the jailed VMMs' gid (default 65532)\n"
 	"  --version          print the version\n"
 	"  -h, --help         this text\n"
 	"\n"
@@ -147,13 +153,18 @@ int main(int argc, char **argv)
 		{ "vmm", required_argument, NULL, 'v' },
 		{ "console-log-max", required_argument, NULL, 'L' },
 		{ "cgroup", required_argument, NULL, 'C' },
+		{ "jail", required_argument, NULL, 'J' },
+		{ "jail-uid", required_argument, NULL, 'U' },
+		{ "jail-gid", required_argument, NULL, 'G' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct skiffd d = { .lock_fd = -1 };
 	const char *sock_opt = NULL, *state_opt = NULL, *vmm_opt = getenv("SKIFF_VMM"), *mem_opt = NULL;
-	const char *log_opt = "4M", *cgroup_opt = NULL;
+	const char *log_opt = "4M", *cgroup_opt = NULL, *jail_opt = "on";
+	d.jail.uid = d.jail.gid = SKIFFD_JAIL_DEFAULT_ID;
+	bool jail_id_given = false;
 	int o;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -164,6 +175,24 @@ int main(int argc, char **argv)
 		case 'v': vmm_opt = optarg; break;
 		case 'L': log_opt = optarg; break;
 		case 'C': cgroup_opt = optarg; break;
+		case 'J': jail_opt = optarg; break;
+		case 'U':
+		case 'G': {
+			char *end;
+			errno = 0;
+			unsigned long id = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || optarg[0] == '-' || id == 0 || id >= 0xffffffffu) {
+				fprintf(stderr, "skiffd: --jail-%cid %s: a number other than 0\n", o == 'U' ? 'u' : 'g',
+					optarg);
+				return 64;
+			}
+			if (o == 'U')
+				d.jail.uid = (uid_t)id;
+			else
+				d.jail.gid = (gid_t)id;
+			jail_id_given = true;
+			break;
+		}
 		case 'V': printf("skiffd %s\n", SKIFF_VERSION); return 0;
 		case 'h': fputs(usage, stdout); return 0;
 		case ':':
@@ -176,6 +205,16 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "skiffd: unexpected argument '%s' (see skiffd --help)\n", argv[optind]);
+		return 64;
+	}
+
+	if (strcmp(jail_opt, "on") && strcmp(jail_opt, "off")) {
+		fprintf(stderr, "skiffd: --jail %s: must be on or off\n", jail_opt);
+		return 64;
+	}
+	d.jail.on = !strcmp(jail_opt, "on") && geteuid() == 0;
+	if (jail_id_given && !d.jail.on) {
+		fprintf(stderr, "skiffd: --jail-uid and --jail-gid are for a skiffd run as root with --jail on\n");
 		return 64;
 	}
 
@@ -294,6 +333,11 @@ int main(int argc, char **argv)
 	}
 	skiffd_log("serving on %s (state %s, %zu VMs, %zu running, memory limit %" PRIu64 " MiB, VMM %s)",
 		   d.socket_path, d.state_dir, total, adopted, d.mem_limit_mib, d.vmm_path);
+	if (d.jail.on)
+		skiffd_log("each VM's VMM runs jailed as uid %u gid %u", (unsigned)d.jail.uid, (unsigned)d.jail.gid);
+	else
+		skiffd_log("each VM's VMM runs %s", geteuid() ? "under Landlock (as this user)" :
+			   "as root, not jailed (--jail off)");
 
 	for (;;) {
 		struct timespec tick = { 1, 0 };

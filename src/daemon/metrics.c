@@ -279,7 +279,8 @@ static void vmm_metrics(struct out *o, const char *lbl, const json_t *m)
 static void process_metrics(struct out *o, struct skiffd *d, const char *lbl, struct skiffd_vm *vm)
 {
 	struct skiffd_proc_stat st;
-	if (skiffd_read_proc_stat(vm->pid, &st))
+	pid_t pid = vm->vmm_pid > 0 ? vm->vmm_pid : vm->pid;
+	if (skiffd_read_proc_stat(pid, &st))
 		return;
 	char labels[512];
 	double tck = d->clk_tck > 0 ? (double)d->clk_tck : 100.0;
@@ -296,7 +297,7 @@ static void process_metrics(struct out *o, struct skiffd *d, const char *lbl, st
 	       "When the VM's VMM process started (unix time).", lbl, (double)vm->started_at);
 
 	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/io", (int)vm->pid);
+	snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		ssize_t n = read(fd, buf, sizeof(buf) - 1);
@@ -317,9 +318,9 @@ static void process_metrics(struct out *o, struct skiffd *d, const char *lbl, st
 	}
 
 	/* The VMM's own counters: have it write them now, then read them. */
-	char *sock = skiffd_vm_path(vm, "api.sock");
+	char *sock = skiffd_vm_run_path(vm, "api.sock");
 	const char *user_path = json_string_value(json_object_get(json_object_get(vm->config, "metrics"), "metrics_path"));
-	char *own = skiffd_vm_path(vm, "metrics.json");
+	char *own = skiffd_vm_run_path(vm, "metrics.json");
 	struct uhttp_reply r;
 	char err[256];
 	if (sock && uhttp_call(sock, "PUT", "/actions", "{\"action_type\":\"FlushMetrics\"}", 2000, &r, err,

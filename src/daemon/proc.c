@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <linux/close_range.h>
 #include <signal.h>
 #include <stdio.h>
@@ -58,6 +59,7 @@ int skiffd_read_proc_stat(pid_t pid, struct skiffd_proc_stat *st)
 	for (char *tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
 		switch (field) {
 		case 3: st->state = tok[0]; break;
+		case 4: st->ppid = (pid_t)strtol(tok, NULL, 10); break;
 		case 14: st->utime = strtoull(tok, NULL, 10); break;
 		case 15: st->stime = strtoull(tok, NULL, 10); break;
 		case 20: st->threads = strtol(tok, NULL, 10); break;
@@ -115,7 +117,7 @@ static bool cmdline_matches(pid_t pid, const char *api)
 /* Does the VM's API socket answer GET /? */
 static bool api_answers(struct skiffd_vm *vm, long timeout_ms)
 {
-	char *sock = skiffd_vm_path(vm, "api.sock");
+	char *sock = skiffd_vm_run_path(vm, "api.sock");
 	if (!sock)
 		return false;
 	struct uhttp_reply r;
@@ -137,6 +139,14 @@ static void unlink_in(struct skiffd_vm *vm, const char *file)
 	free(p);
 }
 
+static void unlink_run(struct skiffd_vm *vm, const char *file)
+{
+	char *p = skiffd_vm_run_path(vm, file);
+	if (p)
+		unlink(p);
+	free(p);
+}
+
 /* The VMM process is gone: remember how it ended. */
 static void record_exit(struct skiffd_vm *vm, bool known, int status, bool stopped)
 {
@@ -152,11 +162,12 @@ static void record_exit(struct skiffd_vm *vm, bool known, int status, bool stopp
 		   !known ? "while no skiffd was watching" :
 		   WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exited");
 	vm->pid = 0;
+	vm->vmm_pid = 0;
 	vm->child = false;
 	skiffd_cgroup_remove(vm);
 	unlink_in(vm, "pid");
-	unlink_in(vm, "api.sock");
-	unlink_in(vm, "console.sock");
+	unlink_run(vm, "api.sock");
+	unlink_run(vm, "console.sock");
 	char err[512];
 	if (skiffd_save_vm(vm, err, sizeof(err)))
 		skiffd_log("vm %s: %s", vm->id, err);
@@ -164,7 +175,7 @@ static void record_exit(struct skiffd_vm *vm, bool known, int status, bool stopp
 
 void skiffd_adopt(struct skiffd *d, struct skiffd_vm *vm)
 {
-	char *pidf = skiffd_vm_path(vm, "pid"), *api = skiffd_vm_path(vm, "api.sock");
+	char *pidf = skiffd_vm_path(vm, "pid"), *api = skiffd_vm_run_path(vm, "api.sock");
 	FILE *f = pidf ? fopen(pidf, "re") : NULL;
 	if (!f) {
 		free(pidf);
@@ -191,6 +202,7 @@ void skiffd_adopt(struct skiffd *d, struct skiffd_vm *vm)
 			if (!ok)
 				sleep_ms(200);
 		}
+		vm->vmm_pid = skiffd_find_vmm(pid);
 		skiffd_log("vm %s: adopted its running VMM (pid %d)%s", vm->id, pid,
 			   ok ? "" : ", but its API does not answer (listed as unresponsive)");
 	}
@@ -223,11 +235,11 @@ static void log_tail(struct skiffd_vm *vm, char *out, size_t max)
 }
 
 /* config.json for the VMM: the definition's sections, with a metrics file
- * in the VM's directory unless the definition names its own. */
+ * in the VM's run/ directory unless the definition names its own. */
 static int write_vmm_config(struct skiffd_vm *vm, char *err, size_t errlen)
 {
 	json_t *cfg = json_deep_copy(vm->config);
-	char *metrics = skiffd_vm_path(vm, "metrics.json"), *path = skiffd_vm_path(vm, "config.json");
+	char *metrics = skiffd_vm_run_path(vm, "metrics.json"), *path = skiffd_vm_path(vm, "config.json");
 	int r = -1;
 	if (cfg && metrics && path) {
 		if (!json_object_get(cfg, "metrics"))
@@ -301,9 +313,9 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 		return -1;
 	}
 	/* Made from a snapshot: the first start loads it through the API. */
-	if (!vm->restore && write_vmm_config(vm, err, errlen))
+	if (skiffd_vm_run_dir(d, vm, NULL, err, errlen) || (!vm->restore && write_vmm_config(vm, err, errlen)))
 		return -1;
-	char *api = skiffd_vm_path(vm, "api.sock"), *con = skiffd_vm_path(vm, "console.sock");
+	char *api = skiffd_vm_run_path(vm, "api.sock"), *con = skiffd_vm_run_path(vm, "console.sock");
 	char *cfg = skiffd_vm_path(vm, "config.json"), *log = skiffd_vm_path(vm, "console.log");
 	char *old = skiffd_vm_path(vm, "console.log.1"), *pidf = skiffd_vm_path(vm, "pid");
 	int rc = -1, logfd = -1, cgfd = -1, pipefd[2] = { -1, -1 };
@@ -323,18 +335,28 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 		snprintf(err, errlen, "cannot create %s: %s", log, strerror(errno));
 		goto out;
 	}
+	/* A capped log is reopened by the VMM (cli/log_cap.c), in its jail. */
+	if (skiffd_hand_over(d, logfd, err, errlen))
+		goto out;
 	if (pipe2(pipefd, O_CLOEXEC)) {
 		snprintf(err, errlen, "cannot start vm `%s`: %s", vm->id, strerror(errno));
 		goto out;
 	}
-	/* No Landlock (for skiffd run by an ordinary user): `skiff snapshot VM
-	 * DIR` makes the VMM write to any directory its user names, which a
-	 * Landlocked VMM cannot reach (docs/security.md, "Not yet"). */
-	char *argv[] = { d->vmm_path, "run", "--id", vm->id, "--api-sock", api, "--console-sock", con,
-			 "--console-log-max", d->console_log_max, "--landlock=off", "--config-file", cfg,
-			 NULL };
-	if (vm->restore)
-		argv[11] = NULL;   /* configured by the snapshot */
+	/* Jailed as root; as an ordinary user Landlock is the VMM's default.
+	 * Either way it writes only in run/ (vm_jail.c). */
+	char root[PATH_MAX], ids[2][16];
+	const char *jail[7];
+	size_t njail = skiffd_sandbox_args(d, vm, root, sizeof(root), ids, jail);
+	const char *argv[24] = { d->vmm_path, "run", "--id", vm->id, "--api-sock", api, "--console-sock",
+				 con, "--console-log-max", d->console_log_max };
+	size_t argc = 10;
+	for (size_t i = 0; i < njail; i++)
+		argv[argc++] = jail[i];
+	if (!vm->restore) {   /* else configured by the snapshot */
+		argv[argc++] = "--config-file";
+		argv[argc++] = cfg;
+	}
+	argv[argc] = NULL;
 	cgfd = skiffd_cgroup_prepare(d, vm);
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -342,7 +364,7 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 		goto out;
 	}
 	if (pid == 0)
-		child_exec(vm->dir, logfd, pipefd[1], cgfd, d->vmm_path, argv);
+		child_exec(vm->dir, logfd, pipefd[1], cgfd, d->vmm_path, (char *const *)argv);
 	if (cgfd >= 0)
 		close(cgfd);
 	cgfd = -1;
@@ -361,6 +383,7 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 	}
 	struct skiffd_proc_stat st;
 	vm->pid = pid;
+	vm->vmm_pid = pid;     /* until its API answers (a jail's VMM is its child) */
 	vm->child = true;
 	vm->started_at = time(NULL);
 	vm->starttime = skiffd_read_proc_stat(pid, &st) == 0 ? st.starttime : 0;
@@ -380,15 +403,24 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 			char tail[600];
 			log_tail(vm, tail, sizeof(tail));
 			record_exit(vm, true, status, false);
-			snprintf(err, errlen, "vm `%s`: the VMM ended at start (%s %d): %s", vm->id,
+			/* The usual cause when jailed: a file the jail's uid cannot use. */
+			char hint[160] = "";
+			if (d->jail.on && strstr(tail, "Permission denied"))
+				snprintf(hint, sizeof(hint), " (skiffd runs each VM's VMM as uid %u gid %u: "
+					 "its files must be readable, and writable disks writable, by them)",
+					 (unsigned)d->jail.uid, (unsigned)d->jail.gid);
+			snprintf(err, errlen, "vm `%s`: the VMM ended at start (%s %d): %s%s", vm->id,
 				 WIFSIGNALED(status) ? "signal" : "status",
 				 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
-				 tail[0] ? tail : "(no output)");
+				 tail[0] ? tail : "(no output)", hint);
 			goto out;
 		}
 		if (access(api, F_OK) == 0 && api_answers(vm, 1000)) {
 			rc = 0;
-			if (vm->restore && skiffd_vm_load_snapshot(vm, err, errlen)) {
+			/* Its API answers: a jailed VMM runs by now. */
+			vm->vmm_pid = skiffd_find_vmm(pid);
+			if (vm->restore && (skiffd_bring_in_config(d, vm, err, errlen) ||
+					    skiffd_vm_load_snapshot(vm, err, errlen))) {
 				char kerr[256];
 				skiffd_stop_vm(d, vm, kerr, sizeof(kerr));
 				rc = -1;

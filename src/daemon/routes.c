@@ -217,6 +217,13 @@ static void create(struct req *q, json_t *body)
 			image_dir = NULL;
 			goto out;
 		}
+		/* The overlay is the VM's to write (the image's first drive). */
+		const char *overlay = json_string_value(json_object_get(
+			json_array_get(json_object_get(cfg, "drives"), 0), "path_on_host"));
+		if (!overlay || skiffd_hand_over_path(d, overlay, q->err, sizeof(q->err))) {
+			fault(q, "%s", overlay ? q->err : "image: no overlay");
+			goto out;
+		}
 	}
 	/* After the image's user network is added, so it gets the default too. */
 	if (default_no_host_loopback(cfg)) {
@@ -258,9 +265,9 @@ static void create(struct req *q, json_t *body)
 		      d->mem_limit_given ? "--mem-limit" : "the host's RAM");
 		goto out;
 	}
-	size_t longest = strlen(d->vms_dir) + 1 + strlen(id) + sizeof("/console.sock") - 1;
+	size_t longest = strlen(d->vms_dir) + 1 + strlen(id) + sizeof("/" SKIFFD_RUN_DIR "/console.sock") - 1;
 	if (longest > SKIFFD_MAX_SOCK_PATH) {
-		fault(q, "id: `%s` is too long for this state directory: %s/%s/console.sock would be %zu bytes, "
+		fault(q, "id: `%s` is too long for this state directory: %s/%s/" SKIFFD_RUN_DIR "/console.sock would be %zu bytes, "
 		      "and a Unix socket path holds at most %d", id, d->vms_dir, id, longest, SKIFFD_MAX_SOCK_PATH);
 		goto out;
 	}
@@ -373,13 +380,38 @@ static void follow_patch(struct skiffd_vm *vm, const char *sock, const char *res
 		skiffd_log("vm %s: its definition after PATCH /%s is not saved: %s", vm->id, rest, err);
 }
 
+/* PATCH /drives/{id} naming a new image: a jailed VMM sees only its own
+ * files, so skiffd brings the image into its jail first (vm_jail.c), read
+ * only when the drive is. 0, or -1 after answering. */
+static int bring_drive_in(struct req *q, struct skiffd_vm *vm, const char *rest)
+{
+	if (strcmp(q->r->method_name, "PATCH") || strncmp(rest, "drives/", 7) || !q->r->body_len)
+		return 0;
+	json_t *body = json_loadb(q->r->body, q->r->body_len, 0, NULL);
+	const char *path = json_string_value(json_object_get(body, "path_on_host"));
+	bool ro = false;
+	size_t k;
+	json_t *e;
+	json_array_foreach(json_object_get(vm->config, "drives"), k, e)
+		if (!strcmp(json_string_value(json_object_get(e, "drive_id")) ?: "", rest + 7))
+			ro = json_is_true(json_object_get(e, "is_read_only"));
+	/* A relative or missing path is the VM's to refuse. */
+	int r = path && path[0] == '/' ? skiffd_bring_in(q->d, vm, path, !ro, q->err, sizeof(q->err)) : 0;
+	json_decref(body);
+	if (r)
+		fault(q, "%s", q->err);
+	return r;
+}
+
 static void proxy(struct req *q, struct skiffd_vm *vm, const char *rest)
 {
 	if (vm->pid <= 0) {
 		fault(q, "vm `%s` is not running (start it first)", vm->id);
 		return;
 	}
-	char *sock = skiffd_vm_path(vm, "api.sock");
+	if (bring_drive_in(q, vm, rest))
+		return;
+	char *sock = skiffd_vm_run_path(vm, "api.sock");
 	char *path = NULL;
 	if (!sock || asprintf(&path, "/%s", rest) < 0) {
 		free(sock);

@@ -11,10 +11,14 @@
  *                              written atomically (temp, fsync, rename)
  *   STATE/vms/ID/config.json   what the VMM was last started with
  *   STATE/vms/ID/pid           "PID STARTTIME STARTED_AT" while it runs
- *   STATE/vms/ID/api.sock      the VM's own API (Firecracker's)
- *   STATE/vms/ID/console.sock  the guest console (skiff console)
  *   STATE/vms/ID/console.log   the VMM's standard output and error
- *   STATE/vms/ID/metrics.json  the VMM's metrics lines (FlushMetrics)
+ *   STATE/vms/ID/run/          the only place the VMM may write (vm_jail.c):
+ *     api.sock                 the VM's own API (Firecracker's)
+ *     console.sock             the guest console (skiff console)
+ *     metrics.json             the VMM's metrics lines (FlushMetrics)
+ *     vsock.sock, portN.sock   a restored VM's own sockets (snapshots.c)
+ *     snapshot/                a snapshot being saved, moved out when done
+ *   STATE/vms/ID/root/         the jail's root while it runs (skiffd as root)
  *
  * VMM processes are started in their own session and never depend on
  * skiffd: when skiffd ends, however it ends, they keep running, and the next
@@ -39,6 +43,9 @@
 #define SKIFFD_MAX_ID 64
 /* Longest Unix socket path (sizeof sun_path - 1). */
 #define SKIFFD_MAX_SOCK_PATH 107
+/* The VMM's own directory and its jail's root, in STATE/vms/ID. */
+#define SKIFFD_RUN_DIR "run"
+#define SKIFFD_JAIL_DIR "root"
 
 struct skiffd_exit {
 	bool known;            /* false: it ended while no skiffd watched */
@@ -59,6 +66,8 @@ struct skiffd_vm {
 
 	/* While its VMM process lives. */
 	pid_t pid;             /* 0: not running */
+	pid_t vmm_pid;         /* the process that runs the guest: pid, or in a
+				  jail pid's child (vm_jail.c) */
 	unsigned long long starttime;  /* /proc/PID/stat field 22 */
 	int64_t started_at;
 	bool child;            /* started by this skiffd (reaped with waitpid) */
@@ -83,6 +92,15 @@ struct skiffd_cgroup {
 	bool cpu, memory, pids, io;
 };
 
+/* skiffd as root jails its VMs (vm_jail.c): on, and as whom. The default
+ * id is `skiff run --jail`'s (vmm/jail.h). */
+#define SKIFFD_JAIL_DEFAULT_ID 65532
+struct skiffd_jail {
+	bool on;
+	uid_t uid;
+	gid_t gid;
+};
+
 struct skiffd {
 	char *state_dir;
 	char *vms_dir;
@@ -92,6 +110,7 @@ struct skiffd {
 	bool mem_limit_given;
 	char console_log_max[24]; /* each VM's console.log cap, as skiff run takes it */
 	struct skiffd_cgroup cgroup;
+	struct skiffd_jail jail;
 	long clk_tck;
 	long page_size;
 
@@ -109,6 +128,35 @@ void skiffd_cgroup_init(struct skiffd *d, const char *opt);
 int skiffd_cgroup_prepare(struct skiffd *d, struct skiffd_vm *vm);
 /* The VM's process ended: remove its cgroup. */
 void skiffd_cgroup_remove(struct skiffd_vm *vm);
+
+/* vm_jail.c: how each VMM is confined */
+/* STATE/vms/ID/run/FILE (FILE NULL: the directory); malloc'd. */
+char *skiffd_vm_run_path(const struct skiffd_vm *vm, const char *file);
+/* Make run/ (and run/SUB unless NULL) for the VMM: owned by the jail's
+ * uid when jailed. 0 or -1 with err. */
+int skiffd_vm_run_dir(const struct skiffd *d, const struct skiffd_vm *vm, const char *sub, char *err,
+		      size_t errlen);
+/* A file skiffd made for the VMM (its console log, a drive copy) goes to
+ * the jail's uid when jailed. 0 or -1 with err. */
+int skiffd_hand_over(const struct skiffd *d, int fd, char *err, size_t errlen);
+int skiffd_hand_over_path(const struct skiffd *d, const char *path, char *err, size_t errlen);
+/* The `skiff run` options that confine the VM's VMM, into out; their
+ * count (0: none, the VMM confines itself by Landlock). root and ids hold
+ * the values. */
+size_t skiffd_sandbox_args(const struct skiffd *d, const struct skiffd_vm *vm, char *root, size_t rootlen,
+			   char ids[2][16], const char *out[7]);
+/* The process that runs the guest for the `skiff run` process `launcher`:
+ * its child in a jail, else itself. */
+pid_t skiffd_find_vmm(pid_t launcher);
+/* Make the host file `path` visible at the same path inside the running
+ * VM's jail (read only unless `write`), for a PATCH that names it; nothing
+ * to do when the VM is not jailed. 0 or -1 with err. */
+int skiffd_bring_in(const struct skiffd *d, const struct skiffd_vm *vm, const char *path, bool write,
+		    char *err, size_t errlen);
+/* The same for every file of the VM's definition (kernel, initrd, drives,
+ * shares): a restore starts the VMM without one, so its jail holds only
+ * run/ until then. */
+int skiffd_bring_in_config(const struct skiffd *d, const struct skiffd_vm *vm, char *err, size_t errlen);
 
 /* store.c: definitions and files on disk */
 int skiffd_write_atomic(const char *path, const char *data, size_t len, char *err, size_t errlen);
@@ -162,6 +210,7 @@ uint64_t skiffd_running_mem_mib(struct skiffd *d);
 struct skiffd_proc_stat {
 	unsigned long long utime, stime, starttime;
 	long rss_pages, threads;
+	pid_t ppid;
 	char state;
 };
 int skiffd_read_proc_stat(pid_t pid, struct skiffd_proc_stat *st);

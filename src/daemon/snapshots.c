@@ -9,11 +9,16 @@
  *
  * A VM made from a snapshot gets the snapshot's configuration with its own
  * host side: its vsock socket, console port sockets and drive copies live
- * in its own directory; a clone also gets a new vsock CID, a new MAC per
+ * in its run/ directory; a clone also gets a new vsock CID, a new MAC per
  * interface and no port forwards (the original holds those host ports).
  * Its first start runs `skiff run` without a configuration and loads the
  * snapshot through the VM's API with those overrides; later starts boot
  * the configuration normally.
+ *
+ * A VMM may write only in its run/ directory, and open only its own files
+ * (vm_jail.c): it saves a snapshot into run/snapshot/, from where skiffd
+ * moves the files to the directory asked for, and it restores from files
+ * skiffd puts into run/ (a hard link where it can, else a copy).
  */
 #include "daemon/skiffd.h"
 
@@ -32,12 +37,15 @@
 #include "vmm/snapshot.h"
 
 #define CALL_TIMEOUT_MS 120000
+/* A restored VM's snapshot files, in its run/ until it has loaded them. */
+#define RESTORE_STATE "restore-" SNAPSHOT_STATE_FILE
+#define RESTORE_MEM "restore-" SNAPSHOT_MEM_FILE
 
 /* One call to the VM's API; 0 when it answered `want`. */
 static int vm_call(struct skiffd_vm *vm, const char *method, const char *path, json_t *body,
 		   long want, json_t **out, char *err, size_t errlen)
 {
-	char *sock = skiffd_vm_path(vm, "api.sock");
+	char *sock = skiffd_vm_run_path(vm, "api.sock");
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	struct uhttp_reply r;
 	int rc = -1;
@@ -117,6 +125,60 @@ static char *join(const char *dir, const char *file)
 	return asprintf(&p, "%s/%s", dir, file) < 0 ? NULL : p;
 }
 
+/* Move a file: rename, or across file systems copy and remove. */
+static int move_file(const char *from, const char *to, char *err, size_t errlen)
+{
+	if (rename(from, to) == 0)
+		return 0;
+	if (errno != EXDEV) {
+		snprintf(err, errlen, "cannot move %s to %s: %s", from, to, strerror(errno));
+		return -1;
+	}
+	unlink(to);
+	if (copy_image(from, to, err, errlen))
+		return -1;
+	unlink(from);
+	return 0;
+}
+
+/* copy_image, then the copy goes to the VMM's uid. */
+static int copy_for_vm(struct skiffd *d, const char *from, const char *to, char *err, size_t errlen)
+{
+	if (copy_image(from, to, err, errlen))
+		return -1;
+	int fd = open(to, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int r = fd < 0 ? -1 : skiffd_hand_over(d, fd, err, errlen);
+	if (fd < 0)
+		snprintf(err, errlen, "%s: %s", to, strerror(errno));
+	else
+		close(fd);
+	if (r)
+		unlink(to);
+	return r;
+}
+
+/* Put the snapshot file `from` where the VM's VMM can open it,
+ * run/`name`: a hard link when the VMM's uid owns it (same file system),
+ * else a copy handed to it. The malloc'd path, or NULL with err. */
+static char *import_file(struct skiffd *d, struct skiffd_vm *vm, const char *from, const char *name,
+			 char *err, size_t errlen)
+{
+	char *to = skiffd_vm_run_path(vm, name);
+	if (!to) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	unlink(to);
+	struct stat st;
+	uid_t owner = d->jail.on ? d->jail.uid : geteuid();
+	if (stat(from, &st) == 0 && st.st_uid == owner && link(from, to) == 0)
+		return to;
+	if (copy_for_vm(d, from, to, err, errlen) == 0)
+		return to;
+	free(to);
+	return NULL;
+}
+
 int skiffd_vm_snapshot(struct skiffd *d, struct skiffd_vm *vm, const char *dir, const char *type,
 		       char *err, size_t errlen)
 {
@@ -133,23 +195,37 @@ int skiffd_vm_snapshot(struct skiffd *d, struct skiffd_vm *vm, const char *dir, 
 		return -1;
 	}
 	json_t *info = NULL;
-	if (vm_call(vm, "GET", "/", NULL, 200, &info, err, errlen))
+	if (skiffd_vm_run_dir(d, vm, "snapshot", err, errlen) ||
+	    vm_call(vm, "GET", "/", NULL, 200, &info, err, errlen))
 		return -1;
 	bool was_paused = !strcmp(json_string_value(json_object_get(info, "state")) ?: "", "Paused");
 	json_decref(info);
-	char *state = join(dir, SNAPSHOT_STATE_FILE), *mem = join(dir, SNAPSHOT_MEM_FILE);
+	/* The VMM writes in run/snapshot/; the files go to `dir` after. */
+	char *state = skiffd_vm_run_path(vm, "snapshot/" SNAPSHOT_STATE_FILE);
+	char *mem = skiffd_vm_run_path(vm, "snapshot/" SNAPSHOT_MEM_FILE);
+	char *state_to = join(dir, SNAPSHOT_STATE_FILE), *mem_to = join(dir, SNAPSHOT_MEM_FILE);
+	bool diff = type && !strcmp(type, "Diff");
 	json_t *pause = json_pack("{s:s}", "state", "Paused");
 	json_t *resume = json_pack("{s:s}", "state", "Resumed");
 	json_t *create = json_pack("{s:s,s:s,s:s}", "snapshot_type", type ? type : "Full",
 				   "snapshot_path", state ? state : "", "mem_file_path", mem ? mem : "");
 	int rc = -1;
-	if (!state || !mem || !pause || !resume || !create) {
+	if (!state || !mem || !state_to || !mem_to || !pause || !resume || !create) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	/* A Diff snapshot writes the pages changed since the last one into
+	 * the memory file that is there. */
+	struct stat st;
+	if (diff && stat(mem_to, &st) == 0 && move_file(mem_to, mem, err, errlen))
+		goto out;
 	if (!was_paused && vm_call(vm, "PATCH", "/vm", pause, 204, NULL, err, errlen))
 		goto out;
 	rc = vm_call(vm, "PUT", "/snapshot/create", create, 204, NULL, err, errlen);
+	if (!rc)
+		rc = move_file(state, state_to, err, errlen);
+	if (!rc || (diff && access(mem, F_OK) == 0))
+		rc |= move_file(mem, mem_to, err, errlen);
 	/* Writable disks as they are at this moment, for VMs made from it. */
 	json_t *drives = json_object_get(vm->config, "drives");
 	size_t k;
@@ -179,6 +255,8 @@ out:
 	json_decref(create);
 	free(state);
 	free(mem);
+	free(state_to);
+	free(mem_to);
 	return rc;
 }
 
@@ -213,7 +291,7 @@ static int own_host_side(struct skiffd *d, struct skiffd_vm *vm, const char *sna
 	json_t *cfg = vm->config;
 	json_t *vs = json_object_get(cfg, "vsock");
 	if (json_is_object(vs)) {
-		char *uds = skiffd_vm_path(vm, "vsock.sock");
+		char *uds = skiffd_vm_run_path(vm, "vsock.sock");
 		json_t *o = json_pack("{s:s}", "uds_path", uds ? uds : "");
 		json_object_set_new(vs, "uds_path", json_string(uds ? uds : ""));
 		if (clone) {
@@ -230,7 +308,7 @@ static int own_host_side(struct skiffd *d, struct skiffd_vm *vm, const char *sna
 	json_array_foreach(ports, k, e) {
 		char file[48];
 		snprintf(file, sizeof(file), "port%zu.sock", k);
-		char *uds = skiffd_vm_path(vm, file);
+		char *uds = skiffd_vm_run_path(vm, file);
 		json_object_set_new(e, "uds_path", json_string(uds ? uds : ""));
 		json_array_append_new(po, json_pack("{s:O,s:s}", "name", json_object_get(e, "name"),
 						    "uds_path", uds ? uds : ""));
@@ -244,8 +322,8 @@ static int own_host_side(struct skiffd *d, struct skiffd_vm *vm, const char *sna
 		const char *id = json_string_value(json_object_get(e, "drive_id")) ?: "x";
 		char name[96];
 		snprintf(name, sizeof(name), "drive-%s.img", id);
-		char *from = join(snapdir, name), *to = skiffd_vm_path(vm, name);
-		int r = !from || !to ? -1 : copy_image(from, to, err, errlen);
+		char *from = join(snapdir, name), *to = skiffd_vm_run_path(vm, name);
+		int r = !from || !to ? -1 : copy_for_vm(d, from, to, err, errlen);
 		if (!r) {
 			json_object_set_new(e, "path_on_host", json_string(to));
 			json_array_append_new(dov, json_pack("{s:s,s:s}", "drive_id", id, "path_on_host", to));
@@ -305,8 +383,18 @@ struct skiffd_vm *skiffd_vm_from_snapshot(struct skiffd *d, const char *snapdir,
 		snprintf(err, errlen, "cannot create %s: %s", vm->dir, strerror(errno));
 		goto fail;
 	}
-	vm->restore = json_pack("{s:s,s:{s:s,s:s},s:b}", "snapshot_path", state, "mem_backend",
-				"backend_type", "File", "backend_path", mem, "resume_vm", 1);
+	char *rstate = NULL, *rmem = NULL;
+	if (skiffd_vm_run_dir(d, vm, NULL, err, errlen) ||
+	    !(rstate = import_file(d, vm, state, RESTORE_STATE, err, errlen)) ||
+	    !(rmem = import_file(d, vm, mem, RESTORE_MEM, err, errlen))) {
+		free(rstate);
+		skiffd_remove_vm_dir(vm, why, sizeof(why));
+		goto fail;
+	}
+	vm->restore = json_pack("{s:s,s:{s:s,s:s},s:b}", "snapshot_path", rstate, "mem_backend",
+				"backend_type", "File", "backend_path", rmem, "resume_vm", 1);
+	free(rstate);
+	free(rmem);
 	if (!vm->restore || own_host_side(d, vm, snapdir, clone, vm->restore, err, errlen)) {
 		if (!vm->restore)
 			snprintf(err, errlen, "out of memory");
@@ -335,5 +423,16 @@ fail:
 
 int skiffd_vm_load_snapshot(struct skiffd_vm *vm, char *err, size_t errlen)
 {
-	return vm_call(vm, "PUT", "/snapshot/load", vm->restore, 204, NULL, err, errlen);
+	int r = vm_call(vm, "PUT", "/snapshot/load", vm->restore, 204, NULL, err, errlen);
+	if (r == 0) {
+		/* Loaded: the VMM holds what it needs of them. */
+		char *p = skiffd_vm_run_path(vm, RESTORE_STATE), *q = skiffd_vm_run_path(vm, RESTORE_MEM);
+		if (p)
+			unlink(p);
+		if (q)
+			unlink(q);
+		free(p);
+		free(q);
+	}
+	return r;
 }

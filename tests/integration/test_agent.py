@@ -31,7 +31,7 @@ import pexpect
 import pytest
 
 from conftest import BOOT_TIMEOUT, wait_for
-from test_skiffd import SANITIZER, Skiffd, action, get, ok, skiffd_bin, vm_def  # noqa: F401 (fixture)
+from test_skiffd import SANITIZER, Skiffd, action, for_vmm, get, ok, skiffd_bin, vm_def  # noqa: F401 (fixture)
 
 CP_MIB = int(os.environ.get("SKIFF_AGENT_CP_MIB", "64"))
 SCRATCH_MIB = 8
@@ -89,6 +89,7 @@ def sd(skiffd_bin, default_guest, console_log_dir):
     d.scratch = root / "scratch.img"
     with open(d.scratch, "wb") as f:
         f.truncate(SCRATCH_MIB << 20)
+    for_vmm(d.scratch)
     drives = [{"drive_id": "scratch", "path_on_host": str(d.scratch), "is_root_device": False,
                "is_read_only": False, "format": "raw"}]
     try:
@@ -284,7 +285,7 @@ def test_time_set_after_resume(sd, sk):
 
 def test_api_socket_as_vm(sd, skiff_bin):
     # the VM's own API socket names the VM, without skiffd
-    sock = sd.state / "vms" / "ag" / "api.sock"
+    sock = sd.state / "vms" / "ag" / "run" / "api.sock"
     assert agent_answers(sock, "")
     r = run(skiff_bin, "exec", sock, "--", "echo", "direct")
     assert (r.returncode, r.stdout) == (0, b"direct\n"), r

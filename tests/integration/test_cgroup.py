@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import rvimage
-from test_skiffd import curl, daemons, get, ok, short_root, skiffd_bin  # noqa: F401 (fixtures)
+from test_skiffd import curl, daemons, for_vmm, get, ok, short_root, skiffd_bin  # noqa: F401 (fixtures)
 
 MiB = 1 << 20
 
@@ -39,6 +39,7 @@ def spin_vm(tmp_path, vm_id, **machine):
     disk = tmp_path / "disk.img"
     with open(disk, "wb") as f:
         f.truncate(MiB)
+    for_vmm(disk)
     return {"id": vm_id, "boot-source": {"kernel_image_path": str(k)},
             "machine-config": {"vcpu_count": 2, "mem_size_mib": 128, **machine},
             "drives": [{"drive_id": "d", "path_on_host": str(disk), "is_root_device": False,

@@ -89,6 +89,17 @@ def action(sock, vm, what):
     ok(sock, "PUT", f"/vms/{vm}/actions", {"action_type": what})
 
 
+JAIL_ID = 65532   # skiffd's default --jail-uid and --jail-gid
+
+
+def for_vmm(path):
+    """A file a skiffd VM writes: skiffd run as root jails its VMMs as
+    JAIL_ID, which must own it (docs/security.md)."""
+    if os.geteuid() == 0:
+        os.chown(path, JAIL_ID, JAIL_ID)
+    return path
+
+
 def pid_alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -655,6 +666,7 @@ def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_
     disk = short_root / "one.img"
     with open(disk, "wb") as f:
         f.truncate(4 << 20)
+    for_vmm(disk)
     drives = [{"drive_id": "data", "path_on_host": str(disk), "is_root_device": False,
                "is_read_only": False}]
     nics = [{"iface_id": "eth0", "backend": "user"}]
@@ -667,8 +679,11 @@ def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_
     st = get(d.sock, "/vms/one")
     assert st["state"] in ("running", "starting") and pid_alive(st["pid"]), st
     pid = st["pid"]
-    # Detached: its own session and process group, not skiffd's.
-    assert os.getsid(pid) == pid and os.getpgid(pid) == pid
+    # Detached: its own session and process group, not skiffd's. The
+    # session leader is the process skiffd started (its pid file): the VMM
+    # itself, or when jailed the jail's outer process, its parent.
+    started = d.vm_pids()["one"]
+    assert os.getsid(pid) == started and os.getpgid(pid) == started != os.getsid(d.p.pid)
     fails(d.sock, "PUT", "/vms/one/actions", {"action_type": "InstanceStart"}, "already running")
     wait_ready(d, ["one"], BOOT_TIMEOUT)
 
@@ -690,13 +705,14 @@ def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_
     # VM from the saved directory; each new VM answers on its console,
     # shows the marker the guest wrote before the snapshot, and has its
     # own host side.
-    console_say(d.state / "vms" / "one" / "console.sock", "echo snap > /tmp/mark", PROMPT_RE)
+    console_say(d.state / "vms" / "one" / "run" / "console.sock", "echo snap > /tmp/mark", PROMPT_RE)
     # The drive's image swapped through skiffd (PATCH passed to the VM):
     # the stored definition follows, so the snapshot copies the new image.
     disk2 = short_root / "two.img"
     with open(disk2, "wb") as f:
         f.write(b"disk-two")
         f.truncate(4 << 20)
+    for_vmm(disk2)
     ok(d.sock, "PATCH", "/vms/one/drives/data", {"drive_id": "data", "path_on_host": str(disk2)})
     assert get(d.sock, "/vms/one")["config"]["drives"][0]["path_on_host"] == str(disk2)
     stored = json.loads((d.state / "vms" / "one" / "vm.json").read_text())
@@ -712,7 +728,7 @@ def test_one_vm_with_curl_and_console(daemons, short_root, default_guest, skiff_
     for vid in clones + [restored]:
         st = get(d.sock, f"/vms/{vid}")
         assert st["state"] == "running", st
-        out = console_say(d.state / "vms" / vid / "console.sock", "cat /tmp/mark; echo seen-$((6*7))",
+        out = console_say(d.state / "vms" / vid / "run" / "console.sock", "cat /tmp/mark; echo seen-$((6*7))",
                           r"seen-42")
         assert "snap" in out, out
         macs.add(get(d.sock, f"/vms/{vid}/vm/config")["network-interfaces"][0]["guest_mac"])
@@ -867,7 +883,7 @@ def test_ten_vms_survive_skiffd_sigkill(daemons, short_root, default_guest, skif
         assert console_log(d, name).count("skiff-guest: init started") == 1, f"{name} booted twice"
     # Adopted guests still answer on their consoles.
     for name in (names[0], names[-1]):
-        console_say(d.state / "vms" / name / "console.sock", f"echo adopted-{name}-$((1+1))",
+        console_say(d.state / "vms" / name / "run" / "console.sock", f"echo adopted-{name}-$((1+1))",
                     rf"adopted-{name}-2")
     ls = json.loads(skiff(skiff_bin, d, "ls", "--json").stdout)
     assert sorted(v["id"] for v in ls if v["state"] == "running") == names

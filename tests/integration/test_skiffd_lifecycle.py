@@ -33,8 +33,8 @@ import pytest
 
 import rvimage
 from conftest import wait_for
-from test_skiffd import (action, console_log, curl, daemons, fails, get, ok, pid_alive,  # noqa: F401
-                         short_root, skiff, skiffd_bin)
+from test_skiffd import (action, console_log, curl, daemons, fails, for_vmm, get, ok,  # noqa: F401
+                         pid_alive, short_root, skiff, skiffd_bin)
 
 
 @pytest.fixture(scope="module")
@@ -281,6 +281,8 @@ def test_a_drive_swapped_in_a_running_vm_stays_in_its_definition(daemons, short_
     old, new = short_root / "old.raw", short_root / "new.raw"
     old.write_bytes(b"O" * 65536)
     new.write_bytes(b"N" * 65536)
+    for_vmm(old)
+    for_vmm(new)
     drive = {"drive_id": "d", "path_on_host": str(old), "is_root_device": False,
              "is_read_only": False, "format": "raw"}
     ok(d.sock, "POST", "/vms", tiny_def("dr", images["spin"], drives=[drive]), status=201)
