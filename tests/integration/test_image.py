@@ -519,7 +519,7 @@ def test_skiffd_create_image(tiny, skiff_bin, skiff_build, tmp_path):
                 break
             time.sleep(2)
         assert "switching root to /dev/vda (/bin/sh)" in text, text[-3000:]
-        debian_agent_through_skiff(vdir / "console.sock", skiff)
+        debian_agent_through_skiff(vdir / "run" / "console.sock", skiff)
         r = skiff("rm", "-f", "t1")
         assert r.returncode == 0, r.stderr
         assert not overlay.exists() and not vdir.exists()
