@@ -318,7 +318,7 @@ static void process_metrics(struct out *o, struct skiffd *d, const char *lbl, st
 	}
 
 	/* The VMM's own counters: have it write them now, then read them. */
-	char *sock = skiffd_vm_run_path(vm, "api.sock");
+	char *sock = skiffd_vm_sock(vm, "api.sock");
 	const char *user_path = json_string_value(json_object_get(json_object_get(vm->config, "metrics"), "metrics_path"));
 	char *own = skiffd_vm_run_path(vm, "metrics.json");
 	struct uhttp_reply r;

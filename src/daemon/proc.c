@@ -117,7 +117,7 @@ static bool cmdline_matches(pid_t pid, const char *api)
 /* Does the VM's API socket answer GET /? */
 static bool api_answers(struct skiffd_vm *vm, long timeout_ms)
 {
-	char *sock = skiffd_vm_run_path(vm, "api.sock");
+	char *sock = skiffd_vm_sock(vm, "api.sock");
 	if (!sock)
 		return false;
 	struct uhttp_reply r;
@@ -168,6 +168,11 @@ static void record_exit(struct skiffd_vm *vm, bool known, int status, bool stopp
 	unlink_in(vm, "pid");
 	unlink_run(vm, "api.sock");
 	unlink_run(vm, "console.sock");
+	if (vm->old_layout) {
+		unlink_in(vm, "api.sock");
+		unlink_in(vm, "console.sock");
+		vm->old_layout = false;
+	}
 	char err[512];
 	if (skiffd_save_vm(vm, err, sizeof(err)))
 		skiffd_log("vm %s: %s", vm->id, err);
@@ -191,7 +196,16 @@ void skiffd_adopt(struct skiffd *d, struct skiffd_vm *vm)
 	vm->starttime = start;
 	vm->started_at = started_at;
 	vm->child = false;
-	if (got < 2 || pid <= 0 || !skiffd_vm_alive(d, vm) || !api || !cmdline_matches(pid, api)) {
+	/* One started by a skiffd before run/ has its sockets beside vm.json. */
+	char *old = skiffd_vm_path(vm, "api.sock");
+	vm->old_layout = api && old && got >= 2 && pid > 0 && !cmdline_matches(pid, api) &&
+			 cmdline_matches(pid, old);
+	free(old);
+	if (vm->old_layout)
+		skiffd_log("vm %s: its VMM (pid %d) was started by an older skiffd: not confined by this "
+			   "one until it is started again", vm->id, pid);
+	if (got < 2 || pid <= 0 || !skiffd_vm_alive(d, vm) || !api ||
+	    (!vm->old_layout && !cmdline_matches(pid, api))) {
 		skiffd_log("vm %s: its VMM (pid %d) is gone; listed as stopped", vm->id, pid);
 		record_exit(vm, false, 0, false);
 	} else {

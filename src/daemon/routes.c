@@ -411,7 +411,7 @@ static void proxy(struct req *q, struct skiffd_vm *vm, const char *rest)
 	}
 	if (bring_drive_in(q, vm, rest))
 		return;
-	char *sock = skiffd_vm_run_path(vm, "api.sock");
+	char *sock = skiffd_vm_sock(vm, "api.sock");
 	char *path = NULL;
 	if (!sock || asprintf(&path, "/%s", rest) < 0) {
 		free(sock);

@@ -68,6 +68,8 @@ struct skiffd_vm {
 	pid_t pid;             /* 0: not running */
 	pid_t vmm_pid;         /* the process that runs the guest: pid, or in a
 				  jail pid's child (vm_jail.c) */
+	bool old_layout;       /* adopted from a skiffd before run/: its sockets
+				  are in dir itself */
 	unsigned long long starttime;  /* /proc/PID/stat field 22 */
 	int64_t started_at;
 	bool child;            /* started by this skiffd (reaped with waitpid) */
@@ -132,6 +134,9 @@ void skiffd_cgroup_remove(struct skiffd_vm *vm);
 /* vm_jail.c: how each VMM is confined */
 /* STATE/vms/ID/run/FILE (FILE NULL: the directory); malloc'd. */
 char *skiffd_vm_run_path(const struct skiffd_vm *vm, const char *file);
+/* The running VM's socket FILE (api.sock, console.sock): in run/, or in
+ * its directory for a VMM adopted from an older skiffd; malloc'd. */
+char *skiffd_vm_sock(const struct skiffd_vm *vm, const char *file);
 /* Make run/ (and run/SUB unless NULL) for the VMM: owned by the jail's
  * uid when jailed. 0 or -1 with err. */
 int skiffd_vm_run_dir(const struct skiffd *d, const struct skiffd_vm *vm, const char *sub, char *err,

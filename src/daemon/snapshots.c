@@ -45,7 +45,7 @@
 static int vm_call(struct skiffd_vm *vm, const char *method, const char *path, json_t *body,
 		   long want, json_t **out, char *err, size_t errlen)
 {
-	char *sock = skiffd_vm_run_path(vm, "api.sock");
+	char *sock = skiffd_vm_sock(vm, "api.sock");
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	struct uhttp_reply r;
 	int rc = -1;

@@ -318,7 +318,7 @@ struct skiffd_vm *skiffd_find(struct skiffd *d, const char *key)
  * unresponsive when it does not answer. */
 static const char *live_state(struct skiffd_vm *vm)
 {
-	char *sock = skiffd_vm_run_path(vm, "api.sock");
+	char *sock = skiffd_vm_sock(vm, "api.sock");
 	if (!sock)
 		return "running";
 	struct uhttp_reply r;
@@ -345,7 +345,7 @@ json_t *skiffd_vm_json(struct skiffd *d, struct skiffd_vm *vm, bool live)
 	(void)d;
 	bool running = vm->pid > 0;
 	const char *state = !running ? "stopped" : live ? live_state(vm) : "running";
-	char *api = skiffd_vm_run_path(vm, "api.sock"), *con = skiffd_vm_run_path(vm, "console.sock");
+	char *api = skiffd_vm_sock(vm, "api.sock"), *con = skiffd_vm_sock(vm, "console.sock");
 	char *log = skiffd_vm_path(vm, "console.log");
 	json_t *o = json_pack("{s:s,s:s?,s:s,s:i,s:I,s:I,s:s?,s:s?,s:s?,s:s?,s:O}",
 			      "id", vm->id, "name", vm->name, "state", state,

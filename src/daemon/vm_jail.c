@@ -37,6 +37,11 @@ char *skiffd_vm_run_path(const struct skiffd_vm *vm, const char *file)
 	return r < 0 ? NULL : p;
 }
 
+char *skiffd_vm_sock(const struct skiffd_vm *vm, const char *file)
+{
+	return vm->old_layout ? skiffd_vm_path(vm, file) : skiffd_vm_run_path(vm, file);
+}
+
 int skiffd_hand_over(const struct skiffd *d, int fd, char *err, size_t errlen)
 {
 	if (!d->jail.on || fchown(fd, d->jail.uid, d->jail.gid) == 0)

@@ -309,3 +309,28 @@ def test_a_drive_swapped_in_a_running_vm_stays_in_its_definition(daemons, short_
     files = open_files(pid)
     assert str(new) in files and str(old) not in files, f"the restarted VM opened {files}"
     action(d.sock, "dr", "InstanceStop")
+
+
+def test_a_vmm_started_by_an_older_skiffd_is_adopted(daemons, short_root, images, skiff_bin):
+    """A skiffd from before run/ put a VM's sockets beside its vm.json: a
+    VMM it started is still adopted (and reached there) after an upgrade."""
+    d = daemons(short_root)
+    ok(d.sock, "POST", "/vms", tiny_def("old", images["spin"]), status=201)
+    d.kill9()
+    vdir = d.state / "vms" / "old"
+    vmm = subprocess.Popen([skiff_bin, "run", "--id", "old", "--api-sock", vdir / "api.sock",
+                            "--kernel", images["spin"], "--mem", "128"], start_new_session=True,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: (vdir / "api.sock").exists(), 30, 0.1)
+        (vdir / "pid").write_text(f"{vmm.pid} {proc_starttime(vmm.pid)} {int(time.time())}\n")
+        d.start()
+        st = get(d.sock, "/vms/old")
+        assert st["state"] == "running" and st["pid"] == vmm.pid, st
+        assert get(d.sock, "/vms/old/")["state"] == "Running"
+        assert "started by an older skiffd" in d.log_text()
+        action(d.sock, "old", "InstanceStop")
+        assert vmm.wait(15) is not None and not (vdir / "api.sock").exists()
+    finally:
+        vmm.kill()
+        vmm.wait()
