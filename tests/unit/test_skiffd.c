@@ -151,7 +151,7 @@ static void test_store(struct check_counts *c, const char *dir)
 		json_t *j = skiffd_vm_json(&e, ra, false);
 		CHECK(c, j && !strcmp(json_string_value(json_object_get(j, "state")), "stopped") &&
 		      json_is_null(json_object_get(j, "pid")) &&
-		      strstr(json_string_value(json_object_get(j, "console_socket")), "/alpha/console.sock"),
+		      strstr(json_string_value(json_object_get(j, "console_socket")), "/alpha/run/console.sock"),
 		      "VM JSON");
 		json_decref(j);
 	}
