@@ -232,7 +232,8 @@ static int build(struct sandbox *sb, enum sandbox_class cls, bool jit, char *err
 		snprintf(err, errlen, "sandbox: cannot start the %s list", sandbox_class_name(cls));
 		goto out;
 	}
-	if (add_table(ctx, SB_COMMON, err, errlen) || add_table(ctx, cls, err, errlen))
+	if (add_table(ctx, SB_COMMON, err, errlen) || add_table(ctx, cls, err, errlen) ||
+	    add_table(ctx, SB_SANITIZER_THREAD, err, errlen))
 		goto out;
 	if (jit && cls == SB_MAIN) {
 		/* A rebuilt hart's JIT code cache: its executable view is read

@@ -42,7 +42,8 @@ enum sandbox_class {
 	SB_NET,
 	SB_API,
 	SB_CLASSES,
-	SB_SANITIZER = SB_CLASSES  /* rows added to main in sanitizer builds */
+	SB_SANITIZER = SB_CLASSES,  /* rows added to main in sanitizer builds */
+	SB_SANITIZER_THREAD,        /* rows added to every class in sanitizer builds */
 };
 
 /* The check on a call's arguments (sandbox.c turns each into comparisons). */
