@@ -11,7 +11,9 @@
  * reply: a known kind; a value exactly for results; error class and
  * description without control characters and valid UTF-8 (the reader keeps
  * an agent's UTF-8, e.g. QEMU's quotes, and cuts only between characters).
- * Each stored reply fits the limit.
+ * Each stored reply fits the limit. The plain JSON reader the decoder
+ * tries first (src/api/json_load.c) must agree with jansson whenever it
+ * reads the input at all.
  *
  * Build: tests/fuzz/meson.build (-Dfuzz=true for libFuzzer; every build
  * links fuzz-replay-NAME, which runs the files it is given once each).
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/json_load.h"
 #include "api/qga_reader.h"
 
 #define LIMIT 512
@@ -131,5 +134,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct qga_reply r;
 	qga_reply_decode(data + 1, size - 1, &r);
 	json_decref(r.value);
+
+	/* The plain reader the decoder tries first gives jansson's value
+	 * and end whenever it gives one, with the end pointer and without. */
+	for (int eof_check = 0; eof_check < 2; eof_check++) {
+		size_t end = 0;
+		json_t *plain = json_load_plain((const char *)data + 1, size - 1, eof_check ? NULL : &end);
+		if (!plain)
+			continue;
+		json_error_t je;
+		json_t *want = json_loadb((const char *)data + 1, size - 1,
+					  JSON_REJECT_DUPLICATES | (eof_check ? 0 : JSON_DISABLE_EOF_CHECK), &je);
+		if (!want || !json_equal(plain, want) || (!eof_check && end != (size_t)je.position))
+			abort();
+		json_decref(plain);
+		json_decref(want);
+	}
 	return 0;
 }
