@@ -2,6 +2,7 @@
  * QGA reply framing and decoding; see qga_reader.h.
  */
 #include "api/qga_reader.h"
+#include "api/json_load.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +75,11 @@ void qga_reply_decode(const uint8_t *text, size_t n, struct qga_reply *r)
 	memset(r, 0, sizeof(*r));
 	r->kind = QGA_REPLY_GARBAGE;
 	json_error_t e;
-	json_t *doc = json_loadb((const char *)text, n, JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &e);
+	size_t end;
+	/* a file piece read from the guest: 1.4 MB of base64 (json_load.h) */
+	json_t *doc = json_load_plain((const char *)text, n, &end);
+	if (!doc)
+		doc = json_loadb((const char *)text, n, JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &e);
 	if (!doc)
 		return;
 	json_t *ret = json_object_get(doc, "return");

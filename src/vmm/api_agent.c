@@ -369,12 +369,13 @@ static void file_op(struct req *r, json_int_t h)
 						     json_is_true(json_object_get(ret, "eof"))));
 		}
 	} else if (!strcmp(op, "write")) {
-		const char *data = api_json_string(r->body, "data");
-		if (!data) {
+		const json_t *data = api_json_member(r->body, "data");
+		if (!json_is_string(data)) {
 			fault(r, 400, "files.data: required for \"op\": \"write\"");
 			return;
 		}
-		ret = call(r, "guest-file-write", json_pack("{s:I,s:s}", "handle", h, "buf-b64", data),
+		/* the body's string itself (1.4 MB of base64), not a copy */
+		ret = call(r, "guest-file-write", json_pack("{s:I,s:O}", "handle", h, "buf-b64", data),
 			   QGA_REPLY_SMALL, FILE_TIMEOUT_MS);
 		json_t *n = ret ? member(r, ret, "guest-file-write", "count", JSON_INTEGER) : NULL;
 		if (n)
