@@ -2,8 +2,8 @@
 """Copy throughput through the guest agent, skiff beside QEMU
 (docs/BENCHMARKS.md, "Guest agent copies"):
 
-    bench/agent_cp.py [--runs 3] [--mib 64] [--mem 384] [--build build]
-                      [--output FILE.md]
+    bench/agent_cp.py [--runs 3] [--mib 64] [--mem 384] [--build build]...
+                      [--no-qemu] [--output FILE.md]
 
 The default guest (1 hart, --mem MiB) boots once in each VMM and runs
 skiff's guest agent (skiff-agent) on the virtio-console port
@@ -25,6 +25,12 @@ client: the `skiff cp` process, or this script's own CPU time for the QEMU
 client) are measured; every copy is checked (sha256 of what came back, the
 guest's XXH64 of what went in). Medians; ratio = skiff / QEMU (for the
 throughput, higher is better; for CPU seconds, lower is).
+
+--build may be given more than once (e.g. a change and the tree before
+it): each build boots its own VM and the copies alternate between all of
+them; --no-qemu leaves QEMU out. The ratio is then the first column's over
+the last's. For skiff the VMM's API thread (libmicrohttpd's, which reads
+the request bodies) has a row of its own: host CPU seconds of that thread.
 """
 import argparse
 import base64
@@ -108,6 +114,20 @@ def sha256(path):
     return h.hexdigest()
 
 
+def api_thread_cpu(pid):
+    """Host CPU seconds of the VMM's API thread (libmicrohttpd names it)."""
+    total = 0.0
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (t / "stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.index("(") + 1:stat.rindex(")")].startswith("MHD"):
+            f = stat.rsplit(")", 1)[1].split()
+            total += (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def children_cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -116,10 +136,10 @@ def children_cpu():
 # ------------------------------------------------------------------ skiff
 
 class SkiffVM:
-    def __init__(self, a, work, log):
+    def __init__(self, a, work, log, skiff):
         k, i = guest()
-        self.a, self.sock = a, work / "api.sock"
-        self.p = spawn([a.skiff, "run", "--kernel", k, "--initrd", i, "--append", APPEND,
+        self.a, self.sock, self.skiff = a, work / "api.sock", skiff
+        self.p = spawn([skiff, "run", "--kernel", k, "--initrd", i, "--append", APPEND,
                         "--mem", a.mem, "--api-sock", self.sock], log)
         self.p.expect(READY, timeout=600)
         wait_sock(self.sock)
@@ -130,14 +150,16 @@ class SkiffVM:
             time.sleep(1)
 
     def cp_cmd(self, *args):
-        return subprocess.run([self.a.skiff, *map(str, args)], capture_output=True, timeout=1800)
+        return subprocess.run([self.skiff, *map(str, args)], capture_output=True, timeout=1800)
 
     def copy(self, src, out, s):
         for way, args in (("in", (src, f"{self.sock}:/tmp/f")), ("out", (f"{self.sock}:/tmp/f", out))):
             c0, v0, t0 = children_cpu(), cpu_seconds(self.p.pid), time.monotonic()
+            a0 = api_thread_cpu(self.p.pid)
             r = self.cp_cmd("cp", *args)
             s[f"{way}_s"].append(time.monotonic() - t0)
             s[f"{way}_cpu"].append(children_cpu() - c0 + cpu_seconds(self.p.pid) - v0)
+            s[f"{way}_api"].append(api_thread_cpu(self.p.pid) - a0)
             if r.returncode:
                 raise RuntimeError(f"skiff cp {way}: {r.stderr.decode(errors='replace')}")
         self.cp_cmd("exec", self.sock, "--", "rm", "/tmp/f")
@@ -215,20 +237,28 @@ def med(v):
     return statistics.median(v) if v else None
 
 
-def report(a, sk, qe, load_before, load_after):
-    out = [f"Command: `bench/agent_cp.py --runs {a.runs} --mib {a.mib} --mem {a.mem}`; the default "
-           f"guest, 1 hart, {a.mem} MiB, skiff's guest agent in both VMMs; host load average "
-           f"{load_before} before the run, {load_after} after.", "",
-           f"| {a.mib} MiB copy | skiff | QEMU | skiff / QEMU |", "|---|---|---|---|"]
+def report(a, cols, load_before, load_after):
+    """cols: [(name, samples)]; the ratio is the first column's over the last's."""
+    builds = "".join(f" --build {b}" for b in a.build) if a.build != [str(REPO / "build")] else ""
+    names = [n for n, _ in cols]
+    out = [f"Command: `bench/agent_cp.py --runs {a.runs} --mib {a.mib} --mem {a.mem}{builds}"
+           f"{' --no-qemu' if a.no_qemu else ''}`; the default guest, 1 hart, {a.mem} MiB, skiff's "
+           f"guest agent in every VMM; host load average {load_before} before the run, {load_after} after.",
+           "", f"| {a.mib} MiB copy | " + " | ".join(names) + f" | {names[0]} / {names[-1]} |",
+           "|---|" + "---|" * (len(cols) + 1)]
+
+    def row(title, vals):
+        shown = ["–" if v is None else f"{v:.2f}" for v in vals]
+        ratio = f"{vals[0] / vals[-1]:.3f}" if None not in (vals[0], vals[-1]) and vals[-1] else "–"
+        out.append(f"| {title} | " + " | ".join(shown) + f" | {ratio} |")
+
     for way, title in (("in", "host → guest (`skiff cp FILE VM:PATH`)"),
                        ("out", "guest → host (`skiff cp VM:PATH FILE`)")):
-        ts, tq = med(sk[f"{way}_s"]), med(qe[f"{way}_s"])
-        cs, cq = med(sk[f"{way}_cpu"]), med(qe[f"{way}_cpu"])
-        out.append(f"| {title}: MiB/s (wall) | {a.mib / ts:.2f} | {a.mib / tq:.2f} | {tq / ts:.3f} |")
-        out.append(f"| &nbsp;&nbsp;host CPU seconds (VMM + client) | {cs:.2f} | {cq:.2f} | {cs / cq:.3f} |")
+        row(f"{title}: MiB/s (wall)", [a.mib / med(s[f"{way}_s"]) for _, s in cols])
+        row("&nbsp;&nbsp;host CPU seconds (VMM + client)", [med(s[f"{way}_cpu"]) for _, s in cols])
+        row("&nbsp;&nbsp;of which the VMM's API thread", [med(s[f"{way}_api"]) for _, s in cols])
     out += ["", "Samples (wall s): " + "; ".join(
-        f"{n} {w}: {', '.join(f'{x:.2f}' for x in s[f'{w}_s'])}"
-        for n, s in (("skiff", sk), ("QEMU", qe)) for w in ("in", "out"))]
+        f"{n} {w}: {', '.join(f'{x:.2f}' for x in s[f'{w}_s'])}" for n, s in cols for w in ("in", "out"))]
     return "\n".join(out) + "\n"
 
 
@@ -237,13 +267,19 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mib", type=int, default=64)
     ap.add_argument("--mem", type=int, default=384)
-    ap.add_argument("--build", default=str(REPO / "build"))
+    ap.add_argument("--build", action="append",
+                    help="a meson build directory (default: build); more than one: side by side")
+    ap.add_argument("--no-qemu", action="store_true", help="skiff only")
     ap.add_argument("--qemu", default=shutil.which("qemu-system-riscv64"))
     ap.add_argument("--output")
     a = ap.parse_args()
-    a.skiff = str(Path(a.build) / "src" / "cli" / "skiff")
+    a.build = a.build or [str(REPO / "build")]
     load_before = open("/proc/loadavg").read().split()[0]
-    sk, qe = defaultdict(list), defaultdict(list)
+    kinds = [(f"skiff ({b})" if len(a.build) > 1 else "skiff", str(Path(b) / "src" / "cli" / "skiff"))
+             for b in a.build]
+    if not a.no_qemu:
+        kinds.append(("QEMU", None))
+    cols = [(name, defaultdict(list)) for name, _ in kinds]
     with tempfile.TemporaryDirectory(prefix="skiff-cpbench-", dir="/var/tmp") as tmp:
         tmp = Path(tmp)
         src, out = tmp / "src.bin", tmp / "out.bin"
@@ -252,12 +288,13 @@ def main():
         want = sha256(src)
         vms = []
         try:
-            for name, cls in (("skiff", SkiffVM), ("qemu", QemuVM)):
-                (tmp / name).mkdir()
-                vms.append(cls(a, tmp / name, open(tmp / f"{name}.log", "w")))
+            for k, (name, skiff) in enumerate(kinds):
+                (tmp / f"vm{k}").mkdir()
+                log = open(tmp / f"vm{k}.log", "w")
+                vms.append(SkiffVM(a, tmp / f"vm{k}", log, skiff) if skiff else QemuVM(a, tmp / f"vm{k}", log))
                 print(f"{name}: booted, agent answers", file=sys.stderr)
             for r in range(a.runs):
-                for vm, s, name in ((vms[0], sk, "skiff"), (vms[1], qe, "qemu")):
+                for vm, (name, s) in zip(vms, cols):
                     vm.copy(src, out, s)
                     if sha256(out) != want:
                         raise RuntimeError(f"{name}: the file that came back differs")
@@ -267,7 +304,7 @@ def main():
         finally:
             for vm in vms:
                 vm.close()
-    text = report(a, sk, qe, load_before, open("/proc/loadavg").read().split()[0])
+    text = report(a, cols, load_before, open("/proc/loadavg").read().split()[0])
     print(text)
     if a.output:
         Path(a.output).write_text(text)
