@@ -449,7 +449,8 @@ static inline int64_t sx32(uint64_t v) { return (int64_t)(int32_t)v; }
 
 /* Count one block transition down. The counter is also zeroed by other
  * threads (hart_poke), hence the atomic accesses; a decrement that races
- * with a zeroing delays the check by at most TIMER_CHECK_BLOCKS blocks. */
+ * with a zeroing delays the check by at most TIMER_CHECK_BLOCKS(_JIT)
+ * blocks. */
 static inline int countdown(struct hart *h)
 {
 	int c = __atomic_load_n(&h->timer_countdown, __ATOMIC_RELAXED) - 1;
@@ -675,7 +676,8 @@ next_block:
 	if (unlikely(only != NULL))
 		RETURN();
 	if (unlikely(countdown(h) <= 0)) {
-		__atomic_store_n(&h->timer_countdown, TIMER_CHECK_BLOCKS, __ATOMIC_RELAXED);
+		__atomic_store_n(&h->timer_countdown, h->jit ? TIMER_CHECK_BLOCKS_JIT : TIMER_CHECK_BLOCKS,
+				 __ATOMIC_RELAXED);
 		timer_update(h);
 		tlb_sync_writes(h);
 	}

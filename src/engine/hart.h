@@ -250,7 +250,14 @@ struct hart {
 
 #define BC_SET_BITS 13
 #define BC_SETS (1u << BC_SET_BITS)
+/* Block transitions between two looks at the timer (stimecmp), which no
+ * other thread watches for the hart. Translated code leaves for the
+ * executor's loop to look, so a hart with the JIT looks less often: a
+ * block transition there costs a few nanoseconds and a trip through the
+ * loop far more, while 4096 transitions of translated code still take
+ * tens of microseconds, against a Linux tick of milliseconds. */
 #define TIMER_CHECK_BLOCKS 512
+#define TIMER_CHECK_BLOCKS_JIT 4096
 #define TRAP_STORM_LIMIT 1000
 
 /* csr.c */
@@ -297,7 +304,7 @@ void exec_block(struct hart *h, struct block *b, struct hart_exit *ex);
 
 /* Ask the hart to look at `attention` soon: set it, and zero the countdown
  * that translated code checks (a racing decrement can delay this by at
- * most TIMER_CHECK_BLOCKS blocks). */
+ * most TIMER_CHECK_BLOCKS(_JIT) blocks). */
 static inline void hart_poke(struct hart *h)
 {
 	atomic_store_explicit(&h->attention, 1, memory_order_release);
