@@ -248,7 +248,7 @@ struct hart {
 	struct tlb_set tlb[TLB_SETS];
 };
 
-#define BC_SET_BITS 13
+#define BC_SET_BITS 15
 #define BC_SETS (1u << BC_SET_BITS)
 /* Block transitions between two looks at the timer (stimecmp), which no
  * other thread watches for the hart. Translated code leaves for the
