@@ -2,8 +2,8 @@
  * The JIT's runtime: per-hart creation and teardown, the routines every
  * translation shares (emitted at the start of the code cache: the entry
  * trampoline, the exits back to the executor, the thunks that call the
- * memory slow paths, the jump-cache probes), the slow paths themselves,
- * linking, and the debugging outputs (SKIFF_JIT_DUMP, SKIFF_JIT_PERFMAP).
+ * memory slow paths), the slow paths themselves, linking, and the
+ * debugging outputs (SKIFF_JIT_DUMP, SKIFF_JIT_PERFMAP).
  */
 #include "engine/jit/runtime.h"
 
@@ -139,25 +139,6 @@ int jit_emit_common(struct hart *h)
 	move_mapped(&b, false, true);
 	x86_ret(&b);
 
-	/* jc_probe(rax = target): h->pc = target; leave if the countdown ran
-	 * out; jump to the cached translation of the target, else leave. */
-	for (unsigned s = 0; s < TLB_SETS; s++) {
-		j->jc_probe[s] = b.p;
-		x86_mov_mr(&b, hmem(HOFF(pc)), RAX, 8);
-		x86_alu_mi(&b, ALU_SUB, hmem(HOFF(timer_countdown)), 1, 4);
-		uint8_t *f = x86_jcc32(&b, CC_LE);
-		if (f)
-			x86_patch_rel32(f, j->exit_lookup);
-		x86_mov_rr32(&b, RCX, RAX);
-		x86_shift_ri(&b, SH_SHL, RCX, 3, true);
-		x86_alu_ri32(&b, ALU_AND, RCX, (JC_SIZE - 1) << 4);
-		int32_t jc = HOFF(jc) + (int32_t)(s * JC_SIZE * sizeof(struct jc_entry));
-		x86_alu_rm(&b, ALU_CMP, RAX, x86_mem_idx(RBP, RCX, 1, jc));
-		f = x86_jcc32(&b, CC_NE);
-		if (f)
-			x86_patch_rel32(f, j->exit_lookup);
-		x86_jmp_m(&b, x86_mem_idx(RBP, RCX, 1, jc + 8));
-	}
 	if (b.overflow)
 		return -1;
 	j->common_bytes = (size_t)(b.p - j->cc.rw);

@@ -1,8 +1,8 @@
 /*
  * The JIT's per-hart state and the pieces of it the translator needs: the
  * code cache, the addresses of the shared routines at the start of the
- * cache (entry, exits, slow-path thunks, jump-cache probes), host CPU
- * features, and the debugging outputs.
+ * cache (entry, exits, slow-path thunks), host CPU features, and the
+ * debugging outputs.
  */
 #ifndef SKIFF_ENGINE_JIT_RUNTIME_H
 #define SKIFF_ENGINE_JIT_RUNTIME_H
@@ -24,7 +24,6 @@ struct jit {
 	uint8_t *thunk_store;  /* rax = va, rdx = value, ecx = size -> eax = 1 done, 0 not */
 	uint8_t *thunk_helper; /* rcx = x[rs1], rdx = x[rs2], h->jit_insn set -> rax 1 done, 0 not */
 	uint8_t *thunk_csr;    /* rcx = x[rs1], edx = index in block, h->jit_insn set -> rax 0, 1 or 2 */
-	uint8_t *jc_probe[TLB_SETS]; /* rax = target va; instret already counted */
 	size_t common_bytes;   /* the shared routines' size */
 	/* Host features. */
 	bool bmi1, bmi2, lzcnt, popcnt;

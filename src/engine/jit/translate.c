@@ -167,6 +167,28 @@ static void emit_bail(struct tr *t, unsigned idx)
 	jmp_to(t, t->j->exit_bail);
 }
 
+/* Go to guest pc rax (instret already counted): h->pc = rax; leave if the
+ * countdown ran out; jump to the target's translation when the jump cache
+ * has it, else leave for the executor. Probed here rather than in a routine
+ * every exit shares so that each exit has an indirect jump of its own: the
+ * host predicts each site's usual target, where one shared jump for every
+ * cross-page jump and return was a prediction miss whenever two sites
+ * alternated. */
+static void emit_jc_jump(struct tr *t)
+{
+	x86_mov_mr(&t->b, hmem(HOFF(pc)), RAX, 8);
+	x86_alu_mi(&t->b, ALU_SUB, hmem(HOFF(timer_countdown)), 1, 4);
+	jcc_to(t, CC_LE, t->j->exit_lookup);
+	/* Index (va >> 1) % JC_SIZE, 16-byte entries {va, code}. */
+	x86_mov_rr32(&t->b, RCX, RAX);
+	x86_shift_ri(&t->b, SH_SHL, RCX, 3, true);
+	x86_alu_ri32(&t->b, ALU_AND, RCX, (JC_SIZE - 1) << 4);
+	int32_t jc = HOFF(jc) + (int32_t)(t->set * JC_SIZE * sizeof(struct jc_entry));
+	x86_alu_rm(&t->b, ALU_CMP, RAX, x86_mem_idx(RBP, RCX, 1, jc));
+	jcc_to(t, CC_NE, t->j->exit_lookup);
+	x86_jmp_m(&t->b, x86_mem_idx(RBP, RCX, 1, jc + 8));
+}
+
 /* Go to the block at (block start + delta), `retired` instructions done. */
 static void emit_goto(struct tr *t, int64_t delta, unsigned retired)
 {
@@ -190,7 +212,7 @@ static void emit_goto(struct tr *t, int64_t delta, unsigned retired)
 	} else {
 		x86_mov_rm(&t->b, RAX, hmem(HOFF(pc)));
 		x86_alu_ri(&t->b, ALU_ADD, RAX, (int32_t)delta);
-		jmp_to(t, t->j->jc_probe[t->set]);
+		emit_jc_jump(t);
 	}
 }
 
@@ -1011,7 +1033,7 @@ static bool emit_end(struct tr *t, const struct insn *i, unsigned n)
 			set_rd(t, i->rd, RCX);
 		}
 		x86_alu_mi(&t->b, ALU_ADD, hmem(HOFF(instret)), (int32_t)n, 8);
-		jmp_to(t, t->j->jc_probe[t->set]);
+		emit_jc_jump(t);
 		return true;
 	}
 	case OP_BEQ: case OP_BNE: case OP_BLT: case OP_BGE: case OP_BLTU: case OP_BGEU: {
