@@ -2,7 +2,8 @@
  * Engine unit tests through its public API (engine.h): straight-line and
  * looping code, exits (SBI, WFI, MMIO load and store), traps and their CSRs,
  * exact registers where translated code hands over to the executor,
- * interrupts posted from another thread, the timer, decoded-code
+ * interrupts posted from another thread (also into a loop of linked
+ * translated blocks), the timer, decoded-code
  * invalidation, the decoded-block cache when it is full, when its sets
  * overflow, on fence.i and when an idle hart gives it back, atomics between
  * two harts on two threads, and two harts of two different VMs running side
@@ -370,6 +371,52 @@ static void test_async_interrupt(void)
 	      "reason %d cause %llx", j.ex.reason, (unsigned long long)cause);
 	CHECK(&C, hart_get_reg(v.h, 5) >= seen, "the loop ran on to %llu after %llu were seen",
 	      (unsigned long long)hart_get_reg(v.h, 5), (unsigned long long)seen);
+	vm_fini(&v);
+}
+
+/* A loop that touches no memory and whose blocks link to each other (a
+ * forward jump within the page, then a jump back) still takes an interrupt
+ * posted from another thread: translated code counts the jump back down.
+ * A hart that misses it never leaves hart_run; the join's deadline only
+ * bounds such a broken engine. */
+static void test_interrupt_in_linked_loop(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		ADDI(5, 5, 1),       /* loop: t0++ */
+		BEQ(0, 0, 8),        /* forward, over the next instruction */
+		ADDI(6, 6, 1),
+		ADDI(7, 7, 1),       /* t2++ */
+		BEQ(0, 0, -16),      /* back to the loop */
+	};
+	uint32_t handler[] = { ECALL() };
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	put(&v, RAM_BASE + 0x200, handler, 1);
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_csr_write(v.h, CSR_STVEC, RAM_BASE + 0x200);
+	hart_csr_write(v.h, CSR_SIE, IRQ_SEI);
+	hart_csr_write(v.h, CSR_SSTATUS, 2); /* SIE */
+	struct spin_job j = { .v = &v };
+	pthread_t t;
+	pthread_create(&t, NULL, spin_thread, &j);
+	usleep(50000); /* let the loop get translated and linked */
+	hart_set_irq(v.h, IRQ_SEI, true);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 20;
+	if (pthread_timedjoin_np(t, NULL, &until)) {
+		CHECK(&C, false, "a linked loop did not take an interrupt in 20 s");
+		exit(check_summary(&C));
+	}
+	uint64_t cause;
+	hart_csr_read(v.h, CSR_SCAUSE, &cause);
+	CHECK(&C, j.ex.reason == EXIT_SBI && cause == ((1ull << 63) | 9),
+	      "reason %d cause %llx", j.ex.reason, (unsigned long long)cause);
+	CHECK(&C, hart_get_reg(v.h, 6) == 0 && hart_get_reg(v.h, 5) >= hart_get_reg(v.h, 7) &&
+	      hart_get_reg(v.h, 7) > 0, "t0 %llu t1 %llu t2 %llu",
+	      (unsigned long long)hart_get_reg(v.h, 5), (unsigned long long)hart_get_reg(v.h, 6),
+	      (unsigned long long)hart_get_reg(v.h, 7));
 	vm_fini(&v);
 }
 
@@ -873,6 +920,7 @@ int main(void)
 	test_illegal_trap();
 	test_instret_exact();
 	test_async_interrupt();
+	test_interrupt_in_linked_loop();
 	test_timer_and_wfi();
 	test_code_invalidation();
 	test_block_cache_pressure();

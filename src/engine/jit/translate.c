@@ -199,8 +199,15 @@ static void emit_goto(struct tr *t, int64_t delta, unsigned retired)
 		 * the target is translated (through exit_link until then). */
 		if (delta)
 			x86_alu_mi(&t->b, ALU_ADD, hmem(HOFF(pc)), (int32_t)delta, 8);
-		x86_alu_mi(&t->b, ALU_SUB, hmem(HOFF(timer_countdown)), 1, 4);
-		jcc_to(t, CC_LE, t->j->exit_lookup);
+		/* Only a jump back (to this block's start or before it) counts
+		 * down: a run of forward jumps within one page ends within the
+		 * page's at most 2048 blocks, and every loop of linked blocks
+		 * has a jump back in it, so the countdown still bounds the
+		 * time between two looks at `attention` and the timer. */
+		if (delta <= 0) {
+			x86_alu_mi(&t->b, ALU_SUB, hmem(HOFF(timer_countdown)), 1, 4);
+			jcc_to(t, CC_LE, t->j->exit_lookup);
+		}
 		uint8_t *field = x86_jmp32(&t->b);
 		if (!field)
 			return;
