@@ -44,6 +44,9 @@ static int make_point(const char *root, const char *path, bool leaf_file, char *
 		char c = *p;
 		*p = 0;
 		bool leaf = c == 0;
+		struct stat st;
+		if (leaf && leaf_file && lstat(full, &st) == 0)
+			return 0;   /* there already: in a directory bound before (read only, maybe) */
 		if (leaf && leaf_file) {
 			int fd = open(full, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 			if (fd < 0 && errno != EISDIR)
