@@ -87,6 +87,14 @@ int skiffd_vm_run_dir(const struct skiffd *d, const struct skiffd_vm *vm, const 
 {
 	char *run = skiffd_vm_run_path(vm, NULL), *dir = NULL;
 	int r = -1;
+	/* The VM's directory is searchable (not readable) by the jail's uid:
+	 * a drive with backing=on (an image's overlay) brings it into the
+	 * jail read only, and run/ is reached through it there. */
+	if (d->jail.on && chmod(vm->dir, 0711)) {
+		snprintf(err, errlen, "%s: %s", vm->dir, strerror(errno));
+		free(run);
+		return -1;
+	}
 	if (!run || (sub && asprintf(&dir, "%s/%s", run, sub) < 0))
 		snprintf(err, errlen, "out of memory");
 	else
