@@ -570,10 +570,14 @@ static int run(struct vm_config *cfg, struct image_use *use, int argc, char **ar
 			break;
 		case OPT_JAIL_UID:
 		case OPT_JAIL_GID: {
+			/* Any id but root's and (uid_t)-1, which setresuid
+			 * reads as "leave it" (skiffd gives each VM its own
+			 * from a range above 65535). */
 			char *end;
-			long id = strtol(optarg, &end, 10);
-			if (*end || end == optarg || id < 1 || id > 65534) {
-				fprintf(stderr, "skiff run: --%s %s: a number from 1 to 65534 (not root)\n",
+			errno = 0;
+			unsigned long long id = strtoull(optarg, &end, 10);
+			if (errno || *end || end == optarg || optarg[0] == '-' || id < 1 || id > 4294967294ull) {
+				fprintf(stderr, "skiff run: --%s %s: a number from 1 to 4294967294 (not root)\n",
 					o == OPT_JAIL_UID ? "jail-uid" : "jail-gid", optarg);
 				return 64;
 			}

@@ -50,9 +50,12 @@ static const char usage[] =
 	"  --jail on|off      as root: run each VM's VMM in a jail of its own (namespaces,\n"
 	"                     a root holding only its files, an unprivileged uid; default\n"
 	"                     on). As an ordinary user each VMM confines itself with Landlock\n"
-	"  --jail-uid N       the jailed VMMs' uid (default 65532); it must be able to read\n"
-	"                     the VMs' kernels and images and write their writable disks\n"
-	"  --jail-gid N       the jailed VMMs' gid (default 65532)\n"
+	"  --jail-uid-base N  jailed VMMs run each as a uid of its own, taken at create\n"
+	"                     from N, N+1, ... (default 1879048192); no account may use them\n"
+	"  --jail-uid-count N how many such uids skiffd has, so how many VMs (default 65536)\n"
+	"  --jail-gid N       the group every jailed VMM runs as (default 65532): the VMs'\n"
+	"                     kernels and images must be readable, their writable disks\n"
+	"                     writable, by it\n"
 	"  --version          print the version\n"
 	"  -h, --help         this text\n"
 	"\n"
@@ -154,7 +157,8 @@ int main(int argc, char **argv)
 		{ "console-log-max", required_argument, NULL, 'L' },
 		{ "cgroup", required_argument, NULL, 'C' },
 		{ "jail", required_argument, NULL, 'J' },
-		{ "jail-uid", required_argument, NULL, 'U' },
+		{ "jail-uid-base", required_argument, NULL, 'U' },
+		{ "jail-uid-count", required_argument, NULL, 'N' },
 		{ "jail-gid", required_argument, NULL, 'G' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -163,7 +167,9 @@ int main(int argc, char **argv)
 	struct skiffd d = { .lock_fd = -1 };
 	const char *sock_opt = NULL, *state_opt = NULL, *vmm_opt = getenv("SKIFF_VMM"), *mem_opt = NULL;
 	const char *log_opt = "4M", *cgroup_opt = NULL, *jail_opt = "on";
-	d.jail.uid = d.jail.gid = SKIFFD_JAIL_DEFAULT_ID;
+	d.jail.gid = SKIFFD_JAIL_DEFAULT_GID;
+	d.jail.uid_base = SKIFFD_JAIL_DEFAULT_UID_BASE;
+	d.jail.uid_count = SKIFFD_JAIL_DEFAULT_UID_COUNT;
 	bool jail_id_given = false;
 	int o;
 	opterr = 0;
@@ -177,17 +183,20 @@ int main(int argc, char **argv)
 		case 'C': cgroup_opt = optarg; break;
 		case 'J': jail_opt = optarg; break;
 		case 'U':
+		case 'N':
 		case 'G': {
+			const char *name = o == 'U' ? "jail-uid-base" : o == 'N' ? "jail-uid-count" : "jail-gid";
 			char *end;
 			errno = 0;
-			unsigned long id = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg || optarg[0] == '-' || id == 0 || id >= 0xffffffffu) {
-				fprintf(stderr, "skiffd: --jail-%cid %s: a number other than 0\n", o == 'U' ? 'u' : 'g',
-					optarg);
+			unsigned long long id = strtoull(optarg, &end, 10);
+			if (errno || *end || !*optarg || optarg[0] == '-' || id == 0 || id >= 0xffffffffull) {
+				fprintf(stderr, "skiffd: --%s %s: a number from 1 to 4294967294\n", name, optarg);
 				return 64;
 			}
 			if (o == 'U')
-				d.jail.uid = (uid_t)id;
+				d.jail.uid_base = (uid_t)id;
+			else if (o == 'N')
+				d.jail.uid_count = (uint32_t)id;
 			else
 				d.jail.gid = (gid_t)id;
 			jail_id_given = true;
@@ -214,7 +223,14 @@ int main(int argc, char **argv)
 	}
 	d.jail.on = !strcmp(jail_opt, "on") && geteuid() == 0;
 	if (jail_id_given && !d.jail.on) {
-		fprintf(stderr, "skiffd: --jail-uid and --jail-gid are for a skiffd run as root with --jail on\n");
+		fprintf(stderr, "skiffd: --jail-uid-base, --jail-uid-count and --jail-gid are for a skiffd run as "
+			"root with --jail on\n");
+		return 64;
+	}
+	/* The last uid is below (uid_t)-1, which setresuid reads as "keep". */
+	if ((uint64_t)d.jail.uid_base + d.jail.uid_count > 0xffffffffull) {
+		fprintf(stderr, "skiffd: --jail-uid-base %u with --jail-uid-count %u goes past uid 4294967294\n",
+			(unsigned)d.jail.uid_base, (unsigned)d.jail.uid_count);
 		return 64;
 	}
 
@@ -334,7 +350,9 @@ int main(int argc, char **argv)
 	skiffd_log("serving on %s (state %s, %zu VMs, %zu running, memory limit %" PRIu64 " MiB, VMM %s)",
 		   d.socket_path, d.state_dir, total, adopted, d.mem_limit_mib, d.vmm_path);
 	if (d.jail.on)
-		skiffd_log("each VM's VMM runs jailed as uid %u gid %u", (unsigned)d.jail.uid, (unsigned)d.jail.gid);
+		skiffd_log("each VM's VMM runs jailed as a uid of its own (%u-%u) and gid %u",
+			   (unsigned)d.jail.uid_base, (unsigned)(d.jail.uid_base + d.jail.uid_count - 1),
+			   (unsigned)d.jail.gid);
 	else
 		skiffd_log("each VM's VMM runs %s", geteuid() ? "under Landlock (as this user)" :
 			   "as root, not jailed (--jail off)");

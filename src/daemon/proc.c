@@ -6,6 +6,7 @@
  * and noticing when one has ended.
  */
 #include "daemon/skiffd.h"
+#include "daemon/vm_image.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -326,6 +327,14 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 			 used < d->mem_limit_mib ? d->mem_limit_mib - used : 0);
 		return -1;
 	}
+	/* A VM that had no jail uid free when skiffd started may get one now. */
+	uid_t had = vm->jail_uid;
+	if (skiffd_jail_assign(d, vm, err, errlen))
+		return -1;
+	if (vm->jail_uid != had && skiffd_save_vm(vm, err, errlen))
+		return -1;
+	if (skiffd_image_start(d, vm, err, errlen))
+		return -1;
 	/* Made from a snapshot: the first start loads it through the API. */
 	if (skiffd_vm_run_dir(d, vm, NULL, err, errlen) || (!vm->restore && write_vmm_config(vm, err, errlen)))
 		return -1;
@@ -350,7 +359,7 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 		goto out;
 	}
 	/* A capped log is reopened by the VMM (cli/log_cap.c), in its jail. */
-	if (skiffd_hand_over(d, logfd, err, errlen))
+	if (skiffd_hand_over(d, vm, logfd, err, errlen))
 		goto out;
 	if (pipe2(pipefd, O_CLOEXEC)) {
 		snprintf(err, errlen, "cannot start vm `%s`: %s", vm->id, strerror(errno));
@@ -420,9 +429,9 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 			/* The usual cause when jailed: a file the jail's uid cannot use. */
 			char hint[160] = "";
 			if (d->jail.on && strstr(tail, "Permission denied"))
-				snprintf(hint, sizeof(hint), " (skiffd runs each VM's VMM as uid %u gid %u: "
+				snprintf(hint, sizeof(hint), " (skiffd runs this VM's VMM as uid %u gid %u: "
 					 "its files must be readable, and writable disks writable, by them)",
-					 (unsigned)d->jail.uid, (unsigned)d->jail.gid);
+					 (unsigned)vm->jail_uid, (unsigned)d->jail.gid);
 			snprintf(err, errlen, "vm `%s`: the VMM ended at start (%s %d): %s%s", vm->id,
 				 WIFSIGNALED(status) ? "signal" : "status",
 				 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),

@@ -217,13 +217,6 @@ static void create(struct req *q, json_t *body)
 			image_dir = NULL;
 			goto out;
 		}
-		/* The overlay is the VM's to write (the image's first drive). */
-		const char *overlay = json_string_value(json_object_get(
-			json_array_get(json_object_get(cfg, "drives"), 0), "path_on_host"));
-		if (!overlay || skiffd_hand_over_path(d, overlay, q->err, sizeof(q->err))) {
-			fault(q, "%s", overlay ? q->err : "image: no overlay");
-			goto out;
-		}
 	}
 	/* After the image's user network is added, so it gets the default too. */
 	if (default_no_host_loopback(cfg)) {
@@ -298,8 +291,20 @@ static void create(struct req *q, json_t *body)
 	vm->vcpus = spec.ncpus;
 	vm->mem_mib = mem_mib;
 	vm->created_at = time(NULL);
+	if (skiffd_jail_assign(d, vm, q->err, sizeof(q->err))) {
+		fault(q, "%s", q->err);
+		skiffd_vm_free(vm);
+		goto out;
+	}
 	if (mkdir(vm->dir, 0700) && errno != EEXIST) {
 		fault(q, "cannot create %s: %s", vm->dir, strerror(errno));
+		skiffd_vm_free(vm);
+		goto out;
+	}
+	/* A system image's overlay (its first drive) and its directory are
+	 * the VM's. */
+	if (image_dir && skiffd_image_start(d, vm, q->err, sizeof(q->err))) {
+		fault(q, "%s", q->err);
 		skiffd_vm_free(vm);
 		goto out;
 	}

@@ -7,7 +7,8 @@
  * State directory layout (everything mode 0600/0700, owned by the user):
  *   STATE/skiffd.lock          held (flock) while a skiffd uses STATE
  *   STATE/vms/ID/vm.json       the definition: id, name, created_at, config
- *                              (the --config-file sections), last_exit;
+ *                              (the --config-file sections), last_exit,
+ *                              jail_uid;
  *                              written atomically (temp, fsync, rename)
  *   STATE/vms/ID/config.json   what the VMM was last started with
  *   STATE/vms/ID/pid           "PID STARTTIME STARTED_AT" while it runs
@@ -19,6 +20,7 @@
  *     vsock.sock, portN.sock   a restored VM's own sockets (snapshots.c)
  *     snapshot/                a snapshot being saved, moved out when done
  *   STATE/vms/ID/root/         the jail's root while it runs (skiffd as root)
+ *   STATE/vms/ID/overlay/      an image VM's overlay, alone (vm_image.c)
  *
  * VMM processes are started in their own session and never depend on
  * skiffd: when skiffd ends, however it ends, they keep running, and the next
@@ -81,6 +83,10 @@ struct skiffd_vm {
 	 * PUT /snapshot/load its first start sends (snapshots.c); else NULL. */
 	json_t *restore;
 
+	/* The uid its jailed VMM runs as, its own among skiffd's VMs
+	 * (vm_jail.c); 0: none (not jailed, or the range was full). */
+	uid_t jail_uid;
+
 	/* Its cgroup v2 directory while it runs in one (cgroup.c); else NULL. */
 	char *cgroup;
 
@@ -94,12 +100,19 @@ struct skiffd_cgroup {
 	bool cpu, memory, pids, io;
 };
 
-/* skiffd as root jails its VMs (vm_jail.c): on, and as whom. The default
- * id is `skiff run --jail`'s (vmm/jail.h). */
-#define SKIFFD_JAIL_DEFAULT_ID 65532
+/* skiffd as root jails its VMs (vm_jail.c): on, and as whom. Each VM
+ * gets a uid of its own from [uid_base, uid_base + uid_count), kept in its
+ * vm.json; all share the group gid (through which the operator lets them
+ * read kernels and images). The default group is `skiff run --jail`'s
+ * (vmm/jail.h); the default range lies above every account and the first
+ * ~28000 users' /etc/subuid ranges (which start at 100000, 65536 each). */
+#define SKIFFD_JAIL_DEFAULT_GID 65532
+#define SKIFFD_JAIL_DEFAULT_UID_BASE 1879048192u   /* 0x70000000 */
+#define SKIFFD_JAIL_DEFAULT_UID_COUNT 65536u
 struct skiffd_jail {
 	bool on;
-	uid_t uid;
+	uid_t uid_base;
+	uint32_t uid_count;
 	gid_t gid;
 };
 
@@ -137,14 +150,21 @@ char *skiffd_vm_run_path(const struct skiffd_vm *vm, const char *file);
 /* The running VM's socket FILE (api.sock, console.sock): in run/, or in
  * its directory for a VMM adopted from an older skiffd; malloc'd. */
 char *skiffd_vm_sock(const struct skiffd_vm *vm, const char *file);
-/* Make run/ (and run/SUB unless NULL) for the VMM: owned by the jail's
- * uid when jailed. 0 or -1 with err. */
+/* Make run/ (and run/SUB unless NULL) for the VMM: owned by the VM's jail
+ * uid when jailed (with SUB NULL, before a start, everything in run/ is
+ * handed to it: a VM whose uid changed finds its files its own). 0 or -1
+ * with err. */
 int skiffd_vm_run_dir(const struct skiffd *d, const struct skiffd_vm *vm, const char *sub, char *err,
 		      size_t errlen);
+/* Give `vm` a jail uid no other VM of d->vms has (when jailed and it has
+ * none, or one outside the range, or another VM's). 0, or -1 with err when
+ * the range is full. */
+int skiffd_jail_assign(const struct skiffd *d, struct skiffd_vm *vm, char *err, size_t errlen);
 /* A file skiffd made for the VMM (its console log, a drive copy) goes to
- * the jail's uid when jailed. 0 or -1 with err. */
-int skiffd_hand_over(const struct skiffd *d, int fd, char *err, size_t errlen);
-int skiffd_hand_over_path(const struct skiffd *d, const char *path, char *err, size_t errlen);
+ * the VM's jail uid when jailed. 0 or -1 with err. */
+int skiffd_hand_over(const struct skiffd *d, const struct skiffd_vm *vm, int fd, char *err, size_t errlen);
+int skiffd_hand_over_path(const struct skiffd *d, const struct skiffd_vm *vm, const char *path, char *err,
+			  size_t errlen);
 /* The `skiff run` options that confine the VM's VMM, into out; their
  * count (0: none, the VMM confines itself by Landlock). root and ids hold
  * the values. */

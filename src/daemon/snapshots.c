@@ -142,12 +142,13 @@ static int move_file(const char *from, const char *to, char *err, size_t errlen)
 }
 
 /* copy_image, then the copy goes to the VMM's uid. */
-static int copy_for_vm(struct skiffd *d, const char *from, const char *to, char *err, size_t errlen)
+static int copy_for_vm(struct skiffd *d, const struct skiffd_vm *vm, const char *from, const char *to, char *err,
+		       size_t errlen)
 {
 	if (copy_image(from, to, err, errlen))
 		return -1;
 	int fd = open(to, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	int r = fd < 0 ? -1 : skiffd_hand_over(d, fd, err, errlen);
+	int r = fd < 0 ? -1 : skiffd_hand_over(d, vm, fd, err, errlen);
 	if (fd < 0)
 		snprintf(err, errlen, "%s: %s", to, strerror(errno));
 	else
@@ -170,10 +171,10 @@ static char *import_file(struct skiffd *d, struct skiffd_vm *vm, const char *fro
 	}
 	unlink(to);
 	struct stat st;
-	uid_t owner = d->jail.on ? d->jail.uid : geteuid();
+	uid_t owner = d->jail.on ? vm->jail_uid : geteuid();
 	if (stat(from, &st) == 0 && st.st_uid == owner && link(from, to) == 0)
 		return to;
-	if (copy_for_vm(d, from, to, err, errlen) == 0)
+	if (copy_for_vm(d, vm, from, to, err, errlen) == 0)
 		return to;
 	free(to);
 	return NULL;
@@ -323,7 +324,7 @@ static int own_host_side(struct skiffd *d, struct skiffd_vm *vm, const char *sna
 		char name[96];
 		snprintf(name, sizeof(name), "drive-%s.img", id);
 		char *from = join(snapdir, name), *to = skiffd_vm_run_path(vm, name);
-		int r = !from || !to ? -1 : copy_for_vm(d, from, to, err, errlen);
+		int r = !from || !to ? -1 : copy_for_vm(d, vm, from, to, err, errlen);
 		if (!r) {
 			json_object_set_new(e, "path_on_host", json_string(to));
 			json_array_append_new(dov, json_pack("{s:s,s:s}", "drive_id", id, "path_on_host", to));
@@ -384,7 +385,7 @@ struct skiffd_vm *skiffd_vm_from_snapshot(struct skiffd *d, const char *snapdir,
 		goto fail;
 	}
 	char *rstate = NULL, *rmem = NULL;
-	if (skiffd_vm_run_dir(d, vm, NULL, err, errlen) ||
+	if (skiffd_jail_assign(d, vm, err, errlen) || skiffd_vm_run_dir(d, vm, NULL, err, errlen) ||
 	    !(rstate = import_file(d, vm, state, RESTORE_STATE, err, errlen)) ||
 	    !(rmem = import_file(d, vm, mem, RESTORE_MEM, err, errlen))) {
 		free(rstate);

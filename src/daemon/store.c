@@ -116,6 +116,8 @@ int skiffd_save_vm(const struct skiffd_vm *vm, char *err, size_t errlen)
 		json_object_set_new(o, "last_exit", exit_json(&vm->last_exit));
 	if (o && vm->restore)
 		json_object_set(o, "restore", vm->restore);
+	if (o && vm->jail_uid)
+		json_object_set_new(o, "jail_uid", json_integer(vm->jail_uid));
 	char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 	json_decref(o);
 	char *path = skiffd_vm_path(vm, "vm.json");
@@ -215,6 +217,9 @@ static struct skiffd_vm *load_one(struct skiffd *d, const char *id)
 	vm->dir = dir;
 	vm->config = json_incref(cfg);
 	vm->created_at = json_integer_value(json_object_get(doc, "created_at"));
+	/* Checked against the range and the other VMs in skiffd_load_vms. */
+	json_int_t juid = json_integer_value(json_object_get(doc, "jail_uid"));
+	vm->jail_uid = juid > 0 && juid < 0xffffffffll ? (uid_t)juid : 0;
 	json_t *rs = json_object_get(doc, "restore");
 	if (json_is_object(rs))
 		vm->restore = json_incref(rs);
@@ -276,6 +281,25 @@ void skiffd_load_vms(struct skiffd *d)
 		tail = &all[i]->next;
 	}
 	free(all);
+	/* Each jailed VM keeps its uid across restarts of skiffd; one made by
+	 * an older skiffd (none), or whose uid is outside this range or is
+	 * another's, gets a new one, used from its next start (run/ is handed
+	 * over then). */
+	for (struct skiffd_vm *vm = d->vms; d->jail.on && vm; vm = vm->next) {
+		uid_t had = vm->jail_uid;
+		char err[512];
+		if (skiffd_jail_assign(d, vm, err, sizeof(err))) {
+			skiffd_log("vm %s: %s; it cannot start until one is", vm->id, err);
+			continue;
+		}
+		if (vm->jail_uid == had)
+			continue;
+		if (had)
+			skiffd_log("vm %s: jail uid %u is outside this skiffd's range or another VM's; it gets %u",
+				   vm->id, (unsigned)had, (unsigned)vm->jail_uid);
+		if (skiffd_save_vm(vm, err, sizeof(err)))
+			skiffd_log("vm %s: %s", vm->id, err);
+	}
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -342,7 +366,6 @@ static const char *live_state(struct skiffd_vm *vm)
 
 json_t *skiffd_vm_json(struct skiffd *d, struct skiffd_vm *vm, bool live)
 {
-	(void)d;
 	bool running = vm->pid > 0;
 	const char *state = !running ? "stopped" : live ? live_state(vm) : "running";
 	char *api = skiffd_vm_sock(vm, "api.sock"), *con = skiffd_vm_sock(vm, "console.sock");
@@ -368,5 +391,7 @@ json_t *skiffd_vm_json(struct skiffd *d, struct skiffd_vm *vm, bool live)
 	}
 	if (vm->has_exit)
 		json_object_set_new(o, "last_exit", exit_json(&vm->last_exit));
+	if (d->jail.on)
+		json_object_set_new(o, "jail_uid", vm->jail_uid ? json_integer(vm->jail_uid) : json_null());
 	return o;
 }

@@ -10,6 +10,12 @@
  * written out (qcow2), so nothing is probed, and the drive allows backing
  * files beneath the image's directory only (backing_dirs); the image itself
  * is never written by a skiffd VM.
+ *
+ * The overlay lives in a directory of its own, STATE/vms/ID/overlay/: a
+ * drive that follows backing files brings its image's directory into the
+ * VM's jail (read only), and that directory must hold nothing of skiffd's
+ * (an older skiffd put the overlay beside vm.json; its VMs' overlays are
+ * moved at their next start).
  */
 #include "daemon/vm_image.h"
 
@@ -21,6 +27,7 @@
 #include <unistd.h>
 
 #include "daemon/image_store.h"
+#include "daemon/skiffd.h"
 
 #define OVERLAY "disk.qcow2"
 
@@ -65,7 +72,7 @@ int skiffd_image_prepare(json_t *cfg, const char *image, const char *vm_dir, cha
 		json_object_set_new(cfg, "network-interfaces", a);
 	}
 	char *overlay = NULL;
-	if (asprintf(&overlay, "%s/" OVERLAY, vm_dir) < 0) {
+	if (asprintf(&overlay, "%s/" SKIFFD_OVERLAY_DIR "/" OVERLAY, vm_dir) < 0) {
 		image_meta_free(&m);
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -83,12 +90,17 @@ int skiffd_image_prepare(json_t *cfg, const char *image, const char *vm_dir, cha
 						   "is_read_only", 0, "format", "qcow2",
 						   "backing_dirs", m.dir));
 	int ret = 0;
-	if (mkdir(vm_dir, 0700) && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", vm_dir, strerror(errno));
-		ret = -1;
-	} else if (image_overlay_create(&m, overlay, sub, sizeof(sub))) {
-		snprintf(err, errlen, "image: %s", sub);
+	char *slash = strrchr(overlay, '/');
+	*slash = 0;
+	if ((mkdir(vm_dir, 0700) && errno != EEXIST) || (mkdir(overlay, 0700) && errno != EEXIST)) {
+		snprintf(err, errlen, "cannot create %s: %s", overlay, strerror(errno));
 		rmdir(vm_dir);
+		ret = -1;
+	}
+	*slash = '/';
+	if (!ret && image_overlay_create(&m, overlay, sub, sizeof(sub))) {
+		snprintf(err, errlen, "image: %s", sub);
+		skiffd_image_undo(vm_dir);
 		ret = -1;
 	}
 	free(overlay);
@@ -99,9 +111,52 @@ int skiffd_image_prepare(json_t *cfg, const char *image, const char *vm_dir, cha
 void skiffd_image_undo(const char *vm_dir)
 {
 	char *overlay = NULL;
-	if (asprintf(&overlay, "%s/" OVERLAY, vm_dir) >= 0) {
+	if (asprintf(&overlay, "%s/" SKIFFD_OVERLAY_DIR "/" OVERLAY, vm_dir) >= 0) {
 		unlink(overlay);
+		*strrchr(overlay, '/') = 0;
+		rmdir(overlay);
 		free(overlay);
 	}
 	rmdir(vm_dir);
+}
+
+int skiffd_image_start(const struct skiffd *d, struct skiffd_vm *vm, char *err, size_t errlen)
+{
+	json_t *drive = json_array_get(json_object_get(vm->config, "drives"), 0);
+	const char *path = json_string_value(json_object_get(drive, "path_on_host"));
+	char *old = NULL, *dir = NULL, *now = NULL;
+	int r = -1;
+	if (asprintf(&old, "%s/" OVERLAY, vm->dir) < 0 || asprintf(&dir, "%s/" SKIFFD_OVERLAY_DIR, vm->dir) < 0 ||
+	    asprintf(&now, "%s/" OVERLAY, dir) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (path && !strcmp(path, old)) {
+		/* Made by an older skiffd: the overlay into its own directory,
+		 * the definition after it (a failure leaves it where it was). */
+		if ((mkdir(dir, 0700) && errno != EEXIST) || rename(old, now)) {
+			snprintf(err, errlen, "cannot move the image's overlay %s into %s: %s", old, dir,
+				 strerror(errno));
+			goto out;
+		}
+		json_object_set_new(drive, "path_on_host", json_string(now));
+		if (skiffd_save_vm(vm, err, errlen)) {
+			json_object_set_new(drive, "path_on_host", json_string(old));
+			if (rename(now, old))
+				skiffd_log("vm %s: cannot move its overlay back to %s: %s", vm->id, old, strerror(errno));
+			goto out;
+		}
+		skiffd_log("vm %s: its image's overlay moved into %s", vm->id, dir);
+		path = now;
+	}
+	/* The VM's to write, and its uid may have changed since it was made. */
+	r = 0;
+	if (path && !strcmp(path, now) &&
+	    (skiffd_hand_over_path(d, vm, dir, err, errlen) || skiffd_hand_over_path(d, vm, now, err, errlen)))
+		r = -1;
+out:
+	free(old);
+	free(dir);
+	free(now);
+	return r;
 }

@@ -8,7 +8,9 @@
  * Either way the VMM may write only in its VM's `run/` directory (its
  * sockets, its metrics, the snapshot it is saving); skiffd's own files
  * (vm.json, config.json, pid, console.log) lie beside it, out of the VMM's
- * reach. This file makes that directory, hands files to the jail's uid,
+ * reach. This file gives each jailed VM a uid of its own (so that no VM's
+ * VMM can signal another's or read its files), makes that directory,
+ * hands files to the VM's uid,
  * finds the jailed VMM's process (the child of the `skiff run` that skiffd
  * started), and brings a host file into a running jail for PATCH /drives.
  */
@@ -42,16 +44,58 @@ char *skiffd_vm_sock(const struct skiffd_vm *vm, const char *file)
 	return vm->old_layout ? skiffd_vm_path(vm, file) : skiffd_vm_run_path(vm, file);
 }
 
-int skiffd_hand_over(const struct skiffd *d, int fd, char *err, size_t errlen)
+static bool uid_in_range(const struct skiffd *d, uid_t uid)
 {
-	if (!d->jail.on || fchown(fd, d->jail.uid, d->jail.gid) == 0)
+	return uid >= d->jail.uid_base && uid - d->jail.uid_base < d->jail.uid_count;
+}
+
+static bool uid_taken(const struct skiffd *d, const struct skiffd_vm *vm, uid_t uid)
+{
+	for (const struct skiffd_vm *o = d->vms; o; o = o->next)
+		if (o != vm && o->jail_uid == uid)
+			return true;
+	return false;
+}
+
+int skiffd_jail_assign(const struct skiffd *d, struct skiffd_vm *vm, char *err, size_t errlen)
+{
+	if (!d->jail.on)
 		return 0;
-	snprintf(err, errlen, "cannot hand a file to the jail's uid %u: %s", (unsigned)d->jail.uid,
+	if (vm->jail_uid && uid_in_range(d, vm->jail_uid) && !uid_taken(d, vm, vm->jail_uid))
+		return 0;
+	/* The lowest free one: a deleted VM's uid is used again, by a VM
+	 * whose run/ is new (nothing of the old one's is left to it). */
+	for (uint32_t i = 0; i < d->jail.uid_count; i++) {
+		uid_t uid = d->jail.uid_base + i;
+		if (!uid_taken(d, vm, uid)) {
+			vm->jail_uid = uid;
+			return 0;
+		}
+	}
+	vm->jail_uid = 0;
+	snprintf(err, errlen, "no jail uid is free: skiffd's range %u-%u (--jail-uid-base, --jail-uid-count) "
+		 "has one per VM and every one belongs to a VM; delete a VM or give skiffd a larger range",
+		 (unsigned)d->jail.uid_base, (unsigned)(d->jail.uid_base + d->jail.uid_count - 1));
+	return -1;
+}
+
+int skiffd_hand_over(const struct skiffd *d, const struct skiffd_vm *vm, int fd, char *err, size_t errlen)
+{
+	if (!d->jail.on)
+		return 0;
+	if (!vm->jail_uid) {
+		snprintf(err, errlen, "vm `%s` has no jail uid", vm->id);
+		return -1;
+	}
+	if (fchown(fd, vm->jail_uid, d->jail.gid) == 0)
+		return 0;
+	snprintf(err, errlen, "cannot hand a file to the VM's jail uid %u: %s", (unsigned)vm->jail_uid,
 		 strerror(errno));
 	return -1;
 }
 
-int skiffd_hand_over_path(const struct skiffd *d, const char *path, char *err, size_t errlen)
+int skiffd_hand_over_path(const struct skiffd *d, const struct skiffd_vm *vm, const char *path, char *err,
+			  size_t errlen)
 {
 	if (!d->jail.on)
 		return 0;
@@ -60,13 +104,51 @@ int skiffd_hand_over_path(const struct skiffd *d, const char *path, char *err, s
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	int r = skiffd_hand_over(d, fd, err, errlen);
+	int r = skiffd_hand_over(d, vm, fd, err, errlen);
 	close(fd);
 	return r;
 }
 
-/* mkdir `path` 0700 (if missing) and hand it to the jail's uid. */
-static int own_dir(const struct skiffd *d, const char *path, char *err, size_t errlen)
+/* Everything below the directory `fd` (open, O_DIRECTORY) goes to uid/gid;
+ * symbolic links are not followed, and a file with other names (a
+ * snapshot's file linked in for a restore) is left to its owner. Closes fd.
+ * 0, or an errno. */
+static int hand_over_tree(int fd, uid_t uid, gid_t gid, int depth)
+{
+	DIR *dir = fdopendir(fd);
+	if (!dir) {
+		int e = errno;
+		close(fd);
+		return e;
+	}
+	int e = 0;
+	struct dirent *ent;
+	while (!e && (ent = readdir(dir))) {
+		if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(dir), ent->d_name, &st, AT_SYMLINK_NOFOLLOW)) {
+			e = errno == ENOENT ? 0 : errno;
+			continue;
+		}
+		if (S_ISLNK(st.st_mode) || (!S_ISDIR(st.st_mode) && st.st_nlink > 1))
+			continue;
+		if ((st.st_uid != uid || st.st_gid != gid) &&
+		    fchownat(dirfd(dir), ent->d_name, uid, gid, AT_SYMLINK_NOFOLLOW))
+			e = errno;
+		else if (S_ISDIR(st.st_mode) && depth < 8) {
+			int sub = openat(dirfd(dir), ent->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			e = sub < 0 ? errno : hand_over_tree(sub, uid, gid, depth + 1);
+		}
+	}
+	closedir(dir);
+	return e;
+}
+
+/* mkdir `path` 0700 (if missing) and hand it to the VM's jail uid; with
+ * `tree`, all that is in it too. */
+static int own_dir(const struct skiffd *d, const struct skiffd_vm *vm, const char *path, bool tree, char *err,
+		   size_t errlen)
 {
 	if (mkdir(path, 0700) && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
@@ -77,9 +159,16 @@ static int own_dir(const struct skiffd *d, const char *path, char *err, size_t e
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	int r = skiffd_hand_over(d, fd, err, errlen);
-	close(fd);
-	return r;
+	int r = skiffd_hand_over(d, vm, fd, err, errlen);
+	if (r || !tree || !d->jail.on) {
+		close(fd);
+		return r;
+	}
+	int e = hand_over_tree(fd, vm->jail_uid, d->jail.gid, 0);
+	if (e)
+		snprintf(err, errlen, "cannot hand %s to the VM's jail uid %u: %s", path, (unsigned)vm->jail_uid,
+			 strerror(e));
+	return e ? -1 : 0;
 }
 
 int skiffd_vm_run_dir(const struct skiffd *d, const struct skiffd_vm *vm, const char *sub, char *err,
@@ -87,10 +176,11 @@ int skiffd_vm_run_dir(const struct skiffd *d, const struct skiffd_vm *vm, const 
 {
 	char *run = skiffd_vm_run_path(vm, NULL), *dir = NULL;
 	int r = -1;
-	/* The VM's directory is searchable (not readable) by the jail's uid:
-	 * a drive with backing=on (an image's overlay) brings it into the
-	 * jail read only, and run/ is reached through it there. */
-	if (d->jail.on && chmod(vm->dir, 0711)) {
+	/* Before a start (sub NULL): the VM's directory is skiffd's alone
+	 * again (an older skiffd made it 0711 for an image's overlay that lay
+	 * in it; that moved into overlay/, vm_image.c). Not while it runs: a
+	 * VM started so still reaches run/ through it. */
+	if (!sub && chmod(vm->dir, 0700)) {
 		snprintf(err, errlen, "%s: %s", vm->dir, strerror(errno));
 		free(run);
 		return -1;
@@ -98,7 +188,7 @@ int skiffd_vm_run_dir(const struct skiffd *d, const struct skiffd_vm *vm, const 
 	if (!run || (sub && asprintf(&dir, "%s/%s", run, sub) < 0))
 		snprintf(err, errlen, "out of memory");
 	else
-		r = own_dir(d, run, err, errlen) || (dir && own_dir(d, dir, err, errlen)) ? -1 : 0;
+		r = own_dir(d, vm, run, !sub, err, errlen) || (dir && own_dir(d, vm, dir, false, err, errlen)) ? -1 : 0;
 	free(run);
 	free(dir);
 	return r;
@@ -113,7 +203,7 @@ size_t skiffd_sandbox_args(const struct skiffd *d, const struct skiffd_vm *vm, c
 	 * follow the files skiffd brings into it later (skiffd_bring_in). */
 	out[6] = "--landlock=off";
 	snprintf(root, rootlen, "%s/" SKIFFD_JAIL_DIR, vm->dir);
-	snprintf(ids[0], 16, "%u", (unsigned)d->jail.uid);
+	snprintf(ids[0], 16, "%u", (unsigned)vm->jail_uid);
 	snprintf(ids[1], 16, "%u", (unsigned)d->jail.gid);
 	out[0] = "--jail";
 	out[1] = root;

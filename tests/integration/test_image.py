@@ -494,7 +494,7 @@ def test_skiffd_create_image(tiny, skiff_bin, skiff_build, tmp_path):
         assert r.returncode == 0, r.stderr
         vm = json.loads(r.stdout)
         vdir = root / "state" / "vms" / vm["id"]
-        overlay = vdir / "disk.qcow2"
+        overlay = vdir / "overlay" / "disk.qcow2"
         info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(overlay)],
                                          capture_output=True, text=True, check=True).stdout)
         assert info["backing-filename"] == str(img / "disk.qcow2")

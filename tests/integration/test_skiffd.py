@@ -89,14 +89,17 @@ def action(sock, vm, what):
     ok(sock, "PUT", f"/vms/{vm}/actions", {"action_type": what})
 
 
-JAIL_ID = 65532   # skiffd's default --jail-uid and --jail-gid
+JAIL_GID = 65532               # skiffd's default --jail-gid
+JAIL_UID_BASE = 1879048192     # skiffd's default --jail-uid-base
 
 
 def for_vmm(path):
-    """A file a skiffd VM writes: skiffd run as root jails its VMMs as
-    JAIL_ID, which must own it (docs/security.md)."""
+    """A file a skiffd VM writes: skiffd run as root jails each VMM as a
+    uid of its own and the group JAIL_GID, which must be able to write it
+    (docs/security.md)."""
     if os.geteuid() == 0:
-        os.chown(path, JAIL_ID, JAIL_ID)
+        os.chown(path, 0, JAIL_GID)
+        os.chmod(path, os.stat(path).st_mode | 0o660)
     return path
 
 
