@@ -3,8 +3,9 @@ leaks detected), the one run-tests.sh makes: ones that boot no guest and
 so take seconds, yet drive the code a user's input reaches first: the
 per-VM API refusing bad requests and bad options before any guest runs;
 and skiffd with tiny spinning guests: its jailed VMs started, snapshot,
-restored, a drive swapped (brought into the jail) and VMs adopted after a
-restart (about 30 s at load 35 here; the whole test_skiffd_lifecycle.py
+restored, a drive swapped (brought into the jail), VMs adopted after a
+restart, two VMs under their own uids, an image VM's overlay moved from
+an older skiffd's place (about 30 s at load 35 here; the whole test_skiffd_lifecycle.py
 took 100-240 s at load 30-50, too long for this list). Under the
 sanitizer build a skiffd VM's start was once ended by the sandbox (a
 device thread confined before AddressSanitizer's start code in it asked
@@ -32,6 +33,8 @@ SELECTIONS = {
     "api-bad-input": ["tests/integration/test_api.py::test_api_before_start_and_bad_input",
                       "tests/integration/test_api.py::test_bad_options"],
     "skiffd-jail": ["tests/integration/test_skiffd_jail.py::test_a_skiffd_vm_is_jailed",
+                    "tests/integration/test_skiffd_jail.py::test_two_jailed_vms_cannot_reach_each_other",
+                    "tests/integration/test_skiffd_jail.py::test_an_image_vm_jail_holds_none_of_skiffds_files",
                     "tests/integration/test_skiffd_lifecycle.py::"
                     "test_a_drive_swapped_in_a_running_vm_stays_in_its_definition"],
 }

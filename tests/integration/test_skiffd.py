@@ -627,7 +627,7 @@ def test_create_from_an_image(daemons, short_root, skiff_bin, tmp_path, monkeypa
     assert a["boot-source"] == {"kernel_image_path": str(img / "Image"), "initrd_path": str(img / "initrd"),
                                 "boot_args": "console=ttyS0 one"}, a
     assert a["machine-config"]["mem_size_mib"] == 1024, a
-    assert a["drives"][0]["path_on_host"] == str(d.state / "vms" / "a" / "disk.qcow2"), a
+    assert a["drives"][0]["path_on_host"] == str(d.state / "vms" / "a" / "overlay" / "disk.qcow2"), a
     assert [n["backend"] for n in a["network-interfaces"]] == ["user"], a
 
     (tmp_path / "b.json").write_text(json.dumps({
