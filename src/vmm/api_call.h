@@ -10,7 +10,8 @@
  * large resource (api_config.c, api_vm.c, api_snapshot.c, api_agent.c).
  *
  * Adding a route: a handler in its resource's file, declared at the end of
- * this header, and one row in api_routes.c.
+ * this header, and one row in api_routes.c; a configuration section set
+ * before start needs only the row, naming its setter (ROW_SET).
  */
 #ifndef SKIFF_VMM_API_CALL_H
 #define SKIFF_VMM_API_CALL_H
@@ -23,6 +24,7 @@
 #include "api/http.h"
 
 struct vm;
+struct vm_config;
 struct vmm;
 
 /* When a route is allowed. */
@@ -55,6 +57,11 @@ struct vmm_route {
 	bool body_first;
 	/* A PUT or PATCH that may come without a body (balloon hinting). */
 	bool body_optional;
+	/* For the configuration sections' handlers (vmm_route_section,
+	 * vmm_route_outputs): the section's setter in config_json.h, one of
+	 * the two (set_id for a section with the path's id). */
+	const char *(*set)(struct vm_config *, const json_t *, char *, size_t);
+	const char *(*set_id)(struct vm_config *, const char *, const json_t *, char *, size_t);
 };
 
 /* The table (api_routes.c). */
@@ -98,31 +105,24 @@ void vmm_route_version(struct vmm_call *c);
 void vmm_route_actions(struct vmm_call *c);
 void vmm_route_vm_state(struct vmm_call *c);
 
-/* api_config.c: the configuration sections and their runtime updates. */
+/* api_config.c: the configuration sections and their runtime updates.
+ * A section set before start is the row's setter applied by
+ * vmm_route_section; logger and metrics, which open their outputs, by
+ * vmm_route_outputs. */
+void vmm_route_section(struct vmm_call *c);
+void vmm_route_outputs(struct vmm_call *c);
 void vmm_route_vm_config(struct vmm_call *c);
 void vmm_route_machine_get(struct vmm_call *c);
-void vmm_route_machine_put(struct vmm_call *c);
-void vmm_route_machine_patch(struct vmm_call *c);
-void vmm_route_boot_source(struct vmm_call *c);
-void vmm_route_drive_put(struct vmm_call *c);
 void vmm_route_drive_patch(struct vmm_call *c);
-void vmm_route_net_put(struct vmm_call *c);
 void vmm_route_net_patch(struct vmm_call *c);
-void vmm_route_share_put(struct vmm_call *c);
-void vmm_route_vsock_put(struct vmm_call *c);
 void vmm_route_balloon_get(struct vmm_call *c);
-void vmm_route_balloon_put(struct vmm_call *c);
 void vmm_route_balloon_patch(struct vmm_call *c);
 void vmm_route_balloon_stats_get(struct vmm_call *c);
 void vmm_route_balloon_stats_patch(struct vmm_call *c);
 void vmm_route_balloon_hinting_start(struct vmm_call *c);
 void vmm_route_balloon_hinting_stop(struct vmm_call *c);
 void vmm_route_balloon_hinting_status(struct vmm_call *c);
-void vmm_route_logger_put(struct vmm_call *c);
-void vmm_route_metrics_put(struct vmm_call *c);
 void vmm_route_serial_put(struct vmm_call *c);
-void vmm_route_mmds_config_put(struct vmm_call *c);
-void vmm_route_entropy_put(struct vmm_call *c);
 /* Firecracker operations without a meaning or a device here. */
 void vmm_route_cpu_config(struct vmm_call *c);
 void vmm_route_hotplug_memory(struct vmm_call *c);

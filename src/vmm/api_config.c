@@ -21,13 +21,13 @@
 #include "api/json_check.h"
 #include "vmm/serial_out.h"
 
-/* A section setter applied to a copy, then kept (no side effects). */
-typedef const char *(*setter_fn)(struct vm_config *, const json_t *, char *, size_t);
-typedef const char *(*id_setter_fn)(struct vm_config *, const char *, const json_t *, char *, size_t);
-
-static void put_section(struct vmm_call *c, setter_fn fn)
+/* PUT of a section before start: the row's setter applies it to the
+ * configuration (to a copy, kept only if it passes: no side effects). */
+void vmm_route_section(struct vmm_call *c)
 {
-	if (fn(&c->v->spec, c->body, c->err, sizeof(c->err))) {
+	const struct vmm_route *r = c->route;
+	if (r->set_id ? r->set_id(&c->v->spec, c->id, c->body, c->err, sizeof(c->err))
+		      : r->set(&c->v->spec, c->body, c->err, sizeof(c->err))) {
 		vmm_call_fault(c, c->err);
 	} else {
 		c->v->configured = true;
@@ -35,29 +35,21 @@ static void put_section(struct vmm_call *c, setter_fn fn)
 	}
 }
 
-static void put_id_section(struct vmm_call *c, id_setter_fn fn)
-{
-	if (fn(&c->v->spec, c->id, c->body, c->err, sizeof(c->err))) {
-		vmm_call_fault(c, c->err);
-	} else {
-		c->v->configured = true;
-		vmm_call_ok(c);
-	}
-}
-
-static void put_outputs(struct vmm_call *c, setter_fn fn)
+/* PUT /logger and /metrics: the row's setter on a copy, then the outputs
+ * it names opened before the copy is kept. */
+void vmm_route_outputs(struct vmm_call *c)
 {
 	struct vm_config next;
 	if (vm_config_copy(&next, &c->v->spec)) {
 		vmm_call_fault(c, "out of memory");
 		return;
 	}
-	if (fn(&next, c->body, c->err, sizeof(c->err))) {
+	if (c->route->set(&next, c->body, c->err, sizeof(c->err))) {
 		vm_config_free(&next);
 		vmm_call_fault(c, c->err);
 		return;
 	}
-	bool logger = fn == vm_config_put_logger;
+	bool logger = c->route->set == vm_config_put_logger;
 	if (vmm_commit_outputs(c->v, &next, logger, !logger, c->err, sizeof(c->err))) {
 		vmm_call_fault(c, c->err);
 		return;
@@ -261,20 +253,6 @@ void vmm_route_serial_put(struct vmm_call *c)
 	vmm_call_ok(c);
 }
 
-/* PUT /entropy, before start: virtio-rng (on in skiff anyway) and its rate
- * limiter. */
-void vmm_route_entropy_put(struct vmm_call *c)
-{
-	put_section(c, vm_config_put_entropy);
-}
-
-/* PUT /mmds/config, before start: the metadata service's version, address
- * and the NICs that serve it. */
-void vmm_route_mmds_config_put(struct vmm_call *c)
-{
-	put_section(c, vm_config_put_mmds);
-}
-
 void vmm_route_vm_config(struct vmm_call *c)
 {
 	vmm_call_json(c, vm_config_to_json(&c->v->spec));
@@ -283,46 +261,6 @@ void vmm_route_vm_config(struct vmm_call *c)
 void vmm_route_machine_get(struct vmm_call *c)
 {
 	vmm_call_json(c, vm_config_machine_json(&c->v->spec));
-}
-
-void vmm_route_machine_put(struct vmm_call *c)
-{
-	put_section(c, vm_config_put_machine_config);
-}
-
-void vmm_route_machine_patch(struct vmm_call *c)
-{
-	put_section(c, vm_config_patch_machine_config);
-}
-
-void vmm_route_boot_source(struct vmm_call *c)
-{
-	put_section(c, vm_config_put_boot_source);
-}
-
-void vmm_route_drive_put(struct vmm_call *c)
-{
-	put_id_section(c, vm_config_put_drive);
-}
-
-void vmm_route_net_put(struct vmm_call *c)
-{
-	put_id_section(c, vm_config_put_net);
-}
-
-void vmm_route_share_put(struct vmm_call *c)
-{
-	put_id_section(c, vm_config_put_share);
-}
-
-void vmm_route_vsock_put(struct vmm_call *c)
-{
-	put_section(c, vm_config_put_vsock);
-}
-
-void vmm_route_balloon_put(struct vmm_call *c)
-{
-	put_section(c, vm_config_put_balloon);
 }
 
 void vmm_route_balloon_patch(struct vmm_call *c)
@@ -387,16 +325,6 @@ void vmm_route_balloon_hinting_stop(struct vmm_call *c)
 void vmm_route_balloon_hinting_status(struct vmm_call *c)
 {
 	balloon_hinting(c, false, true);
-}
-
-void vmm_route_logger_put(struct vmm_call *c)
-{
-	put_outputs(c, vm_config_put_logger);
-}
-
-void vmm_route_metrics_put(struct vmm_call *c)
-{
-	put_outputs(c, vm_config_put_metrics);
 }
 
 void vmm_route_cpu_config(struct vmm_call *c)

@@ -6,12 +6,23 @@
  */
 #include "vmm/api_call.h"
 
+#include "vmm/config_json.h"
+
 #define ROW(m, p, w, fn) { .method = API_##m, .path = p, .when = w, .handler = fn }
 #define ROW_ID(m, p, idk, w, fn) { .method = API_##m, .path = p, .id = idk, .when = w, .handler = fn }
 #define ROW_BODY_FIRST(m, p, w, fn) \
 	{ .method = API_##m, .path = p, .when = w, .handler = fn, .body_first = true }
 #define ROW_BODY_OPTIONAL(m, p, w, fn) \
 	{ .method = API_##m, .path = p, .when = w, .handler = fn, .body_first = true, .body_optional = true }
+
+/* A configuration section: its setter (config_json.h) applied by the
+ * shared handler, with the path's id for ROW_SET_ID. */
+#define ROW_SET(m, p, w, setter) \
+	{ .method = API_##m, .path = p, .when = w, .handler = vmm_route_section, .set = setter }
+#define ROW_SET_ID(m, p, idk, w, setter) \
+	{ .method = API_##m, .path = p, .id = idk, .when = w, .handler = vmm_route_section, .set_id = setter }
+#define ROW_OUTPUTS(p, setter) \
+	{ .method = API_PUT, .path = p, .when = ROUTE_PREBOOT, .handler = vmm_route_outputs, .set = setter }
 
 const struct vmm_route vmm_routes[] = {
 	/* The instance. */
@@ -24,17 +35,17 @@ const struct vmm_route vmm_routes[] = {
 
 	/* Configuration. */
 	ROW(GET, "machine-config", ROUTE_ANY, vmm_route_machine_get),
-	ROW(PUT, "machine-config", ROUTE_PREBOOT, vmm_route_machine_put),
-	ROW(PATCH, "machine-config", ROUTE_PREBOOT, vmm_route_machine_patch),
-	ROW(PUT, "boot-source", ROUTE_PREBOOT, vmm_route_boot_source),
-	ROW(PUT, "drives/{id}", ROUTE_PREBOOT, vmm_route_drive_put),
+	ROW_SET(PUT, "machine-config", ROUTE_PREBOOT, vm_config_put_machine_config),
+	ROW_SET(PATCH, "machine-config", ROUTE_PREBOOT, vm_config_patch_machine_config),
+	ROW_SET(PUT, "boot-source", ROUTE_PREBOOT, vm_config_put_boot_source),
+	ROW_SET_ID(PUT, "drives/{id}", ROUTE_ID_RESOURCE, ROUTE_PREBOOT, vm_config_put_drive),
 	ROW(PATCH, "drives/{id}", ROUTE_POSTBOOT, vmm_route_drive_patch),
-	ROW(PUT, "network-interfaces/{id}", ROUTE_PREBOOT, vmm_route_net_put),
+	ROW_SET_ID(PUT, "network-interfaces/{id}", ROUTE_ID_RESOURCE, ROUTE_PREBOOT, vm_config_put_net),
 	ROW(PATCH, "network-interfaces/{id}", ROUTE_POSTBOOT, vmm_route_net_patch),
-	ROW_ID(PUT, "shares/{id}", ROUTE_ID_TAG, ROUTE_PREBOOT, vmm_route_share_put),
-	ROW(PUT, "vsock", ROUTE_PREBOOT, vmm_route_vsock_put),
+	ROW_SET_ID(PUT, "shares/{id}", ROUTE_ID_TAG, ROUTE_PREBOOT, vm_config_put_share),
+	ROW_SET(PUT, "vsock", ROUTE_PREBOOT, vm_config_put_vsock),
 	ROW(GET, "balloon", ROUTE_ANY, vmm_route_balloon_get),
-	ROW(PUT, "balloon", ROUTE_PREBOOT, vmm_route_balloon_put),
+	ROW_SET(PUT, "balloon", ROUTE_PREBOOT, vm_config_put_balloon),
 	ROW(PATCH, "balloon", ROUTE_POSTBOOT, vmm_route_balloon_patch),
 	ROW(GET, "balloon/statistics", ROUTE_POSTBOOT, vmm_route_balloon_stats_get),
 	ROW(PATCH, "balloon/statistics", ROUTE_POSTBOOT, vmm_route_balloon_stats_patch),
@@ -42,17 +53,19 @@ const struct vmm_route vmm_routes[] = {
 	ROW_BODY_OPTIONAL(PATCH, "balloon/hinting/start", ROUTE_POSTBOOT, vmm_route_balloon_hinting_start),
 	ROW_BODY_OPTIONAL(PATCH, "balloon/hinting/stop", ROUTE_POSTBOOT, vmm_route_balloon_hinting_stop),
 	ROW_BODY_FIRST(GET, "balloon/hinting/status", ROUTE_POSTBOOT, vmm_route_balloon_hinting_status),
-	ROW(PUT, "logger", ROUTE_PREBOOT, vmm_route_logger_put),
-	ROW(PUT, "metrics", ROUTE_PREBOOT, vmm_route_metrics_put),
+	ROW_OUTPUTS("logger", vm_config_put_logger),
+	ROW_OUTPUTS("metrics", vm_config_put_metrics),
 	ROW(PUT, "serial", ROUTE_PREBOOT, vmm_route_serial_put),
-	ROW(PUT, "entropy", ROUTE_PREBOOT, vmm_route_entropy_put),
+	/* virtio-rng (on in skiff anyway) and its rate limiter. */
+	ROW_SET(PUT, "entropy", ROUTE_PREBOOT, vm_config_put_entropy),
 
 	/* The metadata service: its data at any time, its configuration
 	 * before start. */
 	ROW(GET, "mmds", ROUTE_ANY, vmm_route_mmds_get),
 	ROW(PUT, "mmds", ROUTE_ANY, vmm_route_mmds_put),
 	ROW(PATCH, "mmds", ROUTE_ANY, vmm_route_mmds_patch),
-	ROW(PUT, "mmds/config", ROUTE_PREBOOT, vmm_route_mmds_config_put),
+	/* Its version, address and the NICs that serve it. */
+	ROW_SET(PUT, "mmds/config", ROUTE_PREBOOT, vm_config_put_mmds),
 
 	/* Snapshots: create needs a paused VM, load a fresh VMM. */
 	ROW_BODY_FIRST(PUT, "snapshot/create", ROUTE_POSTBOOT, vmm_route_snapshot_create),
