@@ -309,6 +309,35 @@ static int set_str(char **dst, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
+/* The index of the entry keyed `key` in an array of n entries of `size`
+ * bytes, each keyed by a string `key_at` bytes into it; n when there is
+ * none. INDEX_OF names the array and its key member. The sections with an
+ * id (drives, interfaces, shares) find an entry to replace or patch by it. */
+static size_t index_of(const void *entries, size_t n, size_t size, size_t key_at, const char *key)
+{
+	const char *p = entries;
+	for (size_t i = 0; i < n; i++, p += size) {
+		const char *k = *(const char *const *)(const void *)(p + key_at);
+		if (k && !strcmp(k, key))
+			return i;
+	}
+	return n;
+}
+
+#define INDEX_OF(entries, n, member, key) \
+	index_of(entries, n, sizeof(*(entries)), offsetof(__typeof__(*(entries)), member), key)
+
+/* Put `entry` at index `at` of an array of n entries (found by INDEX_OF):
+ * in place of the one there, freed with free_fn, or, at == n, as a new one. */
+#define PUT_AT(entries, n, at, entry, free_fn) \
+	do { \
+		if ((at) < (n)) \
+			free_fn(&(entries)[at]); \
+		else \
+			(n)++; \
+		(entries)[at] = (entry); \
+	} while (0)
+
 /* A file the VMM will open: a regular file (or a block device when
  * allow_blk), readable, and writable when `write`. */
 static const char *check_file(const char *path, bool write, bool allow_blk, const char *where,
@@ -565,12 +594,10 @@ const char *vm_config_put_drive(struct vm_config *s, const char *path_id, const 
 static const char *find_drive(const struct vm_config *s, const char *id, const char *where,
 			      size_t *out, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < s->ndrives; i++)
-		if (!strcmp(s->drives[i].id, id)) {
-			*out = i;
-			return NULL;
-		}
-	return MSG("%s.drive_id: no drive `%s` is configured", where, id);
+	*out = INDEX_OF(s->drives, s->ndrives, id, id);
+	if (*out == s->ndrives)
+		return MSG("%s.drive_id: no drive `%s` is configured", where, id);
+	return NULL;
 }
 
 static const char *drive_patch(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
@@ -719,10 +746,7 @@ static const char *net(struct vm_config *s, const struct section_arg *a, char *e
 	merge_limiter(&n.tx, api_json_member(b, "tx_rate_limiter"), &dummy);
 
 	struct vm_config *c = s;
-	size_t at = c->nnets;
-	for (size_t i = 0; i < c->nnets; i++)
-		if (!strcmp(c->nets[i].id, id))
-			at = i;
+	size_t at = INDEX_OF(c->nets, c->nnets, id, id);
 	if (at == c->nnets && c->nnets >= VM_MAX_NETS)
 		return MSG("%s: at most %d network interfaces", where, VM_MAX_NETS);
 	bool fail = false;
@@ -732,11 +756,7 @@ static const char *net(struct vm_config *s, const struct section_arg *a, char *e
 		vm_net_free(&n);
 		return fail ? MSG("out of memory") : err;
 	}
-	if (at < c->nnets)
-		vm_net_free(&c->nets[at]);
-	else
-		c->nnets++;
-	c->nets[at] = n;
+	PUT_AT(c->nets, c->nnets, at, n, vm_net_free);
 	return NULL;
 }
 
@@ -754,9 +774,7 @@ static const char *net_patch(struct vm_config *s, const struct section_arg *a, c
 	const char *id = api_json_string(b, "iface_id");
 	if (check_id(a->path_id, id, where, "iface_id", err, errlen))
 		return err;
-	size_t i = 0;
-	while (i < s->nnets && strcmp(s->nets[i].id, id))
-		i++;
+	size_t i = INDEX_OF(s->nets, s->nnets, id, id);
 	if (i == s->nnets)
 		return MSG("%s.iface_id: no network interface `%s` is configured", where, id);
 	memset(out, 0, sizeof(*out));
@@ -856,9 +874,7 @@ static const char *mmds_config(struct vm_config *s, const struct section_arg *a,
 		s->nets[i].mmds = false;
 	for (size_t k = 0; k < json_array_size(ifs); k++) {
 		const char *id = json_string_value(json_array_get(ifs, k));
-		size_t i = 0;
-		while (i < s->nnets && strcmp(s->nets[i].id, id))
-			i++;
+		size_t i = INDEX_OF(s->nets, s->nnets, id, id);
 		if (i == s->nnets)
 			return MSG("%s.network_interfaces: there is no interface `%s`", where, id);
 		s->nets[i].mmds = true;
@@ -1025,10 +1041,7 @@ static const char *share(struct vm_config *s, const struct section_arg *a, char 
 		return MSG("%s.path_on_host: '%s' is not %s: %s", where, path,
 			   ro ? "readable" : "readable and writable", strerror(errno));
 	struct vm_config *c = s;
-	size_t at = c->nshares;
-	for (size_t i = 0; i < c->nshares; i++)
-		if (!strcmp(c->shares[i].tag, tag))
-			at = i;
+	size_t at = INDEX_OF(c->shares, c->nshares, tag, tag);
 	if (at == c->nshares && c->nshares >= VM_MAX_SHARES)
 		return MSG("%s: at most %d shares", where, VM_MAX_SHARES);
 	bool fail = false;
@@ -1038,11 +1051,7 @@ static const char *share(struct vm_config *s, const struct section_arg *a, char 
 		vm_share_free(&sh);
 		return MSG("out of memory");
 	}
-	if (at < c->nshares)
-		vm_share_free(&c->shares[at]);
-	else
-		c->nshares++;
-	c->shares[at] = sh;
+	PUT_AT(c->shares, c->nshares, at, sh, vm_share_free);
 	return NULL;
 }
 

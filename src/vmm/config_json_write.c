@@ -86,8 +86,9 @@ json_t *vm_config_balloon_json(const struct vm_config *s)
 			 "free_page_reporting", (int)!s->balloon_no_free_page_reporting);
 }
 
-static json_t *vmm_drive_json(const struct vm_drive *d)
+static json_t *vmm_drive_json(const void *entry)
 {
+	const struct vm_drive *d = entry;
 	json_t *o = json_pack("{s:s,s:s,s:b,s:b}", "drive_id", d->id, "path_on_host", d->path,
 			      "is_root_device", (int)d->root, "is_read_only", (int)d->read_only);
 	if (!o)
@@ -107,8 +108,9 @@ static json_t *vmm_drive_json(const struct vm_drive *d)
 	return o;
 }
 
-static json_t *vmm_net_json(const struct vm_net *n)
+static json_t *vmm_net_json(const void *entry)
 {
+	const struct vm_net *n = entry;
 	json_t *o = json_pack("{s:s,s:s}", "iface_id", n->id,
 			      "backend", n->backend == VM_NET_TAP ? "tap" : "user");
 	if (!o)
@@ -139,8 +141,9 @@ static json_t *vmm_net_json(const struct vm_net *n)
 	return o;
 }
 
-static json_t *vmm_share_json(const struct vm_share *sh)
+static json_t *vmm_share_json(const void *entry)
 {
+	const struct vm_share *sh = entry;
 	json_t *o = json_pack("{s:s,s:s,s:b}", "tag", sh->tag, "path_on_host", sh->path,
 			      "is_read_only", (int)sh->read_only);
 	if (o && sh->nodev)
@@ -164,6 +167,24 @@ json_t *vm_config_mmds_json(const struct vm_config *s)
 			 (int)s->mmds_imds_compat);
 }
 
+static json_t *console_port_json(const void *entry)
+{
+	const struct vm_console_port *p = entry;
+	return json_pack("{s:s,s:s}", "name", p->name, "uds_path", p->uds_path);
+}
+
+/* An array section: `one` writes each of the n entries of `size` bytes
+ * (an empty array when there are none: the section is always written). */
+static void set_list(json_t *doc, const char *name, const void *entries, size_t n, size_t size,
+		     json_t *(*one)(const void *entry))
+{
+	json_t *a = json_array();
+	const char *p = entries;
+	for (size_t i = 0; i < n; i++, p += size)
+		json_array_append_new(a, one(p));
+	json_object_set_new(doc, name, a);
+}
+
 json_t *vm_config_to_json(const struct vm_config *s)
 {
 	const struct vm_config *c = s;
@@ -174,15 +195,8 @@ json_t *vm_config_to_json(const struct vm_config *s)
 		json_object_set_new(doc, "boot-source", vm_config_boot_source_json(s));
 	json_object_set_new(doc, "machine-config", vm_config_machine_json(s));
 
-	json_t *drives = json_array();
-	for (size_t i = 0; i < c->ndrives; i++)
-		json_array_append_new(drives, vmm_drive_json(&c->drives[i]));
-	json_object_set_new(doc, "drives", drives);
-
-	json_t *nets = json_array();
-	for (size_t i = 0; i < c->nnets; i++)
-		json_array_append_new(nets, vmm_net_json(&c->nets[i]));
-	json_object_set_new(doc, "network-interfaces", nets);
+	set_list(doc, "drives", c->drives, c->ndrives, sizeof(c->drives[0]), vmm_drive_json);
+	set_list(doc, "network-interfaces", c->nets, c->nnets, sizeof(c->nets[0]), vmm_net_json);
 
 	if (c->vsock)
 		json_object_set_new(doc, "vsock", json_pack("{s:I,s:s}", "guest_cid", (json_int_t)c->vsock_cid,
@@ -207,15 +221,7 @@ json_t *vm_config_to_json(const struct vm_config *s)
 	if (s->metrics.set)
 		json_object_set_new(doc, "metrics", json_pack("{s:s}", "metrics_path", s->metrics.path));
 
-	json_t *shares = json_array();
-	for (size_t i = 0; i < c->nshares; i++)
-		json_array_append_new(shares, vmm_share_json(&c->shares[i]));
-	json_object_set_new(doc, "shares", shares);
-
-	json_t *ports = json_array();
-	for (size_t i = 0; i < c->nports; i++)
-		json_array_append_new(ports, json_pack("{s:s,s:s}", "name", c->ports[i].name,
-						       "uds_path", c->ports[i].uds_path));
-	json_object_set_new(doc, "console-ports", ports);
+	set_list(doc, "shares", c->shares, c->nshares, sizeof(c->shares[0]), vmm_share_json);
+	set_list(doc, "console-ports", c->ports, c->nports, sizeof(c->ports[0]), console_port_json);
 	return doc;
 }
