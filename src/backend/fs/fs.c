@@ -194,40 +194,53 @@ static int fd_path(struct fs_share *s, int fd, char *buf, size_t cap)
 	return 0;
 }
 
+/* Where fd is beneath the root, as the kernel names it now: *rel points
+ * into *path (PATH_MAX bytes, the caller frees it), "" for the root itself.
+ * -ENOENT when the kernel's path is not beneath the root's (on any error
+ * *path is NULL). */
+static int path_below_root(struct fs_share *s, int fd, char **path, char **rel)
+{
+	char *root = malloc(PATH_MAX), *p = malloc(PATH_MAX);
+	int r = -ENOMEM;
+	if (!root || !p)
+		goto out;
+	if ((r = fd_path(s, s->root_fd, root, PATH_MAX)) || (r = fd_path(s, fd, p, PATH_MAX)))
+		goto out;
+	r = -ENOENT;
+	if (root[0] != '/' || p[0] != '/')
+		goto out;
+	size_t rn = strlen(root);
+	if (rn == 1)
+		*rel = p + 1;
+	else if (!strncmp(p, root, rn) && (p[rn] == 0 || p[rn] == '/'))
+		*rel = p[rn] ? p + rn + 1 : p + rn;
+	else
+		goto out;
+	r = 0;
+out:
+	free(root);
+	if (r) {
+		free(p);
+		p = NULL;
+	}
+	*path = p;
+	return r;
+}
+
 /* Find where the file fd names lives beneath the root: a new O_PATH
  * descriptor on its directory and its name there, checked to still be
  * that very file. -EBUSY for the root itself, -ENOENT when the file is no
  * longer reachable beneath the root (deleted, or moved out by the host). */
 static int locate(struct fs_share *s, int fd, int *pfd, char name[NAME_MAX + 1])
 {
-	char *root = malloc(PATH_MAX), *path = malloc(PATH_MAX);
-	int r = -ENOMEM;
-	if (!root || !path)
-		goto out;
-	if ((r = fd_path(s, s->root_fd, root, PATH_MAX)) || (r = fd_path(s, fd, path, PATH_MAX)))
+	char *path, *rel;
+	int r = path_below_root(s, fd, &path, &rel);
+	if (r)
+		return r;
+	r = -EBUSY;
+	if (!*rel)
 		goto out;
 	r = -ENOENT;
-	if (root[0] != '/' || path[0] != '/')
-		goto out;
-	size_t rn = strlen(root);
-	char *rel;
-	if (rn == 1) {
-		rel = path + 1;
-	} else {
-		if (strncmp(path, root, rn))
-			goto out;
-		if (path[rn] == 0) {
-			r = -EBUSY;
-			goto out;
-		}
-		if (path[rn] != '/')
-			goto out;
-		rel = path + rn + 1;
-	}
-	if (!*rel) {
-		r = -EBUSY;
-		goto out;
-	}
 	char *slash = strrchr(rel, '/');
 	const char *base = slash ? slash + 1 : rel;
 	if (fs_name_check(base))
@@ -254,7 +267,6 @@ static int locate(struct fs_share *s, int fd, int *pfd, char name[NAME_MAX + 1])
 	*pfd = dfd;
 	r = 0;
 out:
-	free(root);
 	free(path);
 	return r;
 }
@@ -354,6 +366,13 @@ int fs_open(struct fs_share *s, int fd, int flags, int *ofd)
 	return 0;
 }
 
+/* Whether an entry `name` may be made or removed in a directory of the
+ * share: 0, -EROFS, or fs_name_check's refusal. */
+static int may_change(const struct fs_share *s, const char *name)
+{
+	return s->read_only ? -EROFS : fs_name_check(name);
+}
+
 /* After creating `name` in dirfd: set the exact mode (the process umask
  * may have cut it) and, as root, the owner; describe the result. */
 static int finish_new(struct fs_share *s, int dirfd, const char *name, mode_t type, mode_t mode,
@@ -381,9 +400,7 @@ static int finish_new(struct fs_share *s, int dirfd, const char *name, mode_t ty
 int fs_create(struct fs_share *s, int dirfd, const char *name, int flags, mode_t mode,
 	      const struct fs_cred *cred, int *ofd)
 {
-	if (s->read_only)
-		return -EROFS;
-	int r = fs_name_check(name);
+	int r = may_change(s, name);
 	if (r)
 		return r;
 	int acc = flags & O_ACCMODE;
@@ -423,9 +440,7 @@ int fs_create(struct fs_share *s, int dirfd, const char *name, int flags, mode_t
 int fs_mkdir(struct fs_share *s, int dirfd, const char *name, mode_t mode,
 	     const struct fs_cred *cred, struct stat *st)
 {
-	if (s->read_only)
-		return -EROFS;
-	int r = fs_name_check(name);
+	int r = may_change(s, name);
 	if (r)
 		return r;
 	mode = sanitize_mode(mode, true);
@@ -437,9 +452,7 @@ int fs_mkdir(struct fs_share *s, int dirfd, const char *name, mode_t mode,
 int fs_mknod(struct fs_share *s, int dirfd, const char *name, mode_t mode,
 	     const struct fs_cred *cred, struct stat *st)
 {
-	if (s->read_only)
-		return -EROFS;
-	int r = fs_name_check(name);
+	int r = may_change(s, name);
 	if (r)
 		return r;
 	mode_t type = mode & S_IFMT;
@@ -460,9 +473,7 @@ int fs_mknod(struct fs_share *s, int dirfd, const char *name, mode_t mode,
 int fs_symlink(struct fs_share *s, int dirfd, const char *name, const char *target,
 	       const struct fs_cred *cred, struct stat *st)
 {
-	if (s->read_only)
-		return -EROFS;
-	int r = fs_name_check(name);
+	int r = may_change(s, name);
 	if (r)
 		return r;
 	if (s->nodev)
@@ -481,9 +492,7 @@ int fs_symlink(struct fs_share *s, int dirfd, const char *name, const char *targ
 
 int fs_link(struct fs_share *s, int fd, int dirfd, const char *name)
 {
-	if (s->read_only)
-		return -EROFS;
-	int r = fs_name_check(name);
+	int r = may_change(s, name);
 	if (r)
 		return r;
 	struct stat st;
@@ -509,9 +518,7 @@ int fs_renameat(struct fs_share *s, int olddirfd, const char *oldname, int newdi
 
 int fs_rename_fd(struct fs_share *s, int fd, int newdirfd, const char *newname)
 {
-	if (s->read_only)
-		return -EROFS;
-	int r = fs_name_check(newname);
+	int r = may_change(s, newname);
 	if (r)
 		return r;
 	int pfd;
@@ -525,9 +532,7 @@ int fs_rename_fd(struct fs_share *s, int fd, int newdirfd, const char *newname)
 
 int fs_unlinkat(struct fs_share *s, int dirfd, const char *name, bool rmdir)
 {
-	if (s->read_only)
-		return -EROFS;
-	int r = fs_name_check(name);
+	int r = may_change(s, name);
 	if (r)
 		return r;
 	return unlinkat(dirfd, name, rmdir ? AT_REMOVEDIR : 0) ? -errno : 0;
@@ -552,18 +557,29 @@ int fs_remove_fd(struct fs_share *s, int fd)
 
 /* ------------------------------------------------------------ attributes */
 
+/* fd's name under /proc/self/fd, by which an *at call changes its file
+ * (filling st); -EOPNOTSUPP for a symlink, whose mode and times are not
+ * changed. */
+static int proc_name_not_link(int fd, char n[16], struct stat *st)
+{
+	int r = fs_stat(fd, st);
+	if (r)
+		return r;
+	if (S_ISLNK(st->st_mode))
+		return -EOPNOTSUPP;
+	fd_name(n, fd);
+	return 0;
+}
+
 int fs_chmod(struct fs_share *s, int fd, mode_t mode)
 {
 	if (s->read_only)
 		return -EROFS;
 	struct stat st;
-	int r = fs_stat(fd, &st);
+	char n[16];
+	int r = proc_name_not_link(fd, n, &st);
 	if (r)
 		return r;
-	if (S_ISLNK(st.st_mode))
-		return -EOPNOTSUPP;
-	char n[16];
-	fd_name(n, fd);
 	return fchmodat(s->proc_fd, n, sanitize_mode(mode, S_ISDIR(st.st_mode)), 0) ? -errno : 0;
 }
 
@@ -615,13 +631,10 @@ int fs_utimes(struct fs_share *s, int fd, const struct timespec times[2])
 		return -errno;
 	/* Kernels before 5.8 have no AT_EMPTY_PATH here. */
 	struct stat st;
-	int r = fs_stat(fd, &st);
+	char n[16];
+	int r = proc_name_not_link(fd, n, &st);
 	if (r)
 		return r;
-	if (S_ISLNK(st.st_mode))
-		return -EOPNOTSUPP;
-	char n[16];
-	fd_name(n, fd);
 	return utimensat(s->proc_fd, n, times, 0) ? -errno : 0;
 }
 
@@ -674,23 +687,11 @@ int64_t fs_getdents(int ofd, uint64_t off, void *buf, size_t cap)
 
 int fs_path_beneath(struct fs_share *s, int fd, char *buf, size_t cap)
 {
-	char *root = malloc(PATH_MAX), *path = malloc(PATH_MAX);
-	int r = -ENOMEM;
-	if (!root || !path)
-		goto out;
-	if ((r = fd_path(s, s->root_fd, root, PATH_MAX)) || (r = fd_path(s, fd, path, PATH_MAX)))
-		goto out;
+	char *path, *rel;
+	int r = path_below_root(s, fd, &path, &rel);
+	if (r)
+		return r;
 	r = -ENOENT;
-	size_t rn = strlen(root);
-	const char *rel;
-	if (root[0] != '/' || path[0] != '/')
-		goto out;
-	if (rn == 1)
-		rel = path + 1;
-	else if (!strncmp(path, root, rn) && (path[rn] == 0 || path[rn] == '/'))
-		rel = path[rn] ? path + rn + 1 : path + rn;
-	else
-		goto out;
 	/* The kernel's name for a deleted file ends in " (deleted)", which
 	 * could also be a real name: the lookup below tells them apart. */
 	int check = *rel ? openat2_beneath(s->root_fd, rel, O_PATH | O_NOFOLLOW)
@@ -711,7 +712,6 @@ int fs_path_beneath(struct fs_share *s, int fd, char *buf, size_t cap)
 	strcpy(buf, rel);
 	r = 0;
 out:
-	free(root);
 	free(path);
 	return r;
 }
