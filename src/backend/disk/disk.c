@@ -461,9 +461,12 @@ enum disk_format disk_format(const struct disk *d)
 	return d->format;
 }
 
-/* Checks a request against the disk: range inside the disk, sane iovecs. */
-static int check_range(const struct disk *d, uint64_t off, uint64_t len)
+/* Checks a request against the disk: a write (or discard) to a writable
+ * disk, the range inside the disk. 0, -EROFS or -EINVAL. */
+static int check_request(const struct disk *d, bool write, uint64_t off, uint64_t len)
 {
+	if (write && d->read_only)
+		return -EROFS;
 	if (off > d->size || len > d->size - off)
 		return -EINVAL;
 	return 0;
@@ -472,10 +475,9 @@ static int check_range(const struct disk *d, uint64_t off, uint64_t len)
 int disk_preadv(struct disk *d, const struct iovec *iov, int iovcnt, uint64_t off)
 {
 	int64_t len = disk_iov_len(iov, iovcnt);
-	if (len < 0 || check_range(d, off, (uint64_t)len) < 0)
-		return -EINVAL;
-	if (len == 0)
-		return 0;
+	int r = len < 0 ? -EINVAL : check_request(d, false, off, (uint64_t)len);
+	if (r || len == 0)
+		return r;
 	return d->ops->preadv(d, iov, iovcnt, off);
 }
 
@@ -484,10 +486,9 @@ int disk_pwritev(struct disk *d, const struct iovec *iov, int iovcnt, uint64_t o
 	if (d->read_only)
 		return -EROFS;
 	int64_t len = disk_iov_len(iov, iovcnt);
-	if (len < 0 || check_range(d, off, (uint64_t)len) < 0)
-		return -EINVAL;
-	if (len == 0)
-		return 0;
+	int r = len < 0 ? -EINVAL : check_request(d, true, off, (uint64_t)len);
+	if (r || len == 0)
+		return r;
 	return d->ops->pwritev(d, iov, iovcnt, off);
 }
 
@@ -500,23 +501,17 @@ int disk_flush(struct disk *d)
 
 int disk_discard(struct disk *d, uint64_t off, uint64_t len)
 {
-	if (d->read_only)
-		return -EROFS;
-	if (check_range(d, off, len) < 0)
-		return -EINVAL;
-	if (len == 0)
-		return 0;
+	int r = check_request(d, true, off, len);
+	if (r || len == 0)
+		return r;
 	return d->ops->discard(d, off, len);
 }
 
 int disk_write_zeroes(struct disk *d, uint64_t off, uint64_t len)
 {
-	if (d->read_only)
-		return -EROFS;
-	if (check_range(d, off, len) < 0)
-		return -EINVAL;
-	if (len == 0)
-		return 0;
+	int r = check_request(d, true, off, len);
+	if (r || len == 0)
+		return r;
 	return d->ops->write_zeroes(d, off, len);
 }
 

@@ -32,6 +32,19 @@ static bool in_file(uint64_t off, uint64_t len, uint64_t file_size)
 	return off <= file_size && len <= file_size - off;
 }
 
+/* A metadata table (`what`, `len` bytes at off): cluster-aligned and
+ * within the file; `detail` follows the offset in the second message. */
+static int check_table(const char *what, uint64_t off, uint64_t len, const char *detail, uint64_t cs,
+		       uint64_t file_size, char *msg, size_t msglen)
+{
+	if (off & (cs - 1))
+		return fail(msg, msglen, -EINVAL, "%s offset 0x%" PRIx64 " is not cluster-aligned", what, off);
+	if (!in_file(off, len, file_size))
+		return fail(msg, msglen, -EINVAL, "%s at 0x%" PRIx64 "%s lies beyond the end of the file",
+			    what, off, detail);
+	return 0;
+}
+
 static const char *feature_name(const struct qcow2_header *h, unsigned type, unsigned bit)
 {
 	for (unsigned i = 0; i < h->n_feature_names; i++)
@@ -226,14 +239,12 @@ int qcow2_header_parse(const uint8_t *buf, size_t len, uint64_t file_size,
 			    "L1 table (%u entries) too small for the virtual size %" PRIu64,
 			    h->l1_size, h->size);
 	if (h->l1_size > 0) {
-		if (h->l1_table_offset & (cs - 1))
-			return fail(msg, msglen, -EINVAL,
-				    "L1 table offset 0x%" PRIx64 " is not cluster-aligned",
-				    h->l1_table_offset);
-		if (!in_file(h->l1_table_offset, (uint64_t)h->l1_size * 8, file_size))
-			return fail(msg, msglen, -EINVAL,
-				    "L1 table at 0x%" PRIx64 " (%u entries) lies beyond the end of the file",
-				    h->l1_table_offset, h->l1_size);
+		char entries[32];
+		snprintf(entries, sizeof(entries), " (%u entries)", h->l1_size);
+		int r = check_table("L1 table", h->l1_table_offset, (uint64_t)h->l1_size * 8, entries, cs,
+				    file_size, msg, msglen);
+		if (r)
+			return r;
 	}
 
 	if (h->refcount_table_clusters == 0)
@@ -242,27 +253,16 @@ int qcow2_header_parse(const uint8_t *buf, size_t len, uint64_t file_size,
 	if (rt_bytes > QCOW2_MAX_REFTABLE_BYTES)
 		return fail(msg, msglen, -EINVAL, "refcount table too large (%u clusters)",
 			    h->refcount_table_clusters);
-	if (h->refcount_table_offset & (cs - 1))
-		return fail(msg, msglen, -EINVAL,
-			    "refcount table offset 0x%" PRIx64 " is not cluster-aligned",
-			    h->refcount_table_offset);
-	if (!in_file(h->refcount_table_offset, rt_bytes, file_size))
-		return fail(msg, msglen, -EINVAL,
-			    "refcount table at 0x%" PRIx64 " lies beyond the end of the file",
-			    h->refcount_table_offset);
+	int r = check_table("refcount table", h->refcount_table_offset, rt_bytes, "", cs, file_size,
+			    msg, msglen);
+	if (r)
+		return r;
 
 	if (h->nb_snapshots > QCOW2_MAX_SNAPSHOTS)
 		return fail(msg, msglen, -EINVAL, "too many snapshots (%u)", h->nb_snapshots);
-	if (h->nb_snapshots) {
-		if (h->snapshots_offset & (cs - 1))
-			return fail(msg, msglen, -EINVAL,
-				    "snapshot table offset 0x%" PRIx64 " is not cluster-aligned",
-				    h->snapshots_offset);
-		if (!in_file(h->snapshots_offset, QCOW2_SNAPSHOT_FIXED, file_size))
-			return fail(msg, msglen, -EINVAL,
-				    "snapshot table at 0x%" PRIx64 " lies beyond the end of the file",
-				    h->snapshots_offset);
-	}
+	if (h->nb_snapshots && (r = check_table("snapshot table", h->snapshots_offset,
+						 QCOW2_SNAPSHOT_FIXED, "", cs, file_size, msg, msglen)))
+		return r;
 
 	/* qcow2.txt: the backing file name is not NUL-terminated and must
 	 * lie in the first cluster; QEMU limits it to 1023 bytes. */
