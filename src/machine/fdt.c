@@ -19,6 +19,7 @@
 
 #include "base/fd_io.h"
 #include "machine/board.h"
+#include "machine/syscon.h"
 
 const char BOARD_FDT_ISA[] =
 	"rv64imafdc_zicntr_zicsr_zifencei_zihintpause_zba_zbb_zbs_sstc";
@@ -140,6 +141,21 @@ static void node_name(char *buf, size_t n, const char *prefix, uint64_t addr)
 	snprintf(buf, n, "%s@%llx", prefix, (unsigned long long)addr);
 }
 
+/* A device node with one PLIC interrupt and nothing else to say:
+ * "prefix@base", its compatible string, registers and interrupt. */
+static void w_irq_device(struct fdtw *w, const char *prefix, const char *compat, uint64_t base,
+			 uint64_t size, uint32_t irq)
+{
+	char name[32];
+	node_name(name, sizeof(name), prefix, base);
+	w_begin(w, name);
+	w_str(w, "compatible", compat);
+	w_reg(w, base, size);
+	w_u32(w, "interrupts", irq);
+	w_u32(w, "interrupt-parent", PH_PLIC);
+	w_end(w);
+}
+
 static void build_cpus(struct fdtw *w, const struct board_fdt_desc *d)
 {
 	char name[32];
@@ -201,23 +217,12 @@ static void build_soc(struct fdtw *w, const struct board_fdt_desc *d)
 	w_u32(w, "phandle", PH_TEST);
 	w_end(w);
 
-	node_name(name, sizeof(name), "rtc", BOARD_RTC_BASE);
-	w_begin(w, name);
-	w_str(w, "compatible", "google,goldfish-rtc");
-	w_reg(w, BOARD_RTC_BASE, BOARD_RTC_SIZE);
-	w_u32(w, "interrupts", BOARD_IRQ_RTC);
-	w_u32(w, "interrupt-parent", PH_PLIC);
-	w_end(w);
+	w_irq_device(w, "rtc", "google,goldfish-rtc", BOARD_RTC_BASE, BOARD_RTC_SIZE, BOARD_IRQ_RTC);
 
 	/* Linux's vmgenid driver (Documentation/devicetree/bindings/rng/
 	 * microsoft,vmgenid.yaml): the ID's window and its interrupt. */
-	node_name(name, sizeof(name), "vmgenid", BOARD_VMGENID_BASE);
-	w_begin(w, name);
-	w_str(w, "compatible", "microsoft,vmgenid");
-	w_reg(w, BOARD_VMGENID_BASE, BOARD_VMGENID_SIZE);
-	w_u32(w, "interrupts", BOARD_IRQ_VMGENID);
-	w_u32(w, "interrupt-parent", PH_PLIC);
-	w_end(w);
+	w_irq_device(w, "vmgenid", "microsoft,vmgenid", BOARD_VMGENID_BASE, BOARD_VMGENID_SIZE,
+		     BOARD_IRQ_VMGENID);
 
 	node_name(name, sizeof(name), "clint", BOARD_ACLINT_BASE);
 	w_begin(w, name);
@@ -261,35 +266,28 @@ static void build_soc(struct fdtw *w, const struct board_fdt_desc *d)
 	w_u32(w, "interrupt-parent", PH_PLIC);
 	w_end(w);
 
-	for (size_t i = 0; i < d->n_virtio; i++) {
-		node_name(name, sizeof(name), "virtio_mmio", d->virtio[i].base);
-		w_begin(w, name);
-		w_str(w, "compatible", "virtio,mmio");
-		w_reg(w, d->virtio[i].base, BOARD_VIRTIO_SIZE);
-		w_u32(w, "interrupts", d->virtio[i].irq);
-		w_u32(w, "interrupt-parent", PH_PLIC);
-		w_end(w);
-	}
+	for (size_t i = 0; i < d->n_virtio; i++)
+		w_irq_device(w, "virtio_mmio", "virtio,mmio", d->virtio[i].base, BOARD_VIRTIO_SIZE,
+			     d->virtio[i].irq);
 	w_end(w);
 }
 
-/* Syscon power nodes at the root, as Linux's syscon-poweroff/-reboot
+/* A syscon power node at the root, as Linux's syscon-poweroff/-reboot
  * bindings describe: a regmap phandle, the register offset, the value. */
+static void w_syscon_power(struct fdtw *w, const char *name, const char *compat, uint32_t value)
+{
+	w_begin(w, name);
+	w_str(w, "compatible", compat);
+	w_u32(w, "regmap", PH_TEST);
+	w_u32(w, "offset", 0);
+	w_u32(w, "value", value);
+	w_end(w);
+}
+
 static void build_power(struct fdtw *w)
 {
-	w_begin(w, "poweroff");
-	w_str(w, "compatible", "syscon-poweroff");
-	w_u32(w, "regmap", PH_TEST);
-	w_u32(w, "offset", 0);
-	w_u32(w, "value", 0x5555);
-	w_end(w);
-
-	w_begin(w, "reboot");
-	w_str(w, "compatible", "syscon-reboot");
-	w_u32(w, "regmap", PH_TEST);
-	w_u32(w, "offset", 0);
-	w_u32(w, "value", 0x7777);
-	w_end(w);
+	w_syscon_power(w, "poweroff", "syscon-poweroff", SYSCON_POWEROFF);
+	w_syscon_power(w, "reboot", "syscon-reboot", SYSCON_REBOOT);
 }
 
 static const char *check_desc(const struct board_fdt_desc *d, char *err, size_t errlen)
