@@ -37,6 +37,7 @@ import pytest
 
 import rvimage
 from conftest import wait_for
+from test_jail import files_under, status_fields
 from test_skiffd import (JAIL_GID, JAIL_UID_BASE, Skiffd, action, curl, fails, for_vmm, get, ok,  # noqa: F401
                          short_root, skiffd_bin)
 
@@ -50,28 +51,6 @@ def tiny_def(vm_id, kernel, disk):
             "machine-config": {"vcpu_count": 1, "mem_size_mib": 128},
             "drives": [{"drive_id": "d", "path_on_host": str(disk), "is_root_device": False,
                         "is_read_only": False, "format": "raw"}]}
-
-
-def status_fields(pid):
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.split()
-    return out
-
-
-def files_under(root):
-    """Every non-directory beneath root, as absolute paths inside it, /proc
-    (the VMM's own PID namespace's) left out."""
-    found = set()
-    for d, dirs, names in os.walk(root):
-        rel = "/" + os.path.relpath(d, root) if d != str(root) else ""
-        if rel == "/proc":
-            dirs[:] = []
-            continue
-        found.update(os.path.normpath(f"{rel}/{n}") for n in names)
-    return found
 
 
 def vm_api(sock, method, path, body=None):
