@@ -2,6 +2,10 @@
  * vm_metrics.h. */
 #include "vmm/vm_metrics.h"
 
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
@@ -24,6 +28,52 @@ static json_t *memory_json(struct vm *vm)
 	return m;
 }
 
+/* A device's counters in the metrics: each one's name there and where its
+ * statistics structure holds it (every one a uint64_t). */
+struct counter {
+	const char *name;
+	size_t at;
+};
+
+#define BLK(name, field) { name, offsetof(struct virtio_blk_stats, field) }
+static const struct counter blk_counters[] = {
+	BLK("read_bytes", read_bytes),
+	BLK("write_bytes", write_bytes),
+	BLK("read_count", read_count),
+	BLK("write_count", write_count),
+	BLK("flush_count", flush_count),
+	BLK("rate_limiter_throttled_events", throttled),
+	{ NULL, 0 }
+};
+
+#define NET(name, field) { name, offsetof(struct virtio_net_stats, field) }
+static const struct counter net_counters[] = {
+	NET("rx_bytes_count", rx_bytes),
+	NET("rx_packets_count", rx_frames),
+	NET("rx_dropped_count", rx_dropped),
+	NET("rx_rate_limiter_throttled", rx_throttled),
+	NET("tx_bytes_count", tx_bytes),
+	NET("tx_packets_count", tx_frames),
+	NET("tx_dropped_count", tx_dropped),
+	NET("tx_rate_limiter_throttled", tx_throttled),
+	{ NULL, 0 }
+};
+
+/* {"id": id, and each counter of `stats`}; NULL when out of memory. */
+static json_t *counters_json(const char *id, const void *stats, const struct counter *c)
+{
+	json_t *o = json_pack("{s:s}", "id", id);
+	for (; o && c->name; c++) {
+		uint64_t v;
+		memcpy(&v, (const char *)stats + c->at, sizeof(v));
+		if (json_object_set_new(o, c->name, json_integer((json_int_t)v))) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
 static json_t *drives_json(struct vm_devices *d)
 {
 	json_t *a = json_array();
@@ -32,13 +82,7 @@ static json_t *drives_json(struct vm_devices *d)
 	for (size_t i = 0; a && (blk = vm_devices_drive(d, i, &id)); i++) {
 		struct virtio_blk_stats s;
 		virtio_blk_get_stats(blk, &s);
-		json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "id", id,
-						   "read_bytes", (json_int_t)s.read_bytes,
-						   "write_bytes", (json_int_t)s.write_bytes,
-						   "read_count", (json_int_t)s.read_count,
-						   "write_count", (json_int_t)s.write_count,
-						   "flush_count", (json_int_t)s.flush_count,
-						   "rate_limiter_throttled_events", (json_int_t)s.throttled));
+		json_array_append_new(a, counters_json(id, &s, blk_counters));
 	}
 	return a;
 }
@@ -51,15 +95,7 @@ static json_t *nets_json(struct vm_devices *d)
 	for (size_t i = 0; a && (n = vm_devices_net(d, i, &id)); i++) {
 		struct virtio_net_stats s;
 		virtio_net_get_stats(n, &s);
-		json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id", id,
-						   "rx_bytes_count", (json_int_t)s.rx_bytes,
-						   "rx_packets_count", (json_int_t)s.rx_frames,
-						   "rx_dropped_count", (json_int_t)s.rx_dropped,
-						   "rx_rate_limiter_throttled", (json_int_t)s.rx_throttled,
-						   "tx_bytes_count", (json_int_t)s.tx_bytes,
-						   "tx_packets_count", (json_int_t)s.tx_frames,
-						   "tx_dropped_count", (json_int_t)s.tx_dropped,
-						   "tx_rate_limiter_throttled", (json_int_t)s.tx_throttled));
+		json_array_append_new(a, counters_json(id, &s, net_counters));
 	}
 	return a;
 }
