@@ -252,10 +252,16 @@ def status_of(reply):
     return int(m.group(1)) if m else None
 
 
+def name_prefix(request):
+    """What the test module's directories and console logs are named by:
+    its NAME_PREFIX ("api" here; test_ctrl_alt_del uses these fixtures too)."""
+    return getattr(request.module, "NAME_PREFIX", "api")
+
+
 @pytest.fixture
-def short_tmp():
+def short_tmp(request):
     """A short directory for sockets (sun_path holds 107 bytes)."""
-    d = Path(f"/tmp/skiff-api-{os.getpid()}-{time.monotonic_ns() % 1000000}")
+    d = Path(f"/tmp/skiff-{name_prefix(request)}-{os.getpid()}-{time.monotonic_ns() % 1000000}")
     d.mkdir()
     yield d
     for f in d.iterdir():
@@ -267,11 +273,12 @@ def short_tmp():
 
 
 @pytest.fixture
-def vmm_factory(skiff_bin, console_log_dir):
+def vmm_factory(request, skiff_bin, console_log_dir):
     made = []
+    prefix = name_prefix(request)
 
     def make(name, *args):
-        v = Vmm(skiff_bin, args, console_log_dir / f"api-{name}.log")
+        v = Vmm(skiff_bin, args, console_log_dir / f"{prefix}-{name}.log")
         made.append(v)
         return v
     yield make

@@ -22,42 +22,15 @@ process's stdout and stdin.
 import os
 import re
 import time
-from pathlib import Path
 
 from conftest import BOOT_TIMEOUT, READY
-from test_api import Vmm, curl, fails, get, guest_instructions, ok, wait_socket  # noqa: F401 (helpers)
-
-import pytest
+from test_api import curl, fails, get, guest_instructions, ok, wait_socket  # noqa: F401 (helpers)
+from test_api import short_tmp, vmm_factory  # noqa: F401 (fixtures, named by NAME_PREFIX)
 
 # How long the guest may take from the keys to the VMM's exit.
 SHUTDOWN_TIMEOUT = 120
-
-
-@pytest.fixture
-def short_tmp():
-    """A short directory for sockets (sun_path holds 107 bytes)."""
-    d = Path(f"/tmp/skiff-cad-{os.getpid()}-{time.monotonic_ns() % 1000000}")
-    d.mkdir()
-    yield d
-    for f in d.iterdir():
-        try:
-            f.unlink()
-        except OSError:
-            pass
-    d.rmdir()
-
-
-@pytest.fixture
-def vmm_factory(skiff_bin, console_log_dir):
-    made = []
-
-    def make(name, *args):
-        v = Vmm(skiff_bin, args, console_log_dir / f"cad-{name}.log")
-        made.append(v)
-        return v
-    yield make
-    for v in made:
-        v.close()
+# The fixtures' socket directories and console logs: /tmp/skiff-cad-*, cad-NAME.log.
+NAME_PREFIX = "cad"
 
 
 def configure_and_start(sock, guest, vcpus, boot_args="console=ttyS0", metrics=None):
