@@ -5,6 +5,7 @@
  * VM ending, a signal, a crash); the keys are those of skiff run, except
  * that Ctrl-A x detaches and leaves the VM running:
  *   C-a x    detach        C-a h    list the keys        C-a C-a  send C-a
+ * (the filter is skiff run's, console_keys.c).
  * With standard input not a terminal the bytes pass unchanged (no escapes);
  * at its end skiff waits a moment for the answer, then detaches.
  */
@@ -23,8 +24,7 @@
 #include "base/fd_io.h"
 #include "base/terminal.h"
 #include "base/unix_sock.h"
-
-#define CTRL_A 0x01
+#include "cli/console_keys.h"
 
 static void out(const char *s, size_t n)
 {
@@ -50,7 +50,8 @@ enum end { END_DETACH, END_CLOSED, END_SIGNAL, END_INPUT };
 /* Shuttle bytes until one side ends. `sigfd` reports SIGTERM/SIGINT/SIGHUP. */
 static enum end shuttle(int fd, int sigfd, bool tty)
 {
-	bool escape = false, in_open = true;
+	struct console_keys keys = { .tty = tty };
+	bool in_open = true;
 	int linger_ms = -1;
 	for (;;) {
 		struct pollfd p[3] = {
@@ -82,30 +83,19 @@ static enum end shuttle(int fd, int sigfd, bool tty)
 				linger_ms = 1000;
 				continue;
 			}
-			for (ssize_t i = 0; i < r; i++) {
-				uint8_t b = in[i];
-				if (tty && escape) {
-					escape = false;
-					if (b == 'x' || b == 'X') {
-						fd_send_all(fd, to, k, MSG_NOSIGNAL);
-						return END_DETACH;
-					}
-					if (b == 'h' || b == 'H' || b == '?') {
-						say("\r\nC-a h    print this help\r\n"
-						    "C-a x    detach (the VM keeps running)\r\n"
-						    "C-a C-a  send C-a to the guest\r\n");
-						continue;
-					}
-					if (b != CTRL_A)
-						continue;
-				} else if (tty && b == CTRL_A) {
-					escape = true;
-					continue;
-				}
-				to[k++] = b;
-			}
+			if (r < 0)
+				continue;
+			unsigned helps = 0;
+			bool detach = console_keys_filter(&keys, in, (size_t)r, to, &k, sizeof(to), &helps);
+			while (helps--)
+				say("\r\nC-a h    print this help\r\n"
+				    "C-a x    detach (the VM keeps running)\r\n"
+				    "C-a C-a  send C-a to the guest\r\n");
+			/* The keys before a detach still go to the guest. */
 			if (k && !fd_send_all(fd, to, k, MSG_NOSIGNAL))
-				return END_CLOSED;
+				return detach ? END_DETACH : END_CLOSED;
+			if (detach)
+				return END_DETACH;
 		}
 	}
 }

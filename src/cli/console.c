@@ -11,8 +11,6 @@
 #include "base/fd_io.h"
 #include "base/terminal.h"
 
-#define CTRL_A 0x01
-
 int console_open(struct console *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -20,8 +18,8 @@ int console_open(struct console *c)
 	if (pipe2(c->sig_pipe, O_CLOEXEC | O_NONBLOCK))
 		return -1;
 	terminal_stop_signals(c->sig_pipe[1]);
-	c->tty = isatty(STDIN_FILENO);
-	if (c->tty)
+	c->keys.tty = isatty(STDIN_FILENO);
+	if (c->keys.tty)
 		terminal_raw_begin();
 	return 0;
 }
@@ -56,25 +54,11 @@ static void help(void)
 /* Turn raw terminal bytes into guest bytes, acting on escapes. */
 static enum console_event filter(struct console *c, const uint8_t *in, size_t n)
 {
-	for (size_t k = 0; k < n; k++) {
-		uint8_t b = in[k];
-		if (c->tty && c->escape) {
-			c->escape = false;
-			if (b == 'x' || b == 'X')
-				return CONSOLE_QUIT;
-			if (b != CTRL_A) {
-				if (b == 'h' || b == 'H' || b == '?')
-					help();
-				continue;
-			}
-		} else if (c->tty && b == CTRL_A) {
-			c->escape = true;
-			continue;
-		}
-		if (c->npending < sizeof(c->pending))
-			c->pending[c->npending++] = b;
-	}
-	return CONSOLE_NONE;
+	unsigned helps = 0;
+	bool quit = console_keys_filter(&c->keys, in, n, c->pending, &c->npending, sizeof(c->pending), &helps);
+	while (helps--)
+		help();
+	return quit ? CONSOLE_QUIT : CONSOLE_NONE;
 }
 
 enum console_event console_poll(struct console *c, int timeout_ms,

@@ -2,7 +2,8 @@
  * The host side of the guest console for `skiff run` (and later `skiff
  * console`): the terminal in raw mode when stdin is one, always restored
  * however the process ends; QEMU-style escapes after Ctrl-A (x quits, h
- * lists them, Ctrl-A sends Ctrl-A); plain pipes when stdin is not a terminal.
+ * lists them, Ctrl-A sends Ctrl-A; console_keys.c, shared with `skiff
+ * console`); plain pipes when stdin is not a terminal.
  */
 #ifndef SKIFF_CLI_CONSOLE_H
 #define SKIFF_CLI_CONSOLE_H
@@ -11,9 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli/console_keys.h"
+
 struct console {
-	bool tty;
-	bool escape;        /* the previous byte was Ctrl-A */
+	struct console_keys keys;   /* tty: escapes apply */
 	bool stdin_open;
 	int sig_pipe[2];    /* signals that must end the VM arrive here */
 	uint8_t pending[256];

@@ -1,6 +1,8 @@
 /*
  * libFuzzer target for skiff run's console input path (src/cli/console.c,
- * console_poll): the bytes typed on the host terminal with QEMU-style
+ * console_poll, and its key filter src/cli/console_keys.c, which `skiff
+ * console` (src/cli/attach.c) uses too): the bytes typed on the host
+ * terminal with QEMU-style
  * escapes after Ctrl-A (x or X quits, h, H or ? prints the keys, Ctrl-A
  * sends one Ctrl-A, any other key after Ctrl-A is dropped), read in pieces
  * of any size; a guest that takes fewer bytes than offered or none (its
@@ -246,7 +248,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The console as console_open() leaves it, without touching this
 	 * process's terminal or signal handlers: stdin and stdout are pipes. */
 	struct console *c = &r->con;
-	c->tty = r->m.tty;
+	c->keys.tty = r->m.tty;
 	c->stdin_open = true;
 	int in[2], out[2];
 	if (pipe2(c->sig_pipe, O_CLOEXEC | O_NONBLOCK) || pipe2(in, O_CLOEXEC) ||
