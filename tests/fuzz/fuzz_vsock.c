@@ -36,7 +36,10 @@
  * socket sends the same counting pattern, so a byte lost, doubled or taken
  * from another connection shows). A RESPONSE answers a REQUEST the guest
  * sent. The device may give up on the queue (needs reset) only after a
- * receive buffer too short for a header.
+ * receive buffer too short for a header. And data keeps moving: after
+ * the receive path ran, while the guest still offers buffers, no
+ * connection has host data the device knows of, credit and nothing owed
+ * before it, left unread (check_moving).
  *
  * The device's socket and two port sockets (guest connections to ports
  * 1024 and 5000 reach them) live in a directory of this process's own
@@ -52,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -561,12 +565,43 @@ static void check_packet(struct run *r, const struct chain *ch, uint32_t len)
 	}
 }
 
+/* Bytes a host socket sent that the device has not read yet. */
+static int unread(int fd)
+{
+	int n = 0;
+	if (ioctl(fd, FIONREAD, &n) < 0)
+		die("FIONREAD");
+	return n;
+}
+
+/* After a round of the receive path: data stopped moving? While the guest
+ * still offers receive buffers (one held by the device, or more in the
+ * available ring), no connection may be left with host data the device
+ * knows is there (readable), credit from the guest, nothing owed before
+ * it, and its stream open both ways: the round reads every such socket
+ * until buffers, credit or data run out (vsock_rx.c). A buffer the device
+ * holds but cannot use (a header's room only, 728da74) stalls them all. */
+static void check_moving(struct run *r)
+{
+	struct virtio_vsock *v = r->v;
+	if (!v->rx_held && !virtq_has_avail(&r->rxq))
+		return;   /* out of buffers: waiting is right */
+	for (unsigned i = 0; i < v->nconns; i++) {
+		const struct vconn *c = v->conns[i];
+		if (c->state == C_ESTABLISHED && !c->pending && c->fd >= 0 && c->readable && !c->host_eof &&
+		    !c->guest_shut_rcv && vconn_peer_credit(c) && unread(c->fd) > 0)
+			abort();   /* a stall: buffers, credit and data, and nothing moved */
+	}
+}
+
 /* The receive path runs; the guest takes what it got. */
 static void rx(struct run *r)
 {
 	if (r->failed)
 		return;   /* the device needs a reset: it sends nothing */
 	vsock_serve_rx(r->v, &r->rxq);
+	if (!r->failed)
+		check_moving(r);
 	uint16_t used_idx;
 	gram_read(&env->ram, USED_GPA + 2, &used_idx, 2);
 	if ((uint16_t)(used_idx - r->used_seen) > (uint16_t)(r->avail_idx - r->used_seen))
