@@ -20,7 +20,9 @@ second.
   its run/ directory or its console log. A VM keeps its uid across a
   restart of skiffd; with a range of one uid a second VM is refused with a
   clear message until the first is deleted, and its successor gets the
-  uid again.
+  uid again. When skiffd's range moves, a VM gets a uid of the new range
+  at load, and its next start hands it its run/ (a snapshot's leftover
+  directory): its next snapshot works.
 - skiffd as an ordinary user (uid 65533 under setpriv): each VMM is under
   Landlock: a PATCH /drives to an image that user owns outside the VM's
   configuration is refused with "Permission denied", while a snapshot
@@ -182,6 +184,24 @@ def test_two_jailed_vms_cannot_reach_each_other(skiffd_bin, short_root, console_
         action(d.sock, "b", "InstanceStart")
         b2 = get(d.sock, "/vms/b")
         assert b2["jail_uid"] == b["jail_uid"] and status_fields(b2["pid"])["Uid"][0] == str(b["jail_uid"])
+        # A snapshot leaves run/snapshot/ behind, its uid's.
+        ok(d.sock, "PUT", "/vms/b/snapshot", {"dir": str(short_root / "snap1")})
+        action(d.sock, "b", "InstanceStop")
+        d.close()
+
+        # skiffd's range moved: b gets a uid of the new range at load, and
+        # its next start hands it everything in its run/, so the VMM (as
+        # the new uid) can write its next snapshot there.
+        base2 = JAIL_UID_BASE + 1000
+        d = Skiffd(skiffd_bin, short_root, log, extra=["--jail-uid-base", str(base2)])
+        assert get(d.sock, "/vms/b")["jail_uid"] == base2
+        action(d.sock, "b", "InstanceStart")
+        b3 = get(d.sock, "/vms/b")
+        assert status_fields(b3["pid"])["Uid"][0] == str(base2)
+        run_b = vmdir_b / "run"
+        owners = {str(p): p.lstat().st_uid for p in [run_b, *run_b.rglob("*")]}
+        assert str(run_b / "snapshot") in owners and set(owners.values()) == {base2}, owners
+        ok(d.sock, "PUT", "/vms/b/snapshot", {"dir": str(short_root / "snap2")})
         action(d.sock, "b", "InstanceStop")
     finally:
         d.close()
