@@ -23,6 +23,7 @@ Metric and Spec live in rowbase.py, the compiled-program rows in
 compiled.py.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -32,6 +33,7 @@ import time
 from compiled import SevenZipRow, StressNgRow
 from devices import Disk, Share, TapNet, UserNet
 from iowork import expected_crcs, parse_io
+from syscount import SyscallCount
 from rowbase import GUEST_DIR, HIGHER, LOWER, Metric, Spec, WorkloadError
 from workloads import Workload, cpu_workloads, gen_data, parallel_sha256, parse_timed, timed
 
@@ -54,6 +56,7 @@ class Session:
         self.data_ready = False
         self.contention = []            # run-queue wait fractions, see note_contention
         self.cpu_at_prompt = None
+        self.last_syscalls = None       # system calls of the last usage() (--syscalls)
 
     def boot(self):
         o = self.opts
@@ -97,12 +100,32 @@ class Session:
         """Run a command; (its output, host CPU seconds the VMM used
         meanwhile).  Typing a long script is not counted."""
         cmd = self.stage(cmd)
-        c0 = self.g.cpu_seconds()
-        s0, t0 = self.g.schedstat(), time.monotonic()
-        out = self._run(cmd, timeout or self.opts.work_timeout)
-        cpu = self.g.cpu_seconds() - c0
-        self.note_contention(s0, self.g.schedstat(), time.monotonic() - t0)
-        return out, cpu
+        with self.usage() as u:
+            out = self._run(cmd, timeout or self.opts.work_timeout)
+        return out, u["cpu"]
+
+    @contextlib.contextmanager
+    def usage(self):
+        """What the VMM uses over the with-block: u["cpu"], its host CPU
+        seconds; the share of time its busiest thread waited for a core
+        goes to self.contention; with opts.count_syscalls (bench/sandbox.py
+        --syscalls) the number of its system calls goes to
+        self.last_syscalls."""
+        u = {}
+        counter = SyscallCount(self.g.pid) if getattr(self.opts, "count_syscalls", False) else None
+        try:
+            c0 = self.g.cpu_seconds()
+            s0, t0 = self.g.schedstat(), time.monotonic()
+            if counter:
+                counter.start()
+            yield u
+            if counter:
+                self.last_syscalls, counter = counter.stop(), None
+            u["cpu"] = self.g.cpu_seconds() - c0
+            self.note_contention(s0, self.g.schedstat(), time.monotonic() - t0)
+        finally:
+            if counter:
+                counter.perf.kill()
 
     def timed(self, w):
         """Run a workload; (guest seconds, host CPU seconds of the VMM)."""
@@ -482,14 +505,12 @@ class NetRow:
              f"[ $i -lt 1000 ] || exit 1; usleep 20000; i=$((i+1)); done")
         argv = [*dev.host_prefix, sys.executable, "-B", IOWORK, what, dev.host_addr, str(dev.port),
                 str(s.opts.io_bytes)]
-        c0 = s.g.cpu_seconds()
-        s0, t0 = s.g.schedstat(), time.monotonic()
-        try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=s.opts.io_timeout)
-        except subprocess.TimeoutExpired:
-            raise WorkloadError(f"{s.system}: the host end of the TCP {what} timed out")
-        cpu = s.g.cpu_seconds() - c0
-        s.note_contention(s0, s.g.schedstat(), time.monotonic() - t0)
+        with s.usage() as u:
+            try:
+                p = subprocess.run(argv, capture_output=True, text=True, timeout=s.opts.io_timeout)
+            except subprocess.TimeoutExpired:
+                raise WorkloadError(f"{s.system}: the host end of the TCP {what} timed out")
+        cpu = u["cpu"]
         try:
             r = json.loads(p.stdout.strip().splitlines()[-1])
         except (IndexError, ValueError):

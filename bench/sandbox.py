@@ -6,6 +6,7 @@ seccomp filters, no capability drop, no rlimits), beside QEMU, in one run
 
     bench/sandbox.py [--runs 3] [--rows boot,blk,net] [--io-mib 64]
                      [--skiff BINARY] [--json FILE] [--output FILE.md]
+                     [--syscalls]
 
 It is bench/run.sh's runner with a third system: for every run and every
 VM configuration the rows need, the same guest boots in skiff with the
@@ -22,6 +23,15 @@ issue's target is at most 2% either way. Wall-clock times on a shared host
 are noisy; the host CPU seconds (utime + stime of the VMM process, all
 threads) are the steadier measure, and the load average before and after
 the run is printed with the table.
+
+The I/O rows scatter from run to run by far more than 2% even on a quiet
+host, so --syscalls adds a bound that does not depend on timing the rows
+twice: bench/seccomp_cost.c measures what the VMM's filters add to one
+system call (a confined and an unconfined thread of each class, alternated;
+the largest difference either way is taken as the cost per call), perf
+counts the system calls the VMM makes during each I/O measurement
+(bench/syscount.py), and the table gives calls x cost / the row's host CPU
+time: the most the filters can have added to that row.
 """
 import argparse
 import json
@@ -32,7 +42,10 @@ import sys
 import tempfile
 import time
 
+import subprocess
+
 import bench
+import syscount
 from peers import Qemu, Skiff
 from rowbase import DEFAULT_IMAGE, HIGHER
 
@@ -57,6 +70,46 @@ def cost(on, off, better):
     if on is None or off is None or on <= 0 or off <= 0:
         return None
     return 100.0 * ((off / on) if better == HIGHER else (on / off)) - 100.0
+
+
+def seccomp_cost(skiff_bin):
+    """(the filters' cost per system call in ns, the lines seccomp-cost
+    printed), from the seccomp-cost binary of skiff's build directory."""
+    build = os.path.dirname(os.path.dirname(os.path.dirname(skiff_bin)))
+    tool = os.path.join(build, "bench", "seccomp-cost")
+    p = subprocess.run([tool], capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"bench/sandbox.py: {tool} failed: {p.stderr.strip()[-300:]}")
+    lines = p.stdout.strip().splitlines()
+    deltas = [abs(float(line.split()[-1])) for line in lines[1:]]
+    if not deltas:
+        sys.exit(f"bench/sandbox.py: {tool} measured nothing")
+    return max(deltas), lines
+
+
+def syscall_bound(runner, per_call_ns, lines):
+    """The table of --syscalls: for every I/O measurement, the most the
+    filters can have added to its host CPU time."""
+    res = runner.res
+    L = ["", f"System calls and the filters' bound (--syscalls): `seccomp-cost` measured, per "
+         f"system call, confined minus unconfined (ns):", "", "```", *lines, "```", "",
+         f"Cost per call taken: {per_call_ns:.1f} ns (the largest difference either way). "
+         f"Bound = system calls x cost / host CPU time of the measurement (sandbox on, medians).",
+         "", "| measure | system calls (on) | host CPU s (on) | calls per CPU ms | bound |",
+         "|---|---|---|---|---|"]
+    worst = 0.0
+    for (key, system), _ in sorted(res.samples.items()):
+        if system != ON or not key.endswith(".syscalls"):
+            continue
+        calls, cpu = res.median(key, ON), res.median(key[:-9] + ".cpu", ON)
+        if not calls or not cpu:
+            continue
+        bound = 100.0 * calls * per_call_ns * 1e-9 / cpu
+        worst = max(worst, bound)
+        L.append(f"| {key[:-9]} | {calls:.0f} | {cpu:.3f} | {calls / cpu / 1000:.1f} | "
+                 f"{bound:.2f}% |")
+    L += ["", f"Largest bound: {worst:.2f}% of a row's host CPU time."]
+    return L
 
 
 def report(a, runner, cmd, load_before, load_after, elapsed):
@@ -90,6 +143,8 @@ def report(a, runner, cmd, load_before, load_after, elapsed):
     L.append("Samples: " + "; ".join(
         f"{k} {s}: {', '.join(bench.fmt(x) for x in v)}"
         for (k, s), v in sorted(res.samples.items()) if s in (ON, OFF)))
+    if a.count_syscalls:
+        L += syscall_bound(runner, *a.seccomp_cost)
     if runner.errors:
         L += ["", "Errors: " + "; ".join(runner.errors)]
     return "\n".join(L) + "\n"
@@ -105,11 +160,19 @@ def main(argv):
     ap.add_argument("--skiff", help="skiff binary (default: a release build in build-bench)")
     ap.add_argument("--json", help="also write every sample as JSON")
     ap.add_argument("--output", help="write the Markdown section here")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="also bound the filters' cost from system call counts (needs perf)")
     o = ap.parse_args(argv)
     a = bench.parse_args(["--runs", str(o.runs), "--rows", o.rows, "--io-mib", str(o.io_mib)]
                          + (["--skiff", o.skiff] if o.skiff else []))
     a.boot_harts = [int(h) for h in o.boot_harts.split(",")]
     skiff_bin = os.path.abspath(o.skiff) if o.skiff else bench.build_skiff(a.build_dir)[0]
+    a.count_syscalls = o.syscalls
+    if o.syscalls:
+        why = syscount.available()
+        if why:
+            sys.exit(f"bench/sandbox.py --syscalls: {why}")
+        a.seccomp_cost = seccomp_cost(skiff_bin)
     gdir = bench.default_guest()
     images = {DEFAULT_IMAGE: (os.path.join(gdir, "Image"), os.path.join(gdir, "initrd.cpio.gz"))}
     systems = [Skiff(skiff_bin), SkiffNoSandbox(skiff_bin), Qemu(a.qemu)]

@@ -19,8 +19,9 @@ PACKAGES=(
     # the Debian image check (tests/stress/debian_image.py): ssh into the guest
     openssh-client
     # benchmarks: the peer and the native baseline (busybox; 7-Zip and
-    # stress-ng for the compiled rows)
-    qemu-system-misc busybox 7zip stress-ng
+    # stress-ng for the compiled rows; perf counts system calls for
+    # bench/sandbox.py --syscalls and samples bench/jit_profile.py)
+    qemu-system-misc busybox 7zip stress-ng linux-perf
 )
 
 missing=()
