@@ -247,6 +247,24 @@ def raw_http(sock, data, read_timeout=10, half_close=False):
     return got, closed
 
 
+def from_guest_vsock(v, listen_path, command, accept_timeout):
+    """What the guest sends over vsock to a host listener at listen_path
+    (Firecracker's convention: <uds_path>_<port>) when `command` is typed."""
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(listen_path)
+    srv.listen(1)
+    srv.settimeout(accept_timeout)
+    v.type(command + "\n")
+    c, _ = srv.accept()
+    c.settimeout(60)
+    got = b""
+    while chunk := c.recv(65536):
+        got += chunk
+    c.close()
+    srv.close()
+    return got
+
+
 def status_of(reply):
     m = re.match(rb"HTTP/1\.[01] (\d{3})", reply)
     return int(m.group(1)) if m else None
@@ -534,18 +552,8 @@ def test_getting_started_sequence(vmm_factory, default_guest, short_tmp, tmp_pat
 
     # The share is mounted, and the guest reaches the host over the vsock.
     assert v.run("cat /mnt/data/hello.txt") == "shared through the API"
-    srv = socket.socket(socket.AF_UNIX)
-    srv.bind(f"{vsock}_5200")
-    srv.listen(1)
-    srv.settimeout(60)
-    v.type("echo over-the-api-vsock | /mnt/data/vsock_tool send 2 5200\n")
-    c, _ = srv.accept()
-    c.settimeout(60)
-    got = b""
-    while chunk := c.recv(65536):
-        got += chunk
-    c.close()
-    srv.close()
+    got = from_guest_vsock(v, f"{vsock}_5200", "echo over-the-api-vsock | /mnt/data/vsock_tool send 2 5200",
+                           accept_timeout=60)
     assert got == b"over-the-api-vsock\n", got
 
     # The drive is there, as configured.
@@ -678,18 +686,8 @@ def test_config_file_boot(vmm_factory, default_guest, guest_tools, short_tmp, tm
 
     # The config file's vsock: the guest reaches the host's socket
     # (Firecracker's convention: a host listener at <uds_path>_<port>).
-    srv = socket.socket(socket.AF_UNIX)
-    srv.bind(f"{vsock}_5300")
-    srv.listen(1)
-    srv.settimeout(120)
-    v.type("echo over-the-config-vsock | /mnt/tools/vsock_tool send 2 5300\n")
-    c, _ = srv.accept()
-    c.settimeout(60)
-    got = b""
-    while chunk := c.recv(65536):
-        got += chunk
-    c.close()
-    srv.close()
+    got = from_guest_vsock(v, f"{vsock}_5300", "echo over-the-config-vsock | /mnt/tools/vsock_tool send 2 5300",
+                           accept_timeout=120)
     assert got == b"over-the-config-vsock\n", got
 
     head = "dd if=/dev/vda bs=4096 count=1 iflag=direct 2>/dev/null | head -c 4"
