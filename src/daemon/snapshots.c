@@ -17,12 +17,14 @@
  *
  * A VMM may write only in its run/ directory, and open only its own files
  * (vm_jail.c): it saves a snapshot into run/snapshot/, from where skiffd
- * moves the files to the directory asked for, and it restores from files
- * skiffd puts into run/ (a hard link where it can, else a copy).
+ * moves the files to the directory asked for (skiffd's own then, readable
+ * by the jails' group), and it restores from files skiffd puts into run/
+ * (a hard link where it can, else a copy).
  */
 #include "daemon/skiffd.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -158,9 +160,41 @@ static int copy_for_vm(struct skiffd *d, const struct skiffd_vm *vm, const char 
 	return r;
 }
 
+/* A snapshot skiffd saved for a jailed VM: its files belong to skiffd,
+ * read-only to the jails' group, so that every VM made from it later gets
+ * a hard link, not a copy of a whole memory file (a restore then reads
+ * nothing, and clones share the pages none of them wrote). Only the VM the
+ * link is put in for can reach it: a jail sees its own run/ alone. */
+static int share_with_jails(const struct skiffd *d, const char *path, char *err, size_t errlen)
+{
+	if (!d->jail.on)
+		return 0;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fchown(fd, geteuid(), d->jail.gid) || fchmod(fd, 0640)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Whether a jailed VM may be given `st`'s file by a link: its own, or one
+ * share_with_jails prepared (skiffd's, the jails' group reads, none writes). */
+static bool linkable(const struct skiffd *d, const struct skiffd_vm *vm, const struct stat *st)
+{
+	if (!d->jail.on)
+		return st->st_uid == geteuid();
+	if (st->st_uid == vm->jail_uid)
+		return true;
+	return st->st_uid == geteuid() && st->st_gid == d->jail.gid && (st->st_mode & S_IRGRP) &&
+	       !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
 /* Put the snapshot file `from` where the VM's VMM can open it,
- * run/`name`: a hard link when the VMM's uid owns it (same file system),
- * else a copy handed to it. The malloc'd path, or NULL with err. */
+ * run/`name`: a hard link when linkable (same file system), else a copy
+ * handed to it. The malloc'd path, or NULL with err. */
 static char *import_file(struct skiffd *d, struct skiffd_vm *vm, const char *from, const char *name,
 			 char *err, size_t errlen)
 {
@@ -171,8 +205,7 @@ static char *import_file(struct skiffd *d, struct skiffd_vm *vm, const char *fro
 	}
 	unlink(to);
 	struct stat st;
-	uid_t owner = d->jail.on ? vm->jail_uid : geteuid();
-	if (stat(from, &st) == 0 && st.st_uid == owner && link(from, to) == 0)
+	if (stat(from, &st) == 0 && S_ISREG(st.st_mode) && linkable(d, vm, &st) && link(from, to) == 0)
 		return to;
 	if (copy_for_vm(d, vm, from, to, err, errlen) == 0)
 		return to;
@@ -218,7 +251,8 @@ int skiffd_vm_snapshot(struct skiffd *d, struct skiffd_vm *vm, const char *dir, 
 	/* A Diff snapshot writes the pages changed since the last one into
 	 * the memory file that is there. */
 	struct stat st;
-	if (diff && stat(mem_to, &st) == 0 && move_file(mem_to, mem, err, errlen))
+	if (diff && stat(mem_to, &st) == 0 &&
+	    (move_file(mem_to, mem, err, errlen) || skiffd_hand_over_path(d, vm, mem, err, errlen)))
 		goto out;
 	if (!was_paused && vm_call(vm, "PATCH", "/vm", pause, 204, NULL, err, errlen))
 		goto out;
@@ -227,6 +261,8 @@ int skiffd_vm_snapshot(struct skiffd *d, struct skiffd_vm *vm, const char *dir, 
 		rc = move_file(state, state_to, err, errlen);
 	if (!rc || (diff && access(mem, F_OK) == 0))
 		rc |= move_file(mem, mem_to, err, errlen);
+	if (!rc)
+		rc = share_with_jails(d, state_to, err, errlen) || share_with_jails(d, mem_to, err, errlen);
 	/* Writable disks as they are at this moment, for VMs made from it. */
 	json_t *drives = json_object_get(vm->config, "drives");
 	size_t k;

@@ -14,7 +14,7 @@ second.
   skiffd lands in a directory outside the jail, and a VM restored from it
   runs, jailed too, as a uid of its own, with its kernel (brought in: a
   restore starts without a configuration) and its own disk copy in its
-  run/.
+  run/, and maps the snapshot's memory file itself (a link, not a copy).
 - Two jailed VMs run as different uids, so the one's uid can neither
   signal the other's VMM, nor look into its root through /proc, nor read
   its run/ directory or its console log. A VM keeps its uid across a
@@ -76,6 +76,18 @@ def make_files(root, owner=None, names=("disk.img", "other.img")):
     return (kernel, *imgs)
 
 
+def mapped_inodes(pid):
+    """(device, inode) of every file process `pid` maps."""
+    out = set()
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 5 and fields[4] != "0":
+                major, minor = (int(x, 16) for x in fields[3].split(":"))
+                out.add((os.makedev(major, minor), int(fields[4])))
+    return out
+
+
 def test_a_skiffd_vm_is_jailed(skiffd_bin, short_root, console_log_dir):
     kernel, disk, other = make_files(short_root)
     d = Skiffd(skiffd_bin, short_root, console_log_dir / "skiffd-jail.log")
@@ -122,6 +134,12 @@ def test_a_skiffd_vm_is_jailed(skiffd_bin, short_root, console_log_dir):
         want = {str(kernel), "/dev/null", str(rrun / "drive-d.img"), str(rrun / "api.sock"),
                 str(rrun / "console.sock")}
         assert want <= files and files - want <= {str(rrun / "metrics.json")}, files
+        # It maps the snapshot's memory file itself (linked into its run/,
+        # not copied: a restore reads nothing, clones share what they do
+        # not write); the file is skiffd's, read-only to the jails' group.
+        mem = os.stat(snap / "memory")
+        assert (mem.st_uid, mem.st_gid, mem.st_mode & 0o777) == (0, JAIL_GID, 0o640), mem
+        assert mapped_inodes(rpid) & {(mem.st_dev, mem.st_ino)}, (mapped_inodes(rpid), mem)
         for vm in ("j", "r"):
             action(d.sock, vm, "InstanceStop")
     finally:
