@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct thread_hook;
+
 #define GRAM_PAGE_SHIFT 12
 #define GRAM_PAGE_SIZE (1ull << GRAM_PAGE_SHIFT)
 
@@ -50,6 +52,11 @@ struct gram {
 	_Atomic uint8_t *dirty;
 	/* The snapshot memory file RAM is mapped from, or -1 (anonymous). */
 	int file_fd;
+	/* How the threads that serve this RAM's guest (device I/O, timers,
+	 * network backends) start (thread_start): the VMM's sandbox confines
+	 * each at its start, before it reads a byte of guest memory. NULL:
+	 * plain threads. */
+	const struct thread_hook *threads;
 };
 
 /* Reserve `size` bytes of guest RAM at `base` (lazily backed by the host:

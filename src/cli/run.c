@@ -183,7 +183,7 @@ static int run_plain(const struct vm_config *cfg, struct sandbox *sb)
 	}
 	struct vm_console vc = { .out = console_output, .ctx = &con };
 	for (;;) {
-		struct vm *vm = vm_create(cfg, &vc, err, sizeof(err));
+		struct vm *vm = vm_create(cfg, &vc, sandbox_vm_threads(sb, cfg), err, sizeof(err));
 		if (!vm) {
 			console_close(&con);
 			fprintf(stderr, "skiff run: %s\n", err);

@@ -20,7 +20,7 @@ static void *quota_thread(void *arg)
 	struct vm *vm = arg;
 	/* Named here, not by the starter: the sandbox finds its class by name. */
 	pthread_setname_np(pthread_self(), "cpu-quota");
-	if (vm->thread_hook.start && vm->thread_hook.start(vm->thread_hook.ctx)) {
+	if (vm->thread_hook.start && vm->thread_hook.start(vm->thread_hook.ctx, "cpu-quota")) {
 		/* Unconfined it must not run: without its ticks the harts
 		 * never learn of their budget; stop the VM rather. */
 		pthread_mutex_lock(&vm->state_lock);

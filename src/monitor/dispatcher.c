@@ -117,7 +117,7 @@ void *vcpu_thread(void *arg)
 	pthread_setname_np(pthread_self(), name);
 	if (v->host_started) {
 		v->host_started = false;
-		if (vm->thread_hook.start && vm->thread_hook.start(vm->thread_hook.ctx)) {
+		if (vm->thread_hook.start && vm->thread_hook.start(vm->thread_hook.ctx, name)) {
 			pthread_mutex_lock(&vm->state_lock);
 			vm->crash.hart = v->id;
 			vm->crash.what = "its thread could not confine itself (sandbox)";

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "base/gram.h"
+#include "base/thread_start.h"
 #include "engine/engine.h"
 #include "machine/aclint.h"
 #include "machine/board.h"
@@ -95,15 +96,13 @@ struct vm {
 	 * output (the SBI console calls) goes here, as the UART's does. */
 	struct vm_console console;
 	struct vm_devices *devices;    /* virtio devices (src/vmm/devices.h) */
-	/* Called on each thread the host starts for this VM (a vCPU at boot
-	 * or restore, the CPU quota's controller) once it has named itself,
-	 * before it does any work: the VMM's sandbox confines it
-	 * (src/vmm/sandbox.c). Non-zero: the thread must not run. NULL:
-	 * nothing to do. */
-	struct {
-		int (*start)(void *ctx);
-		void *ctx;
-	} thread_hook;
+	/* Every thread the host starts for this VM (its devices' threads
+	 * through thread_start and ram.threads, which points here; a vCPU at
+	 * boot or restore, the CPU quota's controller) calls start once it
+	 * has named itself, before it does any work: the VMM's sandbox
+	 * confines it (src/vmm/sandbox.c). Non-zero: the thread must not run.
+	 * NULL members: nothing to do. */
+	struct thread_hook thread_hook;
 	struct vm_snap *snap;          /* snapshot memory chain (src/vmm/snapshot.c) */
 
 	/* The VMM's (src/vmm/vm.c): where the console output finally goes,

@@ -33,6 +33,7 @@
  * (written by the driver), free_page_hint_cmd_id (the host's).
  */
 #include "virtio/balloon.h"
+#include "base/thread_start.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -473,14 +474,13 @@ struct virtio_balloon *virtio_balloon_create(struct gram *ram, const struct virt
 	pthread_cond_init(&b->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	if (b->offer_stats) {
-		int e = pthread_create(&b->thread, NULL, poll_thread, b);
+		int e = thread_start(ram ? ram->threads : NULL, &b->thread, "balloon-stats", poll_thread, b);
 		if (e) {
 			snprintf(err, errlen, "virtio-balloon: cannot start the statistics thread: %s",
 				 strerror(e));
 			virtio_balloon_destroy(b);
 			return NULL;
 		}
-		pthread_setname_np(b->thread, "balloon-stats");
 		b->thread_started = true;
 	}
 	if (virtio_dev_start(&b->dev, err, errlen)) {

@@ -39,6 +39,7 @@
  * half-delivered frame), then a bucket's lock or the timer's lock.
  */
 #include "virtio/net.h"
+#include "base/thread_start.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -708,7 +709,7 @@ struct virtio_net *virtio_net_create(struct gram *ram, const char *name, const u
 	}
 	pthread_mutex_init(&n->rxlock, NULL);
 	struct net_backend_cb cb = { .ctx = n, .rx = be_rx, .can_rx = be_can_rx,
-				     .tx_ready = be_tx_ready };
+				     .tx_ready = be_tx_ready, .threads = ram ? ram->threads : NULL };
 	/* The backend may call back as soon as it exists, so the device's
 	 * locks and queues must exist first. */
 	uint16_t sizes[2] = { NET_QUEUE_SIZE, NET_QUEUE_SIZE };
@@ -717,7 +718,7 @@ struct virtio_net *virtio_net_create(struct gram *ram, const char *name, const u
 		net_free(n);
 		return NULL;
 	}
-	int e = pthread_create(&n->timer, NULL, timer_thread, n);
+	int e = thread_start(ram ? ram->threads : NULL, &n->timer, "net-limit", timer_thread, n);
 	if (e) {
 		snprintf(err, errlen, "%s: cannot start the rate limit timer: %s", n->name, strerror(e));
 		virtio_dev_fini(&n->dev);
@@ -726,7 +727,6 @@ struct virtio_net *virtio_net_create(struct gram *ram, const char *name, const u
 		return NULL;
 	}
 	n->timer_started = true;
-	pthread_setname_np(n->timer, "net-limit");
 	n->be = open(open_arg, &cb, err, errlen);
 	if (!n->be) {
 		timer_stop(n);

@@ -4,6 +4,7 @@
  * negotiation (2.2, 3.1.1), notifications (2.3), DEVICE_NEEDS_RESET (2.1.2).
  */
 #include "virtio/virtio.h"
+#include "base/thread_start.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -121,15 +122,14 @@ fail_mem:
 
 int virtio_dev_start(struct virtio_dev *dev, char *err, size_t errlen)
 {
-	int e = pthread_create(&dev->thread, NULL, io_thread, dev);
+	char name[16];
+	snprintf(name, sizeof(name), "virtio-%s", dev->ops->name);
+	int e = thread_start(dev->ram ? dev->ram->threads : NULL, &dev->thread, name, io_thread, dev);
 	if (e) {
 		snprintf(err, errlen, "virtio-%s: cannot start I/O thread: %s",
 			 dev->ops->name, strerror(e));
 		return -1;
 	}
-	char name[16];
-	snprintf(name, sizeof(name), "virtio-%s", dev->ops->name);
-	pthread_setname_np(dev->thread, name);
 	dev->thread_running = true;
 	return 0;
 }

@@ -39,6 +39,7 @@
  * vsock_dev.h what they share.
  */
 #include "virtio/vsock_dev.h"
+#include "base/thread_start.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -367,7 +368,7 @@ struct virtio_vsock *virtio_vsock_create(struct gram *ram, uint64_t guest_cid, c
 		return NULL;
 	}
 	pthread_mutex_init(&v->lock, NULL);
-	int e = pthread_create(&v->thread, NULL, vsock_thread, v);
+	int e = thread_start(ram ? ram->threads : NULL, &v->thread, "vsock", vsock_thread, v);
 	if (e) {
 		snprintf(err, errlen, "virtio-vsock: cannot start its thread: %s", strerror(e));
 		virtio_dev_fini(&v->dev);
@@ -375,7 +376,6 @@ struct virtio_vsock *virtio_vsock_create(struct gram *ram, uint64_t guest_cid, c
 		vsock_free(v);
 		return NULL;
 	}
-	pthread_setname_np(v->thread, "vsock");
 	v->thread_started = true;
 	if (virtio_dev_start(&v->dev, err, errlen)) {
 		virtio_vsock_destroy(v);

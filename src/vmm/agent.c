@@ -226,7 +226,7 @@ static void *clock_main(void *arg)
 	/* Named first: the sandbox finds the thread's class by its name. */
 	pthread_setname_np(pthread_self(), "agent-clock");
 	const struct vm *vm = a->vm;
-	bool confined = !vm->thread_hook.start || vm->thread_hook.start(vm->thread_hook.ctx) == 0;
+	bool confined = !vm->thread_hook.start || vm->thread_hook.start(vm->thread_hook.ctx, "agent-clock") == 0;
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
 		while (!a->clock_stop && !a->clock_want[0])

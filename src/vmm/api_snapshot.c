@@ -442,8 +442,8 @@ void vmm_route_snapshot_load(struct vmm_call *c)
 	b.track_dirty_pages = rq.track_dirty;
 	struct vm_console con = vmm_guest_console(v);
 	at[1] = clock_ns(CLOCK_MONOTONIC);
-	struct vm *vm = b.name ? vm_restore(&b, &con, sf, rq.mem_path, rq.track_dirty,
-					       why, sizeof(why)) : NULL;
+	struct vm *vm = b.name ? vm_restore(&b, &con, sandbox_vm_threads(v->sandbox, &b), sf,
+					       rq.mem_path, rq.track_dirty, why, sizeof(why)) : NULL;
 	vm_snapshot_close(sf);
 	if (vm && vmm_attach_mmds(v, vm, &b, why, sizeof(why))) {
 		vm_destroy(vm);

@@ -206,7 +206,7 @@ static const char *add_console(struct vm *vm, struct vm_devices *d, const struct
 	cs->con = virtio_console_create(&vm->ram, pc, nports, cerr, sizeof(cerr));
 	if (cs->con && cs->agent)
 		vm_agent_bind(cs->agent, cs->con, nports - 1);
-	if (!cs->con || port_socks_start(cs->socks, cs->con, 1, cerr, sizeof(cerr))) {
+	if (!cs->con || port_socks_start(cs->socks, cs->con, 1, vm->ram.threads, cerr, sizeof(cerr))) {
 		virtio_console_destroy(cs->con);
 		port_socks_destroy(cs->socks);
 		vm_agent_destroy(cs->agent);

@@ -9,6 +9,7 @@
  * calling into the console.
  */
 #include "vmm/port_sock.h"
+#include "base/thread_start.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -351,18 +352,17 @@ struct port_socks *port_socks_create(const struct vm_console_port *ports, size_t
 }
 
 int port_socks_start(struct port_socks *ps, struct virtio_console *con, unsigned first,
-		     char *err, size_t errlen)
+		     const struct thread_hook *threads, char *err, size_t errlen)
 {
 	if (!ps)
 		return 0;
 	ps->con = con;
 	for (size_t i = 0; i < ps->n; i++)
 		ps->p[i].port = first + (unsigned)i;
-	if (pthread_create(&ps->thread, NULL, serve, ps)) {
+	if (thread_start(threads, &ps->thread, "port-sock", serve, ps)) {
 		snprintf(err, errlen, "cannot start the console ports' thread");
 		return -1;
 	}
-	pthread_setname_np(ps->thread, "port-sock");
 	ps->running = true;
 	return 0;
 }

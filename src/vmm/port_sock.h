@@ -24,6 +24,7 @@
 #include "vmm/config.h"
 
 struct port_socks;
+struct thread_hook;
 
 /* Listen on the n ports' sockets and fill pcs[0..n) (name and callbacks)
  * for virtio_console_create(). NULL with a message in err; no socket file
@@ -31,9 +32,10 @@ struct port_socks;
 struct port_socks *port_socks_create(const struct vm_console_port *ports, size_t n,
 				     struct virtio_console_port_config *pcs,
 				     char *err, size_t errlen);
-/* Start serving: ports[i] is port first + i of con. 0, or -1 with err. */
+/* Start serving: ports[i] is port first + i of con; the thread starts
+ * through threads (base/thread_start.h). 0, or -1 with err. */
 int port_socks_start(struct port_socks *ps, struct virtio_console *con, unsigned first,
-		     char *err, size_t errlen);
+		     const struct thread_hook *threads, char *err, size_t errlen);
 /* Stop the serving thread; call before the console is destroyed (the
  * thread feeds it). NULL is ignored. */
 void port_socks_stop(struct port_socks *ps);

@@ -17,6 +17,7 @@
 #include "monitor/vm.h"
 #include "vmm/sandbox_paths.h"
 #include "base/clock.h"
+#include "base/thread_start.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -52,6 +53,7 @@
 
 struct arm_slot {
 	pid_t tid;
+	unsigned long long start;   /* its start time (a tid can be reused) */
 	enum sandbox_class cls;
 	bool landlock;          /* restrict it with Landlock too (the first pass) */
 	_Atomic int result;     /* 1: pending, 0: done, < 0: -errno */
@@ -78,6 +80,16 @@ struct sandbox {
 	size_t ndone;
 	struct arm_slot slots[MAX_THREADS];
 	_Atomic size_t nslots;
+	/* How a VM's threads start (sandbox_vm_threads): each confines
+	 * itself as it begins. While the first pass still has Landlock to
+	 * apply, they leave it to that pass (its signal brings the Landlock
+	 * domain the thread did not inherit; a filter installed first would
+	 * refuse the Landlock call). */
+	struct thread_hook hook;
+	_Atomic bool landlock_pending;
+	/* Threads already running were signalled as the VM began to be
+	 * built; sandbox_vm_built collects their answers. */
+	bool armed;
 };
 
 static struct sandbox *_Atomic sb_current;
@@ -415,7 +427,7 @@ static unsigned long long start_time(pid_t tid)
 	char *p = strrchr(buf, ')');
 	unsigned long long st = 0;
 	/* Field 22 (starttime) is the 20th after the name's ')'. */
-	for (int field = 3; p && *p; p++) {
+	for (int field = 2; p && *p; p++) {
 		if (*p != ' ')
 			continue;
 		if (++field == 22) {
@@ -464,6 +476,9 @@ static void mark_done(struct sandbox *sb, pid_t tid, unsigned long long st)
 	sb->ndone++;
 }
 
+static int thread_begin(void *arg, const char *name);
+static void thread_noted(void *arg, pid_t tid);
+
 static enum sandbox_class class_of(pid_t tid, const char *name, bool *ok)
 {
 	enum sandbox_class cls = SB_MAIN;
@@ -480,6 +495,7 @@ struct sandbox *sandbox_create(const struct sandbox_opts *o, char *err, size_t e
 	}
 	sb->mode = o->seccomp;
 	sb->landlock_fd = -1;
+	sb->hook = (struct thread_hook){ .start = thread_begin, .started = thread_noted, .ctx = sb };
 	sb->landlock_done = !o->landlock;
 	pthread_mutex_init(&sb->lock, NULL);
 	for (size_t i = 0; o->paths && i < o->paths->n; i++)
@@ -544,21 +560,20 @@ void sandbox_destroy(struct sandbox *sb)
 	free(sb);
 }
 
-int sandbox_confine_others(struct sandbox *sb, char *err, size_t errlen)
+/* Signal every thread not confined yet but the caller (and those that
+ * confine themselves), each to install its class's filter; the answers
+ * are waited for by collect(), so the caller may work meanwhile. Called
+ * with sb->lock held. */
+static int arm_others(struct sandbox *sb, char *err, size_t errlen)
 {
-	if (!sb || sb->mode == SANDBOX_OFF)
-		return 0;
-	pthread_mutex_lock(&sb->lock);
 	pid_t me = (pid_t)syscall(SYS_gettid), pid = getpid();
 	int ret = 0;
 	DIR *d = opendir("/proc/self/task");
 	if (!d) {
 		snprintf(err, errlen, "sandbox: cannot list the threads: %s", strerror(errno));
-		pthread_mutex_unlock(&sb->lock);
 		return -1;
 	}
 	size_t n = 0;
-	unsigned long long starts[MAX_THREADS];
 	struct dirent *e;
 	atomic_store(&sb->nslots, 0);
 	while ((e = readdir(d))) {
@@ -598,10 +613,10 @@ int sandbox_confine_others(struct sandbox *sb, char *err, size_t errlen)
 			break;
 		}
 		sb->slots[n].tid = tid;
+		sb->slots[n].start = st;
 		sb->slots[n].cls = cls;
 		sb->slots[n].landlock = sb->landlock_fd >= 0;
 		atomic_store(&sb->slots[n].result, 1);
-		starts[n] = st;
 		n++;
 	}
 	closedir(d);
@@ -609,10 +624,19 @@ int sandbox_confine_others(struct sandbox *sb, char *err, size_t errlen)
 	for (size_t i = 0; !ret && i < n; i++)
 		if (syscall(SYS_tgkill, pid, sb->slots[i].tid, sb->arm_signal) < 0)
 			atomic_store(&sb->slots[i].result, 0);   /* it has ended */
+	return ret;
+}
+
+/* Wait for the answers of the threads arm_others() signalled. Called with
+ * sb->lock held. */
+static int collect(struct sandbox *sb, char *err, size_t errlen)
+{
 	/* Woken by each thread's handler as soon as it is done: a fixed
 	 * nap here cost a restored VM a millisecond or more per thread. */
 	uint64_t deadline = clock_monotonic_ns() + ARM_TIMEOUT_MS * 1000000ull;
-	for (size_t i = 0; !ret && i < n; i++) {
+	size_t n = atomic_load(&sb->nslots);
+	int ret = 0;
+	for (size_t i = 0; i < n; i++) {
 		for (;;) {
 			uint64_t now = clock_monotonic_ns();
 			if (atomic_load(&sb->slots[i].result) != 1 || now >= deadline)
@@ -628,9 +652,28 @@ int sandbox_confine_others(struct sandbox *sb, char *err, size_t errlen)
 			ret = -1;
 			break;
 		}
-		mark_done(sb, sb->slots[i].tid, starts[i]);
+		mark_done(sb, sb->slots[i].tid, sb->slots[i].start);
 	}
 	atomic_store(&sb->nslots, 0);
+	sb->armed = false;
+	return ret;
+}
+
+int sandbox_confine_others(struct sandbox *sb, char *err, size_t errlen)
+{
+	if (!sb || sb->mode == SANDBOX_OFF)
+		return 0;
+	pthread_mutex_lock(&sb->lock);
+	/* Those signalled while the VM was built first (sandbox_vm_threads),
+	 * then any thread that does not confine itself and was not among
+	 * them. */
+	int ret = sb->armed ? collect(sb, err, errlen) : 0;
+	if (!ret)
+		ret = arm_others(sb, err, errlen);
+	if (!ret)
+		ret = collect(sb, err, errlen);
+	atomic_store(&sb->nslots, 0);
+	sb->armed = false;
 	pthread_mutex_unlock(&sb->lock);
 	return ret;
 }
@@ -713,31 +756,79 @@ int sandbox_vm_built(struct sandbox *sb, struct vm *vm, const struct vm_config *
 		sb->limits_set = true;
 		atomic_store(&sb->caps, sandbox_caps_needed(cfg));
 	}
-	vm->thread_hook.start = sandbox_thread_start;
-	vm->thread_hook.ctx = sb;
+	vm->thread_hook = sb->hook;
 	int r = sandbox_confine_others(sb, err, errlen);
 	if (sb->landlock_fd >= 0) {
 		close(sb->landlock_fd);
 		sb->landlock_fd = -1;
 	}
 	sb->landlock_done = true;
+	atomic_store(&sb->landlock_pending, false);
 	return r;
 }
 
-int sandbox_thread_start(void *arg)
+/* thread_hook.start: on a VM's new thread, named, before its work. */
+static int thread_begin(void *arg, const char *name)
 {
 	struct sandbox *sb = arg;
-	if (!sb || sb->mode == SANDBOX_OFF)
+	if (!sb || sb->mode == SANDBOX_OFF || atomic_load(&sb->landlock_pending))
 		return 0;
-	char name[17] = "";
 	enum sandbox_class cls;
-	prctl(PR_GET_NAME, name, 0, 0, 0);
-	if (!sandbox_class_of_name(name, &cls))
+	if (!sandbox_class_of_name(name, &cls)) {
+		say("skiff: sandbox: a thread named '");
+		say(name);
+		say("' has no class (sandbox.c's list of thread names): it does not run\n");
 		return -1;
-	/* Not recorded: such a thread confines itself once, at its start.
-	 * It inherited its starter's Landlock domain. */
-	if (install(sb, &sb->prog[cls], -1))
+	}
+	/* It inherited its starter's Landlock domain, if any. */
+	int r = install(sb, &sb->prog[cls], -1);
+	if (r) {
+		say("skiff: sandbox: the thread '");
+		say(name);
+		say("' could not confine itself: it does not run\n");
 		return -1;
+	}
 	maybe_trigger(sb, cls);
 	return 0;
+}
+
+/* thread_hook.started: on the starting thread. The new thread confines
+ * itself before its work, so the pass over the process's threads leaves
+ * it alone (no signal round trip for it), whether or not it has run yet. */
+static void thread_noted(void *arg, pid_t tid)
+{
+	struct sandbox *sb = arg;
+	if (!sb || sb->mode == SANDBOX_OFF || tid <= 0 || atomic_load(&sb->landlock_pending))
+		return;
+	unsigned long long st = start_time(tid);
+	if (!st)
+		return;   /* it has ended already */
+	pthread_mutex_lock(&sb->lock);
+	mark_done(sb, tid, st);
+	pthread_mutex_unlock(&sb->lock);
+}
+
+const struct thread_hook *sandbox_vm_threads(struct sandbox *sb, const struct vm_config *cfg)
+{
+	if (!sb || sb->mode == SANDBOX_OFF)
+		return NULL;
+	/* The threads drop capabilities as they confine themselves: those
+	 * the first VM needs are known now. */
+	if (!sb->limits_set)
+		atomic_store(&sb->caps, sandbox_caps_needed(cfg));
+	atomic_store(&sb->landlock_pending, !sb->landlock_done && geteuid() != 0);
+	/* The threads already running (the main thread, the console's) are
+	 * signalled now and answer while the VM is built. Not while the
+	 * first pass has Landlock to bring: its ruleset needs the built VM's
+	 * paths, and a filter installed first would refuse the call. */
+	if (!atomic_load(&sb->landlock_pending)) {
+		pthread_mutex_lock(&sb->lock);
+		char err[256];
+		if (!sb->armed && arm_others(sb, err, sizeof(err)) == 0)
+			sb->armed = true;
+		else if (!sb->armed)
+			atomic_store(&sb->nslots, 0);   /* the pass after the build says why */
+		pthread_mutex_unlock(&sb->lock);
+	}
+	return &sb->hook;
 }

@@ -15,11 +15,13 @@
  * Classes are found by thread name (vcpuN, virtio-*, slirp-*, MHD-*, ...;
  * the process's first thread is "main"); a thread whose name has no class
  * stops the confinement with an error, so a new kind of thread cannot slip
- * through unconfined. Threads already running are confined through a
- * signal whose handler installs the thread's filter; a thread the host
- * starts later for the VM (vCPUs, the CPU quota's controller) confines
- * itself before it does any work (vm->thread_hook); any thread inherits
- * its starter's filter, and filters stack (the narrowest wins).
+ * through unconfined. Every thread the host starts for a VM (its devices'
+ * threads, vCPUs, the CPU quota's controller) confines itself as it
+ * begins, before it does any work (sandbox_vm_threads, vm->thread_hook,
+ * base/thread_start.h); threads already running when a VM is built (the
+ * main thread, the console's) are confined through a signal whose handler
+ * installs the thread's filter. Any thread inherits its starter's filter,
+ * and filters stack (the narrowest wins).
  *
  * Modes: on (the default: a call outside the list ends the VMM), log (the
  * call is allowed and the kernel logs it: `audit: type=1326` in the kernel
@@ -109,18 +111,23 @@ enum sandbox_mode sandbox_mode(const struct sandbox *sb);
 int sandbox_confine_others(struct sandbox *sb, char *err, size_t errlen);
 /* Confine the calling thread by its class (main for the first thread). */
 int sandbox_confine_self(struct sandbox *sb, char *err, size_t errlen);
-/* For vm->thread_hook.start: confine the calling thread (a vCPU or the
- * CPU quota's controller, started after the others were confined) by the
- * class of its name. */
-int sandbox_thread_start(void *sb);
-
 struct vm;
 struct vm_config;
-/* A VM was built from cfg and is about to start: the process's limits are
- * set (sandbox_limits.c: no core dumps, open files, file size), the
- * capabilities the VM does not need are dropped from every thread, its
- * host-started vCPU threads will confine themselves (vm->thread_hook),
- * every other thread but the caller is confined now. Then start the VM
+struct thread_hook;
+/* How the threads of a VM about to be built from cfg start (vm_build's
+ * threads): each confines itself by the class of its name as it begins,
+ * before it does any work (a device thread before it reads the guest's
+ * memory), and the confining pass of sandbox_vm_built leaves it alone.
+ * The first VM of an ordinary user under Landlock is the exception: its
+ * threads are confined by that pass, which brings them the Landlock
+ * domain too. NULL with no sandbox. */
+const struct thread_hook *sandbox_vm_threads(struct sandbox *sb, const struct vm_config *cfg);
+/* A VM was built from cfg (its threads from sandbox_vm_threads) and is
+ * about to start: the process's limits are set (sandbox_limits.c: no core
+ * dumps, open files, file size), the capabilities the VM does not need
+ * are dropped from every thread, its later threads (vCPUs) will confine
+ * themselves (vm->thread_hook), every other thread but the caller that
+ * does not confine itself is confined now. Then start the VM
  * and call sandbox_confine_self(). A NULL sandbox does nothing. */
 int sandbox_vm_built(struct sandbox *sb, struct vm *vm, const struct vm_config *cfg,
 		     char *err, size_t errlen);

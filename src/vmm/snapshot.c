@@ -653,8 +653,8 @@ static int load_machine(struct vm *vm, struct snap_file *f, char *err, size_t er
 }
 
 struct vm *vm_restore(const struct vm_config *cfg, const struct vm_console *con,
-		      struct vm_snapshot_file *sf, const char *mem_path, bool track_dirty,
-		      char *err, size_t errlen)
+		      const struct thread_hook *threads, struct vm_snapshot_file *sf,
+		      const char *mem_path, bool track_dirty, char *err, size_t errlen)
 {
 	struct mem_plan plan;
 	if (read_mem_plan(&sf->f, &plan, err, errlen))
@@ -679,7 +679,7 @@ struct vm *vm_restore(const struct vm_config *cfg, const struct vm_console *con,
 	if (fd < 0)
 		goto fail;
 	char why[512];
-	vm = vm_build(cfg, con, fd, why, sizeof(why));
+	vm = vm_build(cfg, con, threads, fd, why, sizeof(why));
 	close(fd);
 	if (!vm) {
 		snprintf(err, errlen, "%s", why);

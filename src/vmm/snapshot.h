@@ -64,8 +64,8 @@ const char *vm_snapshot_config(const struct vm_snapshot_file *sf);
  * device. No hart runs yet. NULL with a message: nothing is left running
  * and no file is changed. */
 struct vm *vm_restore(const struct vm_config *cfg, const struct vm_console *con,
-		      struct vm_snapshot_file *sf, const char *mem_path, bool track_dirty,
-		      char *err, size_t errlen);
+		      const struct thread_hook *threads, struct vm_snapshot_file *sf,
+		      const char *mem_path, bool track_dirty, char *err, size_t errlen);
 /* Let a restored VM run: each started hart's thread, then the devices'
  * post-restore work (the vsock reset event, queues served). With
  * `paused`, the harts park at once and the devices stay frozen until

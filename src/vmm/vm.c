@@ -159,8 +159,8 @@ static const char *load_boot_images(struct vm *vm, const struct vm_config *cfg,
 
 /* Everything of a VM but its boot images: RAM (anonymous, or mapped from
  * the snapshot memory file mem_fd), harts, board devices, virtio devices. */
-struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con, int mem_fd,
-		    char *err, size_t errlen)
+struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con,
+		    const struct thread_hook *threads, int mem_fd, char *err, size_t errlen)
 {
 	if (vm_config_check(cfg, err, errlen))
 		return NULL;
@@ -192,6 +192,10 @@ struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con, i
 		free(vm);
 		return NULL;
 	}
+	/* Before any device exists: their threads start through it. */
+	if (threads)
+		vm->thread_hook = *threads;
+	vm->ram.threads = &vm->thread_hook;
 
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -259,13 +263,13 @@ struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con, i
 }
 
 struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *con,
-		     char *err, size_t errlen)
+		     const struct thread_hook *threads, char *err, size_t errlen)
 {
 	if (!cfg->kernel || !*cfg->kernel) {
 		snprintf(err, errlen, "kernel: no kernel image given");
 		return NULL;
 	}
-	struct vm *vm = vm_build(cfg, con, -1, err, errlen);
+	struct vm *vm = vm_build(cfg, con, threads, -1, err, errlen);
 	if (!vm)
 		return NULL;
 	struct boot_layout lay;

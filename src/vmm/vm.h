@@ -8,14 +8,15 @@
 #include "monitor/vm.h"
 #include "vmm/config.h"
 
-/* NULL on failure with a message in err. */
+/* NULL on failure with a message in err. Every thread the VM starts
+ * goes through threads (vm->thread_hook: the VMM's sandbox; NULL: none). */
 struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *con,
-		     char *err, size_t errlen);
+		     const struct thread_hook *threads, char *err, size_t errlen);
 /* The same without boot images, RAM mapped privately from the snapshot
  * memory file mem_fd (>= 0) or anonymous (-1): the start of a restore. No
  * hart runs yet. */
-struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con, int mem_fd,
-		    char *err, size_t errlen);
+struct vm *vm_build(const struct vm_config *cfg, const struct vm_console *con,
+		    const struct thread_hook *threads, int mem_fd, char *err, size_t errlen);
 /* Start hart 0 at the kernel entry. */
 int vm_start(struct vm *vm);
 /* Pause the whole VM: every hart parked (on return) and every device

@@ -309,7 +309,7 @@ const char *vmm_boot(struct vmm *v, char *err, size_t errlen)
 	}
 	char why[512];
 	struct vm_console con = vmm_guest_console(v);
-	struct vm *vm = vm_create(&b, &con, why, sizeof(why));
+	struct vm *vm = vm_create(&b, &con, sandbox_vm_threads(v->sandbox, &b), why, sizeof(why));
 	if (!vm) {
 		vm_config_free(&b);
 		snprintf(err, errlen, "Start microvm error: %s", why);

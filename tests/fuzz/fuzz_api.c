@@ -56,7 +56,7 @@ static char dir[64];
 /* ---- the stand-in VM and device hooks ---- */
 
 struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *con,
-		     char *err, size_t errlen)
+		     const struct thread_hook *threads, char *err, size_t errlen)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (!vm) {
@@ -83,6 +83,10 @@ bool engine_jit_available(void)
 int sandbox_vm_built(struct sandbox *sb, struct vm *vm, const struct vm_config *cfg,
 		     char *err, size_t errlen) { return 0; }
 int sandbox_confine_self(struct sandbox *sb, char *err, size_t errlen) { return 0; }
+const struct thread_hook *sandbox_vm_threads(struct sandbox *sb, const struct vm_config *cfg)
+{
+	return NULL;
+}
 
 /* The guest agent routes need a guest: stand-ins that answer as a VM
  * without an agent port does. */
@@ -119,8 +123,8 @@ struct vm_snapshot_file *vm_snapshot_open(const char *state_path, char *err, siz
 void vm_snapshot_close(struct vm_snapshot_file *sf) { }
 const char *vm_snapshot_config(const struct vm_snapshot_file *sf) { return "{}"; }
 struct vm *vm_restore(const struct vm_config *cfg, const struct vm_console *con,
-		      struct vm_snapshot_file *sf, const char *mem_path, bool track_dirty,
-		      char *err, size_t errlen)
+		      const struct thread_hook *threads, struct vm_snapshot_file *sf,
+		      const char *mem_path, bool track_dirty, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "no snapshots in the fuzzing harness");
 	return NULL;

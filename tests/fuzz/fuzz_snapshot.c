@@ -130,7 +130,7 @@ static void restore_once(const char *path)
 		if (!vmm_snapshot_spec(&spec, vm_snapshot_config(sf), &rq, err, sizeof(err)) &&
 		    !vm_config_check(&spec, err, sizeof(err))) {
 			struct vm_console con = { .out = discard };
-			struct vm *vm = vm_restore(&spec, &con, sf, mem, true, err, sizeof(err));
+			struct vm *vm = vm_restore(&spec, &con, NULL, sf, mem, true, err, sizeof(err));
 			vm_destroy(vm);
 		}
 		vm_config_free(&spec);
@@ -234,7 +234,7 @@ static void make_seed(const char *out, const char *name, const char *config_text
 	spec.name = strdup("seed");
 	spec.rng = true;
 	struct vm_console con = { .out = discard };
-	struct vm *vm = vm_build(&spec, &con, -1, err, sizeof(err));
+	struct vm *vm = vm_build(&spec, &con, NULL, -1, err, sizeof(err));
 	if (!vm) {
 		fprintf(stderr, "seed %s: %s\n", name, err);
 		exit(1);

@@ -226,8 +226,9 @@ def test_share_nodev(guest, files):
 
 
 def thread_states(pid):
-    """{tid: (name, Seccomp, NoNewPrivs, CapEff, CapBnd)} of a process's
-    threads (the capability sets as integers)."""
+    """{tid: (name, Seccomp, NoNewPrivs, CapEff, CapBnd, Seccomp_filters)}
+    of a process's threads (the capability sets and the number of seccomp
+    filters as integers)."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -237,7 +238,8 @@ def thread_states(pid):
             continue   # the thread ended meanwhile
         f = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         out[int(tid)] = (name, f.get("Seccomp", "").strip(), f.get("NoNewPrivs", "").strip(),
-                         int(f["CapEff"], 16), int(f["CapBnd"], 16))
+                         int(f["CapEff"], 16), int(f["CapBnd"], 16),
+                         int(f.get("Seccomp_filters", "-1")))
     return out
 
 

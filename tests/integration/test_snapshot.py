@@ -47,6 +47,7 @@ import pytest
 
 from conftest import Guest, guest_to_host_nc, rss_kib, wait_for
 from fc_schema import call
+from test_security import thread_states
 
 HERE = Path(__file__).resolve().parent
 MEM_MIB = 256
@@ -333,6 +334,42 @@ def test_diff_restores_like_full(skiff_bin, console_log_dir, saved):
         if key[0] in ("CONF", "VM  ", "MEM ", "END "):
             continue   # the VM's id and vsock path, its guest time, the memory chain, the CRC
         assert sa[key] == sb[key], f"section {key} changed through a load and a save"
+
+
+def test_restored_threads_confined(skiff_bin, console_log_dir, saved):
+    """A snapshot loaded into a started VMM (PUT /snapshot/load): every
+    thread of the process is confined (Seccomp 2, NoNewPrivs 1), the
+    device threads the load started included; those confine themselves as
+    they start (sandbox_vm_threads), the threads that ran before the load
+    by the sandbox's signal. Each has exactly one filter: none was
+    confined twice."""
+    d, s = saved["dir"], saved["sock"]
+    sock = s / "threads.sock"
+    p = spawn(skiff_bin, ["--api-sock", sock], console_log_dir / "snap-threads.log", "threads")
+    try:
+        wait_api(sock, p)
+        ok(sock, "PUT", "/snapshot/load", {
+            "snapshot_path": str(d / "d1" / "vmstate"),
+            "mem_backend": {"backend_type": "File", "backend_path": str(d / "d1" / "memory")},
+            "resume_vm": False,
+            "vsock_override": {"uds_path": str(s / "v-threads.sock")}})
+        want = ("vcpu0", "vcpu3", "virtio-blk", "virtio-net", "virtio-rng", "virtio-balloon",
+                "balloon-stats", "vsock", "net-limit", "slirp-", "MHD-")
+        # A thread the load started may not have run yet on a busy host:
+        # it confines itself when it first runs (before any work).
+        def confined():
+            st = thread_states(p.p.pid)
+            return all(v[1] == "2" and v[2] == "1" for v in st.values()), st
+        assert wait_for(lambda: confined()[0], 30), \
+            f"threads not confined (name, Seccomp, NoNewPrivs): {confined()[1]}"
+        states = confined()[1]
+        names = sorted(v[0] for v in states.values())
+        for w in want:
+            assert any(n.startswith(w) for n in names), f"no {w} thread among {names}"
+        twice = {tid: v[0] for tid, v in states.items() if v[5] != 1}
+        assert not twice, f"threads with other than one seccomp filter: {twice}"
+    finally:
+        p.close()
 
 
 @pytest.fixture(scope="module")

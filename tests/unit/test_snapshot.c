@@ -364,7 +364,7 @@ static void test_vm(void)
 	spec.name = strdup("unit");
 	spec.rng = true;
 	struct vm_console con = { .out = discard };
-	struct vm *a = vm_build(&spec, &con, -1, err, sizeof(err));
+	struct vm *a = vm_build(&spec, &con, NULL, -1, err, sizeof(err));
 	CHECK(&C, a != NULL, "build: %s", err);
 	if (!a)
 		return;
@@ -399,7 +399,7 @@ static void test_vm(void)
 	CHECK(&C, rs.ncpus == 2 && rs.mem_bytes == 128ull << 20 && rs.balloon &&
 		  !rs.virtio_console && rs.rng, "the configuration comes back");
 	rs.name = strdup("unit2");
-	struct vm *b = sf ? vm_restore(&rs, &con, sf, mem, false, err, sizeof(err)) : NULL;
+	struct vm *b = sf ? vm_restore(&rs, &con, NULL, sf, mem, false, err, sizeof(err)) : NULL;
 	CHECK(&C, b != NULL, "restore: %s", err);
 	vm_snapshot_close(sf);
 	if (b) {
@@ -426,7 +426,7 @@ static void test_vm(void)
 	/* A configuration that does not match the state: 1 hart for 2. */
 	sf = vm_snapshot_open(state, err, sizeof(err));
 	rs.ncpus = 1;
-	b = vm_restore(&rs, &con, sf, mem, false, err, sizeof(err));
+	b = vm_restore(&rs, &con, NULL, sf, mem, false, err, sizeof(err));
 	CHECK(&C, !b && strstr(err, "hart"), "a VM of another shape is refused: %s", err);
 	vm_snapshot_close(sf);
 	vm_config_free(&rs);

@@ -555,7 +555,7 @@ static void test_port_socks(void)
 	pthread_mutex_init(&unused.lock, NULL);
 	pcs[0] = (struct virtio_console_port_config){ .output = host_output, .ctx = &unused };
 	cont_up_ports(&t, true, 4096, pcs);
-	CHECK(port_socks_start(ps, t.con, 1, err, sizeof(err)) == 0);
+	CHECK(port_socks_start(ps, t.con, 1, NULL, err, sizeof(err)) == 0);
 	send_ctrl(&t, 1, EV_PORT_OPEN, 1);
 
 	/* No client: output is dropped and the guest goes on. */

@@ -72,6 +72,8 @@ struct net_backend_cb {
 	/* Backend thread: net_backend_send() returned -EAGAIN earlier and
 	 * there is room again. */
 	void (*tx_ready)(void *ctx);
+	/* How the backend starts its thread (base/thread_start.h). */
+	const struct thread_hook *threads;
 };
 
 /* A port forward for the user backend. */

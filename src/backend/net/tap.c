@@ -11,6 +11,7 @@
  * Sends are plain writev() calls from the caller's thread.
  */
 #include "backend/net/net.h"
+#include "base/thread_start.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -194,14 +195,13 @@ struct net_backend *net_tap_create(const char *ifname, const struct net_backend_
 		snprintf(err, errlen, "tap %s: %s", ifname, t->buf ? strerror(errno) : "out of memory");
 		goto fail;
 	}
-	int e = pthread_create(&t->thread, NULL, tap_thread, t);
+	char tname[16];
+	snprintf(tname, sizeof(tname), "tap-%.11s", ifname);
+	int e = thread_start(cb->threads, &t->thread, tname, tap_thread, t);
 	if (e) {
 		snprintf(err, errlen, "tap %s: cannot start its thread: %s", ifname, strerror(e));
 		goto fail;
 	}
-	char tname[16];
-	snprintf(tname, sizeof(tname), "tap-%.11s", ifname);
-	pthread_setname_np(t->thread, tname);
 	t->thread_started = true;
 	return &t->base;
 

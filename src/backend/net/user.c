@@ -20,6 +20,7 @@
  * it is neither inside libslirp nor in a callback into the device.
  */
 #include "backend/net/net.h"
+#include "base/thread_start.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -527,14 +528,13 @@ struct net_backend *net_user_create(const struct net_user_opts *o, const struct 
 			goto fail;
 		}
 	}
-	int e = pthread_create(&u->thread, NULL, user_thread, u);
+	char tname[16];
+	snprintf(tname, sizeof(tname), "slirp-%.9s", name);
+	int e = thread_start(cb->threads, &u->thread, tname, user_thread, u);
 	if (e) {
 		snprintf(err, errlen, "%s: cannot start the user network thread: %s", name, strerror(e));
 		goto fail;
 	}
-	char tname[16];
-	snprintf(tname, sizeof(tname), "slirp-%.9s", name);
-	pthread_setname_np(u->thread, tname);
 	u->thread_started = true;
 	return &u->base;
 
