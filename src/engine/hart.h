@@ -51,6 +51,9 @@ struct tlb_entry {
 	uintptr_t addend;
 };
 
+/* Probe groups one translation may have (jit/probes.h). */
+#define JIT_PROBE_GROUPS 4
+
 #define TLB_BITS 8
 #define TLB_SIZE (1u << TLB_BITS)
 #define TLB_INVALID (~0ull)
@@ -238,6 +241,10 @@ struct hart {
 	unsigned jit_link_set;
 	const struct insn *jit_insn; /* the instruction jit_insn_helper runs */
 	uint64_t jit_ret;          /* its integer result */
+	/* Per probe group of the running translation (jit/probes.h): the
+	 * TLB addend its leader found, or 1 (never an addend: those are
+	 * page-aligned differences) when its members probe alone. */
+	uint64_t jit_addend[JIT_PROBE_GROUPS];
 	uint8_t *jit_link;         /* a jump to patch to the next block ... */
 	uint64_t jit_link_pa;      /* ... if that one starts at this address */
 	unsigned jc_logged;        /* jump-cache entries filled since the last clear */

@@ -6,7 +6,8 @@
  * translated blocks), the timer, decoded-code
  * invalidation, the decoded-block cache when it is full, when its sets
  * overflow, on fence.i and when an idle hart gives it back, atomics between
- * two harts on two threads, and two harts of two different VMs running side
+ * two harts on two threads, stores and MMIO loads that share the JIT's TLB
+ * probe, and two harts of two different VMs running side
  * by side in one process.
  */
 #include <pthread.h>
@@ -909,6 +910,97 @@ static void test_trap_storm(void)
 	vm_fini(&v);
 }
 
+/* Stores off one base register share a TLB probe under the JIT
+ * (jit/probes.h), with a store to a code page between them: eight
+ * routines, a page each, are run once (so their pages hold code), then a
+ * loop stores a pattern and a routine's new first instruction to a data
+ * slot with two stores off a0 and, between them, patches routine k (still
+ * a code page: the store takes the slow path, which drops its
+ * translations); from the third round on, the first store's TLB entry is
+ * there and the second store reuses it. Run again, every routine gives
+ * its patched result, and both stores of every round land where they
+ * should. Then two MMIO loads off one base register, where the shared
+ * probe must miss: two exits, each at its own address, in order. */
+static void test_shared_probe_stores(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		ADDI(5, 0, 8),     /* 0x00: run the routines once */
+		ADD(11, 0, 30),    /* 0x04 */
+		JALR(1, 11, 0),    /* 0x08 */
+		ADD(11, 11, 29),   /* 0x0c */
+		ADDI(5, 5, -1),    /* 0x10 */
+		BNE(5, 0, -12),    /* 0x14 */
+		ADDI(5, 0, 8),     /* 0x18: the loop */
+		ADD(11, 0, 30),    /* 0x1c */
+		SD(6, 10, 0),      /* 0x20: [a0] = t1 (probes for both) */
+		SW(7, 11, 0),      /* 0x24: patch routine k with t2 */
+		SD(7, 10, 8),      /* 0x28: [a0 + 8] = t2 (reuses the probe) */
+		ADD(11, 11, 29),   /* 0x2c */
+		ADDI(10, 10, 16),  /* 0x30 */
+		ADD(7, 7, 28),     /* 0x34: next round's immediate */
+		ADDI(5, 5, -1),    /* 0x38 */
+		BNE(5, 0, -0x1c),  /* 0x3c */
+		FENCE_I(),         /* 0x40 */
+		ADDI(5, 0, 8),     /* 0x44: run the routines again, a3 = sum */
+		ADD(11, 0, 30),    /* 0x48 */
+		JALR(1, 11, 0),    /* 0x4c */
+		ADD(13, 13, 12),   /* 0x50 */
+		ADD(11, 11, 29),   /* 0x54 */
+		ADDI(5, 5, -1),    /* 0x58 */
+		BNE(5, 0, -16),    /* 0x5c */
+		ECALL(),           /* 0x60 */
+	};
+	uint32_t routine[] = { ADDI(12, 0, 100), JALR(0, 1, 0) };
+	const int rounds = 8;
+	const uint64_t data = RAM_BASE + 0x10000, routines = RAM_BASE + 0x1000;
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	for (int k = 0; k < rounds; k++)
+		put(&v, routines + 0x1000 * (uint64_t)k, routine, 2);
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_set_reg(v.h, 6, 0x5eed5eed5eedull);
+	hart_set_reg(v.h, 7, ADDI(12, 0, 1));
+	hart_set_reg(v.h, 28, 1u << 20); /* + 1 in an I-type immediate */
+	hart_set_reg(v.h, 29, 0x1000);
+	hart_set_reg(v.h, 30, routines);
+	hart_set_reg(v.h, 10, data);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 13) == rounds * (rounds + 1) / 2,
+	      "patched routines seen: reason %d a3 %llu", ex.reason, (unsigned long long)hart_get_reg(v.h, 13));
+	unsigned bad = 0;
+	for (int k = 0; k < rounds; k++) {
+		uint64_t a, b;
+		gram_read(&v.ram, data + 16 * (uint64_t)k, &a, 8);
+		gram_read(&v.ram, data + 16 * (uint64_t)k + 8, &b, 8);
+		if (a != 0x5eed5eed5eedull || b != (uint64_t)(int32_t)(ADDI(12, 0, k + 1)))
+			bad++;
+	}
+	CHECK(&C, bad == 0, "%u rounds' shared stores wrong", bad);
+
+	uint32_t mmio[] = {
+		rv_lui(5, 0x10000), /* t0 = 0x10000000 (outside RAM) */
+		LW(6, 5, 8),
+		LW(7, 5, 12),
+		ECALL(),
+	};
+	put(&v, RAM_BASE, mmio, 4);
+	hart_reset(v.h, RAM_BASE, 0);
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_MMIO && !ex.mmio.write && ex.mmio.addr == 0x10000008,
+	      "first MMIO load: %d %llx", ex.reason, (unsigned long long)ex.mmio.addr);
+	hart_mmio_complete(v.h, 5, false);
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_MMIO && !ex.mmio.write && ex.mmio.addr == 0x1000000c,
+	      "second MMIO load: %d %llx", ex.reason, (unsigned long long)ex.mmio.addr);
+	hart_mmio_complete(v.h, 7, false);
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 6) == 5 && hart_get_reg(v.h, 7) == 7,
+	      "MMIO results: %d %llu %llu", ex.reason, (unsigned long long)hart_get_reg(v.h, 6),
+	      (unsigned long long)hart_get_reg(v.h, 7));
+	vm_fini(&v);
+}
+
 int main(void)
 {
 	test_trap_storm();
@@ -930,5 +1022,6 @@ int main(void)
 	test_amo_two_harts();
 	test_smp_atomics();
 	test_hot_code_page();
+	test_shared_probe_stores();
 	return check_summary(&C);
 }

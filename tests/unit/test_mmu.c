@@ -4,7 +4,8 @@
  * invalid and reserved encodings, non-canonical addresses, misaligned
  * superpages, U/SUM/MXR permissions, A and D set by the hart, PTEs outside
  * RAM; then the TLB and SFENCE.VMA observed from running code, and stval
- * for a misaligned access whose second page faults.
+ * for a misaligned access whose second page faults, and a fault on the
+ * second of two loads that share the JIT's TLB probe.
  */
 #include <string.h>
 #include <time.h>
@@ -457,6 +458,66 @@ static void test_second_way_fence(void)
 	gram_destroy(&ram);
 }
 
+/* Loads off one base register share a TLB probe under the JIT
+ * (jit/probes.h): the first probes the range of both and the second reuses
+ * its result. A loop walks a0 through a page whose next page is unmapped;
+ * in the last round the first load is on the page and the second is not:
+ * the second must fault exactly (sepc at it, stval its address, the first
+ * one's result kept, every round before counted), never read through the
+ * addend kept from the rounds before. */
+static void test_shared_probe_fault(void)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	struct hart *h = new_hart(&ram);
+	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = 3 };
+	t.root = alloc_page(&t);
+	map(&t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1);
+	uint64_t P = 0x40000000ull, page = RAM_BASE + 0x300000;
+	map(&t, P, page, V | R | W | A | D, 0);   /* P + 4 KiB unmapped */
+	for (uint64_t o = 0; o < 4096; o += 8)
+		gram_write(&ram, page + o, &o, 8);
+	/* The page after P in RAM: what a stale addend would read. */
+	uint64_t poison = 0xbad;
+	for (uint64_t o = 0; o < 4096; o += 8)
+		gram_write(&ram, page + 4096 + o, &poison, 8);
+	uint32_t code[] = {
+		LD(11, 10, 0),    /* 0x00: a1 = [a0] */
+		LD(12, 10, 8),    /* 0x04: a2 = [a0 + 8] */
+		ADD(13, 13, 12),  /* 0x08: a3 += a2 */
+		ADDI(10, 10, 8),  /* 0x0c */
+		BNE(10, 14, -16), /* 0x10 */
+		ECALL(),
+	};
+	uint32_t handler[] = { ECALL() };
+	gram_write(&ram, RAM_BASE, code, sizeof(code));
+	gram_write(&ram, RAM_BASE + 0x800, handler, sizeof(handler));
+	hart_reset(h, RAM_BASE, 0);
+	hart_csr_write(h, 0x180, 8ull << 60 | t.root >> 12);
+	hart_csr_write(h, 0x105, RAM_BASE + 0x800);
+	hart_set_reg(h, 10, P + 0xe00);
+	hart_set_reg(h, 14, P + 0x2000);
+	struct hart_exit ex;
+	do
+		hart_run(h, &ex);
+	while (ex.reason == EXIT_KICK);
+	uint64_t cause, tval, epc, want = 0;
+	for (uint64_t o = 0xe08; o <= 0xff8; o += 8)
+		want += o;
+	hart_csr_read(h, 0x142, &cause);
+	hart_csr_read(h, 0x143, &tval);
+	hart_csr_read(h, 0x141, &epc);
+	CHECK(&C, ex.reason == EXIT_SBI && cause == 13 && tval == P + 0x1000 && epc == RAM_BASE + 4,
+	      "second load of a shared probe: cause %llu tval %llx epc %llx", (unsigned long long)cause,
+	      (unsigned long long)tval, (unsigned long long)epc);
+	CHECK(&C, hart_get_reg(h, 11) == 0xff8 && hart_get_reg(h, 13) == want && hart_get_reg(h, 10) == P + 0xff8,
+	      "state at the fault: a1 %llx a3 %llx (want %llx) a0 %llx", (unsigned long long)hart_get_reg(h, 11),
+	      (unsigned long long)hart_get_reg(h, 13), (unsigned long long)want,
+	      (unsigned long long)hart_get_reg(h, 10));
+	hart_destroy(h);
+	gram_destroy(&ram);
+}
+
 int main(void)
 {
 	test_mode(8, 3, "sv39");
@@ -468,5 +529,6 @@ int main(void)
 	test_remapped_code();
 	test_superpage_fence();
 	test_second_way_fence();
+	test_shared_probe_fault();
 	return check_summary(&C);
 }

@@ -458,21 +458,32 @@ static void emit_va(struct tr *t, const struct insn *i)
 	}
 }
 
-/* The inline TLB probe (exec.c's LOAD/STORE): index from va, tag compared
- * with the page of the access's last byte, so an access that crosses into
- * the next page misses; on a hit rax becomes the host address. */
-static void emit_probe(struct tr *t, unsigned size, bool store, unsigned idx, struct opnd value)
+/* Displacement from rbp of the TLB's first way for loads or stores. */
+static int32_t tlb_base(struct tr *t, bool store)
 {
-	if (size > 1)
-		x86_lea(&t->b, RCX, x86_mem(RAX, (int32_t)size - 1));
+	return HOFF(tlb) + (int32_t)(t->set * sizeof(struct tlb_set)) +
+	       (int32_t)(store ? offsetof(struct tlb_set, w) : offsetof(struct tlb_set, r));
+}
+
+/* The tag compare of the inline TLB probe (exec.c's LOAD/STORE) for the
+ * `span` bytes at rax: index from rax, tag compared with the page of the
+ * last byte, so a range that crosses into the next page misses. Leaves
+ * rdx = index * 16; the caller emits the jne. */
+static void emit_tag_cmp(struct tr *t, unsigned span, int32_t base)
+{
+	if (span > 1)
+		x86_lea(&t->b, RCX, x86_mem(RAX, (int32_t)span - 1));
 	else
 		x86_mov_rr(&t->b, RCX, RAX);
 	x86_shift_ri(&t->b, SH_SHR, RCX, 12, false);
 	x86_mov_rr32(&t->b, RDX, RAX);
 	x86_shift_ri(&t->b, SH_SHR, RDX, 8, true);
 	x86_alu_ri32(&t->b, ALU_AND, RDX, (TLB_SIZE - 1) << 4);
-	int32_t base = HOFF(tlb) + (int32_t)(t->set * sizeof(struct tlb_set)) +
-		       (int32_t)(store ? offsetof(struct tlb_set, w) : offsetof(struct tlb_set, r));
+	x86_alu_rm(&t->b, ALU_CMP, RCX, x86_mem_idx(RBP, RDX, 1, base));
+}
+
+static struct slow *new_slow(struct tr *t, unsigned idx, unsigned size, bool store, struct opnd value)
+{
 	struct slow *s = &t->slow[t->nslow++];
 	memset(s, 0, sizeof(*s));
 	s->idx = idx;
@@ -480,21 +491,97 @@ static void emit_probe(struct tr *t, unsigned size, bool store, unsigned idx, st
 	s->store = store;
 	s->value = value;
 	s->widen = t->narrow;
+	s->slot = -1;
+	return s;
+}
+
+/* The inline TLB probe for an access of `size` at rax: on a hit rax
+ * becomes the host address. */
+static void emit_probe(struct tr *t, unsigned size, bool store, unsigned idx, struct opnd value)
+{
+	int32_t base = tlb_base(t, store);
+	struct slow *s = new_slow(t, idx, size, store, value);
 	if (store && t->j->lockstep) {
 		/* Every store through the slow path, which logs it. */
 		s->jcc = x86_jmp32(&t->b);
 		return;
 	}
-	x86_alu_rm(&t->b, ALU_CMP, RCX, x86_mem_idx(RBP, RDX, 1, base));
+	emit_tag_cmp(t, size, base);
 	s->jcc = x86_jcc32(&t->b, CC_NE);
 	x86_alu_rm(&t->b, ALU_ADD, RAX, x86_mem_idx(RBP, RDX, 1, base + 8));
 }
 
+static int32_t slot_off(unsigned g) { return HOFF(jit_addend) + 8 * (int32_t)g; }
+
+/* rax = x[i->rs1] + disp (+ rdx when plus_rdx). */
+static void emit_base_plus(struct tr *t, const struct insn *i, int32_t disp, bool plus_rdx)
+{
+	struct opnd a = src(i->rs1);
+	if (a.kind == O_REG) {
+		x86_lea(&t->b, RAX, plus_rdx ? x86_mem_idx(a.reg, RDX, 1, disp) : x86_mem(a.reg, disp));
+		return;
+	}
+	x86_mov_rm(&t->b, RAX, hmem(a.off));
+	if (plus_rdx)
+		x86_lea(&t->b, RAX, x86_mem_idx(RAX, RDX, 1, disp));
+	else if (disp)
+		x86_alu_ri(&t->b, ALU_ADD, RAX, disp);
+}
+
+/* A probe group's leader (probes.h): probe the group's whole range of
+ * offsets off the base register; on a hit keep the addend for the
+ * followers and make rax the leader's host address. A miss goes out of
+ * line: the group is marked invalid, the leader probes alone. */
+static struct slow *emit_leader(struct tr *t, const struct insn *i, unsigned idx, unsigned size, bool store,
+				struct opnd value, unsigned g)
+{
+	int32_t lo = t->probes.lo[g], hi = t->probes.hi[g];
+	int32_t base = tlb_base(t, store);
+	emit_base_plus(t, i, lo, false);
+	emit_tag_cmp(t, (unsigned)(hi - lo), base);
+	struct slow *s = new_slow(t, idx, size, store, value);
+	s->outline = true;
+	s->slot = (int8_t)g;
+	s->insn = i;
+	s->jcc = x86_jcc32(&t->b, CC_NE);
+	x86_mov_rm(&t->b, RDX, x86_mem_idx(RBP, RDX, 1, base + 8));
+	x86_mov_mr(&t->b, hmem(slot_off(g)), RDX, 8);
+	x86_lea(&t->b, RAX, x86_mem_idx(RAX, RDX, 1, i->imm - lo));
+	return s;
+}
+
+/* A follower: the leader's addend if its range probe hit, else a probe of
+ * its own out of line. */
+static struct slow *emit_follower(struct tr *t, const struct insn *i, unsigned idx, unsigned size, bool store,
+				  struct opnd value, unsigned g)
+{
+	struct slow *s = new_slow(t, idx, size, store, value);
+	s->outline = true;
+	s->insn = i;
+	x86_test_mi8(&t->b, hmem(slot_off(g)), 1);
+	s->jcc = x86_jcc32(&t->b, CC_NE);
+	x86_mov_rm(&t->b, RDX, hmem(slot_off(g)));
+	emit_base_plus(t, i, i->imm, true);
+	return s;
+}
+
+/* rax = the host address of load or store i (or the slow path taken). */
+static struct slow *emit_address(struct tr *t, const struct insn *i, unsigned idx, unsigned size, bool store,
+				 struct opnd value)
+{
+	int g = t->probes.group[idx];
+	if (g >= 0 && !(store && t->j->lockstep))
+		return t->probes.leader[idx] ? emit_leader(t, i, idx, size, store, value, (unsigned)g)
+					     : emit_follower(t, i, idx, size, store, value, (unsigned)g);
+	emit_va(t, i);
+	emit_probe(t, size, store, idx, value);
+	return &t->slow[t->nslow - 1];
+}
+
 static void emit_load(struct tr *t, const struct insn *i, unsigned idx, unsigned size, bool sign)
 {
-	emit_va(t, i);
-	emit_probe(t, size, false, idx, (struct opnd){ 0 });
-	t->slow[t->nslow - 1].resume = t->b.p;
+	struct slow *s = emit_address(t, i, idx, size, false, (struct opnd){ 0 });
+	s->resume = s->access = t->b.p;
 	/* A load to x0 still accesses memory (it may fault). */
 	enum x86_reg d = i->rd == REG_SINK || jit_host_reg(i->rd) < 0 ? RAX : (enum x86_reg)jit_host_reg(i->rd);
 	x86_load(&t->b, d, x86_mem(RAX, 0), size, sign);
@@ -504,9 +591,8 @@ static void emit_load(struct tr *t, const struct insn *i, unsigned idx, unsigned
 static void emit_store(struct tr *t, const struct insn *i, unsigned idx, unsigned size)
 {
 	struct opnd v = src(i->rs2);
-	emit_va(t, i);
-	emit_probe(t, size, true, idx, v);
-	struct slow *s = &t->slow[t->nslow - 1];
+	struct slow *s = emit_address(t, i, idx, size, true, v);
+	s->access = t->b.p;
 	if (!(t->j->lockstep)) {
 		enum x86_reg r = reg_op(t, v, RCX);
 		x86_mov_mr(&t->b, x86_mem(RAX, 0), r, size);
@@ -540,6 +626,19 @@ static void emit_slow_paths(struct tr *t)
 		if (s->bail_only) {
 			emit_bail(t, s->idx);
 			continue;
+		}
+		uint8_t *to_c = NULL;
+		if (s->outline) {
+			int32_t base = tlb_base(t, s->store);
+			if (s->slot >= 0)
+				x86_mov_mi(&t->b, hmem(slot_off((unsigned)s->slot)), 1, 8);
+			emit_va(t, s->insn);
+			emit_tag_cmp(t, s->size, base);
+			to_c = x86_jcc32(&t->b, CC_NE);
+			x86_alu_rm(&t->b, ALU_ADD, RAX, x86_mem_idx(RBP, RDX, 1, base + 8));
+			jmp_to(t, s->access);
+			if (to_c)
+				x86_patch_rel32(to_c, t->b.p);
 		}
 		if (s->helper) {
 			x86_mov_ri(&t->b, RAX, (uint64_t)(uintptr_t)s->insn);
@@ -1139,6 +1238,7 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 	unsigned k = 0;
 	bool ended = false;
 	jit_widths_plan(b, b->n, &t->widths);
+	jit_probe_plan(b, b->n, !t->j->lockstep, &t->probes);
 	for (; k < b->n; k++) {
 		const struct insn *i = &b->insn[k];
 		t->may_narrow = !t->widths.wide[k] && jit_widths_may_narrow((enum op)i->op);

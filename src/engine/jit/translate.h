@@ -10,6 +10,7 @@
 #ifndef SKIFF_ENGINE_JIT_TRANSLATE_H
 #define SKIFF_ENGINE_JIT_TRANSLATE_H
 
+#include "engine/jit/probes.h"
 #include "engine/jit/runtime.h"
 #include "engine/jit/widths.h"
 #include "engine/jit/x86.h"
@@ -28,6 +29,14 @@ struct slow {
 	uint8_t *jcc;    /* the fast path's jump here */
 	uint8_t *more[6]; /* further jumps here (NULL when unused) */
 	uint8_t *resume; /* where to go on after the slow path */
+	/* A load's or store's probe done out of line (a probe group's member,
+	 * probes.h): the path computes the address of `insn`, probes the TLB
+	 * and on a hit goes to `access` (the fast path's load or store),
+	 * else calls the slow path; first it marks group `slot` invalid
+	 * (>= 0: a leader whose range probe missed). */
+	bool outline;
+	int8_t slot;
+	uint8_t *access;
 	unsigned idx;    /* instruction index (for a bail) */
 	unsigned size;
 	bool store;
@@ -60,6 +69,8 @@ struct tr {
 	/* Integer registers whose upper half is not exact yet (widths.h). */
 	struct widths widths;
 	uint64_t narrow;
+	/* Which loads and stores share a probe (probes.h). */
+	struct probe_plan probes;
 	bool may_narrow;    /* this instruction's W result may stay narrow */
 	bool left_narrow;   /* ... and it did */
 };
