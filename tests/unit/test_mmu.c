@@ -460,12 +460,13 @@ static void test_second_way_fence(void)
 
 /* Loads off one base register share a TLB probe under the JIT
  * (jit/probes.h): the first probes the range of both and the second reuses
- * its result. A loop walks a0 through a page whose next page is unmapped;
- * in the last round the first load is on the page and the second is not:
- * the second must fault exactly (sepc at it, stval its address, the first
- * one's result kept, every round before counted), never read through the
- * addend kept from the rounds before. */
-static void test_shared_probe_fault(void)
+ * its result, also when an ADDI moved the base between them. A loop walks
+ * a0 through a page whose next page is unmapped; in the last round the
+ * first load is on the page and the second is not: the second must fault
+ * exactly (sepc at it, stval its address, the first one's result kept,
+ * every round before counted), never read through the addend kept from
+ * the rounds before. */
+static void shared_probe_fault(const uint32_t *code, size_t n, uint64_t want_epc, const char *what)
 {
 	struct gram ram;
 	gram_init(&ram, RAM_BASE, RAM_SIZE);
@@ -481,16 +482,8 @@ static void test_shared_probe_fault(void)
 	uint64_t poison = 0xbad;
 	for (uint64_t o = 0; o < 4096; o += 8)
 		gram_write(&ram, page + 4096 + o, &poison, 8);
-	uint32_t code[] = {
-		LD(11, 10, 0),    /* 0x00: a1 = [a0] */
-		LD(12, 10, 8),    /* 0x04: a2 = [a0 + 8] */
-		ADD(13, 13, 12),  /* 0x08: a3 += a2 */
-		ADDI(10, 10, 8),  /* 0x0c */
-		BNE(10, 14, -16), /* 0x10 */
-		ECALL(),
-	};
 	uint32_t handler[] = { ECALL() };
-	gram_write(&ram, RAM_BASE, code, sizeof(code));
+	gram_write(&ram, RAM_BASE, code, n * 4);
 	gram_write(&ram, RAM_BASE + 0x800, handler, sizeof(handler));
 	hart_reset(h, RAM_BASE, 0);
 	hart_csr_write(h, 0x180, 8ull << 60 | t.root >> 12);
@@ -507,15 +500,37 @@ static void test_shared_probe_fault(void)
 	hart_csr_read(h, 0x142, &cause);
 	hart_csr_read(h, 0x143, &tval);
 	hart_csr_read(h, 0x141, &epc);
-	CHECK(&C, ex.reason == EXIT_SBI && cause == 13 && tval == P + 0x1000 && epc == RAM_BASE + 4,
-	      "second load of a shared probe: cause %llu tval %llx epc %llx", (unsigned long long)cause,
+	CHECK(&C, ex.reason == EXIT_SBI && cause == 13 && tval == P + 0x1000 && epc == want_epc,
+	      "%s: cause %llu tval %llx epc %llx", what, (unsigned long long)cause,
 	      (unsigned long long)tval, (unsigned long long)epc);
-	CHECK(&C, hart_get_reg(h, 11) == 0xff8 && hart_get_reg(h, 13) == want && hart_get_reg(h, 10) == P + 0xff8,
-	      "state at the fault: a1 %llx a3 %llx (want %llx) a0 %llx", (unsigned long long)hart_get_reg(h, 11),
-	      (unsigned long long)hart_get_reg(h, 13), (unsigned long long)want,
-	      (unsigned long long)hart_get_reg(h, 10));
+	CHECK(&C, hart_get_reg(h, 11) == 0xff8 && hart_get_reg(h, 13) == want,
+	      "%s: state at the fault: a1 %llx a3 %llx (want %llx) a0 %llx", what,
+	      (unsigned long long)hart_get_reg(h, 11), (unsigned long long)hart_get_reg(h, 13),
+	      (unsigned long long)want, (unsigned long long)hart_get_reg(h, 10));
 	hart_destroy(h);
 	gram_destroy(&ram);
+}
+
+static void test_shared_probe_fault(void)
+{
+	uint32_t code[] = {
+		LD(11, 10, 0),    /* 0x00: a1 = [a0] */
+		LD(12, 10, 8),    /* 0x04: a2 = [a0 + 8] */
+		ADD(13, 13, 12),  /* 0x08: a3 += a2 */
+		ADDI(10, 10, 8),  /* 0x0c */
+		BNE(10, 14, -16), /* 0x10 */
+		ECALL(),
+	};
+	shared_probe_fault(code, sizeof(code) / 4, RAM_BASE + 4, "second load of a shared probe");
+	uint32_t stepped[] = {
+		LD(11, 10, 0),    /* 0x00: a1 = [a0] */
+		ADDI(10, 10, 8),  /* 0x04 */
+		LD(12, 10, 0),    /* 0x08: a2 = [a0] (the old a0 + 8) */
+		ADD(13, 13, 12),  /* 0x0c: a3 += a2 */
+		BNE(10, 14, -16), /* 0x10 */
+		ECALL(),
+	};
+	shared_probe_fault(stepped, sizeof(stepped) / 4, RAM_BASE + 8, "shared probe across an ADDI");
 }
 
 int main(void)

@@ -39,8 +39,12 @@ void jit_probe_plan(const struct block *b, unsigned n, bool group_stores, struct
 	/* open[r][s]: the access that opened a candidate group on base
 	 * register r for loads (s = 0) or stores (s = 1), or -1. */
 	int open[32][2];
-	for (unsigned r = 0; r < 32; r++)
+	/* adj[r][s]: how far ADDI r, r, imm moved r since that opened. */
+	int32_t adj[32][2];
+	for (unsigned r = 0; r < 32; r++) {
 		open[r][0] = open[r][1] = -1;
+		adj[r][0] = adj[r][1] = 0;
+	}
 	p->ngroups = 0;
 	for (unsigned k = 0; k < n && k < ENGINE_BLOCK_MAX; k++) {
 		const struct insn *i = &b->insn[k];
@@ -55,14 +59,17 @@ void jit_probe_plan(const struct block *b, unsigned n, bool group_stores, struct
 		unsigned size = access_size((enum op)i->op, &store);
 		if (size && i->rs1 != 0 && i->rs1 < 32 && (!store || group_stores)) {
 			int *o = &open[i->rs1][store];
-			int32_t lo = i->imm, hi = i->imm + (int32_t)size;
+			/* Offsets are from the base as the group's first access saw it. */
+			if (*o < 0)
+				adj[i->rs1][store] = 0;
+			int32_t lo = i->imm + adj[i->rs1][store], hi = lo + (int32_t)size;
 			if (*o < 0) {
 				*o = (int)k;
 			} else {
 				int g = p->group[*o];
-				int32_t glo = g < 0 ? b->insn[*o].imm : p->lo[g];
 				bool other_store;
-				int32_t ghi = g < 0 ? b->insn[*o].imm + (int32_t)access_size((enum op)b->insn[*o].op, &other_store)
+				int32_t glo = g < 0 ? b->insn[*o].imm : p->lo[g];
+				int32_t ghi = g < 0 ? glo + (int32_t)access_size((enum op)b->insn[*o].op, &other_store)
 						    : p->hi[g];
 				if (lo < glo)
 					glo = lo;
@@ -80,10 +87,20 @@ void jit_probe_plan(const struct block *b, unsigned n, bool group_stores, struct
 				}
 			}
 		}
-		/* Whatever writes the base register ends its groups (rd of
-		 * an FP instruction names an f register: ending an integer
-		 * register's group for it costs nothing but a probe). */
-		if (i->rd != 0 && i->rd < 32)
+		/* ADDI r, r, imm moves the base by a known amount: later
+		 * offsets are counted from where it was. Whatever else writes
+		 * the base register ends its groups (rd of an FP instruction
+		 * names an f register: ending an integer register's group for
+		 * it costs nothing but a probe). */
+		if (i->op == OP_ADDI && i->rd == i->rs1 && i->rd != 0 && i->rd < 32 && i->imm < PROBE_SPAN_MAX &&
+		    i->imm > -PROBE_SPAN_MAX) {
+			for (unsigned s = 0; s < 2; s++) {
+				adj[i->rd][s] += i->imm;
+				/* Past any group's reach: close it (and keep adj small). */
+				if (adj[i->rd][s] >= PROBE_SPAN_MAX || adj[i->rd][s] <= -PROBE_SPAN_MAX)
+					open[i->rd][s] = -1;
+			}
+		} else if (i->rd != 0 && i->rd < 32)
 			open[i->rd][0] = open[i->rd][1] = -1;
 	}
 }

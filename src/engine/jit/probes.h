@@ -6,8 +6,10 @@
  * a full inline probe today (index, tag compare, addend load, ten host
  * instructions). The plan groups the integer loads (and, separately, the
  * stores) of a block that use the same base register while that register
- * is not written, whose offsets lie within PROBE_SPAN_MAX bytes of each
- * other. The group's first access (its leader) probes the whole range of
+ * is not written (other than moved by ADDI r, r, imm: a pointer stepping
+ * through a buffer), whose offsets lie within PROBE_SPAN_MAX bytes of each
+ * other. A follower computes its address from the register as it is then;
+ * the leader's addend holds for any address on the same page. The group's first access (its leader) probes the whole range of
  * offsets at once: a hit means every member's bytes lie in one page with a
  * TLB entry, and the leader leaves the entry's addend in
  * h->jit_addend[group]. The later members (followers) add that addend to
@@ -38,7 +40,9 @@
 struct probe_plan {
 	int8_t group[ENGINE_BLOCK_MAX]; /* -1: probes alone */
 	bool leader[ENGINE_BLOCK_MAX];
-	/* Offsets covered by each group, from base register + lo to + hi - 1. */
+	/* Offsets covered by each group, from base register + lo to + hi - 1,
+	 * the base register counted as the leader saw it (before any ADDI
+	 * that moved it). */
 	int32_t lo[JIT_PROBE_GROUPS], hi[JIT_PROBE_GROUPS];
 	unsigned ngroups;
 };
