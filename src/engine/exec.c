@@ -678,6 +678,7 @@ next_block:
 	if (unlikely(countdown(h) <= 0)) {
 		__atomic_store_n(&h->timer_countdown, h->jit ? TIMER_CHECK_BLOCKS_JIT : TIMER_CHECK_BLOCKS,
 				 __ATOMIC_RELAXED);
+		__atomic_store_n(&h->jit_deadline, h->instret + TIMER_CHECK_INSNS_JIT, __ATOMIC_RELAXED);
 		timer_update(h);
 		tlb_sync_writes(h);
 	}

@@ -115,6 +115,7 @@ void hart_reset(struct hart *h, uint64_t entry, uint64_t arg1)
 	h->stimecmp = ~0ull;
 	h->resv_valid = false;
 	h->timer_countdown = 1;
+	h->jit_deadline = 0;
 	h->code_epoch = atomic_load(&h->ram->code_epoch);
 	atomic_store(&h->kick, 0);
 	atomic_store(&h->fence_i_done, atomic_load(&h->fence_i_req));

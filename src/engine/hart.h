@@ -170,8 +170,9 @@ struct hart {
 
 	/* ---- Run state. */
 	/* Something asynchronous to look at. The threads that set it also
-	 * zero timer_countdown (hart_poke), which translated code counts
-	 * down on every block transition instead of reading attention. */
+	 * zero timer_countdown and jit_deadline (hart_poke), which the
+	 * executor counts down and translated code compares instret with,
+	 * instead of reading attention at every block transition. */
 	_Atomic int attention;
 	_Atomic int kick;
 	/* Remote SFENCE.VMA and FENCE.I: requests and completions, and
@@ -180,6 +181,9 @@ struct hart {
 	_Atomic uint64_t sfence_req, sfence_done, fence_i_req, fence_i_done;
 	_Atomic bool in_run;
 	int timer_countdown;      /* blocks until the next timer check */
+	/* Translated code leaves for that check once instret reaches this
+	 * (set at each check, zeroed by hart_poke). */
+	uint64_t jit_deadline;
 	unsigned pause_spins;     /* PAUSEs since the last exit */
 
 	/* Trap storm detection: exceptions taken with no instruction retired
@@ -265,6 +269,9 @@ struct hart {
  * tens of microseconds, against a Linux tick of milliseconds. */
 #define TIMER_CHECK_BLOCKS 512
 #define TIMER_CHECK_BLOCKS_JIT 4096
+/* Translated code counts instructions instead (h->jit_deadline): chained
+ * blocks pass 4096 jumps back in about as many instructions as this. */
+#define TIMER_CHECK_INSNS_JIT 32768
 #define TRAP_STORM_LIMIT 1000
 
 /* csr.c */
@@ -310,12 +317,14 @@ void exec_block(struct hart *h, struct block *b, struct hart_exit *ex);
 #define HART_ARCH_BYTES offsetof(struct hart, attention)
 
 /* Ask the hart to look at `attention` soon: set it, and zero the countdown
- * that translated code checks (a racing decrement can delay this by at
- * most TIMER_CHECK_BLOCKS(_JIT) blocks). */
+ * and the deadline that the executor and translated code check (a racing
+ * decrement or reset can delay this by at most TIMER_CHECK_BLOCKS blocks
+ * or TIMER_CHECK_INSNS_JIT instructions). */
 static inline void hart_poke(struct hart *h)
 {
 	atomic_store_explicit(&h->attention, 1, memory_order_release);
 	__atomic_store_n(&h->timer_countdown, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->jit_deadline, 0, __ATOMIC_RELAXED);
 }
 
 #endif

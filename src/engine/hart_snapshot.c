@@ -121,6 +121,7 @@ int hart_load(struct hart *h, struct snap_reader *r)
 	h->storm_instret = instret;
 	h->pause_spins = 0;
 	h->timer_countdown = 1;
+	h->jit_deadline = 0;
 	h->stip = 0;
 	h->code_epoch = atomic_load(&h->ram->code_epoch);
 	atomic_store(&h->kick, 0);

@@ -125,6 +125,52 @@ static void test_pause_loop_exits(void)
 	vm_fini(&v);
 }
 
+/* The JIT keeps pc and instret in host registers while translated blocks
+ * run into each other. Two rounds of: a loop linked to itself, a jump
+ * within the page to a CSR read of instret (a call into C), a jump to the
+ * next page, an AUIPC there, and a jump back to the next round. In the
+ * second round every jump is linked or found in the jump cache, so nothing
+ * goes back to the executor that would write them home. */
+static void test_counters_in_linked_code(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		ADDI(6, 0, 2),       /* t1 = 2 rounds */
+		ADDI(5, 0, 2000),    /* round: t0 = 2000 */
+		ADDI(5, 5, -1),      /* loop: t0-- */
+		BNE(5, 0, -4),
+		JAL(0, 0x100 - 0x10),
+	};
+	uint32_t csr[] = {
+		CSRRS(10, CSR_INSTRET, 0),  /* +0x100: a0 = instret */
+		JAL(0, 0x1000 - 0x104),     /* to the next page */
+	};
+	uint32_t tail[] = {
+		(11u << 7) | 0x17u,         /* +0x1000: auipc a1, 0 */
+		ADDI(6, 6, -1),
+		BEQ(6, 0, 8),
+		JAL(0, 0x04 - 0x100c),      /* next round */
+		ECALL(),
+	};
+	put(&v, RAM_BASE, code, 5);
+	put(&v, RAM_BASE + 0x100, csr, 2);
+	put(&v, RAM_BASE + 0x1000, tail, 5);
+	hart_reset(v.h, RAM_BASE, 0);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI, "reason %d", ex.reason);
+	/* Before the second CSR read: the first ADDI; per round ADDI,
+	 * 2000 x (ADDI, BNE), JAL; between the rounds CSRRS, JAL, AUIPC,
+	 * ADDI, BEQ, JAL. */
+	CHECK(&C, hart_get_reg(v.h, 10) == 1 + 4002 + 6 + 4002, "instret read %llu",
+	      (unsigned long long)hart_get_reg(v.h, 10));
+	CHECK(&C, hart_get_reg(v.h, 11) == RAM_BASE + 0x1000, "auipc %llx",
+	      (unsigned long long)hart_get_reg(v.h, 11));
+	CHECK(&C, hart_instret(v.h) == 1 + 2 * (4002 + 5) + 1, "instret %llu",
+	      (unsigned long long)hart_instret(v.h));
+	vm_fini(&v);
+}
+
 static void test_loop_and_sbi_exit(void)
 {
 	struct vmx v;
@@ -1013,6 +1059,7 @@ int main(void)
 	test_instret_exact();
 	test_async_interrupt();
 	test_interrupt_in_linked_loop();
+	test_counters_in_linked_code();
 	test_timer_and_wfi();
 	test_code_invalidation();
 	test_block_cache_pressure();

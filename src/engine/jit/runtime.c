@@ -29,22 +29,6 @@ static void detect_features(struct jit *j)
 	j->fma = __builtin_cpu_supports("fma");
 }
 
-/* Store (or load) the mapped guest registers; only the caller-saved ones
- * when `volatile_only`. */
-static void move_mapped(struct x86_buf *b, bool store, bool volatile_only)
-{
-	for (unsigned k = 0; k < JIT_MAPPED; k++) {
-		unsigned g = jit_mapped_guest(k);
-		int r = jit_host_reg(g);
-		if (volatile_only && !jit_caller_saved(r))
-			continue;
-		if (store)
-			x86_mov_mr(b, hmem(XOFF(g)), (enum x86_reg)r, 8);
-		else
-			x86_mov_rm(b, (enum x86_reg)r, hmem(XOFF(g)));
-	}
-}
-
 static void jmp_to(struct x86_buf *b, uint8_t *target)
 {
 	uint8_t *f = x86_jmp32(b);
@@ -76,18 +60,25 @@ int jit_emit_common(struct hart *h)
 	x86_alu_ri(&b, ALU_SUB, RSP, 8);
 	x86_lea(&b, RBP, x86_mem(RDI, HART_BIAS));
 	x86_mov_rr(&b, RAX, RSI);
-	move_mapped(&b, false, false);
+	jit_move_mapped(&b, false, false);
 	x86_jmp_r(&b, RAX);
 
 	/* exit(eax = code) */
 	j->exit = b.p;
-	move_mapped(&b, true, false);
+	jit_move_mapped(&b, true, false);
 	x86_alu_ri(&b, ALU_ADD, RSP, 8);
 	for (int k = 5; k >= 0; k--)
 		x86_pop(&b, saved[k]);
 	x86_ret(&b);
 
 	j->exit_lookup = b.p;
+	x86_mov_ri(&b, RAX, JIT_EXIT_LOOKUP);
+	jmp_to(&b, j->exit);
+
+	/* The deadline passed: have the executor's loop look at the timer
+	 * now (a store racing with hart_poke's zeroing writes the same 0). */
+	j->exit_deadline = b.p;
+	x86_mov_mi(&b, hmem(HOFF(timer_countdown)), 0, 4);
 	x86_mov_ri(&b, RAX, JIT_EXIT_LOOKUP);
 	jmp_to(&b, j->exit);
 
@@ -105,38 +96,38 @@ int jit_emit_common(struct hart *h)
 
 	/* thunk_load(rax = va, edx = size): rax = host pointer or 0. */
 	j->thunk_load = b.p;
-	move_mapped(&b, true, true);
+	jit_move_mapped(&b, true, true);
 	x86_lea(&b, RDI, x86_mem(RBP, -HART_BIAS));
 	x86_mov_rr(&b, RSI, RAX);
 	call_c(&b, (const void *)jit_load_slow);
-	move_mapped(&b, false, true);
+	jit_move_mapped(&b, false, true);
 	x86_ret(&b);
 
 	/* thunk_store(rax = va, rdx = value, ecx = size): rax = 1 if done. */
 	j->thunk_store = b.p;
-	move_mapped(&b, true, true);
+	jit_move_mapped(&b, true, true);
 	x86_lea(&b, RDI, x86_mem(RBP, -HART_BIAS));
 	x86_mov_rr(&b, RSI, RAX);
 	call_c(&b, (const void *)jit_store_slow);
-	move_mapped(&b, false, true);
+	jit_move_mapped(&b, false, true);
 	x86_ret(&b);
 
 	/* thunk_helper(rcx = a, rdx = b): jit_insn_helper(h, a, b). */
 	j->thunk_helper = b.p;
-	move_mapped(&b, true, true);
+	jit_move_mapped(&b, true, true);
 	x86_lea(&b, RDI, x86_mem(RBP, -HART_BIAS));
 	x86_mov_rr(&b, RSI, RCX);
 	call_c(&b, (const void *)jit_insn_helper);
-	move_mapped(&b, false, true);
+	jit_move_mapped(&b, false, true);
 	x86_ret(&b);
 
 	/* thunk_csr(rcx = a, edx = index): jit_csr_helper(h, a, index). */
 	j->thunk_csr = b.p;
-	move_mapped(&b, true, true);
+	jit_move_mapped(&b, true, true);
 	x86_lea(&b, RDI, x86_mem(RBP, -HART_BIAS));
 	x86_mov_rr(&b, RSI, RCX);
 	call_c(&b, (const void *)jit_csr_helper);
-	move_mapped(&b, false, true);
+	jit_move_mapped(&b, false, true);
 	x86_ret(&b);
 
 	if (b.overflow)

@@ -18,6 +18,7 @@ struct jit {
 	uint8_t *enter;        /* int enter(struct hart *, const void *code) */
 	uint8_t *exit;         /* eax = exit code */
 	uint8_t *exit_lookup;  /* JIT_EXIT_LOOKUP */
+	uint8_t *exit_deadline; /* JIT_EXIT_LOOKUP, the timer to be looked at */
 	uint8_t *exit_bail;    /* rcx = block, edx = index */
 	uint8_t *exit_link;    /* rcx = jump field, rdx = target pa */
 	uint8_t *thunk_load;   /* rax = va, edx = size -> rax = host pointer or 0 */

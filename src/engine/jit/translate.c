@@ -10,11 +10,11 @@
  * serves both tiers.
  *
  * Layout of a translation: the instructions in order, then the block's
- * exits, then the out-of-line slow paths of its loads and stores. h->pc
+ * exits, then the out-of-line slow paths of its loads and stores. JIT_PC
  * holds the current block's start while translated code runs (it is updated
- * at every block transition), so code is position independent in the guest
- * address space: a physical page mapped at two addresses shares its
- * translations. Guest semantics follow exec.c line by line; the comments
+ * at every block transition; regs.h), so code is position independent in
+ * the guest address space: a physical page mapped at two addresses shares
+ * its translations. Guest semantics follow exec.c line by line; the comments
  * say where x86 differs and how that is handled.
  */
 #include "engine/jit/runtime.h"
@@ -167,8 +167,18 @@ static void emit_bail(struct tr *t, unsigned idx)
 	jmp_to(t, t->j->exit_bail);
 }
 
-/* Go to guest pc rax (instret already counted): h->pc = rax; leave if the
- * countdown ran out; jump to the target's translation when the jump cache
+/* Leave for the executor's look at the timer and `attention` once instret
+ * reached h->jit_deadline (which hart_poke zeroes): a compare with memory
+ * the hart only reads, where a countdown of blocks in the hart was a
+ * read-modify-write per transition. */
+static void emit_deadline(struct tr *t)
+{
+	x86_alu_rm(&t->b, ALU_CMP, JIT_INSTRET, hmem(HOFF(jit_deadline)));
+	jcc_to(t, CC_AE, t->j->exit_deadline);
+}
+
+/* Go to guest pc rax (instret already counted): pc = rax; leave if the
+ * deadline passed; jump to the target's translation when the jump cache
  * has it, else leave for the executor. Probed here rather than in a routine
  * every exit shares so that each exit has an indirect jump of its own: the
  * host predicts each site's usual target, where one shared jump for every
@@ -176,9 +186,8 @@ static void emit_bail(struct tr *t, unsigned idx)
  * alternated. */
 static void emit_jc_jump(struct tr *t)
 {
-	x86_mov_mr(&t->b, hmem(HOFF(pc)), RAX, 8);
-	x86_alu_mi(&t->b, ALU_SUB, hmem(HOFF(timer_countdown)), 1, 4);
-	jcc_to(t, CC_LE, t->j->exit_lookup);
+	x86_mov_rr(&t->b, JIT_PC, RAX);
+	emit_deadline(t);
 	/* Index (va >> 1) % JC_SIZE, 16-byte entries {va, code}. */
 	x86_mov_rr32(&t->b, RCX, RAX);
 	x86_shift_ri(&t->b, SH_SHL, RCX, 3, true);
@@ -192,22 +201,21 @@ static void emit_jc_jump(struct tr *t)
 /* Go to the block at (block start + delta), `retired` instructions done. */
 static void emit_goto(struct tr *t, int64_t delta, unsigned retired)
 {
-	x86_alu_mi(&t->b, ALU_ADD, hmem(HOFF(instret)), (int32_t)retired, 8);
+	x86_alu_ri(&t->b, ALU_ADD, JIT_INSTRET, (int32_t)retired);
 	int64_t at = (int64_t)t->page_off + delta;
 	if (at >= 0 && at < (int64_t)GRAM_PAGE_SIZE) {
 		/* Same page: the same mapping, so a direct jump, patched once
 		 * the target is translated (through exit_link until then). */
 		if (delta)
-			x86_alu_mi(&t->b, ALU_ADD, hmem(HOFF(pc)), (int32_t)delta, 8);
-		/* Only a jump back (to this block's start or before it) counts
-		 * down: a run of forward jumps within one page ends within the
-		 * page's at most 2048 blocks, and every loop of linked blocks
-		 * has a jump back in it, so the countdown still bounds the
-		 * time between two looks at `attention` and the timer. */
-		if (delta <= 0) {
-			x86_alu_mi(&t->b, ALU_SUB, hmem(HOFF(timer_countdown)), 1, 4);
-			jcc_to(t, CC_LE, t->j->exit_lookup);
-		}
+			x86_alu_ri(&t->b, ALU_ADD, JIT_PC, (int32_t)delta);
+		/* Only a jump back (to this block's start or before it)
+		 * looks at the deadline: a run of forward jumps within one
+		 * page ends within the page's at most 2048 blocks, and every
+		 * loop of linked blocks has a jump back in it, so the deadline
+		 * still bounds the time between two looks at `attention` and
+		 * the timer. */
+		if (delta <= 0)
+			emit_deadline(t);
 		uint8_t *field = x86_jmp32(&t->b);
 		if (!field)
 			return;
@@ -217,8 +225,7 @@ static void emit_goto(struct tr *t, int64_t delta, unsigned retired)
 		x86_mov_mi(&t->b, hmem(HOFF(jit_link_set)), (int32_t)t->set, 4);
 		jmp_to(t, t->j->exit_link);
 	} else {
-		x86_mov_rm(&t->b, RAX, hmem(HOFF(pc)));
-		x86_alu_ri(&t->b, ALU_ADD, RAX, (int32_t)delta);
+		x86_lea(&t->b, RAX, x86_mem(JIT_PC, (int32_t)delta));
 		emit_jc_jump(t);
 	}
 }
@@ -818,13 +825,8 @@ static bool emit_fp_call(struct tr *t, const struct insn *i, unsigned idx)
 	} else {
 		x86_mov_ri(&t->b, RDX, i->rm);
 	}
-	/* rdx = rm; the caller-saved guest registers go home first. */
-	for (unsigned k = 0; k < JIT_MAPPED; k++) {
-		unsigned g = jit_mapped_guest(k);
-		int r = jit_host_reg(g);
-		if (jit_caller_saved(r))
-			x86_mov_mr(&t->b, hmem(XOFF(g)), (enum x86_reg)r, 8);
-	}
+	/* rdx = rm; what lives in caller-saved registers goes home first. */
+	jit_move_mapped(&t->b, true, true);
 	int32_t f1 = HOFF(f) + 8 * i->rs1, f2 = HOFF(f) + 8 * i->rs2, f3 = HOFF(f) + 8 * i->rs3;
 	struct x86_mem fl = hmem(HOFF(fflags));
 	switch (kind) {
@@ -851,12 +853,7 @@ static bool emit_fp_call(struct tr *t, const struct insn *i, unsigned idx)
 	x86_call_r(&t->b, RAX);
 	x86_mov_mr(&t->b, hmem(HOFF(f) + 8 * i->rd), RAX, 8);
 	x86_alu_mi(&t->b, ALU_OR, hmem(HOFF(status)), (int32_t)SSTATUS_FS, 4);
-	for (unsigned k = 0; k < JIT_MAPPED; k++) {
-		unsigned g = jit_mapped_guest(k);
-		int r = jit_host_reg(g);
-		if (jit_caller_saved(r))
-			x86_mov_rm(&t->b, (enum x86_reg)r, hmem(XOFF(g)));
-	}
+	jit_move_mapped(&t->b, false, true);
 	return true;
 }
 
@@ -909,12 +906,11 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 	case OP_AUIPC:
 		if (i->rd != REG_SINK) {
 			int64_t v = (int64_t)i->pc_off + i->imm;
-			x86_mov_rm(&t->b, RAX, hmem(HOFF(pc)));
 			if (v == (int32_t)v) {
-				x86_alu_ri(&t->b, ALU_ADD, RAX, (int32_t)v);
+				x86_lea(&t->b, RAX, x86_mem(JIT_PC, (int32_t)v));
 			} else {
-				x86_mov_ri(&t->b, RCX, (uint64_t)v);
-				x86_alu_rr(&t->b, ALU_ADD, RAX, RCX);
+				x86_mov_ri(&t->b, RAX, (uint64_t)v);
+				x86_alu_rr(&t->b, ALU_ADD, RAX, JIT_PC);
 			}
 			set_rd(t, i->rd, RAX);
 		}
@@ -1121,8 +1117,7 @@ static bool emit_end(struct tr *t, const struct insn *i, unsigned n)
 	switch ((enum op)i->op) {
 	case OP_JAL:
 		if (i->rd != REG_SINK) {
-			x86_mov_rm(&t->b, RAX, hmem(HOFF(pc)));
-			x86_alu_ri(&t->b, ALU_ADD, RAX, (int32_t)(off + i->len));
+			x86_lea(&t->b, RAX, x86_mem(JIT_PC, (int32_t)(off + i->len)));
 			set_rd(t, i->rd, RAX);
 		}
 		emit_goto(t, off + i->imm, n);
@@ -1134,11 +1129,10 @@ static bool emit_end(struct tr *t, const struct insn *i, unsigned n)
 			x86_alu_ri(&t->b, ALU_ADD, RAX, i->imm);
 		x86_alu_ri(&t->b, ALU_AND, RAX, -2);
 		if (i->rd != REG_SINK) {
-			x86_mov_rm(&t->b, RCX, hmem(HOFF(pc)));
-			x86_alu_ri(&t->b, ALU_ADD, RCX, (int32_t)(off + i->len));
+			x86_lea(&t->b, RCX, x86_mem(JIT_PC, (int32_t)(off + i->len)));
 			set_rd(t, i->rd, RCX);
 		}
-		x86_alu_mi(&t->b, ALU_ADD, hmem(HOFF(instret)), (int32_t)n, 8);
+		x86_alu_ri(&t->b, ALU_ADD, JIT_INSTRET, (int32_t)n);
 		emit_jc_jump(t);
 		return true;
 	}
@@ -1181,8 +1175,8 @@ static void emit_csr(struct tr *t, const struct insn *i, unsigned idx)
 	emit_goto(t, next, idx + 1);
 	if (leave)
 		x86_patch_rel32(leave, t->b.p);
-	x86_alu_mi(&t->b, ALU_ADD, hmem(HOFF(instret)), (int32_t)(idx + 1), 8);
-	x86_alu_mi(&t->b, ALU_ADD, hmem(HOFF(pc)), (int32_t)next, 8);
+	x86_alu_ri(&t->b, ALU_ADD, JIT_INSTRET, (int32_t)(idx + 1));
+	x86_alu_ri(&t->b, ALU_ADD, JIT_PC, (int32_t)next);
 	jmp_to(t, t->j->exit_lookup);
 }
 
