@@ -256,7 +256,10 @@ struct api_server *api_server_start(const struct api_server_config *cfg, char *e
 	}
 
 	unsigned maxc = cfg->max_connections ? cfg->max_connections : 32;
-	s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+	if (cfg->thread_per_connection)
+		flags |= MHD_USE_THREAD_PER_CONNECTION;
+	s->mhd = MHD_start_daemon(flags, 0,
 				  NULL, NULL, on_request, s,
 				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)s,

@@ -7,7 +7,8 @@
  * one complete request into one call of the owner's handler.
  *
  * The handler runs on the server's single polling thread, so requests are
- * handled one at a time in arrival order, like Firecracker's API thread.
+ * handled one at a time in arrival order, like Firecracker's API thread;
+ * or, with thread_per_connection, on each connection's own thread.
  */
 #ifndef SKIFF_API_HTTP_H
 #define SKIFF_API_HTTP_H
@@ -55,6 +56,12 @@ struct api_server_config {
 	const char *large_prefix;
 	size_t large_max_body;
 	unsigned max_connections; /* 0: 32 */
+	/* false: one thread serves every connection, so handlers never run
+	 * at once. true: a thread per connection (libmicrohttpd's names
+	 * MHD-listen, MHD-connection), so a handler that waits long (the
+	 * VMM's guest agent calls) holds up only its own client; handlers
+	 * then run concurrently and must lock what they share. */
+	bool thread_per_connection;
 	api_handler_fn handler;
 	void *ctx;
 };

@@ -29,6 +29,7 @@ struct qga_client {
 	pthread_cond_t cond;
 	struct qga_reader reader;
 	bool synced;
+	bool closed;               /* qga_client_close: every call fails at once */
 	enum wait_for waiting;
 	int64_t sync_id;
 	bool done;                 /* the awaited reply is in `reply` */
@@ -114,17 +115,36 @@ void qga_client_reset(struct qga_client *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Wait (lock held) until done or the deadline. */
+void qga_client_close(struct qga_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->closed = true;
+	c->synced = false;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Wait (lock held) until done, closed or the deadline. */
 static bool wait_done(struct qga_client *c, uint64_t deadline)
 {
-	while (!c->done) {
+	while (!c->done && !c->closed) {
 		uint64_t now = clock_monotonic_ns();
 		if (now >= deadline)
 			return false;
 		struct timespec ts = clock_timespec(deadline);
 		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 	}
-	return true;
+	return c->done;
+}
+
+/* The message of a wait that ended without its reply (lock held). */
+static enum qga_status not_answered(struct qga_client *c, const char *what, char *err, size_t errlen)
+{
+	if (c->closed) {
+		snprintf(err, errlen, "%s: the guest agent's channel was closed while waiting for the answer", what);
+		return QGA_E_CHANNEL;
+	}
+	return QGA_E_TIMEOUT;
 }
 
 /* Start waiting for `w` (lock held): clear the last result. */
@@ -180,7 +200,7 @@ static enum qga_status sync_channel(struct qga_client *c, uint64_t deadline, con
 	pthread_mutex_lock(&c->lock);
 	if (st == QGA_OK && !wait_done(c, sync_deadline)) {
 		snprintf(err, errlen, "%s: the guest agent does not answer (guest-sync-delimited timed out)", cmd);
-		st = QGA_E_TIMEOUT;
+		st = not_answered(c, cmd, err, errlen);
 	}
 	c->synced = st == QGA_OK;
 	c->waiting = WAIT_NOTHING;
@@ -200,6 +220,13 @@ static char *request_text(const char *cmd, const json_t *args)
 
 static bool connected(struct qga_client *c, const char *cmd, char *err, size_t errlen)
 {
+	pthread_mutex_lock(&c->lock);
+	bool closed = c->closed;
+	pthread_mutex_unlock(&c->lock);
+	if (closed) {
+		snprintf(err, errlen, "%s: the guest agent's channel is closed", cmd);
+		return false;
+	}
 	if (!c->t.connected || c->t.connected(c->t.ctx))
 		return true;
 	snprintf(err, errlen, "%s: no guest agent is connected (the guest has not opened its agent port)", cmd);
@@ -234,7 +261,7 @@ enum qga_status qga_call(struct qga_client *c, const char *cmd, const json_t *ar
 		pthread_mutex_lock(&c->lock);
 		if (st == QGA_OK && !wait_done(c, deadline)) {
 			snprintf(err, errlen, "%s: the guest agent did not answer within %u ms", cmd, timeout_ms);
-			st = QGA_E_TIMEOUT;
+			st = not_answered(c, cmd, err, errlen);
 		} else if (st == QGA_OK && c->kind == QGA_REPLY_RETURN) {
 			*ret = c->value;
 			c->value = NULL;

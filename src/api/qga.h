@@ -60,6 +60,11 @@ void qga_client_free(struct qga_client *c);
 void qga_client_feed(struct qga_client *c, const uint8_t *buf, size_t n);
 /* The channel was closed or reopened: resynchronise before the next call. */
 void qga_client_reset(struct qga_client *c);
+/* The channel is going away for good (its VM stops): a call waiting for
+ * an answer returns QGA_E_CHANNEL now, and every later call at once. The
+ * owner also makes its send function give up (it may be blocked on a
+ * full channel). Any thread. */
+void qga_client_close(struct qga_client *c);
 
 /* Run one command. args: an object or NULL (not consumed). On QGA_OK
  * *ret holds the "return" value (a new reference; json null never). On

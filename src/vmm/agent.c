@@ -2,7 +2,9 @@
  * The VMM's guest agent channel; see agent.h.
  *
  * Threads: the console's I/O thread calls output (feeding the client),
- * rx_space and guest_open; API calls send from the API thread. `lock`
+ * rx_space and guest_open; API calls send from the API's connection
+ * threads (without the VMM's lock; the QGA client lets one call at a time
+ * onto the channel) and vm_agent_close() ends their waits. `lock`
  * and `room` hand "the port has room again" from the first to the second.
  * The clock thread ("agent-clock") sleeps on `clock_cond` until a sync is
  * asked for; `lock` guards its request and status too. It starts when the
@@ -41,6 +43,7 @@ struct vm_agent {
 	pthread_mutex_t lock;
 	pthread_cond_t room;
 	unsigned long room_events;
+	bool closed;               /* vm_agent_close: sends give up */
 
 	pthread_t clock_thread;
 	bool clock_started, clock_stop;
@@ -77,7 +80,10 @@ static int agent_send(void *ctx, const void *buf, size_t n, uint64_t deadline)
 	struct vm_agent *a = ctx;
 	const uint8_t *p = buf;
 	while (n) {
-		if (!a->con || !virtio_console_guest_open(a->con, a->port))
+		pthread_mutex_lock(&a->lock);
+		bool closed = a->closed;
+		pthread_mutex_unlock(&a->lock);
+		if (closed || !a->con || !virtio_console_guest_open(a->con, a->port))
 			return -EPIPE;
 		pthread_mutex_lock(&a->lock);
 		unsigned long seen = a->room_events;
@@ -90,6 +96,10 @@ static int agent_send(void *ctx, const void *buf, size_t n, uint64_t deadline)
 		/* Full: wait for the guest to take some (rx_space), or the deadline. */
 		pthread_mutex_lock(&a->lock);
 		while (a->room_events == seen) {
+			if (a->closed) {
+				pthread_mutex_unlock(&a->lock);
+				return -EPIPE;
+			}
 			uint64_t now = clock_monotonic_ns();
 			if (now >= deadline) {
 				pthread_mutex_unlock(&a->lock);
@@ -138,6 +148,17 @@ void vm_agent_bind(struct vm_agent *a, struct virtio_console *con, unsigned port
 {
 	a->con = con;
 	a->port = port;
+}
+
+void vm_agent_close(struct vm_agent *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->closed = true;
+	pthread_cond_broadcast(&a->room);
+	pthread_mutex_unlock(&a->lock);
+	qga_client_close(a->client);
 }
 
 void vm_agent_stop(struct vm_agent *a)

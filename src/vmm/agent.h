@@ -35,6 +35,10 @@ struct vm;
 struct vm_agent *vm_agent_create(struct vm *vm, struct virtio_console_port_config *pc);
 /* The console exists: the channel is port `port` of it. */
 void vm_agent_bind(struct vm_agent *a, struct virtio_console *con, unsigned port);
+/* The VM is going away: calls waiting on the guest (a full port, an
+ * answer) end with a channel error now, and later ones fail at once. Any
+ * thread; NULL is ignored. */
+void vm_agent_close(struct vm_agent *a);
 /* Before the console is destroyed: ends the clock thread. NULL is ignored. */
 void vm_agent_stop(struct vm_agent *a);
 /* After the console is destroyed. NULL is ignored. */

@@ -2,8 +2,10 @@
  * The per-VM API's router: each request is matched once against the route
  * table (api_routes.c), its path id checked, its body parsed as JSON, the
  * row's rule for when it is allowed applied (Firecracker's, from its
- * rpc_interface), and then the row's handler runs, under the VMM's lock.
- * Also the API's socket and the answers the handlers share. See api.h and
+ * rpc_interface), and then the row's handler runs, under the VMM's lock
+ * (a guest agent call lets it go while it waits on the guest: see struct
+ * vmm in vmm_core.h). Each client connection has its own thread. Also the
+ * API's socket and the answers the handlers share. See api.h and
  * api_call.h.
  */
 #include "vmm/api_call.h"
@@ -246,6 +248,9 @@ const char *vmm_listen(struct vmm *v, const char *path, char *err, size_t errlen
 		.max_body = API_DEFAULT_MAX_BODY,
 		.large_prefix = "/agent/",
 		.large_max_body = VMM_AGENT_MAX_BODY,
+		/* A guest agent call waits on the guest without the lock:
+		 * other clients are answered meanwhile (see struct vmm). */
+		.thread_per_connection = true,
 		.handler = vmm_handle,
 		.ctx = v,
 	};

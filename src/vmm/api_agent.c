@@ -19,6 +19,7 @@
 #include "vmm/agent.h"
 #include "vmm/api_call.h"
 #include "vmm/devices.h"
+#include "vmm/vmm_core.h"
 
 #define PING_TIMEOUT_MS 2000
 #define CALL_TIMEOUT_MS 10000
@@ -32,6 +33,7 @@
 
 struct req {
 	struct vm_agent *agent;
+	uint64_t closes;           /* v->agent_closes when the call began */
 	struct api_response *resp;
 	const json_t *body;
 	char err[1024];
@@ -541,7 +543,9 @@ static void agent_command(struct req *r)
 
 /* What every agent route needs beyond the route table's rule (the VM has
  * started): an agent port, and a VM that is not paused. False once the
- * request is answered. */
+ * request is answered. True: the VMM's lock is released (the call waits on
+ * the guest without it; the agent stays until vmm_agent_quiesce has seen
+ * the call end) and agent_done() must follow. */
 static bool agent_req(struct vmm_call *c, struct req *r)
 {
 	*r = (struct req){ .resp = c->resp, .body = c->body };
@@ -556,79 +560,131 @@ static bool agent_req(struct vmm_call *c, struct req *r)
 		fault(r, 503, "the VM is paused: its guest agent cannot answer until it is resumed");
 		return false;
 	}
+	r->closes = c->v->agent_closes;
+	c->v->agent_calls++;
+	pthread_mutex_unlock(&c->v->lock);
 	return true;
+}
+
+/* The call is over: take the lock back. A call that failed because the VM
+ * stopped, rebooted or was replaced meanwhile says so. */
+static void agent_done(struct vmm_call *c, struct req *r)
+{
+	struct vmm *v = c->v;
+	pthread_mutex_lock(&v->lock);
+	if (--v->agent_calls == 0)
+		pthread_cond_broadcast(&v->agent_idle);
+	if (r->resp->status >= 400 && v->agent_closes != r->closes) {
+		char msg[sizeof(r->err) + 128];
+		snprintf(msg, sizeof(msg), "the VM stopped or rebooted during the guest agent call%s%s%s",
+			 r->err[0] ? " (" : "", r->err, r->err[0] ? ")" : "");
+		fault(r, 503, msg);
+	}
+}
+
+void vmm_agent_quiesce(struct vmm *v)
+{
+	struct vm *vm = v->vm;
+	if (!vm || !vm->devices || !vm->devices->agent)
+		return;
+	vm_agent_close(vm->devices->agent);
+	v->agent_closes++;
+	while (v->agent_calls)
+		pthread_cond_wait(&v->agent_idle, &v->lock);
 }
 
 void vmm_route_agent_info(struct vmm_call *c)
 {
 	struct req r;
-	if (agent_req(c, &r))
+	if (agent_req(c, &r)) {
 		agent_info(&r);
+		agent_done(c, &r);
+	}
 }
 
 void vmm_route_agent_exec_start(struct vmm_call *c)
 {
 	struct req r;
-	if (agent_req(c, &r))
+	if (agent_req(c, &r)) {
 		exec_start(&r);
+		agent_done(c, &r);
+	}
 }
 
 void vmm_route_agent_exec_io(struct vmm_call *c)
 {
 	struct req r;
 	json_int_t pid;
-	if (agent_req(c, &r) && path_id(&r, c->id, "pid", &pid))
-		exec_io(&r, pid);
+	if (agent_req(c, &r)) {
+		if (path_id(&r, c->id, "pid", &pid))
+			exec_io(&r, pid);
+		agent_done(c, &r);
+	}
 }
 
 void vmm_route_agent_file_open(struct vmm_call *c)
 {
 	struct req r;
-	if (agent_req(c, &r))
+	if (agent_req(c, &r)) {
 		file_open(&r);
+		agent_done(c, &r);
+	}
 }
 
 void vmm_route_agent_file_op(struct vmm_call *c)
 {
 	struct req r;
 	json_int_t handle;
-	if (agent_req(c, &r) && path_id(&r, c->id, "handle", &handle))
-		file_op(&r, handle);
+	if (agent_req(c, &r)) {
+		if (path_id(&r, c->id, "handle", &handle))
+			file_op(&r, handle);
+		agent_done(c, &r);
+	}
 }
 
 void vmm_route_agent_hash(struct vmm_call *c)
 {
 	struct req r;
-	if (agent_req(c, &r))
+	if (agent_req(c, &r)) {
 		file_hash(&r);
+		agent_done(c, &r);
+	}
 }
 
 void vmm_route_agent_shutdown(struct vmm_call *c)
 {
 	struct req r;
-	if (agent_req(c, &r))
+	if (agent_req(c, &r)) {
 		agent_shutdown(&r);
+		agent_done(c, &r);
+	}
 }
 
 void vmm_route_agent_time(struct vmm_call *c)
 {
 	struct req r;
-	if (agent_req(c, &r))
+	if (agent_req(c, &r)) {
 		agent_time(&r, c->method == API_PUT);
+		agent_done(c, &r);
+	}
 }
 
 void vmm_route_agent_clipboard(struct vmm_call *c)
 {
 	struct req r;
-	if (agent_req(c, &r))
+	if (agent_req(c, &r)) {
 		agent_clipboard(&r, c->method == API_PUT);
+		agent_done(c, &r);
+	}
 }
 
 void vmm_route_agent_command(struct vmm_call *c)
 {
 	struct req r;
-	if (agent_req(c, &r))
+	if (agent_req(c, &r)) {
 		agent_command(&r);
+		agent_done(c, &r);
+	}
 }
 
 bool vmm_agent_present(struct vm *vm)

@@ -58,6 +58,7 @@ struct vmm *vmm_new(const struct vmm_params *p, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&v->lock, NULL);
+	pthread_cond_init(&v->agent_idle, NULL);
 	v->main_thread = pthread_self();
 	v->console = p->console;
 	v->sandbox = p->sandbox;
@@ -79,6 +80,10 @@ void vmm_free(struct vmm *v)
 {
 	if (!v)
 		return;
+	/* An agent call in flight ends now rather than at its time-out. */
+	pthread_mutex_lock(&v->lock);
+	vmm_agent_quiesce(v);
+	pthread_mutex_unlock(&v->lock);
 	api_server_stop(v->server); /* no request runs after this */
 	if (v->vm)
 		vm_destroy(v->vm);
@@ -91,6 +96,7 @@ void vmm_free(struct vmm *v)
 		close(v->metrics_fd);
 	if (v->test_slept_fd >= 0)
 		close(v->test_slept_fd);
+	pthread_cond_destroy(&v->agent_idle);
 	pthread_mutex_destroy(&v->lock);
 	free(v->id);
 	free(v->version);
@@ -388,6 +394,7 @@ static const char *end_name(enum vm_end why)
 int vmm_vm_ended(struct vmm *v, enum vm_end why, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&v->lock);
+	vmm_agent_quiesce(v);
 	struct vm *vm = v->vm;
 	v->vm = NULL;
 	LOG(v, VMM_LOG_INFO, "the guest %s", end_name(why));

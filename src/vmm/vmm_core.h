@@ -1,7 +1,7 @@
 /*
  * The VMM object (struct vmm of api.h) as its own files see it: its
  * lifecycle (vmm.c) and the API's route handlers (api_*.c), which run under
- * its lock. Nothing outside src/vmm includes this.
+ * its lock (see struct vmm for what it protects). Nothing outside src/vmm includes this.
  */
 #ifndef SKIFF_VMM_VMM_CORE_H
 #define SKIFF_VMM_VMM_CORE_H
@@ -22,8 +22,22 @@ enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_ENDED };
 struct vmm_serial;
 struct mmds;
 
+/*
+ * What `lock` protects: every member below (the configuration, the state,
+ * the VM pointer, the outputs and counters), and the VM's lifetime: the
+ * VM is built, replaced (reboot) and destroyed only with it held, so a
+ * request that holds it may use v->vm and its devices. Requests run on
+ * the API's connection threads, one thread per client connection; each
+ * handler runs with the lock held, except where a guest agent call waits
+ * on the guest (api_agent.c): it counts itself in agent_calls and lets
+ * the lock go, and whoever destroys the VM first closes the agent
+ * channel (vmm_agent_quiesce) and waits for agent_calls to reach 0.
+ */
 struct vmm {
 	pthread_mutex_t lock;
+	unsigned agent_calls;       /* agent calls waiting on the guest, lock released */
+	pthread_cond_t agent_idle;  /* agent_calls fell to 0 */
+	uint64_t agent_closes;      /* VMs whose agent channel was closed (quiesced) */
 	pthread_t main_thread;
 	char *id, *version;
 	struct vm_console console;
@@ -71,6 +85,10 @@ int vmm_attach_mmds(struct vmm *v, struct vm *vm, const struct vm_config *b, cha
 		    size_t errlen);
 /* Where the guest's console output goes (the PUT /serial sink, if any). */
 struct vm_console vmm_guest_console(struct vmm *v);
+/* Before the VM is destroyed or replaced (lock held): close its agent
+ * channel, so that calls waiting on the guest end with an error, and wait
+ * (the lock released meanwhile) until none is left (api_agent.c). */
+void vmm_agent_quiesce(struct vmm *v);
 /* Have the guest's clock set from the host's through its agent, in the
  * background (after a resume, a restore, a host suspend). */
 void vmm_resync_guest_clock(struct vmm *v, const char *why);

@@ -19,11 +19,13 @@ agent, with the scratch disk written just before it synced to the host.
 The copy both ways is the issue's 64 MiB (SKIFF_AGENT_CP_MIB sets another
 size); the same copy timed beside QEMU is bench/agent_cp.py.
 """
+import base64
 import hashlib
 import json
 import os
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -289,6 +291,86 @@ def test_api_socket_as_vm(sd, skiff_bin):
     assert agent_answers(sock, "")
     r = run(skiff_bin, "exec", sock, "--", "echo", "direct")
     assert (r.returncode, r.stdout) == (0, b"direct\n"), r
+
+
+FIFO = "/tmp/apilock"
+
+
+def blocked_read(sock):
+    """Open the guest's FIFO through the agent (read-write: the open does
+    not wait for a writer) and start a read of 9 bytes on another thread:
+    the agent's read waits in the guest until something writes them.
+    Returns the thread and where its (status, answer) will be."""
+    code, h = api(sock, "PUT", "/agent/files", {"path": FIFO, "mode": "r+"})
+    assert code == 200, h
+    out = []
+    t = threading.Thread(target=lambda: out.append(
+        api(sock, "PUT", f"/agent/files/{h['handle']}", {"op": "read", "count": 9})))
+    t.start()
+    time.sleep(1)   # let the read reach the VMM (the checks below hold either way)
+    return t, out
+
+
+def test_api_answers_during_agent_call(sd, sk):
+    """A guest agent call waits on the guest without holding the VMM's
+    lock: while a file read through the agent waits in the guest (on a
+    FIFO that only the host's say-so fills), the VM's API answers GET /
+    and pauses and resumes the VM; the read then completes. Stopping a VM
+    during such a call ends the call with an error saying so (on a clone,
+    so `ag` lives on)."""
+    sock = sd.state / "vms" / "ag" / "run" / "api.sock"
+    with open(sd.scratch, "r+b") as f:
+        f.write(bytes(512))
+    # The FIFO's writer waits for "GO" in the scratch disk's first sector,
+    # which only the host writes (caches dropped: it reads the device anew).
+    r = sk("exec", "ag", "--", "sh", "-c",
+           f"rm -f {FIFO}; mkfifo {FIFO} && setsid sh -c 'until echo 1 > /proc/sys/vm/drop_caches; "
+           f"head -c 2 /dev/vda | grep -q GO; do sleep 0.2; done; echo released > {FIFO}' "
+           "</dev/null >/dev/null 2>&1 &")
+    assert r.returncode == 0, r
+    t, out = blocked_read(sock)
+    try:
+        code, info = api(sock, "GET", "/")
+        assert code == 200 and info["state"] == "Running", info
+        assert t.is_alive() and not out, "the agent call ended before GET / was answered: " + repr(out)
+        code, _ = api(sock, "PATCH", "/vm", {"state": "Paused"})
+        assert code == 204
+        code, info = api(sock, "GET", "/")
+        assert code == 200 and info["state"] == "Paused", info
+        code, _ = api(sock, "PATCH", "/vm", {"state": "Resumed"})
+        assert code == 204
+        assert t.is_alive() and not out, "the agent call ended before the pause and resume: " + repr(out)
+    finally:
+        with open(sd.scratch, "r+b") as f:
+            f.write(b"GO")
+        t.join(120)
+    assert out and out[0][0] == 200, out
+    assert base64.b64decode(out[0][1]["data"]) == b"released\n", out
+
+    # Stopped during the call: the clone's FIFO has no writer, so only
+    # the stop ends the read.
+    r = sk("clone", "ag", "1", timeout=600)
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.decode().split()[0]
+    text = ""
+    try:
+        csock = sd.state / "vms" / cid / "run" / "api.sock"
+        assert wait_for(lambda: agent_answers(csock, ""), 120)
+        t, out = blocked_read(csock)
+        try:
+            code, _ = api(csock, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+            assert code == 204
+            assert t.is_alive() and not out, "the agent call ended before SendCtrlAltDel: " + repr(out)
+        finally:
+            t.join(120)
+        assert out and out[0][0] == 503, out
+        assert "stopped or rebooted during the guest agent call" in out[0][1]["fault_message"], out
+        assert wait_for(lambda: get(sd.sock, f"/vms/{cid}")["state"] == "stopped", 120)
+    finally:
+        log = sd.state / "vms" / cid / "console.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        sk("rm", "-f", cid)
+    assert not SANITIZER.search(text), text[-3000:]
 
 
 def test_clones_clock_garbage_and_no_agent(sd, sk):

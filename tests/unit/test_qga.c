@@ -394,6 +394,60 @@ static void test_misbehaving(const char *agent, const char *mode, enum qga_statu
 	chan_close(&ch);
 }
 
+/* qga_client_close() from another thread ends a call that waits for its
+ * answer (here from an agent that never answers: the transport swallows
+ * what is sent), and later calls fail at once. The close comes only once
+ * the call has sent, so it is the wait that it ends. */
+struct mute {
+	pthread_mutex_t lock;
+	pthread_cond_t sent_cond;
+	bool sent;
+	struct qga_client *c;
+	enum qga_status st;
+	char err[256];
+};
+
+static int mute_send(void *ctx, const void *buf, size_t n, uint64_t deadline)
+{
+	struct mute *m = ctx;
+	pthread_mutex_lock(&m->lock);
+	m->sent = true;
+	pthread_cond_broadcast(&m->sent_cond);
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+static void *mute_call(void *arg)
+{
+	struct mute *m = arg;
+	json_t *ret = NULL;
+	m->st = qga_call(m->c, "guest-ping", NULL, QGA_REPLY_SMALL, 120000, &ret, m->err, sizeof(m->err), NULL, 0);
+	json_decref(ret);
+	return NULL;
+}
+
+static void test_close(void)
+{
+	struct mute m = { .lock = PTHREAD_MUTEX_INITIALIZER, .sent_cond = PTHREAD_COND_INITIALIZER };
+	struct qga_transport t = { .send = mute_send, .ctx = &m };
+	m.c = qga_client_new(&t);
+	pthread_t th;
+	pthread_create(&th, NULL, mute_call, &m);
+	pthread_mutex_lock(&m.lock);
+	while (!m.sent)
+		pthread_cond_wait(&m.sent_cond, &m.lock);
+	pthread_mutex_unlock(&m.lock);
+	qga_client_close(m.c);
+	pthread_join(th, NULL);
+	if (m.st != QGA_E_CHANNEL)
+		fprintf(stderr, "  close: status %d: %s\n", m.st, m.err);
+	CHECK(m.st == QGA_E_CHANNEL && strstr(m.err, "closed while waiting") != NULL);
+	json_t *ret = NULL;
+	enum qga_status st = qga_call(m.c, "guest-ping", NULL, QGA_REPLY_SMALL, 120000, &ret, err, sizeof(err), NULL, 0);
+	CHECK(st == QGA_E_CHANNEL && ret == NULL && strstr(err, "closed") != NULL);
+	qga_client_free(m.c);
+}
+
 /* ---------------------------------------------------------------- reader alone */
 
 struct seen {
@@ -482,6 +536,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	test_reader();
+	test_close();
 	test_basic(argv[1]);
 	test_strings(argv[1]);
 	test_file_hash(argv[1]);
