@@ -582,9 +582,8 @@ static void agent_done(struct vmm_call *c, struct req *r)
 	}
 }
 
-void vmm_agent_quiesce(struct vmm *v)
+void vmm_agent_quiesce(struct vmm *v, struct vm *vm)
 {
-	struct vm *vm = v->vm;
 	if (!vm || !vm->devices || !vm->devices->agent)
 		return;
 	vm_agent_close(vm->devices->agent);

@@ -82,7 +82,7 @@ void vmm_free(struct vmm *v)
 		return;
 	/* An agent call in flight ends now rather than at its time-out. */
 	pthread_mutex_lock(&v->lock);
-	vmm_agent_quiesce(v);
+	vmm_agent_quiesce(v, v->vm);
 	pthread_mutex_unlock(&v->lock);
 	api_server_stop(v->server); /* no request runs after this */
 	if (v->vm)
@@ -394,9 +394,11 @@ static const char *end_name(enum vm_end why)
 int vmm_vm_ended(struct vmm *v, enum vm_end why, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&v->lock);
-	vmm_agent_quiesce(v);
+	/* Out of v->vm first: requests that run while the agent's calls end
+	 * see "The microVM has stopped." rather than a VM that has ended. */
 	struct vm *vm = v->vm;
 	v->vm = NULL;
+	vmm_agent_quiesce(v, vm);
 	LOG(v, VMM_LOG_INFO, "the guest %s", end_name(why));
 	if (vm)
 		vm_destroy(vm);

@@ -85,10 +85,12 @@ int vmm_attach_mmds(struct vmm *v, struct vm *vm, const struct vm_config *b, cha
 		    size_t errlen);
 /* Where the guest's console output goes (the PUT /serial sink, if any). */
 struct vm_console vmm_guest_console(struct vmm *v);
-/* Before the VM is destroyed or replaced (lock held): close its agent
- * channel, so that calls waiting on the guest end with an error, and wait
- * (the lock released meanwhile) until none is left (api_agent.c). */
-void vmm_agent_quiesce(struct vmm *v);
+/* Before `vm` (the VMM's VM, or the one just taken out of v->vm) is
+ * destroyed (lock held): close its agent channel, so that calls waiting on
+ * the guest end with an error, and wait (the lock released meanwhile: other
+ * requests run, so a VM that has ended is taken out of v->vm first) until
+ * none is left (api_agent.c). */
+void vmm_agent_quiesce(struct vmm *v, struct vm *vm);
 /* Have the guest's clock set from the host's through its agent, in the
  * background (after a resume, a restore, a host suspend). */
 void vmm_resync_guest_clock(struct vmm *v, const char *why);

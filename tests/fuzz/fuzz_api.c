@@ -104,7 +104,7 @@ NO_AGENT(clipboard)
 NO_AGENT(command)
 void vmm_agent_sync_time(struct vm *vm, const char *why) {}
 bool vmm_agent_present(struct vm *vm) { return false; }
-void vmm_agent_quiesce(struct vmm *v) { (void)v; }
+void vmm_agent_quiesce(struct vmm *v, struct vm *vm) { (void)v; (void)vm; }
 
 /* Snapshots: the requests are checked and routed for real (api_snapshot.c);
  * nothing is read or written, since the paths come from the input. */
