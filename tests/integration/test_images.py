@@ -131,3 +131,25 @@ def test_multi_hart_tiny_image_shuts_down(skiff_bin, tmp_path):
                   "--cpus", "4")
     assert r.returncode == 0, describe(r)
     assert r.stdout.decode(errors="replace").replace("\r\n", "\n") == "hi\n", describe(r)
+
+
+@pytest.mark.parametrize("var", ["SKIFF_JIT_DUMP", "SKIFF_JIT_PERFMAP"])
+def test_jit_debug_outputs_under_the_sandbox(skiff_bin, tmp_path, monkeypatch, var):
+    """The JIT's debugging outputs work with the sandbox on (the default):
+    the vCPU thread that writes them is confined, so writing must not need
+    a call outside its class (stdio's first write used to fstat the file,
+    and the sandbox ended the VMM)."""
+    dump = tmp_path / "jit-dump.txt"
+    if var == "SKIFF_JIT_DUMP":
+        monkeypatch.setenv(var, str(dump))
+    else:
+        monkeypatch.setenv(var, "1")
+    # A loop run often enough to be translated, then "hi" and shutdown.
+    t0, zero = rvimage.T0, rvimage.ZERO
+    loop = rvimage.li(t0, 100000) + [rvimage.addi(t0, t0, -1), rvimage.beq(t0, zero, 8),
+                                     rvimage.jal(zero, -8)]
+    r = run_image(skiff_bin, tmp_path, rvimage.image(loop + rvimage.prog_putchar_then_shutdown(b"hi\n")),
+                  "--engine", "jit")
+    assert r.returncode == 0 and b"hi" in r.stdout, describe(r)
+    if var == "SKIFF_JIT_DUMP":
+        assert dump.stat().st_size > 0, "SKIFF_JIT_DUMP wrote nothing"

@@ -139,6 +139,24 @@ int jit_emit_common(struct hart *h)
 	return 0;
 }
 
+/* A debugging output, opened before the sandbox confines the vCPU
+ * thread that writes it: with a buffer of our own, stdio never asks the
+ * kernel for the file's block size (fstat) at the first write, a call the
+ * vCPU class does not have. NULL (and no buffer) if it cannot be opened. */
+static FILE *debug_open(const char *path, char **buf)
+{
+	enum { DEBUG_BUF = 1 << 16 };
+	FILE *f = fopen(path, "a");
+	*buf = f ? malloc(DEBUG_BUF) : NULL;
+	if (f && (!*buf || setvbuf(f, *buf, _IOFBF, DEBUG_BUF))) {
+		fclose(f);
+		free(*buf);
+		*buf = NULL;
+		return NULL;
+	}
+	return f;
+}
+
 int jit_create(struct hart *h, size_t cache_bytes)
 {
 	struct jit *j = calloc(1, sizeof(*j));
@@ -157,7 +175,7 @@ int jit_create(struct hart *h, size_t cache_bytes)
 	}
 	const char *dump = getenv("SKIFF_JIT_DUMP");
 	if (dump && *dump)
-		j->dump = fopen(dump, "a");
+		j->dump = debug_open(dump, &j->dump_buf);
 	const char *st = getenv("SKIFF_JIT_STATS");
 	if (st && *st == '1')
 		j->stats = stderr;
@@ -165,7 +183,7 @@ int jit_create(struct hart *h, size_t cache_bytes)
 	if (pm && *pm == '1') {
 		char path[64];
 		snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)getpid());
-		j->perfmap = fopen(path, "a");
+		j->perfmap = debug_open(path, &j->perfmap_buf);
 	}
 	return 0;
 }
@@ -200,6 +218,8 @@ void jit_destroy(struct hart *h)
 		fclose(j->dump);
 	if (j->perfmap)
 		fclose(j->perfmap);
+	free(j->dump_buf);
+	free(j->perfmap_buf);
 	free(j);
 	h->jit = NULL;
 }

@@ -32,6 +32,7 @@ struct jit {
 	/* Debugging. */
 	FILE *dump;            /* SKIFF_JIT_DUMP */
 	FILE *perfmap;         /* SKIFF_JIT_PERFMAP: /tmp/perf-PID.map */
+	char *dump_buf, *perfmap_buf;  /* their stdio buffers (debug_open) */
 	FILE *stats;           /* SKIFF_JIT_STATS=1: counts printed to stderr at the end */
 	uint64_t entries, bails[OP_COUNT];
 	/* Calls into C from translated code (counted only with stats on). */
