@@ -177,6 +177,19 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
+def write_results(runner, text, json_path=None, md_path=None):
+    """Print a runner's report, and write it (md_path) and every sample
+    (json_path, a list of key/system/values) where asked."""
+    print(text)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump([{"key": k, "system": s, "values": v} for (k, s), v in runner.res.samples.items()],
+                      f, indent=1)
+    if md_path:
+        with open(md_path, "w") as f:
+            f.write(text)
+
+
 def git(*args):
     try:
         return subprocess.run(["git", "-C", REPO, *args], capture_output=True, text=True,

@@ -28,7 +28,6 @@ process, all threads) are the steadier measure, and the load average
 before and after the run is printed with the table.
 """
 import argparse
-import json
 import os
 import shlex
 import shutil
@@ -183,14 +182,7 @@ def main(argv):
             shutil.rmtree(runner.workdir, ignore_errors=True)
     cmd = "bench/builds.py" + "".join(" " + shlex.quote(x) for x in argv)
     text = report(o, runner, cmd, load_before, bench.loadavg(), time.monotonic() - t0)
-    print(text)
-    if o.json:
-        with open(o.json, "w") as f:
-            json.dump([{"key": k, "system": s, "values": v} for (k, s), v in runner.res.samples.items()],
-                      f, indent=1)
-    if o.output:
-        with open(o.output, "w") as f:
-            f.write(text)
+    bench.write_results(runner, text, o.json, o.output)
     return 1 if runner.errors else 0
 
 

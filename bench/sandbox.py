@@ -34,7 +34,6 @@ counts the system calls the VMM makes during each I/O measurement
 time: the most the filters can have added to that row.
 """
 import argparse
-import json
 import os
 import shlex
 import shutil
@@ -58,11 +57,6 @@ class SkiffNoSandbox(Skiff):
 
     def argv(self, *args, **kw):
         return super().argv(*args, **kw) + ["--seccomp", "off"]
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
 
 
 def cost(on, off, better):
@@ -91,8 +85,8 @@ def syscall_bound(runner, per_call_ns, lines):
     """The table of --syscalls: for every I/O measurement, the most the
     filters can have added to its host CPU time."""
     res = runner.res
-    L = ["", f"System calls and the filters' bound (--syscalls): `seccomp-cost` measured, per "
-         f"system call, confined minus unconfined (ns):", "", "```", *lines, "```", "",
+    L = ["", "System calls and the filters' bound (--syscalls): `seccomp-cost` measured, per "
+         "system call, confined minus unconfined (ns):", "", "```", *lines, "```", "",
          f"Cost per call taken: {per_call_ns:.1f} ns (the largest difference either way). "
          f"Bound = system calls x cost / host CPU time of the measurement (sandbox on, medians).",
          "", "| measure | system calls (on) | host CPU s (on) | calls per CPU ms | bound |",
@@ -179,22 +173,15 @@ def main(argv):
     log_dir = tempfile.mkdtemp(prefix="skiff-bench-sandbox-")
     bench.log(f"console logs in {log_dir}")
     runner = bench.Runner(a, systems, images, log_dir)
-    load_before, t0 = loadavg(), time.monotonic()
+    load_before, t0 = bench.loadavg(), time.monotonic()
     try:
         runner.run(None)
     finally:
         if runner.workdir:
             shutil.rmtree(runner.workdir, ignore_errors=True)
     cmd = "bench/sandbox.py" + "".join(" " + shlex.quote(x) for x in argv)
-    text = report(a, runner, cmd, load_before, loadavg(), time.monotonic() - t0)
-    print(text)
-    if o.json:
-        with open(o.json, "w") as f:
-            json.dump([{"key": k, "system": s, "values": v} for (k, s), v in runner.res.samples.items()],
-                      f, indent=1)
-    if o.output:
-        with open(o.output, "w") as f:
-            f.write(text)
+    text = report(a, runner, cmd, load_before, bench.loadavg(), time.monotonic() - t0)
+    bench.write_results(runner, text, o.json, o.output)
     return 1 if runner.errors else 0
 
 
