@@ -258,8 +258,15 @@ static void emit_alu3(struct tr *t, const struct insn *i, enum x86_alu op, bool 
 		return;
 	enum x86_reg d = dest(i->rd, c);
 	if (w32) {
-		if (a.kind == O_REG) x86_mov_rr32(&t->b, d, a.reg);
-		else load_op(t, d, a);
+		/* A 32-bit operation ignores (and clears) the upper half, so
+		 * a register already in place needs no move: `mov r32, r32`
+		 * of one register is a real instruction on the chain. */
+		if (a.kind == O_REG) {
+			if (a.reg != d)
+				x86_mov_rr32(&t->b, d, a.reg);
+		} else {
+			load_op(t, d, a);
+		}
 	} else {
 		load_op(t, d, a);
 	}
