@@ -156,6 +156,46 @@ static void check_result(struct tr *t, struct slow *s, bool dbl, bool normal)
 	}
 }
 
+/* rcx = the bits of x but the sign, doubled (ZF: x is ±0). */
+static void zero_test(struct tr *t, struct x86_mem m_or_none, bool from_rax, bool dbl)
+{
+	if (from_rax)
+		x86_mov_rr(&t->b, RCX, RAX);
+	else if (dbl)
+		x86_mov_rm(&t->b, RCX, m_or_none);
+	else
+		x86_load(&t->b, RCX, m_or_none, 4, false);
+	if (dbl)
+		x86_alu_rr(&t->b, ALU_ADD, RCX, RCX);
+	else
+		x86_alu_rr32(&t->b, ALU_ADD, RCX, RCX);
+}
+
+/* A product in rax: a normal result (check_result), or ±0 when an operand
+ * is ±0: that product is exact and raises nothing (a zero of two non-zero
+ * operands underflowed: UF and NX, the helper), and x86 gives it the sign
+ * RISC-V does (the operands' signs' xor). Code whose products are often
+ * zero (sums over sparse counts, with fflags.NX set) stays inline. */
+static void check_product(struct tr *t, struct slow *s, const struct insn *i, bool dbl)
+{
+	unsigned top = dbl ? 0x7ff : 0xff;
+	x86_lea(&t->b, RCX, x86_mem_idx(RAX, RAX, 1, 0));
+	x86_shift_ri(&t->b, SH_SHR, RCX, dbl ? 53 : 24, !dbl);
+	x86_alu_ri32(&t->b, ALU_SUB, RCX, 2);
+	x86_alu_ri32(&t->b, ALU_CMP, RCX, (int32_t)top - 3);
+	uint8_t *normal = x86_jcc32(&t->b, CC_BE);
+	zero_test(t, fmem(0, 0), true, dbl);
+	to_slow(t, s, CC_NE);
+	zero_test(t, fmem(i->rs1, 0), false, dbl);
+	uint8_t *zero_a = x86_jcc32(&t->b, CC_E);
+	zero_test(t, fmem(i->rs2, 0), false, dbl);
+	to_slow(t, s, CC_NE);
+	if (normal)
+		x86_patch_rel32(normal, t->b.p);
+	if (zero_a)
+		x86_patch_rel32(zero_a, t->b.p);
+}
+
 /* f[rd] = the single in eax (upper rax zero), NaN-boxed. */
 static void store_single(struct tr *t, unsigned rd)
 {
@@ -220,8 +260,12 @@ static bool arith(struct tr *t, const struct insn *i, unsigned idx, uint8_t op, 
 		x86_sse_rm(&t->b, pre, false, op, XMM0, fmem(i->rs2, 0));
 	}
 	xmm0_to_rax(t, dbl);
-	/* add, sub, sqrt: finite is enough; mul, div: a normal result. */
-	check_result(t, s, dbl, op == 0x59 || op == 0x5e);
+	/* add, sub, sqrt: finite is enough; mul, div: a normal result, and
+	 * for mul also a zero product of a zero operand. */
+	if (op == 0x59)
+		check_product(t, s, i, dbl);
+	else
+		check_result(t, s, dbl, op == 0x5e);
 	finish_f(t, s, i, dbl);
 	return true;
 }

@@ -1,6 +1,7 @@
 /*
  * Shared machinery for the F and D test programs (fp_s.c, fp_d.c). Each
- * instruction is wrapped in a function that sets frm, clears fflags, moves
+ * instruction is wrapped in a function that sets frm, sets fflags to what
+ * *fl holds on the call (0, or NX for the pass that starts with it set), moves
  * the raw operand bits into FP registers with fmv.d.x (so the compiler never
  * touches the values and single-precision NaN-boxing is under the test's
  * control), executes the instruction and returns the raw result bits and the
@@ -26,10 +27,10 @@ enum fkind {
 
 typedef u64 (*ffn)(u64 a, u64 b, u64 c, u64 frm, u64 *fl);
 
-#define FP_PRE "csrw frm, %[m]\n\tcsrw fflags, zero\n\t" \
+#define FP_PRE "csrw frm, %[m]\n\tcsrw fflags, %[x]\n\t" \
 	       "fmv.d.x ft0, %[a]\n\tfmv.d.x ft1, %[b]\n\tfmv.d.x ft3, %[c]\n\t"
 #define FP_OUTS [r] "=&r"(r), [f] "=&r"(f)
-#define FP_INS [a] "r"(a), [b] "r"(b), [c] "r"(c), [m] "r"(frm)
+#define FP_INS [a] "r"(a), [b] "r"(b), [c] "r"(c), [m] "r"(frm), [x] "r"(*fl)
 #define FP_CLOB "ft0", "ft1", "ft2", "ft3"
 
 #define D_K_FFF(fn, insn, rm)                                                       \
@@ -125,15 +126,19 @@ struct fsets {
 	size_t ntern_red;
 };
 
-static void fp_line(const struct fop *op, const char *rm, int frm, u64 a, u64 b, u64 c)
+/* fflags before each instruction: 0, or NX (the state of most programs
+ * once one result was inexact; a translator may take shortcuts then). */
+enum { FL_CLEAR = 0, FL_NX = 1 };
+
+static void fp_line(const struct fop *op, const char *rm, int frm, u64 a, u64 b, u64 c, u64 fl0)
 {
-	u64 fl, r = 0;
+	u64 fl = fl0, r = 0;
 	int idx = 0;
 	for (int i = 0; i < 6; i++)
 		if (op->nrm == 6 && !strcmp(rm, rm_names[i]))
 			idx = i;
 	r = op->fn[idx](a, b, c, (u64)frm, &fl);
-	printf("%s %s", op->name, rm);
+	printf("%s %s%s", op->name, rm, fl0 ? "+nx" : "");
 	if (!strcmp(rm, "dyn"))
 		printf("/%d", frm);
 	switch (op->kind) {
@@ -152,33 +157,38 @@ static void fp_line(const struct fop *op, const char *rm, int frm, u64 a, u64 b,
 }
 
 /* Every operand combination of one op under one rounding variant. */
-static void fp_sweep(const struct fop *op, const char *rm, int frm, const u64 *v, size_t n)
+static void fp_sweep_fl(const struct fop *op, const char *rm, int frm, const u64 *v, size_t n, u64 fl0)
 {
 	switch (op->kind) {
 	case K_FFF:
 	case K_XFF:
 		for (size_t i = 0; i < n; i++)
 			for (size_t j = 0; j < n; j++)
-				fp_line(op, rm, frm, v[i], v[j], 0);
+				fp_line(op, rm, frm, v[i], v[j], 0, fl0);
 		break;
 	case K_FFFF:
 		for (size_t i = 0; i < n; i++)
 			for (size_t j = 0; j < n; j++)
 				for (size_t k = 0; k < n; k++)
-					fp_line(op, rm, frm, v[i], v[j], v[k]);
+					fp_line(op, rm, frm, v[i], v[j], v[k], fl0);
 		break;
 	default:
 		for (size_t i = 0; i < n; i++)
-			fp_line(op, rm, frm, v[i], 0, 0);
+			fp_line(op, rm, frm, v[i], 0, 0, fl0);
 		break;
 	}
+}
+
+static void fp_sweep(const struct fop *op, const char *rm, int frm, const u64 *v, size_t n)
+{
+	fp_sweep_fl(op, rm, frm, v, n, FL_CLEAR);
 }
 
 /*
  * Static RNE (and ops without a rounding mode) on the full set, with frm
  * set to something else so a static mode that wrongly follows frm shows;
  * the other static modes with frm = RNE, and DYN under every valid frm, on
- * the reduced set.
+ * the reduced set; static RNE once more starting with fflags.NX set.
  */
 static void fp_run(const struct fop *ops, size_t nops, const struct fsets *s)
 {
@@ -200,6 +210,7 @@ static void fp_run(const struct fop *ops, size_t nops, const struct fsets *s)
 			continue;
 		}
 		fp_sweep(op, "rne", 4, full, nfull);
+		fp_sweep_fl(op, "rne", 4, full, nfull, FL_NX);
 		for (int rm = 1; rm < 5; rm++)
 			fp_sweep(op, rm_names[rm], 0, red, nred);
 		for (int frm = 0; frm < 5; frm++)
