@@ -7,6 +7,15 @@
  * the output a client could not take at once. psock.lock guards what both
  * use (the client descriptor, the pending output); it is never held while
  * calling into the console.
+ *
+ * A client whose connect() has returned is connected, accepted or not: the
+ * guest's output must not be dropped because the serving thread has not run
+ * yet (on a busy host it may run long after the guest wrote). So while the
+ * port has no client that can take output and one waits on the listener,
+ * the port is busy: the guest's write waits in its queue until the serving
+ * thread has accepted that client (set_client owes output_ready). The
+ * serving thread accepts under psock.lock, so a client is always either
+ * waiting on the listener or installed when port_output_busy looks.
  */
 #include "vmm/port_sock.h"
 #include "base/thread_start.h"
@@ -154,11 +163,19 @@ static void port_output(void *ctx, const uint8_t *buf, size_t n)
 		wake(p->set);
 }
 
+/* p->lock held: a client waits on the listener. */
+static bool client_waiting(struct psock *p)
+{
+	struct pollfd l = { .fd = p->listen_fd, .events = POLLIN };
+	return poll(&l, 1, 0) > 0 && (l.revents & POLLIN);
+}
+
 static bool port_output_busy(void *ctx)
 {
 	struct psock *p = ctx;
 	pthread_mutex_lock(&p->lock);
-	bool busy = p->out_len >= OUT_HIGH;
+	bool busy = p->out_len >= OUT_HIGH ||
+		    ((p->client < 0 || p->broken) && client_waiting(p));
 	if (busy)
 		p->held = true;
 	pthread_mutex_unlock(&p->lock);
@@ -179,11 +196,22 @@ static bool release_output(struct psock *p)
 	return owed;
 }
 
-/* Replace the client by fd (-1: none). The old one is closed, its pending
- * output and unread input dropped. */
-static void set_client(struct psock *p, int fd)
+/* Replace the client by the one waiting on the listener (accept: true) or
+ * by none. The old one is closed, its pending output and unread input
+ * dropped. False: accept found no client (errno says why); nothing changed. */
+static bool set_client(struct psock *p, bool accept)
 {
 	pthread_mutex_lock(&p->lock);
+	int fd = -1;
+	if (accept) {
+		fd = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			int e = errno;
+			pthread_mutex_unlock(&p->lock);
+			errno = e;
+			return false;
+		}
+	}
 	int old = p->client;
 	p->client = fd;
 	p->broken = false;
@@ -196,6 +224,7 @@ static void set_client(struct psock *p, int fd)
 	p->in_off = p->in_len = 0;
 	if (owed)
 		virtio_console_output_ready(p->set->con, p->port);
+	return true;
 }
 
 /* Pass client bytes on as far as the device takes them. */
@@ -277,11 +306,8 @@ static void *serve(void *arg)
 		for (size_t i = 0; i < ps->n; i++) {
 			struct psock *p = &ps->p[i];
 			if (fds[1 + 2 * i].revents & POLLIN) {
-				int fd = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-				if (fd >= 0) {
-					set_client(p, fd);   /* a new client takes over */
+				if (set_client(p, true))   /* a new client takes over */
 					continue;
-				}
 				/* Out of descriptors: the listener stays readable,
 				 * so wait a little instead of spinning on it. */
 				if (errno == EMFILE || errno == ENFILE)
@@ -300,7 +326,7 @@ static void *serve(void *arg)
 			if (owed)
 				virtio_console_output_ready(ps->con, p->port);
 			if (done)
-				set_client(p, -1);
+				set_client(p, false);
 		}
 	}
 	return NULL;

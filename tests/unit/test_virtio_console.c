@@ -11,7 +11,7 @@
  * messages. For virtio-rng: buffers come back filled with random bytes,
  * capped per request. For the ports' Unix sockets (src/vmm/port_sock.c):
  * socket files, output with and without a client, input, back-pressure both
- * ways, takeover, half close.
+ * ways, takeover, half close, output held for a client not accepted yet.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -637,6 +637,54 @@ static void test_port_socks(void)
 	rmdir(dir);
 }
 
+/* A client whose connect() returned gets what the guest writes after it,
+ * however late the serving thread accepts it: the write waits in the queue
+ * meanwhile (here the thread is not started until the check; devices.c
+ * starts it after the console, and on a busy host it may not have run yet
+ * when the guest writes). Without a waiting client, output is dropped. */
+static void test_port_sock_waiting_client(void)
+{
+	char dir[] = "/tmp/skiff-port-test-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char path[64];
+	snprintf(path, sizeof(path), "%s/w.sock", dir);
+	struct vm_console_port vp = { .name = "org.skiff.test", .uds_path = path };
+	struct virtio_console_port_config pcs[2] = { { 0 } };
+	char err[256] = "";
+	struct port_socks *ps = port_socks_create(&vp, 1, pcs + 1, err, sizeof(err));
+	CHECK(ps != NULL);
+	if (!ps)
+		return;
+	struct cont t;
+	struct hostport unused = { 0 };
+	pthread_mutex_init(&unused.lock, NULL);
+	pcs[0] = (struct virtio_console_port_config){ .output = host_output, .ctx = &unused };
+	cont_up_ports(&t, true, 4096, pcs);
+	send_ctrl(&t, 1, EV_PORT_OPEN, 1);
+
+	guest_write(&t, Q_TX1, "nobody hears this");
+	int c = sock_connect(path);
+	CHECK(c >= 0);
+	uint64_t b = t.scratch + 512;
+	memcpy(vg_host(&t.g, b), "right after connect", 19);
+	struct vg_seg seg[1] = { { b, 19, false } };
+	vg_submit(&t.g, Q_TX1, seg, 1, false);
+	vg_settle(&t.g);
+	CHECK_EQ(vg_used_idx(&t.g, Q_TX1), t.g.q[Q_TX1].last_used);
+	CHECK(port_socks_start(ps, t.con, 1, NULL, err, sizeof(err)) == 0);
+	CHECK(vg_wait_used(&t.g, Q_TX1, NULL, NULL));
+	char got[64] = "";
+	CHECK_EQ(sock_read(c, got, 19), 19);
+	CHECK(!strcmp(got, "right after connect"));
+	close(c);
+
+	port_socks_stop(ps);
+	cont_down(&t);
+	port_socks_destroy(ps);
+	pthread_mutex_destroy(&unused.lock);
+	rmdir(dir);
+}
+
 static void test_console_create(void)
 {
 	char err[200] = "";
@@ -707,6 +755,7 @@ int main(void)
 	test_single_port();
 	test_output_busy();
 	test_port_socks();
+	test_port_sock_waiting_client();
 	test_console_create();
 	test_rng();
 	return vt_report();
