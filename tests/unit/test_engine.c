@@ -12,6 +12,7 @@
  */
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -422,10 +423,28 @@ static void test_async_interrupt(void)
 }
 
 /* A loop that touches no memory and whose blocks link to each other (a
- * forward jump within the page, then a jump back) still takes an interrupt
- * posted from another thread: translated code counts the jump back down.
- * A hart that misses it never leaves hart_run; the join's deadline only
- * bounds such a broken engine. */
+ * forward jump within the page, then a jump back) still leaves for a kick
+ * and takes an interrupt posted from another thread: translated code
+ * checks the deadline, which both zero, on the jump back. The loop shows it
+ * has run only when it leaves (its registers are the hart thread's), so
+ * this thread kicks until a kick finds the loop run at least once
+ * (translated and linked under the JIT tiers), however long the hart's
+ * thread waited for a host CPU first; then it posts the interrupt. A hart
+ * that misses the poke never leaves hart_run; the deadlines only bound
+ * such a broken engine. */
+struct linked_job { struct vmx *v; struct hart_exit ex; atomic_bool looped; };
+
+static void *linked_thread(void *arg)
+{
+	struct linked_job *j = arg;
+	do {
+		hart_run(j->v->h, &j->ex);
+		if (j->ex.reason == EXIT_KICK && hart_get_reg(j->v->h, 7) > 0)
+			atomic_store(&j->looped, true);
+	} while (j->ex.reason == EXIT_KICK);
+	return NULL;
+}
+
 static void test_interrupt_in_linked_loop(void)
 {
 	struct vmx v;
@@ -444,10 +463,15 @@ static void test_interrupt_in_linked_loop(void)
 	hart_csr_write(v.h, CSR_STVEC, RAM_BASE + 0x200);
 	hart_csr_write(v.h, CSR_SIE, IRQ_SEI);
 	hart_csr_write(v.h, CSR_SSTATUS, 2); /* SIE */
-	struct spin_job j = { .v = &v };
+	struct linked_job j = { .v = &v };
 	pthread_t t;
-	pthread_create(&t, NULL, spin_thread, &j);
-	usleep(50000); /* let the loop get translated and linked */
+	pthread_create(&t, NULL, linked_thread, &j);
+	uint64_t deadline = clock_monotonic_ns() + 120 * 1000000000ull;
+	while (!atomic_load(&j.looped) && clock_monotonic_ns() < deadline) {
+		hart_kick(v.h);
+		usleep(1000);
+	}
+	CHECK(&C, atomic_load(&j.looped), "a kick never found the linked loop run in two minutes");
 	hart_set_irq(v.h, IRQ_SEI, true);
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
