@@ -50,6 +50,8 @@
 #define MAX_THREADS 256     /* threads confined in one pass */
 #define ARM_TIMEOUT_MS 5000
 #define NAME_TIMEOUT_MS 5000  /* for a new thread to name itself */
+#define ALIVE_CHECK_MS 10     /* how often a pending answer's thread is looked for */
+#define MAX_PASSES 8          /* rounds of signals in one confinement */
 
 struct arm_slot {
 	pid_t tid;
@@ -90,6 +92,10 @@ struct sandbox {
 	/* Threads already running were signalled as the VM began to be
 	 * built; sandbox_vm_built collects their answers. */
 	bool armed;
+	/* Seccomp filters every thread had before this sandbox (a container
+	 * runtime's, say), or -1 where the kernel does not count them: a
+	 * thread with more carries one of ours. */
+	int base_filters;
 };
 
 static struct sandbox *_Atomic sb_current;
@@ -454,6 +460,23 @@ static bool thread_name(pid_t tid, char *out, size_t len)
 	return true;
 }
 
+/* How many seccomp filters the thread has, or -1 if unknown. */
+static int filter_count(pid_t tid)
+{
+	char path[64], buf[2048];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	const char *p = strstr(buf, "\nSeccomp_filters:");
+	return p ? atoi(p + strlen("\nSeccomp_filters:")) : -1;
+}
+
 static bool is_done(const struct sandbox *sb, pid_t tid, unsigned long long st)
 {
 	for (size_t i = 0; i < sb->ndone; i++)
@@ -495,6 +518,7 @@ struct sandbox *sandbox_create(const struct sandbox_opts *o, char *err, size_t e
 	}
 	sb->mode = o->seccomp;
 	sb->landlock_fd = -1;
+	sb->base_filters = filter_count((pid_t)syscall(SYS_gettid));
 	sb->hook = (struct thread_hook){ .start = thread_begin, .started = thread_noted, .ctx = sb };
 	sb->landlock_done = !o->landlock;
 	pthread_mutex_init(&sb->lock, NULL);
@@ -583,6 +607,15 @@ static int arm_others(struct sandbox *sb, char *err, size_t errlen)
 		unsigned long long st = start_time(tid);
 		if (is_done(sb, tid, st))
 			continue;
+		/* Started by a confined thread (the API server's thread per
+		 * connection): it inherited that thread's filter and Landlock
+		 * domain; a second filter would only cost, and a second
+		 * Landlock call is not in any class's list. */
+		int filters = sb->base_filters >= 0 ? filter_count(tid) : -1;
+		if (filters > sb->base_filters) {
+			mark_done(sb, tid, st);
+			continue;
+		}
 		char name[32];
 		if (!thread_name(tid, name, sizeof(name)))
 			continue;   /* it has ended */
@@ -637,14 +670,28 @@ static int collect(struct sandbox *sb, char *err, size_t errlen)
 	size_t n = atomic_load(&sb->nslots);
 	int ret = 0;
 	for (size_t i = 0; i < n; i++) {
+		bool gone = false;
 		for (;;) {
 			uint64_t now = clock_monotonic_ns();
 			if (atomic_load(&sb->slots[i].result) != 1 || now >= deadline)
 				break;
-			struct timespec left = clock_timespec(deadline - now);
+			/* A thread that was ending when signalled (a connection's
+			 * thread after its client left) never runs the handler:
+			 * glibc blocks signals as a thread ends. It is no longer
+			 * in the process, and needs no filter. */
+			if (start_time(sb->slots[i].tid) != sb->slots[i].start) {
+				gone = true;
+				break;
+			}
+			uint64_t wait = deadline - now;
+			if (wait > ALIVE_CHECK_MS * 1000000ull)
+				wait = ALIVE_CHECK_MS * 1000000ull;
+			struct timespec left = clock_timespec(wait);
 			syscall(SYS_futex, &sb->slots[i].result, FUTEX_WAIT_PRIVATE, 1, &left, NULL, 0);
 		}
 		int r = atomic_load(&sb->slots[i].result);
+		if (gone && r == 1)
+			continue;
 		if (r) {
 			snprintf(err, errlen, "sandbox: thread %d (%s class) did not confine itself: %s",
 				 (int)sb->slots[i].tid, sandbox_class_name(sb->slots[i].cls),
@@ -668,10 +715,21 @@ int sandbox_confine_others(struct sandbox *sb, char *err, size_t errlen)
 	 * then any thread that does not confine itself and was not among
 	 * them. */
 	int ret = sb->armed ? collect(sb, err, errlen) : 0;
-	if (!ret)
+	/* A thread not confined yet may start another meanwhile (the API's
+	 * listener on a new connection), which inherits nothing: passes go
+	 * on until one finds no thread left to signal. */
+	int pass = 0;
+	while (!ret) {
 		ret = arm_others(sb, err, errlen);
-	if (!ret)
+		if (ret || atomic_load(&sb->nslots) == 0)
+			break;
 		ret = collect(sb, err, errlen);
+		if (!ret && ++pass == MAX_PASSES) {
+			snprintf(err, errlen, "sandbox: threads kept starting unconfined "
+				 "through %d passes", MAX_PASSES);
+			ret = -1;
+		}
+	}
 	atomic_store(&sb->nslots, 0);
 	sb->armed = false;
 	pthread_mutex_unlock(&sb->lock);

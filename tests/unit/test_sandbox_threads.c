@@ -6,6 +6,15 @@
  * (sandbox_confine_others, what sandbox_vm_built runs) leaves it alone: it
  * keeps the one filter it installed, no second one from the signal.
  *
+ * The pass itself, with the API server's threads (a thread per
+ * connection, started by libmicrohttpd, not through the hook):
+ * - a thread that is ending as it is signalled never runs the handler
+ *   (glibc blocks signals as a thread ends): the pass does not wait for
+ *   its answer, it finds it gone;
+ * - a thread not confined yet that starts another before it gets the
+ *   signal: that one inherits nothing, and a second round confines it;
+ * - a thread started by a confined one inherited its filter: no second.
+ *
  * Its own program: the sandbox is one per process, and its filters stay.
  * Run as root or not: the calling thread itself is never confined here.
  */
@@ -14,6 +23,7 @@
 #include "vmm/sandbox.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +74,162 @@ static long status_field(pid_t tid, const char *field)
 	return v;
 }
 
+/* Until a signal is pending for the calling thread (it blocks them all):
+ * the pass has listed and signalled it. */
+static void until_signalled(void)
+{
+	for (;;) {
+		sigset_t p;
+		sigemptyset(&p);
+		sigpending(&p);
+		for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+			if (sigismember(&p, sig))
+				return;
+		struct timespec nap = { 0, 1000000 };
+		nanosleep(&nap, NULL);
+	}
+}
+
+static void block_all(sigset_t *old)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+/* An API connection's thread that ends just as the pass signals it. */
+static void *ending(void *arg)
+{
+	(void)arg;
+	pthread_setname_np(pthread_self(), "MHD-connection");
+	block_all(NULL);
+	until_signalled();
+	return NULL;
+}
+
+/* An API listener: it accepts a connection (starts its thread) between
+ * the pass's listing and its own signal's handler, then, confined, a
+ * second one when told. */
+struct listener {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stage;              /* 1: first started, 2: start the second, 3: second started */
+	struct worker first_w, second_w;
+	pthread_t first, second;
+	pid_t first_tid, second_tid;
+};
+
+static void start_conn(pthread_t *t, pid_t *tid, struct worker *w)
+{
+	/* With signals open, as libmicrohttpd's threads have them (the
+	 * listener has blocked its own). */
+	pthread_attr_t a;
+	sigset_t none;
+	sigemptyset(&none);
+	pthread_attr_init(&a);
+	pthread_attr_setsigmask_np(&a, &none);
+	pthread_create(t, &a, work, w);
+	pthread_attr_destroy(&a);
+	pthread_setname_np(*t, "MHD-connection");
+	*tid = thread_tid(*t);
+}
+
+static void set_stage(struct listener *l, int stage)
+{
+	pthread_mutex_lock(&l->lock);
+	l->stage = stage;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void wait_stage(struct listener *l, int stage)
+{
+	pthread_mutex_lock(&l->lock);
+	while (l->stage < stage)
+		pthread_cond_wait(&l->cond, &l->lock);
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void *listener(void *arg)
+{
+	struct listener *l = arg;
+	pthread_setname_np(pthread_self(), "MHD-listen");
+	sigset_t old;
+	block_all(&old);
+	until_signalled();
+	start_conn(&l->first, &l->first_tid, &l->first_w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);   /* the handler confines it */
+	set_stage(l, 1);
+	wait_stage(l, 2);
+	start_conn(&l->second, &l->second_tid, &l->second_w);
+	set_stage(l, 3);
+	return NULL;
+}
+
+static void wait_working(struct worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	while (!w->working)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void let_go(struct worker *w, pthread_t t)
+{
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(t, NULL);
+}
+
+static void wait_named(pthread_t t, const char *want)
+{
+	char name[32] = "";
+	while (pthread_getname_np(t, name, sizeof(name)) || strcmp(name, want))
+		sched_yield();
+}
+
+static void api_threads(struct sandbox *sb)
+{
+	char err[512];
+	pthread_t end, lis;
+	static struct listener l = {
+		.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+		.first_w = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER },
+		.second_w = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER },
+	};
+	T(pthread_create(&end, NULL, ending, NULL) == 0, "the ending thread starts");
+	T(pthread_create(&lis, NULL, listener, &l) == 0, "the listener starts");
+	/* Both carry their names before the pass lists them. */
+	wait_named(end, "MHD-connection");
+	wait_named(lis, "MHD-listen");
+
+	int r = sandbox_confine_others(sb, err, sizeof(err));
+	T(r == 0, "a pass with an ending thread and one started meanwhile: %s", r ? err : "ok");
+	pthread_join(end, NULL);
+	wait_stage(&l, 1);
+	wait_working(&l.first_w);
+	T(status_field(l.first_tid, "Seccomp") == 2,
+	  "the thread started during the pass is confined: Seccomp %ld",
+	  status_field(l.first_tid, "Seccomp"));
+	T(status_field(l.first_tid, "Seccomp_filters") == 1, "with one filter: %ld",
+	  status_field(l.first_tid, "Seccomp_filters"));
+
+	/* Started by the now confined listener: it inherited the filter, and
+	 * the next pass (a guest reboot's) leaves it alone. */
+	set_stage(&l, 2);
+	wait_stage(&l, 3);
+	wait_working(&l.second_w);
+	T(sandbox_confine_others(sb, err, sizeof(err)) == 0, "%s", err);
+	T(status_field(l.second_tid, "Seccomp_filters") == 1,
+	  "a thread with its starter's filter got a second one: Seccomp_filters %ld",
+	  status_field(l.second_tid, "Seccomp_filters"));
+	pthread_join(lis, NULL);
+	let_go(&l.first_w, l.first);
+	let_go(&l.second_w, l.second);
+}
+
 int main(void)
 {
 	char err[512];
@@ -106,6 +272,8 @@ int main(void)
 	pthread_cond_broadcast(&w.cond);
 	pthread_mutex_unlock(&w.lock);
 	pthread_join(t, NULL);
+
+	api_threads(sb);
 	vm_config_free(&cfg);
 	return check_summary(&counts);
 }
