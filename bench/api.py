@@ -218,8 +218,8 @@ def rows(a, samples):
     for q in a.quotas:
         out.append((f"host CPU, {a.quota_vcpus} vCPUs busy-looping, cpu_quota {q:g} "
                     f"(fraction of one core over {a.quota_seconds:g} s)", "cores", f"quota_{q:g}"))
-        out.append((f"… meanwhile runnable but waiting for a host CPU (host contention; "
-                    f"run-queue wait of the VMM's threads)", "cores", f"quota_{q:g}_wait"))
+        out.append(("… meanwhile runnable but waiting for a host CPU (host contention; "
+                    "run-queue wait of the VMM's threads)", "cores", f"quota_{q:g}_wait"))
     return out
 
 

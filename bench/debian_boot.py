@@ -23,7 +23,6 @@ The state systemd reaches is recorded too: a row whose boots did not reach
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys

@@ -280,7 +280,7 @@ class VmmRow:
             Metric("vmm.kernel_line", "launch → kernel's first console line (`Linux version` via earlycon; not printed under QEMU, see notes)", "s"),
             Metric("vmm.overhead", f"memory overhead of an idle {o.vmm_mem} MiB guest: VMM RSS − guest RAM RSS", "MiB"),
             Metric("vmm.rss", f"VMM RSS, idle {o.vmm_mem} MiB guest", "MiB"),
-            Metric("vmm.guest_rss", f"guest RAM touched (RSS of the guest RAM mapping)", "MiB"),
+            Metric("vmm.guest_rss", "guest RAM touched (RSS of the guest RAM mapping)", "MiB"),
             Metric("vmm.idle_cpu", f"host CPU used by the idle guest over {o.idle_seconds:g} s (% of one core)", "%"),
             Metric("vmm.threads", "VMM threads (idle, 1 hart)", "", better=LOWER),
         ]

@@ -451,7 +451,7 @@ def report(a, sk, qe, load):
             ("process launch → guest shell answers", "launch_s", "ms")]
     for n in a.clones:
         rows.append((f"{n} restored VMs, idle: summed RSS", f"rss{n}", "MiB"))
-        rows.append((f"  summed PSS", f"pss{n}", "MiB"))
+        rows.append(("  summed PSS", f"pss{n}", "MiB"))
     out = [f"Command: `bench/snapshot.py --runs {a.runs} --mem {a.mem} --clones "
            f"{','.join(map(str, a.clones))} --restores {a.restores}{' --skiff-only' if a.skiff_only else ''}`; "
            f"the default guest, 1 hart, {a.mem} MiB; "

@@ -976,7 +976,7 @@ def test_balloon_inflate_and_deflate(runtime_vm):
     # Page cache the guest can give up: reading the sparse disk makes its
     # pages resident in the VMM.
     before = rss_kib(pid)
-    g.run(f"cat /dev/vda > /dev/null", timeout=300)
+    g.run("cat /dev/vda > /dev/null", timeout=300)
     filled = rss_kib(pid)
     assert filled - before > FILL_MIB * 1024 // 2, \
         f"RSS grew only {(filled - before) >> 10} MiB after the guest read {FILL_MIB} MiB"

@@ -135,7 +135,7 @@ def test_bad_input_one_line_status_64(skiff_bin, files, min_mem, args, patterns)
     assert err, f"skiff {' '.join(argv)}: nothing on stderr\n" + describe(r)
     assert "\n" not in err, (f"skiff {' '.join(argv)}: the error is {len(err.splitlines())} "
                              f"lines, expected one\n" + describe(r))
-    assert err.startswith("skiff"), f"the error line does not start with 'skiff'\n" + describe(r)
+    assert err.startswith("skiff"), "the error line does not start with 'skiff'\n" + describe(r)
     for pat in patterns:
         assert re.search(pat, err, re.I), f"the error line does not match /{pat}/\n" + describe(r)
     assert r.stdout == "", "bad input must not print to stdout\n" + describe(r)
@@ -188,7 +188,7 @@ def test_every_documented_option_is_accepted(skiff_bin):
     text = skiff(skiff_bin, "run", "--help").stdout
     takes_arg = {name: kind != "no_argument" for name, kind in source_long_options()}
     # Values valid where the option is checked as it is parsed.
-    values = {"cpus": "2", "mem": "128", "console": "uart", "cpu-quota": "0.5", "engine": "interp", "jit-cache": "8M",
+    values = {"cpus": "2", "mem": "128", "console": "uart", "cpu-quota": "0.5",
               "net": "user", "share": "/tmp", "vsock": "cid=3,uds=/tmp/skiff-test.vsock",
               "disk": "/dev/null", "balloon": "deflate_on_oom", "id": "test-vm",
               "api-sock": "/tmp/skiff-test-api.sock", "config-file": "/dev/null",

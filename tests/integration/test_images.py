@@ -95,8 +95,8 @@ def test_sbi_console_then_shutdown_exits_0(skiff_bin, tmp_path, how):
         blob = rvimage.image(code, data)
     r = run_image(skiff_bin, tmp_path, blob)
     out = r.stdout.decode(errors="replace")
-    assert r.returncode == 0, f"SRST shutdown (reason 0) must end skiff with status 0\n" + describe(r)
-    assert out.replace("\r\n", "\n") == "hi\n", f"console output should be exactly 'hi\\n'\n" + describe(r)
+    assert r.returncode == 0, "SRST shutdown (reason 0) must end skiff with status 0\n" + describe(r)
+    assert out.replace("\r\n", "\n") == "hi\n", "console output should be exactly 'hi\\n'\n" + describe(r)
 
 
 def test_sbi_shutdown_with_failure_exits_1(skiff_bin, tmp_path):

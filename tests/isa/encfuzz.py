@@ -82,7 +82,7 @@ def template(base):
     out += [f"\tfsd f{i}, {256 + 8 * i}(x{base})" for i in range(32)]
     tmp = 5 if base != 5 else 6
     out += [f"\tcsrr x{tmp}, fcsr", f"\tsd x{tmp}, 512(x{base})",
-            "\tli a0, 1", f"\tlla a1, buf", f"\tli a2, {BUF + 8 * NREG_DUMP}", "\tli a7, 64",
+            "\tli a0, 1", "\tlla a1, buf", f"\tli a2, {BUF + 8 * NREG_DUMP}", "\tli a7, 64",
             "\tecall", "\tli a0, 0", "\tli a7, 94", "\tecall"]
     return "\n".join(out) + "\n"
 
