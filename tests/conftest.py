@@ -160,6 +160,17 @@ def wait_for(pred, timeout, step=0.5):
 
 
 
+def vsock_recv_started(guest, tool, port, out, then=""):
+    """Start `TOOL recv PORT` (tests/integration/net_guest/vsock_tool.c) in
+    the guest's background, its data to `out` (a guest path), and return
+    once it listens: a host CONNECT before that is refused, however long
+    the guest takes to start it. `then`: shell text run after it in the same
+    background job (e.g. '; echo recv-status=$?')."""
+    ready = f"/tmp/vsock-ready-{port}"
+    guest.run(f"rm -f {ready}; ({tool} recv {port} {ready} > {out}{then}) & "
+              f"until [ -e {ready} ]; do sleep 0.1; done", timeout=120)
+
+
 def guest_to_host_nc(guest, mib, timeout=300):
     """Pipe `mib` MiB of zeros from the guest with busybox nc to a listener on
     the host's loopback (the user network's 10.0.2.2). Returns (bytes

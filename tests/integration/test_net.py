@@ -31,7 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Guest, free_port, guest_to_host_nc, rss_kib, wait_for
+from conftest import (Guest, free_port, guest_to_host_nc, host_to_guest_nc, rss_kib,
+                      vsock_recv_started, wait_for)
 
 MiB = 1 << 20
 GUEST_CID = 3
@@ -207,28 +208,10 @@ class TestUserNetwork:
         n, secs = guest_to_host_nc(net, mib)
         assert n == mib * MiB, f"guest->host nc moved {n} bytes"
         up = n / secs / 1e6
-        # host -> guest (through the TCP forward to guest port 80: stop httpd first)
+        # host -> guest (through the TCP forward to guest port 80: stop httpd
+        # first); nothing is sent before the guest's nc listens
         net.run("killall httpd; true")
-        net.p.sendline("nc -l -p 80 | wc -c")
-        time.sleep(1.5)
-        c = None
-        for _ in range(40):
-            try:
-                c = socket.create_connection(("127.0.0.1", net.ports["tcp"]), timeout=60)
-                break
-            except OSError:
-                time.sleep(0.25)
-        assert c, "could not connect to the forwarded port"
-        t0 = time.monotonic()
-        chunk = bytes(MiB)
-        for _ in range(mib):
-            c.sendall(chunk)
-        c.shutdown(socket.SHUT_WR)
-        c.recv(1)
-        took = time.monotonic() - t0
-        c.close()
-        net._expect([rf"\r\n{mib * MiB}\r\n"], 120, "the guest's byte count")
-        net.run("true")
+        took = host_to_guest_nc(net, net.ports["tcp"], mib * MiB)
         down = mib * MiB / took / 1e6
         print(f"\nTCP over the user network, busybox nc, {mib} MiB: guest->host {up:.2f} MB/s, "
               f"host->guest {down:.2f} MB/s")
@@ -275,15 +258,8 @@ class TestVsock:
         print(f"\nvsock guest->host {len(data) >> 20} MiB: {len(data) / res['t'] / 1e6:.2f} MB/s")
 
     def test_host_to_guest_several_mib(self, net, payload):
-        net.p.sendline("/mnt/t/vsock_tool recv 5000 > /tmp/in.bin; echo recv-status=$?")
-        time.sleep(1.5)
-        line = b""
-        for _ in range(20):
-            s, line = self.connect(net, 5000)
-            if line.startswith(b"OK "):
-                break
-            s.close()
-            time.sleep(0.5)
+        vsock_recv_started(net, "/mnt/t/vsock_tool", 5000, "/tmp/in.bin", "; echo recv-status=$?")
+        s, line = self.connect(net, 5000)
         assert re.fullmatch(rb"OK \d+\n", line), f"CONNECT 5000 answered {line!r}"
         t0 = time.monotonic()
         s.sendall(payload["blob"])
@@ -361,7 +337,7 @@ class TestVsock:
             f"the guest did not read the host's data and then the end of the stream: {out!r}"
 
     def test_guest_close_closes_host_socket(self, net):
-        net.run("(/mnt/t/vsock_tool recv 5004 > /dev/null &) ; sleep 1")
+        vsock_recv_started(net, "/mnt/t/vsock_tool", 5004, "/dev/null")
         s, line = self.connect(net, 5004)
         assert line.startswith(b"OK "), f"CONNECT 5004 answered {line!r}"
         s.sendall(b"x" * 1000)

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Guest, guest_to_host_nc, rss_kib, wait_for
+from conftest import Guest, guest_to_host_nc, rss_kib, vsock_recv_started, wait_for
 from fc_schema import call
 from test_security import thread_states
 
@@ -479,7 +479,7 @@ def clone_source(resumed, saved):
     """The restored guest, saved again with a short job and a vsock
     listener under way."""
     g, d, s = resumed, saved["dir"], saved["sock"]
-    g.run("(/mnt/d/vsock_tool recv 5000 > /tmp/v.out) & sleep 0.5")
+    vsock_recv_started(g, "/mnt/d/vsock_tool", 5000, "/tmp/v.out")
     # The clones share the disk image: nothing may write it from now on.
     g.run("sync && mount -o remount,ro /mnt/d")
     g.run(f"(seq 1 {CLONE_N} | md5sum > /tmp/c.part && mv /tmp/c.part /tmp/c) & true")

@@ -3,8 +3,10 @@
  * (busybox has no vsock client and its nc no UDP). Built static for riscv64
  * by the test and copied into the guest on a disk image.
  *
- *   vsock_tool recv PORT          accept one connection on PORT, copy it to
- *                                 stdout until EOF
+ *   vsock_tool recv PORT [READY]  accept one connection on PORT, copy it to
+ *                                 stdout until EOF; READY: a file made once
+ *                                 PORT is listened on (a test waits for it
+ *                                 before the host connects)
  *   vsock_tool send CID PORT      connect, copy stdin to the connection,
  *                                 shut down writing, wait for the peer's EOF
  *   vsock_tool echo PORT N        accept N connections, echo each (one
@@ -90,10 +92,15 @@ static int connect_to(unsigned cid, unsigned port)
 
 int main(int argc, char **argv)
 {
-	if (argc == 3 && !strcmp(argv[1], "recv")) {
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "recv")) {
 		int l = listen_on((unsigned)atoi(argv[2]));
 		if (l < 0)
 			return fail("listen");
+		if (argc == 4) {
+			FILE *ready = fopen(argv[3], "w");
+			if (!ready || fclose(ready))
+				return fail("ready file");
+		}
 		int c = accept(l, NULL, NULL);
 		if (c < 0)
 			return fail("accept");
@@ -178,6 +185,6 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
-	fprintf(stderr, "usage: vsock_tool recv PORT | send CID PORT | echo PORT N | wait-eof CID PORT | udp-echo PORT N\n");
+	fprintf(stderr, "usage: vsock_tool recv PORT [READY] | send CID PORT | echo PORT N | wait-eof CID PORT | udp-echo PORT N\n");
 	return 2;
 }
