@@ -167,7 +167,9 @@ static void test_basic(const char *agent)
 	CHECK(pid > 0);
 	json_decref(r);
 	json_t *st = NULL;
-	for (int k = 0; k < 500; k++) {
+	/* Up to 30 s, as exec_output: only a hang is caught (the program
+	 * starts as a process of its own, which a loaded host may delay). */
+	for (int k = 0; k < 3000; k++) {
 		st = call(&ch, "guest-exec-status", json_pack("{s:I}", "pid", pid), QGA_OK);
 		if (json_is_true(json_object_get(st, "exited")))
 			break;
