@@ -10,6 +10,41 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Anonymous RAM starting on a huge-page boundary, so that every aligned
+ * 2 MiB of guest-physical RAM (the guest's own huge pages and free page
+ * reporting's blocks) is one host huge page. */
+static void *map_huge_aligned(uint64_t size)
+{
+	uint64_t len = size + GRAM_HUGE_SIZE;
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_NORESERVE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return p;
+	uint8_t *a = (uint8_t *)(((uintptr_t)p + GRAM_HUGE_SIZE - 1) & ~(uintptr_t)(GRAM_HUGE_SIZE - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	if (a + size < p + len)
+		munmap(a + size, (size_t)(p + len - (a + size)));
+	return a;
+}
+
+/* Ask for transparent huge pages. A host without them (or with them off)
+ * refuses or ignores the advice: RAM then stays on small pages, as before. */
+static int ask_huge(struct gram *r)
+{
+	uint64_t n = (r->size + GRAM_HUGE_SIZE - 1) >> GRAM_HUGE_SHIFT;
+	if (madvise(r->host, r->size, MADV_HUGEPAGE))
+		return 0;
+	r->small = calloc(n, 1);
+	if (!r->small) {
+		gram_destroy(r);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&r->small_lock, NULL);
+	r->huge = true;
+	return 0;
+}
+
 static int map_ram(struct gram *r, uint64_t base, uint64_t size, int fd)
 {
 	memset(r, 0, sizeof(*r));
@@ -34,9 +69,9 @@ static int map_ram(struct gram *r, uint64_t base, uint64_t size, int fd)
 			return -e;
 		}
 	}
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_NORESERVE | (fd >= 0 ? 0 : MAP_ANONYMOUS),
-		       fd >= 0 ? r->file_fd : -1, 0);
+	void *p = fd >= 0 ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
+				 r->file_fd, 0)
+			  : map_huge_aligned(size);
 	if (p == MAP_FAILED) {
 		int e = errno;
 		if (r->file_fd >= 0)
@@ -54,6 +89,8 @@ static int map_ram(struct gram *r, uint64_t base, uint64_t size, int fd)
 		gram_destroy(r);
 		return -ENOMEM;
 	}
+	if (fd < 0)
+		return ask_huge(r);
 	return 0;
 }
 
@@ -79,6 +116,10 @@ void gram_destroy(struct gram *r)
 	free((void *)r->code);
 	free((void *)r->gen);
 	free((void *)r->dirty);
+	if (r->small) {
+		free(r->small);
+		pthread_mutex_destroy(&r->small_lock);
+	}
 	memset(r, 0, sizeof(*r));
 	r->file_fd = -1;
 }
@@ -148,6 +189,58 @@ int gram_write(struct gram *r, uint64_t gpa, const void *src, uint64_t len)
 	return 0;
 }
 
+/* All of RAM on small pages: one host memory area again, no runs to count.
+ * Under small_lock. */
+static void all_small(struct gram *r)
+{
+	/* If even this fails, discards still free what they give back; only a
+	 * later touch may bring a whole huge page back. */
+	(void)madvise(r->host, r->size, MADV_NOHUGEPAGE);
+	memset(r->small, 1, (r->size + GRAM_HUGE_SIZE - 1) >> GRAM_HUGE_SHIFT);
+	r->huge = false;
+}
+
+/* Switch the huge pages that [gpa, gpa+len) touches to small pages before
+ * they are discarded: the next touch of one page in them then brings back
+ * that page, not 2 MiB. (A huge page already mapped is split by the
+ * discard itself; the setting decides what a later fault maps.) */
+static void to_small_pages(struct gram *r, uint64_t gpa, uint64_t len)
+{
+	if (!r->small)
+		return;
+	uint64_t n = (r->size + GRAM_HUGE_SIZE - 1) >> GRAM_HUGE_SHIFT;
+	uint64_t first = (gpa - r->base) >> GRAM_HUGE_SHIFT;
+	uint64_t last = (gpa - r->base + len - 1) >> GRAM_HUGE_SHIFT;
+	pthread_mutex_lock(&r->small_lock);
+	for (uint64_t i = first; i <= last && r->huge; i++) {
+		if (r->small[i])
+			continue;
+		/* A run of small huge pages is one memory area on the host:
+		 * joining two runs ends one, touching none starts one. */
+		bool left = i > 0 && r->small[i - 1], right = i + 1 < n && r->small[i + 1];
+		uint32_t runs = r->small_runs + (!left && !right) - (left && right);
+		uint64_t off = i << GRAM_HUGE_SHIFT;
+		uint64_t l = r->size - off < GRAM_HUGE_SIZE ? r->size - off : GRAM_HUGE_SIZE;
+		if (runs > GRAM_SMALL_RUNS_MAX || madvise(r->host + off, l, MADV_NOHUGEPAGE)) {
+			all_small(r);
+			break;
+		}
+		r->small[i] = 1;
+		r->small_runs = runs;
+	}
+	pthread_mutex_unlock(&r->small_lock);
+}
+
+bool gram_small_pages(struct gram *r, uint64_t gpa)
+{
+	if (!r->small || !gram_contains(r, gpa, 1))
+		return true;
+	pthread_mutex_lock(&r->small_lock);
+	bool small = r->small[(gpa - r->base) >> GRAM_HUGE_SHIFT];
+	pthread_mutex_unlock(&r->small_lock);
+	return small;
+}
+
 int gram_discard(struct gram *r, uint64_t gpa, uint64_t len)
 {
 	uint64_t start = (gpa + GRAM_PAGE_SIZE - 1) & ~(GRAM_PAGE_SIZE - 1);
@@ -157,5 +250,6 @@ int gram_discard(struct gram *r, uint64_t gpa, uint64_t len)
 	if (end <= start)
 		return 0;
 	gram_written(r, start, end - start);
+	to_small_pages(r, start, end - start);
 	return madvise(gram_ptr(r, start, end - start), end - start, MADV_DONTNEED) ? -1 : 0;
 }

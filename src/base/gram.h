@@ -16,10 +16,19 @@
  * written: the engine marks a page when it fills a write translation for it
  * (so every hart's write translations must be dropped whenever the marks
  * are cleared), gram_written() marks what devices write.
+ *
+ * Anonymous RAM is mapped on a huge-page boundary and asked for transparent
+ * huge pages (MADV_HUGEPAGE; the host decides): a boot then takes a third
+ * of the page faults. A range given back (gram_discard) must not come back
+ * whole on the guest's next touch of one 4 KiB page in it, so the huge
+ * pages a discard touches are switched to small pages first; the RAM keeps
+ * a bounded number of such runs and beyond that gives up huge pages for
+ * all of it.
  */
 #ifndef SKIFF_BASE_GRAM_H
 #define SKIFF_BASE_GRAM_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,6 +38,14 @@ struct thread_hook;
 
 #define GRAM_PAGE_SHIFT 12
 #define GRAM_PAGE_SIZE (1ull << GRAM_PAGE_SHIFT)
+/* A transparent huge page of x86-64 and of most 4 KiB-page hosts (one page
+ * table of small pages). On a host with other sizes the RAM is still right,
+ * it only gets fewer huge pages. */
+#define GRAM_HUGE_SHIFT 21
+#define GRAM_HUGE_SIZE (1ull << GRAM_HUGE_SHIFT)
+/* At most this many separate runs of huge pages switched to small pages
+ * (each costs the host up to two more memory areas). */
+#define GRAM_SMALL_RUNS_MAX 1024
 
 struct gram {
 	uint8_t *host;           /* host address of guest-physical `base` */
@@ -57,6 +74,14 @@ struct gram {
 	 * each at its start, before it reads a byte of guest memory. NULL:
 	 * plain threads. */
 	const struct thread_hook *threads;
+	/* Huge pages: `huge` while part of RAM may still be on them (anonymous
+	 * RAM only; a memory file's private copies are small pages anyway).
+	 * small[i] is set once huge page i was switched to small pages;
+	 * small_runs counts the runs of set entries. Under small_lock. */
+	bool huge;
+	uint8_t *small;
+	uint32_t small_runs;
+	pthread_mutex_t small_lock;
 };
 
 /* Reserve `size` bytes of guest RAM at `base` (lazily backed by the host:
@@ -101,11 +126,17 @@ int gram_write(struct gram *r, uint64_t gpa, const void *src, uint64_t len);
 
 /* Give the host back the backing of whole pages inside [gpa, gpa+len)
  * (balloon, free page reporting); they read as zero afterwards, or, in RAM
- * mapped from a snapshot's memory file, as that file holds them. */
+ * mapped from a snapshot's memory file, as that file holds them. The huge
+ * pages the range touches are backed by small pages from then on. */
 int gram_discard(struct gram *r, uint64_t gpa, uint64_t len);
 
 /* Bytes of guest RAM the host backs right now (pages the guest touched and
  * that were not given back); for the metrics. */
 uint64_t gram_resident_bytes(const struct gram *r);
+
+/* Whether the huge page holding guest-physical gpa was switched to small
+ * pages (by a discard, or all of RAM when the runs ran out); true too when
+ * RAM never asked for huge pages. */
+bool gram_small_pages(struct gram *r, uint64_t gpa);
 
 #endif

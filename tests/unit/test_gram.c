@@ -1,0 +1,136 @@
+/*
+ * base/gram: guest RAM on transparent huge pages, and what a discard
+ * (balloon, free page reporting) does to them. A discarded range must come
+ * back a small page at a time: the guest's next touch of one 4 KiB page
+ * there may not bring back 2 MiB (the balloon would give back nothing).
+ * The host decides whether RAM gets huge pages at all; the checks hold
+ * either way, and the test says which case it saw.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "base/gram.h"
+#include "check.h"
+
+static struct check_counts C;
+
+#define BASE 0x80000000ull
+#define MIB (1ull << 20)
+#define SLACK 16
+
+/* Resident bytes of the huge page holding gpa. */
+static uint64_t resident_in(struct gram *r, uint64_t gpa)
+{
+	uint64_t start = gpa & ~(GRAM_HUGE_SIZE - 1);
+	unsigned char vec[GRAM_HUGE_SIZE >> GRAM_PAGE_SHIFT];
+	if (mincore(gram_ptr(r, start, GRAM_HUGE_SIZE), GRAM_HUGE_SIZE, vec))
+		return UINT64_MAX;
+	uint64_t n = 0;
+	for (size_t i = 0; i < sizeof(vec); i++)
+		n += vec[i] & 1;
+	return n << GRAM_PAGE_SHIFT;
+}
+
+static void touch(struct gram *r, uint64_t gpa)
+{
+	*(volatile uint8_t *)gram_ptr(r, gpa, 1) = 1;
+}
+
+/* Lines of /proc/self/maps: the memory areas the process has. */
+static int areas(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return -1;
+	int n = 0, c;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+static void discard_then_touch(void)
+{
+	struct gram r;
+	CHECK(&C, gram_init(&r, BASE, 64 * MIB) == 0, "64 MiB of RAM");
+	CHECK(&C, ((uintptr_t)r.host & (GRAM_HUGE_SIZE - 1)) == 0,
+	      "RAM starts on a huge-page boundary (%p)", (void *)r.host);
+	uint64_t hp = BASE + 6 * MIB, other = BASE + 10 * MIB;
+	CHECK(&C, !gram_small_pages(&r, hp) || !r.small,
+	      "fresh RAM is not switched to small pages");
+	touch(&r, hp + 123);
+	uint64_t first = resident_in(&r, hp);
+	printf("first touch of a fresh huge page brought back %llu KiB (%s)\n",
+	       (unsigned long long)first >> 10,
+	       first == GRAM_HUGE_SIZE ? "the host gives huge pages" : "the host gave a small page");
+	CHECK(&C, first == GRAM_HUGE_SIZE || first == GRAM_PAGE_SIZE, "a touch brings back a page");
+
+	/* Free page reporting: a whole, aligned 2 MiB block. */
+	CHECK(&C, gram_discard(&r, hp, GRAM_HUGE_SIZE) == 0, "discard 2 MiB");
+	CHECK(&C, resident_in(&r, hp) == 0, "the discard gave everything back (%llu KiB left)",
+	      (unsigned long long)resident_in(&r, hp) >> 10);
+	CHECK(&C, gram_small_pages(&r, hp), "the discarded huge page is on small pages now");
+	CHECK(&C, !gram_small_pages(&r, other) || !r.small, "another huge page is not");
+	touch(&r, hp + 4096 * 7);
+	CHECK(&C, resident_in(&r, hp) == GRAM_PAGE_SIZE,
+	      "a touch after the discard brings back one small page, not %llu KiB",
+	      (unsigned long long)resident_in(&r, hp) >> 10);
+
+	/* The balloon: one 4 KiB page inside a huge page the guest uses. */
+	touch(&r, other);
+	touch(&r, other + 8192);
+	CHECK(&C, gram_discard(&r, other + 8192, GRAM_PAGE_SIZE) == 0, "discard 4 KiB");
+	CHECK(&C, gram_small_pages(&r, other), "a 4 KiB discard switches its huge page too");
+	uint64_t left = resident_in(&r, other);
+	CHECK(&C, left < GRAM_HUGE_SIZE && left >= GRAM_PAGE_SIZE,
+	      "the 4 KiB page was given back, the rest kept (%llu KiB)", (unsigned long long)left >> 10);
+	touch(&r, other + 8192);
+	CHECK(&C, resident_in(&r, other) == left + GRAM_PAGE_SIZE,
+	      "touching it again brings back that page only (%llu -> %llu KiB)",
+	      (unsigned long long)left >> 10, (unsigned long long)resident_in(&r, other) >> 10);
+	gram_destroy(&r);
+}
+
+/* Each run of switched huge pages costs the host memory areas; past
+ * GRAM_SMALL_RUNS_MAX runs all of RAM goes to small pages at once, which
+ * joins the areas again. */
+static void bounded_runs(void)
+{
+	struct gram r;
+	uint64_t hps = 2 * (GRAM_SMALL_RUNS_MAX + 2);
+	CHECK(&C, gram_init(&r, BASE, hps * GRAM_HUGE_SIZE) == 0, "RAM for the runs");
+	if (!r.small) {
+		printf("the host refused MADV_HUGEPAGE: RAM stays on small pages\n");
+		CHECK(&C, gram_small_pages(&r, BASE), "no huge pages asked for: all small");
+		gram_destroy(&r);
+		return;
+	}
+	int before = areas();
+	/* Every other huge page: each discard starts a run of its own. */
+	for (uint64_t i = 0; i < GRAM_SMALL_RUNS_MAX; i++)
+		gram_discard(&r, BASE + 2 * i * GRAM_HUGE_SIZE, GRAM_PAGE_SIZE);
+	int most = areas();
+	CHECK(&C, gram_small_pages(&r, BASE + 2 * (GRAM_SMALL_RUNS_MAX - 1) * GRAM_HUGE_SIZE) &&
+		  !gram_small_pages(&r, BASE + GRAM_HUGE_SIZE),
+	      "up to the bound, only the discarded huge pages are switched");
+	/* SLACK: areas the C library or a sanitizer may map meanwhile. */
+	CHECK(&C, most > before + GRAM_SMALL_RUNS_MAX && most <= before + 2 * GRAM_SMALL_RUNS_MAX + SLACK,
+	      "each run is an area or two (%d -> %d)", before, most);
+	gram_discard(&r, BASE + 2 * GRAM_SMALL_RUNS_MAX * GRAM_HUGE_SIZE, GRAM_PAGE_SIZE);
+	CHECK(&C, gram_small_pages(&r, BASE + GRAM_HUGE_SIZE) &&
+		  gram_small_pages(&r, BASE + (hps - 1) * GRAM_HUGE_SIZE),
+	      "one run more: all of RAM is on small pages");
+	int after = areas();
+	CHECK(&C, after <= before + SLACK, "and the areas are joined again (%d -> %d -> %d)",
+	      before, most, after);
+	gram_destroy(&r);
+}
+
+int main(void)
+{
+	discard_then_touch();
+	bounded_runs();
+	return check_summary(&C);
+}
