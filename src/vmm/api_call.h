@@ -11,7 +11,7 @@
  *
  * Adding a route: a handler in its resource's file, declared at the end of
  * this header, and one row in api_routes.c; a configuration section set
- * before start needs only the row, naming its setter (ROW_SET).
+ * before start needs only the row, naming its request (ROW_SET).
  */
 #ifndef SKIFF_VMM_API_CALL_H
 #define SKIFF_VMM_API_CALL_H
@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "api/http.h"
+#include "vmm/config_json.h"
 
 struct vm;
 struct vm_config;
@@ -58,10 +59,9 @@ struct vmm_route {
 	/* A PUT or PATCH that may come without a body (balloon hinting). */
 	bool body_optional;
 	/* For the configuration sections' handlers (vmm_route_section,
-	 * vmm_route_outputs): the section's setter in config_json.h, one of
-	 * the two (set_id for a section with the path's id). */
-	const char *(*set)(struct vm_config *, const json_t *, char *, size_t);
-	const char *(*set_id)(struct vm_config *, const char *, const json_t *, char *, size_t);
+	 * vmm_route_outputs): the section's request (config_json.h), given
+	 * the path's id where the pattern has one. */
+	enum vm_config_request set;
 };
 
 /* The table (api_routes.c). */
@@ -106,7 +106,7 @@ void vmm_route_actions(struct vmm_call *c);
 void vmm_route_vm_state(struct vmm_call *c);
 
 /* api_config.c: the configuration sections and their runtime updates.
- * A section set before start is the row's setter applied by
+ * A section set before start is the row's request applied by
  * vmm_route_section; logger and metrics, which open their outputs, by
  * vmm_route_outputs. */
 void vmm_route_section(struct vmm_call *c);

@@ -21,13 +21,11 @@
 #include "api/json_check.h"
 #include "vmm/serial_out.h"
 
-/* PUT of a section before start: the row's setter applies it to the
+/* PUT of a section before start: the row's request applies it to the
  * configuration (to a copy, kept only if it passes: no side effects). */
 void vmm_route_section(struct vmm_call *c)
 {
-	const struct vmm_route *r = c->route;
-	if (r->set_id ? r->set_id(&c->v->spec, c->id, c->body, c->err, sizeof(c->err))
-		      : r->set(&c->v->spec, c->body, c->err, sizeof(c->err))) {
+	if (vm_config_set(&c->v->spec, c->route->set, c->id, c->body, NULL, c->err, sizeof(c->err))) {
 		vmm_call_fault(c, c->err);
 	} else {
 		c->v->configured = true;
@@ -35,7 +33,7 @@ void vmm_route_section(struct vmm_call *c)
 	}
 }
 
-/* PUT /logger and /metrics: the row's setter on a copy, then the outputs
+/* PUT /logger and /metrics: the row's request on a copy, then the outputs
  * it names opened before the copy is kept. */
 void vmm_route_outputs(struct vmm_call *c)
 {
@@ -44,12 +42,12 @@ void vmm_route_outputs(struct vmm_call *c)
 		vmm_call_fault(c, "out of memory");
 		return;
 	}
-	if (c->route->set(&next, c->body, c->err, sizeof(c->err))) {
+	if (vm_config_set(&next, c->route->set, NULL, c->body, NULL, c->err, sizeof(c->err))) {
 		vm_config_free(&next);
 		vmm_call_fault(c, c->err);
 		return;
 	}
-	bool logger = c->route->set == vm_config_put_logger;
+	bool logger = c->route->set == VM_PUT_LOGGER;
 	if (vmm_commit_outputs(c->v, &next, logger, !logger, c->err, sizeof(c->err))) {
 		vmm_call_fault(c, c->err);
 		return;
@@ -74,7 +72,7 @@ void vmm_route_drive_patch(struct vmm_call *c)
 		vmm_call_fault(c, "out of memory");
 		return;
 	}
-	if (vm_config_patch_drive(&next, c->id, c->body, &p, c->err, sizeof(c->err))) {
+	if (vm_config_set(&next, VM_PATCH_DRIVE, c->id, c->body, &p, c->err, sizeof(c->err))) {
 		vm_config_free(&next);
 		vmm_call_fault(c, c->err);
 		return;
@@ -124,7 +122,7 @@ void vmm_route_net_patch(struct vmm_call *c)
 		vmm_call_fault(c, "out of memory");
 		return;
 	}
-	if (vm_config_patch_net(&next, c->id, c->body, &p, c->err, sizeof(c->err))) {
+	if (vm_config_set(&next, VM_PATCH_NET, c->id, c->body, &p, c->err, sizeof(c->err))) {
 		vm_config_free(&next);
 		vmm_call_fault(c, c->err);
 		return;
@@ -159,8 +157,8 @@ static void patch_balloon(struct vmm_call *c, bool stats)
 		vmm_call_fault(c, "out of memory");
 		return;
 	}
-	const char *e = stats ? vm_config_patch_balloon_stats(&next, c->body, c->err, sizeof(c->err))
-			      : vm_config_patch_balloon(&next, c->body, c->err, sizeof(c->err));
+	const char *e = vm_config_set(&next, stats ? VM_PATCH_BALLOON_STATS : VM_PATCH_BALLOON, NULL, c->body,
+				      NULL, c->err, sizeof(c->err));
 	char why[512] = "";
 	/* An unchanged interval is no change (Firecracker answers it with
 	 * success, also when statistics are off: 0 stays 0). */

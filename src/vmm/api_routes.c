@@ -15,14 +15,14 @@
 #define ROW_BODY_OPTIONAL(m, p, w, fn) \
 	{ .method = API_##m, .path = p, .when = w, .handler = fn, .body_first = true, .body_optional = true }
 
-/* A configuration section: its setter (config_json.h) applied by the
+/* A configuration section: its request (config_json.h) applied by the
  * shared handler, with the path's id for ROW_SET_ID. */
-#define ROW_SET(m, p, w, setter) \
-	{ .method = API_##m, .path = p, .when = w, .handler = vmm_route_section, .set = setter }
-#define ROW_SET_ID(m, p, idk, w, setter) \
-	{ .method = API_##m, .path = p, .id = idk, .when = w, .handler = vmm_route_section, .set_id = setter }
-#define ROW_OUTPUTS(p, setter) \
-	{ .method = API_PUT, .path = p, .when = ROUTE_PREBOOT, .handler = vmm_route_outputs, .set = setter }
+#define ROW_SET(m, p, w, req) \
+	{ .method = API_##m, .path = p, .when = w, .handler = vmm_route_section, .set = req }
+#define ROW_SET_ID(m, p, idk, w, req) \
+	{ .method = API_##m, .path = p, .id = idk, .when = w, .handler = vmm_route_section, .set = req }
+#define ROW_OUTPUTS(p, req) \
+	{ .method = API_PUT, .path = p, .when = ROUTE_PREBOOT, .handler = vmm_route_outputs, .set = req }
 
 const struct vmm_route vmm_routes[] = {
 	/* The instance. */
@@ -35,17 +35,17 @@ const struct vmm_route vmm_routes[] = {
 
 	/* Configuration. */
 	ROW(GET, "machine-config", ROUTE_ANY, vmm_route_machine_get),
-	ROW_SET(PUT, "machine-config", ROUTE_PREBOOT, vm_config_put_machine_config),
-	ROW_SET(PATCH, "machine-config", ROUTE_PREBOOT, vm_config_patch_machine_config),
-	ROW_SET(PUT, "boot-source", ROUTE_PREBOOT, vm_config_put_boot_source),
-	ROW_SET_ID(PUT, "drives/{id}", ROUTE_ID_RESOURCE, ROUTE_PREBOOT, vm_config_put_drive),
+	ROW_SET(PUT, "machine-config", ROUTE_PREBOOT, VM_PUT_MACHINE),
+	ROW_SET(PATCH, "machine-config", ROUTE_PREBOOT, VM_PATCH_MACHINE),
+	ROW_SET(PUT, "boot-source", ROUTE_PREBOOT, VM_PUT_BOOT_SOURCE),
+	ROW_SET_ID(PUT, "drives/{id}", ROUTE_ID_RESOURCE, ROUTE_PREBOOT, VM_PUT_DRIVE),
 	ROW(PATCH, "drives/{id}", ROUTE_POSTBOOT, vmm_route_drive_patch),
-	ROW_SET_ID(PUT, "network-interfaces/{id}", ROUTE_ID_RESOURCE, ROUTE_PREBOOT, vm_config_put_net),
+	ROW_SET_ID(PUT, "network-interfaces/{id}", ROUTE_ID_RESOURCE, ROUTE_PREBOOT, VM_PUT_NET),
 	ROW(PATCH, "network-interfaces/{id}", ROUTE_POSTBOOT, vmm_route_net_patch),
-	ROW_SET_ID(PUT, "shares/{id}", ROUTE_ID_TAG, ROUTE_PREBOOT, vm_config_put_share),
-	ROW_SET(PUT, "vsock", ROUTE_PREBOOT, vm_config_put_vsock),
+	ROW_SET_ID(PUT, "shares/{id}", ROUTE_ID_TAG, ROUTE_PREBOOT, VM_PUT_SHARE),
+	ROW_SET(PUT, "vsock", ROUTE_PREBOOT, VM_PUT_VSOCK),
 	ROW(GET, "balloon", ROUTE_ANY, vmm_route_balloon_get),
-	ROW_SET(PUT, "balloon", ROUTE_PREBOOT, vm_config_put_balloon),
+	ROW_SET(PUT, "balloon", ROUTE_PREBOOT, VM_PUT_BALLOON),
 	ROW(PATCH, "balloon", ROUTE_POSTBOOT, vmm_route_balloon_patch),
 	ROW(GET, "balloon/statistics", ROUTE_POSTBOOT, vmm_route_balloon_stats_get),
 	ROW(PATCH, "balloon/statistics", ROUTE_POSTBOOT, vmm_route_balloon_stats_patch),
@@ -53,11 +53,11 @@ const struct vmm_route vmm_routes[] = {
 	ROW_BODY_OPTIONAL(PATCH, "balloon/hinting/start", ROUTE_POSTBOOT, vmm_route_balloon_hinting_start),
 	ROW_BODY_OPTIONAL(PATCH, "balloon/hinting/stop", ROUTE_POSTBOOT, vmm_route_balloon_hinting_stop),
 	ROW_BODY_FIRST(GET, "balloon/hinting/status", ROUTE_POSTBOOT, vmm_route_balloon_hinting_status),
-	ROW_OUTPUTS("logger", vm_config_put_logger),
-	ROW_OUTPUTS("metrics", vm_config_put_metrics),
+	ROW_OUTPUTS("logger", VM_PUT_LOGGER),
+	ROW_OUTPUTS("metrics", VM_PUT_METRICS),
 	ROW(PUT, "serial", ROUTE_PREBOOT, vmm_route_serial_put),
 	/* virtio-rng (on in skiff anyway) and its rate limiter. */
-	ROW_SET(PUT, "entropy", ROUTE_PREBOOT, vm_config_put_entropy),
+	ROW_SET(PUT, "entropy", ROUTE_PREBOOT, VM_PUT_ENTROPY),
 
 	/* The metadata service: its data at any time, its configuration
 	 * before start. */
@@ -65,7 +65,7 @@ const struct vmm_route vmm_routes[] = {
 	ROW(PUT, "mmds", ROUTE_ANY, vmm_route_mmds_put),
 	ROW(PATCH, "mmds", ROUTE_ANY, vmm_route_mmds_patch),
 	/* Its version, address and the NICs that serve it. */
-	ROW_SET(PUT, "mmds/config", ROUTE_PREBOOT, vm_config_put_mmds),
+	ROW_SET(PUT, "mmds/config", ROUTE_PREBOOT, VM_PUT_MMDS),
 
 	/* Snapshots: create needs a paused VM, load a fresh VMM. */
 	ROW_BODY_FIRST(PUT, "snapshot/create", ROUTE_POSTBOOT, vmm_route_snapshot_create),

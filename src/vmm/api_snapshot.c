@@ -336,7 +336,7 @@ const char *vmm_snapshot_spec(struct vm_config *spec, const char *conf,
 	/* Kept only if its files are still there; else a reboot of the
 	 * restored guest says there is no kernel. */
 	if (json_is_object(boot))
-		vm_config_put_boot_source(spec, boot, why, sizeof(why));
+		vm_config_set(spec, VM_PUT_BOOT_SOURCE, NULL, boot, NULL, why, sizeof(why));
 	json_decref(boot);
 out:
 	json_decref(doc);

@@ -292,8 +292,6 @@ static const char *request(struct vm_config *s, section_fn fn, const struct sect
 	return apply(s, fn, a, err, errlen);
 }
 
-#define REQUEST(fn, ...) request(s, fn, &(struct section_arg){ .body = body, __VA_ARGS__ }, err, errlen)
-
 /* ------------------------------------------------------------ helpers */
 
 /* Replace *dst by a copy of v; non-zero (message in err) when out of memory. */
@@ -447,11 +445,6 @@ static const char *boot_source(struct vm_config *s, const struct section_arg *a,
 	return NULL;
 }
 
-const char *vm_config_put_boot_source(struct vm_config *s, const json_t *body, char *err, size_t errlen)
-{
-	return REQUEST(boot_source, .fields = boot_source_fields, .where = "boot-source");
-}
-
 /* ------------------------------------------------------------ machine-config */
 
 static const char *machine(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
@@ -470,16 +463,6 @@ static const char *machine(struct vm_config *s, const struct section_arg *a, cha
 	if (api_json_bool(b, "smt", false))
 		return MSG("%s.smt: simultaneous multithreading is not supported (must be false)", where);
 	return NULL;
-}
-
-const char *vm_config_put_machine_config(struct vm_config *s, const json_t *body, char *err, size_t errlen)
-{
-	return REQUEST(machine, .fields = machine_put_fields, .where = "machine-config");
-}
-
-const char *vm_config_patch_machine_config(struct vm_config *s, const json_t *body, char *err, size_t errlen)
-{
-	return REQUEST(machine, .fields = machine_patch_fields, .where = "machine-config", .patch = true);
 }
 
 /* ------------------------------------------------------------ drives */
@@ -585,12 +568,6 @@ static const char *drive(struct vm_config *s, const struct section_arg *a, char 
 	return NULL;
 }
 
-const char *vm_config_put_drive(struct vm_config *s, const char *path_id, const json_t *body,
-			       char *err, size_t errlen)
-{
-	return REQUEST(drive, .fields = drive_fields, .where = "drives", .path_id = path_id);
-}
-
 static const char *find_drive(const struct vm_config *s, const char *id, const char *where,
 			      size_t *out, char *err, size_t errlen)
 {
@@ -631,13 +608,6 @@ static const char *drive_patch(struct vm_config *s, const struct section_arg *a,
 	}
 	merge_limiter(&d->limiter, api_json_member(b, "rate_limiter"), &out->limiter_changed);
 	return NULL;
-}
-
-const char *vm_config_patch_drive(struct vm_config *s, const char *path_id, const json_t *body,
-				 struct vm_drive_patch *out, char *err, size_t errlen)
-{
-	return REQUEST(drive_patch, .fields = drive_patch_fields, .where = "drives", .path_id = path_id,
-		       .out = out, .patch = true);
 }
 
 /* ------------------------------------------------------------ network */
@@ -760,12 +730,6 @@ static const char *net(struct vm_config *s, const struct section_arg *a, char *e
 	return NULL;
 }
 
-const char *vm_config_put_net(struct vm_config *s, const char *path_id, const json_t *body,
-			     char *err, size_t errlen)
-{
-	return REQUEST(net, .fields = net_fields, .where = "network-interfaces", .path_id = path_id);
-}
-
 static const char *net_patch(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
 	const json_t *b = a->body;
@@ -782,13 +746,6 @@ static const char *net_patch(struct vm_config *s, const struct section_arg *a, c
 	merge_limiter(&s->nets[i].rx, api_json_member(b, "rx_rate_limiter"), &out->rx_changed);
 	merge_limiter(&s->nets[i].tx, api_json_member(b, "tx_rate_limiter"), &out->tx_changed);
 	return NULL;
-}
-
-const char *vm_config_patch_net(struct vm_config *s, const char *path_id, const json_t *body,
-			       struct vm_net_patch *out, char *err, size_t errlen)
-{
-	return REQUEST(net_patch, .fields = net_patch_fields, .where = "network-interfaces",
-		       .path_id = path_id, .out = out, .patch = true);
 }
 
 /* ------------------------------------------------------------ vsock */
@@ -822,11 +779,6 @@ static const char *vsock(struct vm_config *s, const struct section_arg *a, char 
 	return NULL;
 }
 
-const char *vm_config_put_vsock(struct vm_config *s, const json_t *body, char *err, size_t errlen)
-{
-	return REQUEST(vsock, .fields = vsock_fields, .where = "vsock");
-}
-
 /* ------------------------------------------------------------ entropy */
 
 /* The section replaces the one before: an absent rate_limiter is none. */
@@ -838,11 +790,6 @@ static const char *entropy(struct vm_config *s, const struct section_arg *a, cha
 	merge_limiter(&s->entropy_limiter, api_json_member(b, "rate_limiter"), &changed);
 	s->entropy = true;
 	return NULL;
-}
-
-const char *vm_config_put_entropy(struct vm_config *s, const json_t *body, char *err, size_t errlen)
-{
-	return REQUEST(entropy, .fields = entropy_fields, .where = "entropy");
 }
 
 /* ------------------------------------------------------------ mmds */
@@ -886,11 +833,6 @@ static const char *mmds_config(struct vm_config *s, const struct section_arg *a,
 	return api_json_store(b, mmds_config_fields, s, where, err, errlen);
 }
 
-const char *vm_config_put_mmds(struct vm_config *s, const json_t *body, char *err, size_t errlen)
-{
-	return REQUEST(mmds_config, .fields = mmds_config_fields, .where = "mmds-config");
-}
-
 /* ------------------------------------------------------------ balloon */
 
 static const char *balloon(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
@@ -908,22 +850,12 @@ static const char *balloon(struct vm_config *s, const struct section_arg *a, cha
 	return NULL;
 }
 
-const char *vm_config_put_balloon(struct vm_config *s, const json_t *body, char *err, size_t errlen)
-{
-	return REQUEST(balloon, .fields = balloon_fields, .where = "balloon");
-}
-
 static const char *balloon_patch(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
 	const json_t *b = a->body;
 	if (!s->balloon)
 		return MSG("balloon not configured");
 	return api_json_store(b, balloon_patch_fields, s, a->where, err, errlen);
-}
-
-const char *vm_config_patch_balloon(struct vm_config *s, const json_t *body, char *err, size_t errlen)
-{
-	return REQUEST(balloon_patch, .fields = balloon_patch_fields, .where = "balloon", .patch = true);
 }
 
 static const char *balloon_stats_patch(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
@@ -939,12 +871,6 @@ static const char *balloon_stats_patch(struct vm_config *s, const struct section
 		return MSG("%s.stats_polling_interval_s: statistics cannot be turned on or off after start "
 			   "(they are %s)", where, before ? "on" : "off");
 	return NULL;
-}
-
-const char *vm_config_patch_balloon_stats(struct vm_config *s, const json_t *body, char *err, size_t errlen)
-{
-	return REQUEST(balloon_stats_patch, .fields = balloon_stats_patch_fields,
-		       .where = "balloon/statistics", .patch = true);
 }
 
 /* ------------------------------------------------------------ logger, metrics */
@@ -987,11 +913,6 @@ static const char *logger(struct vm_config *s, const struct section_arg *a, char
 	return NULL;
 }
 
-const char *vm_config_put_logger(struct vm_config *s, const json_t *body, char *err, size_t errlen)
-{
-	return REQUEST(logger, .fields = logger_fields, .where = "logger");
-}
-
 static const char *metrics(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
 	const json_t *b = a->body;
@@ -1001,11 +922,6 @@ static const char *metrics(struct vm_config *s, const struct section_arg *a, cha
 		return err;
 	s->metrics.set = true;
 	return NULL;
-}
-
-const char *vm_config_put_metrics(struct vm_config *s, const json_t *body, char *err, size_t errlen)
-{
-	return REQUEST(metrics, .fields = metrics_fields, .where = "metrics");
 }
 
 /* ------------------------------------------------------------ shares */
@@ -1053,12 +969,6 @@ static const char *share(struct vm_config *s, const struct section_arg *a, char 
 	}
 	PUT_AT(c->shares, c->nshares, at, sh, vm_share_free);
 	return NULL;
-}
-
-const char *vm_config_put_share(struct vm_config *s, const char *path_tag, const json_t *body,
-			       char *err, size_t errlen)
-{
-	return REQUEST(share, .fields = share_fields, .where = "shares", .path_id = path_tag);
 }
 
 /* ------------------------------------------------------------ console ports */
@@ -1173,10 +1083,54 @@ static const char *document(struct vm_config *s, const struct section_arg *a, ch
 	return NULL;
 }
 
+/* ------------------------------------------------------------ requests */
+
+/* Each request of config_json.h: its section's parser, table, name in
+ * messages and PUT or PATCH; `out` says the request reports what changed
+ * (a runtime update). */
+static const struct request_row {
+	section_fn fn;
+	const struct api_field *fields;
+	const char *where;
+	bool patch, out;
+} requests[VM_CONFIG_REQUESTS] = {
+	[VM_PUT_BOOT_SOURCE] = { boot_source, boot_source_fields, "boot-source" },
+	[VM_PUT_MACHINE] = { machine, machine_put_fields, "machine-config" },
+	[VM_PATCH_MACHINE] = { machine, machine_patch_fields, "machine-config", .patch = true },
+	[VM_PUT_DRIVE] = { drive, drive_fields, "drives" },
+	[VM_PATCH_DRIVE] = { drive_patch, drive_patch_fields, "drives", .patch = true, .out = true },
+	[VM_PUT_NET] = { net, net_fields, "network-interfaces" },
+	[VM_PATCH_NET] = { net_patch, net_patch_fields, "network-interfaces", .patch = true, .out = true },
+	[VM_PUT_SHARE] = { share, share_fields, "shares" },
+	[VM_PUT_VSOCK] = { vsock, vsock_fields, "vsock" },
+	[VM_PUT_BALLOON] = { balloon, balloon_fields, "balloon" },
+	[VM_PATCH_BALLOON] = { balloon_patch, balloon_patch_fields, "balloon", .patch = true },
+	[VM_PATCH_BALLOON_STATS] = { balloon_stats_patch, balloon_stats_patch_fields, "balloon/statistics",
+				     .patch = true },
+	[VM_PUT_LOGGER] = { logger, logger_fields, "logger" },
+	[VM_PUT_METRICS] = { metrics, metrics_fields, "metrics" },
+	[VM_PUT_ENTROPY] = { entropy, entropy_fields, "entropy" },
+	[VM_PUT_MMDS] = { mmds_config, mmds_config_fields, "mmds-config" },
+	[VM_CONFIG_DOCUMENT] = { document, doc_fields, "" },
+};
+
+const char *vm_config_set(struct vm_config *s, enum vm_config_request r, const char *path_id,
+			  const json_t *body, void *out, char *err, size_t errlen)
+{
+	const struct request_row *row = (unsigned)r < VM_CONFIG_REQUESTS ? &requests[r] : NULL;
+	if (!row || !row->fn)
+		return MSG("configuration request %d: no such request", (int)r);
+	if (row->out != (out != NULL))
+		return MSG("%s: %s request called %s", row->where, row->patch ? "PATCH" : "PUT",
+			   row->out ? "without its result" : "with a result it does not report");
+	struct section_arg a = { .body = body, .fields = row->fields, .where = row->where, .path_id = path_id,
+				 .out = out, .patch = row->patch };
+	return request(s, row->fn, &a, err, errlen);
+}
+
 const char *vm_config_from_json(struct vm_config *s, const json_t *doc, char *err, size_t errlen)
 {
-	return request(s, document, &(struct section_arg){ .body = doc, .fields = doc_fields, .where = "" }, err,
-	       errlen);
+	return vm_config_set(s, VM_CONFIG_DOCUMENT, NULL, doc, NULL, err, errlen);
 }
 
 json_t *vmm_config_file_read(const char *path, char *err, size_t errlen)

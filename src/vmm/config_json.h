@@ -6,7 +6,7 @@
  * cpu_quota, drive format/serial and the user-mode network backend), and
  * GET /vm/config.
  *
- * Every setter checks its input completely (shape, types, ranges, files that
+ * Every request checks its input completely (shape, types, ranges, files that
  * must exist, ids, cross-section rules such as one root drive or a balloon no
  * larger than RAM) and changes the configuration only when all of it is right:
  * a refused request leaves it exactly as it was. Messages name the
@@ -36,40 +36,51 @@ bool vmm_id_valid(const char *id);
 bool vmm_tag_valid(const char *tag);
 
 /*
- * The sections. Each returns NULL on success, else err. `path_id` is the id
- * from the URL (drives/{id}, ...); NULL when the id comes from the body only
- * (a --config-file entry).
+ * The configuration requests: one for each section's PUT, and PATCH where
+ * it has one. vm_config_set() runs each the same way: the body checked
+ * against the section's table, then the section applied to a copy of the
+ * configuration that replaces it only if the rules across sections pass.
+ * It returns NULL on success, else err. `path_id` is the id from the URL
+ * (drives/{id}, network-interfaces/{id}, shares/{tag}; NULL for the
+ * others); `out` is where a runtime update reports what changed (struct
+ * vm_drive_patch for VM_PATCH_DRIVE, struct vm_net_patch for VM_PATCH_NET)
+ * and NULL for every other request.
  */
-const char *vm_config_put_boot_source(struct vm_config *s, const json_t *body, char *err, size_t errlen);
-const char *vm_config_put_machine_config(struct vm_config *s, const json_t *body, char *err, size_t errlen);
-const char *vm_config_patch_machine_config(struct vm_config *s, const json_t *body, char *err, size_t errlen);
-const char *vm_config_put_drive(struct vm_config *s, const char *path_id, const json_t *body,
-			       char *err, size_t errlen);
-const char *vm_config_put_net(struct vm_config *s, const char *path_id, const json_t *body,
-			     char *err, size_t errlen);
-const char *vm_config_put_vsock(struct vm_config *s, const json_t *body, char *err, size_t errlen);
-const char *vm_config_put_balloon(struct vm_config *s, const json_t *body, char *err, size_t errlen);
-const char *vm_config_put_logger(struct vm_config *s, const json_t *body, char *err, size_t errlen);
-const char *vm_config_put_metrics(struct vm_config *s, const json_t *body, char *err, size_t errlen);
-const char *vm_config_put_share(struct vm_config *s, const char *path_tag, const json_t *body,
-			       char *err, size_t errlen);
+enum vm_config_request {
+	VM_CONFIG_NONE,               /* 0: sets nothing (a route of another kind) */
+	VM_PUT_BOOT_SOURCE,
+	VM_PUT_MACHINE,
+	VM_PATCH_MACHINE,
+	VM_PUT_DRIVE,
+	VM_PATCH_DRIVE,               /* after start too (a new image, its limiter) */
+	VM_PUT_NET,
+	VM_PATCH_NET,                 /* after start too (the limiters) */
+	VM_PUT_SHARE,
+	VM_PUT_VSOCK,
+	VM_PUT_BALLOON,
+	VM_PATCH_BALLOON,             /* after start: the target */
+	VM_PATCH_BALLOON_STATS,       /* after start: the statistics' interval */
+	VM_PUT_LOGGER,
+	VM_PUT_METRICS,
+	VM_PUT_ENTROPY,               /* Firecracker's EntropyDeviceConfig */
+	VM_PUT_MMDS,                  /* PUT /mmds/config (Firecracker's MmdsConfig) */
+	VM_CONFIG_DOCUMENT,           /* a whole document (vm_config_from_json) */
+	VM_CONFIG_REQUESTS
+};
 
-/* The runtime updates (PATCH after start). They also report what changed so
- * the caller can apply it to the running devices before keeping it. */
+/* What a runtime update changed, for the caller to apply to the running
+ * devices before it keeps the new configuration. */
 struct vm_drive_patch {
 	size_t index;              /* into vm.drives */
 	bool path_changed, limiter_changed;
 };
-const char *vm_config_patch_drive(struct vm_config *s, const char *path_id, const json_t *body,
-				 struct vm_drive_patch *out, char *err, size_t errlen);
 struct vm_net_patch {
 	size_t index;              /* into vm.nets */
 	bool rx_changed, tx_changed;
 };
-const char *vm_config_patch_net(struct vm_config *s, const char *path_id, const json_t *body,
-			       struct vm_net_patch *out, char *err, size_t errlen);
-const char *vm_config_patch_balloon(struct vm_config *s, const json_t *body, char *err, size_t errlen);
-const char *vm_config_patch_balloon_stats(struct vm_config *s, const json_t *body, char *err, size_t errlen);
+
+const char *vm_config_set(struct vm_config *s, enum vm_config_request r, const char *path_id,
+			  const json_t *body, void *out, char *err, size_t errlen);
 
 /* A whole --config-file document, applied on top of `s` (all or nothing). */
 const char *vm_config_from_json(struct vm_config *s, const json_t *doc, char *err, size_t errlen);
@@ -93,12 +104,9 @@ int vm_config_json_paths(json_t *doc, vm_config_path_fn fn, void *ctx);
 json_t *vm_config_to_json(const struct vm_config *s);
 json_t *vm_config_machine_json(const struct vm_config *s);
 json_t *vm_config_balloon_json(const struct vm_config *s);
-/* PUT /entropy (Firecracker's EntropyDeviceConfig), and back (NULL if
- * not set). */
-const char *vm_config_put_entropy(struct vm_config *s, const json_t *body, char *err, size_t errlen);
+/* The entropy device's section (NULL if not set). */
 json_t *vm_config_entropy_json(const struct vm_config *s);
-/* PUT /mmds/config (Firecracker's MmdsConfig), and back (NULL if none). */
-const char *vm_config_put_mmds(struct vm_config *s, const json_t *body, char *err, size_t errlen);
+/* The metadata service's configuration (NULL if none). */
 json_t *vm_config_mmds_json(const struct vm_config *s);   /* NULL if none */
 
 /* The log levels by name (case-insensitive); -1 if unknown. */

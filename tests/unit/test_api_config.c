@@ -131,18 +131,16 @@ static char *dump(const struct vm_config *s)
 	return txt ? txt : strdup("(null)");
 }
 
-typedef const char *(*put_fn)(struct vm_config *, const json_t *, char *, size_t);
-typedef const char *(*id_fn)(struct vm_config *, const char *, const json_t *, char *, size_t);
-
-/* Run one section call; check success or a failure naming `want`, and
- * that a failure left the spec unchanged. */
-static void run(struct t *t, int line, struct vm_config *s, put_fn fn, id_fn idf, const char *id,
+/* Run one configuration request (with the path's id, or NULL); check
+ * success or a failure naming `want`, and that a failure left the spec
+ * unchanged. */
+static void run(struct t *t, int line, struct vm_config *s, enum vm_config_request fn, const char *id,
 		const char *body, const char *want)
 {
 	char err[1024];
 	json_t *b = parse(body);
 	char *before = dump(s);
-	const char *e = fn ? fn(s, b, err, sizeof(err)) : idf(s, id, b, err, sizeof(err));
+	const char *e = vm_config_set(s, fn, id, b, NULL, err, sizeof(err));
 	char *after = dump(s);
 	if (want) {
 		CHECK(&t->c, e && strstr(e, want), "line %d: body %s: wanted an error with \"%s\", got %s",
@@ -157,10 +155,10 @@ static void run(struct t *t, int line, struct vm_config *s, put_fn fn, id_fn idf
 	json_decref(b);
 }
 
-#define OK(fn, body) run(t, __LINE__, s, fn, NULL, NULL, body, NULL)
-#define BAD(fn, body, want) run(t, __LINE__, s, fn, NULL, NULL, body, want)
-#define OK_ID(fn, id, body) run(t, __LINE__, s, NULL, fn, id, body, NULL)
-#define BAD_ID(fn, id, body, want) run(t, __LINE__, s, NULL, fn, id, body, want)
+#define OK(fn, body) run(t, __LINE__, s, fn, NULL, body, NULL)
+#define BAD(fn, body, want) run(t, __LINE__, s, fn, NULL, body, want)
+#define OK_ID(fn, id, body) run(t, __LINE__, s, fn, id, body, NULL)
+#define BAD_ID(fn, id, body, want) run(t, __LINE__, s, fn, id, body, want)
 
 /* ------------------------------------------------------------ json_check */
 
@@ -248,7 +246,7 @@ static void test_boot_source(struct t *t)
 {
 	struct vm_config spec, *s = &spec;
 	vm_config_init(s);
-	put_fn fn = vm_config_put_boot_source;
+	enum vm_config_request fn = VM_PUT_BOOT_SOURCE;
 	BAD(fn, "{}", "boot-source.kernel_image_path: missing required field");
 	BAD(fn, "{\"kernel_image_path\": 5}", "boot-source.kernel_image_path: expected a string");
 	BAD(fn, "{\"kernel_image_path\": \"\"}", "boot-source.kernel_image_path: must not be empty");
@@ -278,7 +276,7 @@ static void test_machine_config(struct t *t)
 {
 	struct vm_config spec, *s = &spec;
 	vm_config_init(s);
-	put_fn put = vm_config_put_machine_config, patch = vm_config_patch_machine_config;
+	enum vm_config_request put = VM_PUT_MACHINE, patch = VM_PATCH_MACHINE;
 	CHECK(&t->c, s->ncpus == 1 && s->mem_bytes == 512ull << 20, "defaults");
 	BAD(put, "{\"vcpu_count\": 2}", "machine-config.mem_size_mib: missing required field");
 	BAD(put, "{\"mem_size_mib\": 256}", "machine-config.vcpu_count: missing required field");
@@ -314,7 +312,7 @@ static void test_drives(struct t *t)
 {
 	struct vm_config spec, *s = &spec;
 	vm_config_init(s);
-	id_fn put = vm_config_put_drive;
+	enum vm_config_request put = VM_PUT_DRIVE;
 	BAD_ID(put, "rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": true}", "drives.path_on_host: missing required field");
 	BAD_ID(put, "rootfs", B(t, "{\"path_on_host\": \"%s\", \"is_root_device\": true}", t->disk), "drives.drive_id: missing required field");
 	BAD_ID(put, "rootfs", B(t, "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\"}", t->disk), "drives.is_root_device: missing required field");
@@ -408,22 +406,31 @@ static void test_drives(struct t *t)
 	char err[1024];
 	json_t *b = parse("{\"drive_id\": \"nope\", \"path_on_host\": \"x\"}");
 	char *before = dump(s);
-	CHECK(&t->c, vm_config_patch_drive(s, "nope", b, &p, err, sizeof(err)) && strstr(err, "drives.drive_id: no drive `nope`"),
+	CHECK(&t->c, vm_config_set(s, VM_PATCH_DRIVE, "nope", b, &p, err, sizeof(err)) && strstr(err, "drives.drive_id: no drive `nope`"),
 	      "PATCH unknown drive: %s", err);
 	json_decref(b);
 	b = parse("{\"drive_id\": \"rootfs\", \"is_read_only\": true}");
-	CHECK(&t->c, vm_config_patch_drive(s, "rootfs", b, &p, err, sizeof(err)) && strstr(err, "drives: unknown field `is_read_only`"),
+	CHECK(&t->c, vm_config_set(s, VM_PATCH_DRIVE, "rootfs", b, &p, err, sizeof(err)) && strstr(err, "drives: unknown field `is_read_only`"),
 	      "PATCH with a PUT-only field: %s", err);
 	json_decref(b);
 	b = parse("{\"drive_id\": \"rootfs\"}");
-	CHECK(&t->c, vm_config_patch_drive(s, "ro", b, &p, err, sizeof(err)) && strstr(err, "does not match"),
+	CHECK(&t->c, vm_config_set(s, VM_PATCH_DRIVE, "ro", b, &p, err, sizeof(err)) && strstr(err, "does not match"),
 	      "PATCH id mismatch: %s", err);
+	/* A runtime update called without its result, a request with a
+	 * result it has not, or no request at all: refused, nothing changed. */
+	CHECK(&t->c, vm_config_set(s, VM_PATCH_DRIVE, "rootfs", b, NULL, err, sizeof(err)) &&
+	      strstr(err, "drives: PATCH request called without its result"), "PATCH without a result: %s", err);
+	CHECK(&t->c, vm_config_set(s, VM_PUT_VSOCK, NULL, b, &p, err, sizeof(err)) &&
+	      strstr(err, "vsock: PUT request called with a result"), "PUT with a result: %s", err);
+	CHECK(&t->c, vm_config_set(s, VM_CONFIG_NONE, NULL, b, NULL, err, sizeof(err)) &&
+	      vm_config_set(s, VM_CONFIG_REQUESTS, NULL, b, NULL, err, sizeof(err)) &&
+	      strstr(err, "no such request"), "no request: %s", err);
 	json_decref(b);
 	char *after = dump(s);
 	CHECK(&t->c, !strcmp(before, after), "refused PATCHes changed the spec");
 	free(after);
 	b = parse("{\"drive_id\": \"rootfs\", \"rate_limiter\": {\"ops\": {\"size\": 0, \"refill_time\": 0}}}");
-	CHECK(&t->c, !vm_config_patch_drive(s, "rootfs", b, &p, err, sizeof(err)) && p.index == 0 &&
+	CHECK(&t->c, !vm_config_set(s, VM_PATCH_DRIVE, "rootfs", b, &p, err, sizeof(err)) && p.index == 0 &&
 	      p.limiter_changed && !p.path_changed, "PATCH limiter: %s", err);
 	json_decref(b);
 	CHECK(&t->c, s->drives[0].limiter.ops.size == 0, "PATCH ops bucket not replaced");
@@ -442,7 +449,7 @@ static void test_drives(struct t *t)
 		b = bad[k].path ? parse(B(t, "{\"drive_id\": \"%s\", \"path_on_host\": \"%s\"%s}", bad[k].id,
 					  bad[k].path, bad[k].extra))
 				: parse(B(t, "{\"drive_id\": \"%s\"%s}", bad[k].id, bad[k].extra));
-		CHECK(&t->c, vm_config_patch_drive(s, bad[k].id, b, &p, err, sizeof(err)) && strstr(err, bad[k].want),
+		CHECK(&t->c, vm_config_set(s, VM_PATCH_DRIVE, bad[k].id, b, &p, err, sizeof(err)) && strstr(err, bad[k].want),
 		      "PATCH %zu: want '%s', got: %s", k, bad[k].want, err);
 		json_decref(b);
 	}
@@ -450,20 +457,20 @@ static void test_drives(struct t *t)
 	CHECK(&t->c, !strcmp(before, after), "refused path PATCHes changed the spec");
 	free(after);
 	b = parse(B(t, "{\"drive_id\": \"q\", \"path_on_host\": \"%s\"}", t->disk));
-	CHECK(&t->c, !vm_config_patch_drive(s, "q", b, &p, err, sizeof(err)) && p.path_changed && !p.limiter_changed &&
+	CHECK(&t->c, !vm_config_set(s, VM_PATCH_DRIVE, "q", b, &p, err, sizeof(err)) && p.path_changed && !p.limiter_changed &&
 	      !strcmp(s->drives[2].path, t->disk) && s->drives[2].format == VM_DISK_RAW && s->drives[2].backing,
 	      "PATCH a qcow2 drive to a raw file without format: settled raw, backing kept: %s", err);
 	json_decref(b);
 	b = parse("{\"drive_id\": \"rootfs\", \"rate_limiter\": {\"bandwidth\": {\"size\": 4096, \"refill_time\": 100}}}");
-	CHECK(&t->c, !vm_config_patch_drive(s, "rootfs", b, &p, err, sizeof(err)), "PATCH limiter: %s", err);
+	CHECK(&t->c, !vm_config_set(s, VM_PATCH_DRIVE, "rootfs", b, &p, err, sizeof(err)), "PATCH limiter: %s", err);
 	json_decref(b);
 	b = parse(B(t, "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"format\": \"qcow2\"}", t->qcow));
-	CHECK(&t->c, !vm_config_patch_drive(s, "rootfs", b, &p, err, sizeof(err)) && p.path_changed &&
+	CHECK(&t->c, !vm_config_set(s, VM_PATCH_DRIVE, "rootfs", b, &p, err, sizeof(err)) && p.path_changed &&
 	      !strcmp(s->drives[0].path, t->qcow) && s->drives[0].format == VM_DISK_QCOW2 &&
 	      s->drives[0].limiter.bandwidth.size == 4096, "PATCH path with format, limiter kept: %s", err);
 	json_decref(b);
 	b = parse(B(t, "{\"drive_id\": \"ro\", \"path_on_host\": \"%s\"}", t->qcow));
-	CHECK(&t->c, !vm_config_patch_drive(s, "ro", b, &p, err, sizeof(err)) && p.path_changed &&
+	CHECK(&t->c, !vm_config_set(s, VM_PATCH_DRIVE, "ro", b, &p, err, sizeof(err)) && p.path_changed &&
 	      s->drives[1].format == VM_DISK_QCOW2 && s->drives[1].read_only, "PATCH a read-only drive: probed: %s", err);
 	json_decref(b);
 	free(before);
@@ -474,7 +481,7 @@ static void test_net(struct t *t)
 {
 	struct vm_config spec, *s = &spec;
 	vm_config_init(s);
-	id_fn put = vm_config_put_net;
+	enum vm_config_request put = VM_PUT_NET;
 	BAD_ID(put, "eth0", "{}", "network-interfaces.iface_id: missing required field");
 	BAD_ID(put, "eth0", "{\"iface_id\": \"eth1\"}", "The id from the path does not match");
 	BAD_ID(put, "eth0", "{\"iface_id\": \"eth0\", \"backend\": \"bridge\"}", "network-interfaces.backend: must be \"user\" or \"tap\"");
@@ -538,15 +545,15 @@ static void test_net(struct t *t)
 	struct vm_net_patch p;
 	char err[1024];
 	json_t *b = parse("{\"iface_id\": \"wlan0\", \"rx_rate_limiter\": {}}");
-	CHECK(&t->c, vm_config_patch_net(s, "wlan0", b, &p, err, sizeof(err)) && strstr(err, "no network interface `wlan0`"),
+	CHECK(&t->c, vm_config_set(s, VM_PATCH_NET, "wlan0", b, &p, err, sizeof(err)) && strstr(err, "no network interface `wlan0`"),
 	      "PATCH unknown interface: %s", err);
 	json_decref(b);
 	b = parse("{\"iface_id\": \"eth0\", \"guest_mac\": \"06:00:00:00:00:01\"}");
-	CHECK(&t->c, vm_config_patch_net(s, "eth0", b, &p, err, sizeof(err)) && strstr(err, "unknown field `guest_mac`"),
+	CHECK(&t->c, vm_config_set(s, VM_PATCH_NET, "eth0", b, &p, err, sizeof(err)) && strstr(err, "unknown field `guest_mac`"),
 	      "PATCH a PUT-only field: %s", err);
 	json_decref(b);
 	b = parse("{\"iface_id\": \"tap_if\", \"rx_rate_limiter\": {\"bandwidth\": {\"size\": 5, \"refill_time\": 10}}}");
-	CHECK(&t->c, !vm_config_patch_net(s, "tap_if", b, &p, err, sizeof(err)) && p.index == 1 && p.rx_changed && !p.tx_changed &&
+	CHECK(&t->c, !vm_config_set(s, VM_PATCH_NET, "tap_if", b, &p, err, sizeof(err)) && p.index == 1 && p.rx_changed && !p.tx_changed &&
 	      s->nets[1].rx.bandwidth.size == 5 && s->nets[1].tx.ops.size == 100, "PATCH rx limiter: %s", err);
 	json_decref(b);
 	vm_config_free(s);
@@ -556,7 +563,7 @@ static void test_vsock_balloon_shares(struct t *t)
 {
 	struct vm_config spec, *s = &spec;
 	vm_config_init(s);
-	put_fn vs = vm_config_put_vsock;
+	enum vm_config_request vs = VM_PUT_VSOCK;
 	BAD(vs, "{\"guest_cid\": 3}", "vsock.uds_path: missing required field");
 	BAD(vs, B(t, "{\"guest_cid\": 2, \"uds_path\": \"%s/v.sock\"}", t->dir), "vsock.guest_cid: 2 is out of range (3 to 4294967294)");
 	BAD(vs, B(t, "{\"guest_cid\": 4294967295, \"uds_path\": \"%s/v.sock\"}", t->dir), "vsock.guest_cid: 4294967295 is out of range");
@@ -569,7 +576,7 @@ static void test_vsock_balloon_shares(struct t *t)
 	OK(vs, B(t, "{\"guest_cid\": 3, \"uds_path\": \"%s/v.sock\", \"vsock_id\": \"vsock0\"}", t->dir));
 	CHECK(&t->c, s->vsock && s->vsock_cid == 3 && s->vsock_uds, "vsock not applied");
 
-	put_fn bl = vm_config_put_balloon;
+	enum vm_config_request bl = VM_PUT_BALLOON;
 	BAD(bl, "{\"amount_mib\": 10}", "balloon.deflate_on_oom: missing required field");
 	BAD(bl, "{\"amount_mib\": 600, \"deflate_on_oom\": true}", "balloon.amount_mib: 600 MiB is more than the guest memory");
 	BAD(bl, "{\"amount_mib\": 10, \"deflate_on_oom\": true, \"free_page_hinting\": 1}", "balloon.free_page_hinting");
@@ -578,23 +585,23 @@ static void test_vsock_balloon_shares(struct t *t)
 	CHECK(&t->c, !none, "balloon JSON before PUT");
 	char err[1024];
 	json_t *b = parse("{\"amount_mib\": 1}");
-	CHECK(&t->c, vm_config_patch_balloon(s, b, err, sizeof(err)) && strstr(err, "balloon not configured"), "PATCH absent balloon: %s", err);
+	CHECK(&t->c, vm_config_set(s, VM_PATCH_BALLOON, NULL, b, NULL, err, sizeof(err)) && strstr(err, "balloon not configured"), "PATCH absent balloon: %s", err);
 	json_decref(b);
 	OK(bl, "{\"amount_mib\": 200, \"deflate_on_oom\": true, \"stats_polling_interval_s\": 5}");
 	/* RAM cannot shrink below the balloon. */
-	BAD(vm_config_patch_machine_config, "{\"mem_size_mib\": 128}", "balloon.amount_mib: 200 MiB is more than the guest memory");
+	BAD(VM_PATCH_MACHINE, "{\"mem_size_mib\": 128}", "balloon.amount_mib: 200 MiB is more than the guest memory");
 	b = parse("{\"amount_mib\": 2000}");
-	CHECK(&t->c, vm_config_patch_balloon(s, b, err, sizeof(err)) && strstr(err, "more than the guest memory"), "PATCH too big: %s", err);
+	CHECK(&t->c, vm_config_set(s, VM_PATCH_BALLOON, NULL, b, NULL, err, sizeof(err)) && strstr(err, "more than the guest memory"), "PATCH too big: %s", err);
 	json_decref(b);
 	b = parse("{\"amount_mib\": 50}");
-	CHECK(&t->c, !vm_config_patch_balloon(s, b, err, sizeof(err)) && s->balloon_target_mib == 50, "PATCH balloon: %s", err);
+	CHECK(&t->c, !vm_config_set(s, VM_PATCH_BALLOON, NULL, b, NULL, err, sizeof(err)) && s->balloon_target_mib == 50, "PATCH balloon: %s", err);
 	json_decref(b);
 	b = parse("{\"stats_polling_interval_s\": 0}");
-	CHECK(&t->c, vm_config_patch_balloon_stats(s, b, err, sizeof(err)) && strstr(err, "cannot be turned on or off"),
+	CHECK(&t->c, vm_config_set(s, VM_PATCH_BALLOON_STATS, NULL, b, NULL, err, sizeof(err)) && strstr(err, "cannot be turned on or off"),
 	      "stats off after start: %s", err);
 	json_decref(b);
 	b = parse("{\"stats_polling_interval_s\": 1}");
-	CHECK(&t->c, !vm_config_patch_balloon_stats(s, b, err, sizeof(err)) && s->balloon_stats_interval_s == 1,
+	CHECK(&t->c, !vm_config_set(s, VM_PATCH_BALLOON_STATS, NULL, b, NULL, err, sizeof(err)) && s->balloon_stats_interval_s == 1,
 	      "stats interval: %s", err);
 	json_decref(b);
 	json_t *bj = vm_config_balloon_json(s);
@@ -602,7 +609,7 @@ static void test_vsock_balloon_shares(struct t *t)
 	      json_is_true(json_object_get(bj, "deflate_on_oom")), "balloon JSON");
 	json_decref(bj);
 
-	id_fn sh = vm_config_put_share;
+	enum vm_config_request sh = VM_PUT_SHARE;
 	BAD_ID(sh, "data", "{}", "shares.path_on_host: missing required field");
 	BAD_ID(sh, "data", B(t, "{\"path_on_host\": \"%s\"}", t->kernel), "shares.path_on_host: '");
 	BAD_ID(sh, "data", B(t, "{\"path_on_host\": \"%s/none\"}", t->dir), "No such file");
@@ -619,13 +626,13 @@ static void test_vsock_balloon_shares(struct t *t)
 	OK_ID(sh, "dev", B(t, "{\"path_on_host\": \"%s\", \"is_read_only\": true, \"nodev\": true}", t->share));
 	CHECK(&t->c, s->nshares == 3 && s->shares[2].read_only && s->shares[2].nodev, "share flags stored");
 
-	put_fn lg = vm_config_put_logger;
+	enum vm_config_request lg = VM_PUT_LOGGER;
 	BAD(lg, "{\"level\": \"Loud\"}", "logger.level: must be one of");
 	BAD(lg, "{\"log_path\": \"\"}", "logger.log_path: must not be empty");
 	BAD(lg, "{\"module\": \"api\"}", "logger: unknown field `module`");
 	OK(lg, "{\"level\": \"debug\", \"show_level\": true}");
 	CHECK(&t->c, s->logger.set && s->logger.level == VMM_LOG_DEBUG && s->logger.show_level, "logger");
-	put_fn mt = vm_config_put_metrics;
+	enum vm_config_request mt = VM_PUT_METRICS;
 	BAD(mt, "{}", "metrics.metrics_path: missing required field");
 	OK(mt, B(t, "{\"metrics_path\": \"%s/metrics\"}", t->dir));
 	BAD(mt, B(t, "{\"metrics_path\": \"%s/metrics\"}", t->dir), "Reinitialization of metrics not allowed.");
@@ -638,7 +645,7 @@ static void test_documents(struct t *t)
 {
 	struct vm_config spec, *s = &spec;
 	vm_config_init(s);
-	put_fn doc = vm_config_from_json;
+	enum vm_config_request doc = VM_CONFIG_DOCUMENT;
 	BAD(doc, "{\"cpu-config\": {}}", "unknown field `cpu-config`");
 	BAD(doc, "{\"mmds-config\": {}}", "mmds-config.network_interfaces: missing required field");
 	BAD(doc, "{\"entropy\": {\"rate_limiter\": {\"bandwidth\": {\"size\": -1}}}}", "entropy.rate_limiter.bandwidth.size");
