@@ -251,19 +251,35 @@ bool vmm_tag_valid(const char *tag)
 
 /* What a section's parser is given: the body, its table, its name in
  * messages ("drives[1]"), the id from the request's path (drives/{id};
- * NULL in a document), where a PATCH reports what changed, and PUT or
- * PATCH. The body has passed the table's shape check. */
+ * NULL in a document), for a section keyed by a resource id the name of
+ * that member and its value, where a PATCH reports what changed, and PUT
+ * or PATCH. The body has passed the table's shape check, and the id
+ * check_section_id(). */
 struct section_arg {
 	const json_t *body;
 	const struct api_field *fields;
 	const char *where;
 	const char *path_id;
+	const char *id_key, *id;
 	void *out;
 	bool patch;
 };
 
 typedef const char *(*section_fn)(struct vm_config *tmp, const struct section_arg *a, char *err,
 				  size_t errlen);
+
+static const char *check_id(const char *path_id, const char *body_id, const char *where,
+			    const char *field, char *err, size_t errlen);
+
+/* A section keyed by a resource id (drives, network interfaces): its
+ * id member must be a valid id and the same as the path's. */
+static const char *check_section_id(struct section_arg *a, char *err, size_t errlen)
+{
+	if (!a->id_key)
+		return NULL;
+	a->id = api_json_string(a->body, a->id_key);
+	return check_id(a->path_id, a->id, a->where, a->id_key, err, errlen);
+}
 
 /* Run `fn` on a copy of the configuration; keep the copy only if it and the rules
  * across sections pass. */
@@ -284,10 +300,11 @@ static const char *apply(struct vm_config *s, section_fn fn, const struct sectio
 
 /* One request: its body checked against the section's table, then
  * applied. */
-static const char *request(struct vm_config *s, section_fn fn, const struct section_arg *a, char *err,
+static const char *request(struct vm_config *s, section_fn fn, struct section_arg *a, char *err,
 			   size_t errlen)
 {
-	if (api_json_check_object(a->body, a->fields, a->where, err, errlen))
+	if (api_json_check_object(a->body, a->fields, a->where, err, errlen) ||
+	    check_section_id(a, err, errlen))
 		return err;
 	return apply(s, fn, a, err, errlen);
 }
@@ -496,10 +513,7 @@ static const char *drive_format(const char *path, const char *fmt, bool read_onl
 static const char *drive(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
 	const json_t *b = a->body;
-	const char *where = a->where;
-	const char *id = api_json_string(b, "drive_id");
-	if (check_id(a->path_id, id, where, "drive_id", err, errlen))
-		return err;
+	const char *where = a->where, *id = a->id;
 	struct vm_drive d = { 0 };
 	if (api_json_store(b, drive_fields, &d, where, err, errlen))
 		return err;
@@ -582,10 +596,8 @@ static const char *drive_patch(struct vm_config *s, const struct section_arg *a,
 	const json_t *b = a->body;
 	struct vm_drive_patch *out = a->out;
 	const char *where = a->where;
-	const char *id = api_json_string(b, "drive_id");
 	size_t i = 0;
-	if (check_id(a->path_id, id, where, "drive_id", err, errlen) ||
-	    find_drive(s, id, where, &i, err, errlen))
+	if (find_drive(s, a->id, where, &i, err, errlen))
 		return err;
 	struct vm_drive *d = &s->drives[i];
 	memset(out, 0, sizeof(*out));
@@ -667,10 +679,7 @@ static const char *forwards(struct vm_net *n, const json_t *arr, const char *whe
 static const char *net(struct vm_config *s, const struct section_arg *a, char *err, size_t errlen)
 {
 	const json_t *b = a->body;
-	const char *where = a->where;
-	const char *id = api_json_string(b, "iface_id");
-	if (check_id(a->path_id, id, where, "iface_id", err, errlen))
-		return err;
+	const char *where = a->where, *id = a->id;
 	const char *backend = api_json_string(b, "backend");
 	const char *tap = api_json_string(b, "host_dev_name");
 	const char *mac = api_json_string(b, "guest_mac");
@@ -734,10 +743,7 @@ static const char *net_patch(struct vm_config *s, const struct section_arg *a, c
 {
 	const json_t *b = a->body;
 	struct vm_net_patch *out = a->out;
-	const char *where = a->where;
-	const char *id = api_json_string(b, "iface_id");
-	if (check_id(a->path_id, id, where, "iface_id", err, errlen))
-		return err;
+	const char *where = a->where, *id = a->id;
 	size_t i = INDEX_OF(s->nets, s->nnets, id, id);
 	if (i == s->nnets)
 		return MSG("%s.iface_id: no network interface `%s` is configured", where, id);
@@ -1023,19 +1029,21 @@ static const char *console_port(struct vm_config *s, const struct section_arg *a
 /* ------------------------------------------------------------ documents */
 
 /* A document's sections, in the order they are applied; an array section
- * names the member its entries must not share. */
+ * names the member its entries must not share, and whether that member
+ * is a resource id (check_section_id). */
 static const struct section {
 	const char *name;
 	section_fn fn;
 	const struct api_field *fields;  /* as in doc_fields */
 	const char *id_field;
+	bool resource_id;
 } sections[] = {
 	{ "logger", logger, logger_fields },
 	{ "metrics", metrics, metrics_fields },
 	{ "machine-config", machine, machine_put_fields },
 	{ "boot-source", boot_source, boot_source_fields },
-	{ "drives", drive, drive_fields, "drive_id" },
-	{ "network-interfaces", net, net_fields, "iface_id" },
+	{ "drives", drive, drive_fields, "drive_id", true },
+	{ "network-interfaces", net, net_fields, "iface_id", true },
 	{ "shares", share, share_doc_fields, "tag" },
 	{ "console-ports", console_port, console_port_fields, "name" },
 	{ "vsock", vsock, vsock_fields },
@@ -1062,8 +1070,9 @@ static const char *doc_array(struct vm_config *s, const struct section *sec, con
 				return MSG("%s.%s: `%s` is used twice", where, idf, shown);
 			}
 		}
-		struct section_arg a = { .body = it, .fields = sec->fields, .where = where };
-		if (sec->fn(s, &a, err, errlen))
+		struct section_arg a = { .body = it, .fields = sec->fields, .where = where,
+					 .id_key = sec->resource_id ? idf : NULL };
+		if (check_section_id(&a, err, errlen) || sec->fn(s, &a, err, errlen))
 			return err;
 	}
 	return NULL;
@@ -1092,15 +1101,17 @@ static const struct request_row {
 	section_fn fn;
 	const struct api_field *fields;
 	const char *where;
+	const char *id_key;   /* keyed by this resource id member */
 	bool patch, out;
 } requests[VM_CONFIG_REQUESTS] = {
 	[VM_PUT_BOOT_SOURCE] = { boot_source, boot_source_fields, "boot-source" },
 	[VM_PUT_MACHINE] = { machine, machine_put_fields, "machine-config" },
 	[VM_PATCH_MACHINE] = { machine, machine_patch_fields, "machine-config", .patch = true },
-	[VM_PUT_DRIVE] = { drive, drive_fields, "drives" },
-	[VM_PATCH_DRIVE] = { drive_patch, drive_patch_fields, "drives", .patch = true, .out = true },
-	[VM_PUT_NET] = { net, net_fields, "network-interfaces" },
-	[VM_PATCH_NET] = { net_patch, net_patch_fields, "network-interfaces", .patch = true, .out = true },
+	[VM_PUT_DRIVE] = { drive, drive_fields, "drives", "drive_id" },
+	[VM_PATCH_DRIVE] = { drive_patch, drive_patch_fields, "drives", "drive_id", .patch = true, .out = true },
+	[VM_PUT_NET] = { net, net_fields, "network-interfaces", "iface_id" },
+	[VM_PATCH_NET] = { net_patch, net_patch_fields, "network-interfaces", "iface_id", .patch = true,
+			   .out = true },
 	[VM_PUT_SHARE] = { share, share_fields, "shares" },
 	[VM_PUT_VSOCK] = { vsock, vsock_fields, "vsock" },
 	[VM_PUT_BALLOON] = { balloon, balloon_fields, "balloon" },
@@ -1124,7 +1135,7 @@ const char *vm_config_set(struct vm_config *s, enum vm_config_request r, const c
 		return MSG("%s: %s request called %s", row->where, row->patch ? "PATCH" : "PUT",
 			   row->out ? "without its result" : "with a result it does not report");
 	struct section_arg a = { .body = body, .fields = row->fields, .where = row->where, .path_id = path_id,
-				 .out = out, .patch = row->patch };
+				 .id_key = row->id_key, .out = out, .patch = row->patch };
 	return request(s, row->fn, &a, err, errlen);
 }
 
