@@ -257,11 +257,14 @@ struct api_server *api_server_start(const struct api_server_config *cfg, char *e
 
 	unsigned maxc = cfg->max_connections ? cfg->max_connections : 32;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
-	if (cfg->thread_per_connection)
-		flags |= MHD_USE_THREAD_PER_CONNECTION;
+	unsigned pool = cfg->pool_threads > 1 ? cfg->pool_threads : 0;
+	/* Each thread of a pool takes an equal share of the connection limit. */
+	if (pool && maxc < pool)
+		maxc = pool;
 	s->mhd = MHD_start_daemon(flags, 0,
 				  NULL, NULL, on_request, s,
 				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+				  MHD_OPTION_THREAD_POOL_SIZE, pool,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)s,
 				  MHD_OPTION_CONNECTION_LIMIT, maxc,
 				  /* An idle or stalled client gives its slot back soon. */

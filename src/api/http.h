@@ -8,7 +8,8 @@
  *
  * The handler runs on the server's single polling thread, so requests are
  * handled one at a time in arrival order, like Firecracker's API thread;
- * or, with thread_per_connection, on each connection's own thread.
+ * or, with pool_threads, on whichever thread of a fixed pool accepted the
+ * connection.
  */
 #ifndef SKIFF_API_HTTP_H
 #define SKIFF_API_HTTP_H
@@ -56,12 +57,17 @@ struct api_server_config {
 	const char *large_prefix;
 	size_t large_max_body;
 	unsigned max_connections; /* 0: 32 */
-	/* false: one thread serves every connection, so handlers never run
-	 * at once. true: a thread per connection (libmicrohttpd's names
-	 * MHD-listen, MHD-connection), so a handler that waits long (the
-	 * VMM's guest agent calls) holds up only its own client; handlers
-	 * then run concurrently and must lock what they share. */
-	bool thread_per_connection;
+	/* 0 or 1: one thread serves every connection, so handlers never run
+	 * at once. N > 1: a pool of N polling threads started once
+	 * (libmicrohttpd's MHD-worker), each accepting connections while it
+	 * is not in a handler, so a handler that waits long (the VMM's guest
+	 * agent calls) holds up only its own thread's connections while
+	 * fewer than N wait; handlers then run concurrently and must lock
+	 * what they share. A pool rather than a thread per connection: a
+	 * new thread for every request cost the VMM 0.1 ms of CPU per request
+	 * and, on a busy host, milliseconds waiting for a core
+	 * (docs/BENCHMARKS.md, the structure work's API rows). */
+	unsigned pool_threads;
 	api_handler_fn handler;
 	void *ctx;
 };

@@ -18,6 +18,11 @@
 #include "api/json_check.h"
 #include "vmm/api_agent.h"
 
+/* The API's threads: while guest agent calls wait on the guest (one on
+ * the channel, the others on its lock), the pool's other threads answer
+ * everything else; with four, up to three may wait. */
+#define VMM_API_THREADS 4
+
 /* Segments a path may have: the longest pattern's, plus one to notice a
  * longer path. */
 #define MAX_SEGS 4
@@ -249,8 +254,9 @@ const char *vmm_listen(struct vmm *v, const char *path, char *err, size_t errlen
 		.large_prefix = "/agent/",
 		.large_max_body = VMM_AGENT_MAX_BODY,
 		/* A guest agent call waits on the guest without the lock:
-		 * other clients are answered meanwhile (see struct vmm). */
-		.thread_per_connection = true,
+		 * other clients are answered meanwhile (see struct vmm), by
+		 * the pool's other threads. */
+		.pool_threads = VMM_API_THREADS,
 		.handler = vmm_handle,
 		.ctx = v,
 	};
