@@ -397,6 +397,21 @@ static const char *check_kernel_image(const char *path, const char *where, char 
 	return NULL;
 }
 
+/* A Unix socket the VMM will create at `uds`: its directory must exist. */
+static const char *check_socket_dir(const char *uds, const char *where, char *err, size_t errlen)
+{
+	char *copy = strdup(uds);
+	if (!copy)
+		return MSG("out of memory");
+	struct stat st;
+	const char *dir = dirname(copy);
+	bool dir_ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+	free(copy);
+	if (!dir_ok)
+		return MSG("%s.uds_path: the directory of '%s' does not exist", where, uds);
+	return NULL;
+}
+
 static const char *check_qcow2(const char *path, const char *where, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -767,15 +782,8 @@ static const char *vsock(struct vm_config *s, const struct section_arg *a, char 
 	size_t room = sizeof(((struct sockaddr_un *)0)->sun_path) - 1 - 11;
 	if (!*uds || strlen(uds) > room)
 		return MSG("%s.uds_path: must be 1 to %zu bytes long", where, room);
-	char *copy = strdup(uds);
-	if (!copy)
-		return MSG("out of memory");
-	struct stat st;
-	const char *dir = dirname(copy);
-	bool dir_ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
-	free(copy);
-	if (!dir_ok)
-		return MSG("%s.uds_path: the directory of '%s' does not exist", where, uds);
+	if (check_socket_dir(uds, where, err, errlen))
+		return err;
 	char why[400];
 	if (unix_listen_check(uds, why, sizeof(why)))
 		return MSG("%s.uds_path: %s", where, why);
@@ -1004,15 +1012,8 @@ static const char *console_port(struct vm_config *s, const struct section_arg *a
 	}
 	if (c->nports >= VM_MAX_CONSOLE_PORTS)
 		return MSG("%s: at most %d console ports", where, VM_MAX_CONSOLE_PORTS);
-	char *copy = strdup(uds);
-	if (!copy)
-		return MSG("out of memory");
-	struct stat st;
-	const char *dir = dirname(copy);
-	bool dir_ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
-	free(copy);
-	if (!dir_ok)
-		return MSG("%s.uds_path: the directory of '%s' does not exist", where, uds);
+	if (check_socket_dir(uds, where, err, errlen))
+		return err;
 	struct vm_console_port p = { 0 };
 	bool fail = false;
 	p.name = vm_config_strdup(name, &fail);
