@@ -62,6 +62,10 @@ static const char usage[] =
 	"SIGTERM or SIGINT ends skiffd; running VMs keep running and are adopted by\n"
 	"the next skiffd started with the same state directory.\n";
 
+/* The API's threads, and so the connections it serves at once (a pool
+ * splits the connection limit among its threads: one each). */
+#define SKIFFD_API_THREADS 64
+
 static uint64_t host_ram_mib(void)
 {
 	FILE *f = fopen("/proc/meminfo", "re");
@@ -338,7 +342,13 @@ int main(int argc, char **argv)
 		 * sends 1 MiB pieces, 1.4 MB in base64) */
 		.large_prefix = "/vms/*/agent/",
 		.large_max_body = VMM_AGENT_MAX_BODY,
-		.max_connections = 64,
+		/* One VM's long request (a guest agent call, a snapshot, a
+		 * start) must not hold up the others' (skiffd.h: the locks): a
+		 * pool with a thread per connection it may have, so each thread
+		 * serves one connection at a time and none waits behind
+		 * another's long handler. */
+		.max_connections = SKIFFD_API_THREADS,
+		.pool_threads = SKIFFD_API_THREADS,
 		.handler = skiffd_handle,
 		.ctx = &d,
 	};

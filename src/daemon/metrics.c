@@ -276,11 +276,26 @@ static void vmm_metrics(struct out *o, const char *lbl, const json_t *m)
 	}
 }
 
-static void process_metrics(struct out *o, struct skiffd *d, const char *lbl, struct skiffd_vm *vm)
+/* What the text needs of one VM, copied under the daemon's lock so that
+ * the VMMs are asked with no lock held (a busy VMM holds up only this
+ * request). */
+struct vm_view {
+	char lbl[256];
+	bool running;
+	unsigned vcpus;
+	uint64_t mem_mib;
+	pid_t pid;             /* the process that runs the guest */
+	int64_t started_at;
+	char *sock;            /* its API socket */
+	char *user_path;       /* the definition's metrics file, or NULL */
+	char *own_path;        /* else run/metrics.json */
+};
+
+static void process_metrics(struct out *o, struct skiffd *d, const struct vm_view *v)
 {
 	struct skiffd_proc_stat st;
-	pid_t pid = vm->vmm_pid > 0 ? vm->vmm_pid : vm->pid;
-	if (skiffd_read_proc_stat(pid, &st))
+	const char *lbl = v->lbl;
+	if (skiffd_read_proc_stat(v->pid, &st))
 		return;
 	char labels[512];
 	double tck = d->clk_tck > 0 ? (double)d->clk_tck : 100.0;
@@ -294,10 +309,10 @@ static void process_metrics(struct out *o, struct skiffd *d, const char *lbl, st
 	       "Host memory resident for the VM's VMM process.", lbl, (double)st.rss_pages * (double)d->page_size);
 	sample(o, "skiff_vm_threads", "gauge", "Threads of the VM's VMM process.", lbl, (double)st.threads);
 	sample(o, "skiff_vm_process_start_time_seconds", "gauge",
-	       "When the VM's VMM process started (unix time).", lbl, (double)vm->started_at);
+	       "When the VM's VMM process started (unix time).", lbl, (double)v->started_at);
 
 	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/io", (int)v->pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		ssize_t n = read(fd, buf, sizeof(buf) - 1);
@@ -318,52 +333,79 @@ static void process_metrics(struct out *o, struct skiffd *d, const char *lbl, st
 	}
 
 	/* The VMM's own counters: have it write them now, then read them. */
-	char *sock = skiffd_vm_sock(vm, "api.sock");
-	const char *user_path = json_string_value(json_object_get(json_object_get(vm->config, "metrics"), "metrics_path"));
-	char *own = skiffd_vm_run_path(vm, "metrics.json");
 	struct uhttp_reply r;
 	char err[256];
-	if (sock && uhttp_call(sock, "PUT", "/actions", "{\"action_type\":\"FlushMetrics\"}", 2000, &r, err,
-			       sizeof(err)) == 0) {
+	if (v->sock && (v->user_path || v->own_path) &&
+	    uhttp_call(v->sock, "PUT", "/actions", "{\"action_type\":\"FlushMetrics\"}", 2000, &r, err,
+		       sizeof(err)) == 0) {
 		bool flushed = r.status == 204;
 		uhttp_reply_free(&r);
-		char *line = flushed ? last_metrics_line(user_path ? user_path : own, !user_path) : NULL;
+		char *line = flushed ? last_metrics_line(v->user_path ? v->user_path : v->own_path, !v->user_path) :
+			     NULL;
 		json_t *m = line ? json_loads(line, 0, NULL) : NULL;
 		if (json_is_object(m))
 			vmm_metrics(o, lbl, m);
 		json_decref(m);
 		free(line);
 	}
-	free(sock);
-	free(own);
 }
 
 char *skiffd_metrics_text(struct skiffd *d)
 {
 	struct out o = { 0 };
-	size_t counts[4] = { 0 }; /* stopped, running */
+	size_t counts[2] = { 0 }; /* stopped, running */
+	size_t nv = 0;
+	pthread_mutex_lock(&d->lock);
 	for (struct skiffd_vm *vm = d->vms; vm; vm = vm->next)
-		counts[vm->pid > 0]++;
+		nv++;
+	struct vm_view *views = calloc(nv ? nv : 1, sizeof(*views));
+	nv = 0;
+	for (struct skiffd_vm *vm = d->vms; vm && views; vm = vm->next) {
+		if (vm->creating)
+			continue;
+		struct vm_view *v = &views[nv++];
+		/* ids and names are [A-Za-z0-9_-]: nothing to escape. */
+		snprintf(v->lbl, sizeof(v->lbl), "vm=\"%s\",name=\"%s\"", vm->id, vm->name ? vm->name : "");
+		v->running = vm->pid > 0;
+		v->vcpus = vm->vcpus;
+		v->mem_mib = vm->mem_mib;
+		v->pid = vm->vmm_pid > 0 ? vm->vmm_pid : vm->pid;
+		v->started_at = vm->started_at;
+		if (v->running) {
+			const char *user = json_string_value(json_object_get(json_object_get(vm->config, "metrics"),
+									     "metrics_path"));
+			v->sock = skiffd_vm_sock(vm, "api.sock");
+			v->user_path = user ? strdup(user) : NULL;
+			v->own_path = user ? NULL : skiffd_vm_run_path(vm, "metrics.json");
+		}
+		counts[v->running]++;
+	}
+	uint64_t mem_running = skiffd_running_mem_mib(d);
+	pthread_mutex_unlock(&d->lock);
+	if (!views)
+		return NULL;
+
 	sample(&o, "skiffd_mem_limit_bytes", "gauge",
 	       "Guest memory skiffd lets running VMs have in total (--mem-limit).", "",
 	       (double)d->mem_limit_mib * 1048576.0);
 	sample(&o, "skiffd_mem_running_bytes", "gauge", "Guest memory configured for the running VMs.", "",
-	       (double)skiffd_running_mem_mib(d) * 1048576.0);
+	       (double)mem_running * 1048576.0);
 	sample(&o, "skiffd_vms", "gauge", "VMs known to skiffd, by state.", "state=\"running\"", (double)counts[1]);
 	sample(&o, "skiffd_vms", "gauge", "VMs known to skiffd, by state.", "state=\"stopped\"", (double)counts[0]);
 
-	for (struct skiffd_vm *vm = d->vms; vm; vm = vm->next) {
-		char lbl[256];
-		/* ids and names are [A-Za-z0-9_-]: nothing to escape. */
-		snprintf(lbl, sizeof(lbl), "vm=\"%s\",name=\"%s\"", vm->id, vm->name ? vm->name : "");
-		bool running = vm->pid > 0;
-		sample(&o, "skiff_vm_running", "gauge", "1 while the VM's VMM process runs.", lbl, running);
-		sample(&o, "skiff_vm_vcpus", "gauge", "vCPUs configured.", lbl, vm->vcpus);
-		sample(&o, "skiff_vm_memory_configured_bytes", "gauge", "Guest memory configured.", lbl,
-		       (double)vm->mem_mib * 1048576.0);
-		if (running)
-			process_metrics(&o, d, lbl, vm);
+	for (size_t i = 0; i < nv; i++) {
+		struct vm_view *v = &views[i];
+		sample(&o, "skiff_vm_running", "gauge", "1 while the VM's VMM process runs.", v->lbl, v->running);
+		sample(&o, "skiff_vm_vcpus", "gauge", "vCPUs configured.", v->lbl, v->vcpus);
+		sample(&o, "skiff_vm_memory_configured_bytes", "gauge", "Guest memory configured.", v->lbl,
+		       (double)v->mem_mib * 1048576.0);
+		if (v->running)
+			process_metrics(&o, d, v);
+		free(v->sock);
+		free(v->user_path);
+		free(v->own_path);
 	}
+	free(views);
 
 	size_t total = 1;
 	for (size_t i = 0; i < o.n; i++)

@@ -4,6 +4,13 @@
  * atomically), recognising one again after a skiffd restart (pid file, the
  * process's start time and command line, its API answering), stopping one,
  * and noticing when one has ended.
+ *
+ * Locking (skiffd.h): a start or stop runs with the VM's op lock held and
+ * takes the daemon's lock only for the moments it reads or changes the
+ * record, never while it waits for the VMM. Each started VMM is reaped by
+ * its own pid (never waitpid(-1)), so the main thread's reaper cannot take
+ * the status of a child another thread waits for (a start's, a jail
+ * helper's).
  */
 #include "daemon/skiffd.h"
 #include "daemon/vm_image.h"
@@ -13,6 +20,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/close_range.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +92,7 @@ uint64_t skiffd_running_mem_mib(struct skiffd *d)
 {
 	uint64_t sum = 0;
 	for (struct skiffd_vm *vm = d->vms; vm; vm = vm->next)
-		if (vm->pid > 0)
+		if (vm->pid > 0 || vm->starting)
 			sum += vm->mem_mib;
 	return sum;
 }
@@ -148,9 +156,18 @@ static void unlink_run(struct skiffd_vm *vm, const char *file)
 	free(p);
 }
 
-/* The VMM process is gone: remember how it ended. */
+bool skiffd_vm_running(const struct skiffd_vm *vm)
+{
+	return vm->pid > 0;
+}
+
+/* The VMM process is gone: remember how it ended (d->lock held). A stop
+ * asked for by InstanceStop or DELETE counts as stopped whoever saw the
+ * end. */
 static void record_exit(struct skiffd_vm *vm, bool known, int status, bool stopped)
 {
+	stopped = stopped || vm->stopping;
+	vm->stopping = false;
 	vm->has_exit = true;
 	vm->last_exit = (struct skiffd_exit){ .known = known, .stopped = stopped, .at = time(NULL) };
 	if (known) {
@@ -169,10 +186,11 @@ static void record_exit(struct skiffd_vm *vm, bool known, int status, bool stopp
 	unlink_in(vm, "pid");
 	unlink_run(vm, "api.sock");
 	unlink_run(vm, "console.sock");
+	/* old_layout stays until the next start (which clears it): it is
+	 * read outside d->lock by whoever holds vm->op. */
 	if (vm->old_layout) {
 		unlink_in(vm, "api.sock");
 		unlink_in(vm, "console.sock");
-		vm->old_layout = false;
 	}
 	char err[512];
 	if (skiffd_save_vm(vm, err, sizeof(err)))
@@ -311,8 +329,56 @@ static void child_exec(const char *dir, int logfd, int failfd, int cgfd, const c
 	_exit(127);
 }
 
-int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t errlen)
+/* Wait for the started VMM's API to answer, or for it to end (a
+ * configuration it refuses); vm->op held, d->lock not. 0 once it answers
+ * (or is left running after START_TIMEOUT_MS), -1 with err once it ended. */
+static int wait_started(struct skiffd *d, struct skiffd_vm *vm, pid_t pid, const char *api, char *err,
+			size_t errlen)
 {
+	for (long waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
+		pthread_mutex_lock(&d->lock);
+		int status;
+		if (vm->pid == pid && waitpid(pid, &status, WNOHANG) == pid)
+			record_exit(vm, true, status, false);
+		/* Ended: recorded here, or by the reaper, or stopped by a DELETE. */
+		bool ended = vm->pid != pid;
+		struct skiffd_exit ex = vm->last_exit;
+		pthread_mutex_unlock(&d->lock);
+		if (ended) {
+			char tail[600];
+			log_tail(vm, tail, sizeof(tail));
+			/* The usual cause when jailed: a file the jail's uid cannot use. */
+			char hint[160] = "";
+			if (d->jail.on && strstr(tail, "Permission denied"))
+				snprintf(hint, sizeof(hint), " (skiffd runs this VM's VMM as uid %u gid %u: "
+					 "its files must be readable, and writable disks writable, by them)",
+					 (unsigned)vm->jail_uid, (unsigned)d->jail.gid);
+			if (ex.stopped)
+				snprintf(err, errlen, "vm `%s` was stopped while it started", vm->id);
+			else
+				snprintf(err, errlen, "vm `%s`: the VMM ended at start (%s %d): %s%s", vm->id,
+					 ex.signal ? "signal" : "status", ex.signal ? ex.signal : ex.code,
+					 tail[0] ? tail : "(no output)", hint);
+			return -1;
+		}
+		if (access(api, F_OK) == 0 && api_answers(vm, 1000))
+			return 0;
+		sleep_ms(50);
+	}
+	skiffd_log("vm %s: its API did not answer within %d s; it is left running", vm->id,
+		   START_TIMEOUT_MS / 1000);
+	return 0;
+}
+
+/* The checks and reservations of a start, under d->lock: not running, its
+ * memory within the limit (counted as running from now on), its jail uid.
+ * 0 or -1 with err. */
+static int start_admit(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t errlen)
+{
+	if (vm->removed || vm->deleting) {
+		snprintf(err, errlen, "vm `%s` is being deleted", vm->id);
+		return -1;
+	}
 	if (vm->pid > 0) {
 		snprintf(err, errlen, "vm `%s` is already running (pid %d)", vm->id, (int)vm->pid);
 		return -1;
@@ -335,8 +401,17 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 		return -1;
 	if (skiffd_image_start(d, vm, err, errlen))
 		return -1;
-	/* Made from a snapshot: the first start loads it through the API. */
-	if (skiffd_vm_run_dir(d, vm, NULL, err, errlen) || (!vm->restore && write_vmm_config(vm, err, errlen)))
+	vm->starting = true;
+	return 0;
+}
+
+int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&d->lock);
+	skiffd_reap(d);   /* a VM that just ended must not count */
+	int admitted = start_admit(d, vm, err, errlen);
+	pthread_mutex_unlock(&d->lock);
+	if (admitted)
 		return -1;
 	char *api = skiffd_vm_run_path(vm, "api.sock"), *con = skiffd_vm_run_path(vm, "console.sock");
 	char *cfg = skiffd_vm_path(vm, "config.json"), *log = skiffd_vm_path(vm, "console.log");
@@ -347,6 +422,9 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	/* Made from a snapshot: the first start loads it through the API. */
+	if (skiffd_vm_run_dir(d, vm, NULL, err, errlen) || (!vm->restore && write_vmm_config(vm, err, errlen)))
+		goto out;
 	/* Left over from a VMM that did not end cleanly. */
 	unlink(api);
 	unlink(con);
@@ -380,7 +458,9 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 		argv[argc++] = cfg;
 	}
 	argv[argc] = NULL;
+	pthread_mutex_lock(&d->lock);
 	cgfd = skiffd_cgroup_prepare(d, vm);
+	pthread_mutex_unlock(&d->lock);
 	pid_t pid = fork();
 	if (pid < 0) {
 		snprintf(err, errlen, "cannot start vm `%s`: fork: %s", vm->id, strerror(errno));
@@ -399,72 +479,66 @@ int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t er
 		got = read(pipefd[0], &child_err, sizeof(child_err));
 	} while (got < 0 && errno == EINTR);
 	if (got > 0) {
+		/* Nobody else reaps a child that is not in the record yet. */
 		waitpid(pid, NULL, 0);
 		snprintf(err, errlen, "cannot run the VMM %s for vm `%s`: %s", d->vmm_path, vm->id,
 			 strerror(child_err));
 		goto out;
 	}
 	struct skiffd_proc_stat st;
+	unsigned long long starttime = skiffd_read_proc_stat(pid, &st) == 0 ? st.starttime : 0;
+	pthread_mutex_lock(&d->lock);
 	vm->pid = pid;
 	vm->vmm_pid = pid;     /* until its API answers (a jail's VMM is its child) */
 	vm->child = true;
 	vm->started_at = time(NULL);
-	vm->starttime = skiffd_read_proc_stat(pid, &st) == 0 ? st.starttime : 0;
+	vm->starttime = starttime;
+	vm->starting = false;
+	vm->stopping = false;
+	vm->old_layout = false;
 	char line[96];
 	int len = snprintf(line, sizeof(line), "%d %llu %lld\n", (int)pid, vm->starttime,
 			   (long long)vm->started_at);
 	char werr[512];
 	if (skiffd_write_atomic(pidf, line, (size_t)len, werr, sizeof(werr)))
 		skiffd_log("vm %s: %s (a restarted skiffd will not adopt it)", vm->id, werr);
+	/* A DELETE that came while the process was not in the record yet. */
+	if (vm->deleting)
+		skiffd_signal_stop(vm);
+	pthread_mutex_unlock(&d->lock);
 	skiffd_log("vm %s: started its VMM (pid %d, %u vCPUs, %" PRIu64 " MiB)", vm->id, (int)pid,
 		   vm->vcpus, vm->mem_mib);
 
-	/* Wait until its API answers, or it ends (a configuration it refuses). */
-	for (long waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			char tail[600];
-			log_tail(vm, tail, sizeof(tail));
-			record_exit(vm, true, status, false);
-			/* The usual cause when jailed: a file the jail's uid cannot use. */
-			char hint[160] = "";
-			if (d->jail.on && strstr(tail, "Permission denied"))
-				snprintf(hint, sizeof(hint), " (skiffd runs this VM's VMM as uid %u gid %u: "
-					 "its files must be readable, and writable disks writable, by them)",
-					 (unsigned)vm->jail_uid, (unsigned)d->jail.gid);
-			snprintf(err, errlen, "vm `%s`: the VMM ended at start (%s %d): %s%s", vm->id,
-				 WIFSIGNALED(status) ? "signal" : "status",
-				 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
-				 tail[0] ? tail : "(no output)", hint);
-			goto out;
-		}
-		if (access(api, F_OK) == 0 && api_answers(vm, 1000)) {
-			rc = 0;
-			/* Its API answers: a jailed VMM runs by now. */
-			vm->vmm_pid = skiffd_find_vmm(pid);
-			if (vm->restore && (skiffd_bring_in_config(d, vm, err, errlen) ||
-					    skiffd_vm_load_snapshot(vm, err, errlen))) {
-				char kerr[256];
-				skiffd_stop_vm(d, vm, kerr, sizeof(kerr));
-				rc = -1;
-			} else if (vm->restore) {
-				json_decref(vm->restore);
-				vm->restore = NULL;
-				if (skiffd_save_vm(vm, kerr_buf, sizeof(kerr_buf)))
-					skiffd_log("vm %s: %s", vm->id, kerr_buf);
-			}
-			goto out;
-		}
-		sleep_ms(50);
-	}
-	skiffd_log("vm %s: its API did not answer within %d s; it is left running", vm->id,
-		   START_TIMEOUT_MS / 1000);
+	if (wait_started(d, vm, pid, api, err, errlen))
+		goto out;
 	rc = 0;
+	/* Its API answers: a jailed VMM runs by now. */
+	pid_t inner = skiffd_find_vmm(pid);
+	pthread_mutex_lock(&d->lock);
+	if (vm->pid == pid)
+		vm->vmm_pid = inner;
+	int brought = vm->restore ? skiffd_bring_in_config(d, vm, err, errlen) : 0;
+	pthread_mutex_unlock(&d->lock);
+	if (vm->restore && (brought || skiffd_vm_load_snapshot(vm, err, errlen))) {
+		char kerr[256];
+		skiffd_stop_vm(d, vm, kerr, sizeof(kerr));
+		rc = -1;
+	} else if (vm->restore) {
+		pthread_mutex_lock(&d->lock);
+		json_decref(vm->restore);
+		vm->restore = NULL;
+		if (skiffd_save_vm(vm, kerr_buf, sizeof(kerr_buf)))
+			skiffd_log("vm %s: %s", vm->id, kerr_buf);
+		pthread_mutex_unlock(&d->lock);
+	}
 out:
+	pthread_mutex_lock(&d->lock);
+	vm->starting = false;
 	if (cgfd >= 0)
 		close(cgfd);
 	if (rc && !vm->pid)
 		skiffd_cgroup_remove(vm);
+	pthread_mutex_unlock(&d->lock);
 	if (logfd >= 0)
 		close(logfd);
 	if (pipefd[0] >= 0)
@@ -480,51 +554,70 @@ out:
 	return rc;
 }
 
-/* Wait up to `ms` for the VM's process to end; true once it has (and it is
- * recorded). */
-static bool wait_gone(struct skiffd *d, struct skiffd_vm *vm, long ms)
+/* Wait up to `ms` for the VM's process `pid` to end; true once it has
+ * (and it is recorded: here, or by the reaper). vm->op held. */
+static bool wait_gone(struct skiffd *d, struct skiffd_vm *vm, pid_t pid, long ms)
 {
 	for (long waited = 0;; waited += 20) {
-		if (vm->child) {
+		pthread_mutex_lock(&d->lock);
+		bool gone = vm->pid != pid;
+		if (!gone && vm->child) {
 			int status;
-			pid_t r = waitpid(vm->pid, &status, WNOHANG);
-			if (r == vm->pid) {
+			pid_t r = waitpid(pid, &status, WNOHANG);
+			if (r == pid) {
 				record_exit(vm, true, status, true);
-				return true;
-			}
-			if (r < 0 && errno == ECHILD)
+				gone = true;
+			} else if (r < 0 && errno == ECHILD) {
 				vm->child = false; /* reaped elsewhere; fall through to /proc */
+			}
 		}
-		if (!vm->child && !skiffd_vm_alive(d, vm)) {
+		if (!gone && !vm->child && !skiffd_vm_alive(d, vm)) {
 			record_exit(vm, false, 0, true);
-			return true;
+			gone = true;
 		}
+		pthread_mutex_unlock(&d->lock);
+		if (gone)
+			return true;
 		if (waited >= ms)
 			return false;
 		sleep_ms(20);
 	}
 }
 
+void skiffd_signal_stop(struct skiffd_vm *vm)
+{
+	if (vm->pid <= 0)
+		return;
+	vm->stopping = true;
+	/* A child is ours until reaped (its pid cannot be reused); an adopted
+	 * one is checked first. */
+	if (vm->child || skiffd_vm_alive(NULL, vm))
+		kill(vm->pid, SIGTERM);
+}
+
 int skiffd_stop_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t errlen)
 {
-	if (vm->pid <= 0) {
+	pthread_mutex_lock(&d->lock);
+	pid_t pid = vm->pid;
+	bool ended = pid > 0 && !vm->child && !skiffd_vm_alive(d, vm);
+	if (ended)
+		record_exit(vm, false, 0, true);
+	else if (pid > 0)
+		skiffd_signal_stop(vm);   /* SIGTERM: the VMM ends the guest at once and exits cleanly */
+	pthread_mutex_unlock(&d->lock);
+	if (pid <= 0) {
 		snprintf(err, errlen, "vm `%s` is not running", vm->id);
 		return -1;
 	}
-	if (!vm->child && !skiffd_vm_alive(d, vm)) {
-		record_exit(vm, false, 0, true);
-		return 0;
-	}
-	pid_t pid = vm->pid;
-	/* SIGTERM: the VMM ends the guest at once and exits cleanly. */
-	kill(pid, SIGTERM);
-	if (wait_gone(d, vm, STOP_GRACE_MS))
+	if (ended || wait_gone(d, vm, pid, STOP_GRACE_MS))
 		return 0;
 	skiffd_log("vm %s: pid %d did not end within %d s of SIGTERM; sending SIGKILL", vm->id, (int)pid,
 		   STOP_GRACE_MS / 1000);
-	if (vm->child || skiffd_vm_alive(d, vm))
+	pthread_mutex_lock(&d->lock);
+	if (vm->pid == pid && (vm->child || skiffd_vm_alive(d, vm)))
 		kill(pid, SIGKILL);
-	if (wait_gone(d, vm, KILL_WAIT_MS))
+	pthread_mutex_unlock(&d->lock);
+	if (wait_gone(d, vm, pid, KILL_WAIT_MS))
 		return 0;
 	snprintf(err, errlen, "vm `%s`: pid %d did not end even after SIGKILL", vm->id, (int)pid);
 	return -1;
@@ -532,17 +625,18 @@ int skiffd_stop_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t err
 
 void skiffd_reap(struct skiffd *d)
 {
-	int status;
-	pid_t pid;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (struct skiffd_vm *vm = d->vms; vm; vm = vm->next) {
-			if (vm->pid == pid && vm->child) {
+	for (struct skiffd_vm *vm = d->vms; vm; vm = vm->next) {
+		if (vm->pid <= 0)
+			continue;
+		int status;
+		if (vm->child) {
+			pid_t r = waitpid(vm->pid, &status, WNOHANG);
+			if (r == vm->pid)
 				record_exit(vm, true, status, false);
-				break;
-			}
+			else if (r < 0 && errno == ECHILD)
+				vm->child = false;
 		}
-	}
-	for (struct skiffd_vm *vm = d->vms; vm; vm = vm->next)
 		if (vm->pid > 0 && !vm->child && !skiffd_vm_alive(d, vm))
 			record_exit(vm, false, 0, false);
+	}
 }

@@ -14,7 +14,8 @@
  *
  * Errors follow the per-VM API: 400 with {"fault_message": ...} naming the
  * problem; 201 with the VM for a create, 204 with no body for actions.
- * Requests are handled one at a time under the daemon's lock.
+ * Requests run concurrently, each on its connection's API thread; the locks
+ * (the daemon's, each VM's op) are described in skiffd.h.
  */
 #include "daemon/skiffd.h"
 
@@ -39,6 +40,8 @@
 /* The guest agent's calls may take the VMM up to 10 minutes (a hash of a
  * large file); the VMM bounds each one itself. */
 #define AGENT_PROXY_TIMEOUT_MS 660000
+/* How long a VMM that dropped a call is given to be seen gone. */
+#define CUT_WAIT_MS 3000
 
 struct req {
 	struct skiffd *d;
@@ -161,35 +164,87 @@ static int new_id(struct skiffd *d, char *out, size_t len)
 	return -1;
 }
 
+/* Reserve an id (given, or a new one) and a name for a VM being made: a
+ * `creating` record in the table, with its jail uid, so that a second
+ * create of the same id or name is refused while this one runs without
+ * the daemon's lock. `name_optional`: a name in use is left out rather
+ * than refused (a clone's). The record (one reference, the caller's), or
+ * NULL after answering. */
+static struct skiffd_vm *reserve(struct req *q, const char *id, const char *name, bool name_optional)
+{
+	struct skiffd *d = q->d;
+	char idbuf[32];
+	struct skiffd_vm *vm = NULL;
+	pthread_mutex_lock(&d->lock);
+	if (name && name_optional && (taken(d, name) || strlen(name) > SKIFFD_MAX_ID))
+		name = NULL;
+	if (id && taken(d, id)) {
+		fault(q, "id: a VM with the id or name `%s` already exists", id);
+	} else if (name && taken(d, name)) {
+		fault(q, "name: a VM with the id or name `%s` already exists", name);
+	} else if (!id && new_id(d, idbuf, sizeof(idbuf))) {
+		fault(q, "cannot find an unused VM id");
+	} else if (!(vm = skiffd_vm_alloc(d, id ? id : idbuf, name))) {
+		api_respond_fault(q->resp, 500, "out of memory");
+	} else if (skiffd_jail_assign(d, vm, q->err, sizeof(q->err))) {
+		fault(q, "%s", q->err);
+		skiffd_vm_free(vm);
+		vm = NULL;
+	} else {
+		vm->creating = true;
+		struct skiffd_vm **tail = &d->vms;
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = vm;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return vm;
+}
+
+/* A create that failed gives its reservation back. */
+static void unreserve(struct skiffd *d, struct skiffd_vm *vm)
+{
+	pthread_mutex_lock(&d->lock);
+	skiffd_unlink(d, vm);
+	pthread_mutex_unlock(&d->lock);
+	skiffd_vm_free(vm);   /* nobody else could find it */
+}
+
+/* The VM as JSON, its live state asked of its VMM with no lock held. */
+static json_t *vm_json(struct skiffd *d, struct skiffd_vm *vm)
+{
+	pthread_mutex_lock(&d->lock);
+	json_t *o = skiffd_vm_json(d, vm);
+	pthread_mutex_unlock(&d->lock);
+	skiffd_vm_json_live(o);
+	return o;
+}
+
 static void create(struct req *q, json_t *body)
 {
 	struct skiffd *d = q->d;
 	const char *id = NULL, *name = NULL;
 	if (!take_name(q, body, "id", &id) || !take_name(q, body, "name", &name))
 		return;
-	char idbuf[32];
-	if (id && taken(d, id)) {
-		fault(q, "id: a VM with the id or name `%s` already exists", id);
-		return;
-	}
-	if (name && taken(d, name)) {
-		fault(q, "name: a VM with the id or name `%s` already exists", name);
-		return;
-	}
 	if (id && name && !strcmp(id, name))
 		name = NULL; /* the same word twice */
-	if (!id) {
-		if (new_id(d, idbuf, sizeof(idbuf))) {
-			fault(q, "cannot find an unused VM id");
-			return;
-		}
-		id = idbuf;
+	json_t *image = json_object_get(body, "image");
+	if (image && !json_is_null(image) && !json_is_string(image)) {
+		fault(q, "image: must be a string, not %s", api_json_type_name(image));
+		return;
 	}
+	struct skiffd_vm *vm = reserve(q, id, name, false);
+	if (!vm)
+		return;
+	id = vm->id;
 
 	json_t *cfg = json_deep_copy(body);
+	bool image_made = false, dir_made = false;
+	struct vm_config spec;
+	vm_config_init(&spec);
 	if (!cfg) {
 		api_respond_fault(q->resp, 500, "out of memory");
-		return;
+		goto fail;
 	}
 	json_object_del(cfg, "id");
 	json_object_del(cfg, "name");
@@ -197,31 +252,17 @@ static void create(struct req *q, json_t *body)
 
 	/* A system image: the VM's overlay of its disk is made in the VM's
 	 * directory now, so the definition's checks see the file. */
-	json_t *image = json_object_get(body, "image");
-	char *image_dir = NULL;
-	struct vm_config spec;
-	vm_config_init(&spec);
 	if (image && !json_is_null(image)) {
-		if (!json_is_string(image)) {
-			fault(q, "image: must be a string, not %s", api_json_type_name(image));
-			goto out;
-		}
-		if (asprintf(&image_dir, "%s/%s", d->vms_dir, id) < 0) {
-			image_dir = NULL;
-			api_respond_fault(q->resp, 500, "out of memory");
-			goto out;
-		}
-		if (skiffd_image_prepare(cfg, json_string_value(image), image_dir, q->err, sizeof(q->err))) {
+		if (skiffd_image_prepare(cfg, json_string_value(image), vm->dir, q->err, sizeof(q->err))) {
 			fault(q, "%s", q->err);
-			free(image_dir);
-			image_dir = NULL;
-			goto out;
+			goto fail;
 		}
+		image_made = true;
 	}
 	/* After the image's user network is added, so it gets the default too. */
 	if (default_no_host_loopback(cfg)) {
 		api_respond_fault(q->resp, 500, "out of memory");
-		goto out;
+		goto fail;
 	}
 
 	/* The VMM's own checks, so a definition that will not boot is refused
@@ -238,31 +279,31 @@ static void create(struct req *q, json_t *body)
 		} else {
 			fault(q, "%s", q->err);
 		}
-		goto out;
+		goto fail;
 	}
 	if (!spec.kernel) {
 		fault(q, "boot-source.kernel_image_path: required (the kernel the VM boots)");
-		goto out;
+		goto fail;
 	}
 	if ((rel = relative_path(cfg, where, sizeof(where)))) {
 		char shown[80];
 		api_json_printable(shown, sizeof(shown), rel);
 		fault(q, "%s: `%s` must be an absolute path (the VM does not run in the client's directory)",
 		      where, shown);
-		goto out;
+		goto fail;
 	}
 	uint64_t mem_mib = spec.mem_bytes >> 20;
 	if (mem_mib > d->mem_limit_mib) {
 		fault(q, "machine-config.mem_size_mib: %" PRIu64 " MiB is more than skiffd's whole memory limit "
 		      "of %" PRIu64 " MiB (%s), so the VM could never start", mem_mib, d->mem_limit_mib,
 		      d->mem_limit_given ? "--mem-limit" : "the host's RAM");
-		goto out;
+		goto fail;
 	}
 	size_t longest = strlen(d->vms_dir) + 1 + strlen(id) + sizeof("/" SKIFFD_RUN_DIR "/console.sock") - 1;
 	if (longest > SKIFFD_MAX_SOCK_PATH) {
 		fault(q, "id: `%s` is too long for this state directory: %s/%s/" SKIFFD_RUN_DIR "/console.sock would be %zu bytes, "
 		      "and a Unix socket path holds at most %d", id, d->vms_dir, id, longest, SKIFFD_MAX_SOCK_PATH);
-		goto out;
+		goto fail;
 	}
 
 	/* The definition is stored as the VMM's one writer writes what its
@@ -273,63 +314,48 @@ static void create(struct req *q, json_t *body)
 	json_t *written = vm_config_to_json(&spec);
 	if (!written) {
 		api_respond_fault(q->resp, 500, "out of memory");
-		goto out;
+		goto fail;
 	}
 	json_decref(cfg);
-	cfg = written;
-
-	struct skiffd_vm *vm = calloc(1, sizeof(*vm));
-	if (!vm || !(vm->id = strdup(id)) || (name && !(vm->name = strdup(name))) ||
-	    asprintf(&vm->dir, "%s/%s", d->vms_dir, id) < 0) {
-		if (vm)
-			vm->dir = NULL;
-		skiffd_vm_free(vm);
-		api_respond_fault(q->resp, 500, "out of memory");
-		goto out;
+	cfg = NULL;
+	if (mkdir(vm->dir, 0700) && errno != EEXIST) {
+		fault(q, "cannot create %s: %s", vm->dir, strerror(errno));
+		json_decref(written);
+		goto fail;
 	}
-	vm->config = json_incref(cfg);
+	dir_made = true;
+	pthread_mutex_lock(&d->lock);
+	vm->config = written;
 	vm->vcpus = spec.ncpus;
 	vm->mem_mib = mem_mib;
 	vm->created_at = time(NULL);
-	if (skiffd_jail_assign(d, vm, q->err, sizeof(q->err))) {
-		fault(q, "%s", q->err);
-		skiffd_vm_free(vm);
-		goto out;
-	}
-	if (mkdir(vm->dir, 0700) && errno != EEXIST) {
-		fault(q, "cannot create %s: %s", vm->dir, strerror(errno));
-		skiffd_vm_free(vm);
-		goto out;
-	}
 	/* A system image's overlay (its first drive) and its directory are
 	 * the VM's. */
-	if (image_dir && skiffd_image_start(d, vm, q->err, sizeof(q->err))) {
+	int r = image_made ? skiffd_image_start(d, vm, q->err, sizeof(q->err)) : 0;
+	if (!r)
+		r = skiffd_save_vm(vm, q->err, sizeof(q->err));
+	if (!r)
+		vm->creating = false;
+	json_t *reply = r ? NULL : skiffd_vm_json(d, vm);
+	pthread_mutex_unlock(&d->lock);
+	if (r) {
 		fault(q, "%s", q->err);
-		skiffd_vm_free(vm);
-		goto out;
+		goto fail;
 	}
-	if (skiffd_save_vm(vm, q->err, sizeof(q->err))) {
-		fault(q, "%s", q->err);
-		rmdir(vm->dir);
-		skiffd_vm_free(vm);
-		goto out;
-	}
-	struct skiffd_vm **tail = &d->vms;
-	while (*tail)
-		tail = &(*tail)->next;
-	*tail = vm;
 	skiffd_log("vm %s created%s%s (%u vCPUs, %" PRIu64 " MiB)", vm->id, vm->name ? " as " : "",
 		   vm->name ? vm->name : "", vm->vcpus, vm->mem_mib);
-	reply_json(q, 201, skiffd_vm_json(d, vm, false));
-	free(image_dir);
-	image_dir = NULL;   /* it is the VM's now */
-out:
-	if (image_dir) {
-		skiffd_image_undo(image_dir);
-		free(image_dir);
-	}
+	reply_json(q, 201, reply);
+	vm_config_free(&spec);
+	skiffd_put(d, vm);
+	return;
+fail:
+	if (image_made)
+		skiffd_image_undo(vm->dir);
+	else if (dir_made)
+		rmdir(vm->dir);
 	vm_config_free(&spec);
 	json_decref(cfg);
+	unreserve(d, vm);
 }
 
 /* ------------------------------------------------------------ one VM */
@@ -339,8 +365,8 @@ out:
  * so the VM's next start and a skiffd snapshot (which copies the images
  * the definition names) see the disk the guest sees. The fields come from
  * the VMM's own view of the item (GET /vm/config), which has the format it
- * settled for a new image. */
-static void follow_patch(struct skiffd_vm *vm, const char *sock, const char *rest)
+ * settled for a new image. vm->op held (PATCHes to one VM follow in turn). */
+static void follow_patch(struct skiffd *d, struct skiffd_vm *vm, const char *sock, const char *rest)
 {
 	static const char *const drive_fields[] = { "path_on_host", "format", "rate_limiter", NULL };
 	static const char *const net_fields[] = { "rx_rate_limiter", "tx_rate_limiter", NULL };
@@ -373,6 +399,7 @@ static void follow_patch(struct skiffd_vm *vm, const char *sock, const char *res
 		json_decref(cur);
 		return;
 	}
+	pthread_mutex_lock(&d->lock);
 	for (size_t i = 0; fields[i]; i++) {
 		json_t *v = json_object_get(from, fields[i]);
 		if (v)
@@ -380,14 +407,16 @@ static void follow_patch(struct skiffd_vm *vm, const char *sock, const char *res
 		else
 			json_object_del(to, fields[i]);
 	}
+	int saved = skiffd_save_vm(vm, err, sizeof(err));
+	pthread_mutex_unlock(&d->lock);
 	json_decref(cur);
-	if (skiffd_save_vm(vm, err, sizeof(err)))
+	if (saved)
 		skiffd_log("vm %s: its definition after PATCH /%s is not saved: %s", vm->id, rest, err);
 }
 
 /* PATCH /drives/{id} naming a new image: a jailed VMM sees only its own
  * files, so skiffd brings the image into its jail first (vm_jail.c), read
- * only when the drive is. 0, or -1 after answering. */
+ * only when the drive is. d->lock held. 0, or -1 after answering. */
 static int bring_drive_in(struct req *q, struct skiffd_vm *vm, const char *rest)
 {
 	if (strcmp(q->r->method_name, "PATCH") || strncmp(rest, "drives/", 7) || !q->r->body_len)
@@ -408,38 +437,89 @@ static int bring_drive_in(struct req *q, struct skiffd_vm *vm, const char *rest)
 	return r;
 }
 
+/* Has the process that runs the guest ended (d->lock held)? The
+ * launcher may still be reaping it. */
+static bool guest_process_ended(struct skiffd *d, struct skiffd_vm *vm, pid_t pid)
+{
+	struct skiffd_proc_stat st;
+	return vm->pid != pid || !skiffd_vm_alive(d, vm) || vm->vmm_pid <= 0 ||
+	       skiffd_read_proc_stat(vm->vmm_pid, &st) || st.state == 'Z' || st.state == 'X';
+}
+
+/* A call to the VM whose VMM was `pid` failed, or was refused: was the VM
+ * deleted, or did its VMM end, meanwhile? The reason to tell, or NULL.
+ * A VMM that dropped the connection is given a moment to be seen gone (a
+ * process closes its sockets before it becomes a zombie); one that
+ * answered is judged at once. */
+static const char *call_cut(struct skiffd *d, struct skiffd_vm *vm, pid_t pid, bool answered)
+{
+	for (int waited = 0;; waited += 20) {
+		pthread_mutex_lock(&d->lock);
+		bool deleted = vm->deleting || vm->removed, ended = guest_process_ended(d, vm, pid);
+		pthread_mutex_unlock(&d->lock);
+		if (deleted)
+			return "was deleted while this request was in flight";
+		if (ended)
+			return "ended while this request was in flight (its VMM is gone)";
+		if (answered || waited >= CUT_WAIT_MS)
+			return NULL;
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Pass the request to the VM's own API. No lock is held while the VMM
+ * works on it (a guest agent call may take minutes), except a PATCH's
+ * vm->op: the definition follows PATCHes one at a time. A VM deleted or
+ * ended during the call gets an answer that says so. */
 static void proxy(struct req *q, struct skiffd_vm *vm, const char *rest)
 {
-	if (vm->pid <= 0) {
-		fault(q, "vm `%s` is not running (start it first)", vm->id);
-		return;
-	}
-	if (bring_drive_in(q, vm, rest))
-		return;
-	char *sock = skiffd_vm_sock(vm, "api.sock");
+	struct skiffd *d = q->d;
+	bool patch = is(q->r, "PATCH");
+	if (patch)
+		pthread_mutex_lock(&vm->op);
+	pthread_mutex_lock(&d->lock);
+	pid_t pid = vm->pid;
+	bool deleting = vm->deleting || vm->removed;
+	char *sock = pid > 0 ? skiffd_vm_sock(vm, "api.sock") : NULL;
+	int brought = pid > 0 && !deleting && patch ? bring_drive_in(q, vm, rest) : 0;
+	pthread_mutex_unlock(&d->lock);
 	char *path = NULL;
-	if (!sock || asprintf(&path, "/%s", rest) < 0) {
-		free(sock);
+	if (deleting) {
+		fault(q, "vm `%s` is being deleted", vm->id);
+	} else if (pid <= 0) {
+		fault(q, "vm `%s` is not running (start it first)", vm->id);
+	} else if (brought) {
+		/* answered */
+	} else if (!sock || asprintf(&path, "/%s", rest) < 0) {
+		path = NULL;
 		api_respond_fault(q->resp, 500, "out of memory");
-		return;
-	}
-	struct uhttp_reply r;
-	bool agent = !strncmp(rest, "agent", 5) && (!rest[5] || rest[5] == '/');
-	if (uhttp_call(sock, q->r->method_name, path, q->r->body_len ? q->r->body : NULL,
-		       agent ? AGENT_PROXY_TIMEOUT_MS : PROXY_TIMEOUT_MS,
-		       &r, q->err, sizeof(q->err))) {
-		api_respond_fault(q->resp, 503, "vm `%s` does not answer on its API socket: %s", vm->id, q->err);
 	} else {
-		if (r.len) {
+		struct uhttp_reply r;
+		bool agent = !strncmp(rest, "agent", 5) && (!rest[5] || rest[5] == '/');
+		int failed = uhttp_call(sock, q->r->method_name, path, q->r->body_len ? q->r->body : NULL,
+					agent ? AGENT_PROXY_TIMEOUT_MS : PROXY_TIMEOUT_MS, &r, q->err, sizeof(q->err));
+		const char *why = failed || r.status >= 400 ? call_cut(d, vm, pid, !failed) : NULL;
+		if (why || failed) {
+			/* The VMM's own words, when it answered before it went. */
+			json_t *j = failed ? NULL : json_loads(r.body, 0, NULL);
+			const char *fm = json_string_value(json_object_get(j, "fault_message"));
+			api_respond_fault(q->resp, 503, "vm `%s` %s: %s", vm->id, why ? why :
+					  "does not answer on its API socket", failed ? q->err : fm ? fm : r.body);
+			json_decref(j);
+		} else if (r.len) {
 			api_respond_text(q->resp, (unsigned)r.status, r.body);
 			r.body = NULL;
 		} else {
 			api_respond_empty(q->resp, (unsigned)r.status);
 		}
-		if (r.status == 204 && !strcmp(q->r->method_name, "PATCH"))
-			follow_patch(vm, sock, rest);
-		uhttp_reply_free(&r);
+		if (!failed && !why && r.status == 204 && patch)
+			follow_patch(d, vm, sock, rest);
+		if (!failed)
+			uhttp_reply_free(&r);
 	}
+	if (patch)
+		pthread_mutex_unlock(&vm->op);
 	free(sock);
 	free(path);
 }
@@ -456,14 +536,28 @@ static void action(struct req *q, struct skiffd_vm *vm, json_t *body)
 		return;
 	}
 	const char *a = api_json_string(body, "action_type");
+	struct skiffd *d = q->d;
 	if (!strcmp(a, "InstanceStart")) {
-		skiffd_reap(q->d); /* a VM that just ended must not count */
-		if (skiffd_start_vm(q->d, vm, q->err, sizeof(q->err)))
+		pthread_mutex_lock(&vm->op);
+		int r = skiffd_start_vm(d, vm, q->err, sizeof(q->err));
+		pthread_mutex_unlock(&vm->op);
+		if (r)
 			fault(q, "%s", q->err);
 		else
 			api_respond_empty(q->resp, 204);
 	} else if (!strcmp(a, "InstanceStop")) {
-		if (skiffd_stop_vm(q->d, vm, q->err, sizeof(q->err)))
+		/* Now, not after an operation in progress on the VM (a snapshot,
+		 * a start): it ends with the VMM. */
+		pthread_mutex_lock(&d->lock);
+		skiffd_signal_stop(vm);
+		pthread_mutex_unlock(&d->lock);
+		pthread_mutex_lock(&vm->op);
+		bool removed = vm->removed;
+		int r = removed ? 0 : skiffd_stop_vm(d, vm, q->err, sizeof(q->err));
+		pthread_mutex_unlock(&vm->op);
+		if (removed)
+			fault(q, "vm `%s` was deleted", vm->id);
+		else if (r)
 			fault(q, "%s", q->err);
 		else
 			api_respond_empty(q->resp, 204);
@@ -477,25 +571,43 @@ static void action(struct req *q, struct skiffd_vm *vm, json_t *body)
 	}
 }
 
+/* DELETE: the VMM is told to end at once (so that an operation holding
+ * vm->op, a snapshot or a start, ends with it), then, with vm->op, stopped
+ * for good, its directory removed and its record taken out of the table.
+ * Requests still working on it get "deleted" answers; the last frees it. */
 static void delete_vm(struct req *q, struct skiffd_vm *vm)
 {
 	struct skiffd *d = q->d;
-	if (vm->pid > 0 && skiffd_stop_vm(d, vm, q->err, sizeof(q->err))) {
-		fault(q, "cannot remove vm `%s`: %s", vm->id, q->err);
+	pthread_mutex_lock(&d->lock);
+	bool already = vm->deleting;
+	if (!already) {
+		vm->deleting = true;
+		skiffd_signal_stop(vm);
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (already) {
+		fault(q, "vm `%s` is being deleted already", vm->id);
 		return;
 	}
-	if (skiffd_remove_vm_dir(vm, q->err, sizeof(q->err))) {
+	pthread_mutex_lock(&vm->op);
+	pthread_mutex_lock(&d->lock);
+	bool running = vm->pid > 0;
+	pthread_mutex_unlock(&d->lock);
+	int r = running ? skiffd_stop_vm(d, vm, q->err, sizeof(q->err)) : 0;
+	if (!r)
+		r = skiffd_remove_vm_dir(vm, q->err, sizeof(q->err));
+	pthread_mutex_lock(&d->lock);
+	if (r)
+		vm->deleting = false;
+	else
+		skiffd_unlink(d, vm);
+	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&vm->op);
+	if (r) {
 		fault(q, "cannot remove vm `%s`: %s", vm->id, q->err);
 		return;
-	}
-	for (struct skiffd_vm **p = &d->vms; *p; p = &(*p)->next) {
-		if (*p == vm) {
-			*p = vm->next;
-			break;
-		}
 	}
 	skiffd_log("vm %s removed", vm->id);
-	skiffd_vm_free(vm);
 	api_respond_empty(q->resp, 204);
 }
 
@@ -506,6 +618,19 @@ static const struct api_field snapshot_fields[] = {
 	{ "snapshot_type", API_T_STRING },
 	{ NULL }
 };
+
+/* An operation on `vm` failed with q->err: say so, or that the VM was
+ * deleted meanwhile (which is why it failed). */
+static void deleted_or(struct req *q, struct skiffd_vm *vm)
+{
+	pthread_mutex_lock(&q->d->lock);
+	bool gone = vm->deleting || vm->removed;
+	pthread_mutex_unlock(&q->d->lock);
+	if (gone)
+		fault(q, "vm `%s` was deleted during the request", vm->id);
+	else
+		fault(q, "%s", q->err);
+}
 
 /* PUT /vms/{id}/snapshot {"dir", "snapshot_type"} */
 static void snapshot_vm(struct req *q, struct skiffd_vm *vm, json_t *body)
@@ -519,22 +644,38 @@ static void snapshot_vm(struct req *q, struct skiffd_vm *vm, json_t *body)
 		fault(q, "snapshot.snapshot_type: must be \"Full\" or \"Diff\"");
 		return;
 	}
-	if (skiffd_vm_snapshot(q->d, vm, api_json_string(body, "dir"), t, q->err, sizeof(q->err)))
-		fault(q, "%s", q->err);
+	pthread_mutex_lock(&vm->op);
+	int r = vm->removed ? -1 : skiffd_vm_snapshot(q->d, vm, api_json_string(body, "dir"), t, q->err,
+						      sizeof(q->err));
+	pthread_mutex_unlock(&vm->op);
+	if (r)
+		deleted_or(q, vm);
 	else
 		api_respond_empty(q->resp, 204);
 }
 
-/* Put a VM made from a snapshot in the table and start it; replies. */
-static bool add_and_start(struct req *q, struct skiffd_vm *vm)
+/* Make the reserved record `vm` from the snapshot in `dir` and start it
+ * (its op lock held throughout: until the start is done, a stop or delete
+ * of it waits). false after answering with the reason. */
+static bool make_and_start(struct req *q, struct skiffd_vm *vm, const char *dir, bool clone, const char *what)
 {
-	struct skiffd_vm **tail = &q->d->vms;
-	while (*tail)
-		tail = &(*tail)->next;
-	*tail = vm;
+	struct skiffd *d = q->d;
+	pthread_mutex_lock(&vm->op);
+	if (skiffd_vm_from_snapshot(d, vm, dir, clone, q->err, sizeof(q->err))) {
+		pthread_mutex_unlock(&vm->op);
+		fault(q, "%s%s", what, q->err);
+		unreserve(d, vm);
+		return false;
+	}
+	pthread_mutex_lock(&d->lock);
+	vm->creating = false;
+	pthread_mutex_unlock(&d->lock);
 	skiffd_log("vm %s made from a snapshot", vm->id);
-	if (skiffd_start_vm(q->d, vm, q->err, sizeof(q->err))) {
-		fault(q, "vm `%s` was made but did not start: %s", vm->id, q->err);
+	int r = skiffd_start_vm(d, vm, q->err, sizeof(q->err));
+	pthread_mutex_unlock(&vm->op);
+	if (r) {
+		fault(q, "%svm `%s` was made but did not start: %s", what, vm->id, q->err);
+		skiffd_put(d, vm);
 		return false;
 	}
 	return true;
@@ -557,23 +698,11 @@ static void restore(struct req *q, json_t *body)
 	}
 	if (!take_name(q, body, "id", &id) || !take_name(q, body, "name", &name))
 		return;
-	char idbuf[32];
-	if ((id && taken(q->d, id)) || (name && taken(q->d, name))) {
-		fault(q, "a VM with the id or name `%s` already exists", id && taken(q->d, id) ? id : name);
+	struct skiffd_vm *vm = reserve(q, id, name, false);
+	if (!vm || !make_and_start(q, vm, api_json_string(body, "snapshot"), false, ""))
 		return;
-	}
-	if (!id && new_id(q->d, idbuf, sizeof(idbuf))) {
-		fault(q, "cannot find an unused VM id");
-		return;
-	}
-	struct skiffd_vm *vm = skiffd_vm_from_snapshot(q->d, api_json_string(body, "snapshot"),
-						       id ? id : idbuf, name, false, q->err, sizeof(q->err));
-	if (!vm) {
-		fault(q, "%s", q->err);
-		return;
-	}
-	if (add_and_start(q, vm))
-		reply_json(q, 201, skiffd_vm_json(q->d, vm, true));
+	reply_json(q, 201, vm_json(q->d, vm));
+	skiffd_put(q->d, vm);
 }
 
 static const struct api_field clone_fields[] = {
@@ -603,29 +732,25 @@ static void clone_vm(struct req *q, struct skiffd_vm *vm, json_t *body)
 		api_respond_fault(q->resp, 500, "out of memory");
 		return;
 	}
-	if (skiffd_vm_snapshot(q->d, vm, dir, "Full", q->err, sizeof(q->err))) {
-		fault(q, "%s", q->err);
+	/* The original is busy only for its snapshot. */
+	pthread_mutex_lock(&vm->op);
+	int r = vm->removed ? -1 : skiffd_vm_snapshot(q->d, vm, dir, "Full", q->err, sizeof(q->err));
+	pthread_mutex_unlock(&vm->op);
+	if (r) {
+		deleted_or(q, vm);
 		free(dir);
 		return;
 	}
 	json_t *ids = json_array();
 	for (uint64_t k = 0; k < n; k++) {
-		char id[32], name[SKIFFD_MAX_ID + 16];
-		if (new_id(q->d, id, sizeof(id))) {
-			fault(q, "cannot find an unused VM id");
-			break;
-		}
+		char name[SKIFFD_MAX_ID + 16], what[64];
 		snprintf(name, sizeof(name), "%s-%" PRIu64, vm->name ? vm->name : vm->id, k + 1);
-		struct skiffd_vm *c = skiffd_vm_from_snapshot(q->d, dir, id, taken(q->d, name) ||
-							      strlen(name) > SKIFFD_MAX_ID ? NULL : name,
-							      true, q->err, sizeof(q->err));
-		if (!c) {
-			fault(q, "clone %" PRIu64 " of %" PRIu64 ": %s", k + 1, n, q->err);
-			break;
-		}
-		if (!add_and_start(q, c))
+		snprintf(what, sizeof(what), "clone %" PRIu64 " of %" PRIu64 ": ", k + 1, n);
+		struct skiffd_vm *c = reserve(q, NULL, name, true);
+		if (!c || !make_and_start(q, c, dir, true, what))
 			break;
 		json_array_append_new(ids, json_string(c->id));
+		skiffd_put(q->d, c);
 	}
 	free(dir);
 	if (json_array_size(ids) == n)
@@ -648,14 +773,17 @@ static void daemon_info(struct req *q)
 {
 	struct skiffd *d = q->d;
 	size_t total = 0, running = 0;
+	pthread_mutex_lock(&d->lock);
 	for (struct skiffd_vm *vm = d->vms; vm; vm = vm->next) {
-		total++;
+		total += !vm->creating;
 		running += vm->pid > 0;
 	}
+	uint64_t mem_running = skiffd_running_mem_mib(d);
+	pthread_mutex_unlock(&d->lock);
 	reply_json(q, 200, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "app_name", "skiffd",
 				     "version", SKIFF_VERSION, "state_dir", d->state_dir,
 				     "mem_limit_mib", (json_int_t)d->mem_limit_mib,
-				     "mem_running_mib", (json_int_t)skiffd_running_mem_mib(d),
+				     "mem_running_mib", (json_int_t)mem_running,
 				     "vms", (json_int_t)total, "running", (json_int_t)running));
 }
 
@@ -732,9 +860,18 @@ static void route(struct req *q)
 
 	if (!rest) {
 		if (is(r, "GET")) {
+			/* The records under the lock; then each running VM's own
+			 * state, asked with no lock held. */
 			json_t *a = json_array();
+			pthread_mutex_lock(&q->d->lock);
 			for (struct skiffd_vm *vm = q->d->vms; vm && a; vm = vm->next)
-				json_array_append_new(a, skiffd_vm_json(q->d, vm, true));
+				if (!vm->creating)
+					json_array_append_new(a, skiffd_vm_json(q->d, vm));
+			pthread_mutex_unlock(&q->d->lock);
+			size_t k;
+			json_t *o;
+			json_array_foreach(a, k, o)
+				skiffd_vm_json_live(o);
 			reply_json(q, 200, a);
 		} else if (is(r, "POST") && json_object_get(body, "snapshot")) {
 			restore(q, body);
@@ -752,7 +889,9 @@ static void route(struct req *q)
 		json_decref(body);
 		return;
 	}
-	struct skiffd_vm *vm = skiffd_find(q->d, rest);
+	pthread_mutex_lock(&q->d->lock);
+	struct skiffd_vm *vm = skiffd_get(q->d, rest);
+	pthread_mutex_unlock(&q->d->lock);
 	if (!vm) {
 		char shown[80];
 		api_json_printable(shown, sizeof(shown), rest);
@@ -764,7 +903,7 @@ static void route(struct req *q)
 		proxy(q, vm, ""); /* /vms/{id}/ is the VM's own GET / */
 	} else if (!sub) {
 		if (is(r, "GET"))
-			reply_json(q, 200, skiffd_vm_json(q->d, vm, true));
+			reply_json(q, 200, vm_json(q->d, vm));
 		else if (is(r, "DELETE"))
 			delete_vm(q, vm);
 		else
@@ -778,15 +917,18 @@ static void route(struct req *q)
 	} else {
 		proxy(q, vm, sub);
 	}
+	skiffd_put(q->d, vm);
 	json_decref(body);
 }
 
+/* Runs on the API thread that serves the connection (a pool of threads
+ * with one connection each, main.c): see skiffd.h for the locks. */
 void skiffd_handle(void *ctx, const struct api_request *req, struct api_response *resp)
 {
 	struct skiffd *d = ctx;
 	struct req q = { .d = d, .r = req, .resp = resp };
 	pthread_mutex_lock(&d->lock);
-	skiffd_reap(d);
-	route(&q);
+	skiffd_reap(d);   /* what the request sees is up to date */
 	pthread_mutex_unlock(&d->lock);
+	route(&q);
 }

@@ -27,9 +27,32 @@
  * skiffd adopts them from their pid files (same process start time, a
  * command line naming this VM's API socket, an API that answers).
  *
- * Threads: the HTTP server's thread handles requests one at a time; the main
- * thread reaps VMM processes and notices adopted ones that ended. Both hold
- * `lock` while they touch the VM table.
+ * Threads: the HTTP server runs each connection's requests on a thread of
+ * its own (a pool of threads, one connection each), so a long request (a
+ * guest agent call, a snapshot, a start) holds up only its own client; the
+ * main thread reaps VMM processes and
+ * notices adopted ones that ended. Two kinds of lock:
+ *
+ *   d->lock   the daemon's: the VM table, every VM record's fields, jail
+ *             uid and vsock CID allocation, the running-memory count, each
+ *             vm.json and pid file write. Held only for short work, never
+ *             while waiting on a VMM (a call to its API, its start, its end).
+ *   vm->op    one VM's: its start, stop, delete, snapshot (and the snapshot
+ *             of a clone), a PATCH passed to it. Held across the waits.
+ *             Taken before d->lock, never while holding it. Other calls
+ *             passed to the VM (GETs, guest agent calls) take neither: the
+ *             VMM serves them concurrently itself.
+ *
+ * A record's fields are written with d->lock held; config, restore,
+ * jail_uid and the process fields that a start sets are written with
+ * vm->op held too, so the VM's operation reads them with either lock;
+ * what the main thread records when a process ends (pid, vmm_pid, child,
+ * last_exit, cgroup) is read under d->lock only. A request holds a
+ * reference (refs) on the record it works on; DELETE takes the record out
+ * of the table (removed) and the last reference frees it. A create
+ * reserves its id, name, jail uid and CID by putting a `creating` record in
+ * the table at once (lookups skip it), so two creates of one id cannot
+ * both succeed.
  */
 #ifndef SKIFF_DAEMON_SKIFFD_H
 #define SKIFF_DAEMON_SKIFFD_H
@@ -89,6 +112,18 @@ struct skiffd_vm {
 
 	/* Its cgroup v2 directory while it runs in one (cgroup.c); else NULL. */
 	char *cgroup;
+
+	/* Concurrency (see the top of this file). */
+	pthread_mutex_t op;    /* this VM's operations */
+	unsigned refs;         /* requests working on it (d->lock) */
+	bool creating;         /* being made: id, name, uid and cid reserved,
+				  invisible to lookups and lists */
+	bool removed;          /* out of the table; freed at the last put */
+	bool deleting;         /* a DELETE runs: other operations refused */
+	bool starting;         /* a start runs: its memory counts as running */
+	bool stopping;         /* InstanceStop/DELETE sent SIGTERM: its end is
+				  recorded as stopped */
+	uint64_t cid;          /* a clone being made: its vsock CID, reserved */
 
 	struct skiffd_vm *next;
 };
@@ -194,12 +229,27 @@ bool skiffd_id_ok(const char *s);
 /* Read every STATE/vms/ID/vm.json into d->vms. Problems are logged and
  * the VM skipped. */
 void skiffd_load_vms(struct skiffd *d);
+/* A new record (id, name, STATE/vms/ID; refs 1, op lock ready). NULL when
+ * out of memory. */
+struct skiffd_vm *skiffd_vm_alloc(const struct skiffd *d, const char *id, const char *name);
 void skiffd_vm_free(struct skiffd_vm *vm);
+/* The VM named by id or name, not being created or removed, with a
+ * reference taken (d->lock held); NULL when none. */
+struct skiffd_vm *skiffd_get(struct skiffd *d, const char *id_or_name);
+/* Give a reference back; a removed record is freed at the last (takes
+ * d->lock). */
+void skiffd_put(struct skiffd *d, struct skiffd_vm *vm);
+/* Take the record out of the table (d->lock held). */
+void skiffd_unlink(struct skiffd *d, struct skiffd_vm *vm);
 /* Remove the VM's directory and everything in it. */
 int skiffd_remove_vm_dir(const struct skiffd_vm *vm, char *err, size_t errlen);
 struct skiffd_vm *skiffd_find(struct skiffd *d, const char *id_or_name);
-/* The VM as JSON (GET /vms/{id}); `live` asks its API for its state. */
-json_t *skiffd_vm_json(struct skiffd *d, struct skiffd_vm *vm, bool live);
+/* The VM as JSON (GET /vms/{id}), d->lock held; a running VM's state is
+ * "running" until skiffd_vm_json_live asks its API. */
+json_t *skiffd_vm_json(struct skiffd *d, struct skiffd_vm *vm);
+/* With no lock held: a running VM's state as its API reports it (paused,
+ * starting, unresponsive) into `o` from skiffd_vm_json. */
+void skiffd_vm_json_live(json_t *o);
 
 /* vcpus and mem_mib from the configuration's machine-config. */
 void skiffd_vm_machine(struct skiffd_vm *vm);
@@ -207,26 +257,34 @@ void skiffd_vm_machine(struct skiffd_vm *vm);
 /* snapshots.c */
 /* Save the running VM into `dir` (absolute; made if missing): pause it
  * unless it is paused, PUT /snapshot/create, copy its writable drives,
- * resume. `type` "Full" or "Diff" (NULL: Full). 0 or -1. */
+ * resume. `type` "Full" or "Diff" (NULL: Full). vm->op held. 0 or -1. */
 int skiffd_vm_snapshot(struct skiffd *d, struct skiffd_vm *vm, const char *dir, const char *type,
 		       char *err, size_t errlen);
-/* A new VM record (directory and vm.json written, not in d->vms yet) made
- * from the snapshot in `snapdir`, with its own host side; a clone also gets
- * a new CID and MACs. NULL with a message. */
-struct skiffd_vm *skiffd_vm_from_snapshot(struct skiffd *d, const char *snapdir, const char *id,
-					  const char *name, bool clone, char *err, size_t errlen);
-/* The first start of such a VM: PUT /snapshot/load on its fresh VMM. */
+/* Make the reserved (creating) record `vm` a VM from the snapshot in
+ * `snapdir`, with its own host side (directory and vm.json written); a
+ * clone also gets a new CID and MACs. vm->op held. 0, or -1 with a message
+ * (nothing left on disk). */
+int skiffd_vm_from_snapshot(struct skiffd *d, struct skiffd_vm *vm, const char *snapdir, bool clone, char *err,
+			    size_t errlen);
+/* The first start of such a VM: PUT /snapshot/load on its fresh VMM
+ * (vm->op held). */
 int skiffd_vm_load_snapshot(struct skiffd_vm *vm, char *err, size_t errlen);
 
 /* proc.c: VMM processes */
 /* Adopt a VM whose pid file says it runs (at startup). */
 void skiffd_adopt(struct skiffd *d, struct skiffd_vm *vm);
-/* Start the VMM; 0, or -1 with a message in err. */
+/* Start the VMM (vm->op held); 0, or -1 with a message in err. */
 int skiffd_start_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t errlen);
-/* InstanceStop: SIGTERM, then SIGKILL after a grace period. */
+/* The first step of InstanceStop and DELETE, before they wait for vm->op
+ * (d->lock held): SIGTERM to a running VMM, so that an operation holding
+ * vm->op on it (a snapshot, a restore's load) ends soon. */
+void skiffd_signal_stop(struct skiffd_vm *vm);
+/* InstanceStop (vm->op held): SIGTERM, then SIGKILL after a grace period. */
 int skiffd_stop_vm(struct skiffd *d, struct skiffd_vm *vm, char *err, size_t errlen);
 /* Reap children and notice adopted VMs that ended (lock held). */
 void skiffd_reap(struct skiffd *d);
+/* Does the VM's process run (d->lock held)? */
+bool skiffd_vm_running(const struct skiffd_vm *vm);
 /* Is the VM's process still the one we started (lock held)? */
 bool skiffd_vm_alive(struct skiffd *d, struct skiffd_vm *vm);
 /* Configured memory of running VMs, in MiB (lock held). */

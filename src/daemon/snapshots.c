@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,7 +217,10 @@ static char *import_file(struct skiffd *d, struct skiffd_vm *vm, const char *fro
 int skiffd_vm_snapshot(struct skiffd *d, struct skiffd_vm *vm, const char *dir, const char *type,
 		       char *err, size_t errlen)
 {
-	if (vm->pid <= 0) {
+	pthread_mutex_lock(&d->lock);
+	bool running = vm->pid > 0;
+	pthread_mutex_unlock(&d->lock);
+	if (!running) {
 		snprintf(err, errlen, "vm `%s` is not running", vm->id);
 		return -1;
 	}
@@ -308,7 +312,8 @@ static void new_mac(char out[18])
 	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
-/* A vsock CID no other VM of this skiffd uses. */
+/* A vsock CID no other VM of this skiffd uses, nor a clone being made
+ * (d->lock held). */
 static uint64_t new_cid(struct skiffd *d)
 {
 	uint64_t cid = 3;
@@ -316,23 +321,27 @@ static uint64_t new_cid(struct skiffd *d)
 		json_t *c = json_object_get(json_object_get(v->config, "vsock"), "guest_cid");
 		if (json_is_integer(c) && (uint64_t)json_integer_value(c) >= cid)
 			cid = (uint64_t)json_integer_value(c) + 1;
+		if (v->cid >= cid)
+			cid = v->cid + 1;
 	}
 	return cid;
 }
 
-/* The new VM's configuration and the load request that gives it its own
- * host side (vm->dir exists). 0 or -1. */
-static int own_host_side(struct skiffd *d, struct skiffd_vm *vm, const char *snapdir, bool clone,
+/* The new VM's configuration `cfg` (not the record's yet) and the load
+ * request that give it its own host side (vm->dir exists). 0 or -1. */
+static int own_host_side(struct skiffd *d, struct skiffd_vm *vm, json_t *cfg, const char *snapdir, bool clone,
 			 json_t *load, char *err, size_t errlen)
 {
-	json_t *cfg = vm->config;
 	json_t *vs = json_object_get(cfg, "vsock");
 	if (json_is_object(vs)) {
 		char *uds = skiffd_vm_run_path(vm, "vsock.sock");
 		json_t *o = json_pack("{s:s}", "uds_path", uds ? uds : "");
 		json_object_set_new(vs, "uds_path", json_string(uds ? uds : ""));
 		if (clone) {
+			pthread_mutex_lock(&d->lock);
 			uint64_t cid = new_cid(d);
+			vm->cid = cid;
+			pthread_mutex_unlock(&d->lock);
 			json_object_set_new(vs, "guest_cid", json_integer((json_int_t)cid));
 			json_object_set_new(o, "guest_cid", json_integer((json_int_t)cid));
 		}
@@ -389,73 +398,75 @@ static int own_host_side(struct skiffd *d, struct skiffd_vm *vm, const char *sna
 	return 0;
 }
 
-struct skiffd_vm *skiffd_vm_from_snapshot(struct skiffd *d, const char *snapdir, const char *id,
-					  const char *name, bool clone, char *err, size_t errlen)
+int skiffd_vm_from_snapshot(struct skiffd *d, struct skiffd_vm *vm, const char *snapdir, bool clone, char *err,
+			    size_t errlen)
 {
 	char *state = join(snapdir, SNAPSHOT_STATE_FILE), *mem = join(snapdir, SNAPSHOT_MEM_FILE);
 	char why[512];
 	struct vm_snapshot_file *sf = state ? vm_snapshot_open(state, why, sizeof(why)) : NULL;
-	struct skiffd_vm *vm = NULL;
-	json_t *doc = NULL;
+	json_t *doc = NULL, *cfg = NULL, *restore = NULL;
+	char *rstate = NULL, *rmem = NULL;
+	bool made = false;
+	int rc = -1;
 	if (!sf) {
 		snprintf(err, errlen, "snapshot %s: %s", snapdir, state ? why : "out of memory");
-		goto fail;
+		goto out;
 	}
 	doc = json_loads(vm_snapshot_config(sf), 0, NULL);
-	json_t *cfg = json_object_get(doc, "vm_config");
-	if (!json_is_object(cfg)) {
+	json_t *from = json_object_get(doc, "vm_config");
+	if (!json_is_object(from)) {
 		snprintf(err, errlen, "snapshot %s: its configuration is not skiff's", snapdir);
-		goto fail;
+		goto out;
 	}
-	vm = calloc(1, sizeof(*vm));
-	if (!vm || !(vm->id = strdup(id)) || (name && !(vm->name = strdup(name))) ||
-	    asprintf(&vm->dir, "%s/%s", d->vms_dir, id) < 0 || !(vm->config = json_deep_copy(cfg))) {
+	if (!(cfg = json_deep_copy(from))) {
 		snprintf(err, errlen, "out of memory");
-		goto fail;
+		goto out;
 	}
 	/* Where the VMM writes its logs is the new VM's business. */
-	json_object_del(vm->config, "logger");
-	json_object_del(vm->config, "metrics");
+	json_object_del(cfg, "logger");
+	json_object_del(cfg, "metrics");
 	if (mkdir(vm->dir, 0700) && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", vm->dir, strerror(errno));
-		goto fail;
+		goto out;
 	}
-	char *rstate = NULL, *rmem = NULL;
-	if (skiffd_jail_assign(d, vm, err, errlen) || skiffd_vm_run_dir(d, vm, NULL, err, errlen) ||
+	made = true;
+	if (skiffd_vm_run_dir(d, vm, NULL, err, errlen) ||
 	    !(rstate = import_file(d, vm, state, RESTORE_STATE, err, errlen)) ||
-	    !(rmem = import_file(d, vm, mem, RESTORE_MEM, err, errlen))) {
-		free(rstate);
-		skiffd_remove_vm_dir(vm, why, sizeof(why));
-		goto fail;
+	    !(rmem = import_file(d, vm, mem, RESTORE_MEM, err, errlen)))
+		goto out;
+	restore = json_pack("{s:s,s:{s:s,s:s},s:b}", "snapshot_path", rstate, "mem_backend",
+			    "backend_type", "File", "backend_path", rmem, "resume_vm", 1);
+	if (!restore) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
 	}
-	vm->restore = json_pack("{s:s,s:{s:s,s:s},s:b}", "snapshot_path", rstate, "mem_backend",
-				"backend_type", "File", "backend_path", rmem, "resume_vm", 1);
-	free(rstate);
-	free(rmem);
-	if (!vm->restore || own_host_side(d, vm, snapdir, clone, vm->restore, err, errlen)) {
-		if (!vm->restore)
-			snprintf(err, errlen, "out of memory");
-		skiffd_remove_vm_dir(vm, why, sizeof(why));
-		goto fail;
-	}
+	if (own_host_side(d, vm, cfg, snapdir, clone, restore, err, errlen))
+		goto out;
+	pthread_mutex_lock(&d->lock);
+	vm->config = cfg;
+	vm->restore = restore;
+	cfg = restore = NULL;
 	vm->created_at = time(NULL);
 	skiffd_vm_machine(vm);
-	if (skiffd_save_vm(vm, err, errlen)) {
-		skiffd_remove_vm_dir(vm, why, sizeof(why));
-		goto fail;
+	rc = skiffd_save_vm(vm, err, errlen);
+	if (rc) {
+		json_decref(vm->config);
+		json_decref(vm->restore);
+		vm->config = vm->restore = NULL;
 	}
+	pthread_mutex_unlock(&d->lock);
+out:
+	if (rc && made)
+		skiffd_remove_vm_dir(vm, why, sizeof(why));
+	json_decref(cfg);
+	json_decref(restore);
+	free(rstate);
+	free(rmem);
 	vm_snapshot_close(sf);
 	json_decref(doc);
 	free(state);
 	free(mem);
-	return vm;
-fail:
-	skiffd_vm_free(vm);
-	vm_snapshot_close(sf);
-	json_decref(doc);
-	free(state);
-	free(mem);
-	return NULL;
+	return rc;
 }
 
 int skiffd_vm_load_snapshot(struct skiffd_vm *vm, char *err, size_t errlen)

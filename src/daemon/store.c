@@ -140,10 +140,27 @@ int skiffd_save_vm(const struct skiffd_vm *vm, char *err, size_t errlen)
 	return r;
 }
 
+struct skiffd_vm *skiffd_vm_alloc(const struct skiffd *d, const char *id, const char *name)
+{
+	struct skiffd_vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return NULL;
+	pthread_mutex_init(&vm->op, NULL);
+	vm->refs = 1;
+	if (!(vm->id = strdup(id)) || (name && !(vm->name = strdup(name))) ||
+	    asprintf(&vm->dir, "%s/%s", d->vms_dir, id) < 0) {
+		vm->dir = NULL;
+		skiffd_vm_free(vm);
+		return NULL;
+	}
+	return vm;
+}
+
 void skiffd_vm_free(struct skiffd_vm *vm)
 {
 	if (!vm)
 		return;
+	pthread_mutex_destroy(&vm->op);
 	free(vm->id);
 	free(vm->name);
 	free(vm->dir);
@@ -205,16 +222,14 @@ static struct skiffd_vm *load_one(struct skiffd *d, const char *id)
 		free(path);
 		return NULL;
 	}
-	struct skiffd_vm *vm = calloc(1, sizeof(*vm));
+	struct skiffd_vm *vm = skiffd_vm_alloc(d, id, json_is_string(name) ? json_string_value(name) : NULL);
+	free(dir);
 	if (!vm) {
 		json_decref(doc);
-		free(dir);
 		free(path);
 		return NULL;
 	}
-	vm->id = strdup(id);
-	vm->name = json_is_string(name) ? strdup(json_string_value(name)) : NULL;
-	vm->dir = dir;
+	vm->refs = 0;   /* the table's alone */
 	vm->config = json_incref(cfg);
 	vm->created_at = json_integer_value(json_object_get(doc, "created_at"));
 	/* Checked against the range and the other VMs in skiffd_load_vms. */
@@ -330,21 +345,47 @@ int skiffd_remove_vm_dir(const struct skiffd_vm *vm, char *err, size_t errlen)
 struct skiffd_vm *skiffd_find(struct skiffd *d, const char *key)
 {
 	for (struct skiffd_vm *vm = d->vms; vm; vm = vm->next)
-		if (!strcmp(vm->id, key))
+		if (!vm->creating && !strcmp(vm->id, key))
 			return vm;
 	for (struct skiffd_vm *vm = d->vms; vm; vm = vm->next)
-		if (vm->name && !strcmp(vm->name, key))
+		if (!vm->creating && vm->name && !strcmp(vm->name, key))
 			return vm;
 	return NULL;
 }
 
-/* The state the VM's own API reports: running, paused, starting; or
- * unresponsive when it does not answer. */
-static const char *live_state(struct skiffd_vm *vm)
+struct skiffd_vm *skiffd_get(struct skiffd *d, const char *key)
 {
-	char *sock = skiffd_vm_sock(vm, "api.sock");
-	if (!sock)
-		return "running";
+	struct skiffd_vm *vm = skiffd_find(d, key);
+	if (vm)
+		vm->refs++;
+	return vm;
+}
+
+void skiffd_put(struct skiffd *d, struct skiffd_vm *vm)
+{
+	pthread_mutex_lock(&d->lock);
+	bool last = --vm->refs == 0 && vm->removed;
+	pthread_mutex_unlock(&d->lock);
+	if (last)
+		skiffd_vm_free(vm);
+}
+
+void skiffd_unlink(struct skiffd *d, struct skiffd_vm *vm)
+{
+	for (struct skiffd_vm **p = &d->vms; *p; p = &(*p)->next) {
+		if (*p == vm) {
+			*p = vm->next;
+			break;
+		}
+	}
+	vm->next = NULL;
+	vm->removed = true;
+}
+
+/* The state the VM's own API at `sock` reports: running, paused,
+ * starting; or unresponsive when it does not answer. */
+static const char *live_state(const char *sock)
+{
 	struct uhttp_reply r;
 	char err[256];
 	const char *state = "unresponsive";
@@ -360,14 +401,20 @@ static const char *live_state(struct skiffd_vm *vm)
 		json_decref(o);
 		uhttp_reply_free(&r);
 	}
-	free(sock);
 	return state;
 }
 
-json_t *skiffd_vm_json(struct skiffd *d, struct skiffd_vm *vm, bool live)
+void skiffd_vm_json_live(json_t *o)
+{
+	const char *sock = json_string_value(json_object_get(o, "api_socket"));
+	if (sock && !strcmp(json_string_value(json_object_get(o, "state")) ?: "", "running"))
+		json_object_set_new(o, "state", json_string(live_state(sock)));
+}
+
+json_t *skiffd_vm_json(struct skiffd *d, struct skiffd_vm *vm)
 {
 	bool running = vm->pid > 0;
-	const char *state = !running ? "stopped" : live ? live_state(vm) : "running";
+	const char *state = !running ? "stopped" : "running";
 	char *api = skiffd_vm_sock(vm, "api.sock"), *con = skiffd_vm_sock(vm, "console.sock");
 	char *log = skiffd_vm_path(vm, "console.log");
 	json_t *o = json_pack("{s:s,s:s?,s:s,s:i,s:I,s:I,s:s?,s:s?,s:s?,s:s?,s:O}",

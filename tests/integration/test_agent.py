@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -33,7 +34,7 @@ import pexpect
 import pytest
 
 from conftest import BOOT_TIMEOUT, wait_for
-from test_skiffd import SANITIZER, Skiffd, action, for_vmm, get, ok, skiffd_bin, vm_def  # noqa: F401 (fixture)
+from test_skiffd import SANITIZER, Skiffd, action, for_vmm, get, ok, pid_alive, skiffd_bin, vm_def  # noqa: F401 (fixture)
 
 CP_MIB = int(os.environ.get("SKIFF_AGENT_CP_MIB", "64"))
 SCRATCH_MIB = 8
@@ -373,6 +374,122 @@ def test_api_answers_during_agent_call(sd, sk):
         text = log.read_text(errors="replace") if log.exists() else ""
         sk("rm", "-f", cid)
     assert not SANITIZER.search(text), text[-3000:]
+
+
+LONG_FIFO = "/tmp/skiffd-long"
+
+
+def blocked_read_via(sock, prefix):
+    """blocked_read through skiffd (`prefix` /vms/ID) of LONG_FIFO: a guest
+    agent call that skiffd passes on and that waits until something writes
+    the FIFO in the guest."""
+    code, h = api(sock, "PUT", f"{prefix}/agent/files", {"path": LONG_FIFO, "mode": "r+"})
+    assert code == 200, h
+    out = []
+    t = threading.Thread(target=lambda: out.append(
+        api(sock, "PUT", f"{prefix}/agent/files/{h['handle']}", {"op": "read", "count": 9})))
+    t.start()
+    time.sleep(1)   # let the read reach the VMM (the checks below hold either way)
+    return t, out
+
+
+def test_skiffd_serves_during_long_calls(sd, sk):
+    """skiffd serves each connection on a thread of its own (a pool), so one VM's
+    long request holds up nobody else's. `ag` gets a FIFO, then a clone
+    (`c1`) and, from the clone's snapshot, two restores of one id sent at
+    once: one is made, the other refused (the id exists). While a guest
+    agent read through skiffd waits in `ag` (on the FIFO, whose writer in
+    the guest waits for the host's "GO" on the scratch disk), skiffd
+    answers GET /, GET /vms, /metrics, an exec in `c1` and `ag`'s own
+    GET / (the guest agent itself serves one call at a time); then the
+    host says GO and the read ends. Then such a read on `c1` whose VMM is killed (SIGKILL)
+    is answered 503 saying the VMM ended, and a DELETE of the restored VM
+    during such a read is answered 204 at once, the read 503 saying the VM
+    was deleted; none of its processes and nothing of its directory is
+    left."""
+    r = sk("exec", "ag", "--", "sh", "-c", f"rm -f {LONG_FIFO}; mkfifo {LONG_FIFO}")
+    assert r.returncode == 0, r
+    r = sk("clone", "ag", "1", timeout=600)
+    assert r.returncode == 0, r.stderr
+    c1 = r.stdout.decode().split()[0]
+    made = []
+    try:
+        snapdir = sorted((sd.state / "vms" / "ag").glob("clone-*"))[-1]
+        both = []
+        ts = [threading.Thread(target=lambda: both.append(
+            api(sd.sock, "POST", "/vms", {"snapshot": str(snapdir), "id": "r1"}))) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(600)
+        made.append("r1")
+        assert sorted(code for code, _ in both) == [201, 400], both
+        assert [b for c, b in both if c == 400][0]["fault_message"] == \
+            "id: a VM with the id or name `r1` already exists", both
+        for vm in (c1, "r1"):
+            assert wait_for(lambda: agent_answers(sd.sock, f"/vms/{vm}"), 120), vm
+
+        # The FIFO's writer in `ag` waits for "GO" in the scratch disk's
+        # first sector, which only the host writes (as in
+        # test_api_answers_during_agent_call).
+        with open(sd.scratch, "r+b") as f:
+            f.write(bytes(512))
+        r = sk("exec", "ag", "--", "sh", "-c",
+               f"setsid sh -c 'until echo 1 > /proc/sys/vm/drop_caches; head -c 2 /dev/vda | grep -q GO; "
+               f"do sleep 0.2; done; echo released > {LONG_FIFO}' </dev/null >/dev/null 2>&1 &")
+        assert r.returncode == 0, r
+        t, out = blocked_read_via(sd.sock, "/vms/ag")
+        try:
+            code, info = api(sd.sock, "GET", "/")
+            assert code == 200 and info["running"] >= 3, info
+            code, listed = api(sd.sock, "GET", "/vms")
+            states = {v["id"]: v["state"] for v in listed} if code == 200 else listed
+            assert all(states.get(v) == "running" for v in ("ag", c1, "r1")), states
+            metrics = subprocess.run(["curl", "-sS", "--unix-socket", str(sd.sock), "http://localhost/metrics"],
+                                     capture_output=True, text=True, timeout=60).stdout
+            assert 'skiff_vm_running{vm="ag",' in metrics, metrics[:500]
+            r = sk("exec", c1, "--", "echo", "other", timeout=60)
+            assert (r.returncode, r.stdout) == (0, b"other\n"), r
+            code, info = api(sd.sock, "GET", "/vms/ag/")
+            assert code == 200 and info["state"] == "Running", info
+            assert t.is_alive() and not out, "the long call ended before the others were answered: " + repr(out)
+        finally:
+            with open(sd.scratch, "r+b") as f:
+                f.write(b"GO")
+            t.join(120)
+        assert out and out[0][0] == 200, out
+        assert base64.b64decode(out[0][1]["data"]) == b"released\n", out
+
+        # the VMM killed during a call
+        t, out = blocked_read_via(sd.sock, f"/vms/{c1}")
+        try:
+            assert t.is_alive() and not out, out
+            os.kill(get(sd.sock, f"/vms/{c1}")["pid"], signal.SIGKILL)
+        finally:
+            t.join(120)
+        assert out and out[0][0] == 503, out
+        assert f"vm `{c1}` ended while this request was in flight" in out[0][1]["fault_message"], out
+        assert wait_for(lambda: get(sd.sock, f"/vms/{c1}")["state"] == "stopped", 120)
+
+        # the VM deleted during a call
+        pids = [get(sd.sock, "/vms/r1")["pid"], sd.vm_pids()["r1"]]
+        t, out = blocked_read_via(sd.sock, "/vms/r1")
+        try:
+            assert t.is_alive() and not out, out
+            code, _ = api(sd.sock, "DELETE", "/vms/r1")
+            assert code == 204
+        finally:
+            t.join(120)
+        made.remove("r1")
+        assert out and out[0][0] == 503, out
+        assert "vm `r1` was deleted while this request was in flight" in out[0][1]["fault_message"], out
+        assert not any(pid_alive(p) for p in pids), pids
+        assert not (sd.state / "vms" / "r1").exists()
+        code, e = api(sd.sock, "GET", "/vms/r1")
+        assert code == 400 and "no VM with the id or name `r1`" in e["fault_message"], e
+    finally:
+        for vm in [c1] + made:
+            sk("rm", "-f", vm)
 
 
 def test_clones_clock_garbage_and_no_agent(sd, sk):

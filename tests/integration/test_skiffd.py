@@ -28,6 +28,7 @@ import signal
 import socket
 import stat
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -434,6 +435,70 @@ def test_bad_input_through_the_socket(daemons, short_root, fake_kernel):
     ok(d.sock, "DELETE", "/vms/good")
     assert get(d.sock, "/vms") == []
     assert not (d.state / "vms" / "good").exists()
+
+
+def raw_call(conn, method, path, body=None):
+    """One HTTP/1.1 request on a connected Unix socket; (status, parsed body, text)."""
+    data = json.dumps(body).encode() if body is not None else b""
+    conn.sendall(f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                 f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
+    reply = b""
+    while chunk := conn.recv(65536):
+        reply += chunk
+    head, _, text = reply.decode(errors="replace").partition("\r\n\r\n")
+    return int(head.split()[1]), json.loads(text) if text.strip() else None, text
+
+
+def test_concurrent_creates(daemons, short_root, fake_kernel):
+    """skiffd serves connections concurrently and keeps its table whole:
+    eight creates of one id sent at once make one VM and refuse seven,
+    each saying the id exists; eight creates of different ids at once make
+    eight, each (skiffd as root) with a jail uid of its own; nine deletes
+    at once leave nothing. (test_agent's test_skiffd_serves_during_long_calls
+    has creates that overlap for certain: restores.)"""
+    d = daemons(short_root)
+    boot = {"kernel_image_path": str(fake_kernel)}
+
+    def at_once(calls):
+        """Every call on its own connection, connected first and sent together."""
+        results = [None] * len(calls)
+        conns = []
+        for _ in calls:
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.settimeout(CURL_TIMEOUT)
+            c.connect(str(d.sock))
+            conns.append(c)
+        go = threading.Barrier(len(calls))
+
+        def one(k):
+            go.wait()
+            results[k] = raw_call(conns[k], *calls[k])
+        threads = [threading.Thread(target=one, args=(k,)) for k in range(len(calls))]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(CURL_TIMEOUT + 10)
+        for c in conns:
+            c.close()
+        assert all(r is not None for r in results), results
+        return results
+
+    same = at_once([("POST", "/vms", {"id": "twin", "boot-source": boot})] * 8)
+    assert sorted(code for code, _, _ in same) == [201] + [400] * 7, same
+    for code, js, raw in same:
+        assert code == 201 or js["fault_message"] == "id: a VM with the id or name `twin` already exists", raw
+    assert [v["id"] for v in get(d.sock, "/vms")] == ["twin"]
+
+    many = at_once([("POST", "/vms", {"id": f"vm{k}", "boot-source": boot}) for k in range(8)])
+    assert [code for code, _, _ in many] == [201] * 8, many
+    listed = get(d.sock, "/vms")
+    assert sorted(v["id"] for v in listed) == sorted(["twin"] + [f"vm{k}" for k in range(8)])
+    uids = [v.get("jail_uid") for v in listed]
+    if os.geteuid() == 0:
+        assert None not in uids and len(set(uids)) == len(uids), uids
+    gone = at_once([("DELETE", f"/vms/{v['id']}") for v in listed])
+    assert [code for code, _, _ in gone] == [204] * len(listed), gone
+    assert get(d.sock, "/vms") == [] and list((d.state / "vms").iterdir()) == []
 
 
 def test_cli_create_ls_inspect_rm(daemons, short_root, fake_kernel, skiff_bin, tmp_path):
