@@ -29,26 +29,71 @@ struct console_sock {
 	int wake[2];         /* console_sock_stop tells the thread to finish */
 	uint8_t in_buf[4096];
 	size_t in_len;       /* client bytes not yet taken by the console */
+	uint64_t dropped;    /* output the client missed and was not told of */
 	pthread_t thread;
 };
 
-/* Non-blocking send to the client; what does not fit is dropped. */
-static void to_client(struct console_sock *cs, const uint8_t *p, size_t n)
+static void drop_client(struct console_sock *cs)
 {
-	while (cs->client >= 0 && n) {
+	close(cs->client);
+	cs->client = -1;
+	cs->in_len = 0;
+	cs->dropped = 0;
+}
+
+/* One non-blocking send: the bytes sent, 0 when the client has no room
+ * (or went away: it is closed). */
+static size_t send_some(struct console_sock *cs, const uint8_t *p, size_t n)
+{
+	for (;;) {
 		ssize_t w = send(cs->client, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
+			return 0;
 		if (w <= 0) {
-			close(cs->client);
-			cs->client = -1;
-			cs->in_len = 0;
+			drop_client(cs);
+			return 0;
+		}
+		return (size_t)w;
+	}
+}
+
+/* Tell the client how much output it missed, once it has room again;
+ * false while it has none. */
+static bool tell_dropped(struct console_sock *cs)
+{
+	char note[160];
+	int len = snprintf(note, sizeof(note), "\r\n[skiff: %llu bytes of console output dropped: this client "
+			   "read too slowly]\r\n", (unsigned long long)cs->dropped);
+	size_t w = send_some(cs, (const uint8_t *)note, (size_t)len);
+	if (cs->client < 0)
+		return false;
+	/* Part of the note is still a sign; the rest of it is not sent. */
+	if (w)
+		cs->dropped = 0;
+	return w > 0;
+}
+
+/* Non-blocking send to the client: the guest never waits for a client. A
+ * client too slow to read loses what does not fit, and is told how many
+ * bytes before the next output it takes. */
+static void to_client(struct console_sock *cs, const uint8_t *p, size_t n)
+{
+	if (cs->client >= 0 && cs->dropped && !tell_dropped(cs)) {
+		if (cs->client >= 0)
+			cs->dropped += n;
+		return;
+	}
+	while (cs->client >= 0 && n) {
+		size_t w = send_some(cs, p, n);
+		if (!w) {
+			if (cs->client >= 0)
+				cs->dropped += n;
 			return;
 		}
 		p += w;
-		n -= (size_t)w;
+		n -= w;
 	}
 }
 
@@ -69,10 +114,12 @@ static void take_client(struct console_sock *cs)
 	}
 	if (cs->client >= 0) {
 		say(cs, "\r\n[skiff: another console client attached; this one is detached]\r\n");
-		close(cs->client);
+		if (cs->client >= 0)
+			drop_client(cs);
 	}
 	cs->client = fd;
 	cs->in_len = 0;
+	cs->dropped = 0;
 }
 
 /* Pass guest output on; false once standard output was put back and all
@@ -95,8 +142,7 @@ static void pump_input(struct console_sock *cs)
 	if (cs->in_len == 0) {
 		ssize_t r = recv(cs->client, cs->in_buf, sizeof(cs->in_buf), MSG_DONTWAIT);
 		if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
-			close(cs->client); /* the client went away */
-			cs->client = -1;
+			drop_client(cs); /* the client went away */
 			return;
 		}
 		if (r < 0)

@@ -9,7 +9,9 @@
  * also the connected client; what the client sends becomes the console's
  * standard input. One client at a time: a new connection takes over and the
  * old one is told and closed. A client too slow to read loses output rather
- * than stalling the guest. The console code then sees plain pipes, so no
+ * than stalling the guest, and is told how many bytes it lost (a line
+ * "[skiff: N bytes of console output dropped: ...]") before the next output
+ * it has room for. The console code then sees plain pipes, so no
  * escape keys are interpreted here (`skiff console` handles those).
  */
 #ifndef SKIFF_CLI_CONSOLE_SOCK_H

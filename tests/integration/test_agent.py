@@ -25,6 +25,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -490,6 +491,38 @@ def test_skiffd_serves_during_long_calls(sd, sk):
     finally:
         for vm in [c1] + made:
             sk("rm", "-f", vm)
+
+
+def test_console_slow_client_is_told(sd, sk):
+    """A console client that does not read loses output (the guest never
+    waits for it) and is told how many bytes it lost: `ag` prints 1 MB to
+    its console while a client of its console socket reads nothing; once
+    the client reads again, the next output brings the note."""
+    con = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    con.connect(str(sd.state / "vms" / "ag" / "run" / "console.sock"))
+    try:
+        r = sk("exec", "ag", "--", "sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' x > /dev/console",
+               timeout=300)
+        assert r.returncode == 0, r
+        con.settimeout(1)
+        got = b""
+        deadline = time.monotonic() + 120
+        while b"after-drop" not in got and time.monotonic() < deadline:
+            try:
+                chunk = con.recv(1 << 20)
+                if not chunk:
+                    break
+                got += chunk
+            except socket.timeout:
+                # the client has room again: more output brings the note
+                r = sk("exec", "ag", "--", "sh", "-c", "echo after-drop > /dev/console")
+                assert r.returncode == 0, r
+    finally:
+        con.close()
+    m = re.search(rb"\[skiff: (\d+) bytes of console output dropped: this client read too slowly\]", got)
+    assert m, got[-2000:]
+    xs = got.count(b"x")
+    assert 0 < int(m[1]) and xs < 1000000 <= xs + int(m[1]), (xs, m[0])
 
 
 def test_clones_clock_garbage_and_no_agent(sd, sk):
