@@ -23,9 +23,9 @@ into its standard input.
 - Runtime updates on one shared VM (booted from a config file with the
   console on a pty): a NIC's rx limit given in the configuration holds a
   host->guest transfer to its rate, a tx limit PATCHed in at run time holds
-  a guest->host transfer to its rate (a lower bound on the time, and
-  clearly slower than the same transfer unlimited, measured in the same
-  test; after the limits are lifted the transfer is fast again); the
+  a guest->host transfer to its rate (a lower bound on the time; the same
+  transfer unlimited, in the same test, takes less than that bound, before
+  the limit and after the limits are lifted); the
   balloon reports the guest's statistics,
   PATCH /balloon inflates it (GET /balloon's actual_mib follows the target,
   the VMM's RSS falls) and deflates it again; bad runtime input is a 400
@@ -720,7 +720,10 @@ def test_config_file_boot(vmm_factory, default_guest, guest_tools, short_tmp, tm
     bound = (MiB - DRIVE_RATE) / DRIVE_RATE - 0.5
     print(f"\n1 MiB from the drive: {free:.1f} s unlimited, {limited:.1f} s at {DRIVE_RATE >> 10} KiB/s")
     assert limited >= bound, f"1 MiB through a {DRIVE_RATE} B/s limit PATCHed in took {limited:.1f} s"
-    assert limited >= 3 * free, f"the PATCHed limit ({limited:.1f} s) is not clearly slower than none ({free:.1f} s)"
+    # Unlimited, the read took less than the limit allows: the limit came
+    # with the PATCH (a bound from the rate, not a ratio of two timings,
+    # which a busy host skews).
+    assert free < bound, f"1 MiB took {free:.1f} s before any limit was PATCHed in (bound {bound:.1f} s)"
 
     # Swap the backing file under the running guest (Firecracker's PATCH
     # path_on_host): b is twice a's size; the driver learns the new
@@ -855,8 +858,8 @@ def runtime_vm(skiff_bin, default_guest, console_log_dir, tmp_path_factory):
 
 def test_rx_limit_from_configuration(runtime_vm):
     """Host -> guest through the forward, against the configured rx limit;
-    then with the limit lifted, the same transfer in the same guest as the
-    baseline the limited one must be clearly slower than."""
+    then with the limit lifted, the same transfer in the same guest takes
+    less than the limit allows."""
     g = runtime_vm
     g.run("ip -4 addr show dev eth0 | grep -q 10.0.2.15", timeout=60)
     limited = host_to_guest_nc(g, g.port, LIMITED_BYTES)
@@ -866,7 +869,7 @@ def test_rx_limit_from_configuration(runtime_vm):
     print(f"\nhost->guest {LIMITED_BYTES >> 10} KiB: {limited:.1f} s at rx {RATE >> 10} KiB/s, "
           f"{free:.1f} s unlimited")
     assert limited >= LIMITED_BOUND, f"{LIMITED_BYTES} bytes through a {RATE} B/s rx limit took {limited:.1f} s"
-    assert limited >= 3 * free, f"the rx-limited transfer ({limited:.1f} s) is not clearly slower than unlimited ({free:.1f} s)"
+    assert free < LIMITED_BOUND, f"with the rx limit lifted the transfer took {free:.1f} s, as if still limited"
 
 
 def test_patch_tx_limit_at_runtime(runtime_vm):
@@ -896,8 +899,8 @@ def test_patch_tx_limit_at_runtime(runtime_vm):
           f"{RATE >> 10} KiB/s, {lifted:.1f} s after lifting it")
     assert limited >= LIMITED_BOUND, \
         f"{LIMITED_BYTES} bytes through a {RATE} B/s tx limit PATCHed in took {limited:.1f} s"
-    assert limited >= 3 * free, f"the tx-limited transfer ({limited:.1f} s) is not clearly slower than unlimited ({free:.1f} s)"
-    assert 2 * lifted <= limited, f"after lifting the limit the transfer took {lifted:.1f} s, as if still limited ({limited:.1f} s)"
+    assert free < LIMITED_BOUND, f"the transfer before the tx limit took {free:.1f} s, as if already limited"
+    assert lifted < LIMITED_BOUND, f"after lifting the limit the transfer took {lifted:.1f} s, as if still limited"
 
 
 def guest_to_host_nc_bytes(guest, nbytes):

@@ -136,22 +136,24 @@ def timed(guest, cmd, timeout=180):
 
 def test_rate_limit(guest):
     """A 20 MiB read from a disk limited to 2 MiB/s: the first 2 MiB pass
-    from the full bucket, the other 18 take at least 9 s (a lower bound
-    only: timing is never asserted from above), and clearly longer than the
-    same read from a disk without a limit (vdd) in the same guest."""
+    from the full bucket, the other 18 take at least 9 s (a lower bound:
+    the limited read is never timed from above), while 16 MiB from a disk
+    without a limit (vdd) in the same guest take less than the limit would
+    allow them (7 s)."""
     read = "dd if=/dev/{} of=/dev/null bs=1M count=16 iflag=direct 2>/dev/null"
     free = timed(guest, read.format("vdd"))
     limited = timed(guest, "dd if=/dev/vde of=/dev/null bs=1M count=20 iflag=direct 2>/dev/null")
     print(f"\n16 MiB unlimited: {free:.1f} s; 20 MiB at bw=2M: {limited:.1f} s")
     assert limited >= 9, f"20 MiB at 2 MiB/s took {limited:.1f} s"
-    assert limited >= 2 * free, f"the limited read ({limited:.1f} s) is not clearly slower than an unlimited one ({free:.1f} s)"
+    # What the limit would make of those 16 MiB: 2 from the bucket, 14 at 2 MiB/s.
+    assert free < 7, f"16 MiB from the disk without a limit took {free:.1f} s, as long as the limit allows"
 
 
 def test_iops_limit(guest):
     """240 single-block direct reads from a disk limited to IOPS requests a
     second: the first IOPS pass from the full bucket, the rest take at
-    least (240 - IOPS) / IOPS s, and clearly longer than the same reads
-    from a disk without a limit (vdd)."""
+    least (240 - IOPS) / IOPS s, while the same reads from a disk without a
+    limit (vdd) take less than that."""
     n = 240
     read = f"dd if=/dev/{{}} of=/dev/null bs=4096 count={n} iflag=direct 2>/dev/null"
     free = timed(guest, read.format("vdd"))
@@ -159,7 +161,7 @@ def test_iops_limit(guest):
     bound = (n - IOPS) / IOPS
     print(f"\n{n} reads unlimited: {free:.1f} s; at iops={IOPS}: {limited:.1f} s (bound {bound:.1f} s)")
     assert limited >= bound, f"{n} requests at {IOPS}/s took {limited:.1f} s"
-    assert limited >= 2 * free, f"the limited reads ({limited:.1f} s) are not clearly slower than unlimited ones ({free:.1f} s)"
+    assert free < bound, f"{n} reads from the disk without a limit took {free:.1f} s, as long as the limit allows"
 
 
 def traced_threads(pid):
