@@ -30,8 +30,8 @@
  * Threads: the HTTP server runs each connection's requests on a thread of
  * its own (a pool of threads, one connection each), so a long request (a
  * guest agent call, a snapshot, a start) holds up only its own client; the
- * main thread reaps VMM processes and
- * notices adopted ones that ended. Two kinds of lock:
+ * main thread reaps VMM processes and notices adopted ones that ended. Two
+ * kinds of lock:
  *
  *   d->lock   the daemon's: the VM table, every VM record's fields, jail
  *             uid and vsock CID allocation, the running-memory count, each
