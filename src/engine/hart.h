@@ -54,9 +54,17 @@ struct tlb_entry {
 /* Probe groups one translation may have (jit/probes.h). */
 #define JIT_PROBE_GROUPS 4
 
-#define TLB_BITS 8
+/* 1024 entries per access type and set: bzip2's sort or a match finder
+ * touches a few MiB at random, which 256 entries (and their second way)
+ * missed every few hundred instructions; a miss is a call into C. A
+ * flush empties only the indexes filled since the last one (tlb_log), so
+ * the size costs the frequent flushes (every context switch without
+ * ASIDs) nothing more. */
+#define TLB_BITS 10
 #define TLB_SIZE (1u << TLB_BITS)
 #define TLB_INVALID (~0ull)
+/* Fills remembered between two flushes; past that a flush empties all. */
+#define TLB_LOG 256
 
 struct tlb_set {
 	struct tlb_entry r[TLB_SIZE], w[TLB_SIZE], x[TLB_SIZE];
@@ -219,6 +227,12 @@ struct hart {
 	 * (log2 bytes, 0: none) and the virtual span those superpages cover. */
 	uint8_t tlb_super_shift;
 	uint64_t tlb_super_lo, tlb_super_hi;
+	/* The (set << TLB_BITS | index) of each fill since the last full
+	 * flush; tlb_logged counts them, and past TLB_LOG the log is void and
+	 * a flush clears every entry. Every valid entry (of any array and
+	 * way) sits at an index logged here unless the log is void. */
+	unsigned tlb_logged;
+	uint16_t tlb_log[TLB_LOG];
 	bool no_write_tlb;  /* lockstep's shadow: every store takes store_slow */
 	struct store_log *store_log; /* lockstep: stores done are recorded */
 

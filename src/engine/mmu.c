@@ -36,6 +36,16 @@ static void tlb_clear_set(struct tlb_set *s)
 	memset(s, 0xff, sizeof(*s)); /* every tag TLB_INVALID */
 }
 
+static bool tlb_log_valid(const struct hart *h) { return h->tlb_logged <= TLB_LOG; }
+
+static void tlb_log_fill(struct hart *h, unsigned set, unsigned idx)
+{
+	if (h->tlb_logged < TLB_LOG)
+		h->tlb_log[h->tlb_logged] = (uint16_t)(set << TLB_BITS | idx);
+	if (h->tlb_logged <= TLB_LOG)
+		h->tlb_logged++;
+}
+
 void tlb_select(struct hart *h)
 {
 	int set = h->priv == PRIV_U ? TLB_U : (h->status & SSTATUS_SUM) ? TLB_S_SUM : TLB_S;
@@ -50,11 +60,16 @@ void tlb_flush_writes(struct hart *h)
 {
 	struct gram *r = h->ram;
 	uint64_t epoch = atomic_load_explicit(&r->code_epoch, memory_order_acquire);
+	bool logged = tlb_log_valid(h);
+	unsigned n = logged ? h->tlb_logged : TLB_SETS * TLB_SIZE;
 	if (epoch != h->code_epoch) {
-		for (int i = 0; i < TLB_SETS; i++) {
-			for (unsigned k = 0; k < 2 * TLB_SIZE; k++) {
-				const struct tlb_entry *e = k < TLB_SIZE ? &h->tlb[i].w[k] :
-							    &h->tlb[i].w2[k - TLB_SIZE];
+		for (unsigned k = 0; k < n; k++) {
+			unsigned at = logged ? h->tlb_log[k] : k;
+			struct tlb_set *s = &h->tlb[at >> TLB_BITS];
+			const struct tlb_entry *two[2] = { &s->w[at & (TLB_SIZE - 1)],
+							   &s->w2[at & (TLB_SIZE - 1)] };
+			for (int w = 0; w < 2; w++) {
+				const struct tlb_entry *e = two[w];
 				if (e->tag == TLB_INVALID)
 					continue;
 				uintptr_t host = e->addend + (uintptr_t)(e->tag << 12);
@@ -66,6 +81,16 @@ void tlb_flush_writes(struct hart *h)
 			}
 		}
 		h->code_epoch = epoch;
+	}
+	/* The read and fetch entries stay: so does the log. */
+	if (logged) {
+		for (unsigned k = 0; k < n; k++) {
+			unsigned at = h->tlb_log[k];
+			struct tlb_set *s = &h->tlb[at >> TLB_BITS];
+			s->w[at & (TLB_SIZE - 1)].tag = TLB_INVALID;
+			s->w2[at & (TLB_SIZE - 1)].tag = TLB_INVALID;
+		}
+		return;
 	}
 	for (int i = 0; i < TLB_SETS; i++) {
 		memset(h->tlb[i].w, 0xff, sizeof(h->tlb[i].w));
@@ -82,17 +107,28 @@ void tlb_sync_writes(struct hart *h)
 void tlb_flush_all(struct hart *h)
 {
 	tlb_sync_writes(h);
-	for (int i = 0; i < TLB_SETS; i++)
-		tlb_clear_set(&h->tlb[i]);
+	if (tlb_log_valid(h)) {
+		for (unsigned k = 0; k < h->tlb_logged; k++) {
+			unsigned at = h->tlb_log[k], idx = at & (TLB_SIZE - 1);
+			struct tlb_set *s = &h->tlb[at >> TLB_BITS];
+			s->r[idx].tag = s->w[idx].tag = s->x[idx].tag = TLB_INVALID;
+			s->r2[idx].tag = s->w2[idx].tag = TLB_INVALID;
+		}
+	} else {
+		for (int i = 0; i < TLB_SETS; i++)
+			tlb_clear_set(&h->tlb[i]);
+	}
+	h->tlb_logged = 0;
 	h->tlb_gen++;
 	h->tlb_super_shift = 0;
 	jc_clear(h);
 }
 
-/* Drop the entries of one array that come from a superpage holding va. */
-static void drop_super(struct tlb_entry *e, const uint8_t *shift, uint64_t va)
+/* Drop the entries of one array, at indexes [from, to), that come from a
+ * superpage holding va. */
+static void drop_super(struct tlb_entry *e, const uint8_t *shift, uint64_t va, unsigned from, unsigned to)
 {
-	for (unsigned k = 0; k < TLB_SIZE; k++) {
+	for (unsigned k = from; k < to; k++) {
 		unsigned s = shift[k];
 		if (s > 12 && s < 64 && e[k].tag != TLB_INVALID &&
 		    e[k].tag >> (s - 12) == va >> s)
@@ -122,13 +158,23 @@ void tlb_flush_va(struct hart *h, uint64_t va)
 		if (s->x[idx].tag == tag) s->x[idx].tag = TLB_INVALID;
 		if (s->r2[idx].tag == tag) s->r2[idx].tag = TLB_INVALID;
 		if (s->w2[idx].tag == tag) s->w2[idx].tag = TLB_INVALID;
-		if (super) {
-			drop_super(s->r, s->r_shift, va);
-			drop_super(s->w, s->w_shift, va);
-			drop_super(s->x, s->x_shift, va);
-			drop_super(s->r2, s->r2_shift, va);
-			drop_super(s->w2, s->w2_shift, va);
+		if (super && !tlb_log_valid(h)) {
+			drop_super(s->r, s->r_shift, va, 0, TLB_SIZE);
+			drop_super(s->w, s->w_shift, va, 0, TLB_SIZE);
+			drop_super(s->x, s->x_shift, va, 0, TLB_SIZE);
+			drop_super(s->r2, s->r2_shift, va, 0, TLB_SIZE);
+			drop_super(s->w2, s->w2_shift, va, 0, TLB_SIZE);
 		}
+	}
+	/* Only the indexes filled since the last flush can hold an entry. */
+	for (unsigned k = 0; super && tlb_log_valid(h) && k < h->tlb_logged; k++) {
+		unsigned at = h->tlb_log[k], i = at & (TLB_SIZE - 1);
+		struct tlb_set *s = &h->tlb[at >> TLB_BITS];
+		drop_super(s->r, s->r_shift, va, i, i + 1);
+		drop_super(s->w, s->w_shift, va, i, i + 1);
+		drop_super(s->x, s->x_shift, va, i, i + 1);
+		drop_super(s->r2, s->r2_shift, va, i, i + 1);
+		drop_super(s->w2, s->w2_shift, va, i, i + 1);
 	}
 	jc_drop_region(h, va, super ? h->tlb_super_shift : 12);
 }
@@ -301,5 +347,6 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 	}
 	e->tag = va >> 12;
 	e->addend = (uintptr_t)host - (va & ~0xfffull);
+	tlb_log_fill(h, h->tlb_set, idx);
 	return 0;
 }

@@ -533,6 +533,68 @@ static void test_shared_probe_fault(void)
 	shared_probe_fault(stepped, sizeof(stepped) / 4, RAM_BASE + 8, "shared probe across an ADDI");
 }
 
+/* A flush empties only the TLB indexes filled since the one before
+ * (hart.h tlb_log), unless more were filled than the log holds. A loop
+ * loads from more pages than that, one each; then the last page's PTE is
+ * retargeted and SFENCE.VMA x0 must drop it too (it is not in the log).
+ * Then the same with a few pages, where the log alone decides. */
+static void tlb_log_case(unsigned pages)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	struct hart *h = new_hart(&ram);
+	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = 3 };
+	t.root = alloc_page(&t);
+	map(&t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1);
+	map(&t, PT_POOL, PT_POOL, V | R | W | A | D, 1);
+	uint64_t P = 0x40000000ull, data = RAM_BASE + 0x400000, moved = RAM_BASE + 0x7ff000;
+	uint64_t *last = NULL, want = 0;
+	for (uint64_t k = 0; k < pages; k++) {
+		last = map(&t, P + 4096 * k, data + 4096 * k, V | R | W | A | D, 0);
+		uint64_t v = k + 1;
+		gram_write(&ram, data + 4096 * k, &v, 8);
+		want += v;
+	}
+	uint64_t fresh = 0xabc;
+	gram_write(&ram, moved, &fresh, 8);
+	uint32_t code[] = {
+		LD(11, 10, 0),        /* 0x00: a1 = [a0] (a TLB fill per page) */
+		ADD(13, 13, 11),      /* 0x04: a3 += a1 */
+		ADD(10, 10, 12),      /* 0x08: a0 += 4096 */
+		BNE(10, 14, -12),     /* 0x0c */
+		SD(7, 6, 0),          /* retarget the last page's PTE */
+		0x12000073u,          /* sfence.vma x0, x0 */
+		LD(15, 28, 0),        /* a5 = [last page] */
+		ECALL(),
+	};
+	gram_write(&ram, RAM_BASE, code, sizeof(code));
+	hart_reset(h, RAM_BASE, 0);
+	hart_csr_write(h, 0x180, 8ull << 60 | t.root >> 12);
+	hart_set_reg(h, 10, P);
+	hart_set_reg(h, 12, 4096);
+	hart_set_reg(h, 14, P + 4096ull * pages);
+	hart_set_reg(h, 28, P + 4096ull * (pages - 1));
+	hart_set_reg(h, 6, (uint64_t)((uint8_t *)last - ram.host) + RAM_BASE);
+	hart_set_reg(h, 7, (moved >> 12) << 10 | V | R | W | A | D);
+	struct hart_exit ex;
+	do
+		hart_run(h, &ex);
+	while (ex.reason == EXIT_KICK);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 13) == want && hart_get_reg(h, 15) == fresh,
+	      "%u pages loaded (TLB_LOG %u), last remapped and fenced: sum %llu (want %llu), "
+	      "a5 %#llx (want %#llx)", pages, TLB_LOG, (unsigned long long)hart_get_reg(h, 13),
+	      (unsigned long long)want, (unsigned long long)hart_get_reg(h, 15),
+	      (unsigned long long)fresh);
+	hart_destroy(h);
+	gram_destroy(&ram);
+}
+
+static void test_tlb_log(void)
+{
+	tlb_log_case(TLB_LOG + 40);
+	tlb_log_case(8);
+}
+
 int main(void)
 {
 	test_mode(8, 3, "sv39");
@@ -545,5 +607,6 @@ int main(void)
 	test_superpage_fence();
 	test_second_way_fence();
 	test_shared_probe_fault();
+	test_tlb_log();
 	return check_summary(&C);
 }
