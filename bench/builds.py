@@ -8,7 +8,9 @@
 
 It is bench/run.sh's runner with two skiffs and no peer: for every run and
 every VM configuration the rows need, the same guest boots in the new build
-and in the base build, strictly alternating, and each row measures in each
+and in the base build, strictly alternating, the base build first in every
+other run (the second boot of a pair was often ahead on a loaded host,
+whichever build it was: docs/BENCHMARKS.md), and each row measures in each
 boot exactly as bench/README.md describes (boot: launch to the shell
 prompt and the host CPU seconds to get there; blk: O_DIRECT sequential and
 random reads and writes of a raw disk, every block's CRC-32 checked; net:
@@ -172,7 +174,8 @@ def main(argv):
     tmp = tempfile.mkdtemp(prefix="skiff-bench-api-")
     try:
         for run in range(o.runs):
-            for system in systems:
+            order = systems if run % 2 == 0 else systems[::-1]
+            for system in order:
                 bench.log(f"run {run + 1}/{o.runs}: {system.name}, API")
                 try:
                     api_row(system, o, kernel, initrd, tmp,
@@ -180,7 +183,7 @@ def main(argv):
                 except (GuestError, OSError) as e:
                     runner.errors.append(f"run {run + 1}, {system.name}, api: {e}")
             for spec in runner.specs():
-                for system in systems:
+                for system in order:
                     runner.session(run, spec, system)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
