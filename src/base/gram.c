@@ -10,11 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Anonymous RAM starting on a huge-page boundary, so that every aligned
- * 2 MiB of guest-physical RAM (the guest's own huge pages and free page
- * reporting's blocks) is one host huge page. */
-static void *map_huge_aligned(uint64_t size)
+void *gram_map_huge(uint64_t size, bool *huge)
 {
+	*huge = false;
 	uint64_t len = size + GRAM_HUGE_SIZE;
 	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_NORESERVE | MAP_ANONYMOUS, -1, 0);
@@ -25,16 +23,16 @@ static void *map_huge_aligned(uint64_t size)
 		munmap(p, (size_t)(a - p));
 	if (a + size < p + len)
 		munmap(a + size, (size_t)(p + len - (a + size)));
+	/* A host without transparent huge pages refuses the advice (or
+	 * ignores it): the memory then stays on small pages, as before. */
+	*huge = madvise(a, size, MADV_HUGEPAGE) == 0;
 	return a;
 }
 
-/* Ask for transparent huge pages. A host without them (or with them off)
- * refuses or ignores the advice: RAM then stays on small pages, as before. */
-static int ask_huge(struct gram *r)
+/* RAM on huge pages: keep the book of which were switched to small ones. */
+static int track_huge(struct gram *r)
 {
 	uint64_t n = (r->size + GRAM_HUGE_SIZE - 1) >> GRAM_HUGE_SHIFT;
-	if (madvise(r->host, r->size, MADV_HUGEPAGE))
-		return 0;
 	r->small = calloc(n, 1);
 	if (!r->small) {
 		gram_destroy(r);
@@ -69,9 +67,12 @@ static int map_ram(struct gram *r, uint64_t base, uint64_t size, int fd)
 			return -e;
 		}
 	}
+	/* Every aligned 2 MiB of guest-physical RAM (the guest's own huge
+	 * pages, free page reporting's blocks) is then one host huge page. */
+	bool huge = false;
 	void *p = fd >= 0 ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
 				 r->file_fd, 0)
-			  : map_huge_aligned(size);
+			  : gram_map_huge(size, &huge);
 	if (p == MAP_FAILED) {
 		int e = errno;
 		if (r->file_fd >= 0)
@@ -89,8 +90,8 @@ static int map_ram(struct gram *r, uint64_t base, uint64_t size, int fd)
 		gram_destroy(r);
 		return -ENOMEM;
 	}
-	if (fd < 0)
-		return ask_huge(r);
+	if (huge)
+		return track_huge(r);
 	return 0;
 }
 

@@ -128,8 +128,33 @@ static void bounded_runs(void)
 	gram_destroy(&r);
 }
 
+/* The mapping itself, as the engine's block arena uses it too. */
+static void huge_mapping(void)
+{
+	bool huge;
+	uint64_t size = 6 * MIB + 4096;
+	uint8_t *p = gram_map_huge(size, &huge);
+	CHECK(&C, p != MAP_FAILED, "mapped");
+	if (p == MAP_FAILED)
+		return;
+	CHECK(&C, ((uintptr_t)p & (GRAM_HUGE_SIZE - 1)) == 0, "on a huge-page boundary (%p)", (void *)p);
+	p[size - 1] = 1;   /* the whole length is there, and no more is ours */
+	unsigned char vec[1];
+	CHECK(&C, mincore(p + 2 * MIB, 4096, vec) == 0, "inside");
+	p[2 * MIB + 5] = 1;
+	uint64_t n = 0;
+	unsigned char v2[GRAM_HUGE_SIZE >> GRAM_PAGE_SHIFT];
+	if (mincore(p + 2 * MIB, GRAM_HUGE_SIZE, v2) == 0)
+		for (size_t i = 0; i < sizeof(v2); i++)
+			n += v2[i] & 1;
+	CHECK(&C, !huge || n == 1 || n == sizeof(v2),
+	      "a touch brings back a small or a huge page (%llu pages)", (unsigned long long)n);
+	CHECK(&C, munmap(p, size) == 0, "unmapped");
+}
+
 int main(void)
 {
+	huge_mapping();
 	discard_then_touch();
 	bounded_runs();
 	return check_summary(&C);
