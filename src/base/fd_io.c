@@ -4,6 +4,7 @@
 #include "base/fd_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +24,24 @@ static bool all(int fd, const void *buf, size_t n, bool sock, int flags)
 		n -= (size_t)w;
 	}
 	return true;
+}
+
+ssize_t fd_read_small(const char *path, char *buf, size_t len)
+{
+	if (!len)
+		return -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, len - 1);
+	int e = errno;
+	close(fd);
+	if (n < 0) {
+		errno = e;
+		return -1;
+	}
+	buf[n] = 0;
+	return n;
 }
 
 bool fd_write_all(int fd, const void *buf, size_t n)

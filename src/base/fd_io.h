@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Write all n bytes with write(2), again after EINTR. false when a write
  * fails (errno says why) or writes nothing. */
@@ -15,6 +16,11 @@ bool fd_write_all(int fd, const void *buf, size_t n);
 /* The same with send(2) and its flags (MSG_NOSIGNAL: a peer that went
  * away is an error, not a SIGPIPE). */
 bool fd_send_all(int fd, const void *buf, size_t n, int flags);
+
+/* Read a small file (a /proc entry) with one read(2) into buf, which
+ * gets a terminating NUL: at most len - 1 bytes. The bytes read, or -1
+ * when it cannot be opened or read. */
+ssize_t fd_read_small(const char *path, char *buf, size_t len);
 
 /* snprintf into err (errlen bytes) and return err: for functions that
  * return their error message. */

@@ -32,6 +32,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "base/fd_io.h"
+
 #define CPU_PERIOD_US 100000
 /* memory.max beyond guest RAM: the VMM's own heap, device buffers, the
  * user network's, page tables, plus each hart's JIT code cache (32 MiB by
@@ -39,19 +41,6 @@
 #define MEM_OVERHEAD_MIB 256
 #define MEM_PER_VCPU_MIB 64
 #define PIDS_MAX 512
-
-static int read_small(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = 0;
-	return 0;
-}
 
 static int write_in(const char *dir, const char *file, const char *text)
 {
@@ -140,7 +129,7 @@ void skiffd_cgroup_init(struct skiffd *d, const char *opt)
 	if (!base)
 		goto fallback;
 	snprintf(path, sizeof(path), "%s/cgroup.controllers", base);
-	if (read_small(path, ctl, sizeof(ctl))) {
+	if (fd_read_small(path, ctl, sizeof(ctl)) < 0) {
 		snprintf(why, sizeof(why), "%s: %s", path, strerror(errno));
 		goto fallback;
 	}
@@ -190,7 +179,7 @@ static int disk_of(const char *file, char *out, size_t len)
 	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/partition", major(dev), minor(dev));
 	if (access(sys, F_OK) == 0) {
 		snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/../dev", major(dev), minor(dev));
-		if (read_small(sys, buf, sizeof(buf)))
+		if (fd_read_small(sys, buf, sizeof(buf)) < 0)
 			return -1;
 		buf[strcspn(buf, "\n")] = 0;
 		snprintf(out, len, "%s", buf);

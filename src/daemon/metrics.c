@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "daemon/uhttp.h"
+#include "base/fd_io.h"
 
 /* The VMM's metrics file is cut back to nothing past this size. */
 #define METRICS_FILE_MAX (1u << 20)
@@ -313,22 +314,15 @@ static void process_metrics(struct out *o, struct skiffd *d, const struct vm_vie
 
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/io", (int)v->pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = 0;
-			unsigned long long rb = 0, wb = 0;
-			char *p = strstr(buf, "\nread_bytes: "), *q = strstr(buf, "\nwrite_bytes: ");
-			if (p && q) {
-				rb = strtoull(p + 13, NULL, 10);
-				wb = strtoull(q + 14, NULL, 10);
-				sample(o, "skiff_vm_host_read_bytes_total", "counter",
-				       "Bytes the VMM process read from host storage.", lbl, (double)rb);
-				sample(o, "skiff_vm_host_write_bytes_total", "counter",
-				       "Bytes the VMM process wrote to host storage.", lbl, (double)wb);
-			}
+	if (fd_read_small(path, buf, sizeof(buf)) > 0) {
+		char *p = strstr(buf, "\nread_bytes: "), *q = strstr(buf, "\nwrite_bytes: ");
+		if (p && q) {
+			unsigned long long rb = strtoull(p + 13, NULL, 10);
+			unsigned long long wb = strtoull(q + 14, NULL, 10);
+			sample(o, "skiff_vm_host_read_bytes_total", "counter",
+			       "Bytes the VMM process read from host storage.", lbl, (double)rb);
+			sample(o, "skiff_vm_host_write_bytes_total", "counter",
+			       "Bytes the VMM process wrote to host storage.", lbl, (double)wb);
 		}
 	}
 

@@ -14,6 +14,7 @@
  */
 #include "daemon/skiffd.h"
 #include "daemon/vm_image.h"
+#include "base/fd_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,14 +48,8 @@ int skiffd_read_proc_stat(pid_t pid, struct skiffd_proc_stat *st)
 {
 	char path[64], buf[2048];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fd_read_small(path, buf, sizeof(buf)) <= 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
 	/* The command name may hold spaces and parentheses: fields start
 	 * after the last ')'. */
 	char *p = strrchr(buf, ')');
@@ -102,15 +97,10 @@ static bool cmdline_matches(pid_t pid, const char *api)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
 	char buf[8192];
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	ssize_t n = fd_read_small(path, buf, sizeof(buf));
 	if (n <= 0)
 		return false;
-	buf[n] = 0;
 	bool run = false;
 	for (char *a = buf; a < buf + n; a += strlen(a) + 1) {
 		if (!strcmp(a, "run"))

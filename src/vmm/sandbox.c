@@ -14,6 +14,7 @@
  */
 #include "vmm/sandbox.h"
 
+#include "base/fd_io.h"
 #include "monitor/vm.h"
 #include "vmm/sandbox_paths.h"
 #include "base/clock.h"
@@ -422,14 +423,8 @@ static unsigned long long start_time(pid_t tid)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fd_read_small(path, buf, sizeof(buf)) <= 0)
 		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
 	char *p = strrchr(buf, ')');
 	unsigned long long st = 0;
 	/* Field 22 (starttime) is the 20th after the name's ')'. */
@@ -448,14 +443,8 @@ static bool thread_name(pid_t tid, char *out, size_t len)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fd_read_small(path, out, len) <= 0)
 		return false;
-	ssize_t n = read(fd, out, len - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	out[n] = 0;
 	out[strcspn(out, "\n")] = 0;
 	return true;
 }
@@ -465,14 +454,8 @@ static int filter_count(pid_t tid)
 {
 	char path[64], buf[2048];
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fd_read_small(path, buf, sizeof(buf)) <= 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
 	const char *p = strstr(buf, "\nSeccomp_filters:");
 	return p ? atoi(p + strlen("\nSeccomp_filters:")) : -1;
 }
