@@ -405,15 +405,20 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 		*--p = (char)('0' + v % 10);
 	while ((v /= 10));
 	const char *call = sb && nr >= 0 && nr < MAX_NR && sb->sysname[nr] ? sb->sysname[nr] : "?";
-	say("\r\nskiff: sandbox: the ");
-	say(known ? sandbox_class_name(cls) : "unclassed");
-	say(" thread '");
-	say(name);
-	say("' made the system call ");
-	say(call);
-	say(" (");
-	say(p);
-	say("), which its class's list does not allow (src/vmm/sandbox_tables.c); ending the VMM\n");
+	/* One write: threads of a class that fault at once (the API's pool)
+	 * must not interleave their reports. */
+	const char *part[] = {
+		"\r\nskiff: sandbox: the ", known ? sandbox_class_name(cls) : "unclassed",
+		" thread '", name, "' made the system call ", call, " (", p,
+		"), which its class's list does not allow (src/vmm/sandbox_tables.c); ending the VMM\n",
+	};
+	char msg[512];
+	size_t len = 0;
+	for (size_t i = 0; i < sizeof(part) / sizeof(part[0]); i++)
+		for (const char *c = part[i]; *c && len < sizeof(msg) - 1; c++)
+			msg[len++] = *c;
+	msg[len] = 0;
+	say(msg);
 	syscall(SYS_vhangup);
 	/* Not reached: vhangup is answered by SECCOMP_RET_KILL_PROCESS. */
 	_exit(159);
