@@ -232,6 +232,29 @@ static void emit_goto(struct tr *t, int64_t delta, unsigned retired)
 
 /* ---- instruction groups ------------------------------------------------------ */
 
+/* rd = o: a register copy or a constant (C.MV is ADD rd, x0, rs and C.LI
+ * ADDI rd, x0, imm). One move, which the host can do at rename, where
+ * computing it as `xor d, d; add d, rs` put two instructions on the chain
+ * of whatever reads rd next. */
+static void emit_copy(struct tr *t, unsigned rd, struct opnd o)
+{
+	if (rd == 0 || rd == REG_SINK)
+		return;
+	int hr = jit_host_reg(rd);
+	if (hr >= 0) {
+		load_op(t, (enum x86_reg)hr, o);
+	} else if (o.kind == O_REG) {
+		x86_mov_mr(&t->b, hmem(XOFF(rd)), o.reg, 8);
+	} else if (o.kind == O_IMM && o.imm == (int32_t)o.imm) {
+		x86_mov_mi(&t->b, hmem(XOFF(rd)), (int32_t)o.imm, 8);
+	} else {
+		load_op(t, RAX, o);
+		set_rd(t, rd, RAX);
+	}
+}
+
+static bool is_zero(struct opnd o) { return o.kind == O_IMM && o.imm == 0; }
+
 /* rd op= c in place when rd lives in memory (one read-modify-write). */
 static bool alu_in_memory(struct tr *t, unsigned rd, enum x86_alu op, struct opnd c)
 {
@@ -251,12 +274,34 @@ static void emit_alu3(struct tr *t, const struct insn *i, enum x86_alu op, bool 
 	if (i->rd == REG_SINK)
 		return;
 	struct opnd a = src(i->rs1), c = src(i->rs2);
+	/* x0 as an operand of ADD, OR, XOR, or as SUB's subtrahend: a copy. */
+	if (!w32 && op != ALU_AND && is_zero(c)) {
+		emit_copy(t, i->rd, a);
+		return;
+	}
+	if (!w32 && op != ALU_AND && op != ALU_SUB && is_zero(a)) {
+		emit_copy(t, i->rd, c);
+		return;
+	}
 	if (commutative && is_reg(c, (enum x86_reg)jit_host_reg(i->rd)) && !w32) {
 		struct opnd tmp = a; a = c; c = tmp;
 	}
 	if (!w32 && i->rs1 == i->rd && alu_in_memory(t, i->rd, op, c))
 		return;
 	enum x86_reg d = dest(i->rd, c);
+	/* A sum into a third register: one lea (32-bit for ADDW, which
+	 * zero-extends like the 32-bit add) where it was a move and an add. */
+	if (op == ALU_ADD && a.kind == O_REG && c.kind == O_REG && d != a.reg && d != c.reg) {
+		struct x86_mem m = x86_mem_idx(a.reg, c.reg, 1, 0);
+		if (w32) {
+			x86_lea32(&t->b, d, m);
+			sext_w(t, d);
+		} else {
+			x86_lea(&t->b, d, m);
+		}
+		set_rd(t, i->rd, d);
+		return;
+	}
 	if (w32) {
 		/* A 32-bit operation ignores (and clears) the upper half, so
 		 * a register already in place needs no move: `mov r32, r32`
@@ -280,11 +325,44 @@ static void emit_alui(struct tr *t, const struct insn *i, enum x86_alu op, bool 
 {
 	if (i->rd == REG_SINK)
 		return;
+	if (i->rs1 == 0) {
+		/* A constant (ADDIW's 12-bit immediate is its own sign
+		 * extension). */
+		emit_copy(t, i->rd, (struct opnd){ .kind = O_IMM, .imm = op == ALU_AND ? 0 : i->imm });
+		return;
+	}
+	struct opnd a = src(i->rs1);
+	if (!w32 && op != ALU_AND && i->imm == 0) {
+		emit_copy(t, i->rd, a);
+		return;
+	}
 	if (!w32 && i->rs1 == i->rd &&
 	    alu_in_memory(t, i->rd, op, (struct opnd){ .kind = O_IMM, .imm = i->imm }))
 		return;
 	enum x86_reg d = dest(i->rd, (struct opnd){ .kind = O_IMM });
-	load_op(t, d, src(i->rs1));
+	if (w32 && op == ALU_ADD && i->imm == 0 && !t->may_narrow) {
+		/* SEXT.W: one sign-extending move, from the register or its
+		 * home, where it was a move and a MOVSXD in place. */
+		if (a.kind == O_REG)
+			x86_movsxd_rr(&t->b, d, a.reg);
+		else
+			x86_load(&t->b, d, hmem(a.off), 4, true);
+		set_rd(t, i->rd, d);
+		return;
+	}
+	if (op == ALU_ADD && i->imm && a.kind == O_REG && a.reg != d) {
+		/* Into another register: one lea where it was a move and an
+		 * add. */
+		if (w32) {
+			x86_lea32(&t->b, d, x86_mem(a.reg, i->imm));
+			sext_w(t, d);
+		} else {
+			x86_lea(&t->b, d, x86_mem(a.reg, i->imm));
+		}
+		set_rd(t, i->rd, d);
+		return;
+	}
+	load_op(t, d, a);
 	if (i->imm || op == ALU_AND)
 		alu_op(t, op, d, (struct opnd){ .kind = O_IMM, .imm = i->imm }, w32);
 	if (w32)
@@ -905,10 +983,7 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 {
 	switch ((enum op)i->op) {
 	case OP_LUI:
-		if (i->rd != REG_SINK) {
-			x86_mov_ri(&t->b, RAX, (uint64_t)(int64_t)i->imm);
-			set_rd(t, i->rd, RAX);
-		}
+		emit_copy(t, i->rd, (struct opnd){ .kind = O_IMM, .imm = i->imm });
 		return true;
 	case OP_AUIPC:
 		if (i->rd != REG_SINK) {

@@ -172,6 +172,11 @@ void x86_lea(struct x86_buf *b, enum x86_reg dst, struct x86_mem m)
 	op_rm(b, true, (const uint8_t[]){ 0x8d }, 1, dst, m);
 }
 
+void x86_lea32(struct x86_buf *b, enum x86_reg dst, struct x86_mem m)
+{
+	op_rm(b, false, (const uint8_t[]){ 0x8d }, 1, dst, m);
+}
+
 void x86_movsxd_rr(struct x86_buf *b, enum x86_reg dst, enum x86_reg src)
 {
 	op_rr(b, true, (const uint8_t[]){ 0x63 }, 1, dst, src);

@@ -71,6 +71,9 @@ void x86_mov_mi(struct x86_buf *b, struct x86_mem m, int32_t imm, unsigned size)
 void x86_mov_ri(struct x86_buf *b, enum x86_reg dst, uint64_t imm);        /* best form */
 void x86_load(struct x86_buf *b, enum x86_reg dst, struct x86_mem m, unsigned size, bool sign);
 void x86_lea(struct x86_buf *b, enum x86_reg dst, struct x86_mem m);
+/* lea with a 32-bit result (the address computed in 64 bits, its low half
+ * zero-extended into dst). */
+void x86_lea32(struct x86_buf *b, enum x86_reg dst, struct x86_mem m);
 void x86_movsxd_rr(struct x86_buf *b, enum x86_reg dst, enum x86_reg src);
 void x86_movsx_rr(struct x86_buf *b, enum x86_reg dst, enum x86_reg src, unsigned size); /* 1, 2 */
 void x86_movzx_rr(struct x86_buf *b, enum x86_reg dst, enum x86_reg src, unsigned size); /* 1, 2 */
