@@ -31,6 +31,7 @@ static inline uint32_t rv_j(unsigned rd, int32_t off)
 	       ((u >> 12) & 0xff) << 12 | rd << 7 | 0x6f;
 }
 static inline uint32_t rv_lui(unsigned rd, uint32_t imm20) { return imm20 << 12 | rd << 7 | 0x37; }
+static inline uint32_t rv_auipc(unsigned rd, uint32_t imm20) { return imm20 << 12 | rd << 7 | 0x17; }
 
 #define ADDI(rd, rs1, imm) rv_i(0x13, 0, rd, rs1, imm)
 #define SLLI(rd, rs1, sh) rv_i(0x13, 1, rd, rs1, sh)

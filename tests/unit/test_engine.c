@@ -172,6 +172,60 @@ static void test_counters_in_linked_code(void)
 	vm_fini(&v);
 }
 
+/* Calls and a tail call by AUIPC + JALR (translated as a jump to the target
+ * the pair names), inside the page and to the next, with an odd sum whose
+ * bit 0 JALR clears; a loop whose counter lives in the hart's memory (t1)
+ * and is tested right after it is written (the branch may take it from
+ * rax), and a branch on such a register after a store reused rax;
+ * register copies (ADD rd, x0, rs). */
+static void test_pc_relative_calls(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		ADDI(6, 0, 3),       /* t1 = 3 rounds */
+		rv_auipc(1, 0),      /* +0x04: call f: ra = pc */
+		JALR(1, 1, 0x41),    /* to +0x44 (bit 0 cleared), ra = +0x0c */
+		ADDIW(6, 6, -1),
+		BNE(6, 0, -12),      /* to +0x04 */
+		rv_auipc(5, 1),      /* +0x14: t0 = pc + 0x1000 */
+		JALR(0, 5, 0x10),    /* tail to +0x1024, the next page */
+	};
+	uint32_t f[] = {
+		ADDI(10, 10, 1),     /* +0x44: a0++ */
+		JALR(0, 1, 0),       /* return */
+	};
+	uint32_t far[] = {
+		rv_auipc(13, 1),     /* +0x1024: a3 = data, the page after */
+		ADD(11, 0, 5),       /* a1 = t0 */
+		ADD(12, 1, 0),       /* a2 = ra */
+		ADDIW(7, 6, 0),      /* t2 = 0, computed in rax */
+		SW(7, 13, 0),        /* which the store's address replaces */
+		BEQ(7, 0, 8),        /* taken: t2 is 0 */
+		ADDI(14, 0, 1),      /* a4 = 1: the branch read a stale value */
+		ECALL(),
+	};
+	put(&v, RAM_BASE, code, 7);
+	put(&v, RAM_BASE + 0x44, f, 2);
+	put(&v, RAM_BASE + 0x1024, far, 8);
+	hart_reset(v.h, RAM_BASE, 0);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI, "reason %d", ex.reason);
+	CHECK(&C, hart_get_pc(v.h) == RAM_BASE + 0x1040, "pc at the ecall: %llx",
+	      (unsigned long long)hart_get_pc(v.h));
+	CHECK(&C, hart_get_reg(v.h, 10) == 3, "calls %llu", (unsigned long long)hart_get_reg(v.h, 10));
+	CHECK(&C, hart_get_reg(v.h, 6) == 0, "t1 %llu", (unsigned long long)hart_get_reg(v.h, 6));
+	CHECK(&C, hart_get_reg(v.h, 1) == RAM_BASE + 0x0c, "ra %llx", (unsigned long long)hart_get_reg(v.h, 1));
+	CHECK(&C, hart_get_reg(v.h, 5) == RAM_BASE + 0x1014, "t0 %llx", (unsigned long long)hart_get_reg(v.h, 5));
+	CHECK(&C, hart_get_reg(v.h, 11) == RAM_BASE + 0x1014, "a1 %llx", (unsigned long long)hart_get_reg(v.h, 11));
+	CHECK(&C, hart_get_reg(v.h, 12) == RAM_BASE + 0x0c, "a2 %llx", (unsigned long long)hart_get_reg(v.h, 12));
+	CHECK(&C, hart_get_reg(v.h, 14) == 0, "a4 %llu", (unsigned long long)hart_get_reg(v.h, 14));
+	/* ADDI, 3 x (AUIPC, JALR, ADDI, JALR, ADDIW, BNE), AUIPC, JALR,
+	 * then AUIPC, ADD, ADD, ADDIW, SW, BEQ. */
+	CHECK(&C, hart_instret(v.h) == 1 + 3 * 6 + 2 + 6, "instret %llu", (unsigned long long)hart_instret(v.h));
+	vm_fini(&v);
+}
+
 static void test_loop_and_sbi_exit(void)
 {
 	struct vmx v;
@@ -1084,6 +1138,7 @@ int main(void)
 	test_async_interrupt();
 	test_interrupt_in_linked_loop();
 	test_counters_in_linked_code();
+	test_pc_relative_calls();
 	test_timer_and_wfi();
 	test_code_invalidation();
 	test_block_cache_pressure();

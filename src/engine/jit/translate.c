@@ -102,10 +102,24 @@ static void set_rd(struct tr *t, unsigned rd, enum x86_reg v)
 	if (rd == 0 || rd == REG_SINK)
 		return;
 	int hr = jit_host_reg(rd);
-	if (hr < 0)
+	if (hr < 0) {
 		x86_mov_mr(&t->b, hmem(XOFF(rd)), v, 8);
-	else if (hr != (int)v)
+		if (v == RAX)
+			t->rax_next = rd;
+	} else if (hr != (int)v) {
 		x86_mov_rr(&t->b, (enum x86_reg)hr, v);
+	}
+}
+
+/* Guest register r as the block's last instruction reads it: rax when the
+ * instruction before computed r there and stored it to its home (a loop
+ * counter kept in memory), so the branch does not wait for its own
+ * reload of that store. */
+static struct opnd src_last(struct tr *t, unsigned r)
+{
+	if (r != 0 && r == t->rax_reg)
+		return (struct opnd){ .kind = O_REG, .reg = RAX };
+	return src(r);
 }
 
 /* The sign extension of a W result in d, unless the width plan lets it
@@ -1205,8 +1219,24 @@ static bool emit_end(struct tr *t, const struct insn *i, unsigned n)
 		emit_goto(t, off + i->imm, n);
 		return true;
 	case OP_JALR: {
+		const struct insn *p = n >= 2 ? &t->blk->insn[n - 2] : NULL;
+		int64_t target = p ? ((int64_t)p->pc_off + p->imm + i->imm) & ~(int64_t)1 : 0;
+		if (p && p->op == OP_AUIPC && p->rd == i->rs1 && p->rd != REG_SINK &&
+		    target == (int32_t)target) {
+			/* AUIPC + JALR (a call or tail call of a pc-relative
+			 * target, `call`/`tail`): the target is known here, so
+			 * this is JAL to it (chained directly within the page),
+			 * with no round trip through rs1's home. A 2-byte
+			 * aligned pc keeps bit 0 clear. */
+			if (i->rd != REG_SINK) {
+				x86_lea(&t->b, RAX, x86_mem(JIT_PC, (int32_t)(off + i->len)));
+				set_rd(t, i->rd, RAX);
+			}
+			emit_goto(t, target, n);
+			return true;
+		}
 		/* Target first: rd may be rs1. Bit 0 cleared. */
-		load_op(t, RAX, src(i->rs1));
+		load_op(t, RAX, src_last(t, i->rs1));
 		if (i->imm)
 			x86_alu_ri(&t->b, ALU_ADD, RAX, i->imm);
 		x86_alu_ri(&t->b, ALU_AND, RAX, -2);
@@ -1219,7 +1249,7 @@ static bool emit_end(struct tr *t, const struct insn *i, unsigned n)
 		return true;
 	}
 	case OP_BEQ: case OP_BNE: case OP_BLT: case OP_BGE: case OP_BLTU: case OP_BGEU: {
-		emit_cmp(t, src(i->rs1), src(i->rs2));
+		emit_cmp(t, src_last(t, i->rs1), src_last(t, i->rs2));
 		uint8_t *taken = x86_jcc32(&t->b, branch_cc((enum op)i->op));
 		emit_goto(t, off + i->len, n);
 		if (taken)
@@ -1260,6 +1290,24 @@ static void emit_csr(struct tr *t, const struct insn *i, unsigned idx)
 	x86_alu_ri(&t->b, ALU_ADD, JIT_INSTRET, (int32_t)(idx + 1));
 	x86_alu_ri(&t->b, ALU_ADD, JIT_PC, (int32_t)next);
 	jmp_to(t, t->j->exit_lookup);
+}
+
+/* Instructions whose translation ends with set_rd(rd, rax) on every path
+ * that goes on (a load's slow path rejoins before the load). */
+static bool rax_result(enum op op)
+{
+	switch (op) {
+	case OP_LUI: case OP_AUIPC:
+	case OP_LB: case OP_LH: case OP_LW: case OP_LD: case OP_LBU: case OP_LHU: case OP_LWU:
+	case OP_ADDI: case OP_XORI: case OP_ORI: case OP_ANDI: case OP_ADDIW: case OP_SLTI:
+	case OP_SLTIU: case OP_SLLI: case OP_SRLI: case OP_SRAI: case OP_SLLIW: case OP_SRLIW:
+	case OP_SRAIW: case OP_ADD: case OP_SUB: case OP_XOR: case OP_OR: case OP_AND:
+	case OP_ADDW: case OP_SUBW: case OP_SLT: case OP_SLTU: case OP_SLL: case OP_SRL:
+	case OP_SRA: case OP_SLLW: case OP_SRLW: case OP_SRAW: case OP_MUL: case OP_MULW:
+		return true;
+	default:
+		return false;
+	}
 }
 
 static bool is_control(enum op op)
@@ -1319,6 +1367,8 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 		const struct insn *i = &b->insn[k];
 		t->may_narrow = !t->widths.wide[k] && jit_widths_may_narrow((enum op)i->op);
 		t->left_narrow = false;
+		t->rax_reg = t->rax_next;
+		t->rax_next = 0;
 		if (k + 1 == b->n && is_control((enum op)i->op)) {
 			widen_all(t);
 			ended = emit_end(t, i, b->n);
@@ -1338,6 +1388,11 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 		if (!emit_insn(t, i, k))
 			break;
 		t->narrow = jit_widths_step(i, t->narrow, t->left_narrow);
+		/* rax still holds rd only after the integer operations that
+		 * end with its store, and only when rd is exact (a narrow one
+		 * may be widened in its home before the branch). */
+		if (!rax_result((enum op)i->op) || (t->narrow & (1ull << t->rax_next)))
+			t->rax_next = 0;
 	}
 	t->may_narrow = false;
 	widen_all(t);

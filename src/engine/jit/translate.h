@@ -73,6 +73,10 @@ struct tr {
 	struct probe_plan probes;
 	bool may_narrow;    /* this instruction's W result may stay narrow */
 	bool left_narrow;   /* ... and it did */
+	/* The guest register rax holds at the start of this instruction (the
+	 * last one stored it from there), and the one it holds after it; 0:
+	 * none. */
+	unsigned rax_reg, rax_next;
 };
 
 /* Guest integer register r as an operand (x0 is the immediate 0). */
