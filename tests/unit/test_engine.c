@@ -226,6 +226,41 @@ static void test_pc_relative_calls(void)
 	vm_fini(&v);
 }
 
+/* SLLI by 1..3 and an ADD of the result (translated as one lea): operands
+ * in host registers and in the hart's memory, either order of the ADD, the
+ * shifted register also the added one. */
+static void test_scaled_add(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		ADDI(10, 0, 100),    /* a0 = 100 */
+		ADDI(6, 0, -7),      /* t1 = -7 (in memory) */
+		SLLI(11, 10, 2),     /* a1 = t1 + (a0 << 2) = 393 */
+		ADD(11, 6, 11),
+		SLLI(7, 6, 3),       /* t2 = (t1 << 3) + a0 = 44 (t2 in memory) */
+		ADD(7, 7, 10),
+		SLLI(12, 10, 1),     /* a2 = (a0 << 1) + a0 = 300 */
+		ADD(12, 12, 10),
+		SLLI(13, 13, 3),     /* a3 = (a3 << 3) + a1, a3 = 0: 393 */
+		ADD(13, 11, 13),
+		SLLI(14, 10, 5),     /* not a pair: a4 = (a0 << 5) + a4 = 3200 */
+		ADD(14, 14, 14),     /* a4 = 6400 */
+		ECALL(),
+	};
+	put(&v, RAM_BASE, code, 13);
+	hart_reset(v.h, RAM_BASE, 0);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI, "reason %d", ex.reason);
+	CHECK(&C, hart_get_reg(v.h, 11) == 393, "a1 %lld", (long long)hart_get_reg(v.h, 11));
+	CHECK(&C, hart_get_reg(v.h, 7) == 44, "t2 %lld", (long long)hart_get_reg(v.h, 7));
+	CHECK(&C, hart_get_reg(v.h, 12) == 300, "a2 %lld", (long long)hart_get_reg(v.h, 12));
+	CHECK(&C, hart_get_reg(v.h, 13) == 393, "a3 %lld", (long long)hart_get_reg(v.h, 13));
+	CHECK(&C, hart_get_reg(v.h, 14) == 6400, "a4 %lld", (long long)hart_get_reg(v.h, 14));
+	CHECK(&C, hart_instret(v.h) == 12, "instret %llu", (unsigned long long)hart_instret(v.h));
+	vm_fini(&v);
+}
+
 static void test_loop_and_sbi_exit(void)
 {
 	struct vmx v;
@@ -1139,6 +1174,7 @@ int main(void)
 	test_interrupt_in_linked_loop();
 	test_counters_in_linked_code();
 	test_pc_relative_calls();
+	test_scaled_add();
 	test_timer_and_wfi();
 	test_code_invalidation();
 	test_block_cache_pressure();

@@ -852,6 +852,29 @@ static void emit_shadd(struct tr *t, const struct insn *i, unsigned sh, bool uw)
 	set_rd(t, i->rd, d);
 }
 
+/* SLLI rd, rs, 1..3 and then ADD rd, rd, rx (or rx, rd): rd = rx + (rs <<
+ * sh) as one lea, array indexing as RV64GC code does it without Zba's
+ * SHnADD (Debian's riscv64 baseline has no Zba): one instruction on the
+ * address's chain where it was two or three. The ADD overwrites the
+ * shifted value, so nothing else sees it. false: not such a pair. */
+static bool emit_scaled_add(struct tr *t, const struct insn *i, const struct insn *n)
+{
+	unsigned sh = (unsigned)i->imm & 63;
+	if (i->op != OP_SLLI || sh < 1 || sh > 3 || i->rd == 0 || i->rd == REG_SINK ||
+	    n->op != OP_ADD || n->rd != i->rd)
+		return false;
+	unsigned rx = n->rs1 == i->rd ? n->rs2 : n->rs2 == i->rd ? n->rs1 : 0;
+	if (rx == 0 || rx == i->rd)
+		return false;
+	enum x86_reg idx = reg_op(t, src(i->rs1), RCX);
+	enum x86_reg base = reg_op(t, src(rx), RAX);
+	int hr = jit_host_reg(i->rd);
+	enum x86_reg d = hr >= 0 ? (enum x86_reg)hr : RAX;
+	x86_lea(&t->b, d, x86_mem_idx(base, idx, 1u << sh, 0));
+	set_rd(t, i->rd, d);
+	return true;
+}
+
 /* An instruction run by jit_insn_helper (A, F, D). */
 static void emit_helper(struct tr *t, const struct insn *i, unsigned idx, bool writes_x)
 {
@@ -1384,6 +1407,12 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 			ended = true;
 			k++;
 			break;
+		}
+		if (k + 1 < b->n && emit_scaled_add(t, i, &b->insn[k + 1])) {
+			t->narrow = jit_widths_step(i, t->narrow, false);
+			t->narrow = jit_widths_step(&b->insn[k + 1], t->narrow, false);
+			k++;
+			continue;
 		}
 		if (!emit_insn(t, i, k))
 			break;
