@@ -18,6 +18,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -31,6 +32,7 @@ from peers import Qemu, Skiff
 from report import Results, consistency, fmt, raw_samples, tables
 from devices import DeviceError
 from compiled import IMAGE as COMPILED_IMAGE, native_versions
+from python_row import HOST_PYTHON, IMAGE as PYTHON_IMAGE, native_version as python_native_version
 from rowbase import DEFAULT_IMAGE
 from rows import ROWS, TABLE_ORDER, Session, WorkloadError
 
@@ -38,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 APPEND = "console=ttyS0 earlycon=sbi quiet"     # skiff's default command line
 # --quick smoke-tests every row that runs without root (tap needs it).
-QUICK_ROWS = "boot,cpu,7zip,stressng,vmm,blk,9p,net"
+QUICK_ROWS = "boot,cpu,7zip,stressng,python,vmm,blk,9p,net"
 
 
 def log(msg):
@@ -357,6 +359,7 @@ def markdown(a, r, meta):
           f"| Native | {meta['host_busybox'] or 'not run (no busybox on the host)'} |",
           *[f"| Guest image {name} | {what} |" for name, what in meta.get("images", {}).items()],
           *([f"| Native, compiled rows | {meta['native_compiled']} |"] if meta.get("native_compiled") else []),
+          *([f"| Native, python row | {meta['native_python']} |"] if meta.get("native_python") else []),
           f"| Runs | {a.runs} per system, alternating skiff, QEMU, skiff, QEMU, …; medians shown |",
           f"| Wall time of the whole run | {meta['elapsed']} |",
           "", "Command:", "", "```", meta["command"], "```", "",
@@ -417,6 +420,15 @@ def markdown(a, r, meta):
               "of a busy host (the factor is about 1 on a quiet one); natively 7-Zip's own R/U "
               "(its rating per CPU second of its process). `-mtic=20` makes each of 7-Zip's "
               "tests one pass, the same work everywhere."]
+    if any(row.name == "python" for row in r.rows):
+        L += ["- Python row: Debian's python3 (python3-minimal, guest image `bench-py`, "
+              "guest/profiles/bench-py.conf) runs bench/pywork.py, a pure-Python workload written "
+              "for this bench (calls, a class hierarchy, dict/list/str work, int and float "
+              "arithmetic, sorting). Rounds per host CPU second past start-up: the rounds of the "
+              "long run less the 1-round run's, over the VMM's CPU seconds less the 1-round run's; "
+              "natively the host's /usr/bin/python3 repeats the rounds 10× in one process (its "
+              "version may differ from the guest's: see above). The checksum below must be the "
+              "same everywhere."]
     busy = {s: r.res.median("host.runq_wait", s) for s in ("skiff", "qemu")}
     if all(v is not None for v in busy.values()):
         L += [f"- Host contention: while the guest workloads ran, the VMM's busiest thread was "
@@ -521,7 +533,8 @@ def main(argv):
     for name, (k, _) in images.items():
         if name != DEFAULT_IMAGE:
             m = guest_manifest(os.path.dirname(k))
-            pk = [p for p in m.get("package", []) if p.split()[0] in ("7zip", "stress-ng", "libc6")]
+            pk = [p for p in m.get("package", [])
+                  if p.split()[0] in ("7zip", "stress-ng", "libc6") or re.fullmatch(r"python3[.\d]*-minimal", p.split()[0])]
             other_images[name] = (f"kernel {(m.get('kernel-release') or ['?'])[0]}, "
                                   + ", ".join(pk) + f" (guest/build-image.sh --profile {name})")
     meta = {
@@ -542,6 +555,8 @@ def main(argv):
         "images": other_images,
         "native_compiled": (native_versions() + " (host packages)"
                             if host and COMPILED_IMAGE in images else None),
+        "native_python": (f"{python_native_version()} ({HOST_PYTHON})"
+                          if host and PYTHON_IMAGE in images else None),
     }
     record = {"argv": argv, "rows": a.row_names, "meta": meta, "errors": r.errors, "checks": r.checks,
               "samples": [{"key": k, "system": s, "values": v} for (k, s), v in r.res.samples.items()],

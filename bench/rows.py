@@ -20,7 +20,7 @@ Spec (devices.py: a disk, a 9p share, a NIC) and finds the prepared device
 with session.device(kind); a row that needs programs the default guest
 lacks names a guest profile in its Spec (compiled.py: the bench-cpu image).
 Metric and Spec live in rowbase.py, the compiled-program rows in
-compiled.py.
+compiled.py, the python row in python_row.py.
 """
 
 import contextlib
@@ -31,6 +31,7 @@ import sys
 import time
 
 from compiled import SevenZipRow, StressNgRow
+from python_row import PythonRow
 from devices import Disk, Share, TapNet, UserNet
 from iowork import expected_crcs, parse_io
 from syscount import SyscallCount
@@ -549,6 +550,6 @@ class TapRow(NetRow):
         s.sh(f"ping -c 1 -W 10 {dev.host_ip} > /dev/null")
 
 
-ROWS = {r.name: r for r in (BootRow(), CpuRow(), SevenZipRow(), StressNgRow(), SmpRow(), VmmRow(),
-                            BlkRow(), NinepRow(), NetRow(), TapRow())}
-TABLE_ORDER = ["boot", "cpu", "7zip", "stressng", "smp", "vmm", "blk", "9p", "net", "tap"]
+ROWS = {r.name: r for r in (BootRow(), CpuRow(), SevenZipRow(), StressNgRow(), PythonRow(), SmpRow(),
+                            VmmRow(), BlkRow(), NinepRow(), NetRow(), TapRow())}
+TABLE_ORDER = ["boot", "cpu", "7zip", "stressng", "python", "smp", "vmm", "blk", "9p", "net", "tap"]
