@@ -37,7 +37,7 @@ IMAGE = "bench-py"      # guest/profiles/bench-py.conf
 MEM_MIB = 256
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pywork.py")
 HOST_PYTHON = "/usr/bin/python3"
-ROUNDS, QUICK_ROUNDS = 20, 4
+ROUNDS, QUICK_ROUNDS = 30, 4
 NATIVE_REPEAT = 10
 B64_LINE = 300          # characters of base64 per console line
 
