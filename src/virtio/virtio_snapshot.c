@@ -123,19 +123,19 @@ static void load_queue(struct virtio_dev *dev, struct virtq *vq, struct snap_rea
 	vq->desc_gpa = desc;
 	vq->avail_gpa = avail;
 	vq->used_gpa = used;
+	/* A stopped queue keeps its indexes too: QueueReady 1 resumes there. */
+	vq->last_avail = last_avail;
+	vq->used_idx = used_idx;
+	vq->signalled_used = signalled;
+	vq->pushed = pushed;
+	vq->broken = broken;
+	snprintf(vq->error, sizeof(vq->error), "%s", broken ? error : "");
 	if (ready) {
 		char why[160];
 		if (virtq_start(vq, dev->ram, dev->driver_features, why, sizeof(why))) {
 			snap_reader_fail(r, "%s", why);
 			return;
 		}
-		vq->last_avail = last_avail;
-		vq->used_idx = used_idx;
-		vq->signalled_used = signalled;
-		vq->pushed = pushed;
-		vq->broken = broken;
-		if (broken)
-			snprintf(vq->error, sizeof(vq->error), "%s", error);
 	}
 }
 

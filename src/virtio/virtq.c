@@ -85,12 +85,12 @@ int virtq_start(struct virtq *vq, struct gram *ram, uint64_t features,
 	vq->used = u;
 	vq->event_idx = features & (1ull << VIRTIO_F_RING_EVENT_IDX);
 	vq->indirect = features & (1ull << VIRTIO_F_RING_INDIRECT_DESC);
-	vq->last_avail = 0;
-	vq->used_idx = 0;
-	vq->signalled_used = 0;
-	vq->pushed = false;
-	vq->broken = false;
-	vq->error[0] = 0;
+	/* The ring indexes (the "available state" and "used state") are left
+	 * as they are: only a device reset (or a queue reset, not offered)
+	 * brings them back to 0 (virtio 1.2 2.6.1, 2.1.2). A driver that
+	 * writes QueueReady 0 and then 1 resumes where it stopped; starting
+	 * over at entry 0 would serve its old requests twice and move the
+	 * used index backwards under it. A broken queue stays broken. */
 	vq->ready = true;
 	return 0;
 }

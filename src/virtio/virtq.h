@@ -112,7 +112,9 @@ void virtq_destroy(struct virtq *vq);
 /* Make the queue live with the driver-programmed size and addresses
  * (QueueReady = 1). `features` are the negotiated feature bits. Checks the
  * size (power of two, 1..max_size), alignment (desc 16, avail 2, used 4) and
- * that all three areas lie in guest RAM. 0, or -1 with a message in err. */
+ * that all three areas lie in guest RAM. The ring indexes carry on from
+ * where virtq_stop left them (virtq_reset zeroes them). 0, or -1 with a
+ * message in err. */
 int virtq_start(struct virtq *vq, struct gram *ram, uint64_t features,
 		char *err, size_t errlen);
 /* QueueReady = 0: stop using the rings; the programmed addresses stay. */

@@ -741,6 +741,58 @@ static void test_virtq_core(void)
 	gram_destroy(&ram);
 }
 
+/* QueueReady 0 then 1 without a device reset resumes the rings where they
+ * were (virtio 1.2 2.6.1: only a reset returns the available and used state
+ * to 0): the old request is not served again and the used index goes on. */
+static void test_virtq_ready_again(void)
+{
+	struct gram ram;
+	CHECK_EQ(gram_init(&ram, VG_RAM_BASE, 1 << 20), 0);
+	struct virtq vq;
+	CHECK_EQ(virtq_init(&vq, 0, 4, NULL, NULL), 0);
+	vq.desc_gpa = VG_RAM_BASE;
+	vq.avail_gpa = VG_RAM_BASE + 0x100;
+	vq.used_gpa = VG_RAM_BASE + 0x200;
+	char err[160];
+	CHECK_EQ(virtq_start(&vq, &ram, 0, err, sizeof(err)), 0);
+	struct virtq_desc *d = gram_ptr(&ram, VG_RAM_BASE, 64);
+	d[0] = (struct virtq_desc){ VG_RAM_BASE + 0x1000, 8, VIRTQ_DESC_F_WRITE, 0 };
+	d[1] = (struct virtq_desc){ VG_RAM_BASE + 0x1008, 8, VIRTQ_DESC_F_WRITE, 0 };
+	uint16_t *avail = gram_ptr(&ram, VG_RAM_BASE + 0x100, 14);
+	uint16_t *used = gram_ptr(&ram, VG_RAM_BASE + 0x200, 38);
+	avail[2] = 0;
+	avail[1] = 1;
+	struct virtq_req *req = malloc(sizeof(*req));
+	CHECK_EQ(virtq_pop(&vq, req), 1);
+	virtq_push(&vq, req, 8);
+	CHECK_EQ(used[1], 1);
+
+	virtq_stop(&vq);
+	CHECK_EQ(virtq_pop(&vq, req), 0);
+	CHECK_EQ(virtq_start(&vq, &ram, 0, err, sizeof(err)), 0);
+	CHECK_EQ(virtq_pop(&vq, req), 0);      /* entry 0 was served already */
+	avail[3] = 1;
+	avail[1] = 2;
+	CHECK_EQ(virtq_pop(&vq, req), 1);
+	CHECK_EQ(req->head, 1);
+	virtq_push(&vq, req, 8);
+	CHECK_EQ(used[1], 2);                  /* not back to 1 */
+	CHECK_EQ(used[2 + 4 * 1], 1);          /* used ring entry 1 names head 1 */
+
+	/* A device reset does start over. */
+	virtq_reset(&vq);
+	vq.size = 4;
+	vq.desc_gpa = VG_RAM_BASE;
+	vq.avail_gpa = VG_RAM_BASE + 0x100;
+	vq.used_gpa = VG_RAM_BASE + 0x200;
+	CHECK_EQ(virtq_start(&vq, &ram, 0, err, sizeof(err)), 0);
+	CHECK_EQ(vq.last_avail, 0);
+	CHECK_EQ(vq.used_idx, 0);
+	free(req);
+	virtq_destroy(&vq);
+	gram_destroy(&ram);
+}
+
 /* A chain of exactly VIRTQ_MAX_SEGS segments through an indirect table is
  * fine; one more is refused. */
 static void test_virtq_max_segs(void)
@@ -809,6 +861,7 @@ int main(void)
 	test_hostile();
 	test_virtq_core();
 	test_virtq_max_segs();
+	test_virtq_ready_again();
 	test_two_devices();
 	return vt_report();
 }
