@@ -10,10 +10,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -30,6 +32,7 @@ struct api_server {
 	size_t large_max_body;
 	api_handler_fn handler;
 	void *ctx;
+	atomic_uint in_flight;      /* requests from first callback to completion */
 };
 
 /* Whether url starts with pattern, where a '*' in the pattern stands for
@@ -144,6 +147,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!p)
 			return MHD_NO; /* closes the connection */
 		*state = p;
+		atomic_fetch_add(&s->in_flight, 1);
 		p->limit = s->max_body;
 		if (s->large_prefix && url && path_has_prefix(url, s->large_prefix))
 			p->limit = s->large_max_body;
@@ -217,7 +221,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **state,
 			 enum MHD_RequestTerminationCode why)
 {
-	(void)cls;
+	struct api_server *s = cls;
 	(void)c;
 	(void)why;
 	struct pending *p = *state;
@@ -225,6 +229,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
 		free(p->body);
 		free(p);
 		*state = NULL;
+		atomic_fetch_sub(&s->in_flight, 1);
 	}
 }
 
@@ -280,6 +285,17 @@ struct api_server *api_server_start(const struct api_server_config *cfg, char *e
 		return NULL;
 	}
 	return s;
+}
+
+bool api_server_drain(struct api_server *s, unsigned timeout_ms)
+{
+	struct timespec step = { 0, 10 * 1000000L };
+	for (unsigned waited = 0; atomic_load(&s->in_flight); waited += 10) {
+		if (waited >= timeout_ms)
+			return false;
+		nanosleep(&step, NULL);
+	}
+	return true;
 }
 
 void api_server_stop(struct api_server *s)

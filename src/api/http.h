@@ -78,7 +78,12 @@ struct api_server;
  * process that is gone is replaced; anything else at the path is an error.
  * NULL on failure with a message in err. */
 struct api_server *api_server_start(const struct api_server_config *cfg, char *err, size_t errlen);
-/* Stop serving (waits for the handler in progress), remove the socket file. */
+/* Wait until no request is in progress (from its first byte until its
+ * answer has gone out), at most timeout_ms; false if one still is. A
+ * server still takes new requests meanwhile. */
+bool api_server_drain(struct api_server *s, unsigned timeout_ms);
+/* Stop serving (waits for the handler in progress; an answer not yet sent
+ * is dropped: api_server_drain first), remove the socket file. */
 void api_server_stop(struct api_server *s);
 
 #endif

@@ -65,6 +65,8 @@ static const char usage[] =
 /* The API's threads, and so the connections it serves at once (a pool
  * splits the connection limit among its threads: one each). */
 #define SKIFFD_API_THREADS 64
+/* How long an ending skiffd waits for the answers of requests in flight. */
+#define SKIFFD_DRAIN_MS 10000
 
 static uint64_t host_ram_mib(void)
 {
@@ -373,12 +375,18 @@ int main(int argc, char **argv)
 		int sig = sigtimedwait(&set, &si, &tick);
 		if (sig == SIGTERM || sig == SIGINT) {
 			skiffd_log("%s: ending; running VMs keep running", strsignal(sig));
+			atomic_store(&d.ending, true);
 			break;
 		}
 		pthread_mutex_lock(&d.lock);
 		skiffd_reap(&d);
 		pthread_mutex_unlock(&d.lock);
 	}
+	/* Requests in flight get their answers out (a proxied one gives up
+	 * its wait within about a second: d.ending); a start or a snapshot
+	 * may take longer, and the stop below still waits for its end. */
+	if (!api_server_drain(d.server, SKIFFD_DRAIN_MS))
+		skiffd_log("ending with requests still in progress");
 	api_server_stop(d.server);
 	rc = 0;
 out:

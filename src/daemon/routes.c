@@ -497,10 +497,17 @@ static void proxy(struct req *q, struct skiffd_vm *vm, const char *rest)
 	} else {
 		struct uhttp_reply r;
 		bool agent = !strncmp(rest, "agent", 5) && (!rest[5] || rest[5] == '/');
-		int failed = uhttp_call(sock, q->r->method_name, path, q->r->body_len ? q->r->body : NULL,
-					agent ? AGENT_PROXY_TIMEOUT_MS : PROXY_TIMEOUT_MS, &r, q->err, sizeof(q->err));
+		int failed = uhttp_call_cancel(sock, q->r->method_name, path,
+					       q->r->body_len ? q->r->body : NULL,
+					       agent ? AGENT_PROXY_TIMEOUT_MS : PROXY_TIMEOUT_MS, &d->ending,
+					       &r, q->err, sizeof(q->err));
 		const char *why = failed || r.status >= 400 ? call_cut(d, vm, pid, !failed) : NULL;
-		if (why || failed) {
+		if (failed && atomic_load(&d->ending)) {
+			/* The VMM goes on with the request; only its answer is lost. */
+			api_respond_fault(q->resp, 503, "vm `%s`: skiffd is ending, so it stopped waiting for "
+					  "the VM's answer (the VM goes on; ask it again once skiffd is back)",
+					  vm->id);
+		} else if (why || failed) {
 			/* The VMM's own words, when it answered before it went. */
 			json_t *j = failed ? NULL : json_loads(r.body, 0, NULL);
 			const char *fm = json_string_value(json_object_get(j, "fault_message"));

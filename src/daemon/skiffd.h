@@ -58,6 +58,7 @@
 #define SKIFF_DAEMON_SKIFFD_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -167,6 +168,10 @@ struct skiffd {
 	pthread_mutex_t lock;
 	struct skiffd_vm *vms; /* in creation order */
 	struct api_server *server;
+	/* SIGTERM/SIGINT came: requests proxied to a VMM give up their wait
+	 * (uhttp_call_cancel), so that the server's stop, which waits for
+	 * every request in flight, ends soon. */
+	atomic_bool ending;
 	int lock_fd;
 };
 

@@ -143,8 +143,27 @@ static char *make_url(const char *path)
 	return u;
 }
 
+/* libcurl's progress callback: called at least once a second while a
+ * transfer waits; non-zero makes it stop with CURLE_ABORTED_BY_CALLBACK. */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return atomic_load((const atomic_bool *)ctx) ? 1 : 0;
+}
+
 int uhttp_call(const char *sock, const char *method, const char *path, const char *body,
 	       long timeout_ms, struct uhttp_reply *out, char *err, size_t errlen)
+{
+	return uhttp_call_cancel(sock, method, path, body, timeout_ms, NULL, out, err, errlen);
+}
+
+int uhttp_call_cancel(const char *sock, const char *method, const char *path, const char *body,
+		      long timeout_ms, const atomic_bool *cancel, struct uhttp_reply *out, char *err,
+		      size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
 	if (!curl.easy_init) {
@@ -186,9 +205,16 @@ int uhttp_call(const char *sock, const char *method, const char *path, const cha
 	curl.easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 5000 ? timeout_ms : 5000L);
 	curl.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+	if (cancel) {
+		curl.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl.easy_setopt(c, CURLOPT_XFERINFODATA, (void *)cancel);
+		curl.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
 	CURLcode rc = curl.easy_perform(c);
 	if (rc != CURLE_OK) {
-		if (s.too_big)
+		if (rc == CURLE_ABORTED_BY_CALLBACK)
+			snprintf(err, errlen, "cancelled");
+		else if (s.too_big)
 			snprintf(err, errlen, "the answer is larger than %u MiB", UHTTP_MAX_REPLY >> 20);
 		else
 			snprintf(err, errlen, "%s", cerr[0] ? cerr : curl.easy_strerror(rc));

@@ -9,6 +9,8 @@
 #ifndef SKIFF_DAEMON_UHTTP_H
 #define SKIFF_DAEMON_UHTTP_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Answers larger than this are refused. */
@@ -34,6 +36,12 @@ int uhttp_global_init(char *err, size_t errlen);
  */
 int uhttp_call(const char *sock, const char *method, const char *path, const char *body,
 	       long timeout_ms, struct uhttp_reply *out, char *err, size_t errlen);
+/* uhttp_call that also gives up, within about a second, once *cancel is
+ * true (skiffd ending: a proxied call must not hold its shutdown for the
+ * whole of a long time-out). err then says "cancelled". */
+int uhttp_call_cancel(const char *sock, const char *method, const char *path, const char *body,
+		      long timeout_ms, const atomic_bool *cancel, struct uhttp_reply *out, char *err,
+		      size_t errlen);
 
 void uhttp_reply_free(struct uhttp_reply *r);
 

@@ -15,7 +15,8 @@ under a second: one that spins forever, one that echoes its UART.
   (a reused PID: wrong start time, or the right one but another program)
   is not adopted, and that process is left alone;
 - a VMM that does not answer (stopped with SIGSTOP) is listed as
-  `unresponsive`, and as running again once it continues;
+  `unresponsive`, and as running again once it continues; skiffd ends on
+  SIGTERM while a call it passed to such a VMM waits (the call is told);
 - a PATCH /drives swap passed through to a running VM is kept in its
   definition: a restarted skiffd lists the new file, and the VM's next
   start opens it (not the old one).
@@ -263,6 +264,45 @@ def test_unresponsive_vmm(daemons, short_root, images):
     assert state(d, "stuck") == "running"
     action(d.sock, "stuck", "InstanceStop")
     assert state(d, "stuck") == "stopped"
+
+
+def unix_sockets_named(pid, suffix):
+    """How many Unix sockets in the network namespace of process `pid` are
+    bound to a path ending in `suffix` (/proc/PID/net/unix): a listener, and
+    each connection made to it, accepted or still waiting in its queue."""
+    with open(f"/proc/{pid}/net/unix") as f:
+        return sum(1 for line in f.readlines()[1:] if line.split()[-1].endswith(suffix))
+
+
+def test_skiffd_ends_while_a_proxied_call_waits(daemons, short_root, images):
+    """SIGTERM ends skiffd while a request it passed to a VM waits for an
+    answer that does not come (the VMM stopped with SIGSTOP; an agent call
+    may wait 11 minutes): the request is answered 503, saying skiffd is
+    ending, and skiffd exits; the VM keeps running."""
+    d = daemons(short_root)
+    ok(d.sock, "POST", "/vms", tiny_def("held", images["spin"]), status=201)
+    action(d.sock, "held", "InstanceStart")
+    pid = get(d.sock, "/vms/held")["pid"]
+    assert unix_sockets_named(pid, "api.sock") == 1
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        call = subprocess.Popen(["curl", "-sS", "--unix-socket", str(d.sock), "-X", "GET",
+                                 "http://localhost/vms/held/agent", "-w", "\n%{http_code}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # skiffd's call to the VM's API is in its accept queue.
+        assert wait_for(lambda: unix_sockets_named(pid, "api.sock") >= 2, 60, 0.05)
+        d.p.send_signal(signal.SIGTERM)
+        out, errs = call.communicate(timeout=120)
+        text, _, code = out.rpartition("\n")
+        assert code == "503" and "skiffd is ending" in text, (code, text, errs)
+        assert d.p.wait(60) == 0, d.log_text()
+        assert pid_alive(pid)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    d.log.close()
+    d.start()
+    assert state(d, "held") == "running"
+    action(d.sock, "held", "InstanceStop")
 
 
 def open_files(pid):
