@@ -405,6 +405,10 @@ void vmm_route_snapshot_load(struct vmm_call *c)
 			 "(nothing but the logger and metrics may be configured before).");
 		return;
 	}
+	if (sandbox_spent(v->sandbox)) {
+		vmm_call_fault(c, "Load snapshot error: " SANDBOX_SPENT);
+		return;
+	}
 	char why[768];
 	/* Where the time goes (the log line below): state file read, VM
 	 * built and loaded, other threads confined, harts started, this

@@ -854,6 +854,21 @@ static void thread_noted(void *arg, pid_t tid)
 	pthread_mutex_unlock(&sb->lock);
 }
 
+bool sandbox_spent(struct sandbox *sb)
+{
+	if (!sb || sb->mode == SANDBOX_OFF)
+		return false;
+	pthread_mutex_lock(&sb->lock);
+	/* armed: the threads that ran before the build (the API's, the main
+	 * one) were signalled and confine themselves when they run, and only
+	 * a finished build collects them; limits_set: a build got as far as
+	 * confining the others. (Threads that confined themselves as they
+	 * started, a console socket's, never build a VM: they do not count.) */
+	bool spent = sb->armed || sb->limits_set;
+	pthread_mutex_unlock(&sb->lock);
+	return spent;
+}
+
 const struct thread_hook *sandbox_vm_threads(struct sandbox *sb, const struct vm_config *cfg)
 {
 	if (!sb || sb->mode == SANDBOX_OFF)

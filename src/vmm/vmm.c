@@ -314,6 +314,11 @@ const char *vmm_boot(struct vmm *v, char *err, size_t errlen)
 		return err;
 	}
 	char why[512];
+	if (sandbox_spent(v->sandbox)) {
+		vm_config_free(&b);
+		snprintf(err, errlen, "Start microvm error: %s", SANDBOX_SPENT);
+		return err;
+	}
 	struct vm_console con = vmm_guest_console(v);
 	struct vm *vm = vm_create(&b, &con, sandbox_vm_threads(v->sandbox, &b), why, sizeof(why));
 	if (!vm) {

@@ -16,6 +16,11 @@
 
 #define PREBOOT_ONLY "The requested operation is not supported after starting the microVM."
 #define POSTBOOT_ONLY "The requested operation is not supported before starting the microVM."
+/* A start or load failed after the sandbox confined threads that outlive
+ * the VM (sandbox_spent): another build in this process would be killed
+ * by its own filters. */
+#define SANDBOX_SPENT "an earlier start or snapshot load of this VMM failed after its threads " \
+	"were confined (--seccomp): this process cannot build another VM; start a new skiff"
 
 enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_ENDED };
 

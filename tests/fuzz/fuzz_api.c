@@ -83,6 +83,7 @@ bool engine_jit_available(void)
 int sandbox_vm_built(struct sandbox *sb, struct vm *vm, const struct vm_config *cfg,
 		     char *err, size_t errlen) { return 0; }
 int sandbox_confine_self(struct sandbox *sb, char *err, size_t errlen) { return 0; }
+bool sandbox_spent(struct sandbox *sb) { return false; }
 const struct thread_hook *sandbox_vm_threads(struct sandbox *sb, const struct vm_config *cfg)
 {
 	return NULL;

@@ -580,7 +580,13 @@ def test_filesystem_clean_after_restore(resumed, disk, clone_source):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_bad_state_files(skiff_bin, saved, tmp_path):
+def test_bad_state_files(skiff_bin, saved, disk, tmp_path):
+    """Bad state files are refused with their reason, by `skiff run
+    --snapshot` (exit status 64) and by PUT /snapshot/load (400, the VMM
+    stays fresh). Independent of the other tests: the restored VM of
+    `resumed` may still run and hold the vsock socket and the disk, so the
+    loads that get as far as the devices (the user network's state) bring
+    their own."""
     good = (saved["dir"] / "s1" / "vmstate").read_bytes()
     cases = {
         "truncated": (good[:len(good) // 2], "truncated"),
@@ -592,30 +598,52 @@ def test_bad_state_files(skiff_bin, saved, tmp_path):
     # and a stream cut short.
     vhst = next(v for k, v in sections(saved["dir"] / "s1" / "vmstate").items()
                 if k[0] == "VHST")[1]
-    cases["slirp-version"] = (with_section(good, "VHST", vhst[:1] + struct.pack("<I", 99) + vhst[5:]),
-                              "this libslirp reads")
-    cases["slirp-short"] = (with_section(good, "VHST", vhst[:-1]), "bytes (1 to")
-    for name, (data, needle) in cases.items():
+    device_cases = {
+        "slirp-version": (with_section(good, "VHST", vhst[:1] + struct.pack("<I", 99) + vhst[5:]),
+                          "this libslirp reads"),
+        "slirp-short": (with_section(good, "VHST", vhst[:-1]), "bytes (1 to"),
+    }
+    for name, (data, needle) in {**cases, **device_cases}.items():
         d = tmp_path / name
         d.mkdir()
         (d / "vmstate").write_bytes(data)
         os.symlink(saved["dir"] / "s1" / "memory", d / "memory")
+    for name, (data, needle) in cases.items():
+        d = tmp_path / name
         r = subprocess.run([skiff_bin, "run", "--snapshot", str(d)], capture_output=True,
                            text=True, timeout=60, stdin=subprocess.DEVNULL)
         assert r.returncode == 64, f"{name}: status {r.returncode}: {r.stderr}"
         assert needle in r.stderr, f"{name}: {r.stderr!r}"
-    # Through the API: refused, and the VMM stays fresh.
-    sock = saved["sock"] / "bad.sock"
-    p = subprocess.Popen([skiff_bin, "run", "--api-sock", str(sock)], stdin=subprocess.PIPE,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        assert wait_for(lambda: listening(sock), 20, 0.05)
-        st, js = api(sock, "PUT", "/snapshot/load", {
-            "snapshot_path": str(tmp_path / "corrupt" / "vmstate"),
-            "mem_backend": {"backend_type": "File", "backend_path": str(tmp_path / "corrupt" / "memory")}})
-        assert st == 400 and "corrupt" in js["fault_message"], js
-        st, info = api(sock, "GET", "/")
-        assert info["state"] == "Not started", info
-    finally:
-        p.kill()
-        p.wait()
+    # Through the API: refused, and the VMM stays fresh. A load that failed
+    # in the devices (after the sandbox began to confine the VMM's threads)
+    # leaves a VMM that refuses to build another VM, and says why (it was
+    # killed by its own filter: memfd_create on the API thread).
+    own_disk = tmp_path / "data.img"
+    subprocess.run(["cp", "--sparse=always", str(disk), str(own_disk)], check=True)
+
+    def load(sock, name):
+        return api(sock, "PUT", "/snapshot/load", {
+            "snapshot_path": str(tmp_path / name / "vmstate"),
+            "mem_backend": {"backend_type": "File", "backend_path": str(tmp_path / name / "memory")},
+            "vsock_override": {"uds_path": str(tmp_path / "v.sock")},
+            "drive_overrides": [{"drive_id": "data", "path_on_host": str(own_disk)}]})
+
+    tries = [("corrupt", "corrupt")] + [(k, v[1]) for k, v in device_cases.items()]
+    for k, (name, needle) in enumerate(tries):
+        sock = saved["sock"] / f"bad{k}.sock"
+        p = subprocess.Popen([skiff_bin, "run", "--api-sock", str(sock)], stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            assert wait_for(lambda: listening(sock), 20, 0.05)
+            st, js = load(sock, name)
+            assert st == 400 and needle in js["fault_message"], (name, js)
+            st, js = load(sock, tries[-1][0])
+            assert st == 400, (name, js)
+            if name in device_cases:
+                assert "cannot build another VM" in js["fault_message"], (name, js)
+            st, info = api(sock, "GET", "/")
+            assert info["state"] == "Not started", info
+        finally:
+            p.kill()
+            _, errs = p.communicate()
+        assert b"sandbox" not in errs, errs.decode(errors="replace")
