@@ -17,6 +17,8 @@ under a second: one that spins forever, one that echoes its UART.
 - a VMM that does not answer (stopped with SIGSTOP) is listed as
   `unresponsive`, and as running again once it continues; skiffd ends on
   SIGTERM while a call it passed to such a VMM waits (the call is told);
+- DELETE of a VM while its start is under way, and while skiffd waits for
+  its snapshot;
 - a PATCH /drives swap passed through to a running VM is kept in its
   definition: a restarted skiffd lists the new file, and the VM's next
   start opens it (not the old one).
@@ -303,6 +305,89 @@ def test_skiffd_ends_while_a_proxied_call_waits(daemons, short_root, images):
     d.start()
     assert state(d, "held") == "running"
     action(d.sock, "held", "InstanceStop")
+
+
+def curl_bg(sock, method, path, body=None):
+    """A call left running: communicate() gives (text, status)."""
+    cmd = ["curl", "-sS", "--unix-socket", str(sock), "-X", method, f"http://localhost{path}",
+           "-w", "\n%{http_code}"]
+    if body is not None:
+        cmd += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def answer(call, timeout=120):
+    out, errs = call.communicate(timeout=timeout)
+    text, _, code = out.rpartition("\n")
+    return int(code or 0), text, errs
+
+
+def signal_pending(pid, sig):
+    """Whether `sig` waits for process `pid` (/proc/PID/status ShdPnd)."""
+    with open(f"/proc/{pid}/status") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("ShdPnd:"))
+    return bool(mask & (1 << (sig - 1)))
+
+
+def test_delete_while_starting(daemons, short_root, images, skiff_bin):
+    """DELETE of a VM whose start is under way (its VMM, through a --vmm
+    wrapper, has not begun to serve yet): the start is told the VM was
+    stopped, the DELETE succeeds, nothing of the VM is left, and skiffd
+    serves on."""
+    began = short_root / "began"
+    wrapper = short_root / "slow-vmm"
+    # Waits for a file nobody makes: only the DELETE's SIGTERM ends it.
+    wrapper.write_text(f"#!/bin/sh\necho $$ > {began}\nwhile [ ! -e {short_root}/never ]; do "
+                       f"sleep 0.05; done\nexec {skiff_bin} \"$@\"\n")
+    wrapper.chmod(0o755)
+    d = daemons(short_root, extra=["--vmm", wrapper])
+    ok(d.sock, "POST", "/vms", tiny_def("slow", images["spin"]), status=201)
+    start = curl_bg(d.sock, "PUT", "/vms/slow/actions", {"action_type": "InstanceStart"})
+    assert wait_for(lambda: began.exists() and began.read_text().strip(), 60, 0.05)
+    pid = int(began.read_text())
+    ok(d.sock, "DELETE", "/vms/slow")
+    code, text, errs = answer(start)
+    assert code == 400 and ("stopped while it started" in text or "deleted" in text), (code, text, errs)
+    assert not pid_alive(pid)
+    fails(d.sock, "GET", "/vms/slow", None, "no VM with the id or name `slow`")
+    assert not (d.state / "vms" / "slow").exists()
+    assert get(d.sock, "/vms") == []
+    # skiffd serves on: a new VM of the same id starts (through the real VMM).
+    wrapper.write_text(f"#!/bin/sh\nexec {skiff_bin} \"$@\"\n")
+    ok(d.sock, "POST", "/vms", tiny_def("slow", images["spin"]), status=201)
+    action(d.sock, "slow", "InstanceStart")
+    assert state(d, "slow") == "running", (get(d.sock, "/vms/slow").get("last_exit"), console_log(d, "slow")[-2000:], d.log_text()[-1500:])
+    ok(d.sock, "DELETE", "/vms/slow")
+
+
+def test_delete_while_snapshotting(daemons, short_root, images):
+    """DELETE of a VM while skiffd waits for its snapshot (the VMM stopped
+    with SIGSTOP and the snapshot call in its API's queue): once the VMM
+    continues, the DELETE succeeds, the snapshot either finished first or
+    is answered that the VM was deleted, no VMM is left and skiffd serves
+    on."""
+    d = daemons(short_root)
+    ok(d.sock, "POST", "/vms", tiny_def("snap", images["spin"]), status=201)
+    action(d.sock, "snap", "InstanceStart")
+    st = get(d.sock, "/vms/snap")
+    pid, outer = st["pid"], d.vm_pids()["snap"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        snap = curl_bg(d.sock, "PUT", "/vms/snap/snapshot", {"dir": str(short_root / "s")})
+        assert wait_for(lambda: unix_sockets_named(pid, "api.sock") >= 2, 60, 0.05)
+        delete = curl_bg(d.sock, "DELETE", "/vms/snap")
+        # The DELETE has told the VMM to end (it cannot while stopped).
+        assert wait_for(lambda: signal_pending(outer, signal.SIGTERM) or
+                        signal_pending(pid, signal.SIGTERM), 60, 0.05)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    code, text, errs = answer(delete)
+    assert code == 204, (code, text, errs)
+    code, text, errs = answer(snap)
+    assert code == 204 or (code == 400 and "deleted" in text), (code, text, errs)
+    assert wait_for(lambda: not pid_alive(pid) and not pid_alive(outer), 60, 0.1)
+    fails(d.sock, "GET", "/vms/snap", None, "no VM with the id or name `snap`")
+    assert get(d.sock, "/vms") == []
 
 
 def open_files(pid):
