@@ -285,7 +285,9 @@ def test_skiffd_ends_while_a_proxied_call_waits(daemons, short_root, images):
     ok(d.sock, "POST", "/vms", tiny_def("held", images["spin"]), status=201)
     action(d.sock, "held", "InstanceStart")
     pid = get(d.sock, "/vms/held")["pid"]
-    assert unix_sockets_named(pid, "api.sock") == 1
+    # Only the listener is left (the VMM closes the connections of skiffd's
+    # earlier probes on its own time).
+    assert wait_for(lambda: unix_sockets_named(pid, "api.sock") == 1, 60, 0.05)
     os.kill(pid, signal.SIGSTOP)
     try:
         call = subprocess.Popen(["curl", "-sS", "--unix-socket", str(d.sock), "-X", "GET",
@@ -371,6 +373,7 @@ def test_delete_while_snapshotting(daemons, short_root, images):
     action(d.sock, "snap", "InstanceStart")
     st = get(d.sock, "/vms/snap")
     pid, outer = st["pid"], d.vm_pids()["snap"]
+    assert wait_for(lambda: unix_sockets_named(pid, "api.sock") == 1, 60, 0.05)
     os.kill(pid, signal.SIGSTOP)
     try:
         snap = curl_bg(d.sock, "PUT", "/vms/snap/snapshot", {"dir": str(short_root / "s")})
