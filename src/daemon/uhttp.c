@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <errno.h>
 
 #include <curl/curl.h>
 
@@ -212,8 +214,17 @@ int uhttp_call_cancel(const char *sock, const char *method, const char *path, co
 	}
 	CURLcode rc = curl.easy_perform(c);
 	if (rc != CURLE_OK) {
+		struct stat st;
 		if (rc == CURLE_ABORTED_BY_CALLBACK)
 			snprintf(err, errlen, "cancelled");
+		else if (rc == CURLE_COULDNT_CONNECT && stat(sock, &st))
+			/* libcurl's words name "localhost port 80": say what the
+			 * Unix socket is missing. */
+			snprintf(err, errlen, "no socket at %s (%s)", sock, strerror(errno));
+		else if (rc == CURLE_COULDNT_CONNECT && !S_ISSOCK(st.st_mode))
+			snprintf(err, errlen, "%s is not a socket", sock);
+		else if (rc == CURLE_COULDNT_CONNECT)
+			snprintf(err, errlen, "nothing listens on the socket %s (connection refused)", sock);
 		else if (s.too_big)
 			snprintf(err, errlen, "the answer is larger than %u MiB", UHTTP_MAX_REPLY >> 20);
 		else

@@ -155,6 +155,23 @@ def test_unknown_command(skiff_bin):
     assert "frobnicate" in r.stderr.splitlines()[0], describe(r)
 
 
+def test_unreachable_vm_socket_is_named(skiff_bin, tmp_path):
+    """`skiff exec` at a VM's API socket that is missing, not a socket, or
+    where nothing listens says which (not libcurl's 'localhost port 80')."""
+    import socket
+    dead = tmp_path / "dead.sock"
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(dead))
+    s.close()
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    for path, words in [(tmp_path / "none.sock", "no socket at"), (plain, "is not a socket"),
+                        (dead, "nothing listens")]:
+        r = skiff(skiff_bin, "exec", str(path), "--", "true")
+        assert r.returncode == 125, describe(r)
+        assert words in r.stderr and str(path) in r.stderr and "port 80" not in r.stderr, describe(r)
+
+
 # ------------------------------------------------------------------ --help
 
 def source_long_options():
