@@ -79,12 +79,54 @@ void jc_clear(struct hart *h)
 	if (h->jc_logged <= JC_LOG) {
 		for (unsigned k = 0; k < h->jc_logged; k++) {
 			unsigned v = h->jc_log[k];
-			h->jc[v >> JC_BITS][v & (JC_SIZE - 1)].va = 0;
+			h->jc[v >> JC_BITS][v & (JC_SIZE - 1)].key = 0;
+			h->jc_meta[v >> JC_BITS][v & (JC_SIZE - 1)].va = 0;
 		}
 	} else {
 		memset(h->jc, 0, sizeof(h->jc));
+		memset(h->jc_meta, 0, sizeof(h->jc_meta));
 	}
 	h->jc_logged = 0;
+}
+
+void jc_unmap_all(struct hart *h)
+{
+	/* Linux empties the TLB whole thousands of times in a boot (a
+	 * process's exit, a large munmap, kernel mappings going), mostly
+	 * with the code mappings unchanged: an emptied jump cache cost a trip
+	 * through the executor's lookup for each entry used again after it.
+	 * A new salt makes the probes of translated code miss instead, and
+	 * the miss revalidates the entry against the page tables. After
+	 * every salt was used once, entries filled under the first may still
+	 * be there: the table is emptied for real. */
+	h->jc_salt = (h->jc_salt + 2) & JC_SALT_MASK;
+	if (h->jc_salt == 1)
+		jc_clear(h);
+}
+
+const void *jc_revalidate(struct hart *h)
+{
+	uint64_t pc = h->pc;
+	unsigned idx = (unsigned)(pc >> 1) & (JC_SIZE - 1);
+	struct jc_entry *e = &h->jc[h->tlb_set][idx];
+	struct jc_meta *m = &h->jc_meta[h->tlb_set][idx];
+	if (m->va != pc || !e->key)
+		return NULL;
+	/* The entry holds pc's translation as of a salt since replaced (or
+	 * the probe would have hit): valid if pc's page still maps, for
+	 * fetch at the current privilege, to the page translated. The walk
+	 * is the one the fetch of pc would do now (it fills the TLB); a
+	 * fault is left for the executor to raise. The code itself is
+	 * still current: translations go with jc_clear, and FENCE.I after a
+	 * code write empties the table. */
+	uint64_t pa;
+	if (mmu_translate(h, pc, ACCESS_EXEC, &pa) || pa != m->pa) {
+		h->jc_dropped++;
+		return NULL;
+	}
+	h->jc_kept++;
+	e->key = pc ^ h->jc_salt;
+	return e->code;
 }
 
 void jc_drop_region(struct hart *h, uint64_t va, unsigned shift)
@@ -100,11 +142,13 @@ void jc_drop_region(struct hart *h, uint64_t va, unsigned shift)
 		unsigned keep = 0;
 		for (unsigned k = 0; k < h->jc_logged; k++) {
 			unsigned v = h->jc_log[k];
-			struct jc_entry *e = &h->jc[v >> JC_BITS][v & (JC_SIZE - 1)];
-			if (e->va >> shift == page)
-				e->va = 0;
-			else if (e->va)
+			struct jc_meta *m = &h->jc_meta[v >> JC_BITS][v & (JC_SIZE - 1)];
+			if (m->va >> shift == page) {
+				m->va = 0;
+				h->jc[v >> JC_BITS][v & (JC_SIZE - 1)].key = 0;
+			} else if (m->va) {
 				h->jc_log[keep++] = (uint16_t)v;
+			}
 		}
 		h->jc_logged = keep;
 		return;
@@ -120,22 +164,23 @@ void jc_drop_region(struct hart *h, uint64_t va, unsigned shift)
 	}
 	for (unsigned s = 0; s < TLB_SETS; s++)
 		for (unsigned k = 0; k < count; k++) {
-			struct jc_entry *e = &h->jc[s][(first + k) & (JC_SIZE - 1)];
-			if (e->va >> shift == page)
-				e->va = 0;
+			unsigned at = (first + k) & (JC_SIZE - 1);
+			if (h->jc_meta[s][at].va >> shift == page) {
+				h->jc_meta[s][at].va = 0;
+				h->jc[s][at].key = 0;
+			}
 		}
 }
 
-/* A translation for pc in the current set, for translated code's probes.
- * va 0 marks an empty entry: no code runs at 0 under translation, as the
- * page at 0 is never RAM on the boards the engine serves... and if it
- * were, the probe would only miss. */
-static void jc_insert(struct hart *h, uint64_t pc, const void *code)
+/* A translation for pc (at guest-physical pa) in the current set, for
+ * translated code's probes. */
+static void jc_insert(struct hart *h, uint64_t pc, uint64_t pa, const void *code)
 {
 	unsigned idx = (unsigned)(pc >> 1) & (JC_SIZE - 1);
 	struct jc_entry *e = &h->jc[h->tlb_set][idx];
-	e->va = pc;
+	e->key = pc ^ h->jc_salt;
 	e->code = code;
+	h->jc_meta[h->tlb_set][idx] = (struct jc_meta){ pc, pa };
 	unsigned bit = (unsigned)(pc >> 12) % JC_PAGE_BITS;
 	h->jc_pages[bit / 64] |= 1ull << (bit % 64);
 	if (h->jc_logged < JC_LOG)
@@ -783,7 +828,7 @@ next_block:
 					}
 					r = (enum jit_exit)ls;
 				} else {
-					jc_insert(h, pc, code);
+					jc_insert(h, pc, pa, code);
 					r = jit_enter(h, code);
 				}
 				if (r == JIT_EXIT_BAIL) {

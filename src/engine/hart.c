@@ -52,6 +52,7 @@ struct hart *hart_create(struct gram *ram, const struct hart_config *cfg)
 	h->ram = ram;
 	/* No entry is known empty yet: the first flush clears them all. */
 	h->tlb_logged = TLB_LOG + 1;
+	h->jc_salt = 1;
 	h->ram_host = ram->host;
 	h->ram_base = ram->base;
 	h->ram_gen = ram->gen;

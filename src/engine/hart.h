@@ -150,10 +150,23 @@ static inline void store_log_add(struct store_log *l, void *host, uint64_t value
  * since the last clear: SFENCE.VMA of a page outside it has nothing to
  * drop, and most fenced pages are data. */
 #define JC_PAGE_BITS 4096
+/* An entry's key is its va XOR h->jc_salt as it was when the entry was
+ * filled: translated code compares the key with pc ^ jc_salt, so changing
+ * the salt makes every entry miss at once without touching one. A salt is
+ * odd (a key never equals 0, the empty entry) and differs from the others
+ * in use only in bits 1..JC_BITS, the bits that pick the entry: a key
+ * filled under another salt matches no pc that probes its entry. */
 struct jc_entry {
-	uint64_t va;
+	uint64_t key;
 	const void *code;
 };
+/* What an entry was filled with, to revalidate it after the salt changed
+ * (jc_revalidate): its guest pc (0: empty) and the guest-physical
+ * address of the translated block. */
+struct jc_meta {
+	uint64_t va, pa;
+};
+#define JC_SALT_MASK ((JC_SIZE - 1) << 1 | 1)
 
 struct hart {
 	/* ---- Architectural state: what a snapshot saves and restores, and
@@ -269,7 +282,10 @@ struct hart {
 	uint64_t jc_code_writes;   /* ram->code_writes when the jump cache was last emptied */
 	uint16_t jc_log[JC_LOG];   /* which (set << JC_BITS | index) */
 	uint64_t jc_pages[JC_PAGE_BITS / 64]; /* bit (va >> 12) % JC_PAGE_BITS */
+	uint64_t jc_salt;          /* see struct jc_entry */
+	uint64_t jc_kept, jc_dropped; /* revalidations (statistics, tests) */
 	struct jc_entry jc[TLB_SETS][JC_SIZE];
+	struct jc_meta jc_meta[TLB_SETS][JC_SIZE];
 	struct tlb_set tlb[TLB_SETS];
 };
 
@@ -317,8 +333,16 @@ int amo_ptr(struct hart *h, uint64_t va, unsigned size, bool lr, void **out);
 /* FENCE.I, local or requested by another hart: the hart must not run code
  * older than the last write to its page. */
 void code_fence(struct hart *h);
-/* Empty the jump cache (translations of some code or mapping went). */
+/* Empty the jump cache (translations of some code went). */
 void jc_clear(struct hart *h);
+/* Every mapping may have changed (a whole SFENCE.VMA, a satp write): the
+ * jump cache's entries stay, but each is revalidated before its next use. */
+void jc_unmap_all(struct hart *h);
+/* The code for h->pc that a jump-cache entry filled before the last
+ * jc_unmap_all holds, if pc still maps (for fetch, now) to the page it was
+ * translated from; then the entry holds again. NULL otherwise: the
+ * executor looks pc up (and raises a fetch fault, if any). */
+const void *jc_revalidate(struct hart *h);
 /* Drop the jump-cache entries in the 2^shift-byte virtual region holding
  * va (SFENCE.VMA of one address: only the mapping of its page, or of the
  * superpage holding it, may have changed). */

@@ -121,7 +121,7 @@ void tlb_flush_all(struct hart *h)
 	h->tlb_logged = 0;
 	h->tlb_gen++;
 	h->tlb_super_shift = 0;
-	jc_clear(h);
+	jc_unmap_all(h);
 }
 
 /* Drop the entries of one array, at indexes [from, to), that come from a

@@ -349,6 +349,106 @@ static void test_remapped_code(void)
 	gram_destroy(&ram);
 }
 
+/* The JIT keeps its jump-cache entries across a whole SFENCE.VMA and
+ * revalidates each against the page tables at its next use (a per-flush
+ * salt makes translated code's probes miss until then). Observed from
+ * running code: an entry whose mapping did not change is kept and runs;
+ * a page remapped to other code runs the new code, also after entries
+ * were kept once; a page left without execute permission raises a fetch
+ * page fault at the jump's target, not the code kept for it; and after as
+ * many flushes as there are salts, an entry of the first salt does not
+ * come back to life for a remapped page. */
+static void test_code_kept_across_flushes(void)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	struct hart *h = new_hart(&ram);
+	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = 3 };
+	t.root = alloc_page(&t);
+	map(&t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1); /* caller, identity */
+	map(&t, PT_POOL, PT_POOL, V | R | W | A | D, 1);
+	uint64_t cva = 0x40000000ull, p1 = RAM_BASE + 0x300000, p2 = RAM_BASE + 0x301000;
+	uint64_t *pte = map(&t, cva, p1, V | R | X | A, 0);
+	uint32_t callee1[] = { ADDI(10, 0, 1), JALR(0, 1, 0) };
+	uint32_t callee2[] = { ADDI(10, 0, 2), JALR(0, 1, 0) };
+	uint32_t caller[] = { JALR(1, 5, 0), ECALL() };
+	uint32_t fence[] = { 0x12000073u /* sfence.vma x0, x0 */, ECALL() };
+	/* JC_SIZE full fences: every salt once, and back to the first. */
+	uint32_t fences[] = { ADDI(6, 0, 2047), ADDI(6, 6, 2047), ADDI(6, 6, 2), /* t1 = 4096 */
+			      0x12000073u, ADDI(6, 6, -1), BNE(6, 0, -8), ECALL() };
+	uint32_t handler[] = { ECALL() };
+	gram_write(&ram, p1 + 0x100, callee1, sizeof(callee1));
+	gram_write(&ram, p2 + 0x100, callee2, sizeof(callee2));
+	gram_write(&ram, RAM_BASE, caller, sizeof(caller));
+	gram_write(&ram, RAM_BASE + 0x100, fence, sizeof(fence));
+	gram_write(&ram, RAM_BASE + 0x200, fences, sizeof(fences));
+	gram_write(&ram, RAM_BASE + 0x800, handler, sizeof(handler));
+	hart_reset(h, RAM_BASE, 0);
+	hart_csr_write(h, 0x180, 8ull << 60 | t.root >> 12);
+	hart_csr_write(h, 0x105, RAM_BASE + 0x800);
+	hart_set_reg(h, 5, cva + 0x100);
+	struct hart_exit ex;
+	/* Run the fence code at fence_at (if not 0), then the caller `runs`
+	 * times; bad counts the runs that did not end at the ECALL with
+	 * a0 == want. */
+	uint64_t a0 = 0;
+	int bad = 0;
+#define RUN_CALLER(fence_at, runs, want)                                      \
+	do {                                                                  \
+		bad = 0;                                                      \
+		if (fence_at) {                                               \
+			hart_set_pc(h, (fence_at));                           \
+			hart_run(h, &ex);                                     \
+		}                                                             \
+		for (int n = 0; n < (runs); n++) {                            \
+			hart_set_pc(h, RAM_BASE);                             \
+			hart_set_reg(h, 10, 0);                               \
+			hart_run(h, &ex);                                     \
+			a0 = hart_get_reg(h, 10);                             \
+			if (ex.reason != EXIT_SBI || a0 != (want))            \
+				bad++;                                        \
+		}                                                             \
+	} while (0)
+	RUN_CALLER(0, 40, 1);
+	CHECK(&C, !bad, "before any flush: a0 %llu (want 1)", (unsigned long long)a0);
+	uint64_t kept = h->jc_kept;
+	RUN_CALLER(RAM_BASE + 0x100, 3, 1);
+	CHECK(&C, !bad, "after sfence.vma with the mapping unchanged: a0 %llu (want 1)",
+	      (unsigned long long)a0);
+	/* Only translated code probes the jump cache (lockstep's never fills it). */
+	if (h->jit && !h->cfg.jit_lockstep)
+		CHECK(&C, h->jc_kept > kept, "no jump-cache entry was kept across the flush");
+	*pte = (p2 >> 12) << 10 | V | R | X | A;
+	RUN_CALLER(RAM_BASE + 0x100, 3, 2);
+	CHECK(&C, !bad, "after the remap and sfence.vma x0, x0: a0 %llu (want 2)", (unsigned long long)a0);
+	/* Readable, not executable: the jump to it faults there. */
+	*pte = (p2 >> 12) << 10 | V | R | A;
+	hart_set_pc(h, RAM_BASE + 0x100);
+	hart_run(h, &ex);
+	hart_set_pc(h, RAM_BASE);
+	hart_set_reg(h, 10, 0);
+	hart_run(h, &ex);
+	uint64_t cause, tval, epc;
+	hart_csr_read(h, 0x142, &cause);
+	hart_csr_read(h, 0x143, &tval);
+	hart_csr_read(h, 0x141, &epc);
+	CHECK(&C, ex.reason == EXIT_SBI && cause == 12 && tval == cva + 0x100 && epc == cva + 0x100 &&
+		      hart_get_reg(h, 10) == 0,
+	      "a jump to a page no longer executable: cause %llu tval %llx epc %llx a0 %llu",
+	      (unsigned long long)cause, (unsigned long long)tval, (unsigned long long)epc,
+	      (unsigned long long)hart_get_reg(h, 10));
+	*pte = (p1 >> 12) << 10 | V | R | X | A;
+	RUN_CALLER(RAM_BASE + 0x100, 3, 1);
+	CHECK(&C, !bad, "executable again, first page: a0 %llu (want 1)", (unsigned long long)a0);
+	*pte = (p2 >> 12) << 10 | V | R | X | A;
+	RUN_CALLER(RAM_BASE + 0x200, 3, 2);
+	CHECK(&C, !bad, "after the remap and 4096 sfence.vma x0, x0: a0 %llu (want 2)",
+	      (unsigned long long)a0);
+#undef RUN_CALLER
+	hart_destroy(h);
+	gram_destroy(&ram);
+}
+
 /* A superpage remapped, then fenced once for its first address (as Linux
  * fences a huge mapping: one SFENCE.VMA per huge page): a load from
  * another 4 KiB piece of it, cached in another TLB entry, must see the
@@ -604,6 +704,7 @@ int main(void)
 	test_fault_from_code();
 	test_fault_across_pages();
 	test_remapped_code();
+	test_code_kept_across_flushes();
 	test_superpage_fence();
 	test_second_way_fence();
 	test_shared_probe_fault();

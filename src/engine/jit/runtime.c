@@ -94,6 +94,23 @@ int jit_emit_common(struct hart *h)
 	x86_mov_ri(&b, RAX, JIT_EXIT_LOOKUP);
 	jmp_to(&b, j->exit);
 
+	/* jc_miss: a jump-cache probe for JIT_PC missed. An entry filled
+	 * before the mappings were last flushed may still hold: if
+	 * jc_revalidate finds so, on to its code, else leave for the
+	 * executor's lookup. Jumped to from translated code, whose stack
+	 * is aligned for a call. */
+	j->jc_miss = b.p;
+	jit_move_mapped(&b, true, true);
+	x86_lea(&b, RDI, x86_mem(RBP, -HART_BIAS));
+	x86_mov_ri(&b, RAX, (uint64_t)(uintptr_t)jc_revalidate);
+	x86_call_r(&b, RAX);
+	jit_move_mapped(&b, false, true);
+	x86_test_rr(&b, RAX, RAX);
+	uint8_t *miss = x86_jcc32(&b, CC_E);
+	if (miss)
+		x86_patch_rel32(miss, j->exit_lookup);
+	x86_jmp_r(&b, RAX);
+
 	/* thunk_load(rax = va, edx = size): rax = host pointer or 0. */
 	j->thunk_load = b.p;
 	jit_move_mapped(&b, true, true);
@@ -197,6 +214,8 @@ void jit_destroy(struct hart *h)
 		fprintf(j->stats, "jit: hart %u: %llu translations, %llu entries, code cache %zu of %zu bytes used\n",
 			h->cfg.hartid, (unsigned long long)j->translations, (unsigned long long)j->entries,
 			j->cc.used, j->cc.size);
+		fprintf(j->stats, "jit:   jump-cache entries revalidated after a TLB flush: %llu kept, %llu dropped\n",
+			(unsigned long long)h->jc_kept, (unsigned long long)h->jc_dropped);
 		fprintf(j->stats, "jit:   %llu instructions retired; calls into C: %llu load and %llu store slow paths (TLB misses, code pages), %llu helper, %llu CSR\n",
 			(unsigned long long)h->instret, (unsigned long long)j->load_slow,
 			(unsigned long long)j->store_slow, (unsigned long long)j->helper_calls,

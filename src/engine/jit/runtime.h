@@ -21,6 +21,7 @@ struct jit {
 	uint8_t *exit_deadline; /* JIT_EXIT_LOOKUP, the timer to be looked at */
 	uint8_t *exit_bail;    /* rcx = block, edx = index */
 	uint8_t *exit_link;    /* rcx = jump field, rdx = target pa */
+	uint8_t *jc_miss;      /* jumped to (not called) when a jump-cache probe for JIT_PC missed */
 	uint8_t *thunk_load;   /* rax = va, edx = size -> rax = host pointer or 0 */
 	uint8_t *thunk_store;  /* rax = va, rdx = value, ecx = size -> eax = 1 done, 0 not */
 	uint8_t *thunk_helper; /* rcx = x[rs1], rdx = x[rs2], h->jit_insn set -> rax 1 done, 0 not */

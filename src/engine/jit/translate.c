@@ -193,7 +193,8 @@ static void emit_deadline(struct tr *t)
 
 /* Go to guest pc rax (instret already counted): pc = rax; leave if the
  * deadline passed; jump to the target's translation when the jump cache
- * has it, else leave for the executor. Probed here rather than in a routine
+ * has it under the current salt, else to jc_miss (which revalidates an
+ * entry of an older salt, or leaves for the executor). Probed here rather than in a routine
  * every exit shares so that each exit has an indirect jump of its own: the
  * host predicts each site's usual target, where one shared jump for every
  * cross-page jump and return was a prediction miss whenever two sites
@@ -207,8 +208,9 @@ static void emit_jc_jump(struct tr *t)
 	x86_shift_ri(&t->b, SH_SHL, RCX, 3, true);
 	x86_alu_ri32(&t->b, ALU_AND, RCX, (JC_SIZE - 1) << 4);
 	int32_t jc = HOFF(jc) + (int32_t)(t->set * JC_SIZE * sizeof(struct jc_entry));
+	x86_alu_rm(&t->b, ALU_XOR, RAX, hmem(HOFF(jc_salt)));
 	x86_alu_rm(&t->b, ALU_CMP, RAX, x86_mem_idx(RBP, RCX, 1, jc));
-	jcc_to(t, CC_NE, t->j->exit_lookup);
+	jcc_to(t, CC_NE, t->j->jc_miss);
 	x86_jmp_m(&t->b, x86_mem_idx(RBP, RCX, 1, jc + 8));
 }
 
