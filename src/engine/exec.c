@@ -76,17 +76,17 @@ void jc_clear(struct hart *h)
 	 * the count moved, and the next FENCE.I clears again. */
 	h->jc_code_writes = atomic_load_explicit(&h->ram->code_writes, memory_order_acquire);
 	memset(h->jc_pages, 0, sizeof(h->jc_pages));
-	if (h->jc_logged <= JC_LOG) {
+	/* An entry with key 0 is empty (its jc_meta is then never read). */
+	if (h->jc_logged <= JC_LOG && !h->jc_old) {
 		for (unsigned k = 0; k < h->jc_logged; k++) {
 			unsigned v = h->jc_log[k];
 			h->jc[v >> JC_BITS][v & (JC_SIZE - 1)].key = 0;
-			h->jc_meta[v >> JC_BITS][v & (JC_SIZE - 1)].va = 0;
 		}
 	} else {
 		memset(h->jc, 0, sizeof(h->jc));
-		memset(h->jc_meta, 0, sizeof(h->jc_meta));
 	}
 	h->jc_logged = 0;
+	h->jc_old = false;
 }
 
 void jc_unmap_all(struct hart *h)
@@ -96,36 +96,62 @@ void jc_unmap_all(struct hart *h)
 	 * with the code mappings unchanged: an emptied jump cache cost a trip
 	 * through the executor's lookup for each entry used again after it.
 	 * A new salt makes the probes of translated code miss instead, and
-	 * the miss revalidates the entry against the page tables. After
-	 * every salt was used once, entries filled under the first may still
-	 * be there: the table is emptied for real. */
+	 * the miss revalidates the entry against the page tables. The log
+	 * and the page bits track the entries of the current salt: those of
+	 * older ones are revalidated before any use, so SFENCE.VMA of one
+	 * page (jc_drop_region) has nothing to drop among them. After every
+	 * salt was used once, entries filled under the first may still be
+	 * there: the table is emptied for real. */
 	h->jc_salt = (h->jc_salt + 2) & JC_SALT_MASK;
-	if (h->jc_salt == 1)
+	if (h->jc_salt == 1) {
 		jc_clear(h);
+		return;
+	}
+	h->jc_old |= h->jc_logged != 0;
+	h->jc_logged = 0;
+	memset(h->jc_pages, 0, sizeof(h->jc_pages));
+}
+
+/* Note the entry (set, idx) for pc as filled under the current salt. */
+static void jc_note(struct hart *h, unsigned set, unsigned idx, uint64_t pc)
+{
+	unsigned bit = (unsigned)(pc >> 12) % JC_PAGE_BITS;
+	h->jc_pages[bit / 64] |= 1ull << (bit % 64);
+	if (h->jc_logged < JC_LOG)
+		h->jc_log[h->jc_logged] = (uint16_t)(set << JC_BITS | idx);
+	h->jc_logged++;
 }
 
 const void *jc_revalidate(struct hart *h)
 {
 	uint64_t pc = h->pc;
-	unsigned idx = (unsigned)(pc >> 1) & (JC_SIZE - 1);
-	struct jc_entry *e = &h->jc[h->tlb_set][idx];
-	struct jc_meta *m = &h->jc_meta[h->tlb_set][idx];
-	if (m->va != pc || !e->key)
+	unsigned set = h->tlb_set, idx = (unsigned)(pc >> 1) & (JC_SIZE - 1);
+	struct jc_entry *e = &h->jc[set][idx];
+	const struct jc_meta *m = &h->jc_meta[set][idx];
+	if (!e->key || m->va != pc)
 		return NULL;
 	/* The entry holds pc's translation as of a salt since replaced (or
 	 * the probe would have hit): valid if pc's page still maps, for
-	 * fetch at the current privilege, to the page translated. The walk
-	 * is the one the fetch of pc would do now (it fills the TLB); a
-	 * fault is left for the executor to raise. The code itself is
-	 * still current: translations go with jc_clear, and FENCE.I after a
-	 * code write empties the table. */
+	 * fetch at the current privilege, to the page translated, as the
+	 * fetch of pc would find it now (the TLB, else a walk that fills
+	 * it); a fault is left for the executor to raise. The code itself
+	 * is still current: translations go with jc_clear, and FENCE.I
+	 * after a code write empties the table. */
+	const struct tlb_entry *t = &h->tlb_x[(pc >> 12) & (TLB_SIZE - 1)];
 	uint64_t pa;
-	if (mmu_translate(h, pc, ACCESS_EXEC, &pa) || pa != m->pa) {
+	if (t->tag == pc >> 12) {
+		pa = (uint64_t)((const uint8_t *)(t->addend + pc) - h->ram_host) + h->ram_base;
+	} else if (mmu_translate(h, pc, ACCESS_EXEC, &pa)) {
+		h->jc_dropped++;
+		return NULL;
+	}
+	if (pa != m->pa) {
 		h->jc_dropped++;
 		return NULL;
 	}
 	h->jc_kept++;
 	e->key = pc ^ h->jc_salt;
+	jc_note(h, set, idx, pc);
 	return e->code;
 }
 
@@ -181,11 +207,7 @@ static void jc_insert(struct hart *h, uint64_t pc, uint64_t pa, const void *code
 	e->key = pc ^ h->jc_salt;
 	e->code = code;
 	h->jc_meta[h->tlb_set][idx] = (struct jc_meta){ pc, pa };
-	unsigned bit = (unsigned)(pc >> 12) % JC_PAGE_BITS;
-	h->jc_pages[bit / 64] |= 1ull << (bit % 64);
-	if (h->jc_logged < JC_LOG)
-		h->jc_log[h->jc_logged] = (uint16_t)(h->tlb_set << JC_BITS | idx);
-	h->jc_logged++;
+	jc_note(h, h->tlb_set, idx, pc);
 }
 
 void code_fence(struct hart *h)

@@ -278,10 +278,11 @@ struct hart {
 	uint64_t jit_addend[JIT_PROBE_GROUPS];
 	uint8_t *jit_link;         /* a jump to patch to the next block ... */
 	uint64_t jit_link_pa;      /* ... if that one starts at this address */
-	unsigned jc_logged;        /* jump-cache entries filled since the last clear */
+	unsigned jc_logged;        /* jump-cache entries filled under the current salt */
+	bool jc_old;               /* entries of older salts may be in the table */
 	uint64_t jc_code_writes;   /* ram->code_writes when the jump cache was last emptied */
 	uint16_t jc_log[JC_LOG];   /* which (set << JC_BITS | index) */
-	uint64_t jc_pages[JC_PAGE_BITS / 64]; /* bit (va >> 12) % JC_PAGE_BITS */
+	uint64_t jc_pages[JC_PAGE_BITS / 64]; /* bit (va >> 12) % JC_PAGE_BITS, current salt */
 	uint64_t jc_salt;          /* see struct jc_entry */
 	uint64_t jc_kept, jc_dropped; /* revalidations (statistics, tests) */
 	struct jc_entry jc[TLB_SETS][JC_SIZE];
