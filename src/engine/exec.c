@@ -24,10 +24,14 @@
 
 #define BLOCK_BYTES (sizeof(struct block) + (ENGINE_BLOCK_MAX + 1) * sizeof(struct insn))
 
-/* An idle hart gives its arena back once it holds this much and has not
- * been flushed for BC_IDLE_NS: by then most of it is blocks that were
- * replaced in the table or ran once (boot code), and the rebuild that
- * follows costs a few milliseconds at most once per BC_IDLE_NS. */
+/* An idle hart gives its arena (and its translations) back once it holds
+ * this much: when it has slept in WFI for BC_IDLE_NS since it last looked
+ * and for at least as long as it ran in that time. So a guest that waits
+ * at its prompt gives the memory back two to four seconds after it went
+ * idle, and a guest at work keeps its translations through the short
+ * sleeps of its I/O (the age of the cache alone emptied it at the first
+ * WFI two seconds after the last emptying: during the boot, and at the
+ * start of about every command). */
 #define BC_IDLE_BYTES (256u << 10)
 #define BC_IDLE_NS 2000000000ull
 
@@ -63,7 +67,6 @@ void block_cache_flush(struct hart *h)
 	}
 	h->bc_used = 0;
 	h->bc_blocks = 0;
-	h->bc_flushed_ns = clock_monotonic_ns();
 	/* Translations point at blocks: they go with them. */
 	if (h->jit)
 		jit_reset(h, false);
@@ -230,7 +233,15 @@ void code_fence(struct hart *h)
 /* The hart is about to sleep in WFI. */
 static void block_cache_idle(struct hart *h)
 {
-	if (h->bc_used < BC_IDLE_BYTES || clock_monotonic_ns() - h->bc_flushed_ns < BC_IDLE_NS)
+	uint64_t now = clock_monotonic_ns();
+	h->ran_ns += now - h->woke_ns;
+	h->slept_at_ns = now;
+	h->in_wfi = true;
+	if (h->slept_ns < BC_IDLE_NS)
+		return;
+	bool idle = h->slept_ns >= h->ran_ns;
+	h->slept_ns = h->ran_ns = 0;
+	if (!idle || h->bc_used < BC_IDLE_BYTES)
 		return;
 	block_cache_flush(h);
 	madvise(h->bc_arena, h->bc_size, MADV_DONTNEED);
@@ -1237,6 +1248,12 @@ L_BSETI: RD = RS1 | (1ull << (i->imm & 63)); NEXT;
 
 void hart_run(struct hart *h, struct hart_exit *ex)
 {
+	if (unlikely(h->in_wfi)) {
+		/* Back from WFI (block_cache_idle). */
+		h->woke_ns = clock_monotonic_ns();
+		h->slept_ns += h->woke_ns - h->slept_at_ns;
+		h->in_wfi = false;
+	}
 	run(h, ex, NULL);
 }
 

@@ -3,6 +3,7 @@
  * creation with its block cache, reset to the Linux boot state, register
  * access, and the calls other threads use to post interrupts and requests.
  */
+#include "base/clock.h"
 #include "engine/hart.h"
 #include "engine/jit/jit.h"
 
@@ -53,6 +54,7 @@ struct hart *hart_create(struct gram *ram, const struct hart_config *cfg)
 	/* No entry is known empty yet: the first flush clears them all. */
 	h->tlb_logged = TLB_LOG + 1;
 	h->jc_salt = 1;
+	h->woke_ns = clock_monotonic_ns();
 	h->ram_host = ram->host;
 	h->ram_base = ram->base;
 	h->ram_gen = ram->gen;

@@ -260,7 +260,11 @@ struct hart {
 	uint8_t *bc_arena;
 	size_t bc_size, bc_used;
 	size_t bc_blocks;          /* blocks built since the last flush */
-	uint64_t bc_flushed_ns;    /* host CLOCK_MONOTONIC of the last flush */
+	/* Host CLOCK_MONOTONIC times: when the hart last left WFI (or was
+	 * created) and last entered it; and since the idle check last looked
+	 * (block_cache_idle), the time it slept in WFI and the time it ran. */
+	uint64_t woke_ns, slept_at_ns, slept_ns, ran_ns;
+	bool in_wfi;               /* the last exit was WFI: hart_run notes the wake */
 	uint64_t blocks_built;     /* ever (statistics, tests) */
 
 	/* JIT tier (jit/): NULL when the hart only executes. */

@@ -773,9 +773,10 @@ static void test_cross_hart_code_write(void)
 	gram_destroy(&ram);
 }
 
-/* A hart that sleeps in WFI a while after its cache was last emptied gives
- * the cache's memory back, and goes on running correctly. Waits 2 s (the
- * engine's idle age). */
+/* A hart that sleeps in WFI two seconds, longer than it ran since it last
+ * looked, gives the cache's memory back at its next WFI, and goes on
+ * running correctly. The run between two sleeps counts as running: on a
+ * host too busy to run one pass within a sleep, the next sleep decides. */
 static void test_block_cache_idle(void)
 {
 	struct vmx v;
@@ -790,17 +791,49 @@ static void test_block_cache_idle(void)
 	uint64_t held = hart_block_cache_bytes(v.h);
 	CHECK(&C, ex.reason == EXIT_WFI && hart_get_reg(v.h, 10) == k && held >= 256 << 10,
 	      "first pass: reason %d, cache %llu bytes", ex.reason, (unsigned long long)held);
-	usleep(2100000);
-	ex = run(&v);
-	CHECK(&C, ex.reason == EXIT_WFI && hart_get_reg(v.h, 10) == 2 * k &&
-	      hart_block_cache_bytes(v.h) == 0, "idle: reason %d, a0 %llu, cache %llu bytes",
-	      ex.reason, (unsigned long long)hart_get_reg(v.h, 10),
+	unsigned passes = 1;
+	bool wrong = false;
+	for (int tries = 0; tries < 5 && hart_block_cache_bytes(v.h); tries++) {
+		usleep(2100000);
+		ex = run(&v);
+		passes++;
+		wrong |= ex.reason != EXIT_WFI || hart_get_reg(v.h, 10) != passes * k;
+	}
+	CHECK(&C, !wrong && hart_block_cache_bytes(v.h) == 0, "idle: reason %d, a0 %llu after %u passes, cache %llu bytes",
+	      ex.reason, (unsigned long long)hart_get_reg(v.h, 10), passes,
 	      (unsigned long long)hart_block_cache_bytes(v.h));
 	ex = run(&v);
-	CHECK(&C, ex.reason == EXIT_WFI && hart_get_reg(v.h, 10) == 3 * k &&
+	passes++;
+	CHECK(&C, ex.reason == EXIT_WFI && hart_get_reg(v.h, 10) == passes * k &&
 	      hart_block_cache_bytes(v.h) >= 256 << 10, "rebuilt: a0 %llu, cache %llu bytes",
 	      (unsigned long long)hart_get_reg(v.h, 10),
 	      (unsigned long long)hart_block_cache_bytes(v.h));
+	vm_fini(&v);
+}
+
+/* Time a hart spends outside WFI counts as running, however long: a hart
+ * held two seconds in an SBI call (or by a busy host) that then sleeps in
+ * WFI keeps its cache (its age alone emptied it once). */
+static void test_block_cache_kept_when_busy(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	const unsigned k = 3000;
+	uint32_t tail[] = { ECALL(), WFI(), JAL(0, (int32_t)(FRAG0 - (RAM_BASE + 8))) };
+	put(&v, RAM_BASE, tail, 3);
+	put_fragments(&v, k, 8);
+	hart_reset(v.h, FRAG0, 0);
+	hart_set_reg(v.h, 6, RAM_BASE);
+	struct hart_exit ex = run(&v);
+	uint64_t held = hart_block_cache_bytes(v.h);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 10) == k && held >= 256 << 10,
+	      "first pass: reason %d, cache %llu bytes", ex.reason, (unsigned long long)held);
+	usleep(2100000);
+	hart_set_pc(v.h, RAM_BASE + 4); /* past the ECALL, as the monitor returns */
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_WFI && hart_block_cache_bytes(v.h) >= held,
+	      "a WFI after two seconds in an SBI call: reason %d, cache %llu bytes (had %llu)", ex.reason,
+	      (unsigned long long)hart_block_cache_bytes(v.h), (unsigned long long)held);
 	vm_fini(&v);
 }
 
@@ -1181,6 +1214,7 @@ int main(void)
 	test_fence_i_per_page();
 	test_cross_hart_code_write();
 	test_block_cache_idle();
+	test_block_cache_kept_when_busy();
 	test_amo_two_harts();
 	test_smp_atomics();
 	test_hot_code_page();
