@@ -125,39 +125,6 @@ static void jc_note(struct hart *h, unsigned set, unsigned idx, uint64_t pc)
 	h->jc_logged++;
 }
 
-const void *jc_revalidate(struct hart *h)
-{
-	uint64_t pc = h->pc;
-	unsigned set = h->tlb_set, idx = (unsigned)(pc >> 1) & (JC_SIZE - 1);
-	struct jc_entry *e = &h->jc[set][idx];
-	const struct jc_meta *m = &h->jc_meta[set][idx];
-	if (!e->key || m->va != pc)
-		return NULL;
-	/* The entry holds pc's translation as of a salt since replaced (or
-	 * the probe would have hit): valid if pc's page still maps, for
-	 * fetch at the current privilege, to the page translated, as the
-	 * fetch of pc would find it now (the TLB, else a walk that fills
-	 * it); a fault is left for the executor to raise. The code itself
-	 * is still current: translations go with jc_clear, and FENCE.I
-	 * after a code write empties the table. */
-	const struct tlb_entry *t = &h->tlb_x[(pc >> 12) & (TLB_SIZE - 1)];
-	uint64_t pa;
-	if (t->tag == pc >> 12) {
-		pa = (uint64_t)((const uint8_t *)(t->addend + pc) - h->ram_host) + h->ram_base;
-	} else if (mmu_translate(h, pc, ACCESS_EXEC, &pa)) {
-		h->jc_dropped++;
-		return NULL;
-	}
-	if (pa != m->pa) {
-		h->jc_dropped++;
-		return NULL;
-	}
-	h->jc_kept++;
-	e->key = pc ^ h->jc_salt;
-	jc_note(h, set, idx, pc);
-	return e->code;
-}
-
 void jc_drop_region(struct hart *h, uint64_t va, unsigned shift)
 {
 	uint64_t page = va >> shift;
@@ -211,6 +178,54 @@ static void jc_insert(struct hart *h, uint64_t pc, uint64_t pa, const void *code
 	e->code = code;
 	h->jc_meta[h->tlb_set][idx] = (struct jc_meta){ pc, pa };
 	jc_note(h, h->tlb_set, idx, pc);
+}
+
+const void *jc_refill(struct hart *h)
+{
+	/* Lockstep compares each block the executor enters: none may be
+	 * entered from here. */
+	if (h->cfg.jit_lockstep)
+		return NULL;
+	uint64_t pc = h->pc;
+	unsigned set = h->tlb_set, idx = (unsigned)(pc >> 1) & (JC_SIZE - 1);
+	struct jc_entry *e = &h->jc[set][idx];
+	const struct jc_meta *m = &h->jc_meta[set][idx];
+	/* An entry for pc that missed was filled under an older salt. */
+	bool older = e->key && m->va == pc;
+	/* pc as its fetch would find it now: the TLB, else a walk that
+	 * fills it; a fault (or code outside RAM) is the executor's. */
+	const struct tlb_entry *t = &h->tlb_x[(pc >> 12) & (TLB_SIZE - 1)];
+	uint64_t pa;
+	if (t->tag == pc >> 12) {
+		pa = (uint64_t)((const uint8_t *)(t->addend + pc) - h->ram_host) + h->ram_base;
+	} else if (mmu_translate(h, pc, ACCESS_EXEC, &pa) || !gram_ptr(h->ram, pa, 2)) {
+		h->jc_dropped += older;
+		return NULL;
+	}
+	/* The entry still holds if pc maps to the page it was translated
+	 * from. The code itself is current: translations go with jc_clear,
+	 * and FENCE.I after a code write empties the table. */
+	if (older && pa == m->pa) {
+		h->jc_kept++;
+		e->key = pc ^ h->jc_salt;
+		jc_note(h, set, idx, pc);
+		return e->code;
+	}
+	h->jc_dropped += older;
+	/* Else the executor's lookup, for a block translated already (an
+	 * entry that another pc took, a table emptied since): the same
+	 * block table and generation check, without leaving translated
+	 * code. Everything else (a block to build, heat to count, a link
+	 * to patch) is the executor's. */
+	const struct bc_entry *be = bc_set(h, pa);
+	const struct block *b = be[0].pa == pa ? be[0].b : be[1].pa == pa ? be[1].b : NULL;
+	if (!b || b->jit_none || !b->jit[set] ||
+	    b->gen != atomic_load_explicit(&h->ram_gen[(pa - h->ram_base) >> GRAM_PAGE_SHIFT],
+					   memory_order_relaxed))
+		return NULL;
+	h->jc_found++;
+	jc_insert(h, pc, pa, b->jit[set]);
+	return b->jit[set];
 }
 
 void code_fence(struct hart *h)

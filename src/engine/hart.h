@@ -161,7 +161,7 @@ struct jc_entry {
 	const void *code;
 };
 /* What an entry was filled with, to revalidate it after the salt changed
- * (jc_revalidate): its guest pc (0: empty) and the guest-physical
+ * (jc_refill): its guest pc (0: empty) and the guest-physical
  * address of the translated block. */
 struct jc_meta {
 	uint64_t va, pa;
@@ -288,7 +288,9 @@ struct hart {
 	uint16_t jc_log[JC_LOG];   /* which (set << JC_BITS | index) */
 	uint64_t jc_pages[JC_PAGE_BITS / 64]; /* bit (va >> 12) % JC_PAGE_BITS, current salt */
 	uint64_t jc_salt;          /* see struct jc_entry */
-	uint64_t jc_kept, jc_dropped; /* revalidations (statistics, tests) */
+	/* jc_refill's outcomes (statistics, tests): entries of older salts
+	 * kept and dropped, entries filled from the block table. */
+	uint64_t jc_kept, jc_dropped, jc_found;
 	struct jc_entry jc[TLB_SETS][JC_SIZE];
 	struct jc_meta jc_meta[TLB_SETS][JC_SIZE];
 	struct tlb_set tlb[TLB_SETS];
@@ -343,11 +345,13 @@ void jc_clear(struct hart *h);
 /* Every mapping may have changed (a whole SFENCE.VMA, a satp write): the
  * jump cache's entries stay, but each is revalidated before its next use. */
 void jc_unmap_all(struct hart *h);
-/* The code for h->pc that a jump-cache entry filled before the last
- * jc_unmap_all holds, if pc still maps (for fetch, now) to the page it was
- * translated from; then the entry holds again. NULL otherwise: the
- * executor looks pc up (and raises a fetch fault, if any). */
-const void *jc_revalidate(struct hart *h);
+/* Translated code's jump-cache probe for h->pc missed: the code for pc
+ * from an entry filled before the last jc_unmap_all, if pc still maps
+ * (for fetch, now) to the page it was translated from (the entry then
+ * holds again), else from the block table if pc's block is translated
+ * (then entered in the jump cache). NULL otherwise: the executor looks pc
+ * up (and raises a fetch fault, if any). */
+const void *jc_refill(struct hart *h);
 /* Drop the jump-cache entries in the 2^shift-byte virtual region holding
  * va (SFENCE.VMA of one address: only the mapping of its page, or of the
  * superpage holding it, may have changed). */

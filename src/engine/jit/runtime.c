@@ -94,15 +94,15 @@ int jit_emit_common(struct hart *h)
 	x86_mov_ri(&b, RAX, JIT_EXIT_LOOKUP);
 	jmp_to(&b, j->exit);
 
-	/* jc_miss: a jump-cache probe for JIT_PC missed. An entry filled
-	 * before the mappings were last flushed may still hold: if
-	 * jc_revalidate finds so, on to its code, else leave for the
-	 * executor's lookup. Jumped to from translated code, whose stack
-	 * is aligned for a call. */
+	/* jc_miss: a jump-cache probe for JIT_PC missed. On to the code
+	 * jc_refill finds (an entry filled before the mappings were last
+	 * flushed that still holds, or a translated block), else leave for
+	 * the executor's lookup. Jumped to from translated code, whose
+	 * stack is aligned for a call. */
 	j->jc_miss = b.p;
 	jit_move_mapped(&b, true, true);
 	x86_lea(&b, RDI, x86_mem(RBP, -HART_BIAS));
-	x86_mov_ri(&b, RAX, (uint64_t)(uintptr_t)jc_revalidate);
+	x86_mov_ri(&b, RAX, (uint64_t)(uintptr_t)jc_refill);
 	x86_call_r(&b, RAX);
 	jit_move_mapped(&b, false, true);
 	x86_test_rr(&b, RAX, RAX);
@@ -214,8 +214,9 @@ void jit_destroy(struct hart *h)
 		fprintf(j->stats, "jit: hart %u: %llu translations, %llu entries, code cache %zu of %zu bytes used\n",
 			h->cfg.hartid, (unsigned long long)j->translations, (unsigned long long)j->entries,
 			j->cc.used, j->cc.size);
-		fprintf(j->stats, "jit:   jump-cache entries revalidated after a TLB flush: %llu kept, %llu dropped\n",
-			(unsigned long long)h->jc_kept, (unsigned long long)h->jc_dropped);
+		fprintf(j->stats, "jit:   jump-cache misses: %llu entries of older salts kept, %llu dropped; %llu filled from the block table\n",
+			(unsigned long long)h->jc_kept, (unsigned long long)h->jc_dropped,
+			(unsigned long long)h->jc_found);
 		fprintf(j->stats, "jit:   %llu instructions retired; calls into C: %llu load and %llu store slow paths (TLB misses, code pages), %llu helper, %llu CSR\n",
 			(unsigned long long)h->instret, (unsigned long long)j->load_slow,
 			(unsigned long long)j->store_slow, (unsigned long long)j->helper_calls,
