@@ -115,14 +115,14 @@ def sha256(path):
 
 
 def api_thread_cpu(pid):
-    """Host CPU seconds of the VMM's API thread (libmicrohttpd names it)."""
+    """Host CPU seconds of the VMM's API threads ("api-N"; libmicrohttpd's "MHD-*" in builds before the API's own pool)."""
     total = 0.0
     for t in Path(f"/proc/{pid}/task").iterdir():
         try:
             stat = (t / "stat").read_text()
         except OSError:
             continue
-        if stat[stat.index("(") + 1:stat.rindex(")")].startswith("MHD"):
+        if stat[stat.index("(") + 1:stat.rindex(")")].startswith(("MHD", "api-")):
             f = stat.rsplit(")", 1)[1].split()
             total += (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
     return total

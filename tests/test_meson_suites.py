@@ -30,10 +30,11 @@ REQUIRED_UNIT = ["machine_fdt", "engine", "mmu", "virtio", "disk", "qcow2_intero
 # thread posting interrupts (engine, engine-jit: translated code is not
 # instrumented, its C helpers and the executor are), every virtio device's
 # I/O thread against the test's driver, 9p's workers, the snapshot of
-# devices with running threads, the QGA client's reader thread.
+# devices with running threads, the QGA client's reader thread, the API
+# socket's pool of threads.
 THREADED = ["engine", "engine-jit", "virtio", "virtio_blk", "virtio_console", "virtio_input",
             "virtio_9p", "virtio_net", "net_user", "virtio_vsock", "virtio_balloon", "snapshot", "mmds",
-            "qga"]
+            "qga", "http"]
 
 
 def _builds():

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <microhttpd.h>
 
 #include "api/json_check.h"
+#include "base/thread_start.h"
 #include "base/unix_sock.h"
 
 struct api_server {
@@ -31,8 +33,12 @@ struct api_server {
 	const char *large_prefix;   /* the caller's (a string constant) */
 	size_t large_max_body;
 	api_handler_fn handler;
+	bool (*waits)(void *ctx, const struct api_request *req);
 	void *ctx;
 	atomic_uint in_flight;      /* requests from first callback to completion */
+	pthread_mutex_t lock;       /* the members below, and each pending's done */
+	pthread_cond_t idle;        /* own_calls fell to 0 */
+	unsigned own_calls;         /* requests on threads of their own */
 };
 
 /* Whether url starts with pattern, where a '*' in the pattern stands for
@@ -60,6 +66,13 @@ struct pending {
 	uint64_t received;   /* bytes seen, stored or not */
 	size_t limit;        /* this request's largest body */
 	bool too_large;
+	/* A request handled on a thread of its own, its connection suspended
+	 * meanwhile: what the thread needs, and its answer once done. */
+	struct api_server *s;
+	struct MHD_Connection *c;
+	struct api_request req;
+	struct api_response resp;
+	bool done;
 };
 
 void api_respond_empty(struct api_response *r, unsigned status)
@@ -134,6 +147,50 @@ static enum api_method method_of(const char *m)
 	return API_OTHER;
 }
 
+/* A request that may wait long, on its own thread: it answers into its
+ * pending record and resumes the connection; libmicrohttpd then calls
+ * on_request again, which sends the answer. */
+static void *own_call(void *arg)
+{
+	struct pending *p = arg;
+	struct api_server *s = p->s;
+	s->handler(s->ctx, &p->req, &p->resp);
+	pthread_mutex_lock(&s->lock);
+	p->done = true;
+	MHD_resume_connection(p->c);
+	if (--s->own_calls == 0)
+		pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static void start_own_call(struct api_server *s, struct pending *p, struct MHD_Connection *c,
+			   const struct api_request *req)
+{
+	/* The url and method stay valid while the connection is suspended:
+	 * its request lasts until it is answered. */
+	p->s = s;
+	p->c = c;
+	p->req = *req;
+	p->resp.status = 500;
+	pthread_mutex_lock(&s->lock);
+	s->own_calls++;
+	pthread_mutex_unlock(&s->lock);
+	MHD_suspend_connection(c);
+	pthread_t t;
+	if (thread_start(NULL, &t, "api-call", own_call, p)) {
+		api_respond_fault(&p->resp, 503, "cannot start a thread for this request");
+		pthread_mutex_lock(&s->lock);
+		p->done = true;
+		MHD_resume_connection(c);
+		if (--s->own_calls == 0)
+			pthread_cond_broadcast(&s->idle);
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	pthread_detach(t);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_size, void **state)
@@ -201,9 +258,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 
-	/* The whole request is here. */
+	/* The whole request is here, or its own thread has answered it. */
 	if (p->too_large)
 		return too_large(c, p->limit, p->received);
+	if (p->s) {
+		pthread_mutex_lock(&s->lock);
+		bool done = p->done;
+		pthread_mutex_unlock(&s->lock);
+		return done ? send_response(c, &p->resp) : MHD_YES;
+	}
 	struct api_request req = {
 		.method = method_of(method),
 		.method_name = method,
@@ -213,6 +276,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	};
 	if (p->body)
 		p->body[p->len] = 0;
+	if (s->waits && s->waits(s->ctx, &req)) {
+		start_own_call(s, p, c, &req);
+		return MHD_YES;
+	}
 	struct api_response resp = { .status = 500 };
 	s->handler(s->ctx, &req, &resp);
 	return send_response(c, &resp);
@@ -227,6 +294,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
 	struct pending *p = *state;
 	if (p) {
 		free(p->body);
+		free(p->resp.body);   /* an own call's answer that was not sent */
 		free(p);
 		*state = NULL;
 		atomic_fetch_sub(&s->in_flight, 1);
@@ -249,7 +317,10 @@ struct api_server *api_server_start(const struct api_server_config *cfg, char *e
 	s->large_prefix = cfg->large_prefix;
 	s->large_max_body = cfg->large_max_body > s->max_body ? cfg->large_max_body : s->max_body;
 	s->handler = cfg->handler;
+	s->waits = cfg->waits;
 	s->ctx = cfg->ctx;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->idle, NULL);
 
 	char why[400];
 	int fd = unix_listen(cfg->socket_path, 64, &s->file, why, sizeof(why));
@@ -261,7 +332,8 @@ struct api_server *api_server_start(const struct api_server_config *cfg, char *e
 	}
 
 	unsigned maxc = cfg->max_connections ? cfg->max_connections : 32;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+			 (cfg->waits ? MHD_ALLOW_SUSPEND_RESUME : 0);
 	unsigned pool = cfg->pool_threads > 1 ? cfg->pool_threads : 0;
 	/* Each thread of a pool takes an equal share of the connection limit. */
 	if (pool && maxc < pool)
@@ -302,6 +374,12 @@ void api_server_stop(struct api_server *s)
 {
 	if (!s)
 		return;
+	/* Requests on threads of their own first: each resumes its connection
+	 * (libmicrohttpd must have none suspended when it stops). */
+	pthread_mutex_lock(&s->lock);
+	while (s->own_calls)
+		pthread_cond_wait(&s->idle, &s->lock);
+	pthread_mutex_unlock(&s->lock);
 	MHD_stop_daemon(s->mhd); /* also closes the listening socket */
 	/* Remove the socket file only if it is still ours. */
 	unix_listen_remove(s->path, &s->file);

@@ -9,7 +9,9 @@
  * The handler runs on the server's single polling thread, so requests are
  * handled one at a time in arrival order, like Firecracker's API thread;
  * or, with pool_threads, on whichever thread of a fixed pool accepted the
- * connection.
+ * connection. A request the owner says may wait long (`waits`) runs on a
+ * thread of its own ("api-call") while its connection is suspended, so
+ * it holds up nothing else.
  */
 #ifndef SKIFF_API_HTTP_H
 #define SKIFF_API_HTTP_H
@@ -68,6 +70,14 @@ struct api_server_config {
 	 * and, on a busy host, milliseconds waiting for a core
 	 * (docs/BENCHMARKS.md, the structure work's API rows). */
 	unsigned pool_threads;
+	/* Optional: true for a request whose handler may wait long (the
+	 * VMM's guest agent calls, which wait on the guest). It runs on a
+	 * thread of its own, started for it, while the polling thread goes
+	 * on serving other connections: the cost of a thread falls on these
+	 * requests only, not on every request as with a pool whose threads
+	 * all wake for each connection. Such handlers run concurrently with
+	 * the others and must lock what they share. */
+	bool (*waits)(void *ctx, const struct api_request *req);
 	api_handler_fn handler;
 	void *ctx;
 };
@@ -82,8 +92,9 @@ struct api_server *api_server_start(const struct api_server_config *cfg, char *e
  * answer has gone out), at most timeout_ms; false if one still is. A
  * server still takes new requests meanwhile. */
 bool api_server_drain(struct api_server *s, unsigned timeout_ms);
-/* Stop serving (waits for the handler in progress; an answer not yet sent
- * is dropped: api_server_drain first), remove the socket file. */
+/* Stop serving (waits for the handlers in progress, those on threads of
+ * their own too; an answer not yet sent is dropped: api_server_drain
+ * first), remove the socket file. */
 void api_server_stop(struct api_server *s);
 
 #endif

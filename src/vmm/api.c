@@ -18,10 +18,14 @@
 #include "api/json_check.h"
 #include "vmm/api_agent.h"
 
-/* The API's threads: while guest agent calls wait on the guest (one on
- * the channel, the others on its lock), the pool's other threads answer
- * everything else; with four, up to three may wait. */
-#define VMM_API_THREADS 4
+/* Guest agent calls wait on the guest (one on the channel, the others on
+ * its lock): each runs on a thread of its own, so the API's one polling
+ * thread answers everything else meanwhile. */
+static bool agent_call_waits(void *ctx, const struct api_request *req)
+{
+	(void)ctx;
+	return !strcmp(req->path, "/agent") || !strncmp(req->path, "/agent/", 7);
+}
 
 /* Segments a path may have: the longest pattern's, plus one to notice a
  * longer path. */
@@ -254,9 +258,8 @@ const char *vmm_listen(struct vmm *v, const char *path, char *err, size_t errlen
 		.large_prefix = "/agent/",
 		.large_max_body = VMM_AGENT_MAX_BODY,
 		/* A guest agent call waits on the guest without the lock:
-		 * other clients are answered meanwhile (see struct vmm), by
-		 * the pool's other threads. */
-		.pool_threads = VMM_API_THREADS,
+		 * other clients are answered meanwhile (see struct vmm). */
+		.waits = agent_call_waits,
 		.handler = vmm_handle,
 		.ctx = v,
 	};

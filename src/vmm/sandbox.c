@@ -118,7 +118,7 @@ static const struct { const char *prefix; enum sandbox_class cls; } by_name[] = 
 	{ "balloon-stats", SB_IO }, { "port-sock", SB_IO }, { "console-sock", SB_IO },
 	{ "cpu-quota", SB_IO },
 	{ "slirp-", SB_NET }, { "tap-", SB_NET },
-	{ "MHD-", SB_API }, { "agent-clock", SB_API },
+	{ "MHD-", SB_API }, { "api-call", SB_API }, { "agent-clock", SB_API },
 };
 
 bool sandbox_class_of_name(const char *name, enum sandbox_class *cls)
@@ -405,7 +405,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 		*--p = (char)('0' + v % 10);
 	while ((v /= 10));
 	const char *call = sb && nr >= 0 && nr < MAX_NR && sb->sysname[nr] ? sb->sysname[nr] : "?";
-	/* One write: threads of a class that fault at once (the API's pool)
+	/* One write: threads of a class that fault at once (API threads)
 	 * must not interleave their reports. */
 	const char *part[] = {
 		"\r\nskiff: sandbox: the ", known ? sandbox_class_name(cls) : "unclassed",

@@ -32,7 +32,8 @@ struct mmds;
  * the VM pointer, the outputs and counters), and the VM's lifetime: the
  * VM is built, replaced (reboot) and destroyed only with it held, so a
  * request that holds it may use v->vm and its devices. Requests run on
- * the API's pool of threads (api.c: VMM_API_THREADS), several at once;
+ * the API's polling thread, guest agent calls each on a thread of its own
+ * (api.c: agent_call_waits), so several at once;
  * each handler runs with the lock held, except where a guest agent call waits
  * on the guest (api_agent.c): it counts itself in agent_calls and lets
  * the lock go, and whoever destroys the VM first closes the agent
