@@ -36,6 +36,8 @@ struct req {
 	uint64_t closes;           /* v->agent_closes when the call began */
 	struct api_response *resp;
 	const json_t *body;
+	const char *id;            /* the path's {id}, if the route has one */
+	bool set;                  /* PUT (time, clipboard): set, not read */
 	char err[1024];
 };
 
@@ -260,8 +262,11 @@ static json_t *exec_result(struct req *r, json_t *ret, const char *cmd)
 	return o;
 }
 
-static void exec_io(struct req *r, json_int_t pid)
+static void exec_io(struct req *r)
 {
+	json_int_t pid;
+	if (!path_id(r, r->id, "pid", &pid))
+		return;
 	if (!check(r, exec_io_fields, "exec"))
 		return;
 	bool stream = api_json_bool(r->body, "stream", true);
@@ -348,8 +353,11 @@ static const struct api_field file_op_fields[] = {
 	{ NULL }
 };
 
-static void file_op(struct req *r, json_int_t h)
+static void file_op(struct req *r)
 {
+	json_int_t h;
+	if (!path_id(r, r->id, "handle", &h))
+		return;
 	if (!check(r, file_op_fields, "files"))
 		return;
 	const char *op = api_json_string(r->body, "op");
@@ -460,9 +468,9 @@ static const struct api_field time_fields[] = {
 	{ NULL }
 };
 
-static void agent_time(struct req *r, bool set)
+static void agent_time(struct req *r)
 {
-	if (!set) {
+	if (!r->set) {
 		json_t *ret = call(r, "guest-get-time", NULL, QGA_REPLY_SMALL, CALL_TIMEOUT_MS);
 		if (!ret)
 			return;
@@ -489,9 +497,9 @@ static const struct api_field clip_fields[] = {
 	{ NULL }
 };
 
-static void agent_clipboard(struct req *r, bool set)
+static void agent_clipboard(struct req *r)
 {
-	if (!set) {
+	if (!r->set) {
 		json_t *ret = call(r, "guest-clipboard-get", NULL, 2u << 20, CALL_TIMEOUT_MS);
 		json_t *data = ret ? member(r, ret, "guest-clipboard-get", "data", JSON_STRING) : NULL;
 		if (data) {
@@ -548,7 +556,7 @@ static void agent_command(struct req *r)
  * the call end) and agent_done() must follow. */
 static bool agent_req(struct vmm_call *c, struct req *r)
 {
-	*r = (struct req){ .resp = c->resp, .body = c->body };
+	*r = (struct req){ .resp = c->resp, .body = c->body, .id = c->id, .set = c->method == API_PUT };
 	struct vm *vm = c->vm;
 	if (!vm || !vm->devices || !vm->devices->agent) {
 		fault(r, 503, "this VM has no guest agent port (it was started with the agent turned off, "
@@ -592,99 +600,26 @@ void vmm_agent_quiesce(struct vmm *v, struct vm *vm)
 		pthread_cond_wait(&v->agent_idle, &v->lock);
 }
 
-void vmm_route_agent_info(struct vmm_call *c)
+/* One agent route: the checks, the call without the lock, the lock back. */
+static void agent_route(struct vmm_call *c, void (*op)(struct req *r))
 {
 	struct req r;
 	if (agent_req(c, &r)) {
-		agent_info(&r);
+		op(&r);
 		agent_done(c, &r);
 	}
 }
 
-void vmm_route_agent_exec_start(struct vmm_call *c)
-{
-	struct req r;
-	if (agent_req(c, &r)) {
-		exec_start(&r);
-		agent_done(c, &r);
-	}
-}
-
-void vmm_route_agent_exec_io(struct vmm_call *c)
-{
-	struct req r;
-	json_int_t pid;
-	if (agent_req(c, &r)) {
-		if (path_id(&r, c->id, "pid", &pid))
-			exec_io(&r, pid);
-		agent_done(c, &r);
-	}
-}
-
-void vmm_route_agent_file_open(struct vmm_call *c)
-{
-	struct req r;
-	if (agent_req(c, &r)) {
-		file_open(&r);
-		agent_done(c, &r);
-	}
-}
-
-void vmm_route_agent_file_op(struct vmm_call *c)
-{
-	struct req r;
-	json_int_t handle;
-	if (agent_req(c, &r)) {
-		if (path_id(&r, c->id, "handle", &handle))
-			file_op(&r, handle);
-		agent_done(c, &r);
-	}
-}
-
-void vmm_route_agent_hash(struct vmm_call *c)
-{
-	struct req r;
-	if (agent_req(c, &r)) {
-		file_hash(&r);
-		agent_done(c, &r);
-	}
-}
-
-void vmm_route_agent_shutdown(struct vmm_call *c)
-{
-	struct req r;
-	if (agent_req(c, &r)) {
-		agent_shutdown(&r);
-		agent_done(c, &r);
-	}
-}
-
-void vmm_route_agent_time(struct vmm_call *c)
-{
-	struct req r;
-	if (agent_req(c, &r)) {
-		agent_time(&r, c->method == API_PUT);
-		agent_done(c, &r);
-	}
-}
-
-void vmm_route_agent_clipboard(struct vmm_call *c)
-{
-	struct req r;
-	if (agent_req(c, &r)) {
-		agent_clipboard(&r, c->method == API_PUT);
-		agent_done(c, &r);
-	}
-}
-
-void vmm_route_agent_command(struct vmm_call *c)
-{
-	struct req r;
-	if (agent_req(c, &r)) {
-		agent_command(&r);
-		agent_done(c, &r);
-	}
-}
+void vmm_route_agent_info(struct vmm_call *c) { agent_route(c, agent_info); }
+void vmm_route_agent_exec_start(struct vmm_call *c) { agent_route(c, exec_start); }
+void vmm_route_agent_exec_io(struct vmm_call *c) { agent_route(c, exec_io); }
+void vmm_route_agent_file_open(struct vmm_call *c) { agent_route(c, file_open); }
+void vmm_route_agent_file_op(struct vmm_call *c) { agent_route(c, file_op); }
+void vmm_route_agent_hash(struct vmm_call *c) { agent_route(c, file_hash); }
+void vmm_route_agent_shutdown(struct vmm_call *c) { agent_route(c, agent_shutdown); }
+void vmm_route_agent_time(struct vmm_call *c) { agent_route(c, agent_time); }
+void vmm_route_agent_clipboard(struct vmm_call *c) { agent_route(c, agent_clipboard); }
+void vmm_route_agent_command(struct vmm_call *c) { agent_route(c, agent_command); }
 
 bool vmm_agent_present(struct vm *vm)
 {

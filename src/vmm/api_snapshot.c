@@ -187,13 +187,15 @@ char *vmm_snapshot_conf(const struct vm_config *booted)
 	return s;
 }
 
-static json_t *find_iface(json_t *nets, const char *id)
+/* The entry of a configuration's array section (its interfaces, ports,
+ * drives) whose member `key` is `id`; NULL if none. */
+static json_t *find_entry(json_t *list, const char *key, const char *id)
 {
-	for (size_t k = 0; json_is_array(nets) && k < json_array_size(nets); k++) {
-		json_t *n = json_array_get(nets, k);
-		const char *nid = json_string_value(json_object_get(n, "iface_id"));
-		if (nid && !strcmp(nid, id))
-			return n;
+	for (size_t k = 0; json_is_array(list) && k < json_array_size(list); k++) {
+		json_t *e = json_array_get(list, k);
+		const char *eid = json_string_value(json_object_get(e, key));
+		if (eid && !strcmp(eid, id))
+			return e;
 	}
 	return NULL;
 }
@@ -205,7 +207,7 @@ static const char *apply_overrides(json_t *cfg, const struct vmm_snapshot_load_r
 	for (size_t k = 0; req->net_overrides && k < json_array_size(req->net_overrides); k++) {
 		const json_t *o = json_array_get(req->net_overrides, k);
 		const char *id = api_json_string(o, "iface_id");
-		json_t *n = find_iface(nets, id);
+		json_t *n = find_entry(nets, "iface_id", id);
 		char shown[80];
 		api_json_printable(shown, sizeof(shown), id);
 		if (!n) {
@@ -235,12 +237,7 @@ static const char *apply_overrides(json_t *cfg, const struct vmm_snapshot_load_r
 	for (size_t k = 0; req->port_overrides && k < json_array_size(req->port_overrides); k++) {
 		const json_t *o = json_array_get(req->port_overrides, k);
 		const char *name = api_json_string(o, "name");
-		json_t *pt = NULL;
-		for (size_t j = 0; json_is_array(ports) && j < json_array_size(ports); j++) {
-			const char *pn = json_string_value(json_object_get(json_array_get(ports, j), "name"));
-			if (pn && !strcmp(pn, name))
-				pt = json_array_get(ports, j);
-		}
+		json_t *pt = find_entry(ports, "name", name);
 		if (!pt) {
 			char shown[80];
 			api_json_printable(shown, sizeof(shown), name);
@@ -254,12 +251,7 @@ static const char *apply_overrides(json_t *cfg, const struct vmm_snapshot_load_r
 	for (size_t k = 0; req->drive_overrides && k < json_array_size(req->drive_overrides); k++) {
 		const json_t *o = json_array_get(req->drive_overrides, k);
 		const char *id = api_json_string(o, "drive_id");
-		json_t *dr = NULL;
-		for (size_t j = 0; json_is_array(drives) && j < json_array_size(drives); j++) {
-			const char *did = json_string_value(json_object_get(json_array_get(drives, j), "drive_id"));
-			if (did && !strcmp(did, id))
-				dr = json_array_get(drives, j);
-		}
+		json_t *dr = find_entry(drives, "drive_id", id);
 		if (!dr) {
 			char shown[80];
 			api_json_printable(shown, sizeof(shown), id);
