@@ -145,7 +145,9 @@ def main(argv):
     ap.add_argument("--base", required=True, help="the base build's skiff binary")
     ap.add_argument("--skiff", help="the new build's skiff binary (default: a release build in build-bench)")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--rows", default="boot,blk,net", help="rows of bench/run.sh (default boot,blk,net)")
+    ap.add_argument("--rows", default="boot,blk,net",
+                    help="rows of bench/run.sh (default boot,blk,net); the API row runs always, "
+                         "'api' alone runs only it (no guest boots)")
     ap.add_argument("--engine", default="interp", help="skiff run --engine for both (default interp; '' for the default)")
     ap.add_argument("--io-mib", type=int, default=64)
     ap.add_argument("--api-starts", type=int, default=5, help="API starts per build and run (default 5)")
@@ -153,8 +155,11 @@ def main(argv):
     ap.add_argument("--json", help="also write every sample as JSON")
     ap.add_argument("--output", help="write the Markdown section here")
     o = ap.parse_args(argv)
-    a = bench.parse_args(["--runs", str(o.runs), "--rows", o.rows, "--io-mib", str(o.io_mib)]
+    guest_rows = ",".join(r.strip() for r in o.rows.split(",") if r.strip() and r.strip() != "api")
+    a = bench.parse_args(["--runs", str(o.runs), "--rows", guest_rows or "boot", "--io-mib", str(o.io_mib)]
                          + (["--skiff", o.skiff] if o.skiff else []))
+    if not guest_rows:
+        a.row_names = []
     a.boot_harts = [1]
     o.bench = a
     new_bin = os.path.abspath(o.skiff) if o.skiff else bench.build_skiff(a.build_dir)[0]
