@@ -199,6 +199,8 @@ static void test_pc_relative_calls(void)
 		rv_auipc(13, 1),     /* +0x1024: a3 = data, the page after */
 		ADD(11, 0, 5),       /* a1 = t0 */
 		ADD(12, 1, 0),       /* a2 = ra */
+		ADDI(28, 5, 8),      /* t3 = t0 + 8, computed in rax */
+		ADD(15, 0, 28),      /* a5 = t3 (a copy of rax) */
 		ADDIW(7, 6, 0),      /* t2 = 0, computed in rax */
 		SW(7, 13, 0),        /* which the store's address replaces */
 		BEQ(7, 0, 8),        /* taken: t2 is 0 */
@@ -207,11 +209,11 @@ static void test_pc_relative_calls(void)
 	};
 	put(&v, RAM_BASE, code, 7);
 	put(&v, RAM_BASE + 0x44, f, 2);
-	put(&v, RAM_BASE + 0x1024, far, 8);
+	put(&v, RAM_BASE + 0x1024, far, 10);
 	hart_reset(v.h, RAM_BASE, 0);
 	struct hart_exit ex = run(&v);
 	CHECK(&C, ex.reason == EXIT_SBI, "reason %d", ex.reason);
-	CHECK(&C, hart_get_pc(v.h) == RAM_BASE + 0x1040, "pc at the ecall: %llx",
+	CHECK(&C, hart_get_pc(v.h) == RAM_BASE + 0x1048, "pc at the ecall: %llx",
 	      (unsigned long long)hart_get_pc(v.h));
 	CHECK(&C, hart_get_reg(v.h, 10) == 3, "calls %llu", (unsigned long long)hart_get_reg(v.h, 10));
 	CHECK(&C, hart_get_reg(v.h, 6) == 0, "t1 %llu", (unsigned long long)hart_get_reg(v.h, 6));
@@ -220,15 +222,17 @@ static void test_pc_relative_calls(void)
 	CHECK(&C, hart_get_reg(v.h, 11) == RAM_BASE + 0x1014, "a1 %llx", (unsigned long long)hart_get_reg(v.h, 11));
 	CHECK(&C, hart_get_reg(v.h, 12) == RAM_BASE + 0x0c, "a2 %llx", (unsigned long long)hart_get_reg(v.h, 12));
 	CHECK(&C, hart_get_reg(v.h, 14) == 0, "a4 %llu", (unsigned long long)hart_get_reg(v.h, 14));
+	CHECK(&C, hart_get_reg(v.h, 15) == RAM_BASE + 0x101c, "a5 %llx", (unsigned long long)hart_get_reg(v.h, 15));
 	/* ADDI, 3 x (AUIPC, JALR, ADDI, JALR, ADDIW, BNE), AUIPC, JALR,
-	 * then AUIPC, ADD, ADD, ADDIW, SW, BEQ. */
-	CHECK(&C, hart_instret(v.h) == 1 + 3 * 6 + 2 + 6, "instret %llu", (unsigned long long)hart_instret(v.h));
+	 * then AUIPC, ADD, ADD, ADDI, ADD, ADDIW, SW, BEQ. */
+	CHECK(&C, hart_instret(v.h) == 1 + 3 * 6 + 2 + 8, "instret %llu", (unsigned long long)hart_instret(v.h));
 	vm_fini(&v);
 }
 
-/* SLLI by 1..3 and an ADD of the result (translated as one lea): operands
- * in host registers and in the hart's memory, either order of the ADD, the
- * shifted register also the added one. */
+/* Pairs translated as one instruction: SLLI by 1..3 and an ADD of the
+ * result (lea), with operands in host registers and in the hart's memory,
+ * either order of the ADD, the shifted register also the added one; SLLI
+ * and SRLI by 32, 48, 56 (a zero extension), and shifts that differ. */
 static void test_scaled_add(void)
 {
 	struct vmx v;
@@ -246,9 +250,17 @@ static void test_scaled_add(void)
 		ADD(13, 11, 13),
 		SLLI(14, 10, 5),     /* not a pair: a4 = (a0 << 5) + a4 = 3200 */
 		ADD(14, 14, 14),     /* a4 = 6400 */
+		SLLI(15, 6, 32),     /* a5 = zext.w(t1) */
+		rv_i(0x13, 5, 15, 15, 32),
+		SLLI(28, 6, 48),     /* t3 = zext.h(t1) (in memory) */
+		rv_i(0x13, 5, 28, 28, 48),
+		SLLI(29, 11, 56),    /* t4 = a1 & 0xff */
+		rv_i(0x13, 5, 29, 29, 56),
+		SLLI(30, 6, 32),     /* not a pair (the shifts differ): t5 = */
+		rv_i(0x13, 5, 30, 30, 33),  /* zext.w(t1) >> 1 */
 		ECALL(),
 	};
-	put(&v, RAM_BASE, code, 13);
+	put(&v, RAM_BASE, code, 21);
 	hart_reset(v.h, RAM_BASE, 0);
 	struct hart_exit ex = run(&v);
 	CHECK(&C, ex.reason == EXIT_SBI, "reason %d", ex.reason);
@@ -257,7 +269,11 @@ static void test_scaled_add(void)
 	CHECK(&C, hart_get_reg(v.h, 12) == 300, "a2 %lld", (long long)hart_get_reg(v.h, 12));
 	CHECK(&C, hart_get_reg(v.h, 13) == 393, "a3 %lld", (long long)hart_get_reg(v.h, 13));
 	CHECK(&C, hart_get_reg(v.h, 14) == 6400, "a4 %lld", (long long)hart_get_reg(v.h, 14));
-	CHECK(&C, hart_instret(v.h) == 12, "instret %llu", (unsigned long long)hart_instret(v.h));
+	CHECK(&C, hart_get_reg(v.h, 15) == 0xfffffff9ull, "a5 %llx", (unsigned long long)hart_get_reg(v.h, 15));
+	CHECK(&C, hart_get_reg(v.h, 28) == 0xfff9, "t3 %llx", (unsigned long long)hart_get_reg(v.h, 28));
+	CHECK(&C, hart_get_reg(v.h, 29) == (393 & 0xff), "t4 %llx", (unsigned long long)hart_get_reg(v.h, 29));
+	CHECK(&C, hart_get_reg(v.h, 30) == 0x7ffffffcull, "t5 %llx", (unsigned long long)hart_get_reg(v.h, 30));
+	CHECK(&C, hart_instret(v.h) == 20, "instret %llu", (unsigned long long)hart_instret(v.h));
 	vm_fini(&v);
 }
 

@@ -111,10 +111,11 @@ static void set_rd(struct tr *t, unsigned rd, enum x86_reg v)
 	}
 }
 
-/* Guest register r as the block's last instruction reads it: rax when the
- * instruction before computed r there and stored it to its home (a loop
- * counter kept in memory), so the branch does not wait for its own
- * reload of that store. */
+/* Guest register r as an instruction that reads it before anything it
+ * emits changes rax (a block's closing branch or JALR, a copy): rax when
+ * the instruction before computed r there and stored it to its home (a
+ * loop counter kept in memory), so it does not wait for the reload of
+ * that store. */
 static struct opnd src_last(struct tr *t, unsigned r)
 {
 	if (r != 0 && r == t->rax_reg)
@@ -290,13 +291,14 @@ static void emit_alu3(struct tr *t, const struct insn *i, enum x86_alu op, bool 
 	if (i->rd == REG_SINK)
 		return;
 	struct opnd a = src(i->rs1), c = src(i->rs2);
-	/* x0 as an operand of ADD, OR, XOR, or as SUB's subtrahend: a copy. */
+	/* x0 as an operand of ADD, OR, XOR, or as SUB's subtrahend: a copy
+	 * (of rax when the instruction before left the source there). */
 	if (!w32 && op != ALU_AND && is_zero(c)) {
-		emit_copy(t, i->rd, a);
+		emit_copy(t, i->rd, src_last(t, i->rs1));
 		return;
 	}
 	if (!w32 && op != ALU_AND && op != ALU_SUB && is_zero(a)) {
-		emit_copy(t, i->rd, c);
+		emit_copy(t, i->rd, src_last(t, i->rs2));
 		return;
 	}
 	if (commutative && is_reg(c, (enum x86_reg)jit_host_reg(i->rd)) && !w32) {
@@ -349,7 +351,7 @@ static void emit_alui(struct tr *t, const struct insn *i, enum x86_alu op, bool 
 	}
 	struct opnd a = src(i->rs1);
 	if (!w32 && op != ALU_AND && i->imm == 0) {
-		emit_copy(t, i->rd, a);
+		emit_copy(t, i->rd, src_last(t, i->rs1));
 		return;
 	}
 	if (!w32 && i->rs1 == i->rd &&
@@ -873,6 +875,32 @@ static bool emit_scaled_add(struct tr *t, const struct insn *i, const struct ins
 	int hr = jit_host_reg(i->rd);
 	enum x86_reg d = hr >= 0 ? (enum x86_reg)hr : RAX;
 	x86_lea(&t->b, d, x86_mem_idx(base, idx, 1u << sh, 0));
+	set_rd(t, i->rd, d);
+	return true;
+}
+
+/* SLLI rd, rs, 32|48|56 and then SRLI rd, rd, by the same: rd = rs
+ * zero-extended from 32, 16 or 8 bits (ZEXT.W, ZEXT.H and a byte as RV64GC
+ * code without Zba/Zbb spells them) as one move, where it was a move and
+ * two shifts. false: not such a pair. */
+static bool emit_zext_pair(struct tr *t, const struct insn *i, const struct insn *n)
+{
+	unsigned sh = (unsigned)i->imm & 63;
+	if (i->op != OP_SLLI || (sh != 32 && sh != 48 && sh != 56) || i->rd == 0 || i->rd == REG_SINK ||
+	    n->op != OP_SRLI || n->rd != i->rd || n->rs1 != i->rd || ((unsigned)n->imm & 63) != sh)
+		return false;
+	unsigned size = sh == 32 ? 4 : sh == 48 ? 2 : 1;
+	struct opnd a = src(i->rs1);
+	int hr = jit_host_reg(i->rd);
+	enum x86_reg d = hr >= 0 ? (enum x86_reg)hr : RAX;
+	if (a.kind == O_MEM)
+		x86_load(&t->b, d, hmem(a.off), size, false);
+	else if (a.kind == O_IMM)
+		x86_mov_ri(&t->b, d, 0);
+	else if (size == 4)
+		x86_mov_rr32(&t->b, d, a.reg);
+	else
+		x86_movzx_rr(&t->b, d, a.reg, size);
 	set_rd(t, i->rd, d);
 	return true;
 }
@@ -1410,7 +1438,8 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 			k++;
 			break;
 		}
-		if (k + 1 < b->n && emit_scaled_add(t, i, &b->insn[k + 1])) {
+		if (k + 1 < b->n && (emit_scaled_add(t, i, &b->insn[k + 1]) ||
+				     emit_zext_pair(t, i, &b->insn[k + 1]))) {
 			t->narrow = jit_widths_step(i, t->narrow, false);
 			t->narrow = jit_widths_step(&b->insn[k + 1], t->narrow, false);
 			k++;
