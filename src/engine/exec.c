@@ -356,9 +356,20 @@ static struct block *block_build(struct hart *h, uint64_t pa, const uint8_t *hos
 	return b;
 }
 
-/* Fetch a 16-bit parcel at virtual `va` for the slow path. */
+/* Fetch a 16-bit parcel at virtual `va` for a straddling instruction.
+ * The fetch TLB first, as the dispatcher looks up every block: a hot
+ * straddling instruction (a loop in a large program crosses page ends
+ * often: a bytecode interpreter's did in bench/pywork.py, ~100k times a
+ * round) would otherwise walk the page tables twice per run, and each
+ * walk logs a TLB fill, so the fill log overflowed and every TLB flush
+ * emptied the whole TLB. */
 static int fetch_parcel(struct hart *h, uint64_t va, uint16_t *out)
 {
+	const struct tlb_entry *e = &h->tlb_x[(va >> 12) & (TLB_SIZE - 1)];
+	if (likely(e->tag == va >> 12)) {
+		guest_copy(out, (const void *)(e->addend + va), 2);
+		return 0;
+	}
 	uint64_t pa;
 	int cause = mmu_translate(h, va, ACCESS_EXEC, &pa);
 	if (cause)
