@@ -4,8 +4,9 @@
  * invalid and reserved encodings, non-canonical addresses, misaligned
  * superpages, U/SUM/MXR permissions, A and D set by the hart, PTEs outside
  * RAM; then the TLB and SFENCE.VMA observed from running code, and stval
- * for a misaligned access whose second page faults, and a fault on the
- * second of two loads that share the JIT's TLB probe.
+ * for a misaligned access whose second page faults, a fault on the
+ * second of two loads that share the JIT's TLB probe, and an instruction
+ * across a page end.
  */
 #include <string.h>
 #include <time.h>
@@ -695,6 +696,63 @@ static void test_tlb_log(void)
 	tlb_log_case(8);
 }
 
+/* A 32-bit instruction across a page end (its parts in two pages): run
+ * again and again it is fetched from the TLB, not by walking the page
+ * tables each time (a walk logs a TLB fill: the log must not grow); and
+ * when the second page is remapped and fenced, the new upper half runs. */
+static void test_straddling_fetch(void)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	struct hart *h = new_hart(&ram);
+	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = 3 };
+	t.root = alloc_page(&t);
+	map(&t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1);
+	uint64_t cva = 0x40000000ull, p1 = RAM_BASE + 0x300000, p2 = RAM_BASE + 0x302000,
+		 p3 = RAM_BASE + 0x304000;
+	map(&t, cva, p1, V | R | X | A, 0);
+	uint64_t *pte = map(&t, cva + 0x1000, p2, V | R | X | A, 0);
+	/* addi a0, a0, 1 at cva + 0xffe, then ecall; p3 holds addi a0, a0, 2's
+	 * upper half (ADDI's lower halves differ only in rd, rs1 and funct3). */
+	uint32_t add1 = ADDI(10, 10, 1), add2 = ADDI(10, 10, 2), ecall = ECALL();
+	CHECK(&C, (add1 & 0xffff) == (add2 & 0xffff), "the two ADDIs share their lower half");
+	uint16_t lo = (uint16_t)add1, hi1 = (uint16_t)(add1 >> 16), hi2 = (uint16_t)(add2 >> 16);
+	gram_write(&ram, p1 + 0xffe, &lo, 2);
+	gram_write(&ram, p2, &hi1, 2);
+	gram_write(&ram, p2 + 2, &ecall, 4);
+	gram_write(&ram, p3, &hi2, 2);
+	gram_write(&ram, p3 + 2, &ecall, 4);
+	uint32_t fence[] = { 0x12000073u /* sfence.vma x0, x0 */, ECALL() };
+	gram_write(&ram, RAM_BASE + 0x100, fence, sizeof(fence));
+	hart_reset(h, RAM_BASE, 0);
+	hart_csr_write(h, 0x180, 8ull << 60 | t.root >> 12);
+	hart_set_reg(h, 10, 0);
+	struct hart_exit ex;
+	unsigned logged = 0;
+	for (int n = 0; n < 40; n++) {
+		if (n == 4)
+			logged = h->tlb_logged;
+		hart_set_pc(h, cva + 0xffe);
+		hart_run(h, &ex);
+	}
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 40, "straddling addi 40 times: a0 %llu",
+	      (unsigned long long)hart_get_reg(h, 10));
+	CHECK(&C, h->tlb_logged == logged, "a straddling instruction run 36 times more logged %u TLB fills",
+	      h->tlb_logged - logged);
+	*pte = (p3 >> 12) << 10 | V | R | X | A;
+	hart_set_pc(h, RAM_BASE + 0x100);
+	hart_run(h, &ex);
+	hart_set_reg(h, 10, 0);
+	for (int n = 0; n < 3; n++) {
+		hart_set_pc(h, cva + 0xffe);
+		hart_run(h, &ex);
+	}
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 6,
+	      "after its second page was remapped: a0 %llu (want 6)", (unsigned long long)hart_get_reg(h, 10));
+	hart_destroy(h);
+	gram_destroy(&ram);
+}
+
 int main(void)
 {
 	test_mode(8, 3, "sv39");
@@ -709,5 +767,6 @@ int main(void)
 	test_second_way_fence();
 	test_shared_probe_fault();
 	test_tlb_log();
+	test_straddling_fetch();
 	return check_summary(&C);
 }
