@@ -557,7 +557,9 @@ static void emit_div(struct tr *t, const struct insn *i, bool is_signed, bool re
 static void emit_va(struct tr *t, const struct insn *i)
 {
 	struct opnd a = src(i->rs1);
-	if (a.kind == O_REG)
+	if (a.kind == O_REG && i->imm == 0)
+		x86_mov_rr(&t->b, RAX, a.reg); /* a move the host renames away: no lea on the chain */
+	else if (a.kind == O_REG)
 		x86_lea(&t->b, RAX, x86_mem(a.reg, i->imm));
 	else if (a.kind == O_IMM)
 		x86_mov_ri(&t->b, RAX, (uint64_t)(int64_t)i->imm);
@@ -606,8 +608,11 @@ static struct slow *new_slow(struct tr *t, unsigned idx, unsigned size, bool sto
 }
 
 /* The inline TLB probe for an access of `size` at rax: on a hit rax
- * becomes the host address. */
-static void emit_probe(struct tr *t, unsigned size, bool store, unsigned idx, struct opnd value)
+ * becomes the host address, or with `fold` rax stays the guest address
+ * and rdx holds the entry's addend, so that the access itself adds them
+ * ([rax + rdx]): one add less on the chain of a data-dependent load. The
+ * slow path then comes back with rax the host address and rdx zero. */
+static void emit_probe(struct tr *t, unsigned size, bool store, unsigned idx, struct opnd value, bool fold)
 {
 	int32_t base = tlb_base(t, store);
 	struct slow *s = new_slow(t, idx, size, store, value);
@@ -618,7 +623,18 @@ static void emit_probe(struct tr *t, unsigned size, bool store, unsigned idx, st
 	}
 	emit_tag_cmp(t, size, base);
 	s->jcc = x86_jcc32(&t->b, CC_NE);
-	x86_alu_rm(&t->b, ALU_ADD, RAX, x86_mem_idx(RBP, RDX, 1, base + 8));
+	if (fold) {
+		x86_mov_rm(&t->b, RDX, x86_mem_idx(RBP, RDX, 1, base + 8));
+		s->plus_rdx = true;
+	} else {
+		x86_alu_rm(&t->b, ALU_ADD, RAX, x86_mem_idx(RBP, RDX, 1, base + 8));
+	}
+}
+
+/* The host address of an access whose probe is `s`. */
+static struct x86_mem access_mem(const struct slow *s)
+{
+	return s->plus_rdx ? x86_mem_idx(RAX, RDX, 1, 0) : x86_mem(RAX, 0);
 }
 
 static int32_t slot_off(unsigned g) { return HOFF(jit_addend) + 8 * (int32_t)g; }
@@ -684,7 +700,7 @@ static struct slow *emit_address(struct tr *t, const struct insn *i, unsigned id
 		return t->probes.leader[idx] ? emit_leader(t, i, idx, size, store, value, (unsigned)g)
 					     : emit_follower(t, i, idx, size, store, value, (unsigned)g);
 	emit_va(t, i);
-	emit_probe(t, size, store, idx, value);
+	emit_probe(t, size, store, idx, value, true);
 	return &t->slow[t->nslow - 1];
 }
 
@@ -694,7 +710,7 @@ static void emit_load(struct tr *t, const struct insn *i, unsigned idx, unsigned
 	s->resume = s->access = t->b.p;
 	/* A load to x0 still accesses memory (it may fault). */
 	enum x86_reg d = i->rd == REG_SINK || jit_host_reg(i->rd) < 0 ? RAX : (enum x86_reg)jit_host_reg(i->rd);
-	x86_load(&t->b, d, x86_mem(RAX, 0), size, sign);
+	x86_load(&t->b, d, access_mem(s), size, sign);
 	set_rd(t, i->rd, d);
 }
 
@@ -705,7 +721,7 @@ static void emit_store(struct tr *t, const struct insn *i, unsigned idx, unsigne
 	s->access = t->b.p;
 	if (!(t->j->lockstep)) {
 		enum x86_reg r = reg_op(t, v, RCX);
-		x86_mov_mr(&t->b, x86_mem(RAX, 0), r, size);
+		x86_mov_mr(&t->b, access_mem(s), r, size);
 	}
 	s->resume = t->b.p;
 }
@@ -774,6 +790,9 @@ static void emit_slow_paths(struct tr *t)
 		}
 		x86_test_rr(&t->b, RAX, RAX);
 		uint8_t *bail = x86_jcc32(&t->b, CC_E);
+		/* A load goes back to its access, which adds rdx. */
+		if (s->plus_rdx && !s->store)
+			x86_alu_rr32(&t->b, ALU_XOR, RDX, RDX);
 		jmp_to(t, s->resume);
 		if (bail)
 			x86_patch_rel32(bail, t->b.p);
@@ -1018,7 +1037,7 @@ void tr_va(struct tr *t, const struct insn *i) { emit_va(t, i); }
 
 struct slow *tr_probe(struct tr *t, unsigned size, bool store, unsigned idx, struct opnd value)
 {
-	emit_probe(t, size, store, idx, value);
+	emit_probe(t, size, store, idx, value, false);
 	return &t->slow[t->nslow - 1];
 }
 

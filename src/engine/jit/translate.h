@@ -35,6 +35,9 @@ struct slow {
 	 * else calls the slow path; first it marks group `slot` invalid
 	 * (>= 0: a leader whose range probe missed). */
 	bool outline;
+	/* The access adds rdx (the TLB entry's addend) to rax (emit_probe's
+	 * fold); the slow path zeroes rdx before it goes back to a load. */
+	bool plus_rdx;
 	int8_t slot;
 	uint8_t *access;
 	unsigned idx;    /* instruction index (for a bail) */
