@@ -639,18 +639,20 @@ static struct x86_mem access_mem(const struct slow *s)
 
 static int32_t slot_off(unsigned g) { return HOFF(jit_addend) + 8 * (int32_t)g; }
 
-/* rax = x[i->rs1] + disp (+ rdx when plus_rdx). */
-static void emit_base_plus(struct tr *t, const struct insn *i, int32_t disp, bool plus_rdx)
+/* rax = x[i->rs1] + disp. */
+static void emit_base_plus(struct tr *t, const struct insn *i, int32_t disp)
 {
 	struct opnd a = src(i->rs1);
+	if (a.kind == O_REG && disp == 0) {
+		x86_mov_rr(&t->b, RAX, a.reg);
+		return;
+	}
 	if (a.kind == O_REG) {
-		x86_lea(&t->b, RAX, plus_rdx ? x86_mem_idx(a.reg, RDX, 1, disp) : x86_mem(a.reg, disp));
+		x86_lea(&t->b, RAX, x86_mem(a.reg, disp));
 		return;
 	}
 	x86_mov_rm(&t->b, RAX, hmem(a.off));
-	if (plus_rdx)
-		x86_lea(&t->b, RAX, x86_mem_idx(RAX, RDX, 1, disp));
-	else if (disp)
+	if (disp)
 		x86_alu_ri(&t->b, ALU_ADD, RAX, disp);
 }
 
@@ -663,7 +665,7 @@ static struct slow *emit_leader(struct tr *t, const struct insn *i, unsigned idx
 {
 	int32_t lo = t->probes.lo[g], hi = t->probes.hi[g];
 	int32_t base = tlb_base(t, store);
-	emit_base_plus(t, i, lo, false);
+	emit_base_plus(t, i, lo);
 	emit_tag_cmp(t, (unsigned)(hi - lo), base);
 	struct slow *s = new_slow(t, idx, size, store, value);
 	s->outline = true;
@@ -672,12 +674,18 @@ static struct slow *emit_leader(struct tr *t, const struct insn *i, unsigned idx
 	s->jcc = x86_jcc32(&t->b, CC_NE);
 	x86_mov_rm(&t->b, RDX, x86_mem_idx(RBP, RDX, 1, base + 8));
 	x86_mov_mr(&t->b, hmem(slot_off(g)), RDX, 8);
-	x86_lea(&t->b, RAX, x86_mem_idx(RAX, RDX, 1, i->imm - lo));
+	/* rax is the leader's own address when its offset is the group's
+	 * lowest: the access adds the addend (emit_probe's fold). */
+	if (i->imm == lo)
+		s->plus_rdx = true;
+	else
+		x86_lea(&t->b, RAX, x86_mem_idx(RAX, RDX, 1, i->imm - lo));
 	return s;
 }
 
 /* A follower: the leader's addend if its range probe hit, else a probe of
- * its own out of line. */
+ * its own out of line. The address does not wait for the addend: the
+ * access adds them. */
 static struct slow *emit_follower(struct tr *t, const struct insn *i, unsigned idx, unsigned size, bool store,
 				  struct opnd value, unsigned g)
 {
@@ -687,7 +695,8 @@ static struct slow *emit_follower(struct tr *t, const struct insn *i, unsigned i
 	x86_test_mi8(&t->b, hmem(slot_off(g)), 1);
 	s->jcc = x86_jcc32(&t->b, CC_NE);
 	x86_mov_rm(&t->b, RDX, hmem(slot_off(g)));
-	emit_base_plus(t, i, i->imm, true);
+	emit_base_plus(t, i, i->imm);
+	s->plus_rdx = true;
 	return s;
 }
 
@@ -761,7 +770,10 @@ static void emit_slow_paths(struct tr *t)
 			emit_va(t, s->insn);
 			emit_tag_cmp(t, s->size, base);
 			to_c = x86_jcc32(&t->b, CC_NE);
-			x86_alu_rm(&t->b, ALU_ADD, RAX, x86_mem_idx(RBP, RDX, 1, base + 8));
+			if (s->plus_rdx)
+				x86_mov_rm(&t->b, RDX, x86_mem_idx(RBP, RDX, 1, base + 8));
+			else
+				x86_alu_rm(&t->b, ALU_ADD, RAX, x86_mem_idx(RBP, RDX, 1, base + 8));
 			jmp_to(t, s->access);
 			if (to_c)
 				x86_patch_rel32(to_c, t->b.p);
