@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Copy throughput through the guest agent, skiff beside QEMU
-(docs/BENCHMARKS.md, "Guest agent copies"):
+(docs/benchmark-log.md, "Guest agent copies"):
 
     bench/agent_cp.py [--runs 3] [--mib 64] [--mem 384] [--build build]...
                       [--no-qemu] [--output FILE.md]

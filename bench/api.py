@@ -1,6 +1,6 @@
 """The per-VM API's numbers (issue 7), skiff only: medians over several runs.
 
-Usage: /usr/bin/python3 bench/api.py [--runs N] [--skiff BINARY] [--output docs/BENCHMARKS.md]
+Usage: /usr/bin/python3 bench/api.py [--runs N] [--skiff BINARY] [--output docs/benchmark-log.md]
 
 Measured, each once per run (the API start five times per run):
   - VMM process start (`skiff run --api-sock PATH`) to the API answering
@@ -249,7 +249,6 @@ def section(a, samples, meta):
            f"{meta['date']}, commit {meta['commit']} (meson buildtype {meta['buildtype']}), "
            f"{m['cpu']} ({m['cores']} cores, {m['ram']}), host load {meta['load_start']} at the start, "
            f"{meta['load_end']} at the end, {meta['elapsed']}. "
-           "`bench/run.sh` rewrites this file without this section: run `bench/api.py --output` after it.",
            "", "Command:", "", "```", meta["command"], "```", "",
            *table(a, samples), "",
            f"Medians of {a.runs} runs ({a.api_starts} API starts per run). The guest is the default "

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Two builds of skiff side by side: a change against the tree before it
-(docs/BENCHMARKS.md, "Two builds side by side"):
+(docs/benchmark-log.md, "Two builds side by side"):
 
     bench/builds.py --base OLD_BINARY [--skiff NEW_BINARY] [--runs 3]
                     [--rows boot,blk,net] [--engine interp] [--io-mib 64]
@@ -10,7 +10,7 @@ It is bench/run.sh's runner with two skiffs and no peer: for every run and
 every VM configuration the rows need, the same guest boots in the new build
 and in the base build, strictly alternating, the base build first in every
 other run (the second boot of a pair was often ahead on a loaded host,
-whichever build it was: docs/BENCHMARKS.md), and each row measures in each
+whichever build it was: docs/benchmark-log.md), and each row measures in each
 boot exactly as bench/README.md describes (boot: launch to the shell
 prompt and the host CPU seconds to get there; blk: O_DIRECT sequential and
 random reads and writes of a raw disk, every block's CRC-32 checked; net:

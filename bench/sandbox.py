@@ -2,7 +2,7 @@
 """What skiff's sandbox costs: the boot and I/O rows of bench/run.sh with
 the sandbox on (skiff's default) and off (`skiff run --seccomp off`: no
 seccomp filters, no capability drop, no rlimits), beside QEMU, in one run
-(docs/BENCHMARKS.md, "Sandbox on and off"):
+(docs/benchmark-log.md, "Sandbox on and off"):
 
     bench/sandbox.py [--runs 3] [--rows boot,blk,net] [--io-mib 64]
                      [--skiff BINARY] [--json FILE] [--output FILE.md]

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Snapshot rows, skiff beside QEMU (docs/BENCHMARKS.md, "Snapshots"):
+"""Snapshot rows, skiff beside QEMU (docs/benchmark-log.md, "Snapshots"):
 
     bench/snapshot.py [--runs 3] [--mem 256] [--clones 10,50] [--restores 5]
                       [--skiff-only] [--build build]

@@ -68,7 +68,7 @@ struct api_server_config {
 	 * what they share. A pool rather than a thread per connection: a
 	 * new thread for every request cost the VMM 0.1 ms of CPU per request
 	 * and, on a busy host, milliseconds waiting for a core
-	 * (docs/BENCHMARKS.md, the structure work's API rows). */
+	 * (docs/benchmark-log.md, the structure work's API rows). */
 	unsigned pool_threads;
 	/* Optional: true for a request whose handler may wait long (the
 	 * VMM's guest agent calls, which wait on the guest). It runs on a
