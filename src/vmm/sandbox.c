@@ -73,6 +73,10 @@ struct sandbox {
 	_Atomic bool confined;  /* some thread has a filter: keep the report's names */
 	_Atomic uint64_t caps;  /* capabilities kept (sandbox_caps_needed) */
 	bool limits_set;
+	/* A VM was built and started under this sandbox (sandbox_confine_self
+	 * succeeded): a guest reboot builds the next one on the thread that
+	 * built this one, whose filter allows it. */
+	bool vm_built;
 	/* Landlock: the paths besides the configuration's, the ruleset while
 	 * the first pass applies it (else -1), and whether that pass is over. */
 	struct sandbox_paths paths;
@@ -747,6 +751,8 @@ int sandbox_confine_self(struct sandbox *sb, char *err, size_t errlen)
 			maybe_trigger(sb, cls);
 		}
 	}
+	if (!ret)
+		sb->vm_built = true;
 	pthread_mutex_unlock(&sb->lock);
 	return ret;
 }
@@ -863,8 +869,10 @@ bool sandbox_spent(struct sandbox *sb)
 	 * one) were signalled and confine themselves when they run, and only
 	 * a finished build collects them; limits_set: a build got as far as
 	 * confining the others. (Threads that confined themselves as they
-	 * started, a console socket's, never build a VM: they do not count.) */
-	bool spent = sb->armed || sb->limits_set;
+	 * started, a console socket's, never build a VM: they do not count.)
+	 * Once a build succeeded, the only next one is a guest reboot's, on
+	 * the thread that waits for the VM, which the filters allow. */
+	bool spent = !sb->vm_built && (sb->armed || sb->limits_set);
 	pthread_mutex_unlock(&sb->lock);
 	return spent;
 }

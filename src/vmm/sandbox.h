@@ -107,10 +107,11 @@ void sandbox_destroy(struct sandbox *sb);
 enum sandbox_mode sandbox_mode(const struct sandbox *sb);
 
 /* Whether a VM began to be built under this sandbox in a way that
- * confined (or is about to confine) threads that outlive it: the API's and
- * the main thread keep their filters, so a build that failed after that
- * point cannot be tried again in this process (its setup calls would be
- * refused). False with no sandbox. */
+ * confined (or is about to confine) threads that outlive it, and no build
+ * succeeded: the API's and the main thread keep their filters, so a build
+ * that failed after that point cannot be tried again in this process (its
+ * setup calls would be refused). False with no sandbox, and after a
+ * successful build (a guest reboot builds the next VM). */
 bool sandbox_spent(struct sandbox *sb);
 /* Confine every thread not confined yet except the calling one, each by
  * its class. Call after a VM is built, before it starts. */
