@@ -243,13 +243,86 @@ class Runner:
                     out.append(s)
         return out
 
-    def session(self, run, spec, system):
-        a = self.a
-        rows = sorted((r for r in self.rows if spec in r.specs(a)), key=lambda r: r.order)
+    def rows_of(self, spec):
+        return sorted((r for r in self.rows if spec in r.specs(self.a)), key=lambda r: r.order)
+
+    def logfile(self, run, spec, system):
         devs = "".join(f"-{d.kind}" for d in spec.devices)
         if spec.image != DEFAULT_IMAGE:
             devs += f"-{spec.image}"
-        logf = os.path.join(self.log_dir, f"run{run + 1}-{system.name}-{spec.harts}h-{spec.mem_mib}M{devs}.log")
+        return os.path.join(self.log_dir, f"run{run + 1}-{system.name}-{spec.harts}h-{spec.mem_mib}M{devs}.log")
+
+    def together(self, spec):
+        """Whether this configuration's guests boot side by side: a row of
+        it measures every system in turn (CpuRow), and it has no devices
+        (two VMMs would share a port or a TAP name)."""
+        return (len(self.systems) > 1 and not spec.devices
+                and any(getattr(r, "together", False) for r in self.rows_of(spec)))
+
+    def sessions(self, run, spec, systems, host=None):
+        """Every system's boot of spec: one after the other, or side by
+        side (together()); a side-by-side row measures the host too, and
+        native() then leaves it out."""
+        if not self.together(spec):
+            for system in systems:
+                self.session(run, spec, system)
+            return
+        rows = self.rows_of(spec)
+        log(f"run {run + 1}/{self.a.runs}: {', '.join(x.name for x in systems)} side by side, {spec} "
+            f"({', '.join(r.name for r in rows)})")
+        kernel, initrd = self.images[spec.image]
+        started = []
+        try:
+            for system in systems:
+                g = GuestProcess(system.name, system.argv(kernel, initrd, APPEND, spec.harts, spec.mem_mib, []),
+                                 self.logfile(run, spec, system))
+                s = Session(system.name, spec, g, self.a, self.checks)
+                started.append(s)
+                s.boot()
+                log(f"  {system.name} booted: init started {s.t_init:.2f} s, prompt {s.t_prompt:.2f} s")
+            for row in rows:
+                if getattr(row, "together", False):
+                    row.measure_together(started, host, lambda side, k, v: self.record(
+                        side.system, k, v, side if isinstance(side, Session) else None))
+                else:
+                    for s in started:
+                        row.measure(s, lambda k, v, s=s: self.record(s.system, k, v, s))
+            self.note_opensbi(started)
+            for s in started:
+                s.g.poweroff()
+        except (GuestError, WorkloadError, NativeError, OSError, ValueError) as e:
+            msg = f"run {run + 1}, {', '.join(x.name for x in systems)} side by side, {spec}: {e}"
+            log("  ERROR " + msg)
+            self.errors.append(msg)
+        finally:
+            for s in started:
+                if s.g.proc.poll() is None:
+                    s.g.kill()
+                for f in s.contention:
+                    self.res.add("host.runq_wait", s.system, f)
+
+    def record(self, system, key, value, s=None):
+        self.res.add(key, system, value)
+        log(f"  {system}: {key} = {fmt(value)}")
+        # With --syscalls (bench/sandbox.py), a host CPU figure comes with
+        # the system calls made over the same stretch.
+        if s is not None and key.endswith(".cpu") and s.last_syscalls is not None:
+            self.res.add(key[:-4] + ".syscalls", system, s.last_syscalls)
+            log(f"  {key[:-4]}.syscalls = {s.last_syscalls}")
+            s.last_syscalls = None
+
+    def note_opensbi(self, sessions):
+        for s in sessions:
+            if s.system == "qemu" and self.opensbi is None:
+                t = s.g.tail(100000)
+                i = t.find("OpenSBI v")
+                if i >= 0:
+                    self.opensbi = t[i:].split()[1]
+
+    def session(self, run, spec, system):
+        a = self.a
+        rows = self.rows_of(spec)
+        logf = self.logfile(run, spec, system)
         log(f"run {run + 1}/{a.runs}: {system.name}, {spec} ({', '.join(r.name for r in rows)})")
         prepared = []
         if spec.devices and self.workdir is None:
@@ -287,21 +360,8 @@ class Runner:
             s.boot()
             log(f"  booted: init started {s.t_init:.2f} s, prompt {s.t_prompt:.2f} s")
             for row in rows:
-                def rec(key, value):
-                    self.res.add(key, s.system, value)
-                    log(f"  {key} = {fmt(value)}")
-                    # With --syscalls (bench/sandbox.py), a host CPU figure
-                    # comes with the system calls made over the same stretch.
-                    if key.endswith(".cpu") and s.last_syscalls is not None:
-                        self.res.add(key[:-4] + ".syscalls", s.system, s.last_syscalls)
-                        log(f"  {key[:-4]}.syscalls = {s.last_syscalls}")
-                        s.last_syscalls = None
-                row.measure(s, rec)
-            if s.system == "qemu" and self.opensbi is None:
-                t = g.tail(100000)
-                i = t.find("OpenSBI v")
-                if i >= 0:
-                    self.opensbi = t[i:].split()[1]
+                row.measure(s, lambda k, v: self.record(s.system, k, v, s))
+            self.note_opensbi([s])
         except (GuestError, WorkloadError, OSError, ValueError) as e:
             msg = f"run {run + 1}, {s.system}, {s.spec}: {e}"
             log("  ERROR " + msg)
@@ -314,6 +374,8 @@ class Runner:
         for row in self.rows:
             if not hasattr(row, "native"):
                 continue
+            if any(self.together(spec) for spec in row.specs(self.a)):
+                continue    # measured natively between the guests (sessions())
             log(f"run {run + 1}/{self.a.runs}: native, row {row.name}")
             def rec(key, value):
                 self.res.add(key, "native", value)
@@ -328,8 +390,9 @@ class Runner:
     def run(self, host):
         for run in range(self.a.runs):
             for spec in self.specs():
-                for system in self.systems:
-                    self.session(run, spec, system)
+                # Side by side, the systems take turns going first.
+                turn = self.systems if run % 2 == 0 or not self.together(spec) else self.systems[::-1]
+                self.sessions(run, spec, turn, host)
             if host:
                 self.native(run, host)
         for row in self.rows:

@@ -188,8 +188,7 @@ def main(argv):
                 except (GuestError, OSError) as e:
                     runner.errors.append(f"run {run + 1}, {system.name}, api: {e}")
             for spec in runner.specs():
-                for system in order:
-                    runner.session(run, spec, system)
+                runner.sessions(run, spec, order)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if runner.workdir:

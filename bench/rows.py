@@ -189,9 +189,16 @@ class BootRow:
 
 
 class CpuRow:
+    """busybox workloads over generated data.  With more than one system
+    (skiff and QEMU, or two builds) the runner boots them side by side and
+    calls measure_together: each workload runs in one guest, then at once
+    in the other (and natively), so both sides of a ratio see the host at
+    the same speed; this host's own speed drifted by 30 % within minutes
+    (docs/benchmark-log.md), as much as the difference being measured."""
     name = "cpu"
     title = "Guest CPU"
     order = 2
+    together = True
 
     def workloads(self, o):
         return cpu_workloads(o.awk_steps)
@@ -202,6 +209,8 @@ class CpuRow:
         out = [Metric("cpu.gen", f"generate the {data} of test data (busybox awk + tr)", "s", native=True)]
         for w in self.workloads(o):
             what = w.label if w.key == "awk_fp" else f"{w.label} over {data}"
+            if w.passes > 1:
+                what += f" (one pass; a sample is {w.passes} passes)"
             out.append(Metric(f"cpu.{w.key}", what, "s", native=True))
         out.append(Metric("cpu.gen.cpu", "generate test data", "s", table="cputime", native=True))
         for w in self.workloads(o):
@@ -211,24 +220,40 @@ class CpuRow:
     def specs(self, o):
         return [Spec(1, o.work_mem)]
 
-    def measure(self, s, rec):
-        gen = s.ensure_data()
+    @staticmethod
+    def _gen(where, rec):
+        gen = where.ensure_data()
         if gen:
             rec("cpu.gen", gen[0])
             rec("cpu.gen.cpu", gen[1])
+
+    @staticmethod
+    def _one(where, w, rec):
+        secs, cpu = where.timed(w)
+        rec(f"cpu.{w.key}", secs / w.passes)
+        rec(f"cpu.{w.key}.cpu", cpu / w.passes)
+
+    def measure(self, s, rec):
+        self._gen(s, rec)
         for w in self.workloads(s.opts):
-            secs, cpu = s.timed(w)
-            rec(f"cpu.{w.key}", secs)
-            rec(f"cpu.{w.key}.cpu", cpu)
+            self._one(s, w, rec)
 
     def native(self, host, rec):
-        secs, cpu = host.ensure_data()
-        rec("cpu.gen", secs)
-        rec("cpu.gen.cpu", cpu)
+        self._gen(host, rec)
         for w in self.workloads(host.opts):
-            secs, cpu = host.timed(w)
-            rec(f"cpu.{w.key}", secs)
-            rec(f"cpu.{w.key}.cpu", cpu)
+            self._one(host, w, rec)
+
+    def measure_together(self, sessions, host, rec):
+        """sessions: the booted guests of every system; host: the native
+        side or None; rec(side, key, value) with side one of them.  Each workload runs in every
+        guest, in the order given (the runner alternates it between runs),
+        and natively, before the next workload starts."""
+        sides = list(sessions) + ([host] if host else [])
+        for where in sides:
+            self._gen(where, lambda k, v, x=where: rec(x, k, v))
+        for w in self.workloads(sessions[0].opts):
+            for where in sides:
+                self._one(where, w, lambda k, v, x=where: rec(x, k, v))
 
 
 class SmpRow:
