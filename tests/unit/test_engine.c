@@ -277,6 +277,53 @@ static void test_scaled_add(void)
 	vm_fini(&v);
 }
 
+/* Operands the instruction before left in rax: every instruction below
+ * reads the result of the one before it, kept in the hart's memory (t and
+ * s registers) and computed in rax, as the second operand of a SUB, an
+ * ADD, a SUBW and a MUL whose first operand is in memory too (so rax is
+ * also where the result is computed), as a shift count, a compare's
+ * operand, the index of a scaled add whose base is in memory, a load's and
+ * a store's base, and a zero extension's source. */
+static void test_operands_from_rax(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		ADDI(6, 0, 1000),    /* t1 = 1000 */
+		ADDI(28, 6, 5),      /* t3 = 1005 */
+		SUB(29, 6, 28),      /* t4 = t1 - t3 = -5 */
+		ADD(30, 6, 29),      /* t5 = t1 + t4 = 995 */
+		SUBW(31, 6, 30),     /* t6 = t1 - t5 = 5 */
+		MUL(16, 6, 31),      /* a6 = t1 * t6 = 5000 */
+		SRL(17, 6, 16),      /* a7 = t1 >> (5000 & 63 = 8) = 3 */
+		SLT(18, 17, 6),      /* s2 = a7 < t1 = 1 */
+		SLLI(19, 18, 3),     /* s3 = (s2 << 3) + t1 = 1008 */
+		ADD(19, 19, 6),
+		MULW(10, 6, 19),     /* a0 = t1 * s3 = 1008000 */
+		rv_auipc(21, 1),     /* +0x2c: s5 = pc + 0x1000 */
+		SD(6, 21, 8),        /* [s5 + 8] = t1 */
+		rv_auipc(23, 1),     /* +0x34: s7 = s5 + 8 */
+		LD(22, 23, 0),       /* s6 = [s7] = 1000 */
+		SLLI(24, 22, 48),    /* s8 = zext.h(s6) = 1000 */
+		SRLI(24, 24, 48),
+		ECALL(),
+	};
+	put(&v, RAM_BASE, code, sizeof(code) / sizeof(code[0]));
+	hart_reset(v.h, RAM_BASE, 0);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI, "reason %d", ex.reason);
+	static const struct { unsigned r; int64_t v; } want[] = {
+		{ 28, 1005 }, { 29, -5 }, { 30, 995 }, { 31, 5 }, { 16, 5000 }, { 17, 3 }, { 18, 1 },
+		{ 19, 1008 }, { 10, 1008000 }, { 22, 1000 }, { 24, 1000 },
+	};
+	for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++)
+		CHECK(&C, (int64_t)hart_get_reg(v.h, want[k].r) == want[k].v, "x%u = %lld, want %lld", want[k].r,
+		      (long long)hart_get_reg(v.h, want[k].r), (long long)want[k].v);
+	CHECK(&C, hart_get_reg(v.h, 23) == RAM_BASE + 0x1034, "s7 %llx", (unsigned long long)hart_get_reg(v.h, 23));
+	CHECK(&C, hart_instret(v.h) == 17, "instret %llu", (unsigned long long)hart_instret(v.h));
+	vm_fini(&v);
+}
+
 static void test_loop_and_sbi_exit(void)
 {
 	struct vmx v;
@@ -1224,6 +1271,7 @@ int main(void)
 	test_counters_in_linked_code();
 	test_pc_relative_calls();
 	test_scaled_add();
+	test_operands_from_rax();
 	test_timer_and_wfi();
 	test_code_invalidation();
 	test_block_cache_pressure();

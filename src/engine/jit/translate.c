@@ -111,11 +111,13 @@ static void set_rd(struct tr *t, unsigned rd, enum x86_reg v)
 	}
 }
 
-/* Guest register r as an instruction that reads it before anything it
- * emits changes rax (a block's closing branch or JALR, a copy): rax when
- * the instruction before computed r there and stored it to its home (a
- * loop counter kept in memory), so it does not wait for the reload of
- * that store. */
+/* Guest register r as an operand of an instruction that reads it before
+ * anything it emits changes rax: rax when the instruction before computed
+ * r there and stored it to its home (a register kept in memory: a loaded
+ * value, a loop counter), so the reader does not wait for the reload of
+ * that store (store forwarding: ~5 cycles on the chain). Every emitter
+ * that takes an operand from here reads it before it writes rax, or moves
+ * it out first. */
 static struct opnd src_last(struct tr *t, unsigned r)
 {
 	if (r != 0 && r == t->rax_reg)
@@ -262,6 +264,8 @@ static void emit_copy(struct tr *t, unsigned rd, struct opnd o)
 		load_op(t, (enum x86_reg)hr, o);
 	} else if (o.kind == O_REG) {
 		x86_mov_mr(&t->b, hmem(XOFF(rd)), o.reg, 8);
+		if (o.reg == RAX)
+			t->rax_next = rd;
 	} else if (o.kind == O_IMM && o.imm == (int32_t)o.imm) {
 		x86_mov_mi(&t->b, hmem(XOFF(rd)), (int32_t)o.imm, 8);
 	} else {
@@ -290,15 +294,16 @@ static void emit_alu3(struct tr *t, const struct insn *i, enum x86_alu op, bool 
 {
 	if (i->rd == REG_SINK)
 		return;
-	struct opnd a = src(i->rs1), c = src(i->rs2);
-	/* x0 as an operand of ADD, OR, XOR, or as SUB's subtrahend: a copy
-	 * (of rax when the instruction before left the source there). */
+	/* Either operand is rax when the instruction before left it there
+	 * (src_last). */
+	struct opnd a = src_last(t, i->rs1), c = src_last(t, i->rs2);
+	/* x0 as an operand of ADD, OR, XOR, or as SUB's subtrahend: a copy. */
 	if (!w32 && op != ALU_AND && is_zero(c)) {
-		emit_copy(t, i->rd, src_last(t, i->rs1));
+		emit_copy(t, i->rd, a);
 		return;
 	}
 	if (!w32 && op != ALU_AND && op != ALU_SUB && is_zero(a)) {
-		emit_copy(t, i->rd, src_last(t, i->rs2));
+		emit_copy(t, i->rd, c);
 		return;
 	}
 	if (commutative && is_reg(c, (enum x86_reg)jit_host_reg(i->rd)) && !w32) {
@@ -307,6 +312,16 @@ static void emit_alu3(struct tr *t, const struct insn *i, enum x86_alu op, bool 
 	if (!w32 && i->rs1 == i->rd && alu_in_memory(t, i->rd, op, c))
 		return;
 	enum x86_reg d = dest(i->rd, c);
+	if (d == RAX && is_reg(c, RAX) && !is_reg(a, RAX)) {
+		/* rax is both the result and the second operand: the first
+		 * goes into rax before the operation reads the second. */
+		if (commutative) {
+			struct opnd tmp = a; a = c; c = tmp;
+		} else {
+			x86_mov_rr(&t->b, RCX, RAX);
+			c = (struct opnd){ .kind = O_REG, .reg = RCX };
+		}
+	}
 	/* A sum into a third register: one lea (32-bit for ADDW, which
 	 * zero-extends like the 32-bit add) where it was a move and an add. */
 	if (op == ALU_ADD && a.kind == O_REG && c.kind == O_REG && d != a.reg && d != c.reg) {
@@ -349,9 +364,9 @@ static void emit_alui(struct tr *t, const struct insn *i, enum x86_alu op, bool 
 		emit_copy(t, i->rd, (struct opnd){ .kind = O_IMM, .imm = op == ALU_AND ? 0 : i->imm });
 		return;
 	}
-	struct opnd a = src(i->rs1);
+	struct opnd a = src_last(t, i->rs1);
 	if (!w32 && op != ALU_AND && i->imm == 0) {
-		emit_copy(t, i->rd, src_last(t, i->rs1));
+		emit_copy(t, i->rd, a);
 		return;
 	}
 	if (!w32 && i->rs1 == i->rd &&
@@ -393,7 +408,7 @@ static void emit_shifti(struct tr *t, const struct insn *i, enum x86_shift op, b
 	if (i->rd == REG_SINK)
 		return;
 	enum x86_reg d = dest(i->rd, (struct opnd){ .kind = O_IMM });
-	load_op(t, d, src(i->rs1));
+	load_op(t, d, src_last(t, i->rs1));
 	unsigned sh = (unsigned)i->imm & (w32 ? 31 : 63);
 	if (sh)
 		x86_shift_ri(&t->b, op, d, sh, w32);
@@ -410,9 +425,11 @@ static void emit_shift(struct tr *t, const struct insn *i, enum x86_shift op, bo
 {
 	if (i->rd == REG_SINK)
 		return;
+	struct opnd ao = src_last(t, i->rs1), co = src_last(t, i->rs2);
 	if (t->j->bmi2 && op != SH_ROL && op != SH_ROR) {
-		enum x86_reg a = reg_op(t, src(i->rs1), RAX);
-		enum x86_reg c = reg_op(t, src(i->rs2), RCX);
+		/* rs1 loaded into rax would overwrite rs2 when that is rax. */
+		enum x86_reg a = reg_op(t, ao, is_reg(co, RAX) ? RDX : RAX);
+		enum x86_reg c = reg_op(t, co, RCX);
 		enum x86_reg d = jit_host_reg(i->rd) >= 0 ? (enum x86_reg)jit_host_reg(i->rd) : RAX;
 		x86_shiftx(&t->b, op, d, a, c, w32);
 		if (w32)
@@ -420,8 +437,8 @@ static void emit_shift(struct tr *t, const struct insn *i, enum x86_shift op, bo
 		set_rd(t, i->rd, d);
 		return;
 	}
-	load_op(t, RCX, src(i->rs2));
-	load_op(t, RAX, src(i->rs1));
+	load_op(t, RCX, co);
+	load_op(t, RAX, ao);
 	x86_shift_rcl(&t->b, op, RAX, w32);
 	if (w32)
 		sext_w(t, RAX);
@@ -442,7 +459,7 @@ static void emit_setcc(struct tr *t, const struct insn *i, enum x86_cc cc, struc
 {
 	if (i->rd == REG_SINK)
 		return;
-	emit_cmp(t, src(i->rs1), c);
+	emit_cmp(t, src_last(t, i->rs1), c);
 	x86_setcc(&t->b, cc, RAX);
 	x86_movzx_rr(&t->b, RAX, RAX, 1);
 	set_rd(t, i->rd, RAX);
@@ -452,7 +469,7 @@ static void emit_mul(struct tr *t, const struct insn *i, bool w32)
 {
 	if (i->rd == REG_SINK)
 		return;
-	struct opnd a = src(i->rs1), c = src(i->rs2);
+	struct opnd a = src_last(t, i->rs1), c = src_last(t, i->rs2);
 	if (c.kind == O_IMM || a.kind == O_IMM) {
 		set_rd(t, i->rd, (x86_mov_ri(&t->b, RAX, 0), RAX));
 		return;
@@ -461,6 +478,11 @@ static void emit_mul(struct tr *t, const struct insn *i, bool w32)
 		struct opnd tmp = a; a = c; c = tmp;
 	}
 	enum x86_reg d = dest(i->rd, c);
+	if (d == RAX && is_reg(c, RAX)) {
+		/* rax would take the first operand before the multiply
+		 * reads the second. */
+		struct opnd tmp = a; a = c; c = tmp;
+	}
 	load_op(t, d, a);
 	if (c.kind == O_REG) x86_imul_rr(&t->b, d, c.reg, w32);
 	else x86_imul_rm(&t->b, d, hmem(c.off), w32);
@@ -499,8 +521,8 @@ static void emit_div(struct tr *t, const struct insn *i, bool is_signed, bool re
 {
 	if (i->rd == REG_SINK)
 		return;
-	load_op(t, RCX, src(i->rs2));
-	load_op(t, RAX, src(i->rs1));
+	load_op(t, RCX, src_last(t, i->rs2));
+	load_op(t, RAX, src_last(t, i->rs1));
 	if (w32) {
 		if (is_signed)
 			x86_movsxd_rr(&t->b, RAX, RAX);
@@ -553,21 +575,28 @@ static void emit_div(struct tr *t, const struct insn *i, bool is_signed, bool re
 	set_rd(t, i->rd, RAX);
 }
 
-/* rax = rs1 + imm, the virtual address of a load or store. */
-static void emit_va(struct tr *t, const struct insn *i)
+/* rax = a + imm (a: rs1), the virtual address of a load or store. */
+static void emit_va_of(struct tr *t, const struct insn *i, struct opnd a)
 {
-	struct opnd a = src(i->rs1);
-	if (a.kind == O_REG && i->imm == 0)
-		x86_mov_rr(&t->b, RAX, a.reg); /* a move the host renames away: no lea on the chain */
-	else if (a.kind == O_REG)
+	if (a.kind == O_REG && i->imm == 0) {
+		if (a.reg != RAX) /* a move the host renames away: no lea on the chain */
+			x86_mov_rr(&t->b, RAX, a.reg);
+	} else if (a.kind == O_REG) {
 		x86_lea(&t->b, RAX, x86_mem(a.reg, i->imm));
-	else if (a.kind == O_IMM)
+	} else if (a.kind == O_IMM) {
 		x86_mov_ri(&t->b, RAX, (uint64_t)(int64_t)i->imm);
-	else {
+	} else {
 		x86_mov_rm(&t->b, RAX, hmem(a.off));
 		if (i->imm)
 			x86_alu_ri(&t->b, ALU_ADD, RAX, i->imm);
 	}
+}
+
+/* The same from rs1's register or home: where rax no longer holds what it
+ * held at the instruction's start (an out-of-line path). */
+static void emit_va(struct tr *t, const struct insn *i)
+{
+	emit_va_of(t, i, src(i->rs1));
 }
 
 /* Displacement from rbp of the TLB's first way for loads or stores. */
@@ -642,9 +671,10 @@ static int32_t slot_off(unsigned g) { return HOFF(jit_addend) + 8 * (int32_t)g; 
 /* rax = x[i->rs1] + disp. */
 static void emit_base_plus(struct tr *t, const struct insn *i, int32_t disp)
 {
-	struct opnd a = src(i->rs1);
+	struct opnd a = src_last(t, i->rs1);
 	if (a.kind == O_REG && disp == 0) {
-		x86_mov_rr(&t->b, RAX, a.reg);
+		if (a.reg != RAX)
+			x86_mov_rr(&t->b, RAX, a.reg);
 		return;
 	}
 	if (a.kind == O_REG) {
@@ -708,7 +738,7 @@ static struct slow *emit_address(struct tr *t, const struct insn *i, unsigned id
 	if (g >= 0 && !(store && t->j->lockstep))
 		return t->probes.leader[idx] ? emit_leader(t, i, idx, size, store, value, (unsigned)g)
 					     : emit_follower(t, i, idx, size, store, value, (unsigned)g);
-	emit_va(t, i);
+	emit_va_of(t, i, src_last(t, i->rs1));
 	emit_probe(t, size, store, idx, value, true);
 	return &t->slow[t->nslow - 1];
 }
@@ -851,7 +881,7 @@ static void emit_ctz(struct tr *t, const struct insn *i, bool w32)
 static void emit_minmax(struct tr *t, const struct insn *i, enum x86_cc take_c)
 {
 	enum x86_reg c = reg_op(t, src(i->rs2), RCX);
-	load_op(t, RAX, src(i->rs1));
+	load_op(t, RAX, src_last(t, i->rs1));
 	x86_alu_rr(&t->b, ALU_CMP, RAX, c);
 	x86_cmov(&t->b, take_c, RAX, c);
 	set_rd(t, i->rd, RAX);
@@ -901,8 +931,8 @@ static bool emit_scaled_add(struct tr *t, const struct insn *i, const struct ins
 	unsigned rx = n->rs1 == i->rd ? n->rs2 : n->rs2 == i->rd ? n->rs1 : 0;
 	if (rx == 0 || rx == i->rd)
 		return false;
-	enum x86_reg idx = reg_op(t, src(i->rs1), RCX);
-	enum x86_reg base = reg_op(t, src(rx), RAX);
+	enum x86_reg idx = reg_op(t, src_last(t, i->rs1), RCX);
+	enum x86_reg base = reg_op(t, src_last(t, rx), idx == RAX ? RCX : RAX);
 	int hr = jit_host_reg(i->rd);
 	enum x86_reg d = hr >= 0 ? (enum x86_reg)hr : RAX;
 	x86_lea(&t->b, d, x86_mem_idx(base, idx, 1u << sh, 0));
@@ -921,7 +951,7 @@ static bool emit_zext_pair(struct tr *t, const struct insn *i, const struct insn
 	    n->op != OP_SRLI || n->rd != i->rd || n->rs1 != i->rd || ((unsigned)n->imm & 63) != sh)
 		return false;
 	unsigned size = sh == 32 ? 4 : sh == 48 ? 2 : 1;
-	struct opnd a = src(i->rs1);
+	struct opnd a = src_last(t, i->rs1);
 	int hr = jit_host_reg(i->rd);
 	enum x86_reg d = hr >= 0 ? (enum x86_reg)hr : RAX;
 	if (a.kind == O_MEM)
@@ -1128,8 +1158,8 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 	case OP_AND: emit_alu3(t, i, ALU_AND, true, false); return true;
 	case OP_ADDW: emit_alu3(t, i, ALU_ADD, true, true); return true;
 	case OP_SUBW: emit_alu3(t, i, ALU_SUB, false, true); return true;
-	case OP_SLT: emit_setcc(t, i, CC_L, src(i->rs2)); return true;
-	case OP_SLTU: emit_setcc(t, i, CC_B, src(i->rs2)); return true;
+	case OP_SLT: emit_setcc(t, i, CC_L, src_last(t, i->rs2)); return true;
+	case OP_SLTU: emit_setcc(t, i, CC_B, src_last(t, i->rs2)); return true;
 	case OP_SLL: emit_shift(t, i, SH_SHL, false); return true;
 	case OP_SRL: emit_shift(t, i, SH_SHR, false); return true;
 	case OP_SRA: emit_shift(t, i, SH_SAR, false); return true;
