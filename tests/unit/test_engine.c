@@ -1256,6 +1256,84 @@ static void test_shared_probe_stores(void)
 	vm_fini(&v);
 }
 
+/* Runs of loads and of stores off one base register kept in memory (t0),
+ * each after the one before (under the JIT a follower finds the addend in
+ * rdx and the previous member's address in rax, and adds the difference
+ * in its access): the base steps by 8 through the end of a page, so the
+ * four stores' range lies in the first page, then crosses into the next
+ * (the leader's probe misses, each member probes alone: first touches go
+ * to C, later ones hit out of line), then lies in the next. Every round
+ * loads back what it stored (one load into a register kept in memory,
+ * which ends the run for the load after it), then three loads off t3 that
+ * step through the end of another page the same way, so that a member of
+ * their run touches the next page first (its own probe misses: C). */
+static void test_probe_runs(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		ADDI(17, 0, 8),      /* a7 = 8 rounds */
+		ADDI(11, 0, 1),
+		ADDI(12, 0, 2),
+		ADDI(13, 0, 3),
+		ADDI(6, 0, 4),
+		ADDI(8, 0, 0),       /* s0 = sum */
+		SD(11, 5, 0),        /* 0x18: loop */
+		SD(12, 5, 8),
+		SD(13, 5, 16),
+		SD(6, 5, 24),
+		LD(14, 5, 0),
+		LD(15, 5, 8),
+		LD(7, 5, 16),
+		LD(9, 5, 24),
+		ADD(8, 8, 14),
+		ADD(8, 8, 15),
+		ADD(8, 8, 7),
+		ADD(8, 8, 9),
+		LD(10, 28, 0),       /* loads only, off t3 */
+		LD(9, 28, 8),
+		LD(14, 28, 16),
+		ADD(8, 8, 10),
+		ADD(8, 8, 9),
+		ADD(8, 8, 14),
+		ADDI(28, 28, 8),
+		ADDI(5, 5, 8),
+		ADDI(17, 17, -1),
+		BNE(17, 0, -0x54),
+		ECALL(),
+	};
+	const uint64_t page = RAM_BASE + 0x21000, page2 = RAM_BASE + 0x31000;
+	put(&v, RAM_BASE, code, sizeof(code) / sizeof(code[0]));
+	/* page2 - 24 + 8m holds 100 + m; t3 starts at page2 - 24, so the
+	 * second round's third load is the first touch of page2. */
+	for (uint64_t m = 0; m < 12; m++) {
+		uint64_t x = 100 + m;
+		gram_write(&v.ram, page2 - 24 + 8 * m, &x, 8);
+	}
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_set_reg(v.h, 5, page - 40);
+	hart_set_reg(v.h, 28, page2 - 24);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI, "reason %d", ex.reason);
+	/* Per round 1 + 2 + 3 + 4, and (100 + r) + (101 + r) + (102 + r). */
+	CHECK(&C, hart_get_reg(v.h, 8) == 8 * 10 + 8 * 303 + 3 * 28, "sum of what was loaded %llu",
+	      (unsigned long long)hart_get_reg(v.h, 8));
+	/* Round r stored 1..4 at page - 40 + 8 (r + 0..3): the last round to
+	 * reach a slot wins. */
+	unsigned bad = 0;
+	for (unsigned m = 0; m < 11; m++) {
+		uint64_t got, want = m < 8 ? 1 : m - 6;
+		gram_read(&v.ram, page - 40 + 8 * m, &got, 8);
+		if (got != want) {
+			bad++;
+			fprintf(stderr, "slot %u: %llu, want %llu\n", m, (unsigned long long)got,
+				(unsigned long long)want);
+		}
+	}
+	CHECK(&C, bad == 0, "%u slots wrong", bad);
+	vm_fini(&v);
+}
+
 int main(void)
 {
 	test_trap_storm();
@@ -1283,5 +1361,6 @@ int main(void)
 	test_smp_atomics();
 	test_hot_code_page();
 	test_shared_probe_stores();
+	test_probe_runs();
 	return check_summary(&C);
 }

@@ -663,7 +663,7 @@ static void emit_probe(struct tr *t, unsigned size, bool store, unsigned idx, st
 /* The host address of an access whose probe is `s`. */
 static struct x86_mem access_mem(const struct slow *s)
 {
-	return s->plus_rdx ? x86_mem_idx(RAX, RDX, 1, 0) : x86_mem(RAX, 0);
+	return s->plus_rdx ? x86_mem_idx(RAX, RDX, 1, s->disp) : x86_mem(RAX, 0);
 }
 
 static int32_t slot_off(unsigned g) { return HOFF(jit_addend) + 8 * (int32_t)g; }
@@ -706,27 +706,43 @@ static struct slow *emit_leader(struct tr *t, const struct insn *i, unsigned idx
 	x86_mov_mr(&t->b, hmem(slot_off(g)), RDX, 8);
 	/* rax is the leader's own address when its offset is the group's
 	 * lowest: the access adds the addend (emit_probe's fold). */
-	if (i->imm == lo)
+	if (i->imm == lo) {
 		s->plus_rdx = true;
-	else
+		t->run_next = (int)g;
+		t->run_disp_next = i->imm;
+	} else {
 		x86_lea(&t->b, RAX, x86_mem_idx(RAX, RDX, 1, i->imm - lo));
+	}
 	return s;
 }
 
 /* A follower: the leader's addend if its range probe hit, else a probe of
  * its own out of line. The address does not wait for the addend: the
- * access adds them. */
+ * access adds them. Right after another member of its group (a run of
+ * saves off sp, a structure's fields, memset's unrolled stores) the fast
+ * path finds the addend still in rdx and that member's address in rax:
+ * only the check of the slot and the access, with the offset between the
+ * two in the access. That holds whenever the check passes: the member
+ * before took its fast path (only the leader makes the slot valid, and a
+ * member takes its slow path only when the slot is not). */
 static struct slow *emit_follower(struct tr *t, const struct insn *i, unsigned idx, unsigned size, bool store,
 				  struct opnd value, unsigned g)
 {
 	struct slow *s = new_slow(t, idx, size, store, value);
 	s->outline = true;
 	s->insn = i;
+	s->plus_rdx = true;
 	x86_test_mi8(&t->b, hmem(slot_off(g)), 1);
 	s->jcc = x86_jcc32(&t->b, CC_NE);
-	x86_mov_rm(&t->b, RDX, hmem(slot_off(g)));
-	emit_base_plus(t, i, i->imm);
-	s->plus_rdx = true;
+	if (t->run_group == (int)g) {
+		s->disp = i->imm - t->run_disp;
+		t->run_disp_next = t->run_disp;
+	} else {
+		x86_mov_rm(&t->b, RDX, hmem(slot_off(g)));
+		emit_base_plus(t, i, i->imm);
+		t->run_disp_next = i->imm;
+	}
+	t->run_next = (int)g;
 	return s;
 }
 
@@ -750,6 +766,8 @@ static void emit_load(struct tr *t, const struct insn *i, unsigned idx, unsigned
 	/* A load to x0 still accesses memory (it may fault). */
 	enum x86_reg d = i->rd == REG_SINK || jit_host_reg(i->rd) < 0 ? RAX : (enum x86_reg)jit_host_reg(i->rd);
 	x86_load(&t->b, d, access_mem(s), size, sign);
+	if (d == RAX)
+		t->run_next = -1; /* the member's address is gone */
 	set_rd(t, i->rd, d);
 }
 
@@ -804,6 +822,8 @@ static void emit_slow_paths(struct tr *t)
 				x86_mov_rm(&t->b, RDX, x86_mem_idx(RBP, RDX, 1, base + 8));
 			else
 				x86_alu_rm(&t->b, ALU_ADD, RAX, x86_mem_idx(RBP, RDX, 1, base + 8));
+			if (s->disp)
+				x86_lea(&t->b, RAX, x86_mem(RAX, -s->disp));
 			jmp_to(t, s->access);
 			if (to_c)
 				x86_patch_rel32(to_c, t->b.p);
@@ -832,9 +852,12 @@ static void emit_slow_paths(struct tr *t)
 		}
 		x86_test_rr(&t->b, RAX, RAX);
 		uint8_t *bail = x86_jcc32(&t->b, CC_E);
-		/* A load goes back to its access, which adds rdx. */
-		if (s->plus_rdx && !s->store)
+		/* A load goes back to its access, which adds rdx and disp. */
+		if (s->plus_rdx && !s->store) {
 			x86_alu_rr32(&t->b, ALU_XOR, RDX, RDX);
+			if (s->disp)
+				x86_lea(&t->b, RAX, x86_mem(RAX, -s->disp));
+		}
 		jmp_to(t, s->resume);
 		if (bail)
 			x86_patch_rel32(bail, t->b.p);
@@ -1475,6 +1498,7 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 
 	unsigned k = 0;
 	bool ended = false;
+	t->run_next = -1;
 	jit_widths_plan(b, b->n, &t->widths);
 	jit_probe_plan(b, b->n, !t->j->lockstep, &t->probes);
 	for (; k < b->n; k++) {
@@ -1483,6 +1507,9 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 		t->left_narrow = false;
 		t->rax_reg = t->rax_next;
 		t->rax_next = 0;
+		t->run_group = t->run_next;
+		t->run_disp = t->run_disp_next;
+		t->run_next = -1;
 		if (k + 1 == b->n && is_control((enum op)i->op)) {
 			widen_all(t);
 			ended = emit_end(t, i, b->n);

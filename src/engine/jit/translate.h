@@ -38,6 +38,11 @@ struct slow {
 	/* The access adds rdx (the TLB entry's addend) to rax (emit_probe's
 	 * fold); the slow path zeroes rdx before it goes back to a load. */
 	bool plus_rdx;
+	/* The access's displacement: a follower that goes on from its group's
+	 * last member (struct tr's run_group) has rax = that member's address
+	 * and the access adds disp; its out-of-line paths come back with rax
+	 * less disp. */
+	int32_t disp;
 	int8_t slot;
 	uint8_t *access;
 	unsigned idx;    /* instruction index (for a bail) */
@@ -80,6 +85,12 @@ struct tr {
 	 * last one stored it from there), and the one it holds after it; 0:
 	 * none. */
 	unsigned rax_reg, rax_next;
+	/* The probe group whose member ran just before this instruction and
+	 * left, on the fast path, rdx = the group's addend and rax = its base
+	 * register + run_disp (a guest address); -1: none. run_next: the same
+	 * after this instruction. */
+	int run_group, run_next;
+	int32_t run_disp, run_disp_next;
 };
 
 /* Guest integer register r as an operand (x0 is the immediate 0). */
