@@ -30,6 +30,11 @@ void console_output(void *ctx, const uint8_t *buf, size_t n);
 
 enum console_event { CONSOLE_NONE, CONSOLE_QUIT, CONSOLE_SIGNAL };
 
+/* skiff's exit status when the user quit with Ctrl-A x: the guest was
+ * stopped, it did not power off (0), so a script can tell the two apart
+ * (docs/skiff-run.md "Exit status"). */
+#define CONSOLE_QUIT_STATUS 3
+
 /* Wait up to timeout_ms for input; deliver guest-bound bytes through
  * `deliver` (which returns how many it accepted). */
 enum console_event console_poll(struct console *c, int timeout_ms,

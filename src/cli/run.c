@@ -204,8 +204,10 @@ static int run_plain(const struct vm_config *cfg, struct sandbox *sb)
 			vm_destroy(vm);
 			return 1;
 		}
+		bool quit = false;
 		while (!atomic_load(&vm->end)) {
 			enum console_event ev = console_poll(&con, 50, deliver, vm);
+			quit |= ev == CONSOLE_QUIT;
 			if (ev == CONSOLE_QUIT || ev == CONSOLE_SIGNAL)
 				vm_end(vm, VM_STOPPED);
 		}
@@ -223,6 +225,8 @@ static int run_plain(const struct vm_config *cfg, struct sandbox *sb)
 			fprintf(stderr, "skiff: the guest powered off reporting a failure through %s\n",
 				vm->fail_why);
 			status = 1;
+		} else if (why == VM_STOPPED && quit) {
+			status = CONSOLE_QUIT_STATUS;
 		}
 		vm_destroy(vm);
 		return status;

@@ -39,6 +39,7 @@ int run_api(const struct run_api_opts *o)
 		.sandbox = o->sandbox,
 	};
 	int status = 0;
+	int quit_status = 0;     /* what ending by VM_STOPPED means: Ctrl-A x or a signal */
 	bool con_open = true;
 	char what[320] = "";     /* what the failure is about, for the message */
 	struct vmm *v = vmm_new(&p, err, sizeof(err));
@@ -84,9 +85,13 @@ int run_api(const struct run_api_opts *o)
 	for (;;) {
 		struct vm *vm = vmm_vm(v);
 		enum console_event ev = console_poll(&con, 50, deliver, vm);
+		if (ev == CONSOLE_QUIT)
+			quit_status = CONSOLE_QUIT_STATUS;
 		if (ev == CONSOLE_QUIT || ev == CONSOLE_SIGNAL) {
-			if (!vm)
-				break; /* nothing started: just leave */
+			if (!vm) {
+				status = quit_status; /* nothing started: just leave */
+				break;
+			}
 			vm_end(vm, VM_STOPPED);
 		}
 		vmm_tick(v);
@@ -101,6 +106,8 @@ int run_api(const struct run_api_opts *o)
 			else
 				fprintf(stderr, "skiff: the guest powered off reporting a failure\n");
 			status = why == VM_CRASHED ? 2 : 1;
+		} else if (why == VM_STOPPED) {
+			status = quit_status;
 		}
 		int r = vmm_vm_ended(v, why, err, sizeof(err));
 		if (r == 1)
