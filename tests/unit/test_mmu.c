@@ -286,68 +286,108 @@ static void test_fault_across_pages(void)
 	gram_destroy(&ram);
 }
 
-/* Code at one virtual address remapped to another physical page (the
- * guest changes the PTE, then runs SFENCE.VMA) runs the new page's code.
- * The caller, on another page, reaches it by JALR, so under the JIT that
- * goes through the jump cache, which maps virtual addresses to
- * translations and must not outlive the mapping: not after a whole
- * SFENCE.VMA, nor after one of that address. */
-static void test_remapped_code(void)
-{
+/* The setup test_remapped_code and test_code_kept_across_flushes share:
+ * a caller at RAM_BASE (identity-mapped) that JALRs through t0 to cva +
+ * 0x100, which maps either p1 (code setting a0 = 1) or p2 (a0 = 2);
+ * `sfence.vma x0, x0; ecall` at RAM_BASE + 0x100 and an ECALL trap handler
+ * at RAM_BASE + 0x800. The caller is on another page, so under the JIT the
+ * jump goes through the jump cache, which maps virtual addresses to
+ * translations. Each test puts its own fence code at RAM_BASE + 0x200. */
+struct remap_rig {
 	struct gram ram;
-	gram_init(&ram, RAM_BASE, RAM_SIZE);
-	struct hart *h = new_hart(&ram);
-	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = 3 };
-	t.root = alloc_page(&t);
-	map(&t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1); /* caller, identity */
-	map(&t, PT_POOL, PT_POOL, V | R | W | A | D, 1);
-	uint64_t cva = 0x40000000ull, p1 = RAM_BASE + 0x300000, p2 = RAM_BASE + 0x301000;
-	uint64_t *pte = map(&t, cva, p1, V | R | X | A, 0);
+	struct hart *h;
+	struct pt t;
+	uint64_t cva, p1, p2;
+	uint64_t *pte;  /* cva's leaf */
+	struct hart_exit ex;
+};
+
+static void remap_rig_init(struct remap_rig *r)
+{
+	gram_init(&r->ram, RAM_BASE, RAM_SIZE);
+	r->h = new_hart(&r->ram);
+	r->t = (struct pt){ .ram = &r->ram, .next = PT_POOL, .levels = 3 };
+	r->t.root = alloc_page(&r->t);
+	map(&r->t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1); /* caller, identity */
+	map(&r->t, PT_POOL, PT_POOL, V | R | W | A | D, 1);
+	r->cva = 0x40000000ull;
+	r->p1 = RAM_BASE + 0x300000;
+	r->p2 = RAM_BASE + 0x301000;
+	r->pte = map(&r->t, r->cva, r->p1, V | R | X | A, 0);
 	uint32_t callee1[] = { ADDI(10, 0, 1), JALR(0, 1, 0) };
 	uint32_t callee2[] = { ADDI(10, 0, 2), JALR(0, 1, 0) };
 	uint32_t caller[] = { JALR(1, 5, 0), ECALL() };
 	uint32_t fence[] = { 0x12000073u /* sfence.vma x0, x0 */, ECALL() };
-	uint32_t fence_va[] = { 0x12028073u /* sfence.vma x5, x0 */, ECALL() };
+	uint32_t handler[] = { ECALL() };
 	/* At +0x100: a jump-cache slot other than the caller's. */
-	gram_write(&ram, p1 + 0x100, callee1, sizeof(callee1));
-	gram_write(&ram, p2 + 0x100, callee2, sizeof(callee2));
-	gram_write(&ram, RAM_BASE, caller, sizeof(caller));
-	gram_write(&ram, RAM_BASE + 0x100, fence, sizeof(fence));
-	gram_write(&ram, RAM_BASE + 0x200, fence_va, sizeof(fence_va));
-	hart_reset(h, RAM_BASE, 0);
-	hart_csr_write(h, 0x180, 8ull << 60 | t.root >> 12);
-	hart_set_reg(h, 5, cva + 0x100);
-	struct hart_exit ex;
-	for (int n = 0; n < 40; n++) {
-		hart_set_pc(h, RAM_BASE);
-		hart_run(h, &ex);
+	gram_write(&r->ram, r->p1 + 0x100, callee1, sizeof(callee1));
+	gram_write(&r->ram, r->p2 + 0x100, callee2, sizeof(callee2));
+	gram_write(&r->ram, RAM_BASE, caller, sizeof(caller));
+	gram_write(&r->ram, RAM_BASE + 0x100, fence, sizeof(fence));
+	gram_write(&r->ram, RAM_BASE + 0x800, handler, sizeof(handler));
+	hart_reset(r->h, RAM_BASE, 0);
+	hart_csr_write(r->h, 0x180, 8ull << 60 | r->t.root >> 12);
+	hart_csr_write(r->h, 0x105, RAM_BASE + 0x800);
+	hart_set_reg(r->h, 5, r->cva + 0x100);
+}
+
+static void remap_rig_destroy(struct remap_rig *r)
+{
+	hart_destroy(r->h);
+	gram_destroy(&r->ram);
+}
+
+/* Point cva at physical page pa with permissions `perm` (the guest's PTE
+ * write; the fence is the caller's business). */
+static void remap_to(struct remap_rig *r, uint64_t pa, uint64_t perm)
+{
+	*r->pte = (pa >> 12) << 10 | perm;
+}
+
+/* Run the code at fence_at (if not 0), then the caller `runs` times;
+ * returns how many runs did not end at the ECALL with a0 == want (the last
+ * a0 in *a0). */
+static int run_caller(struct remap_rig *r, uint64_t fence_at, int runs, uint64_t want, uint64_t *a0)
+{
+	int bad = 0;
+	if (fence_at) {
+		hart_set_pc(r->h, fence_at);
+		hart_run(r->h, &r->ex);
 	}
-	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 1, "before the remap: a0 %llu",
-	      (unsigned long long)hart_get_reg(h, 10));
-	*pte = (p2 >> 12) << 10 | V | R | X | A;
-	hart_set_pc(h, RAM_BASE + 0x100);
-	hart_run(h, &ex);
-	for (int n = 0; n < 3; n++) {
-		hart_set_pc(h, RAM_BASE);
-		hart_run(h, &ex);
-		CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 2,
-		      "after the remap and sfence.vma, run %d: a0 %llu (want 2)", n,
-		      (unsigned long long)hart_get_reg(h, 10));
+	for (int n = 0; n < runs; n++) {
+		hart_set_pc(r->h, RAM_BASE);
+		hart_set_reg(r->h, 10, 0);
+		hart_run(r->h, &r->ex);
+		*a0 = hart_get_reg(r->h, 10);
+		if (r->ex.reason != EXIT_SBI || *a0 != want)
+			bad++;
 	}
+	return bad;
+}
+
+/* Code at one virtual address remapped to another physical page (the
+ * guest changes the PTE, then runs SFENCE.VMA) runs the new page's code.
+ * The jump cache must not outlive the mapping: not after a whole
+ * SFENCE.VMA, nor after one of that address. */
+static void test_remapped_code(void)
+{
+	struct remap_rig r;
+	remap_rig_init(&r);
+	uint32_t fence_va[] = { 0x12028073u /* sfence.vma x5, x0 */, ECALL() };
+	gram_write(&r.ram, RAM_BASE + 0x200, fence_va, sizeof(fence_va));
+	uint64_t a0 = 0;
+	int bad = run_caller(&r, 0, 40, 1, &a0);
+	CHECK(&C, !bad, "before the remap: a0 %llu", (unsigned long long)a0);
+	remap_to(&r, r.p2, V | R | X | A);
+	bad = run_caller(&r, RAM_BASE + 0x100, 3, 2, &a0);
+	CHECK(&C, !bad, "after the remap and sfence.vma: a0 %llu (want 2)", (unsigned long long)a0);
 	/* Back to the first page, fenced for that one address only: the jump
 	 * cache drops that page's entries (and keeps the others'). */
-	*pte = (p1 >> 12) << 10 | V | R | X | A;
-	hart_set_pc(h, RAM_BASE + 0x200);
-	hart_run(h, &ex);
-	for (int n = 0; n < 3; n++) {
-		hart_set_pc(h, RAM_BASE);
-		hart_run(h, &ex);
-		CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 1,
-		      "after the remap back and sfence.vma of its address, run %d: a0 %llu (want 1)", n,
-		      (unsigned long long)hart_get_reg(h, 10));
-	}
-	hart_destroy(h);
-	gram_destroy(&ram);
+	remap_to(&r, r.p1, V | R | X | A);
+	bad = run_caller(&r, RAM_BASE + 0x200, 3, 1, &a0);
+	CHECK(&C, !bad, "after the remap back and sfence.vma of its address: a0 %llu (want 1)",
+	      (unsigned long long)a0);
+	remap_rig_destroy(&r);
 }
 
 /* The JIT keeps its jump-cache entries across a whole SFENCE.VMA and
@@ -361,93 +401,46 @@ static void test_remapped_code(void)
  * come back to life for a remapped page. */
 static void test_code_kept_across_flushes(void)
 {
-	struct gram ram;
-	gram_init(&ram, RAM_BASE, RAM_SIZE);
-	struct hart *h = new_hart(&ram);
-	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = 3 };
-	t.root = alloc_page(&t);
-	map(&t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1); /* caller, identity */
-	map(&t, PT_POOL, PT_POOL, V | R | W | A | D, 1);
-	uint64_t cva = 0x40000000ull, p1 = RAM_BASE + 0x300000, p2 = RAM_BASE + 0x301000;
-	uint64_t *pte = map(&t, cva, p1, V | R | X | A, 0);
-	uint32_t callee1[] = { ADDI(10, 0, 1), JALR(0, 1, 0) };
-	uint32_t callee2[] = { ADDI(10, 0, 2), JALR(0, 1, 0) };
-	uint32_t caller[] = { JALR(1, 5, 0), ECALL() };
-	uint32_t fence[] = { 0x12000073u /* sfence.vma x0, x0 */, ECALL() };
+	struct remap_rig r;
+	remap_rig_init(&r);
+	struct hart *h = r.h;
 	/* JC_SIZE full fences: every salt once, and back to the first. */
 	uint32_t fences[] = { ADDI(6, 0, 2047), ADDI(6, 6, 2047), ADDI(6, 6, 2), /* t1 = 4096 */
 			      0x12000073u, ADDI(6, 6, -1), BNE(6, 0, -8), ECALL() };
-	uint32_t handler[] = { ECALL() };
-	gram_write(&ram, p1 + 0x100, callee1, sizeof(callee1));
-	gram_write(&ram, p2 + 0x100, callee2, sizeof(callee2));
-	gram_write(&ram, RAM_BASE, caller, sizeof(caller));
-	gram_write(&ram, RAM_BASE + 0x100, fence, sizeof(fence));
-	gram_write(&ram, RAM_BASE + 0x200, fences, sizeof(fences));
-	gram_write(&ram, RAM_BASE + 0x800, handler, sizeof(handler));
-	hart_reset(h, RAM_BASE, 0);
-	hart_csr_write(h, 0x180, 8ull << 60 | t.root >> 12);
-	hart_csr_write(h, 0x105, RAM_BASE + 0x800);
-	hart_set_reg(h, 5, cva + 0x100);
-	struct hart_exit ex;
-	/* Run the fence code at fence_at (if not 0), then the caller `runs`
-	 * times; bad counts the runs that did not end at the ECALL with
-	 * a0 == want. */
+	gram_write(&r.ram, RAM_BASE + 0x200, fences, sizeof(fences));
 	uint64_t a0 = 0;
-	int bad = 0;
-#define RUN_CALLER(fence_at, runs, want)                                      \
-	do {                                                                  \
-		bad = 0;                                                      \
-		if (fence_at) {                                               \
-			hart_set_pc(h, (fence_at));                           \
-			hart_run(h, &ex);                                     \
-		}                                                             \
-		for (int n = 0; n < (runs); n++) {                            \
-			hart_set_pc(h, RAM_BASE);                             \
-			hart_set_reg(h, 10, 0);                               \
-			hart_run(h, &ex);                                     \
-			a0 = hart_get_reg(h, 10);                             \
-			if (ex.reason != EXIT_SBI || a0 != (want))            \
-				bad++;                                        \
-		}                                                             \
-	} while (0)
-	RUN_CALLER(0, 40, 1);
+	int bad = run_caller(&r, 0, 40, 1, &a0);
 	CHECK(&C, !bad, "before any flush: a0 %llu (want 1)", (unsigned long long)a0);
 	uint64_t kept = h->jc_kept;
-	RUN_CALLER(RAM_BASE + 0x100, 3, 1);
+	bad = run_caller(&r, RAM_BASE + 0x100, 3, 1, &a0);
 	CHECK(&C, !bad, "after sfence.vma with the mapping unchanged: a0 %llu (want 1)",
 	      (unsigned long long)a0);
 	/* Only translated code probes the jump cache (lockstep's never fills it). */
 	if (h->jit && !h->cfg.jit_lockstep)
 		CHECK(&C, h->jc_kept > kept, "no jump-cache entry was kept across the flush");
-	*pte = (p2 >> 12) << 10 | V | R | X | A;
-	RUN_CALLER(RAM_BASE + 0x100, 3, 2);
+	remap_to(&r, r.p2, V | R | X | A);
+	bad = run_caller(&r, RAM_BASE + 0x100, 3, 2, &a0);
 	CHECK(&C, !bad, "after the remap and sfence.vma x0, x0: a0 %llu (want 2)", (unsigned long long)a0);
 	/* Readable, not executable: the jump to it faults there. */
-	*pte = (p2 >> 12) << 10 | V | R | A;
-	hart_set_pc(h, RAM_BASE + 0x100);
-	hart_run(h, &ex);
-	hart_set_pc(h, RAM_BASE);
-	hart_set_reg(h, 10, 0);
-	hart_run(h, &ex);
+	remap_to(&r, r.p2, V | R | A);
+	run_caller(&r, RAM_BASE + 0x100, 1, 0, &a0);
 	uint64_t cause, tval, epc;
 	hart_csr_read(h, 0x142, &cause);
 	hart_csr_read(h, 0x143, &tval);
 	hart_csr_read(h, 0x141, &epc);
-	CHECK(&C, ex.reason == EXIT_SBI && cause == 12 && tval == cva + 0x100 && epc == cva + 0x100 &&
-		      hart_get_reg(h, 10) == 0,
+	CHECK(&C, r.ex.reason == EXIT_SBI && cause == 12 && tval == r.cva + 0x100 &&
+		      epc == r.cva + 0x100 && a0 == 0,
 	      "a jump to a page no longer executable: cause %llu tval %llx epc %llx a0 %llu",
 	      (unsigned long long)cause, (unsigned long long)tval, (unsigned long long)epc,
-	      (unsigned long long)hart_get_reg(h, 10));
-	*pte = (p1 >> 12) << 10 | V | R | X | A;
-	RUN_CALLER(RAM_BASE + 0x100, 3, 1);
+	      (unsigned long long)a0);
+	remap_to(&r, r.p1, V | R | X | A);
+	bad = run_caller(&r, RAM_BASE + 0x100, 3, 1, &a0);
 	CHECK(&C, !bad, "executable again, first page: a0 %llu (want 1)", (unsigned long long)a0);
-	*pte = (p2 >> 12) << 10 | V | R | X | A;
-	RUN_CALLER(RAM_BASE + 0x200, 3, 2);
+	remap_to(&r, r.p2, V | R | X | A);
+	bad = run_caller(&r, RAM_BASE + 0x200, 3, 2, &a0);
 	CHECK(&C, !bad, "after the remap and 4096 sfence.vma x0, x0: a0 %llu (want 2)",
 	      (unsigned long long)a0);
-#undef RUN_CALLER
-	hart_destroy(h);
-	gram_destroy(&ram);
+	remap_rig_destroy(&r);
 }
 
 /* A superpage remapped, then fenced once for its first address (as Linux
