@@ -2,6 +2,7 @@
 #include "base/gram.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -41,6 +42,80 @@ static int track_huge(struct gram *r)
 	pthread_mutex_init(&r->small_lock, NULL);
 	r->huge = true;
 	return 0;
+}
+
+/* RAM mapped from files, for the SIGBUS handler, which gets nothing but the
+ * faulting address: the one piece of process-wide state here, because a
+ * signal handler cannot reach a struct vm. Slots are claimed and freed
+ * atomically; a RAM that finds none is left as before (a truncated file
+ * then ends the process by the signal). */
+#define FILE_RAMS 16
+static struct gram *_Atomic file_rams[FILE_RAMS];
+static struct sigaction prev_sigbus;
+static pthread_once_t sigbus_once = PTHREAD_ONCE_INIT;
+
+static void file_ram_add(struct gram *r)
+{
+	for (int i = 0; i < FILE_RAMS; i++) {
+		struct gram *none = NULL;
+		if (atomic_compare_exchange_strong(&file_rams[i], &none, r))
+			return;
+	}
+}
+
+static void file_ram_remove(struct gram *r)
+{
+	for (int i = 0; i < FILE_RAMS; i++) {
+		struct gram *me = r;
+		atomic_compare_exchange_strong(&file_rams[i], &me, NULL);
+	}
+}
+
+/* A page of file-mapped RAM whose file no longer reaches it (Linux:
+ * SIGBUS, BUS_ADRERR, on a private file mapping past the file's end):
+ * map zeros over that page and note it; the access then completes.
+ * Only async-signal-safe calls (mmap, atomics). */
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	uint8_t *a = si->si_addr;
+	for (int i = 0; si->si_code == BUS_ADRERR && i < FILE_RAMS; i++) {
+		struct gram *r = atomic_load(&file_rams[i]);
+		if (!r || a < r->host || a >= r->host + r->size)
+			continue;
+		uint64_t off = (uint64_t)(a - r->host) & ~(GRAM_PAGE_SIZE - 1);
+		int e = errno;
+		void *p = mmap(r->host + off, GRAM_PAGE_SIZE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		errno = e;
+		if (p == MAP_FAILED)
+			break;
+		uint64_t none = 0;
+		atomic_compare_exchange_strong(&r->lost, &none, r->base + off + 1);
+		return;
+	}
+	/* Not guest RAM (or no page to put there): what would have happened
+	 * without this handler. */
+	if (prev_sigbus.sa_flags & SA_SIGINFO) {
+		prev_sigbus.sa_sigaction(sig, si, uc);
+	} else if (prev_sigbus.sa_handler != SIG_DFL && prev_sigbus.sa_handler != SIG_IGN) {
+		prev_sigbus.sa_handler(sig);
+	} else {
+		/* The faulting access runs again and the default action ends
+		 * the process. */
+		signal(SIGBUS, SIG_DFL);
+	}
+}
+
+static void install_sigbus(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_RESTART };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &prev_sigbus);
+}
+
+void gram_catch_lost_pages(void)
+{
+	pthread_once(&sigbus_once, install_sigbus);
 }
 
 static int map_ram(struct gram *r, uint64_t base, uint64_t size, int fd)
@@ -84,6 +159,8 @@ static int map_ram(struct gram *r, uint64_t base, uint64_t size, int fd)
 	r->base = base;
 	r->size = size;
 	r->npages = size >> GRAM_PAGE_SHIFT;
+	if (fd >= 0)
+		file_ram_add(r);
 	r->code = calloc(r->npages, sizeof(*r->code));
 	r->gen = calloc(r->npages, sizeof(*r->gen));
 	if (!r->code || !r->gen) {
@@ -110,8 +187,10 @@ int gram_init_file(struct gram *r, uint64_t base, uint64_t size, int fd)
 void gram_destroy(struct gram *r)
 {
 	/* A gram that was never set up is all zeros: fd 0 is not ours. */
-	if (r->host && r->file_fd >= 0)
+	if (r->host && r->file_fd >= 0) {
+		file_ram_remove(r);
 		close(r->file_fd);
+	}
 	if (r->host)
 		munmap(r->host, r->size);
 	free((void *)r->code);

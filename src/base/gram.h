@@ -69,6 +69,12 @@ struct gram {
 	_Atomic uint8_t *dirty;
 	/* The snapshot memory file RAM is mapped from, or -1 (anonymous). */
 	int file_fd;
+	/* RAM mapped from a file: the guest-physical address plus one of the
+	 * first page the file could no longer give (it was truncated under
+	 * the VM, and the access raised SIGBUS); 0 while none. Such a page
+	 * reads as zeros from then on: the VM's memory is no longer what the
+	 * guest wrote, and the VMM must stop the VM (gram_catch_lost_pages). */
+	_Atomic uint64_t lost;
 	/* How the threads that serve this RAM's guest (device I/O, timers,
 	 * network backends) start (thread_start): the VMM's sandbox confines
 	 * each at its start, before it reads a byte of guest memory. NULL:
@@ -100,6 +106,17 @@ int gram_init(struct gram *r, uint64_t base, uint64_t size);
  * descriptor. Returns 0 or -errno. */
 int gram_init_file(struct gram *r, uint64_t base, uint64_t size, int fd);
 void gram_destroy(struct gram *r);
+
+/* Make an access to RAM mapped from a file that is no longer there (the
+ * file was truncated or shrunk by another program while the VM ran; the
+ * host raises SIGBUS) survivable: a page of zeros takes the lost page's
+ * place, the access completes, and gram->lost says so, for the VMM to stop
+ * that VM with an error rather than die by the signal. Installs a
+ * process-wide SIGBUS handler once (it chains to the one before it for any
+ * other address); call it before the sandbox confines the process and
+ * after anything else that installs its own SIGBUS handler (the
+ * terminal's). */
+void gram_catch_lost_pages(void);
 
 /* Turn dirty-page tracking on (every page starts clean) or off. 0 or
  * -ENOMEM. Only while no hart runs. */

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "base/gram.h"
 #include "cli/console.h"
 #include "vmm/api.h"
 #include "vmm/snapshot.h"
@@ -32,6 +33,9 @@ int run_api(const struct run_api_opts *o)
 		fprintf(stderr, "skiff run: cannot set up the console: %s\n", strerror(errno));
 		return 1;
 	}
+	/* A restored VM's memory file truncated under it stops that VM with
+	 * an error (vmm_tick) instead of killing the process by SIGBUS. */
+	gram_catch_lost_pages();
 	struct vmm_params p = {
 		.id = o->cfg->name,
 		.version = o->version,
@@ -94,6 +98,8 @@ int run_api(const struct run_api_opts *o)
 			}
 			vm_end(vm, VM_STOPPED);
 		}
+		if (vm)
+			vm_check_ram(vm);
 		vmm_tick(v);
 		if (!vm || !atomic_load(&vm->end))
 			continue;

@@ -136,6 +136,7 @@ struct vm {
 		unsigned hart;
 		const char *what;
 		uint64_t pc, cause, tval;
+		char why[160];  /* `what` when it is made up at the time */
 	} crash;
 };
 

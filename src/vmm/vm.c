@@ -7,6 +7,7 @@
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +328,26 @@ void vm_resume_all(struct vm *vm)
 	freeze_devices(vm, false);
 	vm_snapshot_resumed(vm);
 	vm_resume(vm);
+}
+
+bool vm_check_ram(struct vm *vm)
+{
+	uint64_t lost = atomic_load(&vm->ram.lost);
+	if (!lost)
+		return false;
+	if (atomic_load(&vm->end) != VM_RUNNING)
+		return true;
+	snprintf(vm->crash.why, sizeof(vm->crash.why),
+		 "its RAM at 0x%" PRIx64 " is gone: the snapshot memory file it was restored from "
+		 "was truncated while it ran",
+		 lost - 1);
+	vm->crash.hart = 0;
+	vm->crash.what = vm->crash.why;
+	vm->crash.pc = 0; /* the harts are still running: no pc to name */
+	vm->crash.cause = 0;
+	vm->crash.tval = lost - 1;
+	vm_end(vm, VM_CRASHED);
+	return true;
 }
 
 enum vm_end vm_wait(struct vm *vm)

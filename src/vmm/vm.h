@@ -26,6 +26,11 @@ void vm_pause_all(struct vm *vm);
 void vm_resume_all(struct vm *vm);
 /* Block until the VM ends; all vCPU threads have finished on return. */
 enum vm_end vm_wait(struct vm *vm);
+/* A restored VM whose memory file was truncated under it (gram.lost, see
+ * gram_catch_lost_pages): part of its RAM is gone and reads as zeros, so
+ * it cannot go on. Ends it as a crash that says so (vm->crash) and returns
+ * true; false while its RAM is whole. Call it often (the console loop). */
+bool vm_check_ram(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
 /* Host input for the guest console. Returns bytes accepted. */

@@ -30,6 +30,8 @@ then the VMM is killed.
   a NIC whose MAC changed.
 - Corrupt, truncated and wrong-version state files are refused with a clear
   message and nothing is started.
+- A memory file truncated under the VM restored from it stops that VM with
+  a crash report naming the cause (not a SIGBUS that kills the VMM).
 """
 import hashlib
 import http.client
@@ -578,6 +580,43 @@ def test_filesystem_clean_after_restore(resumed, disk, clone_source):
     assert resumed.poweroff() == 0
     r = subprocess.run(["e2fsck", "-fn", str(disk)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_memory_file_truncated_under_vm(skiff_bin, console_log_dir, saved, disk, tmp_path):
+    """Another program truncates the memory file of a running restored VM
+    (the file is mapped, not read): the guest's next touch of a page it had
+    not written used to kill the VMM by SIGBUS. Now that VM stops with a
+    crash report that names the cause, exit status 2, and the API socket
+    is gone as after any end. On its own copies of the files (the module's
+    other VMs share the originals)."""
+    own = tmp_path / "snap"
+    own.mkdir()
+    for f in ("vmstate", "memory"):
+        subprocess.run(["cp", "--sparse=always", str(saved["dir"] / "f1" / f), str(own / f)], check=True)
+    own_disk = tmp_path / "data.img"
+    subprocess.run(["cp", "--sparse=always", str(disk), str(own_disk)], check=True)
+    sock = saved["sock"] / "cut.sock"
+    g = spawn(skiff_bin, ["--api-sock", sock], console_log_dir / "snap-cut.log", "cut")
+    try:
+        wait_api(sock, g)
+        ok(sock, "PUT", "/snapshot/load", {
+            "snapshot_path": str(own / "vmstate"),
+            "mem_backend": {"backend_type": "File", "backend_path": str(own / "memory")},
+            "resume_vm": True,
+            "vsock_override": {"uds_path": str(tmp_path / "v.sock")},
+            "drive_overrides": [{"drive_id": "data", "path_on_host": str(own_disk)}]})
+        assert g.run("echo back", timeout=120) == "back"
+        os.truncate(own / "memory", 0)
+        # Pages the guest has not written since the restore are gone now;
+        # a command run touches some (and the kernel's own work others).
+        g.p.sendline("cat /proc/meminfo /proc/*/status > /dev/null; ls -lR / > /dev/null")
+        status = g.wait_exit(120)
+        out = g.tail(4000)
+        assert status == 2, f"the VMM ended with status {status} (negative: killed by that signal)\n{out}"
+        assert "snapshot memory file" in out and "truncated" in out, out
+        assert not sock.exists(), "the API socket was left behind"
+    finally:
+        g.close()
 
 
 def test_bad_state_files(skiff_bin, saved, disk, tmp_path):

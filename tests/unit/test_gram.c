@@ -4,11 +4,16 @@
  * back a small page at a time: the guest's next touch of one 4 KiB page
  * there may not bring back 2 MiB (the balloon would give back nothing).
  * The host decides whether RAM gets huge pages at all; the checks hold
- * either way, and the test says which case it saw.
+ * either way, and the test says which case it saw. And RAM mapped from a
+ * memory file that is truncated under it: an access to a page the file no
+ * longer holds reads zeros and is noted (gram.lost), where it raised a
+ * SIGBUS that ended the process.
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 
 #include "base/gram.h"
@@ -152,8 +157,51 @@ static void huge_mapping(void)
 	CHECK(&C, munmap(p, size) == 0, "unmapped");
 }
 
+/* RAM mapped from a file, then the file truncated to half: the first
+ * half's pages still read from the file, or what was written to them (a
+ * private copy); the first access past the new end reads zeros, and
+ * gram.lost names that page. Past the end even a page written before is
+ * gone (Linux drops the private copies past a truncation too). */
+static void truncated_file(void)
+{
+	char path[] = "/tmp/skiff-test-gram-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(&C, fd >= 0, "temporary file");
+	if (fd < 0)
+		return;
+	unlink(path);
+	uint64_t size = 64 * GRAM_PAGE_SIZE;
+	uint8_t *img = malloc(size);
+	memset(img, 0xab, size);
+	CHECK(&C, pwrite(fd, img, size, 0) == (ssize_t)size, "file written");
+	free(img);
+	gram_catch_lost_pages();
+	struct gram r;
+	CHECK(&C, gram_init_file(&r, BASE, size, fd) == 0, "RAM mapped from the file");
+	volatile uint8_t *kept = gram_ptr(&r, BASE + 10 * GRAM_PAGE_SIZE, 1);
+	volatile uint8_t *cut = gram_ptr(&r, BASE + 40 * GRAM_PAGE_SIZE, 1);
+	*kept = 0x55;  /* copy-on-write: these pages are the RAM's own now */
+	*cut = 0x66;
+	CHECK(&C, ftruncate(fd, size / 2) == 0, "file truncated");
+	volatile uint8_t *low = gram_ptr(&r, BASE + 3 * GRAM_PAGE_SIZE + 7, 1);
+	CHECK(&C, *low == 0xab, "a page the file still holds reads from it: %#x", *low);
+	CHECK(&C, *kept == 0x55, "a page written before, below the new end, keeps it: %#x", *kept);
+	CHECK(&C, atomic_load(&r.lost) == 0, "nothing lost yet");
+	volatile uint8_t *gone = gram_ptr(&r, BASE + 50 * GRAM_PAGE_SIZE + 9, 1);
+	CHECK(&C, *gone == 0, "a page past the file's new end reads zeros: %#x", *gone);
+	CHECK(&C, atomic_load(&r.lost) == BASE + 50 * GRAM_PAGE_SIZE + 1,
+	      "gram.lost names that page: %#llx", (unsigned long long)atomic_load(&r.lost));
+	*gone = 7;
+	CHECK(&C, *gone == 7, "the page of zeros takes writes");
+	CHECK(&C, *cut == 0, "a page written before, past the new end, reads zeros: %#x", *cut);
+	CHECK(&C, atomic_load(&r.lost) == BASE + 50 * GRAM_PAGE_SIZE + 1, "gram.lost keeps the first");
+	gram_destroy(&r);
+	close(fd);
+}
+
 int main(void)
 {
+	truncated_file();
 	huge_mapping();
 	discard_then_touch();
 	bounded_runs();
