@@ -23,9 +23,10 @@ into its standard input.
 - Runtime updates on one shared VM (booted from a config file with the
   console on a pty): a NIC's rx limit given in the configuration holds a
   host->guest transfer to its rate, a tx limit PATCHed in at run time holds
-  a guest->host transfer to its rate (a lower bound on the time; the same
-  transfer unlimited, in the same test, takes less than that bound, before
-  the limit and after the limits are lifted); the
+  a guest->host transfer to its rate (a lower bound on the time, and the
+  metrics' throttle count grows; the same transfer unlimited, in the same
+  test, before the limit and after the limits are lifted, leaves that
+  count alone: a state, not a time bound a busy host breaks); the
   balloon reports the guest's statistics,
   PATCH /balloon inflates it (GET /balloon's actual_mib follows the target,
   the VMM's RSS falls) and deflates it again; bad runtime input is a 400
@@ -209,6 +210,19 @@ def guest_instructions(sock, metrics_path):
     lines = Path(metrics_path).read_text().splitlines()
     assert len(lines) > before, "FlushMetrics wrote no line"
     return sum(v["instructions"] for v in json.loads(lines[-1])["vcpus"])
+
+
+def throttled(sock, metrics_path, kind, dev_id, counter):
+    """A device's rate-limiter counter (times a request or a frame had to
+    wait for its bucket): FlushMetrics, then the new metrics line's entry
+    for `dev_id` in its `kind` list ("block" or "net")."""
+    before = len(Path(metrics_path).read_text().splitlines()) if Path(metrics_path).exists() else 0
+    ok(sock, "PUT", "/actions", {"action_type": "FlushMetrics"})
+    lines = Path(metrics_path).read_text().splitlines()
+    assert len(lines) > before, "FlushMetrics wrote no line"
+    devs = {d["id"]: d for d in json.loads(lines[-1]).get(kind, [])}
+    assert dev_id in devs, f"no {kind} device {dev_id} in the metrics: {lines[-1][:500]}"
+    return devs[dev_id][counter]
 
 
 def raw_http(sock, data, read_timeout=10, half_close=False):
@@ -659,6 +673,7 @@ def test_config_file_boot(vmm_factory, default_guest, guest_tools, short_tmp, tm
     vsock = short_tmp / "cfg.vsock"
     port_sock = short_tmp / "port.sock"
     cfg = tmp_path / "vm.json"
+    metrics = tmp_path / "metrics.json"
     cfg.write_text(json.dumps({
         "boot-source": {"kernel_image_path": str(default_guest.kernel),
                         "initrd_path": str(default_guest.initrd)},
@@ -668,7 +683,7 @@ def test_config_file_boot(vmm_factory, default_guest, guest_tools, short_tmp, tm
                    {"drive_id": "rw", "path_on_host": str(w_old), "is_root_device": False,
                     "is_read_only": False, "format": "raw"}],
         "network-interfaces": [], "vsock": {"guest_cid": 3, "uds_path": str(vsock)},
-        "balloon": None, "logger": None, "metrics": None,
+        "balloon": None, "logger": None, "metrics": {"metrics_path": str(metrics)},
         "shares": [{"tag": "tools", "path_on_host": str(tools), "is_read_only": True}],
     }))
     sock = short_tmp / "cfg.sock"
@@ -707,11 +722,17 @@ def test_config_file_boot(vmm_factory, default_guest, guest_tools, short_tmp, tm
     assert get(sock, "/vm/config")["drives"][0]["path_on_host"] == str(a)
     assert v.run(head) == "AAAA"
     # PATCH a rate limit: the same read of 1 MiB, unlimited and then
-    # limited, in the same guest.
+    # limited, in the same guest. Unlimited, no request waited for the
+    # drive's bucket; limited, requests waited (the metrics' throttle
+    # count: a state, where a wall-time bound on the unlimited read fails
+    # on a busy host) and the read took at least what the rate allows.
     mib = "dd if=/dev/vda of=/dev/null bs=64k count=16 iflag=direct 2>/dev/null"
+    waits = throttled(sock, metrics, "block", "data", "rate_limiter_throttled_events")
     t0 = time.monotonic()
     v.run(mib)
     free = time.monotonic() - t0
+    assert throttled(sock, metrics, "block", "data", "rate_limiter_throttled_events") == waits, \
+        "the drive's reads waited for a bucket before any limit was PATCHed in"
     ok(sock, "PATCH", "/drives/data", {"drive_id": "data",
                                        "rate_limiter": {"bandwidth": {"size": DRIVE_RATE, "refill_time": 1000}}})
     t0 = time.monotonic()
@@ -720,10 +741,8 @@ def test_config_file_boot(vmm_factory, default_guest, guest_tools, short_tmp, tm
     bound = (MiB - DRIVE_RATE) / DRIVE_RATE - 0.5
     print(f"\n1 MiB from the drive: {free:.1f} s unlimited, {limited:.1f} s at {DRIVE_RATE >> 10} KiB/s")
     assert limited >= bound, f"1 MiB through a {DRIVE_RATE} B/s limit PATCHed in took {limited:.1f} s"
-    # Unlimited, the read took less than the limit allows: the limit came
-    # with the PATCH (a bound from the rate, not a ratio of two timings,
-    # which a busy host skews).
-    assert free < bound, f"1 MiB took {free:.1f} s before any limit was PATCHed in (bound {bound:.1f} s)"
+    assert throttled(sock, metrics, "block", "data", "rate_limiter_throttled_events") > waits, \
+        "no read waited for the drive's bucket after the limit was PATCHed in"
 
     # Swap the backing file under the running guest (Firecracker's PATCH
     # path_on_host): b is twice a's size; the driver learns the new
@@ -840,6 +859,7 @@ def runtime_vm(skiff_bin, default_guest, console_log_dir, tmp_path_factory):
                                                    "guest_port": 80}],
                                 "rx_rate_limiter": rate_limiter()}],
         "balloon": {"amount_mib": 0, "deflate_on_oom": False, "stats_polling_interval_s": 1},
+        "metrics": {"metrics_path": str(d / "metrics.json")},
     }))
     sock = d / "api.sock"
     g = Guest(skiff_bin, ["--config-file", cfg, "--api-sock", sock],
@@ -848,6 +868,7 @@ def runtime_vm(skiff_bin, default_guest, console_log_dir, tmp_path_factory):
         g.wait_ready()
         g.sock = sock
         g.port = port
+        g.metrics = d / "metrics.json"
         yield g
     finally:
         g.close()
@@ -856,35 +877,49 @@ def runtime_vm(skiff_bin, default_guest, console_log_dir, tmp_path_factory):
         d.rmdir()
 
 
+def nic_waits(g, counter):
+    """eth0's rx_rate_limiter_throttled or tx_rate_limiter_throttled."""
+    return throttled(g.sock, g.metrics, "net", "eth0", counter)
+
+
 def test_rx_limit_from_configuration(runtime_vm):
-    """Host -> guest through the forward, against the configured rx limit;
-    then with the limit lifted, the same transfer in the same guest takes
-    less than the limit allows."""
+    """Host -> guest through the forward, against the configured rx limit
+    (frames waited for the bucket; the transfer took at least what the
+    rate allows); then with the limit lifted, the same transfer in the
+    same guest has no frame wait (a state, not a time bound that a busy
+    host breaks)."""
     g = runtime_vm
     g.run("ip -4 addr show dev eth0 | grep -q 10.0.2.15", timeout=60)
+    rx0 = nic_waits(g, "rx_rate_limiter_throttled")
     limited = host_to_guest_nc(g, g.port, LIMITED_BYTES)
+    rx1 = nic_waits(g, "rx_rate_limiter_throttled")
     ok(g.sock, "PATCH", "/network-interfaces/eth0",
        {"iface_id": "eth0", "rx_rate_limiter": {"bandwidth": {"size": 0, "refill_time": 1000}}})
     free = host_to_guest_nc(g, g.port, LIMITED_BYTES)
+    rx2 = nic_waits(g, "rx_rate_limiter_throttled")
     print(f"\nhost->guest {LIMITED_BYTES >> 10} KiB: {limited:.1f} s at rx {RATE >> 10} KiB/s, "
-          f"{free:.1f} s unlimited")
+          f"{free:.1f} s unlimited; rx throttle count {rx0} -> {rx1} -> {rx2}")
     assert limited >= LIMITED_BOUND, f"{LIMITED_BYTES} bytes through a {RATE} B/s rx limit took {limited:.1f} s"
-    assert free < LIMITED_BOUND, f"with the rx limit lifted the transfer took {free:.1f} s, as if still limited"
+    assert rx1 > rx0, "no received frame waited for the configured rx limit's bucket"
+    assert rx2 == rx1, f"with the rx limit lifted, frames still waited ({rx1} -> {rx2})"
 
 
 def test_patch_tx_limit_at_runtime(runtime_vm):
-    """Guest -> host: unlimited, then with a tx limit PATCHed in (slower by
-    the rate), then with the limits lifted (fast again, by the same
-    measure)."""
+    """Guest -> host: unlimited (no frame waits for a bucket), then with a
+    tx limit PATCHed in (frames wait; slower by the rate), then with the
+    limits lifted (no frame waits again)."""
     g = runtime_vm
     sock = g.sock
+    tx0 = nic_waits(g, "tx_rate_limiter_throttled")
     n, free = guest_to_host_nc_bytes(g, LIMITED_BYTES)
+    tx1 = nic_waits(g, "tx_rate_limiter_throttled")
     ok(sock, "PATCH", "/network-interfaces/eth0",
        {"iface_id": "eth0", "tx_rate_limiter": rate_limiter()})
     nic = get(sock, "/vm/config")["network-interfaces"][0]
     assert nic["tx_rate_limiter"]["bandwidth"] == {"size": RATE, "refill_time": 1000,
                                                    "one_time_burst": 0}, nic
     n, limited = guest_to_host_nc_bytes(g, LIMITED_BYTES)
+    tx2 = nic_waits(g, "tx_rate_limiter_throttled")
 
     # Lifting both limits (size 0) is accepted and kept; the ops buckets
     # that were not named stay as they were.
@@ -895,12 +930,15 @@ def test_patch_tx_limit_at_runtime(runtime_vm):
     for k in ("rx_rate_limiter", "tx_rate_limiter"):
         assert nic.get(k, {}).get("bandwidth", {}).get("size", 0) == 0, nic
     n, lifted = guest_to_host_nc_bytes(g, LIMITED_BYTES)
+    tx3 = nic_waits(g, "tx_rate_limiter_throttled")
     print(f"\nguest->host {LIMITED_BYTES >> 10} KiB: {free:.1f} s unlimited, {limited:.1f} s at tx "
-          f"{RATE >> 10} KiB/s, {lifted:.1f} s after lifting it")
+          f"{RATE >> 10} KiB/s, {lifted:.1f} s after lifting it; tx throttle count "
+          f"{tx0} -> {tx1} -> {tx2} -> {tx3}")
     assert limited >= LIMITED_BOUND, \
         f"{LIMITED_BYTES} bytes through a {RATE} B/s tx limit PATCHed in took {limited:.1f} s"
-    assert free < LIMITED_BOUND, f"the transfer before the tx limit took {free:.1f} s, as if already limited"
-    assert lifted < LIMITED_BOUND, f"after lifting the limit the transfer took {lifted:.1f} s, as if still limited"
+    assert tx1 == tx0, f"frames waited for a tx bucket before any tx limit ({tx0} -> {tx1})"
+    assert tx2 > tx1, "no transmitted frame waited for the tx limit PATCHed in"
+    assert tx3 == tx2, f"after lifting the tx limit frames still waited ({tx2} -> {tx3})"
 
 
 def guest_to_host_nc_bytes(guest, nbytes):
