@@ -324,6 +324,158 @@ static void test_operands_from_rax(void)
 	vm_fini(&v);
 }
 
+/* The pairs the JIT translates as one (SLLI + ADD, SLLI + SRLI, AUIPC +
+ * JALR), attacked as a guest can: the second instruction entered by a
+ * jump of its own (it must then read its registers, not the pair's
+ * constant); a pair split by a page end; an AUIPC + JALR whose target is
+ * outside RAM (the JALR retires, writing rd, and the fetch at the target
+ * faults); and the second halves rewritten by the guest's own stores and
+ * a FENCE.I (the new instructions run). */
+static void test_fused_pairs_attacked(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t srli = 5; /* funct3 of SRLI */
+	uint32_t mid[] = {
+		ADDI(12, 0, 7),                 /* 0x00: a2 = 7 */
+		ADDI(10, 0, 3),                 /* 0x04: a0 = 3 */
+		ADDI(11, 0, 1000),              /* 0x08: a1 = 1000 */
+		ADDI(14, 0, -1),                /* 0x0c: a4 = -1 */
+		ADDI(15, 0, -2),                /* 0x10: a5 = -2 */
+		JAL(0, 8),                      /* 0x14: to the ADD of the pair */
+		SLLI(12, 10, 2),                /* 0x18: a2 = (a0 << 2) + a1 */
+		ADD(12, 12, 11),                /* 0x1c */
+		ADD(13, 13, 12),                /* 0x20: a3 += a2 */
+		BNE(6, 0, 8),                   /* 0x24: round 2: the whole zext pair */
+		JAL(0, 8),                      /* 0x28: round 1: its SRLI alone */
+		SLLI(14, 15, 32),               /* 0x2c: a4 = zext.w(a5) */
+		rv_i(0x13, srli, 14, 14, 32),   /* 0x30 */
+		ADD(18, 18, 14),                /* 0x34: s2 += a4 */
+		ADDI(6, 6, 1),                  /* 0x38 */
+		ADDI(7, 0, 2),                  /* 0x3c */
+		BNE(6, 7, -0x28),               /* 0x40: to 0x18 */
+		ECALL(),                        /* 0x44 */
+	};
+	/* Any trap ends a run at the handler's ECALL (a wrong jump too). */
+	uint32_t handler[] = { ECALL() };
+	put(&v, RAM_BASE + 0x300, handler, 1);
+	put(&v, RAM_BASE, mid, sizeof(mid) / 4);
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_csr_write(v.h, CSR_STVEC, RAM_BASE + 0x300);
+	struct hart_exit ex = run(&v);
+	/* Round 1: a2 = 7 + 1000, a4 = 0xffffffff; round 2: a2 = 12 + 1000,
+	 * a4 = 0xfffffffe. */
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_pc(v.h) == RAM_BASE + 0x44 &&
+		      hart_get_reg(v.h, 13) == 1007 + 1012,
+	      "SLLI + ADD entered at the ADD, then whole: a3 %llu (want 2019)",
+	      (unsigned long long)hart_get_reg(v.h, 13));
+	CHECK(&C, hart_get_reg(v.h, 18) == 0xffffffffull + 0xfffffffeull,
+	      "SLLI + SRLI entered at the SRLI, then whole: s2 %llx (want 1fffffffd)",
+	      (unsigned long long)hart_get_reg(v.h, 18));
+
+	/* AUIPC + JALR: called whole, then its JALR entered with another t0. */
+	uint32_t call[] = {
+		ADDI(10, 0, 0),                 /* 0x100 */
+		rv_auipc(5, 0),                 /* 0x104: t0 = pc */
+		JALR(1, 5, 0x3c),               /* 0x108: to 0x140, ra = 0x10c */
+		BNE(6, 0, 16),                  /* 0x10c: round 2 -> 0x11c */
+		ADDI(6, 0, 1),                  /* 0x110 */
+		ADD(5, 19, 0),                  /* 0x114: t0 = s3 = 0x184 */
+		JAL(0, -0x10),                  /* 0x118: to the JALR: 0x184 + 0x3c */
+		ECALL(),                        /* 0x11c */
+	};
+	uint32_t f1[] = { ADDI(10, 10, 1), JALR(0, 1, 0) };
+	uint32_t f100[] = { ADDI(10, 10, 100), JALR(0, 1, 0) };
+	put(&v, RAM_BASE + 0x100, call, sizeof(call) / 4);
+	put(&v, RAM_BASE + 0x140, f1, 2);
+	put(&v, RAM_BASE + 0x1c0, f100, 2);
+	hart_set_reg(v.h, 6, 0);
+	hart_set_reg(v.h, 19, RAM_BASE + 0x184);
+	hart_set_pc(v.h, RAM_BASE + 0x100);
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_pc(v.h) == RAM_BASE + 0x11c && hart_get_reg(v.h, 10) == 101 &&
+		      hart_get_reg(v.h, 1) == RAM_BASE + 0x10c,
+	      "AUIPC + JALR, then its JALR entered with another base: a0 %llu (want 101) ra %llx",
+	      (unsigned long long)hart_get_reg(v.h, 10), (unsigned long long)hart_get_reg(v.h, 1));
+
+	/* AUIPC + JALR to an address outside RAM: t0 = pc - 2 GiB. */
+	uint32_t away[] = { rv_auipc(5, 0x80000), JALR(1, 5, 0) };
+	put(&v, RAM_BASE + 0x200, away, 2);
+	hart_set_reg(v.h, 1, 0);
+	hart_set_pc(v.h, RAM_BASE + 0x200);
+	ex = run(&v);
+	uint64_t cause, tval, epc;
+	hart_csr_read(v.h, CSR_SCAUSE, &cause);
+	hart_csr_read(v.h, CSR_STVAL, &tval);
+	hart_csr_read(v.h, CSR_SEPC, &epc);
+	CHECK(&C, ex.reason == EXIT_SBI && cause == 1 && epc == 0x200 && tval == 0x200 &&
+		      hart_get_reg(v.h, 1) == RAM_BASE + 0x208,
+	      "AUIPC + JALR out of RAM: cause %llu epc %llx tval %llx ra %llx (want 1, 200, 200, %llx)",
+	      (unsigned long long)cause, (unsigned long long)epc, (unsigned long long)tval,
+	      (unsigned long long)hart_get_reg(v.h, 1), (unsigned long long)(RAM_BASE + 0x208));
+
+	/* Pairs split by page ends: SLLI | ADD at 0x1000, AUIPC | JALR at 0x2000. */
+	uint32_t p0[] = { ADDI(10, 0, 5), ADDI(11, 0, 10), SLLI(12, 10, 3) };       /* 0xff4 */
+	uint32_t p1[] = { ADD(12, 12, 11), JAL(0, 0xff8) };                          /* 0x1000 */
+	uint32_t p2a[] = { rv_auipc(5, 0) };                                          /* 0x1ffc */
+	uint32_t p2b[] = { JALR(1, 5, 0x14), ECALL() };                              /* 0x2000 */
+	uint32_t p2f[] = { ADDI(13, 0, 77), JALR(0, 1, 0) };                         /* 0x2010 */
+	put(&v, RAM_BASE + 0xff4, p0, 3);
+	put(&v, RAM_BASE + 0x1000, p1, 2);
+	put(&v, RAM_BASE + 0x1ffc, p2a, 1);
+	put(&v, RAM_BASE + 0x2000, p2b, 2);
+	put(&v, RAM_BASE + 0x2010, p2f, 2);
+	hart_set_pc(v.h, RAM_BASE + 0xff4);
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_pc(v.h) == RAM_BASE + 0x2004 &&
+		      hart_get_reg(v.h, 12) == 50 && hart_get_reg(v.h, 13) == 77 &&
+		      hart_get_reg(v.h, 1) == RAM_BASE + 0x2004,
+	      "pairs across page ends: a2 %llu (want 50) a3 %llu (want 77) ra %llx",
+	      (unsigned long long)hart_get_reg(v.h, 12), (unsigned long long)hart_get_reg(v.h, 13),
+	      (unsigned long long)hart_get_reg(v.h, 1));
+
+	/* The guest rewrites the second halves (ADD -> XOR, the JALR's
+	 * offset), FENCE.I, and runs the pairs again. */
+	uint32_t smc[] = {
+		SLLI(12, 10, 2),                /* 0x3000: a2 = (a0 << 2) + a1 */
+		ADD(12, 12, 11),                /* 0x3004: becomes XOR */
+		rv_auipc(5, 0),                 /* 0x3008 */
+		JALR(1, 5, 0x38),               /* 0x300c: to 0x3040; becomes 0x78: 0x3080 */
+		ADD(13, 13, 12),                /* 0x3010: a3 += a2 */
+		BNE(6, 0, 0x20),                /* 0x3014: round 2 -> 0x3034 */
+		ADDI(6, 0, 1),                  /* 0x3018 */
+		SW(20, 18, 0),                  /* 0x301c: s4 over 0x3004 */
+		SW(21, 19, 0),                  /* 0x3020: s5 over 0x300c */
+		FENCE_I(),                      /* 0x3024 */
+		JAL(0, -0x28),                  /* 0x3028: to 0x3000 */
+		ECALL(), ECALL(),               /* 0x302c */
+		ECALL(),                        /* 0x3034 */
+	};
+	uint32_t g1[] = { ADDI(14, 14, 1), JALR(0, 1, 0) };
+	uint32_t g100[] = { ADDI(14, 14, 100), JALR(0, 1, 0) };
+	put(&v, RAM_BASE + 0x3000, smc, sizeof(smc) / 4);
+	put(&v, RAM_BASE + 0x3040, g1, 2);
+	put(&v, RAM_BASE + 0x3080, g100, 2);
+	hart_set_reg(v.h, 10, 3);
+	hart_set_reg(v.h, 11, 1000);
+	hart_set_reg(v.h, 13, 0);
+	hart_set_reg(v.h, 14, 0);
+	hart_set_reg(v.h, 6, 0);
+	hart_set_reg(v.h, 18, RAM_BASE + 0x3004);
+	hart_set_reg(v.h, 19, RAM_BASE + 0x300c);
+	hart_set_reg(v.h, 20, XOR(12, 12, 11));
+	hart_set_reg(v.h, 21, JALR(1, 5, 0x78));
+	hart_set_pc(v.h, RAM_BASE + 0x3000);
+	ex = run(&v);
+	/* Round 1: a2 = 12 + 1000, a4 = 1; round 2: a2 = 12 ^ 1000 = 996, a4 += 100. */
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_pc(v.h) == RAM_BASE + 0x3034 &&
+		      hart_get_reg(v.h, 13) == 1012 + 996 &&
+		      hart_get_reg(v.h, 14) == 101,
+	      "second halves rewritten by the guest: a3 %llu (want 2008) a4 %llu (want 101)",
+	      (unsigned long long)hart_get_reg(v.h, 13), (unsigned long long)hart_get_reg(v.h, 14));
+	vm_fini(&v);
+}
+
 static void test_loop_and_sbi_exit(void)
 {
 	struct vmx v;
@@ -1350,6 +1502,7 @@ int main(void)
 	test_pc_relative_calls();
 	test_scaled_add();
 	test_operands_from_rax();
+	test_fused_pairs_attacked();
 	test_timer_and_wfi();
 	test_code_invalidation();
 	test_block_cache_pressure();
