@@ -11,7 +11,9 @@ every VM configuration the rows need, the same guest boots in the new build
 and in the base build, strictly alternating, the base build first in every
 other run (the second boot of a pair was often ahead on a loaded host,
 whichever build it was: docs/benchmark-log.md), and each row measures in each
-boot exactly as bench/README.md describes (boot: launch to the shell
+boot exactly as bench/README.md describes (the cpu row's configuration boots
+both builds side by side and runs each workload in one, then at once in the
+other, as bench/run.sh does with skiff and QEMU) (boot: launch to the shell
 prompt and the host CPU seconds to get there; blk: O_DIRECT sequential and
 random reads and writes of a raw disk, every block's CRC-32 checked; net:
 TCP both ways through user networking). Before each run's boots, the API
