@@ -104,6 +104,7 @@ int run_api(const struct run_api_opts *o)
 		if (!vm || !atomic_load(&vm->end))
 			continue;
 		enum vm_end why = vm_wait(vm);
+		vm_check_ram(vm);
 		if (why == VM_CRASHED || why == VM_FAILED) {
 			console_close(&con);
 			con_open = false;

@@ -335,18 +335,24 @@ bool vm_check_ram(struct vm *vm)
 	uint64_t lost = atomic_load(&vm->ram.lost);
 	if (!lost)
 		return false;
-	if (atomic_load(&vm->end) != VM_RUNNING)
+	/* A hart may have died of the zeros first (its code or its trap
+	 * handler gone): the lost RAM is still the cause, named first. */
+	int end = atomic_load(&vm->end);
+	if ((end != VM_RUNNING && end != VM_CRASHED) || vm->crash.what == vm->crash.why)
 		return true;
+	const char *then = end == VM_CRASHED ? vm->crash.what : NULL;
 	snprintf(vm->crash.why, sizeof(vm->crash.why),
 		 "its RAM at 0x%" PRIx64 " is gone: the snapshot memory file it was restored from "
-		 "was truncated while it ran",
-		 lost - 1);
-	vm->crash.hart = 0;
+		 "was truncated while it ran%s%s",
+		 lost - 1, then ? "; then: " : "", then ? then : "");
 	vm->crash.what = vm->crash.why;
-	vm->crash.pc = 0; /* the harts are still running: no pc to name */
-	vm->crash.cause = 0;
-	vm->crash.tval = lost - 1;
-	vm_end(vm, VM_CRASHED);
+	if (end == VM_RUNNING) {
+		vm->crash.hart = 0;
+		vm->crash.pc = 0; /* the harts are still running: no pc to name */
+		vm->crash.cause = 0;
+		vm->crash.tval = lost - 1;
+		vm_end(vm, VM_CRASHED);
+	}
 	return true;
 }
 

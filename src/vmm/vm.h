@@ -29,7 +29,9 @@ enum vm_end vm_wait(struct vm *vm);
 /* A restored VM whose memory file was truncated under it (gram.lost, see
  * gram_catch_lost_pages): part of its RAM is gone and reads as zeros, so
  * it cannot go on. Ends it as a crash that says so (vm->crash) and returns
- * true; false while its RAM is whole. Call it often (the console loop). */
+ * true; false while its RAM is whole. A VM a hart's crash ended first (of
+ * those zeros) gets the lost RAM named as the cause too. Call it often
+ * (the console loop) and once more after vm_wait, before a crash report. */
 bool vm_check_ram(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
