@@ -47,6 +47,24 @@ static inline struct bc_entry *bc_set(struct hart *h, uint64_t pa)
 	return &h->bc_table[2 * ((pa >> 1) & (BC_SETS - 1))];
 }
 
+/* The block cached for guest-physical pa, or NULL when there is none or
+ * its page was written since it was decoded (its generation moved on). */
+static inline struct block *bc_current(struct hart *h, uint64_t pa)
+{
+	const struct bc_entry *be = bc_set(h, pa);
+	struct block *b;
+	if (likely(be[0].pa == pa))
+		b = be[0].b;
+	else if (be[1].pa == pa)
+		b = be[1].b;
+	else
+		return NULL;
+	if (unlikely(!b || b->gen != atomic_load_explicit(&h->ram_gen[(pa - h->ram_base) >> GRAM_PAGE_SHIFT],
+							  memory_order_relaxed)))
+		return NULL;
+	return b;
+}
+
 void block_cache_flush(struct hart *h)
 {
 	/* Every way in use points into the arena, at a block built since the
@@ -217,11 +235,8 @@ const void *jc_refill(struct hart *h)
 	 * block table and generation check, without leaving translated
 	 * code. Everything else (a block to build, heat to count, a link
 	 * to patch) is the executor's. */
-	const struct bc_entry *be = bc_set(h, pa);
-	const struct block *b = be[0].pa == pa ? be[0].b : be[1].pa == pa ? be[1].b : NULL;
-	if (!b || b->jit_none || !b->jit[set] ||
-	    b->gen != atomic_load_explicit(&h->ram_gen[(pa - h->ram_base) >> GRAM_PAGE_SHIFT],
-					   memory_order_relaxed))
+	const struct block *b = bc_current(h, pa);
+	if (!b || b->jit_none || !b->jit[set])
 		return NULL;
 	h->jc_found++;
 	jc_insert(h, pc, pa, b->jit[set]);
@@ -837,16 +852,8 @@ next_block:
 			}
 		}
 		uint64_t pa = (uint64_t)(host - h->ram_host) + h->ram_base;
-		const struct bc_entry *be = bc_set(h, pa);
-		if (likely(be[0].pa == pa))
-			b = be[0].b;
-		else if (be[1].pa == pa)
-			b = be[1].b;
-		else
-			b = NULL;
-		if (unlikely(!b ||
-			     b->gen != atomic_load_explicit(&h->ram_gen[(pa - h->ram_base) >> GRAM_PAGE_SHIFT],
-							    memory_order_relaxed))) {
+		b = bc_current(h, pa);
+		if (unlikely(!b)) {
 			prev = NULL;
 			b = block_build(h, pa, host, labels, &&L_END);
 			if (!b)
