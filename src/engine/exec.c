@@ -309,10 +309,15 @@ static uint8_t jit_shift_for(const struct hart *h, uint32_t gen)
 	return gen >> 4 > 6 ? 6 : (uint8_t)(gen >> 4);
 }
 
-/* Decode instructions at `host` (guest-physical `pa`) into a new block.
- * Returns NULL when the first instruction straddles the page end. */
-static struct block *block_build(struct hart *h, uint64_t pa, const uint8_t *host,
-				 const void *const *labels, const void *end_label)
+static int fetch_parcel(struct hart *h, uint64_t va, uint16_t *out);
+
+/* Decode instructions at `host` (guest-physical `pa`, virtual `pc`) into a
+ * new block. A block ends before an instruction that straddles the page
+ * end; one that starts with such an instruction holds it alone, its upper
+ * half fetched through pc + 2 (see block_straddles). Returns NULL with
+ * *cause set when that fetch faults. */
+static struct block *block_build(struct hart *h, uint64_t pc, uint64_t pa, const uint8_t *host,
+				 const void *const *labels, const void *end_label, uint64_t *cause)
 {
 	if (h->bc_used + BLOCK_BYTES > h->bc_size)
 		block_cache_flush(h);
@@ -325,6 +330,7 @@ static struct block *block_build(struct hart *h, uint64_t pa, const uint8_t *hos
 	b->heat = 0;
 	b->jit_none = false;
 	b->jit_shift = jit_shift_for(h, b->gen);
+	b->hi = 0;
 	memset(b->jit, 0, sizeof(b->jit));
 	h->blocks_built++;
 
@@ -333,10 +339,17 @@ static struct block *block_build(struct hart *h, uint64_t pa, const uint8_t *hos
 		uint16_t lo;
 		guest_copy(&lo, host + bytes, 2);
 		unsigned len = insn_length(lo);
-		if (off + len > GRAM_PAGE_SIZE)
-			break;
 		uint32_t raw = lo;
-		if (len == 4) {
+		if (off + len > GRAM_PAGE_SIZE) {
+			if (n)
+				break;
+			int c = fetch_parcel(h, pc + 2, &b->hi);
+			if (c) {
+				*cause = (uint64_t)c;
+				return NULL;
+			}
+			raw |= (uint32_t)b->hi << 16;
+		} else if (len == 4) {
 			uint16_t hi;
 			guest_copy(&hi, host + bytes + 2, 2);
 			raw |= (uint32_t)hi << 16;
@@ -350,8 +363,6 @@ static struct block *block_build(struct hart *h, uint64_t pa, const uint8_t *hos
 		if (i->flags & INSN_ENDS_BLOCK)
 			break;
 	}
-	if (n == 0)
-		return NULL;
 	b->n = n;
 	b->bytes = bytes;
 	memset(&b->insn[n], 0, sizeof(b->insn[n]));
@@ -371,7 +382,7 @@ static struct block *block_build(struct hart *h, uint64_t pa, const uint8_t *hos
 	return b;
 }
 
-/* Fetch a 16-bit parcel at virtual `va` for a straddling instruction.
+/* Fetch a 16-bit parcel at virtual `va`: a straddling instruction's upper half.
  * The fetch TLB first, as the dispatcher looks up every block: a hot
  * straddling instruction (a loop in a large program crosses page ends
  * often: a bytecode interpreter's did in bench/pywork.py, ~100k times a
@@ -396,40 +407,21 @@ static int fetch_parcel(struct hart *h, uint64_t va, uint16_t *out)
 	return 0;
 }
 
-/* A 32-bit instruction that straddles two pages: decoded into the hart's
- * scratch block every time (it cannot be keyed by one page). */
-static struct block *block_straddling(struct hart *h, uint64_t pc, struct block *scratch,
-				      const void *const *labels, const void *end_label,
-				      uint64_t *fault_cause, uint64_t *fault_va)
+/* Whether straddling block b, run at virtual pc, still holds the
+ * instruction there: 0 when the upper half at pc + 2 is the one it was
+ * decoded with, -1 when that changed (the page was written or pc + 2 maps
+ * elsewhere now: build the block again), else the cause of that fetch's
+ * fault. Its first half is the block's page, checked by its generation.
+ * The same compare in translated code (jit/translate.c) needs a fetch TLB
+ * entry for pc + 2: one passing here leaves one (fetch_parcel), so the
+ * translation entered next gets past its own check. */
+static int straddle_check(struct hart *h, const struct block *b, uint64_t pc)
 {
-	uint16_t lo, hi;
-	int cause = fetch_parcel(h, pc, &lo);
-	if (!cause && insn_length(lo) == 4) {
-		cause = fetch_parcel(h, pc + 2, &hi);
-		if (cause) {
-			*fault_cause = cause;
-			*fault_va = pc + 2;
-			return NULL;
-		}
-	} else {
-		hi = 0;
-	}
-	if (cause) {
-		*fault_cause = cause;
-		*fault_va = pc;
-		return NULL;
-	}
-	scratch->pa = 0;
-	scratch->link[0] = scratch->link[1] = NULL;
-	scratch->jit_none = true;
-	scratch->n = 1;
-	decode(lo | (uint32_t)hi << 16, &scratch->insn[0]);
-	scratch->insn[0].pc_off = 0;
-	scratch->insn[0].handler = labels[scratch->insn[0].op];
-	scratch->bytes = scratch->insn[0].len;
-	memset(&scratch->insn[1], 0, sizeof(scratch->insn[1]));
-	scratch->insn[1].handler = end_label;
-	return scratch;
+	uint16_t hi;
+	int cause = fetch_parcel(h, pc + 2, &hi);
+	if (cause)
+		return cause;
+	return hi == b->hi ? 0 : -1;
 }
 
 /* ---- slow paths for memory access --------------------------------------- */
@@ -594,14 +586,17 @@ static uint64_t orc_b(uint64_t v)
 }
 
 /* The bits of an instruction that turned out illegal when it ran (stval for
- * the trap): read back from the block's page; the page-straddling scratch
- * block has no single page, and reports 0, which the spec also allows. */
+ * the trap): read back from the block's page (a straddling instruction's
+ * upper half is the one it was decoded with). */
 static uint64_t insn_bits(struct hart *h, const struct block *b, const struct insn *i)
 {
 	uint32_t raw = 0;
-	const uint8_t *p = b->pa ? gram_ptr(h->ram, b->pa + i->pc_off, i->len) : NULL;
+	unsigned len = block_straddles(b) ? 2 : i->len;
+	const uint8_t *p = gram_ptr(h->ram, b->pa + i->pc_off, len);
 	if (p)
-		guest_copy(&raw, p, i->len);
+		guest_copy(&raw, p, len);
+	if (block_straddles(b))
+		raw |= (uint32_t)b->hi << 16;
 	return raw;
 }
 
@@ -653,10 +648,6 @@ static void run(struct hart *h, struct hart_exit *ex, struct block *only)
 	 * of its links the next block belongs in (see CHAIN). */
 	struct block *prev = NULL;
 	int prev_slot = 0;
-	struct {
-		struct block b;
-		struct insn slots[2];
-	} scratch;
 	/* Every return leaves through here so in_run is always cleared. */
 #define RETURN() do { tlb_sync_writes(h); atomic_store(&h->in_run, false); return; } while (0)
 
@@ -698,7 +689,7 @@ static void run(struct hart *h, struct hart_exit *ex, struct block *only)
 			i = b->insn;                                                    \
 			goto *i->handler;                                               \
 		}                                                                       \
-		if (t_ >> 12 == h->pc >> 12 && b != &scratch.b) {                       \
+		if (t_ >> 12 == h->pc >> 12) {                                          \
 			prev = b;                                                       \
 			prev_slot = (slot);                                             \
 		}                                                                       \
@@ -853,13 +844,26 @@ next_block:
 		}
 		uint64_t pa = (uint64_t)(host - h->ram_host) + h->ram_base;
 		b = bc_current(h, pa);
+		if (unlikely((pa & 0xfff) == GRAM_PAGE_SIZE - 2) && b && block_straddles(b)) {
+			/* Its upper half lies on another page: no link leads
+			 * here (prev), the check must run every time. */
+			prev = NULL;
+			int c = straddle_check(h, b, pc);
+			if (c > 0) {
+				cause = (uint64_t)c;
+				fault_va = pc + 2;
+				goto fetch_fault;
+			}
+			if (c < 0)
+				b = NULL;
+		}
 		if (unlikely(!b)) {
 			prev = NULL;
-			b = block_build(h, pa, host, labels, &&L_END);
-			if (!b)
-				b = block_straddling(h, pc, &scratch.b, labels, &&L_END, &cause, &fault_va);
-			if (!b)
+			b = block_build(h, pc, pa, host, labels, &&L_END, &cause);
+			if (!b) {
+				fault_va = pc + 2;
 				goto fetch_fault;
+			}
 		} else if (prev) {
 			prev->link[prev_slot] = b;
 			prev = NULL;

@@ -87,7 +87,9 @@ enum { TLB_U, TLB_S, TLB_S_SUM, TLB_SETS };
 
 /* A decoded block: straight-line instructions from one guest-physical page
  * ending at a control transfer, a state-changing instruction, the page end
- * or ENGINE_BLOCK_MAX instructions. The last slot is a sentinel. */
+ * or ENGINE_BLOCK_MAX instructions; or a 32-bit instruction alone that
+ * straddles its page's end (its lower half in the page). The last slot is
+ * a sentinel. */
 struct block {
 	uint64_t pa;
 	/* Direct successors in the same page (taken, not taken), linked once
@@ -103,9 +105,22 @@ struct block {
 	uint32_t heat;
 	bool jit_none;
 	uint8_t jit_shift; /* translated at heat jit_threshold << jit_shift (exec.c) */
+	/* A block whose one instruction straddles its page's end: that
+	 * instruction's upper half, which lies on the next virtual page and
+	 * is compared at each run (block_straddles). */
+	uint16_t hi;
 	const void *jit[TLB_SETS];
 	struct insn insn[];
 };
+
+/* Whether b is a straddling instruction alone (see struct block): keyed
+ * and invalidated by its first page like any block, it is also only run
+ * after its upper half, fetched through the current mapping, was compared
+ * with b->hi (the executor's lookup, and its translation's entry). */
+static inline bool block_straddles(const struct block *b)
+{
+	return (b->pa & 0xfff) + b->bytes > GRAM_PAGE_SIZE;
+}
 
 /* What a pending MMIO load writes back. */
 enum load_kind { LK_B, LK_H, LK_W, LK_D, LK_BU, LK_HU, LK_WU, LK_FW, LK_FD, LK_NONE };

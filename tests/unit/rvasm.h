@@ -50,6 +50,7 @@ static inline uint32_t rv_auipc(unsigned rd, uint32_t imm20) { return imm20 << 1
 #define LW(rd, rs1, imm) rv_i(0x03, 2, rd, rs1, imm)
 #define SD(rs2, rs1, imm) rv_s(0x23, 3, rs1, rs2, imm)
 #define SW(rs2, rs1, imm) rv_s(0x23, 2, rs1, rs2, imm)
+#define SH(rs2, rs1, imm) rv_s(0x23, 1, rs1, rs2, imm)
 #define BNE(rs1, rs2, off) rv_b(1, rs1, rs2, off)
 #define BEQ(rs1, rs2, off) rv_b(0, rs1, rs2, off)
 #define JAL(rd, off) rv_j(rd, off)

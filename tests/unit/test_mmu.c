@@ -6,7 +6,8 @@
  * RAM; then the TLB and SFENCE.VMA observed from running code, and stval
  * for a misaligned access whose second page faults, a fault on the
  * second of two loads that share the JIT's TLB probe, and an instruction
- * across a page end.
+ * across a page end (run alone, and hot in a loop whose second page is
+ * rewritten, remapped and unmapped).
  */
 #include <string.h>
 #include <time.h>
@@ -746,6 +747,112 @@ static void test_straddling_fetch(void)
 	gram_destroy(&ram);
 }
 
+/* Run the straddling loop of test_straddling_loop n times from its start:
+ * a0 counts up by the straddling ADDI's immediate. */
+static void run_loop(struct hart *h, uint64_t start, unsigned n, struct hart_exit *ex)
+{
+	hart_set_reg(h, 10, 0);
+	hart_set_reg(h, 11, n);
+	hart_set_pc(h, start);
+	hart_run(h, ex);
+}
+
+/* A hot loop through an instruction that straddles a page end stays in
+ * its blocks (under the JIT, in translated code: a link into the
+ * straddling instruction's own block, the jump cache out of it), and that
+ * block still follows its upper half's page: rewritten by a store through
+ * another mapping and FENCE.I, remapped (PTE changed, SFENCE.VMA of that
+ * page), unmapped (a fetch page fault on the second page). */
+static void test_straddling_loop(void)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	struct hart *h = new_hart(&ram);
+	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = 3 };
+	t.root = alloc_page(&t);
+	map(&t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1);
+	map(&t, RAM_BASE + 0x200000, RAM_BASE + 0x200000, V | R | W | A | D, 1); /* p2 as data */
+	uint64_t cva = 0x40000000ull, p1 = RAM_BASE + 0x300000, p2 = RAM_BASE + 0x302000,
+		 p3 = RAM_BASE + 0x304000;
+	map(&t, cva, p1, V | R | X | A, 0);
+	uint64_t *pte = map(&t, cva + 0x1000, p2, V | R | X | A, 0);
+	/* cva + 0xff6: addi a1, a1, -1; + 0xffa: beq x0, x0 to + 0xffe (a
+	 * branch within the page, which the executor links and translated
+	 * code jumps by); + 0xffe: addi a0, a0, 1 (straddling); + 0x1002:
+	 * bnez a1, back to + 0xff6; ecall. p3 holds the same second page with
+	 * addi a0, a0, 3. */
+	uint32_t dec = ADDI(11, 11, -1), add1 = ADDI(10, 10, 1), add2 = ADDI(10, 10, 2),
+		 add3 = ADDI(10, 10, 3);
+	uint32_t head[] = { dec, BEQ(0, 0, 4) }, tail[] = { BNE(11, 0, -12), ECALL() };
+	uint16_t lo = (uint16_t)add1, hi1 = (uint16_t)(add1 >> 16), hi3 = (uint16_t)(add3 >> 16);
+	CHECK(&C, lo == (uint16_t)add3 && lo == (uint16_t)add2, "the ADDIs share their lower half");
+	gram_write(&ram, p1 + 0xff6, head, sizeof(head));
+	gram_write(&ram, p1 + 0xffe, &lo, 2);
+	gram_write(&ram, p2, &hi1, 2);
+	gram_write(&ram, p2 + 2, tail, sizeof(tail));
+	gram_write(&ram, p3, &hi3, 2);
+	gram_write(&ram, p3 + 2, tail, sizeof(tail));
+	/* +0x100: sh t0, 0(t1); fence.i; ecall. +0x200: sfence.vma t1; ecall.
+	 * +0x800: the trap handler, ecall. */
+	uint32_t rewrite[] = { SH(5, 6, 0), FENCE_I(), ECALL() };
+	uint32_t fence_va[] = { 0x12030073u /* sfence.vma x6, x0 */, ECALL() };
+	uint32_t handler[] = { ECALL() };
+	gram_write(&ram, RAM_BASE + 0x100, rewrite, sizeof(rewrite));
+	gram_write(&ram, RAM_BASE + 0x200, fence_va, sizeof(fence_va));
+	gram_write(&ram, RAM_BASE + 0x800, handler, sizeof(handler));
+	hart_reset(h, RAM_BASE, 0);
+	hart_csr_write(h, 0x180, 8ull << 60 | t.root >> 12);
+	hart_csr_write(h, 0x105, RAM_BASE + 0x800);
+	struct hart_exit ex;
+	uint64_t start = cva + 0xff6;
+
+	run_loop(h, start, 50, &ex);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 50, "straddling loop: a0 %llu (want 50)",
+	      (unsigned long long)hart_get_reg(h, 10));
+	uint64_t built = h->blocks_built;
+	run_loop(h, start, 1000, &ex);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 1000, "straddling loop again: a0 %llu",
+	      (unsigned long long)hart_get_reg(h, 10));
+	CHECK(&C, h->blocks_built == built, "1000 runs of a straddling instruction built %llu blocks (want 0)",
+	      (unsigned long long)(h->blocks_built - built));
+
+	/* The guest rewrites the upper half through p2's identity mapping. */
+	hart_set_reg(h, 5, (uint16_t)(add2 >> 16));
+	hart_set_reg(h, 6, p2);
+	hart_set_pc(h, RAM_BASE + 0x100);
+	hart_run(h, &ex);
+	run_loop(h, start, 10, &ex);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 20,
+	      "after its upper half was rewritten and FENCE.I: a0 %llu (want 20)",
+	      (unsigned long long)hart_get_reg(h, 10));
+
+	/* The second page remapped to p3, fenced for that page only. */
+	*pte = (p3 >> 12) << 10 | V | R | X | A;
+	hart_set_reg(h, 6, cva + 0x1000);
+	hart_set_pc(h, RAM_BASE + 0x200);
+	hart_run(h, &ex);
+	run_loop(h, start, 10, &ex);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 30,
+	      "after its second page was remapped: a0 %llu (want 30)", (unsigned long long)hart_get_reg(h, 10));
+
+	/* Unmapped: the fetch of the upper half faults, on its own page. */
+	*pte = 0;
+	hart_set_pc(h, RAM_BASE + 0x200);
+	hart_run(h, &ex);
+	run_loop(h, start, 10, &ex);
+	uint64_t cause, tval, epc;
+	hart_csr_read(h, 0x142, &cause);
+	hart_csr_read(h, 0x143, &tval);
+	hart_csr_read(h, 0x141, &epc);
+	CHECK(&C, ex.reason == EXIT_SBI && cause == CAUSE_FETCH_PAGE && tval == cva + 0x1000 &&
+		  epc == cva + 0xffe && hart_get_reg(h, 11) == 9,
+	      "after its second page was unmapped: cause %llu tval %llx epc %llx a1 %llu",
+	      (unsigned long long)cause, (unsigned long long)tval, (unsigned long long)epc,
+	      (unsigned long long)hart_get_reg(h, 11));
+	hart_destroy(h);
+	gram_destroy(&ram);
+}
+
 int main(void)
 {
 	test_mode(8, 3, "sv39");
@@ -761,5 +868,6 @@ int main(void)
 	test_shared_probe_fault();
 	test_tlb_log();
 	test_straddling_fetch();
+	test_straddling_loop();
 	return check_summary(&C);
 }

@@ -660,6 +660,26 @@ static void emit_probe(struct tr *t, unsigned size, bool store, unsigned idx, st
 	}
 }
 
+/* A straddling instruction's block (block_straddles) runs only while the
+ * upper half at JIT_PC + 2, fetched through the current mapping, is the
+ * one it was decoded with: a write to that page or a new mapping of it
+ * changes nothing this block was keyed or linked by. The fetch TLB of the
+ * translation's set has the mapping; a miss, or other bits, leave for the
+ * executor's lookup, which fetches through a walk (and faults, or builds
+ * the block again). */
+static void emit_straddle_check(struct tr *t)
+{
+	int32_t base = HOFF(tlb) + (int32_t)(t->set * sizeof(struct tlb_set)) +
+		       (int32_t)offsetof(struct tlb_set, x);
+	x86_lea(&t->b, RAX, x86_mem(JIT_PC, 2));
+	emit_tag_cmp(t, 1, base);
+	jcc_to(t, CC_NE, t->j->exit_lookup);
+	x86_alu_rm(&t->b, ALU_ADD, RAX, x86_mem_idx(RBP, RDX, 1, base + 8));
+	x86_load(&t->b, RCX, x86_mem(RAX, 0), 2, false);
+	x86_alu_ri32(&t->b, ALU_CMP, RCX, t->blk->hi);
+	jcc_to(t, CC_NE, t->j->exit_lookup);
+}
+
 /* The host address of an access whose probe is `s`. */
 static struct x86_mem access_mem(const struct slow *s)
 {
@@ -1501,6 +1521,8 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 	t->run_next = -1;
 	jit_widths_plan(b, b->n, &t->widths);
 	jit_probe_plan(b, b->n, !t->j->lockstep, &t->probes);
+	if (block_straddles(b))
+		emit_straddle_check(t);
 	for (; k < b->n; k++) {
 		const struct insn *i = &b->insn[k];
 		t->may_narrow = !t->widths.wide[k] && jit_widths_may_narrow((enum op)i->op);
