@@ -208,6 +208,7 @@ const void *jc_refill(struct hart *h)
 	unsigned set = h->tlb_set, idx = (unsigned)(pc >> 1) & (JC_SIZE - 1);
 	struct jc_entry *e = &h->jc[set][idx];
 	const struct jc_meta *m = &h->jc_meta[set][idx];
+	h->jc_conflicts += e->key && m->va != pc;
 	/* An entry for pc that missed was filled under an older salt. */
 	bool older = e->key && m->va == pc;
 	/* pc as its fetch would find it now: the TLB, else a walk that

@@ -304,8 +304,10 @@ struct hart {
 	uint64_t jc_pages[JC_PAGE_BITS / 64]; /* bit (va >> 12) % JC_PAGE_BITS, current salt */
 	uint64_t jc_salt;          /* see struct jc_entry */
 	/* jc_refill's outcomes (statistics, tests): entries of older salts
-	 * kept and dropped, entries filled from the block table. */
+	 * kept and dropped, entries filled from the block table; and its
+	 * calls on an entry that held another pc. */
 	uint64_t jc_kept, jc_dropped, jc_found;
+	uint64_t jc_conflicts;     /* misses on an entry that another pc held */
 	struct jc_entry jc[TLB_SETS][JC_SIZE];
 	struct jc_meta jc_meta[TLB_SETS][JC_SIZE];
 	struct tlb_set tlb[TLB_SETS];

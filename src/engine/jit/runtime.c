@@ -214,9 +214,9 @@ void jit_destroy(struct hart *h)
 		fprintf(j->stats, "jit: hart %u: %llu translations, %llu entries, code cache %zu of %zu bytes used\n",
 			h->cfg.hartid, (unsigned long long)j->translations, (unsigned long long)j->entries,
 			j->cc.used, j->cc.size);
-		fprintf(j->stats, "jit:   jump-cache misses: %llu entries of older salts kept, %llu dropped; %llu filled from the block table\n",
+		fprintf(j->stats, "jit:   jump-cache misses: %llu entries of older salts kept, %llu dropped; %llu filled from the block table; %llu on an entry another pc held\n",
 			(unsigned long long)h->jc_kept, (unsigned long long)h->jc_dropped,
-			(unsigned long long)h->jc_found);
+			(unsigned long long)h->jc_found, (unsigned long long)h->jc_conflicts);
 		fprintf(j->stats, "jit:   %llu instructions retired; calls into C: %llu load and %llu store slow paths (TLB misses, code pages), %llu helper, %llu CSR\n",
 			(unsigned long long)h->instret, (unsigned long long)j->load_slow,
 			(unsigned long long)j->store_slow, (unsigned long long)j->helper_calls,
