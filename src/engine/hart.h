@@ -255,6 +255,10 @@ struct hart {
 	 * (log2 bytes, 0: none) and the virtual span those superpages cover. */
 	uint8_t tlb_super_shift;
 	uint64_t tlb_super_lo, tlb_super_hi;
+	/* Since the last full flush: per set, the indexes filled from a
+	 * superpage (a bit each). SFENCE.VMA of an address in the span looks
+	 * there only, not through every entry of every array. */
+	uint64_t tlb_super_idx[TLB_SETS][TLB_SIZE / 64];
 	/* The (set << TLB_BITS | index) of each fill since the last full
 	 * flush; tlb_logged counts them, and past TLB_LOG the log is void and
 	 * a flush clears every entry. Every valid entry (of any array and

@@ -121,6 +121,7 @@ void tlb_flush_all(struct hart *h)
 	h->tlb_logged = 0;
 	h->tlb_gen++;
 	h->tlb_super_shift = 0;
+	memset(h->tlb_super_idx, 0, sizeof(h->tlb_super_idx));
 	jc_unmap_all(h);
 }
 
@@ -158,23 +159,20 @@ void tlb_flush_va(struct hart *h, uint64_t va)
 		if (s->x[idx].tag == tag) s->x[idx].tag = TLB_INVALID;
 		if (s->r2[idx].tag == tag) s->r2[idx].tag = TLB_INVALID;
 		if (s->w2[idx].tag == tag) s->w2[idx].tag = TLB_INVALID;
-		if (super && !tlb_log_valid(h)) {
-			drop_super(s->r, s->r_shift, va, 0, TLB_SIZE);
-			drop_super(s->w, s->w_shift, va, 0, TLB_SIZE);
-			drop_super(s->x, s->x_shift, va, 0, TLB_SIZE);
-			drop_super(s->r2, s->r2_shift, va, 0, TLB_SIZE);
-			drop_super(s->w2, s->w2_shift, va, 0, TLB_SIZE);
-		}
 	}
-	/* Only the indexes filled since the last flush can hold an entry. */
-	for (unsigned k = 0; super && tlb_log_valid(h) && k < h->tlb_logged; k++) {
-		unsigned at = h->tlb_log[k], i = at & (TLB_SIZE - 1);
-		struct tlb_set *s = &h->tlb[at >> TLB_BITS];
-		drop_super(s->r, s->r_shift, va, i, i + 1);
-		drop_super(s->w, s->w_shift, va, i, i + 1);
-		drop_super(s->x, s->x_shift, va, i, i + 1);
-		drop_super(s->r2, s->r2_shift, va, i, i + 1);
-		drop_super(s->w2, s->w2_shift, va, i, i + 1);
+	/* Only the indexes filled from a superpage can hold a piece of one. */
+	for (int i = 0; super && i < TLB_SETS; i++) {
+		struct tlb_set *s = &h->tlb[i];
+		for (unsigned w = 0; w < TLB_SIZE / 64; w++) {
+			for (uint64_t bits = h->tlb_super_idx[i][w]; bits; bits &= bits - 1) {
+				unsigned k = w * 64 + (unsigned)__builtin_ctzll(bits);
+				drop_super(s->r, s->r_shift, va, k, k + 1);
+				drop_super(s->w, s->w_shift, va, k, k + 1);
+				drop_super(s->x, s->x_shift, va, k, k + 1);
+				drop_super(s->r2, s->r2_shift, va, k, k + 1);
+				drop_super(s->w2, s->w2_shift, va, k, k + 1);
+			}
+		}
 	}
 	jc_drop_region(h, va, super ? h->tlb_super_shift : 12);
 }
@@ -344,6 +342,7 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 			h->tlb_super_hi = hi;
 		if (shift > h->tlb_super_shift)
 			h->tlb_super_shift = (uint8_t)shift;
+		h->tlb_super_idx[h->tlb_set][idx / 64] |= 1ull << (idx % 64);
 	}
 	e->tag = va >> 12;
 	e->addend = (uintptr_t)host - (va & ~0xfffull);
