@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 void *gram_map_huge(uint64_t size, bool *huge)
@@ -93,17 +94,19 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 		atomic_compare_exchange_strong(&r->lost, &none, r->base + off + 1);
 		return;
 	}
-	/* Not guest RAM (or no page to put there): what would have happened
-	 * without this handler. */
-	if (prev_sigbus.sa_flags & SA_SIGINFO) {
+	/* Not guest RAM (or no page to put there): the handler there was
+	 * before (the console's puts the terminal back), then the default
+	 * action, which ends the process. The thread may be confined
+	 * (vmm/sandbox.c) and not allowed to change a signal's action, so
+	 * SIGBUS stays blocked after this handler returns instead: the
+	 * faulting access runs again, and the kernel answers a fault whose
+	 * signal is blocked with the default action. (A previous handler
+	 * that raised SIGBUS again leaves it pending and blocked: no loop.) */
+	if (prev_sigbus.sa_flags & SA_SIGINFO)
 		prev_sigbus.sa_sigaction(sig, si, uc);
-	} else if (prev_sigbus.sa_handler != SIG_DFL && prev_sigbus.sa_handler != SIG_IGN) {
+	else if (prev_sigbus.sa_handler != SIG_DFL && prev_sigbus.sa_handler != SIG_IGN)
 		prev_sigbus.sa_handler(sig);
-	} else {
-		/* The faulting access runs again and the default action ends
-		 * the process. */
-		signal(SIGBUS, SIG_DFL);
-	}
+	sigaddset(&((ucontext_t *)uc)->uc_sigmask, SIGBUS);
 }
 
 static void install_sigbus(void)

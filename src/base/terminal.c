@@ -22,11 +22,14 @@ void terminal_raw_end(void)
 }
 
 /* A fatal signal: the terminal back first, then the default action (a core
- * dump where that is the default). */
+ * dump where that is the default). It may come on any thread, a confined
+ * one too (vmm/sandbox.c), so it makes no call that only the main thread's
+ * list allows: the restore is an ioctl every class may make on standard
+ * input, SA_RESETHAND has already put the default action back, and the
+ * signal raised again waits until this handler returns. */
 static void on_fatal(int sig)
 {
 	terminal_raw_end();
-	signal(sig, SIG_DFL);
 	raise(sig);
 }
 
@@ -36,7 +39,7 @@ bool terminal_raw_begin(void)
 		return true;
 	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tty))
 		return false;
-	struct sigaction fa = { .sa_handler = on_fatal };
+	struct sigaction fa = { .sa_handler = on_fatal, .sa_flags = SA_RESETHAND };
 	sigemptyset(&fa.sa_mask);
 	const int fatal[] = { SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE };
 	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)

@@ -15,6 +15,7 @@
 #include "vmm/sandbox.h"
 
 #include "base/fd_io.h"
+#include "base/terminal.h"
 #include "monitor/vm.h"
 #include "vmm/sandbox_paths.h"
 #include "base/clock.h"
@@ -192,6 +193,17 @@ static int add_rule(scmp_filter_ctx ctx, int nr, enum sandbox_check check)
 		return add_values(ctx, nr, 1, VALUES(TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ,
 						      TIOCGPGRP, FIONBIO, FIONREAD, TUNSETIFF,
 						      TUNSETVNETHDRSZ, TUNSETOFFLOAD, BLKGETSIZE64));
+	case SB_IOCTL_TTY_RESTORE:
+		/* glibc's tcsetattr reads the settings back (TCGETS) after TCSETS. */
+		c[0] = (struct scmp_arg_cmp){ 0, SCMP_CMP_MASKED_EQ, 0xffffffffu, STDIN_FILENO };
+		for (int i = 0; i < 2; i++) {
+			c[1] = (struct scmp_arg_cmp){ 1, SCMP_CMP_MASKED_EQ, 0xffffffffu,
+						      i ? TCGETS : TCSETS };
+			int r = add(ctx, SCMP_ACT_ALLOW, nr, 2, c);
+			if (r < 0)
+				return r;
+		}
+		return 0;
 	case SB_IOCTL_TAP_OFFLOAD:
 		return add_values(ctx, nr, 1, VALUES(TUNSETOFFLOAD));
 	case SB_IOCTL_BLOCK:
@@ -255,7 +267,12 @@ static int build(struct sandbox *sb, enum sandbox_class cls, bool jit, char *err
 		snprintf(err, errlen, "sandbox: cannot start the %s list", sandbox_class_name(cls));
 		goto out;
 	}
-	if (add_table(ctx, SB_COMMON, err, errlen) || add_table(ctx, cls, err, errlen) ||
+	/* The class's rows before the common ones: a narrower common rule
+	 * (the terminal's restore) that a broader one of the class (the main
+	 * thread's terminal ioctls) covers is then dropped as it is added;
+	 * added the other way, libseccomp 2.5 leaks the narrower rule's nodes
+	 * (LeakSanitizer in test_sandbox_threads). */
+	if (add_table(ctx, cls, err, errlen) || add_table(ctx, SB_COMMON, err, errlen) ||
 	    add_table(ctx, SB_SANITIZER_THREAD, err, errlen))
 		goto out;
 	if (jit && cls == SB_MAIN) {
@@ -423,6 +440,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 			msg[len++] = *c;
 	msg[len] = 0;
 	say(msg);
+	/* The console's terminal back first, as after any fatal signal. */
+	terminal_raw_end();
 	syscall(SYS_vhangup);
 	/* Not reached: vhangup is answered by SECCOMP_RET_KILL_PROCESS. */
 	_exit(159);

@@ -58,6 +58,7 @@ enum sandbox_check {
 	SB_OWN_PROCESS,        /* tgkill: the first argument is this process */
 	SB_FCNTL,              /* F_GETFL/SETFL/GETFD/SETFD/DUPFD_CLOEXEC/locks */
 	SB_IOCTL_MAIN,         /* terminal, TAP setup, block device size */
+	SB_IOCTL_TTY_RESTORE,  /* TCSETS, TCGETS on standard input only */
 	SB_IOCTL_TAP_OFFLOAD,  /* TUNSETOFFLOAD */
 	SB_IOCTL_BLOCK,        /* BLKDISCARD, BLKZEROOUT */
 	SB_IOCTL_BLKSIZE,      /* BLKGETSIZE64 */

@@ -59,6 +59,8 @@ static const struct sandbox_rule common[] = {
 	ROW("getegid", SB_ANY, "the same"),
 	ROW("getgid", SB_ANY, "the same"),
 	ROW("restart_syscall", SB_ANY, "the kernel restarts a sleep after a signal"),
+	ROW("ioctl", SB_IOCTL_TTY_RESTORE, "a fatal signal (or a call refused here) on any thread "
+	    "puts the console's terminal back before the process ends (base/terminal.c)"),
 };
 
 /* The main thread: the console, the VM's lifecycle, and a guest reboot,

@@ -9,10 +9,12 @@ sides of `skiff run`).
 One boot for the whole module; the checks run in the order written. Then
 tiny hand-made guests (rvimage.py), each in its own tmux session: the
 terminal's settings come back after a guest poweroff (status 0), a guest
-crash (status 2), SIGTERM, SIGINT (status 0) and C-a x (status 3: the
-user quit, the guest did not power off; with and without --api-sock);
+crash (status 2), SIGTERM, SIGINT (status 0), C-a x (status 3: the
+user quit, the guest did not power off; with and without --api-sock) and
+a fatal signal on the sandboxed vCPU thread (ended by that signal);
 while skiff runs, the terminal is in raw mode.
 """
+import ctypes
 import os
 import re
 import shlex
@@ -232,7 +234,22 @@ TINY_ENDS = [
     # The same VMM with an API socket (run_api.c's loop, not run.c's).
     ("ctrl-a-x-api", rvimage.prog_spin(), ("C-a", "x"), 3),
     ("sigterm-api", rvimage.prog_spin(), signal.SIGTERM, 0),
+    # A fatal signal on the confined vCPU thread (a host fault there): the
+    # process ends by that signal, not by SIGSYS from the terminal's restore.
+    ("vcpu-sigsegv", rvimage.prog_spin(), ("vcpu0", signal.SIGSEGV), 128 + signal.SIGSEGV),
 ]
+
+
+def thread_kill(pid, name, sig):
+    """tgkill the thread of process `pid` named `name`."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            if f.read().strip() == name:
+                libc = ctypes.CDLL(None, use_errno=True)
+                if libc.syscall(234, pid, int(tid), int(sig)):  # SYS_tgkill on x86-64
+                    raise OSError(ctypes.get_errno(), f"tgkill {pid} {tid}")
+                return
+    raise AssertionError(f"process {pid} has no thread named {name}")
 
 
 @pytest.mark.parametrize("how,code,sig,want", TINY_ENDS, ids=[c[0] for c in TINY_ENDS])
@@ -254,7 +271,9 @@ def test_terminal_restored_however_skiff_ends(skiff_bin, tmux_server, tmp_path, 
                                          text=True).stdout.strip()
             t.wait_for("skiff to put the terminal in raw mode",
                        lambda s: t.before.exists() and raw() and raw() != t.before.read_text().strip(), 20)
-            if isinstance(sig, tuple):
+            if isinstance(sig, tuple) and isinstance(sig[1], signal.Signals):
+                thread_kill(pid, *sig)
+            elif isinstance(sig, tuple):
                 tmux.keys(*sig)
             else:
                 os.kill(pid, sig)

@@ -7,14 +7,23 @@
  * either way, and the test says which case it saw. And RAM mapped from a
  * memory file that is truncated under it: an access to a page the file no
  * longer holds reads zeros and is noted (gram.lost), where it raised a
- * SIGBUS that ended the process.
+ * SIGBUS that ended the process. A SIGBUS that is not guest RAM's still
+ * ends the process by SIGBUS, after the handler that was there before,
+ * on a thread that may not change a signal's action (the sandbox).
  */
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "base/gram.h"
 #include "check.h"
@@ -199,8 +208,83 @@ static void truncated_file(void)
 	close(fd);
 }
 
+static int prev_ran_fd = -1;
+
+/* Like the console's fatal-signal handler (base/terminal.c): note, then
+ * the signal again for the default action. */
+static void prev_handler(int sig)
+{
+	char b = 1;
+	if (write(prev_ran_fd, &b, 1) < 0)
+		_exit(99);
+	raise(sig);
+}
+
+/* In a child: `prev` as SIGBUS's handler (SIG_DFL or prev_handler), then
+ * gram's, then a filter that kills the process on rt_sigaction (a confined
+ * thread's list), then a read past the end of a truncated file mapping
+ * that is not guest RAM. Returns how the child ended. */
+static int foreign_sigbus(bool with_prev, bool *prev_ran)
+{
+	int pfd[2];
+	if (pipe(pfd))
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		prev_ran_fd = pfd[1];
+		struct sigaction sa = { .sa_handler = with_prev ? prev_handler : SIG_DFL,
+					.sa_flags = SA_RESETHAND };
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, NULL);
+		gram_catch_lost_pages();
+		char path[] = "/tmp/skiff-test-gram-XXXXXX";
+		int fd = mkstemp(path);
+		unlink(path);
+		if (fd < 0 || ftruncate(fd, 2 * GRAM_PAGE_SIZE))
+			_exit(98);
+		volatile uint8_t *m = mmap(NULL, 2 * GRAM_PAGE_SIZE, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m == MAP_FAILED || ftruncate(fd, 0))
+			_exit(97);
+		struct sock_filter f[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigaction, 0, 1),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+		    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+			_exit(96);
+		(void)m[GRAM_PAGE_SIZE];
+		_exit(0);
+	}
+	close(pfd[1]);
+	int status = -1;
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	char b;
+	*prev_ran = read(pfd[0], &b, 1) == 1;
+	close(pfd[0]);
+	return status;
+}
+
+static void not_guest_ram(void)
+{
+	for (int with_prev = 0; with_prev < 2; with_prev++) {
+		bool prev_ran = false;
+		int st = foreign_sigbus(with_prev, &prev_ran);
+		CHECK(&C, WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS,
+		      "%s: a SIGBUS outside guest RAM ends the process by SIGBUS (status %#x%s)",
+		      with_prev ? "a handler before" : "none before", st,
+		      WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS ? ": SIGSYS, it changed an action" : "");
+		CHECK(&C, prev_ran == with_prev, "the handler there before ran: %d", prev_ran);
+	}
+}
+
 int main(void)
 {
+	/* First: its children install gram's handler after their own. */
+	not_guest_ram();
 	truncated_file();
 	huge_mapping();
 	discard_then_touch();
