@@ -145,17 +145,24 @@ static const char *file_problem(const char *path)
 
 static void report_crash(struct vm *vm)
 {
-	fprintf(stderr, "\r\nskiff: the guest died on hart %u: %s\r\n"
-		"skiff:   pc 0x%016" PRIx64 ", cause %" PRIu64 ", tval 0x%" PRIx64 "\r\n",
-		vm->crash.hart, vm->crash.what ? vm->crash.what : "unknown",
-		vm->crash.pc, vm->crash.cause, vm->crash.tval);
-	uint64_t scause = 0, sepc = 0, stval = 0;
-	struct hart *h = vm->vcpu[vm->crash.hart].hart;
-	hart_csr_read(h, 0x142, &scause);
-	hart_csr_read(h, 0x141, &sepc);
-	hart_csr_read(h, 0x143, &stval);
-	fprintf(stderr, "skiff:   the trap before it: scause 0x%" PRIx64 " at sepc 0x%016" PRIx64
-		", stval 0x%" PRIx64 "\r\n", scause, sepc, stval);
+	const char *what = vm->crash.what ? vm->crash.what : "unknown";
+	if (vm->crash.hart < vm->nharts)
+		fprintf(stderr, "\r\nskiff: the guest died on hart %u: %s\r\n", vm->crash.hart, what);
+	else
+		fprintf(stderr, "\r\nskiff: the guest died: %s\r\n", what);
+	if (vm->crash.at_pc) {
+		fprintf(stderr, "skiff:   pc 0x%016" PRIx64 ", cause %" PRIu64 ", tval 0x%" PRIx64 "\r\n",
+			vm->crash.pc, vm->crash.cause, vm->crash.tval);
+		uint64_t scause = 0, sepc = 0, stval = 0;
+		struct hart *h = vm->vcpu[vm->crash.hart].hart;
+		hart_csr_read(h, 0x142, &scause);
+		hart_csr_read(h, 0x141, &sepc);
+		hart_csr_read(h, 0x143, &stval);
+		fprintf(stderr, "skiff:   the trap before it: scause 0x%" PRIx64 " at sepc 0x%016" PRIx64
+			", stval 0x%" PRIx64 "\r\n", scause, sepc, stval);
+	} else {
+		fprintf(stderr, "skiff:   pc not known: no hart stopped at an instruction for it\r\n");
+	}
 	uint8_t tail[1024];
 	size_t n = vm_console_tail(vm, tail, sizeof(tail));
 	/* Show the last few lines only. */

@@ -24,7 +24,10 @@ static void *quota_thread(void *arg)
 		/* Unconfined it must not run: without its ticks the harts
 		 * never learn of their budget; stop the VM rather. */
 		pthread_mutex_lock(&vm->state_lock);
-		vm->crash.what = "the CPU quota thread could not confine itself (sandbox)";
+		if (!vm->crash.what) {
+			vm->crash.hart = vm->nharts;  /* no hart's */
+			vm->crash.what = "the CPU quota thread could not confine itself (sandbox)";
+		}
 		pthread_mutex_unlock(&vm->state_lock);
 		vm_end(vm, VM_CRASHED);
 		return NULL;

@@ -98,6 +98,7 @@ static void crash(struct vcpu *v, const struct hart_exit *ex)
 	if (!vm->crash.what) {
 		vm->crash.hart = v->id;
 		vm->crash.what = ex->fatal.what;
+		vm->crash.at_pc = true;
 		vm->crash.pc = ex->fatal.pc;
 		vm->crash.cause = ex->fatal.cause;
 		vm->crash.tval = ex->fatal.tval;

@@ -133,8 +133,13 @@ struct vm {
 		_Atomic uint64_t throttled;
 	} quota;
 	struct {
-		unsigned hart;
+		unsigned hart;  /* nharts: no one hart's */
 		const char *what;
+		/* A hart's trap it could not take (dispatcher.c): then pc,
+		 * cause and tval are that trap's. Without one (RAM lost
+		 * under the VM, a thread that could not confine itself)
+		 * there is no instruction to name. */
+		bool at_pc;
 		uint64_t pc, cause, tval;
 		char why[160];  /* `what` when it is made up at the time */
 	} crash;

@@ -336,23 +336,31 @@ bool vm_check_ram(struct vm *vm)
 	if (!lost)
 		return false;
 	/* A hart may have died of the zeros first (its code or its trap
-	 * handler gone): the lost RAM is still the cause, named first. */
+	 * handler gone): the lost RAM is still the cause, named first. Under
+	 * the lock a hart's crash takes, so that neither report overwrites
+	 * half of the other. */
+	pthread_mutex_lock(&vm->state_lock);
 	int end = atomic_load(&vm->end);
-	if ((end != VM_RUNNING && end != VM_CRASHED) || vm->crash.what == vm->crash.why)
-		return true;
-	const char *then = end == VM_CRASHED ? vm->crash.what : NULL;
-	snprintf(vm->crash.why, sizeof(vm->crash.why),
-		 "its RAM at 0x%" PRIx64 " is gone: the snapshot memory file it was restored from "
-		 "was truncated while it ran%s%s",
-		 lost - 1, then ? "; then: " : "", then ? then : "");
-	vm->crash.what = vm->crash.why;
-	if (end == VM_RUNNING) {
-		vm->crash.hart = 0;
-		vm->crash.pc = 0; /* the harts are still running: no pc to name */
-		vm->crash.cause = 0;
-		vm->crash.tval = lost - 1;
-		vm_end(vm, VM_CRASHED);
+	bool ends_now = false;
+	if ((end == VM_RUNNING || end == VM_CRASHED) && vm->crash.what != vm->crash.why) {
+		const char *then = vm->crash.what;
+		snprintf(vm->crash.why, sizeof(vm->crash.why),
+			 "its RAM at 0x%" PRIx64 " is gone: the snapshot memory file it was restored "
+			 "from was truncated while it ran%s%s",
+			 lost - 1, then ? "; then: " : "", then ? then : "");
+		vm->crash.what = vm->crash.why;
+		if (!then) {
+			/* The harts are still running: no one of them, no pc. */
+			vm->crash.hart = vm->nharts;
+			vm->crash.at_pc = false;
+			vm->crash.cause = 0;
+			vm->crash.tval = lost - 1;
+			ends_now = true;
+		}
 	}
+	pthread_mutex_unlock(&vm->state_lock);
+	if (ends_now)
+		vm_end(vm, VM_CRASHED);
 	return true;
 }
 

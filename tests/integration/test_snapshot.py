@@ -586,7 +586,8 @@ def test_memory_file_truncated_under_vm(skiff_bin, console_log_dir, saved, disk,
     """Another program truncates the memory file of a running restored VM
     (the file is mapped, not read): the guest's next touch of a page it had
     not written used to kill the VMM by SIGBUS. Now that VM stops with a
-    crash report that names the cause, exit status 2, and the API socket
+    crash report that names the cause (and says its pc is not known, where
+    it printed pc 0 and a trap before it), exit status 2, and the API socket
     is gone as after any end. On its own copies of the files (the module's
     other VMs share the originals)."""
     own = tmp_path / "snap"
@@ -614,6 +615,8 @@ def test_memory_file_truncated_under_vm(skiff_bin, console_log_dir, saved, disk,
         out = g.tail(4000)
         assert status == 2, f"the VMM ended with status {status} (negative: killed by that signal)\n{out}"
         assert "snapshot memory file" in out and "truncated" in out, out
+        # The harts were running: no pc to name, and no trap to show.
+        assert "pc not known" in out and "trap before it" not in out, out
         assert not sock.exists(), "the API socket was left behind"
     finally:
         g.close()
