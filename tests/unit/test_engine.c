@@ -22,6 +22,7 @@
 #include "check.h"
 #include "engine/engine.h"
 #include "engine_tier.h"
+#include "run_limited.h"
 #include "rvasm.h"
 
 #define RAM_BASE 0x80000000ull
@@ -74,7 +75,8 @@ static struct hart_exit run(struct vmx *v)
 {
 	struct hart_exit ex;
 	do
-		hart_run(v->h, &ex);
+		if (run_limited(v->h, &ex))
+			break;
 	while (ex.reason == EXIT_KICK);
 	return ex;
 }
@@ -112,7 +114,8 @@ static void test_pause_loop_exits(void)
 	struct hart_exit ex;
 	unsigned pauses = 0;
 	do {
-		hart_run(v.h, &ex);
+		if (run_limited(v.h, &ex))
+			break;
 		if (ex.reason == EXIT_PAUSE) {
 			pauses++;
 			CHECK(&C, hart_get_pc(v.h) == RAM_BASE + 8, "pc past the pause: %llx",
@@ -742,7 +745,8 @@ static void *linked_thread(void *arg)
 {
 	struct linked_job *j = arg;
 	do {
-		hart_run(j->v->h, &j->ex);
+		if (run_limited(j->v->h, &j->ex))
+			break;
 		if (j->ex.reason == EXIT_KICK && hart_get_reg(j->v->h, 7) > 0)
 			atomic_store(&j->looped, true);
 	} while (j->ex.reason == EXIT_KICK);
@@ -963,23 +967,23 @@ static void test_cross_hart_code_write(void)
 	hart_reset(b, RAM_BASE, 0);
 	hart_set_reg(b, 5, page);
 	hart_set_reg(b, 6, code_a[0]);
-	hart_run(b, &ex);
+	run_limited(b, &ex);
 	gram_write(&ram, page + 4, &code_a[1], 4); /* the ECALL, as a device would */
 	/* A runs it, a few times, so that the JIT translates it too. */
 	for (int n = 0; n < 20; n++) {
 		hart_reset(a, page, 0);
-		hart_run(a, &ex);
+		run_limited(a, &ex);
 	}
 	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(a, 10) == 1, "A ran the first code: a0 %llu",
 	      (unsigned long long)hart_get_reg(a, 10));
 	/* B patches it through the write translation it still holds. */
 	hart_set_pc(b, RAM_BASE);
 	hart_set_reg(b, 6, ADDI(10, 0, 2));
-	hart_run(b, &ex);
+	run_limited(b, &ex);
 	CHECK(&C, ex.reason == EXIT_SBI, "B: reason %d", ex.reason);
 	hart_request_fence_i(a);
 	hart_set_pc(a, page);
-	hart_run(a, &ex);
+	run_limited(a, &ex);
 	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(a, 10) == 2,
 	      "after B's write and a fence.i, A runs the new code: a0 %llu (want 2)",
 	      (unsigned long long)hart_get_reg(a, 10));
@@ -1060,7 +1064,8 @@ static void *amo_thread(void *arg)
 	struct amo_job *j = arg;
 	struct hart_exit ex;
 	do
-		hart_run(j->h, &ex);
+		if (run_limited(j->h, &ex))
+			break;
 	while (ex.reason == EXIT_KICK);
 	return NULL;
 }
@@ -1118,7 +1123,8 @@ static void *smp_thread(void *arg)
 	struct smp_job *j = arg;
 	struct hart_exit ex;
 	do {
-		hart_run(j->h, &ex);
+		if (run_limited(j->h, &ex))
+			break;
 		if (ex.reason == EXIT_PAUSE)
 			sched_yield(); /* as the dispatcher does: let the others run */
 	} while ((ex.reason == EXIT_KICK && !*j->give_up) || ex.reason == EXIT_PAUSE);

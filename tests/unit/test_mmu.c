@@ -15,6 +15,7 @@
 #include "check.h"
 #include "engine/hart.h"
 #include "engine_tier.h"
+#include "run_limited.h"
 #include "rvasm.h"
 
 #define RAM_BASE 0x80000000ull
@@ -200,7 +201,7 @@ static void test_tlb_and_sfence(void)
 	hart_set_reg(h, 6, (uint64_t)((uint8_t *)pte - ram.host) + RAM_BASE);
 	hart_set_reg(h, 7, (page2 >> 12) << 10 | V | R | W | A | D);
 	struct hart_exit ex;
-	hart_run(h, &ex);
+	run_limited(h, &ex);
 	CHECK(&C, ex.reason == EXIT_SBI, "ran to the ecall (%d)", ex.reason);
 	CHECK(&C, hart_get_reg(h, 10) == 111 && hart_get_reg(h, 11) == 111 && hart_get_reg(h, 12) == 222,
 	      "tlb: %llu %llu %llu", (unsigned long long)hart_get_reg(h, 10),
@@ -227,7 +228,7 @@ static void test_fault_from_code(void)
 	hart_csr_write(h, 0x105, RAM_BASE + 0x800);
 	hart_set_reg(h, 5, 0x7000);
 	struct hart_exit ex;
-	hart_run(h, &ex);
+	run_limited(h, &ex);
 	uint64_t cause, tval, epc;
 	hart_csr_read(h, 0x142, &cause);
 	hart_csr_read(h, 0x143, &tval);
@@ -254,7 +255,7 @@ static void cross_page(struct gram *ram, struct hart *h, uint64_t root, uint32_t
 	hart_set_reg(h, 5, addr);
 	hart_set_reg(h, 6, 0x1122334455667788ull);
 	struct hart_exit ex;
-	hart_run(h, &ex);
+	run_limited(h, &ex);
 	uint64_t cause, tval;
 	hart_csr_read(h, 0x142, &cause);
 	hart_csr_read(h, 0x143, &tval);
@@ -353,12 +354,12 @@ static int run_caller(struct remap_rig *r, uint64_t fence_at, int runs, uint64_t
 	int bad = 0;
 	if (fence_at) {
 		hart_set_pc(r->h, fence_at);
-		hart_run(r->h, &r->ex);
+		run_limited(r->h, &r->ex);
 	}
 	for (int n = 0; n < runs; n++) {
 		hart_set_pc(r->h, RAM_BASE);
 		hart_set_reg(r->h, 10, 0);
-		hart_run(r->h, &r->ex);
+		run_limited(r->h, &r->ex);
 		*a0 = hart_get_reg(r->h, 10);
 		if (r->ex.reason != EXIT_SBI || *a0 != want)
 			bad++;
@@ -473,16 +474,16 @@ static void test_superpage_fence(void)
 	struct hart_exit ex;
 	for (int n = 0; n < 40; n++) {
 		hart_set_pc(h, RAM_BASE);
-		hart_run(h, &ex);
+		run_limited(h, &ex);
 	}
 	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 1,
 	      "before the remap: a0 %llu", (unsigned long long)hart_get_reg(h, 10));
 	*pte = (p2 >> 12) << 10 | V | R | W | A | D;
 	hart_set_pc(h, RAM_BASE + 0x100);
-	hart_run(h, &ex);
+	run_limited(h, &ex);
 	for (int n = 0; n < 3; n++) {
 		hart_set_pc(h, RAM_BASE);
-		hart_run(h, &ex);
+		run_limited(h, &ex);
 		CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 2,
 		      "after the superpage's remap and sfence.vma of its first page, run %d: "
 		      "a0 %llu (want 2)", n, (unsigned long long)hart_get_reg(h, 10));
@@ -534,7 +535,7 @@ static void test_second_way_fence(void)
 	hart_set_reg(h, 6, (uint64_t)((uint8_t *)pte - ram.host) + RAM_BASE);
 	hart_set_reg(h, 7, (page2 >> 12) << 10 | V | R | W | A | D);
 	struct hart_exit ex;
-	hart_run(h, &ex);
+	run_limited(h, &ex);
 	uint64_t w1 = 0, w2 = 0;
 	gram_read(&ram, page1 + 16, &w1, 8);
 	gram_read(&ram, page2 + 16, &w2, 8);
@@ -587,7 +588,8 @@ static void shared_probe_fault(const uint32_t *code, size_t n, uint64_t want_epc
 	hart_set_reg(h, 14, P + 0x2000);
 	struct hart_exit ex;
 	do
-		hart_run(h, &ex);
+		if (run_limited(h, &ex))
+			break;
 	while (ex.reason == EXIT_KICK);
 	uint64_t cause, tval, epc, want = 0;
 	for (uint64_t o = 0xe08; o <= 0xff8; o += 8)
@@ -673,7 +675,8 @@ static void tlb_log_case(unsigned pages)
 	hart_set_reg(h, 7, (moved >> 12) << 10 | V | R | W | A | D);
 	struct hart_exit ex;
 	do
-		hart_run(h, &ex);
+		if (run_limited(h, &ex))
+			break;
 	while (ex.reason == EXIT_KICK);
 	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 13) == want && hart_get_reg(h, 15) == fresh,
 	      "%u pages loaded (TLB_LOG %u), last remapped and fenced: sum %llu (want %llu), "
@@ -727,7 +730,7 @@ static void test_straddling_fetch(void)
 		if (n == 4)
 			logged = h->tlb_logged;
 		hart_set_pc(h, cva + 0xffe);
-		hart_run(h, &ex);
+		run_limited(h, &ex);
 	}
 	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 40, "straddling addi 40 times: a0 %llu",
 	      (unsigned long long)hart_get_reg(h, 10));
@@ -735,11 +738,11 @@ static void test_straddling_fetch(void)
 	      h->tlb_logged - logged);
 	*pte = (p3 >> 12) << 10 | V | R | X | A;
 	hart_set_pc(h, RAM_BASE + 0x100);
-	hart_run(h, &ex);
+	run_limited(h, &ex);
 	hart_set_reg(h, 10, 0);
 	for (int n = 0; n < 3; n++) {
 		hart_set_pc(h, cva + 0xffe);
-		hart_run(h, &ex);
+		run_limited(h, &ex);
 	}
 	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 6,
 	      "after its second page was remapped: a0 %llu (want 6)", (unsigned long long)hart_get_reg(h, 10));
@@ -754,7 +757,7 @@ static void run_loop(struct hart *h, uint64_t start, unsigned n, struct hart_exi
 	hart_set_reg(h, 10, 0);
 	hart_set_reg(h, 11, n);
 	hart_set_pc(h, start);
-	hart_run(h, ex);
+	run_limited(h, ex);
 }
 
 /* A hot loop through an instruction that straddles a page end stays in
@@ -820,7 +823,7 @@ static void test_straddling_loop(void)
 	hart_set_reg(h, 5, (uint16_t)(add2 >> 16));
 	hart_set_reg(h, 6, p2);
 	hart_set_pc(h, RAM_BASE + 0x100);
-	hart_run(h, &ex);
+	run_limited(h, &ex);
 	run_loop(h, start, 10, &ex);
 	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 20,
 	      "after its upper half was rewritten and FENCE.I: a0 %llu (want 20)",
@@ -830,7 +833,7 @@ static void test_straddling_loop(void)
 	*pte = (p3 >> 12) << 10 | V | R | X | A;
 	hart_set_reg(h, 6, cva + 0x1000);
 	hart_set_pc(h, RAM_BASE + 0x200);
-	hart_run(h, &ex);
+	run_limited(h, &ex);
 	run_loop(h, start, 10, &ex);
 	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 30,
 	      "after its second page was remapped: a0 %llu (want 30)", (unsigned long long)hart_get_reg(h, 10));
@@ -838,7 +841,7 @@ static void test_straddling_loop(void)
 	/* Unmapped: the fetch of the upper half faults, on its own page. */
 	*pte = 0;
 	hart_set_pc(h, RAM_BASE + 0x200);
-	hart_run(h, &ex);
+	run_limited(h, &ex);
 	run_loop(h, start, 10, &ex);
 	uint64_t cause, tval, epc;
 	hart_csr_read(h, 0x142, &cause);
