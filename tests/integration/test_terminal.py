@@ -146,6 +146,10 @@ def tmux_server():
     if not shutil.which("tmux"):
         pytest.fail("tmux is not installed (package tmux)")
     name = f"skiff-test-{os.getpid()}"
+    # A session that lasts the module: a server without sessions exits,
+    # and a new session started while it does fails ("server exited
+    # unexpectedly") between two tiny guests' sessions.
+    Tmux(name, session="keep").start("sleep 3600", os.getcwd())
     yield name
     Tmux(name).kill()
 
@@ -240,15 +244,23 @@ TINY_ENDS = [
 ]
 
 
-def thread_kill(pid, name, sig):
-    """tgkill the thread of process `pid` named `name`."""
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/comm") as f:
-            if f.read().strip() == name:
+def thread_kill(pid, name, sig, timeout=20):
+    """tgkill the thread of process `pid` named `name` (once it has
+    started: the terminal is raw before the VM's threads exist)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                    named = f.read().strip() == name
+            except FileNotFoundError:
+                continue
+            if named:
                 libc = ctypes.CDLL(None, use_errno=True)
                 if libc.syscall(234, pid, int(tid), int(sig)):  # SYS_tgkill on x86-64
                     raise OSError(ctypes.get_errno(), f"tgkill {pid} {tid}")
                 return
+        time.sleep(0.05)
     raise AssertionError(f"process {pid} has no thread named {name}")
 
 
