@@ -492,6 +492,76 @@ static void test_superpage_fence(void)
 	gram_destroy(&ram);
 }
 
+/* Code on a superpage, hot (translated, in the jump cache of the caller's
+ * JALR), then the superpage remapped to other code and fenced once for its
+ * first address, not the code's page: the next call must run the new code.
+ * And a data piece of a superpage pushed into the second way by a 4 KiB
+ * page of the same TLB index, then remapped and fenced the same way: the
+ * next load must not find the old piece there. */
+static void test_superpage_remap_code_and_second_way(void)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	struct hart *h = new_hart(&ram);
+	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = 3 };
+	t.root = alloc_page(&t);
+	map(&t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1); /* caller, identity */
+	map(&t, PT_POOL, PT_POOL, V | R | W | A | D, 1);
+	uint64_t cva = 0x40000000ull, p1 = RAM_BASE + 0x400000, p2 = RAM_BASE + 0x600000;
+	uint64_t dva = 0x40200000ull, d1 = RAM_BASE + 0x200000, d2 = RAM_BASE + 0xa00000;
+	uint64_t *cpte = map(&t, cva, p1, V | R | X | A, 1);
+	uint64_t *dpte = map(&t, dva, d1, V | R | W | A | D, 1);
+	/* A 4 KiB page whose TLB index is that of dva + 0x1000. */
+	uint64_t clash = dva + 0x1000 + (uint64_t)TLB_SIZE * 4096, cp = RAM_BASE + 0x380000;
+	map(&t, clash, cp, V | R | A, 0);
+	uint32_t f1[] = { ADDI(10, 0, 1), JALR(0, 1, 0) }, f2[] = { ADDI(10, 0, 2), JALR(0, 1, 0) };
+	gram_write(&ram, p1 + 0x3000, f1, sizeof(f1));
+	gram_write(&ram, p2 + 0x3000, f2, sizeof(f2));
+	uint64_t one = 1, two = 2, seven = 7;
+	gram_write(&ram, d1 + 0x1000, &one, 8);
+	gram_write(&ram, d2 + 0x1000, &two, 8);
+	gram_write(&ram, cp, &seven, 8);
+	/* +0: call the superpage's code; load from the data piece, then from
+	 * the clashing page, which leaves the piece in the second way (where
+	 * the next run's first load finds it); ecall.
+	 * +0x100: sfence.vma x7 (the superpages' first addresses), ecall. */
+	uint32_t caller[] = { JALR(1, 5, 0), LD(11, 6, 0), LD(12, 28, 0), ECALL() };
+	uint32_t fence[] = { 0x12038073u /* sfence.vma x7, x0 */, ECALL() };
+	gram_write(&ram, RAM_BASE, caller, sizeof(caller));
+	gram_write(&ram, RAM_BASE + 0x100, fence, sizeof(fence));
+	hart_reset(h, RAM_BASE, 0);
+	hart_csr_write(h, 0x180, 8ull << 60 | t.root >> 12);
+	hart_set_reg(h, 5, cva + 0x3000);
+	hart_set_reg(h, 6, dva + 0x1000);
+	hart_set_reg(h, 28, clash);
+	struct hart_exit ex;
+	for (int n = 0; n < 40; n++) {
+		hart_set_pc(h, RAM_BASE);
+		run_limited(h, &ex);
+	}
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 1 && hart_get_reg(h, 11) == 1 &&
+		  hart_get_reg(h, 12) == 7,
+	      "before the remaps: a0 %llu a1 %llu a2 %llu", (unsigned long long)hart_get_reg(h, 10),
+	      (unsigned long long)hart_get_reg(h, 11), (unsigned long long)hart_get_reg(h, 12));
+	*cpte = (p2 >> 12) << 10 | V | R | X | A;
+	*dpte = (d2 >> 12) << 10 | V | R | W | A | D;
+	for (int k = 0; k < 2; k++) {
+		hart_set_reg(h, 7, k ? dva : cva);
+		hart_set_pc(h, RAM_BASE + 0x100);
+		run_limited(h, &ex);
+	}
+	for (int n = 0; n < 3; n++) {
+		hart_set_pc(h, RAM_BASE);
+		run_limited(h, &ex);
+		CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(h, 10) == 2 && hart_get_reg(h, 11) == 2,
+		      "after both superpages' remap and a fence of their first addresses, run %d: "
+		      "a0 %llu (want 2: the new code), a1 %llu (want 2: the new data)", n,
+		      (unsigned long long)hart_get_reg(h, 10), (unsigned long long)hart_get_reg(h, 11));
+	}
+	hart_destroy(h);
+	gram_destroy(&ram);
+}
+
 /* Two pages whose TLB index is the same (TLB_SIZE pages apart) both stay
  * cached, the second way holding the one pushed out; SFENCE.VMA of one of
  * them must drop it from whichever way it is in, for loads and stores. */
@@ -867,6 +937,7 @@ int main(void)
 	test_remapped_code();
 	test_code_kept_across_flushes();
 	test_superpage_fence();
+	test_superpage_remap_code_and_second_way();
 	test_second_way_fence();
 	test_shared_probe_fault();
 	test_tlb_log();
