@@ -1492,6 +1492,82 @@ static void test_probe_runs(void)
 	vm_fini(&v);
 }
 
+/* Instructions that straddle a page end (each one a block of its own),
+ * hot, and each one leaving otherwise than by falling through: an MMIO
+ * load (pc at it, then an access fault), an illegal instruction (stval
+ * has both halves), a JAL whose link lies on the next page. The handler
+ * steps over what trapped and sums scause, stval and sepc. */
+static void test_straddling_traps(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	const uint64_t B = RAM_BASE;
+	const uint32_t illegal = CSRRW(0, CSR_CYCLE, 0); /* a read-only CSR written */
+	uint32_t head[] = {
+		ADDI(9, 0, 30),               /* s1 = 30 rounds */
+		JAL(0, 0x0ffe - 0x4),         /* +0x4: round */
+	};
+	uint32_t handler[] = {
+		ADDI(12, 12, 1),              /* +0x800: a2 counts traps */
+		CSRRS(31, CSR_SCAUSE, 0),
+		ADD(13, 13, 31),              /* a3 += scause */
+		CSRRS(31, CSR_STVAL, 0),
+		ADD(15, 15, 31),              /* a5 += stval */
+		CSRRS(31, CSR_SEPC, 0),
+		ADD(16, 16, 31),              /* a6 += sepc */
+		ADDI(31, 31, 4),
+		CSRRW(0, CSR_SEPC, 31),
+		SRET(),
+	};
+	uint32_t s1 = LD(10, 5, 0);           /* +0x0ffe: from MMIO */
+	uint32_t j1 = JAL(0, 0x1ffe - 0x1002);
+	uint32_t j2 = JAL(0, 0x2ffe - 0x2002);
+	uint32_t s3 = JAL(1, 0x3100 - 0x2ffe); /* ra = +0x3002 */
+	uint32_t tail[] = {
+		ADDI(9, 9, -1),               /* +0x3100 */
+		BEQ(9, 0, 8),
+		JAL(0, 0x4 - 0x3108),
+		ECALL(),
+	};
+	put(&v, B, head, 2);
+	put(&v, B + 0x800, handler, sizeof(handler) / 4);
+	gram_write(&v.ram, B + 0x0ffe, &s1, 4);
+	put(&v, B + 0x1002, &j1, 1);
+	gram_write(&v.ram, B + 0x1ffe, &illegal, 4);
+	put(&v, B + 0x2002, &j2, 1);
+	gram_write(&v.ram, B + 0x2ffe, &s3, 4);
+	put(&v, B + 0x3100, tail, 4);
+	hart_reset(v.h, B, 0);
+	hart_csr_write(v.h, CSR_STVEC, B + 0x800);
+	hart_set_reg(v.h, 5, 0x10000000);
+	struct hart_exit ex;
+	unsigned mmio = 0, bad_pc = 0;
+	for (;;) {
+		if (run_limited(v.h, &ex))
+			break;
+		if (ex.reason == EXIT_KICK)
+			continue;
+		if (ex.reason != EXIT_MMIO)
+			break;
+		mmio++;
+		bad_pc += hart_get_pc(v.h) != B + 0x0ffe || ex.mmio.addr != 0x10000000;
+		hart_mmio_complete(v.h, 0, true);
+	}
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 9) == 0, "reason %d, s1 %llu", ex.reason,
+	      (unsigned long long)hart_get_reg(v.h, 9));
+	CHECK(&C, mmio == 30 && bad_pc == 0, "%u MMIO exits (want 30), %u at another pc", mmio, bad_pc);
+	CHECK(&C, hart_get_reg(v.h, 12) == 60, "traps %llu (want 60)", (unsigned long long)hart_get_reg(v.h, 12));
+	CHECK(&C, hart_get_reg(v.h, 13) == 30 * (5 + 2), "scause sum %llu",
+	      (unsigned long long)hart_get_reg(v.h, 13));
+	CHECK(&C, hart_get_reg(v.h, 15) == 30 * (0x10000000ull + illegal), "stval sum %#llx (want %#llx)",
+	      (unsigned long long)hart_get_reg(v.h, 15), 30 * (0x10000000ull + illegal));
+	CHECK(&C, hart_get_reg(v.h, 16) == 30 * (2 * B + 0x0ffe + 0x1ffe), "sepc sum %#llx",
+	      (unsigned long long)hart_get_reg(v.h, 16));
+	CHECK(&C, hart_get_reg(v.h, 1) == B + 0x3002, "ra %#llx (want the JAL's next pc)",
+	      (unsigned long long)hart_get_reg(v.h, 1));
+	vm_fini(&v);
+}
+
 int main(void)
 {
 	test_trap_storm();
@@ -1521,5 +1597,6 @@ int main(void)
 	test_hot_code_page();
 	test_shared_probe_stores();
 	test_probe_runs();
+	test_straddling_traps();
 	return check_summary(&C);
 }
