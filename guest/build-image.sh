@@ -11,8 +11,9 @@
 # (guest/lib/privapt.sh), so the host's apt setup is never touched.  Nothing
 # is installed: packages are unpacked with dpkg-deb -x.
 #
-# The manifest records the package versions and a hash of the inputs under
-# guest/; when it matches, the script does nothing.  The image is built in a
+# The manifest records the package versions, a hash of the builder's files
+# under guest/ and a hash of the profile's settings; when it matches, the
+# script does nothing.  The image is built in a
 # temporary directory and moved into place at the end, so any failure leaves
 # the previous image as it was.
 set -euo pipefail
@@ -26,6 +27,7 @@ ARCH=riscv64
 usage() {
     cat <<EOF
 usage: $0 [--profile NAME] [--suite SUITE] [--out DIR] [--force] [--offline]
+          [--print-dir | --print-manifest]
 
 Builds the skiff guest image NAME (default: default) from guest/profiles/NAME.conf
 into \${XDG_CACHE_HOME:-\$HOME/.cache}/skiff/NAME/.
@@ -37,6 +39,8 @@ into \${XDG_CACHE_HOME:-\$HOME/.cache}/skiff/NAME/.
   --offline       do not refresh the package lists; use the ones from the
                   last run and the cached .deb files
   --print-dir     print the output directory and exit
+  --print-manifest  print the manifest the image would have (what decides
+                  whether it is current) and exit
 
 Environment: SKIFF_DEBIAN_MIRROR overrides the archive URI read from the
 host's apt sources.
@@ -52,6 +56,7 @@ out_arg=
 force=no
 offline=no
 print_dir=no
+print_manifest=no
 while [ $# -gt 0 ]; do
     case "$1" in
         --profile) [ $# -ge 2 ] || die "--profile needs a name"; profile=$2; shift 2 ;;
@@ -61,6 +66,7 @@ while [ $# -gt 0 ]; do
         --force) force=yes; shift ;;
         --offline) offline=yes; shift ;;
         --print-dir) print_dir=yes; shift ;;
+        --print-manifest) print_manifest=yes; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $1" ;;
     esac
@@ -100,6 +106,11 @@ LIBS_NEEDED_BY=()
 case "$SUITE" in
     ''|*[!A-Za-z0-9.-]*) die "bad suite name '$SUITE'" ;;
 esac
+# What the profile says, as the variables stand once it (and whatever it
+# sources) ran: this, not the files in profiles/, goes into the image's key,
+# so that a new or changed profile leaves every other image current.
+profile_settings=$(declare -p SUITE COMPONENT KERNEL_METAPACKAGE PACKAGES RESOLVE_DEPENDS MODULES \
+    MODULES_COMPRESSED OVERLAYS PRUNE AGENT LIBS_NEEDED_BY)
 
 # ------------------------------------------------------------ host tools
 missing=()
@@ -169,8 +180,9 @@ if [ ${#PACKAGES[@]} -gt 0 ]; then
     fi
 fi
 
-# Hash of everything under guest/ that shapes the image.
-inputs=("build-image.sh" "lib/privapt.sh" "imagetool.py" "init" "profiles")   # profiles may source each other
+# Hash of the builder's files under guest/ that shape the image (the
+# profile's part is profile_settings).
+inputs=("build-image.sh" "lib/privapt.sh" "imagetool.py" "init")
 if [ "$AGENT" = yes ]; then
     inputs+=("agent" "../src/base/base64.c" "../src/base/base64.h" "../src/base/xxh64.c" "../src/base/xxh64.h")
 fi
@@ -193,7 +205,12 @@ manifest=$(
         echo "agent $("$AGENT_CC" -dumpfullversion 2>/dev/null || "$AGENT_CC" -dumpversion)"
     fi
     echo "inputs-sha256 $inputs_hash"
+    echo "settings-sha256 $(printf '%s\n' "$profile_settings" | sha256sum | cut -d' ' -f1)"
 )
+if [ "$print_manifest" = yes ]; then
+    printf '%s\n' "$manifest"
+    exit 0
+fi
 
 if [ "$force" = no ] && [ -f "$out_dir/Image" ] && [ -f "$out_dir/initrd.cpio.gz" ] &&
    [ "$(cat "$out_dir/manifest" 2>/dev/null || true)" = "$manifest" ]; then
