@@ -30,4 +30,5 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # and the qcow2 interop script meson runs with its tool built; not collected
 # here a second time.
 exec /usr/bin/python3 -m pytest -p no:cacheprovider -q -rs --ignore=tests/unit \
-    tests guest/test_imagetool.py bench/test_compiled.py bench/test_python_row.py bench/test_cpu_row.py "$@"
+    tests guest/test_imagetool.py bench/test_compiled.py bench/test_python_row.py bench/test_cpu_row.py \
+    bench/test_wide.py "$@"
