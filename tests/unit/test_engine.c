@@ -327,6 +327,61 @@ static void test_operands_from_rax(void)
 	vm_fini(&v);
 }
 
+/* A register left in rax by one instruction (t1, kept in memory) and read
+ * by the one after the next, across what clobbers rax in between: an FP
+ * call, an AMO (a call into C), an illegal instruction (a trap, and back),
+ * a CSR read (the translation ends), a load's first touch (its slow path
+ * in C) off such a register. */
+static void test_rax_across_calls_and_traps(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	const uint32_t fadd_d = rv_r(0x53, 0, 0x01, 0, 0, 1); /* fadd.d f0, f0, f1 */
+	/* t1 = t0 + k is computed in rax and stored to t1's home. */
+	uint32_t code[] = {
+		ADDI(6, 5, 1),             /* 0x00: t1 = 101, in rax */
+		fadd_d,                    /* 0x04 */
+		ADD(10, 6, 6),             /* 0x08: a0 = 202 */
+		ADDI(6, 5, 2),             /* 0x0c: t1 = 102 */
+		AMOADD_D(7, 29, 28),       /* 0x10: t2 = [t4], [t4] += t3 */
+		ADD(11, 6, 6),             /* 0x14: a1 = 204 */
+		ADDI(6, 5, 3),             /* 0x18: t1 = 103 */
+		CSRRW(0, CSR_CYCLE, 0),    /* 0x1c: illegal, the handler steps over it */
+		ADD(12, 6, 6),             /* 0x20: a2 = 206 */
+		ADDI(6, 5, 4),             /* 0x24: t1 = 104 */
+		CSRRS(30, CSR_INSTRET, 0), /* 0x28 */
+		ADD(13, 6, 6),             /* 0x2c: a3 = 208 */
+		ADDI(20, 21, 8),           /* 0x30: s4 = s5 + 8, in rax */
+		LD(14, 20, 0),             /* 0x34: a4 = [s4], a first touch */
+		ADD(15, 20, 0),            /* 0x38: a5 = s4 */
+		ECALL(),
+	};
+	uint32_t handler[] = {
+		CSRRS(31, CSR_SEPC, 0), ADDI(31, 31, 4), CSRRW(0, CSR_SEPC, 31), SRET(),
+	};
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	put(&v, RAM_BASE + 0x800, handler, sizeof(handler) / 4);
+	uint64_t data = 42;
+	gram_write(&v.ram, RAM_BASE + 0x3008, &data, 8);
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_csr_write(v.h, CSR_STVEC, RAM_BASE + 0x800);
+	hart_csr_write(v.h, CSR_SSTATUS, 1u << 13); /* FS: initial */
+	hart_set_reg(v.h, 28, 5);
+	hart_set_reg(v.h, 29, RAM_BASE + 0x2000);
+	hart_set_reg(v.h, 5, 100);
+	hart_set_reg(v.h, 21, RAM_BASE + 0x3000);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI, "reason %d", ex.reason);
+	static const struct { unsigned r; uint64_t v; } want[] = {
+		{ 10, 202 }, { 11, 204 }, { 12, 206 }, { 13, 208 }, { 6, 104 }, { 14, 42 },
+		{ 15, RAM_BASE + 0x3008 },
+	};
+	for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++)
+		CHECK(&C, hart_get_reg(v.h, want[k].r) == want[k].v, "x%u = %#llx, want %#llx", want[k].r,
+		      (unsigned long long)hart_get_reg(v.h, want[k].r), (unsigned long long)want[k].v);
+	vm_fini(&v);
+}
+
 /* The pairs the JIT translates as one (SLLI + ADD, SLLI + SRLI, AUIPC +
  * JALR), attacked as a guest can: the second instruction entered by a
  * jump of its own (it must then read its registers, not the pair's
@@ -1584,6 +1639,7 @@ int main(void)
 	test_pc_relative_calls();
 	test_scaled_add();
 	test_operands_from_rax();
+	test_rax_across_calls_and_traps();
 	test_fused_pairs_attacked();
 	test_timer_and_wfi();
 	test_code_invalidation();
