@@ -72,9 +72,17 @@ def main():
     base = cache_base(a.perf_data)
     if base is None:
         sys.exit("no mapping of the JIT code cache in the recording")
-    # The last translation at each host address wins.
-    latest = {}
-    for b in read_dump(a.dump):
+    # The last translation at each host address wins: one that a later
+    # translation overlaps (the cache was emptied and filled again) is
+    # dropped, whether or not the two start at the same address.
+    latest, starts = {}, []
+    for b in reversed(read_dump(a.dump)):
+        k = bisect.bisect_left(starts, b["start"])
+        if k < len(starts) and starts[k] < b["start"] + b["size"]:
+            continue
+        if k > 0 and starts[k - 1] + latest[starts[k - 1]]["size"] > b["start"]:
+            continue
+        starts.insert(k, b["start"])
         latest[b["start"]] = b
     starts = sorted(latest)
 
