@@ -1469,6 +1469,84 @@ static void test_shared_probe_stores(void)
 	vm_fini(&v);
 }
 
+/* The values a4 and a5 have after `rounds` rounds of the loop below. */
+static void narrow_loop_model(unsigned rounds, uint64_t *a4, uint64_t *a5)
+{
+	uint32_t x = (uint32_t)*a4, y = (uint32_t)*a5;
+	for (unsigned k = 0; k < rounds; k++) {
+		x += y;
+		y = (uint32_t)((int32_t)x >> 3) + x;
+	}
+	*a4 = (uint64_t)(int64_t)(int32_t)x;
+	*a5 = (uint64_t)(int64_t)(int32_t)y;
+}
+
+/* A loop of one block whose W results (a4, a5, bit 31 set) go round
+ * narrow (widths.h: the block's entry): exact after the loop, and exact
+ * when the load at the top of a later round faults (its slow path widens
+ * what the start took narrow), as the trap handler's ECALL then sees
+ * them. */
+static void test_narrow_loop(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		LW(5, 11, 0),            /* 0x00: t0 = [a1] */
+		ADDI(11, 11, 4),         /* 0x04 */
+		ADDW(14, 14, 15),        /* 0x08: a4 += a5 */
+		rv_i(0x1b, 5, 15, 14, 0x403), /* 0x0c: a5 = a4 >> 3 (SRAIW) */
+		ADDW(15, 15, 14),        /* 0x10: a5 += a4 */
+		ADDI(10, 10, -1),        /* 0x14 */
+		BNE(10, 0, -0x18),       /* 0x18: to 0x00 */
+		ECALL(),                 /* 0x1c */
+	};
+	uint32_t handler[] = { ECALL() };
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	put(&v, RAM_BASE + 0x100, handler, 1);
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_csr_write(v.h, CSR_STVEC, RAM_BASE + 0x100);
+	hart_set_reg(v.h, 10, 300);
+	hart_set_reg(v.h, 11, RAM_BASE + 0x1000);
+	hart_set_reg(v.h, 14, 0x12345678);
+	hart_set_reg(v.h, 15, 0x7ffff000);
+	struct hart_exit ex = run(&v);
+	uint64_t a4 = 0x12345678, a5 = 0x7ffff000;
+	narrow_loop_model(300, &a4, &a5);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_pc(v.h) == RAM_BASE + 0x1c &&
+		      hart_get_reg(v.h, 14) == a4 && hart_get_reg(v.h, 15) == a5,
+	      "after the loop: pc %llx a4 %llx a5 %llx (want %llx %llx)",
+	      (unsigned long long)hart_get_pc(v.h), (unsigned long long)hart_get_reg(v.h, 14),
+	      (unsigned long long)hart_get_reg(v.h, 15), (unsigned long long)a4, (unsigned long long)a5);
+
+	/* Again, the load of round 201 past the end of RAM: an MMIO exit,
+	 * refused, so a load access fault. */
+	hart_set_pc(v.h, RAM_BASE);
+	hart_set_reg(v.h, 10, 300);
+	hart_set_reg(v.h, 11, RAM_BASE + RAM_SIZE - 4 * 200);
+	hart_set_reg(v.h, 14, 0x12345678);
+	hart_set_reg(v.h, 15, 0x7ffff000);
+	ex = run(&v);
+	a4 = 0x12345678;
+	a5 = 0x7ffff000;
+	narrow_loop_model(200, &a4, &a5);
+	CHECK(&C, ex.reason == EXIT_MMIO && ex.mmio.addr == RAM_BASE + RAM_SIZE && hart_get_reg(v.h, 10) == 100 &&
+		      hart_get_reg(v.h, 14) == a4 && hart_get_reg(v.h, 15) == a5,
+	      "MMIO exit in round 201: reason %d a0 %llu a4 %llx a5 %llx (want 100, %llx %llx)", ex.reason,
+	      (unsigned long long)hart_get_reg(v.h, 10), (unsigned long long)hart_get_reg(v.h, 14),
+	      (unsigned long long)hart_get_reg(v.h, 15), (unsigned long long)a4, (unsigned long long)a5);
+	hart_mmio_complete(v.h, 0, true);
+	ex = run(&v);
+	uint64_t cause, epc;
+	hart_csr_read(v.h, CSR_SCAUSE, &cause);
+	hart_csr_read(v.h, CSR_SEPC, &epc);
+	CHECK(&C, ex.reason == EXIT_SBI && cause == 5 && epc == RAM_BASE && hart_get_reg(v.h, 14) == a4 &&
+		      hart_get_reg(v.h, 15) == a5,
+	      "then the fault: cause %llu epc %llx a4 %llx a5 %llx", (unsigned long long)cause,
+	      (unsigned long long)epc, (unsigned long long)hart_get_reg(v.h, 14),
+	      (unsigned long long)hart_get_reg(v.h, 15));
+	vm_fini(&v);
+}
+
 /* Runs of loads and of stores off one base register kept in memory (t0),
  * each after the one before (under the JIT a follower finds the addend in
  * rdx and the previous member's address in rax, and adds the difference
@@ -1654,5 +1732,6 @@ int main(void)
 	test_shared_probe_stores();
 	test_probe_runs();
 	test_straddling_traps();
+	test_narrow_loop();
 	return check_summary(&C);
 }

@@ -1419,6 +1419,49 @@ static bool emit_end(struct tr *t, const struct insn *i, unsigned n)
 	}
 }
 
+/* The closing branch of a loop of one block (jit_widths_plan's `loop`):
+ * taken, it goes back to the translation's start with the registers of
+ * widths.entry left narrow (a W result such a loop carries round, a
+ * hash's state, stays 32 bits wide and loses its MOVSXD per round); every
+ * other way on, not taken or past the deadline, widens them first. The
+ * jump back is direct, where a link would reach whatever translation the
+ * block has when the link is made, which may assume other registers
+ * narrow. In lockstep, which runs one block at a time, it is the usual
+ * goto. */
+static void emit_loop_end(struct tr *t, const struct insn *i, unsigned n, uint8_t *start)
+{
+	/* Only what the plan lets the start take narrow may stay so. */
+	widen(t, t->narrow & ~t->widths.entry);
+	t->narrow &= t->widths.entry;
+	uint64_t narrow = t->narrow;
+	emit_cmp(t, src_last(t, i->rs1), src_last(t, i->rs2));
+	uint8_t *taken = x86_jcc32(&t->b, branch_cc((enum op)i->op));
+	widen_all(t);
+	emit_goto(t, i->pc_off + i->len, n);
+	if (taken)
+		x86_patch_rel32(taken, t->b.p);
+	t->narrow = narrow;
+	if (t->j->lockstep) {
+		widen_all(t);
+		emit_goto(t, 0, n);
+		return;
+	}
+	x86_alu_ri(&t->b, ALU_ADD, JIT_INSTRET, (int32_t)n);
+	x86_alu_rm(&t->b, ALU_CMP, JIT_INSTRET, hmem(HOFF(jit_deadline)));
+	jcc_to(t, CC_B, start);
+	widen_all(t);
+	jmp_to(t, t->j->exit_deadline);
+}
+
+/* Whether b ends with a conditional branch to its own start: a loop that
+ * emit_loop_end closes. */
+static bool is_loop(const struct block *b)
+{
+	const struct insn *i = &b->insn[b->n - 1];
+	return b->n >= 2 && i->op >= OP_BEQ && i->op <= OP_BGEU && (int64_t)i->pc_off + i->imm == 0 &&
+	       !block_straddles(b);
+}
+
 /* A CSR instruction (always the last of its block). */
 static void emit_csr(struct tr *t, const struct insn *i, unsigned idx)
 {
@@ -1519,7 +1562,9 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 	unsigned k = 0;
 	bool ended = false;
 	t->run_next = -1;
-	jit_widths_plan(b, b->n, &t->widths);
+	bool loop = is_loop(b);
+	jit_widths_plan(b, b->n, loop, &t->widths);
+	t->narrow = t->widths.entry;
 	jit_probe_plan(b, b->n, !t->j->lockstep, &t->probes);
 	if (block_straddles(b))
 		emit_straddle_check(t);
@@ -1532,6 +1577,12 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 		t->run_group = t->run_next;
 		t->run_disp = t->run_disp_next;
 		t->run_next = -1;
+		if (k + 1 == b->n && loop) {
+			emit_loop_end(t, i, b->n, start);
+			ended = true;
+			k++;
+			break;
+		}
 		if (k + 1 == b->n && is_control((enum op)i->op)) {
 			widen_all(t);
 			ended = emit_end(t, i, b->n);

@@ -51,11 +51,11 @@ static uint64_t bit(unsigned r) { return 1ull << r; }
 
 bool jit_widths_may_narrow(enum op op) { return kind_of(op) == K_W; }
 
-void jit_widths_plan(const struct block *b, unsigned n, struct widths *w)
+/* The backward pass over instructions [0, n): fills w->wide and returns
+ * the registers whose upper half is read before being written (from the
+ * block's start), given those read after instruction n - 1 (`demand`). */
+static uint64_t backward(const struct block *b, unsigned n, uint64_t demand, struct widths *w)
 {
-	/* demand: registers whose upper half is read before being written
-	 * again, scanning backwards; after the block, all of them. */
-	uint64_t demand = ~0ull;
 	for (unsigned k = n; k-- > 0;) {
 		const struct insn *i = &b->insn[k];
 		enum kind kind = kind_of((enum op)i->op);
@@ -77,6 +77,45 @@ void jit_widths_plan(const struct block *b, unsigned n, struct widths *w)
 		case K_STORE: case K_SHIFT: demand |= bit(i->rs1); break;
 		default: break;
 		}
+	}
+	return demand;
+}
+
+void jit_widths_plan(const struct block *b, unsigned n, bool loop, struct widths *w)
+{
+	w->entry = 0;
+	if (!loop || n < 2) {
+		backward(b, n, ~0ull, w);
+		return;
+	}
+	/* The closing branch reads its operands in full, and its taken path
+	 * whatever the block's start reads in full: the least fixed point of
+	 * that demand (it only grows, so this ends within 64 rounds). */
+	const struct insn *br = &b->insn[n - 1];
+	w->wide[n - 1] = true;
+	uint64_t at_end = 0;
+	for (;;) {
+		uint64_t start = backward(b, n - 1, at_end | bit(br->rs1) | bit(br->rs2), w);
+		if (!(start & ~at_end))
+			break;
+		at_end |= start;
+	}
+	/* The registers narrow at the branch when the block starts with
+	 * `entry` narrow, as the translator leaves them (jit_widths_step;
+	 * nothing is narrow after an instruction that reads every register),
+	 * less those the start reads in full; again the least fixed point. */
+	for (;;) {
+		uint64_t narrow = w->entry;
+		for (unsigned k = 0; k + 1 < n; k++) {
+			const struct insn *i = &b->insn[k];
+			if (kind_of((enum op)i->op) == K_BARRIER)
+				narrow = 0;
+			narrow = jit_widths_step(i, narrow, !w->wide[k]);
+		}
+		narrow &= ~at_end & ~bit(0) & ~bit(REG_SINK);
+		if (!(narrow & ~w->entry))
+			break;
+		w->entry |= narrow;
 	}
 }
 

@@ -32,11 +32,21 @@
 struct widths {
 	/* wide[k]: instruction k's result must be exact in all 64 bits. */
 	bool wide[ENGINE_BLOCK_MAX];
+	/* Registers that may be narrow when the block starts: its own
+	 * closing branch back to its start leaves them so (a loop of one
+	 * block); 0 for any other block. */
+	uint64_t entry;
 };
 
 /* Plan the first n instructions of b (those the translator will emit;
- * after them every register must be exact). */
-void jit_widths_plan(const struct block *b, unsigned n, struct widths *w);
+ * after them every register must be exact). With `loop`, the n-th
+ * instruction is a conditional branch back to the block's start, whose
+ * taken path keeps the registers in w->entry narrow: those the block
+ * never reads in full before it writes them. Entering with such a
+ * register exact is always right (an exact value is a narrow one's
+ * sign extension), so other blocks still enter with every register
+ * exact; the branch's other paths widen them. */
+void jit_widths_plan(const struct block *b, unsigned n, bool loop, struct widths *w);
 
 /* Whether op's sign extension may be left out when its result is not
  * wide (an x86 32-bit operation gives the right low half). */
