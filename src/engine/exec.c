@@ -22,7 +22,7 @@
 
 /* ---- the block cache ---------------------------------------------------- */
 
-#define BLOCK_BYTES (sizeof(struct block) + (ENGINE_BLOCK_MAX + 1) * sizeof(struct insn))
+#define BLOCK_BYTES (sizeof(struct block) + (ENGINE_BLOCK_MAX + 1 + BLOCK_TAIL_MAX) * sizeof(struct insn))
 
 /* An idle hart gives its arena (and its translations) back once it holds
  * this much: when it has slept in WFI for BC_IDLE_NS since it last looked
@@ -35,10 +35,10 @@
 #define BC_IDLE_BYTES (256u << 10)
 #define BC_IDLE_NS 2000000000ull
 
-/* Arena bytes a block of n instructions takes (with its sentinel). */
-static inline size_t block_span(unsigned n)
+/* Arena bytes block b takes (its instructions, sentinel and tail). */
+static inline size_t block_span(const struct block *b)
 {
-	return (sizeof(struct block) + (n + 1) * sizeof(struct insn) + 15) & ~(size_t)15;
+	return (sizeof(struct block) + (b->n + 1u + b->tail) * sizeof(struct insn) + 15) & ~(size_t)15;
 }
 
 /* The two ways of the set for guest-physical address pa. */
@@ -78,7 +78,7 @@ void block_cache_flush(struct hart *h)
 			for (int w = 0; w < 2; w++)
 				if (e[w].b == b)
 					e[w].b = NULL;
-			off += block_span(b->n);
+			off += block_span(b);
 		}
 	} else {
 		memset(h->bc_table, 0, 2 * BC_SETS * sizeof(*h->bc_table));
@@ -312,6 +312,43 @@ static uint8_t jit_shift_for(const struct hart *h, uint32_t gen)
 
 static int fetch_parcel(struct hart *h, uint64_t va, uint16_t *out);
 
+/* The tail of block b (struct block): when it ends in a conditional branch
+ * forward over 1..BLOCK_TAIL_MAX whole instructions of its page, those are
+ * decoded into the slots after the sentinel, with their offsets from the
+ * block's start; returns how many (0: no tail). `host` is the block's
+ * start. Decoded together with the block, from the same bytes, they are
+ * invalidated with it. */
+static uint8_t decode_tail(struct block *b, const uint8_t *host, const void *const *labels)
+{
+	if (b->n == 0)
+		return 0;
+	const struct insn *br = &b->insn[b->n - 1];
+	if (br->op < OP_BEQ || br->op > OP_BGEU || br->imm <= 0)
+		return 0;
+	unsigned join = br->pc_off + (unsigned)br->imm, off = b->bytes, k = 0;
+	if ((b->pa & 0xfff) + join > GRAM_PAGE_SIZE)
+		return 0;
+	while (off < join && k < BLOCK_TAIL_MAX) {
+		uint16_t lo;
+		guest_copy(&lo, host + off, 2);
+		unsigned len = insn_length(lo);
+		uint32_t raw = lo;
+		if (off + len > join)
+			return 0;
+		if (len == 4) {
+			uint16_t hi;
+			guest_copy(&hi, host + off + 2, 2);
+			raw |= (uint32_t)hi << 16;
+		}
+		struct insn *i = &b->insn[b->n + 1 + k++];
+		decode(raw, i);
+		i->pc_off = (uint16_t)off;
+		i->handler = labels[i->op];
+		off += len;
+	}
+	return off == join ? (uint8_t)k : 0;
+}
+
 /* Decode instructions at `host` (guest-physical `pa`, virtual `pc`) into a
  * new block. A block ends before an instruction that straddles the page
  * end; one that starts with such an instruction holds it alone, its upper
@@ -368,7 +405,8 @@ static struct block *block_build(struct hart *h, uint64_t pc, uint64_t pa, const
 	b->bytes = bytes;
 	memset(&b->insn[n], 0, sizeof(b->insn[n]));
 	b->insn[n].handler = end_label;
-	h->bc_used += block_span(n);
+	b->tail = h->jit ? decode_tail(b, host, labels) : 0;
+	h->bc_used += block_span(b);
 	h->bc_blocks++;
 	/* The new block goes to way 0 and what was there to way 1, dropping
 	 * what way 1 held; but an outdated block for the same address is

@@ -89,7 +89,8 @@ enum { TLB_U, TLB_S, TLB_S_SUM, TLB_SETS };
  * ending at a control transfer, a state-changing instruction, the page end
  * or ENGINE_BLOCK_MAX instructions; or a 32-bit instruction alone that
  * straddles its page's end (its lower half in the page). The last slot is
- * a sentinel. */
+ * a sentinel, followed by the block's tail (see tail). */
+#define BLOCK_TAIL_MAX 3
 struct block {
 	uint64_t pa;
 	/* Direct successors in the same page (taken, not taken), linked once
@@ -105,6 +106,12 @@ struct block {
 	uint32_t heat;
 	bool jit_none;
 	uint8_t jit_shift; /* translated at heat jit_threshold << jit_shift (exec.c) */
+	/* A block that ends in a conditional branch forward over at most
+	 * BLOCK_TAIL_MAX instructions of the same page: those instructions
+	 * (the fall-through path up to the branch's target), decoded after
+	 * the sentinel for the JIT's if-conversion; 0 when there are none.
+	 * The executor never runs them from here. */
+	uint8_t tail;
 	/* A block whose one instruction straddles its page's end: that
 	 * instruction's upper half, which lies on the next virtual page and
 	 * is compared at each run (block_straddles). */

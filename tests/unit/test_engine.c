@@ -729,6 +729,87 @@ static void test_instret_exact(void)
 	vm_fini(&v);
 }
 
+/* Short forward branches over a few ALU instructions, which the JIT
+ * if-converts (translate.c, emit_hammock), both ways in one loop: tails of
+ * one, two and three instructions, writing a register kept in a host
+ * register or in memory, one that is also the branch's first or second
+ * operand, under each of the six conditions. The registers, the instret
+ * read after the loop (each tail counts only when it ran) and the pc
+ * (the ecall reached, nothing skipped twice) must be the executor's,
+ * computed here. */
+static void test_short_forward_branches(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	enum { N = 64 };
+	uint32_t code[] = {
+		ADDI(5, 0, 0),             /* t0 = i = 0 */
+		ADDI(6, 0, N),             /* t1 = N */
+		ADDI(31, 0, 13),           /* t6 = 13 */
+		/* loop: */
+		rv_i(0x13, 7, 7, 5, 1),    /* t2 = i & 1 */
+		BEQ(7, 0, 8),              /* if odd: a0 += 3 (a0 in a host register) */
+		ADDI(10, 10, 3),
+		rv_i(0x13, 7, 7, 5, 2),    /* t2 = i & 2 */
+		BNE(7, 0, 12),             /* if clear: t3 = (t3 + 7) ^ i (in memory) */
+		ADDI(28, 28, 7),
+		XOR(28, 28, 5),
+		MUL(30, 5, 31),            /* t5 = (i * 13) & 31 */
+		rv_i(0x13, 7, 30, 30, 31),
+		rv_b(5, 11, 30, 8),        /* a1 = max(a1, t5): rd is rs1 */
+		ADD(11, 30, 0),
+		rv_b(6, 30, 29, 8),        /* t4 = maxu(t4, t5): rd (in memory) is rs2 */
+		ADDI(29, 30, 0),
+		rv_b(5, 5, 30, 16),        /* if i < t5: a2 = zext.h(a0) + 1 */
+		SLLI(12, 10, 48),
+		rv_i(0x13, 5, 12, 12, 48),
+		ADDI(12, 12, 1),
+		rv_b(4, 30, 5, 8),         /* if t5 >= i: t3 += i (blt) */
+		ADD(28, 28, 5),
+		rv_b(7, 5, 30, 8),         /* if i < t5 (unsigned): a4 = sext.w(a4 * 2) */
+		ADDW(14, 14, 14),
+		ADDI(14, 14, 1),           /* a4 += 1, always */
+		ADDI(5, 5, 1),
+		BNE(5, 6, -92),
+		CSRRS(13, CSR_INSTRET, 0), /* a3 = instret */
+		ECALL(),
+	};
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	hart_reset(v.h, RAM_BASE, 0);
+	struct hart_exit ex = run(&v);
+	/* The same program in C. */
+	uint64_t a0 = 0, t3 = 0, a1 = 0, t4 = 0, a2 = 0, a4 = 0, retired = 3;
+	for (uint64_t i = 0; i < N; i++) {
+		uint64_t t5 = (i * 13) & 31;
+		retired += 14;
+		if (i & 1)
+			a0 += 3, retired++;
+		if (!(i & 2))
+			t3 = (t3 + 7) ^ i, retired += 2;
+		if ((int64_t)a1 < (int64_t)t5)
+			a1 = t5, retired++;
+		if (!(t5 < t4))
+			t4 = t5, retired++;
+		if ((int64_t)i < (int64_t)t5)
+			a2 = (a0 & 0xffff) + 1, retired += 3;
+		if (!((int64_t)t5 < (int64_t)i))
+			t3 += i, retired++;
+		if (!(i >= t5))
+			a4 = (uint64_t)(int64_t)(int32_t)(a4 * 2), retired++;
+		a4++;
+	}
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_pc(v.h) == RAM_BASE + 4 * (sizeof(code) / 4 - 1),
+	      "reason %d pc %llx", ex.reason, (unsigned long long)hart_get_pc(v.h));
+	static const unsigned regs[] = { 10, 28, 11, 29, 12, 14 };
+	const uint64_t want[] = { a0, t3, a1, t4, a2, a4 };
+	for (size_t k = 0; k < sizeof(regs) / sizeof(regs[0]); k++)
+		CHECK(&C, hart_get_reg(v.h, regs[k]) == want[k], "x%u = %#llx, want %#llx", regs[k],
+		      (unsigned long long)hart_get_reg(v.h, regs[k]), (unsigned long long)want[k]);
+	CHECK(&C, hart_get_reg(v.h, 13) == retired, "instret read %llu, want %llu",
+	      (unsigned long long)hart_get_reg(v.h, 13), (unsigned long long)retired);
+	vm_fini(&v);
+}
+
 /* A hart spinning forever takes an external interrupt posted from here.
  * The loop stores its count to memory, and the interrupt is posted once
  * that shows the loop running (however long the hart's thread waits for a
@@ -1711,6 +1792,7 @@ int main(void)
 	test_narrow_registers_at_exit();
 	test_illegal_trap();
 	test_instret_exact();
+	test_short_forward_branches();
 	test_async_interrupt();
 	test_interrupt_in_linked_loop();
 	test_counters_in_linked_code();

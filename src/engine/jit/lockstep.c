@@ -164,7 +164,23 @@ int jit_lockstep_step(struct hart *h, struct block *b, const void *code, const c
 	ls->exec_log.overflow = false;
 	s->store_log = &ls->exec_log;
 	struct hart_exit ex;
+	uint64_t start = s->pc;
 	exec_block(s, c, &ex);
+	/* A branch over the block's tail, if-converted (translate.c), that
+	 * fell through: the translation ran the tail too and went on at the
+	 * branch's target. The executor follows over the same instructions,
+	 * straight-line code up to there. */
+	if (ex.reason == EXIT_NONE && r != JIT_EXIT_BAIL && b->tail && s->pc == start + b->bytes &&
+	    h->pc != s->pc) {
+		const struct insn *tail = &b->insn[b->n + 1];
+		memcpy(c->insn, tail, b->tail * sizeof(struct insn));
+		for (unsigned k = 0; k < b->tail; k++)
+			c->insn[k].pc_off = (uint16_t)(tail[k].pc_off - b->bytes);
+		c->n = b->tail;
+		c->bytes = (uint16_t)(tail[b->tail - 1].pc_off + tail[b->tail - 1].len - b->bytes);
+		c->tail = 0;
+		exec_block(s, c, &ex);
+	}
 	s->store_log = NULL;
 
 	uint64_t jpc = h->pc, jinstret = h->instret;

@@ -1362,6 +1362,98 @@ static enum x86_cc branch_cc(enum op op)
 	}
 }
 
+/* If-conversion. A block that ends in a conditional branch forward over a
+ * few instructions (its tail, decoded by the executor's block_build)
+ * costs a host branch miss whenever the guest's branch goes the other way
+ * than last time: CRC's conditional xor, a clamp, a select, each a block
+ * of a few instructions with a data-dependent end. When the tail is
+ * simple ALU work that writes one register, rd, the translation runs it
+ * unconditionally with rd's old value kept in rdx, then compares, and two
+ * cmovs take back rd and count the tail's instructions only for the path
+ * the guest took; it goes on at the branch's target, the join, by an
+ * unconditional jump. No fault or bail can happen in between, so the state
+ * at every exit is the one the executor reaches by either path. */
+
+/* Whether a tail instruction of this kind may run unconditionally: integer
+ * operations with no memory access, no trap, no call, and none whose code
+ * uses rdx (the tail's operands never come from rax, so a shift by a
+ * register keeps its operands in rax and rcx). */
+static bool tail_op(enum op op)
+{
+	switch (op) {
+	case OP_LUI: case OP_AUIPC: case OP_ADDI: case OP_XORI: case OP_ORI: case OP_ANDI:
+	case OP_ADDIW: case OP_SLTI: case OP_SLTIU: case OP_SLLI: case OP_SRLI: case OP_SRAI:
+	case OP_SLLIW: case OP_SRLIW: case OP_SRAIW: case OP_RORI: case OP_RORIW:
+	case OP_ADD: case OP_SUB: case OP_XOR: case OP_OR: case OP_AND: case OP_ADDW:
+	case OP_SUBW: case OP_SLT: case OP_SLTU: case OP_SLL: case OP_SRL: case OP_SRA:
+	case OP_SLLW: case OP_SRLW: case OP_SRAW:
+	case OP_SH1ADD: case OP_SH2ADD: case OP_SH3ADD: case OP_ADD_UW: case OP_SH1ADD_UW:
+	case OP_SH2ADD_UW: case OP_SH3ADD_UW: case OP_SLLI_UW: case OP_ANDN: case OP_ORN:
+	case OP_XNOR: case OP_MAX: case OP_MIN: case OP_MAXU: case OP_MINU:
+	case OP_SEXT_B: case OP_SEXT_H: case OP_ZEXT_H:
+	case OP_BCLRI: case OP_BSETI: case OP_BINVI: case OP_BEXTI:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The one register block b's tail writes (0 when it writes none), or -1
+ * when the tail cannot be if-converted. */
+static int tail_rd(const struct block *b)
+{
+	if (!b->tail)
+		return -1;
+	unsigned rd = 0;
+	for (unsigned k = 0; k < b->tail; k++) {
+		const struct insn *i = &b->insn[b->n + 1 + k];
+		if (!tail_op((enum op)i->op))
+			return -1;
+		if (i->rd == 0 || i->rd == REG_SINK)
+			continue;
+		if (rd && i->rd != rd)
+			return -1;
+		rd = i->rd;
+	}
+	return (int)rd;
+}
+
+/* Branch i over its block's tail, which writes rd (tail_rd), if-converted;
+ * n: the block's instructions. */
+static void emit_hammock(struct tr *t, const struct insn *i, unsigned n, unsigned rd)
+{
+	const struct block *b = t->blk;
+	int hr = rd ? jit_host_reg(rd) : -1;
+	if (rd)
+		load_op(t, RDX, src(rd));
+	for (unsigned k = 0; k < b->tail; k++) {
+		const struct insn *ti = &b->insn[n + 1 + k];
+		t->rax_reg = 0;
+		t->may_narrow = false;
+		if (k + 1 < b->tail && (emit_scaled_add(t, ti, ti + 1) || emit_zext_pair(t, ti, ti + 1))) {
+			k++;
+			continue;
+		}
+		emit_insn(t, ti, n);
+	}
+	t->rax_reg = t->rax_next = 0;
+	/* The branch's operands as they were before the tail: rd's in rdx. */
+	struct opnd old = { .kind = O_REG, .reg = RDX };
+	emit_cmp(t, rd && i->rs1 == rd ? old : src(i->rs1), rd && i->rs2 == rd ? old : src(i->rs2));
+	enum x86_cc taken = branch_cc((enum op)i->op);
+	if (hr >= 0) {
+		x86_cmov(&t->b, taken, (enum x86_reg)hr, RDX);
+	} else if (rd) {
+		x86_mov_rm(&t->b, RAX, hmem(XOFF(rd)));
+		x86_cmov(&t->b, taken, RAX, RDX);
+		x86_mov_mr(&t->b, hmem(XOFF(rd)), RAX, 8);
+	}
+	/* x86 condition codes come in pairs that differ in bit 0. */
+	x86_lea(&t->b, RCX, x86_mem(JIT_INSTRET, b->tail));
+	x86_cmov(&t->b, (enum x86_cc)(taken ^ 1), JIT_INSTRET, RCX);
+	emit_goto(t, (int64_t)i->pc_off + i->imm, n);
+}
+
 /* The last instruction when it transfers control; false if it is none of
  * the ones handled here. */
 static bool emit_end(struct tr *t, const struct insn *i, unsigned n)
@@ -1406,6 +1498,11 @@ static bool emit_end(struct tr *t, const struct insn *i, unsigned n)
 		return true;
 	}
 	case OP_BEQ: case OP_BNE: case OP_BLT: case OP_BGE: case OP_BLTU: case OP_BGEU: {
+		int rd = tail_rd(t->blk);
+		if (rd >= 0) {
+			emit_hammock(t, i, n, (unsigned)rd);
+			return true;
+		}
 		emit_cmp(t, src_last(t, i->rs1), src_last(t, i->rs2));
 		uint8_t *taken = x86_jcc32(&t->b, branch_cc((enum op)i->op));
 		emit_goto(t, off + i->len, n);
@@ -1527,6 +1624,11 @@ static void dump(struct tr *t, const uint8_t *start, const void *rx)
 		for (unsigned k = 0; k < b->n; k++) {
 			const struct insn *i = &b->insn[k];
 			fprintf(f, "  +%-4u %-10s rd %-2u rs1 %-2u rs2 %-2u imm %d\n", i->pc_off,
+				op_name((enum op)i->op), i->rd, i->rs1, i->rs2, i->imm);
+		}
+		for (unsigned k = 0; k < b->tail; k++) {
+			const struct insn *i = &b->insn[b->n + 1 + k];
+			fprintf(f, "  tail +%-4u %-10s rd %-2u rs1 %-2u rs2 %-2u imm %d\n", i->pc_off,
 				op_name((enum op)i->op), i->rd, i->rs1, i->rs2, i->imm);
 		}
 		fprintf(f, "  host:");
