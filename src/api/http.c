@@ -25,6 +25,9 @@
 #include "base/thread_start.h"
 #include "base/unix_sock.h"
 
+/* How long a stop waits for answers already made to go out. */
+#define API_STOP_DRAIN_MS 2000
+
 struct api_server {
 	struct MHD_Daemon *mhd;
 	char *path;
@@ -380,6 +383,10 @@ void api_server_stop(struct api_server *s)
 	while (s->own_calls)
 		pthread_cond_wait(&s->idle, &s->lock);
 	pthread_mutex_unlock(&s->lock);
+	/* Their answers are queued on connections just resumed: stopping the
+	 * daemon now would close those unsent (a guest agent call ended by
+	 * the VM's poweroff reached its client as an empty reply). */
+	api_server_drain(s, API_STOP_DRAIN_MS);
 	MHD_stop_daemon(s->mhd); /* also closes the listening socket */
 	/* Remove the socket file only if it is still ours. */
 	unix_listen_remove(s->path, &s->file);

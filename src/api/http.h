@@ -92,9 +92,10 @@ struct api_server *api_server_start(const struct api_server_config *cfg, char *e
  * answer has gone out), at most timeout_ms; false if one still is. A
  * server still takes new requests meanwhile. */
 bool api_server_drain(struct api_server *s, unsigned timeout_ms);
-/* Stop serving (waits for the handlers in progress, those on threads of
- * their own too; an answer not yet sent is dropped: api_server_drain
- * first), remove the socket file. */
+/* Stop serving, remove the socket file. Waits for the handlers in
+ * progress, those on threads of their own too, and for the answers they
+ * made to go out (at most two seconds); any other request still in
+ * progress is dropped: api_server_drain first to wait for those. */
 void api_server_stop(struct api_server *s);
 
 #endif

@@ -3,8 +3,9 @@
  * guest agent calls do): such a request runs on a thread of its own
  * ("api-call", the sandbox's api class) and holds up nothing; another
  * client is answered meanwhile by the polling thread, and the waiting
- * request is answered once its handler returns. Also: requests one after
- * another on new connections are all answered on the polling thread.
+ * request is answered once its handler returns, also when the server
+ * stops right after. Also: requests one after another on new connections
+ * are all answered on the polling thread.
  */
 #include <errno.h>
 #include <poll.h>
@@ -24,6 +25,7 @@ static struct check_counts C;
 /* A failure bound only: a request that is never answered fails the test
  * after this long instead of hanging it. */
 #define ANSWER_BOUND_MS 60000
+#define STOP_ROUNDS 20
 
 struct server_state {
 	pthread_mutex_t lock;
@@ -136,6 +138,29 @@ int main(void)
 
 	api_server_stop(s);
 	CHECK(&C, access(path, F_OK) != 0, "the socket file is removed at the stop");
+
+	/* A waiting request released right before the stop (a guest agent
+	 * call ended by the VM's poweroff, then the VMM's exit): its answer
+	 * still goes out. Rounds, as the stop races the polling thread. */
+	int lost = 0;
+	for (int round = 0; round < STOP_ROUNDS; round++) {
+		st.entered = st.released = false;
+		s = api_server_start(&cfg, err, sizeof(err));
+		CHECK(&C, s != NULL, "start again: %s", err);
+		if (!s)
+			break;
+		int fd = send_request(path, "/block");
+		pthread_mutex_lock(&st.lock);
+		while (fd >= 0 && !st.entered)
+			pthread_cond_wait(&st.cond, &st.lock);
+		st.released = true;
+		pthread_cond_broadcast(&st.cond);
+		pthread_mutex_unlock(&st.lock);
+		api_server_stop(s);
+		if (fd < 0 || read_status(fd) != 200)
+			lost++;
+	}
+	CHECK(&C, lost == 0, "%d of %d answers made right before the stop were lost", lost, STOP_ROUNDS);
 	rmdir(dir);
 	return check_summary(&C);
 }
