@@ -218,9 +218,13 @@ int csr_write(struct hart *h, unsigned csr, uint64_t v)
 		unsigned mode = v >> 60;
 		if (mode != 0 && mode != 8 && mode != 9 && mode != 10)
 			return 0; /* unsupported mode: the write has no effect */
+		uint64_t old = h->satp;
 		h->satp = v & ((0xfull << 60) | (0xffffull << 44) | ((1ull << 44) - 1));
 		if (mode == 0)
 			h->satp = 0;
+		h->mmu_stats.satp_writes++;
+		h->mmu_stats.satp_same += old == h->satp;
+		h->mmu_stats.flush_satp++;
 		tlb_flush_all(h);
 		return 0;
 	}

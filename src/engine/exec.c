@@ -96,6 +96,7 @@ void jc_clear(struct hart *h)
 	/* Read before emptying: a code write racing with this clear leaves
 	 * the count moved, and the next FENCE.I clears again. */
 	h->jc_code_writes = atomic_load_explicit(&h->ram->code_writes, memory_order_acquire);
+	h->jc_clears++;
 	memset(h->jc_pages, 0, sizeof(h->jc_pages));
 	/* An entry with key 0 is empty (its jc_meta is then never read). */
 	if (h->jc_logged <= JC_LOG && !h->jc_old) {
@@ -123,6 +124,7 @@ void jc_unmap_all(struct hart *h)
 	 * page (jc_drop_region) has nothing to drop among them. After every
 	 * salt was used once, entries filled under the first may still be
 	 * there: the table is emptied for real. */
+	h->jc_unmaps++;
 	h->jc_salt = (h->jc_salt + 2) & JC_SALT_MASK;
 	if (h->jc_salt == 1) {
 		jc_clear(h);
@@ -858,6 +860,7 @@ next_block:
 		}
 		uint64_t sfence = atomic_load(&h->sfence_req);
 		if (sfence != atomic_load_explicit(&h->sfence_done, memory_order_relaxed)) {
+			h->mmu_stats.flush_remote++;
 			tlb_flush_all(h);
 			atomic_store(&h->sfence_done, sfence);
 		}
@@ -1074,6 +1077,8 @@ L_WFI:
 L_SFENCE_VMA:
 	if (h->priv != PRIV_S)
 		ILLEGAL();
+	h->mmu_stats.sfence[(i->rs1 != 0) << 1 | (i->rs2 != 0)]++;
+	h->mmu_stats.flush_sfence += i->rs1 == 0;
 	if (i->rs1 == 0)
 		tlb_flush_all(h);
 	else

@@ -272,6 +272,14 @@ struct hart {
 	 * way) sits at an index logged here unless the log is void. */
 	unsigned tlb_logged;
 	uint16_t tlb_log[TLB_LOG];
+	/* Address-space changes and what follows them (statistics, printed
+	 * with SKIFF_JIT_STATS; each counted on a slow path only). */
+	struct mmu_stats {
+		uint64_t satp_writes, satp_same;  /* satp writes; of them, to the value it held */
+		uint64_t flush_all, flush_satp, flush_sfence, flush_remote; /* whole-TLB flushes, by cause */
+		uint64_t sfence[4];               /* SFENCE.VMA by (rs1 != x0) << 1 | (rs2 != x0) */
+		uint64_t walks[3], walks_global;  /* page walks by access type; of them, to a G leaf */
+	} mmu_stats;
 	bool no_write_tlb;  /* lockstep's shadow: every store takes store_slow */
 	struct store_log *store_log; /* lockstep: stores done are recorded */
 
@@ -319,6 +327,7 @@ struct hart {
 	 * calls on an entry that held another pc. */
 	uint64_t jc_kept, jc_dropped, jc_found;
 	uint64_t jc_conflicts;     /* misses on an entry that another pc held */
+	uint64_t jc_clears, jc_unmaps; /* jc_clear and jc_unmap_all calls */
 	struct jc_entry jc[TLB_SETS][JC_SIZE];
 	struct jc_meta jc_meta[TLB_SETS][JC_SIZE];
 	struct tlb_set tlb[TLB_SETS];

@@ -24,6 +24,7 @@
 #define PTE_W (1ull << 2)
 #define PTE_X (1ull << 3)
 #define PTE_U (1ull << 4)
+#define PTE_G (1ull << 5)
 #define PTE_A (1ull << 6)
 #define PTE_D (1ull << 7)
 #define PTE_PPN_SHIFT 10
@@ -107,6 +108,7 @@ void tlb_sync_writes(struct hart *h)
 void tlb_flush_all(struct hart *h)
 {
 	tlb_sync_writes(h);
+	h->mmu_stats.flush_all++;
 	if (tlb_log_valid(h)) {
 		for (unsigned k = 0; k < h->tlb_logged; k++) {
 			unsigned at = h->tlb_log[k], idx = at & (TLB_SIZE - 1);
@@ -190,7 +192,8 @@ static int access_cause(enum access acc)
 }
 
 /* Walk the page table (privileged spec 10.3.2). */
-static int walk(struct hart *h, uint64_t va, enum access acc, uint64_t *pa, unsigned *shift)
+static int walk(struct hart *h, uint64_t va, enum access acc, uint64_t *pa, unsigned *shift,
+		bool *global)
 {
 	unsigned mode = h->satp >> 60;
 	int levels = mode == 8 ? 3 : mode == 9 ? 4 : 5;
@@ -201,6 +204,8 @@ static int walk(struct hart *h, uint64_t va, enum access acc, uint64_t *pa, unsi
 		return fault_cause(acc);
 
 	uint64_t base = (h->satp & PTE_PPN_MASK) << 12;
+	/* G on a non-leaf PTE makes every mapping below it global (10.3.1). */
+	bool g = false;
 	for (int lvl = levels - 1; lvl >= 0; lvl--) {
 		uint64_t pte_addr = base + ((va >> (12 + 9 * lvl)) & 0x1ff) * 8;
 		_Atomic uint64_t *ptep = gram_ptr(h->ram, pte_addr, 8);
@@ -211,6 +216,7 @@ static int walk(struct hart *h, uint64_t va, enum access acc, uint64_t *pa, unsi
 		if (!(pte & PTE_V) || (!(pte & PTE_R) && (pte & PTE_W)) || (pte & PTE_RESERVED))
 			return fault_cause(acc);
 		uint64_t ppn = (pte >> PTE_PPN_SHIFT) & PTE_PPN_MASK;
+		g |= (pte & PTE_G) != 0;
 		if (!(pte & (PTE_R | PTE_X))) {
 			if (lvl == 0 || (pte & (PTE_A | PTE_D | PTE_U)))
 				return fault_cause(acc);
@@ -250,6 +256,7 @@ static int walk(struct hart *h, uint64_t va, enum access acc, uint64_t *pa, unsi
 		}
 		*pa = ((ppn | ((va >> 12) & lowmask)) << 12) | (va & 0xfff);
 		*shift = 12 + 9 * (unsigned)lvl;
+		*global = g;
 		return 0;
 	}
 	return fault_cause(acc);
@@ -299,7 +306,10 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 	if ((h->satp >> 60) == 0) {
 		*pa = va;
 	} else {
-		int cause = walk(h, va, acc, pa, &shift);
+		bool global = false;
+		int cause = walk(h, va, acc, pa, &shift, &global);
+		h->mmu_stats.walks[acc]++;
+		h->mmu_stats.walks_global += global;
 		if (cause)
 			return cause;
 	}
