@@ -225,7 +225,12 @@ int csr_write(struct hart *h, unsigned csr, uint64_t v)
 		h->mmu_stats.satp_writes++;
 		h->mmu_stats.satp_same += old == h->satp;
 		h->mmu_stats.flush_satp++;
-		tlb_flush_all(h);
+		/* Another mode: Bare has no global mappings, and a walk of
+		 * another depth may not agree with the old one on any. */
+		if ((old ^ h->satp) >> 60)
+			tlb_flush_all(h);
+		else
+			tlb_flush_nonglobal(h);
 		return 0;
 	}
 	}

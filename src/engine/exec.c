@@ -1079,7 +1079,10 @@ L_SFENCE_VMA:
 		ILLEGAL();
 	h->mmu_stats.sfence[(i->rs1 != 0) << 1 | (i->rs2 != 0)]++;
 	h->mmu_stats.flush_sfence += i->rs1 == 0;
-	if (i->rs1 == 0)
+	/* rs2 names an address space: its non-global mappings (10.2.1). */
+	if (i->rs1 == 0 && i->rs2 != 0)
+		tlb_flush_nonglobal(h);
+	else if (i->rs1 == 0)
 		tlb_flush_all(h);
 	else
 		tlb_flush_va(h, RS1);

@@ -63,6 +63,9 @@ struct tlb_entry {
 #define TLB_BITS 10
 #define TLB_SIZE (1u << TLB_BITS)
 #define TLB_INVALID (~0ull)
+/* In an entry's shift byte (struct tlb_set): the mapping is global. */
+#define TLB_GLOBAL 0x80
+#define TLB_SHIFT(s) ((s) & 0x7f)
 /* Fills remembered between two flushes; past that a flush empties all. */
 #define TLB_LOG 256
 
@@ -77,7 +80,8 @@ struct tlb_set {
 	struct tlb_entry r2[TLB_SIZE], w2[TLB_SIZE];
 	/* log2 of the size of the page each entry came from (12, or 21, 30...
 	 * for a superpage): an entry caches one 4 KiB piece of a superpage,
-	 * and SFENCE.VMA of any address in that superpage must drop it. */
+	 * and SFENCE.VMA of any address in that superpage must drop it. Or'ed
+	 * with TLB_GLOBAL when the leaf was global (tlb_flush_nonglobal). */
 	uint8_t r_shift[TLB_SIZE], w_shift[TLB_SIZE], x_shift[TLB_SIZE];
 	uint8_t r2_shift[TLB_SIZE], w2_shift[TLB_SIZE];
 };
@@ -272,11 +276,17 @@ struct hart {
 	 * way) sits at an index logged here unless the log is void. */
 	unsigned tlb_logged;
 	uint16_t tlb_log[TLB_LOG];
+	/* The same for fills from non-global leaves since the last flush of
+	 * any kind: what tlb_flush_nonglobal drops, while the global entries
+	 * (the kernel's pages) stay, and stay in tlb_log. */
+	unsigned tlb_local_logged;
+	uint16_t tlb_local_log[TLB_LOG];
 	/* Address-space changes and what follows them (statistics, printed
 	 * with SKIFF_JIT_STATS; each counted on a slow path only). */
 	struct mmu_stats {
 		uint64_t satp_writes, satp_same;  /* satp writes; of them, to the value it held */
 		uint64_t flush_all, flush_satp, flush_sfence, flush_remote; /* whole-TLB flushes, by cause */
+		uint64_t flush_nonglobal;         /* flushes that kept global entries */
 		uint64_t sfence[4];               /* SFENCE.VMA by (rs1 != x0) << 1 | (rs2 != x0) */
 		uint64_t walks[3], walks_global;  /* page walks by access type; of them, to a G leaf */
 	} mmu_stats;
@@ -362,6 +372,9 @@ uint64_t time_now(const struct hart *h);
 /* mmu.c */
 void tlb_select(struct hart *h);
 void tlb_flush_all(struct hart *h);
+/* Drop every entry but those of global mappings: a satp write within a
+ * translation mode, SFENCE.VMA x0, asid. */
+void tlb_flush_nonglobal(struct hart *h);
 void tlb_flush_va(struct hart *h, uint64_t va);
 void tlb_flush_writes(struct hart *h);
 /* tlb_flush_writes if a page became a code page since the last one. */

@@ -39,12 +39,19 @@ static void tlb_clear_set(struct tlb_set *s)
 
 static bool tlb_log_valid(const struct hart *h) { return h->tlb_logged <= TLB_LOG; }
 
-static void tlb_log_fill(struct hart *h, unsigned set, unsigned idx)
+static void log_add(uint16_t *log, unsigned *logged, unsigned set, unsigned idx)
 {
-	if (h->tlb_logged < TLB_LOG)
-		h->tlb_log[h->tlb_logged] = (uint16_t)(set << TLB_BITS | idx);
-	if (h->tlb_logged <= TLB_LOG)
-		h->tlb_logged++;
+	if (*logged < TLB_LOG)
+		log[*logged] = (uint16_t)(set << TLB_BITS | idx);
+	if (*logged <= TLB_LOG)
+		(*logged)++;
+}
+
+static void tlb_log_fill(struct hart *h, unsigned set, unsigned idx, bool global)
+{
+	log_add(h->tlb_log, &h->tlb_logged, set, idx);
+	if (!global)
+		log_add(h->tlb_local_log, &h->tlb_local_logged, set, idx);
 }
 
 void tlb_select(struct hart *h)
@@ -120,10 +127,46 @@ void tlb_flush_all(struct hart *h)
 		for (int i = 0; i < TLB_SETS; i++)
 			tlb_clear_set(&h->tlb[i]);
 	}
-	h->tlb_logged = 0;
+	h->tlb_logged = h->tlb_local_logged = 0;
 	h->tlb_gen++;
 	h->tlb_super_shift = 0;
 	memset(h->tlb_super_idx, 0, sizeof(h->tlb_super_idx));
+	jc_unmap_all(h);
+}
+
+/* Drop *e unless it maps a global page. */
+static void drop_local(struct tlb_entry *e, uint8_t shift)
+{
+	if (!(shift & TLB_GLOBAL))
+		e->tag = TLB_INVALID;
+}
+
+/* Global mappings exist in every address space (privileged spec 10.3.1),
+ * so a satp write need not drop them: Linux switches address spaces
+ * with a satp write and no fence (it has ASIDs), and after each switch
+ * the kernel's own pages (global) were walked again. Non-global entries
+ * all belong to the address space current since the last satp write, so
+ * dropping them all is what SFENCE.VMA x0, asid needs too (a superset).
+ * The local log names where they are; tlb_log still names every entry
+ * (the global ones stay in it), and the superpage span and bitmap stay
+ * as they are (a superset of what still holds a superpage's piece). */
+void tlb_flush_nonglobal(struct hart *h)
+{
+	tlb_sync_writes(h);
+	h->mmu_stats.flush_nonglobal++;
+	bool logged = h->tlb_local_logged <= TLB_LOG;
+	unsigned n = logged ? h->tlb_local_logged : TLB_SETS * TLB_SIZE;
+	for (unsigned k = 0; k < n; k++) {
+		unsigned at = logged ? h->tlb_local_log[k] : k, idx = at & (TLB_SIZE - 1);
+		struct tlb_set *s = &h->tlb[at >> TLB_BITS];
+		drop_local(&s->r[idx], s->r_shift[idx]);
+		drop_local(&s->w[idx], s->w_shift[idx]);
+		drop_local(&s->x[idx], s->x_shift[idx]);
+		drop_local(&s->r2[idx], s->r2_shift[idx]);
+		drop_local(&s->w2[idx], s->w2_shift[idx]);
+	}
+	h->tlb_local_logged = 0;
+	h->tlb_gen++;
 	jc_unmap_all(h);
 }
 
@@ -132,7 +175,7 @@ void tlb_flush_all(struct hart *h)
 static void drop_super(struct tlb_entry *e, const uint8_t *shift, uint64_t va, unsigned from, unsigned to)
 {
 	for (unsigned k = from; k < to; k++) {
-		unsigned s = shift[k];
+		unsigned s = TLB_SHIFT(shift[k]);
 		if (s > 12 && s < 64 && e[k].tag != TLB_INVALID &&
 		    e[k].tag >> (s - 12) == va >> s)
 			e[k].tag = TLB_INVALID;
@@ -301,12 +344,12 @@ static bool second_way(struct hart *h, uint64_t va, enum access acc, uint64_t *p
 int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 {
 	unsigned shift = 12;
+	bool global = false;
 	if (acc != ACCESS_EXEC && second_way(h, va, acc, pa))
 		return 0;
 	if ((h->satp >> 60) == 0) {
 		*pa = va;
 	} else {
-		bool global = false;
 		int cause = walk(h, va, acc, pa, &shift, &global);
 		h->mmu_stats.walks[acc]++;
 		h->mmu_stats.walks_global += global;
@@ -343,7 +386,7 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 		set->w2[idx] = *e;
 		set->w2_shift[idx] = *eshift;
 	}
-	*eshift = (uint8_t)shift;
+	*eshift = (uint8_t)(shift | (global ? TLB_GLOBAL : 0));
 	if (shift > 12) {
 		uint64_t lo = va & ~((1ull << shift) - 1), hi = lo + (1ull << shift);
 		if (!h->tlb_super_shift || lo < h->tlb_super_lo)
@@ -356,6 +399,6 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 	}
 	e->tag = va >> 12;
 	e->addend = (uintptr_t)host - (va & ~0xfffull);
-	tlb_log_fill(h, h->tlb_set, idx);
+	tlb_log_fill(h, h->tlb_set, idx, global);
 	return 0;
 }

@@ -7,7 +7,8 @@
  * for a misaligned access whose second page faults, a fault on the
  * second of two loads that share the JIT's TLB probe, and an instruction
  * across a page end (run alone, and hot in a loop whose second page is
- * rewritten, remapped and unmapped).
+ * rewritten, remapped and unmapped); and two address spaces with ASIDs
+ * switched without fences, with global mappings.
  */
 #include <string.h>
 #include <time.h>
@@ -995,6 +996,153 @@ static void test_straddling_loop(void)
 	gram_destroy(&ram);
 }
 
+/* Two address spaces with their own ASIDs (privileged spec 10.1.11,
+ * 10.2.1, 10.3.1): page tables T1 and T2 map the code and the tables
+ * globally (as a kernel does), and VA P (data) and XV (code) to pages of
+ * their own; VA Gv is a global mapping of one page in both. satp is
+ * switched without a fence, as Linux with ASIDs does. The TLB keeps
+ * global entries across such a switch (and across SFENCE.VMA x0, asid),
+ * and non-global ones never outlive it. Observing that a global entry was
+ * kept means reading through a stale translation, which lockstep cannot
+ * compare (its shadow drops its whole TLB at every change): under
+ * lockstep those steps are left out. */
+enum { AS_SWITCH = 0x000, AS_FENCE_ASID = 0x100, AS_FENCE_ALL = 0x200, AS_BARE = 0x300,
+       AS_SUM = 0x400, AS_CALLEE = 0x100, AS_PAGES = TLB_LOG + 44 };
+
+/* Run the snippet at RAM_BASE + at (a0: the satp to switch to, a3: the
+ * ASID to fence): a1 = *P, a2 = *Gv, a4 = what the code at XV returns. */
+static bool as_run(struct hart *h, unsigned at, uint64_t satp, uint64_t asid)
+{
+	struct hart_exit ex;
+	hart_set_pc(h, RAM_BASE + at);
+	hart_set_reg(h, 10, satp);
+	hart_set_reg(h, 13, asid);
+	hart_set_reg(h, 14, 0);
+	do
+		if (run_limited(h, &ex))
+			return false;
+	while (ex.reason == EXIT_KICK);
+	return ex.reason == EXIT_SBI;
+}
+
+static void test_asid_switch(void)
+{
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	struct hart *h = new_hart(&ram);
+	bool lockstep = h->cfg.jit_lockstep;
+	enum { G = 0x20 };
+	struct pt t1 = { .ram = &ram, .next = PT_POOL, .levels = 3 }, t2;
+	t1.root = alloc_page(&t1);
+	t2 = t1;
+	t2.root = alloc_page(&t1);
+	t2.next = t1.next + 64 * 4096;
+	uint64_t P = 0x40000000ull, XV = 0x40400000ull, Gv = 0x40200000ull;
+	uint64_t page[8];
+	for (int k = 0; k < 8; k++) {
+		page[k] = RAM_BASE + 0x300000 + 4096ull * k;
+		uint64_t v = 111 * (uint64_t)(k + 1);
+		gram_write(&ram, page[k], &v, 8);
+	}
+	uint64_t *pte_p[2], *pte_g[2], R0 = 0x40700000ull; /* TLB indexes clear of Gv's */
+	struct pt *t[2] = { &t1, &t2 };
+	for (int k = 0; k < 2; k++) {
+		map(t[k], RAM_BASE, RAM_BASE, V | R | W | X | A | D | G, 1);
+		map(t[k], PT_POOL, PT_POOL, V | R | W | A | D | G, 1);
+		pte_p[k] = map(t[k], P, page[k], V | R | W | A | D, 0);
+		pte_g[k] = map(t[k], Gv, page[2], V | R | W | A | D | G, 0);
+		/* X: code returning 1 in T1, 2 in T2. */
+		uint64_t code_pa = RAM_BASE + 0x380000 + 4096ull * (uint64_t)k;
+		uint32_t callee[] = { ADDI(14, 0, k + 1), JALR(0, 1, 0) };
+		gram_write(&ram, code_pa + AS_CALLEE, callee, sizeof(callee));
+		map(t[k], XV, code_pa, V | R | X | A, 0);
+		/* More pages than the TLB's logs hold, all on page[k]. */
+		for (uint64_t n = 0; n < AS_PAGES; n++)
+			map(t[k], R0 + 4096 * n, page[k], V | R | A, 0);
+	}
+	uint32_t sw[] = { CSRRW(0, 0x180, 10), LD(11, 5, 0), LD(12, 6, 0), JALR(1, 7, 0), ECALL() };
+	uint32_t fa[] = { 0x12000073u | 13u << 20, /* sfence.vma x0, a3 */
+			  LD(11, 5, 0), LD(12, 6, 0), JALR(1, 7, 0), ECALL() };
+	uint32_t fx[] = { 0x12000073u, LD(11, 5, 0), LD(12, 6, 0), JALR(1, 7, 0), ECALL() };
+	uint32_t bare[] = { CSRRW(0, 0x180, 0), CSRRW(0, 0x180, 10), LD(11, 5, 0), LD(12, 6, 0),
+			    JALR(1, 7, 0), ECALL() };
+	gram_write(&ram, RAM_BASE + AS_SWITCH, sw, sizeof(sw));
+	gram_write(&ram, RAM_BASE + AS_FENCE_ASID, fa, sizeof(fa));
+	gram_write(&ram, RAM_BASE + AS_FENCE_ALL, fx, sizeof(fx));
+	gram_write(&ram, RAM_BASE + AS_BARE, bare, sizeof(bare));
+	/* a1 = the sum of the first doubleword of each page from t4 to t6. */
+	uint32_t sum[] = { CSRRW(0, 0x180, 10), ADDI(11, 0, 0), LD(28, 29, 0), ADD(11, 11, 28),
+			   ADD(29, 29, 30), BNE(29, 31, -12), ECALL() };
+	gram_write(&ram, RAM_BASE + AS_SUM, sum, sizeof(sum));
+	hart_reset(h, RAM_BASE, 0);
+	hart_set_reg(h, 5, P);
+	hart_set_reg(h, 6, Gv);
+	hart_set_reg(h, 7, XV + AS_CALLEE);
+	uint64_t asid[2] = { 1, 2 };
+	uint64_t satp[2] = { 8ull << 60 | asid[0] << 44 | t1.root >> 12,
+			     8ull << 60 | asid[1] << 44 | t2.root >> 12 };
+	hart_csr_write(h, 0x180, satp[0]);
+#define REG(n) ((unsigned long long)hart_get_reg(h, n))
+
+	/* Switching back and forth (hot enough to be translated): each
+	 * address space sees its own P and X. */
+	int bad = 0;
+	for (int n = 0; n < 100; n++) {
+		int k = n & 1;
+		if (!as_run(h, AS_SWITCH, satp[k], 0) || hart_get_reg(h, 11) != 111 * (uint64_t)(k + 1) ||
+		    hart_get_reg(h, 12) != 333 || hart_get_reg(h, 14) != (uint64_t)k + 1)
+			bad++;
+	}
+	CHECK(&C, !bad, "%d of 100 switches without a fence saw another address space's page "
+	      "(last: P %llu, X returned %llu, Gv %llu)", bad, REG(11), REG(14), REG(12));
+
+	/* Non-global entries beyond what the logs name still go at a switch. */
+	hart_set_reg(h, 30, 4096);
+	hart_set_reg(h, 31, R0 + 4096ull * AS_PAGES);
+	bad = 0;
+	for (int n = 0; n < 4; n++) {
+		int k = n & 1;
+		hart_set_reg(h, 29, R0);
+		if (!as_run(h, AS_SUM, satp[k], 0) || hart_get_reg(h, 11) != 111ull * (k + 1) * AS_PAGES)
+			bad++;
+	}
+	CHECK(&C, !bad, "%d of 4 switches after loads from %d pages saw another address space's "
+	      "pages (last sum %llu)", bad, AS_PAGES, REG(11));
+
+	/* Now in T2. Gv moved in both tables, unfenced: a switch keeps the
+	 * global entry. */
+	*pte_g[0] = *pte_g[1] = (page[3] >> 12) << 10 | V | R | W | A | D | G;
+	if (!lockstep) {
+		CHECK(&C, as_run(h, AS_SWITCH, satp[0], 0) && REG(11) == 111 && REG(12) == 333 &&
+			      REG(14) == 1,
+		      "global entry kept across a switch: P %llu (want 111), Gv %llu (want 333 from "
+		      "the TLB), X returned %llu", REG(11), REG(12), REG(14));
+	} else {
+		as_run(h, AS_FENCE_ALL, 0, 0); /* no stale entry left to compare */
+	}
+	/* T1's P moved, unfenced; SFENCE.VMA x0, asid1 drops it, not Gv. */
+	*pte_p[0] = (page[4] >> 12) << 10 | V | R | W | A | D;
+	if (!lockstep) {
+		CHECK(&C, as_run(h, AS_FENCE_ASID, 0, asid[0]) && REG(11) == 555 && REG(12) == 333,
+		      "sfence.vma x0, asid: P %llu (want 555), Gv %llu (want 333 from the TLB)",
+		      REG(11), REG(12));
+	}
+	/* ASID 2 reused after its P was remapped and fenced. */
+	*pte_p[1] = (page[5] >> 12) << 10 | V | R | W | A | D;
+	CHECK(&C, as_run(h, AS_SWITCH, satp[1], 0) && as_run(h, AS_FENCE_ASID, 0, asid[1]) &&
+		      REG(11) == 666 && REG(14) == 2,
+	      "ASID 2 after a remap and its fence: P %llu (want 666), X returned %llu", REG(11), REG(14));
+	CHECK(&C, as_run(h, AS_FENCE_ALL, 0, 0) && REG(12) == 444,
+	      "sfence.vma x0, x0 drops global entries: Gv %llu (want 444)", REG(12));
+	/* A mode change (to Bare and back) drops global entries too. */
+	*pte_g[0] = *pte_g[1] = (page[6] >> 12) << 10 | V | R | W | A | D | G;
+	CHECK(&C, as_run(h, AS_BARE, satp[0], 0) && REG(11) == 555 && REG(12) == 777,
+	      "after Bare and back: P %llu (want 555), Gv %llu (want 777)", REG(11), REG(12));
+#undef REG
+	hart_destroy(h);
+	gram_destroy(&ram);
+}
+
 int main(void)
 {
 	test_mode(8, 3, "sv39");
@@ -1013,5 +1161,6 @@ int main(void)
 	test_tlb_log();
 	test_straddling_fetch();
 	test_straddling_loop();
+	test_asid_switch();
 	return check_summary(&C);
 }

@@ -222,10 +222,11 @@ void jit_destroy(struct hart *h)
 			(unsigned long long)j->store_slow, (unsigned long long)j->helper_calls,
 			(unsigned long long)j->csr_calls);
 		const struct mmu_stats *m = &h->mmu_stats;
-		fprintf(j->stats, "jit:   satp writes %llu (%llu to the same value); whole-TLB flushes %llu: %llu satp, %llu SFENCE.VMA, %llu remote\n",
+		fprintf(j->stats, "jit:   satp writes %llu (%llu to the same value); whole-TLB flushes %llu, %llu keeping global entries; by cause: %llu satp, %llu SFENCE.VMA, %llu remote\n",
 			(unsigned long long)m->satp_writes, (unsigned long long)m->satp_same,
-			(unsigned long long)m->flush_all, (unsigned long long)m->flush_satp,
-			(unsigned long long)m->flush_sfence, (unsigned long long)m->flush_remote);
+			(unsigned long long)m->flush_all, (unsigned long long)m->flush_nonglobal,
+			(unsigned long long)m->flush_satp, (unsigned long long)m->flush_sfence,
+			(unsigned long long)m->flush_remote);
 		fprintf(j->stats, "jit:   SFENCE.VMA x0,x0 %llu, x0,asid %llu, va,x0 %llu, va,asid %llu; jump cache emptied %llu, unmapped %llu\n",
 			(unsigned long long)m->sfence[0], (unsigned long long)m->sfence[1],
 			(unsigned long long)m->sfence[2], (unsigned long long)m->sfence[3],
