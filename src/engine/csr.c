@@ -20,7 +20,6 @@ enum {
 };
 
 #define SIE_MASK (IRQ_SSI | IRQ_STI | IRQ_SEI)
-#define SENVCFG_FIOM 1ull
 
 uint64_t time_now(const struct hart *h)
 {
@@ -196,7 +195,7 @@ int csr_write(struct hart *h, unsigned csr, uint64_t v)
 		h->stvec = (v & 3) < 2 ? v : v & ~3ull;
 		return 0;
 	case CSR_SCOUNTEREN: h->scounteren = v & 0xffffffffull; return 0;
-	case CSR_SENVCFG: h->senvcfg = v & SENVCFG_FIOM; return 0;
+	case CSR_SENVCFG: h->senvcfg = v & SENVCFG_WRITABLE; return 0;
 	case CSR_SSCRATCH: h->sscratch = v; return 0;
 	case CSR_SEPC: h->sepc = v & ~1ull; return 0;
 	case CSR_SCAUSE: h->scause = v; return 0;

@@ -408,6 +408,14 @@ static bool decode32(uint32_t r, struct insn *i)
 	case 0x0f:
 		if (f3 == 0) { i->op = OP_FENCE; i->imm = bits(r, 27, 20); return true; }
 		if (f3 == 1) { i->op = OP_FENCE_I; i->flags |= INSN_ENDS_BLOCK; return true; }
+		/* Zicboz: CBO.ZERO is imm 4 with rd = 0 (the CMO chapter of
+		 * the unprivileged spec); the other CBO encodings are Zicbom's,
+		 * not implemented. The immediate names the operation, so there
+		 * is no offset: the address is rs1. */
+		if (f3 == 2 && imm_i(r) == 4 && rd == 0) {
+			set(i, OP_CBO_ZERO, 0, rs1, 0, 0);
+			return true;
+		}
 		return false;
 	case 0x73: return decode_system(r, i);
 	case 0x2f: return decode_amo(r, i);

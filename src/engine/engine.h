@@ -1,6 +1,6 @@
 /*
  * The engine: one virtual RISC-V hart (RV64GC + Zicntr, Zihintpause, Zba,
- * Zbb, Zbs, Sstc; Sv39/48/57) running the guest's S and U modes. It knows
+ * Zbb, Zbs, Zicboz, Sstc; Sv39/48/57) running the guest's S and U modes. It knows
  * nothing of devices, SBI or policy: when the monitor must act, hart_run()
  * returns an exit (struct hart_exit) and the monitor completes it.
  *
@@ -19,6 +19,11 @@
 #include "base/gram.h"
 
 #define ENGINE_BLOCK_MAX 64
+
+/* Zicboz: the bytes one CBO.ZERO zeroes (its cache block: a power of two,
+ * naturally aligned, at most a page), which the device tree tells the
+ * guest in riscv,cboz-block-size. */
+#define ENGINE_CBOZ_BLOCK 64
 
 /* Privilege levels as encoded in the spec. */
 enum priv { PRIV_U = 0, PRIV_S = 1 };

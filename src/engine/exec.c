@@ -567,6 +567,36 @@ static int store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val, 
 	return 0;
 }
 
+/* Zicboz CBO.ZERO of the block that holds address a (x[rs1]): the block
+ * is a aligned down to ENGINE_CBOZ_BLOCK, written as a store writes (a
+ * store's permission, the code pages' blocks invalidated, lockstep's log,
+ * 8 bytes a record) and faulting as a store: a store/AMO page fault or
+ * access fault, whose stval is a itself, the address the instruction
+ * names (as the Sail model reports it), not the block's start. Never
+ * misaligned. RAM only: no device here takes a block write, so a block
+ * outside RAM is an access fault (the CMO chapter leaves CBO.ZERO to
+ * memory without the PMAs for it to the platform). 0 done, else the cause
+ * + 1. The caller checks the gate (senvcfg.CBZE in U-mode). */
+int cbo_zero(struct hart *h, uint64_t a)
+{
+	static const uint8_t zeros[ENGINE_CBOZ_BLOCK];
+	uint64_t va = a & ~(uint64_t)(ENGINE_CBOZ_BLOCK - 1), pa;
+	const struct tlb_entry *e = &h->tlb_w[(va >> 12) & (TLB_SIZE - 1)];
+	if (likely(e->tag == va >> 12) && likely(h->store_log == NULL)) {
+		guest_copy((void *)(e->addend + va), zeros, ENGINE_CBOZ_BLOCK);
+		return 0;
+	}
+	int cause = mmu_translate(h, va, ACCESS_WRITE, &pa);
+	if (cause)
+		return cause + 1;
+	uint8_t *p = gram_ptr(h->ram, pa, ENGINE_CBOZ_BLOCK);
+	if (!p)
+		return CAUSE_STORE_ACCESS + 1;
+	for (unsigned k = 0; k < ENGINE_CBOZ_BLOCK; k += 8)
+		ram_store(h, pa + k, p + k, zeros, 8);
+	return 0;
+}
+
 /* Host pointer for an atomic access (A extension): naturally aligned, RAM
  * only. LR needs read permission, everything else write permission. */
 int amo_ptr(struct hart *h, uint64_t va, unsigned size, bool lr, void **out)
@@ -1328,6 +1358,15 @@ L_BINV: RD = RS1 ^ (1ull << (RS2 & 63)); NEXT;
 L_BINVI: RD = RS1 ^ (1ull << (i->imm & 63)); NEXT;
 L_BSET: RD = RS1 | (1ull << (RS2 & 63)); NEXT;
 L_BSETI: RD = RS1 | (1ull << (i->imm & 63)); NEXT;
+L_CBO_ZERO: {
+	/* Illegal in U-mode unless senvcfg.CBZE (privileged spec 10.1.10). */
+	if (h->priv == PRIV_U && !(h->senvcfg & SENVCFG_CBZE))
+		ILLEGAL();
+	int r_ = cbo_zero(h, RS1);
+	if (r_)
+		TRAP(r_ - 1, RS1);
+	NEXT;
+}
 }
 
 void hart_run(struct hart *h, struct hart_exit *ex)

@@ -24,6 +24,14 @@
 #define SSTATUS_WRITABLE (SSTATUS_SIE | SSTATUS_SPIE | SSTATUS_SPP | SSTATUS_FS | \
 			  SSTATUS_SUM | SSTATUS_MXR)
 
+/* senvcfg fields (privileged spec 10.1.10). FIOM is kept and has no
+ * effect (no I/O ordering is weaker than a fence here); CBZE enables
+ * CBO.ZERO in U-mode. In S-mode CBO.ZERO is always enabled: the monitor
+ * plays M-mode, and its menvcfg.CBZE reads as 1. */
+#define SENVCFG_FIOM (1ull << 0)
+#define SENVCFG_CBZE (1ull << 7)
+#define SENVCFG_WRITABLE (SENVCFG_FIOM | SENVCFG_CBZE)
+
 /* Exception causes (privileged spec table 10.2). */
 enum cause {
 	CAUSE_MISALIGNED_FETCH = 0,
@@ -387,6 +395,9 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa);
 void block_cache_flush(struct hart *h);
 /* Host pointer for an atomic access: 0, or an exception cause + 1. */
 int amo_ptr(struct hart *h, uint64_t va, unsigned size, bool lr, void **out);
+/* Zicboz CBO.ZERO of the block holding a (the gate is the caller's): 0,
+ * or an exception cause + 1 (stval: a). */
+int cbo_zero(struct hart *h, uint64_t a);
 /* FENCE.I, local or requested by another hart: the hart must not run code
  * older than the last write to its page. */
 void code_fence(struct hart *h);

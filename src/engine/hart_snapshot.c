@@ -84,7 +84,7 @@ int hart_load(struct hart *h, struct snap_reader *r)
 	else if ((mip & ~IRQ_SSI) || (sie & ~SIE_MASK))
 		snap_reader_fail(r, "sip/sie bits %#llx/%#llx out of range",
 				 (unsigned long long)mip, (unsigned long long)sie);
-	else if ((stvec & 3) > 1 || (sepc & 1) || scounteren > 0xffffffffull || (senvcfg & ~1ull))
+	else if ((stvec & 3) > 1 || (sepc & 1) || scounteren > 0xffffffffull || (senvcfg & ~SENVCFG_WRITABLE))
 		snap_reader_fail(r, "a CSR (stvec, sepc, scounteren or senvcfg) holds a value it "
 				 "cannot take");
 	else if ((mode != 0 && mode != 8 && mode != 9 && mode != 10) || (satp & ~SATP_KEPT) ||

@@ -22,9 +22,9 @@
 #include "machine/syscon.h"
 
 const char BOARD_FDT_ISA[] =
-	"rv64imafdc_zicntr_zicsr_zifencei_zihintpause_zba_zbb_zbs_sstc";
+	"rv64imafdc_zicboz_zicntr_zicsr_zifencei_zihintpause_zba_zbb_zbs_sstc";
 const char *const BOARD_FDT_ISA_EXTENSIONS[] = {
-	"i", "m", "a", "f", "d", "c", "zicntr", "zicsr", "zifencei",
+	"i", "m", "a", "f", "d", "c", "zicboz", "zicntr", "zicsr", "zifencei",
 	"zihintpause", "zba", "zbb", "zbs", "sstc",
 };
 const size_t BOARD_FDT_N_ISA_EXTENSIONS =
@@ -175,6 +175,9 @@ static void build_cpus(struct fdtw *w, const struct board_fdt_desc *d)
 		w_str(w, "riscv,isa-base", "rv64i");
 		w_strlist(w, "riscv,isa-extensions", d->isa_extensions, d->n_isa_extensions);
 		w_str(w, "mmu-type", d->mmu_type ? d->mmu_type : "riscv,sv57");
+		/* Linux keeps Zicboz only with this (riscv/cpus.yaml). */
+		if (d->cboz_block_size)
+			w_u32(w, "riscv,cboz-block-size", d->cboz_block_size);
 		w_u32(w, "phandle", PH_CPU(h));
 		w_begin(w, "interrupt-controller");
 		w_str(w, "compatible", "riscv,cpu-intc");

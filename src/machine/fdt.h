@@ -25,6 +25,7 @@ struct board_fdt_desc {
 	const char *isa;                     /* riscv,isa, e.g. "rv64imafdc_zicsr_..." */
 	const char *const *isa_extensions;   /* riscv,isa-extensions: "i", "m", ... */
 	size_t n_isa_extensions;
+	uint32_t cboz_block_size;            /* Zicboz: riscv,cboz-block-size; 0: none */
 	const char *mmu_type;                /* "riscv,sv57"; NULL: that */
 	uint64_t timebase_hz;                /* 0: BOARD_TIMEBASE_HZ */
 	uint64_t ram_base, ram_size;

@@ -16,7 +16,7 @@ from conftest import INIT_STARTED
 
 # The ISA the design advertises (docs: DESIGN.md "Machine model"); the
 # single-letter part must be exactly rv64imafdc, these must be present.
-REQUIRED_EXTENSIONS = {"zba", "zbb", "zbs", "sstc", "zicntr", "zihintpause"}
+REQUIRED_EXTENSIONS = {"zba", "zbb", "zbs", "sstc", "zicboz", "zicntr", "zihintpause"}
 
 # Kernel log lines that mean something went wrong.
 BAD_DMESG = [

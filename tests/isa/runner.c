@@ -155,6 +155,8 @@ enum {
 #define CSR_SSTATUS 0x100
 #define CSR_STVEC 0x105
 #define CSR_SCOUNTEREN 0x106
+#define CSR_SENVCFG 0x10a
+#define SENVCFG_CBZE (1u << 7)
 #define CSR_SATP 0x180
 #define CSR_SEPC 0x141
 #define CSR_SCAUSE 0x142
@@ -177,6 +179,7 @@ struct runner {
 	enum engine_tier engine;
 	bool lockstep;
 	uint64_t jit_threshold; /* 0: the engine's default */
+	bool cbze;            /* senvcfg.CBZE: CBO.ZERO allowed in U-mode */
 
 	/* Program image facts. */
 	uint64_t entry;
@@ -1164,9 +1167,11 @@ static void usage(FILE *f)
 {
 	fputs("usage: skiff-isa-run [--max-insns N] [--timeout SECONDS] [--seed N]\n"
 	      "                     [--mmu bare|sv39|sv48|sv57] [--engine interp|jit|lockstep]\n"
-	      "                     [--jit-threshold N] [-v] program.elf [args...]\n"
+	      "                     [--jit-threshold N] [--cbze] [-v] program.elf [args...]\n"
 	      "Runs a static riscv64 Linux program in U-mode on skiff's engine.\n"
 	      "--mmu runs it through identity-mapped page tables instead of satp = 0.\n"
+	      "--cbze sets senvcfg.CBZE: CBO.ZERO (Zicboz) allowed in U-mode, as Linux\n"
+	      "allows it (otherwise illegal, as under qemu-riscv64 7.2).\n"
 	      "--engine picks the tier (default: $SKIFF_ENGINE, else the engine's default);\n"
 	      "lockstep is the JIT checked block by block against the executor.\n"
 	      "--jit-threshold: runs of a block before it is translated (default:\n"
@@ -1252,6 +1257,13 @@ static int setup(struct runner *r, const char *path, int argc, char **argv)
 	/* Let U-mode read cycle, time and instret (privileged spec 4.1.5). */
 	if (hart_csr_write(r->hart, CSR_SCOUNTEREN, 7))
 		note("warning: cannot write scounteren");
+	/* Off by default, as at reset: qemu-riscv64 7.2, the reference of
+	 * the differential checks, has no Zicboz (CBO.ZERO is illegal). */
+	if (r->cbze && hart_csr_write(r->hart, CSR_SENVCFG, SENVCFG_CBZE)) {
+		note("cannot write senvcfg");
+		free(img);
+		return -1;
+	}
 
 	if (build_stack(r, path, img, argc, argv)) {
 		note("cannot build the initial stack");
@@ -1307,6 +1319,8 @@ int main(int argc, char **argv)
 				free(r);
 				return RUN_SETUP_ERROR;
 			}
+		} else if (!strcmp(o, "--cbze")) {
+			r->cbze = true;
 		} else if (!strcmp(o, "--engine") && i + 1 < argc) {
 			env_engine = argv[++i];
 		} else if ((!strcmp(o, "--max-insns") || !strcmp(o, "--timeout") ||

@@ -67,5 +67,6 @@ static inline uint32_t rv_auipc(unsigned rd, uint32_t imm20) { return imm20 << 1
 #define AMOSWAP_W_AQ(rd, rs1, rs2) rv_r(0x2f, 2, 0x01 << 2 | 2, rd, rs1, rs2)
 #define FENCE(pred, succ) rv_i(0x0f, 0, 0, 0, (int32_t)((pred) << 4 | (succ)))
 #define PAUSE() 0x0100000fu
+#define CBO_ZERO(rs1) rv_i(0x0f, 2, 0, rs1, 4)
 
 #endif

@@ -99,7 +99,7 @@ static void test_content(struct mt *t, const char *dtc)
 	struct board_fdt_desc d = {
 		.nharts = 2, .isa = BOARD_FDT_ISA,
 		.isa_extensions = BOARD_FDT_ISA_EXTENSIONS,
-		.n_isa_extensions = BOARD_FDT_N_ISA_EXTENSIONS,
+		.n_isa_extensions = BOARD_FDT_N_ISA_EXTENSIONS, .cboz_block_size = 64,
 		.ram_base = BOARD_RAM_BASE, .ram_size = 3ull << 30,
 		.bootargs = "console=ttyS0 root=/dev/vda rw",
 		.initrd_start = 0x9e000000, .initrd_end = 0x9f123456,
@@ -150,6 +150,9 @@ static void test_content(struct mt *t, const char *dtc)
 	MT_CHECK(t, !strcmp(str_prop(buf, "/cpus/cpu@1", "mmu-type"), "riscv,sv57"));
 	MT_CHECK(t, has_string(buf, "/cpus/cpu@1", "riscv,isa-extensions", "zihintpause"));
 	MT_CHECK(t, has_string(buf, "/cpus/cpu@1", "riscv,isa-extensions", "sstc"));
+	MT_CHECK(t, has_string(buf, "/cpus/cpu@1", "riscv,isa-extensions", "zicboz"));
+	MT_CHECK(t, strstr(BOARD_FDT_ISA, "_zicboz_") != NULL);
+	MT_EQ(t, u64_prop(buf, "/cpus/cpu@1", "riscv,cboz-block-size"), 64);
 	MT_CHECK(t, has_string(buf, "/cpus/cpu@0/interrupt-controller", "compatible",
 			       "riscv,cpu-intc"));
 	MT_CHECK(t, fdt_path_offset(buf, "/cpus/cpu-map/cluster0/core1") >= 0);

@@ -8,7 +8,8 @@
  * second of two loads that share the JIT's TLB probe, and an instruction
  * across a page end (run alone, and hot in a loop whose second page is
  * rewritten, remapped and unmapped); and two address spaces with ASIDs
- * switched without fences, with global mappings.
+ * switched without fences, with global mappings; CBO.ZERO's zeroing,
+ * faults and gate.
  */
 #include <string.h>
 #include <time.h>
@@ -1143,6 +1144,125 @@ static void test_asid_switch(void)
 	gram_destroy(&ram);
 }
 
+/* n CBO.ZEROs from x[10] = a on, a block apart, by the loop at pc, which
+ * ends in an ECALL; the trap vector holds an ECALL too. The cause taken
+ * (the ECALL's own: done), stval and sepc. */
+static uint64_t cbo_run(struct hart *h, uint64_t pc, enum priv priv, uint64_t a, unsigned n,
+			uint64_t *tval, uint64_t *epc)
+{
+	hart_set_priv(h, priv);
+	hart_set_pc(h, pc);
+	hart_set_reg(h, 10, a);
+	hart_set_reg(h, 11, n);
+	struct hart_exit ex;
+	run_limited(h, &ex);
+	uint64_t cause = ~0ull;
+	*tval = *epc = ~0ull;
+	if (ex.reason == EXIT_SBI && hart_get_pc(h) == pc + 16)
+		return priv == PRIV_U ? CAUSE_ECALL_U : CAUSE_ECALL_S; /* not trapped */
+	if (ex.reason != EXIT_SBI)
+		return cause;
+	hart_csr_read(h, 0x142, &cause);
+	hart_csr_read(h, 0x143, tval);
+	hart_csr_read(h, 0x141, epc);
+	return cause;
+}
+
+/* Zicboz CBO.ZERO from running code, under Sv39 (unprivileged spec, CMO
+ * chapter): the block of a (aligned down to ENGINE_CBOZ_BLOCK) zeroed and
+ * nothing else; a store's faults (a read-only page, an unmapped one, a user
+ * page from S-mode, a page of no RAM: store/AMO page or access fault) with
+ * stval = a, the address the instruction names, memory untouched; in
+ * U-mode illegal unless senvcfg.CBZE. The zeroing runs in a loop (so
+ * that translated code takes its inline path once the first CBO.ZERO
+ * filled the TLB), and every case twice. */
+static void test_cbo_zero(void)
+{
+	const unsigned B = ENGINE_CBOZ_BLOCK;
+	struct gram ram;
+	gram_init(&ram, RAM_BASE, RAM_SIZE);
+	struct hart *h = new_hart(&ram);
+	struct pt t = { .ram = &ram, .next = PT_POOL, .levels = 3 };
+	t.root = alloc_page(&t);
+	map(&t, RAM_BASE, RAM_BASE, V | R | W | X | A | D, 1);
+	uint64_t P = 0x40000000ull, data = RAM_BASE + 0x300000, ucode = 0x50000000ull;
+	map(&t, P, data, V | R | W | A | D, 0);
+	map(&t, P + 0x1000, data + 0x1000, V | R | A, 0);          /* read-only */
+	/* P + 0x2000 unmapped */
+	map(&t, P + 0x3000, data + 0x3000, V | R | W | U | A | D, 0); /* a user page */
+	map(&t, P + 0x4000, 0x10000000ull, V | R | W | A | D, 0);     /* no RAM */
+	map(&t, ucode, RAM_BASE + 0x1000, V | R | X | U | A, 0);
+	uint32_t code[] = { CBO_ZERO(10), ADDI(10, 10, (int32_t)B), ADDI(11, 11, -1), BNE(11, 0, -12), ECALL() };
+	uint32_t handler[] = { ECALL() };
+	gram_write(&ram, RAM_BASE, code, sizeof(code));
+	gram_write(&ram, RAM_BASE + 0x1000, code, sizeof(code));
+	gram_write(&ram, RAM_BASE + 0x800, handler, sizeof(handler));
+	hart_reset(h, RAM_BASE, 0);
+	hart_csr_write(h, 0x180, 8ull << 60 | t.root >> 12);
+	hart_csr_write(h, 0x105, RAM_BASE + 0x800);
+	uint8_t fill[0x5000];
+	memset(fill, 0xa5, sizeof(fill));
+
+	for (int round = 0; round < 2; round++) {
+		gram_write(&ram, data, fill, sizeof(fill));
+		uint64_t tval, epc, a = P + 3 * B + 13;
+		uint64_t c = cbo_run(h, RAM_BASE, PRIV_S, a, 4, &tval, &epc);
+		const uint8_t *m = gram_ptr(&ram, data, 0x5000);
+		unsigned zeros = 0, first = ~0u;
+		for (unsigned k = 0; k < 0x5000; k++)
+			if (m[k] == 0) {
+				zeros++;
+				if (first == ~0u)
+					first = k;
+			}
+		CHECK(&C, c == CAUSE_ECALL_S && zeros == 4 * B && first == 3 * B,
+		      "cbo.zero round %d: cause %llu, %u bytes zeroed from %#x (want %u from %#x)", round,
+		      (unsigned long long)c, zeros, first, 4 * B, 3 * B);
+
+		const struct { uint64_t a, cause; const char *what; } faults[] = {
+			{ P + 0x1000 + B + 7, CAUSE_STORE_PAGE, "a read-only page" },
+			{ P + 0x2000 + 0x99, CAUSE_STORE_PAGE, "an unmapped page" },
+			{ P + 0x3000 + 1, CAUSE_STORE_PAGE, "a user page from S-mode" },
+			{ P + 0x4000 + B - 1, CAUSE_STORE_ACCESS, "a page of no RAM" },
+		};
+		for (size_t f = 0; f < sizeof(faults) / sizeof(faults[0]); f++) {
+			c = cbo_run(h, RAM_BASE, PRIV_S, faults[f].a, 1, &tval, &epc);
+			CHECK(&C, c == faults[f].cause && tval == faults[f].a && epc == RAM_BASE,
+			      "cbo.zero on %s, round %d: cause %llu tval %llx epc %llx (want %llu, %llx)",
+			      faults[f].what, round, (unsigned long long)c, (unsigned long long)tval,
+			      (unsigned long long)epc, (unsigned long long)faults[f].cause,
+			      (unsigned long long)faults[f].a);
+		}
+		m = gram_ptr(&ram, data + 0x1000, 0x4000);
+		CHECK(&C, !memcmp(m, fill, 0x4000), "cbo.zero round %d: a fault wrote memory", round);
+
+		/* U-mode: the gate. */
+		hart_csr_write(h, 0x10a, 0);
+		c = cbo_run(h, ucode, PRIV_U, P + 0x3000, 1, &tval, &epc);
+		CHECK(&C, c == CAUSE_ILLEGAL && tval == code[0] && epc == ucode,
+		      "cbo.zero in U-mode, senvcfg.CBZE clear, round %d: cause %llu tval %llx", round,
+		      (unsigned long long)c, (unsigned long long)tval);
+		m = gram_ptr(&ram, data + 0x3000, B);
+		CHECK(&C, m[0] == 0xa5, "cbo.zero in U-mode, gate closed: the block was written");
+		uint64_t envcfg = 0;
+		hart_csr_write(h, 0x10a, ~0ull);
+		hart_csr_read(h, 0x10a, &envcfg);
+		CHECK(&C, envcfg == 0x81, "senvcfg keeps FIOM and CBZE only: %llx", (unsigned long long)envcfg);
+		c = cbo_run(h, ucode, PRIV_U, P + 0x3000 + 2 * B + 5, 3, &tval, &epc);
+		CHECK(&C, c == CAUSE_ECALL_U && m[2 * B] == 0 && m[5 * B - 1] == 0 && m[5 * B] == 0xa5 &&
+			  m[2 * B - 1] == 0xa5,
+		      "cbo.zero in U-mode, senvcfg.CBZE set, round %d: cause %llu", round,
+		      (unsigned long long)c);
+		c = cbo_run(h, ucode, PRIV_U, P + 0x2000, 1, &tval, &epc);
+		CHECK(&C, c == CAUSE_STORE_PAGE && tval == P + 0x2000,
+		      "cbo.zero in U-mode on an unmapped page, round %d: cause %llu tval %llx", round,
+		      (unsigned long long)c, (unsigned long long)tval);
+		hart_csr_write(h, 0x10a, 0);
+	}
+	hart_destroy(h);
+	gram_destroy(&ram);
+}
+
 int main(void)
 {
 	test_mode(8, 3, "sv39");
@@ -1162,5 +1282,6 @@ int main(void)
 	test_straddling_fetch();
 	test_straddling_loop();
 	test_asid_switch();
+	test_cbo_zero();
 	return check_summary(&C);
 }

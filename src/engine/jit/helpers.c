@@ -1,8 +1,9 @@
 /*
  * Instructions translated code runs through a call into C: the A extension
- * (AMOs with host atomic instructions, LR/SC value-based as in exec.c) and
- * F/D through fpu.c, which is bit-exact with the spec (its host path is
- * SSE, its fallback software). Semantics are exec.c's, case by case.
+ * (AMOs with host atomic instructions, LR/SC value-based as in exec.c),
+ * CBO.ZERO when its inline path misses, and F/D through fpu.c, which is
+ * bit-exact with the spec (its host path is SSE, its fallback software).
+ * Semantics are exec.c's, case by case.
  *
  * jit_insn_helper(h, a, b) runs h->jit_insn with a = x[rs1] and b = x[rs2]
  * (the caller's host registers hold the mapped integer registers, so they
@@ -124,6 +125,13 @@ uint64_t jit_insn_helper(struct hart *h, uint64_t a, uint64_t b)
 		return (uint64_t)lr(h, i, a);
 	if (op == OP_SC_W || op == OP_SC_D)
 		return (uint64_t)sc(h, i, a, b);
+	if (op == OP_CBO_ZERO) {
+		/* a: x[rs1], or the block's address (the inline path's miss);
+		 * the gate and a fault are the executor's to raise. */
+		if (h->priv == PRIV_U && !(h->senvcfg & SENVCFG_CBZE))
+			return 0;
+		return cbo_zero(h, a) == 0;
+	}
 
 	/* F and D: exec.c's FP_ON, FP_RM and FP_DIRTY. */
 	if (!(h->status & SSTATUS_FS))

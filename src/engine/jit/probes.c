@@ -25,13 +25,13 @@ static unsigned access_size(enum op op, bool *store)
 	}
 }
 
-/* Calls into C that go through the MMU (atomics, LR/SC), CSRs and
+/* Calls into C that go through the MMU (atomics, LR/SC, CBO.ZERO), CSRs and
  * everything that leaves translated code: no addend crosses them. */
 static bool barrier(enum op op)
 {
 	return (op >= OP_LR_W && op <= OP_AMOMAXU_D) || (op >= OP_CSRRW && op <= OP_CSRRCI) ||
 	       op == OP_ECALL || op == OP_EBREAK || op == OP_SRET ||
-	       op == OP_WFI || op == OP_SFENCE_VMA || op == OP_FENCE_I;
+	       op == OP_WFI || op == OP_SFENCE_VMA || op == OP_FENCE_I || op == OP_CBO_ZERO;
 }
 
 void jit_probe_plan(const struct block *b, unsigned n, bool group_stores, struct probe_plan *p)

@@ -849,6 +849,8 @@ static void emit_slow_paths(struct tr *t)
 				x86_patch_rel32(to_c, t->b.p);
 		}
 		if (s->helper) {
+			if (s->a_in_rax)
+				x86_mov_rr(&t->b, RCX, RAX);
 			x86_mov_ri(&t->b, RAX, (uint64_t)(uintptr_t)s->insn);
 			x86_mov_mr(&t->b, hmem(HOFF(jit_insn)), RAX, 8);
 			call_to(t, t->j->thunk_helper);
@@ -1027,6 +1029,39 @@ static void emit_helper(struct tr *t, const struct insn *i, unsigned idx, bool w
 		x86_mov_rm(&t->b, RAX, hmem(HOFF(jit_ret)));
 		set_rd(t, i->rd, RAX);
 	}
+}
+
+/* Zicboz CBO.ZERO: in a U-mode translation the gate first (senvcfg.CBZE,
+ * which a CSR write changes without ending the translation's validity:
+ * read each time); then the write TLB's probe of the block and its
+ * stores of zeros, 16 bytes each. A miss (no write translation, a code
+ * page, which never has one, RAM outside the TLB, a fault) calls
+ * jit_insn_helper, which zeroes the block as the executor does or leaves
+ * it to the executor (a fault). In lockstep every block goes through the
+ * helper, whose stores are logged. */
+static void emit_cbo_zero(struct tr *t, const struct insn *i, unsigned idx)
+{
+	widen_all(t);
+	if (t->set == TLB_U) {
+		x86_test_mi8(&t->b, hmem(HOFF(senvcfg)), (uint8_t)SENVCFG_CBZE);
+		tr_slow_bail(t, idx)->jcc = x86_jcc32(&t->b, CC_E);
+	}
+	if (t->j->lockstep) {
+		emit_helper(t, i, idx, false);
+		return;
+	}
+	int32_t base = tlb_base(t, true);
+	load_op(t, RAX, src_last(t, i->rs1));
+	x86_alu_ri(&t->b, ALU_AND, RAX, -ENGINE_CBOZ_BLOCK);
+	emit_tag_cmp(t, ENGINE_CBOZ_BLOCK, base);
+	struct slow *s = tr_slow_helper(t, i, idx);
+	s->a_in_rax = true;
+	s->jcc = x86_jcc32(&t->b, CC_NE);
+	x86_alu_rm(&t->b, ALU_ADD, RAX, x86_mem_idx(RBP, RDX, 1, base + 8));
+	x86_sse_rr(&t->b, 0, false, 0x57, 0, 0); /* xorps xmm0, xmm0 */
+	for (int32_t k = 0; k < ENGINE_CBOZ_BLOCK; k += 16)
+		x86_sse_rm(&t->b, 0, false, 0x11, 0, x86_mem(RAX, k)); /* movups [rax + k], xmm0 */
+	s->resume = t->b.p;
 }
 
 /* FP arithmetic as a direct call of its fpu.c function (one indirect
@@ -1234,6 +1269,7 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 		if ((i->imm & 0x10) && (i->imm & 0x02))
 			x86_mfence(&t->b);
 		return true;
+	case OP_CBO_ZERO: emit_cbo_zero(t, i, idx); return true;
 	case OP_SH1ADD: emit_shadd(t, i, 1, false); return true;
 	case OP_SH2ADD: emit_shadd(t, i, 2, false); return true;
 	case OP_SH3ADD: emit_shadd(t, i, 3, false); return true;

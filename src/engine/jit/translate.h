@@ -53,6 +53,8 @@ struct slow {
 	/* helper: rcx and rdx hold the helper's a and b (x[rs1], x[rs2]) when
 	 * the fast path jumps here; the result (writes_x) comes back in rax. */
 	bool helper, writes_x;
+	/* helper: a is in rax instead (CBO.ZERO's block address). */
+	bool a_in_rax;
 	const struct insn *insn;
 	uint64_t widen;    /* narrow registers to sign-extend first (widths.h) */
 };
