@@ -1628,6 +1628,48 @@ static void test_narrow_loop(void)
 	vm_fini(&v);
 }
 
+/* The loop of test_narrow_loop entered with a4 and a5 holding 64-bit
+ * values that are no 32-bit value's sign extension (the JIT counts them
+ * narrow at the loop's start, where the loop's own jump back leaves them
+ * so), and its first load an MMIO exit, refused: at the exit and in the
+ * trap after it, before the loop wrote them, they are what they were. */
+static void test_narrow_loop_entered_wide(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		LW(5, 11, 0),            /* 0x00: t0 = [a1] */
+		ADDI(11, 11, 4),         /* 0x04 */
+		ADDW(14, 14, 15),        /* 0x08: a4 += a5 */
+		rv_i(0x1b, 5, 15, 14, 0x403), /* 0x0c: a5 = a4 >> 3 (SRAIW) */
+		ADDW(15, 15, 14),        /* 0x10: a5 += a4 */
+		ADDI(10, 10, -1),        /* 0x14 */
+		BNE(10, 0, -0x18),       /* 0x18: to 0x00 */
+		ECALL(),                 /* 0x1c */
+	};
+	uint32_t handler[] = { ECALL() };
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	put(&v, RAM_BASE + 0x100, handler, 1);
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_csr_write(v.h, CSR_STVEC, RAM_BASE + 0x100);
+	const uint64_t a4 = 0x123456789abcdef0ull, a5 = 0x0fedcba987654321ull;
+	hart_set_reg(v.h, 10, 300);
+	hart_set_reg(v.h, 11, RAM_BASE + RAM_SIZE);
+	hart_set_reg(v.h, 14, a4);
+	hart_set_reg(v.h, 15, a5);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_MMIO && hart_get_reg(v.h, 14) == a4 && hart_get_reg(v.h, 15) == a5,
+	      "MMIO exit in round 1: reason %d a4 %llx a5 %llx (want %llx %llx)", ex.reason,
+	      (unsigned long long)hart_get_reg(v.h, 14), (unsigned long long)hart_get_reg(v.h, 15),
+	      (unsigned long long)a4, (unsigned long long)a5);
+	hart_mmio_complete(v.h, 0, true);
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 14) == a4 && hart_get_reg(v.h, 15) == a5,
+	      "in the trap after it: a4 %llx a5 %llx", (unsigned long long)hart_get_reg(v.h, 14),
+	      (unsigned long long)hart_get_reg(v.h, 15));
+	vm_fini(&v);
+}
+
 /* Runs of loads and of stores off one base register kept in memory (t0),
  * each after the one before (under the JIT a follower finds the addend in
  * rdx and the previous member's address in rax, and adds the difference
@@ -1815,5 +1857,6 @@ int main(void)
 	test_probe_runs();
 	test_straddling_traps();
 	test_narrow_loop();
+	test_narrow_loop_entered_wide();
 	return check_summary(&C);
 }

@@ -1553,15 +1553,15 @@ static bool emit_end(struct tr *t, const struct insn *i, unsigned n)
 }
 
 /* The closing branch of a loop of one block (jit_widths_plan's `loop`):
- * taken, it goes back to the translation's start with the registers of
- * widths.entry left narrow (a W result such a loop carries round, a
+ * taken, it goes back to the translation's head (past emit_entry_check)
+ * with the registers of widths.entry left narrow (a W result such a loop carries round, a
  * hash's state, stays 32 bits wide and loses its MOVSXD per round); every
  * other way on, not taken or past the deadline, widens them first. The
  * jump back is direct, where a link would reach whatever translation the
  * block has when the link is made, which may assume other registers
  * narrow. In lockstep, which runs one block at a time, it is the usual
  * goto. */
-static void emit_loop_end(struct tr *t, const struct insn *i, unsigned n, uint8_t *start)
+static void emit_loop_end(struct tr *t, const struct insn *i, unsigned n, uint8_t *head)
 {
 	/* Only what the plan lets the start take narrow may stay so. */
 	widen(t, t->narrow & ~t->widths.entry);
@@ -1581,9 +1581,52 @@ static void emit_loop_end(struct tr *t, const struct insn *i, unsigned n, uint8_
 	}
 	x86_alu_ri(&t->b, ALU_ADD, JIT_INSTRET, (int32_t)n);
 	x86_alu_rm(&t->b, ALU_CMP, JIT_INSTRET, hmem(HOFF(jit_deadline)));
-	jcc_to(t, CC_B, start);
+	jcc_to(t, CC_B, head);
 	widen_all(t);
 	jmp_to(t, t->j->exit_deadline);
+}
+
+/* A loop of one block counts widths.entry narrow from its start, where
+ * its own jump back leaves them so (W results: each the sign extension of
+ * its low half, whatever its upper half holds). Entered any other way
+ * (the executor, a link, the jump cache) those registers hold exact
+ * values, which may be any 64 bits: counted narrow, one would have its
+ * low half sign-extended over it by a slow path or bail taken before the
+ * loop wrote it. So for each register that some instruction before its
+ * first write may leave by such a path (any but the ALU operations
+ * tail_op lists), these entries check that it holds its low half's sign
+ * extension (then either view is right), and where one does not, the
+ * executor runs the block from its first instruction (a bail with nothing
+ * done); after that round each holds a W result. The jump back comes in
+ * after the check. */
+static void emit_entry_check(struct tr *t)
+{
+	const struct block *b = t->blk;
+	uint64_t exposed = 0, written = 0;
+	for (unsigned k = 0; k < b->n; k++) {
+		const struct insn *i = &b->insn[k];
+		if (!tail_op((enum op)i->op))
+			exposed |= t->widths.entry & ~written;
+		else if (i->rd < 32) /* an integer rd (an FP rd names an f register) */
+			written |= 1ull << i->rd;
+	}
+	for (unsigned r = 1; r < 32; r++) {
+		if (!(exposed & (1ull << r)))
+			continue;
+		int hr = jit_host_reg(r);
+		if (hr >= 0) {
+			x86_movsxd_rr(&t->b, RCX, (enum x86_reg)hr);
+			x86_alu_rr(&t->b, ALU_CMP, RCX, (enum x86_reg)hr);
+		} else {
+			x86_load(&t->b, RCX, hmem(XOFF(r)), 4, true);
+			x86_alu_rm(&t->b, ALU_CMP, RCX, hmem(XOFF(r)));
+		}
+		struct slow *s = &t->slow[t->nslow++];
+		memset(s, 0, sizeof(*s));
+		s->idx = 0;
+		s->bail_only = true; /* widen: none, every register is exact here */
+		s->jcc = x86_jcc32(&t->b, CC_NE);
+	}
 }
 
 /* Whether b ends with a conditional branch to its own start: a loop that
@@ -1706,6 +1749,8 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 	jit_probe_plan(b, b->n, !t->j->lockstep, &t->probes);
 	if (block_straddles(b))
 		emit_straddle_check(t);
+	emit_entry_check(t);
+	uint8_t *head = t->b.p; /* where the loop's jump back comes in */
 	for (; k < b->n; k++) {
 		const struct insn *i = &b->insn[k];
 		t->may_narrow = !t->widths.wide[k] && jit_widths_may_narrow((enum op)i->op);
@@ -1716,7 +1761,7 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 		t->run_disp = t->run_disp_next;
 		t->run_next = -1;
 		if (k + 1 == b->n && loop) {
-			emit_loop_end(t, i, b->n, start);
+			emit_loop_end(t, i, b->n, head);
 			ended = true;
 			k++;
 			break;

@@ -66,7 +66,9 @@ struct tr {
 	struct block *blk;
 	unsigned set;
 	unsigned page_off;  /* the block's offset in its page */
-	struct slow slow[2 * ENGINE_BLOCK_MAX]; /* at most two per instruction */
+	/* At most two per instruction, and one per register a loop of one
+	 * block checks at its entry (emit_entry_check). */
+	struct slow slow[2 * ENGINE_BLOCK_MAX + 32];
 	unsigned nslow;
 	/* FP state known for the rest of the block: sstatus.FS checked not
 	 * Off (only a CSR write, which ends a block, changes it), and FS set
