@@ -382,6 +382,42 @@ static void test_rax_across_calls_and_traps(void)
 	vm_fini(&v);
 }
 
+/* CBO.ZERO of a block of the hart's own code, called (and translated)
+ * before, then FENCE.I: the next call runs the zeros there (an illegal
+ * instruction), not the old translation. */
+static void test_cbo_zero_own_code(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		ADDI(9, 0, 3),               /* 0x00: s1 = 3 calls */
+		JAL(1, 0x1000 - 0x04),       /* 0x04: call f */
+		ADDI(9, 9, -1),
+		BNE(9, 0, -8),
+		CBO_ZERO(11),                /* 0x10: zero f's block (a1) */
+		FENCE_I(),
+		JAL(1, 0x1000 - 0x18),       /* 0x18: call f again */
+		ECALL(),
+	};
+	uint32_t f[] = { ADDI(10, 10, 1), JALR(0, 1, 0) };
+	uint32_t handler[] = { ECALL() };
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	put(&v, RAM_BASE + 0x1000, f, 2);
+	put(&v, RAM_BASE + 0x800, handler, 1);
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_csr_write(v.h, CSR_STVEC, RAM_BASE + 0x800);
+	hart_set_reg(v.h, 11, RAM_BASE + 0x1000);
+	struct hart_exit ex = run(&v);
+	uint64_t cause = 0, epc = 0;
+	hart_csr_read(v.h, CSR_SCAUSE, &cause);
+	hart_csr_read(v.h, CSR_SEPC, &epc);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 10) == 3 && cause == 2 && epc == RAM_BASE + 0x1000,
+	      "after CBO.ZERO of the called code and FENCE.I: reason %d a0 %llu (want 3) scause %llu "
+	      "(want 2) sepc %llx", ex.reason, (unsigned long long)hart_get_reg(v.h, 10),
+	      (unsigned long long)cause, (unsigned long long)epc);
+	vm_fini(&v);
+}
+
 /* The pairs the JIT translates as one (SLLI + ADD, SLLI + SRLI, AUIPC +
  * JALR), attacked as a guest can: the second instruction entered by a
  * jump of its own (it must then read its registers, not the pair's
@@ -1842,6 +1878,7 @@ int main(void)
 	test_scaled_add();
 	test_operands_from_rax();
 	test_rax_across_calls_and_traps();
+	test_cbo_zero_own_code();
 	test_fused_pairs_attacked();
 	test_timer_and_wfi();
 	test_code_invalidation();
