@@ -1586,6 +1586,41 @@ static void test_shared_probe_stores(void)
 	vm_fini(&v);
 }
 
+/* A register kept in memory (t1, t3, t4) computed in rax and read two
+ * instructions later, from rax when the instruction between leaves rax
+ * alone (an ADDI on mapped registers), from its home when that
+ * instruction changed it in place (ADDI t3, t3, 5: `add [home], 5`) or
+ * computed its own result in rax (SUB a5, a0, a5, whose rd is its second
+ * operand). */
+static void test_rax_carried(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		ADDI(10, 0, 7),      /* a0 = 7 */
+		ADDI(11, 0, 100),    /* a1 = 100 */
+		ADD(6, 10, 11),      /* t1 = 107 */
+		ADDI(12, 10, 1),     /* a2 = 8 */
+		SUB(7, 6, 12),       /* t2 = t1 - a2 = 99 */
+		ADD(28, 10, 11),     /* t3 = 107 */
+		ADDI(28, 28, 5),     /* t3 = 112 */
+		ADD(13, 28, 10),     /* a3 = t3 + a0 = 119 */
+		ADD(29, 10, 11),     /* t4 = 107 */
+		ADDI(15, 0, 3),      /* a5 = 3 */
+		SUB(15, 10, 15),     /* a5 = a0 - a5 = 4 */
+		ADD(14, 29, 10),     /* a4 = t4 + a0 = 114 */
+		ECALL(),
+	};
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	hart_reset(v.h, RAM_BASE, 0);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 7) == 99 && hart_get_reg(v.h, 13) == 119 &&
+		      hart_get_reg(v.h, 14) == 114 && hart_get_reg(v.h, 15) == 4,
+	      "t2 %lld a3 %lld a4 %lld a5 %lld (want 99 119 114 4)", (long long)hart_get_reg(v.h, 7),
+	      (long long)hart_get_reg(v.h, 13), (long long)hart_get_reg(v.h, 14), (long long)hart_get_reg(v.h, 15));
+	vm_fini(&v);
+}
+
 /* The values a4 and a5 have after `rounds` rounds of the loop below. */
 static void narrow_loop_model(unsigned rounds, uint64_t *a4, uint64_t *a5)
 {
@@ -1895,5 +1930,6 @@ int main(void)
 	test_straddling_traps();
 	test_narrow_loop();
 	test_narrow_loop_entered_wide();
+	test_rax_carried();
 	return check_summary(&C);
 }

@@ -101,6 +101,8 @@ static void set_rd(struct tr *t, unsigned rd, enum x86_reg v)
 {
 	if (rd == 0 || rd == REG_SINK)
 		return;
+	if (v == RAX)
+		t->rax_written = true;
 	int hr = jit_host_reg(rd);
 	if (hr < 0) {
 		x86_mov_mr(&t->b, hmem(XOFF(rd)), v, 8);
@@ -1686,6 +1688,25 @@ static bool rax_result(enum op op)
 	}
 }
 
+/* Instructions whose translation (emit_alu3, emit_alui, emit_shifti,
+ * emit_copy) writes rax only to compute its result there, which set_rd
+ * then notes (rax_written): when it did not, rax still holds what it held
+ * before, so a register kept in memory that an instruction before left in
+ * rax stays readable from there past instructions on other registers (a
+ * loaded value, an index, used two or three instructions later). */
+static bool keeps_rax(enum op op)
+{
+	switch (op) {
+	case OP_LUI:
+	case OP_ADDI: case OP_XORI: case OP_ORI: case OP_ANDI: case OP_ADDIW:
+	case OP_SLLI: case OP_SRLI: case OP_SRAI: case OP_SLLIW: case OP_SRLIW: case OP_SRAIW:
+	case OP_ADD: case OP_SUB: case OP_XOR: case OP_OR: case OP_AND: case OP_ADDW: case OP_SUBW:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static bool is_control(enum op op)
 {
 	return op == OP_JAL || op == OP_JALR || (op >= OP_BEQ && op <= OP_BGEU);
@@ -1789,8 +1810,13 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 			k++;
 			continue;
 		}
+		t->rax_written = false;
 		if (!emit_insn(t, i, k))
 			break;
+		/* Not when i wrote the register rax holds (in its home: an
+		 * `add [home], x`). */
+		if (!t->rax_next && !t->rax_written && keeps_rax((enum op)i->op) && i->rd != t->rax_reg)
+			t->rax_next = t->rax_reg;
 		t->narrow = jit_widths_step(i, t->narrow, t->left_narrow);
 		/* rax still holds rd only after the integer operations that
 		 * end with its store, and only when rd is exact (a narrow one

@@ -89,6 +89,8 @@ struct tr {
 	 * last one stored it from there), and the one it holds after it; 0:
 	 * none. */
 	unsigned rax_reg, rax_next;
+	/* This instruction's result was computed in rax (set_rd saw it). */
+	bool rax_written;
 	/* The probe group whose member ran just before this instruction and
 	 * left, on the fast path, rdx = the group's addend and rax = its base
 	 * register + run_disp (a guest address); -1: none. run_next: the same
