@@ -1621,6 +1621,65 @@ static void test_rax_carried(void)
 	vm_fini(&v);
 }
 
+/* SLLI rd, rs, 48|32 and its SRLI with loads between (as GCC spreads
+ * them): the zero extension is done at the SLLI; the first time through,
+ * the loads between are MMIO exits, where rd must hold rs << 48 (mapped
+ * a5), then rs << 32 (t3, kept in memory), the SLLIs' values; the next
+ * times the loads are plain. */
+static void test_zext_spread(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		SLLI(15, 6, 48),           /* 0x00: a5 = t1 << 48 */
+		LW(12, 11, 0),             /* 0x04: a2 = [a1] (MMIO the first time) */
+		ADDI(13, 12, 1),           /* 0x08: a3 = a2 + 1 */
+		SRLI(15, 15, 48),          /* 0x0c: a5 = zext.h(t1) */
+		SLLI(28, 6, 32),           /* 0x10: t3 = t1 << 32 */
+		LW(14, 11, 4),             /* 0x14: a4 = [a1 + 4] (MMIO too) */
+		SRLI(28, 28, 32),          /* 0x18: t3 = zext.w(t1) */
+		ADD(29, 15, 28),           /* 0x1c: t4 = a5 + t3 */
+		ECALL(),                   /* 0x20 */
+	};
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	uint32_t data[] = { 41, 99 };
+	put(&v, RAM_BASE + 0x1000, data, 2);
+	hart_reset(v.h, RAM_BASE, 0);
+	const uint64_t t1 = 0xfedcba9876543210ull;
+	hart_set_reg(v.h, 6, t1);
+	hart_set_reg(v.h, 11, 0x10000000);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_MMIO && ex.mmio.addr == 0x10000000 && hart_get_reg(v.h, 15) == t1 << 48,
+	      "at the MMIO exit: reason %d a5 %llx (want %llx)", ex.reason,
+	      (unsigned long long)hart_get_reg(v.h, 15), (unsigned long long)(t1 << 48));
+	hart_mmio_complete(v.h, 7, false);
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_MMIO && ex.mmio.addr == 0x10000004 && hart_get_reg(v.h, 13) == 8 &&
+		      hart_get_reg(v.h, 15) == 0x3210 && hart_get_reg(v.h, 28) == t1 << 32,
+	      "at the second MMIO exit: reason %d a3 %lld a5 %llx t3 %llx", ex.reason,
+	      (long long)hart_get_reg(v.h, 13), (unsigned long long)hart_get_reg(v.h, 15),
+	      (unsigned long long)hart_get_reg(v.h, 28));
+	hart_mmio_complete(v.h, 5, false);
+	ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 29) == 0x3210 + 0x76543210ull,
+	      "after the MMIO run: reason %d t4 %llx", ex.reason, (unsigned long long)hart_get_reg(v.h, 29));
+	/* Again from RAM: no exit between. */
+	for (int round = 0; round < 3; round++) {
+		hart_set_pc(v.h, RAM_BASE);
+		hart_set_reg(v.h, 11, RAM_BASE + 0x1000);
+		hart_set_reg(v.h, 29, 0);
+		ex = run(&v);
+		CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 13) == 42 && hart_get_reg(v.h, 14) == 99 &&
+			      hart_get_reg(v.h, 15) == 0x3210 && hart_get_reg(v.h, 28) == 0x76543210 &&
+			      hart_get_reg(v.h, 29) == 0x3210 + 0x76543210ull,
+		      "from RAM: reason %d a3 %lld a4 %lld a5 %llx t3 %llx t4 %llx", ex.reason,
+		      (long long)hart_get_reg(v.h, 13), (long long)hart_get_reg(v.h, 14),
+		      (unsigned long long)hart_get_reg(v.h, 15), (unsigned long long)hart_get_reg(v.h, 28),
+		      (unsigned long long)hart_get_reg(v.h, 29));
+	}
+	vm_fini(&v);
+}
+
 /* The values a4 and a5 have after `rounds` rounds of the loop below. */
 static void narrow_loop_model(unsigned rounds, uint64_t *a4, uint64_t *a5)
 {
@@ -1931,5 +1990,6 @@ int main(void)
 	test_narrow_loop();
 	test_narrow_loop_entered_wide();
 	test_rax_carried();
+	test_zext_spread();
 	return check_summary(&C);
 }

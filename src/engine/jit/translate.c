@@ -635,7 +635,27 @@ static struct slow *new_slow(struct tr *t, unsigned idx, unsigned size, bool sto
 	s->value = value;
 	s->widen = t->narrow;
 	s->slot = -1;
+	if (t->zx_until) {
+		s->zx_reg = t->zx_reg;
+		s->zx_sh = t->zx_sh;
+	}
 	return s;
+}
+
+/* A bail from a slow path made while a zero extension was early: rd back
+ * to the SLLI's value (zext(rs) << sh is rs << sh). */
+static void zx_undo(struct tr *t, const struct slow *s)
+{
+	if (!s->zx_sh)
+		return;
+	int hr = jit_host_reg(s->zx_reg);
+	if (hr >= 0) {
+		x86_shift_ri(&t->b, SH_SHL, (enum x86_reg)hr, s->zx_sh, false);
+	} else {
+		x86_mov_rm(&t->b, RCX, hmem(XOFF(s->zx_reg)));
+		x86_shift_ri(&t->b, SH_SHL, RCX, s->zx_sh, false);
+		x86_mov_mr(&t->b, hmem(XOFF(s->zx_reg)), RCX, 8);
+	}
 }
 
 /* The inline TLB probe for an access of `size` at rax: on a hit rax
@@ -885,9 +905,12 @@ static void emit_slow_paths(struct tr *t)
 		jmp_to(t, s->resume);
 		if (bail)
 			x86_patch_rel32(bail, t->b.p);
+		zx_undo(t, s);
 		emit_bail(t, s->idx);
 	}
 }
+
+static bool keeps_rax(enum op op);
 
 /* ---- bit manipulation ---------------------------------------------------- */
 
@@ -1011,6 +1034,34 @@ static bool emit_zext_pair(struct tr *t, const struct insn *i, const struct insn
 		x86_movzx_rr(&t->b, d, a.reg, size);
 	set_rd(t, i->rd, d);
 	return true;
+}
+
+/* Instructions that may stand between an SLLI and its SRLI when the
+ * zero extension is done early (struct tr's zx_until): translated inline,
+ * whose only way out is a load's or store's slow path (which undoes it
+ * before a bail: zx_undo). */
+static bool zx_between(enum op op)
+{
+	return keeps_rax(op) || op == OP_AUIPC || (op >= OP_LB && op <= OP_LWU) || (op >= OP_SB && op <= OP_SD);
+}
+
+/* Index of the SRLI rd, rd, sh that ends SLLI rd, rs, sh (32, 48, 56) at
+ * k two to four instructions later, none of those between touching rd;
+ * 0 if there is none. */
+static unsigned zx_partner(const struct block *b, unsigned k)
+{
+	const struct insn *i = &b->insn[k];
+	unsigned sh = (unsigned)i->imm & 63;
+	if (i->op != OP_SLLI || (sh != 32 && sh != 48 && sh != 56) || i->rd == 0 || i->rd == REG_SINK)
+		return 0;
+	for (unsigned m = k + 1; m < b->n && m <= k + 4; m++) {
+		const struct insn *n = &b->insn[m];
+		if (n->op == OP_SRLI && n->rd == i->rd && n->rs1 == i->rd && ((unsigned)n->imm & 63) == sh)
+			return m > k + 1 ? m : 0;
+		if (!zx_between((enum op)n->op) || n->rd == i->rd || n->rs1 == i->rd || n->rs2 == i->rd)
+			return 0;
+	}
+	return 0;
 }
 
 /* An instruction run by jit_insn_helper (A, F, D). */
@@ -1803,6 +1854,21 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 			k++;
 			break;
 		}
+		if (t->zx_until == k && k) {
+			/* The SRLI of an early zero extension: done. */
+			t->narrow = jit_widths_step(i, t->narrow, false);
+			t->zx_until = 0;
+			continue;
+		}
+		unsigned m = t->zx_until ? 0 : zx_partner(b, k);
+		if (m && emit_zext_pair(t, i, &b->insn[m])) {
+			t->narrow = jit_widths_step(i, t->narrow, false);
+			t->rax_next = 0;
+			t->zx_until = m;
+			t->zx_reg = i->rd;
+			t->zx_sh = (unsigned)i->imm & 63;
+			continue;
+		}
 		if (k + 1 < b->n && (emit_scaled_add(t, i, &b->insn[k + 1]) ||
 				     emit_zext_pair(t, i, &b->insn[k + 1]))) {
 			t->narrow = jit_widths_step(i, t->narrow, false);
@@ -1826,6 +1892,12 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 	}
 	t->may_narrow = false;
 	widen_all(t);
+	if (t->zx_until && k < b->n) {
+		/* Left before the SRLI (cannot happen: only inline
+		 * instructions stand between): rd as its SLLI left it. */
+		struct slow undo = { .zx_reg = t->zx_reg, .zx_sh = t->zx_sh };
+		zx_undo(t, &undo);
+	}
 	if (k == 0) {
 		b->jit_none = true;
 		return NULL;

@@ -57,6 +57,9 @@ struct slow {
 	bool a_in_rax;
 	const struct insn *insn;
 	uint64_t widen;    /* narrow registers to sign-extend first (widths.h) */
+	/* A zero extension done early (struct tr's zx_reg): a bail shifts
+	 * zx_reg left by zx_sh first, to the value its SLLI gave it. */
+	unsigned zx_reg, zx_sh;
 };
 
 struct tr {
@@ -97,6 +100,11 @@ struct tr {
 	 * after this instruction. */
 	int run_group, run_next;
 	int32_t run_disp, run_disp_next;
+	/* An SLLI rd, rs, 32|48|56 whose SRLI rd, rd, by the same comes a
+	 * few instructions later (GCC puts a load or two between): rd got
+	 * the zero extension at the SLLI, and the SRLI at index zx_until
+	 * emits nothing; until then a bail must shift it back. 0: none. */
+	unsigned zx_until, zx_reg, zx_sh;
 };
 
 /* Guest integer register r as an operand (x0 is the immediate 0). */
