@@ -42,10 +42,11 @@ struct widths {
  * after them every register must be exact). With `loop`, the n-th
  * instruction is a conditional branch back to the block's start, whose
  * taken path keeps the registers in w->entry narrow: those the block
- * never reads in full before it writes them. Entering with such a
- * register exact is always right (an exact value is a narrow one's
- * sign extension), so other blocks still enter with every register
- * exact; the branch's other paths widen them. */
+ * never reads in full before it writes them. Entered from another
+ * block, such a register holds any 64-bit value until the block writes
+ * it, which a slow path's widening would change: the translation checks
+ * on that entry that each is its own low half's sign extension
+ * (translate.c emit_entry_check); the branch's other paths widen them. */
 void jit_widths_plan(const struct block *b, unsigned n, bool loop, struct widths *w);
 
 /* Whether op's sign extension may be left out when its result is not
