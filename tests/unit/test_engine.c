@@ -418,6 +418,45 @@ static void test_cbo_zero_own_code(void)
 	vm_fini(&v);
 }
 
+/* A zero extension done early (SLLI a5, t1, 48 ... SRLI a5, a5, 48) with
+ * two loads off one base between (a probe group: the leader, then its
+ * follower), the follower's bytes past the end of RAM: the MMIO exit at
+ * the follower sees a5 as the SLLI left it, and so does the trap after it. */
+static void test_zext_spread_follower_exit(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		SLLI(15, 6, 48),   /* 0x00: a5 = t1 << 48 */
+		LD(12, 11, 0),     /* 0x04: a2 = [a1], the group's leader */
+		LD(13, 11, 8),     /* 0x08: a3 = [a1 + 8]: past RAM, an MMIO exit */
+		SRLI(15, 15, 48),  /* 0x0c */
+		ECALL(),
+	};
+	uint32_t handler[] = { ECALL() };
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	put(&v, RAM_BASE + 0x800, handler, 1);
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_csr_write(v.h, CSR_STVEC, RAM_BASE + 0x800);
+	const uint64_t t1 = 0x0123456789abcdefull;
+	hart_set_reg(v.h, 6, t1);
+	hart_set_reg(v.h, 11, RAM_BASE + RAM_SIZE - 8);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_MMIO && hart_get_pc(v.h) == RAM_BASE + 0x08 &&
+		      hart_get_reg(v.h, 15) == t1 << 48,
+	      "MMIO exit at the follower: reason %d pc %llx a5 %llx (want %llx)", ex.reason,
+	      (unsigned long long)hart_get_pc(v.h), (unsigned long long)hart_get_reg(v.h, 15),
+	      (unsigned long long)(t1 << 48));
+	hart_mmio_complete(v.h, 0, true);
+	ex = run(&v);
+	uint64_t cause = 0;
+	hart_csr_read(v.h, CSR_SCAUSE, &cause);
+	CHECK(&C, ex.reason == EXIT_SBI && cause == 5 && hart_get_reg(v.h, 15) == t1 << 48,
+	      "in the access fault's handler: cause %llu a5 %llx", (unsigned long long)cause,
+	      (unsigned long long)hart_get_reg(v.h, 15));
+	vm_fini(&v);
+}
+
 /* The pairs the JIT translates as one (SLLI + ADD, SLLI + SRLI, AUIPC +
  * JALR), attacked as a guest can: the second instruction entered by a
  * jump of its own (it must then read its registers, not the pair's
@@ -1973,6 +2012,7 @@ int main(void)
 	test_operands_from_rax();
 	test_rax_across_calls_and_traps();
 	test_cbo_zero_own_code();
+	test_zext_spread_follower_exit();
 	test_fused_pairs_attacked();
 	test_timer_and_wfi();
 	test_code_invalidation();
