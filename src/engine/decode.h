@@ -64,11 +64,15 @@ enum op {
 #define INSN_ENDS_BLOCK 0x01   /* control transfer or state change */
 #define INSN_CSR_NO_READ 0x02  /* CSRRW[I] with rd = x0: no read side effects */
 #define INSN_CSR_NO_WRITE 0x04 /* CSRRS/C[I] with rs1/uimm = 0: no write */
+#define INSN_JUMP_ON 0x08      /* JAL x0 whose block goes on at its target (exec.c) */
 
 struct insn {
 	const void *handler; /* executor label, filled when a block is built */
 	int32_t imm;         /* immediate; CSR number; raw bits for ILLEGAL */
-	uint16_t pc_off;     /* byte offset of this instruction in its block */
+	/* Byte offset of this instruction from its block's start; negative
+	 * after a JAL the block goes on past to a target before its start
+	 * (INSN_JUMP_ON), within the same page. */
+	int16_t pc_off;
 	uint8_t op;          /* enum op (kept for tools and tests) */
 	uint8_t rd, rs1, rs2, rs3;
 	uint8_t rm;          /* FP rounding mode field; aq/rl for atomics */

@@ -327,15 +327,15 @@ static uint8_t decode_tail(struct block *b, const uint8_t *host, const void *con
 	const struct insn *br = &b->insn[b->n - 1];
 	if (br->op < OP_BEQ || br->op > OP_BGEU || br->imm <= 0)
 		return 0;
-	unsigned join = br->pc_off + (unsigned)br->imm, off = b->bytes, k = 0;
-	if ((b->pa & 0xfff) + join > GRAM_PAGE_SIZE)
+	int join = br->pc_off + br->imm, off = b->bytes, k = 0;
+	if ((int)(b->pa & 0xfff) + join > (int)GRAM_PAGE_SIZE)
 		return 0;
 	while (off < join && k < BLOCK_TAIL_MAX) {
 		uint16_t lo;
 		guest_copy(&lo, host + off, 2);
 		unsigned len = insn_length(lo);
 		uint32_t raw = lo;
-		if (off + len > join)
+		if (off + (int)len > join)
 			return 0;
 		if (len == 4) {
 			uint16_t hi;
@@ -344,9 +344,9 @@ static uint8_t decode_tail(struct block *b, const uint8_t *host, const void *con
 		}
 		struct insn *i = &b->insn[b->n + 1 + k++];
 		decode(raw, i);
-		i->pc_off = (uint16_t)off;
+		i->pc_off = (int16_t)off;
 		i->handler = labels[i->op];
-		off += len;
+		off += (int)len;
 	}
 	return off == join ? (uint8_t)k : 0;
 }
@@ -374,7 +374,11 @@ static struct block *block_build(struct hart *h, uint64_t pc, uint64_t pa, const
 	memset(b->jit, 0, sizeof(b->jit));
 	h->blocks_built++;
 
-	unsigned off = pa & 0xfff, bytes = 0, n = 0;
+	/* off: page offset of the next instruction; bytes: its offset from
+	 * the block's start (they differ by a constant until a jump on). */
+	unsigned off = pa & 0xfff, n = 0;
+	int bytes = 0;
+	bool jumped = false;
 	while (n < ENGINE_BLOCK_MAX && off + 2 <= GRAM_PAGE_SIZE) {
 		uint16_t lo;
 		guest_copy(&lo, host + bytes, 2);
@@ -396,15 +400,33 @@ static struct block *block_build(struct hart *h, uint64_t pc, uint64_t pa, const
 		}
 		struct insn *i = &b->insn[n++];
 		decode(raw, i);
-		i->pc_off = bytes;
+		i->pc_off = (int16_t)bytes;
 		i->handler = labels[i->op];
-		bytes += len;
+		bytes += (int)len;
 		off += len;
+		/* A JAL x0 (`j`) to the same page: the block goes on at its
+		 * target, so that code GCC lays out as a short block ending
+		 * in `j` to a shared join (a merge's compare, a loop's tail)
+		 * costs no block transition. Once per block, which bounds it
+		 * (a `j` to itself or back into the block decodes a few
+		 * instructions twice at most). Same page: one generation
+		 * and one mapping cover it, and each instruction keeps its
+		 * own pc (pc_off) for traps. Not from a straddling
+		 * instruction (off past the page's end). */
+		int64_t to = (int64_t)off - (int64_t)len + i->imm;
+		if (i->op == OP_JAL && i->rd == REG_SINK && !jumped && off <= GRAM_PAGE_SIZE && to >= 0 &&
+		    to + 2 <= (int64_t)GRAM_PAGE_SIZE) {
+			i->flags |= INSN_JUMP_ON;
+			jumped = true;
+			bytes += (int)(to - (int64_t)off);
+			off = (unsigned)to;
+			continue;
+		}
 		if (i->flags & INSN_ENDS_BLOCK)
 			break;
 	}
 	b->n = n;
-	b->bytes = bytes;
+	b->bytes = (int16_t)bytes;
 	memset(&b->insn[n], 0, sizeof(b->insn[n]));
 	b->insn[n].handler = end_label;
 	b->tail = h->jit ? decode_tail(b, host, labels) : 0;
@@ -1011,7 +1033,11 @@ L_ILLEGAL_RUNTIME:
 	/* RV64I */
 L_LUI: RD = IMM; NEXT;
 L_AUIPC: RD = PC + IMM; NEXT;
-L_JAL: { uint64_t t = PC + IMM; RD = PC + i->len; CHAIN(0, t); }
+L_JAL: {
+	/* Within the block (block_build): its next instruction is the target's. */
+	if (i->flags & INSN_JUMP_ON)
+		NEXT;
+	uint64_t t = PC + IMM; RD = PC + i->len; CHAIN(0, t); }
 L_JALR: { uint64_t t = (RS1 + IMM) & ~1ull; RD = PC + i->len; JUMP(t); }
 L_BEQ: if (RS1 == RS2) CHAIN(0, PC + IMM); CHAIN(1, PC + i->len);
 L_BNE: if (RS1 != RS2) CHAIN(0, PC + IMM); CHAIN(1, PC + i->len);

@@ -99,7 +99,9 @@ enum { TLB_U, TLB_S, TLB_S_SUM, TLB_SETS };
 
 /* A decoded block: straight-line instructions from one guest-physical page
  * ending at a control transfer, a state-changing instruction, the page end
- * or ENGINE_BLOCK_MAX instructions; or a 32-bit instruction alone that
+ * or ENGINE_BLOCK_MAX instructions (the first JAL x0 to a target in the
+ * same page does not end it: the block goes on at the target, see
+ * block_build); or a 32-bit instruction alone that
  * straddles its page's end (its lower half in the page). The last slot is
  * a sentinel, followed by the block's tail (see tail). */
 #define BLOCK_TAIL_MAX 3
@@ -110,7 +112,10 @@ struct block {
 	struct block *link[2];
 	uint32_t gen;      /* page generation it was decoded under */
 	uint16_t n;        /* instructions, not counting the sentinel */
-	uint16_t bytes;    /* guest bytes covered */
+	/* Offset from the start of the pc after the last instruction when it
+	 * falls through: the bytes covered, unless a JAL went on to a target
+	 * elsewhere in the page (INSN_JUMP_ON); then possibly negative. */
+	int16_t bytes;
 	/* The JIT tier (jit/): times the block ran in the executor, and its
 	 * translation for each TLB set (code specializes on the set), or
 	 * NULL. jit_none: the first instruction is one the JIT leaves to the
@@ -138,7 +143,7 @@ struct block {
  * with b->hi (the executor's lookup, and its translation's entry). */
 static inline bool block_straddles(const struct block *b)
 {
-	return (b->pa & 0xfff) + b->bytes > GRAM_PAGE_SIZE;
+	return (int64_t)(b->pa & 0xfff) + b->bytes > (int64_t)GRAM_PAGE_SIZE;
 }
 
 /* What a pending MMIO load writes back. */

@@ -1993,6 +1993,75 @@ static void test_straddling_traps(void)
 	vm_fini(&v);
 }
 
+/* Blocks that go on past a `j` to a target in their page (block_build's
+ * INSN_JUMP_ON), the shape of a merge's compare-and-link code: forward
+ * into L1 from the start and from +0x20, backward into L0 from +0x50 and
+ * +0x54. After the backward ones the instructions lie before the block's
+ * start (negative offsets): the AUIPC there must read its own pc, and the
+ * block falls through to +0x20, before its start. After the forward one
+ * an MMIO load must leave at its own pc, once per round. instret (read
+ * by CSR) counts every `j` once. */
+static void test_jump_on(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	const uint64_t B = RAM_BASE;
+	enum { N = 200 };
+	uint32_t head[] = {
+		ADDI(5, 0, 0),                /* t0 = r = 0 */
+		ADDI(6, 0, N),
+		JAL(0, 0x40 - 0x08),          /* j L1 */
+		ADDI(10, 10, 5),              /* +0x0c L0: a0 += 5 */
+		rv_auipc(11, 0),              /* +0x10: a2 += its pc */
+		ADD(12, 12, 11),
+		ADDI(5, 5, 1),
+		BEQ(5, 6, 0x60 - 0x1c),       /* +0x1c: the last round ends */
+		JAL(0, 0x40 - 0x20),          /* +0x20: j L1 */
+	};
+	uint32_t l1[] = {
+		rv_i(0x13, 7, 7, 5, 3),       /* +0x40 L1: t2 = r & 3 */
+		LD(16, 28, 0),                /* +0x44: MMIO */
+		ADDI(14, 14, 1),              /* a4 counts L1 */
+		BEQ(7, 0, 8),
+		JAL(0, 0x0c - 0x50),          /* +0x50: j L0 */
+		ADDI(15, 15, 1),              /* +0x54: a5 counts r % 4 == 0 */
+		JAL(0, 0x0c - 0x58),          /* +0x58: j L0 */
+	};
+	uint32_t end[] = { CSRRS(13, CSR_INSTRET, 0), ECALL() };
+	put(&v, B, head, sizeof(head) / 4);
+	put(&v, B + 0x40, l1, sizeof(l1) / 4);
+	put(&v, B + 0x60, end, 2);
+	hart_reset(v.h, B, 0);
+	hart_set_reg(v.h, 28, 0x10000000);
+	struct hart_exit ex;
+	unsigned mmio = 0, bad_pc = 0;
+	for (;;) {
+		if (run_limited(v.h, &ex))
+			break;
+		if (ex.reason == EXIT_KICK)
+			continue;
+		if (ex.reason != EXIT_MMIO)
+			break;
+		mmio++;
+		bad_pc += hart_get_pc(v.h) != B + 0x44 || ex.mmio.addr != 0x10000000;
+		hart_mmio_complete(v.h, mmio, false);
+	}
+	uint64_t retired = 3 + (N - 1), quarter = 0;
+	for (unsigned r = 0; r < N; r++) {
+		retired += 4 + (r % 4 == 0 ? 2 : 1) + 5;
+		quarter += r % 4 == 0;
+	}
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_pc(v.h) == B + 0x64, "reason %d pc %#llx", ex.reason,
+	      (unsigned long long)hart_get_pc(v.h));
+	CHECK(&C, mmio == N && bad_pc == 0, "%u MMIO exits (want %u), %u at another pc", mmio, N, bad_pc);
+	static const unsigned regs[] = { 10, 12, 14, 15, 16, 13 };
+	const uint64_t want[] = { 5 * N, N * (B + 0x10), N, quarter, N, retired };
+	for (size_t k = 0; k < sizeof(regs) / sizeof(regs[0]); k++)
+		CHECK(&C, hart_get_reg(v.h, regs[k]) == want[k], "x%u = %#llx, want %#llx", regs[k],
+		      (unsigned long long)hart_get_reg(v.h, regs[k]), (unsigned long long)want[k]);
+	vm_fini(&v);
+}
+
 int main(void)
 {
 	test_trap_storm();
@@ -2031,5 +2100,6 @@ int main(void)
 	test_narrow_loop_entered_wide();
 	test_rax_carried();
 	test_zext_spread();
+	test_jump_on();
 	return check_summary(&C);
 }

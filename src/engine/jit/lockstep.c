@@ -69,7 +69,7 @@ static void print_block(const struct block *b, unsigned ran)
 		b->pa, b->n, ran);
 	for (unsigned k = 0; k < b->n; k++) {
 		const struct insn *i = &b->insn[k];
-		fprintf(stderr, "  %s+%-4u %-10s rd %-2u rs1 %-2u rs2 %-2u imm %d\n", k < ran ? "" : "(not run) ",
+		fprintf(stderr, "  %s%+-5d %-10s rd %-2u rs1 %-2u rs2 %-2u imm %d\n", k < ran ? "" : "(not run) ",
 			i->pc_off, op_name((enum op)i->op), i->rd == REG_SINK ? 0 : i->rd, i->rs1, i->rs2, i->imm);
 	}
 }
@@ -159,7 +159,7 @@ int jit_lockstep_step(struct hart *h, struct block *b, const void *code, const c
 	memcpy(c->insn, b->insn, (k + 1) * sizeof(struct insn));
 	c->link[0] = c->link[1] = NULL;
 	c->n = (uint16_t)k;
-	c->bytes = (uint16_t)(k < b->n ? b->insn[k].pc_off : b->bytes);
+	c->bytes = (int16_t)(k < b->n ? b->insn[k].pc_off : b->bytes);
 	ls->exec_log.n = 0;
 	ls->exec_log.overflow = false;
 	s->store_log = &ls->exec_log;
@@ -175,9 +175,9 @@ int jit_lockstep_step(struct hart *h, struct block *b, const void *code, const c
 		const struct insn *tail = &b->insn[b->n + 1];
 		memcpy(c->insn, tail, b->tail * sizeof(struct insn));
 		for (unsigned k = 0; k < b->tail; k++)
-			c->insn[k].pc_off = (uint16_t)(tail[k].pc_off - b->bytes);
+			c->insn[k].pc_off = (int16_t)(tail[k].pc_off - b->bytes);
 		c->n = b->tail;
-		c->bytes = (uint16_t)(tail[b->tail - 1].pc_off + tail[b->tail - 1].len - b->bytes);
+		c->bytes = (int16_t)(tail[b->tail - 1].pc_off + tail[b->tail - 1].len - b->bytes);
 		c->tail = 0;
 		exec_block(s, c, &ex);
 	}

@@ -1244,6 +1244,14 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 	case OP_LUI:
 		emit_copy(t, i->rd, (struct opnd){ .kind = O_IMM, .imm = i->imm });
 		return true;
+	case OP_JAL:
+		/* A `j` the block goes on past (block_build): nothing to do,
+		 * the next instruction is the target's; every register wide,
+		 * as the width plan takes a JAL for a barrier. */
+		if (!(i->flags & INSN_JUMP_ON))
+			return false;
+		widen_all(t);
+		return true;
 	case OP_AUIPC:
 		if (i->rd != REG_SINK) {
 			int64_t v = (int64_t)i->pc_off + i->imm;
@@ -1774,12 +1782,12 @@ static void dump(struct tr *t, const uint8_t *start, const void *rx)
 			(unsigned long long)b->pa, t->set, b->n, rx, len);
 		for (unsigned k = 0; k < b->n; k++) {
 			const struct insn *i = &b->insn[k];
-			fprintf(f, "  +%-4u %-10s rd %-2u rs1 %-2u rs2 %-2u imm %d\n", i->pc_off,
+			fprintf(f, "  %+-5d %-10s rd %-2u rs1 %-2u rs2 %-2u imm %d\n", i->pc_off,
 				op_name((enum op)i->op), i->rd, i->rs1, i->rs2, i->imm);
 		}
 		for (unsigned k = 0; k < b->tail; k++) {
 			const struct insn *i = &b->insn[b->n + 1 + k];
-			fprintf(f, "  tail +%-4u %-10s rd %-2u rs1 %-2u rs2 %-2u imm %d\n", i->pc_off,
+			fprintf(f, "  tail %+-5d %-10s rd %-2u rs1 %-2u rs2 %-2u imm %d\n", i->pc_off,
 				op_name((enum op)i->op), i->rd, i->rs1, i->rs2, i->imm);
 		}
 		fprintf(f, "  host:");
