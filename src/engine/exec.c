@@ -1385,8 +1385,7 @@ L_BINVI: RD = RS1 ^ (1ull << (i->imm & 63)); NEXT;
 L_BSET: RD = RS1 | (1ull << (RS2 & 63)); NEXT;
 L_BSETI: RD = RS1 | (1ull << (i->imm & 63)); NEXT;
 L_CBO_ZERO: {
-	/* Illegal in U-mode unless senvcfg.CBZE (privileged spec 10.1.10). */
-	if (h->priv == PRIV_U && !(h->senvcfg & SENVCFG_CBZE))
+	if (!cbo_zero_enabled(h))
 		ILLEGAL();
 	int r_ = cbo_zero(h, RS1);
 	if (r_)

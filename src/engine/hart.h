@@ -403,6 +403,12 @@ int amo_ptr(struct hart *h, uint64_t va, unsigned size, bool lr, void **out);
 /* Zicboz CBO.ZERO of the block holding a (the gate is the caller's): 0,
  * or an exception cause + 1 (stval: a). */
 int cbo_zero(struct hart *h, uint64_t a);
+/* Whether CBO.ZERO may run now (SENVCFG_CBZE); otherwise it is an
+ * illegal instruction. */
+static inline bool cbo_zero_enabled(const struct hart *h)
+{
+	return h->priv != PRIV_U || (h->senvcfg & SENVCFG_CBZE);
+}
 /* FENCE.I, local or requested by another hart: the hart must not run code
  * older than the last write to its page. */
 void code_fence(struct hart *h);

@@ -128,7 +128,7 @@ uint64_t jit_insn_helper(struct hart *h, uint64_t a, uint64_t b)
 	if (op == OP_CBO_ZERO) {
 		/* a: x[rs1], or the block's address (the inline path's miss);
 		 * the gate and a fault are the executor's to raise. */
-		if (h->priv == PRIV_U && !(h->senvcfg & SENVCFG_CBZE))
+		if (!cbo_zero_enabled(h))
 			return 0;
 		return cbo_zero(h, a) == 0;
 	}
