@@ -175,6 +175,10 @@ def guest_to_host_nc(guest, mib, timeout=300):
     """Pipe `mib` MiB of zeros from the guest with busybox nc to a listener on
     the host's loopback (the user network's 10.0.2.2). Returns (bytes
     received, seconds from the first byte to the end)."""
+    # The guest's udhcpc gives up its first tries after 5 s and tries again
+    # 10 s later, so on a slow host the lease may come after the shell.
+    routed = wait_for(lambda: guest.run("ip -4 route show default", check=False), 60)
+    assert routed, "the guest has no default route: no DHCP lease from the user network"
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
