@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from isa_common import QEMU_CPU, sanitizer_report  # noqa: E402
+from isa_common import QEMU_CPU, runner_env, sanitizer_report  # noqa: E402
 
 
 
@@ -42,9 +42,9 @@ def status_of(rc):
     return 128 - rc if rc < 0 else rc
 
 
-def run(cmd, timeout):
+def run(cmd, timeout, env):
     try:
-        p = subprocess.run(cmd, env={}, capture_output=True, timeout=timeout)
+        p = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout)
         return status_of(p.returncode), p.stdout, p.stderr
     except subprocess.TimeoutExpired as e:
         return "timeout", e.stdout or b"", e.stderr or b""
@@ -69,7 +69,7 @@ def check(prog, args, devs):
     for suffix in (".elf",):
         if name.endswith(suffix):
             name = name[: -len(suffix)]
-    qrc, qout, qerr = run([args.qemu, "-cpu", QEMU_CPU, prog], args.timeout)
+    qrc, qout, qerr = run([args.qemu, "-cpu", QEMU_CPU, prog], args.timeout, {})
     report = []
     if qrc != 0 or not qout.endswith(b"done\n"):
         report.append(f"{name}: the reference run failed (qemu status {qrc}); "
@@ -85,7 +85,7 @@ def check(prog, args, devs):
     qout = b"\n".join(lines)
 
     srun = [args.runner, "--timeout", str(args.timeout), "--mmu", args.mmu, prog]
-    src, sout, serr = run(srun, args.timeout + 30)
+    src, sout, serr = run(srun, args.timeout + 30, runner_env())
     san = sanitizer_report(serr.decode(errors="replace"))
     ok = src == qrc and sout == qout and san is None
     if san:

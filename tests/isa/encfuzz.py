@@ -26,7 +26,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from isa_common import MARCH, QEMU_CPU, sanitizer_report  # noqa: E402
+from isa_common import MARCH, QEMU_CPU, runner_env, sanitizer_report  # noqa: E402
 
 MARKER = struct.pack("<I", 0xABCDE037)  # lui x0, 0xabcde: a HINT, no effect
 BUF = 8192
@@ -143,15 +143,15 @@ def run_case(args, tdir, templ, word, name):
         f.write(data)
     os.chmod(path, 0o755)
 
-    def one(cmd):
+    def one(cmd, env):
         try:
-            p = subprocess.run(cmd, env={}, capture_output=True, timeout=30)
+            p = subprocess.run(cmd, env=env, capture_output=True, timeout=30)
             return (128 - p.returncode if p.returncode < 0 else p.returncode), p.stdout, \
                 p.stderr.decode(errors="replace")
         except subprocess.TimeoutExpired:
             return "timeout", b"", ""
-    q = one([args.qemu, "-cpu", QEMU_CPU, path])
-    s = one([args.runner, "--mmu", "sv39", "--timeout", "20", path])
+    q = one([args.qemu, "-cpu", QEMU_CPU, path], {})
+    s = one([args.runner, "--mmu", "sv39", "--timeout", "20", path], runner_env())
     os.unlink(path)
     return q, s
 

@@ -1,4 +1,5 @@
 """Settings shared by the differential ISA check scripts."""
+import os
 
 # qemu-riscv64 configured as the ISA skiff implements: RV64GC with Zba, Zbb,
 # Zbs (Zicsr, Zifencei, Zihintpause and the counters are always on in QEMU
@@ -21,3 +22,11 @@ def sanitizer_report(stderr):
         if "runtime error:" in line or "Sanitizer" in line:
             return line.strip()
     return None
+
+
+def runner_env():
+    """The environment for skiff-isa-run: only the tier settings it reads
+    (SKIFF_ENGINE, SKIFF_JIT_THRESHOLD), so that a check run under
+    SKIFF_ENGINE=lockstep runs lockstep. Nothing else: the programs' runs
+    must not depend on the caller's environment (qemu-riscv64 gets none)."""
+    return {k: os.environ[k] for k in ("SKIFF_ENGINE", "SKIFF_JIT_THRESHOLD") if k in os.environ}

@@ -22,7 +22,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import randgen  # noqa: E402
-from isa_common import MARCH, QEMU_CPU, sanitizer_report  # noqa: E402
+from isa_common import MARCH, QEMU_CPU, runner_env, sanitizer_report  # noqa: E402
 
 XNAMES = ["zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1"] + \
     [f"a{i}" for i in range(8)] + [f"s{i}" for i in range(2, 12)] + [f"t{i}" for i in range(3, 7)]
@@ -54,15 +54,15 @@ def mmu_for(args, index):
 
 
 def run_both(env, elf, mmu):
-    def one(cmd, timeout):
+    def one(cmd, timeout, env):
         try:
-            p = subprocess.run(cmd, env={}, capture_output=True, timeout=timeout)
+            p = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout)
             rc = 128 - p.returncode if p.returncode < 0 else p.returncode
             return rc, p.stdout, p.stderr.decode(errors="replace")
         except subprocess.TimeoutExpired:
             return "timeout", b"", "timed out"
-    q = one([env.args.qemu, "-cpu", QEMU_CPU, elf], 120)
-    s = one([env.args.runner, "--timeout", "120", "--mmu", mmu, elf], 150)
+    q = one([env.args.qemu, "-cpu", QEMU_CPU, elf], 120, {})
+    s = one([env.args.runner, "--timeout", "120", "--mmu", mmu, elf], 150, runner_env())
     return q, s
 
 
