@@ -1839,6 +1839,93 @@ static void test_narrow_loop_entered_wide(void)
 	vm_fini(&v);
 }
 
+/* AND of a narrow W result (a2 = -1, left narrow: the block overwrites
+ * it) and an exact register holding any 64 bits (s5): the result is no
+ * sign extension of its low half, so it must not be counted narrow. In a
+ * block, a slow path (the MMIO load) would widen it to the sign extension
+ * of its low half; in a loop of one block, s5 (ANDed before the block
+ * writes it) would start narrow though entered holding 64 bits. Each part
+ * runs 20 times or 300 rounds first, so the JIT translates it at the
+ * default threshold too. */
+static void test_bitwise_narrow_and_wide(void)
+{
+	const uint64_t s5 = 0x123456789abcdef0ull;
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t block[] = {
+		ADDIW(12, 29, -1),             /* a2 = -1 */
+		rv_r(0x33, 7, 0, 21, 12, 21),  /* and s5, a2, s5 */
+		LW(5, 11, 0),                  /* MMIO: an exit with precise state */
+		ADDW(21, 21, 1),
+		ADDIW(12, 0, 0),
+		ECALL(),
+	};
+	put(&v, RAM_BASE, block, sizeof(block) / 4);
+	hart_reset(v.h, RAM_BASE, 0);
+	bool ok = true;
+	for (int k = 0; k < 20 && ok; k++) {
+		hart_set_pc(v.h, RAM_BASE); /* no reset: it would drop the translations */
+		hart_set_reg(v.h, 29, 0);
+		hart_set_reg(v.h, 11, RAM_BASE + RAM_SIZE);
+		hart_set_reg(v.h, 21, s5);
+		struct hart_exit ex = run(&v);
+		ok = ex.reason == EXIT_MMIO && hart_get_reg(v.h, 21) == s5;
+		CHECK(&C, ok, "block, run %d: reason %d s5 %llx (want %llx)", k, ex.reason,
+		      (unsigned long long)hart_get_reg(v.h, 21), (unsigned long long)s5);
+		hart_mmio_complete(v.h, 0, false);
+		ex = run(&v);
+		ok = ok && ex.reason == EXIT_SBI;
+	}
+	vm_fini(&v);
+
+	vm_init(&v, 0);
+	uint32_t loop[] = {
+		ADDIW(12, 29, -1),             /* 0x00 */
+		rv_r(0x33, 7, 0, 21, 12, 21),  /* 0x04: and s5, a2, s5 */
+		ADDI(10, 10, -1),              /* 0x08 */
+		BNE(10, 0, -0x0c),             /* 0x0c: to 0x00 */
+		ECALL(),
+	};
+	put(&v, RAM_BASE, loop, sizeof(loop) / 4);
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_set_reg(v.h, 10, 300);
+	hart_set_reg(v.h, 29, 0);
+	hart_set_reg(v.h, 21, s5);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 21) == s5, "loop: reason %d s5 %llx (want %llx)",
+	      ex.reason, (unsigned long long)hart_get_reg(v.h, 21), (unsigned long long)s5);
+	vm_fini(&v);
+
+	/* s5 ANDed into t0 before the loop writes it (with a W result: it
+	 * ends narrow), t0 read by the MMIO load's exit after that write. A
+	 * first run of 300 rounds gets the loop translated; the second is
+	 * entered with s5 holding 64 bits and exits in its first round. */
+	vm_init(&v, 0);
+	uint32_t loop2[] = {
+		ADDIW(12, 29, -1),            /* 0x00 */
+		rv_r(0x33, 7, 0, 5, 12, 21),  /* 0x04: and t0, a2, s5 */
+		ADDIW(21, 21, 0),             /* 0x08: sext.w s5 */
+		LW(6, 11, 0),                 /* 0x0c */
+		ADDIW(5, 0, 0),               /* 0x10 */
+		ADDI(10, 10, -1),             /* 0x14 */
+		BNE(10, 0, -0x18),            /* 0x18: to 0x00 */
+		ECALL(),
+	};
+	put(&v, RAM_BASE, loop2, sizeof(loop2) / 4);
+	hart_reset(v.h, RAM_BASE, 0);
+	for (int k = 0; k < 2; k++) {
+		hart_set_pc(v.h, RAM_BASE);
+		hart_set_reg(v.h, 10, 300);
+		hart_set_reg(v.h, 11, k ? RAM_BASE + RAM_SIZE : RAM_BASE);
+		hart_set_reg(v.h, 29, 0);
+		hart_set_reg(v.h, 21, s5);
+		ex = run(&v);
+	}
+	CHECK(&C, ex.reason == EXIT_MMIO && hart_get_reg(v.h, 5) == s5, "loop 2: reason %d t0 %llx (want %llx)",
+	      ex.reason, (unsigned long long)hart_get_reg(v.h, 5), (unsigned long long)s5);
+	vm_fini(&v);
+}
+
 /* Runs of loads and of stores off one base register kept in memory (t0),
  * each after the one before (under the JIT a follower finds the addend in
  * rdx and the previous member's address in rax, and adds the difference
@@ -2098,6 +2185,7 @@ int main(void)
 	test_straddling_traps();
 	test_narrow_loop();
 	test_narrow_loop_entered_wide();
+	test_bitwise_narrow_and_wide();
 	test_rax_carried();
 	test_zext_spread();
 	test_jump_on();

@@ -1884,6 +1884,13 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 			k++;
 			continue;
 		}
+		uint64_t first = jit_widths_widen_first(i, t->narrow);
+		if (first) {
+			widen(t, first);
+			t->narrow &= ~first;
+			if (first & (1ull << t->rax_reg)) /* rax holds its old upper half */
+				t->rax_reg = 0;
+		}
 		t->rax_written = false;
 		if (!emit_insn(t, i, k))
 			break;

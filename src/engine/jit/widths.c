@@ -100,10 +100,23 @@ void jit_widths_plan(const struct block *b, unsigned n, bool loop, struct widths
 			break;
 		at_end |= start;
 	}
+	/* A register an AND/OR/XOR reads before the block writes it cannot
+	 * start narrow: entered from another block it holds any 64 bits,
+	 * and the operation's result, counted narrow, would lose its upper
+	 * half (the entry check only covers the exits before the write). */
+	uint64_t bitwise_read = 0, written = 0;
+	for (unsigned k = 0; k + 1 < n; k++) {
+		const struct insn *i = &b->insn[k];
+		if (kind_of((enum op)i->op) == K_BITWISE)
+			bitwise_read |= (bit(i->rs1) | (reg_reg((enum op)i->op) ? bit(i->rs2) : 0)) & ~written;
+		if (i->rd != REG_SINK)
+			written |= bit(i->rd);
+	}
 	/* The registers narrow at the branch when the block starts with
 	 * `entry` narrow, as the translator leaves them (jit_widths_step;
 	 * nothing is narrow after an instruction that reads every register),
-	 * less those the start reads in full; again the least fixed point. */
+	 * less those the start reads in full or bitwise; again the least
+	 * fixed point. */
 	for (;;) {
 		uint64_t narrow = w->entry;
 		for (unsigned k = 0; k + 1 < n; k++) {
@@ -112,22 +125,31 @@ void jit_widths_plan(const struct block *b, unsigned n, bool loop, struct widths
 				narrow = 0;
 			narrow = jit_widths_step(i, narrow, !w->wide[k]);
 		}
-		narrow &= ~at_end & ~bit(0) & ~bit(REG_SINK);
+		narrow &= ~at_end & ~bitwise_read & ~bit(0) & ~bit(REG_SINK);
 		if (!(narrow & ~w->entry))
 			break;
 		w->entry |= narrow;
 	}
 }
 
+uint64_t jit_widths_widen_first(const struct insn *i, uint64_t narrow)
+{
+	if (!reg_reg((enum op)i->op))
+		return 0;
+	uint64_t src = bit(i->rs1) | bit(i->rs2), n = narrow & src;
+	return n == src ? 0 : n;
+}
+
 uint64_t jit_widths_step(const struct insn *i, uint64_t narrow, bool left_narrow)
 {
+	narrow &= ~jit_widths_widen_first(i, narrow);
 	if (i->rd == REG_SINK)
 		return narrow;
 	enum op op = (enum op)i->op;
 	bool n = false;
 	if (kind_of(op) == K_W)
 		n = left_narrow;
-	else if (kind_of(op) == K_BITWISE)
-		n = narrow & (bit(i->rs1) | (reg_reg(op) ? bit(i->rs2) : 0));
+	else if (kind_of(op) == K_BITWISE) /* all sources narrow (an immediate is a sign extension) */
+		n = (narrow & bit(i->rs1)) && (!reg_reg(op) || (narrow & bit(i->rs2)));
 	return n ? narrow | bit(i->rd) : narrow & ~bit(i->rd);
 }

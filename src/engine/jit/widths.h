@@ -13,7 +13,12 @@
  *
  * Narrow values may only meet instructions that read the low half (W
  * instructions, narrow stores, shift amounts) or bitwise AND/OR/XOR, which
- * commute with sign extension, so their result is narrow-exact too.
+ * commute with sign extension: their result is narrow-exact too when
+ * every source is narrow (or an immediate). Where one source of a
+ * register-register one is narrow and the other exact, the exact one may
+ * hold any 64 bits (sext(a) & b is no sign extension): the translator
+ * widens the narrow one first (jit_widths_widen_first) and the result is
+ * exact.
  * Anything else reads every register's upper half: other instructions'
  * operands, the block's end (every register is live out), and every
  * instruction translated as a call into C or not translated at all. The
@@ -53,8 +58,13 @@ void jit_widths_plan(const struct block *b, unsigned n, bool loop, struct widths
  * wide (an x86 32-bit operation gives the right low half). */
 bool jit_widths_may_narrow(enum op op);
 
+/* The narrow registers the translator sign-extends before instruction i
+ * (given those narrow before it): a register-register AND/OR/XOR's narrow
+ * source when the other is exact. */
+uint64_t jit_widths_widen_first(const struct insn *i, uint64_t narrow);
+
 /* The narrow registers after instruction i, given those before it and
- * whether its result was left narrow. */
+ * whether its result was left narrow (jit_widths_widen_first's included). */
 uint64_t jit_widths_step(const struct insn *i, uint64_t narrow, bool left_narrow);
 
 #endif
