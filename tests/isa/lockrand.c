@@ -15,16 +15,31 @@
  * previous one (so each round also tests per-page invalidation), fills the
  * registers from the seed, runs the page in S-mode (bare translation) to
  * the ECALL at its end, then runs it again from fresh registers (the
- * second run takes the existing translations). Control flow only goes
- * forward: branches and jumps skip at most 128 bytes, into the page's tail
- * of C.NOPs when near the end. A trap goes to a handler that steps over
- * the instruction (2 or 4 bytes, from its low bits) and returns. x2 and x8
- * hold the data buffer's address (bases of loads, stores and AMOs; never a
- * destination), x30 and x31 belong to the handler.
+ * second run takes the existing translations). The random instructions'
+ * branches and jumps go forward, at most 128 bytes, into the page's tail
+ * of C.NOPs when near the end; between them the page has bounded loops
+ * (make_page_loops: backward branches to a loop's start or into it, `j`
+ * back and forth in the page, W operations carried round, loops entered
+ * holding 64-bit values). --forward-only makes the pages without loops
+ * that every seed gave before loops came (old seeds reproduce with it).
+ * A trap goes to a handler that steps over the instruction (2 or 4 bytes,
+ * from its low bits) and returns. x2 and x8 hold the data buffer's address
+ * (bases of loads, stores and AMOs; never a destination of most
+ * instructions), x30 and x31 belong to the handler.
  *
- * usage: skiff-lockrand --seed S --count N   (N: random instructions to run)
- * Exit status 0 when all agree, 1 at the first difference (the seed, round
- * and the block are printed), 2 on bad usage.
+ * Tiers: --tier lockstep (the default) checks every block's run against
+ * the executor's (but runs one block at a time: no chaining, a loop's
+ * jump back leaves the translation, stores take the slow path); --tier
+ * jit runs each pass on the JIT as it runs in a VM and again on the
+ * executor with RAM of its own, and compares the ends (registers, pc,
+ * counters, trap CSRs, all RAM). --threshold T: runs of a block before
+ * its translation (default 1; 0: the engine's default).
+ *
+ * usage: skiff-lockrand --seed S --count N [--tier lockstep|jit]
+ *                       [--threshold T] [--forward-only] [--dump FILE]
+ * (N: random instructions to generate.) Exit status 0 when all agree, 1 at
+ * the first difference (the seed, round and the block or state are
+ * printed; --dump FILE writes that page), 2 on bad usage.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -297,6 +312,284 @@ static unsigned make_page(struct rng *r, uint8_t *page)
 	return n;
 }
 
+/*
+ * Loops (the default; --forward-only makes the pages above, so that old
+ * seeds still reproduce). The page mixes the random instructions with
+ * bounded loops, each
+ *   init     addi/addiw c, x0, N  or  c.li c, N
+ *   L:       piece 1
+ *            piece 2
+ *   dec      addi/addiw/c.addi/c.addiw c, c, -1..-3
+ *   latch    blt x0, c, T  or  bge c, x0, T
+ * with T the loop's start or an instruction inside it, or rotated, so
+ * that the loop's block goes on past a `j` back in its page (negative
+ * pc offsets):
+ *   init; j L; X: piece 2; dec; latch -> L (forward); j OUT;
+ *   L: piece 1; j X; OUT:
+ * A piece is random instructions with more W operations chaining the
+ * loop's three registers (a hash's state: narrow across the jump back),
+ * loads, stores, CBO.ZERO, SLLI..SRLI zero-extension pairs with others
+ * between; before the loop an AUIPC now and then leaves one of those
+ * registers a value that is not its low half's sign extension (a loop
+ * entered wide).
+ * Bounded: c, the page's counter register, is written by nothing else on
+ * the page (an instruction that would is drawn again), starts each pass
+ * at 0 or below and leaves each loop so. A piece's branches go forward,
+ * at most to its end (the dec or the `j X`), so every way round a loop
+ * passes a dec and its latch: however a loop is entered (a forward
+ * branch from before it may land anywhere in it), it ends within N + 1
+ * rounds.
+ */
+static bool forward_only;
+static unsigned counter; /* the page's loop counter register */
+
+struct pagegen {
+	uint8_t *page;
+	unsigned at, n;           /* the next instruction's offset; instructions */
+	uint16_t start[PAGE / 2];
+	uint16_t reach[PAGE / 2]; /* a branch's farthest target; 0: 128 bytes on */
+	bool fixed[PAGE / 2];     /* a loop's own jump or branch: target set */
+};
+
+/* The integer register an instruction writes (0: none). */
+static unsigned x_dest(uint32_t w)
+{
+	unsigned rd = (w >> 7) & 31;
+	if ((w & 3) != 3) {
+		unsigned f3 = (w >> 13) & 7;
+		switch (w & 3) {
+		case 0: /* C.ADDI4SPN, C.LW, C.LD: rd' in 4:2 */
+			return f3 == 0 || f3 == 2 || f3 == 3 ? 8 + ((w >> 2) & 7) : 0;
+		case 1: /* C.ADDI, C.ADDIW, C.LI, C.LUI/ADDI16SP; the ALU group: rd' in 9:7 */
+			return f3 <= 3 ? rd : f3 == 4 ? 8 + (rd & 7) : 0;
+		default: /* C.SLLI, C.LWSP, C.LDSP; C.MV/C.ADD, C.JALR (x1) */
+			if (f3 == 0 || f3 == 2 || f3 == 3)
+				return rd;
+			if (f3 == 4)
+				return (w >> 2) & 31 ? rd : (w >> 12) & 1 ? 1 : 0;
+			return 0;
+		}
+	}
+	switch (w & 0x7f) {
+	case 0x03: case 0x13: case 0x17: case 0x1b: case 0x2f: case 0x33: case 0x37: case 0x3b:
+	case 0x67: case 0x6f:
+		return rd;
+	case 0x73:
+		return (w >> 12) & 7 ? rd : 0;
+	case 0x53: { /* compares, conversions to integers, FMV.X, FCLASS */
+		unsigned f7 = w >> 25;
+		return f7 == 0x50 || f7 == 0x51 || f7 == 0x60 || f7 == 0x61 || f7 == 0x70 || f7 == 0x71 ? rd : 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+static void put(struct pagegen *g, uint32_t w, unsigned len, bool fixed)
+{
+	g->start[g->n] = (uint16_t)g->at;
+	g->reach[g->n] = 0;
+	g->fixed[g->n++] = fixed;
+	memcpy(g->page + g->at, &w, len); /* little-endian: a C insn is w's low half */
+	g->at += len;
+}
+
+/* A random instruction as make_page draws them, but not one that writes
+ * the counter. */
+static void put_random(struct rng *r, struct pagegen *g)
+{
+	for (;;) {
+		bool c = pick(r, 4) == 0;
+		uint32_t w = c ? insn16(r) : insn32(r);
+		if (x_dest(w) != counter) {
+			put(g, w, c ? 2 : 4, false);
+			return;
+		}
+	}
+}
+
+/* W operations: funct7 << 3 | funct3 of ADDW, SUBW, SLLW, SRLW, SRAW,
+ * MULW, DIVW, REMUW. */
+static const uint16_t W_OPS[] = { 0x000, 0x100, 0x001, 0x005, 0x105, 0x008, 0x00c, 0x00f };
+
+static void put_body_item(struct rng *r, struct pagegen *g, const unsigned *st, bool pairs)
+{
+	unsigned a = st[pick(r, 3)], b = st[pick(r, 3)], c = pick(r, 4) ? st[pick(r, 3)] : rs_any(r);
+	switch (pick(r, 16)) {
+	case 0: case 1: case 2: {
+		uint16_t op = W_OPS[pick(r, sizeof(W_OPS) / 2)];
+		put(g, enc_r(0x3b, op & 7, op >> 3, a, b, c), 4, false);
+		return;
+	}
+	case 3: case 4: {
+		unsigned f3 = pick(r, 3) ? 0 : pick(r, 2) ? 1 : 5; /* ADDIW, SLLIW, SRLIW/SRAIW */
+		uint32_t imm = (uint32_t)rnd(r);
+		if (f3)
+			imm = (f3 == 5 && pick(r, 2) ? 0x400u : 0) | (imm & 31);
+		put(g, enc_i(0x1b, f3, a, b, imm), 4, false);
+		return;
+	}
+	case 5: { /* C.ADDIW a, imm */
+		uint32_t imm = pick(r, 64);
+		put(g, 0x2001u | (imm >> 5) << 12 | a << 7 | (imm & 31) << 2, 2, false);
+		return;
+	}
+	case 6: { /* LW, LD, LWU */
+		static const unsigned f3s[] = { 2, 3, 6 };
+		put(g, enc_i(0x03, f3s[pick(r, 3)], a, load_base(r), mem_off(r)), 4, false);
+		return;
+	}
+	case 7:
+		put(g, enc_s(0x23, 2 + pick(r, 2), store_base(r), b, mem_off(r)), 4, false);
+		return;
+	case 8: /* CBO.ZERO on the buffer (from any register it would zero the
+		 * code now and then, x31 holding a trap's sepc: a loop's dec
+		 * gone, the pass runs into the watchdog) */
+		put(g, 0x0040200fu | store_base(r) << 15, 4, false);
+		return;
+	case 9:
+		if (pairs) { /* SLLI a, b, 32|48|56; up to 4 others; SRLI a, a, same */
+			static const unsigned sh[] = { 32, 48, 56 };
+			unsigned s = sh[pick(r, 3)], k = pick(r, 5);
+			put(g, enc_i(0x13, 1, a, b, s), 4, false);
+			while (k--)
+				put_body_item(r, g, st, false);
+			put(g, enc_i(0x13, 5, a, a, s), 4, false);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	put_random(r, g);
+}
+
+/* Random instructions for a loop; their branches reach at most to what
+ * comes after them (the dec or the `j` back). */
+static void put_piece(struct rng *r, struct pagegen *g, const unsigned *st, unsigned items)
+{
+	unsigned first = g->n;
+	while (items--)
+		put_body_item(r, g, st, true);
+	for (unsigned k = first; k < g->n; k++)
+		g->reach[k] = (uint16_t)g->at;
+}
+
+static void put_dec(struct rng *r, struct pagegen *g)
+{
+	uint32_t d = 1 + pick(r, 3), imm = -d & 0x3f;
+	switch (pick(r, 4)) {
+	case 0: put(g, enc_i(0x13, 0, counter, counter, -d), 4, false); break;
+	case 1: put(g, enc_i(0x1b, 0, counter, counter, -d), 4, false); break;
+	case 2: put(g, 0x0001u | (imm >> 5) << 12 | counter << 7 | (imm & 31) << 2, 2, false); break;
+	default: put(g, 0x2001u | (imm >> 5) << 12 | counter << 7 | (imm & 31) << 2, 2, false); break;
+	}
+}
+
+/* The latch, its target set when known (0: later). */
+static void put_latch(struct rng *r, struct pagegen *g, unsigned to)
+{
+	uint32_t off = to - g->at;
+	put(g, pick(r, 2) ? enc_b(4, 0, counter, off) : enc_b(5, counter, 0, off), 4, true);
+}
+
+/* A start of an instruction in [from, g->at): the loop's start half the
+ * time. */
+static unsigned pick_target(struct rng *r, const struct pagegen *g, unsigned from_n)
+{
+	if (pick(r, 2) || from_n >= g->n)
+		return g->start[from_n];
+	return g->start[from_n + pick(r, g->n - from_n)];
+}
+
+static void put_loop(struct rng *r, struct pagegen *g)
+{
+	unsigned st[3];
+	for (unsigned k = 0; k < 3; k++) {
+		do
+			st[k] = rd_any(r);
+		while (!st[k] || st[k] == counter);
+		if (!pick(r, 3)) /* AUIPC: a value that is not its low half's sign extension */
+			put(g, ((uint32_t)rnd(r) & 0xfffff000u) | st[k] << 7 | 0x17, 4, false);
+	}
+	/* Rounds: a few mostly, enough to get a block translated at the
+	 * default threshold now and then, and long enough for the JIT's
+	 * deadline (every 32768 instructions) to come inside a loop. */
+	uint32_t n = pick(r, 4) ? 1 + pick(r, 8) : pick(r, 4) ? 1 + pick(r, 40) : 1 + pick(r, 1000);
+	switch (pick(r, 3)) {
+	case 0: put(g, enc_i(0x13, 0, counter, 0, n), 4, false); break;
+	case 1: put(g, enc_i(0x1b, 0, counter, 0, n), 4, false); break;
+	default: /* C.LI, or ADDI for the larger counts */
+		if (n < 32)
+			put(g, 0x4001u | counter << 7 | n << 2, 2, false);
+		else
+			put(g, enc_i(0x13, 0, counter, 0, n), 4, false);
+	}
+	unsigned i1 = 1 + pick(r, 8), i2 = pick(r, 8);
+	if (pick(r, 3)) {
+		unsigned l = g->n;
+		put_piece(r, g, st, i1);
+		put_piece(r, g, st, i2);
+		unsigned to = pick_target(r, g, l);
+		put_dec(r, g);
+		put_latch(r, g, to);
+		return;
+	}
+	unsigned jl = g->n;
+	put(g, enc_j(0, 0), 4, true);
+	unsigned x = g->at;
+	put_piece(r, g, st, i2);
+	put_dec(r, g);
+	unsigned latch = g->n;
+	put_latch(r, g, 0);
+	unsigned jo = g->n;
+	put(g, enc_j(0, 0), 4, true);
+	unsigned l = g->n;
+	put_piece(r, g, st, i1);
+	unsigned to = pick_target(r, g, l);
+	put(g, enc_j(0, x - g->at), 4, true);
+	set_target(g->page + g->start[jl], g->start[l] - g->start[jl]);
+	set_target(g->page + g->start[latch], to - g->start[latch]);
+	set_target(g->page + g->start[jo], g->at - g->start[jo]);
+}
+
+/* make_page with loops; a loop takes at most LOOP_BYTES. */
+#define LOOP_BYTES 448u
+static unsigned make_page_loops(struct rng *r, uint8_t *page)
+{
+	static struct pagegen g;
+	g.page = page;
+	g.at = g.n = 0;
+	do
+		counter = rd_any(r);
+	while (!counter);
+	while (g.at + 4 <= PAGE - TAIL) {
+		if (g.at + LOOP_BYTES <= PAGE - TAIL && !pick(r, 16))
+			put_loop(r, &g);
+		else
+			put_random(r, &g);
+	}
+	unsigned body = g.at;
+	for (unsigned at = body; at < PAGE - 4; at += 2) {
+		uint16_t nop = 0x0001;
+		memcpy(page + at, &nop, 2);
+	}
+	uint32_t ecall = 0x00000073;
+	memcpy(page + PAGE - 4, &ecall, 4);
+	for (unsigned k = 0; k < g.n; k++) {
+		if (g.fixed[k])
+			continue;
+		unsigned last = k + 1, limit = g.reach[k] ? g.reach[k] : g.start[k] + 128u;
+		while (last < g.n && g.start[last] <= limit)
+			last++;
+		bool tail = last == g.n && !g.reach[k];
+		unsigned choice = k + 1 + pick(r, last - k - 1 + tail);
+		uint32_t to = choice < last ? g.start[choice] : body + 2 * pick(r, 16);
+		set_target(page + g.start[k], to - g.start[k]);
+	}
+	return g.n;
+}
+
 /* The trap handler: sepc += the faulting instruction's length; sret. */
 static const uint32_t handler[] = {
 	0x14102ff3, /* csrr x31, sepc */
@@ -336,6 +629,8 @@ static void fill_regs(struct rng *r, struct hart *h)
 	}
 	hart_set_reg(h, 2, BUF);
 	hart_set_reg(h, 8, BUF);
+	if (!forward_only)
+		hart_set_reg(h, counter, -(uint64_t)pick(r, 3));
 	/* fcsr: a valid frm (RNE half the time); no flags, or NX already set
 	 * (translated code's inline paths need it). */
 	hart_csr_write(h, 0x003, (pick(r, 2) ? 0 : pick(r, 5)) << 5 | pick(r, 2));
@@ -350,14 +645,15 @@ static void make_prologue(struct rng *r, uint32_t *p)
 		p[k] = enc_r(0x53, 0, pick(r, 2) ? 0x79 : 0x78, k, k, 0);
 }
 
-/* A page can store into itself or into the handler (a register holding a
- * link address or an AUIPC result is a store base now and then): the
- * self-modified code may loop. A watchdog thread kicks a pass that runs
- * longer than two seconds; the pass then ends there (what ran was
+/* A page can store into itself or into the handler (x2 and x8, the
+ * store bases, can be overwritten by an FP compare or conversion or
+ * FMV.X; CBO.ZERO's base is any register now and then): the self-modified
+ * code may loop. A watchdog thread kicks a run that goes on longer than
+ * two seconds; the pass then ends there (in lockstep what ran was
  * compared all the same). */
 struct watchdog {
-	struct hart *h;
-	_Atomic uint64_t pass;  /* bumped at each pass's start */
+	struct hart *_Atomic h; /* the hart running now */
+	_Atomic uint64_t pass;  /* bumped at each run's start */
 	_Atomic bool stop;
 };
 
@@ -374,6 +670,35 @@ static void *watchdog_thread(void *arg)
 			ticks = 0;
 		} else if (++ticks == 20) {
 			hart_kick(w->h);
+		}
+	}
+	return NULL;
+}
+
+/* --tier jit: a thread pokes the JIT's hart every 50-500 us as a device
+ * raising a line would (hart_set_irq with no bits: its translations leave
+ * at their next deadline check, a loop's jump back among them, and the
+ * executor finds nothing to take), and now and then asks for a FENCE.I
+ * from outside (as another hart's remote fence would: its translations
+ * go). Neither may change what the page computes. */
+struct poker {
+	struct hart *h;
+	_Atomic bool stop;
+	uint64_t pokes, fences;
+};
+
+static void *poker_thread(void *arg)
+{
+	struct poker *p = arg;
+	struct rng r = { 0x70c3 };
+	while (!p->stop) {
+		usleep(50 + pick(&r, 450));
+		if (pick(&r, 16)) {
+			hart_set_irq(p->h, 0, true);
+			p->pokes++;
+		} else {
+			harts_flush(&p->h, 1, HART_FLUSH_CODE);
+			p->fences++;
 		}
 	}
 	return NULL;
@@ -420,45 +745,123 @@ static enum pass_end run_page(struct hart *h, uint64_t *retired)
 	return end;
 }
 
+/* A pass's start on h, its registers from r. */
+static void start_pass(struct rng *r, struct hart *h)
+{
+	hart_reset(h, CODE - 32 * 4, 0);
+	hart_csr_write(h, CSR_SSTATUS, SSTATUS_FS_INITIAL);
+	hart_csr_write(h, CSR_STVEC, HANDLER);
+	fill_regs(r, h);
+	/* Now and then FP off (sstatus.FS = 0): every F/D instruction and FP
+	 * CSR access must trap. */
+	if (!pick(r, 8))
+		hart_csr_write(h, CSR_SSTATUS, 0);
+}
+
+/* --tier jit: whether the translated run (h, RAM a) and the executor's
+ * (ref, RAM b) ended the same: registers, pc, counters, the trap CSRs,
+ * every byte of RAM. */
+static bool same_end(struct hart *h, struct gram *a, struct hart *ref, struct gram *b)
+{
+	static const unsigned csrs[] = { 0x003, 0x100, 0x141, 0x142, 0x143, 0xc02 };
+	for (unsigned k = 1; k < 32; k++)
+		if (hart_get_reg(h, k) != hart_get_reg(ref, k)) {
+			fprintf(stderr, "skiff-lockrand: x%u is %#" PRIx64 " on the JIT, %#" PRIx64
+				" on the executor\n", k, hart_get_reg(h, k), hart_get_reg(ref, k));
+			return false;
+		}
+	for (unsigned k = 0; k < 32; k++)
+		if (hart_get_freg(h, k) != hart_get_freg(ref, k)) {
+			fprintf(stderr, "skiff-lockrand: f%u is %#" PRIx64 " on the JIT, %#" PRIx64
+				" on the executor\n", k, hart_get_freg(h, k), hart_get_freg(ref, k));
+			return false;
+		}
+	if (hart_get_pc(h) != hart_get_pc(ref)) {
+		fprintf(stderr, "skiff-lockrand: pc is %#" PRIx64 " on the JIT, %#" PRIx64 " on the executor\n",
+			hart_get_pc(h), hart_get_pc(ref));
+		return false;
+	}
+	for (unsigned k = 0; k < sizeof(csrs) / sizeof(csrs[0]); k++) {
+		uint64_t v = 0, w = 0;
+		hart_csr_read(h, csrs[k], &v);
+		hart_csr_read(ref, csrs[k], &w);
+		if (v != w) {
+			fprintf(stderr, "skiff-lockrand: csr %#x is %#" PRIx64 " on the JIT, %#" PRIx64
+				" on the executor\n", csrs[k], v, w);
+			return false;
+		}
+	}
+	const uint8_t *pa = gram_ptr(a, RAM_BASE, RAM_SIZE), *pb = gram_ptr(b, RAM_BASE, RAM_SIZE);
+	if (memcmp(pa, pb, RAM_SIZE)) {
+		size_t k = 0;
+		while (pa[k] == pb[k])
+			k++;
+		fprintf(stderr, "skiff-lockrand: RAM at %#" PRIx64 " is %#x on the JIT, %#x on the executor\n",
+			(uint64_t)(RAM_BASE + k), pa[k], pb[k]);
+		return false;
+	}
+	return true;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: skiff-lockrand --seed S --count N [--tier lockstep|jit] [--threshold T]"
+		" [--forward-only] [--dump FILE]\n");
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
-	uint64_t seed = 0, count = 0;
-	bool have_seed = false;
+	uint64_t seed = 0, count = 0, threshold = 1;
+	bool have_seed = false, lockstep = true;
+	const char *dump = NULL;
 	for (int k = 1; k < argc; k++) {
 		if (!strcmp(argv[k], "--seed") && k + 1 < argc) {
 			seed = strtoull(argv[++k], NULL, 0);
 			have_seed = true;
 		} else if (!strcmp(argv[k], "--count") && k + 1 < argc) {
 			count = strtoull(argv[++k], NULL, 0);
+		} else if (!strcmp(argv[k], "--threshold") && k + 1 < argc) {
+			threshold = strtoull(argv[++k], NULL, 0);
+		} else if (!strcmp(argv[k], "--tier") && k + 1 < argc) {
+			const char *t = argv[++k];
+			if (strcmp(t, "lockstep") && strcmp(t, "jit"))
+				return usage();
+			lockstep = !strcmp(t, "lockstep");
+		} else if (!strcmp(argv[k], "--dump") && k + 1 < argc) {
+			dump = argv[++k];
+		} else if (!strcmp(argv[k], "--forward-only")) {
+			forward_only = true;
 		} else {
-			fprintf(stderr, "usage: skiff-lockrand --seed S --count N\n");
-			return 2;
+			return usage();
 		}
 	}
-	if (!have_seed || !count) {
-		fprintf(stderr, "usage: skiff-lockrand --seed S --count N\n");
-		return 2;
-	}
+	if (!have_seed || !count || threshold > UINT32_MAX)
+		return usage();
 	if (!engine_jit_available()) {
 		fprintf(stderr, "skiff-lockrand: no JIT on this host\n");
 		return 2;
 	}
-	struct gram ram;
-	if (gram_init(&ram, RAM_BASE, RAM_SIZE)) {
+	struct gram ram, ref_ram;
+	if (gram_init(&ram, RAM_BASE, RAM_SIZE) || (!lockstep && gram_init(&ref_ram, RAM_BASE, RAM_SIZE))) {
 		perror("gram_init");
 		return 2;
 	}
-	struct hart_config cfg = { .engine = ENGINE_JIT, .jit_threshold = 1, .jit_lockstep = true };
-	struct hart *h = hart_create(&ram, &cfg);
-	if (!h) {
+	struct hart_config cfg = { .engine = ENGINE_JIT, .jit_threshold = (uint32_t)threshold,
+				   .jit_lockstep = lockstep };
+	struct hart_config ref_cfg = { .engine = ENGINE_INTERP };
+	struct hart *h = hart_create(&ram, &cfg), *ref = lockstep ? NULL : hart_create(&ref_ram, &ref_cfg);
+	if (!h || (!lockstep && !ref)) {
 		fprintf(stderr, "skiff-lockrand: hart_create failed\n");
 		return 2;
 	}
 	gram_write(&ram, HANDLER, handler, sizeof(handler));
+	if (ref)
+		gram_write(&ref_ram, HANDLER, handler, sizeof(handler));
 	struct rng r = { seed };
 	static uint8_t page[PAGE];
 	uint32_t prologue[32];
-	uint64_t generated = 0, retired = 0, rounds = 0, cut = 0;
+	uint64_t generated = 0, retired = 0, ref_retired = 0, rounds = 0, cut = 0;
 	int rc = 0;
 	struct watchdog wd = { .h = h };
 	pthread_t wt;
@@ -466,22 +869,44 @@ int main(int argc, char **argv)
 		fprintf(stderr, "skiff-lockrand: no watchdog thread\n");
 		return 2;
 	}
+	struct poker pk = { .h = h };
+	pthread_t pt;
+	if (ref && pthread_create(&pt, NULL, poker_thread, &pk)) {
+		fprintf(stderr, "skiff-lockrand: no poker thread\n");
+		return 2;
+	}
 	while (generated < count) {
-		unsigned n = make_page(&r, page);
+		unsigned n = forward_only ? make_page(&r, page) : make_page_loops(&r, page);
 		make_prologue(&r, prologue);
 		gram_write(&ram, CODE - sizeof(prologue), prologue, sizeof(prologue));
 		gram_write(&ram, CODE, page, PAGE);
+		if (ref) {
+			gram_write(&ref_ram, CODE - sizeof(prologue), prologue, sizeof(prologue));
+			gram_write(&ref_ram, CODE, page, PAGE);
+		}
 		for (int pass = 0; pass < 2 && !rc; pass++) {
-			hart_reset(h, CODE - sizeof(prologue), 0);
-			hart_csr_write(h, CSR_SSTATUS, SSTATUS_FS_INITIAL);
-			hart_csr_write(h, CSR_STVEC, HANDLER);
-			fill_regs(&r, h);
-			/* Now and then FP off (sstatus.FS = 0): every F/D
-			 * instruction and FP CSR access must trap. */
-			if (!pick(&r, 8))
-				hart_csr_write(h, CSR_SSTATUS, 0);
+			struct rng ref_r = r;
+			start_pass(&r, h);
+			wd.h = h;
 			wd.pass++;
 			enum pass_end end = run_page(h, &retired);
+			if (ref && end != PASS_DIFFERENT) {
+				start_pass(&ref_r, ref);
+				wd.h = ref;
+				wd.pass++;
+				enum pass_end ref_end = run_page(ref, &ref_retired);
+				if (end == PASS_DONE && ref_end == PASS_CUT) {
+					/* The executor is the slower: no verdict. */
+					end = PASS_CUT;
+				} else if (ref_end != end) {
+					fprintf(stderr, "skiff-lockrand: the %s run %s, the executor's %s\n",
+						"JIT's", end == PASS_DONE ? "ended" : "was cut short",
+						ref_end == PASS_DONE ? "ended" : "was cut short");
+					end = PASS_DIFFERENT;
+				} else if (end == PASS_DONE && !same_end(h, &ram, ref, &ref_ram)) {
+					end = PASS_DIFFERENT;
+				}
+			}
 			cut += end == PASS_CUT;
 			if (end == PASS_DIFFERENT) {
 				fprintf(stderr, "skiff-lockrand: seed %" PRIu64 ", round %" PRIu64
@@ -495,13 +920,32 @@ int main(int argc, char **argv)
 		generated += n;
 		rounds++;
 	}
+	if (rc && dump) {
+		/* The page that differed, for objdump -b binary -m riscv:rv64
+		 * --adjust-vma=0x80010000 (its counter register is printed). */
+		FILE *f = fopen(dump, "wb");
+		if (!f || fwrite(page, 1, PAGE, f) != PAGE || fclose(f))
+			perror(dump);
+		else
+			fprintf(stderr, "skiff-lockrand: the page is in %s (loop counter x%u)\n", dump, counter);
+	}
 	wd.stop = true;
 	pthread_join(wt, NULL);
-	printf("skiff-lockrand: seed %" PRIu64 ": %" PRIu64 " pages, %" PRIu64
-	       " random instructions, %" PRIu64 " retired in lockstep (%" PRIu64
+	if (ref) {
+		pk.stop = true;
+		pthread_join(pt, NULL);
+		printf("skiff-lockrand: %" PRIu64 " pokes, %" PRIu64 " FENCE.I from outside\n", pk.pokes, pk.fences);
+	}
+	printf("skiff-lockrand: seed %" PRIu64 " (%s, %s, threshold %" PRIu64 "): %" PRIu64 " pages, %" PRIu64
+	       " random instructions, %" PRIu64 " retired (%" PRIu64
 	       " passes cut short: self-modified into a loop or a trap storm), %s\n",
-	       seed, rounds, generated, retired, cut, rc ? "a difference" : "no difference");
+	       seed, forward_only ? "forward only" : "loops", lockstep ? "lockstep" : "jit against the executor",
+	       threshold, rounds, generated, retired, cut, rc ? "a difference" : "no difference");
 	hart_destroy(h);
 	gram_destroy(&ram);
+	if (ref) {
+		hart_destroy(ref);
+		gram_destroy(&ref_ram);
+	}
 	return rc;
 }
