@@ -149,13 +149,13 @@ def randgen_decode_regs(dump):
 
 def check_one(env, index, count):
     a = env.args
-    state, items, n = randgen.make(a.seed, index, count, not a.no_misaligned)
+    state, items, n = randgen.make(a.seed, index, count, not a.no_misaligned, not a.no_loops)
     tag = f"s{a.seed}-i{index}"
     src, elf = build(env, randgen.render(state, items), tag)
     mmu = mmu_for(a, index)
     (qrc, qout, qerr), (src_rc, sout, serr) = run_both(env, elf, mmu)
     repro = (f"randgen.py --seed {a.seed} --index {index} --count {count}"
-             f"{' --no-misaligned' if a.no_misaligned else ''} -o {tag}.S; "
+             f"{' --no-misaligned' if a.no_misaligned else ''}{' --no-loops' if a.no_loops else ''} -o {tag}.S; "
              f"skiff-isa-run --mmu {mmu} <the built {tag}>")
     if qrc != 0 or len(qout) != randgen.DUMP_END:
         return index, n, False, [f"program {index}: the reference run failed (qemu status {qrc}): "
@@ -192,6 +192,8 @@ def main():
                                    "one, kept only if something failed)")
     ap.add_argument("--no-bisect", action="store_true")
     ap.add_argument("--no-misaligned", action="store_true", help="aligned memory accesses only")
+    ap.add_argument("--no-loops", action="store_true",
+                    help="no loops: the programs every seed gave before loops came")
     ap.add_argument("--mmu", default="mix", choices=MMU_MODES + ["mix"],
                     help="skiff's translation mode; mix (default) rotates through all four")
     args = ap.parse_args()

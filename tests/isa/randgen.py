@@ -5,7 +5,9 @@ Generates a standalone riscv64 Linux program (assembly, no libc) from a seed:
 it loads every integer and FP register, fcsr and a 1 KiB buffer with values
 derived from the seed, runs a long straight-line sequence of random valid
 instructions with some forward branches and jumps (half of the programs run
-it two or three times over, to reuse cached translations), then writes all x
+it two or three times over, to reuse cached translations) and bounded
+loops (g_loop: a backward bnez to the loop's start or into its body; not
+with --no-loops, which gives the programs of before), then writes all x
 registers, all f registers, fcsr and the buffer to stdout (one write system
 call) and exits. Run under qemu-riscv64 and under skiff-isa-run, the two
 outputs must be identical (randcheck.py does that).
@@ -36,6 +38,9 @@ DUMP_X = BUF_SIZE
 DUMP_F = DUMP_X + 32 * 8
 DUMP_FCSR = DUMP_F + 32 * 8
 DUMP_END = DUMP_FCSR + 8
+# A loop's counter (g_loop): in the dump area, which random stores never
+# reach and the dump overwrites.
+LOOP_SLOT = DUMP_X + 8
 
 RESERVED = {0, 2, 8}
 DATA_X = [r for r in range(32) if r not in RESERVED]
@@ -70,9 +75,10 @@ def u64(x):
 
 
 class Gen:
-    def __init__(self, rng, misaligned=True):
+    def __init__(self, rng, misaligned=True, loops=True):
         self.r = rng
         self.misaligned = misaligned
+        self.loops = loops
         self.labels = 0
 
     # ---- operands ----
@@ -400,17 +406,56 @@ class Gen:
         ("alu_rr", 22), ("alu_imm", 14), ("unary", 4), ("upper", 2), ("load", 6),
         ("store", 5), ("fload", 3), ("fstore", 2), ("fp_arith", 14), ("fp_cmp", 4),
         ("fp_cvt", 7), ("csr", 3), ("amo", 4), ("lrsc", 2), ("branch", 3), ("jump", 1),
-        ("misc", 1), ("compressed", 14), ("const", 2),
+        ("misc", 1), ("compressed", 14), ("const", 2), ("loop", 2),
     ]
+    CONTROL = ("branch", "jump", "compressed", "loop")
 
     def group(self, skip_label):
         names = [g for g, _ in self.GROUPS]
-        weights = [w for _, w in self.GROUPS]
+        # Without loops the loop group weighs 0, the last in the list: the
+        # draws, and so every seed's programs, are those from before loops.
+        weights = [w if g != "loop" or self.loops else 0 for g, w in self.GROUPS]
         g = self.r.choices(names, weights)[0]
         fn = getattr(self, "g_" + g)
         if g in ("branch", "jump", "compressed"):
             return fn(skip_label)
         return fn()
+
+    def body_group(self):
+        """A group with no control flow (a compressed one drawn again if it
+        branches)."""
+        names = [g for g, _ in self.GROUPS if g not in self.CONTROL or g == "compressed"]
+        weights = [w for g, w in self.GROUPS if g not in self.CONTROL or g == "compressed"]
+        while True:
+            g = self.r.choices(names, weights)[0]
+            if g != "compressed":
+                return getattr(self, "g_" + g)()
+            lines = self.g_compressed(".Lnone")
+            if not any(".Lnone" in l for l in lines):
+                return lines
+
+    def g_loop(self):
+        """A bounded loop of random groups without control flow (one block
+        for the JIT: a loop of one block, W results carried round). Its
+        counter lives past the buffer (in the dump area, written only at
+        the end), so the body may write any register; the closing bnez goes
+        back to the loop's start or into its body."""
+        r = self.r
+        t = self.x()
+        start, mid = self.loop_label(), self.loop_label()
+        k = r.randint(1, 8)
+        at_mid = r.randrange(k)
+        lines = [f"li x{t}, {r.randint(1, 40)}", f"sd x{t}, {LOOP_SLOT}(x8)", f"{start}:"]
+        for j in range(k):
+            if j == at_mid:
+                lines.append(f"{mid}:")
+            lines += self.body_group()
+        return lines + [f"ld x{t}, {LOOP_SLOT}(x8)", f"addi x{t}, x{t}, -1", f"sd x{t}, {LOOP_SLOT}(x8)",
+                        f"bnez x{t}, {r.choice([start, mid])}"]
+
+    def loop_label(self):
+        self.labels += 1
+        return f".Ll{self.labels}"
 
     # ---- whole program ----
     def initial_state(self):
@@ -565,9 +610,9 @@ def render(state, items, prefix=None):
     return "\n".join(out) + "\n"
 
 
-def make(seed, index, count, misaligned=True):
+def make(seed, index, count, misaligned=True, loops=True):
     rng = random.Random(f"skiff-randgen:{seed}:{index}")
-    return Gen(rng, misaligned).program(count)
+    return Gen(rng, misaligned, loops).program(count)
 
 
 def main():
@@ -577,9 +622,10 @@ def main():
     ap.add_argument("--count", type=int, default=4000, help="random instructions")
     ap.add_argument("--prefix", type=int, help="keep only the first N instruction groups")
     ap.add_argument("--no-misaligned", action="store_true")
+    ap.add_argument("--no-loops", action="store_true", help="the programs of before loops came")
     ap.add_argument("-o", "--output", default="-")
     args = ap.parse_args()
-    state, items, _ = make(args.seed, args.index, args.count, not args.no_misaligned)
+    state, items, _ = make(args.seed, args.index, args.count, not args.no_misaligned, not args.no_loops)
     text = render(state, items, args.prefix)
     if args.output == "-":
         sys.stdout.write(text)
