@@ -51,8 +51,7 @@ struct hart *hart_create(struct gram *ram, const struct hart_config *cfg)
 	if (!h)
 		return NULL;
 	h->ram = ram;
-	/* No entry is known empty yet: the first flush clears them all. */
-	h->tlb_logged = h->tlb_local_logged = TLB_LOG + 1;
+	tlb_init(h);
 	h->jc_salt = 1;
 	h->woke_ns = clock_monotonic_ns();
 	h->ram_host = ram->host;

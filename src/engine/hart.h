@@ -62,20 +62,18 @@ struct tlb_entry {
 /* Probe groups one translation may have (jit/probes.h). */
 #define JIT_PROBE_GROUPS 4
 
-/* 1024 entries per access type and set: bzip2's sort or a match finder
- * touches a few MiB at random, which 256 entries (and their second way)
- * missed every few hundred instructions; a miss is a call into C. A
- * flush empties only the indexes filled since the last one (tlb_log), so
- * the size costs the frequent flushes (every context switch without
- * ASIDs) nothing more. */
-#define TLB_BITS 10
+/* 4096 entries per access type and set (16 MiB of 4 KiB pages): 7-Zip's
+ * match finder or bzip2's sort touch several MiB at random, which 1024
+ * entries (and their second way) missed every few hundred instructions;
+ * a miss is a call into C. A flush empties only the indexes filled since
+ * the last one (struct tlb_marks), so the size costs the frequent flushes
+ * (every context switch, every short process) nothing more. */
+#define TLB_BITS 12
 #define TLB_SIZE (1u << TLB_BITS)
 #define TLB_INVALID (~0ull)
 /* In an entry's shift byte (struct tlb_set): the mapping is global. */
 #define TLB_GLOBAL 0x80
 #define TLB_SHIFT(s) ((s) & 0x7f)
-/* Fills remembered between two flushes; past that a flush empties all. */
-#define TLB_LOG 256
 
 struct tlb_set {
 	struct tlb_entry r[TLB_SIZE], w[TLB_SIZE], x[TLB_SIZE];
@@ -96,6 +94,15 @@ struct tlb_set {
 
 /* Which TLB set applies: U-mode, S-mode, S-mode with SUM. */
 enum { TLB_U, TLB_S, TLB_S_SUM, TLB_SETS };
+
+/* A set of TLB indexes per set, as bits, with a summary word per set
+ * whose bit w says bits[set][w] may be nonzero: visiting or clearing the
+ * marks costs what was marked, not the TLB's size. */
+struct tlb_marks {
+	uint64_t sum[TLB_SETS];
+	uint64_t bits[TLB_SETS][TLB_SIZE / 64];
+};
+_Static_assert(TLB_SIZE / 64 <= 64, "one summary word per set");
 
 /* A decoded block: straight-line instructions from one guest-physical page
  * ending at a control transfer, a state-changing instruction, the page end
@@ -275,25 +282,29 @@ struct hart {
 	struct tlb_entry *tlb_r, *tlb_w, *tlb_x; /* the selected set */
 	unsigned tlb_set;                        /* its index in tlb[] */
 	uint64_t tlb_gen;                        /* bumped by every flush */
-	/* Since the last full flush: the largest superpage an entry came from
-	 * (log2 bytes, 0: none) and the virtual span those superpages cover. */
-	uint8_t tlb_super_shift;
-	uint64_t tlb_super_lo, tlb_super_hi;
-	/* Since the last full flush: per set, the indexes filled from a
-	 * superpage (a bit each). SFENCE.VMA of an address in the span looks
-	 * there only, not through every entry of every array. */
-	uint64_t tlb_super_idx[TLB_SETS][TLB_SIZE / 64];
-	/* The (set << TLB_BITS | index) of each fill since the last full
-	 * flush; tlb_logged counts them, and past TLB_LOG the log is void and
-	 * a flush clears every entry. Every valid entry (of any array and
-	 * way) sits at an index logged here unless the log is void. */
-	unsigned tlb_logged;
-	uint16_t tlb_log[TLB_LOG];
-	/* The same for fills from non-global leaves since the last flush of
-	 * any kind: what tlb_flush_nonglobal drops, while the global entries
-	 * (the kernel's pages) stay, and stay in tlb_log. */
-	unsigned tlb_local_logged;
-	uint16_t tlb_local_log[TLB_LOG];
+	/* Since the last full flush, per half of the address space (user
+	 * pages low, the kernel's high: a program's transparent huge page
+	 * must not make its own fences search the kernel's many pieces): the
+	 * largest superpage an entry came from (log2 bytes, 0: none), the
+	 * virtual span those superpages cover, and the indexes filled from
+	 * them. SFENCE.VMA of an address in the span looks at those indexes
+	 * only, and among them only where a piece of its superpage can sit. */
+	struct tlb_super {
+		uint8_t shift;
+		uint64_t lo, hi;
+		struct tlb_marks idx;
+	} tlb_super[2];
+	/* Since the last full flush, the indexes filled (a superset of those
+	 * holding any valid entry, of any array and way): what a flush
+	 * empties. Since the last flush of any kind, the indexes filled from
+	 * non-global leaves: what tlb_flush_nonglobal drops, while the global
+	 * entries (the kernel's pages) stay, and stay in tlb_filled. */
+	struct tlb_marks tlb_filled, tlb_local;
+	/* The indexes a write entry (of either way) was filled at since the
+	 * write TLB was last emptied: what tlb_flush_writes visits, each time
+	 * a page becomes a code page (often, in a guest that starts programs),
+	 * while tlb_filled gathers the kernel's many global read entries. */
+	struct tlb_marks tlb_wfilled;
 	/* Address-space changes and what follows them (statistics, printed
 	 * with SKIFF_JIT_STATS; each counted on a slow path only). */
 	struct mmu_stats {
@@ -383,6 +394,8 @@ void timer_update(struct hart *h);
 uint64_t time_now(const struct hart *h);
 
 /* mmu.c */
+/* Every entry empty: a new hart's TLB (later flushes empty what was filled). */
+void tlb_init(struct hart *h);
 void tlb_select(struct hart *h);
 void tlb_flush_all(struct hart *h);
 /* Drop every entry but those of global mappings: a satp write within a

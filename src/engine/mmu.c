@@ -32,26 +32,46 @@
 /* Bits 63..54: N (Svnapot), PBMT (Svpbmt) and reserved; none implemented. */
 #define PTE_RESERVED (0x3ffull << 54)
 
-static void tlb_clear_set(struct tlb_set *s)
+static void mark(struct tlb_marks *m, unsigned set, unsigned idx)
 {
-	memset(s, 0xff, sizeof(*s)); /* every tag TLB_INVALID */
+	m->bits[set][idx / 64] |= 1ull << (idx % 64);
+	m->sum[set] |= 1ull << (idx / 64);
 }
 
-static bool tlb_log_valid(const struct hart *h) { return h->tlb_logged <= TLB_LOG; }
-
-static void log_add(uint16_t *log, unsigned *logged, unsigned set, unsigned idx)
+/* The summary keeps its bit (a superset): marks_clear resets it. */
+static void unmark(struct tlb_marks *m, unsigned set, unsigned idx)
 {
-	if (*logged < TLB_LOG)
-		log[*logged] = (uint16_t)(set << TLB_BITS | idx);
-	if (*logged <= TLB_LOG)
-		(*logged)++;
+	m->bits[set][idx / 64] &= ~(1ull << (idx % 64));
 }
 
-static void tlb_log_fill(struct hart *h, unsigned set, unsigned idx, bool global)
+static void marks_clear(struct tlb_marks *m)
 {
-	log_add(h->tlb_log, &h->tlb_logged, set, idx);
-	if (!global)
-		log_add(h->tlb_local_log, &h->tlb_local_logged, set, idx);
+	for (unsigned set = 0; set < TLB_SETS; set++) {
+		for (uint64_t ws = m->sum[set]; ws; ws &= ws - 1)
+			m->bits[set][__builtin_ctzll(ws)] = 0;
+		m->sum[set] = 0;
+	}
+}
+
+/* Call fn(h, set, index, arg) for each index marked in m (fn may unmark it). */
+static inline void marks_each(struct hart *h, const struct tlb_marks *m,
+			      void (*fn)(struct hart *, unsigned, unsigned, uint64_t), uint64_t arg)
+{
+	for (unsigned set = 0; set < TLB_SETS; set++)
+		for (uint64_t ws = m->sum[set]; ws; ws &= ws - 1) {
+			unsigned w = (unsigned)__builtin_ctzll(ws);
+			for (uint64_t bits = m->bits[set][w]; bits; bits &= bits - 1)
+				fn(h, set, w * 64 + (unsigned)__builtin_ctzll(bits), arg);
+		}
+}
+
+void tlb_init(struct hart *h)
+{
+	memset(h->tlb, 0xff, sizeof(h->tlb)); /* every tag TLB_INVALID */
+	memset(&h->tlb_filled, 0, sizeof(h->tlb_filled));
+	memset(&h->tlb_local, 0, sizeof(h->tlb_local));
+	memset(&h->tlb_wfilled, 0, sizeof(h->tlb_wfilled));
+	memset(h->tlb_super, 0, sizeof(h->tlb_super));
 }
 
 void tlb_select(struct hart *h)
@@ -63,47 +83,39 @@ void tlb_select(struct hart *h)
 	h->tlb_x = h->tlb[set].x;
 }
 
+/* A write entry (of either way) that maps a code page: count it written. */
+static void count_code_writes(struct hart *h, unsigned set, unsigned idx, uint64_t unused)
+{
+	struct gram *r = h->ram;
+	const struct tlb_entry *two[2] = { &h->tlb[set].w[idx], &h->tlb[set].w2[idx] };
+	for (int w = 0; w < 2; w++) {
+		const struct tlb_entry *e = two[w];
+		if (e->tag == TLB_INVALID)
+			continue;
+		uintptr_t host = e->addend + (uintptr_t)(e->tag << 12);
+		uint64_t pa = (uint64_t)(host - (uintptr_t)r->host) + r->base;
+		uint64_t pn = (pa - r->base) >> GRAM_PAGE_SHIFT;
+		if (pn < r->npages && atomic_load_explicit(&r->code[pn], memory_order_relaxed))
+			gram_written(r, pa, 1);
+	}
+}
+
+static void drop_writes(struct hart *h, unsigned set, unsigned idx, uint64_t unused)
+{
+	h->tlb[set].w[idx].tag = h->tlb[set].w2[idx].tag = TLB_INVALID;
+}
+
 /* Count the code pages the write TLB maps as written, then empty it. */
 void tlb_flush_writes(struct hart *h)
 {
-	struct gram *r = h->ram;
-	uint64_t epoch = atomic_load_explicit(&r->code_epoch, memory_order_acquire);
-	bool logged = tlb_log_valid(h);
-	unsigned n = logged ? h->tlb_logged : TLB_SETS * TLB_SIZE;
+	uint64_t epoch = atomic_load_explicit(&h->ram->code_epoch, memory_order_acquire);
 	if (epoch != h->code_epoch) {
-		for (unsigned k = 0; k < n; k++) {
-			unsigned at = logged ? h->tlb_log[k] : k;
-			struct tlb_set *s = &h->tlb[at >> TLB_BITS];
-			const struct tlb_entry *two[2] = { &s->w[at & (TLB_SIZE - 1)],
-							   &s->w2[at & (TLB_SIZE - 1)] };
-			for (int w = 0; w < 2; w++) {
-				const struct tlb_entry *e = two[w];
-				if (e->tag == TLB_INVALID)
-					continue;
-				uintptr_t host = e->addend + (uintptr_t)(e->tag << 12);
-				uint64_t pa = (uint64_t)(host - (uintptr_t)r->host) + r->base;
-				uint64_t pn = (pa - r->base) >> GRAM_PAGE_SHIFT;
-				if (pn < r->npages &&
-				    atomic_load_explicit(&r->code[pn], memory_order_relaxed))
-					gram_written(r, pa, 1);
-			}
-		}
+		marks_each(h, &h->tlb_wfilled, count_code_writes, 0);
 		h->code_epoch = epoch;
 	}
-	/* The read and fetch entries stay: so does the log. */
-	if (logged) {
-		for (unsigned k = 0; k < n; k++) {
-			unsigned at = h->tlb_log[k];
-			struct tlb_set *s = &h->tlb[at >> TLB_BITS];
-			s->w[at & (TLB_SIZE - 1)].tag = TLB_INVALID;
-			s->w2[at & (TLB_SIZE - 1)].tag = TLB_INVALID;
-		}
-		return;
-	}
-	for (int i = 0; i < TLB_SETS; i++) {
-		memset(h->tlb[i].w, 0xff, sizeof(h->tlb[i].w));
-		memset(h->tlb[i].w2, 0xff, sizeof(h->tlb[i].w2));
-	}
+	/* The read and fetch entries stay: so do their marks. */
+	marks_each(h, &h->tlb_wfilled, drop_writes, 0);
+	marks_clear(&h->tlb_wfilled);
 }
 
 void tlb_sync_writes(struct hart *h)
@@ -112,25 +124,26 @@ void tlb_sync_writes(struct hart *h)
 		tlb_flush_writes(h);
 }
 
+static void drop_all(struct hart *h, unsigned set, unsigned idx, uint64_t unused)
+{
+	struct tlb_set *s = &h->tlb[set];
+	s->r[idx].tag = s->w[idx].tag = s->x[idx].tag = TLB_INVALID;
+	s->r2[idx].tag = s->w2[idx].tag = TLB_INVALID;
+}
+
 void tlb_flush_all(struct hart *h)
 {
 	tlb_sync_writes(h);
 	h->mmu_stats.flush_all++;
-	if (tlb_log_valid(h)) {
-		for (unsigned k = 0; k < h->tlb_logged; k++) {
-			unsigned at = h->tlb_log[k], idx = at & (TLB_SIZE - 1);
-			struct tlb_set *s = &h->tlb[at >> TLB_BITS];
-			s->r[idx].tag = s->w[idx].tag = s->x[idx].tag = TLB_INVALID;
-			s->r2[idx].tag = s->w2[idx].tag = TLB_INVALID;
-		}
-	} else {
-		for (int i = 0; i < TLB_SETS; i++)
-			tlb_clear_set(&h->tlb[i]);
-	}
-	h->tlb_logged = h->tlb_local_logged = 0;
+	marks_each(h, &h->tlb_filled, drop_all, 0);
+	marks_clear(&h->tlb_filled);
+	marks_clear(&h->tlb_local);
+	marks_clear(&h->tlb_wfilled);
 	h->tlb_gen++;
-	h->tlb_super_shift = 0;
-	memset(h->tlb_super_idx, 0, sizeof(h->tlb_super_idx));
+	for (int half = 0; half < 2; half++) {
+		h->tlb_super[half].shift = 0;
+		marks_clear(&h->tlb_super[half].idx);
+	}
 	jc_unmap_all(h);
 }
 
@@ -141,63 +154,57 @@ static void drop_local(struct tlb_entry *e, uint8_t shift)
 		e->tag = TLB_INVALID;
 }
 
+/* The non-global entries at one index; an index left empty leaves
+ * tlb_filled, so later flushes do not visit it. */
+static void drop_locals(struct hart *h, unsigned set, unsigned idx, uint64_t unused)
+{
+	struct tlb_set *s = &h->tlb[set];
+	drop_local(&s->r[idx], s->r_shift[idx]);
+	drop_local(&s->w[idx], s->w_shift[idx]);
+	drop_local(&s->x[idx], s->x_shift[idx]);
+	drop_local(&s->r2[idx], s->r2_shift[idx]);
+	drop_local(&s->w2[idx], s->w2_shift[idx]);
+	if (s->r[idx].tag == TLB_INVALID && s->w[idx].tag == TLB_INVALID &&
+	    s->x[idx].tag == TLB_INVALID && s->r2[idx].tag == TLB_INVALID &&
+	    s->w2[idx].tag == TLB_INVALID)
+		unmark(&h->tlb_filled, set, idx);
+}
+
 /* Global mappings exist in every address space (privileged spec 10.3.1),
  * so a satp write need not drop them: Linux switches address spaces
  * with a satp write and no fence (it has ASIDs), and after each switch
  * the kernel's own pages (global) were walked again. Non-global entries
  * all belong to the address space current since the last satp write, so
  * dropping them all is what SFENCE.VMA x0, asid needs too (a superset).
- * The local log names where they are; tlb_log still names every entry
- * (the global ones stay in it), and the superpage span and bitmap stay
- * as they are (a superset of what still holds a superpage's piece). */
+ * tlb_local names where they are; the superpage span and marks stay as
+ * they are (a superset of what still holds a superpage's piece). */
 void tlb_flush_nonglobal(struct hart *h)
 {
-	/* Once the log is void, every later flush (this one, the write
-	 * flushes after code is written, the next full one) walks all the
-	 * arrays: exec-heavy guests paid 25-40 % more host CPU for global
-	 * entries kept that way. So past the log, drop them too. */
-	if (!tlb_log_valid(h)) {
-		tlb_flush_all(h);
-		return;
-	}
 	tlb_sync_writes(h);
 	h->mmu_stats.flush_nonglobal++;
-	for (unsigned k = 0; k < h->tlb_local_logged; k++) {
-		unsigned at = h->tlb_local_log[k], idx = at & (TLB_SIZE - 1);
-		struct tlb_set *s = &h->tlb[at >> TLB_BITS];
-		drop_local(&s->r[idx], s->r_shift[idx]);
-		drop_local(&s->w[idx], s->w_shift[idx]);
-		drop_local(&s->x[idx], s->x_shift[idx]);
-		drop_local(&s->r2[idx], s->r2_shift[idx]);
-		drop_local(&s->w2[idx], s->w2_shift[idx]);
-	}
-	/* The log keeps only the indexes still holding an entry (global
-	 * ones), so it fills again only as fast as the last one did. */
-	unsigned kept = 0;
-	for (unsigned k = 0; k < h->tlb_logged; k++) {
-		unsigned at = h->tlb_log[k], idx = at & (TLB_SIZE - 1);
-		const struct tlb_set *s = &h->tlb[at >> TLB_BITS];
-		if (s->r[idx].tag != TLB_INVALID || s->w[idx].tag != TLB_INVALID ||
-		    s->x[idx].tag != TLB_INVALID || s->r2[idx].tag != TLB_INVALID ||
-		    s->w2[idx].tag != TLB_INVALID)
-			h->tlb_log[kept++] = (uint16_t)at;
-	}
-	h->tlb_logged = kept;
-	h->tlb_local_logged = 0;
+	marks_each(h, &h->tlb_local, drop_locals, 0);
+	marks_clear(&h->tlb_local);
 	h->tlb_gen++;
 	jc_unmap_all(h);
 }
 
-/* Drop the entries of one array, at indexes [from, to), that come from a
- * superpage holding va. */
-static void drop_super(struct tlb_entry *e, const uint8_t *shift, uint64_t va, unsigned from, unsigned to)
+/* Drop *e if it came from a superpage holding va. */
+static void drop_piece(struct tlb_entry *e, uint8_t shift, uint64_t va)
 {
-	for (unsigned k = from; k < to; k++) {
-		unsigned s = TLB_SHIFT(shift[k]);
-		if (s > 12 && s < 64 && e[k].tag != TLB_INVALID &&
-		    e[k].tag >> (s - 12) == va >> s)
-			e[k].tag = TLB_INVALID;
-	}
+	unsigned s = TLB_SHIFT(shift);
+	if (s > 12 && s < 64 && e->tag != TLB_INVALID && e->tag >> (s - 12) == va >> s)
+		e->tag = TLB_INVALID;
+}
+
+/* The entries at one index that came from a superpage holding va. */
+static void drop_super(struct hart *h, unsigned set, unsigned k, uint64_t va)
+{
+	struct tlb_set *s = &h->tlb[set];
+	drop_piece(&s->r[k], s->r_shift[k], va);
+	drop_piece(&s->w[k], s->w_shift[k], va);
+	drop_piece(&s->x[k], s->x_shift[k], va);
+	drop_piece(&s->r2[k], s->r2_shift[k], va);
+	drop_piece(&s->w2[k], s->w2_shift[k], va);
 }
 
 /* SFENCE.VMA of one address (privileged spec 10.2.1): the leaf that maps
@@ -210,9 +217,10 @@ void tlb_flush_va(struct hart *h, uint64_t va)
 {
 	tlb_sync_writes(h);
 	h->tlb_gen++;
-	/* User pages mostly lie outside the kernel's superpage-mapped span:
+	const struct tlb_super *sp = &h->tlb_super[va >> 63];
+	/* A program's own pages mostly lie outside its huge pages' span:
 	 * their fences need no search. */
-	bool super = h->tlb_super_shift && va >= h->tlb_super_lo && va < h->tlb_super_hi;
+	bool super = sp->shift && va >= sp->lo && va < sp->hi;
 	uint64_t tag = va >> 12;
 	unsigned idx = tag & (TLB_SIZE - 1);
 	for (int i = 0; i < TLB_SETS; i++) {
@@ -223,21 +231,19 @@ void tlb_flush_va(struct hart *h, uint64_t va)
 		if (s->r2[idx].tag == tag) s->r2[idx].tag = TLB_INVALID;
 		if (s->w2[idx].tag == tag) s->w2[idx].tag = TLB_INVALID;
 	}
-	/* Only the indexes filled from a superpage can hold a piece of one. */
-	for (int i = 0; super && i < TLB_SETS; i++) {
-		struct tlb_set *s = &h->tlb[i];
-		for (unsigned w = 0; w < TLB_SIZE / 64; w++) {
-			for (uint64_t bits = h->tlb_super_idx[i][w]; bits; bits &= bits - 1) {
-				unsigned k = w * 64 + (unsigned)__builtin_ctzll(bits);
-				drop_super(s->r, s->r_shift, va, k, k + 1);
-				drop_super(s->w, s->w_shift, va, k, k + 1);
-				drop_super(s->x, s->x_shift, va, k, k + 1);
-				drop_super(s->r2, s->r2_shift, va, k, k + 1);
-				drop_super(s->w2, s->w2_shift, va, k, k + 1);
-			}
-		}
+	if (super) {
+		/* The pieces of an aligned superpage of n pages sit at n
+		 * consecutive indexes (all of them when n >= TLB_SIZE), among
+		 * those marked as filled from a superpage. */
+		unsigned n = sp->shift - 12 >= TLB_BITS ? TLB_SIZE : 1u << (sp->shift - 12);
+		unsigned first = idx & ~(n - 1);
+		uint64_t part = n >= 64 ? ~0ull : ((1ull << n) - 1) << (first % 64);
+		for (unsigned i = 0; i < TLB_SETS; i++)
+			for (unsigned k = first; k < first + n; k += 64)
+				for (uint64_t bits = sp->idx.bits[i][k / 64] & part; bits; bits &= bits - 1)
+					drop_super(h, i, k / 64 * 64 + (unsigned)__builtin_ctzll(bits), va);
 	}
-	jc_drop_region(h, va, super ? h->tlb_super_shift : 12);
+	jc_drop_region(h, va, super ? sp->shift : 12);
 }
 
 static int fault_cause(enum access acc)
@@ -406,17 +412,22 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 	}
 	*eshift = (uint8_t)(shift | (global ? TLB_GLOBAL : 0));
 	if (shift > 12) {
+		struct tlb_super *sp = &h->tlb_super[va >> 63];
 		uint64_t lo = va & ~((1ull << shift) - 1), hi = lo + (1ull << shift);
-		if (!h->tlb_super_shift || lo < h->tlb_super_lo)
-			h->tlb_super_lo = lo;
-		if (!h->tlb_super_shift || hi > h->tlb_super_hi)
-			h->tlb_super_hi = hi;
-		if (shift > h->tlb_super_shift)
-			h->tlb_super_shift = (uint8_t)shift;
-		h->tlb_super_idx[h->tlb_set][idx / 64] |= 1ull << (idx % 64);
+		if (!sp->shift || lo < sp->lo)
+			sp->lo = lo;
+		if (!sp->shift || hi > sp->hi)
+			sp->hi = hi;
+		if (shift > sp->shift)
+			sp->shift = (uint8_t)shift;
+		mark(&sp->idx, h->tlb_set, idx);
 	}
 	e->tag = va >> 12;
 	e->addend = (uintptr_t)host - (va & ~0xfffull);
-	tlb_log_fill(h, h->tlb_set, idx, global);
+	mark(&h->tlb_filled, h->tlb_set, idx);
+	if (acc == ACCESS_WRITE)
+		mark(&h->tlb_wfilled, h->tlb_set, idx);
+	if (!global)
+		mark(&h->tlb_local, h->tlb_set, idx);
 	return 0;
 }
