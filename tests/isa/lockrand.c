@@ -33,10 +33,11 @@
  * jit runs each pass on the JIT as it runs in a VM and again on the
  * executor with RAM of its own, and compares the ends (registers, pc,
  * counters, trap CSRs, all RAM). --threshold T: runs of a block before
- * its translation (default 1; 0: the engine's default).
+ * its translation (default 1; 0: the engine's default). --sv39 runs the
+ * pages through Sv39 page tables (map_sv39) instead of bare addresses.
  *
  * usage: skiff-lockrand --seed S --count N [--tier lockstep|jit]
- *                       [--threshold T] [--forward-only] [--dump FILE]
+ *                       [--threshold T] [--forward-only] [--sv39] [--dump FILE]
  * (N: random instructions to generate.) Exit status 0 when all agree, 1 at
  * the first difference (the seed, round and the block or state are
  * printed; --dump FILE writes that page), 2 on bad usage.
@@ -745,12 +746,37 @@ static enum pass_end run_page(struct hart *h, uint64_t *retired)
 	return end;
 }
 
+/* --sv39: RAM mapped at its own addresses by Sv39 4 KiB pages (a root,
+ * one level-1 and one level-0 table past the buffer, where no store
+ * reaches), every other page global, so that the JIT's loads and stores go
+ * through its TLB probes, misses and global entries; an access outside RAM
+ * is then a page fault. */
+#define PT (RAM_BASE + 0x40000)
+static bool sv39;
+
+static void map_sv39(struct gram *ram)
+{
+	uint64_t root[512] = { 0 }, l1[512] = { 0 }, l0[512] = { 0 };
+	root[RAM_BASE >> 30 & 511] = (PT + 0x1000) >> 12 << 10 | 1;
+	l1[RAM_BASE >> 21 & 511] = (PT + 0x2000) >> 12 << 10 | 1;
+	for (uint64_t k = 0; k < RAM_SIZE >> 12; k++) /* V R W X, A D, G on odd pages */
+		l0[k] = ((RAM_BASE >> 12) + k) << 10 | 0xcf | (k & 1) << 5;
+	gram_write(ram, PT, root, sizeof(root));
+	gram_write(ram, PT + 0x1000, l1, sizeof(l1));
+	gram_write(ram, PT + 0x2000, l0, sizeof(l0));
+}
+
 /* A pass's start on h, its registers from r. */
 static void start_pass(struct rng *r, struct hart *h)
 {
 	hart_reset(h, CODE - 32 * 4, 0);
 	hart_csr_write(h, CSR_SSTATUS, SSTATUS_FS_INITIAL);
 	hart_csr_write(h, CSR_STVEC, HANDLER);
+	uint64_t satp = 0;
+	if (sv39 && (hart_csr_write(h, 0x180, 8ull << 60 | PT >> 12) || hart_csr_read(h, 0x180, &satp) || !satp)) {
+		fprintf(stderr, "skiff-lockrand: satp refused Sv39\n");
+		exit(2);
+	}
 	fill_regs(r, h);
 	/* Now and then FP off (sstatus.FS = 0): every F/D instruction and FP
 	 * CSR access must trap. */
@@ -806,7 +832,7 @@ static bool same_end(struct hart *h, struct gram *a, struct hart *ref, struct gr
 static int usage(void)
 {
 	fprintf(stderr, "usage: skiff-lockrand --seed S --count N [--tier lockstep|jit] [--threshold T]"
-		" [--forward-only] [--dump FILE]\n");
+		" [--forward-only] [--sv39] [--dump FILE]\n");
 	return 2;
 }
 
@@ -830,6 +856,8 @@ int main(int argc, char **argv)
 			lockstep = !strcmp(t, "lockstep");
 		} else if (!strcmp(argv[k], "--dump") && k + 1 < argc) {
 			dump = argv[++k];
+		} else if (!strcmp(argv[k], "--sv39")) {
+			sv39 = true;
 		} else if (!strcmp(argv[k], "--forward-only")) {
 			forward_only = true;
 		} else {
@@ -858,6 +886,11 @@ int main(int argc, char **argv)
 	gram_write(&ram, HANDLER, handler, sizeof(handler));
 	if (ref)
 		gram_write(&ref_ram, HANDLER, handler, sizeof(handler));
+	if (sv39) {
+		map_sv39(&ram);
+		if (ref)
+			map_sv39(&ref_ram);
+	}
 	struct rng r = { seed };
 	static uint8_t page[PAGE];
 	uint32_t prologue[32];
@@ -936,10 +969,11 @@ int main(int argc, char **argv)
 		pthread_join(pt, NULL);
 		printf("skiff-lockrand: %" PRIu64 " pokes, %" PRIu64 " FENCE.I from outside\n", pk.pokes, pk.fences);
 	}
-	printf("skiff-lockrand: seed %" PRIu64 " (%s, %s, threshold %" PRIu64 "): %" PRIu64 " pages, %" PRIu64
+	printf("skiff-lockrand: seed %" PRIu64 " (%s, %s%s, threshold %" PRIu64 "): %" PRIu64 " pages, %" PRIu64
 	       " random instructions, %" PRIu64 " retired (%" PRIu64
 	       " passes cut short: self-modified into a loop or a trap storm), %s\n",
 	       seed, forward_only ? "forward only" : "loops", lockstep ? "lockstep" : "jit against the executor",
+	       sv39 ? ", sv39" : "",
 	       threshold, rounds, generated, retired, cut, rc ? "a difference" : "no difference");
 	hart_destroy(h);
 	gram_destroy(&ram);
