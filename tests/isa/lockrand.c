@@ -679,9 +679,10 @@ static void *watchdog_thread(void *arg)
 /* --tier jit: a thread pokes the JIT's hart every 50-500 us as a device
  * raising a line would (hart_set_irq with no bits: its translations leave
  * at their next deadline check, a loop's jump back among them, and the
- * executor finds nothing to take), and now and then asks for a FENCE.I
- * from outside (as another hart's remote fence would: its translations
- * go). Neither may change what the page computes. */
+ * executor finds nothing to take), and now and then asks for a FENCE.I or
+ * an SFENCE.VMA from outside (as another hart's remote fences would: its
+ * translations go, or its TLB, so that loads and stores inside a loop
+ * miss and go through C). None may change what the page computes. */
 struct poker {
 	struct hart *h;
 	_Atomic bool stop;
@@ -694,11 +695,12 @@ static void *poker_thread(void *arg)
 	struct rng r = { 0x70c3 };
 	while (!p->stop) {
 		usleep(50 + pick(&r, 450));
-		if (pick(&r, 16)) {
+		unsigned what = pick(&r, 16);
+		if (what > 1) {
 			hart_set_irq(p->h, 0, true);
 			p->pokes++;
 		} else {
-			harts_flush(&p->h, 1, HART_FLUSH_CODE);
+			harts_flush(&p->h, 1, what ? HART_FLUSH_CODE : HART_FLUSH_TLB);
 			p->fences++;
 		}
 	}
@@ -967,7 +969,8 @@ int main(int argc, char **argv)
 	if (ref) {
 		pk.stop = true;
 		pthread_join(pt, NULL);
-		printf("skiff-lockrand: %" PRIu64 " pokes, %" PRIu64 " FENCE.I from outside\n", pk.pokes, pk.fences);
+		printf("skiff-lockrand: %" PRIu64 " pokes, %" PRIu64 " FENCE.I or SFENCE.VMA from outside\n",
+		       pk.pokes, pk.fences);
 	}
 	printf("skiff-lockrand: seed %" PRIu64 " (%s, %s%s, threshold %" PRIu64 "): %" PRIu64 " pages, %" PRIu64
 	       " random instructions, %" PRIu64 " retired (%" PRIu64
