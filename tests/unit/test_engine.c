@@ -2202,6 +2202,73 @@ static void test_jump_on(void)
 	vm_fini(&v);
 }
 
+/* A W result zero-extended and scaled (`(UInt32)x * 2` as LZMA indexes
+ * its probabilities: ADDW; SLLI t, s, 32; SRLI d, t, k): the ADDW's sign
+ * extension left out when only the SLLI reads it (bit 31 set, so a wrong
+ * upper half shows), d computed from s beside t, with d = s, t = s, each
+ * mapped or in memory, k below, at and above 32; an SLLI by 31 reads bit
+ * 32 and so needs the ADDW exact. The first run takes an MMIO exit
+ * between an ADDW and its SLLI: a2 must be exact there. */
+static void test_zext_scale(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		ADDW(12, 10, 10),          /* 0x00: a2 = sext(2 * a0) */
+		LW(11, 11, 0),             /* 0x04: a1 = [a1] (MMIO the first time) */
+		SLLI(13, 12, 32),          /* 0x08: a3 = a2 << 32 */
+		SRLI(12, 13, 31),          /*       a2 = zext(a2) << 1 (d = s) */
+		ADDW(5, 10, 10),           /* 0x10: t0 (memory) */
+		SLLI(5, 5, 32),            /*       t0 <<= 32 (t = s) */
+		SRLI(6, 5, 29),            /*       t1 = zext(t0's old value) << 3 */
+		ADDW(14, 10, 10),          /* 0x1c: a4 */
+		SLLI(7, 14, 32),           /*       t2 = a4 << 32 (t in memory) */
+		SRLI(15, 7, 33),           /*       a5 = zext(a4) >> 1 */
+		ADDW(16, 10, 10),          /* 0x28: a6 (memory) */
+		SLLI(17, 16, 32),          /*       a7 = a6 << 32 */
+		SRLI(16, 17, 32),          /*       a6 = zext(a6) (both in memory) */
+		ADDW(18, 10, 10),          /* 0x34: s2 */
+		SLLI(19, 18, 31),          /*       s3 = s2 << 31: reads bit 32 */
+		ADDI(18, 0, 0),            /*       s2 = 0 */
+		ADDW(8, 10, 10),           /* 0x40: s0 */
+		SLLI(8, 8, 32),            /*       s0 <<= 32 (t = s, mapped) */
+		SRLI(28, 8, 29),           /*       t3 = zext(s0's old value) << 3 */
+		ADDW(29, 10, 10),          /* 0x4c: t4 (memory) */
+		SLLI(9, 29, 32),           /*       s1 = t4 << 32 */
+		SRLI(29, 9, 31),           /*       t4 = zext(t4) << 1 (d = s, in memory) */
+		ECALL(),                   /* 0x58 */
+	};
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	uint32_t data[] = { 41 };
+	put(&v, RAM_BASE + 0x1000, data, 1);
+	hart_reset(v.h, RAM_BASE, 0);
+	const uint64_t a0 = 0x1234567840000001ull;
+	const uint64_t w = 0xffffffff80000002ull; /* sext(2 * a0) */
+	hart_set_reg(v.h, 10, a0);
+	hart_set_reg(v.h, 11, 0x10000000);
+	struct hart_exit ex = run(&v);
+	CHECK(&C, ex.reason == EXIT_MMIO && hart_get_reg(v.h, 12) == w, "at the MMIO exit: reason %d a2 %#llx",
+	      ex.reason, (unsigned long long)hart_get_reg(v.h, 12));
+	hart_mmio_complete(v.h, 7, false);
+	for (int round = 0; round < 40; round++) {
+		if (round) {
+			hart_set_pc(v.h, RAM_BASE);
+			hart_set_reg(v.h, 11, RAM_BASE + 0x1000);
+		}
+		ex = run(&v);
+		const unsigned regs[] = { 11, 12, 13, 5, 6, 14, 7, 15, 16, 17, 18, 19, 8, 28, 9, 29 };
+		const uint64_t want[] = { round ? 41 : 7, (w & 0xffffffff) << 1, w << 32, w << 32,
+					  (w & 0xffffffff) << 3, w, w << 32, (w & 0xffffffff) >> 1,
+					  w & 0xffffffff, w << 32, 0, w << 31,
+					  w << 32, (w & 0xffffffff) << 3, w << 32, (w & 0xffffffff) << 1 };
+		CHECK(&C, ex.reason == EXIT_SBI, "round %d: reason %d", round, ex.reason);
+		for (size_t k = 0; k < sizeof(regs) / sizeof(regs[0]); k++)
+			CHECK(&C, hart_get_reg(v.h, regs[k]) == want[k], "round %d: x%u = %#llx, want %#llx", round,
+			      regs[k], (unsigned long long)hart_get_reg(v.h, regs[k]), (unsigned long long)want[k]);
+	}
+	vm_fini(&v);
+}
+
 int main(void)
 {
 	test_trap_storm();
@@ -2243,5 +2310,6 @@ int main(void)
 	test_rax_carried();
 	test_zext_spread();
 	test_jump_on();
+	test_zext_scale();
 	return check_summary(&C);
 }

@@ -1036,6 +1036,48 @@ static bool emit_zext_pair(struct tr *t, const struct insn *i, const struct insn
 	return true;
 }
 
+/* SLLI t, s, 32 and then SRLI d, t, k into another register d: d =
+ * zext32(s) shifted left by 32 - k (or right by k - 32), computed from s,
+ * so that it does not wait for t (which stays live and is computed as
+ * usual): LZMA's `(UInt32)x * 2` probability index, `slli; srli 31`,
+ * where the host then has `mov d32, s32` (renamed away) and one shift on
+ * the address's chain instead of two. Whichever of t and d overwrites s
+ * comes second, else the one computed in rax (kept in memory), so that
+ * the other still finds s where it was; when both are kept in memory,
+ * the usual two shifts in rax are as short. false: not such a pair. */
+static bool emit_zext_scale(struct tr *t, const struct insn *i, const struct insn *n)
+{
+	unsigned tr = i->rd, s = i->rs1, d = n->rd, k = (unsigned)n->imm & 63;
+	if (i->op != OP_SLLI || ((unsigned)i->imm & 63) != 32 || tr == 0 || tr == REG_SINK || s == 0 ||
+	    n->op != OP_SRLI || n->rs1 != tr || d == tr || d == 0 || d == REG_SINK)
+		return false;
+	int hd = jit_host_reg(d), ht = jit_host_reg(tr);
+	if (hd < 0 && ht < 0)
+		return false;
+	bool d_first = tr == s || (d != s && ht < 0);
+	struct opnd a = src_last(t, s);
+	for (int pass = 0; pass < 2; pass++) {
+		bool do_d = (pass == 0) == d_first;
+		int hr = do_d ? hd : ht;
+		enum x86_reg r = hr >= 0 ? (enum x86_reg)hr : RAX;
+		if (do_d) {
+			if (a.kind == O_MEM)
+				x86_load(&t->b, r, hmem(a.off), 4, false);
+			else
+				x86_mov_rr32(&t->b, r, a.reg);
+			if (k < 32)
+				x86_shift_ri(&t->b, SH_SHL, r, 32 - k, false);
+			else if (k > 32)
+				x86_shift_ri(&t->b, SH_SHR, r, k - 32, true);
+		} else {
+			load_op(t, r, a);
+			x86_shift_ri(&t->b, SH_SHL, r, 32, false);
+		}
+		set_rd(t, do_d ? d : tr, r);
+	}
+	return true;
+}
+
 /* Instructions that may stand between an SLLI and its SRLI when the
  * zero extension is done early (struct tr's zx_until): translated inline,
  * whose only way out is a load's or store's slow path (which undoes it
@@ -1878,7 +1920,8 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 			continue;
 		}
 		if (k + 1 < b->n && (emit_scaled_add(t, i, &b->insn[k + 1]) ||
-				     emit_zext_pair(t, i, &b->insn[k + 1]))) {
+				     emit_zext_pair(t, i, &b->insn[k + 1]) ||
+				     emit_zext_scale(t, i, &b->insn[k + 1]))) {
 			t->narrow = jit_widths_step(i, t->narrow, false);
 			t->narrow = jit_widths_step(&b->insn[k + 1], t->narrow, false);
 			k++;

@@ -13,6 +13,7 @@ enum kind {
 	K_BITWISE, /* AND/OR/XOR: sources as wide as the result must be */
 	K_STORE,   /* narrow store: address in full, value's low half */
 	K_SHIFT,   /* 64-bit shift by a register: rs1 in full, amount low */
+	K_LOW,     /* SLLI by 32 or more: only rs1's low half, result exact */
 };
 
 /* Only instructions the translator always emits inline may be other than
@@ -45,6 +46,17 @@ static enum kind kind_of(enum op op)
 	}
 }
 
+/* The same for one instruction: a left shift by 32 or more shifts rs1's
+ * upper half out (`slli t, s, 32` is how RV64GC code starts a zero
+ * extension of a W result, `(UInt32)x * 2` in LZMA's probability
+ * indexing), so that W result needs no sign extension. */
+static enum kind kind_of_insn(const struct insn *i)
+{
+	if (i->op == OP_SLLI && ((unsigned)i->imm & 63) >= 32)
+		return K_LOW;
+	return kind_of((enum op)i->op);
+}
+
 static bool reg_reg(enum op op) { return op == OP_AND || op == OP_OR || op == OP_XOR; }
 
 static uint64_t bit(unsigned r) { return 1ull << r; }
@@ -58,7 +70,7 @@ static uint64_t backward(const struct block *b, unsigned n, uint64_t demand, str
 {
 	for (unsigned k = n; k-- > 0;) {
 		const struct insn *i = &b->insn[k];
-		enum kind kind = kind_of((enum op)i->op);
+		enum kind kind = kind_of_insn(i);
 		bool writes = i->rd != REG_SINK;
 		bool need = writes && (demand & bit(i->rd));
 		w->wide[k] = need || kind != K_W;
@@ -146,10 +158,11 @@ uint64_t jit_widths_step(const struct insn *i, uint64_t narrow, bool left_narrow
 	if (i->rd == REG_SINK)
 		return narrow;
 	enum op op = (enum op)i->op;
+	enum kind kind = kind_of_insn(i);
 	bool n = false;
-	if (kind_of(op) == K_W)
+	if (kind == K_W)
 		n = left_narrow;
-	else if (kind_of(op) == K_BITWISE) /* all sources narrow (an immediate is a sign extension) */
+	else if (kind == K_BITWISE) /* all sources narrow (an immediate is a sign extension) */
 		n = (narrow & bit(i->rs1)) && (!reg_reg(op) || (narrow & bit(i->rs2)));
 	return n ? narrow | bit(i->rd) : narrow & ~bit(i->rd);
 }

@@ -12,9 +12,9 @@
  * right and its architectural value is their sign extension.
  *
  * Narrow values may only meet instructions that read the low half (W
- * instructions, narrow stores, shift amounts) or bitwise AND/OR/XOR, which
- * commute with sign extension: their result is narrow-exact too when
- * every source is narrow (or an immediate). Where one source of a
+ * instructions, narrow stores, shift amounts, left shifts by 32 or more)
+ * or bitwise AND/OR/XOR, which commute with sign extension: their result
+ * is narrow-exact too when every source is narrow (or an immediate). Where one source of a
  * register-register one is narrow and the other exact, the exact one may
  * hold any 64 bits (sext(a) & b is no sign extension): the translator
  * widens the narrow one first (jit_widths_widen_first) and the result is
