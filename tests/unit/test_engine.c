@@ -2269,6 +2269,52 @@ static void test_zext_scale(void)
 	vm_fini(&v);
 }
 
+/* Compares whose first operand is a register kept in memory (t0, t1),
+ * against a register, x0, an immediate and another such register: SLT,
+ * SLTU, SLTI, SLTIU and branches both ways, signed and unsigned (t0 is
+ * negative: the unsigned and signed answers differ, as they do when the
+ * operands are swapped). */
+static void test_compare_in_memory(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		rv_r(0x33, 2, 0, 11, 5, 10),  /* 0x00: a1 = t0 < a0 (signed): 1 */
+		rv_r(0x33, 3, 0, 12, 5, 10),  /* 0x04: a2 = t0 < a0 (unsigned): 0 */
+		rv_i(0x13, 2, 13, 5, -4),     /* 0x08: a3 = t0 < -4: 1 */
+		rv_i(0x13, 3, 14, 5, 7),      /* 0x0c: a4 = t0 <u 7: 0 */
+		rv_b(4, 5, 10, 8),            /* 0x10: blt t0, a0: taken */
+		ADDI(15, 15, 1),
+		rv_b(7, 5, 10, 8),            /* 0x18: bgeu t0, a0: taken */
+		ADDI(15, 15, 2),
+		BEQ(5, 0, 8),                 /* 0x20: beq t0, x0: not taken */
+		ADDI(15, 15, 4),
+		rv_b(5, 6, 5, 8),             /* 0x28: bge t1, t0: not taken */
+		ADDI(15, 15, 8),
+		rv_b(6, 10, 5, 12),           /* 0x30: bltu a0, t0: taken */
+		ADDI(15, 15, 16),
+		ADDI(15, 15, 32),
+		ECALL(),                      /* 0x3c */
+	};
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	hart_reset(v.h, RAM_BASE, 0);
+	for (int round = 0; round < 40; round++) {
+		hart_set_pc(v.h, RAM_BASE);
+		hart_set_reg(v.h, 5, (uint64_t)-5);
+		hart_set_reg(v.h, 6, (uint64_t)-6);
+		hart_set_reg(v.h, 10, 3);
+		hart_set_reg(v.h, 15, 0);
+		struct hart_exit ex = run(&v);
+		CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 11) == 1 && hart_get_reg(v.h, 12) == 0 &&
+			      hart_get_reg(v.h, 13) == 1 && hart_get_reg(v.h, 14) == 0 && hart_get_reg(v.h, 15) == 12,
+		      "round %d: reason %d a1 %lld a2 %lld a3 %lld a4 %lld a5 %lld (want 1 0 1 0 12)", round, ex.reason,
+		      (long long)hart_get_reg(v.h, 11), (long long)hart_get_reg(v.h, 12),
+		      (long long)hart_get_reg(v.h, 13), (long long)hart_get_reg(v.h, 14),
+		      (long long)hart_get_reg(v.h, 15));
+	}
+	vm_fini(&v);
+}
+
 int main(void)
 {
 	test_trap_storm();
@@ -2311,5 +2357,6 @@ int main(void)
 	test_zext_spread();
 	test_jump_on();
 	test_zext_scale();
+	test_compare_in_memory();
 	return check_summary(&C);
 }

@@ -447,9 +447,19 @@ static void emit_shift(struct tr *t, const struct insn *i, enum x86_shift op, bo
 	set_rd(t, i->rd, RAX);
 }
 
-/* cmp a, c with whatever operand kinds. */
+/* cmp a, c with whatever operand kinds. A register kept in memory is
+ * compared in place (`cmp [home], reg|imm`): one instruction where a load
+ * into rcx and a compare were two. */
 static void emit_cmp(struct tr *t, struct opnd a, struct opnd c)
 {
+	if (a.kind == O_MEM && c.kind == O_REG) {
+		x86_alu_mr(&t->b, ALU_CMP, hmem(a.off), c.reg);
+		return;
+	}
+	if (a.kind == O_MEM && c.kind == O_IMM && c.imm == (int32_t)c.imm) {
+		x86_alu_mi(&t->b, ALU_CMP, hmem(a.off), (int32_t)c.imm, 8);
+		return;
+	}
 	enum x86_reg ra = reg_op(t, a, RCX);
 	if (c.kind == O_IMM && c.imm == 0)
 		x86_test_rr(&t->b, ra, ra);
