@@ -2315,6 +2315,37 @@ static void test_compare_in_memory(void)
 	vm_fini(&v);
 }
 
+/* SRAIW of registers whose upper half is not their low half's sign
+ * extension (the shift reads the low half only), from a mapped register
+ * and from one kept in memory, into both kinds, by 0, 4 and 31. */
+static void test_sraiw(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		rv_i(0x1b, 5, 11, 10, 0x400 | 4),   /* a1 = sraiw a0, 4 */
+		rv_i(0x1b, 5, 6, 10, 0x400 | 31),   /* t1 = sraiw a0, 31 */
+		rv_i(0x1b, 5, 12, 5, 0x400 | 0),    /* a2 = sraiw t0, 0 */
+		rv_i(0x1b, 5, 7, 5, 0x400 | 4),     /* t2 = sraiw t0, 4 */
+		ECALL(),
+	};
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	hart_reset(v.h, RAM_BASE, 0);
+	for (int round = 0; round < 40; round++) {
+		hart_set_pc(v.h, RAM_BASE);
+		hart_set_reg(v.h, 10, 0x1234567887654321ull);
+		hart_set_reg(v.h, 5, 0x8765432112345678ull);
+		struct hart_exit ex = run(&v);
+		CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 11) == 0xfffffffff8765432ull &&
+			      hart_get_reg(v.h, 6) == ~0ull && hart_get_reg(v.h, 12) == 0x12345678 &&
+			      hart_get_reg(v.h, 7) == 0x1234567,
+		      "round %d: reason %d a1 %llx t1 %llx a2 %llx t2 %llx", round, ex.reason,
+		      (unsigned long long)hart_get_reg(v.h, 11), (unsigned long long)hart_get_reg(v.h, 6),
+		      (unsigned long long)hart_get_reg(v.h, 12), (unsigned long long)hart_get_reg(v.h, 7));
+	}
+	vm_fini(&v);
+}
+
 int main(void)
 {
 	test_trap_storm();
@@ -2358,5 +2389,6 @@ int main(void)
 	test_jump_on();
 	test_zext_scale();
 	test_compare_in_memory();
+	test_sraiw();
 	return check_summary(&C);
 }

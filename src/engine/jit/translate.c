@@ -410,8 +410,24 @@ static void emit_shifti(struct tr *t, const struct insn *i, enum x86_shift op, b
 	if (i->rd == REG_SINK)
 		return;
 	enum x86_reg d = dest(i->rd, (struct opnd){ .kind = O_IMM });
-	load_op(t, d, src_last(t, i->rs1));
+	struct opnd a = src_last(t, i->rs1);
 	unsigned sh = (unsigned)i->imm & (w32 ? 31 : 63);
+	if (w32 && op == SH_SAR && !t->may_narrow && a.kind != O_IMM) {
+		/* SRAIW: the 64-bit arithmetic shift of the sign-extended
+		 * source is the sign extension of the 32-bit shift: movsxd
+		 * and sar, where it was a move, the shift and a MOVSXD (LZMA's
+		 * `0 - (code >> 31)` mask, a signed division by a power of
+		 * two). */
+		if (a.kind == O_REG)
+			x86_movsxd_rr(&t->b, d, a.reg);
+		else
+			x86_load(&t->b, d, hmem(a.off), 4, true);
+		if (sh)
+			x86_shift_ri(&t->b, SH_SAR, d, sh, false);
+		set_rd(t, i->rd, d);
+		return;
+	}
+	load_op(t, d, a);
 	if (sh)
 		x86_shift_ri(&t->b, op, d, sh, w32);
 	/* A 32-bit logical right shift by 1..31 leaves bit 31 clear and the
