@@ -2346,6 +2346,39 @@ static void test_sraiw(void)
 	vm_fini(&v);
 }
 
+/* W results kept in memory and left narrow (t0: read only by W
+ * instructions before it is written again) are read by the next
+ * instruction from rax, where they were reloaded from their home: the
+ * readers that read them in full must still see exact values (t1, live
+ * at the end, bit 31 set). */
+static void test_narrow_in_rax(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		ADDW(5, 10, 11),     /* t0 = a0 + a1 = 0x80000000, narrow */
+		ADDW(6, 5, 10),      /* t1 = sext(t0 + a0) = -1 */
+		ADDW(5, 6, 6),       /* t0 = -2 */
+		SUBW(7, 5, 11),      /* t2 = -3 */
+		ADD(28, 6, 11),      /* t3 = t1 + a1 = 0 */
+		ECALL(),
+	};
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	hart_reset(v.h, RAM_BASE, 0);
+	for (int round = 0; round < 40; round++) {
+		hart_set_pc(v.h, RAM_BASE);
+		hart_set_reg(v.h, 10, 0x7fffffff);
+		hart_set_reg(v.h, 11, 1);
+		struct hart_exit ex = run(&v);
+		CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 6) == ~0ull && hart_get_reg(v.h, 5) == (uint64_t)-2 &&
+			      hart_get_reg(v.h, 7) == (uint64_t)-3 && hart_get_reg(v.h, 28) == 0,
+		      "round %d: reason %d t1 %llx t0 %llx t2 %llx t3 %llx", round, ex.reason,
+		      (unsigned long long)hart_get_reg(v.h, 6), (unsigned long long)hart_get_reg(v.h, 5),
+		      (unsigned long long)hart_get_reg(v.h, 7), (unsigned long long)hart_get_reg(v.h, 28));
+	}
+	vm_fini(&v);
+}
+
 int main(void)
 {
 	test_trap_storm();
@@ -2390,5 +2423,6 @@ int main(void)
 	test_zext_scale();
 	test_compare_in_memory();
 	test_sraiw();
+	test_narrow_in_rax();
 	return check_summary(&C);
 }

@@ -162,6 +162,20 @@ static void widen_all(struct tr *t)
 	t->narrow = 0;
 }
 
+/* widen(mask) before the block's closing branch, which may read the
+ * register rax holds from there (src_last): that one is widened in rax
+ * and stored, so rax holds its exact value too. */
+static void widen_at_end(struct tr *t, uint64_t mask)
+{
+	unsigned r = t->rax_reg;
+	if (r && (mask & (1ull << r))) {
+		x86_movsxd_rr(&t->b, RAX, RAX);
+		x86_mov_mr(&t->b, hmem(XOFF(r)), RAX, 8);
+		mask &= ~(1ull << r);
+	}
+	widen(t, mask);
+}
+
 /* ---- exits ----------------------------------------------------------------- */
 
 static void jmp_to(struct tr *t, uint8_t *target)
@@ -1693,7 +1707,7 @@ static bool emit_end(struct tr *t, const struct insn *i, unsigned n)
 static void emit_loop_end(struct tr *t, const struct insn *i, unsigned n, uint8_t *head)
 {
 	/* Only what the plan lets the start take narrow may stay so. */
-	widen(t, t->narrow & ~t->widths.entry);
+	widen_at_end(t, t->narrow & ~t->widths.entry);
 	t->narrow &= t->widths.entry;
 	uint64_t narrow = t->narrow;
 	emit_cmp(t, src_last(t, i->rs1), src_last(t, i->rs2));
@@ -1915,7 +1929,8 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 			break;
 		}
 		if (k + 1 == b->n && is_control((enum op)i->op)) {
-			widen_all(t);
+			widen_at_end(t, t->narrow);
+			t->narrow = 0;
 			ended = emit_end(t, i, b->n);
 			if (ended)
 				k++;
@@ -1969,9 +1984,12 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 			t->rax_next = t->rax_reg;
 		t->narrow = jit_widths_step(i, t->narrow, t->left_narrow);
 		/* rax still holds rd only after the integer operations that
-		 * end with its store, and only when rd is exact (a narrow one
-		 * may be widened in its home before the branch). */
-		if (!rax_result((enum op)i->op) || (t->narrow & (1ull << t->rax_next)))
+		 * end with its store. A narrow rd too: its readers until the
+		 * block's end read the low half only, and the widening before
+		 * the closing branch widens rax with it (widen_at_end); the
+		 * other widenings are out of line or before instructions
+		 * that do not read rax. */
+		if (!rax_result((enum op)i->op))
 			t->rax_next = 0;
 	}
 	t->may_narrow = false;
