@@ -7,8 +7,9 @@
  * invalidation, the decoded-block cache when it is full, when its sets
  * overflow, on fence.i and when an idle hart gives it back, atomics between
  * two harts on two threads, stores and MMIO loads that share the JIT's TLB
- * probe, and two harts of two different VMs running side
- * by side in one process.
+ * probe, registers the JIT lends inside a loop (given back on every way
+ * out), and two harts of two different VMs running side by side in one
+ * process.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -2133,6 +2134,120 @@ static void test_straddling_traps(void)
 	vm_fini(&v);
 }
 
+/* Registers the JIT lends inside a loop of one block (translate.c
+ * lend_plan): the loop names t0 and t3-t6, which live in memory under the
+ * fixed map, and none of sp, s0, s1, a0-a5, whose host registers it
+ * borrows. Every way out must put the borrowers home and the owners back:
+ * the exit after the loop, the deadline (every 32768 instructions: the
+ * first run crosses it several times), the slow paths' calls into C (a
+ * first touch of each page of the loads and of the stores, whose value is
+ * a borrower: every stored sum is checked), and a bail to the executor
+ * (an MMIO load at the end of RAM, then its access fault: state at the
+ * faulting load). The owners hold their own values throughout, the
+ * borrowers the loop's. */
+static void check_lent_owners(const char *where, struct vmx *v)
+{
+	static const unsigned owners[] = { 2, 8, 9, 10, 11, 12, 13, 14, 15 };
+	for (unsigned k = 0; k < sizeof(owners) / sizeof(owners[0]); k++) {
+		unsigned r = owners[k];
+		uint64_t want = 0x5a5a000000000000ull + 0x0101010101ull * r;
+		CHECK(&C, hart_get_reg(v->h, r) == want, "%s: x%u %llx (want %llx)", where, r,
+		      (unsigned long long)hart_get_reg(v->h, r), (unsigned long long)want);
+	}
+}
+
+static void test_lent_registers(void)
+{
+	struct vmx v;
+	vm_init(&v, 0);
+	uint32_t code[] = {
+		LW(29, 28, 0),       /* 0x00: t4 = [t3] */
+		ADDW(30, 30, 29),    /* 0x04: t5 += t4 */
+		SW(30, 5, 0),        /* 0x08: [t0] = t5 */
+		ADDI(28, 28, 4),
+		ADDI(5, 5, 4),
+		ADDI(31, 31, -1),
+		BNE(31, 0, -0x18),   /* 0x18: to 0x00 */
+		ECALL(),
+	};
+	uint32_t handler[] = { ECALL() };
+	put(&v, RAM_BASE, code, sizeof(code) / 4);
+	put(&v, RAM_BASE + 0x800, handler, 1);
+	const uint64_t in = RAM_BASE + 0x100000, out = RAM_BASE + 0x200000;
+	const uint32_t n = 20000, m = 50;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t w = k + 1;
+		gram_write(&v.ram, in + 4 * (uint64_t)k, &w, 4);
+	}
+	for (uint32_t k = 0; k < m; k++) {
+		uint32_t w = 1000 + k;
+		gram_write(&v.ram, RAM_BASE + RAM_SIZE - 4 * (uint64_t)(m - k), &w, 4);
+	}
+	hart_reset(v.h, RAM_BASE, 0);
+	hart_csr_write(v.h, CSR_STVEC, RAM_BASE + 0x800);
+	for (unsigned r = 2; r < 16; r++)
+		if (r == 2 || r >= 8)
+			hart_set_reg(v.h, r, 0x5a5a000000000000ull + 0x0101010101ull * r);
+	hart_set_reg(v.h, 28, in);
+	hart_set_reg(v.h, 5, out);
+	hart_set_reg(v.h, 31, n);
+	struct hart_exit ex = run(&v);
+	uint64_t sum = (uint64_t)n * (n + 1) / 2;
+	uint32_t last = 0;
+	gram_read(&v.ram, out + 4 * (uint64_t)(n - 1), &last, 4);
+	CHECK(&C, ex.reason == EXIT_SBI && hart_get_reg(v.h, 30) == (uint64_t)(int64_t)(int32_t)sum &&
+		      hart_get_reg(v.h, 29) == n && hart_get_reg(v.h, 28) == in + 4 * n &&
+		      hart_get_reg(v.h, 5) == out + 4 * n && hart_get_reg(v.h, 31) == 0 && last == (uint32_t)sum,
+	      "after the loop: reason %d t5 %llx t4 %llu t3 %llx t0 %llx t6 %llu last store %x (want %x)",
+	      ex.reason, (unsigned long long)hart_get_reg(v.h, 30), (unsigned long long)hart_get_reg(v.h, 29),
+	      (unsigned long long)hart_get_reg(v.h, 28), (unsigned long long)hart_get_reg(v.h, 5),
+	      (unsigned long long)hart_get_reg(v.h, 31), last, (uint32_t)sum);
+	check_lent_owners("after the loop", &v);
+	unsigned bad = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t w = 0;
+		gram_read(&v.ram, out + 4 * (uint64_t)k, &w, 4);
+		bad += w != (uint32_t)((uint64_t)(k + 1) * (k + 2) / 2);
+	}
+	CHECK(&C, bad == 0, "%u of the loop's %u stores wrong", bad, n);
+
+	/* Into the end of RAM: an MMIO exit at the load after m rounds. */
+	hart_set_pc(v.h, RAM_BASE);
+	hart_set_reg(v.h, 28, RAM_BASE + RAM_SIZE - 4 * m);
+	hart_set_reg(v.h, 5, out);
+	hart_set_reg(v.h, 30, 0);
+	hart_set_reg(v.h, 31, 1000);
+	uint64_t msum = 0;
+	for (uint32_t k = 0; k < m; k++)
+		msum += 1000 + k;
+	for (int round = 0; round < 2; round++) {
+		if (round == 0) {
+			ex = run(&v);
+			CHECK(&C, ex.reason == EXIT_MMIO && hart_get_pc(v.h) == RAM_BASE, "MMIO exit: reason %d pc %llx",
+			      ex.reason, (unsigned long long)hart_get_pc(v.h));
+		} else {
+			hart_mmio_complete(v.h, 0, true);
+			ex = run(&v);
+			uint64_t cause = 0, epc = 0;
+			hart_csr_read(v.h, CSR_SCAUSE, &cause);
+			hart_csr_read(v.h, CSR_SEPC, &epc);
+			CHECK(&C, ex.reason == EXIT_SBI && cause == 5 && epc == RAM_BASE,
+			      "access fault: reason %d cause %llu epc %llx", ex.reason, (unsigned long long)cause,
+			      (unsigned long long)epc);
+		}
+		const char *where = round ? "in the fault's handler" : "at the MMIO exit";
+		CHECK(&C, hart_get_reg(v.h, 28) == RAM_BASE + RAM_SIZE && hart_get_reg(v.h, 30) == msum &&
+			      hart_get_reg(v.h, 29) == 1000 + m - 1 && hart_get_reg(v.h, 5) == out + 4 * m &&
+			      hart_get_reg(v.h, 31) == 1000 - m,
+		      "%s: t3 %llx t5 %llu (want %llu) t4 %llu t0 %llx t6 %llu", where,
+		      (unsigned long long)hart_get_reg(v.h, 28), (unsigned long long)hart_get_reg(v.h, 30),
+		      (unsigned long long)msum, (unsigned long long)hart_get_reg(v.h, 29),
+		      (unsigned long long)hart_get_reg(v.h, 5), (unsigned long long)hart_get_reg(v.h, 31));
+		check_lent_owners(where, &v);
+	}
+	vm_fini(&v);
+}
+
 /* Blocks that go on past a `j` to a target in their page (block_build's
  * INSN_JUMP_ON), the shape of a merge's compare-and-link code: forward
  * into L1 from the start and from +0x20, backward into L0 from +0x50 and
@@ -2424,5 +2539,6 @@ int main(void)
 	test_compare_in_memory();
 	test_sraiw();
 	test_narrow_in_rax();
+	test_lent_registers();
 	return check_summary(&C);
 }

@@ -16,6 +16,10 @@
  * (sp, the argument registers that GCC also allocates first as
  * temporaries, s0, s1); ra and t0, which the convention held before, are
  * rarer (ra is written by a call and read by its return).
+ * A loop of one block may lend, inside itself, the host registers of
+ * those of the nine it never names to registers it uses that live in
+ * memory (translate.c lend_plan); it gives them back on every way out,
+ * so all other code sees this map.
  * All eleven are loaded on entry and stored on every exit, and the ones in
  * caller-saved host registers around calls into C (so C sees h->pc and
  * h->instret as the executor keeps them, and what it changes is taken

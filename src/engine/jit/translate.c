@@ -33,11 +33,19 @@
 
 /* ---- operands ------------------------------------------------------------ */
 
-static struct opnd src(unsigned r)
+/* Host register of guest register r in the code being emitted (the lent
+ * map inside a loop that borrows registers: struct tr's map), or -1 when r
+ * lives in memory. */
+static int host_of(const struct tr *t, unsigned r)
+{
+	return r < 33 ? t->map[t->lent][r] : -1;
+}
+
+static struct opnd src(const struct tr *t, unsigned r)
 {
 	if (r == 0)
 		return (struct opnd){ .kind = O_IMM, .imm = 0 };
-	int hr = jit_host_reg(r);
+	int hr = host_of(t, r);
 	if (hr >= 0)
 		return (struct opnd){ .kind = O_REG, .reg = (enum x86_reg)hr };
 	return (struct opnd){ .kind = O_MEM, .off = XOFF(r) };
@@ -88,9 +96,9 @@ static void alu_op(struct tr *t, enum x86_alu op, enum x86_reg dst, struct opnd 
 
 /* The host register to compute rd in: its own when mapped and not needed
  * as an input afterwards, else rax. */
-static enum x86_reg dest(unsigned rd, struct opnd later_input)
+static enum x86_reg dest(const struct tr *t, unsigned rd, struct opnd later_input)
 {
-	int hr = jit_host_reg(rd);
+	int hr = host_of(t, rd);
 	if (hr < 0 || is_reg(later_input, (enum x86_reg)hr))
 		return RAX;
 	return (enum x86_reg)hr;
@@ -103,7 +111,7 @@ static void set_rd(struct tr *t, unsigned rd, enum x86_reg v)
 		return;
 	if (v == RAX)
 		t->rax_written = true;
-	int hr = jit_host_reg(rd);
+	int hr = host_of(t, rd);
 	if (hr < 0) {
 		x86_mov_mr(&t->b, hmem(XOFF(rd)), v, 8);
 		if (v == RAX)
@@ -124,7 +132,7 @@ static struct opnd src_last(struct tr *t, unsigned r)
 {
 	if (r != 0 && r == t->rax_reg)
 		return (struct opnd){ .kind = O_REG, .reg = RAX };
-	return src(r);
+	return src(t, r);
 }
 
 /* The sign extension of a W result in d, unless the width plan lets it
@@ -144,7 +152,7 @@ static void widen(struct tr *t, uint64_t mask)
 	for (unsigned r = 1; r < 32; r++) {
 		if (!(mask & (1ull << r)))
 			continue;
-		int hr = jit_host_reg(r);
+		int hr = host_of(t, r);
 		if (hr >= 0) {
 			x86_movsxd_rr(&t->b, (enum x86_reg)hr, (enum x86_reg)hr);
 		} else {
@@ -198,6 +206,88 @@ static void emit_bail(struct tr *t, unsigned idx)
 	x86_mov_ri(&t->b, RCX, (uint64_t)(uintptr_t)t->blk);
 	x86_mov_ri(&t->b, RDX, idx);
 	jmp_to(t, t->j->exit_bail);
+}
+
+/* ---- registers lent inside a loop ------------------------------------------ */
+
+/* A loop of one block (is_loop) under the fixed map (regs.h) sends what
+ * it keeps in memory round through memory: CoreMark's int16 matrix loop
+ * keeps its sum and two pointers in t3-t6, each round a store and a
+ * reload on the chain. A loop that never names some fixed-mapped
+ * registers lends their host registers to the registers it uses most
+ * that live in memory (lend_plan): at its entry the owners go home and
+ * the borrowers come in (emit_lend); on every way out (the exit after the
+ * loop, the deadline, a slow path's call into C, a bail) the borrowers go
+ * home and the owners come back (emit_unlend), so whatever runs outside
+ * the loop (links, the runtime's stubs, the executor, a trap) sees the
+ * fixed map. The jump back stays inside. Only loops of instructions
+ * translated inline with no call lend (not A, F, D, CSRs, fences,
+ * CBO.ZERO): their only calls are their slow paths', which give the
+ * registers back around the call. Per loop and not per block: a block
+ * that is no loop would pay both swaps on every run. */
+static bool lends_op(enum op op)
+{
+	return (op >= OP_LUI && op <= OP_SRAW) || (op >= OP_MUL && op <= OP_REMUW) ||
+	       (op >= OP_SH1ADD && op <= OP_BSETI);
+}
+
+/* Plan map[1] for loop b: the fixed-mapped registers b never names, in
+ * regs.h's order, lent to the registers in memory b names most often. */
+static void lend_plan(struct tr *t, const struct block *b)
+{
+	unsigned uses[33] = { 0 };
+	for (unsigned k = 0; k < b->n; k++) {
+		const struct insn *i = &b->insn[k];
+		if (!lends_op((enum op)i->op))
+			return;
+		uses[i->rd]++;
+		uses[i->rs1]++;
+		uses[i->rs2]++;
+	}
+	uses[0] = 0;
+	for (unsigned k = 0; k < JIT_MAPPED_X; k++) {
+		unsigned owner = jit_mapped_guest(k), best = 0;
+		if (uses[owner])
+			continue;
+		for (unsigned r = 1; r < 32; r++)
+			if (t->map[1][r] < 0 && uses[r] > uses[best])
+				best = r;
+		if (!best)
+			return;
+		t->map[1][best] = t->map[1][owner];
+		t->map[1][owner] = -1;
+		t->lend[t->nlent] = (unsigned char)best;
+		t->owner[t->nlent++] = (unsigned char)owner;
+	}
+}
+
+/* Owners home, borrowers in (also after a slow path's call, where the
+ * owners are home already: the store writes what is there). */
+static void emit_lend(struct tr *t)
+{
+	for (unsigned k = 0; k < t->nlent; k++) {
+		enum x86_reg hr = (enum x86_reg)t->map[0][t->owner[k]];
+		x86_mov_mr(&t->b, hmem(XOFF(t->owner[k])), hr, 8);
+		x86_mov_rm(&t->b, hr, hmem(XOFF(t->lend[k])));
+	}
+}
+
+/* Borrowers home, owners back: the fixed map from here on. Leaves rax,
+ * rcx, rdx and the flags alone. */
+static void emit_unlend(struct tr *t)
+{
+	for (unsigned k = 0; k < t->nlent; k++) {
+		enum x86_reg hr = (enum x86_reg)t->map[0][t->owner[k]];
+		x86_mov_mr(&t->b, hmem(XOFF(t->lend[k])), hr, 8);
+		x86_mov_rm(&t->b, hr, hmem(XOFF(t->owner[k])));
+	}
+}
+
+/* The code emitted next leaves the lent map (a way out of the loop). */
+static void leave_lent(struct tr *t)
+{
+	if (t->lent)
+		emit_unlend(t);
 }
 
 /* Leave for the executor's look at the timer and `attention` once instret
@@ -275,7 +365,7 @@ static void emit_copy(struct tr *t, unsigned rd, struct opnd o)
 {
 	if (rd == 0 || rd == REG_SINK)
 		return;
-	int hr = jit_host_reg(rd);
+	int hr = host_of(t, rd);
 	if (hr >= 0) {
 		load_op(t, (enum x86_reg)hr, o);
 	} else if (o.kind == O_REG) {
@@ -295,7 +385,7 @@ static bool is_zero(struct opnd o) { return o.kind == O_IMM && o.imm == 0; }
 /* rd op= c in place when rd lives in memory (one read-modify-write). */
 static bool alu_in_memory(struct tr *t, unsigned rd, enum x86_alu op, struct opnd c)
 {
-	if (jit_host_reg(rd) >= 0)
+	if (host_of(t, rd) >= 0)
 		return false;
 	if (c.kind == O_REG)
 		x86_alu_mr(&t->b, op, hmem(XOFF(rd)), c.reg);
@@ -322,12 +412,12 @@ static void emit_alu3(struct tr *t, const struct insn *i, enum x86_alu op, bool 
 		emit_copy(t, i->rd, c);
 		return;
 	}
-	if (commutative && is_reg(c, (enum x86_reg)jit_host_reg(i->rd)) && !w32) {
+	if (commutative && is_reg(c, (enum x86_reg)host_of(t, i->rd)) && !w32) {
 		struct opnd tmp = a; a = c; c = tmp;
 	}
 	if (!w32 && i->rs1 == i->rd && alu_in_memory(t, i->rd, op, c))
 		return;
-	enum x86_reg d = dest(i->rd, c);
+	enum x86_reg d = dest(t, i->rd, c);
 	if (d == RAX && is_reg(c, RAX) && !is_reg(a, RAX)) {
 		/* rax is both the result and the second operand: the first
 		 * goes into rax before the operation reads the second. */
@@ -388,7 +478,7 @@ static void emit_alui(struct tr *t, const struct insn *i, enum x86_alu op, bool 
 	if (!w32 && i->rs1 == i->rd &&
 	    alu_in_memory(t, i->rd, op, (struct opnd){ .kind = O_IMM, .imm = i->imm }))
 		return;
-	enum x86_reg d = dest(i->rd, (struct opnd){ .kind = O_IMM });
+	enum x86_reg d = dest(t, i->rd, (struct opnd){ .kind = O_IMM });
 	if (w32 && op == ALU_ADD && i->imm == 0 && !t->may_narrow) {
 		/* SEXT.W: one sign-extending move, from the register or its
 		 * home, where it was a move and a MOVSXD in place. */
@@ -423,7 +513,7 @@ static void emit_shifti(struct tr *t, const struct insn *i, enum x86_shift op, b
 {
 	if (i->rd == REG_SINK)
 		return;
-	enum x86_reg d = dest(i->rd, (struct opnd){ .kind = O_IMM });
+	enum x86_reg d = dest(t, i->rd, (struct opnd){ .kind = O_IMM });
 	struct opnd a = src_last(t, i->rs1);
 	unsigned sh = (unsigned)i->imm & (w32 ? 31 : 63);
 	if (w32 && op == SH_SAR && !t->may_narrow && a.kind != O_IMM) {
@@ -462,7 +552,7 @@ static void emit_shift(struct tr *t, const struct insn *i, enum x86_shift op, bo
 		/* rs1 loaded into rax would overwrite rs2 when that is rax. */
 		enum x86_reg a = reg_op(t, ao, is_reg(co, RAX) ? RDX : RAX);
 		enum x86_reg c = reg_op(t, co, RCX);
-		enum x86_reg d = jit_host_reg(i->rd) >= 0 ? (enum x86_reg)jit_host_reg(i->rd) : RAX;
+		enum x86_reg d = host_of(t, i->rd) >= 0 ? (enum x86_reg)host_of(t, i->rd) : RAX;
 		x86_shiftx(&t->b, op, d, a, c, w32);
 		if (w32)
 			sext_w(t, d);
@@ -516,10 +606,10 @@ static void emit_mul(struct tr *t, const struct insn *i, bool w32)
 		set_rd(t, i->rd, (x86_mov_ri(&t->b, RAX, 0), RAX));
 		return;
 	}
-	if (is_reg(c, (enum x86_reg)jit_host_reg(i->rd))) {
+	if (is_reg(c, (enum x86_reg)host_of(t, i->rd))) {
 		struct opnd tmp = a; a = c; c = tmp;
 	}
-	enum x86_reg d = dest(i->rd, c);
+	enum x86_reg d = dest(t, i->rd, c);
 	if (d == RAX && is_reg(c, RAX)) {
 		/* rax would take the first operand before the multiply
 		 * reads the second. */
@@ -539,7 +629,7 @@ static void emit_mulh(struct tr *t, const struct insn *i, int kind)
 {
 	if (i->rd == REG_SINK)
 		return;
-	struct opnd a = src(i->rs1), c = src(i->rs2);
+	struct opnd a = src(t, i->rs1), c = src(t, i->rs2);
 	if (a.kind == O_IMM || c.kind == O_IMM) {
 		x86_mov_ri(&t->b, RAX, 0);
 		set_rd(t, i->rd, RAX);
@@ -638,7 +728,7 @@ static void emit_va_of(struct tr *t, const struct insn *i, struct opnd a)
  * held at the instruction's start (an out-of-line path). */
 static void emit_va(struct tr *t, const struct insn *i)
 {
-	emit_va_of(t, i, src(i->rs1));
+	emit_va_of(t, i, src(t, i->rs1));
 }
 
 /* Displacement from rbp of the TLB's first way for loads or stores. */
@@ -688,7 +778,7 @@ static void zx_undo(struct tr *t, const struct slow *s)
 {
 	if (!s->zx_sh)
 		return;
-	int hr = jit_host_reg(s->zx_reg);
+	int hr = host_of(t, s->zx_reg);
 	if (hr >= 0) {
 		x86_shift_ri(&t->b, SH_SHL, (enum x86_reg)hr, s->zx_sh, false);
 	} else {
@@ -846,7 +936,7 @@ static void emit_load(struct tr *t, const struct insn *i, unsigned idx, unsigned
 	struct slow *s = emit_address(t, i, idx, size, false, (struct opnd){ 0 });
 	s->resume = s->access = t->b.p;
 	/* A load to x0 still accesses memory (it may fault). */
-	enum x86_reg d = i->rd == REG_SINK || jit_host_reg(i->rd) < 0 ? RAX : (enum x86_reg)jit_host_reg(i->rd);
+	enum x86_reg d = i->rd == REG_SINK || host_of(t, i->rd) < 0 ? RAX : (enum x86_reg)host_of(t, i->rd);
 	x86_load(&t->b, d, access_mem(s), size, sign);
 	if (d == RAX)
 		t->run_next = -1; /* the member's address is gone */
@@ -855,7 +945,7 @@ static void emit_load(struct tr *t, const struct insn *i, unsigned idx, unsigned
 
 static void emit_store(struct tr *t, const struct insn *i, unsigned idx, unsigned size)
 {
-	struct opnd v = src(i->rs2);
+	struct opnd v = src(t, i->rs2);
 	struct slow *s = emit_address(t, i, idx, size, true, v);
 	s->access = t->b.p;
 	if (!(t->j->lockstep)) {
@@ -879,6 +969,11 @@ static void emit_slow_paths(struct tr *t)
 {
 	for (unsigned k = 0; k < t->nslow; k++) {
 		struct slow *s = &t->slow[k];
+		/* Registered inside a loop that borrows registers: give them
+		 * back before a call or bail, take them again after a call
+		 * that lets the loop go on. */
+		bool lent = t->nlent && k >= t->lend_slow;
+		t->lent = lent;
 		if (s->jcc)
 			x86_patch_rel32(s->jcc, t->b.p);
 		for (unsigned m = 0; m < sizeof(s->more) / sizeof(s->more[0]); m++)
@@ -889,6 +984,7 @@ static void emit_slow_paths(struct tr *t)
 		if (!s->helper)
 			widen(t, s->widen);
 		if (s->bail_only) {
+			leave_lent(t);
 			emit_bail(t, s->idx);
 			continue;
 		}
@@ -913,6 +1009,7 @@ static void emit_slow_paths(struct tr *t)
 		if (s->helper) {
 			if (s->a_in_rax)
 				x86_mov_rr(&t->b, RCX, RAX);
+			leave_lent(t);
 			x86_mov_ri(&t->b, RAX, (uint64_t)(uintptr_t)s->insn);
 			x86_mov_mr(&t->b, hmem(HOFF(jit_insn)), RAX, 8);
 			call_to(t, t->j->thunk_helper);
@@ -920,6 +1017,8 @@ static void emit_slow_paths(struct tr *t)
 			uint8_t *bail = x86_jcc32(&t->b, CC_E);
 			if (s->writes_x)
 				x86_mov_rm(&t->b, RAX, hmem(HOFF(jit_ret)));
+			if (lent)
+				emit_lend(t);
 			jmp_to(t, s->resume);
 			if (bail)
 				x86_patch_rel32(bail, t->b.p);
@@ -927,10 +1026,12 @@ static void emit_slow_paths(struct tr *t)
 			continue;
 		}
 		if (s->store) {
-			load_op(t, RDX, s->value);
+			load_op(t, RDX, s->value); /* from a borrowed register too */
+			leave_lent(t);
 			x86_mov_ri(&t->b, RCX, s->size);
 			call_to(t, t->j->thunk_store);
 		} else {
+			leave_lent(t);
 			x86_mov_ri(&t->b, RDX, s->size);
 			call_to(t, t->j->thunk_load);
 		}
@@ -942,12 +1043,16 @@ static void emit_slow_paths(struct tr *t)
 			if (s->disp)
 				x86_lea(&t->b, RAX, x86_mem(RAX, -s->disp));
 		}
+		if (lent)
+			emit_lend(t);
 		jmp_to(t, s->resume);
 		if (bail)
 			x86_patch_rel32(bail, t->b.p);
+		t->lent = false; /* given back before the call */
 		zx_undo(t, s);
 		emit_bail(t, s->idx);
 	}
+	t->lent = false;
 }
 
 static bool keeps_rax(enum op op);
@@ -958,7 +1063,7 @@ static bool keeps_rax(enum op op);
  * destination is undefined for 0, so 0 is handled by CMOV. */
 static void emit_clz(struct tr *t, const struct insn *i, bool w32)
 {
-	enum x86_reg a = reg_op(t, src(i->rs1), RCX);
+	enum x86_reg a = reg_op(t, src(t, i->rs1), RCX);
 	if (t->j->lzcnt) {
 		x86_bitscan(&t->b, 0xbd, true, RAX, a, w32);
 	} else {
@@ -975,7 +1080,7 @@ static void emit_clz(struct tr *t, const struct insn *i, bool w32)
 
 static void emit_ctz(struct tr *t, const struct insn *i, bool w32)
 {
-	enum x86_reg a = reg_op(t, src(i->rs1), RCX);
+	enum x86_reg a = reg_op(t, src(t, i->rs1), RCX);
 	if (t->j->bmi1) {
 		x86_bitscan(&t->b, 0xbc, true, RAX, a, w32);
 	} else {
@@ -990,7 +1095,7 @@ static void emit_ctz(struct tr *t, const struct insn *i, bool w32)
 
 static void emit_minmax(struct tr *t, const struct insn *i, enum x86_cc take_c)
 {
-	enum x86_reg c = reg_op(t, src(i->rs2), RCX);
+	enum x86_reg c = reg_op(t, src(t, i->rs2), RCX);
 	load_op(t, RAX, src_last(t, i->rs1));
 	x86_alu_rr(&t->b, ALU_CMP, RAX, c);
 	x86_cmov(&t->b, take_c, RAX, c);
@@ -1000,8 +1105,8 @@ static void emit_minmax(struct tr *t, const struct insn *i, enum x86_cc take_c)
 /* rax = rs1 with bit (rs2 & 63) cleared (ext 6), set (5), flipped (7). */
 static void emit_bitop(struct tr *t, const struct insn *i, unsigned ext)
 {
-	load_op(t, RCX, src(i->rs2));
-	load_op(t, RAX, src(i->rs1));
+	load_op(t, RCX, src(t, i->rs2));
+	load_op(t, RAX, src(t, i->rs1));
 	x86_mov_ri(&t->b, RDX, 1);
 	x86_shift_rcl(&t->b, SH_SHL, RDX, false);
 	if (ext == 6) {
@@ -1018,11 +1123,11 @@ static void emit_shadd(struct tr *t, const struct insn *i, unsigned sh, bool uw)
 {
 	if (i->rd == REG_SINK)
 		return;
-	enum x86_reg c = reg_op(t, src(i->rs2), RCX);
-	load_op(t, RAX, src(i->rs1));
+	enum x86_reg c = reg_op(t, src(t, i->rs2), RCX);
+	load_op(t, RAX, src(t, i->rs1));
 	if (uw)
 		x86_mov_rr32(&t->b, RAX, RAX);
-	enum x86_reg d = jit_host_reg(i->rd) >= 0 ? (enum x86_reg)jit_host_reg(i->rd) : RAX;
+	enum x86_reg d = host_of(t, i->rd) >= 0 ? (enum x86_reg)host_of(t, i->rd) : RAX;
 	x86_lea(&t->b, d, x86_mem_idx(c, RAX, 1u << sh, 0));
 	set_rd(t, i->rd, d);
 }
@@ -1043,7 +1148,7 @@ static bool emit_scaled_add(struct tr *t, const struct insn *i, const struct ins
 		return false;
 	enum x86_reg idx = reg_op(t, src_last(t, i->rs1), RCX);
 	enum x86_reg base = reg_op(t, src_last(t, rx), idx == RAX ? RCX : RAX);
-	int hr = jit_host_reg(i->rd);
+	int hr = host_of(t, i->rd);
 	enum x86_reg d = hr >= 0 ? (enum x86_reg)hr : RAX;
 	x86_lea(&t->b, d, x86_mem_idx(base, idx, 1u << sh, 0));
 	set_rd(t, i->rd, d);
@@ -1062,7 +1167,7 @@ static bool emit_zext_pair(struct tr *t, const struct insn *i, const struct insn
 		return false;
 	unsigned size = sh == 32 ? 4 : sh == 48 ? 2 : 1;
 	struct opnd a = src_last(t, i->rs1);
-	int hr = jit_host_reg(i->rd);
+	int hr = host_of(t, i->rd);
 	enum x86_reg d = hr >= 0 ? (enum x86_reg)hr : RAX;
 	if (a.kind == O_MEM)
 		x86_load(&t->b, d, hmem(a.off), size, false);
@@ -1091,7 +1196,7 @@ static bool emit_zext_scale(struct tr *t, const struct insn *i, const struct ins
 	if (i->op != OP_SLLI || ((unsigned)i->imm & 63) != 32 || tr == 0 || tr == REG_SINK || s == 0 ||
 	    n->op != OP_SRLI || n->rs1 != tr || d == tr || d == 0 || d == REG_SINK)
 		return false;
-	int hd = jit_host_reg(d), ht = jit_host_reg(tr);
+	int hd = host_of(t, d), ht = host_of(t, tr);
 	if (hd < 0 && ht < 0)
 		return false;
 	bool d_first = tr == s || (d != s && ht < 0);
@@ -1149,8 +1254,8 @@ static unsigned zx_partner(const struct block *b, unsigned k)
 /* An instruction run by jit_insn_helper (A, F, D). */
 static void emit_helper(struct tr *t, const struct insn *i, unsigned idx, bool writes_x)
 {
-	load_op(t, RCX, src(i->rs1));
-	load_op(t, RDX, src(i->rs2));
+	load_op(t, RCX, src(t, i->rs1));
+	load_op(t, RDX, src(t, i->rs2));
 	x86_mov_ri(&t->b, RAX, (uint64_t)(uintptr_t)i);
 	x86_mov_mr(&t->b, hmem(HOFF(jit_insn)), RAX, 8);
 	call_to(t, t->j->thunk_helper);
@@ -1285,7 +1390,7 @@ static bool emit_fp_call(struct tr *t, const struct insn *i, unsigned idx)
 
 /* ---- accessors for translate_fp.c (translate.h) ---------------------------- */
 
-struct opnd tr_src(unsigned r) { return src(r); }
+struct opnd tr_src(const struct tr *t, unsigned r) { return src(t, r); }
 void tr_load(struct tr *t, enum x86_reg dst, struct opnd o) { load_op(t, dst, o); }
 void tr_set_rd(struct tr *t, unsigned rd, enum x86_reg v) { set_rd(t, rd, v); }
 void tr_va(struct tr *t, const struct insn *i) { emit_va(t, i); }
@@ -1421,23 +1526,23 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 	case OP_SH2ADD_UW: emit_shadd(t, i, 2, true); return true;
 	case OP_SH3ADD_UW: emit_shadd(t, i, 3, true); return true;
 	case OP_SLLI_UW:
-		load_op(t, RAX, src(i->rs1));
+		load_op(t, RAX, src(t, i->rs1));
 		x86_mov_rr32(&t->b, RAX, RAX);
 		if (i->imm & 63)
 			x86_shift_ri(&t->b, SH_SHL, RAX, (unsigned)i->imm & 63, false);
 		set_rd(t, i->rd, RAX);
 		return true;
 	case OP_ANDN: case OP_ORN: {
-		load_op(t, RCX, src(i->rs2));
+		load_op(t, RCX, src(t, i->rs2));
 		x86_f7(&t->b, 2, RCX, false);
-		load_op(t, RAX, src(i->rs1));
+		load_op(t, RAX, src(t, i->rs1));
 		x86_alu_rr(&t->b, i->op == OP_ANDN ? ALU_AND : ALU_OR, RAX, RCX);
 		set_rd(t, i->rd, RAX);
 		return true;
 	}
 	case OP_XNOR:
-		load_op(t, RAX, src(i->rs1));
-		alu_op(t, ALU_XOR, RAX, src(i->rs2), false);
+		load_op(t, RAX, src(t, i->rs1));
+		alu_op(t, ALU_XOR, RAX, src(t, i->rs2), false);
 		x86_f7(&t->b, 2, RAX, false);
 		set_rd(t, i->rd, RAX);
 		return true;
@@ -1448,7 +1553,7 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 	case OP_CPOP: case OP_CPOPW: {
 		if (!t->j->popcnt)
 			return false;
-		enum x86_reg a = reg_op(t, src(i->rs1), RCX);
+		enum x86_reg a = reg_op(t, src(t, i->rs1), RCX);
 		x86_bitscan(&t->b, 0xb8, true, RAX, a, i->op == OP_CPOPW);
 		set_rd(t, i->rd, RAX);
 		return true;
@@ -1458,7 +1563,7 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 	case OP_MAXU: emit_minmax(t, i, CC_B); return true;
 	case OP_MINU: emit_minmax(t, i, CC_A); return true;
 	case OP_SEXT_B: case OP_SEXT_H: case OP_ZEXT_H: {
-		enum x86_reg a = reg_op(t, src(i->rs1), RCX);
+		enum x86_reg a = reg_op(t, src(t, i->rs1), RCX);
 		if (i->op == OP_ZEXT_H)
 			x86_movzx_rr(&t->b, RAX, a, 2);
 		else
@@ -1470,7 +1575,7 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 		/* Per byte: 0xff if non-zero. The high bit of each byte of
 		 * ((x & 0x7f..) + 0x7f..) | x is set exactly for the non-zero
 		 * bytes (no carry crosses a byte); spread it: * 0xff. */
-		load_op(t, RAX, src(i->rs1));
+		load_op(t, RAX, src(t, i->rs1));
 		x86_mov_ri(&t->b, RCX, 0x7f7f7f7f7f7f7f7full);
 		x86_mov_rr(&t->b, RDX, RAX);
 		x86_alu_rr(&t->b, ALU_AND, RDX, RCX);
@@ -1485,7 +1590,7 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 		set_rd(t, i->rd, RAX);
 		return true;
 	case OP_REV8:
-		load_op(t, RAX, src(i->rs1));
+		load_op(t, RAX, src(t, i->rs1));
 		x86_bswap(&t->b, RAX);
 		set_rd(t, i->rd, RAX);
 		return true;
@@ -1493,20 +1598,20 @@ static bool emit_insn(struct tr *t, const struct insn *i, unsigned idx)
 	case OP_BSET: emit_bitop(t, i, 5); return true;
 	case OP_BINV: emit_bitop(t, i, 7); return true;
 	case OP_BEXT:
-		load_op(t, RCX, src(i->rs2));
-		load_op(t, RAX, src(i->rs1));
+		load_op(t, RCX, src(t, i->rs2));
+		load_op(t, RAX, src(t, i->rs1));
 		x86_shift_rcl(&t->b, SH_SHR, RAX, false);
 		x86_alu_ri32(&t->b, ALU_AND, RAX, 1);
 		set_rd(t, i->rd, RAX);
 		return true;
 	case OP_BCLRI: case OP_BSETI: case OP_BINVI:
-		load_op(t, RAX, src(i->rs1));
+		load_op(t, RAX, src(t, i->rs1));
 		x86_bt_ri(&t->b, i->op == OP_BCLRI ? 6 : i->op == OP_BSETI ? 5 : 7, RAX,
 			  (unsigned)i->imm & 63);
 		set_rd(t, i->rd, RAX);
 		return true;
 	case OP_BEXTI:
-		load_op(t, RAX, src(i->rs1));
+		load_op(t, RAX, src(t, i->rs1));
 		if (i->imm & 63)
 			x86_shift_ri(&t->b, SH_SHR, RAX, (unsigned)i->imm & 63, false);
 		x86_alu_ri32(&t->b, ALU_AND, RAX, 1);
@@ -1602,9 +1707,9 @@ static int tail_rd(const struct block *b)
 static void emit_hammock(struct tr *t, const struct insn *i, unsigned n, unsigned rd)
 {
 	const struct block *b = t->blk;
-	int hr = rd ? jit_host_reg(rd) : -1;
+	int hr = rd ? host_of(t, rd) : -1;
 	if (rd)
-		load_op(t, RDX, src(rd));
+		load_op(t, RDX, src(t, rd));
 	for (unsigned k = 0; k < b->tail; k++) {
 		const struct insn *ti = &b->insn[n + 1 + k];
 		t->rax_reg = 0;
@@ -1618,7 +1723,7 @@ static void emit_hammock(struct tr *t, const struct insn *i, unsigned n, unsigne
 	t->rax_reg = t->rax_next = 0;
 	/* The branch's operands as they were before the tail: rd's in rdx. */
 	struct opnd old = { .kind = O_REG, .reg = RDX };
-	emit_cmp(t, rd && i->rs1 == rd ? old : src(i->rs1), rd && i->rs2 == rd ? old : src(i->rs2));
+	emit_cmp(t, rd && i->rs1 == rd ? old : src(t, i->rs1), rd && i->rs2 == rd ? old : src(t, i->rs2));
 	enum x86_cc taken = branch_cc((enum op)i->op);
 	if (hr >= 0) {
 		x86_cmov(&t->b, taken, (enum x86_reg)hr, RDX);
@@ -1713,12 +1818,14 @@ static void emit_loop_end(struct tr *t, const struct insn *i, unsigned n, uint8_
 	emit_cmp(t, src_last(t, i->rs1), src_last(t, i->rs2));
 	uint8_t *taken = x86_jcc32(&t->b, branch_cc((enum op)i->op));
 	widen_all(t);
+	leave_lent(t);
 	emit_goto(t, i->pc_off + i->len, n);
 	if (taken)
 		x86_patch_rel32(taken, t->b.p);
 	t->narrow = narrow;
 	if (t->j->lockstep) {
 		widen_all(t);
+		leave_lent(t);
 		emit_goto(t, 0, n);
 		return;
 	}
@@ -1726,6 +1833,7 @@ static void emit_loop_end(struct tr *t, const struct insn *i, unsigned n, uint8_
 	x86_alu_rm(&t->b, ALU_CMP, JIT_INSTRET, hmem(HOFF(jit_deadline)));
 	jcc_to(t, CC_B, head);
 	widen_all(t);
+	leave_lent(t);
 	jmp_to(t, t->j->exit_deadline);
 }
 
@@ -1756,7 +1864,7 @@ static void emit_entry_check(struct tr *t)
 	for (unsigned r = 1; r < 32; r++) {
 		if (!(exposed & (1ull << r)))
 			continue;
-		int hr = jit_host_reg(r);
+		int hr = host_of(t, r);
 		if (hr >= 0) {
 			x86_movsxd_rr(&t->b, RCX, (enum x86_reg)hr);
 			x86_alu_rr(&t->b, ALU_CMP, RCX, (enum x86_reg)hr);
@@ -1784,7 +1892,7 @@ static bool is_loop(const struct block *b)
 /* A CSR instruction (always the last of its block). */
 static void emit_csr(struct tr *t, const struct insn *i, unsigned idx)
 {
-	load_op(t, RCX, src(i->rs1));
+	load_op(t, RCX, src(t, i->rs1));
 	x86_mov_ri(&t->b, RAX, (uint64_t)(uintptr_t)i);
 	x86_mov_mr(&t->b, hmem(HOFF(jit_insn)), RAX, 8);
 	x86_mov_ri(&t->b, RDX, idx);
@@ -1909,9 +2017,18 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 	jit_widths_plan(b, b->n, loop, &t->widths);
 	t->narrow = t->widths.entry;
 	jit_probe_plan(b, b->n, !t->j->lockstep, &t->probes);
+	for (unsigned r = 0; r < 33; r++)
+		t->map[0][r] = t->map[1][r] = (signed char)jit_host_reg(r);
+	if (loop)
+		lend_plan(t, b);
 	if (block_straddles(b))
 		emit_straddle_check(t);
 	emit_entry_check(t);
+	if (t->nlent) {
+		emit_lend(t);
+		t->lent = true;
+		t->lend_slow = t->nslow;
+	}
 	uint8_t *head = t->b.p; /* where the loop's jump back comes in */
 	for (; k < b->n; k++) {
 		const struct insn *i = &b->insn[k];
@@ -2000,6 +2117,9 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 		struct slow undo = { .zx_reg = t->zx_reg, .zx_sh = t->zx_sh };
 		zx_undo(t, &undo);
 	}
+	if (!ended)
+		leave_lent(t);
+	t->lent = false;
 	if (k == 0) {
 		b->jit_none = true;
 		return NULL;

@@ -11,6 +11,7 @@
 #define SKIFF_ENGINE_JIT_TRANSLATE_H
 
 #include "engine/jit/probes.h"
+#include "engine/jit/regs.h"
 #include "engine/jit/runtime.h"
 #include "engine/jit/widths.h"
 #include "engine/jit/x86.h"
@@ -105,10 +106,22 @@ struct tr {
 	 * the zero extension at the SLLI, and the SRLI at index zx_until
 	 * emits nothing; until then a bail must shift it back. 0: none. */
 	unsigned zx_until, zx_reg, zx_sh;
+	/* The register map (translate.c lend_plan): map[0][r] is guest
+	 * register r's host register under the fixed map (regs.h), -1 in
+	 * memory; map[1] the same inside a loop of one block that lends the
+	 * host registers of fixed-mapped registers it never names to
+	 * registers it uses that live in memory. `lent`: the code being
+	 * emitted runs under map[1]. The nlent pairs: lend[k] the guest
+	 * register borrowing the host register of owner[k]. Out-of-line
+	 * paths from index lend_slow on run under map[1] too. */
+	signed char map[2][33];
+	bool lent;
+	unsigned nlent, lend_slow;
+	unsigned char lend[JIT_MAPPED_X], owner[JIT_MAPPED_X];
 };
 
 /* Guest integer register r as an operand (x0 is the immediate 0). */
-struct opnd tr_src(unsigned r);
+struct opnd tr_src(const struct tr *t, unsigned r);
 /* dst = o, 64 bits. */
 void tr_load(struct tr *t, enum x86_reg dst, struct opnd o);
 /* x[rd] = v (nothing for x0 / REG_SINK). */

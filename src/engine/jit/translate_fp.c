@@ -374,7 +374,7 @@ static bool fmv(struct tr *t, const struct insn *i, unsigned idx, bool to_x, boo
 		tr_set_rd(t, i->rd, RAX);
 		return true;
 	}
-	tr_load(t, RAX, tr_src(i->rs1));
+	tr_load(t, RAX, tr_src(t, i->rs1));
 	if (dbl) {
 		x86_mov_mr(&t->b, fmem(i->rd, 0), RAX, 8);
 	} else {
@@ -418,7 +418,7 @@ static bool cvt_from_int(struct tr *t, const struct insn *i, unsigned idx, int f
 		return false;
 	fs_on(t, idx);
 	struct slow *s = tr_slow_helper(t, i, idx);
-	tr_load(t, RCX, tr_src(i->rs1)); /* also the helper's a */
+	tr_load(t, RCX, tr_src(t, i->rs1)); /* also the helper's a */
 	check_valid(t, i, s);
 	if (from == 0)
 		x86_movsxd_rr(&t->b, RCX, RCX);
