@@ -1978,6 +1978,48 @@ static void test_bitwise_narrow_and_wide(void)
 	CHECK(&C, ex.reason == EXIT_MMIO && hart_get_reg(v.h, 5) == s5, "loop 2: reason %d t0 %llx (want %llx)",
 	      ex.reason, (unsigned long long)hart_get_reg(v.h, 5), (unsigned long long)s5);
 	vm_fini(&v);
+
+	/* 7-Zip's speed test: ADDW and XOR in turn on a0 with s5 exact. An
+	 * XOR whose a0 the next ADDW rewrites needs no exact upper half (no
+	 * MOVSXD first); but t1 = a0 AND a3 after the second XOR carries its
+	 * upper half on to the MMIO load's exit (a0 itself rewritten before
+	 * it), so that XOR's must be exact. */
+	vm_init(&v, 0);
+	uint32_t chain[] = {
+		ADDW(10, 10, 21),
+		XOR(10, 10, 21),               /* rewritten by the next ADDW */
+		ADDW(10, 10, 21),
+		XOR(10, 10, 21),               /* read by the AND */
+		rv_r(0x33, 7, 0, 6, 10, 13),   /* and t1, a0, a3 (all ones) */
+		ADDW(10, 10, 21),              /* a0 rewritten before the exit */
+		LW(5, 11, 0),                  /* MMIO */
+		ADDI(6, 0, 0),                 /* t1 dead at the end: AND left as is */
+		ECALL(),
+	};
+	put(&v, RAM_BASE, chain, sizeof(chain) / 4);
+	hart_reset(v.h, RAM_BASE, 0);
+	uint64_t a0 = 0x7654321076543210ull;
+	for (int k = 0; k < 2; k++)
+		a0 = (uint64_t)(int64_t)(int32_t)(uint32_t)(a0 + s5) ^ s5;
+	const uint64_t t1 = a0;
+	a0 = (uint64_t)(int64_t)(int32_t)(uint32_t)(a0 + s5);
+	ok = true;
+	for (int k = 0; k < 20 && ok; k++) {
+		hart_set_pc(v.h, RAM_BASE);
+		hart_set_reg(v.h, 10, 0x7654321076543210ull);
+		hart_set_reg(v.h, 11, RAM_BASE + RAM_SIZE);
+		hart_set_reg(v.h, 21, s5);
+		hart_set_reg(v.h, 13, ~0ull);
+		ex = run(&v);
+		ok = ex.reason == EXIT_MMIO && hart_get_reg(v.h, 10) == a0 && hart_get_reg(v.h, 6) == t1;
+		CHECK(&C, ok, "chain, run %d: reason %d a0 %llx t1 %llx (want %llx %llx)", k, ex.reason,
+		      (unsigned long long)hart_get_reg(v.h, 10), (unsigned long long)hart_get_reg(v.h, 6),
+		      (unsigned long long)a0, (unsigned long long)t1);
+		hart_mmio_complete(v.h, 0, false);
+		ex = run(&v);
+		ok = ok && ex.reason == EXIT_SBI;
+	}
+	vm_fini(&v);
 }
 
 /* Runs of loads and of stores off one base register kept in memory (t0),

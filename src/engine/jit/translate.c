@@ -2085,7 +2085,7 @@ const void *jit_translate(struct hart *h, struct block *b, bool *full)
 			k++;
 			continue;
 		}
-		uint64_t first = jit_widths_widen_first(i, t->narrow);
+		uint64_t first = jit_widths_widen_first(&t->widths, k, i, t->narrow);
 		if (first) {
 			widen(t, first);
 			t->narrow &= ~first;

@@ -93,9 +93,50 @@ static uint64_t backward(const struct block *b, unsigned n, uint64_t demand, str
 	return demand;
 }
 
+/* Whether translated code may leave at i for C or the executor (a load's
+ * or store's slow path, a division's, anything not an inline ALU
+ * operation), where every register must be exact. */
+static bool may_leave(enum op op)
+{
+	switch (kind_of(op)) {
+	case K_W: case K_BITWISE: case K_SHIFT: case K_NOSRC:
+		return false;
+	case K_PLAIN:
+		return (op >= OP_LB && op <= OP_LWU) || op == OP_SD || (op >= OP_DIV && op <= OP_REMU) ||
+		       (op >= OP_DIVW && op <= OP_REMUW);
+	default:
+		return true;
+	}
+}
+
+/* w->unseen: a register-register AND/OR/XOR whose rd the block writes
+ * again before anything that may leave, and that only W instructions
+ * read until then (an AND/OR/XOR reading it would carry its upper half
+ * on): its mixed result needs no exact upper half. */
+static void plan_unseen(const struct block *b, unsigned n, struct widths *w)
+{
+	for (unsigned k = 0; k < n; k++) {
+		const struct insn *i = &b->insn[k];
+		w->unseen[k] = false;
+		if (!reg_reg((enum op)i->op) || i->rd == REG_SINK || i->rd == 0)
+			continue;
+		for (unsigned m = k + 1; m < n; m++) {
+			const struct insn *j = &b->insn[m];
+			if (may_leave((enum op)j->op) ||
+			    ((j->rs1 == i->rd || j->rs2 == i->rd) && kind_of((enum op)j->op) != K_W))
+				break;
+			if (j->rd == i->rd) {
+				w->unseen[k] = true;
+				break;
+			}
+		}
+	}
+}
+
 void jit_widths_plan(const struct block *b, unsigned n, bool loop, struct widths *w)
 {
 	w->entry = 0;
+	plan_unseen(b, n, w);
 	if (!loop || n < 2) {
 		backward(b, n, ~0ull, w);
 		return;
@@ -135,6 +176,7 @@ void jit_widths_plan(const struct block *b, unsigned n, bool loop, struct widths
 			const struct insn *i = &b->insn[k];
 			if (kind_of((enum op)i->op) == K_BARRIER)
 				narrow = 0;
+			narrow &= ~jit_widths_widen_first(w, k, i, narrow);
 			narrow = jit_widths_step(i, narrow, !w->wide[k]);
 		}
 		narrow &= ~at_end & ~bitwise_read & ~bit(0) & ~bit(REG_SINK);
@@ -144,9 +186,9 @@ void jit_widths_plan(const struct block *b, unsigned n, bool loop, struct widths
 	}
 }
 
-uint64_t jit_widths_widen_first(const struct insn *i, uint64_t narrow)
+uint64_t jit_widths_widen_first(const struct widths *w, unsigned k, const struct insn *i, uint64_t narrow)
 {
-	if (!reg_reg((enum op)i->op))
+	if (!reg_reg((enum op)i->op) || w->unseen[k])
 		return 0;
 	uint64_t src = bit(i->rs1) | bit(i->rs2), n = narrow & src;
 	return n == src ? 0 : n;
@@ -154,7 +196,6 @@ uint64_t jit_widths_widen_first(const struct insn *i, uint64_t narrow)
 
 uint64_t jit_widths_step(const struct insn *i, uint64_t narrow, bool left_narrow)
 {
-	narrow &= ~jit_widths_widen_first(i, narrow);
 	if (i->rd == REG_SINK)
 		return narrow;
 	enum op op = (enum op)i->op;
@@ -162,7 +203,7 @@ uint64_t jit_widths_step(const struct insn *i, uint64_t narrow, bool left_narrow
 	bool n = false;
 	if (kind == K_W)
 		n = left_narrow;
-	else if (kind == K_BITWISE) /* all sources narrow (an immediate is a sign extension) */
-		n = (narrow & bit(i->rs1)) && (!reg_reg(op) || (narrow & bit(i->rs2)));
+	else if (kind == K_BITWISE)
+		n = narrow & (bit(i->rs1) | (reg_reg(op) ? bit(i->rs2) : 0));
 	return n ? narrow | bit(i->rd) : narrow & ~bit(i->rd);
 }

@@ -18,7 +18,9 @@
  * register-register one is narrow and the other exact, the exact one may
  * hold any 64 bits (sext(a) & b is no sign extension): the translator
  * widens the narrow one first (jit_widths_widen_first) and the result is
- * exact.
+ * exact, unless the block writes rd again before anything that may leave
+ * (w->unseen: nobody sees that result's upper half, as in 7-Zip's speed
+ * test, ADDW and XOR in turn on a0 and an exact a2).
  * Anything else reads every register's upper half: other instructions'
  * operands, the block's end (every register is live out), and every
  * instruction translated as a call into C or not translated at all. The
@@ -37,6 +39,10 @@
 struct widths {
 	/* wide[k]: instruction k's result must be exact in all 64 bits. */
 	bool wide[ENGINE_BLOCK_MAX];
+	/* unseen[k]: instruction k is a register-register AND/OR/XOR whose
+	 * rd is written again before anything that may leave translated
+	 * code: its result's upper half is never seen. */
+	bool unseen[ENGINE_BLOCK_MAX];
 	/* Registers that may be narrow when the block starts: its own
 	 * closing branch back to its start leaves them so (a loop of one
 	 * block); 0 for any other block. */
@@ -58,13 +64,13 @@ void jit_widths_plan(const struct block *b, unsigned n, bool loop, struct widths
  * wide (an x86 32-bit operation gives the right low half). */
 bool jit_widths_may_narrow(enum op op);
 
-/* The narrow registers the translator sign-extends before instruction i
- * (given those narrow before it): a register-register AND/OR/XOR's narrow
- * source when the other is exact. */
-uint64_t jit_widths_widen_first(const struct insn *i, uint64_t narrow);
+/* The narrow registers the translator sign-extends before instruction
+ * k, i (given those narrow before it): a register-register AND/OR/XOR's
+ * narrow source when the other is exact, unless w->unseen[k]. */
+uint64_t jit_widths_widen_first(const struct widths *w, unsigned k, const struct insn *i, uint64_t narrow);
 
-/* The narrow registers after instruction i, given those before it and
- * whether its result was left narrow (jit_widths_widen_first's included). */
+/* The narrow registers after instruction i, given those before it (less
+ * jit_widths_widen_first's) and whether its result was left narrow. */
 uint64_t jit_widths_step(const struct insn *i, uint64_t narrow, bool left_narrow);
 
 #endif
